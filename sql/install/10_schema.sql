@@ -1,0 +1,223 @@
+-- Tables that hold users' data (SPEC section 3). Money is numeric, times are
+-- timestamptz, and every table is registered for pg_dump.
+
+CREATE TABLE calo_recon.currencies (
+    code        text     PRIMARY KEY CHECK (code ~ '^[A-Z]{3}$'),
+    minor_unit  smallint NOT NULL CHECK (minor_unit BETWEEN 0 AND 6),
+    builtin     boolean  NOT NULL DEFAULT false
+);
+COMMENT ON TABLE calo_recon.currencies IS
+  'ISO 4217 minor units per currency; the reconciliation tolerance is half a minor unit. Editable: an inserted or updated row overrides the built-in one.';
+COMMENT ON COLUMN calo_recon.currencies.code IS 'ISO 4217 alphabetic code, e.g. BHD';
+COMMENT ON COLUMN calo_recon.currencies.minor_unit IS 'Number of decimal places of the currency (BHD 3, SAR 2, JPY 0)';
+COMMENT ON COLUMN calo_recon.currencies.builtin IS 'true for rows the extension installed; user rows are false and are the ones pg_dump keeps';
+
+INSERT INTO calo_recon.currencies (code, minor_unit, builtin) VALUES
+    ('BHD', 3, true), ('KWD', 3, true), ('OMR', 3, true), ('JOD', 3, true),
+    ('IQD', 3, true), ('LYD', 3, true), ('TND', 3, true),
+    ('JPY', 0, true), ('KRW', 0, true), ('CLP', 0, true), ('ISK', 0, true),
+    ('VND', 0, true), ('UGX', 0, true), ('XAF', 0, true), ('XOF', 0, true),
+    ('SAR', 2, true), ('AED', 2, true), ('QAR', 2, true), ('USD', 2, true),
+    ('EUR', 2, true), ('GBP', 2, true), ('EGP', 2, true), ('INR', 2, true),
+    ('CHF', 2, true), ('CAD', 2, true), ('AUD', 2, true), ('CNY', 2, true);
+
+-- An override of a built-in currency replaces the built-in row, so that a
+-- restored dump (CREATE EXTENSION, then the user rows) never collides.
+CREATE FUNCTION calo_recon.currencies_override_builtin() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        DELETE FROM calo_recon.currencies WHERE code = NEW.code AND builtin;
+    ELSIF NEW.builtin AND OLD.builtin THEN
+        NEW.builtin := false;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.currencies_override_builtin() IS
+  'Trigger: a user row for a built-in currency replaces it and is kept by pg_dump';
+CREATE TRIGGER currencies_override_builtin
+    BEFORE INSERT OR UPDATE ON calo_recon.currencies
+    FOR EACH ROW WHEN (pg_trigger_depth() = 0)
+    EXECUTE FUNCTION calo_recon.currencies_override_builtin();
+
+CREATE TABLE calo_recon.transactions (
+    txn_id                  text        PRIMARY KEY,
+    user_id                 text        NOT NULL,
+    txn_type                text        CHECK (txn_type IN ('CREDIT', 'DEBIT')),
+    source                  text,
+    action                  text,
+    currency                text        NOT NULL,
+    amount                  numeric     NOT NULL,
+    vat                     numeric     NOT NULL,
+    old_balance             numeric     NOT NULL,
+    new_balance             numeric     NOT NULL,
+    payment_balance         numeric,
+    update_payment_balance  boolean,
+    metadata                jsonb,
+    logged_at               timestamptz NOT NULL,
+    request_id              text,
+    message_id              text,
+    source_file             text
+);
+CREATE INDEX transactions_user_chain_idx
+    ON calo_recon.transactions (user_id, logged_at, txn_id);
+COMMENT ON TABLE calo_recon.transactions IS
+  'One row per distinct wallet transaction ("Start syncing the balance"); txn_id is the idempotency key';
+COMMENT ON COLUMN calo_recon.transactions.txn_id IS 'Transaction id (ULID) as logged';
+COMMENT ON COLUMN calo_recon.transactions.user_id IS 'Wallet owner (userId)';
+COMMENT ON COLUMN calo_recon.transactions.txn_type IS 'CREDIT or DEBIT; NULL for the legacy 7-key form';
+COMMENT ON COLUMN calo_recon.transactions.source IS 'Origin of the transaction, e.g. PAYMENT, MANUAL_DEDUCTION';
+COMMENT ON COLUMN calo_recon.transactions.action IS 'Business action, e.g. DELIVERY_DEDUCTION, RENEW_SUBSCRIPTION';
+COMMENT ON COLUMN calo_recon.transactions.currency IS 'ISO 4217 currency code';
+COMMENT ON COLUMN calo_recon.transactions.amount IS 'Gross amount, exactly as logged';
+COMMENT ON COLUMN calo_recon.transactions.vat IS 'VAT included in amount; net = amount - vat';
+COMMENT ON COLUMN calo_recon.transactions.old_balance IS 'Wallet balance before the transaction, as logged';
+COMMENT ON COLUMN calo_recon.transactions.new_balance IS 'Wallet balance after the transaction, as logged';
+COMMENT ON COLUMN calo_recon.transactions.payment_balance IS 'Balance held by the payment service, when logged';
+COMMENT ON COLUMN calo_recon.transactions.update_payment_balance IS 'Whether the sync also updates the payment balance';
+COMMENT ON COLUMN calo_recon.transactions.metadata IS 'Transaction metadata normalized to jsonb (nested JSON strings stay strings)';
+COMMENT ON COLUMN calo_recon.transactions.logged_at IS 'Time the sync service logged the transaction';
+COMMENT ON COLUMN calo_recon.transactions.request_id IS 'Lambda request id of the logging invocation';
+COMMENT ON COLUMN calo_recon.transactions.message_id IS 'SQS message id the transaction belongs to';
+COMMENT ON COLUMN calo_recon.transactions.source_file IS 'Export file the transaction was first read from';
+
+CREATE TABLE calo_recon.balance_errors (
+    error_id              bigint      GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    user_id               text        NOT NULL,
+    subscription_balance  numeric     NOT NULL,
+    payment_balance       numeric     NOT NULL,
+    logged_at             timestamptz NOT NULL,
+    request_id            text,
+    message_id            text,
+    txn_id                text,
+    source_file           text
+);
+CREATE INDEX balance_errors_user_idx ON calo_recon.balance_errors (user_id, logged_at);
+CREATE INDEX balance_errors_txn_idx ON calo_recon.balance_errors (txn_id);
+COMMENT ON TABLE calo_recon.balance_errors IS
+  'ERROR events "Subscription balance and payment balance are not in sync"';
+COMMENT ON COLUMN calo_recon.balance_errors.error_id IS 'Surrogate key';
+COMMENT ON COLUMN calo_recon.balance_errors.user_id IS 'Wallet owner (userId)';
+COMMENT ON COLUMN calo_recon.balance_errors.subscription_balance IS 'Balance according to the subscription service';
+COMMENT ON COLUMN calo_recon.balance_errors.payment_balance IS 'Balance according to the payment service';
+COMMENT ON COLUMN calo_recon.balance_errors.logged_at IS 'Time the error was logged';
+COMMENT ON COLUMN calo_recon.balance_errors.request_id IS 'Lambda request id';
+COMMENT ON COLUMN calo_recon.balance_errors.message_id IS 'SQS message id';
+COMMENT ON COLUMN calo_recon.balance_errors.txn_id IS 'Transaction of the same request and message, when there is one';
+COMMENT ON COLUMN calo_recon.balance_errors.source_file IS 'Export file the error was read from';
+
+CREATE TABLE calo_recon.negative_balance_rejections (
+    rejection_id     bigint      GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    txn_id           text,
+    user_id          text        NOT NULL,
+    current_balance  numeric     NOT NULL,
+    logged_at        timestamptz NOT NULL,
+    request_id       text,
+    source_file      text
+);
+CREATE INDEX negative_balance_rejections_user_idx
+    ON calo_recon.negative_balance_rejections (user_id, logged_at);
+COMMENT ON TABLE calo_recon.negative_balance_rejections IS
+  'Debits the sync service refused because the balance would go negative';
+COMMENT ON COLUMN calo_recon.negative_balance_rejections.rejection_id IS 'Surrogate key';
+COMMENT ON COLUMN calo_recon.negative_balance_rejections.txn_id IS 'Refused transaction id';
+COMMENT ON COLUMN calo_recon.negative_balance_rejections.user_id IS 'Wallet owner (userId)';
+COMMENT ON COLUMN calo_recon.negative_balance_rejections.current_balance IS 'Balance when the debit was refused';
+COMMENT ON COLUMN calo_recon.negative_balance_rejections.logged_at IS 'Time the refusal was logged';
+COMMENT ON COLUMN calo_recon.negative_balance_rejections.request_id IS 'Lambda request id';
+COMMENT ON COLUMN calo_recon.negative_balance_rejections.source_file IS 'Export file the refusal was read from';
+
+CREATE TABLE calo_recon.ingested_files (
+    digest        bytea       PRIMARY KEY CHECK (octet_length(digest) = 32),
+    file_name     text        NOT NULL,
+    bytes         bigint      NOT NULL,
+    events        integer     NOT NULL,
+    transactions  integer     NOT NULL,
+    duplicates    integer     NOT NULL,
+    conflicts     integer     NOT NULL,
+    balance_errors integer    NOT NULL,
+    rejections    integer     NOT NULL,
+    quarantined   integer     NOT NULL,
+    loaded_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ingested_files_name_idx ON calo_recon.ingested_files (file_name);
+COMMENT ON TABLE calo_recon.ingested_files IS
+  'Every ingested log text or file, keyed by the SHA-256 of its content: loading it again changes nothing';
+COMMENT ON COLUMN calo_recon.ingested_files.digest IS 'SHA-256 of the (decompressed) log text';
+COMMENT ON COLUMN calo_recon.ingested_files.file_name IS 'Source name given at ingestion (path relative to the import folder)';
+COMMENT ON COLUMN calo_recon.ingested_files.bytes IS 'Size of the decompressed log text';
+COMMENT ON COLUMN calo_recon.ingested_files.events IS 'Events read from the file';
+COMMENT ON COLUMN calo_recon.ingested_files.transactions IS 'New transactions stored';
+COMMENT ON COLUMN calo_recon.ingested_files.duplicates IS 'Duplicate deliveries of a stored transaction (same id, same payload)';
+COMMENT ON COLUMN calo_recon.ingested_files.conflicts IS 'Transactions whose id was stored with a different payload (quarantined)';
+COMMENT ON COLUMN calo_recon.ingested_files.balance_errors IS 'Balance errors stored';
+COMMENT ON COLUMN calo_recon.ingested_files.rejections IS 'Negative-balance rejections stored';
+COMMENT ON COLUMN calo_recon.ingested_files.quarantined IS 'Events quarantined';
+COMMENT ON COLUMN calo_recon.ingested_files.loaded_at IS 'When the file was ingested';
+
+CREATE TABLE calo_recon.log_events (
+    event_id     bigint      GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    source_file  text        NOT NULL,
+    event_no     integer     NOT NULL,
+    logged_at    timestamptz,
+    request_id   text,
+    message_id   text,
+    level        text,
+    kind         text        NOT NULL,
+    body         jsonb,
+    raw          text        NOT NULL,
+    UNIQUE (source_file, event_no)
+);
+CREATE INDEX log_events_request_idx ON calo_recon.log_events (request_id);
+CREATE INDEX log_events_kind_idx ON calo_recon.log_events (kind);
+COMMENT ON TABLE calo_recon.log_events IS
+  'Every event of every ingested file, raw text included, so that anything can be traced (may hold personal data: never exported)';
+COMMENT ON COLUMN calo_recon.log_events.event_id IS 'Surrogate key';
+COMMENT ON COLUMN calo_recon.log_events.source_file IS 'Source name the event was read from';
+COMMENT ON COLUMN calo_recon.log_events.event_no IS 'Position of the event in its file, from 1';
+COMMENT ON COLUMN calo_recon.log_events.logged_at IS 'Export timestamp of the event';
+COMMENT ON COLUMN calo_recon.log_events.request_id IS 'Lambda request id (NULL when the log says undefined or has none)';
+COMMENT ON COLUMN calo_recon.log_events.message_id IS 'SQS message id the event belongs to';
+COMMENT ON COLUMN calo_recon.log_events.level IS 'Log level of application lines (INFO, ERROR, ...); NULL for platform lines';
+COMMENT ON COLUMN calo_recon.log_events.kind IS 'Event kind, see calo_recon.parse_log';
+COMMENT ON COLUMN calo_recon.log_events.body IS 'Parsed content of the event';
+COMMENT ON COLUMN calo_recon.log_events.raw IS 'Event text exactly as in the file';
+
+CREATE TABLE calo_recon.quarantine (
+    quarantine_id   bigint      GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    source_file     text,
+    event_no        integer,
+    logged_at       timestamptz,
+    kind            text,
+    txn_id          text,
+    reason          text        NOT NULL,
+    detail          jsonb,
+    raw             text,
+    quarantined_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX quarantine_txn_idx ON calo_recon.quarantine (txn_id);
+COMMENT ON TABLE calo_recon.quarantine IS
+  'What could not be parsed, or conflicts with what is stored, with the reason and the raw text';
+COMMENT ON COLUMN calo_recon.quarantine.quarantine_id IS 'Surrogate key';
+COMMENT ON COLUMN calo_recon.quarantine.source_file IS 'Source name the item was read from';
+COMMENT ON COLUMN calo_recon.quarantine.event_no IS 'Position of the event in its file, when it is an event';
+COMMENT ON COLUMN calo_recon.quarantine.logged_at IS 'Export timestamp, when one could be read';
+COMMENT ON COLUMN calo_recon.quarantine.kind IS 'Event kind the item was taken for, or file for a whole file';
+COMMENT ON COLUMN calo_recon.quarantine.txn_id IS 'Transaction id, for conflicts';
+COMMENT ON COLUMN calo_recon.quarantine.reason IS 'Why it was quarantined: malformed_event, truncated_event, conflict, invalid_utf8, not_a_log, ...';
+COMMENT ON COLUMN calo_recon.quarantine.detail IS 'Machine-readable detail (parser message, conflicting payload)';
+COMMENT ON COLUMN calo_recon.quarantine.raw IS 'Raw text of the item';
+COMMENT ON COLUMN calo_recon.quarantine.quarantined_at IS 'When it was quarantined';
+
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.currencies', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.transactions', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.balance_errors', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.balance_errors_error_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.negative_balance_rejections', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.negative_balance_rejections_rejection_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.ingested_files', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.log_events', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.log_events_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.quarantine', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.quarantine_quarantine_id_seq', '');

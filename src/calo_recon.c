@@ -1,0 +1,61 @@
+/*
+ * calo_recon.c: module entry point and the calo_recon.* settings.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "calo_recon.h"
+
+PG_MODULE_MAGIC;
+
+char	   *calo_recon_import_directory = NULL;
+char	   *calo_recon_export_directory = NULL;
+double		calo_recon_amount_threshold = 1000.0;
+bool		calo_recon_alerts_enabled = true;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/* File-system settings are superuser-only: they decide what the server reads and writes. */
+	DefineCustomStringVariable("calo_recon.import_directory",
+							   "Folder that ingest_file() and refresh() read log exports from.",
+							   "Paths given to ingest_file() are relative to it; empty disables file ingestion.",
+							   &calo_recon_import_directory,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("calo_recon.export_directory",
+							   "Folder that export_reports() and export_workbook() write into.",
+							   "Report paths are relative to it; empty disables server-side exports.",
+							   &calo_recon_export_directory,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomRealVariable("calo_recon.amount_threshold",
+							 "Amount above which the seed rule flags a transaction as anomalous.",
+							 NULL,
+							 &calo_recon_amount_threshold,
+							 1000.0, 0.0, 1e15,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("calo_recon.alerts",
+							 "Check new transactions at insert time and raise alerts.",
+							 NULL,
+							 &calo_recon_alerts_enabled,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("calo_recon");
+}

@@ -1,0 +1,16 @@
+/*
+ * calo_recon.h: settings shared by the PostgreSQL glue files.
+ *
+ * Only glue files (the ones that include postgres.h) include this header;
+ * the plain C cores (logparse, balance, iforest, scaler) never do.
+ */
+#ifndef CALO_RECON_H
+#define CALO_RECON_H
+
+/* calo_recon.* settings, defined in calo_recon.c */
+extern char *calo_recon_import_directory;
+extern char *calo_recon_export_directory;
+extern double calo_recon_amount_threshold;
+extern bool calo_recon_alerts_enabled;
+
+#endif
