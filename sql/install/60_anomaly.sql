@@ -202,6 +202,8 @@ COMMENT ON FUNCTION calo_recon.record_feedback(text, text, text) IS
 
 -- Scores with the active model the transactions it has not scored yet (or,
 -- with only_new = false, all of them again).  Set-based: one INSERT ... SELECT.
+-- New rows are looked for first, so that the feature view is computed only for
+-- their users: user_id = ANY(...) reaches below its window and its median.
 CREATE FUNCTION calo_recon.score_transactions(only_new boolean DEFAULT true)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -209,6 +211,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     model calo_recon.models;
+    users text[];
     scored bigint;
 BEGIN
     IF only_new IS NULL THEN
@@ -225,24 +228,39 @@ BEGIN
                   DETAIL = format('model: %s; view: %s', model.features, calo_recon.transaction_feature_names()),
                   HINT = 'Train a new model with calo_recon.train_model().';
     END IF;
+    IF only_new THEN
+        SELECT array_agg(DISTINCT t.user_id) INTO users
+        FROM calo_recon.transactions t
+        WHERE NOT EXISTS (SELECT 1 FROM calo_recon.transaction_scores old
+                          WHERE old.txn_id = t.txn_id AND old.model_id = model.model_id);
+        IF users IS NULL THEN
+            RETURN 0;
+        END IF;
+    END IF;
 
-    INSERT INTO calo_recon.transaction_scores AS ts (txn_id, model_id, score, flagged, explanation)
-    SELECT s.txn_id, model.model_id, s.score, s.score > model.threshold, model.features[s.feature_no]
-    FROM (
-        SELECT x.txn_id,
-               calo_recon.iforest_score(model.forest, x.standardized) AS score,
-               calo_recon.iforest_explain(model.forest, x.standardized) AS feature_no
+    EXECUTE format($sql$
+        INSERT INTO calo_recon.transaction_scores AS ts (txn_id, model_id, score, flagged, explanation)
+        SELECT s.txn_id, $1, s.score, s.score > $4, $5[s.feature_no]
         FROM (
-            SELECT f.txn_id, calo_recon.scaler_transform(model.scaler, f.features) AS standardized
-            FROM calo_recon.transaction_features f
-            WHERE NOT only_new
-               OR NOT EXISTS (SELECT 1 FROM calo_recon.transaction_scores old
-                              WHERE old.txn_id = f.txn_id AND old.model_id = model.model_id)
-        ) x
-    ) s
-    ON CONFLICT (txn_id, model_id) DO UPDATE
-        SET score = excluded.score, flagged = excluded.flagged,
-            explanation = excluded.explanation, scored_at = excluded.scored_at;
+            SELECT x.txn_id,
+                   calo_recon.iforest_score($2, x.standardized) AS score,
+                   calo_recon.iforest_explain($2, x.standardized) AS feature_no
+            FROM (
+                SELECT f.txn_id, calo_recon.scaler_transform($3, f.features) AS standardized
+                FROM calo_recon.transaction_features f
+                %s
+            ) x
+        ) s
+        ON CONFLICT (txn_id, model_id) DO UPDATE
+            SET score = excluded.score, flagged = excluded.flagged,
+                explanation = excluded.explanation, scored_at = excluded.scored_at
+        $sql$,
+        CASE WHEN only_new THEN
+            'WHERE f.user_id = ANY ($6)
+               AND NOT EXISTS (SELECT 1 FROM calo_recon.transaction_scores old
+                               WHERE old.txn_id = f.txn_id AND old.model_id = $1)'
+        ELSE '' END)
+    USING model.model_id, model.forest, model.scaler, model.threshold, model.features, users;
     GET DIAGNOSTICS scored = ROW_COUNT;
     RETURN scored;
 END;
@@ -287,8 +305,8 @@ BEGIN
         RAISE EXCEPTION 'n_trees must be between 1 and 10000, got %', train_model.n_trees
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF train_model.sample_size NOT BETWEEN 2 AND 1048576 THEN
-        RAISE EXCEPTION 'sample_size must be between 2 and 1048576, got %', train_model.sample_size
+    IF train_model.sample_size NOT BETWEEN 2 AND 1000000 THEN
+        RAISE EXCEPTION 'sample_size must be between 2 and 1000000, got %', train_model.sample_size
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF v_seed IS NULL THEN
