@@ -2,7 +2,7 @@
 -- privileges and the one-active-model rule.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(42);
+SELECT plan(44);
 
 SELECT has_table('calo_recon', 'models', 'model registry exists');
 SELECT col_is_pk('calo_recon', 'models', 'model_id', 'models.model_id is the key');
@@ -19,7 +19,7 @@ SELECT index_is_unique('calo_recon', 'models', 'models_one_active_per_name_idx',
 
 SELECT has_table('calo_recon', 'transaction_scores', 'scores table exists');
 SELECT col_is_pk('calo_recon', 'transaction_scores', ARRAY['txn_id', 'model_id'], 'one score per transaction and model');
-SELECT col_is_fk('calo_recon', 'transaction_scores', 'model_id', 'scores reference their model');
+SELECT has_trigger('calo_recon', 'models', 'models_delete_scores', 'deleting a model deletes its scores');
 SELECT col_type_is('calo_recon', 'transaction_scores', 'score', 'double precision', 'score is float8');
 
 SELECT has_table('calo_recon', 'anomaly_feedback', 'feedback table exists');
@@ -98,6 +98,10 @@ SELECT is((SELECT count(*) FROM calo_recon.transaction_scores s
           'training scored every transaction');
 SELECT results_eq($$SELECT reason FROM calo_recon.anomalies WHERE txn_id = 'BIG'$$,
                   ARRAY['model+amount_rule'], 'the planted outlier is flagged by both');
+SELECT is((SELECT count(*) FROM calo_recon.transaction_scores), 402::bigint, 'both models scored every row');
+DELETE FROM calo_recon.models WHERE model_name = 'first';
+SELECT is((SELECT count(DISTINCT model_id) FROM calo_recon.transaction_scores), 1::bigint,
+          'the deleted model''s scores are gone');
 SELECT throws_ok($$SELECT calo_recon.record_feedback('BIG', 'perhaps')$$, '22023', NULL,
                  'a bad verdict is refused');
 
