@@ -322,8 +322,8 @@ BEGIN
         RAISE EXCEPTION 'n_trees must be between 1 and 10000, got %', train_model.n_trees
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF train_model.sample_size NOT BETWEEN 2 AND 1000000 THEN
-        RAISE EXCEPTION 'sample_size must be between 2 and 1000000, got %', train_model.sample_size
+    IF train_model.sample_size NOT BETWEEN 2 AND 100000 THEN
+        RAISE EXCEPTION 'sample_size must be between 2 and 100000, got %', train_model.sample_size
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF v_seed IS NULL THEN
@@ -348,7 +348,7 @@ BEGIN
       FROM pg_temp.calo_recon_training tr;
     IF v_rows = 0 THEN
         RAISE EXCEPTION 'the training set is empty'
-            USING ERRCODE = 'object_not_in_prerequisite_state',
+            USING ERRCODE = 'data_exception',
                   DETAIL = CASE WHEN v_excluded = 0 THEN 'calo_recon.transactions has no rows.'
                                 ELSE format('All %s transactions are confirmed anomalies, which are never trained on.',
                                             v_excluded) END,
