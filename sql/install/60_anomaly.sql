@@ -342,9 +342,8 @@ BEGIN
     FROM calo_recon.transaction_features f
     LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = f.txn_id;
 
-    SELECT count(*) FILTER (WHERE NOT tr.confirmed), count(*) FILTER (WHERE tr.confirmed),
-           calo_recon.scaler_fit(tr.features) FILTER (WHERE NOT tr.confirmed)
-      INTO v_rows, v_excluded, v_scaler
+    SELECT count(*) FILTER (WHERE NOT tr.confirmed), count(*) FILTER (WHERE tr.confirmed)
+      INTO v_rows, v_excluded
       FROM pg_temp.calo_recon_training tr;
     IF v_rows = 0 THEN
         RAISE EXCEPTION 'the training set is empty'
@@ -352,8 +351,14 @@ BEGIN
                   DETAIL = CASE WHEN v_excluded = 0 THEN 'calo_recon.transactions has no rows.'
                                 ELSE format('All %s transactions are confirmed anomalies, which are never trained on.',
                                             v_excluded) END,
-                  HINT = 'Load transactions first, e.g. with calo_recon.ingest_file().';
+                  HINT = CASE WHEN v_excluded = 0
+                              THEN 'Load transactions first, e.g. with calo_recon.ingest_file().'
+                              ELSE 'Load more transactions; confirmed anomalies are kept out of training.' END;
     END IF;
+
+    SELECT calo_recon.scaler_fit(tr.features) INTO v_scaler
+      FROM pg_temp.calo_recon_training tr
+     WHERE NOT tr.confirmed;
 
     SELECT calo_recon.iforest_fit(calo_recon.scaler_transform(v_scaler, tr.features),
                                   train_model.n_trees, train_model.sample_size, v_seed)

@@ -195,4 +195,9 @@ BEGIN;
 DELETE FROM calo_recon.transactions;
 SELECT calo_recon.train_model();
 ROLLBACK;
+BEGIN;
+INSERT INTO calo_recon.anomaly_feedback (txn_id, verdict)
+SELECT txn_id, 'confirmed' FROM calo_recon.transactions;
+SELECT calo_recon.train_model();
+ROLLBACK;
 SELECT count(*) AS models, count(*) FILTER (WHERE active) AS active FROM calo_recon.models;
