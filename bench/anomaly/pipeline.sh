@@ -4,7 +4,8 @@
 # calo_recon (COPY the same CSV into transactions -> train_model(), which fits
 # and scores every row -> SELECT count(*) FROM anomalies) on the same data.
 # Prints both wall times, their ratio and the Jaccard index of the model-flagged
-# sets (the forests differ in random draws, so the sets are close, not equal).
+# sets (the forests differ in random draws, so the sets are close, not equal),
+# beside the Jaccard index of two prototype runs that differ only in the seed.
 #
 #   bash bench/anomaly/pipeline.sh [ROWS]        # default 50000; full size 1000000
 #
@@ -55,6 +56,9 @@ psql -qAtX -c "SELECT calo_recon.score_transactions(false)" >/dev/null
 t5=$(now)
 
 read -r both _ _ jaccard < <($PY "$PEER" jaccard "$OUT/prototype_flags.txt" "$OUT/calo_recon_flags.txt")
+# baseline: how much two sklearn forests that differ only in their seed agree
+$PY "$PEER" run --csv "$CSV" --flags "$OUT/prototype_flags_seed7.txt" --seed 7 >/dev/null
+read -r base_both _ _ base_jaccard < <($PY "$PEER" jaccard "$OUT/prototype_flags.txt" "$OUT/prototype_flags_seed7.txt")
 
 echo "anomaly pipeline benchmark: $(date -u +%Y-%m-%dT%H:%MZ), nproc $(nproc), $ROWS transactions"
 printf '  prototype (pandas + sklearn %s): %8.3f s  (%s rows, %s flagged)\n' \
@@ -64,4 +68,5 @@ printf '  calo_recon total:                  %8.3f s  (%s rows scored, %s flagge
 printf '    COPY %s s, train_model (fit + score all) %s s, count(anomalies) %s s; score_transactions(false) alone %s s\n' \
   "$(elapsed "$t0" "$t1")" "$(elapsed "$t1" "$t2")" "$(elapsed "$t2" "$t3")" "$(elapsed "$t4" "$t5")"
 awk -v p="$py_seconds" -v d="$db_seconds" 'BEGIN { printf "  ratio prototype / calo_recon: %.2f\n", p / d }'
-echo "  flag agreement: $both in both; Jaccard $jaccard"
+echo "  flag agreement with the prototype: $both in both; Jaccard $jaccard"
+echo "  baseline, prototype seed 42 vs seed 7: $base_both in both; Jaccard $base_jaccard"
