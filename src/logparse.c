@@ -1808,7 +1808,7 @@ classify_platform(lp_ctx *c, lp_event *ev, const char *s, const char *e)
 	if (starts_with(s, first_end, "START RequestId: ") || starts_with(s, first_end, "END RequestId: ") ||
 		starts_with(s, first_end, "REPORT RequestId: "))
 	{
-		const char *id = memchr(s, ':', (size_t) (first_end - s)) + 2;
+		const char *id = (const char *) memchr(s, ':', (size_t) (first_end - s)) + 2;
 		const char *q = id;
 
 		while (q < first_end && !is_space(*q))
