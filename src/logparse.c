@@ -2151,7 +2151,7 @@ lp_parse(const char *text, size_t len, const lp_options *opts, lp_result *out)
 {
 	lp_ctx		c;
 	const char *p = text;
-	const char *end = text + len;
+	const char *end;
 	lp_event   *cur = NULL;
 	const char *cur_end = NULL; /* end of the last non-blank line of cur */
 
@@ -2161,6 +2161,7 @@ lp_parse(const char *text, size_t len, const lp_options *opts, lp_result *out)
 	c.oom = false;
 	if (text == NULL)
 		return LP_OK;
+	end = text + len;
 
 	/* finishes cur: cuts raw at its last non-blank line, builds its body */
 #define FINISH_EVENT() \
