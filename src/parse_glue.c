@@ -10,6 +10,7 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -79,6 +80,13 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 	lp_options	opts = {parse_log_progress, NULL};
 	lp_result	res;
 	lp_status	status;
+
+	/* the core reads and writes UTF-8; jsonb could not hold its U+FFFD in another encoding */
+	if (GetDatabaseEncoding() != PG_UTF8)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("calo_recon.parse_log requires a UTF8 database"),
+				 errdetail("The database encoding is %s.", GetDatabaseEncodingName())));
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (rsinfo->setDesc->natts != PARSE_LOG_COLUMNS)
