@@ -388,6 +388,64 @@ test_metadata(void)
 	parse(APP(RID, "INFO", CURRENT_TXN("{ a: 'x', b: [1, undefined] }", "5")));
 	CHECK_STR(ev(0)->body, CURRENT_BODY("{\"a\":\"x\",\"b\":[1,null]}", "5"));
 
+	/* JSON inside the string: valid -> embedded, anything else -> the string itself */
+	{
+		static const struct
+		{
+			const char *src;	/* metadata as the log shows it */
+			const char *json;	/* its value in the body; NULL: event malformed */
+		}			cases[] = {
+			{"'{\"a\":true,\"b\":false,\"c\":null,\"d\":\"\\\\b\\\\f\\\\n\\\\r\\\\t\\\\/\"}'",
+			"{\"a\":true,\"b\":false,\"c\":null,\"d\":\"\\b\\f\\n\\r\\t/\"}"},
+			{"'{\"e\":\"\\\\ud83d\\\\ude00\\\\u0041\"}'", "{\"e\":\"\xf0\x9f\x98\x80" "A\"}"},
+			{"'{\"x\":\"\\\\uD800\"}'", "{\"x\":\"\xef\xbf\xbd\"}"},
+			{"'{\"a\":tru}'", "\"{\\\"a\\\":tru}\""},
+			{"'{\"a\" 1}'", "\"{\\\"a\\\" 1}\""},
+			{"'[1,2'", "\"[1,2\""},
+			{"'\"x\" y'", "\"\\\"x\\\" y\""},
+			{"'{\"a\":\"\\\\q\"}'", "\"{\\\"a\\\":\\\"\\\\q\\\"}\""},
+			{"'{\"a\":\"tab\\there\"}'", "\"{\\\"a\\\":\\\"tab\\there\\\"}\""},
+			{"'01'", "\"01\""},
+			{"'{\"big\":1e1001}'", "\"{\\\"big\\\":1e1001}\""},
+			{"'{\"n\":1e5,\"m\":-0.5,\"z\":0,\"w\":[]}'", "{\"n\":1e5,\"m\":-0.5,\"z\":0,\"w\":[]}"},
+			{"'  {\"a\":1}  '", "{\"a\":1}"},
+			{"'true'", "true"},
+			{"'null'", "null"},
+			{"''", "\"\""},
+			{"'\\r\\b\\f\\v'", "\"\\r\\u0008\\u000c\\u000b\""},
+			{"'a\\\nb'", "\"ab\""},
+			{"`multi\nline`", "\"multi\\nline\""},
+			{"\"it's\"", "\"it's\""},
+			{"{ 'quoted-key': 1, \"dq\": 2, 3: 'x' }", "{\"quoted-key\":1,\"dq\":2,\"3\":\"x\"}"},
+			{"[1, 'a', undefined, null, true, Foo, [Object]]", "[1,\"a\",null,null,true,\"Foo\",[\"Object\"]]"},
+			{"'\\xZZ'", NULL},
+			{"'\\u{110000}'", NULL},
+			{"'\\u12'", NULL},
+			{"'line\nbreak'", NULL},
+			{"Foo", NULL},
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		{
+			char		text[2048];
+
+			snprintf(text, sizeof(text), APP(RID, "INFO", CURRENT_TXN("%s", "5")), cases[i].src);
+			parse(text);
+			if (cases[i].json)
+			{
+				char		want[2048];
+
+				snprintf(want, sizeof(want), CURRENT_BODY("%s", "5"), cases[i].json);
+				CHECK_STR(ev(0)->body, want);
+			}
+			else
+			{
+				CHECK_STR(K(ev(0)), "malformed");
+				CHECK(ev(0)->reason && (strcmp(ev(0)->reason, "malformed_event") == 0 || strcmp(ev(0)->reason, "bad_field") == 0));
+			}
+		}
+	}
+
 	/* metadata nested deeper than the limit stays a string */
 	{
 		char		text[4096];
