@@ -1,0 +1,394 @@
+-- Ingestion (SPEC sections 2, 3, 9): log text -> log_events, transactions,
+-- balance_errors, negative_balance_rejections and quarantine, idempotent per
+-- content digest; ingest_file() / read_log_file() read the import folder (C).
+
+-- The same balance error or rejection event read again from an overlapping
+-- export (same request, time, user and figures) is not stored twice.
+CREATE UNIQUE INDEX balance_errors_event_key
+    ON calo_recon.balance_errors
+       (user_id, logged_at, request_id, message_id, subscription_balance, payment_balance)
+    NULLS NOT DISTINCT;
+CREATE UNIQUE INDEX negative_balance_rejections_event_key
+    ON calo_recon.negative_balance_rejections
+       (user_id, logged_at, request_id, txn_id, current_balance)
+    NULLS NOT DISTINCT;
+
+-- Field checks shared by the event validators: NULL when the field is fine,
+-- else {"reason": missing_field | bad_field | out_of_range, "field": ...}.
+CREATE FUNCTION calo_recon.ingest_text_problem(body jsonb, field text, required boolean)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN body -> field IS NULL OR jsonb_typeof(body -> field) = 'null' THEN
+            CASE WHEN required
+                 THEN jsonb_build_object('reason', 'missing_field', 'field', field) END
+        WHEN jsonb_typeof(body -> field) <> 'string' OR body ->> field = '' THEN
+            jsonb_build_object('reason', 'bad_field', 'field', field, 'value', body -> field)
+    END
+$$;
+COMMENT ON FUNCTION calo_recon.ingest_text_problem(jsonb, text, boolean) IS
+  'Internal to ingest_log: NULL when body->field is a non-empty string (or absent and not required), else the problem as jsonb';
+
+-- Money above 10^15 in any currency is not a wallet balance: such a value is
+-- quarantined rather than stored.
+CREATE FUNCTION calo_recon.ingest_number_problem(body jsonb, field text, required boolean)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN body -> field IS NULL OR jsonb_typeof(body -> field) = 'null' THEN
+            CASE WHEN required
+                 THEN jsonb_build_object('reason', 'missing_field', 'field', field) END
+        WHEN jsonb_typeof(body -> field) <> 'number' THEN
+            jsonb_build_object('reason', 'bad_field', 'field', field, 'value', body -> field)
+        WHEN abs((body -> field)::numeric) >= 1e15 THEN
+            jsonb_build_object('reason', 'out_of_range', 'field', field, 'value', body -> field)
+    END
+$$;
+COMMENT ON FUNCTION calo_recon.ingest_number_problem(jsonb, text, boolean) IS
+  'Internal to ingest_log: NULL when body->field is a JSON number below 10^15 in magnitude (or absent and not required), else the problem as jsonb';
+
+-- The parser says which form it read; without that flag, no type means legacy.
+CREATE FUNCTION calo_recon.ingest_is_legacy(body jsonb)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE jsonb_typeof(body -> 'legacy')
+               WHEN 'boolean' THEN (body -> 'legacy')::boolean
+               ELSE NOT body ? 'type'
+           END
+$$;
+COMMENT ON FUNCTION calo_recon.ingest_is_legacy(jsonb) IS
+  'Internal to ingest_log: whether a transaction event body has the legacy 7-key form (no type)';
+
+CREATE FUNCTION calo_recon.ingest_transaction_problem(body jsonb, logged_at timestamptz)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(
+        CASE WHEN logged_at IS NULL
+             THEN jsonb_build_object('reason', 'missing_field', 'field', 'logged_at') END,
+        calo_recon.ingest_text_problem(body, 'id', true),
+        calo_recon.ingest_text_problem(body, 'userId', true),
+        CASE WHEN NOT calo_recon.ingest_is_legacy(body) AND body ->> 'type' IS DISTINCT FROM 'CREDIT'
+                  AND body ->> 'type' IS DISTINCT FROM 'DEBIT'
+             THEN jsonb_build_object('reason', CASE WHEN body ? 'type' THEN 'bad_field' ELSE 'missing_field' END,
+                                     'field', 'type', 'value', body -> 'type') END,
+        calo_recon.ingest_text_problem(body, 'source', false),
+        calo_recon.ingest_text_problem(body, 'action', false),
+        CASE WHEN body ? 'currency' AND jsonb_typeof(body -> 'currency') = 'string'
+                  AND body ->> 'currency' !~ '^[A-Z]{3}$'
+             THEN jsonb_build_object('reason', 'bad_field', 'field', 'currency', 'value', body -> 'currency') END,
+        calo_recon.ingest_text_problem(body, 'currency', true),
+        calo_recon.ingest_number_problem(body, 'amount', true),
+        calo_recon.ingest_number_problem(body, 'vat', true),
+        calo_recon.ingest_number_problem(body, 'oldBalance', true),
+        calo_recon.ingest_number_problem(body, 'newBalance', true),
+        calo_recon.ingest_number_problem(body, 'paymentBalance', false),
+        CASE WHEN jsonb_typeof(body -> 'updatePaymentBalance') NOT IN ('boolean', 'null')
+             THEN jsonb_build_object('reason', 'bad_field', 'field', 'updatePaymentBalance',
+                                     'value', body -> 'updatePaymentBalance') END)
+$$;
+COMMENT ON FUNCTION calo_recon.ingest_transaction_problem(jsonb, timestamptz) IS
+  'Internal to ingest_log: NULL when a transaction event body can be stored, else why not (reason, field, value)';
+
+CREATE FUNCTION calo_recon.ingest_balance_error_problem(body jsonb, logged_at timestamptz)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(
+        CASE WHEN logged_at IS NULL
+             THEN jsonb_build_object('reason', 'missing_field', 'field', 'logged_at') END,
+        calo_recon.ingest_text_problem(body, 'userId', true),
+        calo_recon.ingest_number_problem(body, 'subscriptionBalance', true),
+        calo_recon.ingest_number_problem(body, 'paymentBalance', true),
+        calo_recon.ingest_text_problem(body, 'txn_id', false))
+$$;
+COMMENT ON FUNCTION calo_recon.ingest_balance_error_problem(jsonb, timestamptz) IS
+  'Internal to ingest_log: NULL when a balance_error event body can be stored, else why not';
+
+CREATE FUNCTION calo_recon.ingest_rejection_problem(body jsonb, logged_at timestamptz)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(
+        CASE WHEN logged_at IS NULL
+             THEN jsonb_build_object('reason', 'missing_field', 'field', 'logged_at') END,
+        calo_recon.ingest_text_problem(body, 'userId', true),
+        calo_recon.ingest_number_problem(body, 'currentBalance', true),
+        calo_recon.ingest_text_problem(body, 'transactionId', false))
+$$;
+COMMENT ON FUNCTION calo_recon.ingest_rejection_problem(jsonb, timestamptz) IS
+  'Internal to ingest_log: NULL when a negative_balance_rejection event body can be stored, else why not';
+
+-- A valid transaction event body as a transactions row (source_file, request
+-- and message are filled in by the caller).
+CREATE FUNCTION calo_recon.ingest_transaction_row(body jsonb, logged_at timestamptz)
+RETURNS calo_recon.transactions
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ROW(
+        body ->> 'id',
+        body ->> 'userId',
+        CASE WHEN NOT calo_recon.ingest_is_legacy(body) THEN body ->> 'type' END,
+        body ->> 'source',
+        body ->> 'action',
+        body ->> 'currency',
+        (body -> 'amount')::numeric,
+        (body -> 'vat')::numeric,
+        (body -> 'oldBalance')::numeric,
+        (body -> 'newBalance')::numeric,
+        CASE WHEN jsonb_typeof(body -> 'paymentBalance') = 'number'
+             THEN (body -> 'paymentBalance')::numeric END,
+        CASE WHEN jsonb_typeof(body -> 'updatePaymentBalance') = 'boolean'
+             THEN (body -> 'updatePaymentBalance')::boolean END,
+        NULLIF(body -> 'metadata', 'null'::jsonb),
+        logged_at,
+        NULL, NULL, NULL)::calo_recon.transactions
+$$;
+COMMENT ON FUNCTION calo_recon.ingest_transaction_row(jsonb, timestamptz) IS
+  'Internal to ingest_log: a checked transaction event body converted to a transactions row, numbers exact';
+
+-- The part of a transaction that must match for a repeated id to be a
+-- duplicate delivery rather than a conflict (not where or when it was logged).
+CREATE FUNCTION calo_recon.ingest_transaction_payload(t calo_recon.transactions)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'txn_id', t.txn_id, 'user_id', t.user_id, 'txn_type', t.txn_type,
+        'source', t.source, 'action', t.action, 'currency', t.currency,
+        'amount', t.amount, 'vat', t.vat, 'old_balance', t.old_balance,
+        'new_balance', t.new_balance, 'payment_balance', t.payment_balance,
+        'update_payment_balance', t.update_payment_balance, 'metadata', t.metadata)
+$$;
+COMMENT ON FUNCTION calo_recon.ingest_transaction_payload(calo_recon.transactions) IS
+  'Internal to ingest_log: the fields of a transaction compared to tell a duplicate delivery from a conflict';
+
+CREATE FUNCTION calo_recon.ingest_log(log text, source text DEFAULT NULL)
+RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
+               balance_errors integer, rejections integer, quarantined integer,
+               repeated integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    v_digest     bytea;
+    v_source     text;
+    v_events     integer := 0;
+    v_txns       integer := 0;
+    v_dups       integer := 0;
+    v_conflicts  integer := 0;
+    v_errors     integer := 0;
+    v_rejections integer := 0;
+    v_quarantine integer := 0;
+    v_repeated   integer := 0;
+    v_inserted   text[];
+    v_users      text[];
+    v_more_users text[];
+    v_valid      integer;
+BEGIN
+    IF log IS NULL THEN
+        RAISE EXCEPTION 'calo_recon.ingest_log: log text is NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the text of one log file (decompressed).';
+    END IF;
+
+    -- Ingests are serialized: a concurrent caller waits here, then sees what
+    -- the first one stored (no deadlock between overlapping files, first wins).
+    PERFORM pg_catalog.pg_advisory_xact_lock(1667329135, 1);
+
+    v_digest := pg_catalog.sha256(pg_catalog.convert_to(log, 'UTF8'));
+    IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.digest = v_digest) THEN
+        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, 0;
+        RETURN;
+    END IF;
+
+    -- log_events is keyed by (source_file, event_no): a different content
+    -- under a name already used gets the name plus its digest prefix.
+    v_source := COALESCE(NULLIF(source, ''),
+                         'inline:' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16));
+    IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.file_name = v_source)
+       OR EXISTS (SELECT 1 FROM calo_recon.log_events e WHERE e.source_file = v_source) THEN
+        v_source := v_source || '#' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16);
+    END IF;
+
+    INSERT INTO calo_recon.log_events
+           (source_file, event_no, logged_at, request_id, message_id, level, kind, body, raw)
+    SELECT v_source, p.event_no, p.logged_at, p.request_id, p.message_id, p.level, p.kind,
+           p.body, p.raw
+    FROM calo_recon.parse_log(log) AS p;
+    GET DIAGNOSTICS v_events = ROW_COUNT;
+
+    -- Malformed events and data events that cannot be stored go to quarantine.
+    WITH checked AS (
+        SELECT e.event_no, e.logged_at, e.kind, e.body, e.raw,
+               CASE e.kind
+                   WHEN 'transaction' THEN calo_recon.ingest_transaction_problem(e.body, e.logged_at)
+                   WHEN 'balance_error' THEN calo_recon.ingest_balance_error_problem(e.body, e.logged_at)
+                   WHEN 'negative_balance_rejection' THEN calo_recon.ingest_rejection_problem(e.body, e.logged_at)
+               END AS problem
+        FROM calo_recon.log_events e
+        WHERE e.source_file = v_source
+          AND e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection', 'malformed')
+    )
+    INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+    SELECT v_source, c.event_no, c.logged_at,
+           CASE WHEN c.kind = 'malformed' THEN COALESCE(c.body ->> 'intended_kind', 'malformed') ELSE c.kind END,
+           CASE c.kind WHEN 'transaction' THEN c.body ->> 'id'
+                       WHEN 'negative_balance_rejection' THEN c.body ->> 'transactionId'
+                       WHEN 'balance_error' THEN c.body ->> 'txn_id' END,
+           CASE WHEN c.kind = 'malformed' THEN COALESCE(c.body ->> 'reason', 'malformed_event')
+                ELSE c.problem ->> 'reason' END,
+           CASE WHEN c.kind = 'malformed' THEN c.body
+                ELSE c.problem || jsonb_build_object('body', c.body) END,
+           c.raw
+    FROM checked c
+    WHERE c.kind = 'malformed' OR c.problem IS NOT NULL
+    ORDER BY c.event_no;
+    GET DIAGNOSTICS v_quarantine = ROW_COUNT;
+
+    -- First valid occurrence of each id is stored, in id order (stable lock order).
+    WITH ins AS (
+        INSERT INTO calo_recon.transactions
+        SELECT (r).txn_id, (r).user_id, (r).txn_type, (r).source, (r).action, (r).currency,
+               (r).amount, (r).vat, (r).old_balance, (r).new_balance, (r).payment_balance,
+               (r).update_payment_balance, (r).metadata, (r).logged_at,
+               request_id, message_id, v_source
+        FROM (SELECT DISTINCT ON (e.body ->> 'id')
+                     calo_recon.ingest_transaction_row(e.body, e.logged_at) AS r,
+                     e.request_id, e.message_id
+              FROM calo_recon.log_events e
+              WHERE e.source_file = v_source AND e.kind = 'transaction'
+                AND calo_recon.ingest_transaction_problem(e.body, e.logged_at) IS NULL
+              ORDER BY e.body ->> 'id', e.event_no) AS firsts
+        ON CONFLICT (txn_id) DO NOTHING
+        RETURNING txn_id, user_id
+    )
+    SELECT count(*)::integer, array_agg(ins.txn_id), array_agg(DISTINCT ins.user_id)
+    INTO v_txns, v_inserted, v_users
+    FROM ins;
+
+    -- Every other valid occurrence meets a stored row: same payload is a
+    -- duplicate delivery, a different one a conflict (the stored row stays).
+    WITH occurrences AS (
+        SELECT e.event_no, e.logged_at, e.body, e.raw,
+               calo_recon.ingest_transaction_row(e.body, e.logged_at) AS r,
+               row_number() OVER (PARTITION BY e.body ->> 'id' ORDER BY e.event_no) AS occurrence
+        FROM calo_recon.log_events e
+        WHERE e.source_file = v_source AND e.kind = 'transaction'
+          AND calo_recon.ingest_transaction_problem(e.body, e.logged_at) IS NULL
+    ), compared AS (
+        SELECT o.event_no, o.logged_at, o.body, o.raw, (o.r).txn_id AS txn_id,
+               t.user_id AS stored_user,
+               to_jsonb(t) AS stored,
+               calo_recon.ingest_transaction_payload(o.r) AS incoming,
+               t.txn_id IS NOT NULL
+                 AND ROW((o.r).user_id, (o.r).txn_type, (o.r).source, (o.r).action, (o.r).currency,
+                         (o.r).amount, (o.r).vat, (o.r).old_balance, (o.r).new_balance,
+                         (o.r).payment_balance, (o.r).update_payment_balance, (o.r).metadata)
+                     IS NOT DISTINCT FROM
+                     ROW(t.user_id, t.txn_type, t.source, t.action, t.currency,
+                         t.amount, t.vat, t.old_balance, t.new_balance,
+                         t.payment_balance, t.update_payment_balance, t.metadata) AS same
+        FROM occurrences o
+        LEFT JOIN calo_recon.transactions t ON t.txn_id = (o.r).txn_id
+        WHERE NOT (o.occurrence = 1 AND (o.r).txn_id = ANY (COALESCE(v_inserted, '{}')))
+    ), conflicted AS (
+        INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+        SELECT v_source, c.event_no, c.logged_at, 'transaction', c.txn_id, 'conflict',
+               jsonb_build_object('stored', c.stored, 'incoming', c.incoming), c.raw
+        FROM compared c
+        WHERE NOT c.same
+        ORDER BY c.event_no
+        RETURNING 1
+    )
+    SELECT count(*) FILTER (WHERE c.same)::integer,
+           count(*) FILTER (WHERE NOT c.same)::integer,
+           array_agg(DISTINCT c.stored_user) FILTER (WHERE NOT c.same AND c.stored_user IS NOT NULL)
+    INTO v_dups, v_conflicts, v_more_users
+    FROM compared c;
+    v_quarantine := v_quarantine + v_conflicts;
+    v_users := COALESCE(v_users, '{}') || COALESCE(v_more_users, '{}');
+
+    WITH valid AS (
+        SELECT e.body, e.logged_at, e.request_id, e.message_id
+        FROM calo_recon.log_events e
+        WHERE e.source_file = v_source AND e.kind = 'balance_error'
+          AND calo_recon.ingest_balance_error_problem(e.body, e.logged_at) IS NULL
+    ), ins AS (
+        INSERT INTO calo_recon.balance_errors
+               (user_id, subscription_balance, payment_balance, logged_at, request_id,
+                message_id, txn_id, source_file)
+        SELECT v.body ->> 'userId', (v.body -> 'subscriptionBalance')::numeric,
+               (v.body -> 'paymentBalance')::numeric, v.logged_at, v.request_id,
+               v.message_id, v.body ->> 'txn_id', v_source
+        FROM valid v
+        ORDER BY 1, 4, 5
+        ON CONFLICT DO NOTHING
+        RETURNING user_id
+    )
+    SELECT (SELECT count(*) FROM ins)::integer, (SELECT count(*) FROM valid)::integer,
+           (SELECT array_agg(DISTINCT ins.user_id) FROM ins)
+    INTO v_errors, v_valid, v_more_users;
+    v_repeated := v_valid - v_errors;
+    v_users := v_users || COALESCE(v_more_users, '{}');
+
+    WITH valid AS (
+        SELECT e.body, e.logged_at, e.request_id
+        FROM calo_recon.log_events e
+        WHERE e.source_file = v_source AND e.kind = 'negative_balance_rejection'
+          AND calo_recon.ingest_rejection_problem(e.body, e.logged_at) IS NULL
+    ), ins AS (
+        INSERT INTO calo_recon.negative_balance_rejections
+               (txn_id, user_id, current_balance, logged_at, request_id, source_file)
+        SELECT v.body ->> 'transactionId', v.body ->> 'userId',
+               (v.body -> 'currentBalance')::numeric, v.logged_at, v.request_id, v_source
+        FROM valid v
+        ORDER BY 2, 4, 5
+        ON CONFLICT DO NOTHING
+        RETURNING user_id
+    )
+    SELECT (SELECT count(*) FROM ins)::integer, (SELECT count(*) FROM valid)::integer,
+           (SELECT array_agg(DISTINCT ins.user_id) FROM ins)
+    INTO v_rejections, v_valid, v_more_users;
+    v_repeated := v_repeated + v_valid - v_rejections;
+    v_users := v_users || COALESCE(v_more_users, '{}');
+
+    INSERT INTO calo_recon.ingested_files
+           (digest, file_name, bytes, events, transactions, duplicates, conflicts,
+            balance_errors, rejections, quarantined)
+    VALUES (v_digest, v_source, pg_catalog.octet_length(log), v_events, v_txns, v_dups,
+            v_conflicts, v_errors, v_rejections, v_quarantine);
+
+    SELECT array_agg(DISTINCT u ORDER BY u) INTO v_users FROM unnest(v_users) AS u;
+    IF v_users IS NOT NULL THEN
+        PERFORM calo_recon.reconcile(v_users);
+    END IF;
+
+    RETURN QUERY SELECT v_events, v_txns, v_dups, v_conflicts, v_errors, v_rejections,
+                        v_quarantine, v_repeated;
+END;
+$fn$;
+COMMENT ON FUNCTION calo_recon.ingest_log(text, text) IS
+  'Ingests the text of one log file: every event into log_events, transactions (duplicates counted, conflicts quarantined), balance errors, rejections; malformed events quarantined; then reconciles the affected users. Loading the same content again returns zeros and changes nothing.';
+
+REVOKE ALL ON FUNCTION calo_recon.ingest_log(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.ingest_text_problem(jsonb, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.ingest_number_problem(jsonb, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.ingest_is_legacy(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.ingest_transaction_problem(jsonb, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.ingest_balance_error_problem(jsonb, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.ingest_rejection_problem(jsonb, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.ingest_transaction_row(jsonb, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.ingest_transaction_payload(calo_recon.transactions) FROM PUBLIC;
