@@ -392,3 +392,21 @@ REVOKE ALL ON FUNCTION calo_recon.ingest_balance_error_problem(jsonb, timestampt
 REVOKE ALL ON FUNCTION calo_recon.ingest_rejection_problem(jsonb, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.ingest_transaction_row(jsonb, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.ingest_transaction_payload(calo_recon.transactions) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.read_log_file(path text)
+RETURNS text
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'calo_recon_read_log_file';
+COMMENT ON FUNCTION calo_recon.read_log_file(text) IS
+  'Text of one log file under calo_recon.import_directory (gzip decompressed, checked as UTF-8); needs pg_read_server_files';
+REVOKE ALL ON FUNCTION calo_recon.read_log_file(text) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.ingest_file(path text)
+RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
+               balance_errors integer, rejections integer, quarantined integer,
+               repeated integer, files integer, skipped_files integer, new_files integer)
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'calo_recon_ingest_file';
+COMMENT ON FUNCTION calo_recon.ingest_file(text) IS
+  'Ingests a log file or a folder (walked recursively, in name order) under calo_recon.import_directory through ingest_log; gzip or plain text; files that are not logs are counted, skipped and recorded in quarantine; needs pg_read_server_files';
+REVOKE ALL ON FUNCTION calo_recon.ingest_file(text) FROM PUBLIC;
