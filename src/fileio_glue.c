@@ -135,6 +135,26 @@ inside_root(const ImportRoot *ir, const char *resolved)
 	return resolved[ir->rootlen] == '\0' || resolved[ir->rootlen] == '/';
 }
 
+/* true when some component of the (not yet canonical) path is ".." */
+static bool
+has_parent_component(const char *path)
+{
+	const char *p = path;
+
+	while (*p)
+	{
+		const char *end = strchr(p, '/');
+		size_t		len = end ? (size_t) (end - p) : strlen(p);
+
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return true;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return false;
+}
+
 /*
  * Checks a user-given relative path and returns it normalized ("" for the
  * folder itself); *resolved_out gets its realpath inside the root.
@@ -151,7 +171,7 @@ resolve_user_path(const ImportRoot *ir, const char *path, char **resolved_out)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("absolute path not allowed: \"%s\"", path),
 				 errhint("Give a path relative to calo_recon.import_directory.")));
-	if (path_contains_parent_reference(rel))
+	if (has_parent_component(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("path must not contain \"..\": \"%s\"", path),
