@@ -342,7 +342,9 @@ BEGIN
                v.message_id, v.body ->> 'txn_id', v_source
         FROM valid v
         ORDER BY 1, 4, 5
-        ON CONFLICT DO NOTHING
+        -- only the event key: a clash of error_id must fail, not vanish
+        ON CONFLICT (user_id, logged_at, request_id, message_id, subscription_balance, payment_balance)
+            DO NOTHING
         RETURNING user_id
     )
     SELECT (SELECT count(*) FROM ins)::integer, (SELECT count(*) FROM valid)::integer,
@@ -363,7 +365,7 @@ BEGIN
                (v.body -> 'currentBalance')::numeric, v.logged_at, v.request_id, v_source
         FROM valid v
         ORDER BY 2, 4, 5
-        ON CONFLICT DO NOTHING
+        ON CONFLICT (user_id, logged_at, request_id, txn_id, current_balance) DO NOTHING
         RETURNING user_id
     )
     SELECT (SELECT count(*) FROM ins)::integer, (SELECT count(*) FROM valid)::integer,
