@@ -20,9 +20,12 @@ CREATE UNIQUE INDEX negative_balance_rejections_event_key
        (user_id, logged_at, request_id, txn_id, current_balance)
     NULLS NOT DISTINCT;
 
--- Field checks shared by the event validators: NULL when the field is fine,
--- else {"reason": missing_field | bad_field | out_of_range, "field": ...}.
-CREATE FUNCTION calo_recon.ingest_text_problem(body jsonb, field text, required boolean)
+-- One field of an event body: NULL when it is fine, else
+-- {"reason": missing_field | bad_field | out_of_range, "field", "value"}.
+-- Strings must not be empty; money of 10^15 or more in any currency is not a
+-- wallet balance, so it is quarantined rather than stored.
+CREATE FUNCTION calo_recon.ingest_field_problem(body jsonb, field text, json_type text,
+                                                required boolean)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -31,32 +34,15 @@ AS $$
         WHEN body -> field IS NULL OR jsonb_typeof(body -> field) = 'null' THEN
             CASE WHEN required
                  THEN jsonb_build_object('reason', 'missing_field', 'field', field) END
-        WHEN jsonb_typeof(body -> field) <> 'string' OR body ->> field = '' THEN
+        WHEN jsonb_typeof(body -> field) <> json_type
+             OR (json_type = 'string' AND body ->> field = '') THEN
             jsonb_build_object('reason', 'bad_field', 'field', field, 'value', body -> field)
-    END
-$$;
-COMMENT ON FUNCTION calo_recon.ingest_text_problem(jsonb, text, boolean) IS
-  'Internal to ingest_log: NULL when body->field is a non-empty string (or absent and not required), else the problem as jsonb';
-
--- Money above 10^15 in any currency is not a wallet balance: such a value is
--- quarantined rather than stored.
-CREATE FUNCTION calo_recon.ingest_number_problem(body jsonb, field text, required boolean)
-RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE
-        WHEN body -> field IS NULL OR jsonb_typeof(body -> field) = 'null' THEN
-            CASE WHEN required
-                 THEN jsonb_build_object('reason', 'missing_field', 'field', field) END
-        WHEN jsonb_typeof(body -> field) <> 'number' THEN
-            jsonb_build_object('reason', 'bad_field', 'field', field, 'value', body -> field)
-        WHEN abs((body -> field)::numeric) >= 1e15 THEN
+        WHEN json_type = 'number' AND abs((body -> field)::numeric) >= 1e15 THEN
             jsonb_build_object('reason', 'out_of_range', 'field', field, 'value', body -> field)
     END
 $$;
-COMMENT ON FUNCTION calo_recon.ingest_number_problem(jsonb, text, boolean) IS
-  'Internal to ingest_log: NULL when body->field is a JSON number below 10^15 in magnitude (or absent and not required), else the problem as jsonb';
+COMMENT ON FUNCTION calo_recon.ingest_field_problem(jsonb, text, text, boolean) IS
+  'Internal to ingest_log: NULL when body->field has the JSON type json_type (non-empty string; number below 10^15 in magnitude) or is absent and not required, else the problem as jsonb';
 
 -- The parser says which form it read; without that flag, no type means legacy.
 CREATE FUNCTION calo_recon.ingest_is_legacy(body jsonb)
@@ -72,68 +58,51 @@ $$;
 COMMENT ON FUNCTION calo_recon.ingest_is_legacy(jsonb) IS
   'Internal to ingest_log: whether a transaction event body has the legacy 7-key form (no type)';
 
-CREATE FUNCTION calo_recon.ingest_transaction_problem(body jsonb, logged_at timestamptz)
+-- NULL when a data event can be stored, else why not (reason, field, value).
+CREATE FUNCTION calo_recon.ingest_event_problem(kind text, body jsonb, logged_at timestamptz)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT COALESCE(
-        CASE WHEN logged_at IS NULL
-             THEN jsonb_build_object('reason', 'missing_field', 'field', 'logged_at') END,
-        calo_recon.ingest_text_problem(body, 'id', true),
-        calo_recon.ingest_text_problem(body, 'userId', true),
-        CASE WHEN NOT calo_recon.ingest_is_legacy(body) AND body ->> 'type' IS DISTINCT FROM 'CREDIT'
-                  AND body ->> 'type' IS DISTINCT FROM 'DEBIT'
-             THEN jsonb_build_object('reason', CASE WHEN body ? 'type' THEN 'bad_field' ELSE 'missing_field' END,
-                                     'field', 'type', 'value', body -> 'type') END,
-        calo_recon.ingest_text_problem(body, 'source', false),
-        calo_recon.ingest_text_problem(body, 'action', false),
-        CASE WHEN body ? 'currency' AND jsonb_typeof(body -> 'currency') = 'string'
-                  AND body ->> 'currency' !~ '^[A-Z]{3}$'
-             THEN jsonb_build_object('reason', 'bad_field', 'field', 'currency', 'value', body -> 'currency') END,
-        calo_recon.ingest_text_problem(body, 'currency', true),
-        calo_recon.ingest_number_problem(body, 'amount', true),
-        calo_recon.ingest_number_problem(body, 'vat', true),
-        calo_recon.ingest_number_problem(body, 'oldBalance', true),
-        calo_recon.ingest_number_problem(body, 'newBalance', true),
-        calo_recon.ingest_number_problem(body, 'paymentBalance', false),
-        CASE WHEN jsonb_typeof(body -> 'updatePaymentBalance') NOT IN ('boolean', 'null')
-             THEN jsonb_build_object('reason', 'bad_field', 'field', 'updatePaymentBalance',
-                                     'value', body -> 'updatePaymentBalance') END)
+    SELECT CASE
+        WHEN logged_at IS NULL THEN
+            jsonb_build_object('reason', 'missing_field', 'field', 'logged_at')
+        WHEN kind = 'transaction' THEN COALESCE(
+            calo_recon.ingest_field_problem(body, 'id', 'string', true),
+            calo_recon.ingest_field_problem(body, 'userId', 'string', true),
+            CASE WHEN NOT calo_recon.ingest_is_legacy(body)
+                      AND body ->> 'type' IS DISTINCT FROM 'CREDIT'
+                      AND body ->> 'type' IS DISTINCT FROM 'DEBIT'
+                 THEN jsonb_build_object('reason', CASE WHEN body ? 'type' THEN 'bad_field' ELSE 'missing_field' END,
+                                         'field', 'type', 'value', body -> 'type') END,
+            calo_recon.ingest_field_problem(body, 'source', 'string', false),
+            calo_recon.ingest_field_problem(body, 'action', 'string', false),
+            CASE WHEN jsonb_typeof(body -> 'currency') = 'string'
+                      AND body ->> 'currency' !~ '^[A-Z]{3}$'
+                 THEN jsonb_build_object('reason', 'bad_field', 'field', 'currency',
+                                         'value', body -> 'currency') END,
+            calo_recon.ingest_field_problem(body, 'currency', 'string', true),
+            calo_recon.ingest_field_problem(body, 'amount', 'number', true),
+            calo_recon.ingest_field_problem(body, 'vat', 'number', true),
+            calo_recon.ingest_field_problem(body, 'oldBalance', 'number', true),
+            calo_recon.ingest_field_problem(body, 'newBalance', 'number', true),
+            calo_recon.ingest_field_problem(body, 'paymentBalance', 'number', false),
+            CASE WHEN jsonb_typeof(body -> 'updatePaymentBalance') NOT IN ('boolean', 'null')
+                 THEN jsonb_build_object('reason', 'bad_field', 'field', 'updatePaymentBalance',
+                                         'value', body -> 'updatePaymentBalance') END)
+        WHEN kind = 'balance_error' THEN COALESCE(
+            calo_recon.ingest_field_problem(body, 'userId', 'string', true),
+            calo_recon.ingest_field_problem(body, 'subscriptionBalance', 'number', true),
+            calo_recon.ingest_field_problem(body, 'paymentBalance', 'number', true),
+            calo_recon.ingest_field_problem(body, 'txn_id', 'string', false))
+        WHEN kind = 'negative_balance_rejection' THEN COALESCE(
+            calo_recon.ingest_field_problem(body, 'userId', 'string', true),
+            calo_recon.ingest_field_problem(body, 'currentBalance', 'number', true),
+            calo_recon.ingest_field_problem(body, 'transactionId', 'string', false))
+    END
 $$;
-COMMENT ON FUNCTION calo_recon.ingest_transaction_problem(jsonb, timestamptz) IS
-  'Internal to ingest_log: NULL when a transaction event body can be stored, else why not (reason, field, value)';
-
-CREATE FUNCTION calo_recon.ingest_balance_error_problem(body jsonb, logged_at timestamptz)
-RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT COALESCE(
-        CASE WHEN logged_at IS NULL
-             THEN jsonb_build_object('reason', 'missing_field', 'field', 'logged_at') END,
-        calo_recon.ingest_text_problem(body, 'userId', true),
-        calo_recon.ingest_number_problem(body, 'subscriptionBalance', true),
-        calo_recon.ingest_number_problem(body, 'paymentBalance', true),
-        calo_recon.ingest_text_problem(body, 'txn_id', false))
-$$;
-COMMENT ON FUNCTION calo_recon.ingest_balance_error_problem(jsonb, timestamptz) IS
-  'Internal to ingest_log: NULL when a balance_error event body can be stored, else why not';
-
-CREATE FUNCTION calo_recon.ingest_rejection_problem(body jsonb, logged_at timestamptz)
-RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT COALESCE(
-        CASE WHEN logged_at IS NULL
-             THEN jsonb_build_object('reason', 'missing_field', 'field', 'logged_at') END,
-        calo_recon.ingest_text_problem(body, 'userId', true),
-        calo_recon.ingest_number_problem(body, 'currentBalance', true),
-        calo_recon.ingest_text_problem(body, 'transactionId', false))
-$$;
-COMMENT ON FUNCTION calo_recon.ingest_rejection_problem(jsonb, timestamptz) IS
-  'Internal to ingest_log: NULL when a negative_balance_rejection event body can be stored, else why not';
+COMMENT ON FUNCTION calo_recon.ingest_event_problem(text, jsonb, timestamptz) IS
+  'Internal to ingest_log: NULL when a transaction, balance_error or negative_balance_rejection event can be stored, else why not (reason, field, value)';
 
 -- A valid transaction event body as a transactions row (source_file, request
 -- and message are filled in by the caller).
@@ -240,11 +209,8 @@ BEGIN
     -- Malformed events and data events that cannot be stored go to quarantine.
     WITH checked AS (
         SELECT e.event_no, e.logged_at, e.kind, e.body, e.raw,
-               CASE e.kind
-                   WHEN 'transaction' THEN calo_recon.ingest_transaction_problem(e.body, e.logged_at)
-                   WHEN 'balance_error' THEN calo_recon.ingest_balance_error_problem(e.body, e.logged_at)
-                   WHEN 'negative_balance_rejection' THEN calo_recon.ingest_rejection_problem(e.body, e.logged_at)
-               END AS problem
+               CASE WHEN e.kind <> 'malformed'
+                    THEN calo_recon.ingest_event_problem(e.kind, e.body, e.logged_at) END AS problem
         FROM calo_recon.log_events e
         WHERE e.source_file = v_source
           AND e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection', 'malformed')
@@ -277,7 +243,7 @@ BEGIN
                      e.request_id, e.message_id
               FROM calo_recon.log_events e
               WHERE e.source_file = v_source AND e.kind = 'transaction'
-                AND calo_recon.ingest_transaction_problem(e.body, e.logged_at) IS NULL
+                AND calo_recon.ingest_event_problem('transaction', e.body, e.logged_at) IS NULL
               ORDER BY e.body ->> 'id', e.event_no) AS firsts
         ON CONFLICT (txn_id) DO NOTHING
         RETURNING txn_id, user_id
@@ -294,7 +260,7 @@ BEGIN
                row_number() OVER (PARTITION BY e.body ->> 'id' ORDER BY e.event_no) AS occurrence
         FROM calo_recon.log_events e
         WHERE e.source_file = v_source AND e.kind = 'transaction'
-          AND calo_recon.ingest_transaction_problem(e.body, e.logged_at) IS NULL
+          AND calo_recon.ingest_event_problem('transaction', e.body, e.logged_at) IS NULL
     ), compared AS (
         SELECT o.event_no, o.logged_at, o.body, o.raw, (o.r).txn_id AS txn_id,
                t.user_id AS stored_user,
@@ -332,7 +298,7 @@ BEGIN
         SELECT e.body, e.logged_at, e.request_id, e.message_id
         FROM calo_recon.log_events e
         WHERE e.source_file = v_source AND e.kind = 'balance_error'
-          AND calo_recon.ingest_balance_error_problem(e.body, e.logged_at) IS NULL
+          AND calo_recon.ingest_event_problem('balance_error', e.body, e.logged_at) IS NULL
     ), ins AS (
         INSERT INTO calo_recon.balance_errors
                (user_id, subscription_balance, payment_balance, logged_at, request_id,
@@ -357,7 +323,7 @@ BEGIN
         SELECT e.body, e.logged_at, e.request_id
         FROM calo_recon.log_events e
         WHERE e.source_file = v_source AND e.kind = 'negative_balance_rejection'
-          AND calo_recon.ingest_rejection_problem(e.body, e.logged_at) IS NULL
+          AND calo_recon.ingest_event_problem('negative_balance_rejection', e.body, e.logged_at) IS NULL
     ), ins AS (
         INSERT INTO calo_recon.negative_balance_rejections
                (txn_id, user_id, current_balance, logged_at, request_id, source_file)
@@ -393,12 +359,9 @@ COMMENT ON FUNCTION calo_recon.ingest_log(text, text) IS
   'Ingests the text of one log file: every event into log_events, transactions (duplicates counted, conflicts quarantined), balance errors, rejections; malformed events quarantined; then reconciles the affected users. Loading the same content again returns zeros and changes nothing.';
 
 REVOKE ALL ON FUNCTION calo_recon.ingest_log(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.ingest_text_problem(jsonb, text, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.ingest_number_problem(jsonb, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.ingest_field_problem(jsonb, text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.ingest_is_legacy(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.ingest_transaction_problem(jsonb, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.ingest_balance_error_problem(jsonb, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.ingest_rejection_problem(jsonb, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.ingest_event_problem(text, jsonb, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.ingest_transaction_row(jsonb, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.ingest_transaction_payload(calo_recon.transactions) FROM PUBLIC;
 
