@@ -7,8 +7,9 @@
  * Paths are relative to calo_recon.import_directory and must stay inside it
  * (no absolute path, no "..", no symlink leading out).  A folder is walked
  * recursively in byte order of names; every log file goes through
- * calo_recon.ingest_log(text, relative path), so idempotency and counts have
- * one code path.  Files that are not logs are counted, skipped and recorded
+ * calo_recon.ingest_log_unreconciled(text, relative path), the body of
+ * ingest_log, so idempotency and counts have one code path; the users it
+ * touched are reconciled once at the end, as ingest_log does per text.  Files that are not logs are counted, skipped and recorded
  * in quarantine; damaged logs (corrupt gzip, invalid UTF-8, too large) are an
  * error when named explicitly and quarantined during a folder walk.
  */
@@ -29,6 +30,7 @@
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -74,7 +76,9 @@ typedef struct WalkState
 	ImportRoot *root;
 	SPIPlanPtr	ingest_plan;
 	SPIPlanPtr	quarantine_plan;
-	MemoryContext file_cxt;
+	MemoryContext file_cxt;		/* reset after each file */
+	MemoryContext walk_cxt;		/* lives for the whole call */
+	ArrayBuildState *users;		/* affected user ids, reconciled at the end */
 	int64		counts[N_FILE_COUNTS];
 } WalkState;
 
@@ -409,13 +413,14 @@ ingest_text(WalkState *ws, const char *rel, text *log)
 	int			i;
 	bool		isnull;
 	int64		events;
+	Datum		users;
 
 	values[0] = PointerGetDatum(log);
 	values[1] = CStringGetTextDatum(rel);
 	rc = SPI_execute_plan(ws->ingest_plan, values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1
-		|| SPI_tuptable->tupdesc->natts < N_LOG_COUNTS)
-		elog(ERROR, "calo_recon: ingest_log returned no row of counts");
+		|| SPI_tuptable->tupdesc->natts != N_LOG_COUNTS + 1)
+		elog(ERROR, "calo_recon: ingest_log_unreconciled returned no row of counts");
 	for (i = 0; i < N_LOG_COUNTS; i++)
 	{
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
@@ -426,11 +431,42 @@ ingest_text(WalkState *ws, const char *rel, text *log)
 	}
 	events = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
+	users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+						  N_LOG_COUNTS + 1, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *elem_nulls;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(users), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &elem_nulls, &n);
+		for (i = 0; i < n; i++)
+			if (!elem_nulls[i])
+				ws->users = accumArrayResult(ws->users, elems[i], false, TEXTOID,
+											 ws->walk_cxt);
+	}
 	SPI_freetuptable(SPI_tuptable);
 	ws->counts[COUNT_FILES]++;
 	/* a log file has at least one event; zero means it was loaded before */
 	if (events > 0)
 		ws->counts[COUNT_NEW_FILES]++;
+}
+
+/* One reconcile for every user the walk touched (as ingest_log does per text). */
+static void
+reconcile_users(WalkState *ws)
+{
+	Oid			argtype = TEXTARRAYOID;
+	Datum		arg;
+
+	if (ws->users == NULL)
+		return;
+	arg = makeArrayResult(ws->users, ws->walk_cxt);
+	if (SPI_execute_with_args("SELECT 1 FROM calo_recon.reconcile("
+							  "ARRAY(SELECT DISTINCT u FROM pg_catalog.unnest($1) AS u ORDER BY 1))",
+							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "calo_recon: reconcile of the ingested users failed");
 }
 
 /* One regular file: ingest it, or quarantine it (walk) / raise (named). */
@@ -615,7 +651,8 @@ calo_recon_ingest_file(PG_FUNCTION_ARGS)
 	if (SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d, %d)",
 							 INGEST_LOCK_CLASS, INGEST_LOCK_OBJECT), false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "calo_recon: could not take the ingest lock");
-	ws.ingest_plan = SPI_prepare("SELECT * FROM calo_recon.ingest_log($1, $2)", 2, argtypes);
+	ws.ingest_plan = SPI_prepare("SELECT * FROM calo_recon.ingest_log_unreconciled($1, $2)",
+								 2, argtypes);
 	ws.quarantine_plan = SPI_prepare(
 		"INSERT INTO calo_recon.quarantine (source_file, kind, reason, detail) "
 		"SELECT $1, 'file', $2, $3::jsonb "
@@ -625,6 +662,7 @@ calo_recon_ingest_file(PG_FUNCTION_ARGS)
 		3, argtypes);
 	if (ws.ingest_plan == NULL || ws.quarantine_plan == NULL)
 		elog(ERROR, "calo_recon: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	ws.walk_cxt = CurrentMemoryContext;
 	ws.file_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon ingest file",
 										ALLOCSET_DEFAULT_SIZES);
 
@@ -632,6 +670,7 @@ calo_recon_ingest_file(PG_FUNCTION_ARGS)
 		walk_folder(&ws, resolved, rel);
 	else
 		ingest_one_file(&ws, resolved, rel, true);
+	reconcile_users(&ws);
 
 	MemoryContextDelete(ws.file_cxt);
 	SPI_finish();

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 COPIES=${COPIES:-200}
 TREE=$CR_ROOT/import/bench
-rm -rf "$TREE"
+[ -n "${KEEP_TREE:-}" ] || rm -rf "$TREE"
 /usr/bin/python3 - "$TREE" "$COPIES" <<'PY'
 import datetime, glob, gzip, os, re, sys
 tree, copies = sys.argv[1], int(sys.argv[2])
@@ -48,4 +48,4 @@ txns=$(psql -qAtX -d calo_bench_client -c "SELECT count(*) FROM calo_recon.trans
 awk -v s="$start" -v e="$end" -v mb="$MB" -v t="$txns" \
   'BEGIN { d = e - s; printf "calo_recon_load: %.2f s, %.2f MB/s, %.0f transactions/s (%d transactions)\n", d, mb / d, t / d, t }'
 dropdb calo_bench_server; dropdb calo_bench_client
-rm -rf "$TREE"
+[ -n "${KEEP_TREE:-}" ] || rm -rf "$TREE"

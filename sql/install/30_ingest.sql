@@ -20,30 +20,6 @@ CREATE UNIQUE INDEX negative_balance_rejections_event_key
        (user_id, logged_at, request_id, txn_id, current_balance)
     NULLS NOT DISTINCT;
 
--- One field of an event body: NULL when it is fine, else
--- {"reason": missing_field | bad_field | out_of_range, "field", "value"}.
--- Strings must not be empty; money of 10^15 or more in any currency is not a
--- wallet balance, so it is quarantined rather than stored.
-CREATE FUNCTION calo_recon.ingest_field_problem(body jsonb, field text, json_type text,
-                                                required boolean)
-RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE
-        WHEN body -> field IS NULL OR jsonb_typeof(body -> field) = 'null' THEN
-            CASE WHEN required
-                 THEN jsonb_build_object('reason', 'missing_field', 'field', field) END
-        WHEN jsonb_typeof(body -> field) <> json_type
-             OR (json_type = 'string' AND body ->> field = '') THEN
-            jsonb_build_object('reason', 'bad_field', 'field', field, 'value', body -> field)
-        WHEN json_type = 'number' AND abs((body -> field)::numeric) >= 1e15 THEN
-            jsonb_build_object('reason', 'out_of_range', 'field', field, 'value', body -> field)
-    END
-$$;
-COMMENT ON FUNCTION calo_recon.ingest_field_problem(jsonb, text, text, boolean) IS
-  'Internal to ingest_log: NULL when body->field has the JSON type json_type (non-empty string; number below 10^15 in magnitude) or is absent and not required, else the problem as jsonb';
-
 -- The parser says which form it read; without that flag, no type means legacy.
 CREATE FUNCTION calo_recon.ingest_is_legacy(body jsonb)
 RETURNS boolean
@@ -58,7 +34,12 @@ $$;
 COMMENT ON FUNCTION calo_recon.ingest_is_legacy(jsonb) IS
   'Internal to ingest_log: whether a transaction event body has the legacy 7-key form (no type)';
 
--- NULL when a data event can be stored, else why not (reason, field, value).
+-- NULL when a data event can be stored, else why not:
+-- {"reason": missing_field | bad_field | out_of_range, "field", "value"}.
+-- The fields of each kind are checked in order against one rule each:
+-- strings must not be empty, currencies are 3 capital letters, the type of
+-- the current form is CREDIT or DEBIT, and money of 10^15 or more in any
+-- currency is not a wallet balance (quarantined rather than stored).
 CREATE FUNCTION calo_recon.ingest_event_problem(kind text, body jsonb, logged_at timestamptz)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -67,38 +48,52 @@ AS $$
     SELECT CASE
         WHEN logged_at IS NULL THEN
             jsonb_build_object('reason', 'missing_field', 'field', 'logged_at')
-        WHEN kind = 'transaction' THEN COALESCE(
-            calo_recon.ingest_field_problem(body, 'id', 'string', true),
-            calo_recon.ingest_field_problem(body, 'userId', 'string', true),
-            CASE WHEN NOT calo_recon.ingest_is_legacy(body)
-                      AND body ->> 'type' IS DISTINCT FROM 'CREDIT'
-                      AND body ->> 'type' IS DISTINCT FROM 'DEBIT'
-                 THEN jsonb_build_object('reason', CASE WHEN body ? 'type' THEN 'bad_field' ELSE 'missing_field' END,
-                                         'field', 'type', 'value', body -> 'type') END,
-            calo_recon.ingest_field_problem(body, 'source', 'string', false),
-            calo_recon.ingest_field_problem(body, 'action', 'string', false),
-            CASE WHEN jsonb_typeof(body -> 'currency') = 'string'
-                      AND body ->> 'currency' !~ '^[A-Z]{3}$'
-                 THEN jsonb_build_object('reason', 'bad_field', 'field', 'currency',
-                                         'value', body -> 'currency') END,
-            calo_recon.ingest_field_problem(body, 'currency', 'string', true),
-            calo_recon.ingest_field_problem(body, 'amount', 'number', true),
-            calo_recon.ingest_field_problem(body, 'vat', 'number', true),
-            calo_recon.ingest_field_problem(body, 'oldBalance', 'number', true),
-            calo_recon.ingest_field_problem(body, 'newBalance', 'number', true),
-            calo_recon.ingest_field_problem(body, 'paymentBalance', 'number', false),
-            CASE WHEN jsonb_typeof(body -> 'updatePaymentBalance') NOT IN ('boolean', 'null')
-                 THEN jsonb_build_object('reason', 'bad_field', 'field', 'updatePaymentBalance',
-                                         'value', body -> 'updatePaymentBalance') END)
-        WHEN kind = 'balance_error' THEN COALESCE(
-            calo_recon.ingest_field_problem(body, 'userId', 'string', true),
-            calo_recon.ingest_field_problem(body, 'subscriptionBalance', 'number', true),
-            calo_recon.ingest_field_problem(body, 'paymentBalance', 'number', true),
-            calo_recon.ingest_field_problem(body, 'txn_id', 'string', false))
-        WHEN kind = 'negative_balance_rejection' THEN COALESCE(
-            calo_recon.ingest_field_problem(body, 'userId', 'string', true),
-            calo_recon.ingest_field_problem(body, 'currentBalance', 'number', true),
-            calo_recon.ingest_field_problem(body, 'transactionId', 'string', false))
+        ELSE (
+            SELECT jsonb_build_object('reason', c.reason, 'field', s.field, 'value', body -> s.field)
+            FROM (VALUES
+                ('transaction', 1, 'id', 'string', true),
+                ('transaction', 2, 'userId', 'string', true),
+                ('transaction', 3, 'type', 'type', true),
+                ('transaction', 4, 'source', 'string', false),
+                ('transaction', 5, 'action', 'string', false),
+                ('transaction', 6, 'currency', 'currency', true),
+                ('transaction', 7, 'amount', 'number', true),
+                ('transaction', 8, 'vat', 'number', true),
+                ('transaction', 9, 'oldBalance', 'number', true),
+                ('transaction', 10, 'newBalance', 'number', true),
+                ('transaction', 11, 'paymentBalance', 'number', false),
+                ('transaction', 12, 'updatePaymentBalance', 'boolean', false),
+                ('balance_error', 1, 'userId', 'string', true),
+                ('balance_error', 2, 'subscriptionBalance', 'number', true),
+                ('balance_error', 3, 'paymentBalance', 'number', true),
+                ('balance_error', 4, 'txn_id', 'string', false),
+                ('negative_balance_rejection', 1, 'userId', 'string', true),
+                ('negative_balance_rejection', 2, 'currentBalance', 'number', true),
+                ('negative_balance_rejection', 3, 'transactionId', 'string', false)
+            ) AS s (kind, ord, field, rule, required)
+            CROSS JOIN LATERAL (SELECT body -> s.field AS v) AS f
+            CROSS JOIN LATERAL (SELECT CASE
+                WHEN s.rule = 'type' THEN
+                    CASE WHEN calo_recon.ingest_is_legacy(body) THEN NULL
+                         WHEN f.v IS NULL OR jsonb_typeof(f.v) = 'null' THEN 'missing_field'
+                         WHEN f.v NOT IN ('"CREDIT"', '"DEBIT"') THEN 'bad_field'
+                    END
+                WHEN f.v IS NULL OR jsonb_typeof(f.v) = 'null' THEN
+                    CASE WHEN s.required THEN 'missing_field' END
+                WHEN s.rule = 'string' THEN
+                    CASE WHEN jsonb_typeof(f.v) <> 'string' OR f.v #>> '{}' = '' THEN 'bad_field' END
+                WHEN s.rule = 'currency' THEN
+                    CASE WHEN jsonb_typeof(f.v) <> 'string' OR f.v #>> '{}' !~ '^[A-Z]{3}$' THEN 'bad_field' END
+                WHEN s.rule = 'boolean' THEN
+                    CASE WHEN jsonb_typeof(f.v) <> 'boolean' THEN 'bad_field' END
+                WHEN s.rule = 'number' THEN
+                    CASE WHEN jsonb_typeof(f.v) <> 'number' THEN 'bad_field'
+                         WHEN abs(f.v::numeric) >= 1e15 THEN 'out_of_range'
+                    END
+                END AS reason) AS c
+            WHERE s.kind = ingest_event_problem.kind AND c.reason IS NOT NULL
+            ORDER BY s.ord
+            LIMIT 1)
     END
 $$;
 COMMENT ON FUNCTION calo_recon.ingest_event_problem(text, jsonb, timestamptz) IS
@@ -150,10 +145,12 @@ $$;
 COMMENT ON FUNCTION calo_recon.ingest_transaction_payload(calo_recon.transactions) IS
   'Internal to ingest_log: the fields of a transaction compared to tell a duplicate delivery from a conflict';
 
-CREATE FUNCTION calo_recon.ingest_log(log text, source text DEFAULT NULL)
+-- Everything ingest_log does except reconciling: ingest_file calls it per
+-- file and reconciles all the affected users once at the end.
+CREATE FUNCTION calo_recon.ingest_log_unreconciled(log text, source text)
 RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
                balance_errors integer, rejections integer, quarantined integer,
-               repeated integer)
+               repeated integer, affected_users text[])
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -169,6 +166,7 @@ DECLARE
     v_rejections integer := 0;
     v_quarantine integer := 0;
     v_repeated   integer := 0;
+    v_bad_events integer[];
     v_inserted   text[];
     v_users      text[];
     v_more_users text[];
@@ -186,7 +184,7 @@ BEGIN
 
     v_digest := pg_catalog.sha256(pg_catalog.convert_to(log, 'UTF8'));
     IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.digest = v_digest) THEN
-        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, 0;
+        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, 0, '{}'::text[];
         RETURN;
     END IF;
 
@@ -199,6 +197,7 @@ BEGIN
         v_source := v_source || '#' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16);
     END IF;
 
+    -- log_events is also the staging area: later steps read this file's rows back.
     INSERT INTO calo_recon.log_events
            (source_file, event_no, logged_at, request_id, message_id, level, kind, body, raw)
     SELECT v_source, p.event_no, p.logged_at, p.request_id, p.message_id, p.level, p.kind,
@@ -206,7 +205,8 @@ BEGIN
     FROM calo_recon.parse_log(log) AS p;
     GET DIAGNOSTICS v_events = ROW_COUNT;
 
-    -- Malformed events and data events that cannot be stored go to quarantine.
+    -- Malformed events and data events that cannot be stored go to quarantine;
+    -- the remaining data events are the valid ones.
     WITH checked AS (
         SELECT e.event_no, e.logged_at, e.kind, e.body, e.raw,
                CASE WHEN e.kind <> 'malformed'
@@ -214,22 +214,25 @@ BEGIN
         FROM calo_recon.log_events e
         WHERE e.source_file = v_source
           AND e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection', 'malformed')
+    ), quarantined AS (
+        INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+        SELECT v_source, c.event_no, c.logged_at,
+               CASE WHEN c.kind = 'malformed' THEN COALESCE(c.body ->> 'intended_kind', 'malformed') ELSE c.kind END,
+               CASE c.kind WHEN 'transaction' THEN c.body ->> 'id'
+                           WHEN 'negative_balance_rejection' THEN c.body ->> 'transactionId'
+                           WHEN 'balance_error' THEN c.body ->> 'txn_id' END,
+               CASE WHEN c.kind = 'malformed' THEN COALESCE(c.body ->> 'reason', 'malformed_event')
+                    ELSE c.problem ->> 'reason' END,
+               CASE WHEN c.kind = 'malformed' THEN c.body
+                    ELSE c.problem || jsonb_build_object('body', c.body) END,
+               c.raw
+        FROM checked c
+        WHERE c.kind = 'malformed' OR c.problem IS NOT NULL
+        ORDER BY c.event_no
+        RETURNING event_no
     )
-    INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
-    SELECT v_source, c.event_no, c.logged_at,
-           CASE WHEN c.kind = 'malformed' THEN COALESCE(c.body ->> 'intended_kind', 'malformed') ELSE c.kind END,
-           CASE c.kind WHEN 'transaction' THEN c.body ->> 'id'
-                       WHEN 'negative_balance_rejection' THEN c.body ->> 'transactionId'
-                       WHEN 'balance_error' THEN c.body ->> 'txn_id' END,
-           CASE WHEN c.kind = 'malformed' THEN COALESCE(c.body ->> 'reason', 'malformed_event')
-                ELSE c.problem ->> 'reason' END,
-           CASE WHEN c.kind = 'malformed' THEN c.body
-                ELSE c.problem || jsonb_build_object('body', c.body) END,
-           c.raw
-    FROM checked c
-    WHERE c.kind = 'malformed' OR c.problem IS NOT NULL
-    ORDER BY c.event_no;
-    GET DIAGNOSTICS v_quarantine = ROW_COUNT;
+    SELECT count(*)::integer, COALESCE(array_agg(q.event_no), '{}') INTO v_quarantine, v_bad_events
+    FROM quarantined q;
 
     -- First valid occurrence of each id is stored, in id order (stable lock order).
     WITH ins AS (
@@ -243,7 +246,7 @@ BEGIN
                      e.request_id, e.message_id
               FROM calo_recon.log_events e
               WHERE e.source_file = v_source AND e.kind = 'transaction'
-                AND calo_recon.ingest_event_problem('transaction', e.body, e.logged_at) IS NULL
+                AND e.event_no <> ALL (v_bad_events)
               ORDER BY e.body ->> 'id', e.event_no) AS firsts
         ON CONFLICT (txn_id) DO NOTHING
         RETURNING txn_id, user_id
@@ -260,7 +263,7 @@ BEGIN
                row_number() OVER (PARTITION BY e.body ->> 'id' ORDER BY e.event_no) AS occurrence
         FROM calo_recon.log_events e
         WHERE e.source_file = v_source AND e.kind = 'transaction'
-          AND calo_recon.ingest_event_problem('transaction', e.body, e.logged_at) IS NULL
+          AND e.event_no <> ALL (v_bad_events)
     ), compared AS (
         SELECT o.event_no, o.logged_at, o.body, o.raw, (o.r).txn_id AS txn_id,
                t.user_id AS stored_user,
@@ -298,7 +301,7 @@ BEGIN
         SELECT e.body, e.logged_at, e.request_id, e.message_id
         FROM calo_recon.log_events e
         WHERE e.source_file = v_source AND e.kind = 'balance_error'
-          AND calo_recon.ingest_event_problem('balance_error', e.body, e.logged_at) IS NULL
+          AND e.event_no <> ALL (v_bad_events)
     ), ins AS (
         INSERT INTO calo_recon.balance_errors
                (user_id, subscription_balance, payment_balance, logged_at, request_id,
@@ -323,7 +326,7 @@ BEGIN
         SELECT e.body, e.logged_at, e.request_id
         FROM calo_recon.log_events e
         WHERE e.source_file = v_source AND e.kind = 'negative_balance_rejection'
-          AND calo_recon.ingest_event_problem('negative_balance_rejection', e.body, e.logged_at) IS NULL
+          AND e.event_no <> ALL (v_bad_events)
     ), ins AS (
         INSERT INTO calo_recon.negative_balance_rejections
                (txn_id, user_id, current_balance, logged_at, request_id, source_file)
@@ -346,20 +349,39 @@ BEGIN
     VALUES (v_digest, v_source, pg_catalog.octet_length(log), v_events, v_txns, v_dups,
             v_conflicts, v_errors, v_rejections, v_quarantine, v_repeated);
 
-    SELECT array_agg(DISTINCT u ORDER BY u) INTO v_users FROM unnest(v_users) AS u;
-    IF v_users IS NOT NULL THEN
-        PERFORM calo_recon.reconcile(v_users);
-    END IF;
+    RETURN QUERY
+    SELECT v_events, v_txns, v_dups, v_conflicts, v_errors, v_rejections, v_quarantine,
+           v_repeated, COALESCE(array_agg(DISTINCT u ORDER BY u), '{}')
+    FROM unnest(v_users) AS u;
+END;
+$fn$;
+COMMENT ON FUNCTION calo_recon.ingest_log_unreconciled(text, text) IS
+  'Internal to ingest_log and ingest_file: ingest_log without the final reconcile; also returns the affected user ids';
 
-    RETURN QUERY SELECT v_events, v_txns, v_dups, v_conflicts, v_errors, v_rejections,
-                        v_quarantine, v_repeated;
+CREATE FUNCTION calo_recon.ingest_log(log text, source text DEFAULT NULL)
+RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
+               balance_errors integer, rejections integer, quarantined integer,
+               repeated integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_counts record;
+BEGIN
+    SELECT * INTO v_counts FROM calo_recon.ingest_log_unreconciled(log, source);
+    IF pg_catalog.cardinality(v_counts.affected_users) > 0 THEN
+        PERFORM calo_recon.reconcile(v_counts.affected_users);
+    END IF;
+    RETURN QUERY SELECT v_counts.events, v_counts.transactions, v_counts.duplicates,
+                        v_counts.conflicts, v_counts.balance_errors, v_counts.rejections,
+                        v_counts.quarantined, v_counts.repeated;
 END;
 $fn$;
 COMMENT ON FUNCTION calo_recon.ingest_log(text, text) IS
-  'Ingests the text of one log file: every event into log_events, transactions (duplicates counted, conflicts quarantined), balance errors, rejections; malformed events quarantined; then reconciles the affected users. Loading the same content again returns zeros and changes nothing.';
+  'Ingests the text of one log file: every event into log_events, transactions (duplicates counted, conflicts quarantined), balance errors, rejections; malformed or invalid events quarantined; then reconciles the affected users. Loading the same content again returns zeros and changes nothing.';
 
 REVOKE ALL ON FUNCTION calo_recon.ingest_log(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.ingest_field_problem(jsonb, text, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.ingest_log_unreconciled(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.ingest_is_legacy(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.ingest_event_problem(text, jsonb, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.ingest_transaction_row(jsonb, timestamptz) FROM PUBLIC;
