@@ -450,10 +450,10 @@ main(int argc, char **argv)
 
 		progress_line_open = tty;
 		if (tty)
-			fprintf(stderr, "\r\033[K[%zu/%zu files] %.1f/%.1f MB, %lld transactions",
+			fprintf(stderr, "\r\033[K[%zu/%zu files] %.2f/%.2f MB, %lld transactions",
 					i + 1, files.n, done_bytes / 1e6, total_bytes / 1e6, counts[C_TRANSACTIONS]);
 		else if (!quiet && ((i + 1) % PLAIN_PROGRESS_EVERY == 0 || i + 1 == files.n))
-			fprintf(stderr, "%s: %zu/%zu files, %.1f/%.1f MB, %lld transactions\n",
+			fprintf(stderr, "%s: %zu/%zu files, %.2f/%.2f MB, %lld transactions\n",
 					progname, i + 1, files.n, done_bytes / 1e6, total_bytes / 1e6,
 					counts[C_TRANSACTIONS]);
 	}
@@ -468,7 +468,7 @@ main(int argc, char **argv)
 		   counts[C_EVENTS], counts[C_TRANSACTIONS], counts[C_DUPLICATES], counts[C_CONFLICTS],
 		   counts[C_BALANCE_ERRORS], counts[C_REJECTIONS], counts[C_QUARANTINED], counts[C_REPEATED]);
 	if (!quiet)
-		printf("time: %.2f s, %.1f MB of log text (%.1f MB/s), %.0f transactions/s\n",
+		printf("time: %.2f s, %.2f MB of log text (%.2f MB/s), %.0f transactions/s\n",
 			   elapsed, text_bytes / 1e6, elapsed > 0 ? text_bytes / 1e6 / elapsed : 0.0,
 			   elapsed > 0 ? counts[C_TRANSACTIONS] / elapsed : 0.0);
 
