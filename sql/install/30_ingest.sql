@@ -20,6 +20,10 @@ CREATE UNIQUE INDEX negative_balance_rejections_event_key
        (user_id, logged_at, request_id, txn_id, current_balance)
     NULLS NOT DISTINCT;
 
+-- Quarantine rows are looked up by file (tracing, the per-file accounting,
+-- not recording a skipped file twice).
+CREATE INDEX quarantine_source_idx ON calo_recon.quarantine (source_file, event_no);
+
 -- The parser says which form it read; without that flag, no type means legacy.
 CREATE FUNCTION calo_recon.ingest_is_legacy(body jsonb)
 RETURNS boolean
