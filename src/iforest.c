@@ -15,6 +15,12 @@
 /* extended splits that leave one side empty are redrawn this many times */
 #define IFO_EXTENDED_TRIES 32
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+ifo_error(char *err, size_t errlen, const char *fmt,...);
+
 static void
 ifo_error(char *err, size_t errlen, const char *fmt,...)
 {

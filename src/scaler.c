@@ -12,6 +12,12 @@
 
 #include "le_bytes.h"
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+scl_fail(char *err, size_t errlen, const char *fmt,...);
+
 static int
 scl_fail(char *err, size_t errlen, const char *fmt,...)
 {
