@@ -426,11 +426,15 @@ iforest_fit_finalfn(PG_FUNCTION_ARGS)
 /* ------------------------------------------------------------------ scoring */
 
 /*
- * The decoded model, kept across the calls of one query.  A stored model is
+ * Decoded models, kept across the calls of one query.  A stored model is
  * known by its TOAST pointer (immutable); an inline one by its size and its
- * 40-byte header, which holds the checksum of all its bytes.
+ * 40-byte header, which holds the checksum of all its bytes.  A few models
+ * are kept, so that a join scoring rows against several models in turn does
+ * not decode on every row.
  */
-typedef struct score_cache
+#define SCORE_CACHE_ENTRIES 8
+
+typedef struct model_entry
 {
 	MemoryContext mcxt;
 	bool		valid;
@@ -438,71 +442,99 @@ typedef struct score_cache
 	Oid			toastrelid;
 	Oid			valueid;
 	Size		size;
+	uint64		last_used;
 	uint8		header[IFO_HEADER_BYTES];
 	ifo_forest *forest;
 	double	   *x;
 	double	   *votes;
+} model_entry;
+
+typedef struct score_cache
+{
+	uint64		clock;
+	model_entry entries[SCORE_CACHE_ENTRIES];
 } score_cache;
 
 static void
-cache_load(score_cache *c, struct varlena *detoasted)
+entry_load(model_entry *e, struct varlena *detoasted)
 {
 	const uint8 *buf = (const uint8 *) VARDATA_ANY(detoasted);
 	Size		len = VARSIZE_ANY_EXHDR(detoasted);
 	MemoryContext old;
 
-	c->valid = false;
-	MemoryContextReset(c->mcxt);
-	old = MemoryContextSwitchTo(c->mcxt);
-	c->forest = decode_or_error(buf, len, ERRCODE_DATA_CORRUPTED);
-	c->x = palloc(sizeof(double) * c->forest->n_features);
-	c->votes = palloc(sizeof(double) * c->forest->n_features);
+	e->valid = false;
+	MemoryContextReset(e->mcxt);
+	old = MemoryContextSwitchTo(e->mcxt);
+	e->forest = decode_or_error(buf, len, ERRCODE_DATA_CORRUPTED);
+	e->x = palloc(sizeof(double) * e->forest->n_features);
+	e->votes = palloc(sizeof(double) * e->forest->n_features);
 	MemoryContextSwitchTo(old);
-	c->size = len;
-	memcpy(c->header, buf, IFO_HEADER_BYTES);
-	c->valid = true;
+	e->size = len;
+	memcpy(e->header, buf, IFO_HEADER_BYTES);
+	e->valid = true;
 }
 
-static score_cache *
+static bool
+entry_matches(const model_entry *e, const struct varlena *raw, const struct varatt_external *ext)
+{
+	if (!e->valid)
+		return false;
+	if (ext)
+		return e->by_toast && e->toastrelid == ext->va_toastrelid && e->valueid == ext->va_valueid;
+	return !e->by_toast && VARSIZE_ANY_EXHDR(raw) == e->size && e->size >= IFO_HEADER_BYTES &&
+		memcmp(VARDATA_ANY(raw), e->header, IFO_HEADER_BYTES) == 0;
+}
+
+static model_entry *
 forest_for_call(FunctionCallInfo fcinfo)
 {
 	score_cache *c = (score_cache *) fcinfo->flinfo->fn_extra;
 	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(0));
+	struct varatt_external ext;
+	bool		toasted = VARATT_IS_EXTERNAL_ONDISK(raw);
+	model_entry *victim;
 
 	if (c == NULL)
 	{
 		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(score_cache));
-		c->mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "iforest model cache",
-										ALLOCSET_DEFAULT_SIZES);
 		fcinfo->flinfo->fn_extra = c;
 	}
-	if (VARATT_IS_EXTERNAL_ONDISK(raw))
-	{
-		struct varatt_external ext;
-
+	if (toasted)
 		VARATT_EXTERNAL_GET_POINTER(ext, raw);
-		if (c->valid && c->by_toast && c->toastrelid == ext.va_toastrelid && c->valueid == ext.va_valueid)
-			return c;
-		cache_load(c, pg_detoast_datum(raw));
-		c->by_toast = true;
-		c->toastrelid = ext.va_toastrelid;
-		c->valueid = ext.va_valueid;
-		return c;
-	}
-	if (VARATT_IS_EXTENDED(raw) && !VARATT_IS_SHORT(raw))
+	else if (VARATT_IS_EXTENDED(raw) && !VARATT_IS_SHORT(raw))
 		raw = pg_detoast_datum(raw);	/* compressed or indirect: rare */
-	if (c->valid && !c->by_toast && VARSIZE_ANY_EXHDR(raw) == c->size &&
-		c->size >= IFO_HEADER_BYTES && memcmp(VARDATA_ANY(raw), c->header, IFO_HEADER_BYTES) == 0)
-		return c;
-	cache_load(c, raw);
-	c->by_toast = false;
-	return c;
+	c->clock++;
+	victim = &c->entries[0];
+	for (int i = 0; i < SCORE_CACHE_ENTRIES; i++)
+	{
+		model_entry *e = &c->entries[i];
+
+		if (entry_matches(e, raw, toasted ? &ext : NULL))
+		{
+			e->last_used = c->clock;
+			return e;
+		}
+		if (victim->valid && (!e->valid || e->last_used < victim->last_used))
+			victim = e;
+	}
+	if (victim->mcxt == NULL)
+		victim->mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "iforest model cache",
+											 ALLOCSET_DEFAULT_SIZES);
+	entry_load(victim, toasted ? pg_detoast_datum(raw) : raw);
+	victim->by_toast = toasted;
+	if (toasted)
+	{
+		victim->toastrelid = ext.va_toastrelid;
+		victim->valueid = ext.va_valueid;
+	}
+	victim->last_used = c->clock;
+	return victim;
 }
 
 Datum
 iforest_score(PG_FUNCTION_ARGS)
 {
-	score_cache *c = forest_for_call(fcinfo);
+	model_entry *c = forest_for_call(fcinfo);
 
 	mglue_read_features(PG_GETARG_DATUM(1), c->forest->n_features, c->x, "iforest_score", "the model");
 	ifo_prepare_input(c->forest, c->x);
@@ -512,7 +544,7 @@ iforest_score(PG_FUNCTION_ARGS)
 Datum
 iforest_explain(PG_FUNCTION_ARGS)
 {
-	score_cache *c = forest_for_call(fcinfo);
+	model_entry *c = forest_for_call(fcinfo);
 	int			feature;
 
 	mglue_read_features(PG_GETARG_DATUM(1), c->forest->n_features, c->x, "iforest_explain", "the model");
