@@ -522,11 +522,55 @@ ifo_score(const ifo_forest *f, const double *x)
 }
 
 int
-ifo_explain(const ifo_forest *f, const double *x, double *votes)
+ifo_explain(const ifo_forest *f, const double *x, double *scratch)
 {
+	uint32_t	nf = f->n_features;
+	double	   *votes = scratch,
+			   *lo = scratch + nf,
+			   *hi = scratch + 2 * nf;
+	double		best_excess = 0.0;
 	int			best = -1;
 
-	for (uint32_t j = 0; j < f->n_features; j++)
+	/* 1. a feature in which x lies outside every threshold split on it */
+	if (f->normals == NULL)
+	{
+		for (uint32_t j = 0; j < nf; j++)
+		{
+			lo[j] = INFINITY;
+			hi[j] = -INFINITY;
+		}
+		for (uint64_t i = 0; i < f->n_nodes; i++)
+		{
+			const ifo_node *n = &f->nodes[i];
+
+			if (n->feature < 0)
+				continue;
+			if (n->threshold < lo[n->feature])
+				lo[n->feature] = n->threshold;
+			if (n->threshold > hi[n->feature])
+				hi[n->feature] = n->threshold;
+		}
+		for (uint32_t j = 0; j < nf; j++)
+		{
+			double		width,
+						excess;
+
+			if (lo[j] > hi[j])
+				continue;		/* never split on */
+			width = hi[j] - lo[j] > 0.0 ? hi[j] - lo[j] : 1.0;
+			excess = (x[j] < lo[j] ? lo[j] - x[j] : x[j] > hi[j] ? x[j] - hi[j] : 0.0) / width;
+			if (excess > best_excess)
+			{
+				best_excess = excess;
+				best = (int) j;
+			}
+		}
+		if (best >= 0)
+			return best;
+	}
+
+	/* 2. otherwise the split just above the leaf, weighted by 1/depth */
+	for (uint32_t j = 0; j < nf; j++)
 		votes[j] = 0.0;
 	for (uint32_t t = 0; t < f->n_trees; t++)
 	{
@@ -540,14 +584,14 @@ ifo_explain(const ifo_forest *f, const double *x, double *votes)
 
 			parent = i;
 			i = f->normals
-				? (dot(f->normals + (size_t) i * f->n_features, x, f->n_features) <= n->threshold ? n->left : n->right)
+				? (dot(f->normals + (size_t) i * nf, x, nf) <= n->threshold ? n->left : n->right)
 				: (x[n->feature] <= n->threshold ? n->left : n->right);
 			depth++;
 		}
 		if (depth > 0)
 			votes[f->nodes[parent].feature] += 1.0 / depth;
 	}
-	for (uint32_t j = 0; j < f->n_features; j++)
+	for (uint32_t j = 0; j < nf; j++)
 		if (votes[j] > 0.0 && (best < 0 || votes[j] > votes[best]))
 			best = (int) j;
 	return best;

@@ -117,13 +117,18 @@ void		ifo_prepare_input(const ifo_forest *f, double *x);
 double		ifo_path_sum(const ifo_forest *f, const double *x);
 double		ifo_score(const ifo_forest *f, const double *x);
 /*
- * 0-based feature that isolated x soonest: in each tree, the split just
- * above x's leaf votes for its feature (for an extended split, the feature
- * with the largest |normal| component) with weight 1/depth of the leaf;
- * the feature with the largest total wins (ties: lowest index).  -1 when
- * every tree is a single leaf.
+ * 0-based feature that explains x's isolation (-1 when no tree splits):
+ *  1. classic forests: if x lies outside the range of the thresholds the
+ *     forest splits feature j on, for some j, the j with the largest excess
+ *     beyond that range in units of its width (x is beyond every split the
+ *     forest made on j: it is isolated there at once);
+ *  2. otherwise (and for extended forests): in each tree the split just
+ *     above x's leaf votes for its feature (for an extended split, the
+ *     feature with the largest |normal| component) with weight 1/depth of
+ *     the leaf; the feature with the largest total wins (ties: lowest).
+ * scratch holds 3 * n_features doubles.
  */
-int			ifo_explain(const ifo_forest *f, const double *x, double *votes);
+int			ifo_explain(const ifo_forest *f, const double *x, double *scratch);
 
 /* ---- binary form ---- */
 /* FNV-1a 64 over the whole value except the checksum field (len >= 40). */

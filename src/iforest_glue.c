@@ -467,7 +467,7 @@ entry_load(model_entry *e, struct varlena *detoasted)
 	old = MemoryContextSwitchTo(e->mcxt);
 	e->forest = decode_or_error(buf, len, ERRCODE_DATA_CORRUPTED);
 	e->x = palloc(sizeof(double) * e->forest->n_features);
-	e->votes = palloc(sizeof(double) * e->forest->n_features);
+	e->votes = palloc(sizeof(double) * 3 * e->forest->n_features);
 	MemoryContextSwitchTo(old);
 	e->size = len;
 	memcpy(e->header, buf, IFO_HEADER_BYTES);

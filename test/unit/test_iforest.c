@@ -109,7 +109,8 @@ test_build_and_score(void)
 			   *eb,
 			   *ec;
 	double		inlier[NF] = {0.1, -0.2, 0.0},
-				votes[NF];
+				far_first[NF] = {-30.0, 0.1, 0.2},
+				votes[3 * NF];
 	char		err[200];
 	uint32_t	deepest = 0;
 
@@ -139,6 +140,8 @@ test_build_and_score(void)
 		CHECK(s_out > s_in + 0.1);
 		CHECK(s_in < 0.5 && s_in > 0.0);
 		CHECK(ifo_explain(a, rows, votes) == 2);
+		CHECK(ifo_explain(a, far_first, votes) == 0);
+		CHECK(ifo_explain(a, inlier, votes) >= 0);
 	}
 
 	/* decode(encode(x)) scores the same and encodes to the same bytes */
@@ -250,7 +253,7 @@ test_hand_built(void)
 				x2[2] = {1.0, 3.0},
 				x3[2] = {1.0, 1.0},
 				x4[2] = {1.0, 2.0},
-				votes[2];
+				votes[6];
 	double		c4 = ifo_c(4);
 
 	CHECK(f != NULL);
@@ -265,8 +268,15 @@ test_hand_built(void)
 	CHECK(ifo_path_sum(f, x4) == 3.0);	/* ties go left */
 	CHECK_CLOSE(ifo_score(f, x1), pow(2.0, -1.0 / c4), 1e-15);
 	CHECK_CLOSE(ifo_score(f, x3), pow(2.0, -3.0 / c4), 1e-15);
-	CHECK(ifo_explain(f, x1, votes) == 0);
+	/* outside the split ranges: x1 is 0.5 widths beyond feature 0's, 2 beyond feature 1's */
+	CHECK(ifo_explain(f, x1, votes) == 1);
 	CHECK(ifo_explain(f, x2, votes) == 1);
+	{
+		/* inside both ranges: the split above the leaf (root, feature 0) decides */
+		double		inside[2] = {0.5, 2.0};
+
+		CHECK(ifo_explain(f, inside, votes) == 0);
+	}
 	/* float32 input: 0.50000001 rounds to 0.5 and goes left */
 	{
 		double		x[2] = {0.50000001, 0.0};
