@@ -55,6 +55,19 @@ typedef struct ifo_node
 	uint32_t	size;			/* training rows that reached the node */
 } ifo_node;
 
+/*
+ * Scoring layout of a classic forest, built by the decoder: nodes of each
+ * tree in preorder (so the left child of node i is i + 1), 16 bytes each.
+ * A leaf sends every x to itself (threshold NaN, right = itself),
+ * so all trees descend in lockstep for max_depth steps without branches.
+ */
+typedef struct ifo_snode
+{
+	double		threshold;
+	uint32_t	feature;
+	uint32_t	right;
+} ifo_snode;
+
 typedef struct ifo_forest
 {
 	uint32_t	flags;
@@ -66,6 +79,9 @@ typedef struct ifo_forest
 	uint32_t   *tree_start;		/* n_trees + 1 entries */
 	ifo_node   *nodes;
 	double	   *normals;		/* n_nodes * n_features, or NULL */
+	ifo_snode  *snodes;			/* scoring layout (decoded classic forests), or NULL */
+	double	   *svalues;		/* leaf values in the scoring layout */
+	uint32_t	max_depth;		/* deepest leaf, with snodes */
 } ifo_forest;
 
 typedef struct ifo_params

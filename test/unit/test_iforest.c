@@ -157,6 +157,20 @@ test_build_and_score(void)
 			CHECK(ld == la && memcmp(ed, ea, la) == 0);
 			CHECK(ifo_score(d, rows) == ifo_score(a, rows));
 			CHECK(ifo_score(d, inlier) == ifo_score(a, inlier));
+			/* the decoded lockstep layout descends exactly like the tree walk */
+			CHECK(d->snodes != NULL && a->snodes == NULL && d->max_depth == 6);
+			{
+				int			same = 1;
+
+				for (int r = 0; r < NR; r++)
+					same &= ifo_path_sum(d, rows + r * NF) == ifo_path_sum(a, rows + r * NF);
+				CHECK(same);
+			}
+			{
+				double		extreme[NF] = {-INFINITY, INFINITY, NAN};
+
+				CHECK(ifo_path_sum(d, extreme) == ifo_path_sum(a, extreme));
+			}
 			free(ed);
 		}
 		free(md);
