@@ -1006,7 +1006,8 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 			uint32_t	size = le_get_u32(buf + l.size + 4 * g);
 			double		threshold = le_get_f64(buf + l.threshold + 8 * g);
 			double	   *normal = f->normals ? f->normals + g * nf : NULL;
-			int			zero_normal = 1;
+			int			zero_normal = 1,
+						zero_bits = 1;
 
 			if (n->value < 0.0)
 			{
@@ -1034,6 +1035,8 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 					}
 					if (normal[j] != 0.0)
 						zero_normal = 0;
+					if (le_get_u64(buf + l.normal + 8 * (g * nf + j)) != 0)
+						zero_bits = 0;	/* -0.0 too: a leaf's normal is all zero bits */
 				}
 			n->size = size;
 			if (left == 0 && right == 0)
@@ -1041,7 +1044,7 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 				uint64_t	bits;
 
 				memcpy(&bits, &threshold, 8);
-				if (feature != 0 || bits != 0 || !zero_normal)
+				if (feature != 0 || bits != 0 || !zero_bits)
 				{
 					ifo_error(err, errlen, "tree %u leaf %u carries split fields", t + 1, i);
 					return NULL;

@@ -57,17 +57,25 @@ rng_uniform(rng_state *rng)
 uint64_t
 rng_below(rng_state *rng, uint64_t bound)
 {
-	uint64_t	threshold,
-				r;
+	/* Lemire's multiply-and-reject: a division only on the rare rejection path */
+	unsigned __int128 m;
+	uint64_t	low;
 
 	if (bound == 0)
 		return 0;
-	/* rejection of the short final interval keeps the draw unbiased */
-	threshold = (0 - bound) % bound;
-	do
-		r = rng_next(rng);
-	while (r < threshold);
-	return r % bound;
+	m = (unsigned __int128) rng_next(rng) * bound;
+	low = (uint64_t) m;
+	if (low < bound)
+	{
+		uint64_t	threshold = (0 - bound) % bound;
+
+		while (low < threshold)
+		{
+			m = (unsigned __int128) rng_next(rng) * bound;
+			low = (uint64_t) m;
+		}
+	}
+	return (uint64_t) (m >> 64);
 }
 
 double

@@ -41,9 +41,11 @@ FROM models;
 -- a row extreme in one feature only is explained by that feature (the row
 -- (0, 40, 0) is a training row; (-50, 0, 0) lies beyond every split on feature 1)
 SELECT calo_recon.iforest_explain(classic, ARRAY[0, 40, 0]) AS classic,
-       calo_recon.iforest_explain(extended, ARRAY[0, 40, 0]) AS extended,
-       calo_recon.iforest_explain(classic, ARRAY[-50, 0, 0]) AS first_feature
+       calo_recon.iforest_explain(classic, ARRAY[-50, 0, 0]) AS first_feature,
+       calo_recon.iforest_explain(classic, ARRAY[0, 0, 99]) AS third_feature
 FROM models;
+-- extended forests explain by the vote of the split above the leaf (a feature index in range)
+SELECT calo_recon.iforest_explain(extended, ARRAY[0, 40, 0]) BETWEEN 1 AND 3 AS extended_in_range FROM models;
 
 -- same seed and same rows in the same order: the same bytes; another seed differs
 SELECT (SELECT calo_recon.iforest_fit(f, 50, 128, 7 ORDER BY i) FROM forest_rows)::text = small::text AS same_seed_same_model,
