@@ -266,6 +266,7 @@ BEGIN
                 SELECT f.txn_id, calo_recon.scaler_transform($3, f.features) AS standardized
                 FROM calo_recon.transaction_features f
                 %s
+                OFFSET 0  -- standardize once per row, not once per use
             ) x
         ) s
         ON CONFLICT (txn_id, model_id) DO UPDATE
@@ -375,7 +376,9 @@ BEGIN
            calo_recon.iforest_explain(v_forest, x.standardized) AS feature_no
     FROM (SELECT tr.txn_id, tr.confirmed,
                  calo_recon.scaler_transform(v_scaler, tr.features) AS standardized
-          FROM pg_temp.calo_recon_training tr) x;
+          FROM pg_temp.calo_recon_training tr
+          OFFSET 0  -- standardize once per row, not once per use
+         ) x;
 
     -- sklearn: offset_ = np.percentile(-s, 100 * contamination), linear
     -- interpolation; the same cut on s is percentile_cont(1 - contamination).
