@@ -135,7 +135,7 @@ COMMENT ON COLUMN calo_recon.transaction_scores.txn_id IS 'Scored transaction';
 COMMENT ON COLUMN calo_recon.transaction_scores.model_id IS 'Model that scored it';
 COMMENT ON COLUMN calo_recon.transaction_scores.score IS 'Isolation Forest score s in (0, 1]; higher is more anomalous';
 COMMENT ON COLUMN calo_recon.transaction_scores.flagged IS 'score > the model''s threshold';
-COMMENT ON COLUMN calo_recon.transaction_scores.explanation IS 'Name of the feature that isolated the transaction soonest';
+COMMENT ON COLUMN calo_recon.transaction_scores.explanation IS 'For flagged rows, the name of the feature that isolated the transaction soonest; NULL otherwise';
 COMMENT ON COLUMN calo_recon.transaction_scores.scored_at IS 'When it was scored';
 
 -- Replaces an ON DELETE CASCADE foreign key, whose per-row check would
@@ -255,19 +255,20 @@ BEGIN
         END IF;
     END IF;
 
+    -- iforest_explain costs several times iforest_score: only flagged rows get it.
     EXECUTE format($sql$
         INSERT INTO calo_recon.transaction_scores AS ts (txn_id, model_id, score, flagged, explanation)
-        SELECT s.txn_id, $1, s.score, s.score > $4, $5[s.feature_no]
+        SELECT s.txn_id, $1, s.score, s.score > $4,
+               CASE WHEN s.score > $4 THEN $5[calo_recon.iforest_explain($2, s.standardized)] END
         FROM (
-            SELECT x.txn_id,
-                   calo_recon.iforest_score($2, x.standardized) AS score,
-                   calo_recon.iforest_explain($2, x.standardized) AS feature_no
+            SELECT x.txn_id, x.standardized, calo_recon.iforest_score($2, x.standardized) AS score
             FROM (
                 SELECT f.txn_id, calo_recon.scaler_transform($3, f.features) AS standardized
                 FROM calo_recon.transaction_features f
                 %s
-                OFFSET 0  -- standardize once per row, not once per use
+                OFFSET 0  -- each function once per row, not once per use
             ) x
+            OFFSET 0
         ) s
         ON CONFLICT (txn_id, model_id) DO UPDATE
             SET score = excluded.score, flagged = excluded.flagged,
@@ -332,7 +333,7 @@ BEGIN
         v_seed := floor(random() * 9007199254740992)::bigint;
     END IF;
 
-    -- One pass over the feature view; the scaler, the forest and the scores
+    -- One pass over the feature view; the scaler, the forest and the threshold
     -- all read this snapshot.  Confirmed anomalies are scored but not trained on.
     IF pg_catalog.to_regclass('pg_temp.calo_recon_training') IS NOT NULL THEN
         DROP TABLE pg_temp.calo_recon_training;
@@ -367,25 +368,14 @@ BEGIN
       FROM pg_temp.calo_recon_training tr
      WHERE NOT tr.confirmed;
 
-    IF pg_catalog.to_regclass('pg_temp.calo_recon_scored') IS NOT NULL THEN
-        DROP TABLE pg_temp.calo_recon_scored;
-    END IF;
-    CREATE TEMP TABLE calo_recon_scored ON COMMIT DROP AS
-    SELECT x.txn_id, x.confirmed,
-           calo_recon.iforest_score(v_forest, x.standardized) AS score,
-           calo_recon.iforest_explain(v_forest, x.standardized) AS feature_no
-    FROM (SELECT tr.txn_id, tr.confirmed,
-                 calo_recon.scaler_transform(v_scaler, tr.features) AS standardized
-          FROM pg_temp.calo_recon_training tr
-          OFFSET 0  -- standardize once per row, not once per use
-         ) x;
-
     -- sklearn: offset_ = np.percentile(-s, 100 * contamination), linear
     -- interpolation; the same cut on s is percentile_cont(1 - contamination).
-    SELECT percentile_cont(1 - train_model.contamination) WITHIN GROUP (ORDER BY sc.score)
+    SELECT percentile_cont(1 - train_model.contamination) WITHIN GROUP (
+               ORDER BY calo_recon.iforest_score(v_forest,
+                                                 calo_recon.scaler_transform(v_scaler, tr.features)))
       INTO v_threshold
-      FROM pg_temp.calo_recon_scored sc
-     WHERE NOT sc.confirmed;
+      FROM pg_temp.calo_recon_training tr
+     WHERE NOT tr.confirmed;
 
     -- Serialize trainers only for the switch of the active model.
     LOCK TABLE calo_recon.models IN SHARE ROW EXCLUSIVE MODE;
@@ -403,19 +393,33 @@ BEGIN
             true)
     RETURNING m.* INTO stored;
 
-    INSERT INTO calo_recon.transaction_scores (txn_id, model_id, score, flagged, explanation)
-    SELECT sc.txn_id, stored.model_id, sc.score, sc.score > v_threshold, v_names[sc.feature_no]
-    FROM pg_temp.calo_recon_scored sc;
-
-    DROP TABLE pg_temp.calo_recon_scored;
     DROP TABLE pg_temp.calo_recon_training;
+    PERFORM calo_recon.score_transactions(false);
     RETURN stored;
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint) IS
   'Fits the scaler and the Isolation Forest on every transaction not confirmed as an anomaly, sets the threshold at the (1 - contamination) quantile of the training scores, stores the model as the active one (the previous one is deactivated), scores every transaction with it and returns the stored model row';
 
+-- The candidates come from three cheap sources (flagged scores through their
+-- partial index, one pass of the amount rule over transactions, confirmed
+-- verdicts) instead of joining every transaction to every score.
 CREATE VIEW calo_recon.anomalies AS
+WITH rule AS (
+    -- the library defines the setting; before it is loaded, a value set in the
+    -- configuration or the session is still visible, else the default 1000
+    SELECT coalesce(nullif(pg_catalog.current_setting('calo_recon.amount_threshold', true), ''),
+                    '1000')::numeric AS amount_threshold
+), active AS (
+    SELECT m.model_id, m.model_name, m.threshold FROM calo_recon.models m WHERE m.active
+), candidates AS (
+    SELECT s.txn_id
+    FROM active a JOIN calo_recon.transaction_scores s ON s.model_id = a.model_id AND s.flagged
+    UNION
+    SELECT t.txn_id FROM calo_recon.transactions t, rule r WHERE t.amount > r.amount_threshold
+    UNION
+    SELECT v.txn_id FROM calo_recon.anomaly_verdicts v WHERE v.verdict = 'confirmed'
+)
 SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
        s.score, m.threshold,
        coalesce(s.flagged, false) AS model_flag,
@@ -427,18 +431,13 @@ SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
        s.explanation,
        v.verdict,
        m.model_name
-FROM calo_recon.transactions t
-CROSS JOIN (
-    -- the library defines the setting; before it is loaded, a value set in the
-    -- configuration or the session is still visible, else the default 1000
-    SELECT coalesce(nullif(pg_catalog.current_setting('calo_recon.amount_threshold', true), ''),
-                    '1000')::numeric AS amount_threshold
-) r
-LEFT JOIN calo_recon.models m ON m.active
+FROM candidates c
+JOIN calo_recon.transactions t ON t.txn_id = c.txn_id
+CROSS JOIN rule r
+LEFT JOIN active m ON true
 LEFT JOIN calo_recon.transaction_scores s ON s.txn_id = t.txn_id AND s.model_id = m.model_id
 LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = t.txn_id
-WHERE (s.flagged OR t.amount > r.amount_threshold OR v.verdict = 'confirmed')
-  AND v.verdict IS DISTINCT FROM 'dismissed';
+WHERE v.verdict IS DISTINCT FROM 'dismissed';
 COMMENT ON VIEW calo_recon.anomalies IS
   'Transactions flagged by the active model or by the amount rule (amount > calo_recon.amount_threshold), plus those analysts confirmed, minus those analysts dismissed';
 COMMENT ON COLUMN calo_recon.anomalies.txn_id IS 'Transaction id';
@@ -451,7 +450,7 @@ COMMENT ON COLUMN calo_recon.anomalies.threshold IS 'Threshold of the active mod
 COMMENT ON COLUMN calo_recon.anomalies.model_flag IS 'Flagged by the active model (score > threshold)';
 COMMENT ON COLUMN calo_recon.anomalies.rule_flag IS 'Flagged by the amount rule (amount > calo_recon.amount_threshold, default 1000)';
 COMMENT ON COLUMN calo_recon.anomalies.reason IS 'model, amount_rule, model+amount_rule, or analyst (confirmed by an analyst, flagged by neither)';
-COMMENT ON COLUMN calo_recon.anomalies.explanation IS 'Feature that isolated the transaction soonest in the forest';
+COMMENT ON COLUMN calo_recon.anomalies.explanation IS 'Feature that isolated the transaction soonest in the forest, when the model flags it (NULL otherwise)';
 COMMENT ON COLUMN calo_recon.anomalies.verdict IS 'Analyst verdict in force: confirmed, or NULL when not judged (dismissed rows are not shown)';
 COMMENT ON COLUMN calo_recon.anomalies.model_name IS 'Name of the active model; NULL when no model is active';
 

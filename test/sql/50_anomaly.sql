@@ -79,7 +79,8 @@ SELECT model_id, model_name, features, contamination, training_rows, parameters,
        threshold > 0.5 AND threshold < 1 AS sensible_threshold
 FROM calo_recon.train_model('default', 0.01, 100, 256, 42);
 SELECT count(*) AS scored, count(*) FILTER (WHERE flagged) AS flagged,
-       bool_and(flagged = (score > m.threshold)) AS flagged_means_above_threshold
+       bool_and(flagged = (score > m.threshold)) AS flagged_means_above_threshold,
+       bool_and(flagged = (explanation IS NOT NULL)) AS flagged_rows_explained
 FROM calo_recon.transaction_scores s JOIN calo_recon.models m USING (model_id);
 
 -- the planted large spends are flagged, for a feature that says so
