@@ -45,8 +45,11 @@ FROM (
                            ELSE pg_catalog.sign(c.balance_change) END AS direction
     FROM (
         SELECT t.txn_id, t.user_id, t.logged_at, t.txn_type,
+               -- the chain order of the reconciliation (txn_id compared bytewise);
+               -- the partition stays on plain user_id so that a filter on it
+               -- reaches below the window
                pg_catalog.lag(t.logged_at) OVER (PARTITION BY t.user_id
-                                                 ORDER BY t.logged_at, t.txn_id) AS previous_logged_at,
+                                                 ORDER BY t.logged_at, t.txn_id COLLATE "C") AS previous_logged_at,
                CASE WHEN abs(t.amount) < 1e300 THEN t.amount::float8 ELSE 0 END AS amount,
                CASE WHEN abs(t.vat) < 1e300 THEN t.vat::float8 ELSE 0 END AS vat,
                CASE WHEN abs(t.amount - t.vat) < 1e300
