@@ -181,26 +181,20 @@ SELECT calo_recon.record_feedback('NO-SUCH-TXN', 'confirmed');
 SELECT calo_recon.record_feedback(NULL, 'confirmed');
 SELECT calo_recon.record_feedback('T00002', 'maybe');
 SELECT calo_recon.record_feedback('T00002', NULL);
-BEGIN;
-DELETE FROM calo_recon.transactions;
-SELECT calo_recon.train_model();
-ROLLBACK;
-BEGIN;
-INSERT INTO calo_recon.anomaly_feedback (txn_id, verdict)
-SELECT txn_id, 'confirmed' FROM calo_recon.transactions;
-SELECT calo_recon.train_model();
-ROLLBACK;
 \set VERBOSITY default
 -- the messages name the problem
 SELECT calo_recon.train_model('default', 0.75);
 SELECT calo_recon.record_feedback('T00002', 'maybe');
+-- an empty training set: no transactions, or only confirmed anomalies
 BEGIN;
 DELETE FROM calo_recon.transactions;
 SELECT calo_recon.train_model();
+\echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 BEGIN;
 INSERT INTO calo_recon.anomaly_feedback (txn_id, verdict)
 SELECT txn_id, 'confirmed' FROM calo_recon.transactions;
 SELECT calo_recon.train_model();
+\echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 SELECT count(*) AS models, count(*) FILTER (WHERE active) AS active FROM calo_recon.models;
