@@ -1652,7 +1652,7 @@ parse_args(int argc, char **argv)
 	opt.fault_rate = 0.01;
 	opt.streams = 3;
 	opt.file_bytes = 100 * 1024;
-	opt.level = 6;
+	opt.level = -1;
 	opt.key_list_limit = 200000;
 	for (int i = 1; i < argc; i++)
 	{
@@ -1719,6 +1719,9 @@ parse_args(int argc, char **argv)
 	opt.start_day = days_from_civil(y, m, d);
 	if (opt.users == 0)
 		opt.users = opt.transactions / 20 > 3 ? opt.transactions / 20 : 3;
+	/* zlib's default level like the real export; level 1 for big runs */
+	if (opt.level < 0)
+		opt.level = opt.transactions <= 200000 ? 6 : 1;
 	if (opt.days < 0)
 		opt.days = opt.transactions < 500 ? 4 : opt.transactions < 5000 ? 10 : 31;
 	/* by default the span straddles New Year: legacy form before, current after */
