@@ -1111,7 +1111,8 @@ build_transaction(txn_t *t, int64_t u, bool *dup, bool *conflict, int *error_kin
 		injected[F_CHAIN]++;
 	}
 	/* natural debits never overdraw; a low balance gets a top-up */
-	t->credit = !f_over && (t->old_balance < minor_to_money(80, 0) ? rng_chance(0.85) : rng_chance(0.2));
+	t->credit = !f_over && rng_chance(t->old_balance < minor_to_money(80, 0) ? 0.85 :
+										 t->old_balance < minor_to_money(600, 0) ? 0.12 : 0.03);
 	t->src = (int) rng_below(5);
 	if (t->credit)
 	{
@@ -1334,10 +1335,12 @@ malformed_request(void)
 				memmove(a + 8, comma, strlen(comma) + 1);
 				break;
 			}
-		case 1:					/* unterminated string */
+		case 1:					/* a number with two decimal points */
 			{
-				char *a = strstr(body, "currency: '");
-				memmove(a + 14, a + 15, strlen(a + 15) + 1);
+				char *a = strstr(body, "oldBalance: ");
+				char *comma = strchr(a, ',');
+				memmove(comma + 2, comma, strlen(comma) + 1);
+				memcpy(comma, strchr(a, '.') && strchr(a, '.') < comma ? ".5" : "..", 2);
 				break;
 			}
 		default:				/* two values for one key: "vat: 0:0," */

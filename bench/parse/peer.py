@@ -61,7 +61,17 @@ def fields(block, number):
 
 def parse_file(path, rel, number, out):
     with gzip.open(path, "rb") as f:
-        text = f.read().decode("utf-8")
+        raw = f.read()
+    out["bytes"] += len(raw)
+    parse_text(raw.decode("utf-8"), rel, number, out)
+
+
+def new_result():
+    return {"events": 0, "unparsed": 0, "truncated": 0, "malformed": 0, "files": 0,
+            "bytes": 0, "transactions": [], "errors": [], "rejections": []}
+
+
+def parse_text(text, rel, number, out):
     events = text.split("\n\n")
     truncated = not text.endswith("\n\n")
     if events and events[-1] == "":
@@ -112,8 +122,7 @@ def parse_file(path, rel, number, out):
 
 
 def parse_tree(root, number=float):
-    out = {"events": 0, "unparsed": 0, "truncated": 0, "malformed": 0, "files": 0,
-           "bytes": 0, "transactions": [], "errors": [], "rejections": []}
+    out = new_result()
     paths = []
     for d, _, names in os.walk(root):
         for n in names:
@@ -143,7 +152,8 @@ def main():
     print(json.dumps({"files": out["files"], "events": out["events"],
                       "transactions": len(out["transactions"]), "errors": len(out["errors"]),
                       "rejections": len(out["rejections"]), "malformed": out["malformed"],
-                      "truncated": out["truncated"], "seconds": round(secs, 3)}))
+                      "truncated": out["truncated"], "bytes": out["bytes"],
+                      "seconds": round(secs, 3)}))
 
 
 if __name__ == "__main__":
