@@ -20,7 +20,26 @@ GEN=$TOP/tools/calo_recon_gen
 make -s -C tools calo_recon_gen >/dev/null || { echo "FAIL build tools/calo_recon_gen"; exit 1; }
 
 RUNS=${GEN_RUNS:-"1:200 2:200 3:200 1:2000 2:2000 3:2000 1:20000 2:20000 3:20000"}
+CSV_RUNS=${GEN_CSV_RUNS:-"4:20000"}
 status=0
+
+# The generator itself: same arguments, byte-identical tree; and its answer
+# key agrees with an independent regex reading of the logs (no database).
+tmp=$(mktemp -d)
+"$GEN" --seed 9 --transactions 3000 --out "$tmp/a" 2>/dev/null &&
+  "$GEN" --seed 9 --transactions 3000 --out "$tmp/b" 2>/dev/null &&
+  diff -r "$tmp/a" "$tmp/b" >/dev/null
+if [ $? -eq 0 ]; then echo "ok   generator: same seed and arguments give a byte-identical export"
+else echo "FAIL generator: output differs between two runs with the same arguments"; status=1; fi
+"$GEN" --seed 10 --transactions 3000 --out "$tmp/c" 2>/dev/null
+if ! diff -r "$tmp/a" "$tmp/c" >/dev/null; then echo "ok   generator: another seed gives another export"
+else echo "FAIL generator: seeds 9 and 10 gave the same export"; status=1; fi
+if /usr/bin/python3 bench/parse/verify_key.py "$tmp/a" >"$tmp/verify.out"; then
+  echo "ok   generator: answer key agrees with a regex reading of its logs ($(grep -c '^ok' "$tmp/verify.out") checks)"
+else
+  grep -v '^ok' "$tmp/verify.out"; echo "FAIL generator: answer key disagrees with its logs"; status=1
+fi
+rm -rf "$tmp"
 for run in $RUNS; do
   seed=${run%%:*}
   n=${run##*:}
@@ -137,6 +156,66 @@ try:
 except psycopg2.Error as e:
     print(f"FAIL {name}: query raised {e.pgcode}: {e.pgerror.strip()}")
     bad += 1
+sys.exit(1 if bad else 0)
+PY
+  [ $? -eq 0 ] || status=1
+  dropdb "$db"
+  rm -rf "$dir"
+done
+
+# --format csv: COPY straight into the tables, reconcile, same expectations.
+for run in $CSV_RUNS; do
+  seed=${run%%:*}
+  n=${run##*:}
+  name=gen-csv-$seed-$n
+  dir=$CR_ROOT/import/$name
+  rm -rf "$dir"
+  "$GEN" --seed "$seed" --transactions "$n" --format csv --out "$dir" 2>/dev/null || { echo "FAIL $name: generator"; status=1; continue; }
+  db=gen_csv_${seed}_${n}
+  dropdb --if-exists "$db" 2>/dev/null; createdb "$db" || { echo "FAIL $name: createdb"; status=1; continue; }
+  if ! psql -qX -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<SQL
+CREATE EXTENSION calo_recon;
+\copy calo_recon.transactions FROM '$dir/transactions.csv' CSV HEADER
+\copy calo_recon.balance_errors FROM '$dir/balance_errors.csv' CSV HEADER
+SELECT calo_recon.reconcile();
+SQL
+  then echo "FAIL $name: COPY or reconcile failed"; status=1; continue; fi
+  /usr/bin/python3 - "$db" "$name" "$dir/answer-key.json" <<'PY'
+import json
+import sys
+
+import psycopg2
+
+db, name, key_path = sys.argv[1:4]
+exp = json.load(open(key_path))["expected"]
+cur = psycopg2.connect(dbname=db).cursor()
+bad = 0
+
+
+def check(what, want, sql):
+    global bad
+    cur.execute(sql)
+    rows = cur.fetchall()
+    got = rows[0][0] if isinstance(want, int) else sorted(r[0] for r in rows)
+    if not isinstance(want, int):
+        want = sorted(want)
+    ok = want == got
+    bad += not ok
+    shown = (lambda v: v if isinstance(v, int) else f"{len(v)} ids")
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: {what}: expected {shown(want)}, got {shown(got)}")
+
+
+check("transactions", exp["distinct_transactions"], "SELECT count(*) FROM calo_recon.transactions")
+check("legacy transactions", exp["legacy_transactions"],
+      "SELECT count(*) FROM calo_recon.transactions WHERE txn_type IS NULL")
+check("balance errors", exp["error_blocks"], "SELECT count(*) FROM calo_recon.balance_errors")
+check("discrepancies", exp["discrepancies"], "SELECT count(*) FROM calo_recon.discrepancies")
+check("overdraft id set", exp["overdraft_ids"], "SELECT txn_id FROM calo_recon.overdrafts")
+check("arithmetic break id set", exp["arithmetic_break_ids"],
+      "SELECT txn_id FROM calo_recon.balance_breaks WHERE break_kind = 'arithmetic'")
+check("chain break id set", exp["chain_break_ids"],
+      "SELECT txn_id FROM calo_recon.balance_breaks WHERE break_kind = 'chain'")
+check("precision drift id set", exp["precision_drift_ids"], "SELECT txn_id FROM calo_recon.precision_drift")
 sys.exit(1 if bad else 0)
 PY
   [ $? -eq 0 ] || status=1
