@@ -303,7 +303,7 @@ static user_t *users;
 static uint64_t user_salt;
 static char function_id[37];
 static int64_t clock_ms;
-static int64_t inter_request_mean;
+static int64_t start_ms, slot_ms, intra_max;
 
 static void
 die(const char *fmt, ...)
@@ -521,7 +521,7 @@ put_app_prefix(char *p, int64_t ms, const char *request, const char *level)
 static int64_t
 tick(void)
 {
-	clock_ms += 1 + (int64_t) rng_below(90);
+	clock_ms += 1 + (int64_t) rng_below((uint64_t) intra_max);
 	return clock_ms;
 }
 
@@ -1765,15 +1765,18 @@ main(int argc, char **argv)
 		fputs("error_id,user_id,subscription_balance,payment_balance,logged_at,request_id,message_id,txn_id,source_file\n", csv_err);
 	}
 
-	/* ~1.2 requests per transaction, ~8 events each; spread over the days */
-	clock_ms = opt.start_day * 86400000 + (int64_t) rng_below(3600000);
-	inter_request_mean = opt.days * 86400000 / (opt.transactions * 12 / 10 + 1) - 400;
-	if (inter_request_mean < 1)
-		inter_request_mean = 1;
+	/* Transaction i is due near start + i * slot, so the run spans --days
+	 * whatever the size; events of a request follow 1..intra_max ms apart. */
+	start_ms = opt.start_day * 86400000;
+	slot_ms = opt.days * 86400000 / opt.transactions;
+	intra_max = slot_ms / 16 < 1 ? 1 : slot_ms / 16 > 90 ? 90 : slot_ms / 16;
+	clock_ms = start_ms;
 
 	while (txn_done < opt.transactions)
 	{
-		clock_ms += 1 + (int64_t) rng_below((uint64_t) inter_request_mean * 2);
+		int64_t due = start_ms + (int64_t) ((double) (opt.days * 86400000) * (double) txn_done /
+											(double) opt.transactions) + (int64_t) rng_below((uint64_t) slot_ms + 1);
+		clock_ms = due > clock_ms ? due : clock_ms + 1;
 		pick_stream();
 		if (opt.csv)
 		{
