@@ -603,11 +603,10 @@ float_noise(void)
 }
 
 static void
-make_metadata(txn_t *t, stream_t *unused)
+make_metadata(txn_t *t)
 {
 	char *p = t->metadata;
 	char uid[37];
-	(void) unused;
 
 	put_user_id(uid, t->user)[0] = '\0';
 	if (rng_chance(0.05))
@@ -1244,9 +1243,9 @@ sync_request(void)
 			transaction_lock_line(u);
 		processing_message(t->message);
 		build_transaction(t, u, &dup[i], &conflict[i], &error_kind);
-		make_metadata(t, cur);
+		make_metadata(t);
 		memcpy(t->request, cur_request, sizeof t->request);
-		if (!opt.csv && !t->legacy && rng_chance(0.1))
+		if (!opt.csv && rng_chance(0.1))
 			informational_transaction_line(t);
 		if (!opt.csv && rng_chance(0.01))
 			record_body_line(t);
@@ -1321,7 +1320,7 @@ malformed_request(void)
 	processing_message(message);
 	tick();
 	build_transaction(&t, u, &d, &c, &e);
-	make_metadata(&t, cur);
+	make_metadata(&t);
 	users[u] = saved;			/* the wallet never saw it */
 	memcpy(injected, saved_inj, sizeof injected);
 	end = put_txn_body(body, &t);

@@ -10,7 +10,9 @@
 # Prints one line per check; exits 1 on any mismatch.
 #
 # Runs with the test cluster env exported (PGHOST, PGPORT, CR_ROOT).
-#   GEN_RUNS="seed:n ..."   override the runs (default below, < 2 minutes)
+#   GEN_RUNS="seed:n ..."   override the log runs (default below, < 2 minutes)
+#   GEN_CSV_RUNS="seed:n ..."  override the --format csv runs
+#   GEN_FAULT_RATE=F        pass --fault-rate F to the generator (default 0.01)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 TOP=$(pwd)
@@ -46,7 +48,7 @@ for run in $RUNS; do
   name=gen-$seed-$n
   dir=$CR_ROOT/import/$name
   rm -rf "$dir"
-  "$GEN" --seed "$seed" --transactions "$n" --out "$dir" 2>/dev/null || { echo "FAIL $name: generator"; status=1; continue; }
+  "$GEN" --seed "$seed" --transactions "$n" ${GEN_FAULT_RATE:+--fault-rate $GEN_FAULT_RATE} --out "$dir" 2>/dev/null || { echo "FAIL $name: generator"; status=1; continue; }
   [ "$(id -u)" -eq 0 ] && chown -R postgres "$dir"
   db=gen_${seed}_${n}
   dropdb --if-exists "$db" 2>/dev/null; createdb "$db" || { echo "FAIL $name: createdb"; status=1; continue; }
