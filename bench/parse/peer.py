@@ -7,7 +7,8 @@ balance-sync export with gzip + re, the way the seed prototype did it.
 Walks DIR for *.gz log files, splits each into events (blank-line separated),
 and extracts wallet transactions, balance errors and negative-balance
 rejections into lists of dicts (optionally a pandas DataFrame).  Prints one
-JSON line of counts and timings.  verify_key.py reuses parse_tree() with exact
+JSON line of counts and timings.  parse_events() is the like-for-like peer of
+parse_log: every event to a dict with its kind and body.  verify_key.py reuses parse_tree() with exact
 Decimal numbers to check a generated answer key independently.
 """
 import gzip
@@ -119,6 +120,84 @@ def parse_text(text, rel, number, out):
                 out["rejections"].append(d)
         except Malformed:
             out["malformed"] += 1
+
+
+# --- every event, like parse_log: kind + body dict for each event ----------
+JS_KEY = re.compile(r"^(\s*)(\w+): ", re.M)
+JS_STRING = re.compile(r"'((?:[^'\\\n]|\\.)*)'|`((?:[^`\\]|\\.)*)`")
+KINDS = (
+    ("Processing message ", "processing_message"),
+    ("Start syncing the balance", "transaction"),
+    ("Subscription balance and payment balance are not in sync", "balance_error"),
+    ("Skipping", "skip"),
+    ("SubscriptionBalanceUpdated", "balance_updated"),
+    ("Transaction Lock created", "transaction_lock"),
+    ("transaction {", "transaction_json"),
+    ("record.body {", "record_body"),
+    ("An error occured while syncing", "sync_error"),
+    ("Uncaught Exception", "uncaught_exception"),
+    ("Invoke Error", "invoke_error"),
+)
+PLATFORM = (("START ", "start"), ("END ", "end"), ("REPORT ", "report"),
+            ("INIT_START ", "init_start"), ("INIT_REPORT ", "init_report"), ('{"_aws"', "metric"))
+
+
+def js_literal(text):
+    """A Node console.log object literal as a dict (keys quoted, strings
+    re-quoted as JSON, undefined as null), the usual prototype trick."""
+    def requote(m):
+        s = m.group(1) if m.group(1) is not None else m.group(2)
+        return json.dumps(s.replace("\\\\", "\\"))
+    out = JS_STRING.sub(requote, text)
+    out = JS_KEY.sub(lambda m: m.group(1) + '"' + m.group(2) + '": ', out)
+    out = re.sub(r"\{ (\w+): ", lambda m: '{ "' + m.group(1) + '": ', out)
+    out = re.sub(r"\bundefined\b", "null", out)
+    return json.loads(out)
+
+
+def parse_events(text, number=float):
+    """Every event of one log text as a dict (event_no, logged_at, request_id,
+    level, kind, body): the Python equivalent of calo_recon.parse_log."""
+    rows = []
+    message = None
+    for no, ev in enumerate(text.split("\n\n"), 1):
+        if not ev:
+            continue
+        m = HEADER.match(ev)
+        if not m:
+            rows.append({"event_no": no, "kind": "malformed", "body": {"raw": ev}})
+            continue
+        ts, app_ts, request, level, msg = m.groups()
+        row = {"event_no": no, "logged_at": app_ts or ts, "request_id": request,
+               "level": level, "message_id": message}
+        kind, body = "app_log", {"text": msg}
+        try:
+            if request is None:
+                kind = next((k for p, k in PLATFORM if msg.startswith(p)), "platform_text")
+                body = json.loads(msg, parse_float=number) if kind == "metric" else {"text": msg}
+            else:
+                kind = next((k for p, k in KINDS if msg.startswith(p)), None)
+                if kind is None and msg.startswith("{\n  message: 'Subscriber will have a negative"):
+                    kind = "negative_balance_rejection"
+                if kind == "processing_message":
+                    message = msg.split(" ", 2)[2]
+                    row["message_id"] = message
+                    body = {"message_id": message}
+                elif kind in ("transaction", "balance_error", "transaction_lock", "negative_balance_rejection"):
+                    body = js_literal(msg[msg.index("{"):])
+                    t = body.get("transaction") if kind == "transaction" else None
+                    if t and isinstance(t.get("metadata"), str):
+                        t["metadata"] = json.loads(t["metadata"])
+                elif kind in ("transaction_json", "record_body"):
+                    body = json.loads(msg[msg.index("{"):], parse_float=number)
+                elif kind is None:
+                    kind = "app_log"
+        except (ValueError, json.JSONDecodeError):
+            kind, body = "malformed", {"raw": msg}
+        row["kind"] = kind
+        row["body"] = body
+        rows.append(row)
+    return rows
 
 
 def parse_tree(root, number=float):

@@ -7,7 +7,8 @@
 # about 82k events: the size of the real export), starts a throwaway cluster
 # and times, on the same log texts:
 #   (a) the peer: bench/parse/peer.py, gzip + re into lists of dicts and a
-#       pandas DataFrame, as the seed prototype did (and its re part alone);
+#       pandas DataFrame, as the seed prototype did (and its re part alone),
+#       plus its parse_log twin: every event to a dict with kind and body;
 #   (b) ours, parse only: SELECT count(*) FROM calo_recon.parse_log(t) over
 #       the decompressed texts preloaded into a table (no gzip, no file I/O);
 #   (c) ours, calo_recon.ingest_file of the whole gzip tree (read, gunzip,
