@@ -25,6 +25,107 @@ RUNS=${GEN_RUNS:-"1:200 2:200 3:200 1:2000 2:2000 3:2000 1:20000 2:20000 3:20000
 CSV_RUNS=${GEN_CSV_RUNS:-"4:20000"}
 status=0
 
+# The checker: one row per expectation, (label, key in "expected" or a
+# number, SQL giving a count or a txn id list).  Same for log and CSV runs.
+CHECK=$(mktemp --suffix=.py)
+trap 'rm -f "$CHECK"' EXIT
+cat > "$CHECK" <<'PY'
+import json
+import sys
+
+import psycopg2
+
+mode, db, name, key_path = sys.argv[1:5]
+exp = json.load(open(key_path))["expected"]
+conn = psycopg2.connect(dbname=db)
+conn.autocommit = True
+cur = conn.cursor()
+COUNT = "SELECT count(*) FROM calo_recon."
+BREAK_IDS = "SELECT txn_id FROM calo_recon.balance_breaks WHERE break_kind = "
+# events the parser could not read as log events are quarantined with a
+# parse reason (malformed_event, bad_field, missing_field, truncated_event)
+MALFORMED = ("quarantine WHERE event_no IS NOT NULL"
+             " AND reason NOT IN ('conflict', 'truncated_event')")
+ACCOUNTED = """SELECT (SELECT count(*) FROM calo_recon.log_events)
+     + (SELECT count(*) FROM calo_recon.quarantine q
+         WHERE q.event_no IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM calo_recon.log_events e
+                            WHERE e.source_file = q.source_file AND e.event_no = q.event_no))"""
+RECON = [
+    ("distinct transactions (table)", "distinct_transactions", COUNT + "transactions"),
+    ("legacy transactions (txn_type NULL)", "legacy_transactions",
+     COUNT + "transactions WHERE txn_type IS NULL"),
+    ("error blocks (balance_errors)", "error_blocks", COUNT + "balance_errors"),
+    ("discrepancies (view)", "discrepancies", COUNT + "discrepancies"),
+    ("overdrafts (view)", "overdrafts", COUNT + "overdrafts"),
+    ("overdraft ids", "overdraft_ids", "SELECT txn_id FROM calo_recon.overdrafts"),
+    ("arithmetic break ids", "arithmetic_break_ids", BREAK_IDS + "'arithmetic'"),
+    ("chain break ids", "chain_break_ids", BREAK_IDS + "'chain'"),
+    ("precision drift ids", "precision_drift_ids", "SELECT txn_id FROM calo_recon.precision_drift"),
+]
+LOGS = [
+    ("events accounted for (log_events + quarantined non-events)", "events", ACCOUNTED),
+    ("sync blocks (log_events of kind transaction)", "sync_blocks",
+     COUNT + "log_events WHERE kind = 'transaction'"),
+    ("conflicts (quarantine)", "conflicts", COUNT + "quarantine WHERE reason = 'conflict'"),
+    ("conflict break ids", "conflict_ids", BREAK_IDS + "'conflict'"),
+    ("negative-balance rejections", "negative_balance_rejections", COUNT + "negative_balance_rejections"),
+    ("malformed events (quarantined, any parse reason)", "malformed_events", COUNT + MALFORMED),
+    ("truncated events (quarantine)", "truncated_events",
+     COUNT + "quarantine WHERE reason = 'truncated_event'"),
+]
+bad = 0
+
+
+def report(what, want, got):
+    global bad
+    if isinstance(want, list):
+        missing, extra = sorted(set(want) - set(got))[:3], sorted(set(got) - set(want))[:3]
+        ok = sorted(want) == sorted(got)
+        what += "" if ok else f" (missing {missing}, extra {extra})"
+        want, got = f"{len(want)} ids", f"{len(got)} ids"
+    else:
+        ok = want == got
+    bad += not ok
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: {what}: expected {want}, got {got}")
+
+
+def run(checks):
+    for what, key, sql in checks:
+        cur.execute(sql)
+        rows = cur.fetchall()
+        want = exp[key]
+        report(what, want, [r[0] for r in rows] if isinstance(want, list) else rows[0][0])
+
+
+def ingest():
+    cur.execute("SELECT * FROM calo_recon.ingest_file(%s)", (name,))
+    return dict(zip([d.name for d in cur.description], cur.fetchone()))
+
+
+try:
+    if mode == "logs":
+        res = ingest()
+        for what, key, field, extra in [
+                ("events read by ingest_file", "events", "events", 0),
+                ("log files ingested", "log_files", "files", 0),
+                # the answer key itself is one more non-log file of the tree
+                ("junk files skipped (+ answer-key.json)", "junk_files", "skipped_files", 1),
+                ("distinct transactions (ingest_file)", "distinct_transactions", "transactions", 0),
+                ("duplicate deliveries (ingest_file)", "duplicate_deliveries", "duplicates", 0),
+                ("conflicts (ingest_file)", "conflicts", "conflicts", 0)]:
+            report(what, exp[key] + extra, res[field])
+        run(LOGS)
+    run(RECON)
+    if mode == "logs":
+        report("second ingest_file stores no transaction", 0, ingest()["transactions"])
+        run([("transactions after the second ingest_file",) + RECON[0][1:]])
+except psycopg2.Error as e:
+    print(f"FAIL {name}: {e.pgcode}: {e.pgerror.strip()}")
+    bad += 1
+sys.exit(1 if bad else 0)
+PY
+
 # The generator itself: same arguments, byte-identical tree; and its answer
 # key agrees with an independent regex reading of the logs (no database).
 tmp=$(mktemp -d)
@@ -42,186 +143,35 @@ else
   grep -v '^ok' "$tmp/verify.out"; echo "FAIL generator: answer key disagrees with its logs"; status=1
 fi
 rm -rf "$tmp"
-for run in $RUNS; do
-  seed=${run%%:*}
-  n=${run##*:}
+# one_run logs|csv SEED N: generate, load into a fresh database, check.
+one_run() {
+  local format=$1 seed=$2 n=$3 name dir db
   name=gen-$seed-$n
+  [ "$format" = csv ] && name=gen-csv-$seed-$n
   dir=$CR_ROOT/import/$name
+  db=${name//-/_}
   rm -rf "$dir"
-  "$GEN" --seed "$seed" --transactions "$n" ${GEN_FAULT_RATE:+--fault-rate $GEN_FAULT_RATE} --out "$dir" 2>/dev/null || { echo "FAIL $name: generator"; status=1; continue; }
+  "$GEN" --seed "$seed" --transactions "$n" --format "$format" \
+         ${GEN_FAULT_RATE:+--fault-rate $GEN_FAULT_RATE} --out "$dir" 2>/dev/null ||
+    { echo "FAIL $name: generator"; return 1; }
   [ "$(id -u)" -eq 0 ] && chown -R postgres "$dir"
-  db=gen_${seed}_${n}
-  dropdb --if-exists "$db" 2>/dev/null; createdb "$db" || { echo "FAIL $name: createdb"; status=1; continue; }
-  psql -qX -d "$db" -c "CREATE EXTENSION calo_recon" >/dev/null || { echo "FAIL $name: CREATE EXTENSION"; status=1; continue; }
-
-  /usr/bin/python3 - "$db" "$name" "$dir/answer-key.json" <<'PY'
-import json
-import sys
-
-import psycopg2
-
-db, name, key_path = sys.argv[1:4]
-key = json.load(open(key_path))
-exp = key["expected"]
-conn = psycopg2.connect(dbname=db)
-conn.autocommit = True
-cur = conn.cursor()
-bad = 0
-
-
-def check(what, want, got):
-    global bad
-    ok = want == got
-    bad += not ok
-    print(f"{'ok  ' if ok else 'FAIL'} {name}: {what}: expected {want}, got {got}")
-
-
-def one(sql, *args):
-    cur.execute(sql, args)
-    return cur.fetchone()[0]
-
-
-def ids(sql):
-    cur.execute(sql)
-    return sorted(r[0] for r in cur.fetchall())
-
-
-def check_ids(what, want, sql):
-    got = ids(sql)
-    want = sorted(want)
-    if want == got:
-        check(what + " (id set)", len(want), len(got))
-    else:
-        missing = sorted(set(want) - set(got))[:5]
-        extra = sorted(set(got) - set(want))[:5]
-        check(what + f" (id set; missing {missing} extra {extra})", len(want), len(got))
-
-
-try:
-    cur.execute("SELECT * FROM calo_recon.ingest_file(%s)", (name,))
-    res = dict(zip([d.name for d in cur.description], cur.fetchone()))
-except psycopg2.Error as e:
-    print(f"FAIL {name}: ingest_file raised {e.pgcode}: {e.pgerror.strip()}")
-    sys.exit(1)
-
-try:
-    check("events read by ingest_file", exp["events"], res["events"])
-    accounted = one("""
-        SELECT (SELECT count(*) FROM calo_recon.log_events)
-             + (SELECT count(*) FROM calo_recon.quarantine q
-                 WHERE q.event_no IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM calo_recon.log_events e
-                                    WHERE e.source_file = q.source_file
-                                      AND e.event_no = q.event_no))""")
-    check("events accounted for (log_events + quarantined non-events)", exp["events"], accounted)
-    check("log files ingested", exp["log_files"], res["files"])
-    # the answer key itself is one more non-log file of the tree
-    check("junk files skipped (+ answer-key.json)", exp["junk_files"] + 1, res["skipped_files"])
-    check("distinct transactions (ingest_file)", exp["distinct_transactions"], res["transactions"])
-    check("distinct transactions (table)", exp["distinct_transactions"],
-          one("SELECT count(*) FROM calo_recon.transactions"))
-    check("legacy transactions (txn_type NULL)", exp["legacy_transactions"],
-          one("SELECT count(*) FROM calo_recon.transactions WHERE txn_type IS NULL"))
-    check("sync blocks (log_events of kind transaction)", exp["sync_blocks"],
-          one("SELECT count(*) FROM calo_recon.log_events WHERE kind = 'transaction'"))
-    check("duplicate deliveries", exp["duplicate_deliveries"], res["duplicates"])
-    check("conflicts (ingest_file)", exp["conflicts"], res["conflicts"])
-    check("conflicts (quarantine)", exp["conflicts"],
-          one("SELECT count(*) FROM calo_recon.quarantine WHERE reason = 'conflict'"))
-    check("error blocks (balance_errors)", exp["error_blocks"],
-          one("SELECT count(*) FROM calo_recon.balance_errors"))
-    check("discrepancies (view)", exp["discrepancies"],
-          one("SELECT count(*) FROM calo_recon.discrepancies"))
-    check("negative-balance rejections", exp["negative_balance_rejections"],
-          one("SELECT count(*) FROM calo_recon.negative_balance_rejections"))
-    # the parser names what is broken: malformed_event, bad_field, missing_field
-    check("malformed events (quarantined events, any parse reason)", exp["malformed_events"],
-          one("SELECT count(*) FROM calo_recon.quarantine WHERE event_no IS NOT NULL"
-              " AND reason NOT IN ('conflict', 'truncated_event')"))
-    check("truncated events (quarantine)", exp["truncated_events"],
-          one("SELECT count(*) FROM calo_recon.quarantine WHERE reason = 'truncated_event'"))
-    check("overdrafts (view)", exp["overdrafts"], one("SELECT count(*) FROM calo_recon.overdrafts"))
-    check_ids("overdrafts", exp["overdraft_ids"], "SELECT txn_id FROM calo_recon.overdrafts")
-    check_ids("arithmetic breaks", exp["arithmetic_break_ids"],
-              "SELECT txn_id FROM calo_recon.balance_breaks WHERE break_kind = 'arithmetic'")
-    check_ids("chain breaks", exp["chain_break_ids"],
-              "SELECT txn_id FROM calo_recon.balance_breaks WHERE break_kind = 'chain'")
-    check_ids("conflict breaks", exp["conflict_ids"],
-              "SELECT txn_id FROM calo_recon.balance_breaks WHERE break_kind = 'conflict'")
-    check_ids("precision drift", exp["precision_drift_ids"],
-              "SELECT txn_id FROM calo_recon.precision_drift")
-    cur.execute("SELECT * FROM calo_recon.ingest_file(%s)", (name,))
-    again = dict(zip([d.name for d in cur.description], cur.fetchone()))
-    check("second ingest_file adds no transaction", 0, again["transactions"])
-    check("second ingest_file: transactions table unchanged", exp["distinct_transactions"],
-          one("SELECT count(*) FROM calo_recon.transactions"))
-except psycopg2.Error as e:
-    print(f"FAIL {name}: query raised {e.pgcode}: {e.pgerror.strip()}")
-    bad += 1
-sys.exit(1 if bad else 0)
-PY
-  [ $? -eq 0 ] || status=1
-  dropdb "$db"
-  rm -rf "$dir"
-done
-
-# --format csv: COPY straight into the tables, reconcile, same expectations.
-for run in $CSV_RUNS; do
-  seed=${run%%:*}
-  n=${run##*:}
-  name=gen-csv-$seed-$n
-  dir=$CR_ROOT/import/$name
-  rm -rf "$dir"
-  "$GEN" --seed "$seed" --transactions "$n" --format csv --out "$dir" 2>/dev/null || { echo "FAIL $name: generator"; status=1; continue; }
-  db=gen_csv_${seed}_${n}
-  dropdb --if-exists "$db" 2>/dev/null; createdb "$db" || { echo "FAIL $name: createdb"; status=1; continue; }
-  if ! psql -qX -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<SQL
-CREATE EXTENSION calo_recon;
+  dropdb --if-exists "$db" 2>/dev/null
+  createdb "$db" && psql -qX -d "$db" -c "CREATE EXTENSION calo_recon" >/dev/null ||
+    { echo "FAIL $name: createdb or CREATE EXTENSION"; return 1; }
+  # CSV goes straight into the tables with COPY, then a reconcile
+  if [ "$format" = csv ] && ! psql -qX -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<SQL
 \copy calo_recon.transactions FROM '$dir/transactions.csv' CSV HEADER
 \copy calo_recon.balance_errors FROM '$dir/balance_errors.csv' CSV HEADER
 SELECT calo_recon.reconcile();
 SQL
-  then echo "FAIL $name: COPY or reconcile failed"; status=1; continue; fi
-  /usr/bin/python3 - "$db" "$name" "$dir/answer-key.json" <<'PY'
-import json
-import sys
-
-import psycopg2
-
-db, name, key_path = sys.argv[1:4]
-exp = json.load(open(key_path))["expected"]
-cur = psycopg2.connect(dbname=db).cursor()
-bad = 0
-
-
-def check(what, want, sql):
-    global bad
-    cur.execute(sql)
-    rows = cur.fetchall()
-    got = rows[0][0] if isinstance(want, int) else sorted(r[0] for r in rows)
-    if not isinstance(want, int):
-        want = sorted(want)
-    ok = want == got
-    bad += not ok
-    shown = (lambda v: v if isinstance(v, int) else f"{len(v)} ids")
-    print(f"{'ok  ' if ok else 'FAIL'} {name}: {what}: expected {shown(want)}, got {shown(got)}")
-
-
-check("transactions", exp["distinct_transactions"], "SELECT count(*) FROM calo_recon.transactions")
-check("legacy transactions", exp["legacy_transactions"],
-      "SELECT count(*) FROM calo_recon.transactions WHERE txn_type IS NULL")
-check("balance errors", exp["error_blocks"], "SELECT count(*) FROM calo_recon.balance_errors")
-check("discrepancies", exp["discrepancies"], "SELECT count(*) FROM calo_recon.discrepancies")
-check("overdraft id set", exp["overdraft_ids"], "SELECT txn_id FROM calo_recon.overdrafts")
-check("arithmetic break id set", exp["arithmetic_break_ids"],
-      "SELECT txn_id FROM calo_recon.balance_breaks WHERE break_kind = 'arithmetic'")
-check("chain break id set", exp["chain_break_ids"],
-      "SELECT txn_id FROM calo_recon.balance_breaks WHERE break_kind = 'chain'")
-check("precision drift id set", exp["precision_drift_ids"], "SELECT txn_id FROM calo_recon.precision_drift")
-sys.exit(1 if bad else 0)
-PY
-  [ $? -eq 0 ] || status=1
+  then echo "FAIL $name: COPY or reconcile failed"; return 1; fi
+  /usr/bin/python3 "$CHECK" "$format" "$db" "$name" "$dir/answer-key.json"
+  local st=$?
   dropdb "$db"
   rm -rf "$dir"
-done
+  return $st
+}
+
+for run in $RUNS; do one_run logs "${run%%:*}" "${run##*:}" || status=1; done
+for run in $CSV_RUNS; do one_run csv "${run%%:*}" "${run##*:}" || status=1; done
 exit $status
