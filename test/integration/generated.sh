@@ -142,6 +142,11 @@ if /usr/bin/python3 bench/parse/verify_key.py "$tmp/a" >"$tmp/verify.out"; then
 else
   grep -v '^ok' "$tmp/verify.out"; echo "FAIL generator: answer key disagrees with its logs"; status=1
 fi
+# data/demo is exactly what its documented command writes
+"$GEN" --seed 2024 --transactions 2000 --out "$tmp/demo" 2>/dev/null
+if diff -r "$tmp/demo" data/demo >/dev/null; then
+  echo "ok   generator: data/demo = calo_recon_gen --seed 2024 --transactions 2000 --out data/demo"
+else echo "FAIL generator: data/demo differs from what its command writes (regenerate it)"; status=1; fi
 rm -rf "$tmp"
 # one_run logs|csv SEED N: generate, load into a fresh database, check.
 one_run() {
