@@ -21,7 +21,7 @@ TOP=$(pwd)
 GEN=$TOP/tools/calo_recon_gen
 make -s -C tools calo_recon_gen >/dev/null || { echo "FAIL build tools/calo_recon_gen"; exit 1; }
 
-RUNS=${GEN_RUNS:-"1:200 2:200 3:200 1:2000 2:2000 3:2000 1:20000 2:20000 3:20000"}
+RUNS=${GEN_RUNS:-"1:200 2:200 3:200 1:2000 2:2000 3:2000 1:20000"}
 CSV_RUNS=${GEN_CSV_RUNS:-"4:20000"}
 status=0
 
