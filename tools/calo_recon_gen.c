@@ -725,7 +725,7 @@ want_fault(int kind)
 {
 	if (rng_chance(opt.fault_rate))
 		return true;
-	return injected[kind] == 0 &&
+	return opt.fault_rate > 0 && injected[kind] == 0 &&
 		txn_done >= (kind + 1) * opt.transactions / (N_FAULTS + 2);
 }
 
@@ -1484,8 +1484,8 @@ stream_close(stream_t *s, bool last)
 {
 	if (!s->open)
 		return;
-	if (rng_chance(opt.fault_rate) ||
-		(injected[F_TRUNCATED] == 0 && (last || txn_done * 2 >= opt.transactions)))
+	if (rng_chance(opt.fault_rate) || (opt.fault_rate > 0 && injected[F_TRUNCATED] == 0 &&
+										(last || txn_done * 2 >= opt.transactions)))
 		truncated_tail(s);
 	stream_flush(s, Z_FINISH);
 	deflateEnd(&s->z);
@@ -1638,9 +1638,24 @@ write_answer_key(void)
 static void
 usage(void)
 {
-	fputs("usage: calo_recon_gen --seed N --transactions N --out DIR [--users N]\n"
-		  "         [--start-date YYYY-MM-DD] [--days N] [--fault-rate F] [--format logs|csv]\n"
-		  "         [--streams N] [--file-kb N] [--level 0-9] [--key-list-limit N]\n", stderr);
+	fputs("usage: calo_recon_gen --seed N --transactions N --out DIR [options]\n"
+		  "Writes a synthetic balance-sync CloudWatch export with injected faults and\n"
+		  "DIR/answer-key.json; the same arguments always give the same bytes.\n"
+		  "  --seed N              PRNG seed\n"
+		  "  --transactions N      distinct wallet transactions to write\n"
+		  "  --out DIR             output folder (created)\n"
+		  "  --users N             wallets (default transactions / 20, at least 3)\n"
+		  "  --start-date DATE     first day, YYYY-MM-DD (default: the span straddles\n"
+		  "                        2024-01-01: legacy 7-key form before, 13-key after)\n"
+		  "  --days N              days covered (default 4, 10 or 31 by size)\n"
+		  "  --fault-rate F        rate of each injected fault, 0..0.2 (default 0.01)\n"
+		  "  --format logs|csv     gzip log tree (default) or transactions.csv +\n"
+		  "                        balance_errors.csv for COPY\n"
+		  "  --streams N           concurrent log streams per day (default 3)\n"
+		  "  --file-kb N           log text per file before a new stream (default 100)\n"
+		  "  --level 0-9           gzip level (default 6; 1 above 200k transactions)\n"
+		  "  --key-list-limit N    most transactions listed in the key (default 200000)\n",
+		  stderr);
 	exit(2);
 }
 
