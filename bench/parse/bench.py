@@ -2,14 +2,17 @@
 """Driver of bench/parse/run.sh: times the Python regex peer, parse_log and
 ingest_file on one generated export inside a running throwaway cluster.
 
-    bench.py EXPORT_DIR IMPORT_NAME PLAIN_DIR [REPEAT]
+    bench.py EXPORT_DIR IMPORT_NAME PLAIN_DIR [REPEAT [CORE_BENCH]]
 
 EXPORT_DIR   the generated tree (gzip), also copied under the import folder
 IMPORT_NAME  its path relative to calo_recon.import_directory
 PLAIN_DIR    the same log texts decompressed, one .log file each (absolute)
+CORE_BENCH   the built bench/parse/core_bench.c (the C parser core alone)
 """
 import gzip
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -21,6 +24,7 @@ import peer  # noqa: E402
 
 export_dir, import_name, plain_dir = sys.argv[1:4]
 repeat = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+core_bench = sys.argv[5] if len(sys.argv) > 5 else None
 
 
 def best(fn):
@@ -123,17 +127,28 @@ t0 = time.perf_counter()
 res = ours_ingest()
 t_ingest = time.perf_counter() - t0
 
+core = None
+if core_bench:
+    core = json.loads(subprocess.run([core_bench, str(repeat)] + [os.path.join(plain_dir, n) for n in plain],
+                                     check=True, capture_output=True, text=True).stdout)
+    assert core["bytes"] == nbytes and core["events"] == ours_events
+
 print(f"export: {len(paths)} log files, {nbytes / 1e6:.1f} MB of log text, {nevents} events, "
       f"{ntxn} transaction events (peer; {peer_all_events_n} events as dicts) / {ours_events} events, {ours_txn} transaction events (parse_log)")
 print(f"ingest_file: {res}")
 line("peer: gzip + re + DataFrame (whole tree)", t_full, nbytes, ntxn)
 line("peer: re only (texts in memory)", t_peer, nbytes, ntxn)
 line("peer: every event to a dict (parse_log twin)", t_peer_all, nbytes, ntxn)
+if core:
+    line("ours: C parser core alone (lp_parse, no SQL)", core["seconds"], nbytes, ntxn)
 line("ours: parse_log (texts in a table)", t_ours, nbytes, ntxn)
 line("ours: read_log_file + parse_log (gzip tree)", t_ours_gz, nbytes, ntxn)
 line("ours: ingest_file (gzip+parse+store+reconcile)", t_ingest, nbytes, ntxn)
 print(f"ratio parse_log vs peer every event (texts in memory):      {t_peer_all / t_ours:6.1f}x")
 print(f"ratio parse_log vs peer re only (texts in memory):          {t_peer / t_ours:6.1f}x")
+if core:
+    print(f"ratio C parser core vs peer every event (texts in memory):  {t_peer_all / core['seconds']:6.1f}x")
+    print(f"ratio C parser core vs peer re only (texts in memory):      {t_peer / core['seconds']:6.1f}x")
 print(f"ratio read_log_file+parse_log vs peer gzip+re+DataFrame:    {t_full / t_ours_gz:6.1f}x")
 print(f"ratio ingest_file vs peer gzip+re+DataFrame:                {t_full / t_ingest:6.1f}x")
 conn.close()

@@ -10,7 +10,9 @@
 #       pandas DataFrame, as the seed prototype did (and its re part alone),
 #       plus its parse_log twin: every event to a dict with kind and body;
 #   (b) ours, parse only: SELECT count(*) FROM calo_recon.parse_log(t) over
-#       the decompressed texts preloaded into a table (no gzip, no file I/O);
+#       the decompressed texts preloaded into a table (no gzip, no file I/O),
+#       the same with read_log_file() of the gzip files, and the C parser
+#       core alone (bench/parse/core_bench.c: lp_parse over texts in memory);
 #   (c) ours, calo_recon.ingest_file of the whole gzip tree (read, gunzip,
 #       parse, store, reconcile) into a fresh database.
 # Prints MB/s of log text and transactions/s for each, and the ratios.
@@ -45,4 +47,5 @@ find "$export_dir" -name '*.gz' | sort | while read -r f; do
 done
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$CR_ROOT/import"
 echo "bench/parse: $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc), seed $SEED, $TXNS transactions"
-/usr/bin/python3 bench/parse/bench.py "$export_dir" bench "$plain_dir" "$REPEAT"
+cc -O2 -Wall -Wextra -Werror -Isrc -o "$CR_ROOT/core_bench" bench/parse/core_bench.c src/logparse.c
+/usr/bin/python3 bench/parse/bench.py "$export_dir" bench "$plain_dir" "$REPEAT" "$CR_ROOT/core_bench"
