@@ -148,17 +148,10 @@ if diff -r "$tmp/demo" data/demo >/dev/null; then
   echo "ok   generator: data/demo = calo_recon_gen --seed 2024 --transactions 2000 --out data/demo"
 else echo "FAIL generator: data/demo differs from what its command writes (regenerate it)"; status=1; fi
 rm -rf "$tmp"
-# one_run logs|csv SEED N: generate, load into a fresh database, check.
-one_run() {
-  local format=$1 seed=$2 n=$3 name dir db
-  name=gen-$seed-$n
-  [ "$format" = csv ] && name=gen-csv-$seed-$n
-  dir=$CR_ROOT/import/$name
-  db=${name//-/_}
-  rm -rf "$dir"
-  "$GEN" --seed "$seed" --transactions "$n" --format "$format" \
-         ${GEN_FAULT_RATE:+--fault-rate $GEN_FAULT_RATE} --out "$dir" 2>/dev/null ||
-    { echo "FAIL $name: generator"; return 1; }
+# check_tree logs|csv NAME: a fresh database loads $CR_ROOT/import/NAME
+# (ingest_file, or COPY of the CSV files) and the checker compares.
+check_tree() {
+  local format=$1 name=$2 dir=$CR_ROOT/import/$2 db=${2//-/_}
   [ "$(id -u)" -eq 0 ] && chown -R postgres "$dir"
   dropdb --if-exists "$db" 2>/dev/null
   createdb "$db" && psql -qX -d "$db" -c "CREATE EXTENSION calo_recon" >/dev/null ||
@@ -177,6 +170,22 @@ SQL
   return $st
 }
 
+# one_run logs|csv SEED N: generate, then check_tree
+one_run() {
+  local format=$1 seed=$2 n=$3 name
+  name=gen-$seed-$n
+  [ "$format" = csv ] && name=gen-csv-$seed-$n
+  rm -rf "$CR_ROOT/import/$name"
+  "$GEN" --seed "$seed" --transactions "$n" --format "$format" \
+         ${GEN_FAULT_RATE:+--fault-rate $GEN_FAULT_RATE} --out "$CR_ROOT/import/$name" 2>/dev/null ||
+    { echo "FAIL $name: generator"; return 1; }
+  check_tree "$format" "$name"
+}
+
+# the bundled demo export against its own answer key
+rm -rf "$CR_ROOT/import/gen-demo"
+cp -r data/demo "$CR_ROOT/import/gen-demo"
+check_tree logs gen-demo || status=1
 for run in $RUNS; do one_run logs "${run%%:*}" "${run##*:}" || status=1; done
 for run in $CSV_RUNS; do one_run csv "${run%%:*}" "${run##*:}" || status=1; done
 exit $status
