@@ -119,7 +119,9 @@ mix64(uint64_t z)
 	return z ^ (z >> 31);
 }
 
-/* uniform in [0, n) */
+/* uniform in [0, n).  Never call the PRNG twice in one argument list: the
+ * order C evaluates arguments in is unspecified, and output must not depend
+ * on the compiler. */
 static uint64_t
 rng_below(uint64_t n)
 {
@@ -598,7 +600,9 @@ random_amount(int currency, int64_t lo_major, int64_t hi_major)
 static money_t
 float_noise(void)
 {
-	money_t n = minor_to_money(rng_range(1, 3), 12 - (int) rng_range(0, 2));
+	int64_t digits = rng_range(1, 3);
+	int decimals = 12 - (int) rng_range(0, 2);
+	money_t n = minor_to_money(digits, decimals);
 	return rng_chance(0.5) ? n : -n;
 }
 
@@ -629,11 +633,13 @@ make_metadata(txn_t *t)
 		static const char *const goals[] = {"loseWeight", "gainWeight", "maintain"};
 		static const char *const freq[] = {"weekly", "monthly"};
 		int y, m, d;
+		const char *goal = goals[rng_below(3)];
+		const char *frequency = freq[rng_below(2)];
 		civil_from_days(t->logged_at / 86400000 + 28, &y, &m, &d);
 		p += sprintf(p, ",\"planType\":\"custom\",\"goal\":\"%s\",\"renewalDate\":\"%04d-%02d-%02d\","
 					 "\"nextPlan\":\"{\\\"id\\\": \\\"custom\\\", \\\"frequency\\\": \\\"%s\\\", "
 					 "\\\"foodType\\\": [\\\"breakfast\\\", \\\"lunch\\\"]}\"",
-					 goals[rng_below(3)], y, m, d, freq[rng_below(2)]);
+					 goal, y, m, d, frequency);
 	}
 	if (rng_chance(0.04))
 		p = put_str(p, ",\"note\":\"customer's request\"");
@@ -871,8 +877,14 @@ request_end(void)
 	p = put_event_ts(p, ms);
 	p = put_str(p, "REPORT RequestId: ");
 	p = put_str(p, cur_request);
-	p += sprintf(p, "\tDuration: %d.%02d ms\tBilled Duration: 100 ms\tMemory Size: 1024 MB\tMax Memory Used: %d MB\t",
-				 (int) rng_range(20, 499), (int) rng_below(100), (int) rng_range(96, 130));
+	{
+		int			ms_int = (int) rng_range(20, 499);
+		int			ms_frac = (int) rng_below(100);
+		int			memory = (int) rng_range(96, 130);
+
+		p += sprintf(p, "\tDuration: %d.%02d ms\tBilled Duration: 100 ms\tMemory Size: 1024 MB\tMax Memory Used: %d MB\t",
+					 ms_int, ms_frac, memory);
+	}
 	if (ms >= days_from_civil(2024, 1, 1) * 86400000 && rng_chance(0.6))
 	{
 		p = put_str(p, "\nXRAY TraceId: 1-");
@@ -916,9 +928,11 @@ informational_transaction_line(const txn_t *t)
 	p = put_money(p, t->vat);
 	p = put_str(p, ",\"userBalance\":");
 	p = put_money(p, t->old_balance);
+	int			mail_no = (int) rng_below(1000);
+	int			phone = (int) rng_below(10000000);
+
 	p += sprintf(p, ",\"userId\":\"%s\",\"name\":\"%s %s\",\"email\":\"%c.%s%d@example.com\",\"phone\":\"+9733%07d\"}",
-				 uid, first, last, first[0] | 0x20, last, (int) rng_below(1000),
-				 (int) rng_below(10000000));
+				 uid, first, last, first[0] | 0x20, last, mail_no, phone);
 	ev_end(cur, p, true);
 }
 
@@ -929,9 +943,13 @@ record_body_line(const txn_t *t)
 	char *p = ev_begin(cur);
 
 	put_user_id(uid, t->user)[0] = '\0';
-	p = put_app_prefix(p, tick(), rng_chance(0.3) ? "undefined" : cur_request, "INFO");
+	const char *first = FIRST[rng_below(16)];
+	const char *last = LAST[rng_below(8)];
+	int64_t ms = tick();
+
+	p = put_app_prefix(p, ms, rng_chance(0.3) ? "undefined" : cur_request, "INFO");
 	p += sprintf(p, "record.body {\"Type\":\"Notification\",\"Message\":\"{\\\"transactionId\\\":\\\"%s\\\",\\\"userId\\\":\\\"%s\\\",\\\"customerName\\\":\\\"%s %s\\\"}\"}",
-				 t->id, uid, FIRST[rng_below(16)], LAST[rng_below(8)]);
+				 t->id, uid, first, last);
 	ev_end(cur, p, true);
 }
 
@@ -1433,8 +1451,11 @@ crash_sequence(void)
 	ev_end(cur, p, true);
 	p = ev_begin(cur);
 	p = put_event_ts(p, tick());
+	int			init_ms = (int) rng_range(300, 900);
+	int			init_frac = (int) rng_below(100);
+
 	p += sprintf(p, "INIT_REPORT Init Duration: %d.%02d ms\tPhase: invoke\tStatus: error\tError Type: Runtime.ExitError",
-				 (int) rng_range(300, 900), (int) rng_below(100));
+				 init_ms, init_frac);
 	ev_end(cur, p, true);
 	cur->need_init = true;
 }
@@ -1766,7 +1787,11 @@ main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rng_state = mix64(opt.seed ^ 0x63616c6f5f726563ULL);
 	user_salt = rng_next();
-	*put_uuid_words(function_id, rng_next(), rng_next()) = '\0';
+	{
+		uint64_t	a = rng_next();
+
+		*put_uuid_words(function_id, a, rng_next()) = '\0';
+	}
 	users = xmalloc(sizeof(user_t) * (size_t) opt.users);
 	for (int64_t u = 0; u < opt.users; u++)
 		users[u].currency = (uint8_t) rng_below(N_CURRENCIES);
