@@ -7,6 +7,10 @@
 # answer key's "expected" object (and the exact txn id set of each break
 # kind) must equal what the tables and views show, and every event read must
 # be accounted for (log_events, or quarantine when it is not a log event).
+# The same for the bundled data/demo, and for --format csv loaded with COPY.
+# First the generator alone: byte-identical reruns (gcc and a clang ASan +
+# UBSan build), data/demo equal to its documented command, and an answer key
+# that agrees with an independent regex reading (bench/parse/verify_key.py).
 # Prints one line per check; exits 1 on any mismatch.
 #
 # Runs with the test cluster env exported (PGHOST, PGPORT, CR_ROOT).
