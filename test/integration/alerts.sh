@@ -94,7 +94,7 @@ cur.execute("RESET calo_recon.alerts")
 cur.execute("SELECT model_id FROM calo_recon.train_model('alerts', 0.01, 100, 256, 42)")
 writer.commit()
 receive(0.5)
-insert([("M1", "user-n01", "DEBIT", "SAR", 900, 0, 999000, 998100, "2024-04-02 03:00:00+00")])
+insert([("M1", "user-m", "DEBIT", "SAR", 900, 0, 999000, 998100, "2024-04-02 03:00:00+00")])
 notes = check("model outlier", [("M1", "model")])
 assert notes[0]["detail"]["score"] > notes[0]["detail"]["threshold"], notes
 
