@@ -40,6 +40,8 @@ COMMENT ON COLUMN calo_recon.runs.error IS 'SQLSTATE and message of the failure,
 
 -- Transactions stored since the last reconcile by refresh(): filled by a
 -- trigger whatever inserts them (ingest, COPY, INSERT), so nothing is missed.
+-- Not dumped: a restore queues every restored transaction again, so the first
+-- refresh() after it reconciles everyone once more.
 CREATE TABLE calo_recon.pending_reconcile (
     txn_id    text NOT NULL PRIMARY KEY,
     user_id   text NOT NULL
@@ -152,4 +154,3 @@ REVOKE EXECUTE ON PROCEDURE calo_recon.refresh_job(text) FROM PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.runs', '');
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.runs_run_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('calo_recon.pending_reconcile', '');
