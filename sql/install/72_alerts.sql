@@ -19,7 +19,6 @@ CREATE TABLE calo_recon.alerts (
     created_at  timestamptz NOT NULL DEFAULT now(),
     UNIQUE (txn_id, alert_kind)
 );
-CREATE INDEX alerts_txn_idx ON calo_recon.alerts (txn_id);
 CREATE INDEX alerts_created_idx ON calo_recon.alerts (created_at);
 COMMENT ON TABLE calo_recon.alerts IS
   'Alerts raised when a transaction was inserted (calo_recon.alerts on); each was also sent as NOTIFY calo_recon_alerts';
