@@ -416,6 +416,13 @@ manifest_write(const char *folder, List *lines)
 	durable_rename(temp, path, ERROR);
 }
 
+/* Manifest lines sorted by file name, so the file reads the same whatever the export order. */
+static int
+manifest_line_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp((char *) lfirst(a) + 66, (char *) lfirst(b) + 66);
+}
+
 /* Renames every finished temporary file to its name, then records it in the manifest. */
 void
 export_publish(List *files)
@@ -440,6 +447,7 @@ export_publish(List *files)
 			if (strcmp((char *) lfirst(lc2) + 66, file->name) != 0)
 				kept = lappend(kept, lfirst(lc2));
 		kept = lappend(kept, psprintf("%s  %s", digest_hex(file->digest), file->name));
+		list_sort(kept, manifest_line_cmp);
 		manifest_write(file->folder, kept);
 	}
 }
