@@ -92,7 +92,7 @@ BEGIN
     INSERT INTO calo_recon.runs (status, folder) VALUES ('running', folder) RETURNING * INTO run;
     BEGIN
         SELECT * INTO ingested FROM calo_recon.ingest_file(folder);
-        run.files := ingested.files;
+        run.files := ingested.new_files;
         run.skipped_files := ingested.skipped_files;
         run.events := ingested.events;
         run.transactions := ingested.transactions;

@@ -3,9 +3,11 @@
 -- statements for an existing role, with the caller's own rights (it is not
 -- SECURITY DEFINER: only a role that may grant them, e.g. the owner, can).
 --   reader   : USAGE on the schema, SELECT on the BI views and transactions
---   analyst  : reader + record feedback, train and score models
---   operator : reader + refresh, ingest, reconcile, score, exports, and the
---              runs/alerts tables; server file access itself comes from
+--   analyst  : reader + record feedback, train and score models (EXECUTE on
+--              every function but the operator-only ones listed below)
+--   operator : reader + every table and function of the schema (refresh,
+--              ingest, reconcile, score, exports) but grant_role; server
+--              file access itself comes from
 --              membership in pg_read_server_files / pg_write_server_files,
 --              which a superuser grants.
 
@@ -20,15 +22,12 @@ DECLARE
     views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
                           'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary'];
     analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback'];
-    analyst_functions text[] := ARRAY[
-        'calo_recon.record_feedback(text, text, text)',
-        'calo_recon.train_model(text, double precision, integer, integer, bigint)',
-        'calo_recon.score_transactions(boolean)'];
-    operator_functions text[] := ARRAY[
-        'calo_recon.refresh(text)', 'calo_recon.ingest_file(text)', 'calo_recon.ingest_log(text, text)',
-        'calo_recon.reconcile(text[])', 'calo_recon.score_transactions(boolean)',
-        'calo_recon.export_reports(text)', 'calo_recon.export_workbook(text)',
-        'calo_recon.check_transaction(text, text, numeric, numeric, numeric, numeric, numeric)'];
+    -- what only operators run: everything that reads server files, writes
+    -- wallets or findings, or writes files; analysts may execute the rest
+    operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
+                                  'reconcile', 'refresh', 'refresh_job', 'export_reports',
+                                  'export_workbook', 'grant_role'];
+    routine regprocedure;
     name text;
 BEGIN
     IF role_name IS NULL OR kind IS NULL THEN
@@ -58,17 +57,22 @@ BEGIN
         END LOOP;
         statements := statements
             || format('GRANT USAGE ON SEQUENCE calo_recon.models_model_id_seq, calo_recon.anomaly_feedback_feedback_id_seq TO %I', role_name);
-        FOREACH name IN ARRAY analyst_functions LOOP
-            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', name, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (operator_only))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
         END LOOP;
     ELSIF kind = 'operator' THEN
         statements := statements
             || format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
             || format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA calo_recon TO %I', role_name);
-        FOREACH name IN ARRAY operator_functions LOOP
-            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', name, role_name);
-        END LOOP;
-        statements := statements || format('GRANT EXECUTE ON PROCEDURE calo_recon.refresh_job(text) TO %I', role_name);
+        statements := statements
+            || format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA calo_recon TO %I', role_name)
+            || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM %I', role_name);
     END IF;
 
     FOREACH statement IN ARRAY statements LOOP

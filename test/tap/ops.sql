@@ -45,7 +45,7 @@ SELECT is((SELECT breaks FROM first_run),
           'breaks counts the arithmetic and chain findings');
 SELECT is((SELECT count(*)::int FROM calo_recon.pending_reconcile), 0, 'the reconcile queue is empty after a run');
 SELECT is((SELECT scored FROM first_run), 0::bigint, 'nothing scored without an active model');
-SELECT is((SELECT row(status, files, transactions, error) FROM calo_recon.runs r JOIN first_run f USING (run_id))::text,
+SELECT is((SELECT row(r.status, r.files, r.transactions, r.error) FROM calo_recon.runs r JOIN first_run f USING (run_id))::text,
           (SELECT row(status, files, transactions, error) FROM first_run)::text, 'the run row is recorded as returned');
 SELECT ok((SELECT finished_at >= started_at FROM first_run), 'finished after it started');
 
@@ -74,7 +74,7 @@ SELECT is((SELECT scored FROM calo_recon.refresh('samples')), 1::bigint, 'the ne
 CREATE TEMP TABLE failed_run AS SELECT * FROM calo_recon.refresh('no-such-folder');
 SELECT is((SELECT status FROM failed_run), 'failed', 'a refresh of a missing folder fails');
 SELECT ok((SELECT error ~ '^[0-9A-Z]{5}: ' FROM failed_run), 'with the SQLSTATE and message');
-SELECT is((SELECT status FROM calo_recon.runs r JOIN failed_run f USING (run_id)), 'failed', 'the failed run is recorded');
+SELECT is((SELECT r.status FROM calo_recon.runs r JOIN failed_run f USING (run_id)), 'failed', 'the failed run is recorded');
 SELECT throws_ok($$SELECT calo_recon.refresh(NULL)$$, '22004', NULL, 'refresh(NULL) is refused');
 
 SELECT * FROM finish();
