@@ -51,7 +51,7 @@ CREATE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     users text[];
-    model calo_recon.models;
+    model record;
     amount_threshold numeric;
     sent bigint;
 BEGIN
@@ -105,6 +105,9 @@ BEGIN
     -- the active model, with the same features and flag rule as
     -- score_transactions(); the user filter is a constant array, so the
     -- planner pushes it below the feature view's window functions
+    IF pg_catalog.to_regclass('calo_recon.models') IS NULL THEN
+        RETURN NULL;  -- anomaly part not installed (partial builds)
+    END IF;
     SELECT m.* INTO model FROM calo_recon.models m WHERE m.active;
     IF FOUND AND model.features = calo_recon.transaction_feature_names() THEN
         SELECT pg_catalog.array_agg(DISTINCT n.user_id) INTO users FROM new_rows n;
