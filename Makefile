@@ -2,6 +2,7 @@
 #   make / make install / make installcheck   (the usual PGXS targets)
 #   make unit    C unit tests of the plain cores under ASan + UBSan
 #   make fuzz    libFuzzer targets (FUZZ_SECONDS=30 make fuzz-run for a smoke run)
+#   make tools   client tools (tools/calo_recon_load)
 
 EXTENSION  = calo_recon
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" calo_recon.control)
@@ -22,7 +23,8 @@ SHLIB_LINK += -lz -lxlsxwriter
 # compare signed with unsigned, so those two -Wextra checks stay off for glue.
 PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
               -Wno-missing-field-initializers -Isrc
-EXTRA_CLEAN = results regression.diffs regression.out test/unit/build test/fuzz/build
+EXTRA_CLEAN = results regression.diffs regression.out test/unit/build test/fuzz/build \
+              tools/calo_recon_load
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -31,7 +33,9 @@ include $(PGXS)
 sql/calo_recon--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql)) calo_recon.control
 	cat $(sort $(wildcard sql/install/*.sql)) > $@
 
-.PHONY: unit fuzz fuzz-run
+.PHONY: unit fuzz fuzz-run tools
+tools:
+	$(MAKE) -C tools PG_CONFIG=$(PG_CONFIG)
 unit:
 	$(MAKE) -C test/unit
 fuzz:

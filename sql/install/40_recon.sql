@@ -1,0 +1,280 @@
+-- Reconciliation (SPEC section 4) and its views (SPEC section 6).
+-- calo_recon.reconcile() materializes what needs the chain order into
+-- reconciliation_findings; the views read that table and the data tables.
+
+CREATE TABLE calo_recon.reconciliation_findings (
+    txn_id         text        NOT NULL,
+    user_id        text        NOT NULL,
+    finding        text        NOT NULL
+        CHECK (finding IN ('arithmetic', 'chain', 'drift', 'chain_drift', 'out_of_range')),
+    expected       numeric,
+    actual         numeric,
+    difference     numeric,
+    tolerance      numeric     NOT NULL,
+    currency       text        NOT NULL,
+    logged_at      timestamptz NOT NULL,
+    first_break    boolean     NOT NULL,
+    reconciled_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (txn_id, finding)
+);
+CREATE INDEX reconciliation_findings_user_idx
+    ON calo_recon.reconciliation_findings (user_id);
+COMMENT ON TABLE calo_recon.reconciliation_findings IS
+  'What calo_recon.reconcile() found, per transaction: breaks (arithmetic, chain, out_of_range) and precision drift (drift, chain_drift). Rewritten per user by reconcile()';
+COMMENT ON COLUMN calo_recon.reconciliation_findings.txn_id IS 'Transaction the finding is about';
+COMMENT ON COLUMN calo_recon.reconciliation_findings.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.reconciliation_findings.finding IS
+  'arithmetic: new_balance differs from old_balance -/+ (amount - vat) by at least the tolerance; chain: old_balance differs from the previous new_balance by at least the tolerance; drift / chain_drift: the same with a nonzero difference below the tolerance; out_of_range: a value the exact math cannot hold (|value| >= 10^20, more than 18 decimals, NaN)';
+COMMENT ON COLUMN calo_recon.reconciliation_findings.expected IS 'Expected value: the computed new_balance (arithmetic) or the previous new_balance (chain); NULL for out_of_range';
+COMMENT ON COLUMN calo_recon.reconciliation_findings.actual IS 'Logged value: new_balance (arithmetic) or old_balance (chain); NULL for out_of_range';
+COMMENT ON COLUMN calo_recon.reconciliation_findings.difference IS 'actual - expected, exact; NULL for out_of_range';
+COMMENT ON COLUMN calo_recon.reconciliation_findings.tolerance IS 'Half the minor unit of the currency (2 decimals, i.e. 0.005, when the currency is not in calo_recon.currencies)';
+COMMENT ON COLUMN calo_recon.reconciliation_findings.currency IS 'Currency of the transaction';
+COMMENT ON COLUMN calo_recon.reconciliation_findings.logged_at IS 'logged_at of the transaction';
+COMMENT ON COLUMN calo_recon.reconciliation_findings.first_break IS 'true for the user''s first arithmetic/chain/out_of_range break in chain order (a chain break comes before an arithmetic one of the same transaction)';
+COMMENT ON COLUMN calo_recon.reconciliation_findings.reconciled_at IS 'When reconcile() wrote the finding';
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.reconciliation_findings', '');
+
+CREATE FUNCTION calo_recon.reconcile(user_ids text[] DEFAULT NULL)
+RETURNS TABLE (users bigint, transactions bigint, arithmetic_breaks bigint,
+               chain_breaks bigint, drift bigint, overdrafts bigint)
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'calo_recon_reconcile';
+COMMENT ON FUNCTION calo_recon.reconcile(text[]) IS
+  'Recomputes the reconciliation findings of the given users (all users when NULL) in one pass over their transactions in chain order (logged_at, then txn_id); returns the counts. Values outside the exact range raise a WARNING and become out_of_range findings';
+REVOKE ALL ON FUNCTION calo_recon.reconcile(text[]) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.check_transaction(
+    txn_type text, currency text, amount numeric, vat numeric,
+    old_balance numeric, new_balance numeric, prev_new_balance numeric DEFAULT NULL)
+RETURNS TABLE (finding text, expected numeric, actual numeric, difference numeric,
+               tolerance numeric)
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_check_transaction';
+COMMENT ON FUNCTION calo_recon.check_transaction(text, text, numeric, numeric, numeric, numeric, numeric) IS
+  'Checks one transaction against the rules of reconcile(): chain (when prev_new_balance is given), arithmetic and overdraft; one row per finding (chain, chain_drift, arithmetic, drift, out_of_range, overdraft), none when it reconciles. STABLE, not IMMUTABLE: the tolerance comes from calo_recon.currencies, which is editable';
+REVOKE ALL ON FUNCTION calo_recon.check_transaction(text, text, numeric, numeric, numeric, numeric, numeric) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.exact_decimal(value numeric, via_text boolean DEFAULT false)
+RETURNS text
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_exact_decimal';
+COMMENT ON FUNCTION calo_recon.exact_decimal(numeric, boolean) IS
+  'Diagnostic: the exact value reconcile() computes with (fixed point, 18 decimals, |value| < 10^20), as text without trailing zeros; via_text uses the numeric_out path instead of decoding the numeric directly. Errors 22003 out of range, 22023 for NaN/infinity';
+
+-- ---------------------------------------------------------------------
+-- Views (the BI contract)
+-- ---------------------------------------------------------------------
+
+CREATE VIEW calo_recon.balance_breaks AS
+WITH breaks AS (
+    SELECT f.txn_id, f.user_id, f.finding AS break_kind, f.currency,
+           f.expected, f.actual, f.difference, f.tolerance, f.logged_at,
+           CASE f.finding WHEN 'chain' THEN 1 WHEN 'arithmetic' THEN 2 ELSE 3 END AS kind_order
+    FROM calo_recon.reconciliation_findings f
+    WHERE f.finding IN ('arithmetic', 'chain', 'out_of_range')
+    UNION ALL
+    SELECT DISTINCT ON (q.txn_id)
+           q.txn_id, t.user_id, 'conflict', t.currency,
+           NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric,
+           coalesce(t.logged_at, q.logged_at), 4
+    FROM calo_recon.quarantine q
+    JOIN calo_recon.transactions t ON t.txn_id = q.txn_id
+    WHERE q.reason = 'conflict'
+)
+SELECT b.txn_id, b.user_id, b.break_kind, b.currency, b.expected, b.actual,
+       b.difference, b.tolerance,
+       pg_catalog.row_number() OVER (PARTITION BY b.user_id
+           ORDER BY b.logged_at, b.txn_id COLLATE "C", b.kind_order) = 1 AS first_break,
+       b.logged_at, t.source_file
+FROM breaks b
+LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id;
+COMMENT ON VIEW calo_recon.balance_breaks IS
+  'Every balance break, not just the first: arithmetic (new_balance does not follow from old_balance and amount - vat), chain (old_balance is not the previous new_balance), conflict (the id was delivered again with a different payload, see calo_recon.quarantine) and out_of_range (a value too large or too precise to check exactly). Breaks are at or above the tolerance; see precision_drift for smaller differences. Up to date as of the last calo_recon.reconcile()';
+COMMENT ON COLUMN calo_recon.balance_breaks.txn_id IS 'Transaction with the break';
+COMMENT ON COLUMN calo_recon.balance_breaks.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.balance_breaks.break_kind IS 'arithmetic, chain, conflict or out_of_range';
+COMMENT ON COLUMN calo_recon.balance_breaks.currency IS 'Currency of the transaction';
+COMMENT ON COLUMN calo_recon.balance_breaks.expected IS 'arithmetic: old_balance - net (DEBIT) or + net (CREDIT; legacy rows take the direction of new - old), net = amount - vat; chain: the previous new_balance; NULL for conflict and out_of_range';
+COMMENT ON COLUMN calo_recon.balance_breaks.actual IS 'arithmetic: the logged new_balance; chain: the logged old_balance; NULL for conflict and out_of_range';
+COMMENT ON COLUMN calo_recon.balance_breaks.difference IS 'actual - expected (signed, exact)';
+COMMENT ON COLUMN calo_recon.balance_breaks.tolerance IS 'Half the minor unit of the currency (BHD 0.0005, SAR 0.005, JPY 0.5; 0.005 when the currency is unknown); NULL for conflict';
+COMMENT ON COLUMN calo_recon.balance_breaks.first_break IS 'true for the user''s first break in chain order (logged_at, txn_id; chain before arithmetic before conflict on one transaction)';
+COMMENT ON COLUMN calo_recon.balance_breaks.logged_at IS 'logged_at of the transaction';
+COMMENT ON COLUMN calo_recon.balance_breaks.source_file IS 'Export file the transaction was read from';
+
+CREATE VIEW calo_recon.precision_drift AS
+SELECT f.txn_id, f.user_id,
+       CASE f.finding WHEN 'drift' THEN 'arithmetic' ELSE 'chain' END AS drift_kind,
+       f.currency, f.expected, f.actual, f.difference, f.tolerance, f.logged_at,
+       t.source_file
+FROM calo_recon.reconciliation_findings f
+LEFT JOIN calo_recon.transactions t ON t.txn_id = f.txn_id
+WHERE f.finding IN ('drift', 'chain_drift');
+COMMENT ON VIEW calo_recon.precision_drift IS
+  'Nonzero differences below the tolerance (float noise such as 268.0000000001): reported apart, not breaks. Up to date as of the last calo_recon.reconcile()';
+COMMENT ON COLUMN calo_recon.precision_drift.txn_id IS 'Transaction with the drift';
+COMMENT ON COLUMN calo_recon.precision_drift.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.precision_drift.drift_kind IS 'arithmetic (new_balance against old_balance and amount - vat) or chain (old_balance against the previous new_balance)';
+COMMENT ON COLUMN calo_recon.precision_drift.currency IS 'Currency of the transaction';
+COMMENT ON COLUMN calo_recon.precision_drift.expected IS 'Expected value, as in balance_breaks';
+COMMENT ON COLUMN calo_recon.precision_drift.actual IS 'Logged value, as in balance_breaks';
+COMMENT ON COLUMN calo_recon.precision_drift.difference IS 'actual - expected (signed, exact, 0 < |difference| < tolerance)';
+COMMENT ON COLUMN calo_recon.precision_drift.tolerance IS 'Half the minor unit of the currency (0.005 when unknown)';
+COMMENT ON COLUMN calo_recon.precision_drift.logged_at IS 'logged_at of the transaction';
+COMMENT ON COLUMN calo_recon.precision_drift.source_file IS 'Export file the transaction was read from';
+
+CREATE VIEW calo_recon.overdrafts AS
+SELECT t.txn_id, t.user_id, t.txn_type, t.source, t.action, t.currency, t.amount,
+       t.vat, t.old_balance, t.new_balance, t.logged_at, t.source_file
+FROM calo_recon.transactions t
+WHERE t.new_balance < 0;
+COMMENT ON VIEW calo_recon.overdrafts IS
+  'Transactions that left the wallet below zero (new_balance < 0); see overdraft_episodes for runs of them';
+COMMENT ON COLUMN calo_recon.overdrafts.txn_id IS 'Transaction id';
+COMMENT ON COLUMN calo_recon.overdrafts.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.overdrafts.txn_type IS 'CREDIT, DEBIT, or NULL for the legacy form';
+COMMENT ON COLUMN calo_recon.overdrafts.source IS 'Origin of the transaction';
+COMMENT ON COLUMN calo_recon.overdrafts.action IS 'Business action';
+COMMENT ON COLUMN calo_recon.overdrafts.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.overdrafts.amount IS 'Gross amount';
+COMMENT ON COLUMN calo_recon.overdrafts.vat IS 'VAT included in amount';
+COMMENT ON COLUMN calo_recon.overdrafts.old_balance IS 'Balance before';
+COMMENT ON COLUMN calo_recon.overdrafts.new_balance IS 'Balance after (negative)';
+COMMENT ON COLUMN calo_recon.overdrafts.logged_at IS 'When the transaction was logged';
+COMMENT ON COLUMN calo_recon.overdrafts.source_file IS 'Export file the transaction was read from';
+
+CREATE VIEW calo_recon.overdraft_episodes AS
+WITH ordered AS (
+    SELECT t.txn_id, t.user_id, t.currency, t.new_balance, t.logged_at,
+           t.new_balance < 0 AS negative,
+           pg_catalog.row_number() OVER w AS pos,
+           pg_catalog.row_number() OVER (PARTITION BY t.user_id, t.new_balance < 0
+               ORDER BY t.logged_at, t.txn_id COLLATE "C") AS pos_in_sign,
+           pg_catalog.lead(t.logged_at) OVER w AS next_logged_at
+    FROM calo_recon.transactions t
+    WHERE t.user_id IN (SELECT o.user_id FROM calo_recon.transactions o WHERE o.new_balance < 0)
+    WINDOW w AS (PARTITION BY t.user_id ORDER BY t.logged_at, t.txn_id COLLATE "C")
+),
+runs AS (
+    -- consecutive negative rows share pos - pos_in_sign
+    SELECT o.*, o.pos - o.pos_in_sign AS run FROM ordered o WHERE o.negative
+)
+SELECT r.user_id,
+       (pg_catalog.array_agg(r.currency ORDER BY r.pos))[1] AS currency,
+       pg_catalog.min(r.logged_at) AS started_at,
+       (pg_catalog.array_agg(r.next_logged_at ORDER BY r.pos DESC))[1] AS ended_at,
+       pg_catalog.min(r.new_balance) AS lowest_balance,
+       pg_catalog.count(*) AS transactions,
+       (pg_catalog.array_agg(r.txn_id ORDER BY r.pos))[1] AS first_txn_id,
+       (pg_catalog.array_agg(r.txn_id ORDER BY r.pos DESC))[1] AS last_txn_id
+FROM runs r
+GROUP BY r.user_id, r.run;
+COMMENT ON VIEW calo_recon.overdraft_episodes IS
+  'Runs of consecutive negative balances per user in chain order (logged_at, txn_id): when the wallet went below zero, how low it went and when a later transaction brought it back to zero or above';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.currency IS 'Currency of the first negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.started_at IS 'logged_at of the first transaction that left the balance negative';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.ended_at IS 'logged_at of the transaction that brought the balance back to zero or above; NULL while still negative';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.lowest_balance IS 'Lowest new_balance during the run';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.transactions IS 'Number of consecutive transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.first_txn_id IS 'First negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.last_txn_id IS 'Last negative transaction of the run';
+
+CREATE VIEW calo_recon.discrepancies AS
+SELECT e.error_id, e.user_id, e.txn_id, e.subscription_balance, e.payment_balance,
+       e.subscription_balance - e.payment_balance AS difference,
+       tol.tolerance, tol.currency, e.logged_at, e.source_file
+FROM calo_recon.balance_errors e
+CROSS JOIN LATERAL (
+    SELECT c.currency,
+           pg_catalog.trim_scale(0.5 / 10::numeric ^ coalesce(cu.minor_unit, 2)) AS tolerance
+    FROM (SELECT coalesce(
+                   (SELECT t.currency FROM calo_recon.transactions t WHERE t.txn_id = e.txn_id),
+                   (SELECT t.currency FROM calo_recon.transactions t WHERE t.user_id = e.user_id
+                    ORDER BY t.logged_at DESC, t.txn_id COLLATE "C" DESC LIMIT 1)) AS currency) c
+    LEFT JOIN calo_recon.currencies cu ON cu.code = c.currency
+) tol
+WHERE abs(e.subscription_balance - e.payment_balance) >= tol.tolerance;
+COMMENT ON VIEW calo_recon.discrepancies IS
+  'Balance errors whose subscription and payment balances differ by at least the tolerance (currency of the linked transaction, else of the user''s latest transaction, else 2 decimals)';
+COMMENT ON COLUMN calo_recon.discrepancies.error_id IS 'Balance error (calo_recon.balance_errors)';
+COMMENT ON COLUMN calo_recon.discrepancies.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.discrepancies.txn_id IS 'Transaction of the same request and message, when there is one';
+COMMENT ON COLUMN calo_recon.discrepancies.subscription_balance IS 'Balance according to the subscription service';
+COMMENT ON COLUMN calo_recon.discrepancies.payment_balance IS 'Balance according to the payment service';
+COMMENT ON COLUMN calo_recon.discrepancies.difference IS 'subscription_balance - payment_balance';
+COMMENT ON COLUMN calo_recon.discrepancies.tolerance IS 'Half the minor unit of the currency used';
+COMMENT ON COLUMN calo_recon.discrepancies.currency IS 'Currency the tolerance comes from; NULL when the user has no transaction (2 decimals assumed)';
+COMMENT ON COLUMN calo_recon.discrepancies.logged_at IS 'When the error was logged';
+COMMENT ON COLUMN calo_recon.discrepancies.source_file IS 'Export file the error was read from';
+
+CREATE VIEW calo_recon.user_summary AS
+WITH txn AS (
+    SELECT t.user_id,
+           pg_catalog.count(*) AS transactions,
+           pg_catalog.min(t.logged_at) AS first_logged_at,
+           pg_catalog.max(t.logged_at) AS last_logged_at,
+           (pg_catalog.array_agg(t.currency ORDER BY t.logged_at DESC, t.txn_id COLLATE "C" DESC))[1] AS currency,
+           (pg_catalog.array_agg(t.new_balance ORDER BY t.logged_at DESC, t.txn_id COLLATE "C" DESC))[1] AS current_balance,
+           pg_catalog.count(*) FILTER (WHERE t.new_balance < 0) AS overdrafts,
+           coalesce(pg_catalog.sum(t.amount) FILTER (WHERE t.txn_type = 'CREDIT'
+               OR (t.txn_type IS NULL AND t.new_balance >= t.old_balance)), 0) AS credits_total,
+           coalesce(pg_catalog.sum(t.amount) FILTER (WHERE t.txn_type = 'DEBIT'
+               OR (t.txn_type IS NULL AND t.new_balance < t.old_balance)), 0) AS debits_total
+    FROM calo_recon.transactions t
+    GROUP BY t.user_id
+),
+findings AS (
+    SELECT f.user_id,
+           pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
+           pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
+           pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
+    FROM calo_recon.reconciliation_findings f
+    GROUP BY f.user_id
+),
+disc AS (
+    SELECT d.user_id, pg_catalog.count(*) AS discrepancies
+    FROM calo_recon.discrepancies d GROUP BY d.user_id
+),
+rej AS (
+    SELECT r.user_id, pg_catalog.count(*) AS rejections
+    FROM calo_recon.negative_balance_rejections r GROUP BY r.user_id
+),
+users AS (
+    SELECT user_id FROM txn
+    UNION SELECT user_id FROM calo_recon.balance_errors
+    UNION SELECT user_id FROM rej
+)
+SELECT u.user_id,
+       coalesce(x.transactions, 0) AS transactions,
+       x.first_logged_at, x.last_logged_at, x.currency, x.current_balance,
+       coalesce(f.arithmetic_breaks, 0) AS arithmetic_breaks,
+       coalesce(f.chain_breaks, 0) AS chain_breaks,
+       coalesce(f.drift, 0) AS drift,
+       coalesce(x.overdrafts, 0) AS overdrafts,
+       coalesce(d.discrepancies, 0) AS discrepancies,
+       coalesce(r.rejections, 0) AS rejections,
+       coalesce(x.credits_total, 0) AS credits_total,
+       coalesce(x.debits_total, 0) AS debits_total
+FROM users u
+LEFT JOIN txn x ON x.user_id = u.user_id
+LEFT JOIN findings f ON f.user_id = u.user_id
+LEFT JOIN disc d ON d.user_id = u.user_id
+LEFT JOIN rej r ON r.user_id = u.user_id;
+COMMENT ON VIEW calo_recon.user_summary IS
+  'One row per user seen in transactions, balance errors or rejections: activity, current balance and counts of breaks, drift, overdrafts, discrepancies and refused debits. Break and drift counts are as of the last calo_recon.reconcile()';
+COMMENT ON COLUMN calo_recon.user_summary.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.user_summary.transactions IS 'Number of transactions';
+COMMENT ON COLUMN calo_recon.user_summary.first_logged_at IS 'First transaction time';
+COMMENT ON COLUMN calo_recon.user_summary.last_logged_at IS 'Last transaction time';
+COMMENT ON COLUMN calo_recon.user_summary.currency IS 'Currency of the last transaction';
+COMMENT ON COLUMN calo_recon.user_summary.current_balance IS 'new_balance of the last transaction in chain order (logged_at, txn_id)';
+COMMENT ON COLUMN calo_recon.user_summary.arithmetic_breaks IS 'Arithmetic breaks (see balance_breaks)';
+COMMENT ON COLUMN calo_recon.user_summary.chain_breaks IS 'Chain breaks (see balance_breaks)';
+COMMENT ON COLUMN calo_recon.user_summary.drift IS 'Precision drift findings (see precision_drift)';
+COMMENT ON COLUMN calo_recon.user_summary.overdrafts IS 'Transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.user_summary.discrepancies IS 'Balance errors at or above the tolerance (see discrepancies)';
+COMMENT ON COLUMN calo_recon.user_summary.rejections IS 'Debits refused for overdraft (negative_balance_rejections)';
+COMMENT ON COLUMN calo_recon.user_summary.credits_total IS 'Sum of amount over CREDIT transactions (legacy rows whose balance did not decrease count as credits)';
+COMMENT ON COLUMN calo_recon.user_summary.debits_total IS 'Sum of amount over DEBIT transactions (legacy rows whose balance decreased count as debits)';

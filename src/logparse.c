@@ -1,0 +1,2231 @@
+/*
+ * logparse.c: parser of balance-sync CloudWatch log exports (plain C core).
+ *
+ * One pass splits the text into events and builds each body; a second pass
+ * propagates SQS message ids inside each request and links balance errors to
+ * the transaction of the same request and message.  See logparse.h.
+ */
+#include "logparse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LP_MAX_NUMBER_LEN 400
+#define LP_MAX_EXPONENT 1000	/* PostgreSQL numeric refuses larger exponents */
+#define LP_PROGRESS_EVERY 256
+
+static const char *const kind_names[LP_KIND_COUNT] = {
+	"start", "end", "report", "init_start", "init_report", "metric", "platform_text",
+	"processing_message", "transaction", "balance_error", "negative_balance_rejection",
+	"skip", "balance_updated", "transaction_lock", "transaction_json", "record_body",
+	"sync_error", "uncaught_exception", "invoke_error", "app_log", "malformed"
+};
+
+const char *
+lp_kind_name(lp_kind kind)
+{
+	return (kind >= 0 && kind < LP_KIND_COUNT) ? kind_names[kind] : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* growable buffers                                                    */
+
+static bool
+buf_reserve(lp_buf *b, size_t extra)
+{
+	size_t		need,
+				cap;
+	char	   *p;
+
+	if (b->failed)
+		return false;
+	if (extra <= b->cap - b->len)
+		return true;
+	need = b->len + extra;
+	if (need < b->len)
+	{
+		b->failed = true;
+		return false;
+	}
+	cap = b->cap ? b->cap : 1024;
+	while (cap < need)
+		cap = (cap > SIZE_MAX / 2) ? need : cap * 2;
+	p = realloc(b->data, cap);
+	if (p == NULL)
+	{
+		b->failed = true;
+		return false;
+	}
+	b->data = p;
+	b->cap = cap;
+	return true;
+}
+
+static void
+buf_put(lp_buf *b, const char *s, size_t n)
+{
+	if (n > 0 && buf_reserve(b, n))
+	{
+		memcpy(b->data + b->len, s, n);
+		b->len += n;
+	}
+}
+
+static void
+buf_putc(lp_buf *b, char c)
+{
+	if (buf_reserve(b, 1))
+		b->data[b->len++] = c;
+}
+
+#define buf_lit(b, s) buf_put((b), (s), sizeof(s) - 1)
+
+/* appends a copy of b->data[off, off+n) (safe although reserving may move it) */
+static void
+buf_copy_within(lp_buf *b, size_t off, size_t n)
+{
+	if (n > 0 && buf_reserve(b, n))
+	{
+		memmove(b->data + b->len, b->data + off, n);
+		b->len += n;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* characters, UTF-8 and JSON strings                                  */
+
+static inline bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static inline bool
+is_ident_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' || c == '$';
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* value of n hex digits at s, or -1 */
+static long
+hex_run(const char *s, int n)
+{
+	long		v = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		int			h = hex_value(s[i]);
+
+		if (h < 0)
+			return -1;
+		v = v * 16 + h;
+	}
+	return v;
+}
+
+/* length (1..4) of the valid UTF-8 sequence at s, or 0 when it is not one */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned	c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+	if (c >= 0xE0 && c <= 0xEF)
+	{
+		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+			return 0;
+		if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0))
+			return 0;			/* overlong form or UTF-16 surrogate */
+		return 3;
+	}
+	if (c >= 0xF0 && c <= 0xF4)
+	{
+		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+			return 0;
+		if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90))
+			return 0;			/* overlong form or beyond U+10FFFF */
+		return 4;
+	}
+	return 0;
+}
+
+static void
+put_utf8(lp_buf *b, unsigned long cp)
+{
+	char		u[4];
+
+	if (cp < 0x80)
+		buf_putc(b, (char) cp);
+	else if (cp < 0x800)
+	{
+		u[0] = (char) (0xC0 | (cp >> 6));
+		u[1] = (char) (0x80 | (cp & 0x3F));
+		buf_put(b, u, 2);
+	}
+	else if (cp < 0x10000)
+	{
+		u[0] = (char) (0xE0 | (cp >> 12));
+		u[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
+		u[2] = (char) (0x80 | (cp & 0x3F));
+		buf_put(b, u, 3);
+	}
+	else
+	{
+		u[0] = (char) (0xF0 | (cp >> 18));
+		u[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
+		u[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
+		u[3] = (char) (0x80 | (cp & 0x3F));
+		buf_put(b, u, 4);
+	}
+}
+
+/*
+ * Appends s[0..n) as the inside of a JSON string.  Invalid UTF-8 and NUL
+ * (which jsonb refuses even escaped) become U+FFFD; fold_crlf turns CR LF
+ * into LF (message texts of CRLF files).
+ */
+static void
+put_json_chars(lp_buf *b, const char *s, size_t n, bool fold_crlf)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	const unsigned char *e = p + n;
+
+	while (p < e)
+	{
+		const unsigned char *run = p;
+		unsigned	c;
+
+		while (p < e && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+			p++;
+		buf_put(b, (const char *) run, (size_t) (p - run));
+		if (p >= e)
+			break;
+		c = *p;
+		if (c >= 0x80)
+		{
+			size_t		k = utf8_seq(p, (size_t) (e - p));
+
+			if (k > 0)
+				buf_put(b, (const char *) p, k);
+			else
+				buf_lit(b, "\\ufffd");
+			p += k > 0 ? k : 1;
+			continue;
+		}
+		p++;
+		switch (c)
+		{
+			case '"':
+				buf_lit(b, "\\\"");
+				break;
+			case '\\':
+				buf_lit(b, "\\\\");
+				break;
+			case '\n':
+				buf_lit(b, "\\n");
+				break;
+			case '\t':
+				buf_lit(b, "\\t");
+				break;
+			case '\r':
+				if (!(fold_crlf && p < e && *p == '\n'))
+					buf_lit(b, "\\r");
+				break;
+			case 0:
+				buf_lit(b, "\\ufffd");
+				break;
+			default:
+				{
+					char		x[7];
+
+					snprintf(x, sizeof(x), "\\u%04x", c);
+					buf_put(b, x, 6);
+				}
+		}
+	}
+}
+
+static void
+put_json_string(lp_buf *b, const char *s, size_t n)
+{
+	buf_putc(b, '"');
+	put_json_chars(b, s, n, false);
+	buf_putc(b, '"');
+}
+
+/* a code point decoded from an escape, as JSON string content */
+static void
+put_json_code_point(lp_buf *b, unsigned long cp)
+{
+	if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+		cp = 0xFFFD;
+	if (cp < 0x20 || cp == '"' || cp == '\\')
+	{
+		char		c = (char) cp;
+
+		put_json_chars(b, &c, 1, false);
+	}
+	else
+		put_utf8(b, cp);
+}
+
+/* "key": */
+static void
+put_key(lp_buf *b, const char *key)
+{
+	buf_putc(b, '"');
+	buf_put(b, key, strlen(key));
+	buf_lit(b, "\":");
+}
+
+/* ------------------------------------------------------------------ */
+/* numbers and timestamps                                              */
+
+/*
+ * Appends the JSON spelling of the number token s[0..n) (b may be NULL to
+ * only check it) and returns true; returns false, appending nothing, when it
+ * is not a finite decimal number.  strict_json refuses the two normalised
+ * JavaScript spellings (leading '+', missing integer part).
+ */
+static bool
+put_number(lp_buf *b, const char *s, size_t n, bool strict_json)
+{
+	size_t		i = 0,
+				int_start,
+				int_len,
+				frac_len = 0;
+	bool		neg = false;
+
+	if (n == 0 || n > LP_MAX_NUMBER_LEN)
+		return false;
+	if (s[0] == '-')
+		neg = true, i++;
+	else if (s[0] == '+' && !strict_json)
+		i++;
+	int_start = i;
+	while (i < n && is_digit(s[i]))
+		i++;
+	int_len = i - int_start;
+	if (int_len > 1 && s[int_start] == '0')
+		return false;			/* leading zero: octal-looking in JavaScript */
+	if (i < n && s[i] == '.')
+	{
+		size_t		frac_start = ++i;
+
+		while (i < n && is_digit(s[i]))
+			i++;
+		frac_len = i - frac_start;
+		if (frac_len == 0)
+			return false;
+	}
+	if (int_len == 0 && (strict_json || frac_len == 0))
+		return false;
+	if (i < n && (s[i] == 'e' || s[i] == 'E'))
+	{
+		size_t		digits_start;
+		long		exponent = 0;
+
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		digits_start = i;
+		while (i < n && is_digit(s[i]))
+		{
+			if (exponent <= LP_MAX_EXPONENT)
+				exponent = exponent * 10 + (s[i] - '0');
+			i++;
+		}
+		if (i == digits_start || exponent > LP_MAX_EXPONENT)
+			return false;
+	}
+	if (i != n)
+		return false;
+	if (b != NULL)
+	{
+		if (neg)
+			buf_putc(b, '-');
+		if (int_len == 0)
+			buf_putc(b, '0');
+		buf_put(b, s + int_start, n - int_start);
+	}
+	return true;
+}
+
+static int64_t
+days_from_civil(int y, int m, int d)
+{
+	int			era;
+	int			yoe,
+				doy,
+				doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return (int64_t) era * 146097 + doe - 719468;
+}
+
+static int
+digits_at(const char *s, int n)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+int
+lp_parse_timestamp(const char *s, size_t n, int64_t *unix_us)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int			y,
+				mo,
+				d,
+				h,
+				mi,
+				sec,
+				ms,
+				dim;
+
+	if (n < 24)
+		return -1;
+	for (int i = 0; i < 24; i++)
+		if (shape[i] == 'd' ? !is_digit(s[i]) : s[i] != shape[i])
+			return -1;
+	y = digits_at(s, 4);
+	mo = digits_at(s + 5, 2);
+	d = digits_at(s + 8, 2);
+	h = digits_at(s + 11, 2);
+	mi = digits_at(s + 14, 2);
+	sec = digits_at(s + 17, 2);
+	ms = digits_at(s + 20, 3);
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59)
+		return 0;
+	dim = mdays[mo - 1] + (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+	if (d > dim)
+		return 0;
+	if (unix_us)
+		*unix_us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000 + ms) * 1000;
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* parse errors                                                        */
+
+typedef enum perr_kind
+{
+	PERR_NONE = 0,
+	PERR_EOF,					/* the text ended inside a value: truncated */
+	PERR_SYNTAX
+} perr_kind;
+
+typedef struct perr
+{
+	perr_kind	kind;
+	const char *at;
+	const char *what;
+} perr;
+
+static bool
+fail(perr *e, perr_kind kind, const char *at, const char *what)
+{
+	if (e->kind == PERR_NONE)
+	{
+		e->kind = kind;
+		e->at = at;
+		e->what = what;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON: validate and re-emit (canonical escapes, numbers as written)   */
+
+typedef struct json_parser
+{
+	const char *p;
+	const char *end;
+	lp_buf	   *out;
+	perr		err;
+} json_parser;
+
+static bool json_value(json_parser *jp, int depth);
+
+static void
+json_skip_ws(json_parser *jp)
+{
+	while (jp->p < jp->end && is_space(*jp->p))
+		jp->p++;
+}
+
+static bool
+json_string(json_parser *jp)
+{
+	const char *s = jp->p + 1;
+	const char *end = jp->end;
+
+	buf_putc(jp->out, '"');
+	for (;;)
+	{
+		const char *run = s;
+
+		while (s < end && (unsigned char) *s >= 0x20 && *s != '"' && *s != '\\')
+			s++;
+		put_json_chars(jp->out, run, (size_t) (s - run), false);
+		if (s >= end)
+			return fail(&jp->err, PERR_EOF, s, "unterminated string");
+		if (*s == '"')
+			break;
+		if (*s != '\\')
+			return fail(&jp->err, PERR_SYNTAX, s, "control character in string");
+		if (end - s < 2)
+			return fail(&jp->err, PERR_EOF, s, "unterminated escape");
+		switch (s[1])
+		{
+			case '"':
+			case '\\':
+			case '/':
+				put_json_chars(jp->out, s + 1, 1, false);
+				s += 2;
+				break;
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't':
+				buf_put(jp->out, s, 2);
+				s += 2;
+				break;
+			case 'u':
+				{
+					long		cp;
+
+					if (end - s < 6)
+						return fail(&jp->err, PERR_EOF, s, "unterminated \\u escape");
+					cp = hex_run(s + 2, 4);
+					if (cp < 0)
+						return fail(&jp->err, PERR_SYNTAX, s, "bad \\u escape");
+					s += 6;
+					if (cp >= 0xD800 && cp <= 0xDBFF && end - s >= 6 && s[0] == '\\' && s[1] == 'u')
+					{
+						long		lo = hex_run(s + 2, 4);
+
+						if (lo >= 0xDC00 && lo <= 0xDFFF)
+						{
+							cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+							s += 6;
+						}
+					}
+					put_json_code_point(jp->out, (unsigned long) cp);
+					break;
+				}
+			default:
+				return fail(&jp->err, PERR_SYNTAX, s, "bad escape in string");
+		}
+	}
+	buf_putc(jp->out, '"');
+	jp->p = s + 1;
+	return true;
+}
+
+static bool
+json_literal(json_parser *jp, const char *word)
+{
+	size_t		n = strlen(word);
+	size_t		avail = (size_t) (jp->end - jp->p);
+
+	if (avail < n)
+	{
+		if (memcmp(jp->p, word, avail) == 0)
+			return fail(&jp->err, PERR_EOF, jp->p, "truncated literal");
+		return fail(&jp->err, PERR_SYNTAX, jp->p, "unexpected character");
+	}
+	if (memcmp(jp->p, word, n) != 0)
+		return fail(&jp->err, PERR_SYNTAX, jp->p, "unexpected character");
+	buf_put(jp->out, word, n);
+	jp->p += n;
+	return true;
+}
+
+static bool
+json_number(json_parser *jp)
+{
+	const char *s = jp->p;
+
+	while (jp->p < jp->end && (is_digit(*jp->p) || *jp->p == '-' || *jp->p == '+' ||
+							   *jp->p == '.' || *jp->p == 'e' || *jp->p == 'E'))
+		jp->p++;
+	if (!put_number(jp->out, s, (size_t) (jp->p - s), true))
+		return fail(&jp->err, jp->p >= jp->end ? PERR_EOF : PERR_SYNTAX, s, "invalid number");
+	return true;
+}
+
+static bool
+json_container(json_parser *jp, int depth, char close)
+{
+	bool		is_object = close == '}';
+
+	if (depth >= LP_MAX_DEPTH)
+		return fail(&jp->err, PERR_SYNTAX, jp->p, "nesting too deep");
+	buf_putc(jp->out, *jp->p);
+	jp->p++;
+	json_skip_ws(jp);
+	if (jp->p < jp->end && *jp->p == close)
+	{
+		buf_putc(jp->out, close);
+		jp->p++;
+		return true;
+	}
+	for (;;)
+	{
+		json_skip_ws(jp);
+		if (is_object)
+		{
+			if (jp->p >= jp->end)
+				return fail(&jp->err, PERR_EOF, jp->p, "unterminated object");
+			if (*jp->p != '"')
+				return fail(&jp->err, PERR_SYNTAX, jp->p, "expected a member name");
+			if (!json_string(jp))
+				return false;
+			json_skip_ws(jp);
+			if (jp->p >= jp->end)
+				return fail(&jp->err, PERR_EOF, jp->p, "unterminated object");
+			if (*jp->p != ':')
+				return fail(&jp->err, PERR_SYNTAX, jp->p, "expected ':'");
+			buf_putc(jp->out, ':');
+			jp->p++;
+		}
+		if (!json_value(jp, depth + 1))
+			return false;
+		json_skip_ws(jp);
+		if (jp->p >= jp->end)
+			return fail(&jp->err, PERR_EOF, jp->p, is_object ? "unterminated object" : "unterminated array");
+		if (*jp->p == close)
+		{
+			buf_putc(jp->out, close);
+			jp->p++;
+			return true;
+		}
+		if (*jp->p != ',')
+			return fail(&jp->err, PERR_SYNTAX, jp->p, is_object ? "expected ',' or '}'" : "expected ',' or ']'");
+		buf_putc(jp->out, ',');
+		jp->p++;
+	}
+}
+
+static bool
+json_value(json_parser *jp, int depth)
+{
+	json_skip_ws(jp);
+	if (jp->p >= jp->end)
+		return fail(&jp->err, PERR_EOF, jp->p, "missing value");
+	switch (*jp->p)
+	{
+		case '{':
+			return json_container(jp, depth, '}');
+		case '[':
+			return json_container(jp, depth, ']');
+		case '"':
+			return json_string(jp);
+		case 't':
+			return json_literal(jp, "true");
+		case 'f':
+			return json_literal(jp, "false");
+		case 'n':
+			return json_literal(jp, "null");
+		default:
+			if (*jp->p == '-' || is_digit(*jp->p))
+				return json_number(jp);
+			return fail(&jp->err, PERR_SYNTAX, jp->p, "unexpected character");
+	}
+}
+
+/*
+ * Appends the canonical form of the JSON text s[0..n) (one value, whitespace
+ * around allowed) to out.  On failure out is left as it was and *err says why.
+ */
+static bool
+json_embed(lp_buf *out, const char *s, size_t n, perr *err)
+{
+	json_parser jp = {s, s + n, out, {PERR_NONE, NULL, NULL}};
+	size_t		mark = out->len;
+
+	if (json_value(&jp, 0))
+	{
+		json_skip_ws(&jp);
+		if (jp.p == jp.end)
+			return true;
+		fail(&jp.err, PERR_SYNTAX, jp.p, "text after the JSON value");
+	}
+	if (!out->failed)
+		out->len = mark;
+	if (err)
+		*err = jp.err;
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* JavaScript object literals (Node's console.log / util.inspect)       */
+
+typedef enum js_type
+{
+	JS_OBJECT,
+	JS_ARRAY,
+	JS_STRING,
+	JS_NUMBER,					/* any number-looking token, checked when used */
+	JS_TRUE,
+	JS_FALSE,
+	JS_NULL,
+	JS_UNDEFINED,
+	JS_IDENT					/* any other bare word (NaN, Infinity, Object, ...) */
+} js_type;
+
+typedef struct js_node
+{
+	js_type		type;
+	int			first;			/* first child of an object or array, -1 */
+	int			next;			/* next sibling, -1 */
+	size_t		key_off;		/* member name, in the scratch buffer */
+	size_t		key_len;
+	const char *src;			/* where the value starts in the input */
+	size_t		src_len;		/* token length of numbers and bare words */
+	size_t		str_off;		/* decoded string, in the scratch buffer */
+	size_t		str_len;
+} js_node;
+
+typedef struct js_parser
+{
+	const char *p;
+	const char *end;
+	lp_result  *res;			/* nodes and scratch live there */
+	perr		err;
+	bool		oom;
+} js_parser;
+
+static js_node *
+js_nodes(js_parser *ps)
+{
+	return (js_node *) ps->res->priv_nodes;
+}
+
+static int
+js_new_node(js_parser *ps, js_type type, const char *src)
+{
+	lp_result  *r = ps->res;
+	js_node    *n;
+
+	if (r->priv_n_nodes == r->priv_cap_nodes)
+	{
+		size_t		cap = r->priv_cap_nodes ? r->priv_cap_nodes * 2 : 64;
+		void	   *p = (cap < (size_t) INT32_MAX) ? realloc(r->priv_nodes, cap * sizeof(js_node)) : NULL;
+
+		if (p == NULL)
+		{
+			ps->oom = true;
+			return -1;
+		}
+		r->priv_nodes = p;
+		r->priv_cap_nodes = cap;
+	}
+	n = &js_nodes(ps)[r->priv_n_nodes];
+	memset(n, 0, sizeof(*n));
+	n->type = type;
+	n->first = n->next = -1;
+	n->src = src;
+	return (int) r->priv_n_nodes++;
+}
+
+static void
+js_skip_ws(js_parser *ps)
+{
+	while (ps->p < ps->end && is_space(*ps->p))
+		ps->p++;
+}
+
+/*
+ * Decodes the quoted string at ps->p (quote ', " or `) onto the end of the
+ * scratch buffer, JavaScript escapes included.
+ */
+static bool
+js_string_part(js_parser *ps)
+{
+	lp_buf	   *sb = &ps->res->priv_scratch;
+	char		quote = *ps->p;
+	const char *s = ps->p + 1;
+	const char *end = ps->end;
+
+	for (;;)
+	{
+		const char *run = s;
+
+		while (s < end && *s != quote && *s != '\\' && *s != '\n')
+			s++;
+		buf_put(sb, run, (size_t) (s - run));
+		if (s >= end)
+			return fail(&ps->err, PERR_EOF, s, "unterminated string");
+		if (*s == quote)
+			break;
+		if (*s == '\n')
+		{
+			if (quote != '`')
+				return fail(&ps->err, PERR_SYNTAX, s, "line break inside a quoted string");
+			buf_putc(sb, '\n');
+			s++;
+			continue;
+		}
+		if (end - s < 2)
+			return fail(&ps->err, PERR_EOF, s, "unterminated escape");
+		s++;
+		switch (*s)
+		{
+			case 'n':
+				buf_putc(sb, '\n');
+				s++;
+				break;
+			case 't':
+				buf_putc(sb, '\t');
+				s++;
+				break;
+			case 'r':
+				buf_putc(sb, '\r');
+				s++;
+				break;
+			case 'b':
+				buf_putc(sb, '\b');
+				s++;
+				break;
+			case 'f':
+				buf_putc(sb, '\f');
+				s++;
+				break;
+			case 'v':
+				buf_putc(sb, '\v');
+				s++;
+				break;
+			case '0':
+				buf_putc(sb, '\0');
+				s++;
+				break;
+			case '\r':
+				s++;
+				if (s < end && *s == '\n')
+					s++;
+				break;			/* line continuation */
+			case '\n':
+				s++;
+				break;
+			case 'x':
+				{
+					long		v;
+
+					if (end - s < 3)
+						return fail(&ps->err, PERR_EOF, s, "unterminated \\x escape");
+					v = hex_run(s + 1, 2);
+					if (v < 0)
+						return fail(&ps->err, PERR_SYNTAX, s, "bad \\x escape");
+					put_utf8(sb, (unsigned long) v);
+					s += 3;
+					break;
+				}
+			case 'u':
+				{
+					long		cp;
+
+					if (end - s >= 2 && s[1] == '{')
+					{
+						const char *q = s + 2;
+
+						cp = 0;
+						while (q < end && hex_value(*q) >= 0 && cp <= 0x10FFFF)
+							cp = cp * 16 + hex_value(*q++);
+						if (q >= end)
+							return fail(&ps->err, PERR_EOF, s, "unterminated \\u escape");
+						if (*q != '}' || q == s + 2 || cp > 0x10FFFF)
+							return fail(&ps->err, PERR_SYNTAX, s, "bad \\u escape");
+						s = q + 1;
+					}
+					else
+					{
+						if (end - s < 5)
+							return fail(&ps->err, PERR_EOF, s, "unterminated \\u escape");
+						cp = hex_run(s + 1, 4);
+						if (cp < 0)
+							return fail(&ps->err, PERR_SYNTAX, s, "bad \\u escape");
+						s += 5;
+						if (cp >= 0xD800 && cp <= 0xDBFF && end - s >= 6 && s[0] == '\\' && s[1] == 'u')
+						{
+							long		lo = hex_run(s + 2, 4);
+
+							if (lo >= 0xDC00 && lo <= 0xDFFF)
+							{
+								cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+								s += 6;
+							}
+						}
+					}
+					if (cp >= 0xD800 && cp <= 0xDFFF)
+						cp = 0xFFFD;	/* lone surrogate */
+					put_utf8(sb, (unsigned long) cp);
+					break;
+				}
+			default:
+				/* \\ \' \" \` and any other character stand for themselves */
+				buf_putc(sb, *s);
+				s++;
+				break;
+		}
+	}
+	ps->p = s + 1;
+	return true;
+}
+
+/* a string, with Node's "'abc' +\n 'def'" continuation of long strings */
+static int
+js_string(js_parser *ps)
+{
+	int			id = js_new_node(ps, JS_STRING, ps->p);
+	size_t		start = ps->res->priv_scratch.len;
+
+	if (id < 0 || !js_string_part(ps))
+		return -1;
+	for (;;)
+	{
+		const char *save = ps->p;
+
+		js_skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == '+')
+		{
+			ps->p++;
+			js_skip_ws(ps);
+			if (ps->p < ps->end && (*ps->p == '\'' || *ps->p == '"' || *ps->p == '`'))
+			{
+				if (!js_string_part(ps))
+					return -1;
+				continue;
+			}
+		}
+		ps->p = save;
+		break;
+	}
+	js_nodes(ps)[id].str_off = start;
+	js_nodes(ps)[id].str_len = ps->res->priv_scratch.len - start;
+	return id;
+}
+
+static int	js_value(js_parser *ps, int depth);
+
+static bool
+js_key(js_parser *ps, size_t *off, size_t *len)
+{
+	lp_buf	   *sb = &ps->res->priv_scratch;
+
+	*off = sb->len;
+	if (ps->p >= ps->end)
+		return fail(&ps->err, PERR_EOF, ps->p, "unterminated object");
+	if (*ps->p == '\'' || *ps->p == '"' || *ps->p == '`')
+	{
+		if (!js_string_part(ps))
+			return false;
+	}
+	else
+	{
+		const char *s = ps->p;
+
+		while (ps->p < ps->end && is_ident_char(*ps->p))
+			ps->p++;
+		if (ps->p == s)
+			return fail(&ps->err, PERR_SYNTAX, s, "expected a key");
+		buf_put(sb, s, (size_t) (ps->p - s));
+	}
+	*len = sb->len - *off;
+	return true;
+}
+
+static int
+js_container(js_parser *ps, int depth, char close)
+{
+	bool		is_object = close == '}';
+	int			id,
+				last = -1;
+
+	if (depth >= LP_MAX_DEPTH)
+		return fail(&ps->err, PERR_SYNTAX, ps->p, "nesting too deep"), -1;
+	id = js_new_node(ps, is_object ? JS_OBJECT : JS_ARRAY, ps->p);
+	if (id < 0)
+		return -1;
+	ps->p++;
+	for (;;)
+	{
+		size_t		key_off = 0,
+					key_len = 0;
+		int			child;
+
+		js_skip_ws(ps);
+		if (ps->p >= ps->end)
+			return fail(&ps->err, PERR_EOF, ps->p, is_object ? "unterminated object" : "unterminated array"), -1;
+		if (*ps->p == close)	/* empty, or after a trailing comma */
+		{
+			ps->p++;
+			return id;
+		}
+		if (is_object)
+		{
+			if (!js_key(ps, &key_off, &key_len))
+				return -1;
+			js_skip_ws(ps);
+			if (ps->p >= ps->end)
+				return fail(&ps->err, PERR_EOF, ps->p, "unterminated object"), -1;
+			if (*ps->p != ':')
+				return fail(&ps->err, PERR_SYNTAX, ps->p, "expected ':'"), -1;
+			ps->p++;
+		}
+		child = js_value(ps, depth + 1);
+		if (child < 0)
+			return -1;
+		js_nodes(ps)[child].key_off = key_off;
+		js_nodes(ps)[child].key_len = key_len;
+		if (last < 0)
+			js_nodes(ps)[id].first = child;
+		else
+			js_nodes(ps)[last].next = child;
+		last = child;
+		js_skip_ws(ps);
+		if (ps->p >= ps->end)
+			return fail(&ps->err, PERR_EOF, ps->p, is_object ? "unterminated object" : "unterminated array"), -1;
+		if (*ps->p == ',')
+			ps->p++;
+		else if (*ps->p != close)
+			return fail(&ps->err, PERR_SYNTAX, ps->p, is_object ? "expected ',' or '}'" : "expected ',' or ']'"), -1;
+	}
+}
+
+static int
+js_value(js_parser *ps, int depth)
+{
+	const char *s;
+	char		c;
+
+	js_skip_ws(ps);
+	if (ps->p >= ps->end)
+		return fail(&ps->err, PERR_EOF, ps->p, "missing value"), -1;
+	s = ps->p;
+	c = *s;
+	if (c == '{')
+		return js_container(ps, depth, '}');
+	if (c == '[')
+		return js_container(ps, depth, ']');
+	if (c == '\'' || c == '"' || c == '`')
+		return js_string(ps);
+	if (is_digit(c) || c == '-' || c == '+' || c == '.')
+	{
+		int			id;
+
+		ps->p++;
+		while (ps->p < ps->end && (is_ident_char(*ps->p) || *ps->p == '.' ||
+								   ((*ps->p == '+' || *ps->p == '-') && (ps->p[-1] == 'e' || ps->p[-1] == 'E'))))
+			ps->p++;
+		id = js_new_node(ps, JS_NUMBER, s);
+		if (id >= 0)
+			js_nodes(ps)[id].src_len = (size_t) (ps->p - s);
+		return id;
+	}
+	if (is_ident_char(c))
+	{
+		size_t		n;
+		js_type		type = JS_IDENT;
+		int			id;
+
+		while (ps->p < ps->end && is_ident_char(*ps->p))
+			ps->p++;
+		n = (size_t) (ps->p - s);
+		if (n == 4 && memcmp(s, "true", 4) == 0)
+			type = JS_TRUE;
+		else if (n == 5 && memcmp(s, "false", 5) == 0)
+			type = JS_FALSE;
+		else if (n == 4 && memcmp(s, "null", 4) == 0)
+			type = JS_NULL;
+		else if (n == 9 && memcmp(s, "undefined", 9) == 0)
+			type = JS_UNDEFINED;
+		else
+		{
+			/* a class name before an object, as Node prints instances: Foo { ... } */
+			const char *save = ps->p;
+
+			js_skip_ws(ps);
+			if (ps->p < ps->end && *ps->p == '{')
+				return js_container(ps, depth, '}');
+			ps->p = save;
+		}
+		id = js_new_node(ps, type, s);
+		if (id >= 0)
+			js_nodes(ps)[id].src_len = n;
+		return id;
+	}
+	return fail(&ps->err, PERR_SYNTAX, s, "unexpected character"), -1;
+}
+
+/*
+ * Parses s[0..n) as one object literal (whitespace around allowed) into the
+ * node buffer of res (cleared first).  Returns the root node or -1.
+ */
+static int
+js_parse_object(lp_result *res, const char *s, size_t n, perr *err, bool *oom)
+{
+	js_parser	ps = {s, s + n, res, {PERR_NONE, NULL, NULL}, false};
+	int			root = -1;
+
+	res->priv_n_nodes = 0;
+	res->priv_scratch.len = 0;
+	js_skip_ws(&ps);
+	if (ps.p < ps.end && *ps.p != '{')
+		fail(&ps.err, PERR_SYNTAX, ps.p, "expected '{'");
+	else
+		root = js_value(&ps, 0);
+	if (root >= 0)
+	{
+		js_skip_ws(&ps);
+		if (ps.p < ps.end)
+		{
+			fail(&ps.err, PERR_SYNTAX, ps.p, "text after the object");
+			root = -1;
+		}
+	}
+	if (ps.oom || res->priv_scratch.failed)
+		*oom = true;
+	*err = ps.err;
+	return root;
+}
+
+static int
+js_get(const lp_result *res, int obj, const char *key)
+{
+	const js_node *nodes = (const js_node *) res->priv_nodes;
+	size_t		klen = strlen(key);
+
+	if (obj < 0 || nodes[obj].type != JS_OBJECT)
+		return -1;
+	for (int c = nodes[obj].first; c >= 0; c = nodes[c].next)
+		if (nodes[c].key_len == klen && memcmp(res->priv_scratch.data + nodes[c].key_off, key, klen) == 0)
+			return c;
+	return -1;
+}
+
+/* writes a node as JSON: numbers as written, undefined as null, bare words as strings */
+static void
+js_emit(lp_result *res, lp_buf *out, int id)
+{
+	const js_node *n = &((const js_node *) res->priv_nodes)[id];
+
+	switch (n->type)
+	{
+		case JS_OBJECT:
+		case JS_ARRAY:
+			{
+				bool		first = true;
+
+				buf_putc(out, n->type == JS_OBJECT ? '{' : '[');
+				for (int c = n->first; c >= 0; c = ((const js_node *) res->priv_nodes)[c].next)
+				{
+					const js_node *cn = &((const js_node *) res->priv_nodes)[c];
+
+					if (!first)
+						buf_putc(out, ',');
+					first = false;
+					if (n->type == JS_OBJECT)
+					{
+						put_json_string(out, res->priv_scratch.data + cn->key_off, cn->key_len);
+						buf_putc(out, ':');
+					}
+					js_emit(res, out, c);
+				}
+				buf_putc(out, n->type == JS_OBJECT ? '}' : ']');
+				break;
+			}
+		case JS_STRING:
+			put_json_string(out, res->priv_scratch.data + n->str_off, n->str_len);
+			break;
+		case JS_NUMBER:
+			if (!put_number(out, n->src, n->src_len, false))
+				put_json_string(out, n->src, n->src_len);
+			break;
+		case JS_TRUE:
+			buf_lit(out, "true");
+			break;
+		case JS_FALSE:
+			buf_lit(out, "false");
+			break;
+		case JS_NULL:
+		case JS_UNDEFINED:
+			buf_lit(out, "null");
+			break;
+		case JS_IDENT:
+			put_json_string(out, n->src, n->src_len);
+			break;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* events                                                              */
+
+typedef struct lp_ctx
+{
+	lp_result  *res;
+	lp_buf	   *out;			/* = &res->priv_bodies */
+	bool		oom;
+} lp_ctx;
+
+/* line and column (1-based) of pos inside the event */
+static void
+event_position(const lp_event *ev, const char *pos, int *line, int *col)
+{
+	const char *s = ev->raw.ptr;
+	const char *e = ev->raw.ptr + ev->raw.len;
+	const char *line_start = s;
+
+	*line = 1;
+	if (pos == NULL || pos < s)
+		pos = s;
+	if (pos > e)
+		pos = e;
+	for (const char *p = s; p < pos; p++)
+		if (*p == '\n')
+		{
+			(*line)++;
+			line_start = p + 1;
+		}
+	*col = (int) (pos - line_start) + 1;
+}
+
+/* Replaces the body being built with a malformed one. */
+static void
+set_malformed(lp_ctx *c, lp_event *ev, const char *reason, lp_kind intended, const char *detail)
+{
+	lp_buf	   *out = c->out;
+
+	if (!out->failed)
+		out->len = ev->priv_body_off;
+	ev->kind = LP_MALFORMED;
+	ev->reason = reason;
+	ev->intended_kind = intended;
+	buf_lit(out, "{\"reason\":");
+	put_json_string(out, reason, strlen(reason));
+	buf_lit(out, ",\"detail\":");
+	put_json_string(out, detail, strlen(detail));
+	buf_lit(out, ",\"intended_kind\":");
+	if (intended == LP_KIND_NONE)
+		buf_lit(out, "null");
+	else
+		put_json_string(out, kind_names[intended], strlen(kind_names[intended]));
+	buf_putc(out, '}');
+}
+
+/* a parse failure of the data of an event that intended to be `intended` */
+static void
+set_parse_failure(lp_ctx *c, lp_event *ev, lp_kind intended, const perr *err)
+{
+	char		detail[256];
+	int			line,
+				col;
+
+	event_position(ev, err->at, &line, &col);
+	snprintf(detail, sizeof(detail), "%s: %s at line %d, column %d%s",
+			 kind_names[intended], err->what ? err->what : "syntax error", line, col,
+			 err->kind == PERR_EOF ? " (the event ends inside the object)" : "");
+	set_malformed(c, ev, err->kind == PERR_EOF ? "truncated_event" : "malformed_event", intended, detail);
+}
+
+static void
+set_field_failure(lp_ctx *c, lp_event *ev, lp_kind intended, const char *key, int node, const char *expected)
+{
+	char		detail[256];
+
+	if (node < 0)
+	{
+		snprintf(detail, sizeof(detail), "%s: required key '%s' is missing", kind_names[intended], key);
+		set_malformed(c, ev, "missing_field", intended, detail);
+	}
+	else
+	{
+		const js_node *n = &((const js_node *) c->res->priv_nodes)[node];
+		int			line,
+					col;
+
+		event_position(ev, n->src, &line, &col);
+		snprintf(detail, sizeof(detail), "%s: key '%s' at line %d, column %d is not %s",
+				 kind_names[intended], key, line, col, expected);
+		set_malformed(c, ev, "bad_field", intended, detail);
+	}
+}
+
+static const js_node *
+node_at(lp_ctx *c, int id)
+{
+	return &((const js_node *) c->res->priv_nodes)[id];
+}
+
+/* field checks; a node id < 0 means the key is absent */
+static bool
+is_number_node(lp_ctx *c, int id)
+{
+	return id >= 0 && node_at(c, id)->type == JS_NUMBER && put_number(NULL, node_at(c, id)->src, node_at(c, id)->src_len, false);
+}
+
+static bool
+is_nonempty_string_node(lp_ctx *c, int id)
+{
+	return id >= 0 && node_at(c, id)->type == JS_STRING && node_at(c, id)->str_len > 0;
+}
+
+static bool
+is_nullish_node(lp_ctx *c, int id)
+{
+	return id < 0 || node_at(c, id)->type == JS_NULL || node_at(c, id)->type == JS_UNDEFINED;
+}
+
+typedef enum field_type
+{
+	F_STRING,					/* non-empty string */
+	F_NUMBER,
+	F_OPT_STRING,				/* string, or absent/null/undefined */
+	F_OPT_NUMBER,
+	F_OPT_BOOL,
+	F_METADATA
+} field_type;
+
+typedef struct field_spec
+{
+	const char *key;
+	field_type	type;
+} field_spec;
+
+static const char *
+field_expectation(field_type t)
+{
+	switch (t)
+	{
+		case F_STRING:
+			return "a non-empty string";
+		case F_NUMBER:
+			return "a finite number";
+		case F_OPT_STRING:
+			return "a string or undefined";
+		case F_OPT_NUMBER:
+			return "a finite number or undefined";
+		case F_OPT_BOOL:
+			return "true, false or undefined";
+		case F_METADATA:
+			return "a string, an object or undefined";
+	}
+	return "valid";
+}
+
+static bool
+field_ok(lp_ctx *c, int id, field_type t)
+{
+	switch (t)
+	{
+		case F_STRING:
+			return is_nonempty_string_node(c, id);
+		case F_NUMBER:
+			return is_number_node(c, id);
+		case F_OPT_STRING:
+			return is_nullish_node(c, id) || node_at(c, id)->type == JS_STRING;
+		case F_OPT_NUMBER:
+			return is_nullish_node(c, id) || is_number_node(c, id);
+		case F_OPT_BOOL:
+			return is_nullish_node(c, id) || node_at(c, id)->type == JS_TRUE || node_at(c, id)->type == JS_FALSE;
+		case F_METADATA:
+			{
+				js_type		ty;
+
+				if (is_nullish_node(c, id))
+					return true;
+				ty = node_at(c, id)->type;
+				return ty == JS_STRING || ty == JS_OBJECT || ty == JS_ARRAY || ty == JS_TRUE ||
+					ty == JS_FALSE || is_number_node(c, id);
+			}
+	}
+	return false;
+}
+
+/* metadata: a string holding JSON becomes that JSON, any other string stays a string */
+static void
+emit_metadata(lp_ctx *c, int id)
+{
+	const js_node *n;
+
+	if (is_nullish_node(c, id))
+	{
+		buf_lit(c->out, "null");
+		return;
+	}
+	n = node_at(c, id);
+	if (n->type == JS_STRING)
+	{
+		const char *s = c->res->priv_scratch.data + n->str_off;
+
+		if (!json_embed(c->out, s, n->str_len, NULL))
+			put_json_string(c->out, s, n->str_len);
+		return;
+	}
+	js_emit(c->res, c->out, id);
+}
+
+/*
+ * Checks the fields of obj against specs, then writes them as the members of
+ * a JSON object (without braces).  Returns false (event made malformed) on
+ * the first bad field.
+ */
+static bool
+emit_fields(lp_ctx *c, lp_event *ev, lp_kind kind, int obj, const field_spec *specs, int n_specs, bool leading_comma)
+{
+	int			ids[16];
+
+	for (int i = 0; i < n_specs; i++)
+	{
+		ids[i] = js_get(c->res, obj, specs[i].key);
+		if (!field_ok(c, ids[i], specs[i].type))
+		{
+			set_field_failure(c, ev, kind, specs[i].key, ids[i], field_expectation(specs[i].type));
+			return false;
+		}
+	}
+	for (int i = 0; i < n_specs; i++)
+	{
+		const js_node *n = ids[i] >= 0 ? node_at(c, ids[i]) : NULL;
+
+		if (i > 0 || leading_comma)
+			buf_putc(c->out, ',');
+		put_key(c->out, specs[i].key);
+		if (specs[i].type == F_METADATA)
+			emit_metadata(c, ids[i]);
+		else if (n == NULL || n->type == JS_UNDEFINED || n->type == JS_NULL)
+			buf_lit(c->out, "null");
+		else
+		{
+			if (kind == LP_TRANSACTION && strcmp(specs[i].key, "id") == 0)
+				ev->priv_txn_off = c->out->len;
+			js_emit(c->res, c->out, ids[i]);
+			if (kind == LP_TRANSACTION && strcmp(specs[i].key, "id") == 0)
+				ev->priv_txn_len = c->out->len - ev->priv_txn_off;
+		}
+	}
+	return true;
+}
+
+static const field_spec current_txn_fields[] = {
+	{"id", F_STRING}, {"type", F_OPT_STRING}, {"source", F_OPT_STRING}, {"action", F_OPT_STRING},
+	{"userId", F_STRING}, {"paymentBalance", F_OPT_NUMBER}, {"updatePaymentBalance", F_OPT_BOOL},
+	{"metadata", F_METADATA}, {"currency", F_STRING}, {"amount", F_NUMBER}, {"vat", F_NUMBER},
+	{"oldBalance", F_NUMBER}, {"newBalance", F_NUMBER}
+};
+static const field_spec legacy_txn_fields[] = {
+	{"id", F_STRING}, {"userId", F_STRING}, {"currency", F_STRING}, {"amount", F_NUMBER},
+	{"vat", F_NUMBER}, {"oldBalance", F_NUMBER}, {"newBalance", F_NUMBER}
+};
+static const char *const current_only_keys[] = {
+	"type", "source", "action", "paymentBalance", "updatePaymentBalance", "metadata"
+};
+static const field_spec balance_error_fields[] = {
+	{"userId", F_STRING}, {"subscriptionBalance", F_NUMBER}, {"paymentBalance", F_NUMBER}
+};
+static const field_spec rejection_fields[] = {
+	{"userId", F_STRING}, {"currentBalance", F_NUMBER}, {"transactionId", F_STRING}
+};
+
+#define N_SPECS(a) ((int) (sizeof(a) / sizeof((a)[0])))
+
+/* object literal of a data-carrying message; -1 when the event was made malformed */
+static int
+parse_data_object(lp_ctx *c, lp_event *ev, lp_kind kind, const char *s, const char *e)
+{
+	perr		err;
+	int			root = js_parse_object(c->res, s, (size_t) (e - s), &err, &c->oom);
+
+	if (root < 0)
+		set_parse_failure(c, ev, kind, &err);
+	return root;
+}
+
+static void
+parse_transaction(lp_ctx *c, lp_event *ev, const char *s, const char *e)
+{
+	int			root = parse_data_object(c, ev, LP_TRANSACTION, s, e);
+	int			txn;
+	bool		legacy = true;
+
+	if (root < 0)
+		return;
+	txn = js_get(c->res, root, "transaction");
+	if (txn < 0 || node_at(c, txn)->type != JS_OBJECT)
+	{
+		set_field_failure(c, ev, LP_TRANSACTION, "transaction", txn, "an object");
+		return;
+	}
+	/* the legacy form (Dec 2023) has none of the keys the current form added */
+	for (size_t i = 0; i < sizeof(current_only_keys) / sizeof(current_only_keys[0]); i++)
+		if (js_get(c->res, txn, current_only_keys[i]) >= 0)
+			legacy = false;
+	buf_putc(c->out, '{');
+	if (legacy ? !emit_fields(c, ev, LP_TRANSACTION, txn, legacy_txn_fields, N_SPECS(legacy_txn_fields), false)
+		: !emit_fields(c, ev, LP_TRANSACTION, txn, current_txn_fields, N_SPECS(current_txn_fields), false))
+		return;
+	if (legacy)
+		buf_lit(c->out, ",\"legacy\":true}");
+	else
+		buf_lit(c->out, ",\"legacy\":false}");
+	ev->kind = LP_TRANSACTION;
+}
+
+static void
+parse_balance_error(lp_ctx *c, lp_event *ev, const char *s, const char *e)
+{
+	int			root = parse_data_object(c, ev, LP_BALANCE_ERROR, s, e);
+
+	if (root < 0)
+		return;
+	buf_putc(c->out, '{');
+	if (!emit_fields(c, ev, LP_BALANCE_ERROR, root, balance_error_fields, N_SPECS(balance_error_fields), false))
+		return;
+	/* the link pass replaces this null when the transaction is found */
+	buf_lit(c->out, ",\"txn_id\":null}");
+	ev->kind = LP_BALANCE_ERROR;
+}
+
+static bool
+contains(const char *s, size_t n, const char *needle)
+{
+	size_t		k = strlen(needle);
+
+	for (size_t i = 0; i + k <= n; i++)
+		if (s[i] == needle[0] && memcmp(s + i, needle, k) == 0)
+			return true;
+	return false;
+}
+
+/* A message that is an object literal: a rejection when it says so, else app_log. */
+static bool
+parse_rejection(lp_ctx *c, lp_event *ev, const char *s, const char *e)
+{
+	perr		err;
+	int			root = js_parse_object(c->res, s, (size_t) (e - s), &err, &c->oom);
+	int			msg,
+				data;
+	const js_node *mn;
+
+	if (root < 0)
+	{
+		if (!contains(s, (size_t) (e - s), "negative balance"))
+			return false;
+		set_parse_failure(c, ev, LP_NEGATIVE_BALANCE_REJECTION, &err);
+		return true;
+	}
+	msg = js_get(c->res, root, "message");
+	data = js_get(c->res, root, "data");
+	if (msg < 0 || node_at(c, msg)->type != JS_STRING)
+		return false;
+	mn = node_at(c, msg);
+	if (!contains(c->res->priv_scratch.data + mn->str_off, mn->str_len, "negative balance"))
+		return false;
+	if (data < 0 || node_at(c, data)->type != JS_OBJECT)
+	{
+		set_field_failure(c, ev, LP_NEGATIVE_BALANCE_REJECTION, "data", data, "an object");
+		return true;
+	}
+	buf_putc(c->out, '{');
+	if (!emit_fields(c, ev, LP_NEGATIVE_BALANCE_REJECTION, data, rejection_fields, N_SPECS(rejection_fields), false))
+		return true;
+	buf_lit(c->out, ",\"message\":");
+	put_json_string(c->out, c->res->priv_scratch.data + mn->str_off, mn->str_len);
+	buf_putc(c->out, '}');
+	ev->kind = LP_NEGATIVE_BALANCE_REJECTION;
+	return true;
+}
+
+static bool
+starts_with(const char *s, const char *e, const char *prefix)
+{
+	size_t		k = strlen(prefix);
+
+	return (size_t) (e - s) >= k && memcmp(s, prefix, k) == 0;
+}
+
+static const char *
+trim_end(const char *s, const char *e)
+{
+	while (e > s && is_space(e[-1]))
+		e--;
+	return e;
+}
+
+/* {"message": text} plus "data" when the text ends with valid JSON from its first '{' */
+static void
+put_message_body(lp_ctx *c, const char *s, const char *e, bool with_data)
+{
+	e = trim_end(s, e);
+	if (with_data)
+	{
+		const char *brace = memchr(s, '{', (size_t) (e - s));
+
+		if (brace != NULL)
+		{
+			size_t		mark = c->out->len;
+
+			buf_lit(c->out, "{\"message\":\"");
+			put_json_chars(c->out, s, (size_t) (trim_end(s, brace) - s), true);
+			buf_lit(c->out, "\",\"data\":");
+			if (json_embed(c->out, brace, (size_t) (e - brace), NULL))
+			{
+				buf_putc(c->out, '}');
+				return;
+			}
+			if (!c->out->failed)
+				c->out->len = mark;
+		}
+	}
+	buf_lit(c->out, "{\"message\":\"");
+	put_json_chars(c->out, s, (size_t) (e - s), true);
+	buf_lit(c->out, "\"}");
+}
+
+/* an application line's message */
+static void
+classify_message(lp_ctx *c, lp_event *ev, const char *s, const char *e)
+{
+	static const struct
+	{
+		const char *prefix;
+		lp_kind		kind;
+		bool		with_data;
+	}			informational[] = {
+		{"Skipping", LP_SKIP, false},
+		{"SubscriptionBalanceUpdated event published", LP_BALANCE_UPDATED, false},
+		{"Transaction Lock created", LP_TRANSACTION_LOCK, false},
+		{"An error occured while syncing", LP_SYNC_ERROR, false},
+		{"An error occurred while syncing", LP_SYNC_ERROR, false},
+		{"Uncaught Exception", LP_UNCAUGHT_EXCEPTION, true},
+		{"Invoke Error", LP_INVOKE_ERROR, true},
+	};
+
+	if (starts_with(s, e, "Processing message "))
+	{
+		const char *id = s + strlen("Processing message ");
+		const char *q = id;
+
+		while (q < e && !is_space(*q))
+			q++;
+		if (q > id)
+		{
+			ev->kind = LP_PROCESSING_MESSAGE;
+			ev->message_id.ptr = id;
+			ev->message_id.len = (size_t) (q - id);
+			buf_lit(c->out, "{\"message_id\":");
+			put_json_string(c->out, id, (size_t) (q - id));
+			buf_putc(c->out, '}');
+			return;
+		}
+	}
+	if (starts_with(s, e, "Start syncing the balance"))
+	{
+		parse_transaction(c, ev, s + strlen("Start syncing the balance"), e);
+		return;
+	}
+	if (starts_with(s, e, "Subscription balance and payment balance are not in sync"))
+	{
+		parse_balance_error(c, ev, s + strlen("Subscription balance and payment balance are not in sync"), e);
+		return;
+	}
+	if (s < e && *s == '{' && parse_rejection(c, ev, s, e))
+		return;
+	for (size_t i = 0; i < sizeof(informational) / sizeof(informational[0]); i++)
+		if (starts_with(s, e, informational[i].prefix))
+		{
+			ev->kind = informational[i].kind;
+			put_message_body(c, s, e, informational[i].with_data);
+			return;
+		}
+	{
+		static const struct
+		{
+			const char *word;
+			lp_kind		kind;
+		}			json_lines[] = {
+			{"transaction", LP_TRANSACTION_JSON},
+			{"record.body", LP_RECORD_BODY},
+		};
+
+		for (size_t i = 0; i < 2; i++)
+			if (starts_with(s, e, json_lines[i].word))
+			{
+				const char *q = s + strlen(json_lines[i].word);
+
+				if (q < e && is_space(*q))
+				{
+					while (q < e && is_space(*q))
+						q++;
+					if (q < e && *q == '{')
+					{
+						ev->kind = json_lines[i].kind;
+						put_message_body(c, s, e, true);
+						return;
+					}
+				}
+			}
+	}
+	ev->kind = LP_APP_LOG;
+	put_message_body(c, s, e, false);
+}
+
+/* "Runtime Version ARN" -> runtime_version_arn, "TraceId" -> trace_id */
+static void
+put_snake_key(lp_buf *out, const char *prefix, const char *s, const char *e)
+{
+	bool		need_sep = false;
+	char		prev = 0;
+
+	buf_putc(out, '"');
+	buf_put(out, prefix, strlen(prefix));
+	for (const char *p = s; p < e; p++)
+	{
+		char		ch = *p;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || is_digit(ch))
+		{
+			bool		upper = ch >= 'A' && ch <= 'Z';
+
+			if (need_sep || (upper && ((prev >= 'a' && prev <= 'z') || is_digit(prev))))
+				buf_putc(out, '_');
+			buf_putc(out, upper ? (char) (ch - 'A' + 'a') : ch);
+			need_sep = false;
+			prev = ch;
+		}
+		else if (prev != 0)
+		{
+			need_sep = true;
+			prev = 0;
+		}
+	}
+}
+
+/*
+ * Lambda's "Key: value\tKey: value" segments as JSON members: "Duration:
+ * 235.15 ms" -> "duration_ms":235.15, "Memory Size: 1024 MB" ->
+ * "memory_size_mb":1024, true/false as booleans, the rest as strings.
+ */
+static void
+put_segments(lp_ctx *c, const char *s, const char *e, const char *prefix, bool *first)
+{
+	while (s < e)
+	{
+		const char *seg_end = memchr(s, '\t', (size_t) (e - s));
+		const char *colon;
+
+		if (seg_end == NULL)
+			seg_end = e;
+		colon = s;
+		while (colon + 1 < seg_end && !(colon[0] == ':' && colon[1] == ' '))
+			colon++;
+		if (colon + 1 < seg_end && colon > s)
+		{
+			const char *v = colon + 2;
+			const char *ve = trim_end(v, seg_end);
+			size_t		vn = (size_t) (ve - v);
+			const char *unit = NULL;
+
+			if (!(colon - s == 9 && memcmp(s, "RequestId", 9) == 0))
+			{
+				if (!*first)
+					buf_putc(c->out, ',');
+				*first = false;
+				put_snake_key(c->out, prefix, s, colon);
+				if (vn > 3 && (memcmp(ve - 3, " ms", 3) == 0 || memcmp(ve - 3, " MB", 3) == 0) &&
+					put_number(NULL, v, vn - 3, true))
+					unit = ve[-2] == 'm' ? "_ms" : "_mb";
+				if (unit != NULL)
+				{
+					buf_put(c->out, unit, 3);
+					buf_lit(c->out, "\":");
+					put_number(c->out, v, vn - 3, true);
+				}
+				else
+				{
+					buf_lit(c->out, "\":");
+					if ((vn == 4 && memcmp(v, "true", 4) == 0) || (vn == 5 && memcmp(v, "false", 5) == 0))
+						buf_put(c->out, v, vn);
+					else
+						put_json_string(c->out, v, vn);
+				}
+			}
+		}
+		s = seg_end < e ? seg_end + 1 : e;
+	}
+}
+
+static void
+set_request_id(lp_event *ev, const char *s, const char *e)
+{
+	if (e > s && !(e - s == 9 && memcmp(s, "undefined", 9) == 0))
+	{
+		ev->request_id.ptr = s;
+		ev->request_id.len = (size_t) (e - s);
+	}
+}
+
+/* a platform line: text right after the export timestamp */
+static void
+classify_platform(lp_ctx *c, lp_event *ev, const char *s, const char *e)
+{
+	const char *line_end = memchr(s, '\n', (size_t) (e - s));
+	const char *first_end = line_end ? trim_end(s, line_end) : trim_end(s, e);
+	bool		first = true;
+
+	if (starts_with(s, first_end, "START RequestId: ") || starts_with(s, first_end, "END RequestId: ") ||
+		starts_with(s, first_end, "REPORT RequestId: "))
+	{
+		const char *id = (const char *) memchr(s, ':', (size_t) (first_end - s)) + 2;
+		const char *q = id;
+
+		while (q < first_end && !is_space(*q))
+			q++;
+		set_request_id(ev, id, q);
+		buf_putc(c->out, '{');
+		if (*s == 'S')
+		{
+			ev->kind = LP_START;
+			while (q < first_end && is_space(*q))
+				q++;
+			if (starts_with(q, first_end, "Version: "))
+			{
+				buf_lit(c->out, "\"version\":");
+				put_json_string(c->out, q + 9, (size_t) (first_end - q - 9));
+			}
+		}
+		else if (*s == 'E')
+			ev->kind = LP_END;
+		else
+		{
+			ev->kind = LP_REPORT;
+			put_segments(c, q, first_end, "", &first);
+			/* continuation lines: XRAY TraceId: ...\tSegmentId: ... */
+			for (const char *ls = line_end ? line_end + 1 : e; ls < e;)
+			{
+				const char *le = memchr(ls, '\n', (size_t) (e - ls));
+
+				if (le == NULL)
+					le = e;
+				if (starts_with(ls, le, "XRAY "))
+					put_segments(c, ls + 5, trim_end(ls, le), "xray_", &first);
+				ls = le < e ? le + 1 : e;
+			}
+		}
+		buf_putc(c->out, '}');
+		return;
+	}
+	if (starts_with(s, first_end, "INIT_START") || starts_with(s, first_end, "INIT_REPORT"))
+	{
+		ev->kind = s[5] == 'S' ? LP_INIT_START : LP_INIT_REPORT;
+		buf_putc(c->out, '{');
+		put_segments(c, s + (ev->kind == LP_INIT_START ? 10 : 11), first_end, "", &first);
+		buf_putc(c->out, '}');
+		return;
+	}
+	if (starts_with(s, e, "{\"_aws\""))
+	{
+		perr		err;
+
+		if (json_embed(c->out, s, (size_t) (e - s), &err))
+		{
+			ev->kind = LP_METRIC;
+			return;
+		}
+		set_parse_failure(c, ev, LP_METRIC, &err);
+		return;
+	}
+	ev->kind = LP_PLATFORM_TEXT;
+	put_message_body(c, s, e, false);
+}
+
+/* Classifies one event and writes its body; raw and export_ts are set. */
+static void
+parse_event(lp_ctx *c, lp_event *ev)
+{
+	const char *s = ev->raw.ptr;
+	const char *e = ev->raw.ptr + ev->raw.len;
+	int64_t		us;
+	int			ts;
+
+	ev->priv_body_off = c->out->len;
+	ev->intended_kind = LP_KIND_NONE;
+	ts = lp_parse_timestamp(s, (size_t) (e - s), &us);
+	if (ts < 0 || !((size_t) (e - s) == 24 || s[24] == ' ' || s[24] == '\r' || s[24] == '\n'))
+	{
+		set_malformed(c, ev, "no_timestamp", LP_KIND_NONE, "the event does not start with an export timestamp (YYYY-MM-DDTHH:MM:SS.sssZ)");
+		return;
+	}
+	ev->export_ts.ptr = s;
+	ev->export_ts.len = 24;
+	if (ts == 0)
+	{
+		set_malformed(c, ev, "bad_timestamp", LP_KIND_NONE, "impossible export timestamp at line 1, column 1");
+		return;
+	}
+	ev->has_logged_at = true;
+	ev->logged_at_us = us;
+	s += 24;
+	if (s < e && *s == ' ')
+		s++;
+
+	ts = lp_parse_timestamp(s, (size_t) (e - s), &us);
+	if (ts >= 0 && (size_t) (e - s) > 24 && s[24] == '\t')
+	{
+		/* application line: <app ts>\t<request id>\t<LEVEL>\t<message> */
+		const char *rid = s + 25;
+		const char *rid_end = rid,
+				   *lvl,
+				   *lvl_end;
+
+		ev->app_ts.ptr = s;
+		ev->app_ts.len = 24;
+		while (rid_end < e && *rid_end != '\t' && *rid_end != '\n')
+			rid_end++;
+		lvl = lvl_end = rid_end + 1;
+		if (rid_end < e && *rid_end == '\t')
+			while (lvl_end < e && *lvl_end >= 'A' && *lvl_end <= 'Z')
+				lvl_end++;
+		if (rid_end >= e || *rid_end != '\t' || lvl_end >= e || *lvl_end != '\t' ||
+			lvl_end == lvl || lvl_end - lvl > 16)
+		{
+			char		detail[160];
+			int			line,
+						col;
+
+			event_position(ev, rid_end >= e || *rid_end != '\t' ? rid_end : lvl_end, &line, &col);
+			snprintf(detail, sizeof(detail),
+					 "application line without <request id> TAB <LEVEL> TAB after its timestamp (line %d, column %d)", line, col);
+			set_malformed(c, ev, "malformed_event", LP_KIND_NONE, detail);
+			return;
+		}
+		set_request_id(ev, rid, rid_end);
+		ev->level.ptr = lvl;
+		ev->level.len = (size_t) (lvl_end - lvl);
+		if (ts == 0)
+		{
+			set_malformed(c, ev, "bad_timestamp", LP_KIND_NONE, "impossible application timestamp at line 1, column 26");
+			return;
+		}
+		ev->logged_at_us = us;
+		classify_message(c, ev, lvl_end + 1, e);
+		return;
+	}
+	classify_platform(c, ev, s, e);
+}
+
+/* ------------------------------------------------------------------ */
+/* splitting the text into events                                      */
+
+static lp_event *
+new_event(lp_result *res, const char *start)
+{
+	lp_event   *ev;
+
+	if (res->n_events == res->priv_cap_events)
+	{
+		size_t		cap = res->priv_cap_events ? res->priv_cap_events * 2 : 256;
+		void	   *p = cap <= SIZE_MAX / sizeof(lp_event) ? realloc(res->events, cap * sizeof(lp_event)) : NULL;
+
+		if (p == NULL)
+			return NULL;
+		res->events = p;
+		res->priv_cap_events = cap;
+	}
+	ev = &res->events[res->n_events++];
+	memset(ev, 0, sizeof(*ev));
+	ev->event_no = (int) res->n_events;
+	ev->kind = LP_KIND_NONE;
+	ev->intended_kind = LP_KIND_NONE;
+	ev->raw.ptr = start;
+	return ev;
+}
+
+/* true when the line starts an event: an export timestamp then a space or the line end */
+static bool
+starts_event(const char *s, const char *e)
+{
+	return lp_parse_timestamp(s, (size_t) (e - s), NULL) >= 0 &&
+		((size_t) (e - s) == 24 || s[24] == ' ' || s[24] == '\r');
+}
+
+static bool
+is_blank(const char *s, const char *e)
+{
+	for (; s < e; s++)
+		if (!is_space(*s))
+			return false;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* message ids and balance error links                                 */
+
+typedef struct map_entry
+{
+	lp_slice	a;
+	lp_slice	b;
+	size_t		value;
+	bool		used;
+} map_entry;
+
+typedef struct lp_map
+{
+	map_entry  *slots;
+	size_t		mask;
+} lp_map;
+
+static uint64_t
+hash_slice(uint64_t h, lp_slice s)
+{
+	if (s.ptr == NULL)
+		return (h ^ 0xFF) * 1099511628211ULL;
+	for (size_t i = 0; i < s.len; i++)
+		h = (h ^ (unsigned char) s.ptr[i]) * 1099511628211ULL;
+	return (h ^ 0x1F) * 1099511628211ULL;
+}
+
+static bool
+slice_eq(lp_slice x, lp_slice y)
+{
+	if (x.ptr == NULL || y.ptr == NULL)
+		return x.ptr == y.ptr;
+	return x.len == y.len && memcmp(x.ptr, y.ptr, x.len) == 0;
+}
+
+static map_entry *
+map_slot(lp_map *m, lp_slice a, lp_slice b)
+{
+	size_t		i = (size_t) hash_slice(hash_slice(14695981039346656037ULL, a), b) & m->mask;
+
+	while (m->slots[i].used && !(slice_eq(m->slots[i].a, a) && slice_eq(m->slots[i].b, b)))
+		i = (i + 1) & m->mask;
+	return &m->slots[i];
+}
+
+static void
+map_put(lp_map *m, lp_slice a, lp_slice b, size_t value)
+{
+	map_entry  *e = map_slot(m, a, b);
+
+	e->a = a;
+	e->b = b;
+	e->value = value;
+	e->used = true;
+}
+
+static bool
+map_init(lp_map *m, size_t n)
+{
+	size_t		cap = 16;
+
+	while (cap < 2 * n + 1)
+		cap *= 2;
+	m->slots = calloc(cap, sizeof(map_entry));
+	m->mask = cap - 1;
+	return m->slots != NULL;
+}
+
+static void
+map_clear(lp_map *m)
+{
+	memset(m->slots, 0, (m->mask + 1) * sizeof(map_entry));
+}
+
+static bool
+link_events(lp_result *res)
+{
+	lp_map		m;
+	lp_buf	   *out = &res->priv_bodies;
+	size_t	   *link;
+	static const lp_slice none = {NULL, 0};
+
+	if (res->n_events == 0)
+		return true;
+	if (!map_init(&m, res->n_events))
+		return false;
+
+	/* the current message of each request */
+	for (size_t i = 0; i < res->n_events; i++)
+	{
+		lp_event   *ev = &res->events[i];
+
+		if (ev->request_id.ptr == NULL)
+			continue;
+		if (ev->kind == LP_PROCESSING_MESSAGE)
+			map_put(&m, ev->request_id, none, i);
+		else
+		{
+			map_entry  *e = map_slot(&m, ev->request_id, none);
+
+			if (e->used)
+				ev->message_id = res->events[e->value].message_id;
+		}
+	}
+
+	/* balance error -> nearest transaction of the same request and message, before it or else after it */
+	link = calloc(res->n_events, sizeof(size_t));
+	if (link == NULL)
+	{
+		free(m.slots);
+		return false;
+	}
+	for (int pass = 0; pass < 2; pass++)
+	{
+		map_clear(&m);
+		for (size_t k = 0; k < res->n_events; k++)
+		{
+			size_t		i = pass == 0 ? k : res->n_events - 1 - k;
+			lp_event   *ev = &res->events[i];
+
+			if (ev->request_id.ptr == NULL)
+				continue;
+			if (ev->kind == LP_TRANSACTION)
+				map_put(&m, ev->request_id, ev->message_id, i);
+			else if (ev->kind == LP_BALANCE_ERROR && link[i] == 0)
+			{
+				map_entry  *e = map_slot(&m, ev->request_id, ev->message_id);
+
+				if (e->used)
+					link[i] = e->value + 1;
+			}
+		}
+	}
+	for (size_t i = 0; i < res->n_events; i++)
+		if (link[i] != 0)
+		{
+			lp_event   *ev = &res->events[i];
+			const lp_event *txn = &res->events[link[i] - 1];
+			size_t		off = out->len;
+
+			/* a fresh copy of the body with the id in place of the final "null}" */
+			buf_copy_within(out, ev->priv_body_off, ev->body_len - 5);
+			buf_copy_within(out, txn->priv_txn_off, txn->priv_txn_len);
+			buf_putc(out, '}');
+			buf_putc(out, '\0');
+			ev->priv_body_off = off;
+			ev->body_len = out->len - off - 1;
+		}
+	free(link);
+	free(m.slots);
+	return !out->failed;
+}
+
+/* ------------------------------------------------------------------ */
+/* entry points                                                        */
+
+lp_status
+lp_parse(const char *text, size_t len, const lp_options *opts, lp_result *out)
+{
+	lp_ctx		c;
+	const char *p = text;
+	const char *end;
+	lp_event   *cur = NULL;
+	const char *cur_end = NULL; /* end of the last non-blank line of cur */
+
+	memset(out, 0, sizeof(*out));
+	c.res = out;
+	c.out = &out->priv_bodies;
+	c.oom = false;
+	if (text == NULL)
+		return LP_OK;
+	end = text + len;
+
+	/* finishes cur: cuts raw at its last non-blank line, builds its body */
+#define FINISH_EVENT() \
+	do { \
+		if (cur != NULL) \
+		{ \
+			cur->raw.len = (size_t) (cur_end - cur->raw.ptr); \
+			parse_event(&c, cur); \
+			cur->body_len = c.out->len - cur->priv_body_off; \
+			buf_putc(c.out, '\0'); \
+			if (opts && opts->progress && cur->event_no % LP_PROGRESS_EVERY == 0) \
+				opts->progress(opts->progress_arg); \
+		} \
+	} while (0)
+
+	while (p < end)
+	{
+		const char *nl = memchr(p, '\n', (size_t) (end - p));
+		const char *line_end = nl ? nl : end;
+		const char *content_end = (line_end > p && line_end[-1] == '\r') ? line_end - 1 : line_end;
+
+		if (starts_event(p, content_end))
+		{
+			FINISH_EVENT();
+			if (out->n_events >= INT32_MAX)
+				return LP_ETOOBIG;
+			cur = new_event(out, p);
+			if (cur == NULL)
+				return LP_ENOMEM;
+			cur_end = content_end;
+		}
+		else if (!is_blank(p, content_end))
+		{
+			if (cur == NULL)
+			{
+				/* text before the first timestamp */
+				cur = new_event(out, p);
+				if (cur == NULL)
+					return LP_ENOMEM;
+			}
+			cur_end = content_end;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	FINISH_EVENT();
+#undef FINISH_EVENT
+
+	if (c.oom || c.out->failed || out->priv_scratch.failed)
+		return LP_ENOMEM;
+	if (!link_events(out))
+		return LP_ENOMEM;
+	for (size_t i = 0; i < out->n_events; i++)
+		out->events[i].body = out->priv_bodies.data + out->events[i].priv_body_off;
+	return LP_OK;
+}
+
+void
+lp_free(lp_result *res)
+{
+	if (res == NULL)
+		return;
+	free(res->events);
+	free(res->priv_bodies.data);
+	free(res->priv_scratch.data);
+	free(res->priv_nodes);
+	memset(res, 0, sizeof(*res));
+}

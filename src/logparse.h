@@ -1,0 +1,146 @@
+/*
+ * logparse.h: parser of balance-sync CloudWatch log exports (plain C core).
+ *
+ * lp_parse() splits one log text into events (SPEC section 2), classifies each
+ * one into a kind and builds a JSON body for it.  It never reads outside the
+ * given bytes, keeps no global state (reentrant), bounds its recursion, and
+ * every byte it allocates is released by lp_free().  Bodies are always valid
+ * JSON in valid UTF-8, whatever the input bytes; numbers keep their source
+ * spelling so that no money value ever passes through a double.
+ *
+ * Number spelling: the JSON grammar, plus two harmless JavaScript spellings
+ * that are normalised (a leading '+' is dropped, a missing integer part
+ * becomes 0: '.5' -> 0.5).  NaN, Infinity, hex, octal-looking leading zeros,
+ * '5.', more than 400 characters or an exponent beyond +-1000 (PostgreSQL's
+ * numeric limit) are rejected.
+ */
+#ifndef CALO_LOGPARSE_H
+#define CALO_LOGPARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LP_MAX_DEPTH 64			/* deeper object/array nesting is malformed */
+
+typedef enum lp_kind
+{
+	LP_KIND_NONE = -1,
+	/* platform lines */
+	LP_START = 0,
+	LP_END,
+	LP_REPORT,
+	LP_INIT_START,
+	LP_INIT_REPORT,
+	LP_METRIC,
+	LP_PLATFORM_TEXT,
+	/* application lines */
+	LP_PROCESSING_MESSAGE,
+	LP_TRANSACTION,
+	LP_BALANCE_ERROR,
+	LP_NEGATIVE_BALANCE_REJECTION,
+	LP_SKIP,
+	LP_BALANCE_UPDATED,
+	LP_TRANSACTION_LOCK,
+	LP_TRANSACTION_JSON,
+	LP_RECORD_BODY,
+	LP_SYNC_ERROR,
+	LP_UNCAUGHT_EXCEPTION,
+	LP_INVOKE_ERROR,
+	LP_APP_LOG,
+	/* anything that could not be parsed */
+	LP_MALFORMED,
+	LP_KIND_COUNT
+} lp_kind;
+
+/* A piece of the input text; ptr == NULL means "absent" (SQL NULL). */
+typedef struct lp_slice
+{
+	const char *ptr;
+	size_t		len;
+} lp_slice;
+
+typedef struct lp_event
+{
+	int			event_no;		/* 1-based position in the text */
+	lp_kind		kind;
+	lp_slice	raw;			/* the event exactly as in the input, without its final line end */
+	lp_slice	export_ts;		/* "YYYY-MM-DDTHH:MM:SS.sssZ" or absent */
+	lp_slice	app_ts;			/* application timestamp or absent */
+	lp_slice	request_id;		/* absent when missing or "undefined" */
+	lp_slice	level;			/* INFO, ERROR, ...; absent for platform lines */
+	lp_slice	message_id;		/* SQS message being processed by the request, or absent */
+	bool		has_logged_at;
+	int64_t		logged_at_us;	/* app timestamp if any, else export timestamp: microseconds since 1970-01-01T00:00:00Z */
+	/* LP_MALFORMED only: */
+	const char *reason;			/* no_timestamp, bad_timestamp, truncated_event, malformed_event, missing_field, bad_field */
+	lp_kind		intended_kind;	/* the kind the event would have had, or LP_KIND_NONE */
+	/* JSON body, NUL-terminated, owned by the result; valid after lp_parse() returns LP_OK */
+	const char *body;
+	size_t		body_len;
+	/* private to the parser */
+	size_t		priv_body_off;
+	size_t		priv_txn_off;	/* LP_TRANSACTION: JSON string of its id inside the bodies buffer */
+	size_t		priv_txn_len;
+} lp_event;
+
+/* private growable byte buffer */
+typedef struct lp_buf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	bool		failed;			/* an allocation failed: the buffer stopped growing */
+} lp_buf;
+
+typedef struct lp_result
+{
+	lp_event   *events;
+	size_t		n_events;
+	/* private to the parser: everything it allocates hangs here, so that
+	 * lp_free() releases it even when a progress callback never returned */
+	size_t		priv_cap_events;
+	lp_buf		priv_bodies;
+	lp_buf		priv_scratch;
+	void	   *priv_nodes;
+	size_t		priv_n_nodes;
+	size_t		priv_cap_nodes;
+} lp_result;
+
+typedef struct lp_options
+{
+	/*
+	 * Called every few hundred events while parsing.  It may not return
+	 * (e.g. a PostgreSQL query cancel); the caller must then still call
+	 * lp_free() on the result, which is always in a releasable state.
+	 */
+	void		(*progress) (void *arg);
+	void	   *progress_arg;
+} lp_options;
+
+typedef enum lp_status
+{
+	LP_OK = 0,
+	LP_ENOMEM = 1,				/* out of memory: the result holds nothing useful */
+	LP_ETOOBIG = 2				/* more than INT32_MAX events */
+} lp_status;
+
+/*
+ * Parses text[0..len) (any bytes; NULs included) into out.  out needs no
+ * initialisation; call lp_free(out) afterwards whatever the status.
+ * opts may be NULL.
+ */
+lp_status	lp_parse(const char *text, size_t len, const lp_options *opts, lp_result *out);
+void		lp_free(lp_result *res);
+
+/* snake_case name of a kind ("transaction", ...), NULL for LP_KIND_NONE or out of range */
+const char *lp_kind_name(lp_kind kind);
+
+/*
+ * Timestamp "YYYY-MM-DDTHH:MM:SS.sssZ" at s (n bytes available).  Returns 1
+ * and sets *unix_us when valid, 0 when it has the shape but impossible fields
+ * (month 13, February 30, hour 24, ...), -1 when it is not a timestamp.
+ */
+int			lp_parse_timestamp(const char *s, size_t n, int64_t *unix_us);
+
+#endif							/* CALO_LOGPARSE_H */

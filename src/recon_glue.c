@@ -1,0 +1,1128 @@
+/*
+ * recon_glue.c: PostgreSQL glue of the reconciliation (SPEC section 4).
+ *
+ *   calo_recon.reconcile(user_ids text[])    materializes the findings
+ *   calo_recon.check_transaction(...)        one row against its predecessor
+ *   calo_recon.exact_decimal(numeric, bool)  the numeric -> core conversion
+ *
+ * reconcile() reads the users' transactions (a sequential scan for all
+ * users, the user/chain index through SPI for a few), keeps per row only
+ * what the chain needs (balances, time, tid), groups rows per user with a
+ * counting sort, sorts each user's rows in chain order and walks them with
+ * the core of balance.c. txn_id is fetched back by tid only for ties in
+ * logged_at and for the rows that have a finding.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "parser/parse_relation.h"
+#include "storage/bufmgr.h"
+#include "utils/fmgrprotos.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "storage/itemptr.h"
+
+#include "balance.h"
+
+PG_FUNCTION_INFO_V1(calo_recon_reconcile);
+PG_FUNCTION_INFO_V1(calo_recon_check_transaction);
+PG_FUNCTION_INFO_V1(calo_recon_exact_decimal);
+
+/* ---------------------------------------------------------------------
+ * numeric -> bal_dec
+ *
+ * The numeric varlena layout is frozen by pg_upgrade compatibility
+ * (src/backend/utils/adt/numeric.c): a 16-bit header that is either the
+ * short form (sign, dscale, 7-bit weight) or the long form (sign + dscale,
+ * then a 16-bit weight), followed by base-10000 digits. Anything that does
+ * not look exactly like that goes through numeric_out and the text parser.
+ * --------------------------------------------------------------------- */
+#define RN_SIGN_MASK		0xC000
+#define RN_POS				0x0000
+#define RN_NEG				0x4000
+#define RN_SHORT			0x8000
+#define RN_SPECIAL			0xC000
+#define RN_NAN				0xC000
+#define RN_PINF				0xD000
+#define RN_NINF				0xF000
+#define RN_SHORT_SIGN		0x2000
+#define RN_SHORT_WSIGN		0x0040
+#define RN_SHORT_WMASK		0x003F
+#define RN_MAX_DIGITS		16	/* more base-10000 digits than 10^20 with 18 places needs */
+
+static bal_status
+recon_decode_via_text(Datum value, bal_dec *out)
+{
+	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, value));
+	bal_status	st = bal_parse(s, strlen(s), out);
+
+	pfree(s);
+	return st;
+}
+
+static bal_status
+recon_decode_numeric(Datum value, bal_dec *out)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(value);
+	struct varlena *v = pg_detoast_datum_packed(raw);
+	const char *p = VARDATA_ANY(v);
+	Size		len = VARSIZE_ANY_EXHDR(v);
+	uint16		header;
+	uint16		digits[RN_MAX_DIGITS];
+	int			weight;
+	bool		negative;
+	Size		hdrlen;
+	int			ndigits;
+	bal_status	st = BAL_SYNTAX;
+
+	if (len < sizeof(uint16))
+		goto fallback;
+	memcpy(&header, p, sizeof(uint16));
+	switch (header & RN_SIGN_MASK)
+	{
+		case RN_SPECIAL:
+			if ((header == RN_NAN || header == RN_PINF || header == RN_NINF)
+				&& len == sizeof(uint16))
+				st = BAL_SPECIAL;
+			goto done;
+		case RN_SHORT:
+			negative = (header & RN_SHORT_SIGN) != 0;
+			weight = (header & RN_SHORT_WMASK) - ((header & RN_SHORT_WSIGN) ? 64 : 0);
+			hdrlen = sizeof(uint16);
+			break;
+		default:
+			{
+				int16		w;
+
+				if (len < 2 * sizeof(uint16))
+					goto fallback;
+				negative = (header & RN_SIGN_MASK) == RN_NEG;
+				memcpy(&w, p + sizeof(uint16), sizeof(int16));
+				weight = w;
+				hdrlen = 2 * sizeof(uint16);
+				break;
+			}
+	}
+	if ((len - hdrlen) % sizeof(uint16) != 0)
+		goto fallback;
+	ndigits = (int) ((len - hdrlen) / sizeof(uint16));
+	if (ndigits > RN_MAX_DIGITS)
+		goto fallback;
+	memcpy(digits, p + hdrlen, ndigits * sizeof(uint16));
+	st = bal_from_nbase(digits, ndigits, weight, negative, out);
+	if (st == BAL_SYNTAX)
+		goto fallback;			/* a digit above 9999: not the layout we know */
+	goto done;
+
+fallback:
+	st = recon_decode_via_text(value, out);
+done:
+	if (v != raw)
+		pfree(v);
+	return st;
+}
+
+static Datum
+recon_dec_to_numeric(bal_dec value)
+{
+	char		buf[BAL_FORMAT_MAX];
+
+	bal_format(value, buf);
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+/*
+ * calo_recon.exact_decimal(value numeric, via_text boolean DEFAULT false)
+ * The exact value the reconciliation computes with, as text; via_text
+ * forces the numeric_out fallback (used to test one path against the other).
+ */
+Datum
+calo_recon_exact_decimal(PG_FUNCTION_ARGS)
+{
+	Datum		value = PG_GETARG_DATUM(0);
+	bool		via_text = PG_GETARG_BOOL(1);
+	bal_dec		d;
+	bal_status	st;
+	char		buf[BAL_FORMAT_MAX];
+
+	st = via_text ? recon_decode_via_text(value, &d) : recon_decode_numeric(value, &d);
+	if (st == BAL_SPECIAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("NaN and infinity are not balances")));
+	if (st != BAL_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("value outside the exact range of the reconciliation: %s",
+						bal_status_name(st)),
+				 errhint("Balances must be below 10^20 in magnitude with at most 18 decimal places.")));
+	bal_format(d, buf);
+	PG_RETURN_TEXT_P(cstring_to_text(buf));
+}
+
+/*
+ * palloc only guarantees 8-byte alignment and __int128 wants 16 (the
+ * compiler may use aligned SSE moves), so every bal_dec or bal_check kept
+ * in palloc'd memory is stored as bytes and copied with memcpy.
+ */
+typedef struct PackedDec
+{
+	char		bytes[sizeof(bal_dec)];
+} PackedDec;
+
+typedef struct PackedCheck
+{
+	char		bytes[sizeof(bal_check)];
+} PackedCheck;
+
+static inline bal_dec
+recon_get(const PackedDec *p)
+{
+	bal_dec		v;
+
+	memcpy(&v, p->bytes, sizeof(v));
+	return v;
+}
+
+static inline void
+recon_put(PackedDec *p, bal_dec v)
+{
+	memcpy(p->bytes, &v, sizeof(v));
+}
+
+static inline bal_check
+recon_get_check(const PackedCheck *p)
+{
+	bal_check	c;
+
+	memcpy(&c, p->bytes, sizeof(c));
+	return c;
+}
+
+static inline void
+recon_put_check_bytes(PackedCheck *p, const bal_check *c)
+{
+	memcpy(p->bytes, c, sizeof(*c));
+}
+
+/* ---------------------------------------------------------------------
+ * Currencies: minor units from calo_recon.currencies (needs SPI connected)
+ * --------------------------------------------------------------------- */
+typedef struct ReconCurrency
+{
+	char	   *code;
+	int			len;
+	PackedDec	tolerance;
+	Datum		code_datum;		/* text */
+	Datum		tolerance_datum;	/* numeric */
+} ReconCurrency;
+
+typedef struct ReconCurrencies
+{
+	ReconCurrency *items;
+	int			n;
+	int			cap;
+	int			last;			/* lookup cache: rows come in runs */
+	char	  **known_code;
+	int		   *known_minor;
+	int			nknown;
+} ReconCurrencies;
+
+static void
+recon_load_currencies(ReconCurrencies *cur)
+{
+	uint64		i;
+
+	memset(cur, 0, sizeof(*cur));
+	if (SPI_execute("SELECT code, minor_unit FROM calo_recon.currencies", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read calo_recon.currencies");
+	cur->nknown = (int) SPI_processed;
+	cur->known_code = palloc(sizeof(char *) * (cur->nknown + 1));
+	cur->known_minor = palloc(sizeof(int) * (cur->nknown + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		m;
+
+		cur->known_code[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		m = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		cur->known_minor[i] = isnull ? BAL_DEFAULT_MINOR_UNIT : DatumGetInt16(m);
+	}
+	cur->cap = 8;
+	cur->items = palloc(sizeof(ReconCurrency) * cur->cap);
+	cur->last = -1;
+}
+
+/* Index of a currency code, interned on first sight. */
+static int
+recon_currency_index(ReconCurrencies *cur, const char *code, int len)
+{
+	int			i;
+	int			minor = BAL_DEFAULT_MINOR_UNIT;
+	ReconCurrency *c;
+
+	if (cur->last >= 0 && cur->items[cur->last].len == len
+		&& memcmp(cur->items[cur->last].code, code, len) == 0)
+		return cur->last;
+	for (i = 0; i < cur->n; i++)
+		if (cur->items[i].len == len && memcmp(cur->items[i].code, code, len) == 0)
+			return cur->last = i;
+	if (cur->n >= PG_UINT16_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("more than %d distinct currencies", PG_UINT16_MAX)));
+	for (i = 0; i < cur->nknown; i++)
+		if ((int) strlen(cur->known_code[i]) == len && memcmp(cur->known_code[i], code, len) == 0)
+			minor = cur->known_minor[i];
+	if (cur->n == cur->cap)
+	{
+		cur->cap *= 2;
+		cur->items = repalloc(cur->items, sizeof(ReconCurrency) * cur->cap);
+	}
+	c = &cur->items[cur->n];
+	c->code = pnstrdup(code, len);
+	c->len = len;
+	recon_put(&c->tolerance, bal_tolerance(minor));
+	c->code_datum = PointerGetDatum(cstring_to_text_with_len(code, len));
+	c->tolerance_datum = recon_dec_to_numeric(bal_tolerance(minor));
+	return cur->last = cur->n++;
+}
+
+/* ---------------------------------------------------------------------
+ * Users: an open-addressing hash of user_id -> dense index
+ * --------------------------------------------------------------------- */
+typedef struct ReconUsers
+{
+	uint32	   *slots;			/* 0 = empty, else index + 1 */
+	uint32		nslots;			/* power of two */
+	char	  **names;
+	int		   *lens;
+	uint32	   *hashes;
+	uint32		n;
+	uint32		cap;
+} ReconUsers;
+
+static void
+recon_users_init(ReconUsers *u, uint32 expected)
+{
+	u->nslots = 1024;
+	while (u->nslots < expected * 2)
+		u->nslots <<= 1;
+	u->slots = palloc0(sizeof(uint32) * u->nslots);
+	u->cap = 1024;
+	u->names = palloc(sizeof(char *) * u->cap);
+	u->lens = palloc(sizeof(int) * u->cap);
+	u->hashes = palloc(sizeof(uint32) * u->cap);
+	u->n = 0;
+}
+
+static void
+recon_users_grow(ReconUsers *u)
+{
+	uint32		nslots = u->nslots * 2;
+	uint32	   *slots = palloc0(sizeof(uint32) * nslots);
+	uint32		i;
+
+	for (i = 0; i < u->n; i++)
+	{
+		uint32		s = u->hashes[i] & (nslots - 1);
+
+		while (slots[s] != 0)
+			s = (s + 1) & (nslots - 1);
+		slots[s] = i + 1;
+	}
+	pfree(u->slots);
+	u->slots = slots;
+	u->nslots = nslots;
+}
+
+static uint32
+recon_user_index(ReconUsers *u, const char *name, int len)
+{
+	uint32		h = hash_bytes((const unsigned char *) name, len);
+	uint32		s = h & (u->nslots - 1);
+
+	for (;;)
+	{
+		uint32		idx = u->slots[s];
+
+		if (idx == 0)
+			break;
+		idx--;
+		if (u->hashes[idx] == h && u->lens[idx] == len
+			&& memcmp(u->names[idx], name, len) == 0)
+			return idx;
+		s = (s + 1) & (u->nslots - 1);
+	}
+	if (u->n == u->cap)
+	{
+		u->cap *= 2;
+		u->names = repalloc_huge(u->names, sizeof(char *) * u->cap);
+		u->lens = repalloc_huge(u->lens, sizeof(int) * u->cap);
+		u->hashes = repalloc_huge(u->hashes, sizeof(uint32) * u->cap);
+	}
+	u->names[u->n] = pnstrdup(name, len);
+	u->lens[u->n] = len;
+	u->hashes[u->n] = h;
+	u->slots[s] = u->n + 1;
+	u->n++;
+	if (u->n * 2 > u->nslots)
+		recon_users_grow(u);
+	return u->n - 1;
+}
+
+/* ---------------------------------------------------------------------
+ * Rows, stored column-wise, only what the chain walk needs
+ * --------------------------------------------------------------------- */
+#define RF_VALID	0x01		/* old and new balances are representable */
+#define RF_NEGATIVE	0x02		/* new_balance < 0 */
+#define RF_ROWCHECK	0x04		/* an arithmetic/drift/out_of_range finding */
+
+typedef struct RowFinding
+{
+	int64		row;
+	PackedCheck check;
+} RowFinding;
+
+typedef struct OutFinding
+{
+	int64		row;
+	PackedCheck check;
+	bal_finding finding;
+	bool		first_break;
+} OutFinding;
+
+typedef struct ReconState
+{
+	MemoryContext cxt;
+	Relation	rel;
+	Snapshot	snapshot;
+	TupleTableSlot *fetch_slot;
+	AttrNumber	att_txn_id;
+	ReconCurrencies currencies;
+	ReconUsers	users;
+
+	int64		n;
+	int64		cap;
+	PackedDec  *old_balance;
+	PackedDec  *new_balance;
+	int64	   *logged_at;
+	uint32	   *user;
+	ItemPointerData *tid;
+	uint16	   *currency;
+	uint8	   *flags;
+
+	RowFinding *row_findings;	/* in row order */
+	int64		nrow_findings;
+	int64		cap_row_findings;
+
+	OutFinding *out;
+	int64		nout;
+	int64		cap_out;
+
+	int64		arithmetic_breaks;
+	int64		chain_breaks;
+	int64		drift;
+	int64		overdrafts;
+	int64		out_of_range;
+} ReconState;
+
+static void *
+recon_grow(void *ptr, Size elem, int64 newcap)
+{
+	if (ptr == NULL)
+		return MemoryContextAllocHuge(CurrentMemoryContext, elem * newcap);
+	return repalloc_huge(ptr, elem * newcap);
+}
+
+static void
+recon_rows_reserve(ReconState *st, int64 need)
+{
+	int64		cap;
+
+	if (need <= st->cap)
+		return;
+	cap = Max(need, st->cap * 2);
+	if (cap > (int64) PG_UINT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many transactions to reconcile in one call"),
+				 errhint("Reconcile the users in batches: calo_recon.reconcile(user_ids).")));
+	st->old_balance = recon_grow(st->old_balance, sizeof(PackedDec), cap);
+	st->new_balance = recon_grow(st->new_balance, sizeof(PackedDec), cap);
+	st->logged_at = recon_grow(st->logged_at, sizeof(int64), cap);
+	st->user = recon_grow(st->user, sizeof(uint32), cap);
+	st->tid = recon_grow(st->tid, sizeof(ItemPointerData), cap);
+	st->currency = recon_grow(st->currency, sizeof(uint16), cap);
+	st->flags = recon_grow(st->flags, sizeof(uint8), cap);
+	st->cap = cap;
+}
+
+static void
+recon_add_row_finding(ReconState *st, int64 row, const bal_check *check)
+{
+	if (st->nrow_findings == st->cap_row_findings)
+	{
+		st->cap_row_findings = Max(1024, st->cap_row_findings * 2);
+		st->row_findings = recon_grow(st->row_findings, sizeof(RowFinding), st->cap_row_findings);
+	}
+	st->row_findings[st->nrow_findings].row = row;
+	recon_put_check_bytes(&st->row_findings[st->nrow_findings].check, check);
+	st->nrow_findings++;
+}
+
+static const char *
+recon_text_bytes(Datum d, int *len)
+{
+	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+
+	*len = (int) VARSIZE_ANY_EXHDR(v);
+	return VARDATA_ANY(v);
+}
+
+/* One transaction: intern, decode, check its own arithmetic, store. */
+static void
+recon_consume(ReconState *st, ItemPointer tid, Datum user_id, Datum txn_type,
+			  bool type_null, Datum currency, Datum amount, Datum vat,
+			  Datum old_balance, Datum new_balance, TimestampTz logged_at)
+{
+	int64		row = st->n;
+	const char *s;
+	int			len;
+	bal_type	type = BAL_LEGACY;
+	bal_dec		a = 0,
+				v = 0,
+				o = 0,
+				nw = 0;
+	bool		valid;
+	int			cidx;
+	bal_check	check;
+	uint8		flags = 0;
+
+	recon_rows_reserve(st, row + 1);
+	s = recon_text_bytes(user_id, &len);
+	st->user[row] = recon_user_index(&st->users, s, len);
+	s = recon_text_bytes(currency, &len);
+	cidx = recon_currency_index(&st->currencies, s, len);
+	st->currency[row] = (uint16) cidx;
+	if (!type_null)
+	{
+		s = recon_text_bytes(txn_type, &len);
+		if (len == 5 && memcmp(s, "DEBIT", 5) == 0)
+			type = BAL_DEBIT;
+		else if (len == 6 && memcmp(s, "CREDIT", 6) == 0)
+			type = BAL_CREDIT;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("transaction type \"%.*s\" is neither CREDIT nor DEBIT", len, s)));
+	}
+	valid = recon_decode_numeric(old_balance, &o) == BAL_OK
+		&& recon_decode_numeric(new_balance, &nw) == BAL_OK;
+	if (valid && recon_decode_numeric(amount, &a) == BAL_OK
+		&& recon_decode_numeric(vat, &v) == BAL_OK)
+		check = bal_check_arithmetic(type, a, v, o, nw,
+									 recon_get(&st->currencies.items[cidx].tolerance));
+	else
+	{
+		memset(&check, 0, sizeof(check));
+		check.finding = BAL_OUT_OF_RANGE;
+	}
+	if (check.finding != BAL_NONE)
+	{
+		recon_add_row_finding(st, row, &check);
+		flags |= RF_ROWCHECK;
+	}
+	if (valid)
+		flags |= RF_VALID;
+	if (valid ? nw < 0
+		: DatumGetBool(DirectFunctionCall2(numeric_lt, new_balance,
+										   DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
+		flags |= RF_NEGATIVE;
+	recon_put(&st->old_balance[row], o);
+	recon_put(&st->new_balance[row], nw);
+	st->logged_at[row] = logged_at;
+	st->tid[row] = *tid;
+	st->flags[row] = flags;
+	st->n++;
+}
+
+/* ---------------------------------------------------------------------
+ * Chain order: logged_at, then txn_id (byte order), fetched by tid on ties
+ * --------------------------------------------------------------------- */
+static char *
+recon_fetch_txn_id(ReconState *st, int64 row)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (!table_tuple_fetch_row_version(st->rel, &st->tid[row], st->snapshot, st->fetch_slot))
+		elog(ERROR, "transaction at (%u,%u) vanished during reconciliation",
+			 ItemPointerGetBlockNumber(&st->tid[row]), ItemPointerGetOffsetNumber(&st->tid[row]));
+	d = slot_getattr(st->fetch_slot, st->att_txn_id, &isnull);
+	return TextDatumGetCString(d);
+}
+
+static int
+recon_chain_cmp(const void *a, const void *b, void *arg)
+{
+	ReconState *st = (ReconState *) arg;
+	uint32		ra = *(const uint32 *) a;
+	uint32		rb = *(const uint32 *) b;
+	char	   *ta;
+	char	   *tb;
+	int			c;
+
+	if (st->logged_at[ra] != st->logged_at[rb])
+		return st->logged_at[ra] < st->logged_at[rb] ? -1 : 1;
+	if (ra == rb)
+		return 0;
+	ta = recon_fetch_txn_id(st, ra);
+	tb = recon_fetch_txn_id(st, rb);
+	c = strcmp(ta, tb);
+	pfree(ta);
+	pfree(tb);
+	if (c == 0)
+		c = ra < rb ? -1 : 1;
+	return c;
+}
+
+static int
+recon_row_finding_cmp(const void *key, const void *elem)
+{
+	int64		row = *(const int64 *) key;
+	int64		other = ((const RowFinding *) elem)->row;
+
+	return row < other ? -1 : (row > other ? 1 : 0);
+}
+
+static void
+recon_emit(ReconState *st, int64 row, const bal_check *check, bal_walk *walk)
+{
+	OutFinding *o;
+
+	if (st->nout == st->cap_out)
+	{
+		st->cap_out = Max(1024, st->cap_out * 2);
+		st->out = recon_grow(st->out, sizeof(OutFinding), st->cap_out);
+	}
+	o = &st->out[st->nout++];
+	o->row = row;
+	recon_put_check_bytes(&o->check, check);
+	o->finding = check->finding;
+	o->first_break = bal_walk_first_break(walk, check->finding);
+	switch (check->finding)
+	{
+		case BAL_ARITHMETIC:
+			st->arithmetic_breaks++;
+			break;
+		case BAL_CHAIN:
+			st->chain_breaks++;
+			break;
+		case BAL_DRIFT:
+		case BAL_CHAIN_DRIFT:
+			st->drift++;
+			break;
+		case BAL_OUT_OF_RANGE:
+			st->out_of_range++;
+			break;
+		case BAL_NONE:
+			break;
+	}
+}
+
+/* Groups rows per user (counting sort), orders each user's rows, walks them. */
+static void
+recon_walk_all(ReconState *st)
+{
+	uint32		nusers = st->users.n;
+	int64	   *start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (nusers + 1));
+	int64	   *fill = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (nusers + 1));
+	uint32	   *order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * Max(st->n, 1));
+	int64		r;
+	uint32		u;
+
+	memset(start, 0, sizeof(int64) * (nusers + 1));
+	for (r = 0; r < st->n; r++)
+		start[st->user[r] + 1]++;
+	for (u = 0; u < nusers; u++)
+		start[u + 1] += start[u];
+	memcpy(fill, start, sizeof(int64) * (nusers + 1));
+	for (r = 0; r < st->n; r++)
+		order[fill[st->user[r]]++] = (uint32) r;
+
+	for (u = 0; u < nusers; u++)
+	{
+		int64		lo = start[u];
+		int64		hi = start[u + 1];
+		int64		k;
+		bool		sorted = true;
+		bal_walk	walk;
+
+		CHECK_FOR_INTERRUPTS();
+		for (k = lo + 1; k < hi && sorted; k++)
+			sorted = st->logged_at[order[k - 1]] < st->logged_at[order[k]];
+		if (!sorted)
+			qsort_arg(order + lo, hi - lo, sizeof(uint32), recon_chain_cmp, st);
+
+		bal_walk_init(&walk);
+		for (k = lo; k < hi; k++)
+		{
+			uint32		row = order[k];
+			uint8		flags = st->flags[row];
+			bal_dec		tolerance = recon_get(&st->currencies.items[st->currency[row]].tolerance);
+			bal_check	c;
+
+			c = bal_walk_chain(&walk, (flags & RF_VALID) != 0,
+							   recon_get(&st->old_balance[row]),
+							   recon_get(&st->new_balance[row]), tolerance);
+			if (c.finding != BAL_NONE)
+				recon_emit(st, row, &c, &walk);
+			if (flags & RF_ROWCHECK)
+			{
+				int64		key = row;
+				RowFinding *f = bsearch(&key, st->row_findings, st->nrow_findings,
+										sizeof(RowFinding), recon_row_finding_cmp);
+				bal_check	rc;
+
+				if (f == NULL)
+					elog(ERROR, "lost the arithmetic finding of row " INT64_FORMAT, key);
+				rc = recon_get_check(&f->check);
+				recon_emit(st, row, &rc, &walk);
+			}
+			if (flags & RF_NEGATIVE)
+				st->overdrafts++;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Writing the findings: batches of arrays through one prepared INSERT
+ * --------------------------------------------------------------------- */
+#define RECON_INSERT_BATCH 10000
+#define RECON_NCOLS 10
+
+static void
+recon_write_findings(ReconState *st)
+{
+	Oid			argtypes[RECON_NCOLS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		NUMERICARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID,
+	TEXTARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID};
+	Oid			elemtypes[RECON_NCOLS] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID,
+		NUMERICOID, NUMERICOID, NUMERICOID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
+	SPIPlanPtr	plan;
+	Datum	   *values[RECON_NCOLS];
+	bool	   *nulls[RECON_NCOLS];
+	int64		done = 0;
+	int			c;
+	MemoryContext batch_cxt;
+	MemoryContext old;
+
+	if (st->nout == 0)
+		return;
+	plan = SPI_prepare("INSERT INTO calo_recon.reconciliation_findings "
+					   "(txn_id, user_id, finding, expected, actual, difference, "
+					   "tolerance, currency, logged_at, first_break) "
+					   "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+					   "pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
+					   "pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
+					   "pg_catalog.unnest($9), pg_catalog.unnest($10))",
+					   RECON_NCOLS, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	for (c = 0; c < RECON_NCOLS; c++)
+	{
+		values[c] = palloc(sizeof(Datum) * RECON_INSERT_BATCH);
+		nulls[c] = palloc(sizeof(bool) * RECON_INSERT_BATCH);
+	}
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon findings batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	while (done < st->nout)
+	{
+		int			n = (int) Min(RECON_INSERT_BATCH, st->nout - done);
+		Datum		args[RECON_NCOLS];
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(batch_cxt);
+		for (i = 0; i < n; i++)
+		{
+			OutFinding *o = &st->out[done + i];
+			ReconCurrency *cur = &st->currencies.items[st->currency[o->row]];
+			bal_check	check = recon_get_check(&o->check);
+			bool		exact = check.finding != BAL_OUT_OF_RANGE;
+
+			for (c = 0; c < RECON_NCOLS; c++)
+				nulls[c][i] = false;
+			values[0][i] = CStringGetTextDatum(recon_fetch_txn_id(st, o->row));
+			values[1][i] = PointerGetDatum(cstring_to_text_with_len(st->users.names[st->user[o->row]],
+																	st->users.lens[st->user[o->row]]));
+			values[2][i] = CStringGetTextDatum(bal_finding_name(check.finding));
+			if (exact)
+			{
+				values[3][i] = recon_dec_to_numeric(check.expected);
+				values[4][i] = recon_dec_to_numeric(check.actual);
+				values[5][i] = recon_dec_to_numeric(check.difference);
+			}
+			else
+				nulls[3][i] = nulls[4][i] = nulls[5][i] = true;
+			values[6][i] = cur->tolerance_datum;
+			values[7][i] = cur->code_datum;
+			values[8][i] = TimestampTzGetDatum(st->logged_at[o->row]);
+			values[9][i] = BoolGetDatum(o->first_break);
+		}
+		for (c = 0; c < RECON_NCOLS; c++)
+		{
+			int			dims[1] = {n};
+			int			lbs[1] = {1};
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+
+			get_typlenbyvalalign(elemtypes[c], &typlen, &typbyval, &typalign);
+			args[c] = PointerGetDatum(construct_md_array(values[c], nulls[c], 1, dims, lbs,
+														 elemtypes[c], typlen, typbyval, typalign));
+		}
+		MemoryContextSwitchTo(old);
+		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert reconciliation findings");
+		MemoryContextReset(batch_cxt);
+		done += n;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Reading the transactions
+ * --------------------------------------------------------------------- */
+typedef struct ReconAtts
+{
+	AttrNumber	user_id,
+				txn_type,
+				currency,
+				amount,
+				vat,
+				old_balance,
+				new_balance,
+				logged_at,
+				max;
+} ReconAtts;
+
+static AttrNumber
+recon_attnum(Relation rel, const char *name)
+{
+	AttrNumber	a = attnameAttNum(rel, name, false);
+
+	if (a == InvalidAttrNumber)
+		elog(ERROR, "calo_recon.transactions has no column \"%s\"", name);
+	return a;
+}
+
+static void
+recon_scan_all(ReconState *st)
+{
+	ReconAtts	at;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(st->rel);
+	int64		estimate;
+
+	at.user_id = recon_attnum(st->rel, "user_id");
+	at.txn_type = recon_attnum(st->rel, "txn_type");
+	at.currency = recon_attnum(st->rel, "currency");
+	at.amount = recon_attnum(st->rel, "amount");
+	at.vat = recon_attnum(st->rel, "vat");
+	at.old_balance = recon_attnum(st->rel, "old_balance");
+	at.new_balance = recon_attnum(st->rel, "new_balance");
+	at.logged_at = recon_attnum(st->rel, "logged_at");
+	at.max = Max(Max(Max(at.user_id, at.txn_type), Max(at.currency, at.amount)),
+				 Max(Max(at.vat, at.old_balance), Max(at.new_balance, at.logged_at)));
+
+	/* size the arrays once from the table's tuple density, grow if needed */
+	estimate = (int64) Max(st->rel->rd_rel->reltuples, 0)
+		* (st->rel->rd_rel->relpages > 0 ? (double) nblocks / st->rel->rd_rel->relpages : 1.0);
+	recon_rows_reserve(st, Max(estimate + estimate / 16, 1024));
+	recon_users_init(&st->users, (uint32) Min(estimate / 8 + 1024, PG_INT32_MAX / 4));
+
+	scan = table_beginscan(st->rel, st->snapshot, 0, NULL);
+	slot = table_slot_create(st->rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		Datum	   *v;
+		bool	   *isnull;
+
+		slot_getsomeattrs(slot, at.max);
+		v = slot->tts_values;
+		isnull = slot->tts_isnull;
+		if (isnull[at.user_id - 1] || isnull[at.currency - 1] || isnull[at.amount - 1]
+			|| isnull[at.vat - 1] || isnull[at.old_balance - 1]
+			|| isnull[at.new_balance - 1] || isnull[at.logged_at - 1])
+			elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
+		recon_consume(st, &slot->tts_tid, v[at.user_id - 1], v[at.txn_type - 1],
+					  isnull[at.txn_type - 1], v[at.currency - 1], v[at.amount - 1],
+					  v[at.vat - 1], v[at.old_balance - 1], v[at.new_balance - 1],
+					  DatumGetTimestampTz(v[at.logged_at - 1]));
+		if ((st->n & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+}
+
+/* A few users: their rows through transactions_user_chain_idx (the planner's choice). */
+static void
+recon_scan_users(ReconState *st, Datum user_ids)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {user_ids};
+	SPIPlanPtr	plan;
+	Portal		portal;
+
+	recon_rows_reserve(st, 1024);
+	recon_users_init(&st->users, 64);
+	plan = SPI_prepare("SELECT ctid, user_id, txn_type, currency, amount, vat, old_balance, "
+					   "new_balance, logged_at FROM calo_recon.transactions "
+					   "WHERE user_id = ANY ($1)", 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	/* read_only: the cursor runs on the active snapshot, as the tid fetches do */
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			Datum		v[9];
+			bool		isnull[9];
+			int			c;
+
+			heap_deform_tuple(tup, desc, v, isnull);
+			for (c = 0; c < 9; c++)
+				if (isnull[c] && c != 2)
+					elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
+			recon_consume(st, (ItemPointer) DatumGetPointer(v[0]), v[1], v[2], isnull[2], v[3],
+						  v[4], v[5], v[6], v[7], DatumGetTimestampTz(v[8]));
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+}
+
+/*
+ * calo_recon.reconcile(user_ids text[] DEFAULT NULL)
+ *   RETURNS TABLE (users, transactions, arithmetic_breaks, chain_breaks, drift, overdrafts)
+ */
+Datum
+calo_recon_reconcile(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		all_users = PG_ARGISNULL(0);
+	Datum		user_ids = all_users ? (Datum) 0 : PG_GETARG_DATUM(0);
+	ReconState	st;
+	Oid			nsp;
+	Oid			relid;
+	Datum		result[6];
+	bool		result_nulls[6] = {false, false, false, false, false, false};
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&st, 0, sizeof(st));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* one reconciliation at a time; readers of the findings are not blocked */
+	if (SPI_execute("LOCK TABLE calo_recon.reconciliation_findings IN SHARE ROW EXCLUSIVE MODE",
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not lock calo_recon.reconciliation_findings");
+	recon_load_currencies(&st.currencies);
+	if (all_users)
+	{
+		if (SPI_execute("DELETE FROM calo_recon.reconciliation_findings", false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not clear calo_recon.reconciliation_findings");
+	}
+	else
+	{
+		Oid			argtypes[1] = {TEXTARRAYOID};
+		Datum		args[1] = {user_ids};
+
+		if (SPI_execute_with_args("DELETE FROM calo_recon.reconciliation_findings "
+								  "WHERE user_id = ANY ($1)", 1, argtypes, args, NULL,
+								  false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not clear calo_recon.reconciliation_findings");
+	}
+
+	nsp = get_namespace_oid("calo_recon", false);
+	relid = get_relname_relid("transactions", nsp);
+	if (!OidIsValid(relid))
+		elog(ERROR, "table calo_recon.transactions does not exist");
+	st.rel = table_open(relid, AccessShareLock);
+	st.snapshot = GetActiveSnapshot();
+	st.fetch_slot = table_slot_create(st.rel, NULL);
+	st.att_txn_id = recon_attnum(st.rel, "txn_id");
+
+	if (all_users)
+		recon_scan_all(&st);
+	else
+		recon_scan_users(&st, user_ids);
+	recon_walk_all(&st);
+	recon_write_findings(&st);
+
+	ExecDropSingleTupleTableSlot(st.fetch_slot);
+	table_close(st.rel, AccessShareLock);
+	if (st.out_of_range > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%lld transactions hold values outside the exact range of the reconciliation",
+						(long long) st.out_of_range),
+				 errdetail("They are reported as break_kind out_of_range in calo_recon.balance_breaks."),
+				 errhint("Balances must be below 10^20 in magnitude with at most 18 decimal places.")));
+
+	result[0] = Int64GetDatum(st.users.n);
+	result[1] = Int64GetDatum(st.n);
+	result[2] = Int64GetDatum(st.arithmetic_breaks);
+	result[3] = Int64GetDatum(st.chain_breaks);
+	result[4] = Int64GetDatum(st.drift);
+	result[5] = Int64GetDatum(st.overdrafts);
+	SPI_finish();
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, result_nulls);
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * calo_recon.check_transaction: one row against its predecessor
+ * --------------------------------------------------------------------- */
+static int
+recon_lookup_minor_unit(Datum currency)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {currency};
+	int			minor = BAL_DEFAULT_MINOR_UNIT;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT minor_unit FROM calo_recon.currencies WHERE code = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read calo_recon.currencies");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		m = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			minor = DatumGetInt16(m);
+	}
+	SPI_finish();
+	return minor;
+}
+
+static void
+recon_put_check(ReturnSetInfo *rsinfo, const bal_check *c, bal_dec tolerance)
+{
+	Datum		v[5];
+	bool		n[5] = {false, false, false, false, false};
+
+	v[0] = CStringGetTextDatum(bal_finding_name(c->finding));
+	if (c->finding == BAL_OUT_OF_RANGE)
+		n[1] = n[2] = n[3] = true;
+	else
+	{
+		v[1] = recon_dec_to_numeric(c->expected);
+		v[2] = recon_dec_to_numeric(c->actual);
+		v[3] = recon_dec_to_numeric(c->difference);
+	}
+	v[4] = recon_dec_to_numeric(tolerance);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+}
+
+Datum
+calo_recon_check_transaction(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bal_type	type = BAL_LEGACY;
+	bal_dec		val[5] = {0, 0, 0, 0, 0};	/* amount, vat, old, new, prev new */
+	bool		ok = true;
+	bool		prev_ok = true;
+	bal_dec		tolerance;
+	bal_check	c;
+	int			i;
+	static const char *const names[4] = {"amount", "vat", "old_balance", "new_balance"};
+
+	for (i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i + 2))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", names[i])));
+	if (!PG_ARGISNULL(0))
+	{
+		char	   *t = TextDatumGetCString(PG_GETARG_DATUM(0));
+
+		if (strcmp(t, "DEBIT") == 0)
+			type = BAL_DEBIT;
+		else if (strcmp(t, "CREDIT") == 0)
+			type = BAL_CREDIT;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("transaction type \"%s\" is neither CREDIT nor DEBIT", t),
+					 errhint("Use NULL for the legacy form without a type.")));
+	}
+	InitMaterializedSRF(fcinfo, 0);
+	tolerance = bal_tolerance(PG_ARGISNULL(1) ? BAL_DEFAULT_MINOR_UNIT
+							  : recon_lookup_minor_unit(PG_GETARG_DATUM(1)));
+	for (i = 0; i < 4; i++)
+		ok = ok && recon_decode_numeric(PG_GETARG_DATUM(i + 2), &val[i]) == BAL_OK;
+	if (!PG_ARGISNULL(6))
+		prev_ok = recon_decode_numeric(PG_GETARG_DATUM(6), &val[4]) == BAL_OK;
+
+	if (!ok || !prev_ok)
+	{
+		memset(&c, 0, sizeof(c));
+		c.finding = BAL_OUT_OF_RANGE;
+		recon_put_check(rsinfo, &c, tolerance);
+	}
+	if (ok && prev_ok && !PG_ARGISNULL(6))
+	{
+		c = bal_check_chain(val[4], val[2], tolerance);
+		if (c.finding != BAL_NONE)
+			recon_put_check(rsinfo, &c, tolerance);
+	}
+	if (ok)
+	{
+		c = bal_check_arithmetic(type, val[0], val[1], val[2], val[3], tolerance);
+		if (c.finding != BAL_NONE)
+			recon_put_check(rsinfo, &c, tolerance);
+	}
+	if (DatumGetBool(DirectFunctionCall2(numeric_lt, PG_GETARG_DATUM(5),
+										 DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
+	{
+		Datum		v[5];
+		bool		n[5] = {false, true, false, true, true};
+
+		v[0] = CStringGetTextDatum("overdraft");
+		v[2] = PG_GETARG_DATUM(5);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+	return (Datum) 0;
+}

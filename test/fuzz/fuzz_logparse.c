@@ -1,0 +1,49 @@
+/*
+ * fuzz_logparse.c: libFuzzer target of the log parser core.
+ * Any bytes in; checks that parsing never crashes or leaks (ASan/UBSan do),
+ * that every body is strict JSON (json_check.h, written apart from the
+ * parser), and that events are numbered, non-overlapping slices of the input.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "logparse.h"
+#include "json_check.h"
+
+int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* a private copy, so that any read past the end is caught */
+	char	   *text = malloc(size ? size : 1);
+	lp_result	res;
+	const char *prev_end;
+
+	memcpy(text, data, size);
+	if (lp_parse(text, size, NULL, &res) != LP_OK)
+		abort();
+	prev_end = text;
+	for (size_t i = 0; i < res.n_events; i++)
+	{
+		const lp_event *ev = &res.events[i];
+
+		if (ev->event_no != (int) i + 1 || lp_kind_name(ev->kind) == NULL)
+			abort();
+		if (ev->raw.ptr < prev_end || ev->raw.ptr + ev->raw.len > text + size || ev->raw.len == 0)
+			abort();
+		prev_end = ev->raw.ptr + ev->raw.len;
+		if (strlen(ev->body) != ev->body_len || !json_check(ev->body, ev->body_len))
+			abort();
+		if ((ev->kind == LP_MALFORMED) != (ev->reason != NULL))
+			abort();
+		if (ev->request_id.ptr && (ev->request_id.ptr < text || ev->request_id.ptr + ev->request_id.len > text + size))
+			abort();
+		if (ev->message_id.ptr && (ev->message_id.ptr < text || ev->message_id.ptr + ev->message_id.len > text + size))
+			abort();
+	}
+	lp_free(&res);
+	free(text);
+	return 0;
+}

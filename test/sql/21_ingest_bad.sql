@@ -1,0 +1,123 @@
+-- Bad inputs of ingest_file / read_log_file / ingest_log: each one gets its
+-- SQLSTATE, or is skipped and quarantined with its reason; nothing is lost.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS calo_recon CASCADE;
+CREATE EXTENSION calo_recon;
+RESET client_min_messages;
+
+-- SQLSTATE, message and detail of a statement that must fail
+CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_state text; v_message text; v_detail text;
+BEGIN
+    EXECUTE statement;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
+                            v_detail = PG_EXCEPTION_DETAIL;
+    RETURN v_state || ': ' || v_message || COALESCE(' | ' || NULLIF(v_detail, ''), '');
+END;
+$$;
+
+-- paths must stay inside calo_recon.import_directory
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('/etc/passwd')$$);
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('../import')$$);
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('bad/walk/../walk')$$);
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('bad/walk/h_escape.log')$$);
+SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file('/etc/passwd')$$);
+SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file('bad/walk/h_escape.log')$$);
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('bad/no-such-file.log')$$);
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file(NULL)$$);
+SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file('bad/walk')$$);
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_log(NULL)$$);
+
+-- an empty import_directory disables file ingestion
+SET calo_recon.import_directory = '';
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('samples')$$);
+RESET calo_recon.import_directory;
+
+-- a role without pg_read_server_files may not read server files, even with EXECUTE
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS calo_ingest_reader;
+RESET client_min_messages;
+CREATE ROLE calo_ingest_reader;
+GRANT USAGE ON SCHEMA calo_recon TO calo_ingest_reader;
+GRANT EXECUTE ON FUNCTION calo_recon.ingest_file(text), calo_recon.read_log_file(text)
+    TO calo_ingest_reader;
+SET ROLE calo_ingest_reader;
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('samples')$$);
+SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file('samples/answer-key.json')$$);
+RESET ROLE;
+-- ingest_log is not granted to PUBLIC
+SET ROLE calo_ingest_reader;
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_log('x')$$);
+RESET ROLE;
+REVOKE ALL ON FUNCTION calo_recon.ingest_file(text), calo_recon.read_log_file(text)
+    FROM calo_ingest_reader;
+REVOKE USAGE ON SCHEMA calo_recon FROM calo_ingest_reader;
+DROP ROLE calo_ingest_reader;
+
+-- damaged logs named explicitly are errors; nothing is stored
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('bad/walk/c_invalid_utf8.log')$$);
+SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file('bad/walk/c_invalid_utf8.log')$$);
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('bad/walk/d_truncated.gz')$$);
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('bad/walk/e_corrupt.gz')$$);
+SELECT count(*) AS rows_after_errors FROM calo_recon.log_events;
+
+-- a file that is not a log, named explicitly: counted, skipped, quarantined
+SELECT * FROM calo_recon.ingest_file('bad/walk/g_notes.txt');
+SELECT source_file, kind, reason, detail FROM calo_recon.quarantine ORDER BY quarantine_id;
+
+-- gzip is recognized by its magic bytes, not the name (a_first.gz is plain
+-- text, b_second.log is gzip); the walk goes in name order and quarantines
+-- the rest: .DS_Store, invalid UTF-8, truncated and corrupt gzip, empty
+-- file, notes, a symlink out of the folder, a gzip that holds no log
+SELECT * FROM calo_recon.ingest_file('bad/walk');
+
+SELECT source_file, event_no, kind, txn_id, reason,
+       CASE WHEN kind = 'file' OR reason <> 'conflict' THEN detail - 'body' END AS detail
+FROM calo_recon.quarantine ORDER BY source_file, event_no, quarantine_id;
+
+-- the conflict keeps the first row and shows both payloads
+SELECT txn_id, amount, new_balance, source_file FROM calo_recon.transactions ORDER BY txn_id;
+SELECT txn_id, detail -> 'stored' ->> 'amount' AS stored_amount,
+       detail -> 'incoming' ->> 'amount' AS incoming_amount
+FROM calo_recon.quarantine WHERE reason = 'conflict';
+
+SELECT file_name, events, transactions, duplicates, conflicts, balance_errors, rejections,
+       quarantined, repeated
+FROM calo_recon.ingested_files ORDER BY file_name;
+
+-- walking again: the logs are known, the junk is skipped but not recorded twice
+SELECT * FROM calo_recon.ingest_file('bad/walk');
+SELECT count(*) AS quarantine_rows FROM calo_recon.quarantine;
+
+-- invalid rows in a log text do not fail the file: each is quarantined
+CREATE TEMP TABLE invalid_txn (body text);
+INSERT INTO invalid_txn VALUES ($log$2024-02-05T10:00:00.000Z 2024-02-05T10:00:00.000Z	b1a1e5e1-0000-4000-8000-000000000009	INFO	Start syncing the balance {
+  transaction: {
+    id: '01HQAAAAAAAAAAAAAAAAAAAA09',
+    type: 'REFUND',
+    source: 'MANUAL_DEDUCTION',
+    action: 'DELIVERY_DEDUCTION',
+    userId: 'c0ffee00-0000-4000-8000-00000000000a',
+    paymentBalance: 1,
+    updatePaymentBalance: true,
+    metadata: undefined,
+    currency: 'SAR',
+    amount: 1,
+    vat: 0,
+    oldBalance: 2,
+    newBalance: 1
+  }
+}
+$log$);
+-- the second event: a valid type but an amount of 10^24
+SELECT events, transactions, quarantined FROM calo_recon.ingest_log(
+    (SELECT body || E'\n' || replace(replace(replace(replace(body, '10:00:00.000Z', '10:00:00.010Z'),
+                      'AAAA09', 'AAAA10'), 'REFUND', 'DEBIT'), 'amount: 1,', 'amount: 1000000000000000000000000,')
+     FROM invalid_txn),
+    'inline-invalid');
+SELECT event_no, txn_id, reason, detail ->> 'field' AS field
+FROM calo_recon.quarantine WHERE source_file = 'inline-invalid' ORDER BY event_no;

@@ -1,0 +1,807 @@
+/*
+ * test_logparse.c: unit tests of the log parser core (src/logparse.c).
+ * Run by `make -C test/unit run` under ASan + UBSan (leaks included).
+ */
+#include <stdlib.h>
+#include <zlib.h>
+
+#include "logparse.h"
+#include "unit.h"
+#include "../fuzz/json_check.h"
+
+#define SAMPLE_DIR "../data/samples/balance-sync-logs/a3fb6cdb-0000-4000-8000-000000000000/"
+#define SAMPLE_2023 SAMPLE_DIR "2023-12-12-[$LATEST]6ca06496aad7c7c03a53c17641db898e/000000.gz"
+#define SAMPLE_2024 SAMPLE_DIR "2024-01-14-[$LATEST]7e318ad63a0ea6e15ec69be3ecd7570b/000000.gz"
+
+/* an application line of request `rid` */
+#define APP(rid, lvl, msg) "2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\t" rid "\t" lvl "\t" msg "\n\n"
+#define RID "537390e5-0fcf-41ca-8e75-2fdf1ece615d"
+#define RID2 "3836e865-77bd-491f-b7b1-03df23231e1e"
+
+static lp_result R;
+
+/* parses text into R and checks what holds for every result */
+static void
+parse_len(const char *text, size_t len)
+{
+	lp_free(&R);
+	CHECK(lp_parse(text, len, NULL, &R) == LP_OK);
+	for (size_t i = 0; i < R.n_events; i++)
+	{
+		const lp_event *ev = &R.events[i];
+
+		CHECK(ev->event_no == (int) i + 1);
+		CHECK(ev->body != NULL && strlen(ev->body) == ev->body_len);
+		if (!json_check(ev->body, ev->body_len))
+		{
+			unit_failed++;
+			fprintf(stderr, "invalid JSON body of event %d: %s\n", ev->event_no, ev->body);
+		}
+		CHECK(ev->raw.ptr >= text && ev->raw.ptr + ev->raw.len <= text + len);
+		CHECK(lp_kind_name(ev->kind) != NULL);
+		CHECK((ev->kind == LP_MALFORMED) == (ev->reason != NULL));
+	}
+}
+
+static void
+parse(const char *text)
+{
+	parse_len(text, strlen(text));
+}
+
+static const lp_event *
+ev(size_t i)
+{
+	static lp_event none;
+
+	if (i < R.n_events)
+		return &R.events[i];
+	unit_failed++;
+	fprintf(stderr, "no event %zu (only %zu)\n", i + 1, R.n_events);
+	none.kind = LP_KIND_NONE;
+	none.body = "";
+	return &none;
+}
+
+static char sbuf[4][512];
+static int	sidx;
+
+/* a slice as a C string ("(null)" when absent) */
+static const char *
+S(lp_slice s)
+{
+	char	   *b = sbuf[sidx++ % 4];
+
+	if (s.ptr == NULL)
+		return "(null)";
+	snprintf(b, 512, "%.*s", (int) s.len, s.ptr);
+	return b;
+}
+
+static const char *
+K(const lp_event *e)
+{
+	const char *n = lp_kind_name(e->kind);
+
+	return n ? n : "(none)";
+}
+
+static char *
+read_gz(const char *path, size_t *len)
+{
+	gzFile		f = gzopen(path, "rb");
+	size_t		cap = 1 << 16,
+				n = 0;
+	char	   *buf;
+	int			got;
+
+	if (f == NULL)
+		return NULL;
+	buf = malloc(cap);
+	while ((got = gzread(f, buf + n, (unsigned) (cap - n))) > 0)
+	{
+		n += (size_t) got;
+		if (n == cap)
+			buf = realloc(buf, cap *= 2);
+	}
+	gzclose(f);
+	*len = n;
+	return buf;
+}
+
+static int
+count_kind(lp_kind k)
+{
+	int			n = 0;
+
+	for (size_t i = 0; i < R.n_events; i++)
+		n += R.events[i].kind == k;
+	return n;
+}
+
+static void
+test_samples(void)
+{
+	size_t		n1,
+				n2;
+	char	   *s1 = read_gz(SAMPLE_2023, &n1);
+	char	   *s2 = read_gz(SAMPLE_2024, &n2);
+	char	   *both,
+			   *crlf;
+	size_t		ncrlf = 0;
+	lp_result	lf;
+
+	CHECK(s1 != NULL && s2 != NULL);
+	if (s1 == NULL || s2 == NULL)
+		return;
+
+	parse_len(s1, n1);
+	CHECK(R.n_events == 47);
+	CHECK(count_kind(LP_TRANSACTION) == 5);
+	CHECK(count_kind(LP_BALANCE_ERROR) == 4);
+	CHECK(count_kind(LP_METRIC) == 4);
+	CHECK(count_kind(LP_TRANSACTION_JSON) == 1);
+	CHECK(count_kind(LP_SKIP) == 1);
+	CHECK(count_kind(LP_PLATFORM_TEXT) == 1);
+	CHECK(count_kind(LP_UNCAUGHT_EXCEPTION) == 1);
+	CHECK(count_kind(LP_INIT_START) == 1);
+	CHECK(count_kind(LP_INIT_REPORT) == 1);
+	CHECK(count_kind(LP_MALFORMED) == 0);
+	for (size_t i = 0; i < R.n_events; i++)
+		if (R.events[i].kind == LP_TRANSACTION)
+			CHECK(strstr(R.events[i].body, "\"legacy\":true}") != NULL);
+
+	parse_len(s2, n2);
+	CHECK(R.n_events == 83);
+	CHECK(count_kind(LP_TRANSACTION) == 10);
+	CHECK(count_kind(LP_BALANCE_ERROR) == 2);
+	CHECK(count_kind(LP_NEGATIVE_BALANCE_REJECTION) == 1);
+	CHECK(count_kind(LP_PROCESSING_MESSAGE) == 11);
+	CHECK(count_kind(LP_START) == 14 && count_kind(LP_END) == 14 && count_kind(LP_REPORT) == 14);
+	CHECK(count_kind(LP_BALANCE_UPDATED) == 9);
+	CHECK(count_kind(LP_SKIP) == 2);
+	CHECK(count_kind(LP_SYNC_ERROR) == 1);
+	CHECK(count_kind(LP_TRANSACTION_LOCK) == 1);
+	CHECK(count_kind(LP_METRIC) == 3);
+	CHECK(count_kind(LP_MALFORMED) == 0);
+
+	/* both files one after the other: 130 events (the answer key) */
+	both = malloc(n1 + n2);
+	memcpy(both, s1, n1);
+	memcpy(both + n1, s2, n2);
+	parse_len(both, n1 + n2);
+	CHECK(R.n_events == 130);
+	CHECK(count_kind(LP_TRANSACTION) == 15);
+	CHECK(count_kind(LP_BALANCE_ERROR) == 6);
+
+	/* CRLF line ends give the same events and bodies */
+	crlf = malloc(2 * n2);
+	for (size_t i = 0; i < n2; i++)
+	{
+		if (s2[i] == '\n')
+			crlf[ncrlf++] = '\r';
+		crlf[ncrlf++] = s2[i];
+	}
+	CHECK(lp_parse(s2, n2, NULL, &lf) == LP_OK);
+	parse_len(crlf, ncrlf);
+	CHECK(R.n_events == lf.n_events);
+	for (size_t i = 0; i < R.n_events && i < lf.n_events; i++)
+	{
+		CHECK(R.events[i].kind == lf.events[i].kind);
+		CHECK_STR(R.events[i].body, lf.events[i].body);
+		CHECK(R.events[i].raw.ptr[R.events[i].raw.len - 1] != '\r');
+	}
+	lp_free(&lf);
+
+	/* no final newline: the last event is the same */
+	parse_len(s2, n2 - 2);
+	CHECK(R.n_events == 83);
+	CHECK(ev(82)->kind == LP_REPORT);
+	CHECK(strstr(ev(82)->body, "\"max_memory_used_mb\":104") != NULL);
+
+	free(crlf);
+	free(both);
+	free(s1);
+	free(s2);
+}
+
+static void
+test_platform(void)
+{
+	parse("2024-01-14T21:00:00.002Z INIT_START Runtime Version: nodejs:20.v14\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:27e9\n\n"
+		  "2024-01-14T21:00:00.090Z START RequestId: " RID " Version: $LATEST\n\n"
+		  "2024-01-14T21:00:00.216Z END RequestId: " RID "\n\n"
+		  "2024-01-14T21:00:00.225Z REPORT RequestId: " RID "\tDuration: 117.45 ms\tBilled Duration: 100 ms\tMemory Size: 1024 MB\tMax Memory Used: 104 MB\tInit Duration: 12.5 ms\t\n"
+		  "XRAY TraceId: 1-6579cbfd-8fcd7f4073c1cd2c81f98b52\tSegmentId: e998d0eee4ddf9b9\tSampled: true\t\n\n"
+		  "2023-12-12T12:00:01.829Z INIT_REPORT Init Duration: 766.09 ms\tPhase: invoke\tStatus: error\tError Type: Runtime.ExitError\n\n"
+		  "2023-12-12T12:00:00.272Z {\"_aws\":{\"Timestamp\":1702384510307},\"service\":\"syncBalanceSQS\",\"subBalanceDiscrapancy\":1}\n\n"
+		  "2023-12-12T12:00:01.691Z Unknown application error occurred\nRuntime.Unknown\n\n"
+		  "2023-12-12T12:00:01.700Z {\"not\":\"a metric\"}\n");
+	CHECK(R.n_events == 8);
+	CHECK_STR(K(ev(0)), "init_start");
+	CHECK_STR(ev(0)->body, "{\"runtime_version\":\"nodejs:20.v14\",\"runtime_version_arn\":\"arn:aws:lambda:us-east-1::runtime:27e9\"}");
+	CHECK(ev(0)->request_id.ptr == NULL && ev(0)->level.ptr == NULL && ev(0)->app_ts.ptr == NULL);
+	CHECK_STR(K(ev(1)), "start");
+	CHECK_STR(S(ev(1)->request_id), RID);
+	CHECK_STR(ev(1)->body, "{\"version\":\"$LATEST\"}");
+	CHECK_STR(K(ev(2)), "end");
+	CHECK_STR(S(ev(2)->request_id), RID);
+	CHECK_STR(ev(2)->body, "{}");
+	CHECK_STR(K(ev(3)), "report");
+	CHECK_STR(S(ev(3)->request_id), RID);
+	CHECK_STR(ev(3)->body, "{\"duration_ms\":117.45,\"billed_duration_ms\":100,\"memory_size_mb\":1024,"
+			  "\"max_memory_used_mb\":104,\"init_duration_ms\":12.5,\"xray_trace_id\":\"1-6579cbfd-8fcd7f4073c1cd2c81f98b52\","
+			  "\"xray_segment_id\":\"e998d0eee4ddf9b9\",\"xray_sampled\":true}");
+	CHECK(strstr(S(ev(3)->raw), "XRAY TraceId") != NULL);
+	CHECK_STR(K(ev(4)), "init_report");
+	CHECK_STR(ev(4)->body, "{\"init_duration_ms\":766.09,\"phase\":\"invoke\",\"status\":\"error\",\"error_type\":\"Runtime.ExitError\"}");
+	CHECK_STR(K(ev(5)), "metric");
+	CHECK_STR(ev(5)->body, "{\"_aws\":{\"Timestamp\":1702384510307},\"service\":\"syncBalanceSQS\",\"subBalanceDiscrapancy\":1}");
+	CHECK(ev(5)->level.ptr == NULL && ev(5)->request_id.ptr == NULL);
+	CHECK_STR(K(ev(6)), "platform_text");
+	CHECK_STR(ev(6)->body, "{\"message\":\"Unknown application error occurred\\nRuntime.Unknown\"}");
+	CHECK_STR(S(ev(6)->raw), "2023-12-12T12:00:01.691Z Unknown application error occurred\nRuntime.Unknown");
+	CHECK_STR(K(ev(7)), "platform_text");
+	/* logged_at of a platform line is its export timestamp */
+	CHECK(ev(1)->has_logged_at && ev(1)->logged_at_us == 1705266000090000LL);
+}
+
+static void
+test_app_kinds(void)
+{
+	parse(APP(RID, "INFO", "Processing message 1e398f10-12bd-4ace-baec-bd389be4bcfc")
+		  APP(RID, "INFO", "Skipping the balance sync for create subscription, it will be synced from create subscription payment listener")
+		  APP(RID, "INFO", "Skipping the process, balance is already synced from other listeners")
+		  APP(RID, "INFO", "Skipping the process, Update Payment Balance Flag is set to false { transactionAction: 'DONATE_RAMADAN_MEAL' }")
+		  APP(RID, "INFO", "SubscriptionBalanceUpdated event published")
+		  APP(RID, "INFO", "Transaction Lock created!!!! Rr {\n  dirty: {},\n  original: { id: 'x' }\n}")
+		  APP(RID, "INFO", "transaction {\"id\":\"01HCZP11HYGCPWPQ5E6EYCNDY0\",\"amount\":55,\"name\":\"Test \\u00e9\"}")
+		  APP(RID, "INFO", "record.body {\"Message\":\"{\\\"a\\\":1}\"}")
+		  APP(RID, "INFO", "record.body {not json")
+		  APP(RID, "ERROR", "An error occured while syncing the balance TypeError: x\n    at Zi.exec (/src/a.ts:55:37)")
+		  APP(RID, "ERROR", "An error occurred while syncing the balance")
+		  APP("undefined", "ERROR", "Uncaught Exception \t{\"errorType\":\"Error\",\"errorMessage\":\"Cannot find module\",\"stack\":[\"a\",\"b\"]}")
+		  APP(RID, "ERROR", "Invoke Error \t{\"errorType\":\"TypeError\"}")
+		  APP(RID, "WARN", "something else entirely")
+		  APP(RID, "DEBUG", "{ message: 'hello', data: { a: 1 } }")
+		  APP(RID, "INFO", "transaction without json"));
+	CHECK(R.n_events == 16);
+	CHECK_STR(K(ev(0)), "processing_message");
+	CHECK_STR(ev(0)->body, "{\"message_id\":\"1e398f10-12bd-4ace-baec-bd389be4bcfc\"}");
+	CHECK_STR(S(ev(0)->message_id), "1e398f10-12bd-4ace-baec-bd389be4bcfc");
+	CHECK_STR(S(ev(0)->level), "INFO");
+	CHECK_STR(S(ev(0)->app_ts), "2024-01-14T21:00:01.500Z");
+	CHECK_STR(S(ev(0)->export_ts), "2024-01-14T21:00:00.104Z");
+	/* logged_at of an application line is its own timestamp */
+	CHECK(ev(0)->logged_at_us == 1705266001500000LL);
+	for (int i = 1; i <= 3; i++)
+		CHECK_STR(K(ev(i)), "skip");
+	CHECK_STR(ev(3)->body, "{\"message\":\"Skipping the process, Update Payment Balance Flag is set to false { transactionAction: 'DONATE_RAMADAN_MEAL' }\"}");
+	CHECK_STR(K(ev(4)), "balance_updated");
+	CHECK_STR(K(ev(5)), "transaction_lock");
+	CHECK_STR(K(ev(6)), "transaction_json");
+	CHECK_STR(ev(6)->body, "{\"message\":\"transaction\",\"data\":{\"id\":\"01HCZP11HYGCPWPQ5E6EYCNDY0\",\"amount\":55,\"name\":\"Test \xc3\xa9\"}}");
+	CHECK_STR(K(ev(7)), "record_body");
+	CHECK_STR(ev(7)->body, "{\"message\":\"record.body\",\"data\":{\"Message\":\"{\\\"a\\\":1}\"}}");
+	CHECK_STR(K(ev(8)), "record_body");
+	CHECK_STR(ev(8)->body, "{\"message\":\"record.body {not json\"}");
+	CHECK_STR(K(ev(9)), "sync_error");
+	CHECK_STR(ev(9)->body, "{\"message\":\"An error occured while syncing the balance TypeError: x\\n    at Zi.exec (/src/a.ts:55:37)\"}");
+	CHECK_STR(K(ev(10)), "sync_error");
+	CHECK_STR(K(ev(11)), "uncaught_exception");
+	CHECK(ev(11)->request_id.ptr == NULL);
+	CHECK(ev(11)->message_id.ptr == NULL);
+	CHECK_STR(ev(11)->body, "{\"message\":\"Uncaught Exception\",\"data\":{\"errorType\":\"Error\",\"errorMessage\":\"Cannot find module\",\"stack\":[\"a\",\"b\"]}}");
+	CHECK_STR(K(ev(12)), "invoke_error");
+	CHECK_STR(K(ev(13)), "app_log");
+	CHECK_STR(S(ev(13)->level), "WARN");
+	CHECK_STR(ev(13)->body, "{\"message\":\"something else entirely\"}");
+	CHECK_STR(K(ev(14)), "app_log");
+	CHECK_STR(K(ev(15)), "app_log");
+	/* message ids reach every later event of the request */
+	for (int i = 1; i <= 15; i++)
+		if (i != 11)
+			CHECK_STR(S(ev(i)->message_id), "1e398f10-12bd-4ace-baec-bd389be4bcfc");
+}
+
+#define CURRENT_TXN(metadata, amount) \
+	"Start syncing the balance {\n" \
+	"  transaction: {\n" \
+	"    id: '01H8VCD1GDJFMGT83PXT891WB0',\n" \
+	"    type: 'DEBIT',\n" \
+	"    source: 'MANUAL_DEDUCTION',\n" \
+	"    action: 'DELIVERY_DEDUCTION',\n" \
+	"    userId: 'd23f0824-128b-4f33-8c5c-7fd0a6a3a450',\n" \
+	"    paymentBalance: 268.0000000001,\n" \
+	"    updatePaymentBalance: true,\n" \
+	"    metadata: " metadata ",\n" \
+	"    currency: 'SAR',\n" \
+	"    amount: " amount ",\n" \
+	"    vat: 0,\n" \
+	"    oldBalance: 11608.930300000001,\n" \
+	"    newBalance: -2660.5\n" \
+	"  }\n" \
+	"}"
+
+#define CURRENT_BODY(metadata, amount) \
+	"{\"id\":\"01H8VCD1GDJFMGT83PXT891WB0\",\"type\":\"DEBIT\",\"source\":\"MANUAL_DEDUCTION\"," \
+	"\"action\":\"DELIVERY_DEDUCTION\",\"userId\":\"d23f0824-128b-4f33-8c5c-7fd0a6a3a450\"," \
+	"\"paymentBalance\":268.0000000001,\"updatePaymentBalance\":true,\"metadata\":" metadata "," \
+	"\"currency\":\"SAR\",\"amount\":" amount ",\"vat\":0,\"oldBalance\":11608.930300000001," \
+	"\"newBalance\":-2660.5,\"legacy\":false}"
+
+static void
+test_transactions(void)
+{
+	parse(APP(RID, "INFO", CURRENT_TXN("'{\"walletId\":\"w#1\",\"version\":\"syncBalanceSQS\"}'", "5")));
+	CHECK(R.n_events == 1);
+	CHECK_STR(K(ev(0)), "transaction");
+	CHECK_STR(ev(0)->body, CURRENT_BODY("{\"walletId\":\"w#1\",\"version\":\"syncBalanceSQS\"}", "5"));
+
+	parse(APP(RID, "INFO", "Start syncing the balance {\n  transaction: {\n    id: '01H8JT97KB6CQ643DZVMXXQKFB',\n"
+			  "    userId: '6513270e-269e-4d37-b2a7-4de452e6b438',\n    currency: 'BHD',\n    amount: 5,\n    vat: 0,\n"
+			  "    oldBalance: 87.5,\n    newBalance: 82.5\n  }\n}"));
+	CHECK_STR(K(ev(0)), "transaction");
+	CHECK_STR(ev(0)->body, "{\"id\":\"01H8JT97KB6CQ643DZVMXXQKFB\",\"userId\":\"6513270e-269e-4d37-b2a7-4de452e6b438\","
+			  "\"currency\":\"BHD\",\"amount\":5,\"vat\":0,\"oldBalance\":87.5,\"newBalance\":82.5,\"legacy\":true}");
+
+	/* a current form missing an optional key: null, still current */
+	parse(APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T1', type: 'CREDIT', userId: 'u', currency: 'BHD', "
+			  "amount: 1.5, vat: 0, oldBalance: 0, newBalance: 1.5 } }"));
+	CHECK_STR(ev(0)->body, "{\"id\":\"T1\",\"type\":\"CREDIT\",\"source\":null,\"action\":null,\"userId\":\"u\",\"paymentBalance\":null,"
+			  "\"updatePaymentBalance\":null,\"metadata\":null,\"currency\":\"BHD\",\"amount\":1.5,\"vat\":0,\"oldBalance\":0,"
+			  "\"newBalance\":1.5,\"legacy\":false}");
+}
+
+static void
+test_metadata(void)
+{
+	/* nested JSON strings (shown as \\" in the JS string) stay JSON strings */
+	parse(APP(RID, "INFO", CURRENT_TXN("'{\"planType\":\"custom\",\"nextPlan\":\"{\\\\\"id\\\\\": \\\\\"custom\\\\\", \\\\\"foodType\\\\\": [\\\\\"lunch\\\\\"]}\"}'", "5")));
+	CHECK_STR(K(ev(0)), "transaction");
+	CHECK_STR(ev(0)->body, CURRENT_BODY("{\"planType\":\"custom\",\"nextPlan\":\"{\\\"id\\\": \\\"custom\\\", \\\"foodType\\\": [\\\"lunch\\\"]}\"}", "5"));
+
+	/* backtick string holding an apostrophe */
+	parse(APP(RID, "INFO", CURRENT_TXN("`{\"note\":\"customer's request\"}`", "5")));
+	CHECK_STR(ev(0)->body, CURRENT_BODY("{\"note\":\"customer's request\"}", "5"));
+
+	parse(APP(RID, "INFO", CURRENT_TXN("undefined", "5")));
+	CHECK_STR(ev(0)->body, CURRENT_BODY("null", "5"));
+
+	/* a string that is not JSON stays a string, JS escapes decoded */
+	parse(APP(RID, "INFO", CURRENT_TXN("'it\\'s \\\"x\\\"\\n\\t\\u00e9\\x41\\\\ \\u{1F600} \\ud83d\\ude00'", "5")));
+	CHECK_STR(ev(0)->body, CURRENT_BODY("\"it's \\\"x\\\"\\n\\t\xc3\xa9" "A\\\\ \xf0\x9f\x98\x80 \xf0\x9f\x98\x80\"", "5"));
+
+	/* Node's split long strings: 'a' + 'b' */
+	parse(APP(RID, "INFO", CURRENT_TXN("'{\"a\":' +\n      '1}'", "5")));
+	CHECK_STR(ev(0)->body, CURRENT_BODY("{\"a\":1}", "5"));
+
+	/* control characters, NUL and lone surrogates never reach the JSON raw */
+	parse(APP(RID, "INFO", CURRENT_TXN("'\\0\\x01\\ud800'", "5")));
+	CHECK_STR(ev(0)->body, CURRENT_BODY("\"\\ufffd\\u0001\xef\xbf\xbd\"", "5"));
+
+	/* JSON in metadata with \u0000 and a lone surrogate escape: still valid jsonb */
+	parse(APP(RID, "INFO", CURRENT_TXN("'{\"a\":\"\\\\u0000\\\\udc00\"}'", "5")));
+	CHECK_STR(ev(0)->body, CURRENT_BODY("{\"a\":\"\xef\xbf\xbd\xef\xbf\xbd\"}", "5"));
+
+	/* an object literal as metadata */
+	parse(APP(RID, "INFO", CURRENT_TXN("{ a: 'x', b: [1, undefined] }", "5")));
+	CHECK_STR(ev(0)->body, CURRENT_BODY("{\"a\":\"x\",\"b\":[1,null]}", "5"));
+
+	/* JSON inside the string: valid -> embedded, anything else -> the string itself */
+	{
+		static const struct
+		{
+			const char *src;	/* metadata as the log shows it */
+			const char *json;	/* its value in the body; NULL: event malformed */
+		}			cases[] = {
+			{"'{\"a\":true,\"b\":false,\"c\":null,\"d\":\"\\\\b\\\\f\\\\n\\\\r\\\\t\\\\/\"}'",
+			"{\"a\":true,\"b\":false,\"c\":null,\"d\":\"\\b\\f\\n\\r\\t/\"}"},
+			{"'{\"e\":\"\\\\ud83d\\\\ude00\\\\u0041\"}'", "{\"e\":\"\xf0\x9f\x98\x80" "A\"}"},
+			{"'{\"x\":\"\\\\uD800\"}'", "{\"x\":\"\xef\xbf\xbd\"}"},
+			{"'{\"a\":tru}'", "\"{\\\"a\\\":tru}\""},
+			{"'{\"a\" 1}'", "\"{\\\"a\\\" 1}\""},
+			{"'[1,2'", "\"[1,2\""},
+			{"'\"x\" y'", "\"\\\"x\\\" y\""},
+			{"'{\"a\":\"\\\\q\"}'", "\"{\\\"a\\\":\\\"\\\\q\\\"}\""},
+			{"'{\"a\":\"tab\\there\"}'", "\"{\\\"a\\\":\\\"tab\\there\\\"}\""},
+			{"'01'", "\"01\""},
+			{"'{\"big\":1e1001}'", "\"{\\\"big\\\":1e1001}\""},
+			{"'{\"n\":1e5,\"m\":-0.5,\"z\":0,\"w\":[]}'", "{\"n\":1e5,\"m\":-0.5,\"z\":0,\"w\":[]}"},
+			{"'  {\"a\":1}  '", "{\"a\":1}"},
+			{"'true'", "true"},
+			{"'null'", "null"},
+			{"''", "\"\""},
+			{"'\\r\\b\\f\\v'", "\"\\r\\u0008\\u000c\\u000b\""},
+			{"'a\\\nb'", "\"ab\""},
+			{"`multi\nline`", "\"multi\\nline\""},
+			{"\"it's\"", "\"it's\""},
+			{"{ 'quoted-key': 1, \"dq\": 2, 3: 'x' }", "{\"quoted-key\":1,\"dq\":2,\"3\":\"x\"}"},
+			{"[1, 'a', undefined, null, true, Foo, [Object]]", "[1,\"a\",null,null,true,\"Foo\",[\"Object\"]]"},
+			{"'\\xZZ'", NULL},
+			{"'\\u{110000}'", NULL},
+			{"'\\u12'", NULL},
+			{"'line\nbreak'", NULL},
+			{"Foo", NULL},
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		{
+			char		text[2048];
+
+			snprintf(text, sizeof(text), APP(RID, "INFO", CURRENT_TXN("%s", "5")), cases[i].src);
+			parse(text);
+			if (cases[i].json)
+			{
+				char		want[2048];
+
+				snprintf(want, sizeof(want), CURRENT_BODY("%s", "5"), cases[i].json);
+				CHECK_STR(ev(0)->body, want);
+			}
+			else
+			{
+				CHECK_STR(K(ev(0)), "malformed");
+				CHECK(ev(0)->reason && (strcmp(ev(0)->reason, "malformed_event") == 0 || strcmp(ev(0)->reason, "bad_field") == 0));
+			}
+		}
+	}
+
+	/* metadata nested deeper than the limit stays a string */
+	{
+		char		text[4096];
+		char		meta[1024];
+		size_t		k = 0;
+
+		meta[k++] = '\'';
+		for (int i = 0; i < 100; i++)
+			meta[k++] = '[';
+		for (int i = 0; i < 100; i++)
+			meta[k++] = ']';
+		meta[k++] = '\'';
+		meta[k] = 0;
+		snprintf(text, sizeof(text), "2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\t%s\tINFO\tStart syncing the balance "
+				 "{ transaction: { id: 'T', userId: 'u', metadata: %s, currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }",
+				 RID, meta);
+		parse(text);
+		CHECK_STR(K(ev(0)), "transaction");
+		CHECK(strstr(ev(0)->body, "\"metadata\":\"[[[[") != NULL);
+	}
+}
+
+static void
+test_numbers(void)
+{
+	static const struct
+	{
+		const char *src;
+		const char *json;		/* NULL: malformed */
+		const char *reason;
+	}			cases[] = {
+		{"268.0000000001", "268.0000000001", NULL},
+		{"11608.930300000001", "11608.930300000001", NULL},
+		{"-2660.5", "-2660.5", NULL},
+		{"0", "0", NULL},
+		{"-0", "-0", NULL},
+		{"1e21", "1e21", NULL},
+		{"5e-7", "5e-7", NULL},
+		{"+5", "5", NULL},
+		{".5", "0.5", NULL},
+		{"-.25", "-0.25", NULL},
+		{"NaN", NULL, NULL},
+		{"Infinity", NULL, NULL},
+		{"-Infinity", NULL, NULL},
+		{"0x10", NULL, NULL},
+		{"007", NULL, NULL},
+		{"5.", NULL, NULL},
+		{"1e5000", NULL, NULL},
+		{"1_000", NULL, NULL},
+		{"5n", NULL, NULL},
+		{"'5'", NULL, NULL},
+		{"undefined", NULL, NULL},
+		{"null", NULL, NULL},
+		{"true", NULL, NULL},
+		{"[5]", NULL, NULL},
+		{"--5", NULL, "malformed_event"},
+		{"1e", NULL, NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		char		text[2048];
+
+		snprintf(text, sizeof(text), APP(RID, "INFO", CURRENT_TXN("undefined", "%s")), cases[i].src);
+		parse(text);
+		if (cases[i].json)
+		{
+			char		want[2048];
+
+			snprintf(want, sizeof(want), CURRENT_BODY("null", "%s"), cases[i].json);
+			CHECK_STR(ev(0)->body, want);
+		}
+		else
+		{
+			CHECK_STR(K(ev(0)), "malformed");
+			CHECK_STR(ev(0)->reason, cases[i].reason ? cases[i].reason : "bad_field");
+			CHECK(ev(0)->intended_kind == LP_TRANSACTION);
+			CHECK(cases[i].reason || strstr(ev(0)->body, "key 'amount' at line 12, column 13 is not a finite number") != NULL);
+			CHECK(strstr(ev(0)->body, "\"intended_kind\":\"transaction\"") != NULL);
+		}
+	}
+
+	/* a missing required key */
+	parse(APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T', userId: 'u', currency: 'BHD', amount: 1, oldBalance: 1, newBalance: 0 } }"));
+	CHECK_STR(ev(0)->reason, "missing_field");
+	CHECK_STR(ev(0)->body, "{\"reason\":\"missing_field\",\"detail\":\"transaction: required key 'vat' is missing\",\"intended_kind\":\"transaction\"}");
+	/* an empty id */
+	parse(APP(RID, "INFO", "Start syncing the balance { transaction: { id: '', userId: 'u', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }"));
+	CHECK_STR(ev(0)->reason, "bad_field");
+	CHECK(strstr(ev(0)->body, "key 'id'") != NULL);
+	/* no transaction object at all */
+	parse(APP(RID, "INFO", "Start syncing the balance { other: 1 }"));
+	CHECK_STR(ev(0)->reason, "missing_field");
+	CHECK(strstr(ev(0)->body, "'transaction'") != NULL);
+	/* a bad optional field */
+	parse(APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T', type: 5, userId: 'u', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }"));
+	CHECK_STR(ev(0)->reason, "bad_field");
+	CHECK(strstr(ev(0)->body, "key 'type'") != NULL);
+}
+
+static void
+test_balance_errors_and_links(void)
+{
+#define TXN(id) "Start syncing the balance { transaction: { id: '" id "', userId: 'u', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }"
+#define BERR "Subscription balance and payment balance are not in sync {\n  userId: 'u',\n  subscriptionBalance: 82.5,\n  paymentBalance: -499.5\n}"
+	parse(APP(RID, "INFO", "before any message")
+		  APP(RID, "INFO", "Processing message m-1")
+		  APP(RID2, "INFO", "Processing message m-9")
+		  APP(RID, "INFO", TXN("T1"))
+		  APP(RID2, "ERROR", BERR)		/* request 2, no transaction */
+		  APP(RID, "ERROR", BERR)		/* -> T1 */
+		  APP(RID, "INFO", "Processing message m-2")
+		  APP(RID, "ERROR", BERR)		/* -> T2, logged before it */
+		  APP(RID, "INFO", TXN("T2"))
+		  APP(RID, "INFO", "Processing message m-3")
+		  APP(RID, "ERROR", BERR)		/* message 3 has no transaction */
+		  "2024-01-14T21:00:00.216Z END RequestId: " RID "\n\n"
+		  "2024-01-14T21:00:00.300Z {\"_aws\":{}}\n");
+	CHECK(R.n_events == 13);
+	CHECK(ev(0)->message_id.ptr == NULL);
+	CHECK_STR(S(ev(1)->message_id), "m-1");
+	CHECK_STR(S(ev(2)->message_id), "m-9");
+	CHECK_STR(S(ev(3)->message_id), "m-1");
+	CHECK_STR(K(ev(4)), "balance_error");
+	CHECK_STR(S(ev(4)->message_id), "m-9");
+	CHECK_STR(ev(4)->body, "{\"userId\":\"u\",\"subscriptionBalance\":82.5,\"paymentBalance\":-499.5,\"txn_id\":null}");
+	CHECK_STR(ev(5)->body, "{\"userId\":\"u\",\"subscriptionBalance\":82.5,\"paymentBalance\":-499.5,\"txn_id\":\"T1\"}");
+	CHECK_STR(S(ev(7)->message_id), "m-2");
+	CHECK_STR(ev(7)->body, "{\"userId\":\"u\",\"subscriptionBalance\":82.5,\"paymentBalance\":-499.5,\"txn_id\":\"T2\"}");
+	CHECK_STR(ev(10)->body, "{\"userId\":\"u\",\"subscriptionBalance\":82.5,\"paymentBalance\":-499.5,\"txn_id\":null}");
+	CHECK_STR(K(ev(11)), "end");
+	CHECK_STR(S(ev(11)->message_id), "m-3");
+	CHECK(ev(12)->message_id.ptr == NULL);
+
+	/* a balance error with a missing or bad field */
+	parse(APP(RID, "ERROR", "Subscription balance and payment balance are not in sync { userId: 'u', subscriptionBalance: 1 }"));
+	CHECK_STR(ev(0)->reason, "missing_field");
+	CHECK(ev(0)->intended_kind == LP_BALANCE_ERROR);
+	CHECK(strstr(ev(0)->body, "'paymentBalance'") != NULL);
+	parse(APP(RID, "ERROR", "Subscription balance and payment balance are not in sync { userId: 'u', subscriptionBalance: 1, paymentBalance: 'x' }"));
+	CHECK_STR(ev(0)->reason, "bad_field");
+	/* a syntax error inside the object */
+	parse(APP(RID, "ERROR", "Subscription balance and payment balance are not in sync {\n  userId: 'u'\n  subscriptionBalance: 1 }"));
+	CHECK_STR(ev(0)->reason, "malformed_event");
+	CHECK_STR(ev(0)->body, "{\"reason\":\"malformed_event\",\"detail\":\"balance_error: expected ',' or '}' at line 3, column 3\",\"intended_kind\":\"balance_error\"}");
+	CHECK_STR(S(ev(0)->request_id), RID);
+	CHECK_STR(S(ev(0)->level), "ERROR");
+#undef TXN
+#undef BERR
+}
+
+static void
+test_rejections(void)
+{
+	parse(APP(RID, "INFO", "{\n  message: 'Subscriber will have a negative balance due to this action, the process will terminate.',\n"
+			  "  data: {\n    userId: '8d116ece-1738-47d9-bd9c-172411e20b8f',\n    currentBalance: -40,\n"
+			  "    transactionId: '01HC1TRTDRHN3ZHQ8D5HFRSWVK'\n  }\n}"));
+	CHECK_STR(K(ev(0)), "negative_balance_rejection");
+	CHECK_STR(ev(0)->body, "{\"userId\":\"8d116ece-1738-47d9-bd9c-172411e20b8f\",\"currentBalance\":-40,"
+			  "\"transactionId\":\"01HC1TRTDRHN3ZHQ8D5HFRSWVK\",\"message\":\"Subscriber will have a negative balance due to this action, the process will terminate.\"}");
+
+	/* other wording, same meaning */
+	parse(APP(RID, "INFO", "{ message: 'User would have a negative balance', data: { userId: 'u', currentBalance: 0.5, transactionId: 'T' } }"));
+	CHECK_STR(K(ev(0)), "negative_balance_rejection");
+	/* an object literal about something else */
+	parse(APP(RID, "INFO", "{ message: 'all good', data: { userId: 'u' } }"));
+	CHECK_STR(K(ev(0)), "app_log");
+	/* missing transactionId */
+	parse(APP(RID, "INFO", "{ message: 'negative balance', data: { userId: 'u', currentBalance: -1 } }"));
+	CHECK_STR(ev(0)->reason, "missing_field");
+	CHECK(ev(0)->intended_kind == LP_NEGATIVE_BALANCE_REJECTION);
+	/* cut off */
+	parse(APP(RID, "INFO", "{\n  message: 'Subscriber will have a negative balance due to this action.',\n  data: {\n    userId: 'u',"));
+	CHECK_STR(ev(0)->reason, "truncated_event");
+	CHECK(ev(0)->intended_kind == LP_NEGATIVE_BALANCE_REJECTION);
+}
+
+static void
+test_truncated_and_malformed(void)
+{
+	/* a transaction cut off at the end of the text (a truncated file) */
+	parse("2024-01-14T21:00:00.090Z START RequestId: " RID " Version: $LATEST\n\n"
+		  "2024-01-14T21:00:00.176Z 2024-01-14T21:00:00.176Z\t" RID "\tINFO\tStart syncing the balance {\n  transaction: {\n"
+		  "    id: '01H8VCD1GDJFMGT83PXT891WB0',\n    type: 'DEB");
+	CHECK(R.n_events == 2);
+	CHECK_STR(K(ev(1)), "malformed");
+	CHECK_STR(ev(1)->reason, "truncated_event");
+	CHECK(ev(1)->intended_kind == LP_TRANSACTION);
+	CHECK_STR(ev(1)->body, "{\"reason\":\"truncated_event\",\"detail\":\"transaction: unterminated string at line 4, column 15 (the event ends inside the object)\",\"intended_kind\":\"transaction\"}");
+	CHECK(ev(1)->has_logged_at);
+
+	/* truncated between members, and right after the opening phrase */
+	parse(APP(RID, "INFO", "Start syncing the balance {\n  transaction: {\n    id: 'x',"));
+	CHECK_STR(ev(0)->reason, "truncated_event");
+	parse(APP(RID, "INFO", "Start syncing the balance"));
+	CHECK_STR(ev(0)->reason, "truncated_event");
+	/* text after the object */
+	parse(APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T', userId: 'u', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } } extra"));
+	CHECK_STR(ev(0)->reason, "malformed_event");
+
+	/* a truncated metric line */
+	parse("2023-12-12T12:00:00.272Z {\"_aws\":{\"Timestamp\":17023845");
+	CHECK_STR(ev(0)->reason, "truncated_event");
+	CHECK(ev(0)->intended_kind == LP_METRIC);
+	parse("2023-12-12T12:00:00.272Z {\"_aws\":{\"Timestamp\":x}}");
+	CHECK_STR(ev(0)->reason, "malformed_event");
+
+	/* nesting deeper than the limit */
+	{
+		char		text[8192];
+		size_t		k;
+
+		k = (size_t) snprintf(text, sizeof(text), "2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\t%s\tINFO\tStart syncing the balance ", RID);
+		for (int i = 0; i < 2000; i++)
+			text[k++] = i % 2 ? '[' : '{', text[k++] = i % 2 ? ' ' : 'a', text[k++] = i % 2 ? ' ' : ':';
+		text[k] = 0;
+		parse(text);
+		CHECK_STR(ev(0)->reason, "malformed_event");
+		CHECK(strstr(ev(0)->body, "nesting too deep") != NULL);
+	}
+
+	/* an application line without its tabs */
+	parse("2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\t" RID " INFO hello\n");
+	CHECK_STR(ev(0)->reason, "malformed_event");
+	CHECK(ev(0)->intended_kind == LP_KIND_NONE);
+	CHECK(strstr(ev(0)->body, "\"intended_kind\":null") != NULL);
+}
+
+static void
+test_timestamps(void)
+{
+	int64_t		us = -1;
+
+	CHECK(lp_parse_timestamp("1970-01-01T00:00:00.000Z", 24, &us) == 1 && us == 0);
+	CHECK(lp_parse_timestamp("2024-01-14T21:00:00.104Z", 24, &us) == 1 && us == 1705266000104000LL);
+	CHECK(lp_parse_timestamp("2024-02-29T00:00:00.000Z", 24, &us) == 1);
+	CHECK(lp_parse_timestamp("2000-02-29T00:00:00.000Z", 24, &us) == 1);
+	CHECK(lp_parse_timestamp("1900-02-29T00:00:00.000Z", 24, &us) == 0);
+	CHECK(lp_parse_timestamp("2023-02-29T00:00:00.000Z", 24, &us) == 0);
+	CHECK(lp_parse_timestamp("2023-13-01T00:00:00.000Z", 24, &us) == 0);
+	CHECK(lp_parse_timestamp("2023-00-01T00:00:00.000Z", 24, &us) == 0);
+	CHECK(lp_parse_timestamp("2023-04-31T00:00:00.000Z", 24, &us) == 0);
+	CHECK(lp_parse_timestamp("2023-01-01T24:00:00.000Z", 24, &us) == 0);
+	CHECK(lp_parse_timestamp("2023-01-01T23:60:00.000Z", 24, &us) == 0);
+	CHECK(lp_parse_timestamp("2023-01-01T23:00:60.000Z", 24, &us) == 0);
+	CHECK(lp_parse_timestamp("0000-01-01T00:00:00.000Z", 24, &us) == 0);
+	CHECK(lp_parse_timestamp("2023-01-01 00:00:00.000Z", 24, &us) == -1);
+	CHECK(lp_parse_timestamp("2023-01-01T00:00:00.000", 23, &us) == -1);
+	CHECK(lp_parse_timestamp("2023-01-01T00:00:00.00Z ", 24, &us) == -1);
+
+	/* an impossible export timestamp still starts an event, a malformed one */
+	parse("2024-01-14T21:00:00.090Z START RequestId: a Version: 1\n\n2024-13-14T21:00:00.090Z END RequestId: a\n");
+	CHECK(R.n_events == 2);
+	CHECK_STR(ev(1)->reason, "bad_timestamp");
+	CHECK(!ev(1)->has_logged_at);
+	/* an impossible application timestamp: logged_at falls back to the export one */
+	parse("2024-01-14T21:00:00.090Z 2024-01-14T25:00:00.090Z\t" RID "\tINFO\thello\n");
+	CHECK_STR(ev(0)->reason, "bad_timestamp");
+	CHECK(ev(0)->has_logged_at && ev(0)->logged_at_us == 1705266000090000LL);
+	CHECK_STR(S(ev(0)->request_id), RID);
+}
+
+static void
+test_splitting(void)
+{
+	/* text before the first timestamp, and text that is no log at all */
+	parse("garbage line\nmore\n\n2024-01-14T21:00:00.216Z END RequestId: " RID "\n");
+	CHECK(R.n_events == 2);
+	CHECK_STR(K(ev(0)), "malformed");
+	CHECK_STR(ev(0)->reason, "no_timestamp");
+	CHECK(!ev(0)->has_logged_at);
+	CHECK_STR(S(ev(0)->raw), "garbage line\nmore");
+	CHECK_STR(K(ev(1)), "end");
+	parse("PK\x03\x04 binary \x01\x02\xff\xfe");
+	CHECK(R.n_events == 1);
+	CHECK_STR(ev(0)->reason, "no_timestamp");
+	/* a timestamp glued to its text is no event start */
+	parse("2024-01-14T21:00:00.216ZEND\n");
+	CHECK(R.n_events == 1);
+	CHECK_STR(ev(0)->reason, "no_timestamp");
+
+	/* empty input, blank lines only */
+	parse("");
+	CHECK(R.n_events == 0);
+	parse("\n\n  \n\r\n");
+	CHECK(R.n_events == 0);
+	lp_free(&R);
+	CHECK(lp_parse(NULL, 0, NULL, &R) == LP_OK && R.n_events == 0);
+
+	/* blank lines inside a message belong to it; a timestamp after a blank line starts the next event */
+	parse(APP(RID, "ERROR", "An error occured while syncing\n\n    at a (b.js:1:1)\n\n\n    at c (d.js:2:2)")
+		  "2024-01-14T21:00:00.216Z END RequestId: " RID "\n");
+	CHECK(R.n_events == 2);
+	CHECK_STR(K(ev(0)), "sync_error");
+	CHECK_STR(ev(0)->body, "{\"message\":\"An error occured while syncing\\n\\n    at a (b.js:1:1)\\n\\n\\n    at c (d.js:2:2)\"}");
+	CHECK(ev(0)->raw.len == strlen("2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\t" RID "\tERROR\tAn error occured while syncing\n\n    at a (b.js:1:1)\n\n\n    at c (d.js:2:2)"));
+	/* an event without the blank separator line still ends where the next timestamp starts */
+	parse("2024-01-14T21:00:00.090Z START RequestId: a Version: 1\n2024-01-14T21:00:00.216Z END RequestId: a");
+	CHECK(R.n_events == 2);
+	CHECK_STR(K(ev(1)), "end");
+	CHECK_STR(S(ev(1)->request_id), "a");
+
+	/* hostile bytes inside messages still give valid JSON */
+	{
+		static const char text[] = "2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\tr\tINFO\tx\x01y\"\\z\xff\xc3(\xed\xa0\x80\0end\n";
+
+		parse_len(text, sizeof(text) - 1);
+		CHECK(R.n_events == 1);
+		CHECK_STR(ev(0)->body, "{\"message\":\"x\\u0001y\\\"\\\\z\\ufffd\\ufffd(\\ufffd\\ufffd\\ufffd\\ufffdend\"}");
+	}
+}
+
+static int	progress_calls;
+
+static void
+count_progress(void *arg)
+{
+	(void) arg;
+	progress_calls++;
+}
+
+static void
+test_progress(void)
+{
+	size_t		n = 0,
+				cap = 600 * 64;
+	char	   *text = malloc(cap);
+	lp_options	opts = {count_progress, NULL};
+
+	for (int i = 0; i < 600; i++)
+		n += (size_t) snprintf(text + n, cap - n, "2024-01-14T21:00:00.216Z END RequestId: r%d\n\n", i);
+	lp_free(&R);
+	CHECK(lp_parse(text, n, &opts, &R) == LP_OK);
+	CHECK(R.n_events == 600);
+	CHECK(progress_calls == 2);
+	lp_free(&R);
+	free(text);
+}
+
+int
+main(void)
+{
+	test_samples();
+	test_platform();
+	test_app_kinds();
+	test_transactions();
+	test_metadata();
+	test_numbers();
+	test_balance_errors_and_links();
+	test_rejections();
+	test_truncated_and_malformed();
+	test_timestamps();
+	test_splitting();
+	test_progress();
+	CHECK(lp_kind_name(LP_KIND_NONE) == NULL && lp_kind_name(LP_KIND_COUNT) == NULL);
+	CHECK_STR(lp_kind_name(LP_NEGATIVE_BALANCE_REJECTION), "negative_balance_rejection");
+	lp_free(&R);
+	return unit_summary("logparse");
+}
