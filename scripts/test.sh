@@ -62,7 +62,8 @@ if want regress || want tap || want integration; then
   if want integration && ls test/integration/*.sh >/dev/null 2>&1; then
     for t in test/integration/*.sh; do
       bash "$t"
-      record "integration $(basename "$t" .sh)" $?
+      st=$?  # before the command substitution below resets $?
+      record "integration $(basename "$t" .sh)" "$st"
     done
   fi
 fi

@@ -15,14 +15,26 @@ bal_limit(void)
 	return ten19 * ten19;
 }
 
-static bal_dec
+#define BAL_P19 ((bal_dec) 10000000000000000000ULL)
+
+/* 10^0 .. 10^38, as constant expressions */
+static const bal_dec bal_pow10_table[39] = {
+	1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000,
+	10000000000LL, 100000000000LL, 1000000000000LL, 10000000000000LL,
+	100000000000000LL, 1000000000000000LL, 10000000000000000LL,
+	100000000000000000LL, 1000000000000000000LL, BAL_P19,
+	BAL_P19 * 10, BAL_P19 * 100, BAL_P19 * 1000, BAL_P19 * 10000, BAL_P19 * 100000,
+	BAL_P19 * 1000000, BAL_P19 * 10000000, BAL_P19 * 100000000, BAL_P19 * 1000000000,
+	BAL_P19 * 10000000000LL, BAL_P19 * 100000000000LL, BAL_P19 * 1000000000000LL,
+	BAL_P19 * 10000000000000LL, BAL_P19 * 100000000000000LL,
+	BAL_P19 * 1000000000000000LL, BAL_P19 * 10000000000000000LL,
+	BAL_P19 * 100000000000000000LL, BAL_P19 * 1000000000000000000LL, BAL_P19 * BAL_P19
+};
+
+static inline bal_dec
 bal_pow10(int n)
 {
-	bal_dec		p = 1;
-
-	while (n-- > 0)
-		p *= 10;
-	return p;
+	return bal_pow10_table[n];
 }
 
 const char *
@@ -133,6 +145,28 @@ bal_from_nbase(const uint16_t *digits, int ndigits, int weight, bool negative,
 	bal_dec		limit = bal_limit();
 	bal_dec		mag = 0;
 	int			i;
+	int			last_exp10 = 4 * (weight - ndigits + 1) + BAL_SCALE_DIGITS;
+
+	/*
+	 * Fast path for the usual balance: at most 4 base-10000 digits (16
+	 * decimal digits fit an int64), within the exact range.
+	 */
+	if (ndigits > 0 && ndigits <= 4 && last_exp10 >= 0 && last_exp10 + 4 * ndigits <= 38)
+	{
+		int64_t		acc = 0;
+
+		for (i = 0; i < ndigits; i++)
+		{
+			if (digits[i] > 9999)
+				return BAL_SYNTAX;
+			acc = acc * 10000 + digits[i];
+		}
+		mag = (bal_dec) acc * bal_pow10(last_exp10);
+		if (mag >= limit)
+			return BAL_OVERFLOW;
+		*out = negative ? -mag : mag;
+		return BAL_OK;
+	}
 
 	for (i = 0; i < ndigits; i++)
 	{

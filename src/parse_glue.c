@@ -78,7 +78,7 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	text	   *log = PG_GETARG_TEXT_PP(0);
 	lp_options	opts = {parse_log_progress, NULL};
-	lp_result	res;
+	lp_result  *res;
 	lp_status	status;
 
 	/* the core reads and writes UTF-8; jsonb could not hold its U+FFFD in another encoding */
@@ -94,11 +94,12 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("calo_recon.parse_log must be declared with %d result columns", PARSE_LOG_COLUMNS)));
 
-	memset(&res, 0, sizeof(res));
+	/* a pointer that never changes inside PG_TRY, so PG_FINALLY sees what the parser allocated */
+	res = palloc0(sizeof(lp_result));
 	PG_TRY();
 	{
 		/* text values are valid in the database encoding; the core copes with any bytes anyway */
-		status = lp_parse(VARDATA_ANY(log), VARSIZE_ANY_EXHDR(log), &opts, &res);
+		status = lp_parse(VARDATA_ANY(log), VARSIZE_ANY_EXHDR(log), &opts, res);
 		if (status == LP_ENOMEM)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -107,11 +108,11 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("log text has too many events to parse at once")));
-		emit_rows(rsinfo, &res);
+		emit_rows(rsinfo, res);
 	}
 	PG_FINALLY();
 	{
-		lp_free(&res);
+		lp_free(res);
 	}
 	PG_END_TRY();
 

@@ -86,10 +86,80 @@ test_nbase(void)
 	CHECK(bal_from_nbase(d5, 9, 4, false, &v) == BAL_OK);
 	CHECK_STR(F(v), "99999999999999999999.9999999999999999");
 	CHECK(bal_from_nbase(d6, 6, 5, false, &v) == BAL_OVERFLOW);
+	CHECK(bal_from_nbase(d5, 4, 4, false, &v) == BAL_OK);	/* fast path at its edge */
+	CHECK_STR(F(v), "99999999999999990000");
+	CHECK(bal_from_nbase(d5, 4, 5, false, &v) == BAL_OVERFLOW);
+	CHECK(bal_from_nbase(d5, 2, -3, true, &v) == BAL_OK);
+	CHECK_STR(F(v), "-0.0000000099999999");
 	CHECK(bal_from_nbase(d6, 1, 30, false, &v) == BAL_OVERFLOW);
 	CHECK(bal_from_nbase(d7, 1, 0, false, &v) == BAL_SYNTAX);
 	CHECK(bal_from_nbase(NULL, 0, 0, false, &v) == BAL_OK);
 	CHECK(v == 0);
+}
+
+/* bal_from_nbase agrees with bal_parse of the same number written out in
+ * decimal, on pseudo-random digit strings around both paths and the limits. */
+static void
+test_nbase_vs_parse(void)
+{
+	uint32_t	seed = 12345;
+	int			n;
+	int			agree = 0;
+
+	for (n = 0; n < 20000; n++)
+	{
+		uint16_t	d[6];
+		int			nd,
+					weight,
+					i,
+					len = 0;
+		bool		neg;
+		char		text[128];
+		bal_dec		a = 0,
+					b = 0;
+		bal_status	sa,
+					sb;
+
+		seed = seed * 1103515245u + 12345u;
+		nd = 1 + (int) ((seed >> 16) % 6);
+		seed = seed * 1103515245u + 12345u;
+		weight = (int) ((seed >> 16) % 13) - 7;
+		neg = (seed >> 8) & 1;
+		for (i = 0; i < nd; i++)
+		{
+			seed = seed * 1103515245u + 12345u;
+			d[i] = (uint16_t) ((seed >> 16) % 10000);
+			if ((seed & 7) == 0)
+				d[i] = (uint16_t) (d[i] / 100 * 100);	/* whole at 18 places */
+		}
+		/* write sum d[i] * 10000^(weight - i) as a decimal string */
+		if (neg)
+			text[len++] = '-';
+		{
+			int			hi = weight > 0 ? weight : 0;
+			int			lo = weight - nd + 1 < 0 ? weight - nd + 1 : 0;
+			int			g;
+
+			for (g = hi; g >= lo; g--)
+			{
+				int			idx = weight - g;
+				int			v = (idx >= 0 && idx < nd) ? d[idx] : 0;
+
+				if (g == -1)
+					text[len++] = '.';
+				len += sprintf(text + len, "%04d", v);
+			}
+		}
+		text[len] = '\0';
+		sa = bal_from_nbase(d, nd, weight, neg, &a);
+		sb = bal_parse(text, strlen(text), &b);
+		if (sa == sb && (sa != BAL_OK || a == b))
+			agree++;
+		else
+			fprintf(stderr, "nbase/parse disagree on %s: %s vs %s\n", text,
+					bal_status_name(sa), bal_status_name(sb));
+	}
+	CHECK(agree == 20000);
 }
 
 static void
@@ -249,6 +319,7 @@ main(void)
 {
 	test_parse_format();
 	test_nbase();
+	test_nbase_vs_parse();
 	test_arith_ops();
 	test_tolerance();
 	test_rules();
