@@ -599,74 +599,112 @@ append_csv_field(StringInfo buf, const char *value, bool neutralize)
 	appendStringInfoChar(buf, '"');
 }
 
-/* Writes one view as CSV with a header into fd; returns the data rows written. */
-static int64
-write_view_csv(Portal portal, int fd, const char *rel_path)
+/*
+ * How to print each column of a cursor: output function and kind
+ * (numbers plain, text neutralized, times as dates in the workbook).
+ */
+ExportColumns *
+export_columns(TupleDesc desc)
 {
-	TupleDesc	desc = portal->tupDesc;
-	int			natts = desc->natts;
-	Oid		   *out_funcs = palloc(sizeof(Oid) * natts);
-	ExportColumnKind *kinds = palloc(sizeof(ExportColumnKind) * natts);
-	MemoryContext row_cxt;
-	MemoryContext old_cxt;
-	StringInfoData buf;
-	int64		rows = 0;
+	ExportColumns *columns = palloc(sizeof(ExportColumns));
 	int			i;
 
-	initStringInfo(&buf);
-	for (i = 0; i < natts; i++)
+	columns->natts = desc->natts;
+	columns->out_funcs = palloc(sizeof(Oid) * desc->natts);
+	columns->kinds = palloc(sizeof(ExportColumnKind) * desc->natts);
+	for (i = 0; i < desc->natts; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			type_oid = TupleDescAttr(desc, i)->atttypid;
 		bool		varlena;
 
-		getTypeOutputInfo(att->atttypid, &out_funcs[i], &varlena);
-		kinds[i] = export_column_kind(att->atttypid);
-		if (i > 0)
-			appendStringInfoChar(&buf, ',');
-		append_csv_field(&buf, NameStr(att->attname), false);
+		getTypeOutputInfo(type_oid, &columns->out_funcs[i], &varlena);
+		columns->kinds[i] = export_column_kind(type_oid);
 	}
-	appendStringInfoChar(&buf, '\n');
+	return columns;
+}
 
-	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon csv row",
-									ALLOCSET_DEFAULT_SIZES);
+/*
+ * Calls row_fn for every row of the cursor, fetched a batch at a time; what
+ * row_fn allocates is freed after each batch. Returns the rows seen.
+ */
+int64
+export_for_each_row(Portal portal, ExportRowFn row_fn, void *arg)
+{
+	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon export batch",
+													ALLOCSET_DEFAULT_SIZES);
+	int64		rows = 0;
+
 	for (;;)
 	{
-		uint64		n;
+		MemoryContext old_cxt;
 		uint64		r;
 
 		CHECK_FOR_INTERRUPTS();
 		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		n = SPI_processed;
-		if (n == 0)
+		if (SPI_processed == 0)
 			break;
-		old_cxt = MemoryContextSwitchTo(row_cxt);
-		for (r = 0; r < n; r++)
-		{
-			HeapTuple	tuple = SPI_tuptable->vals[r];
-
-			for (i = 0; i < natts; i++)
-			{
-				bool		isnull;
-				Datum		value = SPI_getbinval(tuple, SPI_tuptable->tupdesc, i + 1, &isnull);
-
-				if (i > 0)
-					appendStringInfoChar(&buf, ',');
-				if (isnull)
-					continue;
-				append_csv_field(&buf, OidOutputFunctionCall(out_funcs[i], value),
-								 kinds[i] == EXPORT_TEXT);
-			}
-			appendStringInfoChar(&buf, '\n');
-			if (buf.len >= CSV_FLUSH_BYTES)
-				flush_buffer(fd, &buf, rel_path);
-			rows++;
-		}
+		old_cxt = MemoryContextSwitchTo(batch_cxt);
+		for (r = 0; r < SPI_processed; r++)
+			row_fn(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, rows++, arg);
 		MemoryContextSwitchTo(old_cxt);
-		MemoryContextReset(row_cxt);
+		MemoryContextReset(batch_cxt);
 		SPI_freetuptable(SPI_tuptable);
 	}
-	flush_buffer(fd, &buf, rel_path);
-	MemoryContextDelete(row_cxt);
+	MemoryContextDelete(batch_cxt);
+	return rows;
+}
+
+typedef struct CsvWriter
+{
+	ExportColumns *columns;
+	StringInfoData buf;
+	int			fd;
+	const char *rel_path;
+} CsvWriter;
+
+static void
+write_csv_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
+{
+	CsvWriter  *csv = arg;
+	int			i;
+
+	for (i = 0; i < csv->columns->natts; i++)
+	{
+		bool		isnull;
+		Datum		value = SPI_getbinval(tuple, desc, i + 1, &isnull);
+
+		if (i > 0)
+			appendStringInfoChar(&csv->buf, ',');
+		if (!isnull)
+			append_csv_field(&csv->buf, OidOutputFunctionCall(csv->columns->out_funcs[i], value),
+							 csv->columns->kinds[i] == EXPORT_TEXT);
+	}
+	appendStringInfoChar(&csv->buf, '\n');
+	if (csv->buf.len >= CSV_FLUSH_BYTES)
+		flush_buffer(csv->fd, &csv->buf, csv->rel_path);
+}
+
+/* Writes one view as CSV with a header into fd; returns the data rows written. */
+static int64
+write_view_csv(Portal portal, int fd, const char *rel_path)
+{
+	CsvWriter	csv;
+	int64		rows;
+	int			i;
+
+	csv.columns = export_columns(portal->tupDesc);
+	csv.fd = fd;
+	csv.rel_path = rel_path;
+	initStringInfo(&csv.buf);
+	for (i = 0; i < csv.columns->natts; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&csv.buf, ',');
+		append_csv_field(&csv.buf, NameStr(TupleDescAttr(portal->tupDesc, i)->attname), false);
+	}
+	appendStringInfoChar(&csv.buf, '\n');
+	rows = export_for_each_row(portal, write_csv_row, &csv);
+	flush_buffer(fd, &csv.buf, rel_path);
 	return rows;
 }
 

@@ -11,6 +11,7 @@
 #define EXPORT_GLUE_H
 
 #include "nodes/pg_list.h"
+#include "access/htup.h"
 #include "utils/portal.h"
 
 #define EXPORT_MANIFEST_NAME ".calo_recon_manifest"
@@ -34,7 +35,19 @@ typedef enum ExportColumnKind
 	EXPORT_TIME
 } ExportColumnKind;
 
+/* Output functions and kinds of a cursor's columns. */
+typedef struct ExportColumns
+{
+	int			natts;
+	Oid		   *out_funcs;
+	ExportColumnKind *kinds;
+} ExportColumns;
+
+typedef void (*ExportRowFn) (HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg);
+
 extern ExportColumnKind export_column_kind(Oid type_oid);
+extern ExportColumns *export_columns(TupleDesc desc);
+extern int64 export_for_each_row(Portal portal, ExportRowFn row_fn, void *arg);
 extern int	export_fix_output_settings(void);
 extern Portal export_open_view(const char *view);
 extern void export_check_privilege(const char *function_name);

@@ -28,7 +28,6 @@
 #include "calo_recon.h"
 #include "export_glue.h"
 
-#define FETCH_ROWS 1000
 #define EXCEL_MAX_ROWS 1048576
 #define EXCEL_MAX_STRING 32767
 #define MAX_COLUMN_WIDTH 60.0
@@ -110,107 +109,95 @@ datum_to_excel_time(Oid type_oid, Datum value, lxw_datetime *out)
 	return true;
 }
 
+typedef struct SheetWriter
+{
+	const WorkbookSheet *spec;
+	lxw_worksheet *sheet;
+	ExportColumns *columns;
+	double	   *widths;
+	lxw_format *date_format;
+} SheetWriter;
+
+static void
+write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
+{
+	SheetWriter *w = arg;
+	lxw_row_t	row = row_no + 1;
+	int			i;
+
+	if (row >= EXCEL_MAX_ROWS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("view calo_recon.%s has more rows than an Excel sheet holds", w->spec->view),
+				 errhint("Use export_reports() for CSV files without that limit.")));
+	for (i = 0; i < w->columns->natts; i++)
+	{
+		bool		isnull;
+		Datum		value = SPI_getbinval(tuple, desc, i + 1, &isnull);
+		lxw_datetime when;
+		char	   *text;
+
+		if (isnull)
+			continue;
+		switch (w->columns->kinds[i])
+		{
+			case EXPORT_NUMBER:
+				text = OidOutputFunctionCall(w->columns->out_funcs[i], value);
+				check_lxw(worksheet_write_number(w->sheet, row, i, strtod(text, NULL), NULL), "number");
+				w->widths[i] = Max(w->widths[i], Min(strlen(text) + 2, MAX_COLUMN_WIDTH));
+				break;
+			case EXPORT_BOOL:
+				check_lxw(worksheet_write_boolean(w->sheet, row, i, DatumGetBool(value), NULL), "boolean");
+				break;
+			case EXPORT_TIME:
+				if (datum_to_excel_time(TupleDescAttr(desc, i)->atttypid, value, &when))
+				{
+					check_lxw(worksheet_write_datetime(w->sheet, row, i, &when, w->date_format), "date");
+					break;
+				}
+				/* infinite or out of Excel's range: keep the text */
+				/* FALLTHROUGH */
+			case EXPORT_TEXT:
+				text = OidOutputFunctionCall(w->columns->out_funcs[i], value);
+				check_lxw(worksheet_write_string(w->sheet, row, i, excel_string(text), NULL), "text");
+				w->widths[i] = Max(w->widths[i], Min(pg_mbstrlen(text) + 2, MAX_COLUMN_WIDTH));
+				break;
+		}
+	}
+}
+
 /* Writes one view into a new sheet; returns the data rows written. */
 static int64
 write_sheet(lxw_workbook *workbook, const WorkbookSheet *spec, Portal portal,
 			lxw_format *header_format, lxw_format *date_format)
 {
-	lxw_worksheet *sheet = workbook_add_worksheet(workbook, spec->sheet);
 	TupleDesc	desc = portal->tupDesc;
-	int			natts = desc->natts;
-	Oid		   *out_funcs = palloc(sizeof(Oid) * natts);
-	ExportColumnKind *kinds = palloc(sizeof(ExportColumnKind) * natts);
-	double	   *widths = palloc(sizeof(double) * natts);
-	MemoryContext row_cxt;
-	int64		rows = 0;
+	SheetWriter w;
+	int64		rows;
 	int			i;
 
-	if (sheet == NULL)
+	w.spec = spec;
+	w.sheet = workbook_add_worksheet(workbook, spec->sheet);
+	w.columns = export_columns(desc);
+	w.widths = palloc(sizeof(double) * desc->natts);
+	w.date_format = date_format;
+	if (w.sheet == NULL)
 		ereport(ERROR, (errcode(ERRCODE_IO_ERROR),
 						errmsg("could not add worksheet \"%s\"", spec->sheet)));
-	for (i = 0; i < natts; i++)
+	for (i = 0; i < desc->natts; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		bool		varlena;
+		const char *name = NameStr(TupleDescAttr(desc, i)->attname);
 
-		getTypeOutputInfo(att->atttypid, &out_funcs[i], &varlena);
-		kinds[i] = export_column_kind(att->atttypid);
-		widths[i] = Max(strlen(NameStr(att->attname)) + 4, kinds[i] == EXPORT_TIME ? 20 : 8);
-		check_lxw(worksheet_write_string(sheet, 0, i, NameStr(att->attname), header_format), "header");
+		w.widths[i] = Max(strlen(name) + 4, w.columns->kinds[i] == EXPORT_TIME ? 20 : 8);
+		check_lxw(worksheet_write_string(w.sheet, 0, i, name, header_format), "header");
 	}
+	rows = export_for_each_row(portal, write_sheet_row, &w);
 
-	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon workbook row",
-									ALLOCSET_DEFAULT_SIZES);
-	for (;;)
-	{
-		uint64		n;
-		uint64		r;
-		MemoryContext old_cxt;
-
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		n = SPI_processed;
-		if (n == 0)
-			break;
-		if (rows + n >= EXCEL_MAX_ROWS)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("view calo_recon.%s has more rows than an Excel sheet holds", spec->view),
-					 errhint("Use export_reports() for CSV files without that limit.")));
-		old_cxt = MemoryContextSwitchTo(row_cxt);
-		for (r = 0; r < n; r++)
-		{
-			HeapTuple	tuple = SPI_tuptable->vals[r];
-			lxw_row_t	row = rows + 1;
-
-			for (i = 0; i < natts; i++)
-			{
-				bool		isnull;
-				Datum		value = SPI_getbinval(tuple, SPI_tuptable->tupdesc, i + 1, &isnull);
-				Oid			type_oid = TupleDescAttr(desc, i)->atttypid;
-				lxw_datetime when;
-				char	   *text;
-
-				if (isnull)
-					continue;
-				switch (kinds[i])
-				{
-					case EXPORT_NUMBER:
-						text = OidOutputFunctionCall(out_funcs[i], value);
-						check_lxw(worksheet_write_number(sheet, row, i, strtod(text, NULL), NULL), "number");
-						widths[i] = Max(widths[i], Min(strlen(text) + 2, MAX_COLUMN_WIDTH));
-						break;
-					case EXPORT_BOOL:
-						check_lxw(worksheet_write_boolean(sheet, row, i, DatumGetBool(value), NULL), "boolean");
-						break;
-					case EXPORT_TIME:
-						if (datum_to_excel_time(type_oid, value, &when))
-						{
-							check_lxw(worksheet_write_datetime(sheet, row, i, &when, date_format), "date");
-							break;
-						}
-						/* infinite or out of Excel's range: keep the text */
-						/* FALLTHROUGH */
-					case EXPORT_TEXT:
-						text = OidOutputFunctionCall(out_funcs[i], value);
-						check_lxw(worksheet_write_string(sheet, row, i, excel_string(text), NULL), "text");
-						widths[i] = Max(widths[i], Min(pg_mbstrlen(text) + 2, MAX_COLUMN_WIDTH));
-						break;
-				}
-			}
-			rows++;
-		}
-		MemoryContextSwitchTo(old_cxt);
-		MemoryContextReset(row_cxt);
-		SPI_freetuptable(SPI_tuptable);
-	}
-	MemoryContextDelete(row_cxt);
-
-	for (i = 0; i < natts; i++)
-		check_lxw(worksheet_set_column(sheet, i, i, widths[i], NULL), "column width");
-	worksheet_freeze_panes(sheet, 1, 0);
-	if (natts > 0)
-		check_lxw(worksheet_autofilter(sheet, 0, 0, rows, natts - 1), "autofilter");
+	for (i = 0; i < desc->natts; i++)
+		check_lxw(worksheet_set_column(w.sheet, i, i, w.widths[i], NULL), "column width");
+	worksheet_freeze_panes(w.sheet, 1, 0);
+	if (desc->natts > 0)
+		check_lxw(worksheet_autofilter(w.sheet, 0, 0, rows, desc->natts - 1), "autofilter");
 	return rows;
 }
 
