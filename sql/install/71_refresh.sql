@@ -19,6 +19,7 @@ CREATE TABLE calo_recon.runs (
     breaks        bigint      NOT NULL DEFAULT 0,
     scored        bigint      NOT NULL DEFAULT 0,
     error         text,
+    backend_pid   integer     NOT NULL DEFAULT pg_catalog.pg_backend_pid(),
     CHECK ((status = 'running') = (finished_at IS NULL))
 );
 CREATE INDEX runs_started_idx ON calo_recon.runs (started_at);
@@ -37,6 +38,7 @@ COMMENT ON COLUMN calo_recon.runs.reconciled_users IS 'Users whose findings were
 COMMENT ON COLUMN calo_recon.runs.breaks IS 'Arithmetic and chain breaks of the reconciled users';
 COMMENT ON COLUMN calo_recon.runs.scored IS 'Transactions scored with the active model (0 when none is active)';
 COMMENT ON COLUMN calo_recon.runs.error IS 'SQLSTATE and message of the failure, or why the run was skipped';
+COMMENT ON COLUMN calo_recon.runs.backend_pid IS 'Server process that ran it (see check_last_refresh())';
 
 -- Transactions stored since the last reconcile by refresh(): filled by a
 -- trigger whatever inserts them (ingest, COPY, INSERT), so nothing is missed.
@@ -128,29 +130,37 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.refresh(text) IS
-  'Ingests new files from the folder (relative to calo_recon.import_directory, default all of it), reconciles every user with transactions inserted since the last run, scores new transactions with the active model, and records the run in calo_recon.runs. A run that overlaps another returns at once with status skipped; a failed run is rolled back but recorded with status failed and the error (and a WARNING); use CALL calo_recon.refresh_job() to make a scheduler see the failure';
+  'Ingests new files from the folder (relative to calo_recon.import_directory, default all of it), reconciles every user with transactions inserted since the last run, scores new transactions with the active model, and records the run in calo_recon.runs. A run that overlaps another returns at once with status skipped; a failed run is rolled back but recorded with status failed and the error (and a WARNING); a scheduler sees the failure with check_last_refresh()';
 REVOKE EXECUTE ON FUNCTION calo_recon.refresh(text) FROM PUBLIC;
 
--- For schedulers that judge a job by its error status (pg_cron): commits the
--- run row first, then fails when the run failed.  No SET clause (procedures
--- with one cannot COMMIT), so every name and operator is schema-qualified.
-CREATE PROCEDURE calo_recon.refresh_job(folder text DEFAULT '')
-LANGUAGE plpgsql
+-- For schedulers that judge a job by its error status (pg_cron): the failed
+-- run must be committed before the job fails, so the job is two transactions,
+--   BEGIN; SELECT calo_recon.refresh(); COMMIT; SELECT calo_recon.check_last_refresh();
+-- and this function fails when the session's last run failed.
+CREATE FUNCTION calo_recon.check_last_refresh()
+RETURNS calo_recon.runs
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     run calo_recon.runs;
 BEGIN
-    run := calo_recon.refresh(folder);
-    COMMIT;
-    IF run.status OPERATOR(pg_catalog.=) 'failed' THEN
+    SELECT r.* INTO run FROM calo_recon.runs r
+    WHERE r.backend_pid = pg_catalog.pg_backend_pid()
+    ORDER BY r.run_id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no calo_recon.refresh() run in this session' USING ERRCODE = 'no_data_found';
+    END IF;
+    IF run.status = 'failed' THEN
         RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
             USING ERRCODE = 'external_routine_exception';
     END IF;
+    RETURN run;
 END;
 $$;
-COMMENT ON PROCEDURE calo_recon.refresh_job(text) IS
-  'CALL calo_recon.refresh_job() for pg_cron: runs refresh(), commits its run row, then raises an error when the run failed so cron.job_run_details shows failed';
-REVOKE EXECUTE ON PROCEDURE calo_recon.refresh_job(text) FROM PUBLIC;
+COMMENT ON FUNCTION calo_recon.check_last_refresh() IS
+  'Returns the last refresh() run of this session, or raises 38000 when it failed (P0002 when there is none): for pg_cron, BEGIN; SELECT calo_recon.refresh(); COMMIT; SELECT calo_recon.check_last_refresh(); records the failed run and shows the job as failed';
+REVOKE EXECUTE ON FUNCTION calo_recon.check_last_refresh() FROM PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.runs', '');
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.runs_run_id_seq', '');

@@ -46,6 +46,7 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION calo_recon.alert_payload(calo_recon.alerts) IS
   'JSON payload of NOTIFY calo_recon_alerts for an alert: alert_id, txn_id, user_id, alert_kind, detail (detail dropped when the payload would exceed 8000 bytes)';
+REVOKE EXECUTE ON FUNCTION calo_recon.alert_payload(calo_recon.alerts) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

@@ -25,7 +25,7 @@ DECLARE
     -- what only operators run: everything that reads server files, writes
     -- wallets or findings, or writes files; analysts may execute the rest
     operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
-                                  'reconcile', 'refresh', 'refresh_job', 'export_reports',
+                                  'reconcile', 'refresh', 'check_last_refresh', 'export_reports',
                                   'export_workbook', 'grant_role'];
     routine regprocedure;
     name text;
@@ -71,7 +71,6 @@ BEGIN
             || format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA calo_recon TO %I', role_name);
         statements := statements
             || format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA calo_recon TO %I', role_name)
-            || format('GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA calo_recon TO %I', role_name)
             || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM %I', role_name);
     END IF;
 

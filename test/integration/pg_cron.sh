@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # calo_recon.refresh() run by a real pg_cron (preloaded by scripts/test.sh):
 # a scheduled refresh succeeds and is recorded in calo_recon.runs, a failing
-# one (CALL calo_recon.refresh_job on a missing folder) shows as failed in
-# cron.job_run_details and is still recorded; two overlapping refreshes: the
+# one (refresh of a missing folder, committed, then check_last_refresh())
+# shows as failed in cron.job_run_details and is still recorded; two overlapping refreshes: the
 # second returns 'skipped' at once.
 # pg_cron 1.4 schedules by the minute (no '5 seconds' form), so the wait is
 # bounded at 90 s. Jobs connect through the socket folder (listen_addresses
@@ -32,7 +32,7 @@ q postgres <<SQL >/dev/null
 SELECT cron.schedule_in_database('calo_recon_test_ok', '* * * * *',
                                  \$\$SELECT calo_recon.refresh('samples')\$\$, '$OK_DB');
 SELECT cron.schedule_in_database('calo_recon_test_fail', '* * * * *',
-                                 \$\$CALL calo_recon.refresh_job('no-such-folder')\$\$, '$FAIL_DB');
+                                 \$\$BEGIN; SELECT calo_recon.refresh('no-such-folder'); COMMIT; SELECT calo_recon.check_last_refresh()\$\$, '$FAIL_DB');
 UPDATE cron.job SET nodename = '$PGHOST' WHERE jobname LIKE 'calo_recon_test_%';
 SQL
 
@@ -58,7 +58,7 @@ if q "$OK_DB" -c "SELECT count(*) FROM calo_recon.ingested_files" | grep -qx 0; 
   fail "the scheduled refresh ingested nothing"
 fi
 
-[ "$fail_status" = failed ] || fail "a failing refresh_job shows as $fail_status in cron.job_run_details"
+[ "$fail_status" = failed ] || fail "a failing refresh shows as $fail_status in cron.job_run_details"
 failed_run=$(q "$FAIL_DB" -c "SELECT status || ': ' || coalesce(error, '') FROM calo_recon.runs ORDER BY run_id LIMIT 1")
 echo "pg_cron: failing run: $failed_run"
 [[ "$failed_run" == failed:* ]] || fail "the failed run was not recorded: $failed_run"

@@ -2,7 +2,7 @@
 -- ops area: no SECURITY DEFINER, pinned search_path, nothing for PUBLIC.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(27);
+SELECT plan(31);
 
 -- install-wide promises
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
@@ -11,7 +11,7 @@ SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.o
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'calo_recon'
            JOIN pg_language l ON l.oid = p.prolang
-           WHERE l.lanname IN ('sql', 'plpgsql') AND p.prokind <> 'p'
+           WHERE l.lanname IN ('sql', 'plpgsql')
              AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)),
           0, 'every SQL and PL/pgSQL function pins search_path = pg_catalog, pg_temp');
 SELECT ok(NOT has_function_privilege('public', 'calo_recon.refresh(text)', 'EXECUTE')
@@ -31,7 +31,9 @@ SELECT ok(NOT (SELECT 'calo_recon.pending_reconcile'::regclass = ANY (extconfig)
 SELECT has_table('calo_recon', 'runs', 'runs table');
 SELECT columns_are('calo_recon', 'runs',
     ARRAY['run_id', 'started_at', 'finished_at', 'status', 'folder', 'files', 'skipped_files', 'events',
-          'transactions', 'reconciled_users', 'breaks', 'scored', 'error'], 'runs columns');
+          'transactions', 'reconciled_users', 'breaks', 'scored', 'error', 'backend_pid'], 'runs columns');
+
+SELECT throws_ok($$SELECT calo_recon.check_last_refresh()$$, 'P0002', NULL, 'check_last_refresh() without a run');
 
 -- a first refresh ingests the samples and reconciles them
 CREATE TEMP TABLE first_run AS SELECT * FROM calo_recon.refresh('samples');
@@ -75,6 +77,10 @@ CREATE TEMP TABLE failed_run AS SELECT * FROM calo_recon.refresh('no-such-folder
 SELECT is((SELECT status FROM failed_run), 'failed', 'a refresh of a missing folder fails');
 SELECT ok((SELECT error ~ '^[0-9A-Z]{5}: ' FROM failed_run), 'with the SQLSTATE and message');
 SELECT is((SELECT r.status FROM calo_recon.runs r JOIN failed_run f USING (run_id)), 'failed', 'the failed run is recorded');
+SELECT throws_ok($$SELECT calo_recon.check_last_refresh()$$, '38000', NULL,
+                 'check_last_refresh() fails after a failed run (what pg_cron sees)');
+SELECT is((SELECT status FROM calo_recon.refresh('samples')), 'succeeded', 'a good run again');
+SELECT is((SELECT status FROM calo_recon.check_last_refresh()), 'succeeded', 'check_last_refresh() returns it');
 SELECT throws_ok($$SELECT calo_recon.refresh(NULL)$$, '22004', NULL, 'refresh(NULL) is refused');
 
 SELECT * FROM finish();
