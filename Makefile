@@ -2,7 +2,7 @@
 #   make / make install / make installcheck   (the usual PGXS targets)
 #   make unit    C unit tests of the plain cores under ASan + UBSan
 #   make fuzz    libFuzzer targets (FUZZ_SECONDS=30 make fuzz-run for a smoke run)
-#   make tools   client tools (tools/calo_recon_load)
+#   make tools   client tools (tools/calo_recon_load, tools/calo_recon_gen)
 
 EXTENSION  = calo_recon
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" calo_recon.control)
@@ -24,7 +24,7 @@ SHLIB_LINK += -lz -lxlsxwriter
 PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
               -Wno-missing-field-initializers -Isrc
 EXTRA_CLEAN = results regression.diffs regression.out test/unit/build test/fuzz/build \
-              tools/calo_recon_load
+              tools/calo_recon_load tools/calo_recon_gen
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -40,6 +41,12 @@ slice_text(lp_slice s, bool *isnull)
 static void
 emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
 {
+	/* the tuplestore copies each row: its pieces live only until the next one */
+	MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext,
+													  "parse_log row",
+													  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old_context = MemoryContextSwitchTo(row_context);
+
 	for (size_t i = 0; i < res->n_events; i++)
 	{
 		const lp_event *ev = &res->events[i];
@@ -48,6 +55,7 @@ emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
 
 		if (i % 256 == 0)
 			CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(row_context);
 		values[0] = Int32GetDatum(ev->event_no);
 		nulls[0] = false;
 		nulls[1] = !ev->has_logged_at;
@@ -66,6 +74,8 @@ emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
 		nulls[7] = false;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	MemoryContextSwitchTo(old_context);
+	MemoryContextDelete(row_context);
 }
 
 /*
