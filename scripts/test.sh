@@ -40,7 +40,6 @@ fi
 if want regress || want tap || want integration; then
   source scripts/cluster.sh
   trap cluster_destroy EXIT
-  [ "$(id -u)" -eq 0 ] && chown -R postgres "$TOP/test/data" 2>/dev/null
   cluster_start "shared_preload_libraries = 'pg_cron'" "cron.database_name = 'postgres'"
   cluster_import test/data/samples test/data/bad
   echo "cluster: $CR_ROOT (port $PGPORT)"
@@ -62,7 +61,8 @@ if want regress || want tap || want integration; then
   if want integration && ls test/integration/*.sh >/dev/null 2>&1; then
     for t in test/integration/*.sh; do
       bash "$t"
-      record "integration $(basename "$t" .sh)" $?
+      st=$?  # before the command substitution below resets $?
+      record "integration $(basename "$t" .sh)" "$st"
     done
   fi
 fi

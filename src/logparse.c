@@ -1993,18 +1993,16 @@ is_blank(const char *s, const char *e)
 /* ------------------------------------------------------------------ */
 /* message ids and balance error links                                 */
 
-typedef struct map_entry
-{
-	lp_slice	a;
-	lp_slice	b;
-	size_t		value;
-	bool		used;
-} map_entry;
-
+/*
+ * An open-addressing set of events keyed by their request id (and message
+ * id): a slot holds an event index + 1, 0 when empty.
+ */
 typedef struct lp_map
 {
-	map_entry  *slots;
+	uint32_t   *slots;
 	size_t		mask;
+	const lp_event *events;
+	bool		with_message;	/* the key includes the message id */
 } lp_map;
 
 static uint64_t
@@ -2025,43 +2023,31 @@ slice_eq(lp_slice x, lp_slice y)
 	return x.len == y.len && memcmp(x.ptr, y.ptr, x.len) == 0;
 }
 
-static map_entry *
-map_slot(lp_map *m, lp_slice a, lp_slice b)
+/* the slot of ev's key: the one holding an event with the same key, or an empty one */
+static uint32_t *
+map_slot(lp_map *m, const lp_event *ev)
 {
-	size_t		i = (size_t) hash_slice(hash_slice(14695981039346656037ULL, a), b) & m->mask;
+	uint64_t	h = hash_slice(14695981039346656037ULL, ev->request_id);
+	size_t		i;
 
-	while (m->slots[i].used && !(slice_eq(m->slots[i].a, a) && slice_eq(m->slots[i].b, b)))
-		i = (i + 1) & m->mask;
+	if (m->with_message)
+		h = hash_slice(h, ev->message_id);
+	for (i = (size_t) (h ^ (h >> 29)) & m->mask; m->slots[i] != 0; i = (i + 1) & m->mask)
+	{
+		const lp_event *other = &m->events[m->slots[i] - 1];
+
+		if (slice_eq(other->request_id, ev->request_id) &&
+			(!m->with_message || slice_eq(other->message_id, ev->message_id)))
+			break;
+	}
 	return &m->slots[i];
 }
 
 static void
-map_put(lp_map *m, lp_slice a, lp_slice b, size_t value)
+map_reset(lp_map *m, bool with_message)
 {
-	map_entry  *e = map_slot(m, a, b);
-
-	e->a = a;
-	e->b = b;
-	e->value = value;
-	e->used = true;
-}
-
-static bool
-map_init(lp_map *m, size_t n)
-{
-	size_t		cap = 16;
-
-	while (cap < 2 * n + 1)
-		cap *= 2;
-	m->slots = calloc(cap, sizeof(map_entry));
-	m->mask = cap - 1;
-	return m->slots != NULL;
-}
-
-static void
-map_clear(lp_map *m)
-{
-	memset(m->slots, 0, (m->mask + 1) * sizeof(map_entry));
+	memset(m->slots, 0, (m->mask + 1) * sizeof(uint32_t));
+	m->with_message = with_message;
 }
 
 static bool
@@ -2069,42 +2055,44 @@ link_events(lp_result *res)
 {
 	lp_map		m;
 	lp_buf	   *out = &res->priv_bodies;
-	size_t	   *link;
-	static const lp_slice none = {NULL, 0};
+	uint32_t   *link;
+	size_t		cap = 16;
 
 	if (res->n_events == 0)
 		return true;
-	if (!map_init(&m, res->n_events))
+	while (cap < 2 * res->n_events + 1)
+		cap *= 2;
+	m.slots = malloc(cap * sizeof(uint32_t));
+	m.mask = cap - 1;
+	m.events = res->events;
+	link = calloc(res->n_events, sizeof(uint32_t));
+	if (m.slots == NULL || link == NULL)
+	{
+		free(m.slots);
+		free(link);
 		return false;
+	}
 
-	/* the current message of each request */
+	/* the current message of each request: set by its last Processing message */
+	map_reset(&m, false);
 	for (size_t i = 0; i < res->n_events; i++)
 	{
 		lp_event   *ev = &res->events[i];
+		uint32_t   *slot;
 
 		if (ev->request_id.ptr == NULL)
 			continue;
+		slot = map_slot(&m, ev);
 		if (ev->kind == LP_PROCESSING_MESSAGE)
-			map_put(&m, ev->request_id, none, i);
-		else
-		{
-			map_entry  *e = map_slot(&m, ev->request_id, none);
-
-			if (e->used)
-				ev->message_id = res->events[e->value].message_id;
-		}
+			*slot = (uint32_t) i + 1;
+		else if (*slot != 0)
+			ev->message_id = res->events[*slot - 1].message_id;
 	}
 
-	/* balance error -> nearest transaction of the same request and message, before it or else after it */
-	link = calloc(res->n_events, sizeof(size_t));
-	if (link == NULL)
-	{
-		free(m.slots);
-		return false;
-	}
+	/* balance error -> nearest transaction of the same request and message, before it, else after it */
 	for (int pass = 0; pass < 2; pass++)
 	{
-		map_clear(&m);
+		map_reset(&m, true);
 		for (size_t k = 0; k < res->n_events; k++)
 		{
 			size_t		i = pass == 0 ? k : res->n_events - 1 - k;
@@ -2113,14 +2101,9 @@ link_events(lp_result *res)
 			if (ev->request_id.ptr == NULL)
 				continue;
 			if (ev->kind == LP_TRANSACTION)
-				map_put(&m, ev->request_id, ev->message_id, i);
+				*map_slot(&m, ev) = (uint32_t) i + 1;
 			else if (ev->kind == LP_BALANCE_ERROR && link[i] == 0)
-			{
-				map_entry  *e = map_slot(&m, ev->request_id, ev->message_id);
-
-				if (e->used)
-					link[i] = e->value + 1;
-			}
+				link[i] = *map_slot(&m, ev);
 		}
 	}
 	for (size_t i = 0; i < res->n_events; i++)

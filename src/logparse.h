@@ -8,6 +8,15 @@
  * JSON in valid UTF-8, whatever the input bytes; numbers keep their source
  * spelling so that no money value ever passes through a double.
  *
+ * Events: a line that starts with an export timestamp (YYYY-MM-DDTHH:MM:SS.sssZ)
+ * followed by a space or the line end starts an event, whether or not a
+ * blank line comes before it (a message without its final newline is
+ * followed directly by the next event).  Every other line, blank lines
+ * included, belongs to the current event; raw ends at the event's last
+ * non-blank line.  Text before the first timestamp is one malformed event
+ * (no_timestamp); a timestamp of the right shape but impossible fields
+ * starts a malformed event (bad_timestamp).  CR LF line ends are accepted.
+ *
  * Number spelling: the JSON grammar, plus two harmless JavaScript spellings
  * that are normalised (a leading '+' is dropped, a missing integer part
  * becomes 0: '.5' -> 0.5).  NaN, Infinity, hex, octal-looking leading zeros,

@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -40,6 +41,12 @@ slice_text(lp_slice s, bool *isnull)
 static void
 emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
 {
+	/* the tuplestore copies each row: its pieces live only until the next one */
+	MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext,
+													  "parse_log row",
+													  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old_context = MemoryContextSwitchTo(row_context);
+
 	for (size_t i = 0; i < res->n_events; i++)
 	{
 		const lp_event *ev = &res->events[i];
@@ -48,6 +55,7 @@ emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
 
 		if (i % 256 == 0)
 			CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(row_context);
 		values[0] = Int32GetDatum(ev->event_no);
 		nulls[0] = false;
 		nulls[1] = !ev->has_logged_at;
@@ -66,6 +74,8 @@ emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
 		nulls[7] = false;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	MemoryContextSwitchTo(old_context);
+	MemoryContextDelete(row_context);
 }
 
 /*
@@ -78,7 +88,7 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	text	   *log = PG_GETARG_TEXT_PP(0);
 	lp_options	opts = {parse_log_progress, NULL};
-	lp_result	res;
+	lp_result  *res;
 	lp_status	status;
 
 	/* the core reads and writes UTF-8; jsonb could not hold its U+FFFD in another encoding */
@@ -94,11 +104,12 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("calo_recon.parse_log must be declared with %d result columns", PARSE_LOG_COLUMNS)));
 
-	memset(&res, 0, sizeof(res));
+	/* a pointer that never changes inside PG_TRY, so PG_FINALLY sees what the parser allocated */
+	res = palloc0(sizeof(lp_result));
 	PG_TRY();
 	{
 		/* text values are valid in the database encoding; the core copes with any bytes anyway */
-		status = lp_parse(VARDATA_ANY(log), VARSIZE_ANY_EXHDR(log), &opts, &res);
+		status = lp_parse(VARDATA_ANY(log), VARSIZE_ANY_EXHDR(log), &opts, res);
 		if (status == LP_ENOMEM)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -107,11 +118,11 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("log text has too many events to parse at once")));
-		emit_rows(rsinfo, &res);
+		emit_rows(rsinfo, res);
 	}
 	PG_FINALLY();
 	{
-		lp_free(&res);
+		lp_free(res);
 	}
 	PG_END_TRY();
 

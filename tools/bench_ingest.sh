@@ -5,6 +5,7 @@
 # fresh database of the running test cluster (source scripts/cluster.sh;
 # cluster_start first).  Prints MB/s of log text and transactions/s.
 #   COPIES=200 bash tools/bench_ingest.sh
+# Each copy gets its own users unless SAME_USERS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COPIES=${COPIES:-200}
@@ -15,6 +16,8 @@ import datetime, glob, gzip, os, re, sys
 tree, copies = sys.argv[1], int(sys.argv[2])
 files = sorted(glob.glob('test/data/samples/balance-sync-logs/*/*/000000.gz'))
 texts = [gzip.open(f).read().decode() for f in files]
+users = sorted(set(re.findall(r"userId: '([0-9a-f-]{36})'", ''.join(texts))))
+same_users = os.environ.get('SAME_USERS') == '1'
 for n in range(copies):
     for i, text in enumerate(texts):
         day = lambda m: (datetime.date.fromisoformat(m.group(0)) + datetime.timedelta(days=n + 1)).isoformat()
@@ -22,6 +25,11 @@ for n in range(copies):
         t = re.sub(r"'01H([0-9A-Z]{23})'", lambda m: "'%04dH%s'" % (n, m.group(1)[1:] + 'X'), t)
         t = re.sub(r'RequestId: ([0-9a-f]{8})', lambda m: 'RequestId: %08x' % (n * 16 + i), t)
         t = re.sub(r'\t([0-9a-f]{8})-', lambda m: '\t%08x-' % (n * 16 + i), t)
+        # each copy has its own users (SAME_USERS=1 keeps them: every file then
+        # re-reconciles the same ever longer histories)
+        if not same_users:
+            for user in users:
+                t = t.replace(user, '%08x%s' % (n, user[8:]))
         d = os.path.join(tree, 'fn', '%04d-[$LATEST]%02d' % (n, i))
         os.makedirs(d, exist_ok=True)
         with gzip.open(os.path.join(d, '000000.gz'), 'wb') as g:

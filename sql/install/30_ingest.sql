@@ -20,6 +20,10 @@ CREATE UNIQUE INDEX negative_balance_rejections_event_key
        (user_id, logged_at, request_id, txn_id, current_balance)
     NULLS NOT DISTINCT;
 
+-- Quarantine rows are looked up by file (tracing, the per-file accounting,
+-- not recording a skipped file twice).
+CREATE INDEX quarantine_source_idx ON calo_recon.quarantine (source_file, event_no);
+
 -- The parser says which form it read; without that flag, no type means legacy.
 CREATE FUNCTION calo_recon.ingest_is_legacy(body jsonb)
 RETURNS boolean
@@ -246,7 +250,8 @@ BEGIN
                      e.request_id, e.message_id
               FROM calo_recon.log_events e
               WHERE e.source_file = v_source AND e.kind = 'transaction'
-                AND e.event_no <> ALL (v_bad_events)
+                AND NOT EXISTS (SELECT FROM unnest(v_bad_events) AS bad (event_no)
+                                WHERE bad.event_no = e.event_no)
               ORDER BY e.body ->> 'id', e.event_no) AS firsts
         ON CONFLICT (txn_id) DO NOTHING
         RETURNING txn_id, user_id
@@ -263,7 +268,8 @@ BEGIN
                row_number() OVER (PARTITION BY e.body ->> 'id' ORDER BY e.event_no) AS occurrence
         FROM calo_recon.log_events e
         WHERE e.source_file = v_source AND e.kind = 'transaction'
-          AND e.event_no <> ALL (v_bad_events)
+          AND NOT EXISTS (SELECT FROM unnest(v_bad_events) AS bad (event_no)
+                          WHERE bad.event_no = e.event_no)
     ), compared AS (
         SELECT o.event_no, o.logged_at, o.body, o.raw, (o.r).txn_id AS txn_id,
                t.user_id AS stored_user,
@@ -279,7 +285,9 @@ BEGIN
                          t.payment_balance, t.update_payment_balance, t.metadata) AS same
         FROM occurrences o
         LEFT JOIN calo_recon.transactions t ON t.txn_id = (o.r).txn_id
-        WHERE NOT (o.occurrence = 1 AND (o.r).txn_id = ANY (COALESCE(v_inserted, '{}')))
+        LEFT JOIN unnest(v_inserted) AS inserted (txn_id)
+               ON o.occurrence = 1 AND inserted.txn_id = (o.r).txn_id
+        WHERE inserted.txn_id IS NULL
     ), conflicted AS (
         INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
         SELECT v_source, c.event_no, c.logged_at, 'transaction', c.txn_id, 'conflict',
@@ -301,7 +309,8 @@ BEGIN
         SELECT e.body, e.logged_at, e.request_id, e.message_id
         FROM calo_recon.log_events e
         WHERE e.source_file = v_source AND e.kind = 'balance_error'
-          AND e.event_no <> ALL (v_bad_events)
+          AND NOT EXISTS (SELECT FROM unnest(v_bad_events) AS bad (event_no)
+                          WHERE bad.event_no = e.event_no)
     ), ins AS (
         INSERT INTO calo_recon.balance_errors
                (user_id, subscription_balance, payment_balance, logged_at, request_id,
@@ -326,7 +335,8 @@ BEGIN
         SELECT e.body, e.logged_at, e.request_id
         FROM calo_recon.log_events e
         WHERE e.source_file = v_source AND e.kind = 'negative_balance_rejection'
-          AND e.event_no <> ALL (v_bad_events)
+          AND NOT EXISTS (SELECT FROM unnest(v_bad_events) AS bad (event_no)
+                          WHERE bad.event_no = e.event_no)
     ), ins AS (
         INSERT INTO calo_recon.negative_balance_rejections
                (txn_id, user_id, current_balance, logged_at, request_id, source_file)

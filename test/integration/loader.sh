@@ -27,8 +27,9 @@ for db in "$DB_CLIENT" "$DB_SERVER"; do
 done
 
 # client side: the samples tree (two logs, a .DS_Store and answer-key.json)
-"$LOADER" --dbname "$DB_CLIENT" test/data/samples >"$OUT/first.out" 2>"$OUT/first.err" \
-  || { cat "$OUT/first.err"; fail "first load exited $?"; }
+"$LOADER" --dbname "$DB_CLIENT" test/data/samples >"$OUT/first.out" 2>"$OUT/first.err"
+st=$?
+[ $st -eq 0 ] || { cat "$OUT/first.err"; fail "first load exited $st"; }
 cat "$OUT/first.out"
 grep -q '^files: 2 loaded, 0 unchanged (same content loaded before), 0 skipped as already loaded, 2 skipped as not logs$' "$OUT/first.out" \
   || fail "unexpected file summary"

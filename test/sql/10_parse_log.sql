@@ -592,6 +592,33 @@ SELECT name, count(*) FILTER (WHERE message_id IS NOT NULL) AS with_message,
        count(*) FILTER (WHERE kind IN ('transaction', 'balance_error') AND message_id IS NULL) AS data_without_message
 FROM ev GROUP BY name ORDER BY name;
 
+-- cross-check with the answer key shipped beside the sample files
+CREATE TEMP TABLE answer AS
+SELECT pg_read_file(current_setting('calo_recon.import_directory') || '/samples/answer-key.json')::jsonb AS key;
+CREATE TEMP VIEW key_txn AS
+SELECT t->>'id' AS id, t->>'userId' AS user_id, (t->>'legacy')::boolean AS legacy
+FROM answer, jsonb_array_elements(key->'transactions') t;
+CREATE TEMP VIEW parsed_txn AS
+SELECT DISTINCT body->>'id' AS id, body->>'userId' AS user_id, (body->>'legacy')::boolean AS legacy
+FROM ev WHERE kind = 'transaction';
+SELECT (SELECT (key->'expected'->>'events')::int FROM answer) AS key_events,
+       (SELECT count(*) FROM ev) AS parsed_events,
+       (SELECT (key->'expected'->>'sync_blocks')::int FROM answer) AS key_sync_blocks,
+       (SELECT count(*) FROM ev WHERE kind = 'transaction') AS parsed_sync_blocks,
+       (SELECT count(*) FROM key_txn) AS key_distinct_txns,
+       (SELECT count(*) FROM parsed_txn) AS parsed_distinct_txns,
+       NOT EXISTS (SELECT * FROM key_txn EXCEPT SELECT * FROM parsed_txn)
+         AND NOT EXISTS (SELECT * FROM parsed_txn EXCEPT SELECT * FROM key_txn) AS txns_match,
+       NOT EXISTS (SELECT e->>'userId', (e->>'subscriptionBalance')::numeric, (e->>'paymentBalance')::numeric
+                   FROM answer, jsonb_array_elements(key->'errors') e
+                   EXCEPT ALL
+                   SELECT body->>'userId', (body->>'subscriptionBalance')::numeric, (body->>'paymentBalance')::numeric
+                   FROM ev WHERE kind = 'balance_error')
+         AND (SELECT count(*) FROM ev WHERE kind = 'balance_error')
+             = (SELECT jsonb_array_length(key->'errors') FROM answer) AS errors_match,
+       (SELECT array_agg(r->>'transactionId') FROM answer, jsonb_array_elements(key->'negative_balance_rejections') r)
+         = (SELECT array_agg(body->>'transactionId') FROM ev WHERE kind = 'negative_balance_rejection') AS rejections_match;
+
 -- edge cases
 CREATE TEMP TABLE edge (name text PRIMARY KEY, log text);
 INSERT INTO edge VALUES

@@ -66,6 +66,33 @@ ORDER BY b.logged_at;
 
 SELECT txn_id, user_id, current_balance, request_id FROM calo_recon.negative_balance_rejections;
 
+-- reconciliation is current right after the ingest: the answer key's figures
+-- (discrepancies 5, overdrafts 1, arithmetic breaks 1, chain breaks 1, drift 1)
+SELECT (SELECT count(*) FROM calo_recon.discrepancies) AS discrepancies,
+       (SELECT count(*) FROM calo_recon.overdrafts) AS overdrafts,
+       (SELECT count(*) FROM calo_recon.balance_breaks WHERE break_kind = 'arithmetic') AS arithmetic_breaks,
+       (SELECT count(*) FROM calo_recon.balance_breaks WHERE break_kind = 'chain') AS chain_breaks,
+       (SELECT count(*) FROM calo_recon.precision_drift) AS precision_drift;
+
+-- and every transaction carries exactly the answer key's truth labels (the
+-- others have none, on both sides)
+WITH key AS (
+    SELECT t ->> 'id' AS txn_id,
+           ARRAY(SELECT jsonb_array_elements_text(t -> 'truth') ORDER BY 1) AS truth
+    FROM jsonb_array_elements(calo_recon.read_log_file('samples/answer-key.json')::jsonb
+                              -> 'transactions') AS t
+), found AS (
+    SELECT txn_id, break_kind || '_break' AS label FROM calo_recon.balance_breaks
+    UNION ALL SELECT txn_id, 'precision_drift' FROM calo_recon.precision_drift
+    UNION ALL SELECT txn_id, 'overdraft' FROM calo_recon.overdrafts
+)
+SELECT k.txn_id, k.truth, l.found, k.truth = l.found AS same
+FROM key k
+CROSS JOIN LATERAL (SELECT ARRAY(SELECT f.label FROM found f WHERE f.txn_id = k.txn_id ORDER BY 1)
+                    AS found) AS l
+WHERE cardinality(k.truth) > 0 OR cardinality(l.found) > 0
+ORDER BY k.txn_id;
+
 -- (nothing lost, event by event, is asserted in test/tap/ingest_accounting.sql)
 
 -- loading again: all zero, nothing changes (the .DS_Store is skipped again, not re-quarantined)

@@ -1,0 +1,828 @@
+/*
+ * iforest_glue.c: the calo_recon.iforest type, the iforest_fit aggregates
+ * and the scoring functions, around the plain core in iforest.c.
+ *
+ * Text form: base64 of the binary form (iforest.h); send/recv carry the
+ * binary form itself.  Every value that enters (text, binary, bytea, JSON)
+ * goes through the core's full validator; a stored value that fails it is
+ * reported as data corruption.
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/parallel.h"
+#include "common/base64.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "libpq/pqformat.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "iforest.h"
+#include "le_bytes.h"
+#include "model_glue.h"
+
+/* Defaults of iforest_fit(features) (SPEC section 5, scikit-learn's). */
+#define FIT_DEFAULT_TREES 100
+#define FIT_DEFAULT_SAMPLE_SIZE 256
+#define FIT_DEFAULT_SEED INT64CONST(42)
+#define FIT_MAX_SAMPLE_SIZE 100000
+#define FIT_INITIAL_ROWS 1024
+
+PG_FUNCTION_INFO_V1(iforest_in);
+PG_FUNCTION_INFO_V1(iforest_out);
+PG_FUNCTION_INFO_V1(iforest_recv);
+PG_FUNCTION_INFO_V1(iforest_send);
+PG_FUNCTION_INFO_V1(iforest_from_bytea);
+PG_FUNCTION_INFO_V1(iforest_fit_transfn);
+PG_FUNCTION_INFO_V1(iforest_fit_combinefn);
+PG_FUNCTION_INFO_V1(iforest_fit_serialfn);
+PG_FUNCTION_INFO_V1(iforest_fit_deserialfn);
+PG_FUNCTION_INFO_V1(iforest_fit_finalfn);
+PG_FUNCTION_INFO_V1(iforest_score);
+PG_FUNCTION_INFO_V1(iforest_explain);
+PG_FUNCTION_INFO_V1(iforest_info);
+PG_FUNCTION_INFO_V1(iforest_to_json);
+PG_FUNCTION_INFO_V1(iforest_from_json);
+
+/* ------------------------------------------------------------ validation */
+
+/*
+ * Validates a model's bytes; raises sqlstate naming the problem.  Returns
+ * the decoded forest, allocated in the current memory context.
+ */
+static ifo_forest *
+decode_or_error(const uint8 *buf, size_t len, int sqlstate)
+{
+	char		err[256];
+	size_t		need = ifo_decode_plan(buf, len, err, sizeof err);
+	ifo_forest *f;
+	void	   *mem;
+
+	if (need == 0)
+		ereport(ERROR, (errcode(sqlstate), errmsg("invalid calo_recon.iforest value"), errdetail("%s", err)));
+	mem = palloc_extended(need, MCXT_ALLOC_HUGE);
+	f = ifo_decode(buf, len, mem, need, err, sizeof err);
+	if (f == NULL)
+		ereport(ERROR, (errcode(sqlstate), errmsg("invalid calo_recon.iforest value"), errdetail("%s", err)));
+	return f;
+}
+
+/* Copies validated bytes into a new varlena. */
+static bytea *
+bytes_to_value(const uint8 *buf, size_t len)
+{
+	bytea	   *v;
+
+	if (len > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("iforest model of %zu bytes is too large", len)));
+	v = palloc(VARHDRSZ + len);
+	SET_VARSIZE(v, VARHDRSZ + len);
+	memcpy(VARDATA(v), buf, len);
+	return v;
+}
+
+/* Validates bytes and returns them as a model value (freeing the decode). */
+static bytea *
+validated_value(const uint8 *buf, size_t len, int sqlstate)
+{
+	ifo_forest *f = decode_or_error(buf, len, sqlstate);
+
+	pfree(f);
+	return bytes_to_value(buf, len);
+}
+
+static ifo_forest *
+decode_stored(Datum d)
+{
+	bytea	   *v = (bytea *) PG_DETOAST_DATUM(d);
+
+	return decode_or_error((const uint8 *) VARDATA(v), VARSIZE(v) - VARHDRSZ, ERRCODE_DATA_CORRUPTED);
+}
+
+/* ---------------------------------------------------------------- type I/O */
+
+Datum
+iforest_in(PG_FUNCTION_ARGS)
+{
+	const char *text = PG_GETARG_CSTRING(0);
+	int			tlen = strlen(text);
+	int			cap = pg_b64_dec_len(tlen);
+	char	   *bytes = palloc_extended(cap + 1, MCXT_ALLOC_HUGE);
+	int			len = pg_b64_decode(text, tlen, bytes, cap);
+
+	if (len < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type calo_recon.iforest"),
+				 errdetail("The text form of a model is the base64 of its binary form.")));
+	PG_RETURN_BYTEA_P(validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_TEXT_REPRESENTATION));
+}
+
+Datum
+iforest_out(PG_FUNCTION_ARGS)
+{
+	bytea	   *v = PG_GETARG_BYTEA_PP(0);
+	int			len = VARSIZE_ANY_EXHDR(v);
+	int			cap = pg_b64_enc_len(len);
+	char	   *out = palloc_extended(cap + 1, MCXT_ALLOC_HUGE);
+	int			n = pg_b64_encode(VARDATA_ANY(v), len, out, cap);
+
+	if (n < 0)
+		elog(ERROR, "iforest_out: base64 encoding failed");
+	out[n] = '\0';
+	PG_RETURN_CSTRING(out);
+}
+
+Datum
+iforest_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	msg = (StringInfo) PG_GETARG_POINTER(0);
+	int			len = msg->len - msg->cursor;
+	const char *bytes = pq_getmsgbytes(msg, len);
+
+	PG_RETURN_BYTEA_P(validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_BINARY_REPRESENTATION));
+}
+
+/* Also iforest_to_bytea: the binary form as bytea. */
+Datum
+iforest_send(PG_FUNCTION_ARGS)
+{
+	bytea	   *v = PG_GETARG_BYTEA_PP(0);
+
+	PG_RETURN_BYTEA_P(bytes_to_value((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v)));
+}
+
+Datum
+iforest_from_bytea(PG_FUNCTION_ARGS)
+{
+	bytea	   *v = PG_GETARG_BYTEA_PP(0);
+
+	PG_RETURN_BYTEA_P(validated_value((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v),
+									  ERRCODE_INVALID_BINARY_REPRESENTATION));
+}
+
+/* ------------------------------------------------------------------ fitting */
+
+typedef struct fit_state
+{
+	ifo_params	params;
+	int64		seed;
+	rng_state	rng;
+	ifo_reservoir res;
+	uint64		rows_alloc;		/* rows res.rows has room for */
+	double	   *scratch;		/* one incoming row */
+} fit_state;
+
+/* what the serialized state starts with (then count * n_features doubles) */
+typedef struct fit_state_wire
+{
+	uint32		magic;
+	uint32		n_features;
+	ifo_params	params;
+	int64		seed;
+	rng_state	rng;
+	uint64		seen;
+	uint64		count;
+	uint64		capacity;
+} fit_state_wire;
+
+#define FIT_WIRE_MAGIC 0x46495453
+
+static int32
+int_param(FunctionCallInfo fcinfo, int argno, int32 dflt)
+{
+	return (PG_NARGS() > argno && !PG_ARGISNULL(argno)) ? PG_GETARG_INT32(argno) : dflt;
+}
+
+static fit_state *
+fit_state_create(FunctionCallInfo fcinfo, MemoryContext aggcontext, int nf)
+{
+	int32		n_trees = int_param(fcinfo, 2, FIT_DEFAULT_TREES);
+	int32		sample_size = int_param(fcinfo, 3, FIT_DEFAULT_SAMPLE_SIZE);
+	int64		seed = (PG_NARGS() > 4 && !PG_ARGISNULL(4)) ? PG_GETARG_INT64(4) : FIT_DEFAULT_SEED;
+	int32		ext = int_param(fcinfo, 5, 0);
+	ifo_params	p;
+	uint64		capacity;
+	fit_state  *st;
+
+	if (n_trees < 1 || n_trees > IFO_MAX_TREES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("iforest_fit: n_trees must be between 1 and %d", IFO_MAX_TREES),
+				 errdetail("n_trees is %d.", n_trees)));
+	if (sample_size < 2 || sample_size > FIT_MAX_SAMPLE_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("iforest_fit: sample_size must be between 2 and %d", FIT_MAX_SAMPLE_SIZE),
+				 errdetail("sample_size is %d.", sample_size)));
+	if (nf > IFO_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("iforest_fit: %d features is more than %d", nf, IFO_MAX_FEATURES)));
+	if (ext < 0 || ext > nf - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("iforest_fit: extension_level must be between 0 and n_features - 1 (%d)", nf - 1),
+				 errdetail("extension_level is %d.", ext)));
+	p.n_trees = n_trees;
+	p.sample_size = sample_size;
+	p.extension_level = ext;
+	capacity = (uint64) n_trees * sample_size;
+	/* the reservoir and the training workspace must both fit an allocation */
+	if (capacity * nf * sizeof(double) > MaxAllocSize ||
+		ifo_build_workspace(capacity, nf, &p) > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("iforest_fit: %d trees of %d rows with %d features need more than 1 GB",
+						n_trees, sample_size, nf),
+				 errhint("Use fewer trees or a smaller sample_size.")));
+
+	st = MemoryContextAllocZero(aggcontext, sizeof(fit_state));
+	st->params = p;
+	st->seed = seed;
+	/* parallel workers draw their own streams; the leader and serial plans use the seed */
+	rng_seed(&st->rng, IsParallelWorker()
+			 ? rng_mix((uint64) seed ^ rng_mix((uint64) ParallelWorkerNumber + 1))
+			 : (uint64) seed);
+	st->res.capacity = capacity;
+	st->res.n_features = nf;
+	st->rows_alloc = Min(capacity, FIT_INITIAL_ROWS);
+	st->res.rows = MemoryContextAlloc(aggcontext, st->rows_alloc * nf * sizeof(double));
+	st->scratch = MemoryContextAlloc(aggcontext, nf * sizeof(double));
+	return st;
+}
+
+Datum
+iforest_fit_transfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	fit_state  *st = PG_ARGISNULL(0) ? NULL : (fit_state *) PG_GETARG_POINTER(0);
+	int64		slot;
+	uint32		nf;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "iforest_fit_transfn called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("iforest_fit: the feature array is NULL"),
+				 errdetail("Every training row needs a feature vector.")));
+	if (st == NULL)
+		st = fit_state_create(fcinfo, aggcontext,
+							  mglue_feature_count(PG_GETARG_DATUM(1), "iforest_fit"));
+	nf = st->res.n_features;
+	/* every row is validated, kept or not */
+	mglue_read_features(PG_GETARG_DATUM(1), nf, st->scratch, "iforest_fit", "the first training row");
+	slot = ifo_reservoir_slot(&st->res, &st->rng);
+	if (slot < 0)
+		PG_RETURN_POINTER(st);
+	if ((uint64) slot >= st->rows_alloc)
+	{
+		st->rows_alloc = Min(st->res.capacity, st->rows_alloc * 2);
+		st->res.rows = repalloc(st->res.rows, st->rows_alloc * nf * sizeof(double));
+	}
+	memcpy(st->res.rows + (uint64) slot * nf, st->scratch, nf * sizeof(double));
+	PG_RETURN_POINTER(st);
+}
+
+Datum
+iforest_fit_combinefn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext,
+				old;
+	fit_state  *a = PG_ARGISNULL(0) ? NULL : (fit_state *) PG_GETARG_POINTER(0);
+	fit_state  *b = PG_ARGISNULL(1) ? NULL : (fit_state *) PG_GETARG_POINTER(1);
+	ifo_reservoir out;
+	uint64	   *sa,
+			   *sb;
+	uint32		nf;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "iforest_fit_combinefn called in non-aggregate context");
+	if (b == NULL)
+		PG_RETURN_POINTER(a);
+	if (a == NULL)
+		PG_RETURN_POINTER(b);	/* deserialized into the aggregate context */
+	nf = a->res.n_features;
+	if (b->res.n_features != nf)
+		mglue_wrong_length("iforest_fit", b->res.n_features, nf, "the first training row");
+
+	out = a->res;
+	out.rows = MemoryContextAlloc(aggcontext,
+								  Max(Min(out.capacity, a->res.count + b->res.count), 1) * nf * sizeof(double));
+	old = MemoryContextSwitchTo(aggcontext);
+	sa = palloc(Max(a->res.count, 1) * sizeof(uint64));
+	sb = palloc(Max(b->res.count, 1) * sizeof(uint64));
+	MemoryContextSwitchTo(old);
+	ifo_reservoir_merge(&a->res, &b->res, &out, &a->rng, sa, sb);
+	pfree(sa);
+	pfree(sb);
+	pfree(a->res.rows);
+	a->res = out;
+	a->rows_alloc = Max(Min(out.capacity, out.count), 1);
+	PG_RETURN_POINTER(a);
+}
+
+Datum
+iforest_fit_serialfn(PG_FUNCTION_ARGS)
+{
+	fit_state  *st = (fit_state *) PG_GETARG_POINTER(0);
+	fit_state_wire w;
+	size_t		rowbytes = st->res.count * st->res.n_features * sizeof(double);
+	bytea	   *out = palloc(VARHDRSZ + sizeof(w) + rowbytes);
+
+	memset(&w, 0, sizeof(w));
+	w.magic = FIT_WIRE_MAGIC;
+	w.n_features = st->res.n_features;
+	w.params = st->params;
+	w.seed = st->seed;
+	w.rng = st->rng;
+	w.seen = st->res.seen;
+	w.count = st->res.count;
+	w.capacity = st->res.capacity;
+	SET_VARSIZE(out, VARHDRSZ + sizeof(w) + rowbytes);
+	memcpy(VARDATA(out), &w, sizeof(w));
+	memcpy(VARDATA(out) + sizeof(w), st->res.rows, rowbytes);
+	PG_RETURN_BYTEA_P(out);
+}
+
+Datum
+iforest_fit_deserialfn(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	bytea	   *in = PG_GETARG_BYTEA_P(0);
+	size_t		len = VARSIZE(in) - VARHDRSZ;
+	fit_state_wire w;
+	fit_state  *st;
+	size_t		rowbytes;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "iforest_fit_deserialfn called in non-aggregate context");
+	if (len < sizeof(w))
+		elog(ERROR, "iforest_fit: serialized state too short");
+	memcpy(&w, VARDATA(in), sizeof(w));
+	if (w.magic != FIT_WIRE_MAGIC || w.n_features < 1 || w.n_features > IFO_MAX_FEATURES ||
+		w.count > w.capacity || w.count > w.seen ||
+		w.capacity != (uint64) w.params.n_trees * w.params.sample_size ||
+		len != sizeof(w) + w.count * w.n_features * sizeof(double))
+		elog(ERROR, "iforest_fit: serialized state is malformed");
+	rowbytes = w.count * w.n_features * sizeof(double);
+	st = MemoryContextAllocZero(aggcontext, sizeof(fit_state));
+	st->params = w.params;
+	st->seed = w.seed;
+	st->rng = w.rng;
+	st->res.seen = w.seen;
+	st->res.count = w.count;
+	st->res.capacity = w.capacity;
+	st->res.n_features = w.n_features;
+	st->rows_alloc = Max(w.count, 1);
+	st->res.rows = MemoryContextAlloc(aggcontext, st->rows_alloc * w.n_features * sizeof(double));
+	memcpy(st->res.rows, VARDATA(in) + sizeof(w), rowbytes);
+	st->scratch = MemoryContextAlloc(aggcontext, w.n_features * sizeof(double));
+	PG_RETURN_POINTER(st);
+}
+
+Datum
+iforest_fit_finalfn(PG_FUNCTION_ARGS)
+{
+	fit_state  *st = PG_ARGISNULL(0) ? NULL : (fit_state *) PG_GETARG_POINTER(0);
+	rng_state	rng;
+	size_t		worklen,
+				len;
+	void	   *work;
+	ifo_forest *f;
+	bytea	   *v;
+
+	if (st == NULL || st->res.count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("iforest_fit: the training set is empty"),
+				 errdetail("An isolation forest needs at least one row to fit.")));
+	/* a copy of the stream: the final function must leave the state as it was */
+	rng = st->rng;
+	worklen = ifo_build_workspace(st->res.count, st->res.n_features, &st->params);
+	work = palloc_extended(worklen, MCXT_ALLOC_HUGE);
+	f = ifo_build(st->res.rows, st->res.count, st->res.seen, st->res.n_features,
+				  &st->params, &rng, work, worklen);
+	if (f == NULL)
+		elog(ERROR, "iforest_fit: could not build the forest");
+	len = ifo_encoded_size(f);
+	if (len == 0 || len > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("iforest_fit: the model would be larger than 1 GB")));
+	v = palloc(VARHDRSZ + len);
+	SET_VARSIZE(v, VARHDRSZ + len);
+	ifo_encode(f, (uint8 *) VARDATA(v));
+	pfree(work);
+	PG_RETURN_BYTEA_P(v);
+}
+
+/* ------------------------------------------------------------------ scoring */
+
+/*
+ * Decoded models, kept across the calls of one query.  A stored model is
+ * known by its TOAST pointer (immutable); an inline one by its size and its
+ * 40-byte header, which holds the checksum of all its bytes.  A few models
+ * are kept, so that a join scoring rows against several models in turn does
+ * not decode on every row.
+ */
+#define SCORE_CACHE_ENTRIES 8
+
+typedef struct model_entry
+{
+	MemoryContext mcxt;
+	bool		valid;
+	bool		by_toast;
+	Oid			toastrelid;
+	Oid			valueid;
+	Size		size;
+	uint64		last_used;
+	uint8		header[IFO_HEADER_BYTES];
+	ifo_forest *forest;
+	double	   *x;
+	double	   *votes;
+} model_entry;
+
+typedef struct score_cache
+{
+	uint64		clock;
+	model_entry entries[SCORE_CACHE_ENTRIES];
+} score_cache;
+
+static void
+entry_load(model_entry *e, struct varlena *detoasted)
+{
+	const uint8 *buf = (const uint8 *) VARDATA_ANY(detoasted);
+	Size		len = VARSIZE_ANY_EXHDR(detoasted);
+	MemoryContext old;
+
+	e->valid = false;
+	MemoryContextReset(e->mcxt);
+	old = MemoryContextSwitchTo(e->mcxt);
+	e->forest = decode_or_error(buf, len, ERRCODE_DATA_CORRUPTED);
+	e->x = palloc(sizeof(double) * e->forest->n_features);
+	e->votes = palloc(sizeof(double) * 3 * e->forest->n_features);
+	MemoryContextSwitchTo(old);
+	e->size = len;
+	memcpy(e->header, buf, IFO_HEADER_BYTES);
+	e->valid = true;
+}
+
+static bool
+entry_matches(const model_entry *e, const struct varlena *raw, const struct varatt_external *ext)
+{
+	if (!e->valid)
+		return false;
+	if (ext)
+		return e->by_toast && e->toastrelid == ext->va_toastrelid && e->valueid == ext->va_valueid;
+	return !e->by_toast && VARSIZE_ANY_EXHDR(raw) == e->size && e->size >= IFO_HEADER_BYTES &&
+		memcmp(VARDATA_ANY(raw), e->header, IFO_HEADER_BYTES) == 0;
+}
+
+static model_entry *
+forest_for_call(FunctionCallInfo fcinfo)
+{
+	score_cache *c = (score_cache *) fcinfo->flinfo->fn_extra;
+	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(0));
+	struct varatt_external ext;
+	bool		toasted = VARATT_IS_EXTERNAL_ONDISK(raw);
+	model_entry *victim;
+
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(score_cache));
+		fcinfo->flinfo->fn_extra = c;
+	}
+	if (toasted)
+		VARATT_EXTERNAL_GET_POINTER(ext, raw);
+	else if (VARATT_IS_EXTENDED(raw) && !VARATT_IS_SHORT(raw))
+		raw = pg_detoast_datum(raw);	/* compressed or indirect: rare */
+	c->clock++;
+	victim = &c->entries[0];
+	for (int i = 0; i < SCORE_CACHE_ENTRIES; i++)
+	{
+		model_entry *e = &c->entries[i];
+
+		if (entry_matches(e, raw, toasted ? &ext : NULL))
+		{
+			e->last_used = c->clock;
+			return e;
+		}
+		if (victim->valid && (!e->valid || e->last_used < victim->last_used))
+			victim = e;
+	}
+	if (victim->mcxt == NULL)
+		victim->mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "iforest model cache",
+											 ALLOCSET_DEFAULT_SIZES);
+	entry_load(victim, toasted ? pg_detoast_datum(raw) : raw);
+	victim->by_toast = toasted;
+	if (toasted)
+	{
+		victim->toastrelid = ext.va_toastrelid;
+		victim->valueid = ext.va_valueid;
+	}
+	victim->last_used = c->clock;
+	return victim;
+}
+
+Datum
+iforest_score(PG_FUNCTION_ARGS)
+{
+	model_entry *c = forest_for_call(fcinfo);
+
+	mglue_read_features(PG_GETARG_DATUM(1), c->forest->n_features, c->x, "iforest_score", "the model");
+	ifo_prepare_input(c->forest, c->x);
+	PG_RETURN_FLOAT8(ifo_score(c->forest, c->x));
+}
+
+Datum
+iforest_explain(PG_FUNCTION_ARGS)
+{
+	model_entry *c = forest_for_call(fcinfo);
+	int			feature;
+
+	mglue_read_features(PG_GETARG_DATUM(1), c->forest->n_features, c->x, "iforest_explain", "the model");
+	ifo_prepare_input(c->forest, c->x);
+	feature = ifo_explain(c->forest, c->x, c->votes);
+	if (feature < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(feature + 1);
+}
+
+Datum
+iforest_info(PG_FUNCTION_ARGS)
+{
+	bytea	   *v = (bytea *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	ifo_forest *f = decode_or_error((const uint8 *) VARDATA(v), VARSIZE(v) - VARHDRSZ, ERRCODE_DATA_CORRUPTED);
+	TupleDesc	desc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "iforest_info must return a row");
+	values[0] = Int32GetDatum((int32) f->n_trees);
+	values[1] = Int32GetDatum((int32) f->sample_size);
+	values[2] = Int32GetDatum((int32) f->n_features);
+	values[3] = Int64GetDatum((int64) f->n_nodes);
+	values[4] = Int32GetDatum((int32) (VARSIZE(v) - VARHDRSZ));
+	values[5] = Int32GetDatum((int32) f->extension_level);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* --------------------------------------------------------------------- JSON */
+
+static void
+append_int_array(StringInfo buf, const char *key, const ifo_forest *f, uint32 t,
+				 int64 (*field) (const ifo_forest *, uint32, uint32))
+{
+	appendStringInfo(buf, "\"%s\": [", key);
+	for (uint32 i = f->tree_start[t]; i < f->tree_start[t + 1]; i++)
+		appendStringInfo(buf, "%s" INT64_FORMAT, i > f->tree_start[t] ? "," : "", field(f, t, i));
+	appendStringInfoChar(buf, ']');
+}
+
+/* scikit-learn's tree_ conventions: a leaf has children -1, feature -2 */
+static int64
+json_left(const ifo_forest *f, uint32 t, uint32 i)
+{
+	return f->nodes[i].feature < 0 ? -1 : (int64) (f->nodes[i].left - f->tree_start[t]);
+}
+
+static int64
+json_right(const ifo_forest *f, uint32 t, uint32 i)
+{
+	return f->nodes[i].feature < 0 ? -1 : (int64) (f->nodes[i].right - f->tree_start[t]);
+}
+
+static int64
+json_feature(const ifo_forest *f, uint32 t, uint32 i)
+{
+	return f->nodes[i].feature < 0 ? -2 : f->nodes[i].feature;
+}
+
+static int64
+json_size(const ifo_forest *f, uint32 t, uint32 i)
+{
+	return f->nodes[i].size;
+}
+
+Datum
+iforest_to_json(PG_FUNCTION_ARGS)
+{
+	ifo_forest *f = decode_stored(PG_GETARG_DATUM(0));
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "{\"format\": \"calo_recon.iforest\", \"version\": %d, \"n_features\": %u, "
+					 "\"n_trees\": %u, \"sample_size\": %u, \"extension_level\": %u, "
+					 "\"input_dtype\": \"%s\", \"trees\": [",
+					 IFO_VERSION, f->n_features, f->n_trees, f->sample_size, f->extension_level,
+					 (f->flags & IFO_FLAG_FLOAT32_INPUT) ? "float32" : "float64");
+	for (uint32 t = 0; t < f->n_trees; t++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		appendStringInfoString(&buf, t > 0 ? ", {" : "{");
+		append_int_array(&buf, "children_left", f, t, json_left);
+		appendStringInfoString(&buf, ", ");
+		append_int_array(&buf, "children_right", f, t, json_right);
+		appendStringInfoString(&buf, ", ");
+		append_int_array(&buf, "feature", f, t, json_feature);
+		appendStringInfoString(&buf, ", \"threshold\": [");
+		for (uint32 i = f->tree_start[t]; i < f->tree_start[t + 1]; i++)
+		{
+			if (i > f->tree_start[t])
+				appendStringInfoChar(&buf, ',');
+			mglue_append_double(&buf, f->nodes[i].feature < 0 ? -2.0 : f->nodes[i].threshold);
+		}
+		appendStringInfoString(&buf, "], ");
+		append_int_array(&buf, "n_node_samples", f, t, json_size);
+		if (f->normals)
+		{
+			appendStringInfoString(&buf, ", \"normal\": [");
+			for (uint32 i = f->tree_start[t]; i < f->tree_start[t + 1]; i++)
+			{
+				if (i > f->tree_start[t])
+					appendStringInfoChar(&buf, ',');
+				mglue_append_double_array(&buf, f->normals + (size_t) i * f->n_features, f->n_features);
+			}
+			appendStringInfoChar(&buf, ']');
+		}
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoString(&buf, "]}");
+	PG_RETURN_JSONB_P(mglue_text_to_jsonb(buf.data));
+}
+
+/* one tree of the JSON form, as read */
+typedef struct json_tree
+{
+	int			n;
+	JsonbValue	left,
+				right,
+				feature,
+				threshold,
+				size,
+				normal;
+	bool		has_normal;
+} json_tree;
+
+static void
+json_tree_read(JsonbContainer *trees, int t, json_tree *jt, bool extended)
+{
+	JsonbValue	tv;
+	JsonbContainer *obj;
+	char		what[64];
+
+	mglue_json_element(trees, t, &tv);
+	snprintf(what, sizeof what, "tree %d", t + 1);
+	if (tv.type != jbvBinary || !JsonContainerIsObject(tv.val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid model JSON: %s must be a JSON object", what)));
+	obj = tv.val.binary.data;
+	mglue_json_get(obj, "children_left", &jt->left, true, what);
+	mglue_json_get(obj, "children_right", &jt->right, true, what);
+	mglue_json_get(obj, "feature", &jt->feature, true, what);
+	mglue_json_get(obj, "threshold", &jt->threshold, true, what);
+	mglue_json_get(obj, "n_node_samples", &jt->size, true, what);
+	jt->has_normal = mglue_json_get(obj, "normal", &jt->normal, extended, what);
+	mglue_json_array(&jt->left, &jt->n, "children_left");
+}
+
+static int64
+json_int_at(const JsonbValue *arr, int i, int64 min, int64 max, const char *what)
+{
+	int			n;
+	JsonbContainer *c = mglue_json_array(arr, &n, what);
+	JsonbValue	e;
+
+	mglue_json_element(c, i, &e);
+	return mglue_json_integer(&e, min, max, what);
+}
+
+Datum
+iforest_from_json(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+	JsonbContainer *obj = mglue_json_object(jb, "model");
+	JsonbContainer *trees;
+	JsonbValue	v;
+	int			nf,
+				ss,
+				ext = 0,
+				nt;
+	uint32		flags = 0;
+	uint32	   *counts;
+	uint64		total = 0,
+				g = 0;
+	json_tree  *jts;
+	size_t		len;
+	uint8	   *buf;
+	ifo_writer	w;
+	double	   *normal;
+
+	mglue_json_get(obj, "n_features", &v, true, "model");
+	nf = (int) mglue_json_integer(&v, 1, IFO_MAX_FEATURES, "n_features");
+	mglue_json_get(obj, "sample_size", &v, true, "model");
+	ss = (int) mglue_json_integer(&v, 1, IFO_MAX_SAMPLE_SIZE, "sample_size");
+	if (mglue_json_get(obj, "extension_level", &v, false, "model"))
+		ext = (int) mglue_json_integer(&v, 0, nf - 1, "extension_level");
+	if (ext > 0)
+		flags |= IFO_FLAG_EXTENDED;
+	if (mglue_json_get(obj, "input_dtype", &v, false, "model"))
+	{
+		if (v.type == jbvString && v.val.string.len == 7 && memcmp(v.val.string.val, "float32", 7) == 0)
+			flags |= IFO_FLAG_FLOAT32_INPUT;
+		else if (!(v.type == jbvString && v.val.string.len == 7 && memcmp(v.val.string.val, "float64", 7) == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid model JSON: input_dtype must be \"float32\" or \"float64\"")));
+	}
+	mglue_json_get(obj, "trees", &v, true, "model");
+	trees = mglue_json_array(&v, &nt, "trees");
+	if (nt < 1 || nt > IFO_MAX_TREES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid model JSON: the model has %d trees, outside 1..%d", nt, IFO_MAX_TREES)));
+
+	counts = palloc(sizeof(uint32) * nt);
+	jts = palloc(sizeof(json_tree) * nt);
+	for (int t = 0; t < nt; t++)
+	{
+		json_tree_read(trees, t, &jts[t], ext > 0);
+		if (jts[t].n < 1 || jts[t].n > 2 * ss - 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid model JSON: tree %d has %d nodes, outside 1..%d", t + 1, jts[t].n, 2 * ss - 1)));
+		counts[t] = jts[t].n;
+		total += jts[t].n;
+	}
+	len = ifo_raw_size(nt, total, nf, ext > 0);
+	if (len == 0 || len > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("iforest_from_json: the model is too large")));
+	buf = palloc0(len);
+	ifo_write_header(&w, buf, flags, nf, nt, ss, ext, counts, total);
+	for (int t = 0; t < nt; t++)
+	{
+		json_tree  *jt = &jts[t];
+		double	   *thresholds = mglue_json_doubles(&jt->threshold, jt->n, "threshold");
+		int			n;
+
+		CHECK_FOR_INTERRUPTS();
+		if (mglue_json_array(&jt->right, &n, "children_right") && n != jt->n)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+							errmsg("invalid model JSON: tree %d: children_right has %d elements, expected %d", t + 1, n, jt->n)));
+		if (mglue_json_array(&jt->feature, &n, "feature") && n != jt->n)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+							errmsg("invalid model JSON: tree %d: feature has %d elements, expected %d", t + 1, n, jt->n)));
+		if (mglue_json_array(&jt->size, &n, "n_node_samples") && n != jt->n)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+							errmsg("invalid model JSON: tree %d: n_node_samples has %d elements, expected %d", t + 1, n, jt->n)));
+		if (ext > 0 && mglue_json_array(&jt->normal, &n, "normal") && n != jt->n)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+							errmsg("invalid model JSON: tree %d: normal has %d elements, expected %d", t + 1, n, jt->n)));
+		for (int i = 0; i < jt->n; i++, g++)
+		{
+			int64		left = json_int_at(&jt->left, i, -1, jt->n - 1, "children_left");
+			int64		right = json_int_at(&jt->right, i, -1, jt->n - 1, "children_right");
+			int64		size = json_int_at(&jt->size, i, 0, IFO_MAX_SAMPLE_SIZE, "n_node_samples");
+			bool		leaf = left == -1 && right == -1;
+
+			normal = NULL;
+			if (leaf)
+			{
+				ifo_write_node(&w, g, 0, 0, 0, (uint32) size, 0.0, NULL);
+				continue;
+			}
+			if (left < 1 || right < 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+						 errmsg("invalid model JSON: tree %d node %d has only one child", t + 1, i)));
+			if (ext > 0)
+			{
+				JsonbContainer *nc = mglue_json_array(&jt->normal, &n, "normal");
+				JsonbValue	e;
+
+				mglue_json_element(nc, i, &e);
+				normal = mglue_json_doubles(&e, nf, "normal");
+			}
+			ifo_write_node(&w, g, (uint32) left, (uint32) right,
+						   (uint32) json_int_at(&jt->feature, i, 0, nf - 1, "feature"),
+						   (uint32) size, thresholds[i], normal);
+			if (normal)
+				pfree(normal);
+		}
+		pfree(thresholds);
+	}
+	ifo_write_seal(&w, len);
+	PG_RETURN_BYTEA_P(validated_value(buf, len, ERRCODE_INVALID_TEXT_REPRESENTATION));
+}

@@ -1,0 +1,234 @@
+/*
+ * model_glue.c: feature-vector reading and JSON helpers shared by the
+ * scaler and isolation forest glue.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
+
+#include "model_glue.h"
+
+/* A float8[] without nulls keeps its data this far after the varlena start. */
+#define ONE_DIM_DATA_OFFSET ARR_OVERHEAD_NONULLS(1)
+
+/*
+ * The array header as stored: for an inline array with a 1-byte varlena
+ * header the fields are unaligned, so they are copied out.
+ */
+typedef struct array_view
+{
+	const char *start;			/* as if the varlena had a 4-byte header */
+	int32		ndim;
+	int32		dataoffset;
+	int32		dim0;
+} array_view;
+
+static void
+open_array(Datum array, array_view *v)
+{
+	struct varlena *p = (struct varlena *) DatumGetPointer(array);
+	const char *body;
+
+	if (VARATT_IS_EXTENDED(p) && !VARATT_IS_SHORT(p))
+		p = pg_detoast_datum(p);	/* toasted or compressed: rare for features */
+	body = VARDATA_ANY(p);
+	v->start = body - VARHDRSZ;
+	memcpy(&v->ndim, body + offsetof(ArrayType, ndim) - VARHDRSZ, sizeof(int32));
+	memcpy(&v->dataoffset, body + offsetof(ArrayType, dataoffset) - VARHDRSZ, sizeof(int32));
+	v->dim0 = 0;
+	if (v->ndim >= 1)
+		memcpy(&v->dim0, body + sizeof(ArrayType) - VARHDRSZ, sizeof(int32));
+}
+
+/* Checks shape and NULLs; returns the element count. */
+static int
+check_shape(const array_view *v, const char *fname)
+{
+	if (v->ndim == 0 || (v->ndim == 1 && v->dim0 == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s: the feature array is empty", fname),
+				 errdetail("A feature vector needs at least one element.")));
+	if (v->ndim != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s: the feature array must be one-dimensional", fname),
+				 errdetail("The array has %d dimensions.", v->ndim)));
+	if (v->dataoffset != 0)
+	{
+		const bits8 *bitmap = (const bits8 *) (v->start + sizeof(ArrayType) + 2 * sizeof(int));
+
+		for (int i = 0; i < v->dim0; i++)
+			if (!(bitmap[i / 8] & (1 << (i % 8))))
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("%s: feature %d is NULL", fname, i + 1),
+						 errdetail("Feature vectors must not contain NULL elements.")));
+	}
+	return v->dim0;
+}
+
+int
+mglue_feature_count(Datum array, const char *fname)
+{
+	array_view	v;
+
+	open_array(array, &v);
+	return check_shape(&v, fname);
+}
+
+void
+mglue_read_features(Datum array, int n, double *out, const char *fname, const char *want_from)
+{
+	array_view	v;
+	int			got;
+
+	open_array(array, &v);
+	got = check_shape(&v, fname);
+	if (got != n)
+		mglue_wrong_length(fname, got, n, want_from);
+	memcpy(out, v.start + ONE_DIM_DATA_OFFSET, (size_t) n * sizeof(double));
+	for (int i = 0; i < n; i++)
+		if (!isfinite(out[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_FLOATING_POINT_EXCEPTION),
+					 errmsg("%s: feature %d is %s", fname, i + 1,
+							isnan(out[i]) ? "NaN" : (out[i] > 0 ? "Infinity" : "-Infinity")),
+					 errdetail("Features must be finite numbers.")));
+}
+
+void
+mglue_wrong_length(const char *fname, int got, int want, const char *want_from)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+			 errmsg("%s: expected %d features, got %d", fname, want, got),
+			 errdetail("The number of features is fixed by %s.", want_from)));
+}
+
+void
+mglue_append_double(StringInfo buf, double d)
+{
+	char		tmp[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	double_to_shortest_decimal_buf(d, tmp);
+	appendStringInfoString(buf, tmp);
+}
+
+void
+mglue_append_double_array(StringInfo buf, const double *v, int n)
+{
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(buf, ',');
+		mglue_append_double(buf, v[i]);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+Jsonb *
+mglue_text_to_jsonb(const char *text)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+static void
+json_bad(const char *what, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid model JSON: %s %s", what, problem)));
+}
+
+JsonbContainer *
+mglue_json_object(Jsonb *jb, const char *what)
+{
+	if (!JB_ROOT_IS_OBJECT(jb))
+		json_bad(what, "must be a JSON object");
+	return &jb->root;
+}
+
+bool
+mglue_json_get(JsonbContainer *obj, const char *key, JsonbValue *out, bool required, const char *what)
+{
+	if (getKeyJsonValueFromContainer(obj, key, strlen(key), out) == NULL)
+	{
+		if (required)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid model JSON: %s has no key \"%s\"", what, key)));
+		return false;
+	}
+	return true;
+}
+
+double
+mglue_json_number(const JsonbValue *v, const char *what)
+{
+	if (v->type != jbvNumeric)
+		json_bad(what, "must be a number");
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+}
+
+int64
+mglue_json_integer(const JsonbValue *v, int64 min, int64 max, const char *what)
+{
+	double		d = mglue_json_number(v, what);
+
+	if (d != floor(d) || d < (double) min || d > (double) max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid model JSON: %s must be an integer in %lld..%lld", what,
+						(long long) min, (long long) max)));
+	return (int64) d;
+}
+
+JsonbContainer *
+mglue_json_array(const JsonbValue *v, int *n, const char *what)
+{
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data) ||
+		JsonContainerIsScalar(v->val.binary.data))
+		json_bad(what, "must be a JSON array");
+	*n = JsonContainerSize(v->val.binary.data);
+	return v->val.binary.data;
+}
+
+void
+mglue_json_element(JsonbContainer *arr, int i, JsonbValue *out)
+{
+	JsonbValue *e = getIthJsonbValueFromContainer(arr, i);
+
+	*out = *e;
+	pfree(e);
+}
+
+double *
+mglue_json_doubles(const JsonbValue *v, int n, const char *what)
+{
+	int			got;
+	JsonbContainer *arr = mglue_json_array(v, &got, what);
+	double	   *out;
+
+	if (got != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid model JSON: %s has %d elements, expected %d", what, got, n)));
+	out = palloc(sizeof(double) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue	e;
+
+		mglue_json_element(arr, i, &e);
+		out[i] = mglue_json_number(&e, what);
+	}
+	return out;
+}

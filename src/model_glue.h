@@ -1,0 +1,52 @@
+/*
+ * model_glue.h: helpers shared by the scaler and isolation forest glue:
+ * reading float8[] feature vectors without allocating, and reading and
+ * writing the JSON forms of the models.
+ */
+#ifndef CALO_MODEL_GLUE_H
+#define CALO_MODEL_GLUE_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+/*
+ * Number of elements of a float8[] feature vector, after checking that it
+ * is one-dimensional, not empty and has no NULL element (errors otherwise).
+ * fname names the calling function in messages.
+ */
+int			mglue_feature_count(Datum array, const char *fname);
+
+/*
+ * Checks a float8[] like mglue_feature_count, that it has exactly n elements
+ * (want_from says what fixed n) and that each is finite, and copies them into
+ * out.  Arrays stored inline (also with a 1-byte header) are read in place,
+ * so scoring a row allocates nothing.
+ */
+void		mglue_read_features(Datum array, int n, double *out, const char *fname,
+								const char *want_from);
+
+/* Raises the error for a feature vector of the wrong length. */
+void		mglue_wrong_length(const char *fname, int got, int want, const char *want_from) pg_attribute_noreturn();
+
+/* Appends a double in its shortest exact decimal form (JSON number). */
+void		mglue_append_double(StringInfo buf, double d);
+/* Appends "[a,b,...]" of n doubles. */
+void		mglue_append_double_array(StringInfo buf, const double *v, int n);
+Jsonb	   *mglue_text_to_jsonb(const char *text);
+
+/* JSON import helpers: every failure is ERRCODE_INVALID_TEXT_REPRESENTATION. */
+JsonbContainer *mglue_json_object(Jsonb *jb, const char *what);
+/* Value of key in an object; NULL when absent and !required. */
+bool		mglue_json_get(JsonbContainer *obj, const char *key, JsonbValue *out, bool required, const char *what);
+double		mglue_json_number(const JsonbValue *v, const char *what);
+int64		mglue_json_integer(const JsonbValue *v, int64 min, int64 max, const char *what);
+/* Array container of a value (error when not an array); *n gets its size. */
+JsonbContainer *mglue_json_array(const JsonbValue *v, int *n, const char *what);
+/* Element i of an array container. */
+void		mglue_json_element(JsonbContainer *arr, int i, JsonbValue *out);
+/* A JSON array of numbers into a palloc'd double array of exactly n. */
+double	   *mglue_json_doubles(const JsonbValue *v, int n, const char *what);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * scaler.h: StandardScaler core (no PostgreSQL headers).
+ *
+ * Fitting keeps, per feature, the running mean and the sum of squared
+ * deviations (Welford); two partial fits merge exactly with Chan et al.'s
+ * parallel formula.  Finishing gives mean, population variance (ddof 0) and
+ * scale, with scikit-learn's rule for (near-)constant features: scale 1 when
+ * var <= n*eps*var + (n*mean*eps)^2 (sklearn 1.2 _is_constant_feature).
+ *
+ * The fitted model's binary form (version 1, little-endian):
+ *   0  "CSCL"   4  u16 version   6  u16 flags (0)   8  u32 n_features
+ *   12 u32 0    16 u64 n_samples  24 f64 mean[n]  f64 var[n]  f64 scale[n]
+ */
+#ifndef CALO_SCALER_H
+#define CALO_SCALER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCL_MAGIC "CSCL"
+#define SCL_VERSION 1
+#define SCL_HEADER_BYTES 24
+#define SCL_MAX_FEATURES 10000
+
+/* Running fit: shift[], mean[] (relative to shift) and m2[] in data[]. */
+typedef struct scl_acc
+{
+	int64_t		n;
+	int32_t		n_features;
+	int32_t		pad;
+	double		data[];
+} scl_acc;
+
+/* Fitted model; the arrays are owned by the caller. */
+typedef struct scl_model
+{
+	int64_t		n_samples;
+	int32_t		n_features;
+	double	   *mean;
+	double	   *var;
+	double	   *scale;
+} scl_model;
+
+size_t		scl_acc_size(int n_features);
+void		scl_acc_init(scl_acc *acc, int n_features);
+void		scl_acc_add(scl_acc *acc, const double *x);
+/* Merges b into a (same n_features); a may be empty. */
+void		scl_acc_merge(scl_acc *a, const scl_acc *b);
+/* Fills model (arrays of acc->n_features); acc->n must be > 0. */
+void		scl_acc_finish(const scl_acc *acc, scl_model *model);
+
+/* Scale of a feature with this population variance, mean and count. */
+double		scl_scale_of(double var, double mean, int64_t n);
+void		scl_transform(const scl_model *model, const double *x, double *out);
+
+size_t		scl_encoded_size(int n_features);
+void		scl_encode(const scl_model *model, uint8_t *buf);
+/* Returns n_features of a well-formed header, or -1 (err says why). */
+int			scl_peek_features(const uint8_t *buf, size_t len, char *err, size_t errlen);
+/* Validates everything; model arrays must hold n_features. 0 ok, -1 bad. */
+int			scl_decode(const uint8_t *buf, size_t len, scl_model *model, char *err, size_t errlen);
+/* Validates a model built elsewhere (JSON import). 0 ok, -1 bad. */
+int			scl_check(const scl_model *model, char *err, size_t errlen);
+
+#endif

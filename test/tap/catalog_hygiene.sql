@@ -1,0 +1,77 @@
+-- Catalog-wide promises of the install script: everything users see is
+-- documented, nothing runs with borrowed privileges, SQL and PL/pgSQL
+-- functions pin their search_path, and PUBLIC can neither read nor write
+-- wallets.
+BEGIN;
+CREATE EXTENSION calo_recon;
+SELECT plan(9);
+
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c
+    WHERE c.relnamespace = 'calo_recon'::regnamespace
+      AND c.relkind IN ('r', 'v', 'm', 'p')
+      AND obj_description(c.oid, 'pg_class') IS NULL $$,
+  'every table and view has a comment');
+
+SELECT is_empty($$
+    SELECT c.relname || '.' || a.attname FROM pg_class c
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE c.relnamespace = 'calo_recon'::regnamespace
+      AND c.relkind IN ('v', 'm')
+      AND col_description(c.oid, a.attnum) IS NULL $$,
+  'every view column has a comment');
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p
+    WHERE p.pronamespace = 'calo_recon'::regnamespace
+      AND obj_description(p.oid, 'pg_proc') IS NULL $$,
+  'every function and aggregate has a comment');
+
+SELECT is_empty($$
+    SELECT t.typname FROM pg_type t
+    WHERE t.typnamespace = 'calo_recon'::regnamespace
+      AND t.typtype = 'b' AND t.typcategory <> 'A'
+      AND obj_description(t.oid, 'pg_type') IS NULL $$,
+  'every base type has a comment');
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p
+    WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prosecdef $$,
+  'no SECURITY DEFINER function');
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p
+    JOIN pg_language l ON l.oid = p.prolang
+    WHERE p.pronamespace = 'calo_recon'::regnamespace
+      AND l.lanname IN ('sql', 'plpgsql')
+      AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search_path=%') $$,
+  'every SQL and PL/pgSQL function pins its search_path');
+
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c
+    WHERE c.relnamespace = 'calo_recon'::regnamespace
+      AND c.relkind IN ('r', 'v', 'm', 'p', 'S')
+      AND (has_table_privilege('public', c.oid, 'SELECT')
+        OR has_table_privilege('public', c.oid, 'INSERT')
+        OR has_table_privilege('public', c.oid, 'UPDATE')
+        OR has_table_privilege('public', c.oid, 'DELETE')) $$,
+  'PUBLIC has no privilege on any table, view or sequence');
+
+SELECT ok(NOT has_schema_privilege('public', 'calo_recon', 'USAGE'),
+  'PUBLIC has no USAGE on the schema');
+
+-- The functions PUBLIC may run compute on their arguments only (immutable
+-- ones, and aggregate support functions, which take the internal state);
+-- any other function, one that reads or writes tables, is revoked.
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p
+    WHERE p.pronamespace = 'calo_recon'::regnamespace
+      AND p.provolatile <> 'i'
+      AND p.prokind IN ('f', 'p')
+      AND has_function_privilege('public', p.oid, 'EXECUTE')
+      AND p.prorettype NOT IN ('trigger'::regtype, 'internal'::regtype)
+      AND NOT 'internal'::regtype = ANY (p.proargtypes::regtype[]) $$,
+  'every non-immutable function is revoked from PUBLIC');
+
+SELECT * FROM finish();
+ROLLBACK;

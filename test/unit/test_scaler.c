@@ -1,0 +1,188 @@
+/*
+ * test_scaler.c: StandardScaler core: Welford against a long-double two-pass
+ * reference on hard data, Chan merge against serial, sklearn's constant rule,
+ * and the binary form's validation.
+ */
+#include <float.h>
+#include <stdlib.h>
+
+#include "rng.h"
+#include "scaler.h"
+#include "unit.h"
+
+#define K 3
+#define N 20000
+
+static double data[N][K];
+
+static void
+fill_hard_data(void)
+{
+	rng_state	rng;
+
+	rng_seed(&rng, 7);
+	for (int i = 0; i < N; i++)
+	{
+		data[i][0] = 1e9 + rng_uniform(&rng);	/* huge offset, unit noise */
+		data[i][1] = 1e-8 * rng_normal(&rng);	/* tiny scale */
+		data[i][2] = 42.0;						/* constant */
+	}
+}
+
+static scl_acc *
+new_acc(void)
+{
+	scl_acc    *a = malloc(scl_acc_size(K));
+
+	scl_acc_init(a, K);
+	return a;
+}
+
+static void
+test_welford_vs_two_pass(void)
+{
+	scl_acc    *a = new_acc();
+	double		mean[K],
+				var[K],
+				scale[K];
+	scl_model	m = {0, K, mean, var, scale};
+
+	for (int i = 0; i < N; i++)
+		scl_acc_add(a, data[i]);
+	scl_acc_finish(a, &m);
+	CHECK(m.n_samples == N);
+	for (int j = 0; j < K; j++)
+	{
+		long double s = 0,
+					ss = 0,
+					mu;
+
+		for (int i = 0; i < N; i++)
+			s += data[i][j];
+		mu = s / N;
+		for (int i = 0; i < N; i++)
+			ss += (data[i][j] - mu) * (data[i][j] - mu);
+		CHECK_CLOSE(mean[j], (double) mu, 1e-14);
+		if (j < 2)
+			CHECK(fabs(var[j] - (double) (ss / N)) <= 1e-12 * (double) (ss / N));
+	}
+	CHECK(scale[2] == 1.0);		/* constant feature */
+	CHECK(var[2] == 0.0);
+	CHECK(scale[0] > 0.28 && scale[0] < 0.3);	/* sd of U(0,1) = 0.2887 */
+	free(a);
+}
+
+static void
+test_chan_merge(void)
+{
+	scl_acc    *serial = new_acc(),
+			   *parts[3],
+			   *merged = new_acc();
+	int			cut[4] = {0, 1, 7000, N};
+
+	for (int i = 0; i < N; i++)
+		scl_acc_add(serial, data[i]);
+	for (int p = 0; p < 3; p++)
+	{
+		parts[p] = new_acc();
+		for (int i = cut[p]; i < cut[p + 1]; i++)
+			scl_acc_add(parts[p], data[i]);
+		scl_acc_merge(merged, parts[p]);
+	}
+	CHECK(merged->n == serial->n);
+	for (int j = 0; j < K; j++)
+	{
+		CHECK_CLOSE(merged->data[j] + merged->data[K + j], serial->data[j] + serial->data[K + j], 1e-15);
+		CHECK(fabs(merged->data[2 * K + j] - serial->data[2 * K + j]) <= 1e-12 * serial->data[2 * K + j]);
+	}
+	/* merging an empty partial changes nothing */
+	{
+		scl_acc    *empty = new_acc();
+		double		before = merged->data[0];
+
+		scl_acc_merge(merged, empty);
+		CHECK(merged->data[0] == before && merged->n == N);
+		free(empty);
+	}
+	for (int p = 0; p < 3; p++)
+		free(parts[p]);
+	free(serial);
+	free(merged);
+}
+
+static void
+test_constant_rule(void)
+{
+	/* sklearn: var <= n*eps*var + (n*mean*eps)^2 means constant */
+	CHECK(scl_scale_of(0.0, 5.0, 10) == 1.0);
+	CHECK(scl_scale_of(1e-30, 1e9, 1000) == 1.0);	/* below rounding noise of the mean */
+	CHECK(scl_scale_of(4.0, 1e9, 1000) == 2.0);
+	CHECK(scl_scale_of(1e-30, 0.0, 1000) == sqrt(1e-30));	/* tiny but real */
+}
+
+static void
+test_transform(void)
+{
+	double		mean[2] = {1.0, -2.0},
+				var[2] = {4.0, 0.0},
+				scale[2] = {2.0, 1.0};
+	scl_model	m = {3, 2, mean, var, scale};
+	double		x[2] = {5.0, 3.0},
+				out[2];
+
+	scl_transform(&m, x, out);
+	CHECK(out[0] == 2.0 && out[1] == 5.0);
+}
+
+static void
+test_binary_form(void)
+{
+	double		mean[2] = {1.5, -2.0},
+				var[2] = {4.0, 0.0},
+				scale[2] = {2.0, 1.0},
+				m2[2],
+				v2[2],
+				s2[2];
+	scl_model	m = {3, 2, mean, var, scale},
+				back = {0, 2, m2, v2, s2};
+	size_t		len = scl_encoded_size(2);
+	uint8_t    *buf = malloc(len),
+			   *bad = malloc(len);
+	char		err[200];
+
+	scl_encode(&m, buf);
+	CHECK(scl_peek_features(buf, len, err, sizeof err) == 2);
+	CHECK(scl_decode(buf, len, &back, err, sizeof err) == 0);
+	CHECK(back.n_samples == 3 && m2[0] == 1.5 && v2[0] == 4.0 && s2[1] == 1.0);
+	for (size_t cut = 0; cut < len; cut++)
+		CHECK(scl_decode(buf, cut, &back, err, sizeof err) == -1);
+	memcpy(bad, buf, len);
+	bad[0] = 'X';
+	CHECK(scl_decode(bad, len, &back, err, sizeof err) == -1 && strstr(err, "magic"));
+	memcpy(bad, buf, len);
+	bad[4] = 9;
+	CHECK(scl_decode(bad, len, &back, err, sizeof err) == -1 && strstr(err, "version"));
+	memcpy(bad, buf, len);
+	memset(bad + len - 8, 0, 8);	/* scale 0 */
+	CHECK(scl_decode(bad, len, &back, err, sizeof err) == -1 && strstr(err, "scale"));
+	memcpy(bad, buf, len);
+	memset(bad + SCL_HEADER_BYTES, 0xff, 8);	/* NaN mean */
+	CHECK(scl_decode(bad, len, &back, err, sizeof err) == -1 && strstr(err, "mean"));
+	memcpy(bad, buf, len);
+	memset(bad + 16, 0, 8);		/* zero samples */
+	CHECK(scl_decode(bad, len, &back, err, sizeof err) == -1 && strstr(err, "n_samples"));
+	free(buf);
+	free(bad);
+}
+
+int
+main(void)
+{
+	fill_hard_data();
+	test_welford_vs_two_pass();
+	test_chan_merge();
+	test_constant_rule();
+	test_transform();
+	test_binary_form();
+	return unit_summary("scaler");
+}
