@@ -62,6 +62,7 @@ DECLARE
     v_quarantine integer := 0;
     v_repeated   integer := 0;
     v_others     integer[];
+    v_other_rows calo_recon.transactions[];
     v_users      text[];
     v_more_users text[];
     v_valid      integer;
@@ -232,27 +233,29 @@ BEGIN
         FROM checked c
         WHERE c.kind <> 'malformed' AND c.problem IS NULL
     ), valid_txns AS (
-        SELECT v.*, v.body ->> 'id' AS txn_id,
-               row_number() OVER (PARTITION BY v.body ->> 'id' ORDER BY v.event_no) AS occurrence
+        -- each valid transaction event as the row it would be stored as
+        SELECT v.event_no, v.body ->> 'id' AS txn_id,
+               row_number() OVER (PARTITION BY v.body ->> 'id' ORDER BY v.event_no) AS occurrence,
+               ROW(v.body ->> 'id', v.body ->> 'userId',
+                   CASE WHEN NOT CASE jsonb_typeof(v.body -> 'legacy')
+                                     WHEN 'boolean' THEN (v.body -> 'legacy')::boolean
+                                     ELSE NOT v.body ? 'type' END
+                        THEN v.body ->> 'type' END,
+                   v.body ->> 'source', v.body ->> 'action', v.body ->> 'currency',
+                   (v.body -> 'amount')::numeric, (v.body -> 'vat')::numeric,
+                   (v.body -> 'oldBalance')::numeric, (v.body -> 'newBalance')::numeric,
+                   CASE WHEN jsonb_typeof(v.body -> 'paymentBalance') = 'number'
+                        THEN (v.body -> 'paymentBalance')::numeric END,
+                   CASE WHEN jsonb_typeof(v.body -> 'updatePaymentBalance') = 'boolean'
+                        THEN (v.body -> 'updatePaymentBalance')::boolean END,
+                   NULLIF(v.body -> 'metadata', 'null'::jsonb),
+                   v.logged_at, v.request_id, v.message_id, v_source)::calo_recon.transactions AS r
         FROM valid v
         WHERE v.kind = 'transaction'
     ), new_txns AS (
         -- first valid occurrence of each id, in id order (stable lock order)
         INSERT INTO calo_recon.transactions
-        SELECT f.txn_id, f.body ->> 'userId',
-               CASE WHEN NOT CASE jsonb_typeof(f.body -> 'legacy')
-                                 WHEN 'boolean' THEN (f.body -> 'legacy')::boolean
-                                 ELSE NOT f.body ? 'type' END
-                    THEN f.body ->> 'type' END,
-               f.body ->> 'source', f.body ->> 'action', f.body ->> 'currency',
-               (f.body -> 'amount')::numeric, (f.body -> 'vat')::numeric,
-               (f.body -> 'oldBalance')::numeric, (f.body -> 'newBalance')::numeric,
-               CASE WHEN jsonb_typeof(f.body -> 'paymentBalance') = 'number'
-                    THEN (f.body -> 'paymentBalance')::numeric END,
-               CASE WHEN jsonb_typeof(f.body -> 'updatePaymentBalance') = 'boolean'
-                    THEN (f.body -> 'updatePaymentBalance')::boolean END,
-               NULLIF(f.body -> 'metadata', 'null'::jsonb),
-               f.logged_at, f.request_id, f.message_id, v_source
+        SELECT (f.r).*
         FROM valid_txns f
         WHERE f.occurrence = 1
         ORDER BY f.txn_id
@@ -282,6 +285,10 @@ BEGIN
         ORDER BY 2, 4, 5
         ON CONFLICT (user_id, logged_at, request_id, txn_id, current_balance) DO NOTHING
         RETURNING user_id
+    ), others AS (
+        SELECT o.event_no, o.r
+        FROM valid_txns o
+        WHERE o.occurrence > 1 OR o.txn_id NOT IN (SELECT t.txn_id FROM new_txns t)
     )
     SELECT (SELECT count(*) FROM parsed)::integer,
            (SELECT count(*) FROM quarantined)::integer,
@@ -290,12 +297,13 @@ BEGIN
            (SELECT count(*) FROM new_rejections)::integer,
            (SELECT count(*) FROM valid v WHERE v.kind <> 'transaction')::integer,
            -- every other valid occurrence is compared with the stored row below
-           (SELECT array_agg(o.event_no ORDER BY o.event_no) FROM valid_txns o
-            WHERE o.occurrence > 1 OR o.txn_id NOT IN (SELECT t.txn_id FROM new_txns t)),
+           (SELECT array_agg(o.event_no ORDER BY o.event_no) FROM others o),
+           (SELECT array_agg(o.r ORDER BY o.event_no) FROM others o),
            (SELECT array_agg(DISTINCT u.user_id)
             FROM (SELECT t.user_id FROM new_txns t UNION ALL SELECT e.user_id FROM new_errors e
                   UNION ALL SELECT r.user_id FROM new_rejections r) AS u)
-    INTO v_events, v_quarantine, v_txns, v_errors, v_rejections, v_valid, v_others, v_users;
+    INTO v_events, v_quarantine, v_txns, v_errors, v_rejections, v_valid, v_others,
+         v_other_rows, v_users;
     -- errors and rejections already stored from an overlapping export
     v_repeated := v_valid - v_errors - v_rejections;
     v_users := COALESCE(v_users, '{}');
@@ -304,26 +312,12 @@ BEGIN
     -- duplicate delivery, a different one a conflict (the stored row stays).
     IF v_others IS NOT NULL THEN
         WITH others AS (
-            SELECT e.event_no, e.logged_at, e.raw, e.body ->> 'id' AS txn_id,
-                   e.body ->> 'userId' AS user_id,
-                   CASE WHEN NOT CASE jsonb_typeof(e.body -> 'legacy')
-                                     WHEN 'boolean' THEN (e.body -> 'legacy')::boolean
-                                     ELSE NOT e.body ? 'type' END
-                        THEN e.body ->> 'type' END AS txn_type,
-                   e.body ->> 'source' AS source, e.body ->> 'action' AS action,
-                   e.body ->> 'currency' AS currency,
-                   (e.body -> 'amount')::numeric AS amount, (e.body -> 'vat')::numeric AS vat,
-                   (e.body -> 'oldBalance')::numeric AS old_balance,
-                   (e.body -> 'newBalance')::numeric AS new_balance,
-                   CASE WHEN jsonb_typeof(e.body -> 'paymentBalance') = 'number'
-                        THEN (e.body -> 'paymentBalance')::numeric END AS payment_balance,
-                   CASE WHEN jsonb_typeof(e.body -> 'updatePaymentBalance') = 'boolean'
-                        THEN (e.body -> 'updatePaymentBalance')::boolean END AS update_payment_balance,
-                   NULLIF(e.body -> 'metadata', 'null'::jsonb) AS metadata
-            FROM calo_recon.log_events e
-            WHERE e.source_file = v_source AND e.event_no = ANY (v_others)
+            SELECT n.event_no, o.*
+            FROM unnest(v_other_rows) WITH ORDINALITY AS o
+            JOIN unnest(v_others) WITH ORDINALITY AS n (event_no, ordinality)
+              ON n.ordinality = o.ordinality
         ), compared AS (
-            SELECT o.event_no, o.logged_at, o.raw, o.txn_id,
+            SELECT o.event_no, o.logged_at, o.txn_id,
                    t.user_id AS stored_user,
                    to_jsonb(t) AS stored,
                    jsonb_build_object(
@@ -346,8 +340,9 @@ BEGIN
         ), conflicted AS (
             INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
             SELECT v_source, c.event_no, c.logged_at, 'transaction', c.txn_id, 'conflict',
-                   jsonb_build_object('stored', c.stored, 'incoming', c.incoming), c.raw
+                   jsonb_build_object('stored', c.stored, 'incoming', c.incoming), e.raw
             FROM compared c
+            JOIN calo_recon.log_events e ON e.source_file = v_source AND e.event_no = c.event_no
             WHERE NOT c.same
             ORDER BY c.event_no
             RETURNING 1
