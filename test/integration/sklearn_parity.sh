@@ -3,13 +3,17 @@
 # datasets in test/data/datasets (last column = label):
 #   1. a scikit-learn IsolationForest exported as JSON and imported with
 #      iforest_from_json scores every row like -score_samples: max |diff| <= 1e-9;
-#   2. our own iforest_fit (5 seeds) reaches a mean ROC AUC within 0.01 of
-#      scikit-learn's (5 seeds);
+#   2. our own iforest_fit reaches a mean ROC AUC within 0.01 of
+#      scikit-learn's, both over SEEDS seeds (default 20: the AUC of one
+#      forest varies with its seed by about 0.018 on annthyroid, so a 5-seed
+#      mean moves by about 0.008 and two of them may differ by more than 0.01
+#      by chance alone; the seeds are fixed, so the result is deterministic);
 #   3. scaler_fit / scaler_transform match StandardScaler to 1e-12 relative.
 # Runs against the cluster of scripts/test.sh (PGHOST, PGPORT exported).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
+SEEDS=${SEEDS:-20}
 EXPORT=tools/sklearn_export.py
 work=$(mktemp -d /tmp/sklearn_parity.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -31,7 +35,7 @@ for csv in test/data/datasets/*.csv; do
 
   $PY "$EXPORT" iforest "$csv" --seed 0 --json "$work/$name.json" --scores "$work/$name.scores" || { fail=1; continue; }
   $PY "$EXPORT" scaler "$csv" --json "$work/$name.scaler.json" --transformed "$work/$name.transformed" || { fail=1; continue; }
-  sk_auc=$($PY "$EXPORT" auc "$csv" --seeds 0,1,2,3,4) || { fail=1; continue; }
+  sk_auc=$($PY "$EXPORT" auc "$csv" --seeds "$(seq -s, 0 $((SEEDS - 1)))") || { fail=1; continue; }
 
   out=$(psql_q -At <<SQL
 CREATE TABLE ds (rn bigint GENERATED ALWAYS AS IDENTITY, $coldefs label int);
@@ -46,12 +50,15 @@ CREATE TABLE m AS SELECT calo_recon.iforest_from_json(:'model'::jsonb) AS m;
 -- 1. imported scikit-learn forest
 SELECT 'import_max_abs_diff', max(abs(calo_recon.iforest_score(m.m, $arr) - sk.score))
 FROM ds JOIN sk USING (rn), m;
--- 2. our forests: mean ROC AUC over 5 seeds (ties get their average rank)
+-- 2. our forests: mean ROC AUC over the seeds (ties get their average rank)
 CREATE TABLE ours AS
 SELECT seed, calo_recon.iforest_fit($arr, 100, 256, seed) AS m
-FROM ds, generate_series(1, 5) AS seed GROUP BY seed;
+FROM ds, generate_series(1, $SEEDS) AS seed GROUP BY seed;
+-- LATERAL ... OFFSET 0 keeps each model on the outer side, so its rows are
+-- scored in one run (the per-query model cache holds 8 decoded models)
 WITH s AS (
-  SELECT seed, label, calo_recon.iforest_score(ours.m, $arr) AS score FROM ds, ours
+  SELECT o.seed, x.label, x.score
+  FROM ours o, LATERAL (SELECT ds.label, calo_recon.iforest_score(o.m, $arr) AS score FROM ds OFFSET 0) x
 ), r AS (
   SELECT seed, label,
          rank() OVER (PARTITION BY seed ORDER BY score)
@@ -88,7 +95,7 @@ SQL
   ours=$(awk -F'|' '$1=="ours_auc"{print $2}' <<<"$out")
   sp=$(awk -F'|' '$1=="scaler_params_max_rel_diff"{print $2}' <<<"$out")
   stf=$(awk -F'|' '$1=="scaler_transform_max_rel_diff"{print $2}' <<<"$out")
-  echo "sklearn_parity $name: imported-forest max |ours - sklearn| = $diff; AUC ours $ours vs sklearn $sk_auc; scaler params max rel diff $sp, transform $stf"
+  echo "sklearn_parity $name: imported-forest max |ours - sklearn| = $diff; mean AUC over $SEEDS seeds ours $ours vs sklearn $sk_auc; scaler params max rel diff $sp, transform $stf"
   awk -v d="$diff" 'BEGIN{exit !(d != "" && d + 0 <= 1e-9)}' || { echo "  FAIL: imported scores differ by more than 1e-9"; fail=1; }
   awk -v a="$ours" -v b="$sk_auc" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(a != "" && d <= 0.01)}' || { echo "  FAIL: AUC differs by more than 0.01"; fail=1; }
   awk -v a="$sp" -v b="$stf" 'BEGIN{exit !(a != "" && b != "" && a + 0 <= 1e-12 && b + 0 <= 1e-12)}' || { echo "  FAIL: scaler differs by more than 1e-12"; fail=1; }
