@@ -2,7 +2,8 @@
  * fuzz_logparse.c: libFuzzer target of the log parser core.
  * Any bytes in; checks that parsing never crashes or leaks (ASan/UBSan do),
  * that every body is strict JSON (json_check.h, written apart from the
- * parser) that the token reader gives every body back, and that events are numbered, non-overlapping slices of the input.
+ * parser), that the token reader gives every body back (json_tokens_check.h)
+ * and that events are numbered, non-overlapping slices of the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
