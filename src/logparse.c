@@ -31,8 +31,19 @@ lp_kind_name(lp_kind kind)
 /* ------------------------------------------------------------------ */
 /* growable buffers                                                    */
 
-static bool
+static bool buf_grow(lp_buf *b, size_t extra);
+
+static inline bool
 buf_reserve(lp_buf *b, size_t extra)
+{
+	if (!b->failed && extra <= b->cap - b->len)
+		return true;
+	return buf_grow(b, extra);
+}
+
+/* the slow path of buf_reserve: a larger allocation */
+static bool
+buf_grow(lp_buf *b, size_t extra)
 {
 	size_t		need,
 				cap;
@@ -62,7 +73,7 @@ buf_reserve(lp_buf *b, size_t extra)
 	return true;
 }
 
-static void
+static inline void
 buf_put(lp_buf *b, const char *s, size_t n)
 {
 	if (n > 0 && buf_reserve(b, n))
@@ -72,7 +83,7 @@ buf_put(lp_buf *b, const char *s, size_t n)
 	}
 }
 
-static void
+static inline void
 buf_putc(lp_buf *b, char c)
 {
 	if (buf_reserve(b, 1))
@@ -171,6 +182,44 @@ utf8_seq(const unsigned char *s, size_t n)
 	return 0;
 }
 
+/*
+ * The first byte at or after s that is '"', '\\', a control character or,
+ * when ascii_only, not ASCII; end when there is none.  Eight bytes at a time
+ * while none is (the bit tricks have no false negatives; the byte loop decides).
+ */
+static inline const char *
+skip_plain_bytes(const char *s, const char *end, bool ascii_only)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+
+	for (;;)
+	{
+		const char *stop;
+
+		while (end - s >= 8)
+		{
+			uint64_t	x,
+						q,
+						b;
+
+			memcpy(&x, s, 8);
+			q = x ^ (ones * '"');
+			b = x ^ (ones * '\\');
+			/* a zero byte in q or b, a byte below 0x20 in x, or (ascii_only) a high bit */
+			if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x) | (ascii_only ? x : 0)) & highs)
+				break;
+			s += 8;
+		}
+		stop = end - s > 8 ? s + 8 : end;
+		while (s < stop && (unsigned char) *s >= 0x20 && *s != '"' && *s != '\\' &&
+			   !(ascii_only && (unsigned char) *s >= 0x80))
+			s++;
+		if (s < stop || s == end)
+			return s;
+	}
+}
+
 static void
 put_utf8(lp_buf *b, unsigned long cp)
 {
@@ -217,8 +266,7 @@ put_json_chars(lp_buf *b, const char *s, size_t n, bool fold_crlf)
 		const unsigned char *run = p;
 		unsigned	c;
 
-		while (p < e && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-			p++;
+		p = (const unsigned char *) skip_plain_bytes((const char *) p, (const char *) e, true);
 		buf_put(b, (const char *) run, (size_t) (p - run));
 		if (p >= e)
 			break;
@@ -399,10 +447,24 @@ digits_at(const char *s, int n)
 	return v;
 }
 
+/* s[0..n) starts with the shape YYYY-MM-DDTHH:MM:SS.sssZ (any digits) */
+static inline bool
+timestamp_shape(const char *s, size_t n)
+{
+#define TS_DIGIT(i) ((unsigned) (s[i] - '0') <= 9)
+	/* the separators first: they reject most lines that are not timestamps at once */
+	if (n < 24 || !TS_DIGIT(0) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+		s[16] != ':' || s[19] != '.' || s[23] != 'Z')
+		return false;
+	return TS_DIGIT(1) & TS_DIGIT(2) & TS_DIGIT(3) & TS_DIGIT(5) & TS_DIGIT(6) & TS_DIGIT(8) &
+		TS_DIGIT(9) & TS_DIGIT(11) & TS_DIGIT(12) & TS_DIGIT(14) & TS_DIGIT(15) & TS_DIGIT(17) &
+		TS_DIGIT(18) & TS_DIGIT(20) & TS_DIGIT(21) & TS_DIGIT(22);
+#undef TS_DIGIT
+}
+
 int
 lp_parse_timestamp(const char *s, size_t n, int64_t *unix_us)
 {
-	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
 	static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	int			y,
 				mo,
@@ -413,11 +475,8 @@ lp_parse_timestamp(const char *s, size_t n, int64_t *unix_us)
 				ms,
 				dim;
 
-	if (n < 24)
+	if (!timestamp_shape(s, n))
 		return -1;
-	for (int i = 0; i < 24; i++)
-		if (shape[i] == 'd' ? !is_digit(s[i]) : s[i] != shape[i])
-			return -1;
 	y = digits_at(s, 4);
 	mo = digits_at(s + 5, 2);
 	d = digits_at(s + 8, 2);
@@ -495,8 +554,7 @@ json_string(json_parser *jp)
 	{
 		const char *run = s;
 
-		while (s < end && (unsigned char) *s >= 0x20 && *s != '"' && *s != '\\')
-			s++;
+		s = skip_plain_bytes(s, end, false);
 		put_json_chars(jp->out, run, (size_t) (s - run), false);
 		if (s >= end)
 			return fail(&jp->err, PERR_EOF, s, "unterminated string");
@@ -1977,7 +2035,7 @@ new_event(lp_result *res, const char *start)
 static bool
 starts_event(const char *s, const char *e)
 {
-	return lp_parse_timestamp(s, (size_t) (e - s), NULL) >= 0 &&
+	return timestamp_shape(s, (size_t) (e - s)) &&
 		((size_t) (e - s) == 24 || s[24] == ' ' || s[24] == '\r');
 }
 
@@ -2005,14 +2063,25 @@ typedef struct lp_map
 	bool		with_message;	/* the key includes the message id */
 } lp_map;
 
+/* ids are ~36 bytes: hashed eight bytes at a time (any hash does: keys are compared in full) */
 static uint64_t
 hash_slice(uint64_t h, lp_slice s)
 {
+	size_t		i = 0;
+
 	if (s.ptr == NULL)
 		return (h ^ 0xFF) * 1099511628211ULL;
-	for (size_t i = 0; i < s.len; i++)
+	for (; i + 8 <= s.len; i += 8)
+	{
+		uint64_t	w;
+
+		memcpy(&w, s.ptr + i, 8);
+		h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+		h ^= h >> 29;
+	}
+	for (; i < s.len; i++)
 		h = (h ^ (unsigned char) s.ptr[i]) * 1099511628211ULL;
-	return (h ^ 0x1F) * 1099511628211ULL;
+	return (h ^ (0x1F + s.len)) * 1099511628211ULL;
 }
 
 static bool
@@ -2167,8 +2236,7 @@ reader_string(lp_json_reader *r, lp_json_token *tok)
 	tok->escaped = false;
 	for (;;)
 	{
-		while (s < end && (unsigned char) *s >= 0x20 && *s != '"' && *s != '\\')
-			s++;
+		s = skip_plain_bytes(s, end, false);
 		if (s >= end || (unsigned char) *s < 0x20)
 			return false;
 		if (*s == '"')

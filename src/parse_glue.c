@@ -331,7 +331,13 @@ emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
 	MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext,
 													  "parse_log row",
 													  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old_context = MemoryContextSwitchTo(row_context);
+	MemoryContext old_context;
+	Datum		kind_text[LP_KIND_COUNT];
+
+	/* the kind names, made once: they outlive the row context */
+	for (int k = 0; k < LP_KIND_COUNT; k++)
+		kind_text[k] = CStringGetTextDatum(lp_kind_name((lp_kind) k));
+	old_context = MemoryContextSwitchTo(row_context);
 
 	for (size_t i = 0; i < res->n_events; i++)
 	{
@@ -351,7 +357,9 @@ emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
 											   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY));
 		values[2] = slice_text(ev->request_id, &nulls[2]);
 		values[3] = slice_text(ev->level, &nulls[3]);
-		values[4] = CStringGetTextDatum(lp_kind_name(ev->kind));
+		if (ev->kind < 0 || ev->kind >= LP_KIND_COUNT)
+			elog(ERROR, "log parser returned an unknown event kind %d", (int) ev->kind);
+		values[4] = kind_text[ev->kind];
 		nulls[4] = false;
 		values[5] = body_jsonb(ev);
 		nulls[5] = false;

@@ -791,6 +791,40 @@ test_progress(void)
 	free(text);
 }
 
+/*
+ * Escaping and the token reader scan strings eight bytes at a time: a byte
+ * that needs care at every offset of a long run, for each such byte.
+ */
+static void
+test_special_byte_offsets(void)
+{
+	static const struct
+	{
+		const char *in;
+		const char *out;
+	}			specials[] = {
+		{"\"", "\\\""}, {"\\", "\\\\"}, {"\t", "\\t"}, {"\x01", "\\u0001"}, {"\x1f", "\\u001f"},
+		{"\xc3\xa9", "\xc3\xa9"}, {"\xff", "\\ufffd"}, {"\x7f", "\x7f"}, {" ", " "},
+	};
+
+	for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++)
+		for (int at = 0; at <= 40; at++)
+		{
+			char		text[256],
+						want[256];
+
+			snprintf(text, sizeof(text), APP(RID, "INFO", "%.*s%s%.*sz"), at,
+					 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", specials[k].in, 40 - at,
+					 "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+			snprintf(want, sizeof(want), "{\"message\":\"%.*s%s%.*sz\"}", at,
+					 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", specials[k].out, 40 - at,
+					 "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+			parse(text);
+			CHECK(R.n_events == 1);
+			CHECK_STR(ev(0)->body, want);
+		}
+}
+
 /* the token types of json, as letters: {}[] k(ey) s(tring) n(umber) t f z(null) E(rror) $(end) */
 static const char *
 token_letters(const char *json)
@@ -909,6 +943,7 @@ int
 main(void)
 {
 	test_json_reader();
+	test_special_byte_offsets();
 	test_samples();
 	test_platform();
 	test_app_kinds();
