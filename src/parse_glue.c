@@ -184,39 +184,47 @@ sort_object(JsonbValue *obj)
 	}
 }
 
+/* room for member number count at *members (elements of size bytes); false past max */
+static bool
+reserve_member(void **members, int *cap, int count, size_t size, int max)
+{
+	if (count >= max)
+		return false;
+	if (count == *cap)
+	{
+		*cap = *cap ? Min(*cap * 2, max) : 8;
+		*members = *members ? repalloc(*members, size * *cap) : palloc(size * *cap);
+	}
+	return true;
+}
+
 /* the slot for the next member of f (after its key, for an object); NULL past jsonb's limits */
 static JsonbValue *
 frame_next_slot(body_frame *f, bool is_key)
 {
 	if (f->v.type == jbvObject)
 	{
+		void	   *pairs = f->v.val.object.pairs;
 		JsonbPair  *pair;
 
 		if (!is_key)
 			return &f->v.val.object.pairs[f->v.val.object.nPairs - 1].value;
-		if (f->v.val.object.nPairs >= (int) BODY_MAX_PAIRS)
+		if (!reserve_member(&pairs, &f->cap, f->v.val.object.nPairs, sizeof(JsonbPair), (int) BODY_MAX_PAIRS))
 			return NULL;
-		if (f->v.val.object.nPairs == f->cap)
-		{
-			f->cap = f->cap ? Min(f->cap * 2, (int) BODY_MAX_PAIRS) : 8;
-			f->v.val.object.pairs = f->v.val.object.pairs ?
-				repalloc(f->v.val.object.pairs, sizeof(JsonbPair) * f->cap) :
-				palloc(sizeof(JsonbPair) * f->cap);
-		}
+		f->v.val.object.pairs = pairs;
 		pair = &f->v.val.object.pairs[f->v.val.object.nPairs];
 		pair->order = f->v.val.object.nPairs++;
 		return &pair->key;
 	}
-	if (f->v.val.array.nElems >= (int) BODY_MAX_ELEMS)
-		return NULL;
-	if (f->v.val.array.nElems == f->cap)
+	else
 	{
-		f->cap = f->cap ? Min(f->cap * 2, (int) BODY_MAX_ELEMS) : 8;
-		f->v.val.array.elems = f->v.val.array.elems ?
-			repalloc(f->v.val.array.elems, sizeof(JsonbValue) * f->cap) :
-			palloc(sizeof(JsonbValue) * f->cap);
+		void	   *elems = f->v.val.array.elems;
+
+		if (!reserve_member(&elems, &f->cap, f->v.val.array.nElems, sizeof(JsonbValue), (int) BODY_MAX_ELEMS))
+			return NULL;
+		f->v.val.array.elems = elems;
+		return &f->v.val.array.elems[f->v.val.array.nElems++];
 	}
-	return &f->v.val.array.elems[f->v.val.array.nElems++];
 }
 
 /*
