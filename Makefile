@@ -12,7 +12,15 @@ OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
 # The install script of the current version is assembled from sql/install/*.sql
 # in file-name order; older versions and upgrade scripts are committed as is.
-DATA_built = sql/calo_recon--$(EXTVERSION).sql
+# Version 1.0 is the parts before the ops area (00..69) and the 1.0 -> 1.1
+# update script is the rest (7x); both are assembled from the same part files
+# as the 1.1 install script, so a fresh 1.1 and an updated 1.0 cannot drift
+# (test/integration/upgrade.sh compares the catalogs). Once 1.0 is released,
+# commit its script and drop its rule.
+PARTS            = $(sort $(wildcard sql/install/*.sql))
+PARTS_1_0        = $(sort $(wildcard sql/install/[0-6]*.sql))
+PARTS_1_0_TO_1_1 = $(filter-out $(PARTS_1_0),$(PARTS))
+DATA_built = sql/calo_recon--$(EXTVERSION).sql sql/calo_recon--1.0.sql sql/calo_recon--1.0--1.1.sql
 DATA       = $(filter-out $(DATA_built),$(wildcard sql/calo_recon--*.sql))
 
 REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
@@ -30,8 +38,15 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-sql/calo_recon--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql)) calo_recon.control
-	cat $(sort $(wildcard sql/install/*.sql)) > $@
+sql/calo_recon--$(EXTVERSION).sql: $(PARTS) calo_recon.control
+	cat $(PARTS) > $@
+
+sql/calo_recon--1.0.sql: $(PARTS_1_0)
+	cat $(PARTS_1_0) > $@
+
+sql/calo_recon--1.0--1.1.sql: $(PARTS_1_0_TO_1_1)
+	{ printf '%s\n' '\echo Use "ALTER EXTENSION calo_recon UPDATE TO '"'1.1'"'" to load this file. \quit'; \
+	  cat $(PARTS_1_0_TO_1_1); } > $@
 
 .PHONY: unit fuzz fuzz-run tools
 tools:

@@ -59,6 +59,7 @@ rm -rf "$TOP/reports"
 mkdir -p "$TOP/reports"
 cp -r "$CR_ROOT/export/demo/." "$TOP/reports/"
 echo "== reports written to $TOP/reports:"
+chmod -R a+rX "$TOP/reports"
 ls -l "$TOP/reports"
 if [ -n "${KEEP:-}" ]; then
   echo "cluster kept: PGHOST=$PGHOST PGPORT=$PGPORT psql -U postgres   (stop: pg_ctl -D $CR_ROOT/data stop)"

@@ -249,7 +249,14 @@ read_log_content(const char *resolved, const char *rel, bool check_log)
 	memset(&lc, 0, sizeof(lc));
 	lc.offset = -1;
 
+	/* a file the server may not read is a finding, not the end of a walk */
 	fd = OpenTransientFile(resolved, O_RDONLY | PG_BINARY);
+	if (fd < 0 && errno == EACCES)
+	{
+		set_problem(&lc, "unreadable", ERRCODE_INSUFFICIENT_PRIVILEGE,
+					pstrdup("the server has no permission to read the file"));
+		return lc;
+	}
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),

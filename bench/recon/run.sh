@@ -46,6 +46,8 @@ printf 'generated in %.1f s; table %s\n' "$(echo "$(now) - $s" | bc -l)" \
 q -c "SELECT count(*) FROM calo_recon.transactions" >/dev/null   # warm the cache
 
 t_count=$(best "SELECT count(*) FROM calo_recon.transactions")
+# context: reconcile() runs in one process, count(*) above in three
+t_count1=$(best "SET max_parallel_workers_per_gather = 0; SELECT count(*) FROM calo_recon.transactions")
 t_ours=$(best "SELECT * FROM calo_recon.reconcile()")
 t_peer=$(best "TRUNCATE bench_peer_findings; $(cat $HERE/window_peer.sql)")
 
@@ -64,11 +66,13 @@ peer=$(summary bench_peer_findings)
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); nproc: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "transactions: $N  users: $USERS  best of $REPEAT"
-printf 'count(*)         %8s s\n' "$t_count"
+printf 'count(*)         %8s s   (2 parallel workers)\n' "$t_count"
+printf 'count(*) serial  %8s s   (no parallel workers)\n' "$t_count1"
 printf 'reconcile() ours %8s s\n' "$t_ours"
 printf 'window SQL peer  %8s s\n' "$t_peer"
 printf 'peer/ours        %8.2f x   (target >= 2)\n' "$(echo "$t_peer / $t_ours" | bc -l)"
 printf 'ours/count       %8.2f x   (target <= 3)\n' "$(echo "$t_ours / $t_count" | bc -l)"
+printf 'ours/serial count %7.2f x\n' "$(echo "$t_ours / $t_count1" | bc -l)"
 echo "ours: $ours"
 echo "peer: $peer"
 if [ "$ours" = "$peer" ]; then echo "same findings: yes"; else echo "same findings: NO"; exit 1; fi

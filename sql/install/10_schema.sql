@@ -170,7 +170,6 @@ CREATE TABLE calo_recon.log_events (
     UNIQUE (source_file, event_no)
 );
 CREATE INDEX log_events_request_idx ON calo_recon.log_events (request_id);
-CREATE INDEX log_events_kind_idx ON calo_recon.log_events (kind);
 COMMENT ON TABLE calo_recon.log_events IS
   'Every event of every ingested file, raw text included, so that anything can be traced (may hold personal data: never exported)';
 COMMENT ON COLUMN calo_recon.log_events.event_id IS 'Surrogate key';

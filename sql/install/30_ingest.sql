@@ -24,133 +24,24 @@ CREATE UNIQUE INDEX negative_balance_rejections_event_key
 -- not recording a skipped file twice).
 CREATE INDEX quarantine_source_idx ON calo_recon.quarantine (source_file, event_no);
 
--- The parser says which form it read; without that flag, no type means legacy.
-CREATE FUNCTION calo_recon.ingest_is_legacy(body jsonb)
-RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE jsonb_typeof(body -> 'legacy')
-               WHEN 'boolean' THEN (body -> 'legacy')::boolean
-               ELSE NOT body ? 'type'
-           END
-$$;
-COMMENT ON FUNCTION calo_recon.ingest_is_legacy(jsonb) IS
-  'Internal to ingest_log: whether a transaction event body has the legacy 7-key form (no type)';
-
--- NULL when a data event can be stored, else why not:
--- {"reason": missing_field | bad_field | out_of_range, "field", "value"}.
--- The fields of each kind are checked in order against one rule each:
--- strings must not be empty, currencies are 3 capital letters, the type of
--- the current form is CREDIT or DEBIT, and money of 10^15 or more in any
--- currency is not a wallet balance (quarantined rather than stored).
-CREATE FUNCTION calo_recon.ingest_event_problem(kind text, body jsonb, logged_at timestamptz)
-RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE
-        WHEN logged_at IS NULL THEN
-            jsonb_build_object('reason', 'missing_field', 'field', 'logged_at')
-        ELSE (
-            SELECT jsonb_build_object('reason', c.reason, 'field', s.field, 'value', body -> s.field)
-            FROM (VALUES
-                ('transaction', 1, 'id', 'string', true),
-                ('transaction', 2, 'userId', 'string', true),
-                ('transaction', 3, 'type', 'type', true),
-                ('transaction', 4, 'source', 'string', false),
-                ('transaction', 5, 'action', 'string', false),
-                ('transaction', 6, 'currency', 'currency', true),
-                ('transaction', 7, 'amount', 'number', true),
-                ('transaction', 8, 'vat', 'number', true),
-                ('transaction', 9, 'oldBalance', 'number', true),
-                ('transaction', 10, 'newBalance', 'number', true),
-                ('transaction', 11, 'paymentBalance', 'number', false),
-                ('transaction', 12, 'updatePaymentBalance', 'boolean', false),
-                ('balance_error', 1, 'userId', 'string', true),
-                ('balance_error', 2, 'subscriptionBalance', 'number', true),
-                ('balance_error', 3, 'paymentBalance', 'number', true),
-                ('balance_error', 4, 'txn_id', 'string', false),
-                ('negative_balance_rejection', 1, 'userId', 'string', true),
-                ('negative_balance_rejection', 2, 'currentBalance', 'number', true),
-                ('negative_balance_rejection', 3, 'transactionId', 'string', false)
-            ) AS s (kind, ord, field, rule, required)
-            CROSS JOIN LATERAL (SELECT body -> s.field AS v) AS f
-            CROSS JOIN LATERAL (SELECT CASE
-                WHEN s.rule = 'type' THEN
-                    CASE WHEN calo_recon.ingest_is_legacy(body) THEN NULL
-                         WHEN f.v IS NULL OR jsonb_typeof(f.v) = 'null' THEN 'missing_field'
-                         WHEN f.v NOT IN ('"CREDIT"', '"DEBIT"') THEN 'bad_field'
-                    END
-                WHEN f.v IS NULL OR jsonb_typeof(f.v) = 'null' THEN
-                    CASE WHEN s.required THEN 'missing_field' END
-                WHEN s.rule = 'string' THEN
-                    CASE WHEN jsonb_typeof(f.v) <> 'string' OR f.v #>> '{}' = '' THEN 'bad_field' END
-                WHEN s.rule = 'currency' THEN
-                    CASE WHEN jsonb_typeof(f.v) <> 'string' OR f.v #>> '{}' !~ '^[A-Z]{3}$' THEN 'bad_field' END
-                WHEN s.rule = 'boolean' THEN
-                    CASE WHEN jsonb_typeof(f.v) <> 'boolean' THEN 'bad_field' END
-                WHEN s.rule = 'number' THEN
-                    CASE WHEN jsonb_typeof(f.v) <> 'number' THEN 'bad_field'
-                         WHEN abs(f.v::numeric) >= 1e15 THEN 'out_of_range'
-                    END
-                END AS reason) AS c
-            WHERE s.kind = ingest_event_problem.kind AND c.reason IS NOT NULL
-            ORDER BY s.ord
-            LIMIT 1)
-    END
-$$;
-COMMENT ON FUNCTION calo_recon.ingest_event_problem(text, jsonb, timestamptz) IS
-  'Internal to ingest_log: NULL when a transaction, balance_error or negative_balance_rejection event can be stored, else why not (reason, field, value)';
-
--- A valid transaction event body as a transactions row (source_file, request
--- and message are filled in by the caller).
-CREATE FUNCTION calo_recon.ingest_transaction_row(body jsonb, logged_at timestamptz)
-RETURNS calo_recon.transactions
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT ROW(
-        body ->> 'id',
-        body ->> 'userId',
-        CASE WHEN NOT calo_recon.ingest_is_legacy(body) THEN body ->> 'type' END,
-        body ->> 'source',
-        body ->> 'action',
-        body ->> 'currency',
-        (body -> 'amount')::numeric,
-        (body -> 'vat')::numeric,
-        (body -> 'oldBalance')::numeric,
-        (body -> 'newBalance')::numeric,
-        CASE WHEN jsonb_typeof(body -> 'paymentBalance') = 'number'
-             THEN (body -> 'paymentBalance')::numeric END,
-        CASE WHEN jsonb_typeof(body -> 'updatePaymentBalance') = 'boolean'
-             THEN (body -> 'updatePaymentBalance')::boolean END,
-        NULLIF(body -> 'metadata', 'null'::jsonb),
-        logged_at,
-        NULL, NULL, NULL)::calo_recon.transactions
-$$;
-COMMENT ON FUNCTION calo_recon.ingest_transaction_row(jsonb, timestamptz) IS
-  'Internal to ingest_log: a checked transaction event body converted to a transactions row, numbers exact';
-
--- The part of a transaction that must match for a repeated id to be a
--- duplicate delivery rather than a conflict (not where or when it was logged).
-CREATE FUNCTION calo_recon.ingest_transaction_payload(t calo_recon.transactions)
-RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT jsonb_build_object(
-        'txn_id', t.txn_id, 'user_id', t.user_id, 'txn_type', t.txn_type,
-        'source', t.source, 'action', t.action, 'currency', t.currency,
-        'amount', t.amount, 'vat', t.vat, 'old_balance', t.old_balance,
-        'new_balance', t.new_balance, 'payment_balance', t.payment_balance,
-        'update_payment_balance', t.update_payment_balance, 'metadata', t.metadata)
-$$;
-COMMENT ON FUNCTION calo_recon.ingest_transaction_payload(calo_recon.transactions) IS
-  'Internal to ingest_log: the fields of a transaction compared to tell a duplicate delivery from a conflict';
-
 -- Everything ingest_log does except reconciling: ingest_file calls it per
 -- file and reconciles all the affected users once at the end.
+--
+-- The per-event checks and conversions are written out inline in the
+-- statements below rather than as helper functions: a SQL function with a
+-- pinned search_path is never inlined, and calling one per event cost more
+-- than everything else ingestion does.
+--
+-- An event is legacy (7-key form, no type) when the parser says so; without
+-- that flag, when it has no type:
+--   CASE jsonb_typeof(body -> 'legacy') WHEN 'boolean' THEN (body -> 'legacy')::boolean
+--        ELSE NOT body ? 'type' END
+-- A data event is stored unless it has a problem, {"reason": missing_field |
+-- bad_field | out_of_range, "field", "value"} for the first field (in the
+-- order below) that breaks its rule: strings must not be empty, currencies
+-- are 3 capital letters, the type of the current form is CREDIT or DEBIT,
+-- money of 10^15 or more in any currency is not a wallet balance; an event
+-- without a time misses logged_at.
 CREATE FUNCTION calo_recon.ingest_log_unreconciled(log text, source text)
 RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
                balance_errors integer, rejections integer, quarantined integer,
@@ -170,8 +61,8 @@ DECLARE
     v_rejections integer := 0;
     v_quarantine integer := 0;
     v_repeated   integer := 0;
-    v_bad_events integer[];
-    v_inserted   text[];
+    v_others     integer[];
+    v_other_rows calo_recon.transactions[];
     v_users      text[];
     v_more_users text[];
     v_valid      integer;
@@ -201,23 +92,126 @@ BEGIN
         v_source := v_source || '#' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16);
     END IF;
 
-    -- log_events is also the staging area: later steps read this file's rows back.
-    INSERT INTO calo_recon.log_events
-           (source_file, event_no, logged_at, request_id, message_id, level, kind, body, raw)
-    SELECT v_source, p.event_no, p.logged_at, p.request_id, p.message_id, p.level, p.kind,
-           p.body, p.raw
-    FROM calo_recon.parse_log(log) AS p;
-    GET DIAGNOSTICS v_events = ROW_COUNT;
-
-    -- Malformed events and data events that cannot be stored go to quarantine;
-    -- the remaining data events are the valid ones.
-    WITH checked AS (
-        SELECT e.event_no, e.logged_at, e.kind, e.body, e.raw,
-               CASE WHEN e.kind <> 'malformed'
-                    THEN calo_recon.ingest_event_problem(e.kind, e.body, e.logged_at) END AS problem
-        FROM calo_recon.log_events e
-        WHERE e.source_file = v_source
-          AND e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection', 'malformed')
+    -- One statement stores the file: every event into log_events; malformed
+    -- events and data events that cannot be stored into quarantine; the first
+    -- valid occurrence of each transaction id, the balance errors and the
+    -- rejections into their tables.  The parse is read once, never read back.
+    WITH parsed AS MATERIALIZED (
+        SELECT p.event_no, p.logged_at, p.request_id, p.message_id, p.level, p.kind,
+               p.body, p.raw
+        FROM calo_recon.parse_log(log) AS p
+    ), logged AS (
+        INSERT INTO calo_recon.log_events
+               (source_file, event_no, logged_at, request_id, message_id, level, kind, body, raw)
+        SELECT v_source, e.event_no, e.logged_at, e.request_id, e.message_id, e.level, e.kind,
+               e.body, e.raw
+        FROM parsed e
+    ), checked AS (
+        SELECT e.event_no, e.logged_at, e.request_id, e.message_id, e.kind, e.body, e.raw,
+               CASE WHEN e.kind = 'malformed' THEN NULL
+                    WHEN e.logged_at IS NULL THEN
+                        jsonb_build_object('reason', 'missing_field', 'field', 'logged_at')
+                    WHEN pr.problem IS NOT NULL THEN
+                        jsonb_build_object('reason', pr.problem[1], 'field', pr.problem[2],
+                                           'value', e.body -> pr.problem[2])
+               END AS problem
+        FROM parsed e
+        -- {reason, field} of the first field that breaks its rule
+        CROSS JOIN LATERAL (SELECT CASE e.kind
+            WHEN 'transaction' THEN COALESCE(
+                CASE COALESCE(jsonb_typeof(e.body -> 'id'), 'null')
+                    WHEN 'null' THEN '{missing_field,id}'::text[]
+                    WHEN 'string' THEN CASE WHEN e.body ->> 'id' = '' THEN '{bad_field,id}'::text[] END
+                    ELSE '{bad_field,id}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'userId'), 'null')
+                    WHEN 'null' THEN '{missing_field,userId}'::text[]
+                    WHEN 'string' THEN CASE WHEN e.body ->> 'userId' = '' THEN '{bad_field,userId}'::text[] END
+                    ELSE '{bad_field,userId}'::text[] END,
+                CASE WHEN CASE jsonb_typeof(e.body -> 'legacy')
+                              WHEN 'boolean' THEN (e.body -> 'legacy')::boolean
+                              ELSE NOT e.body ? 'type' END THEN NULL
+                     WHEN COALESCE(jsonb_typeof(e.body -> 'type'), 'null') = 'null'
+                         THEN '{missing_field,type}'::text[]
+                     WHEN e.body -> 'type' NOT IN ('"CREDIT"', '"DEBIT"')
+                         THEN '{bad_field,type}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'source'), 'null')
+                    WHEN 'null' THEN NULL
+                    WHEN 'string' THEN CASE WHEN e.body ->> 'source' = '' THEN '{bad_field,source}'::text[] END
+                    ELSE '{bad_field,source}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'action'), 'null')
+                    WHEN 'null' THEN NULL
+                    WHEN 'string' THEN CASE WHEN e.body ->> 'action' = '' THEN '{bad_field,action}'::text[] END
+                    ELSE '{bad_field,action}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'currency'), 'null')
+                    WHEN 'null' THEN '{missing_field,currency}'::text[]
+                    WHEN 'string' THEN CASE WHEN e.body ->> 'currency' !~ '^[A-Z]{3}$'
+                                            THEN '{bad_field,currency}'::text[] END
+                    ELSE '{bad_field,currency}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'amount'), 'null')
+                    WHEN 'null' THEN '{missing_field,amount}'::text[]
+                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'amount')::numeric) >= 1e15
+                                            THEN '{out_of_range,amount}'::text[] END
+                    ELSE '{bad_field,amount}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'vat'), 'null')
+                    WHEN 'null' THEN '{missing_field,vat}'::text[]
+                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'vat')::numeric) >= 1e15
+                                            THEN '{out_of_range,vat}'::text[] END
+                    ELSE '{bad_field,vat}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'oldBalance'), 'null')
+                    WHEN 'null' THEN '{missing_field,oldBalance}'::text[]
+                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'oldBalance')::numeric) >= 1e15
+                                            THEN '{out_of_range,oldBalance}'::text[] END
+                    ELSE '{bad_field,oldBalance}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'newBalance'), 'null')
+                    WHEN 'null' THEN '{missing_field,newBalance}'::text[]
+                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'newBalance')::numeric) >= 1e15
+                                            THEN '{out_of_range,newBalance}'::text[] END
+                    ELSE '{bad_field,newBalance}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'paymentBalance'), 'null')
+                    WHEN 'null' THEN NULL
+                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'paymentBalance')::numeric) >= 1e15
+                                            THEN '{out_of_range,paymentBalance}'::text[] END
+                    ELSE '{bad_field,paymentBalance}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'updatePaymentBalance'), 'null')
+                    WHEN 'null' THEN NULL
+                    WHEN 'boolean' THEN NULL
+                    ELSE '{bad_field,updatePaymentBalance}'::text[] END)
+            WHEN 'balance_error' THEN COALESCE(
+                CASE COALESCE(jsonb_typeof(e.body -> 'userId'), 'null')
+                    WHEN 'null' THEN '{missing_field,userId}'::text[]
+                    WHEN 'string' THEN CASE WHEN e.body ->> 'userId' = '' THEN '{bad_field,userId}'::text[] END
+                    ELSE '{bad_field,userId}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'subscriptionBalance'), 'null')
+                    WHEN 'null' THEN '{missing_field,subscriptionBalance}'::text[]
+                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'subscriptionBalance')::numeric) >= 1e15
+                                            THEN '{out_of_range,subscriptionBalance}'::text[] END
+                    ELSE '{bad_field,subscriptionBalance}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'paymentBalance'), 'null')
+                    WHEN 'null' THEN '{missing_field,paymentBalance}'::text[]
+                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'paymentBalance')::numeric) >= 1e15
+                                            THEN '{out_of_range,paymentBalance}'::text[] END
+                    ELSE '{bad_field,paymentBalance}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'txn_id'), 'null')
+                    WHEN 'null' THEN NULL
+                    WHEN 'string' THEN CASE WHEN e.body ->> 'txn_id' = '' THEN '{bad_field,txn_id}'::text[] END
+                    ELSE '{bad_field,txn_id}'::text[] END)
+            WHEN 'negative_balance_rejection' THEN COALESCE(
+                CASE COALESCE(jsonb_typeof(e.body -> 'userId'), 'null')
+                    WHEN 'null' THEN '{missing_field,userId}'::text[]
+                    WHEN 'string' THEN CASE WHEN e.body ->> 'userId' = '' THEN '{bad_field,userId}'::text[] END
+                    ELSE '{bad_field,userId}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'currentBalance'), 'null')
+                    WHEN 'null' THEN '{missing_field,currentBalance}'::text[]
+                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'currentBalance')::numeric) >= 1e15
+                                            THEN '{out_of_range,currentBalance}'::text[] END
+                    ELSE '{bad_field,currentBalance}'::text[] END,
+                CASE COALESCE(jsonb_typeof(e.body -> 'transactionId'), 'null')
+                    WHEN 'null' THEN NULL
+                    WHEN 'string' THEN CASE WHEN e.body ->> 'transactionId' = '' THEN '{bad_field,transactionId}'::text[] END
+                    ELSE '{bad_field,transactionId}'::text[] END)
+            END AS problem
+            OFFSET 0) AS pr
+        WHERE e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection', 'malformed')
     ), quarantined AS (
         INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
         SELECT v_source, c.event_no, c.logged_at,
@@ -233,85 +227,41 @@ BEGIN
         FROM checked c
         WHERE c.kind = 'malformed' OR c.problem IS NOT NULL
         ORDER BY c.event_no
-        RETURNING event_no
-    )
-    SELECT count(*)::integer, COALESCE(array_agg(q.event_no), '{}') INTO v_quarantine, v_bad_events
-    FROM quarantined q;
-
-    -- First valid occurrence of each id is stored, in id order (stable lock order).
-    WITH ins AS (
+        RETURNING 1
+    ), valid AS (
+        SELECT c.event_no, c.logged_at, c.request_id, c.message_id, c.kind, c.body
+        FROM checked c
+        WHERE c.kind <> 'malformed' AND c.problem IS NULL
+    ), valid_txns AS (
+        -- each valid transaction event as the row it would be stored as
+        SELECT v.event_no, v.body ->> 'id' AS txn_id,
+               row_number() OVER (PARTITION BY v.body ->> 'id' ORDER BY v.event_no) AS occurrence,
+               ROW(v.body ->> 'id', v.body ->> 'userId',
+                   CASE WHEN NOT CASE jsonb_typeof(v.body -> 'legacy')
+                                     WHEN 'boolean' THEN (v.body -> 'legacy')::boolean
+                                     ELSE NOT v.body ? 'type' END
+                        THEN v.body ->> 'type' END,
+                   v.body ->> 'source', v.body ->> 'action', v.body ->> 'currency',
+                   (v.body -> 'amount')::numeric, (v.body -> 'vat')::numeric,
+                   (v.body -> 'oldBalance')::numeric, (v.body -> 'newBalance')::numeric,
+                   CASE WHEN jsonb_typeof(v.body -> 'paymentBalance') = 'number'
+                        THEN (v.body -> 'paymentBalance')::numeric END,
+                   CASE WHEN jsonb_typeof(v.body -> 'updatePaymentBalance') = 'boolean'
+                        THEN (v.body -> 'updatePaymentBalance')::boolean END,
+                   NULLIF(v.body -> 'metadata', 'null'::jsonb),
+                   v.logged_at, v.request_id, v.message_id, v_source)::calo_recon.transactions AS r
+        FROM valid v
+        WHERE v.kind = 'transaction'
+    ), new_txns AS (
+        -- first valid occurrence of each id, in id order (stable lock order)
         INSERT INTO calo_recon.transactions
-        SELECT (r).txn_id, (r).user_id, (r).txn_type, (r).source, (r).action, (r).currency,
-               (r).amount, (r).vat, (r).old_balance, (r).new_balance, (r).payment_balance,
-               (r).update_payment_balance, (r).metadata, (r).logged_at,
-               request_id, message_id, v_source
-        FROM (SELECT DISTINCT ON (e.body ->> 'id')
-                     calo_recon.ingest_transaction_row(e.body, e.logged_at) AS r,
-                     e.request_id, e.message_id
-              FROM calo_recon.log_events e
-              WHERE e.source_file = v_source AND e.kind = 'transaction'
-                AND NOT EXISTS (SELECT FROM unnest(v_bad_events) AS bad (event_no)
-                                WHERE bad.event_no = e.event_no)
-              ORDER BY e.body ->> 'id', e.event_no) AS firsts
+        SELECT (f.r).*
+        FROM valid_txns f
+        WHERE f.occurrence = 1
+        ORDER BY f.txn_id
         ON CONFLICT (txn_id) DO NOTHING
         RETURNING txn_id, user_id
-    )
-    SELECT count(*)::integer, array_agg(ins.txn_id), array_agg(DISTINCT ins.user_id)
-    INTO v_txns, v_inserted, v_users
-    FROM ins;
-
-    -- Every other valid occurrence meets a stored row: same payload is a
-    -- duplicate delivery, a different one a conflict (the stored row stays).
-    WITH occurrences AS (
-        SELECT e.event_no, e.logged_at, e.body, e.raw,
-               calo_recon.ingest_transaction_row(e.body, e.logged_at) AS r,
-               row_number() OVER (PARTITION BY e.body ->> 'id' ORDER BY e.event_no) AS occurrence
-        FROM calo_recon.log_events e
-        WHERE e.source_file = v_source AND e.kind = 'transaction'
-          AND NOT EXISTS (SELECT FROM unnest(v_bad_events) AS bad (event_no)
-                          WHERE bad.event_no = e.event_no)
-    ), compared AS (
-        SELECT o.event_no, o.logged_at, o.body, o.raw, (o.r).txn_id AS txn_id,
-               t.user_id AS stored_user,
-               to_jsonb(t) AS stored,
-               calo_recon.ingest_transaction_payload(o.r) AS incoming,
-               t.txn_id IS NOT NULL
-                 AND ROW((o.r).user_id, (o.r).txn_type, (o.r).source, (o.r).action, (o.r).currency,
-                         (o.r).amount, (o.r).vat, (o.r).old_balance, (o.r).new_balance,
-                         (o.r).payment_balance, (o.r).update_payment_balance, (o.r).metadata)
-                     IS NOT DISTINCT FROM
-                     ROW(t.user_id, t.txn_type, t.source, t.action, t.currency,
-                         t.amount, t.vat, t.old_balance, t.new_balance,
-                         t.payment_balance, t.update_payment_balance, t.metadata) AS same
-        FROM occurrences o
-        LEFT JOIN calo_recon.transactions t ON t.txn_id = (o.r).txn_id
-        LEFT JOIN unnest(v_inserted) AS inserted (txn_id)
-               ON o.occurrence = 1 AND inserted.txn_id = (o.r).txn_id
-        WHERE inserted.txn_id IS NULL
-    ), conflicted AS (
-        INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
-        SELECT v_source, c.event_no, c.logged_at, 'transaction', c.txn_id, 'conflict',
-               jsonb_build_object('stored', c.stored, 'incoming', c.incoming), c.raw
-        FROM compared c
-        WHERE NOT c.same
-        ORDER BY c.event_no
-        RETURNING 1
-    )
-    SELECT count(*) FILTER (WHERE c.same)::integer,
-           count(*) FILTER (WHERE NOT c.same)::integer,
-           array_agg(DISTINCT c.stored_user) FILTER (WHERE NOT c.same AND c.stored_user IS NOT NULL)
-    INTO v_dups, v_conflicts, v_more_users
-    FROM compared c;
-    v_quarantine := v_quarantine + v_conflicts;
-    v_users := COALESCE(v_users, '{}') || COALESCE(v_more_users, '{}');
-
-    WITH valid AS (
-        SELECT e.body, e.logged_at, e.request_id, e.message_id
-        FROM calo_recon.log_events e
-        WHERE e.source_file = v_source AND e.kind = 'balance_error'
-          AND NOT EXISTS (SELECT FROM unnest(v_bad_events) AS bad (event_no)
-                          WHERE bad.event_no = e.event_no)
-    ), ins AS (
+    ), new_errors AS (
         INSERT INTO calo_recon.balance_errors
                (user_id, subscription_balance, payment_balance, logged_at, request_id,
                 message_id, txn_id, source_file)
@@ -319,39 +269,92 @@ BEGIN
                (v.body -> 'paymentBalance')::numeric, v.logged_at, v.request_id,
                v.message_id, v.body ->> 'txn_id', v_source
         FROM valid v
+        WHERE v.kind = 'balance_error'
         ORDER BY 1, 4, 5
         -- only the event key: a clash of error_id must fail, not vanish
         ON CONFLICT (user_id, logged_at, request_id, message_id, subscription_balance, payment_balance)
             DO NOTHING
         RETURNING user_id
-    )
-    SELECT (SELECT count(*) FROM ins)::integer, (SELECT count(*) FROM valid)::integer,
-           (SELECT array_agg(DISTINCT ins.user_id) FROM ins)
-    INTO v_errors, v_valid, v_more_users;
-    v_repeated := v_valid - v_errors;
-    v_users := v_users || COALESCE(v_more_users, '{}');
-
-    WITH valid AS (
-        SELECT e.body, e.logged_at, e.request_id
-        FROM calo_recon.log_events e
-        WHERE e.source_file = v_source AND e.kind = 'negative_balance_rejection'
-          AND NOT EXISTS (SELECT FROM unnest(v_bad_events) AS bad (event_no)
-                          WHERE bad.event_no = e.event_no)
-    ), ins AS (
+    ), new_rejections AS (
         INSERT INTO calo_recon.negative_balance_rejections
                (txn_id, user_id, current_balance, logged_at, request_id, source_file)
         SELECT v.body ->> 'transactionId', v.body ->> 'userId',
                (v.body -> 'currentBalance')::numeric, v.logged_at, v.request_id, v_source
         FROM valid v
+        WHERE v.kind = 'negative_balance_rejection'
         ORDER BY 2, 4, 5
         ON CONFLICT (user_id, logged_at, request_id, txn_id, current_balance) DO NOTHING
         RETURNING user_id
+    ), others AS (
+        SELECT o.event_no, o.r
+        FROM valid_txns o
+        WHERE o.occurrence > 1 OR o.txn_id NOT IN (SELECT t.txn_id FROM new_txns t)
     )
-    SELECT (SELECT count(*) FROM ins)::integer, (SELECT count(*) FROM valid)::integer,
-           (SELECT array_agg(DISTINCT ins.user_id) FROM ins)
-    INTO v_rejections, v_valid, v_more_users;
-    v_repeated := v_repeated + v_valid - v_rejections;
-    v_users := v_users || COALESCE(v_more_users, '{}');
+    SELECT (SELECT count(*) FROM parsed)::integer,
+           (SELECT count(*) FROM quarantined)::integer,
+           (SELECT count(*) FROM new_txns)::integer,
+           (SELECT count(*) FROM new_errors)::integer,
+           (SELECT count(*) FROM new_rejections)::integer,
+           (SELECT count(*) FROM valid v WHERE v.kind <> 'transaction')::integer,
+           -- every other valid occurrence is compared with the stored row below
+           (SELECT array_agg(o.event_no ORDER BY o.event_no) FROM others o),
+           (SELECT array_agg(o.r ORDER BY o.event_no) FROM others o),
+           (SELECT array_agg(DISTINCT u.user_id)
+            FROM (SELECT t.user_id FROM new_txns t UNION ALL SELECT e.user_id FROM new_errors e
+                  UNION ALL SELECT r.user_id FROM new_rejections r) AS u)
+    INTO v_events, v_quarantine, v_txns, v_errors, v_rejections, v_valid, v_others,
+         v_other_rows, v_users;
+    -- errors and rejections already stored from an overlapping export
+    v_repeated := v_valid - v_errors - v_rejections;
+    v_users := COALESCE(v_users, '{}');
+
+    -- The other valid occurrences meet a stored row: same payload is a
+    -- duplicate delivery, a different one a conflict (the stored row stays).
+    IF v_others IS NOT NULL THEN
+        WITH others AS (
+            SELECT n.event_no, o.*
+            FROM unnest(v_other_rows) WITH ORDINALITY AS o
+            JOIN unnest(v_others) WITH ORDINALITY AS n (event_no, ordinality)
+              ON n.ordinality = o.ordinality
+        ), compared AS (
+            SELECT o.event_no, o.logged_at, o.txn_id,
+                   t.user_id AS stored_user,
+                   to_jsonb(t) AS stored,
+                   jsonb_build_object(
+                       'txn_id', o.txn_id, 'user_id', o.user_id, 'txn_type', o.txn_type,
+                       'source', o.source, 'action', o.action, 'currency', o.currency,
+                       'amount', o.amount, 'vat', o.vat, 'old_balance', o.old_balance,
+                       'new_balance', o.new_balance, 'payment_balance', o.payment_balance,
+                       'update_payment_balance', o.update_payment_balance,
+                       'metadata', o.metadata) AS incoming,
+                   t.txn_id IS NOT NULL
+                     AND ROW(o.user_id, o.txn_type, o.source, o.action, o.currency,
+                             o.amount, o.vat, o.old_balance, o.new_balance,
+                             o.payment_balance, o.update_payment_balance, o.metadata)
+                         IS NOT DISTINCT FROM
+                         ROW(t.user_id, t.txn_type, t.source, t.action, t.currency,
+                             t.amount, t.vat, t.old_balance, t.new_balance,
+                             t.payment_balance, t.update_payment_balance, t.metadata) AS same
+            FROM others o
+            LEFT JOIN calo_recon.transactions t ON t.txn_id = o.txn_id
+        ), conflicted AS (
+            INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+            SELECT v_source, c.event_no, c.logged_at, 'transaction', c.txn_id, 'conflict',
+                   jsonb_build_object('stored', c.stored, 'incoming', c.incoming), e.raw
+            FROM compared c
+            JOIN calo_recon.log_events e ON e.source_file = v_source AND e.event_no = c.event_no
+            WHERE NOT c.same
+            ORDER BY c.event_no
+            RETURNING 1
+        )
+        SELECT count(*) FILTER (WHERE c.same)::integer,
+               count(*) FILTER (WHERE NOT c.same)::integer,
+               array_agg(DISTINCT c.stored_user) FILTER (WHERE NOT c.same AND c.stored_user IS NOT NULL)
+        INTO v_dups, v_conflicts, v_more_users
+        FROM compared c;
+        v_quarantine := v_quarantine + v_conflicts;
+        v_users := v_users || COALESCE(v_more_users, '{}');
+    END IF;
 
     INSERT INTO calo_recon.ingested_files
            (digest, file_name, bytes, events, transactions, duplicates, conflicts,
@@ -392,10 +395,6 @@ COMMENT ON FUNCTION calo_recon.ingest_log(text, text) IS
 
 REVOKE ALL ON FUNCTION calo_recon.ingest_log(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.ingest_log_unreconciled(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.ingest_is_legacy(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.ingest_event_problem(text, jsonb, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.ingest_transaction_row(jsonb, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.ingest_transaction_payload(calo_recon.transactions) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.read_log_file(path text)
 RETURNS text

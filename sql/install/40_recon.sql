@@ -90,7 +90,7 @@ SELECT b.txn_id, b.user_id, b.break_kind, b.currency, b.expected, b.actual,
 FROM breaks b
 LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id;
 COMMENT ON VIEW calo_recon.balance_breaks IS
-  'Every balance break, not just the first: arithmetic (new_balance does not follow from old_balance and amount - vat), chain (old_balance is not the previous new_balance), conflict (the id was delivered again with a different payload, see calo_recon.quarantine) and out_of_range (a value too large or too precise to check exactly). Breaks are at or above the tolerance; see precision_drift for smaller differences. Up to date as of the last calo_recon.reconcile()';
+  'Every balance break, not just the first: arithmetic (new_balance does not follow from old_balance and amount - vat), chain (old_balance is not the previous new_balance), conflict (the id was delivered again with a different payload, see calo_recon.quarantine; one break per transaction however many conflicting deliveries) and out_of_range (a value too large or too precise to check exactly). Breaks are at or above the tolerance; see precision_drift for smaller differences. Up to date as of the last calo_recon.reconcile()';
 COMMENT ON COLUMN calo_recon.balance_breaks.txn_id IS 'Transaction with the break';
 COMMENT ON COLUMN calo_recon.balance_breaks.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.balance_breaks.break_kind IS 'arithmetic, chain, conflict or out_of_range';

@@ -5,6 +5,9 @@ DROP EXTENSION IF EXISTS calo_recon CASCADE;
 CREATE EXTENSION calo_recon;
 RESET client_min_messages;
 
+-- an empty table reconciles to zeros
+SELECT * FROM calo_recon.reconcile();
+
 INSERT INTO calo_recon.transactions
     (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at, source_file)
 VALUES

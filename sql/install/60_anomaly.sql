@@ -1,0 +1,470 @@
+-- Anomaly detection in the database (SPEC sections 5, 6 and 10): the feature
+-- view, the model registry, scores, analysts' feedback, train_model(),
+-- score_transactions(), record_feedback() and the anomalies view.  Builds on
+-- the scaler and iforest types of 50_anomaly_types.sql.
+
+-- The feature order is part of every stored model: scoring refuses a model
+-- whose names differ, so that a reordered view can never be scored silently.
+CREATE FUNCTION calo_recon.transaction_feature_names() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ARRAY['amount', 'vat', 'net', 'balance_change', 'old_balance',
+                 'hour_of_day', 'seconds_since_previous',
+                 'amount_vs_user_median', 'direction']::text[]
+$$;
+COMMENT ON FUNCTION calo_recon.transaction_feature_names() IS
+  'Names of the anomaly features, in the order of calo_recon.transaction_features.features; stored with every model';
+
+-- Money becomes float8 only here, for the forest.  Every value is finite:
+-- NULL, NaN, +-Infinity and magnitudes of 1e300 or more become 0, the first
+-- transaction of a user has seconds_since_previous -1, and a median below
+-- 0.0001 divides by 1, so no NULL, NaN or infinity ever reaches the scaler.
+CREATE VIEW calo_recon.transaction_features AS
+SELECT f.txn_id, f.user_id, f.logged_at,
+       ARRAY[f.amount, f.vat, f.net, f.balance_change, f.old_balance,
+             f.hour_of_day, f.seconds_since_previous,
+             f.amount_vs_user_median, f.direction] AS features,
+       f.amount, f.vat, f.net, f.balance_change, f.old_balance,
+       f.hour_of_day, f.seconds_since_previous,
+       f.amount_vs_user_median, f.direction
+FROM (
+    SELECT c.txn_id, c.user_id, c.logged_at,
+           c.amount, c.vat, c.net, c.balance_change, c.old_balance,
+           CASE WHEN pg_catalog.isfinite(c.logged_at)
+                THEN pg_catalog.date_part('hour', c.logged_at AT TIME ZONE 'UTC')
+                ELSE 0 END AS hour_of_day,
+           coalesce(CASE WHEN pg_catalog.isfinite(c.logged_at)
+                          AND pg_catalog.isfinite(c.previous_logged_at)
+                         THEN pg_catalog.date_part('epoch', c.logged_at - c.previous_logged_at)
+                    END, -1) AS seconds_since_previous,
+           c.amount / CASE WHEN abs(u.median_amount) >= 0.0001
+                           THEN abs(u.median_amount) ELSE 1 END AS amount_vs_user_median,
+           CASE c.txn_type WHEN 'CREDIT' THEN 1::float8
+                           WHEN 'DEBIT' THEN -1::float8
+                           ELSE pg_catalog.sign(c.balance_change) END AS direction
+    FROM (
+        SELECT t.txn_id, t.user_id, t.logged_at, t.txn_type,
+               -- the chain order of the reconciliation (txn_id compared bytewise);
+               -- the partition stays on plain user_id so that a filter on it
+               -- reaches below the window
+               pg_catalog.lag(t.logged_at) OVER (PARTITION BY t.user_id
+                                                 ORDER BY t.logged_at, t.txn_id COLLATE "C") AS previous_logged_at,
+               CASE WHEN abs(t.amount) < 1e300 THEN t.amount::float8 ELSE 0 END AS amount,
+               CASE WHEN abs(t.vat) < 1e300 THEN t.vat::float8 ELSE 0 END AS vat,
+               CASE WHEN abs(t.amount - t.vat) < 1e300
+                    THEN (t.amount - t.vat)::float8 ELSE 0 END AS net,
+               CASE WHEN abs(t.new_balance - t.old_balance) < 1e300
+                    THEN (t.new_balance - t.old_balance)::float8 ELSE 0 END AS balance_change,
+               CASE WHEN abs(t.old_balance) < 1e300 THEN t.old_balance::float8 ELSE 0 END AS old_balance
+        FROM calo_recon.transactions t
+    ) c
+    JOIN (
+        SELECT t.user_id,
+               pg_catalog.percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY CASE WHEN abs(t.amount) < 1e300 THEN t.amount::float8 ELSE 0 END
+               ) AS median_amount
+        FROM calo_recon.transactions t
+        GROUP BY t.user_id
+    ) u ON u.user_id = c.user_id
+) f;
+COMMENT ON VIEW calo_recon.transaction_features IS
+  'Per-transaction anomaly features (float8, always finite), one row per transaction; features holds them in the order of calo_recon.transaction_feature_names()';
+COMMENT ON COLUMN calo_recon.transaction_features.txn_id IS 'Transaction id';
+COMMENT ON COLUMN calo_recon.transaction_features.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.transaction_features.logged_at IS 'Time the transaction was logged';
+COMMENT ON COLUMN calo_recon.transaction_features.features IS
+  'All features as one array, in the order of calo_recon.transaction_feature_names(): the input of the scaler and the forest';
+COMMENT ON COLUMN calo_recon.transaction_features.amount IS 'Gross amount (0 when not finite)';
+COMMENT ON COLUMN calo_recon.transaction_features.vat IS 'VAT (0 when not finite)';
+COMMENT ON COLUMN calo_recon.transaction_features.net IS 'amount - vat (0 when not finite)';
+COMMENT ON COLUMN calo_recon.transaction_features.balance_change IS 'new_balance - old_balance (0 when not finite)';
+COMMENT ON COLUMN calo_recon.transaction_features.old_balance IS 'Balance before the transaction (0 when not finite)';
+COMMENT ON COLUMN calo_recon.transaction_features.hour_of_day IS 'Hour of logged_at in UTC, 0 to 23';
+COMMENT ON COLUMN calo_recon.transaction_features.seconds_since_previous IS
+  'Seconds since the user''s previous transaction in chain order (logged_at, txn_id); -1 for the user''s first transaction';
+COMMENT ON COLUMN calo_recon.transaction_features.amount_vs_user_median IS
+  'amount divided by the absolute median amount of the user''s transactions (all of them); divided by 1 when that median is below 0.0001';
+COMMENT ON COLUMN calo_recon.transaction_features.direction IS
+  '+1 for CREDIT, -1 for DEBIT; for the legacy form the sign of balance_change (0 when the balance did not move)';
+
+CREATE TABLE calo_recon.models (
+    model_id       bigint           GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    model_name     text             NOT NULL CHECK (model_name <> ''),
+    features       text[]           NOT NULL,
+    scaler         calo_recon.scaler  NOT NULL,
+    forest         calo_recon.iforest NOT NULL,
+    contamination  float8           NOT NULL CHECK (contamination > 0 AND contamination <= 0.5),
+    threshold      float8           NOT NULL CHECK (threshold > 0 AND threshold <= 1),
+    trained_at     timestamptz      NOT NULL DEFAULT now(),
+    training_rows  bigint           NOT NULL CHECK (training_rows > 0),
+    parameters     jsonb            NOT NULL DEFAULT '{}',
+    active         boolean          NOT NULL DEFAULT false
+);
+-- One active model overall (and so one per name): scoring and the anomalies
+-- view never have to choose.
+CREATE UNIQUE INDEX models_one_active_idx ON calo_recon.models ((true)) WHERE active;
+CREATE UNIQUE INDEX models_one_active_per_name_idx ON calo_recon.models (model_name) WHERE active;
+COMMENT ON TABLE calo_recon.models IS
+  'Anomaly model registry: every model train_model() fitted; exactly the active one scores';
+COMMENT ON COLUMN calo_recon.models.model_id IS 'Surrogate key';
+COMMENT ON COLUMN calo_recon.models.model_name IS 'Name given at training; several versions may share it';
+COMMENT ON COLUMN calo_recon.models.features IS 'Feature names in the order the model expects (calo_recon.transaction_feature_names() at training)';
+COMMENT ON COLUMN calo_recon.models.scaler IS 'StandardScaler fitted on the training rows';
+COMMENT ON COLUMN calo_recon.models.forest IS 'Isolation Forest fitted on the standardized training rows';
+COMMENT ON COLUMN calo_recon.models.contamination IS 'Expected share of anomalies; sets the threshold';
+COMMENT ON COLUMN calo_recon.models.threshold IS
+  'The (1 - contamination) quantile (linear interpolation) of the training scores; a score above it is flagged, as sklearn''s predict()';
+COMMENT ON COLUMN calo_recon.models.trained_at IS 'When the model was trained';
+COMMENT ON COLUMN calo_recon.models.training_rows IS 'Transactions the model was trained on';
+COMMENT ON COLUMN calo_recon.models.parameters IS
+  'Training parameters: n_trees, sample_size, seed (drawn and recorded when none was given), seed_given, excluded_confirmed';
+COMMENT ON COLUMN calo_recon.models.active IS 'true for the one model that scores; training a new model deactivates the previous one';
+
+CREATE TABLE calo_recon.transaction_scores (
+    txn_id       text        NOT NULL,
+    model_id     bigint      NOT NULL,
+    score        float8      NOT NULL CHECK (score > 0 AND score <= 1),
+    flagged      boolean     NOT NULL,
+    explanation  text,
+    scored_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (txn_id, model_id)
+);
+CREATE INDEX transaction_scores_flagged_idx
+    ON calo_recon.transaction_scores (model_id) WHERE flagged;
+COMMENT ON TABLE calo_recon.transaction_scores IS
+  'Anomaly score of each transaction under each model that scored it; deleting a model deletes its scores. No foreign keys: they would block TRUNCATE of transactions and cost a check per scored row; views join through transactions and models';
+COMMENT ON COLUMN calo_recon.transaction_scores.txn_id IS 'Scored transaction';
+COMMENT ON COLUMN calo_recon.transaction_scores.model_id IS 'Model that scored it';
+COMMENT ON COLUMN calo_recon.transaction_scores.score IS 'Isolation Forest score s in (0, 1]; higher is more anomalous';
+COMMENT ON COLUMN calo_recon.transaction_scores.flagged IS 'score > the model''s threshold';
+COMMENT ON COLUMN calo_recon.transaction_scores.explanation IS 'For flagged rows, the name of the feature that isolated the transaction soonest; NULL otherwise';
+COMMENT ON COLUMN calo_recon.transaction_scores.scored_at IS 'When it was scored';
+
+-- Replaces an ON DELETE CASCADE foreign key, whose per-row check would
+-- cost more than scoring itself on large tables.
+CREATE FUNCTION calo_recon.models_delete_scores() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM calo_recon.transaction_scores s
+    WHERE s.model_id IN (SELECT d.model_id FROM deleted_models d);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.models_delete_scores() IS
+  'Trigger: deleting models deletes their scores';
+CREATE TRIGGER models_delete_scores
+    AFTER DELETE ON calo_recon.models
+    REFERENCING OLD TABLE AS deleted_models
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.models_delete_scores();
+
+CREATE TABLE calo_recon.anomaly_feedback (
+    feedback_id  bigint      GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    txn_id       text        NOT NULL,
+    verdict      text        NOT NULL CHECK (verdict IN ('confirmed', 'dismissed')),
+    analyst      text        NOT NULL DEFAULT current_user,
+    note         text,
+    decided_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX anomaly_feedback_txn_idx
+    ON calo_recon.anomaly_feedback (txn_id, decided_at DESC, feedback_id DESC);
+COMMENT ON TABLE calo_recon.anomaly_feedback IS
+  'Analysts'' verdicts on transactions, kept as history; the latest verdict per transaction counts (see anomaly_verdicts)';
+COMMENT ON COLUMN calo_recon.anomaly_feedback.feedback_id IS 'Surrogate key; breaks ties between verdicts of the same instant';
+COMMENT ON COLUMN calo_recon.anomaly_feedback.txn_id IS 'Transaction judged';
+COMMENT ON COLUMN calo_recon.anomaly_feedback.verdict IS 'confirmed (a real anomaly: kept out of training) or dismissed (leaves the anomalies view)';
+COMMENT ON COLUMN calo_recon.anomaly_feedback.analyst IS 'Role that recorded the verdict';
+COMMENT ON COLUMN calo_recon.anomaly_feedback.note IS 'Free-text justification';
+COMMENT ON COLUMN calo_recon.anomaly_feedback.decided_at IS 'When the verdict was recorded';
+
+CREATE VIEW calo_recon.anomaly_verdicts AS
+SELECT DISTINCT ON (fb.txn_id)
+       fb.txn_id, fb.verdict, fb.analyst, fb.note, fb.decided_at
+FROM calo_recon.anomaly_feedback fb
+ORDER BY fb.txn_id, fb.decided_at DESC, fb.feedback_id DESC;
+COMMENT ON VIEW calo_recon.anomaly_verdicts IS
+  'The verdict in force for each judged transaction: its latest feedback';
+COMMENT ON COLUMN calo_recon.anomaly_verdicts.txn_id IS 'Transaction judged';
+COMMENT ON COLUMN calo_recon.anomaly_verdicts.verdict IS 'confirmed or dismissed';
+COMMENT ON COLUMN calo_recon.anomaly_verdicts.analyst IS 'Role that recorded it';
+COMMENT ON COLUMN calo_recon.anomaly_verdicts.note IS 'Justification';
+COMMENT ON COLUMN calo_recon.anomaly_verdicts.decided_at IS 'When it was recorded';
+
+CREATE FUNCTION calo_recon.record_feedback(txn_id text, verdict text, note text DEFAULT NULL)
+RETURNS calo_recon.anomaly_feedback
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_verdict text := lower(btrim(record_feedback.verdict));
+    stored calo_recon.anomaly_feedback;
+BEGIN
+    IF record_feedback.txn_id IS NULL THEN
+        RAISE EXCEPTION 'txn_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF v_verdict IS NULL OR v_verdict NOT IN ('confirmed', 'dismissed') THEN
+        RAISE EXCEPTION 'invalid verdict: %', coalesce(quote_literal(record_feedback.verdict), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The verdict is ''confirmed'' or ''dismissed''.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.transactions t WHERE t.txn_id = record_feedback.txn_id) THEN
+        RAISE EXCEPTION 'transaction % does not exist', quote_literal(record_feedback.txn_id)
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    INSERT INTO calo_recon.anomaly_feedback AS fb (txn_id, verdict, note)
+    VALUES (record_feedback.txn_id, v_verdict, record_feedback.note)
+    RETURNING fb.* INTO stored;
+    RETURN stored;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.record_feedback(text, text, text) IS
+  'Records an analyst''s verdict (confirmed or dismissed) on a transaction; the latest verdict counts. Returns the stored row';
+
+-- Scores with the active model the transactions it has not scored yet (or,
+-- with only_new = false, all of them again).  Set-based: one INSERT ... SELECT.
+-- New rows are looked for first, so that the feature view is computed only for
+-- their users: user_id = ANY(...) reaches below its window and its median.
+CREATE FUNCTION calo_recon.score_transactions(only_new boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    model calo_recon.models;
+    users text[];
+    scored bigint;
+BEGIN
+    IF only_new IS NULL THEN
+        RAISE EXCEPTION 'only_new must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT m.* INTO model FROM calo_recon.models m WHERE m.active;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    IF model.features IS DISTINCT FROM calo_recon.transaction_feature_names() THEN
+        RAISE EXCEPTION 'model % (%) was trained on other features than calo_recon.transaction_features has',
+                        model.model_id, model.model_name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('model: %s; view: %s', model.features, calo_recon.transaction_feature_names()),
+                  HINT = 'Train a new model with calo_recon.train_model().';
+    END IF;
+    IF only_new THEN
+        SELECT array_agg(DISTINCT t.user_id) INTO users
+        FROM calo_recon.transactions t
+        WHERE NOT EXISTS (SELECT 1 FROM calo_recon.transaction_scores old
+                          WHERE old.txn_id = t.txn_id AND old.model_id = model.model_id);
+        IF users IS NULL THEN
+            RETURN 0;
+        END IF;
+    END IF;
+
+    -- iforest_explain costs several times iforest_score: only flagged rows get it.
+    EXECUTE format($sql$
+        INSERT INTO calo_recon.transaction_scores AS ts (txn_id, model_id, score, flagged, explanation)
+        SELECT s.txn_id, $1, s.score, s.score > $4,
+               CASE WHEN s.score > $4 THEN $5[calo_recon.iforest_explain($2, s.standardized)] END
+        FROM (
+            SELECT x.txn_id, x.standardized, calo_recon.iforest_score($2, x.standardized) AS score
+            FROM (
+                SELECT f.txn_id, calo_recon.scaler_transform($3, f.features) AS standardized
+                FROM calo_recon.transaction_features f
+                %s
+                OFFSET 0  -- each function once per row, not once per use
+            ) x
+            OFFSET 0
+        ) s
+        ON CONFLICT (txn_id, model_id) DO UPDATE
+            SET score = excluded.score, flagged = excluded.flagged,
+                explanation = excluded.explanation, scored_at = excluded.scored_at
+        $sql$,
+        CASE WHEN only_new THEN
+            'WHERE f.user_id = ANY ($6)
+               AND NOT EXISTS (SELECT 1 FROM calo_recon.transaction_scores old
+                               WHERE old.txn_id = f.txn_id AND old.model_id = $1)'
+        ELSE '' END)
+    USING model.model_id, model.forest, model.scaler, model.threshold, model.features, users;
+    GET DIAGNOSTICS scored = ROW_COUNT;
+    RETURN scored;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.score_transactions(boolean) IS
+  'Scores with the active model the transactions it has not scored yet (only_new, the default) or all of them; returns the number of rows scored (0 when no model is active)';
+
+CREATE FUNCTION calo_recon.train_model(
+    model_name    text   DEFAULT 'default',
+    contamination float8 DEFAULT 0.01,
+    n_trees       int    DEFAULT 100,
+    sample_size   int    DEFAULT 256,
+    seed          bigint DEFAULT NULL)
+RETURNS calo_recon.models
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_names   text[] := calo_recon.transaction_feature_names();
+    v_seed    bigint := train_model.seed;
+    v_scaler  calo_recon.scaler;
+    v_forest  calo_recon.iforest;
+    v_rows    bigint;
+    v_excluded bigint;
+    v_threshold float8;
+    stored    calo_recon.models;
+BEGIN
+    IF train_model.model_name IS NULL OR train_model.contamination IS NULL
+       OR train_model.n_trees IS NULL OR train_model.sample_size IS NULL THEN
+        RAISE EXCEPTION 'model_name, contamination, n_trees and sample_size must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF btrim(train_model.model_name) = '' THEN
+        RAISE EXCEPTION 'model_name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- NaN compares greater than every number, so it fails the upper bound.
+    IF NOT (train_model.contamination > 0 AND train_model.contamination <= 0.5) THEN
+        RAISE EXCEPTION 'contamination must be in (0, 0.5], got %', train_model.contamination
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF train_model.n_trees NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'n_trees must be between 1 and 10000, got %', train_model.n_trees
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF train_model.sample_size NOT BETWEEN 2 AND 100000 THEN
+        RAISE EXCEPTION 'sample_size must be between 2 and 100000, got %', train_model.sample_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_seed IS NULL THEN
+        -- recorded in parameters, so that the model can be fitted again
+        v_seed := floor(random() * 9007199254740992)::bigint;
+    END IF;
+
+    -- One pass over the feature view; the scaler, the forest and the threshold
+    -- all read this snapshot.  Confirmed anomalies are scored but not trained on.
+    IF pg_catalog.to_regclass('pg_temp.calo_recon_training') IS NOT NULL THEN
+        DROP TABLE pg_temp.calo_recon_training;
+    END IF;
+    CREATE TEMP TABLE calo_recon_training ON COMMIT DROP AS
+    SELECT f.txn_id, f.features,
+           coalesce(v.verdict = 'confirmed', false) AS confirmed
+    FROM calo_recon.transaction_features f
+    LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = f.txn_id;
+
+    SELECT count(*) FILTER (WHERE NOT tr.confirmed), count(*) FILTER (WHERE tr.confirmed)
+      INTO v_rows, v_excluded
+      FROM pg_temp.calo_recon_training tr;
+    IF v_rows = 0 THEN
+        RAISE EXCEPTION 'the training set is empty'
+            USING ERRCODE = 'data_exception',
+                  DETAIL = CASE WHEN v_excluded = 0 THEN 'calo_recon.transactions has no rows.'
+                                ELSE format('All %s transactions are confirmed anomalies, which are never trained on.',
+                                            v_excluded) END,
+                  HINT = CASE WHEN v_excluded = 0
+                              THEN 'Load transactions first, e.g. with calo_recon.ingest_file().'
+                              ELSE 'Load more transactions; confirmed anomalies are kept out of training.' END;
+    END IF;
+
+    SELECT calo_recon.scaler_fit(tr.features) INTO v_scaler
+      FROM pg_temp.calo_recon_training tr
+     WHERE NOT tr.confirmed;
+
+    SELECT calo_recon.iforest_fit(calo_recon.scaler_transform(v_scaler, tr.features),
+                                  train_model.n_trees, train_model.sample_size, v_seed)
+      INTO v_forest
+      FROM pg_temp.calo_recon_training tr
+     WHERE NOT tr.confirmed;
+
+    -- sklearn: offset_ = np.percentile(-s, 100 * contamination), linear
+    -- interpolation; the same cut on s is percentile_cont(1 - contamination).
+    SELECT percentile_cont(1 - train_model.contamination) WITHIN GROUP (
+               ORDER BY calo_recon.iforest_score(v_forest,
+                                                 calo_recon.scaler_transform(v_scaler, tr.features)))
+      INTO v_threshold
+      FROM pg_temp.calo_recon_training tr
+     WHERE NOT tr.confirmed;
+
+    -- Serialize trainers only for the switch of the active model.
+    LOCK TABLE calo_recon.models IN SHARE ROW EXCLUSIVE MODE;
+    UPDATE calo_recon.models m SET active = false WHERE m.active;
+    INSERT INTO calo_recon.models AS m
+        (model_name, features, scaler, forest, contamination, threshold,
+         training_rows, parameters, active)
+    VALUES (train_model.model_name, v_names, v_scaler, v_forest, train_model.contamination,
+            v_threshold, v_rows,
+            jsonb_build_object('n_trees', train_model.n_trees,
+                               'sample_size', train_model.sample_size,
+                               'seed', v_seed,
+                               'seed_given', train_model.seed IS NOT NULL,
+                               'excluded_confirmed', v_excluded),
+            true)
+    RETURNING m.* INTO stored;
+
+    DROP TABLE pg_temp.calo_recon_training;
+    PERFORM calo_recon.score_transactions(false);
+    RETURN stored;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint) IS
+  'Fits the scaler and the Isolation Forest on every transaction not confirmed as an anomaly, sets the threshold at the (1 - contamination) quantile of the training scores, stores the model as the active one (the previous one is deactivated), scores every transaction with it and returns the stored model row';
+
+-- The candidates come from three cheap sources (flagged scores through their
+-- partial index, one pass of the amount rule over transactions, confirmed
+-- verdicts) instead of joining every transaction to every score.
+CREATE VIEW calo_recon.anomalies AS
+WITH rule AS (
+    -- the library defines the setting; before it is loaded, a value set in the
+    -- configuration or the session is still visible, else the default 1000
+    SELECT coalesce(nullif(pg_catalog.current_setting('calo_recon.amount_threshold', true), ''),
+                    '1000')::numeric AS amount_threshold
+), active AS (
+    SELECT m.model_id, m.model_name, m.threshold FROM calo_recon.models m WHERE m.active
+), candidates AS (
+    SELECT s.txn_id
+    FROM active a JOIN calo_recon.transaction_scores s ON s.model_id = a.model_id AND s.flagged
+    UNION
+    SELECT t.txn_id FROM calo_recon.transactions t, rule r WHERE t.amount > r.amount_threshold
+    UNION
+    SELECT v.txn_id FROM calo_recon.anomaly_verdicts v WHERE v.verdict = 'confirmed'
+)
+SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
+       s.score, m.threshold,
+       coalesce(s.flagged, false) AS model_flag,
+       coalesce(t.amount > r.amount_threshold, false) AS rule_flag,
+       CASE WHEN s.flagged AND t.amount > r.amount_threshold THEN 'model+amount_rule'
+            WHEN s.flagged THEN 'model'
+            WHEN t.amount > r.amount_threshold THEN 'amount_rule'
+            ELSE 'analyst' END AS reason,
+       s.explanation,
+       v.verdict,
+       m.model_name
+FROM candidates c
+JOIN calo_recon.transactions t ON t.txn_id = c.txn_id
+CROSS JOIN rule r
+LEFT JOIN active m ON true
+LEFT JOIN calo_recon.transaction_scores s ON s.txn_id = t.txn_id AND s.model_id = m.model_id
+LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = t.txn_id
+WHERE v.verdict IS DISTINCT FROM 'dismissed';
+COMMENT ON VIEW calo_recon.anomalies IS
+  'Transactions flagged by the active model or by the amount rule (amount > calo_recon.amount_threshold), plus those analysts confirmed, minus those analysts dismissed';
+COMMENT ON COLUMN calo_recon.anomalies.txn_id IS 'Transaction id';
+COMMENT ON COLUMN calo_recon.anomalies.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.anomalies.currency IS 'ISO 4217 currency code';
+COMMENT ON COLUMN calo_recon.anomalies.amount IS 'Gross amount';
+COMMENT ON COLUMN calo_recon.anomalies.logged_at IS 'Time the transaction was logged';
+COMMENT ON COLUMN calo_recon.anomalies.score IS 'Score under the active model, in (0, 1], higher is more anomalous; NULL when not scored yet';
+COMMENT ON COLUMN calo_recon.anomalies.threshold IS 'Threshold of the active model: a score above it is flagged';
+COMMENT ON COLUMN calo_recon.anomalies.model_flag IS 'Flagged by the active model (score > threshold)';
+COMMENT ON COLUMN calo_recon.anomalies.rule_flag IS 'Flagged by the amount rule (amount > calo_recon.amount_threshold, default 1000)';
+COMMENT ON COLUMN calo_recon.anomalies.reason IS 'model, amount_rule, model+amount_rule, or analyst (confirmed by an analyst, flagged by neither)';
+COMMENT ON COLUMN calo_recon.anomalies.explanation IS 'Feature that isolated the transaction soonest in the forest, when the model flags it (NULL otherwise)';
+COMMENT ON COLUMN calo_recon.anomalies.verdict IS 'Analyst verdict in force: confirmed, or NULL when not judged (dismissed rows are not shown)';
+COMMENT ON COLUMN calo_recon.anomalies.model_name IS 'Name of the active model; NULL when no model is active';
+
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.models', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.models_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.transaction_scores', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.anomaly_feedback', '');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.anomaly_feedback_feedback_id_seq', '');
+
+REVOKE ALL ON FUNCTION calo_recon.transaction_feature_names() FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.models_delete_scores() FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.record_feedback(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.score_transactions(boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint) FROM PUBLIC;

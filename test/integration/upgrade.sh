@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Upgrade 1.0 -> 1.1: a database created at 1.0 (with the samples ingested)
+# and updated with ALTER EXTENSION has exactly the catalog of a fresh 1.1
+# install (every member object with its definition, comments and grants),
+# and gives the same results on the samples.
+set -euo pipefail
+OLD=calo_upgrade_old
+NEW=calo_upgrade_new
+fail() { echo "upgrade: $*" >&2; exit 1; }
+q() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -At -d "$db" "$@"; }
+cleanup() { dropdb --if-exists "$OLD" >/dev/null 2>&1 || true; dropdb --if-exists "$NEW" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+cleanup
+createdb "$OLD"; createdb "$NEW"
+
+q "$OLD" -c "CREATE EXTENSION calo_recon VERSION '1.0'"
+[ "$(q "$OLD" -c "SELECT extversion FROM pg_extension WHERE extname = 'calo_recon'")" = 1.0 ] || fail "no 1.0"
+q "$OLD" -c "SELECT * FROM calo_recon.ingest_file('samples/balance-sync-logs')" >/dev/null
+q "$OLD" -c "ALTER EXTENSION calo_recon UPDATE"
+[ "$(q "$OLD" -c "SELECT extversion FROM pg_extension WHERE extname = 'calo_recon'")" = 1.1 ] || fail "not updated to 1.1"
+q "$NEW" -c "CREATE EXTENSION calo_recon"
+q "$NEW" -c "SELECT * FROM calo_recon.ingest_file('samples/balance-sync-logs')" >/dev/null
+
+# every member object of the extension with its definition
+catalog_sql=$(cat <<'SQL'
+WITH members AS (
+    SELECT d.classid, d.objid, d.objsubid
+    FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid AND d.refclassid = 'pg_extension'::regclass
+    WHERE e.extname = 'calo_recon' AND d.deptype = 'e'
+)
+SELECT line FROM (
+    SELECT 'member ' || pg_describe_object(m.classid, m.objid, m.objsubid) ||
+           ' comment=' || coalesce(obj_description(m.objid, (SELECT relname FROM pg_class WHERE oid = m.classid)), '-') AS line
+    FROM members m
+    UNION ALL
+    SELECT 'function ' || p.oid::regprocedure || ' acl=' || coalesce(p.proacl::text, '-') || E'\n' ||
+           CASE WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid) ELSE 'aggregate' END
+    FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
+    UNION ALL
+    SELECT 'relation ' || c.oid::regclass || ' kind=' || c.relkind::text || ' acl=' || coalesce(c.relacl::text, '-') ||
+           coalesce(E'\n' || pg_get_viewdef(c.oid), '')
+    FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
+    UNION ALL
+    SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ||
+           ' notnull=' || a.attnotnull || ' default=' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '-') ||
+           ' identity=' || a.attidentity::text || ' comment=' || coalesce(col_description(a.attrelid, a.attnum), '-')
+    FROM members m JOIN pg_attribute a ON m.classid = 'pg_class'::regclass AND a.attrelid = m.objid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+    UNION ALL
+    SELECT 'constraint ' || con.conrelid::regclass || ' ' || con.conname || ' ' || pg_get_constraintdef(con.oid)
+    FROM members m JOIN pg_constraint con ON m.classid = 'pg_class'::regclass AND con.conrelid = m.objid
+    UNION ALL
+    SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+    FROM members m JOIN pg_index i ON m.classid = 'pg_class'::regclass AND i.indrelid = m.objid
+    UNION ALL
+    SELECT 'trigger ' || pg_get_triggerdef(t.oid)
+    FROM members m JOIN pg_trigger t ON m.classid = 'pg_class'::regclass AND t.tgrelid = m.objid AND NOT t.tgisinternal
+    UNION ALL
+    SELECT 'dumped ' || x.oid::regclass || ' ' || coalesce(x.cond, '')
+    FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS x(oid, cond)
+    WHERE e.extname = 'calo_recon'
+    UNION ALL
+    SELECT 'schema acl=' || coalesce(nspacl::text, '-') || ' comment=' || coalesce(obj_description(oid, 'pg_namespace'), '-')
+    FROM pg_namespace WHERE nspname = 'calo_recon'
+) l ORDER BY line
+SQL
+)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"; cleanup' EXIT
+q "$OLD" -c "$catalog_sql" > "$WORK/old.txt"
+q "$NEW" -c "$catalog_sql" > "$WORK/new.txt"
+if ! diff -u "$WORK/new.txt" "$WORK/old.txt" > "$WORK/diff.txt"; then
+  head -n 60 "$WORK/diff.txt"
+  fail "catalog after ALTER EXTENSION UPDATE differs from a fresh 1.1 install"
+fi
+echo "upgrade: catalog identical ($(grep -c '^member ' "$WORK/new.txt") member objects)"
+
+# same results on the samples: views and a refresh
+for view in transactions balance_breaks precision_drift overdrafts overdraft_episodes discrepancies user_summary anomalies; do
+  sql="SELECT count(*) || ' ' || coalesce(md5(string_agg(v::text, E'\n' ORDER BY v::text)), '-') FROM calo_recon.$view v"
+  a=$(q "$OLD" -c "$sql"); b=$(q "$NEW" -c "$sql")
+  [ "$a" = "$b" ] || fail "$view differs: $a vs $b"
+done
+echo "upgrade: views identical on the samples"
+for db in "$OLD" "$NEW"; do
+  q "$db" -c "SELECT status || ' ' || files || ' ' || transactions FROM calo_recon.refresh('samples')" | grep -qx "succeeded 0 0" \
+    || fail "refresh after upgrade in $db"
+done
+echo "upgrade: ok"

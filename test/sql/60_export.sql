@@ -1,0 +1,95 @@
+-- export_reports and export_workbook: CSV content, formula neutralization,
+-- folder rules, and the refusal to replace files calo_recon did not write.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS calo_recon CASCADE;
+CREATE EXTENSION calo_recon;
+RESET client_min_messages;
+
+-- runs a statement, returning SQLSTATE and message instead of failing
+CREATE FUNCTION pg_temp.try(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE statement;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END;
+$$;
+CREATE FUNCTION pg_temp.export_file(path text) RETURNS text
+LANGUAGE sql AS $$
+    SELECT pg_read_file(current_setting('calo_recon.export_directory') || '/' || path)
+$$;
+
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, source, action, currency, amount, vat,
+     old_balance, new_balance, metadata, logged_at)
+VALUES
+    ('01HREGRESS0000000000000001', 'user-a', 'DEBIT', '=HYPERLINK("http://x")', '+SUM(A1)', 'BHD',
+     40, 0, 0, -40, '{"note": "=cmd|calc"}', '2024-01-01 10:00:00+00'),
+    ('01HREGRESS0000000000000002', 'user-a', 'CREDIT', 'PAYMENT', E'\tTAB', 'BHD',
+     10.5, 0.5, -40, -30, NULL, '2024-01-02 10:00:00+00'),
+    ('01HREGRESS0000000000000003', 'user-b', 'CREDIT', '', '@at, "quoted"', 'SAR',
+     1.25, 0, 0, 1.25, NULL, '2024-01-02 11:00:00+00'),
+    ('01HREGRESS0000000000000004', 'user-b', NULL, '-minus', E'line\nbreak', 'SAR',
+     0.25, 0, 1.25, 1, NULL, '2024-01-03 11:00:00+00'),
+    ('01HREGRESS0000000000000005', 'user-c', 'CREDIT', 'PAYMENT', 'TOPUP', 'SAR',
+     5, 0, 0, 6, NULL, '2024-01-04 11:00:00+00');
+SELECT users, arithmetic_breaks FROM calo_recon.reconcile();
+
+SELECT report, file, rows FROM calo_recon.export_reports('regress') ORDER BY report;
+-- numbers plain (-40 stays -40), formulas neutralized, quoting as COPY CSV
+SELECT pg_temp.export_file('regress/transactions.csv');
+SELECT pg_temp.export_file('regress/overdrafts.csv');
+SELECT pg_temp.export_file('regress/balance_breaks.csv');
+
+-- its own files are replaced; NULL folder is the export directory itself
+SELECT report, file, rows FROM calo_recon.export_reports('regress') ORDER BY report;
+SELECT report, file FROM calo_recon.export_reports(NULL) ORDER BY report;
+
+-- folder rules
+SELECT pg_temp.try($$SELECT calo_recon.export_reports('../outside')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_reports('regress/../../outside')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_reports('/tmp')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_reports(E'bad\x01name')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_reports('regress/transactions.csv')$$);
+
+-- a file of the same name that calo_recon did not write is never replaced
+DO $$ BEGIN
+    BEGIN
+        PERFORM calo_recon.export_reports('other');
+    EXCEPTION WHEN duplicate_file THEN
+        NULL;  -- left over, foreign, by an earlier run of this test
+    END;
+    EXECUTE format('COPY (SELECT ''mine'') TO %L',
+                   current_setting('calo_recon.export_directory') || '/other/transactions.csv');
+END $$;
+SELECT pg_temp.try($$SELECT calo_recon.export_reports('other')$$);
+SELECT pg_temp.export_file('other/transactions.csv');
+DO $$ BEGIN
+    EXECUTE format('COPY (SELECT ''not a workbook'') TO %L',
+                   current_setting('calo_recon.export_directory') || '/regress/foreign.xlsx');
+END $$;
+SELECT pg_temp.try($$SELECT calo_recon.export_workbook('regress/foreign.xlsx')$$);
+SELECT pg_temp.export_file('regress/foreign.xlsx');
+
+-- workbook names
+SELECT calo_recon.export_workbook('regress/book.xlsx');
+SELECT calo_recon.export_workbook('regress/book.xlsx');
+SELECT pg_temp.try($$SELECT calo_recon.export_workbook('regress/book.csv')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_workbook('regress/.hidden.xlsx')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_workbook('')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_workbook('../book.xlsx')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_workbook('/tmp/book.xlsx')$$);
+
+-- the manifest lists every written file with its SHA-256
+SELECT regexp_replace(pg_temp.export_file('regress/.calo_recon_manifest'), '[0-9a-f]{64}', '<sha256>', 'g');
+
+-- nothing half-written: no temporary file is left behind
+SELECT name FROM pg_ls_dir(current_setting('calo_recon.export_directory') || '/regress') AS name
+ORDER BY name;
+
+-- exports are off while the export directory is not set
+SET calo_recon.export_directory = '';
+SELECT pg_temp.try($$SELECT calo_recon.export_reports()$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_workbook()$$);
+RESET calo_recon.export_directory;

@@ -1,0 +1,87 @@
+-- refresh(), runs, the reconcile queue, and the install-wide promises of the
+-- ops area: no SECURITY DEFINER, pinned search_path, nothing for PUBLIC.
+BEGIN;
+CREATE EXTENSION calo_recon;
+SELECT plan(31);
+
+-- install-wide promises
+SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'calo_recon' WHERE p.prosecdef),
+          0, 'no calo_recon function is SECURITY DEFINER');
+SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'calo_recon'
+           JOIN pg_language l ON l.oid = p.prolang
+           WHERE l.lanname IN ('sql', 'plpgsql')
+             AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)),
+          0, 'every SQL and PL/pgSQL function pins search_path = pg_catalog, pg_temp');
+SELECT ok(NOT has_function_privilege('public', 'calo_recon.refresh(text)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'calo_recon.export_reports(text)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'calo_recon.export_workbook(text)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'calo_recon.grant_role(name, text)', 'EXECUTE'),
+          'PUBLIC may not execute the ops functions');
+SELECT ok(NOT has_schema_privilege('public', 'calo_recon', 'USAGE'), 'PUBLIC has no USAGE on the schema');
+SELECT ok((SELECT bool_and(c.oid = ANY (e.extconfig))
+           FROM pg_extension e, pg_class c
+           WHERE e.extname = 'calo_recon'
+             AND c.oid IN ('calo_recon.runs'::regclass, 'calo_recon.runs_run_id_seq'::regclass,
+                           'calo_recon.alerts'::regclass, 'calo_recon.alerts_alert_id_seq'::regclass)),
+          'runs and alerts are kept by pg_dump');
+SELECT ok(NOT (SELECT 'calo_recon.pending_reconcile'::regclass = ANY (extconfig) FROM pg_extension WHERE extname = 'calo_recon'),
+          'the reconcile queue is not dumped');
+SELECT has_table('calo_recon', 'runs', 'runs table');
+SELECT columns_are('calo_recon', 'runs',
+    ARRAY['run_id', 'started_at', 'finished_at', 'status', 'folder', 'files', 'skipped_files', 'events',
+          'transactions', 'reconciled_users', 'breaks', 'scored', 'error', 'backend_pid'], 'runs columns');
+
+SELECT throws_ok($$SELECT calo_recon.check_last_refresh()$$, 'P0002', NULL, 'check_last_refresh() without a run');
+
+-- a first refresh ingests the samples and reconciles them
+CREATE TEMP TABLE first_run AS SELECT * FROM calo_recon.refresh('samples');
+SELECT is((SELECT status FROM first_run), 'succeeded', 'first refresh succeeds');
+SELECT ok((SELECT files > 0 AND transactions > 0 AND events > 0 FROM first_run), 'first refresh ingests the sample files');
+SELECT is((SELECT transactions FROM first_run), (SELECT count(*) FROM calo_recon.transactions),
+          'it counts every stored transaction');
+SELECT ok((SELECT reconciled_users > 0 FROM first_run), 'it reconciles the users with new rows');
+SELECT is((SELECT breaks FROM first_run),
+          (SELECT count(*) FROM calo_recon.reconciliation_findings WHERE finding IN ('arithmetic', 'chain')),
+          'breaks counts the arithmetic and chain findings');
+SELECT is((SELECT count(*)::int FROM calo_recon.pending_reconcile), 0, 'the reconcile queue is empty after a run');
+SELECT is((SELECT scored FROM first_run), 0::bigint, 'nothing scored without an active model');
+SELECT is((SELECT row(r.status, r.files, r.transactions, r.error) FROM calo_recon.runs r JOIN first_run f USING (run_id))::text,
+          (SELECT row(status, files, transactions, error) FROM first_run)::text, 'the run row is recorded as returned');
+SELECT ok((SELECT finished_at >= started_at FROM first_run), 'finished after it started');
+
+-- idempotent: nothing new, nothing done
+CREATE TEMP TABLE second_run AS SELECT * FROM calo_recon.refresh('samples');
+SELECT is((SELECT row(status, files, transactions, reconciled_users)::text FROM second_run),
+          '(succeeded,0,0,0)', 'a second refresh finds nothing new');
+
+-- a row inserted by any path is queued and reconciled by the next run
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('TAP-OPS-1', 'tap-ops-user', 'CREDIT', 'SAR', 10, 0, 0, 11, '2024-06-01 00:00+00');
+SELECT is((SELECT user_id FROM calo_recon.pending_reconcile), 'tap-ops-user', 'an inserted row is queued');
+CREATE TEMP TABLE third_run AS SELECT * FROM calo_recon.refresh('samples');
+SELECT is((SELECT row(status, reconciled_users, breaks)::text FROM third_run), '(succeeded,1,1)',
+          'the next run reconciles that user and counts its break');
+SELECT is((SELECT finding FROM calo_recon.reconciliation_findings WHERE txn_id = 'TAP-OPS-1'), 'arithmetic',
+          'the break is in the findings');
+
+-- with an active model, new rows are scored once
+SELECT lives_ok($$SELECT calo_recon.train_model('tap-ops', 0.01, 50, 64, 5)$$, 'a model is trained');
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('TAP-OPS-2', 'tap-ops-user', 'CREDIT', 'SAR', 1, 0, 11, 12, '2024-06-02 00:00+00');
+SELECT is((SELECT scored FROM calo_recon.refresh('samples')), 1::bigint, 'the next run scores only the new row');
+
+-- a failing run is recorded, and what it did is rolled back
+CREATE TEMP TABLE failed_run AS SELECT * FROM calo_recon.refresh('no-such-folder');
+SELECT is((SELECT status FROM failed_run), 'failed', 'a refresh of a missing folder fails');
+SELECT ok((SELECT error ~ '^[0-9A-Z]{5}: ' FROM failed_run), 'with the SQLSTATE and message');
+SELECT is((SELECT r.status FROM calo_recon.runs r JOIN failed_run f USING (run_id)), 'failed', 'the failed run is recorded');
+SELECT throws_ok($$SELECT calo_recon.check_last_refresh()$$, '38000', NULL,
+                 'check_last_refresh() fails after a failed run (what pg_cron sees)');
+SELECT is((SELECT status FROM calo_recon.refresh('samples')), 'succeeded', 'a good run again');
+SELECT is((SELECT status FROM calo_recon.check_last_refresh()), 'succeeded', 'check_last_refresh() returns it');
+SELECT throws_ok($$SELECT calo_recon.refresh(NULL)$$, '22004', NULL, 'refresh(NULL) is refused');
+
+SELECT * FROM finish();
+ROLLBACK;

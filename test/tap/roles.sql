@@ -1,0 +1,129 @@
+-- Access control per role kind (README "Roles"), and a hostile search_path
+-- that changes nothing computed.  Roles are created inside the test's
+-- transaction and vanish with its ROLLBACK.
+BEGIN;
+CREATE EXTENSION calo_recon;
+SELECT plan(39);
+
+CREATE ROLE calo_tap_nobody;
+CREATE ROLE calo_tap_reader;
+CREATE ROLE calo_tap_analyst;
+CREATE ROLE calo_tap_operator;
+CREATE ROLE calo_tap_files;
+GRANT pg_read_server_files, pg_write_server_files TO calo_tap_files;
+
+SELECT * FROM calo_recon.ingest_file('samples/balance-sync-logs');
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+SELECT 'TAP-ROLE-' || i, 'tap-role-' || (i % 5), 'DEBIT', 'SAR', 10 + i % 7, 0, 100, 90 - i % 7,
+       timestamptz '2024-07-01 00:00+00' + i * interval '1 hour'
+FROM generate_series(1, 80) i;
+SELECT calo_recon.reconcile();
+
+SELECT ok((SELECT count(*) > 0 FROM calo_recon.grant_role('calo_tap_reader', 'reader')), 'grant_role reader');
+SELECT ok((SELECT count(*) > 0 FROM calo_recon.grant_role('calo_tap_analyst', 'analyst')), 'grant_role analyst');
+SELECT ok((SELECT count(*) > 0 FROM calo_recon.grant_role('calo_tap_operator', 'operator')), 'grant_role operator');
+SELECT throws_ok($$SELECT calo_recon.grant_role('calo_tap_reader', 'admin')$$, '22023', NULL, 'unknown kind refused');
+SELECT throws_ok($$SELECT calo_recon.grant_role('calo_tap_no_such_role', 'reader')$$, '42704', NULL, 'unknown role refused');
+
+-- a role with no grant (what PUBLIC gets) reads and writes nothing
+SET ROLE calo_tap_nobody;
+SELECT throws_ok($$SELECT count(*) FROM calo_recon.transactions$$, '42501', NULL, 'nobody: no transactions');
+SELECT throws_ok($$SELECT count(*) FROM calo_recon.balance_breaks$$, '42501', NULL, 'nobody: no views');
+SELECT throws_ok($$SELECT calo_recon.refresh()$$, '42501', NULL, 'nobody: no refresh');
+SELECT throws_ok($$SELECT calo_recon.reconcile()$$, '42501', NULL, 'nobody: no reconcile');
+SELECT throws_ok($$SELECT * FROM calo_recon.ingest_log('x')$$, '42501', NULL, 'nobody: no ingest');
+RESET ROLE;
+
+-- reader: SELECT on the BI views, nothing else
+SET ROLE calo_tap_reader;
+SELECT lives_ok($$SELECT count(*) FROM calo_recon.transactions$$, 'reader: transactions');
+SELECT lives_ok($$SELECT count(*) FROM calo_recon.overdrafts$$, 'reader: overdrafts');
+SELECT lives_ok($$SELECT count(*) FROM calo_recon.overdraft_episodes$$, 'reader: overdraft_episodes');
+SELECT lives_ok($$SELECT count(*) FROM calo_recon.anomalies$$, 'reader: anomalies');
+SELECT lives_ok($$SELECT count(*) FROM calo_recon.discrepancies$$, 'reader: discrepancies');
+SELECT lives_ok($$SELECT count(*) FROM calo_recon.balance_breaks$$, 'reader: balance_breaks');
+SELECT lives_ok($$SELECT count(*) FROM calo_recon.precision_drift$$, 'reader: precision_drift');
+SELECT lives_ok($$SELECT count(*) FROM calo_recon.user_summary$$, 'reader: user_summary');
+SELECT throws_ok($$SELECT count(*) FROM calo_recon.log_events$$, '42501', NULL, 'reader: no raw log text');
+SELECT throws_ok($$SELECT count(*) FROM calo_recon.quarantine$$, '42501', NULL, 'reader: no quarantine');
+SELECT throws_ok($$DELETE FROM calo_recon.transactions$$, '42501', NULL, 'reader: no writes');
+SELECT throws_ok($$SELECT calo_recon.record_feedback('TAP-ROLE-1', 'confirmed')$$, '42501', NULL, 'reader: no feedback');
+SELECT throws_ok($$SELECT * FROM calo_recon.export_reports('tap_roles')$$, '42501', NULL, 'reader: no exports');
+RESET ROLE;
+
+-- analyst: feedback and training, no refresh, no exports
+SET ROLE calo_tap_analyst;
+SELECT lives_ok($$SELECT calo_recon.record_feedback('TAP-ROLE-1', 'confirmed')$$, 'analyst: feedback');
+SELECT lives_ok($$SELECT calo_recon.train_model('tap-roles', 0.01, 50, 64, 3)$$, 'analyst: train_model');
+SELECT lives_ok($$SELECT count(*) FROM calo_recon.anomalies$$, 'analyst: anomalies');
+SELECT throws_ok($$SELECT calo_recon.refresh()$$, '42501', NULL, 'analyst: no refresh');
+SELECT throws_ok($$SELECT calo_recon.export_workbook('tap_roles/a.xlsx')$$, '42501', NULL, 'analyst: no exports');
+SELECT throws_ok($$SELECT count(*) FROM calo_recon.log_events$$, '42501', NULL, 'analyst: no raw log text');
+RESET ROLE;
+
+-- operator: exports need pg_write_server_files besides EXECUTE (checked like COPY TO)
+SET ROLE calo_tap_operator;
+SELECT throws_ok($$SELECT * FROM calo_recon.export_reports('tap_roles')$$, '42501',
+                 'permission denied to write server files with export_reports()', 'operator without pg_write_server_files: refused');
+SELECT lives_ok($$SELECT calo_recon.reconcile()$$, 'operator: reconcile');
+RESET ROLE;
+GRANT calo_tap_files TO calo_tap_operator;
+SET ROLE calo_tap_operator;
+SELECT lives_ok($$SELECT * FROM calo_recon.export_reports('tap_roles')$$, 'operator with pg_write_server_files: export_reports');
+SELECT lives_ok($$SELECT calo_recon.export_workbook('tap_roles/book.xlsx')$$, 'operator: export_workbook');
+SELECT is((SELECT status FROM calo_recon.refresh('samples')), 'succeeded', 'operator: refresh');
+RESET ROLE;
+
+-- hostile search_path: functions, operators and tables planted in public
+-- and pg_temp change nothing computed by ingest, reconcile, refresh or the
+-- views.  Results under the hostile path are stored first and compared only
+-- after the plants are gone, since pgTAP itself would use the planted "=".
+CREATE TEMP TABLE view_digests (path text, what text, digest text);
+CREATE FUNCTION pg_temp.snapshot(path text) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO view_digests
+    SELECT path, 'balance_breaks', md5(string_agg(b::text, '|' ORDER BY b::text)) FROM calo_recon.balance_breaks b
+    UNION ALL SELECT path, 'precision_drift', md5(string_agg(d::text, '|' ORDER BY d::text)) FROM calo_recon.precision_drift d
+    UNION ALL SELECT path, 'overdrafts', md5(string_agg(o::text, '|' ORDER BY o::text)) FROM calo_recon.overdrafts o
+    UNION ALL SELECT path, 'overdraft_episodes', md5(string_agg(o::text, '|' ORDER BY o::text)) FROM calo_recon.overdraft_episodes o
+    UNION ALL SELECT path, 'user_summary', md5(string_agg(u::text, '|' ORDER BY u::text)) FROM calo_recon.user_summary u
+    UNION ALL SELECT path, 'discrepancies', md5(string_agg(x::text, '|' ORDER BY x::text)) FROM calo_recon.discrepancies x
+    UNION ALL SELECT path, 'anomalies', md5(string_agg(x::text, '|' ORDER BY x::text)) FROM calo_recon.anomalies x
+$$;
+SELECT pg_temp.snapshot('clean');
+
+CREATE FUNCTION public.sha256(bytea) RETURNS bytea LANGUAGE sql AS $$ SELECT '\x00'::bytea $$;
+CREATE FUNCTION public.abs(numeric) RETURNS numeric LANGUAGE sql AS $$ SELECT 0::numeric $$;
+CREATE FUNCTION public.hostile_texteq(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.hostile_texteq);
+CREATE FUNCTION public.hostile_numlt(numeric, numeric) RETURNS boolean LANGUAGE sql AS $$ SELECT false $$;
+CREATE OPERATOR public.< (LEFTARG = numeric, RIGHTARG = numeric, FUNCTION = public.hostile_numlt);
+CREATE FUNCTION public.hostile_numsub(numeric, numeric) RETURNS numeric LANGUAGE sql AS $$ SELECT 0::numeric $$;
+CREATE OPERATOR public.- (LEFTARG = numeric, RIGHTARG = numeric, FUNCTION = public.hostile_numsub);
+CREATE TABLE pg_temp.transactions (txn_id text);
+CREATE TABLE pg_temp.currencies (code text, minor_unit int);
+INSERT INTO pg_temp.currencies VALUES ('BHD', 0), ('SAR', 0);
+SET LOCAL search_path = pg_temp, public, pg_catalog;
+CREATE TEMP TABLE hostile_ingest AS SELECT * FROM calo_recon.ingest_file('samples/balance-sync-logs');
+CREATE TEMP TABLE hostile_reconcile AS SELECT * FROM calo_recon.reconcile();
+SELECT pg_temp.snapshot('hostile');
+CREATE TEMP TABLE hostile_refresh AS SELECT * FROM calo_recon.refresh('samples');
+RESET search_path;
+DROP OPERATOR public.= (text, text);
+DROP OPERATOR public.< (numeric, numeric);
+DROP OPERATOR public.- (numeric, numeric);
+DROP FUNCTION public.sha256(bytea), public.abs(numeric), public.hostile_texteq(text, text),
+              public.hostile_numlt(numeric, numeric), public.hostile_numsub(numeric, numeric);
+
+SELECT is((SELECT row(transactions, duplicates, conflicts)::text FROM hostile_ingest),
+          '(0,0,0)', 'hostile path: re-ingesting the samples is still a no-op (digests unchanged)');
+SELECT is((SELECT users FROM hostile_reconcile), (SELECT count(DISTINCT user_id) FROM calo_recon.transactions),
+          'hostile path: reconcile sees every user');
+SELECT set_eq($$SELECT what, digest FROM view_digests WHERE path = 'hostile'$$,
+              $$SELECT what, digest FROM view_digests WHERE path = 'clean'$$,
+              'hostile path: every view unchanged');
+SELECT is((SELECT count(*)::int FROM view_digests WHERE path = 'hostile' AND digest IS NOT NULL), 7,
+          'hostile path: seven views compared');
+SELECT is((SELECT status FROM hostile_refresh), 'succeeded', 'hostile path: refresh');
+
+SELECT * FROM finish();
+ROLLBACK;
