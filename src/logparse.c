@@ -31,8 +31,19 @@ lp_kind_name(lp_kind kind)
 /* ------------------------------------------------------------------ */
 /* growable buffers                                                    */
 
-static bool
+static bool buf_grow(lp_buf *b, size_t extra);
+
+static inline bool
 buf_reserve(lp_buf *b, size_t extra)
+{
+	if (!b->failed && extra <= b->cap - b->len)
+		return true;
+	return buf_grow(b, extra);
+}
+
+/* the slow path of buf_reserve: a larger allocation */
+static bool
+buf_grow(lp_buf *b, size_t extra)
 {
 	size_t		need,
 				cap;
@@ -62,7 +73,7 @@ buf_reserve(lp_buf *b, size_t extra)
 	return true;
 }
 
-static void
+static inline void
 buf_put(lp_buf *b, const char *s, size_t n)
 {
 	if (n > 0 && buf_reserve(b, n))
@@ -72,7 +83,7 @@ buf_put(lp_buf *b, const char *s, size_t n)
 	}
 }
 
-static void
+static inline void
 buf_putc(lp_buf *b, char c)
 {
 	if (buf_reserve(b, 1))
@@ -171,6 +182,44 @@ utf8_seq(const unsigned char *s, size_t n)
 	return 0;
 }
 
+/*
+ * The first byte at or after s that is '"', '\\', a control character or,
+ * when ascii_only, not ASCII; end when there is none.  Eight bytes at a time
+ * while none is (the bit tricks have no false negatives; the byte loop decides).
+ */
+static inline const char *
+skip_plain_bytes(const char *s, const char *end, bool ascii_only)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+
+	for (;;)
+	{
+		const char *stop;
+
+		while (end - s >= 8)
+		{
+			uint64_t	x,
+						q,
+						b;
+
+			memcpy(&x, s, 8);
+			q = x ^ (ones * '"');
+			b = x ^ (ones * '\\');
+			/* a zero byte in q or b, a byte below 0x20 in x, or (ascii_only) a high bit */
+			if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x) | (ascii_only ? x : 0)) & highs)
+				break;
+			s += 8;
+		}
+		stop = end - s > 8 ? s + 8 : end;
+		while (s < stop && (unsigned char) *s >= 0x20 && *s != '"' && *s != '\\' &&
+			   !(ascii_only && (unsigned char) *s >= 0x80))
+			s++;
+		if (s < stop || s == end)
+			return s;
+	}
+}
+
 static void
 put_utf8(lp_buf *b, unsigned long cp)
 {
@@ -217,8 +266,7 @@ put_json_chars(lp_buf *b, const char *s, size_t n, bool fold_crlf)
 		const unsigned char *run = p;
 		unsigned	c;
 
-		while (p < e && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-			p++;
+		p = (const unsigned char *) skip_plain_bytes((const char *) p, (const char *) e, true);
 		buf_put(b, (const char *) run, (size_t) (p - run));
 		if (p >= e)
 			break;
@@ -399,10 +447,24 @@ digits_at(const char *s, int n)
 	return v;
 }
 
+/* s[0..n) starts with the shape YYYY-MM-DDTHH:MM:SS.sssZ (any digits) */
+static inline bool
+timestamp_shape(const char *s, size_t n)
+{
+#define TS_DIGIT(i) ((unsigned) (s[i] - '0') <= 9)
+	/* the separators first: they reject most lines that are not timestamps at once */
+	if (n < 24 || !TS_DIGIT(0) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+		s[16] != ':' || s[19] != '.' || s[23] != 'Z')
+		return false;
+	return TS_DIGIT(1) & TS_DIGIT(2) & TS_DIGIT(3) & TS_DIGIT(5) & TS_DIGIT(6) & TS_DIGIT(8) &
+		TS_DIGIT(9) & TS_DIGIT(11) & TS_DIGIT(12) & TS_DIGIT(14) & TS_DIGIT(15) & TS_DIGIT(17) &
+		TS_DIGIT(18) & TS_DIGIT(20) & TS_DIGIT(21) & TS_DIGIT(22);
+#undef TS_DIGIT
+}
+
 int
 lp_parse_timestamp(const char *s, size_t n, int64_t *unix_us)
 {
-	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
 	static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	int			y,
 				mo,
@@ -413,11 +475,8 @@ lp_parse_timestamp(const char *s, size_t n, int64_t *unix_us)
 				ms,
 				dim;
 
-	if (n < 24)
+	if (!timestamp_shape(s, n))
 		return -1;
-	for (int i = 0; i < 24; i++)
-		if (shape[i] == 'd' ? !is_digit(s[i]) : s[i] != shape[i])
-			return -1;
 	y = digits_at(s, 4);
 	mo = digits_at(s + 5, 2);
 	d = digits_at(s + 8, 2);
@@ -495,8 +554,7 @@ json_string(json_parser *jp)
 	{
 		const char *run = s;
 
-		while (s < end && (unsigned char) *s >= 0x20 && *s != '"' && *s != '\\')
-			s++;
+		s = skip_plain_bytes(s, end, false);
 		put_json_chars(jp->out, run, (size_t) (s - run), false);
 		if (s >= end)
 			return fail(&jp->err, PERR_EOF, s, "unterminated string");
@@ -1977,7 +2035,7 @@ new_event(lp_result *res, const char *start)
 static bool
 starts_event(const char *s, const char *e)
 {
-	return lp_parse_timestamp(s, (size_t) (e - s), NULL) >= 0 &&
+	return timestamp_shape(s, (size_t) (e - s)) &&
 		((size_t) (e - s) == 24 || s[24] == ' ' || s[24] == '\r');
 }
 
@@ -2005,14 +2063,25 @@ typedef struct lp_map
 	bool		with_message;	/* the key includes the message id */
 } lp_map;
 
+/* ids are ~36 bytes: hashed eight bytes at a time (any hash does: keys are compared in full) */
 static uint64_t
 hash_slice(uint64_t h, lp_slice s)
 {
+	size_t		i = 0;
+
 	if (s.ptr == NULL)
 		return (h ^ 0xFF) * 1099511628211ULL;
-	for (size_t i = 0; i < s.len; i++)
+	for (; i + 8 <= s.len; i += 8)
+	{
+		uint64_t	w;
+
+		memcpy(&w, s.ptr + i, 8);
+		h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+		h ^= h >> 29;
+	}
+	for (; i < s.len; i++)
 		h = (h ^ (unsigned char) s.ptr[i]) * 1099511628211ULL;
-	return (h ^ 0x1F) * 1099511628211ULL;
+	return (h ^ (0x1F + s.len)) * 1099511628211ULL;
 }
 
 static bool
@@ -2124,6 +2193,259 @@ link_events(lp_result *res)
 	free(link);
 	free(m.slots);
 	return !out->failed;
+}
+
+/* ------------------------------------------------------------------ */
+/* reading a body back as tokens                                       */
+
+enum
+{
+	RS_VALUE,					/* a value */
+	RS_VALUE_OR_CLOSE,			/* a value or ']' (after '[') */
+	RS_KEY,						/* a member name (after ',') */
+	RS_KEY_OR_CLOSE,			/* a member name or '}' (after '{') */
+	RS_AFTER_VALUE,				/* ',' or the close of the container, or the end */
+	RS_ERROR
+};
+
+void
+lp_json_reader_init(lp_json_reader *r, const char *json, size_t len)
+{
+	r->p = json;
+	r->end = json + len;
+	r->state = RS_VALUE;
+	r->depth = 0;
+}
+
+static lp_json_type
+reader_fail(lp_json_reader *r, lp_json_token *tok)
+{
+	r->state = RS_ERROR;
+	tok->type = LP_JSON_ERROR;
+	return LP_JSON_ERROR;
+}
+
+/* the string at r->p (its opening quote) into tok; false when it is not one the reader accepts */
+static bool
+reader_string(lp_json_reader *r, lp_json_token *tok)
+{
+	const char *s = r->p + 1;
+	const char *end = r->end;
+
+	tok->ptr = s;
+	tok->escaped = false;
+	for (;;)
+	{
+		s = skip_plain_bytes(s, end, false);
+		if (s >= end || (unsigned char) *s < 0x20)
+			return false;
+		if (*s == '"')
+			break;
+		/* a backslash */
+		if (end - s < 2)
+			return false;
+		tok->escaped = true;
+		switch (s[1])
+		{
+			case '"':
+			case '\\':
+			case '/':
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't':
+				s += 2;
+				break;
+			case 'u':
+				{
+					long		cp = end - s >= 6 ? hex_run(s + 2, 4) : -1;
+
+					if (cp <= 0 || (cp >= 0xD800 && cp <= 0xDFFF))
+						return false;
+					s += 6;
+					break;
+				}
+			default:
+				return false;
+		}
+	}
+	tok->len = (size_t) (s - tok->ptr);
+	r->p = s + 1;
+	return true;
+}
+
+lp_json_type
+lp_json_next(lp_json_reader *r, lp_json_token *tok)
+{
+	const char *s;
+	char		c;
+
+	tok->ptr = NULL;
+	tok->len = 0;
+	tok->escaped = false;
+	if (r->state == RS_ERROR)
+		return reader_fail(r, tok);
+	if (r->state == RS_AFTER_VALUE)
+	{
+		if (r->depth == 0)
+		{
+			if (r->p != r->end)
+				return reader_fail(r, tok);
+			tok->type = LP_JSON_END;
+			return LP_JSON_END;
+		}
+		if (r->p >= r->end)
+			return reader_fail(r, tok);
+		c = *r->p;
+		if (c == ',')
+		{
+			r->p++;
+			r->state = r->open[r->depth - 1] == '{' ? RS_KEY : RS_VALUE;
+		}
+		else if (c == (r->open[r->depth - 1] == '{' ? '}' : ']'))
+		{
+			r->p++;
+			r->depth--;
+			tok->type = c == '}' ? LP_JSON_END_OBJECT : LP_JSON_END_ARRAY;
+			return tok->type;
+		}
+		else
+			return reader_fail(r, tok);
+	}
+	if (r->p >= r->end)
+		return reader_fail(r, tok);
+	s = r->p;
+	c = *s;
+	if ((r->state == RS_KEY_OR_CLOSE && c == '}') || (r->state == RS_VALUE_OR_CLOSE && c == ']'))
+	{
+		r->p++;
+		r->depth--;
+		r->state = RS_AFTER_VALUE;
+		tok->type = c == '}' ? LP_JSON_END_OBJECT : LP_JSON_END_ARRAY;
+		return tok->type;
+	}
+	if (r->state == RS_KEY || r->state == RS_KEY_OR_CLOSE)
+	{
+		if (c != '"' || !reader_string(r, tok) || r->p >= r->end || *r->p != ':')
+			return reader_fail(r, tok);
+		r->p++;
+		r->state = RS_VALUE;
+		tok->type = LP_JSON_KEY;
+		return LP_JSON_KEY;
+	}
+	/* a value */
+	r->state = RS_AFTER_VALUE;
+	switch (c)
+	{
+		case '{':
+		case '[':
+			if (r->depth >= LP_JSON_READER_DEPTH)
+				return reader_fail(r, tok);
+			r->open[r->depth++] = c;
+			r->p++;
+			r->state = c == '{' ? RS_KEY_OR_CLOSE : RS_VALUE_OR_CLOSE;
+			tok->type = c == '{' ? LP_JSON_BEGIN_OBJECT : LP_JSON_BEGIN_ARRAY;
+			return tok->type;
+		case '"':
+			if (!reader_string(r, tok))
+				return reader_fail(r, tok);
+			tok->type = LP_JSON_STRING;
+			return LP_JSON_STRING;
+		case 't':
+		case 'f':
+		case 'n':
+			{
+				static const char *const words[3] = {"true", "false", "null"};
+				static const lp_json_type types[3] = {LP_JSON_TRUE, LP_JSON_FALSE, LP_JSON_NULL};
+				int			w = c == 't' ? 0 : c == 'f' ? 1 : 2;
+				size_t		n = strlen(words[w]);
+
+				if ((size_t) (r->end - s) < n || memcmp(s, words[w], n) != 0)
+					return reader_fail(r, tok);
+				r->p += n;
+				tok->type = types[w];
+				return tok->type;
+			}
+		default:
+			while (r->p < r->end && (is_digit(*r->p) || *r->p == '-' || *r->p == '+' ||
+									 *r->p == '.' || *r->p == 'e' || *r->p == 'E'))
+				r->p++;
+			if (!put_number(NULL, s, (size_t) (r->p - s), true))
+				return reader_fail(r, tok);
+			tok->ptr = s;
+			tok->len = (size_t) (r->p - s);
+			tok->type = LP_JSON_NUMBER;
+			return LP_JSON_NUMBER;
+	}
+}
+
+size_t
+lp_json_unescape(const char *s, size_t n, char *dst)
+{
+	const char *e = s + n;
+	char	   *d = dst;
+
+	while (s < e)
+	{
+		const char *bs = memchr(s, '\\', (size_t) (e - s));
+		size_t		run = (size_t) ((bs ? bs : e) - s);
+
+		memcpy(d, s, run);
+		d += run;
+		s += run;
+		if (bs == NULL || e - s < 2)
+			break;
+		switch (s[1])
+		{
+			case 'b':
+				*d++ = '\b';
+				break;
+			case 'f':
+				*d++ = '\f';
+				break;
+			case 'n':
+				*d++ = '\n';
+				break;
+			case 'r':
+				*d++ = '\r';
+				break;
+			case 't':
+				*d++ = '\t';
+				break;
+			case 'u':
+				{
+					long		cp = e - s >= 6 ? hex_run(s + 2, 4) : -1;
+
+					if (cp < 0)
+					{
+						*d++ = 'u'; /* never from the reader: keeps the length bound */
+						s += 2;
+						continue;
+					}
+					if (cp < 0x80)
+						*d++ = (char) cp;
+					else if (cp < 0x800)
+					{
+						*d++ = (char) (0xC0 | (cp >> 6));
+						*d++ = (char) (0x80 | (cp & 0x3F));
+					}
+					else
+					{
+						*d++ = (char) (0xE0 | (cp >> 12));
+						*d++ = (char) (0x80 | ((cp >> 6) & 0x3F));
+						*d++ = (char) (0x80 | (cp & 0x3F));
+					}
+					s += 6;
+					continue;
+				}
+			default:			/* \" \\ \/ */
+				*d++ = s[1];
+				break;
+		}
+		s += 2;
+	}
+	return (size_t) (d - dst);
 }
 
 /* ------------------------------------------------------------------ */

@@ -152,4 +152,58 @@ const char *lp_kind_name(lp_kind kind);
  */
 int			lp_parse_timestamp(const char *s, size_t n, int64_t *unix_us);
 
+/*
+ * Reading a body back as tokens, so that a caller can build a binary JSON
+ * value (PostgreSQL's jsonb) without lexing the text again in full.  Bodies
+ * are compact canonical JSON: no whitespace, strings in valid UTF-8.  The
+ * reader accepts exactly compact strict JSON (one value, no whitespace) and
+ * returns LP_JSON_ERROR for anything else, never reading outside the given
+ * bytes; a caller may then fall back to a general JSON parser.  Escapes it
+ * accepts in strings: \" \\ \/ \b \f \n \r \t and \uXXXX of a code point
+ * from U+0001 to U+FFFF outside the surrogates (a body never holds others).
+ */
+typedef enum lp_json_type
+{
+	LP_JSON_END = 0,			/* the value is complete and the text over */
+	LP_JSON_BEGIN_OBJECT,
+	LP_JSON_END_OBJECT,
+	LP_JSON_BEGIN_ARRAY,
+	LP_JSON_END_ARRAY,
+	LP_JSON_KEY,				/* a member name; its value follows */
+	LP_JSON_STRING,
+	LP_JSON_NUMBER,				/* ptr/len: the number exactly as written */
+	LP_JSON_TRUE,
+	LP_JSON_FALSE,
+	LP_JSON_NULL,
+	LP_JSON_ERROR				/* not compact strict JSON (then stays so) */
+} lp_json_type;
+
+typedef struct lp_json_token
+{
+	lp_json_type type;
+	const char *ptr;			/* KEY, STRING: between the quotes; NUMBER: the token */
+	size_t		len;
+	bool		escaped;		/* KEY, STRING: holds escapes, see lp_json_unescape() */
+} lp_json_token;
+
+#define LP_JSON_READER_DEPTH 256
+
+typedef struct lp_json_reader
+{
+	const char *p;
+	const char *end;
+	int			state;			/* private */
+	int			depth;
+	char		open[LP_JSON_READER_DEPTH];	/* '{' or '[' of each open container */
+} lp_json_reader;
+
+void		lp_json_reader_init(lp_json_reader *r, const char *json, size_t len);
+lp_json_type lp_json_next(lp_json_reader *r, lp_json_token *tok);
+
+/*
+ * Decodes the escaped string content s[0..n) of a token into dst (at least n
+ * bytes: the result is never longer) and returns its length.
+ */
+size_t		lp_json_unescape(const char *s, size_t n, char *dst);
+
 #endif							/* CALO_LOGPARSE_H */

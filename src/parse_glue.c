@@ -3,8 +3,15 @@
  *
  * The plain C core (logparse.c) does the work; this file turns its events
  * into rows.  Timestamps are built arithmetically from the UTC fields the core
- * validated, and bodies go through jsonb_in: nothing depends on a setting
- * (TimeZone, DateStyle, ...), so the function is IMMUTABLE.
+ * validated: nothing depends on a setting (TimeZone, DateStyle, ...), so the
+ * function is IMMUTABLE.
+ *
+ * Bodies: the jsonb is built straight from the core's token reader
+ * (lp_json_next) with the same pushJsonbValue() calls jsonb_in makes, so the
+ * result is the very jsonb_in(body) value, bytes included, without lexing the
+ * text again; numbers go through numeric_in as in jsonb_in, short plain
+ * decimals through the exact int64_div_fast_to_numeric().  A body the reader
+ * refuses (never one of the core's) goes through jsonb_in itself.
  */
 #include "postgres.h"
 
@@ -15,12 +22,14 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "logparse.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_parse_log);
+PG_FUNCTION_INFO_V1(calo_recon_parse_log_body_check);
 
 #define PARSE_LOG_COLUMNS 8
 
@@ -37,6 +46,291 @@ slice_text(lp_slice s, bool *isnull)
 	return *isnull ? (Datum) 0 : PointerGetDatum(cstring_to_text_with_len(s.ptr, (int) s.len));
 }
 
+/*
+ * The numeric of a JSON number token, as numeric_in(token) gives it.  A plain
+ * decimal of at most 18 digits (no exponent) is built from an int64: same
+ * digits, weight and display scale, so the same bytes.
+ */
+static Numeric
+number_value(const char *s, size_t n)
+{
+	const char *p = s;
+	const char *e = s + n;
+	int64		digits = 0;
+	int			ndigits = 0,
+				scale = 0;
+	bool		neg = false,
+				in_fraction = false;
+
+	if (p < e && *p == '-')
+		neg = true, p++;
+	for (; p < e; p++)
+	{
+		if (*p >= '0' && *p <= '9')
+		{
+			digits = digits * 10 + (*p - '0');
+			ndigits++;
+			scale += in_fraction;
+		}
+		else if (*p == '.' && !in_fraction)
+			in_fraction = true;
+		else
+			break;
+	}
+	if (p == e && ndigits > 0 && ndigits <= 18)
+		return int64_div_fast_to_numeric(neg ? -digits : digits, scale);
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(pnstrdup(s, n)),
+											   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+}
+
+/* a key or string token as a jsonb string; false when jsonb_in would refuse its length */
+static bool
+string_value(const lp_json_token *tok, JsonbValue *v)
+{
+	v->type = jbvString;
+	if (tok->escaped)
+	{
+		char	   *decoded = palloc(tok->len);
+
+		v->val.string.len = (int) lp_json_unescape(tok->ptr, tok->len, decoded);
+		v->val.string.val = decoded;
+	}
+	else
+	{
+		if (tok->len > JENTRY_OFFLENMASK)
+			return false;
+		v->val.string.len = (int) tok->len;
+		v->val.string.val = unconstify(char *, tok->ptr);
+	}
+	return v->val.string.len <= JENTRY_OFFLENMASK;
+}
+
+/* jsonb_util.c's limits on one container */
+#define BODY_MAX_PAIRS Min(MaxAllocSize / sizeof(JsonbPair), JB_CMASK)
+#define BODY_MAX_ELEMS Min(MaxAllocSize / sizeof(JsonbValue), JB_CMASK)
+
+/* an object or array being built: its value and the room allocated for members */
+typedef struct body_frame
+{
+	JsonbValue	v;
+	int			cap;
+} body_frame;
+
+/* jsonb's key order: shorter keys first, then bytewise; of equal keys the later one first */
+static inline int
+pair_cmp(const JsonbPair *a, const JsonbPair *b)
+{
+	if (a->key.val.string.len != b->key.val.string.len)
+		return a->key.val.string.len > b->key.val.string.len ? 1 : -1;
+	{
+		int			c = memcmp(a->key.val.string.val, b->key.val.string.val, a->key.val.string.len);
+
+		if (c != 0)
+			return c;
+	}
+	return a->order > b->order ? -1 : 1;
+}
+
+static int
+pair_qsort_cmp(const void *a, const void *b)
+{
+	return pair_cmp((const JsonbPair *) a, (const JsonbPair *) b);
+}
+
+/*
+ * What pushJsonbValue()'s uniqueifyJsonbObject() does at the end of an
+ * object: sort the pairs in key order and keep, of equal keys, the last
+ * observed value.  Bodies' objects are small and their keys often nearly in
+ * order already, hence an insertion sort.
+ */
+static void
+sort_object(JsonbValue *obj)
+{
+	JsonbPair  *pairs = obj->val.object.pairs;
+	int			n = obj->val.object.nPairs;
+	bool		duplicates = false;
+
+	if (n <= 1)
+		return;
+	if (n <= 32)
+	{
+		for (int i = 1; i < n; i++)
+		{
+			JsonbPair	cur = pairs[i];
+			int			j = i;
+
+			while (j > 0 && pair_cmp(&pairs[j - 1], &cur) > 0)
+			{
+				pairs[j] = pairs[j - 1];
+				j--;
+			}
+			pairs[j] = cur;
+		}
+	}
+	else
+		qsort(pairs, n, sizeof(JsonbPair), pair_qsort_cmp);
+	for (int i = 1; i < n && !duplicates; i++)
+		duplicates = pairs[i].key.val.string.len == pairs[i - 1].key.val.string.len &&
+			memcmp(pairs[i].key.val.string.val, pairs[i - 1].key.val.string.val, pairs[i].key.val.string.len) == 0;
+	if (duplicates)
+	{
+		int			kept = 0;
+
+		for (int i = 1; i < n; i++)
+			if (pairs[i].key.val.string.len != pairs[kept].key.val.string.len ||
+				memcmp(pairs[i].key.val.string.val, pairs[kept].key.val.string.val, pairs[i].key.val.string.len) != 0)
+				pairs[++kept] = pairs[i];
+		obj->val.object.nPairs = kept + 1;
+	}
+}
+
+/* room for member number count at *members (elements of size bytes); false past max */
+static bool
+reserve_member(void **members, int *cap, int count, size_t size, int max)
+{
+	if (count >= max)
+		return false;
+	if (count == *cap)
+	{
+		*cap = *cap ? Min(*cap * 2, max) : 8;
+		*members = *members ? repalloc(*members, size * *cap) : palloc(size * *cap);
+	}
+	return true;
+}
+
+/* the slot for the next member of f (after its key, for an object); NULL past jsonb's limits */
+static JsonbValue *
+frame_next_slot(body_frame *f, bool is_key)
+{
+	if (f->v.type == jbvObject)
+	{
+		void	   *pairs = f->v.val.object.pairs;
+		JsonbPair  *pair;
+
+		if (!is_key)
+			return &f->v.val.object.pairs[f->v.val.object.nPairs - 1].value;
+		if (!reserve_member(&pairs, &f->cap, f->v.val.object.nPairs, sizeof(JsonbPair), (int) BODY_MAX_PAIRS))
+			return NULL;
+		f->v.val.object.pairs = pairs;
+		pair = &f->v.val.object.pairs[f->v.val.object.nPairs];
+		pair->order = f->v.val.object.nPairs++;
+		return &pair->key;
+	}
+	else
+	{
+		void	   *elems = f->v.val.array.elems;
+
+		if (!reserve_member(&elems, &f->cap, f->v.val.array.nElems, sizeof(JsonbValue), (int) BODY_MAX_ELEMS))
+			return NULL;
+		f->v.val.array.elems = elems;
+		return &f->v.val.array.elems[f->v.val.array.nElems++];
+	}
+}
+
+/*
+ * body as jsonb, built from its tokens into the JsonbValue tree jsonb_in's
+ * pushJsonbValue() calls would build, then serialized by the same
+ * JsonbValueToJsonb(); NULL when the reader refuses the text.  Strings
+ * without escapes point into body, which must outlive the call only.
+ */
+static Jsonb *
+body_jsonb_direct(const char *body, size_t len)
+{
+	lp_json_reader reader;
+	lp_json_token tok;
+	lp_json_type type;
+	body_frame	frames[LP_JSON_READER_DEPTH];
+	int			depth = 0;
+	JsonbValue	root;
+
+	if (len > MaxAllocSize)
+		return NULL;
+	lp_json_reader_init(&reader, body, len);
+	type = lp_json_next(&reader, &tok);
+	if (type != LP_JSON_BEGIN_OBJECT && type != LP_JSON_BEGIN_ARRAY)
+		return NULL;			/* a top-level scalar is never a body */
+	for (;; type = lp_json_next(&reader, &tok))
+	{
+		JsonbValue *slot;
+
+		if (type == LP_JSON_END)
+			return JsonbValueToJsonb(&root);
+		if (type == LP_JSON_ERROR)
+			return NULL;
+		if (type == LP_JSON_END_OBJECT || type == LP_JSON_END_ARRAY)
+		{
+			body_frame *f = &frames[--depth];
+
+			if (f->v.type == jbvObject)
+				sort_object(&f->v);
+			if (depth == 0)
+				root = f->v;
+			else if (frames[depth - 1].v.type == jbvObject)
+				frames[depth - 1].v.val.object.pairs[frames[depth - 1].v.val.object.nPairs - 1].value = f->v;
+			else				/* its slot was taken when it began */
+				frames[depth - 1].v.val.array.elems[frames[depth - 1].v.val.array.nElems - 1] = f->v;
+			continue;
+		}
+		if (type == LP_JSON_BEGIN_OBJECT || type == LP_JSON_BEGIN_ARRAY)
+		{
+			body_frame *f = &frames[depth++];
+
+			/* an element's slot is taken now and filled when the element ends */
+			if (depth > 1 && frames[depth - 2].v.type == jbvArray &&
+				frame_next_slot(&frames[depth - 2], false) == NULL)
+				return NULL;
+			f->cap = 0;
+			if (type == LP_JSON_BEGIN_OBJECT)
+			{
+				f->v.type = jbvObject;
+				f->v.val.object.nPairs = 0;
+				f->v.val.object.pairs = NULL;
+			}
+			else
+			{
+				f->v.type = jbvArray;
+				f->v.val.array.nElems = 0;
+				f->v.val.array.elems = NULL;
+				f->v.val.array.rawScalar = false;
+			}
+			continue;
+		}
+		slot = frame_next_slot(&frames[depth - 1], type == LP_JSON_KEY);
+		if (slot == NULL)
+			return NULL;
+		switch (type)
+		{
+			case LP_JSON_KEY:
+			case LP_JSON_STRING:
+				if (!string_value(&tok, slot))
+					return NULL;
+				break;
+			case LP_JSON_NUMBER:
+				slot->type = jbvNumeric;
+				slot->val.numeric = number_value(tok.ptr, tok.len);
+				break;
+			case LP_JSON_TRUE:
+			case LP_JSON_FALSE:
+				slot->type = jbvBool;
+				slot->val.boolean = type == LP_JSON_TRUE;
+				break;
+			default:
+				slot->type = jbvNull;
+				break;
+		}
+	}
+}
+
+static Datum
+body_jsonb(const lp_event *ev)
+{
+	Jsonb	   *direct = body_jsonb_direct(ev->body, ev->body_len);
+
+	if (direct != NULL)
+		return JsonbPGetDatum(direct);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(ev->body));
+}
+
 /* one row per event: event_no, logged_at, request_id, level, kind, body, message_id, raw */
 static void
 emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
@@ -45,7 +339,13 @@ emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
 	MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext,
 													  "parse_log row",
 													  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old_context = MemoryContextSwitchTo(row_context);
+	MemoryContext old_context;
+	Datum		kind_text[LP_KIND_COUNT];
+
+	/* the kind names, made once: they outlive the row context */
+	for (int k = 0; k < LP_KIND_COUNT; k++)
+		kind_text[k] = CStringGetTextDatum(lp_kind_name((lp_kind) k));
+	old_context = MemoryContextSwitchTo(row_context);
 
 	for (size_t i = 0; i < res->n_events; i++)
 	{
@@ -65,9 +365,11 @@ emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
 											   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY));
 		values[2] = slice_text(ev->request_id, &nulls[2]);
 		values[3] = slice_text(ev->level, &nulls[3]);
-		values[4] = CStringGetTextDatum(lp_kind_name(ev->kind));
+		if (ev->kind < 0 || ev->kind >= LP_KIND_COUNT)
+			elog(ERROR, "log parser returned an unknown event kind %d", (int) ev->kind);
+		values[4] = kind_text[ev->kind];
 		nulls[4] = false;
-		values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(ev->body));
+		values[5] = body_jsonb(ev);
 		nulls[5] = false;
 		values[6] = slice_text(ev->message_id, &nulls[6]);
 		values[7] = PointerGetDatum(cstring_to_text_with_len(ev->raw.ptr, (int) ev->raw.len));
@@ -126,5 +428,61 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
+	return (Datum) 0;
+}
+
+/*
+ * calo_recon_parse_log_body_check(log text) RETURNS TABLE (event_no integer,
+ * path text, body text): a test probe, declared by the regression test only
+ * (not part of the extension).  For each event: 'direct' when the jsonb built
+ * from the tokens has exactly the bytes of jsonb_in(body), 'jsonb_in' when
+ * the reader refused the body, 'MISMATCH' otherwise; body is the core's text.
+ */
+Datum
+calo_recon_parse_log_body_check(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *log = PG_GETARG_TEXT_PP(0);
+	lp_result  *res;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("parse_log_body_check must be declared with 3 result columns")));
+	res = palloc0(sizeof(lp_result));
+	PG_TRY();
+	{
+		if (lp_parse(VARDATA_ANY(log), VARSIZE_ANY_EXHDR(log), NULL, res) != LP_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("the log parser failed")));
+		for (size_t i = 0; i < res->n_events; i++)
+		{
+			const lp_event *ev = &res->events[i];
+			Jsonb	   *direct = body_jsonb_direct(ev->body, ev->body_len);
+			Jsonb	   *expected = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(ev->body)));
+			const char *path;
+			Datum		values[3];
+			bool		nulls[3] = {false, false, false};
+
+			CHECK_FOR_INTERRUPTS();
+			if (direct == NULL)
+				path = "jsonb_in";
+			else if (VARSIZE(direct) == VARSIZE(expected) && memcmp(direct, expected, VARSIZE(direct)) == 0)
+				path = "direct";
+			else
+				path = "MISMATCH";
+			values[0] = Int32GetDatum(ev->event_no);
+			values[1] = CStringGetTextDatum(path);
+			values[2] = PointerGetDatum(cstring_to_text_with_len(ev->body, (int) ev->body_len));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		lp_free(res);
+	}
+	PG_END_TRY();
 	return (Datum) 0;
 }

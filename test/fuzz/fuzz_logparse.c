@@ -2,7 +2,8 @@
  * fuzz_logparse.c: libFuzzer target of the log parser core.
  * Any bytes in; checks that parsing never crashes or leaks (ASan/UBSan do),
  * that every body is strict JSON (json_check.h, written apart from the
- * parser), and that events are numbered, non-overlapping slices of the input.
+ * parser), that the token reader gives every body back (json_tokens_check.h)
+ * and that events are numbered, non-overlapping slices of the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "logparse.h"
 #include "json_check.h"
+#include "json_tokens_check.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,6 +37,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		prev_end = ev->raw.ptr + ev->raw.len;
 		if (strlen(ev->body) != ev->body_len || !json_check(ev->body, ev->body_len))
+			abort();
+		if (!json_tokens_roundtrip(ev->body, ev->body_len))
 			abort();
 		if ((ev->kind == LP_MALFORMED) != (ev->reason != NULL))
 			abort();

@@ -8,6 +8,7 @@
 #include "logparse.h"
 #include "unit.h"
 #include "../fuzz/json_check.h"
+#include "../fuzz/json_tokens_check.h"
 
 #define SAMPLE_DIR "../data/samples/balance-sync-logs/a3fb6cdb-0000-4000-8000-000000000000/"
 #define SAMPLE_2023 SAMPLE_DIR "2023-12-12-[$LATEST]6ca06496aad7c7c03a53c17641db898e/000000.gz"
@@ -36,6 +37,11 @@ parse_len(const char *text, size_t len)
 		{
 			unit_failed++;
 			fprintf(stderr, "invalid JSON body of event %d: %s\n", ev->event_no, ev->body);
+		}
+		if (!json_tokens_roundtrip(ev->body, ev->body_len))
+		{
+			unit_failed++;
+			fprintf(stderr, "token reader does not give back the body of event %d: %s\n", ev->event_no, ev->body);
 		}
 		CHECK(ev->raw.ptr >= text && ev->raw.ptr + ev->raw.len <= text + len);
 		CHECK(lp_kind_name(ev->kind) != NULL);
@@ -785,9 +791,159 @@ test_progress(void)
 	free(text);
 }
 
+/*
+ * Escaping and the token reader scan strings eight bytes at a time: a byte
+ * that needs care at every offset of a long run, for each such byte.
+ */
+static void
+test_special_byte_offsets(void)
+{
+	static const struct
+	{
+		const char *in;
+		const char *out;
+	}			specials[] = {
+		{"\"", "\\\""}, {"\\", "\\\\"}, {"\t", "\\t"}, {"\x01", "\\u0001"}, {"\x1f", "\\u001f"},
+		{"\xc3\xa9", "\xc3\xa9"}, {"\xff", "\\ufffd"}, {"\x7f", "\x7f"}, {" ", " "},
+	};
+
+	for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++)
+		for (int at = 0; at <= 40; at++)
+		{
+			char		text[256],
+						want[256];
+
+			snprintf(text, sizeof(text), APP(RID, "INFO", "%.*s%s%.*sz"), at,
+					 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", specials[k].in, 40 - at,
+					 "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+			snprintf(want, sizeof(want), "{\"message\":\"%.*s%s%.*sz\"}", at,
+					 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", specials[k].out, 40 - at,
+					 "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+			parse(text);
+			CHECK(R.n_events == 1);
+			CHECK_STR(ev(0)->body, want);
+		}
+}
+
+/* the token types of json, as letters: {}[] k(ey) s(tring) n(umber) t f z(null) E(rror) $(end) */
+static const char *
+token_letters(const char *json)
+{
+	static char letters[128];
+	lp_json_reader r;
+	lp_json_token tok;
+	size_t		n = 0;
+
+	lp_json_reader_init(&r, json, strlen(json));
+	while (n + 1 < sizeof(letters))
+	{
+		lp_json_type t = lp_json_next(&r, &tok);
+
+		letters[n++] = "${}[]ksntfzE"[t];
+		if (t == LP_JSON_END || t == LP_JSON_ERROR)
+			break;
+	}
+	letters[n] = '\0';
+	return letters;
+}
+
+static void
+test_json_reader(void)
+{
+	lp_json_reader r;
+	lp_json_token tok;
+	char		d[64];
+	size_t		dn;
+
+	CHECK_STR(token_letters("{}"), "{}$");
+	CHECK_STR(token_letters("[]"), "[]$");
+	CHECK_STR(token_letters("{\"a\":1,\"b\":[true,false,null,\"x\",{}],\"c\":{\"d\":-0.5e+3}}"), "{knk[tfzs{}]k{kn}}$");
+	CHECK_STR(token_letters("\"top\""), "s$");
+	CHECK_STR(token_letters("12"), "n$");
+	/* not compact strict JSON: whitespace, trailing text or commas, bad numbers, escapes, words */
+	CHECK_STR(token_letters("{ }"), "{E");
+	CHECK_STR(token_letters("{}x"), "{}E");
+	CHECK_STR(token_letters("{},"), "{}E");
+	CHECK_STR(token_letters("[1,]"), "[nE");
+	CHECK_STR(token_letters("{\"a\":1,}"), "{knE");
+	CHECK_STR(token_letters("{\"a\"1}"), "{E");
+	CHECK_STR(token_letters("{\"a\":1]"), "{knE");
+	CHECK_STR(token_letters("[1}"), "[nE");
+	CHECK_STR(token_letters("{1:2}"), "{E");
+	CHECK_STR(token_letters("[01]"), "[E");
+	CHECK_STR(token_letters("[.5]"), "[E");
+	CHECK_STR(token_letters("[+5]"), "[E");
+	CHECK_STR(token_letters("[5.]"), "[E");
+	CHECK_STR(token_letters("[1e1001]"), "[E");
+	CHECK_STR(token_letters("[tru]"), "[E");
+	CHECK_STR(token_letters("[nul"), "[E");
+	CHECK_STR(token_letters("[\"\\u0000\"]"), "[E");
+	CHECK_STR(token_letters("[\"\\ud83d\\ude00\"]"), "[E");
+	CHECK_STR(token_letters("[\"\\x41\"]"), "[E");
+	CHECK_STR(token_letters("[\"\\u12\"]"), "[E");
+	CHECK_STR(token_letters("[\"a\nb\"]"), "[E");
+	CHECK_STR(token_letters("[\"abc"), "[E");
+	CHECK_STR(token_letters("[1"), "[nE");
+	CHECK_STR(token_letters(""), "E");
+	CHECK_STR(token_letters("}"), "E");
+	{
+		/* nesting up to the reader's depth, not beyond */
+		char		deep[2 * LP_JSON_READER_DEPTH + 8];
+		int			k;
+
+		for (int depth = LP_JSON_READER_DEPTH; depth <= LP_JSON_READER_DEPTH + 1; depth++)
+		{
+			lp_json_type t;
+
+			for (k = 0; k < depth; k++)
+				deep[k] = '[', deep[depth + k] = ']';
+			lp_json_reader_init(&r, deep, 2 * (size_t) depth);
+			while ((t = lp_json_next(&r, &tok)) != LP_JSON_END && t != LP_JSON_ERROR)
+				;
+			CHECK(t == (depth == LP_JSON_READER_DEPTH ? LP_JSON_END : LP_JSON_ERROR));
+		}
+	}
+	/* an error stays */
+	lp_json_reader_init(&r, "[x]", 3);
+	CHECK(lp_json_next(&r, &tok) == LP_JSON_BEGIN_ARRAY);
+	CHECK(lp_json_next(&r, &tok) == LP_JSON_ERROR);
+	CHECK(lp_json_next(&r, &tok) == LP_JSON_ERROR);
+
+	/* slices: keys and strings between their quotes, numbers as written */
+	{
+		static const char obj[] = "{\"k\\\"\":\"v\",\"n\":-12.50E-3}";
+
+		lp_json_reader_init(&r, obj, strlen(obj));
+	}
+	CHECK(lp_json_next(&r, &tok) == LP_JSON_BEGIN_OBJECT);
+	CHECK(lp_json_next(&r, &tok) == LP_JSON_KEY && tok.len == 3 && memcmp(tok.ptr, "k\\\"", 3) == 0 && tok.escaped);
+	CHECK(lp_json_next(&r, &tok) == LP_JSON_STRING && tok.len == 1 && tok.ptr[0] == 'v' && !tok.escaped);
+	CHECK(lp_json_next(&r, &tok) == LP_JSON_KEY && tok.len == 1 && tok.ptr[0] == 'n');
+	CHECK(lp_json_next(&r, &tok) == LP_JSON_NUMBER && tok.len == 9 && memcmp(tok.ptr, "-12.50E-3", 9) == 0);
+	CHECK(lp_json_next(&r, &tok) == LP_JSON_END_OBJECT);
+	CHECK(lp_json_next(&r, &tok) == LP_JSON_END);
+
+	/* unescaping */
+#define UNESCAPE(src) (dn = lp_json_unescape((src), strlen(src), d), d[dn] = '\0', d)
+	CHECK_STR(UNESCAPE("plain"), "plain");
+	CHECK_STR(UNESCAPE("a\\\"b\\\\c\\/d"), "a\"b\\c/d");
+	CHECK_STR(UNESCAPE("\\b\\f\\n\\r\\t"), "\b\f\n\r\t");
+	CHECK_STR(UNESCAPE("\\u0001\\u001F\\u0041"), "\x01\x1f" "A");
+	CHECK_STR(UNESCAPE("\\u00e9\\u20AC\\ufffd"), "\xc3\xa9\xe2\x82\xac\xef\xbf\xbd");
+	CHECK_STR(UNESCAPE("x\\u00e9y"), "x\xc3\xa9y");
+	CHECK(lp_json_unescape("\\u20ac", 6, d) == 3);
+	/* never longer than the input, even on escapes the reader refuses */
+	CHECK(lp_json_unescape("\\u12", 4, d) <= 4);
+	CHECK(lp_json_unescape("\\", 1, d) <= 1);
+	CHECK(lp_json_unescape("\\u", 2, d) <= 2);
+#undef UNESCAPE
+}
+
 int
 main(void)
 {
+	test_json_reader();
+	test_special_byte_offsets();
 	test_samples();
 	test_platform();
 	test_app_kinds();
