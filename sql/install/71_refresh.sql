@@ -45,25 +45,25 @@ COMMENT ON COLUMN calo_recon.runs.backend_pid IS 'Server process that ran it (se
 -- Not dumped: a restore queues every restored transaction again, so the first
 -- refresh() after it reconciles everyone once more.
 CREATE TABLE calo_recon.pending_reconcile (
-    txn_id    text NOT NULL PRIMARY KEY,
-    user_id   text NOT NULL
+    user_id   text NOT NULL PRIMARY KEY
 );
 COMMENT ON TABLE calo_recon.pending_reconcile IS
-  'Transactions inserted since refresh() last reconciled their users; refresh() empties it';
-COMMENT ON COLUMN calo_recon.pending_reconcile.txn_id IS 'Inserted transaction';
-COMMENT ON COLUMN calo_recon.pending_reconcile.user_id IS 'Its wallet owner, to be reconciled';
+  'Users with transactions inserted since refresh() last reconciled them; refresh() empties it';
+COMMENT ON COLUMN calo_recon.pending_reconcile.user_id IS 'Wallet owner to be reconciled';
 
+-- One queue row per user, not per transaction: refresh() reconciles users,
+-- and a bulk load of a million rows then queues only its distinct users.
 CREATE FUNCTION calo_recon.track_new_transactions() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    INSERT INTO calo_recon.pending_reconcile (txn_id, user_id)
-    SELECT n.txn_id, n.user_id FROM new_rows n
-    ON CONFLICT (txn_id) DO NOTHING;
+    INSERT INTO calo_recon.pending_reconcile (user_id)
+    SELECT DISTINCT n.user_id FROM new_rows n
+    ON CONFLICT (user_id) DO NOTHING;
     RETURN NULL;
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.track_new_transactions() IS
-  'Trigger: queues inserted transactions for the next refresh() reconciliation';
+  'Trigger: queues the users of inserted transactions for the next refresh() reconciliation';
 CREATE TRIGGER transactions_track_new
     AFTER INSERT ON calo_recon.transactions
     REFERENCING NEW TABLE AS new_rows

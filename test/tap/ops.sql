@@ -59,7 +59,7 @@ SELECT is((SELECT row(status, files, transactions, reconciled_users)::text FROM 
 -- a row inserted by any path is queued and reconciled by the next run
 INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
 VALUES ('TAP-OPS-1', 'tap-ops-user', 'CREDIT', 'SAR', 10, 0, 0, 11, '2024-06-01 00:00+00');
-SELECT is((SELECT user_id FROM calo_recon.pending_reconcile), 'tap-ops-user', 'an inserted row is queued');
+SELECT is((SELECT user_id FROM calo_recon.pending_reconcile), 'tap-ops-user', 'the user of an inserted row is queued');
 CREATE TEMP TABLE third_run AS SELECT * FROM calo_recon.refresh('samples');
 SELECT is((SELECT row(status, reconciled_users, breaks)::text FROM third_run), '(succeeded,1,1)',
           'the next run reconciles that user and counts its break');
