@@ -9,7 +9,6 @@
  */
 #include "postgres.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
