@@ -1,5 +1,6 @@
 -- one wallet transaction per pgbench transaction, alerts on; about one in
--- ten is an overdraft and one in twenty breaks the chain
+-- ten is an overdraft, and since old_balance is drawn at random nearly every
+-- row breaks its user's chain: the alert path's worst case
 \set user random(1, 500)
 \set amount random(1, 400)
 \set start random(0, 20000)
