@@ -9,12 +9,10 @@
 #include "postgres.h"
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "catalog/namespace.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "executor/spi.h"
@@ -24,7 +22,6 @@
 #include "parser/parse_coerce.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
@@ -51,186 +48,91 @@ static const char *const report_views[] = {
 PG_FUNCTION_INFO_V1(calo_recon_export_reports);
 
 void
-export_check_privilege(const char *function_name)
-{
-	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to write server files with %s", function_name),
-				 errdetail("Only superusers and members of pg_write_server_files may write report files on the server."),
-				 errhint("Use \\copy from psql to write reports on the client side.")));
-}
-
-void
 export_lock(void)
 {
 	DirectFunctionCall2(pg_advisory_xact_lock_int4,
 						Int32GetDatum(CALO_LOCK_CLASS), Int32GetDatum(CALO_LOCK_EXPORT));
 }
 
+/* calo_recon.export_directory, opened under the shared rules of safe_path.h */
+SafePathRoot *
+export_open_root(void)
+{
+	return safe_path_open_root("calo_recon.export_directory", calo_recon_export_directory);
+}
+
 /*
- * Splits a path relative to the export directory into its components,
- * rejecting absolute paths, ".." and control characters; "." and empty
- * components are dropped.
+ * One folder of the export path (prefix: "a", then "a/b"): created when
+ * missing, then resolved, so it must stay inside the export directory and be
+ * a folder.  Returns its resolved absolute path.
  */
-static List *
-split_relative_path(const char *path)
-{
-	List	   *parts = NIL;
-	const char *p;
-	const char *start;
-
-	if (path[0] == '/')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("absolute path \"%s\" is not allowed", path),
-				 errdetail("Report paths are relative to calo_recon.export_directory.")));
-	for (p = path; *p; p++)
-		if ((unsigned char) *p < 0x20 || *p == 0x7f)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("path \"%s\" contains a control character", path)));
-
-	start = path;
-	for (p = path;; p++)
-	{
-		if (*p == '/' || *p == '\0')
-		{
-			int			len = p - start;
-
-			if (len == 2 && start[0] == '.' && start[1] == '.')
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_NAME),
-						 errmsg("path \"%s\" must not contain \"..\"", path),
-						 errdetail("Reports are written only inside calo_recon.export_directory.")));
-			if (len > 0 && !(len == 1 && start[0] == '.'))
-				parts = lappend(parts, pnstrdup(start, len));
-			if (*p == '\0')
-				break;
-			start = p + 1;
-		}
-	}
-	return parts;
-}
-
-static bool
-path_is_within(const char *path, const char *base)
-{
-	size_t		len = strlen(base);
-
-	if (strcmp(path, base) == 0)
-		return true;
-	if (len == 1 && base[0] == '/')
-		return true;
-	return strncmp(path, base, len) == 0 && path[len] == '/';
-}
-
 static char *
-resolve_existing(const char *path)
+prepare_folder(const SafePathRoot *root, const char *prefix)
 {
-	char	   *real = realpath(path, NULL);
-	char	   *copy;
+	char	   *path = safe_path_join(root, prefix);
+	char	   *resolved;
+	struct stat st;
 
-	if (real == NULL)
+	if (lstat(path, &st) != 0)
+	{
+		if (errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not stat \"%s\": %m", prefix)));
+		if (mkdir(path, S_IRWXU | S_IRGRP | S_IXGRP) != 0 && errno != EEXIST)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not create folder \"%s\": %m", prefix)));
+	}
+	resolved = safe_path_resolve(root, prefix);
+	if (stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode))
 		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not resolve path \"%s\": %m", path)));
-	copy = pstrdup(real);
-	free(real);
-	return copy;
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a folder", prefix)));
+	return resolved;
 }
 
 /*
  * Returns the absolute, symlink-free folder for a path relative to the export
- * directory, creating missing folders one by one. Each step is resolved with
- * realpath and must stay inside the export directory, so a symlink pointing
- * elsewhere is refused before anything is created through it.
+ * directory, creating missing folders one by one, outermost first, so a
+ * symlink pointing elsewhere is refused before anything is created through it.
  */
 char *
-export_resolve_folder(const char *relative_folder, char **rel_out)
+export_resolve_folder(const SafePathRoot *root, const char *relative_folder, char **rel_out)
 {
-	List	   *parts;
-	ListCell   *lc;
-	char	   *base;
-	char	   *current;
-	StringInfoData rel;
+	char	   *rel = safe_path_normalize(root, relative_folder);
+	char	   *current = root->path;
+	const char *p;
 
-	if (calo_recon_export_directory == NULL || calo_recon_export_directory[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("calo_recon.export_directory is not set"),
-				 errhint("A superuser sets it in postgresql.conf or with ALTER SYSTEM.")));
-	parts = split_relative_path(relative_folder);
-	base = resolve_existing(calo_recon_export_directory);
-	current = base;
-	initStringInfo(&rel);
-
-	foreach(lc, parts)
-	{
-		const char *part = lfirst(lc);
-		char	   *next = psprintf("%s/%s", current, part);
-		struct stat st;
-
-		if (rel.len > 0)
-			appendStringInfoChar(&rel, '/');
-		appendStringInfoString(&rel, part);
-
-		if (lstat(next, &st) != 0)
-		{
-			if (errno != ENOENT)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not stat \"%s\": %m", rel.data)));
-			if (mkdir(next, S_IRWXU | S_IRGRP | S_IXGRP) != 0 && errno != EEXIST)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not create folder \"%s\": %m", rel.data)));
-		}
-		current = resolve_existing(next);
-		if (!path_is_within(current, base))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("folder \"%s\" resolves outside calo_recon.export_directory", rel.data),
-					 errdetail("A symbolic link leads out of the export directory.")));
-		if (stat(current, &st) != 0 || !S_ISDIR(st.st_mode))
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("\"%s\" is not a folder", rel.data)));
-	}
+	for (p = rel; *p; p++)
+		if (*p == '/')
+			current = prepare_folder(root, pnstrdup(rel, p - rel));
+	if (rel[0] != '\0')
+		current = prepare_folder(root, rel);
 	if (rel_out)
-		*rel_out = rel.data;
+		*rel_out = rel;
 	return current;
 }
 
 /* Splits "a/b/report.xlsx" into folder "a/b" and name "report.xlsx". */
 void
-export_split_file(const char *relative_file, char **folder_out, char **name_out)
+export_split_file(const SafePathRoot *root, const char *relative_file,
+				  char **folder_out, char **name_out)
 {
-	List	   *parts = split_relative_path(relative_file);
-	StringInfoData folder;
-	char	   *name;
-	ListCell   *lc;
+	char	   *rel = safe_path_normalize(root, relative_file);
+	char	   *slash = strrchr(rel, '/');
+	char	   *name = slash ? slash + 1 : rel;
 
-	if (parts == NIL)
+	if (name[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("file name must not be empty")));
-	name = llast(parts);
 	if (name[0] == '.')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("file name \"%s\" must not start with a dot", name),
 				 errdetail("Names starting with a dot are reserved for temporary files and the manifest.")));
-	initStringInfo(&folder);
-	foreach(lc, parts)
-	{
-		if (lnext(parts, lc) == NULL)
-			break;
-		if (folder.len > 0)
-			appendStringInfoChar(&folder, '/');
-		appendStringInfoString(&folder, lfirst(lc));
-	}
-	*folder_out = folder.data;
+	*folder_out = slash ? pnstrdup(rel, slash - rel) : pstrdup("");
 	*name_out = name;
 }
 
@@ -720,6 +622,7 @@ calo_recon_export_reports(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	const char *folder_arg = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SafePathRoot *root;
 	List	   *files = NIL;
 	int64	   *row_counts;
 	char	   *folder;
@@ -728,10 +631,11 @@ calo_recon_export_reports(PG_FUNCTION_ARGS)
 	int			i;
 	int			guc_level;
 
-	export_check_privilege("export_reports()");
+	safe_path_check_privilege(SAFE_PATH_WRITE, "export_reports()");
 	InitMaterializedSRF(fcinfo, 0);
+	root = export_open_root();
 	export_lock();
-	folder = export_resolve_folder(folder_arg, &rel_folder);
+	folder = export_resolve_folder(root, folder_arg, &rel_folder);
 	row_counts = palloc0(sizeof(int64) * nviews);
 	guc_level = export_fix_output_settings();
 

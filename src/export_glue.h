@@ -2,7 +2,8 @@
  * export_glue.h: safe server-side file writing shared by the CSV reports
  * (export_glue.c) and the Excel workbook (workbook_glue.c).
  *
- * Every written file lives in a folder under calo_recon.export_directory,
+ * Every written file lives in a folder under calo_recon.export_directory
+ * (path and privilege rules: safe_path.h),
  * is written to a temporary name and renamed, and is listed with its SHA-256
  * in the folder's manifest (.calo_recon_manifest, sha256sum format), so that
  * a file of the same name the extension did not write is never replaced.
@@ -13,6 +14,8 @@
 #include "nodes/pg_list.h"
 #include "access/htup.h"
 #include "utils/portal.h"
+
+#include "safe_path.h"
 
 #define EXPORT_MANIFEST_NAME ".calo_recon_manifest"
 
@@ -50,10 +53,11 @@ extern ExportColumns *export_columns(TupleDesc desc);
 extern int64 export_for_each_row(Portal portal, ExportRowFn row_fn, void *arg);
 extern int	export_fix_output_settings(void);
 extern Portal export_open_view(const char *view);
-extern void export_check_privilege(const char *function_name);
+extern SafePathRoot *export_open_root(void);
 extern void export_lock(void);
-extern char *export_resolve_folder(const char *relative_folder, char **rel_out);
-extern void export_split_file(const char *relative_file, char **folder_out, char **name_out);
+extern char *export_resolve_folder(const SafePathRoot *root, const char *relative_folder, char **rel_out);
+extern void export_split_file(const SafePathRoot *root, const char *relative_file,
+							  char **folder_out, char **name_out);
 extern ExportFile *export_begin(const char *folder, const char *rel_folder, const char *name, int *fd_out);
 extern void export_digest_file(ExportFile *file);
 extern void export_publish(List *files);

@@ -4,8 +4,9 @@
  *   calo_recon.read_log_file(path text) -> text
  *   calo_recon.ingest_file(path text)   -> one row of counts
  *
- * Paths are relative to calo_recon.import_directory and must stay inside it
- * (no absolute path, no "..", no symlink leading out).  A folder is walked
+ * Paths are relative to calo_recon.import_directory and follow the shared
+ * rules of safe_path.h (no absolute path, no "..", no control character, no
+ * symlink leading out; pg_read_server_files).  A folder is walked
  * recursively in byte order of names; every log file goes through
  * calo_recon.ingest_log_unreconciled(text, relative path), the body of
  * ingest_log, so idempotency and counts have one code path; the users it
@@ -17,11 +18,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -29,7 +28,6 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
-#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -38,6 +36,7 @@
 
 #include "calo_recon.h"
 #include "logfile.h"
+#include "safe_path.h"
 
 /* the largest text value PostgreSQL can hold */
 #define LOG_TEXT_MAX ((size_t) (MaxAllocSize - VARHDRSZ - 1))
@@ -54,12 +53,6 @@
 #define COUNT_SKIPPED 9
 #define COUNT_NEW_FILES 10
 
-typedef struct ImportRoot
-{
-	char	   *root;			/* realpath of calo_recon.import_directory */
-	size_t		rootlen;
-} ImportRoot;
-
 /* A file's content, or why it is not a usable log */
 typedef struct LogContent
 {
@@ -73,7 +66,7 @@ typedef struct LogContent
 
 typedef struct WalkState
 {
-	ImportRoot *root;
+	SafePathRoot *root;
 	SPIPlanPtr	ingest_plan;
 	SPIPlanPtr	quarantine_plan;
 	MemoryContext file_cxt;		/* reset after each file */
@@ -85,122 +78,21 @@ typedef struct WalkState
 PG_FUNCTION_INFO_V1(calo_recon_read_log_file);
 PG_FUNCTION_INFO_V1(calo_recon_ingest_file);
 
-/* Like COPY FROM a file: superuser or a member of pg_read_server_files. */
-static void
-check_read_privilege(void)
-{
-	if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to read log files from the import folder"),
-				 errdetail("Only roles with privileges of the \"pg_read_server_files\" role may read files on the server."),
-				 errhint("A superuser can GRANT pg_read_server_files to this role.")));
-}
-
-static ImportRoot *
-open_import_root(void)
-{
-	ImportRoot *ir;
-	char	   *resolved;
-	struct stat st;
-
-	if (calo_recon_import_directory == NULL || calo_recon_import_directory[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("calo_recon.import_directory is not set"),
-				 errhint("A superuser sets calo_recon.import_directory (postgresql.conf or ALTER SYSTEM) to the folder that holds the log exports.")));
-	resolved = realpath(calo_recon_import_directory, NULL);
-	if (resolved == NULL || stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode))
-	{
-		if (resolved)
-			free(resolved);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FILE),
-				 errmsg("calo_recon.import_directory \"%s\" is not an accessible folder",
-						calo_recon_import_directory),
-				 errhint("Create the folder or correct the setting.")));
-	}
-	ir = palloc(sizeof(ImportRoot));
-	ir->root = pstrdup(resolved);
-	ir->rootlen = strlen(ir->root);
-	free(resolved);
-	return ir;
-}
-
-/* true when the resolved absolute path is the root or lies below it */
-static bool
-inside_root(const ImportRoot *ir, const char *resolved)
-{
-	if (strncmp(resolved, ir->root, ir->rootlen) != 0)
-		return false;
-	/* "/" as root: everything is below it */
-	if (ir->rootlen == 1)
-		return true;
-	return resolved[ir->rootlen] == '\0' || resolved[ir->rootlen] == '/';
-}
-
-/* true when some component of the (not yet canonical) path is ".." */
-static bool
-has_parent_component(const char *path)
-{
-	const char *p = path;
-
-	while (*p)
-	{
-		const char *end = strchr(p, '/');
-		size_t		len = end ? (size_t) (end - p) : strlen(p);
-
-		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return true;
-		if (!end)
-			break;
-		p = end + 1;
-	}
-	return false;
-}
-
 /*
- * Checks a user-given relative path and returns it normalized ("" for the
- * folder itself); *resolved_out gets its realpath inside the root.
+ * Opens the import folder and checks the caller's relative path against the
+ * shared rules; returns it normalized ("" for the folder itself) and sets
+ * *resolved_out to its realpath inside the folder.
  */
 static char *
-resolve_user_path(const ImportRoot *ir, const char *path, char **resolved_out)
+open_user_path(const char *path, SafePathRoot **root_out, char **resolved_out)
 {
-	char	   *rel = pstrdup(path);
-	char	   *full;
-	char	   *resolved;
+	SafePathRoot *root = safe_path_open_root("calo_recon.import_directory",
+											 calo_recon_import_directory);
+	char	   *rel = safe_path_normalize(root, path);
 
-	if (is_absolute_path(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("absolute path not allowed: \"%s\"", path),
-				 errhint("Give a path relative to calo_recon.import_directory.")));
-	if (has_parent_component(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("path must not contain \"..\": \"%s\"", path),
-				 errhint("Give a path inside calo_recon.import_directory.")));
-	canonicalize_path(rel);
-	if (strcmp(rel, ".") == 0)
-		rel[0] = '\0';
-
-	full = rel[0] ? psprintf("%s/%s", ir->root, rel) : pstrdup(ir->root);
-	resolved = realpath(full, NULL);
-	if (resolved == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open \"%s\" in the import folder: %m", rel)));
-	if (!inside_root(ir, resolved))
-	{
-		free(resolved);
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("path \"%s\" resolves outside calo_recon.import_directory", rel),
-				 errdetail("A symbolic link leads out of the import folder."),
-				 errhint("Copy the files into the import folder instead of linking to them.")));
-	}
-	*resolved_out = pstrdup(resolved);
-	free(resolved);
+	*resolved_out = safe_path_resolve(root, rel);
+	if (root_out)
+		*root_out = root;
 	return rel;
 }
 
@@ -546,7 +438,7 @@ walk_folder(WalkState *ws, const char *dir_resolved, const char *rel)
 		{
 			char	   *target = realpath(child_path, NULL);
 
-			if (target == NULL || !inside_root(ws->root, target) || stat(target, &st) != 0)
+			if (target == NULL || !safe_path_contains(ws->root, target) || stat(target, &st) != 0)
 			{
 				quarantine_file(ws, child_rel, "outside_import_directory",
 								target ? "symbolic link leads outside the import folder"
@@ -599,15 +491,13 @@ Datum
 calo_recon_read_log_file(PG_FUNCTION_ARGS)
 {
 	char	   *path = text_to_cstring(text_arg(fcinfo, "calo_recon.read_log_file"));
-	ImportRoot *ir;
 	char	   *resolved;
 	char	   *rel;
 	struct stat st;
 	LogContent	lc;
 
-	check_read_privilege();
-	ir = open_import_root();
-	rel = resolve_user_path(ir, path, &resolved);
+	safe_path_check_privilege(SAFE_PATH_READ, "read_log_file()");
+	rel = open_user_path(path, NULL, &resolved);
 	if (stat(resolved, &st) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -637,12 +527,11 @@ calo_recon_ingest_file(PG_FUNCTION_ARGS)
 	bool		nulls[N_FILE_COUNTS];
 	int			i;
 
-	check_read_privilege();
+	safe_path_check_privilege(SAFE_PATH_READ, "ingest_file()");
 	InitMaterializedSRF(fcinfo, 0);
 
 	memset(&ws, 0, sizeof(ws));
-	ws.root = open_import_root();
-	rel = resolve_user_path(ws.root, path, &resolved);
+	rel = open_user_path(path, &ws.root, &resolved);
 	if (stat(resolved, &st) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),

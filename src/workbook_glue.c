@@ -210,6 +210,7 @@ Datum
 calo_recon_export_workbook(PG_FUNCTION_ARGS)
 {
 	const char *file_arg = PG_ARGISNULL(0) ? "balance_reports.xlsx" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SafePathRoot *root;
 	char	   *rel_folder_arg;
 	char	   *name;
 	char	   *folder;
@@ -222,15 +223,16 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 	size_t		name_len;
 	int			guc_level;
 
-	export_check_privilege("export_workbook()");
-	export_split_file(file_arg, &rel_folder_arg, &name);
+	safe_path_check_privilege(SAFE_PATH_WRITE, "export_workbook()");
+	root = export_open_root();
+	export_split_file(root, file_arg, &rel_folder_arg, &name);
 	name_len = strlen(name);
 	if (name_len < 6 || pg_strcasecmp(name + name_len - 5, ".xlsx") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("workbook file name \"%s\" must end in .xlsx", name)));
 	export_lock();
-	folder = export_resolve_folder(rel_folder_arg, &rel_folder);
+	folder = export_resolve_folder(root, rel_folder_arg, &rel_folder);
 	file = export_begin(folder, rel_folder, name, &fd);
 	CloseTransientFile(fd);
 	guc_level = export_fix_output_settings();

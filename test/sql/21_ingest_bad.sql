@@ -27,6 +27,10 @@ SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('bad/walk/../walk
 SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('bad/walk/h_escape.log')$$);
 SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file('/etc/passwd')$$);
 SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file('bad/walk/h_escape.log')$$);
+SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file('../import/samples/answer-key.json')$$);
+-- control characters in a name are refused (22023), as on the export side
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file(E'bad/walk\x01')$$);
+SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file(E'samples/\x7fkey.json')$$);
 SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('bad/no-such-file.log')$$);
 SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file(NULL)$$);
 SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file('bad/walk')$$);
@@ -35,6 +39,12 @@ SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_log(NULL)$$);
 -- an empty import_directory disables file ingestion
 SET calo_recon.import_directory = '';
 SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('samples')$$);
+SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file('samples/answer-key.json')$$);
+-- a setting that names no folder the server can open is 58P01
+SET calo_recon.import_directory = '/nonexistent/calo_recon_import';
+SELECT pg_temp.error_of($$SELECT * FROM calo_recon.ingest_file('samples')$$);
+SET calo_recon.import_directory = '/dev/null';
+SELECT pg_temp.error_of($$SELECT calo_recon.read_log_file('samples/answer-key.json')$$);
 RESET calo_recon.import_directory;
 
 -- a role without pg_read_server_files may not read server files, even with EXECUTE

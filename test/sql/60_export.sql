@@ -80,6 +80,7 @@ SELECT pg_temp.try($$SELECT calo_recon.export_workbook('regress/.hidden.xlsx')$$
 SELECT pg_temp.try($$SELECT calo_recon.export_workbook('')$$);
 SELECT pg_temp.try($$SELECT calo_recon.export_workbook('../book.xlsx')$$);
 SELECT pg_temp.try($$SELECT calo_recon.export_workbook('/tmp/book.xlsx')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_workbook(E'regress/\x1fbook.xlsx')$$);
 
 -- the manifest lists every written file with its SHA-256
 SELECT regexp_replace(pg_temp.export_file('regress/.calo_recon_manifest'), '[0-9a-f]{64}', '<sha256>', 'g');
@@ -91,5 +92,10 @@ ORDER BY name;
 -- exports are off while the export directory is not set
 SET calo_recon.export_directory = '';
 SELECT pg_temp.try($$SELECT calo_recon.export_reports()$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_workbook()$$);
+-- a setting that names no folder the server can open is 58P01
+SET calo_recon.export_directory = '/nonexistent/calo_recon_export';
+SELECT pg_temp.try($$SELECT calo_recon.export_reports()$$);
+SET calo_recon.export_directory = '/dev/null';
 SELECT pg_temp.try($$SELECT calo_recon.export_workbook()$$);
 RESET calo_recon.export_directory;

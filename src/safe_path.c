@@ -1,0 +1,179 @@
+/*
+ * safe_path.c: the shared rules of server-side paths (see safe_path.h):
+ * who may touch server files, which folder a setting names, which relative
+ * paths a caller may give, and whether a resolved path stays in the folder.
+ *
+ * What differs between the two sides stays with them: the import walks
+ * folders and quarantines links leading out instead of raising; the export
+ * creates missing folders and never replaces files it did not write.
+ */
+#include "postgres.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "catalog/pg_authid.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+
+#include "safe_path.h"
+
+/* Like COPY FROM / COPY TO a file: superuser or the privileges of the role. */
+void
+safe_path_check_privilege(SafePathAccess access, const char *function_name)
+{
+	bool		reading = access == SAFE_PATH_READ;
+	Oid			role = reading ? ROLE_PG_READ_SERVER_FILES : ROLE_PG_WRITE_SERVER_FILES;
+	const char *role_name = reading ? "pg_read_server_files" : "pg_write_server_files";
+
+	if (superuser() || has_privs_of_role(GetUserId(), role))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s server files with %s",
+					reading ? "read" : "write", function_name),
+			 errdetail("Only superusers and roles with privileges of the \"%s\" role may %s files on the server.",
+					   role_name, reading ? "read" : "write"),
+			 reading
+			 ? errhint("A superuser can GRANT pg_read_server_files to this role, or the client can pass the log text to calo_recon.ingest_log().")
+			 : errhint("A superuser can GRANT pg_write_server_files to this role, or use \\copy from psql to write reports on the client side.")));
+}
+
+/* The folder a setting names, symbolic links resolved; 55000 while it is empty. */
+SafePathRoot *
+safe_path_open_root(const char *setting, const char *value)
+{
+	SafePathRoot *root;
+	char	   *resolved;
+	struct stat st;
+	int			problem = 0;
+
+	if (value == NULL || value[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s is not set", setting),
+				 errhint("A superuser sets %s (postgresql.conf or ALTER SYSTEM) to a folder the server can use; empty disables these functions.",
+						 setting)));
+	resolved = realpath(value, NULL);
+	if (resolved == NULL || stat(resolved, &st) != 0)
+		problem = errno;
+	else if (!S_ISDIR(st.st_mode))
+		problem = ENOTDIR;
+	if (problem != 0)
+	{
+		free(resolved);
+		errno = problem;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("%s \"%s\" is not an accessible folder", setting, value),
+				 errdetail("%m."),
+				 errhint("Create the folder or correct the setting.")));
+	}
+	root = palloc(sizeof(SafePathRoot));
+	root->setting = setting;
+	root->path = pstrdup(resolved);
+	root->pathlen = strlen(root->path);
+	free(resolved);
+	return root;
+}
+
+/*
+ * Checks a path a caller gave, relative to the root, and returns it
+ * normalized: no "." or empty components, no trailing slash, "" for the
+ * folder itself.  Absolute paths, ".." and control characters are refused.
+ */
+char *
+safe_path_normalize(const SafePathRoot *root, const char *path)
+{
+	StringInfoData rel;
+	const char *p;
+	const char *start;
+
+	if (is_absolute_path(path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("absolute path not allowed: \"%s\"", path),
+				 errdetail("Paths are relative to %s.", root->setting)));
+	for (p = path; *p; p++)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("path \"%s\" contains a control character", path),
+					 errdetail("Byte 0x%02x at offset %d; file names with control characters are refused.",
+							   (unsigned char) *p, (int) (p - path))));
+
+	initStringInfo(&rel);
+	start = path;
+	for (p = path;; p++)
+	{
+		if (*p == '/' || *p == '\0')
+		{
+			int			len = p - start;
+
+			if (len == 2 && start[0] == '.' && start[1] == '.')
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("path must not contain \"..\": \"%s\"", path),
+						 errdetail("Paths must stay inside %s.", root->setting)));
+			if (len > 0 && !(len == 1 && start[0] == '.'))
+			{
+				if (rel.len > 0)
+					appendStringInfoChar(&rel, '/');
+				appendBinaryStringInfo(&rel, start, len);
+			}
+			if (*p == '\0')
+				break;
+			start = p + 1;
+		}
+	}
+	return rel.data;
+}
+
+/* The absolute (not yet resolved) path of a normalized relative path. */
+char *
+safe_path_join(const SafePathRoot *root, const char *rel)
+{
+	return rel[0] ? psprintf("%s/%s", root->path, rel) : pstrdup(root->path);
+}
+
+/* true when a resolved absolute path is the root or lies below it */
+bool
+safe_path_contains(const SafePathRoot *root, const char *resolved)
+{
+	if (strncmp(resolved, root->path, root->pathlen) != 0)
+		return false;
+	/* "/" as root: everything is below it */
+	if (root->pathlen == 1)
+		return true;
+	return resolved[root->pathlen] == '\0' || resolved[root->pathlen] == '/';
+}
+
+/*
+ * realpath of an existing normalized relative path; 42501 when a symbolic
+ * link leads out of the root, the file-access error when it does not exist.
+ */
+char *
+safe_path_resolve(const SafePathRoot *root, const char *rel)
+{
+	const char *shown = rel[0] ? rel : ".";
+	char	   *resolved = realpath(safe_path_join(root, rel), NULL);
+	char	   *copy;
+
+	if (resolved == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open \"%s\" in %s: %m", shown, root->setting)));
+	if (!safe_path_contains(root, resolved))
+	{
+		free(resolved);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("path \"%s\" resolves outside %s", shown, root->setting),
+				 errdetail("A symbolic link leads out of the folder."),
+				 errhint("Symbolic links are followed only when they stay inside %s.", root->setting)));
+	}
+	copy = pstrdup(resolved);
+	free(resolved);
+	return copy;
+}

@@ -1,0 +1,99 @@
+-- The shared path rules (src/safe_path.c): every bad path or setting gets
+-- the same SQLSTATE and the same message whether it is read (ingest_file,
+-- read_log_file) or written (export_reports, export_workbook).  Nothing here
+-- writes a file: every call fails before the first write.
+BEGIN;
+CREATE EXTENSION calo_recon;
+SELECT plan(41);
+
+-- the four functions that take a server path, and the setting each one uses
+CREATE TEMP TABLE path_function (name text PRIMARY KEY, call text, setting text, access text);
+INSERT INTO path_function VALUES
+    ('ingest_file', 'SELECT * FROM calo_recon.ingest_file(%L)', 'calo_recon.import_directory', 'read'),
+    ('read_log_file', 'SELECT calo_recon.read_log_file(%L)', 'calo_recon.import_directory', 'read'),
+    ('export_reports', 'SELECT * FROM calo_recon.export_reports(%L)', 'calo_recon.export_directory', 'write'),
+    ('export_workbook', 'SELECT calo_recon.export_workbook(%L)', 'calo_recon.export_directory', 'write');
+
+-- the same bad path on every function: absolute and ".." are 42501 (as
+-- PostgreSQL's pg_read_file says it), control characters 22023
+SELECT throws_ok(format(f.call, b.path), b.state, b.message, f.name || ': ' || b.rule)
+FROM path_function f
+CROSS JOIN (VALUES
+    ('absolute path', '/etc/book.xlsx', '42501', 'absolute path not allowed: "/etc/book.xlsx"'),
+    ('".." component', 'r/../../book.xlsx', '42501', 'path must not contain "..": "r/../../book.xlsx"'),
+    ('control character', E'r\x01/book.xlsx', '22023', E'path "r\x01/book.xlsx" contains a control character'),
+    ('DEL', E'r\x7f/book.xlsx', '22023', E'path "r\x7f/book.xlsx" contains a control character')
+) AS b (rule, path, state, message)
+ORDER BY b.rule, f.name;
+
+-- "." and empty components are dropped, "..." is a plain name
+SELECT throws_ok($$SELECT * FROM calo_recon.ingest_file('./samples//.../')$$,
+                 '58P01', 'could not open "samples/..." in calo_recon.import_directory: No such file or directory',
+                 'ingest_file: "." and "//" dropped, "..." is a plain name');
+
+-- a symbolic link leading out of the folder: 42501 (bad/walk/h_escape.log
+-- -> /etc/passwd); the export side is pointed at the import fixtures to meet
+-- the same link, and refuses it before creating anything
+DO $$ BEGIN
+    PERFORM set_config('calo_recon.export_directory', current_setting('calo_recon.import_directory') || '/bad', true);
+END $$;
+SELECT throws_ok(format(f.call, b.path), '42501',
+                 format('path "%s" resolves outside %s', b.shown, f.setting),
+                 f.name || ': symbolic link out of the folder')
+FROM path_function f
+JOIN (VALUES
+    ('ingest_file', 'bad/walk/h_escape.log', 'bad/walk/h_escape.log'),
+    ('read_log_file', 'bad/walk/h_escape.log', 'bad/walk/h_escape.log'),
+    ('export_reports', 'walk/h_escape.log', 'walk/h_escape.log'),
+    ('export_workbook', 'walk/h_escape.log/book.xlsx', 'walk/h_escape.log')
+) AS b (name, path, shown) USING (name)
+ORDER BY f.name;
+RESET calo_recon.export_directory;
+
+-- settings: empty is 55000, a folder the server cannot open 58P01; the
+-- setting is checked before the path
+SET LOCAL calo_recon.import_directory = '';
+SET LOCAL calo_recon.export_directory = '';
+SELECT throws_ok(format(call, '/etc/book.xlsx'), '55000', setting || ' is not set', name || ': setting empty')
+FROM path_function ORDER BY name;
+SET LOCAL calo_recon.import_directory = '/nonexistent/calo_tap';
+SET LOCAL calo_recon.export_directory = '/dev/null';
+SELECT throws_ok(format(call, 'r/book.xlsx'), '58P01',
+                 format('%s "%s" is not an accessible folder', setting, current_setting(setting)),
+                 name || ': setting names no folder')
+FROM path_function ORDER BY name;
+RESET calo_recon.import_directory;
+RESET calo_recon.export_directory;
+
+-- privileges, checked first: EXECUTE is not enough; reading needs
+-- pg_read_server_files, writing pg_write_server_files, one not the other.
+-- Where the privilege is there, the path rules apply as for a superuser.
+CREATE ROLE calo_tap_paths;
+GRANT USAGE ON SCHEMA calo_recon TO calo_tap_paths;
+GRANT EXECUTE ON FUNCTION calo_recon.ingest_file(text), calo_recon.read_log_file(text),
+    calo_recon.export_reports(text), calo_recon.export_workbook(text) TO calo_tap_paths;
+GRANT SELECT ON path_function TO calo_tap_paths;
+CREATE FUNCTION pg_temp.check_access(missing text) RETURNS SETOF text LANGUAGE sql AS $$
+    SELECT throws_ok(format(call, '/etc/book.xlsx'), '42501',
+                     CASE WHEN missing IN ('any', access)
+                          THEN format('permission denied to %s server files with %s()', access, name)
+                          ELSE 'absolute path not allowed: "/etc/book.xlsx"' END,
+                     format('%s without %s file privileges: %s', name, missing,
+                            CASE WHEN missing IN ('any', access) THEN 'refused' ELSE 'path rules' END))
+    FROM path_function ORDER BY name
+$$;
+SET ROLE calo_tap_paths;
+SELECT pg_temp.check_access('any');
+RESET ROLE;
+GRANT pg_read_server_files TO calo_tap_paths;
+SET ROLE calo_tap_paths;
+SELECT pg_temp.check_access('write');
+RESET ROLE;
+REVOKE pg_read_server_files FROM calo_tap_paths;
+GRANT pg_write_server_files TO calo_tap_paths;
+SET ROLE calo_tap_paths;
+SELECT pg_temp.check_access('read');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
