@@ -14,8 +14,9 @@ CR_PGVER=15
 CR_SRC_BIN=/usr/lib/postgresql/$CR_PGVER
 CR_SRC_SHARE=/usr/share/postgresql/$CR_PGVER
 
+# Server programs run from / so that a checkout only root can enter is no problem.
 cr_as_server() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 cluster_install() {
@@ -26,7 +27,9 @@ cluster_install() {
   rm -rf "$CR_INST/usr/lib/postgresql/$CR_PGVER" "$CR_INST/usr/share/postgresql/$CR_PGVER"
   cp -a "$CR_SRC_BIN" "$CR_INST/usr/lib/postgresql/"
   cp -a "$CR_SRC_SHARE" "$CR_INST/usr/share/postgresql/"
-  make -s install DESTDIR="$CR_INST" >/dev/null
+  # The system pg_config, never a private copy's that an enclosing cluster put
+  # on the PATH: a copy reports paths under its own folder.
+  make -s install DESTDIR="$CR_INST" PG_CONFIG="$CR_SRC_BIN/bin/pg_config" >/dev/null
   export CR_BIN=$CR_INST/usr/lib/postgresql/$CR_PGVER/bin
 }
 
