@@ -9,30 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "decode_error.h"
 #include "le_bytes.h"
 
 #define ALIGN8(x) (((x) + (size_t) 7) & ~(size_t) 7)
 /* extended splits that leave one side empty are redrawn this many times */
 #define IFO_EXTENDED_TRIES 32
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-ifo_error(char *err, size_t errlen, const char *fmt,...);
-
-static void
-ifo_error(char *err, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (err && errlen > 0)
-	{
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-}
 
 double
 ifo_c(double n)
@@ -854,17 +836,17 @@ ifo_decode_plan(const uint8_t *buf, size_t len, char *err, size_t errlen)
 
 	if (len < IFO_HEADER_BYTES)
 	{
-		ifo_error(err, errlen, "model is %zu bytes, shorter than its %d-byte header", len, IFO_HEADER_BYTES);
+		decode_fail(err, errlen, "model is %zu bytes, shorter than its %d-byte header", len, IFO_HEADER_BYTES);
 		return 0;
 	}
 	if (memcmp(buf, IFO_MAGIC, 4) != 0)
 	{
-		ifo_error(err, errlen, "bad magic: not a calo_recon isolation forest");
+		decode_fail(err, errlen, "bad magic: not a calo_recon isolation forest");
 		return 0;
 	}
 	if (le_get_u16(buf + 4) != IFO_VERSION)
 	{
-		ifo_error(err, errlen, "unsupported model format version %u (this build reads %d)", le_get_u16(buf + 4), IFO_VERSION);
+		decode_fail(err, errlen, "unsupported model format version %u (this build reads %d)", le_get_u16(buf + 4), IFO_VERSION);
 		return 0;
 	}
 	flags = le_get_u16(buf + 6);
@@ -875,32 +857,32 @@ ifo_decode_plan(const uint8_t *buf, size_t len, char *err, size_t errlen)
 	n_nodes = le_get_u64(buf + 24);
 	if (flags & ~IFO_KNOWN_FLAGS)
 	{
-		ifo_error(err, errlen, "unknown flags 0x%x", flags);
+		decode_fail(err, errlen, "unknown flags 0x%x", flags);
 		return 0;
 	}
 	if (nf < 1 || nf > IFO_MAX_FEATURES)
 	{
-		ifo_error(err, errlen, "n_features %u is outside 1..%d", nf, IFO_MAX_FEATURES);
+		decode_fail(err, errlen, "n_features %u is outside 1..%d", nf, IFO_MAX_FEATURES);
 		return 0;
 	}
 	if (nt < 1 || nt > IFO_MAX_TREES)
 	{
-		ifo_error(err, errlen, "n_trees %u is outside 1..%d", nt, IFO_MAX_TREES);
+		decode_fail(err, errlen, "n_trees %u is outside 1..%d", nt, IFO_MAX_TREES);
 		return 0;
 	}
 	if (ss < 1 || ss > IFO_MAX_SAMPLE_SIZE)
 	{
-		ifo_error(err, errlen, "sample_size %u is outside 1..%d", ss, IFO_MAX_SAMPLE_SIZE);
+		decode_fail(err, errlen, "sample_size %u is outside 1..%d", ss, IFO_MAX_SAMPLE_SIZE);
 		return 0;
 	}
 	if ((flags & IFO_FLAG_EXTENDED) ? (ext < 1 || ext >= nf) : ext != 0)
 	{
-		ifo_error(err, errlen, "extension_level %u does not fit the flags and %u features", ext, nf);
+		decode_fail(err, errlen, "extension_level %u does not fit the flags and %u features", ext, nf);
 		return 0;
 	}
 	if (len < IFO_HEADER_BYTES + 4 * (size_t) nt)
 	{
-		ifo_error(err, errlen, "model is truncated inside its node counts");
+		decode_fail(err, errlen, "model is truncated inside its node counts");
 		return 0;
 	}
 	for (uint32_t t = 0; t < nt; t++)
@@ -909,7 +891,7 @@ ifo_decode_plan(const uint8_t *buf, size_t len, char *err, size_t errlen)
 
 		if (count < 1 || count > 2 * (uint64_t) ss - 1)
 		{
-			ifo_error(err, errlen, "tree %u has %u nodes, outside 1..%llu for sample_size %u",
+			decode_fail(err, errlen, "tree %u has %u nodes, outside 1..%llu for sample_size %u",
 					  t + 1, count, (unsigned long long) (2 * (uint64_t) ss - 1), ss);
 			return 0;
 		}
@@ -917,24 +899,24 @@ ifo_decode_plan(const uint8_t *buf, size_t len, char *err, size_t errlen)
 	}
 	if (sum > IFO_MAX_NODES)
 	{
-		ifo_error(err, errlen, "model has %llu nodes, more than %d", (unsigned long long) sum, IFO_MAX_NODES);
+		decode_fail(err, errlen, "model has %llu nodes, more than %d", (unsigned long long) sum, IFO_MAX_NODES);
 		return 0;
 	}
 	if (sum != n_nodes)
 	{
-		ifo_error(err, errlen, "node counts add up to %llu, header says %llu",
+		decode_fail(err, errlen, "node counts add up to %llu, header says %llu",
 				  (unsigned long long) sum, (unsigned long long) n_nodes);
 		return 0;
 	}
 	expect = ifo_raw_size(nt, n_nodes, nf, (flags & IFO_FLAG_EXTENDED) != 0);
 	if (expect == 0 || expect != len)
 	{
-		ifo_error(err, errlen, "model is %zu bytes, its header describes %zu", len, expect);
+		decode_fail(err, errlen, "model is %zu bytes, its header describes %zu", len, expect);
 		return 0;
 	}
 	if (le_get_u64(buf + 32) != ifo_checksum(buf, len))
 	{
-		ifo_error(err, errlen, "checksum mismatch: the model bytes were altered");
+		decode_fail(err, errlen, "checksum mismatch: the model bytes were altered");
 		return 0;
 	}
 	return decode_mem(nt, n_nodes, nf, (flags & IFO_FLAG_EXTENDED) != 0);
@@ -955,7 +937,7 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 		return NULL;
 	if (memlen < need)
 	{
-		ifo_error(err, errlen, "decode buffer too small");
+		decode_fail(err, errlen, "decode buffer too small");
 		return NULL;
 	}
 	f = (ifo_forest *) w;
@@ -1011,17 +993,17 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 
 			if (n->value < 0.0)
 			{
-				ifo_error(err, errlen, "tree %u node %u is unreachable", t + 1, i);
+				decode_fail(err, errlen, "tree %u node %u is unreachable", t + 1, i);
 				return NULL;
 			}
 			if (size < 1 || size > f->sample_size)
 			{
-				ifo_error(err, errlen, "tree %u node %u has n_node_samples %u, outside 1..%u", t + 1, i, size, f->sample_size);
+				decode_fail(err, errlen, "tree %u node %u has n_node_samples %u, outside 1..%u", t + 1, i, size, f->sample_size);
 				return NULL;
 			}
 			if (i == 0 && size != f->sample_size)
 			{
-				ifo_error(err, errlen, "tree %u root holds %u rows, sample_size is %u", t + 1, size, f->sample_size);
+				decode_fail(err, errlen, "tree %u root holds %u rows, sample_size is %u", t + 1, size, f->sample_size);
 				return NULL;
 			}
 			if (normal)
@@ -1030,7 +1012,7 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 					normal[j] = le_get_f64(buf + l.normal + 8 * (g * nf + j));
 					if (!isfinite(normal[j]))
 					{
-						ifo_error(err, errlen, "tree %u node %u has a non-finite normal component", t + 1, i);
+						decode_fail(err, errlen, "tree %u node %u has a non-finite normal component", t + 1, i);
 						return NULL;
 					}
 					if (normal[j] != 0.0)
@@ -1046,7 +1028,7 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 				memcpy(&bits, &threshold, 8);
 				if (feature != 0 || bits != 0 || !zero_bits)
 				{
-					ifo_error(err, errlen, "tree %u leaf %u carries split fields", t + 1, i);
+					decode_fail(err, errlen, "tree %u leaf %u carries split fields", t + 1, i);
 					return NULL;
 				}
 				n->feature = -1;
@@ -1059,34 +1041,34 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 			}
 			if (left <= i || right <= i || left >= count || right >= count || left == right)
 			{
-				ifo_error(err, errlen, "tree %u node %u has children %u and %u, not distinct nodes after it within %u",
+				decode_fail(err, errlen, "tree %u node %u has children %u and %u, not distinct nodes after it within %u",
 						  t + 1, i, left, right, count);
 				return NULL;
 			}
 			if (feature >= nf)
 			{
-				ifo_error(err, errlen, "tree %u node %u splits on feature %u of %u", t + 1, i, feature, nf);
+				decode_fail(err, errlen, "tree %u node %u splits on feature %u of %u", t + 1, i, feature, nf);
 				return NULL;
 			}
 			if (!isfinite(threshold))
 			{
-				ifo_error(err, errlen, "tree %u node %u has a non-finite threshold", t + 1, i);
+				decode_fail(err, errlen, "tree %u node %u has a non-finite threshold", t + 1, i);
 				return NULL;
 			}
 			if (normal && zero_normal)
 			{
-				ifo_error(err, errlen, "tree %u node %u has a zero normal vector", t + 1, i);
+				decode_fail(err, errlen, "tree %u node %u has a zero normal vector", t + 1, i);
 				return NULL;
 			}
 			if ((uint64_t) le_get_u32(buf + l.size + 4 * (base + left)) +
 				le_get_u32(buf + l.size + 4 * (base + right)) != size)
 			{
-				ifo_error(err, errlen, "tree %u node %u holds %u rows, its children do not add up to it", t + 1, i, size);
+				decode_fail(err, errlen, "tree %u node %u holds %u rows, its children do not add up to it", t + 1, i, size);
 				return NULL;
 			}
 			if (f->nodes[base + left].value >= 0.0 || f->nodes[base + right].value >= 0.0)
 			{
-				ifo_error(err, errlen, "tree %u node %u: a child already has a parent", t + 1, i);
+				decode_fail(err, errlen, "tree %u node %u: a child already has a parent", t + 1, i);
 				return NULL;
 			}
 			f->nodes[base + left].value = n->value + 1.0;

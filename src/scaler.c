@@ -10,27 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "decode_error.h"
 #include "le_bytes.h"
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int
-scl_fail(char *err, size_t errlen, const char *fmt,...);
-
-static int
-scl_fail(char *err, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (err && errlen > 0)
-	{
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 size_t
 scl_acc_size(int n_features)
@@ -171,18 +152,18 @@ scl_peek_features(const uint8_t *buf, size_t len, char *err, size_t errlen)
 	uint32_t	k;
 
 	if (len < SCL_HEADER_BYTES)
-		return scl_fail(err, errlen, "scaler value is %zu bytes, shorter than its %d-byte header", len, SCL_HEADER_BYTES);
+		return decode_fail(err, errlen, "scaler value is %zu bytes, shorter than its %d-byte header", len, SCL_HEADER_BYTES);
 	if (memcmp(buf, SCL_MAGIC, 4) != 0)
-		return scl_fail(err, errlen, "bad magic: not a calo_recon scaler");
+		return decode_fail(err, errlen, "bad magic: not a calo_recon scaler");
 	if (le_get_u16(buf + 4) != SCL_VERSION)
-		return scl_fail(err, errlen, "unsupported scaler format version %u (this build reads %d)", le_get_u16(buf + 4), SCL_VERSION);
+		return decode_fail(err, errlen, "unsupported scaler format version %u (this build reads %d)", le_get_u16(buf + 4), SCL_VERSION);
 	if (le_get_u16(buf + 6) != 0 || le_get_u32(buf + 12) != 0)
-		return scl_fail(err, errlen, "unknown flags or nonzero reserved field");
+		return decode_fail(err, errlen, "unknown flags or nonzero reserved field");
 	k = le_get_u32(buf + 8);
 	if (k < 1 || k > SCL_MAX_FEATURES)
-		return scl_fail(err, errlen, "n_features %u is outside 1..%d", k, SCL_MAX_FEATURES);
+		return decode_fail(err, errlen, "n_features %u is outside 1..%d", k, SCL_MAX_FEATURES);
 	if (len != scl_encoded_size((int) k))
-		return scl_fail(err, errlen, "length %zu does not match %u features (%zu bytes expected)", len, k, scl_encoded_size((int) k));
+		return decode_fail(err, errlen, "length %zu does not match %u features (%zu bytes expected)", len, k, scl_encoded_size((int) k));
 	return (int) k;
 }
 
@@ -190,17 +171,17 @@ int
 scl_check(const scl_model *model, char *err, size_t errlen)
 {
 	if (model->n_features < 1 || model->n_features > SCL_MAX_FEATURES)
-		return scl_fail(err, errlen, "n_features %d is outside 1..%d", model->n_features, SCL_MAX_FEATURES);
+		return decode_fail(err, errlen, "n_features %d is outside 1..%d", model->n_features, SCL_MAX_FEATURES);
 	if (model->n_samples < 1)
-		return scl_fail(err, errlen, "n_samples %lld is not positive", (long long) model->n_samples);
+		return decode_fail(err, errlen, "n_samples %lld is not positive", (long long) model->n_samples);
 	for (int j = 0; j < model->n_features; j++)
 	{
 		if (!isfinite(model->mean[j]))
-			return scl_fail(err, errlen, "mean of feature %d is not finite", j + 1);
+			return decode_fail(err, errlen, "mean of feature %d is not finite", j + 1);
 		if (!isfinite(model->var[j]) || model->var[j] < 0.0)
-			return scl_fail(err, errlen, "variance of feature %d is negative or not finite", j + 1);
+			return decode_fail(err, errlen, "variance of feature %d is negative or not finite", j + 1);
 		if (!isfinite(model->scale[j]) || !(model->scale[j] > 0.0))
-			return scl_fail(err, errlen, "scale of feature %d is not a positive finite number", j + 1);
+			return decode_fail(err, errlen, "scale of feature %d is not a positive finite number", j + 1);
 	}
 	return 0;
 }
@@ -216,7 +197,7 @@ scl_decode(const uint8_t *buf, size_t len, scl_model *model, char *err, size_t e
 		return -1;
 	n = le_get_u64(buf + 16);
 	if (n > (uint64_t) INT64_MAX)
-		return scl_fail(err, errlen, "n_samples is out of range");
+		return decode_fail(err, errlen, "n_samples is out of range");
 	model->n_samples = (int64_t) n;
 	model->n_features = k;
 	for (int j = 0; j < k; j++, p += 8)
