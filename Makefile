@@ -25,13 +25,17 @@ DATA       = $(filter-out $(DATA_built),$(wildcard sql/calo_recon--*.sql))
 
 REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=.
+# Deterministic interleavings of concurrent sessions (isolationtester specs in
+# test/specs/, expected output beside the pg_regress ones in expected/).
+ISOLATION      = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=.
 
 SHLIB_LINK += -lz -lxlsxwriter
 # PostgreSQL's function-manager macros leave fcinfo unused and its headers
 # compare signed with unsigned, so those two -Wextra checks stay off for glue.
 PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
               -Wno-missing-field-initializers -Isrc
-EXTRA_CLEAN = results regression.diffs regression.out test/unit/build test/fuzz/build \
+EXTRA_CLEAN = results output_iso regression.diffs regression.out test/unit/build test/fuzz/build \
               tools/calo_recon_load tools/calo_recon_gen
 
 PG_CONFIG ?= pg_config

@@ -11,14 +11,20 @@ cd "$(dirname "$0")/.."
 TOP=$(pwd)
 
 bash scripts/install-deps.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
+echo "dependencies ready ($SECONDS s)"
 
 passed=0
 failed=0
 failures=()
 want() { [ -z "${ONLY:-}" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+stage_began=$SECONDS
+suite_began=$SECONDS
+# Each stage's wall time follows its name, so a slow stage shows in CI's log.
 record() {  # record NAME STATUS
-  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "ok   $1"
-  else failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1"; fi
+  local took=$((SECONDS - stage_began))
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "ok   $1 (${took} s)"
+  else failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1 (${took} s)"; fi
+  stage_began=$SECONDS
 }
 
 if want build; then
@@ -43,6 +49,7 @@ if want regress || want tap || want integration; then
   cluster_start "shared_preload_libraries = 'pg_cron'" "cron.database_name = 'postgres'"
   cluster_import test/data/samples test/data/bad
   echo "cluster: $CR_ROOT (port $PGPORT)"
+  stage_began=$SECONDS
 
   if want regress; then
     make -s installcheck 2>&1 | tail -n 60
@@ -68,5 +75,6 @@ if want regress || want tap || want integration; then
 fi
 
 for f in "${failures[@]}"; do echo "failed: $f"; done
+echo "suite took $((SECONDS - suite_began)) s"
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
