@@ -26,7 +26,8 @@ DECLARE
     -- wallets or findings, or writes files; analysts may execute the rest
     operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
                                   'reconcile', 'refresh', 'check_last_refresh', 'export_reports',
-                                  'export_workbook', 'grant_role'];
+                                  'export_workbook', 'grant_role', 'lock_writer', 'try_lock_writer',
+                                  'writer_lock_holder', 'lock_user_chains', 'refresh_work'];
     routine regprocedure;
     name text;
 BEGIN
