@@ -71,7 +71,7 @@ BEGIN
             || format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
             || format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA calo_recon TO %I', role_name);
         statements := statements
-            || format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA calo_recon TO %I', role_name)
             || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM %I', role_name);
     END IF;
 
