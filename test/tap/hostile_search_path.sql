@@ -11,7 +11,7 @@
 -- the assertions run after the path is back to pg_catalog first.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(34);
+SELECT plan(35);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -318,7 +318,20 @@ UNION
 SELECT pg_catalog.split_part(e.entry, ':', 2), e.sqlstate || ' ' || e.message || ' (' || pg_catalog.split_part(e.entry, ':', 1) || ')'
 FROM pg_temp.entry_errors e;
 
--- the plants fire: the canary hits public's "=" and each phase's jsonb
+-- the plants are in place (a plant that failed to be created would make
+-- this test weaker silently) and they fire: the canary hits public's "="
+-- and each phase's jsonb
+SELECT ok((SELECT pg_catalog.count(*) >= 150 FROM pg_operator WHERE oprnamespace = 'public'::regnamespace)
+          AND (SELECT pg_catalog.count(*) >= 150 FROM pg_proc
+               WHERE pronamespace = 'public'::regnamespace AND prosrc LIKE '%hostile_hit%')
+          AND (SELECT pg_catalog.count(*) = 52 FROM pg_type
+               WHERE typtype = 'd' AND typnamespace IN ('public'::regnamespace, pg_my_temp_schema()))
+          AND (SELECT pg_catalog.count(*) FROM pg_class
+               WHERE relkind = 'v' AND relnamespace IN ('public'::regnamespace, pg_my_temp_schema())
+                 AND pg_get_viewdef(oid) LIKE '%hostile_hit%')
+              = 2 * (SELECT pg_catalog.count(*) FROM pg_class
+                     WHERE relnamespace = 'calo_recon'::regnamespace AND relkind IN ('r', 'v', 'p')),
+          'plants: operators, functions, domains and views in place');
 SELECT ok((SELECT pg_catalog.count(DISTINCT f.finding) >= 3 FROM findings f WHERE f.entry = 'canary'
              AND f.finding LIKE 'ran %'),
           'canary: the planted "=" and jsonb domains run under the hostile paths');
