@@ -11,7 +11,7 @@
 -- the assertions run after the path is back to pg_catalog first.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(35);
+SELECT plan(36);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -358,6 +358,16 @@ SELECT is_empty($$
                       WHERE e.statement LIKE '%calo_recon.' || p.proname || '(%')
     EXCEPT SELECT 'none' $$,
   'every user-callable function of the schema is an entry point above');
+
+-- and every trigger of the schema fires under one of them
+SELECT is_empty($$
+    SELECT tg.tgname::text FROM pg_trigger tg
+    JOIN pg_class c ON c.oid = tg.tgrelid
+    WHERE c.relnamespace = 'calo_recon'::regnamespace AND NOT tg.tgisinternal
+      AND NOT EXISTS (SELECT 1 FROM pg_temp.entry_points e
+                      WHERE (tg.tgtype & 4 <> 0 AND e.statement LIKE '%INSERT INTO calo_recon.' || c.relname || ' %')
+                         OR (tg.tgtype & 8 <> 0 AND e.statement LIKE '%DELETE FROM calo_recon.' || c.relname || ' %')) $$,
+  'every trigger of the schema fires under an entry point above');
 
 SELECT * FROM finish();
 ROLLBACK;
