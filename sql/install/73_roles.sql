@@ -16,8 +16,9 @@
 -- hold no write right on any table; the one thing they write is feedback,
 -- through column privileges on the columns a caller fills in.  The
 -- signature (analyst), the date and the ordering key of a feedback row come
--- from their defaults, which nobody but the owner can override, and no role
--- of a recipe may UPDATE or DELETE feedback: a correction is a new row.
+-- from their defaults, which no recipe lets a role override, and no role of
+-- a recipe may UPDATE or DELETE feedback: a correction is a new row.
+
 CREATE FUNCTION calo_recon.grant_role(role_name name, kind text)
 RETURNS SETOF text
 LANGUAGE plpgsql VOLATILE
