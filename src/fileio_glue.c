@@ -547,10 +547,12 @@ calo_recon_ingest_file(PG_FUNCTION_ARGS)
 								 2, argtypes);
 	ws.quarantine_plan = SPI_prepare(
 		"INSERT INTO calo_recon.quarantine (source_file, kind, reason, detail) "
-		"SELECT $1, 'file', $2, $3::jsonb "
+		"SELECT $1, 'file', $2, $3::pg_catalog.jsonb "
 		"WHERE NOT EXISTS (SELECT 1 FROM calo_recon.quarantine q "
-		"  WHERE q.source_file = $1 AND q.kind = 'file' AND q.reason = $2 "
-		"    AND q.detail = $3::jsonb)",
+		"  WHERE q.source_file OPERATOR(pg_catalog.=) $1 "
+		"    AND q.kind OPERATOR(pg_catalog.=) 'file'::pg_catalog.text "
+		"    AND q.reason OPERATOR(pg_catalog.=) $2 "
+		"    AND q.detail OPERATOR(pg_catalog.=) $3::pg_catalog.jsonb)",
 		3, argtypes);
 	if (ws.ingest_plan == NULL || ws.quarantine_plan == NULL)
 		elog(ERROR, "calo_recon: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));

@@ -45,8 +45,8 @@ SELECT is_empty($$
     WHERE p.pronamespace = 'calo_recon'::regnamespace
       AND l.lanname IN ('sql', 'plpgsql')
       AND p.prokind <> 'p'  -- a procedure that COMMITs may not SET: it qualifies every name (ops.sql)
-      AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search_path=%') $$,
-  'every SQL and PL/pgSQL function pins its search_path');
+      AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) AS c WHERE c = 'search_path=pg_catalog, pg_temp') $$,
+  'every SQL and PL/pgSQL function pins search_path = pg_catalog, pg_temp (pg_temp named last, so no type or table resolves there first)');
 
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
