@@ -98,7 +98,11 @@ DECLARE
     reconciled record;
     users text[];
 BEGIN
-    SELECT r.* INTO STRICT run FROM calo_recon.runs r WHERE r.run_id = refresh_work.run_id;
+    SELECT r.* INTO run FROM calo_recon.runs r WHERE r.run_id = refresh_work.run_id;
+    IF NOT FOUND OR run.status <> 'running' THEN
+        RAISE EXCEPTION 'calo_recon.runs has no run % in status running', refresh_work.run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
     -- runs that this one holds the lock against: their sessions stopped
     -- running them (terminated, crashed) without recording how they ended
     UPDATE calo_recon.runs r
