@@ -2,7 +2,7 @@
 -- ops area: no SECURITY DEFINER, pinned search_path, nothing for PUBLIC.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(39);
+SELECT plan(40);
 
 -- install-wide promises
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
@@ -112,6 +112,8 @@ SELECT is((SELECT array_agg(row(run_id, status, error ~ '^did not finish: proces
 SELECT throws_ok($$CALL calo_recon.refresh_job('samples')$$, '2D000', NULL,
                  'refresh_job() commits, so it cannot run inside a transaction block');
 SELECT throws_ok($$CALL calo_recon.refresh_job(NULL)$$, '22004', NULL, 'refresh_job(NULL) is refused');
+SELECT throws_ok($$SELECT calo_recon.refresh_work((SELECT run_id FROM first_run))$$, '55000', NULL,
+                 'refresh_work() does not redo a finished run');
 
 -- (a cancelled run: test/specs/refresh_cancel.spec; a skipped run naming the
 -- holder: test/specs/refresh_lock_holder.spec)
