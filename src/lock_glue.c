@@ -144,7 +144,8 @@ stripe_cmp(const void *a, const void *b)
 
 /*
  * calo_recon.lock_user_chains(user_ids text[]): the chain locks of the
- * users, each stripe once, in ascending order (no cycle between two inserts).
+ * users, each stripe once, in ascending order (no cycle between two inserts);
+ * true when one of them had to be waited for.
  */
 Datum
 calo_recon_lock_user_chains(PG_FUNCTION_ARGS)
@@ -156,9 +157,10 @@ calo_recon_lock_user_chains(PG_FUNCTION_ARGS)
 	int			i;
 	uint32	   *stripes;
 	int			nstripes = 0;
+	bool		waited = false;
 
 	if (PG_ARGISNULL(0))
-		PG_RETURN_VOID();
+		PG_RETURN_BOOL(false);
 	users = PG_GETARG_ARRAYTYPE_P(0);
 	deconstruct_array(users, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls, &n);
 	stripes = palloc(sizeof(uint32) * Max(n, 1));
@@ -178,10 +180,14 @@ calo_recon_lock_user_chains(PG_FUNCTION_ARGS)
 		if (i > 0 && stripes[i] == stripes[i - 1])
 			continue;
 		CHECK_FOR_INTERRUPTS();
-		(void) acquire(CALO_CHAIN_LOCK_CLASS, (int32) stripes[i], true);
+		if (!acquire(CALO_CHAIN_LOCK_CLASS, (int32) stripes[i], false))
+		{
+			waited = true;
+			(void) acquire(CALO_CHAIN_LOCK_CLASS, (int32) stripes[i], true);
+		}
 	}
 	if (nstripes > 0)
 		chain_locks_taken_in = MyProc->lxid;
 	pfree(stripes);
-	PG_RETURN_VOID();
+	PG_RETURN_BOOL(waited);
 }

@@ -24,9 +24,9 @@ COMMENT ON FUNCTION calo_recon.writer_lock_holder() IS
   'Which other session holds the writer lock: "process PID (state): statement" from pg_locks and pg_stat_activity, or NULL when none does';
 REVOKE ALL ON FUNCTION calo_recon.writer_lock_holder() FROM PUBLIC;
 
-CREATE FUNCTION calo_recon.lock_user_chains(user_ids text[]) RETURNS void
+CREATE FUNCTION calo_recon.lock_user_chains(user_ids text[]) RETURNS boolean
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'calo_recon_lock_user_chains';
 COMMENT ON FUNCTION calo_recon.lock_user_chains(text[]) IS
-  'Internal: waits for the chain locks of these users (256 stripes, ascending) until the end of the transaction, so that a concurrent insert of the same user commits first and is seen';
+  'Internal: waits for the chain locks of these users (256 stripes, ascending) until the end of the transaction, so that a concurrent insert of the same user commits first and is seen; true when it had to wait';
 REVOKE ALL ON FUNCTION calo_recon.lock_user_chains(text[]) FROM PUBLIC;

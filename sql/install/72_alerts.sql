@@ -65,9 +65,16 @@ BEGIN
                                  '1000')::numeric;
 
     -- wait for concurrent inserts of these users, so that the statement
-    -- below (a new snapshot under READ COMMITTED) sees their rows
+    -- below (a new snapshot under READ COMMITTED) sees their rows; a
+    -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
+    -- insert that had to wait fails as a serialization failure, to be retried
     SELECT pg_catalog.array_agg(DISTINCT n.user_id) INTO users FROM new_rows n;
-    PERFORM calo_recon.lock_user_chains(users);
+    IF calo_recon.lock_user_chains(users)
+       AND pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';
+    END IF;
 
     -- balance rules of reconcile(), chain against the previous stored
     -- transaction of the user, and the amount rule; one notification per
