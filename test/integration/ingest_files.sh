@@ -83,8 +83,15 @@ start_log again-cccc > "$AG/one.log"
 touch -d '2024-03-02 10:00:00' "$AG/one.log"
 got=$(q "SELECT status, files, skipped_files FROM calo_recon.refresh('made/again')")
 [ "$got" = "succeeded|1|1" ] || fail "a new mtime was not read again: $got"
+# other content of the same size and mtime renamed into place: a new inode
+start_log again-dddd > "$DIR/renamed"
+touch -r "$AG/one.log" "$DIR/renamed"
+[ "$(id -u)" -eq 0 ] && chown postgres "$DIR/renamed"
+mv "$DIR/renamed" "$AG/one.log"
+got=$(walk_again)
+[ "$got" = "1|1|1|0" ] || fail "a file renamed into place was not read: $got"
 got=$(q "SELECT count(*) FROM calo_recon.ingested_files WHERE file_name LIKE 'made/again/one.log%'")
-[ "$got" = 3 ] || fail "ingested_files of made/again/one.log: $got"
+[ "$got" = 4 ] || fail "ingested_files of made/again/one.log: $got"
 got=$(q "SELECT path || ' ' || outcome FROM calo_recon.import_files WHERE path LIKE 'made/again/%' ORDER BY path")
 [ "$got" = "made/again/notes.txt not_a_log
 made/again/one.log ingested" ] || fail "import_files: $got"
