@@ -946,7 +946,8 @@ calo_recon_ingest_file(PG_FUNCTION_ARGS)
 		"SELECT $1, 'file', $2, $3::pg_catalog.jsonb "
 		"WHERE NOT EXISTS (SELECT 1 FROM calo_recon.quarantine q "
 		"  WHERE q.source_file OPERATOR(pg_catalog.=) $1 "
-		"    AND q.kind OPERATOR(pg_catalog.=) 'file' AND q.reason OPERATOR(pg_catalog.=) $2 "
+		"    AND q.kind OPERATOR(pg_catalog.=) 'file'::pg_catalog.text "
+		"    AND q.reason OPERATOR(pg_catalog.=) $2 "
 		"    AND q.detail OPERATOR(pg_catalog.=) $3::pg_catalog.jsonb)",
 		3, argtypes);
 	ws.seen_plan = SPI_prepare(
