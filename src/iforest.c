@@ -492,15 +492,14 @@ descend(const ifo_forest *f, uint32_t i, const double *x, uint32_t *depth)
  * different trees are independent, so their cache misses overlap.
  */
 static double
-path_sum_lockstep(const ifo_forest *f, const double *x)
+path_sum_lockstep(const ifo_forest *f, const double *x, uint32_t first, uint32_t end, double sum)
 {
 	const ifo_snode *sn = f->snodes;
-	double		sum = 0.0;
 
-	for (uint32_t t0 = 0; t0 < f->n_trees; t0 += IFO_LOCKSTEP)
+	for (uint32_t t0 = first; t0 < end; t0 += IFO_LOCKSTEP)
 	{
 		uint32_t	at[IFO_LOCKSTEP];
-		uint32_t	n = f->n_trees - t0 < IFO_LOCKSTEP ? f->n_trees - t0 : IFO_LOCKSTEP;
+		uint32_t	n = end - t0 < IFO_LOCKSTEP ? end - t0 : IFO_LOCKSTEP;
 
 		for (uint32_t k = 0; k < n; k++)
 			at[k] = f->tree_start[t0 + k];
@@ -520,26 +519,38 @@ path_sum_lockstep(const ifo_forest *f, const double *x)
 }
 
 double
-ifo_path_sum(const ifo_forest *f, const double *x)
+ifo_path_sum_trees(const ifo_forest *f, const double *x, uint32_t first, uint32_t end, double sum)
 {
-	double		sum = 0.0;
-
+	if (end > f->n_trees)
+		end = f->n_trees;
 	if (f->snodes)
-		return path_sum_lockstep(f, x);
-	for (uint32_t t = 0; t < f->n_trees; t++)
+		return path_sum_lockstep(f, x, first, end, sum);
+	for (uint32_t t = first; t < end; t++)
 		sum += f->nodes[descend(f, f->tree_start[t], x, NULL)].value;
 	return sum;
 }
 
 double
-ifo_score(const ifo_forest *f, const double *x)
+ifo_path_sum(const ifo_forest *f, const double *x)
+{
+	return ifo_path_sum_trees(f, x, 0, f->n_trees, 0.0);
+}
+
+double
+ifo_score_of_path_sum(const ifo_forest *f, double path_sum)
 {
 	double		denominator = (double) f->n_trees * ifo_c((double) f->sample_size);
 
 	/* sklearn: a forest of single-row samples scores 2^-1 everywhere */
 	if (denominator == 0.0)
 		return 0.5;
-	return pow(2.0, -(ifo_path_sum(f, x) / denominator));
+	return pow(2.0, -(path_sum / denominator));
+}
+
+double
+ifo_score(const ifo_forest *f, const double *x)
+{
+	return ifo_score_of_path_sum(f, ifo_path_sum(f, x));
 }
 
 int
@@ -929,7 +940,8 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 	char	   *w = mem;
 	ifo_forest *f;
 	layout		l;
-	uint32_t	nf;
+	uint32_t	nf,
+				depth_bound;
 	uint64_t	g;
 	uint32_t   *stack = NULL;
 
@@ -967,6 +979,7 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 		stack = (uint32_t *) w;
 	}
 	l = layout_of(f->n_trees, f->n_nodes);
+	depth_bound = ifo_max_depth(f->sample_size);
 
 	g = 0;
 	for (uint32_t t = 0; t < f->n_trees; t++)
@@ -994,6 +1007,12 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 			if (n->value < 0.0)
 			{
 				decode_fail(err, errlen, "tree %u node %u is unreachable", t + 1, i);
+				return NULL;
+			}
+			if (n->value > depth_bound)
+			{
+				decode_fail(err, errlen, "tree %u node %u is at depth %u, deeper than ceil(log2(sample_size %u)) = %u",
+							t + 1, i, (uint32_t) n->value, f->sample_size, depth_bound);
 				return NULL;
 			}
 			if (size < 1 || size > f->sample_size)
