@@ -388,6 +388,28 @@ test_depth_bound(void)
 	}
 }
 
+/*
+ * The README states the bound users' imported models are held to; the unit
+ * tests run from test/unit, two levels below it.
+ */
+static void
+test_depth_bound_documented(void)
+{
+	FILE	   *fp = fopen("../../README.md", "r");
+	static char text[1 << 20];
+	size_t		n = 0;
+
+	CHECK(fp != NULL);
+	if (fp == NULL)
+		return;
+	n = fread(text, 1, sizeof text - 1, fp);
+	text[n] = '\0';
+	fclose(fp);
+	CHECK(strstr(text, "**Depth bound.** No tree of any model is deeper than ceil(log2(max(sample_size,") != NULL);
+	CHECK(strstr(text, "`ceil(log2(max(max_samples_, 2)))`") != NULL);
+	CHECK(strstr(text, "a node deeper than ceil(log2(sample_size))") != NULL);
+}
+
 /* Scoring a row in slices of trees gives the very score of one pass. */
 static void
 test_path_sum_in_slices(void)
@@ -638,6 +660,7 @@ main(void)
 	test_extended();
 	test_hand_built();
 	test_depth_bound();
+	test_depth_bound_documented();
 	test_path_sum_in_slices();
 	test_decoder_rejects();
 	test_reservoir_uniformity();
