@@ -553,35 +553,38 @@ ifo_score(const ifo_forest *f, const double *x)
 	return ifo_score_of_path_sum(f, ifo_path_sum(f, x));
 }
 
+void
+ifo_split_ranges(const ifo_forest *f, double *lo, double *hi)
+{
+	for (uint32_t j = 0; j < f->n_features; j++)
+	{
+		lo[j] = INFINITY;
+		hi[j] = -INFINITY;
+	}
+	for (uint64_t i = 0; i < f->n_nodes; i++)
+	{
+		const ifo_node *n = &f->nodes[i];
+
+		if (n->feature < 0)
+			continue;
+		if (n->threshold < lo[n->feature])
+			lo[n->feature] = n->threshold;
+		if (n->threshold > hi[n->feature])
+			hi[n->feature] = n->threshold;
+	}
+}
+
 int
-ifo_explain(const ifo_forest *f, const double *x, double *scratch)
+ifo_explain_ranged(const ifo_forest *f, const double *x, const double *lo, const double *hi,
+				   double *votes)
 {
 	uint32_t	nf = f->n_features;
-	double	   *votes = scratch,
-			   *lo = scratch + nf,
-			   *hi = scratch + 2 * nf;
 	double		best_excess = 0.0;
 	int			best = -1;
 
 	/* 1. a feature in which x lies outside every threshold split on it */
 	if (f->normals == NULL)
 	{
-		for (uint32_t j = 0; j < nf; j++)
-		{
-			lo[j] = INFINITY;
-			hi[j] = -INFINITY;
-		}
-		for (uint64_t i = 0; i < f->n_nodes; i++)
-		{
-			const ifo_node *n = &f->nodes[i];
-
-			if (n->feature < 0)
-				continue;
-			if (n->threshold < lo[n->feature])
-				lo[n->feature] = n->threshold;
-			if (n->threshold > hi[n->feature])
-				hi[n->feature] = n->threshold;
-		}
 		for (uint32_t j = 0; j < nf; j++)
 		{
 			double		width,
@@ -627,6 +630,16 @@ ifo_explain(const ifo_forest *f, const double *x, double *scratch)
 		if (votes[j] > 0.0 && (best < 0 || votes[j] > votes[best]))
 			best = (int) j;
 	return best;
+}
+
+int
+ifo_explain(const ifo_forest *f, const double *x, double *scratch)
+{
+	uint32_t	nf = f->n_features;
+
+	if (f->normals == NULL)
+		ifo_split_ranges(f, scratch + nf, scratch + 2 * nf);
+	return ifo_explain_ranged(f, x, scratch + nf, scratch + 2 * nf, scratch);
 }
 
 /* -------------------------------------------------------------- binary form */

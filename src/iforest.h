@@ -161,6 +161,15 @@ double		ifo_score(const ifo_forest *f, const double *x);
  * scratch holds 3 * n_features doubles.
  */
 int			ifo_explain(const ifo_forest *f, const double *x, double *scratch);
+/*
+ * The same in two steps, so that a caller explaining many rows scans the
+ * nodes once, not per row: the range [lo, hi] of the thresholds a classic
+ * forest splits each feature on (lo > hi when never), then ifo_explain with
+ * those ranges (unused for extended forests) and votes of n_features doubles.
+ */
+void		ifo_split_ranges(const ifo_forest *f, double *lo, double *hi);
+int			ifo_explain_ranged(const ifo_forest *f, const double *x, const double *lo,
+							   const double *hi, double *votes);
 
 /* ---- binary form ---- */
 /* FNV-1a 64 over the whole value except the checksum field (len >= 40). */

@@ -447,6 +447,10 @@ typedef struct model_entry
 	ifo_forest *forest;
 	double	   *x;
 	double	   *votes;
+	/* per-feature split ranges for iforest_explain, computed on its first call */
+	double	   *split_lo;
+	double	   *split_hi;
+	bool		ranges_ready;
 } model_entry;
 
 typedef struct score_cache
@@ -467,7 +471,10 @@ entry_load(model_entry *e, struct varlena *detoasted)
 	old = MemoryContextSwitchTo(e->mcxt);
 	e->forest = decode_or_error(buf, len, ERRCODE_DATA_CORRUPTED);
 	e->x = palloc(sizeof(double) * e->forest->n_features);
-	e->votes = palloc(sizeof(double) * 3 * e->forest->n_features);
+	e->votes = palloc(sizeof(double) * e->forest->n_features);
+	e->split_lo = palloc(sizeof(double) * e->forest->n_features);
+	e->split_hi = palloc(sizeof(double) * e->forest->n_features);
+	e->ranges_ready = false;
 	MemoryContextSwitchTo(old);
 	e->size = len;
 	memcpy(e->header, buf, IFO_HEADER_BYTES);
@@ -563,7 +570,12 @@ iforest_explain(PG_FUNCTION_ARGS)
 
 	mglue_read_features(PG_GETARG_DATUM(1), c->forest->n_features, c->x, "iforest_explain", "the model");
 	ifo_prepare_input(c->forest, c->x);
-	feature = ifo_explain(c->forest, c->x, c->votes);
+	if (!c->ranges_ready)
+	{
+		ifo_split_ranges(c->forest, c->split_lo, c->split_hi);
+		c->ranges_ready = true;
+	}
+	feature = ifo_explain_ranged(c->forest, c->x, c->split_lo, c->split_hi, c->votes);
 	if (feature < 0)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(feature + 1);

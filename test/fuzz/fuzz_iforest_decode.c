@@ -69,7 +69,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (ifo_score_of_path_sum(f, sum) != s)
 				abort();
 		}
-		(void) ifo_explain(f, x, scratch);
+		{
+			int			feature = ifo_explain(f, x, scratch);
+			double	   *lo = calloc(f->n_features, sizeof(double));
+			double	   *hi = calloc(f->n_features, sizeof(double));
+
+			ifo_split_ranges(f, lo, hi);
+			if (ifo_explain_ranged(f, x, lo, hi, scratch) != feature)
+				abort();
+			free(lo);
+			free(hi);
+		}
 		ifo_encode(f, again);
 		if (elen != len || memcmp(again, buf, len) != 0)
 			abort();

@@ -410,7 +410,10 @@ test_depth_bound_documented(void)
 	CHECK(strstr(text, "a node deeper than ceil(log2(sample_size))") != NULL);
 }
 
-/* Scoring a row in slices of trees gives the very score of one pass. */
+/*
+ * Scoring a row in slices of trees gives the very score of one pass, and
+ * explaining with ranges computed once the very feature of ifo_explain.
+ */
 static void
 test_path_sum_in_slices(void)
 {
@@ -437,6 +440,19 @@ test_path_sum_in_slices(void)
 		same &= sum == ifo_path_sum(a, rows + r * NF);
 	}
 	CHECK(same);
+	/* explaining with split ranges computed once matches explaining row by row */
+	{
+		double		lo[NF],
+					hi[NF],
+					votes[3 * NF],
+					votes2[NF];
+
+		same = 1;
+		ifo_split_ranges(d, lo, hi);
+		for (int r = 0; d && r < NR; r++)
+			same &= ifo_explain_ranged(d, rows + r * NF, lo, hi, votes2) == ifo_explain(d, rows + r * NF, votes);
+		CHECK(same);
+	}
 	free(md);
 	free(ea);
 	free(m);
