@@ -171,6 +171,22 @@ make_leaf(build_ctx *c, uint32_t size)
 }
 
 /*
+ * lo + u * (hi - lo), scikit-learn's uniform draw, as long as hi - lo is a
+ * double; for a range wider than DBL_MAX (features near +-1e308) the same
+ * point as a convex combination, which cannot overflow: a fit must never
+ * store a threshold its own validator refuses.
+ */
+static double
+uniform_between(double lo, double hi, double u)
+{
+	double		width = hi - lo;
+
+	if (isfinite(width))
+		return lo + u * width;
+	return lo * (1.0 - u) + hi * u;
+}
+
+/*
  * Chooses a classic split as scikit-learn's random splitter does: features
  * are drawn without replacement until one is not constant in the node; the
  * threshold is uniform in [min, max) of that feature.  Returns 0 when every
@@ -205,7 +221,7 @@ classic_split(build_ctx *c, const uint32_t *idx, uint32_t n, uint32_t *feature, 
 			continue;
 		}
 		*feature = j;
-		*threshold = lo + rng_uniform(c->rng) * (hi - lo);
+		*threshold = uniform_between(lo, hi, rng_uniform(c->rng));
 		if (*threshold >= hi)
 			*threshold = lo;
 		return 1;
@@ -273,7 +289,10 @@ extended_split(build_ctx *c, const uint32_t *idx, uint32_t n, double *threshold)
 			c->normal[c->feat[z]] = 0.0;
 		}
 		for (uint32_t j = 0; j < nf; j++)
-			offset += c->normal[j] * (c->lo[j] + rng_uniform(c->rng) * (c->hi[j] - c->lo[j]));
+			offset += c->normal[j] * uniform_between(c->lo[j], c->hi[j], rng_uniform(c->rng));
+		/* features near +-1e308 can overflow normal . p: draw again */
+		if (!isfinite(offset))
+			continue;
 		for (uint32_t i = 0; i < n; i++)
 			if (dot(c->normal, c->rows + (size_t) idx[i] * nf, nf) <= offset)
 				left++;

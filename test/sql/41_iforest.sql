@@ -178,6 +178,12 @@ SELECT (calo_recon.iforest_info(calo_recon.iforest_from_bytea(decode(
   'base64')))).nodes AS depth_two_nodes;
 SELECT calo_recon.iforest_from_json(chain_model(16, 5));
 
+-- a fit over features near +-1e308 (a node's range wider than the largest
+-- double) stores only thresholds its own validator accepts
+SELECT (calo_recon.iforest_info(calo_recon.iforest_fit(ARRAY[x, x], 10, 16, 1, 1))).trees AS extended_trees,
+       (calo_recon.iforest_info(calo_recon.iforest_fit(ARRAY[x, x], 10, 16, 1))).trees AS classic_trees
+FROM (VALUES (1e308::float8), (-1e308), (0), (1.7e308), (-1.7e308)) v(x);
+
 -- B3: a number a float8 cannot hold is bad model text, in any field
 \set VERBOSITY sqlstate
 SELECT calo_recon.iforest_from_json('{"n_features": 1, "sample_size": 4, "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [0, -2, -2], "threshold": [1e400, -2, -2], "n_node_samples": [4, 2, 2]}]}');  -- 22P02 threshold 1e400

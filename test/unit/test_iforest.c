@@ -458,6 +458,56 @@ test_path_sum_in_slices(void)
 	free(m);
 }
 
+/*
+ * Features near +-1e308: the range of a node is wider than DBL_MAX.  Every
+ * fitted forest, classic or extended, must still pass its own validator.
+ */
+static void
+test_extreme_rows_fit(void)
+{
+	enum
+	{
+		ER = 64
+	};
+	static double ext_rows[ER * NF];
+	rng_state	rng;
+	int			all_valid = 1;
+
+	rng_seed(&rng, 5);
+	for (int i = 0; i < ER * NF; i++)
+		ext_rows[i] = (rng_uniform(&rng) * 2.0 - 1.0) * 1.7e308;
+	for (uint32_t ext = 0; ext < NF; ext++)
+	{
+		ifo_params	p = {20, 32, ext};
+		size_t		need = ifo_build_workspace(ER, NF, &p),
+					len;
+		void	   *mem = malloc(need),
+				   *md;
+		ifo_forest *f;
+		uint8_t    *buf;
+		char		err[200] = "";
+
+		rng_seed(&rng, 100 + ext);
+		f = ifo_build(ext_rows, ER, ER, NF, &p, &rng, mem, need);
+		CHECK(f != NULL);
+		if (f == NULL)
+		{
+			free(mem);
+			continue;
+		}
+		buf = encode(f, &len);
+		if (decode(buf, len, &md, err) == NULL)
+		{
+			fprintf(stderr, "extension level %u: %s\n", ext, err);
+			all_valid = 0;
+		}
+		free(md);
+		free(buf);
+		free(mem);
+	}
+	CHECK(all_valid);
+}
+
 typedef struct edit
 {
 	size_t		off;
@@ -677,6 +727,7 @@ main(void)
 	test_hand_built();
 	test_depth_bound();
 	test_depth_bound_documented();
+	test_extreme_rows_fit();
 	test_path_sum_in_slices();
 	test_decoder_rejects();
 	test_reservoir_uniformity();
