@@ -362,6 +362,12 @@ test_depth_bound(void)
 		fprintf(stderr, "65535-deep chain decoded, scores %g\n", ifo_score(f, zero));
 	free(mem);
 	free(buf);
+	/* the hostile test's model: sample_size 1,000,000, one 999,999-deep chain */
+	buf = chain_forest(IFO_MAX_SAMPLE_SIZE, IFO_MAX_SAMPLE_SIZE - 1, &len);
+	f = decode(buf, len, &mem, err);
+	CHECK(f == NULL && strstr(err, "node 41 is at depth 21, deeper than ceil(log2(sample_size 1000000)) = 20") != NULL);
+	free(mem);
+	free(buf);
 	/* the deepest legal chain of the largest sample scores well inside (0, 1] */
 	buf = chain_forest(IFO_MAX_SAMPLE_SIZE, ifo_max_depth(IFO_MAX_SAMPLE_SIZE), &len);
 	f = decode(buf, len, &mem, err);
