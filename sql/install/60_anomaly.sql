@@ -16,10 +16,17 @@ $$;
 COMMENT ON FUNCTION calo_recon.transaction_feature_names() IS
   'Names of the anomaly features, in the order of calo_recon.transaction_features.features; stored with every model';
 
--- Money becomes float8 only here, for the forest.  Every value is finite:
--- NULL, NaN, +-Infinity and magnitudes of 1e300 or more become 0, the first
+-- Money becomes float8 only here, for the forest, through feature_value: NULL,
+-- NaN and +-Infinity become 0 and magnitudes beyond 1e100 are held at +-1e100
+-- (SCL_FEATURE_BOUND in src/scaler.h), so that no fit or transform of the
+-- features can overflow and a huge amount still stands out.  The first
 -- transaction of a user has seconds_since_previous -1, and a median below
 -- 0.0001 divides by 1, so no NULL, NaN or infinity ever reaches the scaler.
+CREATE FUNCTION calo_recon.feature_value(numeric) RETURNS float8
+    AS 'MODULE_PATHNAME', 'feature_value' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.feature_value(numeric) IS
+  'Money as an anomaly feature: NULL, NaN and +-Infinity give 0, magnitudes beyond 1e100 are held at +-1e100, anything else is the float8 value';
+
 CREATE VIEW calo_recon.transaction_features AS
 SELECT f.txn_id, f.user_id, f.logged_at,
        ARRAY[f.amount, f.vat, f.net, f.balance_change, f.old_balance,
@@ -50,19 +57,17 @@ FROM (
                -- reaches below the window
                pg_catalog.lag(t.logged_at) OVER (PARTITION BY t.user_id
                                                  ORDER BY t.logged_at, t.txn_id COLLATE "C") AS previous_logged_at,
-               CASE WHEN abs(t.amount) < 1e300 THEN t.amount::float8 ELSE 0 END AS amount,
-               CASE WHEN abs(t.vat) < 1e300 THEN t.vat::float8 ELSE 0 END AS vat,
-               CASE WHEN abs(t.amount - t.vat) < 1e300
-                    THEN (t.amount - t.vat)::float8 ELSE 0 END AS net,
-               CASE WHEN abs(t.new_balance - t.old_balance) < 1e300
-                    THEN (t.new_balance - t.old_balance)::float8 ELSE 0 END AS balance_change,
-               CASE WHEN abs(t.old_balance) < 1e300 THEN t.old_balance::float8 ELSE 0 END AS old_balance
+               calo_recon.feature_value(t.amount) AS amount,
+               calo_recon.feature_value(t.vat) AS vat,
+               calo_recon.feature_value(t.amount - t.vat) AS net,
+               calo_recon.feature_value(t.new_balance - t.old_balance) AS balance_change,
+               calo_recon.feature_value(t.old_balance) AS old_balance
         FROM calo_recon.transactions t
     ) c
     JOIN (
         SELECT t.user_id,
                pg_catalog.percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY CASE WHEN abs(t.amount) < 1e300 THEN t.amount::float8 ELSE 0 END
+                   ORDER BY calo_recon.feature_value(t.amount)
                ) AS median_amount
         FROM calo_recon.transactions t
         GROUP BY t.user_id
@@ -75,11 +80,11 @@ COMMENT ON COLUMN calo_recon.transaction_features.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.transaction_features.logged_at IS 'Time the transaction was logged';
 COMMENT ON COLUMN calo_recon.transaction_features.features IS
   'All features as one array, in the order of calo_recon.transaction_feature_names(): the input of the scaler and the forest';
-COMMENT ON COLUMN calo_recon.transaction_features.amount IS 'Gross amount (0 when not finite)';
-COMMENT ON COLUMN calo_recon.transaction_features.vat IS 'VAT (0 when not finite)';
-COMMENT ON COLUMN calo_recon.transaction_features.net IS 'amount - vat (0 when not finite)';
-COMMENT ON COLUMN calo_recon.transaction_features.balance_change IS 'new_balance - old_balance (0 when not finite)';
-COMMENT ON COLUMN calo_recon.transaction_features.old_balance IS 'Balance before the transaction (0 when not finite)';
+COMMENT ON COLUMN calo_recon.transaction_features.amount IS 'Gross amount (0 when not finite, held within +-1e100)';
+COMMENT ON COLUMN calo_recon.transaction_features.vat IS 'VAT (0 when not finite, held within +-1e100)';
+COMMENT ON COLUMN calo_recon.transaction_features.net IS 'amount - vat (0 when not finite, held within +-1e100)';
+COMMENT ON COLUMN calo_recon.transaction_features.balance_change IS 'new_balance - old_balance (0 when not finite, held within +-1e100)';
+COMMENT ON COLUMN calo_recon.transaction_features.old_balance IS 'Balance before the transaction (0 when not finite, held within +-1e100)';
 COMMENT ON COLUMN calo_recon.transaction_features.hour_of_day IS 'Hour of logged_at in UTC, 0 to 23';
 COMMENT ON COLUMN calo_recon.transaction_features.seconds_since_previous IS
   'Seconds since the user''s previous transaction in chain order (logged_at, txn_id); -1 for the user''s first transaction';
@@ -340,20 +345,47 @@ BEGIN
         v_seed := floor(random() * 9007199254740992)::bigint;
     END IF;
 
-    -- One pass over the feature view; the scaler, the forest and the threshold
-    -- all read this snapshot.  Confirmed anomalies are scored but not trained on.
-    IF pg_catalog.to_regclass('pg_temp.calo_recon_training') IS NOT NULL THEN
-        DROP TABLE pg_temp.calo_recon_training;
-    END IF;
-    CREATE TEMP TABLE calo_recon_training ON COMMIT DROP AS
-    SELECT f.txn_id, f.features,
-           coalesce(v.verdict = 'confirmed', false) AS confirmed
-    FROM calo_recon.transaction_features f
-    LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = f.txn_id;
-
-    SELECT count(*) FILTER (WHERE NOT tr.confirmed), count(*) FILTER (WHERE tr.confirmed)
-      INTO v_rows, v_excluded
-      FROM pg_temp.calo_recon_training tr;
+    -- One statement, so one snapshot: the scaler, the forest and the threshold
+    -- all read the same rows, taken from the feature view once (in the order
+    -- the view gives them, so that a seed reproduces the model).  No named
+    -- temporary relation: a session's own temporary objects could collide
+    -- with it.  Confirmed anomalies are scored but not trained on.  Each fit
+    -- runs only when there is something to fit, so that an empty training set
+    -- gets the error below, which says why it is empty.
+    WITH tr AS MATERIALIZED (
+        SELECT f.features, coalesce(v.verdict = 'confirmed', false) AS confirmed
+        FROM calo_recon.transaction_features f
+        LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = f.txn_id
+    ), counts AS (
+        SELECT count(*) FILTER (WHERE NOT tr.confirmed) AS training,
+               count(*) FILTER (WHERE tr.confirmed) AS excluded
+        FROM tr
+    ), fitted_scaler AS (
+        SELECT CASE WHEN c.training > 0 THEN
+                   (SELECT calo_recon.scaler_fit(tr.features) FROM tr WHERE NOT tr.confirmed)
+               END AS scaler
+        FROM counts c
+    ), fitted_forest AS (
+        SELECT CASE WHEN s.scaler IS NOT NULL THEN
+                   (SELECT calo_recon.iforest_fit(calo_recon.scaler_transform(s.scaler, tr.features),
+                                                  train_model.n_trees, train_model.sample_size, v_seed)
+                    FROM tr WHERE NOT tr.confirmed)
+               END AS forest
+        FROM fitted_scaler s
+    ), cut AS (
+        -- sklearn: offset_ = np.percentile(-s, 100 * contamination), linear
+        -- interpolation; the same cut on s is percentile_cont(1 - contamination).
+        SELECT CASE WHEN fo.forest IS NOT NULL THEN
+                   (SELECT percentile_cont(1 - train_model.contamination) WITHIN GROUP (
+                               ORDER BY calo_recon.iforest_score(fo.forest,
+                                                                 calo_recon.scaler_transform(s.scaler, tr.features)))
+                    FROM tr WHERE NOT tr.confirmed)
+               END AS threshold
+        FROM fitted_scaler s, fitted_forest fo
+    )
+    SELECT c.training, c.excluded, s.scaler, fo.forest, cut.threshold
+      INTO v_rows, v_excluded, v_scaler, v_forest, v_threshold
+      FROM counts c, fitted_scaler s, fitted_forest fo, cut;
     IF v_rows = 0 THEN
         RAISE EXCEPTION 'the training set is empty'
             USING ERRCODE = 'data_exception',
@@ -364,25 +396,6 @@ BEGIN
                               THEN 'Load transactions first, e.g. with calo_recon.ingest_file().'
                               ELSE 'Load more transactions; confirmed anomalies are kept out of training.' END;
     END IF;
-
-    SELECT calo_recon.scaler_fit(tr.features) INTO v_scaler
-      FROM pg_temp.calo_recon_training tr
-     WHERE NOT tr.confirmed;
-
-    SELECT calo_recon.iforest_fit(calo_recon.scaler_transform(v_scaler, tr.features),
-                                  train_model.n_trees, train_model.sample_size, v_seed)
-      INTO v_forest
-      FROM pg_temp.calo_recon_training tr
-     WHERE NOT tr.confirmed;
-
-    -- sklearn: offset_ = np.percentile(-s, 100 * contamination), linear
-    -- interpolation; the same cut on s is percentile_cont(1 - contamination).
-    SELECT percentile_cont(1 - train_model.contamination) WITHIN GROUP (
-               ORDER BY calo_recon.iforest_score(v_forest,
-                                                 calo_recon.scaler_transform(v_scaler, tr.features)))
-      INTO v_threshold
-      FROM pg_temp.calo_recon_training tr
-     WHERE NOT tr.confirmed;
 
     -- Serialize trainers only for the switch of the active model.
     LOCK TABLE calo_recon.models IN SHARE ROW EXCLUSIVE MODE;
@@ -400,7 +413,6 @@ BEGIN
             true)
     RETURNING m.* INTO stored;
 
-    DROP TABLE pg_temp.calo_recon_training;
     PERFORM calo_recon.score_transactions(false);
     RETURN stored;
 END;

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(39);
+SELECT plan(40);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -281,6 +281,7 @@ INSERT INTO entry_points VALUES
                           calo_recon.iforest_fit(t.features, 10, 32, 1, 4)
                    FROM calo_recon.transaction_features t$$),
   ('transaction_feature_names', $$SELECT calo_recon.transaction_feature_names()$$),
+  ('feature_value', $$SELECT calo_recon.feature_value(1e200), calo_recon.feature_value('NaN'), calo_recon.feature_value(NULL)$$),
   ('record_feedback', $$SELECT calo_recon.record_feedback('TAP-HSP-1', 'confirmed', 'hostile path')$$),
   ('train_model', $$SELECT calo_recon.train_model('tap-hsp-hostile', 0.05, 10, 32, 11)$$),
   ('score_transactions', $$SELECT calo_recon.score_transactions(), calo_recon.score_transactions(false)$$),
