@@ -27,8 +27,12 @@ REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=.
 # Deterministic interleavings of concurrent sessions (isolationtester specs in
 # test/specs/, expected output beside the pg_regress ones in expected/).
-ISOLATION      = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=test --outputdir=.
+# pg_isolation_regress (PostgreSQL 15) reads both the spec and its expected
+# output under one --inputdir (specs/, expected/), so installcheck first links
+# both folders into output_iso/input.
+ISOLATION       = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_INPUT = output_iso/input
+ISOLATION_OPTS  = --inputdir=$(ISOLATION_INPUT) --outputdir=.
 
 SHLIB_LINK += -lz -lxlsxwriter
 # PostgreSQL's function-manager macros leave fcinfo unused and its headers
@@ -52,7 +56,13 @@ sql/calo_recon--1.0--1.1.sql: $(PARTS_1_0_TO_1_1)
 	{ printf '%s\n' '\echo Use "ALTER EXTENSION calo_recon UPDATE TO '"'1.1'"'" to load this file. \quit'; \
 	  cat $(PARTS_1_0_TO_1_1); } > $@
 
-.PHONY: unit fuzz fuzz-run tools
+installcheck: isolation-input
+isolation-input:
+	mkdir -p $(ISOLATION_INPUT)
+	ln -sfn ../../test/specs $(ISOLATION_INPUT)/specs
+	ln -sfn ../../expected $(ISOLATION_INPUT)/expected
+
+.PHONY: unit fuzz fuzz-run tools isolation-input
 tools:
 	$(MAKE) -C tools PG_CONFIG=$(PG_CONFIG)
 unit:

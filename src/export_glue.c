@@ -31,10 +31,8 @@
 
 #include "calo_recon.h"
 #include "export_glue.h"
+#include "locks.h"
 
-/* pg_advisory_xact_lock(CALO_LOCK_CLASS, 2) serializes exports; 1 is refresh(). */
-#define CALO_LOCK_CLASS 1667329135	/* 'calo' in ASCII */
-#define CALO_LOCK_EXPORT 2
 
 #define CSV_FLUSH_BYTES 65536
 #define FETCH_ROWS 1000

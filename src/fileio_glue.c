@@ -44,6 +44,7 @@
 #include "utils/tuplestore.h"
 
 #include "calo_recon.h"
+#include "locks.h"
 #include "logfile.h"
 #include "safe_path.h"
 
@@ -55,10 +56,6 @@
 
 /* the largest text value PostgreSQL can hold */
 #define LOG_TEXT_MAX ((size_t) (MaxAllocSize - VARHDRSZ - 1))
-
-/* key of the transaction advisory lock that serializes ingests (see ingest_log) */
-#define INGEST_LOCK_CLASS 1667329135
-#define INGEST_LOCK_OBJECT 1
 
 /* counts returned by ingest_log, then ingest_file's own */
 #define N_LOG_COUNTS 8
@@ -936,9 +933,7 @@ calo_recon_ingest_file(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "calo_recon: SPI_connect failed");
 	/* serialize with other ingests before looking at anything */
-	if (SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d, %d)",
-							 INGEST_LOCK_CLASS, INGEST_LOCK_OBJECT), false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "calo_recon: could not take the ingest lock");
+	calo_lock_writer();
 	ws.ingest_plan = SPI_prepare("SELECT * FROM calo_recon.ingest_log_unreconciled($1, $2)",
 								 2, argtypes);
 	ws.quarantine_plan = SPI_prepare(

@@ -39,6 +39,7 @@
 #include "storage/itemptr.h"
 
 #include "balance.h"
+#include "locks.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_reconcile);
 PG_FUNCTION_INFO_V1(calo_recon_check_transaction);
@@ -1029,7 +1030,12 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	/* one reconciliation at a time; readers of the findings are not blocked */
+	/*
+	 * One reconciliation at a time; readers of the findings are not blocked.
+	 * The writer lock comes first, as in every ingest (locks.h): an ingest
+	 * ends with a reconcile, so taking the findings lock first could deadlock.
+	 */
+	calo_lock_writer();
 	if (SPI_execute("LOCK TABLE calo_recon.reconciliation_findings IN SHARE ROW EXCLUSIVE MODE",
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not lock calo_recon.reconciliation_findings");

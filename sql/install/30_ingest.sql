@@ -75,7 +75,7 @@ BEGIN
 
     -- Ingests are serialized: a concurrent caller waits here, then sees what
     -- the first one stored (no deadlock between overlapping files, first wins).
-    PERFORM pg_catalog.pg_advisory_xact_lock(1667329135, 1);
+    PERFORM calo_recon.lock_writer();
 
     v_digest := pg_catalog.sha256(pg_catalog.convert_to(log, 'UTF8'));
     IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.digest = v_digest) THEN

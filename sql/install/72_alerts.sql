@@ -2,10 +2,15 @@
 -- insert time, when calo_recon.alerts is on, against the rules of reconcile()
 -- (arithmetic, chain against the user's previous transaction, overdraft), the
 -- amount rule and the active model; each finding becomes a row of
--- calo_recon.alerts and a NOTIFY calo_recon_alerts with a JSON payload.
+-- calo_recon.alerts and a NOTIFY calo_recon_alerts.  LISTEN needs no
+-- privilege, so the payload holds only the alert id and kind; the details are
+-- in calo_recon.alerts, under its grants.
 -- A statement-level trigger with a transition table checks a whole
 -- multi-row INSERT or COPY in one set-based pass.  A transaction raises an
--- alert of a kind at most once.  Restore a dump with alerts off
+-- alert of a kind at most once.  Inserts of the same user are serialized by
+-- the chain locks (src/locks.h): the chain check of a row waits for a
+-- concurrent insert of that user to end and then sees its row, as reconcile()
+-- will.  Restore a dump with alerts off
 -- (PGOPTIONS='-c calo_recon.alerts=off' pg_restore ...): reloaded rows are
 -- not new.
 
@@ -22,30 +27,23 @@ CREATE TABLE calo_recon.alerts (
 CREATE INDEX alerts_created_idx ON calo_recon.alerts (created_at);
 COMMENT ON TABLE calo_recon.alerts IS
   'Alerts raised when a transaction was inserted (calo_recon.alerts on); each was also sent as NOTIFY calo_recon_alerts';
-COMMENT ON COLUMN calo_recon.alerts.alert_id IS 'Surrogate key; also in the notification payload';
+COMMENT ON COLUMN calo_recon.alerts.alert_id IS 'Surrogate key; the notification payload carries it and alert_kind only';
 COMMENT ON COLUMN calo_recon.alerts.txn_id IS 'Transaction that raised the alert';
 COMMENT ON COLUMN calo_recon.alerts.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.alerts.alert_kind IS
-  'arithmetic, chain or out_of_range (as in balance_breaks, chain against the previous transaction stored at insert time), overdraft (new_balance < 0), amount_rule (amount > calo_recon.amount_threshold), model (active model score > its threshold)';
+  'arithmetic, chain or out_of_range (as in balance_breaks, chain against the previous transaction of the user, concurrent inserts of the user included), overdraft (new_balance < 0), amount_rule (amount > calo_recon.amount_threshold), model (active model score > its threshold)';
 COMMENT ON COLUMN calo_recon.alerts.detail IS
   'What was found: expected, actual, difference and tolerance for balance findings, new_balance for overdrafts, amount and threshold for the amount rule, score, threshold and model_id for the model';
 COMMENT ON COLUMN calo_recon.alerts.created_at IS 'When the alert was raised (the inserting transaction''s start time)';
 
--- The NOTIFY payload: the alert as JSON, without its detail in the unlikely
--- case that it would pass the 8000-byte NOTIFY limit.
+-- The NOTIFY payload: what every role that can connect may see, since
+-- LISTEN needs no privilege.
 CREATE FUNCTION calo_recon.alert_payload(a calo_recon.alerts) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN pg_catalog.octet_length(p.full) < 8000 THEN p.full
-                ELSE pg_catalog.jsonb_build_object('alert_id', a.alert_id, 'txn_id', pg_catalog.left(a.txn_id, 1000),
-                                                   'user_id', pg_catalog.left(a.user_id, 1000),
-                                                   'alert_kind', a.alert_kind, 'detail_truncated', true)::text
-           END
-    FROM (SELECT pg_catalog.jsonb_build_object('alert_id', a.alert_id, 'txn_id', a.txn_id,
-                                               'user_id', a.user_id, 'alert_kind', a.alert_kind,
-                                               'detail', a.detail)::text AS full) p
+    SELECT pg_catalog.jsonb_build_object('alert_id', a.alert_id, 'alert_kind', a.alert_kind)::text
 $$;
 COMMENT ON FUNCTION calo_recon.alert_payload(calo_recon.alerts) IS
-  'JSON payload of NOTIFY calo_recon_alerts for an alert: alert_id, txn_id, user_id, alert_kind, detail (detail dropped when the payload would exceed 8000 bytes)';
+  'JSON payload of NOTIFY calo_recon_alerts for an alert: alert_id and alert_kind only (any role may LISTEN); the rest is in calo_recon.alerts';
 REVOKE EXECUTE ON FUNCTION calo_recon.alert_payload(calo_recon.alerts) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
@@ -65,6 +63,18 @@ BEGIN
     END IF;
     amount_threshold := coalesce(nullif(pg_catalog.current_setting('calo_recon.amount_threshold', true), ''),
                                  '1000')::numeric;
+
+    -- wait for concurrent inserts of these users, so that the statement
+    -- below (a new snapshot under READ COMMITTED) sees their rows; a
+    -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
+    -- insert that had to wait fails as a serialization failure, to be retried
+    SELECT pg_catalog.array_agg(DISTINCT n.user_id) INTO users FROM new_rows n;
+    IF calo_recon.lock_user_chains(users)
+       AND pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';
+    END IF;
 
     -- balance rules of reconcile(), chain against the previous stored
     -- transaction of the user, and the amount rule; one notification per

@@ -38,7 +38,9 @@ DECLARE
     -- execute the rest
     operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
                                   'reconcile', 'refresh', 'check_last_refresh', 'train_model',
-                                  'score_transactions', 'export_reports', 'export_workbook', 'grant_role'];
+                                  'score_transactions', 'export_reports', 'export_workbook', 'grant_role',
+                                  'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
+                                  'refresh_work'];
     routine regprocedure;
     name text;
 BEGIN
@@ -85,7 +87,7 @@ BEGIN
             || format('REVOKE INSERT, UPDATE, DELETE ON calo_recon.anomaly_feedback FROM %I', role_name)
             || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
         statements := statements
-            || format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA calo_recon TO %I', role_name)
             || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM %I', role_name);
     END IF;
 

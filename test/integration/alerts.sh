@@ -3,21 +3,31 @@
 # notification per calo_recon.alerts row, with the expected kinds for each
 # inserted transaction: overdraft, chain, arithmetic, amount rule, model;
 # nothing for clean rows, for rolled-back inserts or with calo_recon.alerts off.
+# The payload is {"alert_id", "alert_kind"} only: a role without any grant
+# may LISTEN too, and gets no user id, balance or amount (P4); the details
+# come from calo_recon.alerts, which it cannot read.
 set -euo pipefail
 DB=calo_alerts
+NOBODY=calo_alerts_nobody
 dropdb --if-exists "$DB" >/dev/null 2>&1
+psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS $NOBODY" >/dev/null
 createdb "$DB"
-trap 'dropdb --if-exists "$DB" >/dev/null 2>&1 || true' EXIT
-psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "CREATE EXTENSION calo_recon"
+trap 'dropdb --if-exists "$DB" >/dev/null 2>&1 || true; psql -X -q -d postgres -c "DROP ROLE IF EXISTS $NOBODY" >/dev/null 2>&1 || true' EXIT
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "CREATE EXTENSION calo_recon" -c "CREATE ROLE $NOBODY LOGIN"
 
-/usr/bin/python3 - "$DB" <<'PY'
+/usr/bin/python3 - "$DB" "$NOBODY" <<'PY'
 import json, select, sys, time
 import psycopg2
 
-db = sys.argv[1]
+db, nobody = sys.argv[1:3]
 listener = psycopg2.connect(dbname=db)
 listener.autocommit = True
 listener.cursor().execute("LISTEN calo_recon_alerts")
+# a role without any grant: LISTEN needs no privilege
+outsider = psycopg2.connect(dbname=db, user=nobody)
+outsider.autocommit = True
+outsider.cursor().execute("LISTEN calo_recon_alerts")
+outsider_payloads = []
 writer = psycopg2.connect(dbname=db)
 cur = writer.cursor()
 
@@ -30,27 +40,42 @@ def insert(rows, commit=True):
 def receive(timeout=2.0):
     got, end = [], time.time() + timeout
     while time.time() < end:
-        if select.select([listener], [], [], 0.2)[0]:
+        ready = select.select([listener, outsider], [], [], 0.2)[0]
+        if outsider in ready:
+            outsider.poll()
+            while outsider.notifies:
+                outsider_payloads.append(json.loads(outsider.notifies.pop(0).payload))
+        if listener in ready:
             listener.poll()
             while listener.notifies:
                 got.append(listener.notifies.pop(0))
     return got
 
+def details(payloads):
+    """The alerts rows of the notified ids (the payload has no details)."""
+    ids = [p["alert_id"] for p in payloads]
+    if not ids:
+        return []
+    cur.execute("""SELECT alert_id, txn_id, alert_kind, detail FROM calo_recon.alerts
+                   WHERE alert_id = ANY(%s) ORDER BY alert_id""", (ids,))
+    rows = [dict(alert_id=r[0], txn_id=r[1], alert_kind=r[2], detail=r[3]) for r in cur.fetchall()]
+    writer.commit()
+    assert sorted((r["alert_id"], r["alert_kind"]) for r in rows) == \
+        sorted((p["alert_id"], p["alert_kind"]) for p in payloads), ("payload and row differ", payloads, rows)
+    return rows
+
 def check(step, expected):
     notes = receive()
     payloads = [json.loads(n.payload) for n in notes]
     assert all(n.channel == "calo_recon_alerts" for n in notes)
-    seen = sorted((p["txn_id"], p["alert_kind"]) for p in payloads)
-    assert seen == sorted(expected), (step, seen, sorted(expected))
+    assert all(sorted(p) == ["alert_id", "alert_kind"] for p in payloads), (step, payloads)
     ids = [p["alert_id"] for p in payloads]
     assert len(ids) == len(set(ids)), (step, "duplicate notification", ids)
-    if ids:
-        cur.execute("SELECT alert_id, txn_id, alert_kind FROM calo_recon.alerts WHERE alert_id = ANY(%s)", (ids,))
-        rows = sorted(cur.fetchall())
-        writer.commit()
-        assert rows == sorted((p["alert_id"], p["txn_id"], p["alert_kind"]) for p in payloads), (step, rows)
+    rows = details(payloads)
+    seen = sorted((r["txn_id"], r["alert_kind"]) for r in rows)
+    assert seen == sorted(expected), (step, seen, sorted(expected))
     print("alerts: %-34s %d notification(s)" % (step, len(notes)))
-    return payloads
+    return rows
 
 T = "2024-03-01 10:%02d:00+00"
 insert([("A1", "user-a", "CREDIT", "BHD", 100, 0, 0, 100, T % 0)])
@@ -101,7 +126,7 @@ cur.execute("""INSERT INTO calo_recon.transactions
     ('M1', 'user-m1', 'DEBIT', 'SAR', 900, 0, 999000, 998100, '2024-04-02 03:00:00+00'),
     ('M2', 'user-m2', 'DEBIT', 'SAR', 20, 0, 1000, 980, '2024-04-02 10:00:00+00')""")
 writer.commit()
-notes = [json.loads(n.payload) for n in receive()]
+notes = details([json.loads(n.payload) for n in receive()])
 # the trigger flags exactly what score_transactions() flags for the same rows
 cur.execute("SELECT calo_recon.score_transactions(true)")
 cur.execute("""SELECT s.txn_id FROM calo_recon.transaction_scores s JOIN calo_recon.models m
@@ -118,5 +143,17 @@ print("alerts: %-34s %d notification(s)" % ("model (as score_transactions)", len
 cur.execute("SELECT count(*) FROM calo_recon.alerts")
 total = cur.fetchone()[0]
 assert total == 7 + len(flagged), total
+writer.commit()
+
+# the role without grants heard every alert, and nothing but ids and kinds
+receive(0.5)
+assert len(outsider_payloads) == total, (len(outsider_payloads), total)
+assert all(sorted(p) == ["alert_id", "alert_kind"] for p in outsider_payloads), outsider_payloads
+try:
+    outsider.cursor().execute("SELECT detail FROM calo_recon.alerts")
+    raise AssertionError("a role without grants read calo_recon.alerts")
+except psycopg2.errors.InsufficientPrivilege:
+    pass
+print("alerts: %-34s %d notification(s), ids and kinds only" % ("role without grants", len(outsider_payloads)))
 print("alerts: ok, %d alerts, each notified once" % total)
 PY

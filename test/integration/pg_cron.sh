@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # calo_recon.refresh() run by a real pg_cron (preloaded by scripts/test.sh):
-# a scheduled refresh succeeds and is recorded in calo_recon.runs, a failing
-# one (refresh of a missing folder, committed, then check_last_refresh())
-# shows as failed in cron.job_run_details and is still recorded; two overlapping refreshes: the
-# second returns 'skipped' at once.
+# a scheduled CALL calo_recon.refresh_job() succeeds and is recorded in
+# calo_recon.runs; a failing one (a missing folder), either as
+# CALL refresh_job() or as the function form (refresh() committed, then
+# check_last_refresh()), shows as failed in cron.job_run_details and is still
+# recorded; two overlapping refreshes: the second returns 'skipped' without
+# waiting and names the process that holds the writer lock.
 # pg_cron 1.4 schedules by the minute (no '5 seconds' form), so the wait is
 # bounded at 90 s. Jobs connect through the socket folder (listen_addresses
 # is empty), set in cron.job.nodename.
 set -euo pipefail
 OK_DB=calo_cron
 FAIL_DB=calo_cron_fail
+JOB_FAIL_DB=calo_cron_job_fail
 fail() { echo "pg_cron: $*" >&2; exit 1; }
 q() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -At -d "$db" "$@"; }
 
@@ -18,25 +21,33 @@ cleanup() {
   q postgres -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'calo_recon_test_%'" >/dev/null 2>&1 || true
   dropdb --if-exists "$OK_DB" >/dev/null 2>&1 || true
   dropdb --if-exists "$FAIL_DB" >/dev/null 2>&1 || true
+  dropdb --if-exists "$JOB_FAIL_DB" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 cleanup
-for db in "$OK_DB" "$FAIL_DB"; do
+for db in "$OK_DB" "$FAIL_DB" "$JOB_FAIL_DB"; do
   createdb "$db"
   q "$db" -c "CREATE EXTENSION calo_recon"
 done
 q postgres -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_cron"
 
-# every minute; the advisory lock is per database, so the two jobs never skip each other
+# every minute; the advisory lock is per database, so the jobs never skip each other
 q postgres <<SQL >/dev/null
 SELECT cron.schedule_in_database('calo_recon_test_ok', '* * * * *',
-                                 \$\$SELECT calo_recon.refresh('samples')\$\$, '$OK_DB');
+                                 \$\$CALL calo_recon.refresh_job('samples')\$\$, '$OK_DB');
+SELECT cron.schedule_in_database('calo_recon_test_job_fail', '* * * * *',
+                                 \$\$CALL calo_recon.refresh_job('no-such-folder')\$\$, '$JOB_FAIL_DB');
 SELECT cron.schedule_in_database('calo_recon_test_fail', '* * * * *',
                                  \$\$BEGIN; SELECT calo_recon.refresh('no-such-folder'); COMMIT; SELECT calo_recon.check_last_refresh()\$\$, '$FAIL_DB');
 UPDATE cron.job SET nodename = '$PGHOST' WHERE jobname LIKE 'calo_recon_test_%';
 SQL
 
-ok_status=""; fail_status=""
+job_status() {  # job_status JOBNAME: the first finished run's status
+  q postgres -c "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                 WHERE j.jobname = '$1' AND d.status IN ('succeeded', 'failed')
+                 ORDER BY d.runid LIMIT 1"
+}
+ok_status=""; fail_status=""; job_fail_status=""
 for _ in $(seq 1 90); do
   ok_status=$(q postgres -c "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
                              WHERE j.jobname = 'calo_recon_test_ok' AND d.status IN ('succeeded', 'failed')
@@ -44,11 +55,12 @@ for _ in $(seq 1 90); do
   fail_status=$(q postgres -c "SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
                                WHERE j.jobname = 'calo_recon_test_fail' AND d.status IN ('succeeded', 'failed')
                                ORDER BY d.runid LIMIT 1")
-  [ -n "$ok_status" ] && [ -n "$fail_status" ] && break
+  job_fail_status=$(job_status calo_recon_test_job_fail)
+  [ -n "$ok_status" ] && [ -n "$fail_status" ] && [ -n "$job_fail_status" ] && break
   sleep 1
 done
 q postgres -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'calo_recon_test_%'" >/dev/null
-[ -n "$ok_status" ] && [ -n "$fail_status" ] || fail "pg_cron did not run the jobs within 90 s"
+[ -n "$ok_status" ] && [ -n "$fail_status" ] && [ -n "$job_fail_status" ] || fail "pg_cron did not run the jobs within 90 s"
 
 [ "$ok_status" = succeeded ] || fail "scheduled refresh: $ok_status: $(q postgres -c "SELECT return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.jobname = 'calo_recon_test_ok'")"
 run=$(q "$OK_DB" -c "SELECT status || ' files=' || files || ' transactions=' || transactions FROM calo_recon.runs ORDER BY run_id LIMIT 1")
@@ -63,16 +75,30 @@ failed_run=$(q "$FAIL_DB" -c "SELECT status || ': ' || coalesce(error, '') FROM 
 echo "pg_cron: failing run: $failed_run"
 [[ "$failed_run" == failed:* ]] || fail "the failed run was not recorded: $failed_run"
 
-# overlap: the first run holds the lock for 4 s; the second returns skipped at once
-q "$OK_DB" -c "BEGIN; SELECT calo_recon.refresh('samples'); SELECT pg_sleep(4); COMMIT;" >/dev/null &
+[ "$job_fail_status" = failed ] || fail "a failing CALL refresh_job() shows as $job_fail_status in cron.job_run_details"
+job_failed_run=$(q "$JOB_FAIL_DB" -c "SELECT status || ': ' || coalesce(error, '') FROM calo_recon.runs ORDER BY run_id LIMIT 1")
+echo "pg_cron: failing job run: $job_failed_run"
+[[ "$job_failed_run" == failed:* ]] || fail "the failed job run was not recorded: $job_failed_run"
+
+# overlap: a first run holds the writer lock until the gate session (which
+# holds advisory lock 4242) ends; the second returns skipped without waiting
+# (a statement_timeout would fail it otherwise) and names the first
+q "$OK_DB" -c "SET application_name = 'calo_recon_test_gate'" -c "SELECT pg_advisory_lock(4242)" \
+  -c "SELECT pg_sleep(600)" >/dev/null 2>&1 &
+gate=$!
+wait_for() {  # wait_for SQL: until it returns t (each step waits on a lock, so this is short)
+  for _ in $(seq 1 600); do [ "$(q "$OK_DB" -c "$1")" = t ] && return 0; sleep 0.1; done
+  fail "timed out waiting for: $1"
+}
+wait_for "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted)"
+q "$OK_DB" -c "BEGIN; SELECT calo_recon.refresh('samples'); SELECT pg_advisory_xact_lock_shared(4242); COMMIT;" >/dev/null &
 holder=$!
-sleep 1
-start=$(date +%s%N)
-second=$(q "$OK_DB" -c "SELECT status || ': ' || error FROM calo_recon.refresh('samples')")
-elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wait_for "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted)"
+second=$(q "$OK_DB" -c "SET statement_timeout = '30s'" -c "SELECT status || ': ' || error FROM calo_recon.refresh('samples')")
+q "$OK_DB" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'calo_recon_test_gate'" >/dev/null
 wait "$holder" || fail "the first overlapping refresh failed"
-echo "pg_cron: overlapping run: $second (${elapsed_ms} ms)"
-[[ "$second" == "skipped: another calo_recon.refresh() is in progress" ]] || fail "second run: $second"
-[ "$elapsed_ms" -lt 2500 ] || fail "the skipped run waited ${elapsed_ms} ms"
+wait "$gate" || true
+echo "pg_cron: overlapping run: $second"
+[[ "$second" =~ ^skipped:\ not\ started:\ .*\ held\ by\ process\ [0-9]+\ \(active\):\ BEGIN\;\ SELECT\ calo_recon\.refresh ]] || fail "second run: $second"
 [ "$(q "$OK_DB" -c "SELECT count(*) FROM calo_recon.runs WHERE status = 'skipped'")" = 1 ] || fail "skipped run not recorded once"
 echo "pg_cron: ok"

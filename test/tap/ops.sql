@@ -2,7 +2,7 @@
 -- ops area: no SECURITY DEFINER, pinned search_path, nothing for PUBLIC.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(31);
+SELECT plan(40);
 
 -- install-wide promises
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
@@ -11,13 +11,20 @@ SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.o
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'calo_recon'
            JOIN pg_language l ON l.oid = p.prolang
-           WHERE l.lanname IN ('sql', 'plpgsql')
+           WHERE l.lanname IN ('sql', 'plpgsql') AND p.prokind <> 'p'
              AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)),
           0, 'every SQL and PL/pgSQL function pins search_path = pg_catalog, pg_temp');
+-- a procedure that COMMITs cannot have a SET clause: it qualifies every name instead
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'calo_recon' WHERE p.prokind = 'p'),
+          ARRAY['calo_recon.refresh_job(text)'], 'the only procedure is refresh_job(), which commits');
 SELECT ok(NOT has_function_privilege('public', 'calo_recon.refresh(text)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'calo_recon.export_reports(text)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'calo_recon.export_workbook(text)', 'EXECUTE')
-          AND NOT has_function_privilege('public', 'calo_recon.grant_role(name, text)', 'EXECUTE'),
+          AND NOT has_function_privilege('public', 'calo_recon.grant_role(name, text)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'calo_recon.refresh_job(text)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'calo_recon.lock_writer()', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'calo_recon.lock_user_chains(text[])', 'EXECUTE'),
           'PUBLIC may not execute the ops functions');
 SELECT ok(NOT has_schema_privilege('public', 'calo_recon', 'USAGE'), 'PUBLIC has no USAGE on the schema');
 SELECT ok((SELECT bool_and(c.oid = ANY (e.extconfig))
@@ -60,6 +67,14 @@ SELECT is((SELECT row(status, files, transactions, reconciled_users)::text FROM 
 INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
 VALUES ('TAP-OPS-1', 'tap-ops-user', 'CREDIT', 'SAR', 10, 0, 0, 11, '2024-06-01 00:00+00');
 SELECT is((SELECT user_id FROM calo_recon.pending_reconcile), 'tap-ops-user', 'the user of an inserted row is queued');
+-- a queued user gets another entry for every inserting statement (D1: an
+-- entry is never shared with another transaction, which refresh() could
+-- delete before this one commits)
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('TAP-OPS-1b', 'tap-ops-user', 'CREDIT', 'SAR', 1, 0, 11, 12, '2024-06-01 00:01+00'),
+       ('TAP-OPS-1c', 'tap-ops-user', 'CREDIT', 'SAR', 1, 0, 12, 13, '2024-06-01 00:02+00');
+SELECT is((SELECT count(*)::int FROM calo_recon.pending_reconcile WHERE user_id = 'tap-ops-user'), 2,
+          'one entry per statement and user');
 CREATE TEMP TABLE third_run AS SELECT * FROM calo_recon.refresh('samples');
 SELECT is((SELECT row(status, reconciled_users, breaks)::text FROM third_run), '(succeeded,1,1)',
           'the next run reconciles that user and counts its break');
@@ -82,6 +97,31 @@ SELECT throws_ok($$SELECT calo_recon.check_last_refresh()$$, '38000', NULL,
 SELECT is((SELECT status FROM calo_recon.refresh('samples')), 'succeeded', 'a good run again');
 SELECT is((SELECT status FROM calo_recon.check_last_refresh()), 'succeeded', 'check_last_refresh() returns it');
 SELECT throws_ok($$SELECT calo_recon.refresh(NULL)$$, '22004', NULL, 'refresh(NULL) is refused');
+
+-- S5: a run whose row was committed as running and whose call ended without
+-- an outcome (refresh_job() in a terminated session): check_last_refresh()
+-- reports it, and the next run marks it failed
+INSERT INTO calo_recon.runs (run_id, status, folder, backend_pid) VALUES (900001, 'running', 'samples', pg_backend_pid());
+SELECT throws_ok($$SELECT calo_recon.check_last_refresh()$$, '38000', 'calo_recon.refresh() run 900001 did not finish',
+                 'check_last_refresh() reports a run of this session that did not finish');
+INSERT INTO calo_recon.runs (run_id, status, folder, backend_pid) VALUES (900002, 'running', 'samples', 0);
+SELECT is((SELECT status FROM calo_recon.refresh('samples')), 'succeeded', 'a run after them succeeds');
+SELECT is((SELECT array_agg(row(run_id, status, error ~ '^did not finish: process [0-9]+ stopped running it')::text ORDER BY run_id)
+           FROM calo_recon.runs WHERE run_id IN (900001, 900002)),
+          ARRAY['(900001,failed,t)', '(900002,failed,t)'], 'and marks them failed, naming their process');
+SELECT throws_ok($$CALL calo_recon.refresh_job('samples')$$, '2D000', NULL,
+                 'refresh_job() commits, so it cannot run inside a transaction block');
+SELECT throws_ok($$CALL calo_recon.refresh_job(NULL)$$, '22004', NULL, 'refresh_job(NULL) is refused');
+SELECT throws_ok($$SELECT calo_recon.refresh_work((SELECT run_id FROM first_run))$$, '55000', NULL,
+                 'refresh_work() does not redo a finished run');
+
+-- (a cancelled run: test/specs/refresh_cancel.spec; a skipped run naming the
+-- holder: test/specs/refresh_lock_holder.spec)
+
+-- P4: the notification carries only what every role may see
+SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(calo_recon.alert_payload(
+              row(7, 'T', 'secret-user', 'overdraft', '{"new_balance": -40}', now())::calo_recon.alerts)::jsonb) k),
+          ARRAY['alert_id', 'alert_kind'], 'the alert payload is the alert id and kind only');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,0 +1,193 @@
+/*
+ * lock_glue.c: the locks of locks.h, taken in their one order.
+ *
+ *   calo_recon.lock_writer()               waits for the writer lock
+ *   calo_recon.try_lock_writer()           takes it when free, else false
+ *   calo_recon.writer_lock_holder()        who holds it: process, state, statement
+ *   calo_recon.lock_user_chains(text[])    the chain locks of these users
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "locks.h"
+
+PG_FUNCTION_INFO_V1(calo_recon_lock_writer);
+PG_FUNCTION_INFO_V1(calo_recon_try_lock_writer);
+PG_FUNCTION_INFO_V1(calo_recon_writer_lock_holder);
+PG_FUNCTION_INFO_V1(calo_recon_lock_user_chains);
+
+/* the local transaction that last took chain locks in this backend */
+static LocalTransactionId chain_locks_taken_in = InvalidLocalTransactionId;
+
+/* the tag of pg_advisory_xact_lock(int4, int4) */
+static void
+advisory_tag(LOCKTAG *tag, int32 class_key, int32 object_key)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) class_key, (uint32) object_key, 2);
+}
+
+/*
+ * Who else holds the writer lock, as "process N (state): statement", or NULL
+ * when nobody does any more. The statement is what pg_stat_activity shows the
+ * caller (<insufficient privilege> for another role's session without
+ * pg_read_all_stats).
+ */
+static char *
+writer_lock_holder(void)
+{
+	Oid			argtypes[3] = {OIDOID, OIDOID, OIDOID};
+	Datum		args[3] = {ObjectIdGetDatum(MyDatabaseId),
+		ObjectIdGetDatum((Oid) CALO_LOCK_CLASS), ObjectIdGetDatum((Oid) CALO_LOCK_WRITER)};
+	char	   *holder = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "calo_recon: SPI_connect failed");
+	if (SPI_execute_with_args(
+			"SELECT pg_catalog.format('process %s (%s): %s', l.pid, "
+			"         COALESCE(a.state, 'state unknown'), "
+			"         pg_catalog.left(pg_catalog.regexp_replace(COALESCE(a.query, ''), "
+			"                                                   '\\s+', ' ', 'g'), 300)) "
+			"FROM pg_catalog.pg_locks l "
+			"LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid "
+			"WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'::pg_catalog.text AND l.granted "
+			"  AND l.database OPERATOR(pg_catalog.=) $1 AND l.classid OPERATOR(pg_catalog.=) $2 "
+			"  AND l.objid OPERATOR(pg_catalog.=) $3 "
+			"  AND l.objsubid OPERATOR(pg_catalog.=) 2::pg_catalog.int2 "
+			"  AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() "
+			"LIMIT 1",
+			3, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "calo_recon: could not read pg_locks");
+	if (SPI_processed == 1)
+	{
+		char	   *text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		holder = text ? MemoryContextStrdup(caller, text) : NULL;
+	}
+	SPI_finish();
+	return holder;
+}
+
+static bool
+acquire(int32 class_key, int32 object_key, bool wait)
+{
+	LOCKTAG		tag;
+
+	advisory_tag(&tag, class_key, object_key);
+	return LockAcquire(&tag, ExclusiveLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+void
+calo_lock_writer(void)
+{
+	LOCKTAG		tag;
+	char	   *holder;
+
+	advisory_tag(&tag, CALO_LOCK_CLASS, CALO_LOCK_WRITER);
+	if (chain_locks_taken_in != MyProc->lxid || LockHeldByMe(&tag, ExclusiveLock))
+	{
+		(void) acquire(CALO_LOCK_CLASS, CALO_LOCK_WRITER, true);
+		return;
+	}
+	/* chain locks first, writer second: waiting could close a cycle with an ingest */
+	if (acquire(CALO_LOCK_CLASS, CALO_LOCK_WRITER, false))
+		return;
+	holder = writer_lock_holder();
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("the calo_recon writer lock is busy, and this transaction may not wait for it"),
+			 errdetail("It is held by %s. This transaction inserted transactions before, and waiting would risk a deadlock with an ingest of the same users.",
+					   holder ? holder : "a session that has just released it"),
+			 errhint("Commit the inserted transactions first, or call ingest_log, ingest_file, reconcile or refresh before inserting in the same transaction.")));
+}
+
+Datum
+calo_recon_lock_writer(PG_FUNCTION_ARGS)
+{
+	calo_lock_writer();
+	PG_RETURN_VOID();
+}
+
+Datum
+calo_recon_try_lock_writer(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(acquire(CALO_LOCK_CLASS, CALO_LOCK_WRITER, false));
+}
+
+Datum
+calo_recon_writer_lock_holder(PG_FUNCTION_ARGS)
+{
+	char	   *holder = writer_lock_holder();
+
+	if (holder == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(holder));
+}
+
+static int
+stripe_cmp(const void *a, const void *b)
+{
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * calo_recon.lock_user_chains(user_ids text[]): the chain locks of the
+ * users, each stripe once, in ascending order (no cycle between two inserts);
+ * true when one of them had to be waited for.
+ */
+Datum
+calo_recon_lock_user_chains(PG_FUNCTION_ARGS)
+{
+	ArrayType  *users;
+	Datum	   *names;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	uint32	   *stripes;
+	int			nstripes = 0;
+	bool		waited = false;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	users = PG_GETARG_ARRAYTYPE_P(0);
+	deconstruct_array(users, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls, &n);
+	stripes = palloc(sizeof(uint32) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		text	   *name;
+
+		if (nulls[i])
+			continue;
+		name = DatumGetTextPP(names[i]);
+		stripes[nstripes++] = hash_bytes((const unsigned char *) VARDATA_ANY(name),
+										 VARSIZE_ANY_EXHDR(name)) % CALO_CHAIN_LOCK_STRIPES;
+	}
+	qsort(stripes, nstripes, sizeof(uint32), stripe_cmp);
+	for (i = 0; i < nstripes; i++)
+	{
+		if (i > 0 && stripes[i] == stripes[i - 1])
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		if (!acquire(CALO_CHAIN_LOCK_CLASS, (int32) stripes[i], false))
+		{
+			waited = true;
+			(void) acquire(CALO_CHAIN_LOCK_CLASS, (int32) stripes[i], true);
+		}
+	}
+	if (nstripes > 0)
+		chain_locks_taken_in = MyProc->lxid;
+	pfree(stripes);
+	PG_RETURN_BOOL(waited);
+}
