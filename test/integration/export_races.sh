@@ -28,13 +28,15 @@ as_nobody() { runuser -u nobody -- "$@"; }
 [ "$(id -u)" -eq 0 ] || { echo "export_races: needs root (runs the attacker as nobody)"; exit 1; }
 
 cleanup() {
-  [ -n "${BLOCKER_PID:-}" ] && kill "$BLOCKER_PID" 2>/dev/null
-  # unblock an export stuck opening a FIFO, so the cluster can stop
+  local rc=$?
+  [ -n "${BLOCKER_PID:-}" ] && kill "$BLOCKER_PID" 2>/dev/null || true
+  # unblock an export stuck opening a FIFO (the old code), so the cluster can stop
   for f in "$RACES"/*/.calo_recon_manifest; do
-    [ -p "$f" ] && timeout 5 sh -c ': > "$1"' sh "$f" 2>/dev/null
+    [ -p "$f" ] && python3 -c 'import os, sys; os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)' "$f" 2>/dev/null || true
   done
   rm -rf "$OUTSIDE" "$OUTSIDE".*.out "$RACES"
-  dropdb --if-exists "$DB" >/dev/null 2>&1 || true
+  dropdb --if-exists "$DB" >/dev/null 2>&1
+  exit "$rc"
 }
 trap cleanup EXIT
 
@@ -65,7 +67,7 @@ new_folder() {
 # lock_table TABLE: a second session holds ACCESS EXCLUSIVE on it until unlock
 # (its backend's pid in LOCKER_BACKEND)
 lock_table() {
-  coproc BLOCKER { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB"; }
+  coproc BLOCKER { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" 2>>"$OUTSIDE.blocker.out"; }
   BLOCKER_PID=$BLOCKER_PID
   echo "BEGIN; LOCK TABLE calo_recon.$1 IN ACCESS EXCLUSIVE MODE; SELECT 'locked ' || pg_backend_pid();" >&"${BLOCKER[1]}"
   local line
