@@ -10,11 +10,13 @@
 #   P1  the workbook's temporaries swapped for symlinks to an outside file
 #   P2  a hard link to an outside file planted at the manifest's old temporary name
 #   P3  the export folder swapped for a symlink to an outside folder mid-export
-#   C1  an export killed (SIGKILL) mid-way: the next export removes its temporaries
+#   C1  an export killed (SIGKILL) mid-way: the next export removes its
+#       temporaries; one terminated mid-way leaves none; the working folder of
+#       a live export (another database) is left alone
 #   CASES="P1 P3"  runs only some of them
 set -euo pipefail
 trap '' PIPE
-CASES=${CASES:-H1 P1 P2 P3 C1}
+CASES=${CASES:-H1 P1 P2 P3 C1 C1T C1L}
 want() { [[ " $CASES " == *" $1 "* ]]; }
 DB=calo_export_races
 EXPORT=$CR_ROOT/export
@@ -36,6 +38,7 @@ cleanup() {
   done
   rm -rf "$OUTSIDE" "$OUTSIDE".*.out "$RACES"
   dropdb --if-exists "$DB" >/dev/null 2>&1
+  dropdb --if-exists "${DB}_2" >/dev/null 2>&1
   exit "$rc"
 }
 trap cleanup EXIT
@@ -64,10 +67,10 @@ new_folder() {
   chmod 0777 "$RACES/$1"
 }
 
-# lock_table TABLE: a second session holds ACCESS EXCLUSIVE on it until unlock
+# lock_table TABLE [DB]: a second session holds ACCESS EXCLUSIVE on it until unlock
 # (its backend's pid in LOCKER_BACKEND)
 lock_table() {
-  coproc BLOCKER { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" 2>>"$OUTSIDE.blocker.out"; }
+  coproc BLOCKER { psql -X -q -At -v ON_ERROR_STOP=1 -d "${2:-$DB}" 2>>"$OUTSIDE.blocker.out"; }
   BLOCKER_PID=$BLOCKER_PID
   echo "BEGIN; LOCK TABLE calo_recon.$1 IN ACCESS EXCLUSIVE MODE; SELECT 'locked ' || pg_backend_pid();" >&"${BLOCKER[1]}"
   local line
@@ -82,9 +85,9 @@ unlock_table() {
   BLOCKER_PID=
 }
 
-# start_export NAME SQL: runs SQL in the background as application NAME
+# start_export NAME SQL [DB]: runs SQL in the background as application NAME
 start_export() {
-  PGAPPNAME=$1 timeout "$GUARD" psql -X -q -At -d "$DB" -c "$2" >"$OUTSIDE.$1.out" 2>&1 &
+  PGAPPNAME=$1 timeout "$GUARD" psql -X -q -At -d "${3:-$DB}" -c "$2" >"$OUTSIDE.$1.out" 2>&1 &
   EXPORT_JOB=$!
 }
 # wait_for_lock_wait NAME: polls until the export waits for the lock; prints its pid
@@ -225,6 +228,36 @@ done
 [ "$(q -c "SELECT count(*) FROM calo_recon.export_reports('races/c1')")" = 8 ] || fail "C1: export after the kill failed"
 no_temporaries "$RACES/c1" C1
 echo "export_races: C1 ok"
+fi
+
+if want C1T; then
+### C1T: terminated (FATAL: no error handler runs); its temporaries go at once
+[ -d "$RACES/c1" ] || new_folder c1
+lock_table balance_errors
+start_export c1t "SELECT count(*) FROM calo_recon.export_reports('races/c1')"
+pid=$(wait_for_lock_wait c1t)
+q -c "SELECT pg_terminate_backend($pid, 60000)" >/dev/null
+wait "$EXPORT_JOB" 2>/dev/null || true
+unlock_table
+no_temporaries "$RACES/c1" "C1T terminated"
+echo "export_races: C1T ok"
+fi
+
+if want C1L; then
+### C1L: a live export of another database keeps its working folder while this
+# database's export (not serialized with it) cleans up the same folder
+createdb "${DB}_2"
+psql -X -q -d "${DB}_2" -c "CREATE EXTENSION calo_recon"
+[ -d "$RACES/c1" ] || new_folder c1
+lock_table balance_errors "${DB}_2"
+start_export c1live "SELECT count(*) FROM calo_recon.export_reports('races/c1')" "${DB}_2"
+wait_for_lock_wait c1live >/dev/null
+[ "$(q -c "SELECT count(*) FROM calo_recon.export_reports('races/c1')")" = 8 ] || fail "C1L: export beside a live one failed"
+unlock_table
+finish_export c1live
+[ "$out" = 8 ] || fail "C1L: the live export lost its working folder: $out"
+no_temporaries "$RACES/c1" "C1L live"
+echo "export_races: C1L ok"
 fi
 
 echo "export_races: ok"
