@@ -263,11 +263,48 @@ create_work_folder(ExportFolder *folder)
 }
 
 /*
- * true when a folder held open lies in the export directory; resolved through
- * /proc/self/fd, that is what the descriptor is now, whatever its path was.
+ * true when a folder held open lies in the export directory: its ".." chain
+ * reaches the export directory (same device and inode) before "/".  This is
+ * what the descriptor is now, whatever its path was, at any depth.
  */
 static bool
-folder_inside_root(const SafePathRoot *root, int fd, int *err)
+folder_inside_root(const ExportFolder *folder, int fd)
+{
+	int			current = openat(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	bool		inside = false;
+
+	while (current >= 0)
+	{
+		struct stat st;
+		struct stat parent_st;
+		int			parent;
+
+		if (fstat(current, &st) != 0)
+			break;
+		if (st.st_dev == folder->root_dev && st.st_ino == folder->root_ino)
+		{
+			inside = true;
+			break;
+		}
+		parent = openat(current, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (parent < 0 || fstat(parent, &parent_st) != 0 ||
+			(parent_st.st_dev == st.st_dev && parent_st.st_ino == st.st_ino))
+		{
+			if (parent >= 0)
+				close(parent);
+			break;				/* "/" reached, or no way up */
+		}
+		close(current);
+		current = parent;
+	}
+	if (current >= 0)
+		close(current);
+	return inside;
+}
+
+/* For a symbolic link to something that is no folder: does it at least stay inside? */
+static bool
+file_inside_root(const ExportFolder *folder, int fd)
 {
 	char		link[32];
 	char		target[PATH_MAX];
@@ -276,13 +313,21 @@ folder_inside_root(const SafePathRoot *root, int fd, int *err)
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	len = readlink(link, target, sizeof(target) - 1);
 	if (len < 0 || len >= (ssize_t) sizeof(target) - 1)
-	{
-		*err = len < 0 ? errno : ENAMETOOLONG;
 		return false;
-	}
 	target[len] = '\0';
-	*err = 0;
-	return safe_path_contains(root, target);
+	return safe_path_contains(folder->root, target);
+}
+
+static void refuse_outside(const ExportFolder *folder, const char *shown) pg_attribute_noreturn();
+
+static void
+refuse_outside(const ExportFolder *folder, const char *shown)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("path \"%s\" resolves outside %s", shown, folder->root->setting),
+			 errdetail("A symbolic link leads out of the folder."),
+			 errhint("Symbolic links are followed only when they stay inside %s.", folder->root->setting)));
 }
 
 /*
@@ -291,7 +336,7 @@ folder_inside_root(const SafePathRoot *root, int fd, int *err)
  * directory, checked on the folder it led to before anything is created in it.
  */
 static int
-open_subfolder(const SafePathRoot *root, int parent_fd, const char *name, const char *shown)
+open_subfolder(const ExportFolder *folder, int parent_fd, const char *name, const char *shown)
 {
 	int			attempt;
 
@@ -337,30 +382,23 @@ open_subfolder(const SafePathRoot *root, int parent_fd, const char *name, const 
 			errno = err;
 			ereport(ERROR,
 					(export_errcode_for_file_access(err),
-					 errmsg("could not open \"%s\" in %s: %m", shown, root->setting)));
-		}
-		if (!folder_inside_root(root, fd, &err))
-		{
-			close(fd);
-			if (err != 0)
-			{
-				errno = err;
-				ereport(ERROR,
-						(export_errcode_for_file_access(err),
-						 errmsg("could not resolve \"%s\" in %s: %m", shown, root->setting)));
-			}
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("path \"%s\" resolves outside %s", shown, root->setting),
-					 errdetail("A symbolic link leads out of the folder."),
-					 errhint("Symbolic links are followed only when they stay inside %s.", root->setting)));
+					 errmsg("could not open \"%s\" in %s: %m", shown, folder->root->setting)));
 		}
 		if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode))
 		{
+			bool		inside = file_inside_root(folder, fd);
+
 			close(fd);
+			if (!inside)
+				refuse_outside(folder, shown);
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("\"%s\" is not a folder", shown)));
+		}
+		if (!folder_inside_root(folder, fd))
+		{
+			close(fd);
+			refuse_outside(folder, shown);
 		}
 		{
 			int			dir_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -540,6 +578,7 @@ export_open_folder(const SafePathRoot *root, const char *relative_folder)
 											  ALLOCSET_SMALL_SIZES);
 	ExportFolder *folder = MemoryContextAllocZero(cxt, sizeof(ExportFolder));
 	MemoryContextCallback *callback = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
+	struct stat root_st;
 	char	   *p;
 
 	folder->cxt = cxt;
@@ -550,8 +589,9 @@ export_open_folder(const SafePathRoot *root, const char *relative_folder)
 	callback->arg = folder;
 	MemoryContextRegisterResetCallback(cxt, callback);
 
+	folder->root = root;
 	folder->fd = open(root->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (folder->fd < 0)
+	if (folder->fd < 0 || fstat(folder->fd, &root_st) != 0)
 	{
 		int			err = errno;
 
@@ -561,13 +601,15 @@ export_open_folder(const SafePathRoot *root, const char *relative_folder)
 				 errmsg("%s \"%s\" is not an accessible folder", root->setting, root->path),
 				 errdetail("%m.")));
 	}
+	folder->root_dev = root_st.st_dev;
+	folder->root_ino = root_st.st_ino;
 	for (p = rel; *p;)
 	{
 		char	   *slash = strchr(p, '/');
 		char	   *end = slash ? slash : p + strlen(p);
 		char	   *name = pnstrdup(p, end - p);
 		char	   *shown = pnstrdup(rel, end - rel);
-		int			next = open_subfolder(root, folder->fd, name, shown);
+		int			next = open_subfolder(folder, folder->fd, name, shown);
 
 		close(folder->fd);
 		folder->fd = next;
@@ -771,6 +813,13 @@ export_publish(ExportFolder *folder)
 	List	   *lines = manifest_read(folder);
 	ListCell   *lc;
 
+	/* the folder itself may have been moved elsewhere by whoever may write in it */
+	if (!folder_inside_root(folder, folder->fd))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("folder \"%s\" was moved out of %s during the export",
+						folder->rel, folder->root->setting),
+				 errdetail("Nothing was published.")));
 	foreach(lc, folder->files)
 	{
 		ExportFile *file = lfirst(lc);

@@ -30,6 +30,9 @@
 typedef struct ExportFolder
 {
 	MemoryContext cxt;			/* lives in the (sub)transaction: aborts clean up */
+	const SafePathRoot *root;	/* the export directory */
+	dev_t		root_dev;		/* its identity when the folder was opened */
+	ino_t		root_ino;
 	int			fd;				/* the folder, opened once */
 	char	   *rel;			/* path relative to the export directory, for messages */
 	int			work_fd;		/* private working folder inside it */

@@ -10,13 +10,14 @@
 #   P1  the workbook's temporaries swapped for symlinks to an outside file
 #   P2  a hard link to an outside file planted at the manifest's old temporary name
 #   P3  the export folder swapped for a symlink to an outside folder mid-export
+#   P3M the export folder moved out of the export directory mid-export
 #   C1  an export killed (SIGKILL) mid-way: the next export removes its
 #       temporaries; one terminated mid-way leaves none; the working folder of
 #       a live export (another database) is left alone
 #   CASES="P1 P3"  runs only some of them
 set -euo pipefail
 trap '' PIPE
-CASES=${CASES:-H1 P1 P2 P3 C1 C1T C1L}
+CASES=${CASES:-H1 P1 P2 P3 P3M C1 C1T C1L}
 want() { [[ " $CASES " == *" $1 "* ]]; }
 DB=calo_export_races
 EXPORT=$CR_ROOT/export
@@ -206,6 +207,22 @@ else
   echo "$out" | grep -q ERROR || fail "P3: $out"
 fi
 echo "export_races: P3 ok ($out)"
+fi
+
+if want P3M; then
+### P3M: the folder itself is moved out of the export directory mid-export:
+# nothing is published there and no temporary is left there
+new_folder p3m
+lock_table balance_errors
+start_export p3m "SELECT count(*) FROM calo_recon.export_reports('races/p3m')"
+wait_for_lock_wait p3m >/dev/null
+as_nobody mv "$RACES/p3m" "$OUTSIDE/p3m"
+unlock_table
+finish_export p3m
+left=$(cd "$OUTSIDE/p3m" && find . -mindepth 1 | sort)
+[ -z "$left" ] || fail "P3M: written into the folder moved outside: $left ($out)"
+echo "$out" | grep -q 'was moved out of calo_recon.export_directory' || fail "P3M: expected 42501, got: $out"
+echo "export_races: P3M ok"
 fi
 
 if want C1; then
