@@ -35,6 +35,7 @@
 
 #include "calo_recon.h"
 #include "export_glue.h"
+#include "formula.h"
 
 /* pg_advisory_xact_lock(CALO_LOCK_CLASS, 2) serializes exports; 1 is refresh(). */
 #define CALO_LOCK_CLASS 1667329135	/* 'calo' in ASCII */
@@ -957,43 +958,13 @@ flush_buffer(int fd, StringInfo buf, const char *rel_path)
 }
 
 /*
- * true when a spreadsheet could take the text for a formula or a DDE call:
- * it begins with = + - @ | or their full-width forms (U+FF1D U+FF0B U+FF0D
- * U+FF20 U+FF5C), possibly after blanks and line breaks (space, tab, CR, LF,
- * VT, FF, U+00A0, U+3000), or it begins with a tab or CR at all.  The one
- * rule for the CSV reports and the workbook (UTF-8 text).
+ * The text as a report shows it, CSV and workbook alike: a leading apostrophe
+ * when a spreadsheet could take it for a formula (formula.h).
  */
-bool
-export_text_is_formula(const char *value)
-{
-	const unsigned char *p = (const unsigned char *) value;
-
-	if (*p == '\t' || *p == '\r')
-		return true;
-	for (;;)
-	{
-		if (*p != '\0' && strchr(" \t\r\n\v\f", *p) != NULL)
-			p += 1;
-		else if (p[0] == 0xC2 && p[1] == 0xA0)
-			p += 2;				/* U+00A0 no-break space */
-		else if (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80)
-			p += 3;				/* U+3000 ideographic space */
-		else
-			break;
-	}
-	if (*p != '\0' && strchr("=+-@|", *p) != NULL)
-		return true;
-	/* U+FF0B, U+FF0D, U+FF1D, U+FF20 are EF BC 8B/8D/9D/A0; U+FF5C is EF BD 9C */
-	if (p[0] == 0xEF && p[1] == 0xBC && (p[2] == 0x8B || p[2] == 0x8D || p[2] == 0x9D || p[2] == 0xA0))
-		return true;
-	return p[0] == 0xEF && p[1] == 0xBD && p[2] == 0x9C;
-}
-
-/* The text as a report shows it: a leading apostrophe when it could be taken for a formula. */
 const char *
 export_neutralized_text(const char *value)
 {
-	return export_text_is_formula(value) ? psprintf("'%s", value) : value;
+	return formula_like(value) ? psprintf("'%s", value) : value;
 }
 
 /*

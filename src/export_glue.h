@@ -88,7 +88,6 @@ extern char *export_temp_path(const ExportFile *file);
 extern void export_finish_file(ExportFile *file);
 extern void export_publish(ExportFolder *folder);
 extern void export_close_folder(ExportFolder *folder);
-extern bool export_text_is_formula(const char *value);
 extern const char *export_neutralized_text(const char *value);
 
 #endif
