@@ -8,6 +8,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -164,9 +165,43 @@ export_folder_cleanup(void *arg)
 }
 
 /*
+ * The pid in the name of a temporary file that calo_recon 1.1 wrote beside
+ * the reports (".<name>.<pid>.<n>.tmp", ".calo_recon_manifest.<pid>.tmp"),
+ * or 0 for any other name.
+ */
+static int
+legacy_temporary_pid(const char *name)
+{
+	size_t		len = strlen(name);
+	const char *end;
+	const char *counter;
+	const char *pid;
+	int			manifest_pid;
+	int			consumed = 0;
+
+	if (name[0] != '.' || len < 6 || strcmp(name + len - 4, ".tmp") != 0)
+		return 0;
+	if (sscanf(name, EXPORT_MANIFEST_NAME ".%d.tmp%n", &manifest_pid, &consumed) == 1 &&
+		consumed == (int) len)
+		return manifest_pid;
+	end = name + len - 4;
+	for (counter = end; counter > name && isdigit((unsigned char) counter[-1]); counter--)
+		;
+	if (counter == end || counter[-1] != '.')
+		return 0;
+	for (pid = counter - 1; pid > name && isdigit((unsigned char) pid[-1]); pid--)
+		;
+	if (pid == counter - 1 || pid[-1] != '.' || pid - 1 == name)
+		return 0;
+	return atoi(pid);
+}
+
+/*
  * The working folder of an export whose backend is gone: named
  * .calo_recon_tmp.<system identifier>.<pid>.<random>, of this cluster, of a
- * pid that is no live backend, owned by the server and private.  Exports of
+ * pid that is no live backend, owned by the server and private.  Temporary
+ * files of calo_recon 1.1 (beside the reports, no system identifier) go when
+ * their pid is no live backend and the server owns them.  Exports of
  * one database are serialized (export_lock), but other databases of the
  * cluster may export into the same folder: their pids are live backends.
  */
@@ -191,6 +226,15 @@ remove_stale_work_folders(ExportFolder *folder)
 		int			work_fd;
 		struct stat st;
 
+		pid = legacy_temporary_pid(de->d_name);
+		if (pid > 0)
+		{
+			if (pid != MyProcPid && BackendPidGetProc(pid) == NULL &&
+				fstatat(folder->fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				S_ISREG(st.st_mode) && st.st_uid == geteuid())
+				(void) unlinkat(folder->fd, de->d_name, 0);
+			continue;
+		}
 		if (strncmp(de->d_name, EXPORT_WORK_PREFIX, strlen(EXPORT_WORK_PREFIX)) != 0 ||
 			sscanf(de->d_name + strlen(EXPORT_WORK_PREFIX), "%llu.%d.", &id, &pid) != 2 ||
 			id != system_id || pid == MyProcPid || BackendPidGetProc(pid) != NULL)
