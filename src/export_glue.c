@@ -162,6 +162,8 @@ export_folder_cleanup(void *arg)
 		close(folder->fd);
 		folder->fd = -1;
 	}
+	ReleaseExternalFD();
+	ReleaseExternalFD();
 }
 
 /*
@@ -630,6 +632,9 @@ export_open_folder(const SafePathRoot *root, const char *relative_folder)
 	folder->fd = -1;
 	folder->work_fd = -1;
 	folder->rel = MemoryContextStrdup(cxt, rel);
+	/* the folder and the working folder: descriptors fd.c does not manage */
+	ReserveExternalFD();
+	ReserveExternalFD();
 	callback->func = export_folder_cleanup;
 	callback->arg = folder;
 	MemoryContextRegisterResetCallback(cxt, callback);
@@ -863,7 +868,7 @@ export_publish(ExportFolder *folder)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("folder \"%s\" was moved out of %s during the export",
-						folder->rel, folder->root->setting),
+						folder->rel[0] ? folder->rel : ".", folder->root->setting),
 				 errdetail("Nothing was published.")));
 	foreach(lc, folder->files)
 	{
