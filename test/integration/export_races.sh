@@ -6,7 +6,8 @@
 # in the export folder, then the lock is released. Checked: no file outside
 # the export folder is touched, the reports land in the folder they were
 # opened in, nothing temporary is left behind.
-#   H1  a FIFO at .calo_recon_manifest: 42809 at once, no hang
+#   H1  a FIFO at .calo_recon_manifest, there before or put there mid-export:
+#       42809 at once, no hang
 #   P1  the workbook's temporaries swapped for symlinks to an outside file
 #   P2  a hard link to an outside file planted at the manifest's old temporary name
 #   P3  the export folder swapped for a symlink to an outside folder mid-export
@@ -133,6 +134,17 @@ state=$(q -c "DO \$\$ BEGIN PERFORM calo_recon.export_workbook('races/h1/book.xl
 echo "$state" | grep -q "STATE 42809" || fail "H1: workbook: expected 42809, got: $state"
 [ -p "$RACES/h1/.calo_recon_manifest" ] || fail "H1: the FIFO was replaced"
 no_temporaries "$RACES/h1" H1
+
+# the same FIFO put there while the export waits, after its first look
+rm "$RACES/h1/.calo_recon_manifest"
+lock_table transactions
+start_export h1race "SELECT count(*) FROM calo_recon.export_reports('races/h1')"
+wait_for_lock_wait h1race >/dev/null
+as_nobody mkfifo "$RACES/h1/.calo_recon_manifest"
+unlock_table
+finish_export h1race
+echo "$out" | grep -q 'is not a regular file' || fail "H1: FIFO planted mid-export: expected 42809, got: $out"
+no_temporaries "$RACES/h1" "H1 mid-export"
 echo "export_races: H1 ok"
 fi
 
