@@ -171,6 +171,22 @@ make_leaf(build_ctx *c, uint32_t size)
 }
 
 /*
+ * lo + u * (hi - lo), scikit-learn's uniform draw, as long as hi - lo is a
+ * double; for a range wider than DBL_MAX (features near +-1e308) the same
+ * point as a convex combination, which cannot overflow: a fit must never
+ * store a threshold its own validator refuses.
+ */
+static double
+uniform_between(double lo, double hi, double u)
+{
+	double		width = hi - lo;
+
+	if (isfinite(width))
+		return lo + u * width;
+	return lo * (1.0 - u) + hi * u;
+}
+
+/*
  * Chooses a classic split as scikit-learn's random splitter does: features
  * are drawn without replacement until one is not constant in the node; the
  * threshold is uniform in [min, max) of that feature.  Returns 0 when every
@@ -205,7 +221,7 @@ classic_split(build_ctx *c, const uint32_t *idx, uint32_t n, uint32_t *feature, 
 			continue;
 		}
 		*feature = j;
-		*threshold = lo + rng_uniform(c->rng) * (hi - lo);
+		*threshold = uniform_between(lo, hi, rng_uniform(c->rng));
 		if (*threshold >= hi)
 			*threshold = lo;
 		return 1;
@@ -273,7 +289,10 @@ extended_split(build_ctx *c, const uint32_t *idx, uint32_t n, double *threshold)
 			c->normal[c->feat[z]] = 0.0;
 		}
 		for (uint32_t j = 0; j < nf; j++)
-			offset += c->normal[j] * (c->lo[j] + rng_uniform(c->rng) * (c->hi[j] - c->lo[j]));
+			offset += c->normal[j] * uniform_between(c->lo[j], c->hi[j], rng_uniform(c->rng));
+		/* features near +-1e308 can overflow normal . p: draw again */
+		if (!isfinite(offset))
+			continue;
 		for (uint32_t i = 0; i < n; i++)
 			if (dot(c->normal, c->rows + (size_t) idx[i] * nf, nf) <= offset)
 				left++;
@@ -492,15 +511,14 @@ descend(const ifo_forest *f, uint32_t i, const double *x, uint32_t *depth)
  * different trees are independent, so their cache misses overlap.
  */
 static double
-path_sum_lockstep(const ifo_forest *f, const double *x)
+path_sum_lockstep(const ifo_forest *f, const double *x, uint32_t first, uint32_t end, double sum)
 {
 	const ifo_snode *sn = f->snodes;
-	double		sum = 0.0;
 
-	for (uint32_t t0 = 0; t0 < f->n_trees; t0 += IFO_LOCKSTEP)
+	for (uint32_t t0 = first; t0 < end; t0 += IFO_LOCKSTEP)
 	{
 		uint32_t	at[IFO_LOCKSTEP];
-		uint32_t	n = f->n_trees - t0 < IFO_LOCKSTEP ? f->n_trees - t0 : IFO_LOCKSTEP;
+		uint32_t	n = end - t0 < IFO_LOCKSTEP ? end - t0 : IFO_LOCKSTEP;
 
 		for (uint32_t k = 0; k < n; k++)
 			at[k] = f->tree_start[t0 + k];
@@ -520,57 +538,72 @@ path_sum_lockstep(const ifo_forest *f, const double *x)
 }
 
 double
-ifo_path_sum(const ifo_forest *f, const double *x)
+ifo_path_sum_trees(const ifo_forest *f, const double *x, uint32_t first, uint32_t end, double sum)
 {
-	double		sum = 0.0;
-
+	if (end > f->n_trees)
+		end = f->n_trees;
 	if (f->snodes)
-		return path_sum_lockstep(f, x);
-	for (uint32_t t = 0; t < f->n_trees; t++)
+		return path_sum_lockstep(f, x, first, end, sum);
+	for (uint32_t t = first; t < end; t++)
 		sum += f->nodes[descend(f, f->tree_start[t], x, NULL)].value;
 	return sum;
 }
 
 double
-ifo_score(const ifo_forest *f, const double *x)
+ifo_path_sum(const ifo_forest *f, const double *x)
+{
+	return ifo_path_sum_trees(f, x, 0, f->n_trees, 0.0);
+}
+
+double
+ifo_score_of_path_sum(const ifo_forest *f, double path_sum)
 {
 	double		denominator = (double) f->n_trees * ifo_c((double) f->sample_size);
 
 	/* sklearn: a forest of single-row samples scores 2^-1 everywhere */
 	if (denominator == 0.0)
 		return 0.5;
-	return pow(2.0, -(ifo_path_sum(f, x) / denominator));
+	return pow(2.0, -(path_sum / denominator));
+}
+
+double
+ifo_score(const ifo_forest *f, const double *x)
+{
+	return ifo_score_of_path_sum(f, ifo_path_sum(f, x));
+}
+
+void
+ifo_split_ranges(const ifo_forest *f, double *lo, double *hi)
+{
+	for (uint32_t j = 0; j < f->n_features; j++)
+	{
+		lo[j] = INFINITY;
+		hi[j] = -INFINITY;
+	}
+	for (uint64_t i = 0; i < f->n_nodes; i++)
+	{
+		const ifo_node *n = &f->nodes[i];
+
+		if (n->feature < 0)
+			continue;
+		if (n->threshold < lo[n->feature])
+			lo[n->feature] = n->threshold;
+		if (n->threshold > hi[n->feature])
+			hi[n->feature] = n->threshold;
+	}
 }
 
 int
-ifo_explain(const ifo_forest *f, const double *x, double *scratch)
+ifo_explain_ranged(const ifo_forest *f, const double *x, const double *lo, const double *hi,
+				   double *votes)
 {
 	uint32_t	nf = f->n_features;
-	double	   *votes = scratch,
-			   *lo = scratch + nf,
-			   *hi = scratch + 2 * nf;
 	double		best_excess = 0.0;
 	int			best = -1;
 
 	/* 1. a feature in which x lies outside every threshold split on it */
 	if (f->normals == NULL)
 	{
-		for (uint32_t j = 0; j < nf; j++)
-		{
-			lo[j] = INFINITY;
-			hi[j] = -INFINITY;
-		}
-		for (uint64_t i = 0; i < f->n_nodes; i++)
-		{
-			const ifo_node *n = &f->nodes[i];
-
-			if (n->feature < 0)
-				continue;
-			if (n->threshold < lo[n->feature])
-				lo[n->feature] = n->threshold;
-			if (n->threshold > hi[n->feature])
-				hi[n->feature] = n->threshold;
-		}
 		for (uint32_t j = 0; j < nf; j++)
 		{
 			double		width,
@@ -616,6 +649,16 @@ ifo_explain(const ifo_forest *f, const double *x, double *scratch)
 		if (votes[j] > 0.0 && (best < 0 || votes[j] > votes[best]))
 			best = (int) j;
 	return best;
+}
+
+int
+ifo_explain(const ifo_forest *f, const double *x, double *scratch)
+{
+	uint32_t	nf = f->n_features;
+
+	if (f->normals == NULL)
+		ifo_split_ranges(f, scratch + nf, scratch + 2 * nf);
+	return ifo_explain_ranged(f, x, scratch + nf, scratch + 2 * nf, scratch);
 }
 
 /* -------------------------------------------------------------- binary form */
@@ -929,7 +972,8 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 	char	   *w = mem;
 	ifo_forest *f;
 	layout		l;
-	uint32_t	nf;
+	uint32_t	nf,
+				depth_bound;
 	uint64_t	g;
 	uint32_t   *stack = NULL;
 
@@ -967,6 +1011,7 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 		stack = (uint32_t *) w;
 	}
 	l = layout_of(f->n_trees, f->n_nodes);
+	depth_bound = ifo_max_depth(f->sample_size);
 
 	g = 0;
 	for (uint32_t t = 0; t < f->n_trees; t++)
@@ -994,6 +1039,12 @@ ifo_decode(const uint8_t *buf, size_t len, void *mem, size_t memlen, char *err, 
 			if (n->value < 0.0)
 			{
 				decode_fail(err, errlen, "tree %u node %u is unreachable", t + 1, i);
+				return NULL;
+			}
+			if (n->value > depth_bound)
+			{
+				decode_fail(err, errlen, "tree %u node %u is at depth %u, deeper than ceil(log2(sample_size %u)) = %u",
+							t + 1, i, (uint32_t) n->value, f->sample_size, depth_bound);
 				return NULL;
 			}
 			if (size < 1 || size > f->sample_size)

@@ -15,7 +15,8 @@
  *      f64 normal[N * n_features]          (only with IFO_FLAG_EXTENDED)
  * Nodes of each tree are numbered from 0 (the root) within the tree; a leaf
  * has left = right = 0, feature 0, threshold 0 (and a zero normal); an inner
- * node has children with larger numbers.  A classic node sends x left when
+ * node has children with larger numbers; no node is deeper than
+ * ifo_max_depth(sample_size).  A classic node sends x left when
  * x[feature] <= threshold, an extended node when normal . x <= threshold.
  * flags: IFO_FLAG_FLOAT32_INPUT (features are rounded to float32 before the
  * descent, as scikit-learn does), IFO_FLAG_EXTENDED (extension_level > 0).
@@ -93,6 +94,13 @@ typedef struct ifo_params
 
 /* c(n): average path length of an unsuccessful BST search among n points. */
 double		ifo_c(double n);
+/*
+ * The depth limit of every tree, ceil(log2(max(sample_size, 2))): the limit
+ * training builds to, the one scikit-learn's IsolationForest gives its trees
+ * (max_depth), and the one the decoder holds every model to.  It keeps a
+ * row's descent short (at most 20 levels) and its score at least 2^-3: the
+ * exponent (depth + c(leaf size)) / c(sample_size) stays below 3.
+ */
 uint32_t	ifo_max_depth(uint32_t sample_size);
 
 /* ---- reservoir (Vitter's algorithm R) ---- */
@@ -131,6 +139,14 @@ ifo_forest *ifo_build(const double *rows, uint64_t n_rows, uint64_t n_seen,
 /* Rounds x to float32 in place when the forest was trained that way. */
 void		ifo_prepare_input(const ifo_forest *f, double *x);
 double		ifo_path_sum(const ifo_forest *f, const double *x);
+/*
+ * Adds the path lengths of trees [first, end) to sum, in tree order, so that
+ * a caller may score a row in slices (between interrupt checks) and get the
+ * very sum ifo_path_sum gives.
+ */
+double		ifo_path_sum_trees(const ifo_forest *f, const double *x, uint32_t first, uint32_t end,
+							   double sum);
+double		ifo_score_of_path_sum(const ifo_forest *f, double path_sum);
 double		ifo_score(const ifo_forest *f, const double *x);
 /*
  * 0-based feature that explains x's isolation (-1 when no tree splits):
@@ -145,6 +161,15 @@ double		ifo_score(const ifo_forest *f, const double *x);
  * scratch holds 3 * n_features doubles.
  */
 int			ifo_explain(const ifo_forest *f, const double *x, double *scratch);
+/*
+ * The same in two steps, so that a caller explaining many rows scans the
+ * nodes once, not per row: the range [lo, hi] of the thresholds a classic
+ * forest splits each feature on (lo > hi when never), then ifo_explain with
+ * those ranges (unused for extended forests) and votes of n_features doubles.
+ */
+void		ifo_split_ranges(const ifo_forest *f, double *lo, double *hi);
+int			ifo_explain_ranged(const ifo_forest *f, const double *x, const double *lo,
+							   const double *hi, double *votes);
 
 /* ---- binary form ---- */
 /* FNV-1a 64 over the whole value except the checksum field (len >= 40). */

@@ -447,6 +447,10 @@ typedef struct model_entry
 	ifo_forest *forest;
 	double	   *x;
 	double	   *votes;
+	/* per-feature split ranges for iforest_explain, computed on its first call */
+	double	   *split_lo;
+	double	   *split_hi;
+	bool		ranges_ready;
 } model_entry;
 
 typedef struct score_cache
@@ -467,7 +471,10 @@ entry_load(model_entry *e, struct varlena *detoasted)
 	old = MemoryContextSwitchTo(e->mcxt);
 	e->forest = decode_or_error(buf, len, ERRCODE_DATA_CORRUPTED);
 	e->x = palloc(sizeof(double) * e->forest->n_features);
-	e->votes = palloc(sizeof(double) * 3 * e->forest->n_features);
+	e->votes = palloc(sizeof(double) * e->forest->n_features);
+	e->split_lo = palloc(sizeof(double) * e->forest->n_features);
+	e->split_hi = palloc(sizeof(double) * e->forest->n_features);
+	e->ranges_ready = false;
 	MemoryContextSwitchTo(old);
 	e->size = len;
 	memcpy(e->header, buf, IFO_HEADER_BYTES);
@@ -531,14 +538,28 @@ forest_for_call(FunctionCallInfo fcinfo)
 	return victim;
 }
 
+/*
+ * Trees descended between interrupt checks: a row of the largest model
+ * (10,000 trees, 20 levels each) stays cancellable, and a check costs
+ * nothing next to 1024 descents.
+ */
+#define SCORE_TREES_PER_CHECK 1024
+
 Datum
 iforest_score(PG_FUNCTION_ARGS)
 {
 	model_entry *c = forest_for_call(fcinfo);
+	const ifo_forest *f = c->forest;
+	double		path_sum = 0.0;
 
-	mglue_read_features(PG_GETARG_DATUM(1), c->forest->n_features, c->x, "iforest_score", "the model");
-	ifo_prepare_input(c->forest, c->x);
-	PG_RETURN_FLOAT8(ifo_score(c->forest, c->x));
+	mglue_read_features(PG_GETARG_DATUM(1), f->n_features, c->x, "iforest_score", "the model");
+	ifo_prepare_input(f, c->x);
+	for (uint32 t = 0; t < f->n_trees; t += SCORE_TREES_PER_CHECK)
+	{
+		CHECK_FOR_INTERRUPTS();
+		path_sum = ifo_path_sum_trees(f, c->x, t, t + SCORE_TREES_PER_CHECK, path_sum);
+	}
+	PG_RETURN_FLOAT8(ifo_score_of_path_sum(f, path_sum));
 }
 
 Datum
@@ -549,7 +570,12 @@ iforest_explain(PG_FUNCTION_ARGS)
 
 	mglue_read_features(PG_GETARG_DATUM(1), c->forest->n_features, c->x, "iforest_explain", "the model");
 	ifo_prepare_input(c->forest, c->x);
-	feature = ifo_explain(c->forest, c->x, c->votes);
+	if (!c->ranges_ready)
+	{
+		ifo_split_ranges(c->forest, c->split_lo, c->split_hi);
+		c->ranges_ready = true;
+	}
+	feature = ifo_explain_ranged(c->forest, c->x, c->split_lo, c->split_hi, c->votes);
 	if (feature < 0)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(feature + 1);

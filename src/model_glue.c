@@ -4,7 +4,9 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
@@ -15,12 +17,12 @@
 
 #include "model_glue.h"
 
-/* A float8[] without nulls keeps its data this far after the varlena start. */
-#define ONE_DIM_DATA_OFFSET ARR_OVERHEAD_NONULLS(1)
-
 /*
  * The array header as stored: for an inline array with a 1-byte varlena
- * header the fields are unaligned, so they are copied out.
+ * header the fields are unaligned, so they are copied out.  An array may
+ * carry a null bitmap without holding a NULL (a slice of an array with one,
+ * an element assigned over a NULL): dataoffset is then nonzero and the data
+ * start there, after the bitmap, not where an array without one has them.
  */
 typedef struct array_view
 {
@@ -29,6 +31,13 @@ typedef struct array_view
 	int32		dataoffset;
 	int32		dim0;
 } array_view;
+
+/* Where the elements of a one-dimensional array begin (ARR_DATA_OFFSET). */
+static inline const char *
+view_data(const array_view *v)
+{
+	return v->start + (v->dataoffset != 0 ? v->dataoffset : ARR_OVERHEAD_NONULLS(1));
+}
 
 static void
 open_array(Datum array, array_view *v)
@@ -94,7 +103,7 @@ mglue_read_features(Datum array, int n, double *out, const char *fname, const ch
 	got = check_shape(&v, fname);
 	if (got != n)
 		mglue_wrong_length(fname, got, n, want_from);
-	memcpy(out, v.start + ONE_DIM_DATA_OFFSET, (size_t) n * sizeof(double));
+	memcpy(out, view_data(&v), (size_t) n * sizeof(double));
 	for (int i = 0; i < n; i++)
 		if (!isfinite(out[i]))
 			ereport(ERROR,
@@ -171,12 +180,31 @@ mglue_json_get(JsonbContainer *obj, const char *key, JsonbValue *out, bool requi
 	return true;
 }
 
+/*
+ * A JSON number as a double.  One a double cannot hold (1e400, or 1e-400,
+ * which would silently become 0) is bad model text like any other, not an
+ * arithmetic error: 22P02 rather than numeric_float8's 22003.
+ */
 double
 mglue_json_number(const JsonbValue *v, const char *what)
 {
+	char	   *digits;
+	char	   *end;
+	double		d;
+
 	if (v->type != jbvNumeric)
 		json_bad(what, "must be a number");
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	digits = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	errno = 0;
+	d = strtod(digits, &end);
+	if (*end != '\0' || !isfinite(d) || (errno == ERANGE && d == 0.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid model JSON: %s %.40s%s is out of range for a float8", what, digits,
+						strlen(digits) > 40 ? "..." : ""),
+				 errdetail("Model numbers must be finite and representable in double precision.")));
+	pfree(digits);
+	return d;
 }
 
 int64

@@ -93,8 +93,8 @@ scl_scale_of(double var, double mean, int64_t n)
 	return var <= bound ? 1.0 : sqrt(var);
 }
 
-void
-scl_acc_finish(const scl_acc *acc, scl_model *model)
+int
+scl_acc_finish(const scl_acc *acc, scl_model *model, char *err, size_t errlen)
 {
 	int			k = acc->n_features;
 
@@ -107,10 +107,15 @@ scl_acc_finish(const scl_acc *acc, scl_model *model)
 
 		if (var < 0.0)
 			var = 0.0;
+		/* an overflow anywhere in the updates ends here as +-inf or NaN */
+		if (!isfinite(mean) || !isfinite(var))
+			return decode_fail(err, errlen, "the %s of feature %d overflows double precision",
+							   isfinite(mean) ? "variance" : "mean", j + 1);
 		model->mean[j] = mean;
 		model->var[j] = var;
 		model->scale[j] = scl_scale_of(var, mean, acc->n);
 	}
+	return scl_check(model, err, errlen);
 }
 
 void

@@ -21,6 +21,15 @@
 #define SCL_VERSION 1
 #define SCL_HEADER_BYTES 24
 #define SCL_MAX_FEATURES 10000
+/*
+ * Magnitude the transaction features hold money at (calo_recon.feature_value):
+ * far beyond any real amount, and small enough that neither a fit nor a
+ * transform of the features overflows.  With every feature within 1e104
+ * (amount_vs_user_median divides by at least 1e-4), squared deviations summed
+ * over 2^63 rows stay below 1e228, and (x - mean) / scale stays below 1e267
+ * for every positive scale (the least is sqrt of the least double, 2e-162).
+ */
+#define SCL_FEATURE_BOUND 1e100
 
 /* Running fit: shift[], mean[] (relative to shift) and m2[] in data[]. */
 typedef struct scl_acc
@@ -46,8 +55,13 @@ void		scl_acc_init(scl_acc *acc, int n_features);
 void		scl_acc_add(scl_acc *acc, const double *x);
 /* Merges b into a (same n_features); a may be empty. */
 void		scl_acc_merge(scl_acc *a, const scl_acc *b);
-/* Fills model (arrays of acc->n_features); acc->n must be > 0. */
-void		scl_acc_finish(const scl_acc *acc, scl_model *model);
+/*
+ * Fills model (arrays of acc->n_features); acc->n must be > 0.  Returns 0,
+ * or -1 (err says why) when a mean or variance overflows a double (values
+ * of +-1e200 have a variance of 1e400): a fit never yields a model that
+ * scl_check, and so the decoder, would refuse.
+ */
+int			scl_acc_finish(const scl_acc *acc, scl_model *model, char *err, size_t errlen);
 
 /* Scale of a feature with this population variance, mean and count. */
 double		scl_scale_of(double var, double mean, int64_t n);

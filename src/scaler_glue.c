@@ -15,6 +15,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 #include "model_glue.h"
 #include "scaler.h"
@@ -32,6 +33,7 @@ PG_FUNCTION_INFO_V1(scaler_transform);
 PG_FUNCTION_INFO_V1(scaler_to_json);
 PG_FUNCTION_INFO_V1(scaler_from_json);
 PG_FUNCTION_INFO_V1(scaler_info);
+PG_FUNCTION_INFO_V1(feature_value);
 
 static void
 alloc_model(scl_model *m, int k)
@@ -259,6 +261,7 @@ scaler_fit_finalfn(PG_FUNCTION_ARGS)
 {
 	scl_acc    *acc = PG_ARGISNULL(0) ? NULL : (scl_acc *) PG_GETARG_POINTER(0);
 	scl_model	m;
+	char		err[256];
 
 	if (acc == NULL || acc->n == 0)
 		ereport(ERROR,
@@ -266,7 +269,12 @@ scaler_fit_finalfn(PG_FUNCTION_ARGS)
 				 errmsg("scaler_fit: the training set is empty"),
 				 errdetail("A scaler needs at least one row to fit.")));
 	alloc_model(&m, acc->n_features);
-	scl_acc_finish(acc, &m);
+	if (scl_acc_finish(acc, &m, err, sizeof err) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("scaler_fit: %s", err),
+				 errdetail("The features spread too far for a float8 variance."),
+				 errhint("Bring the features to a smaller range (e.g. cap or rescale them) before fitting.")));
 	PG_RETURN_BYTEA_P(encode_model(&m));
 }
 
@@ -319,4 +327,29 @@ scaler_info(PG_FUNCTION_ARGS)
 	values[0] = Int32GetDatum(m.n_features);
 	values[1] = Int64GetDatum(m.n_samples);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * Money as a model feature: NULL, NaN and +-Infinity become 0; beyond
+ * +-SCL_FEATURE_BOUND a value is held at the bound, so that a huge amount
+ * still stands out as the most extreme value without overflowing the fit.
+ */
+Datum
+feature_value(PG_FUNCTION_ARGS)
+{
+	Numeric		x;
+	double		d;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_FLOAT8(0.0);
+	x = PG_GETARG_NUMERIC(0);
+	if (numeric_is_nan(x) || numeric_is_inf(x))
+		PG_RETURN_FLOAT8(0.0);
+	/* beyond float8's range this gives +-HUGE_VAL, which the bound then holds */
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(x)));
+	if (d > SCL_FEATURE_BOUND)
+		d = SCL_FEATURE_BOUND;
+	else if (d < -SCL_FEATURE_BOUND)
+		d = -SCL_FEATURE_BOUND;
+	PG_RETURN_FLOAT8(d);
 }

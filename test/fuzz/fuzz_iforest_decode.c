@@ -5,8 +5,9 @@
  *   even: the rest is decoded as is (checksum and all);
  *   odd:  the rest gets a freshly computed checksum first, so mutations
  *         reach the structural checks behind it.
- * Whatever decodes must score without fault, and encode back to the very
- * same bytes (the form is canonical).
+ * Whatever decodes must score without fault, above 2^-3 (no tree is deeper
+ * than the bound), and encode back to the very same bytes (the form is
+ * canonical).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,9 +57,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (uint32_t j = 0; j < f->n_features; j++)
 			x[j] = (double) (int) (j % 7) - 3.0;
 		s = ifo_score(f, x);
-		if (!(s > 0.0 && s <= 1.0))
+		/* the depth bound keeps the exponent below 3 (iforest.h) */
+		if (!(s > 0.125 && s <= 1.0))
 			abort();
-		(void) ifo_explain(f, x, scratch);
+		/* scoring in slices of trees, as the glue does, gives the same sum */
+		{
+			double		sum = 0.0;
+
+			for (uint32_t t = 0; t < f->n_trees; t += 3)
+				sum = ifo_path_sum_trees(f, x, t, t + 3, sum);
+			if (ifo_score_of_path_sum(f, sum) != s)
+				abort();
+		}
+		{
+			int			feature = ifo_explain(f, x, scratch);
+			double	   *lo = calloc(f->n_features, sizeof(double));
+			double	   *hi = calloc(f->n_features, sizeof(double));
+
+			ifo_split_ranges(f, lo, hi);
+			if (ifo_explain_ranged(f, x, lo, hi, scratch) != feature)
+				abort();
+			free(lo);
+			free(hi);
+		}
 		ifo_encode(f, again);
 		if (elen != len || memcmp(again, buf, len) != 0)
 			abort();

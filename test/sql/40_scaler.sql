@@ -54,6 +54,30 @@ RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 DROP TABLE scaler_big;
 
+-- S1: arrays with a null bitmap and no NULL (a slice of an array with a NULL,
+-- an element assigned over a NULL) read like any other.  By hand: rows (1, 2)
+-- and (3, 6) have mean (2, 4) and population variance (1, 4); (3, 5) under
+-- mean (1, 2), scale (2, 1) is (1, 3).
+CREATE TEMP TABLE bitmap_rows (k int, f float8[]);
+INSERT INTO bitmap_rows VALUES (1, (ARRAY[1, 2, NULL]::float8[])[1:2]), (2, ARRAY[NULL, 6]);
+UPDATE bitmap_rows SET f[1] = 3 WHERE k = 2;
+SELECT pg_column_size(f) AS bytes FROM bitmap_rows ORDER BY k;
+SELECT j -> 'mean' AS mean, j -> 'var' AS var, j -> 'scale' AS scale
+FROM (SELECT calo_recon.scaler_to_json(calo_recon.scaler_fit(f)) AS j FROM bitmap_rows) s;
+SELECT calo_recon.scaler_transform('{"n_features": 2, "n_samples": 10, "mean": [1, 2], "var": [4, 1], "scale": [2, 1]}',
+                                   (ARRAY[3, 5, NULL]::float8[])[1:2]) AS transformed;
+
+-- B1: a fit whose variance overflows float8 is refused at once (22003) rather
+-- than stored as a scaler that fails its own validator
+\set VERBOSITY sqlstate
+SELECT calo_recon.scaler_fit(ARRAY[x]) FROM (VALUES (1e200::float8), (-1e200)) v(x);           -- 22003 variance 1e400
+SELECT calo_recon.scaler_fit(ARRAY[0, x]) FROM (VALUES (1.7e308::float8), (-1.7e308)) v(x);    -- 22003 mean difference overflows
+\set VERBOSITY default
+SELECT calo_recon.scaler_fit(ARRAY[0, x]) FROM (VALUES (1e200::float8), (-1e200)) v(x);
+-- large but representable spreads still fit
+SELECT (calo_recon.scaler_to_json(calo_recon.scaler_fit(ARRAY[x])) -> 'scale' ->> 0)::float8 AS scale
+FROM (VALUES (1e150::float8), (-1e150)) v(x);
+
 -- bad inputs: the SQLSTATE of each
 \set VERBOSITY sqlstate
 SELECT calo_recon.scaler_fit(f) FROM (VALUES (ARRAY[1, 2]::float8[]), (NULL)) v(f);            -- 22004 NULL array
@@ -70,7 +94,13 @@ SELECT '{"n_features": 2, "n_samples": 1, "mean": [0], "var": [1, 1]}'::calo_rec
 SELECT '{"n_features": 1, "n_samples": 1, "mean": [0], "var": [-1]}'::calo_recon.scaler;       -- 22P02 negative variance
 SELECT '{"n_features": 1, "n_samples": 0, "mean": [0], "var": [1]}'::calo_recon.scaler;        -- 22P02 no samples
 SELECT calo_recon.scaler_from_json('[1, 2]');                                                  -- 22P02 not an object
+SELECT calo_recon.scaler_fit(f) FROM (VALUES ((ARRAY[1, NULL, 3]::float8[])[1:2])) v(f);       -- 22004 NULL inside a slice
+SELECT '{"n_features": 1, "n_samples": 1, "mean": [1e400], "var": [1]}'::calo_recon.scaler;    -- 22P02 mean 1e400
+SELECT '{"n_features": 1, "n_samples": 1, "mean": [0], "var": [1e-400]}'::calo_recon.scaler;   -- 22P02 var 1e-400
+SELECT '{"n_features": 1, "n_samples": 1e400, "mean": [0], "var": [1]}'::calo_recon.scaler;    -- 22P02 n_samples 1e400
+SELECT calo_recon.scaler_from_json('{"n_features": 1, "n_samples": 1, "mean": [0], "var": [1], "scale": [-1e400]}'); -- 22P02 scale -1e400
 \set VERBOSITY default
 -- the message names the problem
 SELECT calo_recon.scaler_fit(f) FROM (VALUES (ARRAY[1, 2]::float8[]), (ARRAY[1, 2, 3])) v(f);
 SELECT '{"n_features": 1, "n_samples": 1, "mean": [0], "var": [-1]}'::calo_recon.scaler;
+SELECT '{"n_features": 1, "n_samples": 1, "mean": [1e400], "var": [1]}'::calo_recon.scaler;

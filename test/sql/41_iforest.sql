@@ -117,4 +117,87 @@ SELECT calo_recon.iforest_from_bytea(substr(calo_recon.iforest_to_bytea(m), 1, 1
 SELECT calo_recon.iforest_from_bytea(set_byte(calo_recon.iforest_to_bytea(m), 60, 255)) FROM tiny;
 SELECT calo_recon.iforest_from_json('{"n_features": 2, "sample_size": 4, "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [5, -2, -2], "threshold": [0, -2, -2], "n_node_samples": [4, 2, 2]}]}');
 
+-- S1: a float8[] may carry a null bitmap without holding a NULL (a slice of an
+-- array with a NULL, an element assigned over a NULL, PL/pgSQL element
+-- assignment): 8 bytes larger, its data further on.  It reads like any other.
+-- Expected from the tiny forest by hand: (1, 3) has path 2; (3, 2) lies 2.5
+-- widths beyond feature 1's only split and is explained by feature 1.
+CREATE TABLE bitmap_rows (k int, f float8[]);
+INSERT INTO bitmap_rows VALUES (1, (ARRAY[1, 3, NULL]::float8[])[1:2]), (2, ARRAY[1, NULL]), (4, ARRAY[1, 3]);
+UPDATE bitmap_rows SET f[2] = 3 WHERE k = 2;
+CREATE FUNCTION assigned_features() RETURNS float8[] LANGUAGE plpgsql AS $$
+DECLARE a float8[] := ARRAY[NULL, 3];
+BEGIN
+    a[1] := 1;
+    RETURN a;
+END $$;
+INSERT INTO bitmap_rows VALUES (3, assigned_features());
+SELECT k, pg_column_size(f) AS bytes, round(calo_recon.iforest_score(m, f)::numeric, 12) AS score,
+       round(power(2, -2 / 1.8516559071392846)::numeric, 12) AS expected
+FROM bitmap_rows, tiny ORDER BY k;
+SELECT calo_recon.iforest_explain(m, (ARRAY[3, 2, NULL]::float8[])[1:2]) AS slice_explained,
+       calo_recon.iforest_explain(m, ARRAY[3, 2]) AS plain_explained
+FROM tiny;
+-- fitting reads them alike: the same rows with a null bitmap give the same bytes
+SELECT (SELECT calo_recon.iforest_fit((f || NULL::float8)[1:3], 50, 128, 7 ORDER BY i) FROM forest_rows)::text
+         = small::text AS bitmap_rows_same_model
+FROM models;
+\set VERBOSITY sqlstate
+SELECT calo_recon.iforest_score(classic, (ARRAY[1, NULL, 3, 4]::float8[])[1:3]) FROM models;  -- 22004 NULL inside a slice
+\set VERBOSITY default
+
+-- S2 / H2: every tree is at most ceil(log2(sample_size)) deep, the depth
+-- limit of iforest_fit and of scikit-learn's IsolationForest
+-- (max_depth = ceil(log2(max(max_samples, 2)))).  chain_model(ss, d) is one
+-- tree: a chain of d splits on feature 1 (x <= 0 goes deeper), each peeling
+-- off a one-row leaf, ending in a leaf of ss - d rows.
+CREATE FUNCTION chain_model(ss int, depth int) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT jsonb_build_object('n_features', 1, 'sample_size', ss, 'trees', jsonb_build_array(jsonb_build_object(
+    'children_left', jsonb_agg(CASE WHEN i % 2 = 0 AND i < 2 * depth THEN i + 2 ELSE -1 END ORDER BY i),
+    'children_right', jsonb_agg(CASE WHEN i % 2 = 0 AND i < 2 * depth THEN i + 1 ELSE -1 END ORDER BY i),
+    'feature', jsonb_agg(CASE WHEN i % 2 = 0 AND i < 2 * depth THEN 0 ELSE -2 END ORDER BY i),
+    'threshold', jsonb_agg(CASE WHEN i % 2 = 0 AND i < 2 * depth THEN 0 ELSE -2 END ORDER BY i),
+    'n_node_samples', jsonb_agg(CASE WHEN i % 2 = 1 THEN 1 WHEN i = 2 * depth THEN ss - depth
+                                     ELSE ss - i / 2 END ORDER BY i))))
+  FROM generate_series(0, 2 * depth) AS i
+$$;
+-- at the bound (16 rows: depth 4) the chain is a model: path 4 + c(12) over c(16)
+SELECT round(calo_recon.iforest_score(calo_recon.iforest_from_json(chain_model(16, 4)), ARRAY[0])::numeric, 12) AS at_bound,
+       round(power(2, -(4 + (2 * (ln(11) + 0.5772156649015329) - 2 * 11 / 12.0))
+                       / (2 * (ln(15) + 0.5772156649015329) - 2 * 15 / 16.0))::numeric, 12) AS expected;
+\set VERBOSITY sqlstate
+SELECT calo_recon.iforest_from_json(chain_model(16, 5));                                        -- 22P02 one level too deep
+SELECT calo_recon.iforest_score(calo_recon.iforest_from_json(chain_model(65536, 65535)), ARRAY[0]); -- 22P02 (scored 0 before)
+SELECT calo_recon.iforest_from_bytea(decode(  -- 22P03 the same as bytes: 4 rows, depth 3 > 2
+  'Q0lGUgEAAAABAAAAAQAAAAQAAAAAAAAABwAAAAAAAACSUva62rLSjwcAAAACAAAAAAAAAAQAAAAAAAAABgAAAAAAAAAAAAAAAQAAAAAAAAADAAAAAAAAAAUAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEAAAAAQAAAAMAAAABAAAAAgAAAAEAAAABAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+  'base64'));
+\set VERBOSITY default
+-- the same chain at depth 2 is a model
+SELECT (calo_recon.iforest_info(calo_recon.iforest_from_bytea(decode(
+  'Q0lGUgEAAAABAAAAAQAAAAQAAAAAAAAABQAAAAAAAABR9oR+51lCdAUAAAACAAAAAAAAAAQAAAAAAAAAAAAAAAEAAAAAAAAAAwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEAAAAAQAAAAMAAAABAAAAAgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+  'base64')))).nodes AS depth_two_nodes;
+SELECT calo_recon.iforest_from_json(chain_model(16, 5));
+
+-- a fit over features near +-1e308 (a node's range wider than the largest
+-- double) stores only thresholds its own validator accepts
+SELECT (calo_recon.iforest_info(calo_recon.iforest_fit(ARRAY[x, x], 10, 16, 1, 1))).trees AS extended_trees,
+       (calo_recon.iforest_info(calo_recon.iforest_fit(ARRAY[x, x], 10, 16, 1))).trees AS classic_trees
+FROM (VALUES (1e308::float8), (-1e308), (0), (1.7e308), (-1.7e308)) v(x);
+
+-- B3: a number a float8 cannot hold is bad model text, in any field
+\set VERBOSITY sqlstate
+SELECT calo_recon.iforest_from_json('{"n_features": 1, "sample_size": 4, "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [0, -2, -2], "threshold": [1e400, -2, -2], "n_node_samples": [4, 2, 2]}]}');  -- 22P02 threshold 1e400
+SELECT calo_recon.iforest_from_json('{"n_features": 1, "sample_size": 4, "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [0, -2, -2], "threshold": [-1e400, -2, -2], "n_node_samples": [4, 2, 2]}]}'); -- 22P02 threshold -1e400
+SELECT calo_recon.iforest_from_json('{"n_features": 1, "sample_size": 4, "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [0, -2, -2], "threshold": [1e-400, -2, -2], "n_node_samples": [4, 2, 2]}]}'); -- 22P02 threshold 1e-400
+SELECT calo_recon.iforest_from_json('{"n_features": 1e400, "sample_size": 4, "trees": []}');     -- 22P02 n_features 1e400
+SELECT calo_recon.iforest_from_json('{"n_features": 1, "sample_size": 1e400, "trees": []}');     -- 22P02 sample_size 1e400
+SELECT calo_recon.iforest_from_json('{"n_features": 1, "sample_size": 4, "trees": [{"children_left": [1e400, -1, -1], "children_right": [2, -1, -1], "feature": [0, -2, -2], "threshold": [0, -2, -2], "n_node_samples": [4, 2, 2]}]}'); -- 22P02 child 1e400
+SELECT calo_recon.iforest_from_json('{"n_features": 1, "sample_size": 4, "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [0, -2, -2], "threshold": [0, -2, -2], "n_node_samples": [-1e400, 2, 2]}]}'); -- 22P02 size -1e400
+SELECT calo_recon.iforest_from_json('{"n_features": 2, "sample_size": 4, "extension_level": 1, "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [0, -2, -2], "threshold": [0, -2, -2], "n_node_samples": [4, 2, 2], "normal": [[1e400, 1], [0, 0], [0, 0]]}]}'); -- 22P02 normal 1e400
+\set VERBOSITY default
+SELECT calo_recon.iforest_from_json('{"n_features": 1, "sample_size": 4, "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [0, -2, -2], "threshold": [1e400, -2, -2], "n_node_samples": [4, 2, 2]}]}');
+
+DROP TABLE bitmap_rows;
+DROP FUNCTION assigned_features(), chain_model(int, int);
+
 DROP TABLE forest_rows, models, tiny;

@@ -198,3 +198,24 @@ SELECT calo_recon.train_model();
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 SELECT count(*) AS models, count(*) FILTER (WHERE active) AS active FROM calo_recon.models;
+
+-- B1: one absurd amount neither breaks training nor hides from the model:
+-- money beyond +-1e100 enters the features held at +-1e100, the scaler stays
+-- finite, and the row is flagged
+BEGIN;
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('X-HUGE', 'U08', 'CREDIT', 'BHD', 1e200, 0, 100, 1e200 + 100, '2024-01-03 10:00:00+00');
+SELECT amount, vat, net, balance_change, old_balance FROM calo_recon.transaction_features WHERE txn_id = 'X-HUGE';
+SELECT model_name, training_rows FROM calo_recon.train_model('huge', 0.01, 100, 256, 42);
+SELECT s.flagged FROM calo_recon.transaction_scores s JOIN calo_recon.models m USING (model_id)
+WHERE m.active AND s.txn_id = 'X-HUGE';
+ROLLBACK;
+
+-- C4: a temporary object of the session with a name train_model might use
+-- for its working set is no obstacle
+BEGIN;
+CREATE TEMP VIEW calo_recon_training AS SELECT 1 AS x;
+SELECT model_name, training_rows FROM calo_recon.train_model('beside_temp_view', 0.01, 10, 64, 1);
+SELECT x FROM calo_recon_training;
+ROLLBACK;

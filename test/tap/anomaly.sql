@@ -2,7 +2,7 @@
 -- privileges and the one-active-model rule.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(44);
+SELECT plan(45);
 
 SELECT has_table('calo_recon', 'models', 'model registry exists');
 SELECT col_is_pk('calo_recon', 'models', 'model_id', 'models.model_id is the key');
@@ -24,7 +24,7 @@ SELECT col_type_is('calo_recon', 'transaction_scores', 'score', 'double precisio
 
 SELECT has_table('calo_recon', 'anomaly_feedback', 'feedback table exists');
 SELECT col_is_pk('calo_recon', 'anomaly_feedback', 'feedback_id', 'feedback has a surrogate key');
-SELECT col_default_is('calo_recon', 'anomaly_feedback', 'analyst', 'CURRENT_USER', 'analyst defaults to current_user');
+SELECT col_default_is('calo_recon', 'anomaly_feedback', 'analyst', 'SESSION_USER', 'analyst defaults to session_user (the login role)');
 SELECT has_check('calo_recon', 'anomaly_feedback', 'verdict is checked');
 
 SELECT has_view('calo_recon', 'transaction_features', 'feature view exists');
@@ -104,6 +104,15 @@ SELECT is((SELECT count(DISTINCT model_id) FROM calo_recon.transaction_scores), 
           'the deleted model''s scores are gone');
 SELECT throws_ok($$SELECT calo_recon.record_feedback('BIG', 'perhaps')$$, '22023', NULL,
                  'a bad verdict is refused');
+
+-- money as a feature: non-finite gives 0, magnitudes beyond 1e100 are held
+-- at +-1e100 (so no scaler fit over the features can overflow)
+SELECT is(ARRAY[calo_recon.feature_value(NULL), calo_recon.feature_value('NaN'),
+                calo_recon.feature_value('Infinity'), calo_recon.feature_value('-Infinity'),
+                calo_recon.feature_value(1e200), calo_recon.feature_value(-1e400),
+                calo_recon.feature_value(1e-400), calo_recon.feature_value(-12.345)],
+          ARRAY[0, 0, 0, 0, 1e100, -1e100, 0, -12.345]::float8[],
+          'feature_value: 0 when not finite, held within +-1e100');
 
 -- a read-only role with USAGE and SELECT can query the anomalies view
 CREATE ROLE calo_tap_reader NOLOGIN;

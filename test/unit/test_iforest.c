@@ -304,6 +304,216 @@ test_hand_built(void)
 	free(buf);
 }
 
+/*
+ * One tree of sample_size ss: a chain of `depth` splits on feature 0
+ * (x <= 0 goes deeper), each peeling off a one-row leaf, ending in a leaf of
+ * ss - depth rows (the tree the hostile test forged, at 1,000,000 rows).
+ */
+static uint8_t *
+chain_forest(uint32_t ss, uint32_t depth, size_t *len)
+{
+	uint32_t	n = 2 * depth + 1;
+	ifo_writer	w;
+	uint8_t    *buf;
+
+	*len = ifo_raw_size(1, n, 1, 0);
+	buf = calloc(1, *len);
+	ifo_write_header(&w, buf, 0, 1, 1, ss, 0, &n, n);
+	for (uint32_t i = 0; i < n; i++)
+	{
+		if (i % 2 == 0 && i < 2 * depth)
+			ifo_write_node(&w, i, i + 2, i + 1, 0, ss - i / 2, 0.0, NULL);
+		else
+			ifo_write_node(&w, i, 0, 0, 0, i % 2 ? 1 : ss - depth, 0.0, NULL);
+	}
+	ifo_write_seal(&w, *len);
+	return buf;
+}
+
+static void
+test_depth_bound(void)
+{
+	size_t		len;
+	uint8_t    *buf;
+	void	   *mem;
+	char		err[200] = "";
+	ifo_forest *f;
+	double		zero[1] = {0.0};
+
+	/* at the bound (16 rows: depth 4) a chain is a model */
+	buf = chain_forest(16, 4, &len);
+	f = decode(buf, len, &mem, err);
+	CHECK(f != NULL);
+	if (f)
+		CHECK_CLOSE(ifo_score(f, zero), pow(2.0, -(4.0 + ifo_c(12)) / ifo_c(16)), 1e-15);
+	free(mem);
+	free(buf);
+	/* one level deeper is refused */
+	buf = chain_forest(16, 5, &len);
+	f = decode(buf, len, &mem, err);
+	CHECK(f == NULL && strstr(err, "depth 5, deeper than") != NULL);
+	free(mem);
+	free(buf);
+	/* a 65,535-deep chain scored exactly 0 (2^-3076 underflows): refused */
+	buf = chain_forest(65536, 65535, &len);
+	f = decode(buf, len, &mem, err);
+	CHECK(f == NULL);
+	if (f)
+		fprintf(stderr, "65535-deep chain decoded, scores %g\n", ifo_score(f, zero));
+	free(mem);
+	free(buf);
+	/* the hostile test's model: sample_size 1,000,000, one 999,999-deep chain */
+	buf = chain_forest(IFO_MAX_SAMPLE_SIZE, IFO_MAX_SAMPLE_SIZE - 1, &len);
+	f = decode(buf, len, &mem, err);
+	CHECK(f == NULL && strstr(err, "node 41 is at depth 21, deeper than ceil(log2(sample_size 1000000)) = 20") != NULL);
+	free(mem);
+	free(buf);
+	/* the deepest legal chain of the largest sample scores well inside (0, 1] */
+	buf = chain_forest(IFO_MAX_SAMPLE_SIZE, ifo_max_depth(IFO_MAX_SAMPLE_SIZE), &len);
+	f = decode(buf, len, &mem, err);
+	CHECK(f != NULL && ifo_max_depth(IFO_MAX_SAMPLE_SIZE) == 20);
+	if (f)
+		CHECK(ifo_score(f, zero) > 0.125 && ifo_score(f, zero) <= 1.0);
+	free(mem);
+	free(buf);
+	/*
+	 * Whatever the sample size, the longest legal path, depth bound plus
+	 * c(sample_size), keeps the exponent below 3: no legal model scores 0.
+	 */
+	{
+		double		worst = 0.0;
+
+		for (uint32_t ss = 2; ss <= IFO_MAX_SAMPLE_SIZE; ss++)
+		{
+			double		e = (ifo_max_depth(ss) + ifo_c(ss)) / ifo_c(ss);
+
+			if (e > worst)
+				worst = e;
+		}
+		CHECK(worst < 3.0);
+	}
+}
+
+/*
+ * The README states the bound users' imported models are held to; the unit
+ * tests run from test/unit, two levels below it.
+ */
+static void
+test_depth_bound_documented(void)
+{
+	FILE	   *fp = fopen("../../README.md", "r");
+	static char text[1 << 20];
+	size_t		n = 0;
+
+	CHECK(fp != NULL);
+	if (fp == NULL)
+		return;
+	n = fread(text, 1, sizeof text - 1, fp);
+	text[n] = '\0';
+	fclose(fp);
+	CHECK(strstr(text, "**Depth bound.** No tree of any model is deeper than ceil(log2(max(sample_size,") != NULL);
+	CHECK(strstr(text, "`ceil(log2(max(max_samples_, 2)))`") != NULL);
+	CHECK(strstr(text, "a node deeper than ceil(log2(sample_size))") != NULL);
+}
+
+/*
+ * Scoring a row in slices of trees gives the very score of one pass, and
+ * explaining with ranges computed once the very feature of ifo_explain.
+ */
+static void
+test_path_sum_in_slices(void)
+{
+	void	   *m,
+			   *md;
+	ifo_forest *a = build(100, 64, 0, 42, &m);
+	size_t		la;
+	uint8_t    *ea = encode(a, &la);
+	char		err[200];
+	ifo_forest *d = decode(ea, la, &md, err);
+	int			same = 1;
+
+	CHECK(d != NULL);
+	for (int r = 0; d && r < NR; r += 7)
+	{
+		double		sum = 0.0;
+
+		for (uint32_t t = 0; t < d->n_trees; t += 33)
+			sum = ifo_path_sum_trees(d, rows + r * NF, t, t + 33, sum);
+		same &= ifo_score_of_path_sum(d, sum) == ifo_score(d, rows + r * NF);
+		sum = 0.0;
+		for (uint32_t t = 0; t < a->n_trees; t += 10)
+			sum = ifo_path_sum_trees(a, rows + r * NF, t, t + 10, sum);
+		same &= sum == ifo_path_sum(a, rows + r * NF);
+	}
+	CHECK(same);
+	/* explaining with split ranges computed once matches explaining row by row */
+	{
+		double		lo[NF],
+					hi[NF],
+					votes[3 * NF],
+					votes2[NF];
+
+		same = 1;
+		ifo_split_ranges(d, lo, hi);
+		for (int r = 0; d && r < NR; r++)
+			same &= ifo_explain_ranged(d, rows + r * NF, lo, hi, votes2) == ifo_explain(d, rows + r * NF, votes);
+		CHECK(same);
+	}
+	free(md);
+	free(ea);
+	free(m);
+}
+
+/*
+ * Features near +-1e308: the range of a node is wider than DBL_MAX.  Every
+ * fitted forest, classic or extended, must still pass its own validator.
+ */
+static void
+test_extreme_rows_fit(void)
+{
+	enum
+	{
+		ER = 64
+	};
+	static double ext_rows[ER * NF];
+	rng_state	rng;
+	int			all_valid = 1;
+
+	rng_seed(&rng, 5);
+	for (int i = 0; i < ER * NF; i++)
+		ext_rows[i] = (rng_uniform(&rng) * 2.0 - 1.0) * 1.7e308;
+	for (uint32_t ext = 0; ext < NF; ext++)
+	{
+		ifo_params	p = {20, 32, ext};
+		size_t		need = ifo_build_workspace(ER, NF, &p),
+					len;
+		void	   *mem = malloc(need),
+				   *md;
+		ifo_forest *f;
+		uint8_t    *buf;
+		char		err[200] = "";
+
+		rng_seed(&rng, 100 + ext);
+		f = ifo_build(ext_rows, ER, ER, NF, &p, &rng, mem, need);
+		CHECK(f != NULL);
+		if (f == NULL)
+		{
+			free(mem);
+			continue;
+		}
+		buf = encode(f, &len);
+		if (decode(buf, len, &md, err) == NULL)
+		{
+			fprintf(stderr, "extension level %u: %s\n", ext, err);
+			all_valid = 0;
+		}
+		free(md);
+		free(buf);
+		free(mem);
+	}
+	CHECK(all_valid);
+}
+
 typedef struct edit
 {
 	size_t		off;
@@ -521,6 +731,10 @@ main(void)
 	test_build_and_score();
 	test_extended();
 	test_hand_built();
+	test_depth_bound();
+	test_depth_bound_documented();
+	test_extreme_rows_fit();
+	test_path_sum_in_slices();
 	test_decoder_rejects();
 	test_reservoir_uniformity();
 	return unit_summary("iforest");

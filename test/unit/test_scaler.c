@@ -49,7 +49,7 @@ test_welford_vs_two_pass(void)
 
 	for (int i = 0; i < N; i++)
 		scl_acc_add(a, data[i]);
-	scl_acc_finish(a, &m);
+	CHECK(scl_acc_finish(a, &m, NULL, 0) == 0);
 	CHECK(m.n_samples == N);
 	for (int j = 0; j < K; j++)
 	{
@@ -108,6 +108,72 @@ test_chan_merge(void)
 		free(parts[p]);
 	free(serial);
 	free(merged);
+}
+
+/* Fits rows of one feature; returns scl_acc_finish's result. */
+static int
+fit_one(const double *x, int n, double *mean, double *var, double *scale, char *err)
+{
+	scl_acc    *a = malloc(scl_acc_size(1));
+	scl_model	m = {0, 1, mean, var, scale};
+	int			rc;
+
+	scl_acc_init(a, 1);
+	for (int i = 0; i < n; i++)
+		scl_acc_add(a, &x[i]);
+	rc = scl_acc_finish(a, &m, err, 200);
+	free(a);
+	return rc;
+}
+
+static void
+test_overflow_refused(void)
+{
+	double		mean,
+				var,
+				scale;
+	char		err[200] = "";
+	rng_state	rng;
+
+	/* +-1e200: the variance, 1e400, is beyond a double */
+	{
+		double		x[2] = {1e200, -1e200};
+
+		CHECK(fit_one(x, 2, &mean, &var, &scale, err) == -1);
+		CHECK(strstr(err, "variance of feature 1 overflows") != NULL);
+	}
+	/* the first row's shift overflows the difference: the mean is lost */
+	{
+		double		x[2] = {1.7e308, -1.7e308};
+
+		CHECK(fit_one(x, 2, &mean, &var, &scale, err) == -1);
+	}
+	/* a wide spread a double can hold still fits */
+	{
+		double		x[2] = {1e150, -1e150};
+
+		CHECK(fit_one(x, 2, &mean, &var, &scale, err) == 0);
+		CHECK_CLOSE(scale, 1e150, 1e-15);
+	}
+	/* whatever a fit accepts, the validator accepts: extreme random magnitudes */
+	rng_seed(&rng, 99);
+	for (int trial = 0; trial < 5000; trial++)
+	{
+		double		x[4];
+		int			n = 2 + (int) rng_below(&rng, 3);
+		double		mean_arr[1],
+					var_arr[1],
+					scale_arr[1];
+		scl_model	m = {0, 1, mean_arr, var_arr, scale_arr};
+
+		for (int i = 0; i < n; i++)
+			x[i] = (rng_uniform(&rng) - 0.5) * pow(10.0, (double) rng_below(&rng, 309));
+		if (fit_one(x, n, mean_arr, var_arr, scale_arr, err) == 0)
+		{
+			m.n_samples = n;
+			CHECK(scl_check(&m, err, sizeof err) == 0);
+		}
+	}
 }
 
 static void
@@ -181,6 +247,7 @@ main(void)
 	fill_hard_data();
 	test_welford_vs_two_pass();
 	test_chan_merge();
+	test_overflow_refused();
 	test_constant_rule();
 	test_transform();
 	test_binary_form();
