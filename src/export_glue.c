@@ -68,22 +68,6 @@ export_open_root(void)
 }
 
 /*
- * errcode_for_file_access(), except that a name or path over the operating
- * system's limits (ENAMETOOLONG) is 54000 and a symbolic link met with
- * O_NOFOLLOW (ELOOP) is 42809, not XX000.  Use as
- *   errno = err; ereport(ERROR, (export_errcode_for_file_access(err), errmsg("...: %m")));
- */
-int
-export_errcode_for_file_access(int err)
-{
-	if (err == ENAMETOOLONG)
-		return errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED);
-	if (err == ELOOP)
-		return errcode(ERRCODE_WRONG_OBJECT_TYPE);
-	return errcode_for_file_access();
-}
-
-/*
  * The path of a name inside a folder held open: the kernel resolves
  * /proc/self/fd/N to the folder itself, never again by its name, so this is
  * how fd.c's transient files and libxlsxwriter, which open by name, work
@@ -278,7 +262,7 @@ create_work_folder(ExportFolder *folder)
 		{
 			errno = err;
 			ereport(ERROR,
-					(export_errcode_for_file_access(err),
+					(safe_path_errcode_for_file_access(err),
 					 errmsg("could not create a working folder in \"%s\": %m", folder->rel)));
 		}
 	}
@@ -287,9 +271,13 @@ create_work_folder(ExportFolder *folder)
 	{
 		int			err = errno;
 
+		if (err == ELOOP || err == ENOTDIR)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_FILE),
+					 errmsg("the working folder \"%s\" in \"%s\" was replaced", folder->work_name, folder->rel)));
 		errno = err;
 		ereport(ERROR,
-				(export_errcode_for_file_access(err),
+				(safe_path_errcode_for_file_access(err),
 				 errmsg("could not open the working folder \"%s\" in \"%s\": %m",
 						folder->work_name, folder->rel)));
 	}
@@ -403,7 +391,7 @@ open_subfolder(const ExportFolder *folder, int parent_fd, const char *name, cons
 				err = errno;
 				errno = err;
 				ereport(ERROR,
-						(export_errcode_for_file_access(err),
+						(safe_path_errcode_for_file_access(err),
 						 errmsg("could not create folder \"%s\": %m", shown)));
 			}
 			continue;
@@ -412,7 +400,7 @@ open_subfolder(const ExportFolder *folder, int parent_fd, const char *name, cons
 		{
 			errno = err;
 			ereport(ERROR,
-					(export_errcode_for_file_access(err),
+					(safe_path_errcode_for_file_access(err),
 					 errmsg("could not open folder \"%s\": %m", shown)));
 		}
 		if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
@@ -428,7 +416,7 @@ open_subfolder(const ExportFolder *folder, int parent_fd, const char *name, cons
 			err = errno;
 			errno = err;
 			ereport(ERROR,
-					(export_errcode_for_file_access(err),
+					(safe_path_errcode_for_file_access(err),
 					 errmsg("could not open \"%s\" in %s: %m", shown, folder->root->setting)));
 		}
 		if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -456,7 +444,7 @@ open_subfolder(const ExportFolder *folder, int parent_fd, const char *name, cons
 			{
 				errno = err;
 				ereport(ERROR,
-						(export_errcode_for_file_access(err),
+						(safe_path_errcode_for_file_access(err),
 						 errmsg("could not open folder \"%s\": %m", shown)));
 			}
 			fd = dir_fd;
@@ -488,7 +476,7 @@ open_regular_at(int dir_fd, const char *name, const char *shown)
 			return -1;
 		errno = err;
 		ereport(ERROR,
-				(export_errcode_for_file_access(err),
+				(safe_path_errcode_for_file_access(err),
 				 errmsg("could not stat \"%s\": %m", shown)));
 	}
 	if (S_ISREG(st.st_mode))
@@ -503,7 +491,7 @@ open_regular_at(int dir_fd, const char *name, const char *shown)
 			{
 				errno = err;
 				ereport(ERROR,
-						(export_errcode_for_file_access(err),
+						(safe_path_errcode_for_file_access(err),
 						 errmsg("could not open \"%s\": %m", shown)));
 			}
 		}
@@ -710,7 +698,7 @@ check_replaceable(const ExportFolder *folder, const char *name, const char *rel_
 			return;
 		errno = err;
 		ereport(ERROR,
-				(export_errcode_for_file_access(err),
+				(safe_path_errcode_for_file_access(err),
 				 errmsg("could not stat \"%s\": %m", rel_path)));
 	}
 	if (!S_ISREG(st.st_mode))
@@ -764,7 +752,7 @@ export_begin(ExportFolder *folder, const char *name)
 
 		errno = err;
 		ereport(ERROR,
-				(export_errcode_for_file_access(err),
+				(safe_path_errcode_for_file_access(err),
 				 errmsg("could not create temporary file for \"%s\": %m", file->rel_path)));
 	}
 	return file;
@@ -827,7 +815,7 @@ manifest_write(ExportFolder *folder, List *lines)
 
 		errno = err;
 		ereport(ERROR,
-				(export_errcode_for_file_access(err),
+				(safe_path_errcode_for_file_access(err),
 				 errmsg("could not write the export manifest \"%s\": %m", shown)));
 	}
 	if (pg_fsync(fd) != 0)
@@ -841,7 +829,7 @@ manifest_write(ExportFolder *folder, List *lines)
 
 		errno = err;
 		ereport(ERROR,
-				(export_errcode_for_file_access(err),
+				(safe_path_errcode_for_file_access(err),
 				 errmsg("could not write the export manifest \"%s\": %m", shown)));
 	}
 }
@@ -882,7 +870,7 @@ export_publish(ExportFolder *folder)
 
 			errno = err;
 			ereport(ERROR,
-					(export_errcode_for_file_access(err),
+					(safe_path_errcode_for_file_access(err),
 					 errmsg("could not rename the temporary file of \"%s\": %m", file->rel_path)));
 		}
 		foreach(lc2, lines)

@@ -79,7 +79,6 @@ extern int	export_fix_output_settings(void);
 extern Portal export_open_view(const char *view);
 extern SafePathRoot *export_open_root(void);
 extern void export_lock(void);
-extern int	export_errcode_for_file_access(int err);
 extern ExportFolder *export_open_folder(const SafePathRoot *root, const char *relative_folder);
 extern void export_split_file(const SafePathRoot *root, const char *relative_file,
 							  char **folder_out, char **name_out);

@@ -121,7 +121,7 @@ END $$;
 SELECT right(txn_id, 2) AS n, source LIKE '''%' AS neutralized, to_json(source) AS source FROM csv_back
 WHERE txn_id LIKE '01HFORMULA%' ORDER BY txn_id;
 
--- names over the operating system's limits: 54000, not XX000
+-- names over the operating system's limits: 22023 (safe_path_errcode_for_file_access), not XX000
 SELECT replace(pg_temp.try(format('SELECT calo_recon.export_reports(%L)', 'sub/' || repeat('a', 300))),
                repeat('a', 300), '<300 a>');
 SELECT replace(pg_temp.try(format('SELECT calo_recon.export_workbook(%L)', repeat('b', 300) || '.xlsx')),
