@@ -8,10 +8,14 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
@@ -22,6 +26,7 @@
 #include "parser/parse_coerce.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
@@ -31,8 +36,8 @@
 
 #include "calo_recon.h"
 #include "export_glue.h"
+#include "formula.h"
 #include "locks.h"
-
 
 #define CSV_FLUSH_BYTES 65536
 #define FETCH_ROWS 1000
@@ -60,56 +65,595 @@ export_open_root(void)
 }
 
 /*
- * One folder of the export path (prefix: "a", then "a/b"): created when
- * missing, then resolved, so it must stay inside the export directory and be
- * a folder.  Returns its resolved absolute path.
+ * The path of a name inside a folder held open: the kernel resolves
+ * /proc/self/fd/N to the folder itself, never again by its name, so this is
+ * how fd.c's transient files and libxlsxwriter, which open by name, work
+ * relative to a descriptor.  Used with O_NOFOLLOW for the last component.
  */
 static char *
-prepare_folder(const SafePathRoot *root, const char *prefix)
+path_at(int dir_fd, const char *name)
 {
-	char	   *path = safe_path_join(root, prefix);
-	char	   *resolved;
-	struct stat st;
+	return psprintf("/proc/self/fd/%d/%s", dir_fd, name);
+}
 
-	if (lstat(path, &st) != 0)
+static char *
+hex_string(const uint8 *bytes, int n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *out = palloc(2 * n + 1);
+	int			i;
+
+	for (i = 0; i < n; i++)
 	{
-		if (errno != ENOENT)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not stat \"%s\": %m", prefix)));
-		if (mkdir(path, S_IRWXU | S_IRGRP | S_IXGRP) != 0 && errno != EEXIST)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not create folder \"%s\": %m", prefix)));
+		out[2 * i] = hex[bytes[i] >> 4];
+		out[2 * i + 1] = hex[bytes[i] & 15];
 	}
-	resolved = safe_path_resolve(root, prefix);
-	if (stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a folder", prefix)));
-	return resolved;
+	out[2 * n] = '\0';
+	return out;
+}
+
+static char *
+digest_hex(const uint8 *digest)
+{
+	return hex_string(digest, 32);
 }
 
 /*
- * Returns the absolute, symlink-free folder for a path relative to the export
- * directory, creating missing folders one by one, outermost first, so a
- * symlink pointing elsewhere is refused before anything is created through it.
+ * Empties a working folder (never recursing) and removes it when the name in
+ * the parent still is that folder; never raises, it runs during aborts.
  */
-char *
-export_resolve_folder(const SafePathRoot *root, const char *relative_folder, char **rel_out)
+static void
+remove_work_folder(int parent_fd, const char *name, int work_fd, dev_t dev, ino_t ino)
+{
+	int			scan_fd = openat(work_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR		   *dir = scan_fd >= 0 ? fdopendir(scan_fd) : NULL;
+	struct dirent *de;
+	struct stat st;
+
+	if (dir == NULL)
+	{
+		if (scan_fd >= 0)
+			close(scan_fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			(void) unlinkat(work_fd, de->d_name, 0);
+	closedir(dir);
+	if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		S_ISDIR(st.st_mode) && st.st_dev == dev && st.st_ino == ino)
+		(void) unlinkat(parent_fd, name, AT_REMOVEDIR);
+}
+
+/* Runs when the folder's memory context goes: at export_close_folder or on abort. */
+static void
+export_folder_cleanup(void *arg)
+{
+	ExportFolder *folder = arg;
+
+	if (folder->work_fd >= 0)
+	{
+		remove_work_folder(folder->fd, folder->work_name, folder->work_fd,
+						   folder->work_dev, folder->work_ino);
+		close(folder->work_fd);
+		folder->work_fd = -1;
+	}
+	if (folder->fd >= 0)
+	{
+		close(folder->fd);
+		folder->fd = -1;
+	}
+	ReleaseExternalFD();
+	ReleaseExternalFD();
+}
+
+/*
+ * The pid in the name of a temporary file that calo_recon 1.1 wrote beside
+ * the reports (".<name>.<pid>.<n>.tmp", ".calo_recon_manifest.<pid>.tmp"),
+ * or 0 for any other name.
+ */
+static int
+legacy_temporary_pid(const char *name)
+{
+	size_t		len = strlen(name);
+	const char *end;
+	const char *counter;
+	const char *pid;
+	int			manifest_pid;
+	int			consumed = 0;
+
+	if (name[0] != '.' || len < 6 || strcmp(name + len - 4, ".tmp") != 0)
+		return 0;
+	if (sscanf(name, EXPORT_MANIFEST_NAME ".%d.tmp%n", &manifest_pid, &consumed) == 1 &&
+		consumed == (int) len)
+		return manifest_pid;
+	end = name + len - 4;
+	for (counter = end; counter > name && isdigit((unsigned char) counter[-1]); counter--)
+		;
+	if (counter == end || counter[-1] != '.')
+		return 0;
+	for (pid = counter - 1; pid > name && isdigit((unsigned char) pid[-1]); pid--)
+		;
+	if (pid == counter - 1 || pid[-1] != '.' || pid - 1 == name)
+		return 0;
+	return atoi(pid);
+}
+
+/*
+ * The working folder of an export whose backend is gone: named
+ * .calo_recon_tmp.<system identifier>.<pid>.<random>, of this cluster, of a
+ * pid that is no live backend, owned by the server and private.  Temporary
+ * files of calo_recon 1.1 (beside the reports, no system identifier) go when
+ * their pid is no live backend and the server owns them.  Exports of
+ * one database are serialized (export_lock), but other databases of the
+ * cluster may export into the same folder: their pids are live backends.
+ */
+static void
+remove_stale_work_folders(ExportFolder *folder)
+{
+	int			scan_fd = openat(folder->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR		   *dir = scan_fd >= 0 ? fdopendir(scan_fd) : NULL;
+	unsigned long long system_id = (unsigned long long) GetSystemIdentifier();
+	struct dirent *de;
+
+	if (dir == NULL)
+	{
+		if (scan_fd >= 0)
+			close(scan_fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL)
+	{
+		unsigned long long id;
+		int			pid;
+		int			work_fd;
+		struct stat st;
+
+		pid = legacy_temporary_pid(de->d_name);
+		if (pid > 0)
+		{
+			if (pid != MyProcPid && BackendPidGetProc(pid) == NULL &&
+				fstatat(folder->fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				S_ISREG(st.st_mode) && st.st_uid == geteuid())
+				(void) unlinkat(folder->fd, de->d_name, 0);
+			continue;
+		}
+		if (strncmp(de->d_name, EXPORT_WORK_PREFIX, strlen(EXPORT_WORK_PREFIX)) != 0 ||
+			sscanf(de->d_name + strlen(EXPORT_WORK_PREFIX), "%llu.%d.", &id, &pid) != 2 ||
+			id != system_id || pid == MyProcPid || BackendPidGetProc(pid) != NULL)
+			continue;
+		work_fd = openat(folder->fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (work_fd < 0)
+			continue;
+		if (fstat(work_fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & (S_IRWXG | S_IRWXO)) == 0)
+			remove_work_folder(folder->fd, de->d_name, work_fd, st.st_dev, st.st_ino);
+		close(work_fd);
+	}
+	closedir(dir);
+}
+
+/* Creates the private working folder of this export inside the folder. */
+static void
+create_work_folder(ExportFolder *folder)
+{
+	MemoryContext old_cxt = MemoryContextSwitchTo(folder->cxt);
+	struct stat st;
+	int			attempt;
+
+	for (attempt = 0;; attempt++)
+	{
+		uint8		random_bytes[8];
+		int			err;
+
+		if (!pg_strong_random(random_bytes, sizeof(random_bytes)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random name for the export's working folder")));
+		folder->work_name = psprintf("%s%llu.%d.%s", EXPORT_WORK_PREFIX,
+									 (unsigned long long) GetSystemIdentifier(), MyProcPid,
+									 hex_string(random_bytes, sizeof(random_bytes)));
+		if (mkdirat(folder->fd, folder->work_name, S_IRWXU) == 0)
+			break;
+		err = errno;
+		if (err != EEXIST || attempt >= 10)
+		{
+			errno = err;
+			ereport(ERROR,
+					(safe_path_errcode_for_file_access(err),
+					 errmsg("could not create a working folder in \"%s\": %m", folder->rel)));
+		}
+	}
+	folder->work_fd = openat(folder->fd, folder->work_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (folder->work_fd < 0)
+	{
+		int			err = errno;
+
+		if (err == ELOOP || err == ENOTDIR)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_FILE),
+					 errmsg("the working folder \"%s\" in \"%s\" was replaced", folder->work_name, folder->rel)));
+		errno = err;
+		ereport(ERROR,
+				(safe_path_errcode_for_file_access(err),
+				 errmsg("could not open the working folder \"%s\" in \"%s\": %m",
+						folder->work_name, folder->rel)));
+	}
+	/* between mkdirat and openat someone may have put another folder there */
+	if (fstat(folder->work_fd, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+		(st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	{
+		close(folder->work_fd);
+		folder->work_fd = -1;
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_FILE),
+				 errmsg("the working folder \"%s\" in \"%s\" was replaced", folder->work_name, folder->rel)));
+	}
+	folder->work_dev = st.st_dev;
+	folder->work_ino = st.st_ino;
+	folder->work_path = psprintf("/proc/self/fd/%d", folder->work_fd);
+	MemoryContextSwitchTo(old_cxt);
+}
+
+/*
+ * true when a folder held open lies in the export directory: its ".." chain
+ * reaches the export directory (same device and inode) before "/".  This is
+ * what the descriptor is now, whatever its path was, at any depth.
+ */
+static bool
+folder_inside_root(const ExportFolder *folder, int fd)
+{
+	int			current = openat(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	bool		inside = false;
+
+	while (current >= 0)
+	{
+		struct stat st;
+		struct stat parent_st;
+		int			parent;
+
+		if (fstat(current, &st) != 0)
+			break;
+		if (st.st_dev == folder->root_dev && st.st_ino == folder->root_ino)
+		{
+			inside = true;
+			break;
+		}
+		parent = openat(current, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (parent < 0 || fstat(parent, &parent_st) != 0 ||
+			(parent_st.st_dev == st.st_dev && parent_st.st_ino == st.st_ino))
+		{
+			if (parent >= 0)
+				close(parent);
+			break;				/* "/" reached, or no way up */
+		}
+		close(current);
+		current = parent;
+	}
+	if (current >= 0)
+		close(current);
+	return inside;
+}
+
+/* For a symbolic link to something that is no folder: does it at least stay inside? */
+static bool
+file_inside_root(const ExportFolder *folder, int fd)
+{
+	char		link[32];
+	char		target[PATH_MAX];
+	ssize_t		len;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	len = readlink(link, target, sizeof(target) - 1);
+	if (len < 0 || len >= (ssize_t) sizeof(target) - 1)
+		return false;
+	target[len] = '\0';
+	return safe_path_contains(folder->root, target);
+}
+
+static void refuse_outside(const ExportFolder *folder, const char *shown) pg_attribute_noreturn();
+
+static void
+refuse_outside(const ExportFolder *folder, const char *shown)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("path \"%s\" resolves outside %s", shown, folder->root->setting),
+			 errdetail("A symbolic link leads out of the folder."),
+			 errhint("Symbolic links are followed only when they stay inside %s.", folder->root->setting)));
+}
+
+/*
+ * Opens one folder (name) of the export path inside parent_fd: created when
+ * missing; a symbolic link is followed only when it stays inside the export
+ * directory, checked on the folder it led to before anything is created in it.
+ */
+static int
+open_subfolder(const ExportFolder *folder, int parent_fd, const char *name, const char *shown)
+{
+	int			attempt;
+
+	for (attempt = 0; attempt < 10; attempt++)
+	{
+		int			fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int			err;
+		struct stat st;
+
+		if (fd >= 0)
+			return fd;
+		err = errno;
+		if (err == ENOENT)
+		{
+			if (mkdirat(parent_fd, name, S_IRWXU | S_IRGRP | S_IXGRP) != 0 && errno != EEXIST)
+			{
+				err = errno;
+				errno = err;
+				ereport(ERROR,
+						(safe_path_errcode_for_file_access(err),
+						 errmsg("could not create folder \"%s\": %m", shown)));
+			}
+			continue;
+		}
+		if (err != ELOOP && err != ENOTDIR)
+		{
+			errno = err;
+			ereport(ERROR,
+					(safe_path_errcode_for_file_access(err),
+					 errmsg("could not open folder \"%s\": %m", shown)));
+		}
+		if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;			/* gone meanwhile: look again */
+		if (!S_ISLNK(st.st_mode))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" is not a folder", shown)));
+		/* O_PATH: where the link leads, whatever it is, without opening it */
+		fd = openat(parent_fd, name, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+		{
+			err = errno;
+			errno = err;
+			ereport(ERROR,
+					(safe_path_errcode_for_file_access(err),
+					 errmsg("could not open \"%s\" in %s: %m", shown, folder->root->setting)));
+		}
+		if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode))
+		{
+			bool		inside = file_inside_root(folder, fd);
+
+			close(fd);
+			if (!inside)
+				refuse_outside(folder, shown);
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" is not a folder", shown)));
+		}
+		if (!folder_inside_root(folder, fd))
+		{
+			close(fd);
+			refuse_outside(folder, shown);
+		}
+		{
+			int			dir_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+			err = errno;
+			close(fd);
+			if (dir_fd < 0)
+			{
+				errno = err;
+				ereport(ERROR,
+						(safe_path_errcode_for_file_access(err),
+						 errmsg("could not open folder \"%s\": %m", shown)));
+			}
+			fd = dir_fd;
+		}
+		return fd;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("folder \"%s\" keeps changing while it is opened", shown)));
+	return -1;					/* not reached */
+}
+
+/*
+ * Opens a regular file in a folder held open, without following a symbolic
+ * link and without blocking (a FIFO or device is refused by its type, never
+ * waited on).  Returns a transient fd, or -1 when the file does not exist.
+ */
+static int
+open_regular_at(int dir_fd, const char *name, const char *shown)
+{
+	struct stat st;
+	int			fd;
+	int			err;
+
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+	{
+		err = errno;
+		if (err == ENOENT)
+			return -1;
+		errno = err;
+		ereport(ERROR,
+				(safe_path_errcode_for_file_access(err),
+				 errmsg("could not stat \"%s\": %m", shown)));
+	}
+	if (S_ISREG(st.st_mode))
+	{
+		fd = OpenTransientFile(path_at(dir_fd, name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | PG_BINARY);
+		if (fd < 0)
+		{
+			err = errno;
+			if (err == ENOENT)
+				return -1;
+			if (err != ELOOP)
+			{
+				errno = err;
+				ereport(ERROR,
+						(safe_path_errcode_for_file_access(err),
+						 errmsg("could not open \"%s\": %m", shown)));
+			}
+		}
+		else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+			return fd;
+		else
+			CloseTransientFile(fd);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("\"%s\" is not a regular file", shown),
+			 errdetail("calo_recon reads and replaces only regular files; a symbolic link, FIFO, socket, device or folder there is refused, never opened.")));
+	return -1;					/* not reached */
+}
+
+static void
+sha256_of_fd(int fd, uint8 *digest, const char *shown)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	char	   *buffer = palloc(CSV_FLUSH_BYTES);
+	ssize_t		got;
+
+	if (pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not initialize SHA-256");
+	while ((got = read(fd, buffer, CSV_FLUSH_BYTES)) > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (pg_cryptohash_update(ctx, (uint8 *) buffer, got) < 0)
+			elog(ERROR, "could not update SHA-256");
+	}
+	if (got < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read \"%s\": %m", shown)));
+	if (pg_cryptohash_final(ctx, digest, 32) < 0)
+		elog(ERROR, "could not finalize SHA-256");
+	pg_cryptohash_free(ctx);
+	pfree(buffer);
+}
+
+static char *
+manifest_shown(const ExportFolder *folder)
+{
+	return folder->rel[0] ? psprintf("%s/%s", folder->rel, EXPORT_MANIFEST_NAME)
+		: pstrdup(EXPORT_MANIFEST_NAME);
+}
+
+/* Manifest lines are "<sha256 hex>  <name>", as sha256sum prints them. */
+static List *
+manifest_read(const ExportFolder *folder)
+{
+	char	   *shown = manifest_shown(folder);
+	int			fd = open_regular_at(folder->fd, EXPORT_MANIFEST_NAME, shown);
+	StringInfoData text;
+	List	   *lines = NIL;
+	char	   *line;
+	char	   *next;
+	ssize_t		got;
+
+	if (fd < 0)
+		return NIL;
+	initStringInfo(&text);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		enlargeStringInfo(&text, CSV_FLUSH_BYTES);
+		got = read(fd, text.data + text.len, CSV_FLUSH_BYTES);
+		if (got < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read the export manifest \"%s\": %m", shown)));
+		if (got == 0)
+			break;
+		text.len += got;
+		text.data[text.len] = '\0';
+	}
+	CloseTransientFile(fd);
+	for (line = text.data; *line; line = next)
+	{
+		size_t		len;
+
+		next = strchr(line, '\n');
+		len = next ? next - line : strlen(line);
+		next = next ? next + 1 : line + len;
+		if (len > 66 && line[64] == ' ' && line[65] == ' ' && memchr(line, '\0', len) == NULL)
+			lines = lappend(lines, pnstrdup(line, len));
+	}
+	return lines;
+}
+
+static const char *
+manifest_digest_of(List *lines, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, lines)
+	{
+		char	   *line = lfirst(lc);
+
+		if (strcmp(line + 66, name) == 0)
+			return pnstrdup(line, 64);
+	}
+	return NULL;
+}
+
+/*
+ * Opens the folder named by a path relative to the export directory, creating
+ * missing folders one by one, outermost first, each relative to the one
+ * before: a symbolic link leading elsewhere is refused before anything is
+ * created through it, and the folder is never looked up by name again.
+ * Removes the working folders of dead exports, refuses a manifest that is not
+ * a regular file, and creates this export's working folder.
+ */
+ExportFolder *
+export_open_folder(const SafePathRoot *root, const char *relative_folder)
 {
 	char	   *rel = safe_path_normalize(root, relative_folder);
-	char	   *current = root->path;
-	const char *p;
+	MemoryContext cxt = AllocSetContextCreate(CurTransactionContext, "calo_recon export folder",
+											  ALLOCSET_SMALL_SIZES);
+	ExportFolder *folder = MemoryContextAllocZero(cxt, sizeof(ExportFolder));
+	MemoryContextCallback *callback = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
+	struct stat root_st;
+	char	   *p;
 
-	for (p = rel; *p; p++)
-		if (*p == '/')
-			current = prepare_folder(root, pnstrdup(rel, p - rel));
-	if (rel[0] != '\0')
-		current = prepare_folder(root, rel);
-	if (rel_out)
-		*rel_out = rel;
-	return current;
+	folder->cxt = cxt;
+	folder->fd = -1;
+	folder->work_fd = -1;
+	folder->rel = MemoryContextStrdup(cxt, rel);
+	/* the folder and the working folder: descriptors fd.c does not manage */
+	ReserveExternalFD();
+	ReserveExternalFD();
+	callback->func = export_folder_cleanup;
+	callback->arg = folder;
+	MemoryContextRegisterResetCallback(cxt, callback);
+
+	folder->root = root;
+	folder->fd = open(root->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (folder->fd < 0 || fstat(folder->fd, &root_st) != 0)
+	{
+		int			err = errno;
+
+		errno = err;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("%s \"%s\" is not an accessible folder", root->setting, root->path),
+				 errdetail("%m.")));
+	}
+	folder->root_dev = root_st.st_dev;
+	folder->root_ino = root_st.st_ino;
+	for (p = rel; *p;)
+	{
+		char	   *slash = strchr(p, '/');
+		char	   *end = slash ? slash : p + strlen(p);
+		char	   *name = pnstrdup(p, end - p);
+		char	   *shown = pnstrdup(rel, end - rel);
+		int			next = open_subfolder(folder, folder->fd, name, shown);
+
+		close(folder->fd);
+		folder->fd = next;
+		p = slash ? slash + 1 : end;
+	}
+	remove_stale_work_folders(folder);
+	(void) manifest_read(folder);
+	create_work_folder(folder);
+	return folder;
 }
 
 /* Splits "a/b/report.xlsx" into folder "a/b" and name "report.xlsx". */
@@ -134,115 +678,24 @@ export_split_file(const SafePathRoot *root, const char *relative_file,
 	*name_out = name;
 }
 
-static void
-sha256_of_file(const char *path, uint8 *digest)
-{
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	char	   *buffer = palloc(CSV_FLUSH_BYTES);
-	int			fd;
-	ssize_t		got;
-
-	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open \"%s\": %m", path)));
-	if (pg_cryptohash_init(ctx) < 0)
-		elog(ERROR, "could not initialize SHA-256");
-	while ((got = read(fd, buffer, CSV_FLUSH_BYTES)) > 0)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (pg_cryptohash_update(ctx, (uint8 *) buffer, got) < 0)
-			elog(ERROR, "could not update SHA-256");
-	}
-	if (got < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read \"%s\": %m", path)));
-	if (pg_cryptohash_final(ctx, digest, 32) < 0)
-		elog(ERROR, "could not finalize SHA-256");
-	pg_cryptohash_free(ctx);
-	CloseTransientFile(fd);
-	pfree(buffer);
-}
-
-static char *
-digest_hex(const uint8 *digest)
-{
-	static const char hex[] = "0123456789abcdef";
-	char	   *out = palloc(65);
-	int			i;
-
-	for (i = 0; i < 32; i++)
-	{
-		out[2 * i] = hex[digest[i] >> 4];
-		out[2 * i + 1] = hex[digest[i] & 15];
-	}
-	out[64] = '\0';
-	return out;
-}
-
-/* Manifest lines are "<sha256 hex>  <name>", as sha256sum prints them. */
-static List *
-manifest_read(const char *folder)
-{
-	char	   *path = psprintf("%s/%s", folder, EXPORT_MANIFEST_NAME);
-	List	   *lines = NIL;
-	FILE	   *file;
-	char		line[MAXPGPATH + 80];
-
-	file = AllocateFile(path, "r");
-	if (file == NULL)
-	{
-		if (errno == ENOENT)
-			return NIL;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read the export manifest \"%s\": %m", path)));
-	}
-	while (fgets(line, sizeof(line), file) != NULL)
-	{
-		size_t		len = strlen(line);
-
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (len > 66 && line[64] == ' ' && line[65] == ' ')
-			lines = lappend(lines, pstrdup(line));
-	}
-	FreeFile(file);
-	return lines;
-}
-
-static const char *
-manifest_digest_of(List *lines, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, lines)
-	{
-		char	   *line = lfirst(lc);
-
-		if (strcmp(line + 66, name) == 0)
-			return pnstrdup(line, 64);
-	}
-	return NULL;
-}
-
 /* Refuses to replace a file the extension did not write (or that was changed since). */
 static void
-check_replaceable(const char *folder, const char *name, const char *rel_path)
+check_replaceable(const ExportFolder *folder, const char *name, const char *rel_path)
 {
-	char	   *path = psprintf("%s/%s", folder, name);
 	struct stat st;
 	uint8		digest[32];
 	const char *listed;
+	int			fd;
 
-	if (lstat(path, &st) != 0)
+	if (fstatat(folder->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 	{
-		if (errno == ENOENT)
+		int			err = errno;
+
+		if (err == ENOENT)
 			return;
+		errno = err;
 		ereport(ERROR,
-				(errcode_for_file_access(),
+				(safe_path_errcode_for_file_access(err),
 				 errmsg("could not stat \"%s\": %m", rel_path)));
 	}
 	if (!S_ISREG(st.st_mode))
@@ -256,7 +709,11 @@ check_replaceable(const char *folder, const char *name, const char *rel_path)
 				(errcode(ERRCODE_DUPLICATE_FILE),
 				 errmsg("file \"%s\" exists and was not written by calo_recon", rel_path),
 				 errhint("Remove it or export into another folder.")));
-	sha256_of_file(path, digest);
+	fd = open_regular_at(folder->fd, name, rel_path);
+	if (fd < 0)
+		return;					/* removed meanwhile */
+	sha256_of_fd(fd, digest, rel_path);
+	CloseTransientFile(fd);
 	if (strcmp(listed, digest_hex(digest)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_FILE),
@@ -264,41 +721,81 @@ check_replaceable(const char *folder, const char *name, const char *rel_path)
 				 errhint("Remove it or export into another folder.")));
 }
 
+/*
+ * Starts a file of the export: checks that name may be replaced and creates
+ * it, empty, in the working folder (O_EXCL|O_NOFOLLOW).  The file stays open
+ * in file->fd for writing; export_finish_file closes it.
+ */
 ExportFile *
-export_begin(const char *folder, const char *rel_folder, const char *name, int *fd_out)
+export_begin(ExportFolder *folder, const char *name)
 {
-	static uint32 counter = 0;
+	MemoryContext old_cxt = MemoryContextSwitchTo(folder->cxt);
 	ExportFile *file = palloc0(sizeof(ExportFile));
-	int			fd;
 
-	file->folder = pstrdup(folder);
+	file->folder = folder;
 	file->name = pstrdup(name);
-	file->rel_path = rel_folder[0] ? psprintf("%s/%s", rel_folder, name) : pstrdup(name);
-	check_replaceable(folder, name, file->rel_path);
+	file->rel_path = folder->rel[0] ? psprintf("%s/%s", folder->rel, name) : pstrdup(name);
+	file->fd = -1;
+	folder->files = lappend(folder->files, file);
+	MemoryContextSwitchTo(old_cxt);
 
-	file->temp_path = psprintf("%s/.%s.%d.%u.tmp", folder, name, MyProcPid, ++counter);
-	fd = OpenTransientFilePerm(file->temp_path,
-							   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | PG_BINARY,
-							   S_IRUSR | S_IWUSR | S_IRGRP);
-	if (fd < 0)
+	check_replaceable(folder, name, file->rel_path);
+	file->fd = OpenTransientFilePerm(export_temp_path(file),
+									 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | PG_BINARY,
+									 S_IRUSR | S_IWUSR | S_IRGRP);
+	if (file->fd < 0)
+	{
+		int			err = errno;
+
+		errno = err;
 		ereport(ERROR,
-				(errcode_for_file_access(),
+				(safe_path_errcode_for_file_access(err),
 				 errmsg("could not create temporary file for \"%s\": %m", file->rel_path)));
-	*fd_out = fd;
+	}
 	return file;
 }
 
-void
-export_digest_file(ExportFile *file)
+/* Where the file is being written, for libraries that open files by name. */
+char *
+export_temp_path(const ExportFile *file)
 {
-	sha256_of_file(file->temp_path, file->digest);
+	return path_at(file->folder->work_fd, file->name);
 }
 
-static void
-manifest_write(const char *folder, List *lines)
+/* Closes the file if still open, makes it durable and takes its SHA-256. */
+void
+export_finish_file(ExportFile *file)
 {
-	char	   *path = psprintf("%s/%s", folder, EXPORT_MANIFEST_NAME);
-	char	   *temp = psprintf("%s.%d.tmp", path, MyProcPid);
+	int			fd;
+
+	if (file->fd >= 0)
+	{
+		int			closing = file->fd;
+
+		file->fd = -1;
+		if (CloseTransientFile(closing) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not close \"%s\": %m", file->rel_path)));
+	}
+	fd = open_regular_at(file->folder->work_fd, file->name, file->rel_path);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("the temporary file of \"%s\" disappeared", file->rel_path)));
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync \"%s\": %m", file->rel_path)));
+	sha256_of_fd(fd, file->digest, file->rel_path);
+	CloseTransientFile(fd);
+}
+
+/* Writes the manifest in the working folder and renames it into the folder. */
+static void
+manifest_write(ExportFolder *folder, List *lines)
+{
+	char	   *shown = manifest_shown(folder);
 	StringInfoData text;
 	ListCell   *lc;
 	int			fd;
@@ -306,14 +803,32 @@ manifest_write(const char *folder, List *lines)
 	initStringInfo(&text);
 	foreach(lc, lines)
 		appendStringInfo(&text, "%s\n", (char *) lfirst(lc));
-	fd = OpenTransientFilePerm(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | PG_BINARY,
+	fd = OpenTransientFilePerm(path_at(folder->work_fd, EXPORT_MANIFEST_NAME),
+							   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | PG_BINARY,
 							   S_IRUSR | S_IWUSR | S_IRGRP);
 	if (fd < 0 || write(fd, text.data, text.len) != text.len)
+	{
+		int			err = errno;
+
+		errno = err;
 		ereport(ERROR,
+				(safe_path_errcode_for_file_access(err),
+				 errmsg("could not write the export manifest \"%s\": %m", shown)));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
 				(errcode_for_file_access(),
-				 errmsg("could not write the export manifest \"%s\": %m", temp)));
+				 errmsg("could not fsync \"%s\": %m", shown)));
 	CloseTransientFile(fd);
-	durable_rename(temp, path, ERROR);
+	if (renameat(folder->work_fd, EXPORT_MANIFEST_NAME, folder->fd, EXPORT_MANIFEST_NAME) != 0)
+	{
+		int			err = errno;
+
+		errno = err;
+		ereport(ERROR,
+				(safe_path_errcode_for_file_access(err),
+				 errmsg("could not write the export manifest \"%s\": %m", shown)));
+	}
 }
 
 /* Manifest lines sorted by file name, so the file reads the same whatever the export order. */
@@ -323,48 +838,56 @@ manifest_line_cmp(const ListCell *a, const ListCell *b)
 	return strcmp((char *) lfirst(a) + 66, (char *) lfirst(b) + 66);
 }
 
-/* Renames every finished temporary file to its name, then records it in the manifest. */
+/*
+ * Renames every finished file of the folder to its name, records them in the
+ * manifest, and removes the (then empty) working folder.
+ */
 void
-export_publish(List *files)
+export_publish(ExportFolder *folder)
 {
+	List	   *lines = manifest_read(folder);
 	ListCell   *lc;
 
-	foreach(lc, files)
+	/* the folder itself may have been moved elsewhere by whoever may write in it */
+	if (!folder_inside_root(folder, folder->fd))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("folder \"%s\" was moved out of %s during the export",
+						folder->rel[0] ? folder->rel : ".", folder->root->setting),
+				 errdetail("Nothing was published.")));
+	foreach(lc, folder->files)
 	{
 		ExportFile *file = lfirst(lc);
-
-		durable_rename(file->temp_path, psprintf("%s/%s", file->folder, file->name), ERROR);
-		file->temp_path = NULL;
-	}
-	foreach(lc, files)
-	{
-		ExportFile *file = lfirst(lc);
-		List	   *lines = manifest_read(file->folder);
 		List	   *kept = NIL;
 		ListCell   *lc2;
 
+		if (renameat(folder->work_fd, file->name, folder->fd, file->name) != 0)
+		{
+			int			err = errno;
+
+			errno = err;
+			ereport(ERROR,
+					(safe_path_errcode_for_file_access(err),
+					 errmsg("could not rename the temporary file of \"%s\": %m", file->rel_path)));
+		}
 		foreach(lc2, lines)
 			if (strcmp((char *) lfirst(lc2) + 66, file->name) != 0)
 				kept = lappend(kept, lfirst(lc2));
-		kept = lappend(kept, psprintf("%s  %s", digest_hex(file->digest), file->name));
-		list_sort(kept, manifest_line_cmp);
-		manifest_write(file->folder, kept);
+		lines = lappend(kept, psprintf("%s  %s", digest_hex(file->digest), file->name));
 	}
+	list_sort(lines, manifest_line_cmp);
+	manifest_write(folder, lines);
+	if (pg_fsync(folder->fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync folder \"%s\": %m", folder->rel[0] ? folder->rel : ".")));
 }
 
-/* Removes the temporary files of an export that failed; never raises. */
+/* Closes the folder, removing what is left of the working folder. */
 void
-export_discard(List *files)
+export_close_folder(ExportFolder *folder)
 {
-	ListCell   *lc;
-
-	foreach(lc, files)
-	{
-		ExportFile *file = lfirst(lc);
-
-		if (file->temp_path)
-			(void) unlink(file->temp_path);
-	}
+	MemoryContextDelete(folder->cxt);
 }
 
 /*
@@ -469,28 +992,32 @@ flush_buffer(int fd, StringInfo buf, const char *rel_path)
 }
 
 /*
+ * The text as a CSV report shows it: a leading apostrophe when a spreadsheet
+ * could take it for a formula (formula.h).
+ */
+static const char *
+export_neutralized_text(const char *value)
+{
+	return formula_like(value) ? psprintf("'%s", value) : value;
+}
+
+/*
  * Appends one CSV field. NULL is an empty field and an empty string is "",
- * as COPY CSV writes them; text that a spreadsheet would take for a formula
- * gets a leading apostrophe.
+ * as COPY CSV writes them; text cells are neutralized (export_neutralized_text).
  */
 static void
 append_csv_field(StringInfo buf, const char *value, bool neutralize)
 {
-	bool		formula = neutralize && strchr("=+-@\t\r", value[0]) != NULL && value[0] != '\0';
-	bool		quote = value[0] == '\0' || strpbrk(value, ",\"\n\r") != NULL;
+	const char *text = neutralize ? export_neutralized_text(value) : value;
 	const char *p;
 
-	if (!quote)
+	if (text[0] != '\0' && strpbrk(text, ",\"\n\r") == NULL)
 	{
-		if (formula)
-			appendStringInfoChar(buf, '\'');
-		appendStringInfoString(buf, value);
+		appendStringInfoString(buf, text);
 		return;
 	}
 	appendStringInfoChar(buf, '"');
-	if (formula)
-		appendStringInfoChar(buf, '\'');
-	for (p = value; *p; p++)
+	for (p = text; *p; p++)
 	{
 		if (*p == '"')
 			appendStringInfoChar(buf, '"');
@@ -612,8 +1139,8 @@ write_view_csv(Portal portal, int fd, const char *rel_path)
  * calo_recon.export_reports(folder text DEFAULT '')
  *   RETURNS TABLE (report text, file text, rows bigint)
  *
- * All files are written to temporary names first and renamed only when every
- * report is complete: a failed call leaves the folder as it was.
+ * All files are written in the working folder first and renamed only when
+ * every report is complete: a failed call leaves the folder as it was.
  */
 Datum
 calo_recon_export_reports(PG_FUNCTION_ARGS)
@@ -621,72 +1148,54 @@ calo_recon_export_reports(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	const char *folder_arg = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	SafePathRoot *root;
-	List	   *files = NIL;
+	ExportFolder *folder;
 	int64	   *row_counts;
-	char	   *folder;
-	char	   *rel_folder;
 	int			nviews = lengthof(report_views);
 	int			i;
 	int			guc_level;
+	ListCell   *lc;
 
 	safe_path_check_privilege(SAFE_PATH_WRITE, "export_reports()");
 	InitMaterializedSRF(fcinfo, 0);
 	root = export_open_root();
 	export_lock();
-	folder = export_resolve_folder(root, folder_arg, &rel_folder);
+	folder = export_open_folder(root, folder_arg);
 	row_counts = palloc0(sizeof(int64) * nviews);
 	guc_level = export_fix_output_settings();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	PG_TRY();
+	for (i = 0; i < nviews; i++)
 	{
-		for (i = 0; i < nviews; i++)
-		{
-			Portal		portal = export_open_view(report_views[i]);
-			ExportFile *file;
-			int			fd;
+		Portal		portal = export_open_view(report_views[i]);
+		ExportFile *file;
 
-			if (portal == NULL)
-				continue;
-			file = export_begin(folder, rel_folder, psprintf("%s.csv", report_views[i]), &fd);
-			files = lappend(files, file);
-			row_counts[i] = write_view_csv(portal, fd, file->rel_path);
-			SPI_cursor_close(portal);
-			if (CloseTransientFile(fd) != 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not close \"%s\": %m", file->rel_path)));
-			export_digest_file(file);
-		}
-		export_publish(files);
+		if (portal == NULL)
+			continue;
+		file = export_begin(folder, psprintf("%s.csv", report_views[i]));
+		row_counts[i] = write_view_csv(portal, file->fd, file->rel_path);
+		SPI_cursor_close(portal);
+		export_finish_file(file);
 	}
-	PG_CATCH();
-	{
-		export_discard(files);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	export_publish(folder);
 	SPI_finish();
 	AtEOXact_GUC(true, guc_level);
 
+	lc = list_head(folder->files);
+	for (i = 0; i < nviews && lc != NULL; i++)
 	{
-		ListCell   *lc = list_head(files);
+		ExportFile *file = lfirst(lc);
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
 
-		for (i = 0; i < nviews && lc != NULL; i++)
-		{
-			ExportFile *file = lfirst(lc);
-			Datum		values[3];
-			bool		nulls[3] = {false, false, false};
-
-			if (strcmp(file->name, psprintf("%s.csv", report_views[i])) != 0)
-				continue;
-			values[0] = CStringGetTextDatum(report_views[i]);
-			values[1] = CStringGetTextDatum(file->rel_path);
-			values[2] = Int64GetDatum(row_counts[i]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			lc = lnext(files, lc);
-		}
+		if (strcmp(file->name, psprintf("%s.csv", report_views[i])) != 0)
+			continue;
+		values[0] = CStringGetTextDatum(report_views[i]);
+		values[1] = CStringGetTextDatum(file->rel_path);
+		values[2] = Int64GetDatum(row_counts[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		lc = lnext(folder->files, lc);
 	}
+	export_close_folder(folder);
 	return (Datum) 0;
 }

@@ -3,10 +3,15 @@
  * (export_glue.c) and the Excel workbook (workbook_glue.c).
  *
  * Every written file lives in a folder under calo_recon.export_directory
- * (path and privilege rules: safe_path.h),
- * is written to a temporary name and renamed, and is listed with its SHA-256
- * in the folder's manifest (.calo_recon_manifest, sha256sum format), so that
- * a file of the same name the extension did not write is never replaced.
+ * (path and privilege rules: safe_path.h), opened once and used only through
+ * its descriptor: no path is resolved again, so swapping the folder or a file
+ * in it for a symbolic link redirects nothing.  Files are written in a private
+ * working folder inside it (mode 0700, unpredictable name, created with
+ * mkdirat: no one else can plant or swap anything there), renamed into place
+ * once complete, and listed with their SHA-256 in the folder's manifest
+ * (.calo_recon_manifest, sha256sum format), so that a file of the same name
+ * the extension did not write is never replaced.  The working folder of an
+ * export whose backend died is removed by the next export into that folder.
  */
 #ifndef EXPORT_GLUE_H
 #define EXPORT_GLUE_H
@@ -18,14 +23,33 @@
 #include "safe_path.h"
 
 #define EXPORT_MANIFEST_NAME ".calo_recon_manifest"
+/* working folders: EXPORT_WORK_PREFIX<system identifier>.<backend pid>.<random hex> */
+#define EXPORT_WORK_PREFIX ".calo_recon_tmp."
 
-/* One file being written: the temporary name until export_publish renames it. */
+/* An open export folder; freed, and its temporaries removed, with its memory context. */
+typedef struct ExportFolder
+{
+	MemoryContext cxt;			/* lives in the (sub)transaction: aborts clean up */
+	const SafePathRoot *root;	/* the export directory */
+	dev_t		root_dev;		/* its identity when the folder was opened */
+	ino_t		root_ino;
+	int			fd;				/* the folder, opened once */
+	char	   *rel;			/* path relative to the export directory, for messages */
+	int			work_fd;		/* private working folder inside it */
+	char	   *work_name;		/* its name in the folder */
+	dev_t		work_dev;		/* its identity, to never remove another folder of that name */
+	ino_t		work_ino;
+	char	   *work_path;		/* "/proc/self/fd/N": the working folder for libraries that open by name */
+	List	   *files;			/* ExportFile, in export order */
+} ExportFolder;
+
+/* One file being written in the working folder until export_publish renames it. */
 typedef struct ExportFile
 {
-	char	   *folder;			/* resolved absolute folder (under the export dir) */
-	char	   *rel_path;		/* path relative to the export directory */
-	char	   *name;			/* final file name inside folder */
-	char	   *temp_path;		/* absolute temporary path */
+	ExportFolder *folder;
+	char	   *name;			/* final name, also its name in the working folder */
+	char	   *rel_path;		/* path relative to the export directory, for messages */
+	int			fd;				/* open for writing, or -1 */
 	uint8		digest[32];		/* SHA-256 of the written content */
 } ExportFile;
 
@@ -55,12 +79,13 @@ extern int	export_fix_output_settings(void);
 extern Portal export_open_view(const char *view);
 extern SafePathRoot *export_open_root(void);
 extern void export_lock(void);
-extern char *export_resolve_folder(const SafePathRoot *root, const char *relative_folder, char **rel_out);
+extern ExportFolder *export_open_folder(const SafePathRoot *root, const char *relative_folder);
 extern void export_split_file(const SafePathRoot *root, const char *relative_file,
 							  char **folder_out, char **name_out);
-extern ExportFile *export_begin(const char *folder, const char *rel_folder, const char *name, int *fd_out);
-extern void export_digest_file(ExportFile *file);
-extern void export_publish(List *files);
-extern void export_discard(List *files);
+extern ExportFile *export_begin(ExportFolder *folder, const char *name);
+extern char *export_temp_path(const ExportFile *file);
+extern void export_finish_file(ExportFile *file);
+extern void export_publish(ExportFolder *folder);
+extern void export_close_folder(ExportFolder *folder);
 
 #endif

@@ -158,6 +158,10 @@ write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 				/* infinite or out of Excel's range: keep the text */
 				/* FALLTHROUGH */
 			case EXPORT_TEXT:
+				/*
+				 * A string cell is never evaluated as a formula, so the text
+				 * stays as logged (the CSV's apostrophe is for the CSV only).
+				 */
 				text = OidOutputFunctionCall(w->columns->out_funcs[i], value);
 				check_lxw(worksheet_write_string(w->sheet, row, i, excel_string(text), NULL), "text");
 				w->widths[i] = Max(w->widths[i], Min(pg_mbstrlen(text) + 2, MAX_COLUMN_WIDTH));
@@ -213,13 +217,11 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 	SafePathRoot *root;
 	char	   *rel_folder_arg;
 	char	   *name;
-	char	   *folder;
-	char	   *rel_folder;
-	ExportFile *file = NULL;
+	ExportFolder *folder;
+	ExportFile *file;
 	lxw_workbook *volatile workbook = NULL;
 	lxw_workbook_options options = {.constant_memory = LXW_TRUE, .tmpdir = NULL, .use_zip64 = LXW_TRUE};
 	int64		rows = 0;
-	int			fd;
 	size_t		name_len;
 	int			guc_level;
 
@@ -232,9 +234,9 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("workbook file name \"%s\" must end in .xlsx", name)));
 	export_lock();
-	folder = export_resolve_folder(root, rel_folder_arg, &rel_folder);
-	file = export_begin(folder, rel_folder, name, &fd);
-	CloseTransientFile(fd);
+	folder = export_open_folder(root, rel_folder_arg);
+	file = export_begin(folder, name);
+	export_finish_file(file);	/* created empty: libxlsxwriter replaces it by name */
 	guc_level = export_fix_output_settings();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -246,9 +248,13 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 		lxw_error	status;
 		int			i;
 
-		/* libxlsxwriter reopens the temporary file by name and replaces its content */
-		options.tmpdir = folder;
-		workbook = workbook_new_opt(file->temp_path, &options);
+		/*
+		 * libxlsxwriter opens the workbook and its own temporary files by
+		 * name: both are given through the private working folder's
+		 * descriptor, where no one else can put or swap a file.
+		 */
+		options.tmpdir = folder->work_path;
+		workbook = workbook_new_opt(export_temp_path(file), &options);
 		if (workbook == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_IO_ERROR),
@@ -271,18 +277,21 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 		status = workbook_close(workbook);
 		workbook = NULL;
 		check_lxw(status, "close");
-		export_digest_file(file);
-		export_publish(list_make1(file));
 	}
 	PG_CATCH();
 	{
-		/* workbook_close is the only way libxlsxwriter frees a workbook */
+		/*
+		 * workbook_close is the only way libxlsxwriter frees a workbook; the
+		 * working folder goes with the aborted (sub)transaction.
+		 */
 		if (workbook != NULL)
 			(void) workbook_close(workbook);
-		export_discard(list_make1(file));
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	export_finish_file(file);
+	export_publish(folder);
+	export_close_folder(folder);
 	SPI_finish();
 	AtEOXact_GUC(true, guc_level);
 	PG_RETURN_INT64(rows);

@@ -20,7 +20,9 @@ INSERT INTO calo_recon.transactions
     (txn_id, user_id, txn_type, source, action, currency, amount, vat,
      old_balance, new_balance, logged_at)
 VALUES ('01HWORKBOOK000000000000001', 'workbook-user', 'DEBIT', '=1+1', 'TEST', 'BHD',
-        40, 0, 0, -40, '2024-02-03 04:05:06+00');
+        40, 0, 0, -40, '2024-02-03 04:05:06+00'),
+       ('01HWORKBOOK000000000000002', 'workbook-user-2', 'CREDIT', ' ＝1+1', E'\n|calc', 'BHD',
+        1, 0, 0, 1, '2024-02-03 04:05:07+00');
 SQL
 if q -c "SELECT to_regprocedure('calo_recon.reconcile(text[])') IS NOT NULL" | grep -qx t; then
   q -c "SELECT calo_recon.reconcile(ARRAY['workbook-user'])" >/dev/null
@@ -73,8 +75,14 @@ assert found is not None
 assert found[cols["new_balance"]] == -40 and isinstance(found[cols["new_balance"]], (int, float)), found
 assert found[cols["amount"]] == 40
 assert isinstance(found[cols["logged_at"]], datetime.datetime), found[cols["logged_at"]]
-# a cell written as a string is never a formula
+# a cell written as a string is never a formula, so text that a spreadsheet
+# could take for one is kept exactly as logged (no CSV apostrophe)
 assert found[cols["source"]] == "=1+1" and ws.cell(row=2, column=1).data_type != "f"
+assert found[cols["action"]] == "TEST", found
+second = [row for row in ws.iter_rows(min_row=2, values_only=True)
+          if row[cols["txn_id"]] == "01HWORKBOOK000000000000002"]
+assert second and second[0][cols["source"]] == " \uff1d1+1", second
+assert second[0][cols["action"]] == "\n|calc", second
 for r in ws.iter_rows(min_row=2):
     for c in r:
         assert c.data_type != "f", c

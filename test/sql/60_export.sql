@@ -99,3 +99,30 @@ SELECT pg_temp.try($$SELECT calo_recon.export_reports()$$);
 SET calo_recon.export_directory = '/dev/null';
 SELECT pg_temp.try($$SELECT calo_recon.export_workbook()$$);
 RESET calo_recon.export_directory;
+
+-- formula neutralization (one rule for CSV and workbook): a leading
+-- apostrophe also after leading blanks or line breaks, for | and for the
+-- full-width = + - @ |; text that only contains them stays as it is
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, source, action, currency, amount, vat,
+     old_balance, new_balance, logged_at)
+SELECT format('01HFORMULA%016s', n), 'user-f' || n, 'CREDIT', source, 'TOPUP', 'SAR',
+       1, 0, 0, 1, '2024-02-01 00:00:00+00'
+FROM (VALUES (1, '  =1+1'), (2, E'\n=1+1'), (3, '＝1+1'), (4, '|calc'), (5, '＋1'),
+             (6, '－1'), (7, '＠SUM(A1)'), (8, E'\t=1'), (9, E'\r\n@x'), (10, ' ｜x'),
+             (11, E'\u00a0=1'), (12, E'\u3000＝1'), (13, 'a=b'), (14, 'plain text'),
+             (15, '  spaced'), (16, '＝')) AS v(n, source);
+SELECT count(*) FROM calo_recon.export_reports('formulas');
+CREATE TEMP TABLE csv_back (LIKE calo_recon.transactions);
+DO $$ BEGIN
+    EXECUTE format('COPY csv_back FROM %L CSV HEADER',
+                   current_setting('calo_recon.export_directory') || '/formulas/transactions.csv');
+END $$;
+SELECT right(txn_id, 2) AS n, source LIKE '''%' AS neutralized, to_json(source) AS source FROM csv_back
+WHERE txn_id LIKE '01HFORMULA%' ORDER BY txn_id;
+
+-- names over the operating system's limits: 22023 (safe_path_errcode_for_file_access), not XX000
+SELECT replace(pg_temp.try(format('SELECT calo_recon.export_reports(%L)', 'sub/' || repeat('a', 300))),
+               repeat('a', 300), '<300 a>');
+SELECT replace(pg_temp.try(format('SELECT calo_recon.export_workbook(%L)', repeat('b', 300) || '.xlsx')),
+               repeat('b', 300), '<300 b>');
