@@ -35,6 +35,12 @@ SELECT pg_catalog.format('2024-03-05T10:00:%1$s.000Z 2024-03-05T10:00:%1$s.000Z'
        || E'\t' || rid || E'\tINFO\t' || msg || E'\n\n'
 $$;
 
+-- n characters that do not compress (a repeated letter would fit a btree row)
+CREATE FUNCTION pg_temp.noise(n int) RETURNS text LANGUAGE sql AS $$
+SELECT pg_catalog.left(pg_catalog.string_agg(pg_catalog.md5(g::text), '' ORDER BY g), n)
+FROM pg_catalog.generate_series(1, n / 32 + 1) AS g
+$$;
+
 -- what one text parses into, one line per event
 CREATE FUNCTION pg_temp.events(log text)
 RETURNS TABLE (event_no int, kind text, request_id text, reason text, intended text, detail text)
@@ -95,14 +101,14 @@ ORDER BY r.name, i.n;
 -- size exceeds btree maximum" for the whole file): out_of_range, quarantined;
 -- the rest of the file is stored.
 SELECT * FROM pg_temp.events(
-    pg_temp.app(pg_catalog.repeat('r', 3000), 1, pg_temp.txn('01HRD3000000000000000000A1', '10'))
-    || pg_temp.app('d3000000-0000-4000-8000-000000000001', 2, pg_temp.txn(pg_catalog.repeat('T', 3000), '10'))
-    || E'2024-03-05T10:00:03.000Z END RequestId: ' || pg_catalog.repeat('r', 3000) || E'\n\n'
+    pg_temp.app(pg_temp.noise(3000), 1, pg_temp.txn('01HRD3000000000000000000A1', '10'))
+    || pg_temp.app('d3000000-0000-4000-8000-000000000001', 2, pg_temp.txn(pg_temp.noise(3000), '10'))
+    || E'2024-03-05T10:00:03.000Z END RequestId: ' || pg_temp.noise(3000) || E'\n\n'
     || pg_temp.app('d3000000-0000-4000-8000-000000000001', 4, 'Processing message ' || pg_catalog.repeat('m', 257)));
 SELECT * FROM pg_temp.ingest(
-    pg_temp.app(pg_catalog.repeat('r', 3000), 1, pg_temp.txn('01HRD3000000000000000000A1', '10'))
-    || pg_temp.app('d3000000-0000-4000-8000-000000000001', 2, pg_temp.txn(pg_catalog.repeat('T', 3000), '10'))
-    || E'2024-03-05T10:00:03.000Z END RequestId: ' || pg_catalog.repeat('r', 3000) || E'\n\n'
+    pg_temp.app(pg_temp.noise(3000), 1, pg_temp.txn('01HRD3000000000000000000A1', '10'))
+    || pg_temp.app('d3000000-0000-4000-8000-000000000001', 2, pg_temp.txn(pg_temp.noise(3000), '10'))
+    || E'2024-03-05T10:00:03.000Z END RequestId: ' || pg_temp.noise(3000) || E'\n\n'
     || pg_temp.app('d3000000-0000-4000-8000-000000000001', 4, pg_temp.txn('01HRD3000000000000000000A2', '10')),
     'd3-ids');
 -- an event over the 1 MiB limit (a 2 MB message): too_large, not parsed, its
