@@ -2625,13 +2625,17 @@ starts_event(const char *s, const char *e)
 	return timestamp_shape(s, (size_t) (e - s)) && ((size_t) (e - s) == 24 || s[24] == ' ');
 }
 
-/* at most max bytes of s, cut before a UTF-8 continuation byte (s has more than max) */
+/*
+ * At most max bytes of s (which has more), cut before a UTF-8 continuation
+ * byte: at most three steps back, a character has at most four bytes (bytes
+ * that are no UTF-8 are cut anywhere; the excerpt is never empty).
+ */
 static size_t
 excerpt_length(const char *s, size_t max)
 {
 	size_t		n = max;
 
-	while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+	while (n > max - 3 && ((unsigned char) s[n] & 0xC0) == 0x80)
 		n--;
 	return n;
 }

@@ -1165,6 +1165,11 @@ test_limits(void)
 		parse_len(huge, k);
 		CHECK_STR(ev(0)->reason, "too_large");
 		CHECK(ev(0)->intended_kind == LP_START);
+		/* bytes that are no UTF-8 (continuation bytes only): the excerpt is still never empty */
+		memset(huge + 100, 0x80, LP_MAX_EVENT_BYTES);
+		parse_len(huge, k);
+		CHECK_STR(ev(0)->reason, "too_large");
+		CHECK(ev(0)->raw.len >= LP_RAW_EXCERPT_BYTES - 3 && ev(0)->raw.len <= LP_RAW_EXCERPT_BYTES);
 		free(huge);
 	}
 }
