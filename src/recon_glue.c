@@ -971,7 +971,7 @@ recon_scan_users(ReconState *st, Datum user_ids)
 	recon_users_init(&st->users, 64);
 	plan = SPI_prepare("SELECT ctid, user_id, txn_type, currency, amount, vat, old_balance, "
 					   "new_balance, logged_at FROM calo_recon.transactions "
-					   "WHERE user_id = ANY ($1)", 1, argtypes);
+					   "WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	/* read_only: the cursor runs on the active snapshot, as the tid fetches do */
@@ -1045,7 +1045,7 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 		Datum		args[1] = {user_ids};
 
 		if (SPI_execute_with_args("DELETE FROM calo_recon.reconciliation_findings "
-								  "WHERE user_id = ANY ($1)", 1, argtypes, args, NULL,
+								  "WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes, args, NULL,
 								  false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not clear calo_recon.reconciliation_findings");
 	}
@@ -1105,7 +1105,7 @@ recon_lookup_minor_unit(Datum currency)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT minor_unit FROM calo_recon.currencies WHERE code = $1",
+	if (SPI_execute_with_args("SELECT minor_unit FROM calo_recon.currencies WHERE code OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read calo_recon.currencies");
 	if (SPI_processed == 1)

@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -127,6 +128,13 @@ safe_path_normalize(const SafePathRoot *root, const char *path)
 			start = p + 1;
 		}
 	}
+	if (rel.len > SAFE_PATH_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("path is %d bytes long, more than the limit of %d bytes",
+						rel.len, SAFE_PATH_MAX_BYTES),
+				 errdetail("Paths below %s are limited to %d bytes (MAXPGPATH - 1).",
+						   root->setting, SAFE_PATH_MAX_BYTES)));
 	return rel.data;
 }
 
@@ -149,6 +157,32 @@ safe_path_contains(const SafePathRoot *root, const char *resolved)
 	return resolved[root->pathlen] == '\0' || resolved[root->pathlen] == '/';
 }
 
+/* The part of a resolved path below the root ("" for the root itself). */
+const char *
+safe_path_relative(const SafePathRoot *root, const char *resolved)
+{
+	Assert(safe_path_contains(root, resolved));
+	if (root->pathlen == 1)
+		return resolved + 1;
+	return resolved[root->pathlen] == '/' ? resolved + root->pathlen + 1 : "";
+}
+
+/*
+ * errcode_for_file_access() for every file call of calo_recon: use it in its
+ * place in ereport, right after the failed call, with that call's errno as
+ * err.  A path over the OS limits (ENAMETOOLONG) gets 22023 and a detail
+ * naming the limits instead of PostgreSQL's XX000.
+ */
+int
+safe_path_errcode_for_file_access(int err)
+{
+	if (err != ENAMETOOLONG)
+		return errcode_for_file_access();
+	errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+	return errdetail("The operating system limits a path to %d bytes and a name in it to %d bytes.",
+					 PATH_MAX - 1, NAME_MAX);
+}
+
 /*
  * realpath of an existing normalized relative path; 42501 when a symbolic
  * link leads out of the root, the file-access error when it does not exist.
@@ -158,11 +192,12 @@ safe_path_resolve(const SafePathRoot *root, const char *rel)
 {
 	const char *shown = rel[0] ? rel : ".";
 	char	   *resolved = realpath(safe_path_join(root, rel), NULL);
+	int			err = errno;
 	char	   *copy;
 
 	if (resolved == NULL)
 		ereport(ERROR,
-				(errcode_for_file_access(),
+				(safe_path_errcode_for_file_access(err),
 				 errmsg("could not open \"%s\" in %s: %m", shown, root->setting)));
 	if (!safe_path_contains(root, resolved))
 	{

@@ -9,6 +9,7 @@
  *   absolute path                                                 42501
  *   a ".." component                                              42501
  *   a control character in the path                               22023
+ *   a path over SAFE_PATH_MAX_BYTES, or over the OS limits          22023
  *   the path resolves (through a symbolic link) outside the folder 42501
  *
  * 42501 for paths that would leave the folder follows PostgreSQL's own
@@ -16,6 +17,13 @@
  */
 #ifndef SAFE_PATH_H
 #define SAFE_PATH_H
+
+/*
+ * Longest relative path accepted, PostgreSQL's own limit for file paths.
+ * Far below the OS's PATH_MAX, and short enough that the path, kept as the
+ * source name of every event, fits the btree indexes on it.
+ */
+#define SAFE_PATH_MAX_BYTES (MAXPGPATH - 1)
 
 typedef enum SafePathAccess
 {
@@ -36,6 +44,8 @@ extern SafePathRoot *safe_path_open_root(const char *setting, const char *value)
 extern char *safe_path_normalize(const SafePathRoot *root, const char *path);
 extern char *safe_path_join(const SafePathRoot *root, const char *rel);
 extern bool safe_path_contains(const SafePathRoot *root, const char *resolved);
+extern const char *safe_path_relative(const SafePathRoot *root, const char *resolved);
+extern int	safe_path_errcode_for_file_access(int err);
 extern char *safe_path_resolve(const SafePathRoot *root, const char *rel);
 
 #endif

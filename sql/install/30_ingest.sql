@@ -411,5 +411,5 @@ RETURNS TABLE (events integer, transactions integer, duplicates integer, conflic
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'calo_recon_ingest_file';
 COMMENT ON FUNCTION calo_recon.ingest_file(text) IS
-  'Ingests a log file or a folder (walked recursively, in name order) under calo_recon.import_directory through ingest_log; gzip or plain text; files that are not logs are counted, skipped and recorded in quarantine; needs pg_read_server_files';
+  'Ingests a log file or a folder (walked recursively, in name order) under calo_recon.import_directory through ingest_log; gzip or plain text; files that are not logs are counted, skipped and recorded in quarantine; a walk counts files unchanged since it last read them (calo_recon.import_files) without reading them again; needs pg_read_server_files';
 REVOKE ALL ON FUNCTION calo_recon.ingest_file(text) FROM PUBLIC;

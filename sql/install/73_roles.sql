@@ -3,13 +3,21 @@
 -- statements for an existing role, with the caller's own rights (it is not
 -- SECURITY DEFINER: only a role that may grant them, e.g. the owner, can).
 --   reader   : USAGE on the schema, SELECT on the BI views and transactions
---   analyst  : reader + record feedback, train and score models (EXECUTE on
---              every function but the operator-only ones listed below)
+--   analyst  : reader + reads models, scores and feedback, records feedback
+--              (EXECUTE on every function but the operator-only ones below)
 --   operator : reader + every table and function of the schema (refresh,
---              ingest, reconcile, score, exports) but grant_role; server
---              file access itself comes from
---              membership in pg_read_server_files / pg_write_server_files,
---              which a superuser grants.
+--              ingest, reconcile, training, scoring, exports) but grant_role;
+--              server file access itself comes from membership in
+--              pg_read_server_files / pg_write_server_files, which a
+--              superuser grants.
+-- The record: functions run with the caller's rights, so whoever runs one
+-- that writes a table holds that write right directly too.  Analysts, who
+-- judge the findings, therefore run nothing that writes models or scores and
+-- hold no write right on any table; the one thing they write is feedback,
+-- through column privileges on the columns a caller fills in.  The
+-- signature (analyst), the date and the ordering key of a feedback row come
+-- from their defaults, which no recipe lets a role override, and no role of
+-- a recipe may UPDATE or DELETE feedback: a correction is a new row.
 
 CREATE FUNCTION calo_recon.grant_role(role_name name, kind text)
 RETURNS SETOF text
@@ -22,11 +30,15 @@ DECLARE
     views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
                           'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary'];
     analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
     -- what only operators run: everything that reads server files, writes
-    -- wallets or findings, or writes files; analysts may execute the rest
+    -- wallets, findings, models or scores, or writes files; analysts may
+    -- execute the rest
     operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
-                                  'reconcile', 'refresh', 'check_last_refresh', 'export_reports',
-                                  'export_workbook', 'grant_role'];
+                                  'reconcile', 'refresh', 'check_last_refresh', 'train_model',
+                                  'score_transactions', 'export_reports', 'export_workbook', 'grant_role'];
     routine regprocedure;
     name text;
 BEGIN
@@ -53,10 +65,10 @@ BEGIN
     IF kind = 'analyst' THEN
         statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts TO %I', role_name);
         FOREACH name IN ARRAY analyst_tables LOOP
-            statements := statements || format('GRANT SELECT, INSERT, UPDATE ON calo_recon.%I TO %I', name, role_name);
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
         END LOOP;
         statements := statements
-            || format('GRANT USAGE ON SEQUENCE calo_recon.models_model_id_seq, calo_recon.anomaly_feedback_feedback_id_seq TO %I', role_name);
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
         FOR routine IN
             SELECT p.oid FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
@@ -68,7 +80,10 @@ BEGIN
     ELSIF kind = 'operator' THEN
         statements := statements
             || format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
-            || format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA calo_recon TO %I', role_name);
+            || format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA calo_recon TO %I', role_name)
+            -- table-level rights first: revoking one revokes its column rights
+            || format('REVOKE INSERT, UPDATE, DELETE ON calo_recon.anomaly_feedback FROM %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
         statements := statements
             || format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA calo_recon TO %I', role_name)
             || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM %I', role_name);
@@ -81,5 +96,5 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
-  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), analyst (reader + feedback, training, scoring) or operator (reader + refresh, ingestion, reconciliation, scoring, exports); returns the GRANT statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
 REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;

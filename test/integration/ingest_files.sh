@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ingest_file on what committed fixtures cannot hold: an unreadable file, a
 # FIFO, a symbolic link to a folder and one to a file inside the import
-# folder, and '' for the whole import folder.  The files are made here.
+# folder, and '' for the whole import folder; files changed or not since the
+# last walk; trees deeper than the path limits.  The files are made here.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 fail() { echo "ingest_files.sh: FAIL: $*"; exit 1; }
@@ -51,4 +52,96 @@ got=$(q "SELECT new_files, transactions FROM calo_recon.ingest_file('')")
 [ "$got" = "6|16" ] || fail "whole folder: $got"
 [ "$(q "SELECT count(*) FROM calo_recon.quarantine WHERE kind = 'file' AND source_file LIKE 'made/%'")" = 3 ] \
   || fail "a walk recorded a skipped file twice"
+
+# A walk does not read again a file it read before, unchanged (same path,
+# size, modification time and inode): proved without timing by making the
+# files unreadable, then by swapping in other content of the same size under
+# the old modification time.  A new modification time is read again.
+AG=$DIR/again
+mkdir -p "$AG"
+start_log() { printf '2024-03-01T10:00:00.000Z START RequestId: %s Version: $LATEST\n' "$1"; }
+start_log again-aaaa > "$AG/one.log"
+echo "These are notes, not a log: $RANDOM" > "$AG/notes.txt"
+[ "$(id -u)" -eq 0 ] && chown -R postgres "$AG"
+walk_again() { q "SELECT files, new_files, skipped_files, quarantined FROM calo_recon.ingest_file('made/again')"; }
+got=$(walk_again)
+[ "$got" = "1|1|1|1" ] || fail "first walk of made/again: $got"
+chmod 000 "$AG/one.log" "$AG/notes.txt"   # changes neither size nor mtime
+got=$(walk_again)
+[ "$got" = "1|0|1|0" ] || fail "unchanged files were read again (counts $got)"
+got=$(q "SELECT count(*) FROM calo_recon.quarantine WHERE source_file LIKE 'made/again/%' AND reason = 'unreadable'")
+[ "$got" = 0 ] || fail "unchanged files were opened again: $got unreadable"
+chmod 644 "$AG/one.log" "$AG/notes.txt"
+touch -r "$AG/one.log" "$DIR/stamp"
+start_log again-bbbb > "$AG/one.log"      # same size, same inode
+touch -r "$DIR/stamp" "$AG/one.log"
+got=$(walk_again)
+[ "$got" = "1|0|1|0" ] || fail "same size and mtime: the file was read again (counts $got)"
+# named explicitly, a file is always read
+got=$(q "SELECT files, new_files FROM calo_recon.ingest_file('made/again/one.log')")
+[ "$got" = "1|1" ] || fail "named file not read: $got"
+start_log again-cccc > "$AG/one.log"
+touch -d '2024-03-02 10:00:00' "$AG/one.log"
+got=$(q "SELECT status, files, skipped_files FROM calo_recon.refresh('made/again')")
+[ "$got" = "succeeded|1|1" ] || fail "a new mtime was not read again: $got"
+# other content of the same size and mtime renamed into place: a new inode
+start_log again-dddd > "$DIR/renamed"
+touch -r "$AG/one.log" "$DIR/renamed"
+[ "$(id -u)" -eq 0 ] && chown postgres "$DIR/renamed"
+mv "$DIR/renamed" "$AG/one.log"
+got=$(walk_again)
+[ "$got" = "1|1|1|0" ] || fail "a file renamed into place was not read: $got"
+got=$(q "SELECT count(*) FROM calo_recon.ingested_files WHERE file_name LIKE 'made/again/one.log%'")
+[ "$got" = 4 ] || fail "ingested_files of made/again/one.log: $got"
+got=$(q "SELECT path || ' ' || outcome FROM calo_recon.import_files WHERE path LIKE 'made/again/%' ORDER BY path")
+[ "$got" = "made/again/notes.txt not_a_log
+made/again/one.log ingested" ] || fail "import_files: $got"
+
+# The walk's own queries reach nothing planted on the caller's search_path
+# (an operator in public, a jsonb domain in pg_temp, both raising).
+mkdir -p "$DIR/hostile"
+start_log hostile > "$DIR/hostile/a.log"
+echo "not a log" > "$DIR/hostile/b.txt"
+[ "$(id -u)" -eq 0 ] && chown -R postgres "$DIR/hostile"
+got=$(psql -qAtX -v ON_ERROR_STOP=1 -d "$DB" 2>&1 <<'SQL'
+CREATE FUNCTION public.planted_eq(text, text) RETURNS boolean LANGUAGE plpgsql
+    AS $$BEGIN RAISE EXCEPTION 'planted operator ran'; END$$;
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.planted_eq);
+CREATE FUNCTION public.planted_check(text) RETURNS boolean LANGUAGE plpgsql
+    AS $$BEGIN RAISE EXCEPTION 'planted domain ran'; END$$;
+CREATE DOMAIN pg_temp.jsonb AS pg_catalog.jsonb CHECK (public.planted_check(VALUE::text));
+SET search_path = public, pg_catalog;
+SELECT files, skipped_files FROM calo_recon.ingest_file('made/hostile');
+SQL
+)
+q "DROP OPERATOR public.= (text, text); DROP FUNCTION public.planted_eq(text, text), public.planted_check(text)"
+[ "$got" = "1|1" ] || fail "walk under a hostile search_path: $got"
+
+# Trees deeper than the limits: 25 names of 200 bytes (over the OS's 4 KB
+# PATH_MAX) and 70 levels of one-letter folders (over the walk's 64 levels),
+# a log at the bottom of each, an unreadable folder beside them: each is
+# quarantined where it crosses a limit and the walk goes on.
+DP=$DIR/deep
+mkdir -p "$DP/locked" "$DP/many"
+start_log deep-top > "$DP/top.log"
+long=$(printf 'n%.0s' $(seq 200))
+( cd "$DP" && for i in $(seq 25); do mkdir "$long" && cd "$long" || exit 1; done
+  start_log deep-long > bottom.log ) || fail "could not make the long tree"
+( cd "$DP/many" && for i in $(seq 70); do mkdir d && cd d || exit 1; done
+  start_log deep-many > bottom.log ) || fail "could not make the deep tree"
+[ "$(id -u)" -eq 0 ] && chown -R postgres "$DP"
+chmod 000 "$DP/locked"
+got=$(q "SELECT files, new_files, skipped_files FROM calo_recon.ingest_file('made/deep')" 2>&1)
+[ "$got" = "1|1|3" ] || fail "walk of deep trees: $got"
+# the first folder over 1023 bytes (the sixth long name) and over 64 levels
+too_long=made/deep; for i in $(seq 6); do too_long=$too_long/$long; done
+too_deep=made/deep/many; for i in $(seq 62); do too_deep=$too_deep/d; done
+got=$(q "SELECT string_agg(source_file || ' ' || reason, E'\n' ORDER BY reason, source_file) FROM calo_recon.quarantine WHERE kind = 'file' AND source_file LIKE 'made/deep/%'")
+[ "$got" = "$too_deep path_too_long
+$too_long path_too_long
+made/deep/locked unreadable" ] || fail "deep trees quarantined: $got"
+got=$(err "SELECT * FROM calo_recon.ingest_file('$too_long/x.log')")
+[[ "$got" == "22023 "* ]] || fail "named path over the limit: $got"
+chmod 755 "$DP/locked"
+
 echo "ingest_files.sh: ok"

@@ -24,7 +24,7 @@ SELECT col_type_is('calo_recon', 'transaction_scores', 'score', 'double precisio
 
 SELECT has_table('calo_recon', 'anomaly_feedback', 'feedback table exists');
 SELECT col_is_pk('calo_recon', 'anomaly_feedback', 'feedback_id', 'feedback has a surrogate key');
-SELECT col_default_is('calo_recon', 'anomaly_feedback', 'analyst', 'CURRENT_USER', 'analyst defaults to current_user');
+SELECT col_default_is('calo_recon', 'anomaly_feedback', 'analyst', 'SESSION_USER', 'analyst defaults to session_user (the login role)');
 SELECT has_check('calo_recon', 'anomaly_feedback', 'verdict is checked');
 
 SELECT has_view('calo_recon', 'transaction_features', 'feature view exists');

@@ -44,8 +44,8 @@ SELECT is_empty($$
     JOIN pg_language l ON l.oid = p.prolang
     WHERE p.pronamespace = 'calo_recon'::regnamespace
       AND l.lanname IN ('sql', 'plpgsql')
-      AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search_path=%') $$,
-  'every SQL and PL/pgSQL function pins its search_path');
+      AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) AS c WHERE c = 'search_path=pg_catalog, pg_temp') $$,
+  'every SQL and PL/pgSQL function pins search_path = pg_catalog, pg_temp (pg_temp named last, so no type or table resolves there first)');
 
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c

@@ -3,7 +3,7 @@
 -- transaction and vanish with its ROLLBACK.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(39);
+SELECT plan(65);
 
 CREATE ROLE calo_tap_nobody;
 CREATE ROLE calo_tap_reader;
@@ -51,15 +51,68 @@ SELECT throws_ok($$SELECT calo_recon.record_feedback('TAP-ROLE-1', 'confirmed')$
 SELECT throws_ok($$SELECT * FROM calo_recon.export_reports('tap_roles')$$, '42501', NULL, 'reader: no exports');
 RESET ROLE;
 
--- analyst: feedback and training, no refresh, no exports
+-- analyst: feedback, no training or scoring (they write models and scores),
+-- no refresh, no exports
 SET ROLE calo_tap_analyst;
 SELECT lives_ok($$SELECT calo_recon.record_feedback('TAP-ROLE-1', 'confirmed')$$, 'analyst: feedback');
-SELECT lives_ok($$SELECT calo_recon.train_model('tap-roles', 0.01, 50, 64, 3)$$, 'analyst: train_model');
 SELECT lives_ok($$SELECT count(*) FROM calo_recon.anomalies$$, 'analyst: anomalies');
+SELECT lives_ok($$SELECT count(*) FROM calo_recon.transaction_scores$$, 'analyst: reads scores');
+SELECT throws_ok($$SELECT calo_recon.train_model('tap-roles', 0.01, 50, 64, 3)$$, '42501', NULL, 'analyst: no train_model');
+SELECT throws_ok($$SELECT calo_recon.score_transactions()$$, '42501', NULL, 'analyst: no score_transactions');
 SELECT throws_ok($$SELECT calo_recon.refresh()$$, '42501', NULL, 'analyst: no refresh');
 SELECT throws_ok($$SELECT calo_recon.export_workbook('tap_roles/a.xlsx')$$, '42501', NULL, 'analyst: no exports');
 SELECT throws_ok($$SELECT count(*) FROM calo_recon.log_events$$, '42501', NULL, 'analyst: no raw log text');
 RESET ROLE;
+
+-- the record (issue 7 P6): feedback is append-only and signed by the
+-- product with the session's login role; scores and models are written by
+-- the product's functions, which analysts do not run
+SELECT calo_recon.train_model('tap-roles', 0.01, 50, 64, 3);
+SET ROLE calo_tap_analyst;
+SELECT throws_ok($$UPDATE calo_recon.anomaly_feedback SET verdict = 'dismissed', note = 'rewritten'$$,
+                 '42501', NULL, 'analyst: feedback verdicts and notes cannot be rewritten');
+SELECT throws_ok($$UPDATE calo_recon.anomaly_feedback SET analyst = 'calo_tap_operator', decided_at = now() - interval '1 year'$$,
+                 '42501', NULL, 'analyst: feedback signatures and dates cannot be rewritten');
+SELECT throws_ok($$DELETE FROM calo_recon.anomaly_feedback$$, '42501', NULL, 'analyst: feedback cannot be deleted');
+SELECT throws_ok($$INSERT INTO calo_recon.anomaly_feedback (txn_id, verdict, analyst) VALUES ('TAP-ROLE-2', 'dismissed', 'calo_tap_operator')$$,
+                 '42501', NULL, 'analyst: no feedback signed as someone else');
+SELECT throws_ok($$INSERT INTO calo_recon.anomaly_feedback (txn_id, verdict, decided_at) VALUES ('TAP-ROLE-2', 'dismissed', now() + interval '1 year')$$,
+                 '42501', NULL, 'analyst: no feedback dated at will (the latest one counts)');
+SELECT throws_ok($$INSERT INTO calo_recon.anomaly_feedback (feedback_id, txn_id, verdict) VALUES (9000000000, 'TAP-ROLE-2', 'dismissed')$$,
+                 '42501', NULL, 'analyst: no feedback_id chosen at will (it breaks ties)');
+SELECT throws_ok($$UPDATE calo_recon.transaction_scores SET flagged = false$$, '42501', NULL, 'analyst: model flags cannot be removed');
+SELECT throws_ok($$DELETE FROM calo_recon.transaction_scores$$, '42501', NULL, 'analyst: scores cannot be deleted');
+SELECT throws_ok($$INSERT INTO calo_recon.transaction_scores (txn_id, model_id, score, flagged) VALUES ('TAP-ROLE-3', 999999, 0.1, false)$$,
+                 '42501', NULL, 'analyst: scores cannot be forged');
+SELECT throws_ok($$UPDATE calo_recon.models SET threshold = 1$$, '42501', NULL, 'analyst: models cannot be rewritten');
+SELECT throws_ok($$UPDATE calo_recon.models SET active = false$$, '42501', NULL, 'analyst: the active model cannot be switched');
+RESET ROLE;
+SELECT is_empty($$
+    SELECT c.relname || ' ' || k.kind FROM pg_class c
+    CROSS JOIN (VALUES ('UPDATE'), ('DELETE'), ('TRUNCATE'), ('INSERT')) AS k(kind)
+    WHERE c.relnamespace = 'calo_recon'::regnamespace AND c.relkind IN ('r', 'p', 'v')
+      AND (has_table_privilege('calo_tap_analyst', c.oid, k.kind)
+           OR (k.kind IN ('INSERT', 'UPDATE') AND has_any_column_privilege('calo_tap_analyst', c.oid, k.kind)))
+    EXCEPT SELECT 'anomaly_feedback INSERT' $$,
+  'analyst: no write privilege on any table or view but INSERT into feedback');
+SELECT is(ARRAY(SELECT a.attname::text FROM pg_attribute a
+                WHERE a.attrelid = 'calo_recon.anomaly_feedback'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                  AND has_column_privilege('calo_tap_analyst', a.attrelid, a.attnum, 'INSERT')
+                ORDER BY a.attnum),
+          ARRAY['txn_id', 'verdict', 'note'], 'analyst: inserts into feedback only txn_id, verdict and note');
+-- signed with the login role, whatever role is set; a correction is a new row
+CREATE ROLE calo_tap_analyst_login IN ROLE calo_tap_analyst;
+SET SESSION AUTHORIZATION calo_tap_analyst_login;
+SELECT lives_ok($$SELECT calo_recon.record_feedback('TAP-ROLE-2', 'confirmed', 'first look')$$, 'analyst login: feedback');
+SET ROLE calo_tap_analyst;
+SELECT lives_ok($$SELECT calo_recon.record_feedback('TAP-ROLE-2', 'dismissed', 'correction')$$, 'analyst login: a correction');
+RESET SESSION AUTHORIZATION;
+SELECT results_eq($$SELECT verdict, analyst, note FROM calo_recon.anomaly_feedback WHERE txn_id = 'TAP-ROLE-2' ORDER BY feedback_id$$,
+                  $$VALUES ('confirmed', 'calo_tap_analyst_login', 'first look'),
+                           ('dismissed', 'calo_tap_analyst_login', 'correction')$$,
+                  'feedback is kept as history and signed by the session''s login role, not the role set');
+SELECT is((SELECT verdict FROM calo_recon.anomaly_verdicts WHERE txn_id = 'TAP-ROLE-2'), 'dismissed',
+          'the latest feedback is the verdict in force');
 
 -- operator: exports need pg_write_server_files besides EXECUTE (checked like COPY TO)
 SET ROLE calo_tap_operator;
@@ -72,6 +125,15 @@ SET ROLE calo_tap_operator;
 SELECT lives_ok($$SELECT * FROM calo_recon.export_reports('tap_roles')$$, 'operator with pg_write_server_files: export_reports');
 SELECT lives_ok($$SELECT calo_recon.export_workbook('tap_roles/book.xlsx')$$, 'operator: export_workbook');
 SELECT is((SELECT status FROM calo_recon.refresh('samples')), 'succeeded', 'operator: refresh');
+SELECT lives_ok($$SELECT calo_recon.train_model('tap-roles-ops', 0.01, 50, 64, 3)$$, 'operator: train_model');
+SELECT lives_ok($$SELECT calo_recon.score_transactions(false)$$, 'operator: score_transactions');
+SELECT lives_ok($$SELECT calo_recon.record_feedback('TAP-ROLE-4', 'confirmed')$$, 'operator: feedback');
+SELECT is((SELECT analyst FROM calo_recon.anomaly_feedback WHERE txn_id = 'TAP-ROLE-4'), session_user::text,
+          'operator: feedback signed with the session''s login role');
+SELECT throws_ok($$UPDATE calo_recon.anomaly_feedback SET verdict = 'dismissed'$$, '42501', NULL, 'operator: feedback cannot be rewritten');
+SELECT throws_ok($$DELETE FROM calo_recon.anomaly_feedback$$, '42501', NULL, 'operator: feedback cannot be deleted');
+SELECT throws_ok($$INSERT INTO calo_recon.anomaly_feedback (txn_id, verdict, analyst) VALUES ('TAP-ROLE-4', 'dismissed', 'calo_tap_analyst')$$,
+                 '42501', NULL, 'operator: no feedback signed as someone else');
 RESET ROLE;
 
 -- hostile search_path: functions, operators and tables planted in public

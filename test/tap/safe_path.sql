@@ -4,7 +4,7 @@
 -- writes a file: every call fails before the first write.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(41);
+SELECT plan(48);
 
 -- the four functions that take a server path, and the setting each one uses
 CREATE TEMP TABLE path_function (name text PRIMARY KEY, call text, setting text, access text);
@@ -25,6 +25,30 @@ CROSS JOIN (VALUES
     ('DEL', E'r\x7f/book.xlsx', '22023', E'path "r\x7f/book.xlsx" contains a control character')
 ) AS b (rule, path, state, message)
 ORDER BY b.rule, f.name;
+
+-- paths over the limits get 22023 with a detail naming the limit, not
+-- XX000: over 1023 bytes (PostgreSQL's MAXPGPATH) on every function, a name
+-- over the OS's 255 bytes where the reading side meets it
+CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE state text; message text; detail text;
+BEGIN
+    EXECUTE statement;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+    RETURN state || ' ' || message || ' / ' || detail;
+END $$;
+SELECT is(pg_temp.error_of(format(f.call, repeat('long/', 205) || 'book.xlsx')),
+          format('22023 path is 1034 bytes long, more than the limit of 1023 bytes / Paths below %s are limited to 1023 bytes (MAXPGPATH - 1).', f.setting),
+          f.name || ': path over 1023 bytes')
+FROM path_function f ORDER BY f.name;
+SELECT is(pg_temp.error_of(format(f.call, repeat('n', 300))),
+          format('22023 could not open "%s" in %s: File name too long / The operating system limits a path to 4095 bytes and a name in it to 255 bytes.',
+                 repeat('n', 300), f.setting),
+          f.name || ': a name over the OS limit')
+FROM path_function f WHERE f.access = 'read' ORDER BY f.name;
+SELECT throws_ok($$SELECT * FROM calo_recon.ingest_file(repeat('n/', 511) || 'x')$$, '58P01', NULL,
+                 'ingest_file: 1023 bytes are within the limit');
 
 -- "." and empty components are dropped, "..." is a plain name
 SELECT throws_ok($$SELECT * FROM calo_recon.ingest_file('./samples//.../')$$,
