@@ -3,6 +3,7 @@
  * See logfile.h.  No PostgreSQL headers: linked into the loader and tests.
  */
 #include "logfile.h"
+#include "logparse.h"				/* lp_bom_length(): the parser skips the same mark */
 
 #include <string.h>
 #include <zlib.h>
@@ -226,7 +227,10 @@ lf_starts_with_timestamp(const unsigned char *buf, size_t len)
 	static const char pattern[] = "dddd-dd-ddTdd:dd:dd";
 	size_t		n = sizeof(pattern) - 1;
 	size_t		i;
+	size_t		bom = lp_bom_length((const char *) buf, len);
 
+	buf += bom;
+	len -= bom;
 	if (len < n)
 		return false;
 	for (i = 0; i < n; i++)

@@ -11,9 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LP_MAX_NUMBER_LEN 400
-#define LP_MAX_EXPONENT 1000	/* PostgreSQL numeric refuses larger exponents */
 #define LP_PROGRESS_EVERY 256
+
+/* how the messages and platform lines that matter begin (SPEC section 2) */
+#define PREFIX_PROCESSING "Processing message "
+#define PREFIX_TRANSACTION "Start syncing the balance"
+#define PREFIX_BALANCE_ERROR "Subscription balance and payment balance are not in sync"
+#define PREFIX_START "START RequestId: "
+#define PREFIX_END "END RequestId: "
+#define PREFIX_REPORT "REPORT RequestId: "
+#define PREFIX_INIT_START "INIT_START"
+#define PREFIX_INIT_REPORT "INIT_REPORT"
+#define PREFIX_METRIC "{\"_aws\""
+#define REJECTION_WORDS "negative balance"	/* in the message of a refused debit */
 
 static const char *const kind_names[LP_KIND_COUNT] = {
 	"start", "end", "report", "init_start", "init_report", "metric", "platform_text",
@@ -116,6 +126,22 @@ static inline bool
 is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* the first CR or LF in [s, e), or e: where a line ends (LF, CR LF or a lone CR) */
+static inline const char *
+line_end_at(const char *s, const char *e)
+{
+	while (s < e && *s != '\n' && *s != '\r')
+		s++;
+	return s;
+}
+
+/* the start of the line after the line end at le (le < e) */
+static inline const char *
+next_line_start(const char *le, const char *e)
+{
+	return (*le == '\r' && le + 1 < e && le[1] == '\n') ? le + 2 : le + 1;
 }
 
 static inline bool
@@ -252,11 +278,11 @@ put_utf8(lp_buf *b, unsigned long cp)
 
 /*
  * Appends s[0..n) as the inside of a JSON string.  Invalid UTF-8 and NUL
- * (which jsonb refuses even escaped) become U+FFFD; fold_crlf turns CR LF
- * into LF (message texts of CRLF files).
+ * (which jsonb refuses even escaped) become U+FFFD; fold_line_ends turns
+ * CR LF and a lone CR into LF (message texts of CRLF and CR files).
  */
 static void
-put_json_chars(lp_buf *b, const char *s, size_t n, bool fold_crlf)
+put_json_chars(lp_buf *b, const char *s, size_t n, bool fold_line_ends)
 {
 	const unsigned char *p = (const unsigned char *) s;
 	const unsigned char *e = p + n;
@@ -298,8 +324,10 @@ put_json_chars(lp_buf *b, const char *s, size_t n, bool fold_crlf)
 				buf_lit(b, "\\t");
 				break;
 			case '\r':
-				if (!(fold_crlf && p < e && *p == '\n'))
+				if (!fold_line_ends)
 					buf_lit(b, "\\r");
+				else if (!(p < e && *p == '\n'))
+					buf_lit(b, "\\n");
 				break;
 			case 0:
 				buf_lit(b, "\\ufffd");
@@ -351,23 +379,30 @@ put_key(lp_buf *b, const char *key)
 /* ------------------------------------------------------------------ */
 /* numbers and timestamps                                              */
 
+typedef enum number_status
+{
+	NUMBER_OK,
+	NUMBER_BAD,					/* not a finite decimal number */
+	NUMBER_TOO_BIG				/* well spelled, beyond LP_MAX_NUMBER_LEN or LP_MAX_EXPONENT */
+} number_status;
+
 /*
- * Appends the JSON spelling of the number token s[0..n) (b may be NULL to
- * only check it) and returns true; returns false, appending nothing, when it
- * is not a finite decimal number.  strict_json refuses the two normalised
- * JavaScript spellings (leading '+', missing integer part).
+ * Checks the number token s[0..n) and, when b is not NULL and it is
+ * NUMBER_OK, appends its JSON spelling.  strict_json refuses the two
+ * normalised JavaScript spellings (leading '+', missing integer part).
  */
-static bool
-put_number(lp_buf *b, const char *s, size_t n, bool strict_json)
+static number_status
+number_check(lp_buf *b, const char *s, size_t n, bool strict_json)
 {
 	size_t		i = 0,
 				int_start,
 				int_len,
 				frac_len = 0;
-	bool		neg = false;
+	bool		neg = false,
+				too_big = n > LP_MAX_NUMBER_LEN;
 
-	if (n == 0 || n > LP_MAX_NUMBER_LEN)
-		return false;
+	if (n == 0)
+		return NUMBER_BAD;
 	if (s[0] == '-')
 		neg = true, i++;
 	else if (s[0] == '+' && !strict_json)
@@ -377,7 +412,7 @@ put_number(lp_buf *b, const char *s, size_t n, bool strict_json)
 		i++;
 	int_len = i - int_start;
 	if (int_len > 1 && s[int_start] == '0')
-		return false;			/* leading zero: octal-looking in JavaScript */
+		return NUMBER_BAD;		/* leading zero: octal-looking in JavaScript */
 	if (i < n && s[i] == '.')
 	{
 		size_t		frac_start = ++i;
@@ -386,10 +421,10 @@ put_number(lp_buf *b, const char *s, size_t n, bool strict_json)
 			i++;
 		frac_len = i - frac_start;
 		if (frac_len == 0)
-			return false;
+			return NUMBER_BAD;
 	}
 	if (int_len == 0 && (strict_json || frac_len == 0))
-		return false;
+		return NUMBER_BAD;
 	if (i < n && (s[i] == 'e' || s[i] == 'E'))
 	{
 		size_t		digits_start;
@@ -405,11 +440,15 @@ put_number(lp_buf *b, const char *s, size_t n, bool strict_json)
 				exponent = exponent * 10 + (s[i] - '0');
 			i++;
 		}
-		if (i == digits_start || exponent > LP_MAX_EXPONENT)
-			return false;
+		if (i == digits_start)
+			return NUMBER_BAD;
+		if (exponent > LP_MAX_EXPONENT)
+			too_big = true;
 	}
 	if (i != n)
-		return false;
+		return NUMBER_BAD;
+	if (too_big)
+		return NUMBER_TOO_BIG;
 	if (b != NULL)
 	{
 		if (neg)
@@ -418,7 +457,14 @@ put_number(lp_buf *b, const char *s, size_t n, bool strict_json)
 			buf_putc(b, '0');
 		buf_put(b, s + int_start, n - int_start);
 	}
-	return true;
+	return NUMBER_OK;
+}
+
+/* number_check() == NUMBER_OK, appending the number to b (if not NULL) */
+static bool
+put_number(lp_buf *b, const char *s, size_t n, bool strict_json)
+{
+	return number_check(b, s, n, strict_json) == NUMBER_OK;
 }
 
 static int64_t
@@ -509,6 +555,8 @@ typedef struct perr
 	perr_kind	kind;
 	const char *at;
 	const char *what;
+	const char *name;			/* what it is about (a key), shown quoted; NULL if none */
+	size_t		name_len;
 } perr;
 
 static bool
@@ -519,8 +567,78 @@ fail(perr *e, perr_kind kind, const char *at, const char *what)
 		e->kind = kind;
 		e->at = at;
 		e->what = what;
+		e->name = NULL;
+		e->name_len = 0;
 	}
 	return false;
+}
+
+/* a member name in an object: where its text lies (in some buffer) and where it was read */
+typedef struct key_ref
+{
+	size_t		off;
+	size_t		len;
+	const char *src;			/* the name as written in the input */
+	size_t		src_len;
+} key_ref;
+
+typedef struct key_view
+{
+	const char *p;
+	size_t		len;
+	size_t		index;
+} key_view;
+
+static int
+key_view_cmp(const void *a, const void *b)
+{
+	const key_view *x = a,
+			   *y = b;
+	int			c;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	c = memcmp(x->p, y->p, x->len);
+	if (c != 0)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * Index of a key in keys[0..n) (texts at base + off) equal to an earlier
+ * one, or -1 when all differ; -2 when out of memory.  Pairwise for small
+ * objects, by sorting for large ones (a hostile object has many keys).
+ */
+static long
+duplicate_key(const char *base, const key_ref *keys, size_t n)
+{
+	key_view   *views;
+	long		dup = -1;
+
+	if (n <= 16)
+	{
+		for (size_t j = 1; j < n; j++)
+			for (size_t i = 0; i < j; i++)
+				if (keys[i].len == keys[j].len && memcmp(base + keys[i].off, base + keys[j].off, keys[i].len) == 0)
+					return (long) j;
+		return -1;
+	}
+	views = malloc(n * sizeof(key_view));
+	if (views == NULL)
+		return -2;
+	for (size_t i = 0; i < n; i++)
+	{
+		views[i].p = base + keys[i].off;
+		views[i].len = keys[i].len;
+		views[i].index = i;
+	}
+	qsort(views, n, sizeof(key_view), key_view_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (views[i].len == views[i - 1].len && memcmp(views[i].p, views[i - 1].p, views[i].len) == 0 &&
+			(dup < 0 || views[i].index < (size_t) dup))
+			dup = (long) views[i].index;
+	free(views);
+	return dup;
 }
 
 /* ------------------------------------------------------------------ */
@@ -532,6 +650,11 @@ typedef struct json_parser
 	const char *end;
 	lp_buf	   *out;
 	perr		err;
+	/* the member names of the open objects, innermost last (duplicate check) */
+	key_ref    *keys;
+	size_t		n_keys;
+	size_t		cap_keys;
+	bool		oom;
 } json_parser;
 
 static bool json_value(json_parser *jp, int depth);
@@ -589,6 +712,8 @@ json_string(json_parser *jp)
 					cp = hex_run(s + 2, 4);
 					if (cp < 0)
 						return fail(&jp->err, PERR_SYNTAX, s, "bad \\u escape");
+					if (cp == 0)
+						return fail(&jp->err, PERR_SYNTAX, s, "\\u0000 (jsonb cannot store it)");
 					s += 6;
 					if (cp >= 0xD800 && cp <= 0xDBFF && end - s >= 6 && s[0] == '\\' && s[1] == 'u')
 					{
@@ -600,6 +725,8 @@ json_string(json_parser *jp)
 							s += 6;
 						}
 					}
+					if (cp >= 0xD800 && cp <= 0xDFFF)
+						return fail(&jp->err, PERR_SYNTAX, s - 6, "lone surrogate escape (jsonb cannot store it)");
 					put_json_code_point(jp->out, (unsigned long) cp);
 					break;
 				}
@@ -644,10 +771,63 @@ json_number(json_parser *jp)
 	return true;
 }
 
+/* remembers the member name just written at out[off, end) */
+static bool
+json_push_key(json_parser *jp, size_t off, const char *src)
+{
+	if (jp->n_keys == jp->cap_keys)
+	{
+		size_t		cap = jp->cap_keys ? jp->cap_keys * 2 : 32;
+		key_ref    *k = cap <= SIZE_MAX / sizeof(key_ref) ? realloc(jp->keys, cap * sizeof(key_ref)) : NULL;
+
+		if (k == NULL)
+		{
+			jp->oom = true;
+			return fail(&jp->err, PERR_SYNTAX, src, "out of memory");
+		}
+		jp->keys = k;
+		jp->cap_keys = cap;
+	}
+	jp->keys[jp->n_keys].off = off;
+	jp->keys[jp->n_keys].len = jp->out->len - off;
+	jp->keys[jp->n_keys].src = src;
+	jp->keys[jp->n_keys].src_len = (size_t) (jp->p - src);
+	jp->n_keys++;
+	return true;
+}
+
+/* the object whose names are keys[first..] is complete: refuses a duplicate name */
+static bool
+json_check_keys(json_parser *jp, size_t first)
+{
+	long		dup;
+
+	if (jp->out->failed)
+		return true;			/* the caller reports the out-of-memory */
+	dup = duplicate_key(jp->out->data, jp->keys + first, jp->n_keys - first);
+	if (dup == -2)
+	{
+		jp->oom = true;
+		return fail(&jp->err, PERR_SYNTAX, jp->p, "out of memory");
+	}
+	if (dup >= 0)
+	{
+		const key_ref *k = &jp->keys[first + (size_t) dup];
+
+		fail(&jp->err, PERR_SYNTAX, k->src, "duplicate key");
+		jp->err.name = k->src;
+		jp->err.name_len = k->src_len;
+		return false;
+	}
+	jp->n_keys = first;
+	return true;
+}
+
 static bool
 json_container(json_parser *jp, int depth, char close)
 {
 	bool		is_object = close == '}';
+	size_t		first_key = jp->n_keys;
 
 	if (depth >= LP_MAX_DEPTH)
 		return fail(&jp->err, PERR_SYNTAX, jp->p, "nesting too deep");
@@ -669,8 +849,13 @@ json_container(json_parser *jp, int depth, char close)
 				return fail(&jp->err, PERR_EOF, jp->p, "unterminated object");
 			if (*jp->p != '"')
 				return fail(&jp->err, PERR_SYNTAX, jp->p, "expected a member name");
-			if (!json_string(jp))
-				return false;
+			{
+				size_t		key_off = jp->out->len;
+				const char *key_src = jp->p;
+
+				if (!json_string(jp) || !json_push_key(jp, key_off, key_src))
+					return false;
+			}
 			json_skip_ws(jp);
 			if (jp->p >= jp->end)
 				return fail(&jp->err, PERR_EOF, jp->p, "unterminated object");
@@ -688,7 +873,7 @@ json_container(json_parser *jp, int depth, char close)
 		{
 			buf_putc(jp->out, close);
 			jp->p++;
-			return true;
+			return !is_object || json_check_keys(jp, first_key);
 		}
 		if (*jp->p != ',')
 			return fail(&jp->err, PERR_SYNTAX, jp->p, is_object ? "expected ',' or '}'" : "expected ',' or ']'");
@@ -729,18 +914,25 @@ json_value(json_parser *jp, int depth)
  * around allowed) to out.  On failure out is left as it was and *err says why.
  */
 static bool
-json_embed(lp_buf *out, const char *s, size_t n, perr *err)
+json_embed(lp_buf *out, const char *s, size_t n, perr *err, bool *oom)
 {
-	json_parser jp = {s, s + n, out, {PERR_NONE, NULL, NULL}};
+	json_parser jp = {s, s + n, out, {PERR_NONE, NULL, NULL, NULL, 0}, NULL, 0, 0, false};
 	size_t		mark = out->len;
+	bool		ok = false;
 
 	if (json_value(&jp, 0))
 	{
 		json_skip_ws(&jp);
 		if (jp.p == jp.end)
-			return true;
-		fail(&jp.err, PERR_SYNTAX, jp.p, "text after the JSON value");
+			ok = true;
+		else
+			fail(&jp.err, PERR_SYNTAX, jp.p, "text after the JSON value");
 	}
+	free(jp.keys);
+	if (jp.oom)
+		*oom = true;
+	if (ok)
+		return true;
 	if (!out->failed)
 		out->len = mark;
 	if (err)
@@ -775,6 +967,10 @@ typedef struct js_node
 	size_t		src_len;		/* token length of numbers and bare words */
 	size_t		str_off;		/* decoded string, in the scratch buffer */
 	size_t		str_len;
+	bool		unstorable;		/* the string holds U+0000 or a lone surrogate */
+	bool		key_unstorable; /* the same of its member name */
+	const char *key_src;		/* member name as written */
+	size_t		key_src_len;
 } js_node;
 
 typedef struct js_parser
@@ -828,10 +1024,12 @@ js_skip_ws(js_parser *ps)
 
 /*
  * Decodes the quoted string at ps->p (quote ', " or `) onto the end of the
- * scratch buffer, JavaScript escapes included.
+ * scratch buffer, JavaScript escapes included; sets *unstorable when the
+ * value holds U+0000 or a lone surrogate (written as U+FFFD), which jsonb
+ * cannot hold.
  */
 static bool
-js_string_part(js_parser *ps)
+js_string_part(js_parser *ps, bool *unstorable)
 {
 	lp_buf	   *sb = &ps->res->priv_scratch;
 	char		quote = *ps->p;
@@ -842,19 +1040,26 @@ js_string_part(js_parser *ps)
 	{
 		const char *run = s;
 
-		while (s < end && *s != quote && *s != '\\' && *s != '\n')
+		while (s < end && *s != quote && *s != '\\' && *s != '\n' && *s != '\r' && *s != '\0')
 			s++;
 		buf_put(sb, run, (size_t) (s - run));
 		if (s >= end)
 			return fail(&ps->err, PERR_EOF, s, "unterminated string");
 		if (*s == quote)
 			break;
-		if (*s == '\n')
+		if (*s == '\0')
+		{
+			*unstorable = true;
+			buf_putc(sb, '\0');
+			s++;
+			continue;
+		}
+		if (*s == '\n' || *s == '\r')
 		{
 			if (quote != '`')
 				return fail(&ps->err, PERR_SYNTAX, s, "line break inside a quoted string");
 			buf_putc(sb, '\n');
-			s++;
+			s = next_line_start(s, end);
 			continue;
 		}
 		if (end - s < 2)
@@ -888,6 +1093,7 @@ js_string_part(js_parser *ps)
 				break;
 			case '0':
 				buf_putc(sb, '\0');
+				*unstorable = true;
 				s++;
 				break;
 			case '\r':
@@ -907,6 +1113,8 @@ js_string_part(js_parser *ps)
 					v = hex_run(s + 1, 2);
 					if (v < 0)
 						return fail(&ps->err, PERR_SYNTAX, s, "bad \\x escape");
+					if (v == 0)
+						*unstorable = true;
 					put_utf8(sb, (unsigned long) v);
 					s += 3;
 					break;
@@ -948,7 +1156,12 @@ js_string_part(js_parser *ps)
 						}
 					}
 					if (cp >= 0xD800 && cp <= 0xDFFF)
+					{
 						cp = 0xFFFD;	/* lone surrogate */
+						*unstorable = true;
+					}
+					if (cp == 0)
+						*unstorable = true;
 					put_utf8(sb, (unsigned long) cp);
 					break;
 				}
@@ -969,8 +1182,9 @@ js_string(js_parser *ps)
 {
 	int			id = js_new_node(ps, JS_STRING, ps->p);
 	size_t		start = ps->res->priv_scratch.len;
+	bool		unstorable = false;
 
-	if (id < 0 || !js_string_part(ps))
+	if (id < 0 || !js_string_part(ps, &unstorable))
 		return -1;
 	for (;;)
 	{
@@ -983,7 +1197,7 @@ js_string(js_parser *ps)
 			js_skip_ws(ps);
 			if (ps->p < ps->end && (*ps->p == '\'' || *ps->p == '"' || *ps->p == '`'))
 			{
-				if (!js_string_part(ps))
+				if (!js_string_part(ps, &unstorable))
 					return -1;
 				continue;
 			}
@@ -993,13 +1207,14 @@ js_string(js_parser *ps)
 	}
 	js_nodes(ps)[id].str_off = start;
 	js_nodes(ps)[id].str_len = ps->res->priv_scratch.len - start;
+	js_nodes(ps)[id].unstorable = unstorable;
 	return id;
 }
 
 static int	js_value(js_parser *ps, int depth);
 
 static bool
-js_key(js_parser *ps, size_t *off, size_t *len)
+js_key(js_parser *ps, size_t *off, size_t *len, bool *unstorable)
 {
 	lp_buf	   *sb = &ps->res->priv_scratch;
 
@@ -1008,7 +1223,7 @@ js_key(js_parser *ps, size_t *off, size_t *len)
 		return fail(&ps->err, PERR_EOF, ps->p, "unterminated object");
 	if (*ps->p == '\'' || *ps->p == '"' || *ps->p == '`')
 	{
-		if (!js_string_part(ps))
+		if (!js_string_part(ps, unstorable))
 			return false;
 	}
 	else
@@ -1023,6 +1238,52 @@ js_key(js_parser *ps, size_t *off, size_t *len)
 	}
 	*len = sb->len - *off;
 	return true;
+}
+
+/* the object id is complete: refuses a member name that appears twice */
+static bool
+js_check_keys(js_parser *ps, int id)
+{
+	key_ref		small[16];
+	key_ref    *keys = small;
+	size_t		n = 0;
+	long		dup;
+
+	for (int c = js_nodes(ps)[id].first; c >= 0; c = js_nodes(ps)[c].next)
+		n++;
+	if (n < 2 || ps->res->priv_scratch.failed)
+		return true;
+	if (n > 16 && (keys = malloc(n * sizeof(key_ref))) == NULL)
+	{
+		ps->oom = true;
+		return fail(&ps->err, PERR_SYNTAX, ps->p, "out of memory");
+	}
+	n = 0;
+	for (int c = js_nodes(ps)[id].first; c >= 0; c = js_nodes(ps)[c].next)
+	{
+		const js_node *cn = &js_nodes(ps)[c];
+
+		keys[n].off = cn->key_off;
+		keys[n].len = cn->key_len;
+		keys[n].src = cn->key_src;
+		keys[n].src_len = cn->key_src_len;
+		n++;
+	}
+	dup = duplicate_key(ps->res->priv_scratch.data, keys, n);
+	if (dup == -2)
+	{
+		ps->oom = true;
+		fail(&ps->err, PERR_SYNTAX, ps->p, "out of memory");
+	}
+	else if (dup >= 0)
+	{
+		fail(&ps->err, PERR_SYNTAX, keys[dup].src, "duplicate key");
+		ps->err.name = keys[dup].src;
+		ps->err.name_len = keys[dup].src_len;
+	}
+	if (keys != small)
+		free(keys);
+	return dup == -1;
 }
 
 static int
@@ -1041,7 +1302,10 @@ js_container(js_parser *ps, int depth, char close)
 	for (;;)
 	{
 		size_t		key_off = 0,
-					key_len = 0;
+					key_len = 0,
+					key_src_len = 0;
+		const char *key_src = NULL;
+		bool		key_unstorable = false;
 		int			child;
 
 		js_skip_ws(ps);
@@ -1050,12 +1314,14 @@ js_container(js_parser *ps, int depth, char close)
 		if (*ps->p == close)	/* empty, or after a trailing comma */
 		{
 			ps->p++;
-			return id;
+			return (!is_object || js_check_keys(ps, id)) ? id : -1;
 		}
 		if (is_object)
 		{
-			if (!js_key(ps, &key_off, &key_len))
+			key_src = ps->p;
+			if (!js_key(ps, &key_off, &key_len, &key_unstorable))
 				return -1;
+			key_src_len = (size_t) (ps->p - key_src);
 			js_skip_ws(ps);
 			if (ps->p >= ps->end)
 				return fail(&ps->err, PERR_EOF, ps->p, "unterminated object"), -1;
@@ -1068,6 +1334,9 @@ js_container(js_parser *ps, int depth, char close)
 			return -1;
 		js_nodes(ps)[child].key_off = key_off;
 		js_nodes(ps)[child].key_len = key_len;
+		js_nodes(ps)[child].key_src = key_src;
+		js_nodes(ps)[child].key_src_len = key_src_len;
+		js_nodes(ps)[child].key_unstorable = key_unstorable;
 		if (last < 0)
 			js_nodes(ps)[id].first = child;
 		else
@@ -1078,7 +1347,12 @@ js_container(js_parser *ps, int depth, char close)
 			return fail(&ps->err, PERR_EOF, ps->p, is_object ? "unterminated object" : "unterminated array"), -1;
 		if (*ps->p == ',')
 			ps->p++;
-		else if (*ps->p != close)
+		else if (*ps->p == close)
+		{
+			ps->p++;
+			return (!is_object || js_check_keys(ps, id)) ? id : -1;
+		}
+		else
 			return fail(&ps->err, PERR_SYNTAX, ps->p, is_object ? "expected ',' or '}'" : "expected ',' or ']'"), -1;
 	}
 }
@@ -1155,7 +1429,7 @@ js_value(js_parser *ps, int depth)
 static int
 js_parse_object(lp_result *res, const char *s, size_t n, perr *err, bool *oom)
 {
-	js_parser	ps = {s, s + n, res, {PERR_NONE, NULL, NULL}, false};
+	js_parser	ps = {s, s + n, res, {PERR_NONE, NULL, NULL, NULL, 0}, false};
 	int			root = -1;
 
 	res->priv_n_nodes = 0;
@@ -1271,8 +1545,9 @@ event_position(const lp_event *ev, const char *pos, int *line, int *col)
 		pos = s;
 	if (pos > e)
 		pos = e;
+	/* lines end at LF, CR LF or a lone CR */
 	for (const char *p = s; p < pos; p++)
-		if (*p == '\n')
+		if (*p == '\n' || (*p == '\r' && !(p + 1 < e && p[1] == '\n')))
 		{
 			(*line)++;
 			line_start = p + 1;
@@ -1308,56 +1583,30 @@ static void
 set_parse_failure(lp_ctx *c, lp_event *ev, lp_kind intended, const perr *err)
 {
 	char		detail[256];
+	char		name[80] = "";
 	int			line,
 				col;
 
+	if (err->name != NULL)
+	{
+		/* the name as written, quoted when it was not */
+		int			shown = err->name_len > 64 ? 64 : (int) err->name_len;
+		bool		quoted = *err->name == '\'' || *err->name == '"' || *err->name == '`';
+
+		snprintf(name, sizeof(name), quoted ? " %.*s%s" : " '%.*s'%s", shown, err->name,
+				 (size_t) shown < err->name_len ? "..." : "");
+	}
 	event_position(ev, err->at, &line, &col);
-	snprintf(detail, sizeof(detail), "%s: %s at line %d, column %d%s",
-			 kind_names[intended], err->what ? err->what : "syntax error", line, col,
+	snprintf(detail, sizeof(detail), "%s: %s%s at line %d, column %d%s",
+			 kind_names[intended], err->what ? err->what : "syntax error", name, line, col,
 			 err->kind == PERR_EOF ? " (the event ends inside the object)" : "");
 	set_malformed(c, ev, err->kind == PERR_EOF ? "truncated_event" : "malformed_event", intended, detail);
-}
-
-static void
-set_field_failure(lp_ctx *c, lp_event *ev, lp_kind intended, const char *key, int node, const char *expected)
-{
-	char		detail[256];
-
-	if (node < 0)
-	{
-		snprintf(detail, sizeof(detail), "%s: required key '%s' is missing", kind_names[intended], key);
-		set_malformed(c, ev, "missing_field", intended, detail);
-	}
-	else
-	{
-		const js_node *n = &((const js_node *) c->res->priv_nodes)[node];
-		int			line,
-					col;
-
-		event_position(ev, n->src, &line, &col);
-		snprintf(detail, sizeof(detail), "%s: key '%s' at line %d, column %d is not %s",
-				 kind_names[intended], key, line, col, expected);
-		set_malformed(c, ev, "bad_field", intended, detail);
-	}
 }
 
 static const js_node *
 node_at(lp_ctx *c, int id)
 {
 	return &((const js_node *) c->res->priv_nodes)[id];
-}
-
-/* field checks; a node id < 0 means the key is absent */
-static bool
-is_number_node(lp_ctx *c, int id)
-{
-	return id >= 0 && node_at(c, id)->type == JS_NUMBER && put_number(NULL, node_at(c, id)->src, node_at(c, id)->src_len, false);
-}
-
-static bool
-is_nonempty_string_node(lp_ctx *c, int id)
-{
-	return id >= 0 && node_at(c, id)->type == JS_STRING && node_at(c, id)->str_len > 0;
 }
 
 static bool
@@ -1382,6 +1631,17 @@ typedef struct field_spec
 	field_type	type;
 } field_spec;
 
+/* what a field check found */
+typedef enum field_verdict
+{
+	FIELD_OK,
+	FIELD_MISSING,				/* missing_field */
+	FIELD_BAD,					/* bad_field: not of its type */
+	FIELD_UNSTORABLE,			/* bad_field: U+0000 or a lone surrogate */
+	FIELD_TOO_LONG,				/* out_of_range: a string over LP_MAX_FIELD_BYTES */
+	FIELD_TOO_BIG_NUMBER		/* out_of_range: a number over the number limits */
+} field_verdict;
+
 static const char *
 field_expectation(field_type t)
 {
@@ -1403,33 +1663,153 @@ field_expectation(field_type t)
 	return "valid";
 }
 
-static bool
-field_ok(lp_ctx *c, int id, field_type t)
+static void
+set_field_failure(lp_ctx *c, lp_event *ev, lp_kind intended, const char *key, int node,
+				  field_type type, field_verdict verdict)
 {
+	char		detail[320];
+	const char *reason = "bad_field";
+	const js_node *n = node >= 0 ? node_at(c, node) : NULL;
+	int			line = 0,
+				col = 0;
+
+	if (n != NULL)
+		event_position(ev, n->src, &line, &col);
+	switch (verdict)
+	{
+		case FIELD_OK:
+		case FIELD_MISSING:
+			snprintf(detail, sizeof(detail), "%s: required key '%s' is missing", kind_names[intended], key);
+			reason = "missing_field";
+			break;
+		case FIELD_BAD:
+			snprintf(detail, sizeof(detail), "%s: key '%s' at line %d, column %d is not %s",
+					 kind_names[intended], key, line, col, field_expectation(type));
+			break;
+		case FIELD_UNSTORABLE:
+			snprintf(detail, sizeof(detail),
+					 "%s: key '%s' at line %d, column %d holds U+0000 or a lone surrogate, which cannot be stored",
+					 kind_names[intended], key, line, col);
+			break;
+		case FIELD_TOO_LONG:
+			snprintf(detail, sizeof(detail), "%s: key '%s' at line %d, column %d is %zu bytes long, more than the limit of %d",
+					 kind_names[intended], key, line, col, n->str_len, LP_MAX_FIELD_BYTES);
+			reason = "out_of_range";
+			break;
+		case FIELD_TOO_BIG_NUMBER:
+			if (n->src_len > LP_MAX_NUMBER_LEN)
+				snprintf(detail, sizeof(detail),
+						 "%s: key '%s' at line %d, column %d is a number of %zu characters, more than the limit of %d",
+						 kind_names[intended], key, line, col, n->src_len, LP_MAX_NUMBER_LEN);
+			else
+				snprintf(detail, sizeof(detail),
+						 "%s: key '%s' at line %d, column %d is a number with an exponent beyond the limit of +-%d",
+						 kind_names[intended], key, line, col, LP_MAX_EXPONENT);
+			reason = "out_of_range";
+			break;
+	}
+	set_malformed(c, ev, reason, intended, detail);
+}
+
+/* key of the event's data is missing or not an object */
+static void
+set_not_object(lp_ctx *c, lp_event *ev, lp_kind intended, const char *key, int node)
+{
+	char		detail[256];
+	int			line,
+				col;
+
+	if (node < 0)
+	{
+		set_field_failure(c, ev, intended, key, node, F_STRING, FIELD_MISSING);
+		return;
+	}
+	event_position(ev, node_at(c, node)->src, &line, &col);
+	snprintf(detail, sizeof(detail), "%s: key '%s' at line %d, column %d is not an object",
+			 kind_names[intended], key, line, col);
+	set_malformed(c, ev, "bad_field", intended, detail);
+}
+
+static field_verdict
+number_verdict(lp_ctx *c, int id)
+{
+	const js_node *n = node_at(c, id);
+
+	if (n->type != JS_NUMBER)
+		return FIELD_BAD;
+	switch (number_check(NULL, n->src, n->src_len, false))
+	{
+		case NUMBER_OK:
+			return FIELD_OK;
+		case NUMBER_TOO_BIG:
+			return FIELD_TOO_BIG_NUMBER;
+		default:
+			return FIELD_BAD;
+	}
+}
+
+static field_verdict
+string_verdict(lp_ctx *c, int id, bool nonempty)
+{
+	const js_node *n = node_at(c, id);
+
+	if (n->type != JS_STRING || (nonempty && n->str_len == 0))
+		return FIELD_BAD;
+	if (n->unstorable)
+		return FIELD_UNSTORABLE;
+	if (n->str_len > LP_MAX_FIELD_BYTES)
+		return FIELD_TOO_LONG;
+	return FIELD_OK;
+}
+
+/* a metadata object or array literal: no string or member name jsonb cannot store */
+static bool
+storable_tree(lp_ctx *c, int id)
+{
+	const js_node *n = node_at(c, id);
+
+	if (n->unstorable || n->key_unstorable)
+		return false;
+	if (n->type == JS_OBJECT || n->type == JS_ARRAY)
+		for (int ch = n->first; ch >= 0; ch = node_at(c, ch)->next)
+			if (!storable_tree(c, ch))
+				return false;
+	return true;
+}
+
+static field_verdict
+field_check(lp_ctx *c, int id, field_type t)
+{
+	if (id < 0 && (t == F_STRING || t == F_NUMBER))
+		return FIELD_MISSING;
 	switch (t)
 	{
 		case F_STRING:
-			return is_nonempty_string_node(c, id);
+			return string_verdict(c, id, true);
 		case F_NUMBER:
-			return is_number_node(c, id);
+			return number_verdict(c, id);
 		case F_OPT_STRING:
-			return is_nullish_node(c, id) || node_at(c, id)->type == JS_STRING;
+			return is_nullish_node(c, id) ? FIELD_OK : string_verdict(c, id, false);
 		case F_OPT_NUMBER:
-			return is_nullish_node(c, id) || is_number_node(c, id);
+			return is_nullish_node(c, id) ? FIELD_OK : number_verdict(c, id);
 		case F_OPT_BOOL:
-			return is_nullish_node(c, id) || node_at(c, id)->type == JS_TRUE || node_at(c, id)->type == JS_FALSE;
+			return (is_nullish_node(c, id) || node_at(c, id)->type == JS_TRUE ||
+					node_at(c, id)->type == JS_FALSE) ? FIELD_OK : FIELD_BAD;
 		case F_METADATA:
 			{
 				js_type		ty;
 
 				if (is_nullish_node(c, id))
-					return true;
+					return FIELD_OK;
 				ty = node_at(c, id)->type;
-				return ty == JS_STRING || ty == JS_OBJECT || ty == JS_ARRAY || ty == JS_TRUE ||
-					ty == JS_FALSE || is_number_node(c, id);
+				if (ty == JS_NUMBER)
+					return number_verdict(c, id);
+				if (ty == JS_STRING || ty == JS_OBJECT || ty == JS_ARRAY)
+					return storable_tree(c, id) ? FIELD_OK : FIELD_UNSTORABLE;
+				return (ty == JS_TRUE || ty == JS_FALSE) ? FIELD_OK : FIELD_BAD;
 			}
 	}
-	return false;
+	return FIELD_BAD;
 }
 
 /* metadata: a string holding JSON becomes that JSON, any other string stays a string */
@@ -1448,7 +1828,7 @@ emit_metadata(lp_ctx *c, int id)
 	{
 		const char *s = c->res->priv_scratch.data + n->str_off;
 
-		if (!json_embed(c->out, s, n->str_len, NULL))
+		if (!json_embed(c->out, s, n->str_len, NULL, &c->oom))
 			put_json_string(c->out, s, n->str_len);
 		return;
 	}
@@ -1467,10 +1847,13 @@ emit_fields(lp_ctx *c, lp_event *ev, lp_kind kind, int obj, const field_spec *sp
 
 	for (int i = 0; i < n_specs; i++)
 	{
+		field_verdict verdict;
+
 		ids[i] = js_get(c->res, obj, specs[i].key);
-		if (!field_ok(c, ids[i], specs[i].type))
+		verdict = field_check(c, ids[i], specs[i].type);
+		if (verdict != FIELD_OK)
 		{
-			set_field_failure(c, ev, kind, specs[i].key, ids[i], field_expectation(specs[i].type));
+			set_field_failure(c, ev, kind, specs[i].key, ids[i], specs[i].type, verdict);
 			return false;
 		}
 	}
@@ -1543,7 +1926,7 @@ parse_transaction(lp_ctx *c, lp_event *ev, const char *s, const char *e)
 	txn = js_get(c->res, root, "transaction");
 	if (txn < 0 || node_at(c, txn)->type != JS_OBJECT)
 	{
-		set_field_failure(c, ev, LP_TRANSACTION, "transaction", txn, "an object");
+		set_not_object(c, ev, LP_TRANSACTION, "transaction", txn);
 		return;
 	}
 	/* the legacy form (Dec 2023) has none of the keys the current form added */
@@ -1599,7 +1982,7 @@ parse_rejection(lp_ctx *c, lp_event *ev, const char *s, const char *e)
 
 	if (root < 0)
 	{
-		if (!contains(s, (size_t) (e - s), "negative balance"))
+		if (!contains(s, (size_t) (e - s), REJECTION_WORDS))
 			return false;
 		set_parse_failure(c, ev, LP_NEGATIVE_BALANCE_REJECTION, &err);
 		return true;
@@ -1609,11 +1992,11 @@ parse_rejection(lp_ctx *c, lp_event *ev, const char *s, const char *e)
 	if (msg < 0 || node_at(c, msg)->type != JS_STRING)
 		return false;
 	mn = node_at(c, msg);
-	if (!contains(c->res->priv_scratch.data + mn->str_off, mn->str_len, "negative balance"))
+	if (!contains(c->res->priv_scratch.data + mn->str_off, mn->str_len, REJECTION_WORDS))
 		return false;
 	if (data < 0 || node_at(c, data)->type != JS_OBJECT)
 	{
-		set_field_failure(c, ev, LP_NEGATIVE_BALANCE_REJECTION, "data", data, "an object");
+		set_not_object(c, ev, LP_NEGATIVE_BALANCE_REJECTION, "data", data);
 		return true;
 	}
 	buf_putc(c->out, '{');
@@ -1642,6 +2025,20 @@ trim_end(const char *s, const char *e)
 	return e;
 }
 
+/* a request or message id over LP_MAX_FIELD_BYTES: the event is out_of_range */
+static void
+set_id_too_long(lp_ctx *c, lp_event *ev, lp_kind intended, const char *what, const char *at, size_t len)
+{
+	char		detail[256];
+	int			line,
+				col;
+
+	event_position(ev, at, &line, &col);
+	snprintf(detail, sizeof(detail), "%s: the %s at line %d, column %d is %zu bytes long, more than the limit of %d",
+			 kind_names[intended], what, line, col, len, LP_MAX_FIELD_BYTES);
+	set_malformed(c, ev, "out_of_range", intended, detail);
+}
+
 /* {"message": text} plus "data" when the text ends with valid JSON from its first '{' */
 static void
 put_message_body(lp_ctx *c, const char *s, const char *e, bool with_data)
@@ -1658,7 +2055,7 @@ put_message_body(lp_ctx *c, const char *s, const char *e, bool with_data)
 			buf_lit(c->out, "{\"message\":\"");
 			put_json_chars(c->out, s, (size_t) (trim_end(s, brace) - s), true);
 			buf_lit(c->out, "\",\"data\":");
-			if (json_embed(c->out, brace, (size_t) (e - brace), NULL))
+			if (json_embed(c->out, brace, (size_t) (e - brace), NULL, &c->oom))
 			{
 				buf_putc(c->out, '}');
 				return;
@@ -1691,13 +2088,18 @@ classify_message(lp_ctx *c, lp_event *ev, const char *s, const char *e)
 		{"Invoke Error", LP_INVOKE_ERROR, true},
 	};
 
-	if (starts_with(s, e, "Processing message "))
+	if (starts_with(s, e, PREFIX_PROCESSING))
 	{
-		const char *id = s + strlen("Processing message ");
+		const char *id = s + strlen(PREFIX_PROCESSING);
 		const char *q = id;
 
 		while (q < e && !is_space(*q))
 			q++;
+		if ((size_t) (q - id) > LP_MAX_FIELD_BYTES)
+		{
+			set_id_too_long(c, ev, LP_PROCESSING_MESSAGE, "message id", id, (size_t) (q - id));
+			return;
+		}
 		if (q > id)
 		{
 			ev->kind = LP_PROCESSING_MESSAGE;
@@ -1709,14 +2111,14 @@ classify_message(lp_ctx *c, lp_event *ev, const char *s, const char *e)
 			return;
 		}
 	}
-	if (starts_with(s, e, "Start syncing the balance"))
+	if (starts_with(s, e, PREFIX_TRANSACTION))
 	{
-		parse_transaction(c, ev, s + strlen("Start syncing the balance"), e);
+		parse_transaction(c, ev, s + strlen(PREFIX_TRANSACTION), e);
 		return;
 	}
-	if (starts_with(s, e, "Subscription balance and payment balance are not in sync"))
+	if (starts_with(s, e, PREFIX_BALANCE_ERROR))
 	{
-		parse_balance_error(c, ev, s + strlen("Subscription balance and payment balance are not in sync"), e);
+		parse_balance_error(c, ev, s + strlen(PREFIX_BALANCE_ERROR), e);
 		return;
 	}
 	if (s < e && *s == '{' && parse_rejection(c, ev, s, e))
@@ -1845,33 +2247,42 @@ put_segments(lp_ctx *c, const char *s, const char *e, const char *prefix, bool *
 	}
 }
 
-static void
+/* sets the request id s[0..e-s); false (nothing set) when it is longer than LP_MAX_FIELD_BYTES */
+static bool
 set_request_id(lp_event *ev, const char *s, const char *e)
 {
+	if ((size_t) (e - s) > LP_MAX_FIELD_BYTES)
+		return false;
 	if (e > s && !(e - s == 9 && memcmp(s, "undefined", 9) == 0))
 	{
 		ev->request_id.ptr = s;
 		ev->request_id.len = (size_t) (e - s);
 	}
+	return true;
 }
 
 /* a platform line: text right after the export timestamp */
 static void
 classify_platform(lp_ctx *c, lp_event *ev, const char *s, const char *e)
 {
-	const char *line_end = memchr(s, '\n', (size_t) (e - s));
-	const char *first_end = line_end ? trim_end(s, line_end) : trim_end(s, e);
+	const char *line_end = line_end_at(s, e);
+	const char *first_end = trim_end(s, line_end);
 	bool		first = true;
 
-	if (starts_with(s, first_end, "START RequestId: ") || starts_with(s, first_end, "END RequestId: ") ||
-		starts_with(s, first_end, "REPORT RequestId: "))
+	if (starts_with(s, first_end, PREFIX_START) || starts_with(s, first_end, PREFIX_END) ||
+		starts_with(s, first_end, PREFIX_REPORT))
 	{
 		const char *id = (const char *) memchr(s, ':', (size_t) (first_end - s)) + 2;
 		const char *q = id;
+		lp_kind		kind = *s == 'S' ? LP_START : *s == 'E' ? LP_END : LP_REPORT;
 
 		while (q < first_end && !is_space(*q))
 			q++;
-		set_request_id(ev, id, q);
+		if (!set_request_id(ev, id, q))
+		{
+			set_id_too_long(c, ev, kind, "request id", id, (size_t) (q - id));
+			return;
+		}
 		buf_putc(c->out, '{');
 		if (*s == 'S')
 		{
@@ -1891,21 +2302,19 @@ classify_platform(lp_ctx *c, lp_event *ev, const char *s, const char *e)
 			ev->kind = LP_REPORT;
 			put_segments(c, q, first_end, "", &first);
 			/* continuation lines: XRAY TraceId: ...\tSegmentId: ... */
-			for (const char *ls = line_end ? line_end + 1 : e; ls < e;)
+			for (const char *ls = line_end < e ? next_line_start(line_end, e) : e; ls < e;)
 			{
-				const char *le = memchr(ls, '\n', (size_t) (e - ls));
+				const char *le = line_end_at(ls, e);
 
-				if (le == NULL)
-					le = e;
 				if (starts_with(ls, le, "XRAY "))
 					put_segments(c, ls + 5, trim_end(ls, le), "xray_", &first);
-				ls = le < e ? le + 1 : e;
+				ls = le < e ? next_line_start(le, e) : e;
 			}
 		}
 		buf_putc(c->out, '}');
 		return;
 	}
-	if (starts_with(s, first_end, "INIT_START") || starts_with(s, first_end, "INIT_REPORT"))
+	if (starts_with(s, first_end, PREFIX_INIT_START) || starts_with(s, first_end, PREFIX_INIT_REPORT))
 	{
 		ev->kind = s[5] == 'S' ? LP_INIT_START : LP_INIT_REPORT;
 		buf_putc(c->out, '{');
@@ -1913,11 +2322,11 @@ classify_platform(lp_ctx *c, lp_event *ev, const char *s, const char *e)
 		buf_putc(c->out, '}');
 		return;
 	}
-	if (starts_with(s, e, "{\"_aws\""))
+	if (starts_with(s, e, PREFIX_METRIC))
 	{
 		perr		err;
 
-		if (json_embed(c->out, s, (size_t) (e - s), &err))
+		if (json_embed(c->out, s, (size_t) (e - s), &err, &c->oom))
 		{
 			ev->kind = LP_METRIC;
 			return;
@@ -1929,12 +2338,172 @@ classify_platform(lp_ctx *c, lp_event *ev, const char *s, const char *e)
 	put_message_body(c, s, e, false);
 }
 
+/* the kind a message would have, from how it begins (no parsing) */
+static lp_kind
+message_kind_hint(const char *s, const char *e)
+{
+	const char *head_end = (size_t) (e - s) > 4096 ? s + 4096 : e;
+
+	if (starts_with(s, e, PREFIX_PROCESSING))
+		return LP_PROCESSING_MESSAGE;
+	if (starts_with(s, e, PREFIX_TRANSACTION))
+		return LP_TRANSACTION;
+	if (starts_with(s, e, PREFIX_BALANCE_ERROR))
+		return LP_BALANCE_ERROR;
+	if (s < e && *s == '{' && contains(s, (size_t) (head_end - s), REJECTION_WORDS))
+		return LP_NEGATIVE_BALANCE_REJECTION;
+	return LP_APP_LOG;
+}
+
+/* the kind a platform line would have, from how it begins */
+static lp_kind
+platform_kind_hint(const char *s, const char *e)
+{
+	if (starts_with(s, e, PREFIX_START))
+		return LP_START;
+	if (starts_with(s, e, PREFIX_END))
+		return LP_END;
+	if (starts_with(s, e, PREFIX_REPORT))
+		return LP_REPORT;
+	if (starts_with(s, e, PREFIX_INIT_START))
+		return LP_INIT_START;
+	if (starts_with(s, e, PREFIX_INIT_REPORT))
+		return LP_INIT_REPORT;
+	if (starts_with(s, e, PREFIX_METRIC))
+		return LP_METRIC;
+	return LP_PLATFORM_TEXT;
+}
+
+/* an event over LP_MAX_EVENT_BYTES: not parsed (its raw is cut by the caller) */
+static void
+set_too_large(lp_ctx *c, lp_event *ev, lp_kind intended)
+{
+	char		detail[256];
+
+	snprintf(detail, sizeof(detail),
+			 "the event is %zu bytes long, more than the limit of %zu; raw keeps its first %zu bytes at most",
+			 ev->raw.len, LP_MAX_EVENT_BYTES, LP_RAW_EXCERPT_BYTES);
+	set_malformed(c, ev, "too_large", intended, detail);
+}
+
+/* a broken event header: too_large wins for an oversized event (its raw is cut) */
+static void
+set_header_failure(lp_ctx *c, lp_event *ev, const char *reason, const char *detail)
+{
+	if (ev->raw.len > LP_MAX_EVENT_BYTES)
+		set_too_large(c, ev, LP_KIND_NONE);
+	else
+		set_malformed(c, ev, reason, LP_KIND_NONE, detail);
+}
+
+/* the levels of Lambda's application lines */
+static const char *const app_levels[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
+
+/* texts that begin a log line (or the message of one) wherever they appear */
+static const char *const line_markers[] = {
+	PREFIX_START, PREFIX_END, PREFIX_REPORT, PREFIX_INIT_START " ", PREFIX_INIT_REPORT " ",
+	PREFIX_PROCESSING, PREFIX_TRANSACTION, PREFIX_BALANCE_ERROR
+};
+
+/*
+ * The first place in [s, e) where another log line starts: an application
+ * header (<ts> TAB), TAB <LEVEL> TAB, or one of line_markers; NULL when there
+ * is none.  *len: the length of what was found there.
+ */
+static const char *
+embedded_line_start(const char *s, const char *e, size_t *len)
+{
+	for (const char *p = s; p < e; p++)
+	{
+		char		ch = *p;
+
+		if (ch == '\t')
+		{
+			for (size_t i = 0; i < sizeof(app_levels) / sizeof(app_levels[0]); i++)
+			{
+				size_t		k = strlen(app_levels[i]);
+
+				if ((size_t) (e - p) > k + 1 && memcmp(p + 1, app_levels[i], k) == 0 && p[k + 1] == '\t')
+				{
+					*len = k + 2;
+					return p;
+				}
+			}
+		}
+		else if (is_digit(ch))
+		{
+			if ((size_t) (e - p) > 24 && p[24] == '\t' && timestamp_shape(p, (size_t) (e - p)))
+			{
+				*len = 25;
+				return p;
+			}
+		}
+		else if (ch == 'S' || ch == 'E' || ch == 'R' || ch == 'I' || ch == 'P')
+		{
+			for (size_t i = 0; i < sizeof(line_markers) / sizeof(line_markers[0]); i++)
+				if (*line_markers[i] == ch && starts_with(p, e, line_markers[i]))
+				{
+					*len = strlen(line_markers[i]);
+					return p;
+				}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Makes the event malformed when another log line starts inside it (lines
+ * run together): what it swallowed, a transaction above all, must not pass
+ * for part of an informational event.  msg: where its own message starts.
+ */
+static void
+check_run_together(lp_ctx *c, lp_event *ev, const char *msg)
+{
+	const char *e = ev->raw.ptr + ev->raw.len;
+	const char *hit;
+	size_t		hit_len = 0;
+	lp_kind		intended = ev->kind;
+	char		detail[256];
+	int			line,
+				col;
+
+	switch (ev->kind)
+	{
+		case LP_TRANSACTION:
+		case LP_BALANCE_ERROR:
+		case LP_NEGATIVE_BALANCE_REJECTION:
+		case LP_METRIC:
+		case LP_MALFORMED:
+			return;				/* wholly parsed, or already quarantined */
+		default:
+			break;
+	}
+	if (msg >= e)
+		return;
+	hit = embedded_line_start(msg + 1, e, &hit_len);
+	if (hit == NULL)
+		return;
+	/* the data it swallowed names the kind (quarantine.kind) */
+	if (contains(hit, (size_t) (e - hit), PREFIX_TRANSACTION))
+		intended = LP_TRANSACTION;
+	else if (contains(hit, (size_t) (e - hit), PREFIX_BALANCE_ERROR))
+		intended = LP_BALANCE_ERROR;
+	else if (contains(hit, (size_t) (e - hit), REJECTION_WORDS))
+		intended = LP_NEGATIVE_BALANCE_REJECTION;
+	event_position(ev, hit, &line, &col);
+	snprintf(detail, sizeof(detail),
+			 "%s: another log line starts inside this event at line %d, column %d (\"%.*s\"): lines run together",
+			 kind_names[ev->kind], line, col, (int) hit_len, hit);
+	set_malformed(c, ev, "malformed_event", intended, detail);
+}
+
 /* Classifies one event and writes its body; raw and export_ts are set. */
 static void
 parse_event(lp_ctx *c, lp_event *ev)
 {
 	const char *s = ev->raw.ptr;
 	const char *e = ev->raw.ptr + ev->raw.len;
+	bool		oversized = ev->raw.len > LP_MAX_EVENT_BYTES;
 	int64_t		us;
 	int			ts;
 
@@ -1943,14 +2512,14 @@ parse_event(lp_ctx *c, lp_event *ev)
 	ts = lp_parse_timestamp(s, (size_t) (e - s), &us);
 	if (ts < 0 || !((size_t) (e - s) == 24 || s[24] == ' ' || s[24] == '\r' || s[24] == '\n'))
 	{
-		set_malformed(c, ev, "no_timestamp", LP_KIND_NONE, "the event does not start with an export timestamp (YYYY-MM-DDTHH:MM:SS.sssZ)");
+		set_header_failure(c, ev, "no_timestamp", "the event does not start with an export timestamp (YYYY-MM-DDTHH:MM:SS.sssZ)");
 		return;
 	}
 	ev->export_ts.ptr = s;
 	ev->export_ts.len = 24;
 	if (ts == 0)
 	{
-		set_malformed(c, ev, "bad_timestamp", LP_KIND_NONE, "impossible export timestamp at line 1, column 1");
+		set_header_failure(c, ev, "bad_timestamp", "impossible export timestamp at line 1, column 1");
 		return;
 	}
 	ev->has_logged_at = true;
@@ -1970,7 +2539,7 @@ parse_event(lp_ctx *c, lp_event *ev)
 
 		ev->app_ts.ptr = s;
 		ev->app_ts.len = 24;
-		while (rid_end < e && *rid_end != '\t' && *rid_end != '\n')
+		while (rid_end < e && *rid_end != '\t' && *rid_end != '\n' && *rid_end != '\r')
 			rid_end++;
 		lvl = lvl_end = rid_end + 1;
 		if (rid_end < e && *rid_end == '\t')
@@ -1986,22 +2555,40 @@ parse_event(lp_ctx *c, lp_event *ev)
 			event_position(ev, rid_end >= e || *rid_end != '\t' ? rid_end : lvl_end, &line, &col);
 			snprintf(detail, sizeof(detail),
 					 "application line without <request id> TAB <LEVEL> TAB after its timestamp (line %d, column %d)", line, col);
-			set_malformed(c, ev, "malformed_event", LP_KIND_NONE, detail);
+			set_header_failure(c, ev, "malformed_event", detail);
 			return;
 		}
-		set_request_id(ev, rid, rid_end);
 		ev->level.ptr = lvl;
 		ev->level.len = (size_t) (lvl_end - lvl);
+		if (ts > 0)
+			ev->logged_at_us = us;
+		if (oversized)
+		{
+			set_request_id(ev, rid, rid_end);
+			set_too_large(c, ev, message_kind_hint(lvl_end + 1, e));
+			return;
+		}
+		if (!set_request_id(ev, rid, rid_end))
+		{
+			set_id_too_long(c, ev, message_kind_hint(lvl_end + 1, e), "request id", rid, (size_t) (rid_end - rid));
+			return;
+		}
 		if (ts == 0)
 		{
 			set_malformed(c, ev, "bad_timestamp", LP_KIND_NONE, "impossible application timestamp at line 1, column 26");
 			return;
 		}
-		ev->logged_at_us = us;
 		classify_message(c, ev, lvl_end + 1, e);
+		check_run_together(c, ev, lvl_end + 1);
+		return;
+	}
+	if (oversized)
+	{
+		set_too_large(c, ev, platform_kind_hint(s, e));
 		return;
 	}
 	classify_platform(c, ev, s, e);
+	check_run_together(c, ev, s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2035,8 +2622,22 @@ new_event(lp_result *res, const char *start)
 static bool
 starts_event(const char *s, const char *e)
 {
-	return timestamp_shape(s, (size_t) (e - s)) &&
-		((size_t) (e - s) == 24 || s[24] == ' ' || s[24] == '\r');
+	return timestamp_shape(s, (size_t) (e - s)) && ((size_t) (e - s) == 24 || s[24] == ' ');
+}
+
+/*
+ * At most max bytes of s (which has more), cut before a UTF-8 continuation
+ * byte: at most three steps back, a character has at most four bytes (bytes
+ * that are no UTF-8 are cut anywhere; the excerpt is never empty).
+ */
+static size_t
+excerpt_length(const char *s, size_t max)
+{
+	size_t		n = max;
+
+	while (n > max - 3 && ((unsigned char) s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
 }
 
 static bool
@@ -2459,6 +3060,7 @@ lp_parse(const char *text, size_t len, const lp_options *opts, lp_result *out)
 	const char *end;
 	lp_event   *cur = NULL;
 	const char *cur_end = NULL; /* end of the last non-blank line of cur */
+	const char *next_lf = NULL;	/* the first LF at or after p, or end */
 
 	memset(out, 0, sizeof(*out));
 	c.res = out;
@@ -2467,6 +3069,7 @@ lp_parse(const char *text, size_t len, const lp_options *opts, lp_result *out)
 	if (text == NULL)
 		return LP_OK;
 	end = text + len;
+	p += lp_bom_length(text, len);	/* a byte order mark is no part of any event */
 
 	/* finishes cur: cuts raw at its last non-blank line, builds its body */
 #define FINISH_EVENT() \
@@ -2474,7 +3077,10 @@ lp_parse(const char *text, size_t len, const lp_options *opts, lp_result *out)
 		if (cur != NULL) \
 		{ \
 			cur->raw.len = (size_t) (cur_end - cur->raw.ptr); \
+			cur->raw_bytes = cur->raw.len; \
 			parse_event(&c, cur); \
+			if (cur->raw.len > LP_MAX_EVENT_BYTES) \
+				cur->raw.len = excerpt_length(cur->raw.ptr, LP_RAW_EXCERPT_BYTES); \
 			cur->body_len = c.out->len - cur->priv_body_off; \
 			buf_putc(c.out, '\0'); \
 			if (opts && opts->progress && cur->event_no % LP_PROGRESS_EVERY == 0) \
@@ -2484,9 +3090,18 @@ lp_parse(const char *text, size_t len, const lp_options *opts, lp_result *out)
 
 	while (p < end)
 	{
-		const char *nl = memchr(p, '\n', (size_t) (end - p));
-		const char *line_end = nl ? nl : end;
-		const char *content_end = (line_end > p && line_end[-1] == '\r') ? line_end - 1 : line_end;
+		const char *content_end,
+				   *cr;
+
+		/* memchr for LF over the text once per LF, for CR within the line */
+		if (next_lf == NULL || next_lf < p)
+		{
+			next_lf = memchr(p, '\n', (size_t) (end - p));
+			if (next_lf == NULL)
+				next_lf = end;
+		}
+		cr = memchr(p, '\r', (size_t) (next_lf - p));
+		content_end = cr ? cr : next_lf;
 
 		if (starts_event(p, content_end))
 		{
@@ -2509,7 +3124,7 @@ lp_parse(const char *text, size_t len, const lp_options *opts, lp_result *out)
 			}
 			cur_end = content_end;
 		}
-		p = nl ? nl + 1 : end;
+		p = content_end < end ? next_line_start(content_end, end) : end;
 	}
 	FINISH_EVENT();
 #undef FINISH_EVENT

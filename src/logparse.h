@@ -15,13 +15,40 @@
  * included, belongs to the current event; raw ends at the event's last
  * non-blank line.  Text before the first timestamp is one malformed event
  * (no_timestamp); a timestamp of the right shape but impossible fields
- * starts a malformed event (bad_timestamp).  CR LF line ends are accepted.
+ * starts a malformed event (bad_timestamp).  A line ends at LF, CR LF or a
+ * lone CR (old Mac files); in message texts each line end becomes LF.  A
+ * UTF-8 byte order mark at the very start of the text is skipped.
+ *
+ * Damaged text: a line that holds the start of another log line (an
+ * application header <ts> TAB, a TAB <LEVEL> TAB, a Lambda START / END /
+ * REPORT / INIT_ line, or a data message such as "Start syncing the
+ * balance") past its own start, e.g. two lines run together, is one
+ * malformed event (malformed_event, intended_kind the data kind found inside
+ * if any): nothing it swallowed passes for an informational event.
+ * Successfully parsed data events and metrics are exempt (their text is
+ * wholly accounted for by the object they hold).
+ *
+ * Limits (one home: the constants below): an event longer than
+ * LP_MAX_EVENT_BYTES is malformed (too_large) without being parsed, and its
+ * raw keeps only its first LP_RAW_EXCERPT_BYTES (cut at a character start);
+ * raw_bytes keeps the full size.  A request id, SQS message id or string
+ * field of a data event (id, userId, type, source, action, currency,
+ * transactionId) longer than LP_MAX_FIELD_BYTES, and a number longer than
+ * LP_MAX_NUMBER_LEN characters or with an exponent beyond +-LP_MAX_EXPONENT
+ * make the event malformed (out_of_range).
+ *
+ * Strings: a string field whose value holds U+0000 or a lone UTF-16
+ * surrogate (which jsonb cannot store) is bad_field; duplicate keys in an
+ * object literal make the event malformed_event.  JSON inside a metadata
+ * string that holds \u0000, a lone surrogate escape or a duplicate key is not
+ * parsed: metadata stays that JSON text, a string, escapes as written.
  *
  * Number spelling: the JSON grammar, plus two harmless JavaScript spellings
  * that are normalised (a leading '+' is dropped, a missing integer part
- * becomes 0: '.5' -> 0.5).  NaN, Infinity, hex, octal-looking leading zeros,
- * '5.', more than 400 characters or an exponent beyond +-1000 (PostgreSQL's
- * numeric limit) are rejected.
+ * becomes 0: '.5' -> 0.5).  NaN, Infinity, hex, octal-looking leading zeros
+ * and '5.' are no numbers (bad_field); a number longer than LP_MAX_NUMBER_LEN
+ * characters or with an exponent beyond +-LP_MAX_EXPONENT (PostgreSQL's
+ * numeric limit) is out_of_range.
  */
 #ifndef CALO_LOGPARSE_H
 #define CALO_LOGPARSE_H
@@ -31,6 +58,19 @@
 #include <stdint.h>
 
 #define LP_MAX_DEPTH 64			/* deeper object/array nesting is malformed */
+#define LP_MAX_EVENT_BYTES ((size_t) 1 << 20)	/* longer events: too_large */
+#define LP_RAW_EXCERPT_BYTES ((size_t) 4096)	/* raw kept of a too_large event */
+#define LP_MAX_FIELD_BYTES 256	/* ids and string fields of data events */
+#define LP_MAX_NUMBER_LEN 400	/* characters of one number */
+#define LP_MAX_EXPONENT 1000	/* PostgreSQL numeric refuses larger exponents */
+
+/* length of the UTF-8 byte order mark at s (3), or 0 when s does not start with one */
+static inline size_t
+lp_bom_length(const char *s, size_t n)
+{
+	return (n >= 3 && (unsigned char) s[0] == 0xEF && (unsigned char) s[1] == 0xBB &&
+			(unsigned char) s[2] == 0xBF) ? 3 : 0;
+}
 
 typedef enum lp_kind
 {
@@ -73,7 +113,9 @@ typedef struct lp_event
 {
 	int			event_no;		/* 1-based position in the text */
 	lp_kind		kind;
-	lp_slice	raw;			/* the event exactly as in the input, without its final line end */
+	lp_slice	raw;			/* the event exactly as in the input, without its final line end
+								 * (too_large: its first LP_RAW_EXCERPT_BYTES) */
+	size_t		raw_bytes;		/* full length of the event text */
 	lp_slice	export_ts;		/* "YYYY-MM-DDTHH:MM:SS.sssZ" or absent */
 	lp_slice	app_ts;			/* application timestamp or absent */
 	lp_slice	request_id;		/* absent when missing or "undefined" */
@@ -82,7 +124,8 @@ typedef struct lp_event
 	bool		has_logged_at;
 	int64_t		logged_at_us;	/* app timestamp if any, else export timestamp: microseconds since 1970-01-01T00:00:00Z */
 	/* LP_MALFORMED only: */
-	const char *reason;			/* no_timestamp, bad_timestamp, truncated_event, malformed_event, missing_field, bad_field */
+	const char *reason;			/* no_timestamp, bad_timestamp, truncated_event, malformed_event,
+								 * missing_field, bad_field, out_of_range, too_large */
 	lp_kind		intended_kind;	/* the kind the event would have had, or LP_KIND_NONE */
 	/* JSON body, NUL-terminated, owned by the result; valid after lp_parse() returns LP_OK */
 	const char *body;

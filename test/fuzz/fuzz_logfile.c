@@ -1,12 +1,14 @@
 /*
  * Fuzz target of the log-file core: any bytes given as a (gzip) log file
- * decode without memory errors, and the UTF-8 check agrees with itself.
+ * decode without memory errors, the UTF-8 check agrees with itself, and a
+ * UTF-8 byte order mark in front of a text does not change whether it is a log.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "logfile.h"
+#include "logparse.h"
 
 static void *
 grow(void *ctx, void *old, size_t size)
@@ -31,7 +33,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bad = lf_utf8_invalid_offset(out + 8, outlen);
 		if (bad != (size_t) -1 && bad >= outlen)
 			abort();
-		(void) lf_starts_with_timestamp(out + 8, outlen);
+		/* a BOM in front (in the reserved bytes) changes nothing */
+		if (lp_bom_length((const char *) out + 8, outlen) == 0)
+		{
+			bool		plain = lf_starts_with_timestamp(out + 8, outlen);
+
+			memcpy(out + 5, "\xef\xbb\xbf", 3);
+			if (lf_starts_with_timestamp(out + 5, outlen + 3) != plain)
+				abort();
+		}
 	}
 	free(out);
 

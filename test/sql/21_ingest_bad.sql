@@ -131,3 +131,19 @@ SELECT events, transactions, quarantined FROM calo_recon.ingest_log(
     'inline-invalid');
 SELECT event_no, txn_id, reason, detail ->> 'field' AS field
 FROM calo_recon.quarantine WHERE source_file = 'inline-invalid' ORDER BY event_no;
+
+-- D4: line ends and a byte order mark (test/data/bad/line_ends): a log with
+-- lone CR line ends (was one START event, its transactions lost), one that
+-- starts with a UTF-8 BOM and one gzip with BOM and CR LF (were skipped as
+-- not_a_log) are ingested like any other
+SELECT * FROM calo_recon.ingest_file('bad/line_ends/b_bom.log');
+SELECT * FROM calo_recon.ingest_file('bad/line_ends');
+SELECT file_name, events, transactions, quarantined FROM calo_recon.ingested_files
+WHERE file_name LIKE 'bad/line_ends/%' ORDER BY file_name;
+SELECT count(*) AS line_ends_quarantined FROM calo_recon.quarantine WHERE source_file LIKE 'bad/line_ends/%';
+SELECT e.source_file, e.event_no, e.kind, pg_catalog.left(e.raw, 24) AS raw_start
+FROM calo_recon.log_events e WHERE e.source_file LIKE 'bad/line_ends/%' ORDER BY 1, 2;
+SELECT txn_id, old_balance, new_balance, logged_at, source_file FROM calo_recon.transactions
+WHERE source_file LIKE 'bad/line_ends/%' ORDER BY logged_at;
+-- the text read back keeps its BOM (the digest is the file's); the parser skips it
+SELECT pg_catalog.left(calo_recon.read_log_file('bad/line_ends/b_bom.log'), 1) = E'\uFEFF' AS keeps_bom;

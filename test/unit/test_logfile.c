@@ -141,6 +141,12 @@ test_timestamp(void)
 	CHECK(!lf_starts_with_timestamp((const unsigned char *) "2024-01-14T21:00", 16));
 	CHECK(!lf_starts_with_timestamp((const unsigned char *) "\0\0\0\1Bud1", 8));
 	CHECK(!lf_starts_with_timestamp((const unsigned char *) "", 0));
+	/* D4: a UTF-8 byte order mark before the timestamp is still a log; only at the start, only once */
+	CHECK(lf_starts_with_timestamp((const unsigned char *) "\xef\xbb\xbf" "2024-01-14T21:00:00.002Z START", 33));
+	CHECK(!lf_starts_with_timestamp((const unsigned char *) "\xef\xbb\xbf\xef\xbb\xbf" "2024-01-14T21:00:00.002Z", 30));
+	CHECK(!lf_starts_with_timestamp((const unsigned char *) "\xef\xbb\xbf", 3));
+	CHECK(!lf_starts_with_timestamp((const unsigned char *) "\xef\xbb" "2024-01-14T21:00:00.002Z", 26));
+	CHECK(lf_utf8_invalid_offset((const unsigned char *) "\xef\xbb\xbf" "2024", 7) == (size_t) -1);
 }
 
 int

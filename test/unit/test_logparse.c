@@ -382,13 +382,36 @@ test_metadata(void)
 	parse(APP(RID, "INFO", CURRENT_TXN("'{\"a\":' +\n      '1}'", "5")));
 	CHECK_STR(ev(0)->body, CURRENT_BODY("{\"a\":1}", "5"));
 
-	/* control characters, NUL and lone surrogates never reach the JSON raw */
-	parse(APP(RID, "INFO", CURRENT_TXN("'\\0\\x01\\ud800'", "5")));
-	CHECK_STR(ev(0)->body, CURRENT_BODY("\"\\ufffd\\u0001\xef\xbf\xbd\"", "5"));
+	/* control characters reach the JSON escaped */
+	parse(APP(RID, "INFO", CURRENT_TXN("'\\x01\\x1f'", "5")));
+	CHECK_STR(ev(0)->body, CURRENT_BODY("\"\\u0001\\u001f\"", "5"));
 
-	/* JSON in metadata with \u0000 and a lone surrogate escape: still valid jsonb */
+	/*
+	 * C3: U+0000 and lone surrogates, which jsonb cannot hold, are never
+	 * replaced silently.  In the string itself (after the JavaScript
+	 * escapes): bad_field.  As a \u escape of the JSON inside the string:
+	 * that JSON is not parsed, metadata stays its text with the escape.
+	 */
+	{
+		static const char *const unstorable[] = {
+			"'\\0'", "'a\\x00b'", "'\\u0000'", "'\\u{0}'", "'\\ud800'", "'x\\udc00'",
+			"{ a: 'x\\0' }", "{ 'k\\0': 1 }", "[1, ['\\ud800']]",
+		};
+
+		for (size_t i = 0; i < sizeof(unstorable) / sizeof(unstorable[0]); i++)
+		{
+			char		text[2048];
+
+			snprintf(text, sizeof(text), APP(RID, "INFO", CURRENT_TXN("%s", "5")), unstorable[i]);
+			parse(text);
+			CHECK_STR(ev(0)->reason, "bad_field");
+			CHECK(strstr(ev(0)->body, "key 'metadata' at line 10, column 15 holds U+0000 or a lone surrogate") != NULL);
+		}
+	}
 	parse(APP(RID, "INFO", CURRENT_TXN("'{\"a\":\"\\\\u0000\\\\udc00\"}'", "5")));
-	CHECK_STR(ev(0)->body, CURRENT_BODY("{\"a\":\"\xef\xbf\xbd\xef\xbf\xbd\"}", "5"));
+	CHECK_STR(ev(0)->body, CURRENT_BODY("\"{\\\"a\\\":\\\"\\\\u0000\\\\udc00\\\"}\"", "5"));
+	parse(APP(RID, "INFO", CURRENT_TXN("'{\"note\":\"a\\\\u0000b\"}'", "5")));
+	CHECK_STR(ev(0)->body, CURRENT_BODY("\"{\\\"note\\\":\\\"a\\\\u0000b\\\"}\"", "5"));
 
 	/* an object literal as metadata */
 	parse(APP(RID, "INFO", CURRENT_TXN("{ a: 'x', b: [1, undefined] }", "5")));
@@ -404,7 +427,11 @@ test_metadata(void)
 			{"'{\"a\":true,\"b\":false,\"c\":null,\"d\":\"\\\\b\\\\f\\\\n\\\\r\\\\t\\\\/\"}'",
 			"{\"a\":true,\"b\":false,\"c\":null,\"d\":\"\\b\\f\\n\\r\\t/\"}"},
 			{"'{\"e\":\"\\\\ud83d\\\\ude00\\\\u0041\"}'", "{\"e\":\"\xf0\x9f\x98\x80" "A\"}"},
-			{"'{\"x\":\"\\\\uD800\"}'", "{\"x\":\"\xef\xbf\xbd\"}"},
+			{"'{\"x\":\"\\\\uD800\"}'", "\"{\\\"x\\\":\\\"\\\\uD800\\\"}\""},
+			{"'{\"x\":\"\\\\uD800\\\\u0041\"}'", "\"{\\\"x\\\":\\\"\\\\uD800\\\\u0041\\\"}\""},
+			{"'{\"a\":1,\"b\":{\"c\":2,\"c\":3}}'", "\"{\\\"a\\\":1,\\\"b\\\":{\\\"c\\\":2,\\\"c\\\":3}}\""},
+			{"'{\"a\":{\"c\":2},\"b\":{\"c\":3}}'", "{\"a\":{\"c\":2},\"b\":{\"c\":3}}"},
+			{"'{\"\\\\u0061\":1,\"a\":2}'", "\"{\\\"\\\\u0061\\\":1,\\\"a\\\":2}\""},
 			{"'{\"a\":tru}'", "\"{\\\"a\\\":tru}\""},
 			{"'{\"a\" 1}'", "\"{\\\"a\\\" 1}\""},
 			{"'[1,2'", "\"[1,2\""},
@@ -499,7 +526,9 @@ test_numbers(void)
 		{"0x10", NULL, NULL},
 		{"007", NULL, NULL},
 		{"5.", NULL, NULL},
-		{"1e5000", NULL, NULL},
+		{"1e5000", NULL, "out_of_range"},
+		{"-1.5e-1001", NULL, "out_of_range"},
+		{"1e1000", "1e1000", NULL},
 		{"1_000", NULL, NULL},
 		{"5n", NULL, NULL},
 		{"'5'", NULL, NULL},
@@ -530,7 +559,55 @@ test_numbers(void)
 			CHECK_STR(ev(0)->reason, cases[i].reason ? cases[i].reason : "bad_field");
 			CHECK(ev(0)->intended_kind == LP_TRANSACTION);
 			CHECK(cases[i].reason || strstr(ev(0)->body, "key 'amount' at line 12, column 13 is not a finite number") != NULL);
+			if (cases[i].reason && strcmp(cases[i].reason, "out_of_range") == 0)
+				CHECK(strstr(ev(0)->body, "key 'amount' at line 12, column 13 is a number with an exponent beyond the limit of +-1000") != NULL);
 			CHECK(strstr(ev(0)->body, "\"intended_kind\":\"transaction\"") != NULL);
+		}
+	}
+
+	/*
+	 * B6: a well-formed number longer than LP_MAX_NUMBER_LEN is out_of_range
+	 * (as money of 10^15 or more is in SQL), not "not a finite number".
+	 */
+	{
+		static const char *const forms[] = {"0.%s", "-%s", "1.%se5"};
+
+		for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++)
+		{
+			size_t		ndigits = 5000;
+			char	   *digits = malloc(ndigits + 1);
+			char	   *number = malloc(ndigits + 16);
+			char	   *text = malloc(ndigits + 2048);
+
+			for (size_t i = 0; i < ndigits; i++)
+				digits[i] = (char) ('1' + i % 9);
+			digits[ndigits] = '\0';
+			snprintf(number, ndigits + 16, forms[f], digits);
+			snprintf(text, ndigits + 2048, APP(RID, "INFO", CURRENT_TXN("undefined", "%s")), number);
+			parse(text);
+			CHECK_STR(ev(0)->reason, "out_of_range");
+			CHECK(ev(0)->intended_kind == LP_TRANSACTION);
+			{
+				char		want[160];
+
+				snprintf(want, sizeof(want), "key 'amount' at line 12, column 13 is a number of %zu characters, more than the limit of %d",
+						 strlen(number), LP_MAX_NUMBER_LEN);
+				CHECK(strstr(ev(0)->body, want) != NULL);
+			}
+			free(digits);
+			free(number);
+			free(text);
+		}
+		/* the longest number accepted */
+		{
+			char		number[LP_MAX_NUMBER_LEN + 1];
+			char		text[4096];
+
+			memset(number, '7', LP_MAX_NUMBER_LEN);
+			number[LP_MAX_NUMBER_LEN] = '\0';
+			snprintf(text, sizeof(text), APP(RID, "INFO", CURRENT_TXN("undefined", "%s")), number);
+			parse(text);
+			CHECK_STR(K(ev(0)), "transaction");
 		}
 	}
 
@@ -939,6 +1016,279 @@ test_json_reader(void)
 #undef UNESCAPE
 }
 
+/* D2: a log line run into another is found wherever the second one starts */
+static void
+test_run_together(void)
+{
+	static const struct
+	{
+		const char *text;
+		const char *intended;	/* kind named in the malformed body */
+		const char *found;		/* what the detail quotes */
+	}			cases[] = {
+		/* the line: two application lines run together */
+		{"2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\t" RID "\tINFO\tProcessing message 7b84\tINFO\tStart syncing the balance { transaction: { id: 'T1', userId: 'u', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }\n",
+		"transaction", "\\tINFO\\t"},
+		/* the second line whole, timestamps included, after a START line */
+		{"2024-01-14T21:00:00.090Z START RequestId: " RID " Version: $LATEST2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\t" RID "\tINFO\tStart syncing the balance { transaction: { id: 'T1' } }\n",
+		"transaction", "2024-01-14T21:00:01.500Z\\t"},
+		/* a REPORT line with a balance error after it */
+		{"2024-01-14T21:00:00.225Z REPORT RequestId: " RID "\tDuration: 117.45 ms\tBilled Duration: 100 ms\tERROR\tSubscription balance and payment balance are not in sync { userId: 'u', subscriptionBalance: 1, paymentBalance: 2 }\n",
+		"balance_error", "\\tERROR\\t"},
+		/* an app_log swallowing a transaction whose prefix lost its tabs */
+		{APP(RID, "INFO", "hello worldStart syncing the balance { transaction: { id: 'T1' } }"), "transaction", "Start syncing the balance"},
+		/* a continuation line that is another application line without its export timestamp */
+		{APP(RID, "INFO", "Skipping the process\n2024-01-14T21:00:02.000Z\t" RID "\tINFO\t{ message: 'negative balance', data: {} }"),
+		"negative_balance_rejection", "2024-01-14T21:00:02.000Z\\t"},
+		/* platform lines run together: nothing of data, the event keeps its own kind as intended */
+		{"2024-01-14T21:00:00.216Z END RequestId: " RID " 2024-01-14T21:00:00.225Z REPORT RequestId: " RID "\tDuration: 1 ms\n",
+		"end", "REPORT RequestId: "},
+		{"2024-01-14T21:00:00.216Z Unknown application error occurred START RequestId: x\n", "platform_text", "START RequestId: "},
+		{APP(RID, "INFO", "SubscriptionBalanceUpdated event published\tINFO\tProcessing message m2"), "balance_updated", "\\tINFO\\t"},
+		{APP(RID, "INFO", "Processing message m1 Processing message m2"), "processing_message", "Processing message "},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		char		want[128];
+
+		parse(cases[i].text);
+		CHECK(R.n_events == 1);
+		CHECK_STR(ev(0)->reason, "malformed_event");
+		CHECK_STR(lp_kind_name(ev(0)->intended_kind), cases[i].intended);
+		snprintf(want, sizeof(want), "(\\\"%s\\\"): lines run together", cases[i].found);
+		if (strstr(ev(0)->body, want) == NULL)
+		{
+			unit_failed++;
+			fprintf(stderr, "run-together case %zu: body %s lacks %s\n", i, ev(0)->body, want);
+		}
+		CHECK(ev(0)->has_logged_at);
+	}
+
+	/* the rest of the text is unaffected, and the accounting is one event per event */
+	parse(APP(RID, "INFO", "Processing message 7b84\tINFO\tStart syncing the balance { transaction: { id: 'T1' } }")
+		  APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T2', userId: 'u', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }"));
+	CHECK(R.n_events == 2);
+	CHECK_STR(K(ev(0)), "malformed");
+	CHECK_STR(K(ev(1)), "transaction");
+
+	/* not run together: tabs, words and timestamps that start no line */
+	parse("2024-01-14T21:00:00.225Z REPORT RequestId: " RID "\tDuration: 117.45 ms\tBilled Duration: 100 ms\tMemory Size: 1024 MB\tMax Memory Used: 104 MB\t\n"
+		  "XRAY TraceId: 1-6579cbfd-8fcd7f4073c1cd2c81f98b52\tSegmentId: e998d0eee4ddf9b9\tSampled: true\t\n\n"
+		  APP(RID, "INFO", "Skipping the balance sync at 2024-01-14T21:00:01.500Z for INFO reasons, START later")
+		  APP(RID, "ERROR", "Uncaught Exception \t{\"errorType\":\"Error\",\"errorMessage\":\"x\",\"stack\":[\"a\"]}")
+		  APP(RID, "INFO", "transaction {\"note\":\"Processing message x\"}")
+		  APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T3', userId: 'u', metadata: 'Processing message x\tINFO\ty', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }"));
+	CHECK(R.n_events == 5);
+	CHECK(count_kind(LP_MALFORMED) == 1);	/* the JSON line: a data-less message with the marker */
+	CHECK_STR(K(ev(0)), "report");
+	CHECK_STR(K(ev(1)), "skip");
+	CHECK_STR(K(ev(2)), "uncaught_exception");
+	CHECK_STR(K(ev(4)), "transaction");
+}
+
+/* D3: oversized events and values are malformed with their reason, the rest parses */
+static void
+test_limits(void)
+{
+	size_t		big = 3000;
+	char	   *id = malloc(big + 1);
+	char	   *text = malloc(big + 4096);
+
+	memset(id, 'r', big);
+	id[big] = '\0';
+
+	/* a request id over the limit, on an application line and a platform line */
+	snprintf(text, big + 4096, "2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\t%s\tINFO\tStart syncing the balance { transaction: { id: 'T1' } }\n\n"
+			 "2024-01-14T21:00:00.216Z END RequestId: %s\n\n"
+			 "2024-01-14T21:00:00.216Z END RequestId: " RID "\n", id, id);
+	parse(text);
+	CHECK(R.n_events == 3);
+	CHECK_STR(ev(0)->reason, "out_of_range");
+	CHECK(ev(0)->intended_kind == LP_TRANSACTION);
+	CHECK(ev(0)->request_id.ptr == NULL);
+	CHECK(strstr(ev(0)->body, "transaction: the request id at line 1, column 51 is 3000 bytes long, more than the limit of 256") != NULL);
+	CHECK_STR(ev(1)->reason, "out_of_range");
+	CHECK(ev(1)->intended_kind == LP_END);
+	CHECK(ev(1)->request_id.ptr == NULL);
+	CHECK_STR(K(ev(2)), "end");
+
+	/* a message id, a transaction id, a user id over the limit */
+	snprintf(text, big + 4096, APP(RID, "INFO", "Processing message %s"), id);
+	parse(text);
+	CHECK_STR(ev(0)->reason, "out_of_range");
+	CHECK(ev(0)->intended_kind == LP_PROCESSING_MESSAGE && ev(0)->message_id.ptr == NULL);
+	snprintf(text, big + 4096, APP(RID, "INFO", "Start syncing the balance { transaction: { id: '%s', userId: 'u', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }"), id);
+	parse(text);
+	CHECK_STR(ev(0)->reason, "out_of_range");
+	CHECK(strstr(ev(0)->body, "transaction: key 'id' at line 1, column 140 is 3000 bytes long, more than the limit of 256") != NULL);
+	snprintf(text, big + 4096, APP(RID, "ERROR", "Subscription balance and payment balance are not in sync { userId: '%s', subscriptionBalance: 1, paymentBalance: 2 }"), id);
+	parse(text);
+	CHECK_STR(ev(0)->reason, "out_of_range");
+	CHECK(ev(0)->intended_kind == LP_BALANCE_ERROR);
+	/* at the limit: accepted */
+	id[LP_MAX_FIELD_BYTES] = '\0';
+	snprintf(text, big + 4096, APP("%s", "INFO", "Start syncing the balance { transaction: { id: '%s', userId: 'u', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }"), id, id);
+	parse(text);
+	CHECK_STR(K(ev(0)), "transaction");
+	CHECK(ev(0)->request_id.len == LP_MAX_FIELD_BYTES);
+	free(id);
+	free(text);
+
+	/* an event over LP_MAX_EVENT_BYTES: too_large, its raw cut at a character start, the next event parsed */
+	{
+		size_t		n = LP_MAX_EVENT_BYTES + 100;
+		char	   *huge = malloc(n + 512);
+		size_t		k = (size_t) snprintf(huge, 512, "2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\t%s\tINFO\tStart syncing the balance { transaction: { id: 'T1', metadata: '", RID);
+
+		while (k < n)
+			memcpy(huge + k, "\xc3\xa9", 2), k += 2;	/* é: two bytes each */
+		k += (size_t) snprintf(huge + k, 512, "' } }\n\n2024-01-14T21:00:00.216Z END RequestId: %s\n", RID);
+		parse_len(huge, k);
+		CHECK(R.n_events == 2);
+		CHECK_STR(ev(0)->reason, "too_large");
+		CHECK(ev(0)->intended_kind == LP_TRANSACTION);
+		CHECK_STR(S(ev(0)->request_id), RID);
+		CHECK(ev(0)->has_logged_at && ev(0)->logged_at_us == 1705266001500000LL);
+		CHECK(ev(0)->raw.len <= LP_RAW_EXCERPT_BYTES && ev(0)->raw.len >= LP_RAW_EXCERPT_BYTES - 3);
+		CHECK(((unsigned char) ev(0)->raw.ptr[ev(0)->raw.len] & 0xC0) != 0x80);
+		CHECK(ev(0)->raw_bytes > LP_MAX_EVENT_BYTES);
+		CHECK(ev(0)->body_len < 512);
+		CHECK_STR(K(ev(1)), "end");
+		CHECK(ev(1)->raw_bytes == ev(1)->raw.len);
+
+		/* no timestamp at all, and a platform line */
+		parse_len(huge + 25, k - 25);
+		CHECK_STR(ev(0)->reason, "too_large");
+		CHECK(ev(0)->intended_kind == LP_KIND_NONE && !ev(0)->has_logged_at);
+		memcpy(huge + 25, "START RequestId: x ", 19);
+		parse_len(huge, k);
+		CHECK_STR(ev(0)->reason, "too_large");
+		CHECK(ev(0)->intended_kind == LP_START);
+		/* bytes that are no UTF-8 (continuation bytes only): the excerpt is still never empty */
+		memset(huge + 100, 0x80, LP_MAX_EVENT_BYTES);
+		parse_len(huge, k);
+		CHECK_STR(ev(0)->reason, "too_large");
+		CHECK(ev(0)->raw.len >= LP_RAW_EXCERPT_BYTES - 3 && ev(0)->raw.len <= LP_RAW_EXCERPT_BYTES);
+		free(huge);
+	}
+}
+
+/* D4: lone CR line ends and a byte order mark */
+static void
+test_line_ends_and_bom(void)
+{
+	size_t		n;
+	char	   *lf_text = read_gz(SAMPLE_2024, &n);
+	char	   *cr_text,
+			   *bom_text;
+	lp_result	lf;
+
+	CHECK(lf_text != NULL);
+	if (lf_text == NULL)
+		return;
+	CHECK(lp_parse(lf_text, n, NULL, &lf) == LP_OK);
+	CHECK(lf.n_events == 83);
+
+	/* every LF a CR: the same events and bodies */
+	cr_text = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		cr_text[i] = lf_text[i] == '\n' ? '\r' : lf_text[i];
+	parse_len(cr_text, n);
+	CHECK(R.n_events == lf.n_events);
+	CHECK(count_kind(LP_TRANSACTION) == 10);
+	for (size_t i = 0; i < R.n_events && i < lf.n_events; i++)
+	{
+		CHECK(R.events[i].kind == lf.events[i].kind);
+		CHECK_STR(R.events[i].body, lf.events[i].body);
+		CHECK(R.events[i].raw.len == lf.events[i].raw.len);
+	}
+
+	/* a byte order mark first: the same events, raw without it */
+	bom_text = malloc(n + 3);
+	memcpy(bom_text, "\xef\xbb\xbf", 3);
+	memcpy(bom_text + 3, lf_text, n);
+	parse_len(bom_text, n + 3);
+	CHECK(R.n_events == lf.n_events);
+	CHECK(count_kind(LP_MALFORMED) == 0);
+	CHECK(R.events[0].raw.ptr == bom_text + 3);
+	for (size_t i = 0; i < R.n_events && i < lf.n_events; i++)
+		CHECK_STR(R.events[i].body, lf.events[i].body);
+	/* a BOM anywhere else is text */
+	parse("2024-01-14T21:00:00.216Z END RequestId: a\n\xef\xbb\xbf" "2024-01-14T21:00:00.216Z END RequestId: b\n");
+	CHECK(R.n_events == 1);
+	CHECK(lp_bom_length("\xef\xbb", 2) == 0 && lp_bom_length("\xef\xbb\xbfx", 4) == 3);
+
+	/* mixed line ends; a CR inside a message line breaks it; a backtick string across a CR */
+	parse("2024-01-14T21:00:00.090Z START RequestId: a Version: 1\r"
+		  "2024-01-14T21:00:00.216Z END RequestId: a\r\n"
+		  "2024-01-14T21:00:00.225Z REPORT RequestId: a\tDuration: 1 ms\r"
+		  "XRAY TraceId: 1-2\tSampled: true\r\r"
+		  "2024-01-14T21:00:00.300Z 2024-01-14T21:00:00.300Z\ta\tERROR\tAn error occured while syncing\r    at x (y.js:1:2)\r\n    at z\r"
+		  "2024-01-14T21:00:00.400Z 2024-01-14T21:00:00.400Z\ta\tINFO\tStart syncing the balance {\r  transaction: {\r    id: 'T1',\r"
+		  "    userId: 'u',\r    metadata: `{\"a\":\r\"b\"}`,\r    currency: 'BHD',\r    amount: 1,\r    vat: 0,\r    oldBalance: 1,\r    newBalance: 0\r  }\r}\r");
+	CHECK(R.n_events == 5);
+	CHECK_STR(K(ev(0)), "start");
+	CHECK_STR(K(ev(1)), "end");
+	CHECK_STR(K(ev(2)), "report");
+	CHECK(strstr(ev(2)->body, "\"xray_trace_id\":\"1-2\"") != NULL);
+	CHECK_STR(ev(3)->body, "{\"message\":\"An error occured while syncing\\n    at x (y.js:1:2)\\n    at z\"}");
+	CHECK_STR(K(ev(4)), "transaction");
+	CHECK(strstr(ev(4)->body, "\"metadata\":{\"a\":\"b\"}") != NULL);
+	/* a single-quoted string cannot span a CR, as it cannot span an LF */
+	parse(APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T\r1' } }"));
+	CHECK_STR(ev(0)->reason, "malformed_event");
+	CHECK(strstr(ev(0)->body, "line break inside a quoted string at line 1, column 142") != NULL);
+
+	lp_free(&lf);
+	free(lf_text);
+	free(cr_text);
+	free(bom_text);
+}
+
+/* S3: a key twice in one object literal is a malformed event naming the key */
+static void
+test_duplicate_keys(void)
+{
+	parse(APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T1', userId: 'u', currency: 'BHD', amount: 5, amount: 500, vat: 0, oldBalance: 1, newBalance: 0 } }"));
+	CHECK_STR(ev(0)->reason, "malformed_event");
+	CHECK(ev(0)->intended_kind == LP_TRANSACTION);
+	CHECK_STR(ev(0)->body, "{\"reason\":\"malformed_event\",\"detail\":\"transaction: duplicate key 'amount' at line 1, column 187\","
+			  "\"intended_kind\":\"transaction\"}");
+	/* quoted and bare spellings of one name; the outer object; a rejection's data */
+	parse(APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T1', 'id': 'T2' } }"));
+	CHECK(strstr(ev(0)->body, "duplicate key 'id' at line 1") != NULL);
+	parse(APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T1' }, transaction: { id: 'T2' } }"));
+	CHECK(strstr(ev(0)->body, "duplicate key 'transaction'") != NULL);
+	parse(APP(RID, "INFO", "{ message: 'negative balance', data: { userId: 'u', currentBalance: -1, currentBalance: 5, transactionId: 'T' } }"));
+	CHECK_STR(ev(0)->reason, "malformed_event");
+	CHECK(ev(0)->intended_kind == LP_NEGATIVE_BALANCE_REJECTION);
+	/* the same name in two different objects is fine */
+	parse(APP(RID, "INFO", CURRENT_TXN("{ id: 1, userId: 2 }", "5")));
+	CHECK_STR(K(ev(0)), "transaction");
+	/* a large object (the sorting path): the later duplicate is named */
+	{
+		char		text[8192];
+		size_t		k = (size_t) snprintf(text, sizeof(text), "2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\t%s\tINFO\t"
+										  "Start syncing the balance { transaction: { id: 'T1', userId: 'u', currency: 'BHD', amount: 5, vat: 0, "
+										  "oldBalance: 1, newBalance: 0", RID);
+
+		for (int i = 0; i < 100; i++)
+			k += (size_t) snprintf(text + k, sizeof(text) - k, ", k%d: %d", i, i);
+		snprintf(text + k, sizeof(text) - k, ", k77: 1, k3: 2 } }");
+		parse(text);
+		CHECK_STR(ev(0)->reason, "malformed_event");
+		CHECK(strstr(ev(0)->body, "duplicate key 'k77'") != NULL);
+		snprintf(text + k, sizeof(text) - k, " } }");
+		parse(text);
+		CHECK_STR(K(ev(0)), "transaction");
+	}
+	/* JSON with a duplicate name: a metric is malformed; jsonb would keep one silently */
+	parse("2023-12-12T12:00:00.272Z {\"_aws\":{\"Timestamp\":1},\"n\":1,\"n\":2}\n");
+	CHECK_STR(ev(0)->reason, "malformed_event");
+	CHECK(strstr(ev(0)->body, "metric: duplicate key \\\"n\\\" at line 1, column 56") != NULL);
+}
+
 int
 main(void)
 {
@@ -956,6 +1306,10 @@ main(void)
 	test_timestamps();
 	test_splitting();
 	test_progress();
+	test_run_together();
+	test_limits();
+	test_line_ends_and_bom();
+	test_duplicate_keys();
 	CHECK(lp_kind_name(LP_KIND_NONE) == NULL && lp_kind_name(LP_KIND_COUNT) == NULL);
 	CHECK_STR(lp_kind_name(LP_NEGATIVE_BALANCE_REJECTION), "negative_balance_rejection");
 	lp_free(&R);
