@@ -548,6 +548,27 @@ recon_flush_users(ReconState *st)
 	st->npending = 0;
 }
 
+/* txn_type as text: NULL is the legacy form; errcode for anything else */
+static bal_type
+recon_type_from_text(Datum value, bool isnull, int errcode_other)
+{
+	const char *s;
+	int			len;
+
+	if (isnull)
+		return BAL_LEGACY;
+	s = recon_text_bytes(value, &len);
+	if (len == 5 && memcmp(s, "DEBIT", 5) == 0)
+		return BAL_DEBIT;
+	if (len == 6 && memcmp(s, "CREDIT", 6) == 0)
+		return BAL_CREDIT;
+	ereport(ERROR,
+			(errcode(errcode_other),
+			 errmsg("transaction type \"%.*s\" is neither CREDIT nor DEBIT", len, s),
+			 errhint("Use NULL for the legacy form without a type.")));
+	return BAL_LEGACY;			/* not reached */
+}
+
 /* Sign of a numeric that the exact math cannot hold (NaN counts as positive). */
 static int
 recon_numeric_sign(Datum value)
@@ -590,17 +611,16 @@ recon_consume(ReconState *st, ItemPointer tid, Datum user_id, Datum txn_type,
 	}
 	s = recon_text_bytes(currency, &len);
 	st->currency[row] = (uint16) recon_currency_index(&st->currencies, s, len);
-	if (!type_null)
+	switch (recon_type_from_text(txn_type, type_null, ERRCODE_DATA_EXCEPTION))
 	{
-		s = recon_text_bytes(txn_type, &len);
-		if (len == 5 && memcmp(s, "DEBIT", 5) == 0)
+		case BAL_DEBIT:
 			flags |= RF_DEBIT;
-		else if (len == 6 && memcmp(s, "CREDIT", 6) == 0)
+			break;
+		case BAL_CREDIT:
 			flags |= RF_CREDIT;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("transaction type \"%.*s\" is neither CREDIT nor DEBIT", len, s)));
+			break;
+		case BAL_LEGACY:
+			break;
 	}
 	if (recon_decode_numeric(old_balance, &o) == BAL_OK
 		&& recon_decode_numeric(new_balance, &nw) == BAL_OK)
@@ -1130,27 +1150,6 @@ recon_check_emit(void *ctx, const walk_row *row, const bal_check *c, bool first_
 		v[4] = recon_dec_to_numeric(row->tolerance);
 	}
 	tuplestore_putvalues(out->rsinfo->setResult, out->rsinfo->setDesc, v, n);
-}
-
-/* txn_type as text: NULL is the legacy form; errcode for anything else */
-static bal_type
-recon_type_from_text(Datum value, bool isnull, int errcode_other)
-{
-	const char *s;
-	int			len;
-
-	if (isnull)
-		return BAL_LEGACY;
-	s = recon_text_bytes(value, &len);
-	if (len == 5 && memcmp(s, "DEBIT", 5) == 0)
-		return BAL_DEBIT;
-	if (len == 6 && memcmp(s, "CREDIT", 6) == 0)
-		return BAL_CREDIT;
-	ereport(ERROR,
-			(errcode(errcode_other),
-			 errmsg("transaction type \"%.*s\" is neither CREDIT nor DEBIT", len, s),
-			 errhint("Use NULL for the legacy form without a type.")));
-	return BAL_LEGACY;			/* not reached */
 }
 
 static bal_type
