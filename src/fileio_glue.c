@@ -9,8 +9,10 @@
  * symlink leading out; pg_read_server_files).  A folder is walked
  * recursively in byte order of names; every log file goes through
  * calo_recon.ingest_log_unreconciled(text, relative path), the body of
- * ingest_log, so idempotency and counts have one code path; the users it
- * touched are reconciled once at the end, as ingest_log does per text.  Files that are not logs are counted, skipped and recorded
+ * ingest_log, so idempotency and counts have one code path; at the end the
+ * users queued in calo_recon.pending_reconcile are reconciled once, as
+ * ingest_log does per text (calo_recon.ingest_file_unreconciled(path) leaves
+ * that to its caller, refresh()).  Files that are not logs are counted, skipped and recorded
  * in quarantine; damaged logs (corrupt gzip, invalid UTF-8, too large) are an
  * error when named explicitly and quarantined during a folder walk.
  *
@@ -98,12 +100,12 @@ typedef struct WalkState
 	SPIPlanPtr	record_plan;	/* upsert of it */
 	MemoryContext file_cxt;		/* reset after each file */
 	MemoryContext walk_cxt;		/* lives for the whole call */
-	ArrayBuildState *users;		/* affected user ids, reconciled at the end */
 	int64		counts[N_FILE_COUNTS];
 } WalkState;
 
 PG_FUNCTION_INFO_V1(calo_recon_read_log_file);
 PG_FUNCTION_INFO_V1(calo_recon_ingest_file);
+PG_FUNCTION_INFO_V1(calo_recon_ingest_file_unreconciled);
 
 /*
  * Opens the import folder and checks the caller's relative path against the
@@ -466,13 +468,12 @@ ingest_text(WalkState *ws, const char *rel, text *log)
 	int			i;
 	bool		isnull;
 	int64		events;
-	Datum		users;
 
 	values[0] = PointerGetDatum(log);
 	values[1] = CStringGetTextDatum(rel);
 	rc = SPI_execute_plan(ws->ingest_plan, values, NULL, false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1
-		|| SPI_tuptable->tupdesc->natts != N_LOG_COUNTS + 1)
+		|| SPI_tuptable->tupdesc->natts != N_LOG_COUNTS)
 		elog(ERROR, "calo_recon: ingest_log_unreconciled returned no row of counts");
 	for (i = 0; i < N_LOG_COUNTS; i++)
 	{
@@ -484,21 +485,6 @@ ingest_text(WalkState *ws, const char *rel, text *log)
 	}
 	events = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
-	users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-						  N_LOG_COUNTS + 1, &isnull);
-	if (!isnull)
-	{
-		Datum	   *elems;
-		bool	   *elem_nulls;
-		int			n;
-
-		deconstruct_array(DatumGetArrayTypeP(users), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &elem_nulls, &n);
-		for (i = 0; i < n; i++)
-			if (!elem_nulls[i])
-				ws->users = accumArrayResult(ws->users, elems[i], false, TEXTOID,
-											 ws->walk_cxt);
-	}
 	SPI_freetuptable(SPI_tuptable);
 	ws->counts[COUNT_FILES]++;
 	/* a log file has at least one event; zero means it was loaded before */
@@ -506,20 +492,16 @@ ingest_text(WalkState *ws, const char *rel, text *log)
 		ws->counts[COUNT_NEW_FILES]++;
 }
 
-/* One reconcile for every user the walk touched (as ingest_log does per text). */
+/*
+ * One reconcile at the end, of every user queued in pending_reconcile: the
+ * users of the transactions the walk stored and any queued before (as
+ * ingest_log does per text).
+ */
 static void
-reconcile_users(WalkState *ws)
+reconcile_queued_users(void)
 {
-	Oid			argtype = TEXTARRAYOID;
-	Datum		arg;
-
-	if (ws->users == NULL)
-		return;
-	arg = makeArrayResult(ws->users, ws->walk_cxt);
-	if (SPI_execute_with_args("SELECT 1 FROM calo_recon.reconcile("
-							  "ARRAY(SELECT DISTINCT u FROM pg_catalog.unnest($1) AS u ORDER BY 1))",
-							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "calo_recon: reconcile of the ingested users failed");
+	if (SPI_execute("SELECT 1 FROM calo_recon.reconcile_pending()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "calo_recon: reconcile of the queued users failed");
 }
 
 /* the modification time as import_files keeps it (timestamptz, microseconds) */
@@ -673,6 +655,9 @@ walk_link(WalkState *ws, const char *rel)
 	if (target == NULL && err == ENAMETOOLONG)
 		quarantine_file(ws, rel, "path_too_long",
 						"the symbolic link's path is over the operating system's limits", -1, 0);
+	else if (target == NULL && err == ELOOP)
+		quarantine_file(ws, rel, "symlink_loop",
+						"the symbolic link leads round in a loop of links", -1, 0);
 	else if (target == NULL || !safe_path_contains(ws->root, target) || stat(target, &st) != 0)
 		quarantine_file(ws, rel, "outside_import_directory",
 						target ? "symbolic link leads outside the import folder"
@@ -897,8 +882,8 @@ calo_recon_read_log_file(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(lc.text);
 }
 
-Datum
-calo_recon_ingest_file(PG_FUNCTION_ARGS)
+static Datum
+ingest_file(FunctionCallInfo fcinfo, bool reconcile)
 {
 	char	   *path = text_to_cstring(text_arg(fcinfo, "calo_recon.ingest_file"));
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -988,7 +973,8 @@ calo_recon_ingest_file(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(ws.walk_cxt);
 	}
 	open_files_done(ws.files);
-	reconcile_users(&ws);
+	if (reconcile)
+		reconcile_queued_users();
 
 	MemoryContextDelete(ws.file_cxt);
 	SPI_finish();
@@ -1000,4 +986,16 @@ calo_recon_ingest_file(PG_FUNCTION_ARGS)
 	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
+}
+
+Datum
+calo_recon_ingest_file(PG_FUNCTION_ARGS)
+{
+	return ingest_file(fcinfo, true);
+}
+
+Datum
+calo_recon_ingest_file_unreconciled(PG_FUNCTION_ARGS)
+{
+	return ingest_file(fcinfo, false);
 }

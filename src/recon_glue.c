@@ -999,6 +999,31 @@ recon_scan_users(ReconState *st, Datum user_ids)
 }
 
 /*
+ * The users reconciled here leave calo_recon.pending_reconcile (README
+ * "Scheduled refresh"): their entries are deleted with the snapshot their rows
+ * are read with, so an entry whose transaction this call cannot see stays for
+ * the next reconciliation.
+ */
+static void
+recon_drain_queue(Snapshot snapshot, bool all_users, Datum user_ids)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {user_ids};
+	SPIPlanPtr	plan;
+
+	plan = SPI_prepare(all_users ? "DELETE FROM calo_recon.pending_reconcile"
+					   : "DELETE FROM calo_recon.pending_reconcile "
+					   "WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)",
+					   all_users ? 0 : 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_execute_snapshot(plan, all_users ? NULL : args, NULL, snapshot, InvalidSnapshot,
+							 false, true, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not drain calo_recon.pending_reconcile");
+	SPI_freeplan(plan);
+}
+
+/*
  * calo_recon.reconcile(user_ids text[] DEFAULT NULL)
  *   RETURNS TABLE (users, transactions, arithmetic_breaks, chain_breaks, drift, overdrafts)
  */
@@ -1054,6 +1079,7 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 		elog(ERROR, "table calo_recon.transactions does not exist");
 	st.rel = table_open(relid, AccessShareLock);
 	st.snapshot = GetActiveSnapshot();
+	recon_drain_queue(st.snapshot, all_users, user_ids);
 	st.fetch_slot = table_slot_create(st.rel, NULL);
 	st.att_txn_id = recon_attnum(st.rel, "txn_id");
 

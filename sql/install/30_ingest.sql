@@ -25,7 +25,9 @@ CREATE UNIQUE INDEX negative_balance_rejections_event_key
 CREATE INDEX quarantine_source_idx ON calo_recon.quarantine (source_file, event_no);
 
 -- Everything ingest_log does except reconciling: ingest_file calls it per
--- file and reconciles all the affected users once at the end.
+-- file and reconciles once at the end.  Who needs reconciling is recorded in
+-- one place only, calo_recon.pending_reconcile (filled by a trigger on
+-- transactions), which the callers drain with reconcile_pending().
 --
 -- The per-event checks and conversions are written out inline in the
 -- statements below rather than as helper functions: a SQL function with a
@@ -45,7 +47,7 @@ CREATE INDEX quarantine_source_idx ON calo_recon.quarantine (source_file, event_
 CREATE FUNCTION calo_recon.ingest_log_unreconciled(log text, source text)
 RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
                balance_errors integer, rejections integer, quarantined integer,
-               repeated integer, affected_users text[])
+               repeated integer)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -63,8 +65,6 @@ DECLARE
     v_repeated   integer := 0;
     v_others     integer[];
     v_other_rows calo_recon.transactions[];
-    v_users      text[];
-    v_more_users text[];
     v_valid      integer;
 BEGIN
     IF log IS NULL THEN
@@ -79,7 +79,7 @@ BEGIN
 
     v_digest := pg_catalog.sha256(pg_catalog.convert_to(log, 'UTF8'));
     IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.digest = v_digest) THEN
-        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, 0, '{}'::text[];
+        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, 0;
         RETURN;
     END IF;
 
@@ -298,15 +298,11 @@ BEGIN
            (SELECT count(*) FROM valid v WHERE v.kind <> 'transaction')::integer,
            -- every other valid occurrence is compared with the stored row below
            (SELECT array_agg(o.event_no ORDER BY o.event_no) FROM others o),
-           (SELECT array_agg(o.r ORDER BY o.event_no) FROM others o),
-           (SELECT array_agg(DISTINCT u.user_id)
-            FROM (SELECT t.user_id FROM new_txns t UNION ALL SELECT e.user_id FROM new_errors e
-                  UNION ALL SELECT r.user_id FROM new_rejections r) AS u)
+           (SELECT array_agg(o.r ORDER BY o.event_no) FROM others o)
     INTO v_events, v_quarantine, v_txns, v_errors, v_rejections, v_valid, v_others,
-         v_other_rows, v_users;
+         v_other_rows;
     -- errors and rejections already stored from an overlapping export
     v_repeated := v_valid - v_errors - v_rejections;
-    v_users := COALESCE(v_users, '{}');
 
     -- The other valid occurrences meet a stored row: same payload is a
     -- duplicate delivery, a different one a conflict (the stored row stays).
@@ -318,7 +314,6 @@ BEGIN
               ON n.ordinality = o.ordinality
         ), compared AS (
             SELECT o.event_no, o.logged_at, o.txn_id,
-                   t.user_id AS stored_user,
                    to_jsonb(t) AS stored,
                    jsonb_build_object(
                        'txn_id', o.txn_id, 'user_id', o.user_id, 'txn_type', o.txn_type,
@@ -348,12 +343,10 @@ BEGIN
             RETURNING 1
         )
         SELECT count(*) FILTER (WHERE c.same)::integer,
-               count(*) FILTER (WHERE NOT c.same)::integer,
-               array_agg(DISTINCT c.stored_user) FILTER (WHERE NOT c.same AND c.stored_user IS NOT NULL)
-        INTO v_dups, v_conflicts, v_more_users
+               count(*) FILTER (WHERE NOT c.same)::integer
+        INTO v_dups, v_conflicts
         FROM compared c;
         v_quarantine := v_quarantine + v_conflicts;
-        v_users := v_users || COALESCE(v_more_users, '{}');
     END IF;
 
     INSERT INTO calo_recon.ingested_files
@@ -364,12 +357,11 @@ BEGIN
 
     RETURN QUERY
     SELECT v_events, v_txns, v_dups, v_conflicts, v_errors, v_rejections, v_quarantine,
-           v_repeated, COALESCE(array_agg(DISTINCT u ORDER BY u), '{}')
-    FROM unnest(v_users) AS u;
+           v_repeated;
 END;
 $fn$;
 COMMENT ON FUNCTION calo_recon.ingest_log_unreconciled(text, text) IS
-  'Internal to ingest_log and ingest_file: ingest_log without the final reconcile; also returns the affected user ids';
+  'Internal to ingest_log and ingest_file: ingest_log without the final reconcile (the users of new transactions are queued in pending_reconcile)';
 
 CREATE FUNCTION calo_recon.ingest_log(log text, source text DEFAULT NULL)
 RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
@@ -382,16 +374,14 @@ DECLARE
     v_counts record;
 BEGIN
     SELECT * INTO v_counts FROM calo_recon.ingest_log_unreconciled(log, source);
-    IF pg_catalog.cardinality(v_counts.affected_users) > 0 THEN
-        PERFORM calo_recon.reconcile(v_counts.affected_users);
-    END IF;
+    PERFORM calo_recon.reconcile_pending();
     RETURN QUERY SELECT v_counts.events, v_counts.transactions, v_counts.duplicates,
                         v_counts.conflicts, v_counts.balance_errors, v_counts.rejections,
                         v_counts.quarantined, v_counts.repeated;
 END;
 $fn$;
 COMMENT ON FUNCTION calo_recon.ingest_log(text, text) IS
-  'Ingests the text of one log file: every event into log_events, transactions (duplicates counted, conflicts quarantined), balance errors, rejections; malformed or invalid events quarantined; then reconciles the affected users. Loading the same content again returns zeros and changes nothing.';
+  'Ingests the text of one log file: every event into log_events, transactions (duplicates counted, conflicts quarantined), balance errors, rejections; malformed or invalid events quarantined; then reconciles every user queued in pending_reconcile (its own and any queued before). Loading the same content again returns zeros and changes nothing.';
 
 REVOKE ALL ON FUNCTION calo_recon.ingest_log(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.ingest_log_unreconciled(text, text) FROM PUBLIC;
@@ -410,6 +400,16 @@ RETURNS TABLE (events integer, transactions integer, duplicates integer, conflic
                repeated integer, files integer, skipped_files integer, new_files integer)
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'calo_recon_ingest_file';
+-- refresh() reconciles the queue itself, once, and counts what it reconciled
+CREATE FUNCTION calo_recon.ingest_file_unreconciled(path text)
+RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
+               balance_errors integer, rejections integer, quarantined integer,
+               repeated integer, files integer, skipped_files integer, new_files integer)
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'calo_recon_ingest_file_unreconciled';
 COMMENT ON FUNCTION calo_recon.ingest_file(text) IS
-  'Ingests a log file or a folder (walked recursively, in name order) under calo_recon.import_directory through ingest_log; gzip or plain text; files that are not logs are counted, skipped and recorded in quarantine; a walk counts files unchanged since it last read them (calo_recon.import_files) without reading them again; needs pg_read_server_files';
+  'Ingests a log file or a folder (walked recursively, in name order) under calo_recon.import_directory through ingest_log; gzip or plain text; files that are not logs are counted, skipped and recorded in quarantine; a walk counts files unchanged since it last read them (calo_recon.import_files) without reading them again; then reconciles every user queued in pending_reconcile (its own and any queued before); needs pg_read_server_files';
 REVOKE ALL ON FUNCTION calo_recon.ingest_file(text) FROM PUBLIC;
+COMMENT ON FUNCTION calo_recon.ingest_file_unreconciled(text) IS
+  'Internal to refresh(): ingest_file without the final reconcile, which refresh() does itself from pending_reconcile';
+REVOKE ALL ON FUNCTION calo_recon.ingest_file_unreconciled(text) FROM PUBLIC;

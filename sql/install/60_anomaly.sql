@@ -317,6 +317,7 @@ DECLARE
     v_rows    bigint;
     v_excluded bigint;
     v_threshold float8;
+    v_model_id bigint;
     stored    calo_recon.models;
 BEGIN
     IF train_model.model_name IS NULL OR train_model.contamination IS NULL
@@ -345,15 +346,21 @@ BEGIN
         v_seed := floor(random() * 9007199254740992)::bigint;
     END IF;
 
-    -- One statement, so one snapshot: the scaler, the forest and the threshold
-    -- all read the same rows, taken from the feature view once (in the order
-    -- the view gives them, so that a seed reproduces the model).  No named
+    -- the model's key first, so that its scores are stored while they are
+    -- computed, without the lock below (taken before any write to models)
+    v_model_id := nextval('calo_recon.models_model_id_seq');
+
+    -- One statement, so one snapshot: the scaler, the forest, the threshold
+    -- and the scores all read the same rows, taken from the feature view once
+    -- (in the order the view gives them, so that a seed reproduces the
+    -- model).  Every row is scored once: the training rows' scores set the
+    -- threshold, and all scores are stored as the model's.  No named
     -- temporary relation: a session's own temporary objects could collide
     -- with it.  Confirmed anomalies are scored but not trained on.  Each fit
     -- runs only when there is something to fit, so that an empty training set
     -- gets the error below, which says why it is empty.
     WITH tr AS MATERIALIZED (
-        SELECT f.features, coalesce(v.verdict = 'confirmed', false) AS confirmed
+        SELECT f.txn_id, f.features, coalesce(v.verdict = 'confirmed', false) AS confirmed
         FROM calo_recon.transaction_features f
         LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = f.txn_id
     ), counts AS (
@@ -372,16 +379,30 @@ BEGIN
                     FROM tr WHERE NOT tr.confirmed)
                END AS forest
         FROM fitted_scaler s
+    ), scored AS MATERIALIZED (
+        SELECT x.txn_id, x.confirmed, x.standardized,
+               calo_recon.iforest_score(fo.forest, x.standardized) AS score
+        FROM (SELECT tr.txn_id, tr.confirmed,
+                     calo_recon.scaler_transform(s.scaler, tr.features) AS standardized
+              FROM tr, fitted_scaler s
+              WHERE s.scaler IS NOT NULL
+              OFFSET 0) x,  -- each function once per row, not once per use
+             fitted_forest fo
     ), cut AS (
         -- sklearn: offset_ = np.percentile(-s, 100 * contamination), linear
         -- interpolation; the same cut on s is percentile_cont(1 - contamination).
-        SELECT CASE WHEN fo.forest IS NOT NULL THEN
-                   (SELECT percentile_cont(1 - train_model.contamination) WITHIN GROUP (
-                               ORDER BY calo_recon.iforest_score(fo.forest,
-                                                                 calo_recon.scaler_transform(s.scaler, tr.features)))
-                    FROM tr WHERE NOT tr.confirmed)
-               END AS threshold
-        FROM fitted_scaler s, fitted_forest fo
+        SELECT percentile_cont(1 - train_model.contamination) WITHIN GROUP (ORDER BY sc.score) AS threshold
+        FROM scored sc WHERE NOT sc.confirmed
+    ), stored_scores AS (
+        -- as score_transactions() stores them; iforest_explain only for flagged rows
+        INSERT INTO calo_recon.transaction_scores AS ts (txn_id, model_id, score, flagged, explanation)
+        SELECT sc.txn_id, v_model_id, sc.score, sc.score > cut.threshold,
+               CASE WHEN sc.score > cut.threshold
+                    THEN v_names[calo_recon.iforest_explain(fo.forest, sc.standardized)] END
+        FROM scored sc, cut, fitted_forest fo
+        ON CONFLICT (txn_id, model_id) DO UPDATE
+            SET score = excluded.score, flagged = excluded.flagged,
+                explanation = excluded.explanation, scored_at = excluded.scored_at
     )
     SELECT c.training, c.excluded, s.scaler, fo.forest, cut.threshold
       INTO v_rows, v_excluded, v_scaler, v_forest, v_threshold
@@ -401,9 +422,9 @@ BEGIN
     LOCK TABLE calo_recon.models IN SHARE ROW EXCLUSIVE MODE;
     UPDATE calo_recon.models m SET active = false WHERE m.active;
     INSERT INTO calo_recon.models AS m
-        (model_name, features, scaler, forest, contamination, threshold,
+        (model_id, model_name, features, scaler, forest, contamination, threshold,
          training_rows, parameters, active)
-    VALUES (train_model.model_name, v_names, v_scaler, v_forest, train_model.contamination,
+    VALUES (v_model_id, train_model.model_name, v_names, v_scaler, v_forest, train_model.contamination,
             v_threshold, v_rows,
             jsonb_build_object('n_trees', train_model.n_trees,
                                'sample_size', train_model.sample_size,
@@ -412,13 +433,11 @@ BEGIN
                                'excluded_confirmed', v_excluded),
             true)
     RETURNING m.* INTO stored;
-
-    PERFORM calo_recon.score_transactions(false);
     RETURN stored;
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint) IS
-  'Fits the scaler and the Isolation Forest on every transaction not confirmed as an anomaly, sets the threshold at the (1 - contamination) quantile of the training scores, stores the model as the active one (the previous one is deactivated), scores every transaction with it and returns the stored model row';
+  'Fits the scaler and the Isolation Forest on every transaction not confirmed as an anomaly, sets the threshold at the (1 - contamination) quantile of the training scores, stores the model as the active one (the previous one is deactivated) with the scores it computed, one per transaction (the confirmed anomalies included), and returns the stored model row';
 
 -- The candidates come from three cheap sources (flagged scores through their
 -- partial index, one pass of the amount rule over transactions, confirmed

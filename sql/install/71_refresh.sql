@@ -48,42 +48,6 @@ COMMENT ON COLUMN calo_recon.runs.scored IS 'Transactions scored with the active
 COMMENT ON COLUMN calo_recon.runs.error IS 'SQLSTATE and message of the failure, or which process held the writer lock and what it ran when the run was skipped';
 COMMENT ON COLUMN calo_recon.runs.backend_pid IS 'Server process that ran it (see check_last_refresh())';
 
--- Transactions stored since the last reconcile by refresh(): filled by a
--- trigger whatever inserts them (ingest, COPY, INSERT), so nothing is missed.
--- One entry per inserting statement and user, never merged with an entry of
--- another transaction: refresh() deletes exactly the entries its snapshot
--- sees, and reconciles their users with a later snapshot, so an entry
--- committed during the run stays for the next one (under READ COMMITTED, a
--- DELETE without a WHERE clause never reaches rows committed after its
--- snapshot).  A single row per user would be lost: the insert finds the
--- committed row and adds none, refresh() deletes it, the insert commits.
--- Not dumped: a restore queues every restored transaction again, so the first
--- refresh() after it reconciles everyone once more.
-CREATE TABLE calo_recon.pending_reconcile (
-    entry_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    user_id   text   NOT NULL
-);
-COMMENT ON TABLE calo_recon.pending_reconcile IS
-  'Users with transactions inserted since refresh() last reconciled them, one entry per inserting statement and user; refresh() deletes the entries it reconciles';
-COMMENT ON COLUMN calo_recon.pending_reconcile.entry_id IS 'Surrogate key of the entry';
-COMMENT ON COLUMN calo_recon.pending_reconcile.user_id IS 'Wallet owner to be reconciled';
-
--- A bulk load of a million rows queues only its distinct users.
-CREATE FUNCTION calo_recon.track_new_transactions() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    INSERT INTO calo_recon.pending_reconcile (user_id)
-    SELECT DISTINCT n.user_id FROM new_rows n;
-    RETURN NULL;
-END;
-$$;
-COMMENT ON FUNCTION calo_recon.track_new_transactions() IS
-  'Trigger: queues the users of inserted transactions for the next refresh() reconciliation';
-CREATE TRIGGER transactions_track_new
-    AFTER INSERT ON calo_recon.transactions
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_new_transactions();
-
 -- The work of one run, for a runs row in status running; the caller holds
 -- the writer lock.  Every error, a cancel (57014, statement_timeout) included,
 -- rolls the work back and is recorded in the row; the row is returned.
@@ -96,7 +60,6 @@ DECLARE
     run calo_recon.runs;
     ingested record;
     reconciled record;
-    users text[];
 BEGIN
     SELECT r.* INTO run FROM calo_recon.runs r WHERE r.run_id = refresh_work.run_id;
     IF NOT FOUND OR run.status <> 'running' THEN
@@ -111,17 +74,15 @@ BEGIN
                    || ' stopped running it before recording an outcome (terminated or crashed)'
      WHERE r.status = 'running' AND r.run_id <> run.run_id;
     BEGIN
-        SELECT * INTO ingested FROM calo_recon.ingest_file(run.folder);
+        -- the users of the new files are queued: reconciled once, below
+        SELECT * INTO ingested FROM calo_recon.ingest_file_unreconciled(run.folder);
         run.files := ingested.new_files;
         run.skipped_files := ingested.skipped_files;
         run.events := ingested.events;
         run.transactions := ingested.transactions;
 
-        -- every queue entry committed so far (see pending_reconcile above)
-        WITH done AS (DELETE FROM calo_recon.pending_reconcile RETURNING user_id)
-        SELECT pg_catalog.array_agg(DISTINCT d.user_id ORDER BY d.user_id) INTO users FROM done d;
-        IF users IS NOT NULL THEN
-            SELECT * INTO reconciled FROM calo_recon.reconcile(users);
+        SELECT * INTO reconciled FROM calo_recon.reconcile_pending();
+        IF FOUND THEN
             run.reconciled_users := reconciled.users;
             run.breaks := reconciled.arithmetic_breaks + reconciled.chain_breaks;
         END IF;

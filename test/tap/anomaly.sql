@@ -2,7 +2,7 @@
 -- privileges and the one-active-model rule.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(45);
+SELECT plan(51);
 
 SELECT has_table('calo_recon', 'models', 'model registry exists');
 SELECT col_is_pk('calo_recon', 'models', 'model_id', 'models.model_id is the key');
@@ -102,6 +102,37 @@ SELECT is((SELECT count(*) FROM calo_recon.transaction_scores), 402::bigint, 'bo
 DELETE FROM calo_recon.models WHERE model_name = 'first';
 SELECT is((SELECT count(DISTINCT model_id) FROM calo_recon.transaction_scores), 1::bigint,
           'the deleted model''s scores are gone');
+
+-- train_model keeps the scores it computed for the threshold: one scoring
+-- pass over the rows (counted by this transaction's function statistics),
+-- the confirmed anomaly it does not train on included
+SET LOCAL track_functions = 'all';
+SELECT lives_ok($$SELECT calo_recon.record_feedback('T5', 'confirmed', 'kept out of training')$$, 'T5 confirmed');
+CREATE TEMP VIEW score_calls AS
+SELECT coalesce(sum(f.calls), 0) AS calls FROM pg_stat_xact_user_functions f
+WHERE f.funcid = 'calo_recon.iforest_score(calo_recon.iforest, float8[])'::regprocedure;
+CREATE TEMP TABLE calls_before AS SELECT * FROM score_calls;
+CREATE TEMP TABLE third AS SELECT * FROM calo_recon.train_model('third', 0.05, 50, 64, 7);
+SELECT is((SELECT c.calls - b.calls FROM score_calls c, calls_before b),
+          (SELECT count(*) FROM calo_recon.transactions)::numeric,
+          'train_model scores each transaction once');
+SELECT is((SELECT row(training_rows, (parameters ->> 'excluded_confirmed')::int,
+                      (SELECT count(*) FROM calo_recon.transaction_scores s WHERE s.model_id = t.model_id))::text
+           FROM third t),
+          '(200,1,201)', 'it trains on all but the confirmed row and stores a score for every row');
+SELECT is((SELECT threshold FROM third),
+          (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY s.score) FROM calo_recon.transaction_scores s, third t
+           WHERE s.model_id = t.model_id AND s.txn_id <> 'T5'),
+          'the threshold is the quantile of the stored training scores');
+CREATE TEMP TABLE kept AS
+SELECT s.txn_id, s.score, s.flagged, s.explanation FROM calo_recon.transaction_scores s, third t
+WHERE s.model_id = t.model_id;
+SELECT is(calo_recon.score_transactions(false), 201::bigint, 'scoring every row again');
+SELECT results_eq($$SELECT s.txn_id, s.score, s.flagged, s.explanation FROM calo_recon.transaction_scores s, third t
+                    WHERE s.model_id = t.model_id ORDER BY 1$$,
+                  $$SELECT * FROM kept ORDER BY 1$$,
+                  'gives the scores, flags and explanations train_model stored');
+
 SELECT throws_ok($$SELECT calo_recon.record_feedback('BIG', 'perhaps')$$, '22023', NULL,
                  'a bad verdict is refused');
 

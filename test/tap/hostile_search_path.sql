@@ -261,6 +261,8 @@ INSERT INTO entry_points VALUES
   ('ingest_file folder', $$SELECT * FROM calo_recon.ingest_file('samples')$$),
   ('ingest_file quarantine', $$SELECT * FROM calo_recon.ingest_file('bad/walk')$$),
   ('ingest_file named', $$SELECT * FROM calo_recon.ingest_file('bad/walk/b_second.log')$$),
+  ('ingest_file_unreconciled', $$SELECT * FROM calo_recon.ingest_file_unreconciled('bad/walk/a_first.gz')$$),
+  ('reconcile_pending', $$SELECT * FROM calo_recon.reconcile_pending()$$),
   ('reconcile()', $$SELECT * FROM calo_recon.reconcile()$$),
   ('reconcile(ARRAY)', $$SELECT * FROM calo_recon.reconcile(ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
   ('check_transaction', $$SELECT * FROM calo_recon.check_transaction('DEBIT', 'SAR', 10, 0, 100, 90, 95)$$),

@@ -2,7 +2,7 @@
 -- ops area: no SECURITY DEFINER, pinned search_path, nothing for PUBLIC.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(40);
+SELECT plan(54);
 
 -- install-wide promises
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
@@ -42,8 +42,22 @@ SELECT columns_are('calo_recon', 'runs',
 
 SELECT throws_ok($$SELECT calo_recon.check_last_refresh()$$, 'P0002', NULL, 'check_last_refresh() without a run');
 
--- a first refresh ingests the samples and reconciles them
+-- a first refresh ingests the samples and reconciles them, once: the queue
+-- is the one record of who needs reconciling (counted by the statistics of
+-- this transaction: reconcile() calls and findings written)
+SET LOCAL track_functions = 'all';
+CREATE TEMP VIEW reconcile_work AS
+SELECT (SELECT coalesce(sum(f.calls), 0) FROM pg_stat_xact_user_functions f
+        WHERE f.funcid = 'calo_recon.reconcile(text[])'::regprocedure) AS reconciles,
+       (SELECT t.n_tup_ins FROM pg_stat_xact_user_tables t
+        WHERE t.relid = 'calo_recon.reconciliation_findings'::regclass) AS findings_written;
+CREATE TEMP TABLE work_before AS SELECT * FROM reconcile_work;
 CREATE TEMP TABLE first_run AS SELECT * FROM calo_recon.refresh('samples');
+SELECT is((SELECT w.reconciles - b.reconciles FROM reconcile_work w, work_before b), 1::numeric,
+          'a run calls reconcile() once (not again for the users its ingest reconciled)');
+SELECT is((SELECT w.findings_written - b.findings_written FROM reconcile_work w, work_before b),
+          (SELECT count(*) FROM calo_recon.reconciliation_findings),
+          'a run writes each finding once');
 SELECT is((SELECT status FROM first_run), 'succeeded', 'first refresh succeeds');
 SELECT ok((SELECT files > 0 AND transactions > 0 AND events > 0 FROM first_run), 'first refresh ingests the sample files');
 SELECT is((SELECT transactions FROM first_run), (SELECT count(*) FROM calo_recon.transactions),
@@ -80,6 +94,56 @@ SELECT is((SELECT row(status, reconciled_users, breaks)::text FROM third_run), '
           'the next run reconciles that user and counts its break');
 SELECT is((SELECT finding FROM calo_recon.reconciliation_findings WHERE txn_id = 'TAP-OPS-1'), 'arithmetic',
           'the break is in the findings');
+
+-- every entry point drains what it sees of the queue, once: reconcile()
+-- the entries of the users it reconciles
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('TAP-OPS-R1', 'tap-ops-r', 'CREDIT', 'SAR', 10, 0, 0, 10, '2024-06-01 00:00+00');
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('TAP-OPS-S1', 'tap-ops-s', 'CREDIT', 'SAR', 10, 0, 0, 10, '2024-06-01 00:00+00');
+SELECT is((SELECT users FROM calo_recon.reconcile(ARRAY['tap-ops-r'])), 1::bigint, 'reconcile(users) reconciles them');
+SELECT is((SELECT array_agg(user_id) FROM calo_recon.pending_reconcile), ARRAY['tap-ops-s'],
+          'reconcile(users) drains the entries of those users, and only those');
+SELECT is((SELECT users FROM calo_recon.reconcile()), (SELECT count(DISTINCT user_id) FROM calo_recon.transactions),
+          'reconcile() reconciles everyone');
+SELECT is((SELECT count(*)::int FROM calo_recon.pending_reconcile), 0, 'reconcile() drains every entry');
+SELECT is((SELECT reconciled_users FROM calo_recon.refresh('samples')), 0::bigint,
+          'so the next run reconciles nobody again');
+-- ingest_log: its own users and every user queued before it
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('TAP-OPS-Q1', 'tap-ops-q', 'CREDIT', 'SAR', 10, 0, 0, 11, '2024-06-01 00:00+00');
+SELECT is((SELECT transactions FROM calo_recon.ingest_log($log$2024-02-01T10:00:00.020Z 2024-02-01T10:00:00.020Z	b1a1e5e1-0000-4000-8000-0000000000a1	INFO	Start syncing the balance {
+  transaction: {
+    id: '01HQTAPOPSOPSOPSOPSOPS0001',
+    type: 'DEBIT',
+    source: 'MANUAL_DEDUCTION',
+    action: 'DELIVERY_DEDUCTION',
+    userId: 'tap-ops-log',
+    paymentBalance: 90,
+    updatePaymentBalance: true,
+    currency: 'BHD',
+    amount: 10,
+    vat: 0,
+    oldBalance: 100,
+    newBalance: 91
+  }
+}
+$log$, 'tap-ops-inline')), 1, 'ingest_log stores a transaction');
+SELECT is((SELECT count(*)::int FROM calo_recon.pending_reconcile), 0,
+          'ingest_log drains the queue: its own user and the one queued before');
+SELECT is((SELECT array_agg(txn_id ORDER BY txn_id) FROM calo_recon.reconciliation_findings
+           WHERE user_id IN ('tap-ops-q', 'tap-ops-log')),
+          ARRAY['01HQTAPOPSOPSOPSOPSOPS0001', 'TAP-OPS-Q1'], 'and has reconciled both');
+-- ingest_file likewise
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('TAP-OPS-F1', 'tap-ops-f', 'CREDIT', 'SAR', 10, 0, 0, 11, '2024-06-01 00:00+00');
+SELECT ok((SELECT transactions > 0 FROM calo_recon.ingest_file('bad/walk/b_second.log')), 'ingest_file stores transactions');
+SELECT is((SELECT count(*)::int FROM calo_recon.pending_reconcile), 0,
+          'ingest_file drains the queue: its own users and the one queued before');
+SELECT is((SELECT finding FROM calo_recon.reconciliation_findings WHERE txn_id = 'TAP-OPS-F1'), 'arithmetic',
+          'and has reconciled the user queued before');
+SELECT is((SELECT reconciled_users FROM calo_recon.refresh('samples')), 0::bigint,
+          'the next run has nobody left to reconcile');
 
 -- with an active model, new rows are scored once
 SELECT lives_ok($$SELECT calo_recon.train_model('tap-ops', 0.01, 50, 64, 5)$$, 'a model is trained');
