@@ -673,6 +673,9 @@ walk_link(WalkState *ws, const char *rel)
 	if (target == NULL && err == ENAMETOOLONG)
 		quarantine_file(ws, rel, "path_too_long",
 						"the symbolic link's path is over the operating system's limits", -1, 0);
+	else if (target == NULL && err == ELOOP)
+		quarantine_file(ws, rel, "symlink_loop",
+						"the symbolic link leads round in a loop of links", -1, 0);
 	else if (target == NULL || !safe_path_contains(ws->root, target) || stat(target, &st) != 0)
 		quarantine_file(ws, rel, "outside_import_directory",
 						target ? "symbolic link leads outside the import folder"

@@ -170,17 +170,25 @@ safe_path_relative(const SafePathRoot *root, const char *resolved)
 /*
  * errcode_for_file_access() for every file call of calo_recon: use it in its
  * place in ereport, right after the failed call, with that call's errno as
- * err.  A path over the OS limits (ENAMETOOLONG) gets 22023 and a detail
- * naming the limits instead of PostgreSQL's XX000.
+ * err.  A path over the OS limits (ENAMETOOLONG) or through a loop of
+ * symbolic links (ELOOP) gets 22023 and a detail saying which, instead of
+ * PostgreSQL's XX000.
  */
 int
 safe_path_errcode_for_file_access(int err)
 {
-	if (err != ENAMETOOLONG)
-		return errcode_for_file_access();
-	errcode(ERRCODE_INVALID_PARAMETER_VALUE);
-	return errdetail("The operating system limits a path to %d bytes and a name in it to %d bytes.",
-					 PATH_MAX - 1, NAME_MAX);
+	switch (err)
+	{
+		case ENAMETOOLONG:
+			errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+			return errdetail("The operating system limits a path to %d bytes and a name in it to %d bytes.",
+							 PATH_MAX - 1, NAME_MAX);
+		case ELOOP:
+			errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+			return errdetail("A symbolic link in the path leads round in a loop, or the path passes through more symbolic links than the operating system follows.");
+		default:
+			return errcode_for_file_access();
+	}
 }
 
 /*

@@ -144,4 +144,20 @@ got=$(err "SELECT * FROM calo_recon.ingest_file('$too_long/x.log')")
 [[ "$got" == "22023 "* ]] || fail "named path over the limit: $got"
 chmod 755 "$DP/locked"
 
+# A loop of symbolic links: named, 22023 saying so (not XX000); in a walk,
+# quarantined as symlink_loop and the walk goes on.
+LP=$DIR/loops
+mkdir -p "$LP"
+start_log loop-beside > "$LP/beside.log"
+ln -s loop-b "$LP/loop-a"
+ln -s loop-a "$LP/loop-b"
+[ "$(id -u)" -eq 0 ] && chown -R postgres "$LP"
+got=$(err "SELECT * FROM calo_recon.ingest_file('made/loops/loop-a')")
+[ "$got" = "22023 could not open \"made/loops/loop-a\" in calo_recon.import_directory: Too many levels of symbolic links" ] \
+  || fail "named symbolic link loop: $got"
+got=$(q "SELECT files, new_files, skipped_files FROM calo_recon.ingest_file('made/loops')")
+[ "$got" = "1|1|2" ] || fail "walk with a symbolic link loop: $got"
+got=$(q "SELECT string_agg(source_file || ' ' || reason, ' ' ORDER BY source_file) FROM calo_recon.quarantine WHERE kind = 'file' AND source_file LIKE 'made/loops/%'")
+[ "$got" = "made/loops/loop-a symlink_loop made/loops/loop-b symlink_loop" ] || fail "symbolic link loop quarantined: $got"
+
 echo "ingest_files.sh: ok"
