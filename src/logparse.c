@@ -1615,21 +1615,85 @@ is_nullish_node(lp_ctx *c, int id)
 	return id < 0 || node_at(c, id)->type == JS_NULL || node_at(c, id)->type == JS_UNDEFINED;
 }
 
-typedef enum field_type
+/*
+ * The field rules of the data events: one table per kind (below), each row a
+ * key, what its value is, whether it is required and a further rule.  This is
+ * the one home of the validation of data events: ingestion stores what the
+ * parser accepts and quarantines what it makes malformed, with its reason.
+ */
+typedef enum field_value
 {
-	F_STRING,					/* non-empty string */
-	F_NUMBER,
-	F_OPT_STRING,				/* string, or absent/null/undefined */
-	F_OPT_NUMBER,
-	F_OPT_BOOL,
-	F_METADATA
-} field_type;
+	FV_STRING,					/* a non-empty string */
+	FV_NUMBER,					/* a finite number */
+	FV_BOOL,
+	FV_METADATA					/* a string (JSON inside becomes JSON), object, array, number or boolean */
+} field_value;
+
+typedef enum field_rule
+{
+	FR_NONE,
+	FR_MONEY,					/* lp_money_in_range(): out_of_range beyond it */
+	FR_CURRENCY_CODE,			/* lp_currency_code_valid() */
+	FR_TRANSACTION_TYPE			/* lp_transaction_type_valid() */
+} field_rule;
 
 typedef struct field_spec
 {
 	const char *key;
-	field_type	type;
+	field_value value;
+	bool		required;		/* absent: missing_field; else absent, null and undefined are null */
+	field_rule	rule;
+	bool		event_id;		/* the id of the event itself (quarantine.txn_id) */
 } field_spec;
+
+#define REQUIRED true
+#define OPTIONAL false
+
+static const field_spec current_txn_fields[] = {
+	{"id", FV_STRING, REQUIRED, FR_NONE, true},
+	{"type", FV_STRING, REQUIRED, FR_TRANSACTION_TYPE, false},
+	{"source", FV_STRING, OPTIONAL, FR_NONE, false},
+	{"action", FV_STRING, OPTIONAL, FR_NONE, false},
+	{"userId", FV_STRING, REQUIRED, FR_NONE, false},
+	{"paymentBalance", FV_NUMBER, OPTIONAL, FR_MONEY, false},
+	{"updatePaymentBalance", FV_BOOL, OPTIONAL, FR_NONE, false},
+	{"metadata", FV_METADATA, OPTIONAL, FR_NONE, false},
+	{"currency", FV_STRING, REQUIRED, FR_CURRENCY_CODE, false},
+	{"amount", FV_NUMBER, REQUIRED, FR_MONEY, false},
+	{"vat", FV_NUMBER, REQUIRED, FR_MONEY, false},
+	{"oldBalance", FV_NUMBER, REQUIRED, FR_MONEY, false},
+	{"newBalance", FV_NUMBER, REQUIRED, FR_MONEY, false}
+};
+static const field_spec legacy_txn_fields[] = {
+	{"id", FV_STRING, REQUIRED, FR_NONE, true},
+	{"userId", FV_STRING, REQUIRED, FR_NONE, false},
+	{"currency", FV_STRING, REQUIRED, FR_CURRENCY_CODE, false},
+	{"amount", FV_NUMBER, REQUIRED, FR_MONEY, false},
+	{"vat", FV_NUMBER, REQUIRED, FR_MONEY, false},
+	{"oldBalance", FV_NUMBER, REQUIRED, FR_MONEY, false},
+	{"newBalance", FV_NUMBER, REQUIRED, FR_MONEY, false}
+};
+/* the legacy form (Dec 2023) has none of these keys the current form added */
+static const char *const current_only_keys[] = {
+	"type", "source", "action", "paymentBalance", "updatePaymentBalance", "metadata"
+};
+static const field_spec balance_error_fields[] = {
+	{"userId", FV_STRING, REQUIRED, FR_NONE, false},
+	{"subscriptionBalance", FV_NUMBER, REQUIRED, FR_MONEY, false},
+	{"paymentBalance", FV_NUMBER, REQUIRED, FR_MONEY, false}
+};
+/* transactionId is required: a refusal is traced by the transaction it refused */
+static const field_spec rejection_fields[] = {
+	{"userId", FV_STRING, REQUIRED, FR_NONE, false},
+	{"currentBalance", FV_NUMBER, REQUIRED, FR_MONEY, false},
+	{"transactionId", FV_STRING, REQUIRED, FR_NONE, true}
+};
+
+#define N_SPECS(a) ((int) (sizeof(a) / sizeof((a)[0])))
+#define MAX_SPECS 16
+_Static_assert(N_SPECS(current_txn_fields) <= MAX_SPECS && N_SPECS(legacy_txn_fields) <= MAX_SPECS &&
+			   N_SPECS(balance_error_fields) <= MAX_SPECS && N_SPECS(rejection_fields) <= MAX_SPECS,
+			   "emit_fields() holds at most MAX_SPECS fields");
 
 /* what a field check found */
 typedef enum field_verdict
@@ -1638,37 +1702,141 @@ typedef enum field_verdict
 	FIELD_MISSING,				/* missing_field */
 	FIELD_BAD,					/* bad_field: not of its type */
 	FIELD_UNSTORABLE,			/* bad_field: U+0000 or a lone surrogate */
+	FIELD_NOT_CURRENCY,			/* bad_field: not three capital letters */
+	FIELD_NOT_TRANSACTION_TYPE, /* bad_field: not CREDIT or DEBIT */
 	FIELD_TOO_LONG,				/* out_of_range: a string over LP_MAX_FIELD_BYTES */
-	FIELD_TOO_BIG_NUMBER		/* out_of_range: a number over the number limits */
+	FIELD_TOO_BIG_NUMBER,		/* out_of_range: a number over the number limits */
+	FIELD_MONEY_OUT_OF_RANGE	/* out_of_range: money of 10^LP_MONEY_LIMIT_POWER or more */
 } field_verdict;
 
-static const char *
-field_expectation(field_type t)
+bool
+lp_currency_code_valid(const char *s, size_t n)
 {
-	switch (t)
+	if (n != 3)
+		return false;
+	for (size_t i = 0; i < 3; i++)
+		if (s[i] < 'A' || s[i] > 'Z')
+			return false;
+	return true;
+}
+
+bool
+lp_transaction_type_valid(const char *s, size_t n)
+{
+	return (n == 6 && memcmp(s, "CREDIT", 6) == 0) || (n == 5 && memcmp(s, "DEBIT", 5) == 0);
+}
+
+/*
+ * The decimal exponent of the leading non-zero digit of a NUMBER_OK token
+ * (1234.5: 3, 0.05: -2, 1.5e20: 20); false when the number is zero.
+ */
+static bool
+number_magnitude(const char *s, size_t n, long *magnitude)
+{
+	size_t		i = 0,
+				start;
+	long		mag = 0,
+				exponent = 0;
+	bool		nonzero = false,
+				negative_exponent = false;
+
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		i++;
+	while (i < n && s[i] == '0')
+		i++;
+	start = i;
+	while (i < n && is_digit(s[i]))
+		i++;
+	if (i > start)
 	{
-		case F_STRING:
-			return "a non-empty string";
-		case F_NUMBER:
-			return "a finite number";
-		case F_OPT_STRING:
-			return "a string or undefined";
-		case F_OPT_NUMBER:
-			return "a finite number or undefined";
-		case F_OPT_BOOL:
+		nonzero = true;
+		mag = (long) (i - start) - 1;
+	}
+	if (i < n && s[i] == '.')
+	{
+		start = ++i;
+		while (i < n && s[i] == '0')
+			i++;
+		if (!nonzero && i < n && is_digit(s[i]))
+		{
+			nonzero = true;
+			mag = -(long) (i - start) - 1;
+		}
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	if (!nonzero)
+		return false;
+	if (i < n && (s[i] == 'e' || s[i] == 'E'))
+	{
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			negative_exponent = s[i++] == '-';
+		for (; i < n && is_digit(s[i]); i++)
+			if (exponent <= LP_MAX_EXPONENT)
+				exponent = exponent * 10 + (s[i] - '0');
+	}
+	*magnitude = mag + (negative_exponent ? -exponent : exponent);
+	return true;
+}
+
+bool
+lp_money_in_range(const char *number, size_t n)
+{
+	long		magnitude;
+
+	if (number_check(NULL, number, n, false) != NUMBER_OK)
+		return false;
+	return !number_magnitude(number, n, &magnitude) || magnitude < LP_MONEY_LIMIT_POWER;
+}
+
+static const char *
+field_expectation(const field_spec *spec)
+{
+	switch (spec->value)
+	{
+		case FV_STRING:
+			return spec->required ? "a non-empty string" : "a non-empty string or undefined";
+		case FV_NUMBER:
+			return spec->required ? "a finite number" : "a finite number or undefined";
+		case FV_BOOL:
 			return "true, false or undefined";
-		case F_METADATA:
+		case FV_METADATA:
 			return "a string, an object or undefined";
 	}
 	return "valid";
 }
 
+/*
+ * Replaces the body being built with a malformed one about the data field
+ * key; id_node: the event's own id when it is a storable string, else -1.
+ */
 static void
-set_field_failure(lp_ctx *c, lp_event *ev, lp_kind intended, const char *key, int node,
-				  field_type type, field_verdict verdict)
+set_malformed_field(lp_ctx *c, lp_event *ev, const char *reason, lp_kind intended, const char *detail,
+					const char *key, int id_node)
+{
+	set_malformed(c, ev, reason, intended, detail);
+	if (!c->out->failed)
+		c->out->len--;			/* the closing brace */
+	buf_lit(c->out, ",\"field\":");
+	put_json_string(c->out, key, strlen(key));
+	if (id_node >= 0)
+	{
+		const js_node *n = node_at(c, id_node);
+
+		buf_lit(c->out, ",\"txn_id\":");
+		put_json_string(c->out, c->res->priv_scratch.data + n->str_off, n->str_len);
+	}
+	buf_putc(c->out, '}');
+}
+
+static void
+set_field_failure(lp_ctx *c, lp_event *ev, lp_kind intended, const field_spec *spec, int node,
+				  field_verdict verdict, int id_node)
 {
 	char		detail[320];
 	const char *reason = "bad_field";
+	const char *key = spec->key;
 	const js_node *n = node >= 0 ? node_at(c, node) : NULL;
 	int			line = 0,
 				col = 0;
@@ -1684,11 +1852,20 @@ set_field_failure(lp_ctx *c, lp_event *ev, lp_kind intended, const char *key, in
 			break;
 		case FIELD_BAD:
 			snprintf(detail, sizeof(detail), "%s: key '%s' at line %d, column %d is not %s",
-					 kind_names[intended], key, line, col, field_expectation(type));
+					 kind_names[intended], key, line, col, field_expectation(spec));
 			break;
 		case FIELD_UNSTORABLE:
 			snprintf(detail, sizeof(detail),
 					 "%s: key '%s' at line %d, column %d holds U+0000 or a lone surrogate, which cannot be stored",
+					 kind_names[intended], key, line, col);
+			break;
+		case FIELD_NOT_CURRENCY:
+			snprintf(detail, sizeof(detail),
+					 "%s: key '%s' at line %d, column %d is not a currency code (three capital letters)",
+					 kind_names[intended], key, line, col);
+			break;
+		case FIELD_NOT_TRANSACTION_TYPE:
+			snprintf(detail, sizeof(detail), "%s: key '%s' at line %d, column %d is not CREDIT or DEBIT",
 					 kind_names[intended], key, line, col);
 			break;
 		case FIELD_TOO_LONG:
@@ -1707,8 +1884,14 @@ set_field_failure(lp_ctx *c, lp_event *ev, lp_kind intended, const char *key, in
 						 kind_names[intended], key, line, col, LP_MAX_EXPONENT);
 			reason = "out_of_range";
 			break;
+		case FIELD_MONEY_OUT_OF_RANGE:
+			snprintf(detail, sizeof(detail),
+					 "%s: key '%s' at line %d, column %d is money of 10^%d or more, beyond any wallet balance",
+					 kind_names[intended], key, line, col, LP_MONEY_LIMIT_POWER);
+			reason = "out_of_range";
+			break;
 	}
-	set_malformed(c, ev, reason, intended, detail);
+	set_malformed_field(c, ev, reason, intended, detail, key, id_node);
 }
 
 /* key of the event's data is missing or not an object */
@@ -1721,17 +1904,18 @@ set_not_object(lp_ctx *c, lp_event *ev, lp_kind intended, const char *key, int n
 
 	if (node < 0)
 	{
-		set_field_failure(c, ev, intended, key, node, F_STRING, FIELD_MISSING);
+		snprintf(detail, sizeof(detail), "%s: required key '%s' is missing", kind_names[intended], key);
+		set_malformed_field(c, ev, "missing_field", intended, detail, key, -1);
 		return;
 	}
 	event_position(ev, node_at(c, node)->src, &line, &col);
 	snprintf(detail, sizeof(detail), "%s: key '%s' at line %d, column %d is not an object",
 			 kind_names[intended], key, line, col);
-	set_malformed(c, ev, "bad_field", intended, detail);
+	set_malformed_field(c, ev, "bad_field", intended, detail, key, -1);
 }
 
 static field_verdict
-number_verdict(lp_ctx *c, int id)
+number_verdict(lp_ctx *c, int id, field_rule rule)
 {
 	const js_node *n = node_at(c, id);
 
@@ -1740,6 +1924,8 @@ number_verdict(lp_ctx *c, int id)
 	switch (number_check(NULL, n->src, n->src_len, false))
 	{
 		case NUMBER_OK:
+			if (rule == FR_MONEY && !lp_money_in_range(n->src, n->src_len))
+				return FIELD_MONEY_OUT_OF_RANGE;
 			return FIELD_OK;
 		case NUMBER_TOO_BIG:
 			return FIELD_TOO_BIG_NUMBER;
@@ -1749,16 +1935,22 @@ number_verdict(lp_ctx *c, int id)
 }
 
 static field_verdict
-string_verdict(lp_ctx *c, int id, bool nonempty)
+string_verdict(lp_ctx *c, int id, field_rule rule)
 {
 	const js_node *n = node_at(c, id);
+	const char *s;
 
-	if (n->type != JS_STRING || (nonempty && n->str_len == 0))
+	if (n->type != JS_STRING || n->str_len == 0)
 		return FIELD_BAD;
 	if (n->unstorable)
 		return FIELD_UNSTORABLE;
 	if (n->str_len > LP_MAX_FIELD_BYTES)
 		return FIELD_TOO_LONG;
+	s = c->res->priv_scratch.data + n->str_off;
+	if (rule == FR_CURRENCY_CODE && !lp_currency_code_valid(s, n->str_len))
+		return FIELD_NOT_CURRENCY;
+	if (rule == FR_TRANSACTION_TYPE && !lp_transaction_type_valid(s, n->str_len))
+		return FIELD_NOT_TRANSACTION_TYPE;
 	return FIELD_OK;
 }
 
@@ -1778,32 +1970,27 @@ storable_tree(lp_ctx *c, int id)
 }
 
 static field_verdict
-field_check(lp_ctx *c, int id, field_type t)
+field_check(lp_ctx *c, int id, const field_spec *spec)
 {
-	if (id < 0 && (t == F_STRING || t == F_NUMBER))
-		return FIELD_MISSING;
-	switch (t)
+	if (id < 0)
+		return spec->required ? FIELD_MISSING : FIELD_OK;
+	/* null and undefined stand for "absent" in an optional field, never in a required one */
+	if (!spec->required && is_nullish_node(c, id))
+		return FIELD_OK;
+	switch (spec->value)
 	{
-		case F_STRING:
-			return string_verdict(c, id, true);
-		case F_NUMBER:
-			return number_verdict(c, id);
-		case F_OPT_STRING:
-			return is_nullish_node(c, id) ? FIELD_OK : string_verdict(c, id, false);
-		case F_OPT_NUMBER:
-			return is_nullish_node(c, id) ? FIELD_OK : number_verdict(c, id);
-		case F_OPT_BOOL:
-			return (is_nullish_node(c, id) || node_at(c, id)->type == JS_TRUE ||
-					node_at(c, id)->type == JS_FALSE) ? FIELD_OK : FIELD_BAD;
-		case F_METADATA:
+		case FV_STRING:
+			return string_verdict(c, id, spec->rule);
+		case FV_NUMBER:
+			return number_verdict(c, id, spec->rule);
+		case FV_BOOL:
+			return (node_at(c, id)->type == JS_TRUE || node_at(c, id)->type == JS_FALSE) ? FIELD_OK : FIELD_BAD;
+		case FV_METADATA:
 			{
-				js_type		ty;
+				js_type		ty = node_at(c, id)->type;
 
-				if (is_nullish_node(c, id))
-					return FIELD_OK;
-				ty = node_at(c, id)->type;
 				if (ty == JS_NUMBER)
-					return number_verdict(c, id);
+					return number_verdict(c, id, FR_NONE);
 				if (ty == JS_STRING || ty == JS_OBJECT || ty == JS_ARRAY)
 					return storable_tree(c, id) ? FIELD_OK : FIELD_UNSTORABLE;
 				return (ty == JS_TRUE || ty == JS_FALSE) ? FIELD_OK : FIELD_BAD;
@@ -1838,22 +2025,27 @@ emit_metadata(lp_ctx *c, int id)
 /*
  * Checks the fields of obj against specs, then writes them as the members of
  * a JSON object (without braces).  Returns false (event made malformed) on
- * the first bad field.
+ * the first field that breaks its rule.
  */
 static bool
 emit_fields(lp_ctx *c, lp_event *ev, lp_kind kind, int obj, const field_spec *specs, int n_specs, bool leading_comma)
 {
-	int			ids[16];
+	int			ids[MAX_SPECS];
+	int			id_node = -1;
 
 	for (int i = 0; i < n_specs; i++)
 	{
-		field_verdict verdict;
-
 		ids[i] = js_get(c->res, obj, specs[i].key);
-		verdict = field_check(c, ids[i], specs[i].type);
+		if (specs[i].event_id && ids[i] >= 0 && string_verdict(c, ids[i], FR_NONE) == FIELD_OK)
+			id_node = ids[i];
+	}
+	for (int i = 0; i < n_specs; i++)
+	{
+		field_verdict verdict = field_check(c, ids[i], &specs[i]);
+
 		if (verdict != FIELD_OK)
 		{
-			set_field_failure(c, ev, kind, specs[i].key, ids[i], specs[i].type, verdict);
+			set_field_failure(c, ev, kind, &specs[i], ids[i], verdict, id_node);
 			return false;
 		}
 	}
@@ -1864,43 +2056,21 @@ emit_fields(lp_ctx *c, lp_event *ev, lp_kind kind, int obj, const field_spec *sp
 		if (i > 0 || leading_comma)
 			buf_putc(c->out, ',');
 		put_key(c->out, specs[i].key);
-		if (specs[i].type == F_METADATA)
+		if (specs[i].value == FV_METADATA)
 			emit_metadata(c, ids[i]);
 		else if (n == NULL || n->type == JS_UNDEFINED || n->type == JS_NULL)
 			buf_lit(c->out, "null");
 		else
 		{
-			if (kind == LP_TRANSACTION && strcmp(specs[i].key, "id") == 0)
+			if (specs[i].event_id)
 				ev->priv_txn_off = c->out->len;
 			js_emit(c->res, c->out, ids[i]);
-			if (kind == LP_TRANSACTION && strcmp(specs[i].key, "id") == 0)
+			if (specs[i].event_id)
 				ev->priv_txn_len = c->out->len - ev->priv_txn_off;
 		}
 	}
 	return true;
 }
-
-static const field_spec current_txn_fields[] = {
-	{"id", F_STRING}, {"type", F_OPT_STRING}, {"source", F_OPT_STRING}, {"action", F_OPT_STRING},
-	{"userId", F_STRING}, {"paymentBalance", F_OPT_NUMBER}, {"updatePaymentBalance", F_OPT_BOOL},
-	{"metadata", F_METADATA}, {"currency", F_STRING}, {"amount", F_NUMBER}, {"vat", F_NUMBER},
-	{"oldBalance", F_NUMBER}, {"newBalance", F_NUMBER}
-};
-static const field_spec legacy_txn_fields[] = {
-	{"id", F_STRING}, {"userId", F_STRING}, {"currency", F_STRING}, {"amount", F_NUMBER},
-	{"vat", F_NUMBER}, {"oldBalance", F_NUMBER}, {"newBalance", F_NUMBER}
-};
-static const char *const current_only_keys[] = {
-	"type", "source", "action", "paymentBalance", "updatePaymentBalance", "metadata"
-};
-static const field_spec balance_error_fields[] = {
-	{"userId", F_STRING}, {"subscriptionBalance", F_NUMBER}, {"paymentBalance", F_NUMBER}
-};
-static const field_spec rejection_fields[] = {
-	{"userId", F_STRING}, {"currentBalance", F_NUMBER}, {"transactionId", F_STRING}
-};
-
-#define N_SPECS(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
 /* object literal of a data-carrying message; -1 when the event was made malformed */
 static int

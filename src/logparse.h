@@ -43,6 +43,18 @@
  * string that holds \u0000, a lone surrogate escape or a duplicate key is not
  * parsed: metadata stays that JSON text, a string, escapes as written.
  *
+ * Field rules (one home: the tables of field rules in logparse.c, one per
+ * data kind; SQL only routes the events to their tables): every string field
+ * of a data event is a non-empty string; ids and userId are required; the
+ * current form's type is required and CREDIT or DEBIT
+ * (lp_transaction_type_valid); currency is three capital letters
+ * (lp_currency_code_valid); money (amount, vat, balances) is a number of
+ * magnitude below 10^LP_MONEY_LIMIT_POWER (lp_money_in_range), else
+ * out_of_range.  A missing required key is missing_field, a value that breaks
+ * its rule bad_field (out_of_range for sizes and money); the malformed body
+ * then names the key ("field") and, when the event's own id was readable,
+ * carries it ("txn_id").
+ *
  * Number spelling: the JSON grammar, plus two harmless JavaScript spellings
  * that are normalised (a leading '+' is dropped, a missing integer part
  * becomes 0: '.5' -> 0.5).  NaN, Infinity, hex, octal-looking leading zeros
@@ -63,6 +75,7 @@
 #define LP_MAX_FIELD_BYTES 256	/* ids and string fields of data events */
 #define LP_MAX_NUMBER_LEN 400	/* characters of one number */
 #define LP_MAX_EXPONENT 1000	/* PostgreSQL numeric refuses larger exponents */
+#define LP_MONEY_LIMIT_POWER 15	/* money of 10^15 or more (any currency) is no wallet balance */
 
 /* length of the UTF-8 byte order mark at s (3), or 0 when s does not start with one */
 static inline size_t
@@ -184,6 +197,21 @@ typedef enum lp_status
  */
 lp_status	lp_parse(const char *text, size_t len, const lp_options *opts, lp_result *out);
 void		lp_free(lp_result *res);
+
+/*
+ * The value rules of data fields, also used by the tables' CHECK constraints
+ * (through calo_recon.is_currency_code and calo_recon.is_transaction_type), so
+ * that COPY and the parser share one definition.
+ */
+bool		lp_currency_code_valid(const char *s, size_t n);	/* ^[A-Z]{3}$ */
+bool		lp_transaction_type_valid(const char *s, size_t n);	/* CREDIT or DEBIT */
+
+/*
+ * number[0..n) is a number the parser accepts (JSON, or its two normalised
+ * JavaScript spellings) of magnitude below 10^LP_MONEY_LIMIT_POWER; false
+ * for anything else, a malformed or oversized number included.
+ */
+bool		lp_money_in_range(const char *number, size_t n);
 
 /* snake_case name of a kind ("transaction", ...), NULL for LP_KIND_NONE or out of range */
 const char *lp_kind_name(lp_kind kind);

@@ -30,6 +30,8 @@
 
 PG_FUNCTION_INFO_V1(calo_recon_parse_log);
 PG_FUNCTION_INFO_V1(calo_recon_parse_log_body_check);
+PG_FUNCTION_INFO_V1(calo_recon_is_currency_code);
+PG_FUNCTION_INFO_V1(calo_recon_is_transaction_type);
 
 #define PARSE_LOG_COLUMNS 8
 
@@ -485,4 +487,25 @@ calo_recon_parse_log_body_check(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	return (Datum) 0;
+}
+
+/*
+ * calo_recon.is_currency_code(text) and calo_recon.is_transaction_type(text):
+ * the parser's value rules for the tables' CHECK constraints, so that a row
+ * COPYed in and a row parsed from a log meet one definition.
+ */
+Datum
+calo_recon_is_currency_code(PG_FUNCTION_ARGS)
+{
+	text	   *code = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_BOOL(lp_currency_code_valid(VARDATA_ANY(code), VARSIZE_ANY_EXHDR(code)));
+}
+
+Datum
+calo_recon_is_transaction_type(PG_FUNCTION_ARGS)
+{
+	text	   *type = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_BOOL(lp_transaction_type_valid(VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type)));
 }

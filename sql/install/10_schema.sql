@@ -1,8 +1,21 @@
 -- Tables that hold users' data (SPEC section 3). Money is numeric, times are
 -- timestamptz, and every table is registered for pg_dump.
 
+-- The value rules a table shares with the log parser are the parser's own
+-- (src/logparse.c), so that COPY and ingest_log meet one definition.
+CREATE FUNCTION calo_recon.is_currency_code(code text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'calo_recon_is_currency_code'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.is_currency_code(text) IS
+  'true when code has the shape of an ISO 4217 alphabetic code (three capital letters A-Z): the log parser''s currency rule';
+CREATE FUNCTION calo_recon.is_transaction_type(txn_type text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'calo_recon_is_transaction_type'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.is_transaction_type(text) IS
+  'true for CREDIT and DEBIT: the log parser''s rule for the type of a transaction';
+
 CREATE TABLE calo_recon.currencies (
-    code        text     PRIMARY KEY CHECK (code ~ '^[A-Z]{3}$'),
+    code        text     PRIMARY KEY CHECK (calo_recon.is_currency_code(code)),
     minor_unit  smallint NOT NULL CHECK (minor_unit BETWEEN 0 AND 6),
     builtin     boolean  NOT NULL DEFAULT false
 );
@@ -44,7 +57,7 @@ CREATE TRIGGER currencies_override_builtin
 CREATE TABLE calo_recon.transactions (
     txn_id                  text        PRIMARY KEY,
     user_id                 text        NOT NULL,
-    txn_type                text        CHECK (txn_type IN ('CREDIT', 'DEBIT')),
+    txn_type                text        CHECK (calo_recon.is_transaction_type(txn_type)),
     source                  text,
     action                  text,
     currency                text        NOT NULL,

@@ -29,21 +29,17 @@ CREATE INDEX quarantine_source_idx ON calo_recon.quarantine (source_file, event_
 -- one place only, calo_recon.pending_reconcile (filled by a trigger on
 -- transactions), which the callers drain with reconcile_pending().
 --
--- The per-event checks and conversions are written out inline in the
--- statements below rather than as helper functions: a SQL function with a
--- pinned search_path is never inlined, and calling one per event cost more
--- than everything else ingestion does.
+-- Validation is wholly the parser's (src/logparse.c, one table of field
+-- rules per data kind): an event that breaks a rule comes out of parse_log
+-- malformed, with its reason, the key ("field") and the event's own id
+-- ("txn_id") in its body.  This function only routes: malformed events to
+-- quarantine, data events to their tables, converting the parser's JSON
+-- values (null or a value) to columns.  A rule added to the parser changes
+-- nothing here.
 --
--- An event is legacy (7-key form, no type) when the parser says so; without
--- that flag, when it has no type:
---   CASE jsonb_typeof(body -> 'legacy') WHEN 'boolean' THEN (body -> 'legacy')::boolean
---        ELSE NOT body ? 'type' END
--- A data event is stored unless it has a problem, {"reason": missing_field |
--- bad_field | out_of_range, "field", "value"} for the first field (in the
--- order below) that breaks its rule: strings must not be empty, currencies
--- are 3 capital letters, the type of the current form is CREDIT or DEBIT,
--- money of 10^15 or more in any currency is not a wallet balance; an event
--- without a time misses logged_at.
+-- The conversions are written out inline rather than as helper functions: a
+-- SQL function with a pinned search_path is never inlined, and calling one
+-- per event cost more than everything else ingestion does.
 CREATE FUNCTION calo_recon.ingest_log_unreconciled(log text, source text)
 RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
                balance_errors integer, rejections integer, quarantined integer,
@@ -92,9 +88,9 @@ BEGIN
         v_source := v_source || '#' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16);
     END IF;
 
-    -- One statement stores the file: every event into log_events; malformed
-    -- events and data events that cannot be stored into quarantine; the first
-    -- valid occurrence of each transaction id, the balance errors and the
+    -- One statement stores the file: every event into log_events; the events
+    -- the parser made malformed into quarantine (kind: the kind intended);
+    -- the first occurrence of each transaction id, the balance errors and the
     -- rejections into their tables.  The parse is read once, never read back.
     WITH parsed AS MATERIALIZED (
         SELECT p.event_no, p.logged_at, p.request_id, p.message_id, p.level, p.kind,
@@ -106,148 +102,29 @@ BEGIN
         SELECT v_source, e.event_no, e.logged_at, e.request_id, e.message_id, e.level, e.kind,
                e.body, e.raw
         FROM parsed e
-    ), checked AS (
-        SELECT e.event_no, e.logged_at, e.request_id, e.message_id, e.kind, e.body, e.raw,
-               CASE WHEN e.kind = 'malformed' THEN NULL
-                    WHEN e.logged_at IS NULL THEN
-                        jsonb_build_object('reason', 'missing_field', 'field', 'logged_at')
-                    WHEN pr.problem IS NOT NULL THEN
-                        jsonb_build_object('reason', pr.problem[1], 'field', pr.problem[2],
-                                           'value', e.body -> pr.problem[2])
-               END AS problem
-        FROM parsed e
-        -- {reason, field} of the first field that breaks its rule
-        CROSS JOIN LATERAL (SELECT CASE e.kind
-            WHEN 'transaction' THEN COALESCE(
-                CASE COALESCE(jsonb_typeof(e.body -> 'id'), 'null')
-                    WHEN 'null' THEN '{missing_field,id}'::text[]
-                    WHEN 'string' THEN CASE WHEN e.body ->> 'id' = '' THEN '{bad_field,id}'::text[] END
-                    ELSE '{bad_field,id}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'userId'), 'null')
-                    WHEN 'null' THEN '{missing_field,userId}'::text[]
-                    WHEN 'string' THEN CASE WHEN e.body ->> 'userId' = '' THEN '{bad_field,userId}'::text[] END
-                    ELSE '{bad_field,userId}'::text[] END,
-                CASE WHEN CASE jsonb_typeof(e.body -> 'legacy')
-                              WHEN 'boolean' THEN (e.body -> 'legacy')::boolean
-                              ELSE NOT e.body ? 'type' END THEN NULL
-                     WHEN COALESCE(jsonb_typeof(e.body -> 'type'), 'null') = 'null'
-                         THEN '{missing_field,type}'::text[]
-                     WHEN e.body -> 'type' NOT IN ('"CREDIT"', '"DEBIT"')
-                         THEN '{bad_field,type}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'source'), 'null')
-                    WHEN 'null' THEN NULL
-                    WHEN 'string' THEN CASE WHEN e.body ->> 'source' = '' THEN '{bad_field,source}'::text[] END
-                    ELSE '{bad_field,source}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'action'), 'null')
-                    WHEN 'null' THEN NULL
-                    WHEN 'string' THEN CASE WHEN e.body ->> 'action' = '' THEN '{bad_field,action}'::text[] END
-                    ELSE '{bad_field,action}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'currency'), 'null')
-                    WHEN 'null' THEN '{missing_field,currency}'::text[]
-                    WHEN 'string' THEN CASE WHEN e.body ->> 'currency' !~ '^[A-Z]{3}$'
-                                            THEN '{bad_field,currency}'::text[] END
-                    ELSE '{bad_field,currency}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'amount'), 'null')
-                    WHEN 'null' THEN '{missing_field,amount}'::text[]
-                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'amount')::numeric) >= 1e15
-                                            THEN '{out_of_range,amount}'::text[] END
-                    ELSE '{bad_field,amount}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'vat'), 'null')
-                    WHEN 'null' THEN '{missing_field,vat}'::text[]
-                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'vat')::numeric) >= 1e15
-                                            THEN '{out_of_range,vat}'::text[] END
-                    ELSE '{bad_field,vat}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'oldBalance'), 'null')
-                    WHEN 'null' THEN '{missing_field,oldBalance}'::text[]
-                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'oldBalance')::numeric) >= 1e15
-                                            THEN '{out_of_range,oldBalance}'::text[] END
-                    ELSE '{bad_field,oldBalance}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'newBalance'), 'null')
-                    WHEN 'null' THEN '{missing_field,newBalance}'::text[]
-                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'newBalance')::numeric) >= 1e15
-                                            THEN '{out_of_range,newBalance}'::text[] END
-                    ELSE '{bad_field,newBalance}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'paymentBalance'), 'null')
-                    WHEN 'null' THEN NULL
-                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'paymentBalance')::numeric) >= 1e15
-                                            THEN '{out_of_range,paymentBalance}'::text[] END
-                    ELSE '{bad_field,paymentBalance}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'updatePaymentBalance'), 'null')
-                    WHEN 'null' THEN NULL
-                    WHEN 'boolean' THEN NULL
-                    ELSE '{bad_field,updatePaymentBalance}'::text[] END)
-            WHEN 'balance_error' THEN COALESCE(
-                CASE COALESCE(jsonb_typeof(e.body -> 'userId'), 'null')
-                    WHEN 'null' THEN '{missing_field,userId}'::text[]
-                    WHEN 'string' THEN CASE WHEN e.body ->> 'userId' = '' THEN '{bad_field,userId}'::text[] END
-                    ELSE '{bad_field,userId}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'subscriptionBalance'), 'null')
-                    WHEN 'null' THEN '{missing_field,subscriptionBalance}'::text[]
-                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'subscriptionBalance')::numeric) >= 1e15
-                                            THEN '{out_of_range,subscriptionBalance}'::text[] END
-                    ELSE '{bad_field,subscriptionBalance}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'paymentBalance'), 'null')
-                    WHEN 'null' THEN '{missing_field,paymentBalance}'::text[]
-                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'paymentBalance')::numeric) >= 1e15
-                                            THEN '{out_of_range,paymentBalance}'::text[] END
-                    ELSE '{bad_field,paymentBalance}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'txn_id'), 'null')
-                    WHEN 'null' THEN NULL
-                    WHEN 'string' THEN CASE WHEN e.body ->> 'txn_id' = '' THEN '{bad_field,txn_id}'::text[] END
-                    ELSE '{bad_field,txn_id}'::text[] END)
-            WHEN 'negative_balance_rejection' THEN COALESCE(
-                CASE COALESCE(jsonb_typeof(e.body -> 'userId'), 'null')
-                    WHEN 'null' THEN '{missing_field,userId}'::text[]
-                    WHEN 'string' THEN CASE WHEN e.body ->> 'userId' = '' THEN '{bad_field,userId}'::text[] END
-                    ELSE '{bad_field,userId}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'currentBalance'), 'null')
-                    WHEN 'null' THEN '{missing_field,currentBalance}'::text[]
-                    WHEN 'number' THEN CASE WHEN abs((e.body -> 'currentBalance')::numeric) >= 1e15
-                                            THEN '{out_of_range,currentBalance}'::text[] END
-                    ELSE '{bad_field,currentBalance}'::text[] END,
-                CASE COALESCE(jsonb_typeof(e.body -> 'transactionId'), 'null')
-                    WHEN 'null' THEN NULL
-                    WHEN 'string' THEN CASE WHEN e.body ->> 'transactionId' = '' THEN '{bad_field,transactionId}'::text[] END
-                    ELSE '{bad_field,transactionId}'::text[] END)
-            END AS problem
-            OFFSET 0) AS pr
-        WHERE e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection', 'malformed')
     ), quarantined AS (
         INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
-        SELECT v_source, c.event_no, c.logged_at,
-               CASE WHEN c.kind = 'malformed' THEN COALESCE(c.body ->> 'intended_kind', 'malformed') ELSE c.kind END,
-               CASE c.kind WHEN 'transaction' THEN c.body ->> 'id'
-                           WHEN 'negative_balance_rejection' THEN c.body ->> 'transactionId'
-                           WHEN 'balance_error' THEN c.body ->> 'txn_id' END,
-               CASE WHEN c.kind = 'malformed' THEN COALESCE(c.body ->> 'reason', 'malformed_event')
-                    ELSE c.problem ->> 'reason' END,
-               CASE WHEN c.kind = 'malformed' THEN c.body
-                    ELSE c.problem || jsonb_build_object('body', c.body) END,
-               c.raw
-        FROM checked c
-        WHERE c.kind = 'malformed' OR c.problem IS NOT NULL
-        ORDER BY c.event_no
+        SELECT v_source, e.event_no, e.logged_at, COALESCE(e.body ->> 'intended_kind', 'malformed'),
+               e.body ->> 'txn_id', e.body ->> 'reason', e.body, e.raw
+        FROM parsed e
+        WHERE e.kind = 'malformed'
+        ORDER BY e.event_no
         RETURNING 1
     ), valid AS (
-        SELECT c.event_no, c.logged_at, c.request_id, c.message_id, c.kind, c.body
-        FROM checked c
-        WHERE c.kind <> 'malformed' AND c.problem IS NULL
+        SELECT e.event_no, e.logged_at, e.request_id, e.message_id, e.kind, e.body
+        FROM parsed e
+        WHERE e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection')
     ), valid_txns AS (
         -- each valid transaction event as the row it would be stored as
         SELECT v.event_no, v.body ->> 'id' AS txn_id,
                row_number() OVER (PARTITION BY v.body ->> 'id' ORDER BY v.event_no) AS occurrence,
-               ROW(v.body ->> 'id', v.body ->> 'userId',
-                   CASE WHEN NOT CASE jsonb_typeof(v.body -> 'legacy')
-                                     WHEN 'boolean' THEN (v.body -> 'legacy')::boolean
-                                     ELSE NOT v.body ? 'type' END
-                        THEN v.body ->> 'type' END,
+               -- the legacy form has no type key: its txn_type is NULL
+               ROW(v.body ->> 'id', v.body ->> 'userId', v.body ->> 'type',
                    v.body ->> 'source', v.body ->> 'action', v.body ->> 'currency',
                    (v.body -> 'amount')::numeric, (v.body -> 'vat')::numeric,
                    (v.body -> 'oldBalance')::numeric, (v.body -> 'newBalance')::numeric,
-                   CASE WHEN jsonb_typeof(v.body -> 'paymentBalance') = 'number'
-                        THEN (v.body -> 'paymentBalance')::numeric END,
-                   CASE WHEN jsonb_typeof(v.body -> 'updatePaymentBalance') = 'boolean'
-                        THEN (v.body -> 'updatePaymentBalance')::boolean END,
+                   NULLIF(v.body -> 'paymentBalance', 'null'::jsonb)::numeric,
+                   NULLIF(v.body -> 'updatePaymentBalance', 'null'::jsonb)::boolean,
                    NULLIF(v.body -> 'metadata', 'null'::jsonb),
                    v.logged_at, v.request_id, v.message_id, v_source)::calo_recon.transactions AS r
         FROM valid v

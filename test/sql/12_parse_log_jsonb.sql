@@ -42,7 +42,7 @@ INSERT INTO probe_log VALUES ('numbers and strings', E'2024-01-14T21:00:00.104Z 
     '2024-01-14T21:00:01.104Z 2024-01-14T21:00:01.105Z\tr-1\tINFO\tStart syncing the balance { transaction: { id: ''T\\u00e9'', '
     'type: ''CREDIT'', source: undefined, action: null, userId: ''u\\n1'', paymentBalance: -0.0, updatePaymentBalance: true, '
     'metadata: ''{"k": [1.10, {"z": "\\\\u0041"}], "k": 2}'', currency: ''BHD'', amount: .5, vat: +0.25, oldBalance: 1e2, newBalance: 99.50 } }\n'
-    '2024-01-14T21:00:02.104Z 2024-01-14T21:00:02.105Z\tr-1\tERROR\tSubscription balance and payment balance are not in sync { userId: ''u\\n1'', subscriptionBalance: 100000000000000000000, paymentBalance: -0.000 }\n'
+    '2024-01-14T21:00:02.104Z 2024-01-14T21:00:02.105Z\tr-1\tERROR\tSubscription balance and payment balance are not in sync { userId: ''u\\n1'', subscriptionBalance: 999999999999999.99999, paymentBalance: -0.000 }\n'
     '2024-01-14T21:00:03.104Z REPORT RequestId: r-1\tDuration: 235.15 ms\tBilled Duration: 236 ms\tMemory Size: 1024 MB\tMax Memory Used: 104 MB\tDuration: 1 ms\t\n'
     '2024-01-14T21:00:04.104Z 2024-01-14T21:00:04.105Z\tr-1\tERROR\tInvoke Error {"errorType":"Error","errorMessage":"a\\u0000b","stack":["x"]}\n'
     'a continuation line\n');

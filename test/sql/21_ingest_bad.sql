@@ -123,7 +123,8 @@ INSERT INTO invalid_txn VALUES ($log$2024-02-05T10:00:00.000Z 2024-02-05T10:00:0
   }
 }
 $log$);
--- the second event: a valid type but an amount of 10^24
+-- the second event: a valid type but an amount of 10^24 (both the parser's
+-- verdict: the body names the field)
 SELECT events, transactions, quarantined FROM calo_recon.ingest_log(
     (SELECT body || E'\n' || replace(replace(replace(replace(body, '10:00:00.000Z', '10:00:00.010Z'),
                       'AAAA09', 'AAAA10'), 'REFUND', 'DEBIT'), 'amount: 1,', 'amount: 1000000000000000000000000,')
@@ -147,3 +148,90 @@ SELECT txn_id, old_balance, new_balance, logged_at, source_file FROM calo_recon.
 WHERE source_file LIKE 'bad/line_ends/%' ORDER BY logged_at;
 -- the text read back keeps its BOM (the digest is the file's); the parser skips it
 SELECT pg_catalog.left(calo_recon.read_log_file('bad/line_ends/b_bom.log'), 1) = E'\uFEFF' AS keeps_bom;
+
+-- Issue 8: validation is wholly the parser's.  Each bad field below, as
+-- parse_log sees it and as ingest_log quarantines it: the same reason, key
+-- and id (on main the rules marked SQL were accepted by parse_log and only
+-- the CASE chain of ingest_log quarantined them).
+CREATE FUNCTION pg_temp.data_event(form text, key text, value text) RETURNS text
+LANGUAGE sql AS $$
+SELECT '2024-03-05T10:00:00.000Z 2024-03-05T10:00:00.000Z' || E'\t' || 'b1a1e5e1-0000-4000-8000-000000000008' || E'\t'
+       || CASE form WHEN 'balance_error' THEN 'ERROR' ELSE 'INFO' END || E'\t'
+       || CASE form WHEN 'transaction' THEN 'Start syncing the balance { transaction: {'
+                    WHEN 'legacy' THEN 'Start syncing the balance { transaction: {'
+                    WHEN 'balance_error' THEN 'Subscription balance and payment balance are not in sync {'
+                    ELSE '{ message: ''Subscriber will have a negative balance'', data: {' END
+       || (SELECT pg_catalog.string_agg(' ' || f.k || ': ' || CASE WHEN f.k = key THEN value ELSE f.v END || ',', '' ORDER BY f.n)
+           FROM (VALUES
+                   ('transaction', 1, 'id', '''01HRV8SQL000000000000000T1'''), ('transaction', 2, 'type', '''DEBIT'''),
+                   ('transaction', 3, 'source', '''MANUAL_DEDUCTION'''), ('transaction', 4, 'action', '''DELIVERY_DEDUCTION'''),
+                   ('transaction', 5, 'userId', '''u-sql-8'''), ('transaction', 6, 'paymentBalance', '90'),
+                   ('transaction', 7, 'updatePaymentBalance', 'true'), ('transaction', 8, 'metadata', 'undefined'),
+                   ('transaction', 9, 'currency', '''SAR'''), ('transaction', 10, 'amount', '10'), ('transaction', 11, 'vat', '0'),
+                   ('transaction', 12, 'oldBalance', '100'), ('transaction', 13, 'newBalance', '90'),
+                   ('legacy', 1, 'id', '''01HRV8SQL000000000000000L1'''), ('legacy', 2, 'userId', '''u-sql-8'''),
+                   ('legacy', 3, 'currency', '''SAR'''), ('legacy', 4, 'amount', '10'), ('legacy', 5, 'vat', '0'),
+                   ('legacy', 6, 'oldBalance', '100'), ('legacy', 7, 'newBalance', '90'),
+                   ('balance_error', 1, 'userId', '''u-sql-8'''), ('balance_error', 2, 'subscriptionBalance', '5'),
+                   ('balance_error', 3, 'paymentBalance', '6'),
+                   ('rejection', 1, 'userId', '''u-sql-8'''), ('rejection', 2, 'currentBalance', '-5'),
+                   ('rejection', 3, 'transactionId', '''01HRV8SQL000000000000000R1''')) AS f (form, n, k, v)
+           WHERE f.form = data_event.form AND (f.k <> key OR value IS NOT NULL))
+       || CASE form WHEN 'balance_error' THEN ' }' ELSE ' } }' END || E'\n'
+$$;
+CREATE TEMP TABLE bad_fields (case_no int, form text, key text, value text, rule text);
+INSERT INTO bad_fields VALUES
+    (1, 'transaction', 'type', '''REFUND''', 'SQL'),
+    (2, 'transaction', 'type', NULL, 'SQL'),
+    (3, 'transaction', 'source', '''''', 'SQL'),
+    (4, 'transaction', 'action', '''''', 'SQL'),
+    (5, 'transaction', 'currency', '''sar''', 'SQL'),
+    (6, 'legacy', 'currency', '''SA''', 'SQL'),
+    (7, 'transaction', 'amount', '1000000000000000', 'SQL'),
+    (8, 'transaction', 'vat', '-1e15', 'SQL'),
+    (9, 'transaction', 'oldBalance', '1e20', 'SQL'),
+    (10, 'transaction', 'newBalance', '1E+15', 'SQL'),
+    (11, 'transaction', 'paymentBalance', '1e15', 'SQL'),
+    (12, 'legacy', 'amount', '1e15', 'SQL'),
+    (13, 'balance_error', 'subscriptionBalance', '1e15', 'SQL'),
+    (14, 'balance_error', 'paymentBalance', '-1e16', 'SQL'),
+    (15, 'rejection', 'currentBalance', '1e15', 'SQL'),
+    -- the disagreement: SQL had a rejection's transactionId optional, the parser required
+    (16, 'rejection', 'transactionId', NULL, 'both, disagreeing'),
+    (17, 'rejection', 'transactionId', '''''', 'both'),
+    (18, 'transaction', 'id', '''''', 'both'),
+    (19, 'transaction', 'userId', NULL, 'both'),
+    (20, 'transaction', 'updatePaymentBalance', '''yes''', 'both'),
+    (21, 'balance_error', 'userId', '5', 'both');
+SELECT b.case_no, b.form, b.key, b.rule, p.kind, p.body ->> 'reason' AS parse_reason,
+       p.body ->> 'field' AS parse_field, p.body ->> 'txn_id' AS parse_txn_id
+FROM bad_fields b, calo_recon.parse_log(pg_temp.data_event(b.form, b.key, b.value)) AS p
+ORDER BY b.case_no;
+SELECT events, transactions, balance_errors, rejections, quarantined FROM calo_recon.ingest_log(
+    (SELECT string_agg(pg_catalog.replace(pg_temp.data_event(b.form, b.key, b.value), '10:00:00.000Z',
+                                          pg_catalog.format('10:00:%s.000Z', pg_catalog.lpad(b.case_no::text, 2, '0'))),
+                       E'\n' ORDER BY b.case_no) FROM bad_fields b), 'inline-bad-fields');
+-- the quarantine row of each: parse_log's verdict, its body the detail
+SELECT q.event_no AS case_no, q.kind, q.reason, q.detail ->> 'field' AS field, q.txn_id,
+       q.detail = p.body AS detail_is_parse_body
+FROM calo_recon.quarantine q
+JOIN bad_fields b ON b.case_no = q.event_no
+CROSS JOIN LATERAL calo_recon.parse_log(pg_temp.data_event(b.form, b.key, b.value)) AS p
+WHERE q.source_file = 'inline-bad-fields' ORDER BY q.event_no;
+SELECT q.detail ->> 'detail' AS detail FROM calo_recon.quarantine q
+WHERE q.source_file = 'inline-bad-fields' ORDER BY q.event_no;
+-- the routing function holds no field rule: no type test, bound or pattern
+SELECT p.prosrc ~ 'jsonb_typeof|1e15|A-Z|CREDIT|missing_field|bad_field|out_of_range' AS routing_validates
+FROM pg_proc p WHERE p.oid = 'calo_recon.ingest_log_unreconciled(text, text)'::regprocedure;
+
+-- The tables' CHECK constraints (COPY and INSERT) use the parser's rules:
+-- a currency code and a transaction type have one definition
+SELECT conrelid::regclass AS table_name, pg_get_constraintdef(oid) AS rule FROM pg_constraint
+WHERE contype = 'c' AND conrelid IN ('calo_recon.currencies'::regclass, 'calo_recon.transactions'::regclass)
+  AND pg_get_constraintdef(oid) ~ 'is_(currency_code|transaction_type)' ORDER BY 1, 2;
+SELECT code, calo_recon.is_currency_code(code) FROM (VALUES ('SAR'), ('sar'), ('SA'), ('SARR'), ('S1R')) AS v (code);
+SELECT t, calo_recon.is_transaction_type(t) FROM (VALUES ('CREDIT'), ('DEBIT'), ('debit'), ('REFUND'), ('')) AS v (t);
+SELECT pg_temp.error_of($$INSERT INTO calo_recon.currencies (code, minor_unit) VALUES ('sar', 2)$$);
+SELECT pg_catalog.split_part(pg_temp.error_of($$INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat,
+                                                             old_balance, new_balance, logged_at)
+                          VALUES ('01HRV8CHECK0000000000000T1', 'u', 'REFUND', 'SAR', 1, 0, 1, 0, '2024-03-05')$$), ' | ', 1);

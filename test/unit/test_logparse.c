@@ -493,7 +493,7 @@ test_metadata(void)
 		meta[k++] = '\'';
 		meta[k] = 0;
 		snprintf(text, sizeof(text), "2024-01-14T21:00:00.104Z 2024-01-14T21:00:01.500Z\t%s\tINFO\tStart syncing the balance "
-				 "{ transaction: { id: 'T', userId: 'u', metadata: %s, currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }",
+				 "{ transaction: { id: 'T', type: 'DEBIT', userId: 'u', metadata: %s, currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }",
 				 RID, meta);
 		parse(text);
 		CHECK_STR(K(ev(0)), "transaction");
@@ -515,7 +515,8 @@ test_numbers(void)
 		{"-2660.5", "-2660.5", NULL},
 		{"0", "0", NULL},
 		{"-0", "-0", NULL},
-		{"1e21", "1e21", NULL},
+		{"1e14", "1e14", NULL},
+		{"1e21", NULL, "out_of_range"},	/* well spelled, but money of 10^15 or more */
 		{"5e-7", "5e-7", NULL},
 		{"+5", "5", NULL},
 		{".5", "0.5", NULL},
@@ -528,7 +529,8 @@ test_numbers(void)
 		{"5.", NULL, NULL},
 		{"1e5000", NULL, "out_of_range"},
 		{"-1.5e-1001", NULL, "out_of_range"},
-		{"1e1000", "1e1000", NULL},
+		{"1e-1000", "1e-1000", NULL},
+		{"1e1000", NULL, "out_of_range"},
 		{"1_000", NULL, NULL},
 		{"5n", NULL, NULL},
 		{"'5'", NULL, NULL},
@@ -560,14 +562,15 @@ test_numbers(void)
 			CHECK(ev(0)->intended_kind == LP_TRANSACTION);
 			CHECK(cases[i].reason || strstr(ev(0)->body, "key 'amount' at line 12, column 13 is not a finite number") != NULL);
 			if (cases[i].reason && strcmp(cases[i].reason, "out_of_range") == 0)
-				CHECK(strstr(ev(0)->body, "key 'amount' at line 12, column 13 is a number with an exponent beyond the limit of +-1000") != NULL);
+				CHECK(strstr(ev(0)->body, "key 'amount' at line 12, column 13 is a number with an exponent beyond the limit of +-1000") != NULL ||
+					  strstr(ev(0)->body, "key 'amount' at line 12, column 13 is money of 10^15 or more") != NULL);
 			CHECK(strstr(ev(0)->body, "\"intended_kind\":\"transaction\"") != NULL);
 		}
 	}
 
 	/*
 	 * B6: a well-formed number longer than LP_MAX_NUMBER_LEN is out_of_range
-	 * (as money of 10^15 or more is in SQL), not "not a finite number".
+	 * (as money of 10^15 or more is), not "not a finite number".
 	 */
 	{
 		static const char *const forms[] = {"0.%s", "-%s", "1.%se5"};
@@ -604,6 +607,7 @@ test_numbers(void)
 			char		text[4096];
 
 			memset(number, '7', LP_MAX_NUMBER_LEN);
+			number[0] = '0', number[1] = '.';	/* below 10^15: a valid amount */
 			number[LP_MAX_NUMBER_LEN] = '\0';
 			snprintf(text, sizeof(text), APP(RID, "INFO", CURRENT_TXN("undefined", "%s")), number);
 			parse(text);
@@ -614,7 +618,8 @@ test_numbers(void)
 	/* a missing required key */
 	parse(APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T', userId: 'u', currency: 'BHD', amount: 1, oldBalance: 1, newBalance: 0 } }"));
 	CHECK_STR(ev(0)->reason, "missing_field");
-	CHECK_STR(ev(0)->body, "{\"reason\":\"missing_field\",\"detail\":\"transaction: required key 'vat' is missing\",\"intended_kind\":\"transaction\"}");
+	CHECK_STR(ev(0)->body, "{\"reason\":\"missing_field\",\"detail\":\"transaction: required key 'vat' is missing\",\"intended_kind\":\"transaction\","
+			  "\"field\":\"vat\",\"txn_id\":\"T\"}");
 	/* an empty id */
 	parse(APP(RID, "INFO", "Start syncing the balance { transaction: { id: '', userId: 'u', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }"));
 	CHECK_STR(ev(0)->reason, "bad_field");
@@ -1078,7 +1083,7 @@ test_run_together(void)
 		  APP(RID, "INFO", "Skipping the balance sync at 2024-01-14T21:00:01.500Z for INFO reasons, START later")
 		  APP(RID, "ERROR", "Uncaught Exception \t{\"errorType\":\"Error\",\"errorMessage\":\"x\",\"stack\":[\"a\"]}")
 		  APP(RID, "INFO", "transaction {\"note\":\"Processing message x\"}")
-		  APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T3', userId: 'u', metadata: 'Processing message x\tINFO\ty', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }"));
+		  APP(RID, "INFO", "Start syncing the balance { transaction: { id: 'T3', type: 'DEBIT', userId: 'u', metadata: 'Processing message x\tINFO\ty', currency: 'BHD', amount: 1, vat: 0, oldBalance: 1, newBalance: 0 } }"));
 	CHECK(R.n_events == 5);
 	CHECK(count_kind(LP_MALFORMED) == 1);	/* the JSON line: a data-less message with the marker */
 	CHECK_STR(K(ev(0)), "report");
@@ -1226,7 +1231,7 @@ test_line_ends_and_bom(void)
 		  "XRAY TraceId: 1-2\tSampled: true\r\r"
 		  "2024-01-14T21:00:00.300Z 2024-01-14T21:00:00.300Z\ta\tERROR\tAn error occured while syncing\r    at x (y.js:1:2)\r\n    at z\r"
 		  "2024-01-14T21:00:00.400Z 2024-01-14T21:00:00.400Z\ta\tINFO\tStart syncing the balance {\r  transaction: {\r    id: 'T1',\r"
-		  "    userId: 'u',\r    metadata: `{\"a\":\r\"b\"}`,\r    currency: 'BHD',\r    amount: 1,\r    vat: 0,\r    oldBalance: 1,\r    newBalance: 0\r  }\r}\r");
+		  "    type: 'DEBIT',\r    userId: 'u',\r    metadata: `{\"a\":\r\"b\"}`,\r    currency: 'BHD',\r    amount: 1,\r    vat: 0,\r    oldBalance: 1,\r    newBalance: 0\r  }\r}\r");
 	CHECK(R.n_events == 5);
 	CHECK_STR(K(ev(0)), "start");
 	CHECK_STR(K(ev(1)), "end");
@@ -1289,6 +1294,168 @@ test_duplicate_keys(void)
 	CHECK(strstr(ev(0)->body, "metric: duplicate key \\\"n\\\" at line 1, column 56") != NULL);
 }
 
+/*
+ * Issue 8: every field rule of a data event lives in the parser.  The text of
+ * a data event of kind `form` whose `key` has the value `value` (NULL: the
+ * key left out), the other keys valid.
+ */
+static void
+data_event_with(char *out, size_t size, const char *form, const char *key, const char *value)
+{
+	static const char *const current[][2] = {
+		{"id", "'01HRV8000000000000000000A1'"}, {"type", "'DEBIT'"}, {"source", "'MANUAL_DEDUCTION'"},
+		{"action", "'DELIVERY_DEDUCTION'"}, {"userId", "'u-8'"}, {"paymentBalance", "90"},
+		{"updatePaymentBalance", "true"}, {"metadata", "undefined"}, {"currency", "'SAR'"},
+		{"amount", "10"}, {"vat", "0"}, {"oldBalance", "100"}, {"newBalance", "90"}, {NULL, NULL}
+	};
+	static const char *const legacy[][2] = {
+		{"id", "'01HRV8000000000000000000A1'"}, {"userId", "'u-8'"}, {"currency", "'SAR'"},
+		{"amount", "10"}, {"vat", "0"}, {"oldBalance", "100"}, {"newBalance", "90"}, {NULL, NULL}
+	};
+	static const char *const balance_error[][2] = {
+		{"userId", "'u-8'"}, {"subscriptionBalance", "5"}, {"paymentBalance", "6"}, {NULL, NULL}
+	};
+	static const char *const rejection[][2] = {
+		{"userId", "'u-8'"}, {"currentBalance", "-5"}, {"transactionId", "'01HRV8000000000000000000R1'"}, {NULL, NULL}
+	};
+	const char *const (*fields)[2] = strcmp(form, "current") == 0 ? current : strcmp(form, "legacy") == 0 ? legacy :
+		strcmp(form, "balance_error") == 0 ? balance_error : rejection;
+	size_t		k;
+
+	if (strcmp(form, "current") == 0 || strcmp(form, "legacy") == 0)
+		k = (size_t) snprintf(out, size, "2024-03-05T10:00:00.000Z 2024-03-05T10:00:00.000Z\t" RID "\tINFO\tStart syncing the balance { transaction: {");
+	else if (strcmp(form, "balance_error") == 0)
+		k = (size_t) snprintf(out, size, "2024-03-05T10:00:00.000Z 2024-03-05T10:00:00.000Z\t" RID "\tERROR\tSubscription balance and payment balance are not in sync {");
+	else
+		k = (size_t) snprintf(out, size, "2024-03-05T10:00:00.000Z 2024-03-05T10:00:00.000Z\t" RID "\tINFO\t{ message: 'Subscriber will have a negative balance', data: {");
+	for (int i = 0; fields[i][0] != NULL; i++)
+	{
+		const char *v = strcmp(fields[i][0], key) == 0 ? value : fields[i][1];
+
+		if (v != NULL)
+			k += (size_t) snprintf(out + k, size - k, " %s: %s,", fields[i][0], v);
+	}
+	snprintf(out + k, size - k, "%s", (strcmp(form, "current") == 0 || strcmp(form, "legacy") == 0 || strcmp(form, "rejection") == 0) ? " } }\n" : " }\n");
+}
+
+static void
+test_field_rules(void)
+{
+	static const struct
+	{
+		const char *form;		/* current, legacy, balance_error, rejection */
+		const char *key;
+		const char *value;		/* NULL: left out */
+		const char *reason;		/* NULL: accepted */
+		const char *detail;		/* part of the detail */
+	}			cases[] = {
+		/* the valid events themselves */
+		{"current", "", NULL, NULL, NULL},
+		{"legacy", "", NULL, NULL, NULL},
+		{"balance_error", "", NULL, NULL, NULL},
+		{"rejection", "", NULL, NULL, NULL},
+		/* required ids and strings; every string non-empty */
+		{"current", "id", NULL, "missing_field", "required key 'id' is missing"},
+		{"current", "id", "''", "bad_field", "key 'id' at line 1, column 140 is not a non-empty string"},
+		{"current", "userId", "undefined", "bad_field", "is not a non-empty string"},
+		{"current", "source", "''", "bad_field", "key 'source' at line 1, column 193 is not a non-empty string or undefined"},
+		{"current", "action", "''", "bad_field", "key 'action'"},
+		{"current", "source", "undefined", NULL, NULL},
+		{"current", "action", NULL, NULL, NULL},
+		/* the current form's type: required, CREDIT or DEBIT */
+		{"current", "type", "'CREDIT'", NULL, NULL},
+		{"current", "type", "'REFUND'", "bad_field", "key 'type' at line 1, column 176 is not CREDIT or DEBIT"},
+		{"current", "type", "'debit'", "bad_field", "is not CREDIT or DEBIT"},
+		{"current", "type", "'DEBIT '", "bad_field", "is not CREDIT or DEBIT"},
+		{"current", "type", "''", "bad_field", "key 'type'"},
+		{"current", "type", NULL, "missing_field", "required key 'type' is missing"},
+		{"current", "type", "undefined", "bad_field", "key 'type'"},
+		/* currency: three capital letters */
+		{"current", "currency", "'sar'", "bad_field", "is not a currency code (three capital letters)"},
+		{"current", "currency", "'SARR'", "bad_field", "is not a currency code"},
+		{"current", "currency", "'S1R'", "bad_field", "is not a currency code"},
+		{"current", "currency", "''", "bad_field", "key 'currency'"},
+		{"current", "currency", NULL, "missing_field", "required key 'currency' is missing"},
+		{"legacy", "currency", "'Sar'", "bad_field", "is not a currency code"},
+		/* money below 10^15 in magnitude, in every money field of every kind */
+		{"current", "amount", "999999999999999.9999", NULL, NULL},
+		{"current", "amount", "-999999999999999", NULL, NULL},
+		{"current", "amount", "0.00001e19", NULL, NULL},
+		{"current", "amount", "0e900", NULL, NULL},
+		{"current", "amount", "1e-1000", NULL, NULL},
+		{"current", "amount", "1000000000000000", "out_of_range", "key 'amount' at line 1, column 352 is money of 10^15 or more"},
+		{"current", "amount", "-1e15", "out_of_range", "is money of 10^15 or more"},
+		{"current", "amount", "0.0001e19", "out_of_range", "is money of 10^15 or more"},
+		{"current", "amount", "1e21", "out_of_range", "is money of 10^15 or more"},
+		{"current", "vat", "1E+15", "out_of_range", "key 'vat'"},
+		{"current", "oldBalance", "-1000000000000000.5", "out_of_range", "key 'oldBalance'"},
+		{"current", "newBalance", "12345678901234567", "out_of_range", "key 'newBalance'"},
+		{"current", "paymentBalance", "1e15", "out_of_range", "key 'paymentBalance'"},
+		{"current", "paymentBalance", "undefined", NULL, NULL},
+		{"legacy", "amount", "1e15", "out_of_range", "key 'amount'"},
+		{"balance_error", "subscriptionBalance", "1e15", "out_of_range", "key 'subscriptionBalance'"},
+		{"balance_error", "paymentBalance", "-1e16", "out_of_range", "key 'paymentBalance'"},
+		{"balance_error", "userId", "''", "bad_field", "key 'userId'"},
+		{"rejection", "currentBalance", "1e15", "out_of_range", "key 'currentBalance'"},
+		/* a rejection's transactionId is required (the parser's rule; SQL had it optional) */
+		{"rejection", "transactionId", NULL, "missing_field", "required key 'transactionId' is missing"},
+		{"rejection", "transactionId", "undefined", "bad_field", "key 'transactionId'"},
+		{"rejection", "transactionId", "''", "bad_field", "key 'transactionId'"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		char		text[2048];
+
+		data_event_with(text, sizeof(text), cases[i].form, cases[i].key, cases[i].value);
+		parse(text);
+		if (cases[i].reason == NULL)
+		{
+			if (ev(0)->kind == LP_MALFORMED)
+				fprintf(stderr, "case %zu (%s %s): %s\n", i, cases[i].form, cases[i].key, ev(0)->body);
+			CHECK(ev(0)->kind != LP_MALFORMED);
+			continue;
+		}
+		if (ev(0)->reason == NULL || strcmp(ev(0)->reason, cases[i].reason) != 0 || strstr(ev(0)->body, cases[i].detail) == NULL)
+			fprintf(stderr, "case %zu (%s %s %s): %s\n", i, cases[i].form, cases[i].key,
+					cases[i].value ? cases[i].value : "(left out)", ev(0)->body);
+		CHECK_STR(ev(0)->reason, cases[i].reason);
+		CHECK(strstr(ev(0)->body, cases[i].detail) != NULL);
+		/* the body names the key, and the event's own id when it was readable */
+		{
+			char		field[64];
+
+			snprintf(field, sizeof(field), "\"field\":\"%s\"", cases[i].key);
+			CHECK(strstr(ev(0)->body, field) != NULL);
+		}
+		if (strcmp(cases[i].form, "balance_error") == 0 || strcmp(cases[i].key, "id") == 0 || strcmp(cases[i].key, "transactionId") == 0)
+			CHECK(strstr(ev(0)->body, "\"txn_id\"") == NULL);
+		else
+			CHECK(strstr(ev(0)->body, strcmp(cases[i].form, "rejection") == 0 ? "\"txn_id\":\"01HRV8000000000000000000R1\"}"
+						 : "\"txn_id\":\"01HRV8000000000000000000A1\"}") != NULL);
+	}
+
+	/* a data object that is no object names its key too */
+	parse(APP(RID, "INFO", "Start syncing the balance { transaction: 5 }"));
+	CHECK_STR(ev(0)->reason, "bad_field");
+	CHECK(strstr(ev(0)->body, "\"field\":\"transaction\"}") != NULL);
+
+	/* the value rules the tables' CHECK constraints share */
+	CHECK(lp_currency_code_valid("BHD", 3) && !lp_currency_code_valid("BH", 2) && !lp_currency_code_valid("bhd", 3) &&
+		  !lp_currency_code_valid("BHD\0", 4) && !lp_currency_code_valid("B@D", 3) && !lp_currency_code_valid("B[D", 3));
+	CHECK(lp_transaction_type_valid("CREDIT", 6) && lp_transaction_type_valid("DEBIT", 5) &&
+		  !lp_transaction_type_valid("CREDITS", 7) && !lp_transaction_type_valid("DEBI", 4) &&
+		  !lp_transaction_type_valid("credit", 6));
+	CHECK(lp_money_in_range("0", 1) && lp_money_in_range("-0.0", 4) && lp_money_in_range("999999999999999", 15) &&
+		  lp_money_in_range(".5", 2) && lp_money_in_range("+5", 2) && lp_money_in_range("1e14", 4) &&
+		  lp_money_in_range("100e12", 6) && lp_money_in_range("0.01e16", 7));
+	CHECK(!lp_money_in_range("1000000000000000", 16) && !lp_money_in_range("-1e15", 5) &&
+		  !lp_money_in_range("0.1e16", 6) && !lp_money_in_range("10e14", 5) && !lp_money_in_range("1e1000", 6));
+	/* no number at all is never in range */
+	CHECK(!lp_money_in_range("NaN", 3) && !lp_money_in_range("", 0) && !lp_money_in_range("1e1001", 6) &&
+		  !lp_money_in_range("5.", 2));
+}
+
 int
 main(void)
 {
@@ -1310,6 +1477,7 @@ main(void)
 	test_limits();
 	test_line_ends_and_bom();
 	test_duplicate_keys();
+	test_field_rules();
 	CHECK(lp_kind_name(LP_KIND_NONE) == NULL && lp_kind_name(LP_KIND_COUNT) == NULL);
 	CHECK_STR(lp_kind_name(LP_NEGATIVE_BALANCE_REJECTION), "negative_balance_rejection");
 	lp_free(&R);
