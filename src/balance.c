@@ -307,6 +307,21 @@ bal_finding_name(bal_finding finding)
 	return "unknown";
 }
 
+bal_finding
+bal_finding_from_name(const char *name, size_t len)
+{
+	int			f;
+
+	for (f = BAL_CHAIN; f <= BAL_OVERDRAFT; f++)
+	{
+		const char *candidate = bal_finding_name((bal_finding) f);
+
+		if (strlen(candidate) == len && memcmp(candidate, name, len) == 0)
+			return (bal_finding) f;
+	}
+	return BAL_NONE;
+}
+
 bool
 bal_finding_is_break(bal_finding finding)
 {

@@ -74,6 +74,8 @@ typedef enum bal_finding
 } bal_finding;
 
 const char *bal_finding_name(bal_finding finding);
+/* The finding of that name; BAL_NONE for any other text. */
+bal_finding bal_finding_from_name(const char *name, size_t len);
 bool		bal_finding_is_break(bal_finding finding);
 
 typedef struct bal_check

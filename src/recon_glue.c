@@ -54,6 +54,7 @@ PG_FUNCTION_INFO_V1(calo_recon_chain_key);
 PG_FUNCTION_INFO_V1(calo_recon_tolerance);
 PG_FUNCTION_INFO_V1(calo_recon_is_credit);
 PG_FUNCTION_INFO_V1(calo_recon_is_overdraft);
+PG_FUNCTION_INFO_V1(calo_recon_finding_rank);
 
 /* ---------------------------------------------------------------------
  * numeric -> bal_dec
@@ -1477,4 +1478,20 @@ Datum
 calo_recon_is_overdraft(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(bal_is_overdraft(recon_numeric_sign(PG_GETARG_DATUM(0))));
+}
+
+/*
+ * calo_recon.finding_rank(finding text) RETURNS integer: where the walk
+ * reports a finding among those of one transaction (bal_finding's order);
+ * NULL for a name the walk does not report (conflict, amount_rule, ...).
+ */
+Datum
+calo_recon_finding_rank(PG_FUNCTION_ARGS)
+{
+	text	   *name = PG_GETARG_TEXT_PP(0);
+	bal_finding f = bal_finding_from_name(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+
+	if (f == BAL_NONE)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32((int32) f);
 }

@@ -101,6 +101,13 @@ AS 'MODULE_PATHNAME', 'calo_recon_is_overdraft';
 COMMENT ON FUNCTION calo_recon.is_overdraft(numeric) IS
   'Overdraft rule of reconcile() and the alerts: the transaction left the wallet below zero (new_balance < 0)';
 
+CREATE FUNCTION calo_recon.finding_rank(finding text)
+RETURNS integer
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_finding_rank';
+COMMENT ON FUNCTION calo_recon.finding_rank(text) IS
+  'Order in which reconcile() reports the findings of one transaction: chain, chain_drift, arithmetic, drift, out_of_range, overdraft (1 to 6); NULL for any other text';
+
 -- ---------------------------------------------------------------------
 -- Views (the BI contract)
 -- ---------------------------------------------------------------------
@@ -109,14 +116,14 @@ CREATE VIEW calo_recon.balance_breaks AS
 WITH breaks AS (
     SELECT f.txn_id, f.user_id, f.finding AS break_kind, f.currency,
            f.expected, f.actual, f.difference, f.tolerance, f.logged_at,
-           CASE f.finding WHEN 'chain' THEN 1 WHEN 'arithmetic' THEN 2 ELSE 3 END AS kind_order
+           calo_recon.finding_rank(f.finding) AS kind_order
     FROM calo_recon.reconciliation_findings f
     WHERE f.finding IN ('arithmetic', 'chain', 'out_of_range')
     UNION ALL
     SELECT DISTINCT ON (q.txn_id)
            q.txn_id, t.user_id, 'conflict', t.currency,
            NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric,
-           coalesce(t.logged_at, q.logged_at), 4
+           coalesce(t.logged_at, q.logged_at), NULL::integer  -- after the walk's findings
     FROM calo_recon.quarantine q
     JOIN calo_recon.transactions t ON t.txn_id = q.txn_id
     WHERE q.reason = 'conflict'
@@ -124,7 +131,7 @@ WITH breaks AS (
 SELECT b.txn_id, b.user_id, b.break_kind, b.currency, b.expected, b.actual,
        b.difference, b.tolerance,
        pg_catalog.row_number() OVER (PARTITION BY b.user_id
-           ORDER BY calo_recon.chain_key(b.logged_at, b.txn_id), b.kind_order) = 1 AS first_break,
+           ORDER BY calo_recon.chain_key(b.logged_at, b.txn_id), b.kind_order NULLS LAST) = 1 AS first_break,
        b.logged_at, t.source_file
 FROM breaks b
 LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id;

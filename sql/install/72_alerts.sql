@@ -92,8 +92,7 @@ BEGIN
                                                       'difference', f.difference, 'tolerance', f.tolerance,
                                                       'currency', n.currency)
                END AS detail,
-               CASE f.finding WHEN 'chain' THEN 1 WHEN 'arithmetic' THEN 2 WHEN 'out_of_range' THEN 3
-                              ELSE 4 END AS ord
+               calo_recon.finding_rank(f.finding) AS ord
         FROM calo_recon.chain_findings(new_ids) f
         JOIN new_rows n ON n.txn_id = f.txn_id
         WHERE f.finding IN ('arithmetic', 'chain', 'out_of_range', 'overdraft')
@@ -101,13 +100,13 @@ BEGIN
         SELECT n.txn_id, n.user_id, 'amount_rule',
                pg_catalog.jsonb_build_object('amount', n.amount, 'threshold', amount_threshold,
                                              'currency', n.currency),
-               5
+               NULL::integer  -- after the walk's findings
         FROM new_rows n
         WHERE n.amount > amount_threshold
     ), stored AS (
         INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
         SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
-        FROM found ORDER BY found.txn_id, found.ord
+        FROM found ORDER BY found.txn_id, found.ord NULLS LAST
         ON CONFLICT (txn_id, alert_kind) DO NOTHING
         RETURNING *
     )

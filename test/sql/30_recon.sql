@@ -230,6 +230,9 @@ SELECT calo_recon.is_credit('REFUND', 1, 2);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT calo_recon.is_overdraft(-0.0001) AS negative, calo_recon.is_overdraft(0) AS zero,
        calo_recon.is_overdraft('-Infinity') AS minus_infinity, calo_recon.is_overdraft('NaN') AS nan;
+-- the order of one transaction's findings, from the walk (conflict is not the walk's)
+SELECT f, calo_recon.finding_rank(f) FROM unnest(ARRAY['chain', 'chain_drift', 'arithmetic', 'drift',
+    'out_of_range', 'overdraft', 'conflict', 'none']) f ORDER BY calo_recon.finding_rank(f), f;
 -- the views follow the same order: the last row of 'walk' in chain order is W-L2
 SELECT current_balance, overdrafts, credits_total, debits_total FROM calo_recon.user_summary WHERE user_id = 'walk';
 SELECT first_txn_id, last_txn_id, transactions FROM calo_recon.overdraft_episodes WHERE user_id = 'walk';

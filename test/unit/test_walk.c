@@ -229,6 +229,11 @@ test_walk_findings(void)
 	CHECK(s.finding[2] == BAL_ARITHMETIC && !s.first[2]);
 	CHECK(s.finding[3] == BAL_OVERDRAFT && s.ref[3] == 1);
 	CHECK_STR(bal_finding_name(BAL_OVERDRAFT), "overdraft");
+	CHECK(bal_finding_from_name("overdraft", 9) == BAL_OVERDRAFT);
+	CHECK(bal_finding_from_name("chain", 5) == BAL_CHAIN);
+	CHECK(bal_finding_from_name("chain_", 6) == BAL_NONE);
+	CHECK(bal_finding_from_name("none", 4) == BAL_NONE);
+	CHECK(bal_finding_from_name("conflict", 8) == BAL_NONE);
 	CHECK(!bal_finding_is_break(BAL_OVERDRAFT));
 
 	/* unrepresentable values: out_of_range, the sign still gives the overdraft,
