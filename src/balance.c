@@ -301,8 +301,25 @@ bal_finding_name(bal_finding finding)
 			return "drift";
 		case BAL_OUT_OF_RANGE:
 			return "out_of_range";
+		case BAL_OVERDRAFT:
+			return "overdraft";
 	}
 	return "unknown";
+}
+
+bal_finding
+bal_finding_from_name(const char *name, size_t len)
+{
+	int			f;
+
+	for (f = BAL_CHAIN; f <= BAL_OVERDRAFT; f++)
+	{
+		const char *candidate = bal_finding_name((bal_finding) f);
+
+		if (strlen(candidate) == len && memcmp(candidate, name, len) == 0)
+			return (bal_finding) f;
+	}
+	return BAL_NONE;
 }
 
 bool
@@ -310,6 +327,20 @@ bal_finding_is_break(bal_finding finding)
 {
 	return finding == BAL_CHAIN || finding == BAL_ARITHMETIC
 		|| finding == BAL_OUT_OF_RANGE;
+}
+
+bool
+bal_is_credit(bal_type type, int new_vs_old)
+{
+	if (type == BAL_LEGACY)
+		return new_vs_old >= 0;	/* no change counts as a credit */
+	return type == BAL_CREDIT;
+}
+
+bool
+bal_is_overdraft(int new_balance_sign)
+{
+	return new_balance_sign < 0;
 }
 
 bal_finding
@@ -344,10 +375,7 @@ bal_check_arithmetic(bal_type type, bal_dec amount, bal_dec vat,
 	memset(&c, 0, sizeof(c));
 	if (bal_sub(amount, vat, &net) != BAL_OK)
 		return bal_out_of_range();
-	if (type == BAL_LEGACY)
-		credit = new_balance >= old_balance;	/* no change counts as a credit */
-	else
-		credit = type == BAL_CREDIT;
+	credit = bal_is_credit(type, bal_cmp(new_balance, old_balance));
 	if ((credit ? bal_add(old_balance, net, &c.expected)
 		 : bal_sub(old_balance, net, &c.expected)) != BAL_OK)
 		return bal_out_of_range();

@@ -69,10 +69,13 @@ typedef enum bal_finding
 	BAL_CHAIN_DRIFT,			/* nonzero chain difference below tolerance */
 	BAL_ARITHMETIC,				/* new_balance != expected, >= tolerance */
 	BAL_DRIFT,					/* nonzero arithmetic difference below tolerance */
-	BAL_OUT_OF_RANGE			/* a value the exact math cannot represent */
+	BAL_OUT_OF_RANGE,			/* a value the exact math cannot represent */
+	BAL_OVERDRAFT				/* new_balance < 0: reported, not a break */
 } bal_finding;
 
 const char *bal_finding_name(bal_finding finding);
+/* The finding of that name; BAL_NONE for any other text. */
+bal_finding bal_finding_from_name(const char *name, size_t len);
 bool		bal_finding_is_break(bal_finding finding);
 
 typedef struct bal_check
@@ -82,6 +85,13 @@ typedef struct bal_check
 	bal_dec		actual;
 	bal_dec		difference;		/* actual - expected */
 } bal_check;
+
+/* The legacy direction rule: a row without a type is a credit when its
+ * balance did not go down. new_vs_old is the sign of new_balance - old_balance. */
+bool		bal_is_credit(bal_type type, int new_vs_old);
+
+/* The overdraft rule, from the sign of new_balance. */
+bool		bal_is_overdraft(int new_balance_sign);
 
 /* Classifies a difference against the tolerance: break, drift or none. */
 bal_finding bal_classify(bal_dec difference, bal_dec tolerance,

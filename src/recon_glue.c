@@ -5,12 +5,16 @@
  *   calo_recon.check_transaction(...)        one row against its predecessor
  *   calo_recon.exact_decimal(numeric, bool)  the numeric -> core conversion
  *
+ *   calo_recon.chain_findings(txn_ids text[]) the walk's findings of some rows
+ *   calo_recon.chain_key, tolerance, is_credit, is_overdraft: the rules of
+ *                                            the walk, for the SQL views
+ *
  * reconcile() reads the users' transactions (a sequential scan for all
  * users, the user/chain index through SPI for a few), keeps per row only
- * what the chain needs (balances, time, tid), groups rows per user with a
- * counting sort, sorts each user's rows in chain order and walks them with
- * the core of balance.c. txn_id is fetched back by tid only for ties in
- * logged_at and for the rows that have a finding.
+ * what the walk needs (amounts, balances, time, tid), groups rows per user
+ * with a counting sort and hands each user's rows to the walk of walk.c,
+ * which orders them and emits the findings. txn_id is fetched back by tid
+ * only for ties in logged_at and for the rows that have a finding.
  */
 #include "postgres.h"
 
@@ -40,10 +44,17 @@
 
 #include "balance.h"
 #include "locks.h"
+#include "walk.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_reconcile);
 PG_FUNCTION_INFO_V1(calo_recon_check_transaction);
 PG_FUNCTION_INFO_V1(calo_recon_exact_decimal);
+PG_FUNCTION_INFO_V1(calo_recon_chain_findings);
+PG_FUNCTION_INFO_V1(calo_recon_chain_key);
+PG_FUNCTION_INFO_V1(calo_recon_tolerance);
+PG_FUNCTION_INFO_V1(calo_recon_is_credit);
+PG_FUNCTION_INFO_V1(calo_recon_is_overdraft);
+PG_FUNCTION_INFO_V1(calo_recon_finding_rank);
 
 /* ---------------------------------------------------------------------
  * numeric -> bal_dec
@@ -400,21 +411,16 @@ recon_user_index(ReconUsers *u, const char *name, int len, uint32 h)
 /* ---------------------------------------------------------------------
  * Rows, stored column-wise, only what the chain walk needs
  * --------------------------------------------------------------------- */
-#define RF_VALID	0x01		/* old and new balances are representable */
-#define RF_NEGATIVE	0x02		/* new_balance < 0 */
-#define RF_ROWCHECK	0x04		/* an arithmetic/drift/out_of_range finding */
-
-typedef struct RowFinding
-{
-	int64		row;
-	PackedCheck check;
-} RowFinding;
+#define RF_BALANCES	0x01		/* old and new balances are representable */
+#define RF_AMOUNTS	0x02		/* amount and vat are representable */
+#define RF_NEGATIVE	0x04		/* new_balance < 0 (read when not RF_BALANCES) */
+#define RF_DEBIT	0x08
+#define RF_CREDIT	0x10
 
 typedef struct OutFinding
 {
 	int64		row;
 	PackedCheck check;
-	bal_finding finding;
 	bool		first_break;
 } OutFinding;
 
@@ -446,6 +452,8 @@ typedef struct ReconState
 
 	int64		n;
 	int64		cap;
+	PackedDec  *amount;
+	PackedDec  *vat;
 	PackedDec  *old_balance;
 	PackedDec  *new_balance;
 	int64	   *logged_at;
@@ -454,9 +462,7 @@ typedef struct ReconState
 	uint16	   *currency;
 	uint8	   *flags;
 
-	RowFinding *row_findings;	/* in row order */
-	int64		nrow_findings;
-	int64		cap_row_findings;
+	MemoryContext tie_cxt;		/* txn_ids fetched to break ties, per user */
 
 	OutFinding *out;
 	int64		nout;
@@ -493,6 +499,8 @@ recon_rows_reserve(ReconState *st, int64 need)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many transactions to reconcile in one call"),
 				 errhint("Reconcile the users in batches: calo_recon.reconcile(user_ids).")));
+	st->amount = recon_grow(st->amount, sizeof(PackedDec), cap);
+	st->vat = recon_grow(st->vat, sizeof(PackedDec), cap);
 	st->old_balance = recon_grow(st->old_balance, sizeof(PackedDec), cap);
 	st->new_balance = recon_grow(st->new_balance, sizeof(PackedDec), cap);
 	st->logged_at = recon_grow(st->logged_at, sizeof(int64), cap);
@@ -501,19 +509,6 @@ recon_rows_reserve(ReconState *st, int64 need)
 	st->currency = recon_grow(st->currency, sizeof(uint16), cap);
 	st->flags = recon_grow(st->flags, sizeof(uint8), cap);
 	st->cap = cap;
-}
-
-static void
-recon_add_row_finding(ReconState *st, int64 row, const bal_check *check)
-{
-	if (st->nrow_findings == st->cap_row_findings)
-	{
-		st->cap_row_findings = Max(1024, st->cap_row_findings * 2);
-		st->row_findings = recon_grow(st->row_findings, sizeof(RowFinding), st->cap_row_findings);
-	}
-	st->row_findings[st->nrow_findings].row = row;
-	recon_put_check_bytes(&st->row_findings[st->nrow_findings].check, check);
-	st->nrow_findings++;
 }
 
 static const char *
@@ -554,7 +549,36 @@ recon_flush_users(ReconState *st)
 	st->npending = 0;
 }
 
-/* One transaction: intern, decode, check its own arithmetic, store. */
+/* txn_type as text: NULL is the legacy form; errcode for anything else */
+static bal_type
+recon_type_from_text(Datum value, bool isnull, int errcode_other)
+{
+	const char *s;
+	int			len;
+
+	if (isnull)
+		return BAL_LEGACY;
+	s = recon_text_bytes(value, &len);
+	if (len == 5 && memcmp(s, "DEBIT", 5) == 0)
+		return BAL_DEBIT;
+	if (len == 6 && memcmp(s, "CREDIT", 6) == 0)
+		return BAL_CREDIT;
+	ereport(ERROR,
+			(errcode(errcode_other),
+			 errmsg("transaction type \"%.*s\" is neither CREDIT nor DEBIT", len, s),
+			 errhint("Use NULL for the legacy form without a type.")));
+	return BAL_LEGACY;			/* not reached */
+}
+
+/* Sign of a numeric that the exact math cannot hold (NaN counts as positive). */
+static int
+recon_numeric_sign(Datum value)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, value,
+											 DirectFunctionCall1(int4_numeric, Int32GetDatum(0))));
+}
+
+/* One transaction: intern, decode, store what the walk needs. */
 static void
 recon_consume(ReconState *st, ItemPointer tid, Datum user_id, Datum txn_type,
 			  bool type_null, Datum currency, Datum amount, Datum vat,
@@ -563,14 +587,10 @@ recon_consume(ReconState *st, ItemPointer tid, Datum user_id, Datum txn_type,
 	int64		row = st->n;
 	const char *s;
 	int			len;
-	bal_type	type = BAL_LEGACY;
 	bal_dec		a = 0,
 				v = 0,
 				o = 0,
 				nw = 0;
-	bool		valid;
-	int			cidx;
-	bal_check	check;
 	uint8		flags = 0;
 
 	recon_rows_reserve(st, row + 1);
@@ -591,42 +611,28 @@ recon_consume(ReconState *st, ItemPointer tid, Datum user_id, Datum txn_type,
 			recon_flush_users(st);
 	}
 	s = recon_text_bytes(currency, &len);
-	cidx = recon_currency_index(&st->currencies, s, len);
-	st->currency[row] = (uint16) cidx;
-	if (!type_null)
+	st->currency[row] = (uint16) recon_currency_index(&st->currencies, s, len);
+	switch (recon_type_from_text(txn_type, type_null, ERRCODE_DATA_EXCEPTION))
 	{
-		s = recon_text_bytes(txn_type, &len);
-		if (len == 5 && memcmp(s, "DEBIT", 5) == 0)
-			type = BAL_DEBIT;
-		else if (len == 6 && memcmp(s, "CREDIT", 6) == 0)
-			type = BAL_CREDIT;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("transaction type \"%.*s\" is neither CREDIT nor DEBIT", len, s)));
+		case BAL_DEBIT:
+			flags |= RF_DEBIT;
+			break;
+		case BAL_CREDIT:
+			flags |= RF_CREDIT;
+			break;
+		case BAL_LEGACY:
+			break;
 	}
-	valid = recon_decode_numeric(old_balance, &o) == BAL_OK
-		&& recon_decode_numeric(new_balance, &nw) == BAL_OK;
-	if (valid && recon_decode_numeric(amount, &a) == BAL_OK
-		&& recon_decode_numeric(vat, &v) == BAL_OK)
-		check = bal_check_arithmetic(type, a, v, o, nw,
-									 recon_get(&st->currencies.items[cidx].tolerance));
-	else
-	{
-		memset(&check, 0, sizeof(check));
-		check.finding = BAL_OUT_OF_RANGE;
-	}
-	if (check.finding != BAL_NONE)
-	{
-		recon_add_row_finding(st, row, &check);
-		flags |= RF_ROWCHECK;
-	}
-	if (valid)
-		flags |= RF_VALID;
-	if (valid ? nw < 0
-		: DatumGetBool(DirectFunctionCall2(numeric_lt, new_balance,
-										   DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
+	if (recon_decode_numeric(old_balance, &o) == BAL_OK
+		&& recon_decode_numeric(new_balance, &nw) == BAL_OK)
+		flags |= RF_BALANCES;
+	else if (recon_numeric_sign(new_balance) < 0)
 		flags |= RF_NEGATIVE;
+	if (recon_decode_numeric(amount, &a) == BAL_OK
+		&& recon_decode_numeric(vat, &v) == BAL_OK)
+		flags |= RF_AMOUNTS;
+	recon_put(&st->amount[row], a);
+	recon_put(&st->vat[row], v);
 	recon_put(&st->old_balance[row], o);
 	recon_put(&st->new_balance[row], nw);
 	st->logged_at[row] = logged_at;
@@ -651,56 +657,29 @@ recon_fetch_txn_id(ReconState *st, int64 row)
 	return TextDatumGetCString(d);
 }
 
-static int
-recon_chain_cmp(const void *a, const void *b, void *arg)
+/* walk.c asks for the txn_id of rows that tie on logged_at */
+static void
+recon_walk_fetch(void *ctx, walk_row *row)
 {
-	ReconState *st = (ReconState *) arg;
-	uint32		ra = *(const uint32 *) a;
-	uint32		rb = *(const uint32 *) b;
-	char	   *ta;
-	char	   *tb;
-	int			c;
+	ReconState *st = (ReconState *) ctx;
+	MemoryContext old = MemoryContextSwitchTo(st->tie_cxt);
 
-	if (st->logged_at[ra] != st->logged_at[rb])
-		return st->logged_at[ra] < st->logged_at[rb] ? -1 : 1;
-	if (ra == rb)
-		return 0;
-	ta = recon_fetch_txn_id(st, ra);
-	tb = recon_fetch_txn_id(st, rb);
-	c = strcmp(ta, tb);
-	pfree(ta);
-	pfree(tb);
-	if (c == 0)
-		c = ra < rb ? -1 : 1;
-	return c;
-}
-
-static int
-recon_row_finding_cmp(const void *key, const void *elem)
-{
-	int64		row = *(const int64 *) key;
-	int64		other = ((const RowFinding *) elem)->row;
-
-	return row < other ? -1 : (row > other ? 1 : 0);
+	row->txn_id = recon_fetch_txn_id(st, row->ref);
+	row->txn_id_len = strlen(row->txn_id);
+	MemoryContextSwitchTo(old);
 }
 
 static void
-recon_emit(ReconState *st, int64 row, const bal_check *check, bal_walk *walk)
+recon_walk_emit(void *ctx, const walk_row *row, const bal_check *check, bool first_break)
 {
+	ReconState *st = (ReconState *) ctx;
 	OutFinding *o;
 
-	if (st->nout == st->cap_out)
-	{
-		st->cap_out = Max(1024, st->cap_out * 2);
-		st->out = recon_grow(st->out, sizeof(OutFinding), st->cap_out);
-	}
-	o = &st->out[st->nout++];
-	o->row = row;
-	recon_put_check_bytes(&o->check, check);
-	o->finding = check->finding;
-	o->first_break = bal_walk_first_break(walk, check->finding);
 	switch (check->finding)
 	{
+		case BAL_OVERDRAFT:
+			st->overdrafts++;	/* counted, not stored: the overdrafts view lists them */
+			return;
 		case BAL_ARITHMETIC:
 			st->arithmetic_breaks++;
 			break;
@@ -715,11 +694,30 @@ recon_emit(ReconState *st, int64 row, const bal_check *check, bal_walk *walk)
 			st->out_of_range++;
 			break;
 		case BAL_NONE:
-			break;
+			return;
 	}
+	if (st->nout == st->cap_out)
+	{
+		st->cap_out = Max(1024, st->cap_out * 2);
+		st->out = recon_grow(st->out, sizeof(OutFinding), st->cap_out);
+	}
+	o = &st->out[st->nout++];
+	o->row = row->ref;
+	recon_put_check_bytes(&o->check, check);
+	o->first_break = first_break;
 }
 
-/* Groups rows per user (counting sort), orders each user's rows, walks them. */
+/* An array of walk_row with the 16-byte alignment bal_dec needs. */
+static walk_row *
+recon_alloc_walk_rows(int64 n)
+{
+	char	   *raw = MemoryContextAllocHuge(CurrentMemoryContext,
+											 sizeof(walk_row) * Max(n, 1) + 16);
+
+	return (walk_row *) TYPEALIGN(16, raw);
+}
+
+/* Groups rows per user (counting sort) and walks each user's rows. */
 static void
 recon_walk_all(ReconState *st)
 {
@@ -727,6 +725,8 @@ recon_walk_all(ReconState *st)
 	int64	   *start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (nusers + 1));
 	int64	   *fill = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (nusers + 1));
 	uint32	   *order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * Max(st->n, 1));
+	int64		largest = 0;
+	walk_row   *rows;
 	int64		r;
 	uint32		u;
 
@@ -734,53 +734,46 @@ recon_walk_all(ReconState *st)
 	for (r = 0; r < st->n; r++)
 		start[st->user[r] + 1]++;
 	for (u = 0; u < nusers; u++)
+	{
+		largest = Max(largest, start[u + 1]);
 		start[u + 1] += start[u];
+	}
 	memcpy(fill, start, sizeof(int64) * (nusers + 1));
 	for (r = 0; r < st->n; r++)
 		order[fill[st->user[r]]++] = (uint32) r;
 
+	rows = recon_alloc_walk_rows(largest);
+	st->tie_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon chain ties",
+										ALLOCSET_SMALL_SIZES);
 	for (u = 0; u < nusers; u++)
 	{
 		int64		lo = start[u];
-		int64		hi = start[u + 1];
+		int64		n = start[u + 1] - lo;
 		int64		k;
-		bool		sorted = true;
-		bal_walk	walk;
 
 		CHECK_FOR_INTERRUPTS();
-		for (k = lo + 1; k < hi && sorted; k++)
-			sorted = st->logged_at[order[k - 1]] < st->logged_at[order[k]];
-		if (!sorted)
-			qsort_arg(order + lo, hi - lo, sizeof(uint32), recon_chain_cmp, st);
-
-		bal_walk_init(&walk);
-		for (k = lo; k < hi; k++)
+		for (k = 0; k < n; k++)
 		{
-			uint32		row = order[k];
+			uint32		row = order[lo + k];
 			uint8		flags = st->flags[row];
-			bal_dec		tolerance = recon_get(&st->currencies.items[st->currency[row]].tolerance);
-			bal_check	c;
+			walk_row   *w = &rows[k];
 
-			c = bal_walk_chain(&walk, (flags & RF_VALID) != 0,
-							   recon_get(&st->old_balance[row]),
-							   recon_get(&st->new_balance[row]), tolerance);
-			if (c.finding != BAL_NONE)
-				recon_emit(st, row, &c, &walk);
-			if (flags & RF_ROWCHECK)
-			{
-				int64		key = row;
-				RowFinding *f = bsearch(&key, st->row_findings, st->nrow_findings,
-										sizeof(RowFinding), recon_row_finding_cmp);
-				bal_check	rc;
-
-				if (f == NULL)
-					elog(ERROR, "lost the arithmetic finding of row " INT64_FORMAT, key);
-				rc = recon_get_check(&f->check);
-				recon_emit(st, row, &rc, &walk);
-			}
-			if (flags & RF_NEGATIVE)
-				st->overdrafts++;
+			w->amount = recon_get(&st->amount[row]);
+			w->vat = recon_get(&st->vat[row]);
+			w->old_balance = recon_get(&st->old_balance[row]);
+			w->new_balance = recon_get(&st->new_balance[row]);
+			w->tolerance = recon_get(&st->currencies.items[st->currency[row]].tolerance);
+			w->logged_at = st->logged_at[row];
+			w->txn_id = NULL;
+			w->txn_id_len = 0;
+			w->ref = row;
+			w->type = (flags & RF_DEBIT) ? BAL_DEBIT : ((flags & RF_CREDIT) ? BAL_CREDIT : BAL_LEGACY);
+			w->balances_valid = (flags & RF_BALANCES) != 0;
+			w->amounts_valid = (flags & RF_AMOUNTS) != 0;
+			w->new_balance_sign = (flags & RF_NEGATIVE) ? -1 : 1;
 		}
+		walk_user(rows, (size_t) n, recon_walk_fetch, recon_walk_emit, st);
+		MemoryContextReset(st->tie_cxt);
 	}
 }
 
@@ -1152,35 +1145,59 @@ recon_lookup_minor_unit(Datum currency)
 	return minor;
 }
 
-static void
-recon_put_check(ReturnSetInfo *rsinfo, const bal_check *c, bal_dec tolerance)
+typedef struct CheckOutput
 {
+	ReturnSetInfo *rsinfo;
+	Datum		new_balance;	/* the overdraft is reported with the value as given */
+} CheckOutput;
+
+static void
+recon_check_emit(void *ctx, const walk_row *row, const bal_check *c, bool first_break)
+{
+	CheckOutput *out = (CheckOutput *) ctx;
 	Datum		v[5];
 	bool		n[5] = {false, false, false, false, false};
 
 	v[0] = CStringGetTextDatum(bal_finding_name(c->finding));
-	if (c->finding == BAL_OUT_OF_RANGE)
-		n[1] = n[2] = n[3] = true;
+	if (c->finding == BAL_OVERDRAFT)
+	{
+		n[1] = n[3] = n[4] = true;
+		v[2] = out->new_balance;
+	}
 	else
 	{
-		v[1] = recon_dec_to_numeric(c->expected);
-		v[2] = recon_dec_to_numeric(c->actual);
-		v[3] = recon_dec_to_numeric(c->difference);
+		if (c->finding == BAL_OUT_OF_RANGE)
+			n[1] = n[2] = n[3] = true;
+		else
+		{
+			v[1] = recon_dec_to_numeric(c->expected);
+			v[2] = recon_dec_to_numeric(c->actual);
+			v[3] = recon_dec_to_numeric(c->difference);
+		}
+		v[4] = recon_dec_to_numeric(row->tolerance);
 	}
-	v[4] = recon_dec_to_numeric(tolerance);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	tuplestore_putvalues(out->rsinfo->setResult, out->rsinfo->setDesc, v, n);
 }
 
+static bal_type
+recon_type_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return recon_type_from_text(PG_ARGISNULL(argno) ? (Datum) 0 : PG_GETARG_DATUM(argno),
+								PG_ARGISNULL(argno), ERRCODE_INVALID_PARAMETER_VALUE);
+}
+
+/*
+ * calo_recon.check_transaction(txn_type, currency, amount, vat, old_balance,
+ *                              new_balance, prev_new_balance)
+ * One step of the walk, after a predecessor whose new_balance is given.
+ */
 Datum
 calo_recon_check_transaction(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	bal_type	type = BAL_LEGACY;
-	bal_dec		val[5] = {0, 0, 0, 0, 0};	/* amount, vat, old, new, prev new */
-	bool		ok = true;
-	bool		prev_ok = true;
-	bal_dec		tolerance;
-	bal_check	c;
+	walk_row   *row = recon_alloc_walk_rows(1);
+	bal_walk	state;
+	CheckOutput out;
 	int			i;
 	static const char *const names[4] = {"amount", "vat", "old_balance", "new_balance"};
 
@@ -1189,55 +1206,292 @@ calo_recon_check_transaction(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be NULL", names[i])));
-	if (!PG_ARGISNULL(0))
-	{
-		char	   *t = TextDatumGetCString(PG_GETARG_DATUM(0));
-
-		if (strcmp(t, "DEBIT") == 0)
-			type = BAL_DEBIT;
-		else if (strcmp(t, "CREDIT") == 0)
-			type = BAL_CREDIT;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("transaction type \"%s\" is neither CREDIT nor DEBIT", t),
-					 errhint("Use NULL for the legacy form without a type.")));
-	}
+	memset(row, 0, sizeof(*row));
+	row->type = recon_type_arg(fcinfo, 0);
 	InitMaterializedSRF(fcinfo, 0);
-	tolerance = bal_tolerance(PG_ARGISNULL(1) ? BAL_DEFAULT_MINOR_UNIT
-							  : recon_lookup_minor_unit(PG_GETARG_DATUM(1)));
-	for (i = 0; i < 4; i++)
-		ok = ok && recon_decode_numeric(PG_GETARG_DATUM(i + 2), &val[i]) == BAL_OK;
-	if (!PG_ARGISNULL(6))
-		prev_ok = recon_decode_numeric(PG_GETARG_DATUM(6), &val[4]) == BAL_OK;
+	row->tolerance = bal_tolerance(PG_ARGISNULL(1) ? BAL_DEFAULT_MINOR_UNIT
+								   : recon_lookup_minor_unit(PG_GETARG_DATUM(1)));
+	row->amounts_valid = recon_decode_numeric(PG_GETARG_DATUM(2), &row->amount) == BAL_OK
+		&& recon_decode_numeric(PG_GETARG_DATUM(3), &row->vat) == BAL_OK;
+	row->balances_valid = recon_decode_numeric(PG_GETARG_DATUM(4), &row->old_balance) == BAL_OK
+		&& recon_decode_numeric(PG_GETARG_DATUM(5), &row->new_balance) == BAL_OK;
+	if (!row->balances_valid)
+		row->new_balance_sign = (int8) (recon_numeric_sign(PG_GETARG_DATUM(5)) < 0 ? -1 : 1);
 
-	if (!ok || !prev_ok)
+	if (PG_ARGISNULL(6))
+		bal_walk_init(&state);
+	else
 	{
-		memset(&c, 0, sizeof(c));
-		c.finding = BAL_OUT_OF_RANGE;
-		recon_put_check(rsinfo, &c, tolerance);
-	}
-	if (ok && prev_ok && !PG_ARGISNULL(6))
-	{
-		c = bal_check_chain(val[4], val[2], tolerance);
-		if (c.finding != BAL_NONE)
-			recon_put_check(rsinfo, &c, tolerance);
-	}
-	if (ok)
-	{
-		c = bal_check_arithmetic(type, val[0], val[1], val[2], val[3], tolerance);
-		if (c.finding != BAL_NONE)
-			recon_put_check(rsinfo, &c, tolerance);
-	}
-	if (DatumGetBool(DirectFunctionCall2(numeric_lt, PG_GETARG_DATUM(5),
-										 DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
-	{
-		Datum		v[5];
-		bool		n[5] = {false, true, false, true, true};
+		bal_dec		prev = 0;
+		bool		prev_valid = recon_decode_numeric(PG_GETARG_DATUM(6), &prev) == BAL_OK;
 
-		v[0] = CStringGetTextDatum("overdraft");
-		v[2] = PG_GETARG_DATUM(5);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+		walk_seed(&state, prev_valid, prev);
 	}
+	out.rsinfo = rsinfo;
+	out.new_balance = PG_GETARG_DATUM(5);
+	walk_step(&state, row, recon_check_emit, &out);
 	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * calo_recon.chain_findings(txn_ids text[]): the insert-time check
+ *
+ * The findings the walk makes of the given transactions, each against its
+ * predecessor in chain order among the stored rows: per user, the rows from
+ * the last instant before the earliest given row onwards are walked, and the
+ * findings of the given rows returned.
+ * --------------------------------------------------------------------- */
+typedef struct ChainFindings
+{
+	ReturnSetInfo *rsinfo;
+	char	  **wanted;			/* the given txn_ids, sorted bytewise */
+	int			nwanted;
+	ReconCurrencies currencies;
+	walk_row   *rows;
+	int64		nrows;
+	int64		caprows;
+	uint16	   *currency_of;	/* by walk_row.ref */
+	char	  **user_of;
+	MemoryContext user_cxt;
+} ChainFindings;
+
+static int
+recon_cstring_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void
+recon_chain_emit(void *ctx, const walk_row *row, const bal_check *c, bool first_break)
+{
+	ChainFindings *cf = (ChainFindings *) ctx;
+	const char *key = row->txn_id;
+	Datum		v[8];
+	bool		n[8] = {false, false, false, false, false, false, false, false};
+	ReconCurrency *cur = &cf->currencies.items[cf->currency_of[row->ref]];
+
+	if (bsearch(&key, cf->wanted, cf->nwanted, sizeof(char *), recon_cstring_cmp) == NULL)
+		return;
+	v[0] = PointerGetDatum(cstring_to_text_with_len(row->txn_id, (int) row->txn_id_len));
+	v[1] = CStringGetTextDatum(cf->user_of[row->ref]);
+	v[2] = CStringGetTextDatum(bal_finding_name(c->finding));
+	if (c->finding == BAL_OUT_OF_RANGE || (c->finding == BAL_OVERDRAFT && !row->balances_valid))
+		n[3] = n[4] = n[5] = true;
+	else if (c->finding == BAL_OVERDRAFT)
+	{
+		n[3] = n[5] = true;
+		v[4] = recon_dec_to_numeric(c->actual);
+	}
+	else
+	{
+		v[3] = recon_dec_to_numeric(c->expected);
+		v[4] = recon_dec_to_numeric(c->actual);
+		v[5] = recon_dec_to_numeric(c->difference);
+	}
+	v[6] = cur->tolerance_datum;
+	v[7] = cur->code_datum;
+	tuplestore_putvalues(cf->rsinfo->setResult, cf->rsinfo->setDesc, v, n);
+}
+
+static void
+recon_chain_walk_user(ChainFindings *cf)
+{
+	if (cf->nrows > 0)
+		walk_user(cf->rows, (size_t) cf->nrows, NULL, recon_chain_emit, cf);
+	cf->nrows = 0;
+	MemoryContextReset(cf->user_cxt);
+}
+
+Datum
+calo_recon_chain_findings(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			nelems;
+	int			i;
+	ChainFindings cf;
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {PointerGetDatum(ids)};
+	SPIPlanPtr	plan;
+	Portal		portal;
+	char	   *current_user_id = NULL;
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&cf, 0, sizeof(cf));
+	cf.rsinfo = rsinfo;
+	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &nelems);
+	cf.wanted = palloc(sizeof(char *) * Max(nelems, 1));
+	for (i = 0; i < nelems; i++)
+		if (!elem_nulls[i])
+			cf.wanted[cf.nwanted++] = TextDatumGetCString(elems[i]);
+	if (cf.nwanted == 0)
+		return (Datum) 0;
+	qsort(cf.wanted, cf.nwanted, sizeof(char *), recon_cstring_cmp);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recon_load_currencies(&cf.currencies);
+	cf.user_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon chain_findings user",
+										ALLOCSET_DEFAULT_SIZES);
+	cf.caprows = 64;
+	cf.rows = recon_alloc_walk_rows(cf.caprows);
+	cf.currency_of = palloc(sizeof(uint16) * cf.caprows);
+	cf.user_of = palloc(sizeof(char *) * cf.caprows);
+
+	plan = SPI_prepare("SELECT t.txn_id, t.user_id, t.txn_type, t.currency, t.amount, t.vat, "
+					   "t.old_balance, t.new_balance, t.logged_at "
+					   "FROM (SELECT n.user_id, pg_catalog.min(n.logged_at) AS first_new "
+					   "      FROM calo_recon.transactions n "
+					   "      WHERE n.txn_id OPERATOR(pg_catalog.=) ANY ($1) GROUP BY n.user_id) u "
+					   "CROSS JOIN LATERAL (SELECT pg_catalog.max(p.logged_at) AS since "
+					   "      FROM calo_recon.transactions p "
+					   "      WHERE p.user_id OPERATOR(pg_catalog.=) u.user_id "
+					   "        AND p.logged_at OPERATOR(pg_catalog.<) u.first_new) b "
+					   "JOIN calo_recon.transactions t ON t.user_id OPERATOR(pg_catalog.=) u.user_id "
+					   " AND t.logged_at OPERATOR(pg_catalog.>=) COALESCE(b.since, u.first_new) "
+					   "ORDER BY t.user_id", 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	/* read_only: the caller's snapshot, the one its statement runs on */
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
+	for (;;)
+	{
+		uint64		k;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (k = 0; k < SPI_processed; k++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[k];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			Datum		v[9];
+			bool		isnull[9];
+			MemoryContext old;
+			walk_row   *w;
+			const char *s;
+			int			len;
+			int			c;
+
+			heap_deform_tuple(tup, desc, v, isnull);
+			for (c = 0; c < 9; c++)
+				if (isnull[c] && c != 2)
+					elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
+			s = recon_text_bytes(v[1], &len);
+			if (current_user_id == NULL || (int) strlen(current_user_id) != len
+				|| memcmp(current_user_id, s, len) != 0)
+			{
+				recon_chain_walk_user(&cf);
+				old = MemoryContextSwitchTo(cf.user_cxt);
+				current_user_id = pnstrdup(s, len);
+				MemoryContextSwitchTo(old);
+			}
+			if (cf.nrows == cf.caprows)
+			{
+				walk_row   *bigger;
+
+				cf.caprows *= 2;
+				bigger = recon_alloc_walk_rows(cf.caprows);
+				memcpy(bigger, cf.rows, sizeof(walk_row) * cf.nrows);
+				cf.rows = bigger;
+				cf.currency_of = repalloc_huge(cf.currency_of, sizeof(uint16) * cf.caprows);
+				cf.user_of = repalloc_huge(cf.user_of, sizeof(char *) * cf.caprows);
+			}
+			w = &cf.rows[cf.nrows];
+			memset(w, 0, sizeof(*w));
+			w->ref = (uint32) cf.nrows;
+			old = MemoryContextSwitchTo(cf.user_cxt);
+			s = recon_text_bytes(v[0], &len);
+			w->txn_id = pnstrdup(s, len);
+			w->txn_id_len = len;
+			MemoryContextSwitchTo(old);
+			cf.user_of[cf.nrows] = current_user_id;
+			w->type = recon_type_from_text(v[2], isnull[2], ERRCODE_DATA_EXCEPTION);
+			s = recon_text_bytes(v[3], &len);
+			cf.currency_of[cf.nrows] = (uint16) recon_currency_index(&cf.currencies, s, len);
+			w->tolerance = recon_get(&cf.currencies.items[cf.currency_of[cf.nrows]].tolerance);
+			w->amounts_valid = recon_decode_numeric(v[4], &w->amount) == BAL_OK
+				&& recon_decode_numeric(v[5], &w->vat) == BAL_OK;
+			w->balances_valid = recon_decode_numeric(v[6], &w->old_balance) == BAL_OK
+				&& recon_decode_numeric(v[7], &w->new_balance) == BAL_OK;
+			if (!w->balances_valid)
+				w->new_balance_sign = (int8) (recon_numeric_sign(v[7]) < 0 ? -1 : 1);
+			w->logged_at = DatumGetTimestampTz(v[8]);
+			cf.nrows++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	recon_chain_walk_user(&cf);
+	SPI_cursor_close(portal);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * The walk's rules for SQL (the views): one home, here and in walk.c
+ * --------------------------------------------------------------------- */
+
+/* calo_recon.chain_key(logged_at timestamptz, txn_id text) RETURNS bytea */
+Datum
+calo_recon_chain_key(PG_FUNCTION_ARGS)
+{
+	TimestampTz logged_at = PG_GETARG_TIMESTAMPTZ(0);
+	text	   *txn_id = PG_GETARG_TEXT_PP(1);
+	int			len = VARSIZE_ANY_EXHDR(txn_id);
+	bytea	   *key = palloc(VARHDRSZ + WALK_KEY_PREFIX + len);
+
+	SET_VARSIZE(key, VARHDRSZ + WALK_KEY_PREFIX + len);
+	walk_chain_key(logged_at, VARDATA_ANY(txn_id), len, (unsigned char *) VARDATA(key));
+	PG_RETURN_BYTEA_P(key);
+}
+
+/* calo_recon.tolerance(minor_unit integer) RETURNS numeric; NULL: the default */
+Datum
+calo_recon_tolerance(PG_FUNCTION_ARGS)
+{
+	int			minor = PG_ARGISNULL(0) ? BAL_DEFAULT_MINOR_UNIT : PG_GETARG_INT32(0);
+
+	PG_RETURN_DATUM(recon_dec_to_numeric(bal_tolerance(minor)));
+}
+
+/* calo_recon.is_credit(txn_type text, old_balance numeric, new_balance numeric) */
+Datum
+calo_recon_is_credit(PG_FUNCTION_ARGS)
+{
+	bal_type	type;
+	int			cmp;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	type = recon_type_arg(fcinfo, 0);
+	cmp = DatumGetInt32(DirectFunctionCall2(numeric_cmp, PG_GETARG_DATUM(2),
+														PG_GETARG_DATUM(1)));
+
+	PG_RETURN_BOOL(bal_is_credit(type, cmp));
+}
+
+/* calo_recon.is_overdraft(new_balance numeric) */
+Datum
+calo_recon_is_overdraft(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(bal_is_overdraft(recon_numeric_sign(PG_GETARG_DATUM(0))));
+}
+
+/*
+ * calo_recon.finding_rank(finding text) RETURNS integer: where the walk
+ * reports a finding among those of one transaction (bal_finding's order);
+ * NULL for a name the walk does not report (conflict, amount_rule, ...).
+ */
+Datum
+calo_recon_finding_rank(PG_FUNCTION_ARGS)
+{
+	text	   *name = PG_GETARG_TEXT_PP(0);
+	bal_finding f = bal_finding_from_name(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+
+	if (f == BAL_NONE)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32((int32) f);
 }

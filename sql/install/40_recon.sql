@@ -62,6 +62,52 @@ AS 'MODULE_PATHNAME', 'calo_recon_exact_decimal';
 COMMENT ON FUNCTION calo_recon.exact_decimal(numeric, boolean) IS
   'Diagnostic: the exact value reconcile() computes with (fixed point, 18 decimals, |value| < 10^20), as text without trailing zeros; via_text uses the numeric_out path instead of decoding the numeric directly. Errors 22003 out of range, 22023 for NaN/infinity';
 
+CREATE FUNCTION calo_recon.chain_findings(txn_ids text[])
+RETURNS TABLE (txn_id text, user_id text, finding text, expected numeric, actual numeric,
+               difference numeric, tolerance numeric, currency text)
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'calo_recon_chain_findings';
+COMMENT ON FUNCTION calo_recon.chain_findings(text[]) IS
+  'The findings the walk of reconcile() makes of the given stored transactions, each against its predecessor in chain order among the stored rows: chain, chain_drift, arithmetic, drift, out_of_range and overdraft (actual = new_balance). The insert-time check of the alert trigger';
+REVOKE ALL ON FUNCTION calo_recon.chain_findings(text[]) FROM PUBLIC;
+
+-- The walk's rules for SQL: the views order and decide with these, never
+-- with a copy of the rule (src/walk.c, src/balance.c).
+CREATE FUNCTION calo_recon.chain_key(logged_at timestamptz, txn_id text)
+RETURNS bytea
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_chain_key';
+COMMENT ON FUNCTION calo_recon.chain_key(timestamptz, text) IS
+  'Sort key of the chain order of reconcile(): ORDER BY calo_recon.chain_key(logged_at, txn_id) is logged_at, then txn_id compared bytewise, in every database collation';
+
+CREATE FUNCTION calo_recon.tolerance(minor_unit integer)
+RETURNS numeric
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_tolerance';
+COMMENT ON FUNCTION calo_recon.tolerance(integer) IS
+  'Tolerance of reconcile() for a currency with that many decimals: half its minor unit (3 gives 0.0005); NULL (a currency not in calo_recon.currencies) gives that of 2 decimals, 0.005';
+
+CREATE FUNCTION calo_recon.is_credit(txn_type text, old_balance numeric, new_balance numeric)
+RETURNS boolean
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_is_credit';
+COMMENT ON FUNCTION calo_recon.is_credit(text, numeric, numeric) IS
+  'Direction rule of reconcile(): true for CREDIT, false for DEBIT; a legacy row (txn_type NULL) is a credit when new_balance >= old_balance. NULL when a balance is NULL; 22023 for another type';
+
+CREATE FUNCTION calo_recon.is_overdraft(new_balance numeric)
+RETURNS boolean
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_is_overdraft';
+COMMENT ON FUNCTION calo_recon.is_overdraft(numeric) IS
+  'Overdraft rule of reconcile() and the alerts: the transaction left the wallet below zero (new_balance < 0)';
+
+CREATE FUNCTION calo_recon.finding_rank(finding text)
+RETURNS integer
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_finding_rank';
+COMMENT ON FUNCTION calo_recon.finding_rank(text) IS
+  'Order in which reconcile() reports the findings of one transaction: chain, chain_drift, arithmetic, drift, out_of_range, overdraft (1 to 6); NULL for any other text';
+
 -- ---------------------------------------------------------------------
 -- Views (the BI contract)
 -- ---------------------------------------------------------------------
@@ -70,14 +116,14 @@ CREATE VIEW calo_recon.balance_breaks AS
 WITH breaks AS (
     SELECT f.txn_id, f.user_id, f.finding AS break_kind, f.currency,
            f.expected, f.actual, f.difference, f.tolerance, f.logged_at,
-           CASE f.finding WHEN 'chain' THEN 1 WHEN 'arithmetic' THEN 2 ELSE 3 END AS kind_order
+           calo_recon.finding_rank(f.finding) AS kind_order
     FROM calo_recon.reconciliation_findings f
     WHERE f.finding IN ('arithmetic', 'chain', 'out_of_range')
     UNION ALL
     SELECT DISTINCT ON (q.txn_id)
            q.txn_id, t.user_id, 'conflict', t.currency,
            NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric,
-           coalesce(t.logged_at, q.logged_at), 4
+           coalesce(t.logged_at, q.logged_at), NULL::integer  -- after the walk's findings
     FROM calo_recon.quarantine q
     JOIN calo_recon.transactions t ON t.txn_id = q.txn_id
     WHERE q.reason = 'conflict'
@@ -85,7 +131,7 @@ WITH breaks AS (
 SELECT b.txn_id, b.user_id, b.break_kind, b.currency, b.expected, b.actual,
        b.difference, b.tolerance,
        pg_catalog.row_number() OVER (PARTITION BY b.user_id
-           ORDER BY b.logged_at, b.txn_id COLLATE "C", b.kind_order) = 1 AS first_break,
+           ORDER BY calo_recon.chain_key(b.logged_at, b.txn_id), b.kind_order NULLS LAST) = 1 AS first_break,
        b.logged_at, t.source_file
 FROM breaks b
 LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id;
@@ -128,7 +174,7 @@ CREATE VIEW calo_recon.overdrafts AS
 SELECT t.txn_id, t.user_id, t.txn_type, t.source, t.action, t.currency, t.amount,
        t.vat, t.old_balance, t.new_balance, t.logged_at, t.source_file
 FROM calo_recon.transactions t
-WHERE t.new_balance < 0;
+WHERE calo_recon.is_overdraft(t.new_balance);
 COMMENT ON VIEW calo_recon.overdrafts IS
   'Transactions that left the wallet below zero (new_balance < 0); see overdraft_episodes for runs of them';
 COMMENT ON COLUMN calo_recon.overdrafts.txn_id IS 'Transaction id';
@@ -147,14 +193,15 @@ COMMENT ON COLUMN calo_recon.overdrafts.source_file IS 'Export file the transact
 CREATE VIEW calo_recon.overdraft_episodes AS
 WITH ordered AS (
     SELECT t.txn_id, t.user_id, t.currency, t.new_balance, t.logged_at,
-           t.new_balance < 0 AS negative,
+           calo_recon.is_overdraft(t.new_balance) AS negative,
            pg_catalog.row_number() OVER w AS pos,
-           pg_catalog.row_number() OVER (PARTITION BY t.user_id, t.new_balance < 0
-               ORDER BY t.logged_at, t.txn_id COLLATE "C") AS pos_in_sign,
+           pg_catalog.row_number() OVER (PARTITION BY t.user_id, calo_recon.is_overdraft(t.new_balance)
+               ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id)) AS pos_in_sign,
            pg_catalog.lead(t.logged_at) OVER w AS next_logged_at
     FROM calo_recon.transactions t
-    WHERE t.user_id IN (SELECT o.user_id FROM calo_recon.transactions o WHERE o.new_balance < 0)
-    WINDOW w AS (PARTITION BY t.user_id ORDER BY t.logged_at, t.txn_id COLLATE "C")
+    WHERE t.user_id IN (SELECT o.user_id FROM calo_recon.transactions o
+                        WHERE calo_recon.is_overdraft(o.new_balance))
+    WINDOW w AS (PARTITION BY t.user_id ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id))
 ),
 runs AS (
     -- consecutive negative rows share pos - pos_in_sign
@@ -188,11 +235,11 @@ SELECT e.error_id, e.user_id, e.txn_id, e.subscription_balance, e.payment_balanc
 FROM calo_recon.balance_errors e
 CROSS JOIN LATERAL (
     SELECT c.currency,
-           pg_catalog.trim_scale(0.5 / 10::numeric ^ coalesce(cu.minor_unit, 2)) AS tolerance
+           calo_recon.tolerance(cu.minor_unit) AS tolerance
     FROM (SELECT coalesce(
                    (SELECT t.currency FROM calo_recon.transactions t WHERE t.txn_id = e.txn_id),
                    (SELECT t.currency FROM calo_recon.transactions t WHERE t.user_id = e.user_id
-                    ORDER BY t.logged_at DESC, t.txn_id COLLATE "C" DESC LIMIT 1)) AS currency) c
+                    ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC LIMIT 1)) AS currency) c
     LEFT JOIN calo_recon.currencies cu ON cu.code = c.currency
 ) tol
 WHERE abs(e.subscription_balance - e.payment_balance) >= tol.tolerance;
@@ -215,13 +262,13 @@ WITH txn AS (
            pg_catalog.count(*) AS transactions,
            pg_catalog.min(t.logged_at) AS first_logged_at,
            pg_catalog.max(t.logged_at) AS last_logged_at,
-           (pg_catalog.array_agg(t.currency ORDER BY t.logged_at DESC, t.txn_id COLLATE "C" DESC))[1] AS currency,
-           (pg_catalog.array_agg(t.new_balance ORDER BY t.logged_at DESC, t.txn_id COLLATE "C" DESC))[1] AS current_balance,
-           pg_catalog.count(*) FILTER (WHERE t.new_balance < 0) AS overdrafts,
-           coalesce(pg_catalog.sum(t.amount) FILTER (WHERE t.txn_type = 'CREDIT'
-               OR (t.txn_type IS NULL AND t.new_balance >= t.old_balance)), 0) AS credits_total,
-           coalesce(pg_catalog.sum(t.amount) FILTER (WHERE t.txn_type = 'DEBIT'
-               OR (t.txn_type IS NULL AND t.new_balance < t.old_balance)), 0) AS debits_total
+           (pg_catalog.array_agg(t.currency ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC))[1] AS currency,
+           (pg_catalog.array_agg(t.new_balance ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC))[1] AS current_balance,
+           pg_catalog.count(*) FILTER (WHERE calo_recon.is_overdraft(t.new_balance)) AS overdrafts,
+           coalesce(pg_catalog.sum(t.amount) FILTER (
+               WHERE calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS credits_total,
+           coalesce(pg_catalog.sum(t.amount) FILTER (
+               WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS debits_total
     FROM calo_recon.transactions t
     GROUP BY t.user_id
 ),

@@ -52,11 +52,11 @@ FROM (
                            ELSE pg_catalog.sign(c.balance_change) END AS direction
     FROM (
         SELECT t.txn_id, t.user_id, t.logged_at, t.txn_type,
-               -- the chain order of the reconciliation (txn_id compared bytewise);
+               -- the chain order of the reconciliation (calo_recon.chain_key);
                -- the partition stays on plain user_id so that a filter on it
                -- reaches below the window
                pg_catalog.lag(t.logged_at) OVER (PARTITION BY t.user_id
-                                                 ORDER BY t.logged_at, t.txn_id COLLATE "C") AS previous_logged_at,
+                                                 ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id)) AS previous_logged_at,
                calo_recon.feature_value(t.amount) AS amount,
                calo_recon.feature_value(t.vat) AS vat,
                calo_recon.feature_value(t.amount - t.vat) AS net,

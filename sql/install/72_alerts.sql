@@ -1,6 +1,7 @@
 -- Real-time alerts (SPEC section 8): every inserted transaction is checked at
 -- insert time, when calo_recon.alerts is on, against the rules of reconcile()
--- (arithmetic, chain against the user's previous transaction, overdraft), the
+-- (arithmetic, chain against the user's previous transaction in chain order,
+-- overdraft: the same walk, calo_recon.chain_findings), the
 -- amount rule and the active model; each finding becomes a row of
 -- calo_recon.alerts and a NOTIFY calo_recon_alerts.  LISTEN needs no
 -- privilege, so the payload holds only the alert id and kind; the details are
@@ -50,6 +51,7 @@ CREATE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     users text[];
+    new_ids text[];
     one_user text;
     scored_txns text[] := '{}';
     scored_users text[] := '{}';
@@ -76,9 +78,11 @@ BEGIN
                   HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';
     END IF;
 
-    -- balance rules of reconcile(), chain against the previous stored
-    -- transaction of the user, and the amount rule; one notification per
-    -- alert, whose alert_id keeps NOTIFY from folding equal payloads
+    -- the walk of reconcile() over the stored rows (calo_recon.chain_findings:
+    -- chain order and rules in C, each new row against its predecessor in
+    -- chain order), and the amount rule; one notification per alert, whose
+    -- alert_id keeps NOTIFY from folding equal payloads
+    SELECT pg_catalog.array_agg(n.txn_id) INTO new_ids FROM new_rows n;
     WITH found AS (
         SELECT n.txn_id, n.user_id, f.finding AS alert_kind,
                CASE f.finding
@@ -88,29 +92,21 @@ BEGIN
                                                       'difference', f.difference, 'tolerance', f.tolerance,
                                                       'currency', n.currency)
                END AS detail,
-               CASE f.finding WHEN 'chain' THEN 1 WHEN 'arithmetic' THEN 2 WHEN 'out_of_range' THEN 3
-                              ELSE 4 END AS ord
-        FROM new_rows n
-        LEFT JOIN LATERAL (
-            SELECT p.new_balance FROM calo_recon.transactions p
-            WHERE p.user_id = n.user_id AND (p.logged_at, p.txn_id) < (n.logged_at, n.txn_id)
-            ORDER BY p.logged_at DESC, p.txn_id DESC LIMIT 1
-        ) prev ON true
-        CROSS JOIN LATERAL calo_recon.check_transaction(n.txn_type, n.currency, n.amount, n.vat,
-                                                        n.old_balance, n.new_balance,
-                                                        prev.new_balance) f
+               calo_recon.finding_rank(f.finding) AS ord
+        FROM calo_recon.chain_findings(new_ids) f
+        JOIN new_rows n ON n.txn_id = f.txn_id
         WHERE f.finding IN ('arithmetic', 'chain', 'out_of_range', 'overdraft')
         UNION ALL
         SELECT n.txn_id, n.user_id, 'amount_rule',
                pg_catalog.jsonb_build_object('amount', n.amount, 'threshold', amount_threshold,
                                              'currency', n.currency),
-               5
+               NULL::integer  -- after the walk's findings
         FROM new_rows n
         WHERE n.amount > amount_threshold
     ), stored AS (
         INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
         SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
-        FROM found ORDER BY found.txn_id, found.ord
+        FROM found ORDER BY found.txn_id, found.ord NULLS LAST
         ON CONFLICT (txn_id, alert_kind) DO NOTHING
         RETURNING *
     )

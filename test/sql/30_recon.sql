@@ -189,3 +189,50 @@ WHERE n.nspname = 'calo_recon' AND c.relkind = 'v'
   AND (obj_description(c.oid, 'pg_class') IS NULL
        OR (a.attnum IS NOT NULL AND col_description(c.oid, a.attnum) IS NULL))
 ORDER BY 1, 2;
+
+-- one walk (src/walk.c) for reconcile() and the insert-time check:
+-- chain_findings() reports the given rows against their predecessor in chain
+-- order. Ties on logged_at are broken bytewise ('B2' < 'a1', 'p-2' < 'p.1'),
+-- and rows inserted out of chain order are each checked against their true predecessor.
+SET calo_recon.alerts = off;
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES
+  ('W-X0', 'walk', 'CREDIT', 'SAR', 10, 0, 0, 10, '2024-07-01 00:00+00'),
+  ('a1', 'walk', 'DEBIT', 'SAR', 3, 0, 7, 4, '2024-07-01 00:01+00'),
+  ('B2', 'walk', 'DEBIT', 'SAR', 3, 0, 10, 7, '2024-07-01 00:01+00'),
+  ('p.1', 'walk', 'DEBIT', 'SAR', 4, 0, 3, -1, '2024-07-01 00:02+00'),
+  ('p-2', 'walk', 'DEBIT', 'SAR', 1, 0, 4, 3, '2024-07-01 00:02+00'),
+  ('W-L1', 'walk', NULL, 'SAR', 2, 0, -1, 1, '2024-07-01 00:03+00'),
+  ('W-L2', 'walk', NULL, 'SAR', 2, 0, 1, 1.004, '2024-07-01 00:04+00');
+RESET calo_recon.alerts;
+SELECT * FROM calo_recon.chain_findings(ARRAY['a1', 'B2', 'p.1', 'p-2', 'W-L1', 'W-L2', 'no-such-id', NULL])
+ORDER BY txn_id COLLATE "C", finding;
+SELECT * FROM calo_recon.reconcile(ARRAY['walk']);
+SELECT txn_id, finding, difference, first_break FROM calo_recon.reconciliation_findings
+WHERE user_id = 'walk' ORDER BY txn_id COLLATE "C", finding;
+SELECT * FROM calo_recon.chain_findings(ARRAY[]::text[]);
+SELECT * FROM calo_recon.chain_findings(NULL);
+-- a predecessor outside the exact range: no chain check, as in reconcile()
+SELECT * FROM calo_recon.check_transaction('DEBIT', 'SAR', 1, 0, 9, 8, 1e30);
+
+-- the rules the views use, from the same C
+SELECT calo_recon.chain_key('2024-07-01 00:01+00', 'B2') < calo_recon.chain_key('2024-07-01 00:01+00', 'a1') AS upper_first,
+       calo_recon.chain_key('2024-07-01 00:01+00', 'p-2') < calo_recon.chain_key('2024-07-01 00:01+00', 'p.1') AS punctuation_bytewise,
+       calo_recon.chain_key('2024-07-01 00:01+00', 'a') < calo_recon.chain_key('2024-07-01 00:01+00', 'a1') AS prefix_first,
+       calo_recon.chain_key('1999-12-31 23:59+00', 'z') < calo_recon.chain_key('2000-01-01 00:00+00', 'a') AS time_first,
+       calo_recon.chain_key('2024-07-01', NULL) IS NULL AS strict;
+SELECT m, calo_recon.tolerance(m) FROM (VALUES (0), (2), (3), (6), (NULL)) v(m) ORDER BY m NULLS LAST;
+SELECT calo_recon.is_credit('CREDIT', 5, 1) AS credit, calo_recon.is_credit('DEBIT', 1, 5) AS debit,
+       calo_recon.is_credit(NULL, 1, 1) AS legacy_unchanged, calo_recon.is_credit(NULL, 2, 1) AS legacy_down,
+       calo_recon.is_credit(NULL, NULL, 1) AS unknown;
+SELECT calo_recon.is_credit('REFUND', 1, 2);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT calo_recon.is_overdraft(-0.0001) AS negative, calo_recon.is_overdraft(0) AS zero,
+       calo_recon.is_overdraft('-Infinity') AS minus_infinity, calo_recon.is_overdraft('NaN') AS nan;
+-- the order of one transaction's findings, from the walk (conflict is not the walk's)
+SELECT f, calo_recon.finding_rank(f) FROM unnest(ARRAY['chain', 'chain_drift', 'arithmetic', 'drift',
+    'out_of_range', 'overdraft', 'conflict', 'none']) f ORDER BY calo_recon.finding_rank(f), f;
+-- the views follow the same order: the last row of 'walk' in chain order is W-L2
+SELECT current_balance, overdrafts, credits_total, debits_total FROM calo_recon.user_summary WHERE user_id = 'walk';
+SELECT first_txn_id, last_txn_id, transactions FROM calo_recon.overdraft_episodes WHERE user_id = 'walk';

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(43);
+SELECT plan(45);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -269,6 +269,10 @@ INSERT INTO entry_points VALUES
   ('check_transaction unknown currency', $$SELECT * FROM calo_recon.check_transaction('CREDIT', 'ZZZ', 10, 0, 100, 110, NULL)$$),
   ('value rules', $$SELECT calo_recon.is_currency_code('SAR'), calo_recon.is_transaction_type('DEBIT')$$),
   ('exact_decimal', $$SELECT calo_recon.exact_decimal(1.50), calo_recon.exact_decimal(2.25, true)$$),
+  ('chain_findings', $$SELECT * FROM calo_recon.chain_findings(ARRAY['TAP-HSP-1', 'TAP-HSP-2'])$$),
+  ('chain rules', $$SELECT calo_recon.chain_key('2024-01-01 00:00+00', 'x'), calo_recon.tolerance(3),
+                          calo_recon.tolerance(NULL), calo_recon.is_credit(NULL, 1, 2), calo_recon.is_overdraft(-1),
+                          calo_recon.finding_rank('chain')$$),
   ('scaler functions', $$SELECT calo_recon.scaler_transform(f.scaler, f.x), calo_recon.scaler_to_json(f.scaler),
                                calo_recon.scaler_from_json(f.scaler_json), calo_recon.scaler_info(f.scaler),
                                f.scaler::pg_catalog.text, f.scaler::pg_catalog.text::calo_recon.scaler

@@ -2,7 +2,7 @@
 -- its behaviour on a small chain.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(25);
+SELECT plan(30);
 
 SELECT has_function('calo_recon', 'reconcile', ARRAY['text[]'], 'reconcile(text[]) exists');
 SELECT function_returns('calo_recon', 'reconcile', ARRAY['text[]'], 'setof record', 'reconcile returns a table');
@@ -52,6 +52,26 @@ SELECT is((SELECT count(*) FROM calo_recon.reconciliation_findings), 3::bigint, 
 SELECT throws_ok($$SELECT * FROM calo_recon.check_transaction('TRANSFER', 'SAR', 1, 0, 1, 2)$$, '22023',
                  NULL, 'an unknown transaction type is refused');
 SELECT throws_ok($$SELECT calo_recon.exact_decimal('NaN')$$, '22023', NULL, 'NaN is not a balance');
+
+-- the insert-time check is the same walk (src/walk.c) as reconcile()
+SELECT ok(NOT has_function_privilege('public', 'calo_recon.chain_findings(text[])', 'EXECUTE'),
+          'chain_findings is not executable by PUBLIC');
+SELECT volatility_is('calo_recon', 'chain_key', ARRAY['timestamp with time zone', 'text'], 'immutable',
+          'chain_key is immutable (the views order by it)');
+SELECT results_eq($$SELECT txn_id, finding, difference FROM calo_recon.chain_findings(ARRAY['A2', 'A3', 'A4'])
+                    ORDER BY txn_id, finding$$,
+                  $$SELECT txn_id, finding, difference FROM calo_recon.reconciliation_findings
+                    UNION ALL VALUES ('A4', 'overdraft', NULL::numeric) ORDER BY 1, 2$$,
+                  'chain_findings finds what reconcile() stored, and the overdraft');
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('b', 'tap-tie', 'DEBIT', 'SAR', 1, 0, 9, 8, '2024-01-01'),
+       ('B', 'tap-tie', 'CREDIT', 'SAR', 10, 0, 0, 10, '2024-01-01'),
+       ('C', 'tap-tie', 'DEBIT', 'SAR', 1, 0, 10, 9, '2024-01-01');
+SELECT is_empty($$SELECT * FROM calo_recon.chain_findings(ARRAY['b', 'B', 'C'])$$,
+                'a tie on logged_at is ordered bytewise: B, C, b chain without a break');
+SELECT is((SELECT chain_breaks + arithmetic_breaks FROM calo_recon.reconcile(ARRAY['tap-tie'])), 0::bigint,
+          'and reconcile() agrees');
 
 SELECT * FROM finish();
 ROLLBACK;
