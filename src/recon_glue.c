@@ -1052,8 +1052,10 @@ recon_resolve_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp)
 					   "  AND NOT EXISTS (SELECT FROM calo_recon.reconciliation_findings f "
 					   "      WHERE f.txn_id OPERATOR(pg_catalog.=) a.txn_id "
 					   "        AND f.finding OPERATOR(pg_catalog.=) a.alert_kind "
-					   "        AND f.expected IS NOT DISTINCT FROM "
-					   "            (a.detail OPERATOR(pg_catalog.->>) 'expected')::pg_catalog.numeric)",
+					   "        AND (f.expected OPERATOR(pg_catalog.=) "
+					   "                 (a.detail OPERATOR(pg_catalog.->>) 'expected')::pg_catalog.numeric "
+					   "             OR (f.expected IS NULL "
+					   "                 AND (a.detail OPERATOR(pg_catalog.->>) 'expected') IS NULL)))",
 					   1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
