@@ -1025,6 +1025,48 @@ recon_drain_queue(Snapshot snapshot, bool all_users, Datum user_ids)
 }
 
 /*
+ * An open arithmetic, chain or out_of_range alert of a reconciled user that
+ * the findings just written do not support (no such finding, or one with
+ * another expected value) is resolved (README "Real-time alerts").  With the
+ * reconciliation's snapshot, as recon_drain_queue: an alert of a transaction
+ * this call could not see stays open.  A database at version 1.0 has no
+ * alerts table.
+ */
+static void
+recon_resolve_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {user_ids};
+	char		nulls[1] = {all_users ? 'n' : ' '};
+	SPIPlanPtr	plan;
+
+	if (!OidIsValid(get_relname_relid("alerts", nsp)))
+		return;
+	plan = SPI_prepare("UPDATE calo_recon.alerts a "
+					   "SET resolved_at = pg_catalog.now(), "
+					   "    resolution = 'not supported by reconcile() at ' "
+					   "                 OPERATOR(pg_catalog.||) pg_catalog.now()::pg_catalog.text "
+					   "WHERE a.resolved_at IS NULL "
+					   "  AND a.alert_kind OPERATOR(pg_catalog.=) ANY ('{arithmetic,chain,out_of_range}'::pg_catalog.text[]) "
+					   "  AND ($1 IS NULL OR a.user_id OPERATOR(pg_catalog.=) ANY ($1)) "
+					   "  AND NOT EXISTS (SELECT FROM calo_recon.reconciliation_findings f "
+					   "      WHERE f.txn_id OPERATOR(pg_catalog.=) a.txn_id "
+					   "        AND f.finding OPERATOR(pg_catalog.=) a.alert_kind "
+					   "        AND (f.expected OPERATOR(pg_catalog.=) "
+					   "                 (a.detail OPERATOR(pg_catalog.->>) 'expected')::pg_catalog.numeric "
+					   "             OR (f.expected IS NULL "
+					   "                 AND (a.detail OPERATOR(pg_catalog.->>) 'expected') IS NULL)))",
+					   1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	/* not read_only: SPI advances the command id, so the findings written are seen */
+	if (SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
+							 false, true, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not resolve the alerts of calo_recon.alerts");
+	SPI_freeplan(plan);
+}
+
+/*
  * calo_recon.reconcile(user_ids text[] DEFAULT NULL)
  *   RETURNS TABLE (users, transactions, arithmetic_breaks, chain_breaks, drift, overdrafts)
  */
@@ -1093,6 +1135,7 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 	recon_walk_all(&st);
 	t2 = GetCurrentTimestamp();
 	recon_write_findings(&st);
+	recon_resolve_alerts(st.snapshot, all_users, user_ids, nsp);
 	elog(DEBUG1, "calo_recon.reconcile: read %lld rows in %ld ms, walked in %ld ms, wrote %lld findings in %ld ms",
 		 (long long) st.n, (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),
 		 (long long) st.nout, (long) ((GetCurrentTimestamp() - t2) / 1000));
@@ -1236,10 +1279,14 @@ calo_recon_check_transaction(PG_FUNCTION_ARGS)
 /* ---------------------------------------------------------------------
  * calo_recon.chain_findings(txn_ids text[]): the insert-time check
  *
- * The findings the walk makes of the given transactions, each against its
- * predecessor in chain order among the stored rows: per user, the rows from
- * the last instant before the earliest given row onwards are walked, and the
- * findings of the given rows returned.
+ * The findings the walk makes of the given transactions and of the stored
+ * rows after them, each row against its predecessor in chain order among the
+ * stored rows: per user, the rows from the last instant before the earliest
+ * given row onwards are walked.  Every row from that earliest given row's
+ * instant on is re-checked, since a row that arrived out of order is the new
+ * predecessor of a stored one; a re-checked stored row without findings
+ * still gives one row (finding NULL), so that the caller knows it was
+ * re-checked and can resolve its alerts.
  * --------------------------------------------------------------------- */
 typedef struct ChainFindings
 {
@@ -1252,6 +1299,8 @@ typedef struct ChainFindings
 	int64		caprows;
 	uint16	   *currency_of;	/* by walk_row.ref */
 	char	  **user_of;
+	bool	   *rechecked;		/* at or after the user's earliest given row */
+	bool		row_found;		/* the current row has had a finding */
 	MemoryContext user_cxt;
 } ChainFindings;
 
@@ -1265,13 +1314,13 @@ static void
 recon_chain_emit(void *ctx, const walk_row *row, const bal_check *c, bool first_break)
 {
 	ChainFindings *cf = (ChainFindings *) ctx;
-	const char *key = row->txn_id;
 	Datum		v[8];
 	bool		n[8] = {false, false, false, false, false, false, false, false};
 	ReconCurrency *cur = &cf->currencies.items[cf->currency_of[row->ref]];
 
-	if (bsearch(&key, cf->wanted, cf->nwanted, sizeof(char *), recon_cstring_cmp) == NULL)
+	if (!cf->rechecked[row->ref])
 		return;
+	cf->row_found = true;
 	v[0] = PointerGetDatum(cstring_to_text_with_len(row->txn_id, (int) row->txn_id_len));
 	v[1] = CStringGetTextDatum(cf->user_of[row->ref]);
 	v[2] = CStringGetTextDatum(bal_finding_name(c->finding));
@@ -1293,11 +1342,38 @@ recon_chain_emit(void *ctx, const walk_row *row, const bal_check *c, bool first_
 	tuplestore_putvalues(cf->rsinfo->setResult, cf->rsinfo->setDesc, v, n);
 }
 
+/* the row of a re-checked stored row without findings: finding NULL */
+static void
+recon_chain_emit_none(ChainFindings *cf, const walk_row *row)
+{
+	const char *key = row->txn_id;
+	Datum		v[8];
+	bool		n[8] = {false, false, true, true, true, true, true, false};
+
+	if (bsearch(&key, cf->wanted, cf->nwanted, sizeof(char *), recon_cstring_cmp) != NULL)
+		return;
+	v[0] = PointerGetDatum(cstring_to_text_with_len(row->txn_id, (int) row->txn_id_len));
+	v[1] = CStringGetTextDatum(cf->user_of[row->ref]);
+	v[2] = v[3] = v[4] = v[5] = v[6] = (Datum) 0;
+	v[7] = cf->currencies.items[cf->currency_of[row->ref]].code_datum;
+	tuplestore_putvalues(cf->rsinfo->setResult, cf->rsinfo->setDesc, v, n);
+}
+
 static void
 recon_chain_walk_user(ChainFindings *cf)
 {
-	if (cf->nrows > 0)
-		walk_user(cf->rows, (size_t) cf->nrows, NULL, recon_chain_emit, cf);
+	bal_walk	state;
+	int64		i;
+
+	walk_order(cf->rows, (size_t) cf->nrows, NULL, NULL);
+	bal_walk_init(&state);
+	for (i = 0; i < cf->nrows; i++)
+	{
+		cf->row_found = false;
+		walk_step(&state, &cf->rows[i], recon_chain_emit, cf);
+		if (cf->rechecked[cf->rows[i].ref] && !cf->row_found)
+			recon_chain_emit_none(cf, &cf->rows[i]);
+	}
 	cf->nrows = 0;
 	MemoryContextReset(cf->user_cxt);
 }
@@ -1339,9 +1415,11 @@ calo_recon_chain_findings(PG_FUNCTION_ARGS)
 	cf.rows = recon_alloc_walk_rows(cf.caprows);
 	cf.currency_of = palloc(sizeof(uint16) * cf.caprows);
 	cf.user_of = palloc(sizeof(char *) * cf.caprows);
+	cf.rechecked = palloc(sizeof(bool) * cf.caprows);
 
 	plan = SPI_prepare("SELECT t.txn_id, t.user_id, t.txn_type, t.currency, t.amount, t.vat, "
-					   "t.old_balance, t.new_balance, t.logged_at "
+					   "t.old_balance, t.new_balance, t.logged_at, "
+					   "t.logged_at OPERATOR(pg_catalog.>=) u.first_new "
 					   "FROM (SELECT n.user_id, pg_catalog.min(n.logged_at) AS first_new "
 					   "      FROM calo_recon.transactions n "
 					   "      WHERE n.txn_id OPERATOR(pg_catalog.=) ANY ($1) GROUP BY n.user_id) u "
@@ -1367,8 +1445,8 @@ calo_recon_chain_findings(PG_FUNCTION_ARGS)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[k];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
-			Datum		v[9];
-			bool		isnull[9];
+			Datum		v[10];
+			bool		isnull[10];
 			MemoryContext old;
 			walk_row   *w;
 			const char *s;
@@ -1376,7 +1454,7 @@ calo_recon_chain_findings(PG_FUNCTION_ARGS)
 			int			c;
 
 			heap_deform_tuple(tup, desc, v, isnull);
-			for (c = 0; c < 9; c++)
+			for (c = 0; c < 10; c++)
 				if (isnull[c] && c != 2)
 					elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
 			s = recon_text_bytes(v[1], &len);
@@ -1398,6 +1476,7 @@ calo_recon_chain_findings(PG_FUNCTION_ARGS)
 				cf.rows = bigger;
 				cf.currency_of = repalloc_huge(cf.currency_of, sizeof(uint16) * cf.caprows);
 				cf.user_of = repalloc_huge(cf.user_of, sizeof(char *) * cf.caprows);
+				cf.rechecked = repalloc_huge(cf.rechecked, sizeof(bool) * cf.caprows);
 			}
 			w = &cf.rows[cf.nrows];
 			memset(w, 0, sizeof(*w));
@@ -1419,6 +1498,7 @@ calo_recon_chain_findings(PG_FUNCTION_ARGS)
 			if (!w->balances_valid)
 				w->new_balance_sign = (int8) (recon_numeric_sign(v[7]) < 0 ? -1 : 1);
 			w->logged_at = DatumGetTimestampTz(v[8]);
+			cf.rechecked[cf.nrows] = DatumGetBool(v[9]);
 			cf.nrows++;
 		}
 		SPI_freetuptable(SPI_tuptable);

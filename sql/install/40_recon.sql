@@ -68,7 +68,7 @@ RETURNS TABLE (txn_id text, user_id text, finding text, expected numeric, actual
 LANGUAGE c STABLE STRICT
 AS 'MODULE_PATHNAME', 'calo_recon_chain_findings';
 COMMENT ON FUNCTION calo_recon.chain_findings(text[]) IS
-  'The findings the walk of reconcile() makes of the given stored transactions, each against its predecessor in chain order among the stored rows: chain, chain_drift, arithmetic, drift, out_of_range and overdraft (actual = new_balance). The insert-time check of the alert trigger';
+  'The findings the walk of reconcile() makes of the given stored transactions and of the stored rows after them in chain order (re-checked: a given row may be their new predecessor), each against its predecessor in chain order among the stored rows: chain, chain_drift, arithmetic, drift, out_of_range and overdraft (actual = new_balance); a re-checked row that is not given and has no finding gives one row with finding NULL. The insert-time check of the alert trigger';
 REVOKE ALL ON FUNCTION calo_recon.chain_findings(text[]) FROM PUBLIC;
 
 -- The walk's rules for SQL: the views order and decide with these, never

@@ -7,8 +7,12 @@
 -- privilege, so the payload holds only the alert id and kind; the details are
 -- in calo_recon.alerts, under its grants.
 -- A statement-level trigger with a transition table checks a whole
--- multi-row INSERT or COPY in one set-based pass.  A transaction raises an
--- alert of a kind at most once.  Inserts of the same user are serialized by
+-- multi-row INSERT or COPY in one set-based pass.  A row that arrives out of
+-- chain order is the new predecessor of stored rows: the walk re-checks them
+-- too, raises their chain breaks and resolves the chain alerts it no longer
+-- makes (resolved_at, resolution); reconcile() resolves the arithmetic,
+-- chain and out_of_range alerts of the users it walks that its findings do
+-- not support.  A transaction has at most one open alert of a kind.  Inserts of the same user are serialized by
 -- the chain locks (src/locks.h): the chain check of a row waits for a
 -- concurrent insert of that user to end and then sees its row, as reconcile()
 -- will.  Restore a dump with alerts off
@@ -23,11 +27,14 @@ CREATE TABLE calo_recon.alerts (
         CHECK (alert_kind IN ('arithmetic', 'chain', 'out_of_range', 'overdraft', 'amount_rule', 'model')),
     detail      jsonb       NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (txn_id, alert_kind)
+    resolved_at timestamptz,
+    resolution  text,
+    CHECK ((resolved_at IS NULL) = (resolution IS NULL))
 );
+CREATE UNIQUE INDEX alerts_open_idx ON calo_recon.alerts (txn_id, alert_kind) WHERE resolved_at IS NULL;
 CREATE INDEX alerts_created_idx ON calo_recon.alerts (created_at);
 COMMENT ON TABLE calo_recon.alerts IS
-  'Alerts raised when a transaction was inserted (calo_recon.alerts on); each was also sent as NOTIFY calo_recon_alerts';
+  'Alerts raised when a transaction was inserted (calo_recon.alerts on), or when an out-of-order insert re-checked its chain; each was also sent as NOTIFY calo_recon_alerts. Open while resolved_at is NULL';
 COMMENT ON COLUMN calo_recon.alerts.alert_id IS 'Surrogate key; the notification payload carries it and alert_kind only';
 COMMENT ON COLUMN calo_recon.alerts.txn_id IS 'Transaction that raised the alert';
 COMMENT ON COLUMN calo_recon.alerts.user_id IS 'Wallet owner';
@@ -36,6 +43,11 @@ COMMENT ON COLUMN calo_recon.alerts.alert_kind IS
 COMMENT ON COLUMN calo_recon.alerts.detail IS
   'What was found: expected, actual, difference and tolerance for balance findings, new_balance for overdrafts, amount and threshold for the amount rule, score, threshold and model_id for the model';
 COMMENT ON COLUMN calo_recon.alerts.created_at IS 'When the alert was raised (the inserting transaction''s start time)';
+COMMENT ON COLUMN calo_recon.alerts.resolved_at IS
+  'NULL while the alert is open; else when the reconciliation stopped supporting it (the resolving transaction''s start time)';
+COMMENT ON COLUMN calo_recon.alerts.resolution IS
+  'Why the alert was resolved: a later out-of-order insert re-checked the chain (no break any more, or a break against another predecessor, raised as a new alert), or reconcile() found no such finding; NULL while open';
+COMMENT ON INDEX calo_recon.alerts_open_idx IS 'At most one open alert of a kind per transaction';
 
 -- The NOTIFY payload: what every role that can connect may see, since
 -- LISTEN needs no privilege.
@@ -59,6 +71,12 @@ DECLARE
     model record;
     amount_threshold numeric;
     sent bigint;
+    found_txns text[];
+    found_users text[];
+    found_kinds text[];
+    found_details jsonb[];
+    found_ranks integer[];
+    rechecked text[];
 BEGIN
     IF NOT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean THEN
         RETURN NULL;
@@ -79,23 +97,56 @@ BEGIN
     END IF;
 
     -- the walk of reconcile() over the stored rows (calo_recon.chain_findings:
-    -- chain order and rules in C, each new row against its predecessor in
-    -- chain order), and the amount rule; one notification per alert, whose
-    -- alert_id keeps NOTIFY from folding equal payloads
+    -- chain order and rules in C, each row against its predecessor in chain
+    -- order): the findings of the new rows, and the chain findings of the
+    -- stored rows after them, whose predecessor may now be a new row
     SELECT pg_catalog.array_agg(n.txn_id) INTO new_ids FROM new_rows n;
-    WITH found AS (
-        SELECT n.txn_id, n.user_id, f.finding AS alert_kind,
-               CASE f.finding
-                   WHEN 'overdraft' THEN pg_catalog.jsonb_build_object('new_balance', n.new_balance,
-                                                                       'currency', n.currency)
-                   ELSE pg_catalog.jsonb_build_object('expected', f.expected, 'actual', f.actual,
-                                                      'difference', f.difference, 'tolerance', f.tolerance,
-                                                      'currency', n.currency)
-               END AS detail,
-               calo_recon.finding_rank(f.finding) AS ord
+    WITH walked AS MATERIALIZED (
+        SELECT f.*, n.txn_id IS NOT NULL AS is_new, n.new_balance AS new_balance
         FROM calo_recon.chain_findings(new_ids) f
-        JOIN new_rows n ON n.txn_id = f.txn_id
-        WHERE f.finding IN ('arithmetic', 'chain', 'out_of_range', 'overdraft')
+        LEFT JOIN new_rows n ON n.txn_id = f.txn_id
+    ), found AS (
+        SELECT w.txn_id, w.user_id, w.finding AS alert_kind,
+               CASE w.finding
+                   WHEN 'overdraft' THEN pg_catalog.jsonb_build_object('new_balance', w.new_balance,
+                                                                       'currency', w.currency)
+                   ELSE pg_catalog.jsonb_build_object('expected', w.expected, 'actual', w.actual,
+                                                      'difference', w.difference, 'tolerance', w.tolerance,
+                                                      'currency', w.currency)
+               END AS detail,
+               calo_recon.finding_rank(w.finding) AS ord
+        FROM walked w
+        WHERE (w.is_new AND w.finding IN ('arithmetic', 'chain', 'out_of_range', 'overdraft'))
+           OR (NOT w.is_new AND w.finding = 'chain')
+    )
+    SELECT (SELECT pg_catalog.array_agg(DISTINCT w.txn_id) FROM walked w WHERE NOT w.is_new),
+           pg_catalog.array_agg(found.txn_id), pg_catalog.array_agg(found.user_id),
+           pg_catalog.array_agg(found.alert_kind), pg_catalog.array_agg(found.detail),
+           pg_catalog.array_agg(found.ord)
+    INTO rechecked, found_txns, found_users, found_kinds, found_details, found_ranks
+    FROM found;
+
+    -- an open chain alert of a re-checked row that the walk no longer makes,
+    -- with that detail (another predecessor), is resolved before the new one
+    -- is raised
+    IF rechecked IS NOT NULL THEN
+        UPDATE calo_recon.alerts a
+        SET resolved_at = pg_catalog.now(),
+            resolution = CASE WHEN a.txn_id = ANY (found_txns)
+                              THEN 'chain re-checked after an out-of-order insert: a break against another predecessor in chain order, raised as a new alert'
+                              ELSE 'chain re-checked after an out-of-order insert: old_balance follows the predecessor in chain order'
+                         END
+        WHERE a.txn_id = ANY (rechecked) AND a.alert_kind = 'chain' AND a.resolved_at IS NULL
+          AND NOT EXISTS (SELECT FROM unnest(found_txns, found_kinds, found_details) AS f(txn_id, kind, detail)  -- multi-argument form: unqualified
+                          WHERE f.txn_id = a.txn_id AND f.kind = 'chain' AND f.detail = a.detail);
+    END IF;
+
+    -- the new alerts and the amount rule; one notification per alert, whose
+    -- alert_id keeps NOTIFY from folding equal payloads
+    WITH found AS (
+        SELECT f.txn_id, f.user_id, f.alert_kind, f.detail, f.ord
+        FROM unnest(found_txns, found_users, found_kinds, found_details, found_ranks)  -- multi-argument form: unqualified
+             AS f(txn_id, user_id, alert_kind, detail, ord)
         UNION ALL
         SELECT n.txn_id, n.user_id, 'amount_rule',
                pg_catalog.jsonb_build_object('amount', n.amount, 'threshold', amount_threshold,
@@ -107,7 +158,7 @@ BEGIN
         INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
         SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
         FROM found ORDER BY found.txn_id, found.ord NULLS LAST
-        ON CONFLICT (txn_id, alert_kind) DO NOTHING
+        ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
         RETURNING *
     )
     SELECT pg_catalog.count(pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alert_payload(stored)))
@@ -153,7 +204,7 @@ BEGIN
         FROM unnest(scored_txns, scored_users, scores) AS s(txn_id, user_id, score)  -- multi-argument form: unqualified
         WHERE s.score > model.threshold
         ORDER BY s.txn_id
-        ON CONFLICT (txn_id, alert_kind) DO NOTHING
+        ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
         RETURNING *
     )
     SELECT pg_catalog.count(pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alert_payload(stored)))

@@ -155,5 +155,73 @@ try:
 except psycopg2.errors.InsufficientPrivilege:
     pass
 print("alerts: %-34s %d notification(s), ids and kinds only" % ("role without grants", len(outsider_payloads)))
+
+# Alerts that agree with the reconciliation (issue 8 item 5).  A row that
+# arrives out of chain order re-checks the stored rows after it: O3 is
+# stored first (no predecessor, no chain check), O1 makes it a chain break
+# (notified), O2 then is its true predecessor and the alert is resolved.
+def alert_rows(txn_id):
+    cur.execute("""SELECT alert_kind, detail->>'expected', resolved_at IS NULL, resolution
+                   FROM calo_recon.alerts WHERE txn_id = %s ORDER BY alert_id""", (txn_id,))
+    rows = cur.fetchall()
+    writer.commit()
+    return rows
+
+cur.execute("UPDATE calo_recon.models SET active = false")  # only the walk's alerts below
+writer.commit()
+receive(0.5)
+insert([("O3", "user-o", "DEBIT", "BHD", 10, 0, 80, 70, "2024-05-01 10:03:00+00")])
+check("out of order: first row alone", [])
+insert([("O1", "user-o", "DEBIT", "BHD", 10, 0, 100, 90, "2024-05-01 10:01:00+00")])
+check("out of order: successor re-checked", [("O3", "chain")])
+insert([("O2", "user-o", "DEBIT", "BHD", 10, 0, 90, 80, "2024-05-01 10:02:00+00")])
+check("out of order: gap filled", [])
+rows = alert_rows("O3")
+assert len(rows) == 1 and rows[0][0] == "chain" and not rows[0][2], rows
+assert rows[0][3].startswith("chain re-checked after an out-of-order insert: old_balance follows"), rows
+print("alerts: %-34s resolved: %s" % ("out-of-order insert", rows[0][3]))
+
+# P2 arrives between P1 and P3: P3's break is now against P2 (expected 70,
+# not 90); the old alert is resolved and the new one raised and notified
+insert([("P1", "user-p", "DEBIT", "BHD", 10, 0, 100, 90, "2024-05-01 11:01:00+00"),
+        ("P3", "user-p", "DEBIT", "BHD", 10, 0, 50, 40, "2024-05-01 11:03:00+00")])
+check("predecessor changes: first break", [("P3", "chain")])
+insert([("P2", "user-p", "DEBIT", "BHD", 20, 0, 90, 70, "2024-05-01 11:02:00+00")])
+check("predecessor changes: re-raised", [("P3", "chain")])
+rows = alert_rows("P3")
+assert [(r[0], float(r[1]), r[2]) for r in rows] == [("chain", 90, False), ("chain", 70, True)], rows
+assert rows[0][3].startswith("chain re-checked after an out-of-order insert: a break against another"), rows
+print("alerts: %-34s expected 90 resolved, expected 70 open" % "predecessor changes")
+
+# reconcile() resolves an open alert its findings do not support (here P3
+# corrected in place, which no insert re-checks), for the users it walks only
+cur.execute("UPDATE calo_recon.transactions SET old_balance = 70, new_balance = 60 WHERE txn_id = 'P3'")
+cur.execute("UPDATE calo_recon.transactions SET amount = 19, new_balance = 19 WHERE txn_id = 'D1'")
+cur.execute("SELECT FROM calo_recon.reconcile(ARRAY['user-p'])")
+writer.commit()
+rows = alert_rows("P3")
+assert not rows[1][2] and rows[1][3].startswith("not supported by reconcile() at "), rows
+assert alert_rows("D2")[0][2], ("a user reconcile() did not walk", alert_rows("D2"))
+# reconciling everyone: D2 is resolved too, and the open alerts of the walk's
+# kinds are then exactly balance_breaks (but for the rows inserted with
+# alerts off: F1 and the model's training rows)
+cur.execute("SELECT FROM calo_recon.reconcile()")
+cur.execute("""SELECT (SELECT count(*) FROM calo_recon.alerts WHERE resolved_at IS NULL
+                        AND alert_kind IN ('arithmetic', 'chain', 'out_of_range')),
+                      (SELECT count(*) FROM (
+                           SELECT txn_id, alert_kind FROM calo_recon.alerts WHERE resolved_at IS NULL
+                              AND alert_kind IN ('arithmetic', 'chain', 'out_of_range')
+                           EXCEPT SELECT txn_id, break_kind FROM calo_recon.balance_breaks) x),
+                      (SELECT count(*) FROM (
+                           SELECT txn_id, break_kind FROM calo_recon.balance_breaks
+                            WHERE break_kind IN ('arithmetic', 'chain', 'out_of_range')
+                              AND user_id <> 'user-f' AND user_id NOT LIKE 'user-n%%'
+                           EXCEPT SELECT txn_id, alert_kind FROM calo_recon.alerts WHERE resolved_at IS NULL) x)""")
+open_alerts, extra, missing = cur.fetchone()
+writer.commit()
+assert not alert_rows("D2")[0][2], alert_rows("D2")
+assert open_alerts > 0 and extra == 0 and missing == 0, (open_alerts, extra, missing)
+check("resolving sends nothing", [])
+print("alerts: %-34s %d open, as balance_breaks" % ("resolved by reconcile()", open_alerts))
 print("alerts: ok, %d alerts, each notified once" % total)
 PY

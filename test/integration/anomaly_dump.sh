@@ -32,7 +32,8 @@ SELECT calo_recon.record_feedback('ODD', 'confirmed');
 SQL
 
 pg_dump -Fc -d "$src" -f "$dump"
-pg_restore -d "$dst" "$dump"
+# as the README says, restore with alerts off: reloaded rows are not new
+PGOPTIONS="-c calo_recon.alerts=off" pg_restore -d "$dst" "$dump"
 
 query="SELECT m.model_id, m.model_name, m.active, m.threshold, m.features, m.parameters,
               (SELECT count(*) FROM calo_recon.transaction_scores s WHERE s.model_id = m.model_id)

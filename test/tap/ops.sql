@@ -184,7 +184,7 @@ SELECT throws_ok($$SELECT calo_recon.refresh_work((SELECT run_id FROM first_run)
 
 -- P4: the notification carries only what every role may see
 SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(calo_recon.alert_payload(
-              row(7, 'T', 'secret-user', 'overdraft', '{"new_balance": -40}', now())::calo_recon.alerts)::jsonb) k),
+              row(7, 'T', 'secret-user', 'overdraft', '{"new_balance": -40}', now(), NULL, NULL)::calo_recon.alerts)::jsonb) k),
           ARRAY['alert_id', 'alert_kind'], 'the alert payload is the alert id and kind only');
 
 SELECT * FROM finish();
