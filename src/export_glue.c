@@ -350,18 +350,6 @@ file_inside_root(const ExportFolder *folder, int fd)
 	return safe_path_contains(folder->root, target);
 }
 
-static void refuse_outside(const ExportFolder *folder, const char *shown) pg_attribute_noreturn();
-
-static void
-refuse_outside(const ExportFolder *folder, const char *shown)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("path \"%s\" resolves outside %s", shown, folder->root->setting),
-			 errdetail("A symbolic link leads out of the folder."),
-			 errhint("Symbolic links are followed only when they stay inside %s.", folder->root->setting)));
-}
-
 /*
  * Opens one folder (name) of the export path inside parent_fd: created when
  * missing; a symbolic link is followed only when it stays inside the export
@@ -422,7 +410,7 @@ open_subfolder(const ExportFolder *folder, int parent_fd, const char *name, cons
 
 			close(fd);
 			if (!inside)
-				refuse_outside(folder, shown);
+				safe_path_refuse_outside(folder->root, shown);
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("\"%s\" is not a folder", shown)));
@@ -430,7 +418,7 @@ open_subfolder(const ExportFolder *folder, int parent_fd, const char *name, cons
 		if (!folder_inside_root(folder, fd))
 		{
 			close(fd);
-			refuse_outside(folder, shown);
+			safe_path_refuse_outside(folder->root, shown);
 		}
 		{
 			int			dir_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -191,6 +191,17 @@ safe_path_errcode_for_file_access(int err)
 	}
 }
 
+/* 42501 for a path (shown as the caller gave it) that a symbolic link leads out of the root. */
+void
+safe_path_refuse_outside(const SafePathRoot *root, const char *shown)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("path \"%s\" resolves outside %s", shown, root->setting),
+			 errdetail("A symbolic link leads out of the folder."),
+			 errhint("Symbolic links are followed only when they stay inside %s.", root->setting)));
+}
+
 /*
  * realpath of an existing normalized relative path; 42501 when a symbolic
  * link leads out of the root, the file-access error when it does not exist.
@@ -210,11 +221,7 @@ safe_path_resolve(const SafePathRoot *root, const char *rel)
 	if (!safe_path_contains(root, resolved))
 	{
 		free(resolved);
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("path \"%s\" resolves outside %s", shown, root->setting),
-				 errdetail("A symbolic link leads out of the folder."),
-				 errhint("Symbolic links are followed only when they stay inside %s.", root->setting)));
+		safe_path_refuse_outside(root, shown);
 	}
 	copy = pstrdup(resolved);
 	free(resolved);

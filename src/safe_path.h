@@ -46,6 +46,7 @@ extern char *safe_path_join(const SafePathRoot *root, const char *rel);
 extern bool safe_path_contains(const SafePathRoot *root, const char *resolved);
 extern const char *safe_path_relative(const SafePathRoot *root, const char *resolved);
 extern int	safe_path_errcode_for_file_access(int err);
+extern void safe_path_refuse_outside(const SafePathRoot *root, const char *shown) pg_attribute_noreturn();
 extern char *safe_path_resolve(const SafePathRoot *root, const char *rel);
 
 #endif
