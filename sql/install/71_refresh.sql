@@ -173,10 +173,8 @@ BEGIN
         RETURNING * INTO run;
     END IF;
     COMMIT;
-    IF run.status OPERATOR(pg_catalog.=) 'failed' THEN
-        RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
-            USING ERRCODE = 'external_routine_exception';
-    END IF;
+    -- the run is this session's last: a failure is reported as the check reports it
+    PERFORM calo_recon.check_last_refresh();
 END;
 $$;
 COMMENT ON PROCEDURE calo_recon.refresh_job(text) IS
