@@ -10,17 +10,17 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" calo_recon.cont
 MODULE_big = calo_recon
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
-# The install script of the current version is assembled from sql/install/*.sql
-# in file-name order; older versions and upgrade scripts are committed as is.
-# Version 1.0 is the parts before the ops area (00..69) and the 1.0 -> 1.1
-# update script is the rest (7x); both are assembled from the same part files
-# as the 1.1 install script, so a fresh 1.1 and an updated 1.0 cannot drift
-# (test/integration/upgrade.sh compares the catalogs). Once 1.0 is released,
-# commit its script and drop its rule.
-PARTS            = $(sort $(wildcard sql/install/*.sql))
-PARTS_1_0        = $(sort $(wildcard sql/install/[0-6]*.sql))
-PARTS_1_0_TO_1_1 = $(filter-out $(PARTS_1_0),$(PARTS))
-DATA_built = sql/calo_recon--$(EXTVERSION).sql sql/calo_recon--1.0.sql sql/calo_recon--1.0--1.1.sql
+# Released versions are frozen: sql/calo_recon--1.0.sql and every update
+# script sql/calo_recon--A--B.sql are committed files that are never edited
+# once released. The install script of the version under development is
+# assembled from sql/install/*.sql in file-name order; those parts always
+# describe the newest schema in full, and each change to them is also written
+# as a migration into the next update script (sql/calo_recon--1.1--1.2.sql).
+# test/integration/upgrade.sh installs 1.0, updates through the chain and
+# compares the catalog with a fresh install of the newest version, so a
+# migration that is missing or differs from the parts fails the suite.
+PARTS      = $(sort $(wildcard sql/install/*.sql))
+DATA_built = sql/calo_recon--$(EXTVERSION).sql
 DATA       = $(filter-out $(DATA_built),$(wildcard sql/calo_recon--*.sql))
 
 REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
@@ -48,13 +48,6 @@ include $(PGXS)
 
 sql/calo_recon--$(EXTVERSION).sql: $(PARTS) calo_recon.control
 	cat $(PARTS) > $@
-
-sql/calo_recon--1.0.sql: $(PARTS_1_0)
-	cat $(PARTS_1_0) > $@
-
-sql/calo_recon--1.0--1.1.sql: $(PARTS_1_0_TO_1_1)
-	{ printf '%s\n' '\echo Use "ALTER EXTENSION calo_recon UPDATE TO '"'1.1'"'" to load this file. \quit'; \
-	  cat $(PARTS_1_0_TO_1_1); } > $@
 
 installcheck: isolation-input
 isolation-input:

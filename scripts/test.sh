@@ -6,6 +6,7 @@
 # Ends with the line "tests: N passed, M failed"; exits non-zero on a failure.
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 10)
 #   ONLY=stage,...   run only some stages: build,unit,fuzz,regress,tap,integration
+#   INTEGRATION=glob run only the integration scripts whose name matches (upgrade, 'alerts*')
 set -uo pipefail
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
@@ -65,8 +66,8 @@ if want regress || want tap || want integration; then
     record "pgTAP" $?
   fi
 
-  if want integration && ls test/integration/*.sh >/dev/null 2>&1; then
-    for t in test/integration/*.sh; do
+  if want integration && ls test/integration/${INTEGRATION:-*}.sh >/dev/null 2>&1; then
+    for t in test/integration/${INTEGRATION:-*}.sh; do
       bash "$t"
       st=$?  # before the command substitution below resets $?
       record "integration $(basename "$t" .sh)" "$st"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Upgrade 1.0 -> 1.1: a database created at 1.0 (with the samples ingested)
-# and updated with ALTER EXTENSION has exactly the catalog of a fresh 1.1
-# install (every member object with its definition, comments and grants),
-# and gives the same results on the samples.
+# Upgrade from the oldest released version through the committed chain of
+# update scripts: a database created at 1.0 (with the samples ingested) and
+# updated with ALTER EXTENSION has exactly the catalog of a fresh install of
+# the newest version (every member object with its definition, comments and
+# grants), and gives the same results on the samples. The newest version's
+# install script is assembled from sql/install/*.sql, its update script is
+# written by hand, so a migration that is missing or differs fails here.
 set -euo pipefail
 OLD=calo_upgrade_old
 NEW=calo_upgrade_new
@@ -16,8 +19,13 @@ createdb "$OLD"; createdb "$NEW"
 q "$OLD" -c "CREATE EXTENSION calo_recon VERSION '1.0'"
 [ "$(q "$OLD" -c "SELECT extversion FROM pg_extension WHERE extname = 'calo_recon'")" = 1.0 ] || fail "no 1.0"
 q "$OLD" -c "SELECT * FROM calo_recon.ingest_file('samples/balance-sync-logs')" >/dev/null
+NEWEST=$(q "$OLD" -c "SELECT default_version FROM pg_available_extensions WHERE name = 'calo_recon'")
+# every step of the chain exists as a committed script and is taken in turn
+chain=$(q "$OLD" -c "SELECT path FROM pg_extension_update_paths('calo_recon') WHERE source = '1.0' AND target = '$NEWEST'")
+[ -n "$chain" ] || fail "no update path from 1.0 to $NEWEST"
+echo "upgrade: chain $chain"
 q "$OLD" -c "ALTER EXTENSION calo_recon UPDATE"
-[ "$(q "$OLD" -c "SELECT extversion FROM pg_extension WHERE extname = 'calo_recon'")" = 1.1 ] || fail "not updated to 1.1"
+[ "$(q "$OLD" -c "SELECT extversion FROM pg_extension WHERE extname = 'calo_recon'")" = "$NEWEST" ] || fail "not updated to $NEWEST"
 q "$NEW" -c "CREATE EXTENSION calo_recon"
 q "$NEW" -c "SELECT * FROM calo_recon.ingest_file('samples/balance-sync-logs')" >/dev/null
 
@@ -71,7 +79,7 @@ q "$OLD" -c "$catalog_sql" > "$WORK/old.txt"
 q "$NEW" -c "$catalog_sql" > "$WORK/new.txt"
 if ! diff -u "$WORK/new.txt" "$WORK/old.txt" > "$WORK/diff.txt"; then
   head -n 60 "$WORK/diff.txt"
-  fail "catalog after ALTER EXTENSION UPDATE differs from a fresh 1.1 install"
+  fail "catalog after ALTER EXTENSION UPDATE differs from a fresh $NEWEST install"
 fi
 echo "upgrade: catalog identical ($(grep -c '^member ' "$WORK/new.txt") member objects)"
 
