@@ -18,6 +18,7 @@
 #include "utils/numeric.h"
 
 #include "model_glue.h"
+#include "anomaly_features.h"
 #include "scaler.h"
 
 PG_FUNCTION_INFO_V1(scaler_in);
@@ -338,18 +339,13 @@ Datum
 feature_value(PG_FUNCTION_ARGS)
 {
 	Numeric		x;
-	double		d;
 
 	if (PG_ARGISNULL(0))
-		PG_RETURN_FLOAT8(0.0);
+		PG_RETURN_FLOAT8(feat_money(false, 0.0));
 	x = PG_GETARG_NUMERIC(0);
 	if (numeric_is_nan(x) || numeric_is_inf(x))
-		PG_RETURN_FLOAT8(0.0);
-	/* beyond float8's range this gives +-HUGE_VAL, which the bound then holds */
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(x)));
-	if (d > SCL_FEATURE_BOUND)
-		d = SCL_FEATURE_BOUND;
-	else if (d < -SCL_FEATURE_BOUND)
-		d = -SCL_FEATURE_BOUND;
-	PG_RETURN_FLOAT8(d);
+		PG_RETURN_FLOAT8(feat_money(false, 0.0));
+	/* beyond float8's range this gives +-HUGE_VAL, which feat_money holds */
+	PG_RETURN_FLOAT8(feat_money(true, DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+																		 NumericGetDatum(x)))));
 }

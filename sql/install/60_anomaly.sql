@@ -5,14 +5,10 @@
 
 -- The feature order is part of every stored model: scoring refuses a model
 -- whose names differ, so that a reordered view can never be scored silently.
+-- The names, like the features, are defined once, in src/anomaly_features.c.
 CREATE FUNCTION calo_recon.transaction_feature_names() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT ARRAY['amount', 'vat', 'net', 'balance_change', 'old_balance',
-                 'hour_of_day', 'seconds_since_previous',
-                 'amount_vs_user_median', 'direction']::text[]
-$$;
+    AS 'MODULE_PATHNAME', 'calo_recon_transaction_feature_names'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION calo_recon.transaction_feature_names() IS
   'Names of the anomaly features, in the order of calo_recon.transaction_features.features; stored with every model';
 
@@ -27,52 +23,25 @@ CREATE FUNCTION calo_recon.feature_value(numeric) RETURNS float8
 COMMENT ON FUNCTION calo_recon.feature_value(numeric) IS
   'Money as an anomaly feature: NULL, NaN and +-Infinity give 0, magnitudes beyond 1e100 are held at +-1e100, anything else is the float8 value';
 
+-- The features are computed by the per-user walk in C (src/anomaly_features.c,
+-- README "Anomaly features"): one read of the transactions, each user's rows
+-- in chain order.  Rows come users by user_id, each in chain order.
+CREATE FUNCTION calo_recon.compute_transaction_features(user_ids text[] DEFAULT NULL)
+RETURNS TABLE (txn_id text, user_id text, logged_at timestamptz, features float8[],
+               amount float8, vat float8, net float8, balance_change float8,
+               old_balance float8, hour_of_day float8, seconds_since_previous float8,
+               amount_vs_user_median float8, direction float8)
+    AS 'MODULE_PATHNAME', 'calo_recon_compute_transaction_features'
+    LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION calo_recon.compute_transaction_features(text[]) IS
+  'The rows of calo_recon.transaction_features, of all users (NULL) or of the given users only';
+
 CREATE VIEW calo_recon.transaction_features AS
-SELECT f.txn_id, f.user_id, f.logged_at,
-       ARRAY[f.amount, f.vat, f.net, f.balance_change, f.old_balance,
-             f.hour_of_day, f.seconds_since_previous,
-             f.amount_vs_user_median, f.direction] AS features,
+SELECT f.txn_id, f.user_id, f.logged_at, f.features,
        f.amount, f.vat, f.net, f.balance_change, f.old_balance,
        f.hour_of_day, f.seconds_since_previous,
        f.amount_vs_user_median, f.direction
-FROM (
-    SELECT c.txn_id, c.user_id, c.logged_at,
-           c.amount, c.vat, c.net, c.balance_change, c.old_balance,
-           CASE WHEN pg_catalog.isfinite(c.logged_at)
-                THEN pg_catalog.date_part('hour', c.logged_at AT TIME ZONE 'UTC')
-                ELSE 0 END AS hour_of_day,
-           coalesce(CASE WHEN pg_catalog.isfinite(c.logged_at)
-                          AND pg_catalog.isfinite(c.previous_logged_at)
-                         THEN pg_catalog.date_part('epoch', c.logged_at - c.previous_logged_at)
-                    END, -1) AS seconds_since_previous,
-           c.amount / CASE WHEN abs(u.median_amount) >= 0.0001
-                           THEN abs(u.median_amount) ELSE 1 END AS amount_vs_user_median,
-           CASE c.txn_type WHEN 'CREDIT' THEN 1::float8
-                           WHEN 'DEBIT' THEN -1::float8
-                           ELSE pg_catalog.sign(c.balance_change) END AS direction
-    FROM (
-        SELECT t.txn_id, t.user_id, t.logged_at, t.txn_type,
-               -- the chain order of the reconciliation (calo_recon.chain_key);
-               -- the partition stays on plain user_id so that a filter on it
-               -- reaches below the window
-               pg_catalog.lag(t.logged_at) OVER (PARTITION BY t.user_id
-                                                 ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id)) AS previous_logged_at,
-               calo_recon.feature_value(t.amount) AS amount,
-               calo_recon.feature_value(t.vat) AS vat,
-               calo_recon.feature_value(t.amount - t.vat) AS net,
-               calo_recon.feature_value(t.new_balance - t.old_balance) AS balance_change,
-               calo_recon.feature_value(t.old_balance) AS old_balance
-        FROM calo_recon.transactions t
-    ) c
-    JOIN (
-        SELECT t.user_id,
-               pg_catalog.percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY calo_recon.feature_value(t.amount)
-               ) AS median_amount
-        FROM calo_recon.transactions t
-        GROUP BY t.user_id
-    ) u ON u.user_id = c.user_id
-) f;
+FROM calo_recon.compute_transaction_features() f;
 COMMENT ON VIEW calo_recon.transaction_features IS
   'Per-transaction anomaly features (float8, always finite), one row per transaction; features holds them in the order of calo_recon.transaction_feature_names()';
 COMMENT ON COLUMN calo_recon.transaction_features.txn_id IS 'Transaction id';
@@ -499,6 +468,7 @@ SELECT pg_catalog.pg_extension_config_dump('calo_recon.anomaly_feedback', '');
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.anomaly_feedback_feedback_id_seq', '');
 
 REVOKE ALL ON FUNCTION calo_recon.transaction_feature_names() FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.compute_transaction_features(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.models_delete_scores() FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.record_feedback(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.score_transactions(boolean) FROM PUBLIC;
