@@ -23,7 +23,7 @@ const char *const feat_names[FEAT_COUNT] = {
 double
 feat_money(bool present, double value)
 {
-	if (!present || !isfinite(value))
+	if (!present || isnan(value))
 		return 0.0;
 	if (value > SCL_FEATURE_BOUND)
 		return SCL_FEATURE_BOUND;
@@ -71,17 +71,23 @@ feat_double_cmp(const void *pa, const void *pb)
 }
 
 double
-feat_median(double *values, size_t n)
+feat_percentile_cont(double *values, size_t n, double fraction)
 {
-	double		position = 0.5 * (double) (n - 1);
+	double		position = fraction * (double) (n - 1);
 	size_t		lo = (size_t) floor(position);
 	size_t		hi = (size_t) ceil(position);
 
 	qsort(values, n, sizeof(double), feat_double_cmp);
 	if (lo == hi)
 		return values[lo];
-	/* PostgreSQL's percentile_cont: lo + (fraction * (hi - lo)) */
+	/* PostgreSQL's float8 lerp: lo + (fraction * (hi - lo)) */
 	return values[lo] + ((position - (double) lo) * (values[hi] - values[lo]));
+}
+
+double
+feat_median(double *values, size_t n)
+{
+	return feat_percentile_cont(values, n, 0.5);
 }
 
 static bool

@@ -51,8 +51,9 @@ extern const char *const feat_names[FEAT_COUNT];
 
 /*
  * Money as a feature: a value that is absent (NULL, NaN, +-Infinity, or the
- * result of arithmetic on one) is 0; a non-finite double is 0; magnitudes
- * beyond SCL_FEATURE_BOUND are held at it.
+ * result of arithmetic on one) is 0, as is a NaN double; magnitudes beyond
+ * SCL_FEATURE_BOUND (a number beyond float8's range converts to +-Infinity)
+ * are held at it.
  */
 double		feat_money(bool present, double value);
 
@@ -78,7 +79,13 @@ typedef struct feat_row
 void		feat_user(const feat_row *rows, const uint32_t *order, size_t n,
 					  double *scratch, double *out);
 
-/* percentile_cont(0.5) of n > 0 finite values; sorts values in place. */
+/*
+ * PostgreSQL's percentile_cont(fraction) of n > 0 values without NaN (linear
+ * interpolation, in its order of rounding); sorts values in place. The
+ * median of the features, and the threshold of a model (1 - contamination).
+ */
+double		feat_percentile_cont(double *values, size_t n, double fraction);
+/* feat_percentile_cont(values, n, 0.5) */
 double		feat_median(double *values, size_t n);
 
 #endif

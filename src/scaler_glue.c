@@ -349,3 +349,37 @@ feature_value(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(feat_money(true, DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 																		 NumericGetDatum(x)))));
 }
+
+/* ---------------------------------------------- for the scoring path (C) */
+
+void
+mglue_scaler_decode(Datum stored, scl_model *m)
+{
+	decode_datum(stored, m);
+}
+
+/* What scaler_fit gives for these rows in this order (a serial plan). */
+bytea *
+mglue_scaler_fit(const double *rows, uint64 n_rows, int nf, scl_model *fitted)
+{
+	scl_acc    *acc = palloc(scl_acc_size(nf));
+	char		err[256];
+
+	scl_acc_init(acc, nf);
+	for (uint64 i = 0; i < n_rows; i++)
+		scl_acc_add(acc, rows + i * nf);
+	if (acc->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("scaler_fit: the training set is empty"),
+				 errdetail("A scaler needs at least one row to fit.")));
+	alloc_model(fitted, nf);
+	if (scl_acc_finish(acc, fitted, err, sizeof err) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("scaler_fit: %s", err),
+				 errdetail("The features spread too far for a float8 variance."),
+				 errhint("Bring the features to a smaller range (e.g. cap or rescale them) before fitting.")));
+	pfree(acc);
+	return encode_model(fitted);
+}

@@ -19,6 +19,74 @@ SELECT f.txn_id, f.user_id, f.logged_at, f.features::text AS features,
                           f.amount_vs_user_median, f.direction] AS same_order
 FROM calo_recon.transaction_features f;
 
+-- the SQL definition the C walk replaced (main before issue 8 item 3), kept
+-- here only as the oracle of this test
+CREATE TEMP VIEW sql_reference_features AS
+SELECT f.txn_id, f.user_id, f.logged_at,
+       ARRAY[f.amount, f.vat, f.net, f.balance_change, f.old_balance,
+             f.hour_of_day, f.seconds_since_previous,
+             f.amount_vs_user_median, f.direction] AS features,
+       f.amount, f.vat, f.net, f.balance_change, f.old_balance,
+       f.hour_of_day, f.seconds_since_previous,
+       f.amount_vs_user_median, f.direction
+FROM (
+    SELECT c.txn_id, c.user_id, c.logged_at,
+           c.amount, c.vat, c.net, c.balance_change, c.old_balance,
+           CASE WHEN pg_catalog.isfinite(c.logged_at)
+                THEN pg_catalog.date_part('hour', c.logged_at AT TIME ZONE 'UTC')
+                ELSE 0 END AS hour_of_day,
+           coalesce(CASE WHEN pg_catalog.isfinite(c.logged_at)
+                          AND pg_catalog.isfinite(c.previous_logged_at)
+                         THEN pg_catalog.date_part('epoch', c.logged_at - c.previous_logged_at)
+                    END, -1) AS seconds_since_previous,
+           c.amount / CASE WHEN abs(u.median_amount) >= 0.0001
+                           THEN abs(u.median_amount) ELSE 1 END AS amount_vs_user_median,
+           CASE c.txn_type WHEN 'CREDIT' THEN 1::float8
+                           WHEN 'DEBIT' THEN -1::float8
+                           ELSE pg_catalog.sign(c.balance_change) END AS direction
+    FROM (
+        SELECT t.txn_id, t.user_id, t.logged_at, t.txn_type,
+               -- the chain order of the reconciliation (calo_recon.chain_key);
+               -- the partition stays on plain user_id so that a filter on it
+               -- reaches below the window
+               pg_catalog.lag(t.logged_at) OVER (PARTITION BY t.user_id
+                                                 ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id)) AS previous_logged_at,
+               calo_recon.feature_value(t.amount) AS amount,
+               calo_recon.feature_value(t.vat) AS vat,
+               calo_recon.feature_value(t.amount - t.vat) AS net,
+               calo_recon.feature_value(t.new_balance - t.old_balance) AS balance_change,
+               calo_recon.feature_value(t.old_balance) AS old_balance
+        FROM calo_recon.transactions t
+    ) c
+    JOIN (
+        SELECT t.user_id,
+               pg_catalog.percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY calo_recon.feature_value(t.amount)
+               ) AS median_amount
+        FROM calo_recon.transactions t
+        GROUP BY t.user_id
+    ) u ON u.user_id = c.user_id
+) f;
+
+-- rows where the two disagree (NaN-free values: = is exact)
+CREATE TEMP VIEW disagreements AS
+SELECT count(*) AS disagreements FROM (
+    (SELECT txn_id, user_id, logged_at, features::text, amount, vat, net, balance_change, old_balance,
+            hour_of_day, seconds_since_previous, amount_vs_user_median, direction
+     FROM calo_recon.transaction_features
+     EXCEPT ALL
+     SELECT txn_id, user_id, logged_at, features::text, amount, vat, net, balance_change, old_balance,
+            hour_of_day, seconds_since_previous, amount_vs_user_median, direction
+     FROM sql_reference_features)
+    UNION ALL
+    (SELECT txn_id, user_id, logged_at, features::text, amount, vat, net, balance_change, old_balance,
+            hour_of_day, seconds_since_previous, amount_vs_user_median, direction
+     FROM sql_reference_features
+     EXCEPT ALL
+     SELECT txn_id, user_id, logged_at, features::text, amount, vat, net, balance_change, old_balance,
+            hour_of_day, seconds_since_previous, amount_vs_user_median, direction
+     FROM calo_recon.transaction_features)) d;
+
 CREATE TEMP VIEW feature_digest AS
 SELECT count(*) AS n_rows,
        md5(string_agg(r::text, E'\n' ORDER BY r.txn_id COLLATE "C")) AS digest
@@ -27,6 +95,7 @@ FROM feature_rows r;
 -- the bundled sample export
 SELECT transactions FROM calo_recon.ingest_file('samples/balance-sync-logs');
 SELECT * FROM feature_digest;
+SELECT * FROM disagreements;
 TRUNCATE calo_recon.transactions;
 
 -- a random book: 4000 rows of 70 users, amounts with up to 4 places,
@@ -43,6 +112,7 @@ FROM (SELECT i, round((random() * 200)::numeric, (i % 5)) AS a,
              round((random() * 1000 - 100)::numeric, 2) AS b
       FROM generate_series(1, 4000) AS i) g;
 SELECT * FROM feature_digest;
+SELECT * FROM disagreements;
 TRUNCATE calo_recon.transactions;
 
 -- tricky rows: ties in chain order (txn_id bytewise, shorter first), the
@@ -94,3 +164,13 @@ SELECT txn_id, user_id, amount, vat, net, balance_change, old_balance, hour_of_d
        seconds_since_previous, amount_vs_user_median, direction, same_order
 FROM feature_rows ORDER BY user_id COLLATE "C", txn_id COLLATE "C";
 SELECT * FROM feature_digest;
+SELECT * FROM disagreements;
+
+-- beyond float8's range: held at +-1e100 (compared with the oracle only:
+-- captured after the digests above)
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('S-E400', 'SPC', 'DEBIT', 'BHD', 1e400, -1e400, -1e400, 1e400, '2024-01-02 10:00:08+00');
+SELECT amount, vat, net, balance_change, old_balance, amount_vs_user_median
+FROM calo_recon.transaction_features WHERE txn_id = 'S-E400';
+SELECT * FROM disagreements;
