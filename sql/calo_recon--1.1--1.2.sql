@@ -154,3 +154,15 @@ END;
 $$;
 COMMENT ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint) IS
   'Fits the scaler and the Isolation Forest on every transaction not confirmed as an anomaly, sets the threshold at the (1 - contamination) quantile of the training scores, stores the model as the active one (the previous one is deactivated) with the scores it computed, one per transaction (the confirmed anomalies included), and returns the stored model row';
+
+-- The scores of some users' rows under a model, computed as
+-- score_transactions() computes them but not stored: the model alerts of the
+-- transactions an INSERT adds (72_alerts.sql).
+CREATE FUNCTION calo_recon.model_scores(model_id bigint, user_ids text[])
+RETURNS TABLE (txn_id text, user_id text, score float8, flagged boolean, explanation text)
+    AS 'MODULE_PATHNAME', 'calo_recon_model_scores'
+    LANGUAGE C STABLE STRICT ROWS 100;
+COMMENT ON FUNCTION calo_recon.model_scores(bigint, text[]) IS
+  'Scores of the given users'' transactions under a model (score, flagged as score > its threshold, explanation of flagged rows), computed by the scoring path of score_transactions() and not stored';
+
+REVOKE ALL ON FUNCTION calo_recon.model_scores(bigint, text[]) FROM PUBLIC;

@@ -8,6 +8,8 @@
  *   calo_recon.fit_and_score_model(model_id, ...)     train_model()'s work:
  *       fit on the training rows, keep the scores computed for the
  *       threshold and store them as the new model's
+ *   calo_recon.model_scores(model_id, user_ids)       the scores of some
+ *       users' rows, not stored (the model alerts of new transactions)
  *
  * Scores are written with the multi-insert path COPY uses (table_multi_insert
  * and the indexes' insertion), never a statement per row.
@@ -49,6 +51,7 @@
 
 PG_FUNCTION_INFO_V1(calo_recon_score_transactions);
 PG_FUNCTION_INFO_V1(calo_recon_fit_and_score_model);
+PG_FUNCTION_INFO_V1(calo_recon_model_scores);
 
 /* ---------------------------------------------------------------------
  * Scoring: scaler, forest, threshold, explanation
@@ -420,6 +423,48 @@ names_match(ArrayType *stored)
 	return true;
 }
 
+/*
+ * Reads a model (the active one when model_id is NULL) into the scorer;
+ * false when there is none. SPI must be connected; allocates in the current
+ * memory context.
+ */
+static bool
+load_model(bool active, int64 model_id_wanted, Scorer *s, int64 *model_id, double *threshold)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(model_id_wanted)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	char	   *model_name;
+
+	if (SPI_execute_with_args(active
+							  ? "SELECT m.model_id, m.model_name, m.features, m.scaler, m.forest, m.threshold "
+							  "FROM calo_recon.models m WHERE m.active"
+							  : "SELECT m.model_id, m.model_name, m.features, m.scaler, m.forest, m.threshold "
+							  "FROM calo_recon.models m WHERE m.model_id OPERATOR(pg_catalog.=) $1",
+							  active ? 0 : 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read calo_recon.models");
+	if (SPI_processed == 0)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	*model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	model_name = SPI_getvalue(tup, desc, 2);
+	if (!names_match(DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 3, &isnull))))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model " INT64_FORMAT " (%s) was trained on other features than calo_recon.transaction_features has",
+						*model_id, model_name),
+				 errdetail("model: %s; view: %s", SPI_getvalue(tup, desc, 3), names_text()),
+				 errhint("Train a new model with calo_recon.train_model().")));
+	mglue_scaler_decode(SPI_getbinval(tup, desc, 4, &isnull), &s->scaler);
+	s->forest = mglue_forest_decode(SPI_getbinval(tup, desc, 5, &isnull));
+	*threshold = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
+	scorer_init(s);
+	return true;
+}
+
 Datum
 calo_recon_score_transactions(PG_FUNCTION_ARGS)
 {
@@ -428,16 +473,11 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	MemoryContext caller = CurrentMemoryContext;
 	int64		model_id;
-	char	   *model_name;
 	double		threshold;
 	Scorer		s;
 	FeatureBook book;
 	bool	   *skip;
 	int64		scored;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	ArrayType  *stored_names;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -447,34 +487,15 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT m.model_id, m.model_name, m.features, m.scaler, m.forest, m.threshold "
-					"FROM calo_recon.models m WHERE m.active", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read calo_recon.models");
-	if (SPI_processed == 0)
-	{
-		SPI_finish();
-		PG_RETURN_INT64(0);
-	}
 	work = AllocSetContextCreate(caller, "calo_recon scoring", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	model_name = SPI_getvalue(tup, desc, 2);
-	stored_names = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 3, &isnull));
-	if (!names_match(stored_names))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("model " INT64_FORMAT " (%s) was trained on other features than calo_recon.transaction_features has",
-						model_id, model_name),
-				 errdetail("model: %s; view: %s",
-						   SPI_getvalue(tup, desc, 3),
-						   names_text()),
-				 errhint("Train a new model with calo_recon.train_model().")));
-	mglue_scaler_decode(SPI_getbinval(tup, desc, 4, &isnull), &s.scaler);
-	s.forest = mglue_forest_decode(SPI_getbinval(tup, desc, 5, &isnull));
-	threshold = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
-	scorer_init(&s);
+	if (!load_model(true, 0, &s, &model_id, &threshold))
+	{
+		MemoryContextSwitchTo(old);
+		SPI_finish();
+		MemoryContextDelete(work);
+		PG_RETURN_INT64(0);
+	}
 
 	/*
 	 * One scorer at a time: a second one waits here, then sees (with the
@@ -620,4 +641,60 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 	SPI_finish();
 	MemoryContextDelete(work);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(result_desc, result, result_nulls)));
+}
+
+/*
+ * calo_recon.model_scores(model_id bigint, user_ids text[])
+ *   RETURNS TABLE (txn_id text, user_id text, score float8, flagged boolean, explanation text)
+ */
+Datum
+calo_recon_model_scores(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		model_id = PG_GETARG_INT64(0);
+	ArrayType  *user_ids = PG_GETARG_ARRAYTYPE_P(1);
+	MemoryContext caller;
+	MemoryContext work;
+	MemoryContext old;
+	Scorer		s;
+	FeatureBook book;
+	double		threshold;
+
+	InitMaterializedSRF(fcinfo, 0);
+	caller = CurrentMemoryContext;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	work = AllocSetContextCreate(caller, "calo_recon model scores", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	if (!load_model(false, model_id, &s, &model_id, &threshold))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model " INT64_FORMAT " does not exist", PG_GETARG_INT64(0))));
+	fbook_load(&book, user_ids);
+	for (int64 i = 0; i < book.n; i++)
+	{
+		const double *f = book.features + i * FEAT_COUNT;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		double		score = scorer_score(&s, f);
+		const char *why = score > threshold ? scorer_explain(&s, f) : NULL;
+
+		if ((i & 0x3FF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		values[0] = PointerGetDatum(cstring_to_text_with_len(book.txn_arena + book.txn_off[i],
+															 (int) (book.txn_off[i + 1] - book.txn_off[i])));
+		values[1] = PointerGetDatum(cstring_to_text_with_len(book.user_name[book.user[i]],
+															 book.user_len[book.user[i]]));
+		values[2] = Float8GetDatum(score);
+		values[3] = BoolGetDatum(score > threshold);
+		if (why != NULL)
+			values[4] = CStringGetTextDatum(why);
+		else
+			nulls[4] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(work);
+	return (Datum) 0;
 }

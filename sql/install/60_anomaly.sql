@@ -210,6 +210,16 @@ RETURNS bigint
 COMMENT ON FUNCTION calo_recon.score_transactions(boolean) IS
   'Scores with the active model the transactions it has not scored yet (only_new, the default) or all of them; returns the number of rows scored (0 when no model is active)';
 
+-- The scores of some users' rows under a model, computed as
+-- score_transactions() computes them but not stored: the model alerts of the
+-- transactions an INSERT adds (72_alerts.sql).
+CREATE FUNCTION calo_recon.model_scores(model_id bigint, user_ids text[])
+RETURNS TABLE (txn_id text, user_id text, score float8, flagged boolean, explanation text)
+    AS 'MODULE_PATHNAME', 'calo_recon_model_scores'
+    LANGUAGE C STABLE STRICT ROWS 100;
+COMMENT ON FUNCTION calo_recon.model_scores(bigint, text[]) IS
+  'Scores of the given users'' transactions under a model (score, flagged as score > its threshold, explanation of flagged rows), computed by the scoring path of score_transactions() and not stored';
+
 -- train_model()'s work after its checks: the feature rows in the view's
 -- order (so that a seed reproduces the model), the scaler and the forest
 -- fitted on those not confirmed as anomalies, every row scored once, the
@@ -382,3 +392,4 @@ REVOKE ALL ON FUNCTION calo_recon.record_feedback(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.score_transactions(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.model_scores(bigint, text[]) FROM PUBLIC;

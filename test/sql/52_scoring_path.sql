@@ -59,6 +59,17 @@ FROM expected_scores e
 JOIN calo_recon.transaction_scores s
   ON s.txn_id = e.txn_id AND s.model_id = (SELECT model_id FROM calo_recon.models WHERE active);
 
+-- model_scores(): the same scores for some users, not stored (the alerts' path)
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE ms.score IS DISTINCT FROM e.score OR ms.flagged IS DISTINCT FROM e.flagged
+                           OR ms.explanation IS DISTINCT FROM e.explanation) AS differs,
+       count(DISTINCT ms.user_id) AS users
+FROM calo_recon.model_scores((SELECT model_id FROM calo_recon.models WHERE active), ARRAY['U3', 'U7', 'nobody']) ms
+JOIN expected_scores e USING (txn_id);
+\set VERBOSITY sqlstate
+SELECT * FROM calo_recon.model_scores(-1, ARRAY['U3']);
+\set VERBOSITY default
+
 -- only the new rows are scored
 INSERT INTO calo_recon.transactions
     (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
