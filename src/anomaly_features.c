@@ -32,23 +32,41 @@ feat_money(bool present, double value)
 	return value;
 }
 
+static const int64_t feat_pow10_int[] = {
+	INT64_C(1), INT64_C(10), INT64_C(100), INT64_C(1000), INT64_C(10000), INT64_C(100000),
+	INT64_C(1000000), INT64_C(10000000), INT64_C(100000000), INT64_C(1000000000),
+	INT64_C(10000000000), INT64_C(100000000000), INT64_C(1000000000000),
+	INT64_C(10000000000000), INT64_C(100000000000000), INT64_C(1000000000000000),
+	INT64_C(10000000000000000), INT64_C(100000000000000000), INT64_C(1000000000000000000)
+};
+
 static const double feat_pow10[] = {
 	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18
 };
 
+_Static_assert(BAL_SCALE_DIGITS == 18, "feat_dec_to_double splits at 10^18");
+
 double
 feat_dec_to_double(bal_dec value)
 {
-	bal_dec		mantissa = value;
+	const int64_t one = INT64_C(1000000000000000000);	/* 10^BAL_SCALE_DIGITS */
+	bal_dec		whole = value / one;
+	int64_t		fraction = (int64_t) (value % one);
 	int			places = BAL_SCALE_DIGITS;
+	bal_dec		mantissa;
 	char		text[BAL_FORMAT_MAX];
 
-	while (places > 0 && mantissa % 10 == 0)
-	{
-		mantissa /= 10;
-		places--;
-	}
+	/* the trailing zeros of the fraction, in 64-bit arithmetic */
+	if (fraction == 0)
+		places = 0;
+	else
+		while (fraction % 10 == 0)
+		{
+			fraction /= 10;
+			places--;
+		}
+	mantissa = whole * (bal_dec) feat_pow10_int[places] + fraction;
 
 	/*
 	 * Clinger's fast path: an integer below 2^53 and a power of ten up to

@@ -73,28 +73,38 @@ fbook_money_numeric(Numeric x)
 															   NumericGetDatum(x))));
 }
 
-static double
-fbook_money(Datum value)
+/* A numeric column, decoded once: exact when it can be, else the Datum */
+typedef struct FeatureMoney
 {
-	bal_dec		d;
+	bool		exact;
+	bal_dec		value;
+	Datum		datum;
+} FeatureMoney;
 
-	if (recon_decode_numeric(value, &d) == BAL_OK)
-		return feat_money(true, feat_dec_to_double(d));
-	return fbook_money_numeric(DatumGetNumeric(value));
+static void
+fbook_decode(Datum d, FeatureMoney *m)
+{
+	m->exact = recon_decode_numeric(d, &m->value) == BAL_OK;
+	m->datum = d;
+}
+
+static double
+fbook_money(const FeatureMoney *m)
+{
+	if (m->exact)
+		return feat_money(true, feat_dec_to_double(m->value));
+	return fbook_money_numeric(DatumGetNumeric(m->datum));
 }
 
 /* feature of a - b: exact decimals when both are, else numeric arithmetic */
 static double
-fbook_money_difference(Datum a, Datum b)
+fbook_money_difference(const FeatureMoney *a, const FeatureMoney *b)
 {
-	bal_dec		x,
-				y,
-				diff;
+	bal_dec		diff;
 
-	if (recon_decode_numeric(a, &x) == BAL_OK && recon_decode_numeric(b, &y) == BAL_OK
-		&& !__builtin_sub_overflow(x, y, &diff))
+	if (a->exact && b->exact && !__builtin_sub_overflow(a->value, b->value, &diff))
 		return feat_money(true, feat_dec_to_double(diff));
-	return fbook_money_numeric(DatumGetNumeric(DirectFunctionCall2(numeric_sub, a, b)));
+	return fbook_money_numeric(DatumGetNumeric(DirectFunctionCall2(numeric_sub, a->datum, b->datum)));
 }
 
 /* ---------------------------------------------------------------------
@@ -227,6 +237,10 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	feat_row   *r;
 	const char *s;
 	int			len;
+	FeatureMoney amount,
+				vat,
+				old_balance,
+				new_balance;
 
 	for (int c = 0; c < N_COLS; c++)
 		if (isnull[c] && c != COL_TXN_TYPE)
@@ -260,11 +274,15 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("transaction type \"%.*s\" is neither CREDIT nor DEBIT", len, s)));
 	}
-	r->money[FEAT_AMOUNT] = fbook_money(v[COL_AMOUNT]);
-	r->money[FEAT_VAT] = fbook_money(v[COL_VAT]);
-	r->money[FEAT_NET] = fbook_money_difference(v[COL_AMOUNT], v[COL_VAT]);
-	r->money[FEAT_BALANCE_CHANGE] = fbook_money_difference(v[COL_NEW_BALANCE], v[COL_OLD_BALANCE]);
-	r->money[FEAT_OLD_BALANCE] = fbook_money(v[COL_OLD_BALANCE]);
+	fbook_decode(v[COL_AMOUNT], &amount);
+	fbook_decode(v[COL_VAT], &vat);
+	fbook_decode(v[COL_OLD_BALANCE], &old_balance);
+	fbook_decode(v[COL_NEW_BALANCE], &new_balance);
+	r->money[FEAT_AMOUNT] = fbook_money(&amount);
+	r->money[FEAT_VAT] = fbook_money(&vat);
+	r->money[FEAT_NET] = fbook_money_difference(&amount, &vat);
+	r->money[FEAT_BALANCE_CHANGE] = fbook_money_difference(&new_balance, &old_balance);
+	r->money[FEAT_OLD_BALANCE] = fbook_money(&old_balance);
 	r->logged_at = DatumGetTimestampTz(v[COL_LOGGED_AT]);
 	b->logged_at[row] = r->logged_at;
 	b->n++;

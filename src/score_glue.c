@@ -83,13 +83,44 @@ scorer_init(Scorer *s)
 	ifo_split_ranges(s->forest, s->split_lo, s->split_hi);
 }
 
-/* The score of one row's features; leaves the forest's input in s->x. */
-static double
-scorer_score(Scorer *s, const double *features)
+/* rows standardized and scored together (ifo_path_sums) */
+#define SCORE_BLOCK 1024
+
+/*
+ * The scores of the book's rows not skipped, into scores[row]: scaled,
+ * rounded as the forest wants its input, and descended tree-major a block
+ * of rows at a time.
+ */
+static void
+scorer_score_book(Scorer *s, const FeatureBook *book, const bool *skip, double *scores)
 {
-	scl_transform(&s->scaler, features, s->x);
-	ifo_prepare_input(s->forest, s->x);
-	return ifo_score(s->forest, s->x);
+	int			nf = (int) s->forest->n_features;
+	double	   *z = palloc(sizeof(double) * nf * SCORE_BLOCK);
+	double	   *sums = palloc(sizeof(double) * SCORE_BLOCK);
+	int64	   *rows = palloc(sizeof(int64) * SCORE_BLOCK);
+	int64		next = 0;
+
+	while (next < book->n)
+	{
+		int			n = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (; next < book->n && n < SCORE_BLOCK; next++)
+		{
+			if (skip != NULL && skip[next])
+				continue;
+			rows[n] = next;
+			scl_transform(&s->scaler, book->features + next * FEAT_COUNT, z + (int64) n * nf);
+			ifo_prepare_input(s->forest, z + (int64) n * nf);
+			n++;
+		}
+		ifo_path_sums(s->forest, z, n, sums);
+		for (int k = 0; k < n; k++)
+			scores[rows[k]] = ifo_score_of_path_sum(s->forest, sums[k]);
+	}
+	pfree(z);
+	pfree(sums);
+	pfree(rows);
 }
 
 /* The name of the feature that explains the row last scored, or NULL. */
@@ -244,34 +275,85 @@ writer_close(ScoreWriter *w)
 	MemoryContextDelete(w->batch_cxt);
 }
 
+/* a row and the first 8 bytes of its txn_id, big-endian: most comparisons end there */
+typedef struct TxnSortKey
+{
+	uint64		prefix;
+	int64		row;
+} TxnSortKey;
+
+static const FeatureBook *sorting_book;
+
+static int
+txn_order_cmp(const void *pa, const void *pb)
+{
+	const TxnSortKey *ka = pa;
+	const TxnSortKey *kb = pb;
+	const FeatureBook *bk = sorting_book;
+	int64		alen,
+				blen;
+	int			c;
+
+	if (ka->prefix != kb->prefix)
+		return ka->prefix < kb->prefix ? -1 : 1;
+	alen = bk->txn_off[ka->row + 1] - bk->txn_off[ka->row];
+	blen = bk->txn_off[kb->row + 1] - bk->txn_off[kb->row];
+	c = memcmp(bk->txn_arena + bk->txn_off[ka->row], bk->txn_arena + bk->txn_off[kb->row],
+			   Min(alen, blen));
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : (alen > blen ? 1 : 0);
+}
+
+static uint64
+txn_prefix(const FeatureBook *bk, int64 row)
+{
+	const unsigned char *p = (const unsigned char *) bk->txn_arena + bk->txn_off[row];
+	int64		len = bk->txn_off[row + 1] - bk->txn_off[row];
+	uint64		prefix = 0;
+
+	/* a shorter id sorts first on a common prefix: its missing bytes are 0,
+	 * and the full comparison settles the rest */
+	for (int i = 0; i < 8; i++)
+		prefix = (prefix << 8) | (i < len ? p[i] : 0);
+	return prefix;
+}
+
 /*
- * Scores the rows of the book not skipped, stores them for the model
- * (flagged: score > threshold; explanation only for flagged rows) and
- * returns how many were stored. scores, when given, are the rows' scores
- * already computed (train_model's).
+ * Stores the scores of the book's rows not skipped for the model (flagged:
+ * score > threshold; explanation only for flagged rows) and returns how
+ * many were stored. Rows are written in txn_id byte order, so that the
+ * primary key's insertions land on neighbouring leaf pages.
  */
 static int64
 score_and_store(FeatureBook *book, const bool *skip, const double *scores, Scorer *s,
 				int64 model_id, double threshold)
 {
 	ScoreWriter w;
+	TxnSortKey *order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(TxnSortKey) * Max(book->n, 1));
+	int64		n = 0;
+
+	for (int64 i = 0; i < book->n; i++)
+		if (skip == NULL || !skip[i])
+		{
+			order[n].prefix = txn_prefix(book, i);
+			order[n++].row = i;
+		}
+	sorting_book = book;
+	qsort(order, n, sizeof(TxnSortKey), txn_order_cmp);
 
 	writer_open(&w);
-	for (int64 i = 0; i < book->n; i++)
+	for (int64 k = 0; k < n; k++)
 	{
-		const double *f = book->features + i * FEAT_COUNT;
-		double		score;
-		bool		flagged;
+		int64		i = order[k].row;
+		bool		flagged = scores[i] > threshold;
 
-		if (skip != NULL && skip[i])
-			continue;
-		score = scores != NULL ? scores[i] : scorer_score(s, f);
-		flagged = score > threshold;
 		writer_add(&w, book->txn_arena + book->txn_off[i],
-				   (int) (book->txn_off[i + 1] - book->txn_off[i]), model_id, score, flagged,
-				   flagged ? scorer_explain(s, f) : NULL);
+				   (int) (book->txn_off[i + 1] - book->txn_off[i]), model_id, scores[i], flagged,
+				   flagged ? scorer_explain(s, book->features + i * FEAT_COUNT) : NULL);
 	}
 	writer_close(&w);
+	pfree(order);
 	return w.written;
 }
 
@@ -477,6 +559,7 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 	Scorer		s;
 	FeatureBook book;
 	bool	   *skip;
+	double	   *scores;
 	int64		scored;
 
 	if (PG_ARGISNULL(0))
@@ -536,7 +619,9 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 			elog(ERROR, "could not delete the scores of model " INT64_FORMAT, model_id);
 		CommandCounterIncrement();
 	}
-	scored = score_and_store(&book, skip, NULL, &s, model_id, threshold);
+	scores = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(book.n, 1));
+	scorer_score_book(&s, &book, skip, scores);
+	scored = score_and_store(&book, skip, scores, &s, model_id, threshold);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 	MemoryContextDelete(work);
@@ -617,15 +702,11 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 	/* every row scored once: the training rows' scores set the threshold */
 	scores = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(book.n, 1));
 	train_scores = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n_train);
+	scorer_score_book(&s, &book, NULL, scores);
 	k = 0;
 	for (int64 i = 0; i < book.n; i++)
-	{
-		if ((i & 0x3FF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		scores[i] = scorer_score(&s, book.features + i * FEAT_COUNT);
 		if (!confirmed[i])
 			train_scores[k++] = scores[i];
-	}
 	/*
 	 * sklearn: offset_ = np.percentile(-s, 100 * contamination), linear
 	 * interpolation; the same cut on s is percentile_cont(1 - contamination)
@@ -659,6 +740,7 @@ calo_recon_model_scores(PG_FUNCTION_ARGS)
 	Scorer		s;
 	FeatureBook book;
 	double		threshold;
+	double	   *scores;
 
 	InitMaterializedSRF(fcinfo, 0);
 	caller = CurrentMemoryContext;
@@ -671,12 +753,14 @@ calo_recon_model_scores(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model " INT64_FORMAT " does not exist", PG_GETARG_INT64(0))));
 	fbook_load(&book, user_ids);
+	scores = palloc(sizeof(double) * Max(book.n, 1));
+	scorer_score_book(&s, &book, NULL, scores);
 	for (int64 i = 0; i < book.n; i++)
 	{
 		const double *f = book.features + i * FEAT_COUNT;
 		Datum		values[5];
 		bool		nulls[5] = {false, false, false, false, false};
-		double		score = scorer_score(&s, f);
+		double		score = scores[i];
 		const char *why = score > threshold ? scorer_explain(&s, f) : NULL;
 
 		if ((i & 0x3FF) == 0)
