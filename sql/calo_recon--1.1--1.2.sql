@@ -166,3 +166,135 @@ COMMENT ON FUNCTION calo_recon.model_scores(bigint, text[]) IS
   'Scores of the given users'' transactions under a model (score, flagged as score > its threshold, explanation of flagged rows), computed by the scoring path of score_transactions() and not stored';
 
 REVOKE ALL ON FUNCTION calo_recon.model_scores(bigint, text[]) FROM PUBLIC;
+
+-- The model alerts of new rows score through model_scores() (the C scoring
+-- path, the new rows' users only); the rest of the trigger is unchanged.
+CREATE OR REPLACE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    users text[];
+    new_ids text[];
+    model record;
+    amount_threshold numeric;
+    sent bigint;
+    found_txns text[];
+    found_users text[];
+    found_kinds text[];
+    found_details jsonb[];
+    found_ranks integer[];
+    rechecked text[];
+BEGIN
+    IF NOT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean THEN
+        RETURN NULL;
+    END IF;
+    amount_threshold := coalesce(nullif(pg_catalog.current_setting('calo_recon.amount_threshold', true), ''),
+                                 '1000')::numeric;
+
+    -- wait for concurrent inserts of these users, so that the statement
+    -- below (a new snapshot under READ COMMITTED) sees their rows; a
+    -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
+    -- insert that had to wait fails as a serialization failure, to be retried
+    SELECT pg_catalog.array_agg(DISTINCT n.user_id) INTO users FROM new_rows n;
+    IF calo_recon.lock_user_chains(users)
+       AND pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';
+    END IF;
+
+    -- the walk of reconcile() over the stored rows (calo_recon.chain_findings:
+    -- chain order and rules in C, each row against its predecessor in chain
+    -- order): the findings of the new rows, and the chain findings of the
+    -- stored rows after them, whose predecessor may now be a new row
+    SELECT pg_catalog.array_agg(n.txn_id) INTO new_ids FROM new_rows n;
+    WITH walked AS MATERIALIZED (
+        SELECT f.*, n.txn_id IS NOT NULL AS is_new, n.new_balance AS new_balance
+        FROM calo_recon.chain_findings(new_ids) f
+        LEFT JOIN new_rows n ON n.txn_id = f.txn_id
+    ), found AS (
+        SELECT w.txn_id, w.user_id, w.finding AS alert_kind,
+               CASE w.finding
+                   WHEN 'overdraft' THEN pg_catalog.jsonb_build_object('new_balance', w.new_balance,
+                                                                       'currency', w.currency)
+                   ELSE pg_catalog.jsonb_build_object('expected', w.expected, 'actual', w.actual,
+                                                      'difference', w.difference, 'tolerance', w.tolerance,
+                                                      'currency', w.currency)
+               END AS detail,
+               calo_recon.finding_rank(w.finding) AS ord
+        FROM walked w
+        WHERE (w.is_new AND w.finding IN ('arithmetic', 'chain', 'out_of_range', 'overdraft'))
+           OR (NOT w.is_new AND w.finding = 'chain')
+    )
+    SELECT (SELECT pg_catalog.array_agg(DISTINCT w.txn_id) FROM walked w WHERE NOT w.is_new),
+           pg_catalog.array_agg(found.txn_id), pg_catalog.array_agg(found.user_id),
+           pg_catalog.array_agg(found.alert_kind), pg_catalog.array_agg(found.detail),
+           pg_catalog.array_agg(found.ord)
+    INTO rechecked, found_txns, found_users, found_kinds, found_details, found_ranks
+    FROM found;
+
+    -- an open chain alert of a re-checked row that the walk no longer makes,
+    -- with that detail (another predecessor), is resolved before the new one
+    -- is raised
+    IF rechecked IS NOT NULL THEN
+        UPDATE calo_recon.alerts a
+        SET resolved_at = pg_catalog.now(),
+            resolution = CASE WHEN a.txn_id = ANY (found_txns)
+                              THEN 'chain re-checked after an out-of-order insert: a break against another predecessor in chain order, raised as a new alert'
+                              ELSE 'chain re-checked after an out-of-order insert: old_balance follows the predecessor in chain order'
+                         END
+        WHERE a.txn_id = ANY (rechecked) AND a.alert_kind = 'chain' AND a.resolved_at IS NULL
+          AND NOT EXISTS (SELECT FROM unnest(found_txns, found_kinds, found_details) AS f(txn_id, kind, detail)  -- multi-argument form: unqualified
+                          WHERE f.txn_id = a.txn_id AND f.kind = 'chain' AND f.detail = a.detail);
+    END IF;
+
+    -- the new alerts and the amount rule; one notification per alert, whose
+    -- alert_id keeps NOTIFY from folding equal payloads
+    WITH found AS (
+        SELECT f.txn_id, f.user_id, f.alert_kind, f.detail, f.ord
+        FROM unnest(found_txns, found_users, found_kinds, found_details, found_ranks)  -- multi-argument form: unqualified
+             AS f(txn_id, user_id, alert_kind, detail, ord)
+        UNION ALL
+        SELECT n.txn_id, n.user_id, 'amount_rule',
+               pg_catalog.jsonb_build_object('amount', n.amount, 'threshold', amount_threshold,
+                                             'currency', n.currency),
+               NULL::integer  -- after the walk's findings
+        FROM new_rows n
+        WHERE n.amount > amount_threshold
+    ), stored AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
+        FROM found ORDER BY found.txn_id, found.ord NULLS LAST
+        ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+        RETURNING *
+    )
+    SELECT pg_catalog.count(pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alert_payload(stored)))
+    INTO sent FROM stored;
+
+    -- the active model, through the scoring path of score_transactions()
+    -- (calo_recon.model_scores: only the new rows' users are read and walked)
+    IF pg_catalog.to_regclass('calo_recon.models') IS NULL THEN
+        RETURN NULL;  -- anomaly part not installed (partial builds)
+    END IF;
+    SELECT m.* INTO model FROM calo_recon.models m WHERE m.active;
+    IF NOT FOUND OR model.features IS DISTINCT FROM calo_recon.transaction_feature_names() THEN
+        RETURN NULL;
+    END IF;
+    SELECT pg_catalog.array_agg(DISTINCT n.user_id ORDER BY n.user_id) INTO users FROM new_rows n;
+    WITH stored AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT s.txn_id, s.user_id, 'model',
+               pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
+                                             'model_id', model.model_id, 'model_name', model.model_name)
+        FROM calo_recon.model_scores(model.model_id, users) s
+        WHERE s.flagged AND s.txn_id IN (SELECT n.txn_id FROM new_rows n)
+        ORDER BY s.txn_id
+        ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+        RETURNING *
+    )
+    SELECT pg_catalog.count(pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alert_payload(stored)))
+    INTO sent FROM stored;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.alert_new_transactions() IS
+  'Trigger: checks inserted transactions (when calo_recon.alerts is on) and raises alerts rows and NOTIFY calo_recon_alerts';

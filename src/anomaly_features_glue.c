@@ -121,6 +121,7 @@ typedef struct FeatureLoad
 	uint64	   *slots;
 	uint32		nslots;
 	uint32		user_cap;
+	bool		closed;			/* rows of users not in the table are skipped */
 } FeatureLoad;
 
 static void *
@@ -173,7 +174,8 @@ fbook_users_rehash(FeatureLoad *ld, uint32 nslots)
 	ld->nslots = nslots;
 }
 
-static uint32
+/* The index of a user, added on first sight (or, when ld->closed, -1 for one not wanted). */
+static int64
 fbook_user_index(FeatureLoad *ld, const char *name, int len)
 {
 	FeatureBook *b = ld->book;
@@ -195,6 +197,8 @@ fbook_user_index(FeatureLoad *ld, const char *name, int len)
 		}
 		s = (s + 1) & (ld->nslots - 1);
 	}
+	if (ld->closed)
+		return -1;
 	if (b->n_users == ld->user_cap)
 	{
 		ld->user_cap *= 2;
@@ -219,6 +223,9 @@ fbook_text(Datum d, int *len)
 	return VARDATA_ANY(v);
 }
 
+/* up to this many users, their rows are read through the user index */
+#define FBOOK_FEW_USERS 1000
+
 /* the columns read, in this order */
 enum
 {
@@ -237,6 +244,7 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	feat_row   *r;
 	const char *s;
 	int			len;
+	int64		user;
 	FeatureMoney amount,
 				vat,
 				old_balance,
@@ -245,6 +253,10 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	for (int c = 0; c < N_COLS; c++)
 		if (isnull[c] && c != COL_TXN_TYPE)
 			elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
+	s = fbook_text(v[COL_USER_ID], &len);
+	user = fbook_user_index(ld, s, len);
+	if (user < 0)
+		return;
 	fbook_reserve(ld, row + 1);
 	r = &ld->rows[row];
 
@@ -258,8 +270,7 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	b->txn_off[row] = ld->arena_len;
 	ld->arena_len += len;
 
-	s = fbook_text(v[COL_USER_ID], &len);
-	b->user[row] = fbook_user_index(ld, s, len);
+	b->user[row] = (uint32) user;
 
 	r->type = BAL_LEGACY;
 	if (!isnull[COL_TXN_TYPE])
@@ -521,8 +532,27 @@ fbook_load(FeatureBook *book, ArrayType *user_ids)
 	book->txn_arena = palloc(ld.arena_cap);
 	if (user_ids == NULL)
 		fbook_scan_all(&ld);
-	else
+	else if (ArrayGetNItems(ARR_NDIM(user_ids), ARR_DIMS(user_ids)) <= FBOOK_FEW_USERS)
 		fbook_scan_users(&ld, user_ids);
+	else
+	{
+		/* many users: one sequential scan keeps their rows */
+		Datum	   *names;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(user_ids, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			if (!nulls[i])
+			{
+				int			len;
+				const char *s = fbook_text(names[i], &len);
+
+				(void) fbook_user_index(&ld, s, len);
+			}
+		ld.closed = true;
+		fbook_scan_all(&ld);
+	}
 	book->txn_off[book->n] = ld.arena_len;
 	fbook_compute(&ld);
 	pfree(ld.rows);

@@ -28,8 +28,9 @@ typedef struct FeatureBook
 
 /*
  * Reads calo_recon.transactions (all of them when user_ids is NULL, else
- * the rows of those users) with the active snapshot and computes every
- * row's features. Allocates in the current memory context.
+ * the rows of those users: through the user index for a few users, one
+ * sequential scan for many) and computes every row's features. Allocates
+ * in the current memory context.
  */
 void		fbook_load(FeatureBook *book, ArrayType *user_ids);
 

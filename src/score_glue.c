@@ -589,7 +589,37 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not lock calo_recon.transaction_scores");
 
-	fbook_load(&book, NULL);
+	if (only_new)
+	{
+		/*
+		 * The users with a row the model has not scored: only their rows
+		 * are read (their features depend on all their rows), through the
+		 * user index when they are few (refresh() after a small load).
+		 */
+		Oid			argtypes[1] = {INT8OID};
+		Datum		args[1] = {Int64GetDatum(model_id)};
+		bool		isnull;
+		Datum		users;
+
+		if (SPI_execute_with_args("SELECT pg_catalog.array_agg(DISTINCT t.user_id) "
+								  "FROM calo_recon.transactions t "
+								  "WHERE NOT EXISTS (SELECT FROM calo_recon.transaction_scores s "
+								  "  WHERE s.txn_id OPERATOR(pg_catalog.=) t.txn_id "
+								  "    AND s.model_id OPERATOR(pg_catalog.=) $1)",
+								  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not find the transactions to score");
+		users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+		{
+			MemoryContextSwitchTo(old);
+			SPI_finish();
+			MemoryContextDelete(work);
+			PG_RETURN_INT64(0);
+		}
+		fbook_load(&book, DatumGetArrayTypePCopy(users));
+	}
+	else
+		fbook_load(&book, NULL);
 	skip = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * Max(book.n, 1));
 	memset(skip, 0, sizeof(bool) * Max(book.n, 1));
 	if (only_new)

@@ -64,10 +64,6 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     users text[];
     new_ids text[];
-    one_user text;
-    scored_txns text[] := '{}';
-    scored_users text[] := '{}';
-    scores float8[] := '{}';
     model record;
     amount_threshold numeric;
     sent bigint;
@@ -164,8 +160,8 @@ BEGIN
     SELECT pg_catalog.count(pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alert_payload(stored)))
     INTO sent FROM stored;
 
-    -- the active model, with the same features and flag rule as
-    -- score_transactions()
+    -- the active model, through the scoring path of score_transactions()
+    -- (calo_recon.model_scores: only the new rows' users are read and walked)
     IF pg_catalog.to_regclass('calo_recon.models') IS NULL THEN
         RETURN NULL;  -- anomaly part not installed (partial builds)
     END IF;
@@ -174,35 +170,13 @@ BEGIN
         RETURN NULL;
     END IF;
     SELECT pg_catalog.array_agg(DISTINCT n.user_id ORDER BY n.user_id) INTO users FROM new_rows n;
-    -- The feature view has per-user window functions and aggregates: an
-    -- equality on user_id is pushed below both, so a few users are scored one
-    -- by one (the real-time case); a bulk insert scores the view once.
-    IF pg_catalog.cardinality(users) <= 20 THEN
-        FOREACH one_user IN ARRAY users LOOP
-            SELECT scored_txns || pg_catalog.array_agg(f.txn_id),
-                   scored_users || pg_catalog.array_agg(f.user_id),
-                   scores || pg_catalog.array_agg(calo_recon.iforest_score(model.forest,
-                                 calo_recon.scaler_transform(model.scaler, f.features)))
-            INTO scored_txns, scored_users, scores
-            FROM calo_recon.transaction_features f
-            WHERE f.user_id = one_user AND f.txn_id IN (SELECT n.txn_id FROM new_rows n);
-        END LOOP;
-    ELSE
-        SELECT pg_catalog.array_agg(f.txn_id), pg_catalog.array_agg(f.user_id),
-               pg_catalog.array_agg(calo_recon.iforest_score(model.forest,
-                   calo_recon.scaler_transform(model.scaler, f.features)))
-        INTO scored_txns, scored_users, scores
-        FROM calo_recon.transaction_features f
-        WHERE f.txn_id IN (SELECT n.txn_id FROM new_rows n);
-    END IF;
-
     WITH stored AS (
         INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
         SELECT s.txn_id, s.user_id, 'model',
                pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
                                              'model_id', model.model_id, 'model_name', model.model_name)
-        FROM unnest(scored_txns, scored_users, scores) AS s(txn_id, user_id, score)  -- multi-argument form: unqualified
-        WHERE s.score > model.threshold
+        FROM calo_recon.model_scores(model.model_id, users) s
+        WHERE s.flagged AND s.txn_id IN (SELECT n.txn_id FROM new_rows n)
         ORDER BY s.txn_id
         ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
         RETURNING *
