@@ -66,6 +66,14 @@ SELECT count(*) AS rows,
        count(DISTINCT ms.user_id) AS users
 FROM calo_recon.model_scores((SELECT model_id FROM calo_recon.models WHERE active), ARRAY['U3', 'U7', 'nobody']) ms
 JOIN expected_scores e USING (txn_id);
+-- more than 1000 users: read in one sequential scan, the others' rows left out
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE ms.score IS DISTINCT FROM e.score OR ms.flagged IS DISTINCT FROM e.flagged
+                           OR ms.explanation IS DISTINCT FROM e.explanation) AS differs,
+       count(DISTINCT ms.user_id) AS users
+FROM calo_recon.model_scores((SELECT model_id FROM calo_recon.models WHERE active),
+                             ARRAY['U3', 'U7'] || ARRAY(SELECT 'nobody-' || g FROM generate_series(1, 1000) g)) ms
+JOIN expected_scores e USING (txn_id);
 \set VERBOSITY sqlstate
 SELECT * FROM calo_recon.model_scores(-1, ARRAY['U3']);
 \set VERBOSITY default
