@@ -199,16 +199,15 @@ int_param(FunctionCallInfo fcinfo, int argno, int32 dflt)
 	return (PG_NARGS() > argno && !PG_ARGISNULL(argno)) ? PG_GETARG_INT32(argno) : dflt;
 }
 
-static fit_state *
-fit_state_create(FunctionCallInfo fcinfo, MemoryContext aggcontext, int nf)
+/*
+ * The limits of a fit, for the aggregate and for train_model's path alike:
+ * errors name the bad parameter. Sets p.
+ */
+static void
+fit_check_params(int32 n_trees, int32 sample_size, int nf, int32 ext, ifo_params *out)
 {
-	int32		n_trees = int_param(fcinfo, 2, FIT_DEFAULT_TREES);
-	int32		sample_size = int_param(fcinfo, 3, FIT_DEFAULT_SAMPLE_SIZE);
-	int64		seed = (PG_NARGS() > 4 && !PG_ARGISNULL(4)) ? PG_GETARG_INT64(4) : FIT_DEFAULT_SEED;
-	int32		ext = int_param(fcinfo, 5, 0);
 	ifo_params	p;
 	uint64		capacity;
-	fit_state  *st;
 
 	if (n_trees < 1 || n_trees > IFO_MAX_TREES)
 		ereport(ERROR,
@@ -241,6 +240,22 @@ fit_state_create(FunctionCallInfo fcinfo, MemoryContext aggcontext, int nf)
 				 errmsg("iforest_fit: %d trees of %d rows with %d features need more than 1 GB",
 						n_trees, sample_size, nf),
 				 errhint("Use fewer trees or a smaller sample_size.")));
+	*out = p;
+}
+
+static fit_state *
+fit_state_create(FunctionCallInfo fcinfo, MemoryContext aggcontext, int nf)
+{
+	int32		n_trees = int_param(fcinfo, 2, FIT_DEFAULT_TREES);
+	int32		sample_size = int_param(fcinfo, 3, FIT_DEFAULT_SAMPLE_SIZE);
+	int64		seed = (PG_NARGS() > 4 && !PG_ARGISNULL(4)) ? PG_GETARG_INT64(4) : FIT_DEFAULT_SEED;
+	int32		ext = int_param(fcinfo, 5, 0);
+	ifo_params	p;
+	uint64		capacity;
+	fit_state  *st;
+
+	fit_check_params(n_trees, sample_size, nf, ext, &p);
+	capacity = (uint64) n_trees * sample_size;
 
 	st = MemoryContextAllocZero(aggcontext, sizeof(fit_state));
 	st->params = p;
@@ -855,6 +870,14 @@ iforest_from_json(PG_FUNCTION_ARGS)
 
 /* ---------------------------------------------- for the scoring path (C) */
 
+void
+mglue_forest_check(int32 n_trees, int32 sample_size, uint32 nf)
+{
+	ifo_params	p;
+
+	fit_check_params(n_trees, sample_size, (int) nf, 0, &p);
+}
+
 ifo_forest *
 mglue_forest_decode(Datum stored)
 {
@@ -880,19 +903,10 @@ mglue_forest_fit(const double *rows, uint64 n_rows, uint32 nf, int32 n_trees,
 	ifo_forest *f;
 	bytea	   *v;
 
-	p.n_trees = n_trees;
-	p.sample_size = sample_size;
-	p.extension_level = 0;
+	fit_check_params(n_trees, sample_size, (int) nf, 0, &p);
 	memset(&res, 0, sizeof(res));
 	res.capacity = (uint64) n_trees * sample_size;
 	res.n_features = nf;
-	if (res.capacity * nf * sizeof(double) > MaxAllocSize ||
-		ifo_build_workspace(res.capacity, nf, &p) > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("iforest_fit: %d trees of %d rows with %d features need more than 1 GB",
-						n_trees, sample_size, (int) nf),
-				 errhint("Use fewer trees or a smaller sample_size.")));
 	rng_seed(&rng, (uint64) seed);
 	rows_alloc = Max(Min(res.capacity, n_rows), 1);
 	res.rows = palloc_extended(rows_alloc * nf * sizeof(double), MCXT_ALLOC_HUGE);

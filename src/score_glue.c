@@ -692,6 +692,12 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "fit_and_score_model must return a row");
+	/* NaN fails the upper bound */
+	if (!(contamination > 0 && contamination <= 0.5))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("contamination must be in (0, 0.5], got %g", contamination)));
+	mglue_forest_check(n_trees, sample_size, FEAT_COUNT);
 	result_desc = BlessTupleDesc(result_desc);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -32,7 +32,7 @@ RETURNS TABLE (txn_id text, user_id text, logged_at timestamptz, features float8
                old_balance float8, hour_of_day float8, seconds_since_previous float8,
                amount_vs_user_median float8, direction float8)
     AS 'MODULE_PATHNAME', 'calo_recon_compute_transaction_features'
-    LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+    LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000;
 COMMENT ON FUNCTION calo_recon.compute_transaction_features(text[]) IS
   'The rows of calo_recon.transaction_features, of all users (NULL) or of the given users only';
 

@@ -76,6 +76,11 @@ FROM calo_recon.model_scores((SELECT model_id FROM calo_recon.models WHERE activ
 JOIN expected_scores e USING (txn_id);
 \set VERBOSITY sqlstate
 SELECT * FROM calo_recon.model_scores(-1, ARRAY['U3']);
+-- fit_and_score_model checks its parameters itself (it may be called directly)
+SELECT calo_recon.fit_and_score_model(998, 0, 10, 32, 1);
+SELECT calo_recon.fit_and_score_model(998, 'NaN', 10, 32, 1);
+SELECT calo_recon.fit_and_score_model(998, 0.01, 0, 32, 1);
+SELECT calo_recon.fit_and_score_model(998, 0.01, 10, 1, 1);
 \set VERBOSITY default
 
 -- only the new rows are scored
