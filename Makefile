@@ -42,6 +42,9 @@ PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 EXTRA_CLEAN = results output_iso regression.diffs regression.out test/unit/build test/fuzz/build \
               tools/calo_recon_load tools/calo_recon_gen
 
+# installcheck is defined below: it wraps PGXS's two runs in fixtures
+NO_INSTALLCHECK = 1
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -49,7 +52,20 @@ include $(PGXS)
 sql/calo_recon--$(EXTVERSION).sql: $(PARTS) calo_recon.control
 	cat $(PARTS) > $@
 
+# `make installcheck` works on any server a superuser points it at:
+# test/fixtures/setup.sql makes the fixtures in private folders under the
+# server's configured import and export directories and prints the PGOPTIONS
+# that point every test session there; cleanup.sql removes the folders after
+# both runs, whether they passed or not.
+FIXTURE_PSQL = '$(bindir)/psql' -X -q -At -v ON_ERROR_STOP=1 -d postgres
 installcheck: isolation-input
+	@fixture_options=$$($(FIXTURE_PSQL) -f test/fixtures/setup.sql) || exit 1; \
+	export PGOPTIONS="$${PGOPTIONS:-} $$fixture_options"; status=0; \
+	{ $(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS); } || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+	  { $(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION); } || status=$$?; fi; \
+	$(FIXTURE_PSQL) -f test/fixtures/cleanup.sql || status=1; \
+	exit $$status
 isolation-input:
 	mkdir -p $(ISOLATION_INPUT)
 	ln -sfn ../../test/specs $(ISOLATION_INPUT)/specs

@@ -48,7 +48,6 @@ if want regress || want tap || want integration; then
   source scripts/cluster.sh
   trap cluster_destroy EXIT
   cluster_start "shared_preload_libraries = 'pg_cron'" "cron.database_name = 'postgres'"
-  cluster_import test/data/samples test/data/bad
   echo "cluster: $CR_ROOT (port $PGPORT)"
   stage_began=$SECONDS
 
@@ -58,6 +57,9 @@ if want regress || want tap || want integration; then
     [ $st -ne 0 ] && [ -f regression.diffs ] && head -n 200 regression.diffs
     record "pg_regress" "$st"
   fi
+  # pg_regress makes its own fixtures (test/sql/00_fixtures.sql); pgTAP and
+  # the integration scripts read the samples from the import folder itself.
+  cluster_import test/data/samples test/data/bad
 
   if want tap && ls test/tap/*.sql >/dev/null 2>&1; then
     createdb calo_tap
