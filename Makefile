@@ -7,8 +7,14 @@
 EXTENSION  = calo_recon
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" calo_recon.control)
 
+include mk/build_flags.mk
+
 MODULE_big = calo_recon
-OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+# The Excel export needs libxlsxwriter; without it (not found, or XLSXWRITER=no)
+# src/workbook_unavailable_glue.c stands in and export_workbook() says why.
+XLSXWRITER ?= $(shell echo '\#include <xlsxwriter.h>' | $${CC:-cc} -E -x c - >/dev/null 2>&1 && echo yes || echo no)
+WORKBOOK_LEFT_OUT = $(if $(filter yes,$(XLSXWRITER)),src/workbook_unavailable_glue.c,src/workbook_glue.c)
+OBJS       = $(patsubst %.c,%.o,$(sort $(filter-out $(WORKBOOK_LEFT_OUT),$(wildcard src/*.c))))
 
 # Released versions are frozen: sql/calo_recon--1.0.sql and every update
 # script sql/calo_recon--A--B.sql are committed files that are never edited
@@ -34,11 +40,14 @@ ISOLATION       = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.
 ISOLATION_INPUT = output_iso/input
 ISOLATION_OPTS  = --inputdir=$(ISOLATION_INPUT) --outputdir=.
 
-SHLIB_LINK += -lz -lxlsxwriter
+SHLIB_LINK += -lz $(if $(filter yes,$(XLSXWRITER)),-lxlsxwriter)
 # PostgreSQL's function-manager macros leave fcinfo unused and its headers
 # compare signed with unsigned, so those two -Wextra checks stay off for glue.
-PG_CFLAGS  += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+PG_CFLAGS  += $(CALO_WARNINGS) -Wno-unused-parameter -Wno-sign-compare \
               -Wno-missing-field-initializers -Isrc
+PG_CPPFLAGS += $(CALO_ASSERTS)
+# the client loader is installed beside the server's programs (pg_config --bindir)
+SCRIPTS_built = tools/calo_recon_load
 EXTRA_CLEAN = results output_iso regression.diffs regression.out test/unit/build test/fuzz/build \
               tools/calo_recon_load tools/calo_recon_gen
 
@@ -74,6 +83,8 @@ isolation-input:
 .PHONY: unit fuzz fuzz-run tools isolation-input
 tools:
 	$(MAKE) -C tools PG_CONFIG=$(PG_CONFIG)
+tools/calo_recon_load: tools/calo_recon_load.c src/logfile.c src/logfile.h tools/Makefile mk/build_flags.mk
+	$(MAKE) -C tools calo_recon_load PG_CONFIG=$(PG_CONFIG)
 unit:
 	$(MAKE) -C test/unit
 fuzz:
