@@ -6,9 +6,10 @@
  *       [--format logs|csv] [--streams N] [--file-kb N] [--level 0-9]
  *
  * Writes DIR/balance-sync-logs/<function-id>/<YYYY-MM-DD>-[$LATEST]<hex>/000000.gz
- * in the layout and event shapes of the real export (SPEC section 2), junk
+ * in the layout and event shapes of the real export, junk
  * files beside them, and DIR/answer-key.json: what each injected fault is and
- * the counts that the SPEC section 4 rules give on exactly what was written.
+ * the counts that the reconciliation rules (README, "Reconciliation") give
+ * on exactly what was written.
  * --format csv writes DIR/transactions.csv and DIR/balance_errors.csv (the
  * columns of calo_recon.transactions / calo_recon.balance_errors) instead.
  *
@@ -1038,7 +1039,7 @@ balance_error(const txn_t *t, bool discrepancy)
 			   (t->credit ? CREDIT_SOURCES[t->src][1] : DEBIT_SOURCES[t->src][1]));
 }
 
-/* SPEC section 4 on the values as written; adds the transaction to the key. */
+/* The reconciliation rules on the values as written; adds the transaction to the key. */
 static void
 judge_transaction(const txn_t *t, bool has_prev, money_t prev_new)
 {

@@ -1,4 +1,4 @@
--- Tables that hold users' data (SPEC section 3). Money is numeric, times are
+-- Tables that hold users' data. Money is numeric, times are
 -- timestamptz, and every table is registered for pg_dump.
 
 -- The value rules a table shares with the log parser are the parser's own
