@@ -27,4 +27,11 @@ make -s installcheck >"$CR_ROOT/installcheck.log" 2>&1 || {
 after=$(cd "$CR_ROOT" && find import export | sort)
 [ "$before" = "$after" ] || fail "the configured folders changed: $(diff <(echo "$before") <(echo "$after") | tr '\n' ' ')"
 [ "$(cat "$CR_ROOT/export/their_report.csv")" = "a DBA's report" ] || fail "a DBA's file was changed"
+
+# a server without the export folder configured: installcheck stops at once, saying so
+psql -X -q -d postgres -c "ALTER SYSTEM SET calo_recon.export_directory = ''" -c "SELECT pg_reload_conf()" >/dev/null
+if make -s installcheck >"$CR_ROOT/unset.log" 2>&1; then fail "installcheck passed without calo_recon.export_directory"; fi
+grep -q "calo_recon.export_directory is not set on this server" "$CR_ROOT/unset.log" ||
+  { cat "$CR_ROOT/unset.log"; fail "no clear error without calo_recon.export_directory"; }
+[ "$(cd "$CR_ROOT" && find import export | sort)" = "$after" ] || fail "the failed setup changed the configured folders"
 echo "package_installcheck: installcheck passed on a bare cluster and left its folders as found"
