@@ -58,6 +58,12 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# The plain C cores (every src/*.c but the glue: *_glue.c, and calo_recon.c
+# and safe_path.c until they are named so) compile without any include path
+# of the server, so a PostgreSQL header in a core fails the build.
+CORE_OBJS = $(filter-out src/%_glue.o src/calo_recon.o src/safe_path.o,$(OBJS))
+$(CORE_OBJS) $(CORE_OBJS:.o=.bc): override CPPFLAGS := $(filter-out -I%,$(CPPFLAGS)) -I. -Isrc
+
 sql/calo_recon--$(EXTVERSION).sql: $(PARTS) calo_recon.control
 	cat $(PARTS) > $@
 

@@ -2,6 +2,7 @@
 # The build a user gets from `make && make install`, apart from the suite's:
 #   - the shipped flags have no -Werror (CI's and the suite's do) and no
 #     USE_ASSERT_CHECKING; ASSERT_CHECKING=1 compiles the Assert()s in;
+#   - the plain C cores compile without the server's include path;
 #   - `make install` installs the client loader calo_recon_load;
 #   - without libxlsxwriter (XLSXWRITER=no) the module neither links it nor
 #     fails to load: export_workbook() raises 0A000 and export_reports() works.
@@ -27,6 +28,15 @@ grep -q -- "-Wall" <<<"$shipped" || fail "the dry run shows no compile commands"
 ! grep -q -- "-DUSE_ASSERT_CHECKING" <<<"$shipped" || fail "assertions on in the shipped build"
 grep -qE -- "(^| )-Werror( |$)" <<<"$(WERROR=1 make -n 2>&1)" || fail "WERROR=1 does not make warnings errors"
 grep -qE -- "(^| )-Werror( |$)" <<<"$(CI=true make -n 2>&1)" || fail "CI=true does not make warnings errors"
+
+# a PostgreSQL header in a plain C core (any src/*.c but the glue) fails the build
+cp src/rng.c "$COPY/rng.c.orig"
+{ echo '#include "postgres.h"'; cat "$COPY/rng.c.orig"; } >src/rng.c
+if make -s src/rng.o >"$COPY/core.log" 2>&1; then fail "a core compiled with the server's headers in reach"; fi
+grep -q "postgres.h" "$COPY/core.log" || { cat "$COPY/core.log"; fail "the core failed for another reason"; }
+cp "$COPY/rng.c.orig" src/rng.c
+make -s src/safe_path.o >/dev/null 2>&1 || fail "the glue does not compile with the server's headers"
+make -s clean >/dev/null
 
 make -s ASSERT_CHECKING=1 >"$COPY/assert_build.log" 2>&1 || { tail "$COPY/assert_build.log"; false; } || fail "the ASSERT_CHECKING=1 build failed"
 grep -q " U ExceptionalCondition" <<<"$(nm -D calo_recon.so)" || fail "ASSERT_CHECKING=1 compiled no Assert in"
