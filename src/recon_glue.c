@@ -1809,8 +1809,15 @@ calo_recon_chain_findings_since(PG_FUNCTION_ARGS)
 					   "      FROM calo_recon.transactions p "
 					   "      WHERE p.user_id OPERATOR(pg_catalog.=) u.user_id "
 					   "        AND p.logged_at OPERATOR(pg_catalog.<) u.first_new) b "
-					   "JOIN calo_recon.transactions t ON t.user_id OPERATOR(pg_catalog.=) u.user_id "
-					   " AND t.logged_at OPERATOR(pg_catalog.>=) COALESCE(b.since, u.first_new) "
+	/*
+	 * LATERAL: each user's rows through the index, never a hash join over the
+	 * whole table (the plan a growing, not yet analyzed table gets during an
+	 * ingest, once per file)
+	 */
+					   "CROSS JOIN LATERAL (SELECT s.* FROM calo_recon.transactions s "
+					   "      WHERE s.user_id OPERATOR(pg_catalog.=) u.user_id "
+					   "        AND s.logged_at OPERATOR(pg_catalog.>=) COALESCE(b.since, u.first_new) "
+					   "      OFFSET 0) t "
 					   "ORDER BY t.user_id COLLATE pg_catalog.\"C\"", 2, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
