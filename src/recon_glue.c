@@ -321,7 +321,8 @@ recon_currency_index(ReconCurrencies *cur, const char *code, int len)
 }
 
 /* ---------------------------------------------------------------------
- * Users: an open-addressing hash of user_id -> dense index
+ * Users (and the given txn_ids of chain_findings): an open-addressing hash
+ * of strings -> dense index
  * --------------------------------------------------------------------- */
 typedef struct ReconUserName
 {
