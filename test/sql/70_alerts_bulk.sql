@@ -55,6 +55,25 @@ SELECT (SELECT array_agg(row(txn_id, finding, expected, actual) ORDER BY txn_id,
      = (SELECT array_agg(row(txn_id, finding, expected, actual, is_new) ORDER BY txn_id, finding)
         FROM given g, calo_recon.chain_findings_since(g.users, g.first_new, g.ids)
         WHERE user_id = ANY (g.users[1:1000])) AS index_agrees;
+-- the scan reads the table directly, so it is taken only by a caller who may
+-- read it: another role gets the query's own error
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS calo_bulk_no_select;
+RESET client_min_messages;
+CREATE ROLE calo_bulk_no_select;
+GRANT USAGE ON SCHEMA calo_recon TO calo_bulk_no_select;
+GRANT EXECUTE ON FUNCTION calo_recon.chain_findings_since(text[], timestamptz[], text[]) TO calo_bulk_no_select;
+GRANT SELECT ON given TO calo_bulk_no_select;
+SET ROLE calo_bulk_no_select;
+\set VERBOSITY sqlstate
+SELECT count(*) FROM given g, calo_recon.chain_findings_since(g.users, g.first_new, g.ids);
+\set VERBOSITY default
+RESET ROLE;
+REVOKE ALL ON given FROM calo_bulk_no_select;
+REVOKE ALL ON FUNCTION calo_recon.chain_findings_since(text[], timestamptz[], text[]) FROM calo_bulk_no_select;
+REVOKE ALL ON SCHEMA calo_recon FROM calo_bulk_no_select;
+DROP ROLE calo_bulk_no_select;
+
 -- a stored row after the given ones is re-checked: a row without finding
 -- comes back with finding NULL and is_new false
 SELECT txn_id, finding, is_new
