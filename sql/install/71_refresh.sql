@@ -68,6 +68,8 @@ BEGIN
     END IF;
     -- runs that this one holds the lock against: their sessions stopped
     -- running them (terminated, crashed) without recording how they ended
+    -- the alerts this run raises name it (calo_recon.alerts.run_id's default)
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', run.run_id::text, true);
     UPDATE calo_recon.runs r
        SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
            error = 'did not finish: process ' || r.backend_pid
@@ -105,6 +107,7 @@ BEGIN
            transactions = run.transactions, reconciled_users = run.reconciled_users,
            breaks = run.breaks, scored = run.scored, error = run.error
      WHERE r.run_id = run.run_id;
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', '', true);
     RETURN run;
 END;
 $$;

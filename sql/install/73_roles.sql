@@ -40,7 +40,8 @@ DECLARE
                                   'reconcile', 'refresh', 'check_last_refresh', 'train_model',
                                   'score_transactions', 'export_reports', 'export_workbook', 'grant_role',
                                   'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
-                                  'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled'];
+                                  'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
+                                  'acknowledge_alert', 'resolve_alert', 'alert_refuse'];
     routine regprocedure;
     name text;
 BEGIN

@@ -184,7 +184,9 @@ SELECT throws_ok($$SELECT calo_recon.refresh_work((SELECT run_id FROM first_run)
 
 -- P4: the notification carries only what every role may see
 SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(calo_recon.alert_payload(
-              row(7, 'T', 'secret-user', 'overdraft', '{"new_balance": -40}', now(), NULL, NULL)::calo_recon.alerts)::jsonb) k),
+              jsonb_populate_record(NULL::calo_recon.alerts,
+                  '{"alert_id": 7, "txn_id": "T", "user_id": "secret-user", "alert_kind": "overdraft",
+                    "detail": {"new_balance": -40}, "acknowledge_note": "secret note"}'))::jsonb) k),
           ARRAY['alert_id', 'alert_kind'], 'the alert payload is the alert id and kind only');
 
 SELECT * FROM finish();
