@@ -23,7 +23,12 @@ INSERT INTO calo_recon.alert_kinds (alert_kind, severity, raised_by, description
   ('out_of_range', 'warning',  'insert', 'a value too large or too precise to check exactly'),
   ('overdraft',    'warning',  'insert', 'new_balance < 0'),
   ('amount_rule',  'info',     'insert', 'amount > calo_recon.amount_threshold'),
-  ('model',        'info',     'insert', 'the active model''s score is above its threshold');
+  ('model',        'info',     'insert', 'the active model''s score is above its threshold'),
+  ('discrepancy',  'critical', 'raise_alerts', 'a new balance error whose subscription and payment balances differ by at least the tolerance (calo_recon.discrepancies)'),
+  ('conflict',     'critical', 'raise_alerts', 'a transaction id delivered again with a different payload: a possible double charge (quarantine reason conflict)'),
+  ('refresh_failed',  'critical', 'raise_alerts', 'the last refresh() run failed or did not finish; resolved by the next run that succeeds'),
+  ('refresh_skipped', 'warning',  'refresh', 'refresh() runs have been skipped (writer lock held) for longer than calo_recon.refresh_max_skip; the run is recorded as failed; resolved by the next run that succeeds'),
+  ('stale_data',   'warning',  'raise_alerts', 'no file with transactions was ingested for longer than calo_recon.max_data_age; resolved once one is');
 ALTER TABLE calo_recon.alerts
     DROP CONSTRAINT alerts_alert_kind_check,
     ADD CONSTRAINT alerts_alert_kind_fkey FOREIGN KEY (alert_kind) REFERENCES calo_recon.alert_kinds,
@@ -41,15 +46,18 @@ ALTER TABLE calo_recon.alerts
         CASE WHEN resolved_at IS NOT NULL THEN 'resolved'
              WHEN acknowledged_at IS NOT NULL THEN 'acknowledged'
              ELSE 'open' END) STORED;
+ALTER TABLE calo_recon.alerts ALTER COLUMN txn_id DROP NOT NULL, ALTER COLUMN user_id DROP NOT NULL;
+CREATE UNIQUE INDEX alerts_open_subject_idx ON calo_recon.alerts (alert_kind, user_id) NULLS NOT DISTINCT
+    WHERE txn_id IS NULL AND resolved_at IS NULL;
 COMMENT ON TABLE calo_recon.alerts IS
   'Alerts raised when a transaction was inserted (calo_recon.alerts on), or when an out-of-order insert re-checked its chain; each was also sent as NOTIFY calo_recon_alerts. Lifecycle: open, acknowledged (acknowledge_alert), resolved (resolve_alert, or by the reconciliation when it no longer supports the alert); see status';
 COMMENT ON COLUMN calo_recon.alerts.alert_id IS 'Surrogate key; the notification payload carries it and alert_kind only';
-COMMENT ON COLUMN calo_recon.alerts.txn_id IS 'Transaction that raised the alert';
-COMMENT ON COLUMN calo_recon.alerts.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.alerts.txn_id IS 'Transaction that raised the alert; NULL for alerts about a user''s balance error without one, or about the system (refresh, staleness)';
+COMMENT ON COLUMN calo_recon.alerts.user_id IS 'Wallet owner; NULL for alerts about the system';
 COMMENT ON COLUMN calo_recon.alerts.alert_kind IS
-  'Kind of alert, one of calo_recon.alert_kinds (which gives its severity): arithmetic, chain or out_of_range (as in balance_breaks, chain against the previous transaction of the user, concurrent inserts of the user included), overdraft (new_balance < 0), amount_rule (amount > calo_recon.amount_threshold), model (active model score > its threshold)';
+  'Kind of alert, one of calo_recon.alert_kinds (which gives its severity and when it is raised): arithmetic, chain, out_of_range, overdraft, amount_rule and model at insert time; discrepancy, conflict, refresh_failed, refresh_skipped and stale_data by refresh() and raise_alerts()';
 COMMENT ON COLUMN calo_recon.alerts.detail IS
-  'What was found: expected, actual, difference and tolerance for balance findings, new_balance for overdrafts, amount and threshold for the amount rule, score, threshold and model_id for the model';
+  'What was found: expected, actual, difference and tolerance for balance findings, new_balance for overdrafts, amount and threshold for the amount rule, score, threshold and model_id for the model; error_id and the balances for discrepancies; quarantine_id and the delivered payload for conflicts; run_id and error for refresh alerts; last_loaded_at and max_data_age for stale_data';
 COMMENT ON COLUMN calo_recon.alerts.created_at IS 'When the alert was raised (the inserting transaction''s start time)';
 COMMENT ON COLUMN calo_recon.alerts.resolved_at IS
   'NULL while the alert is not resolved; else when it was resolved (the resolving transaction''s start time), by resolve_alert() or by the reconciliation';
@@ -64,6 +72,7 @@ COMMENT ON COLUMN calo_recon.alerts.run_id IS 'calo_recon.runs row of the refres
 COMMENT ON COLUMN calo_recon.alerts.raised_in IS 'Database transaction that raised it: with user_id and alert_kind, the alert''s group (see alert_groups)';
 COMMENT ON COLUMN calo_recon.alerts.status IS 'open, acknowledged or resolved, from resolved_at and acknowledged_at';
 COMMENT ON INDEX calo_recon.alerts_open_idx IS 'At most one unresolved alert of a kind per transaction';
+COMMENT ON INDEX calo_recon.alerts_open_subject_idx IS 'At most one unresolved alert of a kind per user (or about the system) among those without a transaction';
 -- Alert lifecycle (README "Alert lifecycle"): open -> acknowledged ->
 -- resolved, with who, when and a note.  Functions run with the caller's
 -- rights (no SECURITY DEFINER), so whoever may acknowledge may also UPDATE
@@ -217,8 +226,244 @@ COMMENT ON COLUMN calo_recon.alert_groups.open IS 'Of which open (neither acknow
 COMMENT ON COLUMN calo_recon.alert_groups.acknowledged IS 'Of which acknowledged and not resolved';
 COMMENT ON COLUMN calo_recon.alert_groups.first_alert_id IS 'Lowest alert_id of the group, to pass to acknowledge_alert or resolve_alert with whole_group';
 COMMENT ON COLUMN calo_recon.alert_groups.created_at IS 'When the group''s first alert was raised';
--- refresh_work() names its run for the alerts it raises: its signature is
--- unchanged, so refresh() and refresh_job() keep calling it
+-- runs explain themselves (duration, DETAIL, HINT, how long skipped)
+ALTER TABLE calo_recon.runs
+    ADD COLUMN error_detail text,
+    ADD COLUMN error_hint text,
+    ADD COLUMN skipped_since timestamptz;
+ALTER TABLE calo_recon.runs
+    ADD COLUMN duration interval GENERATED ALWAYS AS (finished_at - started_at) STORED;
+COMMENT ON TABLE calo_recon.runs IS
+  'One row per calo_recon.refresh() call: what it did, how it ended, and the error when it failed';
+COMMENT ON COLUMN calo_recon.runs.run_id IS 'Surrogate key, increasing with each run';
+COMMENT ON COLUMN calo_recon.runs.started_at IS 'When the run started';
+COMMENT ON COLUMN calo_recon.runs.finished_at IS 'When the run ended (NULL while it runs)';
+COMMENT ON COLUMN calo_recon.runs.status IS 'running (refresh_job() commits it before the work), succeeded, failed (see error; also a run whose session stopped running it, and a skipped run once runs have been skipped longer than calo_recon.refresh_max_skip), or skipped (another session held the writer lock: see error)';
+COMMENT ON COLUMN calo_recon.runs.folder IS 'Folder under calo_recon.import_directory the run ingested';
+COMMENT ON COLUMN calo_recon.runs.files IS 'Files ingested (files seen before are not counted)';
+COMMENT ON COLUMN calo_recon.runs.skipped_files IS 'Files that were not logs (or already ingested), skipped';
+COMMENT ON COLUMN calo_recon.runs.events IS 'Log events read';
+COMMENT ON COLUMN calo_recon.runs.transactions IS 'New transactions stored';
+COMMENT ON COLUMN calo_recon.runs.reconciled_users IS 'Users whose findings were recomputed';
+COMMENT ON COLUMN calo_recon.runs.breaks IS 'Arithmetic and chain breaks of the reconciled users';
+COMMENT ON COLUMN calo_recon.runs.scored IS 'Transactions scored with the active model (0 when none is active)';
+COMMENT ON COLUMN calo_recon.runs.error IS 'SQLSTATE and message of the failure, or which process held the writer lock and what it ran when the run was skipped';
+COMMENT ON COLUMN calo_recon.runs.backend_pid IS 'Server process that ran it (see check_last_refresh())';
+COMMENT ON COLUMN calo_recon.runs.error_detail IS 'DETAIL of the error of a failed run, if it had one';
+COMMENT ON COLUMN calo_recon.runs.error_hint IS 'HINT of the error of a failed run, if it had one';
+COMMENT ON COLUMN calo_recon.runs.skipped_since IS 'For a run that did not start (the writer lock held): when the unbroken series of such runs it ends began';
+COMMENT ON COLUMN calo_recon.runs.duration IS 'finished_at - started_at; NULL while it runs';
+-- Alerts that no single inserted transaction raises (README "More alerts"):
+-- discrepancies and conflicts found by ingestion, failed or long-skipped
+-- refresh() runs, stale data.  refresh() raises them at the end of every run
+-- (and refresh_skipped when it gives up waiting); raise_alerts() does the same
+-- on demand.  Like the insert-time alerts they honour calo_recon.alerts: with
+-- it off, what is found is recorded as seen (the high-water marks below move
+-- on) without alerting, which is how a backfill pages nobody.
+
+CREATE FUNCTION calo_recon.ops_settings(OUT refresh_max_skip interval, OUT max_data_age interval,
+                                        OUT alert_backfill_age interval)
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_ops_settings';
+COMMENT ON FUNCTION calo_recon.ops_settings() IS
+  'The operations settings calo_recon.refresh_max_skip, calo_recon.max_data_age and calo_recon.alert_backfill_age of this session as intervals (NULL when 0, off)';
+REVOKE EXECUTE ON FUNCTION calo_recon.ops_settings() FROM PUBLIC;
+
+-- How far raise_alerts() has looked: each new balance error or conflict is
+-- considered once.  Ingests and refresh() take the writer lock, so ids are
+-- handed out in commit order for the rows they write.
+CREATE TABLE calo_recon.alert_marks (
+    source  text   PRIMARY KEY CHECK (source IN ('balance_errors', 'quarantine')),
+    last_id bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE calo_recon.alert_marks IS
+  'High-water marks of raise_alerts(): the last balance_errors.error_id and quarantine.quarantine_id it has considered for discrepancy and conflict alerts';
+COMMENT ON COLUMN calo_recon.alert_marks.source IS 'balance_errors (discrepancies) or quarantine (conflicts)';
+COMMENT ON COLUMN calo_recon.alert_marks.last_id IS 'Highest id considered; rows above it are new';
+INSERT INTO calo_recon.alert_marks (source) VALUES ('balance_errors'), ('quarantine');
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.alert_marks', '');
+
+-- One NOTIFY calo_recon_alerts for the alerts one call raised, in the
+-- per-statement form of the insert-time trigger: how many, the id range and
+-- the count per kind (LISTEN needs no privilege: nothing else).
+CREATE FUNCTION calo_recon.notify_raised(alert_ids bigint[], alert_kinds text[]) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.pg_notify('calo_recon_alerts', pg_catalog.jsonb_build_object(
+               'alerts', pg_catalog.count(*),
+               'first_alert_id', pg_catalog.min(a.alert_id),
+               'last_alert_id', pg_catalog.max(a.alert_id),
+               'kinds', (SELECT pg_catalog.jsonb_object_agg(k.alert_kind, k.n)
+                         FROM (SELECT b.alert_kind, pg_catalog.count(*) AS n
+                               FROM unnest(alert_ids, alert_kinds) AS b (alert_id, alert_kind)  -- multi-argument form: unqualified
+                               GROUP BY b.alert_kind) k))::text)
+    FROM unnest(alert_ids, alert_kinds) AS a (alert_id, alert_kind)  -- multi-argument form: unqualified
+    HAVING pg_catalog.count(*) > 0
+$$;
+COMMENT ON FUNCTION calo_recon.notify_raised(bigint[], text[]) IS
+  'Internal: sends one NOTIFY calo_recon_alerts for the alerts one call raised (alerts, first_alert_id, last_alert_id, kinds), none when there are none';
+REVOKE EXECUTE ON FUNCTION calo_recon.notify_raised(bigint[], text[]) FROM PUBLIC;
+
+-- An alert about the system (no user, no transaction): at most one open per
+-- kind, so a failure repeated every five minutes stays one alert.
+CREATE FUNCTION calo_recon.raise_system_alert(alert_kind text, detail jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    raised bigint;
+BEGIN
+    IF NOT pg_catalog.current_setting('calo_recon.alerts')::boolean THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO calo_recon.alerts (alert_kind, detail)
+    VALUES (raise_system_alert.alert_kind, raise_system_alert.detail)
+    ON CONFLICT DO NOTHING
+    RETURNING alerts.alert_id INTO raised;
+    IF raised IS NOT NULL THEN
+        PERFORM calo_recon.notify_raised(ARRAY[raised], ARRAY[alert_kind]);
+    END IF;
+    RETURN raised;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.raise_system_alert(text, jsonb) IS
+  'Internal: raises an alert of a kind about the system (no user or transaction) unless one is open already or calo_recon.alerts is off; returns its alert_id, else NULL';
+REVOKE EXECUTE ON FUNCTION calo_recon.raise_system_alert(text, jsonb) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.raise_alerts()
+RETURNS TABLE (alert_kind text, raised bigint, resolved bigint)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    settings record := calo_recon.ops_settings();
+    paging boolean := pg_catalog.current_setting('calo_recon.alerts')::boolean;
+    errors_mark bigint;
+    quarantine_mark bigint;
+    errors_top bigint;
+    quarantine_top bigint;
+    last_run calo_recon.runs;
+    last_loaded timestamptz;
+    ids bigint[] := '{}';
+    kinds text[] := '{}';
+    system_raised bigint[] := '{}';
+    raised_id bigint;
+    resolved_kinds text[] := '{}';
+BEGIN
+    -- one raiser at a time: the marks are read and moved under a row lock
+    SELECT m.last_id INTO errors_mark FROM calo_recon.alert_marks m WHERE m.source = 'balance_errors' FOR UPDATE;
+    SELECT m.last_id INTO quarantine_mark FROM calo_recon.alert_marks m WHERE m.source = 'quarantine' FOR UPDATE;
+    SELECT pg_catalog.max(e.error_id) INTO errors_top FROM calo_recon.balance_errors e;
+    SELECT pg_catalog.max(q.quarantine_id) INTO quarantine_top FROM calo_recon.quarantine q;
+
+    -- new discrepancies, one alert each (a user's without a transaction share
+    -- one open alert)
+    WITH raised AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT d.txn_id, d.user_id, 'discrepancy',
+               pg_catalog.jsonb_build_object('error_id', d.error_id, 'subscription_balance', d.subscription_balance,
+                                             'payment_balance', d.payment_balance, 'difference', d.difference,
+                                             'tolerance', d.tolerance, 'currency', d.currency,
+                                             'logged_at', d.logged_at, 'source_file', d.source_file)
+        FROM calo_recon.discrepancies d
+        WHERE paging AND d.error_id > errors_mark AND d.error_id <= errors_top
+          AND (settings.alert_backfill_age IS NULL OR d.logged_at >= pg_catalog.now() - settings.alert_backfill_age)
+        ORDER BY d.error_id
+        ON CONFLICT DO NOTHING
+        RETURNING alerts.alert_id, alerts.alert_kind
+    )
+    SELECT ids || coalesce(pg_catalog.array_agg(r.alert_id), '{}'), kinds || coalesce(pg_catalog.array_agg(r.alert_kind), '{}')
+    INTO ids, kinds FROM raised r;
+
+    -- new conflicts: one alert per transaction id, whatever the number of
+    -- conflicting deliveries
+    WITH raised AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT DISTINCT ON (q.txn_id) q.txn_id, t.user_id, 'conflict',
+               pg_catalog.jsonb_build_object('quarantine_id', q.quarantine_id, 'source_file', q.source_file,
+                                             'logged_at', q.logged_at, 'delivered', q.detail)
+        FROM calo_recon.quarantine q
+        LEFT JOIN calo_recon.transactions t ON t.txn_id = q.txn_id
+        WHERE paging AND q.reason = 'conflict' AND q.txn_id IS NOT NULL
+          AND q.quarantine_id > quarantine_mark AND q.quarantine_id <= quarantine_top
+          AND (settings.alert_backfill_age IS NULL OR q.logged_at >= pg_catalog.now() - settings.alert_backfill_age)
+        ORDER BY q.txn_id, q.quarantine_id
+        ON CONFLICT DO NOTHING
+        RETURNING alerts.alert_id, alerts.alert_kind
+    )
+    SELECT ids || coalesce(pg_catalog.array_agg(r.alert_id), '{}'), kinds || coalesce(pg_catalog.array_agg(r.alert_kind), '{}')
+    INTO ids, kinds FROM raised r;
+
+    UPDATE calo_recon.alert_marks m
+       SET last_id = CASE m.source WHEN 'balance_errors' THEN GREATEST(errors_mark, errors_top)
+                                   ELSE GREATEST(quarantine_mark, quarantine_top) END
+     WHERE m.source IN ('balance_errors', 'quarantine');
+
+    -- the last run that ended: a failure raises, a success resolves
+    SELECT r.* INTO last_run FROM calo_recon.runs r
+    WHERE r.status IN ('succeeded', 'failed') ORDER BY r.run_id DESC LIMIT 1;
+    IF last_run.status = 'succeeded' THEN
+        WITH solved AS (
+            UPDATE calo_recon.alerts a
+               SET resolved_at = pg_catalog.now(),
+                   resolution = pg_catalog.format('refresh() run %s succeeded', last_run.run_id)
+             WHERE a.alert_kind IN ('refresh_failed', 'refresh_skipped') AND a.txn_id IS NULL AND a.resolved_at IS NULL
+            RETURNING a.alert_kind
+        )
+        SELECT resolved_kinds || coalesce(pg_catalog.array_agg(x.alert_kind), '{}') INTO resolved_kinds FROM solved x;
+    ELSIF last_run.status = 'failed' THEN
+        raised_id := calo_recon.raise_system_alert(
+            CASE WHEN last_run.skipped_since IS NULL THEN 'refresh_failed' ELSE 'refresh_skipped' END,
+            pg_catalog.jsonb_build_object('run_id', last_run.run_id, 'error', last_run.error,
+                                          'error_detail', last_run.error_detail, 'error_hint', last_run.error_hint));
+        IF raised_id IS NOT NULL THEN
+            system_raised := system_raised || raised_id;
+        END IF;
+    END IF;
+
+    -- stale data: no file with transactions loaded for max_data_age
+    IF settings.max_data_age IS NOT NULL THEN
+        SELECT pg_catalog.max(f.loaded_at) INTO last_loaded FROM calo_recon.ingested_files f WHERE f.transactions > 0;
+        IF last_loaded IS NULL OR pg_catalog.now() - last_loaded > settings.max_data_age THEN
+            raised_id := calo_recon.raise_system_alert('stale_data',
+                pg_catalog.jsonb_build_object('last_loaded_at', last_loaded, 'max_data_age', settings.max_data_age));
+            IF raised_id IS NOT NULL THEN
+                system_raised := system_raised || raised_id;
+            END IF;
+        END IF;
+    END IF;
+    IF settings.max_data_age IS NULL OR pg_catalog.now() - last_loaded <= settings.max_data_age THEN
+        WITH solved AS (
+            UPDATE calo_recon.alerts a
+               SET resolved_at = pg_catalog.now(),
+                   resolution = CASE WHEN settings.max_data_age IS NULL THEN 'calo_recon.max_data_age is off'
+                                     ELSE pg_catalog.format('a file with transactions was loaded at %s', last_loaded) END
+             WHERE a.alert_kind = 'stale_data' AND a.txn_id IS NULL AND a.resolved_at IS NULL
+            RETURNING a.alert_kind
+        )
+        SELECT resolved_kinds || coalesce(pg_catalog.array_agg(x.alert_kind), '{}') INTO resolved_kinds FROM solved x;
+    END IF;
+
+    -- one notification for the discrepancies and conflicts (the system
+    -- alerts sent their own)
+    PERFORM calo_recon.notify_raised(ids, kinds);
+    RETURN QUERY
+    SELECT k.alert_kind,
+           (SELECT pg_catalog.count(*) FROM unnest(ids || system_raised) AS r(alert_id)
+            JOIN calo_recon.alerts a ON a.alert_id = r.alert_id WHERE a.alert_kind = k.alert_kind),
+           (SELECT pg_catalog.count(*) FROM unnest(resolved_kinds) AS x(alert_kind) WHERE x.alert_kind = k.alert_kind)
+    FROM calo_recon.alert_kinds k
+    WHERE k.raised_by IN ('raise_alerts', 'refresh')
+    ORDER BY k.alert_kind;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.raise_alerts() IS
+  'Raises the alerts no inserted transaction raises: discrepancy for each new balance error at or above the tolerance, conflict for each transaction id newly delivered with a different payload (both once, not for rows logged before now() - calo_recon.alert_backfill_age, and with calo_recon.alerts off only recorded as seen), refresh_failed or refresh_skipped when the last run that ended failed, stale_data when no file with transactions was loaded for calo_recon.max_data_age; resolves refresh alerts after a successful run and stale_data once data is fresh. One NOTIFY calo_recon_alerts for what it raised. Returns per kind the alerts raised and resolved. refresh() calls it at the end of every run';
+REVOKE EXECUTE ON FUNCTION calo_recon.raise_alerts() FROM PUBLIC;
+-- what an updated database already holds was there before raise_alerts():
+-- recorded as seen, not paged
+UPDATE calo_recon.alert_marks m
+   SET last_id = coalesce(CASE m.source
+                              WHEN 'balance_errors' THEN (SELECT max(e.error_id) FROM calo_recon.balance_errors e)
+                              ELSE (SELECT max(q.quarantine_id) FROM calo_recon.quarantine q) END, 0);
+-- refresh(): names its run for the alerts it raises, records DETAIL and
+-- HINT, logs success, raises alerts, fails endless skipping
 DROP FUNCTION calo_recon.refresh_work(bigint);
 CREATE FUNCTION calo_recon.refresh_work(run_id bigint)
 RETURNS calo_recon.runs
@@ -265,6 +510,9 @@ BEGIN
         -- cancel ends the work as asked, and the run is recorded as failed)
         run.status := 'failed';
         run.error := SQLSTATE || ': ' || SQLERRM;
+        GET STACKED DIAGNOSTICS run.error_detail = PG_EXCEPTION_DETAIL, run.error_hint = PG_EXCEPTION_HINT;
+        run.error_detail := NULLIF(run.error_detail, '');
+        run.error_hint := NULLIF(run.error_hint, '');
         run.files := 0; run.skipped_files := 0; run.events := 0; run.transactions := 0;
         run.reconciled_users := 0; run.breaks := 0; run.scored := 0;
         RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
@@ -274,8 +522,21 @@ BEGIN
        SET finished_at = run.finished_at, status = run.status, files = run.files,
            skipped_files = run.skipped_files, events = run.events,
            transactions = run.transactions, reconciled_users = run.reconciled_users,
-           breaks = run.breaks, scored = run.scored, error = run.error
-     WHERE r.run_id = run.run_id;
+           breaks = run.breaks, scored = run.scored, error = run.error,
+           error_detail = run.error_detail, error_hint = run.error_hint
+     WHERE r.run_id = run.run_id
+    RETURNING r.* INTO run;
+    IF run.status = 'succeeded' THEN
+        RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % scored',
+            run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.scored;
+    END IF;
+    -- what this run (its outcome included) and the data now call for; a
+    -- failure to alert must not lose the run's record
+    BEGIN
+        PERFORM calo_recon.raise_alerts();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'calo_recon.refresh() run %: raise_alerts() failed: % %', run.run_id, SQLSTATE, SQLERRM;
+    END;
     PERFORM pg_catalog.set_config('calo_recon_run.run_id', '', true);
     RETURN run;
 END;
@@ -283,6 +544,127 @@ $$;
 COMMENT ON FUNCTION calo_recon.refresh_work(bigint) IS
   'Internal to refresh() and refresh_job(): the work of the run in status running with this run_id, recorded in its row';
 REVOKE EXECUTE ON FUNCTION calo_recon.refresh_work(bigint) FROM PUBLIC;
+CREATE FUNCTION calo_recon.refresh_skipped(run_id bigint) RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+    since timestamptz;
+    max_skip interval := (calo_recon.ops_settings()).refresh_max_skip;
+    reason text := calo_recon.refresh_skipped_reason();
+BEGIN
+    SELECT r.* INTO run FROM calo_recon.runs r WHERE r.run_id = refresh_skipped.run_id;
+    IF NOT FOUND OR run.status <> 'running' THEN
+        RAISE EXCEPTION 'calo_recon.runs has no run % in status running', refresh_skipped.run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT coalesce(p.skipped_since, run.started_at) INTO since
+    FROM (SELECT NULL) AS one
+    LEFT JOIN LATERAL (SELECT r.skipped_since FROM calo_recon.runs r
+                       WHERE r.run_id < run.run_id ORDER BY r.run_id DESC LIMIT 1) p ON true;
+    IF max_skip IS NOT NULL AND pg_catalog.clock_timestamp() - since > max_skip THEN
+        UPDATE calo_recon.runs r
+           SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), skipped_since = since,
+               error = pg_catalog.format('skipped since %s, longer than calo_recon.refresh_max_skip (%s): %s',
+                                         since, max_skip, reason),
+               error_hint = 'Find what holds the writer lock (see error) and why: a long ingest, a session left idle in transaction.'
+         WHERE r.run_id = run.run_id
+        RETURNING r.* INTO run;
+        RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
+        PERFORM calo_recon.raise_system_alert('refresh_skipped',
+            pg_catalog.jsonb_build_object('run_id', run.run_id, 'skipped_since', since, 'error', run.error));
+    ELSE
+        UPDATE calo_recon.runs r
+           SET status = 'skipped', finished_at = pg_catalog.clock_timestamp(), skipped_since = since,
+               error = reason
+         WHERE r.run_id = run.run_id
+        RETURNING r.* INTO run;
+    END IF;
+    RETURN run;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh_skipped(bigint) IS
+  'Internal to refresh() and refresh_job(): records the run in status running with this run_id as not started (writer lock held): skipped, or failed with a refresh_skipped alert once runs have been skipped for longer than calo_recon.refresh_max_skip';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh_skipped(bigint) FROM PUBLIC;
+DROP FUNCTION calo_recon.refresh(text);
+CREATE FUNCTION calo_recon.refresh(folder text DEFAULT '')
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+BEGIN
+    IF folder IS NULL THEN
+        RAISE EXCEPTION 'folder must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO calo_recon.runs (status, folder) VALUES ('running', folder) RETURNING * INTO run;
+    IF NOT calo_recon.try_lock_writer() THEN
+        RETURN calo_recon.refresh_skipped(run.run_id);
+    END IF;
+    RETURN calo_recon.refresh_work(run.run_id);
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh(text) IS
+  'Ingests new files from the folder (relative to calo_recon.import_directory, default all of it), reconciles every user with transactions inserted since the last run, scores new transactions with the active model, and records the run in calo_recon.runs. A run that finds the writer lock held (another refresh, an ingest, a reconcile) returns at once with status skipped and names the holding process; a failed run (a cancel or statement_timeout included) is rolled back but recorded with status failed and the error (and a WARNING); a scheduler sees the failure with check_last_refresh(), or schedules CALL calo_recon.refresh_job() instead';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh(text) FROM PUBLIC;
+DROP PROCEDURE calo_recon.refresh_job(text);
+CREATE PROCEDURE calo_recon.refresh_job(folder text DEFAULT '')
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    run calo_recon.runs;
+BEGIN
+    IF folder IS NULL THEN
+        RAISE EXCEPTION 'folder must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO calo_recon.runs (status, folder) VALUES ('running', folder) RETURNING * INTO run;
+    COMMIT;
+    IF calo_recon.try_lock_writer() THEN
+        run := calo_recon.refresh_work(run.run_id);
+    ELSE
+        run := calo_recon.refresh_skipped(run.run_id);
+    END IF;
+    COMMIT;
+    -- the run is this session's last: a failure is reported as the check reports it
+    PERFORM calo_recon.check_last_refresh();
+END;
+$$;
+COMMENT ON PROCEDURE calo_recon.refresh_job(text) IS
+  'refresh() in two transactions, for pg_cron: commits the run as running, does the work and commits its outcome; fails with 38000 when the run failed (still recorded). A run cancelled, timed out or terminated mid-way stays visible in calo_recon.runs';
+REVOKE EXECUTE ON PROCEDURE calo_recon.refresh_job(text) FROM PUBLIC;
+DROP FUNCTION calo_recon.check_last_refresh();
+CREATE FUNCTION calo_recon.check_last_refresh()
+RETURNS calo_recon.runs
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+BEGIN
+    SELECT r.* INTO run FROM calo_recon.runs r
+    WHERE r.backend_pid = pg_catalog.pg_backend_pid()
+    ORDER BY r.run_id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no calo_recon.refresh() run in this session' USING ERRCODE = 'no_data_found';
+    END IF;
+    IF run.status = 'failed' THEN
+        RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
+            USING ERRCODE = 'external_routine_exception',
+                  DETAIL = coalesce(run.error_detail, ''), HINT = coalesce(run.error_hint, '');
+    END IF;
+    IF run.status = 'running' THEN
+        RAISE EXCEPTION 'calo_recon.refresh() run % did not finish', run.run_id
+            USING ERRCODE = 'external_routine_exception',
+                  DETAIL = 'Its row was committed as running and the call ended before recording an outcome.';
+    END IF;
+    RETURN run;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.check_last_refresh() IS
+  'Returns the last refresh() run of this session, or raises 38000 when it failed or did not finish (P0002 when there is none): for pg_cron, BEGIN; SELECT calo_recon.refresh(); COMMIT; SELECT calo_recon.check_last_refresh(); records the failed run and shows the job as failed';
+REVOKE EXECUTE ON FUNCTION calo_recon.check_last_refresh() FROM PUBLIC;
 DROP FUNCTION calo_recon.grant_role(name, text);
 CREATE FUNCTION calo_recon.grant_role(role_name name, kind text)
 RETURNS SETOF text
@@ -306,7 +688,8 @@ DECLARE
                                   'score_transactions', 'export_reports', 'export_workbook', 'grant_role',
                                   'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
                                   'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
-                                  'acknowledge_alert', 'resolve_alert', 'alert_refuse'];
+                                  'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
+                                  'raise_alerts', 'raise_system_alert', 'notify_raised'];
     routine regprocedure;
     name text;
 BEGIN

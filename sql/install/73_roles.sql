@@ -41,7 +41,8 @@ DECLARE
                                   'score_transactions', 'export_reports', 'export_workbook', 'grant_role',
                                   'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
                                   'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
-                                  'acknowledge_alert', 'resolve_alert', 'alert_refuse'];
+                                  'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
+                                  'raise_alerts', 'raise_system_alert', 'notify_raised'];
     routine regprocedure;
     name text;
 BEGIN

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(49);
+SELECT plan(54);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -302,6 +302,12 @@ INSERT INTO entry_points VALUES
   ('locks', $$SELECT calo_recon.lock_writer(), calo_recon.try_lock_writer(), calo_recon.writer_lock_holder(),
                      calo_recon.lock_user_chains(ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
   ('alert_payload', $$SELECT calo_recon.alert_payload(a) FROM calo_recon.alerts a$$),
+  ('raise_alerts', $$SELECT * FROM calo_recon.raise_alerts()$$),
+  ('ops_settings', $$SELECT * FROM calo_recon.ops_settings()$$),
+  ('raise_system_alert', $$SELECT calo_recon.raise_system_alert('stale_data', '{"hostile": true}'::pg_catalog.jsonb)$$),
+  ('notify_raised', $$SELECT calo_recon.notify_raised(ARRAY[1, 2]::pg_catalog.int8[], ARRAY['chain', 'model']::pg_catalog.text[])$$),
+  ('refresh_skipped', $$WITH r AS (INSERT INTO calo_recon.runs (status, folder) VALUES ('running', 'samples') RETURNING run_id)
+                        SELECT (calo_recon.refresh_skipped(r.run_id)).status FROM r$$),
   ('acknowledge_alert', $$SELECT * FROM calo_recon.acknowledge_alert((SELECT pg_catalog.min(a.alert_id) FROM calo_recon.alerts a
                                                                      WHERE a.status OPERATOR(pg_catalog.=) 'open'), 'hostile', true)$$),
   ('resolve_alert', $$SELECT * FROM calo_recon.resolve_alert((SELECT pg_catalog.min(a.alert_id) FROM calo_recon.alerts a
