@@ -8,7 +8,7 @@ PACKAGES=(
   postgresql-15 postgresql-client-15 postgresql-server-dev-15
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron
   libpq-dev zlib1g-dev libxlsxwriter-dev
-  python3 python3-sklearn python3-pandas python3-openpyxl python3-psycopg2
+  python3 python3-sklearn python3-pandas python3-openpyxl python3-psycopg2 python3-yaml
 )
 
 missing=()

@@ -271,9 +271,19 @@ BEGIN
         RAISE EXCEPTION 'no calo_recon.refresh() run in this session' USING ERRCODE = 'no_data_found';
     END IF;
     IF run.status = 'failed' THEN
+        -- an empty DETAIL or HINT would still be printed: pass on only those the run had
+        IF run.error_detail IS NOT NULL AND run.error_hint IS NOT NULL THEN
+            RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
+                USING ERRCODE = 'external_routine_exception', DETAIL = run.error_detail, HINT = run.error_hint;
+        ELSIF run.error_detail IS NOT NULL THEN
+            RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
+                USING ERRCODE = 'external_routine_exception', DETAIL = run.error_detail;
+        ELSIF run.error_hint IS NOT NULL THEN
+            RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
+                USING ERRCODE = 'external_routine_exception', HINT = run.error_hint;
+        END IF;
         RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
-            USING ERRCODE = 'external_routine_exception',
-                  DETAIL = coalesce(run.error_detail, ''), HINT = coalesce(run.error_hint, '');
+            USING ERRCODE = 'external_routine_exception';
     END IF;
     IF run.status = 'running' THEN
         RAISE EXCEPTION 'calo_recon.refresh() run % did not finish', run.run_id

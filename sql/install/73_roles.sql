@@ -5,6 +5,8 @@
 --   reader   : USAGE on the schema, SELECT on the BI views and transactions
 --   analyst  : reader + reads models, scores and feedback, records feedback
 --              (EXECUTE on every function but the operator-only ones below)
+--   monitor  : USAGE on the schema, SELECT on the health view and EXECUTE
+--              on check_health(): how calo_recon is doing, never a wallet
 --   operator : reader + every table and function of the schema (refresh,
 --              ingest, reconcile, training, scoring, exports) but grant_role;
 --              server file access itself comes from membership in
@@ -42,17 +44,17 @@ DECLARE
                                   'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
                                   'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
                                   'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
-                                  'raise_alerts', 'raise_system_alert', 'notify_raised'];
+                                  'raise_alerts', 'raise_system_alert', 'notify_raised', 'check_health'];
     routine regprocedure;
     name text;
 BEGIN
     IF role_name IS NULL OR kind IS NULL THEN
         RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF kind NOT IN ('reader', 'analyst', 'operator') THEN
+    IF kind NOT IN ('reader', 'analyst', 'operator', 'monitor') THEN
         RAISE EXCEPTION 'unknown role kind "%"', kind
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use reader, analyst or operator.';
+                  HINT = 'Use reader, analyst, operator or monitor.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
         RAISE EXCEPTION 'role "%" does not exist', role_name
@@ -60,6 +62,12 @@ BEGIN
     END IF;
 
     statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name);
+        views := '{}';
+    END IF;
     FOREACH name IN ARRAY views LOOP
         IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
             statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
@@ -100,5 +108,5 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
-  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
 REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
