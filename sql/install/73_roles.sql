@@ -44,7 +44,7 @@ DECLARE
                                   'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
                                   'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
                                   'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
-                                  'raise_alerts', 'raise_system_alert', 'notify_raised', 'check_health'];
+                                  'raise_alerts', 'raise_system_alert', 'notify_raised', 'check_health', 'purge'];
     routine regprocedure;
     name text;
 BEGIN

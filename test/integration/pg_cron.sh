@@ -101,4 +101,19 @@ wait "$gate" || true
 echo "pg_cron: overlapping run: $second"
 [[ "$second" =~ ^skipped:\ not\ started:\ .*\ held\ by\ process\ [0-9]+\ \(active\):\ BEGIN\;\ SELECT\ calo_recon\.refresh ]] || fail "second run: $second"
 [ "$(q "$OK_DB" -c "SELECT count(*) FROM calo_recon.runs WHERE status = 'skipped'")" = 1 ] || fail "skipped run not recorded once"
+# retention: purge() forgets the old history of this database's calo_recon
+# jobs (pg_cron lives in the postgres database here), nothing else
+q postgres -c "CREATE EXTENSION calo_recon"
+q postgres <<'SQL' >/dev/null
+INSERT INTO cron.job_run_details (jobid, runid, job_pid, database, username, command, status, return_message, start_time, end_time)
+VALUES (0, -1, 0, 'postgres', 'postgres', 'CALL calo_recon.refresh_job()', 'succeeded', '', now() - interval '400 days', now() - interval '400 days'),
+       (0, -2, 0, 'postgres', 'postgres', 'CALL calo_recon.refresh_job()', 'succeeded', '', now() - interval '1 day', now() - interval '1 day'),
+       (0, -3, 0, 'postgres', 'postgres', 'VACUUM', 'succeeded', '', now() - interval '400 days', now() - interval '400 days'),
+       (0, -4, 0, 'calo_cron', 'postgres', 'CALL calo_recon.refresh_job()', 'succeeded', '', now() - interval '400 days', now() - interval '400 days');
+SQL
+purged=$(q postgres -c "SELECT \"rows\" FROM calo_recon.purge('1 year') WHERE purged = 'cron.job_run_details'")
+left=$(q postgres -c "SELECT string_agg(runid::text, ',' ORDER BY runid) FROM cron.job_run_details WHERE runid < 0")
+q postgres -c "DELETE FROM cron.job_run_details WHERE runid < 0" -c "DROP EXTENSION calo_recon" >/dev/null
+echo "pg_cron: purge: $purged old calo_recon job run(s) forgotten, kept $left"
+[ "$purged" = 1 ] && [ "$left" = "-4,-3,-2" ] || fail "purge of cron.job_run_details: $purged purged, $left left"
 echo "pg_cron: ok"
