@@ -4,7 +4,51 @@
 -- sql/install/*.sql is also written here as a migration.
 
 -- ops (issue 11): alert lifecycle and severity (sql/install/72_alerts.sql,
--- 74_alert_lifecycle.sql), roles (73_roles.sql).
+-- 74_alert_lifecycle.sql), more alerts (75), health (76), retention (77),
+-- roles (73_roles.sql).  The grants given with grant_role() before this
+-- update are recorded first (the kind read from what the role holds), and
+-- re-applied at the very end, so the functions this script re-creates and
+-- the objects it adds are granted as before: reapply_grants() must stay the
+-- last statement of the script.
+CREATE TABLE calo_recon.role_kinds (
+    kind        text PRIMARY KEY,
+    description text NOT NULL
+);
+COMMENT ON TABLE calo_recon.role_kinds IS 'The kinds of role grant_role() knows (README "Roles"): the one list of them';
+COMMENT ON COLUMN calo_recon.role_kinds.kind IS 'Name of the kind';
+COMMENT ON COLUMN calo_recon.role_kinds.description IS 'What a role of the kind may do';
+INSERT INTO calo_recon.role_kinds (kind, description) VALUES
+  ('reader',   'USAGE on the schema, SELECT on transactions and the BI views'),
+  ('analyst',  'reader + reads models, scores, feedback and the feature views; records feedback'),
+  ('operator', 'reader + ingestion, reconciliation, refresh, training, scoring, exports, alerts, retention, feedback'),
+  ('monitor',  'USAGE on the schema, the health view and check_health(); no wallet data');
+CREATE TABLE calo_recon.role_grants (
+    role_name  name        NOT NULL,
+    kind       text        NOT NULL REFERENCES calo_recon.role_kinds,
+    granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    granted_by name        NOT NULL DEFAULT CURRENT_USER,
+    PRIMARY KEY (role_name, kind)
+);
+COMMENT ON TABLE calo_recon.role_grants IS
+  'Every kind grant_role() gave a role, until revoke_role() takes it back; reapply_grants() grants them again (every update script ends with it)';
+COMMENT ON COLUMN calo_recon.role_grants.role_name IS 'The role (cluster-wide; a dropped role is skipped)';
+COMMENT ON COLUMN calo_recon.role_grants.kind IS 'The kind it was granted (calo_recon.role_kinds)';
+COMMENT ON COLUMN calo_recon.role_grants.granted_at IS 'When it was first granted';
+COMMENT ON COLUMN calo_recon.role_grants.granted_by IS 'Who granted it first';
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.role_grants', '');
+INSERT INTO calo_recon.role_grants (role_name, kind)
+SELECT r.rolname,
+       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+                         WHERE p.oid = 'calo_recon.refresh(text)'::pg_catalog.regprocedure
+                           AND a.grantee = r.oid AND a.privilege_type = 'EXECUTE') THEN 'operator'
+            WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+                         WHERE c.oid = 'calo_recon.anomaly_feedback'::pg_catalog.regclass
+                           AND a.grantee = r.oid AND a.privilege_type = 'SELECT') THEN 'analyst'
+            ELSE 'reader' END
+FROM pg_catalog.pg_namespace n
+CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) a
+JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+WHERE n.nspname = 'calo_recon' AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner;
 CREATE TABLE calo_recon.alert_kinds (
     alert_kind  text PRIMARY KEY,
     severity    text NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),
@@ -883,17 +927,18 @@ DECLARE
                                   'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
                                   'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
                                   'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
-                                  'raise_alerts', 'raise_system_alert', 'notify_raised', 'check_health', 'purge'];
+                                  'raise_alerts', 'raise_system_alert', 'notify_raised', 'check_health', 'purge',
+                                  'revoke_role', 'reapply_grants'];
     routine regprocedure;
     name text;
 BEGIN
     IF role_name IS NULL OR kind IS NULL THEN
         RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF kind NOT IN ('reader', 'analyst', 'operator', 'monitor') THEN
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
         RAISE EXCEPTION 'unknown role kind "%"', kind
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use reader, analyst, operator or monitor.';
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
         RAISE EXCEPTION 'role "%" does not exist', role_name
@@ -934,19 +979,82 @@ BEGIN
             || format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA calo_recon TO %I', role_name)
             -- table-level rights first: revoking one revokes its column rights
             || format('REVOKE INSERT, UPDATE, DELETE ON calo_recon.anomaly_feedback FROM %I', role_name)
+            -- what decides who gets what, and what is worth an alert, is the owner's
+            || format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON calo_recon.role_grants, calo_recon.role_kinds, calo_recon.alert_kinds FROM %I', role_name)
             || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
         statements := statements
             || format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA calo_recon TO %I', role_name)
-            || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM %I', role_name);
+            || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text), calo_recon.revoke_role(name, text), calo_recon.reapply_grants() FROM %I', role_name);
     END IF;
 
     FOREACH statement IN ARRAY statements LOOP
         EXECUTE statement;
         RETURN NEXT statement;
     END LOOP;
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
   'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
 REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
+CREATE FUNCTION calo_recon.revoke_role(role_name name, kind text DEFAULT NULL)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    remaining text;
+BEGIN
+    IF role_name IS NULL THEN
+        RAISE EXCEPTION 'role_name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF kind IS NOT NULL AND NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = revoke_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_grants g
+                   WHERE g.role_name = revoke_role.role_name AND (revoke_role.kind IS NULL OR g.kind = revoke_role.kind)) THEN
+        RAISE EXCEPTION 'role "%" was not granted calo_recon kind %', role_name, coalesce(kind, '(any)')
+            USING ERRCODE = 'no_data_found', HINT = 'See calo_recon.role_grants.';
+    END IF;
+    -- everything the schema grants the role goes (column rights with their
+    -- table's); the kinds it keeps are granted again
+    FOREACH statement IN ARRAY ARRAY[
+        format('REVOKE ALL ON ALL TABLES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON ALL ROUTINES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON SCHEMA calo_recon FROM %I', role_name)]
+    LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    DELETE FROM calo_recon.role_grants g
+    WHERE g.role_name = revoke_role.role_name AND (revoke_role.kind IS NULL OR g.kind = revoke_role.kind);
+    FOR remaining IN SELECT g.kind FROM calo_recon.role_grants g WHERE g.role_name = revoke_role.role_name ORDER BY g.kind LOOP
+        RETURN QUERY SELECT x FROM calo_recon.grant_role(role_name, remaining) AS x;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.revoke_role(name, text) IS
+  'Takes back from a role what grant_role() gave it: every kind, or only the one given (the others are granted again); returns the statements it ran. 22004 for a NULL role, 22023 for an unknown kind, 42704 for an unknown role, P0002 when the role does not hold it. Runs with the caller''s rights';
+REVOKE EXECUTE ON FUNCTION calo_recon.revoke_role(name, text) FROM PUBLIC;
+CREATE FUNCTION calo_recon.reapply_grants()
+RETURNS TABLE (role_name name, kind text, statements bigint)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT g.role_name, g.kind, (SELECT pg_catalog.count(*) FROM calo_recon.grant_role(g.role_name, g.kind))
+    FROM calo_recon.role_grants g
+    WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role_name)
+    ORDER BY g.role_name, g.kind
+$$;
+COMMENT ON FUNCTION calo_recon.reapply_grants() IS
+  'Runs grant_role() again for every grant recorded in calo_recon.role_grants (roles dropped since are skipped), so that objects an update added or re-created are granted as the kinds say; every update script ends with it. Returns the statements run per role and kind';
+REVOKE EXECUTE ON FUNCTION calo_recon.reapply_grants() FROM PUBLIC;
+-- last: the recorded grants, on every object as it now is
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of ops (issue 11)
