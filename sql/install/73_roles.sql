@@ -77,7 +77,21 @@ DECLARE
                                   'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
                                   'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
                                   'raise_alerts', 'raise_system_alert', 'notify_raised', 'check_health', 'purge',
-                                  'revoke_role', 'reapply_grants'];
+                                  'revoke_role', 'reapply_grants', 'revoke_all'];
+    -- What the operator's functions write, and no more: they run with the
+    -- operator's rights, so these are the DML rights the operator holds.  The
+    -- record (transactions, balance errors, rejections, ingested files) is
+    -- insert-only; of a log event only the raw text may change (purge);
+    -- of an alert only its lifecycle (who and when stamped by a trigger).
+    -- Every other table, and what decides who gets what or what is worth an
+    -- alert (role_grants, role_kinds, alert_kinds), is read-only to them.
+    operator_writes text[] := ARRAY[
+        'transactions:INSERT', 'balance_errors:INSERT', 'negative_balance_rejections:INSERT',
+        'ingested_files:INSERT', 'import_files:INSERT, UPDATE', 'log_events:INSERT, UPDATE (raw)',
+        'quarantine:INSERT, DELETE', 'pending_reconcile:INSERT, DELETE', 'reconciliation_findings:INSERT, DELETE',
+        'currencies:INSERT, UPDATE, DELETE', 'models:INSERT, UPDATE', 'transaction_scores:INSERT, UPDATE, DELETE',
+        'alerts:INSERT, DELETE, UPDATE (resolved_at, resolution, resolved_by, acknowledged_at, acknowledged_by, acknowledge_note)',
+        'alert_marks:UPDATE', 'runs:INSERT, UPDATE, DELETE'];
     routine regprocedure;
     name text;
 BEGIN
@@ -124,16 +138,16 @@ BEGIN
         END LOOP;
     ELSIF kind = 'operator' THEN
         statements := statements
-            || format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
             || format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA calo_recon TO %I', role_name)
-            -- table-level rights first: revoking one revokes its column rights
-            || format('REVOKE INSERT, UPDATE, DELETE ON calo_recon.anomaly_feedback FROM %I', role_name)
-            -- what decides who gets what, and what is worth an alert, is the owner's
-            || format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON calo_recon.role_grants, calo_recon.role_kinds, calo_recon.alert_kinds FROM %I', role_name)
             || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
         statements := statements
             || format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA calo_recon TO %I', role_name)
-            || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text), calo_recon.revoke_role(name, text), calo_recon.reapply_grants() FROM %I', role_name);
+            || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text), calo_recon.revoke_role(name, text), calo_recon.reapply_grants(), calo_recon.revoke_all(name) FROM %I', role_name);
     END IF;
 
     FOREACH statement IN ARRAY statements LOOP
@@ -148,13 +162,36 @@ COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
   'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
 REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
 
+-- every right on the schema and its objects, column rights included (they go
+-- with the table's)
+CREATE FUNCTION calo_recon.revoke_all(role_name name) RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+BEGIN
+    FOREACH statement IN ARRAY ARRAY[
+        format('REVOKE ALL ON ALL TABLES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON ALL ROUTINES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON SCHEMA calo_recon FROM %I', role_name)]
+    LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.revoke_all(name) IS
+  'Internal to revoke_role() and reapply_grants(): revokes every right the role holds on the calo_recon schema and its tables, sequences and routines; returns the statements';
+REVOKE EXECUTE ON FUNCTION calo_recon.revoke_all(name) FROM PUBLIC;
+
 CREATE FUNCTION calo_recon.revoke_role(role_name name, kind text DEFAULT NULL)
 RETURNS SETOF text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    statement text;
     remaining text;
 BEGIN
     IF role_name IS NULL THEN
@@ -173,15 +210,7 @@ BEGIN
     END IF;
     -- everything the schema grants the role goes (column rights with their
     -- table's); the kinds it keeps are granted again
-    FOREACH statement IN ARRAY ARRAY[
-        format('REVOKE ALL ON ALL TABLES IN SCHEMA calo_recon FROM %I', role_name),
-        format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA calo_recon FROM %I', role_name),
-        format('REVOKE ALL ON ALL ROUTINES IN SCHEMA calo_recon FROM %I', role_name),
-        format('REVOKE ALL ON SCHEMA calo_recon FROM %I', role_name)]
-    LOOP
-        EXECUTE statement;
-        RETURN NEXT statement;
-    END LOOP;
+    RETURN QUERY SELECT x FROM calo_recon.revoke_all(role_name) AS x;
     DELETE FROM calo_recon.role_grants g
     WHERE g.role_name = revoke_role.role_name AND (revoke_role.kind IS NULL OR g.kind = revoke_role.kind);
     FOR remaining IN SELECT g.kind FROM calo_recon.role_grants g WHERE g.role_name = revoke_role.role_name ORDER BY g.kind LOOP
@@ -195,14 +224,26 @@ REVOKE EXECUTE ON FUNCTION calo_recon.revoke_role(name, text) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.reapply_grants()
 RETURNS TABLE (role_name name, kind text, statements bigint)
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT g.role_name, g.kind, (SELECT pg_catalog.count(*) FROM calo_recon.grant_role(g.role_name, g.kind))
-    FROM calo_recon.role_grants g
-    WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role_name)
-    ORDER BY g.role_name, g.kind
+#variable_conflict use_column
+DECLARE
+    grantee name;
+BEGIN
+    -- each role's rights are rebuilt from its kinds: what a new version no
+    -- longer grants a kind is taken back, what it adds is granted
+    FOR grantee IN SELECT DISTINCT g.role_name FROM calo_recon.role_grants g
+                   WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role_name)
+                   ORDER BY 1
+    LOOP
+        PERFORM calo_recon.revoke_all(grantee);
+        RETURN QUERY
+        SELECT g.role_name, g.kind, (SELECT pg_catalog.count(*) FROM calo_recon.grant_role(g.role_name, g.kind))
+        FROM calo_recon.role_grants g WHERE g.role_name = grantee ORDER BY g.kind;
+    END LOOP;
+END;
 $$;
 COMMENT ON FUNCTION calo_recon.reapply_grants() IS
-  'Runs grant_role() again for every grant recorded in calo_recon.role_grants (roles dropped since are skipped), so that objects an update added or re-created are granted as the kinds say; every update script ends with it. Returns the statements run per role and kind';
+  'Rebuilds the rights of every role recorded in calo_recon.role_grants (roles dropped since are skipped) from its kinds: everything calo_recon granted it is revoked, then grant_role() runs for each kind, so that objects an update added or re-created are granted, and rights a kind no longer has are gone; every update script ends with it. Returns the statements grant_role() ran per role and kind';
 REVOKE EXECUTE ON FUNCTION calo_recon.reapply_grants() FROM PUBLIC;

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(58);
+SELECT plan(59);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -325,6 +325,7 @@ INSERT INTO entry_points VALUES
   ('revoke_role', $$SELECT * FROM calo_recon.grant_role('calo_tap_hostile_grantee', 'monitor')
                     UNION ALL SELECT * FROM calo_recon.revoke_role('calo_tap_hostile_grantee', 'monitor')$$),
   ('reapply_grants', $$SELECT * FROM calo_recon.reapply_grants()$$),
+  ('revoke_all', $$SELECT * FROM calo_recon.revoke_all('calo_tap_hostile_grantee')$$),
   ('INSERT transactions (alerts, queue)',
    $$INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
      SELECT pg_catalog.concat('TAP-HSP-NEW-', pg_catalog.current_setting('hostile.entry'), '-', g.i),

@@ -4,7 +4,7 @@
 -- runs last: test/integration/upgrade.sh).  Roles vanish with the ROLLBACK.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(27);
+SELECT plan(43);
 
 CREATE ROLE calo_tap_r_reader;
 CREATE ROLE calo_tap_r_analyst;
@@ -109,10 +109,41 @@ SELECT is((SELECT array_agg(role_name || ':' || kind ORDER BY role_name, kind) F
           'reapply_grants() grants every recorded kind again, skipping dropped roles');
 SELECT is(pg_temp.held('calo_tap_r_monitor'), (SELECT held FROM monitor_held), '... the monitor holds what it held');
 
--- the operator cannot run them
+-- the operator does its whole job with exactly the writes of its kind, and
+-- cannot rewrite the record
 CREATE ROLE calo_tap_r_op2;
 SELECT count(*) FROM calo_recon.grant_role('calo_tap_r_op2', 'operator');
+GRANT pg_read_server_files TO calo_tap_r_op2;
+SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_op2')) x WHERE x ~ ':(INSERT|UPDATE|DELETE|TRUNCATE)$'),
+          ARRAY['alert_marks:UPDATE', 'alerts.acknowledge_note:UPDATE', 'alerts.acknowledged_at:UPDATE', 'alerts.acknowledged_by:UPDATE',
+                'alerts.resolution:UPDATE', 'alerts.resolved_at:UPDATE', 'alerts.resolved_by:UPDATE', 'alerts:DELETE', 'alerts:INSERT',
+                'anomaly_feedback.note:INSERT', 'anomaly_feedback.txn_id:INSERT', 'anomaly_feedback.verdict:INSERT',
+                'balance_errors:INSERT', 'currencies:DELETE', 'currencies:INSERT', 'currencies:UPDATE',
+                'import_files:INSERT', 'import_files:UPDATE', 'ingested_files:INSERT',
+                'log_events.raw:UPDATE', 'log_events:INSERT', 'models:INSERT', 'models:UPDATE',
+                'negative_balance_rejections:INSERT', 'pending_reconcile:DELETE', 'pending_reconcile:INSERT',
+                'quarantine:DELETE', 'quarantine:INSERT', 'reconciliation_findings:DELETE', 'reconciliation_findings:INSERT',
+                'runs:DELETE', 'runs:INSERT', 'runs:UPDATE', 'transaction_scores:DELETE', 'transaction_scores:INSERT',
+                'transaction_scores:UPDATE', 'transactions:INSERT'],
+          'operator: the writes of its functions, and no more');
 SET ROLE calo_tap_r_op2;
+SELECT is((SELECT status FROM calo_recon.refresh('samples')), 'succeeded', 'operator: refresh ingests the samples');
+SELECT ok((SELECT count(*) > 0 FROM calo_recon.transactions), '... which are stored');
+SELECT lives_ok($$SELECT * FROM calo_recon.ingest_file('bad/walk')$$, 'operator: ingest_file of out-of-order and damaged files');
+SELECT lives_ok($$SELECT * FROM calo_recon.raise_alerts()$$, 'operator: raise_alerts');
+SELECT lives_ok($$SELECT * FROM calo_recon.acknowledge_alert((SELECT min(alert_id) FROM calo_recon.alerts WHERE status = 'open'))$$,
+                'operator: acknowledge_alert');
+SELECT lives_ok($$SELECT * FROM calo_recon.resolve_alert((SELECT min(alert_id) FROM calo_recon.alerts WHERE status <> 'resolved'), 'tap')$$,
+                'operator: resolve_alert');
+SELECT lives_ok($$SELECT calo_recon.train_model('tap-ops-roles', 0.05, 20, 32, 5)$$, 'operator: train_model');
+SELECT lives_ok($$SELECT calo_recon.score_transactions(false)$$, 'operator: score_transactions');
+SELECT lives_ok($$SELECT * FROM calo_recon.purge('1 year')$$, 'operator: purge');
+SELECT throws_ok($$UPDATE calo_recon.transactions SET amount = 0$$, '42501', NULL, 'operator: cannot rewrite a transaction');
+SELECT throws_ok($$DELETE FROM calo_recon.transactions$$, '42501', NULL, 'operator: cannot delete a transaction');
+SELECT throws_ok($$DELETE FROM calo_recon.log_events$$, '42501', NULL, 'operator: cannot delete log events');
+SELECT throws_ok($$UPDATE calo_recon.log_events SET body = '{}'$$, '42501', NULL, 'operator: cannot rewrite a parsed event');
+SELECT throws_ok($$UPDATE calo_recon.alerts SET detail = '{}'$$, '42501', NULL, 'operator: cannot rewrite what an alert found');
+SELECT throws_ok($$UPDATE calo_recon.alert_kinds SET severity = 'info'$$, '42501', NULL, 'operator: cannot downgrade a severity');
 SELECT throws_ok($$SELECT * FROM calo_recon.revoke_role('calo_tap_r_reader')$$, '42501', NULL, 'operator: no revoke_role');
 SELECT throws_ok($$INSERT INTO calo_recon.role_grants (role_name, kind) VALUES ('calo_tap_r_op2', 'operator')$$, '42501', NULL,
                  'operator: cannot record a grant for the next update to apply');
