@@ -324,7 +324,8 @@ COMMENT ON TABLE calo_recon.alert_marks IS
   'High-water marks of raise_alerts(): the last balance_errors.error_id and quarantine.quarantine_id it has considered for discrepancy and conflict alerts';
 COMMENT ON COLUMN calo_recon.alert_marks.source IS 'balance_errors (discrepancies) or quarantine (conflicts)';
 COMMENT ON COLUMN calo_recon.alert_marks.last_id IS 'Highest id considered; rows above it are new';
-INSERT INTO calo_recon.alert_marks (source) VALUES ('balance_errors'), ('quarantine');
+-- no rows at install: raise_alerts() adds them, so a restored dump (which
+-- holds them) never collides with the extension's own
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.alert_marks', '');
 
 -- One NOTIFY calo_recon_alerts for the alerts one call raised, in the
@@ -391,6 +392,7 @@ DECLARE
     resolved_kinds text[] := '{}';
 BEGIN
     -- one raiser at a time: the marks are read and moved under a row lock
+    INSERT INTO calo_recon.alert_marks (source) VALUES ('balance_errors'), ('quarantine') ON CONFLICT DO NOTHING;
     SELECT m.last_id INTO errors_mark FROM calo_recon.alert_marks m WHERE m.source = 'balance_errors' FOR UPDATE;
     SELECT m.last_id INTO quarantine_mark FROM calo_recon.alert_marks m WHERE m.source = 'quarantine' FOR UPDATE;
     SELECT pg_catalog.max(e.error_id) INTO errors_top FROM calo_recon.balance_errors e;
@@ -502,10 +504,9 @@ COMMENT ON FUNCTION calo_recon.raise_alerts() IS
 REVOKE EXECUTE ON FUNCTION calo_recon.raise_alerts() FROM PUBLIC;
 -- what an updated database already holds was there before raise_alerts():
 -- recorded as seen, not paged
-UPDATE calo_recon.alert_marks m
-   SET last_id = coalesce(CASE m.source
-                              WHEN 'balance_errors' THEN (SELECT max(e.error_id) FROM calo_recon.balance_errors e)
-                              ELSE (SELECT max(q.quarantine_id) FROM calo_recon.quarantine q) END, 0);
+INSERT INTO calo_recon.alert_marks (source, last_id)
+VALUES ('balance_errors', coalesce((SELECT max(e.error_id) FROM calo_recon.balance_errors e), 0)),
+       ('quarantine', coalesce((SELECT max(q.quarantine_id) FROM calo_recon.quarantine q), 0));
 -- refresh(): names its run for the alerts it raises, records DETAIL and
 -- HINT, logs success, raises alerts, fails endless skipping
 DROP FUNCTION calo_recon.refresh_work(bigint);
@@ -942,7 +943,7 @@ DECLARE
         'quarantine:INSERT, DELETE', 'pending_reconcile:INSERT, DELETE', 'reconciliation_findings:INSERT, DELETE',
         'currencies:INSERT, UPDATE, DELETE', 'models:INSERT, UPDATE', 'transaction_scores:INSERT, UPDATE, DELETE',
         'alerts:INSERT, DELETE, UPDATE (resolved_at, resolution, resolved_by, acknowledged_at, acknowledged_by, acknowledge_note)',
-        'alert_marks:UPDATE', 'runs:INSERT, UPDATE, DELETE'];
+        'alert_marks:INSERT, UPDATE', 'runs:INSERT, UPDATE, DELETE'];
     routine regprocedure;
     name text;
 BEGIN

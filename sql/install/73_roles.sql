@@ -91,7 +91,7 @@ DECLARE
         'quarantine:INSERT, DELETE', 'pending_reconcile:INSERT, DELETE', 'reconciliation_findings:INSERT, DELETE',
         'currencies:INSERT, UPDATE, DELETE', 'models:INSERT, UPDATE', 'transaction_scores:INSERT, UPDATE, DELETE',
         'alerts:INSERT, DELETE, UPDATE (resolved_at, resolution, resolved_by, acknowledged_at, acknowledged_by, acknowledge_note)',
-        'alert_marks:UPDATE', 'runs:INSERT, UPDATE, DELETE'];
+        'alert_marks:INSERT, UPDATE', 'runs:INSERT, UPDATE, DELETE'];
     routine regprocedure;
     name text;
 BEGIN

@@ -25,7 +25,8 @@ COMMENT ON TABLE calo_recon.alert_marks IS
   'High-water marks of raise_alerts(): the last balance_errors.error_id and quarantine.quarantine_id it has considered for discrepancy and conflict alerts';
 COMMENT ON COLUMN calo_recon.alert_marks.source IS 'balance_errors (discrepancies) or quarantine (conflicts)';
 COMMENT ON COLUMN calo_recon.alert_marks.last_id IS 'Highest id considered; rows above it are new';
-INSERT INTO calo_recon.alert_marks (source) VALUES ('balance_errors'), ('quarantine');
+-- no rows at install: raise_alerts() adds them, so a restored dump (which
+-- holds them) never collides with the extension's own
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.alert_marks', '');
 
 -- One NOTIFY calo_recon_alerts for the alerts one call raised, in the
@@ -92,6 +93,7 @@ DECLARE
     resolved_kinds text[] := '{}';
 BEGIN
     -- one raiser at a time: the marks are read and moved under a row lock
+    INSERT INTO calo_recon.alert_marks (source) VALUES ('balance_errors'), ('quarantine') ON CONFLICT DO NOTHING;
     SELECT m.last_id INTO errors_mark FROM calo_recon.alert_marks m WHERE m.source = 'balance_errors' FOR UPDATE;
     SELECT m.last_id INTO quarantine_mark FROM calo_recon.alert_marks m WHERE m.source = 'quarantine' FOR UPDATE;
     SELECT pg_catalog.max(e.error_id) INTO errors_top FROM calo_recon.balance_errors e;

@@ -115,7 +115,7 @@ CREATE ROLE calo_tap_r_op2;
 SELECT count(*) FROM calo_recon.grant_role('calo_tap_r_op2', 'operator');
 GRANT pg_read_server_files TO calo_tap_r_op2;
 SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_op2')) x WHERE x ~ ':(INSERT|UPDATE|DELETE|TRUNCATE)$'),
-          ARRAY['alert_marks:UPDATE', 'alerts.acknowledge_note:UPDATE', 'alerts.acknowledged_at:UPDATE', 'alerts.acknowledged_by:UPDATE',
+          ARRAY['alert_marks:INSERT', 'alert_marks:UPDATE', 'alerts.acknowledge_note:UPDATE', 'alerts.acknowledged_at:UPDATE', 'alerts.acknowledged_by:UPDATE',
                 'alerts.resolution:UPDATE', 'alerts.resolved_at:UPDATE', 'alerts.resolved_by:UPDATE', 'alerts:DELETE', 'alerts:INSERT',
                 'anomaly_feedback.note:INSERT', 'anomaly_feedback.txn_id:INSERT', 'anomaly_feedback.verdict:INSERT',
                 'balance_errors:INSERT', 'currencies:DELETE', 'currencies:INSERT', 'currencies:UPDATE',
