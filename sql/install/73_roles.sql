@@ -76,7 +76,7 @@ DECLARE
                                   'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
                                   'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
                                   'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
-                                  'raise_alerts', 'raise_system_alert', 'notify_raised', 'check_health', 'purge',
+                                  'raise_alerts', 'raise_system_alert', 'check_health', 'purge',
                                   'revoke_role', 'reapply_grants', 'revoke_all'];
     -- What the operator's functions write, and no more: they run with the
     -- operator's rights, so these are the DML rights the operator holds.  The

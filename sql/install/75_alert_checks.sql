@@ -29,26 +29,6 @@ COMMENT ON COLUMN calo_recon.alert_marks.last_id IS 'Highest id considered; rows
 -- holds them) never collides with the extension's own
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.alert_marks', '');
 
--- One NOTIFY calo_recon_alerts for the alerts one call raised, in the
--- per-statement form of the insert-time trigger: how many, the id range and
--- the count per kind (LISTEN needs no privilege: nothing else).
-CREATE FUNCTION calo_recon.notify_raised(alert_ids bigint[], alert_kinds text[]) RETURNS void
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT pg_catalog.pg_notify('calo_recon_alerts', pg_catalog.jsonb_build_object(
-               'alerts', pg_catalog.count(*),
-               'first_alert_id', pg_catalog.min(a.alert_id),
-               'last_alert_id', pg_catalog.max(a.alert_id),
-               'kinds', (SELECT pg_catalog.jsonb_object_agg(k.alert_kind, k.n)
-                         FROM (SELECT b.alert_kind, pg_catalog.count(*) AS n
-                               FROM unnest(alert_ids, alert_kinds) AS b (alert_id, alert_kind)  -- multi-argument form: unqualified
-                               GROUP BY b.alert_kind) k))::text)
-    FROM unnest(alert_ids, alert_kinds) AS a (alert_id, alert_kind)  -- multi-argument form: unqualified
-    HAVING pg_catalog.count(*) > 0
-$$;
-COMMENT ON FUNCTION calo_recon.notify_raised(bigint[], text[]) IS
-  'Internal: sends one NOTIFY calo_recon_alerts for the alerts one call raised (alerts, first_alert_id, last_alert_id, kinds), none when there are none';
-REVOKE EXECUTE ON FUNCTION calo_recon.notify_raised(bigint[], text[]) FROM PUBLIC;
-
 -- An alert about the system (no user, no transaction): at most one open per
 -- kind, so a failure repeated every five minutes stays one alert.
 CREATE FUNCTION calo_recon.raise_system_alert(alert_kind text, detail jsonb) RETURNS bigint
@@ -64,7 +44,8 @@ BEGIN
     ON CONFLICT DO NOTHING
     RETURNING alerts.alert_id INTO raised;
     IF raised IS NOT NULL THEN
-        PERFORM calo_recon.notify_raised(ARRAY[raised], ARRAY[alert_kind]);
+        -- the payload of the insert-time notification (one home: alerts_notice)
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(ARRAY[raised], ARRAY[alert_kind]));
     END IF;
     RETURN raised;
 END;
@@ -188,8 +169,10 @@ BEGIN
     END IF;
 
     -- one notification for the discrepancies and conflicts (the system
-    -- alerts sent their own)
-    PERFORM calo_recon.notify_raised(ids, kinds);
+    -- alerts sent their own), with the insert-time trigger's payload
+    IF pg_catalog.cardinality(ids) > 0 THEN
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(ids, kinds));
+    END IF;
     RETURN QUERY
     SELECT k.alert_kind,
            (SELECT pg_catalog.count(*) FROM unnest(ids || system_raised) AS r(alert_id)

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(59);
+SELECT plan(60);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -270,6 +270,7 @@ INSERT INTO entry_points VALUES
   ('value rules', $$SELECT calo_recon.is_currency_code('SAR'), calo_recon.is_transaction_type('DEBIT')$$),
   ('exact_decimal', $$SELECT calo_recon.exact_decimal(1.50), calo_recon.exact_decimal(2.25, true)$$),
   ('chain_findings', $$SELECT * FROM calo_recon.chain_findings(ARRAY['TAP-HSP-1', 'TAP-HSP-2'])$$),
+  ('chain_findings_since', $$SELECT * FROM calo_recon.chain_findings_since(ARRAY['tap-hsp-1'], ARRAY['2024-01-01 00:00+00'::pg_catalog.timestamptz], ARRAY['TAP-HSP-1'])$$),
   ('chain rules', $$SELECT calo_recon.chain_key('2024-01-01 00:00+00', 'x'), calo_recon.tolerance(3),
                           calo_recon.tolerance(NULL), calo_recon.is_credit(NULL, 1, 2), calo_recon.is_overdraft(-1),
                           calo_recon.finding_rank('chain')$$),
@@ -308,7 +309,6 @@ INSERT INTO entry_points VALUES
   ('raise_alerts', $$SELECT * FROM calo_recon.raise_alerts()$$),
   ('ops_settings', $$SELECT * FROM calo_recon.ops_settings()$$),
   ('raise_system_alert', $$SELECT calo_recon.raise_system_alert('stale_data', '{"hostile": true}'::pg_catalog.jsonb)$$),
-  ('notify_raised', $$SELECT calo_recon.notify_raised(ARRAY[1, 2]::pg_catalog.int8[], ARRAY['chain', 'model']::pg_catalog.text[])$$),
   ('refresh_skipped', $$WITH r AS (INSERT INTO calo_recon.runs (status, folder) VALUES ('running', 'samples') RETURNING run_id)
                         SELECT (calo_recon.refresh_skipped(r.run_id)).status FROM r$$),
   ('acknowledge_alert', $$SELECT * FROM calo_recon.acknowledge_alert((SELECT pg_catalog.min(a.alert_id) FROM calo_recon.alerts a
@@ -321,6 +321,7 @@ INSERT INTO entry_points VALUES
    $$UPDATE calo_recon.alerts a SET acknowledge_note = 'hostile'
      WHERE a.alert_id OPERATOR(pg_catalog.=) (SELECT pg_catalog.max(o.alert_id) FROM calo_recon.alerts o
                                               WHERE o.status OPERATOR(pg_catalog.=) 'open')$$),
+  ('alerts_notice', $$SELECT calo_recon.alerts_notice(ARRAY[1, 2]::pg_catalog.int8[], ARRAY['chain', 'overdraft'])$$),
   ('grant_role', $$SELECT * FROM calo_recon.grant_role('calo_tap_hostile_grantee', 'analyst')$$),
   ('revoke_role', $$SELECT * FROM calo_recon.grant_role('calo_tap_hostile_grantee', 'monitor')
                     UNION ALL SELECT * FROM calo_recon.revoke_role('calo_tap_hostile_grantee', 'monitor')$$),
