@@ -402,28 +402,28 @@ iforest_fit_deserialfn(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-Datum
-iforest_fit_finalfn(PG_FUNCTION_ARGS)
+/*
+ * The forest built from a filled reservoir, encoded as the stored model; the
+ * one build for the aggregate's final function and for mglue_forest_fit, so
+ * both give the same bytes for the same reservoir and stream.
+ */
+static bytea *
+forest_build_encoded(const ifo_reservoir *res, const ifo_params *params, rng_state *rng)
 {
-	fit_state  *st = PG_ARGISNULL(0) ? NULL : (fit_state *) PG_GETARG_POINTER(0);
-	rng_state	rng;
 	size_t		worklen,
 				len;
 	void	   *work;
 	ifo_forest *f;
 	bytea	   *v;
 
-	if (st == NULL || st->res.count == 0)
+	if (res == NULL || res->count == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("iforest_fit: the training set is empty"),
 				 errdetail("An isolation forest needs at least one row to fit.")));
-	/* a copy of the stream: the final function must leave the state as it was */
-	rng = st->rng;
-	worklen = ifo_build_workspace(st->res.count, st->res.n_features, &st->params);
+	worklen = ifo_build_workspace(res->count, res->n_features, params);
 	work = palloc_extended(worklen, MCXT_ALLOC_HUGE);
-	f = ifo_build(st->res.rows, st->res.count, st->res.seen, st->res.n_features,
-				  &st->params, &rng, work, worklen);
+	f = ifo_build(res->rows, res->count, res->seen, res->n_features, params, rng, work, worklen);
 	if (f == NULL)
 		elog(ERROR, "iforest_fit: could not build the forest");
 	len = ifo_encoded_size(f);
@@ -435,7 +435,20 @@ iforest_fit_finalfn(PG_FUNCTION_ARGS)
 	SET_VARSIZE(v, VARHDRSZ + len);
 	ifo_encode(f, (uint8 *) VARDATA(v));
 	pfree(work);
-	PG_RETURN_BYTEA_P(v);
+	return v;
+}
+
+Datum
+iforest_fit_finalfn(PG_FUNCTION_ARGS)
+{
+	fit_state  *st = PG_ARGISNULL(0) ? NULL : (fit_state *) PG_GETARG_POINTER(0);
+	rng_state	rng;
+
+	if (st == NULL)
+		forest_build_encoded(NULL, NULL, NULL);	/* raises: no rows */
+	/* a copy of the stream: the final function must leave the state as it was */
+	rng = st->rng;
+	PG_RETURN_BYTEA_P(forest_build_encoded(&st->res, &st->params, &rng));
 }
 
 /* ------------------------------------------------------------------ scoring */
@@ -897,10 +910,6 @@ mglue_forest_fit(const double *rows, uint64 n_rows, uint32 nf, int32 n_trees,
 	ifo_reservoir res;
 	rng_state	rng;
 	uint64		rows_alloc;
-	size_t		worklen,
-				len;
-	void	   *work;
-	ifo_forest *f;
 	bytea	   *v;
 
 	fit_check_params(n_trees, sample_size, (int) nf, 0, &p);
@@ -919,25 +928,7 @@ mglue_forest_fit(const double *rows, uint64 n_rows, uint32 nf, int32 n_trees,
 		if (slot >= 0)
 			memcpy(res.rows + (uint64) slot * nf, rows + i * nf, nf * sizeof(double));
 	}
-	if (res.count == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("iforest_fit: the training set is empty"),
-				 errdetail("An isolation forest needs at least one row to fit.")));
-	worklen = ifo_build_workspace(res.count, nf, &p);
-	work = palloc_extended(worklen, MCXT_ALLOC_HUGE);
-	f = ifo_build(res.rows, res.count, res.seen, nf, &p, &rng, work, worklen);
-	if (f == NULL)
-		elog(ERROR, "iforest_fit: could not build the forest");
-	len = ifo_encoded_size(f);
-	if (len == 0 || len > MaxAllocSize - VARHDRSZ)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("iforest_fit: the model would be larger than 1 GB")));
-	v = palloc(VARHDRSZ + len);
-	SET_VARSIZE(v, VARHDRSZ + len);
-	ifo_encode(f, (uint8 *) VARDATA(v));
-	pfree(work);
+	v = forest_build_encoded(&res, &p, &rng);
 	pfree(res.rows);
 	return v;
 }
