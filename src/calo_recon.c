@@ -14,6 +14,8 @@ char	   *calo_recon_import_directory = NULL;
 char	   *calo_recon_export_directory = NULL;
 double		calo_recon_amount_threshold = 1000.0;
 bool		calo_recon_alerts_enabled = true;
+int			calo_recon_workbook_sheet_rows = EXCEL_MAX_DATA_ROWS;
+char	   *calo_recon_export_group = NULL;
 
 void		_PG_init(void);
 
@@ -56,6 +58,25 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("calo_recon.workbook_sheet_rows",
+							"Data rows per sheet of export_workbook(); a longer report continues on a new sheet.",
+							"At most what an Excel sheet holds below its header row (1048575).",
+							&calo_recon_workbook_sheet_rows,
+							EXCEL_MAX_DATA_ROWS, 1, EXCEL_MAX_DATA_ROWS,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	/* Superuser-only: it decides who else may read the server's files. */
+	DefineCustomStringVariable("calo_recon.export_group",
+							   "Operating-system group that may read exported files (mode 0640); empty: the server's user only (0600).",
+							   NULL,
+							   &calo_recon_export_group,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("calo_recon");
 }

@@ -12,5 +12,10 @@ extern char *calo_recon_import_directory;
 extern char *calo_recon_export_directory;
 extern double calo_recon_amount_threshold;
 extern bool calo_recon_alerts_enabled;
+extern int	calo_recon_workbook_sheet_rows;
+extern char *calo_recon_export_group;
+
+/* An Excel sheet holds 1048576 rows: a header row and this many data rows. */
+#define EXCEL_MAX_DATA_ROWS 1048575
 
 #endif

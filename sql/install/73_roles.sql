@@ -28,7 +28,8 @@ DECLARE
     statement text;
     statements text[];
     views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
-                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary'];
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of'];
     analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback'];
     -- the columns of a feedback row its author fills in; the rest is set by
     -- the product (README "Roles")

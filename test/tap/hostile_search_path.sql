@@ -272,7 +272,8 @@ INSERT INTO entry_points VALUES
   ('chain_findings', $$SELECT * FROM calo_recon.chain_findings(ARRAY['TAP-HSP-1', 'TAP-HSP-2'])$$),
   ('chain rules', $$SELECT calo_recon.chain_key('2024-01-01 00:00+00', 'x'), calo_recon.tolerance(3),
                           calo_recon.tolerance(NULL), calo_recon.is_credit(NULL, 1, 2), calo_recon.is_overdraft(-1),
-                          calo_recon.finding_rank('chain')$$),
+                          calo_recon.finding_rank('chain'), calo_recon.round_money(1.005, 2),
+                          calo_recon.round_money(1.5, NULL)$$),
   ('scaler functions', $$SELECT calo_recon.scaler_transform(f.scaler, f.x), calo_recon.scaler_to_json(f.scaler),
                                calo_recon.scaler_from_json(f.scaler_json), calo_recon.scaler_info(f.scaler),
                                f.scaler::pg_catalog.text, f.scaler::pg_catalog.text::calo_recon.scaler
@@ -292,8 +293,8 @@ INSERT INTO entry_points VALUES
   ('record_feedback', $$SELECT calo_recon.record_feedback('TAP-HSP-1', 'confirmed', 'hostile path')$$),
   ('train_model', $$SELECT calo_recon.train_model('tap-hsp-hostile', 0.05, 10, 32, 11)$$),
   ('score_transactions', $$SELECT calo_recon.score_transactions(), calo_recon.score_transactions(false)$$),
-  ('export_reports', $$SELECT * FROM calo_recon.export_reports('tap_hostile_search_path')$$),
-  ('export_workbook', $$SELECT calo_recon.export_workbook('tap_hostile_search_path.xlsx')$$),
+  ('export_reports', $$SELECT * FROM calo_recon.export_reports('tap_hostile_search_path', '2000-01-01', '2100-01-01')$$),
+  ('export_workbook', $$SELECT calo_recon.export_workbook('tap_hostile_search_path.xlsx', '2000-01-01', '2100-01-01')$$),
   ('refresh', $$SELECT * FROM calo_recon.refresh('samples')$$),
   ('check_last_refresh', $$SELECT * FROM calo_recon.check_last_refresh()$$),
   ('refresh_work', $$WITH r AS (INSERT INTO calo_recon.runs (status, folder) VALUES ('running', 'samples') RETURNING run_id)
