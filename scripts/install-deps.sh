@@ -9,6 +9,8 @@ PACKAGES=(
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron
   libpq-dev zlib1g-dev libxlsxwriter-dev
   python3 python3-sklearn python3-pandas python3-openpyxl python3-psycopg2
+  # tests only: the workbook rendered as people see it (test/integration/workbook_render.sh)
+  libreoffice-calc-nogui poppler-utils
 )
 
 missing=()

@@ -747,7 +747,7 @@ write_contents(Book *book, lxw_worksheet *summary, lxw_row_t row, List *reports)
 	check_lxw(worksheet_write_string(summary, row++, 0, "Sheets", book->bold_format), "text");
 	check_lxw(worksheet_write_string(summary, row, 0, "Report", book->header_format), "header");
 	check_lxw(worksheet_write_string(summary, row, 1, "Rows", book->header_format), "header");
-	check_lxw(worksheet_write_string(summary, row, 2, "Sheets", book->header_format), "header");
+	check_lxw(worksheet_write_string(summary, row, 3, "Sheets", book->header_format), "header");
 	row++;
 	foreach(lc, reports)
 	{
@@ -760,7 +760,7 @@ write_contents(Book *book, lxw_worksheet *summary, lxw_row_t row, List *reports)
 			appendStringInfo(&names, "%s%s", names.len ? ", " : "", (char *) lfirst(ln));
 		check_lxw(worksheet_write_string(summary, row, 0, rs->report->view, NULL), "text");
 		check_lxw(worksheet_write_number(summary, row, 1, (double) rs->rows, NULL), "number");
-		check_lxw(worksheet_write_string(summary, row, 2, names.data, NULL), "text");
+		check_lxw(worksheet_write_string(summary, row, 3, names.data, NULL), "text");
 		row++;
 	}
 }
