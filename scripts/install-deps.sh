@@ -9,8 +9,9 @@ PACKAGES=(
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron
   libpq-dev zlib1g-dev libxlsxwriter-dev
   python3 python3-sklearn python3-pandas python3-openpyxl python3-psycopg2
-  # tests only: the workbook rendered as people see it (test/integration/workbook_render.sh)
-  libreoffice-calc-nogui poppler-utils
+  # tests only: the workbook and the dashboard page rendered as people see them
+  # (test/integration/workbook_render.sh, test/integration/dashboard.sh)
+  libreoffice-calc-nogui poppler-utils chromium-headless-shell
 )
 
 missing=()

@@ -271,6 +271,16 @@ COMMENT ON FUNCTION calo_recon.export_workbook(text, timestamptz, timestamptz) I
   'Writes the Excel workbook of the period [period_from, period_to) under calo_recon.export_directory: a Summary sheet first (period, as-of time, figures per currency, breaks by kind, charts of the wallet liability, the breaks per day and the anomaly scores, the list of sheets), one sheet per report of export_reports (a report longer than calo_recon.workbook_sheet_rows continues on "<sheet> (2)", ...) and the Chart Data; money in its currency''s format, UTC dates, TRUE/FALSE, frozen header row, autofilter, landscape one page wide with the header row repeated. Returns the data rows of the report sheets. Same path and permission rules as export_reports.';
 REVOKE EXECUTE ON FUNCTION calo_recon.export_workbook(text, timestamptz, timestamptz) FROM PUBLIC;
 
+CREATE FUNCTION calo_recon.export_dashboard(file text DEFAULT 'dashboard.html',
+                                            period_from timestamptz DEFAULT NULL,
+                                            period_to timestamptz DEFAULT NULL)
+RETURNS text
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'calo_recon_export_dashboard';
+COMMENT ON FUNCTION calo_recon.export_dashboard(text, timestamptz, timestamptz) IS
+  'Writes one self-contained HTML page (no script, no network: inline CSS and SVG charts) of the period [period_from, period_to) under calo_recon.export_directory: period, as-of time, figures per currency, breaks by kind, the workbook''s three charts, the top 10 open breaks by difference and the top 10 anomalies by score with their explanations; readable on screen and printed (A4 landscape). Returns the file written. Same path and permission rules as export_reports; the name must end in .html.';
+REVOKE EXECUTE ON FUNCTION calo_recon.export_dashboard(text, timestamptz, timestamptz) FROM PUBLIC;
+
 CREATE VIEW calo_recon.daily_summary AS
 WITH txn AS (
     SELECT t.user_id, t.currency, t.amount, t.vat, t.new_balance,
@@ -398,7 +408,7 @@ DECLARE
     -- execute the rest
     operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
                                   'reconcile', 'refresh', 'check_last_refresh', 'train_model',
-                                  'score_transactions', 'export_reports', 'export_workbook', 'grant_role',
+                                  'score_transactions', 'export_reports', 'export_workbook', 'export_dashboard', 'grant_role',
                                   'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
                                   'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled'];
     routine regprocedure;

@@ -1105,11 +1105,8 @@ export_open_report(const ExportReport *report, const ExportPeriod *period)
 }
 
 static void
-flush_buffer(int fd, StringInfo buf, const char *rel_path)
+write_all(int fd, const char *p, size_t left, const char *rel_path)
 {
-	const char *p = buf->data;
-	int			left = buf->len;
-
 	while (left > 0)
 	{
 		ssize_t		done = write(fd, p, left);
@@ -1125,7 +1122,20 @@ flush_buffer(int fd, StringInfo buf, const char *rel_path)
 		p += done;
 		left -= done;
 	}
+}
+
+static void
+flush_buffer(int fd, StringInfo buf, const char *rel_path)
+{
+	write_all(fd, buf->data, buf->len, rel_path);
 	resetStringInfo(buf);
+}
+
+/* Writes the whole of data into a file of the export. */
+void
+export_write(ExportFile *file, const char *data, size_t len)
+{
+	write_all(file->fd, data, len, file->rel_path);
 }
 
 /*

@@ -112,6 +112,7 @@ extern void export_split_file(const SafePathRoot *root, const char *relative_fil
 							  char **folder_out, char **name_out);
 extern ExportFile *export_begin(ExportFolder *folder, const char *name);
 extern char *export_temp_path(const ExportFile *file);
+extern void export_write(ExportFile *file, const char *data, size_t len);
 extern void export_finish_file(ExportFile *file);
 extern void export_publish(ExportFolder *folder);
 extern void export_close_folder(ExportFolder *folder);

@@ -33,18 +33,16 @@
 #include "balance.h"
 #include "calo_recon.h"
 #include "export_glue.h"
+#include "report_queries.h"
 
 #define EXCEL_MAX_STRING 32767
 #define EXCEL_MAX_SHEET_NAME 31
 #define MAX_COLUMN_WIDTH 60.0
-#define SCORE_BINS 10
 #define SUMMARY_SHEET "Summary"
 #define CHART_DATA_SHEET "Chart Data"
 #define TIME_FORMAT "yyyy-mm-dd hh:mm:ss \"UTC\""
 #define DAY_FORMAT "yyyy-mm-dd"
 
-/* The break kinds of balance_breaks, as the charts and the summary show them. */
-static const char *const break_kinds[] = {"arithmetic", "chain", "conflict", "out_of_range"};
 
 PG_FUNCTION_INFO_V1(calo_recon_export_workbook);
 
@@ -403,18 +401,6 @@ write_report(Book *book, const ExportReport *report, Portal portal, ReportSheets
  * Summary sheet and the data of its charts
  * --------------------------------------------------------------------- */
 
-/* Runs a query of the period ($1, $2) and keeps every row (small results only). */
-static SPITupleTable *
-period_rows(Book *book, const char *query, uint64 *count)
-{
-	Portal		portal = export_open_query(query, &book->period);
-
-	SPI_cursor_fetch(portal, true, FETCH_ALL);
-	*count = SPI_processed;
-	SPI_cursor_close(portal);
-	return SPI_tuptable;
-}
-
 static double
 num_at(SPITupleTable *t, uint64 row, int col)
 {
@@ -434,36 +420,6 @@ write_time_cell(Book *book, lxw_worksheet *sheet, lxw_row_t row, lxw_col_t col,
 	else
 		check_lxw(worksheet_write_string(sheet, row, col, otherwise, NULL), "text");
 }
-
-#define SUMMARY_CURRENCY_QUERY \
-	"SELECT d.currency, pg_catalog.sum(d.transactions), pg_catalog.sum(d.credits), " \
-	"pg_catalog.sum(d.debits), pg_catalog.sum(d.vat), " \
-	"(pg_catalog.array_agg(d.wallet_liability ORDER BY d.day DESC))[1], " \
-	"pg_catalog.sum(d.arithmetic_breaks), pg_catalog.sum(d.chain_breaks), pg_catalog.sum(d.conflicts), " \
-	"pg_catalog.sum(d.out_of_range), pg_catalog.sum(d.overdrafts), pg_catalog.sum(d.discrepancies), " \
-	"pg_catalog.sum(d.anomalies) " \
-	"FROM calo_recon.daily_summary d " \
-	"WHERE ($1 IS NULL OR d.day OPERATOR(pg_catalog.>=) $1) AND ($2 IS NULL OR d.day OPERATOR(pg_catalog.<) $2) " \
-	"GROUP BY d.currency ORDER BY d.currency COLLATE pg_catalog.\"C\""
-
-#define SUMMARY_BREAKS_QUERY \
-	"SELECT k.kind, pg_catalog.count(b.txn_id), pg_catalog.count(DISTINCT b.user_id) " \
-	"FROM pg_catalog.unnest($3::pg_catalog.text[]) WITH ORDINALITY k(kind, ord) " \
-	"LEFT JOIN calo_recon.balance_breaks b ON b.break_kind OPERATOR(pg_catalog.=) k.kind " \
-	"AND ($1 IS NULL OR b.logged_at OPERATOR(pg_catalog.>=) $1) AND ($2 IS NULL OR b.logged_at OPERATOR(pg_catalog.<) $2) " \
-	"GROUP BY k.kind, k.ord ORDER BY k.ord"
-
-#define CHART_DAYS_QUERY \
-	"SELECT d.day, d.currency, d.wallet_liability, d.arithmetic_breaks, d.chain_breaks, " \
-	"d.conflicts, d.out_of_range FROM calo_recon.daily_summary d " \
-	"WHERE ($1 IS NULL OR d.day OPERATOR(pg_catalog.>=) $1) AND ($2 IS NULL OR d.day OPERATOR(pg_catalog.<) $2) " \
-	"ORDER BY d.day, d.currency COLLATE pg_catalog.\"C\""
-
-#define CHART_SCORES_QUERY \
-	"SELECT pg_catalog.width_bucket(a.score, 0.0::pg_catalog.float8, 1.0::pg_catalog.float8, %d), pg_catalog.count(*) " \
-	"FROM calo_recon.anomalies a WHERE a.score IS NOT NULL " \
-	"AND ($1 IS NULL OR a.logged_at OPERATOR(pg_catalog.>=) $1) AND ($2 IS NULL OR a.logged_at OPERATOR(pg_catalog.<) $2) " \
-	"GROUP BY 1"
 
 static const char *const currency_headers[] = {
 	"Currency", "Transactions", "Credits", "Debits", "VAT", "Wallet liability (closing)",
@@ -490,11 +446,11 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 	int			days = 0;
 	int			col_breaks;
 	int			col_scores;
-	double		bins[SCORE_BINS + 2] = {0};
+	double		bins[REPORT_SCORE_BINS];
 	int			i;
 
 	/* the currencies first: they are the columns */
-	t = period_rows(book, CHART_DAYS_QUERY, &n);
+	t = export_period_rows(&book->period, REPORT_DAYS_QUERY, &n);
 	for (r = 0; r < n; r++)
 	{
 		char	   *code = SPI_getvalue(t->vals[r], t->tupdesc, 2);
@@ -508,38 +464,27 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 	}
 	ncur = list_length(codes);
 	col_breaks = 1 + ncur;
-	col_scores = col_breaks + lengthof(break_kinds) + 1;
+	col_scores = col_breaks + lengthof(report_break_kinds) + 1;
 	last_liability = palloc0(sizeof(double) * Max(ncur, 1));
 
 	check_lxw(worksheet_write_string(data, 0, 0, "day", book->header_format), "header");
 	for (i = 0; i < ncur; i++)
 		check_lxw(worksheet_write_string(data, 0, 1 + i, psprintf("wallet liability %s", (char *) list_nth(codes, i)),
 										 book->header_format), "header");
-	for (i = 0; i < lengthof(break_kinds); i++)
-		check_lxw(worksheet_write_string(data, 0, col_breaks + i, break_kinds[i], book->header_format), "header");
+	for (i = 0; i < lengthof(report_break_kinds); i++)
+		check_lxw(worksheet_write_string(data, 0, col_breaks + i, report_break_kinds[i], book->header_format), "header");
 	check_lxw(worksheet_write_string(data, 0, col_scores, "score from", book->header_format), "header");
 	check_lxw(worksheet_write_string(data, 0, col_scores + 1, "anomalies", book->header_format), "header");
 
 	/* the histogram, kept before the day rows overwrite SPI_tuptable */
-	{
-		SPITupleTable *s;
-		uint64		sn;
-
-		s = period_rows(book, psprintf(CHART_SCORES_QUERY, SCORE_BINS), &sn);
-		for (r = 0; r < sn; r++)
-		{
-			int			bucket = (int) num_at(s, r, 1);
-
-			bins[Min(Max(bucket, 1), SCORE_BINS) - 1] += num_at(s, r, 2);
-		}
-	}
-	t = period_rows(book, CHART_DAYS_QUERY, &n);
+	report_score_bins(&book->period, bins);
+	t = export_period_rows(&book->period, REPORT_DAYS_QUERY, &n);
 	for (r = 0; r < n;)
 	{
 		char	   *day = SPI_getvalue(t->vals[r], t->tupdesc, 1);
 		bool		isnull;
 		lxw_datetime when;
-		double		kinds[lengthof(break_kinds)] = {0};
+		double		kinds[lengthof(report_break_kinds)] = {0};
 		lxw_row_t	row = 1 + days;
 
 		if (datum_to_excel_time(DATEOID, SPI_getbinval(t->vals[r], t->tupdesc, 1, &isnull), &when))
@@ -553,25 +498,25 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 			for (i = 0; i < ncur; i++)
 				if (strcmp(list_nth(codes, i), code) == 0)
 					last_liability[i] = num_at(t, r, 3);
-			for (i = 0; i < lengthof(break_kinds); i++)
+			for (i = 0; i < lengthof(report_break_kinds); i++)
 				kinds[i] += num_at(t, r, 4 + i);
 		}
 		for (i = 0; i < ncur; i++)
 			check_lxw(worksheet_write_number(data, row, 1 + i, last_liability[i], money_format(book, list_nth(codes, i))),
 					  "number");
-		for (i = 0; i < lengthof(break_kinds); i++)
+		for (i = 0; i < lengthof(report_break_kinds); i++)
 			check_lxw(worksheet_write_number(data, row, col_breaks + i, kinds[i], NULL), "number");
-		if (days < SCORE_BINS)
+		if (days < REPORT_SCORE_BINS)
 		{
-			check_lxw(worksheet_write_number(data, row, col_scores, (double) days / SCORE_BINS, NULL), "number");
+			check_lxw(worksheet_write_number(data, row, col_scores, (double) days / REPORT_SCORE_BINS, NULL), "number");
 			check_lxw(worksheet_write_number(data, row, col_scores + 1, bins[days], NULL), "number");
 		}
 		days++;
 	}
 	/* fewer days than bins: the rest of the histogram below */
-	for (i = days; i < SCORE_BINS; i++)
+	for (i = days; i < REPORT_SCORE_BINS; i++)
 	{
-		check_lxw(worksheet_write_number(data, 1 + i, col_scores, (double) i / SCORE_BINS, NULL), "number");
+		check_lxw(worksheet_write_number(data, 1 + i, col_scores, (double) i / REPORT_SCORE_BINS, NULL), "number");
 		check_lxw(worksheet_write_number(data, 1 + i, col_scores + 1, bins[i], NULL), "number");
 	}
 	check_lxw(worksheet_set_column(data, 0, 0, 12, NULL), "column width");
@@ -606,7 +551,7 @@ insert_charts(Book *book, lxw_worksheet *summary, lxw_row_t at, int days, List *
 	lxw_chart_options placement = {.x_scale = 1.0, .y_scale = 1.0};
 	lxw_chart  *chart;
 	int			col_breaks = 1 + list_length(currencies);
-	int			col_scores = col_breaks + lengthof(break_kinds) + 1;
+	int			col_scores = col_breaks + lengthof(report_break_kinds) + 1;
 	lxw_row_t	last = Max(days, 1);
 	int			i;
 
@@ -623,13 +568,13 @@ insert_charts(Book *book, lxw_worksheet *summary, lxw_row_t at, int days, List *
 	check_lxw(worksheet_insert_chart_opt(summary, at, 0, chart, &placement), "chart");
 
 	chart = add_chart(book, LXW_CHART_COLUMN_STACKED, "Breaks per day by kind", "Day (UTC)", "Breaks");
-	for (i = 0; i < lengthof(break_kinds); i++)
+	for (i = 0; i < lengthof(report_break_kinds); i++)
 	{
 		lxw_chart_series *s = chart_add_series(chart, NULL, NULL);
 
 		chart_series_set_categories(s, CHART_DATA_SHEET, 1, 0, last, 0);
 		chart_series_set_values(s, CHART_DATA_SHEET, 1, col_breaks + i, last, col_breaks + i);
-		chart_series_set_name(s, break_kinds[i]);
+		chart_series_set_name(s, report_break_kinds[i]);
 	}
 	chart_axis_set_num_format(chart->x_axis, DAY_FORMAT);
 	check_lxw(worksheet_insert_chart_opt(summary, at, 5, chart, &placement), "chart");
@@ -638,8 +583,8 @@ insert_charts(Book *book, lxw_worksheet *summary, lxw_row_t at, int days, List *
 	{
 		lxw_chart_series *s = chart_add_series(chart, NULL, NULL);
 
-		chart_series_set_categories(s, CHART_DATA_SHEET, 1, col_scores, SCORE_BINS, col_scores);
-		chart_series_set_values(s, CHART_DATA_SHEET, 1, col_scores + 1, SCORE_BINS, col_scores + 1);
+		chart_series_set_categories(s, CHART_DATA_SHEET, 1, col_scores, REPORT_SCORE_BINS, col_scores);
+		chart_series_set_values(s, CHART_DATA_SHEET, 1, col_scores + 1, REPORT_SCORE_BINS, col_scores + 1);
 		chart_series_set_name(s, "anomalies");
 	}
 	chart_axis_set_num_format(chart->x_axis, "0.0");
@@ -671,7 +616,7 @@ write_summary(Book *book, lxw_worksheet *summary)
 	write_time_cell(book, summary, row, 1, book->period.has_to, book->period.to, "now");
 	row++;
 	check_lxw(worksheet_write_string(summary, row, 0, "As of (last refresh)", book->bold_format), "text");
-	t = period_rows(book, "SELECT a.as_of FROM calo_recon.as_of a", &n);
+	t = export_period_rows(&book->period, REPORT_AS_OF_QUERY, &n);
 	{
 		bool		isnull = true;
 		Datum		as_of = n > 0 ? SPI_getbinval(t->vals[0], t->tupdesc, 1, &isnull) : (Datum) 0;
@@ -688,7 +633,7 @@ write_summary(Book *book, lxw_worksheet *summary)
 	for (i = 0; i < lengthof(currency_headers); i++)
 		check_lxw(worksheet_write_string(summary, row, i, currency_headers[i], book->wrapped_header_format), "header");
 	row++;
-	t = period_rows(book, SUMMARY_CURRENCY_QUERY, &n);
+	t = export_period_rows(&book->period, REPORT_CURRENCY_QUERY, &n);
 	if (n == 0)
 		check_lxw(worksheet_write_string(summary, row++, 0, "no transactions in the period", NULL), "text");
 	for (r = 0; r < n; r++, row++)
@@ -708,24 +653,13 @@ write_summary(Book *book, lxw_worksheet *summary)
 	check_lxw(worksheet_write_string(summary, row, 2, "Users", book->header_format), "header");
 	row++;
 	{
-		Oid			argtypes[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID};
-		Datum		kinds[lengthof(break_kinds)];
-		Datum		args[3];
-		char		nulls[3] = {book->period.has_from ? ' ' : 'n', book->period.has_to ? ' ' : 'n', ' '};
+		ReportBreakCounts counts = report_break_counts(&book->period);
 
-		for (i = 0; i < lengthof(break_kinds); i++)
-			kinds[i] = CStringGetTextDatum(break_kinds[i]);
-		args[0] = TimestampTzGetDatum(book->period.from);
-		args[1] = TimestampTzGetDatum(book->period.to);
-		args[2] = PointerGetDatum(construct_array(kinds, lengthof(break_kinds), TEXTOID, -1, false, TYPALIGN_INT));
-		if (SPI_execute_with_args(SUMMARY_BREAKS_QUERY, 3, argtypes, args, nulls, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not count the breaks by kind");
-		t = SPI_tuptable;
-		for (r = 0; r < SPI_processed; r++, row++)
+		for (i = 0; i < lengthof(report_break_kinds); i++, row++)
 		{
-			check_lxw(worksheet_write_string(summary, row, 0, SPI_getvalue(t->vals[r], t->tupdesc, 1), NULL), "text");
-			check_lxw(worksheet_write_number(summary, row, 1, num_at(t, r, 2), NULL), "number");
-			check_lxw(worksheet_write_number(summary, row, 2, num_at(t, r, 3), NULL), "number");
+			check_lxw(worksheet_write_string(summary, row, 0, report_break_kinds[i], NULL), "text");
+			check_lxw(worksheet_write_number(summary, row, 1, (double) counts.breaks[i], NULL), "number");
+			check_lxw(worksheet_write_number(summary, row, 2, (double) counts.users[i], NULL), "number");
 		}
 	}
 	row++;

@@ -39,7 +39,7 @@ DECLARE
     -- execute the rest
     operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
                                   'reconcile', 'refresh', 'check_last_refresh', 'train_model',
-                                  'score_transactions', 'export_reports', 'export_workbook', 'grant_role',
+                                  'score_transactions', 'export_reports', 'export_workbook', 'export_dashboard', 'grant_role',
                                   'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
                                   'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled'];
     routine regprocedure;

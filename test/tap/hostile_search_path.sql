@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(45);
+SELECT plan(46);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -295,6 +295,7 @@ INSERT INTO entry_points VALUES
   ('score_transactions', $$SELECT calo_recon.score_transactions(), calo_recon.score_transactions(false)$$),
   ('export_reports', $$SELECT * FROM calo_recon.export_reports('tap_hostile_search_path', '2000-01-01', '2100-01-01')$$),
   ('export_workbook', $$SELECT calo_recon.export_workbook('tap_hostile_search_path.xlsx', '2000-01-01', '2100-01-01')$$),
+  ('export_dashboard', $$SELECT calo_recon.export_dashboard('tap_hostile_search_path.html', '2000-01-01', '2100-01-01')$$),
   ('refresh', $$SELECT * FROM calo_recon.refresh('samples')$$),
   ('check_last_refresh', $$SELECT * FROM calo_recon.check_last_refresh()$$),
   ('refresh_work', $$WITH r AS (INSERT INTO calo_recon.runs (status, folder) VALUES ('running', 'samples') RETURNING run_id)
