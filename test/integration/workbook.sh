@@ -64,6 +64,16 @@ split_rows=$(q -c "SET calo_recon.workbook_sheet_rows = 2" -c "SELECT calo_recon
 split="$CR_ROOT/export/workbook/split.xlsx"
 anomaly_order=$(q -c "SELECT json_agg(txn_id ORDER BY score DESC NULLS LAST, txn_id) FROM calo_recon.anomalies")
 [ "$(stat -c %a "$book")" = 600 ] || fail "workbook mode $(stat -c %a "$book"), not 600"
+# calo_recon.export_group: the files go to that group, readable by it (0640)
+q -c "SET calo_recon.export_group = 'postgres'" -c "SELECT count(*) FROM calo_recon.export_reports('workbook/group')" >/dev/null
+for f in "$CR_ROOT"/export/workbook/group/*.csv; do
+  [ "$(stat -c '%a %G' "$f")" = "640 postgres" ] || fail "$f is $(stat -c '%a %G' "$f") with export_group set"
+done
+# a group the server's user does not belong to: 42501, nothing published
+other=$(getent group | cut -d: -f1,4 | awk -F: '$1 != "postgres" && $2 !~ /(^|,)postgres(,|$)/ {print $1; exit}')
+state=$(q -c "SET calo_recon.export_group = '$other'" -c "DO \$\$ BEGIN PERFORM calo_recon.export_reports('workbook/other'); EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'STATE %', SQLSTATE; END \$\$" 2>&1 || true)
+echo "$state" | grep -q "STATE 42501" || fail "a foreign export_group ($other) was not refused: $state"
+[ -z "$(ls "$CR_ROOT/export/workbook/other" 2>/dev/null)" ] || fail "files published despite the refused group"
 
 /usr/bin/python3 - "$book" "$expected" "$rows" "$split" "$split_rows" "$anomaly_order" <<'PY' || fail "read-back check failed"
 import datetime, json, math, re, sys, zipfile

@@ -121,3 +121,41 @@ SET ROLE calo_reports_user;
 SELECT pg_temp.try($$SET calo_recon.export_group = 'postgres'$$);
 RESET ROLE;
 DROP ROLE calo_reports_user;
+
+-- the dashboard page: under the export rules, of a period, its name in .html
+SELECT calo_recon.export_dashboard('reports_period/page.html', '2024-03-02 00:00+00', '2024-03-03 00:00+00');
+SELECT pg_temp.export_file('reports_period/page.html') ~ '<dd id="period-from">2024-03-02 00:00:00 UTC</dd>' AS period_shown,
+       pg_temp.export_file('reports_period/page.html') ~ '<td data-field="currency">SAR</td><td data-field="transactions" class="num">1</td>' AS figures_shown,
+       pg_temp.export_file('reports_period/page.html') !~* '<script' AS no_script;
+SELECT pg_temp.try($$SELECT calo_recon.export_dashboard('reports_period/page.htm')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_dashboard('../page.html')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_dashboard('page.html', '2024-03-03', '2024-03-02')$$);
+
+-- the CSV loading recipe: the reports load back with HEADER MATCH (in UTC,
+-- the zone the reports are written in); a CSV with swapped columns is refused
+CREATE TEMP TABLE txn_back (LIKE calo_recon.transactions);
+SET TimeZone = 'UTC';
+DO $$ BEGIN
+    EXECUTE format('COPY txn_back FROM %L WITH (FORMAT csv, HEADER match)',
+                   current_setting('calo_recon.export_directory') || '/reports_all/transactions.csv');
+END $$;
+RESET TimeZone;
+SELECT count(*) AS rows_back,
+       count(*) FILTER (WHERE (b.*)::text = (t.*)::text) AS identical
+FROM txn_back b JOIN calo_recon.transactions t USING (txn_id);
+DO $$ BEGIN
+    EXECUTE format('COPY (SELECT txn_id, user_id, txn_type, source, action, currency, vat, amount,
+                             old_balance, new_balance, payment_balance, update_payment_balance, metadata,
+                             logged_at, request_id, message_id, source_file FROM calo_recon.transactions)
+                    TO %L CSV HEADER',
+                   current_setting('calo_recon.export_directory') || '/swapped.csv');
+END $$;
+DO $$ BEGIN
+    EXECUTE format('COPY txn_back (txn_id, user_id, txn_type, source, action, currency, amount, vat, old_balance,
+                                   new_balance, payment_balance, update_payment_balance, metadata, logged_at,
+                                   request_id, message_id, source_file)
+                    FROM %L WITH (FORMAT csv, HEADER match)',
+                   current_setting('calo_recon.export_directory') || '/swapped.csv');
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'refused: %', SQLSTATE;
+END $$;
