@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include <math.h>
 #include <xlsxwriter.h>
 
 #include "catalog/pg_type.h"
@@ -28,6 +29,7 @@
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
 #include "balance.h"
@@ -229,6 +231,43 @@ cell_kind(const ExportReport *report, TupleDesc desc, int i, bool has_currency)
 	return CELL_NUMBER;
 }
 
+/*
+ * A number cell's value: an IEEE double (enough for display; the CSV keeps
+ * the exact decimal text), converted without going through text for the
+ * usual types.
+ */
+static double
+datum_to_double(Oid base_type, Datum value, Oid out_func)
+{
+	switch (base_type)
+	{
+		case NUMERICOID:
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, value));
+		case INT8OID:
+			return (double) DatumGetInt64(value);
+		case INT4OID:
+			return (double) DatumGetInt32(value);
+		case INT2OID:
+			return (double) DatumGetInt16(value);
+		case FLOAT8OID:
+			return DatumGetFloat8(value);
+		case FLOAT4OID:
+			return (double) DatumGetFloat4(value);
+		default:
+			return strtod(OidOutputFunctionCall(out_func, value), NULL);
+	}
+}
+
+/* Characters of the integer part with its sign and thousands separators. */
+static int
+number_width(double v)
+{
+	double		magnitude = fabs(v);
+	int			digits = magnitude >= 1.0 && isfinite(magnitude) ? (int) floor(log10(magnitude)) + 1 : 1;
+
+	return digits + (digits - 1) / 3 + (v < 0 ? 1 : 0);
+}
+
 typedef struct SheetWriter
 {
 	Book	   *book;
@@ -236,6 +275,7 @@ typedef struct SheetWriter
 	lxw_worksheet *sheet;
 	ExportColumns *columns;
 	CellKind   *kinds;
+	Oid		   *base_types;
 	int			currency_col;	/* -1 when the report has none */
 	double	   *widths;
 	int			part;			/* 1 for the first sheet of the report */
@@ -323,12 +363,15 @@ write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 		{
 			case CELL_NUMBER:
 			case CELL_MONEY:
-				text = OidOutputFunctionCall(w->columns->out_funcs[i], value);
-				check_lxw(worksheet_write_number(w->sheet, row, i, strtod(text, NULL),
-												 w->kinds[i] == CELL_MONEY ? money_format(w->book, currency) : NULL),
-						  "number");
-				w->widths[i] = Max(w->widths[i], Min(strlen(text) + (w->kinds[i] == CELL_MONEY ? 7 : 2),
-													 MAX_COLUMN_WIDTH));
+				{
+					double		number = datum_to_double(w->base_types[i], value, w->columns->out_funcs[i]);
+
+					check_lxw(worksheet_write_number(w->sheet, row, i, number,
+													 w->kinds[i] == CELL_MONEY ? money_format(w->book, currency) : NULL),
+							  "number");
+					w->widths[i] = Max(w->widths[i], Min(number_width(number) + (w->kinds[i] == CELL_MONEY ? 9 : 4),
+														 MAX_COLUMN_WIDTH));
+				}
 				break;
 			case CELL_BOOL:
 				check_lxw(worksheet_write_boolean(w->sheet, row, i, DatumGetBool(value), NULL), "boolean");
@@ -381,6 +424,9 @@ write_report(Book *book, const ExportReport *report, Portal portal, ReportSheets
 	w.columns = export_columns(desc);
 	w.widths = palloc(sizeof(double) * Max(desc->natts, 1));
 	w.kinds = palloc(sizeof(CellKind) * Max(desc->natts, 1));
+	w.base_types = palloc(sizeof(Oid) * Max(desc->natts, 1));
+	for (i = 0; i < desc->natts; i++)
+		w.base_types[i] = getBaseType(TupleDescAttr(desc, i)->atttypid);
 	w.currency_col = -1;
 	for (i = 0; i < desc->natts; i++)
 		if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), "currency") == 0)
