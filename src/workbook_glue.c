@@ -510,7 +510,7 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 	}
 	ncur = list_length(codes);
 	col_breaks = 1 + ncur;
-	col_scores = col_breaks + lengthof(report_break_kinds) + 1;
+	col_scores = col_breaks + lengthof(report_break_kinds) + 2;
 	last_liability = palloc0(sizeof(double) * Max(ncur, 1));
 
 	check_lxw(worksheet_write_string(data, 0, 0, "day", book->header_format), "header");
@@ -519,6 +519,7 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 										 book->header_format), "header");
 	for (i = 0; i < lengthof(report_break_kinds); i++)
 		check_lxw(worksheet_write_string(data, 0, col_breaks + i, report_break_kinds[i], book->header_format), "header");
+	check_lxw(worksheet_write_string(data, 0, col_scores - 1, "day (text)", book->header_format), "header");
 	check_lxw(worksheet_write_string(data, 0, col_scores, "score from", book->header_format), "header");
 	check_lxw(worksheet_write_string(data, 0, col_scores + 1, "anomalies", book->header_format), "header");
 
@@ -552,6 +553,8 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 					  "number");
 		for (i = 0; i < lengthof(report_break_kinds); i++)
 			check_lxw(worksheet_write_number(data, row, col_breaks + i, kinds[i], NULL), "number");
+		/* the breaks chart's categories: text, so each day gets an equal, wide bar */
+		check_lxw(worksheet_write_string(data, row, col_scores - 1, day, NULL), "text");
 		if (days < REPORT_SCORE_BINS)
 		{
 			check_lxw(worksheet_write_number(data, row, col_scores, (double) days / REPORT_SCORE_BINS, NULL), "number");
@@ -597,7 +600,7 @@ insert_charts(Book *book, lxw_worksheet *summary, lxw_row_t at, int days, List *
 	lxw_chart_options placement = {.x_scale = 1.0, .y_scale = 1.0};
 	lxw_chart  *chart;
 	int			col_breaks = 1 + list_length(currencies);
-	int			col_scores = col_breaks + lengthof(report_break_kinds) + 1;
+	int			col_scores = col_breaks + lengthof(report_break_kinds) + 2;
 	lxw_row_t	last = Max(days, 1);
 	int			i;
 
@@ -618,12 +621,12 @@ insert_charts(Book *book, lxw_worksheet *summary, lxw_row_t at, int days, List *
 	{
 		lxw_chart_series *s = chart_add_series(chart, NULL, NULL);
 
-		chart_series_set_categories(s, CHART_DATA_SHEET, 1, 0, last, 0);
+		chart_series_set_categories(s, CHART_DATA_SHEET, 1, col_scores - 1, last, col_scores - 1);
 		chart_series_set_values(s, CHART_DATA_SHEET, 1, col_breaks + i, last, col_breaks + i);
 		chart_series_set_name(s, report_break_kinds[i]);
 	}
 	chart_axis_set_num_format(chart->x_axis, DAY_FORMAT);
-	check_lxw(worksheet_insert_chart_opt(summary, at, 5, chart, &placement), "chart");
+	check_lxw(worksheet_insert_chart_opt(summary, at, 4, chart, &placement), "chart");
 
 	chart = add_chart(book, LXW_CHART_COLUMN, "Anomaly scores (active model)", "Score from", "Anomalies");
 	{
@@ -634,7 +637,8 @@ insert_charts(Book *book, lxw_worksheet *summary, lxw_row_t at, int days, List *
 		chart_series_set_name(s, "anomalies");
 	}
 	chart_axis_set_num_format(chart->x_axis, "0.0");
-	check_lxw(worksheet_insert_chart_opt(summary, at, 10, chart, &placement), "chart");
+	placement.x_offset = 24;	/* clear of the second chart, which is wider than columns 4-7 */
+	check_lxw(worksheet_insert_chart_opt(summary, at, 8, chart, &placement), "chart");
 }
 
 /* Rows a chart of the default size (480 x 288 px) covers, and a blank one. */
