@@ -523,9 +523,8 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 	check_lxw(worksheet_write_string(data, 0, col_scores, "score from", book->header_format), "header");
 	check_lxw(worksheet_write_string(data, 0, col_scores + 1, "anomalies", book->header_format), "header");
 
-	/* the histogram, kept before the day rows overwrite SPI_tuptable */
+	/* the histogram; t stays valid until SPI_finish */
 	report_score_bins(&book->period, bins);
-	t = export_period_rows(&book->period, REPORT_DAYS_QUERY, &n);
 	for (r = 0; r < n;)
 	{
 		char	   *day = SPI_getvalue(t->vals[r], t->tupdesc, 1);

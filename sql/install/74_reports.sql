@@ -3,31 +3,32 @@
 -- every other view.
 
 CREATE VIEW calo_recon.daily_summary AS
-WITH txn AS (
-    SELECT t.user_id, t.currency, t.amount, t.vat, t.new_balance,
-           pg_catalog.timezone('UTC', t.logged_at)::pg_catalog.date AS day,
-           calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance) AS credit,
-           calo_recon.chain_key(t.logged_at, t.txn_id) AS chain
-    FROM calo_recon.transactions t
-),
-activity AS (
-    SELECT x.day, x.currency,
+WITH activity AS (
+    SELECT pg_catalog.timezone('UTC', t.logged_at)::pg_catalog.date AS day, t.currency,
            pg_catalog.count(*) AS transactions,
-           coalesce(pg_catalog.sum(x.amount) FILTER (WHERE x.credit), 0) AS credits,
-           coalesce(pg_catalog.sum(x.amount) FILTER (WHERE NOT x.credit), 0) AS debits,
-           pg_catalog.sum(x.vat) AS vat,
-           pg_catalog.count(*) FILTER (WHERE calo_recon.is_overdraft(x.new_balance)) AS overdrafts
-    FROM txn x
-    GROUP BY x.day, x.currency
+           coalesce(pg_catalog.sum(t.amount) FILTER (
+               WHERE calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS credits,
+           coalesce(pg_catalog.sum(t.amount) FILTER (
+               WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS debits,
+           pg_catalog.sum(t.vat) AS vat,
+           pg_catalog.count(*) FILTER (WHERE calo_recon.is_overdraft(t.new_balance)) AS overdrafts
+    FROM calo_recon.transactions t
+    GROUP BY 1, 2
 ),
 user_day AS (
-    -- each wallet's last balance of the day, as a change from its previous one
-    SELECT d.day, d.currency,
-           d.closing - coalesce(pg_catalog.lag(d.closing) OVER (
-               PARTITION BY d.user_id, d.currency ORDER BY d.day), 0) AS change
-    FROM (SELECT x.user_id, x.currency, x.day,
-                 (pg_catalog.array_agg(x.new_balance ORDER BY x.chain DESC))[1] AS closing
-          FROM txn x GROUP BY x.user_id, x.currency, x.day) d
+    -- each wallet's last balance of the day (the last logged_at of the day,
+    -- chain order among its ties), as a change from its previous one
+    SELECT l.day, l.currency,
+           l.closing - coalesce(pg_catalog.lag(l.closing) OVER (
+               PARTITION BY l.user_id, l.currency ORDER BY l.day), 0) AS change
+    FROM (SELECT DISTINCT ON (g.user_id, g.currency, g.day) g.user_id, g.currency, g.day,
+                 t.new_balance AS closing
+          FROM (SELECT t.user_id, t.currency, pg_catalog.timezone('UTC', t.logged_at)::pg_catalog.date AS day,
+                       pg_catalog.max(t.logged_at) AS last_at
+                FROM calo_recon.transactions t GROUP BY 1, 2, 3) g
+          JOIN calo_recon.transactions t
+            ON t.user_id = g.user_id AND t.logged_at = g.last_at AND t.currency = g.currency
+          ORDER BY g.user_id, g.currency, g.day, calo_recon.chain_key(t.logged_at, t.txn_id) DESC) l
 ),
 liability AS (
     SELECT u.day, u.currency, pg_catalog.sum(u.change) AS change
