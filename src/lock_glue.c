@@ -20,6 +20,15 @@
 
 #include "locks.h"
 
+/*
+ * The chain locks and the writer/export locks live in two advisory classes, so
+ * no chain stripe can ever be the writer lock; a stripe is passed as int4.
+ */
+StaticAssertDecl(CALO_LOCK_CLASS != CALO_CHAIN_LOCK_CLASS,
+				 "chain locks need a class of their own");
+StaticAssertDecl(CALO_CHAIN_LOCK_STRIPES > 0 && CALO_CHAIN_LOCK_STRIPES <= PG_INT32_MAX,
+				 "a chain lock stripe must fit an int4 key");
+
 PG_FUNCTION_INFO_V1(calo_recon_lock_writer);
 PG_FUNCTION_INFO_V1(calo_recon_try_lock_writer);
 PG_FUNCTION_INFO_V1(calo_recon_writer_lock_holder);
@@ -179,6 +188,9 @@ calo_recon_lock_user_chains(PG_FUNCTION_ARGS)
 	{
 		if (i > 0 && stripes[i] == stripes[i - 1])
 			continue;
+		/* the one lock order: each stripe once, ascending */
+		Assert(i == 0 || stripes[i] > stripes[i - 1]);
+		Assert(stripes[i] < CALO_CHAIN_LOCK_STRIPES);
 		CHECK_FOR_INTERRUPTS();
 		if (!acquire(CALO_CHAIN_LOCK_CLASS, (int32) stripes[i], false))
 		{

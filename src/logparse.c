@@ -13,7 +13,7 @@
 
 #define LP_PROGRESS_EVERY 256
 
-/* how the messages and platform lines that matter begin (SPEC section 2) */
+/* how the messages and platform lines that matter begin */
 #define PREFIX_PROCESSING "Processing message "
 #define PREFIX_TRANSACTION "Start syncing the balance"
 #define PREFIX_BALANCE_ERROR "Subscription balance and payment balance are not in sync"

@@ -1,7 +1,7 @@
 /*
  * logparse.h: parser of balance-sync CloudWatch log exports (plain C core).
  *
- * lp_parse() splits one log text into events (SPEC section 2), classifies each
+ * lp_parse() splits one log text into events, classifies each
  * one into a kind and builds a JSON body for it.  It never reads outside the
  * given bytes, keeps no global state (reentrant), bounds its recursion, and
  * every byte it allocates is released by lp_free().  Bodies are always valid

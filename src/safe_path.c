@@ -76,6 +76,8 @@ safe_path_open_root(const char *setting, const char *value)
 	root->path = pstrdup(resolved);
 	root->pathlen = strlen(root->path);
 	free(resolved);
+	/* safe_path_contains() compares prefixes of realpath's absolute form */
+	Assert(is_absolute_path(root->path) && root->pathlen > 0);
 	return root;
 }
 
@@ -142,6 +144,8 @@ safe_path_normalize(const SafePathRoot *root, const char *path)
 char *
 safe_path_join(const SafePathRoot *root, const char *rel)
 {
+	/* only a path safe_path_normalize() returned may be joined */
+	Assert(!is_absolute_path(rel) && strstr(rel, "//") == NULL);
 	return rel[0] ? psprintf("%s/%s", root->path, rel) : pstrdup(root->path);
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Checks a generated export against its answer key without PostgreSQL:
 re-reads the logs with the regex peer (exact Decimal numbers) and applies the
-SPEC section 4 rules independently of the generator.
+reconciliation rules (README, "Reconciliation") independently of the generator.
 
     /usr/bin/python3 bench/parse/verify_key.py DIR      (exit 1 on a mismatch)
 """

@@ -1,4 +1,4 @@
--- Tables that hold users' data (SPEC section 3). Money is numeric, times are
+-- Tables that hold users' data. Money is numeric, times are
 -- timestamptz, and every table is registered for pg_dump.
 
 -- The value rules a table shares with the log parser are the parser's own
@@ -152,7 +152,10 @@ CREATE TABLE calo_recon.ingested_files (
     balance_errors integer    NOT NULL,
     rejections    integer     NOT NULL,
     quarantined   integer     NOT NULL,
-    loaded_at     timestamptz NOT NULL DEFAULT now()
+    loaded_at     timestamptz NOT NULL DEFAULT now(),
+    -- balance errors and rejections already stored from an overlapping file
+    -- are counted per file too, so that every event of a file is accounted for
+    repeated      integer     NOT NULL DEFAULT 0
 );
 CREATE INDEX ingested_files_name_idx ON calo_recon.ingested_files (file_name);
 COMMENT ON TABLE calo_recon.ingested_files IS
@@ -168,6 +171,8 @@ COMMENT ON COLUMN calo_recon.ingested_files.balance_errors IS 'Balance errors st
 COMMENT ON COLUMN calo_recon.ingested_files.rejections IS 'Negative-balance rejections stored';
 COMMENT ON COLUMN calo_recon.ingested_files.quarantined IS 'Events quarantined';
 COMMENT ON COLUMN calo_recon.ingested_files.loaded_at IS 'When the file was ingested';
+COMMENT ON COLUMN calo_recon.ingested_files.repeated IS
+  'Balance errors and rejections not stored again because the same event was already stored (overlapping exports)';
 
 -- What a folder walk (ingest_file, refresh) last read at each path, so that
 -- a file unchanged since is counted again without being read, decompressed

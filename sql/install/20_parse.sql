@@ -1,4 +1,4 @@
--- Log parser (SPEC sections 2 and 10): calo_recon.parse_log and the list of
+-- Log parser: calo_recon.parse_log and the list of
 -- event kinds it returns.
 --
 -- Both functions are pure: they read no table, write nothing and reveal

@@ -2,13 +2,6 @@
 -- balance_errors, negative_balance_rejections and quarantine, idempotent per
 -- content digest; ingest_file() / read_log_file() read the import folder (C).
 
--- Balance errors and rejections already stored from an overlapping file are
--- counted per file too, so that every event of a file is accounted for.
-ALTER TABLE calo_recon.ingested_files
-    ADD COLUMN repeated integer NOT NULL DEFAULT 0;
-COMMENT ON COLUMN calo_recon.ingested_files.repeated IS
-  'Balance errors and rejections not stored again because the same event was already stored (overlapping exports)';
-
 -- The same balance error or rejection event read again from an overlapping
 -- export (same request, time, user and figures) is not stored twice.
 CREATE UNIQUE INDEX balance_errors_event_key

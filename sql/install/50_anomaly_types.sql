@@ -1,4 +1,4 @@
--- Anomaly detection types (SPEC section 5): calo_recon.scaler (StandardScaler)
+-- Anomaly detection types: calo_recon.scaler (StandardScaler)
 -- and calo_recon.iforest (Isolation Forest), their fitting aggregates and
 -- scoring functions, all in C (src/scaler*.c, src/iforest*.c).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CSV load path of SPEC section 2: transactions and balance_errors
+# The CSV load path: transactions and balance_errors
 # exported with \copy ... TO ... CSV HEADER load back with \copy ... FROM into
 # a fresh extension, row for row; the logs ingested afterwards are recognized
 # as duplicates (nothing stored twice); a bad CSV row fails the whole COPY.

@@ -141,7 +141,7 @@ else echo "FAIL generator: output differs between two runs with the same argumen
 # another compiler, with ASan + UBSan: no memory error, and the same bytes
 # (the output must not hang on unspecified evaluation order)
 if clang -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -o "$tmp/gen_asan" \
-     tools/calo_recon_gen.c -lz 2>"$tmp/clang.err" &&
+     tools/gen/*.c -lz 2>"$tmp/clang.err" &&
    "$tmp/gen_asan" --seed 9 --transactions 3000 --out "$tmp/asan" 2>/dev/null &&
    "$tmp/gen_asan" --seed 9 --transactions 300 --format csv --out "$tmp/asan-csv" 2>/dev/null &&
    diff -r "$tmp/a" "$tmp/asan" >/dev/null; then
