@@ -6,6 +6,8 @@
  *   calo_recon.exact_decimal(numeric, bool)  the numeric -> core conversion
  *
  *   calo_recon.chain_findings(txn_ids text[]) the walk's findings of some rows
+ *   calo_recon.chain_findings_since(...)     the same from the users and their
+ *                                            first new instant (the alert trigger)
  *   calo_recon.chain_key, tolerance, is_credit, is_overdraft: the rules of
  *                                            the walk, for the SQL views
  *
@@ -32,12 +34,14 @@
 #include "storage/bufmgr.h"
 #include "utils/fmgrprotos.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "storage/itemptr.h"
@@ -50,6 +54,7 @@ PG_FUNCTION_INFO_V1(calo_recon_reconcile);
 PG_FUNCTION_INFO_V1(calo_recon_check_transaction);
 PG_FUNCTION_INFO_V1(calo_recon_exact_decimal);
 PG_FUNCTION_INFO_V1(calo_recon_chain_findings);
+PG_FUNCTION_INFO_V1(calo_recon_chain_findings_since);
 PG_FUNCTION_INFO_V1(calo_recon_chain_key);
 PG_FUNCTION_INFO_V1(calo_recon_tolerance);
 PG_FUNCTION_INFO_V1(calo_recon_is_credit);
@@ -318,7 +323,8 @@ recon_currency_index(ReconCurrencies *cur, const char *code, int len)
 }
 
 /* ---------------------------------------------------------------------
- * Users: an open-addressing hash of user_id -> dense index
+ * Users (and the given txn_ids of chain_findings): an open-addressing hash
+ * of strings -> dense index
  * --------------------------------------------------------------------- */
 typedef struct ReconUserName
 {
@@ -406,6 +412,30 @@ recon_user_index(ReconUsers *u, const char *name, int len, uint32 h)
 	if (u->n * 2 > u->nslots)
 		recon_users_grow(u);
 	return u->n - 1;
+}
+
+/* The index of a user of the hash, or -1 (never adds one). */
+static int64
+recon_user_find(const ReconUsers *u, const char *name, int len)
+{
+	uint32		h = hash_bytes((const unsigned char *) name, len);
+	uint32		s = h & (u->nslots - 1);
+
+	for (;;)
+	{
+		uint64		e = u->slots[s];
+
+		if (e == 0)
+			return -1;
+		if ((uint32) (e >> 32) == h)
+		{
+			uint32		idx = (uint32) e - 1;
+
+			if (u->names[idx].len == len && memcmp(u->names[idx].name, name, len) == 0)
+				return idx;
+		}
+		s = (s + 1) & (u->nslots - 1);
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -1291,7 +1321,7 @@ calo_recon_check_transaction(PG_FUNCTION_ARGS)
 typedef struct ChainFindings
 {
 	ReturnSetInfo *rsinfo;
-	char	  **wanted;			/* the given txn_ids, sorted bytewise */
+	ReconUsers	wanted;			/* the given txn_ids, hashed */
 	int			nwanted;
 	ReconCurrencies currencies;
 	walk_row   *rows;
@@ -1304,18 +1334,19 @@ typedef struct ChainFindings
 	MemoryContext user_cxt;
 } ChainFindings;
 
-static int
-recon_cstring_cmp(const void *a, const void *b)
+/* Whether the row is one of the given (new) rows. */
+static bool
+recon_chain_is_wanted(const ChainFindings *cf, const walk_row *row)
 {
-	return strcmp(*(char *const *) a, *(char *const *) b);
+	return recon_user_find(&cf->wanted, row->txn_id, (int) row->txn_id_len) >= 0;
 }
 
 static void
 recon_chain_emit(void *ctx, const walk_row *row, const bal_check *c, bool first_break)
 {
 	ChainFindings *cf = (ChainFindings *) ctx;
-	Datum		v[8];
-	bool		n[8] = {false, false, false, false, false, false, false, false};
+	Datum		v[9];
+	bool		n[9] = {false, false, false, false, false, false, false, false, false};
 	ReconCurrency *cur = &cf->currencies.items[cf->currency_of[row->ref]];
 
 	if (!cf->rechecked[row->ref])
@@ -1339,6 +1370,7 @@ recon_chain_emit(void *ctx, const walk_row *row, const bal_check *c, bool first_
 	}
 	v[6] = cur->tolerance_datum;
 	v[7] = cur->code_datum;
+	v[8] = BoolGetDatum(recon_chain_is_wanted(cf, row));
 	tuplestore_putvalues(cf->rsinfo->setResult, cf->rsinfo->setDesc, v, n);
 }
 
@@ -1346,16 +1378,16 @@ recon_chain_emit(void *ctx, const walk_row *row, const bal_check *c, bool first_
 static void
 recon_chain_emit_none(ChainFindings *cf, const walk_row *row)
 {
-	const char *key = row->txn_id;
-	Datum		v[8];
-	bool		n[8] = {false, false, true, true, true, true, true, false};
+	Datum		v[9];
+	bool		n[9] = {false, false, true, true, true, true, true, false, false};
 
-	if (bsearch(&key, cf->wanted, cf->nwanted, sizeof(char *), recon_cstring_cmp) != NULL)
+	if (recon_chain_is_wanted(cf, row))
 		return;
 	v[0] = PointerGetDatum(cstring_to_text_with_len(row->txn_id, (int) row->txn_id_len));
 	v[1] = CStringGetTextDatum(cf->user_of[row->ref]);
 	v[2] = v[3] = v[4] = v[5] = v[6] = (Datum) 0;
 	v[7] = cf->currencies.items[cf->currency_of[row->ref]].code_datum;
+	v[8] = BoolGetDatum(false);
 	tuplestore_putvalues(cf->rsinfo->setResult, cf->rsinfo->setDesc, v, n);
 }
 
@@ -1378,45 +1410,345 @@ recon_chain_walk_user(ChainFindings *cf)
 	MemoryContextReset(cf->user_cxt);
 }
 
-Datum
-calo_recon_chain_findings(PG_FUNCTION_ARGS)
+/*
+ * The given rows (the wanted set) and the SPI connection the walk reads
+ * through; false when no id is given.  Each result row ends with whether
+ * its row is a given one; chain_findings() declares one column less, and
+ * a tuple is formed from the declared columns only.
+ */
+static bool
+recon_chain_begin(ChainFindings *cf, FunctionCallInfo fcinfo, ArrayType *ids)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(0);
 	Datum	   *elems;
 	bool	   *elem_nulls;
 	int			nelems;
 	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(cf, 0, sizeof(*cf));
+	cf->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &nelems);
+	recon_users_init(&cf->wanted, (uint32) nelems);
+	for (i = 0; i < nelems; i++)
+		if (!elem_nulls[i])
+		{
+			const char *s;
+			int			len;
+
+			s = recon_text_bytes(elems[i], &len);
+			(void) recon_user_index(&cf->wanted, s, len, hash_bytes((const unsigned char *) s, len));
+		}
+	cf->nwanted = (int) cf->wanted.n;
+	if (cf->nwanted == 0)
+		return false;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recon_load_currencies(&cf->currencies);
+	cf->user_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon chain_findings user",
+										 ALLOCSET_DEFAULT_SIZES);
+	cf->caprows = 64;
+	cf->rows = recon_alloc_walk_rows(cf->caprows);
+	cf->currency_of = palloc(sizeof(uint16) * cf->caprows);
+	cf->user_of = palloc(sizeof(char *) * cf->caprows);
+	cf->rechecked = palloc(sizeof(bool) * cf->caprows);
+	return true;
+}
+
+/* Room for one more row in the arrays of cf. */
+static void
+recon_chain_reserve(ChainFindings *cf)
+{
+	walk_row   *bigger;
+
+	if (cf->nrows < cf->caprows)
+		return;
+	cf->caprows *= 2;
+	bigger = recon_alloc_walk_rows(cf->caprows);
+	memcpy(bigger, cf->rows, sizeof(walk_row) * cf->nrows);
+	cf->rows = bigger;
+	cf->currency_of = repalloc_huge(cf->currency_of, sizeof(uint16) * cf->caprows);
+	cf->user_of = repalloc_huge(cf->user_of, sizeof(char *) * cf->caprows);
+	cf->rechecked = repalloc_huge(cf->rechecked, sizeof(bool) * cf->caprows);
+}
+
+/*
+ * Appends one stored row (its txn_id copied into txn_cxt) as the walk reads
+ * it.  v: txn_id, user_id (unused), txn_type, currency, amount, vat,
+ * old_balance, new_balance, logged_at.
+ */
+static void
+recon_chain_add_row(ChainFindings *cf, MemoryContext txn_cxt, const Datum *v, bool type_null,
+					char *user_id, bool rechecked)
+{
+	walk_row   *w;
+	const char *s;
+	char	   *txn_id;
+	int			len;
+
+	recon_chain_reserve(cf);
+	w = &cf->rows[cf->nrows];
+	memset(w, 0, sizeof(*w));
+	w->ref = (uint32) cf->nrows;
+	s = recon_text_bytes(v[0], &len);
+	txn_id = MemoryContextAlloc(txn_cxt, len + 1);
+	memcpy(txn_id, s, len);
+	txn_id[len] = '\0';
+	w->txn_id = txn_id;
+	w->txn_id_len = len;
+	cf->user_of[cf->nrows] = user_id;
+	w->type = recon_type_from_text(v[2], type_null, ERRCODE_DATA_EXCEPTION);
+	s = recon_text_bytes(v[3], &len);
+	cf->currency_of[cf->nrows] = (uint16) recon_currency_index(&cf->currencies, s, len);
+	w->tolerance = recon_get(&cf->currencies.items[cf->currency_of[cf->nrows]].tolerance);
+	w->amounts_valid = recon_decode_numeric(v[4], &w->amount) == BAL_OK
+		&& recon_decode_numeric(v[5], &w->vat) == BAL_OK;
+	w->balances_valid = recon_decode_numeric(v[6], &w->old_balance) == BAL_OK
+		&& recon_decode_numeric(v[7], &w->new_balance) == BAL_OK;
+	if (!w->balances_valid)
+		w->new_balance_sign = (int8) (recon_numeric_sign(v[7]) < 0 ? -1 : 1);
+	w->logged_at = DatumGetTimestampTz(v[8]);
+	cf->rechecked[cf->nrows] = rechecked;
+	cf->nrows++;
+}
+
+/*
+ * Reads the rows the plan returns (txn_id, user_id, txn_type, currency,
+ * amount, vat, old_balance, new_balance, logged_at, re-checked; grouped by
+ * user) and walks each user's rows.
+ */
+static void
+recon_chain_read_walk(ChainFindings *cf, SPIPlanPtr plan, Datum *args)
+{
+	Portal		portal;
+	char	   *current_user_id = NULL;
+
+	/* read_only: the caller's snapshot, the one its statement runs on */
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
+	for (;;)
+	{
+		uint64		k;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (k = 0; k < SPI_processed; k++)
+		{
+			Datum		v[10];
+			bool		isnull[10];
+			const char *s;
+			int			len;
+			int			c;
+
+			heap_deform_tuple(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, v, isnull);
+			for (c = 0; c < 10; c++)
+				if (isnull[c] && c != 2)
+					elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
+			s = recon_text_bytes(v[1], &len);
+			if (current_user_id == NULL || (int) strlen(current_user_id) != len
+				|| memcmp(current_user_id, s, len) != 0)
+			{
+				recon_chain_walk_user(cf);
+				current_user_id = MemoryContextAlloc(cf->user_cxt, len + 1);
+				memcpy(current_user_id, s, len);
+				current_user_id[len] = '\0';
+			}
+			recon_chain_add_row(cf, cf->user_cxt, v, isnull[2], current_user_id,
+								DatumGetBool(v[9]));
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	recon_chain_walk_user(cf);
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+/*
+ * Many users (a bulk insert): one sequential scan of transactions on the
+ * statement's snapshot keeps the rows of the given users from their
+ * predecessor instant on (the latest logged_at before the user's first new
+ * one), then the rows are grouped per user (counting sort) and walked, as
+ * reconcile() does for all users.  No join, sort or SPI row copies.
+ */
+static void
+recon_chain_scan_walk(ChainFindings *cf, Oid relid, ArrayType *users, ArrayType *first_new)
+{
+	Datum	   *names;
+	bool	   *name_nulls;
+	Datum	   *firsts;
+	bool	   *first_nulls;
+	int			nusers;
+	int			nfirsts;
+	ReconUsers	wanted_users;
+	int64	   *first;			/* per user: earliest new instant */
+	int64	   *since;			/* per user: latest instant before it, or first */
+	uint32	   *row_user;
+	int64		caprow_user;
+	ChainFindings all;
+	MemoryContext txn_cxt;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	ReconAtts	at;
+	AttrNumber	att_txn_id;
+	AttrNumber	maxatt;
+	int64	   *start;
+	int64	   *fill;
+	uint32	   *order;
+	int64		r;
+	int			i;
+
+	deconstruct_array(users, TEXTOID, -1, false, TYPALIGN_INT, &names, &name_nulls, &nusers);
+	deconstruct_array(first_new, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &firsts, &first_nulls, &nfirsts);
+	recon_users_init(&wanted_users, (uint32) nusers);
+	first = palloc(sizeof(int64) * Max(nusers, 1));
+	since = palloc(sizeof(int64) * Max(nusers, 1));
+	for (i = 0; i < nusers; i++)
+	{
+		const char *s;
+		int			len;
+		uint32		u;
+
+		if (name_nulls[i] || first_nulls[i])
+			continue;
+		s = recon_text_bytes(names[i], &len);
+		u = recon_user_index(&wanted_users, s, len, hash_bytes((const unsigned char *) s, len));
+		first[u] = (u + 1 == wanted_users.n) ? DatumGetTimestampTz(firsts[i])
+			: Min(first[u], DatumGetTimestampTz(firsts[i]));
+		since[u] = PG_INT64_MIN;
+	}
+
+	/* every kept row, all users mixed; txn_ids live until the end */
+	all = *cf;
+	all.nrows = 0;
+	all.caprows = 1024;
+	all.rows = recon_alloc_walk_rows(all.caprows);
+	all.currency_of = palloc(sizeof(uint16) * all.caprows);
+	all.user_of = palloc(sizeof(char *) * all.caprows);
+	all.rechecked = palloc(sizeof(bool) * all.caprows);
+	caprow_user = all.caprows;
+	row_user = palloc(sizeof(uint32) * caprow_user);
+	txn_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon chain_findings rows",
+									ALLOCSET_DEFAULT_SIZES);
+
+	rel = table_open(relid, AccessShareLock);
+	att_txn_id = recon_attnum(rel, "txn_id");
+	at.user_id = recon_attnum(rel, "user_id");
+	at.txn_type = recon_attnum(rel, "txn_type");
+	at.currency = recon_attnum(rel, "currency");
+	at.amount = recon_attnum(rel, "amount");
+	at.vat = recon_attnum(rel, "vat");
+	at.old_balance = recon_attnum(rel, "old_balance");
+	at.new_balance = recon_attnum(rel, "new_balance");
+	at.logged_at = recon_attnum(rel, "logged_at");
+	maxatt = Max(Max(Max(at.user_id, at.txn_type), Max(at.currency, at.amount)),
+				 Max(Max(at.vat, at.old_balance), Max(at.new_balance, at.logged_at)));
+	maxatt = Max(maxatt, att_txn_id);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		Datum	   *tv;
+		bool	   *tn;
+		Datum		v[9];
+		const char *s;
+		int			len;
+		int64		u;
+		TimestampTz logged_at;
+
+		slot_getsomeattrs(slot, maxatt);
+		tv = slot->tts_values;
+		tn = slot->tts_isnull;
+		if (tn[at.user_id - 1] || tn[at.logged_at - 1])
+			elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
+		s = recon_text_bytes(tv[at.user_id - 1], &len);
+		u = recon_user_find(&wanted_users, s, len);
+		if (u < 0)
+			continue;
+		logged_at = DatumGetTimestampTz(tv[at.logged_at - 1]);
+		if (logged_at < first[u])
+		{
+			/* only a row at the latest instant so far can be the predecessor */
+			if (logged_at < since[u])
+				continue;
+			since[u] = logged_at;
+		}
+		if (tn[att_txn_id - 1] || tn[at.currency - 1] || tn[at.amount - 1] || tn[at.vat - 1]
+			|| tn[at.old_balance - 1] || tn[at.new_balance - 1])
+			elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
+		v[0] = tv[att_txn_id - 1];
+		v[1] = (Datum) 0;
+		v[2] = tv[at.txn_type - 1];
+		v[3] = tv[at.currency - 1];
+		v[4] = tv[at.amount - 1];
+		v[5] = tv[at.vat - 1];
+		v[6] = tv[at.old_balance - 1];
+		v[7] = tv[at.new_balance - 1];
+		v[8] = tv[at.logged_at - 1];
+		if (all.nrows == caprow_user)
+		{
+			caprow_user *= 2;
+			row_user = repalloc_huge(row_user, sizeof(uint32) * caprow_user);
+		}
+		row_user[all.nrows] = (uint32) u;
+		recon_chain_add_row(&all, txn_cxt, v, tn[at.txn_type - 1],
+							wanted_users.names[u].name, logged_at >= first[u]);
+		if ((all.nrows & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	cf->currencies = all.currencies;	/* the currencies the rows added */
+
+	/* group per user, dropping rows before the user's predecessor instant */
+	start = palloc0(sizeof(int64) * (wanted_users.n + 1));
+	fill = palloc(sizeof(int64) * (wanted_users.n + 1));
+	order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * Max(all.nrows, 1));
+	for (r = 0; r < all.nrows; r++)
+		if (all.rows[r].logged_at >= since[row_user[r]])
+			start[row_user[r] + 1]++;
+	for (i = 0; i < (int) wanted_users.n; i++)
+		start[i + 1] += start[i];
+	memcpy(fill, start, sizeof(int64) * (wanted_users.n + 1));
+	for (r = 0; r < all.nrows; r++)
+		if (all.rows[r].logged_at >= since[row_user[r]])
+			order[fill[row_user[r]]++] = (uint32) r;
+	for (i = 0; i < (int) wanted_users.n; i++)
+	{
+		int64		k;
+
+		CHECK_FOR_INTERRUPTS();
+		for (k = start[i]; k < start[i + 1]; k++)
+		{
+			uint32		src = order[k];
+
+			recon_chain_reserve(cf);
+			cf->rows[cf->nrows] = all.rows[src];
+			cf->rows[cf->nrows].ref = (uint32) cf->nrows;
+			cf->currency_of[cf->nrows] = all.currency_of[src];
+			cf->user_of[cf->nrows] = all.user_of[src];
+			cf->rechecked[cf->nrows] = all.rechecked[src];
+			cf->nrows++;
+		}
+		recon_chain_walk_user(cf);
+	}
+	SPI_finish();
+}
+
+Datum
+calo_recon_chain_findings(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(0);
 	ChainFindings cf;
 	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		args[1] = {PointerGetDatum(ids)};
 	SPIPlanPtr	plan;
-	Portal		portal;
-	char	   *current_user_id = NULL;
 
-	InitMaterializedSRF(fcinfo, 0);
-	memset(&cf, 0, sizeof(cf));
-	cf.rsinfo = rsinfo;
-	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &nelems);
-	cf.wanted = palloc(sizeof(char *) * Max(nelems, 1));
-	for (i = 0; i < nelems; i++)
-		if (!elem_nulls[i])
-			cf.wanted[cf.nwanted++] = TextDatumGetCString(elems[i]);
-	if (cf.nwanted == 0)
+	if (!recon_chain_begin(&cf, fcinfo, ids))
 		return (Datum) 0;
-	qsort(cf.wanted, cf.nwanted, sizeof(char *), recon_cstring_cmp);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	recon_load_currencies(&cf.currencies);
-	cf.user_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon chain_findings user",
-										ALLOCSET_DEFAULT_SIZES);
-	cf.caprows = 64;
-	cf.rows = recon_alloc_walk_rows(cf.caprows);
-	cf.currency_of = palloc(sizeof(uint16) * cf.caprows);
-	cf.user_of = palloc(sizeof(char *) * cf.caprows);
-	cf.rechecked = palloc(sizeof(bool) * cf.caprows);
-
 	plan = SPI_prepare("SELECT t.txn_id, t.user_id, t.txn_type, t.currency, t.amount, t.vat, "
 					   "t.old_balance, t.new_balance, t.logged_at, "
 					   "t.logged_at OPERATOR(pg_catalog.>=) u.first_new "
@@ -1429,84 +1761,80 @@ calo_recon_chain_findings(PG_FUNCTION_ARGS)
 					   "        AND p.logged_at OPERATOR(pg_catalog.<) u.first_new) b "
 					   "JOIN calo_recon.transactions t ON t.user_id OPERATOR(pg_catalog.=) u.user_id "
 					   " AND t.logged_at OPERATOR(pg_catalog.>=) COALESCE(b.since, u.first_new) "
-					   "ORDER BY t.user_id", 1, argtypes);
+					   "ORDER BY t.user_id COLLATE pg_catalog.\"C\"", 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	/* read_only: the caller's snapshot, the one its statement runs on */
-	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
-	for (;;)
+	recon_chain_read_walk(&cf, plan, args);
+	return (Datum) 0;
+}
+
+/*
+ * calo_recon.chain_findings_since(user_ids text[], first_new timestamptz[],
+ * new_txn_ids text[]): the alert trigger's walk.  The trigger knows from its
+ * transition table each user's earliest new instant, so the new rows are not
+ * looked up again by id (a million index probes for a million-row COPY).
+ * A few users are read through the user/chain index, many in one scan.
+ */
+#define RECON_CHAIN_SCAN_USERS 1000
+
+Datum
+calo_recon_chain_findings_since(PG_FUNCTION_ARGS)
+{
+	ArrayType  *users = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *first_new = PG_GETARG_ARRAYTYPE_P(1);
+	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(2);
+	ChainFindings cf;
+	Oid			argtypes[2] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		args[2] = {PointerGetDatum(users), PointerGetDatum(first_new)};
+	SPIPlanPtr	plan;
+	int			nusers = ArrayGetNItems(ARR_NDIM(users), ARR_DIMS(users));
+	int			nfirst = ArrayGetNItems(ARR_NDIM(first_new), ARR_DIMS(first_new));
+
+	if (nusers != nfirst)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("calo_recon.chain_findings_since: user_ids and first_new differ in length"),
+				 errdetail("%d user ids, %d instants.", nusers, nfirst),
+				 errhint("Pass each user's earliest new logged_at at the same position.")));
+	if (!recon_chain_begin(&cf, fcinfo, ids))
+		return (Datum) 0;
+	if (nusers > RECON_CHAIN_SCAN_USERS)
 	{
-		uint64		k;
+		Oid			relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
 
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		for (k = 0; k < SPI_processed; k++)
+		/*
+		 * The scan reads the heap directly: only for a caller who may read
+		 * every row; otherwise the query below raises or filters as SQL does.
+		 */
+		if (OidIsValid(relid)
+			&& pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK
+			&& check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[k];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			Datum		v[10];
-			bool		isnull[10];
-			MemoryContext old;
-			walk_row   *w;
-			const char *s;
-			int			len;
-			int			c;
-
-			heap_deform_tuple(tup, desc, v, isnull);
-			for (c = 0; c < 10; c++)
-				if (isnull[c] && c != 2)
-					elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
-			s = recon_text_bytes(v[1], &len);
-			if (current_user_id == NULL || (int) strlen(current_user_id) != len
-				|| memcmp(current_user_id, s, len) != 0)
-			{
-				recon_chain_walk_user(&cf);
-				old = MemoryContextSwitchTo(cf.user_cxt);
-				current_user_id = pnstrdup(s, len);
-				MemoryContextSwitchTo(old);
-			}
-			if (cf.nrows == cf.caprows)
-			{
-				walk_row   *bigger;
-
-				cf.caprows *= 2;
-				bigger = recon_alloc_walk_rows(cf.caprows);
-				memcpy(bigger, cf.rows, sizeof(walk_row) * cf.nrows);
-				cf.rows = bigger;
-				cf.currency_of = repalloc_huge(cf.currency_of, sizeof(uint16) * cf.caprows);
-				cf.user_of = repalloc_huge(cf.user_of, sizeof(char *) * cf.caprows);
-				cf.rechecked = repalloc_huge(cf.rechecked, sizeof(bool) * cf.caprows);
-			}
-			w = &cf.rows[cf.nrows];
-			memset(w, 0, sizeof(*w));
-			w->ref = (uint32) cf.nrows;
-			old = MemoryContextSwitchTo(cf.user_cxt);
-			s = recon_text_bytes(v[0], &len);
-			w->txn_id = pnstrdup(s, len);
-			w->txn_id_len = len;
-			MemoryContextSwitchTo(old);
-			cf.user_of[cf.nrows] = current_user_id;
-			w->type = recon_type_from_text(v[2], isnull[2], ERRCODE_DATA_EXCEPTION);
-			s = recon_text_bytes(v[3], &len);
-			cf.currency_of[cf.nrows] = (uint16) recon_currency_index(&cf.currencies, s, len);
-			w->tolerance = recon_get(&cf.currencies.items[cf.currency_of[cf.nrows]].tolerance);
-			w->amounts_valid = recon_decode_numeric(v[4], &w->amount) == BAL_OK
-				&& recon_decode_numeric(v[5], &w->vat) == BAL_OK;
-			w->balances_valid = recon_decode_numeric(v[6], &w->old_balance) == BAL_OK
-				&& recon_decode_numeric(v[7], &w->new_balance) == BAL_OK;
-			if (!w->balances_valid)
-				w->new_balance_sign = (int8) (recon_numeric_sign(v[7]) < 0 ? -1 : 1);
-			w->logged_at = DatumGetTimestampTz(v[8]);
-			cf.rechecked[cf.nrows] = DatumGetBool(v[9]);
-			cf.nrows++;
+			recon_chain_scan_walk(&cf, relid, users, first_new);
+			return (Datum) 0;
 		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
 	}
-	recon_chain_walk_user(&cf);
-	SPI_cursor_close(portal);
-	SPI_finish();
+	plan = SPI_prepare("SELECT t.txn_id, t.user_id, t.txn_type, t.currency, t.amount, t.vat, "
+					   "t.old_balance, t.new_balance, t.logged_at, "
+					   "t.logged_at OPERATOR(pg_catalog.>=) u.first_new "
+					   "FROM unnest($1, $2) AS u (user_id, first_new) "	/* multi-argument form: unqualified */
+					   "CROSS JOIN LATERAL (SELECT pg_catalog.max(p.logged_at) AS since "
+					   "      FROM calo_recon.transactions p "
+					   "      WHERE p.user_id OPERATOR(pg_catalog.=) u.user_id "
+					   "        AND p.logged_at OPERATOR(pg_catalog.<) u.first_new) b "
+	/*
+	 * LATERAL: each user's rows through the index, never a hash join over the
+	 * whole table (the plan a growing, not yet analyzed table gets during an
+	 * ingest, once per file)
+	 */
+					   "CROSS JOIN LATERAL (SELECT s.* FROM calo_recon.transactions s "
+					   "      WHERE s.user_id OPERATOR(pg_catalog.=) u.user_id "
+					   "        AND s.logged_at OPERATOR(pg_catalog.>=) COALESCE(b.since, u.first_new) "
+					   "      OFFSET 0) t "
+					   "ORDER BY t.user_id COLLATE pg_catalog.\"C\"", 2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	recon_chain_read_walk(&cf, plan, args);
 	return (Datum) 0;
 }
 

@@ -1,4 +1,5 @@
-"""LISTEN calo_recon_alerts until the stop file appears; prints the alert ids received."""
+"""LISTEN calo_recon_alerts until the stop file appears; writes one line per
+notification (one per inserting statement): first_alert_id last_alert_id alerts."""
 import json, os, select, sys
 import psycopg2
 
@@ -13,7 +14,8 @@ while True:
     if select.select([conn], [], [], 0.5)[0]:
         conn.poll()
         while conn.notifies:
-            ids.append(json.loads(conn.notifies.pop(0).payload)["alert_id"])
+            p = json.loads(conn.notifies.pop(0).payload)
+            ids.append("%d %d %d" % (p["first_alert_id"], p["last_alert_id"], p["alerts"]))
         idle_after_stop = 0
     elif os.path.exists(stop_file):
         idle_after_stop += 1

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Real-time alerts: a LISTEN client (psycopg2) receives exactly one
-# notification per calo_recon.alerts row, with the expected kinds for each
-# inserted transaction: overdraft, chain, arithmetic, amount rule, model;
-# nothing for clean rows, for rolled-back inserts or with calo_recon.alerts off.
-# The payload is {"alert_id", "alert_kind"} only: a role without any grant
-# may LISTEN too, and gets no user id, balance or amount (P4); the details
-# come from calo_recon.alerts, which it cannot read.
+# notification per inserting statement that raised alerts, with their count
+# per kind and the range of their ids, and the alerts rows have the expected
+# kinds for each inserted transaction: overdraft, chain, arithmetic, amount
+# rule, model; nothing for clean rows, for rolled-back inserts or with
+# calo_recon.alerts off.  The payload is {"alerts", "first_alert_id",
+# "last_alert_id", "kinds"} only: a role without any grant may LISTEN too, and
+# gets no user id, balance or amount (P4); the details come from
+# calo_recon.alerts, which it cannot read.
 set -euo pipefail
 DB=calo_alerts
 NOBODY=calo_alerts_nobody
@@ -51,26 +53,33 @@ def receive(timeout=2.0):
                 got.append(listener.notifies.pop(0))
     return got
 
+NOTICE_KEYS = ["alerts", "first_alert_id", "kinds", "last_alert_id"]
+
 def details(payloads):
-    """The alerts rows of the notified ids (the payload has no details)."""
-    ids = [p["alert_id"] for p in payloads]
-    if not ids:
-        return []
-    cur.execute("""SELECT alert_id, txn_id, alert_kind, detail FROM calo_recon.alerts
-                   WHERE alert_id = ANY(%s) ORDER BY alert_id""", (ids,))
-    rows = [dict(alert_id=r[0], txn_id=r[1], alert_kind=r[2], detail=r[3]) for r in cur.fetchall()]
-    writer.commit()
-    assert sorted((r["alert_id"], r["alert_kind"]) for r in rows) == \
-        sorted((p["alert_id"], p["alert_kind"]) for p in payloads), ("payload and row differ", payloads, rows)
+    """The alerts rows of the notified statements (the payload has the count
+    per kind and the id range, no details; one writer, so the range is exactly
+    the statement's alerts)."""
+    rows = []
+    for p in payloads:
+        cur.execute("""SELECT alert_id, txn_id, alert_kind, detail FROM calo_recon.alerts
+                       WHERE alert_id BETWEEN %s AND %s ORDER BY alert_id""",
+                    (p["first_alert_id"], p["last_alert_id"]))
+        got = [dict(alert_id=r[0], txn_id=r[1], alert_kind=r[2], detail=r[3]) for r in cur.fetchall()]
+        writer.commit()
+        kinds = {}
+        for r in got:
+            kinds[r["alert_kind"]] = kinds.get(r["alert_kind"], 0) + 1
+        assert len(got) == p["alerts"] and kinds == p["kinds"], ("payload and rows differ", p, got)
+        rows += got
     return rows
 
 def check(step, expected):
     notes = receive()
     payloads = [json.loads(n.payload) for n in notes]
     assert all(n.channel == "calo_recon_alerts" for n in notes)
-    assert all(sorted(p) == ["alert_id", "alert_kind"] for p in payloads), (step, payloads)
-    ids = [p["alert_id"] for p in payloads]
-    assert len(ids) == len(set(ids)), (step, "duplicate notification", ids)
+    assert all(sorted(p) == NOTICE_KEYS for p in payloads), (step, payloads)
+    # one notification for the statement, none when it raised nothing
+    assert len(payloads) == (1 if expected else 0), (step, "one notification per statement", payloads)
     rows = details(payloads)
     seen = sorted((r["txn_id"], r["alert_kind"]) for r in rows)
     assert seen == sorted(expected), (step, seen, sorted(expected))
@@ -145,16 +154,16 @@ total = cur.fetchone()[0]
 assert total == 7 + len(flagged), total
 writer.commit()
 
-# the role without grants heard every alert, and nothing but ids and kinds
+# the role without grants heard of every alert, and nothing but counts and ids
 receive(0.5)
-assert len(outsider_payloads) == total, (len(outsider_payloads), total)
-assert all(sorted(p) == ["alert_id", "alert_kind"] for p in outsider_payloads), outsider_payloads
+assert sum(p["alerts"] for p in outsider_payloads) == total, (outsider_payloads, total)
+assert all(sorted(p) == NOTICE_KEYS for p in outsider_payloads), outsider_payloads
 try:
     outsider.cursor().execute("SELECT detail FROM calo_recon.alerts")
     raise AssertionError("a role without grants read calo_recon.alerts")
 except psycopg2.errors.InsufficientPrivilege:
     pass
-print("alerts: %-34s %d notification(s), ids and kinds only" % ("role without grants", len(outsider_payloads)))
+print("alerts: %-34s %d notification(s), counts and ids only" % ("role without grants", len(outsider_payloads)))
 
 # Alerts that agree with the reconciliation (issue 8 item 5).  A row that
 # arrives out of chain order re-checks the stored rows after it: O3 is
@@ -223,5 +232,5 @@ assert not alert_rows("D2")[0][2], alert_rows("D2")
 assert open_alerts > 0 and extra == 0 and missing == 0, (open_alerts, extra, missing)
 check("resolving sends nothing", [])
 print("alerts: %-34s %d open, as balance_breaks" % ("resolved by reconcile()", open_alerts))
-print("alerts: ok, %d alerts, each notified once" % total)
+print("alerts: ok, %d alerts, each statement notified once" % total)
 PY

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(46);
+SELECT plan(48);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -270,6 +270,7 @@ INSERT INTO entry_points VALUES
   ('value rules', $$SELECT calo_recon.is_currency_code('SAR'), calo_recon.is_transaction_type('DEBIT')$$),
   ('exact_decimal', $$SELECT calo_recon.exact_decimal(1.50), calo_recon.exact_decimal(2.25, true)$$),
   ('chain_findings', $$SELECT * FROM calo_recon.chain_findings(ARRAY['TAP-HSP-1', 'TAP-HSP-2'])$$),
+  ('chain_findings_since', $$SELECT * FROM calo_recon.chain_findings_since(ARRAY['tap-hsp-1'], ARRAY['2024-01-01 00:00+00'::pg_catalog.timestamptz], ARRAY['TAP-HSP-1'])$$),
   ('chain rules', $$SELECT calo_recon.chain_key('2024-01-01 00:00+00', 'x'), calo_recon.tolerance(3),
                           calo_recon.tolerance(NULL), calo_recon.is_credit(NULL, 1, 2), calo_recon.is_overdraft(-1),
                           calo_recon.finding_rank('chain'), calo_recon.round_money(1.005, 2),
@@ -304,6 +305,7 @@ INSERT INTO entry_points VALUES
   ('locks', $$SELECT calo_recon.lock_writer(), calo_recon.try_lock_writer(), calo_recon.writer_lock_holder(),
                      calo_recon.lock_user_chains(ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
   ('alert_payload', $$SELECT calo_recon.alert_payload(a) FROM calo_recon.alerts a$$),
+  ('alerts_notice', $$SELECT calo_recon.alerts_notice(ARRAY[1, 2]::pg_catalog.int8[], ARRAY['chain', 'overdraft'])$$),
   ('grant_role', $$SELECT * FROM calo_recon.grant_role('calo_tap_hostile_grantee', 'analyst')$$),
   ('INSERT transactions (alerts, queue)',
    $$INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
