@@ -51,7 +51,7 @@ fi
 if want regress || want tap || want integration; then
   source scripts/cluster.sh
   trap cluster_destroy EXIT
-  cluster_start "shared_preload_libraries = 'pg_cron'" "cron.database_name = 'postgres'"
+  cluster_start "shared_preload_libraries = 'pg_cron'" "cron.database_name = 'postgres'" "cron.use_background_workers = on"
   echo "cluster: $CR_ROOT (port $PGPORT)"
   stage_began=$SECONDS
 

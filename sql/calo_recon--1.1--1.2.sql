@@ -219,11 +219,1089 @@ CREATE TRIGGER transactions_alert
     AFTER INSERT ON calo_recon.transactions
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.alert_new_transactions();
+
+-- ops (issue 11): alert lifecycle and severity (sql/install/72_alerts.sql,
+-- 74_alert_lifecycle.sql), more alerts (75), health (76), retention (77),
+-- roles (73_roles.sql).  The grants given with grant_role() before this
+-- update are recorded first (the kind read from what the role holds), and
+-- re-applied at the very end, so the functions this script re-creates and
+-- the objects it adds are granted as before: reapply_grants() must stay the
+-- last statement of the script.
+CREATE TABLE calo_recon.role_kinds (
+    kind        text PRIMARY KEY,
+    description text NOT NULL
+);
+COMMENT ON TABLE calo_recon.role_kinds IS 'The kinds of role grant_role() knows (README "Roles"): the one list of them';
+COMMENT ON COLUMN calo_recon.role_kinds.kind IS 'Name of the kind';
+COMMENT ON COLUMN calo_recon.role_kinds.description IS 'What a role of the kind may do';
+INSERT INTO calo_recon.role_kinds (kind, description) VALUES
+  ('reader',   'USAGE on the schema, SELECT on transactions and the BI views'),
+  ('analyst',  'reader + reads models, scores, feedback and the feature views; records feedback'),
+  ('operator', 'reader + ingestion, reconciliation, refresh, training, scoring, exports, alerts, retention, feedback'),
+  ('monitor',  'USAGE on the schema, the health view and check_health(); no wallet data');
+CREATE TABLE calo_recon.role_grants (
+    role_name  name        NOT NULL,
+    kind       text        NOT NULL REFERENCES calo_recon.role_kinds,
+    granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    granted_by name        NOT NULL DEFAULT CURRENT_USER,
+    PRIMARY KEY (role_name, kind)
+);
+COMMENT ON TABLE calo_recon.role_grants IS
+  'Every kind grant_role() gave a role, until revoke_role() takes it back; reapply_grants() grants them again (every update script ends with it)';
+COMMENT ON COLUMN calo_recon.role_grants.role_name IS 'The role (cluster-wide; a dropped role is skipped)';
+COMMENT ON COLUMN calo_recon.role_grants.kind IS 'The kind it was granted (calo_recon.role_kinds)';
+COMMENT ON COLUMN calo_recon.role_grants.granted_at IS 'When it was first granted';
+COMMENT ON COLUMN calo_recon.role_grants.granted_by IS 'Who granted it first';
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.role_grants', '');
+INSERT INTO calo_recon.role_grants (role_name, kind)
+SELECT r.rolname,
+       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+                         WHERE p.oid = 'calo_recon.refresh(text)'::pg_catalog.regprocedure
+                           AND a.grantee = r.oid AND a.privilege_type = 'EXECUTE') THEN 'operator'
+            WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+                         WHERE c.oid = 'calo_recon.anomaly_feedback'::pg_catalog.regclass
+                           AND a.grantee = r.oid AND a.privilege_type = 'SELECT') THEN 'analyst'
+            ELSE 'reader' END
+FROM pg_catalog.pg_namespace n
+CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) a
+JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+WHERE n.nspname = 'calo_recon' AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner;
+CREATE TABLE calo_recon.alert_kinds (
+    alert_kind  text PRIMARY KEY,
+    severity    text NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),
+    raised_by   text NOT NULL,
+    description text NOT NULL
+);
+COMMENT ON TABLE calo_recon.alert_kinds IS
+  'Every kind of alert with its severity: the one definition of both (README "Alert lifecycle")';
+COMMENT ON COLUMN calo_recon.alert_kinds.alert_kind IS 'Name of the kind, as in calo_recon.alerts.alert_kind';
+COMMENT ON COLUMN calo_recon.alert_kinds.severity IS 'critical (money may be wrong: act now), warning (look today), info (review)';
+COMMENT ON COLUMN calo_recon.alert_kinds.raised_by IS 'What raises it: the insert-time check of new transactions, reconcile(), refresh() or check_health()';
+COMMENT ON COLUMN calo_recon.alert_kinds.description IS 'When it is raised';
+INSERT INTO calo_recon.alert_kinds (alert_kind, severity, raised_by, description) VALUES
+  ('arithmetic',   'critical', 'insert', 'the balances of a new transaction do not add up (same core as reconcile())'),
+  ('chain',        'critical', 'insert', 'old_balance differs from the new_balance of the user''s previous stored transaction in chain order'),
+  ('out_of_range', 'warning',  'insert', 'a value too large or too precise to check exactly'),
+  ('overdraft',    'warning',  'insert', 'new_balance < 0'),
+  ('amount_rule',  'info',     'insert', 'amount > calo_recon.amount_threshold'),
+  ('model',        'info',     'insert', 'the active model''s score is above its threshold'),
+  ('discrepancy',  'critical', 'raise_alerts', 'a new balance error whose subscription and payment balances differ by at least the tolerance (calo_recon.discrepancies)'),
+  ('conflict',     'critical', 'raise_alerts', 'a transaction id delivered again with a different payload: a possible double charge (quarantine reason conflict)'),
+  ('refresh_failed',  'critical', 'raise_alerts', 'the last refresh() run failed or did not finish; resolved by the next run that succeeds'),
+  ('refresh_skipped', 'warning',  'refresh', 'refresh() runs have been skipped (writer lock held) for longer than calo_recon.refresh_max_skip; the run is recorded as failed; resolved by the next run that succeeds'),
+  ('stale_data',   'warning',  'raise_alerts', 'no file with transactions was ingested for longer than calo_recon.max_data_age; resolved once one is');
+ALTER TABLE calo_recon.alerts
+    DROP CONSTRAINT alerts_alert_kind_check,
+    ADD CONSTRAINT alerts_alert_kind_fkey FOREIGN KEY (alert_kind) REFERENCES calo_recon.alert_kinds,
+    ADD COLUMN resolved_by name,
+    ADD COLUMN acknowledged_at timestamptz,
+    ADD COLUMN acknowledged_by name,
+    ADD COLUMN acknowledge_note text,
+    ADD COLUMN run_id bigint DEFAULT NULLIF(pg_catalog.current_setting('calo_recon_run.run_id', true), '')::bigint,
+    ADD COLUMN raised_in xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    ADD CONSTRAINT alerts_resolved_by_check CHECK (resolved_at IS NOT NULL OR resolved_by IS NULL),
+    ADD CONSTRAINT alerts_acknowledged_check CHECK ((acknowledged_at IS NULL) = (acknowledged_by IS NULL)
+                                                    AND (acknowledged_at IS NOT NULL OR acknowledge_note IS NULL));
+ALTER TABLE calo_recon.alerts
+    ADD COLUMN status text NOT NULL GENERATED ALWAYS AS (
+        CASE WHEN resolved_at IS NOT NULL THEN 'resolved'
+             WHEN acknowledged_at IS NOT NULL THEN 'acknowledged'
+             ELSE 'open' END) STORED;
+ALTER TABLE calo_recon.alerts ALTER COLUMN txn_id DROP NOT NULL, ALTER COLUMN user_id DROP NOT NULL;
+CREATE UNIQUE INDEX alerts_open_subject_idx ON calo_recon.alerts (alert_kind, user_id) NULLS NOT DISTINCT
+    WHERE txn_id IS NULL AND resolved_at IS NULL;
+COMMENT ON TABLE calo_recon.alerts IS
+  'Alerts raised when a transaction was inserted (calo_recon.alerts on), or when an out-of-order insert re-checked its chain; each was also sent as NOTIFY calo_recon_alerts. Lifecycle: open, acknowledged (acknowledge_alert), resolved (resolve_alert, or by the reconciliation when it no longer supports the alert); see status';
+COMMENT ON COLUMN calo_recon.alerts.alert_id IS 'Surrogate key; the notification payload carries it and alert_kind only';
+COMMENT ON COLUMN calo_recon.alerts.txn_id IS 'Transaction that raised the alert; NULL for alerts about a user''s balance error without one, or about the system (refresh, staleness)';
+COMMENT ON COLUMN calo_recon.alerts.user_id IS 'Wallet owner; NULL for alerts about the system';
+COMMENT ON COLUMN calo_recon.alerts.alert_kind IS
+  'Kind of alert, one of calo_recon.alert_kinds (which gives its severity and when it is raised): arithmetic, chain, out_of_range, overdraft, amount_rule and model at insert time; discrepancy, conflict, refresh_failed, refresh_skipped and stale_data by refresh() and raise_alerts()';
+COMMENT ON COLUMN calo_recon.alerts.detail IS
+  'What was found: expected, actual, difference and tolerance for balance findings, new_balance for overdrafts, amount and threshold for the amount rule, score, threshold and model_id for the model; error_id and the balances for discrepancies; quarantine_id and the delivered payload for conflicts; run_id and error for refresh alerts; last_loaded_at and max_data_age for stale_data';
+COMMENT ON COLUMN calo_recon.alerts.created_at IS 'When the alert was raised (the inserting transaction''s start time)';
+COMMENT ON COLUMN calo_recon.alerts.resolved_at IS
+  'NULL while the alert is not resolved; else when it was resolved (the resolving transaction''s start time), by resolve_alert() or by the reconciliation';
+COMMENT ON COLUMN calo_recon.alerts.resolution IS
+  'Why the alert was resolved: the note given to resolve_alert(), or, resolved by the reconciliation, a later out-of-order insert re-checked the chain (no break any more, or a break against another predecessor, raised as a new alert), or reconcile() found no such finding; NULL until resolved';
+COMMENT ON COLUMN calo_recon.alerts.resolved_by IS
+  'Login role (session_user) of the session that resolved the alert, by resolve_alert() or by a statement whose reconciliation resolved it; stamped by the product';
+COMMENT ON COLUMN calo_recon.alerts.acknowledged_at IS 'When someone took the alert on with acknowledge_alert(); NULL until then';
+COMMENT ON COLUMN calo_recon.alerts.acknowledged_by IS 'Login role (session_user) that acknowledged it; stamped by the product';
+COMMENT ON COLUMN calo_recon.alerts.acknowledge_note IS 'Note given to acknowledge_alert(), if any';
+COMMENT ON COLUMN calo_recon.alerts.run_id IS 'calo_recon.runs row of the refresh() run that raised it; NULL when raised outside a run (an ingest, an insert)';
+COMMENT ON COLUMN calo_recon.alerts.raised_in IS 'Database transaction that raised it: with user_id and alert_kind, the alert''s group (see alert_groups)';
+COMMENT ON COLUMN calo_recon.alerts.status IS 'open, acknowledged or resolved, from resolved_at and acknowledged_at';
+COMMENT ON INDEX calo_recon.alerts_open_idx IS 'At most one unresolved alert of a kind per transaction';
+COMMENT ON INDEX calo_recon.alerts_open_subject_idx IS 'At most one unresolved alert of a kind per user (or about the system) among those without a transaction';
+-- Alert lifecycle (README "Alert lifecycle"): open -> acknowledged ->
+-- resolved, with who, when and a note.  Functions run with the caller's
+-- rights (no SECURITY DEFINER), so whoever may acknowledge may also UPDATE
+-- calo_recon.alerts; a trigger therefore stamps who and when itself, from the
+-- session's login role and the transaction time, whatever an UPDATE says, so
+-- the record cannot be signed in someone else's name.  The reconciliation's
+-- own resolutions (the insert-time re-check, reconcile()) are UPDATEs of
+-- resolved_at and resolution, stamped the same way.
+
+CREATE FUNCTION calo_recon.alert_stamp_lifecycle() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.resolved_at IS NOT NULL THEN
+        RAISE EXCEPTION 'alert % is already resolved', OLD.alert_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('Resolved by %s at %s: %s', OLD.resolved_by, OLD.resolved_at, OLD.resolution),
+                  HINT = 'A resolved alert is final; a new finding raises a new alert.';
+    END IF;
+    IF (NEW.acknowledged_at, NEW.acknowledged_by, NEW.acknowledge_note)
+       IS DISTINCT FROM (OLD.acknowledged_at, OLD.acknowledged_by, OLD.acknowledge_note) THEN
+        IF OLD.acknowledged_at IS NOT NULL THEN
+            RAISE EXCEPTION 'alert % is already acknowledged', OLD.alert_id
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = pg_catalog.format('Acknowledged by %s at %s.', OLD.acknowledged_by, OLD.acknowledged_at);
+        END IF;
+        NEW.acknowledged_at := pg_catalog.now();
+        NEW.acknowledged_by := session_user;
+    END IF;
+    IF NEW.resolved_at IS NOT NULL THEN
+        NEW.resolved_at := pg_catalog.now();
+        NEW.resolved_by := session_user;
+    ELSIF NEW.resolved_by IS NOT NULL THEN
+        NEW.resolved_by := NULL;  -- the CHECK explains: only a resolved alert has a resolver
+    END IF;
+    RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.alert_stamp_lifecycle() IS
+  'Trigger: stamps who (session_user) and when (now()) of an acknowledgement or resolution of calo_recon.alerts, and refuses to change a resolved alert or acknowledge one twice (55000)';
+CREATE TRIGGER alerts_stamp_lifecycle
+    BEFORE UPDATE ON calo_recon.alerts
+    FOR EACH ROW EXECUTE FUNCTION calo_recon.alert_stamp_lifecycle();
+
+-- why acknowledge_alert/resolve_alert changed nothing: the alert is missing
+-- (P0002) or its state refuses it (55000, from the stamping trigger's rules)
+CREATE FUNCTION calo_recon.alert_refuse(alert_id bigint, action text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a calo_recon.alerts;
+BEGIN
+    SELECT x.* INTO a FROM calo_recon.alerts x WHERE x.alert_id = alert_refuse.alert_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'alert % does not exist', alert_refuse.alert_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF a.resolved_at IS NOT NULL THEN
+        RAISE EXCEPTION 'alert % is already resolved', a.alert_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('Resolved by %s at %s: %s', a.resolved_by, a.resolved_at, a.resolution);
+    END IF;
+    RAISE EXCEPTION 'alert % is already acknowledged', a.alert_id
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              DETAIL = pg_catalog.format('Acknowledged by %s at %s.', a.acknowledged_by, a.acknowledged_at),
+              HINT = CASE action WHEN 'acknowledge' THEN 'Resolve it with calo_recon.resolve_alert() once handled.' END;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.alert_refuse(bigint, text) IS
+  'Internal to acknowledge_alert() and resolve_alert(): raises why the alert could not be changed (P0002 missing, 55000 already acknowledged or resolved, naming by whom and when)';
+REVOKE EXECUTE ON FUNCTION calo_recon.alert_refuse(bigint, text) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.acknowledge_alert(alert_id bigint, note text DEFAULT NULL,
+                                             whole_group boolean DEFAULT false)
+RETURNS SETOF calo_recon.alerts
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    IF alert_id IS NULL OR whole_group IS NULL THEN
+        RAISE EXCEPTION 'alert_id and whole_group must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- waits for a concurrent acknowledgement or resolution of these rows,
+    -- then re-reads them: the second of two people is told who came first
+    RETURN QUERY
+    UPDATE calo_recon.alerts a SET acknowledged_at = pg_catalog.now(), acknowledge_note = note
+    WHERE a.acknowledged_at IS NULL AND a.resolved_at IS NULL
+      AND (a.alert_id = acknowledge_alert.alert_id
+           OR (whole_group AND (a.raised_in, a.user_id, a.alert_kind) =
+               (SELECT g.raised_in, g.user_id, g.alert_kind FROM calo_recon.alerts g
+                WHERE g.alert_id = acknowledge_alert.alert_id)))
+    RETURNING a.*;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed = 0 THEN
+        PERFORM calo_recon.alert_refuse(alert_id, 'acknowledge');
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.acknowledge_alert(bigint, text, boolean) IS
+  'Acknowledges an open alert (status acknowledged, acknowledged_by the session''s login role, acknowledged_at now, the note), or with whole_group every open alert of its group (same raising transaction, user and kind); returns the rows changed. P0002 when there is no such alert, 55000 when it is already acknowledged or resolved (naming by whom and when): of two people acknowledging at once, the second waits for the first and gets 55000';
+REVOKE EXECUTE ON FUNCTION calo_recon.acknowledge_alert(bigint, text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.resolve_alert(alert_id bigint, note text, whole_group boolean DEFAULT false)
+RETURNS SETOF calo_recon.alerts
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    IF alert_id IS NULL OR whole_group IS NULL THEN
+        RAISE EXCEPTION 'alert_id and whole_group must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.btrim(coalesce(note, '')) = '' THEN
+        RAISE EXCEPTION 'resolving an alert needs a note saying why'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example: calo_recon.resolve_alert(42, ''refund issued, ticket FIN-123'').';
+    END IF;
+    RETURN QUERY
+    UPDATE calo_recon.alerts a SET resolved_at = pg_catalog.now(), resolution = note
+    WHERE a.resolved_at IS NULL
+      AND (a.alert_id = resolve_alert.alert_id
+           OR (whole_group AND (a.raised_in, a.user_id, a.alert_kind) =
+               (SELECT g.raised_in, g.user_id, g.alert_kind FROM calo_recon.alerts g
+                WHERE g.alert_id = resolve_alert.alert_id)))
+    RETURNING a.*;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed = 0 THEN
+        PERFORM calo_recon.alert_refuse(alert_id, 'resolve');
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.resolve_alert(bigint, text, boolean) IS
+  'Resolves an open or acknowledged alert with a note saying why (status resolved, resolved_by the session''s login role, resolved_at now), or with whole_group every unresolved alert of its group; returns the rows changed. 22023 without a note, P0002 when there is no such alert, 55000 when it is already resolved (naming by whom, when and why)';
+REVOKE EXECUTE ON FUNCTION calo_recon.resolve_alert(bigint, text, boolean) FROM PUBLIC;
+
+CREATE VIEW calo_recon.alert_groups AS
+SELECT a.raised_in, pg_catalog.max(a.run_id) AS run_id, a.user_id, a.alert_kind, k.severity,
+       pg_catalog.count(*) AS alerts,
+       pg_catalog.count(*) FILTER (WHERE a.status = 'open') AS open,
+       pg_catalog.count(*) FILTER (WHERE a.status = 'acknowledged') AS acknowledged,
+       pg_catalog.min(a.alert_id) AS first_alert_id,
+       pg_catalog.min(a.created_at) AS created_at
+FROM calo_recon.alerts a
+JOIN calo_recon.alert_kinds k ON k.alert_kind = a.alert_kind
+GROUP BY a.raised_in, a.user_id, a.alert_kind, k.severity;
+COMMENT ON VIEW calo_recon.alert_groups IS
+  'Alerts grouped by the transaction that raised them (a refresh() run, an ingest), the user and the kind: what on-call looks at first; acknowledge or resolve a whole group with acknowledge_alert(first_alert_id, note, true)';
+COMMENT ON COLUMN calo_recon.alert_groups.raised_in IS 'Database transaction that raised the group';
+COMMENT ON COLUMN calo_recon.alert_groups.run_id IS 'refresh() run that raised it, NULL outside a run';
+COMMENT ON COLUMN calo_recon.alert_groups.user_id IS 'Wallet owner (NULL for alerts about the system)';
+COMMENT ON COLUMN calo_recon.alert_groups.alert_kind IS 'Kind of alert';
+COMMENT ON COLUMN calo_recon.alert_groups.severity IS 'Severity of the kind (calo_recon.alert_kinds)';
+COMMENT ON COLUMN calo_recon.alert_groups.alerts IS 'Alerts in the group';
+COMMENT ON COLUMN calo_recon.alert_groups.open IS 'Of which open (neither acknowledged nor resolved)';
+COMMENT ON COLUMN calo_recon.alert_groups.acknowledged IS 'Of which acknowledged and not resolved';
+COMMENT ON COLUMN calo_recon.alert_groups.first_alert_id IS 'Lowest alert_id of the group, to pass to acknowledge_alert or resolve_alert with whole_group';
+COMMENT ON COLUMN calo_recon.alert_groups.created_at IS 'When the group''s first alert was raised';
+-- runs explain themselves (duration, DETAIL, HINT, how long skipped)
+ALTER TABLE calo_recon.runs
+    ADD COLUMN error_detail text,
+    ADD COLUMN error_hint text,
+    ADD COLUMN skipped_since timestamptz;
+ALTER TABLE calo_recon.runs
+    ADD COLUMN duration interval GENERATED ALWAYS AS (finished_at - started_at) STORED;
+COMMENT ON TABLE calo_recon.runs IS
+  'One row per calo_recon.refresh() call: what it did, how it ended, and the error when it failed';
+COMMENT ON COLUMN calo_recon.runs.run_id IS 'Surrogate key, increasing with each run';
+COMMENT ON COLUMN calo_recon.runs.started_at IS 'When the run started';
+COMMENT ON COLUMN calo_recon.runs.finished_at IS 'When the run ended (NULL while it runs)';
+COMMENT ON COLUMN calo_recon.runs.status IS 'running (refresh_job() commits it before the work), succeeded, failed (see error; also a run whose session stopped running it, and a skipped run once runs have been skipped longer than calo_recon.refresh_max_skip), or skipped (another session held the writer lock: see error)';
+COMMENT ON COLUMN calo_recon.runs.folder IS 'Folder under calo_recon.import_directory the run ingested';
+COMMENT ON COLUMN calo_recon.runs.files IS 'Files ingested (files seen before are not counted)';
+COMMENT ON COLUMN calo_recon.runs.skipped_files IS 'Files that were not logs (or already ingested), skipped';
+COMMENT ON COLUMN calo_recon.runs.events IS 'Log events read';
+COMMENT ON COLUMN calo_recon.runs.transactions IS 'New transactions stored';
+COMMENT ON COLUMN calo_recon.runs.reconciled_users IS 'Users whose findings were recomputed';
+COMMENT ON COLUMN calo_recon.runs.breaks IS 'Arithmetic and chain breaks of the reconciled users';
+COMMENT ON COLUMN calo_recon.runs.scored IS 'Transactions scored with the active model (0 when none is active)';
+COMMENT ON COLUMN calo_recon.runs.error IS 'SQLSTATE and message of the failure, or which process held the writer lock and what it ran when the run was skipped';
+COMMENT ON COLUMN calo_recon.runs.backend_pid IS 'Server process that ran it (see check_last_refresh())';
+COMMENT ON COLUMN calo_recon.runs.error_detail IS 'DETAIL of the error of a failed run, if it had one';
+COMMENT ON COLUMN calo_recon.runs.error_hint IS 'HINT of the error of a failed run, if it had one';
+COMMENT ON COLUMN calo_recon.runs.skipped_since IS 'For a run that did not start (the writer lock held): when the unbroken series of such runs it ends began';
+COMMENT ON COLUMN calo_recon.runs.duration IS 'finished_at - started_at; NULL while it runs';
+-- Alerts that no single inserted transaction raises (README "More alerts"):
+-- discrepancies and conflicts found by ingestion, failed or long-skipped
+-- refresh() runs, stale data.  refresh() raises them at the end of every run
+-- (and refresh_skipped when it gives up waiting); raise_alerts() does the same
+-- on demand.  Like the insert-time alerts they honour calo_recon.alerts: with
+-- it off, what is found is recorded as seen (the high-water marks below move
+-- on) without alerting, which is how a backfill pages nobody.
+
+CREATE FUNCTION calo_recon.ops_settings(OUT refresh_max_skip interval, OUT max_data_age interval,
+                                        OUT alert_backfill_age interval)
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_ops_settings';
+COMMENT ON FUNCTION calo_recon.ops_settings() IS
+  'The operations settings calo_recon.refresh_max_skip, calo_recon.max_data_age and calo_recon.alert_backfill_age of this session as intervals (NULL when 0, off)';
+REVOKE EXECUTE ON FUNCTION calo_recon.ops_settings() FROM PUBLIC;
+
+-- How far raise_alerts() has looked: each new balance error or conflict is
+-- considered once.  Ingests and refresh() take the writer lock, so ids are
+-- handed out in commit order for the rows they write.
+CREATE TABLE calo_recon.alert_marks (
+    source  text   PRIMARY KEY CHECK (source IN ('balance_errors', 'quarantine')),
+    last_id bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE calo_recon.alert_marks IS
+  'High-water marks of raise_alerts(): the last balance_errors.error_id and quarantine.quarantine_id it has considered for discrepancy and conflict alerts';
+COMMENT ON COLUMN calo_recon.alert_marks.source IS 'balance_errors (discrepancies) or quarantine (conflicts)';
+COMMENT ON COLUMN calo_recon.alert_marks.last_id IS 'Highest id considered; rows above it are new';
+-- no rows at install: raise_alerts() adds them, so a restored dump (which
+-- holds them) never collides with the extension's own
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.alert_marks', '');
+
+-- An alert about the system (no user, no transaction): at most one open per
+-- kind, so a failure repeated every five minutes stays one alert.
+CREATE FUNCTION calo_recon.raise_system_alert(alert_kind text, detail jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    raised bigint;
+BEGIN
+    IF NOT pg_catalog.current_setting('calo_recon.alerts')::boolean THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO calo_recon.alerts (alert_kind, detail)
+    VALUES (raise_system_alert.alert_kind, raise_system_alert.detail)
+    ON CONFLICT DO NOTHING
+    RETURNING alerts.alert_id INTO raised;
+    IF raised IS NOT NULL THEN
+        -- the payload of the insert-time notification (one home: alerts_notice)
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(ARRAY[raised], ARRAY[alert_kind]));
+    END IF;
+    RETURN raised;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.raise_system_alert(text, jsonb) IS
+  'Internal: raises an alert of a kind about the system (no user or transaction) unless one is open already or calo_recon.alerts is off; returns its alert_id, else NULL';
+REVOKE EXECUTE ON FUNCTION calo_recon.raise_system_alert(text, jsonb) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.raise_alerts()
+RETURNS TABLE (alert_kind text, raised bigint, resolved bigint)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    settings record := calo_recon.ops_settings();
+    paging boolean := pg_catalog.current_setting('calo_recon.alerts')::boolean;
+    errors_mark bigint;
+    quarantine_mark bigint;
+    errors_top bigint;
+    quarantine_top bigint;
+    last_run calo_recon.runs;
+    last_loaded timestamptz;
+    ids bigint[] := '{}';
+    kinds text[] := '{}';
+    system_raised bigint[] := '{}';
+    raised_id bigint;
+    resolved_kinds text[] := '{}';
+BEGIN
+    -- one raiser at a time: the marks are read and moved under a row lock
+    INSERT INTO calo_recon.alert_marks (source) VALUES ('balance_errors'), ('quarantine') ON CONFLICT DO NOTHING;
+    SELECT m.last_id INTO errors_mark FROM calo_recon.alert_marks m WHERE m.source = 'balance_errors' FOR UPDATE;
+    SELECT m.last_id INTO quarantine_mark FROM calo_recon.alert_marks m WHERE m.source = 'quarantine' FOR UPDATE;
+    SELECT pg_catalog.max(e.error_id) INTO errors_top FROM calo_recon.balance_errors e;
+    SELECT pg_catalog.max(q.quarantine_id) INTO quarantine_top FROM calo_recon.quarantine q;
+
+    -- new discrepancies, one alert each (a user's without a transaction share
+    -- one open alert)
+    WITH raised AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT d.txn_id, d.user_id, 'discrepancy',
+               pg_catalog.jsonb_build_object('error_id', d.error_id, 'subscription_balance', d.subscription_balance,
+                                             'payment_balance', d.payment_balance, 'difference', d.difference,
+                                             'tolerance', d.tolerance, 'currency', d.currency,
+                                             'logged_at', d.logged_at, 'source_file', d.source_file)
+        FROM calo_recon.discrepancies d
+        WHERE paging AND d.error_id > errors_mark AND d.error_id <= errors_top
+          AND (settings.alert_backfill_age IS NULL OR d.logged_at >= pg_catalog.now() - settings.alert_backfill_age)
+        ORDER BY d.error_id
+        ON CONFLICT DO NOTHING
+        RETURNING alerts.alert_id, alerts.alert_kind
+    )
+    SELECT ids || coalesce(pg_catalog.array_agg(r.alert_id), '{}'), kinds || coalesce(pg_catalog.array_agg(r.alert_kind), '{}')
+    INTO ids, kinds FROM raised r;
+
+    -- new conflicts: one alert per transaction id, whatever the number of
+    -- conflicting deliveries
+    WITH raised AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT DISTINCT ON (q.txn_id) q.txn_id, t.user_id, 'conflict',
+               pg_catalog.jsonb_build_object('quarantine_id', q.quarantine_id, 'source_file', q.source_file,
+                                             'logged_at', q.logged_at, 'delivered', q.detail)
+        FROM calo_recon.quarantine q
+        LEFT JOIN calo_recon.transactions t ON t.txn_id = q.txn_id
+        WHERE paging AND q.reason = 'conflict' AND q.txn_id IS NOT NULL
+          AND q.quarantine_id > quarantine_mark AND q.quarantine_id <= quarantine_top
+          AND (settings.alert_backfill_age IS NULL OR q.logged_at >= pg_catalog.now() - settings.alert_backfill_age)
+        ORDER BY q.txn_id, q.quarantine_id
+        ON CONFLICT DO NOTHING
+        RETURNING alerts.alert_id, alerts.alert_kind
+    )
+    SELECT ids || coalesce(pg_catalog.array_agg(r.alert_id), '{}'), kinds || coalesce(pg_catalog.array_agg(r.alert_kind), '{}')
+    INTO ids, kinds FROM raised r;
+
+    UPDATE calo_recon.alert_marks m
+       SET last_id = CASE m.source WHEN 'balance_errors' THEN GREATEST(errors_mark, errors_top)
+                                   ELSE GREATEST(quarantine_mark, quarantine_top) END
+     WHERE m.source IN ('balance_errors', 'quarantine');
+
+    -- the last run that ended: a failure raises, a success resolves
+    SELECT r.* INTO last_run FROM calo_recon.runs r
+    WHERE r.status IN ('succeeded', 'failed') ORDER BY r.run_id DESC LIMIT 1;
+    IF last_run.status = 'succeeded' THEN
+        WITH solved AS (
+            UPDATE calo_recon.alerts a
+               SET resolved_at = pg_catalog.now(),
+                   resolution = pg_catalog.format('refresh() run %s succeeded', last_run.run_id)
+             WHERE a.alert_kind IN ('refresh_failed', 'refresh_skipped') AND a.txn_id IS NULL AND a.resolved_at IS NULL
+            RETURNING a.alert_kind
+        )
+        SELECT resolved_kinds || coalesce(pg_catalog.array_agg(x.alert_kind), '{}') INTO resolved_kinds FROM solved x;
+    ELSIF last_run.status = 'failed' THEN
+        raised_id := calo_recon.raise_system_alert(
+            CASE WHEN last_run.skipped_since IS NULL THEN 'refresh_failed' ELSE 'refresh_skipped' END,
+            pg_catalog.jsonb_build_object('run_id', last_run.run_id, 'error', last_run.error,
+                                          'error_detail', last_run.error_detail, 'error_hint', last_run.error_hint));
+        IF raised_id IS NOT NULL THEN
+            system_raised := system_raised || raised_id;
+        END IF;
+    END IF;
+
+    -- stale data: no file with transactions loaded for max_data_age
+    IF settings.max_data_age IS NOT NULL THEN
+        SELECT pg_catalog.max(f.loaded_at) INTO last_loaded FROM calo_recon.ingested_files f WHERE f.transactions > 0;
+        IF last_loaded IS NULL OR pg_catalog.now() - last_loaded > settings.max_data_age THEN
+            raised_id := calo_recon.raise_system_alert('stale_data',
+                pg_catalog.jsonb_build_object('last_loaded_at', last_loaded, 'max_data_age', settings.max_data_age));
+            IF raised_id IS NOT NULL THEN
+                system_raised := system_raised || raised_id;
+            END IF;
+        END IF;
+    END IF;
+    IF settings.max_data_age IS NULL OR pg_catalog.now() - last_loaded <= settings.max_data_age THEN
+        WITH solved AS (
+            UPDATE calo_recon.alerts a
+               SET resolved_at = pg_catalog.now(),
+                   resolution = CASE WHEN settings.max_data_age IS NULL THEN 'calo_recon.max_data_age is off'
+                                     ELSE pg_catalog.format('a file with transactions was loaded at %s', last_loaded) END
+             WHERE a.alert_kind = 'stale_data' AND a.txn_id IS NULL AND a.resolved_at IS NULL
+            RETURNING a.alert_kind
+        )
+        SELECT resolved_kinds || coalesce(pg_catalog.array_agg(x.alert_kind), '{}') INTO resolved_kinds FROM solved x;
+    END IF;
+
+    -- one notification for the discrepancies and conflicts (the system
+    -- alerts sent their own), with the insert-time trigger's payload
+    IF pg_catalog.cardinality(ids) > 0 THEN
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(ids, kinds));
+    END IF;
+    RETURN QUERY
+    SELECT k.alert_kind,
+           (SELECT pg_catalog.count(*) FROM unnest(ids || system_raised) AS r(alert_id)
+            JOIN calo_recon.alerts a ON a.alert_id = r.alert_id WHERE a.alert_kind = k.alert_kind),
+           (SELECT pg_catalog.count(*) FROM unnest(resolved_kinds) AS x(alert_kind) WHERE x.alert_kind = k.alert_kind)
+    FROM calo_recon.alert_kinds k
+    WHERE k.raised_by IN ('raise_alerts', 'refresh')
+    ORDER BY k.alert_kind;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.raise_alerts() IS
+  'Raises the alerts no inserted transaction raises: discrepancy for each new balance error at or above the tolerance, conflict for each transaction id newly delivered with a different payload (both once, not for rows logged before now() - calo_recon.alert_backfill_age, and with calo_recon.alerts off only recorded as seen), refresh_failed or refresh_skipped when the last run that ended failed, stale_data when no file with transactions was loaded for calo_recon.max_data_age; resolves refresh alerts after a successful run and stale_data once data is fresh. One NOTIFY calo_recon_alerts for what it raised. Returns per kind the alerts raised and resolved. refresh() calls it at the end of every run';
+REVOKE EXECUTE ON FUNCTION calo_recon.raise_alerts() FROM PUBLIC;
+-- what an updated database already holds was there before raise_alerts():
+-- recorded as seen, not paged
+INSERT INTO calo_recon.alert_marks (source, last_id)
+VALUES ('balance_errors', coalesce((SELECT max(e.error_id) FROM calo_recon.balance_errors e), 0)),
+       ('quarantine', coalesce((SELECT max(q.quarantine_id) FROM calo_recon.quarantine q), 0));
+-- refresh(): names its run for the alerts it raises, records DETAIL and
+-- HINT, logs success, raises alerts, fails endless skipping
+DROP FUNCTION calo_recon.refresh_work(bigint);
+CREATE FUNCTION calo_recon.refresh_work(run_id bigint)
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+    ingested record;
+    reconciled record;
+BEGIN
+    SELECT r.* INTO run FROM calo_recon.runs r WHERE r.run_id = refresh_work.run_id;
+    IF NOT FOUND OR run.status <> 'running' THEN
+        RAISE EXCEPTION 'calo_recon.runs has no run % in status running', refresh_work.run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- runs that this one holds the lock against: their sessions stopped
+    -- running them (terminated, crashed) without recording how they ended
+    -- the alerts this run raises name it (calo_recon.alerts.run_id's default)
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', run.run_id::text, true);
+    UPDATE calo_recon.runs r
+       SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
+           error = 'did not finish: process ' || r.backend_pid
+                   || ' stopped running it before recording an outcome (terminated or crashed)'
+     WHERE r.status = 'running' AND r.run_id <> run.run_id;
+    BEGIN
+        -- the users of the new files are queued: reconciled once, below
+        SELECT * INTO ingested FROM calo_recon.ingest_file_unreconciled(run.folder);
+        run.files := ingested.new_files;
+        run.skipped_files := ingested.skipped_files;
+        run.events := ingested.events;
+        run.transactions := ingested.transactions;
+
+        SELECT * INTO reconciled FROM calo_recon.reconcile_pending();
+        IF FOUND THEN
+            run.reconciled_users := reconciled.users;
+            run.breaks := reconciled.arithmetic_breaks + reconciled.chain_breaks;
+        END IF;
+
+        run.scored := calo_recon.score_transactions(true);
+        run.status := 'succeeded';
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        -- the work above is rolled back; the run row stays, saying why (a
+        -- cancel ends the work as asked, and the run is recorded as failed)
+        run.status := 'failed';
+        run.error := SQLSTATE || ': ' || SQLERRM;
+        GET STACKED DIAGNOSTICS run.error_detail = PG_EXCEPTION_DETAIL, run.error_hint = PG_EXCEPTION_HINT;
+        run.error_detail := NULLIF(run.error_detail, '');
+        run.error_hint := NULLIF(run.error_hint, '');
+        run.files := 0; run.skipped_files := 0; run.events := 0; run.transactions := 0;
+        run.reconciled_users := 0; run.breaks := 0; run.scored := 0;
+        RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
+    END;
+    run.finished_at := pg_catalog.clock_timestamp();
+    UPDATE calo_recon.runs r
+       SET finished_at = run.finished_at, status = run.status, files = run.files,
+           skipped_files = run.skipped_files, events = run.events,
+           transactions = run.transactions, reconciled_users = run.reconciled_users,
+           breaks = run.breaks, scored = run.scored, error = run.error,
+           error_detail = run.error_detail, error_hint = run.error_hint
+     WHERE r.run_id = run.run_id
+    RETURNING r.* INTO run;
+    IF run.status = 'succeeded' THEN
+        RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % scored',
+            run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.scored;
+    END IF;
+    -- what this run (its outcome included) and the data now call for; a
+    -- failure to alert must not lose the run's record
+    BEGIN
+        PERFORM calo_recon.raise_alerts();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'calo_recon.refresh() run %: raise_alerts() failed: % %', run.run_id, SQLSTATE, SQLERRM;
+    END;
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', '', true);
+    RETURN run;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh_work(bigint) IS
+  'Internal to refresh() and refresh_job(): the work of the run in status running with this run_id, recorded in its row';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh_work(bigint) FROM PUBLIC;
+CREATE FUNCTION calo_recon.refresh_skipped(run_id bigint) RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+    since timestamptz;
+    max_skip interval := (calo_recon.ops_settings()).refresh_max_skip;
+    reason text := calo_recon.refresh_skipped_reason();
+BEGIN
+    SELECT r.* INTO run FROM calo_recon.runs r WHERE r.run_id = refresh_skipped.run_id;
+    IF NOT FOUND OR run.status <> 'running' THEN
+        RAISE EXCEPTION 'calo_recon.runs has no run % in status running', refresh_skipped.run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT coalesce(p.skipped_since, run.started_at) INTO since
+    FROM (SELECT NULL) AS one
+    LEFT JOIN LATERAL (SELECT r.skipped_since FROM calo_recon.runs r
+                       WHERE r.run_id < run.run_id ORDER BY r.run_id DESC LIMIT 1) p ON true;
+    IF max_skip IS NOT NULL AND pg_catalog.clock_timestamp() - since > max_skip THEN
+        UPDATE calo_recon.runs r
+           SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), skipped_since = since,
+               error = pg_catalog.format('skipped since %s, longer than calo_recon.refresh_max_skip (%s): %s',
+                                         since, max_skip, reason),
+               error_hint = 'Find what holds the writer lock (see error) and why: a long ingest, a session left idle in transaction.'
+         WHERE r.run_id = run.run_id
+        RETURNING r.* INTO run;
+        RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
+        PERFORM calo_recon.raise_system_alert('refresh_skipped',
+            pg_catalog.jsonb_build_object('run_id', run.run_id, 'skipped_since', since, 'error', run.error));
+    ELSE
+        UPDATE calo_recon.runs r
+           SET status = 'skipped', finished_at = pg_catalog.clock_timestamp(), skipped_since = since,
+               error = reason
+         WHERE r.run_id = run.run_id
+        RETURNING r.* INTO run;
+    END IF;
+    RETURN run;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh_skipped(bigint) IS
+  'Internal to refresh() and refresh_job(): records the run in status running with this run_id as not started (writer lock held): skipped, or failed with a refresh_skipped alert once runs have been skipped for longer than calo_recon.refresh_max_skip';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh_skipped(bigint) FROM PUBLIC;
+DROP FUNCTION calo_recon.refresh(text);
+CREATE FUNCTION calo_recon.refresh(folder text DEFAULT '')
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+BEGIN
+    IF folder IS NULL THEN
+        RAISE EXCEPTION 'folder must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO calo_recon.runs (status, folder) VALUES ('running', folder) RETURNING * INTO run;
+    IF NOT calo_recon.try_lock_writer() THEN
+        RETURN calo_recon.refresh_skipped(run.run_id);
+    END IF;
+    RETURN calo_recon.refresh_work(run.run_id);
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh(text) IS
+  'Ingests new files from the folder (relative to calo_recon.import_directory, default all of it), reconciles every user with transactions inserted since the last run, scores new transactions with the active model, and records the run in calo_recon.runs. A run that finds the writer lock held (another refresh, an ingest, a reconcile) returns at once with status skipped and names the holding process; a failed run (a cancel or statement_timeout included) is rolled back but recorded with status failed and the error (and a WARNING); a scheduler sees the failure with check_last_refresh(), or schedules CALL calo_recon.refresh_job() instead';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh(text) FROM PUBLIC;
+DROP PROCEDURE calo_recon.refresh_job(text);
+CREATE PROCEDURE calo_recon.refresh_job(folder text DEFAULT '')
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    run calo_recon.runs;
+BEGIN
+    IF folder IS NULL THEN
+        RAISE EXCEPTION 'folder must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO calo_recon.runs (status, folder) VALUES ('running', folder) RETURNING * INTO run;
+    COMMIT;
+    IF calo_recon.try_lock_writer() THEN
+        run := calo_recon.refresh_work(run.run_id);
+    ELSE
+        run := calo_recon.refresh_skipped(run.run_id);
+    END IF;
+    COMMIT;
+    -- the run is this session's last: a failure is reported as the check reports it
+    PERFORM calo_recon.check_last_refresh();
+END;
+$$;
+COMMENT ON PROCEDURE calo_recon.refresh_job(text) IS
+  'refresh() in two transactions, for pg_cron: commits the run as running, does the work and commits its outcome; fails with 38000 when the run failed (still recorded). A run cancelled, timed out or terminated mid-way stays visible in calo_recon.runs';
+REVOKE EXECUTE ON PROCEDURE calo_recon.refresh_job(text) FROM PUBLIC;
+DROP FUNCTION calo_recon.check_last_refresh();
+CREATE FUNCTION calo_recon.check_last_refresh()
+RETURNS calo_recon.runs
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+BEGIN
+    SELECT r.* INTO run FROM calo_recon.runs r
+    WHERE r.backend_pid = pg_catalog.pg_backend_pid()
+    ORDER BY r.run_id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no calo_recon.refresh() run in this session' USING ERRCODE = 'no_data_found';
+    END IF;
+    IF run.status = 'failed' THEN
+        -- an empty DETAIL or HINT would still be printed: pass on only those the run had
+        IF run.error_detail IS NOT NULL AND run.error_hint IS NOT NULL THEN
+            RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
+                USING ERRCODE = 'external_routine_exception', DETAIL = run.error_detail, HINT = run.error_hint;
+        ELSIF run.error_detail IS NOT NULL THEN
+            RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
+                USING ERRCODE = 'external_routine_exception', DETAIL = run.error_detail;
+        ELSIF run.error_hint IS NOT NULL THEN
+            RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
+                USING ERRCODE = 'external_routine_exception', HINT = run.error_hint;
+        END IF;
+        RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
+            USING ERRCODE = 'external_routine_exception';
+    END IF;
+    IF run.status = 'running' THEN
+        RAISE EXCEPTION 'calo_recon.refresh() run % did not finish', run.run_id
+            USING ERRCODE = 'external_routine_exception',
+                  DETAIL = 'Its row was committed as running and the call ended before recording an outcome.';
+    END IF;
+    RETURN run;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.check_last_refresh() IS
+  'Returns the last refresh() run of this session, or raises 38000 when it failed or did not finish (P0002 when there is none): for pg_cron, BEGIN; SELECT calo_recon.refresh(); COMMIT; SELECT calo_recon.check_last_refresh(); records the failed run and shows the job as failed';
+REVOKE EXECUTE ON FUNCTION calo_recon.check_last_refresh() FROM PUBLIC;
+-- Health (README "Health and monitoring"): one row that says whether
+-- calo_recon is doing its job, for the monitor role and any monitoring
+-- system, and check_health(), which fails when it is not.  The view reads
+-- runs, alerts, the queue and the quarantine with its owner's rights, so a
+-- monitor needs SELECT on the view only, never on the record itself.
+
+CREATE VIEW calo_recon.health AS
+WITH last_run AS (
+    SELECT r.* FROM calo_recon.runs r ORDER BY r.run_id DESC LIMIT 1
+), last_success AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1
+), last_ended AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status IN ('succeeded', 'failed') ORDER BY r.run_id DESC LIMIT 1
+), last_failure AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status = 'failed' ORDER BY r.run_id DESC LIMIT 1
+)
+SELECT pg_catalog.now() AS checked_at,
+       (SELECT s.finished_at FROM last_success s) AS last_success_at,
+       pg_catalog.now() - (SELECT s.finished_at FROM last_success s) AS last_success_age,
+       (SELECT r.run_id FROM last_run r) AS last_run_id,
+       (SELECT r.status FROM last_run r) AS last_run_status,
+       (SELECT e.status = 'failed' FROM last_ended e) AS last_ended_run_failed,
+       (SELECT r.skipped_since FROM last_run r WHERE r.skipped_since IS NOT NULL) AS skipping_since,
+       (SELECT f.run_id FROM last_failure f) AS last_error_run_id,
+       (SELECT f.finished_at FROM last_failure f) AS last_error_at,
+       (SELECT f.error FROM last_failure f) AS last_error,
+       (SELECT f.error_detail FROM last_failure f) AS last_error_detail,
+       (SELECT f.error_hint FROM last_failure f) AS last_error_hint,
+       (SELECT pg_catalog.max(f.loaded_at) FROM calo_recon.ingested_files f WHERE f.transactions > 0) AS last_data_loaded_at,
+       (SELECT pg_catalog.count(*) FROM calo_recon.runs r WHERE r.status = 'running') AS runs_running,
+       (SELECT pg_catalog.count(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p) AS users_pending_reconcile,
+       (SELECT pg_catalog.jsonb_object_agg(q.reason, q.n ORDER BY q.reason)
+        FROM (SELECT x.reason, pg_catalog.count(*) AS n FROM calo_recon.quarantine x GROUP BY x.reason) q) AS quarantine_by_reason,
+       (SELECT pg_catalog.jsonb_object_agg(s.severity, s.n ORDER BY s.severity)
+        FROM (SELECT k.severity, pg_catalog.count(a.alert_id) AS n
+              FROM calo_recon.alert_kinds k
+              LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'open'
+              GROUP BY k.severity) s) AS open_alerts,
+       (SELECT pg_catalog.jsonb_object_agg(s.severity, s.n ORDER BY s.severity)
+        FROM (SELECT k.severity, pg_catalog.count(a.alert_id) AS n
+              FROM calo_recon.alert_kinds k
+              LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'acknowledged'
+              GROUP BY k.severity) s) AS acknowledged_alerts,
+       (SELECT pg_catalog.jsonb_object_agg(c.relname, pg_catalog.pg_total_relation_size(c.oid) ORDER BY c.relname)
+        FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = 'calo_recon'::pg_catalog.regnamespace AND c.relkind = 'r') AS table_bytes;
+COMMENT ON VIEW calo_recon.health IS
+  'One row: is calo_recon doing its job (last successful refresh and its age, the last error with DETAIL and HINT, skipping, queue, quarantine, open alerts by severity, table sizes); for the monitor role, check_health() and postgres_exporter (README "Health and monitoring")';
+COMMENT ON COLUMN calo_recon.health.checked_at IS 'now() of the reading transaction';
+COMMENT ON COLUMN calo_recon.health.last_success_at IS 'When the last successful refresh() run finished; NULL when none has';
+COMMENT ON COLUMN calo_recon.health.last_success_age IS 'checked_at - last_success_at: how fresh the reconciled data is';
+COMMENT ON COLUMN calo_recon.health.last_run_id IS 'The newest run';
+COMMENT ON COLUMN calo_recon.health.last_run_status IS 'Its status: running, succeeded, failed or skipped';
+COMMENT ON COLUMN calo_recon.health.last_ended_run_failed IS 'Whether the newest run that did end (succeeded or failed) failed';
+COMMENT ON COLUMN calo_recon.health.skipping_since IS 'When the newest run is one of a series of runs that could not start (writer lock held): when the series began';
+COMMENT ON COLUMN calo_recon.health.last_error_run_id IS 'The newest failed run';
+COMMENT ON COLUMN calo_recon.health.last_error_at IS 'When it finished';
+COMMENT ON COLUMN calo_recon.health.last_error IS 'Its error: SQLSTATE: message';
+COMMENT ON COLUMN calo_recon.health.last_error_detail IS 'Its error''s DETAIL';
+COMMENT ON COLUMN calo_recon.health.last_error_hint IS 'Its error''s HINT';
+COMMENT ON COLUMN calo_recon.health.last_data_loaded_at IS 'When the last file with transactions was ingested (see calo_recon.max_data_age)';
+COMMENT ON COLUMN calo_recon.health.runs_running IS 'Runs in status running (more than one, or one that is old, is a run whose session stopped)';
+COMMENT ON COLUMN calo_recon.health.users_pending_reconcile IS 'Users queued for the next reconciliation (calo_recon.pending_reconcile)';
+COMMENT ON COLUMN calo_recon.health.quarantine_by_reason IS 'Quarantined items per reason, as a JSON object; NULL when there are none';
+COMMENT ON COLUMN calo_recon.health.open_alerts IS 'Open alerts (neither acknowledged nor resolved) per severity, as a JSON object with every severity';
+COMMENT ON COLUMN calo_recon.health.acknowledged_alerts IS 'Acknowledged, unresolved alerts per severity, as a JSON object with every severity';
+COMMENT ON COLUMN calo_recon.health.table_bytes IS 'Size on disk of each calo_recon table, indexes and TOAST included, as a JSON object';
+
+-- For pg_cron or any monitoring system that judges by an error: RH001
+-- (calo_recon unhealthy) says what is wrong, every problem at once.
+CREATE FUNCTION calo_recon.check_health(max_age interval DEFAULT NULL)
+RETURNS calo_recon.health
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h calo_recon.health;
+    problems text[] := '{}';
+    detail text;  -- the failed run's DETAIL, if any
+BEGIN
+    IF max_age < interval '0' THEN
+        RAISE EXCEPTION 'max_age must not be negative: %', max_age USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x.* INTO h FROM calo_recon.health x;
+    IF h.last_success_at IS NULL THEN
+        problems := problems || 'no refresh() run has succeeded'::text;
+    ELSIF h.last_success_age > max_age THEN
+        problems := problems || pg_catalog.format('the last successful refresh() finished %s ago, longer than %s',
+                                                  h.last_success_age, max_age);
+    END IF;
+    IF h.last_ended_run_failed THEN
+        problems := problems || pg_catalog.format('refresh() run %s failed: %s', h.last_error_run_id, h.last_error);
+        detail := h.last_error_detail;
+    END IF;
+    IF (h.open_alerts ->> 'critical')::bigint > 0 THEN
+        problems := problems || pg_catalog.format('%s critical alerts are open (not acknowledged)', h.open_alerts ->> 'critical');
+    END IF;
+    IF pg_catalog.cardinality(problems) > 0 AND detail IS NOT NULL THEN
+        RAISE EXCEPTION 'calo_recon is unhealthy: %', pg_catalog.array_to_string(problems, '; ')
+            USING ERRCODE = 'RH001', DETAIL = detail,
+                  HINT = coalesce(h.last_error_hint, 'See calo_recon.health, calo_recon.runs and calo_recon.alert_groups.');
+    ELSIF pg_catalog.cardinality(problems) > 0 THEN
+        RAISE EXCEPTION 'calo_recon is unhealthy: %', pg_catalog.array_to_string(problems, '; ')
+            USING ERRCODE = 'RH001',
+                  HINT = coalesce(h.last_error_hint, 'See calo_recon.health, calo_recon.runs and calo_recon.alert_groups.');
+    END IF;
+    RETURN h;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.check_health(interval) IS
+  'Returns the health row, or raises RH001 (calo_recon unhealthy) naming every problem: no successful refresh() run, or the last one older than max_age (not checked when NULL), the last run that ended failed (its DETAIL and HINT passed on), open critical alerts. 22023 for a negative max_age. For pg_cron and monitoring systems; the monitor role may run it';
+REVOKE EXECUTE ON FUNCTION calo_recon.check_health(interval) FROM PUBLIC;
+-- Retention (README "Retention"): what may be forgotten, and what never is.
+-- Transactions, balance errors, rejections, the reconciliation's findings,
+-- models, scores and feedback are the record: purge() never touches them.
+-- It forgets what only explains or operates that record once it is old:
+--   log_events.raw   the event's text (the parsed body, kind and ids stay)
+--   alerts           resolved ones (open and acknowledged ones stay)
+--   runs             ended ones (the newest run, the newest success and the
+--                    newest failure stay: calo_recon.health reads them)
+--   quarantine       unreadable input (conflicts stay: they are findings,
+--                    see balance_breaks)
+--   cron.job_run_details   of the calo_recon jobs of this database, when
+--                    pg_cron is installed in it
+-- It takes the writer lock, so it never runs beside an ingest or a refresh.
+
+CREATE FUNCTION calo_recon.purge(older_than interval)
+RETURNS TABLE (purged text, "rows" bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cutoff timestamptz;
+    n bigint;
+BEGIN
+    IF older_than IS NULL THEN
+        RAISE EXCEPTION 'older_than must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF older_than < interval '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative: %', older_than
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'For example: calo_recon.purge(''90 days'').';
+    END IF;
+    cutoff := pg_catalog.now() - older_than;
+    PERFORM calo_recon.lock_writer();
+
+    UPDATE calo_recon.log_events e SET raw = ''
+    WHERE e.logged_at < cutoff AND e.raw <> '';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'log_events.raw'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.alerts a WHERE a.resolved_at < cutoff;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'alerts'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.runs r
+    WHERE r.finished_at < cutoff
+      AND r.run_id NOT IN (SELECT k.run_id
+                           FROM (VALUES ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x)),
+                                        ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x WHERE x.status = 'succeeded')),
+                                        ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x WHERE x.status = 'failed'))) AS k(run_id)
+                           WHERE k.run_id IS NOT NULL);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'runs'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.quarantine q WHERE q.quarantined_at < cutoff AND q.reason <> 'conflict';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'quarantine'; "rows" := n; RETURN NEXT;
+
+    purged := 'cron.job_run_details'; "rows" := NULL;
+    IF pg_catalog.to_regclass('cron.job_run_details') IS NOT NULL THEN
+        EXECUTE 'DELETE FROM cron.job_run_details d
+                 WHERE d.end_time OPERATOR(pg_catalog.<) $1
+                   AND d.database OPERATOR(pg_catalog.=) pg_catalog.current_database()
+                   AND d.command OPERATOR(pg_catalog.~~) ''%calo\_recon.%'''
+        USING cutoff;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        "rows" := n;
+    END IF;
+    RETURN NEXT;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.purge(interval) IS
+  'Forgets what is older than older_than (before now() - older_than): the raw text of log events (by logged_at; the parsed event stays), resolved alerts (by resolved_at), ended runs (by finished_at; the newest run, success and failure stay), quarantined unreadable input (by quarantined_at; conflicts stay) and, when pg_cron is installed in this database, the history of its calo_recon jobs (by end_time). Never touches transactions, balance errors, rejections, findings, models, scores or feedback. Takes the writer lock. Returns the rows purged per item (NULL for cron.job_run_details without pg_cron). 22004 for NULL, 22023 for a negative interval';
+REVOKE EXECUTE ON FUNCTION calo_recon.purge(interval) FROM PUBLIC;
+DROP FUNCTION calo_recon.grant_role(name, text);
+CREATE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- what only operators run: everything that reads server files, writes
+    -- wallets, findings, models or scores, or writes files; analysts may
+    -- execute the rest
+    operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
+                                  'reconcile', 'refresh', 'check_last_refresh', 'train_model',
+                                  'score_transactions', 'export_reports', 'export_workbook', 'export_dashboard', 'grant_role',
+                                  'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
+                                  'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
+                                  'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
+                                  'raise_alerts', 'raise_system_alert', 'check_health', 'purge',
+                                  'revoke_role', 'reapply_grants', 'revoke_all'];
+    -- What the operator's functions write, and no more: they run with the
+    -- operator's rights, so these are the DML rights the operator holds.  The
+    -- record (transactions, balance errors, rejections, ingested files) is
+    -- insert-only; of a log event only the raw text may change (purge);
+    -- of an alert only its lifecycle (who and when stamped by a trigger).
+    -- Every other table, and what decides who gets what or what is worth an
+    -- alert (role_grants, role_kinds, alert_kinds), is read-only to them.
+    operator_writes text[] := ARRAY[
+        'transactions:INSERT', 'balance_errors:INSERT', 'negative_balance_rejections:INSERT',
+        'ingested_files:INSERT', 'import_files:INSERT, UPDATE', 'log_events:INSERT, UPDATE (raw)',
+        'quarantine:INSERT, DELETE', 'pending_reconcile:INSERT, DELETE', 'reconciliation_findings:INSERT, DELETE',
+        'currencies:INSERT, UPDATE, DELETE', 'models:INSERT, UPDATE', 'transaction_scores:INSERT, UPDATE, DELETE',
+        'alerts:INSERT, DELETE, UPDATE (resolved_at, resolution, resolved_by, acknowledged_at, acknowledged_by, acknowledge_note)',
+        'alert_marks:INSERT, UPDATE', 'runs:INSERT, UPDATE, DELETE'];
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (operator_only))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA calo_recon TO %I', role_name)
+            || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text), calo_recon.revoke_role(name, text), calo_recon.reapply_grants(), calo_recon.revoke_all(name) FROM %I', role_name);
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
+REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
+CREATE FUNCTION calo_recon.revoke_all(role_name name) RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+BEGIN
+    FOREACH statement IN ARRAY ARRAY[
+        format('REVOKE ALL ON ALL TABLES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON ALL ROUTINES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON SCHEMA calo_recon FROM %I', role_name)]
+    LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.revoke_all(name) IS
+  'Internal to revoke_role() and reapply_grants(): revokes every right the role holds on the calo_recon schema and its tables, sequences and routines; returns the statements';
+REVOKE EXECUTE ON FUNCTION calo_recon.revoke_all(name) FROM PUBLIC;
+CREATE FUNCTION calo_recon.revoke_role(role_name name, kind text DEFAULT NULL)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    remaining text;
+BEGIN
+    IF role_name IS NULL THEN
+        RAISE EXCEPTION 'role_name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF kind IS NOT NULL AND NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = revoke_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_grants g
+                   WHERE g.role_name = revoke_role.role_name AND (revoke_role.kind IS NULL OR g.kind = revoke_role.kind)) THEN
+        RAISE EXCEPTION 'role "%" was not granted calo_recon kind %', role_name, coalesce(kind, '(any)')
+            USING ERRCODE = 'no_data_found', HINT = 'See calo_recon.role_grants.';
+    END IF;
+    -- everything the schema grants the role goes (column rights with their
+    -- table's); the kinds it keeps are granted again
+    RETURN QUERY SELECT x FROM calo_recon.revoke_all(role_name) AS x;
+    DELETE FROM calo_recon.role_grants g
+    WHERE g.role_name = revoke_role.role_name AND (revoke_role.kind IS NULL OR g.kind = revoke_role.kind);
+    FOR remaining IN SELECT g.kind FROM calo_recon.role_grants g WHERE g.role_name = revoke_role.role_name ORDER BY g.kind LOOP
+        RETURN QUERY SELECT x FROM calo_recon.grant_role(role_name, remaining) AS x;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.revoke_role(name, text) IS
+  'Takes back from a role what grant_role() gave it: every kind, or only the one given (the others are granted again); returns the statements it ran. 22004 for a NULL role, 22023 for an unknown kind, 42704 for an unknown role, P0002 when the role does not hold it. Runs with the caller''s rights';
+REVOKE EXECUTE ON FUNCTION calo_recon.revoke_role(name, text) FROM PUBLIC;
+CREATE FUNCTION calo_recon.reapply_grants()
+RETURNS TABLE (role_name name, kind text, statements bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    grantee name;
+BEGIN
+    -- each role's rights are rebuilt from its kinds: what a new version no
+    -- longer grants a kind is taken back, what it adds is granted
+    FOR grantee IN SELECT DISTINCT g.role_name FROM calo_recon.role_grants g
+                   WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role_name)
+                   ORDER BY 1
+    LOOP
+        PERFORM calo_recon.revoke_all(grantee);
+        RETURN QUERY
+        SELECT g.role_name, g.kind, (SELECT pg_catalog.count(*) FROM calo_recon.grant_role(g.role_name, g.kind))
+        FROM calo_recon.role_grants g WHERE g.role_name = grantee ORDER BY g.kind;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.reapply_grants() IS
+  'Rebuilds the rights of every role recorded in calo_recon.role_grants (roles dropped since are skipped) from its kinds: everything calo_recon granted it is revoked, then grant_role() runs for each kind, so that objects an update added or re-created are granted, and rights a kind no longer has are gone; every update script ends with it. Returns the statements grant_role() ran per role and kind';
+REVOKE EXECUTE ON FUNCTION calo_recon.reapply_grants() FROM PUBLIC;
 -- ---------------------------------------------------------------------
 -- reports (issue 10): money rounded to the currency's minor unit in the
 -- views (round_money), user_summary that reconciles, daily_summary and
--- as_of, exports with a period.  Views are replaced in place (columns only
--- appended) so that the rights granted on them stay.
+-- as_of, exports with a period, the dashboard page.  Views are replaced in
+-- place (columns only appended) so that the rights granted on them stay; it
+-- runs before the ops block's final reapply_grants(), which grants the new
+-- views and functions to the roles grant_role() gave a kind.
 -- ---------------------------------------------------------------------
 CREATE FUNCTION calo_recon.round_money(value numeric, minor_unit integer)
 RETURNS numeric
@@ -604,86 +1682,6 @@ COMMENT ON VIEW calo_recon.as_of IS
 COMMENT ON COLUMN calo_recon.as_of.as_of IS 'finished_at of the last succeeded run in calo_recon.runs';
 COMMENT ON COLUMN calo_recon.as_of.run_id IS 'That run';
 
--- grant_role: the readers' views include daily_summary and as_of
-CREATE OR REPLACE FUNCTION calo_recon.grant_role(role_name name, kind text)
-RETURNS SETOF text
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    statement text;
-    statements text[];
-    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
-                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
-                          'daily_summary', 'as_of'];
-    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback'];
-    -- the columns of a feedback row its author fills in; the rest is set by
-    -- the product (README "Roles")
-    feedback_columns text := 'txn_id, verdict, note';
-    -- what only operators run: everything that reads server files, writes
-    -- wallets, findings, models or scores, or writes files; analysts may
-    -- execute the rest
-    operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
-                                  'reconcile', 'refresh', 'check_last_refresh', 'train_model',
-                                  'score_transactions', 'export_reports', 'export_workbook', 'export_dashboard', 'grant_role',
-                                  'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
-                                  'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled'];
-    routine regprocedure;
-    name text;
-BEGIN
-    IF role_name IS NULL OR kind IS NULL THEN
-        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF kind NOT IN ('reader', 'analyst', 'operator') THEN
-        RAISE EXCEPTION 'unknown role kind "%"', kind
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use reader, analyst or operator.';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
-        RAISE EXCEPTION 'role "%" does not exist', role_name
-            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
-    END IF;
-
-    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
-    FOREACH name IN ARRAY views LOOP
-        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
-            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
-        END IF;
-    END LOOP;
-
-    IF kind = 'analyst' THEN
-        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts TO %I', role_name);
-        FOREACH name IN ARRAY analyst_tables LOOP
-            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
-        END LOOP;
-        statements := statements
-            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
-        FOR routine IN
-            SELECT p.oid FROM pg_catalog.pg_proc p
-            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
-              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (operator_only))
-            ORDER BY p.oid::regprocedure::text
-        LOOP
-            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
-        END LOOP;
-    ELSIF kind = 'operator' THEN
-        statements := statements
-            || format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
-            || format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA calo_recon TO %I', role_name)
-            -- table-level rights first: revoking one revokes its column rights
-            || format('REVOKE INSERT, UPDATE, DELETE ON calo_recon.anomaly_feedback FROM %I', role_name)
-            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
-        statements := statements
-            || format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA calo_recon TO %I', role_name)
-            || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM %I', role_name);
-    END IF;
-
-    FOREACH statement IN ARRAY statements LOOP
-        EXECUTE statement;
-        RETURN NEXT statement;
-    END LOOP;
-END;
-$$;
-COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
-  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
-REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
+-- last: the recorded grants, on every object as it now is
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of ops (issue 11)

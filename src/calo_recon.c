@@ -3,6 +3,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
 #include "utils/guc.h"
 
@@ -14,6 +16,9 @@ char	   *calo_recon_import_directory = NULL;
 char	   *calo_recon_export_directory = NULL;
 double		calo_recon_amount_threshold = 1000.0;
 bool		calo_recon_alerts_enabled = true;
+int			calo_recon_refresh_max_skip = 3600;
+int			calo_recon_max_data_age = 0;
+int			calo_recon_alert_backfill_age = 0;
 int			calo_recon_workbook_sheet_rows = EXCEL_MAX_DATA_ROWS;
 char	   *calo_recon_export_group = NULL;
 
@@ -59,6 +64,33 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	/* Operations (README "Operations"); SQL reads them with calo_recon.ops_settings(). */
+	DefineCustomIntVariable("calo_recon.refresh_max_skip",
+							"How long refresh() runs may be skipped (writer lock held) before a skipped run is recorded as failed.",
+							"0 means never; the refresh_skipped alert is raised with the failure.",
+							&calo_recon_refresh_max_skip,
+							3600, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("calo_recon.max_data_age",
+							"Age of the newest stored transaction above which the data counts as stale.",
+							"0 means never; raise_alerts() raises stale_data, check_health() uses it when not given max_age.",
+							&calo_recon_max_data_age,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("calo_recon.alert_backfill_age",
+							"Discrepancies and conflicts logged longer ago than this are recorded without an alert.",
+							"0 means every new one alerts; for backfills of history.",
+							&calo_recon_alert_backfill_age,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("calo_recon.workbook_sheet_rows",
 							"Data rows per sheet of export_workbook(); a longer report continues on a new sheet.",
 							"At most what an Excel sheet holds below its header row (1048575).",

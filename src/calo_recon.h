@@ -12,6 +12,9 @@ extern char *calo_recon_import_directory;
 extern char *calo_recon_export_directory;
 extern double calo_recon_amount_threshold;
 extern bool calo_recon_alerts_enabled;
+extern int	calo_recon_refresh_max_skip;	/* seconds, 0 = off */
+extern int	calo_recon_max_data_age;	/* seconds, 0 = off */
+extern int	calo_recon_alert_backfill_age;	/* seconds, 0 = off */
 extern int	calo_recon_workbook_sheet_rows;
 extern char *calo_recon_export_group;
 

@@ -2,7 +2,8 @@
  * calo_recon_load: loads a local CloudWatch export into calo_recon from the
  * client side, over an ordinary libpq connection.
  *
- *   calo_recon_load [--dbname CONNSTR] [--quiet] [--recheck] EXPORT_DIR_OR_FILE...
+ *   calo_recon_load [--dbname CONNSTR] [--quiet] [--recheck] [--no-alerts]
+ *                   [--no-alerts-older-than INTERVAL] EXPORT_DIR_OR_FILE...
  *
  * Walks each tree in byte order of names, reads and decompresses each file
  * (gzip by magic bytes, or plain text) and sends it with
@@ -12,6 +13,11 @@
  * server's digest check still makes a reload a no-op).  Files that are not
  * logs are skipped and listed.  Any failure stops with a message naming it
  * and exit status 1 (2 for usage and connection errors).
+ *
+ * A backfill should not page anyone: --no-alerts loads with calo_recon.alerts
+ * off (reconcile() still records every finding), --no-alerts-older-than does
+ * so only for files last modified longer ago than the interval (which the
+ * server parses and measures from its now()).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -47,6 +53,7 @@ typedef struct LoadFile
 	char	   *path;			/* as opened */
 	char	   *name;			/* relative to its root: the source name */
 	long long	bytes;			/* size on disk */
+	time_t		modified;		/* last modification */
 } LoadFile;
 
 typedef struct FileList
@@ -96,7 +103,7 @@ join_path(const char *a, const char *b)
 }
 
 static void
-add_file(FileList *list, const char *path, const char *name, long long bytes)
+add_file(FileList *list, const char *path, const char *name, long long bytes, time_t modified)
 {
 	if (list->n == list->cap)
 	{
@@ -108,6 +115,7 @@ add_file(FileList *list, const char *path, const char *name, long long bytes)
 	list->items[list->n].path = strdup(path);
 	list->items[list->n].name = strdup(name);
 	list->items[list->n].bytes = bytes;
+	list->items[list->n].modified = modified;
 	if (!list->items[list->n].path || !list->items[list->n].name)
 		die(1, "out of memory");
 	list->n++;
@@ -167,9 +175,9 @@ walk(FileList *list, const char *dir, const char *rel)
 		if (S_ISDIR(lst.st_mode))
 			walk(list, path, name);
 		else if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-			add_file(list, path, name, (long long) st.st_size);
+			add_file(list, path, name, (long long) st.st_size, st.st_mtime);
 		else
-			add_file(list, path, name, -1);	/* reported as skipped */
+			add_file(list, path, name, -1, 0);	/* reported as skipped */
 		free(path);
 		free(name);
 		free(names[i]);
@@ -196,7 +204,7 @@ collect(FileList *list, const char *root)
 	{
 		const char *slash = strrchr(clean, '/');
 
-		add_file(list, clean, slash ? slash + 1 : clean, (long long) st.st_size);
+		add_file(list, clean, slash ? slash + 1 : clean, (long long) st.st_size, st.st_mtime);
 	}
 	else
 		die(1, "\"%s\" is neither a file nor a folder", root);
@@ -305,15 +313,30 @@ now_seconds(void)
 }
 
 static void
+exec_or_die(PGconn *conn, const char *sql)
+{
+	PGresult   *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		die(1, "%s failed: %s", sql, PQerrorMessage(conn));
+	PQclear(res);
+}
+
+static void
 usage(FILE *out)
 {
 	fprintf(out,
-			"Usage: %s [--dbname CONNSTR] [--quiet] [--recheck] EXPORT_DIR_OR_FILE...\n"
+			"Usage: %s [--dbname CONNSTR] [--quiet] [--recheck] [--no-alerts]\n"
+			"       [--no-alerts-older-than INTERVAL] EXPORT_DIR_OR_FILE...\n"
 			"Loads wallet-sync CloudWatch log exports (gzip or plain text) into calo_recon\n"
 			"with calo_recon.ingest_log(); the source name is the path relative to the root.\n"
 			"  --dbname CONNSTR  database name or connection string (default: PG* variables)\n"
 			"  --quiet           no progress, only the summary and errors\n"
-			"  --recheck         also send files whose names are already loaded\n",
+			"  --recheck         also send files whose names are already loaded\n"
+			"  --no-alerts       a backfill: load with calo_recon.alerts off (no alert rows,\n"
+			"                    no NOTIFY; reconcile() still records every finding)\n"
+			"  --no-alerts-older-than INTERVAL\n"
+			"                    the same for files last modified more than INTERVAL ago\n",
 			progname);
 }
 
@@ -323,11 +346,15 @@ main(int argc, char **argv)
 	const char *dbname = NULL;
 	bool		quiet = false;
 	bool		recheck = false;
+	bool		no_alerts = false;
+	const char *quiet_age = NULL;	/* --no-alerts-older-than */
+	double		quiet_before = 0;	/* files modified before this epoch load without alerts */
 	FileList	files = {NULL, 0, 0};
 	char	  **loaded;
 	size_t		n_loaded;
-	const char *keywords[3] = {"dbname", "fallback_application_name", NULL};
-	const char *values[3];
+	const char *keywords[4] = {"dbname", "fallback_application_name", "options", NULL};
+	const char *values[4];
+	char		options[4096];
 	PGconn	   *conn;
 	bool		tty;
 	long long	total_bytes = 0;
@@ -357,6 +384,14 @@ main(int argc, char **argv)
 			quiet = true;
 		else if (strcmp(argv[argi], "--recheck") == 0)
 			recheck = true;
+		else if (strcmp(argv[argi], "--no-alerts") == 0)
+			no_alerts = true;
+		else if (strcmp(argv[argi], "--no-alerts-older-than") == 0)
+		{
+			if (++argi >= argc)
+				die(2, "--no-alerts-older-than needs an interval");
+			quiet_age = argv[argi];
+		}
 		else if (strcmp(argv[argi], "--help") == 0 || strcmp(argv[argi], "-h") == 0)
 		{
 			usage(stdout);
@@ -388,7 +423,11 @@ main(int argc, char **argv)
 
 	values[0] = dbname;
 	values[1] = progname;
-	values[2] = NULL;
+	/* keyword options replaces PGOPTIONS: keep the caller's */
+	snprintf(options, sizeof(options), "%s%s", getenv("PGOPTIONS") ? getenv("PGOPTIONS") : "",
+			 no_alerts ? " -c calo_recon.alerts=off" : "");
+	values[2] = options;
+	values[3] = NULL;
 	conn = PQconnectdbParams(keywords, values, 1);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 		die(2, "could not connect to the database: %s",
@@ -396,6 +435,18 @@ main(int argc, char **argv)
 	if (PQsetClientEncoding(conn, "UTF8") != 0)
 		die(2, "could not set client_encoding to UTF8: %s", PQerrorMessage(conn));
 	loaded = fetch_loaded_names(conn, &n_loaded);
+	if (quiet_age != NULL)
+	{
+		const char *params[1] = {quiet_age};
+		PGresult   *res = PQexecParams(conn,
+									   "SELECT pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) $1::pg_catalog.interval)",
+									   1, NULL, params, NULL, NULL, 0);
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+			die(2, "--no-alerts-older-than \"%s\": %s", quiet_age, PQerrorMessage(conn));
+		quiet_before = atof(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
 
 	tty = isatty(STDERR_FILENO) && !quiet;
 	started = now_seconds();
@@ -419,8 +470,12 @@ main(int argc, char **argv)
 		}
 		else
 		{
+			bool		quiet_file = quiet_age != NULL && (double) f->modified < quiet_before;
+
 			params[0] = text;
 			params[1] = f->name;
+			if (quiet_file)
+				exec_or_die(conn, "SET calo_recon.alerts = off");
 			res = PQexecParams(conn, "SELECT * FROM calo_recon.ingest_log($1, $2)",
 							   2, NULL, params, NULL, NULL, 0);
 			if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
@@ -442,6 +497,8 @@ main(int argc, char **argv)
 			else
 				n_unchanged++;
 			PQclear(res);
+			if (quiet_file)
+				exec_or_die(conn, "RESET calo_recon.alerts");	/* to the --no-alerts default */
 			text_bytes += (long long) textlen;
 			free(text);
 		}

@@ -28,6 +28,10 @@ CREATE TABLE calo_recon.runs (
     scored        bigint      NOT NULL DEFAULT 0,
     error         text,
     backend_pid   integer     NOT NULL DEFAULT pg_catalog.pg_backend_pid(),
+    error_detail  text,
+    error_hint    text,
+    skipped_since timestamptz,
+    duration      interval    GENERATED ALWAYS AS (finished_at - started_at) STORED,
     CHECK ((status = 'running') = (finished_at IS NULL))
 );
 CREATE INDEX runs_started_idx ON calo_recon.runs (started_at);
@@ -36,7 +40,7 @@ COMMENT ON TABLE calo_recon.runs IS
 COMMENT ON COLUMN calo_recon.runs.run_id IS 'Surrogate key, increasing with each run';
 COMMENT ON COLUMN calo_recon.runs.started_at IS 'When the run started';
 COMMENT ON COLUMN calo_recon.runs.finished_at IS 'When the run ended (NULL while it runs)';
-COMMENT ON COLUMN calo_recon.runs.status IS 'running (refresh_job() commits it before the work), succeeded, failed (see error; also a run whose session stopped running it), or skipped (another session held the writer lock: see error)';
+COMMENT ON COLUMN calo_recon.runs.status IS 'running (refresh_job() commits it before the work), succeeded, failed (see error; also a run whose session stopped running it, and a skipped run once runs have been skipped longer than calo_recon.refresh_max_skip), or skipped (another session held the writer lock: see error)';
 COMMENT ON COLUMN calo_recon.runs.folder IS 'Folder under calo_recon.import_directory the run ingested';
 COMMENT ON COLUMN calo_recon.runs.files IS 'Files ingested (files seen before are not counted)';
 COMMENT ON COLUMN calo_recon.runs.skipped_files IS 'Files that were not logs (or already ingested), skipped';
@@ -47,6 +51,10 @@ COMMENT ON COLUMN calo_recon.runs.breaks IS 'Arithmetic and chain breaks of the 
 COMMENT ON COLUMN calo_recon.runs.scored IS 'Transactions scored with the active model (0 when none is active)';
 COMMENT ON COLUMN calo_recon.runs.error IS 'SQLSTATE and message of the failure, or which process held the writer lock and what it ran when the run was skipped';
 COMMENT ON COLUMN calo_recon.runs.backend_pid IS 'Server process that ran it (see check_last_refresh())';
+COMMENT ON COLUMN calo_recon.runs.error_detail IS 'DETAIL of the error of a failed run, if it had one';
+COMMENT ON COLUMN calo_recon.runs.error_hint IS 'HINT of the error of a failed run, if it had one';
+COMMENT ON COLUMN calo_recon.runs.skipped_since IS 'For a run that did not start (the writer lock held): when the unbroken series of such runs it ends began';
+COMMENT ON COLUMN calo_recon.runs.duration IS 'finished_at - started_at; NULL while it runs';
 
 -- The work of one run, for a runs row in status running; the caller holds
 -- the writer lock.  Every error, a cancel (57014, statement_timeout) included,
@@ -68,6 +76,8 @@ BEGIN
     END IF;
     -- runs that this one holds the lock against: their sessions stopped
     -- running them (terminated, crashed) without recording how they ended
+    -- the alerts this run raises name it (calo_recon.alerts.run_id's default)
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', run.run_id::text, true);
     UPDATE calo_recon.runs r
        SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
            error = 'did not finish: process ' || r.backend_pid
@@ -94,6 +104,9 @@ BEGIN
         -- cancel ends the work as asked, and the run is recorded as failed)
         run.status := 'failed';
         run.error := SQLSTATE || ': ' || SQLERRM;
+        GET STACKED DIAGNOSTICS run.error_detail = PG_EXCEPTION_DETAIL, run.error_hint = PG_EXCEPTION_HINT;
+        run.error_detail := NULLIF(run.error_detail, '');
+        run.error_hint := NULLIF(run.error_hint, '');
         run.files := 0; run.skipped_files := 0; run.events := 0; run.transactions := 0;
         run.reconciled_users := 0; run.breaks := 0; run.scored := 0;
         RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
@@ -103,8 +116,22 @@ BEGIN
        SET finished_at = run.finished_at, status = run.status, files = run.files,
            skipped_files = run.skipped_files, events = run.events,
            transactions = run.transactions, reconciled_users = run.reconciled_users,
-           breaks = run.breaks, scored = run.scored, error = run.error
-     WHERE r.run_id = run.run_id;
+           breaks = run.breaks, scored = run.scored, error = run.error,
+           error_detail = run.error_detail, error_hint = run.error_hint
+     WHERE r.run_id = run.run_id
+    RETURNING r.* INTO run;
+    IF run.status = 'succeeded' THEN
+        RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % scored',
+            run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.scored;
+    END IF;
+    -- what this run (its outcome included) and the data now call for; a
+    -- failure to alert must not lose the run's record
+    BEGIN
+        PERFORM calo_recon.raise_alerts();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'calo_recon.refresh() run %: raise_alerts() failed: % %', run.run_id, SQLSTATE, SQLERRM;
+    END;
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', '', true);
     RETURN run;
 END;
 $$;
@@ -122,6 +149,55 @@ COMMENT ON FUNCTION calo_recon.refresh_skipped_reason() IS
   'Internal to refresh() and refresh_job(): the error text of a skipped run, naming the process that holds the writer lock and its statement';
 REVOKE EXECUTE ON FUNCTION calo_recon.refresh_skipped_reason() FROM PUBLIC;
 
+-- A run that could not take the writer lock.  Skipping is normal while a
+-- long run or an ingest works, but not for ever: a series of skipped runs
+-- longer than calo_recon.refresh_max_skip makes the run failed (so pg_cron
+-- shows the job failed) and raises refresh_skipped.  The series is carried
+-- from run to run in skipped_since; a run that did start ends it.
+CREATE FUNCTION calo_recon.refresh_skipped(run_id bigint) RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+    since timestamptz;
+    max_skip interval := (calo_recon.ops_settings()).refresh_max_skip;
+    reason text := calo_recon.refresh_skipped_reason();
+BEGIN
+    SELECT r.* INTO run FROM calo_recon.runs r WHERE r.run_id = refresh_skipped.run_id;
+    IF NOT FOUND OR run.status <> 'running' THEN
+        RAISE EXCEPTION 'calo_recon.runs has no run % in status running', refresh_skipped.run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT coalesce(p.skipped_since, run.started_at) INTO since
+    FROM (SELECT NULL) AS one
+    LEFT JOIN LATERAL (SELECT r.skipped_since FROM calo_recon.runs r
+                       WHERE r.run_id < run.run_id ORDER BY r.run_id DESC LIMIT 1) p ON true;
+    IF max_skip IS NOT NULL AND pg_catalog.clock_timestamp() - since > max_skip THEN
+        UPDATE calo_recon.runs r
+           SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), skipped_since = since,
+               error = pg_catalog.format('skipped since %s, longer than calo_recon.refresh_max_skip (%s): %s',
+                                         since, max_skip, reason),
+               error_hint = 'Find what holds the writer lock (see error) and why: a long ingest, a session left idle in transaction.'
+         WHERE r.run_id = run.run_id
+        RETURNING r.* INTO run;
+        RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
+        PERFORM calo_recon.raise_system_alert('refresh_skipped',
+            pg_catalog.jsonb_build_object('run_id', run.run_id, 'skipped_since', since, 'error', run.error));
+    ELSE
+        UPDATE calo_recon.runs r
+           SET status = 'skipped', finished_at = pg_catalog.clock_timestamp(), skipped_since = since,
+               error = reason
+         WHERE r.run_id = run.run_id
+        RETURNING r.* INTO run;
+    END IF;
+    RETURN run;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh_skipped(bigint) IS
+  'Internal to refresh() and refresh_job(): records the run in status running with this run_id as not started (writer lock held): skipped, or failed with a refresh_skipped alert once runs have been skipped for longer than calo_recon.refresh_max_skip';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh_skipped(bigint) FROM PUBLIC;
+
 CREATE FUNCTION calo_recon.refresh(folder text DEFAULT '')
 RETURNS calo_recon.runs
 LANGUAGE plpgsql VOLATILE
@@ -133,13 +209,10 @@ BEGIN
     IF folder IS NULL THEN
         RAISE EXCEPTION 'folder must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF NOT calo_recon.try_lock_writer() THEN
-        INSERT INTO calo_recon.runs (status, folder, finished_at, error)
-        VALUES ('skipped', folder, pg_catalog.clock_timestamp(), calo_recon.refresh_skipped_reason())
-        RETURNING * INTO run;
-        RETURN run;
-    END IF;
     INSERT INTO calo_recon.runs (status, folder) VALUES ('running', folder) RETURNING * INTO run;
+    IF NOT calo_recon.try_lock_writer() THEN
+        RETURN calo_recon.refresh_skipped(run.run_id);
+    END IF;
     RETURN calo_recon.refresh_work(run.run_id);
 END;
 $$;
@@ -166,11 +239,7 @@ BEGIN
     IF calo_recon.try_lock_writer() THEN
         run := calo_recon.refresh_work(run.run_id);
     ELSE
-        UPDATE calo_recon.runs r
-           SET status = 'skipped', finished_at = pg_catalog.clock_timestamp(),
-               error = calo_recon.refresh_skipped_reason()
-         WHERE r.run_id OPERATOR(pg_catalog.=) run.run_id
-        RETURNING * INTO run;
+        run := calo_recon.refresh_skipped(run.run_id);
     END IF;
     COMMIT;
     -- the run is this session's last: a failure is reported as the check reports it
@@ -202,6 +271,17 @@ BEGIN
         RAISE EXCEPTION 'no calo_recon.refresh() run in this session' USING ERRCODE = 'no_data_found';
     END IF;
     IF run.status = 'failed' THEN
+        -- an empty DETAIL or HINT would still be printed: pass on only those the run had
+        IF run.error_detail IS NOT NULL AND run.error_hint IS NOT NULL THEN
+            RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
+                USING ERRCODE = 'external_routine_exception', DETAIL = run.error_detail, HINT = run.error_hint;
+        ELSIF run.error_detail IS NOT NULL THEN
+            RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
+                USING ERRCODE = 'external_routine_exception', DETAIL = run.error_detail;
+        ELSIF run.error_hint IS NOT NULL THEN
+            RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
+                USING ERRCODE = 'external_routine_exception', HINT = run.error_hint;
+        END IF;
         RAISE EXCEPTION 'calo_recon.refresh() run % failed: %', run.run_id, run.error
             USING ERRCODE = 'external_routine_exception';
     END IF;

@@ -5,6 +5,8 @@
 --   reader   : USAGE on the schema, SELECT on the BI views and transactions
 --   analyst  : reader + reads models, scores and feedback, records feedback
 --              (EXECUTE on every function but the operator-only ones below)
+--   monitor  : USAGE on the schema, SELECT on the health view and EXECUTE
+--              on check_health(): how calo_recon is doing, never a wallet
 --   operator : reader + every table and function of the schema (refresh,
 --              ingest, reconcile, training, scoring, exports) but grant_role;
 --              server file access itself comes from membership in
@@ -18,6 +20,38 @@
 -- signature (analyst), the date and the ordering key of a feedback row come
 -- from their defaults, which no recipe lets a role override, and no role of
 -- a recipe may UPDATE or DELETE feedback: a correction is a new row.
+
+-- The role kinds, and which roles got which: grant_role() records each grant
+-- here, so that revoke_role() can undo it and an update script can re-apply
+-- them to the objects it adds or re-creates (reapply_grants(), last in every
+-- update script).
+CREATE TABLE calo_recon.role_kinds (
+    kind        text PRIMARY KEY,
+    description text NOT NULL
+);
+COMMENT ON TABLE calo_recon.role_kinds IS 'The kinds of role grant_role() knows (README "Roles"): the one list of them';
+COMMENT ON COLUMN calo_recon.role_kinds.kind IS 'Name of the kind';
+COMMENT ON COLUMN calo_recon.role_kinds.description IS 'What a role of the kind may do';
+INSERT INTO calo_recon.role_kinds (kind, description) VALUES
+  ('reader',   'USAGE on the schema, SELECT on transactions and the BI views'),
+  ('analyst',  'reader + reads models, scores, feedback and the feature views; records feedback'),
+  ('operator', 'reader + ingestion, reconciliation, refresh, training, scoring, exports, alerts, retention, feedback'),
+  ('monitor',  'USAGE on the schema, the health view and check_health(); no wallet data');
+
+CREATE TABLE calo_recon.role_grants (
+    role_name  name        NOT NULL,
+    kind       text        NOT NULL REFERENCES calo_recon.role_kinds,
+    granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    granted_by name        NOT NULL DEFAULT CURRENT_USER,
+    PRIMARY KEY (role_name, kind)
+);
+COMMENT ON TABLE calo_recon.role_grants IS
+  'Every kind grant_role() gave a role, until revoke_role() takes it back; reapply_grants() grants them again (every update script ends with it)';
+COMMENT ON COLUMN calo_recon.role_grants.role_name IS 'The role (cluster-wide; a dropped role is skipped)';
+COMMENT ON COLUMN calo_recon.role_grants.kind IS 'The kind it was granted (calo_recon.role_kinds)';
+COMMENT ON COLUMN calo_recon.role_grants.granted_at IS 'When it was first granted';
+COMMENT ON COLUMN calo_recon.role_grants.granted_by IS 'Who granted it first';
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.role_grants', '');
 
 CREATE FUNCTION calo_recon.grant_role(role_name name, kind text)
 RETURNS SETOF text
@@ -41,17 +75,34 @@ DECLARE
                                   'reconcile', 'refresh', 'check_last_refresh', 'train_model',
                                   'score_transactions', 'export_reports', 'export_workbook', 'export_dashboard', 'grant_role',
                                   'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
-                                  'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled'];
+                                  'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
+                                  'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
+                                  'raise_alerts', 'raise_system_alert', 'check_health', 'purge',
+                                  'revoke_role', 'reapply_grants', 'revoke_all'];
+    -- What the operator's functions write, and no more: they run with the
+    -- operator's rights, so these are the DML rights the operator holds.  The
+    -- record (transactions, balance errors, rejections, ingested files) is
+    -- insert-only; of a log event only the raw text may change (purge);
+    -- of an alert only its lifecycle (who and when stamped by a trigger).
+    -- Every other table, and what decides who gets what or what is worth an
+    -- alert (role_grants, role_kinds, alert_kinds), is read-only to them.
+    operator_writes text[] := ARRAY[
+        'transactions:INSERT', 'balance_errors:INSERT', 'negative_balance_rejections:INSERT',
+        'ingested_files:INSERT', 'import_files:INSERT, UPDATE', 'log_events:INSERT, UPDATE (raw)',
+        'quarantine:INSERT, DELETE', 'pending_reconcile:INSERT, DELETE', 'reconciliation_findings:INSERT, DELETE',
+        'currencies:INSERT, UPDATE, DELETE', 'models:INSERT, UPDATE', 'transaction_scores:INSERT, UPDATE, DELETE',
+        'alerts:INSERT, DELETE, UPDATE (resolved_at, resolution, resolved_by, acknowledged_at, acknowledged_by, acknowledge_note)',
+        'alert_marks:INSERT, UPDATE', 'runs:INSERT, UPDATE, DELETE'];
     routine regprocedure;
     name text;
 BEGIN
     IF role_name IS NULL OR kind IS NULL THEN
         RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF kind NOT IN ('reader', 'analyst', 'operator') THEN
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
         RAISE EXCEPTION 'unknown role kind "%"', kind
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use reader, analyst or operator.';
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
         RAISE EXCEPTION 'role "%" does not exist', role_name
@@ -59,6 +110,12 @@ BEGIN
     END IF;
 
     statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name);
+        views := '{}';
+    END IF;
     FOREACH name IN ARRAY views LOOP
         IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
             statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
@@ -82,22 +139,112 @@ BEGIN
         END LOOP;
     ELSIF kind = 'operator' THEN
         statements := statements
-            || format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
             || format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA calo_recon TO %I', role_name)
-            -- table-level rights first: revoking one revokes its column rights
-            || format('REVOKE INSERT, UPDATE, DELETE ON calo_recon.anomaly_feedback FROM %I', role_name)
             || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
         statements := statements
             || format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA calo_recon TO %I', role_name)
-            || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM %I', role_name);
+            || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text), calo_recon.revoke_role(name, text), calo_recon.reapply_grants(), calo_recon.revoke_all(name) FROM %I', role_name);
     END IF;
 
     FOREACH statement IN ARRAY statements LOOP
         EXECUTE statement;
         RETURN NEXT statement;
     END LOOP;
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
-  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
 REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
+
+-- every right on the schema and its objects, column rights included (they go
+-- with the table's)
+CREATE FUNCTION calo_recon.revoke_all(role_name name) RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+BEGIN
+    FOREACH statement IN ARRAY ARRAY[
+        format('REVOKE ALL ON ALL TABLES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON ALL ROUTINES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON SCHEMA calo_recon FROM %I', role_name)]
+    LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.revoke_all(name) IS
+  'Internal to revoke_role() and reapply_grants(): revokes every right the role holds on the calo_recon schema and its tables, sequences and routines; returns the statements';
+REVOKE EXECUTE ON FUNCTION calo_recon.revoke_all(name) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.revoke_role(role_name name, kind text DEFAULT NULL)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    remaining text;
+BEGIN
+    IF role_name IS NULL THEN
+        RAISE EXCEPTION 'role_name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF kind IS NOT NULL AND NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = revoke_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_grants g
+                   WHERE g.role_name = revoke_role.role_name AND (revoke_role.kind IS NULL OR g.kind = revoke_role.kind)) THEN
+        RAISE EXCEPTION 'role "%" was not granted calo_recon kind %', role_name, coalesce(kind, '(any)')
+            USING ERRCODE = 'no_data_found', HINT = 'See calo_recon.role_grants.';
+    END IF;
+    -- everything the schema grants the role goes (column rights with their
+    -- table's); the kinds it keeps are granted again
+    RETURN QUERY SELECT x FROM calo_recon.revoke_all(role_name) AS x;
+    DELETE FROM calo_recon.role_grants g
+    WHERE g.role_name = revoke_role.role_name AND (revoke_role.kind IS NULL OR g.kind = revoke_role.kind);
+    FOR remaining IN SELECT g.kind FROM calo_recon.role_grants g WHERE g.role_name = revoke_role.role_name ORDER BY g.kind LOOP
+        RETURN QUERY SELECT x FROM calo_recon.grant_role(role_name, remaining) AS x;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.revoke_role(name, text) IS
+  'Takes back from a role what grant_role() gave it: every kind, or only the one given (the others are granted again); returns the statements it ran. 22004 for a NULL role, 22023 for an unknown kind, 42704 for an unknown role, P0002 when the role does not hold it. Runs with the caller''s rights';
+REVOKE EXECUTE ON FUNCTION calo_recon.revoke_role(name, text) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.reapply_grants()
+RETURNS TABLE (role_name name, kind text, statements bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    grantee name;
+BEGIN
+    -- each role's rights are rebuilt from its kinds: what a new version no
+    -- longer grants a kind is taken back, what it adds is granted
+    FOR grantee IN SELECT DISTINCT g.role_name FROM calo_recon.role_grants g
+                   WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.role_name)
+                   ORDER BY 1
+    LOOP
+        PERFORM calo_recon.revoke_all(grantee);
+        RETURN QUERY
+        SELECT g.role_name, g.kind, (SELECT pg_catalog.count(*) FROM calo_recon.grant_role(g.role_name, g.kind))
+        FROM calo_recon.role_grants g WHERE g.role_name = grantee ORDER BY g.kind;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.reapply_grants() IS
+  'Rebuilds the rights of every role recorded in calo_recon.role_grants (roles dropped since are skipped) from its kinds: everything calo_recon granted it is revoked, then grant_role() runs for each kind, so that objects an update added or re-created are granted, and rights a kind no longer has are gone; every update script ends with it. Returns the statements grant_role() ran per role and kind';
+REVOKE EXECUTE ON FUNCTION calo_recon.reapply_grants() FROM PUBLIC;

@@ -95,6 +95,34 @@ grep -q 'c_invalid_utf8.log: invalid UTF-8 at byte offset 100' "$OUT/bad.err" ||
 [ $? -eq 1 ] || fail "missing export did not exit 1"
 grep -q 'could not open' "$OUT/missing.err" || fail "no message for a missing export"
 
+# a backfill pages nobody: --no-alerts, or --no-alerts-older-than for files
+# last modified longer ago (a copy of the samples dated 2020, then today);
+# reconcile() records the same findings either way (issue 11 item 1)
+DB_BACKFILL=calo_load_backfill
+alerts_breaks() { psql -AtX -d "$DB_BACKFILL" -c "SELECT (SELECT count(*) FROM calo_recon.alerts) || ' ' || (SELECT count(*) FROM calo_recon.balance_breaks)"; }
+backfill() {  # backfill OPTION... -> "alerts breaks"
+  dropdb --if-exists "$DB_BACKFILL" >/dev/null 2>&1
+  createdb "$DB_BACKFILL" && psql -qX -d "$DB_BACKFILL" -c "CREATE EXTENSION calo_recon" >/dev/null || fail "backfill db"
+  "$LOADER" --dbname "$DB_BACKFILL" --quiet "$@" >/dev/null 2>&1 || fail "backfill load $* exited $?"
+  alerts_breaks
+}
+cp -r test/data/samples "$OUT/dated"
+find "$OUT/dated" -type f -exec touch -d '2020-01-01 00:00' {} +
+read -r paging breaks <<<"$(backfill "$OUT/dated")"
+[ "$paging" -gt 0 ] && [ "$breaks" -gt 0 ] || fail "the samples raise no alert or finding ($paging $breaks)"
+[ "$(backfill --no-alerts "$OUT/dated")" = "0 $breaks" ] || fail "--no-alerts: $(alerts_breaks), want 0 $breaks"
+[ "$(backfill --no-alerts-older-than '1 year' "$OUT/dated")" = "0 $breaks" ] \
+  || fail "--no-alerts-older-than, old files: $(alerts_breaks), want 0 $breaks"
+find "$OUT/dated" -type f -exec touch {} +
+[ "$(backfill --no-alerts-older-than '1 year' "$OUT/dated")" = "$paging $breaks" ] \
+  || fail "--no-alerts-older-than, new files: $(alerts_breaks), want $paging $breaks"
+[ "$(PGOPTIONS='-c calo_recon.alerts=off' backfill "$OUT/dated")" = "0 $breaks" ] \
+  || fail "the loader dropped PGOPTIONS"
+"$LOADER" --dbname "$DB_BACKFILL" --no-alerts-older-than bogus "$OUT/dated" >/dev/null 2>"$OUT/age.err"
+[ $? -eq 2 ] || fail "a bad interval did not exit 2"
+grep -q 'invalid input syntax for type interval' "$OUT/age.err" || { cat "$OUT/age.err"; fail "no message for a bad interval"; }
+dropdb --if-exists "$DB_BACKFILL" >/dev/null 2>&1
+
 # a SQL error names its SQLSTATE: a database without the extension
 psql -qX -d "$DB_SERVER" -c "DROP EXTENSION calo_recon CASCADE" >/dev/null 2>&1
 "$LOADER" --dbname "$DB_SERVER" --quiet test/data/samples >/dev/null 2>"$OUT/sql.err"

@@ -11,7 +11,13 @@ OLD=calo_upgrade_old
 NEW=calo_upgrade_new
 fail() { echo "upgrade: $*" >&2; exit 1; }
 q() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -At -d "$db" "$@"; }
-cleanup() { dropdb --if-exists "$OLD" >/dev/null 2>&1 || true; dropdb --if-exists "$NEW" >/dev/null 2>&1 || true; }
+ROLES_OLD=calo_upgrade_roles_old
+ROLES_NEW=calo_upgrade_roles_new
+KINDS="reader analyst operator"
+cleanup() {
+  for db in "$OLD" "$NEW" "$ROLES_OLD" "$ROLES_NEW"; do dropdb --if-exists "$db" >/dev/null 2>&1 || true; done
+  for kind in $KINDS; do psql -X -q -c "DROP ROLE IF EXISTS calo_upgrade_$kind" >/dev/null 2>&1 || true; done
+}
 trap cleanup EXIT
 cleanup
 createdb "$OLD"; createdb "$NEW"
@@ -94,4 +100,49 @@ for db in "$OLD" "$NEW"; do
   q "$db" -c "SELECT status || ' ' || files || ' ' || transactions FROM calo_recon.refresh('samples')" | grep -qx "succeeded 0 0" \
     || fail "refresh after upgrade in $db"
 done
+
+# grants follow an update: roles granted with grant_role() at 1.1 hold,
+# after ALTER EXTENSION UPDATE, exactly what the same kinds hold on a fresh
+# install (the update script re-creates functions and adds objects, then
+# re-applies the recorded grants last)
+createdb "$ROLES_OLD"; createdb "$ROLES_NEW"
+q "$ROLES_OLD" -c "CREATE EXTENSION calo_recon VERSION '1.1'"
+q "$ROLES_NEW" -c "CREATE EXTENSION calo_recon"
+for kind in $KINDS; do
+  psql -X -q -v ON_ERROR_STOP=1 -c "CREATE ROLE calo_upgrade_$kind"
+  for db in "$ROLES_OLD" "$ROLES_NEW"; do
+    q "$db" -c "SELECT count(*) FROM calo_recon.grant_role('calo_upgrade_$kind', '$kind')" >/dev/null
+  done
+done
+q "$ROLES_OLD" -c "ALTER EXTENSION calo_recon UPDATE"
+held_sql=$(cat <<'SQL'
+SELECT r.rolname || ' ' || x FROM pg_roles r CROSS JOIN LATERAL (
+    SELECT c.relname || ':' || p AS x
+    FROM pg_class c CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p
+    WHERE c.relnamespace = 'calo_recon'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p', 'S')
+      AND has_table_privilege(r.oid, c.oid, p)
+    UNION ALL
+    SELECT c.relname || '.' || a.attname || ':' || p
+    FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE']) p
+    WHERE c.relnamespace = 'calo_recon'::regnamespace AND c.relkind = 'r'
+      AND has_column_privilege(r.oid, c.oid, a.attnum, p) AND NOT has_table_privilege(r.oid, c.oid, p)
+    UNION ALL
+    SELECT f.oid::regprocedure::text || ':EXECUTE' FROM pg_proc f
+    WHERE f.pronamespace = 'calo_recon'::regnamespace AND has_function_privilege(r.oid, f.oid, 'EXECUTE')
+    UNION ALL
+    SELECT 'schema:USAGE' WHERE has_schema_privilege(r.oid, 'calo_recon', 'USAGE')) h
+WHERE r.rolname LIKE 'calo\_upgrade\_%' ORDER BY 1
+SQL
+)
+q "$ROLES_OLD" -c "$held_sql" > "$WORK/roles_old.txt"
+q "$ROLES_NEW" -c "$held_sql" > "$WORK/roles_new.txt"
+if ! diff -u "$WORK/roles_new.txt" "$WORK/roles_old.txt" > "$WORK/roles_diff.txt"; then
+  head -n 40 "$WORK/roles_diff.txt"
+  fail "roles granted at 1.1 hold other rights after the update than on a fresh install"
+fi
+[ "$(q "$ROLES_OLD" -c "SELECT string_agg(role_name || ':' || kind, ',' ORDER BY role_name) FROM calo_recon.role_grants")" \
+  = "calo_upgrade_analyst:analyst,calo_upgrade_operator:operator,calo_upgrade_reader:reader" ] \
+  || fail "the update did not record the grants made at 1.1"
+echo "upgrade: roles granted at 1.1 hold what a fresh install grants ($(wc -l < "$WORK/roles_new.txt") rights)"
 echo "upgrade: ok"

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(48);
+SELECT plan(61);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -305,8 +305,30 @@ INSERT INTO entry_points VALUES
   ('locks', $$SELECT calo_recon.lock_writer(), calo_recon.try_lock_writer(), calo_recon.writer_lock_holder(),
                      calo_recon.lock_user_chains(ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
   ('alert_payload', $$SELECT calo_recon.alert_payload(a) FROM calo_recon.alerts a$$),
+  ('check_health', $e$DO $d$ BEGIN PERFORM calo_recon.check_health('1 hour'::pg_catalog.interval);
+                        EXCEPTION WHEN SQLSTATE 'RH001' THEN NULL; END $d$$e$),
+  ('purge', $$SELECT * FROM calo_recon.purge('100 years'::pg_catalog.interval)$$),
+  ('raise_alerts', $$SELECT * FROM calo_recon.raise_alerts()$$),
+  ('ops_settings', $$SELECT * FROM calo_recon.ops_settings()$$),
+  ('raise_system_alert', $$SELECT calo_recon.raise_system_alert('stale_data', '{"hostile": true}'::pg_catalog.jsonb)$$),
+  ('refresh_skipped', $$WITH r AS (INSERT INTO calo_recon.runs (status, folder) VALUES ('running', 'samples') RETURNING run_id)
+                        SELECT (calo_recon.refresh_skipped(r.run_id)).status FROM r$$),
+  ('acknowledge_alert', $$SELECT * FROM calo_recon.acknowledge_alert((SELECT pg_catalog.min(a.alert_id) FROM calo_recon.alerts a
+                                                                     WHERE a.status OPERATOR(pg_catalog.=) 'open'), 'hostile', true)$$),
+  ('resolve_alert', $$SELECT * FROM calo_recon.resolve_alert((SELECT pg_catalog.min(a.alert_id) FROM calo_recon.alerts a
+                                                             WHERE a.status OPERATOR(pg_catalog.<>) 'resolved'), 'hostile', true)$$),
+  ('alert_refuse', $e$DO $d$ BEGIN PERFORM calo_recon.alert_refuse(0, 'acknowledge');
+                        EXCEPTION WHEN no_data_found THEN NULL; END $d$$e$),
+  ('UPDATE alerts (lifecycle trigger)',
+   $$UPDATE calo_recon.alerts a SET acknowledge_note = 'hostile'
+     WHERE a.alert_id OPERATOR(pg_catalog.=) (SELECT pg_catalog.max(o.alert_id) FROM calo_recon.alerts o
+                                              WHERE o.status OPERATOR(pg_catalog.=) 'open')$$),
   ('alerts_notice', $$SELECT calo_recon.alerts_notice(ARRAY[1, 2]::pg_catalog.int8[], ARRAY['chain', 'overdraft'])$$),
   ('grant_role', $$SELECT * FROM calo_recon.grant_role('calo_tap_hostile_grantee', 'analyst')$$),
+  ('revoke_role', $$SELECT * FROM calo_recon.grant_role('calo_tap_hostile_grantee', 'monitor')
+                    UNION ALL SELECT * FROM calo_recon.revoke_role('calo_tap_hostile_grantee', 'monitor')$$),
+  ('reapply_grants', $$SELECT * FROM calo_recon.reapply_grants()$$),
+  ('revoke_all', $$SELECT * FROM calo_recon.revoke_all('calo_tap_hostile_grantee')$$),
   ('INSERT transactions (alerts, queue)',
    $$INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
      SELECT pg_catalog.concat('TAP-HSP-NEW-', pg_catalog.current_setting('hostile.entry'), '-', g.i),
@@ -385,7 +407,8 @@ SELECT is_empty($$
     WHERE c.relnamespace = 'calo_recon'::regnamespace AND NOT tg.tgisinternal
       AND NOT EXISTS (SELECT 1 FROM pg_temp.entry_points e
                       WHERE (tg.tgtype & 4 <> 0 AND e.statement LIKE '%INSERT INTO calo_recon.' || c.relname || ' %')
-                         OR (tg.tgtype & 8 <> 0 AND e.statement LIKE '%DELETE FROM calo_recon.' || c.relname || ' %')) $$,
+                         OR (tg.tgtype & 8 <> 0 AND e.statement LIKE '%DELETE FROM calo_recon.' || c.relname || ' %')
+                         OR (tg.tgtype & 16 <> 0 AND e.statement LIKE '%UPDATE calo_recon.' || c.relname || ' %')) $$,
   'every trigger of the schema fires under an entry point above');
 
 SELECT * FROM finish();

@@ -38,7 +38,8 @@ SELECT ok(NOT (SELECT 'calo_recon.pending_reconcile'::regclass = ANY (extconfig)
 SELECT has_table('calo_recon', 'runs', 'runs table');
 SELECT columns_are('calo_recon', 'runs',
     ARRAY['run_id', 'started_at', 'finished_at', 'status', 'folder', 'files', 'skipped_files', 'events',
-          'transactions', 'reconciled_users', 'breaks', 'scored', 'error', 'backend_pid'], 'runs columns');
+          'transactions', 'reconciled_users', 'breaks', 'scored', 'error', 'backend_pid',
+          'error_detail', 'error_hint', 'skipped_since', 'duration'], 'runs columns');
 
 SELECT throws_ok($$SELECT calo_recon.check_last_refresh()$$, 'P0002', NULL, 'check_last_refresh() without a run');
 
@@ -184,7 +185,9 @@ SELECT throws_ok($$SELECT calo_recon.refresh_work((SELECT run_id FROM first_run)
 
 -- P4: the notification carries only what every role may see
 SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(calo_recon.alert_payload(
-              row(7, 'T', 'secret-user', 'overdraft', '{"new_balance": -40}', now(), NULL, NULL)::calo_recon.alerts)::jsonb) k),
+              jsonb_populate_record(NULL::calo_recon.alerts,
+                  '{"alert_id": 7, "txn_id": "T", "user_id": "secret-user", "alert_kind": "overdraft",
+                    "detail": {"new_balance": -40}, "acknowledge_note": "secret note"}'))::jsonb) k),
           ARRAY['alert_id', 'alert_kind'], 'the alert payload is the alert id and kind only');
 
 SELECT * FROM finish();
