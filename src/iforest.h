@@ -146,6 +146,12 @@ double		ifo_path_sum(const ifo_forest *f, const double *x);
  */
 double		ifo_path_sum_trees(const ifo_forest *f, const double *x, uint32_t first, uint32_t end,
 							   double sum);
+/*
+ * ifo_path_sum of n_rows rows (row-major, n_features each, already through
+ * ifo_prepare_input) into sums, bit for bit, but tree-major over blocks of
+ * rows: each tree's nodes are read once per block, not once per row.
+ */
+void		ifo_path_sums(const ifo_forest *f, const double *x, size_t n_rows, double *sums);
 double		ifo_score_of_path_sum(const ifo_forest *f, double path_sum);
 double		ifo_score(const ifo_forest *f, const double *x);
 /*

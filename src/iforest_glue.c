@@ -199,16 +199,15 @@ int_param(FunctionCallInfo fcinfo, int argno, int32 dflt)
 	return (PG_NARGS() > argno && !PG_ARGISNULL(argno)) ? PG_GETARG_INT32(argno) : dflt;
 }
 
-static fit_state *
-fit_state_create(FunctionCallInfo fcinfo, MemoryContext aggcontext, int nf)
+/*
+ * The limits of a fit, for the aggregate and for train_model's path alike:
+ * errors name the bad parameter. Sets p.
+ */
+static void
+fit_check_params(int32 n_trees, int32 sample_size, int nf, int32 ext, ifo_params *out)
 {
-	int32		n_trees = int_param(fcinfo, 2, FIT_DEFAULT_TREES);
-	int32		sample_size = int_param(fcinfo, 3, FIT_DEFAULT_SAMPLE_SIZE);
-	int64		seed = (PG_NARGS() > 4 && !PG_ARGISNULL(4)) ? PG_GETARG_INT64(4) : FIT_DEFAULT_SEED;
-	int32		ext = int_param(fcinfo, 5, 0);
 	ifo_params	p;
 	uint64		capacity;
-	fit_state  *st;
 
 	if (n_trees < 1 || n_trees > IFO_MAX_TREES)
 		ereport(ERROR,
@@ -241,6 +240,22 @@ fit_state_create(FunctionCallInfo fcinfo, MemoryContext aggcontext, int nf)
 				 errmsg("iforest_fit: %d trees of %d rows with %d features need more than 1 GB",
 						n_trees, sample_size, nf),
 				 errhint("Use fewer trees or a smaller sample_size.")));
+	*out = p;
+}
+
+static fit_state *
+fit_state_create(FunctionCallInfo fcinfo, MemoryContext aggcontext, int nf)
+{
+	int32		n_trees = int_param(fcinfo, 2, FIT_DEFAULT_TREES);
+	int32		sample_size = int_param(fcinfo, 3, FIT_DEFAULT_SAMPLE_SIZE);
+	int64		seed = (PG_NARGS() > 4 && !PG_ARGISNULL(4)) ? PG_GETARG_INT64(4) : FIT_DEFAULT_SEED;
+	int32		ext = int_param(fcinfo, 5, 0);
+	ifo_params	p;
+	uint64		capacity;
+	fit_state  *st;
+
+	fit_check_params(n_trees, sample_size, nf, ext, &p);
+	capacity = (uint64) n_trees * sample_size;
 
 	st = MemoryContextAllocZero(aggcontext, sizeof(fit_state));
 	st->params = p;
@@ -851,4 +866,78 @@ iforest_from_json(PG_FUNCTION_ARGS)
 	}
 	ifo_write_seal(&w, len);
 	PG_RETURN_BYTEA_P(validated_value(buf, len, ERRCODE_INVALID_TEXT_REPRESENTATION));
+}
+
+/* ---------------------------------------------- for the scoring path (C) */
+
+void
+mglue_forest_check(int32 n_trees, int32 sample_size, uint32 nf)
+{
+	ifo_params	p;
+
+	fit_check_params(n_trees, sample_size, (int) nf, 0, &p);
+}
+
+ifo_forest *
+mglue_forest_decode(Datum stored)
+{
+	return decode_stored(stored);
+}
+
+/*
+ * What iforest_fit(rows, n_trees, sample_size, seed) gives when the
+ * aggregate sees these rows in this order in a serial plan: the same
+ * reservoir, the same stream, the same build.
+ */
+bytea *
+mglue_forest_fit(const double *rows, uint64 n_rows, uint32 nf, int32 n_trees,
+				 int32 sample_size, int64 seed)
+{
+	ifo_params	p;
+	ifo_reservoir res;
+	rng_state	rng;
+	uint64		rows_alloc;
+	size_t		worklen,
+				len;
+	void	   *work;
+	ifo_forest *f;
+	bytea	   *v;
+
+	fit_check_params(n_trees, sample_size, (int) nf, 0, &p);
+	memset(&res, 0, sizeof(res));
+	res.capacity = (uint64) n_trees * sample_size;
+	res.n_features = nf;
+	rng_seed(&rng, (uint64) seed);
+	rows_alloc = Max(Min(res.capacity, n_rows), 1);
+	res.rows = palloc_extended(rows_alloc * nf * sizeof(double), MCXT_ALLOC_HUGE);
+	for (uint64 i = 0; i < n_rows; i++)
+	{
+		int64		slot = ifo_reservoir_slot(&res, &rng);
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (slot >= 0)
+			memcpy(res.rows + (uint64) slot * nf, rows + i * nf, nf * sizeof(double));
+	}
+	if (res.count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("iforest_fit: the training set is empty"),
+				 errdetail("An isolation forest needs at least one row to fit.")));
+	worklen = ifo_build_workspace(res.count, nf, &p);
+	work = palloc_extended(worklen, MCXT_ALLOC_HUGE);
+	f = ifo_build(res.rows, res.count, res.seen, nf, &p, &rng, work, worklen);
+	if (f == NULL)
+		elog(ERROR, "iforest_fit: could not build the forest");
+	len = ifo_encoded_size(f);
+	if (len == 0 || len > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("iforest_fit: the model would be larger than 1 GB")));
+	v = palloc(VARHDRSZ + len);
+	SET_VARSIZE(v, VARHDRSZ + len);
+	ifo_encode(f, (uint8 *) VARDATA(v));
+	pfree(work);
+	pfree(res.rows);
+	return v;
 }

@@ -49,4 +49,19 @@ void		mglue_json_element(JsonbContainer *arr, int i, JsonbValue *out);
 /* A JSON array of numbers into a palloc'd double array of exactly n. */
 double	   *mglue_json_doubles(const JsonbValue *v, int n, const char *what);
 
+/* ---- the scaler and the forest, for the one scoring path (score_glue.c) ---- */
+struct scl_model;
+struct ifo_forest;
+/* A stored calo_recon.scaler, decoded and validated (ERRCODE_DATA_CORRUPTED). */
+void		mglue_scaler_decode(Datum stored, struct scl_model *m);
+/* scaler_fit over rows (n_rows x nf, in order); fitted gets the model too. */
+bytea	   *mglue_scaler_fit(const double *rows, uint64 n_rows, int nf, struct scl_model *fitted);
+/* A stored calo_recon.iforest, decoded into its scoring layout. */
+struct ifo_forest *mglue_forest_decode(Datum stored);
+/* Errors (22023, 54000) when iforest_fit would refuse these parameters. */
+void		mglue_forest_check(int32 n_trees, int32 sample_size, uint32 nf);
+/* iforest_fit over rows (n_rows x nf, in order) with these parameters. */
+bytea	   *mglue_forest_fit(const double *rows, uint64 n_rows, uint32 nf, int32 n_trees,
+							 int32 sample_size, int64 seed);
+
 #endif

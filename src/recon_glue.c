@@ -48,6 +48,7 @@
 
 #include "balance.h"
 #include "locks.h"
+#include "recon_glue.h"
 #include "walk.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_reconcile);
@@ -93,7 +94,7 @@ recon_decode_via_text(Datum value, bal_dec *out)
 	return st;
 }
 
-static bal_status
+bal_status
 recon_decode_numeric(Datum value, bal_dec *out)
 {
 	struct varlena *raw = (struct varlena *) DatumGetPointer(value);

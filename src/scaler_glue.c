@@ -18,6 +18,7 @@
 #include "utils/numeric.h"
 
 #include "model_glue.h"
+#include "anomaly_features.h"
 #include "scaler.h"
 
 PG_FUNCTION_INFO_V1(scaler_in);
@@ -338,18 +339,47 @@ Datum
 feature_value(PG_FUNCTION_ARGS)
 {
 	Numeric		x;
-	double		d;
 
 	if (PG_ARGISNULL(0))
-		PG_RETURN_FLOAT8(0.0);
+		PG_RETURN_FLOAT8(feat_money(false, 0.0));
 	x = PG_GETARG_NUMERIC(0);
 	if (numeric_is_nan(x) || numeric_is_inf(x))
-		PG_RETURN_FLOAT8(0.0);
-	/* beyond float8's range this gives +-HUGE_VAL, which the bound then holds */
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(x)));
-	if (d > SCL_FEATURE_BOUND)
-		d = SCL_FEATURE_BOUND;
-	else if (d < -SCL_FEATURE_BOUND)
-		d = -SCL_FEATURE_BOUND;
-	PG_RETURN_FLOAT8(d);
+		PG_RETURN_FLOAT8(feat_money(false, 0.0));
+	/* beyond float8's range this gives +-HUGE_VAL, which feat_money holds */
+	PG_RETURN_FLOAT8(feat_money(true, DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+																		 NumericGetDatum(x)))));
+}
+
+/* ---------------------------------------------- for the scoring path (C) */
+
+void
+mglue_scaler_decode(Datum stored, scl_model *m)
+{
+	decode_datum(stored, m);
+}
+
+/* What scaler_fit gives for these rows in this order (a serial plan). */
+bytea *
+mglue_scaler_fit(const double *rows, uint64 n_rows, int nf, scl_model *fitted)
+{
+	scl_acc    *acc = palloc(scl_acc_size(nf));
+	char		err[256];
+
+	scl_acc_init(acc, nf);
+	for (uint64 i = 0; i < n_rows; i++)
+		scl_acc_add(acc, rows + i * nf);
+	if (acc->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("scaler_fit: the training set is empty"),
+				 errdetail("A scaler needs at least one row to fit.")));
+	alloc_model(fitted, nf);
+	if (scl_acc_finish(acc, fitted, err, sizeof err) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("scaler_fit: %s", err),
+				 errdetail("The features spread too far for a float8 variance."),
+				 errhint("Bring the features to a smaller range (e.g. cap or rescale them) before fitting.")));
+	pfree(acc);
+	return encode_model(fitted);
 }

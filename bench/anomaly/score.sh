@@ -4,6 +4,11 @@
 # scikit-learn's score_samples on the same rows with the same forest
 # (fitted by scikit-learn, imported with iforest_from_json), serial and
 # parallel.  Prints rows/s of each and the ratio.
+# Then score_transactions() over N stored transactions (the generated
+# export of bench/anomaly/pipeline.sh), features, scaler, forest, threshold,
+# explanations and the bulk write of transaction_scores included, against
+# scikit-learn's score_samples on the same rows' precomputed features
+# (exported from calo_recon.transaction_features, standardized).
 #   N=100000 bash bench/anomaly/score.sh      (a quick run)
 source "$(dirname "$0")/common.sh"
 N=${N:-1000000}
@@ -43,4 +48,35 @@ echo "  iforest_score, sklearn forest, 2 workers:   $(rate "$t_sk_parallel") row
 echo "  iforest_score, own forest, serial:          $(rate "$t_ours_serial") rows/s  (${t_ours_serial} s)"
 echo "  scan of the same rows (count(*)), serial:   $(rate "$t_count") rows/s  (${t_count} s)"
 [ "$check" = t ] || { echo "scores out of range"; exit 1; }
+
+# --- score_transactions() over N stored transactions --------------------------
+csv=bench/out/anomaly/transactions-$N.csv
+mkdir -p bench/out/anomaly
+[ -s "$csv" ] || $PY bench/anomaly/prototype_pipeline.py generate --rows "$N" --seed 1 --out "$csv"
+cp "$csv" "$work/transactions.csv"
+chmod 644 "$work/transactions.csv"
+PGOPTIONS='-c calo_recon.alerts=off' psql -qX -v ON_ERROR_STOP=1 \
+  -c "TRUNCATE calo_recon.transactions" \
+  -c "\copy calo_recon.transactions FROM '$work/transactions.csv' (FORMAT csv, HEADER true)" \
+  -c "VACUUM ANALYZE calo_recon.transactions" \
+  -c "SELECT calo_recon.train_model('bench', 0.01, 100, 256, 42)" >/dev/null
+psql -qX -v ON_ERROR_STOP=1 -c "\copy (SELECT array_to_string(features, ',') FROM calo_recon.transaction_features) TO '$work/features.csv'"
+sk_txn_line=$($PY bench/anomaly/score_transactions_sklearn.py "$work/features.csv")
+sk_txn_rate=$(sed -n 's/.*rows_per_s=\([0-9.]*\).*/\1/p' <<<"$sk_txn_line")
+# every stored transaction unscored by the active model: what refresh() scores after a load
+fresh() { psql -qX -v ON_ERROR_STOP=1 -c "TRUNCATE calo_recon.transaction_scores" -c "CHECKPOINT" >/dev/null; }
+# one run (a second would find nothing left to score)
+once() {
+  psql -qX -v ON_ERROR_STOP=1 -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1 \
+    | awk '{ printf "%.3f", $1 / 1000 }'
+}
+fresh; t_new_1=$(once "SELECT calo_recon.score_transactions()")
+fresh; t_new_2=$(once "SELECT calo_recon.score_transactions()")
+t_new=$(awk -v a="$t_new_1" -v b="$t_new_2" 'BEGIN{ print (a < b ? a : b) }')
+t_again=$(seconds "SELECT calo_recon.score_transactions(false)")
+scored=$(psql -qXAt -c "SELECT count(*) FROM calo_recon.transaction_scores")
+[ "$scored" = "$N" ] || { echo "score_transactions stored $scored scores, expected $N"; exit 1; }
+echo "  scikit-learn score_samples, $N transactions' 9 precomputed features: $(printf '%.0f' "$sk_txn_rate") rows/s"
+echo "  score_transactions(), $N stored transactions, none scored yet:  $(rate "$t_new") rows/s  (${t_new} s)  ratio $(awk -v a="$(rate "$t_new")" -v b="$sk_txn_rate" 'BEGIN{printf "%.2f", a/b}')x"
+echo "  score_transactions(false), all $N scored again (replaces them):  $(rate "$t_again") rows/s  (${t_again} s)  ratio $(awk -v a="$(rate "$t_again")" -v b="$sk_txn_rate" 'BEGIN{printf "%.2f", a/b}')x"
 rm -rf "$work"

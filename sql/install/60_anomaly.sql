@@ -5,14 +5,10 @@
 
 -- The feature order is part of every stored model: scoring refuses a model
 -- whose names differ, so that a reordered view can never be scored silently.
+-- The names, like the features, are defined once, in src/anomaly_features.c.
 CREATE FUNCTION calo_recon.transaction_feature_names() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT ARRAY['amount', 'vat', 'net', 'balance_change', 'old_balance',
-                 'hour_of_day', 'seconds_since_previous',
-                 'amount_vs_user_median', 'direction']::text[]
-$$;
+    AS 'MODULE_PATHNAME', 'calo_recon_transaction_feature_names'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION calo_recon.transaction_feature_names() IS
   'Names of the anomaly features, in the order of calo_recon.transaction_features.features; stored with every model';
 
@@ -27,52 +23,25 @@ CREATE FUNCTION calo_recon.feature_value(numeric) RETURNS float8
 COMMENT ON FUNCTION calo_recon.feature_value(numeric) IS
   'Money as an anomaly feature: NULL, NaN and +-Infinity give 0, magnitudes beyond 1e100 are held at +-1e100, anything else is the float8 value';
 
+-- The features are computed by the per-user walk in C (src/anomaly_features.c,
+-- README "Anomaly features"): one read of the transactions, each user's rows
+-- in chain order.  Rows come users by user_id, each in chain order.
+CREATE FUNCTION calo_recon.compute_transaction_features(user_ids text[] DEFAULT NULL)
+RETURNS TABLE (txn_id text, user_id text, logged_at timestamptz, features float8[],
+               amount float8, vat float8, net float8, balance_change float8,
+               old_balance float8, hour_of_day float8, seconds_since_previous float8,
+               amount_vs_user_median float8, direction float8)
+    AS 'MODULE_PATHNAME', 'calo_recon_compute_transaction_features'
+    LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000;
+COMMENT ON FUNCTION calo_recon.compute_transaction_features(text[]) IS
+  'The rows of calo_recon.transaction_features, of all users (NULL) or of the given users only';
+
 CREATE VIEW calo_recon.transaction_features AS
-SELECT f.txn_id, f.user_id, f.logged_at,
-       ARRAY[f.amount, f.vat, f.net, f.balance_change, f.old_balance,
-             f.hour_of_day, f.seconds_since_previous,
-             f.amount_vs_user_median, f.direction] AS features,
+SELECT f.txn_id, f.user_id, f.logged_at, f.features,
        f.amount, f.vat, f.net, f.balance_change, f.old_balance,
        f.hour_of_day, f.seconds_since_previous,
        f.amount_vs_user_median, f.direction
-FROM (
-    SELECT c.txn_id, c.user_id, c.logged_at,
-           c.amount, c.vat, c.net, c.balance_change, c.old_balance,
-           CASE WHEN pg_catalog.isfinite(c.logged_at)
-                THEN pg_catalog.date_part('hour', c.logged_at AT TIME ZONE 'UTC')
-                ELSE 0 END AS hour_of_day,
-           coalesce(CASE WHEN pg_catalog.isfinite(c.logged_at)
-                          AND pg_catalog.isfinite(c.previous_logged_at)
-                         THEN pg_catalog.date_part('epoch', c.logged_at - c.previous_logged_at)
-                    END, -1) AS seconds_since_previous,
-           c.amount / CASE WHEN abs(u.median_amount) >= 0.0001
-                           THEN abs(u.median_amount) ELSE 1 END AS amount_vs_user_median,
-           CASE c.txn_type WHEN 'CREDIT' THEN 1::float8
-                           WHEN 'DEBIT' THEN -1::float8
-                           ELSE pg_catalog.sign(c.balance_change) END AS direction
-    FROM (
-        SELECT t.txn_id, t.user_id, t.logged_at, t.txn_type,
-               -- the chain order of the reconciliation (calo_recon.chain_key);
-               -- the partition stays on plain user_id so that a filter on it
-               -- reaches below the window
-               pg_catalog.lag(t.logged_at) OVER (PARTITION BY t.user_id
-                                                 ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id)) AS previous_logged_at,
-               calo_recon.feature_value(t.amount) AS amount,
-               calo_recon.feature_value(t.vat) AS vat,
-               calo_recon.feature_value(t.amount - t.vat) AS net,
-               calo_recon.feature_value(t.new_balance - t.old_balance) AS balance_change,
-               calo_recon.feature_value(t.old_balance) AS old_balance
-        FROM calo_recon.transactions t
-    ) c
-    JOIN (
-        SELECT t.user_id,
-               pg_catalog.percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY calo_recon.feature_value(t.amount)
-               ) AS median_amount
-        FROM calo_recon.transactions t
-        GROUP BY t.user_id
-    ) u ON u.user_id = c.user_id
-) f;
+FROM calo_recon.compute_transaction_features() f;
 COMMENT ON VIEW calo_recon.transaction_features IS
   'Per-transaction anomaly features (float8, always finite), one row per transaction; features holds them in the order of calo_recon.transaction_feature_names()';
 COMMENT ON COLUMN calo_recon.transaction_features.txn_id IS 'Transaction id';
@@ -230,74 +199,41 @@ COMMENT ON FUNCTION calo_recon.record_feedback(text, text, text) IS
   'Records an analyst''s verdict (confirmed or dismissed) on a transaction, signed with the session''s login role; the latest verdict counts, earlier ones are kept. Returns the stored row';
 
 -- Scores with the active model the transactions it has not scored yet (or,
--- with only_new = false, all of them again).  Set-based: one INSERT ... SELECT.
--- New rows are looked for first, so that the feature view is computed only for
--- their users: user_id = ANY(...) reaches below its window and its median.
+-- with only_new = false, all of them again): one read of the transactions,
+-- the features of the C walk, the scaler, the forest, the threshold and the
+-- explanation of flagged rows in C (src/score_glue.c), the scores written
+-- with COPY's multi-insert path.  Scorers take turns on transaction_scores.
 CREATE FUNCTION calo_recon.score_transactions(only_new boolean DEFAULT true)
 RETURNS bigint
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    model calo_recon.models;
-    users text[];
-    scored bigint;
-BEGIN
-    IF only_new IS NULL THEN
-        RAISE EXCEPTION 'only_new must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    SELECT m.* INTO model FROM calo_recon.models m WHERE m.active;
-    IF NOT FOUND THEN
-        RETURN 0;
-    END IF;
-    IF model.features IS DISTINCT FROM calo_recon.transaction_feature_names() THEN
-        RAISE EXCEPTION 'model % (%) was trained on other features than calo_recon.transaction_features has',
-                        model.model_id, model.model_name
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('model: %s; view: %s', model.features, calo_recon.transaction_feature_names()),
-                  HINT = 'Train a new model with calo_recon.train_model().';
-    END IF;
-    IF only_new THEN
-        SELECT array_agg(DISTINCT t.user_id) INTO users
-        FROM calo_recon.transactions t
-        WHERE NOT EXISTS (SELECT 1 FROM calo_recon.transaction_scores old
-                          WHERE old.txn_id = t.txn_id AND old.model_id = model.model_id);
-        IF users IS NULL THEN
-            RETURN 0;
-        END IF;
-    END IF;
-
-    -- iforest_explain costs several times iforest_score: only flagged rows get it.
-    EXECUTE format($sql$
-        INSERT INTO calo_recon.transaction_scores AS ts (txn_id, model_id, score, flagged, explanation)
-        SELECT s.txn_id, $1, s.score, s.score > $4,
-               CASE WHEN s.score > $4 THEN $5[calo_recon.iforest_explain($2, s.standardized)] END
-        FROM (
-            SELECT x.txn_id, x.standardized, calo_recon.iforest_score($2, x.standardized) AS score
-            FROM (
-                SELECT f.txn_id, calo_recon.scaler_transform($3, f.features) AS standardized
-                FROM calo_recon.transaction_features f
-                %s
-                OFFSET 0  -- each function once per row, not once per use
-            ) x
-            OFFSET 0
-        ) s
-        ON CONFLICT (txn_id, model_id) DO UPDATE
-            SET score = excluded.score, flagged = excluded.flagged,
-                explanation = excluded.explanation, scored_at = excluded.scored_at
-        $sql$,
-        CASE WHEN only_new THEN
-            'WHERE f.user_id = ANY ($6)
-               AND NOT EXISTS (SELECT 1 FROM calo_recon.transaction_scores old
-                               WHERE old.txn_id = f.txn_id AND old.model_id = $1)'
-        ELSE '' END)
-    USING model.model_id, model.forest, model.scaler, model.threshold, model.features, users;
-    GET DIAGNOSTICS scored = ROW_COUNT;
-    RETURN scored;
-END;
-$$;
+    AS 'MODULE_PATHNAME', 'calo_recon_score_transactions'
+    LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION calo_recon.score_transactions(boolean) IS
   'Scores with the active model the transactions it has not scored yet (only_new, the default) or all of them; returns the number of rows scored (0 when no model is active)';
+
+-- The scores of some users' rows under a model, computed as
+-- score_transactions() computes them but not stored: the model alerts of the
+-- transactions an INSERT adds (72_alerts.sql).
+CREATE FUNCTION calo_recon.model_scores(model_id bigint, user_ids text[])
+RETURNS TABLE (txn_id text, user_id text, score float8, flagged boolean, explanation text)
+    AS 'MODULE_PATHNAME', 'calo_recon_model_scores'
+    LANGUAGE C STABLE STRICT ROWS 100;
+COMMENT ON FUNCTION calo_recon.model_scores(bigint, text[]) IS
+  'Scores of the given users'' transactions under a model (score, flagged as score > its threshold, explanation of flagged rows), computed by the scoring path of score_transactions() and not stored';
+
+-- train_model()'s work after its checks: the feature rows in the view's
+-- order (so that a seed reproduces the model), the scaler and the forest
+-- fitted on those not confirmed as anomalies, every row scored once, the
+-- threshold from the training rows' scores, and those scores stored as the
+-- new model's.  training_rows is 0 (and the rest NULL) when nothing can be
+-- trained on.
+CREATE FUNCTION calo_recon.fit_and_score_model(
+    model_id bigint, contamination float8, n_trees int, sample_size int, seed bigint,
+    OUT training_rows bigint, OUT excluded bigint, OUT scaler calo_recon.scaler,
+    OUT forest calo_recon.iforest, OUT threshold float8)
+    AS 'MODULE_PATHNAME', 'calo_recon_fit_and_score_model'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint) IS
+  'The work of calo_recon.train_model(): fits the scaler and the forest, sets the threshold and stores every transaction''s score under model_id; returns the training row counts, the fitted scaler and forest and the threshold';
 
 CREATE FUNCTION calo_recon.train_model(
     model_name    text   DEFAULT 'default',
@@ -350,63 +286,14 @@ BEGIN
     -- computed, without the lock below (taken before any write to models)
     v_model_id := nextval('calo_recon.models_model_id_seq');
 
-    -- One statement, so one snapshot: the scaler, the forest, the threshold
-    -- and the scores all read the same rows, taken from the feature view once
-    -- (in the order the view gives them, so that a seed reproduces the
-    -- model).  Every row is scored once: the training rows' scores set the
-    -- threshold, and all scores are stored as the model's.  No named
-    -- temporary relation: a session's own temporary objects could collide
-    -- with it.  Confirmed anomalies are scored but not trained on.  Each fit
-    -- runs only when there is something to fit, so that an empty training set
-    -- gets the error below, which says why it is empty.
-    WITH tr AS MATERIALIZED (
-        SELECT f.txn_id, f.features, coalesce(v.verdict = 'confirmed', false) AS confirmed
-        FROM calo_recon.transaction_features f
-        LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = f.txn_id
-    ), counts AS (
-        SELECT count(*) FILTER (WHERE NOT tr.confirmed) AS training,
-               count(*) FILTER (WHERE tr.confirmed) AS excluded
-        FROM tr
-    ), fitted_scaler AS (
-        SELECT CASE WHEN c.training > 0 THEN
-                   (SELECT calo_recon.scaler_fit(tr.features) FROM tr WHERE NOT tr.confirmed)
-               END AS scaler
-        FROM counts c
-    ), fitted_forest AS (
-        SELECT CASE WHEN s.scaler IS NOT NULL THEN
-                   (SELECT calo_recon.iforest_fit(calo_recon.scaler_transform(s.scaler, tr.features),
-                                                  train_model.n_trees, train_model.sample_size, v_seed)
-                    FROM tr WHERE NOT tr.confirmed)
-               END AS forest
-        FROM fitted_scaler s
-    ), scored AS MATERIALIZED (
-        SELECT x.txn_id, x.confirmed, x.standardized,
-               calo_recon.iforest_score(fo.forest, x.standardized) AS score
-        FROM (SELECT tr.txn_id, tr.confirmed,
-                     calo_recon.scaler_transform(s.scaler, tr.features) AS standardized
-              FROM tr, fitted_scaler s
-              WHERE s.scaler IS NOT NULL
-              OFFSET 0) x,  -- each function once per row, not once per use
-             fitted_forest fo
-    ), cut AS (
-        -- sklearn: offset_ = np.percentile(-s, 100 * contamination), linear
-        -- interpolation; the same cut on s is percentile_cont(1 - contamination).
-        SELECT percentile_cont(1 - train_model.contamination) WITHIN GROUP (ORDER BY sc.score) AS threshold
-        FROM scored sc WHERE NOT sc.confirmed
-    ), stored_scores AS (
-        -- as score_transactions() stores them; iforest_explain only for flagged rows
-        INSERT INTO calo_recon.transaction_scores AS ts (txn_id, model_id, score, flagged, explanation)
-        SELECT sc.txn_id, v_model_id, sc.score, sc.score > cut.threshold,
-               CASE WHEN sc.score > cut.threshold
-                    THEN v_names[calo_recon.iforest_explain(fo.forest, sc.standardized)] END
-        FROM scored sc, cut, fitted_forest fo
-        ON CONFLICT (txn_id, model_id) DO UPDATE
-            SET score = excluded.score, flagged = excluded.flagged,
-                explanation = excluded.explanation, scored_at = excluded.scored_at
-    )
-    SELECT c.training, c.excluded, s.scaler, fo.forest, cut.threshold
+    -- One call, so one snapshot: the scaler, the forest, the threshold and
+    -- the scores all read the same rows, read once; every row is scored
+    -- once and those scores are stored.  Confirmed anomalies are scored but
+    -- not trained on.
+    SELECT r.training_rows, r.excluded, r.scaler, r.forest, r.threshold
       INTO v_rows, v_excluded, v_scaler, v_forest, v_threshold
-      FROM counts c, fitted_scaler s, fitted_forest fo, cut;
+      FROM calo_recon.fit_and_score_model(v_model_id, train_model.contamination,
+                                          train_model.n_trees, train_model.sample_size, v_seed) r;
     IF v_rows = 0 THEN
         RAISE EXCEPTION 'the training set is empty'
             USING ERRCODE = 'data_exception',
@@ -499,7 +386,10 @@ SELECT pg_catalog.pg_extension_config_dump('calo_recon.anomaly_feedback', '');
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.anomaly_feedback_feedback_id_seq', '');
 
 REVOKE ALL ON FUNCTION calo_recon.transaction_feature_names() FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.compute_transaction_features(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.models_delete_scores() FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.record_feedback(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.score_transactions(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.model_scores(bigint, text[]) FROM PUBLIC;

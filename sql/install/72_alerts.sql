@@ -150,10 +150,6 @@ DECLARE
     users text[];
     first_new timestamptz[];
     new_ids text[];
-    one_user text;
-    scored_txns text[] := '{}';
-    scored_users text[] := '{}';
-    scores float8[] := '{}';
     model record;
     amount_threshold numeric;
     raised_ids bigint[] := '{}';
@@ -258,43 +254,21 @@ BEGIN
            raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
     INTO raised_ids, raised_kinds FROM stored;
 
-    -- the active model, with the same features and flag rule as
-    -- score_transactions() (no model part in partial builds)
+    -- the active model, through the scoring path of score_transactions()
+    -- (calo_recon.model_scores: only the new rows' users are read and
+    -- walked; no model part in partial builds)
     IF pg_catalog.to_regclass('calo_recon.models') IS NOT NULL THEN
         SELECT m.* INTO model FROM calo_recon.models m WHERE m.active;
     END IF;
     IF model.model_id IS NOT NULL
        AND model.features IS NOT DISTINCT FROM calo_recon.transaction_feature_names() THEN
-        -- The feature view has per-user window functions and aggregates: an
-        -- equality on user_id is pushed below both, so a few users are scored
-        -- one by one (the real-time case); a bulk insert scores the view once.
-        IF pg_catalog.cardinality(users) <= 20 THEN
-            FOREACH one_user IN ARRAY (SELECT pg_catalog.array_agg(u.u ORDER BY u.u)
-                                       FROM pg_catalog.unnest(users) AS u (u)) LOOP
-                SELECT scored_txns || pg_catalog.array_agg(f.txn_id),
-                       scored_users || pg_catalog.array_agg(f.user_id),
-                       scores || pg_catalog.array_agg(calo_recon.iforest_score(model.forest,
-                                     calo_recon.scaler_transform(model.scaler, f.features)))
-                INTO scored_txns, scored_users, scores
-                FROM calo_recon.transaction_features f
-                WHERE f.user_id = one_user AND f.txn_id IN (SELECT n.txn_id FROM new_rows n);
-            END LOOP;
-        ELSE
-            SELECT pg_catalog.array_agg(f.txn_id), pg_catalog.array_agg(f.user_id),
-                   pg_catalog.array_agg(calo_recon.iforest_score(model.forest,
-                       calo_recon.scaler_transform(model.scaler, f.features)))
-            INTO scored_txns, scored_users, scores
-            FROM calo_recon.transaction_features f
-            WHERE f.txn_id IN (SELECT n.txn_id FROM new_rows n);
-        END IF;
-
         WITH stored AS (
             INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
             SELECT s.txn_id, s.user_id, 'model',
                    pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
                                                  'model_id', model.model_id, 'model_name', model.model_name)
-            FROM unnest(scored_txns, scored_users, scores) AS s(txn_id, user_id, score)  -- multi-argument form: unqualified
-            WHERE s.score > model.threshold
+            FROM calo_recon.model_scores(model.model_id, users) s
+            WHERE s.flagged AND s.txn_id IN (SELECT n.txn_id FROM new_rows n)
             ORDER BY s.txn_id
             ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
             RETURNING alert_id, alert_kind

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(61);
+SELECT plan(64);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -290,6 +290,13 @@ INSERT INTO entry_points VALUES
                           calo_recon.iforest_fit(t.features, 10, 32, 1, 4)
                    FROM calo_recon.transaction_features t$$),
   ('transaction_feature_names', $$SELECT calo_recon.transaction_feature_names()$$),
+  ('compute_transaction_features', $$SELECT count(*) FROM calo_recon.compute_transaction_features()
+                                    UNION ALL
+                                    SELECT count(*) FROM calo_recon.compute_transaction_features(ARRAY['tap-hsp-1'])$$),
+  ('fit_and_score_model', $$SELECT (calo_recon.fit_and_score_model(pg_catalog.nextval('calo_recon.models_model_id_seq'),
+                                                                  0.05, 10, 32, 5)).threshold$$),
+  ('model_scores', $$SELECT count(*) FROM calo_recon.models m,
+                         calo_recon.model_scores(m.model_id, ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
   ('feature_value', $$SELECT calo_recon.feature_value(1e200), calo_recon.feature_value('NaN'), calo_recon.feature_value(NULL)$$),
   ('record_feedback', $$SELECT calo_recon.record_feedback('TAP-HSP-1', 'confirmed', 'hostile path')$$),
   ('train_model', $$SELECT calo_recon.train_model('tap-hsp-hostile', 0.05, 10, 32, 11)$$),

@@ -446,6 +446,19 @@ test_path_sum_in_slices(void)
 		same &= sum == ifo_path_sum(a, rows + r * NF);
 	}
 	CHECK(same);
+	/* tree-major over blocks of rows: the same sums, decoded layout or not */
+	{
+		double		sums[NR];
+
+		same = 1;
+		ifo_path_sums(d, rows, NR - 3, sums);	/* a partial last block */
+		for (int r = 0; d && r < NR - 3; r++)
+			same &= sums[r] == ifo_path_sum(d, rows + r * NF);
+		ifo_path_sums(a, rows, 5, sums);
+		for (int r = 0; r < 5; r++)
+			same &= sums[r] == ifo_path_sum(a, rows + r * NF);
+		CHECK(same);
+	}
 	/* explaining with split ranges computed once matches explaining row by row */
 	{
 		double		lo[NF],

@@ -1,0 +1,609 @@
+/*
+ * anomaly_features_glue.c: PostgreSQL glue of the anomaly features.
+ *
+ *   calo_recon.transaction_feature_names()          feat_names as text[]
+ *   calo_recon.compute_transaction_features(text[]) the rows of the
+ *                                     calo_recon.transaction_features view
+ *
+ * fbook_load() reads the transactions once (a sequential scan for all users,
+ * the user index through SPI for a few), converts money to features (exact
+ * decimals, numeric arithmetic only for values beyond the exact range),
+ * groups rows per user with a counting sort, orders each user's rows with
+ * walk_order() and hands them to feat_user().
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "parser/parse_relation.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "anomaly_features.h"
+#include "anomaly_features_glue.h"
+#include "recon_glue.h"
+#include "walk.h"
+
+PG_FUNCTION_INFO_V1(calo_recon_transaction_feature_names);
+PG_FUNCTION_INFO_V1(calo_recon_compute_transaction_features);
+
+StaticAssertDecl(FEAT_TIME_NOBEGIN == DT_NOBEGIN && FEAT_TIME_NOEND == DT_NOEND,
+				 "the features' infinite times are PostgreSQL's");
+
+Datum
+calo_recon_transaction_feature_names(PG_FUNCTION_ARGS)
+{
+	Datum		names[FEAT_COUNT];
+
+	for (int i = 0; i < FEAT_COUNT; i++)
+		names[i] = CStringGetTextDatum(feat_names[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(names, FEAT_COUNT, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* ---------------------------------------------------------------------
+ * Money: the numeric columns as features
+ * --------------------------------------------------------------------- */
+
+/* calo_recon.feature_value of a numeric: the slow path, exact for any value */
+static double
+fbook_money_numeric(Numeric x)
+{
+	if (numeric_is_nan(x) || numeric_is_inf(x))
+		return feat_money(false, 0.0);
+	return feat_money(true, DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+															   NumericGetDatum(x))));
+}
+
+/* A numeric column, decoded once: exact when it can be, else the Datum */
+typedef struct FeatureMoney
+{
+	bool		exact;
+	bal_dec		value;
+	Datum		datum;
+} FeatureMoney;
+
+static void
+fbook_decode(Datum d, FeatureMoney *m)
+{
+	m->exact = recon_decode_numeric(d, &m->value) == BAL_OK;
+	m->datum = d;
+}
+
+static double
+fbook_money(const FeatureMoney *m)
+{
+	if (m->exact)
+		return feat_money(true, feat_dec_to_double(m->value));
+	return fbook_money_numeric(DatumGetNumeric(m->datum));
+}
+
+/* feature of a - b: exact decimals when both are, else numeric arithmetic */
+static double
+fbook_money_difference(const FeatureMoney *a, const FeatureMoney *b)
+{
+	bal_dec		diff;
+
+	if (a->exact && b->exact && !__builtin_sub_overflow(a->value, b->value, &diff))
+		return feat_money(true, feat_dec_to_double(diff));
+	return fbook_money_numeric(DatumGetNumeric(DirectFunctionCall2(numeric_sub, a->datum, b->datum)));
+}
+
+/* ---------------------------------------------------------------------
+ * Reading
+ * --------------------------------------------------------------------- */
+typedef struct FeatureLoad
+{
+	FeatureBook *book;
+	int64		cap;
+	int64		arena_len;
+	int64		arena_cap;
+	feat_row   *rows;
+	/* users: open addressing, hash << 32 | (index + 1) */
+	uint64	   *slots;
+	uint32		nslots;
+	uint32		user_cap;
+	bool		closed;			/* rows of users not in the table are skipped */
+} FeatureLoad;
+
+static void *
+fbook_grow(void *ptr, Size elem, int64 newcap)
+{
+	if (ptr == NULL)
+		return MemoryContextAllocHuge(CurrentMemoryContext, elem * newcap);
+	return repalloc_huge(ptr, elem * newcap);
+}
+
+static void
+fbook_reserve(FeatureLoad *ld, int64 need)
+{
+	FeatureBook *b = ld->book;
+	int64		cap;
+
+	if (need <= ld->cap)
+		return;
+	cap = Max(need, ld->cap * 2);
+	if (cap > (int64) PG_UINT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many transactions for the anomaly features in one call")));
+	b->txn_off = fbook_grow(b->txn_off, sizeof(int64), cap + 1);
+	b->user = fbook_grow(b->user, sizeof(uint32), cap);
+	b->logged_at = fbook_grow(b->logged_at, sizeof(int64), cap);
+	ld->rows = fbook_grow(ld->rows, sizeof(feat_row), cap);
+	ld->cap = cap;
+}
+
+static void
+fbook_users_rehash(FeatureLoad *ld, uint32 nslots)
+{
+	FeatureBook *b = ld->book;
+	uint64	   *slots = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * nslots);
+
+	memset(slots, 0, sizeof(uint64) * nslots);
+	for (uint32 u = 0; u < b->n_users; u++)
+	{
+		uint32		h = hash_bytes((const unsigned char *) b->user_name[u], b->user_len[u]);
+		uint32		s = h & (nslots - 1);
+
+		while (slots[s] != 0)
+			s = (s + 1) & (nslots - 1);
+		slots[s] = ((uint64) h << 32) | (uint64) (u + 1);
+	}
+	if (ld->slots)
+		pfree(ld->slots);
+	ld->slots = slots;
+	ld->nslots = nslots;
+}
+
+/* The index of a user, added on first sight (or, when ld->closed, -1 for one not wanted). */
+static int64
+fbook_user_index(FeatureLoad *ld, const char *name, int len)
+{
+	FeatureBook *b = ld->book;
+	uint32		h = hash_bytes((const unsigned char *) name, len);
+	uint32		s = h & (ld->nslots - 1);
+
+	for (;;)
+	{
+		uint64		e = ld->slots[s];
+
+		if (e == 0)
+			break;
+		if ((uint32) (e >> 32) == h)
+		{
+			uint32		u = (uint32) e - 1;
+
+			if (b->user_len[u] == len && memcmp(b->user_name[u], name, len) == 0)
+				return u;
+		}
+		s = (s + 1) & (ld->nslots - 1);
+	}
+	if (ld->closed)
+		return -1;
+	if (b->n_users == ld->user_cap)
+	{
+		ld->user_cap *= 2;
+		b->user_name = repalloc_huge(b->user_name, sizeof(char *) * ld->user_cap);
+		b->user_len = repalloc_huge(b->user_len, sizeof(int) * ld->user_cap);
+	}
+	b->user_name[b->n_users] = pnstrdup(name, len);
+	b->user_len[b->n_users] = len;
+	ld->slots[s] = ((uint64) h << 32) | (uint64) (b->n_users + 1);
+	b->n_users++;
+	if (b->n_users * 2 > ld->nslots)
+		fbook_users_rehash(ld, ld->nslots * 2);
+	return b->n_users - 1;
+}
+
+static const char *
+fbook_text(Datum d, int *len)
+{
+	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+
+	*len = (int) VARSIZE_ANY_EXHDR(v);
+	return VARDATA_ANY(v);
+}
+
+/* up to this many users, their rows are read through the user index */
+#define FBOOK_FEW_USERS 1000
+
+/* the columns read, in this order */
+enum
+{
+	COL_TXN_ID, COL_USER_ID, COL_TXN_TYPE, COL_AMOUNT, COL_VAT,
+	COL_OLD_BALANCE, COL_NEW_BALANCE, COL_LOGGED_AT, N_COLS
+};
+static const char *const fbook_columns[N_COLS] = {
+	"txn_id", "user_id", "txn_type", "amount", "vat", "old_balance", "new_balance", "logged_at"
+};
+
+static void
+fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
+{
+	FeatureBook *b = ld->book;
+	int64		row = b->n;
+	feat_row   *r;
+	const char *s;
+	int			len;
+	int64		user;
+	FeatureMoney amount,
+				vat,
+				old_balance,
+				new_balance;
+
+	for (int c = 0; c < N_COLS; c++)
+		if (isnull[c] && c != COL_TXN_TYPE)
+			elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
+	s = fbook_text(v[COL_USER_ID], &len);
+	user = fbook_user_index(ld, s, len);
+	if (user < 0)
+		return;
+	fbook_reserve(ld, row + 1);
+	r = &ld->rows[row];
+
+	s = fbook_text(v[COL_TXN_ID], &len);
+	if (ld->arena_len + len > ld->arena_cap)
+	{
+		ld->arena_cap = Max(ld->arena_cap * 2, ld->arena_len + len + 1024);
+		b->txn_arena = fbook_grow(b->txn_arena, 1, ld->arena_cap);
+	}
+	memcpy(b->txn_arena + ld->arena_len, s, len);
+	b->txn_off[row] = ld->arena_len;
+	ld->arena_len += len;
+
+	b->user[row] = (uint32) user;
+
+	r->type = BAL_LEGACY;
+	if (!isnull[COL_TXN_TYPE])
+	{
+		s = fbook_text(v[COL_TXN_TYPE], &len);
+		if (len == 5 && memcmp(s, "DEBIT", 5) == 0)
+			r->type = BAL_DEBIT;
+		else if (len == 6 && memcmp(s, "CREDIT", 6) == 0)
+			r->type = BAL_CREDIT;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("transaction type \"%.*s\" is neither CREDIT nor DEBIT", len, s)));
+	}
+	fbook_decode(v[COL_AMOUNT], &amount);
+	fbook_decode(v[COL_VAT], &vat);
+	fbook_decode(v[COL_OLD_BALANCE], &old_balance);
+	fbook_decode(v[COL_NEW_BALANCE], &new_balance);
+	r->money[FEAT_AMOUNT] = fbook_money(&amount);
+	r->money[FEAT_VAT] = fbook_money(&vat);
+	r->money[FEAT_NET] = fbook_money_difference(&amount, &vat);
+	r->money[FEAT_BALANCE_CHANGE] = fbook_money_difference(&new_balance, &old_balance);
+	r->money[FEAT_OLD_BALANCE] = fbook_money(&old_balance);
+	r->logged_at = DatumGetTimestampTz(v[COL_LOGGED_AT]);
+	b->logged_at[row] = r->logged_at;
+	b->n++;
+}
+
+static void
+fbook_scan_all(FeatureLoad *ld)
+{
+	Oid			relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
+	Relation	rel;
+	AttrNumber	att[N_COLS];
+	AttrNumber	max = 0;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	double		estimate;
+
+	/* the scan reads the heap directly: the caller's right to read comes first */
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "transactions");
+	rel = table_open(relid, AccessShareLock);
+	estimate = Max(rel->rd_rel->reltuples, 0);
+	for (int c = 0; c < N_COLS; c++)
+	{
+		att[c] = attnameAttNum(rel, fbook_columns[c], false);
+		if (att[c] == InvalidAttrNumber)
+			elog(ERROR, "calo_recon.transactions has no column \"%s\"", fbook_columns[c]);
+		max = Max(max, att[c]);
+	}
+	fbook_reserve(ld, (int64) Min(estimate * 1.1 + 1024, (double) PG_INT32_MAX));
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		Datum		v[N_COLS];
+		bool		isnull[N_COLS];
+
+		slot_getsomeattrs(slot, max);
+		for (int c = 0; c < N_COLS; c++)
+		{
+			v[c] = slot->tts_values[att[c] - 1];
+			isnull[c] = slot->tts_isnull[att[c] - 1];
+		}
+		fbook_consume(ld, v, isnull);
+		if ((ld->book->n & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/* A few users: their rows through transactions_user_chain_idx (the planner's choice). */
+static void
+fbook_scan_users(FeatureLoad *ld, ArrayType *user_ids)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {PointerGetDatum(user_ids)};
+	SPIPlanPtr	plan;
+	Portal		portal;
+	MemoryContext caller = CurrentMemoryContext;	/* the book outlives SPI */
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare("SELECT txn_id, user_id, txn_type, amount, vat, old_balance, new_balance, "
+					   "logged_at FROM calo_recon.transactions "
+					   "WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			Datum		v[N_COLS];
+			bool		isnull[N_COLS];
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, isnull);
+			fbook_consume(ld, v, isnull);
+			MemoryContextSwitchTo(old);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+/* ---------------------------------------------------------------------
+ * Ordering and computing
+ * --------------------------------------------------------------------- */
+static FeatureBook *fbook_sorting;
+
+static int
+fbook_user_cmp(const void *pa, const void *pb)
+{
+	uint32		a = *(const uint32 *) pa;
+	uint32		b = *(const uint32 *) pb;
+
+	return varstr_cmp(fbook_sorting->user_name[a], fbook_sorting->user_len[a],
+					  fbook_sorting->user_name[b], fbook_sorting->user_len[b],
+					  DEFAULT_COLLATION_OID);
+}
+
+static void
+fbook_compute(FeatureLoad *ld)
+{
+	FeatureBook *b = ld->book;
+	int64		n = b->n;
+	uint32		nusers = b->n_users;
+	uint32	   *by_name = palloc(sizeof(uint32) * Max(nusers, 1));
+	uint32	   *rank = palloc(sizeof(uint32) * Max(nusers, 1));
+	int64	   *start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (nusers + 1));
+	int64	   *fill = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (nusers + 1));
+	uint32	   *grouped = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * Max(n, 1));
+	int64		largest = 0;
+	char	   *walk_raw;
+	walk_row   *walk;
+	feat_row   *local;
+	uint32	   *order;
+	double	   *scratch;
+	double	   *out;
+	char	   *arena;
+	int64	   *off;
+	uint32	   *user;
+	int64	   *logged_at;
+	int64		arena_len = 0;
+
+	/* users by user_id in the database collation, as the SQL view's sort */
+	for (uint32 u = 0; u < nusers; u++)
+		by_name[u] = u;
+	fbook_sorting = b;
+	qsort(by_name, nusers, sizeof(uint32), fbook_user_cmp);
+	for (uint32 k = 0; k < nusers; k++)
+		rank[by_name[k]] = k;
+
+	memset(start, 0, sizeof(int64) * (nusers + 1));
+	for (int64 r = 0; r < n; r++)
+		start[rank[b->user[r]] + 1]++;
+	for (uint32 k = 0; k < nusers; k++)
+	{
+		largest = Max(largest, start[k + 1]);
+		start[k + 1] += start[k];
+	}
+	memcpy(fill, start, sizeof(int64) * (nusers + 1));
+	for (int64 r = 0; r < n; r++)
+		grouped[fill[rank[b->user[r]]]++] = (uint32) r;
+
+	/* walk_row holds bal_dec, which wants 16-byte alignment */
+	walk_raw = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(walk_row) * Max(largest, 1) + 16);
+	walk = (walk_row *) TYPEALIGN(16, walk_raw);
+	local = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(feat_row) * Max(largest, 1));
+	order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * Max(largest, 1));
+	scratch = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(largest, 1));
+	out = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * FEAT_COUNT * Max(largest, 1));
+	b->features = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * FEAT_COUNT * Max(n, 1));
+	arena = MemoryContextAllocHuge(CurrentMemoryContext, Max(b->txn_off[n], 1));
+	off = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (n + 1));
+	user = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * Max(n, 1));
+	logged_at = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(n, 1));
+
+	for (uint32 k = 0; k < nusers; k++)
+	{
+		int64		lo = start[k];
+		int64		cnt = start[k + 1] - lo;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 j = 0; j < cnt; j++)
+		{
+			uint32		r = grouped[lo + j];
+
+			memset(&walk[j], 0, sizeof(walk_row));
+			walk[j].logged_at = b->logged_at[r];
+			walk[j].txn_id = b->txn_arena + b->txn_off[r];
+			walk[j].txn_id_len = (size_t) (b->txn_off[r + 1] - b->txn_off[r]);
+			walk[j].ref = (uint32) j;
+			local[j] = ld->rows[r];
+		}
+		walk_order(walk, (size_t) cnt, NULL, NULL);
+		for (int64 j = 0; j < cnt; j++)
+			order[j] = walk[j].ref;
+		feat_user(local, order, (size_t) cnt, scratch, out);
+		for (int64 j = 0; j < cnt; j++)
+		{
+			int64		pos = lo + j;
+			uint32		r = grouped[lo + order[j]];
+			int64		len = b->txn_off[r + 1] - b->txn_off[r];
+
+			memcpy(b->features + pos * FEAT_COUNT, out + (int64) order[j] * FEAT_COUNT,
+				   sizeof(double) * FEAT_COUNT);
+			off[pos] = arena_len;
+			memcpy(arena + arena_len, b->txn_arena + b->txn_off[r], len);
+			arena_len += len;
+			user[pos] = b->user[r];
+			logged_at[pos] = b->logged_at[r];
+		}
+	}
+	off[n] = arena_len;
+	pfree(b->txn_arena);
+	pfree(b->txn_off);
+	pfree(b->user);
+	pfree(b->logged_at);
+	b->txn_arena = arena;
+	b->txn_off = off;
+	b->user = user;
+	b->logged_at = logged_at;
+	pfree(walk_raw);
+	pfree(local);
+	pfree(order);
+	pfree(scratch);
+	pfree(out);
+	pfree(grouped);
+	pfree(start);
+	pfree(fill);
+	pfree(by_name);
+	pfree(rank);
+}
+
+void
+fbook_load(FeatureBook *book, ArrayType *user_ids)
+{
+	FeatureLoad ld;
+
+	memset(book, 0, sizeof(*book));
+	memset(&ld, 0, sizeof(ld));
+	ld.book = book;
+	ld.user_cap = 1024;
+	book->user_name = palloc(sizeof(char *) * ld.user_cap);
+	book->user_len = palloc(sizeof(int) * ld.user_cap);
+	fbook_users_rehash(&ld, 2048);
+	fbook_reserve(&ld, 1024);
+	ld.arena_cap = 16384;
+	book->txn_arena = palloc(ld.arena_cap);
+	if (user_ids == NULL)
+		fbook_scan_all(&ld);
+	else if (ArrayGetNItems(ARR_NDIM(user_ids), ARR_DIMS(user_ids)) <= FBOOK_FEW_USERS)
+		fbook_scan_users(&ld, user_ids);
+	else
+	{
+		/* many users: one sequential scan keeps their rows */
+		Datum	   *names;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(user_ids, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			if (!nulls[i])
+			{
+				int			len;
+				const char *s = fbook_text(names[i], &len);
+
+				(void) fbook_user_index(&ld, s, len);
+			}
+		ld.closed = true;
+		fbook_scan_all(&ld);
+	}
+	book->txn_off[book->n] = ld.arena_len;
+	fbook_compute(&ld);
+	pfree(ld.rows);
+	pfree(ld.slots);
+}
+
+/*
+ * calo_recon.compute_transaction_features(user_ids text[] DEFAULT NULL)
+ *   RETURNS TABLE (txn_id, user_id, logged_at, features, amount, ..., direction)
+ */
+Datum
+calo_recon_compute_transaction_features(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	FeatureBook book;
+	MemoryContext work;
+	MemoryContext old;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != 4 + FEAT_COUNT)
+		elog(ERROR, "compute_transaction_features must return %d columns", 4 + FEAT_COUNT);
+	work = AllocSetContextCreate(CurrentMemoryContext, "calo_recon features", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	fbook_load(&book, PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0));
+	for (int64 i = 0; i < book.n; i++)
+	{
+		Datum		values[4 + FEAT_COUNT];
+		bool		nulls[4 + FEAT_COUNT];
+		Datum		elems[FEAT_COUNT];
+		const double *f = book.features + i * FEAT_COUNT;
+
+		if ((i & 0xFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		memset(nulls, 0, sizeof(nulls));
+		for (int j = 0; j < FEAT_COUNT; j++)
+			elems[j] = Float8GetDatum(f[j]);
+		values[0] = PointerGetDatum(cstring_to_text_with_len(book.txn_arena + book.txn_off[i],
+															 (int) (book.txn_off[i + 1] - book.txn_off[i])));
+		values[1] = PointerGetDatum(cstring_to_text_with_len(book.user_name[book.user[i]],
+															 book.user_len[book.user[i]]));
+		values[2] = TimestampTzGetDatum(book.logged_at[i]);
+		values[3] = PointerGetDatum(construct_array(elems, FEAT_COUNT, FLOAT8OID, sizeof(float8),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		for (int j = 0; j < FEAT_COUNT; j++)
+			values[4 + j] = elems[j];
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(DatumGetPointer(values[0]));
+		pfree(DatumGetPointer(values[1]));
+		pfree(DatumGetPointer(values[3]));
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}

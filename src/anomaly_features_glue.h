@@ -1,0 +1,37 @@
+/*
+ * anomaly_features_glue.h: the stored transactions read into memory with
+ * their anomaly features (anomaly_features.c), for the feature view, training
+ * and scoring.
+ */
+#ifndef CALO_ANOMALY_FEATURES_GLUE_H
+#define CALO_ANOMALY_FEATURES_GLUE_H
+
+#include "postgres.h"
+
+#include "anomaly_features.h"
+
+typedef struct FeatureBook
+{
+	int64		n;
+	/* per row, in output order: users by user_id (database collation), each
+	 * user's rows in chain order (walk.h), as the SQL view gave them */
+	char	   *txn_arena;
+	int64	   *txn_off;		/* n + 1 offsets into txn_arena */
+	uint32	   *user;			/* index into user_name/user_len */
+	int64	   *logged_at;
+	double	   *features;		/* n * FEAT_COUNT */
+	/* users */
+	uint32		n_users;
+	char	  **user_name;
+	int		   *user_len;
+} FeatureBook;
+
+/*
+ * Reads calo_recon.transactions (all of them when user_ids is NULL, else
+ * the rows of those users: through the user index for a few users, one
+ * sequential scan for many) and computes every row's features. Allocates
+ * in the current memory context.
+ */
+void		fbook_load(FeatureBook *book, ArrayType *user_ids);
+
+#endif

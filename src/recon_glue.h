@@ -1,0 +1,16 @@
+/*
+ * recon_glue.h: the numeric -> exact decimal conversion of the
+ * reconciliation, shared with the anomaly features' glue.
+ */
+#ifndef CALO_RECON_GLUE_H
+#define CALO_RECON_GLUE_H
+
+#include "postgres.h"
+
+#include "balance.h"
+
+/* A numeric Datum as the reconciliation's exact decimal: BAL_OK, BAL_SPECIAL
+ * (NaN, +-Infinity) or the reason it is out of range. */
+bal_status	recon_decode_numeric(Datum value, bal_dec *out);
+
+#endif

@@ -1,0 +1,820 @@
+/*
+ * score_glue.c: the one scoring path (README "Anomaly detection"): the
+ * features of the stored transactions (anomaly_features_glue.c), the scaler,
+ * the forest, the threshold and the explanation of flagged rows, and the
+ * bulk write of calo_recon.transaction_scores.
+ *
+ *   calo_recon.score_transactions(only_new boolean)   the active model
+ *   calo_recon.fit_and_score_model(model_id, ...)     train_model()'s work:
+ *       fit on the training rows, keep the scores computed for the
+ *       threshold and store them as the new model's
+ *   calo_recon.model_scores(model_id, user_ids)       the scores of some
+ *       users' rows, not stored (the model alerts of new transactions)
+ *
+ * Scores are written with the multi-insert path COPY uses (table_multi_insert
+ * and the indexes' insertion), never a statement per row.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "lib/stringinfo.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/execnodes.h"
+#include "parser/parse_relation.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "anomaly_features.h"
+#include "anomaly_features_glue.h"
+#include "iforest.h"
+#include "model_glue.h"
+#include "scaler.h"
+
+PG_FUNCTION_INFO_V1(calo_recon_score_transactions);
+PG_FUNCTION_INFO_V1(calo_recon_fit_and_score_model);
+PG_FUNCTION_INFO_V1(calo_recon_model_scores);
+
+/* ---------------------------------------------------------------------
+ * Scoring: scaler, forest, threshold, explanation
+ * --------------------------------------------------------------------- */
+typedef struct Scorer
+{
+	scl_model	scaler;
+	ifo_forest *forest;
+	double	   *x;				/* one standardized row */
+	double	   *split_lo;
+	double	   *split_hi;
+	double	   *votes;
+} Scorer;
+
+static void
+scorer_init(Scorer *s)
+{
+	int			nf = (int) s->forest->n_features;
+
+	if (s->scaler.n_features != FEAT_COUNT || nf != FEAT_COUNT)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the model expects %d features (scaler) and %d (forest), the features are %d",
+						s->scaler.n_features, nf, FEAT_COUNT)));
+	s->x = palloc(sizeof(double) * nf);
+	s->split_lo = palloc(sizeof(double) * nf);
+	s->split_hi = palloc(sizeof(double) * nf);
+	s->votes = palloc(sizeof(double) * nf);
+	ifo_split_ranges(s->forest, s->split_lo, s->split_hi);
+}
+
+/* rows standardized and scored together (ifo_path_sums) */
+#define SCORE_BLOCK 1024
+
+/*
+ * The scores of the book's rows not skipped, into scores[row]: scaled,
+ * rounded as the forest wants its input, and descended tree-major a block
+ * of rows at a time.
+ */
+static void
+scorer_score_book(Scorer *s, const FeatureBook *book, const bool *skip, double *scores)
+{
+	int			nf = (int) s->forest->n_features;
+	double	   *z = palloc(sizeof(double) * nf * SCORE_BLOCK);
+	double	   *sums = palloc(sizeof(double) * SCORE_BLOCK);
+	int64	   *rows = palloc(sizeof(int64) * SCORE_BLOCK);
+	int64		next = 0;
+
+	while (next < book->n)
+	{
+		int			n = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (; next < book->n && n < SCORE_BLOCK; next++)
+		{
+			if (skip != NULL && skip[next])
+				continue;
+			rows[n] = next;
+			scl_transform(&s->scaler, book->features + next * FEAT_COUNT, z + (int64) n * nf);
+			ifo_prepare_input(s->forest, z + (int64) n * nf);
+			n++;
+		}
+		ifo_path_sums(s->forest, z, n, sums);
+		for (int k = 0; k < n; k++)
+			scores[rows[k]] = ifo_score_of_path_sum(s->forest, sums[k]);
+	}
+	pfree(z);
+	pfree(sums);
+	pfree(rows);
+}
+
+/* The name of the feature that explains the row last scored, or NULL. */
+static const char *
+scorer_explain(Scorer *s, const double *features)
+{
+	int			feature;
+
+	scl_transform(&s->scaler, features, s->x);
+	ifo_prepare_input(s->forest, s->x);
+	feature = ifo_explain_ranged(s->forest, s->x, s->split_lo, s->split_hi, s->votes);
+	return feature < 0 ? NULL : feat_names[feature];
+}
+
+/* ---------------------------------------------------------------------
+ * Writing calo_recon.transaction_scores: COPY's multi-insert path
+ * --------------------------------------------------------------------- */
+#define SCORE_WRITE_BATCH 1000
+
+typedef struct ScoreWriter
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;
+	CommandId	cid;
+	TupleTableSlot *slots[SCORE_WRITE_BATCH];
+	int			nslots;
+	MemoryContext batch_cxt;
+	AttrNumber	att_txn_id,
+				att_model_id,
+				att_score,
+				att_flagged,
+				att_explanation,
+				att_scored_at;
+	TimestampTz now;
+	int64		written;
+} ScoreWriter;
+
+static AttrNumber
+writer_attnum(Relation rel, const char *name)
+{
+	AttrNumber	a = attnameAttNum(rel, name, false);
+
+	if (a == InvalidAttrNumber)
+		elog(ERROR, "calo_recon.transaction_scores has no column \"%s\"", name);
+	return a;
+}
+
+static void
+writer_open(ScoreWriter *w)
+{
+	Oid			relid = get_relname_relid("transaction_scores", get_namespace_oid("calo_recon", false));
+
+	memset(w, 0, sizeof(*w));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "transaction_scores");
+	w->rel = table_open(relid, RowExclusiveLock);
+	if (w->rel->trigdesc != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("calo_recon.transaction_scores has triggers, which the bulk write of scores does not fire"),
+				 errhint("Drop the triggers on calo_recon.transaction_scores.")));
+	w->estate = CreateExecutorState();
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
+	ExecOpenIndices(w->rri, false);
+	w->bistate = GetBulkInsertState();
+	w->cid = GetCurrentCommandId(true);
+	w->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon score batch",
+										 ALLOCSET_DEFAULT_SIZES);
+	w->att_txn_id = writer_attnum(w->rel, "txn_id");
+	w->att_model_id = writer_attnum(w->rel, "model_id");
+	w->att_score = writer_attnum(w->rel, "score");
+	w->att_flagged = writer_attnum(w->rel, "flagged");
+	w->att_explanation = writer_attnum(w->rel, "explanation");
+	w->att_scored_at = writer_attnum(w->rel, "scored_at");
+	w->now = GetCurrentTransactionStartTimestamp();
+}
+
+static void
+writer_flush(ScoreWriter *w)
+{
+	if (w->nslots == 0)
+		return;
+	table_multi_insert(w->rel, w->slots, w->nslots, w->cid, 0, w->bistate);
+	for (int i = 0; i < w->nslots; i++)
+	{
+		List	   *recheck;
+
+		ResetPerTupleExprContext(w->estate);
+		recheck = ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL);
+		list_free(recheck);
+		ExecClearTuple(w->slots[i]);
+	}
+	w->written += w->nslots;
+	w->nslots = 0;
+	MemoryContextReset(w->batch_cxt);
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+writer_add(ScoreWriter *w, const char *txn_id, int txn_id_len, int64 model_id, double score,
+		   bool flagged, const char *explanation)
+{
+	TupleTableSlot *slot;
+	MemoryContext old;
+	int			natts = RelationGetDescr(w->rel)->natts;
+
+	if (w->slots[w->nslots] == NULL)
+		w->slots[w->nslots] = table_slot_create(w->rel, NULL);
+	slot = w->slots[w->nslots];
+	ExecClearTuple(slot);
+	for (int a = 0; a < natts; a++)
+		slot->tts_isnull[a] = true;
+	old = MemoryContextSwitchTo(w->batch_cxt);
+	slot->tts_values[w->att_txn_id - 1] = PointerGetDatum(cstring_to_text_with_len(txn_id, txn_id_len));
+	slot->tts_isnull[w->att_txn_id - 1] = false;
+	slot->tts_values[w->att_model_id - 1] = Int64GetDatum(model_id);
+	slot->tts_isnull[w->att_model_id - 1] = false;
+	slot->tts_values[w->att_score - 1] = Float8GetDatum(score);
+	slot->tts_isnull[w->att_score - 1] = false;
+	slot->tts_values[w->att_flagged - 1] = BoolGetDatum(flagged);
+	slot->tts_isnull[w->att_flagged - 1] = false;
+	if (explanation != NULL)
+	{
+		slot->tts_values[w->att_explanation - 1] = CStringGetTextDatum(explanation);
+		slot->tts_isnull[w->att_explanation - 1] = false;
+	}
+	slot->tts_values[w->att_scored_at - 1] = TimestampTzGetDatum(w->now);
+	slot->tts_isnull[w->att_scored_at - 1] = false;
+	ExecStoreVirtualTuple(slot);
+	if (w->rel->rd_att->constr)
+		ExecConstraints(w->rri, slot, w->estate);
+	MemoryContextSwitchTo(old);
+	if (++w->nslots == SCORE_WRITE_BATCH)
+		writer_flush(w);
+}
+
+static void
+writer_close(ScoreWriter *w)
+{
+	writer_flush(w);
+	for (int i = 0; i < SCORE_WRITE_BATCH; i++)
+		if (w->slots[i] != NULL)
+			ExecDropSingleTupleTableSlot(w->slots[i]);
+	FreeBulkInsertState(w->bistate);
+	table_finish_bulk_insert(w->rel, 0);
+	ExecCloseIndices(w->rri);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+	MemoryContextDelete(w->batch_cxt);
+}
+
+/* a row and the first 8 bytes of its txn_id, big-endian: most comparisons end there */
+typedef struct TxnSortKey
+{
+	uint64		prefix;
+	int64		row;
+} TxnSortKey;
+
+static const FeatureBook *sorting_book;
+
+static int
+txn_order_cmp(const void *pa, const void *pb)
+{
+	const TxnSortKey *ka = pa;
+	const TxnSortKey *kb = pb;
+	const FeatureBook *bk = sorting_book;
+	int64		alen,
+				blen;
+	int			c;
+
+	if (ka->prefix != kb->prefix)
+		return ka->prefix < kb->prefix ? -1 : 1;
+	alen = bk->txn_off[ka->row + 1] - bk->txn_off[ka->row];
+	blen = bk->txn_off[kb->row + 1] - bk->txn_off[kb->row];
+	c = memcmp(bk->txn_arena + bk->txn_off[ka->row], bk->txn_arena + bk->txn_off[kb->row],
+			   Min(alen, blen));
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : (alen > blen ? 1 : 0);
+}
+
+static uint64
+txn_prefix(const FeatureBook *bk, int64 row)
+{
+	const unsigned char *p = (const unsigned char *) bk->txn_arena + bk->txn_off[row];
+	int64		len = bk->txn_off[row + 1] - bk->txn_off[row];
+	uint64		prefix = 0;
+
+	/* a shorter id sorts first on a common prefix: its missing bytes are 0,
+	 * and the full comparison settles the rest */
+	for (int i = 0; i < 8; i++)
+		prefix = (prefix << 8) | (i < len ? p[i] : 0);
+	return prefix;
+}
+
+/*
+ * Stores the scores of the book's rows not skipped for the model (flagged:
+ * score > threshold; explanation only for flagged rows) and returns how
+ * many were stored. Rows are written in txn_id byte order, so that the
+ * primary key's insertions land on neighbouring leaf pages.
+ */
+static int64
+score_and_store(FeatureBook *book, const bool *skip, const double *scores, Scorer *s,
+				int64 model_id, double threshold)
+{
+	ScoreWriter w;
+	TxnSortKey *order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(TxnSortKey) * Max(book->n, 1));
+	int64		n = 0;
+
+	for (int64 i = 0; i < book->n; i++)
+		if (skip == NULL || !skip[i])
+		{
+			order[n].prefix = txn_prefix(book, i);
+			order[n++].row = i;
+		}
+	sorting_book = book;
+	qsort(order, n, sizeof(TxnSortKey), txn_order_cmp);
+
+	writer_open(&w);
+	for (int64 k = 0; k < n; k++)
+	{
+		int64		i = order[k].row;
+		bool		flagged = scores[i] > threshold;
+
+		writer_add(&w, book->txn_arena + book->txn_off[i],
+				   (int) (book->txn_off[i + 1] - book->txn_off[i]), model_id, scores[i], flagged,
+				   flagged ? scorer_explain(s, book->features + i * FEAT_COUNT) : NULL);
+	}
+	writer_close(&w);
+	pfree(order);
+	return w.written;
+}
+
+/* ---------------------------------------------------------------------
+ * Row lookup by txn_id in a book
+ * --------------------------------------------------------------------- */
+typedef struct TxnIndex
+{
+	int64	   *slots;			/* row + 1, 0 = empty */
+	uint64		mask;
+	FeatureBook *book;
+} TxnIndex;
+
+static uint32
+txn_hash(const char *s, int len)
+{
+	return hash_bytes((const unsigned char *) s, len);
+}
+
+static void
+txn_index_build(TxnIndex *ix, FeatureBook *book)
+{
+	uint64		n = 1024;
+
+	while (n < (uint64) book->n * 2)
+		n <<= 1;
+	ix->slots = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * n);
+	memset(ix->slots, 0, sizeof(int64) * n);
+	ix->mask = n - 1;
+	ix->book = book;
+	for (int64 i = 0; i < book->n; i++)
+	{
+		uint64		h = txn_hash(book->txn_arena + book->txn_off[i],
+								 (int) (book->txn_off[i + 1] - book->txn_off[i])) & ix->mask;
+
+		while (ix->slots[h] != 0)
+			h = (h + 1) & ix->mask;
+		ix->slots[h] = i + 1;
+	}
+}
+
+static int64
+txn_index_find(const TxnIndex *ix, const char *s, int len)
+{
+	uint64		h = txn_hash(s, len) & ix->mask;
+
+	for (;;)
+	{
+		int64		e = ix->slots[h];
+		const FeatureBook *b = ix->book;
+
+		if (e == 0)
+			return -1;
+		if (b->txn_off[e] - b->txn_off[e - 1] == len
+			&& memcmp(b->txn_arena + b->txn_off[e - 1], s, len) == 0)
+			return e - 1;
+		h = (h + 1) & ix->mask;
+	}
+}
+
+/*
+ * Marks the rows whose txn_id the query (one text column, parameter $1 the
+ * model id) returns; returns how many it marked.
+ */
+static int64
+mark_rows(FeatureBook *book, bool *marks, const char *query, int64 model_id, bool nargs)
+{
+	TxnIndex	ix;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(model_id)};
+	SPIPlanPtr	plan;
+	Portal		portal;
+	int64		marked = 0;
+
+	txn_index_build(&ix, book);
+	plan = SPI_prepare(query, nargs ? 1 : 0, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, nargs ? args : NULL, NULL, false);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			struct varlena *v;
+			int64		row;
+
+			if (isnull)
+				continue;
+			v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+			row = txn_index_find(&ix, VARDATA_ANY(v), (int) VARSIZE_ANY_EXHDR(v));
+			if (row >= 0 && !marks[row])
+			{
+				marks[row] = true;
+				marked++;
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	pfree(ix.slots);
+	return marked;
+}
+
+/* ---------------------------------------------------------------------
+ * score_transactions(only_new)
+ * --------------------------------------------------------------------- */
+/* feat_names as text[]'s text form, for messages */
+static char *
+names_text(void)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < FEAT_COUNT; i++)
+		appendStringInfo(&buf, i > 0 ? ",%s" : "%s", feat_names[i]);
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+static bool
+names_match(ArrayType *stored)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (ARR_NDIM(stored) != 1)
+		return false;
+	deconstruct_array(stored, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n != FEAT_COUNT)
+		return false;
+	for (int i = 0; i < n; i++)
+	{
+		char	   *s;
+
+		if (nulls[i])
+			return false;
+		s = TextDatumGetCString(elems[i]);
+		if (strcmp(s, feat_names[i]) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Reads a model (the active one when model_id is NULL) into the scorer;
+ * false when there is none. SPI must be connected; allocates in the current
+ * memory context.
+ */
+static bool
+load_model(bool active, int64 model_id_wanted, Scorer *s, int64 *model_id, double *threshold)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(model_id_wanted)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	char	   *model_name;
+
+	if (SPI_execute_with_args(active
+							  ? "SELECT m.model_id, m.model_name, m.features, m.scaler, m.forest, m.threshold "
+							  "FROM calo_recon.models m WHERE m.active"
+							  : "SELECT m.model_id, m.model_name, m.features, m.scaler, m.forest, m.threshold "
+							  "FROM calo_recon.models m WHERE m.model_id OPERATOR(pg_catalog.=) $1",
+							  active ? 0 : 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read calo_recon.models");
+	if (SPI_processed == 0)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	*model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	model_name = SPI_getvalue(tup, desc, 2);
+	if (!names_match(DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 3, &isnull))))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model " INT64_FORMAT " (%s) was trained on other features than calo_recon.transaction_features has",
+						*model_id, model_name),
+				 errdetail("model: %s; view: %s", SPI_getvalue(tup, desc, 3), names_text()),
+				 errhint("Train a new model with calo_recon.train_model().")));
+	mglue_scaler_decode(SPI_getbinval(tup, desc, 4, &isnull), &s->scaler);
+	s->forest = mglue_forest_decode(SPI_getbinval(tup, desc, 5, &isnull));
+	*threshold = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
+	scorer_init(s);
+	return true;
+}
+
+Datum
+calo_recon_score_transactions(PG_FUNCTION_ARGS)
+{
+	bool		only_new;
+	MemoryContext work;
+	MemoryContext old;
+	MemoryContext caller = CurrentMemoryContext;
+	int64		model_id;
+	double		threshold;
+	Scorer		s;
+	FeatureBook book;
+	bool	   *skip;
+	double	   *scores;
+	int64		scored;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("only_new must not be NULL")));
+	only_new = PG_GETARG_BOOL(0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	work = AllocSetContextCreate(caller, "calo_recon scoring", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	if (!load_model(true, 0, &s, &model_id, &threshold))
+	{
+		MemoryContextSwitchTo(old);
+		SPI_finish();
+		MemoryContextDelete(work);
+		PG_RETURN_INT64(0);
+	}
+
+	/*
+	 * One scorer at a time: a second one waits here, then sees (with the
+	 * fresh snapshot of its next query) the scores the first stored, so
+	 * that no transaction is scored twice for a model.
+	 */
+	if (SPI_execute("LOCK TABLE calo_recon.transaction_scores IN SHARE ROW EXCLUSIVE MODE",
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not lock calo_recon.transaction_scores");
+
+	if (only_new)
+	{
+		/*
+		 * The users with a row the model has not scored: only their rows
+		 * are read (their features depend on all their rows), through the
+		 * user index when they are few (refresh() after a small load).
+		 */
+		Oid			argtypes[1] = {INT8OID};
+		Datum		args[1] = {Int64GetDatum(model_id)};
+		bool		isnull;
+		Datum		users;
+
+		if (SPI_execute_with_args("SELECT pg_catalog.array_agg(DISTINCT t.user_id) "
+								  "FROM calo_recon.transactions t "
+								  "WHERE NOT EXISTS (SELECT FROM calo_recon.transaction_scores s "
+								  "  WHERE s.txn_id OPERATOR(pg_catalog.=) t.txn_id "
+								  "    AND s.model_id OPERATOR(pg_catalog.=) $1)",
+								  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not find the transactions to score");
+		users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+		{
+			MemoryContextSwitchTo(old);
+			SPI_finish();
+			MemoryContextDelete(work);
+			PG_RETURN_INT64(0);
+		}
+		fbook_load(&book, DatumGetArrayTypePCopy(users));
+	}
+	else
+		fbook_load(&book, NULL);
+	skip = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * Max(book.n, 1));
+	memset(skip, 0, sizeof(bool) * Max(book.n, 1));
+	if (only_new)
+	{
+		int64		done = mark_rows(&book, skip,
+									 "SELECT s.txn_id FROM calo_recon.transaction_scores s "
+									 "WHERE s.model_id OPERATOR(pg_catalog.=) $1",
+									 model_id, true);
+
+		if (done == book.n)
+		{
+			MemoryContextSwitchTo(old);
+			SPI_finish();
+			MemoryContextDelete(work);
+			PG_RETURN_INT64(0);
+		}
+	}
+	else
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		args[1] = {Int64GetDatum(model_id)};
+
+		/* scoring again replaces the model's scores, as an upsert would */
+		if (SPI_execute_with_args("DELETE FROM calo_recon.transaction_scores s "
+								  "WHERE s.model_id OPERATOR(pg_catalog.=) $1",
+								  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete the scores of model " INT64_FORMAT, model_id);
+		CommandCounterIncrement();
+	}
+	scores = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(book.n, 1));
+	scorer_score_book(&s, &book, skip, scores);
+	scored = score_and_store(&book, skip, scores, &s, model_id, threshold);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(work);
+	PG_RETURN_INT64(scored);
+}
+
+/* ---------------------------------------------------------------------
+ * fit_and_score_model(model_id, contamination, n_trees, sample_size, seed)
+ *   RETURNS (training_rows bigint, excluded bigint, scaler, forest, threshold)
+ * --------------------------------------------------------------------- */
+
+Datum
+calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
+{
+	int64		model_id = PG_GETARG_INT64(0);
+	double		contamination = PG_GETARG_FLOAT8(1);
+	int32		n_trees = PG_GETARG_INT32(2);
+	int32		sample_size = PG_GETARG_INT32(3);
+	int64		seed = PG_GETARG_INT64(4);
+	TupleDesc	result_desc;
+	Datum		result[5];
+	bool		result_nulls[5] = {false, false, true, true, true};
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext work;
+	MemoryContext old;
+	FeatureBook book;
+	bool	   *confirmed;
+	int64		excluded;
+	int64		n_train;
+	double	   *train;
+	double	   *scores;
+	double	   *train_scores;
+	Scorer		s;
+	bytea	   *scaler_value;
+	bytea	   *forest_value;
+	double		threshold;
+	int64		k;
+
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "fit_and_score_model must return a row");
+	/* NaN fails the upper bound */
+	if (!(contamination > 0 && contamination <= 0.5))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("contamination must be in (0, 0.5], got %g", contamination)));
+	mglue_forest_check(n_trees, sample_size, FEAT_COUNT);
+	result_desc = BlessTupleDesc(result_desc);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	work = AllocSetContextCreate(caller, "calo_recon training", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+
+	/* the rows in the order of the feature view, so that a seed reproduces the model */
+	fbook_load(&book, NULL);
+	confirmed = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * Max(book.n, 1));
+	memset(confirmed, 0, sizeof(bool) * Max(book.n, 1));
+	excluded = mark_rows(&book, confirmed,
+						 "SELECT v.txn_id FROM calo_recon.anomaly_verdicts v "
+						 "WHERE v.verdict OPERATOR(pg_catalog.=) 'confirmed'", 0, false);
+	n_train = book.n - excluded;
+	result[0] = Int64GetDatum(n_train);
+	result[1] = Int64GetDatum(excluded);
+	if (n_train == 0)
+	{
+		/* train_model() says why the training set is empty */
+		MemoryContextSwitchTo(old);
+		SPI_finish();
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(result_desc, result, result_nulls)));
+	}
+
+	train = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * FEAT_COUNT * n_train);
+	k = 0;
+	for (int64 i = 0; i < book.n; i++)
+		if (!confirmed[i])
+			memcpy(train + (k++) * FEAT_COUNT, book.features + i * FEAT_COUNT, sizeof(double) * FEAT_COUNT);
+	scaler_value = mglue_scaler_fit(train, n_train, FEAT_COUNT, &s.scaler);
+	for (int64 i = 0; i < n_train; i++)
+		scl_transform(&s.scaler, train + i * FEAT_COUNT, train + i * FEAT_COUNT);
+	forest_value = mglue_forest_fit(train, n_train, FEAT_COUNT, n_trees, sample_size, seed);
+	pfree(train);
+	s.forest = mglue_forest_decode(PointerGetDatum(forest_value));
+	scorer_init(&s);
+
+	/* every row scored once: the training rows' scores set the threshold */
+	scores = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(book.n, 1));
+	train_scores = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n_train);
+	scorer_score_book(&s, &book, NULL, scores);
+	k = 0;
+	for (int64 i = 0; i < book.n; i++)
+		if (!confirmed[i])
+			train_scores[k++] = scores[i];
+	/*
+	 * sklearn: offset_ = np.percentile(-s, 100 * contamination), linear
+	 * interpolation; the same cut on s is percentile_cont(1 - contamination)
+	 */
+	threshold = feat_percentile_cont(train_scores, (size_t) n_train, 1 - contamination);
+	score_and_store(&book, NULL, scores, &s, model_id, threshold);
+
+	MemoryContextSwitchTo(caller);
+	result[2] = PointerGetDatum(datumCopy(PointerGetDatum(scaler_value), false, -1));
+	result[3] = PointerGetDatum(datumCopy(PointerGetDatum(forest_value), false, -1));
+	result[4] = Float8GetDatum(threshold);
+	result_nulls[2] = result_nulls[3] = result_nulls[4] = false;
+	SPI_finish();
+	MemoryContextDelete(work);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(result_desc, result, result_nulls)));
+}
+
+/*
+ * calo_recon.model_scores(model_id bigint, user_ids text[])
+ *   RETURNS TABLE (txn_id text, user_id text, score float8, flagged boolean, explanation text)
+ */
+Datum
+calo_recon_model_scores(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		model_id = PG_GETARG_INT64(0);
+	ArrayType  *user_ids = PG_GETARG_ARRAYTYPE_P(1);
+	MemoryContext caller;
+	MemoryContext work;
+	MemoryContext old;
+	Scorer		s;
+	FeatureBook book;
+	double		threshold;
+	double	   *scores;
+
+	InitMaterializedSRF(fcinfo, 0);
+	caller = CurrentMemoryContext;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	work = AllocSetContextCreate(caller, "calo_recon model scores", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	if (!load_model(false, model_id, &s, &model_id, &threshold))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model " INT64_FORMAT " does not exist", PG_GETARG_INT64(0))));
+	fbook_load(&book, user_ids);
+	scores = palloc(sizeof(double) * Max(book.n, 1));
+	scorer_score_book(&s, &book, NULL, scores);
+	for (int64 i = 0; i < book.n; i++)
+	{
+		const double *f = book.features + i * FEAT_COUNT;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		double		score = scores[i];
+		const char *why = score > threshold ? scorer_explain(&s, f) : NULL;
+
+		if ((i & 0x3FF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		values[0] = PointerGetDatum(cstring_to_text_with_len(book.txn_arena + book.txn_off[i],
+															 (int) (book.txn_off[i + 1] - book.txn_off[i])));
+		values[1] = PointerGetDatum(cstring_to_text_with_len(book.user_name[book.user[i]],
+															 book.user_len[book.user[i]]));
+		values[2] = Float8GetDatum(score);
+		values[3] = BoolGetDatum(score > threshold);
+		if (why != NULL)
+			values[4] = CStringGetTextDatum(why);
+		else
+			nulls[4] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
