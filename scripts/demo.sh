@@ -2,8 +2,8 @@
 # The whole calo_recon job on the bundled sample logs, in a throwaway cluster:
 # install what is missing, build, start a private PostgreSQL 15, ingest the
 # bundled exports (data/demo and test/data/samples), reconcile, train and
-# score the anomaly model, export the CSV reports and the Excel workbook into
-# ./reports, and print a summary.
+# score the anomaly model, export the CSV reports, the Excel workbook and the
+# dashboard page into ./reports, and print a summary.
 #   KEEP=1 bash scripts/demo.sh   leaves the cluster running and prints how to connect
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,7 @@ SELECT status, files, transactions, scored FROM calo_recon.refresh();
 \echo == export reports
 SELECT report, file, rows FROM calo_recon.export_reports('demo') ORDER BY report;
 SELECT calo_recon.export_workbook('demo/balance_reports.xlsx') AS workbook_rows;
+SELECT calo_recon.export_dashboard('demo/dashboard.html') AS dashboard;
 
 \echo == summary
 SELECT

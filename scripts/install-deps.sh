@@ -15,11 +15,14 @@ BUILD=(build-essential postgresql-server-dev-15 libpq-dev zlib1g-dev libxlsxwrit
 # clang: unit tests under sanitizers and fuzzing; pgTAP and pg_cron: their
 # suites; Python: scikit-learn parity and workbook checks, YAML: the
 # postgres_exporter recipe (test/integration/ops_health.sh); debhelper,
-# postgresql-server-dev-all (pg_buildext), dpkg-dev, fakeroot: the .deb test
+# postgresql-server-dev-all (pg_buildext), dpkg-dev, fakeroot: the .deb test;
+# LibreOffice's headless Calc, poppler and headless Chromium: the workbook and
+# the dashboard page rendered as people see them (workbook_render.sh, dashboard.sh)
 TEST=(clang libclang-rt-14-dev
       postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron
       python3 python3-sklearn python3-pandas python3-openpyxl python3-psycopg2 python3-yaml
-      debhelper postgresql-server-dev-all dpkg-dev fakeroot)
+      debhelper postgresql-server-dev-all dpkg-dev fakeroot
+      libreoffice-calc-nogui poppler-utils chromium-headless-shell)
 BENCH=(python3 python3-sklearn python3-pandas python3-psycopg2)
 
 groups=(runtime build)

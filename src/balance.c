@@ -273,11 +273,16 @@ bal_cmp(bal_dec a, bal_dec b)
 	return a < b ? -1 : (a > b ? 1 : 0);
 }
 
+int
+bal_minor_unit(int minor_unit)
+{
+	return minor_unit < 0 || minor_unit > BAL_SCALE_DIGITS ? BAL_DEFAULT_MINOR_UNIT : minor_unit;
+}
+
 bal_dec
 bal_tolerance(int minor_unit)
 {
-	if (minor_unit < 0 || minor_unit > BAL_SCALE_DIGITS)
-		minor_unit = BAL_DEFAULT_MINOR_UNIT;
+	minor_unit = bal_minor_unit(minor_unit);
 	/* half of 10^-minor_unit, scaled: 5 * 10^(17 - minor_unit) */
 	if (minor_unit == BAL_SCALE_DIGITS)
 		return 0;				/* below the resolution: every difference breaks */

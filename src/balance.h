@@ -51,6 +51,10 @@ int			bal_cmp(bal_dec a, bal_dec b);
  * minor_unit outside 0..18 falls back to 2 (the documented default). */
 bal_dec		bal_tolerance(int minor_unit);
 
+/* The decimals a currency is checked and shown with: minor_unit, or
+ * BAL_DEFAULT_MINOR_UNIT outside 0..18 (an unknown currency). */
+int			bal_minor_unit(int minor_unit);
+
 #define BAL_DEFAULT_MINOR_UNIT 2
 
 /* Kinds of transaction (txn_type). */

@@ -19,6 +19,8 @@ bool		calo_recon_alerts_enabled = true;
 int			calo_recon_refresh_max_skip = 3600;
 int			calo_recon_max_data_age = 0;
 int			calo_recon_alert_backfill_age = 0;
+int			calo_recon_workbook_sheet_rows = EXCEL_MAX_DATA_ROWS;
+char	   *calo_recon_export_group = NULL;
 
 void		_PG_init(void);
 
@@ -89,6 +91,24 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("calo_recon.workbook_sheet_rows",
+							"Data rows per sheet of export_workbook(); a longer report continues on a new sheet.",
+							"At most what an Excel sheet holds below its header row (1048575).",
+							&calo_recon_workbook_sheet_rows,
+							EXCEL_MAX_DATA_ROWS, 1, EXCEL_MAX_DATA_ROWS,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	/* Superuser-only: it decides who else may read the server's files. */
+	DefineCustomStringVariable("calo_recon.export_group",
+							   "Operating-system group that may read exported files (mode 0640); empty: the server's user only (0600).",
+							   NULL,
+							   &calo_recon_export_group,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("calo_recon");
 }

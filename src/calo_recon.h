@@ -15,5 +15,10 @@ extern bool calo_recon_alerts_enabled;
 extern int	calo_recon_refresh_max_skip;	/* seconds, 0 = off */
 extern int	calo_recon_max_data_age;	/* seconds, 0 = off */
 extern int	calo_recon_alert_backfill_age;	/* seconds, 0 = off */
+extern int	calo_recon_workbook_sheet_rows;
+extern char *calo_recon_export_group;
+
+/* An Excel sheet holds 1048576 rows: a header row and this many data rows. */
+#define EXCEL_MAX_DATA_ROWS 1048575
 
 #endif

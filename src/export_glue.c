@@ -11,10 +11,12 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/relation.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -32,6 +34,8 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
 #include "utils/typcache.h"
 
 #include "calo_recon.h"
@@ -42,11 +46,87 @@
 #define CSV_FLUSH_BYTES 65536
 #define FETCH_ROWS 1000
 
-/* Views written by export_reports(), in output order. */
-static const char *const report_views[] = {
-	"transactions", "overdrafts", "overdraft_episodes", "anomalies",
-	"discrepancies", "balance_breaks", "precision_drift", "user_summary",
+/*
+ * The reports of export_reports() (one CSV each) and export_workbook() (one
+ * sheet each, after its Summary sheet), in output order.  user_summary has
+ * no time of its own: a period keeps the users with a transaction in it.
+ */
+static const ExportReport report_list[] = {
+	{"daily_summary", "Daily Summary", "day", NULL, NULL},
+	{"transactions", "All Transactions", "logged_at", NULL, NULL},
+	{"overdrafts", "Overdrafts", "logged_at", NULL, NULL},
+	{"overdraft_episodes", "Overdraft Episodes", "started_at", NULL, NULL},
+	{"anomalies", "Anomalies", "logged_at", NULL, "score DESC NULLS LAST, txn_id"},
+	{"discrepancies", "Discrepancies", "logged_at", NULL, NULL},
+	{"balance_breaks", "Balance Breaks", "logged_at", NULL, NULL},
+	{"precision_drift", "Precision Drift", "logged_at", NULL, NULL},
+	{"user_summary", "User Summary", NULL,
+		"user_id OPERATOR(pg_catalog.=) ANY (SELECT p.user_id FROM calo_recon.transactions p"
+		" WHERE ($1 IS NULL OR p.logged_at OPERATOR(pg_catalog.>=) $1)"
+		" AND ($2 IS NULL OR p.logged_at OPERATOR(pg_catalog.<) $2))", NULL},
 };
+
+const ExportReport *
+export_report_list(int *count)
+{
+	*count = lengthof(report_list);
+	return report_list;
+}
+
+/*
+ * The period (from, to) given as two timestamptz arguments from from_arg on;
+ * absent (an old one-argument declaration of 1.0/1.1) or NULL is open.
+ */
+ExportPeriod
+export_period_args(FunctionCallInfo fcinfo, int from_arg)
+{
+	ExportPeriod period = {false, false, 0, 0};
+
+	if (PG_NARGS() > from_arg && !PG_ARGISNULL(from_arg))
+	{
+		period.has_from = true;
+		period.from = PG_GETARG_TIMESTAMPTZ(from_arg);
+	}
+	if (PG_NARGS() > from_arg + 1 && !PG_ARGISNULL(from_arg + 1))
+	{
+		period.has_to = true;
+		period.to = PG_GETARG_TIMESTAMPTZ(from_arg + 1);
+	}
+	if (period.has_from && period.has_to && period.from >= period.to)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the period must end after it starts"),
+				 errdetail("period_from is %s, period_to is %s.",
+						   export_time_text(period.from), export_time_text(period.to)),
+				 errhint("The period is [period_from, period_to): period_to is excluded.")));
+	return period;
+}
+
+/*
+ * A time as every report writes it: UTC, "YYYY-MM-DD HH:MM:SS[.ffffff]",
+ * which spreadsheets read as a date and time (no zone suffix to confuse them).
+ */
+char *
+export_time_text(TimestampTz when)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(when) || timestamp2tm(when, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return pstrdup(TIMESTAMP_IS_NOBEGIN(when) ? "-infinity" : "infinity");
+	if (fsec != 0)
+	{
+		char	   *text = psprintf("%04d-%02d-%02d %02d:%02d:%02d.%06d", tm.tm_year, tm.tm_mon, tm.tm_mday,
+									tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+		char	   *end = text + strlen(text) - 1;
+
+		while (*end == '0')
+			*end-- = '\0';
+		return text;
+	}
+	return psprintf("%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
 
 PG_FUNCTION_INFO_V1(calo_recon_export_reports);
 
@@ -750,7 +830,44 @@ export_temp_path(const ExportFile *file)
 	return path_at(file->folder->work_fd, file->name);
 }
 
-/* Closes the file if still open, makes it durable and takes its SHA-256. */
+/*
+ * Who may read an exported file: the server's user only (0600), or also the
+ * group of calo_recon.export_group (0640), a superuser setting; the server's
+ * user must belong to that group.
+ */
+static void
+export_set_file_access(int fd, const char *rel_path)
+{
+	const char *group_name = calo_recon_export_group;
+	struct group *group;
+
+	if (group_name == NULL || group_name[0] == '\0')
+	{
+		if (fchmod(fd, S_IRUSR | S_IWUSR) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not set the mode of \"%s\": %m", rel_path)));
+		return;
+	}
+	errno = 0;
+	group = getgrnam(group_name);
+	if (group == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("calo_recon.export_group \"%s\" is not a group of this system", group_name),
+				 errhint("Set it to an existing group the server's user belongs to, or to '' for files only the server's user reads.")));
+	if (fchown(fd, (uid_t) -1, group->gr_gid) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("could not give \"%s\" to group \"%s\": %m", rel_path, group_name),
+				 errhint("The server's user must belong to calo_recon.export_group.")));
+	if (fchmod(fd, S_IRUSR | S_IWUSR | S_IRGRP) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not set the mode of \"%s\": %m", rel_path)));
+}
+
+/* Closes the file if still open, sets who may read it, makes it durable and takes its SHA-256. */
 void
 export_finish_file(ExportFile *file)
 {
@@ -771,6 +888,7 @@ export_finish_file(ExportFile *file)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FILE),
 				 errmsg("the temporary file of \"%s\" disappeared", file->rel_path)));
+	export_set_file_access(fd, file->rel_path);
 	if (pg_fsync(fd) != 0)
 		ereport(data_sync_elevel(ERROR),
 				(errcode_for_file_access(),
@@ -880,7 +998,8 @@ export_close_folder(ExportFolder *folder)
 
 /*
  * Reports print times and intervals the same way whatever the session's
- * DateStyle: ISO 8601, in the session's time zone. Undo with
+ * DateStyle and time zone: ISO 8601, in UTC (the days of daily_summary are
+ * UTC days, and a period compares with them at UTC midnight). Undo with
  * AtEOXact_GUC(true, level).
  */
 int
@@ -891,6 +1010,8 @@ export_fix_output_settings(void)
 	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("intervalstyle", "iso_8601", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
@@ -917,50 +1038,75 @@ export_column_kind(Oid type_oid)
 }
 
 /*
- * Opens a read-only cursor over calo_recon.<view>, ordered by every column
- * that has a sort order, so reports come out the same for the same data.
- * Read-only cursors use the caller's snapshot: every report of one call sees
- * the same data. Returns NULL when the view is not installed.
+ * Opens a read-only cursor over a query of calo_recon whose $1 and $2 are
+ * the period's ends (timestamptz, NULL when open).  Read-only cursors use the
+ * caller's snapshot: every report of one call sees the same data.
  */
 Portal
-export_open_view(const char *view)
+export_open_query(const char *query, const ExportPeriod *period)
+{
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2] = {TimestampTzGetDatum(period->from), TimestampTzGetDatum(period->to)};
+	char		nulls[2] = {period->has_from ? ' ' : 'n', period->has_to ? ' ' : 'n'};
+	SPIPlanPtr	plan = SPI_prepare(query, 2, argtypes);
+	Portal		portal;
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare report query: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, args, nulls, true);
+	SPI_freeplan(plan);
+	return portal;
+}
+
+/*
+ * Opens a cursor over one report's view within the period, ordered by the
+ * report's order or else by every column that has a sort order, so reports
+ * come out the same for the same data.  Returns NULL when the view is not
+ * installed.
+ */
+Portal
+export_open_report(const ExportReport *report, const ExportPeriod *period)
 {
 	Oid			nsp = get_namespace_oid("calo_recon", false);
-	Oid			relid = get_relname_relid(view, nsp);
-	char	   *base_query;
-	Portal		probe;
-	TupleDesc	desc;
+	Oid			relid = get_relname_relid(report->view, nsp);
 	StringInfoData query;
-	int			i;
-	bool		first = true;
 
 	if (!OidIsValid(relid))
 		return NULL;
-	base_query = psprintf("SELECT * FROM calo_recon.%s", quote_identifier(view));
-	probe = SPI_cursor_open_with_args(NULL, base_query, 0, NULL, NULL, NULL, true, 0);
-	desc = CreateTupleDescCopy(probe->tupDesc);
-	SPI_cursor_close(probe);
-
 	initStringInfo(&query);
-	appendStringInfoString(&query, base_query);
-	for (i = 0; i < desc->natts; i++)
+	appendStringInfo(&query, "SELECT * FROM calo_recon.%s WHERE ", quote_identifier(report->view));
+	if (report->time_column)
+		appendStringInfo(&query,
+						 "($1 IS NULL OR %s OPERATOR(pg_catalog.>=) $1) AND ($2 IS NULL OR %s OPERATOR(pg_catalog.<) $2)",
+						 quote_identifier(report->time_column), quote_identifier(report->time_column));
+	else
+		appendStringInfoString(&query, report->period_filter);
+	if (report->order_by)
+		appendStringInfo(&query, " ORDER BY %s", report->order_by);
+	else
 	{
-		TypeCacheEntry *tc = lookup_type_cache(TupleDescAttr(desc, i)->atttypid, TYPECACHE_LT_OPR);
+		Relation	rel = relation_open(relid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		first = true;
+		int			i;
 
-		if (!OidIsValid(tc->lt_opr))
-			continue;
-		appendStringInfo(&query, "%s%d", first ? " ORDER BY " : ", ", i + 1);
-		first = false;
+		for (i = 0; i < desc->natts; i++)
+		{
+			TypeCacheEntry *tc = lookup_type_cache(TupleDescAttr(desc, i)->atttypid, TYPECACHE_LT_OPR);
+
+			if (TupleDescAttr(desc, i)->attisdropped || !OidIsValid(tc->lt_opr))
+				continue;
+			appendStringInfo(&query, "%s%d", first ? " ORDER BY " : ", ", i + 1);
+			first = false;
+		}
+		relation_close(rel, AccessShareLock);
 	}
-	return SPI_cursor_open_with_args(NULL, query.data, 0, NULL, NULL, NULL, true, 0);
+	return export_open_query(query.data, period);
 }
 
 static void
-flush_buffer(int fd, StringInfo buf, const char *rel_path)
+write_all(int fd, const char *p, size_t left, const char *rel_path)
 {
-	const char *p = buf->data;
-	int			left = buf->len;
-
 	while (left > 0)
 	{
 		ssize_t		done = write(fd, p, left);
@@ -976,7 +1122,20 @@ flush_buffer(int fd, StringInfo buf, const char *rel_path)
 		p += done;
 		left -= done;
 	}
+}
+
+static void
+flush_buffer(int fd, StringInfo buf, const char *rel_path)
+{
+	write_all(fd, buf->data, buf->len, rel_path);
 	resetStringInfo(buf);
+}
+
+/* Writes the whole of data into a file of the export. */
+void
+export_write(ExportFile *file, const char *data, size_t len)
+{
+	write_all(file->fd, data, len, file->rel_path);
 }
 
 /*
@@ -1090,7 +1249,14 @@ write_csv_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 
 		if (i > 0)
 			appendStringInfoChar(&csv->buf, ',');
-		if (!isnull)
+		if (isnull)
+			continue;
+		if (csv->columns->kinds[i] == EXPORT_BOOL)
+			appendStringInfoString(&csv->buf, DatumGetBool(value) ? "TRUE" : "FALSE");
+		else if (csv->columns->kinds[i] == EXPORT_TIME &&
+				 getBaseType(TupleDescAttr(desc, i)->atttypid) == TIMESTAMPTZOID)
+			appendStringInfoString(&csv->buf, export_time_text(DatumGetTimestampTz(value)));
+		else
 			append_csv_field(&csv->buf, OidOutputFunctionCall(csv->columns->out_funcs[i], value),
 							 csv->columns->kinds[i] == EXPORT_TEXT);
 	}
@@ -1124,21 +1290,36 @@ write_view_csv(Portal portal, int fd, const char *rel_path)
 }
 
 /*
- * calo_recon.export_reports(folder text DEFAULT '')
+ * The query of the period file: what the export covers and the time its data
+ * is as of (calo_recon.as_of), one row.
+ */
+#define PERIOD_QUERY \
+	"SELECT $1 AS period_from, $2 AS period_to, a.as_of, " \
+	"pg_catalog.statement_timestamp() AS exported_at FROM calo_recon.as_of a"
+#define PERIOD_REPORT "period"
+
+/*
+ * calo_recon.export_reports(folder text DEFAULT '',
+ *     period_from timestamptz DEFAULT NULL, period_to timestamptz DEFAULT NULL)
  *   RETURNS TABLE (report text, file text, rows bigint)
  *
- * All files are written in the working folder first and renamed only when
- * every report is complete: a failed call leaves the folder as it was.
+ * One CSV per report with the rows of the period [from, to), and period.csv
+ * saying the period and the as-of time.  All files are written in the
+ * working folder first and renamed only when every report is complete: a
+ * failed call leaves the folder as it was.
  */
 Datum
 calo_recon_export_reports(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	const char *folder_arg = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ExportPeriod period = export_period_args(fcinfo, 1);
 	SafePathRoot *root;
 	ExportFolder *folder;
-	int64	   *row_counts;
-	int			nviews = lengthof(report_views);
+	int			nreports;
+	const ExportReport *reports = export_report_list(&nreports);
+	const char **names = palloc0(sizeof(char *) * (nreports + 1));
+	int64	   *row_counts = palloc0(sizeof(int64) * (nreports + 1));
 	int			i;
 	int			guc_level;
 	ListCell   *lc;
@@ -1148,19 +1329,25 @@ calo_recon_export_reports(PG_FUNCTION_ARGS)
 	root = export_open_root();
 	export_lock();
 	folder = export_open_folder(root, folder_arg);
-	row_counts = palloc0(sizeof(int64) * nviews);
 	guc_level = export_fix_output_settings();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	for (i = 0; i < nviews; i++)
+	for (i = 0; i <= nreports; i++)
 	{
-		Portal		portal = export_open_view(report_views[i]);
+		bool		is_period = i == nreports;
+		Portal		portal;
 		ExportFile *file;
 
+		if (is_period)
+			portal = get_relname_relid("as_of", get_namespace_oid("calo_recon", false)) != InvalidOid
+				? export_open_query(PERIOD_QUERY, &period) : NULL;
+		else
+			portal = export_open_report(&reports[i], &period);
 		if (portal == NULL)
 			continue;
-		file = export_begin(folder, psprintf("%s.csv", report_views[i]));
+		names[i] = is_period ? PERIOD_REPORT : reports[i].view;
+		file = export_begin(folder, psprintf("%s.csv", names[i]));
 		row_counts[i] = write_view_csv(portal, file->fd, file->rel_path);
 		SPI_cursor_close(portal);
 		export_finish_file(file);
@@ -1170,15 +1357,15 @@ calo_recon_export_reports(PG_FUNCTION_ARGS)
 	AtEOXact_GUC(true, guc_level);
 
 	lc = list_head(folder->files);
-	for (i = 0; i < nviews && lc != NULL; i++)
+	for (i = 0; i <= nreports && lc != NULL; i++)
 	{
 		ExportFile *file = lfirst(lc);
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
 
-		if (strcmp(file->name, psprintf("%s.csv", report_views[i])) != 0)
+		if (names[i] == NULL)
 			continue;
-		values[0] = CStringGetTextDatum(report_views[i]);
+		values[0] = CStringGetTextDatum(names[i]);
 		values[1] = CStringGetTextDatum(file->rel_path);
 		values[2] = Int64GetDatum(row_counts[i]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

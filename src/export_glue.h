@@ -19,6 +19,8 @@
 #include "nodes/pg_list.h"
 #include "access/htup.h"
 #include "utils/portal.h"
+#include "datatype/timestamp.h"
+#include "fmgr.h"
 
 #include "safe_path.h"
 
@@ -70,13 +72,39 @@ typedef struct ExportColumns
 	ExportColumnKind *kinds;
 } ExportColumns;
 
+/*
+ * One report: a view of calo_recon written as a CSV file by export_reports()
+ * and as a sheet by export_workbook(), in this order (export_report_list).
+ */
+typedef struct ExportReport
+{
+	const char *view;
+	const char *sheet;			/* workbook sheet name */
+	const char *time_column;	/* what the period filters on; NULL: see period_filter */
+	const char *period_filter;	/* SQL condition on $1, $2 when time_column is NULL */
+	const char *order_by;		/* NULL: every sortable column in order */
+} ExportReport;
+
+/* The period of an export: [from, to), either end open when absent. */
+typedef struct ExportPeriod
+{
+	bool		has_from;
+	bool		has_to;
+	TimestampTz from;
+	TimestampTz to;
+} ExportPeriod;
+
 typedef void (*ExportRowFn) (HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg);
 
 extern ExportColumnKind export_column_kind(Oid type_oid);
 extern ExportColumns *export_columns(TupleDesc desc);
 extern int64 export_for_each_row(Portal portal, ExportRowFn row_fn, void *arg);
 extern int	export_fix_output_settings(void);
-extern Portal export_open_view(const char *view);
+extern const ExportReport *export_report_list(int *count);
+extern ExportPeriod export_period_args(FunctionCallInfo fcinfo, int from_arg);
+extern Portal export_open_report(const ExportReport *report, const ExportPeriod *period);
+extern Portal export_open_query(const char *query, const ExportPeriod *period);
+extern char *export_time_text(TimestampTz when);
 extern SafePathRoot *export_open_root(void);
 extern void export_lock(void);
 extern ExportFolder *export_open_folder(const SafePathRoot *root, const char *relative_folder);
@@ -84,6 +112,7 @@ extern void export_split_file(const SafePathRoot *root, const char *relative_fil
 							  char **folder_out, char **name_out);
 extern ExportFile *export_begin(ExportFolder *folder, const char *name);
 extern char *export_temp_path(const ExportFile *file);
+extern void export_write(ExportFile *file, const char *data, size_t len);
 extern void export_finish_file(ExportFile *file);
 extern void export_publish(ExportFolder *folder);
 extern void export_close_folder(ExportFolder *folder);

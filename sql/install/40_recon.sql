@@ -108,8 +108,17 @@ AS 'MODULE_PATHNAME', 'calo_recon_finding_rank';
 COMMENT ON FUNCTION calo_recon.finding_rank(text) IS
   'Order in which reconcile() reports the findings of one transaction: chain, chain_drift, arithmetic, drift, out_of_range, overdraft (1 to 6); NULL for any other text';
 
+CREATE FUNCTION calo_recon.round_money(value numeric, minor_unit integer)
+RETURNS numeric
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_round_money';
+COMMENT ON FUNCTION calo_recon.round_money(numeric, integer) IS
+  'The rounding of every report: value to minor_unit decimals (calo_recon.currencies.minor_unit), half away from zero; NULL minor_unit (a currency not in calo_recon.currencies) gives 2 decimals, as the tolerance does. NULL for a NULL value';
+
 -- ---------------------------------------------------------------------
--- Views (the BI contract)
+-- Views (the BI contract). Money is shown rounded to the currency's minor
+-- unit (round_money); transactions keeps the logged values and
+-- precision_drift the exact ones.
 -- ---------------------------------------------------------------------
 
 CREATE VIEW calo_recon.balance_breaks AS
@@ -128,22 +137,25 @@ WITH breaks AS (
     JOIN calo_recon.transactions t ON t.txn_id = q.txn_id
     WHERE q.reason = 'conflict'
 )
-SELECT b.txn_id, b.user_id, b.break_kind, b.currency, b.expected, b.actual,
-       b.difference, b.tolerance,
+SELECT b.txn_id, b.user_id, b.break_kind, b.currency,
+       calo_recon.round_money(b.expected, cu.minor_unit) AS expected,
+       calo_recon.round_money(b.actual, cu.minor_unit) AS actual,
+       calo_recon.round_money(b.difference, cu.minor_unit) AS difference, b.tolerance,
        pg_catalog.row_number() OVER (PARTITION BY b.user_id
            ORDER BY calo_recon.chain_key(b.logged_at, b.txn_id), b.kind_order NULLS LAST) = 1 AS first_break,
        b.logged_at, t.source_file
 FROM breaks b
-LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id;
+LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id
+LEFT JOIN calo_recon.currencies cu ON cu.code = b.currency;
 COMMENT ON VIEW calo_recon.balance_breaks IS
   'Every balance break, not just the first: arithmetic (new_balance does not follow from old_balance and amount - vat), chain (old_balance is not the previous new_balance), conflict (the id was delivered again with a different payload, see calo_recon.quarantine; one break per transaction however many conflicting deliveries) and out_of_range (a value too large or too precise to check exactly). Breaks are at or above the tolerance; see precision_drift for smaller differences. Up to date as of the last calo_recon.reconcile()';
 COMMENT ON COLUMN calo_recon.balance_breaks.txn_id IS 'Transaction with the break';
 COMMENT ON COLUMN calo_recon.balance_breaks.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.balance_breaks.break_kind IS 'arithmetic, chain, conflict or out_of_range';
 COMMENT ON COLUMN calo_recon.balance_breaks.currency IS 'Currency of the transaction';
-COMMENT ON COLUMN calo_recon.balance_breaks.expected IS 'arithmetic: old_balance - net (DEBIT) or + net (CREDIT; legacy rows take the direction of new - old), net = amount - vat; chain: the previous new_balance; NULL for conflict and out_of_range';
-COMMENT ON COLUMN calo_recon.balance_breaks.actual IS 'arithmetic: the logged new_balance; chain: the logged old_balance; NULL for conflict and out_of_range';
-COMMENT ON COLUMN calo_recon.balance_breaks.difference IS 'actual - expected (signed, exact)';
+COMMENT ON COLUMN calo_recon.balance_breaks.expected IS 'arithmetic: old_balance - net (DEBIT) or + net (CREDIT; legacy rows take the direction of new - old), net = amount - vat; chain: the previous new_balance; NULL for conflict and out_of_range. Rounded to the currency''s minor unit (round_money)';
+COMMENT ON COLUMN calo_recon.balance_breaks.actual IS 'arithmetic: the logged new_balance; chain: the logged old_balance; NULL for conflict and out_of_range. Rounded to the currency''s minor unit';
+COMMENT ON COLUMN calo_recon.balance_breaks.difference IS 'actual - expected (signed), computed exactly then rounded to the currency''s minor unit; the exact value is in reconciliation_findings';
 COMMENT ON COLUMN calo_recon.balance_breaks.tolerance IS 'Half the minor unit of the currency (BHD 0.0005, SAR 0.005, JPY 0.5; 0.005 when the currency is unknown); NULL for conflict';
 COMMENT ON COLUMN calo_recon.balance_breaks.first_break IS 'true for the user''s first break in chain order (logged_at, txn_id; chain before arithmetic before conflict on one transaction)';
 COMMENT ON COLUMN calo_recon.balance_breaks.logged_at IS 'logged_at of the transaction';
@@ -171,12 +183,17 @@ COMMENT ON COLUMN calo_recon.precision_drift.logged_at IS 'logged_at of the tran
 COMMENT ON COLUMN calo_recon.precision_drift.source_file IS 'Export file the transaction was read from';
 
 CREATE VIEW calo_recon.overdrafts AS
-SELECT t.txn_id, t.user_id, t.txn_type, t.source, t.action, t.currency, t.amount,
-       t.vat, t.old_balance, t.new_balance, t.logged_at, t.source_file
+SELECT t.txn_id, t.user_id, t.txn_type, t.source, t.action, t.currency,
+       calo_recon.round_money(t.amount, cu.minor_unit) AS amount,
+       calo_recon.round_money(t.vat, cu.minor_unit) AS vat,
+       calo_recon.round_money(t.old_balance, cu.minor_unit) AS old_balance,
+       calo_recon.round_money(t.new_balance, cu.minor_unit) AS new_balance,
+       t.logged_at, t.source_file
 FROM calo_recon.transactions t
+LEFT JOIN calo_recon.currencies cu ON cu.code = t.currency
 WHERE calo_recon.is_overdraft(t.new_balance);
 COMMENT ON VIEW calo_recon.overdrafts IS
-  'Transactions that left the wallet below zero (new_balance < 0); see overdraft_episodes for runs of them';
+  'Transactions that left the wallet below zero (new_balance < 0, as logged); see overdraft_episodes for runs of them. Money rounded to the currency''s minor unit (round_money)';
 COMMENT ON COLUMN calo_recon.overdrafts.txn_id IS 'Transaction id';
 COMMENT ON COLUMN calo_recon.overdrafts.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.overdrafts.txn_type IS 'CREDIT, DEBIT, or NULL for the legacy form';
@@ -205,13 +222,17 @@ WITH ordered AS (
 ),
 runs AS (
     -- consecutive negative rows share pos - pos_in_sign
-    SELECT o.*, o.pos - o.pos_in_sign AS run FROM ordered o WHERE o.negative
+    SELECT o.*, o.pos - o.pos_in_sign AS run,
+           calo_recon.round_money(o.new_balance, cu.minor_unit) AS shown_balance
+    FROM ordered o
+    LEFT JOIN calo_recon.currencies cu ON cu.code = o.currency
+    WHERE o.negative
 )
 SELECT r.user_id,
        (pg_catalog.array_agg(r.currency ORDER BY r.pos))[1] AS currency,
        pg_catalog.min(r.logged_at) AS started_at,
        (pg_catalog.array_agg(r.next_logged_at ORDER BY r.pos DESC))[1] AS ended_at,
-       pg_catalog.min(r.new_balance) AS lowest_balance,
+       pg_catalog.min(r.shown_balance) AS lowest_balance,
        pg_catalog.count(*) AS transactions,
        (pg_catalog.array_agg(r.txn_id ORDER BY r.pos))[1] AS first_txn_id,
        (pg_catalog.array_agg(r.txn_id ORDER BY r.pos DESC))[1] AS last_txn_id
@@ -223,18 +244,20 @@ COMMENT ON COLUMN calo_recon.overdraft_episodes.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.currency IS 'Currency of the first negative transaction of the run';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.started_at IS 'logged_at of the first transaction that left the balance negative';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.ended_at IS 'logged_at of the transaction that brought the balance back to zero or above; NULL while still negative';
-COMMENT ON COLUMN calo_recon.overdraft_episodes.lowest_balance IS 'Lowest new_balance during the run';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.lowest_balance IS 'Lowest new_balance during the run, rounded to the currency''s minor unit';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.transactions IS 'Number of consecutive transactions with a negative new_balance';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.first_txn_id IS 'First negative transaction of the run';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.last_txn_id IS 'Last negative transaction of the run';
 
 CREATE VIEW calo_recon.discrepancies AS
-SELECT e.error_id, e.user_id, e.txn_id, e.subscription_balance, e.payment_balance,
-       e.subscription_balance - e.payment_balance AS difference,
+SELECT e.error_id, e.user_id, e.txn_id,
+       calo_recon.round_money(e.subscription_balance, tol.minor_unit) AS subscription_balance,
+       calo_recon.round_money(e.payment_balance, tol.minor_unit) AS payment_balance,
+       calo_recon.round_money(e.subscription_balance - e.payment_balance, tol.minor_unit) AS difference,
        tol.tolerance, tol.currency, e.logged_at, e.source_file
 FROM calo_recon.balance_errors e
 CROSS JOIN LATERAL (
-    SELECT c.currency,
+    SELECT c.currency, cu.minor_unit::integer AS minor_unit,
            calo_recon.tolerance(cu.minor_unit) AS tolerance
     FROM (SELECT coalesce(
                    (SELECT t.currency FROM calo_recon.transactions t WHERE t.txn_id = e.txn_id),
@@ -244,7 +267,7 @@ CROSS JOIN LATERAL (
 ) tol
 WHERE abs(e.subscription_balance - e.payment_balance) >= tol.tolerance;
 COMMENT ON VIEW calo_recon.discrepancies IS
-  'Balance errors whose subscription and payment balances differ by at least the tolerance (currency of the linked transaction, else of the user''s latest transaction, else 2 decimals)';
+  'Balance errors whose subscription and payment balances differ by at least the tolerance (currency of the linked transaction, else of the user''s latest transaction, else 2 decimals); balances and difference rounded to that currency''s minor unit (round_money), the test on the exact difference';
 COMMENT ON COLUMN calo_recon.discrepancies.error_id IS 'Balance error (calo_recon.balance_errors)';
 COMMENT ON COLUMN calo_recon.discrepancies.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.discrepancies.txn_id IS 'Transaction of the same request and message, when there is one';
@@ -257,18 +280,27 @@ COMMENT ON COLUMN calo_recon.discrepancies.logged_at IS 'When the error was logg
 COMMENT ON COLUMN calo_recon.discrepancies.source_file IS 'Export file the error was read from';
 
 CREATE VIEW calo_recon.user_summary AS
+-- Every subquery is referenced once and groups by user_id, so the planner
+-- inlines them and pushes a filter on user_id down to the user indexes
+-- (one user's row reads that user's rows only).
 WITH txn AS (
     SELECT t.user_id,
            pg_catalog.count(*) AS transactions,
            pg_catalog.min(t.logged_at) AS first_logged_at,
            pg_catalog.max(t.logged_at) AS last_logged_at,
            (pg_catalog.array_agg(t.currency ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC))[1] AS currency,
-           (pg_catalog.array_agg(t.new_balance ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC))[1] AS current_balance,
+           (pg_catalog.array_agg(t.old_balance ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id)))[1] AS opening_balance,
+           (pg_catalog.array_agg(t.new_balance ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC))[1] AS closing_balance,
            pg_catalog.count(*) FILTER (WHERE calo_recon.is_overdraft(t.new_balance)) AS overdrafts,
            coalesce(pg_catalog.sum(t.amount) FILTER (
                WHERE calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS credits_total,
            coalesce(pg_catalog.sum(t.amount) FILTER (
-               WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS debits_total
+               WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS debits_total,
+           coalesce(pg_catalog.sum(t.amount - t.vat) FILTER (
+               WHERE calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS credits_net,
+           coalesce(pg_catalog.sum(t.amount - t.vat) FILTER (
+               WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS debits_net,
+           pg_catalog.sum(t.vat) AS vat_total
     FROM calo_recon.transactions t
     GROUP BY t.user_id
 ),
@@ -289,39 +321,55 @@ rej AS (
     FROM calo_recon.negative_balance_rejections r GROUP BY r.user_id
 ),
 users AS (
-    SELECT user_id FROM txn
-    UNION SELECT user_id FROM calo_recon.balance_errors
-    UNION SELECT user_id FROM rej
+    SELECT t.user_id FROM calo_recon.transactions t
+    UNION SELECT e.user_id FROM calo_recon.balance_errors e
+    UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n
 )
 SELECT u.user_id,
        coalesce(x.transactions, 0) AS transactions,
-       x.first_logged_at, x.last_logged_at, x.currency, x.current_balance,
+       x.first_logged_at, x.last_logged_at, x.currency,
+       calo_recon.round_money(x.closing_balance, cu.minor_unit) AS current_balance,
        coalesce(f.arithmetic_breaks, 0) AS arithmetic_breaks,
        coalesce(f.chain_breaks, 0) AS chain_breaks,
        coalesce(f.drift, 0) AS drift,
        coalesce(x.overdrafts, 0) AS overdrafts,
        coalesce(d.discrepancies, 0) AS discrepancies,
        coalesce(r.rejections, 0) AS rejections,
-       coalesce(x.credits_total, 0) AS credits_total,
-       coalesce(x.debits_total, 0) AS debits_total
+       calo_recon.round_money(coalesce(x.credits_total, 0), cu.minor_unit) AS credits_total,
+       calo_recon.round_money(coalesce(x.debits_total, 0), cu.minor_unit) AS debits_total,
+       calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
+       calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
+       calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
+       calo_recon.round_money(x.vat_total, cu.minor_unit) AS vat_total,
+       pg_catalog.abs(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net))
+           < calo_recon.tolerance(cu.minor_unit) AS reconciles,
+       calo_recon.round_money(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net),
+                              cu.minor_unit) AS reconcile_difference
 FROM users u
 LEFT JOIN txn x ON x.user_id = u.user_id
+LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
 LEFT JOIN findings f ON f.user_id = u.user_id
 LEFT JOIN disc d ON d.user_id = u.user_id
 LEFT JOIN rej r ON r.user_id = u.user_id;
 COMMENT ON VIEW calo_recon.user_summary IS
-  'One row per user seen in transactions, balance errors or rejections: activity, current balance and counts of breaks, drift, overdrafts, discrepancies and refused debits. Break and drift counts are as of the last calo_recon.reconcile()';
+  'One row per user seen in transactions, balance errors or rejections: activity, opening and closing balance, credits, debits and VAT, whether they add up (opening_balance + credits_net - debits_net = current_balance), and counts of breaks, drift, overdrafts, discrepancies and refused debits. Money rounded to the currency''s minor unit (round_money). Break and drift counts are as of the last calo_recon.reconcile(). WHERE user_id = ... reads only that user''s rows';
 COMMENT ON COLUMN calo_recon.user_summary.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.user_summary.transactions IS 'Number of transactions';
 COMMENT ON COLUMN calo_recon.user_summary.first_logged_at IS 'First transaction time';
 COMMENT ON COLUMN calo_recon.user_summary.last_logged_at IS 'Last transaction time';
 COMMENT ON COLUMN calo_recon.user_summary.currency IS 'Currency of the last transaction';
-COMMENT ON COLUMN calo_recon.user_summary.current_balance IS 'new_balance of the last transaction in chain order (logged_at, txn_id)';
+COMMENT ON COLUMN calo_recon.user_summary.current_balance IS 'Closing balance: new_balance of the last transaction in chain order (logged_at, txn_id)';
 COMMENT ON COLUMN calo_recon.user_summary.arithmetic_breaks IS 'Arithmetic breaks (see balance_breaks)';
 COMMENT ON COLUMN calo_recon.user_summary.chain_breaks IS 'Chain breaks (see balance_breaks)';
 COMMENT ON COLUMN calo_recon.user_summary.drift IS 'Precision drift findings (see precision_drift)';
 COMMENT ON COLUMN calo_recon.user_summary.overdrafts IS 'Transactions with a negative new_balance';
 COMMENT ON COLUMN calo_recon.user_summary.discrepancies IS 'Balance errors at or above the tolerance (see discrepancies)';
 COMMENT ON COLUMN calo_recon.user_summary.rejections IS 'Debits refused for overdraft (negative_balance_rejections)';
-COMMENT ON COLUMN calo_recon.user_summary.credits_total IS 'Sum of amount over CREDIT transactions (legacy rows whose balance did not decrease count as credits)';
-COMMENT ON COLUMN calo_recon.user_summary.debits_total IS 'Sum of amount over DEBIT transactions (legacy rows whose balance decreased count as debits)';
+COMMENT ON COLUMN calo_recon.user_summary.credits_total IS 'Sum of amount (gross, VAT included) over CREDIT transactions (legacy rows whose balance did not decrease count as credits)';
+COMMENT ON COLUMN calo_recon.user_summary.debits_total IS 'Sum of amount (gross, VAT included) over DEBIT transactions (legacy rows whose balance decreased count as debits)';
+COMMENT ON COLUMN calo_recon.user_summary.opening_balance IS 'Opening balance: old_balance of the first transaction in chain order';
+COMMENT ON COLUMN calo_recon.user_summary.credits_net IS 'Sum of amount - vat over credits: what credits added to the wallet';
+COMMENT ON COLUMN calo_recon.user_summary.debits_net IS 'Sum of amount - vat over debits: what debits took from the wallet';
+COMMENT ON COLUMN calo_recon.user_summary.vat_total IS 'Sum of vat over all transactions';
+COMMENT ON COLUMN calo_recon.user_summary.reconciles IS 'true when opening_balance + credits_net - debits_net equals current_balance within the tolerance (half a minor unit), computed on the logged values; NULL without transactions';
+COMMENT ON COLUMN calo_recon.user_summary.reconcile_difference IS 'current_balance - (opening_balance + credits_net - debits_net), rounded to the minor unit: what the breaks of the user add up to';

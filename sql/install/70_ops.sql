@@ -3,18 +3,32 @@
 -- (superuser or pg_write_server_files, as COPY TO a file does); nothing here
 -- is SECURITY DEFINER, so no call ever runs with more rights than its caller.
 
-CREATE FUNCTION calo_recon.export_reports(folder text DEFAULT '')
+CREATE FUNCTION calo_recon.export_reports(folder text DEFAULT '',
+                                          period_from timestamptz DEFAULT NULL,
+                                          period_to timestamptz DEFAULT NULL)
 RETURNS TABLE (report text, file text, rows bigint)
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'calo_recon_export_reports';
-COMMENT ON FUNCTION calo_recon.export_reports(text) IS
-  'Writes one CSV file with a header per reporting view into a folder under calo_recon.export_directory (created when missing); text cells that a spreadsheet would read as a formula get a leading apostrophe; never writes outside the export directory nor replaces a file it did not write. Needs superuser or pg_write_server_files.';
-REVOKE EXECUTE ON FUNCTION calo_recon.export_reports(text) FROM PUBLIC;
+COMMENT ON FUNCTION calo_recon.export_reports(text, timestamptz, timestamptz) IS
+  'Writes one CSV file with a header per report (daily_summary, transactions, overdrafts, overdraft_episodes, anomalies by score, discrepancies, balance_breaks, precision_drift, user_summary) with the rows of the period [period_from, period_to) (NULL: open; user_summary keeps the users with a transaction in it), and period.csv saying the period and the as-of time, into a folder under calo_recon.export_directory (created when missing). Times are UTC (YYYY-MM-DD HH:MM:SS), booleans TRUE/FALSE; text cells that a spreadsheet would read as a formula get a leading apostrophe; files are mode 0600, or 0640 for calo_recon.export_group; never writes outside the export directory nor replaces a file it did not write. Needs superuser or pg_write_server_files.';
+REVOKE EXECUTE ON FUNCTION calo_recon.export_reports(text, timestamptz, timestamptz) FROM PUBLIC;
 
-CREATE FUNCTION calo_recon.export_workbook(file text DEFAULT 'balance_reports.xlsx')
+CREATE FUNCTION calo_recon.export_workbook(file text DEFAULT 'balance_reports.xlsx',
+                                           period_from timestamptz DEFAULT NULL,
+                                           period_to timestamptz DEFAULT NULL)
 RETURNS bigint
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'calo_recon_export_workbook';
-COMMENT ON FUNCTION calo_recon.export_workbook(text) IS
-  'Writes the Excel workbook (sheets All Transactions, Overdrafts, Anomalies, Discrepancies, Balance Breaks, User Summary; typed cells, frozen header row, autofilter) under calo_recon.export_directory; returns the data rows written. Same path and permission rules as export_reports.';
-REVOKE EXECUTE ON FUNCTION calo_recon.export_workbook(text) FROM PUBLIC;
+COMMENT ON FUNCTION calo_recon.export_workbook(text, timestamptz, timestamptz) IS
+  'Writes the Excel workbook of the period [period_from, period_to) under calo_recon.export_directory: a Summary sheet first (period, as-of time, figures per currency, breaks by kind, charts of the wallet liability, the breaks per day and the anomaly scores, the list of sheets), one sheet per report of export_reports (a report longer than calo_recon.workbook_sheet_rows continues on "<sheet> (2)", ...) and the Chart Data; money in its currency''s format, UTC dates, TRUE/FALSE, frozen header row, autofilter, landscape one page wide with the header row repeated. Returns the data rows of the report sheets. Same path and permission rules as export_reports.';
+REVOKE EXECUTE ON FUNCTION calo_recon.export_workbook(text, timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.export_dashboard(file text DEFAULT 'dashboard.html',
+                                            period_from timestamptz DEFAULT NULL,
+                                            period_to timestamptz DEFAULT NULL)
+RETURNS text
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'calo_recon_export_dashboard';
+COMMENT ON FUNCTION calo_recon.export_dashboard(text, timestamptz, timestamptz) IS
+  'Writes one self-contained HTML page (no script, no network: inline CSS and SVG charts) of the period [period_from, period_to) under calo_recon.export_directory: period, as-of time, figures per currency, breaks by kind, the workbook''s three charts, the top 10 open breaks by difference and the top 10 anomalies by score with their explanations; readable on screen and printed (A4 landscape). Returns the file written. Same path and permission rules as export_reports; the name must end in .html.';
+REVOKE EXECUTE ON FUNCTION calo_recon.export_dashboard(text, timestamptz, timestamptz) FROM PUBLIC;

@@ -62,7 +62,8 @@ DECLARE
     statement text;
     statements text[];
     views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
-                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary'];
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of'];
     analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback'];
     -- the columns of a feedback row its author fills in; the rest is set by
     -- the product (README "Roles")
@@ -72,7 +73,7 @@ DECLARE
     -- execute the rest
     operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
                                   'reconcile', 'refresh', 'check_last_refresh', 'train_model',
-                                  'score_transactions', 'export_reports', 'export_workbook', 'grant_role',
+                                  'score_transactions', 'export_reports', 'export_workbook', 'export_dashboard', 'grant_role',
                                   'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
                                   'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
                                   'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',

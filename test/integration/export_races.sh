@@ -191,7 +191,7 @@ unlock_table
 finish_export p2
 echo victim | cmp -s - "$OUTSIDE/victim.txt" || fail "P2: the outside file got the manifest text ($out)"
 outside_untouched P2
-[ "$out" = 8 ] || fail "P2: export failed: $out"
+[ "$out" = 10 ] || fail "P2: export failed: $out"
 [ -f "$RACES/p2/.calo_recon_manifest" ] && [ "$(stat -c %h "$RACES/p2/.calo_recon_manifest")" = 1 ] \
   || fail "P2: the manifest is not a file of its own"
 rm -f "$RACES/p2/.calo_recon_manifest.$pid.tmp"
@@ -213,8 +213,8 @@ unlock_table
 finish_export p3
 reports=$(find "$OUTSIDE/dest" -name '*.csv' -o -name '.calo_recon_manifest' | sort)
 [ -z "$reports" ] || fail "P3: reports published outside the export folder: $reports ($out)"
-if [ "$out" = 8 ]; then
-  [ "$(ls "$RACES/p3.moved"/*.csv | wc -l)" = 8 ] || fail "P3: reports missing from the folder"
+if [ "$out" = 10 ]; then
+  [ "$(ls "$RACES/p3.moved"/*.csv | wc -l)" = 10 ] || fail "P3: reports missing from the folder"
 else
   echo "$out" | grep -q ERROR || fail "P3: $out"
 fi
@@ -261,7 +261,7 @@ for f in ".transactions.csv.$dead.1.tmp" ".calo_recon_manifest.$dead.tmp"; do
   echo old > "$RACES/c1/$f"; chown postgres "$RACES/c1/$f"
 done
 echo theirs > "$RACES/c1/.notes.$dead.1.tmp"; chown nobody "$RACES/c1/.notes.$dead.1.tmp"
-[ "$(q -c "SELECT count(*) FROM calo_recon.export_reports('races/c1')")" = 8 ] || fail "C1: export after the kill failed"
+[ "$(q -c "SELECT count(*) FROM calo_recon.export_reports('races/c1')")" = 10 ] || fail "C1: export after the kill failed"
 [ -f "$RACES/c1/.notes.$dead.1.tmp" ] || fail "C1: removed a file the server does not own"
 rm "$RACES/c1/.notes.$dead.1.tmp"
 no_temporaries "$RACES/c1" C1
@@ -290,10 +290,10 @@ psql -X -q -d "${DB}_2" -c "CREATE EXTENSION calo_recon"
 lock_table balance_errors "${DB}_2"
 start_export c1live "SELECT count(*) FROM calo_recon.export_reports('races/c1')" "${DB}_2"
 wait_for_lock_wait c1live >/dev/null
-[ "$(q -c "SELECT count(*) FROM calo_recon.export_reports('races/c1')")" = 8 ] || fail "C1L: export beside a live one failed"
+[ "$(q -c "SELECT count(*) FROM calo_recon.export_reports('races/c1')")" = 10 ] || fail "C1L: export beside a live one failed"
 unlock_table
 finish_export c1live
-[ "$out" = 8 ] || fail "C1L: the live export lost its working folder: $out"
+[ "$out" = 10 ] || fail "C1L: the live export lost its working folder: $out"
 no_temporaries "$RACES/c1" "C1L live"
 echo "export_races: C1L ok"
 fi

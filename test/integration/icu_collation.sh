@@ -49,7 +49,7 @@ expect "no chain or arithmetic alert (as reconcile)" "" \
   "$(q -c "SELECT string_agg(txn_id || ':' || alert_kind, ',' ORDER BY alert_id) FROM calo_recon.alerts WHERE alert_kind IN ('chain', 'arithmetic')")"
 expect "the overdraft alert of p.1" "p.1:overdraft" \
   "$(q -c "SELECT string_agg(txn_id || ':' || alert_kind, ',' ORDER BY alert_id) FROM calo_recon.alerts WHERE alert_kind = 'overdraft'")"
-expect "current_balance is the last row's in chain order (p.1)" "-1" \
+expect "current_balance is the last row's in chain order (p.1)" "-1.00" \
   "$(q -c "SELECT current_balance FROM calo_recon.user_summary WHERE user_id = 'icu-user'")"
 expect "one overdraft episode opened by p.1" "p.1|p.1|1" \
   "$(q -c "SELECT first_txn_id, last_txn_id, transactions FROM calo_recon.overdraft_episodes WHERE user_id = 'icu-user'")"

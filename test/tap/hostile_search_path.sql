@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(63);
+SELECT plan(64);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -273,7 +273,8 @@ INSERT INTO entry_points VALUES
   ('chain_findings_since', $$SELECT * FROM calo_recon.chain_findings_since(ARRAY['tap-hsp-1'], ARRAY['2024-01-01 00:00+00'::pg_catalog.timestamptz], ARRAY['TAP-HSP-1'])$$),
   ('chain rules', $$SELECT calo_recon.chain_key('2024-01-01 00:00+00', 'x'), calo_recon.tolerance(3),
                           calo_recon.tolerance(NULL), calo_recon.is_credit(NULL, 1, 2), calo_recon.is_overdraft(-1),
-                          calo_recon.finding_rank('chain')$$),
+                          calo_recon.finding_rank('chain'), calo_recon.round_money(1.005, 2),
+                          calo_recon.round_money(1.5, NULL)$$),
   ('scaler functions', $$SELECT calo_recon.scaler_transform(f.scaler, f.x), calo_recon.scaler_to_json(f.scaler),
                                calo_recon.scaler_from_json(f.scaler_json), calo_recon.scaler_info(f.scaler),
                                f.scaler::pg_catalog.text, f.scaler::pg_catalog.text::calo_recon.scaler
@@ -300,8 +301,9 @@ INSERT INTO entry_points VALUES
   ('record_feedback', $$SELECT calo_recon.record_feedback('TAP-HSP-1', 'confirmed', 'hostile path')$$),
   ('train_model', $$SELECT calo_recon.train_model('tap-hsp-hostile', 0.05, 10, 32, 11)$$),
   ('score_transactions', $$SELECT calo_recon.score_transactions(), calo_recon.score_transactions(false)$$),
-  ('export_reports', $$SELECT * FROM calo_recon.export_reports('tap_hostile_search_path')$$),
-  ('export_workbook', $$SELECT calo_recon.export_workbook('tap_hostile_search_path.xlsx')$$),
+  ('export_reports', $$SELECT * FROM calo_recon.export_reports('tap_hostile_search_path', '2000-01-01', '2100-01-01')$$),
+  ('export_workbook', $$SELECT calo_recon.export_workbook('tap_hostile_search_path.xlsx', '2000-01-01', '2100-01-01')$$),
+  ('export_dashboard', $$SELECT calo_recon.export_dashboard('tap_hostile_search_path.html', '2000-01-01', '2100-01-01')$$),
   ('refresh', $$SELECT * FROM calo_recon.refresh('samples')$$),
   ('check_last_refresh', $$SELECT * FROM calo_recon.check_last_refresh()$$),
   ('refresh_work', $$WITH r AS (INSERT INTO calo_recon.runs (status, folder) VALUES ('running', 'samples') RETURNING run_id)

@@ -19,8 +19,8 @@ SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'calo_recon' WHERE p.prokind = 'p'),
           ARRAY['calo_recon.refresh_job(text)'], 'the only procedure is refresh_job(), which commits');
 SELECT ok(NOT has_function_privilege('public', 'calo_recon.refresh(text)', 'EXECUTE')
-          AND NOT has_function_privilege('public', 'calo_recon.export_reports(text)', 'EXECUTE')
-          AND NOT has_function_privilege('public', 'calo_recon.export_workbook(text)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'calo_recon.export_reports(text, timestamptz, timestamptz)', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'calo_recon.export_workbook(text, timestamptz, timestamptz)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'calo_recon.grant_role(name, text)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'calo_recon.refresh_job(text)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'calo_recon.lock_writer()', 'EXECUTE')

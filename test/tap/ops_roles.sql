@@ -55,8 +55,9 @@ SELECT is(pg_temp.held('calo_tap_r_fresh'), '{}'::text[], 'a role never granted 
 SELECT is(pg_temp.held('calo_tap_r_monitor'), ARRAY['check_health:EXECUTE', 'health:SELECT', 'schema:USAGE'],
           'monitor: the health view, check_health() and the schema, nothing else');
 SELECT is(pg_temp.held('calo_tap_r_reader'),
-          ARRAY['anomalies:SELECT', 'balance_breaks:SELECT', 'discrepancies:SELECT', 'overdraft_episodes:SELECT',
-                'overdrafts:SELECT', 'precision_drift:SELECT', 'schema:USAGE', 'transactions:SELECT', 'user_summary:SELECT'],
+          ARRAY['anomalies:SELECT', 'as_of:SELECT', 'balance_breaks:SELECT', 'daily_summary:SELECT',
+                'discrepancies:SELECT', 'overdraft_episodes:SELECT', 'overdrafts:SELECT', 'precision_drift:SELECT',
+                'schema:USAGE', 'transactions:SELECT', 'user_summary:SELECT'],
           'reader: the BI views and transactions, nothing else');
 SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_analyst')) x
            WHERE x ~ ':(INSERT|UPDATE|DELETE|TRUNCATE)$'),

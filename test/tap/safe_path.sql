@@ -95,7 +95,7 @@ RESET calo_recon.export_directory;
 CREATE ROLE calo_tap_paths;
 GRANT USAGE ON SCHEMA calo_recon TO calo_tap_paths;
 GRANT EXECUTE ON FUNCTION calo_recon.ingest_file(text), calo_recon.read_log_file(text),
-    calo_recon.export_reports(text), calo_recon.export_workbook(text) TO calo_tap_paths;
+    calo_recon.export_reports(text, timestamptz, timestamptz), calo_recon.export_workbook(text, timestamptz, timestamptz) TO calo_tap_paths;
 GRANT SELECT ON path_function TO calo_tap_paths;
 CREATE FUNCTION pg_temp.check_access(missing text) RETURNS SETOF text LANGUAGE sql AS $$
     SELECT throws_ok(format(call, '/etc/book.xlsx'), '42501',
