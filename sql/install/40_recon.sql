@@ -72,7 +72,7 @@ COMMENT ON FUNCTION calo_recon.chain_findings(text[]) IS
 REVOKE ALL ON FUNCTION calo_recon.chain_findings(text[]) FROM PUBLIC;
 
 -- The walk's rules for SQL: the views order and decide with these, never
--- with a copy of the rule (src/walk.c, src/balance.c).
+-- with a copy of the rule (src/core/walk.c, src/core/balance.c).
 CREATE FUNCTION calo_recon.chain_key(logged_at timestamptz, txn_id text)
 RETURNS bytea
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE

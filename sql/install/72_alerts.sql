@@ -13,7 +13,7 @@
 -- makes (resolved_at, resolution); reconcile() resolves the arithmetic,
 -- chain and out_of_range alerts of the users it walks that its findings do
 -- not support.  A transaction has at most one open alert of a kind.  Inserts of the same user are serialized by
--- the chain locks (src/locks.h): the chain check of a row waits for a
+-- the chain locks (src/glue/locks.h): the chain check of a row waits for a
 -- concurrent insert of that user to end and then sees its row, as reconcile()
 -- will.  Restore a dump with alerts off
 -- (PGOPTIONS='-c calo_recon.alerts=off' pg_restore ...): reloaded rows are

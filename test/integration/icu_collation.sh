@@ -2,7 +2,7 @@
 # Issue 8 item 6: the reconciliation and the alerts in a database whose
 # default collation is ICU (en-US), where text order is not byte order:
 # 'B2' < 'a1' bytewise, 'a1' < 'B2' in en-US. Chain order compares txn_id
-# bytewise everywhere (src/walk.c), so
+# bytewise everywhere (src/core/walk.c), so
 #   1. a chain inserted in chain order raises no chain alert and reconcile()
 #      finds no break (the trigger used to order txn_id by the database
 #      collation and alerted against the wrong predecessor);
