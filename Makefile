@@ -36,13 +36,10 @@ DATA       = $(filter-out $(DATA_built),$(wildcard sql/calo_recon--*.sql))
 REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=.
 # Deterministic interleavings of concurrent sessions (isolationtester specs in
-# test/specs/, expected output beside the pg_regress ones in expected/).
-# pg_isolation_regress (PostgreSQL 15) reads both the spec and its expected
-# output under one --inputdir (specs/, expected/), so installcheck first links
-# both folders into output_iso/input.
+# test/specs/, expected output beside the pg_regress ones in test/expected/):
+# pg_isolation_regress (PostgreSQL 15) reads both under one --inputdir.
 ISOLATION       = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
-ISOLATION_INPUT = output_iso/input
-ISOLATION_OPTS  = --inputdir=$(ISOLATION_INPUT) --outputdir=.
+ISOLATION_OPTS  = --inputdir=test --outputdir=.
 
 SHLIB_LINK += -lz $(if $(filter yes,$(XLSXWRITER)),-lxlsxwriter)
 # PostgreSQL's function-manager macros leave fcinfo unused and its headers
@@ -52,7 +49,7 @@ PG_CFLAGS  += $(CALO_WARNINGS) -Wno-unused-parameter -Wno-sign-compare \
 PG_CPPFLAGS += -Isrc/core -Isrc/glue $(CALO_ASSERTS)
 # the client loader is installed beside the server's programs (pg_config --bindir)
 SCRIPTS_built = tools/calo_recon_load
-EXTRA_CLEAN = results output_iso regression.diffs regression.out test/unit/build test/fuzz/build \
+EXTRA_CLEAN = results regression.diffs regression.out test/unit/build test/fuzz/build \
               tools/calo_recon_load tools/calo_recon_gen
 
 # installcheck is defined below: it wraps PGXS's two runs in fixtures
@@ -77,7 +74,7 @@ sql/calo_recon--$(EXTVERSION).sql: $(PARTS) calo_recon.control
 # that point every test session there; cleanup.sql removes the folders after
 # both runs, whether they passed or not.
 FIXTURE_PSQL = '$(bindir)/psql' -X -q -At -v ON_ERROR_STOP=1 -d postgres
-installcheck: isolation-input
+installcheck:
 	@fixture_options=$$($(FIXTURE_PSQL) -f test/fixtures/setup.sql) || exit 1; \
 	export PGOPTIONS="$${PGOPTIONS:-} $$fixture_options"; status=0; \
 	{ $(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS); } || status=$$?; \
@@ -85,12 +82,8 @@ installcheck: isolation-input
 	  { $(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION); } || status=$$?; fi; \
 	$(FIXTURE_PSQL) -f test/fixtures/cleanup.sql || status=1; \
 	exit $$status
-isolation-input:
-	mkdir -p $(ISOLATION_INPUT)
-	ln -sfn ../../test/specs $(ISOLATION_INPUT)/specs
-	ln -sfn ../../expected $(ISOLATION_INPUT)/expected
 
-.PHONY: unit fuzz fuzz-run tools isolation-input
+.PHONY: unit fuzz fuzz-run tools
 tools:
 	$(MAKE) -C tools PG_CONFIG=$(PG_CONFIG)
 tools/calo_recon_load: tools/calo_recon_load.c src/core/logfile.c src/core/logfile.h tools/Makefile mk/build_flags.mk
