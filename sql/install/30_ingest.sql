@@ -1,4 +1,4 @@
--- Ingestion (SPEC sections 2, 3, 9): log text -> log_events, transactions,
+-- Ingestion of the balance-sync logs: log text -> log_events, transactions,
 -- balance_errors, negative_balance_rejections and quarantine, idempotent per
 -- content digest; ingest_file() / read_log_file() read the import folder (C).
 

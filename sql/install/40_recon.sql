@@ -1,4 +1,5 @@
--- Reconciliation (SPEC section 4) and its views (SPEC section 6).
+-- Reconciliation of each user's balance chain and the views of its findings
+-- (breaks, precision drift, overdrafts, summaries).
 -- calo_recon.reconcile() materializes what needs the chain order into
 -- reconciliation_findings; the views read that table and the data tables.
 

@@ -1,4 +1,4 @@
--- Anomaly detection in the database (SPEC sections 5, 6 and 10): the feature
+-- Anomaly detection in the database (isolation forest on scaled features): the feature
 -- view, the model registry, scores, analysts' feedback, train_model(),
 -- score_transactions(), record_feedback() and the anomalies view.  Builds on
 -- the scaler and iforest types of 50_anomaly_types.sql.

@@ -1,4 +1,4 @@
--- Real-time alerts (SPEC section 8): every inserted transaction is checked at
+-- Real-time alerts: every inserted transaction is checked at
 -- insert time, when calo_recon.alerts is on, against the rules of reconcile()
 -- (arithmetic, chain against the user's previous transaction in chain order,
 -- overdraft: the same walk, calo_recon.chain_findings), the

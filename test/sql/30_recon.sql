@@ -1,5 +1,5 @@
--- Reconciliation (SPEC section 4) on the sample's cases, inserted directly
--- (independent of the log parser), and the views of SPEC section 6.
+-- Reconciliation on the sample's cases, inserted directly (independent of
+-- the log parser), and the views of its findings.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS calo_recon CASCADE;
 CREATE EXTENSION calo_recon;
