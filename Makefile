@@ -11,10 +11,14 @@ include mk/build_flags.mk
 
 MODULE_big = calo_recon
 # The Excel export needs libxlsxwriter; without it (not found, or XLSXWRITER=no)
-# src/workbook_unavailable_glue.c stands in and export_workbook() says why.
+# src/glue/workbook_unavailable_glue.c stands in and export_workbook() says why.
 XLSXWRITER ?= $(shell echo '\#include <xlsxwriter.h>' | $${CC:-cc} -E -x c - >/dev/null 2>&1 && echo yes || echo no)
-WORKBOOK_LEFT_OUT = $(if $(filter yes,$(XLSXWRITER)),src/workbook_unavailable_glue.c,src/workbook_glue.c)
-OBJS       = $(patsubst %.c,%.o,$(sort $(filter-out $(WORKBOOK_LEFT_OUT),$(wildcard src/*.c))))
+WORKBOOK_LEFT_OUT = $(if $(filter yes,$(XLSXWRITER)),src/glue/workbook_unavailable_glue.c,src/glue/workbook_glue.c)
+# src/core: the plain C cores; src/glue: the PostgreSQL glue (one file per
+# SQL-facing job), which includes the cores' headers.
+CORE_SRCS  = $(sort $(wildcard src/core/*.c))
+GLUE_SRCS  = $(sort $(filter-out $(WORKBOOK_LEFT_OUT),$(wildcard src/glue/*.c)))
+OBJS       = $(patsubst %.c,%.o,$(CORE_SRCS) $(GLUE_SRCS))
 
 # Released versions are frozen: sql/calo_recon--1.0.sql and every update
 # script sql/calo_recon--A--B.sql are committed files that are never edited
@@ -32,23 +36,20 @@ DATA       = $(filter-out $(DATA_built),$(wildcard sql/calo_recon--*.sql))
 REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=.
 # Deterministic interleavings of concurrent sessions (isolationtester specs in
-# test/specs/, expected output beside the pg_regress ones in expected/).
-# pg_isolation_regress (PostgreSQL 15) reads both the spec and its expected
-# output under one --inputdir (specs/, expected/), so installcheck first links
-# both folders into output_iso/input.
+# test/specs/, expected output beside the pg_regress ones in test/expected/):
+# pg_isolation_regress (PostgreSQL 15) reads both under one --inputdir.
 ISOLATION       = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
-ISOLATION_INPUT = output_iso/input
-ISOLATION_OPTS  = --inputdir=$(ISOLATION_INPUT) --outputdir=.
+ISOLATION_OPTS  = --inputdir=test --outputdir=.
 
 SHLIB_LINK += -lz $(if $(filter yes,$(XLSXWRITER)),-lxlsxwriter)
 # PostgreSQL's function-manager macros leave fcinfo unused and its headers
 # compare signed with unsigned, so those two -Wextra checks stay off for glue.
 PG_CFLAGS  += $(CALO_WARNINGS) -Wno-unused-parameter -Wno-sign-compare \
-              -Wno-missing-field-initializers -Isrc
-PG_CPPFLAGS += $(CALO_ASSERTS)
+              -Wno-missing-field-initializers
+PG_CPPFLAGS += -Isrc/core -Isrc/glue $(CALO_ASSERTS)
 # the client loader is installed beside the server's programs (pg_config --bindir)
 SCRIPTS_built = tools/calo_recon_load
-EXTRA_CLEAN = results output_iso regression.diffs regression.out test/unit/build test/fuzz/build \
+EXTRA_CLEAN = results regression.diffs regression.out test/unit/build test/fuzz/build \
               tools/calo_recon_load tools/calo_recon_gen
 
 # installcheck is defined below: it wraps PGXS's two runs in fixtures
@@ -58,11 +59,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# The plain C cores (every src/*.c but the glue: *_glue.c, and calo_recon.c
-# and safe_path.c until they are named so) compile without any include path
-# of the server, so a PostgreSQL header in a core fails the build.
-CORE_OBJS = $(filter-out src/%_glue.o src/calo_recon.o src/safe_path.o,$(OBJS))
-$(CORE_OBJS) $(CORE_OBJS:.o=.bc): override CPPFLAGS := $(filter-out -I%,$(CPPFLAGS)) -I. -Isrc
+# The plain C cores (src/core) compile without any include path of the
+# server, and with no include path into src/glue, so a PostgreSQL header (or
+# a glue header) in a core fails the build.
+CORE_OBJS = $(patsubst %.c,%.o,$(CORE_SRCS))
+$(CORE_OBJS) $(CORE_OBJS:.o=.bc): override CPPFLAGS := $(filter-out -I%,$(CPPFLAGS)) -Isrc/core
 
 sql/calo_recon--$(EXTVERSION).sql: $(PARTS) calo_recon.control
 	cat $(PARTS) > $@
@@ -73,7 +74,7 @@ sql/calo_recon--$(EXTVERSION).sql: $(PARTS) calo_recon.control
 # that point every test session there; cleanup.sql removes the folders after
 # both runs, whether they passed or not.
 FIXTURE_PSQL = '$(bindir)/psql' -X -q -At -v ON_ERROR_STOP=1 -d postgres
-installcheck: isolation-input
+installcheck:
 	@fixture_options=$$($(FIXTURE_PSQL) -f test/fixtures/setup.sql) || exit 1; \
 	export PGOPTIONS="$${PGOPTIONS:-} $$fixture_options"; status=0; \
 	{ $(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS); } || status=$$?; \
@@ -81,15 +82,11 @@ installcheck: isolation-input
 	  { $(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION); } || status=$$?; fi; \
 	$(FIXTURE_PSQL) -f test/fixtures/cleanup.sql || status=1; \
 	exit $$status
-isolation-input:
-	mkdir -p $(ISOLATION_INPUT)
-	ln -sfn ../../test/specs $(ISOLATION_INPUT)/specs
-	ln -sfn ../../expected $(ISOLATION_INPUT)/expected
 
-.PHONY: unit fuzz fuzz-run tools isolation-input
+.PHONY: unit fuzz fuzz-run tools
 tools:
 	$(MAKE) -C tools PG_CONFIG=$(PG_CONFIG)
-tools/calo_recon_load: tools/calo_recon_load.c src/logfile.c src/logfile.h tools/Makefile mk/build_flags.mk
+tools/calo_recon_load: tools/calo_recon_load.c src/core/logfile.c src/core/logfile.h tools/Makefile mk/build_flags.mk
 	$(MAKE) -C tools calo_recon_load PG_CONFIG=$(PG_CONFIG)
 unit:
 	$(MAKE) -C test/unit

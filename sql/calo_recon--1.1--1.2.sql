@@ -255,7 +255,7 @@ FROM calo_recon.compute_transaction_features() f;
 -- Scores with the active model the transactions it has not scored yet (or,
 -- with only_new = false, all of them again): one read of the transactions,
 -- the features of the C walk, the scaler, the forest, the threshold and the
--- explanation of flagged rows in C (src/score_glue.c), the scores written
+-- explanation of flagged rows in C (src/glue/score_glue.c), the scores written
 -- with COPY's multi-insert path.  Scorers take turns on transaction_scores.
 CREATE OR REPLACE FUNCTION calo_recon.score_transactions(only_new boolean DEFAULT true)
 RETURNS bigint
@@ -1997,3 +1997,11 @@ COMMENT ON COLUMN calo_recon.as_of.run_id IS 'That run';
 -- last: the recorded grants, on every object as it now is
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of ops (issue 11)
+
+-- layout (issue 12, item 5): the sources moved into src/core and src/glue;
+-- the comment of parse_log names the new home of the parser limits.
+COMMENT ON FUNCTION calo_recon.parse_log(text) IS
+$$Splits one CloudWatch balance-sync log text into events, one row each; writes nothing.
+Columns: event_no (from 1), logged_at (application timestamp, else export timestamp), request_id (NULL when absent or "undefined"), level (INFO/ERROR/...; NULL for platform lines), kind, body (jsonb), message_id (SQS message the request was processing), raw (the event text as in the log).
+Kinds: start, end, report, init_start, init_report, metric, platform_text, processing_message, transaction, balance_error, negative_balance_rejection, skip, balance_updated, transaction_lock, transaction_json, record_body, sync_error, uncaught_exception, invoke_error, app_log, malformed.
+A malformed body is {"reason", "detail", "intended_kind"}, plus "field" (the key) and "txn_id" (the event's own id, when readable) for a data field that breaks its rule; reasons: no_timestamp, bad_timestamp, truncated_event, malformed_event (also: a duplicate key, or another log line starting inside the event), missing_field, bad_field (also: an empty string, a currency not of three capital letters, a type not CREDIT or DEBIT), out_of_range (an id, string field or number beyond the parser's limits, money of 10^15 or more), too_large (an event beyond the parser's size limit: not parsed, raw cut to an excerpt); the limits are in src/core/logparse.h and the README. See calo_recon.parse_log_kinds().$$;

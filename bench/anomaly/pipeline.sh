@@ -40,7 +40,7 @@ py_seconds=$(elapsed "$t0" "$t1")
 # --- calo_recon -------------------------------------------------------------
 server_csv="$CR_ROOT/import/$(basename "$CSV")"
 t0=$(now)
-# the prototype has no insert-time alerts (SPEC 8): they are off for this load
+# the prototype has no insert-time alerts: they are off for this load
 PGOPTIONS='-c calo_recon.alerts=off' \
   psql -qX -v ON_ERROR_STOP=1 -c "COPY calo_recon.transactions FROM '$server_csv' (FORMAT csv, HEADER true)"
 t1=$(now)

@@ -1,9 +1,9 @@
 /*
- * core_bench: the plain C log parser (src/logparse.c) alone, without
+ * core_bench: the plain C log parser (src/core/logparse.c) alone, without
  * PostgreSQL: reads the given plain log files into memory, then times
  * lp_parse() over all of them REPEAT times and prints the best run.
  *
- *   cc -O2 -I src -o core_bench bench/parse/core_bench.c src/logparse.c
+ *   cc -O2 -I src/core -o core_bench bench/parse/core_bench.c src/core/logparse.c
  *   core_bench REPEAT FILE...
  */
 #define _GNU_SOURCE

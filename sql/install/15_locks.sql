@@ -1,4 +1,4 @@
--- Locks (README "Locks"; keys and order defined once, in src/locks.h):
+-- Locks (README "Locks"; keys and order defined once, in src/glue/locks.h):
 -- the writer lock serializes ingests, reconciliations and refresh(); the
 -- chain locks let the chain alert of a new row see the user's previous row.
 -- Internal: called by the functions and triggers below, not by users.

@@ -1,4 +1,5 @@
--- Reconciliation (SPEC section 4) and its views (SPEC section 6).
+-- Reconciliation of each user's balance chain and the views of its findings
+-- (breaks, precision drift, overdrafts, summaries).
 -- calo_recon.reconcile() materializes what needs the chain order into
 -- reconciliation_findings; the views read that table and the data tables.
 
@@ -72,7 +73,7 @@ COMMENT ON FUNCTION calo_recon.chain_findings(text[]) IS
 REVOKE ALL ON FUNCTION calo_recon.chain_findings(text[]) FROM PUBLIC;
 
 -- The walk's rules for SQL: the views order and decide with these, never
--- with a copy of the rule (src/walk.c, src/balance.c).
+-- with a copy of the rule (src/core/walk.c, src/core/balance.c).
 CREATE FUNCTION calo_recon.chain_key(logged_at timestamptz, txn_id text)
 RETURNS bytea
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE

@@ -1,5 +1,5 @@
--- The reconcile queue (SPEC sections 4 and 8): who needs reconciling, kept
--- by a trigger on transactions and worked by reconcile() (src/recon_glue.c),
+-- The reconcile queue of reconcile() and refresh(): who needs reconciling, kept
+-- by a trigger on transactions and worked by reconcile() (src/glue/recon_glue.c),
 -- ingest_log, ingest_file and refresh() (README "Scheduled refresh").
 
 -- Users with transactions stored since they were last reconciled: filled by

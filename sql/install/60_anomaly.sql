@@ -1,11 +1,11 @@
--- Anomaly detection in the database (SPEC sections 5, 6 and 10): the feature
+-- Anomaly detection in the database (isolation forest on scaled features): the feature
 -- view, the model registry, scores, analysts' feedback, train_model(),
 -- score_transactions(), record_feedback() and the anomalies view.  Builds on
 -- the scaler and iforest types of 50_anomaly_types.sql.
 
 -- The feature order is part of every stored model: scoring refuses a model
 -- whose names differ, so that a reordered view can never be scored silently.
--- The names, like the features, are defined once, in src/anomaly_features.c.
+-- The names, like the features, are defined once, in src/core/anomaly_features.c.
 CREATE FUNCTION calo_recon.transaction_feature_names() RETURNS text[]
     AS 'MODULE_PATHNAME', 'calo_recon_transaction_feature_names'
     LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -14,7 +14,7 @@ COMMENT ON FUNCTION calo_recon.transaction_feature_names() IS
 
 -- Money becomes float8 only here, for the forest, through feature_value: NULL,
 -- NaN and +-Infinity become 0 and magnitudes beyond 1e100 are held at +-1e100
--- (SCL_FEATURE_BOUND in src/scaler.h), so that no fit or transform of the
+-- (SCL_FEATURE_BOUND in src/core/scaler.h), so that no fit or transform of the
 -- features can overflow and a huge amount still stands out.  The first
 -- transaction of a user has seconds_since_previous -1, and a median below
 -- 0.0001 divides by 1, so no NULL, NaN or infinity ever reaches the scaler.
@@ -23,7 +23,7 @@ CREATE FUNCTION calo_recon.feature_value(numeric) RETURNS float8
 COMMENT ON FUNCTION calo_recon.feature_value(numeric) IS
   'Money as an anomaly feature: NULL, NaN and +-Infinity give 0, magnitudes beyond 1e100 are held at +-1e100, anything else is the float8 value';
 
--- The features are computed by the per-user walk in C (src/anomaly_features.c,
+-- The features are computed by the per-user walk in C (src/core/anomaly_features.c,
 -- README "Anomaly features"): one read of the transactions, each user's rows
 -- in chain order.  Rows come users by user_id, each in chain order.
 CREATE FUNCTION calo_recon.compute_transaction_features(user_ids text[] DEFAULT NULL)
@@ -201,7 +201,7 @@ COMMENT ON FUNCTION calo_recon.record_feedback(text, text, text) IS
 -- Scores with the active model the transactions it has not scored yet (or,
 -- with only_new = false, all of them again): one read of the transactions,
 -- the features of the C walk, the scaler, the forest, the threshold and the
--- explanation of flagged rows in C (src/score_glue.c), the scores written
+-- explanation of flagged rows in C (src/glue/score_glue.c), the scores written
 -- with COPY's multi-insert path.  Scorers take turns on transaction_scores.
 CREATE FUNCTION calo_recon.score_transactions(only_new boolean DEFAULT true)
 RETURNS bigint

@@ -1,4 +1,4 @@
--- Operations (SPEC sections 7 and 8): report files, the Excel workbook.
+-- Operations: report files (CSV), the Excel workbook.
 -- The C functions check explicitly that the caller may write server files
 -- (superuser or pg_write_server_files, as COPY TO a file does); nothing here
 -- is SECURITY DEFINER, so no call ever runs with more rights than its caller.

@@ -1,7 +1,7 @@
--- Scheduled refresh (SPEC section 8): one idempotent call that ingests new
+-- Scheduled refresh: one idempotent call that ingests new
 -- files, re-reconciles the users with new rows, scores new rows with the
 -- active model and records the run.  Overlapping runs are kept apart with the
--- writer lock (src/locks.h), which ingests and reconcile() take too; a run
+-- writer lock (src/glue/locks.h), which ingests and reconcile() take too; a run
 -- that finds it held records who holds it and returns at once.
 --
 -- Two ways to run it:

@@ -1,4 +1,4 @@
--- Real-time alerts (SPEC section 8): every inserted transaction is checked at
+-- Real-time alerts: every inserted transaction is checked at
 -- insert time, when calo_recon.alerts is on, against the rules of reconcile()
 -- (arithmetic, chain against the user's previous transaction in chain order,
 -- overdraft: the same walk, calo_recon.chain_findings), the
@@ -13,7 +13,7 @@
 -- makes (resolved_at, resolution); reconcile() resolves the arithmetic,
 -- chain and out_of_range alerts of the users it walks that its findings do
 -- not support.  A transaction has at most one open alert of a kind.  Inserts of the same user are serialized by
--- the chain locks (src/locks.h): the chain check of a row waits for a
+-- the chain locks (src/glue/locks.h): the chain check of a row waits for a
 -- concurrent insert of that user to end and then sees its row, as reconcile()
 -- will.  Restore a dump with alerts off
 -- (PGOPTIONS='-c calo_recon.alerts=off' pg_restore ...): reloaded rows are

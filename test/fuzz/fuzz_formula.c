@@ -1,5 +1,5 @@
 /*
- * Fuzz target of the formula rule (src/formula.c): any bytes are read
+ * Fuzz target of the formula rule (src/core/formula.c): any bytes are read
  * without going past their end, and neutralized text (a leading apostrophe)
  * is never taken for a formula; leading blanks never hide a formula sign
  * (a lone leading tab or CR counts only at the very start).

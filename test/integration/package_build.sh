@@ -29,13 +29,13 @@ grep -q -- "-Wall" <<<"$shipped" || fail "the dry run shows no compile commands"
 grep -qE -- "(^| )-Werror( |$)" <<<"$(WERROR=1 make -n 2>&1)" || fail "WERROR=1 does not make warnings errors"
 grep -qE -- "(^| )-Werror( |$)" <<<"$(CI=true make -n 2>&1)" || fail "CI=true does not make warnings errors"
 
-# a PostgreSQL header in a plain C core (any src/*.c but the glue) fails the build
-cp src/rng.c "$COPY/rng.c.orig"
-{ echo '#include "postgres.h"'; cat "$COPY/rng.c.orig"; } >src/rng.c
-if make -s src/rng.o >"$COPY/core.log" 2>&1; then fail "a core compiled with the server's headers in reach"; fi
+# a PostgreSQL header in a plain C core (src/core/*.c) fails the build
+cp src/core/rng.c "$COPY/rng.c.orig"
+{ echo '#include "postgres.h"'; cat "$COPY/rng.c.orig"; } >src/core/rng.c
+if make -s src/core/rng.o >"$COPY/core.log" 2>&1; then fail "a core compiled with the server's headers in reach"; fi
 grep -q "postgres.h" "$COPY/core.log" || { cat "$COPY/core.log"; fail "the core failed for another reason"; }
-cp "$COPY/rng.c.orig" src/rng.c
-make -s src/safe_path.o >/dev/null 2>&1 || fail "the glue does not compile with the server's headers"
+cp "$COPY/rng.c.orig" src/core/rng.c
+make -s src/glue/safe_path_glue.o >/dev/null 2>&1 || fail "the glue does not compile with the server's headers"
 make -s clean >/dev/null
 
 make -s ASSERT_CHECKING=1 >"$COPY/assert_build.log" 2>&1 || { tail "$COPY/assert_build.log"; false; } || fail "the ASSERT_CHECKING=1 build failed"

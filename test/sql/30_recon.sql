@@ -1,5 +1,5 @@
--- Reconciliation (SPEC section 4) on the sample's cases, inserted directly
--- (independent of the log parser), and the views of SPEC section 6.
+-- Reconciliation on the sample's cases, inserted directly (independent of
+-- the log parser), and the views of its findings.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS calo_recon CASCADE;
 CREATE EXTENSION calo_recon;
@@ -190,7 +190,7 @@ WHERE n.nspname = 'calo_recon' AND c.relkind = 'v'
        OR (a.attnum IS NOT NULL AND col_description(c.oid, a.attnum) IS NULL))
 ORDER BY 1, 2;
 
--- one walk (src/walk.c) for reconcile() and the insert-time check:
+-- one walk (src/core/walk.c) for reconcile() and the insert-time check:
 -- chain_findings() reports the given rows against their predecessor in chain
 -- order. Ties on logged_at are broken bytewise ('B2' < 'a1', 'p-2' < 'p.1'),
 -- and rows inserted out of chain order are each checked against their true predecessor.

@@ -1,4 +1,4 @@
--- The feature view is computed by the C walk (src/features.c); its values
+-- The feature view is computed by the C walk (src/core/anomaly_features.c); its values
 -- must equal, bit for bit, those of the SQL definition it replaced.  The
 -- expected output was captured from that SQL view (main before issue 8
 -- item 3): the digests cover every row and column of a random book, of the

@@ -1,4 +1,4 @@
--- The one scoring path (src/score_glue.c): train_model() stores the scores
+-- The one scoring path (src/glue/score_glue.c): train_model() stores the scores
 -- it computed for the threshold, score_transactions() gives the very same
 -- scores for the same model, both equal the SQL building blocks
 -- (scaler_transform, iforest_score, iforest_explain) applied to the feature

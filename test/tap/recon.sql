@@ -53,7 +53,7 @@ SELECT throws_ok($$SELECT * FROM calo_recon.check_transaction('TRANSFER', 'SAR',
                  NULL, 'an unknown transaction type is refused');
 SELECT throws_ok($$SELECT calo_recon.exact_decimal('NaN')$$, '22023', NULL, 'NaN is not a balance');
 
--- the insert-time check is the same walk (src/walk.c) as reconcile()
+-- the insert-time check is the same walk (src/core/walk.c) as reconcile()
 SELECT ok(NOT has_function_privilege('public', 'calo_recon.chain_findings(text[])', 'EXECUTE'),
           'chain_findings is not executable by PUBLIC');
 SELECT volatility_is('calo_recon', 'chain_key', ARRAY['timestamp with time zone', 'text'], 'immutable',

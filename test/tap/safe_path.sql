@@ -1,4 +1,4 @@
--- The shared path rules (src/safe_path.c): every bad path or setting gets
+-- The shared path rules (src/glue/safe_path_glue.c): every bad path or setting gets
 -- the same SQLSTATE and the same message whether it is read (ingest_file,
 -- read_log_file) or written (export_reports, export_workbook).  Nothing here
 -- writes a file: every call fails before the first write.

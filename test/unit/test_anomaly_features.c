@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/anomaly_features.c (not features.c: glibc has a <features.h>): names and order, the money rule, exact
+ * Unit tests of src/core/anomaly_features.c (not features.c: glibc has a <features.h>): names and order, the money rule, exact
  * decimal to double conversion against strtod, the median (odd, even), and
  * the per-user features (chain predecessor, infinite times, pre-1970 hours,
  * legacy direction, the median floor).

@@ -1,6 +1,6 @@
 /*
- * Unit tests of the balance core: exact decimals, tolerance, the SPEC
- * section 4 rules and the per-user chain walk.
+ * Unit tests of the balance core: exact decimals, tolerance, the
+ * reconciliation rules and the per-user chain walk.
  */
 #include "balance.h"
 #include "unit.h"

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the formula-injection rule (src/formula.c): what the CSV
+ * Unit tests of the formula-injection rule (src/core/formula.c): what the CSV
  * reports and the workbook prefix with an apostrophe, and what they leave.
  */
 #include "formula.h"

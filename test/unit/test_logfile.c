@@ -1,5 +1,5 @@
 /*
- * Unit tests of the log-file core (src/logfile.c): gzip members, truncation,
+ * Unit tests of the log-file core (src/core/logfile.c): gzip members, truncation,
  * corruption, the size cap, UTF-8 offsets and the leading timestamp.
  */
 #include <stdlib.h>

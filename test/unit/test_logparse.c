@@ -1,5 +1,5 @@
 /*
- * test_logparse.c: unit tests of the log parser core (src/logparse.c).
+ * test_logparse.c: unit tests of the log parser core (src/core/logparse.c).
  * Run by `make -C test/unit run` under ASan + UBSan (leaks included).
  */
 #include <stdlib.h>

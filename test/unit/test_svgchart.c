@@ -1,5 +1,5 @@
 /*
- * Unit tests of the dashboard's SVG charts (src/svgchart.c): escaping,
+ * Unit tests of the dashboard's SVG charts (src/core/svgchart.c): escaping,
  * axis maxima, the elements drawn, bad arguments.
  */
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/walk.c: chain order (ties on logged_at broken bytewise,
+ * Unit tests of src/core/walk.c: chain order (ties on logged_at broken bytewise,
  * never by a locale), the chain key against the comparator, and the walk's
  * findings (legacy rows, tolerance edges, overdraft, out_of_range).
  */

@@ -3,7 +3,7 @@
  * (export_glue.c) and the Excel workbook (workbook_glue.c).
  *
  * Every written file lives in a folder under calo_recon.export_directory
- * (path and privilege rules: safe_path.h), opened once and used only through
+ * (path and privilege rules: safe_path_glue.h), opened once and used only through
  * its descriptor: no path is resolved again, so swapping the folder or a file
  * in it for a symbolic link redirects nothing.  Files are written in a private
  * working folder inside it (mode 0700, unpredictable name, created with
@@ -22,7 +22,7 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 
-#include "safe_path.h"
+#include "safe_path_glue.h"
 
 #define EXPORT_MANIFEST_NAME ".calo_recon_manifest"
 /* working folders: EXPORT_WORK_PREFIX<system identifier>.<backend pid>.<random hex> */

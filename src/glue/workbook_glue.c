@@ -33,7 +33,7 @@
 #include "utils/timestamp.h"
 
 #include "balance.h"
-#include "calo_recon.h"
+#include "module_glue.h"
 #include "export_glue.h"
 #include "report_queries.h"
 

@@ -38,7 +38,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
-#include "calo_recon.h"
+#include "module_glue.h"
 #include "export_glue.h"
 #include "formula.h"
 #include "locks.h"
@@ -137,7 +137,7 @@ export_lock(void)
 						Int32GetDatum(CALO_LOCK_CLASS), Int32GetDatum(CALO_LOCK_EXPORT));
 }
 
-/* calo_recon.export_directory, opened under the shared rules of safe_path.h */
+/* calo_recon.export_directory, opened under the shared rules of safe_path_glue.h */
 SafePathRoot *
 export_open_root(void)
 {

@@ -1,13 +1,14 @@
 /*
- * calo_recon.h: settings shared by the PostgreSQL glue files.
+ * module_glue.h: settings shared by the PostgreSQL glue files.
  *
- * Only glue files (the ones that include postgres.h) include this header;
- * the plain C cores (logparse, balance, iforest, scaler) never do.
+ * Only glue files (src/glue, the ones that include postgres.h) include this
+ * header; the plain C cores (src/core) cannot, src/glue not being on their
+ * include path.
  */
-#ifndef CALO_RECON_H
-#define CALO_RECON_H
+#ifndef MODULE_GLUE_H
+#define MODULE_GLUE_H
 
-/* calo_recon.* settings, defined in calo_recon.c */
+/* calo_recon.* settings, defined in module_glue.c */
 extern char *calo_recon_import_directory;
 extern char *calo_recon_export_directory;
 extern double calo_recon_amount_threshold;

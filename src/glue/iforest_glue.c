@@ -24,7 +24,7 @@
 #include "le_bytes.h"
 #include "model_glue.h"
 
-/* Defaults of iforest_fit(features) (SPEC section 5, scikit-learn's). */
+/* Defaults of iforest_fit(features): scikit-learn's IsolationForest's. */
 #define FIT_DEFAULT_TREES 100
 #define FIT_DEFAULT_SAMPLE_SIZE 256
 #define FIT_DEFAULT_SEED INT64CONST(42)

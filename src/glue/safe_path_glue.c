@@ -1,5 +1,5 @@
 /*
- * safe_path.c: the shared rules of server-side paths (see safe_path.h):
+ * safe_path_glue.c: the shared rules of server-side paths (see safe_path_glue.h):
  * who may touch server files, which folder a setting names, which relative
  * paths a caller may give, and whether a resolved path stays in the folder.
  *
@@ -18,7 +18,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 
-#include "safe_path.h"
+#include "safe_path_glue.h"
 
 /* Like COPY FROM / COPY TO a file: superuser or the privileges of the role. */
 void

@@ -5,7 +5,7 @@
  *   calo_recon.ingest_file(path text)   -> one row of counts
  *
  * Paths are relative to calo_recon.import_directory and follow the shared
- * rules of safe_path.h (no absolute path, no "..", no control character, no
+ * rules of safe_path_glue.h (no absolute path, no "..", no control character, no
  * symlink leading out; pg_read_server_files).  A folder is walked
  * recursively in byte order of names; every log file goes through
  * calo_recon.ingest_log_unreconciled(text, relative path), the body of
@@ -45,10 +45,10 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "calo_recon.h"
+#include "module_glue.h"
 #include "locks.h"
 #include "logfile.h"
-#include "safe_path.h"
+#include "safe_path_glue.h"
 
 /*
  * Folders are entered at most this many levels below the import folder (a

@@ -1,5 +1,5 @@
 /*
- * walk.h: the per-user walk of the reconciliation (SPEC section 4), the one
+ * walk.h: the per-user walk of the reconciliation, the one
  * home of the chain order and of the order in which a transaction's findings
  * are reported. Plain C, no PostgreSQL headers.
  *

@@ -1,5 +1,5 @@
 /*
- * safe_path.h: the rules every server-side file path of calo_recon follows,
+ * safe_path_glue.h: the rules every server-side file path of calo_recon follows,
  * for reading under calo_recon.import_directory (fileio_glue.c) and writing
  * under calo_recon.export_directory (export_glue.c, workbook_glue.c).
  *
@@ -15,8 +15,8 @@
  * 42501 for paths that would leave the folder follows PostgreSQL's own
  * pg_read_file ("absolute path not allowed", "path must be in or below ...").
  */
-#ifndef SAFE_PATH_H
-#define SAFE_PATH_H
+#ifndef SAFE_PATH_GLUE_H
+#define SAFE_PATH_GLUE_H
 
 /*
  * Longest relative path accepted, PostgreSQL's own limit for file paths.

@@ -1,5 +1,5 @@
 /*
- * anomaly_features.h: the anomaly features of a transaction (SPEC section 5), the one
+ * anomaly_features.h: the anomaly features of a transaction, the one
  * home of their definitions and of their names and order. Plain C, no
  * PostgreSQL headers. The calo_recon.transaction_features view, train_model(),
  * score_transactions() and the model alerts all read features through

@@ -1,5 +1,6 @@
 /*
- * balance.h: exact decimal balance math for reconciliation (SPEC section 4).
+ * balance.h: exact decimal balance math for reconciliation and its rules
+ * (net = amount - vat; DEBIT expects old - net, CREDIT old + net).
  *
  * Plain C, no PostgreSQL headers. Amounts are fixed-point integers
  * (__int128 scaled by 10^18): exact for every value with at most 18

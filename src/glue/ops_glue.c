@@ -1,7 +1,7 @@
 /*
  * ops_glue.c: the operations settings (calo_recon.refresh_max_skip,
  * max_data_age, alert_backfill_age) as intervals for SQL.  Their defaults
- * live once, in calo_recon.c; reading them through a function of this
+ * live once, in module_glue.c; reading them through a function of this
  * library also guarantees the library (and so the settings) is loaded, where
  * current_setting() in a fresh session could find them undefined.
  */
@@ -13,7 +13,7 @@
 #include "funcapi.h"
 #include "utils/timestamp.h"
 
-#include "calo_recon.h"
+#include "module_glue.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_ops_settings);
 

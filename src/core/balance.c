@@ -1,6 +1,6 @@
 /*
- * balance.c: exact fixed-point balance math and the reconciliation rules of
- * SPEC section 4. See balance.h.
+ * balance.c: exact fixed-point balance math and the reconciliation rules
+ * (arithmetic, chain, overdraft). See balance.h.
  */
 #include "balance.h"
 

@@ -1,5 +1,5 @@
 /*
- * calo_recon.c: module entry point and the calo_recon.* settings.
+ * module_glue.c: module entry point and the calo_recon.* settings.
  */
 #include "postgres.h"
 
@@ -8,7 +8,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
-#include "calo_recon.h"
+#include "module_glue.h"
 
 PG_MODULE_MAGIC;
 

@@ -1,5 +1,6 @@
 /*
- * recon_glue.c: PostgreSQL glue of the reconciliation (SPEC section 4).
+ * recon_glue.c: PostgreSQL glue of the reconciliation (the rules: balance.h,
+ * the order: walk.h).
  *
  *   calo_recon.reconcile(user_ids text[])    materializes the findings
  *   calo_recon.check_transaction(...)        one row against its predecessor
