@@ -240,19 +240,13 @@ calo_recon_export_dashboard(PG_FUNCTION_ARGS)
 	StringInfoData out;
 	SPITupleTable *t;
 	uint64		n;
-	size_t		name_len;
 	int			guc_level;
 	char	   *written;
 	int			i;
 
 	safe_path_check_privilege(SAFE_PATH_WRITE, "export_dashboard()");
 	root = export_open_root();
-	export_split_file(root, file_arg, &rel_folder_arg, &name);
-	name_len = strlen(name);
-	if (name_len < 6 || pg_strcasecmp(name + name_len - 5, ".html") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("dashboard file name \"%s\" must end in .html", name)));
+	export_split_file(root, file_arg, "dashboard", ".html", &rel_folder_arg, &name);
 	export_lock();
 	folder = export_open_folder(root, rel_folder_arg);
 	file = export_begin(folder, name);

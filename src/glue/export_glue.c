@@ -724,14 +724,20 @@ export_open_folder(const SafePathRoot *root, const char *relative_folder)
 	return folder;
 }
 
-/* Splits "a/b/report.xlsx" into folder "a/b" and name "report.xlsx". */
+/*
+ * Splits "a/b/report.xlsx" into folder "a/b" and name "report.xlsx", a name
+ * that must end in the extension of its kind of file (what: "workbook").
+ */
 void
 export_split_file(const SafePathRoot *root, const char *relative_file,
+				  const char *what, const char *extension,
 				  char **folder_out, char **name_out)
 {
 	char	   *rel = safe_path_normalize(root, relative_file);
 	char	   *slash = strrchr(rel, '/');
 	char	   *name = slash ? slash + 1 : rel;
+	size_t		name_len = strlen(name);
+	size_t		ext_len = strlen(extension);
 
 	if (name[0] == '\0')
 		ereport(ERROR,
@@ -742,6 +748,10 @@ export_split_file(const SafePathRoot *root, const char *relative_file,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("file name \"%s\" must not start with a dot", name),
 				 errdetail("Names starting with a dot are reserved for temporary files and the manifest.")));
+	if (name_len <= ext_len || pg_strcasecmp(name + name_len - ext_len, extension) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s file name \"%s\" must end in %s", what, name, extension)));
 	*folder_out = slash ? pnstrdup(rel, slash - rel) : pstrdup("");
 	*name_out = name;
 }

@@ -109,6 +109,7 @@ extern SafePathRoot *export_open_root(void);
 extern void export_lock(void);
 extern ExportFolder *export_open_folder(const SafePathRoot *root, const char *relative_folder);
 extern void export_split_file(const SafePathRoot *root, const char *relative_file,
+							  const char *what, const char *extension,
 							  char **folder_out, char **name_out);
 extern ExportFile *export_begin(ExportFolder *folder, const char *name);
 extern char *export_temp_path(const ExportFile *file);

@@ -768,7 +768,6 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 	lxw_workbook *volatile workbook = NULL;
 	lxw_workbook_options options = {.constant_memory = LXW_TRUE, .tmpdir = NULL, .use_zip64 = LXW_TRUE};
 	int64		rows = 0;
-	size_t		name_len;
 	int			guc_level;
 
 	memset(&book, 0, sizeof(book));
@@ -776,12 +775,7 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 	book.sheet_rows = calo_recon_workbook_sheet_rows;
 	safe_path_check_privilege(SAFE_PATH_WRITE, "export_workbook()");
 	root = export_open_root();
-	export_split_file(root, file_arg, &rel_folder_arg, &name);
-	name_len = strlen(name);
-	if (name_len < 6 || pg_strcasecmp(name + name_len - 5, ".xlsx") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("workbook file name \"%s\" must end in .xlsx", name)));
+	export_split_file(root, file_arg, "workbook", ".xlsx", &rel_folder_arg, &name);
 	export_lock();
 	folder = export_open_folder(root, rel_folder_arg);
 	file = export_begin(folder, name);
