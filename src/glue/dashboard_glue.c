@@ -135,17 +135,11 @@ html_charts(StringInfo out, const ExportPeriod *period)
 
 	report_score_bins(period, bins);
 	t = export_period_rows(period, REPORT_DAYS_QUERY, &n);
+	codes = report_days_currencies(t, n);
 	for (r = 0; r < n; r++)
 	{
-		char	   *code = SPI_getvalue(t->vals[r], t->tupdesc, 2);
 		char	   *day = SPI_getvalue(t->vals[r], t->tupdesc, 1);
-		ListCell   *lc;
-		bool		seen = false;
 
-		foreach(lc, codes)
-			seen |= strcmp(lfirst(lc), code) == 0;
-		if (!seen)
-			codes = lappend(codes, code);
 		if (days == NIL || strcmp(llast(days), day) != 0)
 			days = lappend(days, day);
 	}

@@ -66,3 +66,26 @@ report_score_bins(const ExportPeriod *period, double *bins)
 		bins[Min(Max(bucket, 1), REPORT_SCORE_BINS) - 1] += (double) pg_strtoint64(SPI_getvalue(t->vals[r], t->tupdesc, 2));
 	}
 }
+
+/*
+ * The currencies of REPORT_DAYS_QUERY's rows, each once, in the order they
+ * first appear: the series of the liability chart and the Summary's columns.
+ */
+List *
+report_days_currencies(SPITupleTable *days, uint64 count)
+{
+	List	   *codes = NIL;
+
+	for (uint64 r = 0; r < count; r++)
+	{
+		char	   *code = SPI_getvalue(days->vals[r], days->tupdesc, 2);
+		ListCell   *lc;
+		bool		seen = false;
+
+		foreach(lc, codes)
+			seen |= strcmp(lfirst(lc), code) == 0;
+		if (!seen)
+			codes = lappend(codes, code);
+	}
+	return codes;
+}

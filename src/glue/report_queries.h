@@ -62,5 +62,6 @@ typedef struct ReportBreakCounts
 extern SPITupleTable *export_period_rows(const ExportPeriod *period, const char *query, uint64 *count);
 extern ReportBreakCounts report_break_counts(const ExportPeriod *period);
 extern void report_score_bins(const ExportPeriod *period, double *bins);
+extern List *report_days_currencies(SPITupleTable *days, uint64 count);
 
 #endif

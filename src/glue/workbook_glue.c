@@ -497,17 +497,7 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 
 	/* the currencies first: they are the columns */
 	t = export_period_rows(&book->period, REPORT_DAYS_QUERY, &n);
-	for (r = 0; r < n; r++)
-	{
-		char	   *code = SPI_getvalue(t->vals[r], t->tupdesc, 2);
-		ListCell   *lc;
-		bool		seen = false;
-
-		foreach(lc, codes)
-			seen |= strcmp(lfirst(lc), code) == 0;
-		if (!seen)
-			codes = lappend(codes, code);
-	}
+	codes = report_days_currencies(t, n);
 	ncur = list_length(codes);
 	col_breaks = 1 + ncur;
 	col_scores = col_breaks + lengthof(report_break_kinds) + 2;
