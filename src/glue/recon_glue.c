@@ -920,13 +920,14 @@ typedef struct ReconAtts
 				max;
 } ReconAtts;
 
-static AttrNumber
+/* A column the extension's own table must have (attnameAttNum, checked). */
+AttrNumber
 recon_attnum(Relation rel, const char *name)
 {
 	AttrNumber	a = attnameAttNum(rel, name, false);
 
 	if (a == InvalidAttrNumber)
-		elog(ERROR, "calo_recon.transactions has no column \"%s\"", name);
+		elog(ERROR, "calo_recon.%s has no column \"%s\"", RelationGetRelationName(rel), name);
 	return a;
 }
 

@@ -47,6 +47,7 @@
 #include "anomaly_features_glue.h"
 #include "iforest.h"
 #include "model_glue.h"
+#include "recon_glue.h"
 #include "scaler.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_score_transactions);
@@ -160,16 +161,6 @@ typedef struct ScoreWriter
 	int64		written;
 } ScoreWriter;
 
-static AttrNumber
-writer_attnum(Relation rel, const char *name)
-{
-	AttrNumber	a = attnameAttNum(rel, name, false);
-
-	if (a == InvalidAttrNumber)
-		elog(ERROR, "calo_recon.transaction_scores has no column \"%s\"", name);
-	return a;
-}
-
 static void
 writer_open(ScoreWriter *w)
 {
@@ -192,12 +183,12 @@ writer_open(ScoreWriter *w)
 	w->cid = GetCurrentCommandId(true);
 	w->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon score batch",
 										 ALLOCSET_DEFAULT_SIZES);
-	w->att_txn_id = writer_attnum(w->rel, "txn_id");
-	w->att_model_id = writer_attnum(w->rel, "model_id");
-	w->att_score = writer_attnum(w->rel, "score");
-	w->att_flagged = writer_attnum(w->rel, "flagged");
-	w->att_explanation = writer_attnum(w->rel, "explanation");
-	w->att_scored_at = writer_attnum(w->rel, "scored_at");
+	w->att_txn_id = recon_attnum(w->rel, "txn_id");
+	w->att_model_id = recon_attnum(w->rel, "model_id");
+	w->att_score = recon_attnum(w->rel, "score");
+	w->att_flagged = recon_attnum(w->rel, "flagged");
+	w->att_explanation = recon_attnum(w->rel, "explanation");
+	w->att_scored_at = recon_attnum(w->rel, "scored_at");
 	w->now = GetCurrentTransactionStartTimestamp();
 }
 
