@@ -40,11 +40,13 @@
 
 #include "anomaly_features.h"
 #include "anomaly_features_glue.h"
+#include "citus_glue.h"
 #include "recon_glue.h"
 #include "walk.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_transaction_feature_names);
 PG_FUNCTION_INFO_V1(calo_recon_compute_transaction_features);
+PG_FUNCTION_INFO_V1(calo_recon_transaction_features_placement);
 
 StaticAssertDecl(FEAT_TIME_NOBEGIN == DT_NOBEGIN && FEAT_TIME_NOEND == DT_NOEND,
 				 "the features' infinite times are PostgreSQL's");
@@ -122,6 +124,9 @@ typedef struct FeatureLoad
 	uint32		nslots;
 	uint32		user_cap;
 	bool		closed;			/* rows of users not in the table are skipped */
+	/* the table read: calo_recon.transactions, or its shard on a Citus worker */
+	Oid			relid;
+	const char *relname;		/* quoted qualified name */
 } FeatureLoad;
 
 static void *
@@ -302,7 +307,7 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 static void
 fbook_scan_all(FeatureLoad *ld)
 {
-	Oid			relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
+	Oid			relid = ld->relid;
 	Relation	rel;
 	AttrNumber	att[N_COLS];
 	AttrNumber	max = 0;
@@ -357,9 +362,9 @@ fbook_scan_users(FeatureLoad *ld, ArrayType *user_ids)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare("SELECT txn_id, user_id, txn_type, amount, vat, old_balance, new_balance, "
-					   "logged_at FROM calo_recon.transactions "
-					   "WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes);
+	plan = SPI_prepare(psprintf("SELECT txn_id, user_id, txn_type, amount, vat, old_balance, new_balance, "
+								"logged_at FROM %s WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)",
+								ld->relname), 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
@@ -515,14 +520,16 @@ fbook_compute(FeatureLoad *ld)
 	pfree(rank);
 }
 
-void
-fbook_load(FeatureBook *book, ArrayType *user_ids)
+static void
+fbook_load_relation(FeatureBook *book, ArrayType *user_ids, Oid relid, const char *relname)
 {
 	FeatureLoad ld;
 
 	memset(book, 0, sizeof(*book));
 	memset(&ld, 0, sizeof(ld));
 	ld.book = book;
+	ld.relid = relid;
+	ld.relname = relname;
 	ld.user_cap = 1024;
 	book->user_name = palloc(sizeof(char *) * ld.user_cap);
 	book->user_len = palloc(sizeof(int) * ld.user_cap);
@@ -560,6 +567,202 @@ fbook_load(FeatureBook *book, ArrayType *user_ids)
 }
 
 /*
+ * On a Citus cluster (README "Scaling out with Citus"): the features are
+ * computed per shard, next to the rows (transaction_features_placement()
+ * through calo_recon.shard_anchors: each user's rows are in one shard), and
+ * only the results come to this node, in the order of one node: users by
+ * user_id in the database collation, each user's rows in chain order.
+ */
+static void
+fbook_load_distributed(FeatureBook *book, ArrayType *user_ids)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {PointerGetDatum(user_ids)};
+	char		nulls[1] = {user_ids == NULL ? 'n' : ' '};
+	SPIPlanPtr	plan;
+	Portal		portal;
+	MemoryContext caller = CurrentMemoryContext;	/* the book outlives SPI */
+	int64		cap = 1024;
+	int64		arena_cap = 16384;
+	int64		arena_len = 0;
+	uint32		user_cap = 1024;
+
+	memset(book, 0, sizeof(*book));
+	book->txn_off = palloc(sizeof(int64) * (cap + 1));
+	book->user = palloc(sizeof(uint32) * cap);
+	book->logged_at = palloc(sizeof(int64) * cap);
+	book->features = palloc(sizeof(double) * FEAT_COUNT * cap);
+	book->txn_arena = palloc(arena_cap);
+	book->user_name = palloc(sizeof(char *) * user_cap);
+	book->user_len = palloc(sizeof(int) * user_cap);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare("SELECT f.txn_id, f.user_id, f.logged_at, f.features "
+					   "FROM calo_recon.shard_anchors a "
+					   "CROSS JOIN LATERAL calo_recon.transaction_features_placement(a.tableoid, $1) f "
+					   "ORDER BY f.user_id, calo_recon.chain_key(f.logged_at, f.txn_id)",
+					   1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, args, nulls, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			Datum		v[4];
+			bool		isnull[4];
+			int64		row = book->n;
+			const char *s;
+			int			len;
+			ArrayType  *features;
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			heap_deform_tuple(tup, desc, v, isnull);
+			if (isnull[0] || isnull[1] || isnull[2] || isnull[3])
+				elog(ERROR, "transaction_features_placement returned a NULL");
+			if (row + 1 > cap)
+			{
+				cap *= 2;
+				if (cap > (int64) PG_UINT32_MAX)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("too many transactions for the anomaly features in one call")));
+				book->txn_off = repalloc_huge(book->txn_off, sizeof(int64) * (cap + 1));
+				book->user = repalloc_huge(book->user, sizeof(uint32) * cap);
+				book->logged_at = repalloc_huge(book->logged_at, sizeof(int64) * cap);
+				book->features = repalloc_huge(book->features, sizeof(double) * FEAT_COUNT * cap);
+			}
+			s = fbook_text(v[0], &len);
+			if (arena_len + len > arena_cap)
+			{
+				arena_cap = Max(arena_cap * 2, arena_len + len + 1024);
+				book->txn_arena = repalloc_huge(book->txn_arena, arena_cap);
+			}
+			memcpy(book->txn_arena + arena_len, s, len);
+			book->txn_off[row] = arena_len;
+			arena_len += len;
+			/* rows come user by user: a new user_id is a new user */
+			s = fbook_text(v[1], &len);
+			if (book->n_users == 0
+				|| book->user_len[book->n_users - 1] != len
+				|| memcmp(book->user_name[book->n_users - 1], s, len) != 0)
+			{
+				if (book->n_users == user_cap)
+				{
+					user_cap *= 2;
+					book->user_name = repalloc_huge(book->user_name, sizeof(char *) * user_cap);
+					book->user_len = repalloc_huge(book->user_len, sizeof(int) * user_cap);
+				}
+				book->user_name[book->n_users] = pnstrdup(s, len);
+				book->user_len[book->n_users] = len;
+				book->n_users++;
+			}
+			book->user[row] = book->n_users - 1;
+			book->logged_at[row] = DatumGetTimestampTz(v[2]);
+			features = DatumGetArrayTypeP(v[3]);
+			if (ARR_NDIM(features) != 1 || ARR_DIMS(features)[0] != FEAT_COUNT
+				|| ARR_HASNULL(features) || ARR_ELEMTYPE(features) != FLOAT8OID)
+				elog(ERROR, "transaction_features_placement returned features that are not %d float8", FEAT_COUNT);
+			memcpy(book->features + row * FEAT_COUNT, ARR_DATA_PTR(features), sizeof(double) * FEAT_COUNT);
+			book->n++;
+			MemoryContextSwitchTo(spi);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	book->txn_off[book->n] = arena_len;
+}
+
+void
+fbook_load(FeatureBook *book, ArrayType *user_ids)
+{
+	Oid			relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
+
+	if (calo_citus_is_distributed(relid))
+		fbook_load_distributed(book, user_ids);
+	else
+		fbook_load_relation(book, user_ids, relid, "calo_recon.transactions");
+}
+
+/* The rows of a book as rows of compute_transaction_features() */
+static void
+fbook_put_rows(FeatureBook *book, ReturnSetInfo *rsinfo)
+{
+	for (int64 i = 0; i < book->n; i++)
+	{
+		Datum		values[4 + FEAT_COUNT];
+		bool		nulls[4 + FEAT_COUNT];
+		Datum		elems[FEAT_COUNT];
+		const double *f = book->features + i * FEAT_COUNT;
+
+		if ((i & 0xFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		memset(nulls, 0, sizeof(nulls));
+		for (int j = 0; j < FEAT_COUNT; j++)
+			elems[j] = Float8GetDatum(f[j]);
+		values[0] = PointerGetDatum(cstring_to_text_with_len(book->txn_arena + book->txn_off[i],
+															 (int) (book->txn_off[i + 1] - book->txn_off[i])));
+		values[1] = PointerGetDatum(cstring_to_text_with_len(book->user_name[book->user[i]],
+															 book->user_len[book->user[i]]));
+		values[2] = TimestampTzGetDatum(book->logged_at[i]);
+		values[3] = PointerGetDatum(construct_array(elems, FEAT_COUNT, FLOAT8OID, sizeof(float8),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		for (int j = 0; j < FEAT_COUNT; j++)
+			values[4 + j] = elems[j];
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(DatumGetPointer(values[0]));
+		pfree(DatumGetPointer(values[1]));
+		pfree(DatumGetPointer(values[3]));
+	}
+}
+
+/*
+ * calo_recon.transaction_features_placement(anchor_shard oid, user_ids text[])
+ *   RETURNS TABLE (txn_id, user_id, logged_at, features, amount, ..., direction)
+ * compute_transaction_features() over the shard of transactions in the
+ * shard group of anchor_shard, on the node that holds it.
+ */
+Datum
+calo_recon_transaction_features_placement(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	FeatureBook book;
+	MemoryContext work;
+	MemoryContext old;
+	char	   *name;
+	Oid			relid;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != 4 + FEAT_COUNT)
+		elog(ERROR, "transaction_features_placement must return %d columns", 4 + FEAT_COUNT);
+	work = AllocSetContextCreate(CurrentMemoryContext, "calo_recon features", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	relid = calo_citus_colocated_shard(PG_GETARG_OID(0), "transactions", &name);
+	name = MemoryContextStrdup(work, name);
+	SPI_finish();
+	MemoryContextSwitchTo(work);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shard %s has no placement on this node", name)));
+	fbook_load_relation(&book, PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), relid, name);
+	fbook_put_rows(&book, rsinfo);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
+
+/*
  * calo_recon.compute_transaction_features(user_ids text[] DEFAULT NULL)
  *   RETURNS TABLE (txn_id, user_id, logged_at, features, amount, ..., direction)
  */
@@ -577,32 +780,7 @@ calo_recon_compute_transaction_features(PG_FUNCTION_ARGS)
 	work = AllocSetContextCreate(CurrentMemoryContext, "calo_recon features", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 	fbook_load(&book, PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0));
-	for (int64 i = 0; i < book.n; i++)
-	{
-		Datum		values[4 + FEAT_COUNT];
-		bool		nulls[4 + FEAT_COUNT];
-		Datum		elems[FEAT_COUNT];
-		const double *f = book.features + i * FEAT_COUNT;
-
-		if ((i & 0xFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		memset(nulls, 0, sizeof(nulls));
-		for (int j = 0; j < FEAT_COUNT; j++)
-			elems[j] = Float8GetDatum(f[j]);
-		values[0] = PointerGetDatum(cstring_to_text_with_len(book.txn_arena + book.txn_off[i],
-															 (int) (book.txn_off[i + 1] - book.txn_off[i])));
-		values[1] = PointerGetDatum(cstring_to_text_with_len(book.user_name[book.user[i]],
-															 book.user_len[book.user[i]]));
-		values[2] = TimestampTzGetDatum(book.logged_at[i]);
-		values[3] = PointerGetDatum(construct_array(elems, FEAT_COUNT, FLOAT8OID, sizeof(float8),
-													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		for (int j = 0; j < FEAT_COUNT; j++)
-			values[4 + j] = elems[j];
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		pfree(DatumGetPointer(values[0]));
-		pfree(DatumGetPointer(values[1]));
-		pfree(DatumGetPointer(values[3]));
-	}
+	fbook_put_rows(&book, rsinfo);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(work);
 	return (Datum) 0;
