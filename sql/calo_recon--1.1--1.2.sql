@@ -1999,7 +1999,9 @@ COMMENT ON COLUMN calo_recon.as_of.run_id IS 'That run';
 -- "Scaling out with Citus").  The ingest looks a stored txn_id up by id
 -- alone (the key of transactions holds user_id on a cluster) and the queue
 -- trigger inserts from an array (Citus cannot read a transition table on a
--- shard); same signatures, so OR REPLACE keeps the grants.  Then
+-- shard); balance_breaks and precision_drift join transactions by user_id
+-- too (the same rows; colocated shards on a cluster); same signatures and
+-- columns, so OR REPLACE keeps the grants.  Then
 -- sql/install/80_citus.sql as it is; before the ops block's reapply_grants(),
 -- which grants the new functions to the recorded roles.
 -- ---------------------------------------------------------------------------
@@ -2229,6 +2231,45 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+
+CREATE OR REPLACE VIEW calo_recon.balance_breaks AS
+WITH breaks AS (
+    SELECT f.txn_id, f.user_id, f.finding AS break_kind, f.currency,
+           f.expected, f.actual, f.difference, f.tolerance, f.logged_at,
+           calo_recon.finding_rank(f.finding) AS kind_order
+    FROM calo_recon.reconciliation_findings f
+    WHERE f.finding IN ('arithmetic', 'chain', 'out_of_range')
+    UNION ALL
+    SELECT DISTINCT ON (q.txn_id)
+           q.txn_id, t.user_id, 'conflict', t.currency,
+           NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric,
+           coalesce(t.logged_at, q.logged_at), NULL::integer  -- after the walk's findings
+    FROM calo_recon.quarantine q
+    JOIN calo_recon.transactions t ON t.txn_id = q.txn_id
+    WHERE q.reason = 'conflict'
+)
+SELECT b.txn_id, b.user_id, b.break_kind, b.currency,
+       calo_recon.round_money(b.expected, cu.minor_unit) AS expected,
+       calo_recon.round_money(b.actual, cu.minor_unit) AS actual,
+       calo_recon.round_money(b.difference, cu.minor_unit) AS difference, b.tolerance,
+       pg_catalog.row_number() OVER (PARTITION BY b.user_id
+           ORDER BY calo_recon.chain_key(b.logged_at, b.txn_id), b.kind_order NULLS LAST) = 1 AS first_break,
+       b.logged_at, t.source_file
+FROM breaks b
+-- by user_id too (the same row: a break is of its transaction's user), so
+-- that a Citus cluster joins the colocated shards (README "Scaling out with Citus")
+LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id AND t.user_id = b.user_id
+LEFT JOIN calo_recon.currencies cu ON cu.code = b.currency;
+
+CREATE OR REPLACE VIEW calo_recon.precision_drift AS
+SELECT f.txn_id, f.user_id,
+       CASE f.finding WHEN 'drift' THEN 'arithmetic' ELSE 'chain' END AS drift_kind,
+       f.currency, f.expected, f.actual, f.difference, f.tolerance, f.logged_at,
+       t.source_file
+FROM calo_recon.reconciliation_findings f
+-- by user_id too, as balance_breaks
+LEFT JOIN calo_recon.transactions t ON t.txn_id = f.txn_id AND t.user_id = f.user_id
+WHERE f.finding IN ('drift', 'chain_drift');
 
 -- Scaling out with Citus (README "Scaling out with Citus"): distribute()
 -- turns an installed database into a Citus cluster layout, and the per-shard

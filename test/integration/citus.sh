@@ -9,7 +9,8 @@
 # cluster, which follows the README's recipe for an existing database: part
 # of the export is ingested before distribute(), the rest after.  Every
 # table the ingest and the reconciliation write must give the same digest on
-# both, reconcile() the same counts; the plans show the pushdown (the
+# both (and the views balance_breaks and precision_drift), reconcile() the
+# same counts; the plans show the pushdown (the
 # per-shard reconciliation one task per shard on the workers, a user's
 # findings one task).  Also the SQLSTATEs of distribute()'s refusals.
 # Prints one line per check; exits 1 on any mismatch.
@@ -90,6 +91,12 @@ SELECT 'ingested_files', pg_catalog.md5(pg_catalog.string_agg(
          pg_catalog.concat_ws('|', i.digest, i.file_name, i.events, i.transactions, i.duplicates,
                               i.conflicts, i.balance_errors, i.rejections, i.quarantined, i.repeated), E'\n'
          ORDER BY i.file_name)) FROM calo_recon.ingested_files i
+UNION ALL
+SELECT 'balance_breaks (view)', pg_catalog.md5(pg_catalog.string_agg(b::text, E'\n' ORDER BY b.txn_id, b.break_kind))
+FROM calo_recon.balance_breaks b
+UNION ALL
+SELECT 'precision_drift (view)', pg_catalog.md5(pg_catalog.string_agg(d::text, E'\n' ORDER BY d.txn_id, d.drift_kind))
+FROM calo_recon.precision_drift d
 UNION ALL
 -- in the view's own order, which training follows
 SELECT 'features', pg_catalog.md5(pg_catalog.string_agg(f::text, E'\n')) FROM calo_recon.transaction_features f

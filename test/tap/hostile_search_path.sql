@@ -346,14 +346,14 @@ INSERT INTO entry_points VALUES
   ('DELETE models', $$DELETE FROM calo_recon.models m WHERE NOT m.active$$),
   -- the Citus entry points on one node: the layout, and the refusals
   ('citus_layout', $$SELECT * FROM calo_recon.citus_layout()$$),
-  ('distribute (no Citus)', $$DO $do$ BEGIN PERFORM calo_recon.distribute();
-                               EXCEPTION WHEN feature_not_supported THEN NULL; END $do$$$),
+  ('distribute (no Citus)', $e$DO $do$ BEGIN PERFORM calo_recon.distribute();
+                                EXCEPTION WHEN feature_not_supported THEN NULL; END $do$$e$),
   ('reconcile_placement (not a shard)',
-   $$DO $do$ BEGIN PERFORM calo_recon.reconcile_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL);
-     EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$$),
+   $e$DO $do$ BEGIN PERFORM calo_recon.reconcile_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL);
+     EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$),
   ('transaction_features_placement (not a shard)',
-   $$DO $do$ BEGIN PERFORM calo_recon.transaction_features_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL);
-     EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$$);
+   $e$DO $do$ BEGIN PERFORM calo_recon.transaction_features_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL);
+     EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$);
 -- every view of the schema
 INSERT INTO entry_points
 SELECT 'view ' || c.relname, format('SELECT * FROM calo_recon.%I', c.relname)
