@@ -22,6 +22,13 @@ cd "$(dirname "$0")/../.."
 TOP=$(pwd)
 : "${CR_ROOT:?run with the test cluster env (source scripts/cluster.sh; cluster_start)}"
 
+# Citus first: without it there is nothing to compare
+source scripts/citus.sh
+if ! citus_build; then
+  echo "skipped: Citus cluster: $CITUS_SKIP"
+  exit 0
+fi
+
 status=0
 check() {  # check LABEL EXPECTED ACTUAL
   if [ "$2" == "$3" ]; then echo "ok   $1"
@@ -121,7 +128,6 @@ one_counts=$(psql "${ONE[@]}" -c "$RECONCILE") || exit 1
 dropdb calo_citus_one
 
 # the cluster
-source scripts/citus.sh
 if ! citus_start calo; then
   echo "skipped: Citus cluster: $CITUS_SKIP"
   exit "$status"
