@@ -66,9 +66,10 @@ for n in $SIZES; do
     t[$where,fit]=$(timed "$where" "$db" "SELECT m.model_id FROM calo_recon.train_model('bench', 0.01, 100, 256, 42) m")
     t[$where,score]=$(timed "$where" "$db" "SELECT calo_recon.score_transactions(false)")
   done
-  SAME="SELECT pg_catalog.md5(pg_catalog.string_agg(pg_catalog.concat_ws('|', f.txn_id, f.finding, f.difference), ',' ORDER BY f.txn_id, f.finding))
-               || (SELECT pg_catalog.md5(m.forest::text) FROM calo_recon.models m WHERE m.active)
-        FROM calo_recon.reconciliation_findings f"
+  SAME="SELECT (SELECT pg_catalog.md5(pg_catalog.string_agg(pg_catalog.concat_ws('|', f.txn_id, f.finding, f.difference),
+                                                           ',' ORDER BY f.txn_id, f.finding))
+                FROM calo_recon.reconciliation_findings f)
+               || (SELECT pg_catalog.md5(m.forest::text) FROM calo_recon.models m WHERE m.active)"
   if [ "$(q one "$db" "$SAME")" != "$(q cluster "$db" "$SAME")" ]; then
     echo "FAIL $n: the cluster's findings or model differ from the one node's"; exit 1
   fi

@@ -482,7 +482,6 @@ typedef struct ReconState
 	/* quoted qualified names: the tables, or their shards on a Citus worker */
 	const char *txn_table;
 	const char *findings_table;
-	const char *queue_table;
 	Snapshot	snapshot;
 	TupleTableSlot *fetch_slot;
 	AttrNumber	att_txn_id;
@@ -1110,8 +1109,8 @@ recon_resolve_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp)
 /*
  * One reconciliation of the given users (all when all_users) over the given
  * tables: the extension's own, or on a Citus worker the shards of one shard
- * group.  The caller is connected to SPI and holds the writer lock; the six
- * counts go to result.
+ * group.  The caller is connected to SPI and holds the writer lock (on a
+ * worker, the coordinator's caller does); the six counts go to result.
  */
 static void
 recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
@@ -1126,7 +1125,6 @@ recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
 	memset(&st, 0, sizeof(st));
 	st.txn_table = txn_table;
 	st.findings_table = findings_table;
-	st.queue_table = queue_table;
 	if (SPI_execute(psprintf("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", findings_table),
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not lock %s", findings_table);
