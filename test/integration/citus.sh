@@ -47,7 +47,7 @@ check "distribute() without Citus: 0A000" "NOTICE:  0A000" "$got"
 make -s -C tools calo_recon_gen >/dev/null || { echo "FAIL build tools/calo_recon_gen"; exit 1; }
 IFS=: read -r seed n <<<"${CITUS_GEN:-7:3000}"
 GEN=$(mktemp -d)
-trap 'rm -rf "$GEN"' EXIT
+trap 'rm -rf "$GEN" "$CR_ROOT/import/citus-export" "$CR_ROOT/import/citus-replay"' EXIT
 tools/calo_recon_gen --seed "$seed" --transactions "$n" --out "$GEN/export" >/dev/null 2>&1 || exit 1
 # a transaction id the export stored, delivered again under another user:
 # a conflict on one node (the id is the key), and so on the cluster
@@ -132,7 +132,7 @@ if ! citus_start calo; then
   echo "skipped: Citus cluster: $CITUS_SKIP"
   exit "$status"
 fi
-trap 'citus_destroy; rm -rf "$GEN"' EXIT
+trap 'citus_destroy; rm -rf "$GEN" "$CR_ROOT/import/citus-export" "$CR_ROOT/import/citus-replay"' EXIT
 echo "cluster: coordinator and $CITUS_WORKERS workers on ports ${CITUS_PORTS[*]} ($CITUS_ROOT)"
 cp -r "$GEN/export" "$CITUS_ROOT/import/citus-export" && cp -r "$GEN/replay" "$CITUS_ROOT/import/citus-replay"
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$CITUS_ROOT/import"
