@@ -2005,3 +2005,112 @@ $$Splits one CloudWatch balance-sync log text into events, one row each; writes 
 Columns: event_no (from 1), logged_at (application timestamp, else export timestamp), request_id (NULL when absent or "undefined"), level (INFO/ERROR/...; NULL for platform lines), kind, body (jsonb), message_id (SQS message the request was processing), raw (the event text as in the log).
 Kinds: start, end, report, init_start, init_report, metric, platform_text, processing_message, transaction, balance_error, negative_balance_rejection, skip, balance_updated, transaction_lock, transaction_json, record_body, sync_error, uncaught_exception, invoke_error, app_log, malformed.
 A malformed body is {"reason", "detail", "intended_kind"}, plus "field" (the key) and "txn_id" (the event's own id, when readable) for a data field that breaks its rule; reasons: no_timestamp, bad_timestamp, truncated_event, malformed_event (also: a duplicate key, or another log line starting inside the event), missing_field, bad_field (also: an empty string, a currency not of three capital letters, a type not CREDIT or DEBIT), out_of_range (an id, string field or number beyond the parser's limits, money of 10^15 or more), too_large (an event beyond the parser's size limit: not parsed, raw cut to an excerpt); the limits are in src/core/logparse.h and the README. See calo_recon.parse_log_kinds().$$;
+
+-- ops (issue 11 leftovers, session 4): one alert-group predicate, the
+-- operator without direct DML (SECURITY DEFINER entry points), backfill age
+-- at insert time.
+-- One alert-group predicate: calo_recon.alert_group() for acknowledge_alert,
+-- resolve_alert and alert_groups.
+DROP VIEW calo_recon.alert_groups;
+DROP FUNCTION calo_recon.acknowledge_alert(bigint, text, boolean);
+DROP FUNCTION calo_recon.resolve_alert(bigint, text, boolean);
+-- An alert's group, the one definition acknowledge_alert(), resolve_alert()
+-- and the alert_groups view share: the transaction that raised it, its user
+-- and its kind.  Groups compare as composite values, so alerts about the
+-- system (user_id NULL) group with each other as GROUP BY groups them.
+CREATE FUNCTION calo_recon.alert_group(a calo_recon.alerts,
+                                       OUT raised_in xid8, OUT user_id text, OUT alert_kind text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.raised_in, a.user_id, a.alert_kind
+$$;
+COMMENT ON FUNCTION calo_recon.alert_group(calo_recon.alerts) IS
+  'The group of an alert: raised_in (the transaction that raised it), user_id and alert_kind; two alerts are in one group when their alert_group() values are equal (NULL user_ids equal). Used by acknowledge_alert, resolve_alert and alert_groups';
+
+CREATE FUNCTION calo_recon.acknowledge_alert(alert_id bigint, note text DEFAULT NULL,
+                                             whole_group boolean DEFAULT false)
+RETURNS SETOF calo_recon.alerts
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    IF alert_id IS NULL OR whole_group IS NULL THEN
+        RAISE EXCEPTION 'alert_id and whole_group must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- waits for a concurrent acknowledgement or resolution of these rows,
+    -- then re-reads them: the second of two people is told who came first
+    RETURN QUERY
+    UPDATE calo_recon.alerts a SET acknowledged_at = pg_catalog.now(), acknowledge_note = note
+    WHERE a.acknowledged_at IS NULL AND a.resolved_at IS NULL
+      AND (a.alert_id = acknowledge_alert.alert_id
+           OR (whole_group AND calo_recon.alert_group(a) =
+               (SELECT calo_recon.alert_group(g) FROM calo_recon.alerts g
+                WHERE g.alert_id = acknowledge_alert.alert_id)))
+    RETURNING a.*;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed = 0 THEN
+        PERFORM calo_recon.alert_refuse(alert_id, 'acknowledge');
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.acknowledge_alert(bigint, text, boolean) IS
+  'Acknowledges an open alert (status acknowledged, acknowledged_by the session''s login role, acknowledged_at now, the note), or with whole_group every open alert of its group (same raising transaction, user and kind); returns the rows changed. P0002 when there is no such alert, 55000 when it is already acknowledged or resolved (naming by whom and when): of two people acknowledging at once, the second waits for the first and gets 55000';
+REVOKE EXECUTE ON FUNCTION calo_recon.acknowledge_alert(bigint, text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.resolve_alert(alert_id bigint, note text, whole_group boolean DEFAULT false)
+RETURNS SETOF calo_recon.alerts
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    IF alert_id IS NULL OR whole_group IS NULL THEN
+        RAISE EXCEPTION 'alert_id and whole_group must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.btrim(coalesce(note, '')) = '' THEN
+        RAISE EXCEPTION 'resolving an alert needs a note saying why'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example: calo_recon.resolve_alert(42, ''refund issued, ticket FIN-123'').';
+    END IF;
+    RETURN QUERY
+    UPDATE calo_recon.alerts a SET resolved_at = pg_catalog.now(), resolution = note
+    WHERE a.resolved_at IS NULL
+      AND (a.alert_id = resolve_alert.alert_id
+           OR (whole_group AND calo_recon.alert_group(a) =
+               (SELECT calo_recon.alert_group(g) FROM calo_recon.alerts g
+                WHERE g.alert_id = resolve_alert.alert_id)))
+    RETURNING a.*;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed = 0 THEN
+        PERFORM calo_recon.alert_refuse(alert_id, 'resolve');
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.resolve_alert(bigint, text, boolean) IS
+  'Resolves an open or acknowledged alert with a note saying why (status resolved, resolved_by the session''s login role, resolved_at now), or with whole_group every unresolved alert of its group; returns the rows changed. 22023 without a note, P0002 when there is no such alert, 55000 when it is already resolved (naming by whom, when and why)';
+REVOKE EXECUTE ON FUNCTION calo_recon.resolve_alert(bigint, text, boolean) FROM PUBLIC;
+
+CREATE VIEW calo_recon.alert_groups AS
+SELECT g.raised_in, pg_catalog.max(a.run_id) AS run_id, g.user_id, g.alert_kind, k.severity,
+       pg_catalog.count(*) AS alerts,
+       pg_catalog.count(*) FILTER (WHERE a.status = 'open') AS open,
+       pg_catalog.count(*) FILTER (WHERE a.status = 'acknowledged') AS acknowledged,
+       pg_catalog.min(a.alert_id) AS first_alert_id,
+       pg_catalog.min(a.created_at) AS created_at
+FROM calo_recon.alerts a
+CROSS JOIN LATERAL calo_recon.alert_group(a) g
+JOIN calo_recon.alert_kinds k ON k.alert_kind = g.alert_kind
+GROUP BY g.raised_in, g.user_id, g.alert_kind, k.severity;
+COMMENT ON VIEW calo_recon.alert_groups IS
+  'Alerts grouped by the transaction that raised them (a refresh() run, an ingest), the user and the kind: what on-call looks at first; acknowledge or resolve a whole group with acknowledge_alert(first_alert_id, note, true)';
+COMMENT ON COLUMN calo_recon.alert_groups.raised_in IS 'Database transaction that raised the group';
+COMMENT ON COLUMN calo_recon.alert_groups.run_id IS 'refresh() run that raised it, NULL outside a run';
+COMMENT ON COLUMN calo_recon.alert_groups.user_id IS 'Wallet owner (NULL for alerts about the system)';
+COMMENT ON COLUMN calo_recon.alert_groups.alert_kind IS 'Kind of alert';
+COMMENT ON COLUMN calo_recon.alert_groups.severity IS 'Severity of the kind (calo_recon.alert_kinds)';
+COMMENT ON COLUMN calo_recon.alert_groups.alerts IS 'Alerts in the group';
+COMMENT ON COLUMN calo_recon.alert_groups.open IS 'Of which open (neither acknowledged nor resolved)';
+COMMENT ON COLUMN calo_recon.alert_groups.acknowledged IS 'Of which acknowledged and not resolved';
+COMMENT ON COLUMN calo_recon.alert_groups.first_alert_id IS 'Lowest alert_id of the group, to pass to acknowledge_alert or resolve_alert with whole_group';
+COMMENT ON COLUMN calo_recon.alert_groups.created_at IS 'When the group''s first alert was raised';
+-- last: the recorded grants, on every object as it now is
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of ops (issue 11 leftovers, session 4)

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(64);
+SELECT plan(65);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -312,6 +312,7 @@ INSERT INTO entry_points VALUES
   ('locks', $$SELECT calo_recon.lock_writer(), calo_recon.try_lock_writer(), calo_recon.writer_lock_holder(),
                      calo_recon.lock_user_chains(ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
   ('alert_payload', $$SELECT calo_recon.alert_payload(a) FROM calo_recon.alerts a$$),
+  ('alert_group', $$SELECT calo_recon.alert_group(a) FROM calo_recon.alerts a$$),
   ('check_health', $e$DO $d$ BEGIN PERFORM calo_recon.check_health('1 hour'::pg_catalog.interval);
                         EXCEPTION WHEN SQLSTATE 'RH001' THEN NULL; END $d$$e$),
   ('purge', $$SELECT * FROM calo_recon.purge('100 years'::pg_catalog.interval)$$),
