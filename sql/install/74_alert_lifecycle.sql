@@ -1,9 +1,11 @@
 -- Alert lifecycle (README "Alert lifecycle"): open -> acknowledged ->
--- resolved, with who, when and a note.  Functions run with the caller's
--- rights (no SECURITY DEFINER), so whoever may acknowledge may also UPDATE
--- calo_recon.alerts; a trigger therefore stamps who and when itself, from the
--- session's login role and the transaction time, whatever an UPDATE says, so
--- the record cannot be signed in someone else's name.  The reconciliation's
+-- resolved, with who, when and a note.  acknowledge_alert and resolve_alert
+-- are SECURITY DEFINER entry points (calo_recon.definer_entry_points): an
+-- operator changes alerts only through them.  A trigger stamps who and when
+-- itself, from the session's login role (session_user, which neither SET
+-- ROLE nor a SECURITY DEFINER call changes) and the transaction time,
+-- whatever an UPDATE says, so the record cannot be signed in someone else's
+-- name, not even by the owner.  The reconciliation's
 -- own resolutions (the insert-time re-check, reconcile()) are UPDATEs of
 -- resolved_at and resolution, stamped the same way.
 
