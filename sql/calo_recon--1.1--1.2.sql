@@ -2272,6 +2272,353 @@ CREATE TRIGGER transactions_alert
     AFTER INSERT ON calo_recon.transactions
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.alert_new_transactions();
+-- Least privilege (issue 11 item 6): the operator writes the record only
+-- through the SECURITY DEFINER entry points of calo_recon.definer_entry_points.
+-- The operator's jobs that run with the extension owner's rights: the one
+-- list of the SECURITY DEFINER routines (every overload of each name).
+CREATE TABLE calo_recon.definer_entry_points (
+    routine_name name PRIMARY KEY,
+    writes       text NOT NULL
+);
+COMMENT ON TABLE calo_recon.definer_entry_points IS
+  'The SECURITY DEFINER entry points (README "Roles"): the operator''s jobs that write the record, run as the extension owner; harden_entry_points() makes exactly these SECURITY DEFINER with search_path = pg_catalog, pg_temp and no EXECUTE for PUBLIC, grant_role() gives operators EXECUTE on them';
+COMMENT ON COLUMN calo_recon.definer_entry_points.routine_name IS 'Name of the routine in the calo_recon schema (every overload)';
+COMMENT ON COLUMN calo_recon.definer_entry_points.writes IS 'What it writes for the operator, who may not write it directly';
+INSERT INTO calo_recon.definer_entry_points (routine_name, writes) VALUES
+  ('ingest_log',         'transactions, log_events, balance errors, rejections, quarantine, ingested_files; reconciles'),
+  ('ingest_file',        'what ingest_log writes, from files under calo_recon.import_directory; import_files'),
+  ('reconcile',          'reconciliation_findings, the reconcile queue, the alerts the findings no longer support'),
+  ('refresh_start',      'a runs row in status running'),
+  ('refresh_finish',     'the work of a run (ingestion, reconciliation, scoring, alerts) and its outcome in runs'),
+  ('train_model',        'models and their scores'),
+  ('score_transactions', 'transaction_scores'),
+  ('export_reports',     'CSV files under calo_recon.export_directory'),
+  ('export_workbook',    'an Excel file under calo_recon.export_directory'),
+  ('export_dashboard',   'an HTML file under calo_recon.export_directory'),
+  ('acknowledge_alert',  'the acknowledgement of alerts'),
+  ('resolve_alert',      'the resolution of alerts'),
+  ('raise_alerts',       'alerts and alert_marks'),
+  ('purge',              'old log text, resolved alerts, ended runs, quarantine, pg_cron history');
+
+-- Makes exactly the listed entry points SECURITY DEFINER, hardened; every
+-- other routine of the schema runs with its caller's rights.  Run last by
+-- the install and by every update script (which may have re-created one).
+CREATE FUNCTION calo_recon.harden_entry_points()
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    missing text;
+    routine regprocedure;
+    definer boolean;
+    statement text;
+BEGIN
+    SELECT pg_catalog.string_agg(e.routine_name, ', ' ORDER BY e.routine_name) INTO missing
+    FROM calo_recon.definer_entry_points e
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                      WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.proname = e.routine_name);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'calo_recon.definer_entry_points names no routine: %', missing
+            USING ERRCODE = 'undefined_function';
+    END IF;
+    FOR routine, definer IN
+        SELECT p.oid, p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+        FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = 'calo_recon'::regnamespace
+          AND (p.prosecdef OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+        ORDER BY p.oid::regprocedure::text
+    LOOP
+        FOREACH statement IN ARRAY CASE WHEN definer THEN ARRAY[
+                format('ALTER ROUTINE %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', routine),
+                format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', routine)]
+            ELSE ARRAY[format('ALTER ROUTINE %s SECURITY INVOKER', routine)] END
+        LOOP
+            EXECUTE statement;
+            RETURN NEXT statement;
+        END LOOP;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.harden_entry_points() IS
+  'Makes exactly the routines named in calo_recon.definer_entry_points SECURITY DEFINER with search_path = pg_catalog, pg_temp and no EXECUTE for PUBLIC, and any other SECURITY DEFINER routine of the schema SECURITY INVOKER; returns the statements. 42883 when a listed name has no routine. The install and every update script run it last; only the owner may';
+REVOKE EXECUTE ON FUNCTION calo_recon.harden_entry_points() FROM PUBLIC;
+UPDATE calo_recon.role_kinds SET description = 'reader + reads every table; runs ingestion, reconciliation, refresh, training, scoring, exports, alerts and retention through the functions (no direct writes to the record); feedback'
+WHERE kind = 'operator';
+DROP FUNCTION calo_recon.grant_role(name, text);
+CREATE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- what analysts may not execute: everything that reads server files,
+    -- writes wallets, findings, models or scores, or writes files, and the
+    -- internals of those; analysts may execute the rest
+    operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
+                                  'reconcile', 'refresh', 'check_last_refresh', 'train_model',
+                                  'score_transactions', 'export_reports', 'export_workbook', 'export_dashboard', 'grant_role',
+                                  'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
+                                  'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
+                                  'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
+                                  'raise_alerts', 'raise_system_alert', 'check_health', 'purge',
+                                  'revoke_role', 'reapply_grants', 'revoke_all',
+                                  'refresh_start', 'refresh_finish', 'harden_entry_points'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (operator_only))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (operator_only)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
+REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
+DROP FUNCTION calo_recon.refresh(text);
+DROP PROCEDURE calo_recon.refresh_job(text);
+-- The two steps of every run, the operator's entry points into runs (they
+-- run as the extension owner: README "Roles"): refresh_start() records the
+-- run as running, refresh_finish() does or skips its work and records the
+-- outcome.  refresh() takes both in one transaction, refresh_job() commits
+-- after each.
+CREATE FUNCTION calo_recon.refresh_start(folder text)
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+BEGIN
+    IF folder IS NULL THEN
+        RAISE EXCEPTION 'folder must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO calo_recon.runs (status, folder) VALUES ('running', folder) RETURNING * INTO run;
+    RETURN run;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh_start(text) IS
+  'First step of refresh() and refresh_job(): records a run of the folder in calo_recon.runs as running, by this session (backend_pid), and returns it; refresh_finish() does the rest. 22004 for a NULL folder';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh_start(text) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.refresh_finish(run_id bigint)
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- only the session that started a run finishes it: nobody can record
+    -- another session's run as skipped, or work it twice
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.runs r
+                   WHERE r.run_id = refresh_finish.run_id AND r.status = 'running'
+                     AND r.backend_pid = pg_catalog.pg_backend_pid()) THEN
+        RAISE EXCEPTION 'calo_recon.runs has no run % in status running started by this session', refresh_finish.run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Start a run with calo_recon.refresh_start(folder), or call calo_recon.refresh().';
+    END IF;
+    IF NOT calo_recon.try_lock_writer() THEN
+        RETURN calo_recon.refresh_skipped(run_id);
+    END IF;
+    RETURN calo_recon.refresh_work(run_id);
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh_finish(bigint) IS
+  'Second step of refresh() and refresh_job(): for the run this session started with refresh_start(), takes the writer lock and does the work, or records the run as skipped (failed once skipping lasts longer than calo_recon.refresh_max_skip) when the lock is held; returns the run. 55000 for a run that is not running or was started by another session';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh_finish(bigint) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.refresh(folder text DEFAULT '')
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN calo_recon.refresh_finish((calo_recon.refresh_start(folder)).run_id);
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh(text) IS
+  'Ingests new files from the folder (relative to calo_recon.import_directory, default all of it), reconciles every user with transactions inserted since the last run, scores new transactions with the active model, and records the run in calo_recon.runs. A run that finds the writer lock held (another refresh, an ingest, a reconcile) returns at once with status skipped and names the holding process; a failed run (a cancel or statement_timeout included) is rolled back but recorded with status failed and the error (and a WARNING); a scheduler sees the failure with check_last_refresh(), or schedules CALL calo_recon.refresh_job() instead';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh(text) FROM PUBLIC;
+-- For pg_cron: the 'running' row is committed before the work, so on-call
+-- sees a run in progress, and a run whose session is terminated stays as a
+-- row (marked failed by the next run, reported by check_last_refresh()).
+-- A procedure with transaction control cannot pin its search_path with SET
+-- (every name below is schema-qualified, every operator OPERATOR(pg_catalog.x))
+-- nor be SECURITY DEFINER: it writes only through refresh_start() and
+-- refresh_finish(), which are.
+CREATE PROCEDURE calo_recon.refresh_job(folder text DEFAULT '')
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    run calo_recon.runs;
+BEGIN
+    run := calo_recon.refresh_start(folder);
+    COMMIT;
+    run := calo_recon.refresh_finish(run.run_id);
+    COMMIT;
+    -- the run is this session's last: a failure is reported as the check reports it
+    PERFORM calo_recon.check_last_refresh();
+END;
+$$;
+COMMENT ON PROCEDURE calo_recon.refresh_job(text) IS
+  'refresh() in two transactions, for pg_cron: commits the run as running, does the work and commits its outcome; fails with 38000 when the run failed (still recorded). A run cancelled, timed out or terminated mid-way stays visible in calo_recon.runs';
+REVOKE EXECUTE ON PROCEDURE calo_recon.refresh_job(text) FROM PUBLIC;
+COMMENT ON FUNCTION calo_recon.refresh_work(bigint) IS
+  'Internal to refresh_finish(): the work of the run in status running with this run_id, recorded in its row';
+COMMENT ON FUNCTION calo_recon.refresh_skipped_reason() IS
+  'Internal to refresh_finish(): the error text of a skipped run, naming the process that holds the writer lock and its statement';
+COMMENT ON FUNCTION calo_recon.refresh_skipped(bigint) IS
+  'Internal to refresh_finish(): records the run in status running with this run_id as not started (writer lock held): skipped, or failed with a refresh_skipped alert once runs have been skipped for longer than calo_recon.refresh_max_skip';
+COMMENT ON FUNCTION calo_recon.ingest_file(text) IS
+  'Ingests a log file or a folder (walked recursively, in name order) under calo_recon.import_directory through ingest_log; gzip or plain text; files that are not logs are counted, skipped and recorded in quarantine; a walk counts files unchanged since it last read them (calo_recon.import_files) without reading them again; then reconciles every user queued in pending_reconcile (its own and any queued before). Runs as the extension owner (SECURITY DEFINER entry point, README "Roles"): EXECUTE, which the operator kind has, is the right to ingest from the import directory, and no path leads out of it';
+COMMENT ON FUNCTION calo_recon.export_reports(text, timestamptz, timestamptz) IS
+  'Writes one CSV file with a header per report (daily_summary, transactions, overdrafts, overdraft_episodes, anomalies by score, discrepancies, balance_breaks, precision_drift, user_summary) with the rows of the period [period_from, period_to) (NULL: open; user_summary keeps the users with a transaction in it), and period.csv saying the period and the as-of time, into a folder under calo_recon.export_directory (created when missing). Times are UTC (YYYY-MM-DD HH:MM:SS), booleans TRUE/FALSE; text cells that a spreadsheet would read as a formula get a leading apostrophe; files are mode 0600, or 0640 for calo_recon.export_group; never writes outside the export directory nor replaces a file it did not write. Runs as the extension owner (SECURITY DEFINER entry point): EXECUTE, which the operator kind has, is the right to export.';
+-- purge() runs as the owner: of pg_cron's history it forgets what the
+-- session's login role may see (every role's for a superuser)
+DROP FUNCTION calo_recon.purge(interval);
+CREATE FUNCTION calo_recon.purge(older_than interval)
+RETURNS TABLE (purged text, "rows" bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cutoff timestamptz;
+    n bigint;
+BEGIN
+    IF older_than IS NULL THEN
+        RAISE EXCEPTION 'older_than must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF older_than < interval '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative: %', older_than
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'For example: calo_recon.purge(''90 days'').';
+    END IF;
+    cutoff := pg_catalog.now() - older_than;
+    PERFORM calo_recon.lock_writer();
+
+    UPDATE calo_recon.log_events e SET raw = ''
+    WHERE e.logged_at < cutoff AND e.raw <> '';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'log_events.raw'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.alerts a WHERE a.resolved_at < cutoff;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'alerts'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.runs r
+    WHERE r.finished_at < cutoff
+      AND r.run_id NOT IN (SELECT k.run_id
+                           FROM (VALUES ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x)),
+                                        ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x WHERE x.status = 'succeeded')),
+                                        ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x WHERE x.status = 'failed'))) AS k(run_id)
+                           WHERE k.run_id IS NOT NULL);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'runs'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.quarantine q WHERE q.quarantined_at < cutoff AND q.reason <> 'conflict';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'quarantine'; "rows" := n; RETURN NEXT;
+
+    purged := 'cron.job_run_details'; "rows" := NULL;
+    IF pg_catalog.to_regclass('cron.job_run_details') IS NOT NULL THEN
+        EXECUTE 'DELETE FROM cron.job_run_details d
+                 WHERE d.end_time OPERATOR(pg_catalog.<) $1
+                   AND d.database OPERATOR(pg_catalog.=) pg_catalog.current_database()
+                   AND d.command OPERATOR(pg_catalog.~~) ''%calo\_recon.%''
+                   AND (d.username OPERATOR(pg_catalog.=) session_user
+                        OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) session_user))'
+        USING cutoff;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        "rows" := n;
+    END IF;
+    RETURN NEXT;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.purge(interval) IS
+  'Forgets what is older than older_than (before now() - older_than): the raw text of log events (by logged_at; the parsed event stays), resolved alerts (by resolved_at), ended runs (by finished_at; the newest run, success and failure stay), quarantined unreadable input (by quarantined_at; conflicts stay) and, when pg_cron is installed in this database, the history of its calo_recon jobs run by the session''s login role, or by any role for a superuser (by end_time). Never touches transactions, balance errors, rejections, findings, models, scores or feedback. Takes the writer lock. Returns the rows purged per item (NULL for cron.job_run_details without pg_cron). 22004 for NULL, 22023 for a negative interval';
+REVOKE EXECUTE ON FUNCTION calo_recon.purge(interval) FROM PUBLIC;
+-- exactly the listed entry points run as the owner (also last in the install: 99_entry_points.sql)
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
 -- last: the recorded grants, on every object as it now is
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of ops (issue 11 leftovers, session 4)

@@ -242,7 +242,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
-  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
 REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
 
 -- every right on the schema and its objects, column rights included (they go
