@@ -4,7 +4,8 @@
 -- SECURITY DEFINER: only a role that may grant them, e.g. the owner, can).
 --   reader   : USAGE on the schema, SELECT on the BI views and transactions
 --   analyst  : reader + reads models, scores and feedback, records feedback
---              (EXECUTE on every function but the operator-only ones below)
+--              (EXECUTE on every function but the entry points and
+--              internals named in grant_role)
 --   monitor  : USAGE on the schema, SELECT on the health view and EXECUTE
 --              on check_health(): how calo_recon is doing, never a wallet
 --   operator : reader + reads every table, and runs ingestion, refresh,
@@ -148,18 +149,15 @@ DECLARE
     -- the columns of a feedback row its author fills in; the rest is set by
     -- the product (README "Roles")
     feedback_columns text := 'txn_id, verdict, note';
-    -- what analysts may not execute: everything that reads server files,
-    -- writes wallets, findings, models or scores, or writes files, and the
-    -- internals of those; analysts may execute the rest
-    operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
-                                  'reconcile', 'refresh', 'check_last_refresh', 'train_model',
-                                  'score_transactions', 'export_reports', 'export_workbook', 'export_dashboard', 'grant_role',
-                                  'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
-                                  'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
-                                  'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
-                                  'raise_alerts', 'raise_system_alert', 'check_health', 'purge',
-                                  'revoke_role', 'reapply_grants', 'revoke_all',
-                                  'refresh_start', 'refresh_finish', 'harden_entry_points'];
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points'];
     -- what operators run with their own rights besides what analysts run:
     -- the entry points that write only through the definer ones
     -- (calo_recon.definer_entry_points), and readers of runs, health and
@@ -208,7 +206,8 @@ BEGIN
         FOR routine IN
             SELECT p.oid FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
-              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (operator_only))
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
             ORDER BY p.oid::regprocedure::text
         LOOP
             statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
@@ -225,7 +224,7 @@ BEGIN
             SELECT p.oid FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
               AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
-              AND (NOT (p.proname = ANY (operator_only)) OR p.proname = ANY (operator_runs)
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
                    OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
             ORDER BY p.oid::regprocedure::text
         LOOP
