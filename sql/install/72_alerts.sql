@@ -249,9 +249,11 @@ BEGIN
         INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
         SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
         FROM found
+        -- a scalar look-up per row (by primary key): NOT EXISTS was planned
+        -- as a hashed subplan over every stored transaction
         WHERE backfill_before IS NULL
-           OR NOT EXISTS (SELECT FROM calo_recon.transactions t
-                          WHERE t.txn_id = found.txn_id AND t.logged_at < backfill_before)
+           OR NOT coalesce((SELECT t.logged_at < backfill_before FROM calo_recon.transactions t
+                            WHERE t.txn_id = found.txn_id), false)
         ORDER BY found.txn_id, found.ord NULLS LAST
         ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
         RETURNING alert_id, alert_kind
