@@ -2457,6 +2457,120 @@ $$;
 COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
   'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
 REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
+-- who started a run: the login role, which the owner's refresh_start() does
+-- not change; runs recorded before stay NULL
+ALTER TABLE calo_recon.runs ADD COLUMN started_by name;
+ALTER TABLE calo_recon.runs ALTER COLUMN started_by SET DEFAULT session_user;
+COMMENT ON COLUMN calo_recon.runs.started_by IS 'Login role (session_user) of the session that started the run, set by the product (refresh_start() runs as the extension owner; session_user is still the caller''s); NULL for runs recorded before 1.2';
+-- the health view reads whole runs rows: made again with the new column
+DROP FUNCTION calo_recon.check_health(interval);
+DROP VIEW calo_recon.health;
+CREATE VIEW calo_recon.health AS
+WITH last_run AS (
+    SELECT r.* FROM calo_recon.runs r ORDER BY r.run_id DESC LIMIT 1
+), last_success AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1
+), last_ended AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status IN ('succeeded', 'failed') ORDER BY r.run_id DESC LIMIT 1
+), last_failure AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status = 'failed' ORDER BY r.run_id DESC LIMIT 1
+)
+SELECT pg_catalog.now() AS checked_at,
+       (SELECT s.finished_at FROM last_success s) AS last_success_at,
+       pg_catalog.now() - (SELECT s.finished_at FROM last_success s) AS last_success_age,
+       (SELECT r.run_id FROM last_run r) AS last_run_id,
+       (SELECT r.status FROM last_run r) AS last_run_status,
+       (SELECT e.status = 'failed' FROM last_ended e) AS last_ended_run_failed,
+       (SELECT r.skipped_since FROM last_run r WHERE r.skipped_since IS NOT NULL) AS skipping_since,
+       (SELECT f.run_id FROM last_failure f) AS last_error_run_id,
+       (SELECT f.finished_at FROM last_failure f) AS last_error_at,
+       (SELECT f.error FROM last_failure f) AS last_error,
+       (SELECT f.error_detail FROM last_failure f) AS last_error_detail,
+       (SELECT f.error_hint FROM last_failure f) AS last_error_hint,
+       (SELECT pg_catalog.max(f.loaded_at) FROM calo_recon.ingested_files f WHERE f.transactions > 0) AS last_data_loaded_at,
+       (SELECT pg_catalog.count(*) FROM calo_recon.runs r WHERE r.status = 'running') AS runs_running,
+       (SELECT pg_catalog.count(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p) AS users_pending_reconcile,
+       (SELECT pg_catalog.jsonb_object_agg(q.reason, q.n ORDER BY q.reason)
+        FROM (SELECT x.reason, pg_catalog.count(*) AS n FROM calo_recon.quarantine x GROUP BY x.reason) q) AS quarantine_by_reason,
+       (SELECT pg_catalog.jsonb_object_agg(s.severity, s.n ORDER BY s.severity)
+        FROM (SELECT k.severity, pg_catalog.count(a.alert_id) AS n
+              FROM calo_recon.alert_kinds k
+              LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'open'
+              GROUP BY k.severity) s) AS open_alerts,
+       (SELECT pg_catalog.jsonb_object_agg(s.severity, s.n ORDER BY s.severity)
+        FROM (SELECT k.severity, pg_catalog.count(a.alert_id) AS n
+              FROM calo_recon.alert_kinds k
+              LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'acknowledged'
+              GROUP BY k.severity) s) AS acknowledged_alerts,
+       (SELECT pg_catalog.jsonb_object_agg(c.relname, pg_catalog.pg_total_relation_size(c.oid) ORDER BY c.relname)
+        FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = 'calo_recon'::pg_catalog.regnamespace AND c.relkind = 'r') AS table_bytes;
+COMMENT ON VIEW calo_recon.health IS
+  'One row: is calo_recon doing its job (last successful refresh and its age, the last error with DETAIL and HINT, skipping, queue, quarantine, open alerts by severity, table sizes); for the monitor role, check_health() and postgres_exporter (README "Health and monitoring")';
+COMMENT ON COLUMN calo_recon.health.checked_at IS 'now() of the reading transaction';
+COMMENT ON COLUMN calo_recon.health.last_success_at IS 'When the last successful refresh() run finished; NULL when none has';
+COMMENT ON COLUMN calo_recon.health.last_success_age IS 'checked_at - last_success_at: how fresh the reconciled data is';
+COMMENT ON COLUMN calo_recon.health.last_run_id IS 'The newest run';
+COMMENT ON COLUMN calo_recon.health.last_run_status IS 'Its status: running, succeeded, failed or skipped';
+COMMENT ON COLUMN calo_recon.health.last_ended_run_failed IS 'Whether the newest run that did end (succeeded or failed) failed';
+COMMENT ON COLUMN calo_recon.health.skipping_since IS 'When the newest run is one of a series of runs that could not start (writer lock held): when the series began';
+COMMENT ON COLUMN calo_recon.health.last_error_run_id IS 'The newest failed run';
+COMMENT ON COLUMN calo_recon.health.last_error_at IS 'When it finished';
+COMMENT ON COLUMN calo_recon.health.last_error IS 'Its error: SQLSTATE: message';
+COMMENT ON COLUMN calo_recon.health.last_error_detail IS 'Its error''s DETAIL';
+COMMENT ON COLUMN calo_recon.health.last_error_hint IS 'Its error''s HINT';
+COMMENT ON COLUMN calo_recon.health.last_data_loaded_at IS 'When the last file with transactions was ingested (see calo_recon.max_data_age)';
+COMMENT ON COLUMN calo_recon.health.runs_running IS 'Runs in status running (more than one, or one that is old, is a run whose session stopped)';
+COMMENT ON COLUMN calo_recon.health.users_pending_reconcile IS 'Users queued for the next reconciliation (calo_recon.pending_reconcile)';
+COMMENT ON COLUMN calo_recon.health.quarantine_by_reason IS 'Quarantined items per reason, as a JSON object; NULL when there are none';
+COMMENT ON COLUMN calo_recon.health.open_alerts IS 'Open alerts (neither acknowledged nor resolved) per severity, as a JSON object with every severity';
+COMMENT ON COLUMN calo_recon.health.acknowledged_alerts IS 'Acknowledged, unresolved alerts per severity, as a JSON object with every severity';
+COMMENT ON COLUMN calo_recon.health.table_bytes IS 'Size on disk of each calo_recon table, indexes and TOAST included, as a JSON object';
+
+-- For pg_cron or any monitoring system that judges by an error: RH001
+-- (calo_recon unhealthy) says what is wrong, every problem at once.
+CREATE FUNCTION calo_recon.check_health(max_age interval DEFAULT NULL)
+RETURNS calo_recon.health
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h calo_recon.health;
+    problems text[] := '{}';
+    detail text;  -- the failed run's DETAIL, if any
+BEGIN
+    IF max_age < interval '0' THEN
+        RAISE EXCEPTION 'max_age must not be negative: %', max_age USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x.* INTO h FROM calo_recon.health x;
+    IF h.last_success_at IS NULL THEN
+        problems := problems || 'no refresh() run has succeeded'::text;
+    ELSIF h.last_success_age > max_age THEN
+        problems := problems || pg_catalog.format('the last successful refresh() finished %s ago, longer than %s',
+                                                  h.last_success_age, max_age);
+    END IF;
+    IF h.last_ended_run_failed THEN
+        problems := problems || pg_catalog.format('refresh() run %s failed: %s', h.last_error_run_id, h.last_error);
+        detail := h.last_error_detail;
+    END IF;
+    IF (h.open_alerts ->> 'critical')::bigint > 0 THEN
+        problems := problems || pg_catalog.format('%s critical alerts are open (not acknowledged)', h.open_alerts ->> 'critical');
+    END IF;
+    IF pg_catalog.cardinality(problems) > 0 AND detail IS NOT NULL THEN
+        RAISE EXCEPTION 'calo_recon is unhealthy: %', pg_catalog.array_to_string(problems, '; ')
+            USING ERRCODE = 'RH001', DETAIL = detail,
+                  HINT = coalesce(h.last_error_hint, 'See calo_recon.health, calo_recon.runs and calo_recon.alert_groups.');
+    ELSIF pg_catalog.cardinality(problems) > 0 THEN
+        RAISE EXCEPTION 'calo_recon is unhealthy: %', pg_catalog.array_to_string(problems, '; ')
+            USING ERRCODE = 'RH001',
+                  HINT = coalesce(h.last_error_hint, 'See calo_recon.health, calo_recon.runs and calo_recon.alert_groups.');
+    END IF;
+    RETURN h;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.check_health(interval) IS
+  'Returns the health row, or raises RH001 (calo_recon unhealthy) naming every problem: no successful refresh() run, or the last one older than max_age (not checked when NULL), the last run that ended failed (its DETAIL and HINT passed on), open critical alerts. 22023 for a negative max_age. For pg_cron and monitoring systems; the monitor role may run it';
+REVOKE EXECUTE ON FUNCTION calo_recon.check_health(interval) FROM PUBLIC;
 DROP FUNCTION calo_recon.refresh(text);
 DROP PROCEDURE calo_recon.refresh_job(text);
 -- The two steps of every run, the operator's entry points into runs (they

@@ -32,6 +32,7 @@ CREATE TABLE calo_recon.runs (
     error_hint    text,
     skipped_since timestamptz,
     duration      interval    GENERATED ALWAYS AS (finished_at - started_at) STORED,
+    started_by    name        DEFAULT session_user,
     CHECK ((status = 'running') = (finished_at IS NULL))
 );
 CREATE INDEX runs_started_idx ON calo_recon.runs (started_at);
@@ -55,6 +56,7 @@ COMMENT ON COLUMN calo_recon.runs.error_detail IS 'DETAIL of the error of a fail
 COMMENT ON COLUMN calo_recon.runs.error_hint IS 'HINT of the error of a failed run, if it had one';
 COMMENT ON COLUMN calo_recon.runs.skipped_since IS 'For a run that did not start (the writer lock held): when the unbroken series of such runs it ends began';
 COMMENT ON COLUMN calo_recon.runs.duration IS 'finished_at - started_at; NULL while it runs';
+COMMENT ON COLUMN calo_recon.runs.started_by IS 'Login role (session_user) of the session that started the run, set by the product (refresh_start() runs as the extension owner; session_user is still the caller''s); NULL for runs recorded before 1.2';
 
 -- The work of one run, for a runs row in status running; the caller holds
 -- the writer lock.  Every error, a cancel (57014, statement_timeout) included,

@@ -120,7 +120,8 @@ CREATE ROLE calo_tap_operator_login IN ROLE calo_tap_operator;
 SET SESSION AUTHORIZATION calo_tap_operator_login;
 SELECT ok((SELECT transactions > 0 FROM calo_recon.ingest_file('bad/walk')), 'operator login: ingest_file');
 SELECT lives_ok($$SELECT calo_recon.reconcile()$$, 'operator login: reconcile');
-SELECT is((SELECT status FROM calo_recon.refresh('samples')), 'succeeded', 'operator login: refresh');
+SELECT is((SELECT status || ' by ' || started_by FROM calo_recon.refresh('samples')), 'succeeded by calo_tap_operator_login',
+          'operator login: refresh, the run signed with the login role');
 SELECT lives_ok($$SELECT * FROM calo_recon.export_reports('tap_roles')$$, 'operator login: export_reports');
 SELECT lives_ok($$SELECT calo_recon.export_workbook('tap_roles/book.xlsx')$$, 'operator login: export_workbook');
 SELECT lives_ok($$SELECT calo_recon.export_dashboard('tap_roles/dashboard.html')$$, 'operator login: export_dashboard');
