@@ -4,7 +4,7 @@
 -- runs last: test/integration/upgrade.sh).  Roles vanish with the ROLLBACK.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(45);
+SELECT plan(48);
 
 CREATE ROLE calo_tap_r_reader;
 CREATE ROLE calo_tap_r_analyst;
@@ -152,6 +152,28 @@ SELECT throws_ok($$SELECT * FROM calo_recon.revoke_role('calo_tap_r_reader')$$, 
 SELECT throws_ok($$INSERT INTO calo_recon.role_grants (role_name, kind) VALUES ('calo_tap_r_op2', 'operator')$$, '42501', NULL,
                  'operator: cannot record a grant for the next update to apply');
 RESET ROLE;
+
+-- harden_entry_points() (run last by the install and every update script)
+-- puts the catalog back to the one list, whatever a script left behind
+ALTER FUNCTION calo_recon.check_health(interval) SECURITY DEFINER;
+ALTER FUNCTION calo_recon.purge(interval) SECURITY INVOKER RESET search_path;
+GRANT EXECUTE ON FUNCTION calo_recon.purge(interval) TO PUBLIC;
+SELECT is((SELECT array_agg(x ORDER BY x) FROM calo_recon.harden_entry_points() x
+           WHERE x ~ '(check_health|purge)\('),
+          ARRAY['ALTER ROUTINE calo_recon.check_health(interval) SECURITY INVOKER',
+                'ALTER ROUTINE calo_recon.purge(interval) SECURITY DEFINER SET search_path = pg_catalog, pg_temp',
+                'REVOKE ALL ON ROUTINE calo_recon.purge(interval) FROM PUBLIC'],
+          'harden_entry_points(): a stray definer runs with its caller''s rights again, a listed one is hardened again');
+SELECT ok((SELECT NOT c.prosecdef AND p.prosecdef AND p.proconfig = ARRAY['search_path=pg_catalog, pg_temp']
+                  AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
+           FROM pg_proc c, pg_proc p
+           WHERE c.oid = 'calo_recon.check_health(interval)'::regprocedure AND p.oid = 'calo_recon.purge(interval)'::regprocedure),
+          '... as the catalog shows');
+INSERT INTO calo_recon.definer_entry_points (routine_name, writes) VALUES ('no_such_routine', 'nothing');
+SELECT throws_ok($$SELECT * FROM calo_recon.harden_entry_points()$$, '42883',
+                 'calo_recon.definer_entry_points names no routine: no_such_routine',
+                 'harden_entry_points(): a listed name without a routine is 42883');
+DELETE FROM calo_recon.definer_entry_points WHERE routine_name = 'no_such_routine';
 
 SELECT * FROM finish();
 ROLLBACK;
