@@ -74,7 +74,8 @@ ifo_build_workspace(uint64_t n_rows, uint32_t n_features, const ifo_params *p)
 		total += ALIGN8(nodes * n_features * sizeof(double));
 	total += ALIGN8(n_rows * sizeof(uint32_t));
 	total += ALIGN8((n_rows + 1) * sizeof(uint64_t));
-	total += ALIGN8((size_t) ss * sizeof(uint32_t));
+	/* a weighted draw takes up to sample_size rows even from fewer entries */
+	total += ALIGN8((size_t) p->sample_size * sizeof(uint32_t));
 	total += ALIGN8((size_t) n_features * sizeof(uint32_t));
 	total += 3 * ALIGN8((size_t) n_features * sizeof(double));
 	return total;
@@ -377,7 +378,8 @@ ifo_build(const double *rows, const uint64_t *weights, uint64_t n_rows, uint64_t
 		(p->extension_level > 0 && p->extension_level >= n_features) ||
 		worklen < ifo_build_workspace(n_rows, n_features, p))
 		return NULL;
-	nodes = nodes_bound(p, ss);
+	/* leaves hold distinct rows: no more of them than rows, whatever the draw */
+	nodes = nodes_bound(p, ss < n_rows ? ss : (uint32_t) n_rows);
 
 	f = (ifo_forest *) w;
 	w += ALIGN8(sizeof(ifo_forest));
@@ -404,7 +406,7 @@ ifo_build(const double *rows, const uint64_t *weights, uint64_t n_rows, uint64_t
 	fenwick = (uint64_t *) w;
 	w += ALIGN8((n_rows + 1) * sizeof(uint64_t));
 	idx = (uint32_t *) w;
-	w += ALIGN8((size_t) ss * sizeof(uint32_t));
+	w += ALIGN8((size_t) p->sample_size * sizeof(uint32_t));
 	c.feat = (uint32_t *) w;
 	w += ALIGN8((size_t) n_features * sizeof(uint32_t));
 	c.lo = (double *) w;

@@ -213,3 +213,76 @@ scl_decode(const uint8_t *buf, size_t len, scl_model *model, char *err, size_t e
 		model->scale[j] = le_get_f64(p);
 	return scl_check(model, err, errlen);
 }
+
+size_t
+scl_state_encoded_size(int n_features)
+{
+	return SCL_STATE_HEADER_BYTES + 3 * (size_t) n_features * sizeof(double);
+}
+
+void
+scl_state_encode(const scl_acc *acc, uint8_t *buf)
+{
+	uint8_t    *p = buf + SCL_STATE_HEADER_BYTES;
+
+	memcpy(buf, SCL_STATE_MAGIC, 4);
+	le_put_u16(buf + 4, SCL_STATE_VERSION);
+	le_put_u16(buf + 6, 0);
+	le_put_u32(buf + 8, (uint32_t) acc->n_features);
+	le_put_u32(buf + 12, 0);
+	le_put_u64(buf + 16, (uint64_t) acc->n);
+	for (int j = 0; j < 3 * acc->n_features; j++, p += 8)
+		le_put_f64(p, acc->data[j]);
+}
+
+int
+scl_state_peek_features(const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+	uint32_t	k;
+
+	if (len < SCL_STATE_HEADER_BYTES)
+		return decode_fail(err, errlen, "scaler state is %zu bytes, shorter than its %d-byte header", len, SCL_STATE_HEADER_BYTES);
+	if (memcmp(buf, SCL_STATE_MAGIC, 4) != 0)
+		return decode_fail(err, errlen, "bad magic: not a calo_recon scaler state");
+	if (le_get_u16(buf + 4) != SCL_STATE_VERSION)
+		return decode_fail(err, errlen, "unsupported scaler state format version %u (this build reads %d)",
+						   le_get_u16(buf + 4), SCL_STATE_VERSION);
+	if (le_get_u16(buf + 6) != 0 || le_get_u32(buf + 12) != 0)
+		return decode_fail(err, errlen, "unknown flags or nonzero reserved field");
+	k = le_get_u32(buf + 8);
+	if (k < 1 || k > SCL_MAX_FEATURES)
+		return decode_fail(err, errlen, "n_features %u is outside 1..%d", k, SCL_MAX_FEATURES);
+	if (len != scl_state_encoded_size((int) k))
+		return decode_fail(err, errlen, "length %zu does not match %u features (%zu bytes expected)", len, k,
+						   scl_state_encoded_size((int) k));
+	return (int) k;
+}
+
+int
+scl_state_decode(const uint8_t *buf, size_t len, scl_acc *acc, char *err, size_t errlen)
+{
+	int			k = scl_state_peek_features(buf, len, err, errlen);
+	const uint8_t *p = buf + SCL_STATE_HEADER_BYTES;
+	uint64_t	n;
+
+	if (k < 0)
+		return -1;
+	n = le_get_u64(buf + 16);
+	if (n > (uint64_t) INT64_MAX)
+		return decode_fail(err, errlen, "n is out of range");
+	acc->n = (int64_t) n;
+	acc->n_features = k;
+	acc->pad = 0;
+	for (int j = 0; j < 3 * k; j++, p += 8)
+	{
+		acc->data[j] = le_get_f64(p);
+		if (!isfinite(acc->data[j]))
+			return decode_fail(err, errlen, "%s of feature %d is not finite",
+							   j < k ? "shift" : j < 2 * k ? "mean" : "m2", j % k + 1);
+		if (n == 0 && acc->data[j] != 0.0)
+			return decode_fail(err, errlen, "an empty state has a nonzero value");
+		if (j >= 2 * k && acc->data[j] < 0.0)
+			return decode_fail(err, errlen, "m2 of feature %d is negative", j % k + 1);
+	}
+	return 0;
+}

@@ -63,6 +63,23 @@ void		scl_acc_merge(scl_acc *a, const scl_acc *b);
  */
 int			scl_acc_finish(const scl_acc *acc, scl_model *model, char *err, size_t errlen);
 
+/*
+ * The running fit's binary form (calo_recon.scaler_state; version 1,
+ * little-endian; its text form is the base64 of it):
+ *   0  "CSST"   4  u16 version   6  u16 flags (0)   8  u32 n_features
+ *   12 u32 0    16 u64 n   24 f64 shift[n_features] mean[n_features] m2[n_features]
+ * An empty fit (n 0) has every value 0.
+ */
+#define SCL_STATE_MAGIC "CSST"
+#define SCL_STATE_VERSION 1
+#define SCL_STATE_HEADER_BYTES 24
+size_t		scl_state_encoded_size(int n_features);
+void		scl_state_encode(const scl_acc *acc, uint8_t *buf);
+/* Returns n_features of a well-formed header and length, or -1 (err says why). */
+int			scl_state_peek_features(const uint8_t *buf, size_t len, char *err, size_t errlen);
+/* Validates everything into acc (scl_acc_size of the features). 0 ok, -1 bad. */
+int			scl_state_decode(const uint8_t *buf, size_t len, scl_acc *acc, char *err, size_t errlen);
+
 /* Scale of a feature with this population variance, mean and count. */
 double		scl_scale_of(double var, double mean, int64_t n);
 void		scl_transform(const scl_model *model, const double *x, double *out);

@@ -322,6 +322,23 @@ test_copies_drawn(void)
 			leaves++;
 	CHECK(fabs(leaves / 2000.0 - 0.2475) < 0.04);
 	free(work);
+
+	/* 3 values seen 100 times: trees of 64 copies, at most 5 nodes each */
+	bk_init(&s, 7, 1, 10, 64, 0);
+	for (int i = 0; i < 300; i++)
+	{
+		x = i % 3;
+		sk_add(&s, &x);
+	}
+	sk_compact(&s);
+	CHECK(s.count == 3 && bk_kept_rows(&s) == 300);
+	bk_build_setup(&s, &p, &rng);
+	need = ifo_build_workspace(s.count, 1, &p);
+	work = malloc(need);
+	f = ifo_build(s.rows, s.mult, s.count, s.seen, 1, &p, &rng, work, need);
+	CHECK(f != NULL && f->sample_size == 64 && f->n_nodes <= 10 * 5);
+	CHECK(f->nodes[f->tree_start[0]].size == 64);
+	free(work);
 	free(s.prio);
 	free(s.mult);
 	free(s.rows);

@@ -241,6 +241,49 @@ test_binary_form(void)
 	free(bad);
 }
 
+static void
+test_state_form(void)
+{
+	scl_acc    *a = new_acc(),
+			   *back = new_acc();
+	size_t		len = scl_state_encoded_size(K);
+	uint8_t    *buf = malloc(len),
+			   *bad = malloc(len),
+			   *again = malloc(len);
+	char		err[200];
+
+	/* the empty state, then a running one: decode, encode, the same bytes */
+	scl_state_encode(a, buf);
+	CHECK(scl_state_decode(buf, len, back, err, sizeof err) == 0 && back->n == 0);
+	for (int i = 0; i < 100; i++)
+		scl_acc_add(a, data[i]);
+	scl_state_encode(a, buf);
+	CHECK(scl_state_peek_features(buf, len, err, sizeof err) == K);
+	CHECK(scl_state_decode(buf, len, back, err, sizeof err) == 0);
+	scl_state_encode(back, again);
+	CHECK(memcmp(buf, again, len) == 0 && back->n == 100);
+	for (size_t cut = 0; cut < len; cut++)
+		CHECK(scl_state_decode(buf, cut, back, err, sizeof err) == -1);
+#define STATE_DAMAGED(stmt, needle) \
+	do { memcpy(bad, buf, len); stmt; CHECK(scl_state_decode(bad, len, back, err, sizeof err) == -1 && strstr(err, needle)); } while (0)
+	STATE_DAMAGED(bad[0] = 'X', "magic");
+	STATE_DAMAGED(bad[4] = 9, "version");
+	STATE_DAMAGED(bad[6] = 1, "flags");
+	STATE_DAMAGED(bad[12] = 1, "reserved");
+	STATE_DAMAGED(memset(bad + 8, 0, 4), "n_features");
+	STATE_DAMAGED(bad[8] = K + 1, "length");
+	STATE_DAMAGED(memset(bad + 16, 0xff, 8), "out of range");
+	STATE_DAMAGED(memset(bad + SCL_STATE_HEADER_BYTES + 8 * K, 0xff, 8), "mean of feature 1 is not finite");
+	STATE_DAMAGED(bad[SCL_STATE_HEADER_BYTES + 8 * 2 * K + 7] |= 0x80, "m2 of feature 1 is negative");
+	STATE_DAMAGED(memset(bad + 16, 0, 8), "empty state");
+#undef STATE_DAMAGED
+	free(buf);
+	free(bad);
+	free(again);
+	free(a);
+	free(back);
+}
+
 int
 main(void)
 {
@@ -251,5 +294,6 @@ main(void)
 	test_constant_rule();
 	test_transform();
 	test_binary_form();
+	test_state_form();
 	return unit_summary("scaler");
 }
