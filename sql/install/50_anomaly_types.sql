@@ -71,6 +71,8 @@ CREATE FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) R
     AS 'MODULE_PATHNAME', 'scaler_state_add' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) IS
   'scaler_fit state transition: Welford update of one row (an aggregate''s transition only)';
+-- the transitions run as the aggregates' owner; nobody calls them directly
+REVOKE ALL ON FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) FROM PUBLIC;
 CREATE FUNCTION calo_recon.scaler_state_combine(calo_recon.scaler_state, calo_recon.scaler_state) RETURNS calo_recon.scaler_state
     AS 'MODULE_PATHNAME', 'scaler_state_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION calo_recon.scaler_state_combine(calo_recon.scaler_state, calo_recon.scaler_state) IS
@@ -203,6 +205,10 @@ CREATE FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[
     AS 'MODULE_PATHNAME', 'iforest_sample_add' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint, int) IS
   'iforest_fit state transition with n_trees, sample_size, seed and extension_level';
+-- the transitions run as the aggregates' owner; nobody calls them directly
+REVOKE ALL ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint, int) FROM PUBLIC;
 CREATE FUNCTION calo_recon.iforest_sample_combine(calo_recon.iforest_sample, calo_recon.iforest_sample) RETURNS calo_recon.iforest_sample
     AS 'MODULE_PATHNAME', 'iforest_sample_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION calo_recon.iforest_sample_combine(calo_recon.iforest_sample, calo_recon.iforest_sample) IS
