@@ -65,18 +65,18 @@ CREATE TYPE calo_recon.scaler_state (
     STORAGE = extended
 );
 COMMENT ON TYPE calo_recon.scaler_state IS
-  'A running StandardScaler fit (count, per-feature shifted mean and sum of squared deviations): the partial state of scaler_fit';
+  'A running StandardScaler fit (count, and per feature the exact sums of x and x*x): the partial state of scaler_fit';
 
 CREATE FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) RETURNS calo_recon.scaler_state
     AS 'MODULE_PATHNAME', 'scaler_state_add' LANGUAGE C PARALLEL SAFE;
 COMMENT ON FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) IS
-  'scaler_fit state transition: Welford update of one row (an aggregate''s transition only)';
+  'scaler_fit state transition: adds one row to the exact sums (an aggregate''s transition only)';
 -- the transitions run as the aggregates' owner; nobody calls them directly
 REVOKE ALL ON FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) FROM PUBLIC;
 CREATE FUNCTION calo_recon.scaler_state_combine(calo_recon.scaler_state, calo_recon.scaler_state) RETURNS calo_recon.scaler_state
     AS 'MODULE_PATHNAME', 'scaler_state_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION calo_recon.scaler_state_combine(calo_recon.scaler_state, calo_recon.scaler_state) IS
-  'The running fits of two sets of rows into the fit of their union (Chan et al.); scaler_fit''s combine function';
+  'The running fits of two sets of rows into the fit of their union, exactly (any split gives the same scaler); scaler_fit''s combine function';
 CREATE FUNCTION calo_recon.scaler_state_fit(calo_recon.scaler_state) RETURNS calo_recon.scaler
     AS 'MODULE_PATHNAME', 'scaler_state_fit' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION calo_recon.scaler_state_fit(calo_recon.scaler_state) IS

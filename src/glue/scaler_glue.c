@@ -334,7 +334,7 @@ scaler_state_send(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-/* scaler_state_add(state, features): the transition of scaler_fit (Welford). */
+/* scaler_state_add(state, features): the transition of scaler_fit. */
 Datum
 scaler_state_add(PG_FUNCTION_ARGS)
 {
@@ -363,13 +363,13 @@ scaler_state_add(PG_FUNCTION_ARGS)
 	}
 	else
 		so = state_owned(PG_GETARG_DATUM(0), aggcontext);
-	x = so->acc->data + 3 * so->acc->n_features;
+	x = (double *) (so->acc->digits + (size_t) so->acc->n_features * SCL_DIGITS);
 	mglue_read_features(PG_GETARG_DATUM(1), so->acc->n_features, x, "scaler_fit", "the first training row");
 	scl_acc_add(so->acc, x);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&so->hdr));
 }
 
-/* The running fits of two sets of rows into the fit of their union (Chan et al.). */
+/* The running fits of two sets of rows into the fit of their union, exactly. */
 Datum
 scaler_state_combine(PG_FUNCTION_ARGS)
 {
