@@ -61,19 +61,35 @@ normalize_all(scl_acc *acc)
 	acc->pending = 0;
 }
 
-/* Adds sign * v * 2^bit (v < 2^64) into the digits. */
+/* Adds v * 2^bit (v < 2^53) into the digits, negated when negative. */
 static inline void
-add_shifted(int64_t *d, uint64_t v, int bit, int negative)
+add_mantissa(int64_t *d, uint64_t v, int bit, int64_t sign)
 {
-	unsigned __int128 w = (unsigned __int128) v << (bit % 32);
-	int			i = bit / 32;
+	int			r = bit & 31;
+	uint64_t	lo = v << r;	/* v < 2^53, r < 32: 85 bits, the top in hi */
+	uint64_t	hi = r ? v >> (64 - r) : 0;
 
-	for (int k = 0; k < 3; k++, w >>= 32)
-	{
-		int64_t		part = (int64_t) (uint32_t) w;
+	d += bit >> 5;
+	d[0] += sign * (int64_t) (lo & 0xFFFFFFFF);
+	d[1] += sign * (int64_t) (lo >> 32);
+	d[2] += sign * (int64_t) hi;
+}
 
-		d[i + k] += negative ? -part : part;
-	}
+/* Adds v * 2^bit (v < 2^106, as hi:lo, bit even) into the digits. */
+static inline void
+add_square(int64_t *d, uint64_t vlo, uint64_t vhi, int bit)
+{
+	int			r = bit & 31;
+	uint64_t	w0 = vlo << r,
+				w1 = (vhi << r) | (r ? vlo >> (64 - r) : 0),
+				w2 = r ? vhi >> (64 - r) : 0;
+
+	d += bit >> 5;
+	d[0] += (int64_t) (w0 & 0xFFFFFFFF);
+	d[1] += (int64_t) (w0 >> 32);
+	d[2] += (int64_t) (w1 & 0xFFFFFFFF);
+	d[3] += (int64_t) (w1 >> 32);
+	d[4] += (int64_t) w2;
 }
 
 void
@@ -86,7 +102,6 @@ scl_acc_add(scl_acc *acc, const double *x)
 	for (int j = 0; j < acc->n_features; j++)
 	{
 		int64_t    *sum = acc->digits + (size_t) j * SCL_DIGITS;
-		int64_t    *squares = sum + SCL_SUM_DIGITS;
 		uint64_t	bits,
 					m;
 		int			q;
@@ -102,10 +117,9 @@ scl_acc_add(scl_acc *acc, const double *x)
 			m |= UINT64_C(1) << 52;
 		if (m == 0)
 			continue;
-		add_shifted(sum, m, q - 1, (int) (bits >> 63));
+		add_mantissa(sum, m, q - 1, (bits >> 63) ? -1 : 1);
 		mm = (unsigned __int128) m * m;
-		add_shifted(squares, (uint64_t) mm, 2 * (q - 1), 0);
-		add_shifted(squares, (uint64_t) (mm >> 64), 2 * (q - 1) + 64, 0);
+		add_square(sum + SCL_SUM_DIGITS, (uint64_t) mm, (uint64_t) (mm >> 64), 2 * (q - 1));
 	}
 }
 
