@@ -2187,3 +2187,7 @@ CREATE AGGREGATE calo_recon.iforest_fit(features float8[], n_trees int, sample_s
 );
 COMMENT ON AGGREGATE calo_recon.iforest_fit(float8[], int, int, bigint, int) IS
   'Fits an Extended Isolation Forest (Hariri et al. 2018); extension_level 0 .. n_features - 1, 0 is the classic forest';
+-- the recorded grants, on the fit states' functions too (the transitions are
+-- revoked from PUBLIC, granted to the roles as on a fresh install)
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of the fit states (issue 13 item 1)
