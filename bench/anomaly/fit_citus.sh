@@ -20,8 +20,9 @@ psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION calo_recon"
 echo "fit on one node vs Citus $(date -u +%Y-%m-%dT%H:%MZ), nproc $(nproc), load $(cut -d' ' -f1 /proc/loadavg), $CITUS_WORKERS workers, 32 shards, 6 features"
 printf '  %10s  %-22s %10s %10s %8s  %s\n' rows fit "one node" cluster ratio "same forest"
 for n in "$N1" "$N2"; do
-  bench_rows bench_local "$n"
-  psql -qX -v ON_ERROR_STOP=1 <<SQL
+  bench_rows bench_local "$n" >/dev/null
+  psql -qX -v ON_ERROR_STOP=1 -o /dev/null <<SQL
+SET client_min_messages = warning;
 DROP TABLE IF EXISTS bench_dist;
 CREATE TABLE bench_dist (i bigint, f float8[]);
 SELECT create_distributed_table('bench_dist', 'i');
