@@ -47,5 +47,5 @@ find "$export_dir" -name '*.gz' | sort | while read -r f; do
 done
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$CR_ROOT/import"
 echo "bench/parse: $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc), seed $SEED, $TXNS transactions"
-cc -O2 -Wall -Wextra -Werror -Isrc/core -o "$CR_ROOT/core_bench" bench/parse/core_bench.c src/core/logparse.c
+cc -O2 -Wall -Wextra -Werror -Isrc/core -o "$CR_ROOT/core_bench" bench/parse/core_bench.c src/core/*.c -lz -lm
 /usr/bin/python3 bench/parse/bench.py "$export_dir" bench "$plain_dir" "$REPEAT" "$CR_ROOT/core_bench"
