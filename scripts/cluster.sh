@@ -30,6 +30,9 @@ cluster_install() {
   # The system pg_config, never a private copy's that an enclosing cluster put
   # on the PATH: a copy reports paths under its own folder.
   make -s install DESTDIR="$CR_INST" PG_CONFIG="$CR_SRC_BIN/bin/pg_config" >/dev/null
+  # the test probe (never installed; `make installcheck` hands it to the
+  # server), built here where the server's headers are: the private copy has none
+  make -s -C test/probe PG_CONFIG="$CR_SRC_BIN/bin/pg_config" >/dev/null
   export CR_BIN=$CR_INST/usr/lib/postgresql/$CR_PGVER/bin
 }
 
