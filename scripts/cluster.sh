@@ -31,8 +31,11 @@ cluster_install() {
   # on the PATH: a copy reports paths under its own folder.
   make -s install DESTDIR="$CR_INST" PG_CONFIG="$CR_SRC_BIN/bin/pg_config" >/dev/null
   # the test probe (never installed; `make installcheck` hands it to the
-  # server), built here where the server's headers are: the private copy has none
-  make -s -C test/probe PG_CONFIG="$CR_SRC_BIN/bin/pg_config" >/dev/null
+  # server), built here where the server's headers are: the private copy has
+  # none (a copy of the shipped files alone has no test/)
+  if [ -d test/probe ]; then
+    make -s -C test/probe PG_CONFIG="$CR_SRC_BIN/bin/pg_config" >/dev/null
+  fi
   export CR_BIN=$CR_INST/usr/lib/postgresql/$CR_PGVER/bin
 }
 
