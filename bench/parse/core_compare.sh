@@ -2,8 +2,8 @@
 # The C parser core alone (bench/parse/core_bench.c), before and after a
 # change, on the same texts in one run: builds core_bench from the cores of
 # git revision REF (default main) and from the work tree, with the same
-# flags, then times them in turns, ROUNDS rounds of REPEAT parses each, so
-# that a busy machine slows both alike.  Prints MB/s of log text per side
+# flags, then times them in turns, ROUNDS rounds of REPEAT parses each (the
+# side that goes first alternating), so that a busy machine slows both alike.  Prints MB/s of log text per side
 # (the best round) and after/before.
 #
 #   bash bench/parse/core_compare.sh [--ref REF] [--transactions N] [--seed N]
@@ -28,14 +28,7 @@ done
 
 WORK=$(mktemp -d /tmp/calo_recon_core_compare.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-make -s -C tools calo_recon_gen >/dev/null
-tools/calo_recon_gen --seed "$SEED" --transactions "$TXNS" --out "$WORK/export" >/dev/null
-mkdir -p "$WORK/plain"
-i=0
-find "$WORK/export" -name '*.gz' | sort | while read -r f; do
-  i=$((i + 1))
-  zcat "$f" >"$WORK/plain/$(printf '%06d' "$i").log"
-done
+bash bench/parse/texts.sh "$SEED" "$TXNS" "$WORK/export" "$WORK/plain" >/dev/null
 
 # every core is linked in (as the unit tests do), so a split of the parser
 # into more files needs no change here
@@ -52,7 +45,10 @@ best_before=""
 best_after=""
 faster() { python3 -c "import sys; a, b = sys.argv[1], sys.argv[2]; print(b if not a or float(b) < float(a) else a)" "$1" "$2"; }
 for round in $(seq "$ROUNDS"); do
-  for side in before after; do
+  # each side goes first in every other round: neither gains from the order
+  sides="before after"
+  [ $((round % 2)) -eq 0 ] && sides="after before"
+  for side in $sides; do
     out=$("$WORK/core_$side" "$REPEAT" "$WORK"/plain/*.log)
     seconds=$(python3 -c "import json, sys; print(json.loads(sys.argv[1])['seconds'])" "$out")
     bytes=$(python3 -c "import json, sys; print(json.loads(sys.argv[1])['bytes'])" "$out")
