@@ -2436,6 +2436,14 @@ Columns: event_no (from 1), logged_at (application timestamp, else export timest
 Kinds: start, end, report, init_start, init_report, metric, platform_text, processing_message, transaction, balance_error, negative_balance_rejection, skip, balance_updated, transaction_lock, transaction_json, record_body, sync_error, uncaught_exception, invoke_error, app_log, malformed.
 A malformed body is {"reason", "detail", "intended_kind"}, plus "field" (the key) and "txn_id" (the event's own id, when readable) for a data field that breaks its rule; reasons: no_timestamp, bad_timestamp, truncated_event, malformed_event (also: a duplicate key, or another log line starting inside the event), missing_field, bad_field (also: an empty string, a currency not of three capital letters, a type not CREDIT or DEBIT), out_of_range (an id, string field or number beyond the parser's limits, money of 10^15 or more), too_large (an event beyond the parser's size limit: not parsed, raw cut to an excerpt); the limits are in src/core/logparse.h and the README. See calo_recon.parse_log_kinds().$$;
 
+-- perf (issue 8 benchmarks): transaction_scores keyed model first, so that a
+-- model's scores, written in one bulk write in txn_id order, are appended at
+-- the right edge of the key instead of going into every leaf page of the
+-- scores of the models before it.
+ALTER TABLE calo_recon.transaction_scores
+    DROP CONSTRAINT transaction_scores_pkey,
+    ADD CONSTRAINT transaction_scores_pkey PRIMARY KEY (model_id, txn_id);
+-- end of perf
 -- Aggregates that distribute (issue 13 item 1): scaler_fit and iforest_fit
 -- keep their names and signatures, on partial states of their own types
 -- (calo_recon.scaler_state, calo_recon.iforest_sample) with text and binary

@@ -102,7 +102,10 @@ CREATE TABLE calo_recon.transaction_scores (
     flagged      boolean     NOT NULL,
     explanation  text,
     scored_at    timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (txn_id, model_id)
+    -- model first: a model's scores are written in one bulk write in txn_id
+    -- order (src/glue/score_glue.c), so those of a new model go to the
+    -- right edge of the key, not one into every leaf page of the old ones
+    PRIMARY KEY (model_id, txn_id)
 );
 CREATE INDEX transaction_scores_flagged_idx
     ON calo_recon.transaction_scores (model_id) WHERE flagged;

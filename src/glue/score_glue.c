@@ -313,8 +313,10 @@ txn_prefix(const FeatureBook *bk, int64 row)
 /*
  * Stores the scores of the book's rows not skipped for the model (flagged:
  * score > threshold; explanation only for flagged rows) and returns how
- * many were stored. Rows are written in txn_id byte order, so that the
- * primary key's insertions land on neighbouring leaf pages.
+ * many were stored. Rows are written in txn_id byte order: under the key
+ * (model_id, txn_id) a model's new scores then follow one another at the
+ * right edge of the index (or, among the model's stored scores, on
+ * neighbouring leaf pages).
  */
 static int64
 score_and_store(FeatureBook *book, const bool *skip, const double *scores, Scorer *s,
@@ -592,11 +594,17 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 		bool		isnull;
 		Datum		users;
 
-		if (SPI_execute_with_args("SELECT pg_catalog.array_agg(DISTINCT t.user_id) "
-								  "FROM calo_recon.transactions t "
-								  "WHERE NOT EXISTS (SELECT FROM calo_recon.transaction_scores s "
-								  "  WHERE s.txn_id OPERATOR(pg_catalog.=) t.txn_id "
-								  "    AND s.model_id OPERATOR(pg_catalog.=) $1)",
+		/*
+		 * DISTINCT in a subquery, not array_agg(DISTINCT): the planner may
+		 * hash it, where the aggregate always sorts every unscored row's
+		 * user_id in the database collation (a third of scoring a fresh
+		 * million rows in C.UTF-8).
+		 */
+		if (SPI_execute_with_args("SELECT pg_catalog.array_agg(u.user_id) "
+								  "FROM (SELECT DISTINCT t.user_id FROM calo_recon.transactions t "
+								  "  WHERE NOT EXISTS (SELECT FROM calo_recon.transaction_scores s "
+								  "    WHERE s.model_id OPERATOR(pg_catalog.=) $1 "
+								  "      AND s.txn_id OPERATOR(pg_catalog.=) t.txn_id)) u",
 								  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not find the transactions to score");
 		users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
