@@ -3,10 +3,12 @@
 -- statements for an existing role, with the caller's own rights (it is not
 -- SECURITY DEFINER: only a role that may grant them, e.g. the owner, can).
 --   reader   : USAGE on the schema, SELECT on the BI views and transactions
---   analyst  : reader + reads models, scores and feedback, records feedback
+--   analyst  : reader + reads models, scores and feedback, records feedback,
+--              sets the amount rule's thresholds
 --              (EXECUTE on every function but the operator-only ones below)
---   monitor  : USAGE on the schema, SELECT on the health view and EXECUTE
---              on check_health(): how calo_recon is doing, never a wallet
+--   monitor  : USAGE on the schema, SELECT on the health view and the
+--              amount thresholds and EXECUTE on check_health(): how
+--              calo_recon is doing, never a wallet
 --   operator : reader + every table and function of the schema (refresh,
 --              ingest, reconcile, training, scoring, exports) but grant_role;
 --              server file access itself comes from membership in
@@ -15,8 +17,9 @@
 -- The record: functions run with the caller's rights, so whoever runs one
 -- that writes a table holds that write right directly too.  Analysts, who
 -- judge the findings, therefore run nothing that writes models or scores and
--- hold no write right on any table; the one thing they write is feedback,
--- through column privileges on the columns a caller fills in.  The
+-- hold no write right on any table but two: feedback, through column
+-- privileges on the columns a caller fills in, and the amount rule's
+-- thresholds (amount_thresholds, signed by its defaults and trigger).  The
 -- signature (analyst), the date and the ordering key of a feedback row come
 -- from their defaults, which no recipe lets a role override, and no role of
 -- a recipe may UPDATE or DELETE feedback: a correction is a new row.
@@ -33,10 +36,10 @@ COMMENT ON TABLE calo_recon.role_kinds IS 'The kinds of role grant_role() knows 
 COMMENT ON COLUMN calo_recon.role_kinds.kind IS 'Name of the kind';
 COMMENT ON COLUMN calo_recon.role_kinds.description IS 'What a role of the kind may do';
 INSERT INTO calo_recon.role_kinds (kind, description) VALUES
-  ('reader',   'USAGE on the schema, SELECT on transactions and the BI views'),
-  ('analyst',  'reader + reads models, scores, feedback and the feature views; records feedback'),
+  ('reader',   'USAGE on the schema, SELECT on transactions, the BI views and the amount thresholds'),
+  ('analyst',  'reader + reads models, scores, feedback and the feature views; records feedback; sets the amount rule''s thresholds'),
   ('operator', 'reader + ingestion, reconciliation, refresh, training, scoring, exports, alerts, retention, feedback'),
-  ('monitor',  'USAGE on the schema, the health view and check_health(); no wallet data');
+  ('monitor',  'USAGE on the schema, the health view, the amount thresholds and check_health(); no wallet data');
 
 CREATE TABLE calo_recon.role_grants (
     role_name  name        NOT NULL,
@@ -63,11 +66,14 @@ DECLARE
     statements text[];
     views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
                           'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
-                          'daily_summary', 'as_of'];
-    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback'];
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
     -- the columns of a feedback row its author fills in; the rest is set by
     -- the product (README "Roles")
     feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
     -- what only operators run: everything that reads server files, writes
     -- wallets, findings, models or scores, or writes files; analysts may
     -- execute the rest
@@ -78,7 +84,7 @@ DECLARE
                                   'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
                                   'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
                                   'raise_alerts', 'raise_system_alert', 'check_health', 'purge',
-                                  'revoke_role', 'reapply_grants', 'revoke_all'];
+                                  'revoke_role', 'reapply_grants', 'revoke_all', 'retrain_due_models'];
     -- What the operator's functions write, and no more: they run with the
     -- operator's rights, so these are the DML rights the operator holds.  The
     -- record (transactions, balance errors, rejections, ingested files) is
@@ -113,7 +119,8 @@ BEGIN
     IF kind = 'monitor' THEN
         statements := statements
             || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
-            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name);
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
         views := '{}';
     END IF;
     FOREACH name IN ARRAY views LOOP
@@ -123,12 +130,13 @@ BEGIN
     END LOOP;
 
     IF kind = 'analyst' THEN
-        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts TO %I', role_name);
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
         FOREACH name IN ARRAY analyst_tables LOOP
             statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
         END LOOP;
         statements := statements
-            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name);
         FOR routine IN
             SELECT p.oid FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
@@ -160,7 +168,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
-  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views and the amount thresholds), monitor (schema USAGE, the health view, the amount thresholds and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback, setting the amount rule''s thresholds; no other write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
 REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
 
 -- every right on the schema and its objects, column rights included (they go
