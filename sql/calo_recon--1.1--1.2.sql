@@ -2008,7 +2008,7 @@ A malformed body is {"reason", "detail", "intended_kind"}, plus "field" (the key
 
 -- ---------------------------------------------------------------------------
 -- rules (issue 9 items 3 and 5): the amount rule per currency in a table
--- (sql/install/55_amount_rules.sql) read by the anomalies view and the
+-- (sql/install/60_anomaly.sql) read by the anomalies view and the
 -- amount_rule alert alike, set by analysts; train_model() per currency and
 -- on a window of logged_at, recorded in the registry; one active model per
 -- currency scope, chosen per transaction by transaction_models; scheduled

@@ -52,7 +52,7 @@ VALUES
     ('X-NAN',        'U45', 'DEBIT',  'BHD', 'NaN', 1, 200, 199, '2024-01-02 10:00:00+00');
 
 -- the amount rule of the seed (1000 in every currency) for the model checks
--- below; the rule per currency is test/sql/53_amount_rules.sql
+-- below; the rule per currency is test/sql/63_amount_rules.sql
 SELECT currency, threshold FROM calo_recon.set_amount_threshold('BHD', 1000);
 
 -- features: finite, in the documented order; legacy direction is the sign of
