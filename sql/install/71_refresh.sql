@@ -125,8 +125,11 @@ BEGIN
      WHERE r.run_id = run.run_id
     RETURNING r.* INTO run;
     IF run.status = 'succeeded' THEN
-        RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % models retrained, % scored',
-            run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.retrained, run.scored;
+        -- the line of 1.1, with the models retrained after it when there are
+        -- any (log parsers that know the old line keep working)
+        RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % scored%',
+            run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.scored,
+            CASE WHEN run.retrained > 0 THEN ', ' || run.retrained || ' models retrained' ELSE '' END;
     END IF;
     -- what this run (its outcome included) and the data now call for; a
     -- failure to alert must not lose the run's record
