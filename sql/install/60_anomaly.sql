@@ -118,12 +118,14 @@ COMMENT ON FUNCTION calo_recon.model_scope(text) IS
 -- Which active model scores each transaction: its currency's own, else the
 -- all-currency one (NULL when neither is active).  The one home of the
 -- choice: score_transactions(), the anomalies view and the model alerts read
--- it.
+-- it.  The all-currency model is an uncorrelated subquery: computed once per
+-- query, not joined to every row.
 CREATE VIEW calo_recon.transaction_models AS
-SELECT t.txn_id, t.user_id, t.currency, coalesce(own.model_id, fallback.model_id) AS model_id
+SELECT t.txn_id, t.user_id, t.currency,
+       coalesce(own.model_id, (SELECT fallback.model_id FROM calo_recon.models fallback
+                               WHERE fallback.active AND fallback.currency IS NULL)) AS model_id
 FROM calo_recon.transactions t
-LEFT JOIN calo_recon.models own ON own.active AND own.currency = t.currency
-LEFT JOIN calo_recon.models fallback ON fallback.active AND fallback.currency IS NULL;
+LEFT JOIN calo_recon.models own ON own.active AND own.currency = t.currency;
 COMMENT ON VIEW calo_recon.transaction_models IS
   'The active model that scores each transaction: the one of its currency, else the all-currency one (currency NULL); model_id NULL when neither is active';
 COMMENT ON COLUMN calo_recon.transaction_models.txn_id IS 'Transaction id';
