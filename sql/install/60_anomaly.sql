@@ -123,7 +123,8 @@ COMMENT ON FUNCTION calo_recon.model_scope(text) IS
 CREATE VIEW calo_recon.transaction_models AS
 SELECT t.txn_id, t.user_id, t.currency,
        coalesce(own.model_id, (SELECT fallback.model_id FROM calo_recon.models fallback
-                               WHERE fallback.active AND fallback.currency IS NULL)) AS model_id
+                               WHERE fallback.active AND fallback.currency IS NULL)) AS model_id,
+       t.amount, t.logged_at
 FROM calo_recon.transactions t
 LEFT JOIN calo_recon.models own ON own.active AND own.currency = t.currency;
 COMMENT ON VIEW calo_recon.transaction_models IS
@@ -132,6 +133,8 @@ COMMENT ON COLUMN calo_recon.transaction_models.txn_id IS 'Transaction id';
 COMMENT ON COLUMN calo_recon.transaction_models.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.transaction_models.currency IS 'ISO 4217 currency code';
 COMMENT ON COLUMN calo_recon.transaction_models.model_id IS 'The model (calo_recon.models) whose score counts for it; NULL when none is active for its currency';
+COMMENT ON COLUMN calo_recon.transaction_models.amount IS 'Gross amount (so that the anomalies view reads the transactions once)';
+COMMENT ON COLUMN calo_recon.transaction_models.logged_at IS 'Time the transaction was logged';
 
 CREATE TABLE calo_recon.transaction_scores (
     txn_id       text        NOT NULL,
@@ -486,15 +489,17 @@ COMMENT ON FUNCTION calo_recon.set_amount_threshold(text, numeric) IS
 REVOKE ALL ON FUNCTION calo_recon.set_amount_threshold(text, numeric) FROM PUBLIC;
 
 -- The one reading of the rule: the anomalies view and the alert trigger
--- select from it.
+-- select from it.  The '*' row is an uncorrelated subquery, read once per
+-- query; a row that is a hit without its currency's row is one of '*'.
 CREATE VIEW calo_recon.amount_rule_hits AS
 SELECT t.txn_id, t.user_id, t.currency, t.amount,
-       coalesce(own.threshold, fallback.threshold) AS threshold,
-       coalesce(own.currency, fallback.currency) AS threshold_row
+       coalesce(own.threshold, (SELECT fallback.threshold FROM calo_recon.amount_thresholds fallback
+                                WHERE fallback.currency = '*')) AS threshold,
+       coalesce(own.currency, '*') AS threshold_row
 FROM calo_recon.transactions t
 LEFT JOIN calo_recon.amount_thresholds own ON own.currency = t.currency
-LEFT JOIN calo_recon.amount_thresholds fallback ON fallback.currency = '*'
-WHERE t.amount > coalesce(own.threshold, fallback.threshold);
+WHERE t.amount > coalesce(own.threshold, (SELECT fallback.threshold FROM calo_recon.amount_thresholds fallback
+                                          WHERE fallback.currency = '*'));
 COMMENT ON VIEW calo_recon.amount_rule_hits IS
   'Transactions whose amount is above their currency''s threshold in calo_recon.amount_thresholds (its own row, else the row ''*''; with neither, none): the amount rule of calo_recon.anomalies and of the amount_rule alert';
 COMMENT ON COLUMN calo_recon.amount_rule_hits.txn_id IS 'Transaction id';
@@ -508,38 +513,40 @@ SELECT pg_catalog.pg_extension_config_dump('calo_recon.amount_thresholds', 'WHER
 
 -- The candidates come from three cheap sources (flagged scores through their
 -- partial index, the amount rule of calo_recon.amount_rule_hits, confirmed
--- verdicts) instead of joining every transaction to every score; a flag
--- counts only under the model that scores the row (transaction_models).
+-- verdicts) instead of joining every transaction to every score; each
+-- candidate carries whether the rule flagged it, and is read once, with the
+-- model that scores it, from transaction_models: a model's flag counts only
+-- under that model.
 CREATE VIEW calo_recon.anomalies AS
 WITH candidates AS (
-    SELECT s.txn_id
-    FROM calo_recon.models a JOIN calo_recon.transaction_scores s ON s.model_id = a.model_id AND s.flagged
-    WHERE a.active
-    UNION
-    SELECT h.txn_id FROM calo_recon.amount_rule_hits h
-    UNION
-    SELECT v.txn_id FROM calo_recon.anomaly_verdicts v WHERE v.verdict = 'confirmed'
+    SELECT c.txn_id, pg_catalog.bool_or(c.by_rule) AS by_rule
+    FROM (SELECT s.txn_id, false AS by_rule
+          FROM calo_recon.models a JOIN calo_recon.transaction_scores s ON s.model_id = a.model_id AND s.flagged
+          WHERE a.active
+          UNION ALL
+          SELECT h.txn_id, true FROM calo_recon.amount_rule_hits h
+          UNION ALL
+          SELECT v.txn_id, false FROM calo_recon.anomaly_verdicts v WHERE v.verdict = 'confirmed') c
+    GROUP BY c.txn_id
 )
 SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
        s.score, m.threshold,
        coalesce(s.flagged, false) AS model_flag,
-       h.txn_id IS NOT NULL AS rule_flag,
-       CASE WHEN s.flagged AND h.txn_id IS NOT NULL THEN 'model+amount_rule'
+       c.by_rule AS rule_flag,
+       CASE WHEN s.flagged AND c.by_rule THEN 'model+amount_rule'
             WHEN s.flagged THEN 'model'
-            WHEN h.txn_id IS NOT NULL THEN 'amount_rule'
+            WHEN c.by_rule THEN 'amount_rule'
             ELSE 'analyst' END AS reason,
        s.explanation,
        v.verdict,
        m.model_name
 FROM candidates c
-JOIN calo_recon.transactions t ON t.txn_id = c.txn_id
-LEFT JOIN calo_recon.transaction_models tm ON tm.txn_id = t.txn_id
-LEFT JOIN calo_recon.models m ON m.model_id = tm.model_id
-LEFT JOIN calo_recon.transaction_scores s ON s.txn_id = t.txn_id AND s.model_id = tm.model_id
-LEFT JOIN calo_recon.amount_rule_hits h ON h.txn_id = t.txn_id
+JOIN calo_recon.transaction_models t ON t.txn_id = c.txn_id
+LEFT JOIN calo_recon.models m ON m.model_id = t.model_id
+LEFT JOIN calo_recon.transaction_scores s ON s.txn_id = t.txn_id AND s.model_id = t.model_id
 LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = t.txn_id
 WHERE v.verdict IS DISTINCT FROM 'dismissed'
-  AND (s.flagged OR h.txn_id IS NOT NULL OR v.verdict = 'confirmed');
+  AND (s.flagged OR c.by_rule OR v.verdict = 'confirmed');
 COMMENT ON VIEW calo_recon.anomalies IS
   'Transactions flagged by the active model that scores them (calo_recon.transaction_models) or by the amount rule (calo_recon.amount_rule_hits: amount above its currency''s threshold in calo_recon.amount_thresholds), plus those analysts confirmed, minus those analysts dismissed';
 COMMENT ON COLUMN calo_recon.anomalies.txn_id IS 'Transaction id';
