@@ -2,11 +2,14 @@
  * Unit tests of src/core/anomaly_features.c (not features.c: glibc has a <features.h>): names and order, the money rule, exact
  * decimal to double conversion against strtod, the median (odd, even), and
  * the per-user features (chain predecessor, infinite times, pre-1970 hours,
- * legacy direction, the median floor).
+ * legacy direction, the currency scale, the usual values over earlier rows
+ * only and the running median against a sorted one).
  */
 #include "anomaly_features.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "unit.h"
 
@@ -26,10 +29,10 @@ D(const char *s)
 static void
 test_names(void)
 {
-	CHECK_STR(feat_names[FEAT_AMOUNT], "amount");
-	CHECK_STR(feat_names[FEAT_SECONDS_SINCE_PREVIOUS], "seconds_since_previous");
-	CHECK_STR(feat_names[FEAT_DIRECTION], "direction");
-	CHECK(FEAT_COUNT == 9);
+	CHECK_STR(feat_names[FEAT_AMOUNT_SCALED], "amount_scaled");
+	CHECK_STR(feat_names[FEAT_DEBIT_VS_USUAL], "debit_vs_usual");
+	CHECK_STR(feat_names[FEAT_REPEATS_PREVIOUS], "repeats_previous");
+	CHECK(FEAT_COUNT == 10);
 }
 
 static void
@@ -88,70 +91,160 @@ test_median(void)
 }
 
 #define USEC INT64_C(1000000)
+#define HOUR (3600 * USEC)
 #define DAY (86400 * USEC)
 
-static void
-test_user(void)
+static feat_row
+R(bal_type type, double amount, double vat, int64_t logged_at)
 {
-	/* stored out of chain order: order[] gives it */
+	feat_row	r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = type;
+	r.amount = amount;
+	r.vat = vat;
+	r.balance_change = type == BAL_CREDIT ? amount - vat : -(amount - vat);
+	r.logged_at = logged_at;
+	r.minor_unit = 3;
+	return r;
+}
+
+/* the times, chain order through order[], infinities, the legacy direction */
+static void
+test_user_times(void)
+{
 	feat_row	rows[5];
 	uint32_t	order[5] = {3, 0, 1, 2, 4};
-	double		scratch[5];
+	double		scratch[6 * 5];
 	double		out[5 * FEAT_COUNT];
 
-	memset(rows, 0, sizeof(rows));
-	rows[3].logged_at = FEAT_TIME_NOBEGIN;
-	rows[3].money[FEAT_AMOUNT] = 1;
-	rows[3].type = BAL_DEBIT;
-	rows[0].logged_at = -USEC / 2;	/* 1969-12-31 23:59:59.5 */
-	rows[0].money[FEAT_AMOUNT] = 2;
-	rows[0].type = BAL_CREDIT;
-	rows[1].logged_at = 3 * DAY + 7 * 3600 * USEC + 1;
-	rows[1].money[FEAT_AMOUNT] = 3;
-	rows[1].money[FEAT_BALANCE_CHANGE] = -0.5;
-	rows[1].type = BAL_LEGACY;
-	rows[2].logged_at = rows[1].logged_at;
-	rows[2].money[FEAT_AMOUNT] = 4;
-	rows[2].type = BAL_LEGACY;	/* balance did not move: direction 0 */
-	rows[4].logged_at = FEAT_TIME_NOEND;
-	rows[4].money[FEAT_AMOUNT] = 5;
-	rows[4].money[FEAT_BALANCE_CHANGE] = 2;
-	rows[4].type = BAL_LEGACY;
+	CHECK(feat_scratch_size(5) == 6 * 5);
+	rows[3] = R(BAL_DEBIT, 1, 0, FEAT_TIME_NOBEGIN);
+	rows[0] = R(BAL_CREDIT, 2, 0, -USEC / 2);	/* 1969-12-31 23:59:59.5 */
+	rows[1] = R(BAL_LEGACY, 3, 0, 3 * DAY + 7 * HOUR + 1);
+	rows[1].balance_change = -0.5;
+	rows[2] = R(BAL_LEGACY, 3, 0, rows[1].logged_at);
+	rows[2].balance_change = 0;		/* did not move: direction 0 */
+	rows[4] = R(BAL_LEGACY, 5, 0, FEAT_TIME_NOEND);
+	rows[4].balance_change = 2;
 	feat_user(rows, order, 5, scratch, out);
 
-	CHECK(out[3 * FEAT_COUNT + FEAT_SECONDS_SINCE_PREVIOUS] == -1);
-	CHECK(out[3 * FEAT_COUNT + FEAT_HOUR_OF_DAY] == 0);
-	CHECK(out[0 * FEAT_COUNT + FEAT_SECONDS_SINCE_PREVIOUS] == -1);	/* after -infinity */
-	CHECK(out[0 * FEAT_COUNT + FEAT_HOUR_OF_DAY] == 23);
-	CHECK(out[1 * FEAT_COUNT + FEAT_SECONDS_SINCE_PREVIOUS] == 0.500001 + 7 * 3600 + 3 * 86400.0);
-	CHECK(out[1 * FEAT_COUNT + FEAT_HOUR_OF_DAY] == 7);
-	CHECK(out[2 * FEAT_COUNT + FEAT_SECONDS_SINCE_PREVIOUS] == 0);
-	CHECK(out[4 * FEAT_COUNT + FEAT_SECONDS_SINCE_PREVIOUS] == -1);	/* infinity */
+	CHECK(out[3 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == -1);
+	CHECK(out[0 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == -1);	/* after -infinity */
+	CHECK(out[1 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] ==
+		  log10(1 + (0.500001 + 7 * 3600 + 3 * 86400.0)));
+	CHECK(out[2 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == 0);
+	CHECK(out[4 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == -1);	/* infinity */
 	CHECK(out[1 * FEAT_COUNT + FEAT_DIRECTION] == -1);
 	CHECK(out[2 * FEAT_COUNT + FEAT_DIRECTION] == 0);
 	CHECK(out[4 * FEAT_COUNT + FEAT_DIRECTION] == 1);
 	CHECK(out[0 * FEAT_COUNT + FEAT_DIRECTION] == 1);
 	CHECK(out[3 * FEAT_COUNT + FEAT_DIRECTION] == -1);
-	/* median 3 */
-	CHECK(out[2 * FEAT_COUNT + FEAT_AMOUNT_VS_USER_MEDIAN] == 4.0 / 3.0);
-	CHECK(out[2 * FEAT_COUNT + FEAT_AMOUNT] == 4);
+	/* same amount 0 s later but not the same direction: no repeat */
+	CHECK(out[2 * FEAT_COUNT + FEAT_REPEATS_PREVIOUS] == 0);
+	CHECK(feat_hour_of(-USEC / 2) == 23);
+	CHECK(feat_hour_of(rows[1].logged_at) == 7);
 }
 
+/* the scale of the currencies */
 static void
-test_median_floor(void)
+test_scaled(void)
 {
 	feat_row	rows[2];
 	uint32_t	order[2] = {0, 1};
-	double		scratch[2];
+	double		scratch[12];
 	double		out[2 * FEAT_COUNT];
 
-	memset(rows, 0, sizeof(rows));
-	rows[0].money[FEAT_AMOUNT] = 0.00004;
-	rows[1].money[FEAT_AMOUNT] = 0.00002;
-	rows[1].logged_at = 1;
+	rows[0] = R(BAL_DEBIT, 10, 0, 0);	/* 10 BHD */
+	rows[1] = R(BAL_DEBIT, 100, 0, HOUR);	/* 100 SAR */
+	rows[1].minor_unit = 2;
 	feat_user(rows, order, 2, scratch, out);
-	CHECK(out[FEAT_AMOUNT_VS_USER_MEDIAN] == 0.00004);	/* divided by 1 */
-	CHECK(out[FEAT_COUNT + FEAT_SECONDS_SINCE_PREVIOUS] == 1e-6);
+	CHECK(out[FEAT_AMOUNT_SCALED] == 10);
+	CHECK(out[FEAT_COUNT + FEAT_AMOUNT_SCALED] == 10);
+	CHECK(out[FEAT_COUNT + FEAT_BALANCE_CHANGE_SCALED] == -10);
+}
+
+/*
+ * The usual amounts, VAT rate and hours come from the rows BEFORE the row
+ * only: a large debit after three small ones stands out, and the debits
+ * after it are not measured against it more than a median lets them be.
+ */
+static void
+test_user_usual(void)
+{
+	enum { N = 16 };
+	feat_row	rows[N];
+	uint32_t	order[N];
+	double		scratch[6 * N];
+	double		out[N * FEAT_COUNT];
+
+	for (int i = 0; i < N; i++)
+	{
+		order[i] = (uint32_t) i;
+		/* debits of 5, 6, 4, 5, ... at 09:00-11:00, 15 % VAT included */
+		rows[i] = R(BAL_DEBIT, 4 + i % 3, (4 + i % 3) * 0.15 / 1.15, i * DAY + (9 + i % 3) * HOUR);
+	}
+	rows[3].amount = 71;			/* 14.2x the usual (median of 4, 5, 6: 5) */
+	rows[5] = R(BAL_CREDIT, 20, 0, 5 * DAY + 10 * HOUR);	/* the first credit, VAT 0 */
+	rows[12].vat = rows[12].amount * 0.52;	/* wrong VAT */
+	rows[13].logged_at = 13 * DAY + 3 * HOUR;	/* an hour never used */
+	rows[15] = rows[14];			/* a double charge 12 s later */
+	rows[15].logged_at += 12 * USEC;
+	feat_user(rows, order, N, scratch, out);
+
+	/* too little history: as usual */
+	CHECK(out[0 * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] == 0);
+	CHECK(out[2 * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] == 0);
+	CHECK(out[2 * FEAT_COUNT + FEAT_VAT_RATE_VS_USUAL] == 0);
+	CHECK(fabs(out[3 * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] - log(71.0 / 5)) < 1e-12);
+	CHECK(out[3 * FEAT_COUNT + FEAT_TOPUP_VS_USUAL] == 0);
+	CHECK(out[5 * FEAT_COUNT + FEAT_TOPUP_VS_USUAL] == 0);	/* first credit */
+	CHECK(out[5 * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] == 0);
+	CHECK(out[5 * FEAT_COUNT + FEAT_VAT_RATE] == 0);
+	/* the median of 4, 5, 6, 71 is 5.5: 71 moves it by half a step only */
+	CHECK(fabs(out[4 * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] - log(5.0 / 5.5)) < 1e-12);
+	CHECK(fabs(out[12 * FEAT_COUNT + FEAT_VAT_RATE] - 0.52) < 1e-12);
+	CHECK(out[12 * FEAT_COUNT + FEAT_VAT_RATE_VS_USUAL] > 0.38);
+	CHECK(fabs(out[11 * FEAT_COUNT + FEAT_VAT_RATE_VS_USUAL]) < 1e-12);
+	/* hours: 9, 10, 11 used, none before the tenth row */
+	CHECK(out[9 * FEAT_COUNT + FEAT_HOURS_FROM_USUAL] == 0);
+	CHECK(out[13 * FEAT_COUNT + FEAT_HOURS_FROM_USUAL] == 6);
+	CHECK(out[14 * FEAT_COUNT + FEAT_HOURS_FROM_USUAL] == 0);
+	CHECK(out[15 * FEAT_COUNT + FEAT_REPEATS_PREVIOUS] == 1);
+	CHECK(out[14 * FEAT_COUNT + FEAT_REPEATS_PREVIOUS] == 0);
+	CHECK(out[15 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == log10(13.0));
+}
+
+/* the running median agrees with the sorted median on a long random history */
+static void
+test_running_median(void)
+{
+	enum { N = 301 };
+	static feat_row rows[N];
+	static uint32_t order[N];
+	static double scratch[6 * N];
+	static double out[N * FEAT_COUNT];
+	static double seen[N];
+	uint64_t	x = 88172645463325252ULL;
+
+	for (int i = 0; i < N; i++)
+	{
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		order[i] = (uint32_t) i;
+		rows[i] = R(BAL_DEBIT, 1 + (double) (x % 1000) / 10, 0, i * HOUR);
+	}
+	feat_user(rows, order, N, scratch, out);
+	for (int i = FEAT_MIN_HISTORY; i < N; i += 7)
+	{
+		double		usual;
+
+		for (int k = 0; k < i; k++)
+			seen[k] = rows[k].amount;
+		usual = feat_median(seen, (size_t) i);
+		CHECK(fabs(out[i * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] - log(rows[i].amount / usual)) < 1e-9);
+	}
 }
 
 int
@@ -161,7 +254,9 @@ main(void)
 	test_money();
 	test_dec_to_double();
 	test_median();
-	test_user();
-	test_median_floor();
+	test_user_times();
+	test_scaled();
+	test_user_usual();
+	test_running_median();
 	return unit_summary("anomaly_features");
 }
