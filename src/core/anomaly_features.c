@@ -5,13 +5,13 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "scaler.h"
 
 const char *const feat_names[FEAT_COUNT] = {
-	"amount_scaled", "balance_change_scaled", "direction", "vat_rate", "vat_rate_vs_usual",
-	"debit_vs_usual", "topup_vs_usual", "hours_from_usual", "log_seconds_since_previous",
-	"repeats_previous"
+	"amount_vs_usual", "vat_rate", "vat_rate_vs_usual", "hours_from_usual",
+	"log_seconds_since_previous", "repeats_previous"
 };
 
 #define FEAT_USECS_PER_SEC 1000000
@@ -140,6 +140,13 @@ feat_seconds_between(int64_t earlier, int64_t later)
 	return result;
 }
 
+/* value to the nearest multiple of step (halves away from zero), held within the bound */
+static double
+feat_step(double value, double step)
+{
+	return feat_money(true, round(value / step) * step);
+}
+
 /* a ratio or difference as a feature: finite, held within the money bound */
 static double
 feat_bounded(double value)
@@ -160,14 +167,6 @@ feat_direction(const feat_row *r)
 			break;
 	}
 	return r->balance_change > 0 ? 1 : (r->balance_change < 0 ? -1 : 0);
-}
-
-static double
-feat_scaled(double money, int minor_unit)
-{
-	if (minor_unit < FEAT_SCALE_MINOR_UNIT)
-		return feat_bounded(money / feat_pow10[FEAT_SCALE_MINOR_UNIT - minor_unit]);
-	return feat_bounded(money * feat_pow10[minor_unit - FEAT_SCALE_MINOR_UNIT]);
 }
 
 /*
@@ -262,18 +261,16 @@ feat_scratch_size(size_t n)
 	return 2 * FEAT_N_USUAL * (n > 0 ? n : 1);
 }
 
-/* ln(|amount| / the usual |amount|), 0 without enough history or for zeros */
+/* the usual |amount| of m, 0 without enough history */
 static double
-feat_vs_usual(const feat_running_median *m, double magnitude)
+feat_usual(const feat_running_median *m)
 {
 	double		usual;
 
-	if (feat_median_count(m) < FEAT_MIN_HISTORY || magnitude <= 0)
+	if (feat_median_count(m) < FEAT_MIN_HISTORY)
 		return 0.0;
 	usual = feat_median_now(m);
-	if (!(usual > 0))
-		return 0.0;
-	return feat_bounded(log(magnitude / usual));
+	return usual > 0 ? usual : 0.0;
 }
 
 /* circular distance in hours from hour to the nearest hour set in used (non-empty) */
@@ -287,7 +284,8 @@ feat_hours_from(uint32_t used, int hour)
 }
 
 void
-feat_user(const feat_row *rows, const uint32_t *order, size_t n, double *scratch, double *out)
+feat_user(const feat_row *rows, const uint32_t *order, size_t n, double *scratch, double *out,
+		  double *context)
 {
 	feat_running_median usual[FEAT_N_USUAL];
 	uint32_t	hours_used = 0;
@@ -305,39 +303,40 @@ feat_user(const feat_row *rows, const uint32_t *order, size_t n, double *scratch
 		const feat_row *r = &rows[i];
 		const feat_row *prev = k > 0 ? &rows[order[k - 1]] : NULL;
 		double	   *f = out + (size_t) i * FEAT_COUNT;
+		double		c[FEAT_CONTEXT_COUNT] = {0.0, NAN, -1.0, -1.0};
 		int			direction = feat_direction(r);
 		double		magnitude = fabs(r->amount);
 		double		seconds = -1.0;
-
-		f[FEAT_AMOUNT_SCALED] = feat_scaled(r->amount, r->minor_unit);
-		f[FEAT_BALANCE_CHANGE_SCALED] = feat_scaled(r->balance_change, r->minor_unit);
-		f[FEAT_DIRECTION] = (double) direction;
 
 		f[FEAT_VAT_RATE] = 0.0;
 		f[FEAT_VAT_RATE_VS_USUAL] = 0.0;
 		if (r->amount != 0)
 		{
-			double		rate = feat_bounded(r->vat / r->amount);
+			double		rate = r->vat / r->amount;
 
+			rate = feat_step(isnan(rate) ? 0.0 : fmax(-FEAT_RATE_BOUND, fmin(FEAT_RATE_BOUND, rate)),
+							 FEAT_RATE_STEP);
 			f[FEAT_VAT_RATE] = rate;
 			if (feat_median_count(&usual[FEAT_USUAL_VAT_RATE]) >= FEAT_MIN_HISTORY)
-				f[FEAT_VAT_RATE_VS_USUAL] = feat_bounded(rate - feat_median_now(&usual[FEAT_USUAL_VAT_RATE]));
+			{
+				c[FEAT_CONTEXT_USUAL_VAT_RATE] = feat_median_now(&usual[FEAT_USUAL_VAT_RATE]);
+				f[FEAT_VAT_RATE_VS_USUAL] = feat_step(rate - c[FEAT_CONTEXT_USUAL_VAT_RATE],
+													  FEAT_RATE_DIFF_STEP);
+			}
 			feat_median_add(&usual[FEAT_USUAL_VAT_RATE], rate);
 		}
 
-		f[FEAT_DEBIT_VS_USUAL] = 0.0;
-		f[FEAT_TOPUP_VS_USUAL] = 0.0;
-		if (direction < 0)
+		/* debits against the usual debit, top-ups against the usual top-up */
+		f[FEAT_AMOUNT_VS_USUAL] = 0.0;
+		if (direction != 0)
 		{
-			f[FEAT_DEBIT_VS_USUAL] = feat_vs_usual(&usual[FEAT_USUAL_DEBIT], magnitude);
+			feat_running_median *m = &usual[direction < 0 ? FEAT_USUAL_DEBIT : FEAT_USUAL_CREDIT];
+
+			c[FEAT_CONTEXT_USUAL_AMOUNT] = feat_usual(m);
+			if (c[FEAT_CONTEXT_USUAL_AMOUNT] > 0 && magnitude > 0)
+				f[FEAT_AMOUNT_VS_USUAL] = feat_bounded(round(log2(magnitude / c[FEAT_CONTEXT_USUAL_AMOUNT])));
 			if (magnitude > 0)
-				feat_median_add(&usual[FEAT_USUAL_DEBIT], magnitude);
-		}
-		else if (direction > 0)
-		{
-			f[FEAT_TOPUP_VS_USUAL] = feat_vs_usual(&usual[FEAT_USUAL_CREDIT], magnitude);
-			if (magnitude > 0)
-				feat_median_add(&usual[FEAT_USUAL_CREDIT], magnitude);
+				feat_median_add(m, magnitude);
 		}
 
 		f[FEAT_HOURS_FROM_USUAL] = 0.0;
@@ -346,16 +345,23 @@ feat_user(const feat_row *rows, const uint32_t *order, size_t n, double *scratch
 			int			hour = feat_hour_of(r->logged_at);
 
 			if (hours_seen >= FEAT_MIN_HOUR_HISTORY)
-				f[FEAT_HOURS_FROM_USUAL] = (double) feat_hours_from(hours_used, hour);
+			{
+				c[FEAT_CONTEXT_HOURS_AWAY] = (double) feat_hours_from(hours_used, hour);
+				f[FEAT_HOURS_FROM_USUAL] = fmax(0.0, c[FEAT_CONTEXT_HOURS_AWAY] - FEAT_HOUR_MARGIN);
+			}
 			hours_used |= UINT32_C(1) << hour;
 			hours_seen++;
 		}
 
 		if (prev != NULL && feat_time_finite(r->logged_at) && feat_time_finite(prev->logged_at))
 			seconds = feat_seconds_between(prev->logged_at, r->logged_at);
-		f[FEAT_LOG_SECONDS_SINCE_PREVIOUS] = seconds < 0 ? -1.0 : log10(1.0 + seconds);
+		c[FEAT_CONTEXT_SECONDS] = seconds;
+		f[FEAT_LOG_SECONDS_SINCE_PREVIOUS] =
+			round(log10(1.0 + (seconds < 0 || seconds > FEAT_SECONDS_CAP ? FEAT_SECONDS_CAP : seconds)));
 		f[FEAT_REPEATS_PREVIOUS] =
 			(seconds >= 0 && seconds <= FEAT_REPEAT_WINDOW_SECS && direction != 0
 			 && direction == feat_direction(prev) && r->amount == prev->amount) ? 1.0 : 0.0;
+		if (context != NULL)
+			memcpy(context + (size_t) i * FEAT_CONTEXT_COUNT, c, sizeof(c));
 	}
 }

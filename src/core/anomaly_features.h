@@ -11,30 +11,33 @@
  * FEAT_MIN_HISTORY earlier rows of the kind (FEAT_MIN_HOUR_HISTORY for the
  * hours) a feature against the usual is 0, "as usual".
  *
- *   amount_scaled: amount * 10^(minor_unit - 3), the amount in thousands of
- *       the currency's minor units (1 BHD = 1000 fils, 10 SAR = 1000
- *       halalas): one scale for the currencies, so the forest does not learn
- *       "which currency";
- *   balance_change_scaled: (new - old) on the same scale;
- *   direction: +1 CREDIT, -1 DEBIT; legacy rows the sign of balance_change;
- *   vat_rate: vat / amount (0 when amount is 0);
+ * The features are coarse on purpose: the forest isolates whatever is rare
+ * in its samples of 256 rows, so noise below what a person would call
+ * unusual (VAT rounded to the minor unit, a debit 1.3x the usual, a gap of
+ * 40 s or 70 s) is rounded away and does not compete with real deviations.
+ *
+ *   amount_vs_usual: log2(|amount| / the usual |amount| of the same
+ *       direction), to the nearest whole number: debits against the median
+ *       of the user's earlier debits, credits (top-ups) against the median
+ *       of earlier credits; 0 for a zero amount, a legacy row whose balance
+ *       did not move, or too little history. Being a ratio it is the same in
+ *       every currency;
+ *   vat_rate: vat / amount to 0.001 (0 when amount is 0, held within
+ *       +-FEAT_RATE_BOUND);
  *   vat_rate_vs_usual: vat_rate - the median vat_rate of the user's earlier
- *       rows with an amount (all directions);
- *   debit_vs_usual: for a debit, ln(|amount| / median |amount| of the user's
- *       earlier debits); 0 for other rows or a zero amount or median;
- *   topup_vs_usual: the same for a credit (a top-up) against earlier credits;
- *   hours_from_usual: circular distance in hours (0..12) from the row's UTC
- *       hour to the nearest hour of the user's earlier rows; 0 for an
- *       infinite time;
+ *       rows with an amount, to 0.01;
+ *   hours_from_usual: hours beyond FEAT_HOUR_MARGIN from the row's UTC hour
+ *       to the nearest hour of the user's earlier rows, around the clock
+ *       (0..10); 0 for an infinite time;
  *   log_seconds_since_previous: log10(1 + seconds since the previous row in
- *       chain order), the seconds computed as PostgreSQL's
- *       date_part('epoch', a - b) does; -1 for the first row or when either
- *       time is infinite;
+ *       chain order) to the nearest whole number, the seconds computed as
+ *       PostgreSQL's date_part('epoch', a - b) does and held at
+ *       FEAT_SECONDS_CAP (a day), which the first row and a row next to an
+ *       infinite time also get;
  *   repeats_previous: 1 when the row has the amount and the direction of the
  *       previous row and comes at most FEAT_REPEAT_WINDOW_SECS after it (a
  *       double charge), else 0.
- * Every value is finite: ratios and differences are held within
- * +-SCL_FEATURE_BOUND like money.
+ * Every value is finite.
  */
 #ifndef CALO_ANOMALY_FEATURES_H
 #define CALO_ANOMALY_FEATURES_H
@@ -47,13 +50,9 @@
 
 enum feat_index
 {
-	FEAT_AMOUNT_SCALED = 0,
-	FEAT_BALANCE_CHANGE_SCALED,
-	FEAT_DIRECTION,
+	FEAT_AMOUNT_VS_USUAL = 0,
 	FEAT_VAT_RATE,
 	FEAT_VAT_RATE_VS_USUAL,
-	FEAT_DEBIT_VS_USUAL,
-	FEAT_TOPUP_VS_USUAL,
 	FEAT_HOURS_FROM_USUAL,
 	FEAT_LOG_SECONDS_SINCE_PREVIOUS,
 	FEAT_REPEATS_PREVIOUS,
@@ -68,8 +67,19 @@ extern const char *const feat_names[FEAT_COUNT];
 #define FEAT_MIN_HOUR_HISTORY 10
 /* a repeat of the previous amount within this many seconds is a double charge */
 #define FEAT_REPEAT_WINDOW_SECS 3600
-/* the minor unit of amount_scaled's unit: thousands of minor units */
+/* the minor unit of the common scale of money: thousands of minor units */
 #define FEAT_SCALE_MINOR_UNIT 3
+/* hours from the usual ones that still count as usual */
+#define FEAT_HOUR_MARGIN 2
+/* seconds since the previous row count up to a day: longer is as usual */
+#define FEAT_SECONDS_CAP 86400
+/* rates are compared to a tenth of a percent and to a percent: VAT rounded
+ * to the minor unit moves the rate below that */
+#define FEAT_RATE_STEP 0.001
+#define FEAT_RATE_DIFF_STEP 0.01
+/* a VAT rate is held within +-10 (1000 %): beyond, how far does not matter,
+ * and a tiny amount must not blow the scaler's variance up */
+#define FEAT_RATE_BOUND 10
 
 /* PostgreSQL's timestamptz -infinity and +infinity (DT_NOBEGIN, DT_NOEND) */
 #define FEAT_TIME_NOBEGIN INT64_MIN
@@ -103,17 +113,34 @@ typedef struct feat_row
 /* -1, 0 or +1: the row's direction (feature direction) */
 int			feat_direction(const feat_row *r);
 
+/*
+ * What a person needs beside the features to say why a row stands out
+ * (explanation.h), per row: the usual |amount| of its direction (0: too
+ * little history), the usual VAT rate (NaN: too little history), the seconds
+ * since the previous row (-1: none) and the hours to the nearest usual hour
+ * (-1: too little history or an infinite time).
+ */
+enum feat_context_index
+{
+	FEAT_CONTEXT_USUAL_AMOUNT = 0,
+	FEAT_CONTEXT_USUAL_VAT_RATE,
+	FEAT_CONTEXT_SECONDS,
+	FEAT_CONTEXT_HOURS_AWAY,
+	FEAT_CONTEXT_COUNT
+};
+
 /* doubles of scratch feat_user needs for n rows */
 size_t		feat_scratch_size(size_t n);
 
 /*
  * The features of one user's n rows. order[k] is the index in rows of the
  * k-th row in chain order; the features of rows[i] go to
- * out[i * FEAT_COUNT ...]. scratch holds feat_scratch_size(n) doubles.
- * O(n log n): the usual values are running medians (two heaps each).
+ * out[i * FEAT_COUNT ...] and, unless context is NULL, its context to
+ * context[i * FEAT_CONTEXT_COUNT ...]. scratch holds feat_scratch_size(n)
+ * doubles. O(n log n): the usual values are running medians (two heaps each).
  */
 void		feat_user(const feat_row *rows, const uint32_t *order, size_t n,
-					  double *scratch, double *out);
+					  double *scratch, double *out, double *context);
 
 /* UTC hour 0..23 of a finite time */
 int			feat_hour_of(int64_t t);

@@ -7,35 +7,19 @@
 #include <stdio.h>
 
 const char *const expl_cause_names[EXPL_N_CAUSES] = {
-	"spend", "top-up", "vat", "hour", "repeat", "direction"
+	"spend", "top-up", "vat", "hour", "repeat", "other"
 };
 
-/* the cause of the row's money features: the side it moved */
 static expl_cause
-expl_money_cause(const double *features)
-{
-	double		direction = features[FEAT_DIRECTION];
-
-	return direction < 0 ? EXPL_SPEND : (direction > 0 ? EXPL_TOPUP : EXPL_DIRECTION);
-}
-
-static expl_cause
-expl_cause_of(int feature, const double *features)
+expl_cause_of(int feature, int direction)
 {
 	switch ((enum feat_index) feature)
 	{
-		case FEAT_AMOUNT_SCALED:
-		case FEAT_BALANCE_CHANGE_SCALED:
-			return expl_money_cause(features);
-		case FEAT_DIRECTION:
-			return EXPL_DIRECTION;
+		case FEAT_AMOUNT_VS_USUAL:
+			return direction < 0 ? EXPL_SPEND : (direction > 0 ? EXPL_TOPUP : EXPL_OTHER);
 		case FEAT_VAT_RATE:
 		case FEAT_VAT_RATE_VS_USUAL:
 			return EXPL_VAT;
-		case FEAT_DEBIT_VS_USUAL:
-			return EXPL_SPEND;
-		case FEAT_TOPUP_VS_USUAL:
-			return EXPL_TOPUP;
 		case FEAT_HOURS_FROM_USUAL:
 			return EXPL_HOUR;
 		case FEAT_LOG_SECONDS_SINCE_PREVIOUS:
@@ -44,17 +28,17 @@ expl_cause_of(int feature, const double *features)
 		case FEAT_COUNT:
 			break;
 	}
-	return EXPL_DIRECTION;
+	return EXPL_OTHER;
 }
 
 expl_cause
-expl_top_cause(const double *features, const double *bits)
+expl_top_cause(int direction, const double *bits)
 {
 	double		weight[EXPL_N_CAUSES] = {0};
 	int			best = 0;
 
 	for (int j = 0; j < FEAT_COUNT; j++)
-		weight[expl_cause_of(j, features)] += bits[j];
+		weight[expl_cause_of(j, direction)] += bits[j];
 	for (int c = 1; c < EXPL_N_CAUSES; c++)
 		if (weight[c] > weight[best])
 			best = c;
@@ -85,22 +69,22 @@ expl_percent(double rate, char *buf, size_t len)
 }
 
 static int
-expl_against_usual(const expl_row *row, double ratio_log, const char *what, const char *usual_what,
+expl_against_usual(const expl_row *row, const char *what, const char *usual_what,
 				   char *buf, size_t len)
 {
 	char		money[64];
 	double		magnitude = fabs(row->amount);
+	double		usual = row->context[FEAT_CONTEXT_USUAL_AMOUNT];
 	const char *sep = row->currency[0] ? " " : "";
 
-	if (ratio_log == 0)
+	if (!(usual > 0))
 	{
 		row->format_money(magnitude, row->minor_unit, money, sizeof(money), row->format_arg);
 		return snprintf(buf, len, "%s of %s%s%s with fewer than %d earlier %ss of this user to compare",
 						what, money, sep, row->currency, FEAT_MIN_HISTORY, usual_what);
 	}
-	row->format_money(magnitude / exp(ratio_log), row->minor_unit, money, sizeof(money),
-					  row->format_arg);
-	return snprintf(buf, len, "%s %.1f× this user's usual %s of %s%s%s", what, exp(ratio_log),
+	row->format_money(usual, row->minor_unit, money, sizeof(money), row->format_arg);
+	return snprintf(buf, len, "%s %.1f× this user's usual %s of %s%s%s", what, magnitude / usual,
 					usual_what, money, sep, row->currency);
 }
 
@@ -108,41 +92,42 @@ int
 expl_sentence(expl_cause cause, const expl_row *row, char *buf, size_t len)
 {
 	const double *f = row->features;
+	const double *c = row->context;
 	char		money[64];
 	char		a[32],
 				b[32];
 	const char *sep = row->currency[0] ? " " : "";
-	const char *kind = f[FEAT_DIRECTION] > 0 ? "top-up" : (f[FEAT_DIRECTION] < 0 ? "debit" : "transaction");
+	const char *kind = row->direction > 0 ? "top-up" : (row->direction < 0 ? "debit" : "transaction");
 
 	switch (cause)
 	{
 		case EXPL_SPEND:
-			return expl_against_usual(row, f[FEAT_DEBIT_VS_USUAL], "amount", "debit", buf, len);
+			return expl_against_usual(row, "amount", "debit", buf, len);
 		case EXPL_TOPUP:
-			return expl_against_usual(row, f[FEAT_TOPUP_VS_USUAL], "top-up", "top-up", buf, len);
+			return expl_against_usual(row, "top-up", "top-up", buf, len);
 		case EXPL_VAT:
 			expl_percent(f[FEAT_VAT_RATE], a, sizeof(a));
-			if (f[FEAT_VAT_RATE_VS_USUAL] == 0)
+			if (isnan(c[FEAT_CONTEXT_USUAL_VAT_RATE]))
 				return snprintf(buf, len, "VAT %s of the amount", a);
-			expl_percent(f[FEAT_VAT_RATE] - f[FEAT_VAT_RATE_VS_USUAL], b, sizeof(b));
+			expl_percent(c[FEAT_CONTEXT_USUAL_VAT_RATE], b, sizeof(b));
 			return snprintf(buf, len, "VAT %s of the amount; this user's usual rate is %s", a, b);
 		case EXPL_HOUR:
 			if (row->hour < 0)
 				return snprintf(buf, len, "%s at an infinite time", kind);
-			if (f[FEAT_HOURS_FROM_USUAL] == 0)
+			if (!(c[FEAT_CONTEXT_HOURS_AWAY] > 0))
 				return snprintf(buf, len, "%s at %02d:00 UTC", kind, row->hour);
 			return snprintf(buf, len, "%s at %02d:00 UTC, %.0f h from any hour this user used before",
-							kind, row->hour, f[FEAT_HOURS_FROM_USUAL]);
+							kind, row->hour, c[FEAT_CONTEXT_HOURS_AWAY]);
 		case EXPL_REPEAT:
-			if (f[FEAT_LOG_SECONDS_SINCE_PREVIOUS] < 0)
+			if (c[FEAT_CONTEXT_SECONDS] < 0)
 				return snprintf(buf, len, "first %s of this user", kind);
-			expl_duration(pow(10, f[FEAT_LOG_SECONDS_SINCE_PREVIOUS]) - 1, a, sizeof(a));
+			expl_duration(c[FEAT_CONTEXT_SECONDS], a, sizeof(a));
 			if (f[FEAT_REPEATS_PREVIOUS] == 0)
 				return snprintf(buf, len, "%s %s after this user's previous transaction", kind, a);
 			row->format_money(fabs(row->amount), row->minor_unit, money, sizeof(money), row->format_arg);
 			return snprintf(buf, len, "second %s of %s%s%s %s after an identical one",
 							kind, money, sep, row->currency, a);
-		case EXPL_DIRECTION:
+		case EXPL_OTHER:
 		case EXPL_N_CAUSES:
 			break;
 	}

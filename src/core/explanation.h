@@ -6,12 +6,13 @@
  * The features are grouped into the causes a finance team names; a cause's
  * weight is the sum of its features' bits, and the heaviest cause is the
  * one the sentence names:
- *   spend:     debit_vs_usual, and amount_scaled, balance_change_scaled of a debit
- *   top-up:    topup_vs_usual, and amount_scaled, balance_change_scaled of a credit
+ *   spend:     amount_vs_usual of a debit
+ *   top-up:    amount_vs_usual of a credit
  *   VAT:       vat_rate, vat_rate_vs_usual
  *   hour:      hours_from_usual
  *   repeat:    repeats_previous, log_seconds_since_previous
- *   direction: direction, and the money of a row that moved nothing
+ *   other:     amount_vs_usual of a row that is neither (a legacy row whose
+ *              balance did not move)
  * (ties: the first in this order).
  */
 #ifndef CALO_EXPLANATION_H
@@ -28,11 +29,11 @@ typedef enum expl_cause
 	EXPL_VAT,
 	EXPL_HOUR,
 	EXPL_REPEAT,
-	EXPL_DIRECTION,
+	EXPL_OTHER,
 	EXPL_N_CAUSES
 } expl_cause;
 
-/* "spend", "top-up", "vat", "hour", "repeat", "direction" */
+/* "spend", "top-up", "vat", "hour", "repeat", "other" */
 extern const char *const expl_cause_names[EXPL_N_CAUSES];
 
 /* The money of the sentence as text, rounded to the currency's minor unit. */
@@ -41,7 +42,9 @@ typedef void (*expl_money_format) (double value, int minor_unit, char *buf, size
 typedef struct expl_row
 {
 	const double *features;		/* FEAT_COUNT, as feat_user gave them */
+	const double *context;		/* FEAT_CONTEXT_COUNT, as feat_user gave them */
 	double		amount;			/* the row's amount (feat_row.amount) */
+	int			direction;		/* feat_direction() */
 	int			minor_unit;
 	const char *currency;		/* code, "" when unknown */
 	int			hour;			/* UTC hour, -1 for an infinite time */
@@ -50,7 +53,7 @@ typedef struct expl_row
 } expl_row;
 
 /* The cause whose features carry the most bits (bits: FEAT_COUNT values). */
-expl_cause	expl_top_cause(const double *features, const double *bits);
+expl_cause	expl_top_cause(int direction, const double *bits);
 
 /*
  * The sentence naming cause with the row's numbers, e.g. "amount 14.2×

@@ -29,10 +29,10 @@ D(const char *s)
 static void
 test_names(void)
 {
-	CHECK_STR(feat_names[FEAT_AMOUNT_SCALED], "amount_scaled");
-	CHECK_STR(feat_names[FEAT_DEBIT_VS_USUAL], "debit_vs_usual");
+	CHECK_STR(feat_names[FEAT_AMOUNT_VS_USUAL], "amount_vs_usual");
+	CHECK_STR(feat_names[FEAT_HOURS_FROM_USUAL], "hours_from_usual");
 	CHECK_STR(feat_names[FEAT_REPEATS_PREVIOUS], "repeats_previous");
-	CHECK(FEAT_COUNT == 10);
+	CHECK(FEAT_COUNT == 6);
 }
 
 static void
@@ -109,6 +109,8 @@ R(bal_type type, double amount, double vat, int64_t logged_at)
 	return r;
 }
 
+#define CAP_LOG 5				/* round(log10(1 + 86400)) */
+
 /* the times, chain order through order[], infinities, the legacy direction */
 static void
 test_user_times(void)
@@ -117,51 +119,45 @@ test_user_times(void)
 	uint32_t	order[5] = {3, 0, 1, 2, 4};
 	double		scratch[6 * 5];
 	double		out[5 * FEAT_COUNT];
+	double		ctx[5 * FEAT_CONTEXT_COUNT];
 
 	CHECK(feat_scratch_size(5) == 6 * 5);
 	rows[3] = R(BAL_DEBIT, 1, 0, FEAT_TIME_NOBEGIN);
 	rows[0] = R(BAL_CREDIT, 2, 0, -USEC / 2);	/* 1969-12-31 23:59:59.5 */
-	rows[1] = R(BAL_LEGACY, 3, 0, 3 * DAY + 7 * HOUR + 1);
+	rows[1] = R(BAL_LEGACY, 3, 0, 20 * 60 * USEC);	/* 20 minutes later */
 	rows[1].balance_change = -0.5;
 	rows[2] = R(BAL_LEGACY, 3, 0, rows[1].logged_at);
 	rows[2].balance_change = 0;		/* did not move: direction 0 */
 	rows[4] = R(BAL_LEGACY, 5, 0, FEAT_TIME_NOEND);
 	rows[4].balance_change = 2;
-	feat_user(rows, order, 5, scratch, out);
+	feat_user(rows, order, 5, scratch, out, ctx);
 
-	CHECK(out[3 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == -1);
-	CHECK(out[0 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == -1);	/* after -infinity */
-	CHECK(out[1 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] ==
-		  log10(1 + (0.500001 + 7 * 3600 + 3 * 86400.0)));
+	/* first row, after -infinity, before +infinity: held at a day */
+	CHECK(out[3 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == CAP_LOG);
+	CHECK(out[0 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == CAP_LOG);
+	CHECK(ctx[0 * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_SECONDS] == -1);
+	CHECK(out[1 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == 3);	/* log10(1201.5) */
+	CHECK(ctx[1 * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_SECONDS] == 1200.5);
 	CHECK(out[2 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == 0);
-	CHECK(out[4 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == -1);	/* infinity */
-	CHECK(out[1 * FEAT_COUNT + FEAT_DIRECTION] == -1);
-	CHECK(out[2 * FEAT_COUNT + FEAT_DIRECTION] == 0);
-	CHECK(out[4 * FEAT_COUNT + FEAT_DIRECTION] == 1);
-	CHECK(out[0 * FEAT_COUNT + FEAT_DIRECTION] == 1);
-	CHECK(out[3 * FEAT_COUNT + FEAT_DIRECTION] == -1);
-	/* same amount 0 s later but not the same direction: no repeat */
+	CHECK(out[4 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == CAP_LOG);
+	CHECK(feat_direction(&rows[1]) == -1);
+	CHECK(feat_direction(&rows[2]) == 0);
+	CHECK(feat_direction(&rows[4]) == 1);
+	CHECK(feat_direction(&rows[0]) == 1);
+	CHECK(feat_direction(&rows[3]) == -1);
+	/* the same amount 0 s later but not the same direction: no repeat */
 	CHECK(out[2 * FEAT_COUNT + FEAT_REPEATS_PREVIOUS] == 0);
+	/* a row that moved nothing has no usual to compare with */
+	CHECK(out[2 * FEAT_COUNT + FEAT_AMOUNT_VS_USUAL] == 0);
 	CHECK(feat_hour_of(-USEC / 2) == 23);
-	CHECK(feat_hour_of(rows[1].logged_at) == 7);
-}
+	CHECK(feat_hour_of(3 * DAY + 7 * HOUR + 1) == 7);
+	/* no context asked for: the features alone, the same */
+	{
+		double		again[5 * FEAT_COUNT];
 
-/* the scale of the currencies */
-static void
-test_scaled(void)
-{
-	feat_row	rows[2];
-	uint32_t	order[2] = {0, 1};
-	double		scratch[12];
-	double		out[2 * FEAT_COUNT];
-
-	rows[0] = R(BAL_DEBIT, 10, 0, 0);	/* 10 BHD */
-	rows[1] = R(BAL_DEBIT, 100, 0, HOUR);	/* 100 SAR */
-	rows[1].minor_unit = 2;
-	feat_user(rows, order, 2, scratch, out);
-	CHECK(out[FEAT_AMOUNT_SCALED] == 10);
-	CHECK(out[FEAT_COUNT + FEAT_AMOUNT_SCALED] == 10);
-	CHECK(out[FEAT_COUNT + FEAT_BALANCE_CHANGE_SCALED] == -10);
+		feat_user(rows, order, 5, scratch, again, NULL);
+		CHECK(memcmp(again, out, sizeof(out)) == 0);
+	}
 }
 
 /*
@@ -177,42 +173,71 @@ test_user_usual(void)
 	uint32_t	order[N];
 	double		scratch[6 * N];
 	double		out[N * FEAT_COUNT];
+	double		ctx[N * FEAT_CONTEXT_COUNT];
 
 	for (int i = 0; i < N; i++)
 	{
 		order[i] = (uint32_t) i;
-		/* debits of 5, 6, 4, 5, ... at 09:00-11:00, 15 % VAT included */
+		/* debits of 4, 5, 6, 4, ... at 09:00-11:00, 15 % VAT included */
 		rows[i] = R(BAL_DEBIT, 4 + i % 3, (4 + i % 3) * 0.15 / 1.15, i * DAY + (9 + i % 3) * HOUR);
 	}
 	rows[3].amount = 71;			/* 14.2x the usual (median of 4, 5, 6: 5) */
 	rows[5] = R(BAL_CREDIT, 20, 0, 5 * DAY + 10 * HOUR);	/* the first credit, VAT 0 */
+	rows[6].amount = 13;			/* 2.6x the usual: log2 1.38, one doubling */
 	rows[12].vat = rows[12].amount * 0.52;	/* wrong VAT */
 	rows[13].logged_at = 13 * DAY + 3 * HOUR;	/* an hour never used */
 	rows[15] = rows[14];			/* a double charge 12 s later */
 	rows[15].logged_at += 12 * USEC;
-	feat_user(rows, order, N, scratch, out);
+	feat_user(rows, order, N, scratch, out, ctx);
 
 	/* too little history: as usual */
-	CHECK(out[0 * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] == 0);
-	CHECK(out[2 * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] == 0);
+	CHECK(out[0 * FEAT_COUNT + FEAT_AMOUNT_VS_USUAL] == 0);
+	CHECK(out[2 * FEAT_COUNT + FEAT_AMOUNT_VS_USUAL] == 0);
+	CHECK(ctx[2 * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_USUAL_AMOUNT] == 0);
 	CHECK(out[2 * FEAT_COUNT + FEAT_VAT_RATE_VS_USUAL] == 0);
-	CHECK(fabs(out[3 * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] - log(71.0 / 5)) < 1e-12);
-	CHECK(out[3 * FEAT_COUNT + FEAT_TOPUP_VS_USUAL] == 0);
-	CHECK(out[5 * FEAT_COUNT + FEAT_TOPUP_VS_USUAL] == 0);	/* first credit */
-	CHECK(out[5 * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] == 0);
+	CHECK(isnan(ctx[2 * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_USUAL_VAT_RATE]));
+	/* 71 / 5 = 14.2: log2 3.83, four doublings */
+	CHECK(out[3 * FEAT_COUNT + FEAT_AMOUNT_VS_USUAL] == 4);
+	CHECK(ctx[3 * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_USUAL_AMOUNT] == 5);
+	CHECK(out[5 * FEAT_COUNT + FEAT_AMOUNT_VS_USUAL] == 0);	/* first credit */
 	CHECK(out[5 * FEAT_COUNT + FEAT_VAT_RATE] == 0);
 	/* the median of 4, 5, 6, 71 is 5.5: 71 moves it by half a step only */
-	CHECK(fabs(out[4 * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] - log(5.0 / 5.5)) < 1e-12);
-	CHECK(fabs(out[12 * FEAT_COUNT + FEAT_VAT_RATE] - 0.52) < 1e-12);
-	CHECK(out[12 * FEAT_COUNT + FEAT_VAT_RATE_VS_USUAL] > 0.38);
-	CHECK(fabs(out[11 * FEAT_COUNT + FEAT_VAT_RATE_VS_USUAL]) < 1e-12);
-	/* hours: 9, 10, 11 used, none before the tenth row */
+	CHECK(ctx[4 * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_USUAL_AMOUNT] == 5.5);
+	CHECK(out[4 * FEAT_COUNT + FEAT_AMOUNT_VS_USUAL] == 0);
+	CHECK(out[6 * FEAT_COUNT + FEAT_AMOUNT_VS_USUAL] == 1);
+	/* the rate to 0.001, the difference to 0.01 */
+	CHECK(out[11 * FEAT_COUNT + FEAT_VAT_RATE] == 0.13);
+	CHECK(out[12 * FEAT_COUNT + FEAT_VAT_RATE] == 0.52);
+	CHECK(fabs(out[12 * FEAT_COUNT + FEAT_VAT_RATE_VS_USUAL] - 0.39) < 1e-12);
+	CHECK(ctx[12 * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_USUAL_VAT_RATE] == 0.13);
+	CHECK(out[11 * FEAT_COUNT + FEAT_VAT_RATE_VS_USUAL] == 0);
+	/* hours: 9, 10, 11 used, none counted before the tenth row; 03:00 is 6 h
+	 * from 09:00, 4 beyond the margin */
 	CHECK(out[9 * FEAT_COUNT + FEAT_HOURS_FROM_USUAL] == 0);
-	CHECK(out[13 * FEAT_COUNT + FEAT_HOURS_FROM_USUAL] == 6);
+	CHECK(ctx[9 * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_HOURS_AWAY] == -1);
+	CHECK(out[13 * FEAT_COUNT + FEAT_HOURS_FROM_USUAL] == 6 - FEAT_HOUR_MARGIN);
+	CHECK(ctx[13 * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_HOURS_AWAY] == 6);
 	CHECK(out[14 * FEAT_COUNT + FEAT_HOURS_FROM_USUAL] == 0);
 	CHECK(out[15 * FEAT_COUNT + FEAT_REPEATS_PREVIOUS] == 1);
 	CHECK(out[14 * FEAT_COUNT + FEAT_REPEATS_PREVIOUS] == 0);
-	CHECK(out[15 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == log10(13.0));
+	CHECK(out[15 * FEAT_COUNT + FEAT_LOG_SECONDS_SINCE_PREVIOUS] == 1);	/* log10(13) */
+	CHECK(ctx[15 * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_SECONDS] == 12);
+}
+
+/* a VAT on a tiny amount is held, so the scaler's variance stays finite */
+static void
+test_rate_bound(void)
+{
+	feat_row	rows[2];
+	uint32_t	order[2] = {0, 1};
+	double		scratch[12];
+	double		out[2 * FEAT_COUNT];
+
+	rows[0] = R(BAL_DEBIT, 1e-300, 5, 0);
+	rows[1] = R(BAL_DEBIT, -1e-300, 5, HOUR);
+	feat_user(rows, order, 2, scratch, out, NULL);
+	CHECK(out[FEAT_VAT_RATE] == FEAT_RATE_BOUND);
+	CHECK(out[FEAT_COUNT + FEAT_VAT_RATE] == -FEAT_RATE_BOUND);
 }
 
 /* the running median agrees with the sorted median on a long random history */
@@ -224,6 +249,7 @@ test_running_median(void)
 	static uint32_t order[N];
 	static double scratch[6 * N];
 	static double out[N * FEAT_COUNT];
+	static double ctx[N * FEAT_CONTEXT_COUNT];
 	static double seen[N];
 	uint64_t	x = 88172645463325252ULL;
 
@@ -235,15 +261,14 @@ test_running_median(void)
 		order[i] = (uint32_t) i;
 		rows[i] = R(BAL_DEBIT, 1 + (double) (x % 1000) / 10, 0, i * HOUR);
 	}
-	feat_user(rows, order, N, scratch, out);
+	feat_user(rows, order, N, scratch, out, ctx);
 	for (int i = FEAT_MIN_HISTORY; i < N; i += 7)
 	{
-		double		usual;
-
 		for (int k = 0; k < i; k++)
 			seen[k] = rows[k].amount;
-		usual = feat_median(seen, (size_t) i);
-		CHECK(fabs(out[i * FEAT_COUNT + FEAT_DEBIT_VS_USUAL] - log(rows[i].amount / usual)) < 1e-9);
+		/* percentile_cont's median: the mean of the middle two for an even count */
+		CHECK_CLOSE(ctx[i * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_USUAL_AMOUNT], feat_median(seen, (size_t) i),
+					1e-15);
 	}
 }
 
@@ -255,8 +280,8 @@ main(void)
 	test_dec_to_double();
 	test_median();
 	test_user_times();
-	test_scaled();
 	test_user_usual();
+	test_rate_bound();
 	test_running_median();
 	return unit_summary("anomaly_features");
 }

@@ -99,12 +99,15 @@ format_money(double value, int minor_unit, char *buf, size_t len, void *arg)
 }
 
 static expl_row
-row_of(const double *features, double amount, int minor_unit, const char *currency, int hour)
+row_of(const double *features, const double *context, double amount, int direction,
+	   int minor_unit, const char *currency, int hour)
 {
 	expl_row	r;
 
 	r.features = features;
+	r.context = context;
 	r.amount = amount;
+	r.direction = direction;
 	r.minor_unit = minor_unit;
 	r.currency = currency;
 	r.hour = hour;
@@ -116,24 +119,22 @@ row_of(const double *features, double amount, int minor_unit, const char *curren
 static void
 test_causes(void)
 {
-	double		f[FEAT_COUNT] = {0};
 	double		bits[FEAT_COUNT] = {0};
 
-	f[FEAT_DIRECTION] = -1;
-	bits[FEAT_AMOUNT_SCALED] = 1.0;
-	bits[FEAT_DEBIT_VS_USUAL] = 1.0;
-	bits[FEAT_VAT_RATE] = 1.5;
-	/* a debit's amount counts for the spend: 2 > 1.5 */
-	CHECK(expl_top_cause(f, bits) == EXPL_SPEND);
-	f[FEAT_DIRECTION] = 1;
-	CHECK(expl_top_cause(f, bits) == EXPL_VAT);
-	bits[FEAT_TOPUP_VS_USUAL] = 1.0;
-	CHECK(expl_top_cause(f, bits) == EXPL_TOPUP);
+	bits[FEAT_AMOUNT_VS_USUAL] = 2.0;
+	bits[FEAT_VAT_RATE] = 1.0;
+	bits[FEAT_VAT_RATE_VS_USUAL] = 0.5;
+	/* a debit's amount is a spend, a credit's a top-up: 2 > 1.5 */
+	CHECK(expl_top_cause(-1, bits) == EXPL_SPEND);
+	CHECK(expl_top_cause(1, bits) == EXPL_TOPUP);
+	CHECK(expl_top_cause(0, bits) == EXPL_OTHER);
+	bits[FEAT_VAT_RATE] = 1.6;
+	CHECK(expl_top_cause(-1, bits) == EXPL_VAT);
 	bits[FEAT_REPEATS_PREVIOUS] = 1.0;
 	bits[FEAT_LOG_SECONDS_SINCE_PREVIOUS] = 1.5;
-	CHECK(expl_top_cause(f, bits) == EXPL_REPEAT);
+	CHECK(expl_top_cause(-1, bits) == EXPL_REPEAT);
 	bits[FEAT_HOURS_FROM_USUAL] = 9;
-	CHECK(expl_top_cause(f, bits) == EXPL_HOUR);
+	CHECK(expl_top_cause(-1, bits) == EXPL_HOUR);
 	CHECK_STR(expl_cause_names[EXPL_TOPUP], "top-up");
 }
 
@@ -141,47 +142,53 @@ static void
 test_sentences(void)
 {
 	double		f[FEAT_COUNT] = {0};
+	double		c[FEAT_CONTEXT_COUNT] = {5.4, NAN, -1, -1};
 	char		buf[256];
 	expl_row	r;
 
-	f[FEAT_DIRECTION] = -1;
-	f[FEAT_DEBIT_VS_USUAL] = log(14.2);
-	r = row_of(f, 76.68, 3, "BHD", 9);
+	r = row_of(f, c, 76.68, -1, 3, "BHD", 9);
 	expl_sentence(EXPL_SPEND, &r, buf, sizeof(buf));
 	CHECK_STR(buf, "amount 14.2× this user's usual debit of 5.400 BHD");
-	f[FEAT_DEBIT_VS_USUAL] = 0;
+	c[FEAT_CONTEXT_USUAL_AMOUNT] = 0;
 	expl_sentence(EXPL_SPEND, &r, buf, sizeof(buf));
 	CHECK_STR(buf, "amount of 76.680 BHD with fewer than 3 earlier debits of this user to compare");
 
 	f[FEAT_VAT_RATE] = 0.52;
-	f[FEAT_VAT_RATE_VS_USUAL] = 0.52 - 0.15;
-	r = row_of(f, 100, 2, "SAR", 9);
+	r = row_of(f, c, 100, -1, 2, "SAR", 9);
+	expl_sentence(EXPL_VAT, &r, buf, sizeof(buf));
+	CHECK_STR(buf, "VAT 52 % of the amount");
+	c[FEAT_CONTEXT_USUAL_VAT_RATE] = 0.15;
 	expl_sentence(EXPL_VAT, &r, buf, sizeof(buf));
 	CHECK_STR(buf, "VAT 52 % of the amount; this user's usual rate is 15 %");
 
-	f[FEAT_LOG_SECONDS_SINCE_PREVIOUS] = log10(13.0);
+	c[FEAT_CONTEXT_SECONDS] = 12;
 	f[FEAT_REPEATS_PREVIOUS] = 1;
-	r = row_of(f, 61.5, 2, "SAR", 9);
+	r = row_of(f, c, 61.5, -1, 2, "SAR", 9);
 	expl_sentence(EXPL_REPEAT, &r, buf, sizeof(buf));
 	CHECK_STR(buf, "second debit of 61.50 SAR 12 s after an identical one");
 	f[FEAT_REPEATS_PREVIOUS] = 0;
-	f[FEAT_LOG_SECONDS_SINCE_PREVIOUS] = log10(1.0 + 3 * 3600);
+	c[FEAT_CONTEXT_SECONDS] = 3 * 3600;
 	expl_sentence(EXPL_REPEAT, &r, buf, sizeof(buf));
 	CHECK_STR(buf, "debit 3.0 h after this user's previous transaction");
+	c[FEAT_CONTEXT_SECONDS] = -1;
+	expl_sentence(EXPL_REPEAT, &r, buf, sizeof(buf));
+	CHECK_STR(buf, "first debit of this user");
 
-	f[FEAT_HOURS_FROM_USUAL] = 6;
-	r = row_of(f, 61.5, 2, "SAR", 3);
+	c[FEAT_CONTEXT_HOURS_AWAY] = 6;
+	r = row_of(f, c, 61.5, -1, 2, "SAR", 3);
 	expl_sentence(EXPL_HOUR, &r, buf, sizeof(buf));
 	CHECK_STR(buf, "debit at 03:00 UTC, 6 h from any hour this user used before");
 
-	f[FEAT_DIRECTION] = 1;
-	f[FEAT_TOPUP_VS_USUAL] = log(12.0);
-	r = row_of(f, 2400, 2, "SAR", 3);
+	c[FEAT_CONTEXT_USUAL_AMOUNT] = 200;
+	r = row_of(f, c, 2400, 1, 2, "SAR", 3);
 	expl_sentence(EXPL_TOPUP, &r, buf, sizeof(buf));
 	CHECK_STR(buf, "top-up 12.0× this user's usual top-up of 200.00 SAR");
 	/* a short buffer is cut, not overrun */
 	CHECK(expl_sentence(EXPL_TOPUP, &r, buf, 8) > 8);
 	CHECK(strlen(buf) == 7);
+	r = row_of(f, c, 0, 0, 2, "", 3);
+	expl_sentence(EXPL_OTHER, &r, buf, sizeof(buf));
+	CHECK_STR(buf, "transaction of 0.00, unlike this user's others");
 }
 
 int
