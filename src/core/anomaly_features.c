@@ -140,11 +140,18 @@ feat_seconds_between(int64_t earlier, int64_t later)
 	return result;
 }
 
-/* value to the nearest multiple of step (halves away from zero), held within the bound */
+/* the nearest whole number, ties to even as PostgreSQL's round(float8); never -0 */
+static double
+feat_whole(double value)
+{
+	return rint(value) + 0.0;
+}
+
+/* value to the nearest multiple of step, held within the bound */
 static double
 feat_step(double value, double step)
 {
-	return feat_money(true, round(value / step) * step);
+	return feat_money(true, feat_whole(value / step) * step);
 }
 
 /* a ratio or difference as a feature: finite, held within the money bound */
@@ -334,7 +341,7 @@ feat_user(const feat_row *rows, const uint32_t *order, size_t n, double *scratch
 
 			c[FEAT_CONTEXT_USUAL_AMOUNT] = feat_usual(m);
 			if (c[FEAT_CONTEXT_USUAL_AMOUNT] > 0 && magnitude > 0)
-				f[FEAT_AMOUNT_VS_USUAL] = feat_bounded(round(log2(magnitude / c[FEAT_CONTEXT_USUAL_AMOUNT])));
+				f[FEAT_AMOUNT_VS_USUAL] = feat_bounded(feat_whole(log2(magnitude / c[FEAT_CONTEXT_USUAL_AMOUNT])));
 			if (magnitude > 0)
 				feat_median_add(m, magnitude);
 		}
@@ -357,7 +364,7 @@ feat_user(const feat_row *rows, const uint32_t *order, size_t n, double *scratch
 			seconds = feat_seconds_between(prev->logged_at, r->logged_at);
 		c[FEAT_CONTEXT_SECONDS] = seconds;
 		f[FEAT_LOG_SECONDS_SINCE_PREVIOUS] =
-			round(log10(1.0 + (seconds < 0 || seconds > FEAT_SECONDS_CAP ? FEAT_SECONDS_CAP : seconds)));
+			feat_whole(log10(1.0 + (seconds < 0 || seconds > FEAT_SECONDS_CAP ? FEAT_SECONDS_CAP : seconds)));
 		f[FEAT_REPEATS_PREVIOUS] =
 			(seconds >= 0 && seconds <= FEAT_REPEAT_WINDOW_SECS && direction != 0
 			 && direction == feat_direction(prev) && r->amount == prev->amount) ? 1.0 : 0.0;

@@ -37,7 +37,8 @@
  *   repeats_previous: 1 when the row has the amount and the direction of the
  *       previous row and comes at most FEAT_REPEAT_WINDOW_SECS after it (a
  *       double charge), else 0.
- * Every value is finite.
+ * "To the nearest" rounds ties to even, as PostgreSQL's round(float8) does,
+ * and gives 0, never -0. Every value is finite.
  */
 #ifndef CALO_ANOMALY_FEATURES_H
 #define CALO_ANOMALY_FEATURES_H
