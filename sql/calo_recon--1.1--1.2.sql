@@ -2022,7 +2022,7 @@ CREATE FUNCTION calo_recon.compute_transaction_features(user_ids text[] DEFAULT 
 RETURNS TABLE (txn_id text, user_id text, logged_at timestamptz, features float8[],
                amount_vs_usual float8, vat_rate float8, vat_rate_vs_usual float8,
                hours_from_usual float8, log_seconds_since_previous float8,
-               repeats_previous float8)
+               repeats_previous float8, amount_scaled float8)
     AS 'MODULE_PATHNAME', 'calo_recon_compute_transaction_features'
     LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000;
 COMMENT ON FUNCTION calo_recon.compute_transaction_features(text[]) IS
@@ -2032,7 +2032,8 @@ REVOKE ALL ON FUNCTION calo_recon.compute_transaction_features(text[]) FROM PUBL
 CREATE VIEW calo_recon.transaction_features AS
 SELECT f.txn_id, f.user_id, f.logged_at, f.features,
        f.amount_vs_usual, f.vat_rate, f.vat_rate_vs_usual,
-       f.hours_from_usual, f.log_seconds_since_previous, f.repeats_previous
+       f.hours_from_usual, f.log_seconds_since_previous, f.repeats_previous,
+       f.amount_scaled
 FROM calo_recon.compute_transaction_features() f;
 COMMENT ON VIEW calo_recon.transaction_features IS
   'Per-transaction anomaly features (float8, always finite), one row per transaction; features holds them in the order of calo_recon.transaction_feature_names(). Every "usual" is over the user''s earlier rows in chain order (logged_at, txn_id), never later ones';
@@ -2052,6 +2053,8 @@ COMMENT ON COLUMN calo_recon.transaction_features.log_seconds_since_previous IS
   'log10(1 + seconds since the user''s previous transaction in chain order), to the nearest whole number, the seconds held at 86400 (a day), which a user''s first transaction and one next to an infinite time also get';
 COMMENT ON COLUMN calo_recon.transaction_features.repeats_previous IS
   '1 when the transaction repeats the amount and direction of the user''s previous one within 3600 seconds (a double charge), else 0';
+COMMENT ON COLUMN calo_recon.transaction_features.amount_scaled IS
+  'log10(1 + |amount| * 10^(minor_unit - 3)), to 0.1: the size of the amount in thousands of the currency''s minor units (calo_recon.currencies; 2 decimals when unknown), one scale for all currencies (1 BHD = 1000 fils, 10 SAR = 1000 halalas)';
 
 ALTER TABLE calo_recon.transaction_scores ADD COLUMN attribution jsonb;
 COMMENT ON COLUMN calo_recon.transaction_scores.explanation IS

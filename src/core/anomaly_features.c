@@ -11,7 +11,7 @@
 
 const char *const feat_names[FEAT_COUNT] = {
 	"amount_vs_usual", "vat_rate", "vat_rate_vs_usual", "hours_from_usual",
-	"log_seconds_since_previous", "repeats_previous"
+	"log_seconds_since_previous", "repeats_previous", "amount_scaled"
 };
 
 #define FEAT_USECS_PER_SEC 1000000
@@ -177,6 +177,20 @@ feat_direction(const feat_row *r)
 }
 
 /*
+ * log10(1 + |amount| in thousands of minor units), to 0.1: one scale for the
+ * currencies (1 BHD = 1000 fils, 10 SAR = 1000 halalas)
+ */
+static double
+feat_amount_scaled(double money, int minor_unit)
+{
+	double		m = minor_unit < FEAT_SCALE_MINOR_UNIT
+		? money / feat_pow10[FEAT_SCALE_MINOR_UNIT - minor_unit]
+		: money * feat_pow10[minor_unit - FEAT_SCALE_MINOR_UNIT];
+
+	return feat_step(log10(1.0 + fabs(m)), 0.1);
+}
+
+/*
  * A running median: a max-heap of the lower half and a min-heap of the
  * upper half, in caller-given arrays of n doubles each (no allocation).
  */
@@ -315,6 +329,7 @@ feat_user(const feat_row *rows, const uint32_t *order, size_t n, double *scratch
 		double		magnitude = fabs(r->amount);
 		double		seconds = -1.0;
 
+		f[FEAT_AMOUNT_SCALED] = feat_amount_scaled(r->amount, r->minor_unit);
 		f[FEAT_VAT_RATE] = 0.0;
 		f[FEAT_VAT_RATE_VS_USUAL] = 0.0;
 		if (r->amount != 0)

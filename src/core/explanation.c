@@ -16,6 +16,7 @@ expl_cause_of(int feature, int direction)
 	switch ((enum feat_index) feature)
 	{
 		case FEAT_AMOUNT_VS_USUAL:
+		case FEAT_AMOUNT_SCALED:
 			return direction < 0 ? EXPL_SPEND : (direction > 0 ? EXPL_TOPUP : EXPL_OTHER);
 		case FEAT_VAT_RATE:
 		case FEAT_VAT_RATE_VS_USUAL:

