@@ -61,7 +61,7 @@ if want regress || want tap || want integration; then
     [ $st -ne 0 ] && [ -f regression.diffs ] && head -n 200 regression.diffs
     record "pg_regress" "$st"
   fi
-  # pg_regress makes its own fixtures (test/sql/00_fixtures.sql); pgTAP and
+  # pg_regress makes its own fixtures (test/fixtures/setup.sql); pgTAP and
   # the integration scripts read the samples from the import folder itself.
   cluster_import test/data/samples test/data/bad
 

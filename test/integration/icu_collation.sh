@@ -8,8 +8,8 @@
 #      collation and alerted against the wrong predecessor);
 #   2. the views that follow chain order (balance_breaks.first_break,
 #      user_summary.current_balance, overdraft_episodes) agree with it;
-#   3. pgTAP's recon.sql and pg_regress's 30_recon, 31_recon_decimal and
-#      32_recon_samples (the sample export, when imported) and the isolation
+#   3. pgTAP's recon.sql and pg_regress's 40_recon, 41_recon_decimal and
+#      42_recon_samples (the sample export, when imported) and the isolation
 #      spec alert_chain run there too.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -74,10 +74,10 @@ q -c "CREATE EXTENSION IF NOT EXISTS pgtap"
 if ! pg_prove -d "$DB" test/tap/recon.sql; then echo "icu: FAIL pgTAP recon.sql"; fail=1; fi
 out=$(mktemp -d)
 if ! "$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress" --use-existing --dbname="$DB" \
-     --inputdir=test --outputdir="$out" 30_recon 31_recon_decimal 32_recon_samples >"$out/log" 2>&1; then
-  cat "$out/log"; head -n 80 "$out/regression.diffs" 2>/dev/null; echo "icu: FAIL pg_regress 30_recon 31_recon_decimal 32_recon_samples"; fail=1
+     --inputdir=test --outputdir="$out" 40_recon 41_recon_decimal 42_recon_samples >"$out/log" 2>&1; then
+  cat "$out/log"; head -n 80 "$out/regression.diffs" 2>/dev/null; echo "icu: FAIL pg_regress 40_recon 41_recon_decimal 42_recon_samples"; fail=1
 else
-  echo "icu: ok   pg_regress 30_recon 31_recon_decimal 32_recon_samples"
+  echo "icu: ok   pg_regress 40_recon 41_recon_decimal 42_recon_samples"
 fi
 # the alert trigger's isolation spec (chain alerts under concurrent inserts)
 q -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS calo_recon CASCADE"
