@@ -32,7 +32,8 @@ test_names(void)
 	CHECK_STR(feat_names[FEAT_AMOUNT_VS_USUAL], "amount_vs_usual");
 	CHECK_STR(feat_names[FEAT_HOURS_FROM_USUAL], "hours_from_usual");
 	CHECK_STR(feat_names[FEAT_REPEATS_PREVIOUS], "repeats_previous");
-	CHECK(FEAT_COUNT == 6);
+	CHECK_STR(feat_names[FEAT_AMOUNT_SCALED], "amount_scaled");
+	CHECK(FEAT_COUNT == 7);
 }
 
 static void
@@ -224,6 +225,25 @@ test_user_usual(void)
 	CHECK(ctx[15 * FEAT_CONTEXT_COUNT + FEAT_CONTEXT_SECONDS] == 12);
 }
 
+/* one scale for the currencies: 10 BHD (3 decimals) is 100 SAR (2 decimals) */
+static void
+test_amount_scaled(void)
+{
+	feat_row	rows[3];
+	uint32_t	order[3] = {0, 1, 2};
+	double		scratch[18];
+	double		out[3 * FEAT_COUNT];
+
+	rows[0] = R(BAL_DEBIT, 10, 0, 0);
+	rows[1] = R(BAL_DEBIT, 100, 0, HOUR);
+	rows[1].minor_unit = 2;
+	rows[2] = R(BAL_DEBIT, -1e100, 0, 2 * HOUR);	/* held money: finite */
+	feat_user(rows, order, 3, scratch, out, NULL);
+	CHECK(out[FEAT_AMOUNT_SCALED] == 1.0);	/* log10(11) to 0.1 */
+	CHECK(out[FEAT_COUNT + FEAT_AMOUNT_SCALED] == out[FEAT_AMOUNT_SCALED]);
+	CHECK(out[2 * FEAT_COUNT + FEAT_AMOUNT_SCALED] == 100);
+}
+
 /* a VAT on a tiny amount is held, so the scaler's variance stays finite */
 static void
 test_rate_bound(void)
@@ -281,6 +301,7 @@ main(void)
 	test_median();
 	test_user_times();
 	test_user_usual();
+	test_amount_scaled();
 	test_rate_bound();
 	test_running_median();
 	return unit_summary("anomaly_features");
