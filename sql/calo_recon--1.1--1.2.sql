@@ -2006,6 +2006,736 @@ Columns: event_no (from 1), logged_at (application timestamp, else export timest
 Kinds: start, end, report, init_start, init_report, metric, platform_text, processing_message, transaction, balance_error, negative_balance_rejection, skip, balance_updated, transaction_lock, transaction_json, record_body, sync_error, uncaught_exception, invoke_error, app_log, malformed.
 A malformed body is {"reason", "detail", "intended_kind"}, plus "field" (the key) and "txn_id" (the event's own id, when readable) for a data field that breaks its rule; reasons: no_timestamp, bad_timestamp, truncated_event, malformed_event (also: a duplicate key, or another log line starting inside the event), missing_field, bad_field (also: an empty string, a currency not of three capital letters, a type not CREDIT or DEBIT), out_of_range (an id, string field or number beyond the parser's limits, money of 10^15 or more), too_large (an event beyond the parser's size limit: not parsed, raw cut to an excerpt); the limits are in src/core/logparse.h and the README. See calo_recon.parse_log_kinds().$$;
 
+-- ops (issue 11 leftovers, session 4): one alert-group predicate, the
+-- operator without direct DML (SECURITY DEFINER entry points), backfill age
+-- at insert time.
+-- One alert-group predicate: calo_recon.alert_group() for acknowledge_alert,
+-- resolve_alert and alert_groups.
+DROP VIEW calo_recon.alert_groups;
+DROP FUNCTION calo_recon.acknowledge_alert(bigint, text, boolean);
+DROP FUNCTION calo_recon.resolve_alert(bigint, text, boolean);
+-- An alert's group, the one definition acknowledge_alert(), resolve_alert()
+-- and the alert_groups view share: the transaction that raised it, its user
+-- and its kind.  Groups compare as composite values, so alerts about the
+-- system (user_id NULL) group with each other as GROUP BY groups them.
+CREATE FUNCTION calo_recon.alert_group(a calo_recon.alerts,
+                                       OUT raised_in xid8, OUT user_id text, OUT alert_kind text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.raised_in, a.user_id, a.alert_kind
+$$;
+COMMENT ON FUNCTION calo_recon.alert_group(calo_recon.alerts) IS
+  'The group of an alert: raised_in (the transaction that raised it), user_id and alert_kind; two alerts are in one group when their alert_group() values are equal (NULL user_ids equal). Used by acknowledge_alert, resolve_alert and alert_groups';
+
+CREATE FUNCTION calo_recon.acknowledge_alert(alert_id bigint, note text DEFAULT NULL,
+                                             whole_group boolean DEFAULT false)
+RETURNS SETOF calo_recon.alerts
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    IF alert_id IS NULL OR whole_group IS NULL THEN
+        RAISE EXCEPTION 'alert_id and whole_group must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- waits for a concurrent acknowledgement or resolution of these rows,
+    -- then re-reads them: the second of two people is told who came first
+    RETURN QUERY
+    UPDATE calo_recon.alerts a SET acknowledged_at = pg_catalog.now(), acknowledge_note = note
+    WHERE a.acknowledged_at IS NULL AND a.resolved_at IS NULL
+      AND (a.alert_id = acknowledge_alert.alert_id
+           OR (whole_group AND calo_recon.alert_group(a) =
+               (SELECT calo_recon.alert_group(g) FROM calo_recon.alerts g
+                WHERE g.alert_id = acknowledge_alert.alert_id)))
+    RETURNING a.*;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed = 0 THEN
+        PERFORM calo_recon.alert_refuse(alert_id, 'acknowledge');
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.acknowledge_alert(bigint, text, boolean) IS
+  'Acknowledges an open alert (status acknowledged, acknowledged_by the session''s login role, acknowledged_at now, the note), or with whole_group every open alert of its group (same raising transaction, user and kind); returns the rows changed. P0002 when there is no such alert, 55000 when it is already acknowledged or resolved (naming by whom and when): of two people acknowledging at once, the second waits for the first and gets 55000';
+REVOKE EXECUTE ON FUNCTION calo_recon.acknowledge_alert(bigint, text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.resolve_alert(alert_id bigint, note text, whole_group boolean DEFAULT false)
+RETURNS SETOF calo_recon.alerts
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    IF alert_id IS NULL OR whole_group IS NULL THEN
+        RAISE EXCEPTION 'alert_id and whole_group must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.btrim(coalesce(note, '')) = '' THEN
+        RAISE EXCEPTION 'resolving an alert needs a note saying why'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example: calo_recon.resolve_alert(42, ''refund issued, ticket FIN-123'').';
+    END IF;
+    RETURN QUERY
+    UPDATE calo_recon.alerts a SET resolved_at = pg_catalog.now(), resolution = note
+    WHERE a.resolved_at IS NULL
+      AND (a.alert_id = resolve_alert.alert_id
+           OR (whole_group AND calo_recon.alert_group(a) =
+               (SELECT calo_recon.alert_group(g) FROM calo_recon.alerts g
+                WHERE g.alert_id = resolve_alert.alert_id)))
+    RETURNING a.*;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed = 0 THEN
+        PERFORM calo_recon.alert_refuse(alert_id, 'resolve');
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.resolve_alert(bigint, text, boolean) IS
+  'Resolves an open or acknowledged alert with a note saying why (status resolved, resolved_by the session''s login role, resolved_at now), or with whole_group every unresolved alert of its group; returns the rows changed. 22023 without a note, P0002 when there is no such alert, 55000 when it is already resolved (naming by whom, when and why)';
+REVOKE EXECUTE ON FUNCTION calo_recon.resolve_alert(bigint, text, boolean) FROM PUBLIC;
+
+CREATE VIEW calo_recon.alert_groups AS
+SELECT g.raised_in, pg_catalog.max(a.run_id) AS run_id, g.user_id, g.alert_kind, k.severity,
+       pg_catalog.count(*) AS alerts,
+       pg_catalog.count(*) FILTER (WHERE a.status = 'open') AS open,
+       pg_catalog.count(*) FILTER (WHERE a.status = 'acknowledged') AS acknowledged,
+       pg_catalog.min(a.alert_id) AS first_alert_id,
+       pg_catalog.min(a.created_at) AS created_at
+FROM calo_recon.alerts a
+CROSS JOIN LATERAL calo_recon.alert_group(a) g
+JOIN calo_recon.alert_kinds k ON k.alert_kind = g.alert_kind
+GROUP BY g.raised_in, g.user_id, g.alert_kind, k.severity;
+COMMENT ON VIEW calo_recon.alert_groups IS
+  'Alerts grouped by the transaction that raised them (a refresh() run, an ingest), the user and the kind: what on-call looks at first; acknowledge or resolve a whole group with acknowledge_alert(first_alert_id, note, true)';
+COMMENT ON COLUMN calo_recon.alert_groups.raised_in IS 'Database transaction that raised the group';
+COMMENT ON COLUMN calo_recon.alert_groups.run_id IS 'refresh() run that raised it, NULL outside a run';
+COMMENT ON COLUMN calo_recon.alert_groups.user_id IS 'Wallet owner (NULL for alerts about the system)';
+COMMENT ON COLUMN calo_recon.alert_groups.alert_kind IS 'Kind of alert';
+COMMENT ON COLUMN calo_recon.alert_groups.severity IS 'Severity of the kind (calo_recon.alert_kinds)';
+COMMENT ON COLUMN calo_recon.alert_groups.alerts IS 'Alerts in the group';
+COMMENT ON COLUMN calo_recon.alert_groups.open IS 'Of which open (neither acknowledged nor resolved)';
+COMMENT ON COLUMN calo_recon.alert_groups.acknowledged IS 'Of which acknowledged and not resolved';
+COMMENT ON COLUMN calo_recon.alert_groups.first_alert_id IS 'Lowest alert_id of the group, to pass to acknowledge_alert or resolve_alert with whole_group';
+COMMENT ON COLUMN calo_recon.alert_groups.created_at IS 'When the group''s first alert was raised';
+-- Backfill age at insert time (issue 11 item 1): the alert trigger raises
+-- nothing for rows logged before now() - calo_recon.alert_backfill_age.
+DROP TRIGGER transactions_alert ON calo_recon.transactions;
+DROP FUNCTION calo_recon.alert_new_transactions();
+-- jit off: compiling the plans over a large transition table costs more
+-- than running them.
+CREATE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+    first_new timestamptz[];
+    new_ids text[];
+    model record;
+    amount_threshold numeric;
+    -- rows logged before it raise no alert (a backfill of history)
+    backfill_before timestamptz := pg_catalog.now() - (calo_recon.ops_settings()).alert_backfill_age;
+    raised_ids bigint[] := '{}';
+    raised_kinds text[] := '{}';
+    found_txns text[];
+    found_users text[];
+    found_kinds text[];
+    found_details jsonb[];
+    found_ranks integer[];
+    rechecked text[];
+BEGIN
+    IF NOT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean THEN
+        RETURN NULL;
+    END IF;
+    amount_threshold := coalesce(nullif(pg_catalog.current_setting('calo_recon.amount_threshold', true), ''),
+                                 '1000')::numeric;
+
+    -- each user of the new rows with its earliest new instant: where the
+    -- walk starts re-checking
+    SELECT pg_catalog.array_agg(u.user_id), pg_catalog.array_agg(u.first_new)
+    INTO users, first_new
+    FROM (SELECT n.user_id, pg_catalog.min(n.logged_at) AS first_new
+          FROM new_rows n GROUP BY n.user_id) u;
+
+    -- wait for concurrent inserts of these users, so that the statement
+    -- below (a new snapshot under READ COMMITTED) sees their rows; a
+    -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
+    -- insert that had to wait fails as a serialization failure, to be retried
+    IF calo_recon.lock_user_chains(users)
+       AND pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';
+    END IF;
+
+    -- the walk of reconcile() over the stored rows (chain order and rules in
+    -- C, each row against its predecessor in chain order): the findings of
+    -- the new rows, and the chain findings of the stored rows after them,
+    -- whose predecessor may now be a new row
+    SELECT pg_catalog.array_agg(n.txn_id) INTO new_ids FROM new_rows n;
+    WITH walked AS MATERIALIZED (
+        SELECT f.* FROM calo_recon.chain_findings_since(users, first_new, new_ids) f
+    ), found AS (
+        SELECT w.txn_id, w.user_id, w.finding AS alert_kind,
+               CASE w.finding
+                   -- actual is new_balance, unless it is beyond the walk's range
+                   WHEN 'overdraft' THEN pg_catalog.jsonb_build_object(
+                       'new_balance', coalesce(w.actual, (SELECT n.new_balance FROM new_rows n
+                                                          WHERE n.txn_id = w.txn_id)),
+                       'currency', w.currency)
+                   ELSE pg_catalog.jsonb_build_object('expected', w.expected, 'actual', w.actual,
+                                                      'difference', w.difference, 'tolerance', w.tolerance,
+                                                      'currency', w.currency)
+               END AS detail,
+               calo_recon.finding_rank(w.finding) AS ord
+        FROM walked w
+        WHERE (w.is_new AND w.finding IN ('arithmetic', 'chain', 'out_of_range', 'overdraft'))
+           OR (NOT w.is_new AND w.finding = 'chain')
+    )
+    SELECT (SELECT pg_catalog.array_agg(DISTINCT w.txn_id) FROM walked w WHERE NOT w.is_new),
+           pg_catalog.array_agg(found.txn_id), pg_catalog.array_agg(found.user_id),
+           pg_catalog.array_agg(found.alert_kind), pg_catalog.array_agg(found.detail),
+           pg_catalog.array_agg(found.ord)
+    INTO rechecked, found_txns, found_users, found_kinds, found_details, found_ranks
+    FROM found;
+
+    -- an open chain alert of a re-checked row that the walk no longer makes,
+    -- with that detail (another predecessor), is resolved before the new one
+    -- is raised
+    IF rechecked IS NOT NULL THEN
+        UPDATE calo_recon.alerts a
+        SET resolved_at = pg_catalog.now(),
+            resolution = CASE WHEN a.txn_id = ANY (found_txns)
+                              THEN 'chain re-checked after an out-of-order insert: a break against another predecessor in chain order, raised as a new alert'
+                              ELSE 'chain re-checked after an out-of-order insert: old_balance follows the predecessor in chain order'
+                         END
+        WHERE a.txn_id = ANY (rechecked) AND a.alert_kind = 'chain' AND a.resolved_at IS NULL
+          AND NOT EXISTS (SELECT FROM unnest(found_txns, found_kinds, found_details) AS f(txn_id, kind, detail)  -- multi-argument form: unqualified
+                          WHERE f.txn_id = a.txn_id AND f.kind = 'chain' AND f.detail = a.detail);
+    END IF;
+
+    -- the new alerts and the amount rule
+    WITH found AS (
+        SELECT f.txn_id, f.user_id, f.alert_kind, f.detail, f.ord
+        FROM unnest(found_txns, found_users, found_kinds, found_details, found_ranks)  -- multi-argument form: unqualified
+             AS f(txn_id, user_id, alert_kind, detail, ord)
+        UNION ALL
+        SELECT n.txn_id, n.user_id, 'amount_rule',
+               pg_catalog.jsonb_build_object('amount', n.amount, 'threshold', amount_threshold,
+                                             'currency', n.currency),
+               NULL::integer  -- after the walk's findings
+        FROM new_rows n
+        WHERE n.amount > amount_threshold
+    ), stored AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
+        FROM found
+        -- a scalar look-up per row (by primary key): NOT EXISTS was planned
+        -- as a hashed subplan over every stored transaction
+        WHERE backfill_before IS NULL
+           OR NOT coalesce((SELECT t.logged_at < backfill_before FROM calo_recon.transactions t
+                            WHERE t.txn_id = found.txn_id), false)
+        ORDER BY found.txn_id, found.ord NULLS LAST
+        ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+        RETURNING alert_id, alert_kind
+    )
+    SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+           raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+    INTO raised_ids, raised_kinds FROM stored;
+
+    -- the active model, through the scoring path of score_transactions()
+    -- (calo_recon.model_scores: only the new rows' users are read and
+    -- walked; no model part in partial builds)
+    IF pg_catalog.to_regclass('calo_recon.models') IS NOT NULL THEN
+        SELECT m.* INTO model FROM calo_recon.models m WHERE m.active;
+    END IF;
+    IF model.model_id IS NOT NULL
+       AND model.features IS NOT DISTINCT FROM calo_recon.transaction_feature_names() THEN
+        WITH stored AS (
+            INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+            SELECT s.txn_id, s.user_id, 'model',
+                   pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
+                                                 'model_id', model.model_id, 'model_name', model.model_name)
+            FROM calo_recon.model_scores(model.model_id, users) s
+            WHERE s.flagged AND s.txn_id IN (SELECT n.txn_id FROM new_rows n
+                                             WHERE backfill_before IS NULL OR n.logged_at >= backfill_before)
+            ORDER BY s.txn_id
+            ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+            RETURNING alert_id, alert_kind
+        )
+        SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+               raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+        INTO raised_ids, raised_kinds FROM stored;
+    END IF;
+
+    -- one notification for the statement, with the count (the alert ids
+    -- keep NOTIFY from folding two statements' equal payloads)
+    IF pg_catalog.cardinality(raised_ids) > 0 THEN
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(raised_ids, raised_kinds));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.alert_new_transactions() IS
+  'Trigger: checks inserted transactions (when calo_recon.alerts is on), raises alerts rows (none for a transaction logged before now() - calo_recon.alert_backfill_age) and sends one NOTIFY calo_recon_alerts per statement that raised any (payload: calo_recon.alerts_notice)';
+CREATE TRIGGER transactions_alert
+    AFTER INSERT ON calo_recon.transactions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.alert_new_transactions();
+-- Least privilege (issue 11 item 6): the operator writes the record only
+-- through the SECURITY DEFINER entry points of calo_recon.definer_entry_points.
+-- The operator's jobs that run with the extension owner's rights: the one
+-- list of the SECURITY DEFINER routines (every overload of each name).
+CREATE TABLE calo_recon.definer_entry_points (
+    routine_name name PRIMARY KEY,
+    writes       text NOT NULL
+);
+COMMENT ON TABLE calo_recon.definer_entry_points IS
+  'The SECURITY DEFINER entry points (README "Roles"): the operator''s jobs that write the record, run as the extension owner; harden_entry_points() makes exactly these SECURITY DEFINER with search_path = pg_catalog, pg_temp and no EXECUTE for PUBLIC, grant_role() gives operators EXECUTE on them';
+COMMENT ON COLUMN calo_recon.definer_entry_points.routine_name IS 'Name of the routine in the calo_recon schema (every overload)';
+COMMENT ON COLUMN calo_recon.definer_entry_points.writes IS 'What it writes for the operator, who may not write it directly';
+INSERT INTO calo_recon.definer_entry_points (routine_name, writes) VALUES
+  ('ingest_log',         'transactions, log_events, balance errors, rejections, quarantine, ingested_files; reconciles'),
+  ('ingest_file',        'what ingest_log writes, from files under calo_recon.import_directory; import_files'),
+  ('reconcile',          'reconciliation_findings, the reconcile queue, the alerts the findings no longer support'),
+  ('refresh_start',      'a runs row in status running'),
+  ('refresh_finish',     'the work of a run (ingestion, reconciliation, scoring, alerts) and its outcome in runs'),
+  ('train_model',        'models and their scores'),
+  ('score_transactions', 'transaction_scores'),
+  ('export_reports',     'CSV files under calo_recon.export_directory'),
+  ('export_workbook',    'an Excel file under calo_recon.export_directory'),
+  ('export_dashboard',   'an HTML file under calo_recon.export_directory'),
+  ('acknowledge_alert',  'the acknowledgement of alerts'),
+  ('resolve_alert',      'the resolution of alerts'),
+  ('raise_alerts',       'alerts and alert_marks'),
+  ('purge',              'old log text, resolved alerts, ended runs, quarantine, pg_cron history');
+
+-- Makes exactly the listed entry points SECURITY DEFINER, hardened; every
+-- other routine of the schema runs with its caller's rights.  Run last by
+-- the install and by every update script (which may have re-created one).
+CREATE FUNCTION calo_recon.harden_entry_points()
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    missing text;
+    routine regprocedure;
+    definer boolean;
+    statement text;
+BEGIN
+    SELECT pg_catalog.string_agg(e.routine_name, ', ' ORDER BY e.routine_name) INTO missing
+    FROM calo_recon.definer_entry_points e
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                      WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.proname = e.routine_name);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'calo_recon.definer_entry_points names no routine: %', missing
+            USING ERRCODE = 'undefined_function';
+    END IF;
+    FOR routine, definer IN
+        SELECT p.oid, p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+        FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = 'calo_recon'::regnamespace
+          AND (p.prosecdef OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+        ORDER BY p.oid::regprocedure::text
+    LOOP
+        FOREACH statement IN ARRAY CASE WHEN definer THEN ARRAY[
+                format('ALTER ROUTINE %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', routine),
+                format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', routine)]
+            ELSE ARRAY[format('ALTER ROUTINE %s SECURITY INVOKER', routine)] END
+        LOOP
+            EXECUTE statement;
+            RETURN NEXT statement;
+        END LOOP;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.harden_entry_points() IS
+  'Makes exactly the routines named in calo_recon.definer_entry_points SECURITY DEFINER with search_path = pg_catalog, pg_temp and no EXECUTE for PUBLIC, and any other SECURITY DEFINER routine of the schema SECURITY INVOKER; returns the statements. 42883 when a listed name has no routine. The install and every update script run it last; only the owner may';
+REVOKE EXECUTE ON FUNCTION calo_recon.harden_entry_points() FROM PUBLIC;
+UPDATE calo_recon.role_kinds SET description = 'reader + reads every table; runs ingestion, reconciliation, refresh, training, scoring, exports, alerts and retention through the functions (no direct writes to the record); feedback'
+WHERE kind = 'operator';
+DROP FUNCTION calo_recon.grant_role(name, text);
+CREATE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
+REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
+-- who started a run: the login role, which the owner's refresh_start() does
+-- not change; runs recorded before stay NULL
+ALTER TABLE calo_recon.runs ADD COLUMN started_by name;
+ALTER TABLE calo_recon.runs ALTER COLUMN started_by SET DEFAULT session_user;
+COMMENT ON COLUMN calo_recon.runs.started_by IS 'Login role (session_user) of the session that started the run, set by the product (refresh_start() runs as the extension owner; session_user is still the caller''s); NULL for runs recorded before 1.2';
+-- the health view reads whole runs rows: made again with the new column
+DROP FUNCTION calo_recon.check_health(interval);
+DROP VIEW calo_recon.health;
+CREATE VIEW calo_recon.health AS
+WITH last_run AS (
+    SELECT r.* FROM calo_recon.runs r ORDER BY r.run_id DESC LIMIT 1
+), last_success AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1
+), last_ended AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status IN ('succeeded', 'failed') ORDER BY r.run_id DESC LIMIT 1
+), last_failure AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status = 'failed' ORDER BY r.run_id DESC LIMIT 1
+)
+SELECT pg_catalog.now() AS checked_at,
+       (SELECT s.finished_at FROM last_success s) AS last_success_at,
+       pg_catalog.now() - (SELECT s.finished_at FROM last_success s) AS last_success_age,
+       (SELECT r.run_id FROM last_run r) AS last_run_id,
+       (SELECT r.status FROM last_run r) AS last_run_status,
+       (SELECT e.status = 'failed' FROM last_ended e) AS last_ended_run_failed,
+       (SELECT r.skipped_since FROM last_run r WHERE r.skipped_since IS NOT NULL) AS skipping_since,
+       (SELECT f.run_id FROM last_failure f) AS last_error_run_id,
+       (SELECT f.finished_at FROM last_failure f) AS last_error_at,
+       (SELECT f.error FROM last_failure f) AS last_error,
+       (SELECT f.error_detail FROM last_failure f) AS last_error_detail,
+       (SELECT f.error_hint FROM last_failure f) AS last_error_hint,
+       (SELECT pg_catalog.max(f.loaded_at) FROM calo_recon.ingested_files f WHERE f.transactions > 0) AS last_data_loaded_at,
+       (SELECT pg_catalog.count(*) FROM calo_recon.runs r WHERE r.status = 'running') AS runs_running,
+       (SELECT pg_catalog.count(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p) AS users_pending_reconcile,
+       (SELECT pg_catalog.jsonb_object_agg(q.reason, q.n ORDER BY q.reason)
+        FROM (SELECT x.reason, pg_catalog.count(*) AS n FROM calo_recon.quarantine x GROUP BY x.reason) q) AS quarantine_by_reason,
+       (SELECT pg_catalog.jsonb_object_agg(s.severity, s.n ORDER BY s.severity)
+        FROM (SELECT k.severity, pg_catalog.count(a.alert_id) AS n
+              FROM calo_recon.alert_kinds k
+              LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'open'
+              GROUP BY k.severity) s) AS open_alerts,
+       (SELECT pg_catalog.jsonb_object_agg(s.severity, s.n ORDER BY s.severity)
+        FROM (SELECT k.severity, pg_catalog.count(a.alert_id) AS n
+              FROM calo_recon.alert_kinds k
+              LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'acknowledged'
+              GROUP BY k.severity) s) AS acknowledged_alerts,
+       (SELECT pg_catalog.jsonb_object_agg(c.relname, pg_catalog.pg_total_relation_size(c.oid) ORDER BY c.relname)
+        FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = 'calo_recon'::pg_catalog.regnamespace AND c.relkind = 'r') AS table_bytes;
+COMMENT ON VIEW calo_recon.health IS
+  'One row: is calo_recon doing its job (last successful refresh and its age, the last error with DETAIL and HINT, skipping, queue, quarantine, open alerts by severity, table sizes); for the monitor role, check_health() and postgres_exporter (README "Health and monitoring")';
+COMMENT ON COLUMN calo_recon.health.checked_at IS 'now() of the reading transaction';
+COMMENT ON COLUMN calo_recon.health.last_success_at IS 'When the last successful refresh() run finished; NULL when none has';
+COMMENT ON COLUMN calo_recon.health.last_success_age IS 'checked_at - last_success_at: how fresh the reconciled data is';
+COMMENT ON COLUMN calo_recon.health.last_run_id IS 'The newest run';
+COMMENT ON COLUMN calo_recon.health.last_run_status IS 'Its status: running, succeeded, failed or skipped';
+COMMENT ON COLUMN calo_recon.health.last_ended_run_failed IS 'Whether the newest run that did end (succeeded or failed) failed';
+COMMENT ON COLUMN calo_recon.health.skipping_since IS 'When the newest run is one of a series of runs that could not start (writer lock held): when the series began';
+COMMENT ON COLUMN calo_recon.health.last_error_run_id IS 'The newest failed run';
+COMMENT ON COLUMN calo_recon.health.last_error_at IS 'When it finished';
+COMMENT ON COLUMN calo_recon.health.last_error IS 'Its error: SQLSTATE: message';
+COMMENT ON COLUMN calo_recon.health.last_error_detail IS 'Its error''s DETAIL';
+COMMENT ON COLUMN calo_recon.health.last_error_hint IS 'Its error''s HINT';
+COMMENT ON COLUMN calo_recon.health.last_data_loaded_at IS 'When the last file with transactions was ingested (see calo_recon.max_data_age)';
+COMMENT ON COLUMN calo_recon.health.runs_running IS 'Runs in status running (more than one, or one that is old, is a run whose session stopped)';
+COMMENT ON COLUMN calo_recon.health.users_pending_reconcile IS 'Users queued for the next reconciliation (calo_recon.pending_reconcile)';
+COMMENT ON COLUMN calo_recon.health.quarantine_by_reason IS 'Quarantined items per reason, as a JSON object; NULL when there are none';
+COMMENT ON COLUMN calo_recon.health.open_alerts IS 'Open alerts (neither acknowledged nor resolved) per severity, as a JSON object with every severity';
+COMMENT ON COLUMN calo_recon.health.acknowledged_alerts IS 'Acknowledged, unresolved alerts per severity, as a JSON object with every severity';
+COMMENT ON COLUMN calo_recon.health.table_bytes IS 'Size on disk of each calo_recon table, indexes and TOAST included, as a JSON object';
+
+-- For pg_cron or any monitoring system that judges by an error: RH001
+-- (calo_recon unhealthy) says what is wrong, every problem at once.
+CREATE FUNCTION calo_recon.check_health(max_age interval DEFAULT NULL)
+RETURNS calo_recon.health
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h calo_recon.health;
+    problems text[] := '{}';
+    detail text;  -- the failed run's DETAIL, if any
+BEGIN
+    IF max_age < interval '0' THEN
+        RAISE EXCEPTION 'max_age must not be negative: %', max_age USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x.* INTO h FROM calo_recon.health x;
+    IF h.last_success_at IS NULL THEN
+        problems := problems || 'no refresh() run has succeeded'::text;
+    ELSIF h.last_success_age > max_age THEN
+        problems := problems || pg_catalog.format('the last successful refresh() finished %s ago, longer than %s',
+                                                  h.last_success_age, max_age);
+    END IF;
+    IF h.last_ended_run_failed THEN
+        problems := problems || pg_catalog.format('refresh() run %s failed: %s', h.last_error_run_id, h.last_error);
+        detail := h.last_error_detail;
+    END IF;
+    IF (h.open_alerts ->> 'critical')::bigint > 0 THEN
+        problems := problems || pg_catalog.format('%s critical alerts are open (not acknowledged)', h.open_alerts ->> 'critical');
+    END IF;
+    IF pg_catalog.cardinality(problems) > 0 AND detail IS NOT NULL THEN
+        RAISE EXCEPTION 'calo_recon is unhealthy: %', pg_catalog.array_to_string(problems, '; ')
+            USING ERRCODE = 'RH001', DETAIL = detail,
+                  HINT = coalesce(h.last_error_hint, 'See calo_recon.health, calo_recon.runs and calo_recon.alert_groups.');
+    ELSIF pg_catalog.cardinality(problems) > 0 THEN
+        RAISE EXCEPTION 'calo_recon is unhealthy: %', pg_catalog.array_to_string(problems, '; ')
+            USING ERRCODE = 'RH001',
+                  HINT = coalesce(h.last_error_hint, 'See calo_recon.health, calo_recon.runs and calo_recon.alert_groups.');
+    END IF;
+    RETURN h;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.check_health(interval) IS
+  'Returns the health row, or raises RH001 (calo_recon unhealthy) naming every problem: no successful refresh() run, or the last one older than max_age (not checked when NULL), the last run that ended failed (its DETAIL and HINT passed on), open critical alerts. 22023 for a negative max_age. For pg_cron and monitoring systems; the monitor role may run it';
+REVOKE EXECUTE ON FUNCTION calo_recon.check_health(interval) FROM PUBLIC;
+DROP FUNCTION calo_recon.refresh(text);
+DROP PROCEDURE calo_recon.refresh_job(text);
+-- The two steps of every run, the operator's entry points into runs (they
+-- run as the extension owner: README "Roles"): refresh_start() records the
+-- run as running, refresh_finish() does or skips its work and records the
+-- outcome.  refresh() takes both in one transaction, refresh_job() commits
+-- after each.
+CREATE FUNCTION calo_recon.refresh_start(folder text)
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+BEGIN
+    IF folder IS NULL THEN
+        RAISE EXCEPTION 'folder must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO calo_recon.runs (status, folder) VALUES ('running', folder) RETURNING * INTO run;
+    RETURN run;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh_start(text) IS
+  'First step of refresh() and refresh_job(): records a run of the folder in calo_recon.runs as running, by this session (backend_pid), and returns it; refresh_finish() does the rest. 22004 for a NULL folder';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh_start(text) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.refresh_finish(run_id bigint)
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- only the session that started a run finishes it: nobody can record
+    -- another session's run as skipped, or work it twice
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.runs r
+                   WHERE r.run_id = refresh_finish.run_id AND r.status = 'running'
+                     AND r.backend_pid = pg_catalog.pg_backend_pid()) THEN
+        RAISE EXCEPTION 'calo_recon.runs has no run % in status running started by this session', refresh_finish.run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Start a run with calo_recon.refresh_start(folder), or call calo_recon.refresh().';
+    END IF;
+    IF NOT calo_recon.try_lock_writer() THEN
+        RETURN calo_recon.refresh_skipped(run_id);
+    END IF;
+    RETURN calo_recon.refresh_work(run_id);
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh_finish(bigint) IS
+  'Second step of refresh() and refresh_job(): for the run this session started with refresh_start(), takes the writer lock and does the work, or records the run as skipped (failed once skipping lasts longer than calo_recon.refresh_max_skip) when the lock is held; returns the run. 55000 for a run that is not running or was started by another session';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh_finish(bigint) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.refresh(folder text DEFAULT '')
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN calo_recon.refresh_finish((calo_recon.refresh_start(folder)).run_id);
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh(text) IS
+  'Ingests new files from the folder (relative to calo_recon.import_directory, default all of it), reconciles every user with transactions inserted since the last run, scores new transactions with the active model, and records the run in calo_recon.runs. A run that finds the writer lock held (another refresh, an ingest, a reconcile) returns at once with status skipped and names the holding process; a failed run (a cancel or statement_timeout included) is rolled back but recorded with status failed and the error (and a WARNING); a scheduler sees the failure with check_last_refresh(), or schedules CALL calo_recon.refresh_job() instead';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh(text) FROM PUBLIC;
+-- For pg_cron: the 'running' row is committed before the work, so on-call
+-- sees a run in progress, and a run whose session is terminated stays as a
+-- row (marked failed by the next run, reported by check_last_refresh()).
+-- A procedure with transaction control cannot pin its search_path with SET
+-- (every name below is schema-qualified, every operator OPERATOR(pg_catalog.x))
+-- nor be SECURITY DEFINER: it writes only through refresh_start() and
+-- refresh_finish(), which are.
+CREATE PROCEDURE calo_recon.refresh_job(folder text DEFAULT '')
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    run calo_recon.runs;
+BEGIN
+    run := calo_recon.refresh_start(folder);
+    COMMIT;
+    run := calo_recon.refresh_finish(run.run_id);
+    COMMIT;
+    -- the run is this session's last: a failure is reported as the check reports it
+    PERFORM calo_recon.check_last_refresh();
+END;
+$$;
+COMMENT ON PROCEDURE calo_recon.refresh_job(text) IS
+  'refresh() in two transactions, for pg_cron: commits the run as running, does the work and commits its outcome; fails with 38000 when the run failed (still recorded). A run cancelled, timed out or terminated mid-way stays visible in calo_recon.runs';
+REVOKE EXECUTE ON PROCEDURE calo_recon.refresh_job(text) FROM PUBLIC;
+COMMENT ON FUNCTION calo_recon.refresh_work(bigint) IS
+  'Internal to refresh_finish(): the work of the run in status running with this run_id, recorded in its row';
+COMMENT ON FUNCTION calo_recon.refresh_skipped_reason() IS
+  'Internal to refresh_finish(): the error text of a skipped run, naming the process that holds the writer lock and its statement';
+COMMENT ON FUNCTION calo_recon.refresh_skipped(bigint) IS
+  'Internal to refresh_finish(): records the run in status running with this run_id as not started (writer lock held): skipped, or failed with a refresh_skipped alert once runs have been skipped for longer than calo_recon.refresh_max_skip';
+COMMENT ON FUNCTION calo_recon.ingest_file(text) IS
+  'Ingests a log file or a folder (walked recursively, in name order) under calo_recon.import_directory through ingest_log; gzip or plain text; files that are not logs are counted, skipped and recorded in quarantine; a walk counts files unchanged since it last read them (calo_recon.import_files) without reading them again; then reconciles every user queued in pending_reconcile (its own and any queued before). Runs as the extension owner (SECURITY DEFINER entry point, README "Roles"): EXECUTE, which the operator kind has, is the right to ingest from the import directory, and no path leads out of it';
+COMMENT ON FUNCTION calo_recon.export_reports(text, timestamptz, timestamptz) IS
+  'Writes one CSV file with a header per report (daily_summary, transactions, overdrafts, overdraft_episodes, anomalies by score, discrepancies, balance_breaks, precision_drift, user_summary) with the rows of the period [period_from, period_to) (NULL: open; user_summary keeps the users with a transaction in it), and period.csv saying the period and the as-of time, into a folder under calo_recon.export_directory (created when missing). Times are UTC (YYYY-MM-DD HH:MM:SS), booleans TRUE/FALSE; text cells that a spreadsheet would read as a formula get a leading apostrophe; files are mode 0600, or 0640 for calo_recon.export_group; never writes outside the export directory nor replaces a file it did not write. Runs as the extension owner (SECURITY DEFINER entry point): EXECUTE, which the operator kind has, is the right to export.';
+-- purge() runs as the owner: of pg_cron's history it forgets what the
+-- session's login role may see (every role's for a superuser)
+DROP FUNCTION calo_recon.purge(interval);
+CREATE FUNCTION calo_recon.purge(older_than interval)
+RETURNS TABLE (purged text, "rows" bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cutoff timestamptz;
+    n bigint;
+BEGIN
+    IF older_than IS NULL THEN
+        RAISE EXCEPTION 'older_than must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF older_than < interval '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative: %', older_than
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'For example: calo_recon.purge(''90 days'').';
+    END IF;
+    cutoff := pg_catalog.now() - older_than;
+    PERFORM calo_recon.lock_writer();
+
+    UPDATE calo_recon.log_events e SET raw = ''
+    WHERE e.logged_at < cutoff AND e.raw <> '';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'log_events.raw'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.alerts a WHERE a.resolved_at < cutoff;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'alerts'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.runs r
+    WHERE r.finished_at < cutoff
+      AND r.run_id NOT IN (SELECT k.run_id
+                           FROM (VALUES ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x)),
+                                        ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x WHERE x.status = 'succeeded')),
+                                        ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x WHERE x.status = 'failed'))) AS k(run_id)
+                           WHERE k.run_id IS NOT NULL);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'runs'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.quarantine q WHERE q.quarantined_at < cutoff AND q.reason <> 'conflict';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'quarantine'; "rows" := n; RETURN NEXT;
+
+    purged := 'cron.job_run_details'; "rows" := NULL;
+    IF pg_catalog.to_regclass('cron.job_run_details') IS NOT NULL THEN
+        EXECUTE 'DELETE FROM cron.job_run_details d
+                 WHERE d.end_time OPERATOR(pg_catalog.<) $1
+                   AND d.database OPERATOR(pg_catalog.=) pg_catalog.current_database()
+                   AND d.command OPERATOR(pg_catalog.~~) ''%calo\_recon.%''
+                   AND (d.username OPERATOR(pg_catalog.=) session_user
+                        OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) session_user))'
+        USING cutoff;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        "rows" := n;
+    END IF;
+    RETURN NEXT;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.purge(interval) IS
+  'Forgets what is older than older_than (before now() - older_than): the raw text of log events (by logged_at; the parsed event stays), resolved alerts (by resolved_at), ended runs (by finished_at; the newest run, success and failure stay), quarantined unreadable input (by quarantined_at; conflicts stay) and, when pg_cron is installed in this database, the history of its calo_recon jobs run by the session''s login role, or by any role for a superuser (by end_time). Never touches transactions, balance errors, rejections, findings, models, scores or feedback. Takes the writer lock. Returns the rows purged per item (NULL for cron.job_run_details without pg_cron). 22004 for NULL, 22023 for a negative interval';
+REVOKE EXECUTE ON FUNCTION calo_recon.purge(interval) FROM PUBLIC;
+-- exactly the listed entry points run as the owner (also last in the install: 99_entry_points.sql)
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
+-- last: the recorded grants, on every object as it now is
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of ops (issue 11 leftovers, session 4)
 -- ---------------------------------------------------------------------
 -- features and explanations (issue 9 items 1, 2): the features a finance
 -- team names, against the user's usual before the row (src/core/

@@ -278,7 +278,7 @@ RETURNS TABLE (events integer, transactions integer, duplicates integer, conflic
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'calo_recon_ingest_file_unreconciled';
 COMMENT ON FUNCTION calo_recon.ingest_file(text) IS
-  'Ingests a log file or a folder (walked recursively, in name order) under calo_recon.import_directory through ingest_log; gzip or plain text; files that are not logs are counted, skipped and recorded in quarantine; a walk counts files unchanged since it last read them (calo_recon.import_files) without reading them again; then reconciles every user queued in pending_reconcile (its own and any queued before); needs pg_read_server_files';
+  'Ingests a log file or a folder (walked recursively, in name order) under calo_recon.import_directory through ingest_log; gzip or plain text; files that are not logs are counted, skipped and recorded in quarantine; a walk counts files unchanged since it last read them (calo_recon.import_files) without reading them again; then reconciles every user queued in pending_reconcile (its own and any queued before). Runs as the extension owner (SECURITY DEFINER entry point, README "Roles"): EXECUTE, which the operator kind has, is the right to ingest from the import directory, and no path leads out of it';
 REVOKE ALL ON FUNCTION calo_recon.ingest_file(text) FROM PUBLIC;
 COMMENT ON FUNCTION calo_recon.ingest_file_unreconciled(text) IS
   'Internal to refresh(): ingest_file without the final reconcile, which refresh() does itself from pending_reconcile';

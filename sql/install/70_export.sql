@@ -1,7 +1,10 @@
 -- Operations: report files (CSV), the Excel workbook.
--- The C functions check explicitly that the caller may write server files
--- (superuser or pg_write_server_files, as COPY TO a file does); nothing here
--- is SECURITY DEFINER, so no call ever runs with more rights than its caller.
+-- The exports are SECURITY DEFINER entry points (calo_recon.definer_entry_points,
+-- README "Roles"): they run as the extension owner, whose right to write
+-- server files the C functions check as COPY TO a file does, and never
+-- write outside calo_recon.export_directory (chosen by a superuser) nor
+-- replace a file they did not write.  EXECUTE, which the operator kind has,
+-- is the right to export; no role needs pg_write_server_files for it.
 
 CREATE FUNCTION calo_recon.export_reports(folder text DEFAULT '',
                                           period_from timestamptz DEFAULT NULL,
@@ -10,7 +13,7 @@ RETURNS TABLE (report text, file text, rows bigint)
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'calo_recon_export_reports';
 COMMENT ON FUNCTION calo_recon.export_reports(text, timestamptz, timestamptz) IS
-  'Writes one CSV file with a header per report (daily_summary, transactions, overdrafts, overdraft_episodes, anomalies by score, discrepancies, balance_breaks, precision_drift, user_summary) with the rows of the period [period_from, period_to) (NULL: open; user_summary keeps the users with a transaction in it), and period.csv saying the period and the as-of time, into a folder under calo_recon.export_directory (created when missing). Times are UTC (YYYY-MM-DD HH:MM:SS), booleans TRUE/FALSE; text cells that a spreadsheet would read as a formula get a leading apostrophe; files are mode 0600, or 0640 for calo_recon.export_group; never writes outside the export directory nor replaces a file it did not write. Needs superuser or pg_write_server_files.';
+  'Writes one CSV file with a header per report (daily_summary, transactions, overdrafts, overdraft_episodes, anomalies by score, discrepancies, balance_breaks, precision_drift, user_summary) with the rows of the period [period_from, period_to) (NULL: open; user_summary keeps the users with a transaction in it), and period.csv saying the period and the as-of time, into a folder under calo_recon.export_directory (created when missing). Times are UTC (YYYY-MM-DD HH:MM:SS), booleans TRUE/FALSE; text cells that a spreadsheet would read as a formula get a leading apostrophe; files are mode 0600, or 0640 for calo_recon.export_group; never writes outside the export directory nor replaces a file it did not write. Runs as the extension owner (SECURITY DEFINER entry point): EXECUTE, which the operator kind has, is the right to export.';
 REVOKE EXECUTE ON FUNCTION calo_recon.export_reports(text, timestamptz, timestamptz) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.export_workbook(file text DEFAULT 'balance_reports.xlsx',

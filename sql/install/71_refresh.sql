@@ -32,6 +32,7 @@ CREATE TABLE calo_recon.runs (
     error_hint    text,
     skipped_since timestamptz,
     duration      interval    GENERATED ALWAYS AS (finished_at - started_at) STORED,
+    started_by    name        DEFAULT session_user,
     CHECK ((status = 'running') = (finished_at IS NULL))
 );
 CREATE INDEX runs_started_idx ON calo_recon.runs (started_at);
@@ -55,6 +56,7 @@ COMMENT ON COLUMN calo_recon.runs.error_detail IS 'DETAIL of the error of a fail
 COMMENT ON COLUMN calo_recon.runs.error_hint IS 'HINT of the error of a failed run, if it had one';
 COMMENT ON COLUMN calo_recon.runs.skipped_since IS 'For a run that did not start (the writer lock held): when the unbroken series of such runs it ends began';
 COMMENT ON COLUMN calo_recon.runs.duration IS 'finished_at - started_at; NULL while it runs';
+COMMENT ON COLUMN calo_recon.runs.started_by IS 'Login role (session_user) of the session that started the run, set by the product (refresh_start() runs as the extension owner; session_user is still the caller''s); NULL for runs recorded before 1.2';
 
 -- The work of one run, for a runs row in status running; the caller holds
 -- the writer lock.  Every error, a cancel (57014, statement_timeout) included,
@@ -136,7 +138,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.refresh_work(bigint) IS
-  'Internal to refresh() and refresh_job(): the work of the run in status running with this run_id, recorded in its row';
+  'Internal to refresh_finish(): the work of the run in status running with this run_id, recorded in its row';
 REVOKE EXECUTE ON FUNCTION calo_recon.refresh_work(bigint) FROM PUBLIC;
 
 -- why a run did not start: who holds the writer lock
@@ -146,7 +148,7 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
            || COALESCE(calo_recon.writer_lock_holder(), 'a session that has released it since')
 $$;
 COMMENT ON FUNCTION calo_recon.refresh_skipped_reason() IS
-  'Internal to refresh() and refresh_job(): the error text of a skipped run, naming the process that holds the writer lock and its statement';
+  'Internal to refresh_finish(): the error text of a skipped run, naming the process that holds the writer lock and its statement';
 REVOKE EXECUTE ON FUNCTION calo_recon.refresh_skipped_reason() FROM PUBLIC;
 
 -- A run that could not take the writer lock.  Skipping is normal while a
@@ -195,10 +197,15 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.refresh_skipped(bigint) IS
-  'Internal to refresh() and refresh_job(): records the run in status running with this run_id as not started (writer lock held): skipped, or failed with a refresh_skipped alert once runs have been skipped for longer than calo_recon.refresh_max_skip';
+  'Internal to refresh_finish(): records the run in status running with this run_id as not started (writer lock held): skipped, or failed with a refresh_skipped alert once runs have been skipped for longer than calo_recon.refresh_max_skip';
 REVOKE EXECUTE ON FUNCTION calo_recon.refresh_skipped(bigint) FROM PUBLIC;
 
-CREATE FUNCTION calo_recon.refresh(folder text DEFAULT '')
+-- The two steps of every run, the operator's entry points into runs (they
+-- run as the extension owner: README "Roles"): refresh_start() records the
+-- run as running, refresh_finish() does or skips its work and records the
+-- outcome.  refresh() takes both in one transaction, refresh_job() commits
+-- after each.
+CREATE FUNCTION calo_recon.refresh_start(folder text)
 RETURNS calo_recon.runs
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -210,10 +217,45 @@ BEGIN
         RAISE EXCEPTION 'folder must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     INSERT INTO calo_recon.runs (status, folder) VALUES ('running', folder) RETURNING * INTO run;
-    IF NOT calo_recon.try_lock_writer() THEN
-        RETURN calo_recon.refresh_skipped(run.run_id);
+    RETURN run;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh_start(text) IS
+  'First step of refresh() and refresh_job(): records a run of the folder in calo_recon.runs as running, by this session (backend_pid), and returns it; refresh_finish() does the rest. 22004 for a NULL folder';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh_start(text) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.refresh_finish(run_id bigint)
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- only the session that started a run finishes it: nobody can record
+    -- another session's run as skipped, or work it twice
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.runs r
+                   WHERE r.run_id = refresh_finish.run_id AND r.status = 'running'
+                     AND r.backend_pid = pg_catalog.pg_backend_pid()) THEN
+        RAISE EXCEPTION 'calo_recon.runs has no run % in status running started by this session', refresh_finish.run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Start a run with calo_recon.refresh_start(folder), or call calo_recon.refresh().';
     END IF;
-    RETURN calo_recon.refresh_work(run.run_id);
+    IF NOT calo_recon.try_lock_writer() THEN
+        RETURN calo_recon.refresh_skipped(run_id);
+    END IF;
+    RETURN calo_recon.refresh_work(run_id);
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh_finish(bigint) IS
+  'Second step of refresh() and refresh_job(): for the run this session started with refresh_start(), takes the writer lock and does the work, or records the run as skipped (failed once skipping lasts longer than calo_recon.refresh_max_skip) when the lock is held; returns the run. 55000 for a run that is not running or was started by another session';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh_finish(bigint) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.refresh(folder text DEFAULT '')
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN calo_recon.refresh_finish((calo_recon.refresh_start(folder)).run_id);
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.refresh(text) IS
@@ -223,24 +265,19 @@ REVOKE EXECUTE ON FUNCTION calo_recon.refresh(text) FROM PUBLIC;
 -- For pg_cron: the 'running' row is committed before the work, so on-call
 -- sees a run in progress, and a run whose session is terminated stays as a
 -- row (marked failed by the next run, reported by check_last_refresh()).
--- A procedure with transaction control cannot pin its search_path with SET:
--- every name below is schema-qualified, every operator OPERATOR(pg_catalog.x).
+-- A procedure with transaction control cannot pin its search_path with SET
+-- (every name below is schema-qualified, every operator OPERATOR(pg_catalog.x))
+-- nor be SECURITY DEFINER: it writes only through refresh_start() and
+-- refresh_finish(), which are.
 CREATE PROCEDURE calo_recon.refresh_job(folder text DEFAULT '')
 LANGUAGE plpgsql
 AS $$
 DECLARE
     run calo_recon.runs;
 BEGIN
-    IF folder IS NULL THEN
-        RAISE EXCEPTION 'folder must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    INSERT INTO calo_recon.runs (status, folder) VALUES ('running', folder) RETURNING * INTO run;
+    run := calo_recon.refresh_start(folder);
     COMMIT;
-    IF calo_recon.try_lock_writer() THEN
-        run := calo_recon.refresh_work(run.run_id);
-    ELSE
-        run := calo_recon.refresh_skipped(run.run_id);
-    END IF;
+    run := calo_recon.refresh_finish(run.run_id);
     COMMIT;
     -- the run is this session's last: a failure is reported as the check reports it
     PERFORM calo_recon.check_last_refresh();

@@ -152,6 +152,8 @@ DECLARE
     new_ids text[];
     model record;
     amount_threshold numeric;
+    -- rows logged before it raise no alert (a backfill of history)
+    backfill_before timestamptz := pg_catalog.now() - (calo_recon.ops_settings()).alert_backfill_age;
     raised_ids bigint[] := '{}';
     raised_kinds text[] := '{}';
     found_txns text[];
@@ -246,7 +248,13 @@ BEGIN
     ), stored AS (
         INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
         SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
-        FROM found ORDER BY found.txn_id, found.ord NULLS LAST
+        FROM found
+        -- a scalar look-up per row (by primary key): NOT EXISTS was planned
+        -- as a hashed subplan over every stored transaction
+        WHERE backfill_before IS NULL
+           OR NOT coalesce((SELECT t.logged_at < backfill_before FROM calo_recon.transactions t
+                            WHERE t.txn_id = found.txn_id), false)
+        ORDER BY found.txn_id, found.ord NULLS LAST
         ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
         RETURNING alert_id, alert_kind
     )
@@ -268,7 +276,8 @@ BEGIN
                    pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
                                                  'model_id', model.model_id, 'model_name', model.model_name)
             FROM calo_recon.model_scores(model.model_id, users) s
-            WHERE s.flagged AND s.txn_id IN (SELECT n.txn_id FROM new_rows n)
+            WHERE s.flagged AND s.txn_id IN (SELECT n.txn_id FROM new_rows n
+                                             WHERE backfill_before IS NULL OR n.logged_at >= backfill_before)
             ORDER BY s.txn_id
             ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
             RETURNING alert_id, alert_kind
@@ -287,7 +296,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.alert_new_transactions() IS
-  'Trigger: checks inserted transactions (when calo_recon.alerts is on), raises alerts rows and sends one NOTIFY calo_recon_alerts per statement that raised any (payload: calo_recon.alerts_notice)';
+  'Trigger: checks inserted transactions (when calo_recon.alerts is on), raises alerts rows (none for a transaction logged before now() - calo_recon.alert_backfill_age) and sends one NOTIFY calo_recon_alerts per statement that raised any (payload: calo_recon.alerts_notice)';
 CREATE TRIGGER transactions_alert
     AFTER INSERT ON calo_recon.transactions
     REFERENCING NEW TABLE AS new_rows

@@ -4,17 +4,28 @@
 -- SECURITY DEFINER: only a role that may grant them, e.g. the owner, can).
 --   reader   : USAGE on the schema, SELECT on the BI views and transactions
 --   analyst  : reader + reads models, scores and feedback, records feedback
---              (EXECUTE on every function but the operator-only ones below)
+--              (EXECUTE on every function but the entry points and
+--              internals named in grant_role)
 --   monitor  : USAGE on the schema, SELECT on the health view and EXECUTE
 --              on check_health(): how calo_recon is doing, never a wallet
---   operator : reader + every table and function of the schema (refresh,
---              ingest, reconcile, training, scoring, exports) but grant_role;
---              server file access itself comes from membership in
---              pg_read_server_files / pg_write_server_files, which a
---              superuser grants.
--- The record: functions run with the caller's rights, so whoever runs one
--- that writes a table holds that write right directly too.  Analysts, who
--- judge the findings, therefore run nothing that writes models or scores and
+--   operator : reader + reads every table, and runs ingestion, refresh,
+--              reconciliation, training, scoring, exports, the alert
+--              lifecycle and retention THROUGH THE FUNCTIONS: it holds no
+--              INSERT, UPDATE or DELETE on the record.
+-- The record: nobody but the owner writes transactions, events, findings,
+-- alerts, runs, models or scores directly.  The functions that write them
+-- for an operator are SECURITY DEFINER entry points owned by the extension
+-- owner, listed once in calo_recon.definer_entry_points and hardened by
+-- harden_entry_points() (search_path pinned to pg_catalog, pg_temp; EXECUTE
+-- revoked from PUBLIC and granted per kind), which the install and every
+-- update script run last.  Who did what is still the caller's: the product
+-- signs with session_user (the login role), which a SECURITY DEFINER call
+-- does not change.  The entry points that touch files stay inside the
+-- superuser-chosen calo_recon.import_directory / export_directory, so the
+-- operator needs neither pg_read_server_files nor pg_write_server_files
+-- (each of which reaches every file the server can); read_log_file(), which
+-- writes nothing and returns a file's text, still requires the former.
+-- Analysts judge the findings, run nothing that writes models or scores and
 -- hold no write right on any table; the one thing they write is feedback,
 -- through column privileges on the columns a caller fills in.  The
 -- signature (analyst), the date and the ordering key of a feedback row come
@@ -35,8 +46,78 @@ COMMENT ON COLUMN calo_recon.role_kinds.description IS 'What a role of the kind 
 INSERT INTO calo_recon.role_kinds (kind, description) VALUES
   ('reader',   'USAGE on the schema, SELECT on transactions and the BI views'),
   ('analyst',  'reader + reads models, scores, feedback and the feature views; records feedback'),
-  ('operator', 'reader + ingestion, reconciliation, refresh, training, scoring, exports, alerts, retention, feedback'),
+  ('operator', 'reader + reads every table; runs ingestion, reconciliation, refresh, training, scoring, exports, alerts and retention through the functions (no direct writes to the record); feedback'),
   ('monitor',  'USAGE on the schema, the health view and check_health(); no wallet data');
+
+-- The operator's jobs that run with the extension owner's rights: the one
+-- list of the SECURITY DEFINER routines (every overload of each name).
+CREATE TABLE calo_recon.definer_entry_points (
+    routine_name name PRIMARY KEY,
+    writes       text NOT NULL
+);
+COMMENT ON TABLE calo_recon.definer_entry_points IS
+  'The SECURITY DEFINER entry points (README "Roles"): the operator''s jobs that write the record, run as the extension owner; harden_entry_points() makes exactly these SECURITY DEFINER with search_path = pg_catalog, pg_temp and no EXECUTE for PUBLIC, grant_role() gives operators EXECUTE on them';
+COMMENT ON COLUMN calo_recon.definer_entry_points.routine_name IS 'Name of the routine in the calo_recon schema (every overload)';
+COMMENT ON COLUMN calo_recon.definer_entry_points.writes IS 'What it writes for the operator, who may not write it directly';
+INSERT INTO calo_recon.definer_entry_points (routine_name, writes) VALUES
+  ('ingest_log',         'transactions, log_events, balance errors, rejections, quarantine, ingested_files; reconciles'),
+  ('ingest_file',        'what ingest_log writes, from files under calo_recon.import_directory; import_files'),
+  ('reconcile',          'reconciliation_findings, the reconcile queue, the alerts the findings no longer support'),
+  ('refresh_start',      'a runs row in status running'),
+  ('refresh_finish',     'the work of a run (ingestion, reconciliation, scoring, alerts) and its outcome in runs'),
+  ('train_model',        'models and their scores'),
+  ('score_transactions', 'transaction_scores'),
+  ('export_reports',     'CSV files under calo_recon.export_directory'),
+  ('export_workbook',    'an Excel file under calo_recon.export_directory'),
+  ('export_dashboard',   'an HTML file under calo_recon.export_directory'),
+  ('acknowledge_alert',  'the acknowledgement of alerts'),
+  ('resolve_alert',      'the resolution of alerts'),
+  ('raise_alerts',       'alerts and alert_marks'),
+  ('purge',              'old log text, resolved alerts, ended runs, quarantine, pg_cron history');
+
+-- Makes exactly the listed entry points SECURITY DEFINER, hardened; every
+-- other routine of the schema runs with its caller's rights.  Run last by
+-- the install and by every update script (which may have re-created one).
+CREATE FUNCTION calo_recon.harden_entry_points()
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    missing text;
+    routine regprocedure;
+    definer boolean;
+    statement text;
+BEGIN
+    SELECT pg_catalog.string_agg(e.routine_name, ', ' ORDER BY e.routine_name) INTO missing
+    FROM calo_recon.definer_entry_points e
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                      WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.proname = e.routine_name);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'calo_recon.definer_entry_points names no routine: %', missing
+            USING ERRCODE = 'undefined_function';
+    END IF;
+    FOR routine, definer IN
+        SELECT p.oid, p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+        FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = 'calo_recon'::regnamespace
+          AND (p.prosecdef OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+        ORDER BY p.oid::regprocedure::text
+    LOOP
+        FOREACH statement IN ARRAY CASE WHEN definer THEN ARRAY[
+                format('ALTER ROUTINE %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', routine),
+                format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', routine)]
+            ELSE ARRAY[format('ALTER ROUTINE %s SECURITY INVOKER', routine)] END
+        LOOP
+            EXECUTE statement;
+            RETURN NEXT statement;
+        END LOOP;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.harden_entry_points() IS
+  'Makes exactly the routines named in calo_recon.definer_entry_points SECURITY DEFINER with search_path = pg_catalog, pg_temp and no EXECUTE for PUBLIC, and any other SECURITY DEFINER routine of the schema SECURITY INVOKER; returns the statements. 42883 when a listed name has no routine. The install and every update script run it last; only the owner may';
+REVOKE EXECUTE ON FUNCTION calo_recon.harden_entry_points() FROM PUBLIC;
 
 CREATE TABLE calo_recon.role_grants (
     role_name  name        NOT NULL,
@@ -68,31 +149,24 @@ DECLARE
     -- the columns of a feedback row its author fills in; the rest is set by
     -- the product (README "Roles")
     feedback_columns text := 'txn_id, verdict, note';
-    -- what only operators run: everything that reads server files, writes
-    -- wallets, findings, models or scores, or writes files; analysts may
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
     -- execute the rest
-    operator_only text[] := ARRAY['ingest_log', 'ingest_log_unreconciled', 'ingest_file', 'read_log_file',
-                                  'reconcile', 'refresh', 'check_last_refresh', 'train_model',
-                                  'score_transactions', 'export_reports', 'export_workbook', 'export_dashboard', 'grant_role',
-                                  'lock_writer', 'try_lock_writer', 'writer_lock_holder', 'lock_user_chains',
-                                  'refresh_work', 'reconcile_pending', 'ingest_file_unreconciled',
-                                  'acknowledge_alert', 'resolve_alert', 'alert_refuse', 'refresh_skipped',
-                                  'raise_alerts', 'raise_system_alert', 'check_health', 'purge',
-                                  'revoke_role', 'reapply_grants', 'revoke_all'];
-    -- What the operator's functions write, and no more: they run with the
-    -- operator's rights, so these are the DML rights the operator holds.  The
-    -- record (transactions, balance errors, rejections, ingested files) is
-    -- insert-only; of a log event only the raw text may change (purge);
-    -- of an alert only its lifecycle (who and when stamped by a trigger).
-    -- Every other table, and what decides who gets what or what is worth an
-    -- alert (role_grants, role_kinds, alert_kinds), is read-only to them.
-    operator_writes text[] := ARRAY[
-        'transactions:INSERT', 'balance_errors:INSERT', 'negative_balance_rejections:INSERT',
-        'ingested_files:INSERT', 'import_files:INSERT, UPDATE', 'log_events:INSERT, UPDATE (raw)',
-        'quarantine:INSERT, DELETE', 'pending_reconcile:INSERT, DELETE', 'reconciliation_findings:INSERT, DELETE',
-        'currencies:INSERT, UPDATE, DELETE', 'models:INSERT, UPDATE', 'transaction_scores:INSERT, UPDATE, DELETE',
-        'alerts:INSERT, DELETE, UPDATE (resolved_at, resolution, resolved_by, acknowledged_at, acknowledged_by, acknowledge_note)',
-        'alert_marks:INSERT, UPDATE', 'runs:INSERT, UPDATE, DELETE'];
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
     routine regprocedure;
     name text;
 BEGIN
@@ -132,7 +206,8 @@ BEGIN
         FOR routine IN
             SELECT p.oid FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
-              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (operator_only))
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
             ORDER BY p.oid::regprocedure::text
         LOOP
             statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
@@ -140,15 +215,21 @@ BEGIN
     ELSIF kind = 'operator' THEN
         statements := statements
             || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
-            || format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA calo_recon TO %I', role_name)
             || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
         FOREACH name IN ARRAY operator_writes LOOP
             statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
                                                pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
         END LOOP;
-        statements := statements
-            || format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA calo_recon TO %I', role_name)
-            || format('REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text), calo_recon.revoke_role(name, text), calo_recon.reapply_grants(), calo_recon.revoke_all(name) FROM %I', role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
     END IF;
 
     FOREACH statement IN ARRAY statements LOOP
@@ -160,7 +241,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
-  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + refresh, ingestion, reconciliation, training, scoring, exports, feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights; server file access needs pg_read_server_files / pg_write_server_files, granted by a superuser';
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
 REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
 
 -- every right on the schema and its objects, column rights included (they go

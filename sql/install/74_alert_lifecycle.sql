@@ -1,9 +1,11 @@
 -- Alert lifecycle (README "Alert lifecycle"): open -> acknowledged ->
--- resolved, with who, when and a note.  Functions run with the caller's
--- rights (no SECURITY DEFINER), so whoever may acknowledge may also UPDATE
--- calo_recon.alerts; a trigger therefore stamps who and when itself, from the
--- session's login role and the transaction time, whatever an UPDATE says, so
--- the record cannot be signed in someone else's name.  The reconciliation's
+-- resolved, with who, when and a note.  acknowledge_alert and resolve_alert
+-- are SECURITY DEFINER entry points (calo_recon.definer_entry_points): an
+-- operator changes alerts only through them.  A trigger stamps who and when
+-- itself, from the session's login role (session_user, which neither SET
+-- ROLE nor a SECURITY DEFINER call changes) and the transaction time,
+-- whatever an UPDATE says, so the record cannot be signed in someone else's
+-- name, not even by the owner.  The reconciliation's
 -- own resolutions (the insert-time re-check, reconcile()) are UPDATEs of
 -- resolved_at and resolution, stamped the same way.
 
@@ -67,6 +69,18 @@ COMMENT ON FUNCTION calo_recon.alert_refuse(bigint, text) IS
   'Internal to acknowledge_alert() and resolve_alert(): raises why the alert could not be changed (P0002 missing, 55000 already acknowledged or resolved, naming by whom and when)';
 REVOKE EXECUTE ON FUNCTION calo_recon.alert_refuse(bigint, text) FROM PUBLIC;
 
+-- An alert's group, the one definition acknowledge_alert(), resolve_alert()
+-- and the alert_groups view share: the transaction that raised it, its user
+-- and its kind.  Groups compare as composite values, so alerts about the
+-- system (user_id NULL) group with each other as GROUP BY groups them.
+CREATE FUNCTION calo_recon.alert_group(a calo_recon.alerts,
+                                       OUT raised_in xid8, OUT user_id text, OUT alert_kind text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.raised_in, a.user_id, a.alert_kind
+$$;
+COMMENT ON FUNCTION calo_recon.alert_group(calo_recon.alerts) IS
+  'The group of an alert: raised_in (the transaction that raised it), user_id and alert_kind; two alerts are in one group when their alert_group() values are equal (NULL user_ids equal). Used by acknowledge_alert, resolve_alert and alert_groups';
+
 CREATE FUNCTION calo_recon.acknowledge_alert(alert_id bigint, note text DEFAULT NULL,
                                              whole_group boolean DEFAULT false)
 RETURNS SETOF calo_recon.alerts
@@ -83,8 +97,8 @@ BEGIN
     UPDATE calo_recon.alerts a SET acknowledged_at = pg_catalog.now(), acknowledge_note = note
     WHERE a.acknowledged_at IS NULL AND a.resolved_at IS NULL
       AND (a.alert_id = acknowledge_alert.alert_id
-           OR (whole_group AND (a.raised_in, a.user_id, a.alert_kind) =
-               (SELECT g.raised_in, g.user_id, g.alert_kind FROM calo_recon.alerts g
+           OR (whole_group AND calo_recon.alert_group(a) =
+               (SELECT calo_recon.alert_group(g) FROM calo_recon.alerts g
                 WHERE g.alert_id = acknowledge_alert.alert_id)))
     RETURNING a.*;
     GET DIAGNOSTICS changed = ROW_COUNT;
@@ -115,8 +129,8 @@ BEGIN
     UPDATE calo_recon.alerts a SET resolved_at = pg_catalog.now(), resolution = note
     WHERE a.resolved_at IS NULL
       AND (a.alert_id = resolve_alert.alert_id
-           OR (whole_group AND (a.raised_in, a.user_id, a.alert_kind) =
-               (SELECT g.raised_in, g.user_id, g.alert_kind FROM calo_recon.alerts g
+           OR (whole_group AND calo_recon.alert_group(a) =
+               (SELECT calo_recon.alert_group(g) FROM calo_recon.alerts g
                 WHERE g.alert_id = resolve_alert.alert_id)))
     RETURNING a.*;
     GET DIAGNOSTICS changed = ROW_COUNT;
@@ -130,15 +144,16 @@ COMMENT ON FUNCTION calo_recon.resolve_alert(bigint, text, boolean) IS
 REVOKE EXECUTE ON FUNCTION calo_recon.resolve_alert(bigint, text, boolean) FROM PUBLIC;
 
 CREATE VIEW calo_recon.alert_groups AS
-SELECT a.raised_in, pg_catalog.max(a.run_id) AS run_id, a.user_id, a.alert_kind, k.severity,
+SELECT g.raised_in, pg_catalog.max(a.run_id) AS run_id, g.user_id, g.alert_kind, k.severity,
        pg_catalog.count(*) AS alerts,
        pg_catalog.count(*) FILTER (WHERE a.status = 'open') AS open,
        pg_catalog.count(*) FILTER (WHERE a.status = 'acknowledged') AS acknowledged,
        pg_catalog.min(a.alert_id) AS first_alert_id,
        pg_catalog.min(a.created_at) AS created_at
 FROM calo_recon.alerts a
-JOIN calo_recon.alert_kinds k ON k.alert_kind = a.alert_kind
-GROUP BY a.raised_in, a.user_id, a.alert_kind, k.severity;
+CROSS JOIN LATERAL calo_recon.alert_group(a) g
+JOIN calo_recon.alert_kinds k ON k.alert_kind = g.alert_kind
+GROUP BY g.raised_in, g.user_id, g.alert_kind, k.severity;
 COMMENT ON VIEW calo_recon.alert_groups IS
   'Alerts grouped by the transaction that raised them (a refresh() run, an ingest), the user and the kind: what on-call looks at first; acknowledge or resolve a whole group with acknowledge_alert(first_alert_id, note, true)';
 COMMENT ON COLUMN calo_recon.alert_groups.raised_in IS 'Database transaction that raised the group';

@@ -46,9 +46,10 @@ advisory_tag(LOCKTAG *tag, int32 class_key, int32 object_key)
 
 /*
  * Who else holds the writer lock, as "process N (state): statement", or NULL
- * when nobody does any more. The statement is what pg_stat_activity shows the
- * caller (<insufficient privilege> for another role's session without
- * pg_read_all_stats).
+ * when nobody does any more. The statement is what pg_stat_activity would
+ * show the session's login role (<insufficient privilege> for another role's
+ * session without pg_read_all_stats): session_user, since refresh_finish()
+ * runs this as the extension owner, to whom pg_stat_activity shows all.
  */
 static char *
 writer_lock_holder(void)
@@ -64,8 +65,12 @@ writer_lock_holder(void)
 	if (SPI_execute_with_args(
 			"SELECT pg_catalog.format('process %s (%s): %s', l.pid, "
 			"         COALESCE(a.state, 'state unknown'), "
-			"         pg_catalog.left(pg_catalog.regexp_replace(COALESCE(a.query, ''), "
-			"                                                   '\\s+', ' ', 'g'), 300)) "
+			"         CASE WHEN a.usesysid IS NULL "
+			"                   OR pg_catalog.pg_has_role(session_user, a.usesysid, 'MEMBER') "
+			"                   OR pg_catalog.pg_has_role(session_user, 'pg_read_all_stats', 'MEMBER') "
+			"              THEN pg_catalog.left(pg_catalog.regexp_replace(COALESCE(a.query, ''), "
+			"                                                             '\\s+', ' ', 'g'), 300) "
+			"              ELSE '<insufficient privilege>' END) "
 			"FROM pg_catalog.pg_locks l "
 			"LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid "
 			"WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'::pg_catalog.text AND l.granted "

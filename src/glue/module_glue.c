@@ -84,7 +84,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("calo_recon.alert_backfill_age",
-							"Discrepancies and conflicts logged longer ago than this are recorded without an alert.",
+							"Transactions, discrepancies and conflicts logged longer ago than this raise no alert (their findings are still recorded).",
 							"0 means every new one alerts; for backfills of history.",
 							&calo_recon_alert_backfill_age,
 							0, 0, INT_MAX,

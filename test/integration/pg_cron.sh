@@ -15,7 +15,9 @@
 # background workers (cron.use_background_workers = on, set by
 # scripts/test.sh), so no job opens a connection and nothing needs
 # cron.host, cron.job.nodename or a password; the jobs run as an operator
-# role (grant_role 'operator' + pg_read_server_files), not as a superuser.
+# role (grant_role 'operator' and nothing else: no pg_read_server_files,
+# no write right on the record; it writes through the SECURITY DEFINER entry
+# points), not as a superuser.
 set -euo pipefail
 OK_DB=calo_cron
 FAIL_DB=calo_cron_fail
@@ -36,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 cleanup
 [ "$(q postgres -c "SHOW cron.use_background_workers")" = on ] || fail "cron.use_background_workers is off"
-q postgres -c "CREATE ROLE $OPERATOR LOGIN" -c "GRANT pg_read_server_files TO $OPERATOR" -c "CREATE ROLE $MONITOR LOGIN"
+q postgres -c "CREATE ROLE $OPERATOR LOGIN" -c "CREATE ROLE $MONITOR LOGIN"
 for db in "$OK_DB" "$FAIL_DB" "$JOB_FAIL_DB"; do
   createdb "$db"
   q "$db" -c "CREATE EXTENSION calo_recon"
@@ -119,18 +121,28 @@ echo "pg_cron: overlapping run: $second"
 [[ "$second" =~ ^skipped:\ not\ started:\ .*\ held\ by\ process\ [0-9]+\ \(active\):\ BEGIN\;\ SELECT\ calo_recon\.refresh ]] || fail "second run: $second"
 [ "$(q "$OK_DB" -c "SELECT count(*) FROM calo_recon.runs WHERE status = 'skipped'")" = 1 ] || fail "skipped run not recorded once"
 # retention: purge() forgets the old history of this database's calo_recon
-# jobs (pg_cron lives in the postgres database here), nothing else
-q postgres -c "CREATE EXTENSION calo_recon"
-q postgres <<'SQL' >/dev/null
+# jobs (pg_cron lives in the postgres database here), nothing else; it runs
+# as the extension owner, so it keeps to what pg_cron's row policy shows the
+# caller: an operator's purge forgets the operator's jobs, a superuser's all
+q postgres -c "CREATE EXTENSION calo_recon" -c "SELECT count(*) FROM calo_recon.grant_role('$OPERATOR', 'operator')" >/dev/null
+q postgres <<SQL >/dev/null
 INSERT INTO cron.job_run_details (jobid, runid, job_pid, database, username, command, status, return_message, start_time, end_time)
 VALUES (0, -1, 0, 'postgres', 'postgres', 'CALL calo_recon.refresh_job()', 'succeeded', '', now() - interval '400 days', now() - interval '400 days'),
        (0, -2, 0, 'postgres', 'postgres', 'CALL calo_recon.refresh_job()', 'succeeded', '', now() - interval '1 day', now() - interval '1 day'),
        (0, -3, 0, 'postgres', 'postgres', 'VACUUM', 'succeeded', '', now() - interval '400 days', now() - interval '400 days'),
-       (0, -4, 0, 'calo_cron', 'postgres', 'CALL calo_recon.refresh_job()', 'succeeded', '', now() - interval '400 days', now() - interval '400 days');
+       (0, -4, 0, 'calo_cron', 'postgres', 'CALL calo_recon.refresh_job()', 'succeeded', '', now() - interval '400 days', now() - interval '400 days'),
+       (0, -5, 0, 'postgres', '$OPERATOR', 'CALL calo_recon.refresh_job()', 'succeeded', '', now() - interval '400 days', now() - interval '400 days'),
+       (0, -6, 0, 'postgres', '$MONITOR', 'SELECT calo_recon.check_health()', 'succeeded', '', now() - interval '400 days', now() - interval '400 days');
 SQL
+purged_by_operator=$(psql -X -q -At -v ON_ERROR_STOP=1 -U "$OPERATOR" -d postgres \
+                       -c "SELECT \"rows\" FROM calo_recon.purge('1 year') WHERE purged = 'cron.job_run_details'")
+left_by_operator=$(q postgres -c "SELECT string_agg(runid::text, ',' ORDER BY runid) FROM cron.job_run_details WHERE runid < 0")
 purged=$(q postgres -c "SELECT \"rows\" FROM calo_recon.purge('1 year') WHERE purged = 'cron.job_run_details'")
 left=$(q postgres -c "SELECT string_agg(runid::text, ',' ORDER BY runid) FROM cron.job_run_details WHERE runid < 0")
 q postgres -c "DELETE FROM cron.job_run_details WHERE runid < 0" -c "DROP EXTENSION calo_recon" >/dev/null
-echo "pg_cron: purge: $purged old calo_recon job run(s) forgotten, kept $left"
-[ "$purged" = 1 ] && [ "$left" = "-4,-3,-2" ] || fail "purge of cron.job_run_details: $purged purged, $left left"
+echo "pg_cron: purge as the operator: $purged_by_operator old calo_recon job run(s) forgotten, kept $left_by_operator"
+echo "pg_cron: purge as a superuser: $purged old calo_recon job run(s) forgotten, kept $left"
+[ "$purged_by_operator" = 1 ] && [ "$left_by_operator" = "-6,-4,-3,-2,-1" ] \
+  || fail "purge of cron.job_run_details by the operator: $purged_by_operator purged, $left_by_operator left"
+[ "$purged" = 2 ] && [ "$left" = "-4,-3,-2" ] || fail "purge of cron.job_run_details: $purged purged, $left left"
 echo "pg_cron: ok"

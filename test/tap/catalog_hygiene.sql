@@ -1,10 +1,11 @@
 -- Catalog-wide promises of the install script: everything users see is
--- documented, nothing runs with borrowed privileges, SQL and PL/pgSQL
+-- documented, only the listed, hardened entry points run with the owner's
+-- privileges (README "Roles"), SQL and PL/pgSQL
 -- functions pin their search_path, and PUBLIC can neither read nor write
 -- wallets.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(9);
+SELECT plan(11);
 
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
@@ -34,10 +35,22 @@ SELECT is_empty($$
       AND obj_description(t.oid, 'pg_type') IS NULL $$,
   'every base type has a comment');
 
+SELECT is(ARRAY(SELECT DISTINCT p.proname::text FROM pg_proc p
+                WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prosecdef ORDER BY 1),
+          ARRAY['acknowledge_alert', 'export_dashboard', 'export_reports', 'export_workbook', 'ingest_file',
+                'ingest_log', 'purge', 'raise_alerts', 'reconcile', 'refresh_finish', 'refresh_start',
+                'resolve_alert', 'score_transactions', 'train_model'],
+          'SECURITY DEFINER: exactly the operator''s entry points that write the record or the export folder');
+SELECT set_eq($$SELECT p.proname::text FROM pg_proc p WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prosecdef$$,
+              $$SELECT routine_name::text FROM calo_recon.definer_entry_points$$,
+              'SECURITY DEFINER: the routines calo_recon.definer_entry_points lists, every overload');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p
-    WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prosecdef $$,
-  'no SECURITY DEFINER function');
+    WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prosecdef
+      AND (NOT coalesce(p.proconfig = ARRAY['search_path=pg_catalog, pg_temp'], false)
+           OR has_function_privilege('public', p.oid, 'EXECUTE')
+           OR p.proowner <> (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'calo_recon')) $$,
+  'every SECURITY DEFINER function is owned by the extension owner, pins search_path = pg_catalog, pg_temp (and nothing else) and is not executable by PUBLIC');
 
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p

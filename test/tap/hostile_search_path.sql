@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(64);
+SELECT plan(67);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -306,6 +306,7 @@ INSERT INTO entry_points VALUES
   ('export_workbook', $$SELECT calo_recon.export_workbook('tap_hostile_search_path.xlsx', '2000-01-01', '2100-01-01')$$),
   ('export_dashboard', $$SELECT calo_recon.export_dashboard('tap_hostile_search_path.html', '2000-01-01', '2100-01-01')$$),
   ('refresh', $$SELECT * FROM calo_recon.refresh('samples')$$),
+  ('refresh_start, refresh_finish', $$SELECT (calo_recon.refresh_finish((calo_recon.refresh_start('samples')).run_id)).status$$),
   ('check_last_refresh', $$SELECT * FROM calo_recon.check_last_refresh()$$),
   ('refresh_work', $$WITH r AS (INSERT INTO calo_recon.runs (status, folder) VALUES ('running', 'samples') RETURNING run_id)
                      SELECT (calo_recon.refresh_work(r.run_id)).status FROM r$$),
@@ -313,6 +314,7 @@ INSERT INTO entry_points VALUES
   ('locks', $$SELECT calo_recon.lock_writer(), calo_recon.try_lock_writer(), calo_recon.writer_lock_holder(),
                      calo_recon.lock_user_chains(ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
   ('alert_payload', $$SELECT calo_recon.alert_payload(a) FROM calo_recon.alerts a$$),
+  ('alert_group', $$SELECT calo_recon.alert_group(a) FROM calo_recon.alerts a$$),
   ('check_health', $e$DO $d$ BEGIN PERFORM calo_recon.check_health('1 hour'::pg_catalog.interval);
                         EXCEPTION WHEN SQLSTATE 'RH001' THEN NULL; END $d$$e$),
   ('purge', $$SELECT * FROM calo_recon.purge('100 years'::pg_catalog.interval)$$),
@@ -336,6 +338,7 @@ INSERT INTO entry_points VALUES
   ('revoke_role', $$SELECT * FROM calo_recon.grant_role('calo_tap_hostile_grantee', 'monitor')
                     UNION ALL SELECT * FROM calo_recon.revoke_role('calo_tap_hostile_grantee', 'monitor')$$),
   ('reapply_grants', $$SELECT * FROM calo_recon.reapply_grants()$$),
+  ('harden_entry_points', $$SELECT * FROM calo_recon.harden_entry_points()$$),
   ('revoke_all', $$SELECT * FROM calo_recon.revoke_all('calo_tap_hostile_grantee')$$),
   ('INSERT transactions (alerts, queue)',
    $$INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)

@@ -80,7 +80,13 @@ SELECT ok(NOT has_function_privilege('public', 'calo_recon.ingest_file(text)', '
           'ingest_file is not executable by PUBLIC');
 SELECT ok(NOT has_function_privilege('public', 'calo_recon.read_log_file(text)', 'EXECUTE'),
           'read_log_file is not executable by PUBLIC');
-SELECT ok(NOT p.prosecdef, p.oid::regprocedure::text || ' is not SECURITY DEFINER')
+-- ingest_log and ingest_file write the record for operators: hardened
+-- SECURITY DEFINER entry points; read_log_file writes nothing and is not
+SELECT ok(p.prosecdef = (p.proname <> 'read_log_file')
+          AND coalesce(p.proconfig = ARRAY['search_path=pg_catalog, pg_temp'], NOT p.prosecdef),
+          p.oid::regprocedure::text || CASE WHEN p.proname <> 'read_log_file'
+                                            THEN ' is SECURITY DEFINER with search_path pinned'
+                                            ELSE ' is not SECURITY DEFINER' END)
 FROM pg_proc p
 WHERE p.oid IN ('calo_recon.ingest_log(text, text)'::regprocedure,
                 'calo_recon.ingest_file(text)'::regprocedure,

@@ -1,13 +1,16 @@
 -- refresh(), runs, the reconcile queue, and the install-wide promises of the
--- ops area: no SECURITY DEFINER, pinned search_path, nothing for PUBLIC.
+-- ops area: SECURITY DEFINER only for the listed entry points, pinned
+-- search_path, nothing for PUBLIC.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(54);
+SELECT plan(57);
 
 -- install-wide promises
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
-           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'calo_recon' WHERE p.prosecdef),
-          0, 'no calo_recon function is SECURITY DEFINER');
+           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'calo_recon'
+           WHERE p.prosecdef AND NOT (p.proname IN (SELECT routine_name FROM calo_recon.definer_entry_points)
+                                      AND p.proconfig = ARRAY['search_path=pg_catalog, pg_temp'])),
+          0, 'no calo_recon function is SECURITY DEFINER but the listed entry points, each with search_path pinned');
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'calo_recon'
            JOIN pg_language l ON l.oid = p.prolang
@@ -39,7 +42,7 @@ SELECT has_table('calo_recon', 'runs', 'runs table');
 SELECT columns_are('calo_recon', 'runs',
     ARRAY['run_id', 'started_at', 'finished_at', 'status', 'folder', 'files', 'skipped_files', 'events',
           'transactions', 'reconciled_users', 'breaks', 'scored', 'error', 'backend_pid',
-          'error_detail', 'error_hint', 'skipped_since', 'duration'], 'runs columns');
+          'error_detail', 'error_hint', 'skipped_since', 'duration', 'started_by'], 'runs columns');
 
 SELECT throws_ok($$SELECT calo_recon.check_last_refresh()$$, 'P0002', NULL, 'check_last_refresh() without a run');
 
@@ -179,6 +182,17 @@ SELECT throws_ok($$CALL calo_recon.refresh_job('samples')$$, '2D000', NULL,
 SELECT throws_ok($$CALL calo_recon.refresh_job(NULL)$$, '22004', NULL, 'refresh_job(NULL) is refused');
 SELECT throws_ok($$SELECT calo_recon.refresh_work((SELECT run_id FROM first_run))$$, '55000', NULL,
                  'refresh_work() does not redo a finished run');
+-- refresh_finish(), an entry point operators run as the owner, finishes only
+-- a run this session started: no one records another session's run
+INSERT INTO calo_recon.runs (run_id, status, folder, backend_pid) VALUES (900003, 'running', 'samples', 0);
+SELECT throws_ok($$SELECT calo_recon.refresh_finish(900003)$$, '55000',
+                 'calo_recon.runs has no run 900003 in status running started by this session',
+                 'refresh_finish() refuses a run another session started');
+SELECT throws_ok($$SELECT calo_recon.refresh_finish((SELECT run_id FROM first_run))$$, '55000', NULL,
+                 'refresh_finish() refuses a finished run');
+SELECT is((SELECT status FROM calo_recon.refresh_finish((calo_recon.refresh_start('samples')).run_id)), 'succeeded',
+          'refresh_start() then refresh_finish(): a run');
+DELETE FROM calo_recon.runs WHERE run_id = 900003;
 
 -- (a cancelled run: test/specs/refresh_cancel.spec; a skipped run naming the
 -- holder: test/specs/refresh_lock_holder.spec)

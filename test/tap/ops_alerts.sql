@@ -3,7 +3,7 @@
 -- (Two people acknowledging at once: test/specs/alert_acknowledge.spec.)
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(40);
+SELECT plan(47);
 
 CREATE ROLE calo_tap_ops_operator;
 CREATE ROLE calo_tap_ops_analyst;
@@ -83,6 +83,23 @@ SELECT is((SELECT array_agg(txn_id || ':' || status ORDER BY txn_id) FROM calo_r
 SELECT is((SELECT count(*)::int FROM calo_recon.resolve_alert(pg_temp.al('amount_rule', 'TAP-AL-2'), 'expected top-ups', true)),
           2, 'resolve_alert(..., true) resolves the whole group');
 
+-- one group predicate (calo_recon.alert_group) for the view and both
+-- functions: alerts without a user group together in the view, so
+-- whole_group takes all of them too (a row comparison of the columns would
+-- have left the NULL user_id out)
+INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind)
+VALUES ('TAP-AL-G1', NULL, 'conflict'), ('TAP-AL-G2', NULL, 'conflict');
+SELECT is((SELECT alerts::int FROM calo_recon.alert_groups g
+           WHERE g.user_id IS NULL AND g.alert_kind = 'conflict' AND g.open > 0), 2,
+          'alert_groups: two alerts without a user in one group');
+SELECT is((SELECT array_agg(txn_id ORDER BY txn_id) FROM calo_recon.acknowledge_alert(
+               (SELECT first_alert_id FROM calo_recon.alert_groups g
+                WHERE g.user_id IS NULL AND g.alert_kind = 'conflict' AND g.open > 0), 'no user', true)),
+          ARRAY['TAP-AL-G1', 'TAP-AL-G2'], 'acknowledge_alert(..., true) takes the group the view shows');
+SELECT is((SELECT array_agg(txn_id ORDER BY txn_id) FROM calo_recon.resolve_alert(
+               (SELECT max(alert_id) FROM calo_recon.alerts WHERE txn_id = 'TAP-AL-G2'), 'no user', true)),
+          ARRAY['TAP-AL-G1', 'TAP-AL-G2'], 'resolve_alert(..., true) resolves the same group');
+
 -- who and when cannot be forged by a direct UPDATE
 INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
 VALUES ('TAP-AL-3', 'tap-al-3', 'DEBIT', 'SAR', 10, 0, 5, -5, '2025-01-02 00:00+00');
@@ -140,6 +157,40 @@ RESET ROLE;
 SELECT ok(NOT has_function_privilege('public', 'calo_recon.acknowledge_alert(bigint, text, boolean)', 'EXECUTE')
           AND NOT has_function_privilege('public', 'calo_recon.resolve_alert(bigint, text, boolean)', 'EXECUTE'),
           'PUBLIC may not acknowledge or resolve');
+
+-- a backfill pages nobody (issue 11 item 1): with calo_recon.alert_backfill_age
+-- set, transactions logged before now() minus it raise no alert when they are
+-- inserted, by any path; their findings are still recorded
+SET LOCAL calo_recon.alert_backfill_age = '30d';
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('TAP-AL-BF-OLD', 'tap-al-bf', 'DEBIT', 'SAR', 5000, 0, 100, -4800, now() - interval '31 days'),
+       ('TAP-AL-BF-NEW', 'tap-al-bf', 'DEBIT', 'SAR', 5000, 0, -4800, -9000, now());
+SELECT is((SELECT array_agg(txn_id || ':' || alert_kind ORDER BY txn_id, alert_id) FROM calo_recon.alerts WHERE user_id = 'tap-al-bf'),
+          ARRAY['TAP-AL-BF-NEW:arithmetic', 'TAP-AL-BF-NEW:overdraft', 'TAP-AL-BF-NEW:amount_rule'],
+          'alert_backfill_age: an insert alerts on the new row only, not on the one logged before it');
+SELECT is((SELECT count(*)::int FROM calo_recon.ingest_log($log$2024-02-01T10:00:00.020Z 2024-02-01T10:00:00.020Z	b1a1e5e1-0000-4000-8000-0000000000b1	INFO	Start syncing the balance {
+  transaction: {
+    id: '01HQTAPALBFALBFALBFALBF001',
+    type: 'DEBIT',
+    source: 'MANUAL_DEDUCTION',
+    action: 'DELIVERY_DEDUCTION',
+    userId: 'tap-al-bf-log',
+    paymentBalance: 90,
+    updatePaymentBalance: true,
+    currency: 'BHD',
+    amount: 5000,
+    vat: 0,
+    oldBalance: 100,
+    newBalance: -3000
+  }
+}
+$log$, 'tap-al-backfill') WHERE transactions = 1), 1, 'alert_backfill_age: ingest_log stores a transaction of 2024');
+SELECT is((SELECT count(*)::int FROM calo_recon.alerts WHERE user_id = 'tap-al-bf-log'), 0,
+          'alert_backfill_age: ... without an alert (arithmetic, overdraft and amount rule all quiet)');
+SELECT is((SELECT array_agg(finding ORDER BY finding) FROM calo_recon.reconciliation_findings
+           WHERE txn_id IN ('TAP-AL-BF-OLD', '01HQTAPALBFALBFALBFALBF001')),
+          ARRAY['arithmetic', 'arithmetic'], 'alert_backfill_age: their findings are recorded all the same');
+RESET calo_recon.alert_backfill_age;
 
 SELECT * FROM finish();
 ROLLBACK;

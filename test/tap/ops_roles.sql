@@ -4,7 +4,7 @@
 -- runs last: test/integration/upgrade.sh).  Roles vanish with the ROLLBACK.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(43);
+SELECT plan(48);
 
 CREATE ROLE calo_tap_r_reader;
 CREATE ROLE calo_tap_r_analyst;
@@ -72,7 +72,8 @@ SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_o
               OR x IN ('grant_role:EXECUTE', 'revoke_role:EXECUTE', 'reapply_grants:EXECUTE')),
           NULL, 'operator: cannot change who gets what, the kinds, or the severities');
 SELECT ok((SELECT ARRAY['acknowledge_alert:EXECUTE', 'resolve_alert:EXECUTE', 'purge:EXECUTE', 'raise_alerts:EXECUTE',
-                        'refresh:EXECUTE', 'check_health:EXECUTE', 'health:SELECT', 'alert_groups:SELECT']
+                        'refresh:EXECUTE', 'refresh_job:EXECUTE', 'refresh_start:EXECUTE', 'refresh_finish:EXECUTE',
+                        'check_health:EXECUTE', 'health:SELECT', 'alert_groups:SELECT']
                   <@ pg_temp.held('calo_tap_r_operator')),
           'operator: runs the alert lifecycle, refresh, retention and health');
 SELECT is(pg_temp.held('calo_tap_r_both'),
@@ -110,23 +111,25 @@ SELECT is((SELECT array_agg(role_name || ':' || kind ORDER BY role_name, kind) F
           'reapply_grants() grants every recorded kind again, skipping dropped roles');
 SELECT is(pg_temp.held('calo_tap_r_monitor'), (SELECT held FROM monitor_held), '... the monitor holds what it held');
 
--- the operator does its whole job with exactly the writes of its kind, and
--- cannot rewrite the record
+-- the operator does its whole job through the functions, with no file role
+-- and no write right on the record: the SECURITY DEFINER entry points
+-- (calo_recon.definer_entry_points) write it; the operator writes directly
+-- only configuration and the feedback columns an author fills in
 CREATE ROLE calo_tap_r_op2;
 SELECT count(*) FROM calo_recon.grant_role('calo_tap_r_op2', 'operator');
-GRANT pg_read_server_files TO calo_tap_r_op2;
 SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_op2')) x WHERE x ~ ':(INSERT|UPDATE|DELETE|TRUNCATE)$'),
-          ARRAY['alert_marks:INSERT', 'alert_marks:UPDATE', 'alerts.acknowledge_note:UPDATE', 'alerts.acknowledged_at:UPDATE', 'alerts.acknowledged_by:UPDATE',
-                'alerts.resolution:UPDATE', 'alerts.resolved_at:UPDATE', 'alerts.resolved_by:UPDATE', 'alerts:DELETE', 'alerts:INSERT',
-                'anomaly_feedback.note:INSERT', 'anomaly_feedback.txn_id:INSERT', 'anomaly_feedback.verdict:INSERT',
-                'balance_errors:INSERT', 'currencies:DELETE', 'currencies:INSERT', 'currencies:UPDATE',
-                'import_files:INSERT', 'import_files:UPDATE', 'ingested_files:INSERT',
-                'log_events.raw:UPDATE', 'log_events:INSERT', 'models:INSERT', 'models:UPDATE',
-                'negative_balance_rejections:INSERT', 'pending_reconcile:DELETE', 'pending_reconcile:INSERT',
-                'quarantine:DELETE', 'quarantine:INSERT', 'reconciliation_findings:DELETE', 'reconciliation_findings:INSERT',
-                'runs:DELETE', 'runs:INSERT', 'runs:UPDATE', 'transaction_scores:DELETE', 'transaction_scores:INSERT',
-                'transaction_scores:UPDATE', 'transactions:INSERT'],
-          'operator: the writes of its functions, and no more');
+          ARRAY['anomaly_feedback.note:INSERT', 'anomaly_feedback.txn_id:INSERT', 'anomaly_feedback.verdict:INSERT',
+                'currencies:DELETE', 'currencies:INSERT', 'currencies:UPDATE', 'models.active:UPDATE'],
+          'operator: no write right on the record, only configuration and feedback');
+SELECT is((SELECT array_agg(e.routine_name::text ORDER BY 1) FROM calo_recon.definer_entry_points e
+           WHERE e.routine_name || ':EXECUTE' <> ALL (pg_temp.held('calo_tap_r_op2'))),
+          NULL, 'operator: EXECUTE on every SECURITY DEFINER entry point');
+SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_op2')) x
+           WHERE x IN ('ingest_log_unreconciled:EXECUTE', 'ingest_file_unreconciled:EXECUTE', 'reconcile_pending:EXECUTE',
+                       'refresh_work:EXECUTE', 'refresh_skipped:EXECUTE', 'raise_system_alert:EXECUTE', 'alert_refuse:EXECUTE',
+                       'lock_writer:EXECUTE', 'try_lock_writer:EXECUTE', 'lock_user_chains:EXECUTE',
+                       'harden_entry_points:EXECUTE', 'revoke_all:EXECUTE')),
+          NULL, 'operator: none of the internals the entry points call as the owner');
 SET ROLE calo_tap_r_op2;
 SELECT is((SELECT status FROM calo_recon.refresh('samples')), 'succeeded', 'operator: refresh ingests the samples');
 SELECT ok((SELECT count(*) > 0 FROM calo_recon.transactions), '... which are stored');
@@ -149,6 +152,28 @@ SELECT throws_ok($$SELECT * FROM calo_recon.revoke_role('calo_tap_r_reader')$$, 
 SELECT throws_ok($$INSERT INTO calo_recon.role_grants (role_name, kind) VALUES ('calo_tap_r_op2', 'operator')$$, '42501', NULL,
                  'operator: cannot record a grant for the next update to apply');
 RESET ROLE;
+
+-- harden_entry_points() (run last by the install and every update script)
+-- puts the catalog back to the one list, whatever a script left behind
+ALTER FUNCTION calo_recon.check_health(interval) SECURITY DEFINER;
+ALTER FUNCTION calo_recon.purge(interval) SECURITY INVOKER RESET search_path;
+GRANT EXECUTE ON FUNCTION calo_recon.purge(interval) TO PUBLIC;
+SELECT is((SELECT array_agg(x ORDER BY x) FROM calo_recon.harden_entry_points() x
+           WHERE x ~ '(check_health|purge)\('),
+          ARRAY['ALTER ROUTINE calo_recon.check_health(interval) SECURITY INVOKER',
+                'ALTER ROUTINE calo_recon.purge(interval) SECURITY DEFINER SET search_path = pg_catalog, pg_temp',
+                'REVOKE ALL ON ROUTINE calo_recon.purge(interval) FROM PUBLIC'],
+          'harden_entry_points(): a stray definer runs with its caller''s rights again, a listed one is hardened again');
+SELECT ok((SELECT NOT c.prosecdef AND p.prosecdef AND p.proconfig = ARRAY['search_path=pg_catalog, pg_temp']
+                  AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
+           FROM pg_proc c, pg_proc p
+           WHERE c.oid = 'calo_recon.check_health(interval)'::regprocedure AND p.oid = 'calo_recon.purge(interval)'::regprocedure),
+          '... as the catalog shows');
+INSERT INTO calo_recon.definer_entry_points (routine_name, writes) VALUES ('no_such_routine', 'nothing');
+SELECT throws_ok($$SELECT * FROM calo_recon.harden_entry_points()$$, '42883',
+                 'calo_recon.definer_entry_points names no routine: no_such_routine',
+                 'harden_entry_points(): a listed name without a routine is 42883');
+DELETE FROM calo_recon.definer_entry_points WHERE routine_name = 'no_such_routine';
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -16,8 +16,12 @@ SELECT volatility_is('calo_recon', 'check_transaction',
           ARRAY['text', 'text', 'numeric', 'numeric', 'numeric', 'numeric', 'numeric'], 'stable',
           'check_transaction reads the editable currencies: stable, not immutable');
 SELECT ok(NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                      WHERE n.nspname = 'calo_recon' AND p.prosecdef),
-          'no SECURITY DEFINER function');
+                      WHERE n.nspname = 'calo_recon' AND p.prosecdef
+                        AND p.oid <> 'calo_recon.reconcile(text[])'::regprocedure
+                        AND p.proname IN ('check_transaction', 'chain_findings', 'chain_findings_since', 'reconcile_pending'))
+          AND (SELECT prosecdef AND proconfig = ARRAY['search_path=pg_catalog, pg_temp']
+               FROM pg_proc WHERE oid = 'calo_recon.reconcile(text[])'::regprocedure),
+          'reconcile() is a hardened SECURITY DEFINER entry point (it writes findings for operators), the rules are not');
 SELECT ok((SELECT 'calo_recon.reconciliation_findings'::regclass::oid = ANY (extconfig)
            FROM pg_extension WHERE extname = 'calo_recon'),
           'findings are kept by pg_dump');

@@ -3,14 +3,12 @@
 -- transaction and vanish with its ROLLBACK.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(65);
+SELECT plan(77);
 
 CREATE ROLE calo_tap_nobody;
 CREATE ROLE calo_tap_reader;
 CREATE ROLE calo_tap_analyst;
 CREATE ROLE calo_tap_operator;
-CREATE ROLE calo_tap_files;
-GRANT pg_read_server_files, pg_write_server_files TO calo_tap_files;
 
 SELECT * FROM calo_recon.ingest_file('samples/balance-sync-logs');
 INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
@@ -114,27 +112,61 @@ SELECT results_eq($$SELECT verdict, analyst, note FROM calo_recon.anomaly_feedba
 SELECT is((SELECT verdict FROM calo_recon.anomaly_verdicts WHERE txn_id = 'TAP-ROLE-2'), 'dismissed',
           'the latest feedback is the verdict in force');
 
--- operator: exports need pg_write_server_files besides EXECUTE (checked like COPY TO)
-SET ROLE calo_tap_operator;
-SELECT throws_ok($$SELECT * FROM calo_recon.export_reports('tap_roles')$$, '42501',
-                 'permission denied to write server files with export_reports()', 'operator without pg_write_server_files: refused');
-SELECT lives_ok($$SELECT calo_recon.reconcile()$$, 'operator: reconcile');
-RESET ROLE;
-GRANT calo_tap_files TO calo_tap_operator;
-SET ROLE calo_tap_operator;
-SELECT lives_ok($$SELECT * FROM calo_recon.export_reports('tap_roles')$$, 'operator with pg_write_server_files: export_reports');
-SELECT lives_ok($$SELECT calo_recon.export_workbook('tap_roles/book.xlsx')$$, 'operator: export_workbook');
-SELECT is((SELECT status FROM calo_recon.refresh('samples')), 'succeeded', 'operator: refresh');
-SELECT lives_ok($$SELECT calo_recon.train_model('tap-roles-ops', 0.01, 50, 64, 3)$$, 'operator: train_model');
-SELECT lives_ok($$SELECT calo_recon.score_transactions(false)$$, 'operator: score_transactions');
-SELECT lives_ok($$SELECT calo_recon.record_feedback('TAP-ROLE-4', 'confirmed')$$, 'operator: feedback');
-SELECT is((SELECT analyst FROM calo_recon.anomaly_feedback WHERE txn_id = 'TAP-ROLE-4'), session_user::text,
-          'operator: feedback signed with the session''s login role');
+-- operator (issue 11 item 6): a login with only the operator role -- no
+-- pg_read_server_files, no pg_write_server_files, no write right on the
+-- record -- does every job of the kind through the functions, which sign
+-- with its login role (session_user), not with the owner they run as
+CREATE ROLE calo_tap_operator_login IN ROLE calo_tap_operator;
+SET SESSION AUTHORIZATION calo_tap_operator_login;
+SELECT ok((SELECT transactions > 0 FROM calo_recon.ingest_file('bad/walk')), 'operator login: ingest_file');
+SELECT lives_ok($$SELECT calo_recon.reconcile()$$, 'operator login: reconcile');
+SELECT is((SELECT status || ' by ' || started_by FROM calo_recon.refresh('samples')), 'succeeded by calo_tap_operator_login',
+          'operator login: refresh, the run signed with the login role');
+SELECT lives_ok($$SELECT * FROM calo_recon.export_reports('tap_roles')$$, 'operator login: export_reports');
+SELECT lives_ok($$SELECT calo_recon.export_workbook('tap_roles/book.xlsx')$$, 'operator login: export_workbook');
+SELECT lives_ok($$SELECT calo_recon.export_dashboard('tap_roles/dashboard.html')$$, 'operator login: export_dashboard');
+SELECT lives_ok($$SELECT calo_recon.train_model('tap-roles-ops', 0.01, 50, 64, 3)$$, 'operator login: train_model');
+SELECT lives_ok($$SELECT calo_recon.score_transactions(false)$$, 'operator login: score_transactions');
+SELECT lives_ok($$SELECT * FROM calo_recon.raise_alerts()$$, 'operator login: raise_alerts');
+SELECT is((SELECT acknowledged_by::text FROM calo_recon.acknowledge_alert(
+               (SELECT min(alert_id) FROM calo_recon.alerts WHERE status = 'open'), 'on it')),
+          'calo_tap_operator_login', 'operator login: acknowledge_alert, signed with the login role');
+SELECT is((SELECT resolved_by::text FROM calo_recon.resolve_alert(
+               (SELECT min(alert_id) FROM calo_recon.alerts WHERE status = 'acknowledged'), 'handled')),
+          'calo_tap_operator_login', 'operator login: resolve_alert, signed with the login role');
+SELECT lives_ok($$SELECT * FROM calo_recon.purge('1 year')$$, 'operator login: purge');
+SELECT lives_ok($$SELECT calo_recon.record_feedback('TAP-ROLE-4', 'confirmed')$$, 'operator login: feedback');
+SELECT is((SELECT analyst FROM calo_recon.anomaly_feedback WHERE txn_id = 'TAP-ROLE-4'), 'calo_tap_operator_login',
+          'operator login: feedback signed with the session''s login role');
+SELECT throws_ok($$SELECT calo_recon.read_log_file('samples/answer-key.json')$$, '42501',
+                 'permission denied to read server files with read_log_file()',
+                 'operator login: read_log_file, which is no entry point, still needs pg_read_server_files');
+SELECT throws_ok($$SELECT calo_recon.refresh_work(1)$$, '42501', NULL, 'operator login: no internals (refresh_work)');
+SELECT throws_ok($$SELECT calo_recon.ingest_log_unreconciled('x', 'x')$$, '42501', NULL,
+                 'operator login: no internals (ingest_log_unreconciled)');
+SELECT throws_ok($$INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+                   VALUES ('TAP-ROLE-OP', 'tap-role-op', 'CREDIT', 'SAR', 1, 0, 0, 1, now())$$,
+                 '42501', NULL, 'operator login: no direct INSERT into transactions');
+SELECT throws_ok($$UPDATE calo_recon.alerts SET resolution = 'x', resolved_at = now()$$, '42501', NULL,
+                 'operator login: no direct UPDATE of alerts');
+SELECT throws_ok($$DELETE FROM calo_recon.runs$$, '42501', NULL, 'operator login: no direct DELETE of runs');
 SELECT throws_ok($$UPDATE calo_recon.anomaly_feedback SET verdict = 'dismissed'$$, '42501', NULL, 'operator: feedback cannot be rewritten');
 SELECT throws_ok($$DELETE FROM calo_recon.anomaly_feedback$$, '42501', NULL, 'operator: feedback cannot be deleted');
 SELECT throws_ok($$INSERT INTO calo_recon.anomaly_feedback (txn_id, verdict, analyst) VALUES ('TAP-ROLE-4', 'dismissed', 'calo_tap_analyst')$$,
                  '42501', NULL, 'operator: no feedback signed as someone else');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
+-- the matrix: no INSERT, UPDATE, DELETE or TRUNCATE on any table (column
+-- rights included) but the configuration (currencies, which model is
+-- active) and the feedback columns an author fills in
+SELECT is_empty($$
+    SELECT c.relname || ' ' || k.kind FROM pg_class c
+    CROSS JOIN (VALUES ('UPDATE'), ('DELETE'), ('TRUNCATE'), ('INSERT')) AS k(kind)
+    WHERE c.relnamespace = 'calo_recon'::regnamespace AND c.relkind IN ('r', 'p', 'v')
+      AND (has_table_privilege('calo_tap_operator_login', c.oid, k.kind)
+           OR (k.kind IN ('INSERT', 'UPDATE') AND has_any_column_privilege('calo_tap_operator_login', c.oid, k.kind)))
+    EXCEPT VALUES ('currencies INSERT'), ('currencies UPDATE'), ('currencies DELETE'), ('models UPDATE'),
+                  ('anomaly_feedback INSERT') $$,
+  'operator: no write privilege on any table of the record');
 
 -- hostile search_path: functions, operators and tables planted in public
 -- and pg_temp change nothing computed by ingest, reconcile, refresh or the
