@@ -19,17 +19,23 @@ cr_as_server() {
   if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
+# A private copy of the server under $1 with calo_recon installed into it.
+cr_install_into() {
+  local inst=$1
+  mkdir -p "$inst/usr/lib/postgresql" "$inst/usr/share/postgresql"
+  rm -rf "$inst/usr/lib/postgresql/$CR_PGVER" "$inst/usr/share/postgresql/$CR_PGVER"
+  cp -a "$CR_SRC_BIN" "$inst/usr/lib/postgresql/"
+  cp -a "$CR_SRC_SHARE" "$inst/usr/share/postgresql/"
+  # The system pg_config, never a private copy's that an enclosing cluster put
+  # on the PATH: a copy reports paths under its own folder.
+  make -s install DESTDIR="$inst" PG_CONFIG="$CR_SRC_BIN/bin/pg_config" >/dev/null
+}
+
 cluster_install() {
   CR_ROOT=${CR_ROOT:-$(mktemp -d /tmp/calo_recon.XXXXXX)}
   export CR_ROOT
   CR_INST=$CR_ROOT/inst
-  mkdir -p "$CR_INST/usr/lib/postgresql" "$CR_INST/usr/share/postgresql"
-  rm -rf "$CR_INST/usr/lib/postgresql/$CR_PGVER" "$CR_INST/usr/share/postgresql/$CR_PGVER"
-  cp -a "$CR_SRC_BIN" "$CR_INST/usr/lib/postgresql/"
-  cp -a "$CR_SRC_SHARE" "$CR_INST/usr/share/postgresql/"
-  # The system pg_config, never a private copy's that an enclosing cluster put
-  # on the PATH: a copy reports paths under its own folder.
-  make -s install DESTDIR="$CR_INST" PG_CONFIG="$CR_SRC_BIN/bin/pg_config" >/dev/null
+  cr_install_into "$CR_INST"
   export CR_BIN=$CR_INST/usr/lib/postgresql/$CR_PGVER/bin
 }
 

@@ -2006,6 +2006,191 @@ Columns: event_no (from 1), logged_at (application timestamp, else export timest
 Kinds: start, end, report, init_start, init_report, metric, platform_text, processing_message, transaction, balance_error, negative_balance_rejection, skip, balance_updated, transaction_lock, transaction_json, record_body, sync_error, uncaught_exception, invoke_error, app_log, malformed.
 A malformed body is {"reason", "detail", "intended_kind"}, plus "field" (the key) and "txn_id" (the event's own id, when readable) for a data field that breaks its rule; reasons: no_timestamp, bad_timestamp, truncated_event, malformed_event (also: a duplicate key, or another log line starting inside the event), missing_field, bad_field (also: an empty string, a currency not of three capital letters, a type not CREDIT or DEBIT), out_of_range (an id, string field or number beyond the parser's limits, money of 10^15 or more), too_large (an event beyond the parser's size limit: not parsed, raw cut to an excerpt); the limits are in src/core/logparse.h and the README. See calo_recon.parse_log_kinds().$$;
 
+-- Aggregates that distribute (issue 13 item 1): scaler_fit and iforest_fit
+-- keep their names and signatures, on partial states of their own types
+-- (calo_recon.scaler_state, calo_recon.iforest_sample) with text and binary
+-- forms and combine functions, in place of internal states, so that parallel
+-- workers and Citus workers run the partial aggregation.  The 1.1 support
+-- functions go; their C symbols stay, raising 0A000 (src/glue/fit_v11_glue.c).
+-- Stored models are untouched (calo_recon.scaler and calo_recon.iforest keep
+-- their forms).
+DROP AGGREGATE calo_recon.scaler_fit(float8[]);
+DROP FUNCTION calo_recon.scaler_fit_transfn(internal, float8[]);
+DROP FUNCTION calo_recon.scaler_fit_combinefn(internal, internal);
+DROP FUNCTION calo_recon.scaler_fit_serialfn(internal);
+DROP FUNCTION calo_recon.scaler_fit_deserialfn(bytea, internal);
+DROP FUNCTION calo_recon.scaler_fit_finalfn(internal);
+DROP AGGREGATE calo_recon.iforest_fit(float8[]);
+DROP AGGREGATE calo_recon.iforest_fit(float8[], int, int, bigint);
+DROP AGGREGATE calo_recon.iforest_fit(float8[], int, int, bigint, int);
+DROP FUNCTION calo_recon.iforest_fit_transfn(internal, float8[]);
+DROP FUNCTION calo_recon.iforest_fit_transfn(internal, float8[], int, int, bigint);
+DROP FUNCTION calo_recon.iforest_fit_transfn(internal, float8[], int, int, bigint, int);
+DROP FUNCTION calo_recon.iforest_fit_combinefn(internal, internal);
+DROP FUNCTION calo_recon.iforest_fit_serialfn(internal);
+DROP FUNCTION calo_recon.iforest_fit_deserialfn(bytea, internal);
+DROP FUNCTION calo_recon.iforest_fit_finalfn(internal);
+
+-- The partial state of scaler_fit, a type of its own with text and binary
+-- forms and a combine function, so that parallel workers and Citus workers
+-- run the partial aggregation and the leader or coordinator combines.
+CREATE TYPE calo_recon.scaler_state;
+
+CREATE FUNCTION calo_recon.scaler_state_in(cstring) RETURNS calo_recon.scaler_state
+    AS 'MODULE_PATHNAME', 'scaler_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_in(cstring) IS
+  'Input of calo_recon.scaler_state: base64 of its binary form, fully validated (22P02 when invalid)';
+CREATE FUNCTION calo_recon.scaler_state_out(calo_recon.scaler_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'scaler_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_out(calo_recon.scaler_state) IS
+  'Output of calo_recon.scaler_state: base64 of its binary form';
+CREATE FUNCTION calo_recon.scaler_state_recv(internal) RETURNS calo_recon.scaler_state
+    AS 'MODULE_PATHNAME', 'scaler_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_recv(internal) IS
+  'Binary input of calo_recon.scaler_state, fully validated (22P03 when invalid)';
+CREATE FUNCTION calo_recon.scaler_state_send(calo_recon.scaler_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'scaler_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_send(calo_recon.scaler_state) IS
+  'Binary output of calo_recon.scaler_state: the versioned binary form';
+
+CREATE TYPE calo_recon.scaler_state (
+    INPUT = calo_recon.scaler_state_in,
+    OUTPUT = calo_recon.scaler_state_out,
+    RECEIVE = calo_recon.scaler_state_recv,
+    SEND = calo_recon.scaler_state_send,
+    INTERNALLENGTH = VARIABLE,
+    STORAGE = extended
+);
+COMMENT ON TYPE calo_recon.scaler_state IS
+  'A running StandardScaler fit (count, and per feature the exact sums of x and x*x): the partial state of scaler_fit';
+
+CREATE FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) RETURNS calo_recon.scaler_state
+    AS 'MODULE_PATHNAME', 'scaler_state_add' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) IS
+  'scaler_fit state transition: adds one row to the exact sums (an aggregate''s transition only)';
+-- the transitions run as the aggregates' owner; nobody calls them directly
+REVOKE ALL ON FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) FROM PUBLIC;
+CREATE FUNCTION calo_recon.scaler_state_combine(calo_recon.scaler_state, calo_recon.scaler_state) RETURNS calo_recon.scaler_state
+    AS 'MODULE_PATHNAME', 'scaler_state_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_combine(calo_recon.scaler_state, calo_recon.scaler_state) IS
+  'The running fits of two sets of rows into the fit of their union, exactly (any split gives the same scaler); scaler_fit''s combine function';
+CREATE FUNCTION calo_recon.scaler_state_fit(calo_recon.scaler_state) RETURNS calo_recon.scaler
+    AS 'MODULE_PATHNAME', 'scaler_state_fit' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_fit(calo_recon.scaler_state) IS
+  'The scaler of a running fit: mean, variance and scale; an empty training set is an error (scaler_fit''s final function)';
+CREATE FUNCTION calo_recon.scaler_state_info(calo_recon.scaler_state, OUT features int, OUT samples bigint)
+    AS 'MODULE_PATHNAME', 'scaler_state_info' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_info(calo_recon.scaler_state) IS
+  'Number of features and of rows of a running scaler fit';
+
+CREATE AGGREGATE calo_recon.scaler_fit(features float8[]) (
+    SFUNC = calo_recon.scaler_state_add,
+    STYPE = calo_recon.scaler_state,
+    FINALFUNC = calo_recon.scaler_state_fit,
+    COMBINEFUNC = calo_recon.scaler_state_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE calo_recon.scaler_fit(float8[]) IS
+  'Fits a StandardScaler (scikit-learn semantics) over feature vectors; NULL/NaN/Infinity features, ragged rows and empty input are errors';
+
+-- The partial state of iforest_fit: a bottom-k sample of the training rows
+-- by a hashed priority, a type of its own with text and binary forms and a
+-- combine function (see scaler_state).  A model fitted from any split of the
+-- rows, combined in any order, is the same bytes.
+CREATE TYPE calo_recon.iforest_sample;
+
+CREATE FUNCTION calo_recon.iforest_sample_in(cstring) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_in(cstring) IS
+  'Input of calo_recon.iforest_sample: base64 of its binary form, fully validated (22P02 when invalid)';
+CREATE FUNCTION calo_recon.iforest_sample_out(calo_recon.iforest_sample) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'iforest_sample_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_out(calo_recon.iforest_sample) IS
+  'Output of calo_recon.iforest_sample: base64 of its binary form';
+CREATE FUNCTION calo_recon.iforest_sample_recv(internal) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_recv(internal) IS
+  'Binary input of calo_recon.iforest_sample, fully validated (22P03 when invalid)';
+CREATE FUNCTION calo_recon.iforest_sample_send(calo_recon.iforest_sample) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'iforest_sample_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_send(calo_recon.iforest_sample) IS
+  'Binary output of calo_recon.iforest_sample: the versioned binary form';
+
+CREATE TYPE calo_recon.iforest_sample (
+    INPUT = calo_recon.iforest_sample_in,
+    OUTPUT = calo_recon.iforest_sample_out,
+    RECEIVE = calo_recon.iforest_sample_recv,
+    SEND = calo_recon.iforest_sample_send,
+    INTERNALLENGTH = VARIABLE,
+    STORAGE = extended
+);
+COMMENT ON TYPE calo_recon.iforest_sample IS
+  'The training sample of an Isolation Forest fit (the n_trees * sample_size rows of least hashed priority, with their counts, and the fit''s parameters): the partial state of iforest_fit';
+
+CREATE FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[]) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_add' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[]) IS
+  'iforest_fit state transition: validates the row and offers it to the sample (an aggregate''s transition only)';
+CREATE FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_add' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint) IS
+  'iforest_fit state transition with n_trees, sample_size and seed';
+CREATE FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint, int) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_add' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint, int) IS
+  'iforest_fit state transition with n_trees, sample_size, seed and extension_level';
+-- the transitions run as the aggregates' owner; nobody calls them directly
+REVOKE ALL ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint, int) FROM PUBLIC;
+CREATE FUNCTION calo_recon.iforest_sample_combine(calo_recon.iforest_sample, calo_recon.iforest_sample) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_combine(calo_recon.iforest_sample, calo_recon.iforest_sample) IS
+  'The samples of two sets of rows into the sample of their union (22023 when taken with different parameters); iforest_fit''s combine function';
+CREATE FUNCTION calo_recon.iforest_sample_fit(calo_recon.iforest_sample) RETURNS calo_recon.iforest
+    AS 'MODULE_PATHNAME', 'iforest_sample_fit' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_fit(calo_recon.iforest_sample) IS
+  'The forest grown from a sample, with the sample''s parameters; an empty training set is an error (iforest_fit''s final function)';
+CREATE FUNCTION calo_recon.iforest_sample_info(calo_recon.iforest_sample,
+    OUT rows_seen bigint, OUT entries bigint, OUT rows_kept bigint, OUT features int,
+    OUT trees int, OUT sample_size int, OUT seed bigint, OUT extension_level int)
+    AS 'MODULE_PATHNAME', 'iforest_sample_info' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_info(calo_recon.iforest_sample) IS
+  'A sample''s rows seen, entries (distinct rows kept), rows kept (their counts summed) and the fit''s parameters';
+
+CREATE AGGREGATE calo_recon.iforest_fit(features float8[]) (
+    SFUNC = calo_recon.iforest_sample_add,
+    STYPE = calo_recon.iforest_sample,
+    FINALFUNC = calo_recon.iforest_sample_fit,
+    COMBINEFUNC = calo_recon.iforest_sample_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE calo_recon.iforest_fit(float8[]) IS
+  'Fits an Isolation Forest: 100 trees, sample_size min(256, rows), seed 42';
+
+CREATE AGGREGATE calo_recon.iforest_fit(features float8[], n_trees int, sample_size int, seed bigint) (
+    SFUNC = calo_recon.iforest_sample_add,
+    STYPE = calo_recon.iforest_sample,
+    FINALFUNC = calo_recon.iforest_sample_fit,
+    COMBINEFUNC = calo_recon.iforest_sample_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE calo_recon.iforest_fit(float8[], int, int, bigint) IS
+  'Fits an Isolation Forest with n_trees (1..10000), sample_size (2..100000) and seed (NULL arguments take the defaults 100, 256, 42)';
+
+CREATE AGGREGATE calo_recon.iforest_fit(features float8[], n_trees int, sample_size int, seed bigint, extension_level int) (
+    SFUNC = calo_recon.iforest_sample_add,
+    STYPE = calo_recon.iforest_sample,
+    FINALFUNC = calo_recon.iforest_sample_fit,
+    COMBINEFUNC = calo_recon.iforest_sample_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE calo_recon.iforest_fit(float8[], int, int, bigint, int) IS
+  'Fits an Extended Isolation Forest (Hariri et al. 2018); extension_level 0 .. n_features - 1, 0 is the classic forest';
+-- (ops' block below ends with reapply_grants(), which grants the fit
+-- states' transitions to the recorded roles as on a fresh install)
+-- end of the fit states (issue 13 item 1)
+
 -- ops (issue 11 leftovers, session 4): one alert-group predicate, the
 -- operator without direct DML (SECURITY DEFINER entry points), backfill age
 -- at insert time.

@@ -34,32 +34,63 @@ CREATE TYPE calo_recon.scaler (
 COMMENT ON TYPE calo_recon.scaler IS
   'A fitted StandardScaler: per-feature mean, population variance (ddof 0) and scale (1 for constant features, as scikit-learn)';
 
-CREATE FUNCTION calo_recon.scaler_fit_transfn(internal, float8[]) RETURNS internal
-    AS 'MODULE_PATHNAME', 'scaler_fit_transfn' LANGUAGE C PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.scaler_fit_transfn(internal, float8[]) IS
-  'scaler_fit state transition: Welford update of one row';
-CREATE FUNCTION calo_recon.scaler_fit_combinefn(internal, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'scaler_fit_combinefn' LANGUAGE C PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.scaler_fit_combinefn(internal, internal) IS
-  'scaler_fit combine: Chan et al. merge of two partial fits';
-CREATE FUNCTION calo_recon.scaler_fit_serialfn(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'scaler_fit_serialfn' LANGUAGE C STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.scaler_fit_serialfn(internal) IS 'scaler_fit state serialization';
-CREATE FUNCTION calo_recon.scaler_fit_deserialfn(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'scaler_fit_deserialfn' LANGUAGE C STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.scaler_fit_deserialfn(bytea, internal) IS 'scaler_fit state deserialization';
-CREATE FUNCTION calo_recon.scaler_fit_finalfn(internal) RETURNS calo_recon.scaler
-    AS 'MODULE_PATHNAME', 'scaler_fit_finalfn' LANGUAGE C PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.scaler_fit_finalfn(internal) IS
-  'scaler_fit final: mean, variance and scale; an empty training set is an error';
+-- The partial state of scaler_fit, a type of its own with text and binary
+-- forms and a combine function, so that parallel workers and Citus workers
+-- run the partial aggregation and the leader or coordinator combines.
+CREATE TYPE calo_recon.scaler_state;
+
+CREATE FUNCTION calo_recon.scaler_state_in(cstring) RETURNS calo_recon.scaler_state
+    AS 'MODULE_PATHNAME', 'scaler_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_in(cstring) IS
+  'Input of calo_recon.scaler_state: base64 of its binary form, fully validated (22P02 when invalid)';
+CREATE FUNCTION calo_recon.scaler_state_out(calo_recon.scaler_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'scaler_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_out(calo_recon.scaler_state) IS
+  'Output of calo_recon.scaler_state: base64 of its binary form';
+CREATE FUNCTION calo_recon.scaler_state_recv(internal) RETURNS calo_recon.scaler_state
+    AS 'MODULE_PATHNAME', 'scaler_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_recv(internal) IS
+  'Binary input of calo_recon.scaler_state, fully validated (22P03 when invalid)';
+CREATE FUNCTION calo_recon.scaler_state_send(calo_recon.scaler_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'scaler_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_send(calo_recon.scaler_state) IS
+  'Binary output of calo_recon.scaler_state: the versioned binary form';
+
+CREATE TYPE calo_recon.scaler_state (
+    INPUT = calo_recon.scaler_state_in,
+    OUTPUT = calo_recon.scaler_state_out,
+    RECEIVE = calo_recon.scaler_state_recv,
+    SEND = calo_recon.scaler_state_send,
+    INTERNALLENGTH = VARIABLE,
+    STORAGE = extended
+);
+COMMENT ON TYPE calo_recon.scaler_state IS
+  'A running StandardScaler fit (count, and per feature the exact sums of x and x*x): the partial state of scaler_fit';
+
+CREATE FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) RETURNS calo_recon.scaler_state
+    AS 'MODULE_PATHNAME', 'scaler_state_add' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) IS
+  'scaler_fit state transition: adds one row to the exact sums (an aggregate''s transition only)';
+-- the transitions run as the aggregates' owner; nobody calls them directly
+REVOKE ALL ON FUNCTION calo_recon.scaler_state_add(calo_recon.scaler_state, float8[]) FROM PUBLIC;
+CREATE FUNCTION calo_recon.scaler_state_combine(calo_recon.scaler_state, calo_recon.scaler_state) RETURNS calo_recon.scaler_state
+    AS 'MODULE_PATHNAME', 'scaler_state_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_combine(calo_recon.scaler_state, calo_recon.scaler_state) IS
+  'The running fits of two sets of rows into the fit of their union, exactly (any split gives the same scaler); scaler_fit''s combine function';
+CREATE FUNCTION calo_recon.scaler_state_fit(calo_recon.scaler_state) RETURNS calo_recon.scaler
+    AS 'MODULE_PATHNAME', 'scaler_state_fit' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_fit(calo_recon.scaler_state) IS
+  'The scaler of a running fit: mean, variance and scale; an empty training set is an error (scaler_fit''s final function)';
+CREATE FUNCTION calo_recon.scaler_state_info(calo_recon.scaler_state, OUT features int, OUT samples bigint)
+    AS 'MODULE_PATHNAME', 'scaler_state_info' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.scaler_state_info(calo_recon.scaler_state) IS
+  'Number of features and of rows of a running scaler fit';
 
 CREATE AGGREGATE calo_recon.scaler_fit(features float8[]) (
-    SFUNC = calo_recon.scaler_fit_transfn,
-    STYPE = internal,
-    FINALFUNC = calo_recon.scaler_fit_finalfn,
-    COMBINEFUNC = calo_recon.scaler_fit_combinefn,
-    SERIALFUNC = calo_recon.scaler_fit_serialfn,
-    DESERIALFUNC = calo_recon.scaler_fit_deserialfn,
+    SFUNC = calo_recon.scaler_state_add,
+    STYPE = calo_recon.scaler_state,
+    FINALFUNC = calo_recon.scaler_state_fit,
+    COMBINEFUNC = calo_recon.scaler_state_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE calo_recon.scaler_fit(float8[]) IS
@@ -128,64 +159,96 @@ CREATE FUNCTION calo_recon.iforest_from_bytea(bytea) RETURNS calo_recon.iforest
 COMMENT ON FUNCTION calo_recon.iforest_from_bytea(bytea) IS
   'A model from its binary form, fully validated (22P03 when invalid)';
 
-CREATE FUNCTION calo_recon.iforest_fit_transfn(internal, float8[]) RETURNS internal
-    AS 'MODULE_PATHNAME', 'iforest_fit_transfn' LANGUAGE C PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.iforest_fit_transfn(internal, float8[]) IS
-  'iforest_fit state transition: validates the row and offers it to the reservoir sample';
-CREATE FUNCTION calo_recon.iforest_fit_transfn(internal, float8[], int, int, bigint) RETURNS internal
-    AS 'MODULE_PATHNAME', 'iforest_fit_transfn' LANGUAGE C PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.iforest_fit_transfn(internal, float8[], int, int, bigint) IS
+-- The partial state of iforest_fit: a bottom-k sample of the training rows
+-- by a hashed priority, a type of its own with text and binary forms and a
+-- combine function (see scaler_state).  A model fitted from any split of the
+-- rows, combined in any order, is the same bytes.
+CREATE TYPE calo_recon.iforest_sample;
+
+CREATE FUNCTION calo_recon.iforest_sample_in(cstring) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_in(cstring) IS
+  'Input of calo_recon.iforest_sample: base64 of its binary form, fully validated (22P02 when invalid)';
+CREATE FUNCTION calo_recon.iforest_sample_out(calo_recon.iforest_sample) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'iforest_sample_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_out(calo_recon.iforest_sample) IS
+  'Output of calo_recon.iforest_sample: base64 of its binary form';
+CREATE FUNCTION calo_recon.iforest_sample_recv(internal) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_recv(internal) IS
+  'Binary input of calo_recon.iforest_sample, fully validated (22P03 when invalid)';
+CREATE FUNCTION calo_recon.iforest_sample_send(calo_recon.iforest_sample) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'iforest_sample_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_send(calo_recon.iforest_sample) IS
+  'Binary output of calo_recon.iforest_sample: the versioned binary form';
+
+CREATE TYPE calo_recon.iforest_sample (
+    INPUT = calo_recon.iforest_sample_in,
+    OUTPUT = calo_recon.iforest_sample_out,
+    RECEIVE = calo_recon.iforest_sample_recv,
+    SEND = calo_recon.iforest_sample_send,
+    INTERNALLENGTH = VARIABLE,
+    STORAGE = extended
+);
+COMMENT ON TYPE calo_recon.iforest_sample IS
+  'The training sample of an Isolation Forest fit (the n_trees * sample_size rows of least hashed priority, with their counts, and the fit''s parameters): the partial state of iforest_fit';
+
+CREATE FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[]) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_add' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[]) IS
+  'iforest_fit state transition: validates the row and offers it to the sample (an aggregate''s transition only)';
+CREATE FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_add' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint) IS
   'iforest_fit state transition with n_trees, sample_size and seed';
-CREATE FUNCTION calo_recon.iforest_fit_transfn(internal, float8[], int, int, bigint, int) RETURNS internal
-    AS 'MODULE_PATHNAME', 'iforest_fit_transfn' LANGUAGE C PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.iforest_fit_transfn(internal, float8[], int, int, bigint, int) IS
+CREATE FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint, int) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_add' LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint, int) IS
   'iforest_fit state transition with n_trees, sample_size, seed and extension_level';
-CREATE FUNCTION calo_recon.iforest_fit_combinefn(internal, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'iforest_fit_combinefn' LANGUAGE C PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.iforest_fit_combinefn(internal, internal) IS
-  'iforest_fit combine: merges two reservoirs into a uniform sample of the union';
-CREATE FUNCTION calo_recon.iforest_fit_serialfn(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'iforest_fit_serialfn' LANGUAGE C STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.iforest_fit_serialfn(internal) IS 'iforest_fit state serialization';
-CREATE FUNCTION calo_recon.iforest_fit_deserialfn(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'iforest_fit_deserialfn' LANGUAGE C STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.iforest_fit_deserialfn(bytea, internal) IS 'iforest_fit state deserialization';
-CREATE FUNCTION calo_recon.iforest_fit_finalfn(internal) RETURNS calo_recon.iforest
-    AS 'MODULE_PATHNAME', 'iforest_fit_finalfn' LANGUAGE C PARALLEL SAFE;
-COMMENT ON FUNCTION calo_recon.iforest_fit_finalfn(internal) IS
-  'iforest_fit final: grows the trees from the reservoir; an empty training set is an error';
+-- the transitions run as the aggregates' owner; nobody calls them directly
+REVOKE ALL ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.iforest_sample_add(calo_recon.iforest_sample, float8[], int, int, bigint, int) FROM PUBLIC;
+CREATE FUNCTION calo_recon.iforest_sample_combine(calo_recon.iforest_sample, calo_recon.iforest_sample) RETURNS calo_recon.iforest_sample
+    AS 'MODULE_PATHNAME', 'iforest_sample_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_combine(calo_recon.iforest_sample, calo_recon.iforest_sample) IS
+  'The samples of two sets of rows into the sample of their union (22023 when taken with different parameters); iforest_fit''s combine function';
+CREATE FUNCTION calo_recon.iforest_sample_fit(calo_recon.iforest_sample) RETURNS calo_recon.iforest
+    AS 'MODULE_PATHNAME', 'iforest_sample_fit' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_fit(calo_recon.iforest_sample) IS
+  'The forest grown from a sample, with the sample''s parameters; an empty training set is an error (iforest_fit''s final function)';
+CREATE FUNCTION calo_recon.iforest_sample_info(calo_recon.iforest_sample,
+    OUT rows_seen bigint, OUT entries bigint, OUT rows_kept bigint, OUT features int,
+    OUT trees int, OUT sample_size int, OUT seed bigint, OUT extension_level int)
+    AS 'MODULE_PATHNAME', 'iforest_sample_info' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.iforest_sample_info(calo_recon.iforest_sample) IS
+  'A sample''s rows seen, entries (distinct rows kept), rows kept (their counts summed) and the fit''s parameters';
 
 CREATE AGGREGATE calo_recon.iforest_fit(features float8[]) (
-    SFUNC = calo_recon.iforest_fit_transfn,
-    STYPE = internal,
-    FINALFUNC = calo_recon.iforest_fit_finalfn,
-    COMBINEFUNC = calo_recon.iforest_fit_combinefn,
-    SERIALFUNC = calo_recon.iforest_fit_serialfn,
-    DESERIALFUNC = calo_recon.iforest_fit_deserialfn,
+    SFUNC = calo_recon.iforest_sample_add,
+    STYPE = calo_recon.iforest_sample,
+    FINALFUNC = calo_recon.iforest_sample_fit,
+    COMBINEFUNC = calo_recon.iforest_sample_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE calo_recon.iforest_fit(float8[]) IS
   'Fits an Isolation Forest: 100 trees, sample_size min(256, rows), seed 42';
 
 CREATE AGGREGATE calo_recon.iforest_fit(features float8[], n_trees int, sample_size int, seed bigint) (
-    SFUNC = calo_recon.iforest_fit_transfn,
-    STYPE = internal,
-    FINALFUNC = calo_recon.iforest_fit_finalfn,
-    COMBINEFUNC = calo_recon.iforest_fit_combinefn,
-    SERIALFUNC = calo_recon.iforest_fit_serialfn,
-    DESERIALFUNC = calo_recon.iforest_fit_deserialfn,
+    SFUNC = calo_recon.iforest_sample_add,
+    STYPE = calo_recon.iforest_sample,
+    FINALFUNC = calo_recon.iforest_sample_fit,
+    COMBINEFUNC = calo_recon.iforest_sample_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE calo_recon.iforest_fit(float8[], int, int, bigint) IS
   'Fits an Isolation Forest with n_trees (1..10000), sample_size (2..100000) and seed (NULL arguments take the defaults 100, 256, 42)';
 
 CREATE AGGREGATE calo_recon.iforest_fit(features float8[], n_trees int, sample_size int, seed bigint, extension_level int) (
-    SFUNC = calo_recon.iforest_fit_transfn,
-    STYPE = internal,
-    FINALFUNC = calo_recon.iforest_fit_finalfn,
-    COMBINEFUNC = calo_recon.iforest_fit_combinefn,
-    SERIALFUNC = calo_recon.iforest_fit_serialfn,
-    DESERIALFUNC = calo_recon.iforest_fit_deserialfn,
+    SFUNC = calo_recon.iforest_sample_add,
+    STYPE = calo_recon.iforest_sample,
+    FINALFUNC = calo_recon.iforest_sample_fit,
+    COMBINEFUNC = calo_recon.iforest_sample_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE calo_recon.iforest_fit(float8[], int, int, bigint, int) IS

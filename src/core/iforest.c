@@ -36,75 +36,6 @@ ifo_max_depth(uint32_t sample_size)
 	return d;
 }
 
-/* ---------------------------------------------------------------- reservoir */
-
-int64_t
-ifo_reservoir_slot(ifo_reservoir *r, rng_state *rng)
-{
-	uint64_t	j;
-
-	r->seen++;
-	if (r->count < r->capacity)
-		return (int64_t) r->count++;
-	j = rng_below(rng, r->seen);
-	return j < r->capacity ? (int64_t) j : -1;
-}
-
-/* Takes one not-yet-taken row of a reservoir at random (partial Fisher-Yates). */
-static const double *
-take_row(const ifo_reservoir *r, uint64_t *order, uint64_t taken, rng_state *rng)
-{
-	uint64_t	j = taken + rng_below(rng, r->count - taken);
-	uint64_t	tmp = order[taken];
-
-	order[taken] = order[j];
-	order[j] = tmp;
-	return r->rows + order[taken] * r->n_features;
-}
-
-void
-ifo_reservoir_merge(const ifo_reservoir *a, const ifo_reservoir *b,
-					ifo_reservoir *out, rng_state *rng,
-					uint64_t *scratch_a, uint64_t *scratch_b)
-{
-	uint64_t	rem_a = a->seen,
-				rem_b = b->seen,
-				taken_a = 0,
-				taken_b = 0,
-				k = a->seen + b->seen;
-	size_t		rowbytes = (size_t) out->n_features * sizeof(double);
-
-	if (k > out->capacity)
-		k = out->capacity;
-	for (uint64_t i = 0; i < a->count; i++)
-		scratch_a[i] = i;
-	for (uint64_t i = 0; i < b->count; i++)
-		scratch_b[i] = i;
-	for (uint64_t i = 0; i < k; i++)
-	{
-		int			from_a = rng_below(rng, rem_a + rem_b) < rem_a;
-		const double *row;
-
-		if (from_a && taken_a == a->count)
-			from_a = 0;
-		if (!from_a && taken_b == b->count)
-			from_a = 1;
-		if (from_a)
-		{
-			row = take_row(a, scratch_a, taken_a++, rng);
-			rem_a--;
-		}
-		else
-		{
-			row = take_row(b, scratch_b, taken_b++, rng);
-			rem_b--;
-		}
-		memcpy(out->rows + i * out->n_features, row, rowbytes);
-	}
-	out->seen = a->seen + b->seen;
-	out->count = k;
-}
-
 /* ----------------------------------------------------------------- training */
 
 typedef struct build_ctx
@@ -142,7 +73,9 @@ ifo_build_workspace(uint64_t n_rows, uint32_t n_features, const ifo_params *p)
 	if (p->extension_level > 0)
 		total += ALIGN8(nodes * n_features * sizeof(double));
 	total += ALIGN8(n_rows * sizeof(uint32_t));
-	total += ALIGN8((size_t) ss * sizeof(uint32_t));
+	total += ALIGN8((n_rows + 1) * sizeof(uint64_t));
+	/* a weighted draw takes up to sample_size rows even from fewer entries */
+	total += ALIGN8((size_t) p->sample_size * sizeof(uint32_t));
 	total += ALIGN8((size_t) n_features * sizeof(uint32_t));
 	total += 3 * ALIGN8((size_t) n_features * sizeof(double));
 	return total;
@@ -376,11 +309,53 @@ finish_tree_values(ifo_forest *f, uint32_t root, uint32_t depth)
 	finish_tree_values(f, n->right, depth + 1);
 }
 
+/* A Fenwick tree over the rows' weights, for draws without replacement. */
+static void
+fenwick_build(uint64_t *tree, const uint64_t *weights, uint64_t n)
+{
+	memset(tree, 0, (n + 1) * sizeof(uint64_t));
+	for (uint64_t i = 1; i <= n; i++)
+	{
+		uint64_t	j = i + (i & (0 - i));
+
+		tree[i] += weights[i - 1];
+		if (j <= n)
+			tree[j] += tree[i];
+	}
+}
+
+static void
+fenwick_add(uint64_t *tree, uint64_t n, uint64_t row, uint64_t delta)
+{
+	for (uint64_t i = row + 1; i <= n; i += i & (0 - i))
+		tree[i] += delta;
+}
+
+/* The row holding copy r (0 <= r < total weight) in row order. */
+static uint64_t
+fenwick_find(const uint64_t *tree, uint64_t n, uint64_t r)
+{
+	uint64_t	pos = 0,
+				step = 1;
+
+	while (step * 2 <= n)
+		step *= 2;
+	for (; step > 0; step /= 2)
+		if (pos + step <= n && tree[pos + step] <= r)
+		{
+			pos += step;
+			r -= tree[pos];
+		}
+	return pos;
+}
+
 ifo_forest *
-ifo_build(const double *rows, uint64_t n_rows, uint64_t n_seen,
+ifo_build(const double *rows, const uint64_t *weights, uint64_t n_rows, uint64_t n_seen,
 		  uint32_t n_features, const ifo_params *p, rng_state *rng,
 		  void *work, size_t worklen)
 {
+	uint64_t	budget = n_rows;
+	uint64_t   *fenwick;
 	uint32_t	ss = p->sample_size;
 	uint64_t	nodes;
 	char	   *w = work;
@@ -389,15 +364,22 @@ ifo_build(const double *rows, uint64_t n_rows, uint64_t n_seen,
 			   *idx;
 	build_ctx	c;
 
+	if (weights)
+	{
+		budget = 0;
+		for (uint64_t i = 0; i < n_rows; i++)
+			budget += weights[i];
+	}
 	if (n_seen < ss)
 		ss = (uint32_t) n_seen;
-	if (n_rows < ss)
-		ss = (uint32_t) n_rows;
+	if (budget < ss)
+		ss = (uint32_t) budget;
 	if (ss < 1 || n_features < 1 || p->n_trees < 1 ||
 		(p->extension_level > 0 && p->extension_level >= n_features) ||
 		worklen < ifo_build_workspace(n_rows, n_features, p))
 		return NULL;
-	nodes = nodes_bound(p, ss);
+	/* leaves hold distinct rows: no more of them than rows, whatever the draw */
+	nodes = nodes_bound(p, ss < n_rows ? ss : (uint32_t) n_rows);
 
 	f = (ifo_forest *) w;
 	w += ALIGN8(sizeof(ifo_forest));
@@ -421,8 +403,10 @@ ifo_build(const double *rows, uint64_t n_rows, uint64_t n_seen,
 	}
 	perm = (uint32_t *) w;
 	w += ALIGN8(n_rows * sizeof(uint32_t));
+	fenwick = (uint64_t *) w;
+	w += ALIGN8((n_rows + 1) * sizeof(uint64_t));
 	idx = (uint32_t *) w;
-	w += ALIGN8((size_t) ss * sizeof(uint32_t));
+	w += ALIGN8((size_t) p->sample_size * sizeof(uint32_t));
 	c.feat = (uint32_t *) w;
 	w += ALIGN8((size_t) n_features * sizeof(uint32_t));
 	c.lo = (double *) w;
@@ -441,17 +425,38 @@ ifo_build(const double *rows, uint64_t n_rows, uint64_t n_seen,
 
 	for (uint64_t i = 0; i < n_rows; i++)
 		perm[i] = (uint32_t) i;
+	if (weights)
+		fenwick_build(fenwick, weights, n_rows);
 	for (uint32_t t = 0; t < p->n_trees; t++)
 	{
-		/* ss rows without replacement: a partial Fisher-Yates shuffle */
-		for (uint32_t i = 0; i < ss; i++)
+		if (weights)
 		{
-			uint64_t	j = i + rng_below(rng, n_rows - i);
-			uint32_t	tmp = perm[i];
+			/*
+			 * ss of the budget's copies without replacement: a row of
+			 * weight w may come up to w times
+			 */
+			for (uint32_t i = 0; i < ss; i++)
+			{
+				uint64_t	row = fenwick_find(fenwick, n_rows, rng_below(rng, budget - i));
 
-			perm[i] = perm[j];
-			perm[j] = tmp;
-			idx[i] = perm[i];
+				fenwick_add(fenwick, n_rows, row, (uint64_t) -1);
+				idx[i] = (uint32_t) row;
+			}
+			for (uint32_t i = 0; i < ss; i++)
+				fenwick_add(fenwick, n_rows, idx[i], 1);
+		}
+		else
+		{
+			/* ss rows without replacement: a partial Fisher-Yates shuffle */
+			for (uint32_t i = 0; i < ss; i++)
+			{
+				uint64_t	j = i + rng_below(rng, n_rows - i);
+				uint32_t	tmp = perm[i];
+
+				perm[i] = perm[j];
+				perm[j] = tmp;
+				idx[i] = perm[i];
+			}
 		}
 		f->tree_start[t] = c.next;
 		c.tree_base = c.next;

@@ -1,8 +1,8 @@
 /*
- * iforest.h: Isolation Forest core (no PostgreSQL headers): reservoir
- * sampling for bounded-memory training, tree building (classic Liu/Ting/Zhou
- * 2008 with scikit-learn's split rules, and Hariri et al. 2018's Extended
- * Isolation Forest), scoring, and the versioned, validated binary form.
+ * iforest.h: Isolation Forest core (no PostgreSQL headers): tree building
+ * (classic Liu/Ting/Zhou 2008 with scikit-learn's split rules, and Hariri et
+ * al. 2018's Extended Isolation Forest) from a training sample (a bottom-k
+ * sketch, bottomk.h), scoring, and the versioned, validated binary form.
  *
  * Binary form, version 1, all fields little-endian:
  *   0  "CIFR"            4  u16 version (1)      6  u16 flags
@@ -38,6 +38,9 @@
 #define IFO_MAX_FEATURES 1000
 #define IFO_MAX_TREES 10000
 #define IFO_MAX_SAMPLE_SIZE 1000000
+/* the sample_size a fit may ask for (a model read elsewhere may hold more) */
+#define IFO_MIN_FIT_SAMPLE_SIZE 2
+#define IFO_MAX_FIT_SAMPLE_SIZE 100000
 #define IFO_MAX_NODES (1 << 24)
 /* scikit-learn's FEATURE_THRESHOLD: a feature whose range in a node is at
  * most this is constant there and is not split on */
@@ -103,35 +106,15 @@ double		ifo_c(double n);
  */
 uint32_t	ifo_max_depth(uint32_t sample_size);
 
-/* ---- reservoir (Vitter's algorithm R) ---- */
-typedef struct ifo_reservoir
-{
-	uint64_t	seen;			/* rows offered */
-	uint64_t	count;			/* rows held: min(seen, capacity) */
-	uint64_t	capacity;
-	uint32_t	n_features;
-	double	   *rows;			/* count * n_features, row-major */
-} ifo_reservoir;
-
-/*
- * Offers one row: returns the slot the row must be copied into, or -1 when
- * it is not kept.  The caller grows rows[] before writing slot == count.
- */
-int64_t		ifo_reservoir_slot(ifo_reservoir *r, rng_state *rng);
-/*
- * Merges a and b into out (capacity out->capacity, rows room for it) so that
- * out holds a uniform sample of the union: each draw takes from a with
- * probability (a's unseen rows)/(both unseen rows), as sampling without
- * replacement from the union would.
- */
-void		ifo_reservoir_merge(const ifo_reservoir *a, const ifo_reservoir *b,
-								ifo_reservoir *out, rng_state *rng,
-								uint64_t *scratch_a, uint64_t *scratch_b);
-
 /* ---- training ---- */
 size_t		ifo_build_workspace(uint64_t n_rows, uint32_t n_features, const ifo_params *p);
-/* Builds the forest in work (>= ifo_build_workspace bytes, 8-aligned). */
-ifo_forest *ifo_build(const double *rows, uint64_t n_rows, uint64_t n_seen,
+/*
+ * Builds the forest in work (>= ifo_build_workspace bytes, 8-aligned).  Each
+ * tree draws min(sample_size, n_seen, budget) rows without replacement: of
+ * the n_rows rows, or, with weights, of the budget of sum(weights) copies in
+ * which row i comes weights[i] times (a bottom-k sample's counts).
+ */
+ifo_forest *ifo_build(const double *rows, const uint64_t *weights, uint64_t n_rows, uint64_t n_seen,
 					  uint32_t n_features, const ifo_params *p, rng_state *rng,
 					  void *work, size_t worklen);
 

@@ -1,6 +1,6 @@
 /*
- * iforest_glue.c: the calo_recon.iforest type, the iforest_fit aggregates
- * and the scoring functions, around the plain core in iforest.c.
+ * iforest_glue.c: the calo_recon.iforest type and the scoring functions,
+ * around the plain core in iforest.c (fitting: iforest_fit_glue.c).
  *
  * Text form: base64 of the binary form (iforest.h); send/recv carry the
  * binary form itself.  Every value that enters (text, binary, bytea, JSON)
@@ -10,7 +10,6 @@
 #include "postgres.h"
 
 #include "access/detoast.h"
-#include "access/parallel.h"
 #include "common/base64.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -24,23 +23,11 @@
 #include "le_bytes.h"
 #include "model_glue.h"
 
-/* Defaults of iforest_fit(features): scikit-learn's IsolationForest's. */
-#define FIT_DEFAULT_TREES 100
-#define FIT_DEFAULT_SAMPLE_SIZE 256
-#define FIT_DEFAULT_SEED INT64CONST(42)
-#define FIT_MAX_SAMPLE_SIZE 100000
-#define FIT_INITIAL_ROWS 1024
-
 PG_FUNCTION_INFO_V1(iforest_in);
 PG_FUNCTION_INFO_V1(iforest_out);
 PG_FUNCTION_INFO_V1(iforest_recv);
 PG_FUNCTION_INFO_V1(iforest_send);
 PG_FUNCTION_INFO_V1(iforest_from_bytea);
-PG_FUNCTION_INFO_V1(iforest_fit_transfn);
-PG_FUNCTION_INFO_V1(iforest_fit_combinefn);
-PG_FUNCTION_INFO_V1(iforest_fit_serialfn);
-PG_FUNCTION_INFO_V1(iforest_fit_deserialfn);
-PG_FUNCTION_INFO_V1(iforest_fit_finalfn);
 PG_FUNCTION_INFO_V1(iforest_score);
 PG_FUNCTION_INFO_V1(iforest_explain);
 PG_FUNCTION_INFO_V1(iforest_info);
@@ -164,291 +151,6 @@ iforest_from_bytea(PG_FUNCTION_ARGS)
 
 	PG_RETURN_BYTEA_P(validated_value((const uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v),
 									  ERRCODE_INVALID_BINARY_REPRESENTATION));
-}
-
-/* ------------------------------------------------------------------ fitting */
-
-typedef struct fit_state
-{
-	ifo_params	params;
-	int64		seed;
-	rng_state	rng;
-	ifo_reservoir res;
-	uint64		rows_alloc;		/* rows res.rows has room for */
-	double	   *scratch;		/* one incoming row */
-} fit_state;
-
-/* what the serialized state starts with (then count * n_features doubles) */
-typedef struct fit_state_wire
-{
-	uint32		magic;
-	uint32		n_features;
-	ifo_params	params;
-	int64		seed;
-	rng_state	rng;
-	uint64		seen;
-	uint64		count;
-	uint64		capacity;
-} fit_state_wire;
-
-#define FIT_WIRE_MAGIC 0x46495453
-
-static int32
-int_param(FunctionCallInfo fcinfo, int argno, int32 dflt)
-{
-	return (PG_NARGS() > argno && !PG_ARGISNULL(argno)) ? PG_GETARG_INT32(argno) : dflt;
-}
-
-/*
- * The limits of a fit, for the aggregate and for train_model's path alike:
- * errors name the bad parameter. Sets p.
- */
-static void
-fit_check_params(int32 n_trees, int32 sample_size, int nf, int32 ext, ifo_params *out)
-{
-	ifo_params	p;
-	uint64		capacity;
-
-	if (n_trees < 1 || n_trees > IFO_MAX_TREES)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("iforest_fit: n_trees must be between 1 and %d", IFO_MAX_TREES),
-				 errdetail("n_trees is %d.", n_trees)));
-	if (sample_size < 2 || sample_size > FIT_MAX_SAMPLE_SIZE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("iforest_fit: sample_size must be between 2 and %d", FIT_MAX_SAMPLE_SIZE),
-				 errdetail("sample_size is %d.", sample_size)));
-	if (nf > IFO_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("iforest_fit: %d features is more than %d", nf, IFO_MAX_FEATURES)));
-	if (ext < 0 || ext > nf - 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("iforest_fit: extension_level must be between 0 and n_features - 1 (%d)", nf - 1),
-				 errdetail("extension_level is %d.", ext)));
-	p.n_trees = n_trees;
-	p.sample_size = sample_size;
-	p.extension_level = ext;
-	capacity = (uint64) n_trees * sample_size;
-	/* the reservoir and the training workspace must both fit an allocation */
-	if (capacity * nf * sizeof(double) > MaxAllocSize ||
-		ifo_build_workspace(capacity, nf, &p) > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("iforest_fit: %d trees of %d rows with %d features need more than 1 GB",
-						n_trees, sample_size, nf),
-				 errhint("Use fewer trees or a smaller sample_size.")));
-	*out = p;
-}
-
-static fit_state *
-fit_state_create(FunctionCallInfo fcinfo, MemoryContext aggcontext, int nf)
-{
-	int32		n_trees = int_param(fcinfo, 2, FIT_DEFAULT_TREES);
-	int32		sample_size = int_param(fcinfo, 3, FIT_DEFAULT_SAMPLE_SIZE);
-	int64		seed = (PG_NARGS() > 4 && !PG_ARGISNULL(4)) ? PG_GETARG_INT64(4) : FIT_DEFAULT_SEED;
-	int32		ext = int_param(fcinfo, 5, 0);
-	ifo_params	p;
-	uint64		capacity;
-	fit_state  *st;
-
-	fit_check_params(n_trees, sample_size, nf, ext, &p);
-	capacity = (uint64) n_trees * sample_size;
-
-	st = MemoryContextAllocZero(aggcontext, sizeof(fit_state));
-	st->params = p;
-	st->seed = seed;
-	/* parallel workers draw their own streams; the leader and serial plans use the seed */
-	rng_seed(&st->rng, IsParallelWorker()
-			 ? rng_mix((uint64) seed ^ rng_mix((uint64) ParallelWorkerNumber + 1))
-			 : (uint64) seed);
-	st->res.capacity = capacity;
-	st->res.n_features = nf;
-	st->rows_alloc = Min(capacity, FIT_INITIAL_ROWS);
-	st->res.rows = MemoryContextAlloc(aggcontext, st->rows_alloc * nf * sizeof(double));
-	st->scratch = MemoryContextAlloc(aggcontext, nf * sizeof(double));
-	return st;
-}
-
-Datum
-iforest_fit_transfn(PG_FUNCTION_ARGS)
-{
-	MemoryContext aggcontext;
-	fit_state  *st = PG_ARGISNULL(0) ? NULL : (fit_state *) PG_GETARG_POINTER(0);
-	int64		slot;
-	uint32		nf;
-
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "iforest_fit_transfn called in non-aggregate context");
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("iforest_fit: the feature array is NULL"),
-				 errdetail("Every training row needs a feature vector.")));
-	if (st == NULL)
-		st = fit_state_create(fcinfo, aggcontext,
-							  mglue_feature_count(PG_GETARG_DATUM(1), "iforest_fit"));
-	nf = st->res.n_features;
-	/* every row is validated, kept or not */
-	mglue_read_features(PG_GETARG_DATUM(1), nf, st->scratch, "iforest_fit", "the first training row");
-	slot = ifo_reservoir_slot(&st->res, &st->rng);
-	if (slot < 0)
-		PG_RETURN_POINTER(st);
-	if ((uint64) slot >= st->rows_alloc)
-	{
-		st->rows_alloc = Min(st->res.capacity, st->rows_alloc * 2);
-		st->res.rows = repalloc(st->res.rows, st->rows_alloc * nf * sizeof(double));
-	}
-	memcpy(st->res.rows + (uint64) slot * nf, st->scratch, nf * sizeof(double));
-	PG_RETURN_POINTER(st);
-}
-
-Datum
-iforest_fit_combinefn(PG_FUNCTION_ARGS)
-{
-	MemoryContext aggcontext,
-				old;
-	fit_state  *a = PG_ARGISNULL(0) ? NULL : (fit_state *) PG_GETARG_POINTER(0);
-	fit_state  *b = PG_ARGISNULL(1) ? NULL : (fit_state *) PG_GETARG_POINTER(1);
-	ifo_reservoir out;
-	uint64	   *sa,
-			   *sb;
-	uint32		nf;
-
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "iforest_fit_combinefn called in non-aggregate context");
-	if (b == NULL)
-		PG_RETURN_POINTER(a);
-	if (a == NULL)
-		PG_RETURN_POINTER(b);	/* deserialized into the aggregate context */
-	nf = a->res.n_features;
-	if (b->res.n_features != nf)
-		mglue_wrong_length("iforest_fit", b->res.n_features, nf, "the first training row");
-
-	out = a->res;
-	out.rows = MemoryContextAlloc(aggcontext,
-								  Max(Min(out.capacity, a->res.count + b->res.count), 1) * nf * sizeof(double));
-	old = MemoryContextSwitchTo(aggcontext);
-	sa = palloc(Max(a->res.count, 1) * sizeof(uint64));
-	sb = palloc(Max(b->res.count, 1) * sizeof(uint64));
-	MemoryContextSwitchTo(old);
-	ifo_reservoir_merge(&a->res, &b->res, &out, &a->rng, sa, sb);
-	pfree(sa);
-	pfree(sb);
-	pfree(a->res.rows);
-	a->res = out;
-	a->rows_alloc = Max(Min(out.capacity, out.count), 1);
-	PG_RETURN_POINTER(a);
-}
-
-Datum
-iforest_fit_serialfn(PG_FUNCTION_ARGS)
-{
-	fit_state  *st = (fit_state *) PG_GETARG_POINTER(0);
-	fit_state_wire w;
-	size_t		rowbytes = st->res.count * st->res.n_features * sizeof(double);
-	bytea	   *out = palloc(VARHDRSZ + sizeof(w) + rowbytes);
-
-	memset(&w, 0, sizeof(w));
-	w.magic = FIT_WIRE_MAGIC;
-	w.n_features = st->res.n_features;
-	w.params = st->params;
-	w.seed = st->seed;
-	w.rng = st->rng;
-	w.seen = st->res.seen;
-	w.count = st->res.count;
-	w.capacity = st->res.capacity;
-	SET_VARSIZE(out, VARHDRSZ + sizeof(w) + rowbytes);
-	memcpy(VARDATA(out), &w, sizeof(w));
-	memcpy(VARDATA(out) + sizeof(w), st->res.rows, rowbytes);
-	PG_RETURN_BYTEA_P(out);
-}
-
-Datum
-iforest_fit_deserialfn(PG_FUNCTION_ARGS)
-{
-	MemoryContext aggcontext;
-	bytea	   *in = PG_GETARG_BYTEA_P(0);
-	size_t		len = VARSIZE(in) - VARHDRSZ;
-	fit_state_wire w;
-	fit_state  *st;
-	size_t		rowbytes;
-
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "iforest_fit_deserialfn called in non-aggregate context");
-	if (len < sizeof(w))
-		elog(ERROR, "iforest_fit: serialized state too short");
-	memcpy(&w, VARDATA(in), sizeof(w));
-	if (w.magic != FIT_WIRE_MAGIC || w.n_features < 1 || w.n_features > IFO_MAX_FEATURES ||
-		w.count > w.capacity || w.count > w.seen ||
-		w.capacity != (uint64) w.params.n_trees * w.params.sample_size ||
-		len != sizeof(w) + w.count * w.n_features * sizeof(double))
-		elog(ERROR, "iforest_fit: serialized state is malformed");
-	rowbytes = w.count * w.n_features * sizeof(double);
-	st = MemoryContextAllocZero(aggcontext, sizeof(fit_state));
-	st->params = w.params;
-	st->seed = w.seed;
-	st->rng = w.rng;
-	st->res.seen = w.seen;
-	st->res.count = w.count;
-	st->res.capacity = w.capacity;
-	st->res.n_features = w.n_features;
-	st->rows_alloc = Max(w.count, 1);
-	st->res.rows = MemoryContextAlloc(aggcontext, st->rows_alloc * w.n_features * sizeof(double));
-	memcpy(st->res.rows, VARDATA(in) + sizeof(w), rowbytes);
-	st->scratch = MemoryContextAlloc(aggcontext, w.n_features * sizeof(double));
-	PG_RETURN_POINTER(st);
-}
-
-/*
- * The forest built from a filled reservoir, encoded as the stored model; the
- * one build for the aggregate's final function and for mglue_forest_fit, so
- * both give the same bytes for the same reservoir and stream.
- */
-static bytea *
-forest_build_encoded(const ifo_reservoir *res, const ifo_params *params, rng_state *rng)
-{
-	size_t		worklen,
-				len;
-	void	   *work;
-	ifo_forest *f;
-	bytea	   *v;
-
-	if (res == NULL || res->count == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("iforest_fit: the training set is empty"),
-				 errdetail("An isolation forest needs at least one row to fit.")));
-	worklen = ifo_build_workspace(res->count, res->n_features, params);
-	work = palloc_extended(worklen, MCXT_ALLOC_HUGE);
-	f = ifo_build(res->rows, res->count, res->seen, res->n_features, params, rng, work, worklen);
-	if (f == NULL)
-		elog(ERROR, "iforest_fit: could not build the forest");
-	len = ifo_encoded_size(f);
-	if (len == 0 || len > MaxAllocSize - VARHDRSZ)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("iforest_fit: the model would be larger than 1 GB")));
-	v = palloc(VARHDRSZ + len);
-	SET_VARSIZE(v, VARHDRSZ + len);
-	ifo_encode(f, (uint8 *) VARDATA(v));
-	pfree(work);
-	return v;
-}
-
-Datum
-iforest_fit_finalfn(PG_FUNCTION_ARGS)
-{
-	fit_state  *st = PG_ARGISNULL(0) ? NULL : (fit_state *) PG_GETARG_POINTER(0);
-	rng_state	rng;
-
-	if (st == NULL)
-		forest_build_encoded(NULL, NULL, NULL);	/* raises: no rows */
-	/* a copy of the stream: the final function must leave the state as it was */
-	rng = st->rng;
-	PG_RETURN_BYTEA_P(forest_build_encoded(&st->res, &st->params, &rng));
 }
 
 /* ------------------------------------------------------------------ scoring */
@@ -883,52 +585,8 @@ iforest_from_json(PG_FUNCTION_ARGS)
 
 /* ---------------------------------------------- for the scoring path (C) */
 
-void
-mglue_forest_check(int32 n_trees, int32 sample_size, uint32 nf)
-{
-	ifo_params	p;
-
-	fit_check_params(n_trees, sample_size, (int) nf, 0, &p);
-}
-
 ifo_forest *
 mglue_forest_decode(Datum stored)
 {
 	return decode_stored(stored);
-}
-
-/*
- * What iforest_fit(rows, n_trees, sample_size, seed) gives when the
- * aggregate sees these rows in this order in a serial plan: the same
- * reservoir, the same stream, the same build.
- */
-bytea *
-mglue_forest_fit(const double *rows, uint64 n_rows, uint32 nf, int32 n_trees,
-				 int32 sample_size, int64 seed)
-{
-	ifo_params	p;
-	ifo_reservoir res;
-	rng_state	rng;
-	uint64		rows_alloc;
-	bytea	   *v;
-
-	fit_check_params(n_trees, sample_size, (int) nf, 0, &p);
-	memset(&res, 0, sizeof(res));
-	res.capacity = (uint64) n_trees * sample_size;
-	res.n_features = nf;
-	rng_seed(&rng, (uint64) seed);
-	rows_alloc = Max(Min(res.capacity, n_rows), 1);
-	res.rows = palloc_extended(rows_alloc * nf * sizeof(double), MCXT_ALLOC_HUGE);
-	for (uint64 i = 0; i < n_rows; i++)
-	{
-		int64		slot = ifo_reservoir_slot(&res, &rng);
-
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (slot >= 0)
-			memcpy(res.rows + (uint64) slot * nf, rows + i * nf, nf * sizeof(double));
-	}
-	v = forest_build_encoded(&res, &p, &rng);
-	pfree(res.rows);
-	return v;
 }

@@ -1,6 +1,8 @@
 /*
- * scaler_glue.c: the calo_recon.scaler type (StandardScaler) and its
- * aggregate scaler_fit, around the plain core in scaler.c.
+ * scaler_glue.c: the calo_recon.scaler type (StandardScaler), its partial
+ * state calo_recon.scaler_state and the aggregate scaler_fit on it, around
+ * the plain core in scaler.c.  The state is a type of its own with text and
+ * binary forms, so that parallel workers and Citus nodes share it.
  *
  * Text form: JSON, {"n_features":k,"n_samples":n,"mean":[..],"var":[..],
  * "scale":[..]} (numbers in shortest exact form).  Binary form (send/recv and
@@ -9,11 +11,13 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/base64.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/expandeddatum.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
@@ -25,11 +29,14 @@ PG_FUNCTION_INFO_V1(scaler_in);
 PG_FUNCTION_INFO_V1(scaler_out);
 PG_FUNCTION_INFO_V1(scaler_recv);
 PG_FUNCTION_INFO_V1(scaler_send);
-PG_FUNCTION_INFO_V1(scaler_fit_transfn);
-PG_FUNCTION_INFO_V1(scaler_fit_combinefn);
-PG_FUNCTION_INFO_V1(scaler_fit_serialfn);
-PG_FUNCTION_INFO_V1(scaler_fit_deserialfn);
-PG_FUNCTION_INFO_V1(scaler_fit_finalfn);
+PG_FUNCTION_INFO_V1(scaler_state_in);
+PG_FUNCTION_INFO_V1(scaler_state_out);
+PG_FUNCTION_INFO_V1(scaler_state_recv);
+PG_FUNCTION_INFO_V1(scaler_state_send);
+PG_FUNCTION_INFO_V1(scaler_state_add);
+PG_FUNCTION_INFO_V1(scaler_state_combine);
+PG_FUNCTION_INFO_V1(scaler_state_fit);
+PG_FUNCTION_INFO_V1(scaler_state_info);
 PG_FUNCTION_INFO_V1(scaler_transform);
 PG_FUNCTION_INFO_V1(scaler_to_json);
 PG_FUNCTION_INFO_V1(scaler_from_json);
@@ -167,23 +174,184 @@ scaler_send(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-/* ---- aggregate scaler_fit(float8[]) ---- */
+/* ---- calo_recon.scaler_state and the aggregate scaler_fit(float8[]) ---- */
+
+/*
+ * The running fit as an expanded object while an aggregate runs (updated in
+ * place), flattened to its binary form (scaler.h) to leave the node.
+ */
+typedef struct state_object
+{
+	ExpandedObjectHeader hdr;
+	scl_acc    *acc;
+} state_object;
+
+static Size state_flat_size(ExpandedObjectHeader *eohptr);
+static void state_flatten(ExpandedObjectHeader *eohptr, void *result, Size allocated_size);
+
+static const ExpandedObjectMethods state_methods = {
+	state_flat_size,
+	state_flatten
+};
+
+static Size
+state_flat_size(ExpandedObjectHeader *eohptr)
+{
+	return VARHDRSZ + scl_state_encoded_size(((state_object *) eohptr)->acc->n_features);
+}
+
+static void
+state_flatten(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
+{
+	SET_VARSIZE(result, allocated_size);
+	scl_state_encode(((state_object *) eohptr)->acc, (uint8 *) VARDATA(result));
+}
+
+static state_object *
+state_new(MemoryContext parent, int k)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "calo_recon scaler_state", ALLOCSET_SMALL_SIZES);
+	state_object *so = MemoryContextAllocZero(cxt, sizeof(state_object));
+
+	EOH_init_header(&so->hdr, &state_methods, cxt);
+	/* one row of scratch after the accumulator holds the incoming row */
+	so->acc = MemoryContextAlloc(cxt, scl_acc_size(k) + sizeof(double) * k);
+	scl_acc_init(so->acc, k);
+	return so;
+}
+
+static state_object *
+state_decode(MemoryContext parent, const uint8 *buf, size_t len, int sqlstate)
+{
+	char		err[256];
+	int			k = scl_state_peek_features(buf, len, err, sizeof err);
+	state_object *so;
+
+	if (k < 0)
+		ereport(ERROR, (errcode(sqlstate), errmsg("invalid calo_recon.scaler_state value"), errdetail("%s", err)));
+	so = state_new(parent, k);
+	if (scl_state_decode(buf, len, so->acc, err, sizeof err) != 0)
+		ereport(ERROR, (errcode(sqlstate), errmsg("invalid calo_recon.scaler_state value"), errdetail("%s", err)));
+	return so;
+}
+
+static bool
+is_state_object(Datum d)
+{
+	return VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)) &&
+		DatumGetEOHP(d)->eoh_methods == &state_methods;
+}
+
+static state_object *
+state_of_datum(Datum d, MemoryContext parent)
+{
+	struct varlena *v;
+
+	if (is_state_object(d))
+		return (state_object *) DatumGetEOHP(d);
+	v = PG_DETOAST_DATUM(d);
+	return state_decode(parent, (const uint8 *) VARDATA(v), VARSIZE(v) - VARHDRSZ, ERRCODE_DATA_CORRUPTED);
+}
+
+/* The transition value to update in place: ours when we own it, a copy otherwise. */
+static state_object *
+state_owned(Datum d, MemoryContext aggcontext)
+{
+	state_object *so;
+
+	if (DatumIsReadWriteExpandedObject(d, false, -1) && is_state_object(d) &&
+		MemoryContextGetParent(DatumGetEOHP(d)->eoh_context) == aggcontext)
+		return (state_object *) DatumGetEOHP(d);
+	if (!is_state_object(d))
+		return state_of_datum(d, aggcontext);
+	so = state_new(aggcontext, ((state_object *) DatumGetEOHP(d))->acc->n_features);
+	scl_acc_merge(so->acc, ((state_object *) DatumGetEOHP(d))->acc);
+	return so;
+}
+
+static Datum
+state_validated_value(const uint8 *buf, size_t len, int sqlstate)
+{
+	state_object *so = state_decode(CurrentMemoryContext, buf, len, sqlstate);
+	bytea	   *v = palloc(VARHDRSZ + len);
+
+	DeleteExpandedObject(EOHPGetRWDatum(&so->hdr));
+	SET_VARSIZE(v, VARHDRSZ + len);
+	memcpy(VARDATA(v), buf, len);
+	return PointerGetDatum(v);
+}
 
 Datum
-scaler_fit_transfn(PG_FUNCTION_ARGS)
+scaler_state_in(PG_FUNCTION_ARGS)
+{
+	const char *text = PG_GETARG_CSTRING(0);
+	int			tlen = strlen(text);
+	int			cap = pg_b64_dec_len(tlen);
+	char	   *bytes = palloc(cap + 1);
+	int			len = pg_b64_decode(text, tlen, bytes, cap);
+
+	if (len < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type calo_recon.scaler_state"),
+				 errdetail("The text form of a scaler state is the base64 of its binary form.")));
+	PG_RETURN_DATUM(state_validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_TEXT_REPRESENTATION));
+}
+
+Datum
+scaler_state_out(PG_FUNCTION_ARGS)
+{
+	bytea	   *v = PG_GETARG_BYTEA_PP(0);
+	int			len = VARSIZE_ANY_EXHDR(v);
+	int			cap = pg_b64_enc_len(len);
+	char	   *out = palloc(cap + 1);
+	int			n = pg_b64_encode(VARDATA_ANY(v), len, out, cap);
+
+	if (n < 0)
+		elog(ERROR, "scaler_state_out: base64 encoding failed");
+	out[n] = '\0';
+	PG_RETURN_CSTRING(out);
+}
+
+Datum
+scaler_state_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	msg = (StringInfo) PG_GETARG_POINTER(0);
+	int			len = msg->len - msg->cursor;
+	const char *bytes = pq_getmsgbytes(msg, len);
+
+	PG_RETURN_DATUM(state_validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_BINARY_REPRESENTATION));
+}
+
+Datum
+scaler_state_send(PG_FUNCTION_ARGS)
+{
+	bytea	   *v = PG_GETARG_BYTEA_PP(0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* scaler_state_add(state, features): the transition of scaler_fit. */
+Datum
+scaler_state_add(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	scl_acc    *acc = PG_ARGISNULL(0) ? NULL : (scl_acc *) PG_GETARG_POINTER(0);
+	state_object *so;
 	double	   *x;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "scaler_fit_transfn called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("scaler_state_add can only be called as the transition of an aggregate")));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("scaler_fit: the feature array is NULL"),
 				 errdetail("Every training row needs a feature vector.")));
-	if (acc == NULL)
+	if (PG_ARGISNULL(0))
 	{
 		int			k = mglue_feature_count(PG_GETARG_DATUM(1), "scaler_fit");
 
@@ -191,76 +359,43 @@ scaler_fit_transfn(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("scaler_fit: %d features is more than %d", k, SCL_MAX_FEATURES)));
-		/* one row of scratch after the accumulator holds the incoming row */
-		acc = MemoryContextAlloc(aggcontext, scl_acc_size(k) + sizeof(double) * k);
-		scl_acc_init(acc, k);
+		so = state_new(aggcontext, k);
 	}
-	x = acc->data + 3 * acc->n_features;
-	mglue_read_features(PG_GETARG_DATUM(1), acc->n_features, x, "scaler_fit", "the first training row");
-	scl_acc_add(acc, x);
-	PG_RETURN_POINTER(acc);
+	else
+		so = state_owned(PG_GETARG_DATUM(0), aggcontext);
+	x = (double *) (so->acc->digits + (size_t) so->acc->n_features * SCL_DIGITS);
+	mglue_read_features(PG_GETARG_DATUM(1), so->acc->n_features, x, "scaler_fit", "the first training row");
+	scl_acc_add(so->acc, x);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&so->hdr));
 }
 
+/* The running fits of two sets of rows into the fit of their union, exactly. */
 Datum
-scaler_fit_combinefn(PG_FUNCTION_ARGS)
+scaler_state_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	scl_acc    *a = PG_ARGISNULL(0) ? NULL : (scl_acc *) PG_GETARG_POINTER(0);
-	scl_acc    *b = PG_ARGISNULL(1) ? NULL : (scl_acc *) PG_GETARG_POINTER(1);
+	state_object *a,
+			   *b;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "scaler_fit_combinefn called in non-aggregate context");
-	if (b == NULL)
-		PG_RETURN_POINTER(a);
-	if (a == NULL)
+		aggcontext = CurrentMemoryContext;
+	if (PG_ARGISNULL(1))
 	{
-		size_t		size = scl_acc_size(b->n_features) + sizeof(double) * b->n_features;
-
-		a = MemoryContextAlloc(aggcontext, size);
-		memcpy(a, b, size);
-		PG_RETURN_POINTER(a);
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	if (a->n_features != b->n_features)
-		mglue_wrong_length("scaler_fit", b->n_features, a->n_features, "the first training row");
-	scl_acc_merge(a, b);
-	PG_RETURN_POINTER(a);
+	b = state_of_datum(PG_GETARG_DATUM(1), CurrentMemoryContext);
+	a = PG_ARGISNULL(0) ? state_new(aggcontext, b->acc->n_features) : state_owned(PG_GETARG_DATUM(0), aggcontext);
+	if (a->acc->n_features != b->acc->n_features)
+		mglue_wrong_length("scaler_fit", b->acc->n_features, a->acc->n_features, "the first training row");
+	scl_acc_merge(a->acc, b->acc);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&a->hdr));
 }
 
-Datum
-scaler_fit_serialfn(PG_FUNCTION_ARGS)
+static bytea *
+scaler_from_acc(const scl_acc *acc)
 {
-	scl_acc    *acc = (scl_acc *) PG_GETARG_POINTER(0);
-	size_t		size = scl_acc_size(acc->n_features);
-	bytea	   *out = palloc(VARHDRSZ + size);
-
-	SET_VARSIZE(out, VARHDRSZ + size);
-	memcpy(VARDATA(out), acc, size);
-	PG_RETURN_BYTEA_P(out);
-}
-
-Datum
-scaler_fit_deserialfn(PG_FUNCTION_ARGS)
-{
-	bytea	   *in = PG_GETARG_BYTEA_P(0);
-	size_t		len = VARSIZE(in) - VARHDRSZ;
-	scl_acc		head;
-	scl_acc    *acc;
-
-	if (len < sizeof(scl_acc))
-		elog(ERROR, "scaler_fit: serialized state too short");
-	memcpy(&head, VARDATA(in), sizeof(scl_acc));
-	if (head.n_features < 1 || head.n_features > SCL_MAX_FEATURES || head.n < 0 ||
-		len != scl_acc_size(head.n_features))
-		elog(ERROR, "scaler_fit: serialized state is malformed");
-	acc = palloc(len + sizeof(double) * head.n_features);
-	memcpy(acc, VARDATA(in), len);
-	PG_RETURN_POINTER(acc);
-}
-
-Datum
-scaler_fit_finalfn(PG_FUNCTION_ARGS)
-{
-	scl_acc    *acc = PG_ARGISNULL(0) ? NULL : (scl_acc *) PG_GETARG_POINTER(0);
 	scl_model	m;
 	char		err[256];
 
@@ -276,7 +411,30 @@ scaler_fit_finalfn(PG_FUNCTION_ARGS)
 				 errmsg("scaler_fit: %s", err),
 				 errdetail("The features spread too far for a float8 variance."),
 				 errhint("Bring the features to a smaller range (e.g. cap or rescale them) before fitting.")));
-	PG_RETURN_BYTEA_P(encode_model(&m));
+	return encode_model(&m);
+}
+
+/* scaler_state_fit(state): the final function of scaler_fit, and a fit from a stored state. */
+Datum
+scaler_state_fit(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BYTEA_P(scaler_from_acc(PG_ARGISNULL(0) ? NULL
+									  : state_of_datum(PG_GETARG_DATUM(0), CurrentMemoryContext)->acc));
+}
+
+Datum
+scaler_state_info(PG_FUNCTION_ARGS)
+{
+	state_object *so = state_of_datum(PG_GETARG_DATUM(0), CurrentMemoryContext);
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "scaler_state_info must return a row");
+	values[0] = Int32GetDatum(so->acc->n_features);
+	values[1] = Int64GetDatum(so->acc->n);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 Datum
@@ -363,23 +521,13 @@ bytea *
 mglue_scaler_fit(const double *rows, uint64 n_rows, int nf, scl_model *fitted)
 {
 	scl_acc    *acc = palloc(scl_acc_size(nf));
-	char		err[256];
+	bytea	   *v;
 
 	scl_acc_init(acc, nf);
 	for (uint64 i = 0; i < n_rows; i++)
 		scl_acc_add(acc, rows + i * nf);
-	if (acc->n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("scaler_fit: the training set is empty"),
-				 errdetail("A scaler needs at least one row to fit.")));
-	alloc_model(fitted, nf);
-	if (scl_acc_finish(acc, fitted, err, sizeof err) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("scaler_fit: %s", err),
-				 errdetail("The features spread too far for a float8 variance."),
-				 errhint("Bring the features to a smaller range (e.g. cap or rescale them) before fitting.")));
+	v = scaler_from_acc(acc);
+	decode_datum(PointerGetDatum(v), fitted);
 	pfree(acc);
-	return encode_model(fitted);
+	return v;
 }

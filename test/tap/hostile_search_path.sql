@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(67);
+SELECT plan(68);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -33,6 +33,14 @@ SELECT m.scaler, m.forest,
        calo_recon.iforest_to_json(m.forest) AS forest_json,
        calo_recon.read_log_file('samples/balance-sync-logs/a3fb6cdb-0000-4000-8000-000000000000/2024-01-14-[$LATEST]7e318ad63a0ea6e15ec69be3ecd7570b/000000.gz') AS log
 FROM calo_recon.models m WHERE m.active;
+-- the fitting aggregates' partial states, as a Citus coordinator gets them
+CREATE AGGREGATE pg_temp.tap_state_of(float8[]) (
+    SFUNC = calo_recon.scaler_state_add, STYPE = calo_recon.scaler_state);
+CREATE AGGREGATE pg_temp.tap_sample_of(float8[], int, int, bigint) (
+    SFUNC = calo_recon.iforest_sample_add, STYPE = calo_recon.iforest_sample);
+CREATE TEMP TABLE fit_states AS
+SELECT pg_temp.tap_state_of(t.features) AS scaler_state, pg_temp.tap_sample_of(t.features, 10, 32, 1) AS sample
+FROM calo_recon.transaction_features t;
 CREATE ROLE calo_tap_hostile_grantee;
 
 -- ------------------------------------------------------------------ plants
@@ -290,6 +298,13 @@ INSERT INTO entry_points VALUES
   ('iforest_fit', $$SELECT calo_recon.iforest_fit(t.features), calo_recon.iforest_fit(t.features, 10, 32, 1),
                           calo_recon.iforest_fit(t.features, 10, 32, 1, 4)
                    FROM calo_recon.transaction_features t$$),
+  ('fit states', $$SELECT calo_recon.scaler_state_fit(calo_recon.scaler_state_combine(NULL, f.scaler_state)),
+                         calo_recon.scaler_state_info(f.scaler_state),
+                         f.scaler_state::pg_catalog.text::calo_recon.scaler_state,
+                         calo_recon.iforest_sample_fit(calo_recon.iforest_sample_combine(f.sample, f.sample)),
+                         calo_recon.iforest_sample_info(f.sample),
+                         f.sample::pg_catalog.text::calo_recon.iforest_sample
+                  FROM pg_temp.fit_states f$$),
   ('transaction_feature_names', $$SELECT calo_recon.transaction_feature_names()$$),
   ('compute_transaction_features', $$SELECT count(*) FROM calo_recon.compute_transaction_features()
                                     UNION ALL
@@ -405,7 +420,11 @@ SELECT is_empty($$
       AND p.prokind <> 'p'  -- procedures COMMIT, so not here: test/specs/refresh_job_search_path.spec
       AND NOT 'internal'::regtype = ANY (p.proargtypes::regtype[])
       AND p.proname NOT IN ('scaler_in', 'scaler_out', 'scaler_send', 'scaler_recv',
-                            'iforest_in', 'iforest_out', 'iforest_send', 'iforest_recv')
+                            'iforest_in', 'iforest_out', 'iforest_send', 'iforest_recv',
+                            'scaler_state_in', 'scaler_state_out', 'scaler_state_send', 'scaler_state_recv',
+                            'iforest_sample_in', 'iforest_sample_out', 'iforest_sample_send', 'iforest_sample_recv',
+                            -- aggregate transitions (revoked from PUBLIC), run by scaler_fit and iforest_fit above
+                            'scaler_state_add', 'iforest_sample_add')
       AND NOT EXISTS (SELECT 1 FROM pg_temp.entry_points e
                       WHERE e.statement LIKE '%calo_recon.' || p.proname || '(%')
     EXCEPT SELECT 'none' $$,

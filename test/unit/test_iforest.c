@@ -1,6 +1,6 @@
 /*
  * test_iforest.c: Isolation Forest core: c(n), tree building (determinism,
- * depth limit, extended level 0 == classic), reservoir and merge uniformity,
+ * depth limit, extended level 0 == classic),
  * scoring of a hand-built forest, explain, and the decoder's rejection of
  * every kind of corruption.
  */
@@ -38,7 +38,7 @@ build(uint32_t trees, uint32_t ss, uint32_t ext, uint64_t seed, void **mem)
 
 	*mem = malloc(need);
 	rng_seed(&rng, seed);
-	return ifo_build(rows, NR, NR, NF, &p, &rng, *mem, need);
+	return ifo_build(rows, NULL, NR, NR, NF, &p, &rng, *mem, need);
 }
 
 static uint8_t *
@@ -507,7 +507,7 @@ test_extreme_rows_fit(void)
 		char		err[200] = "";
 
 		rng_seed(&rng, 100 + ext);
-		f = ifo_build(ext_rows, ER, ER, NF, &p, &rng, mem, need);
+		f = ifo_build(ext_rows, NULL, ER, ER, NF, &p, &rng, mem, need);
 		CHECK(f != NULL);
 		if (f == NULL)
 		{
@@ -652,90 +652,6 @@ test_decoder_rejects(void)
 	}
 }
 
-/* chi-square of inclusion counts against the uniform expectation */
-static double
-chi_square(const double *counts, int n, double expected)
-{
-	double		x2 = 0.0;
-
-	for (int i = 0; i < n; i++)
-		x2 += (counts[i] - expected) * (counts[i] - expected) / expected;
-	return x2;
-}
-
-static void
-test_reservoir_uniformity(void)
-{
-	enum
-	{
-		STREAM = 100, CAP = 10, TRIALS = 20000
-	};
-	static double counts[STREAM],
-				merged_counts[STREAM];
-	double		held[CAP],
-				a_rows[CAP],
-				b_rows[CAP],
-				out_rows[CAP];
-	uint64_t	sa[CAP],
-				sb[CAP];
-	rng_state	rng;
-
-	rng_seed(&rng, 2024);
-	for (int t = 0; t < TRIALS; t++)
-	{
-		ifo_reservoir r = {0, 0, CAP, 1, held};
-		ifo_reservoir a = {0, 0, CAP, 1, a_rows};
-		ifo_reservoir b = {0, 0, CAP, 1, b_rows};
-		ifo_reservoir o = {0, 0, CAP, 1, out_rows};
-
-		for (int i = 0; i < STREAM; i++)
-		{
-			int64_t		slot = ifo_reservoir_slot(&r, &rng);
-
-			if (slot >= 0)
-				held[slot] = i;
-			/* the same stream split 30 / 70 over two partial reservoirs */
-			slot = ifo_reservoir_slot(i < 30 ? &a : &b, &rng);
-			if (slot >= 0)
-				(i < 30 ? a_rows : b_rows)[slot] = i;
-		}
-		CHECK(r.count == CAP && r.seen == STREAM);
-		for (int k = 0; k < CAP; k++)
-			counts[(int) held[k]]++;
-		ifo_reservoir_merge(&a, &b, &o, &rng, sa, sb);
-		CHECK(o.count == CAP && o.seen == STREAM);
-		for (int k = 0; k < CAP; k++)
-			merged_counts[(int) out_rows[k]]++;
-	}
-	/* 99 degrees of freedom: the 99.9 % quantile is about 149 */
-	CHECK(chi_square(counts, STREAM, TRIALS * CAP / (double) STREAM) < 149.0);
-	CHECK(chi_square(merged_counts, STREAM, TRIALS * CAP / (double) STREAM) < 149.0);
-	/* and a biased merge would be caught: a's 30 rows would get half */
-	{
-		double		a_share = 0;
-
-		for (int i = 0; i < 30; i++)
-			a_share += merged_counts[i];
-		CHECK(fabs(a_share / (TRIALS * CAP) - 0.3) < 0.01);
-	}
-	/* merging small reservoirs keeps every row */
-	{
-		double		x[3] = {1, 2, 3},
-					y[2] = {4, 5},
-					out[CAP];
-		ifo_reservoir a = {3, 3, CAP, 1, x};
-		ifo_reservoir b = {2, 2, CAP, 1, y};
-		ifo_reservoir o = {0, 0, CAP, 1, out};
-		double		sum = 0;
-
-		ifo_reservoir_merge(&a, &b, &o, &rng, sa, sb);
-		CHECK(o.count == 5 && o.seen == 5);
-		for (int k = 0; k < 5; k++)
-			sum += out[k];
-		CHECK(sum == 15.0);
-	}
-}
-
 int
 main(void)
 {
@@ -749,6 +665,5 @@ main(void)
 	test_extreme_rows_fit();
 	test_path_sum_in_slices();
 	test_decoder_rejects();
-	test_reservoir_uniformity();
 	return unit_summary("iforest");
 }
