@@ -42,15 +42,13 @@ ISOLATION       = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.
 ISOLATION_OPTS  = --inputdir=test --outputdir=.
 
 SHLIB_LINK += -lz $(if $(filter yes,$(XLSXWRITER)),-lxlsxwriter)
-# PostgreSQL's function-manager macros leave fcinfo unused and its headers
-# compare signed with unsigned, so those two -Wextra checks stay off for glue.
-PG_CFLAGS  += $(CALO_WARNINGS) -Wno-unused-parameter -Wno-sign-compare \
-              -Wno-missing-field-initializers
+PG_CFLAGS  += $(CALO_GLUE_CFLAGS)
 PG_CPPFLAGS += -Isrc/core -Isrc/glue $(CALO_ASSERTS)
 # the client loader is installed beside the server's programs (pg_config --bindir)
 SCRIPTS_built = tools/calo_recon_load
 EXTRA_CLEAN = results regression.diffs regression.out test/unit/build test/fuzz/build \
-              tools/calo_recon_load tools/calo_recon_gen
+              tools/calo_recon_load tools/calo_recon_gen \
+              $(addprefix test/probe/calo_recon_probe,.o .bc $(DLSUFFIX))
 
 # installcheck is defined below: it wraps PGXS's two runs in fixtures
 NO_INSTALLCHECK = 1
@@ -72,9 +70,11 @@ sql/calo_recon--$(EXTVERSION).sql: $(PARTS) calo_recon.control
 # test/fixtures/setup.sql makes the fixtures in private folders under the
 # server's configured import and export directories and prints the PGOPTIONS
 # that point every test session there; cleanup.sql removes the folders after
-# both runs, whether they passed or not.
+# both runs, whether they passed or not.  The fixtures include the test probe
+# (test/probe), a module of test-only functions that is never installed.
 FIXTURE_PSQL = '$(bindir)/psql' -X -q -At -v ON_ERROR_STOP=1 -d postgres
 installcheck:
+	@$(MAKE) -s -C test/probe PG_CONFIG='$(PG_CONFIG)'
 	@fixture_options=$$($(FIXTURE_PSQL) -f test/fixtures/setup.sql) || exit 1; \
 	export PGOPTIONS="$${PGOPTIONS:-} $$fixture_options"; status=0; \
 	{ $(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS); } || status=$$?; \

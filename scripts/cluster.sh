@@ -29,6 +29,12 @@ cr_install_into() {
   # The system pg_config, never a private copy's that an enclosing cluster put
   # on the PATH: a copy reports paths under its own folder.
   make -s install DESTDIR="$inst" PG_CONFIG="$CR_SRC_BIN/bin/pg_config" >/dev/null
+  # the test probe (never installed; `make installcheck` hands it to the
+  # server), built here where the server's headers are: the private copy has
+  # none (a copy of the shipped files alone has no test/)
+  if [ -d test/probe ]; then
+    make -s -C test/probe PG_CONFIG="$CR_SRC_BIN/bin/pg_config" >/dev/null
+  fi
 }
 
 cluster_install() {

@@ -1,9 +1,10 @@
 /*
- * core_bench: the plain C log parser (src/core/logparse.c) alone, without
- * PostgreSQL: reads the given plain log files into memory, then times
- * lp_parse() over all of them REPEAT times and prints the best run.
+ * core_bench: the plain C log parser (lp_parse() of src/core/logparse.h)
+ * alone, without PostgreSQL: reads the given plain log files into memory,
+ * then times lp_parse() over all of them REPEAT times and prints the best run.
+ * bench/parse/core_compare.sh times it before and after a change.
  *
- *   cc -O2 -I src/core -o core_bench bench/parse/core_bench.c src/core/logparse.c
+ *   cc -O2 -I src/core -o core_bench bench/parse/core_bench.c <every src/core .c file> -lz -lm
  *   core_bench REPEAT FILE...
  */
 #define _GNU_SOURCE

@@ -18,7 +18,6 @@
 # Prints MB/s of log text and transactions/s for each, and the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-TOP=$(pwd)
 TXNS=13600
 SEED=42
 REPEAT=3
@@ -32,20 +31,13 @@ while [ $# -gt 0 ]; do
 done
 
 make -s >/dev/null
-make -s -C tools calo_recon_gen >/dev/null
 source scripts/cluster.sh
 trap cluster_destroy EXIT
 cluster_start >/dev/null
 export_dir=$CR_ROOT/import/bench
 plain_dir=$CR_ROOT/import/bench-plain
-"$TOP/tools/calo_recon_gen" --seed "$SEED" --transactions "$TXNS" --out "$export_dir"
-mkdir -p "$plain_dir"
-i=0
-find "$export_dir" -name '*.gz' | sort | while read -r f; do
-  i=$((i + 1))
-  zcat "$f" > "$plain_dir/$(printf '%06d' "$i").log"
-done
+bash bench/parse/texts.sh "$SEED" "$TXNS" "$export_dir" "$plain_dir"
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$CR_ROOT/import"
 echo "bench/parse: $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc), seed $SEED, $TXNS transactions"
-cc -O2 -Wall -Wextra -Werror -Isrc/core -o "$CR_ROOT/core_bench" bench/parse/core_bench.c src/core/logparse.c
+cc -O2 -Wall -Wextra -Werror -Isrc/core -o "$CR_ROOT/core_bench" bench/parse/core_bench.c src/core/*.c -lz -lm
 /usr/bin/python3 bench/parse/bench.py "$export_dir" bench "$plain_dir" "$REPEAT" "$CR_ROOT/core_bench"

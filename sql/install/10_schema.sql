@@ -2,7 +2,7 @@
 -- timestamptz, and every table is registered for pg_dump.
 
 -- The value rules a table shares with the log parser are the parser's own
--- (src/core/logparse.c), so that COPY and ingest_log meet one definition.
+-- (src/core/lpfield.c), so that COPY and ingest_log meet one definition.
 CREATE FUNCTION calo_recon.is_currency_code(code text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'calo_recon_is_currency_code'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -22,7 +22,7 @@ CREATE INDEX quarantine_source_idx ON calo_recon.quarantine (source_file, event_
 -- one place only, calo_recon.pending_reconcile (filled by a trigger on
 -- transactions), which the callers drain with reconcile_pending().
 --
--- Validation is wholly the parser's (src/core/logparse.c, one table of field
+-- Validation is wholly the parser's (src/core/lpfield.c, one table of field
 -- rules per data kind): an event that breaks a rule comes out of parse_log
 -- malformed, with its reason, the key ("field") and the event's own id
 -- ("txn_id") in its body.  This function only routes: malformed events to

@@ -43,7 +43,7 @@
  * string that holds \u0000, a lone surrogate escape or a duplicate key is not
  * parsed: metadata stays that JSON text, a string, escapes as written.
  *
- * Field rules (one home: the tables of field rules in logparse.c, one per
+ * Field rules (one home: the tables of field rules in lpfield.c, one per
  * data kind; SQL only routes the events to their tables): every string field
  * of a data event is a non-empty string; ids and userId are required; the
  * current form's type is required and CREDIT or DEBIT
@@ -61,6 +61,21 @@
  * and '5.' are no numbers (bad_field); a number longer than LP_MAX_NUMBER_LEN
  * characters or with an exponent beyond +-LP_MAX_EXPONENT (PostgreSQL's
  * numeric limit) is out_of_range.
+ *
+ * The parser's files, one job each (a prefix per file names its functions):
+ *   logparse.c    lp_parse(), lp_free(): the text split into events, the
+ *                 message ids and balance error links of the second pass
+ *   lpevent.c     one event: its header and the malformed bodies (lpevent_)
+ *   lpkind.c      the kinds: recognition, informational and platform bodies,
+ *                 lines run together (lpkind_)
+ *   lpfield.c     the data events and the field rules of their kinds (lpfield_)
+ *   nodelit.c     grammar: Node's JavaScript object literals (nodelit_)
+ *   jsonstrict.c  grammar: strict JSON, validated and re-emitted (jsonstrict_)
+ *   lpjson.c      grammar: the token reader of bodies (lp_json_, below)
+ *   lpsyntax.c    what two grammars share: syntax errors, duplicate keys (lpsyntax_)
+ *   lpnum.c       numbers and timestamps (lpnum_)
+ *   lpbuf.c       the growable buffer and its JSON string writer (lpbuf_)
+ *   lptext.c      characters, lines, UTF-8 and the one \u decoder (lptext_)
  */
 #ifndef CALO_LOGPARSE_H
 #define CALO_LOGPARSE_H

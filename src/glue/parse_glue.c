@@ -1,7 +1,7 @@
 /*
  * parse_glue.c: calo_recon.parse_log(text), the SQL face of the log parser.
  *
- * The plain C core (logparse.c) does the work; this file turns its events
+ * The plain C core (logparse.h) does the work; this file turns its events
  * into rows.  Timestamps are built arithmetically from the UTC fields the core
  * validated: nothing depends on a setting (TimeZone, DateStyle, ...), so the
  * function is IMMUTABLE.
@@ -27,9 +27,9 @@
 #include "utils/tuplestore.h"
 
 #include "logparse.h"
+#include "parse_glue.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_parse_log);
-PG_FUNCTION_INFO_V1(calo_recon_parse_log_body_check);
 PG_FUNCTION_INFO_V1(calo_recon_is_currency_code);
 PG_FUNCTION_INFO_V1(calo_recon_is_transaction_type);
 
@@ -230,13 +230,12 @@ frame_next_slot(body_frame *f, bool is_key)
 }
 
 /*
- * body as jsonb, built from its tokens into the JsonbValue tree jsonb_in's
- * pushJsonbValue() calls would build, then serialized by the same
- * JsonbValueToJsonb(); NULL when the reader refuses the text.  Strings
- * without escapes point into body, which must outlive the call only.
+ * Built into the JsonbValue tree jsonb_in's pushJsonbValue() calls would
+ * build, then serialized by the same JsonbValueToJsonb().  Strings without
+ * escapes point into body, which must outlive the call only.
  */
-static Jsonb *
-body_jsonb_direct(const char *body, size_t len)
+Jsonb *
+parse_body_jsonb(const char *body, size_t len)
 {
 	lp_json_reader reader;
 	lp_json_token tok;
@@ -326,7 +325,7 @@ body_jsonb_direct(const char *body, size_t len)
 static Datum
 body_jsonb(const lp_event *ev)
 {
-	Jsonb	   *direct = body_jsonb_direct(ev->body, ev->body_len);
+	Jsonb	   *direct = parse_body_jsonb(ev->body, ev->body_len);
 
 	if (direct != NULL)
 		return JsonbPGetDatum(direct);
@@ -430,62 +429,6 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
-	return (Datum) 0;
-}
-
-/*
- * calo_recon_parse_log_body_check(log text) RETURNS TABLE (event_no integer,
- * path text, body text): a test probe, declared by the regression test only
- * (not part of the extension).  For each event: 'direct' when the jsonb built
- * from the tokens has exactly the bytes of jsonb_in(body), 'jsonb_in' when
- * the reader refused the body, 'MISMATCH' otherwise; body is the core's text.
- */
-Datum
-calo_recon_parse_log_body_check(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	text	   *log = PG_GETARG_TEXT_PP(0);
-	lp_result  *res;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (rsinfo->setDesc->natts != 3)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("parse_log_body_check must be declared with 3 result columns")));
-	res = palloc0(sizeof(lp_result));
-	PG_TRY();
-	{
-		if (lp_parse(VARDATA_ANY(log), VARSIZE_ANY_EXHDR(log), NULL, res) != LP_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("the log parser failed")));
-		for (size_t i = 0; i < res->n_events; i++)
-		{
-			const lp_event *ev = &res->events[i];
-			Jsonb	   *direct = body_jsonb_direct(ev->body, ev->body_len);
-			Jsonb	   *expected = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(ev->body)));
-			const char *path;
-			Datum		values[3];
-			bool		nulls[3] = {false, false, false};
-
-			CHECK_FOR_INTERRUPTS();
-			if (direct == NULL)
-				path = "jsonb_in";
-			else if (VARSIZE(direct) == VARSIZE(expected) && memcmp(direct, expected, VARSIZE(direct)) == 0)
-				path = "direct";
-			else
-				path = "MISMATCH";
-			values[0] = Int32GetDatum(ev->event_no);
-			values[1] = CStringGetTextDatum(path);
-			values[2] = PointerGetDatum(cstring_to_text_with_len(ev->body, (int) ev->body_len));
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-	}
-	PG_FINALLY();
-	{
-		lp_free(res);
-	}
-	PG_END_TRY();
 	return (Datum) 0;
 }
 

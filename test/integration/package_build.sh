@@ -5,7 +5,8 @@
 #   - the plain C cores compile without the server's include path;
 #   - `make install` installs the client loader calo_recon_load;
 #   - without libxlsxwriter (XLSXWRITER=no) the module neither links it nor
-#     fails to load: export_workbook() raises 0A000 and export_reports() works.
+#     fails to load: export_workbook() raises 0A000 and export_reports() works;
+#   - no test probe in the library: each C entry point is an extension function.
 # Builds in a copy of the tree, so the suite's own build is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,6 +41,14 @@ make -s clean >/dev/null
 
 make -s ASSERT_CHECKING=1 >"$COPY/assert_build.log" 2>&1 || { tail "$COPY/assert_build.log"; false; } || fail "the ASSERT_CHECKING=1 build failed"
 grep -q " U ExceptionalCondition" <<<"$(nm -D calo_recon.so)" || fail "ASSERT_CHECKING=1 compiled no Assert in"
+# no test probe in the library: every SQL-callable C entry point it exports
+# (pg_finfo_*) is one an install or update script creates
+entry_points=$(nm -D --defined-only calo_recon.so | sed -n 's/.* T pg_finfo_//p' | sort -u)
+[ -n "$entry_points" ] || fail "no entry points found in calo_recon.so"
+created=$(cat sql/calo_recon--*.sql sql/install/*.sql | tr '\n' ' ' |
+  grep -o "'MODULE_PATHNAME'[[:space:]]*,[[:space:]]*'[a-z_0-9]*'" | sed "s/.*'\([a-z_0-9]*\)'$/\1/" | sort -u)
+not_created=$(comm -23 <(echo "$entry_points") <(echo "$created") | tr '\n' ' ')
+[ -z "$not_created" ] || fail "C entry points no install or update script creates (a test probe ships?): $not_created"
 make -s clean >/dev/null
 
 make -s XLSXWRITER=no >/dev/null 2>&1 || fail "the build without libxlsxwriter failed"

@@ -62,6 +62,7 @@ grep -q "/usr/lib/postgresql/15/lib/calo_recon.so$" <<<"$server_files" || fail "
 grep -q "/usr/share/postgresql/15/extension/calo_recon--1.0--1.1.sql$" <<<"$server_files" || fail "no update chain in the server package"
 grep -q "/usr/bin/calo_recon_load$" <<<"$tools_files" || fail "no calo_recon_load in the tools package"
 ! grep -q "calo_recon_load" <<<"$server_files" || fail "the loader is in the server package too"
+! grep -q "calo_recon_probe" <<<"$server_files$tools_files" || fail "the test probe is in a package"
 
 installed=true
 apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$server_deb" "$tools_deb" >"$WORK/install.log" 2>&1 ||

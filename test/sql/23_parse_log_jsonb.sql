@@ -1,18 +1,22 @@
 -- parse_log builds each body's jsonb straight from the parser's tokens
 -- instead of running jsonb_in on the body text: the probe below (a C function
--- of the module, declared here only) says for every event whether that jsonb
--- has exactly the bytes jsonb_in(body text) gives ('direct'), whether the
--- token reader refused the body so jsonb_in was used ('jsonb_in'), or
--- 'MISMATCH'.  Run on the samples, the bad-input files, the fuzz seed corpus
--- and numbers and strings chosen to stress the direct path.
+-- of the test probe, test/probe/calo_recon_probe.c, which the fixtures put in
+-- the private import folder; it calls the installed module's builder) says
+-- for every event whether that jsonb has exactly the bytes jsonb_in(body
+-- text) gives ('direct'), whether the token reader refused the body so
+-- jsonb_in was used ('jsonb_in'), or 'MISMATCH'.  Run on the samples, the
+-- bad-input files, the fuzz seed corpus and numbers and strings chosen to
+-- stress the direct path.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS calo_recon CASCADE;
 CREATE EXTENSION calo_recon;
 RESET client_min_messages;
 
+SELECT pg_catalog.current_setting('calo_recon.import_directory') || '/probe/calo_recon_probe' AS probe_module
+\gset
 CREATE FUNCTION pg_temp.body_check(log text)
 RETURNS TABLE (event_no integer, path text, body text)
-AS '$libdir/calo_recon', 'calo_recon_parse_log_body_check'
+AS :'probe_module', 'calo_recon_probe_parse_log_body_check'
 LANGUAGE C STRICT;
 
 CREATE TEMP TABLE probe_log (name text PRIMARY KEY, log text NOT NULL);

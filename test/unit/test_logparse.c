@@ -1,5 +1,5 @@
 /*
- * test_logparse.c: unit tests of the log parser core (src/core/logparse.c).
+ * test_logparse.c: unit tests of the log parser core (src/core/logparse.h).
  * Run by `make -C test/unit run` under ASan + UBSan (leaks included).
  */
 #include <stdlib.h>
