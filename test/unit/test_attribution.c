@@ -30,7 +30,7 @@ build(uint32_t ext, void **mem)
 		rows[i] = rng_normal(&rng);
 	*mem = malloc(need);
 	rng_seed(&rng, 17);
-	return ifo_build(rows, NR, NR, NF, &p, &rng, *mem, need);
+	return ifo_build(rows, NULL, NR, NR, NF, &p, &rng, *mem, need);
 }
 
 /* the sum the attribution promises, walked independently */
