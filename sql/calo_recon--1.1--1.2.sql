@@ -2006,6 +2006,14 @@ Columns: event_no (from 1), logged_at (application timestamp, else export timest
 Kinds: start, end, report, init_start, init_report, metric, platform_text, processing_message, transaction, balance_error, negative_balance_rejection, skip, balance_updated, transaction_lock, transaction_json, record_body, sync_error, uncaught_exception, invoke_error, app_log, malformed.
 A malformed body is {"reason", "detail", "intended_kind"}, plus "field" (the key) and "txn_id" (the event's own id, when readable) for a data field that breaks its rule; reasons: no_timestamp, bad_timestamp, truncated_event, malformed_event (also: a duplicate key, or another log line starting inside the event), missing_field, bad_field (also: an empty string, a currency not of three capital letters, a type not CREDIT or DEBIT), out_of_range (an id, string field or number beyond the parser's limits, money of 10^15 or more), too_large (an event beyond the parser's size limit: not parsed, raw cut to an excerpt); the limits are in src/core/logparse.h and the README. See calo_recon.parse_log_kinds().$$;
 
+-- perf (issue 8 benchmarks): transaction_scores keyed model first, so that a
+-- model's scores, written in one bulk write in txn_id order, are appended at
+-- the right edge of the key instead of going into every leaf page of the
+-- scores of the models before it.
+ALTER TABLE calo_recon.transaction_scores
+    DROP CONSTRAINT transaction_scores_pkey,
+    ADD CONSTRAINT transaction_scores_pkey PRIMARY KEY (model_id, txn_id);
+-- end of perf
 -- Aggregates that distribute (issue 13 item 1): scaler_fit and iforest_fit
 -- keep their names and signatures, on partial states of their own types
 -- (calo_recon.scaler_state, calo_recon.iforest_sample) with text and binary
@@ -2921,6 +2929,807 @@ SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
 -- last: the recorded grants, on every object as it now is
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of ops (issue 11 leftovers, session 4)
+
+-- ---------------------------------------------------------------------------
+-- rules (issue 9 items 3 and 5): the amount rule per currency in a table
+-- (sql/install/60_anomaly.sql) read by the anomalies view and the
+-- amount_rule alert alike, set by analysts; train_model() per currency and
+-- on a window of logged_at, recorded in the registry; one active model per
+-- currency scope, chosen per transaction by transaction_models; scheduled
+-- retraining in refresh() (runs.retrained).  OR REPLACE keeps the grants of
+-- what keeps its signature; reapply_grants() at the end grants the rest.
+-- ---------------------------------------------------------------------------
+CREATE TABLE calo_recon.amount_thresholds (
+    currency   text        PRIMARY KEY CHECK (currency = '*' OR calo_recon.is_currency_code(currency)),
+    threshold  numeric     NOT NULL CHECK (threshold > 0 AND threshold <> 'NaN' AND threshold <> 'Infinity'),
+    builtin    boolean     NOT NULL DEFAULT false,
+    set_by     text        NOT NULL DEFAULT session_user,
+    set_at     timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE calo_recon.amount_thresholds IS
+  'The amount rule: a transaction whose amount is above its currency''s threshold (the row of its currency, else the row ''*'') is flagged in calo_recon.anomalies and alerted. One table for every reader; analysts set rows with calo_recon.set_amount_threshold()';
+COMMENT ON COLUMN calo_recon.amount_thresholds.currency IS 'ISO 4217 code of calo_recon.currencies, or ''*'': the threshold of every currency without a row of its own';
+COMMENT ON COLUMN calo_recon.amount_thresholds.threshold IS 'Amount (in the currency) above which a transaction is flagged; positive and finite';
+COMMENT ON COLUMN calo_recon.amount_thresholds.builtin IS 'true for the defaults the extension installed; a row set since is false, and those are the rows pg_dump keeps';
+COMMENT ON COLUMN calo_recon.amount_thresholds.set_by IS 'Login role (session_user) that set the threshold, set by the product';
+COMMENT ON COLUMN calo_recon.amount_thresholds.set_at IS 'When the threshold was set (start of its transaction), set by the product';
+
+-- The defaults: the seed's "amount above 1000" for every currency ('*'), and
+-- for the Gulf currencies of the balance-sync export (and USD) about what
+-- 1000 SAR is worth at the USD pegs (1 USD = 3.75 SAR, 3.6725 AED, 3.64 QAR,
+-- 0.376 BHD, 0.3845 OMR, about 0.307 KWD), rounded: README "Amount rule".
+INSERT INTO calo_recon.amount_thresholds (currency, threshold, builtin, set_by) VALUES
+    ('*', 1000, true, 'calo_recon'),
+    ('SAR', 1000, true, 'calo_recon'), ('AED', 1000, true, 'calo_recon'), ('QAR', 1000, true, 'calo_recon'),
+    ('BHD', 100, true, 'calo_recon'), ('OMR', 100, true, 'calo_recon'), ('KWD', 80, true, 'calo_recon'),
+    ('USD', 250, true, 'calo_recon');
+
+-- Who and when come from the product: an inserted row from the columns'
+-- defaults (no recipe grants those columns), an updated one from here.  A
+-- row set for a built-in currency replaces the built-in row, so that a
+-- restored dump (CREATE EXTENSION, then the rows set) never collides.
+CREATE FUNCTION calo_recon.amount_thresholds_stamp() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        DELETE FROM calo_recon.amount_thresholds t WHERE t.currency = NEW.currency AND t.builtin;
+    ELSE
+        NEW.builtin := false;
+        NEW.set_by := session_user;
+        NEW.set_at := now();
+    END IF;
+    RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.amount_thresholds_stamp() IS
+  'Trigger: a threshold set for a currency with a built-in row replaces it; an updated threshold is signed with the session''s login role and the time';
+REVOKE ALL ON FUNCTION calo_recon.amount_thresholds_stamp() FROM PUBLIC;
+CREATE TRIGGER amount_thresholds_stamp
+    BEFORE INSERT OR UPDATE ON calo_recon.amount_thresholds
+    FOR EACH ROW WHEN (pg_trigger_depth() = 0)
+    EXECUTE FUNCTION calo_recon.amount_thresholds_stamp();
+
+CREATE FUNCTION calo_recon.set_amount_threshold(currency text, threshold numeric)
+RETURNS calo_recon.amount_thresholds
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_currency text := upper(btrim(set_amount_threshold.currency));
+    stored calo_recon.amount_thresholds;
+BEGIN
+    IF set_amount_threshold.currency IS NULL OR set_amount_threshold.threshold IS NULL THEN
+        RAISE EXCEPTION 'currency and threshold must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'The threshold of every currency without a row of its own is the currency ''*''.';
+    END IF;
+    -- NaN compares greater than every number, so it is named first
+    IF set_amount_threshold.threshold = 'NaN' OR set_amount_threshold.threshold <= 0
+       OR set_amount_threshold.threshold = 'Infinity' THEN
+        RAISE EXCEPTION 'the threshold must be a positive finite amount, got %', set_amount_threshold.threshold
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_currency <> '*' AND NOT EXISTS (SELECT 1 FROM calo_recon.currencies c WHERE c.code = v_currency) THEN
+        RAISE EXCEPTION 'unknown currency %', quote_literal(set_amount_threshold.currency)
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Use a code of calo_recon.currencies (an operator adds new ones), or ''*'' for every currency without a row of its own.';
+    END IF;
+    INSERT INTO calo_recon.amount_thresholds AS a (currency, threshold)
+    VALUES (v_currency, set_amount_threshold.threshold)
+    ON CONFLICT ON CONSTRAINT amount_thresholds_pkey DO UPDATE SET threshold = excluded.threshold
+    RETURNING a.* INTO stored;
+    RETURN stored;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.set_amount_threshold(text, numeric) IS
+  'Sets the amount rule''s threshold of a currency (a code of calo_recon.currencies, or ''*'' for every currency without a row of its own), signed with the session''s login role; every session sees it at once. Returns the stored row. 22004 for NULL, 22023 for a threshold not positive and finite, 23503 for an unknown currency';
+REVOKE ALL ON FUNCTION calo_recon.set_amount_threshold(text, numeric) FROM PUBLIC;
+
+-- The one reading of the rule: the anomalies view and the alert trigger
+-- select from it.  The '*' row is an uncorrelated subquery, read once per
+-- query; a row that is a hit without its currency's row is one of '*'.
+CREATE VIEW calo_recon.amount_rule_hits AS
+SELECT t.txn_id, t.user_id, t.currency, t.amount,
+       coalesce(own.threshold, (SELECT fallback.threshold FROM calo_recon.amount_thresholds fallback
+                                WHERE fallback.currency = '*')) AS threshold,
+       coalesce(own.currency, '*') AS threshold_row
+FROM calo_recon.transactions t
+LEFT JOIN calo_recon.amount_thresholds own ON own.currency = t.currency
+WHERE t.amount > coalesce(own.threshold, (SELECT fallback.threshold FROM calo_recon.amount_thresholds fallback
+                                          WHERE fallback.currency = '*'));
+COMMENT ON VIEW calo_recon.amount_rule_hits IS
+  'Transactions whose amount is above their currency''s threshold in calo_recon.amount_thresholds (its own row, else the row ''*''; with neither, none): the amount rule of calo_recon.anomalies and of the amount_rule alert';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.txn_id IS 'Transaction id';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.currency IS 'ISO 4217 currency code';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.amount IS 'Gross amount';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.threshold IS 'The threshold it is above';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.threshold_row IS 'The row of calo_recon.amount_thresholds that applied: the currency, or ''*''';
+
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.amount_thresholds', 'WHERE NOT builtin');
+
+-- the registry records what each model was trained on; one active model
+-- per currency scope
+ALTER TABLE calo_recon.models
+    ADD COLUMN currency text CHECK (calo_recon.is_currency_code(currency)),
+    ADD COLUMN trained_from timestamptz,
+    ADD COLUMN trained_to timestamptz,
+    ADD CONSTRAINT models_training_window_check CHECK (trained_from < trained_to);
+DROP INDEX calo_recon.models_one_active_idx;
+DROP INDEX calo_recon.models_one_active_per_name_idx;
+CREATE UNIQUE INDEX models_one_active_per_currency_idx ON calo_recon.models (currency) NULLS NOT DISTINCT WHERE active;
+COMMENT ON TABLE calo_recon.models IS
+  'Anomaly model registry: every model train_model() fitted, with what it was trained on; the active ones score, at most one per currency scope (calo_recon.transaction_models)';
+COMMENT ON COLUMN calo_recon.models.parameters IS
+  'Training parameters: n_trees, sample_size, seed (drawn and recorded when none was given), seed_given, excluded_confirmed, scope_rows (the transactions of its scope at training: refresh() counts new ones from it)';
+COMMENT ON COLUMN calo_recon.models.active IS 'true for the models that score, one per currency scope; training a model deactivates the previous one of the same scope';
+COMMENT ON COLUMN calo_recon.models.currency IS 'The currency the model was trained on and scores (its scope); NULL: every currency, scoring those without an active model of their own';
+COMMENT ON COLUMN calo_recon.models.trained_from IS 'Start (inclusive) of the window of logged_at the model was trained on; NULL: from the first transaction';
+COMMENT ON COLUMN calo_recon.models.trained_to IS 'End (exclusive) of the window of logged_at the model was trained on; NULL: up to the last transaction at training';
+
+CREATE FUNCTION calo_recon.model_scope(currency text) RETURNS TABLE (txn_id text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.txn_id FROM calo_recon.transactions t
+    WHERE model_scope.currency IS NULL OR t.currency = model_scope.currency
+$$;
+COMMENT ON FUNCTION calo_recon.model_scope(text) IS
+  'The transactions (txn_id) of a model''s currency scope: those of the currency, or all of them for NULL; a model is trained on those of its window and scores them all';
+REVOKE ALL ON FUNCTION calo_recon.model_scope(text) FROM PUBLIC;
+
+CREATE VIEW calo_recon.transaction_models AS
+SELECT t.txn_id, t.user_id, t.currency,
+       coalesce(own.model_id, (SELECT fallback.model_id FROM calo_recon.models fallback
+                               WHERE fallback.active AND fallback.currency IS NULL)) AS model_id,
+       t.amount, t.logged_at
+FROM calo_recon.transactions t
+LEFT JOIN calo_recon.models own ON own.active AND own.currency = t.currency;
+COMMENT ON VIEW calo_recon.transaction_models IS
+  'The active model that scores each transaction: the one of its currency, else the all-currency one (currency NULL); model_id NULL when neither is active';
+COMMENT ON COLUMN calo_recon.transaction_models.txn_id IS 'Transaction id';
+COMMENT ON COLUMN calo_recon.transaction_models.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.transaction_models.currency IS 'ISO 4217 currency code';
+COMMENT ON COLUMN calo_recon.transaction_models.model_id IS 'The model (calo_recon.models) whose score counts for it; NULL when none is active for its currency';
+COMMENT ON COLUMN calo_recon.transaction_models.amount IS 'Gross amount (so that the anomalies view reads the transactions once)';
+COMMENT ON COLUMN calo_recon.transaction_models.logged_at IS 'Time the transaction was logged';
+
+-- score_transactions() scores each row with its model (same signature)
+COMMENT ON FUNCTION calo_recon.score_transactions(boolean) IS
+  'Scores each transaction with the active model that scores it (calo_recon.transaction_models: its currency''s, else the all-currency one), the rows that model has not scored yet (only_new, the default) or all of them; returns the number of rows scored (0 when no model is active)';
+
+-- train_model() and its work take the currency and the window
+DROP FUNCTION calo_recon.train_model(text, float8, int, int, bigint);
+DROP FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint);
+CREATE FUNCTION calo_recon.fit_and_score_model(
+    model_id bigint, contamination float8, n_trees int, sample_size int, seed bigint,
+    currency text DEFAULT NULL, trained_from timestamptz DEFAULT NULL, trained_to timestamptz DEFAULT NULL,
+    OUT training_rows bigint, OUT excluded bigint, OUT scaler calo_recon.scaler,
+    OUT forest calo_recon.iforest, OUT threshold float8, OUT scope_rows bigint)
+    AS 'MODULE_PATHNAME', 'calo_recon_fit_and_score_model'
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint, text, timestamptz, timestamptz) IS
+  'The work of calo_recon.train_model(): fits the scaler and the forest on the scope''s rows of the window (currency and the window''s ends NULL: all), sets the threshold and stores the score of every transaction of the scope under model_id; returns the training row counts (excluded: confirmed anomalies of the window), the fitted scaler and forest, the threshold and the rows of the scope';
+REVOKE ALL ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint, text, timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.train_model(
+    model_name    text        DEFAULT 'default',
+    contamination float8      DEFAULT 0.01,
+    n_trees       int         DEFAULT 100,
+    sample_size   int         DEFAULT 256,
+    seed          bigint      DEFAULT NULL,
+    currency      text        DEFAULT NULL,
+    trained_from  timestamptz DEFAULT NULL,
+    trained_to    timestamptz DEFAULT NULL)
+RETURNS calo_recon.models
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_names   text[] := calo_recon.transaction_feature_names();
+    v_seed    bigint := train_model.seed;
+    v_currency text := upper(btrim(train_model.currency));
+    v_scaler  calo_recon.scaler;
+    v_forest  calo_recon.iforest;
+    v_rows    bigint;
+    v_excluded bigint;
+    v_scope_rows bigint;
+    v_threshold float8;
+    v_model_id bigint;
+    stored    calo_recon.models;
+BEGIN
+    IF train_model.model_name IS NULL OR train_model.contamination IS NULL
+       OR train_model.n_trees IS NULL OR train_model.sample_size IS NULL THEN
+        RAISE EXCEPTION 'model_name, contamination, n_trees and sample_size must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'currency, trained_from and trained_to may be NULL: every currency, an open window.';
+    END IF;
+    IF btrim(train_model.model_name) = '' THEN
+        RAISE EXCEPTION 'model_name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- NaN compares greater than every number, so it fails the upper bound.
+    IF NOT (train_model.contamination > 0 AND train_model.contamination <= 0.5) THEN
+        RAISE EXCEPTION 'contamination must be in (0, 0.5], got %', train_model.contamination
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF train_model.n_trees NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'n_trees must be between 1 and 10000, got %', train_model.n_trees
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF train_model.sample_size NOT BETWEEN 2 AND 100000 THEN
+        RAISE EXCEPTION 'sample_size must be between 2 and 100000, got %', train_model.sample_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_currency IS NOT NULL AND NOT EXISTS (SELECT 1 FROM calo_recon.currencies c WHERE c.code = v_currency) THEN
+        RAISE EXCEPTION 'unknown currency %', quote_literal(train_model.currency)
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Use a code of calo_recon.currencies, or NULL for a model of every currency.';
+    END IF;
+    IF train_model.trained_from >= train_model.trained_to THEN
+        RAISE EXCEPTION 'the training window is empty: trained_from (%) must be before trained_to (%)',
+                        train_model.trained_from, train_model.trained_to
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The window is [trained_from, trained_to) on logged_at; NULL leaves an end open.';
+    END IF;
+    IF v_seed IS NULL THEN
+        -- recorded in parameters, so that the model can be fitted again
+        v_seed := floor(random() * 9007199254740992)::bigint;
+    END IF;
+
+    -- the model's key first, so that its scores are stored while they are
+    -- computed, without the lock below (taken before any write to models)
+    v_model_id := nextval('calo_recon.models_model_id_seq');
+
+    -- One call, so one snapshot: the scaler, the forest, the threshold and
+    -- the scores all read the same rows, read once; every row of the scope
+    -- is scored once and those scores are stored.  Confirmed anomalies are
+    -- scored but not trained on.
+    SELECT r.training_rows, r.excluded, r.scaler, r.forest, r.threshold, r.scope_rows
+      INTO v_rows, v_excluded, v_scaler, v_forest, v_threshold, v_scope_rows
+      FROM calo_recon.fit_and_score_model(v_model_id, train_model.contamination,
+                                          train_model.n_trees, train_model.sample_size, v_seed,
+                                          v_currency, train_model.trained_from, train_model.trained_to) r;
+    IF v_rows = 0 THEN
+        RAISE EXCEPTION 'the training set is empty'
+            USING ERRCODE = 'data_exception',
+                  DETAIL = CASE WHEN v_excluded = 0
+                                THEN format('calo_recon.transactions has no rows%s%s.',
+                                            CASE WHEN v_currency IS NOT NULL THEN format(' in %s', v_currency) ELSE '' END,
+                                            CASE WHEN train_model.trained_from IS NOT NULL OR train_model.trained_to IS NOT NULL
+                                                 THEN format(' logged in [%s, %s)', coalesce(train_model.trained_from::text, '-infinity'),
+                                                             coalesce(train_model.trained_to::text, 'infinity'))
+                                                 ELSE '' END)
+                                ELSE format('All %s transactions to train on are confirmed anomalies, which are never trained on.',
+                                            v_excluded) END,
+                  HINT = CASE WHEN v_excluded = 0
+                              THEN 'Load transactions first, e.g. with calo_recon.ingest_file(), or widen the currency and window.'
+                              ELSE 'Load more transactions; confirmed anomalies are kept out of training.' END;
+    END IF;
+
+    -- Serialize trainers only for the switch of the active model of the scope.
+    LOCK TABLE calo_recon.models IN SHARE ROW EXCLUSIVE MODE;
+    UPDATE calo_recon.models m SET active = false
+    WHERE m.active AND m.currency IS NOT DISTINCT FROM v_currency;
+    INSERT INTO calo_recon.models AS m
+        (model_id, model_name, features, scaler, forest, contamination, threshold,
+         training_rows, parameters, active, currency, trained_from, trained_to)
+    VALUES (v_model_id, train_model.model_name, v_names, v_scaler, v_forest, train_model.contamination,
+            v_threshold, v_rows,
+            jsonb_build_object('n_trees', train_model.n_trees,
+                               'sample_size', train_model.sample_size,
+                               'seed', v_seed,
+                               'seed_given', train_model.seed IS NOT NULL,
+                               'excluded_confirmed', v_excluded,
+                               'scope_rows', v_scope_rows),
+            true, v_currency, train_model.trained_from, train_model.trained_to)
+    RETURNING m.* INTO stored;
+    RETURN stored;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint, text, timestamptz, timestamptz) IS
+  'Fits the scaler and the Isolation Forest on the transactions of the currency (NULL: every currency) logged in [trained_from, trained_to) (NULL: open) not confirmed as anomalies, sets the threshold at the (1 - contamination) quantile of the training scores, stores the model as the active one of its currency scope (the previous one of that scope is deactivated) with what it was trained on and the scores it computed, one per transaction of its scope (the confirmed anomalies and the rows outside the window included), and returns the stored model row. 22004 NULL arguments, 22023 bad parameters or an empty window, 23503 unknown currency, 22000 empty training set';
+REVOKE ALL ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint, text, timestamptz, timestamptz) FROM PUBLIC;
+
+-- the anomalies view: the rule of amount_rule_hits, each row under its model
+CREATE OR REPLACE VIEW calo_recon.anomalies AS
+WITH candidates AS (
+    SELECT c.txn_id, pg_catalog.bool_or(c.by_rule) AS by_rule
+    FROM (SELECT s.txn_id, false AS by_rule
+          FROM calo_recon.models a JOIN calo_recon.transaction_scores s ON s.model_id = a.model_id AND s.flagged
+          WHERE a.active
+          UNION ALL
+          SELECT h.txn_id, true FROM calo_recon.amount_rule_hits h
+          UNION ALL
+          SELECT v.txn_id, false FROM calo_recon.anomaly_verdicts v WHERE v.verdict = 'confirmed') c
+    GROUP BY c.txn_id
+)
+SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
+       s.score, m.threshold,
+       coalesce(s.flagged, false) AS model_flag,
+       c.by_rule AS rule_flag,
+       CASE WHEN s.flagged AND c.by_rule THEN 'model+amount_rule'
+            WHEN s.flagged THEN 'model'
+            WHEN c.by_rule THEN 'amount_rule'
+            ELSE 'analyst' END AS reason,
+       s.explanation,
+       v.verdict,
+       m.model_name
+FROM candidates c
+JOIN calo_recon.transaction_models t ON t.txn_id = c.txn_id
+LEFT JOIN calo_recon.models m ON m.model_id = t.model_id
+LEFT JOIN calo_recon.transaction_scores s ON s.txn_id = t.txn_id AND s.model_id = t.model_id
+LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = t.txn_id
+WHERE v.verdict IS DISTINCT FROM 'dismissed'
+  AND (s.flagged OR c.by_rule OR v.verdict = 'confirmed');
+COMMENT ON VIEW calo_recon.anomalies IS
+  'Transactions flagged by the active model that scores them (calo_recon.transaction_models) or by the amount rule (calo_recon.amount_rule_hits: amount above its currency''s threshold in calo_recon.amount_thresholds), plus those analysts confirmed, minus those analysts dismissed';
+COMMENT ON COLUMN calo_recon.anomalies.txn_id IS 'Transaction id';
+COMMENT ON COLUMN calo_recon.anomalies.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.anomalies.currency IS 'ISO 4217 currency code';
+COMMENT ON COLUMN calo_recon.anomalies.amount IS 'Gross amount';
+COMMENT ON COLUMN calo_recon.anomalies.logged_at IS 'Time the transaction was logged';
+COMMENT ON COLUMN calo_recon.anomalies.score IS 'Score under the active model that scores it (its currency''s, else the all-currency one), in (0, 1], higher is more anomalous; NULL when not scored yet';
+COMMENT ON COLUMN calo_recon.anomalies.threshold IS 'Threshold of that model: a score above it is flagged';
+COMMENT ON COLUMN calo_recon.anomalies.model_flag IS 'Flagged by that model (score > threshold)';
+COMMENT ON COLUMN calo_recon.anomalies.rule_flag IS 'Flagged by the amount rule: amount above its currency''s threshold in calo_recon.amount_thresholds (calo_recon.amount_rule_hits)';
+COMMENT ON COLUMN calo_recon.anomalies.reason IS 'model, amount_rule, model+amount_rule, or analyst (confirmed by an analyst, flagged by neither)';
+COMMENT ON COLUMN calo_recon.anomalies.explanation IS 'Feature that isolated the transaction soonest in the forest, when the model flags it (NULL otherwise)';
+COMMENT ON COLUMN calo_recon.anomalies.verdict IS 'Analyst verdict in force: confirmed, or NULL when not judged (dismissed rows are not shown)';
+COMMENT ON COLUMN calo_recon.anomalies.model_name IS 'Name of that model; NULL when no model is active for its currency';
+
+-- the alerts: the amount rule of amount_rule_hits, each new row under its model
+UPDATE calo_recon.alert_kinds SET description = 'amount above its currency''s threshold in calo_recon.amount_thresholds (calo_recon.amount_rule_hits)' WHERE alert_kind = 'amount_rule';
+UPDATE calo_recon.alert_kinds SET description = 'the score under the active model that scores the transaction (calo_recon.transaction_models) is above its threshold' WHERE alert_kind = 'model';
+CREATE OR REPLACE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+    first_new timestamptz[];
+    new_ids text[];
+    model record;
+    model_users text[];
+    -- rows logged before it raise no alert (a backfill of history)
+    backfill_before timestamptz := pg_catalog.now() - (calo_recon.ops_settings()).alert_backfill_age;
+    raised_ids bigint[] := '{}';
+    raised_kinds text[] := '{}';
+    found_txns text[];
+    found_users text[];
+    found_kinds text[];
+    found_details jsonb[];
+    found_ranks integer[];
+    rechecked text[];
+BEGIN
+    IF NOT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean THEN
+        RETURN NULL;
+    END IF;
+
+    -- each user of the new rows with its earliest new instant: where the
+    -- walk starts re-checking
+    SELECT pg_catalog.array_agg(u.user_id), pg_catalog.array_agg(u.first_new)
+    INTO users, first_new
+    FROM (SELECT n.user_id, pg_catalog.min(n.logged_at) AS first_new
+          FROM new_rows n GROUP BY n.user_id) u;
+
+    -- wait for concurrent inserts of these users, so that the statement
+    -- below (a new snapshot under READ COMMITTED) sees their rows; a
+    -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
+    -- insert that had to wait fails as a serialization failure, to be retried
+    IF calo_recon.lock_user_chains(users)
+       AND pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';
+    END IF;
+
+    -- the walk of reconcile() over the stored rows (chain order and rules in
+    -- C, each row against its predecessor in chain order): the findings of
+    -- the new rows, and the chain findings of the stored rows after them,
+    -- whose predecessor may now be a new row
+    SELECT pg_catalog.array_agg(n.txn_id) INTO new_ids FROM new_rows n;
+    WITH walked AS MATERIALIZED (
+        SELECT f.* FROM calo_recon.chain_findings_since(users, first_new, new_ids) f
+    ), found AS (
+        SELECT w.txn_id, w.user_id, w.finding AS alert_kind,
+               CASE w.finding
+                   -- actual is new_balance, unless it is beyond the walk's range
+                   WHEN 'overdraft' THEN pg_catalog.jsonb_build_object(
+                       'new_balance', coalesce(w.actual, (SELECT n.new_balance FROM new_rows n
+                                                          WHERE n.txn_id = w.txn_id)),
+                       'currency', w.currency)
+                   ELSE pg_catalog.jsonb_build_object('expected', w.expected, 'actual', w.actual,
+                                                      'difference', w.difference, 'tolerance', w.tolerance,
+                                                      'currency', w.currency)
+               END AS detail,
+               calo_recon.finding_rank(w.finding) AS ord
+        FROM walked w
+        WHERE (w.is_new AND w.finding IN ('arithmetic', 'chain', 'out_of_range', 'overdraft'))
+           OR (NOT w.is_new AND w.finding = 'chain')
+    )
+    SELECT (SELECT pg_catalog.array_agg(DISTINCT w.txn_id) FROM walked w WHERE NOT w.is_new),
+           pg_catalog.array_agg(found.txn_id), pg_catalog.array_agg(found.user_id),
+           pg_catalog.array_agg(found.alert_kind), pg_catalog.array_agg(found.detail),
+           pg_catalog.array_agg(found.ord)
+    INTO rechecked, found_txns, found_users, found_kinds, found_details, found_ranks
+    FROM found;
+
+    -- an open chain alert of a re-checked row that the walk no longer makes,
+    -- with that detail (another predecessor), is resolved before the new one
+    -- is raised
+    IF rechecked IS NOT NULL THEN
+        UPDATE calo_recon.alerts a
+        SET resolved_at = pg_catalog.now(),
+            resolution = CASE WHEN a.txn_id = ANY (found_txns)
+                              THEN 'chain re-checked after an out-of-order insert: a break against another predecessor in chain order, raised as a new alert'
+                              ELSE 'chain re-checked after an out-of-order insert: old_balance follows the predecessor in chain order'
+                         END
+        WHERE a.txn_id = ANY (rechecked) AND a.alert_kind = 'chain' AND a.resolved_at IS NULL
+          AND NOT EXISTS (SELECT FROM unnest(found_txns, found_kinds, found_details) AS f(txn_id, kind, detail)  -- multi-argument form: unqualified
+                          WHERE f.txn_id = a.txn_id AND f.kind = 'chain' AND f.detail = a.detail);
+    END IF;
+
+    -- the new alerts and the amount rule
+    WITH found AS (
+        SELECT f.txn_id, f.user_id, f.alert_kind, f.detail, f.ord
+        FROM unnest(found_txns, found_users, found_kinds, found_details, found_ranks)  -- multi-argument form: unqualified
+             AS f(txn_id, user_id, alert_kind, detail, ord)
+        UNION ALL
+        SELECT h.txn_id, h.user_id, 'amount_rule',
+               pg_catalog.jsonb_build_object('amount', h.amount, 'threshold', h.threshold,
+                                             'currency', h.currency),
+               NULL::integer  -- after the walk's findings
+        FROM calo_recon.amount_rule_hits h
+        WHERE h.txn_id IN (SELECT n.txn_id FROM new_rows n)
+    ), stored AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
+        FROM found
+        -- a scalar look-up per row (by primary key): NOT EXISTS was planned
+        -- as a hashed subplan over every stored transaction
+        WHERE backfill_before IS NULL
+           OR NOT coalesce((SELECT t.logged_at < backfill_before FROM calo_recon.transactions t
+                            WHERE t.txn_id = found.txn_id), false)
+        ORDER BY found.txn_id, found.ord NULLS LAST
+        ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+        RETURNING alert_id, alert_kind
+    )
+    SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+           raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+    INTO raised_ids, raised_kinds FROM stored;
+
+    -- each active model, through the scoring path of score_transactions()
+    -- (calo_recon.model_scores: only the users of the new rows it scores are
+    -- read and walked), alerts the new rows that calo_recon.transaction_models
+    -- gives it (no model part in partial builds)
+    IF pg_catalog.to_regclass('calo_recon.models') IS NOT NULL THEN
+        FOR model IN SELECT m.* FROM calo_recon.models m WHERE m.active ORDER BY m.model_id LOOP
+            CONTINUE WHEN model.features IS DISTINCT FROM calo_recon.transaction_feature_names();
+            SELECT pg_catalog.array_agg(DISTINCT n.user_id) INTO model_users
+            FROM new_rows n JOIN calo_recon.transaction_models tm ON tm.txn_id = n.txn_id
+            WHERE tm.model_id = model.model_id;
+            CONTINUE WHEN model_users IS NULL;
+            WITH stored AS (
+                INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+                SELECT s.txn_id, s.user_id, 'model',
+                       pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
+                                                     'model_id', model.model_id, 'model_name', model.model_name)
+                FROM calo_recon.model_scores(model.model_id, model_users) s
+                JOIN calo_recon.transaction_models tm ON tm.txn_id = s.txn_id AND tm.model_id = model.model_id
+                WHERE s.flagged AND s.txn_id IN (SELECT n.txn_id FROM new_rows n
+                                                 WHERE backfill_before IS NULL OR n.logged_at >= backfill_before)
+                ORDER BY s.txn_id
+                ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+                RETURNING alert_id, alert_kind
+            )
+            SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+                   raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+            INTO raised_ids, raised_kinds FROM stored;
+        END LOOP;
+    END IF;
+
+    -- one notification for the statement, with the count (the alert ids
+    -- keep NOTIFY from folding two statements' equal payloads)
+    IF pg_catalog.cardinality(raised_ids) > 0 THEN
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(raised_ids, raised_kinds));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.alert_new_transactions() IS
+  'Trigger: checks inserted transactions (when calo_recon.alerts is on), raises alerts rows (none for a transaction logged before now() - calo_recon.alert_backfill_age) and sends one NOTIFY calo_recon_alerts per statement that raised any (payload: calo_recon.alerts_notice)';
+
+-- scheduled retraining, recorded in runs
+ALTER TABLE calo_recon.runs ADD COLUMN retrained bigint NOT NULL DEFAULT 0;
+COMMENT ON COLUMN calo_recon.runs.retrained IS 'Active models the run trained again (calo_recon.retrain_due_models(): older than calo_recon.retrain_after, or calo_recon.retrain_after_transactions new transactions in their scope); they scored their scope as they were trained, not counted in scored';
+COMMENT ON COLUMN calo_recon.runs.scored IS 'Transactions scored with the active models (0 when none is active)';
+-- the health view reads runs with r.*: defined again, so that it has the new column
+CREATE OR REPLACE VIEW calo_recon.health AS
+WITH last_run AS (
+    SELECT r.* FROM calo_recon.runs r ORDER BY r.run_id DESC LIMIT 1
+), last_success AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1
+), last_ended AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status IN ('succeeded', 'failed') ORDER BY r.run_id DESC LIMIT 1
+), last_failure AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status = 'failed' ORDER BY r.run_id DESC LIMIT 1
+)
+SELECT pg_catalog.now() AS checked_at,
+       (SELECT s.finished_at FROM last_success s) AS last_success_at,
+       pg_catalog.now() - (SELECT s.finished_at FROM last_success s) AS last_success_age,
+       (SELECT r.run_id FROM last_run r) AS last_run_id,
+       (SELECT r.status FROM last_run r) AS last_run_status,
+       (SELECT e.status = 'failed' FROM last_ended e) AS last_ended_run_failed,
+       (SELECT r.skipped_since FROM last_run r WHERE r.skipped_since IS NOT NULL) AS skipping_since,
+       (SELECT f.run_id FROM last_failure f) AS last_error_run_id,
+       (SELECT f.finished_at FROM last_failure f) AS last_error_at,
+       (SELECT f.error FROM last_failure f) AS last_error,
+       (SELECT f.error_detail FROM last_failure f) AS last_error_detail,
+       (SELECT f.error_hint FROM last_failure f) AS last_error_hint,
+       (SELECT pg_catalog.max(f.loaded_at) FROM calo_recon.ingested_files f WHERE f.transactions > 0) AS last_data_loaded_at,
+       (SELECT pg_catalog.count(*) FROM calo_recon.runs r WHERE r.status = 'running') AS runs_running,
+       (SELECT pg_catalog.count(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p) AS users_pending_reconcile,
+       (SELECT pg_catalog.jsonb_object_agg(q.reason, q.n ORDER BY q.reason)
+        FROM (SELECT x.reason, pg_catalog.count(*) AS n FROM calo_recon.quarantine x GROUP BY x.reason) q) AS quarantine_by_reason,
+       (SELECT pg_catalog.jsonb_object_agg(s.severity, s.n ORDER BY s.severity)
+        FROM (SELECT k.severity, pg_catalog.count(a.alert_id) AS n
+              FROM calo_recon.alert_kinds k
+              LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'open'
+              GROUP BY k.severity) s) AS open_alerts,
+       (SELECT pg_catalog.jsonb_object_agg(s.severity, s.n ORDER BY s.severity)
+        FROM (SELECT k.severity, pg_catalog.count(a.alert_id) AS n
+              FROM calo_recon.alert_kinds k
+              LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'acknowledged'
+              GROUP BY k.severity) s) AS acknowledged_alerts,
+       (SELECT pg_catalog.jsonb_object_agg(c.relname, pg_catalog.pg_total_relation_size(c.oid) ORDER BY c.relname)
+        FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = 'calo_recon'::pg_catalog.regnamespace AND c.relkind = 'r') AS table_bytes;
+CREATE FUNCTION calo_recon.retrain_due_models()
+RETURNS SETOF calo_recon.models
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_age interval := pg_catalog.current_setting('calo_recon.retrain_after')::interval;
+    min_new bigint := pg_catalog.current_setting('calo_recon.retrain_after_transactions')::bigint;
+    m calo_recon.models;
+BEGIN
+    IF max_age = interval '0' AND min_new = 0 THEN
+        RETURN;
+    END IF;
+    FOR m IN SELECT a.* FROM calo_recon.models a WHERE a.active ORDER BY a.model_id LOOP
+        IF (max_age > interval '0' AND pg_catalog.now() - m.trained_at >= max_age)
+           OR (min_new > 0
+               AND (SELECT pg_catalog.count(*) FROM calo_recon.model_scope(m.currency))
+                   - coalesce((m.parameters ->> 'scope_rows')::bigint,
+                              m.training_rows + coalesce((m.parameters ->> 'excluded_confirmed')::bigint, 0))
+                   >= min_new) THEN
+            RETURN QUERY
+            SELECT * FROM calo_recon.train_model(
+                m.model_name, m.contamination,
+                (m.parameters ->> 'n_trees')::int,
+                (m.parameters ->> 'sample_size')::int,
+                NULL, m.currency,
+                CASE WHEN m.trained_to IS NULL THEN m.trained_from
+                     ELSE (SELECT pg_catalog.max(t.logged_at) - (m.trained_to - m.trained_from)
+                           FROM calo_recon.model_scope(m.currency) s
+                           JOIN calo_recon.transactions t ON t.txn_id = s.txn_id) END,
+                NULL);
+        END IF;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.retrain_due_models() IS
+  'Trains again each active model older than calo_recon.retrain_after, or whose currency scope has calo_recon.retrain_after_transactions more transactions than at its training (0: never), with the same name, contamination, trees, sample size and currency, a new seed, and the same window when it was open-ended (all history when it had none) or, when it was closed, one as long ending with the newest transaction of its scope (open at the end, so that one is included); returns the new models. refresh() runs it and counts them in runs.retrained';
+REVOKE EXECUTE ON FUNCTION calo_recon.retrain_due_models() FROM PUBLIC;
+CREATE OR REPLACE FUNCTION calo_recon.refresh_work(run_id bigint)
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+    ingested record;
+    reconciled record;
+BEGIN
+    SELECT r.* INTO run FROM calo_recon.runs r WHERE r.run_id = refresh_work.run_id;
+    IF NOT FOUND OR run.status <> 'running' THEN
+        RAISE EXCEPTION 'calo_recon.runs has no run % in status running', refresh_work.run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- runs that this one holds the lock against: their sessions stopped
+    -- running them (terminated, crashed) without recording how they ended
+    -- the alerts this run raises name it (calo_recon.alerts.run_id's default)
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', run.run_id::text, true);
+    UPDATE calo_recon.runs r
+       SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
+           error = 'did not finish: process ' || r.backend_pid
+                   || ' stopped running it before recording an outcome (terminated or crashed)'
+     WHERE r.status = 'running' AND r.run_id <> run.run_id;
+    BEGIN
+        -- the users of the new files are queued: reconciled once, below
+        SELECT * INTO ingested FROM calo_recon.ingest_file_unreconciled(run.folder);
+        run.files := ingested.new_files;
+        run.skipped_files := ingested.skipped_files;
+        run.events := ingested.events;
+        run.transactions := ingested.transactions;
+
+        SELECT * INTO reconciled FROM calo_recon.reconcile_pending();
+        IF FOUND THEN
+            run.reconciled_users := reconciled.users;
+            run.breaks := reconciled.arithmetic_breaks + reconciled.chain_breaks;
+        END IF;
+
+        -- models due are trained again first: they score their whole scope
+        run.retrained := (SELECT pg_catalog.count(*) FROM calo_recon.retrain_due_models());
+        run.scored := calo_recon.score_transactions(true);
+        run.status := 'succeeded';
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        -- the work above is rolled back; the run row stays, saying why (a
+        -- cancel ends the work as asked, and the run is recorded as failed)
+        run.status := 'failed';
+        run.error := SQLSTATE || ': ' || SQLERRM;
+        GET STACKED DIAGNOSTICS run.error_detail = PG_EXCEPTION_DETAIL, run.error_hint = PG_EXCEPTION_HINT;
+        run.error_detail := NULLIF(run.error_detail, '');
+        run.error_hint := NULLIF(run.error_hint, '');
+        run.files := 0; run.skipped_files := 0; run.events := 0; run.transactions := 0;
+        run.reconciled_users := 0; run.breaks := 0; run.scored := 0; run.retrained := 0;
+        RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
+    END;
+    run.finished_at := pg_catalog.clock_timestamp();
+    UPDATE calo_recon.runs r
+       SET finished_at = run.finished_at, status = run.status, files = run.files,
+           skipped_files = run.skipped_files, events = run.events,
+           transactions = run.transactions, reconciled_users = run.reconciled_users,
+           breaks = run.breaks, scored = run.scored, retrained = run.retrained, error = run.error,
+           error_detail = run.error_detail, error_hint = run.error_hint
+     WHERE r.run_id = run.run_id
+    RETURNING r.* INTO run;
+    IF run.status = 'succeeded' THEN
+        -- the line of 1.1, with the models retrained after it when there are
+        -- any (log parsers that know the old line keep working)
+        RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % scored%',
+            run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.scored,
+            CASE WHEN run.retrained > 0 THEN ', ' || run.retrained || ' models retrained' ELSE '' END;
+    END IF;
+    -- what this run (its outcome included) and the data now call for; a
+    -- failure to alert must not lose the run's record
+    BEGIN
+        PERFORM calo_recon.raise_alerts();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'calo_recon.refresh() run %: raise_alerts() failed: % %', run.run_id, SQLSTATE, SQLERRM;
+    END;
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', '', true);
+    RETURN run;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh(text) IS
+  'Ingests new files from the folder (relative to calo_recon.import_directory, default all of it), reconciles every user with transactions inserted since the last run, trains again the active models that are due (calo_recon.retrain_due_models()), scores new transactions with the active models, and records the run in calo_recon.runs. A run that finds the writer lock held (another refresh, an ingest, a reconcile) returns at once with status skipped and names the holding process; a failed run (a cancel or statement_timeout included) is rolled back but recorded with status failed and the error (and a WARNING); a scheduler sees the failure with check_last_refresh(), or schedules CALL calo_recon.refresh_job() instead';
+
+-- roles: analysts set the thresholds; readers and monitors read them
+UPDATE calo_recon.role_kinds SET description = 'USAGE on the schema, SELECT on transactions, the BI views and the amount thresholds' WHERE kind = 'reader';
+UPDATE calo_recon.role_kinds SET description = 'reader + reads models, scores, feedback and the feature views; records feedback; sets the amount rule''s thresholds' WHERE kind = 'analyst';
+UPDATE calo_recon.role_kinds SET description = 'USAGE on the schema, the health view, the amount thresholds and check_health(); no wallet data' WHERE kind = 'monitor';
+DROP FUNCTION calo_recon.grant_role(name, text);
+CREATE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views and the amount thresholds), monitor (schema USAGE, the health view, the amount thresholds and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback, setting the amount rule''s thresholds; no other write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
+REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
+
+-- exactly the listed entry points run as the owner (train_model was re-created)
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
+-- last: the recorded grants, on every object as it now is
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of rules (issue 9)
+
 -- ---------------------------------------------------------------------
 -- features and explanations (issue 9 items 1, 2): the features a finance
 -- team names, against the user's usual before the row (src/core/
@@ -2980,40 +3789,36 @@ COMMENT ON COLUMN calo_recon.transaction_scores.attribution IS
 -- the anomalies view gains attribution as its last column (in place: the
 -- reports' views depend on it)
 CREATE OR REPLACE VIEW calo_recon.anomalies AS
-WITH rule AS (
-    -- the library defines the setting; before it is loaded, a value set in the
-    -- configuration or the session is still visible, else the default 1000
-    SELECT coalesce(nullif(pg_catalog.current_setting('calo_recon.amount_threshold', true), ''),
-                    '1000')::numeric AS amount_threshold
-), active AS (
-    SELECT m.model_id, m.model_name, m.threshold FROM calo_recon.models m WHERE m.active
-), candidates AS (
-    SELECT s.txn_id
-    FROM active a JOIN calo_recon.transaction_scores s ON s.model_id = a.model_id AND s.flagged
-    UNION
-    SELECT t.txn_id FROM calo_recon.transactions t, rule r WHERE t.amount > r.amount_threshold
-    UNION
-    SELECT v.txn_id FROM calo_recon.anomaly_verdicts v WHERE v.verdict = 'confirmed'
+WITH candidates AS (
+    SELECT c.txn_id, pg_catalog.bool_or(c.by_rule) AS by_rule
+    FROM (SELECT s.txn_id, false AS by_rule
+          FROM calo_recon.models a JOIN calo_recon.transaction_scores s ON s.model_id = a.model_id AND s.flagged
+          WHERE a.active
+          UNION ALL
+          SELECT h.txn_id, true FROM calo_recon.amount_rule_hits h
+          UNION ALL
+          SELECT v.txn_id, false FROM calo_recon.anomaly_verdicts v WHERE v.verdict = 'confirmed') c
+    GROUP BY c.txn_id
 )
 SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
        s.score, m.threshold,
        coalesce(s.flagged, false) AS model_flag,
-       coalesce(t.amount > r.amount_threshold, false) AS rule_flag,
-       CASE WHEN s.flagged AND t.amount > r.amount_threshold THEN 'model+amount_rule'
+       c.by_rule AS rule_flag,
+       CASE WHEN s.flagged AND c.by_rule THEN 'model+amount_rule'
             WHEN s.flagged THEN 'model'
-            WHEN t.amount > r.amount_threshold THEN 'amount_rule'
+            WHEN c.by_rule THEN 'amount_rule'
             ELSE 'analyst' END AS reason,
        s.explanation,
        v.verdict,
        m.model_name,
        s.attribution
 FROM candidates c
-JOIN calo_recon.transactions t ON t.txn_id = c.txn_id
-CROSS JOIN rule r
-LEFT JOIN active m ON true
-LEFT JOIN calo_recon.transaction_scores s ON s.txn_id = t.txn_id AND s.model_id = m.model_id
+JOIN calo_recon.transaction_models t ON t.txn_id = c.txn_id
+LEFT JOIN calo_recon.models m ON m.model_id = t.model_id
+LEFT JOIN calo_recon.transaction_scores s ON s.txn_id = t.txn_id AND s.model_id = t.model_id
 LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = t.txn_id
-WHERE v.verdict IS DISTINCT FROM 'dismissed';
+WHERE v.verdict IS DISTINCT FROM 'dismissed'
+  AND (s.flagged OR c.by_rule OR v.verdict = 'confirmed');
 COMMENT ON COLUMN calo_recon.anomalies.explanation IS 'The top cause in plain words with the numbers, when the model flags it (NULL otherwise)';
 COMMENT ON COLUMN calo_recon.anomalies.attribution IS
   'Isolation bits per feature with their direction and the top cause, when the model flags it (calo_recon.transaction_scores.attribution; NULL otherwise)';

@@ -1,7 +1,8 @@
 -- Anomaly detection in the database (isolation forest on scaled features): the feature
 -- view, the model registry, scores, analysts' feedback, train_model(),
--- score_transactions(), record_feedback() and the anomalies view.  Builds on
--- the scaler and iforest types of 50_anomaly_types.sql.
+-- score_transactions(), record_feedback(), the amount rule per currency and
+-- the anomalies view.  Builds on the scaler and iforest types of
+-- 50_anomaly_types.sql.
 
 -- The feature order is part of every stored model: scoring refuses a model
 -- whose names differ, so that a reordered view can never be scored silently.
@@ -76,14 +77,17 @@ CREATE TABLE calo_recon.models (
     trained_at     timestamptz      NOT NULL DEFAULT now(),
     training_rows  bigint           NOT NULL CHECK (training_rows > 0),
     parameters     jsonb            NOT NULL DEFAULT '{}',
-    active         boolean          NOT NULL DEFAULT false
+    active         boolean          NOT NULL DEFAULT false,
+    currency       text             CHECK (calo_recon.is_currency_code(currency)),
+    trained_from   timestamptz,
+    trained_to     timestamptz,
+    CONSTRAINT models_training_window_check CHECK (trained_from < trained_to)
 );
--- One active model overall (and so one per name): scoring and the anomalies
--- view never have to choose.
-CREATE UNIQUE INDEX models_one_active_idx ON calo_recon.models ((true)) WHERE active;
-CREATE UNIQUE INDEX models_one_active_per_name_idx ON calo_recon.models (model_name) WHERE active;
+-- One active model per currency scope (a currency, or all of them: NULL):
+-- calo_recon.transaction_models gives each transaction exactly one.
+CREATE UNIQUE INDEX models_one_active_per_currency_idx ON calo_recon.models (currency) NULLS NOT DISTINCT WHERE active;
 COMMENT ON TABLE calo_recon.models IS
-  'Anomaly model registry: every model train_model() fitted; exactly the active one scores';
+  'Anomaly model registry: every model train_model() fitted, with what it was trained on; the active ones score, at most one per currency scope (calo_recon.transaction_models)';
 COMMENT ON COLUMN calo_recon.models.model_id IS 'Surrogate key';
 COMMENT ON COLUMN calo_recon.models.model_name IS 'Name given at training; several versions may share it';
 COMMENT ON COLUMN calo_recon.models.features IS 'Feature names in the order the model expects (calo_recon.transaction_feature_names() at training)';
@@ -95,8 +99,45 @@ COMMENT ON COLUMN calo_recon.models.threshold IS
 COMMENT ON COLUMN calo_recon.models.trained_at IS 'When the model was trained';
 COMMENT ON COLUMN calo_recon.models.training_rows IS 'Transactions the model was trained on';
 COMMENT ON COLUMN calo_recon.models.parameters IS
-  'Training parameters: n_trees, sample_size, seed (drawn and recorded when none was given), seed_given, excluded_confirmed';
-COMMENT ON COLUMN calo_recon.models.active IS 'true for the one model that scores; training a new model deactivates the previous one';
+  'Training parameters: n_trees, sample_size, seed (drawn and recorded when none was given), seed_given, excluded_confirmed, scope_rows (the transactions of its scope at training: refresh() counts new ones from it)';
+COMMENT ON COLUMN calo_recon.models.active IS 'true for the models that score, one per currency scope; training a model deactivates the previous one of the same scope';
+COMMENT ON COLUMN calo_recon.models.currency IS 'The currency the model was trained on and scores (its scope); NULL: every currency, scoring those without an active model of their own';
+COMMENT ON COLUMN calo_recon.models.trained_from IS 'Start (inclusive) of the window of logged_at the model was trained on; NULL: from the first transaction';
+COMMENT ON COLUMN calo_recon.models.trained_to IS 'End (exclusive) of the window of logged_at the model was trained on; NULL: up to the last transaction at training';
+
+-- What a model of a currency scope covers: the rows it is trained on (those
+-- of its window) and scores.  fit_and_score_model() reads it, and refresh()
+-- counts the transactions a model has not seen from it.
+CREATE FUNCTION calo_recon.model_scope(currency text) RETURNS TABLE (txn_id text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.txn_id FROM calo_recon.transactions t
+    WHERE model_scope.currency IS NULL OR t.currency = model_scope.currency
+$$;
+COMMENT ON FUNCTION calo_recon.model_scope(text) IS
+  'The transactions (txn_id) of a model''s currency scope: those of the currency, or all of them for NULL; a model is trained on those of its window and scores them all';
+
+-- Which active model scores each transaction: its currency's own, else the
+-- all-currency one (NULL when neither is active).  The one home of the
+-- choice: score_transactions(), the anomalies view and the model alerts read
+-- it.  The all-currency model is an uncorrelated subquery: computed once per
+-- query, not joined to every row.
+CREATE VIEW calo_recon.transaction_models AS
+SELECT t.txn_id, t.user_id, t.currency,
+       coalesce(own.model_id, (SELECT fallback.model_id FROM calo_recon.models fallback
+                               WHERE fallback.active AND fallback.currency IS NULL)) AS model_id,
+       t.amount, t.logged_at
+FROM calo_recon.transactions t
+LEFT JOIN calo_recon.models own ON own.active AND own.currency = t.currency;
+COMMENT ON VIEW calo_recon.transaction_models IS
+  'The active model that scores each transaction: the one of its currency, else the all-currency one (currency NULL); model_id NULL when neither is active';
+COMMENT ON COLUMN calo_recon.transaction_models.txn_id IS 'Transaction id';
+COMMENT ON COLUMN calo_recon.transaction_models.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.transaction_models.currency IS 'ISO 4217 currency code';
+COMMENT ON COLUMN calo_recon.transaction_models.model_id IS 'The model (calo_recon.models) whose score counts for it; NULL when none is active for its currency';
+COMMENT ON COLUMN calo_recon.transaction_models.amount IS 'Gross amount (so that the anomalies view reads the transactions once)';
+COMMENT ON COLUMN calo_recon.transaction_models.logged_at IS 'Time the transaction was logged';
 
 CREATE TABLE calo_recon.transaction_scores (
     txn_id       text        NOT NULL,
@@ -106,7 +147,10 @@ CREATE TABLE calo_recon.transaction_scores (
     explanation  text,
     scored_at    timestamptz NOT NULL DEFAULT now(),
     attribution  jsonb,
-    PRIMARY KEY (txn_id, model_id)
+    -- model first: a model's scores are written in one bulk write in txn_id
+    -- order (src/glue/score_glue.c), so those of a new model go to the
+    -- right edge of the key, not one into every leaf page of the old ones
+    PRIMARY KEY (model_id, txn_id)
 );
 CREATE INDEX transaction_scores_flagged_idx
     ON calo_recon.transaction_scores (model_id) WHERE flagged;
@@ -205,8 +249,9 @@ $$;
 COMMENT ON FUNCTION calo_recon.record_feedback(text, text, text) IS
   'Records an analyst''s verdict (confirmed or dismissed) on a transaction, signed with the session''s login role; the latest verdict counts, earlier ones are kept. Returns the stored row';
 
--- Scores with the active model the transactions it has not scored yet (or,
--- with only_new = false, all of them again): one read of the transactions,
+-- Scores with the active models the transactions they have not scored yet
+-- (or, with only_new = false, all of them again), each row with the model
+-- calo_recon.transaction_models gives it: one read of the transactions,
 -- the features of the C walk, the scaler, the forest, the threshold and the
 -- explanation of flagged rows in C (src/glue/score_glue.c), the scores written
 -- with COPY's multi-insert path.  Scorers take turns on transaction_scores.
@@ -215,7 +260,7 @@ RETURNS bigint
     AS 'MODULE_PATHNAME', 'calo_recon_score_transactions'
     LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION calo_recon.score_transactions(boolean) IS
-  'Scores with the active model the transactions it has not scored yet (only_new, the default) or all of them; returns the number of rows scored (0 when no model is active)';
+  'Scores each transaction with the active model that scores it (calo_recon.transaction_models: its currency''s, else the all-currency one), the rows that model has not scored yet (only_new, the default) or all of them; returns the number of rows scored (0 when no model is active)';
 
 -- The scores of some users' rows under a model, computed as
 -- score_transactions() computes them but not stored: the model alerts of the
@@ -229,25 +274,30 @@ COMMENT ON FUNCTION calo_recon.model_scores(bigint, text[]) IS
 
 -- train_model()'s work after its checks: the feature rows in the view's
 -- order (so that a seed reproduces the model), the scaler and the forest
--- fitted on those not confirmed as anomalies, every row scored once, the
--- threshold from the training rows' scores, and those scores stored as the
--- new model's.  training_rows is 0 (and the rest NULL) when nothing can be
--- trained on.
+-- fitted on the rows of the scope (model_scope(currency)) in the window
+-- [trained_from, trained_to) not confirmed as anomalies, every row of the
+-- scope scored once, the threshold from the training rows' scores, and those
+-- scores stored as the new model's.  training_rows is 0 (and the scaler,
+-- forest and threshold NULL) when nothing can be trained on.
 CREATE FUNCTION calo_recon.fit_and_score_model(
     model_id bigint, contamination float8, n_trees int, sample_size int, seed bigint,
+    currency text DEFAULT NULL, trained_from timestamptz DEFAULT NULL, trained_to timestamptz DEFAULT NULL,
     OUT training_rows bigint, OUT excluded bigint, OUT scaler calo_recon.scaler,
-    OUT forest calo_recon.iforest, OUT threshold float8)
+    OUT forest calo_recon.iforest, OUT threshold float8, OUT scope_rows bigint)
     AS 'MODULE_PATHNAME', 'calo_recon_fit_and_score_model'
-    LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint) IS
-  'The work of calo_recon.train_model(): fits the scaler and the forest, sets the threshold and stores every transaction''s score under model_id; returns the training row counts, the fitted scaler and forest and the threshold';
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint, text, timestamptz, timestamptz) IS
+  'The work of calo_recon.train_model(): fits the scaler and the forest on the scope''s rows of the window (currency and the window''s ends NULL: all), sets the threshold and stores the score of every transaction of the scope under model_id; returns the training row counts (excluded: confirmed anomalies of the window), the fitted scaler and forest, the threshold and the rows of the scope';
 
 CREATE FUNCTION calo_recon.train_model(
-    model_name    text   DEFAULT 'default',
-    contamination float8 DEFAULT 0.01,
-    n_trees       int    DEFAULT 100,
-    sample_size   int    DEFAULT 256,
-    seed          bigint DEFAULT NULL)
+    model_name    text        DEFAULT 'default',
+    contamination float8      DEFAULT 0.01,
+    n_trees       int         DEFAULT 100,
+    sample_size   int         DEFAULT 256,
+    seed          bigint      DEFAULT NULL,
+    currency      text        DEFAULT NULL,
+    trained_from  timestamptz DEFAULT NULL,
+    trained_to    timestamptz DEFAULT NULL)
 RETURNS calo_recon.models
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -255,10 +305,12 @@ AS $$
 DECLARE
     v_names   text[] := calo_recon.transaction_feature_names();
     v_seed    bigint := train_model.seed;
+    v_currency text := upper(btrim(train_model.currency));
     v_scaler  calo_recon.scaler;
     v_forest  calo_recon.iforest;
     v_rows    bigint;
     v_excluded bigint;
+    v_scope_rows bigint;
     v_threshold float8;
     v_model_id bigint;
     stored    calo_recon.models;
@@ -266,7 +318,8 @@ BEGIN
     IF train_model.model_name IS NULL OR train_model.contamination IS NULL
        OR train_model.n_trees IS NULL OR train_model.sample_size IS NULL THEN
         RAISE EXCEPTION 'model_name, contamination, n_trees and sample_size must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'currency, trained_from and trained_to may be NULL: every currency, an open window.';
     END IF;
     IF btrim(train_model.model_name) = '' THEN
         RAISE EXCEPTION 'model_name must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -284,6 +337,17 @@ BEGIN
         RAISE EXCEPTION 'sample_size must be between 2 and 100000, got %', train_model.sample_size
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF v_currency IS NOT NULL AND NOT EXISTS (SELECT 1 FROM calo_recon.currencies c WHERE c.code = v_currency) THEN
+        RAISE EXCEPTION 'unknown currency %', quote_literal(train_model.currency)
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Use a code of calo_recon.currencies, or NULL for a model of every currency.';
+    END IF;
+    IF train_model.trained_from >= train_model.trained_to THEN
+        RAISE EXCEPTION 'the training window is empty: trained_from (%) must be before trained_to (%)',
+                        train_model.trained_from, train_model.trained_to
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The window is [trained_from, trained_to) on logged_at; NULL leaves an end open.';
+    END IF;
     IF v_seed IS NULL THEN
         -- recorded in parameters, so that the model can be fitted again
         v_seed := floor(random() * 9007199254740992)::bigint;
@@ -294,98 +358,221 @@ BEGIN
     v_model_id := nextval('calo_recon.models_model_id_seq');
 
     -- One call, so one snapshot: the scaler, the forest, the threshold and
-    -- the scores all read the same rows, read once; every row is scored
-    -- once and those scores are stored.  Confirmed anomalies are scored but
-    -- not trained on.
-    SELECT r.training_rows, r.excluded, r.scaler, r.forest, r.threshold
-      INTO v_rows, v_excluded, v_scaler, v_forest, v_threshold
+    -- the scores all read the same rows, read once; every row of the scope
+    -- is scored once and those scores are stored.  Confirmed anomalies are
+    -- scored but not trained on.
+    SELECT r.training_rows, r.excluded, r.scaler, r.forest, r.threshold, r.scope_rows
+      INTO v_rows, v_excluded, v_scaler, v_forest, v_threshold, v_scope_rows
       FROM calo_recon.fit_and_score_model(v_model_id, train_model.contamination,
-                                          train_model.n_trees, train_model.sample_size, v_seed) r;
+                                          train_model.n_trees, train_model.sample_size, v_seed,
+                                          v_currency, train_model.trained_from, train_model.trained_to) r;
     IF v_rows = 0 THEN
         RAISE EXCEPTION 'the training set is empty'
             USING ERRCODE = 'data_exception',
-                  DETAIL = CASE WHEN v_excluded = 0 THEN 'calo_recon.transactions has no rows.'
-                                ELSE format('All %s transactions are confirmed anomalies, which are never trained on.',
+                  DETAIL = CASE WHEN v_excluded = 0
+                                THEN format('calo_recon.transactions has no rows%s%s.',
+                                            CASE WHEN v_currency IS NOT NULL THEN format(' in %s', v_currency) ELSE '' END,
+                                            CASE WHEN train_model.trained_from IS NOT NULL OR train_model.trained_to IS NOT NULL
+                                                 THEN format(' logged in [%s, %s)', coalesce(train_model.trained_from::text, '-infinity'),
+                                                             coalesce(train_model.trained_to::text, 'infinity'))
+                                                 ELSE '' END)
+                                ELSE format('All %s transactions to train on are confirmed anomalies, which are never trained on.',
                                             v_excluded) END,
                   HINT = CASE WHEN v_excluded = 0
-                              THEN 'Load transactions first, e.g. with calo_recon.ingest_file().'
+                              THEN 'Load transactions first, e.g. with calo_recon.ingest_file(), or widen the currency and window.'
                               ELSE 'Load more transactions; confirmed anomalies are kept out of training.' END;
     END IF;
 
-    -- Serialize trainers only for the switch of the active model.
+    -- Serialize trainers only for the switch of the active model of the scope.
     LOCK TABLE calo_recon.models IN SHARE ROW EXCLUSIVE MODE;
-    UPDATE calo_recon.models m SET active = false WHERE m.active;
+    UPDATE calo_recon.models m SET active = false
+    WHERE m.active AND m.currency IS NOT DISTINCT FROM v_currency;
     INSERT INTO calo_recon.models AS m
         (model_id, model_name, features, scaler, forest, contamination, threshold,
-         training_rows, parameters, active)
+         training_rows, parameters, active, currency, trained_from, trained_to)
     VALUES (v_model_id, train_model.model_name, v_names, v_scaler, v_forest, train_model.contamination,
             v_threshold, v_rows,
             jsonb_build_object('n_trees', train_model.n_trees,
                                'sample_size', train_model.sample_size,
                                'seed', v_seed,
                                'seed_given', train_model.seed IS NOT NULL,
-                               'excluded_confirmed', v_excluded),
-            true)
+                               'excluded_confirmed', v_excluded,
+                               'scope_rows', v_scope_rows),
+            true, v_currency, train_model.trained_from, train_model.trained_to)
     RETURNING m.* INTO stored;
     RETURN stored;
 END;
 $$;
-COMMENT ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint) IS
-  'Fits the scaler and the Isolation Forest on every transaction not confirmed as an anomaly, sets the threshold at the (1 - contamination) quantile of the training scores, stores the model as the active one (the previous one is deactivated) with the scores it computed, one per transaction (the confirmed anomalies included), and returns the stored model row';
+COMMENT ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint, text, timestamptz, timestamptz) IS
+  'Fits the scaler and the Isolation Forest on the transactions of the currency (NULL: every currency) logged in [trained_from, trained_to) (NULL: open) not confirmed as anomalies, sets the threshold at the (1 - contamination) quantile of the training scores, stores the model as the active one of its currency scope (the previous one of that scope is deactivated) with what it was trained on and the scores it computed, one per transaction of its scope (the confirmed anomalies and the rows outside the window included), and returns the stored model row. 22004 NULL arguments, 22023 bad parameters or an empty window, 23503 unknown currency, 22000 empty training set';
+
+-- The amount rule (README "Amount rule"): a transaction whose amount is above
+-- the threshold of its currency is flagged in calo_recon.anomalies and raises
+-- an amount_rule alert.  The thresholds are rows of one table, so every
+-- session, BI tool and trigger sees the same rule; analysts set them
+-- (set_amount_threshold, grant_role's analyst kind).  The row '*' is the
+-- threshold of every currency without a row of its own.
+
+CREATE TABLE calo_recon.amount_thresholds (
+    currency   text        PRIMARY KEY CHECK (currency = '*' OR calo_recon.is_currency_code(currency)),
+    threshold  numeric     NOT NULL CHECK (threshold > 0 AND threshold <> 'NaN' AND threshold <> 'Infinity'),
+    builtin    boolean     NOT NULL DEFAULT false,
+    set_by     text        NOT NULL DEFAULT session_user,
+    set_at     timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE calo_recon.amount_thresholds IS
+  'The amount rule: a transaction whose amount is above its currency''s threshold (the row of its currency, else the row ''*'') is flagged in calo_recon.anomalies and alerted. One table for every reader; analysts set rows with calo_recon.set_amount_threshold()';
+COMMENT ON COLUMN calo_recon.amount_thresholds.currency IS 'ISO 4217 code of calo_recon.currencies, or ''*'': the threshold of every currency without a row of its own';
+COMMENT ON COLUMN calo_recon.amount_thresholds.threshold IS 'Amount (in the currency) above which a transaction is flagged; positive and finite';
+COMMENT ON COLUMN calo_recon.amount_thresholds.builtin IS 'true for the defaults the extension installed; a row set since is false, and those are the rows pg_dump keeps';
+COMMENT ON COLUMN calo_recon.amount_thresholds.set_by IS 'Login role (session_user) that set the threshold, set by the product';
+COMMENT ON COLUMN calo_recon.amount_thresholds.set_at IS 'When the threshold was set (start of its transaction), set by the product';
+
+-- The defaults: the seed's "amount above 1000" for every currency ('*'), and
+-- for the Gulf currencies of the balance-sync export (and USD) about what
+-- 1000 SAR is worth at the USD pegs (1 USD = 3.75 SAR, 3.6725 AED, 3.64 QAR,
+-- 0.376 BHD, 0.3845 OMR, about 0.307 KWD), rounded: README "Amount rule".
+INSERT INTO calo_recon.amount_thresholds (currency, threshold, builtin, set_by) VALUES
+    ('*', 1000, true, 'calo_recon'),
+    ('SAR', 1000, true, 'calo_recon'), ('AED', 1000, true, 'calo_recon'), ('QAR', 1000, true, 'calo_recon'),
+    ('BHD', 100, true, 'calo_recon'), ('OMR', 100, true, 'calo_recon'), ('KWD', 80, true, 'calo_recon'),
+    ('USD', 250, true, 'calo_recon');
+
+-- Who and when come from the product: an inserted row from the columns'
+-- defaults (no recipe grants those columns), an updated one from here.  A
+-- row set for a built-in currency replaces the built-in row, so that a
+-- restored dump (CREATE EXTENSION, then the rows set) never collides.
+CREATE FUNCTION calo_recon.amount_thresholds_stamp() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        DELETE FROM calo_recon.amount_thresholds t WHERE t.currency = NEW.currency AND t.builtin;
+    ELSE
+        NEW.builtin := false;
+        NEW.set_by := session_user;
+        NEW.set_at := now();
+    END IF;
+    RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.amount_thresholds_stamp() IS
+  'Trigger: a threshold set for a currency with a built-in row replaces it; an updated threshold is signed with the session''s login role and the time';
+REVOKE ALL ON FUNCTION calo_recon.amount_thresholds_stamp() FROM PUBLIC;
+CREATE TRIGGER amount_thresholds_stamp
+    BEFORE INSERT OR UPDATE ON calo_recon.amount_thresholds
+    FOR EACH ROW WHEN (pg_trigger_depth() = 0)
+    EXECUTE FUNCTION calo_recon.amount_thresholds_stamp();
+
+CREATE FUNCTION calo_recon.set_amount_threshold(currency text, threshold numeric)
+RETURNS calo_recon.amount_thresholds
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_currency text := upper(btrim(set_amount_threshold.currency));
+    stored calo_recon.amount_thresholds;
+BEGIN
+    IF set_amount_threshold.currency IS NULL OR set_amount_threshold.threshold IS NULL THEN
+        RAISE EXCEPTION 'currency and threshold must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'The threshold of every currency without a row of its own is the currency ''*''.';
+    END IF;
+    -- NaN compares greater than every number, so it is named first
+    IF set_amount_threshold.threshold = 'NaN' OR set_amount_threshold.threshold <= 0
+       OR set_amount_threshold.threshold = 'Infinity' THEN
+        RAISE EXCEPTION 'the threshold must be a positive finite amount, got %', set_amount_threshold.threshold
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_currency <> '*' AND NOT EXISTS (SELECT 1 FROM calo_recon.currencies c WHERE c.code = v_currency) THEN
+        RAISE EXCEPTION 'unknown currency %', quote_literal(set_amount_threshold.currency)
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Use a code of calo_recon.currencies (an operator adds new ones), or ''*'' for every currency without a row of its own.';
+    END IF;
+    INSERT INTO calo_recon.amount_thresholds AS a (currency, threshold)
+    VALUES (v_currency, set_amount_threshold.threshold)
+    ON CONFLICT ON CONSTRAINT amount_thresholds_pkey DO UPDATE SET threshold = excluded.threshold
+    RETURNING a.* INTO stored;
+    RETURN stored;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.set_amount_threshold(text, numeric) IS
+  'Sets the amount rule''s threshold of a currency (a code of calo_recon.currencies, or ''*'' for every currency without a row of its own), signed with the session''s login role; every session sees it at once. Returns the stored row. 22004 for NULL, 22023 for a threshold not positive and finite, 23503 for an unknown currency';
+REVOKE ALL ON FUNCTION calo_recon.set_amount_threshold(text, numeric) FROM PUBLIC;
+
+-- The one reading of the rule: the anomalies view and the alert trigger
+-- select from it.  The '*' row is an uncorrelated subquery, read once per
+-- query; a row that is a hit without its currency's row is one of '*'.
+CREATE VIEW calo_recon.amount_rule_hits AS
+SELECT t.txn_id, t.user_id, t.currency, t.amount,
+       coalesce(own.threshold, (SELECT fallback.threshold FROM calo_recon.amount_thresholds fallback
+                                WHERE fallback.currency = '*')) AS threshold,
+       coalesce(own.currency, '*') AS threshold_row
+FROM calo_recon.transactions t
+LEFT JOIN calo_recon.amount_thresholds own ON own.currency = t.currency
+WHERE t.amount > coalesce(own.threshold, (SELECT fallback.threshold FROM calo_recon.amount_thresholds fallback
+                                          WHERE fallback.currency = '*'));
+COMMENT ON VIEW calo_recon.amount_rule_hits IS
+  'Transactions whose amount is above their currency''s threshold in calo_recon.amount_thresholds (its own row, else the row ''*''; with neither, none): the amount rule of calo_recon.anomalies and of the amount_rule alert';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.txn_id IS 'Transaction id';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.currency IS 'ISO 4217 currency code';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.amount IS 'Gross amount';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.threshold IS 'The threshold it is above';
+COMMENT ON COLUMN calo_recon.amount_rule_hits.threshold_row IS 'The row of calo_recon.amount_thresholds that applied: the currency, or ''*''';
+
+SELECT pg_catalog.pg_extension_config_dump('calo_recon.amount_thresholds', 'WHERE NOT builtin');
 
 -- The candidates come from three cheap sources (flagged scores through their
--- partial index, one pass of the amount rule over transactions, confirmed
--- verdicts) instead of joining every transaction to every score.
+-- partial index, the amount rule of calo_recon.amount_rule_hits, confirmed
+-- verdicts) instead of joining every transaction to every score; each
+-- candidate carries whether the rule flagged it, and is read once, with the
+-- model that scores it, from transaction_models: a model's flag counts only
+-- under that model.
 CREATE VIEW calo_recon.anomalies AS
-WITH rule AS (
-    -- the library defines the setting; before it is loaded, a value set in the
-    -- configuration or the session is still visible, else the default 1000
-    SELECT coalesce(nullif(pg_catalog.current_setting('calo_recon.amount_threshold', true), ''),
-                    '1000')::numeric AS amount_threshold
-), active AS (
-    SELECT m.model_id, m.model_name, m.threshold FROM calo_recon.models m WHERE m.active
-), candidates AS (
-    SELECT s.txn_id
-    FROM active a JOIN calo_recon.transaction_scores s ON s.model_id = a.model_id AND s.flagged
-    UNION
-    SELECT t.txn_id FROM calo_recon.transactions t, rule r WHERE t.amount > r.amount_threshold
-    UNION
-    SELECT v.txn_id FROM calo_recon.anomaly_verdicts v WHERE v.verdict = 'confirmed'
+WITH candidates AS (
+    SELECT c.txn_id, pg_catalog.bool_or(c.by_rule) AS by_rule
+    FROM (SELECT s.txn_id, false AS by_rule
+          FROM calo_recon.models a JOIN calo_recon.transaction_scores s ON s.model_id = a.model_id AND s.flagged
+          WHERE a.active
+          UNION ALL
+          SELECT h.txn_id, true FROM calo_recon.amount_rule_hits h
+          UNION ALL
+          SELECT v.txn_id, false FROM calo_recon.anomaly_verdicts v WHERE v.verdict = 'confirmed') c
+    GROUP BY c.txn_id
 )
 SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
        s.score, m.threshold,
        coalesce(s.flagged, false) AS model_flag,
-       coalesce(t.amount > r.amount_threshold, false) AS rule_flag,
-       CASE WHEN s.flagged AND t.amount > r.amount_threshold THEN 'model+amount_rule'
+       c.by_rule AS rule_flag,
+       CASE WHEN s.flagged AND c.by_rule THEN 'model+amount_rule'
             WHEN s.flagged THEN 'model'
-            WHEN t.amount > r.amount_threshold THEN 'amount_rule'
+            WHEN c.by_rule THEN 'amount_rule'
             ELSE 'analyst' END AS reason,
        s.explanation,
        v.verdict,
        m.model_name,
        s.attribution
 FROM candidates c
-JOIN calo_recon.transactions t ON t.txn_id = c.txn_id
-CROSS JOIN rule r
-LEFT JOIN active m ON true
-LEFT JOIN calo_recon.transaction_scores s ON s.txn_id = t.txn_id AND s.model_id = m.model_id
+JOIN calo_recon.transaction_models t ON t.txn_id = c.txn_id
+LEFT JOIN calo_recon.models m ON m.model_id = t.model_id
+LEFT JOIN calo_recon.transaction_scores s ON s.txn_id = t.txn_id AND s.model_id = t.model_id
 LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = t.txn_id
-WHERE v.verdict IS DISTINCT FROM 'dismissed';
+WHERE v.verdict IS DISTINCT FROM 'dismissed'
+  AND (s.flagged OR c.by_rule OR v.verdict = 'confirmed');
 COMMENT ON VIEW calo_recon.anomalies IS
-  'Transactions flagged by the active model or by the amount rule (amount > calo_recon.amount_threshold), plus those analysts confirmed, minus those analysts dismissed';
+  'Transactions flagged by the active model that scores them (calo_recon.transaction_models) or by the amount rule (calo_recon.amount_rule_hits: amount above its currency''s threshold in calo_recon.amount_thresholds), plus those analysts confirmed, minus those analysts dismissed';
 COMMENT ON COLUMN calo_recon.anomalies.txn_id IS 'Transaction id';
 COMMENT ON COLUMN calo_recon.anomalies.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.anomalies.currency IS 'ISO 4217 currency code';
 COMMENT ON COLUMN calo_recon.anomalies.amount IS 'Gross amount';
 COMMENT ON COLUMN calo_recon.anomalies.logged_at IS 'Time the transaction was logged';
-COMMENT ON COLUMN calo_recon.anomalies.score IS 'Score under the active model, in (0, 1], higher is more anomalous; NULL when not scored yet';
-COMMENT ON COLUMN calo_recon.anomalies.threshold IS 'Threshold of the active model: a score above it is flagged';
-COMMENT ON COLUMN calo_recon.anomalies.model_flag IS 'Flagged by the active model (score > threshold)';
-COMMENT ON COLUMN calo_recon.anomalies.rule_flag IS 'Flagged by the amount rule (amount > calo_recon.amount_threshold, default 1000)';
+COMMENT ON COLUMN calo_recon.anomalies.score IS 'Score under the active model that scores it (its currency''s, else the all-currency one), in (0, 1], higher is more anomalous; NULL when not scored yet';
+COMMENT ON COLUMN calo_recon.anomalies.threshold IS 'Threshold of that model: a score above it is flagged';
+COMMENT ON COLUMN calo_recon.anomalies.model_flag IS 'Flagged by that model (score > threshold)';
+COMMENT ON COLUMN calo_recon.anomalies.rule_flag IS 'Flagged by the amount rule: amount above its currency''s threshold in calo_recon.amount_thresholds (calo_recon.amount_rule_hits)';
 COMMENT ON COLUMN calo_recon.anomalies.reason IS 'model, amount_rule, model+amount_rule, or analyst (confirmed by an analyst, flagged by neither)';
 COMMENT ON COLUMN calo_recon.anomalies.explanation IS 'The top cause in plain words with the numbers, when the model flags it (NULL otherwise)';
 COMMENT ON COLUMN calo_recon.anomalies.verdict IS 'Analyst verdict in force: confirmed, or NULL when not judged (dismissed rows are not shown)';
-COMMENT ON COLUMN calo_recon.anomalies.model_name IS 'Name of the active model; NULL when no model is active';
+COMMENT ON COLUMN calo_recon.anomalies.model_name IS 'Name of that model; NULL when no model is active for its currency';
 COMMENT ON COLUMN calo_recon.anomalies.attribution IS
   'Isolation bits per feature with their direction and the top cause, when the model flags it (calo_recon.transaction_scores.attribution; NULL otherwise)';
 
@@ -400,6 +587,7 @@ REVOKE ALL ON FUNCTION calo_recon.compute_transaction_features(text[]) FROM PUBL
 REVOKE ALL ON FUNCTION calo_recon.models_delete_scores() FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.record_feedback(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.score_transactions(boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint, text, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint, text, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.model_scope(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.model_scores(bigint, text[]) FROM PUBLIC;

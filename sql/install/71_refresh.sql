@@ -33,6 +33,7 @@ CREATE TABLE calo_recon.runs (
     skipped_since timestamptz,
     duration      interval    GENERATED ALWAYS AS (finished_at - started_at) STORED,
     started_by    name        DEFAULT session_user,
+    retrained     bigint      NOT NULL DEFAULT 0,
     CHECK ((status = 'running') = (finished_at IS NULL))
 );
 CREATE INDEX runs_started_idx ON calo_recon.runs (started_at);
@@ -49,7 +50,7 @@ COMMENT ON COLUMN calo_recon.runs.events IS 'Log events read';
 COMMENT ON COLUMN calo_recon.runs.transactions IS 'New transactions stored';
 COMMENT ON COLUMN calo_recon.runs.reconciled_users IS 'Users whose findings were recomputed';
 COMMENT ON COLUMN calo_recon.runs.breaks IS 'Arithmetic and chain breaks of the reconciled users';
-COMMENT ON COLUMN calo_recon.runs.scored IS 'Transactions scored with the active model (0 when none is active)';
+COMMENT ON COLUMN calo_recon.runs.scored IS 'Transactions scored with the active models (0 when none is active)';
 COMMENT ON COLUMN calo_recon.runs.error IS 'SQLSTATE and message of the failure, or which process held the writer lock and what it ran when the run was skipped';
 COMMENT ON COLUMN calo_recon.runs.backend_pid IS 'Server process that ran it (see check_last_refresh())';
 COMMENT ON COLUMN calo_recon.runs.error_detail IS 'DETAIL of the error of a failed run, if it had one';
@@ -57,6 +58,7 @@ COMMENT ON COLUMN calo_recon.runs.error_hint IS 'HINT of the error of a failed r
 COMMENT ON COLUMN calo_recon.runs.skipped_since IS 'For a run that did not start (the writer lock held): when the unbroken series of such runs it ends began';
 COMMENT ON COLUMN calo_recon.runs.duration IS 'finished_at - started_at; NULL while it runs';
 COMMENT ON COLUMN calo_recon.runs.started_by IS 'Login role (session_user) of the session that started the run, set by the product (refresh_start() runs as the extension owner; session_user is still the caller''s); NULL for runs recorded before 1.2';
+COMMENT ON COLUMN calo_recon.runs.retrained IS 'Active models the run trained again (calo_recon.retrain_due_models(): older than calo_recon.retrain_after, or calo_recon.retrain_after_transactions new transactions in their scope); they scored their scope as they were trained, not counted in scored';
 
 -- The work of one run, for a runs row in status running; the caller holds
 -- the writer lock.  Every error, a cancel (57014, statement_timeout) included,
@@ -99,6 +101,8 @@ BEGIN
             run.breaks := reconciled.arithmetic_breaks + reconciled.chain_breaks;
         END IF;
 
+        -- models due are trained again first: they score their whole scope
+        run.retrained := (SELECT pg_catalog.count(*) FROM calo_recon.retrain_due_models());
         run.scored := calo_recon.score_transactions(true);
         run.status := 'succeeded';
     EXCEPTION WHEN OTHERS OR query_canceled THEN
@@ -110,7 +114,7 @@ BEGIN
         run.error_detail := NULLIF(run.error_detail, '');
         run.error_hint := NULLIF(run.error_hint, '');
         run.files := 0; run.skipped_files := 0; run.events := 0; run.transactions := 0;
-        run.reconciled_users := 0; run.breaks := 0; run.scored := 0;
+        run.reconciled_users := 0; run.breaks := 0; run.scored := 0; run.retrained := 0;
         RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
     END;
     run.finished_at := pg_catalog.clock_timestamp();
@@ -118,13 +122,16 @@ BEGIN
        SET finished_at = run.finished_at, status = run.status, files = run.files,
            skipped_files = run.skipped_files, events = run.events,
            transactions = run.transactions, reconciled_users = run.reconciled_users,
-           breaks = run.breaks, scored = run.scored, error = run.error,
+           breaks = run.breaks, scored = run.scored, retrained = run.retrained, error = run.error,
            error_detail = run.error_detail, error_hint = run.error_hint
      WHERE r.run_id = run.run_id
     RETURNING r.* INTO run;
     IF run.status = 'succeeded' THEN
-        RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % scored',
-            run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.scored;
+        -- the line of 1.1, with the models retrained after it when there are
+        -- any (log parsers that know the old line keep working)
+        RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % scored%',
+            run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.scored,
+            CASE WHEN run.retrained > 0 THEN ', ' || run.retrained || ' models retrained' ELSE '' END;
     END IF;
     -- what this run (its outcome included) and the data now call for; a
     -- failure to alert must not lose the run's record
@@ -140,6 +147,56 @@ $$;
 COMMENT ON FUNCTION calo_recon.refresh_work(bigint) IS
   'Internal to refresh_finish(): the work of the run in status running with this run_id, recorded in its row';
 REVOKE EXECUTE ON FUNCTION calo_recon.refresh_work(bigint) FROM PUBLIC;
+
+-- Scheduled retraining (README "Scheduled retraining"): refresh() trains
+-- again every active model that is older than calo_recon.retrain_after or
+-- whose scope has grown by calo_recon.retrain_after_transactions
+-- transactions since its training (both 0, the default: never).  The new
+-- model replaces it in its currency scope with the same name, parameters
+-- (a new seed) and currency; an open window [from, ) stays as it was, a
+-- closed one keeps its length and moves to end with the scope's newest
+-- transaction (the data's time, not the clock's: a backfill of history
+-- still has rows in it).  A
+-- model just trained is due again only when the settings say so, so a
+-- schedule retrains once per period, not once per run.
+CREATE FUNCTION calo_recon.retrain_due_models()
+RETURNS SETOF calo_recon.models
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_age interval := pg_catalog.current_setting('calo_recon.retrain_after')::interval;
+    min_new bigint := pg_catalog.current_setting('calo_recon.retrain_after_transactions')::bigint;
+    m calo_recon.models;
+BEGIN
+    IF max_age = interval '0' AND min_new = 0 THEN
+        RETURN;
+    END IF;
+    FOR m IN SELECT a.* FROM calo_recon.models a WHERE a.active ORDER BY a.model_id LOOP
+        IF (max_age > interval '0' AND pg_catalog.now() - m.trained_at >= max_age)
+           OR (min_new > 0
+               AND (SELECT pg_catalog.count(*) FROM calo_recon.model_scope(m.currency))
+                   - coalesce((m.parameters ->> 'scope_rows')::bigint,
+                              m.training_rows + coalesce((m.parameters ->> 'excluded_confirmed')::bigint, 0))
+                   >= min_new) THEN
+            RETURN QUERY
+            SELECT * FROM calo_recon.train_model(
+                m.model_name, m.contamination,
+                (m.parameters ->> 'n_trees')::int,
+                (m.parameters ->> 'sample_size')::int,
+                NULL, m.currency,
+                CASE WHEN m.trained_to IS NULL THEN m.trained_from
+                     ELSE (SELECT pg_catalog.max(t.logged_at) - (m.trained_to - m.trained_from)
+                           FROM calo_recon.model_scope(m.currency) s
+                           JOIN calo_recon.transactions t ON t.txn_id = s.txn_id) END,
+                NULL);
+        END IF;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.retrain_due_models() IS
+  'Trains again each active model older than calo_recon.retrain_after, or whose currency scope has calo_recon.retrain_after_transactions more transactions than at its training (0: never), with the same name, contamination, trees, sample size and currency, a new seed, and the same window when it was open-ended (all history when it had none) or, when it was closed, one as long ending with the newest transaction of its scope (open at the end, so that one is included); returns the new models. refresh() runs it and counts them in runs.retrained';
+REVOKE EXECUTE ON FUNCTION calo_recon.retrain_due_models() FROM PUBLIC;
 
 -- why a run did not start: who holds the writer lock
 CREATE FUNCTION calo_recon.refresh_skipped_reason() RETURNS text
@@ -259,7 +316,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.refresh(text) IS
-  'Ingests new files from the folder (relative to calo_recon.import_directory, default all of it), reconciles every user with transactions inserted since the last run, scores new transactions with the active model, and records the run in calo_recon.runs. A run that finds the writer lock held (another refresh, an ingest, a reconcile) returns at once with status skipped and names the holding process; a failed run (a cancel or statement_timeout included) is rolled back but recorded with status failed and the error (and a WARNING); a scheduler sees the failure with check_last_refresh(), or schedules CALL calo_recon.refresh_job() instead';
+  'Ingests new files from the folder (relative to calo_recon.import_directory, default all of it), reconciles every user with transactions inserted since the last run, trains again the active models that are due (calo_recon.retrain_due_models()), scores new transactions with the active models, and records the run in calo_recon.runs. A run that finds the writer lock held (another refresh, an ingest, a reconcile) returns at once with status skipped and names the holding process; a failed run (a cancel or statement_timeout included) is rolled back but recorded with status failed and the error (and a WARNING); a scheduler sees the failure with check_last_refresh(), or schedules CALL calo_recon.refresh_job() instead';
 REVOKE EXECUTE ON FUNCTION calo_recon.refresh(text) FROM PUBLIC;
 
 -- For pg_cron: the 'running' row is committed before the work, so on-call

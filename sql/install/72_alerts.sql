@@ -38,8 +38,8 @@ INSERT INTO calo_recon.alert_kinds (alert_kind, severity, raised_by, description
   ('chain',        'critical', 'insert', 'old_balance differs from the new_balance of the user''s previous stored transaction in chain order'),
   ('out_of_range', 'warning',  'insert', 'a value too large or too precise to check exactly'),
   ('overdraft',    'warning',  'insert', 'new_balance < 0'),
-  ('amount_rule',  'info',     'insert', 'amount > calo_recon.amount_threshold'),
-  ('model',        'info',     'insert', 'the active model''s score is above its threshold'),
+  ('amount_rule',  'info',     'insert', 'amount above its currency''s threshold in calo_recon.amount_thresholds (calo_recon.amount_rule_hits)'),
+  ('model',        'info',     'insert', 'the score under the active model that scores the transaction (calo_recon.transaction_models) is above its threshold'),
   ('discrepancy',  'critical', 'raise_alerts', 'a new balance error whose subscription and payment balances differ by at least the tolerance (calo_recon.discrepancies)'),
   ('conflict',     'critical', 'raise_alerts', 'a transaction id delivered again with a different payload: a possible double charge (quarantine reason conflict)'),
   ('refresh_failed',  'critical', 'raise_alerts', 'the last refresh() run failed or did not finish; resolved by the next run that succeeds'),
@@ -151,7 +151,7 @@ DECLARE
     first_new timestamptz[];
     new_ids text[];
     model record;
-    amount_threshold numeric;
+    model_users text[];
     -- rows logged before it raise no alert (a backfill of history)
     backfill_before timestamptz := pg_catalog.now() - (calo_recon.ops_settings()).alert_backfill_age;
     raised_ids bigint[] := '{}';
@@ -166,8 +166,6 @@ BEGIN
     IF NOT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean THEN
         RETURN NULL;
     END IF;
-    amount_threshold := coalesce(nullif(pg_catalog.current_setting('calo_recon.amount_threshold', true), ''),
-                                 '1000')::numeric;
 
     -- each user of the new rows with its earliest new instant: where the
     -- walk starts re-checking
@@ -239,12 +237,12 @@ BEGIN
         FROM unnest(found_txns, found_users, found_kinds, found_details, found_ranks)  -- multi-argument form: unqualified
              AS f(txn_id, user_id, alert_kind, detail, ord)
         UNION ALL
-        SELECT n.txn_id, n.user_id, 'amount_rule',
-               pg_catalog.jsonb_build_object('amount', n.amount, 'threshold', amount_threshold,
-                                             'currency', n.currency),
+        SELECT h.txn_id, h.user_id, 'amount_rule',
+               pg_catalog.jsonb_build_object('amount', h.amount, 'threshold', h.threshold,
+                                             'currency', h.currency),
                NULL::integer  -- after the walk's findings
-        FROM new_rows n
-        WHERE n.amount > amount_threshold
+        FROM calo_recon.amount_rule_hits h
+        WHERE h.txn_id IN (SELECT n.txn_id FROM new_rows n)
     ), stored AS (
         INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
         SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
@@ -262,29 +260,34 @@ BEGIN
            raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
     INTO raised_ids, raised_kinds FROM stored;
 
-    -- the active model, through the scoring path of score_transactions()
-    -- (calo_recon.model_scores: only the new rows' users are read and
-    -- walked; no model part in partial builds)
+    -- each active model, through the scoring path of score_transactions()
+    -- (calo_recon.model_scores: only the users of the new rows it scores are
+    -- read and walked), alerts the new rows that calo_recon.transaction_models
+    -- gives it (no model part in partial builds)
     IF pg_catalog.to_regclass('calo_recon.models') IS NOT NULL THEN
-        SELECT m.* INTO model FROM calo_recon.models m WHERE m.active;
-    END IF;
-    IF model.model_id IS NOT NULL
-       AND model.features IS NOT DISTINCT FROM calo_recon.transaction_feature_names() THEN
-        WITH stored AS (
-            INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
-            SELECT s.txn_id, s.user_id, 'model',
-                   pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
-                                                 'model_id', model.model_id, 'model_name', model.model_name)
-            FROM calo_recon.model_scores(model.model_id, users) s
-            WHERE s.flagged AND s.txn_id IN (SELECT n.txn_id FROM new_rows n
-                                             WHERE backfill_before IS NULL OR n.logged_at >= backfill_before)
-            ORDER BY s.txn_id
-            ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
-            RETURNING alert_id, alert_kind
-        )
-        SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
-               raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
-        INTO raised_ids, raised_kinds FROM stored;
+        FOR model IN SELECT m.* FROM calo_recon.models m WHERE m.active ORDER BY m.model_id LOOP
+            CONTINUE WHEN model.features IS DISTINCT FROM calo_recon.transaction_feature_names();
+            SELECT pg_catalog.array_agg(DISTINCT n.user_id) INTO model_users
+            FROM new_rows n JOIN calo_recon.transaction_models tm ON tm.txn_id = n.txn_id
+            WHERE tm.model_id = model.model_id;
+            CONTINUE WHEN model_users IS NULL;
+            WITH stored AS (
+                INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+                SELECT s.txn_id, s.user_id, 'model',
+                       pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
+                                                     'model_id', model.model_id, 'model_name', model.model_name)
+                FROM calo_recon.model_scores(model.model_id, model_users) s
+                JOIN calo_recon.transaction_models tm ON tm.txn_id = s.txn_id AND tm.model_id = model.model_id
+                WHERE s.flagged AND s.txn_id IN (SELECT n.txn_id FROM new_rows n
+                                                 WHERE backfill_before IS NULL OR n.logged_at >= backfill_before)
+                ORDER BY s.txn_id
+                ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+                RETURNING alert_id, alert_kind
+            )
+            SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+                   raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+            INTO raised_ids, raised_kinds FROM stored;
+        END LOOP;
     END IF;
 
     -- one notification for the statement, with the count (the alert ids

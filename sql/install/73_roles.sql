@@ -3,11 +3,13 @@
 -- statements for an existing role, with the caller's own rights (it is not
 -- SECURITY DEFINER: only a role that may grant them, e.g. the owner, can).
 --   reader   : USAGE on the schema, SELECT on the BI views and transactions
---   analyst  : reader + reads models, scores and feedback, records feedback
+--   analyst  : reader + reads models, scores and feedback, records feedback,
+--              sets the amount rule's thresholds
 --              (EXECUTE on every function but the entry points and
 --              internals named in grant_role)
---   monitor  : USAGE on the schema, SELECT on the health view and EXECUTE
---              on check_health(): how calo_recon is doing, never a wallet
+--   monitor  : USAGE on the schema, SELECT on the health view and the
+--              amount thresholds and EXECUTE on check_health(): how
+--              calo_recon is doing, never a wallet
 --   operator : reader + reads every table, and runs ingestion, refresh,
 --              reconciliation, training, scoring, exports, the alert
 --              lifecycle and retention THROUGH THE FUNCTIONS: it holds no
@@ -26,8 +28,9 @@
 -- (each of which reaches every file the server can); read_log_file(), which
 -- writes nothing and returns a file's text, still requires the former.
 -- Analysts judge the findings, run nothing that writes models or scores and
--- hold no write right on any table; the one thing they write is feedback,
--- through column privileges on the columns a caller fills in.  The
+-- hold no write right on any table but two: feedback, through column
+-- privileges on the columns a caller fills in, and the amount rule's
+-- thresholds (amount_thresholds, signed by its defaults and trigger).  The
 -- signature (analyst), the date and the ordering key of a feedback row come
 -- from their defaults, which no recipe lets a role override, and no role of
 -- a recipe may UPDATE or DELETE feedback: a correction is a new row.
@@ -44,10 +47,10 @@ COMMENT ON TABLE calo_recon.role_kinds IS 'The kinds of role grant_role() knows 
 COMMENT ON COLUMN calo_recon.role_kinds.kind IS 'Name of the kind';
 COMMENT ON COLUMN calo_recon.role_kinds.description IS 'What a role of the kind may do';
 INSERT INTO calo_recon.role_kinds (kind, description) VALUES
-  ('reader',   'USAGE on the schema, SELECT on transactions and the BI views'),
-  ('analyst',  'reader + reads models, scores, feedback and the feature views; records feedback'),
+  ('reader',   'USAGE on the schema, SELECT on transactions, the BI views and the amount thresholds'),
+  ('analyst',  'reader + reads models, scores, feedback and the feature views; records feedback; sets the amount rule''s thresholds'),
   ('operator', 'reader + reads every table; runs ingestion, reconciliation, refresh, training, scoring, exports, alerts and retention through the functions (no direct writes to the record); feedback'),
-  ('monitor',  'USAGE on the schema, the health view and check_health(); no wallet data');
+  ('monitor',  'USAGE on the schema, the health view, the amount thresholds and check_health(); no wallet data');
 
 -- The operator's jobs that run with the extension owner's rights: the one
 -- list of the SECURITY DEFINER routines (every overload of each name).
@@ -144,11 +147,14 @@ DECLARE
     statements text[];
     views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
                           'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
-                          'daily_summary', 'as_of'];
-    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback'];
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
     -- the columns of a feedback row its author fills in; the rest is set by
     -- the product (README "Roles")
     feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
     -- what analysts may not execute besides the entry points of
     -- calo_recon.definer_entry_points (which write the record): what reads
     -- server files, runs, health or grants, and the internals; analysts may
@@ -157,7 +163,8 @@ DECLARE
                                      'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
                                      'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
                                      'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
-                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points'];
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models'];
     -- what operators run with their own rights besides what analysts run:
     -- the entry points that write only through the definer ones
     -- (calo_recon.definer_entry_points), and readers of runs, health and
@@ -187,7 +194,8 @@ BEGIN
     IF kind = 'monitor' THEN
         statements := statements
             || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
-            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name);
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
         views := '{}';
     END IF;
     FOREACH name IN ARRAY views LOOP
@@ -197,12 +205,13 @@ BEGIN
     END LOOP;
 
     IF kind = 'analyst' THEN
-        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts TO %I', role_name);
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
         FOREACH name IN ARRAY analyst_tables LOOP
             statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
         END LOOP;
         statements := statements
-            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name);
         FOR routine IN
             SELECT p.oid FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
@@ -241,7 +250,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
-  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views), monitor (schema USAGE, the health view and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback; no write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views and the amount thresholds), monitor (schema USAGE, the health view, the amount thresholds and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback, setting the amount rule''s thresholds; no other write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
 REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
 
 -- every right on the schema and its objects, column rights included (they go

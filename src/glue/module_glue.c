@@ -14,7 +14,6 @@ PG_MODULE_MAGIC;
 
 char	   *calo_recon_import_directory = NULL;
 char	   *calo_recon_export_directory = NULL;
-double		calo_recon_amount_threshold = 1000.0;
 bool		calo_recon_alerts_enabled = true;
 int			calo_recon_refresh_max_skip = 3600;
 int			calo_recon_max_data_age = 0;
@@ -23,6 +22,26 @@ int			calo_recon_workbook_sheet_rows = EXCEL_MAX_DATA_ROWS;
 char	   *calo_recon_export_group = NULL;
 
 void		_PG_init(void);
+
+/* read in SQL only, by calo_recon.retrain_due_models() */
+static int	calo_recon_retrain_after = 0;	/* seconds, 0 = off */
+static int	calo_recon_retrain_after_transactions = 0;	/* 0 = off */
+
+/* only ever its built-in value: see amount_threshold_refuse */
+static double amount_threshold_retired = 1000.0;
+
+/* calo_recon.amount_threshold keeps its built-in value: any other source is refused */
+static bool
+amount_threshold_refuse(double *newval, void **extra, GucSource source)
+{
+	if (source == PGC_S_DEFAULT)
+		return true;
+	GUC_check_errcode(ERRCODE_FEATURE_NOT_SUPPORTED);
+	GUC_check_errmsg("calo_recon.amount_threshold is no longer used: the amount rule's thresholds are per currency, in calo_recon.amount_thresholds");
+	GUC_check_errdetail("Every session and BI tool reads the same thresholds from that table; a session setting would not change what anyone sees.");
+	GUC_check_errhint("Set a threshold with SELECT calo_recon.set_amount_threshold(currency, threshold) ('*' for every currency without a row of its own), and remove calo_recon.amount_threshold from postgresql.conf and ALTER DATABASE/ROLE settings.");
+	return false;
+}
 
 void
 _PG_init(void)
@@ -46,14 +65,19 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	/*
+	 * Replaced by the table calo_recon.amount_thresholds (1.2): kept only so
+	 * that a value left in postgresql.conf, ALTER DATABASE or a script says
+	 * where the rule went instead of silently changing nothing.
+	 */
 	DefineCustomRealVariable("calo_recon.amount_threshold",
-							 "Amount above which the seed rule flags a transaction as anomalous.",
-							 NULL,
-							 &calo_recon_amount_threshold,
+							 "No longer used: the amount rule's thresholds are rows of calo_recon.amount_thresholds.",
+							 "Setting it is refused; use calo_recon.set_amount_threshold(currency, threshold).",
+							 &amount_threshold_retired,
 							 1000.0, 0.0, 1e15,
 							 PGC_USERSET,
 							 0,
-							 NULL, NULL, NULL);
+							 amount_threshold_refuse, NULL, NULL);
 
 	DefineCustomBoolVariable("calo_recon.alerts",
 							 "Check new transactions at insert time and raise alerts.",
@@ -72,6 +96,25 @@ _PG_init(void)
 							3600, 0, INT_MAX,
 							PGC_USERSET,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/* Scheduled retraining by refresh() (README "Scheduled retraining"). */
+	DefineCustomIntVariable("calo_recon.retrain_after",
+							"Age of an active model at which refresh() trains it again.",
+							"0 means never; the new model keeps the old one's name, parameters, currency and window length.",
+							&calo_recon_retrain_after,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("calo_recon.retrain_after_transactions",
+							"New transactions in an active model's currency scope since its training at which refresh() trains it again.",
+							"0 means never.",
+							&calo_recon_retrain_after_transactions,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("calo_recon.max_data_age",

@@ -11,7 +11,6 @@
 /* calo_recon.* settings, defined in module_glue.c */
 extern char *calo_recon_import_directory;
 extern char *calo_recon_export_directory;
-extern double calo_recon_amount_threshold;
 extern bool calo_recon_alerts_enabled;
 extern int	calo_recon_refresh_max_skip;	/* seconds, 0 = off */
 extern int	calo_recon_max_data_age;	/* seconds, 0 = off */

@@ -4,10 +4,12 @@
  * the forest, the threshold and the explanation of flagged rows, and the
  * bulk write of calo_recon.transaction_scores.
  *
- *   calo_recon.score_transactions(only_new boolean)   the active model
+ *   calo_recon.score_transactions(only_new boolean)   the active models,
+ *       each the rows calo_recon.transaction_models gives it
  *   calo_recon.fit_and_score_model(model_id, ...)     train_model()'s work:
- *       fit on the training rows, keep the scores computed for the
- *       threshold and store them as the new model's
+ *       fit on the training rows (the scope's rows of the window), keep
+ *       the scores computed for the threshold and store them as the new
+ *       model's
  *   calo_recon.model_scores(model_id, user_ids)       the scores of some
  *       users' rows, not stored (the model alerts of new transactions)
  *
@@ -395,8 +397,10 @@ txn_prefix(const FeatureBook *bk, int64 row)
 /*
  * Stores the scores of the book's rows not skipped for the model (flagged:
  * score > threshold; explanation only for flagged rows) and returns how
- * many were stored. Rows are written in txn_id byte order, so that the
- * primary key's insertions land on neighbouring leaf pages.
+ * many were stored. Rows are written in txn_id byte order: under the key
+ * (model_id, txn_id) a model's new scores then follow one another at the
+ * right edge of the index (or, among the model's stored scores, on
+ * neighbouring leaf pages).
  */
 static int64
 score_and_store(FeatureBook *book, const bool *skip, const double *scores, Scorer *s,
@@ -496,24 +500,24 @@ txn_index_find(const TxnIndex *ix, const char *s, int len)
 }
 
 /*
- * Marks the rows whose txn_id the query (one text column, parameter $1 the
- * model id) returns; returns how many it marked.
+ * Calls visit for every row of the query (first column a txn_id; nargs
+ * parameters) whose transaction is in the book, with the book's row.
  */
-static int64
-mark_rows(FeatureBook *book, bool *marks, const char *query, int64 model_id, bool nargs)
+typedef void (*RowVisitor) (int64 row, HeapTuple tuple, TupleDesc desc, void *arg);
+
+static void
+visit_rows(FeatureBook *book, const char *query, int nargs, Oid *argtypes, Datum *args,
+		   const char *nulls, RowVisitor visit, void *arg)
 {
 	TxnIndex	ix;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(model_id)};
 	SPIPlanPtr	plan;
 	Portal		portal;
-	int64		marked = 0;
 
 	txn_index_build(&ix, book);
-	plan = SPI_prepare(query, nargs ? 1 : 0, argtypes);
+	plan = SPI_prepare(query, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, nargs ? args : NULL, NULL, false);
+	portal = SPI_cursor_open(NULL, plan, args, nulls, false);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, 10000);
@@ -530,18 +534,46 @@ mark_rows(FeatureBook *book, bool *marks, const char *query, int64 model_id, boo
 				continue;
 			v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
 			row = txn_index_find(&ix, VARDATA_ANY(v), (int) VARSIZE_ANY_EXHDR(v));
-			if (row >= 0 && !marks[row])
-			{
-				marks[row] = true;
-				marked++;
-			}
+			if (row >= 0)
+				visit(row, SPI_tuptable->vals[i], SPI_tuptable->tupdesc, arg);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
 	pfree(ix.slots);
-	return marked;
+}
+
+typedef struct MarkState
+{
+	bool	   *marks;
+	int64		marked;
+} MarkState;
+
+static void
+mark_visit(int64 row, HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	MarkState  *ms = arg;
+
+	if (!ms->marks[row])
+	{
+		ms->marks[row] = true;
+		ms->marked++;
+	}
+}
+
+/*
+ * Marks the rows whose txn_id the query (one text column, nargs parameters)
+ * returns; returns how many it marked.
+ */
+static int64
+mark_rows(FeatureBook *book, bool *marks, const char *query, int nargs, Oid *argtypes,
+		  Datum *args, const char *nulls)
+{
+	MarkState	ms = {marks, 0};
+
+	visit_rows(book, query, nargs, argtypes, args, nulls, mark_visit, &ms);
+	return ms.marked;
 }
 
 /* ---------------------------------------------------------------------
@@ -586,46 +618,107 @@ names_match(ArrayType *stored)
 	return true;
 }
 
-/*
- * Reads a model (the active one when model_id is NULL) into the scorer;
- * false when there is none. SPI must be connected; allocates in the current
- * memory context.
- */
-static bool
-load_model(bool active, int64 model_id_wanted, Scorer *s, int64 *model_id, double *threshold)
+/* A model read from calo_recon.models, ready to score */
+typedef struct LoadedModel
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(model_id_wanted)};
-	HeapTuple	tup;
-	TupleDesc	desc;
+	int64		model_id;
+	double		threshold;
+	Scorer		s;
+} LoadedModel;
+
+#define MODEL_COLUMNS "m.model_id, m.model_name, m.features, m.scaler, m.forest, m.threshold"
+
+/* One row of MODEL_COLUMNS into the model; allocates in the current memory context. */
+static void
+load_model_row(HeapTuple tup, TupleDesc desc, LoadedModel *m)
+{
 	bool		isnull;
 	char	   *model_name;
 
-	if (SPI_execute_with_args(active
-							  ? "SELECT m.model_id, m.model_name, m.features, m.scaler, m.forest, m.threshold "
-							  "FROM calo_recon.models m WHERE m.active"
-							  : "SELECT m.model_id, m.model_name, m.features, m.scaler, m.forest, m.threshold "
-							  "FROM calo_recon.models m WHERE m.model_id OPERATOR(pg_catalog.=) $1",
-							  active ? 0 : 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read calo_recon.models");
-	if (SPI_processed == 0)
-		return false;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	*model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	m->model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	model_name = SPI_getvalue(tup, desc, 2);
 	if (!names_match(DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 3, &isnull))))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("model " INT64_FORMAT " (%s) was trained on other features than calo_recon.transaction_features has",
-						*model_id, model_name),
+						m->model_id, model_name),
 				 errdetail("model: %s; view: %s", SPI_getvalue(tup, desc, 3), names_text()),
 				 errhint("Train a new model with calo_recon.train_model().")));
-	mglue_scaler_decode(SPI_getbinval(tup, desc, 4, &isnull), &s->scaler);
-	s->forest = mglue_forest_decode(SPI_getbinval(tup, desc, 5, &isnull));
-	*threshold = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
-	scorer_init(s);
+	mglue_scaler_decode(SPI_getbinval(tup, desc, 4, &isnull), &m->s.scaler);
+	m->s.forest = mglue_forest_decode(SPI_getbinval(tup, desc, 5, &isnull));
+	m->threshold = DatumGetFloat8(SPI_getbinval(tup, desc, 6, &isnull));
+	scorer_init(&m->s);
+}
+
+/* The model with this id; false when there is none. SPI must be connected. */
+static bool
+load_model(int64 model_id, LoadedModel *m)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(model_id)};
+
+	if (SPI_execute_with_args("SELECT " MODEL_COLUMNS " FROM calo_recon.models m "
+							  "WHERE m.model_id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read calo_recon.models");
+	if (SPI_processed == 0)
+		return false;
+	load_model_row(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, m);
 	return true;
+}
+
+/*
+ * The active models (one per currency scope), in model_id order; returns
+ * how many. SPI must be connected.
+ */
+static int
+load_active_models(LoadedModel **models)
+{
+	int			n;
+	SPITupleTable *tuptable;
+
+	if (SPI_execute("SELECT " MODEL_COLUMNS " FROM calo_recon.models m WHERE m.active ORDER BY m.model_id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read calo_recon.models");
+	n = (int) SPI_processed;
+	tuptable = SPI_tuptable;
+	*models = palloc0(sizeof(LoadedModel) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		load_model_row(tuptable->vals[i], tuptable->tupdesc, &(*models)[i]);
+	return n;
+}
+
+/*
+ * Which of the loaded models scores each row: calo_recon.transaction_models
+ * (the one home of the choice: the currency's own active model, else the
+ * all-currency one) gives the model, the row's index in models goes into
+ * assigned[row]; rows it leaves out stay -1.
+ */
+typedef struct AssignState
+{
+	LoadedModel *models;
+	int			n_models;
+	int		   *assigned;
+	int64		n_assigned;
+} AssignState;
+
+static void
+assign_visit(int64 row, HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	AssignState *as = arg;
+	bool		isnull;
+	int64		model_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+
+	if (isnull)
+		return;
+	for (int k = 0; k < as->n_models; k++)
+		if (as->models[k].model_id == model_id)
+		{
+			if (as->assigned[row] < 0)
+				as->n_assigned++;
+			as->assigned[row] = k;
+			return;
+		}
 }
 
 Datum
@@ -635,13 +728,14 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 	MemoryContext work;
 	MemoryContext old;
 	MemoryContext caller = CurrentMemoryContext;
-	int64		model_id;
-	double		threshold;
-	Scorer		s;
+	LoadedModel *models;
+	int			n_models;
 	FeatureBook book;
+	AssignState as;
+	ArrayType  *users_wanted = NULL;
 	bool	   *skip;
 	double	   *scores;
-	int64		scored;
+	int64		scored = 0;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -653,13 +747,9 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	work = AllocSetContextCreate(caller, "calo_recon scoring", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	if (!load_model(true, 0, &s, &model_id, &threshold))
-	{
-		MemoryContextSwitchTo(old);
-		SPI_finish();
-		MemoryContextDelete(work);
-		PG_RETURN_INT64(0);
-	}
+	n_models = load_active_models(&models);
+	if (n_models == 0)
+		goto done;
 
 	/*
 	 * One scorer at a time: a second one waits here, then sees (with the
@@ -673,66 +763,91 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 	if (only_new)
 	{
 		/*
-		 * The users with a row the model has not scored: only their rows
-		 * are read (their features depend on all their rows), through the
-		 * user index when they are few (refresh() after a small load).
+		 * The users with a row that the model scoring it has not scored:
+		 * only their rows are read (their features depend on all their
+		 * rows), through the user index when they are few (refresh() after
+		 * a small load).
 		 */
-		Oid			argtypes[1] = {INT8OID};
-		Datum		args[1] = {Int64GetDatum(model_id)};
 		bool		isnull;
 		Datum		users;
 
-		if (SPI_execute_with_args("SELECT pg_catalog.array_agg(DISTINCT t.user_id) "
-								  "FROM calo_recon.transactions t "
-								  "WHERE NOT EXISTS (SELECT FROM calo_recon.transaction_scores s "
-								  "  WHERE s.txn_id OPERATOR(pg_catalog.=) t.txn_id "
-								  "    AND s.model_id OPERATOR(pg_catalog.=) $1)",
-								  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		/*
+		 * DISTINCT in a subquery, not array_agg(DISTINCT): the planner may
+		 * hash it, where the aggregate always sorts every unscored row's
+		 * user_id in the database collation (a third of scoring a fresh
+		 * million rows in C.UTF-8).
+		 */
+		if (SPI_execute("SELECT pg_catalog.array_agg(u.user_id) "
+						"FROM (SELECT DISTINCT a.user_id FROM calo_recon.transaction_models a "
+						"  WHERE a.model_id IS NOT NULL AND NOT EXISTS (SELECT FROM calo_recon.transaction_scores s "
+						"    WHERE s.model_id OPERATOR(pg_catalog.=) a.model_id "
+						"      AND s.txn_id OPERATOR(pg_catalog.=) a.txn_id)) u",
+						false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not find the transactions to score");
 		users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
-		{
-			MemoryContextSwitchTo(old);
-			SPI_finish();
-			MemoryContextDelete(work);
-			PG_RETURN_INT64(0);
-		}
-		fbook_load(&book, DatumGetArrayTypePCopy(users), true);
+			goto done;
+		users_wanted = DatumGetArrayTypePCopy(users);
+		fbook_load(&book, users_wanted, true);
 	}
 	else
+	{
+		/* scoring again replaces the active models' scores, as an upsert would */
+		if (SPI_execute("DELETE FROM calo_recon.transaction_scores s "
+						"USING calo_recon.models m "
+						"WHERE m.active AND s.model_id OPERATOR(pg_catalog.=) m.model_id",
+						false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete the scores of the active models");
+		CommandCounterIncrement();
 		fbook_load(&book, NULL, true);
-	skip = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * Max(book.n, 1));
-	memset(skip, 0, sizeof(bool) * Max(book.n, 1));
+	}
+
+	/* each row to its model, the rows already scored by it left out */
+	as.models = models;
+	as.n_models = n_models;
+	as.assigned = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int) * Max(book.n, 1));
+	as.n_assigned = 0;
+	for (int64 i = 0; i < book.n; i++)
+		as.assigned[i] = -1;
 	if (only_new)
 	{
-		int64		done = mark_rows(&book, skip,
-									 "SELECT s.txn_id FROM calo_recon.transaction_scores s "
-									 "WHERE s.model_id OPERATOR(pg_catalog.=) $1",
-									 model_id, true);
+		Oid			argtypes[1] = {TEXTARRAYOID};
+		Datum		args[1] = {PointerGetDatum(users_wanted)};
 
-		if (done == book.n)
-		{
-			MemoryContextSwitchTo(old);
-			SPI_finish();
-			MemoryContextDelete(work);
-			PG_RETURN_INT64(0);
-		}
+		visit_rows(&book,
+				   "SELECT a.txn_id, a.model_id FROM calo_recon.transaction_models a "
+				   "WHERE a.user_id OPERATOR(pg_catalog.=) ANY ($1) AND a.model_id IS NOT NULL "
+				   "  AND NOT EXISTS (SELECT FROM calo_recon.transaction_scores s "
+				   "    WHERE s.txn_id OPERATOR(pg_catalog.=) a.txn_id "
+				   "      AND s.model_id OPERATOR(pg_catalog.=) a.model_id)",
+				   1, argtypes, args, NULL, assign_visit, &as);
 	}
 	else
-	{
-		Oid			argtypes[1] = {INT8OID};
-		Datum		args[1] = {Int64GetDatum(model_id)};
+		visit_rows(&book,
+				   "SELECT a.txn_id, a.model_id FROM calo_recon.transaction_models a "
+				   "WHERE a.model_id IS NOT NULL",
+				   0, NULL, NULL, NULL, assign_visit, &as);
+	if (as.n_assigned == 0)
+		goto done;
 
-		/* scoring again replaces the model's scores, as an upsert would */
-		if (SPI_execute_with_args("DELETE FROM calo_recon.transaction_scores s "
-								  "WHERE s.model_id OPERATOR(pg_catalog.=) $1",
-								  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not delete the scores of model " INT64_FORMAT, model_id);
-		CommandCounterIncrement();
-	}
+	skip = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * Max(book.n, 1));
 	scores = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(book.n, 1));
-	scorer_score_book(&s, &book, skip, scores);
-	scored = score_and_store(&book, skip, scores, &s, model_id, threshold);
+	for (int k = 0; k < n_models; k++)
+	{
+		int64		rows = 0;
+
+		for (int64 i = 0; i < book.n; i++)
+		{
+			skip[i] = as.assigned[i] != k;
+			rows += !skip[i];
+		}
+		if (rows == 0)
+			continue;
+		scorer_score_book(&models[k].s, &book, skip, scores);
+		scored += score_and_store(&book, skip, scores, &models[k].s, models[k].model_id, models[k].threshold);
+	}
+
+done:
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 	MemoryContextDelete(work);
@@ -740,28 +855,37 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 }
 
 /* ---------------------------------------------------------------------
- * fit_and_score_model(model_id, contamination, n_trees, sample_size, seed)
- *   RETURNS (training_rows bigint, excluded bigint, scaler, forest, threshold)
+ * fit_and_score_model(model_id, contamination, n_trees, sample_size, seed,
+ *                     currency, trained_from, trained_to)
+ *   RETURNS (training_rows bigint, excluded bigint, scaler, forest, threshold,
+ *            scope_rows bigint)
  * --------------------------------------------------------------------- */
 
 Datum
 calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 {
-	int64		model_id = PG_GETARG_INT64(0);
-	double		contamination = PG_GETARG_FLOAT8(1);
-	int32		n_trees = PG_GETARG_INT32(2);
-	int32		sample_size = PG_GETARG_INT32(3);
-	int64		seed = PG_GETARG_INT64(4);
+	int64		model_id;
+	double		contamination;
+	int32		n_trees;
+	int32		sample_size;
+	int64		seed;
+	bool		has_from = !PG_ARGISNULL(6);
+	bool		has_to = !PG_ARGISNULL(7);
+	TimestampTz trained_from = has_from ? PG_GETARG_TIMESTAMPTZ(6) : 0;
+	TimestampTz trained_to = has_to ? PG_GETARG_TIMESTAMPTZ(7) : 0;
 	TupleDesc	result_desc;
-	Datum		result[5];
-	bool		result_nulls[5] = {false, false, true, true, true};
+	Datum		result[6];
+	bool		result_nulls[6] = {false, false, true, true, true, false};
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext work;
 	MemoryContext old;
 	FeatureBook book;
+	bool	   *in_scope;
 	bool	   *confirmed;
-	int64		excluded;
-	int64		n_train;
+	bool	   *skip;
+	int64		scope_rows;
+	int64		excluded = 0;
+	int64		n_train = 0;
 	double	   *train;
 	double	   *scores;
 	double	   *train_scores;
@@ -771,6 +895,16 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 	double		threshold;
 	int64		k;
 
+	for (int a = 0; a <= 4; a++)
+		if (PG_ARGISNULL(a))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("model_id, contamination, n_trees, sample_size and seed must not be NULL")));
+	model_id = PG_GETARG_INT64(0);
+	contamination = PG_GETARG_FLOAT8(1);
+	n_trees = PG_GETARG_INT32(2);
+	sample_size = PG_GETARG_INT32(3);
+	seed = PG_GETARG_INT64(4);
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "fit_and_score_model must return a row");
 	/* NaN fails the upper bound */
@@ -778,6 +912,12 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("contamination must be in (0, 0.5], got %g", contamination)));
+	if (has_from && has_to && !(trained_from < trained_to))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the training window is empty: trained_from must be before trained_to"),
+				 errdetail("The window is [trained_from, trained_to): from %s to %s.",
+						   timestamptz_to_str(trained_from), timestamptz_to_str(trained_to))));
 	mglue_forest_check(n_trees, sample_size, FEAT_COUNT);
 	result_desc = BlessTupleDesc(result_desc);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -787,14 +927,46 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 
 	/* the rows in the order of the feature view, so that a seed reproduces the model */
 	fbook_load(&book, NULL, true);
+
+	/*
+	 * The model's scope (calo_recon.model_scope: the rows of its currency,
+	 * or all) is what it scores; the scope's rows of the window, less the
+	 * confirmed anomalies, are what it is trained on.
+	 */
+	in_scope = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * Max(book.n, 1));
+	memset(in_scope, 0, sizeof(bool) * Max(book.n, 1));
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1] = {PG_ARGISNULL(5) ? (Datum) 0 : PG_GETARG_DATUM(5)};
+		char		nulls[1] = {PG_ARGISNULL(5) ? 'n' : ' '};
+
+		scope_rows = mark_rows(&book, in_scope, "SELECT s.txn_id FROM calo_recon.model_scope($1) s",
+							   1, argtypes, args, nulls);
+	}
 	confirmed = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * Max(book.n, 1));
 	memset(confirmed, 0, sizeof(bool) * Max(book.n, 1));
-	excluded = mark_rows(&book, confirmed,
-						 "SELECT v.txn_id FROM calo_recon.anomaly_verdicts v "
-						 "WHERE v.verdict OPERATOR(pg_catalog.=) 'confirmed'", 0, false);
-	n_train = book.n - excluded;
+	(void) mark_rows(&book, confirmed,
+					 "SELECT v.txn_id FROM calo_recon.anomaly_verdicts v "
+					 "WHERE v.verdict OPERATOR(pg_catalog.=) 'confirmed'", 0, NULL, NULL, NULL);
+	/* from here on, confirmed[i]: in the window's scope but not trained on */
+	skip = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * Max(book.n, 1));
+	for (int64 i = 0; i < book.n; i++)
+	{
+		bool		in_window = in_scope[i]
+			&& (!has_from || book.logged_at[i] >= trained_from)
+			&& (!has_to || book.logged_at[i] < trained_to);
+
+		skip[i] = !in_scope[i];
+		if (!in_window)
+			confirmed[i] = true;	/* not a training row */
+		else if (confirmed[i])
+			excluded++;
+		else
+			n_train++;
+	}
 	result[0] = Int64GetDatum(n_train);
 	result[1] = Int64GetDatum(excluded);
+	result[5] = Int64GetDatum(scope_rows);
 	if (n_train == 0)
 	{
 		/* train_model() says why the training set is empty */
@@ -816,10 +988,10 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 	s.forest = mglue_forest_decode(PointerGetDatum(forest_value));
 	scorer_init(&s);
 
-	/* every row scored once: the training rows' scores set the threshold */
+	/* every row of the scope scored once: the training rows' scores set the threshold */
 	scores = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(book.n, 1));
 	train_scores = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n_train);
-	scorer_score_book(&s, &book, NULL, scores);
+	scorer_score_book(&s, &book, skip, scores);
 	k = 0;
 	for (int64 i = 0; i < book.n; i++)
 		if (!confirmed[i])
@@ -829,7 +1001,7 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 	 * interpolation; the same cut on s is percentile_cont(1 - contamination)
 	 */
 	threshold = feat_percentile_cont(train_scores, (size_t) n_train, 1 - contamination);
-	score_and_store(&book, NULL, scores, &s, model_id, threshold);
+	score_and_store(&book, skip, scores, &s, model_id, threshold);
 
 	MemoryContextSwitchTo(caller);
 	result[2] = PointerGetDatum(datumCopy(PointerGetDatum(scaler_value), false, -1));
@@ -854,6 +1026,7 @@ calo_recon_model_scores(PG_FUNCTION_ARGS)
 	MemoryContext caller;
 	MemoryContext work;
 	MemoryContext old;
+	LoadedModel model;
 	Scorer		s;
 	FeatureBook book;
 	double		threshold;
@@ -865,10 +1038,12 @@ calo_recon_model_scores(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	work = AllocSetContextCreate(caller, "calo_recon model scores", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	if (!load_model(false, model_id, &s, &model_id, &threshold))
+	if (!load_model(model_id, &model))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model " INT64_FORMAT " does not exist", PG_GETARG_INT64(0))));
+	s = model.s;
+	threshold = model.threshold;
 	fbook_load(&book, user_ids, true);
 	scores = palloc(sizeof(double) * Max(book.n, 1));
 	scorer_score_book(&s, &book, NULL, scores);

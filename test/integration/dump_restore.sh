@@ -33,6 +33,9 @@ INSERT INTO calo_recon.transactions
     (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
 VALUES ('DUMP-OVERDRAFT', 'dump-overdraft', 'DEBIT', 'BHD', 40, 0, 0, -40, '2024-05-02 08:00+00');
 INSERT INTO calo_recon.currencies (code, minor_unit) VALUES ('XTS', 4);
+-- thresholds set since install: one over a built-in row, one new
+SELECT currency FROM calo_recon.set_amount_threshold('KWD', 60);
+SELECT currency FROM calo_recon.set_amount_threshold('XTS', 5);
 SELECT model_id FROM calo_recon.train_model('dump-test', 0.01, 100, 256, 11);
 SELECT feedback_id FROM calo_recon.record_feedback('DUMP00001', 'confirmed', 'test');
 SELECT feedback_id FROM calo_recon.record_feedback('DUMP00002', 'dismissed');
@@ -57,6 +60,16 @@ for spec in $tables; do
   echo "dump_restore: $table ${a%% *} rows identical"
   [ "$table" = transactions ] && [ "${a%% *}" -lt 300 ] && fail "too few transactions"
 done
+# the amount thresholds set since install come back as they were (who, when);
+# the built-in rows are the restoring install's own
+sql="SELECT count(*) || ' ' || md5(string_agg(row(a.currency, a.threshold, a.builtin, a.set_by,
+                                                CASE WHEN NOT a.builtin THEN a.set_at END)::text, E'\\n' ORDER BY a.currency))
+     FROM calo_recon.amount_thresholds a"
+a=$(q "$SRC" -c "$sql"); b=$(q "$DST" -c "$sql")
+[ "$a" = "$b" ] || fail "amount_thresholds differs after restore: $a vs $b"
+[ "$(q "$DST" -c "SELECT string_agg(currency || '=' || threshold, ',' ORDER BY currency) FROM calo_recon.amount_thresholds WHERE NOT builtin")" = "KWD=60,XTS=5" ] \
+  || fail "the thresholds set since install are not the restored ones"
+echo "dump_restore: amount_thresholds ${a%% *} rows identical (set since install: KWD, XTS)"
 [ "$(q "$DST" -c "SELECT count(*) FROM calo_recon.runs WHERE status = 'succeeded'")" -ge 1 ] || fail "no run restored"
 [ "$(q "$DST" -c "SELECT count(*) FROM calo_recon.models WHERE active")" = 1 ] || fail "no active model restored"
 

@@ -51,6 +51,10 @@ VALUES
     ('X-LEGACY',     'U44', NULL,     'BHD', 11, 1.1, 200, 209.9, '2024-01-02 10:00:00+00'),
     ('X-NAN',        'U45', 'DEBIT',  'BHD', 'NaN', 1, 200, 199, '2024-01-02 10:00:00+00');
 
+-- the amount rule of the seed (1000 in every currency) for the model checks
+-- below; the rule per currency is test/sql/63_amount_rules.sql
+SELECT currency, threshold FROM calo_recon.set_amount_threshold('BHD', 1000);
+
 -- features: finite, in the documented order; the planted spends stand out
 -- against their users' usual debits (X-BIG-AMOUNT is 2^9 times it), the odd
 -- VAT against the usual rate; a user's first transaction counts as a day
@@ -128,12 +132,14 @@ SELECT count(*) FILTER (WHERE active) AS active_models, count(*) AS models FROM 
 UPDATE calo_recon.models SET active = true WHERE model_id = 1;
 \set VERBOSITY default
 
--- the amount rule reads calo_recon.amount_threshold at query time
-SET calo_recon.amount_threshold = 100;
+-- the amount rule reads calo_recon.amount_thresholds at query time
+SELECT currency, threshold FROM calo_recon.set_amount_threshold('SAR', 100);
+SELECT currency, threshold FROM calo_recon.set_amount_threshold('BHD', 100);
 SELECT reason, count(*) FROM calo_recon.anomalies WHERE rule_flag GROUP BY reason ORDER BY reason;
 SELECT count(*) = (SELECT count(*) FROM calo_recon.transactions WHERE amount > 100) AS every_large_amount
 FROM calo_recon.anomalies WHERE rule_flag;
-RESET calo_recon.amount_threshold;
+SELECT currency, threshold FROM calo_recon.set_amount_threshold('SAR', 1000);
+SELECT currency, threshold FROM calo_recon.set_amount_threshold('BHD', 1000);
 
 -- scoring takes only the transactions the active model has not scored yet
 INSERT INTO calo_recon.transactions

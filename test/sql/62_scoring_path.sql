@@ -119,7 +119,8 @@ RESET client_min_messages;
 CREATE ROLE score_path_reader;
 GRANT USAGE ON SCHEMA calo_recon TO score_path_reader;
 GRANT SELECT ON calo_recon.transactions, calo_recon.anomaly_verdicts, calo_recon.anomaly_feedback TO score_path_reader;
-GRANT EXECUTE ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint) TO score_path_reader;
+GRANT EXECUTE ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint, text, timestamptz, timestamptz),
+                           calo_recon.model_scope(text) TO score_path_reader;
 SET ROLE score_path_reader;
 \set VERBOSITY sqlstate
 SELECT calo_recon.fit_and_score_model(999, 0.05, 10, 32, 1);
@@ -129,5 +130,6 @@ SELECT calo_recon.fit_and_score_model(999, 0.05, 10, 32, 1);
 RESET ROLE;
 REVOKE ALL ON SCHEMA calo_recon FROM score_path_reader;
 REVOKE ALL ON calo_recon.transactions, calo_recon.anomaly_verdicts, calo_recon.anomaly_feedback FROM score_path_reader;
-REVOKE ALL ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint) FROM score_path_reader;
+REVOKE ALL ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint, text, timestamptz, timestamptz),
+                       calo_recon.model_scope(text) FROM score_path_reader;
 DROP ROLE score_path_reader;

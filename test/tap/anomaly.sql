@@ -8,17 +8,19 @@ SELECT has_table('calo_recon', 'models', 'model registry exists');
 SELECT col_is_pk('calo_recon', 'models', 'model_id', 'models.model_id is the key');
 SELECT columns_are('calo_recon', 'models',
     ARRAY['model_id', 'model_name', 'features', 'scaler', 'forest', 'contamination',
-          'threshold', 'trained_at', 'training_rows', 'parameters', 'active'],
+          'threshold', 'trained_at', 'training_rows', 'parameters', 'active', 'currency', 'trained_from', 'trained_to'],
     'models has the registry columns');
 SELECT col_type_is('calo_recon', 'models', 'scaler', 'calo_recon.scaler', 'models.scaler is a scaler');
 SELECT col_type_is('calo_recon', 'models', 'forest', 'calo_recon.iforest', 'models.forest is an iforest');
 SELECT col_type_is('calo_recon', 'models', 'features', 'text[]', 'models.features holds names');
 SELECT col_type_is('calo_recon', 'models', 'parameters', 'jsonb', 'models.parameters is jsonb');
-SELECT index_is_unique('calo_recon', 'models', 'models_one_active_idx', 'one active model overall');
-SELECT index_is_unique('calo_recon', 'models', 'models_one_active_per_name_idx', 'one active model per name');
+SELECT index_is_unique('calo_recon', 'models', 'models_one_active_per_currency_idx', 'one active model per currency scope');
+SELECT col_type_is('calo_recon', 'models', 'trained_from', 'timestamp with time zone', 'models.trained_from is timestamptz');
 
 SELECT has_table('calo_recon', 'transaction_scores', 'scores table exists');
-SELECT col_is_pk('calo_recon', 'transaction_scores', ARRAY['txn_id', 'model_id'], 'one score per transaction and model');
+-- model first: a new model's scores, written in txn_id order, are appended
+-- at the right edge of the key instead of into every leaf page (README "Benchmarks")
+SELECT col_is_pk('calo_recon', 'transaction_scores', ARRAY['model_id', 'txn_id'], 'one score per model and transaction, keyed model first');
 SELECT has_trigger('calo_recon', 'models', 'models_delete_scores', 'deleting a model deletes its scores');
 SELECT col_type_is('calo_recon', 'transaction_scores', 'score', 'double precision', 'score is float8');
 
@@ -57,14 +59,14 @@ SELECT is_empty($$
            OR (a.attnum IS NOT NULL AND col_description(c.oid, a.attnum) IS NULL))
 $$, 'every anomaly table, view and column has a comment');
 
-SELECT has_function('calo_recon', 'train_model', ARRAY['text', 'double precision', 'integer', 'integer', 'bigint'], 'train_model signature');
-SELECT function_returns('calo_recon', 'train_model', ARRAY['text', 'double precision', 'integer', 'integer', 'bigint'], 'calo_recon.models', 'train_model returns the model row');
+SELECT has_function('calo_recon', 'train_model', ARRAY['text', 'double precision', 'integer', 'integer', 'bigint', 'text', 'timestamp with time zone', 'timestamp with time zone'], 'train_model signature');
+SELECT function_returns('calo_recon', 'train_model', ARRAY['text', 'double precision', 'integer', 'integer', 'bigint', 'text', 'timestamp with time zone', 'timestamp with time zone'], 'calo_recon.models', 'train_model returns the model row');
 SELECT has_function('calo_recon', 'score_transactions', ARRAY['boolean'], 'score_transactions signature');
 SELECT function_returns('calo_recon', 'score_transactions', ARRAY['boolean'], 'bigint', 'score_transactions returns a count');
 SELECT has_function('calo_recon', 'record_feedback', ARRAY['text', 'text', 'text'], 'record_feedback signature');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p
-    WHERE p.oid IN ('calo_recon.train_model(text, float8, int, int, bigint)'::regprocedure,
+    WHERE p.oid IN ('calo_recon.train_model(text, float8, int, int, bigint, text, timestamptz, timestamptz)'::regprocedure,
                     'calo_recon.score_transactions(boolean)'::regprocedure,
                     'calo_recon.record_feedback(text, text, text)'::regprocedure)
       AND (has_function_privilege('public', p.oid, 'EXECUTE')

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(68);
+SELECT plan(74);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -310,12 +310,25 @@ INSERT INTO entry_points VALUES
                                     UNION ALL
                                     SELECT count(*) FROM calo_recon.compute_transaction_features(ARRAY['tap-hsp-1'])$$),
   ('fit_and_score_model', $$SELECT (calo_recon.fit_and_score_model(pg_catalog.nextval('calo_recon.models_model_id_seq'),
-                                                                  0.05, 10, 32, 5)).threshold$$),
+                                                                  0.05, 10, 32, 5, NULL, NULL, NULL)).threshold$$),
   ('model_scores', $$SELECT count(*) FROM calo_recon.models m,
                          calo_recon.model_scores(m.model_id, ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
   ('feature_value', $$SELECT calo_recon.feature_value(1e200), calo_recon.feature_value('NaN'), calo_recon.feature_value(NULL)$$),
   ('record_feedback', $$SELECT calo_recon.record_feedback('TAP-HSP-1', 'confirmed', 'hostile path')$$),
   ('train_model', $$SELECT calo_recon.train_model('tap-hsp-hostile', 0.05, 10, 32, 11)$$),
+  ('train_model per currency and window', $$SELECT calo_recon.train_model('tap-hsp-sar', 0.05, 10, 32, 12, 'SAR',
+                                                                   '2024-07-01 00:00+00', '2024-07-03 00:00+00')$$),
+  ('model_scope', $$SELECT count(*) FROM calo_recon.model_scope('SAR')$$),
+  ('retrain_due_models', $e$DO $d$ BEGIN
+       UPDATE calo_recon.models m SET trained_at = m.trained_at OPERATOR(pg_catalog.-) '1 day'::pg_catalog.interval WHERE m.active;
+       PERFORM pg_catalog.set_config('calo_recon.retrain_after', '3600', true);
+       PERFORM calo_recon.retrain_due_models();
+       PERFORM pg_catalog.set_config('calo_recon.retrain_after', '0', true);
+     END $d$$e$),
+  ('set_amount_threshold', $$SELECT calo_recon.set_amount_threshold('SAR', 1000)$$),
+  ('INSERT amount_thresholds', $$INSERT INTO calo_recon.amount_thresholds (currency, threshold) VALUES ('EUR', 1000)
+                                 ON CONFLICT (currency) DO UPDATE SET threshold = excluded.threshold$$),
+  ('UPDATE amount_thresholds', $$UPDATE calo_recon.amount_thresholds a SET threshold = 1000 WHERE a.currency OPERATOR(pg_catalog.=) 'SAR'$$),
   ('score_transactions', $$SELECT calo_recon.score_transactions(), calo_recon.score_transactions(false)$$),
   ('export_reports', $$SELECT * FROM calo_recon.export_reports('tap_hostile_search_path', '2000-01-01', '2100-01-01')$$),
   ('export_workbook', $$SELECT calo_recon.export_workbook('tap_hostile_search_path.xlsx', '2000-01-01', '2100-01-01')$$),

@@ -42,7 +42,7 @@ SELECT has_table('calo_recon', 'runs', 'runs table');
 SELECT columns_are('calo_recon', 'runs',
     ARRAY['run_id', 'started_at', 'finished_at', 'status', 'folder', 'files', 'skipped_files', 'events',
           'transactions', 'reconciled_users', 'breaks', 'scored', 'error', 'backend_pid',
-          'error_detail', 'error_hint', 'skipped_since', 'duration', 'started_by'], 'runs columns');
+          'error_detail', 'error_hint', 'skipped_since', 'duration', 'started_by', 'retrained'], 'runs columns');
 
 SELECT throws_ok($$SELECT calo_recon.check_last_refresh()$$, 'P0002', NULL, 'check_last_refresh() without a run');
 

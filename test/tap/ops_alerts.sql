@@ -23,7 +23,6 @@ SELECT throws_ok($$INSERT INTO calo_recon.alert_kinds VALUES ('loud', 'page-ever
 
 -- two inserting transactions of one user: an overdraft and two amount-rule
 -- alerts in the first (one group per user and kind), one in the second
-SET LOCAL calo_recon.amount_threshold = '1000';
 INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
 VALUES ('TAP-AL-1', 'tap-al', 'DEBIT', 'SAR', 5000, 0, 100, -4900, '2025-01-01 00:00+00'),
        ('TAP-AL-2', 'tap-al', 'CREDIT', 'SAR', 6000, 0, -4900, 1100, '2025-01-01 01:00+00');

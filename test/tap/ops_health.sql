@@ -78,6 +78,7 @@ SELECT lives_ok($$SELECT calo_recon.check_health('3 hours')$$, 'healthy again');
 CREATE ROLE calo_tap_monitor;
 SELECT is((SELECT array_agg(x ORDER BY x) FROM calo_recon.grant_role('calo_tap_monitor', 'monitor') x),
           ARRAY['GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO calo_tap_monitor',
+                'GRANT SELECT ON calo_recon.amount_thresholds TO calo_tap_monitor',
                 'GRANT SELECT ON calo_recon.health TO calo_tap_monitor',
                 'GRANT USAGE ON SCHEMA calo_recon TO calo_tap_monitor'], 'grant_role monitor');
 SET ROLE calo_tap_monitor;

@@ -52,17 +52,18 @@ SELECT is((SELECT array_agg(role_name || ':' || kind ORDER BY role_name, kind) F
 SELECT is(pg_temp.held('calo_tap_r_fresh'), '{}'::text[], 'a role never granted holds nothing beyond PUBLIC');
 
 -- the matrix, kind by kind
-SELECT is(pg_temp.held('calo_tap_r_monitor'), ARRAY['check_health:EXECUTE', 'health:SELECT', 'schema:USAGE'],
-          'monitor: the health view, check_health() and the schema, nothing else');
+SELECT is(pg_temp.held('calo_tap_r_monitor'), ARRAY['amount_thresholds:SELECT', 'check_health:EXECUTE', 'health:SELECT', 'schema:USAGE'],
+          'monitor: the health view, the amount thresholds, check_health() and the schema, nothing else');
 SELECT is(pg_temp.held('calo_tap_r_reader'),
-          ARRAY['anomalies:SELECT', 'as_of:SELECT', 'balance_breaks:SELECT', 'daily_summary:SELECT',
+          ARRAY['amount_rule_hits:SELECT', 'amount_thresholds:SELECT', 'anomalies:SELECT', 'as_of:SELECT', 'balance_breaks:SELECT', 'daily_summary:SELECT',
                 'discrepancies:SELECT', 'overdraft_episodes:SELECT', 'overdrafts:SELECT', 'precision_drift:SELECT',
                 'schema:USAGE', 'transactions:SELECT', 'user_summary:SELECT'],
-          'reader: the BI views and transactions, nothing else');
+          'reader: the BI views, transactions and the amount thresholds, nothing else');
 SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_analyst')) x
            WHERE x ~ ':(INSERT|UPDATE|DELETE|TRUNCATE)$'),
-          ARRAY['anomaly_feedback.note:INSERT', 'anomaly_feedback.txn_id:INSERT', 'anomaly_feedback.verdict:INSERT'],
-          'analyst: writes only the feedback columns its author fills in');
+          ARRAY['amount_thresholds.currency:INSERT', 'amount_thresholds.threshold:INSERT', 'amount_thresholds.threshold:UPDATE',
+                'amount_thresholds:DELETE', 'anomaly_feedback.note:INSERT', 'anomaly_feedback.txn_id:INSERT', 'anomaly_feedback.verdict:INSERT'],
+          'analyst: writes only the feedback columns its author fills in and the amount thresholds');
 SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_analyst')) x
            WHERE x IN ('acknowledge_alert:EXECUTE', 'resolve_alert:EXECUTE', 'purge:EXECUTE', 'raise_alerts:EXECUTE',
                        'refresh:EXECUTE', 'grant_role:EXECUTE', 'check_health:EXECUTE', 'alerts:SELECT', 'runs:SELECT')),
@@ -100,7 +101,7 @@ SELECT is((SELECT array_agg(role_name || ':' || kind ORDER BY role_name, kind) F
 CREATE TEMP TABLE monitor_held AS SELECT pg_temp.held('calo_tap_r_monitor') AS held;
 REVOKE EXECUTE ON FUNCTION calo_recon.check_health(interval) FROM calo_tap_r_monitor;  -- as a DROP + CREATE would
 REVOKE SELECT ON calo_recon.health FROM calo_tap_r_monitor;
-SELECT is(pg_temp.held('calo_tap_r_monitor'), ARRAY['schema:USAGE'], 'a re-created object has lost its grants');
+SELECT is(pg_temp.held('calo_tap_r_monitor'), ARRAY['amount_thresholds:SELECT', 'schema:USAGE'], 'a re-created object has lost its grants');
 CREATE ROLE calo_tap_r_gone;
 SELECT count(*) FROM calo_recon.grant_role('calo_tap_r_gone', 'reader');
 REVOKE ALL ON ALL TABLES IN SCHEMA calo_recon FROM calo_tap_r_gone;

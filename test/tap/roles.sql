@@ -3,7 +3,7 @@
 -- transaction and vanish with its ROLLBACK.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(77);
+SELECT plan(88);
 
 CREATE ROLE calo_tap_nobody;
 CREATE ROLE calo_tap_reader;
@@ -47,6 +47,8 @@ SELECT throws_ok($$SELECT count(*) FROM calo_recon.quarantine$$, '42501', NULL, 
 SELECT throws_ok($$DELETE FROM calo_recon.transactions$$, '42501', NULL, 'reader: no writes');
 SELECT throws_ok($$SELECT calo_recon.record_feedback('TAP-ROLE-1', 'confirmed')$$, '42501', NULL, 'reader: no feedback');
 SELECT throws_ok($$SELECT * FROM calo_recon.export_reports('tap_roles')$$, '42501', NULL, 'reader: no exports');
+SELECT lives_ok($$SELECT count(*) FROM calo_recon.amount_thresholds$$, 'reader: the amount thresholds');
+SELECT throws_ok($$SELECT calo_recon.set_amount_threshold('SAR', 5)$$, '42501', NULL, 'reader: sets no threshold');
 RESET ROLE;
 
 -- analyst: feedback, no training or scoring (they write models and scores),
@@ -60,6 +62,13 @@ SELECT throws_ok($$SELECT calo_recon.score_transactions()$$, '42501', NULL, 'ana
 SELECT throws_ok($$SELECT calo_recon.refresh()$$, '42501', NULL, 'analyst: no refresh');
 SELECT throws_ok($$SELECT calo_recon.export_workbook('tap_roles/a.xlsx')$$, '42501', NULL, 'analyst: no exports');
 SELECT throws_ok($$SELECT count(*) FROM calo_recon.log_events$$, '42501', NULL, 'analyst: no raw log text');
+SELECT is((SELECT threshold FROM calo_recon.set_amount_threshold('KWD', 60)), 60::numeric, 'analyst: sets an amount threshold');
+SELECT throws_ok($$UPDATE calo_recon.amount_thresholds SET set_by = 'calo_tap_operator'$$, '42501', NULL,
+                 'analyst: a threshold cannot be signed as someone else');
+SELECT throws_ok($$INSERT INTO calo_recon.amount_thresholds (currency, threshold, set_at) VALUES ('EUR', 5, now() - interval '1 year')$$,
+                 '42501', NULL, 'analyst: no threshold dated at will');
+SELECT throws_ok($$INSERT INTO calo_recon.amount_thresholds (currency, threshold, builtin) VALUES ('EUR', 5, true)$$,
+                 '42501', NULL, 'analyst: no threshold passed off as built-in (pg_dump would drop it)');
 RESET ROLE;
 
 -- the record (issue 7 P6): feedback is append-only and signed by the
@@ -91,8 +100,14 @@ SELECT is_empty($$
     WHERE c.relnamespace = 'calo_recon'::regnamespace AND c.relkind IN ('r', 'p', 'v')
       AND (has_table_privilege('calo_tap_analyst', c.oid, k.kind)
            OR (k.kind IN ('INSERT', 'UPDATE') AND has_any_column_privilege('calo_tap_analyst', c.oid, k.kind)))
-    EXCEPT SELECT 'anomaly_feedback INSERT' $$,
-  'analyst: no write privilege on any table or view but INSERT into feedback');
+    EXCEPT VALUES ('anomaly_feedback INSERT'), ('amount_thresholds INSERT'), ('amount_thresholds UPDATE'), ('amount_thresholds DELETE') $$,
+  'analyst: no write privilege on any table or view but INSERT into feedback and the amount thresholds');
+SELECT is(ARRAY(SELECT a.attname::text || ':' || k.kind FROM pg_attribute a CROSS JOIN (VALUES ('INSERT'), ('UPDATE')) AS k(kind)
+                WHERE a.attrelid = 'calo_recon.amount_thresholds'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                  AND has_column_privilege('calo_tap_analyst', a.attrelid, a.attnum, k.kind)
+                ORDER BY a.attnum, k.kind),
+          ARRAY['currency:INSERT', 'threshold:INSERT', 'threshold:UPDATE'],
+          'analyst: writes only the currency and threshold of a threshold row; who and when are the product''s');
 SELECT is(ARRAY(SELECT a.attname::text FROM pg_attribute a
                 WHERE a.attrelid = 'calo_recon.anomaly_feedback'::regclass AND a.attnum > 0 AND NOT a.attisdropped
                   AND has_column_privilege('calo_tap_analyst', a.attrelid, a.attnum, 'INSERT')
@@ -111,6 +126,19 @@ SELECT results_eq($$SELECT verdict, analyst, note FROM calo_recon.anomaly_feedba
                   'feedback is kept as history and signed by the session''s login role, not the role set');
 SELECT is((SELECT verdict FROM calo_recon.anomaly_verdicts WHERE txn_id = 'TAP-ROLE-2'), 'dismissed',
           'the latest feedback is the verdict in force');
+-- a threshold is signed with the login role too, when set and when changed
+SET SESSION AUTHORIZATION calo_tap_analyst_login;
+SET ROLE calo_tap_analyst;
+SELECT lives_ok($$SELECT calo_recon.set_amount_threshold('OMR', 90)$$, 'analyst login: a new threshold');
+RESET SESSION AUTHORIZATION;
+UPDATE calo_recon.amount_thresholds SET set_by = 'someone', set_at = '2000-01-01' WHERE currency = 'KWD';
+SET SESSION AUTHORIZATION calo_tap_analyst_login;
+SET ROLE calo_tap_analyst;
+SELECT lives_ok($$SELECT calo_recon.set_amount_threshold('KWD', 70)$$, 'analyst login: a changed threshold');
+RESET SESSION AUTHORIZATION;
+SELECT results_eq($$SELECT currency, threshold, set_by, set_at = now() FROM calo_recon.amount_thresholds WHERE currency IN ('KWD', 'OMR') ORDER BY currency$$,
+                  $$VALUES ('KWD', 70::numeric, 'calo_tap_analyst_login', true), ('OMR', 90::numeric, 'calo_tap_analyst_login', true)$$,
+                  'thresholds are signed by the session''s login role and dated, whatever an UPDATE says');
 
 -- operator (issue 11 item 6): a login with only the operator role -- no
 -- pg_read_server_files, no pg_write_server_files, no write right on the
@@ -154,6 +182,7 @@ SELECT throws_ok($$UPDATE calo_recon.anomaly_feedback SET verdict = 'dismissed'$
 SELECT throws_ok($$DELETE FROM calo_recon.anomaly_feedback$$, '42501', NULL, 'operator: feedback cannot be deleted');
 SELECT throws_ok($$INSERT INTO calo_recon.anomaly_feedback (txn_id, verdict, analyst) VALUES ('TAP-ROLE-4', 'dismissed', 'calo_tap_analyst')$$,
                  '42501', NULL, 'operator: no feedback signed as someone else');
+SELECT throws_ok($$SELECT calo_recon.set_amount_threshold('SAR', 5)$$, '42501', NULL, 'operator: the thresholds are the analysts''');
 RESET SESSION AUTHORIZATION;
 -- the matrix: no INSERT, UPDATE, DELETE or TRUNCATE on any table (column
 -- rights included) but the configuration (currencies, which model is
