@@ -9,7 +9,8 @@
  * the user index through SPI for a few), converts money to features (exact
  * decimals, numeric arithmetic only for values beyond the exact range),
  * groups rows per user with a counting sort, orders each user's rows with
- * walk_order() and hands them to feat_user().
+ * walk_order() and hands them to feat_user(). The minor unit of each row's
+ * currency comes from calo_recon.currencies (read once per call).
  */
 #include "postgres.h"
 
@@ -122,6 +123,12 @@ typedef struct FeatureLoad
 	uint32		nslots;
 	uint32		user_cap;
 	bool		closed;			/* rows of users not in the table are skipped */
+	/* calo_recon.currencies: code and minor unit */
+	int			n_known;
+	char	  **known_code;
+	int		   *known_minor;
+	int			currency_cap;
+	int			last_currency;	/* rows come in runs of one currency */
 } FeatureLoad;
 
 static void *
@@ -149,6 +156,7 @@ fbook_reserve(FeatureLoad *ld, int64 need)
 	b->user = fbook_grow(b->user, sizeof(uint32), cap);
 	b->logged_at = fbook_grow(b->logged_at, sizeof(int64), cap);
 	ld->rows = fbook_grow(ld->rows, sizeof(feat_row), cap);
+	b->currency = fbook_grow(b->currency, sizeof(uint16), cap);
 	ld->cap = cap;
 }
 
@@ -230,11 +238,98 @@ fbook_text(Datum d, int *len)
 enum
 {
 	COL_TXN_ID, COL_USER_ID, COL_TXN_TYPE, COL_AMOUNT, COL_VAT,
-	COL_OLD_BALANCE, COL_NEW_BALANCE, COL_LOGGED_AT, N_COLS
+	COL_OLD_BALANCE, COL_NEW_BALANCE, COL_LOGGED_AT, COL_CURRENCY, N_COLS
 };
 static const char *const fbook_columns[N_COLS] = {
-	"txn_id", "user_id", "txn_type", "amount", "vat", "old_balance", "new_balance", "logged_at"
+	"txn_id", "user_id", "txn_type", "amount", "vat", "old_balance", "new_balance", "logged_at",
+	"currency"
 };
+
+/*
+ * calo_recon.currencies into ld. Read from the heap without a check of the
+ * caller's rights on it: the minor units are reference data that every
+ * reader of the features needs (an analyst may read transaction_features
+ * without a grant on currencies), and nothing else of the table is used.
+ */
+static void
+fbook_read_currencies(FeatureLoad *ld)
+{
+	Oid			relid = get_relname_relid("currencies", get_namespace_oid("calo_recon", false));
+	Relation	rel;
+	AttrNumber	att_code,
+				att_minor;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	int			cap = 32;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "calo_recon.currencies does not exist");
+	rel = table_open(relid, AccessShareLock);
+	att_code = recon_attnum(rel, "code");
+	att_minor = recon_attnum(rel, "minor_unit");
+	ld->n_known = 0;
+	ld->known_code = palloc(sizeof(char *) * cap);
+	ld->known_minor = palloc(sizeof(int) * cap);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		code_null,
+					minor_null;
+		Datum		code = slot_getattr(slot, att_code, &code_null);
+		Datum		minor = slot_getattr(slot, att_minor, &minor_null);
+
+		if (code_null)
+			continue;
+		if (ld->n_known == cap)
+		{
+			cap *= 2;
+			ld->known_code = repalloc(ld->known_code, sizeof(char *) * cap);
+			ld->known_minor = repalloc(ld->known_minor, sizeof(int) * cap);
+		}
+		ld->known_code[ld->n_known] = TextDatumGetCString(code);
+		ld->known_minor[ld->n_known] = bal_minor_unit(minor_null ? -1 : DatumGetInt16(minor));
+		ld->n_known++;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/* The index of a row's currency in the book, added on first sight. */
+static uint16
+fbook_currency_index(FeatureLoad *ld, const char *code, int len)
+{
+	FeatureBook *b = ld->book;
+	int			minor = bal_minor_unit(-1);
+
+	if (ld->last_currency >= 0 && strncmp(b->currency_code[ld->last_currency], code, len) == 0
+		&& b->currency_code[ld->last_currency][len] == '\0')
+		return (uint16) ld->last_currency;
+	for (int c = 0; c < b->n_currencies; c++)
+		if (strncmp(b->currency_code[c], code, len) == 0 && b->currency_code[c][len] == '\0')
+		{
+			ld->last_currency = c;
+			return (uint16) c;
+		}
+	if (b->n_currencies == PG_UINT16_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many currencies for the anomaly features in one call")));
+	if (b->n_currencies == ld->currency_cap)
+	{
+		ld->currency_cap *= 2;
+		b->currency_code = repalloc(b->currency_code, sizeof(char *) * ld->currency_cap);
+		b->minor_unit = repalloc(b->minor_unit, sizeof(int) * ld->currency_cap);
+	}
+	for (int k = 0; k < ld->n_known; k++)
+		if (strncmp(ld->known_code[k], code, len) == 0 && ld->known_code[k][len] == '\0')
+			minor = ld->known_minor[k];
+	b->currency_code[b->n_currencies] = pnstrdup(code, len);
+	b->minor_unit[b->n_currencies] = minor;
+	ld->last_currency = b->n_currencies;
+	return (uint16) b->n_currencies++;
+}
 
 static void
 fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
@@ -249,6 +344,7 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 				vat,
 				old_balance,
 				new_balance;
+	uint16		currency;
 
 	for (int c = 0; c < N_COLS; c++)
 		if (isnull[c] && c != COL_TXN_TYPE)
@@ -289,12 +385,14 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	fbook_decode(v[COL_VAT], &vat);
 	fbook_decode(v[COL_OLD_BALANCE], &old_balance);
 	fbook_decode(v[COL_NEW_BALANCE], &new_balance);
-	r->money[FEAT_AMOUNT] = fbook_money(&amount);
-	r->money[FEAT_VAT] = fbook_money(&vat);
-	r->money[FEAT_NET] = fbook_money_difference(&amount, &vat);
-	r->money[FEAT_BALANCE_CHANGE] = fbook_money_difference(&new_balance, &old_balance);
-	r->money[FEAT_OLD_BALANCE] = fbook_money(&old_balance);
+	r->amount = fbook_money(&amount);
+	r->vat = fbook_money(&vat);
+	r->balance_change = fbook_money_difference(&new_balance, &old_balance);
 	r->logged_at = DatumGetTimestampTz(v[COL_LOGGED_AT]);
+	s = fbook_text(v[COL_CURRENCY], &len);
+	currency = fbook_currency_index(ld, s, len);
+	r->minor_unit = b->minor_unit[currency];
+	b->currency[row] = currency;
 	b->logged_at[row] = r->logged_at;
 	b->n++;
 }
@@ -358,7 +456,7 @@ fbook_scan_users(FeatureLoad *ld, ArrayType *user_ids)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = SPI_prepare("SELECT txn_id, user_id, txn_type, amount, vat, old_balance, new_balance, "
-					   "logged_at FROM calo_recon.transactions "
+					   "logged_at, currency FROM calo_recon.transactions "
 					   "WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -402,7 +500,7 @@ fbook_user_cmp(const void *pa, const void *pb)
 }
 
 static void
-fbook_compute(FeatureLoad *ld)
+fbook_compute(FeatureLoad *ld, bool want_context)
 {
 	FeatureBook *b = ld->book;
 	int64		n = b->n;
@@ -419,10 +517,14 @@ fbook_compute(FeatureLoad *ld)
 	uint32	   *order;
 	double	   *scratch;
 	double	   *out;
+	double	   *context = NULL;
 	char	   *arena;
 	int64	   *off;
 	uint32	   *user;
 	int64	   *logged_at;
+	double	   *amount;
+	int8	   *direction;
+	uint16	   *currency;
 	int64		arena_len = 0;
 
 	/* users by user_id in the database collation, as the SQL view's sort */
@@ -450,13 +552,23 @@ fbook_compute(FeatureLoad *ld)
 	walk = (walk_row *) TYPEALIGN(16, walk_raw);
 	local = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(feat_row) * Max(largest, 1));
 	order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * Max(largest, 1));
-	scratch = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(largest, 1));
+	scratch = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * feat_scratch_size((size_t) largest));
 	out = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * FEAT_COUNT * Max(largest, 1));
 	b->features = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * FEAT_COUNT * Max(n, 1));
+	if (want_context)
+	{
+		context = MemoryContextAllocHuge(CurrentMemoryContext,
+										 sizeof(double) * FEAT_CONTEXT_COUNT * Max(largest, 1));
+		b->context = MemoryContextAllocHuge(CurrentMemoryContext,
+											sizeof(double) * FEAT_CONTEXT_COUNT * Max(n, 1));
+	}
 	arena = MemoryContextAllocHuge(CurrentMemoryContext, Max(b->txn_off[n], 1));
 	off = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (n + 1));
 	user = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * Max(n, 1));
 	logged_at = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(n, 1));
+	amount = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(n, 1));
+	direction = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int8) * Max(n, 1));
+	currency = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint16) * Max(n, 1));
 
 	for (uint32 k = 0; k < nusers; k++)
 	{
@@ -478,7 +590,7 @@ fbook_compute(FeatureLoad *ld)
 		walk_order(walk, (size_t) cnt, NULL, NULL);
 		for (int64 j = 0; j < cnt; j++)
 			order[j] = walk[j].ref;
-		feat_user(local, order, (size_t) cnt, scratch, out);
+		feat_user(local, order, (size_t) cnt, scratch, out, context);
 		for (int64 j = 0; j < cnt; j++)
 		{
 			int64		pos = lo + j;
@@ -487,11 +599,18 @@ fbook_compute(FeatureLoad *ld)
 
 			memcpy(b->features + pos * FEAT_COUNT, out + (int64) order[j] * FEAT_COUNT,
 				   sizeof(double) * FEAT_COUNT);
+			if (context != NULL)
+				memcpy(b->context + pos * FEAT_CONTEXT_COUNT,
+					   context + (int64) order[j] * FEAT_CONTEXT_COUNT,
+					   sizeof(double) * FEAT_CONTEXT_COUNT);
 			off[pos] = arena_len;
 			memcpy(arena + arena_len, b->txn_arena + b->txn_off[r], len);
 			arena_len += len;
 			user[pos] = b->user[r];
 			logged_at[pos] = b->logged_at[r];
+			amount[pos] = ld->rows[r].amount;
+			direction[pos] = (int8) feat_direction(&ld->rows[r]);
+			currency[pos] = b->currency[r];
 		}
 	}
 	off[n] = arena_len;
@@ -499,7 +618,11 @@ fbook_compute(FeatureLoad *ld)
 	pfree(b->txn_off);
 	pfree(b->user);
 	pfree(b->logged_at);
+	pfree(b->currency);
 	b->txn_arena = arena;
+	b->amount = amount;
+	b->direction = direction;
+	b->currency = currency;
 	b->txn_off = off;
 	b->user = user;
 	b->logged_at = logged_at;
@@ -508,6 +631,8 @@ fbook_compute(FeatureLoad *ld)
 	pfree(order);
 	pfree(scratch);
 	pfree(out);
+	if (context != NULL)
+		pfree(context);
 	pfree(grouped);
 	pfree(start);
 	pfree(fill);
@@ -516,7 +641,7 @@ fbook_compute(FeatureLoad *ld)
 }
 
 void
-fbook_load(FeatureBook *book, ArrayType *user_ids)
+fbook_load(FeatureBook *book, ArrayType *user_ids, bool want_context)
 {
 	FeatureLoad ld;
 
@@ -530,6 +655,11 @@ fbook_load(FeatureBook *book, ArrayType *user_ids)
 	fbook_reserve(&ld, 1024);
 	ld.arena_cap = 16384;
 	book->txn_arena = palloc(ld.arena_cap);
+	ld.currency_cap = 8;
+	ld.last_currency = -1;
+	book->currency_code = palloc(sizeof(char *) * ld.currency_cap);
+	book->minor_unit = palloc(sizeof(int) * ld.currency_cap);
+	fbook_read_currencies(&ld);
 	if (user_ids == NULL)
 		fbook_scan_all(&ld);
 	else if (ArrayGetNItems(ARR_NDIM(user_ids), ARR_DIMS(user_ids)) <= FBOOK_FEW_USERS)
@@ -554,7 +684,7 @@ fbook_load(FeatureBook *book, ArrayType *user_ids)
 		fbook_scan_all(&ld);
 	}
 	book->txn_off[book->n] = ld.arena_len;
-	fbook_compute(&ld);
+	fbook_compute(&ld, want_context);
 	pfree(ld.rows);
 	pfree(ld.slots);
 }
@@ -576,7 +706,7 @@ calo_recon_compute_transaction_features(PG_FUNCTION_ARGS)
 		elog(ERROR, "compute_transaction_features must return %d columns", 4 + FEAT_COUNT);
 	work = AllocSetContextCreate(CurrentMemoryContext, "calo_recon features", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	fbook_load(&book, PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0));
+	fbook_load(&book, PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0), false);
 	for (int64 i = 0; i < book.n; i++)
 	{
 		Datum		values[4 + FEAT_COUNT];
