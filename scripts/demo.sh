@@ -54,6 +54,11 @@ SELECT
   (SELECT count(*) FROM calo_recon.precision_drift)             AS precision_drift,
   (SELECT count(*) FROM calo_recon.anomalies)                   AS anomalies;
 SELECT break_kind, count(*) AS breaks FROM calo_recon.balance_breaks GROUP BY 1 ORDER BY 1;
+
+\echo == top anomalies of the model, in plain words
+SELECT a.txn_id, a.currency, a.amount, round(a.score::numeric, 3) AS score, a.explanation
+FROM calo_recon.anomalies a WHERE a.model_flag
+ORDER BY a.score DESC, a.txn_id LIMIT 5;
 SQL
 
 rm -rf "$TOP/reports"

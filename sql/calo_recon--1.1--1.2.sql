@@ -2296,16 +2296,15 @@ COMMENT ON FUNCTION calo_recon.reconcile_placement(oid, text[]) IS
   'Internal to reconcile() on a Citus cluster: reconcile() of the given users (all when NULL) on the shards of the shard group of anchor_shard (a shard of shard_anchors on this node); returns reconcile()''s six counts as an array';
 REVOKE ALL ON FUNCTION calo_recon.reconcile_placement(oid, text[]) FROM PUBLIC;
 
-CREATE FUNCTION calo_recon.transaction_features_placement(anchor_shard oid, user_ids text[])
+CREATE FUNCTION calo_recon.transaction_features_placement(anchor_shard oid, user_ids text[], want_context boolean)
 RETURNS TABLE (txn_id text, user_id text, logged_at timestamptz, features float8[],
-               amount float8, vat float8, net float8, balance_change float8,
-               old_balance float8, hour_of_day float8, seconds_since_previous float8,
-               amount_vs_user_median float8, direction float8)
+               context float8[], amount float8, direction smallint, currency text,
+               minor_unit integer)
 LANGUAGE c STABLE
 AS 'MODULE_PATHNAME', 'calo_recon_transaction_features_placement';
-COMMENT ON FUNCTION calo_recon.transaction_features_placement(oid, text[]) IS
-  'Internal to the anomaly features on a Citus cluster: compute_transaction_features() of the given users (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node)';
-REVOKE ALL ON FUNCTION calo_recon.transaction_features_placement(oid, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION calo_recon.transaction_features_placement(oid, text[], boolean) IS
+  'Internal to the anomaly features on a Citus cluster: the features of the given users (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), with what the explanations need of each row: the context (when want_context, else NULL), amount, direction, currency and its minor unit';
+REVOKE ALL ON FUNCTION calo_recon.transaction_features_placement(oid, text[], boolean) FROM PUBLIC;
 
 -- The layout, one home: which tables are distributed by user_id (in one
 -- colocation group), which are reference tables; every other table stays on
@@ -3496,12 +3495,17 @@ COMMENT ON COLUMN calo_recon.models.currency IS 'The currency the model was trai
 COMMENT ON COLUMN calo_recon.models.trained_from IS 'Start (inclusive) of the window of logged_at the model was trained on; NULL: from the first transaction';
 COMMENT ON COLUMN calo_recon.models.trained_to IS 'End (exclusive) of the window of logged_at the model was trained on; NULL: up to the last transaction at training';
 
+-- PL/pgSQL, not SQL: Citus cannot plan a SQL function's query with a
+-- parameter over a distributed table.
 CREATE FUNCTION calo_recon.model_scope(currency text) RETURNS TABLE (txn_id text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    RETURN QUERY
     SELECT t.txn_id FROM calo_recon.transactions t
-    WHERE model_scope.currency IS NULL OR t.currency = model_scope.currency
+    WHERE model_scope.currency IS NULL OR t.currency = model_scope.currency;
+END
 $$;
 COMMENT ON FUNCTION calo_recon.model_scope(text) IS
   'The transactions (txn_id) of a model''s currency scope: those of the currency, or all of them for NULL; a model is trained on those of its window and scores them all';
@@ -4159,3 +4163,99 @@ SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
 -- last: the recorded grants, on every object as it now is
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of rules (issue 9)
+
+-- ---------------------------------------------------------------------
+-- features and explanations (issue 9 items 1, 2): the features a finance
+-- team names, against the user's usual before the row (src/core/
+-- anomaly_features.c); the explanation of a flagged row becomes a sentence
+-- naming its top cause (src/core/explanation.c) and its attribution over all
+-- features (src/core/attribution.c) is stored beside it.  Models trained on
+-- the former features are refused by scoring (55000) until one is trained
+-- again.  The feature view's columns change, so it is dropped and created
+-- again; reapply_grants() below gives back the rights grant_role() gave on it.
+-- ---------------------------------------------------------------------
+DROP VIEW calo_recon.transaction_features;
+DROP FUNCTION calo_recon.compute_transaction_features(text[]);
+CREATE FUNCTION calo_recon.compute_transaction_features(user_ids text[] DEFAULT NULL)
+RETURNS TABLE (txn_id text, user_id text, logged_at timestamptz, features float8[],
+               amount_vs_usual float8, vat_rate float8, vat_rate_vs_usual float8,
+               hours_from_usual float8, log_seconds_since_previous float8,
+               repeats_previous float8, amount_scaled float8)
+    AS 'MODULE_PATHNAME', 'calo_recon_compute_transaction_features'
+    LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000;
+COMMENT ON FUNCTION calo_recon.compute_transaction_features(text[]) IS
+  'The rows of calo_recon.transaction_features, of all users (NULL) or of the given users only';
+REVOKE ALL ON FUNCTION calo_recon.compute_transaction_features(text[]) FROM PUBLIC;
+
+CREATE VIEW calo_recon.transaction_features AS
+SELECT f.txn_id, f.user_id, f.logged_at, f.features,
+       f.amount_vs_usual, f.vat_rate, f.vat_rate_vs_usual,
+       f.hours_from_usual, f.log_seconds_since_previous, f.repeats_previous,
+       f.amount_scaled
+FROM calo_recon.compute_transaction_features() f;
+COMMENT ON VIEW calo_recon.transaction_features IS
+  'Per-transaction anomaly features (float8, always finite), one row per transaction; features holds them in the order of calo_recon.transaction_feature_names(). Every "usual" is over the user''s earlier rows in chain order (logged_at, txn_id), never later ones';
+COMMENT ON COLUMN calo_recon.transaction_features.txn_id IS 'Transaction id';
+COMMENT ON COLUMN calo_recon.transaction_features.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.transaction_features.logged_at IS 'Time the transaction was logged';
+COMMENT ON COLUMN calo_recon.transaction_features.features IS
+  'All features as one array, in the order of calo_recon.transaction_feature_names(): the input of the scaler and the forest';
+COMMENT ON COLUMN calo_recon.transaction_features.amount_vs_usual IS
+  'log2(|amount| / the median |amount| of the user''s earlier rows of the same direction: debits against debits, credits (top-ups) against credits), to the nearest whole number; 0 with fewer than 3 of them, for a zero amount or a row that moved no balance. A ratio: the same in every currency';
+COMMENT ON COLUMN calo_recon.transaction_features.vat_rate IS 'vat / amount to 0.001 (0 when amount is 0, held within +-10)';
+COMMENT ON COLUMN calo_recon.transaction_features.vat_rate_vs_usual IS
+  'vat_rate minus the median vat_rate of the user''s earlier transactions with an amount, to 0.01; 0 with fewer than 3 of them';
+COMMENT ON COLUMN calo_recon.transaction_features.hours_from_usual IS
+  'Hours beyond 2 from the UTC hour of logged_at to the nearest hour of the user''s earlier transactions, around the clock (0 to 10); 0 with fewer than 10 of them or for an infinite time';
+COMMENT ON COLUMN calo_recon.transaction_features.log_seconds_since_previous IS
+  'log10(1 + seconds since the user''s previous transaction in chain order), to the nearest whole number, the seconds held at 86400 (a day), which a user''s first transaction and one next to an infinite time also get';
+COMMENT ON COLUMN calo_recon.transaction_features.repeats_previous IS
+  '1 when the transaction repeats the amount and direction of the user''s previous one within 3600 seconds (a double charge), else 0';
+COMMENT ON COLUMN calo_recon.transaction_features.amount_scaled IS
+  'log10(1 + |amount| * 10^(minor_unit - 3)), to 0.1: the size of the amount in thousands of the currency''s minor units (calo_recon.currencies; 2 decimals when unknown), one scale for all currencies (1 BHD = 1000 fils, 10 SAR = 1000 halalas)';
+
+ALTER TABLE calo_recon.transaction_scores ADD COLUMN attribution jsonb;
+COMMENT ON COLUMN calo_recon.transaction_scores.explanation IS
+  'For flagged rows, one sentence naming the top cause with the numbers (e.g. "amount 14.2× this user''s usual debit of 5.400 BHD"); NULL otherwise';
+COMMENT ON COLUMN calo_recon.transaction_scores.attribution IS
+  'For flagged rows, the isolation bits of every feature: {"cause", "total_bits", "features": [{"feature", "bits", "direction": above|below|none}, ...]} most bits first; the bits sum to total_bits, the mean over the trees of log2(tree samples / samples of the row''s leaf). NULL otherwise';
+
+-- the anomalies view gains attribution as its last column (in place: the
+-- reports' views depend on it)
+CREATE OR REPLACE VIEW calo_recon.anomalies AS
+WITH candidates AS (
+    SELECT c.txn_id, pg_catalog.bool_or(c.by_rule) AS by_rule
+    FROM (SELECT s.txn_id, false AS by_rule
+          FROM calo_recon.models a JOIN calo_recon.transaction_scores s ON s.model_id = a.model_id AND s.flagged
+          WHERE a.active
+          UNION ALL
+          SELECT h.txn_id, true FROM calo_recon.amount_rule_hits h
+          UNION ALL
+          SELECT v.txn_id, false FROM calo_recon.anomaly_verdicts v WHERE v.verdict = 'confirmed') c
+    GROUP BY c.txn_id
+)
+SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
+       s.score, m.threshold,
+       coalesce(s.flagged, false) AS model_flag,
+       c.by_rule AS rule_flag,
+       CASE WHEN s.flagged AND c.by_rule THEN 'model+amount_rule'
+            WHEN s.flagged THEN 'model'
+            WHEN c.by_rule THEN 'amount_rule'
+            ELSE 'analyst' END AS reason,
+       s.explanation,
+       v.verdict,
+       m.model_name,
+       s.attribution
+FROM candidates c
+JOIN calo_recon.transaction_models t ON t.txn_id = c.txn_id
+LEFT JOIN calo_recon.models m ON m.model_id = t.model_id
+LEFT JOIN calo_recon.transaction_scores s ON s.txn_id = t.txn_id AND s.model_id = t.model_id
+LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = t.txn_id
+WHERE v.verdict IS DISTINCT FROM 'dismissed'
+  AND (s.flagged OR c.by_rule OR v.verdict = 'confirmed');
+COMMENT ON COLUMN calo_recon.anomalies.explanation IS 'The top cause in plain words with the numbers, when the model flags it (NULL otherwise)';
+COMMENT ON COLUMN calo_recon.anomalies.attribution IS
+  'Isolation bits per feature with their direction and the top cause, when the model flags it (calo_recon.transaction_scores.attribution; NULL otherwise)';
+
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of features and explanations (issue 9 items 1, 2)

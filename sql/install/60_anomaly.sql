@@ -16,22 +16,24 @@ COMMENT ON FUNCTION calo_recon.transaction_feature_names() IS
 -- Money becomes float8 only here, for the forest, through feature_value: NULL,
 -- NaN and +-Infinity become 0 and magnitudes beyond 1e100 are held at +-1e100
 -- (SCL_FEATURE_BOUND in src/core/scaler.h), so that no fit or transform of the
--- features can overflow and a huge amount still stands out.  The first
--- transaction of a user has seconds_since_previous -1, and a median below
--- 0.0001 divides by 1, so no NULL, NaN or infinity ever reaches the scaler.
+-- features can overflow and a huge amount still stands out.  Ratios and
+-- differences are held the same way, and a feature against the user's usual
+-- is 0 while the user has too little history, so no NULL, NaN or infinity
+-- ever reaches the scaler.
 CREATE FUNCTION calo_recon.feature_value(numeric) RETURNS float8
     AS 'MODULE_PATHNAME', 'feature_value' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION calo_recon.feature_value(numeric) IS
   'Money as an anomaly feature: NULL, NaN and +-Infinity give 0, magnitudes beyond 1e100 are held at +-1e100, anything else is the float8 value';
 
 -- The features are computed by the per-user walk in C (src/core/anomaly_features.c,
--- README "Anomaly features"): one read of the transactions, each user's rows
--- in chain order.  Rows come users by user_id, each in chain order.
+-- README "Anomaly detection"): one read of the transactions, each user's rows
+-- in chain order, every "usual" over the user's earlier rows only.  Rows come
+-- users by user_id, each in chain order.
 CREATE FUNCTION calo_recon.compute_transaction_features(user_ids text[] DEFAULT NULL)
 RETURNS TABLE (txn_id text, user_id text, logged_at timestamptz, features float8[],
-               amount float8, vat float8, net float8, balance_change float8,
-               old_balance float8, hour_of_day float8, seconds_since_previous float8,
-               amount_vs_user_median float8, direction float8)
+               amount_vs_usual float8, vat_rate float8, vat_rate_vs_usual float8,
+               hours_from_usual float8, log_seconds_since_previous float8,
+               repeats_previous float8, amount_scaled float8)
     AS 'MODULE_PATHNAME', 'calo_recon_compute_transaction_features'
     LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000;
 COMMENT ON FUNCTION calo_recon.compute_transaction_features(text[]) IS
@@ -39,29 +41,30 @@ COMMENT ON FUNCTION calo_recon.compute_transaction_features(text[]) IS
 
 CREATE VIEW calo_recon.transaction_features AS
 SELECT f.txn_id, f.user_id, f.logged_at, f.features,
-       f.amount, f.vat, f.net, f.balance_change, f.old_balance,
-       f.hour_of_day, f.seconds_since_previous,
-       f.amount_vs_user_median, f.direction
+       f.amount_vs_usual, f.vat_rate, f.vat_rate_vs_usual,
+       f.hours_from_usual, f.log_seconds_since_previous, f.repeats_previous,
+       f.amount_scaled
 FROM calo_recon.compute_transaction_features() f;
 COMMENT ON VIEW calo_recon.transaction_features IS
-  'Per-transaction anomaly features (float8, always finite), one row per transaction; features holds them in the order of calo_recon.transaction_feature_names()';
+  'Per-transaction anomaly features (float8, always finite), one row per transaction; features holds them in the order of calo_recon.transaction_feature_names(). Every "usual" is over the user''s earlier rows in chain order (logged_at, txn_id), never later ones';
 COMMENT ON COLUMN calo_recon.transaction_features.txn_id IS 'Transaction id';
 COMMENT ON COLUMN calo_recon.transaction_features.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.transaction_features.logged_at IS 'Time the transaction was logged';
 COMMENT ON COLUMN calo_recon.transaction_features.features IS
   'All features as one array, in the order of calo_recon.transaction_feature_names(): the input of the scaler and the forest';
-COMMENT ON COLUMN calo_recon.transaction_features.amount IS 'Gross amount (0 when not finite, held within +-1e100)';
-COMMENT ON COLUMN calo_recon.transaction_features.vat IS 'VAT (0 when not finite, held within +-1e100)';
-COMMENT ON COLUMN calo_recon.transaction_features.net IS 'amount - vat (0 when not finite, held within +-1e100)';
-COMMENT ON COLUMN calo_recon.transaction_features.balance_change IS 'new_balance - old_balance (0 when not finite, held within +-1e100)';
-COMMENT ON COLUMN calo_recon.transaction_features.old_balance IS 'Balance before the transaction (0 when not finite, held within +-1e100)';
-COMMENT ON COLUMN calo_recon.transaction_features.hour_of_day IS 'Hour of logged_at in UTC, 0 to 23';
-COMMENT ON COLUMN calo_recon.transaction_features.seconds_since_previous IS
-  'Seconds since the user''s previous transaction in chain order (logged_at, txn_id); -1 for the user''s first transaction';
-COMMENT ON COLUMN calo_recon.transaction_features.amount_vs_user_median IS
-  'amount divided by the absolute median amount of the user''s transactions (all of them); divided by 1 when that median is below 0.0001';
-COMMENT ON COLUMN calo_recon.transaction_features.direction IS
-  '+1 for CREDIT, -1 for DEBIT; for the legacy form the sign of balance_change (0 when the balance did not move)';
+COMMENT ON COLUMN calo_recon.transaction_features.amount_vs_usual IS
+  'log2(|amount| / the median |amount| of the user''s earlier rows of the same direction: debits against debits, credits (top-ups) against credits), to the nearest whole number; 0 with fewer than 3 of them, for a zero amount or a row that moved no balance. A ratio: the same in every currency';
+COMMENT ON COLUMN calo_recon.transaction_features.vat_rate IS 'vat / amount to 0.001 (0 when amount is 0, held within +-10)';
+COMMENT ON COLUMN calo_recon.transaction_features.vat_rate_vs_usual IS
+  'vat_rate minus the median vat_rate of the user''s earlier transactions with an amount, to 0.01; 0 with fewer than 3 of them';
+COMMENT ON COLUMN calo_recon.transaction_features.hours_from_usual IS
+  'Hours beyond 2 from the UTC hour of logged_at to the nearest hour of the user''s earlier transactions, around the clock (0 to 10); 0 with fewer than 10 of them or for an infinite time';
+COMMENT ON COLUMN calo_recon.transaction_features.log_seconds_since_previous IS
+  'log10(1 + seconds since the user''s previous transaction in chain order), to the nearest whole number, the seconds held at 86400 (a day), which a user''s first transaction and one next to an infinite time also get';
+COMMENT ON COLUMN calo_recon.transaction_features.repeats_previous IS
+  '1 when the transaction repeats the amount and direction of the user''s previous one within 3600 seconds (a double charge), else 0';
+COMMENT ON COLUMN calo_recon.transaction_features.amount_scaled IS
+  'log10(1 + |amount| * 10^(minor_unit - 3)), to 0.1: the size of the amount in thousands of the currency''s minor units (calo_recon.currencies; 2 decimals when unknown), one scale for all currencies (1 BHD = 1000 fils, 10 SAR = 1000 halalas)';
 
 CREATE TABLE calo_recon.models (
     model_id       bigint           GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
@@ -105,12 +108,17 @@ COMMENT ON COLUMN calo_recon.models.trained_to IS 'End (exclusive) of the window
 -- What a model of a currency scope covers: the rows it is trained on (those
 -- of its window) and scores.  fit_and_score_model() reads it, and refresh()
 -- counts the transactions a model has not seen from it.
+-- PL/pgSQL, not SQL: Citus cannot plan a SQL function's query with a
+-- parameter over a distributed table.
 CREATE FUNCTION calo_recon.model_scope(currency text) RETURNS TABLE (txn_id text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    RETURN QUERY
     SELECT t.txn_id FROM calo_recon.transactions t
-    WHERE model_scope.currency IS NULL OR t.currency = model_scope.currency
+    WHERE model_scope.currency IS NULL OR t.currency = model_scope.currency;
+END
 $$;
 COMMENT ON FUNCTION calo_recon.model_scope(text) IS
   'The transactions (txn_id) of a model''s currency scope: those of the currency, or all of them for NULL; a model is trained on those of its window and scores them all';
@@ -143,6 +151,7 @@ CREATE TABLE calo_recon.transaction_scores (
     flagged      boolean     NOT NULL,
     explanation  text,
     scored_at    timestamptz NOT NULL DEFAULT now(),
+    attribution  jsonb,
     -- model first: a model's scores are written in one bulk write in txn_id
     -- order (src/glue/score_glue.c), so those of a new model go to the
     -- right edge of the key, not one into every leaf page of the old ones
@@ -156,7 +165,10 @@ COMMENT ON COLUMN calo_recon.transaction_scores.txn_id IS 'Scored transaction';
 COMMENT ON COLUMN calo_recon.transaction_scores.model_id IS 'Model that scored it';
 COMMENT ON COLUMN calo_recon.transaction_scores.score IS 'Isolation Forest score s in (0, 1]; higher is more anomalous';
 COMMENT ON COLUMN calo_recon.transaction_scores.flagged IS 'score > the model''s threshold';
-COMMENT ON COLUMN calo_recon.transaction_scores.explanation IS 'For flagged rows, the name of the feature that isolated the transaction soonest; NULL otherwise';
+COMMENT ON COLUMN calo_recon.transaction_scores.explanation IS
+  'For flagged rows, one sentence naming the top cause with the numbers (e.g. "amount 14.2× this user''s usual debit of 5.400 BHD"); NULL otherwise';
+COMMENT ON COLUMN calo_recon.transaction_scores.attribution IS
+  'For flagged rows, the isolation bits of every feature: {"cause", "total_bits", "features": [{"feature", "bits", "direction": above|below|none}, ...]} most bits first; the bits sum to total_bits, the mean over the trees of log2(tree samples / samples of the row''s leaf). NULL otherwise';
 COMMENT ON COLUMN calo_recon.transaction_scores.scored_at IS 'When it was scored';
 
 -- Replaces an ON DELETE CASCADE foreign key, whose per-row check would
@@ -542,7 +554,8 @@ SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
             ELSE 'analyst' END AS reason,
        s.explanation,
        v.verdict,
-       m.model_name
+       m.model_name,
+       s.attribution
 FROM candidates c
 JOIN calo_recon.transaction_models t ON t.txn_id = c.txn_id
 LEFT JOIN calo_recon.models m ON m.model_id = t.model_id
@@ -562,9 +575,11 @@ COMMENT ON COLUMN calo_recon.anomalies.threshold IS 'Threshold of that model: a 
 COMMENT ON COLUMN calo_recon.anomalies.model_flag IS 'Flagged by that model (score > threshold)';
 COMMENT ON COLUMN calo_recon.anomalies.rule_flag IS 'Flagged by the amount rule: amount above its currency''s threshold in calo_recon.amount_thresholds (calo_recon.amount_rule_hits)';
 COMMENT ON COLUMN calo_recon.anomalies.reason IS 'model, amount_rule, model+amount_rule, or analyst (confirmed by an analyst, flagged by neither)';
-COMMENT ON COLUMN calo_recon.anomalies.explanation IS 'Feature that isolated the transaction soonest in the forest, when the model flags it (NULL otherwise)';
+COMMENT ON COLUMN calo_recon.anomalies.explanation IS 'The top cause in plain words with the numbers, when the model flags it (NULL otherwise)';
 COMMENT ON COLUMN calo_recon.anomalies.verdict IS 'Analyst verdict in force: confirmed, or NULL when not judged (dismissed rows are not shown)';
 COMMENT ON COLUMN calo_recon.anomalies.model_name IS 'Name of that model; NULL when no model is active for its currency';
+COMMENT ON COLUMN calo_recon.anomalies.attribution IS
+  'Isolation bits per feature with their direction and the top cause, when the model flags it (calo_recon.transaction_scores.attribution; NULL otherwise)';
 
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.models', '');
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.models_model_id_seq', '');

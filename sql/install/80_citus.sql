@@ -23,16 +23,15 @@ COMMENT ON FUNCTION calo_recon.reconcile_placement(oid, text[]) IS
   'Internal to reconcile() on a Citus cluster: reconcile() of the given users (all when NULL) on the shards of the shard group of anchor_shard (a shard of shard_anchors on this node); returns reconcile()''s six counts as an array';
 REVOKE ALL ON FUNCTION calo_recon.reconcile_placement(oid, text[]) FROM PUBLIC;
 
-CREATE FUNCTION calo_recon.transaction_features_placement(anchor_shard oid, user_ids text[])
+CREATE FUNCTION calo_recon.transaction_features_placement(anchor_shard oid, user_ids text[], want_context boolean)
 RETURNS TABLE (txn_id text, user_id text, logged_at timestamptz, features float8[],
-               amount float8, vat float8, net float8, balance_change float8,
-               old_balance float8, hour_of_day float8, seconds_since_previous float8,
-               amount_vs_user_median float8, direction float8)
+               context float8[], amount float8, direction smallint, currency text,
+               minor_unit integer)
 LANGUAGE c STABLE
 AS 'MODULE_PATHNAME', 'calo_recon_transaction_features_placement';
-COMMENT ON FUNCTION calo_recon.transaction_features_placement(oid, text[]) IS
-  'Internal to the anomaly features on a Citus cluster: compute_transaction_features() of the given users (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node)';
-REVOKE ALL ON FUNCTION calo_recon.transaction_features_placement(oid, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION calo_recon.transaction_features_placement(oid, text[], boolean) IS
+  'Internal to the anomaly features on a Citus cluster: the features of the given users (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), with what the explanations need of each row: the context (when want_context, else NULL), amount, direction, currency and its minor unit';
+REVOKE ALL ON FUNCTION calo_recon.transaction_features_placement(oid, text[], boolean) FROM PUBLIC;
 
 -- The layout, one home: which tables are distributed by user_id (in one
 -- colocation group), which are reference tables; every other table stays on

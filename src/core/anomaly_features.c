@@ -5,20 +5,19 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "scaler.h"
 
 const char *const feat_names[FEAT_COUNT] = {
-	"amount", "vat", "net", "balance_change", "old_balance",
-	"hour_of_day", "seconds_since_previous", "amount_vs_user_median", "direction"
+	"amount_vs_usual", "vat_rate", "vat_rate_vs_usual", "hours_from_usual",
+	"log_seconds_since_previous", "repeats_previous", "amount_scaled"
 };
 
 #define FEAT_USECS_PER_SEC 1000000
 #define FEAT_USECS_PER_HOUR INT64_C(3600000000)
 #define FEAT_USECS_PER_DAY INT64_C(86400000000)
 #define FEAT_SECS_PER_DAY 86400
-/* below it, the median is too close to 0 to divide by */
-#define FEAT_MEDIAN_FLOOR 0.0001
 
 double
 feat_money(bool present, double value)
@@ -114,18 +113,14 @@ feat_time_finite(int64_t t)
 	return t != FEAT_TIME_NOBEGIN && t != FEAT_TIME_NOEND;
 }
 
-/* date_part('hour', t AT TIME ZONE 'UTC') */
-static double
-feat_hour(int64_t t)
+int
+feat_hour_of(int64_t t)
 {
-	int64_t		in_day;
+	int64_t		in_day = t % FEAT_USECS_PER_DAY;
 
-	if (!feat_time_finite(t))
-		return 0.0;
-	in_day = t % FEAT_USECS_PER_DAY;
 	if (in_day < 0)
 		in_day += FEAT_USECS_PER_DAY;
-	return (double) (in_day / FEAT_USECS_PER_HOUR);
+	return (int) (in_day / FEAT_USECS_PER_HOUR);
 }
 
 /*
@@ -145,47 +140,250 @@ feat_seconds_between(int64_t earlier, int64_t later)
 	return result;
 }
 
-void
-feat_user(const feat_row *rows, const uint32_t *order, size_t n, double *scratch, double *out)
+/* the nearest whole number, ties to even as PostgreSQL's round(float8); never -0 */
+static double
+feat_whole(double value)
 {
-	double		median;
-	double		divisor;
-	size_t		k;
+	return rint(value) + 0.0;
+}
 
-	if (n == 0)
-		return;
-	for (k = 0; k < n; k++)
-		scratch[k] = rows[k].money[FEAT_AMOUNT];
-	median = fabs(feat_median(scratch, n));
-	divisor = median >= FEAT_MEDIAN_FLOOR ? median : 1.0;
+/* value to the nearest multiple of step, held within the bound */
+static double
+feat_step(double value, double step)
+{
+	return feat_money(true, feat_whole(value / step) * step);
+}
 
-	for (k = 0; k < n; k++)
+/* a ratio or difference as a feature: finite, held within the money bound */
+static double
+feat_bounded(double value)
+{
+	return feat_money(true, value);
+}
+
+int
+feat_direction(const feat_row *r)
+{
+	switch (r->type)
+	{
+		case BAL_CREDIT:
+			return 1;
+		case BAL_DEBIT:
+			return -1;
+		case BAL_LEGACY:
+			break;
+	}
+	return r->balance_change > 0 ? 1 : (r->balance_change < 0 ? -1 : 0);
+}
+
+/*
+ * log10(1 + |amount| in thousands of minor units), to 0.1: one scale for the
+ * currencies (1 BHD = 1000 fils, 10 SAR = 1000 halalas)
+ */
+static double
+feat_amount_scaled(double money, int minor_unit)
+{
+	double		m = minor_unit < FEAT_SCALE_MINOR_UNIT
+		? money / feat_pow10[FEAT_SCALE_MINOR_UNIT - minor_unit]
+		: money * feat_pow10[minor_unit - FEAT_SCALE_MINOR_UNIT];
+
+	return feat_step(log10(1.0 + fabs(m)), 0.1);
+}
+
+/*
+ * A running median: a max-heap of the lower half and a min-heap of the
+ * upper half, in caller-given arrays of n doubles each (no allocation).
+ */
+typedef struct feat_running_median
+{
+	double	   *lo;
+	double	   *hi;
+	size_t		nlo;
+	size_t		nhi;
+} feat_running_median;
+
+static void
+feat_heap_push(double *heap, size_t *n, double value, bool max_heap)
+{
+	size_t		i = (*n)++;
+
+	while (i > 0)
+	{
+		size_t		parent = (i - 1) / 2;
+
+		if (max_heap ? heap[parent] >= value : heap[parent] <= value)
+			break;
+		heap[i] = heap[parent];
+		i = parent;
+	}
+	heap[i] = value;
+}
+
+static double
+feat_heap_pop(double *heap, size_t *n, bool max_heap)
+{
+	double		top = heap[0];
+	double		last = heap[--(*n)];
+	size_t		i = 0;
+
+	for (;;)
+	{
+		size_t		child = 2 * i + 1;
+
+		if (child >= *n)
+			break;
+		if (child + 1 < *n && (max_heap ? heap[child + 1] > heap[child] : heap[child + 1] < heap[child]))
+			child++;
+		if (max_heap ? last >= heap[child] : last <= heap[child])
+			break;
+		heap[i] = heap[child];
+		i = child;
+	}
+	if (*n > 0)
+		heap[i] = last;
+	return top;
+}
+
+static void
+feat_median_add(feat_running_median *m, double value)
+{
+	if (m->nlo == 0 || value <= m->lo[0])
+		feat_heap_push(m->lo, &m->nlo, value, true);
+	else
+		feat_heap_push(m->hi, &m->nhi, value, false);
+	if (m->nlo > m->nhi + 1)
+		feat_heap_push(m->hi, &m->nhi, feat_heap_pop(m->lo, &m->nlo, true), false);
+	else if (m->nhi > m->nlo)
+		feat_heap_push(m->lo, &m->nlo, feat_heap_pop(m->hi, &m->nhi, false), true);
+}
+
+/* the median of the values added (an even count: the mean of the middle two) */
+static double
+feat_median_now(const feat_running_median *m)
+{
+	return m->nlo > m->nhi ? m->lo[0] : m->lo[0] / 2 + m->hi[0] / 2;
+}
+
+static size_t
+feat_median_count(const feat_running_median *m)
+{
+	return m->nlo + m->nhi;
+}
+
+/* the medians of feat_user: VAT rates, debit amounts, credit amounts */
+enum
+{
+	FEAT_USUAL_VAT_RATE, FEAT_USUAL_DEBIT, FEAT_USUAL_CREDIT, FEAT_N_USUAL
+};
+
+size_t
+feat_scratch_size(size_t n)
+{
+	return 2 * FEAT_N_USUAL * (n > 0 ? n : 1);
+}
+
+/* the usual |amount| of m, 0 without enough history */
+static double
+feat_usual(const feat_running_median *m)
+{
+	double		usual;
+
+	if (feat_median_count(m) < FEAT_MIN_HISTORY)
+		return 0.0;
+	usual = feat_median_now(m);
+	return usual > 0 ? usual : 0.0;
+}
+
+/* circular distance in hours from hour to the nearest hour set in used (non-empty) */
+static int
+feat_hours_from(uint32_t used, int hour)
+{
+	for (int d = 0; d < 12; d++)
+		if ((used >> ((hour + d) % 24) & 1) || (used >> ((hour + 24 - d) % 24) & 1))
+			return d;
+	return 12;
+}
+
+void
+feat_user(const feat_row *rows, const uint32_t *order, size_t n, double *scratch, double *out,
+		  double *context)
+{
+	feat_running_median usual[FEAT_N_USUAL];
+	uint32_t	hours_used = 0;
+	size_t		hours_seen = 0;
+
+	for (int u = 0; u < FEAT_N_USUAL; u++)
+	{
+		usual[u].lo = scratch + (size_t) (2 * u) * n;
+		usual[u].hi = scratch + (size_t) (2 * u + 1) * n;
+		usual[u].nlo = usual[u].nhi = 0;
+	}
+	for (size_t k = 0; k < n; k++)
 	{
 		uint32_t	i = order[k];
 		const feat_row *r = &rows[i];
+		const feat_row *prev = k > 0 ? &rows[order[k - 1]] : NULL;
 		double	   *f = out + (size_t) i * FEAT_COUNT;
-		int			m;
+		double		c[FEAT_CONTEXT_COUNT] = {0.0, NAN, -1.0, -1.0};
+		int			direction = feat_direction(r);
+		double		magnitude = fabs(r->amount);
+		double		seconds = -1.0;
 
-		for (m = 0; m < FEAT_MONEY; m++)
-			f[m] = r->money[m];
-		f[FEAT_HOUR_OF_DAY] = feat_hour(r->logged_at);
-		f[FEAT_SECONDS_SINCE_PREVIOUS] = -1.0;
-		if (k > 0 && feat_time_finite(r->logged_at) && feat_time_finite(rows[order[k - 1]].logged_at))
-			f[FEAT_SECONDS_SINCE_PREVIOUS] = feat_seconds_between(rows[order[k - 1]].logged_at,
-																 r->logged_at);
-		f[FEAT_AMOUNT_VS_USER_MEDIAN] = r->money[FEAT_AMOUNT] / divisor;
-		switch (r->type)
+		f[FEAT_AMOUNT_SCALED] = feat_amount_scaled(r->amount, r->minor_unit);
+		f[FEAT_VAT_RATE] = 0.0;
+		f[FEAT_VAT_RATE_VS_USUAL] = 0.0;
+		if (r->amount != 0)
 		{
-			case BAL_CREDIT:
-				f[FEAT_DIRECTION] = 1.0;
-				break;
-			case BAL_DEBIT:
-				f[FEAT_DIRECTION] = -1.0;
-				break;
-			case BAL_LEGACY:
-				f[FEAT_DIRECTION] = r->money[FEAT_BALANCE_CHANGE] > 0 ? 1.0
-					: (r->money[FEAT_BALANCE_CHANGE] < 0 ? -1.0 : 0.0);
-				break;
+			double		rate = r->vat / r->amount;
+
+			rate = feat_step(isnan(rate) ? 0.0 : fmax(-FEAT_RATE_BOUND, fmin(FEAT_RATE_BOUND, rate)),
+							 FEAT_RATE_STEP);
+			f[FEAT_VAT_RATE] = rate;
+			if (feat_median_count(&usual[FEAT_USUAL_VAT_RATE]) >= FEAT_MIN_HISTORY)
+			{
+				c[FEAT_CONTEXT_USUAL_VAT_RATE] = feat_median_now(&usual[FEAT_USUAL_VAT_RATE]);
+				f[FEAT_VAT_RATE_VS_USUAL] = feat_step(rate - c[FEAT_CONTEXT_USUAL_VAT_RATE],
+													  FEAT_RATE_DIFF_STEP);
+			}
+			feat_median_add(&usual[FEAT_USUAL_VAT_RATE], rate);
 		}
+
+		/* debits against the usual debit, top-ups against the usual top-up */
+		f[FEAT_AMOUNT_VS_USUAL] = 0.0;
+		if (direction != 0)
+		{
+			feat_running_median *m = &usual[direction < 0 ? FEAT_USUAL_DEBIT : FEAT_USUAL_CREDIT];
+
+			c[FEAT_CONTEXT_USUAL_AMOUNT] = feat_usual(m);
+			if (c[FEAT_CONTEXT_USUAL_AMOUNT] > 0 && magnitude > 0)
+				f[FEAT_AMOUNT_VS_USUAL] = feat_bounded(feat_whole(log2(magnitude / c[FEAT_CONTEXT_USUAL_AMOUNT])));
+			if (magnitude > 0)
+				feat_median_add(m, magnitude);
+		}
+
+		f[FEAT_HOURS_FROM_USUAL] = 0.0;
+		if (feat_time_finite(r->logged_at))
+		{
+			int			hour = feat_hour_of(r->logged_at);
+
+			if (hours_seen >= FEAT_MIN_HOUR_HISTORY)
+			{
+				c[FEAT_CONTEXT_HOURS_AWAY] = (double) feat_hours_from(hours_used, hour);
+				f[FEAT_HOURS_FROM_USUAL] = fmax(0.0, c[FEAT_CONTEXT_HOURS_AWAY] - FEAT_HOUR_MARGIN);
+			}
+			hours_used |= UINT32_C(1) << hour;
+			hours_seen++;
+		}
+
+		if (prev != NULL && feat_time_finite(r->logged_at) && feat_time_finite(prev->logged_at))
+			seconds = feat_seconds_between(prev->logged_at, r->logged_at);
+		c[FEAT_CONTEXT_SECONDS] = seconds;
+		f[FEAT_LOG_SECONDS_SINCE_PREVIOUS] =
+			feat_whole(log10(1.0 + (seconds < 0 || seconds > FEAT_SECONDS_CAP ? FEAT_SECONDS_CAP : seconds)));
+		f[FEAT_REPEATS_PREVIOUS] =
+			(seconds >= 0 && seconds <= FEAT_REPEAT_WINDOW_SECS && direction != 0
+			 && direction == feat_direction(prev) && r->amount == prev->amount) ? 1.0 : 0.0;
+		if (context != NULL)
+			memcpy(context + (size_t) i * FEAT_CONTEXT_COUNT, c, sizeof(c));
 	}
 }

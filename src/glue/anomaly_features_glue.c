@@ -9,7 +9,8 @@
  * the user index through SPI for a few), converts money to features (exact
  * decimals, numeric arithmetic only for values beyond the exact range),
  * groups rows per user with a counting sort, orders each user's rows with
- * walk_order() and hands them to feat_user().
+ * walk_order() and hands them to feat_user(). The minor unit of each row's
+ * currency comes from calo_recon.currencies (read once per call).
  */
 #include "postgres.h"
 
@@ -124,6 +125,12 @@ typedef struct FeatureLoad
 	uint32		nslots;
 	uint32		user_cap;
 	bool		closed;			/* rows of users not in the table are skipped */
+	/* calo_recon.currencies: code and minor unit */
+	int			n_known;
+	char	  **known_code;
+	int		   *known_minor;
+	int			currency_cap;
+	int			last_currency;	/* rows come in runs of one currency */
 	/* the table read: calo_recon.transactions, or its shard on a Citus worker */
 	Oid			relid;
 	const char *relname;		/* quoted qualified name */
@@ -154,6 +161,7 @@ fbook_reserve(FeatureLoad *ld, int64 need)
 	b->user = fbook_grow(b->user, sizeof(uint32), cap);
 	b->logged_at = fbook_grow(b->logged_at, sizeof(int64), cap);
 	ld->rows = fbook_grow(ld->rows, sizeof(feat_row), cap);
+	b->currency = fbook_grow(b->currency, sizeof(uint16), cap);
 	ld->cap = cap;
 }
 
@@ -235,11 +243,98 @@ fbook_text(Datum d, int *len)
 enum
 {
 	COL_TXN_ID, COL_USER_ID, COL_TXN_TYPE, COL_AMOUNT, COL_VAT,
-	COL_OLD_BALANCE, COL_NEW_BALANCE, COL_LOGGED_AT, N_COLS
+	COL_OLD_BALANCE, COL_NEW_BALANCE, COL_LOGGED_AT, COL_CURRENCY, N_COLS
 };
 static const char *const fbook_columns[N_COLS] = {
-	"txn_id", "user_id", "txn_type", "amount", "vat", "old_balance", "new_balance", "logged_at"
+	"txn_id", "user_id", "txn_type", "amount", "vat", "old_balance", "new_balance", "logged_at",
+	"currency"
 };
+
+/*
+ * calo_recon.currencies into ld. Read from the heap without a check of the
+ * caller's rights on it: the minor units are reference data that every
+ * reader of the features needs (an analyst may read transaction_features
+ * without a grant on currencies), and nothing else of the table is used.
+ */
+static void
+fbook_read_currencies(FeatureLoad *ld)
+{
+	Oid			relid = calo_citus_local_relation("currencies");
+	Relation	rel;
+	AttrNumber	att_code,
+				att_minor;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	int			cap = 32;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "calo_recon.currencies does not exist");
+	rel = table_open(relid, AccessShareLock);
+	att_code = recon_attnum(rel, "code");
+	att_minor = recon_attnum(rel, "minor_unit");
+	ld->n_known = 0;
+	ld->known_code = palloc(sizeof(char *) * cap);
+	ld->known_minor = palloc(sizeof(int) * cap);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		code_null,
+					minor_null;
+		Datum		code = slot_getattr(slot, att_code, &code_null);
+		Datum		minor = slot_getattr(slot, att_minor, &minor_null);
+
+		if (code_null)
+			continue;
+		if (ld->n_known == cap)
+		{
+			cap *= 2;
+			ld->known_code = repalloc(ld->known_code, sizeof(char *) * cap);
+			ld->known_minor = repalloc(ld->known_minor, sizeof(int) * cap);
+		}
+		ld->known_code[ld->n_known] = TextDatumGetCString(code);
+		ld->known_minor[ld->n_known] = bal_minor_unit(minor_null ? -1 : DatumGetInt16(minor));
+		ld->n_known++;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/* The index of a row's currency in the book, added on first sight. */
+static uint16
+fbook_currency_index(FeatureLoad *ld, const char *code, int len)
+{
+	FeatureBook *b = ld->book;
+	int			minor = bal_minor_unit(-1);
+
+	if (ld->last_currency >= 0 && strncmp(b->currency_code[ld->last_currency], code, len) == 0
+		&& b->currency_code[ld->last_currency][len] == '\0')
+		return (uint16) ld->last_currency;
+	for (int c = 0; c < b->n_currencies; c++)
+		if (strncmp(b->currency_code[c], code, len) == 0 && b->currency_code[c][len] == '\0')
+		{
+			ld->last_currency = c;
+			return (uint16) c;
+		}
+	if (b->n_currencies == PG_UINT16_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many currencies for the anomaly features in one call")));
+	if (b->n_currencies == ld->currency_cap)
+	{
+		ld->currency_cap *= 2;
+		b->currency_code = repalloc(b->currency_code, sizeof(char *) * ld->currency_cap);
+		b->minor_unit = repalloc(b->minor_unit, sizeof(int) * ld->currency_cap);
+	}
+	for (int k = 0; k < ld->n_known; k++)
+		if (strncmp(ld->known_code[k], code, len) == 0 && ld->known_code[k][len] == '\0')
+			minor = ld->known_minor[k];
+	b->currency_code[b->n_currencies] = pnstrdup(code, len);
+	b->minor_unit[b->n_currencies] = minor;
+	ld->last_currency = b->n_currencies;
+	return (uint16) b->n_currencies++;
+}
 
 static void
 fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
@@ -254,6 +349,7 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 				vat,
 				old_balance,
 				new_balance;
+	uint16		currency;
 
 	for (int c = 0; c < N_COLS; c++)
 		if (isnull[c] && c != COL_TXN_TYPE)
@@ -294,12 +390,14 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	fbook_decode(v[COL_VAT], &vat);
 	fbook_decode(v[COL_OLD_BALANCE], &old_balance);
 	fbook_decode(v[COL_NEW_BALANCE], &new_balance);
-	r->money[FEAT_AMOUNT] = fbook_money(&amount);
-	r->money[FEAT_VAT] = fbook_money(&vat);
-	r->money[FEAT_NET] = fbook_money_difference(&amount, &vat);
-	r->money[FEAT_BALANCE_CHANGE] = fbook_money_difference(&new_balance, &old_balance);
-	r->money[FEAT_OLD_BALANCE] = fbook_money(&old_balance);
+	r->amount = fbook_money(&amount);
+	r->vat = fbook_money(&vat);
+	r->balance_change = fbook_money_difference(&new_balance, &old_balance);
 	r->logged_at = DatumGetTimestampTz(v[COL_LOGGED_AT]);
+	s = fbook_text(v[COL_CURRENCY], &len);
+	currency = fbook_currency_index(ld, s, len);
+	r->minor_unit = b->minor_unit[currency];
+	b->currency[row] = currency;
 	b->logged_at[row] = r->logged_at;
 	b->n++;
 }
@@ -363,7 +461,7 @@ fbook_scan_users(FeatureLoad *ld, ArrayType *user_ids)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = SPI_prepare(psprintf("SELECT txn_id, user_id, txn_type, amount, vat, old_balance, new_balance, "
-								"logged_at FROM %s WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)",
+								"logged_at, currency FROM %s WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)",
 								ld->relname), 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -407,7 +505,7 @@ fbook_user_cmp(const void *pa, const void *pb)
 }
 
 static void
-fbook_compute(FeatureLoad *ld)
+fbook_compute(FeatureLoad *ld, bool want_context)
 {
 	FeatureBook *b = ld->book;
 	int64		n = b->n;
@@ -424,10 +522,14 @@ fbook_compute(FeatureLoad *ld)
 	uint32	   *order;
 	double	   *scratch;
 	double	   *out;
+	double	   *context = NULL;
 	char	   *arena;
 	int64	   *off;
 	uint32	   *user;
 	int64	   *logged_at;
+	double	   *amount;
+	int8	   *direction;
+	uint16	   *currency;
 	int64		arena_len = 0;
 
 	/* users by user_id in the database collation, as the SQL view's sort */
@@ -455,13 +557,23 @@ fbook_compute(FeatureLoad *ld)
 	walk = (walk_row *) TYPEALIGN(16, walk_raw);
 	local = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(feat_row) * Max(largest, 1));
 	order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * Max(largest, 1));
-	scratch = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(largest, 1));
+	scratch = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * feat_scratch_size((size_t) largest));
 	out = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * FEAT_COUNT * Max(largest, 1));
 	b->features = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * FEAT_COUNT * Max(n, 1));
+	if (want_context)
+	{
+		context = MemoryContextAllocHuge(CurrentMemoryContext,
+										 sizeof(double) * FEAT_CONTEXT_COUNT * Max(largest, 1));
+		b->context = MemoryContextAllocHuge(CurrentMemoryContext,
+											sizeof(double) * FEAT_CONTEXT_COUNT * Max(n, 1));
+	}
 	arena = MemoryContextAllocHuge(CurrentMemoryContext, Max(b->txn_off[n], 1));
 	off = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (n + 1));
 	user = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * Max(n, 1));
 	logged_at = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(n, 1));
+	amount = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(n, 1));
+	direction = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int8) * Max(n, 1));
+	currency = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint16) * Max(n, 1));
 
 	for (uint32 k = 0; k < nusers; k++)
 	{
@@ -483,7 +595,7 @@ fbook_compute(FeatureLoad *ld)
 		walk_order(walk, (size_t) cnt, NULL, NULL);
 		for (int64 j = 0; j < cnt; j++)
 			order[j] = walk[j].ref;
-		feat_user(local, order, (size_t) cnt, scratch, out);
+		feat_user(local, order, (size_t) cnt, scratch, out, context);
 		for (int64 j = 0; j < cnt; j++)
 		{
 			int64		pos = lo + j;
@@ -492,11 +604,18 @@ fbook_compute(FeatureLoad *ld)
 
 			memcpy(b->features + pos * FEAT_COUNT, out + (int64) order[j] * FEAT_COUNT,
 				   sizeof(double) * FEAT_COUNT);
+			if (context != NULL)
+				memcpy(b->context + pos * FEAT_CONTEXT_COUNT,
+					   context + (int64) order[j] * FEAT_CONTEXT_COUNT,
+					   sizeof(double) * FEAT_CONTEXT_COUNT);
 			off[pos] = arena_len;
 			memcpy(arena + arena_len, b->txn_arena + b->txn_off[r], len);
 			arena_len += len;
 			user[pos] = b->user[r];
 			logged_at[pos] = b->logged_at[r];
+			amount[pos] = ld->rows[r].amount;
+			direction[pos] = (int8) feat_direction(&ld->rows[r]);
+			currency[pos] = b->currency[r];
 		}
 	}
 	off[n] = arena_len;
@@ -504,7 +623,11 @@ fbook_compute(FeatureLoad *ld)
 	pfree(b->txn_off);
 	pfree(b->user);
 	pfree(b->logged_at);
+	pfree(b->currency);
 	b->txn_arena = arena;
+	b->amount = amount;
+	b->direction = direction;
+	b->currency = currency;
 	b->txn_off = off;
 	b->user = user;
 	b->logged_at = logged_at;
@@ -513,6 +636,8 @@ fbook_compute(FeatureLoad *ld)
 	pfree(order);
 	pfree(scratch);
 	pfree(out);
+	if (context != NULL)
+		pfree(context);
 	pfree(grouped);
 	pfree(start);
 	pfree(fill);
@@ -521,7 +646,7 @@ fbook_compute(FeatureLoad *ld)
 }
 
 static void
-fbook_load_relation(FeatureBook *book, ArrayType *user_ids, Oid relid, const char *relname)
+fbook_load_relation(FeatureBook *book, ArrayType *user_ids, bool want_context, Oid relid, const char *relname)
 {
 	FeatureLoad ld;
 
@@ -537,6 +662,11 @@ fbook_load_relation(FeatureBook *book, ArrayType *user_ids, Oid relid, const cha
 	fbook_reserve(&ld, 1024);
 	ld.arena_cap = 16384;
 	book->txn_arena = palloc(ld.arena_cap);
+	ld.currency_cap = 8;
+	ld.last_currency = -1;
+	book->currency_code = palloc(sizeof(char *) * ld.currency_cap);
+	book->minor_unit = palloc(sizeof(int) * ld.currency_cap);
+	fbook_read_currencies(&ld);
 	if (user_ids == NULL)
 		fbook_scan_all(&ld);
 	else if (ArrayGetNItems(ARR_NDIM(user_ids), ARR_DIMS(user_ids)) <= FBOOK_FEW_USERS)
@@ -561,9 +691,42 @@ fbook_load_relation(FeatureBook *book, ArrayType *user_ids, Oid relid, const cha
 		fbook_scan_all(&ld);
 	}
 	book->txn_off[book->n] = ld.arena_len;
-	fbook_compute(&ld);
+	fbook_compute(&ld, want_context);
 	pfree(ld.rows);
 	pfree(ld.slots);
+}
+
+/* The index of currency code in a book built from rows, added on first sight. */
+static uint16
+fbook_book_currency(FeatureBook *book, int *cap, const char *code, int len, int minor_unit)
+{
+	for (int c = book->n_currencies - 1; c >= 0; c--)
+		if (strncmp(book->currency_code[c], code, len) == 0 && book->currency_code[c][len] == '\0')
+			return (uint16) c;
+	if (book->n_currencies == PG_UINT16_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many currencies for the anomaly features in one call")));
+	if (book->n_currencies == *cap)
+	{
+		*cap *= 2;
+		book->currency_code = repalloc(book->currency_code, sizeof(char *) * *cap);
+		book->minor_unit = repalloc(book->minor_unit, sizeof(int) * *cap);
+	}
+	book->currency_code[book->n_currencies] = pnstrdup(code, len);
+	book->minor_unit[book->n_currencies] = minor_unit;
+	return (uint16) book->n_currencies++;
+}
+
+/* A float8[] of exactly n elements without NULLs, copied to out */
+static void
+fbook_copy_float8s(Datum array, double *out, int n, const char *what)
+{
+	ArrayType  *a = DatumGetArrayTypeP(array);
+
+	if (ARR_NDIM(a) != 1 || ARR_DIMS(a)[0] != n || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT8OID)
+		elog(ERROR, "transaction_features_placement returned %s that are not %d float8", what, n);
+	memcpy(out, ARR_DATA_PTR(a), sizeof(double) * n);
 }
 
 /*
@@ -571,14 +734,21 @@ fbook_load_relation(FeatureBook *book, ArrayType *user_ids, Oid relid, const cha
  * computed per shard, next to the rows (transaction_features_placement()
  * through calo_recon.shard_anchors: each user's rows are in one shard), and
  * only the results come to this node, in the order of one node: users by
- * user_id in the database collation, each user's rows in chain order.
+ * user_id in the database collation, each user's rows in chain order. The
+ * shards also send what the explanations need of each row (amount,
+ * direction, currency and its minor unit, and the context when asked for).
  */
 static void
-fbook_load_distributed(FeatureBook *book, ArrayType *user_ids)
+fbook_load_distributed(FeatureBook *book, ArrayType *user_ids, bool want_context)
 {
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		args[1] = {PointerGetDatum(user_ids)};
-	char		nulls[1] = {user_ids == NULL ? 'n' : ' '};
+	enum
+	{
+		P_TXN_ID, P_USER_ID, P_LOGGED_AT, P_FEATURES, P_CONTEXT, P_AMOUNT, P_DIRECTION,
+		P_CURRENCY, P_MINOR_UNIT, P_COUNT
+	};
+	Oid			argtypes[2] = {TEXTARRAYOID, BOOLOID};
+	Datum		args[2] = {PointerGetDatum(user_ids), BoolGetDatum(want_context)};
+	char		nulls[2] = {user_ids == NULL ? 'n' : ' ', ' '};
 	SPIPlanPtr	plan;
 	Portal		portal;
 	MemoryContext caller = CurrentMemoryContext;	/* the book outlives SPI */
@@ -586,23 +756,32 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids)
 	int64		arena_cap = 16384;
 	int64		arena_len = 0;
 	uint32		user_cap = 1024;
+	int			currency_cap = 8;
 
 	memset(book, 0, sizeof(*book));
 	book->txn_off = palloc(sizeof(int64) * (cap + 1));
 	book->user = palloc(sizeof(uint32) * cap);
 	book->logged_at = palloc(sizeof(int64) * cap);
 	book->features = palloc(sizeof(double) * FEAT_COUNT * cap);
+	if (want_context)
+		book->context = palloc(sizeof(double) * FEAT_CONTEXT_COUNT * cap);
+	book->amount = palloc(sizeof(double) * cap);
+	book->direction = palloc(sizeof(int8) * cap);
+	book->currency = palloc(sizeof(uint16) * cap);
 	book->txn_arena = palloc(arena_cap);
 	book->user_name = palloc(sizeof(char *) * user_cap);
 	book->user_len = palloc(sizeof(int) * user_cap);
+	book->currency_code = palloc(sizeof(char *) * currency_cap);
+	book->minor_unit = palloc(sizeof(int) * currency_cap);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare("SELECT f.txn_id, f.user_id, f.logged_at, f.features "
+	plan = SPI_prepare("SELECT f.txn_id, f.user_id, f.logged_at, f.features, f.context, f.amount, "
+					   "       f.direction, f.currency, f.minor_unit "
 					   "FROM calo_recon.shard_anchors a "
-					   "CROSS JOIN LATERAL calo_recon.transaction_features_placement(a.tableoid, $1) f "
+					   "CROSS JOIN LATERAL calo_recon.transaction_features_placement(a.tableoid, $1, $2) f "
 					   "ORDER BY f.user_id, calo_recon.chain_key(f.logged_at, f.txn_id)",
-					   1, argtypes);
+					   2, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, args, nulls, true);
@@ -611,21 +790,23 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids)
 		SPI_cursor_fetch(portal, true, 10000);
 		if (SPI_processed == 0)
 			break;
+		if (SPI_tuptable->tupdesc->natts != P_COUNT)
+			elog(ERROR, "transaction_features_placement must return %d columns", P_COUNT);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
-			Datum		v[4];
-			bool		isnull[4];
+			Datum		v[P_COUNT];
+			bool		isnull[P_COUNT];
 			int64		row = book->n;
 			const char *s;
 			int			len;
-			ArrayType  *features;
 			MemoryContext spi = MemoryContextSwitchTo(caller);
 
 			heap_deform_tuple(tup, desc, v, isnull);
-			if (isnull[0] || isnull[1] || isnull[2] || isnull[3])
-				elog(ERROR, "transaction_features_placement returned a NULL");
+			for (int c = 0; c < P_COUNT; c++)
+				if (isnull[c] && (c != P_CONTEXT || want_context))
+					elog(ERROR, "transaction_features_placement returned a NULL");
 			if (row + 1 > cap)
 			{
 				cap *= 2;
@@ -637,8 +818,13 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids)
 				book->user = repalloc_huge(book->user, sizeof(uint32) * cap);
 				book->logged_at = repalloc_huge(book->logged_at, sizeof(int64) * cap);
 				book->features = repalloc_huge(book->features, sizeof(double) * FEAT_COUNT * cap);
+				if (want_context)
+					book->context = repalloc_huge(book->context, sizeof(double) * FEAT_CONTEXT_COUNT * cap);
+				book->amount = repalloc_huge(book->amount, sizeof(double) * cap);
+				book->direction = repalloc_huge(book->direction, sizeof(int8) * cap);
+				book->currency = repalloc_huge(book->currency, sizeof(uint16) * cap);
 			}
-			s = fbook_text(v[0], &len);
+			s = fbook_text(v[P_TXN_ID], &len);
 			if (arena_len + len > arena_cap)
 			{
 				arena_cap = Max(arena_cap * 2, arena_len + len + 1024);
@@ -648,7 +834,7 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids)
 			book->txn_off[row] = arena_len;
 			arena_len += len;
 			/* rows come user by user: a new user_id is a new user */
-			s = fbook_text(v[1], &len);
+			s = fbook_text(v[P_USER_ID], &len);
 			if (book->n_users == 0
 				|| book->user_len[book->n_users - 1] != len
 				|| memcmp(book->user_name[book->n_users - 1], s, len) != 0)
@@ -664,12 +850,16 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids)
 				book->n_users++;
 			}
 			book->user[row] = book->n_users - 1;
-			book->logged_at[row] = DatumGetTimestampTz(v[2]);
-			features = DatumGetArrayTypeP(v[3]);
-			if (ARR_NDIM(features) != 1 || ARR_DIMS(features)[0] != FEAT_COUNT
-				|| ARR_HASNULL(features) || ARR_ELEMTYPE(features) != FLOAT8OID)
-				elog(ERROR, "transaction_features_placement returned features that are not %d float8", FEAT_COUNT);
-			memcpy(book->features + row * FEAT_COUNT, ARR_DATA_PTR(features), sizeof(double) * FEAT_COUNT);
+			book->logged_at[row] = DatumGetTimestampTz(v[P_LOGGED_AT]);
+			fbook_copy_float8s(v[P_FEATURES], book->features + row * FEAT_COUNT, FEAT_COUNT, "features");
+			if (want_context)
+				fbook_copy_float8s(v[P_CONTEXT], book->context + row * FEAT_CONTEXT_COUNT,
+								   FEAT_CONTEXT_COUNT, "a context");
+			book->amount[row] = DatumGetFloat8(v[P_AMOUNT]);
+			book->direction[row] = (int8) DatumGetInt16(v[P_DIRECTION]);
+			s = fbook_text(v[P_CURRENCY], &len);
+			book->currency[row] = fbook_book_currency(book, &currency_cap, s, len,
+													  DatumGetInt32(v[P_MINOR_UNIT]));
 			book->n++;
 			MemoryContextSwitchTo(spi);
 		}
@@ -682,58 +872,28 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids)
 }
 
 void
-fbook_load(FeatureBook *book, ArrayType *user_ids)
+fbook_load(FeatureBook *book, ArrayType *user_ids, bool want_context)
 {
 	Oid			relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
 
 	if (calo_citus_is_distributed(relid))
-		fbook_load_distributed(book, user_ids);
+		fbook_load_distributed(book, user_ids, want_context);
 	else
-		fbook_load_relation(book, user_ids, relid, "calo_recon.transactions");
-}
-
-/* The rows of a book as rows of compute_transaction_features() */
-static void
-fbook_put_rows(FeatureBook *book, ReturnSetInfo *rsinfo)
-{
-	for (int64 i = 0; i < book->n; i++)
-	{
-		Datum		values[4 + FEAT_COUNT];
-		bool		nulls[4 + FEAT_COUNT];
-		Datum		elems[FEAT_COUNT];
-		const double *f = book->features + i * FEAT_COUNT;
-
-		if ((i & 0xFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		memset(nulls, 0, sizeof(nulls));
-		for (int j = 0; j < FEAT_COUNT; j++)
-			elems[j] = Float8GetDatum(f[j]);
-		values[0] = PointerGetDatum(cstring_to_text_with_len(book->txn_arena + book->txn_off[i],
-															 (int) (book->txn_off[i + 1] - book->txn_off[i])));
-		values[1] = PointerGetDatum(cstring_to_text_with_len(book->user_name[book->user[i]],
-															 book->user_len[book->user[i]]));
-		values[2] = TimestampTzGetDatum(book->logged_at[i]);
-		values[3] = PointerGetDatum(construct_array(elems, FEAT_COUNT, FLOAT8OID, sizeof(float8),
-													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		for (int j = 0; j < FEAT_COUNT; j++)
-			values[4 + j] = elems[j];
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		pfree(DatumGetPointer(values[0]));
-		pfree(DatumGetPointer(values[1]));
-		pfree(DatumGetPointer(values[3]));
-	}
+		fbook_load_relation(book, user_ids, want_context, relid, "calo_recon.transactions");
 }
 
 /*
- * calo_recon.transaction_features_placement(anchor_shard oid, user_ids text[])
- *   RETURNS TABLE (txn_id, user_id, logged_at, features, amount, ..., direction)
- * compute_transaction_features() over the shard of transactions in the
+ * calo_recon.transaction_features_placement(anchor_shard oid, user_ids text[],
+ *   want_context boolean) RETURNS TABLE (txn_id, user_id, logged_at, features,
+ *   context, amount, direction, currency, minor_unit)
+ * The feature book of the given users over the shard of transactions in the
  * shard group of anchor_shard, on the node that holds it.
  */
 Datum
 calo_recon_transaction_features_placement(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		want_context = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 	FeatureBook book;
 	MemoryContext work;
 	MemoryContext old;
@@ -741,8 +901,8 @@ calo_recon_transaction_features_placement(PG_FUNCTION_ARGS)
 	Oid			relid;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (rsinfo->setDesc->natts != 4 + FEAT_COUNT)
-		elog(ERROR, "transaction_features_placement must return %d columns", 4 + FEAT_COUNT);
+	if (rsinfo->setDesc->natts != 9)
+		elog(ERROR, "transaction_features_placement must return 9 columns");
 	work = AllocSetContextCreate(CurrentMemoryContext, "calo_recon features", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -755,8 +915,46 @@ calo_recon_transaction_features_placement(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("shard %s has no placement on this node", name)));
-	fbook_load_relation(&book, PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), relid, name);
-	fbook_put_rows(&book, rsinfo);
+	fbook_load_relation(&book, PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), want_context, relid, name);
+	for (int64 i = 0; i < book.n; i++)
+	{
+		Datum		values[9];
+		bool		nulls[9];
+		Datum		elems[Max((int) FEAT_COUNT, (int) FEAT_CONTEXT_COUNT)];
+
+		if ((i & 0xFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = PointerGetDatum(cstring_to_text_with_len(book.txn_arena + book.txn_off[i],
+															 (int) (book.txn_off[i + 1] - book.txn_off[i])));
+		values[1] = PointerGetDatum(cstring_to_text_with_len(book.user_name[book.user[i]],
+															 book.user_len[book.user[i]]));
+		values[2] = TimestampTzGetDatum(book.logged_at[i]);
+		for (int j = 0; j < FEAT_COUNT; j++)
+			elems[j] = Float8GetDatum(book.features[i * FEAT_COUNT + j]);
+		values[3] = PointerGetDatum(construct_array(elems, FEAT_COUNT, FLOAT8OID, sizeof(float8),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (want_context)
+		{
+			for (int j = 0; j < FEAT_CONTEXT_COUNT; j++)
+				elems[j] = Float8GetDatum(book.context[i * FEAT_CONTEXT_COUNT + j]);
+			values[4] = PointerGetDatum(construct_array(elems, FEAT_CONTEXT_COUNT, FLOAT8OID, sizeof(float8),
+														FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		}
+		else
+			nulls[4] = true;
+		values[5] = Float8GetDatum(book.amount[i]);
+		values[6] = Int16GetDatum((int16) book.direction[i]);
+		values[7] = CStringGetTextDatum(book.currency_code[book.currency[i]]);
+		values[8] = Int32GetDatum(book.minor_unit[book.currency[i]]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(DatumGetPointer(values[0]));
+		pfree(DatumGetPointer(values[1]));
+		pfree(DatumGetPointer(values[3]));
+		if (want_context)
+			pfree(DatumGetPointer(values[4]));
+		pfree(DatumGetPointer(values[7]));
+	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(work);
 	return (Datum) 0;
@@ -779,8 +977,33 @@ calo_recon_compute_transaction_features(PG_FUNCTION_ARGS)
 		elog(ERROR, "compute_transaction_features must return %d columns", 4 + FEAT_COUNT);
 	work = AllocSetContextCreate(CurrentMemoryContext, "calo_recon features", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	fbook_load(&book, PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0));
-	fbook_put_rows(&book, rsinfo);
+	fbook_load(&book, PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0), false);
+	for (int64 i = 0; i < book.n; i++)
+	{
+		Datum		values[4 + FEAT_COUNT];
+		bool		nulls[4 + FEAT_COUNT];
+		Datum		elems[FEAT_COUNT];
+		const double *f = book.features + i * FEAT_COUNT;
+
+		if ((i & 0xFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		memset(nulls, 0, sizeof(nulls));
+		for (int j = 0; j < FEAT_COUNT; j++)
+			elems[j] = Float8GetDatum(f[j]);
+		values[0] = PointerGetDatum(cstring_to_text_with_len(book.txn_arena + book.txn_off[i],
+															 (int) (book.txn_off[i + 1] - book.txn_off[i])));
+		values[1] = PointerGetDatum(cstring_to_text_with_len(book.user_name[book.user[i]],
+															 book.user_len[book.user[i]]));
+		values[2] = TimestampTzGetDatum(book.logged_at[i]);
+		values[3] = PointerGetDatum(construct_array(elems, FEAT_COUNT, FLOAT8OID, sizeof(float8),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		for (int j = 0; j < FEAT_COUNT; j++)
+			values[4 + j] = elems[j];
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(DatumGetPointer(values[0]));
+		pfree(DatumGetPointer(values[1]));
+		pfree(DatumGetPointer(values[3]));
+	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(work);
 	return (Datum) 0;

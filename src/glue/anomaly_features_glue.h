@@ -20,18 +20,27 @@ typedef struct FeatureBook
 	uint32	   *user;			/* index into user_name/user_len */
 	int64	   *logged_at;
 	double	   *features;		/* n * FEAT_COUNT */
+	double	   *context;		/* n * FEAT_CONTEXT_COUNT, when asked for */
+	double	   *amount;			/* the amount as feat_row has it */
+	int8	   *direction;		/* feat_direction() */
+	uint16	   *currency;		/* index into currency_code/minor_unit */
 	/* users */
 	uint32		n_users;
 	char	  **user_name;
 	int		   *user_len;
+	/* currencies of the rows: code and minor unit (bal_minor_unit applied) */
+	int			n_currencies;
+	char	  **currency_code;
+	int		   *minor_unit;
 } FeatureBook;
 
 /*
  * Reads calo_recon.transactions (all of them when user_ids is NULL, else
  * the rows of those users: through the user index for a few users, one
- * sequential scan for many) and computes every row's features. Allocates
- * in the current memory context.
+ * sequential scan for many) and computes every row's features (and, with
+ * want_context, their context for the explanations). Allocates in the
+ * current memory context.
  */
-void		fbook_load(FeatureBook *book, ArrayType *user_ids);
+void		fbook_load(FeatureBook *book, ArrayType *user_ids, bool want_context);
 
 #endif

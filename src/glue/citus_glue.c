@@ -104,3 +104,43 @@ calo_citus_reference_shard(const char *table)
 				 errhint("Run calo_recon.distribute() on the coordinator.")));
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
+
+Oid
+calo_citus_local_relation(const char *table)
+{
+	Oid			relid = get_relname_relid(table, get_namespace_oid("calo_recon", false));
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	Oid			local = relid;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "calo_recon.%s does not exist", table);
+	/* one node, Citus not installed: no query */
+	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+		return relid;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT pg_catalog.shard_name(s.logicalrelid, s.shardid), "
+							  "       pg_catalog.to_regclass(pg_catalog.shard_name(s.logicalrelid, s.shardid))::pg_catalog.oid "
+							  "FROM pg_catalog.pg_dist_shard s "
+							  "JOIN pg_catalog.pg_dist_partition p ON p.logicalrelid OPERATOR(pg_catalog.=) s.logicalrelid "
+							  "WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+							  "  AND p.partmethod OPERATOR(pg_catalog.=) 'n'",
+							  1, argtypes, args, NULL, true, 2) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_catalog.pg_dist_shard");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		shard = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("reference table calo_recon.%s has no placement on this node", table),
+					 errdetail("Its shard is %s.", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+					 errhint("Run pg_catalog.replicate_reference_tables() on the coordinator.")));
+		local = DatumGetObjectId(shard);
+	}
+	SPI_finish();
+	return local;
+}

@@ -23,4 +23,11 @@ Oid			calo_citus_colocated_shard(Oid anchor_shard, const char *table, char **nam
 /* The quoted qualified name of the one shard of reference table calo_recon.<table> */
 char	   *calo_citus_reference_shard(const char *table);
 
+/*
+ * The relation holding the rows of calo_recon.<table> on this node: the
+ * table itself, or its shard here when it is a Citus reference table (whose
+ * rows live in the shard). Connects to SPI itself.
+ */
+Oid			calo_citus_local_relation(const char *table);
+
 #endif

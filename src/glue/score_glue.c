@@ -40,6 +40,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/float.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -47,6 +49,8 @@
 
 #include "anomaly_features.h"
 #include "anomaly_features_glue.h"
+#include "attribution.h"
+#include "explanation.h"
 #include "iforest.h"
 #include "model_glue.h"
 #include "recon_glue.h"
@@ -56,6 +60,9 @@ PG_FUNCTION_INFO_V1(calo_recon_score_transactions);
 PG_FUNCTION_INFO_V1(calo_recon_fit_and_score_model);
 PG_FUNCTION_INFO_V1(calo_recon_model_scores);
 
+/* money_glue.c: the one rounding rule of money shown to people */
+extern Datum calo_recon_round_money(PG_FUNCTION_ARGS);
+
 /* ---------------------------------------------------------------------
  * Scoring: scaler, forest, threshold, explanation
  * --------------------------------------------------------------------- */
@@ -64,9 +71,8 @@ typedef struct Scorer
 	scl_model	scaler;
 	ifo_forest *forest;
 	double	   *x;				/* one standardized row */
-	double	   *split_lo;
-	double	   *split_hi;
-	double	   *votes;
+	double	   *bits;			/* one row's attribution */
+	int		   *direction;
 } Scorer;
 
 static void
@@ -80,10 +86,8 @@ scorer_init(Scorer *s)
 				 errmsg("the model expects %d features (scaler) and %d (forest), the features are %d",
 						s->scaler.n_features, nf, FEAT_COUNT)));
 	s->x = palloc(sizeof(double) * nf);
-	s->split_lo = palloc(sizeof(double) * nf);
-	s->split_hi = palloc(sizeof(double) * nf);
-	s->votes = palloc(sizeof(double) * nf);
-	ifo_split_ranges(s->forest, s->split_lo, s->split_hi);
+	s->bits = palloc(sizeof(double) * nf);
+	s->direction = palloc(sizeof(int) * nf);
 }
 
 /* rows standardized and scored together (ifo_path_sums) */
@@ -126,16 +130,89 @@ scorer_score_book(Scorer *s, const FeatureBook *book, const bool *skip, double *
 	pfree(rows);
 }
 
-/* The name of the feature that explains the row last scored, or NULL. */
-static const char *
-scorer_explain(Scorer *s, const double *features)
+/* round_money(value, minor_unit) as text: the money of the explanations */
+static void
+scorer_format_money(double value, int minor_unit, char *buf, size_t len, void *arg)
 {
-	int			feature;
+	Datum		rounded = DirectFunctionCall2(calo_recon_round_money,
+											  DirectFunctionCall1(float8_numeric, Float8GetDatum(value)),
+											  Int32GetDatum(minor_unit));
+
+	(void) arg;
+	strlcpy(buf, DatumGetCString(DirectFunctionCall1(numeric_out, rounded)), len);
+}
+
+/* The explanation of a flagged row: the sentence and the attribution */
+typedef struct Explanation
+{
+	char	   *sentence;
+	Jsonb	   *attribution;
+} Explanation;
+
+/*
+ * The attribution of book row i (attribution.h) as jsonb and the sentence
+ * naming its top cause (explanation.h):
+ *   {"cause": "spend", "total_bits": 7.1,
+ *    "features": [{"feature": "debit_vs_usual", "bits": 5.2, "direction": "above"}, ...]}
+ * with every feature, most bits first (ties: feature order).
+ */
+static Explanation
+scorer_explain(Scorer *s, const FeatureBook *book, int64 i)
+{
+	const double *features = book->features + i * FEAT_COUNT;
+	int			order[FEAT_COUNT];
+	double		total;
+	expl_cause	cause;
+	expl_row	row;
+	StringInfoData json;
+	char		sentence[512];
+	int64		t = book->logged_at[i];
+	Explanation e;
 
 	scl_transform(&s->scaler, features, s->x);
 	ifo_prepare_input(s->forest, s->x);
-	feature = ifo_explain_ranged(s->forest, s->x, s->split_lo, s->split_hi, s->votes);
-	return feature < 0 ? NULL : feat_names[feature];
+	total = attr_row(s->forest, s->x, s->bits, s->direction);
+	cause = expl_top_cause(book->direction[i], s->bits);
+
+	row.features = features;
+	row.context = book->context + i * FEAT_CONTEXT_COUNT;
+	row.amount = book->amount[i];
+	row.direction = book->direction[i];
+	row.minor_unit = book->minor_unit[book->currency[i]];
+	row.currency = book->currency_code[book->currency[i]];
+	row.hour = TIMESTAMP_NOT_FINITE(t) ? -1 : feat_hour_of(t);
+	row.format_money = scorer_format_money;
+	row.format_arg = NULL;
+	expl_sentence(cause, &row, sentence, sizeof(sentence));
+	e.sentence = pstrdup(sentence);
+
+	/* most bits first: an insertion sort of FEAT_COUNT entries */
+	for (int k = 0; k < FEAT_COUNT; k++)
+	{
+		int			m = k;
+
+		while (m > 0 && s->bits[order[m - 1]] < s->bits[k])
+		{
+			order[m] = order[m - 1];
+			m--;
+		}
+		order[m] = k;
+	}
+	initStringInfo(&json);
+	appendStringInfo(&json, "{\"cause\": \"%s\", \"total_bits\": %s, \"features\": [",
+					 expl_cause_names[cause], float8out_internal(total));
+	for (int k = 0; k < FEAT_COUNT; k++)
+	{
+		int			j = order[k];
+
+		appendStringInfo(&json, "%s{\"feature\": \"%s\", \"bits\": %s, \"direction\": \"%s\"}",
+						 k > 0 ? ", " : "", feat_names[j], float8out_internal(s->bits[j]),
+						 s->direction[j] > 0 ? "above" : (s->direction[j] < 0 ? "below" : "none"));
+	}
+	appendStringInfoString(&json, "]}");
+	e.attribution = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)));
+	pfree(json.data);
+	return e;
 }
 
 /* ---------------------------------------------------------------------
@@ -158,6 +235,7 @@ typedef struct ScoreWriter
 				att_score,
 				att_flagged,
 				att_explanation,
+				att_attribution,
 				att_scored_at;
 	TimestampTz now;
 	int64		written;
@@ -190,6 +268,7 @@ writer_open(ScoreWriter *w)
 	w->att_score = recon_attnum(w->rel, "score");
 	w->att_flagged = recon_attnum(w->rel, "flagged");
 	w->att_explanation = recon_attnum(w->rel, "explanation");
+	w->att_attribution = recon_attnum(w->rel, "attribution");
 	w->att_scored_at = recon_attnum(w->rel, "scored_at");
 	w->now = GetCurrentTransactionStartTimestamp();
 }
@@ -217,7 +296,7 @@ writer_flush(ScoreWriter *w)
 
 static void
 writer_add(ScoreWriter *w, const char *txn_id, int txn_id_len, int64 model_id, double score,
-		   bool flagged, const char *explanation)
+		   bool flagged, const Explanation *explanation)
 {
 	TupleTableSlot *slot;
 	MemoryContext old;
@@ -240,8 +319,11 @@ writer_add(ScoreWriter *w, const char *txn_id, int txn_id_len, int64 model_id, d
 	slot->tts_isnull[w->att_flagged - 1] = false;
 	if (explanation != NULL)
 	{
-		slot->tts_values[w->att_explanation - 1] = CStringGetTextDatum(explanation);
+		slot->tts_values[w->att_explanation - 1] = CStringGetTextDatum(explanation->sentence);
 		slot->tts_isnull[w->att_explanation - 1] = false;
+		slot->tts_values[w->att_attribution - 1] = datumCopy(JsonbPGetDatum(explanation->attribution),
+															 false, -1);
+		slot->tts_isnull[w->att_attribution - 1] = false;
 	}
 	slot->tts_values[w->att_scored_at - 1] = TimestampTzGetDatum(w->now);
 	slot->tts_isnull[w->att_scored_at - 1] = false;
@@ -342,10 +424,18 @@ score_and_store(FeatureBook *book, const bool *skip, const double *scores, Score
 	{
 		int64		i = order[k].row;
 		bool		flagged = scores[i] > threshold;
+		Explanation e = {NULL, NULL};
 
+		if (flagged)
+			e = scorer_explain(s, book, i);
 		writer_add(&w, book->txn_arena + book->txn_off[i],
 				   (int) (book->txn_off[i + 1] - book->txn_off[i]), model_id, scores[i], flagged,
-				   flagged ? scorer_explain(s, book->features + i * FEAT_COUNT) : NULL);
+				   flagged ? &e : NULL);
+		if (flagged)
+		{
+			pfree(e.sentence);
+			pfree(e.attribution);
+		}
 	}
 	writer_close(&w);
 	pfree(order);
@@ -698,7 +788,7 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 		if (isnull)
 			goto done;
 		users_wanted = DatumGetArrayTypePCopy(users);
-		fbook_load(&book, users_wanted);
+		fbook_load(&book, users_wanted, true);
 	}
 	else
 	{
@@ -709,7 +799,7 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 						false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete the scores of the active models");
 		CommandCounterIncrement();
-		fbook_load(&book, NULL);
+		fbook_load(&book, NULL, true);
 	}
 
 	/* each row to its model, the rows already scored by it left out */
@@ -836,7 +926,7 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(work);
 
 	/* the rows in the order of the feature view, so that a seed reproduces the model */
-	fbook_load(&book, NULL);
+	fbook_load(&book, NULL, true);
 
 	/*
 	 * The model's scope (calo_recon.model_scope: the rows of its currency,
@@ -954,16 +1044,15 @@ calo_recon_model_scores(PG_FUNCTION_ARGS)
 				 errmsg("model " INT64_FORMAT " does not exist", PG_GETARG_INT64(0))));
 	s = model.s;
 	threshold = model.threshold;
-	fbook_load(&book, user_ids);
+	fbook_load(&book, user_ids, true);
 	scores = palloc(sizeof(double) * Max(book.n, 1));
 	scorer_score_book(&s, &book, NULL, scores);
 	for (int64 i = 0; i < book.n; i++)
 	{
-		const double *f = book.features + i * FEAT_COUNT;
 		Datum		values[5];
 		bool		nulls[5] = {false, false, false, false, false};
 		double		score = scores[i];
-		const char *why = score > threshold ? scorer_explain(&s, f) : NULL;
+		const char *why = score > threshold ? scorer_explain(&s, &book, i).sentence : NULL;
 
 		if ((i & 0x3FF) == 0)
 			CHECK_FOR_INTERRUPTS();

@@ -164,6 +164,11 @@ check "the cluster's features, model and scores are not empty" "$n|$n|$n" \
   "$(psql "${CL[@]}" -c "SELECT (SELECT pg_catalog.count(*) FROM calo_recon.transaction_features) || '|' ||
                                 (SELECT m.training_rows FROM calo_recon.models m WHERE m.active) || '|' ||
                                 (SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores)")"
+# the explanations (amount, currency's minor unit, context: all from the
+# shards) are in the scores' digest: some rows must be flagged and explained
+check "the cluster explains some flagged rows" "t" \
+  "$(psql "${CL[@]}" -c "SELECT pg_catalog.count(*) > 0 FROM calo_recon.transaction_scores s
+                         WHERE s.flagged AND s.explanation IS NOT NULL")"
 check "reconcile() counts: cluster = one node" "$one_counts" "$(psql "${CL[@]}" -c "$RECONCILE")"
 
 # the pushdown: the per-shard reconciliation is one task per shard, run on

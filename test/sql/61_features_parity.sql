@@ -1,8 +1,9 @@
 -- The feature view is computed by the C walk (src/core/anomaly_features.c); its values
--- must equal, bit for bit, those of the SQL definition it replaced.  The
--- expected output was captured from that SQL view (main before issue 8
--- item 3): the digests cover every row and column of a random book, of the
--- bundled sample export, and the tricky rows below are shown in full.
+-- must equal those of the SQL definition below, written from the README's
+-- definitions with window functions and correlated subqueries (every "usual"
+-- over the user's earlier rows in chain order).  The digests cover every row
+-- and column of a random book and of the bundled sample export, and the
+-- tricky rows below are shown in full.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS calo_recon CASCADE;
 CREATE EXTENSION calo_recon;
@@ -12,79 +13,87 @@ SET extra_float_digits = 3;
 -- one row per transaction: every value in its shortest exact form
 CREATE TEMP VIEW feature_rows AS
 SELECT f.txn_id, f.user_id, f.logged_at, f.features::text AS features,
-       f.amount, f.vat, f.net, f.balance_change, f.old_balance, f.hour_of_day,
-       f.seconds_since_previous, f.amount_vs_user_median, f.direction,
-       f.features = ARRAY[f.amount, f.vat, f.net, f.balance_change, f.old_balance,
-                          f.hour_of_day, f.seconds_since_previous,
-                          f.amount_vs_user_median, f.direction] AS same_order
+       f.amount_vs_usual, f.vat_rate, f.vat_rate_vs_usual, f.hours_from_usual,
+       f.log_seconds_since_previous, f.repeats_previous, f.amount_scaled,
+       f.features = ARRAY[f.amount_vs_usual, f.vat_rate, f.vat_rate_vs_usual, f.hours_from_usual,
+                          f.log_seconds_since_previous, f.repeats_previous, f.amount_scaled] AS same_order
 FROM calo_recon.transaction_features f;
 
--- the SQL definition the C walk replaced (main before issue 8 item 3), kept
--- here only as the oracle of this test
+-- the SQL definition, only as the oracle of this test
+CREATE TEMP VIEW chain AS
+SELECT t.txn_id, t.user_id, t.logged_at, calo_recon.chain_key(t.logged_at, t.txn_id) AS k,
+       calo_recon.feature_value(t.amount) AS amount,
+       round(log(1 + abs(CASE WHEN coalesce(cu.minor_unit, 2) < 3
+                              THEN calo_recon.feature_value(t.amount) / (10::float8 ^ (3 - coalesce(cu.minor_unit, 2)))
+                              ELSE calo_recon.feature_value(t.amount) * (10::float8 ^ (coalesce(cu.minor_unit, 2) - 3)) END))
+             / 0.1) * 0.1 + 0 AS amount_scaled,
+       CASE WHEN calo_recon.feature_value(t.amount) = 0 THEN NULL
+            ELSE round(greatest(-10, least(10, calo_recon.feature_value(t.vat)
+                                               / calo_recon.feature_value(t.amount))) / 0.001) * 0.001 + 0
+       END AS rate,
+       CASE t.txn_type WHEN 'CREDIT' THEN 1 WHEN 'DEBIT' THEN -1
+            ELSE pg_catalog.sign(calo_recon.feature_value(t.new_balance - t.old_balance))::int END AS direction,
+       CASE WHEN pg_catalog.isfinite(t.logged_at)
+            THEN pg_catalog.date_part('hour', t.logged_at AT TIME ZONE 'UTC')::int END AS hour
+FROM calo_recon.transactions t
+LEFT JOIN calo_recon.currencies cu ON cu.code = t.currency;
+
 CREATE TEMP VIEW sql_reference_features AS
-SELECT f.txn_id, f.user_id, f.logged_at,
-       ARRAY[f.amount, f.vat, f.net, f.balance_change, f.old_balance,
-             f.hour_of_day, f.seconds_since_previous,
-             f.amount_vs_user_median, f.direction] AS features,
-       f.amount, f.vat, f.net, f.balance_change, f.old_balance,
-       f.hour_of_day, f.seconds_since_previous,
-       f.amount_vs_user_median, f.direction
+SELECT r.txn_id, r.user_id, r.logged_at,
+       ARRAY[r.amount_vs_usual, r.vat_rate, r.vat_rate_vs_usual, r.hours_from_usual,
+             r.log_seconds_since_previous, r.repeats_previous, r.amount_scaled] AS features,
+       r.amount_vs_usual, r.vat_rate, r.vat_rate_vs_usual, r.hours_from_usual,
+       r.log_seconds_since_previous, r.repeats_previous, r.amount_scaled
 FROM (
     SELECT c.txn_id, c.user_id, c.logged_at,
-           c.amount, c.vat, c.net, c.balance_change, c.old_balance,
-           CASE WHEN pg_catalog.isfinite(c.logged_at)
-                THEN pg_catalog.date_part('hour', c.logged_at AT TIME ZONE 'UTC')
-                ELSE 0 END AS hour_of_day,
-           coalesce(CASE WHEN pg_catalog.isfinite(c.logged_at)
-                          AND pg_catalog.isfinite(c.previous_logged_at)
-                         THEN pg_catalog.date_part('epoch', c.logged_at - c.previous_logged_at)
-                    END, -1) AS seconds_since_previous,
-           c.amount / CASE WHEN abs(u.median_amount) >= 0.0001
-                           THEN abs(u.median_amount) ELSE 1 END AS amount_vs_user_median,
-           CASE c.txn_type WHEN 'CREDIT' THEN 1::float8
-                           WHEN 'DEBIT' THEN -1::float8
-                           ELSE pg_catalog.sign(c.balance_change) END AS direction
-    FROM (
-        SELECT t.txn_id, t.user_id, t.logged_at, t.txn_type,
-               -- the chain order of the reconciliation (calo_recon.chain_key);
-               -- the partition stays on plain user_id so that a filter on it
-               -- reaches below the window
-               pg_catalog.lag(t.logged_at) OVER (PARTITION BY t.user_id
-                                                 ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id)) AS previous_logged_at,
-               calo_recon.feature_value(t.amount) AS amount,
-               calo_recon.feature_value(t.vat) AS vat,
-               calo_recon.feature_value(t.amount - t.vat) AS net,
-               calo_recon.feature_value(t.new_balance - t.old_balance) AS balance_change,
-               calo_recon.feature_value(t.old_balance) AS old_balance
-        FROM calo_recon.transactions t
-    ) c
-    JOIN (
-        SELECT t.user_id,
-               pg_catalog.percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY calo_recon.feature_value(t.amount)
-               ) AS median_amount
-        FROM calo_recon.transactions t
-        GROUP BY t.user_id
-    ) u ON u.user_id = c.user_id
-) f;
+           coalesce((SELECT CASE WHEN count(*) >= 3 AND percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(e.amount)) > 0
+                                  AND c.amount <> 0
+                                 THEN round(log(2::numeric, (abs(c.amount)
+                                          / percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(e.amount)))::numeric))::float8 END
+                     FROM chain e
+                     WHERE e.user_id = c.user_id AND e.k < c.k AND e.direction = c.direction
+                       AND e.amount <> 0 AND c.direction <> 0), 0) AS amount_vs_usual,
+           coalesce(c.rate, 0) AS vat_rate,
+           coalesce((SELECT CASE WHEN count(*) >= 3
+                                 THEN round((c.rate - percentile_cont(0.5) WITHIN GROUP (ORDER BY e.rate)) / 0.01) * 0.01 + 0 END
+                     FROM chain e
+                     WHERE e.user_id = c.user_id AND e.k < c.k AND e.rate IS NOT NULL AND c.rate IS NOT NULL), 0)
+             AS vat_rate_vs_usual,
+           coalesce((SELECT CASE WHEN count(*) >= 10
+                                 THEN greatest(0, min(least(abs(c.hour - e.hour), 24 - abs(c.hour - e.hour))) - 2) END
+                     FROM chain e
+                     WHERE e.user_id = c.user_id AND e.k < c.k AND e.hour IS NOT NULL AND c.hour IS NOT NULL), 0)::float8
+             AS hours_from_usual,
+           round(log(1 + least(86400, coalesce(
+               CASE WHEN pg_catalog.isfinite(c.logged_at) AND pg_catalog.isfinite(p.logged_at)
+                    THEN pg_catalog.date_part('epoch', c.logged_at - p.logged_at) END, 86400)))) AS log_seconds_since_previous,
+           CASE WHEN pg_catalog.isfinite(c.logged_at) AND pg_catalog.isfinite(p.logged_at)
+                 AND pg_catalog.date_part('epoch', c.logged_at - p.logged_at) <= 3600
+                 AND c.direction <> 0 AND c.direction = p.direction AND c.amount = p.amount
+                THEN 1 ELSE 0 END::float8 AS repeats_previous,
+           c.amount_scaled
+    FROM chain c
+    LEFT JOIN LATERAL (SELECT e.logged_at, e.direction, e.amount FROM chain e
+                       WHERE e.user_id = c.user_id AND e.k < c.k ORDER BY e.k DESC LIMIT 1) p ON true
+) r;
 
 -- rows where the two disagree (NaN-free values: = is exact)
 CREATE TEMP VIEW disagreements AS
 SELECT count(*) AS disagreements FROM (
-    (SELECT txn_id, user_id, logged_at, features::text, amount, vat, net, balance_change, old_balance,
-            hour_of_day, seconds_since_previous, amount_vs_user_median, direction
+    (SELECT txn_id, user_id, logged_at, features::text, amount_vs_usual, vat_rate, vat_rate_vs_usual,
+            hours_from_usual, log_seconds_since_previous, repeats_previous, amount_scaled
      FROM calo_recon.transaction_features
      EXCEPT ALL
-     SELECT txn_id, user_id, logged_at, features::text, amount, vat, net, balance_change, old_balance,
-            hour_of_day, seconds_since_previous, amount_vs_user_median, direction
+     SELECT txn_id, user_id, logged_at, features::text, amount_vs_usual, vat_rate, vat_rate_vs_usual,
+            hours_from_usual, log_seconds_since_previous, repeats_previous, amount_scaled
      FROM sql_reference_features)
     UNION ALL
-    (SELECT txn_id, user_id, logged_at, features::text, amount, vat, net, balance_change, old_balance,
-            hour_of_day, seconds_since_previous, amount_vs_user_median, direction
+    (SELECT txn_id, user_id, logged_at, features::text, amount_vs_usual, vat_rate, vat_rate_vs_usual,
+            hours_from_usual, log_seconds_since_previous, repeats_previous, amount_scaled
      FROM sql_reference_features
      EXCEPT ALL
-     SELECT txn_id, user_id, logged_at, features::text, amount, vat, net, balance_change, old_balance,
-            hour_of_day, seconds_since_previous, amount_vs_user_median, direction
+     SELECT txn_id, user_id, logged_at, features::text, amount_vs_usual, vat_rate, vat_rate_vs_usual,
+            hours_from_usual, log_seconds_since_previous, repeats_previous, amount_scaled
      FROM calo_recon.transaction_features)) d;
 
 CREATE TEMP VIEW feature_digest AS
@@ -120,7 +129,8 @@ TRUNCATE calo_recon.transactions;
 -- 1e100 bound, beyond the exact range of the reconciliation (1e20, 19+
 -- places), infinite and pre-1970 times, gaps of days with microseconds, an
 -- even count (median between two rows), a median below 0.0001, a negative
--- median, and a user with one row
+-- median, a user with one row, and repeats of an amount (12 s later: a double
+-- charge; 3601 s later, or the other direction: none)
 INSERT INTO calo_recon.transactions
     (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
 VALUES
@@ -159,9 +169,13 @@ VALUES
     ('Z-3',    'ZER', 'DEBIT', 'BHD', 5, 0, 1, 1, '2024-05-05 05:05:07+00'),
     ('N-1',    'NEG', 'CREDIT', 'BHD', -3, 0, 1, 1, '2024-05-05 05:05:05+00'),
     ('N-2',    'NEG', 'CREDIT', 'BHD', -7.77, 0, 1, 1, '2024-05-05 05:05:06+00'),
-    ('ONE',    'SOLO', 'CREDIT', 'BHD', 42, 4.2, 0, 37.8, '2024-07-07 23:59:59.999999+00');
-SELECT txn_id, user_id, amount, vat, net, balance_change, old_balance, hour_of_day,
-       seconds_since_previous, amount_vs_user_median, direction, same_order
+    ('ONE',    'SOLO', 'CREDIT', 'BHD', 42, 4.2, 0, 37.8, '2024-07-07 23:59:59.999999+00'),
+    ('D-1',    'DUP', 'DEBIT', 'SAR', 61.5, 0, 100, 38.5, '2024-05-05 05:05:05+00'),
+    ('D-2',    'DUP', 'DEBIT', 'SAR', 61.5, 0, 38.5, -23, '2024-05-05 05:05:17+00'),
+    ('D-3',    'DUP', 'DEBIT', 'SAR', 61.5, 0, -23, -84.5, '2024-05-05 06:05:18+00'),
+    ('D-4',    'DUP', 'CREDIT', 'SAR', 61.5, 0, -84.5, -23, '2024-05-05 06:05:19+00');
+SELECT txn_id, user_id, amount_vs_usual, vat_rate, vat_rate_vs_usual, hours_from_usual,
+       log_seconds_since_previous, repeats_previous, amount_scaled, same_order
 FROM feature_rows ORDER BY user_id COLLATE "C", txn_id COLLATE "C";
 SELECT * FROM feature_digest;
 SELECT * FROM disagreements;
@@ -171,6 +185,6 @@ SELECT * FROM disagreements;
 INSERT INTO calo_recon.transactions
     (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
 VALUES ('S-E400', 'SPC', 'DEBIT', 'BHD', 1e400, -1e400, -1e400, 1e400, '2024-01-02 10:00:08+00');
-SELECT amount, vat, net, balance_change, old_balance, amount_vs_user_median
+SELECT amount_vs_usual, vat_rate, vat_rate_vs_usual, repeats_previous, amount_scaled
 FROM calo_recon.transaction_features WHERE txn_id = 'S-E400';
 SELECT * FROM disagreements;

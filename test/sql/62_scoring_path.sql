@@ -1,8 +1,9 @@
 -- The one scoring path (src/glue/score_glue.c): train_model() stores the scores
 -- it computed for the threshold, score_transactions() gives the very same
--- scores for the same model, both equal the SQL building blocks
--- (scaler_transform, iforest_score, iforest_explain) applied to the feature
--- view, and the bulk write refuses what it cannot honour.
+-- scores and explanations for the same model, the scores equal the SQL
+-- building blocks (scaler_transform, iforest_score) applied to the feature
+-- view, exactly the flagged rows carry an explanation and an attribution,
+-- and the bulk write refuses what it cannot honour.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS calo_recon CASCADE;
 CREATE EXTENSION calo_recon;
@@ -25,9 +26,7 @@ FROM calo_recon.train_model('path', 0.05, 60, 128, 7);
 
 -- the stored scores are the building blocks' over the feature view, exactly
 CREATE TEMP TABLE expected_scores AS
-SELECT x.txn_id, x.score, x.score > m.threshold AS flagged,
-       CASE WHEN x.score > m.threshold
-            THEN (calo_recon.transaction_feature_names())[calo_recon.iforest_explain(m.forest, x.z)] END AS explanation
+SELECT x.txn_id, x.score, x.score > m.threshold AS flagged
 FROM calo_recon.models m,
      LATERAL (SELECT f.txn_id, z.z, calo_recon.iforest_score(m.forest, z.z) AS score
               FROM calo_recon.transaction_features f,
@@ -36,11 +35,17 @@ WHERE m.active;
 SELECT count(*) AS rows,
        count(*) FILTER (WHERE s.score IS DISTINCT FROM e.score) AS score_differs,
        count(*) FILTER (WHERE s.flagged IS DISTINCT FROM e.flagged) AS flag_differs,
-       count(*) FILTER (WHERE s.explanation IS DISTINCT FROM e.explanation) AS explanation_differs,
+       count(*) FILTER (WHERE (s.explanation IS NOT NULL) IS DISTINCT FROM e.flagged
+                           OR (s.attribution IS NOT NULL) IS DISTINCT FROM e.flagged) AS explanation_differs,
        count(*) FILTER (WHERE e.flagged) > 0 AS some_flagged
 FROM expected_scores e
 LEFT JOIN calo_recon.transaction_scores s
        ON s.txn_id = e.txn_id AND s.model_id = (SELECT model_id FROM calo_recon.models WHERE active);
+
+-- the explanations train_model() stored, which every later path must repeat
+CREATE TEMP TABLE first_explanations AS
+SELECT s.txn_id, s.explanation, s.attribution FROM calo_recon.transaction_scores s
+WHERE s.model_id = (SELECT model_id FROM calo_recon.models WHERE active);
 
 -- the threshold is the (1 - contamination) quantile of the training rows' scores
 SELECT m.threshold = (SELECT percentile_cont(1 - m.contamination) WITHIN GROUP (ORDER BY s.score)
@@ -53,27 +58,31 @@ FROM calo_recon.models m WHERE m.active;
 -- scoring again with the same model stores the same scores
 SELECT calo_recon.score_transactions(false) AS rescored;
 SELECT count(*) FILTER (WHERE s.score IS DISTINCT FROM e.score OR s.flagged IS DISTINCT FROM e.flagged
-                           OR s.explanation IS DISTINCT FROM e.explanation) AS differs,
+                           OR s.explanation IS DISTINCT FROM x.explanation
+                           OR s.attribution IS DISTINCT FROM x.attribution) AS differs,
        count(*) AS rows
 FROM expected_scores e
+JOIN first_explanations x USING (txn_id)
 JOIN calo_recon.transaction_scores s
   ON s.txn_id = e.txn_id AND s.model_id = (SELECT model_id FROM calo_recon.models WHERE active);
 
 -- model_scores(): the same scores for some users, not stored (the alerts' path)
 SELECT count(*) AS rows,
        count(*) FILTER (WHERE ms.score IS DISTINCT FROM e.score OR ms.flagged IS DISTINCT FROM e.flagged
-                           OR ms.explanation IS DISTINCT FROM e.explanation) AS differs,
+                           OR ms.explanation IS DISTINCT FROM x.explanation) AS differs,
        count(DISTINCT ms.user_id) AS users
 FROM calo_recon.model_scores((SELECT model_id FROM calo_recon.models WHERE active), ARRAY['U3', 'U7', 'nobody']) ms
-JOIN expected_scores e USING (txn_id);
+JOIN expected_scores e USING (txn_id)
+JOIN first_explanations x USING (txn_id);
 -- more than 1000 users: read in one sequential scan, the others' rows left out
 SELECT count(*) AS rows,
        count(*) FILTER (WHERE ms.score IS DISTINCT FROM e.score OR ms.flagged IS DISTINCT FROM e.flagged
-                           OR ms.explanation IS DISTINCT FROM e.explanation) AS differs,
+                           OR ms.explanation IS DISTINCT FROM x.explanation) AS differs,
        count(DISTINCT ms.user_id) AS users
 FROM calo_recon.model_scores((SELECT model_id FROM calo_recon.models WHERE active),
                              ARRAY['U3', 'U7'] || ARRAY(SELECT 'nobody-' || g FROM generate_series(1, 1000) g)) ms
-JOIN expected_scores e USING (txn_id);
+JOIN expected_scores e USING (txn_id)
+JOIN first_explanations x USING (txn_id);
 \set VERBOSITY sqlstate
 SELECT * FROM calo_recon.model_scores(-1, ARRAY['U3']);
 -- fit_and_score_model checks its parameters itself (it may be called directly)

@@ -45,7 +45,7 @@ SELECT m.training_rows = (SELECT count(*) FROM calo_recon.transactions t
                           WHERE t.logged_at >= '2024-01-05 00:00+00' AND t.logged_at < '2024-01-15 00:00+00') AS trained_on_the_window,
        (calo_recon.scaler_info(m.scaler)).samples = m.training_rows AS scaler_saw_them_only,
        round(((calo_recon.scaler_to_json(m.scaler) -> 'mean' ->> 0)::float8)::numeric, 9)
-         = (SELECT round(avg(f.amount)::numeric, 9) FROM calo_recon.transaction_features f
+         = (SELECT round(avg(f.features[1])::numeric, 9) FROM calo_recon.transaction_features f
             WHERE f.logged_at >= '2024-01-05 00:00+00' AND f.logged_at < '2024-01-15 00:00+00') AS mean_amount_of_the_window
 FROM calo_recon.models m WHERE m.model_name = 'window';
 -- ... and it scores every row of its scope, the window or not

@@ -2,7 +2,7 @@
 -- privileges and the one-active-model rule.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(51);
+SELECT plan(52);
 
 SELECT has_table('calo_recon', 'models', 'model registry exists');
 SELECT col_is_pk('calo_recon', 'models', 'model_id', 'models.model_id is the key');
@@ -31,8 +31,8 @@ SELECT has_check('calo_recon', 'anomaly_feedback', 'verdict is checked');
 
 SELECT has_view('calo_recon', 'transaction_features', 'feature view exists');
 SELECT columns_are('calo_recon', 'transaction_features',
-    ARRAY['txn_id', 'user_id', 'logged_at', 'features', 'amount', 'vat', 'net', 'balance_change',
-          'old_balance', 'hour_of_day', 'seconds_since_previous', 'amount_vs_user_median', 'direction'],
+    ARRAY['txn_id', 'user_id', 'logged_at', 'features', 'amount_vs_usual', 'vat_rate', 'vat_rate_vs_usual',
+          'hours_from_usual', 'log_seconds_since_previous', 'repeats_previous', 'amount_scaled'],
     'feature view columns');
 SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute
            WHERE attrelid = 'calo_recon.transaction_features'::regclass AND attnum > 4),
@@ -42,8 +42,9 @@ SELECT has_view('calo_recon', 'anomaly_verdicts', 'verdict view exists');
 SELECT has_view('calo_recon', 'anomalies', 'anomalies view exists');
 SELECT columns_are('calo_recon', 'anomalies',
     ARRAY['txn_id', 'user_id', 'currency', 'amount', 'logged_at', 'score', 'threshold', 'model_flag',
-          'rule_flag', 'reason', 'explanation', 'verdict', 'model_name'],
+          'rule_flag', 'reason', 'explanation', 'verdict', 'model_name', 'attribution'],
     'anomalies columns (the BI contract)');
+SELECT col_type_is('calo_recon', 'anomalies', 'attribution', 'jsonb', 'anomalies.attribution is jsonb');
 SELECT col_type_is('calo_recon', 'anomalies', 'amount', 'numeric', 'anomalies.amount is numeric money');
 SELECT col_type_is('calo_recon', 'anomalies', 'logged_at', 'timestamp with time zone', 'anomalies.logged_at is timestamptz');
 

@@ -26,7 +26,8 @@ FROM generate_series(1, 60) i;
 CREATE TEMP TABLE setup_model AS
 SELECT r.users, (calo_recon.train_model('tap-hsp', 0.05, 10, 32, 7)).model_id FROM calo_recon.reconcile() r;
 CREATE TEMP TABLE fixture AS
-SELECT m.scaler, m.forest, ARRAY[1, 2, 3, 4, 5, 6, 7, 8, 9]::float8[] AS x,
+SELECT m.scaler, m.forest,
+       ARRAY(SELECT g::float8 FROM generate_series(1, cardinality(calo_recon.transaction_feature_names())) g) AS x,
        calo_recon.iforest_to_bytea(m.forest) AS forest_bytes,
        calo_recon.scaler_to_json(m.scaler) AS scaler_json,
        calo_recon.iforest_to_json(m.forest) AS forest_json,
@@ -383,7 +384,7 @@ INSERT INTO entry_points VALUES
    $e$DO $do$ BEGIN PERFORM calo_recon.reconcile_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL);
      EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$),
   ('transaction_features_placement (not a shard)',
-   $e$DO $do$ BEGIN PERFORM calo_recon.transaction_features_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL);
+   $e$DO $do$ BEGIN PERFORM calo_recon.transaction_features_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL, false);
      EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$);
 -- every view of the schema
 INSERT INTO entry_points

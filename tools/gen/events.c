@@ -426,8 +426,9 @@ balance_error(const txn_t *t, bool discrepancy)
 }
 
 /* Builds one transaction of a user with the faults chosen for it. */
+/* plant: a PLANT_* kind due (--behaviour), or -1 for no habits at all */
 static void
-build_transaction(txn_t *t, int64_t u, bool *dup, bool *conflict, int *error_kind)
+build_transaction(txn_t *t, int64_t u, int plant, bool *dup, bool *conflict, int *error_kind)
 {
 	user_t *us = &users[u];
 	int c = us->currency;
@@ -484,6 +485,8 @@ build_transaction(txn_t *t, int64_t u, bool *dup, bool *conflict, int *error_kin
 		if (!t->credit && rng_chance(0.05))
 			t->vat = minor_to_money(t->amount * 5 / 105 / minor_to_money(1, minor), minor);
 	}
+	if (opt.behaviour > 0 && plant >= 0)
+		behaviour_shape(t, plant, f_over, f_arith || f_drift || f_chain);
 	{
 		/* float noise below 1e-6 in the balance: a debit mostly absorbs it
 		 * (old 268.0000000001, amount 308.0000000001, new -40), else it is
@@ -574,6 +577,40 @@ redelivery(const txn_t *orig, bool conflict)
 	request_end();
 }
 
+/* The same debit charged again 2 to 90 s after it (--behaviour): a new
+ * transaction that reconciles, listed in the anomaly labels. */
+static void
+double_charge(const txn_t *orig)
+{
+	txn_t copy = *orig;
+	int64_t u = orig->user;
+
+	request_start();
+	processing_message(copy.message);
+	make_ulid(copy.id, clock_ms);
+	copy.old_balance = users[u].balance;
+	copy.new_balance = copy.old_balance - (copy.amount - copy.vat);
+	copy.payment_balance = copy.new_balance;
+	clock_ms = orig->logged_at + 1000 * rng_range(2, 90);
+	copy.logged_at = clock_ms;
+	memcpy(copy.request, cur_request, sizeof copy.request);
+	judge_transaction(&copy, true, users[u].balance);
+	users[u].balance = copy.new_balance;
+	txn_done++;
+	cnt.sync_blocks++;
+	behaviour_doubled(&copy);
+	if (opt.csv)
+		csv_write_txn(&copy);
+	else
+	{
+		char *p = ev_begin(cur);
+		p = put_app_prefix(p, copy.logged_at, cur_request, "INFO");
+		ev_end(cur, put_txn_body(p, &copy), true);
+		event_app("INFO", "SubscriptionBalanceUpdated event published");
+	}
+	request_end();
+}
+
 #define MAX_MESSAGES 3
 
 void
@@ -582,6 +619,7 @@ sync_request(void)
 	static txn_t batch[MAX_MESSAGES];
 	bool dup[MAX_MESSAGES], conflict[MAX_MESSAGES];
 	int n = rng_chance(0.85) ? 1 : rng_chance(0.8) ? 2 : 3;
+	int doubled = -1;			/* the transaction charged twice (--behaviour) */
 
 	if (n > opt.transactions - txn_done)
 		n = (int) (opt.transactions - txn_done);
@@ -589,13 +627,15 @@ sync_request(void)
 	for (int i = 0; i < n; i++)
 	{
 		txn_t *t = &batch[i];
-		int64_t u = (int64_t) rng_below((uint64_t) opt.users);
+		int plant = opt.behaviour > 0 ? behaviour_due() : PLANT_NONE;
+		int64_t u = opt.behaviour > 0 ? behaviour_pick_user(plant)
+			: (int64_t) rng_below((uint64_t) opt.users);
 		int error_kind;
 
 		if (!opt.csv && rng_chance(0.03))
 			transaction_lock_line(u);
 		processing_message(t->message);
-		build_transaction(t, u, &dup[i], &conflict[i], &error_kind);
+		build_transaction(t, u, plant, &dup[i], &conflict[i], &error_kind);
 		make_metadata(t);
 		memcpy(t->request, cur_request, sizeof t->request);
 		if (!opt.csv && rng_chance(0.1))
@@ -608,6 +648,9 @@ sync_request(void)
 		users[u].balance = t->new_balance;
 		users[u].has_txn = true;
 		txn_done++;
+		if (plant == PLANT_DOUBLE && doubled < 0 && !dup[i] && !conflict[i] && !error_kind
+			&& behaviour_double_ready(t))
+			doubled = i;
 		cnt.sync_blocks++;
 		if (opt.csv)
 			csv_write_txn(t);
@@ -630,6 +673,8 @@ sync_request(void)
 			if (conflict[i])
 				redelivery(&batch[i], true);
 		}
+	if (doubled >= 0 && txn_done < opt.transactions)
+		double_charge(&batch[doubled]);
 }
 
 void
@@ -672,7 +717,7 @@ malformed_request(void)
 	request_start();
 	processing_message(message);
 	tick();
-	build_transaction(&t, u, &d, &c, &e);
+	build_transaction(&t, u, -1, &d, &c, &e);
 	make_metadata(&t);
 	users[u] = saved;			/* the wallet never saw it */
 	memcpy(injected, saved_inj, sizeof injected);

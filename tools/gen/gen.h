@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,6 +55,7 @@ typedef struct
 	int64_t		file_bytes;
 	int			level;
 	int64_t		key_list_limit;
+	double		behaviour;		/* planted behavioural anomalies per transaction, 0: off */
 	const char *out;
 } options_t;
 
@@ -168,6 +170,21 @@ extern void sync_request(void);
 extern money_t tolerance(int currency);
 extern void truncated_tail(stream_t *s);
 extern bool want_fault(int kind);
+
+/* behaviour.c: users with habits and planted behavioural anomalies (--behaviour) */
+enum
+{
+	PLANT_NONE, PLANT_SPEND, PLANT_VAT, PLANT_HOUR, PLANT_DOUBLE, PLANT_TOPUP, N_PLANTS
+};
+extern const char *const PLANT_NAMES[N_PLANTS];
+extern int64_t planted[N_PLANTS];
+extern void behaviour_init(void);
+extern void behaviour_close(void);
+extern int behaviour_due(void);
+extern int64_t behaviour_pick_user(int plant);
+extern bool behaviour_shape(txn_t *t, int plant, bool overdraft, bool faulted);
+extern bool behaviour_double_ready(const txn_t *t);
+extern void behaviour_doubled(const txn_t *copy);
 
 /* answer_key.c: the answer key: counts, lists and the reconciliation verdicts */
 extern FILE *lists[N_LISTS];

@@ -100,7 +100,10 @@ usage(void)
 		  "  --streams N           concurrent log streams per day (default 3)\n"
 		  "  --file-kb N           log text per file before a new stream (default 100)\n"
 		  "  --level 0-9           gzip level (default 6; 1 above 200k transactions)\n"
-		  "  --key-list-limit N    most transactions listed in the key (default 200000)\n",
+		  "  --key-list-limit N    most transactions listed in the key (default 200000)\n"
+		  "  --behaviour RATE      users with habits and about RATE (0..0.05) planted\n"
+		  "                        behavioural anomalies per transaction, listed in\n"
+		  "                        DIR/anomaly-labels.csv (default 0: off)\n",
 		  stderr);
 	exit(2);
 }
@@ -183,6 +186,13 @@ parse_args(int argc, char **argv)
 			else if (strcmp(v, "logs"))
 				die("--format must be logs or csv");
 		}
+		else if (!strcmp(a, "--behaviour"))
+		{
+			char *end;
+			opt.behaviour = strtod(v, &end);
+			if (*end || end == v || !(opt.behaviour >= 0 && opt.behaviour <= 0.05))
+				die("--behaviour must be a number in [0, 0.05], got \"%s\"", v);
+		}
 		else if (!strcmp(a, "--out"))
 			opt.out = v;
 		else
@@ -225,6 +235,8 @@ main(int argc, char **argv)
 			die("cannot create a temporary file: %s", strerror(errno));
 	streams = xmalloc(sizeof(stream_t) * (size_t) opt.streams);
 	mkdirs(opt.out);
+	if (opt.behaviour > 0)
+		behaviour_init();
 
 	if (opt.csv)
 	{
@@ -282,6 +294,8 @@ main(int argc, char **argv)
 	else if (fclose(csv_txn) != 0 || fclose(csv_err) != 0)
 		die("write failed: %s", strerror(errno));
 	write_answer_key();
+	if (opt.behaviour > 0)
+		behaviour_close();
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double secs = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
