@@ -10,7 +10,6 @@
 #include "postgres.h"
 
 #include "access/detoast.h"
-#include "common/base64.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
@@ -96,33 +95,16 @@ decode_stored(Datum d)
 Datum
 iforest_in(PG_FUNCTION_ARGS)
 {
-	const char *text = PG_GETARG_CSTRING(0);
-	int			tlen = strlen(text);
-	int			cap = pg_b64_dec_len(tlen);
-	char	   *bytes = palloc_extended(cap + 1, MCXT_ALLOC_HUGE);
-	int			len = pg_b64_decode(text, tlen, bytes, cap);
+	int			len;
+	char	   *bytes = mglue_base64_decode(PG_GETARG_CSTRING(0), &len, "calo_recon.iforest", "a model");
 
-	if (len < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type calo_recon.iforest"),
-				 errdetail("The text form of a model is the base64 of its binary form.")));
 	PG_RETURN_BYTEA_P(validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_TEXT_REPRESENTATION));
 }
 
 Datum
 iforest_out(PG_FUNCTION_ARGS)
 {
-	bytea	   *v = PG_GETARG_BYTEA_PP(0);
-	int			len = VARSIZE_ANY_EXHDR(v);
-	int			cap = pg_b64_enc_len(len);
-	char	   *out = palloc_extended(cap + 1, MCXT_ALLOC_HUGE);
-	int			n = pg_b64_encode(VARDATA_ANY(v), len, out, cap);
-
-	if (n < 0)
-		elog(ERROR, "iforest_out: base64 encoding failed");
-	out[n] = '\0';
-	PG_RETURN_CSTRING(out);
+	PG_RETURN_CSTRING(mglue_base64_encode(PG_GETARG_BYTEA_PP(0)));
 }
 
 Datum

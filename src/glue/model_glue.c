@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "catalog/pg_type.h"
+#include "common/base64.h"
 #include "common/shortest_dec.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -258,5 +259,35 @@ mglue_json_doubles(const JsonbValue *v, int n, const char *what)
 		mglue_json_element(arr, i, &e);
 		out[i] = mglue_json_number(&e, what);
 	}
+	return out;
+}
+
+char *
+mglue_base64_decode(const char *text, int *len, const char *type_name, const char *what)
+{
+	int			tlen = strlen(text);
+	int			cap = pg_b64_dec_len(tlen);
+	char	   *bytes = palloc_extended(cap + 1, MCXT_ALLOC_HUGE);
+
+	*len = pg_b64_decode(text, tlen, bytes, cap);
+	if (*len < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type %s", type_name),
+				 errdetail("The text form of %s is the base64 of its binary form.", what)));
+	return bytes;
+}
+
+char *
+mglue_base64_encode(const bytea *value)
+{
+	int			len = VARSIZE_ANY_EXHDR(value);
+	int			cap = pg_b64_enc_len(len);
+	char	   *out = palloc_extended(cap + 1, MCXT_ALLOC_HUGE);
+	int			n = pg_b64_encode(VARDATA_ANY(value), len, out, cap);
+
+	if (n < 0)
+		elog(ERROR, "base64 encoding failed");
+	out[n] = '\0';
 	return out;
 }

@@ -30,6 +30,15 @@ void		mglue_read_features(Datum array, int n, double *out, const char *fname,
 /* Raises the error for a feature vector of the wrong length. */
 void		mglue_wrong_length(const char *fname, int got, int want, const char *want_from) pg_attribute_noreturn();
 
+/*
+ * The text form of the binary types (models and fit states) is the base64 of
+ * their binary form. mglue_base64_decode returns the bytes of text in
+ * *len, or raises 22P02 naming type_name ("a model", "a sample" in what);
+ * mglue_base64_encode returns the text of a binary value.
+ */
+char	   *mglue_base64_decode(const char *text, int *len, const char *type_name, const char *what);
+char	   *mglue_base64_encode(const bytea *value);
+
 /* Appends a double in its shortest exact decimal form (JSON number). */
 void		mglue_append_double(StringInfo buf, double d);
 /* Appends "[a,b,...]" of n doubles. */

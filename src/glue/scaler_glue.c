@@ -11,7 +11,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "common/base64.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
@@ -284,33 +283,17 @@ state_validated_value(const uint8 *buf, size_t len, int sqlstate)
 Datum
 scaler_state_in(PG_FUNCTION_ARGS)
 {
-	const char *text = PG_GETARG_CSTRING(0);
-	int			tlen = strlen(text);
-	int			cap = pg_b64_dec_len(tlen);
-	char	   *bytes = palloc(cap + 1);
-	int			len = pg_b64_decode(text, tlen, bytes, cap);
+	int			len;
+	char	   *bytes = mglue_base64_decode(PG_GETARG_CSTRING(0), &len, "calo_recon.scaler_state",
+											"a scaler state");
 
-	if (len < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type calo_recon.scaler_state"),
-				 errdetail("The text form of a scaler state is the base64 of its binary form.")));
 	PG_RETURN_DATUM(state_validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_TEXT_REPRESENTATION));
 }
 
 Datum
 scaler_state_out(PG_FUNCTION_ARGS)
 {
-	bytea	   *v = PG_GETARG_BYTEA_PP(0);
-	int			len = VARSIZE_ANY_EXHDR(v);
-	int			cap = pg_b64_enc_len(len);
-	char	   *out = palloc(cap + 1);
-	int			n = pg_b64_encode(VARDATA_ANY(v), len, out, cap);
-
-	if (n < 0)
-		elog(ERROR, "scaler_state_out: base64 encoding failed");
-	out[n] = '\0';
-	PG_RETURN_CSTRING(out);
+	PG_RETURN_CSTRING(mglue_base64_encode(PG_GETARG_BYTEA_PP(0)));
 }
 
 Datum
