@@ -1994,6 +1994,435 @@ COMMENT ON VIEW calo_recon.as_of IS
 COMMENT ON COLUMN calo_recon.as_of.as_of IS 'finished_at of the last succeeded run in calo_recon.runs';
 COMMENT ON COLUMN calo_recon.as_of.run_id IS 'That run';
 
+-- ---------------------------------------------------------------------------
+-- cschema (issue 13 items 2-5): a schema that distributes on Citus (README
+-- "Scaling out with Citus").  The ingest looks a stored txn_id up by id
+-- alone (the key of transactions holds user_id on a cluster) and the queue
+-- trigger inserts from an array (Citus cannot read a transition table on a
+-- shard); balance_breaks and precision_drift join transactions by user_id
+-- too (the same rows; colocated shards on a cluster); same signatures and
+-- columns, so OR REPLACE keeps the grants.  Then
+-- sql/install/80_citus.sql as it is; before the ops block's reapply_grants(),
+-- which grants the new functions to the recorded roles.
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION calo_recon.ingest_log_unreconciled(log text, source text)
+RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
+               balance_errors integer, rejections integer, quarantined integer,
+               repeated integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    v_digest     bytea;
+    v_source     text;
+    v_events     integer := 0;
+    v_txns       integer := 0;
+    v_dups       integer := 0;
+    v_conflicts  integer := 0;
+    v_errors     integer := 0;
+    v_rejections integer := 0;
+    v_quarantine integer := 0;
+    v_repeated   integer := 0;
+    v_others     integer[];
+    v_other_rows calo_recon.transactions[];
+    v_valid      integer;
+BEGIN
+    IF log IS NULL THEN
+        RAISE EXCEPTION 'calo_recon.ingest_log: log text is NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the text of one log file (decompressed).';
+    END IF;
+
+    -- Ingests are serialized: a concurrent caller waits here, then sees what
+    -- the first one stored (no deadlock between overlapping files, first wins).
+    PERFORM calo_recon.lock_writer();
+
+    v_digest := pg_catalog.sha256(pg_catalog.convert_to(log, 'UTF8'));
+    IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.digest = v_digest) THEN
+        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, 0;
+        RETURN;
+    END IF;
+
+    -- log_events is keyed by (source_file, event_no): a different content
+    -- under a name already used gets the name plus its digest prefix.
+    v_source := COALESCE(NULLIF(source, ''),
+                         'inline:' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16));
+    IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.file_name = v_source)
+       OR EXISTS (SELECT 1 FROM calo_recon.log_events e WHERE e.source_file = v_source) THEN
+        v_source := v_source || '#' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16);
+    END IF;
+
+    -- One statement stores the file: every event into log_events; the events
+    -- the parser made malformed into quarantine (kind: the kind intended);
+    -- the first occurrence of each transaction id, the balance errors and the
+    -- rejections into their tables.  The parse is read once, never read back.
+    WITH parsed AS MATERIALIZED (
+        SELECT p.event_no, p.logged_at, p.request_id, p.message_id, p.level, p.kind,
+               p.body, p.raw
+        FROM calo_recon.parse_log(log) AS p
+    ), logged AS (
+        INSERT INTO calo_recon.log_events
+               (source_file, event_no, logged_at, request_id, message_id, level, kind, body, raw)
+        SELECT v_source, e.event_no, e.logged_at, e.request_id, e.message_id, e.level, e.kind,
+               e.body, e.raw
+        FROM parsed e
+    ), quarantined AS (
+        INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+        SELECT v_source, e.event_no, e.logged_at, COALESCE(e.body ->> 'intended_kind', 'malformed'),
+               e.body ->> 'txn_id', e.body ->> 'reason', e.body, e.raw
+        FROM parsed e
+        WHERE e.kind = 'malformed'
+        ORDER BY e.event_no
+        RETURNING 1
+    ), valid AS (
+        SELECT e.event_no, e.logged_at, e.request_id, e.message_id, e.kind, e.body
+        FROM parsed e
+        WHERE e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection')
+    ), valid_txns AS (
+        -- each valid transaction event as the row it would be stored as
+        SELECT v.event_no, v.body ->> 'id' AS txn_id,
+               row_number() OVER (PARTITION BY v.body ->> 'id' ORDER BY v.event_no) AS occurrence,
+               -- the legacy form has no type key: its txn_type is NULL
+               ROW(v.body ->> 'id', v.body ->> 'userId', v.body ->> 'type',
+                   v.body ->> 'source', v.body ->> 'action', v.body ->> 'currency',
+                   (v.body -> 'amount')::numeric, (v.body -> 'vat')::numeric,
+                   (v.body -> 'oldBalance')::numeric, (v.body -> 'newBalance')::numeric,
+                   NULLIF(v.body -> 'paymentBalance', 'null'::jsonb)::numeric,
+                   NULLIF(v.body -> 'updatePaymentBalance', 'null'::jsonb)::boolean,
+                   NULLIF(v.body -> 'metadata', 'null'::jsonb),
+                   v.logged_at, v.request_id, v.message_id, v_source)::calo_recon.transactions AS r
+        FROM valid v
+        WHERE v.kind = 'transaction'
+    ), stored_ids AS MATERIALIZED (
+        -- ids already stored, under any user: on a Citus cluster the table
+        -- is distributed by user_id and its key cannot hold a txn_id alone
+        -- (README "Scaling out with Citus"); ingests hold the writer lock,
+        -- so no other ingest stores an id between this look-up and the insert
+        SELECT t.txn_id
+        FROM calo_recon.transactions t
+        WHERE t.txn_id = ANY (ARRAY(SELECT f.txn_id FROM valid_txns f WHERE f.occurrence = 1))
+    ), new_txns AS (
+        -- first valid occurrence of each id, in id order (stable lock order)
+        INSERT INTO calo_recon.transactions
+        SELECT (f.r).*
+        FROM valid_txns f
+        WHERE f.occurrence = 1
+          AND f.txn_id NOT IN (SELECT s.txn_id FROM stored_ids s)
+        ORDER BY f.txn_id
+        -- a concurrent COPY or INSERT (not under the writer lock) of the same
+        -- id: the key of the table, on one node or on the cluster
+        ON CONFLICT DO NOTHING
+        RETURNING txn_id, user_id
+    ), new_errors AS (
+        INSERT INTO calo_recon.balance_errors
+               (user_id, subscription_balance, payment_balance, logged_at, request_id,
+                message_id, txn_id, source_file)
+        SELECT v.body ->> 'userId', (v.body -> 'subscriptionBalance')::numeric,
+               (v.body -> 'paymentBalance')::numeric, v.logged_at, v.request_id,
+               v.message_id, v.body ->> 'txn_id', v_source
+        FROM valid v
+        WHERE v.kind = 'balance_error'
+        ORDER BY 1, 4, 5
+        -- only the event key: a clash of error_id must fail, not vanish
+        ON CONFLICT (user_id, logged_at, request_id, message_id, subscription_balance, payment_balance)
+            DO NOTHING
+        RETURNING user_id
+    ), new_rejections AS (
+        INSERT INTO calo_recon.negative_balance_rejections
+               (txn_id, user_id, current_balance, logged_at, request_id, source_file)
+        SELECT v.body ->> 'transactionId', v.body ->> 'userId',
+               (v.body -> 'currentBalance')::numeric, v.logged_at, v.request_id, v_source
+        FROM valid v
+        WHERE v.kind = 'negative_balance_rejection'
+        ORDER BY 2, 4, 5
+        ON CONFLICT (user_id, logged_at, request_id, txn_id, current_balance) DO NOTHING
+        RETURNING user_id
+    ), others AS (
+        SELECT o.event_no, o.r
+        FROM valid_txns o
+        WHERE o.occurrence > 1 OR o.txn_id NOT IN (SELECT t.txn_id FROM new_txns t)
+    )
+    SELECT (SELECT count(*) FROM parsed)::integer,
+           (SELECT count(*) FROM quarantined)::integer,
+           (SELECT count(*) FROM new_txns)::integer,
+           (SELECT count(*) FROM new_errors)::integer,
+           (SELECT count(*) FROM new_rejections)::integer,
+           (SELECT count(*) FROM valid v WHERE v.kind <> 'transaction')::integer,
+           -- every other valid occurrence is compared with the stored row below
+           (SELECT array_agg(o.event_no ORDER BY o.event_no) FROM others o),
+           (SELECT array_agg(o.r ORDER BY o.event_no) FROM others o)
+    INTO v_events, v_quarantine, v_txns, v_errors, v_rejections, v_valid, v_others,
+         v_other_rows;
+    -- errors and rejections already stored from an overlapping export
+    v_repeated := v_valid - v_errors - v_rejections;
+
+    -- The other valid occurrences meet a stored row: same payload is a
+    -- duplicate delivery, a different one a conflict (the stored row stays).
+    IF v_others IS NOT NULL THEN
+        WITH others AS (
+            SELECT n.event_no, o.*
+            FROM unnest(v_other_rows) WITH ORDINALITY AS o
+            JOIN unnest(v_others) WITH ORDINALITY AS n (event_no, ordinality)
+              ON n.ordinality = o.ordinality
+        ), stored_rows AS MATERIALIZED (
+            -- the stored rows of these ids, by id alone (one look-up, which a
+            -- Citus cluster runs on every shard)
+            SELECT t.*
+            FROM calo_recon.transactions t
+            WHERE t.txn_id = ANY (ARRAY(SELECT o.txn_id FROM others o))
+        ), compared AS (
+            SELECT o.event_no, o.logged_at, o.txn_id,
+                   to_jsonb(t) AS stored,
+                   jsonb_build_object(
+                       'txn_id', o.txn_id, 'user_id', o.user_id, 'txn_type', o.txn_type,
+                       'source', o.source, 'action', o.action, 'currency', o.currency,
+                       'amount', o.amount, 'vat', o.vat, 'old_balance', o.old_balance,
+                       'new_balance', o.new_balance, 'payment_balance', o.payment_balance,
+                       'update_payment_balance', o.update_payment_balance,
+                       'metadata', o.metadata) AS incoming,
+                   t.txn_id IS NOT NULL
+                     AND ROW(o.user_id, o.txn_type, o.source, o.action, o.currency,
+                             o.amount, o.vat, o.old_balance, o.new_balance,
+                             o.payment_balance, o.update_payment_balance, o.metadata)
+                         IS NOT DISTINCT FROM
+                         ROW(t.user_id, t.txn_type, t.source, t.action, t.currency,
+                             t.amount, t.vat, t.old_balance, t.new_balance,
+                             t.payment_balance, t.update_payment_balance, t.metadata) AS same
+            FROM others o
+            LEFT JOIN stored_rows t ON t.txn_id = o.txn_id
+        ), conflicted AS (
+            INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+            SELECT v_source, c.event_no, c.logged_at, 'transaction', c.txn_id, 'conflict',
+                   jsonb_build_object('stored', c.stored, 'incoming', c.incoming), e.raw
+            FROM compared c
+            JOIN calo_recon.log_events e ON e.source_file = v_source AND e.event_no = c.event_no
+            WHERE NOT c.same
+            ORDER BY c.event_no
+            RETURNING 1
+        )
+        SELECT count(*) FILTER (WHERE c.same)::integer,
+               count(*) FILTER (WHERE NOT c.same)::integer
+        INTO v_dups, v_conflicts
+        FROM compared c;
+        v_quarantine := v_quarantine + v_conflicts;
+    END IF;
+
+    INSERT INTO calo_recon.ingested_files
+           (digest, file_name, bytes, events, transactions, duplicates, conflicts,
+            balance_errors, rejections, quarantined, repeated)
+    VALUES (v_digest, v_source, pg_catalog.octet_length(log), v_events, v_txns, v_dups,
+            v_conflicts, v_errors, v_rejections, v_quarantine, v_repeated);
+
+    RETURN QUERY
+    SELECT v_events, v_txns, v_dups, v_conflicts, v_errors, v_rejections, v_quarantine,
+           v_repeated;
+END;
+$fn$;
+
+CREATE OR REPLACE FUNCTION calo_recon.track_new_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+BEGIN
+    SELECT pg_catalog.array_agg(DISTINCT n.user_id) INTO users FROM new_rows n;
+    INSERT INTO calo_recon.pending_reconcile (user_id)
+    SELECT u.user_id FROM pg_catalog.unnest(users) AS u (user_id);
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE VIEW calo_recon.balance_breaks AS
+WITH breaks AS (
+    SELECT f.txn_id, f.user_id, f.finding AS break_kind, f.currency,
+           f.expected, f.actual, f.difference, f.tolerance, f.logged_at,
+           calo_recon.finding_rank(f.finding) AS kind_order
+    FROM calo_recon.reconciliation_findings f
+    WHERE f.finding IN ('arithmetic', 'chain', 'out_of_range')
+    UNION ALL
+    SELECT DISTINCT ON (q.txn_id)
+           q.txn_id, t.user_id, 'conflict', t.currency,
+           NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric,
+           coalesce(t.logged_at, q.logged_at), NULL::integer  -- after the walk's findings
+    FROM calo_recon.quarantine q
+    JOIN calo_recon.transactions t ON t.txn_id = q.txn_id
+    WHERE q.reason = 'conflict'
+)
+SELECT b.txn_id, b.user_id, b.break_kind, b.currency,
+       calo_recon.round_money(b.expected, cu.minor_unit) AS expected,
+       calo_recon.round_money(b.actual, cu.minor_unit) AS actual,
+       calo_recon.round_money(b.difference, cu.minor_unit) AS difference, b.tolerance,
+       pg_catalog.row_number() OVER (PARTITION BY b.user_id
+           ORDER BY calo_recon.chain_key(b.logged_at, b.txn_id), b.kind_order NULLS LAST) = 1 AS first_break,
+       b.logged_at, t.source_file
+FROM breaks b
+-- by user_id too (the same row: a break is of its transaction's user), so
+-- that a Citus cluster joins the colocated shards (README "Scaling out with Citus")
+LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id AND t.user_id = b.user_id
+LEFT JOIN calo_recon.currencies cu ON cu.code = b.currency;
+
+CREATE OR REPLACE VIEW calo_recon.precision_drift AS
+SELECT f.txn_id, f.user_id,
+       CASE f.finding WHEN 'drift' THEN 'arithmetic' ELSE 'chain' END AS drift_kind,
+       f.currency, f.expected, f.actual, f.difference, f.tolerance, f.logged_at,
+       t.source_file
+FROM calo_recon.reconciliation_findings f
+-- by user_id too, as balance_breaks
+LEFT JOIN calo_recon.transactions t ON t.txn_id = f.txn_id AND t.user_id = f.user_id
+WHERE f.finding IN ('drift', 'chain_drift');
+
+-- Scaling out with Citus (README "Scaling out with Citus"): distribute()
+-- turns an installed database into a Citus cluster layout, and the per-shard
+-- entry points run the reconciliation next to the data.  Nothing here needs
+-- Citus to install: its functions and catalogs are named only in function
+-- bodies, which run on a cluster.
+
+-- One row per shard group: distribute() puts a value into every shard of the
+-- colocation group of transactions, so that a query over this table runs
+-- once per shard group, on the node of its placements, inside the caller's
+-- transaction (tableoid there is the anchor's shard).  Empty on one node.
+CREATE TABLE calo_recon.shard_anchors (
+    user_id text PRIMARY KEY
+);
+COMMENT ON TABLE calo_recon.shard_anchors IS
+  'On a Citus cluster: one row per shard of the wallet tables'' colocation group (a user_id value hashing into it), written by distribute(); reconcile() runs once per shard group through it. Empty on one node';
+COMMENT ON COLUMN calo_recon.shard_anchors.user_id IS 'A value of the distribution column that falls into the shard';
+
+CREATE FUNCTION calo_recon.reconcile_placement(anchor_shard oid, user_ids text[])
+RETURNS bigint[]
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'calo_recon_reconcile_placement';
+COMMENT ON FUNCTION calo_recon.reconcile_placement(oid, text[]) IS
+  'Internal to reconcile() on a Citus cluster: reconcile() of the given users (all when NULL) on the shards of the shard group of anchor_shard (a shard of shard_anchors on this node); returns reconcile()''s six counts as an array';
+REVOKE ALL ON FUNCTION calo_recon.reconcile_placement(oid, text[]) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.transaction_features_placement(anchor_shard oid, user_ids text[], want_context boolean)
+RETURNS TABLE (txn_id text, user_id text, logged_at timestamptz, features float8[],
+               context float8[], amount float8, direction smallint, currency text,
+               minor_unit integer)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_transaction_features_placement';
+COMMENT ON FUNCTION calo_recon.transaction_features_placement(oid, text[], boolean) IS
+  'Internal to the anomaly features on a Citus cluster: the features of the given users (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), with what the explanations need of each row: the context (when want_context, else NULL), amount, direction, currency and its minor unit';
+REVOKE ALL ON FUNCTION calo_recon.transaction_features_placement(oid, text[], boolean) FROM PUBLIC;
+
+-- The layout, one home: which tables are distributed by user_id (in one
+-- colocation group), which are reference tables; every other table stays on
+-- the coordinator.  Triggers on distributed tables run on their shards
+-- (citus.enable_unsafe_triggers), where a query may only reach the
+-- colocated shards on the same node: the reconcile queue trigger does
+-- exactly that and stays; the alert check (the user's whole chain, and the
+-- alerts table on the coordinator) and the currency override (a query on its
+-- own reference table) cannot, and are disabled.
+CREATE FUNCTION calo_recon.citus_layout()
+RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert}'::name[]),
+           ('calo_recon.shard_anchors', 'distributed', '{}'),
+           ('calo_recon.balance_errors', 'distributed', '{}'),
+           ('calo_recon.negative_balance_rejections', 'distributed', '{}'),
+           ('calo_recon.reconciliation_findings', 'distributed', '{}'),
+           ('calo_recon.pending_reconcile', 'distributed', '{}'),
+           ('calo_recon.currencies', 'reference', '{currencies_override_builtin}')
+$$;
+COMMENT ON FUNCTION calo_recon.citus_layout() IS
+  'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), and the triggers it disables there; tables not listed stay on the coordinator';
+REVOKE ALL ON FUNCTION calo_recon.citus_layout() FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.distribute(shard_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, placement text, shards integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    key_columns text;
+    key_name name;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+        RAISE EXCEPTION 'calo_recon.distribute: Citus is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'On the coordinator, with shared_preload_libraries = ''citus'' on every node: CREATE EXTENSION citus; add the workers (citus_add_node); then call distribute().';
+    END IF;
+    IF shard_count IS NOT NULL AND shard_count NOT BETWEEN 1 AND 64000 THEN
+        RAISE EXCEPTION 'calo_recon.distribute: shard_count % is out of range', shard_count
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give 1 to 64000 shards, or NULL for citus.shard_count.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+               WHERE p.logicalrelid = 'calo_recon.transactions'::regclass) THEN
+        RAISE EXCEPTION 'calo_recon.distribute: calo_recon.transactions is already distributed'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- no ingest, reconcile or refresh while the tables move
+    PERFORM calo_recon.lock_writer();
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+
+    -- transactions first: the others are colocated with it
+    FOR t IN SELECT l.* FROM calo_recon.citus_layout() l
+             ORDER BY l.table_name <> 'calo_recon.transactions'::regclass LOOP
+        FOR i IN 1 .. coalesce(pg_catalog.array_length(t.disabled_triggers, 1), 0) LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER %I', t.table_name,
+                                      t.disabled_triggers[i]);
+        END LOOP;
+        IF t.placement = 'reference' THEN
+            PERFORM pg_catalog.create_reference_table(t.table_name);
+            -- the rows were copied to the shards; the shell keeps none
+            PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+            CONTINUE;
+        END IF;
+        -- a unique key of a distributed table holds the distribution column:
+        -- the primary key gets user_id in front (ids stay unique: on one node
+        -- they are unique alone, and the ingest keeps a txn_id from being
+        -- stored under a second user, see ingest_log_unreconciled)
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.ord)
+        INTO key_columns
+        FROM pg_catalog.pg_constraint c
+        CROSS JOIN LATERAL pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k (attnum, ord)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+        WHERE c.conrelid = t.table_name AND c.contype = 'p';
+        IF key_columns IS NOT NULL AND key_columns NOT LIKE 'user_id%' THEN
+            SELECT c.conname INTO key_name FROM pg_catalog.pg_constraint c
+            WHERE c.conrelid = t.table_name AND c.contype = 'p';
+            EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I PRIMARY KEY (user_id, %s)',
+                                      t.table_name, key_name, key_name, key_columns);
+        END IF;
+        IF t.table_name = 'calo_recon.transactions'::regclass THEN
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id', 'hash',
+                                                        colocate_with := 'none',
+                                                        shard_count := shard_count);
+        ELSE
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id',
+                                                        colocate_with := 'calo_recon.transactions');
+        END IF;
+        PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+    END LOOP;
+
+    -- one anchor per shard: the first of k1, k2, ... that hashes into it
+    INSERT INTO calo_recon.shard_anchors (user_id)
+    SELECT DISTINCT ON (s.shardid) 'k' || g.i
+    FROM pg_catalog.pg_dist_shard s
+    CROSS JOIN pg_catalog.generate_series(1, 100 * (SELECT pg_catalog.count(*)::integer
+                                                     FROM pg_catalog.pg_dist_shard x
+                                                     WHERE x.logicalrelid = 'calo_recon.shard_anchors'::regclass)) AS g (i)
+    WHERE s.logicalrelid = 'calo_recon.shard_anchors'::regclass
+      AND pg_catalog.worker_hash('k' || g.i) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer
+    ORDER BY s.shardid, g.i;
+
+    RETURN QUERY
+    SELECT l.table_name, l.placement,
+           (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_dist_shard s
+            WHERE s.logicalrelid = l.table_name)
+    FROM calo_recon.citus_layout() l;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.distribute(integer) IS
+  'On the coordinator of a Citus cluster: distributes the wallet tables by user_id in one colocation group (shard_count shards, NULL for citus.shard_count) and makes the small ones reference tables, as calo_recon.citus_layout() lists; the other tables stay on the coordinator. 0A000 without Citus; run once (README "Scaling out with Citus")';
+REVOKE ALL ON FUNCTION calo_recon.distribute(integer) FROM PUBLIC;
+-- end of cschema (issue 13)
+
 -- last: the recorded grants, on every object as it now is
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of ops (issue 11)
@@ -3066,12 +3495,17 @@ COMMENT ON COLUMN calo_recon.models.currency IS 'The currency the model was trai
 COMMENT ON COLUMN calo_recon.models.trained_from IS 'Start (inclusive) of the window of logged_at the model was trained on; NULL: from the first transaction';
 COMMENT ON COLUMN calo_recon.models.trained_to IS 'End (exclusive) of the window of logged_at the model was trained on; NULL: up to the last transaction at training';
 
+-- PL/pgSQL, not SQL: Citus cannot plan a SQL function's query with a
+-- parameter over a distributed table.
 CREATE FUNCTION calo_recon.model_scope(currency text) RETURNS TABLE (txn_id text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    RETURN QUERY
     SELECT t.txn_id FROM calo_recon.transactions t
-    WHERE model_scope.currency IS NULL OR t.currency = model_scope.currency
+    WHERE model_scope.currency IS NULL OR t.currency = model_scope.currency;
+END
 $$;
 COMMENT ON FUNCTION calo_recon.model_scope(text) IS
   'The transactions (txn_id) of a model''s currency scope: those of the currency, or all of them for NULL; a model is trained on those of its window and scores them all';

@@ -122,14 +122,25 @@ BEGIN
                    v.logged_at, v.request_id, v.message_id, v_source)::calo_recon.transactions AS r
         FROM valid v
         WHERE v.kind = 'transaction'
+    ), stored_ids AS MATERIALIZED (
+        -- ids already stored, under any user: on a Citus cluster the table
+        -- is distributed by user_id and its key cannot hold a txn_id alone
+        -- (README "Scaling out with Citus"); ingests hold the writer lock,
+        -- so no other ingest stores an id between this look-up and the insert
+        SELECT t.txn_id
+        FROM calo_recon.transactions t
+        WHERE t.txn_id = ANY (ARRAY(SELECT f.txn_id FROM valid_txns f WHERE f.occurrence = 1))
     ), new_txns AS (
         -- first valid occurrence of each id, in id order (stable lock order)
         INSERT INTO calo_recon.transactions
         SELECT (f.r).*
         FROM valid_txns f
         WHERE f.occurrence = 1
+          AND f.txn_id NOT IN (SELECT s.txn_id FROM stored_ids s)
         ORDER BY f.txn_id
-        ON CONFLICT (txn_id) DO NOTHING
+        -- a concurrent COPY or INSERT (not under the writer lock) of the same
+        -- id: the key of the table, on one node or on the cluster
+        ON CONFLICT DO NOTHING
         RETURNING txn_id, user_id
     ), new_errors AS (
         INSERT INTO calo_recon.balance_errors
@@ -182,6 +193,12 @@ BEGIN
             FROM unnest(v_other_rows) WITH ORDINALITY AS o
             JOIN unnest(v_others) WITH ORDINALITY AS n (event_no, ordinality)
               ON n.ordinality = o.ordinality
+        ), stored_rows AS MATERIALIZED (
+            -- the stored rows of these ids, by id alone (one look-up, which a
+            -- Citus cluster runs on every shard)
+            SELECT t.*
+            FROM calo_recon.transactions t
+            WHERE t.txn_id = ANY (ARRAY(SELECT o.txn_id FROM others o))
         ), compared AS (
             SELECT o.event_no, o.logged_at, o.txn_id,
                    to_jsonb(t) AS stored,
@@ -201,7 +218,7 @@ BEGIN
                              t.amount, t.vat, t.old_balance, t.new_balance,
                              t.payment_balance, t.update_payment_balance, t.metadata) AS same
             FROM others o
-            LEFT JOIN calo_recon.transactions t ON t.txn_id = o.txn_id
+            LEFT JOIN stored_rows t ON t.txn_id = o.txn_id
         ), conflicted AS (
             INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
             SELECT v_source, c.event_no, c.logged_at, 'transaction', c.txn_id, 'conflict',

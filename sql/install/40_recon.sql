@@ -146,7 +146,9 @@ SELECT b.txn_id, b.user_id, b.break_kind, b.currency,
            ORDER BY calo_recon.chain_key(b.logged_at, b.txn_id), b.kind_order NULLS LAST) = 1 AS first_break,
        b.logged_at, t.source_file
 FROM breaks b
-LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id
+-- by user_id too (the same row: a break is of its transaction's user), so
+-- that a Citus cluster joins the colocated shards (README "Scaling out with Citus")
+LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id AND t.user_id = b.user_id
 LEFT JOIN calo_recon.currencies cu ON cu.code = b.currency;
 COMMENT ON VIEW calo_recon.balance_breaks IS
   'Every balance break, not just the first: arithmetic (new_balance does not follow from old_balance and amount - vat), chain (old_balance is not the previous new_balance), conflict (the id was delivered again with a different payload, see calo_recon.quarantine; one break per transaction however many conflicting deliveries) and out_of_range (a value too large or too precise to check exactly). Breaks are at or above the tolerance; see precision_drift for smaller differences. Up to date as of the last calo_recon.reconcile()';
@@ -168,7 +170,8 @@ SELECT f.txn_id, f.user_id,
        f.currency, f.expected, f.actual, f.difference, f.tolerance, f.logged_at,
        t.source_file
 FROM calo_recon.reconciliation_findings f
-LEFT JOIN calo_recon.transactions t ON t.txn_id = f.txn_id
+-- by user_id too, as balance_breaks
+LEFT JOIN calo_recon.transactions t ON t.txn_id = f.txn_id AND t.user_id = f.user_id
 WHERE f.finding IN ('drift', 'chain_drift');
 COMMENT ON VIEW calo_recon.precision_drift IS
   'Nonzero differences below the tolerance (float noise such as 268.0000000001): reported apart, not breaks. Up to date as of the last calo_recon.reconcile()';

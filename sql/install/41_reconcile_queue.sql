@@ -26,12 +26,18 @@ COMMENT ON COLUMN calo_recon.pending_reconcile.user_id IS 'Wallet owner to be re
 
 -- A bulk load of a million rows queues only its distinct users.
 -- jit off: compiling the plan over a large transition table costs more
--- than running it.
+-- than running it.  The users are read from the transition table first and
+-- inserted from an array: on a Citus cluster the trigger fires on a shard of
+-- transactions, where the insert into (the colocated shard of)
+-- pending_reconcile is planned by Citus, which cannot read a transition table.
 CREATE FUNCTION calo_recon.track_new_transactions() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
 BEGIN
+    SELECT pg_catalog.array_agg(DISTINCT n.user_id) INTO users FROM new_rows n;
     INSERT INTO calo_recon.pending_reconcile (user_id)
-    SELECT DISTINCT n.user_id FROM new_rows n;
+    SELECT u.user_id FROM pg_catalog.unnest(users) AS u (user_id);
     RETURN NULL;
 END;
 $$;

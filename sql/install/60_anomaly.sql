@@ -108,12 +108,17 @@ COMMENT ON COLUMN calo_recon.models.trained_to IS 'End (exclusive) of the window
 -- What a model of a currency scope covers: the rows it is trained on (those
 -- of its window) and scores.  fit_and_score_model() reads it, and refresh()
 -- counts the transactions a model has not seen from it.
+-- PL/pgSQL, not SQL: Citus cannot plan a SQL function's query with a
+-- parameter over a distributed table.
 CREATE FUNCTION calo_recon.model_scope(currency text) RETURNS TABLE (txn_id text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    RETURN QUERY
     SELECT t.txn_id FROM calo_recon.transactions t
-    WHERE model_scope.currency IS NULL OR t.currency = model_scope.currency
+    WHERE model_scope.currency IS NULL OR t.currency = model_scope.currency;
+END
 $$;
 COMMENT ON FUNCTION calo_recon.model_scope(text) IS
   'The transactions (txn_id) of a model''s currency scope: those of the currency, or all of them for NULL; a model is trained on those of its window and scores them all';

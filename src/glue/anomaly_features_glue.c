@@ -41,11 +41,13 @@
 
 #include "anomaly_features.h"
 #include "anomaly_features_glue.h"
+#include "citus_glue.h"
 #include "recon_glue.h"
 #include "walk.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_transaction_feature_names);
 PG_FUNCTION_INFO_V1(calo_recon_compute_transaction_features);
+PG_FUNCTION_INFO_V1(calo_recon_transaction_features_placement);
 
 StaticAssertDecl(FEAT_TIME_NOBEGIN == DT_NOBEGIN && FEAT_TIME_NOEND == DT_NOEND,
 				 "the features' infinite times are PostgreSQL's");
@@ -129,6 +131,9 @@ typedef struct FeatureLoad
 	int		   *known_minor;
 	int			currency_cap;
 	int			last_currency;	/* rows come in runs of one currency */
+	/* the table read: calo_recon.transactions, or its shard on a Citus worker */
+	Oid			relid;
+	const char *relname;		/* quoted qualified name */
 } FeatureLoad;
 
 static void *
@@ -254,7 +259,7 @@ static const char *const fbook_columns[N_COLS] = {
 static void
 fbook_read_currencies(FeatureLoad *ld)
 {
-	Oid			relid = get_relname_relid("currencies", get_namespace_oid("calo_recon", false));
+	Oid			relid = calo_citus_local_relation("currencies");
 	Relation	rel;
 	AttrNumber	att_code,
 				att_minor;
@@ -400,7 +405,7 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 static void
 fbook_scan_all(FeatureLoad *ld)
 {
-	Oid			relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
+	Oid			relid = ld->relid;
 	Relation	rel;
 	AttrNumber	att[N_COLS];
 	AttrNumber	max = 0;
@@ -455,9 +460,9 @@ fbook_scan_users(FeatureLoad *ld, ArrayType *user_ids)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare("SELECT txn_id, user_id, txn_type, amount, vat, old_balance, new_balance, "
-					   "logged_at, currency FROM calo_recon.transactions "
-					   "WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes);
+	plan = SPI_prepare(psprintf("SELECT txn_id, user_id, txn_type, amount, vat, old_balance, new_balance, "
+								"logged_at, currency FROM %s WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)",
+								ld->relname), 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
@@ -640,14 +645,16 @@ fbook_compute(FeatureLoad *ld, bool want_context)
 	pfree(rank);
 }
 
-void
-fbook_load(FeatureBook *book, ArrayType *user_ids, bool want_context)
+static void
+fbook_load_relation(FeatureBook *book, ArrayType *user_ids, bool want_context, Oid relid, const char *relname)
 {
 	FeatureLoad ld;
 
 	memset(book, 0, sizeof(*book));
 	memset(&ld, 0, sizeof(ld));
 	ld.book = book;
+	ld.relid = relid;
+	ld.relname = relname;
 	ld.user_cap = 1024;
 	book->user_name = palloc(sizeof(char *) * ld.user_cap);
 	book->user_len = palloc(sizeof(int) * ld.user_cap);
@@ -687,6 +694,270 @@ fbook_load(FeatureBook *book, ArrayType *user_ids, bool want_context)
 	fbook_compute(&ld, want_context);
 	pfree(ld.rows);
 	pfree(ld.slots);
+}
+
+/* The index of currency code in a book built from rows, added on first sight. */
+static uint16
+fbook_book_currency(FeatureBook *book, int *cap, const char *code, int len, int minor_unit)
+{
+	for (int c = book->n_currencies - 1; c >= 0; c--)
+		if (strncmp(book->currency_code[c], code, len) == 0 && book->currency_code[c][len] == '\0')
+			return (uint16) c;
+	if (book->n_currencies == PG_UINT16_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many currencies for the anomaly features in one call")));
+	if (book->n_currencies == *cap)
+	{
+		*cap *= 2;
+		book->currency_code = repalloc(book->currency_code, sizeof(char *) * *cap);
+		book->minor_unit = repalloc(book->minor_unit, sizeof(int) * *cap);
+	}
+	book->currency_code[book->n_currencies] = pnstrdup(code, len);
+	book->minor_unit[book->n_currencies] = minor_unit;
+	return (uint16) book->n_currencies++;
+}
+
+/* A float8[] of exactly n elements without NULLs, copied to out */
+static void
+fbook_copy_float8s(Datum array, double *out, int n, const char *what)
+{
+	ArrayType  *a = DatumGetArrayTypeP(array);
+
+	if (ARR_NDIM(a) != 1 || ARR_DIMS(a)[0] != n || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT8OID)
+		elog(ERROR, "transaction_features_placement returned %s that are not %d float8", what, n);
+	memcpy(out, ARR_DATA_PTR(a), sizeof(double) * n);
+}
+
+/*
+ * On a Citus cluster (README "Scaling out with Citus"): the features are
+ * computed per shard, next to the rows (transaction_features_placement()
+ * through calo_recon.shard_anchors: each user's rows are in one shard), and
+ * only the results come to this node, in the order of one node: users by
+ * user_id in the database collation, each user's rows in chain order. The
+ * shards also send what the explanations need of each row (amount,
+ * direction, currency and its minor unit, and the context when asked for).
+ */
+static void
+fbook_load_distributed(FeatureBook *book, ArrayType *user_ids, bool want_context)
+{
+	enum
+	{
+		P_TXN_ID, P_USER_ID, P_LOGGED_AT, P_FEATURES, P_CONTEXT, P_AMOUNT, P_DIRECTION,
+		P_CURRENCY, P_MINOR_UNIT, P_COUNT
+	};
+	Oid			argtypes[2] = {TEXTARRAYOID, BOOLOID};
+	Datum		args[2] = {PointerGetDatum(user_ids), BoolGetDatum(want_context)};
+	char		nulls[2] = {user_ids == NULL ? 'n' : ' ', ' '};
+	SPIPlanPtr	plan;
+	Portal		portal;
+	MemoryContext caller = CurrentMemoryContext;	/* the book outlives SPI */
+	int64		cap = 1024;
+	int64		arena_cap = 16384;
+	int64		arena_len = 0;
+	uint32		user_cap = 1024;
+	int			currency_cap = 8;
+
+	memset(book, 0, sizeof(*book));
+	book->txn_off = palloc(sizeof(int64) * (cap + 1));
+	book->user = palloc(sizeof(uint32) * cap);
+	book->logged_at = palloc(sizeof(int64) * cap);
+	book->features = palloc(sizeof(double) * FEAT_COUNT * cap);
+	if (want_context)
+		book->context = palloc(sizeof(double) * FEAT_CONTEXT_COUNT * cap);
+	book->amount = palloc(sizeof(double) * cap);
+	book->direction = palloc(sizeof(int8) * cap);
+	book->currency = palloc(sizeof(uint16) * cap);
+	book->txn_arena = palloc(arena_cap);
+	book->user_name = palloc(sizeof(char *) * user_cap);
+	book->user_len = palloc(sizeof(int) * user_cap);
+	book->currency_code = palloc(sizeof(char *) * currency_cap);
+	book->minor_unit = palloc(sizeof(int) * currency_cap);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare("SELECT f.txn_id, f.user_id, f.logged_at, f.features, f.context, f.amount, "
+					   "       f.direction, f.currency, f.minor_unit "
+					   "FROM calo_recon.shard_anchors a "
+					   "CROSS JOIN LATERAL calo_recon.transaction_features_placement(a.tableoid, $1, $2) f "
+					   "ORDER BY f.user_id, calo_recon.chain_key(f.logged_at, f.txn_id)",
+					   2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, args, nulls, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		if (SPI_tuptable->tupdesc->natts != P_COUNT)
+			elog(ERROR, "transaction_features_placement must return %d columns", P_COUNT);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			Datum		v[P_COUNT];
+			bool		isnull[P_COUNT];
+			int64		row = book->n;
+			const char *s;
+			int			len;
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			heap_deform_tuple(tup, desc, v, isnull);
+			for (int c = 0; c < P_COUNT; c++)
+				if (isnull[c] && (c != P_CONTEXT || want_context))
+					elog(ERROR, "transaction_features_placement returned a NULL");
+			if (row + 1 > cap)
+			{
+				cap *= 2;
+				if (cap > (int64) PG_UINT32_MAX)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("too many transactions for the anomaly features in one call")));
+				book->txn_off = repalloc_huge(book->txn_off, sizeof(int64) * (cap + 1));
+				book->user = repalloc_huge(book->user, sizeof(uint32) * cap);
+				book->logged_at = repalloc_huge(book->logged_at, sizeof(int64) * cap);
+				book->features = repalloc_huge(book->features, sizeof(double) * FEAT_COUNT * cap);
+				if (want_context)
+					book->context = repalloc_huge(book->context, sizeof(double) * FEAT_CONTEXT_COUNT * cap);
+				book->amount = repalloc_huge(book->amount, sizeof(double) * cap);
+				book->direction = repalloc_huge(book->direction, sizeof(int8) * cap);
+				book->currency = repalloc_huge(book->currency, sizeof(uint16) * cap);
+			}
+			s = fbook_text(v[P_TXN_ID], &len);
+			if (arena_len + len > arena_cap)
+			{
+				arena_cap = Max(arena_cap * 2, arena_len + len + 1024);
+				book->txn_arena = repalloc_huge(book->txn_arena, arena_cap);
+			}
+			memcpy(book->txn_arena + arena_len, s, len);
+			book->txn_off[row] = arena_len;
+			arena_len += len;
+			/* rows come user by user: a new user_id is a new user */
+			s = fbook_text(v[P_USER_ID], &len);
+			if (book->n_users == 0
+				|| book->user_len[book->n_users - 1] != len
+				|| memcmp(book->user_name[book->n_users - 1], s, len) != 0)
+			{
+				if (book->n_users == user_cap)
+				{
+					user_cap *= 2;
+					book->user_name = repalloc_huge(book->user_name, sizeof(char *) * user_cap);
+					book->user_len = repalloc_huge(book->user_len, sizeof(int) * user_cap);
+				}
+				book->user_name[book->n_users] = pnstrdup(s, len);
+				book->user_len[book->n_users] = len;
+				book->n_users++;
+			}
+			book->user[row] = book->n_users - 1;
+			book->logged_at[row] = DatumGetTimestampTz(v[P_LOGGED_AT]);
+			fbook_copy_float8s(v[P_FEATURES], book->features + row * FEAT_COUNT, FEAT_COUNT, "features");
+			if (want_context)
+				fbook_copy_float8s(v[P_CONTEXT], book->context + row * FEAT_CONTEXT_COUNT,
+								   FEAT_CONTEXT_COUNT, "a context");
+			book->amount[row] = DatumGetFloat8(v[P_AMOUNT]);
+			book->direction[row] = (int8) DatumGetInt16(v[P_DIRECTION]);
+			s = fbook_text(v[P_CURRENCY], &len);
+			book->currency[row] = fbook_book_currency(book, &currency_cap, s, len,
+													  DatumGetInt32(v[P_MINOR_UNIT]));
+			book->n++;
+			MemoryContextSwitchTo(spi);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	book->txn_off[book->n] = arena_len;
+}
+
+void
+fbook_load(FeatureBook *book, ArrayType *user_ids, bool want_context)
+{
+	Oid			relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
+
+	if (calo_citus_is_distributed(relid))
+		fbook_load_distributed(book, user_ids, want_context);
+	else
+		fbook_load_relation(book, user_ids, want_context, relid, "calo_recon.transactions");
+}
+
+/*
+ * calo_recon.transaction_features_placement(anchor_shard oid, user_ids text[],
+ *   want_context boolean) RETURNS TABLE (txn_id, user_id, logged_at, features,
+ *   context, amount, direction, currency, minor_unit)
+ * The feature book of the given users over the shard of transactions in the
+ * shard group of anchor_shard, on the node that holds it.
+ */
+Datum
+calo_recon_transaction_features_placement(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		want_context = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	FeatureBook book;
+	MemoryContext work;
+	MemoryContext old;
+	char	   *name;
+	Oid			relid;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != 9)
+		elog(ERROR, "transaction_features_placement must return 9 columns");
+	work = AllocSetContextCreate(CurrentMemoryContext, "calo_recon features", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	relid = calo_citus_colocated_shard(PG_GETARG_OID(0), "transactions", &name);
+	name = MemoryContextStrdup(work, name);
+	SPI_finish();
+	MemoryContextSwitchTo(work);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shard %s has no placement on this node", name)));
+	fbook_load_relation(&book, PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), want_context, relid, name);
+	for (int64 i = 0; i < book.n; i++)
+	{
+		Datum		values[9];
+		bool		nulls[9];
+		Datum		elems[Max((int) FEAT_COUNT, (int) FEAT_CONTEXT_COUNT)];
+
+		if ((i & 0xFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = PointerGetDatum(cstring_to_text_with_len(book.txn_arena + book.txn_off[i],
+															 (int) (book.txn_off[i + 1] - book.txn_off[i])));
+		values[1] = PointerGetDatum(cstring_to_text_with_len(book.user_name[book.user[i]],
+															 book.user_len[book.user[i]]));
+		values[2] = TimestampTzGetDatum(book.logged_at[i]);
+		for (int j = 0; j < FEAT_COUNT; j++)
+			elems[j] = Float8GetDatum(book.features[i * FEAT_COUNT + j]);
+		values[3] = PointerGetDatum(construct_array(elems, FEAT_COUNT, FLOAT8OID, sizeof(float8),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (want_context)
+		{
+			for (int j = 0; j < FEAT_CONTEXT_COUNT; j++)
+				elems[j] = Float8GetDatum(book.context[i * FEAT_CONTEXT_COUNT + j]);
+			values[4] = PointerGetDatum(construct_array(elems, FEAT_CONTEXT_COUNT, FLOAT8OID, sizeof(float8),
+														FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		}
+		else
+			nulls[4] = true;
+		values[5] = Float8GetDatum(book.amount[i]);
+		values[6] = Int16GetDatum((int16) book.direction[i]);
+		values[7] = CStringGetTextDatum(book.currency_code[book.currency[i]]);
+		values[8] = Int32GetDatum(book.minor_unit[book.currency[i]]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(DatumGetPointer(values[0]));
+		pfree(DatumGetPointer(values[1]));
+		pfree(DatumGetPointer(values[3]));
+		if (want_context)
+			pfree(DatumGetPointer(values[4]));
+		pfree(DatumGetPointer(values[7]));
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	return (Datum) 0;
 }
 
 /*

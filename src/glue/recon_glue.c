@@ -48,11 +48,13 @@
 #include "storage/itemptr.h"
 
 #include "balance.h"
+#include "citus_glue.h"
 #include "locks.h"
 #include "recon_glue.h"
 #include "walk.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_reconcile);
+PG_FUNCTION_INFO_V1(calo_recon_reconcile_placement);
 PG_FUNCTION_INFO_V1(calo_recon_check_transaction);
 PG_FUNCTION_INFO_V1(calo_recon_exact_decimal);
 PG_FUNCTION_INFO_V1(calo_recon_chain_findings);
@@ -264,14 +266,15 @@ typedef struct ReconCurrencies
 	int			nknown;
 } ReconCurrencies;
 
+/* table: calo_recon.currencies, or its shard on a Citus worker */
 static void
-recon_load_currencies(ReconCurrencies *cur)
+recon_load_currencies(ReconCurrencies *cur, const char *table)
 {
 	uint64		i;
 
 	memset(cur, 0, sizeof(*cur));
-	if (SPI_execute("SELECT code, minor_unit FROM calo_recon.currencies", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read calo_recon.currencies");
+	if (SPI_execute(psprintf("SELECT code, minor_unit FROM %s", table), true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read %s", table);
 	cur->nknown = (int) SPI_processed;
 	cur->known_code = palloc(sizeof(char *) * (cur->nknown + 1));
 	cur->known_minor = palloc(sizeof(int) * (cur->nknown + 1));
@@ -476,6 +479,9 @@ typedef struct ReconState
 {
 	MemoryContext cxt;
 	Relation	rel;
+	/* quoted qualified names: the tables, or their shards on a Citus worker */
+	const char *txn_table;
+	const char *findings_table;
 	Snapshot	snapshot;
 	TupleTableSlot *fetch_slot;
 	AttrNumber	att_txn_id;
@@ -833,13 +839,13 @@ recon_write_findings(ReconState *st)
 
 	if (st->nout == 0)
 		return;
-	plan = SPI_prepare("INSERT INTO calo_recon.reconciliation_findings "
-					   "(txn_id, user_id, finding, expected, actual, difference, "
-					   "tolerance, currency, logged_at, first_break) "
-					   "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-					   "pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
-					   "pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
-					   "pg_catalog.unnest($9), pg_catalog.unnest($10))",
+	plan = SPI_prepare(psprintf("INSERT INTO %s "
+								"(txn_id, user_id, finding, expected, actual, difference, "
+								"tolerance, currency, logged_at, first_break) "
+								"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+								"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
+								"pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
+								"pg_catalog.unnest($9), pg_catalog.unnest($10))", st->findings_table),
 					   RECON_NCOLS, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -996,9 +1002,10 @@ recon_scan_users(ReconState *st, Datum user_ids)
 
 	recon_rows_reserve(st, 1024);
 	recon_users_init(&st->users, 64);
-	plan = SPI_prepare("SELECT ctid, user_id, txn_type, currency, amount, vat, old_balance, "
-					   "new_balance, logged_at FROM calo_recon.transactions "
-					   "WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes);
+	plan = SPI_prepare(psprintf("SELECT ctid, user_id, txn_type, currency, amount, vat, old_balance, "
+								"new_balance, logged_at FROM %s "
+								"WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)", st->txn_table),
+					   1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	/* read_only: the cursor runs on the active snapshot, as the tid fetches do */
@@ -1039,15 +1046,15 @@ recon_scan_users(ReconState *st, Datum user_ids)
  * the next reconciliation.
  */
 static void
-recon_drain_queue(Snapshot snapshot, bool all_users, Datum user_ids)
+recon_drain_queue(const char *queue_table, Snapshot snapshot, bool all_users, Datum user_ids)
 {
 	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		args[1] = {user_ids};
 	SPIPlanPtr	plan;
 
-	plan = SPI_prepare(all_users ? "DELETE FROM calo_recon.pending_reconcile"
-					   : "DELETE FROM calo_recon.pending_reconcile "
-					   "WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)",
+	plan = SPI_prepare(all_users ? psprintf("DELETE FROM %s", queue_table)
+					   : psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)",
+								  queue_table),
 					   all_users ? 0 : 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -1100,62 +1107,47 @@ recon_resolve_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp)
 }
 
 /*
- * calo_recon.reconcile(user_ids text[] DEFAULT NULL)
- *   RETURNS TABLE (users, transactions, arithmetic_breaks, chain_breaks, drift, overdrafts)
+ * One reconciliation of the given users (all when all_users) over the given
+ * tables: the extension's own, or on a Citus worker the shards of one shard
+ * group.  The caller is connected to SPI and holds the writer lock (on a
+ * worker, the coordinator's caller does); the six counts go to result.
  */
-Datum
-calo_recon_reconcile(PG_FUNCTION_ARGS)
+static void
+recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
+		  const char *queue_table, const char *currencies_table, bool all_users,
+		  Datum user_ids, bool resolve_alerts, Datum *result)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	bool		all_users = PG_ARGISNULL(0);
-	Datum		user_ids = all_users ? (Datum) 0 : PG_GETARG_DATUM(0);
 	ReconState	st;
-	Oid			nsp;
-	Oid			relid;
-	Datum		result[6];
-	bool		result_nulls[6] = {false, false, false, false, false, false};
 	TimestampTz t0,
 				t1,
 				t2;
 
-	InitMaterializedSRF(fcinfo, 0);
 	memset(&st, 0, sizeof(st));
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/*
-	 * One reconciliation at a time; readers of the findings are not blocked.
-	 * The writer lock comes first, as in every ingest (locks.h): an ingest
-	 * ends with a reconcile, so taking the findings lock first could deadlock.
-	 */
-	calo_lock_writer();
-	if (SPI_execute("LOCK TABLE calo_recon.reconciliation_findings IN SHARE ROW EXCLUSIVE MODE",
+	st.txn_table = txn_table;
+	st.findings_table = findings_table;
+	if (SPI_execute(psprintf("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", findings_table),
 					false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not lock calo_recon.reconciliation_findings");
-	recon_load_currencies(&st.currencies);
+		elog(ERROR, "could not lock %s", findings_table);
+	recon_load_currencies(&st.currencies, currencies_table);
 	if (all_users)
 	{
-		if (SPI_execute("DELETE FROM calo_recon.reconciliation_findings", false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not clear calo_recon.reconciliation_findings");
+		if (SPI_execute(psprintf("DELETE FROM %s", findings_table), false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not clear %s", findings_table);
 	}
 	else
 	{
 		Oid			argtypes[1] = {TEXTARRAYOID};
 		Datum		args[1] = {user_ids};
 
-		if (SPI_execute_with_args("DELETE FROM calo_recon.reconciliation_findings "
-								  "WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes, args, NULL,
+		if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)",
+										   findings_table), 1, argtypes, args, NULL,
 								  false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not clear calo_recon.reconciliation_findings");
+			elog(ERROR, "could not clear %s", findings_table);
 	}
 
-	nsp = get_namespace_oid("calo_recon", false);
-	relid = get_relname_relid("transactions", nsp);
-	if (!OidIsValid(relid))
-		elog(ERROR, "table calo_recon.transactions does not exist");
-	st.rel = table_open(relid, AccessShareLock);
+	st.rel = table_open(txn_relid, AccessShareLock);
 	st.snapshot = GetActiveSnapshot();
-	recon_drain_queue(st.snapshot, all_users, user_ids);
+	recon_drain_queue(queue_table, st.snapshot, all_users, user_ids);
 	st.fetch_slot = table_slot_create(st.rel, NULL);
 	st.att_txn_id = recon_attnum(st.rel, "txn_id");
 
@@ -1168,7 +1160,9 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 	recon_walk_all(&st);
 	t2 = GetCurrentTimestamp();
 	recon_write_findings(&st);
-	recon_resolve_alerts(st.snapshot, all_users, user_ids, nsp);
+	if (resolve_alerts)
+		recon_resolve_alerts(st.snapshot, all_users, user_ids,
+							 get_namespace_oid("calo_recon", false));
 	elog(DEBUG1, "calo_recon.reconcile: read %lld rows in %ld ms, walked in %ld ms, wrote %lld findings in %ld ms",
 		 (long long) st.n, (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),
 		 (long long) st.nout, (long) ((GetCurrentTimestamp() - t2) / 1000));
@@ -1189,9 +1183,119 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 	result[3] = Int64GetDatum(st.chain_breaks);
 	result[4] = Int64GetDatum(st.drift);
 	result[5] = Int64GetDatum(st.overdrafts);
+}
+
+/*
+ * On a Citus cluster (README "Scaling out with Citus"): one query over
+ * calo_recon.shard_anchors runs reconcile_placement() once per shard group,
+ * on the node of its placements, in parallel and in this transaction; the
+ * counts are summed.  The alerts table stays on the coordinator and the
+ * insert-time check that raises the alerts reconcile() resolves is off on a
+ * cluster, so there are none to resolve.
+ */
+static void
+recon_run_distributed(bool all_users, Datum user_ids, Datum *result)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {user_ids};
+	char		nulls[1] = {all_users ? 'n' : ' '};
+	int			c;
+
+	if (SPI_execute_with_args("SELECT pg_catalog.sum(r[1])::pg_catalog.int8, pg_catalog.sum(r[2])::pg_catalog.int8, "
+							  "       pg_catalog.sum(r[3])::pg_catalog.int8, pg_catalog.sum(r[4])::pg_catalog.int8, "
+							  "       pg_catalog.sum(r[5])::pg_catalog.int8, pg_catalog.sum(r[6])::pg_catalog.int8 "
+							  "FROM (SELECT calo_recon.reconcile_placement(a.tableoid, $1) AS r "
+							  "      FROM calo_recon.shard_anchors a) p",
+							  1, argtypes, args, nulls, false, 0) != SPI_OK_SELECT
+		|| SPI_processed != 1)
+		elog(ERROR, "could not reconcile the shards of calo_recon.transactions");
+	for (c = 0; c < 6; c++)
+	{
+		bool		isnull;
+
+		result[c] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1, &isnull);
+		if (isnull)
+			result[c] = Int64GetDatum(0);
+	}
+}
+
+/*
+ * calo_recon.reconcile(user_ids text[] DEFAULT NULL)
+ *   RETURNS TABLE (users, transactions, arithmetic_breaks, chain_breaks, drift, overdrafts)
+ */
+Datum
+calo_recon_reconcile(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		all_users = PG_ARGISNULL(0);
+	Datum		user_ids = all_users ? (Datum) 0 : PG_GETARG_DATUM(0);
+	Oid			relid;
+	Datum		result[6];
+	bool		result_nulls[6] = {false, false, false, false, false, false};
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/*
+	 * One reconciliation at a time; readers of the findings are not blocked.
+	 * The writer lock comes first, as in every ingest (locks.h): an ingest
+	 * ends with a reconcile, so taking the findings lock first could deadlock.
+	 */
+	calo_lock_writer();
+	relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "table calo_recon.transactions does not exist");
+	if (calo_citus_is_distributed(relid))
+		recon_run_distributed(all_users, user_ids, result);
+	else
+		recon_run(relid, "calo_recon.transactions", "calo_recon.reconciliation_findings",
+				  "calo_recon.pending_reconcile", "calo_recon.currencies", all_users, user_ids,
+				  true, result);
 	SPI_finish();
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, result_nulls);
 	return (Datum) 0;
+}
+
+/*
+ * calo_recon.reconcile_placement(anchor_shard oid, user_ids text[])
+ *   RETURNS bigint[] (the six counts of reconcile())
+ * reconcile() on the shards of one shard group, on the node that holds them
+ * (called by recon_run_distributed's query with the anchor shard's tableoid).
+ */
+Datum
+calo_recon_reconcile_placement(PG_FUNCTION_ARGS)
+{
+	Oid			anchor = PG_GETARG_OID(0);
+	bool		all_users = PG_ARGISNULL(1);
+	Datum		user_ids = all_users ? (Datum) 0 : PG_GETARG_DATUM(1);
+	Datum		result[6];
+	char	   *txn_table;
+	char	   *findings_table;
+	char	   *queue_table;
+	Oid			txn_relid;
+	ArrayType  *counts;
+	MemoryContext caller = CurrentMemoryContext;
+
+	/*
+	 * No writer lock here: the coordinator holds it for the whole run, and
+	 * the placements of one node are worked by several connections of the
+	 * same distributed transaction, which would wait on each other.
+	 */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	txn_relid = calo_citus_colocated_shard(anchor, "transactions", &txn_table);
+	(void) calo_citus_colocated_shard(anchor, "reconciliation_findings", &findings_table);
+	(void) calo_citus_colocated_shard(anchor, "pending_reconcile", &queue_table);
+	if (!OidIsValid(txn_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shard %s has no placement on this node", txn_table)));
+	recon_run(txn_relid, txn_table, findings_table, queue_table,
+			  calo_citus_reference_shard("currencies"), all_users, user_ids, false, result);
+	MemoryContextSwitchTo(caller);
+	counts = construct_array(result, 6, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	SPI_finish();
+	PG_RETURN_ARRAYTYPE_P(counts);
 }
 
 /* ---------------------------------------------------------------------
@@ -1447,7 +1551,7 @@ recon_chain_begin(ChainFindings *cf, FunctionCallInfo fcinfo, ArrayType *ids)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	recon_load_currencies(&cf->currencies);
+	recon_load_currencies(&cf->currencies, "calo_recon.currencies");
 	cf->user_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon chain_findings user",
 										 ALLOCSET_DEFAULT_SIZES);
 	cf->caprows = 64;

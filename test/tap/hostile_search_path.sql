@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(74);
+SELECT plan(78);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -375,7 +375,17 @@ INSERT INTO entry_points VALUES
      FROM pg_catalog.generate_series(1, 2) AS g(i)$$),
   ('INSERT currencies', $$INSERT INTO calo_recon.currencies (code, minor_unit) VALUES ('JPY', 0)
                           ON CONFLICT (code) DO UPDATE SET minor_unit = excluded.minor_unit$$),
-  ('DELETE models', $$DELETE FROM calo_recon.models m WHERE NOT m.active$$);
+  ('DELETE models', $$DELETE FROM calo_recon.models m WHERE NOT m.active$$),
+  -- the Citus entry points on one node: the layout, and the refusals
+  ('citus_layout', $$SELECT * FROM calo_recon.citus_layout()$$),
+  ('distribute (no Citus)', $e$DO $do$ BEGIN PERFORM calo_recon.distribute();
+                                EXCEPTION WHEN feature_not_supported THEN NULL; END $do$$e$),
+  ('reconcile_placement (not a shard)',
+   $e$DO $do$ BEGIN PERFORM calo_recon.reconcile_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL);
+     EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$),
+  ('transaction_features_placement (not a shard)',
+   $e$DO $do$ BEGIN PERFORM calo_recon.transaction_features_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL, false);
+     EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$);
 -- every view of the schema
 INSERT INTO entry_points
 SELECT 'view ' || c.relname, format('SELECT * FROM calo_recon.%I', c.relname)

@@ -1,0 +1,150 @@
+-- Scaling out with Citus (README "Scaling out with Citus"): distribute()
+-- turns an installed database into a Citus cluster layout, and the per-shard
+-- entry points run the reconciliation next to the data.  Nothing here needs
+-- Citus to install: its functions and catalogs are named only in function
+-- bodies, which run on a cluster.
+
+-- One row per shard group: distribute() puts a value into every shard of the
+-- colocation group of transactions, so that a query over this table runs
+-- once per shard group, on the node of its placements, inside the caller's
+-- transaction (tableoid there is the anchor's shard).  Empty on one node.
+CREATE TABLE calo_recon.shard_anchors (
+    user_id text PRIMARY KEY
+);
+COMMENT ON TABLE calo_recon.shard_anchors IS
+  'On a Citus cluster: one row per shard of the wallet tables'' colocation group (a user_id value hashing into it), written by distribute(); reconcile() runs once per shard group through it. Empty on one node';
+COMMENT ON COLUMN calo_recon.shard_anchors.user_id IS 'A value of the distribution column that falls into the shard';
+
+CREATE FUNCTION calo_recon.reconcile_placement(anchor_shard oid, user_ids text[])
+RETURNS bigint[]
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'calo_recon_reconcile_placement';
+COMMENT ON FUNCTION calo_recon.reconcile_placement(oid, text[]) IS
+  'Internal to reconcile() on a Citus cluster: reconcile() of the given users (all when NULL) on the shards of the shard group of anchor_shard (a shard of shard_anchors on this node); returns reconcile()''s six counts as an array';
+REVOKE ALL ON FUNCTION calo_recon.reconcile_placement(oid, text[]) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.transaction_features_placement(anchor_shard oid, user_ids text[], want_context boolean)
+RETURNS TABLE (txn_id text, user_id text, logged_at timestamptz, features float8[],
+               context float8[], amount float8, direction smallint, currency text,
+               minor_unit integer)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_transaction_features_placement';
+COMMENT ON FUNCTION calo_recon.transaction_features_placement(oid, text[], boolean) IS
+  'Internal to the anomaly features on a Citus cluster: the features of the given users (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), with what the explanations need of each row: the context (when want_context, else NULL), amount, direction, currency and its minor unit';
+REVOKE ALL ON FUNCTION calo_recon.transaction_features_placement(oid, text[], boolean) FROM PUBLIC;
+
+-- The layout, one home: which tables are distributed by user_id (in one
+-- colocation group), which are reference tables; every other table stays on
+-- the coordinator.  Triggers on distributed tables run on their shards
+-- (citus.enable_unsafe_triggers), where a query may only reach the
+-- colocated shards on the same node: the reconcile queue trigger does
+-- exactly that and stays; the alert check (the user's whole chain, and the
+-- alerts table on the coordinator) and the currency override (a query on its
+-- own reference table) cannot, and are disabled.
+CREATE FUNCTION calo_recon.citus_layout()
+RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert}'::name[]),
+           ('calo_recon.shard_anchors', 'distributed', '{}'),
+           ('calo_recon.balance_errors', 'distributed', '{}'),
+           ('calo_recon.negative_balance_rejections', 'distributed', '{}'),
+           ('calo_recon.reconciliation_findings', 'distributed', '{}'),
+           ('calo_recon.pending_reconcile', 'distributed', '{}'),
+           ('calo_recon.currencies', 'reference', '{currencies_override_builtin}')
+$$;
+COMMENT ON FUNCTION calo_recon.citus_layout() IS
+  'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), and the triggers it disables there; tables not listed stay on the coordinator';
+REVOKE ALL ON FUNCTION calo_recon.citus_layout() FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.distribute(shard_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, placement text, shards integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    key_columns text;
+    key_name name;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+        RAISE EXCEPTION 'calo_recon.distribute: Citus is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'On the coordinator, with shared_preload_libraries = ''citus'' on every node: CREATE EXTENSION citus; add the workers (citus_add_node); then call distribute().';
+    END IF;
+    IF shard_count IS NOT NULL AND shard_count NOT BETWEEN 1 AND 64000 THEN
+        RAISE EXCEPTION 'calo_recon.distribute: shard_count % is out of range', shard_count
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give 1 to 64000 shards, or NULL for citus.shard_count.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+               WHERE p.logicalrelid = 'calo_recon.transactions'::regclass) THEN
+        RAISE EXCEPTION 'calo_recon.distribute: calo_recon.transactions is already distributed'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- no ingest, reconcile or refresh while the tables move
+    PERFORM calo_recon.lock_writer();
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+
+    -- transactions first: the others are colocated with it
+    FOR t IN SELECT l.* FROM calo_recon.citus_layout() l
+             ORDER BY l.table_name <> 'calo_recon.transactions'::regclass LOOP
+        FOR i IN 1 .. coalesce(pg_catalog.array_length(t.disabled_triggers, 1), 0) LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER %I', t.table_name,
+                                      t.disabled_triggers[i]);
+        END LOOP;
+        IF t.placement = 'reference' THEN
+            PERFORM pg_catalog.create_reference_table(t.table_name);
+            -- the rows were copied to the shards; the shell keeps none
+            PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+            CONTINUE;
+        END IF;
+        -- a unique key of a distributed table holds the distribution column:
+        -- the primary key gets user_id in front (ids stay unique: on one node
+        -- they are unique alone, and the ingest keeps a txn_id from being
+        -- stored under a second user, see ingest_log_unreconciled)
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.ord)
+        INTO key_columns
+        FROM pg_catalog.pg_constraint c
+        CROSS JOIN LATERAL pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k (attnum, ord)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+        WHERE c.conrelid = t.table_name AND c.contype = 'p';
+        IF key_columns IS NOT NULL AND key_columns NOT LIKE 'user_id%' THEN
+            SELECT c.conname INTO key_name FROM pg_catalog.pg_constraint c
+            WHERE c.conrelid = t.table_name AND c.contype = 'p';
+            EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I PRIMARY KEY (user_id, %s)',
+                                      t.table_name, key_name, key_name, key_columns);
+        END IF;
+        IF t.table_name = 'calo_recon.transactions'::regclass THEN
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id', 'hash',
+                                                        colocate_with := 'none',
+                                                        shard_count := shard_count);
+        ELSE
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id',
+                                                        colocate_with := 'calo_recon.transactions');
+        END IF;
+        PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+    END LOOP;
+
+    -- one anchor per shard: the first of k1, k2, ... that hashes into it
+    INSERT INTO calo_recon.shard_anchors (user_id)
+    SELECT DISTINCT ON (s.shardid) 'k' || g.i
+    FROM pg_catalog.pg_dist_shard s
+    CROSS JOIN pg_catalog.generate_series(1, 100 * (SELECT pg_catalog.count(*)::integer
+                                                     FROM pg_catalog.pg_dist_shard x
+                                                     WHERE x.logicalrelid = 'calo_recon.shard_anchors'::regclass)) AS g (i)
+    WHERE s.logicalrelid = 'calo_recon.shard_anchors'::regclass
+      AND pg_catalog.worker_hash('k' || g.i) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer
+    ORDER BY s.shardid, g.i;
+
+    RETURN QUERY
+    SELECT l.table_name, l.placement,
+           (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_dist_shard s
+            WHERE s.logicalrelid = l.table_name)
+    FROM calo_recon.citus_layout() l;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.distribute(integer) IS
+  'On the coordinator of a Citus cluster: distributes the wallet tables by user_id in one colocation group (shard_count shards, NULL for citus.shard_count) and makes the small ones reference tables, as calo_recon.citus_layout() lists; the other tables stay on the coordinator. 0A000 without Citus; run once (README "Scaling out with Citus")';
+REVOKE ALL ON FUNCTION calo_recon.distribute(integer) FROM PUBLIC;

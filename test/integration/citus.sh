@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# calo_recon on a Citus cluster (README "Scaling out with Citus"): a
+# coordinator and two workers on this machine (scripts/citus.sh; Citus built
+# once from ../shared/vendor/citus, skipped with the reason when it cannot be).
+#
+# The same generated export (tools/calo_recon_gen, a few thousand
+# transactions, plus one replayed transaction id under another user) goes
+# into a fresh database on the suite's one-node cluster and into the Citus
+# cluster, which follows the README's recipe for an existing database: part
+# of the export is ingested before distribute(), the rest after.  Every
+# table the ingest and the reconciliation write must give the same digest on
+# both (and the views balance_breaks and precision_drift), reconcile() the
+# same counts; the plans show the pushdown (the
+# per-shard reconciliation one task per shard on the workers, a user's
+# findings one task).  Also the SQLSTATEs of distribute()'s refusals.
+# Prints one line per check; exits 1 on any mismatch.
+#
+# Runs with the test cluster env exported (PGHOST, PGPORT, CR_ROOT).
+#   CITUS_GEN="seed:n"   the export (default 7:3000)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+TOP=$(pwd)
+: "${CR_ROOT:?run with the test cluster env (source scripts/cluster.sh; cluster_start)}"
+
+# Citus first: without it there is nothing to compare
+source scripts/citus.sh
+if ! citus_build; then
+  echo "skipped: Citus cluster: $CITUS_SKIP"
+  exit 0
+fi
+
+status=0
+check() {  # check LABEL EXPECTED ACTUAL
+  if [ "$2" == "$3" ]; then echo "ok   $1"
+  else echo "FAIL $1: expected [$2], got [$3]"; status=1; fi
+}
+
+# one node: the suite's cluster
+ONE=(-X -q -At -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U postgres -d calo_citus_one)
+dropdb --if-exists calo_citus_one 2>/dev/null && createdb calo_citus_one || exit 1
+psql "${ONE[@]}" -c "CREATE EXTENSION calo_recon" || exit 1
+
+# distribute() without Citus says so
+got=$(psql "${ONE[@]}" -c "DO \$\$ BEGIN PERFORM calo_recon.distribute(); EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
+check "distribute() without Citus: 0A000" "NOTICE:  0A000" "$got"
+
+make -s -C tools calo_recon_gen >/dev/null || { echo "FAIL build tools/calo_recon_gen"; exit 1; }
+IFS=: read -r seed n <<<"${CITUS_GEN:-7:3000}"
+GEN=$(mktemp -d)
+trap 'rm -rf "$GEN" "$CR_ROOT/import/citus-export" "$CR_ROOT/import/citus-replay"' EXIT
+tools/calo_recon_gen --seed "$seed" --transactions "$n" --out "$GEN/export" >/dev/null 2>&1 || exit 1
+# a transaction id the export stored, delivered again under another user:
+# a conflict on one node (the id is the key), and so on the cluster
+mkdir -p "$GEN/replay"
+first=$(find "$GEN/export" -name '*.gz' | sort | head -n 1)
+zcat "$first" | sed -n '/Start syncing the balance {/,/^}/p' | awk '/^}/ {print; exit} {print}' \
+  | sed "s/userId: '[^']*'/userId: 'replayed-under-another-user'/" > "$GEN/replay/replay.log"
+grep -q "replayed-under-another-user" "$GEN/replay/replay.log" || { echo "FAIL could not build the replay"; exit 1; }
+cp -r "$GEN/export" "$CR_ROOT/import/citus-export" && cp -r "$GEN/replay" "$CR_ROOT/import/citus-replay"
+[ "$(id -u)" -eq 0 ] && chown -R postgres "$CR_ROOT/import"
+
+INGEST="SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('citus-export') a, calo_recon.ingest_file('citus-replay') b"
+# a model with a fixed seed, and the scores of every row (score_transactions
+# after train_model: none left to score)
+TRAIN="SELECT m.training_rows FROM calo_recon.train_model('citus', 0.02, 50, 128, 42) m"
+psql "${ONE[@]}" -c "$INGEST" >/dev/null || { echo "FAIL ingest on one node"; exit 1; }
+psql "${ONE[@]}" -c "$TRAIN" >/dev/null || { echo "FAIL train_model on one node"; exit 1; }
+
+# The digests: every column but surrogate ids and times of day, in a total order.
+DIGESTS=$(cat <<'SQL'
+SELECT 'transactions', pg_catalog.md5(pg_catalog.string_agg(t::text, E'\n' ORDER BY t.txn_id)) FROM calo_recon.transactions t
+UNION ALL
+SELECT 'findings', pg_catalog.md5(pg_catalog.string_agg(
+         pg_catalog.concat_ws('|', f.txn_id, f.user_id, f.finding, f.expected, f.actual, f.difference,
+                              f.tolerance, f.currency, f.logged_at, f.first_break), E'\n'
+         ORDER BY f.txn_id, f.finding)) FROM calo_recon.reconciliation_findings f
+UNION ALL
+SELECT 'balance_errors', pg_catalog.md5(pg_catalog.string_agg(
+         pg_catalog.concat_ws('|', e.user_id, e.subscription_balance, e.payment_balance, e.logged_at,
+                              e.request_id, e.message_id, e.txn_id, e.source_file), E'\n'
+         ORDER BY e.user_id, e.logged_at, e.request_id, e.subscription_balance)) FROM calo_recon.balance_errors e
+UNION ALL
+SELECT 'rejections', pg_catalog.md5(pg_catalog.string_agg(
+         pg_catalog.concat_ws('|', r.txn_id, r.user_id, r.current_balance, r.logged_at, r.request_id,
+                              r.source_file), E'\n'
+         ORDER BY r.user_id, r.logged_at, r.request_id, r.txn_id)) FROM calo_recon.negative_balance_rejections r
+UNION ALL
+SELECT 'quarantine', pg_catalog.md5(pg_catalog.string_agg(
+         pg_catalog.concat_ws('|', q.source_file, q.event_no, q.logged_at, q.kind, q.txn_id, q.reason,
+                              q.detail, q.raw), E'\n'
+         ORDER BY q.source_file, q.event_no, q.reason, q.txn_id)) FROM calo_recon.quarantine q
+UNION ALL
+SELECT 'log_events', pg_catalog.md5(pg_catalog.string_agg(
+         pg_catalog.concat_ws('|', l.source_file, l.event_no, l.kind, l.body, l.raw), E'\n'
+         ORDER BY l.source_file, l.event_no)) FROM calo_recon.log_events l
+UNION ALL
+SELECT 'ingested_files', pg_catalog.md5(pg_catalog.string_agg(
+         pg_catalog.concat_ws('|', i.digest, i.file_name, i.events, i.transactions, i.duplicates,
+                              i.conflicts, i.balance_errors, i.rejections, i.quarantined, i.repeated), E'\n'
+         ORDER BY i.file_name)) FROM calo_recon.ingested_files i
+UNION ALL
+SELECT 'balance_breaks (view)', pg_catalog.md5(pg_catalog.string_agg(b::text, E'\n' ORDER BY b.txn_id, b.break_kind))
+FROM calo_recon.balance_breaks b
+UNION ALL
+SELECT 'precision_drift (view)', pg_catalog.md5(pg_catalog.string_agg(d::text, E'\n' ORDER BY d.txn_id, d.drift_kind))
+FROM calo_recon.precision_drift d
+UNION ALL
+-- in the view's own order, which training follows
+SELECT 'features', pg_catalog.md5(pg_catalog.string_agg(f::text, E'\n')) FROM calo_recon.transaction_features f
+UNION ALL
+SELECT 'model', pg_catalog.md5(pg_catalog.concat_ws('|', m.features, m.scaler, m.forest, m.threshold, m.training_rows,
+                                                    m.parameters))
+FROM calo_recon.models m WHERE m.active
+UNION ALL
+SELECT 'scores', pg_catalog.md5(pg_catalog.string_agg(
+         pg_catalog.concat_ws('|', s.txn_id, s.score, s.flagged, s.explanation), E'\n' ORDER BY s.txn_id))
+FROM calo_recon.transaction_scores s
+UNION ALL
+SELECT 'queue left', pg_catalog.count(*)::text FROM calo_recon.pending_reconcile
+UNION ALL
+SELECT 'conflict of the replay', pg_catalog.count(*)::text FROM calo_recon.quarantine q
+WHERE q.reason = 'conflict' AND q.detail -> 'incoming' ->> 'user_id' = 'replayed-under-another-user'
+SQL
+)
+RECONCILE="SELECT r::text FROM calo_recon.reconcile() r"
+one_digests=$(psql "${ONE[@]}" -c "$DIGESTS") || exit 1
+one_counts=$(psql "${ONE[@]}" -c "$RECONCILE") || exit 1
+dropdb calo_citus_one
+
+# the cluster
+if ! citus_start calo; then
+  echo "skipped: Citus cluster: $CITUS_SKIP"
+  exit "$status"
+fi
+trap 'citus_destroy; rm -rf "$GEN" "$CR_ROOT/import/citus-export" "$CR_ROOT/import/citus-replay"' EXIT
+echo "cluster: coordinator and $CITUS_WORKERS workers on ports ${CITUS_PORTS[*]} ($CITUS_ROOT)"
+cp -r "$GEN/export" "$CITUS_ROOT/import/citus-export" && cp -r "$GEN/replay" "$CITUS_ROOT/import/citus-replay"
+[ "$(id -u)" -eq 0 ] && chown -R postgres "$CITUS_ROOT/import"
+CL=(-X -q -At -v ON_ERROR_STOP=1)
+psql "${CL[@]}" -c "CREATE EXTENSION calo_recon" || exit 1
+
+# an existing database: the export's first day's files before distribute(), the rest after
+first_day=$(cd "$CITUS_ROOT/import" && find citus-export -name '*.gz' | sort | head -n 1 | xargs dirname)
+psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('$first_day')" >/dev/null ||
+  { echo "FAIL ingest before distribute()"; exit 1; }
+got=$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(d.table_name || ':' || d.placement || ':' || d.shards, ' ' ORDER BY d.table_name::text) FROM calo_recon.distribute(8) d" 2>/dev/null | tail -n 1)
+check "distribute(8)" "calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transactions:distributed:8" "$got"
+got=$(psql "${CL[@]}" -c "SELECT pg_catalog.count(DISTINCT pg_catalog.get_shard_id_for_distribution_column('calo_recon.shard_anchors', a.user_id)) FROM calo_recon.shard_anchors a")
+check "one anchor in each of the 8 shards" "8" "$got"
+for call in "distribute()" "distribute(0)"; do
+  want=$([ "$call" = "distribute()" ] && echo 55000 || echo 22023)
+  got=$(psql "${CL[@]}" -c "DO \$\$ BEGIN PERFORM calo_recon.$call; EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
+  check "$call refused: $want" "NOTICE:  $want" "$got"
+done
+psql "${CL[@]}" -c "$INGEST" >/dev/null || { echo "FAIL ingest on the cluster"; exit 1; }
+psql "${CL[@]}" -c "$TRAIN" >/dev/null || { echo "FAIL train_model on the cluster"; exit 1; }
+
+cluster_digests=$(psql "${CL[@]}" -c "$DIGESTS") || exit 1
+while IFS='|' read -r name digest; do
+  check "$name: cluster = one node" "$digest" "$(grep "^$name|" <<<"$cluster_digests" | cut -d'|' -f2)"
+done <<<"$one_digests"
+check "the replay is one conflict" "conflict of the replay|1" "$(grep '^conflict of the replay|' <<<"$cluster_digests")"
+check "the cluster's features, model and scores are not empty" "$n|$n|$n" \
+  "$(psql "${CL[@]}" -c "SELECT (SELECT pg_catalog.count(*) FROM calo_recon.transaction_features) || '|' ||
+                                (SELECT m.training_rows FROM calo_recon.models m WHERE m.active) || '|' ||
+                                (SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores)")"
+# the explanations (amount, currency's minor unit, context: all from the
+# shards) are in the scores' digest: some rows must be flagged and explained
+check "the cluster explains some flagged rows" "t" \
+  "$(psql "${CL[@]}" -c "SELECT pg_catalog.count(*) > 0 FROM calo_recon.transaction_scores s
+                         WHERE s.flagged AND s.explanation IS NOT NULL")"
+check "reconcile() counts: cluster = one node" "$one_counts" "$(psql "${CL[@]}" -c "$RECONCILE")"
+
+# the pushdown: the per-shard reconciliation is one task per shard, run on
+# the workers; a user's findings are one task on one worker
+plan=$(psql "${CL[@]}" -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT calo_recon.reconcile_placement(a.tableoid, NULL) FROM calo_recon.shard_anchors a")
+check "reconcile pushdown: 8 tasks" "1" "$(grep -c 'Task Count: 8' <<<"$plan")"
+check "reconcile pushdown: the call is in the workers' query" "1" \
+  "$(grep -c 'Query: SELECT calo_recon.reconcile_placement(tableoid, NULL::text\[\]) AS reconcile_placement FROM calo_recon.shard_anchors_' <<<"$plan")"
+user=$(psql "${CL[@]}" -c "SELECT t.user_id FROM calo_recon.transactions t ORDER BY t.txn_id LIMIT 1")
+plan=$(psql "${CL[@]}" -c "EXPLAIN (COSTS OFF) SELECT * FROM calo_recon.reconciliation_findings f WHERE f.user_id = '$user'")
+check "a user's findings: one task (router)" "1" "$(grep -c 'Task Count: 1' <<<"$plan")"
+exit "$status"
