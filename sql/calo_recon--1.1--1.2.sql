@@ -4259,3 +4259,662 @@ COMMENT ON COLUMN calo_recon.anomalies.attribution IS
 
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of features and explanations (issue 9 items 1, 2)
+
+-- ---------------------------------------------------------------------
+-- views (issue 10 item 7): the report totals.  reconcile() stores per user
+-- what user_summary, overdraft_episodes and daily_summary need
+-- (store_report_totals); the views read those rows, and the users still
+-- queued live.  Updates and deletes of transactions queue their users too.
+-- The three views are dropped and created again (same columns, comments and
+-- rows); user_summary_in() gives user_summary over an export's period.
+-- reapply_grants() below gives back the rights grant_role() gave.
+-- ---------------------------------------------------------------------
+-- An update or a delete changes the chain of the users of its old rows (and
+-- of its new ones): they are queued too, so that neither the findings nor
+-- the report totals that reconcile() stores stay stale (README "Reports").
+-- One trigger per event: a trigger with transition tables has one event.
+CREATE FUNCTION calo_recon.track_changed_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        SELECT pg_catalog.array_agg(DISTINCT c.user_id) INTO users
+        FROM (SELECT o.user_id FROM old_rows o UNION ALL SELECT n.user_id FROM new_rows n) c;
+    ELSE
+        SELECT pg_catalog.array_agg(DISTINCT o.user_id) INTO users FROM old_rows o;
+    END IF;
+    INSERT INTO calo_recon.pending_reconcile (user_id)
+    SELECT u.user_id FROM pg_catalog.unnest(users) AS u (user_id);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.track_changed_transactions() IS
+  'Trigger: queues the users of updated or deleted transactions in pending_reconcile for the next reconciliation';
+CREATE TRIGGER transactions_track_updated
+    AFTER UPDATE ON calo_recon.transactions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_changed_transactions();
+CREATE TRIGGER transactions_track_deleted
+    AFTER DELETE ON calo_recon.transactions
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_changed_transactions();
+
+-- ---------------------------------------------------------------------
+-- Report totals (issue 10 item 7): what user_summary, overdraft_episodes
+-- and daily_summary need of each user's chain, stored by reconcile() for the
+-- users it reconciles (store_report_totals), so that the views read a few
+-- rows per user, or per currency and day, instead of every transaction.
+-- The functions below are the one definition of those figures: reconcile()
+-- stores their rows, and the views compute them live for the users still
+-- queued in pending_reconcile, whose stored rows may be stale.  A view is
+-- therefore exact at every moment, not only after a refresh.
+-- Each function reads the transactions of the given users (all when NULL);
+-- the query is planned with the arguments' values (EXECUTE ... USING), so a
+-- few users are read through transactions_user_chain_idx.
+-- ---------------------------------------------------------------------
+
+-- The first and last row of a group in chain order without sorting it
+-- (src/glue/chain_agg_glue.c, with walk.c's comparison).
+CREATE FUNCTION calo_recon.chain_first_step(internal, timestamptz, text, anyelement)
+RETURNS internal
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_chain_first_step';
+COMMENT ON FUNCTION calo_recon.chain_first_step(internal, timestamptz, text, anyelement) IS
+  'Transition function of calo_recon.chain_first';
+CREATE FUNCTION calo_recon.chain_last_step(internal, timestamptz, text, anyelement)
+RETURNS internal
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_chain_last_step';
+COMMENT ON FUNCTION calo_recon.chain_last_step(internal, timestamptz, text, anyelement) IS
+  'Transition function of calo_recon.chain_last';
+CREATE FUNCTION calo_recon.chain_pick_value(internal, timestamptz, text, anyelement)
+RETURNS anyelement
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_chain_pick_value';
+COMMENT ON FUNCTION calo_recon.chain_pick_value(internal, timestamptz, text, anyelement) IS
+  'Final function of calo_recon.chain_first and chain_last';
+CREATE AGGREGATE calo_recon.chain_first(logged_at timestamptz, txn_id text, value anyelement) (
+    SFUNC = calo_recon.chain_first_step, STYPE = internal,
+    FINALFUNC = calo_recon.chain_pick_value, FINALFUNC_EXTRA, PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE calo_recon.chain_first(timestamptz, text, anyelement) IS
+  'value of the group''s first row in the chain order of reconcile() (logged_at, then txn_id bytewise; as ORDER BY calo_recon.chain_key), without sorting the group; rows with a NULL logged_at or txn_id are skipped';
+CREATE AGGREGATE calo_recon.chain_last(logged_at timestamptz, txn_id text, value anyelement) (
+    SFUNC = calo_recon.chain_last_step, STYPE = internal,
+    FINALFUNC = calo_recon.chain_pick_value, FINALFUNC_EXTRA, PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE calo_recon.chain_last(timestamptz, text, anyelement) IS
+  'value of the group''s last row in the chain order of reconcile(), without sorting the group; rows with a NULL logged_at or txn_id are skipped';
+
+CREATE FUNCTION calo_recon.user_figures(user_ids text[], period_from timestamptz, period_to timestamptz)
+RETURNS TABLE (user_id text, transactions bigint, first_logged_at timestamptz,
+               last_logged_at timestamptz, currency text, opening_balance numeric,
+               closing_balance numeric, overdrafts bigint, credits_total numeric,
+               debits_total numeric, credits_net numeric, debits_net numeric, vat_total numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE $q$
+    SELECT t.user_id,
+           pg_catalog.count(*),
+           pg_catalog.min(t.logged_at),
+           pg_catalog.max(t.logged_at),
+           calo_recon.chain_last(t.logged_at, t.txn_id, t.currency),
+           calo_recon.chain_first(t.logged_at, t.txn_id, t.old_balance),
+           calo_recon.chain_last(t.logged_at, t.txn_id, t.new_balance),
+           pg_catalog.count(*) FILTER (WHERE calo_recon.is_overdraft(t.new_balance)),
+           coalesce(pg_catalog.sum(t.amount) FILTER (
+               WHERE calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0),
+           coalesce(pg_catalog.sum(t.amount) FILTER (
+               WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0),
+           coalesce(pg_catalog.sum(t.amount - t.vat) FILTER (
+               WHERE calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0),
+           coalesce(pg_catalog.sum(t.amount - t.vat) FILTER (
+               WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0),
+           pg_catalog.sum(t.vat)
+    FROM calo_recon.transactions t
+    WHERE ($1 IS NULL OR t.user_id = ANY ($1))
+      AND ($2 IS NULL OR t.logged_at >= $2)
+      AND ($3 IS NULL OR t.logged_at < $3)
+    GROUP BY t.user_id
+    $q$ USING user_ids, period_from, period_to;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz) IS
+  'Internal to user_summary and reconcile(): per user of user_ids (all when NULL), the figures of their transactions logged in [period_from, period_to) (NULL: open) in chain order: count, first and last time, currency of the last, opening (old_balance of the first) and closing (new_balance of the last) balance, overdrafts, credits and debits gross and net, VAT; exact, not rounded';
+
+CREATE FUNCTION calo_recon.user_day_figures(user_ids text[])
+RETURNS TABLE (user_id text, currency text, day date, transactions bigint, credits numeric,
+               debits numeric, vat numeric, overdrafts bigint, liability_change numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE $q$
+    SELECT d.user_id, d.currency, d.day, d.transactions, d.credits, d.debits, d.vat, d.overdrafts,
+           -- the wallet's last balance of the day in that currency (chain
+           -- order) as a change from its previous day's
+           d.closing - coalesce(pg_catalog.lag(d.closing) OVER (
+               PARTITION BY d.user_id, d.currency ORDER BY d.day), 0)
+    FROM (SELECT t.user_id, t.currency,
+                 pg_catalog.timezone('UTC', t.logged_at)::pg_catalog.date AS day,
+                 pg_catalog.count(*) AS transactions,
+                 coalesce(pg_catalog.sum(t.amount) FILTER (
+                     WHERE calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS credits,
+                 coalesce(pg_catalog.sum(t.amount) FILTER (
+                     WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS debits,
+                 pg_catalog.sum(t.vat) AS vat,
+                 pg_catalog.count(*) FILTER (WHERE calo_recon.is_overdraft(t.new_balance)) AS overdrafts,
+                 calo_recon.chain_last(t.logged_at, t.txn_id, t.new_balance) AS closing
+          FROM calo_recon.transactions t
+          WHERE $1 IS NULL OR t.user_id = ANY ($1)
+          GROUP BY 1, 2, 3) d
+    $q$ USING user_ids;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.user_day_figures(text[]) IS
+  'Internal to daily_summary and reconcile(): per user of user_ids (all when NULL), currency and UTC day, the figures of their transactions: count, credits and debits (gross), VAT, overdrafts, and the change of the wallet''s last balance of the day (chain order) from its previous day in that currency; exact, not rounded';
+
+CREATE FUNCTION calo_recon.user_overdraft_episodes(user_ids text[])
+RETURNS TABLE (user_id text, currency text, started_at timestamptz, ended_at timestamptz,
+               transactions bigint, first_txn_id text, last_txn_id text,
+               low_currencies text[], low_balances numeric[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE $q$
+    WITH ordered AS (
+        SELECT t.txn_id, t.user_id, t.currency, t.new_balance, t.logged_at,
+               calo_recon.is_overdraft(t.new_balance) AS negative,
+               -- a run: the negative rows after as many non-negative ones
+               pg_catalog.count(*) FILTER (WHERE NOT calo_recon.is_overdraft(t.new_balance)) OVER w AS run,
+               pg_catalog.lead(t.logged_at) OVER w AS next_logged_at
+        FROM calo_recon.transactions t
+        WHERE ($1 IS NULL OR t.user_id = ANY ($1))
+          AND t.user_id IN (SELECT o.user_id FROM calo_recon.transactions o
+                            WHERE calo_recon.is_overdraft(o.new_balance)
+                              AND ($1 IS NULL OR o.user_id = ANY ($1)))
+        WINDOW w AS (PARTITION BY t.user_id ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id))
+    ),
+    per_currency AS (
+        -- the lowest balance is kept per currency of the run, for rounding
+        -- when read
+        SELECT o.user_id, o.run, o.currency, pg_catalog.count(*) AS transactions,
+               pg_catalog.min(o.new_balance) AS low,
+               pg_catalog.min(o.logged_at) AS first_at,
+               calo_recon.chain_first(o.logged_at, o.txn_id, o.txn_id) AS first_id,
+               pg_catalog.max(o.logged_at) AS last_at,
+               calo_recon.chain_last(o.logged_at, o.txn_id, o.txn_id) AS last_id,
+               calo_recon.chain_last(o.logged_at, o.txn_id, o.next_logged_at) AS ended_at
+        FROM ordered o
+        WHERE o.negative
+        GROUP BY o.user_id, o.run, o.currency
+    )
+    SELECT c.user_id,
+           calo_recon.chain_first(c.first_at, c.first_id, c.currency),
+           pg_catalog.min(c.first_at),
+           calo_recon.chain_last(c.last_at, c.last_id, c.ended_at),
+           pg_catalog.sum(c.transactions)::pg_catalog.int8,
+           calo_recon.chain_first(c.first_at, c.first_id, c.first_id),
+           calo_recon.chain_last(c.last_at, c.last_id, c.last_id),
+           pg_catalog.array_agg(c.currency),
+           pg_catalog.array_agg(c.low)
+    FROM per_currency c
+    GROUP BY c.user_id, c.run
+    $q$ USING user_ids;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.user_overdraft_episodes(text[]) IS
+  'Internal to overdraft_episodes and reconcile(): the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, with the lowest new_balance of each run per currency of its rows (low_currencies and low_balances, aligned, in no particular order; exact)';
+
+CREATE TABLE calo_recon.user_totals (
+    user_id          text        PRIMARY KEY,
+    transactions     bigint      NOT NULL,
+    first_logged_at  timestamptz NOT NULL,
+    last_logged_at   timestamptz NOT NULL,
+    currency         text        NOT NULL,
+    opening_balance  numeric     NOT NULL,
+    closing_balance  numeric     NOT NULL,
+    overdrafts       bigint      NOT NULL,
+    credits_total    numeric     NOT NULL,
+    debits_total     numeric     NOT NULL,
+    credits_net      numeric     NOT NULL,
+    debits_net       numeric     NOT NULL,
+    vat_total        numeric     NOT NULL
+);
+COMMENT ON TABLE calo_recon.user_totals IS
+  'Internal to user_summary: user_figures() of each user as of their last reconcile() (store_report_totals); user_summary reads the queued users live instead. Not dumped: a restore queues every user again';
+COMMENT ON COLUMN calo_recon.user_totals.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.user_totals.transactions IS 'Number of transactions';
+COMMENT ON COLUMN calo_recon.user_totals.first_logged_at IS 'First transaction time';
+COMMENT ON COLUMN calo_recon.user_totals.last_logged_at IS 'Last transaction time';
+COMMENT ON COLUMN calo_recon.user_totals.currency IS 'Currency of the last transaction in chain order';
+COMMENT ON COLUMN calo_recon.user_totals.opening_balance IS 'old_balance of the first transaction in chain order, exact';
+COMMENT ON COLUMN calo_recon.user_totals.closing_balance IS 'new_balance of the last transaction in chain order, exact';
+COMMENT ON COLUMN calo_recon.user_totals.overdrafts IS 'Transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.user_totals.credits_total IS 'Sum of amount over credits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.debits_total IS 'Sum of amount over debits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.credits_net IS 'Sum of amount - vat over credits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.debits_net IS 'Sum of amount - vat over debits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.vat_total IS 'Sum of vat, exact';
+
+CREATE TABLE calo_recon.user_day_totals (
+    user_id           text    NOT NULL,
+    currency          text    NOT NULL,
+    day               date    NOT NULL,
+    transactions      bigint  NOT NULL,
+    credits           numeric NOT NULL,
+    debits            numeric NOT NULL,
+    vat               numeric NOT NULL,
+    overdrafts        bigint  NOT NULL,
+    liability_change  numeric NOT NULL,
+    PRIMARY KEY (user_id, currency, day)
+);
+COMMENT ON TABLE calo_recon.user_day_totals IS
+  'Internal to daily_summary: user_day_figures() of each user as of their last reconcile() (store_report_totals); day_totals is their sum. Not dumped: a restore queues every user again';
+COMMENT ON COLUMN calo_recon.user_day_totals.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.user_day_totals.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.user_day_totals.day IS 'UTC day';
+COMMENT ON COLUMN calo_recon.user_day_totals.transactions IS 'Transactions logged that day';
+COMMENT ON COLUMN calo_recon.user_day_totals.credits IS 'Sum of amount over credits, exact';
+COMMENT ON COLUMN calo_recon.user_day_totals.debits IS 'Sum of amount over debits, exact';
+COMMENT ON COLUMN calo_recon.user_day_totals.vat IS 'Sum of vat, exact';
+COMMENT ON COLUMN calo_recon.user_day_totals.overdrafts IS 'Transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.user_day_totals.liability_change IS 'The wallet''s last balance of the day minus that of its previous day in the currency (0 before), exact';
+
+CREATE TABLE calo_recon.day_totals (
+    currency          text    NOT NULL,
+    day               date    NOT NULL,
+    transactions      bigint  NOT NULL,
+    credits           numeric NOT NULL,
+    debits            numeric NOT NULL,
+    vat               numeric NOT NULL,
+    overdrafts        bigint  NOT NULL,
+    liability_change  numeric NOT NULL,
+    PRIMARY KEY (currency, day)
+);
+COMMENT ON TABLE calo_recon.day_totals IS
+  'Internal to daily_summary: the sum of user_day_totals per currency and day, kept by store_report_totals (the old rows of the reconciled users subtracted, their new ones added). Not dumped';
+COMMENT ON COLUMN calo_recon.day_totals.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.day_totals.day IS 'UTC day';
+COMMENT ON COLUMN calo_recon.day_totals.transactions IS 'Sum of user_day_totals.transactions';
+COMMENT ON COLUMN calo_recon.day_totals.credits IS 'Sum of user_day_totals.credits';
+COMMENT ON COLUMN calo_recon.day_totals.debits IS 'Sum of user_day_totals.debits';
+COMMENT ON COLUMN calo_recon.day_totals.vat IS 'Sum of user_day_totals.vat';
+COMMENT ON COLUMN calo_recon.day_totals.overdrafts IS 'Sum of user_day_totals.overdrafts';
+COMMENT ON COLUMN calo_recon.day_totals.liability_change IS 'Sum of user_day_totals.liability_change';
+
+CREATE TABLE calo_recon.overdraft_episode_totals (
+    user_id         text        NOT NULL,
+    currency        text        NOT NULL,
+    started_at      timestamptz NOT NULL,
+    ended_at        timestamptz,
+    transactions    bigint      NOT NULL,
+    first_txn_id    text        NOT NULL,
+    last_txn_id     text        NOT NULL,
+    low_currencies  text[]      NOT NULL,
+    low_balances    numeric[]   NOT NULL,
+    PRIMARY KEY (user_id, first_txn_id)
+);
+COMMENT ON TABLE calo_recon.overdraft_episode_totals IS
+  'Internal to overdraft_episodes: user_overdraft_episodes() of each user as of their last reconcile() (store_report_totals). Not dumped: a restore queues every user again';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.currency IS 'Currency of the first negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.started_at IS 'logged_at of the first negative transaction';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.ended_at IS 'logged_at of the transaction after the run; NULL while still negative';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.transactions IS 'Negative transactions of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.first_txn_id IS 'First negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.last_txn_id IS 'Last negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_currencies IS 'The currencies of the run''s rows (in no particular order)';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_balances IS 'The lowest new_balance of the run''s rows in each of low_currencies (same position), exact';
+
+-- Called by reconcile() (src/glue/recon_glue.c) after it has written the
+-- findings, under the writer lock, so two never interleave.  Its statements
+-- may see transactions committed after reconcile()'s own snapshot: their
+-- users stay queued (reconcile() drains only the entries it saw), so the
+-- views read those users live and the extra rows stored here are never
+-- shown before the next reconciliation stores them again.
+CREATE FUNCTION calo_recon.store_report_totals(user_ids text[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF user_ids IS NULL THEN
+        DELETE FROM calo_recon.user_totals;
+        DELETE FROM calo_recon.overdraft_episode_totals;
+        DELETE FROM calo_recon.user_day_totals;
+        DELETE FROM calo_recon.day_totals;
+    ELSE
+        DELETE FROM calo_recon.user_totals u WHERE u.user_id = ANY (user_ids);
+        DELETE FROM calo_recon.overdraft_episode_totals e WHERE e.user_id = ANY (user_ids);
+        -- day_totals loses what the users' old rows added
+        WITH gone AS (
+            DELETE FROM calo_recon.user_day_totals u WHERE u.user_id = ANY (user_ids) RETURNING u.*
+        )
+        INSERT INTO calo_recon.day_totals AS d
+        SELECT g.currency, g.day, -pg_catalog.sum(g.transactions), -pg_catalog.sum(g.credits),
+               -pg_catalog.sum(g.debits), -pg_catalog.sum(g.vat), -pg_catalog.sum(g.overdrafts),
+               -pg_catalog.sum(g.liability_change)
+        FROM gone g
+        GROUP BY g.currency, g.day
+        ON CONFLICT (currency, day) DO UPDATE
+        SET transactions = d.transactions + excluded.transactions, credits = d.credits + excluded.credits,
+            debits = d.debits + excluded.debits, vat = d.vat + excluded.vat,
+            overdrafts = d.overdrafts + excluded.overdrafts,
+            liability_change = d.liability_change + excluded.liability_change;
+    END IF;
+    INSERT INTO calo_recon.user_totals SELECT * FROM calo_recon.user_figures(user_ids, NULL, NULL);
+    INSERT INTO calo_recon.overdraft_episode_totals SELECT * FROM calo_recon.user_overdraft_episodes(user_ids);
+    WITH came AS (
+        INSERT INTO calo_recon.user_day_totals SELECT * FROM calo_recon.user_day_figures(user_ids)
+        RETURNING *
+    )
+    INSERT INTO calo_recon.day_totals AS d
+    SELECT c.currency, c.day, pg_catalog.sum(c.transactions), pg_catalog.sum(c.credits),
+           pg_catalog.sum(c.debits), pg_catalog.sum(c.vat), pg_catalog.sum(c.overdrafts),
+           pg_catalog.sum(c.liability_change)
+    FROM came c
+    GROUP BY c.currency, c.day
+    ON CONFLICT (currency, day) DO UPDATE
+    SET transactions = d.transactions + excluded.transactions, credits = d.credits + excluded.credits,
+        debits = d.debits + excluded.debits, vat = d.vat + excluded.vat,
+        overdrafts = d.overdrafts + excluded.overdrafts,
+        liability_change = d.liability_change + excluded.liability_change;
+    -- a day none of whose rows is left (transactions deleted)
+    DELETE FROM calo_recon.day_totals d WHERE d.transactions = 0;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.store_report_totals(text[]) IS
+  'Internal to reconcile(): stores the report totals (user_totals, user_day_totals, day_totals, overdraft_episode_totals) of the users of user_ids (all when NULL) from their transactions';
+REVOKE ALL ON FUNCTION calo_recon.store_report_totals(text[]) FROM PUBLIC;
+
+DROP VIEW calo_recon.daily_summary;
+DROP VIEW calo_recon.user_summary;
+DROP VIEW calo_recon.overdraft_episodes;
+
+CREATE VIEW calo_recon.daily_summary AS
+WITH activity AS (
+    -- day_totals, with the stored rows of the queued users replaced by
+    -- their live ones
+    SELECT a.day, a.currency,
+           pg_catalog.sum(a.transactions) AS transactions, pg_catalog.sum(a.credits) AS credits,
+           pg_catalog.sum(a.debits) AS debits, pg_catalog.sum(a.vat) AS vat,
+           pg_catalog.sum(a.overdrafts) AS overdrafts, pg_catalog.sum(a.liability_change) AS change
+    FROM (SELECT d.day, d.currency, d.transactions, d.credits, d.debits, d.vat, d.overdrafts,
+                 d.liability_change
+          FROM calo_recon.day_totals d
+          UNION ALL
+          SELECT u.day, u.currency, -u.transactions, -u.credits, -u.debits, -u.vat, -u.overdrafts,
+                 -u.liability_change
+          FROM calo_recon.user_day_totals u
+          WHERE u.user_id IN (SELECT p.user_id FROM calo_recon.pending_reconcile p)
+          UNION ALL
+          SELECT l.day, l.currency, l.transactions, l.credits, l.debits, l.vat, l.overdrafts,
+                 l.liability_change
+          FROM (SELECT DISTINCT p.user_id FROM calo_recon.pending_reconcile p) q
+          CROSS JOIN LATERAL calo_recon.user_day_figures(ARRAY[q.user_id]) l) a
+    GROUP BY a.day, a.currency
+    HAVING pg_catalog.sum(a.transactions) > 0
+),
+breaks AS (
+    SELECT pg_catalog.timezone('UTC', b.logged_at)::pg_catalog.date AS day, b.currency,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'arithmetic') AS arithmetic_breaks,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'chain') AS chain_breaks,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'conflict') AS conflicts,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'out_of_range') AS out_of_range
+    FROM calo_recon.balance_breaks b
+    GROUP BY 1, 2
+),
+disc AS (
+    SELECT pg_catalog.timezone('UTC', d.logged_at)::pg_catalog.date AS day, d.currency,
+           pg_catalog.count(*) AS discrepancies
+    FROM calo_recon.discrepancies d
+    WHERE d.currency IS NOT NULL
+    GROUP BY 1, 2
+),
+anom AS (
+    SELECT pg_catalog.timezone('UTC', a.logged_at)::pg_catalog.date AS day, a.currency,
+           pg_catalog.count(*) AS anomalies
+    FROM calo_recon.anomalies a
+    GROUP BY 1, 2
+),
+days AS (
+    SELECT a.day, a.currency FROM activity a
+    UNION SELECT d.day, d.currency FROM disc d
+)
+SELECT k.day, k.currency,
+       coalesce(a.transactions, 0)::bigint AS transactions,
+       calo_recon.round_money(coalesce(a.credits, 0), cu.minor_unit) AS credits,
+       calo_recon.round_money(coalesce(a.debits, 0), cu.minor_unit) AS debits,
+       calo_recon.round_money(coalesce(a.vat, 0), cu.minor_unit) AS vat,
+       calo_recon.round_money(pg_catalog.sum(coalesce(a.change, 0)) OVER (
+           PARTITION BY k.currency ORDER BY k.day), cu.minor_unit) AS wallet_liability,
+       coalesce(b.arithmetic_breaks, 0) AS arithmetic_breaks,
+       coalesce(b.chain_breaks, 0) AS chain_breaks,
+       coalesce(b.conflicts, 0) AS conflicts,
+       coalesce(b.out_of_range, 0) AS out_of_range,
+       coalesce(a.overdrafts, 0)::bigint AS overdrafts,
+       coalesce(d.discrepancies, 0) AS discrepancies,
+       coalesce(n.anomalies, 0) AS anomalies
+FROM days k
+LEFT JOIN activity a ON a.day = k.day AND a.currency = k.currency
+LEFT JOIN breaks b ON b.day = k.day AND b.currency = k.currency
+LEFT JOIN disc d ON d.day = k.day AND d.currency = k.currency
+LEFT JOIN anom n ON n.day = k.day AND n.currency = k.currency
+LEFT JOIN calo_recon.currencies cu ON cu.code = k.currency;
+COMMENT ON VIEW calo_recon.daily_summary IS
+  'The figures per currency and UTC day (days with transactions or discrepancies): activity, the wallet liability at the end of the day, breaks by kind, overdrafts, discrepancies and anomalies. Money rounded to the currency''s minor unit (round_money). Breaks are as of the last calo_recon.reconcile()';
+COMMENT ON COLUMN calo_recon.daily_summary.day IS 'Day (UTC) the rows were logged';
+COMMENT ON COLUMN calo_recon.daily_summary.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.daily_summary.transactions IS 'Transactions logged that day';
+COMMENT ON COLUMN calo_recon.daily_summary.credits IS 'Sum of amount (gross) over credits (is_credit)';
+COMMENT ON COLUMN calo_recon.daily_summary.debits IS 'Sum of amount (gross) over debits';
+COMMENT ON COLUMN calo_recon.daily_summary.vat IS 'Sum of vat';
+COMMENT ON COLUMN calo_recon.daily_summary.wallet_liability IS 'Closing wallet liability: the sum over wallets of their last new_balance (chain order) logged in that currency up to the end of the day';
+COMMENT ON COLUMN calo_recon.daily_summary.arithmetic_breaks IS 'Arithmetic breaks of that day''s transactions (balance_breaks)';
+COMMENT ON COLUMN calo_recon.daily_summary.chain_breaks IS 'Chain breaks of that day''s transactions';
+COMMENT ON COLUMN calo_recon.daily_summary.conflicts IS 'Conflicting deliveries of that day''s transactions';
+COMMENT ON COLUMN calo_recon.daily_summary.out_of_range IS 'Values too large or too precise to check exactly';
+COMMENT ON COLUMN calo_recon.daily_summary.overdrafts IS 'Transactions that left a wallet below zero';
+COMMENT ON COLUMN calo_recon.daily_summary.discrepancies IS 'Balance errors logged that day at or above the tolerance (discrepancies; those of users without a transaction have no currency and are not counted here)';
+COMMENT ON COLUMN calo_recon.daily_summary.anomalies IS 'Rows of the anomalies view logged that day';
+
+-- The users whose stored totals may be stale: queued in pending_reconcile.
+-- Each view reads the stored rows of the other users and computes these
+-- live, one user at a time (LATERAL, so WHERE user_id = ... reaches the
+-- queue and computes that user only).
+
+CREATE VIEW calo_recon.user_summary AS
+-- Every part is keyed by user_id and referenced once, and the counts are
+-- read per row shown, so a filter on user_id reaches the user's rows only,
+-- LIMIT reads as many users as it shows, and count(*) reads no count.
+WITH txn AS (
+    SELECT s.user_id, s.transactions, s.first_logged_at, s.last_logged_at, s.currency,
+           s.opening_balance, s.closing_balance, s.overdrafts, s.credits_total, s.debits_total,
+           s.credits_net, s.debits_net, s.vat_total
+    FROM calo_recon.user_totals s
+    WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = s.user_id)
+    UNION ALL
+    SELECT q.user_id, l.transactions, l.first_logged_at, l.last_logged_at, l.currency,
+           l.opening_balance, l.closing_balance, l.overdrafts, l.credits_total, l.debits_total,
+           l.credits_net, l.debits_net, l.vat_total
+    FROM (SELECT DISTINCT p.user_id FROM calo_recon.pending_reconcile p) q
+    CROSS JOIN LATERAL calo_recon.user_figures(ARRAY[q.user_id], NULL, NULL) l
+    UNION ALL
+    -- users seen only in balance errors or rejections
+    SELECT o.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM (SELECT e.user_id FROM calo_recon.balance_errors e
+          UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n) o
+    WHERE NOT EXISTS (SELECT FROM calo_recon.transactions t WHERE t.user_id = o.user_id)
+)
+SELECT x.user_id,
+       coalesce(x.transactions, 0) AS transactions,
+       x.first_logged_at, x.last_logged_at, x.currency,
+       calo_recon.round_money(x.closing_balance, cu.minor_unit) AS current_balance,
+       (SELECT pg_catalog.count(*) FROM calo_recon.reconciliation_findings f
+        WHERE f.user_id = x.user_id AND f.finding = 'arithmetic') AS arithmetic_breaks,
+       (SELECT pg_catalog.count(*) FROM calo_recon.reconciliation_findings f
+        WHERE f.user_id = x.user_id AND f.finding = 'chain') AS chain_breaks,
+       (SELECT pg_catalog.count(*) FROM calo_recon.reconciliation_findings f
+        WHERE f.user_id = x.user_id AND f.finding IN ('drift', 'chain_drift')) AS drift,
+       coalesce(x.overdrafts, 0) AS overdrafts,
+       (SELECT pg_catalog.count(*) FROM calo_recon.discrepancies d
+        WHERE d.user_id = x.user_id) AS discrepancies,
+       (SELECT pg_catalog.count(*) FROM calo_recon.negative_balance_rejections r
+        WHERE r.user_id = x.user_id) AS rejections,
+       calo_recon.round_money(coalesce(x.credits_total, 0), cu.minor_unit) AS credits_total,
+       calo_recon.round_money(coalesce(x.debits_total, 0), cu.minor_unit) AS debits_total,
+       calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
+       calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
+       calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
+       calo_recon.round_money(x.vat_total, cu.minor_unit) AS vat_total,
+       pg_catalog.abs(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net))
+           < calo_recon.tolerance(cu.minor_unit) AS reconciles,
+       calo_recon.round_money(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net),
+                              cu.minor_unit) AS reconcile_difference
+FROM txn x
+LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency;
+COMMENT ON VIEW calo_recon.user_summary IS
+  'One row per user seen in transactions, balance errors or rejections: activity, opening and closing balance, credits, debits and VAT, whether they add up (opening_balance + credits_net - debits_net = current_balance), and counts of breaks, drift, overdrafts, discrepancies and refused debits. Money rounded to the currency''s minor unit (round_money). Break and drift counts are as of the last calo_recon.reconcile(). WHERE user_id = ... reads only that user''s rows';
+COMMENT ON COLUMN calo_recon.user_summary.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.user_summary.transactions IS 'Number of transactions';
+COMMENT ON COLUMN calo_recon.user_summary.first_logged_at IS 'First transaction time';
+COMMENT ON COLUMN calo_recon.user_summary.last_logged_at IS 'Last transaction time';
+COMMENT ON COLUMN calo_recon.user_summary.currency IS 'Currency of the last transaction';
+COMMENT ON COLUMN calo_recon.user_summary.current_balance IS 'Closing balance: new_balance of the last transaction in chain order (logged_at, txn_id)';
+COMMENT ON COLUMN calo_recon.user_summary.arithmetic_breaks IS 'Arithmetic breaks (see balance_breaks)';
+COMMENT ON COLUMN calo_recon.user_summary.chain_breaks IS 'Chain breaks (see balance_breaks)';
+COMMENT ON COLUMN calo_recon.user_summary.drift IS 'Precision drift findings (see precision_drift)';
+COMMENT ON COLUMN calo_recon.user_summary.overdrafts IS 'Transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.user_summary.discrepancies IS 'Balance errors at or above the tolerance (see discrepancies)';
+COMMENT ON COLUMN calo_recon.user_summary.rejections IS 'Debits refused for overdraft (negative_balance_rejections)';
+COMMENT ON COLUMN calo_recon.user_summary.credits_total IS 'Sum of amount (gross, VAT included) over CREDIT transactions (legacy rows whose balance did not decrease count as credits)';
+COMMENT ON COLUMN calo_recon.user_summary.debits_total IS 'Sum of amount (gross, VAT included) over DEBIT transactions (legacy rows whose balance decreased count as debits)';
+COMMENT ON COLUMN calo_recon.user_summary.opening_balance IS 'Opening balance: old_balance of the first transaction in chain order';
+COMMENT ON COLUMN calo_recon.user_summary.credits_net IS 'Sum of amount - vat over credits: what credits added to the wallet';
+COMMENT ON COLUMN calo_recon.user_summary.debits_net IS 'Sum of amount - vat over debits: what debits took from the wallet';
+COMMENT ON COLUMN calo_recon.user_summary.vat_total IS 'Sum of vat over all transactions';
+COMMENT ON COLUMN calo_recon.user_summary.reconciles IS 'true when opening_balance + credits_net - debits_net equals current_balance within the tolerance (half a minor unit), computed on the logged values; NULL without transactions';
+COMMENT ON COLUMN calo_recon.user_summary.reconcile_difference IS 'current_balance - (opening_balance + credits_net - debits_net), rounded to the minor unit: what the breaks of the user add up to';
+
+-- user_summary over a period (export_reports, export_workbook): the same
+-- columns, each of the period [period_from, period_to) (NULL: open).  The
+-- figures come from user_figures, as user_summary's; the projection below
+-- is user_summary's, which test/sql/79_report_totals.sql checks by
+-- comparing the two over an open period.
+CREATE FUNCTION calo_recon.user_summary_in(period_from timestamptz, period_to timestamptz)
+RETURNS SETOF calo_recon.user_summary
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF period_from IS NOT NULL AND period_to IS NOT NULL AND period_from >= period_to THEN
+        RAISE EXCEPTION 'the period must end after it starts'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('period_from is %s, period_to is %s.', period_from, period_to),
+                  HINT = 'The period is [period_from, period_to): period_to is excluded.';
+    END IF;
+    RETURN QUERY EXECUTE $q$
+    WITH x AS (SELECT * FROM calo_recon.user_figures(NULL::pg_catalog.text[], $1, $2)),
+    findings AS (
+        SELECT f.user_id,
+               pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
+               pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
+               pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
+        FROM calo_recon.reconciliation_findings f
+        WHERE ($1 IS NULL OR f.logged_at >= $1) AND ($2 IS NULL OR f.logged_at < $2)
+        GROUP BY f.user_id
+    ),
+    disc AS (
+        SELECT d.user_id, pg_catalog.count(*) AS discrepancies
+        FROM calo_recon.discrepancies d
+        WHERE ($1 IS NULL OR d.logged_at >= $1) AND ($2 IS NULL OR d.logged_at < $2)
+        GROUP BY d.user_id
+    ),
+    rej AS (
+        SELECT r.user_id, pg_catalog.count(*) AS rejections
+        FROM calo_recon.negative_balance_rejections r
+        WHERE ($1 IS NULL OR r.logged_at >= $1) AND ($2 IS NULL OR r.logged_at < $2)
+        GROUP BY r.user_id
+    ),
+    users AS (
+        -- with an open period, every user of user_summary; else those with
+        -- a transaction in it (the export's rule)
+        SELECT x.user_id FROM x
+        UNION SELECT e.user_id FROM calo_recon.balance_errors e WHERE $1 IS NULL AND $2 IS NULL
+        UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n WHERE $1 IS NULL AND $2 IS NULL
+    )
+    SELECT u.user_id,
+           coalesce(x.transactions, 0) AS transactions,
+           x.first_logged_at, x.last_logged_at, x.currency,
+           calo_recon.round_money(x.closing_balance, cu.minor_unit) AS current_balance,
+           coalesce(f.arithmetic_breaks, 0) AS arithmetic_breaks,
+           coalesce(f.chain_breaks, 0) AS chain_breaks,
+           coalesce(f.drift, 0) AS drift,
+           coalesce(x.overdrafts, 0) AS overdrafts,
+           coalesce(d.discrepancies, 0) AS discrepancies,
+           coalesce(r.rejections, 0) AS rejections,
+           calo_recon.round_money(coalesce(x.credits_total, 0), cu.minor_unit) AS credits_total,
+           calo_recon.round_money(coalesce(x.debits_total, 0), cu.minor_unit) AS debits_total,
+           calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
+           calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
+           calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
+           calo_recon.round_money(x.vat_total, cu.minor_unit) AS vat_total,
+           pg_catalog.abs(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net))
+               < calo_recon.tolerance(cu.minor_unit) AS reconciles,
+           calo_recon.round_money(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net),
+                                  cu.minor_unit) AS reconcile_difference
+    FROM users u
+    LEFT JOIN x ON x.user_id = u.user_id
+    LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
+    LEFT JOIN findings f ON f.user_id = u.user_id
+    LEFT JOIN disc d ON d.user_id = u.user_id
+    LEFT JOIN rej r ON r.user_id = u.user_id
+    $q$ USING period_from, period_to;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) IS
+  'user_summary over the period [period_from, period_to) (NULL: open), as export_reports() and export_workbook() write it: the users with a transaction in the period (every user of user_summary when both ends are open), with the period''s figures: transactions, first and last time, opening balance (old_balance of the first transaction in the period, chain order), credits, debits and VAT within it, closing balance (new_balance of its last transaction) and whether opening + credits_net - debits_net = closing (reconcile_difference the gap), and the breaks, drift, overdrafts, discrepancies and refused debits logged in it. 22023 when the period does not end after it starts';
+
+CREATE VIEW calo_recon.overdraft_episodes AS
+WITH episodes AS (
+    SELECT e.user_id, e.currency, e.started_at, e.ended_at, e.transactions, e.first_txn_id,
+           e.last_txn_id, e.low_currencies, e.low_balances
+    FROM calo_recon.overdraft_episode_totals e
+    WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = e.user_id)
+    UNION ALL
+    SELECT q.user_id, l.currency, l.started_at, l.ended_at, l.transactions, l.first_txn_id,
+           l.last_txn_id, l.low_currencies, l.low_balances
+    FROM (SELECT DISTINCT p.user_id FROM calo_recon.pending_reconcile p) q
+    CROSS JOIN LATERAL calo_recon.user_overdraft_episodes(ARRAY[q.user_id]) l
+)
+SELECT e.user_id, e.currency, e.started_at, e.ended_at,
+       -- each row's balance rounded to its currency's minor unit, then the lowest
+       (SELECT pg_catalog.min(calo_recon.round_money(l.balance, cu.minor_unit))
+        FROM ROWS FROM (pg_catalog.unnest(e.low_currencies), pg_catalog.unnest(e.low_balances)) AS l (currency, balance)
+        LEFT JOIN calo_recon.currencies cu ON cu.code = l.currency) AS lowest_balance,
+       e.transactions, e.first_txn_id, e.last_txn_id
+FROM episodes e;
+COMMENT ON VIEW calo_recon.overdraft_episodes IS
+  'Runs of consecutive negative balances per user in chain order (logged_at, txn_id): when the wallet went below zero, how low it went and when a later transaction brought it back to zero or above';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.currency IS 'Currency of the first negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.started_at IS 'logged_at of the first transaction that left the balance negative';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.ended_at IS 'logged_at of the transaction that brought the balance back to zero or above; NULL while still negative';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.lowest_balance IS 'Lowest new_balance during the run, rounded to the currency''s minor unit';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.transactions IS 'Number of consecutive transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.first_txn_id IS 'First negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.last_txn_id IS 'Last negative transaction of the run';
+
+
+
+-- the totals of the data already there (every user is stored; those queued
+-- are read live until their reconciliation)
+SELECT calo_recon.store_report_totals(NULL);
+
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of views (issue 10 item 7)

@@ -1186,6 +1186,26 @@ recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
 }
 
 /*
+ * The report totals of the reconciled users (sql/install/78_reports.sql,
+ * README "Reports"): what user_summary, overdraft_episodes and daily_summary
+ * read instead of every transaction.  A database at version 1.0 or 1.1 has
+ * none.
+ */
+static void
+recon_store_report_totals(bool all_users, Datum user_ids)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {user_ids};
+	char		nulls[1] = {all_users ? 'n' : ' '};
+
+	if (!OidIsValid(get_relname_relid("user_totals", get_namespace_oid("calo_recon", false))))
+		return;
+	if (SPI_execute_with_args("SELECT calo_recon.store_report_totals($1)", 1, argtypes, args, nulls,
+							  false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not store the report totals");
+}
+
+/*
  * On a Citus cluster (README "Scaling out with Citus"): one query over
  * calo_recon.shard_anchors runs reconcile_placement() once per shard group,
  * on the node of its placements, in parallel and in this transaction; the
@@ -1248,9 +1268,12 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 	if (calo_citus_is_distributed(relid))
 		recon_run_distributed(all_users, user_ids, result);
 	else
+	{
 		recon_run(relid, "calo_recon.transactions", "calo_recon.reconciliation_findings",
 				  "calo_recon.pending_reconcile", "calo_recon.currencies", all_users, user_ids,
 				  true, result);
+		recon_store_report_totals(all_users, user_ids);
+	}
 	SPI_finish();
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, result_nulls);
 	return (Datum) 0;

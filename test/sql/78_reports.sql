@@ -63,9 +63,12 @@ BEGIN
         RETURN NEXT line;
     END LOOP;
 END $$;
-SELECT count(*) FILTER (WHERE line ~ 'Scan.* on transactions') AS transaction_scans,
-       count(*) FILTER (WHERE line ~ 'Index Cond: \(user_id = ''rep-a''::text\)') AS user_index_conds,
-       count(*) FILTER (WHERE line ~ 'Seq Scan|Full') AS full_scans
+-- (the report totals: the user's stored row, or while queued their own
+-- transactions, computed by user_figures; only the reconcile queue, a few
+-- rows, is read whole)
+SELECT count(*) FILTER (WHERE line ~ 'Index Cond: \(user_id = ''rep-a''::text\)') AS user_index_conds,
+       count(*) FILTER (WHERE line ~ 'Filter: \(user_id = ''rep-a''::text\)' ) AS queue_filters,
+       count(*) FILTER (WHERE line ~ 'Seq Scan|Full' AND line !~ 'on pending_reconcile') AS full_scans
 FROM pg_temp.plan_of($$SELECT * FROM calo_recon.user_summary WHERE user_id = 'rep-a'$$) AS line;
 RESET enable_seqscan;
 
