@@ -86,6 +86,7 @@ END;
 $$;
 COMMENT ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz) IS
   'Internal to user_summary and reconcile(): per user of user_ids (all when NULL), the figures of their transactions logged in [period_from, period_to) (NULL: open) in chain order: count, first and last time, currency of the last, opening (old_balance of the first) and closing (new_balance of the last) balance, overdrafts, credits and debits gross and net, VAT; exact, not rounded';
+REVOKE ALL ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.user_day_figures(user_ids text[])
 RETURNS TABLE (user_id text, currency text, day date, transactions bigint, credits numeric,
@@ -118,6 +119,7 @@ END;
 $$;
 COMMENT ON FUNCTION calo_recon.user_day_figures(text[]) IS
   'Internal to daily_summary and reconcile(): per user of user_ids (all when NULL), currency and UTC day, the figures of their transactions: count, credits and debits (gross), VAT, overdrafts, and the change of the wallet''s last balance of the day (chain order) from its previous day in that currency; exact, not rounded';
+REVOKE ALL ON FUNCTION calo_recon.user_day_figures(text[]) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.user_overdraft_episodes(user_ids text[])
 RETURNS TABLE (user_id text, currency text, started_at timestamptz, ended_at timestamptz,
@@ -171,6 +173,7 @@ END;
 $$;
 COMMENT ON FUNCTION calo_recon.user_overdraft_episodes(text[]) IS
   'Internal to overdraft_episodes and reconcile(): the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, with the lowest new_balance of each run per currency of its rows (low_currencies and low_balances, aligned, in no particular order; exact)';
+REVOKE ALL ON FUNCTION calo_recon.user_overdraft_episodes(text[]) FROM PUBLIC;
 
 CREATE TABLE calo_recon.user_totals (
     user_id          text        PRIMARY KEY,
@@ -577,6 +580,7 @@ END;
 $$;
 COMMENT ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) IS
   'user_summary over the period [period_from, period_to) (NULL: open), as export_reports() and export_workbook() write it: the users with a transaction in the period (every user of user_summary when both ends are open), with the period''s figures: transactions, first and last time, opening balance (old_balance of the first transaction in the period, chain order), credits, debits and VAT within it, closing balance (new_balance of its last transaction) and whether opening + credits_net - debits_net = closing (reconcile_difference the gap), and the breaks, drift, overdrafts, discrepancies and refused debits logged in it. 22023 when the period does not end after it starts';
+REVOKE ALL ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) FROM PUBLIC;
 
 CREATE VIEW calo_recon.overdraft_episodes AS
 WITH episodes AS (

@@ -1188,8 +1188,8 @@ recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
 /*
  * The report totals of the reconciled users (sql/install/78_reports.sql,
  * README "Reports"): what user_summary, overdraft_episodes and daily_summary
- * read instead of every transaction.  A database at version 1.0 or 1.1 has
- * none.
+ * read instead of every transaction, from the coordinator on a Citus
+ * cluster too.  A database at version 1.0 or 1.1 has none.
  */
 static void
 recon_store_report_totals(bool all_users, Datum user_ids)
@@ -1268,12 +1268,10 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 	if (calo_citus_is_distributed(relid))
 		recon_run_distributed(all_users, user_ids, result);
 	else
-	{
 		recon_run(relid, "calo_recon.transactions", "calo_recon.reconciliation_findings",
 				  "calo_recon.pending_reconcile", "calo_recon.currencies", all_users, user_ids,
 				  true, result);
-		recon_store_report_totals(all_users, user_ids);
-	}
+	recon_store_report_totals(all_users, user_ids);
 	SPI_finish();
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, result_nulls);
 	return (Datum) 0;
