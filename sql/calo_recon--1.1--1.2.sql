@@ -4261,16 +4261,18 @@ SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of features and explanations (issue 9 items 1, 2)
 
 -- ---------------------------------------------------------------------------
--- citus (issue 13 leftovers): alerts and reports on a Citus cluster.  The
--- ingest hands the rows it stored to the alert check on the coordinator
+-- citus (issue 13 leftovers): alerts, reports and roles on a Citus cluster.
+-- The ingest hands the rows it stored to the alert check on the coordinator
 -- (alert_distributed through alert_inbox, whose trigger runs
 -- alert_new_transactions()); the alert trigger names the new ids, not the
 -- transition table, in its queries over transactions, and looks the
 -- backfill's old rows up by id (Citus cannot read a transition table nor
 -- correlate there); chain_findings_since() walks per shard on a cluster
 -- (C); discrepancies joins the linked transaction by user_id too and the
--- latest one laterally.  Same signatures and columns, so OR REPLACE keeps
--- the triggers and grants.
+-- latest one laterally; grant_role() grants the layout's tables on a
+-- cluster and its routine grants reach the workers (grant_on_workers);
+-- distribute() re-applies the grants.  Same signatures and columns, so OR
+-- REPLACE keeps the triggers and grants.
 -- ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION calo_recon.ingest_log_unreconciled(log text, source text)
 RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
@@ -4728,5 +4730,274 @@ COMMENT ON FUNCTION calo_recon.alert_distributed(calo_recon.transactions[]) IS
   'Internal to the ingest on a Citus cluster: the insert-time alert check of the transactions it stored (calo_recon.alert_new_transactions() through calo_recon.alert_inbox)';
 REVOKE ALL ON FUNCTION calo_recon.alert_distributed(calo_recon.transactions[]) FROM PUBLIC;
 
+-- The rights grant_role() gives on routines, on the workers too: Citus
+-- carries the grants on the schema and on distributed tables to the
+-- workers, not those on the extension's functions, and a worker checks
+-- EXECUTE on the per-shard functions a view calls there (the features) with
+-- the caller's rights.  No-op on one node.
+CREATE FUNCTION calo_recon.grant_on_workers(statements text[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    batch text;
+    failed text;
+BEGIN
+    IF NOT calo_recon.is_distributed() THEN
+        RETURN;
+    END IF;
+    -- one command per worker
+    SELECT pg_catalog.string_agg(s.statement, '; ') INTO batch
+    FROM pg_catalog.unnest(statements) AS s (statement)
+    WHERE s.statement ~ ' ON (FUNCTION|ROUTINE|ALL ROUTINES IN SCHEMA) ';
+    IF batch IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s: %s', w.nodename, w.nodeport, w.result), '; ')
+    INTO failed
+    FROM pg_catalog.run_command_on_workers(batch) AS w
+    WHERE NOT w.success;
+    IF failed IS NOT NULL THEN
+        RAISE EXCEPTION 'calo_recon: could not grant on the workers: %', failed
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Every worker must have calo_recon and the role (CREATE ROLE on the coordinator reaches the workers).';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.grant_on_workers(text[]) IS
+  'Internal to grant_role() and revoke_all() on a Citus cluster: runs their statements on routines on every worker too (Citus carries those on the schema and tables itself); 55000 when a worker refuses one. No-op on one node';
+REVOKE ALL ON FUNCTION calo_recon.grant_on_workers(text[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION calo_recon.distribute(shard_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, placement text, shards integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    key_columns text;
+    key_name name;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+        RAISE EXCEPTION 'calo_recon.distribute: Citus is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'On the coordinator, with shared_preload_libraries = ''citus'' on every node: CREATE EXTENSION citus; add the workers (citus_add_node); then call distribute().';
+    END IF;
+    IF shard_count IS NOT NULL AND shard_count NOT BETWEEN 1 AND 64000 THEN
+        RAISE EXCEPTION 'calo_recon.distribute: shard_count % is out of range', shard_count
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give 1 to 64000 shards, or NULL for citus.shard_count.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+               WHERE p.logicalrelid = 'calo_recon.transactions'::regclass) THEN
+        RAISE EXCEPTION 'calo_recon.distribute: calo_recon.transactions is already distributed'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- no ingest, reconcile or refresh while the tables move
+    PERFORM calo_recon.lock_writer();
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+
+    -- transactions first: the others are colocated with it
+    FOR t IN SELECT l.* FROM calo_recon.citus_layout() l
+             ORDER BY l.table_name <> 'calo_recon.transactions'::regclass LOOP
+        FOR i IN 1 .. coalesce(pg_catalog.array_length(t.disabled_triggers, 1), 0) LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER %I', t.table_name,
+                                      t.disabled_triggers[i]);
+        END LOOP;
+        IF t.placement = 'reference' THEN
+            PERFORM pg_catalog.create_reference_table(t.table_name);
+            -- the rows were copied to the shards; the shell keeps none
+            PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+            CONTINUE;
+        END IF;
+        -- a unique key of a distributed table holds the distribution column:
+        -- the primary key gets user_id in front (ids stay unique: on one node
+        -- they are unique alone, and the ingest keeps a txn_id from being
+        -- stored under a second user, see ingest_log_unreconciled)
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.ord)
+        INTO key_columns
+        FROM pg_catalog.pg_constraint c
+        CROSS JOIN LATERAL pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k (attnum, ord)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+        WHERE c.conrelid = t.table_name AND c.contype = 'p';
+        IF key_columns IS NOT NULL AND key_columns NOT LIKE 'user_id%' THEN
+            SELECT c.conname INTO key_name FROM pg_catalog.pg_constraint c
+            WHERE c.conrelid = t.table_name AND c.contype = 'p';
+            EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I PRIMARY KEY (user_id, %s)',
+                                      t.table_name, key_name, key_name, key_columns);
+        END IF;
+        IF t.table_name = 'calo_recon.transactions'::regclass THEN
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id', 'hash',
+                                                        colocate_with := 'none',
+                                                        shard_count := shard_count);
+        ELSE
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id',
+                                                        colocate_with := 'calo_recon.transactions');
+        END IF;
+        PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+    END LOOP;
+
+    -- one anchor per shard: the first of k1, k2, ... that hashes into it
+    INSERT INTO calo_recon.shard_anchors (user_id)
+    SELECT DISTINCT ON (s.shardid) 'k' || g.i
+    FROM pg_catalog.pg_dist_shard s
+    CROSS JOIN pg_catalog.generate_series(1, 100 * (SELECT pg_catalog.count(*)::integer
+                                                     FROM pg_catalog.pg_dist_shard x
+                                                     WHERE x.logicalrelid = 'calo_recon.shard_anchors'::regclass)) AS g (i)
+    WHERE s.logicalrelid = 'calo_recon.shard_anchors'::regclass
+      AND pg_catalog.worker_hash('k' || g.i) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer
+    ORDER BY s.shardid, g.i;
+
+    -- the roles granted before: their rights on the cluster (grant_role)
+    PERFORM calo_recon.reapply_grants();
+
+    RETURN QUERY
+    SELECT l.table_name, l.placement,
+           (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_dist_shard s
+            WHERE s.logicalrelid = l.table_name)
+    FROM calo_recon.citus_layout() l;
+END;
+$$;
+CREATE OR REPLACE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+CREATE OR REPLACE FUNCTION calo_recon.revoke_all(role_name name) RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[] := ARRAY[
+        format('REVOKE ALL ON ALL TABLES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON ALL ROUTINES IN SCHEMA calo_recon FROM %I', role_name),
+        format('REVOKE ALL ON SCHEMA calo_recon FROM %I', role_name)];
+BEGIN
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+END;
+$$;
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of citus (issue 13 leftovers)

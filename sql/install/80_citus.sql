@@ -107,6 +107,45 @@ COMMENT ON FUNCTION calo_recon.citus_layout() IS
   'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), and the triggers it disables there; tables not listed stay on the coordinator';
 REVOKE ALL ON FUNCTION calo_recon.citus_layout() FROM PUBLIC;
 
+-- The rights grant_role() gives on routines, on the workers too: Citus
+-- carries the grants on the schema and on distributed tables to the
+-- workers, not those on the extension's functions, and a worker checks
+-- EXECUTE on the per-shard functions a view calls there (the features) with
+-- the caller's rights.  No-op on one node.
+CREATE FUNCTION calo_recon.grant_on_workers(statements text[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    batch text;
+    failed text;
+BEGIN
+    IF NOT calo_recon.is_distributed() THEN
+        RETURN;
+    END IF;
+    -- one command per worker
+    SELECT pg_catalog.string_agg(s.statement, '; ') INTO batch
+    FROM pg_catalog.unnest(statements) AS s (statement)
+    WHERE s.statement ~ ' ON (FUNCTION|ROUTINE|ALL ROUTINES IN SCHEMA) ';
+    IF batch IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s: %s', w.nodename, w.nodeport, w.result), '; ')
+    INTO failed
+    FROM pg_catalog.run_command_on_workers(batch) AS w
+    WHERE NOT w.success;
+    IF failed IS NOT NULL THEN
+        RAISE EXCEPTION 'calo_recon: could not grant on the workers: %', failed
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Every worker must have calo_recon and the role (CREATE ROLE on the coordinator reaches the workers).';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.grant_on_workers(text[]) IS
+  'Internal to grant_role() and revoke_all() on a Citus cluster: runs their statements on routines on every worker too (Citus carries those on the schema and tables itself); 55000 when a worker refuses one. No-op on one node';
+REVOKE ALL ON FUNCTION calo_recon.grant_on_workers(text[]) FROM PUBLIC;
+
 CREATE FUNCTION calo_recon.distribute(shard_count integer DEFAULT NULL)
 RETURNS TABLE (table_name regclass, placement text, shards integer)
 LANGUAGE plpgsql VOLATILE
@@ -186,6 +225,9 @@ BEGIN
     WHERE s.logicalrelid = 'calo_recon.shard_anchors'::regclass
       AND pg_catalog.worker_hash('k' || g.i) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer
     ORDER BY s.shardid, g.i;
+
+    -- the roles granted before: their rights on the cluster (grant_role)
+    PERFORM calo_recon.reapply_grants();
 
     RETURN QUERY
     SELECT l.table_name, l.placement,

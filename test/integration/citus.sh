@@ -207,6 +207,9 @@ psql "${CL[@]}" -c "CREATE EXTENSION calo_recon" || exit 1
 first_day=$(cd "$CITUS_ROOT/import" && find citus-export -name '*.gz' | sort | head -n 1 | xargs dirname)
 psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('$first_day')" >/dev/null ||
   { echo "FAIL ingest before distribute()"; exit 1; }
+# a reader granted on the database before it is distributed: distribute()
+# gives it what it needs on the cluster (reapply_grants)
+psql "${CL[@]}" -c "CREATE ROLE citus_reader LOGIN" -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_reader', 'reader')" >/dev/null || exit 1
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(d.table_name || ':' || d.placement || ':' || d.shards, ' ' ORDER BY d.table_name::text) FROM calo_recon.distribute(8) d" 2>/dev/null | tail -n 1)
 check "distribute(8)" "calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transactions:distributed:8" "$got"
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.count(DISTINCT pg_catalog.get_shard_id_for_distribution_column('calo_recon.shard_anchors', a.user_id)) FROM calo_recon.shard_anchors a")
@@ -250,6 +253,50 @@ check "alerts resolved by reconcile(): cluster = one node" "$one_resolved" "$(ps
 check "the cluster raised alerts of each kind" "amount_rule arithmetic chain conflict discrepancy model overdraft" \
   "$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(DISTINCT a.alert_kind, ' ' ORDER BY a.alert_kind) FROM calo_recon.alerts a")"
 check "reconcile() resolved the corrected rows' alerts" "3" "$one_resolved"
+
+# The roles of grant_role() on the cluster: Citus runs a view's shard
+# queries, and the per-shard functions there, with the caller's rights.  A
+# reader reads every report as the owner does (and runs no job), an analyst
+# the features, an operator runs the jobs (refresh() among them).
+psql "${CL[@]}" -c "CREATE ROLE citus_analyst LOGIN" -c "CREATE ROLE citus_operator LOGIN" \
+  -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_analyst', 'analyst')" \
+  -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_operator', 'operator')" >/dev/null || exit 1
+REPORTS="SELECT pg_catalog.string_agg(v || ':' || (pg_catalog.xpath('/row/c/text()',
+           pg_catalog.query_to_xml('SELECT pg_catalog.count(*) AS c FROM calo_recon.' || v, false, true, '')))[1]::text, ' ' ORDER BY v)
+         FROM pg_catalog.unnest('{transactions,overdrafts,overdraft_episodes,anomalies,discrepancies,balance_breaks,precision_drift,user_summary,daily_summary,as_of}'::text[]) AS v"
+owner_reports=$(psql "${CL[@]}" -c "$REPORTS")
+check "the reader reads every report as the owner does" "$owner_reports" "$(psql "${CL[@]}" -U citus_reader -c "$REPORTS" 2>&1)"
+check "the analyst reads the features" "$((n + 300))" \
+  "$(psql "${CL[@]}" -U citus_analyst -c "SELECT pg_catalog.count(*) FROM calo_recon.transaction_features" 2>&1)"
+got=$(psql "${CL[@]}" -U citus_reader -c "DO \$\$ BEGIN PERFORM calo_recon.reconcile(); EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
+check "the reader runs no job: 42501" "NOTICE:  42501" "$got"
+# (the later export's 300 rows are not scored yet: trained before they came)
+check "the operator runs the jobs: reconcile, raise_alerts, scoring, exports, refresh" "$one_counts|true|300|true|succeeded" \
+  "$(psql "${CL[@]}" -U citus_operator -c "SELECT (SELECT r::text FROM calo_recon.reconcile() r) || '|' ||
+                                                  (SELECT pg_catalog.count(*) > 0 FROM calo_recon.raise_alerts()) || '|' ||
+                                                  calo_recon.score_transactions(true) || '|' ||
+                                                  (SELECT pg_catalog.count(*) > 0 FROM calo_recon.export_reports('citus/operator')) || '|' ||
+                                                  (calo_recon.refresh('citus-late')).status" 2>&1)"
+
+# A worker without its copy of a reference table (here its shard renamed,
+# in a transaction rolled back) says so: 55000
+worker=${CITUS_PORTS[1]}
+got=$(psql "${CL[@]}" -p "$worker" 2>&1 <<SQL
+BEGIN;
+SET LOCAL citus.enable_manual_changes_to_shards = on;
+SELECT pg_catalog.format('ALTER TABLE %s RENAME TO currencies_elsewhere', pg_catalog.shard_name('calo_recon.currencies', s.shardid))
+FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid = 'calo_recon.currencies'::pg_catalog.regclass \gexec
+-- the shards of the anchors on this worker, each called as reconcile() does
+SET LOCAL citus.override_table_visibility = off;
+DO \$\$ BEGIN
+  PERFORM f.* FROM pg_catalog.pg_class c, calo_recon.transaction_features_placement(c.oid, NULL, false) f
+  WHERE c.relnamespace = 'calo_recon'::pg_catalog.regnamespace AND c.relname ~ '^shard_anchors_[0-9]+\$';
+EXCEPTION WHEN OTHERS THEN RAISE NOTICE '% %', SQLSTATE, SQLERRM; END \$\$;
+ROLLBACK;
+SQL
+)
+check "a worker without the reference table's shard: 55000" \
+  "NOTICE:  55000 reference table calo_recon.currencies has no placement on this node" "$(grep NOTICE <<<"$got")"
 
 # the pushdown: the per-shard reconciliation is one task per shard, run on
 # the workers; a user's findings are one task on one worker

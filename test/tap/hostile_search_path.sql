@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(82);
+SELECT plan(83);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -391,6 +391,7 @@ INSERT INTO entry_points VALUES
                                                                        ARRAY['tap-hsp-1'], ARRAY[pg_catalog.now()], ARRAY['x']);
      EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$),
   ('is_distributed', $$SELECT calo_recon.is_distributed()$$),
+  ('grant_on_workers (one node: nothing)', $$SELECT calo_recon.grant_on_workers(ARRAY['GRANT EXECUTE ON FUNCTION calo_recon.is_distributed() TO calo_tap_hostile_grantee'])$$),
   ('alert_distributed', $$SELECT calo_recon.alert_distributed(ARRAY(SELECT t FROM calo_recon.transactions t
                                                                     ORDER BY t.txn_id LIMIT 2))$$),
   ('INSERT alert_inbox (the alert check on a cluster)',
