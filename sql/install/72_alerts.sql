@@ -241,7 +241,7 @@ BEGIN
     IF backfill_before IS NOT NULL THEN
         SELECT pg_catalog.array_agg(t.txn_id) INTO stale_ids
         FROM calo_recon.transactions t
-        WHERE t.txn_id = ANY (found_txns) AND t.logged_at < backfill_before;
+        WHERE t.txn_id IN (SELECT pg_catalog.unnest(found_txns)) AND t.logged_at < backfill_before;
     END IF;
 
     -- the new alerts and the amount rule
@@ -257,8 +257,9 @@ BEGIN
         FROM calo_recon.amount_rule_hits h
         -- the ids, not a join to new_rows: Citus cannot read a transition
         -- table in a query over a distributed table (README "Scaling out
-        -- with Citus")
-        WHERE h.txn_id = ANY (fresh_ids)
+        -- with Citus"); IN (unnest), not = ANY: a hashed semi-join for a
+        -- bulk insert's million ids
+        WHERE h.txn_id IN (SELECT pg_catalog.unnest(fresh_ids))
     ), stored AS (
         INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
         SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
@@ -281,7 +282,7 @@ BEGIN
             CONTINUE WHEN model.features IS DISTINCT FROM calo_recon.transaction_feature_names();
             SELECT pg_catalog.array_agg(DISTINCT tm.user_id) INTO model_users
             FROM calo_recon.transaction_models tm
-            WHERE tm.txn_id = ANY (new_ids) AND tm.model_id = model.model_id;
+            WHERE tm.txn_id IN (SELECT pg_catalog.unnest(new_ids)) AND tm.model_id = model.model_id;
             CONTINUE WHEN model_users IS NULL;
             WITH stored AS (
                 INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
@@ -290,7 +291,7 @@ BEGIN
                                                      'model_id', model.model_id, 'model_name', model.model_name)
                 FROM calo_recon.model_scores(model.model_id, model_users) s
                 JOIN calo_recon.transaction_models tm ON tm.txn_id = s.txn_id AND tm.model_id = model.model_id
-                WHERE s.flagged AND s.txn_id = ANY (fresh_ids)
+                WHERE s.flagged AND s.txn_id IN (SELECT pg_catalog.unnest(fresh_ids))
                 ORDER BY s.txn_id
                 ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
                 RETURNING alert_id, alert_kind
