@@ -7,12 +7,16 @@
 # transactions, plus one replayed transaction id under another user) goes
 # into a fresh database on the suite's one-node cluster and into the Citus
 # cluster, which follows the README's recipe for an existing database: part
-# of the export is ingested before distribute(), the rest after.  Every
-# table the ingest and the reconciliation write must give the same digest on
-# both (and the views balance_breaks and precision_drift), reconcile() the
-# same counts; the plans show the pushdown (the
-# per-shard reconciliation one task per shard on the workers, a user's
-# findings one task).  Also the SQLSTATEs of distribute()'s refusals.
+# of the export is ingested before distribute(), the rest after, then a
+# later export with a model active.  Every table the ingest and the
+# reconciliation write must give the same digest on both (and the views
+# balance_breaks and precision_drift), the alerts too (insert-time,
+# raise_alerts(), those reconcile() resolves), reconcile() the same counts,
+# export_reports(), export_workbook() and export_dashboard() the same files;
+# the roles of grant_role() read and run what they may on the cluster; the
+# plans show the pushdown (the per-shard reconciliation one task per shard
+# on the workers, a user's findings one task).  Also the SQLSTATEs of
+# distribute()'s refusals and of a worker without a reference table's shard.
 # Prints one line per check; exits 1 on any mismatch.
 #
 # Runs with the test cluster env exported (PGHOST, PGPORT, CR_ROOT).
@@ -188,6 +192,12 @@ psql "${ONE[@]}" <<<"$CORRECT" >/dev/null || exit 1
 one_counts=$(psql "${ONE[@]}" -c "$RECONCILE") || exit 1
 one_alerts=$(psql "${ONE[@]}" -c "$ALERTS_DIGEST") || exit 1
 one_resolved=$(psql "${ONE[@]}" -c "$RESOLVED") || exit 1
+# a model's currency scope (model_scope(), which train_model and retraining
+# read): PL/pgSQL, since Citus cannot plan a SQL function's parameterised
+# query over a distributed table ("could not create distributed plan")
+SCOPES="SELECT pg_catalog.string_agg(c || ':' || (SELECT pg_catalog.count(*) FROM calo_recon.model_scope(c)), ' ' ORDER BY c)
+        FROM pg_catalog.unnest('{BHD,KWD,SAR}'::text[]) AS c"
+one_scopes=$(psql "${ONE[@]}" -c "$SCOPES") || exit 1
 dropdb calo_citus_one
 
 # the cluster
@@ -253,6 +263,7 @@ check "alerts resolved by reconcile(): cluster = one node" "$one_resolved" "$(ps
 check "the cluster raised alerts of each kind" "amount_rule arithmetic chain conflict discrepancy model overdraft" \
   "$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(DISTINCT a.alert_kind, ' ' ORDER BY a.alert_kind) FROM calo_recon.alerts a")"
 check "reconcile() resolved the corrected rows' alerts" "3" "$one_resolved"
+check "model_scope() per currency: cluster = one node" "$one_scopes" "$(psql "${CL[@]}" -c "$SCOPES" 2>&1)"
 
 # The roles of grant_role() on the cluster: Citus runs a view's shard
 # queries, and the per-shard functions there, with the caller's rights.  A
