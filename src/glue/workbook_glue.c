@@ -108,6 +108,7 @@ typedef struct Book
 	List	   *currency_minor; /* int, same order */
 	ExportPeriod period;
 	int64		sheet_rows;
+	ReportDays	days;			/* the daily rows: a sheet, the summary, the charts */
 } Book;
 
 static void
@@ -479,7 +480,7 @@ begin_part(SheetWriter *w)
 	w->sheet_names = lappend(w->sheet_names, pstrdup(name));
 	MemoryContextSwitchTo(old);
 	w->part_rows = 0;
-	for (i = 0; i < w->desc->natts; i++)
+	for (i = 0; i < w->columns->natts; i++)
 	{
 		int			col = w->sheet_cols[i];
 		char	   *heading;
@@ -621,9 +622,10 @@ typedef struct ReportSheets
 
 /* Writes one report into one sheet or more; returns the data rows written. */
 static int64
-write_report(Book *book, const ExportReport *report, Portal portal, ReportSheets *out)
+write_report(Book *book, const ExportReport *report, Portal portal, const ReportDays *days, ReportSheets *out)
 {
-	TupleDesc	desc = portal->tupDesc;
+	TupleDesc	desc = days ? days->table->tupdesc : portal->tupDesc;
+	int			natts = days ? days->view_columns : desc->natts;
 	SheetWriter w;
 	int64		rows;
 	int			i;
@@ -633,24 +635,32 @@ write_report(Book *book, const ExportReport *report, Portal portal, ReportSheets
 	w.report = report;
 	w.desc = desc;
 	w.columns = export_columns(desc);
-	w.widths = palloc(sizeof(double) * Max(desc->natts, 1));
-	w.kinds = palloc(sizeof(CellKind) * Max(desc->natts, 1));
-	w.sheet_cols = palloc(sizeof(int) * Max(desc->natts, 1));
-	w.base_types = palloc(sizeof(Oid) * Max(desc->natts, 1));
-	for (i = 0; i < desc->natts; i++)
+	w.columns->natts = natts;
+	w.widths = palloc(sizeof(double) * Max(natts, 1));
+	w.kinds = palloc(sizeof(CellKind) * Max(natts, 1));
+	w.sheet_cols = palloc(sizeof(int) * Max(natts, 1));
+	w.base_types = palloc(sizeof(Oid) * Max(natts, 1));
+	for (i = 0; i < natts; i++)
 		w.base_types[i] = getBaseType(TupleDescAttr(desc, i)->atttypid);
 	w.currency_col = -1;
-	for (i = 0; i < desc->natts; i++)
+	for (i = 0; i < natts; i++)
 		if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), "currency") == 0)
 			w.currency_col = i;
-	for (i = 0; i < desc->natts; i++)
+	for (i = 0; i < natts; i++)
 	{
 		w.kinds[i] = cell_kind(report, desc, i, w.currency_col >= 0);
 		w.sheet_cols[i] = w.kinds[i] == CELL_OMIT ? -1 : w.ncols++;
 	}
 	w.part = 1;
 	begin_part(&w);
-	rows = export_for_each_row(portal, write_sheet_row, &w);
+	if (days)
+	{
+		/* the daily rows the Summary and the charts read too (few: days x currencies) */
+		for (rows = 0; rows < (int64) days->count; rows++)
+			write_sheet_row(days->table->vals[rows], desc, rows, &w);
+	}
+	else
+		rows = export_for_each_row(portal, write_sheet_row, &w);
 	finish_part(&w);
 	out->report = report;
 	out->rows = rows;
@@ -720,8 +730,9 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 	int			i;
 
 	/* the currencies first: they are the columns */
-	t = export_period_rows(&book->period, REPORT_DAYS_QUERY, &n);
-	codes = report_days_currencies(t, n);
+	t = book->days.table;
+	n = book->days.count;
+	codes = report_days_currencies(&book->days);
 	ncur = list_length(codes);
 	col_breaks = 1 + ncur;
 	col_scores = col_breaks + lengthof(report_break_kinds) + 2;
@@ -744,25 +755,25 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 	report_score_bins(&book->period, bins);
 	for (r = 0; r < n;)
 	{
-		char	   *day = SPI_getvalue(t->vals[r], t->tupdesc, 1);
+		char	   *day = SPI_getvalue(t->vals[r], t->tupdesc, book->days.day_col);
 		bool		isnull;
 		lxw_datetime when;
 		double		kinds[lengthof(report_break_kinds)] = {0};
 		lxw_row_t	row = 1 + days;
 
-		if (datum_to_excel_time(DATEOID, SPI_getbinval(t->vals[r], t->tupdesc, 1, &isnull), &when))
+		if (datum_to_excel_time(DATEOID, SPI_getbinval(t->vals[r], t->tupdesc, book->days.day_col, &isnull), &when))
 			check_lxw(worksheet_write_datetime(data, row, 0, &when, book->day_format), "date");
 		else
 			check_lxw(worksheet_write_string(data, row, 0, day, NULL), "text");
-		for (; r < n && strcmp(SPI_getvalue(t->vals[r], t->tupdesc, 1), day) == 0; r++)
+		for (; r < n && strcmp(SPI_getvalue(t->vals[r], t->tupdesc, book->days.day_col), day) == 0; r++)
 		{
-			char	   *code = SPI_getvalue(t->vals[r], t->tupdesc, 2);
+			char	   *code = SPI_getvalue(t->vals[r], t->tupdesc, book->days.currency_col);
 
 			for (i = 0; i < ncur; i++)
 				if (strcmp(list_nth(codes, i), code) == 0)
-					last_liability[i] = num_at(t, r, 3);
+					last_liability[i] = num_at(t, r, book->days.liability_col);
 			for (i = 0; i < lengthof(report_break_kinds); i++)
-				kinds[i] += num_at(t, r, 4 + i);
+				kinds[i] += num_at(t, r, book->days.break_cols[i]);
 		}
 		for (i = 0; i < ncur; i++)
 		{
@@ -919,18 +930,20 @@ write_summary(Book *book, lxw_worksheet *summary)
 		widths[i] = Max(widths[i], heading_width(currency_headers[i]));
 	}
 	row++;
-	t = export_period_rows(&book->period, REPORT_CURRENCY_QUERY, &n);
+	t = book->days.table;
+	n = book->days.ncurrencies;
 	if (n == 0)
 		check_lxw(worksheet_write_string(summary, row++, 0, "no transactions in the period", NULL), "text");
 	for (r = 0; r < n; r++, row++)
 	{
-		char	   *code = SPI_getvalue(t->vals[r], t->tupdesc, 1);
+		uint64		at = book->days.currency_rows[r];
+		char	   *code = SPI_getvalue(t->vals[at], t->tupdesc, book->days.first_figure);
 
 		check_lxw(worksheet_write_string(summary, row, 0, code, NULL), "text");
 		for (i = 1; i < lengthof(currency_headers); i++)
 		{
 			bool		money = i >= 2 && i <= 5;
-			double		number = num_at(t, r, i + 1);
+			double		number = num_at(t, at, book->days.first_figure + i);
 
 			check_lxw(worksheet_write_number(summary, row, i, number,
 											 money ? money_format(book, code) : book->count_format), "number");
@@ -1118,19 +1131,22 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 		summary = workbook_add_worksheet(workbook, SUMMARY_SHEET);
 		if (summary == NULL)
 			ereport(ERROR, (errcode(ERRCODE_IO_ERROR), errmsg("could not add the summary sheet")));
+		book.days = report_days(&book.period);
 		chart_row = write_summary(&book, summary);
 
 		for (i = 0; i < nreports; i++)
 		{
-			Portal		portal = export_open_report(&reports[i], &book.period);
+			bool		daily = strcmp(reports[i].view, REPORT_DAILY_VIEW) == 0;
+			Portal		portal = daily ? NULL : export_open_report(&reports[i], &book.period);
 			ReportSheets *rs;
 
-			if (portal == NULL)
+			if (portal == NULL && !daily)
 				continue;
 			rs = palloc0(sizeof(ReportSheets));
-			rows += write_report(&book, &reports[i], portal, rs);
+			rows += write_report(&book, &reports[i], portal, daily ? &book.days : NULL, rs);
 			written = lappend(written, rs);
-			SPI_cursor_close(portal);
+			if (portal)
+				SPI_cursor_close(portal);
 		}
 		/*
 		 * Sheets are in the order they are added: the chart data comes last.
