@@ -19,6 +19,7 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "digitgroup.h"
 #include "export_glue.h"
 #include "report_queries.h"
 #include "svgchart.h"
@@ -69,6 +70,18 @@ html_time(StringInfo out, bool has, TimestampTz when, const char *otherwise)
 	html(out, has ? psprintf("%s UTC", export_time_text(when)) : otherwise);
 }
 
+/* A number as the view gives it, its integer digits grouped by thousands. */
+static void
+html_number(StringInfo out, const char *number_text)
+{
+	size_t		size = DIGIT_GROUP_SIZE(strlen(number_text));
+	char	   *grouped = palloc(size);
+
+	if (digit_group(number_text, grouped, size) == (size_t) -1)
+		elog(ERROR, "could not group the digits of \"%s\"", number_text);
+	html(out, grouped);
+}
+
 /*
  * One table of a query's rows (those of rows[] when given), its columns from
  * first_col (from 1) on, each cell marked with its column's name.
@@ -83,7 +96,9 @@ html_table(StringInfo out, const char *id, SPITupleTable *t, const uint64 *rows,
 	appendStringInfo(out, "<table id=\"%s\"><thead><tr>", id);
 	for (c = 0; c < ncols; c++)
 	{
-		appendStringInfoString(out, "<th>");
+		/* a heading stands over its column's end when the column holds numbers */
+		appendStringInfoString(out, export_column_kind(SPI_gettypeid(t->tupdesc, first_col + c)) == EXPORT_NUMBER
+							   ? "<th class=\"num\">" : "<th>");
 		html(out, headers[c]);
 		appendStringInfoString(out, "</th>");
 	}
@@ -110,6 +125,8 @@ html_table(StringInfo out, const char *id, SPITupleTable *t, const uint64 *rows,
 			appendStringInfo(out, "<td data-field=\"%s\"%s>", fields[c], number ? " class=\"num\"" : "");
 			if (!isnull && export_column_kind(type) == EXPORT_TIME && type == TIMESTAMPTZOID)
 				html(out, export_time_text(DatumGetTimestampTz(value)));
+			else if (!isnull && number)
+				html_number(out, SPI_getvalue(t->vals[r], t->tupdesc, attno));
 			else if (!isnull)
 				html(out, SPI_getvalue(t->vals[r], t->tupdesc, attno));
 			appendStringInfoString(out, "</td>");
@@ -216,7 +233,7 @@ static const char page_style[] =
 	"h1{font-size:22px;margin:0 0 8px}h2{font-size:16px;margin:22px 0 6px}"
 	"dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin:0}dt{font-weight:bold}dd{margin:0}"
 	"table{border-collapse:collapse;margin:4px 0}th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}"
-	"th{border-bottom:2px solid #333;font-size:12px}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+	"th{border-bottom:2px solid #333;font-size:12px}.num{text-align:right;font-variant-numeric:tabular-nums}"
 	".charts{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;border:1px solid #ddd}"
 	".chart-title{font-weight:bold;font-size:14px}.tick,.legend,.axis-label{font-size:11px}.empty{color:#777}"
 	"footer{margin-top:24px;color:#777;font-size:11px}"
@@ -282,14 +299,19 @@ calo_recon_export_dashboard(PG_FUNCTION_ARGS)
 			   "no transactions in the period");
 
 	appendStringInfoString(&out, "<h2>Breaks by kind</h2>\n<table id=\"breaks\"><thead><tr><th>Kind</th>"
-						   "<th>Breaks</th><th>Users</th></tr></thead><tbody>\n");
+						   "<th class=\"num\">Breaks</th><th class=\"num\">Users</th></tr></thead><tbody>\n");
 	{
 		ReportBreakCounts counts = report_break_counts(&period);
 
 		for (i = 0; i < REPORT_BREAK_KINDS; i++)
-			appendStringInfo(&out, "<tr data-kind=\"%s\"><td>%s</td><td data-field=\"breaks\" class=\"num\">"
-							 INT64_FORMAT "</td><td data-field=\"users\" class=\"num\">" INT64_FORMAT "</td></tr>\n",
-							 report_break_kinds[i], report_break_kinds[i], counts.breaks[i], counts.users[i]);
+		{
+			appendStringInfo(&out, "<tr data-kind=\"%s\"><td>%s</td><td data-field=\"breaks\" class=\"num\">",
+							 report_break_kinds[i], report_break_kinds[i]);
+			html_number(&out, psprintf(INT64_FORMAT, counts.breaks[i]));
+			appendStringInfoString(&out, "</td><td data-field=\"users\" class=\"num\">");
+			html_number(&out, psprintf(INT64_FORMAT, counts.users[i]));
+			appendStringInfoString(&out, "</td></tr>\n");
+		}
 	}
 	appendStringInfoString(&out, "</tbody></table>\n<h2>Charts</h2>\n");
 	html_charts(&out, &period, &days);
