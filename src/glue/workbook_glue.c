@@ -346,7 +346,7 @@ text_width(const char *text)
 {
 	double		width = 0;
 
-	for (; *text; text += pg_utf_mblen((const unsigned char *) text))
+	for (; *text; text += pg_mblen(text))
 		width += (*text >= 'A' && *text <= 'Z') ? 1.2 : 1.0;
 	return width;
 }
