@@ -242,7 +242,12 @@ BEGIN
                                              'currency', h.currency),
                NULL::integer  -- after the walk's findings
         FROM calo_recon.amount_rule_hits h
-        WHERE h.txn_id IN (SELECT n.txn_id FROM new_rows n)
+        -- the view decides; it is asked only about the new rows above the
+        -- lowest threshold, since no other row can be above its own (a
+        -- million-row COPY probed the view a million times by primary key)
+        WHERE h.txn_id IN (SELECT n.txn_id FROM new_rows n
+                           WHERE n.amount > (SELECT pg_catalog.min(a.threshold)
+                                             FROM calo_recon.amount_thresholds a))
     ), stored AS (
         INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
         SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
