@@ -4260,6 +4260,26 @@ COMMENT ON COLUMN calo_recon.anomalies.attribution IS
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of features and explanations (issue 9 items 1, 2)
 
+-- ---------------------------------------------------------------------
+-- one list of the log's event kinds (issue 8 item 1): parse_log_kinds()
+-- reads the parser's own catalog (src/core/lpkind.c, the data kinds'
+-- bodies from the field tables of src/core/lpfield.c) instead of a second
+-- list in SQL
+-- ---------------------------------------------------------------------
+DROP FUNCTION calo_recon.parse_log_kinds();
+CREATE FUNCTION calo_recon.parse_log_kinds()
+RETURNS TABLE (kind text, family text, body text)
+AS 'MODULE_PATHNAME', 'calo_recon_parse_log_kinds'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.parse_log_kinds() IS
+  'The event kinds calo_recon.parse_log returns: family (platform, application, data, failure, malformed) and the members of their body ("?" = only when present in the log)';
+COMMENT ON FUNCTION calo_recon.parse_log(text) IS
+$$Splits one CloudWatch balance-sync log text into events, one row each; writes nothing.
+Columns: event_no (from 1), logged_at (application timestamp, else export timestamp), request_id (NULL when absent or "undefined"), level (INFO/ERROR/...; NULL for platform lines), kind, body (jsonb), message_id (SQS message the request was processing), raw (the event text as in the log).
+Kinds: calo_recon.parse_log_kinds() lists them with their bodies.
+A malformed body is {"reason", "detail", "intended_kind"}, plus "field" (the key) and "txn_id" (the event's own id, when readable) for a data field that breaks its rule; reasons: no_timestamp, bad_timestamp, truncated_event, malformed_event (also: a duplicate key, or another log line starting inside the event), missing_field, bad_field (also: an empty string, a currency not of three capital letters, a type not CREDIT or DEBIT), out_of_range (an id, string field or number beyond the parser's limits, money of 10^15 or more), too_large (an event beyond the parser's size limit: not parsed, raw cut to an excerpt); the limits are in src/core/logparse.h and the README. See calo_recon.parse_log_kinds().$$;
+-- end of one list of event kinds
+
 -- perf (issue 8 benchmark targets, session 5): the alert trigger asks the
 -- amount rule only about the new rows above the lowest threshold, and the
 -- reconcile queue's trigger hashes its users instead of sorting them.

@@ -231,6 +231,17 @@ bool		lp_money_in_range(const char *number, size_t n);
 /* snake_case name of a kind ("transaction", ...), NULL for LP_KIND_NONE or out of range */
 const char *lp_kind_name(lp_kind kind);
 
+/* its family: platform, application, data, failure or malformed (NULL as above) */
+const char *lp_kind_family(lp_kind kind);
+
+/*
+ * The members of its body in words, as calo_recon.parse_log_kinds() shows
+ * them ("?" = only when present in the log), written NUL-terminated into
+ * buf[cap].  Returns the length it needs (without the NUL; output cut when
+ * that is >= cap), or 0 for a kind out of range.
+ */
+size_t		lp_kind_describe_body(lp_kind kind, char *buf, size_t cap);
+
 /*
  * Timestamp "YYYY-MM-DDTHH:MM:SS.sssZ" at s (n bytes available).  Returns 1
  * and sets *unix_us when valid, 0 when it has the shape but impossible fields

@@ -99,6 +99,11 @@ static const lpfield_spec rejection_fields[] = {
 	{"transactionId", FV_STRING, REQUIRED, FR_NONE, true}
 };
 
+/* members the parser adds after the validated fields */
+#define LEGACY_KEY "legacy"			/* transaction: which form it was logged in */
+#define LINK_KEY "txn_id"			/* balance_error: the transaction it is about */
+#define MESSAGE_KEY "message"		/* negative_balance_rejection: the refusal's text */
+
 #define N_SPECS(a) ((int) (sizeof(a) / sizeof((a)[0])))
 #define MAX_SPECS 16
 _Static_assert(N_SPECS(current_txn_fields) <= MAX_SPECS && N_SPECS(legacy_txn_fields) <= MAX_SPECS &&
@@ -454,9 +459,9 @@ lpfield_parse_transaction(lpevent_ctx *c, lp_event *ev, const char *s, const cha
 		: !lpfield_emit(c, ev, LP_TRANSACTION, txn, current_txn_fields, N_SPECS(current_txn_fields), false))
 		return;
 	if (legacy)
-		lpbuf_lit(c->out, ",\"legacy\":true}");
+		lpbuf_lit(c->out, ",\"" LEGACY_KEY "\":true}");
 	else
-		lpbuf_lit(c->out, ",\"legacy\":false}");
+		lpbuf_lit(c->out, ",\"" LEGACY_KEY "\":false}");
 	ev->kind = LP_TRANSACTION;
 }
 
@@ -471,7 +476,7 @@ lpfield_parse_balance_error(lpevent_ctx *c, lp_event *ev, const char *s, const c
 	if (!lpfield_emit(c, ev, LP_BALANCE_ERROR, root, balance_error_fields, N_SPECS(balance_error_fields), false))
 		return;
 	/* the link pass replaces this null when the transaction is found */
-	lpbuf_lit(c->out, ",\"txn_id\":null}");
+	lpbuf_lit(c->out, ",\"" LINK_KEY "\":null}");
 	ev->kind = LP_BALANCE_ERROR;
 }
 
@@ -507,9 +512,67 @@ lpfield_parse_rejection(lpevent_ctx *c, lp_event *ev, const char *s, const char 
 	lpbuf_putc(c->out, '{');
 	if (!lpfield_emit(c, ev, LP_NEGATIVE_BALANCE_REJECTION, data, rejection_fields, N_SPECS(rejection_fields), false))
 		return true;
-	lpbuf_lit(c->out, ",\"message\":");
+	lpbuf_lit(c->out, ",\"" MESSAGE_KEY "\":");
 	lpbuf_put_json_string(c->out, c->res->priv_scratch.data + mn->str_off, mn->str_len);
 	lpbuf_putc(c->out, '}');
 	ev->kind = LP_NEGATIVE_BALANCE_REJECTION;
 	return true;
+}
+
+/* appends to buf[cap] at *len like snprintf, keeping *len the length needed */
+static void
+lpfield_describe_put(char *buf, size_t cap, size_t *len, const char *text)
+{
+	size_t		n = strlen(text);
+
+	if (*len < cap)
+		snprintf(buf + *len, cap - *len, "%s", text);
+	*len += n;
+}
+
+/* {"key", "key", ..., then the member the parser adds} */
+static void
+lpfield_describe_specs(char *buf, size_t cap, size_t *len, const lpfield_spec *specs, int n_specs,
+					   const char *added)
+{
+	lpfield_describe_put(buf, cap, len, "{");
+	for (int i = 0; i < n_specs; i++)
+	{
+		lpfield_describe_put(buf, cap, len, i > 0 ? ", \"" : "\"");
+		lpfield_describe_put(buf, cap, len, specs[i].key);
+		lpfield_describe_put(buf, cap, len, "\"");
+	}
+	lpfield_describe_put(buf, cap, len, ", ");
+	lpfield_describe_put(buf, cap, len, added);
+	lpfield_describe_put(buf, cap, len, "}");
+}
+
+size_t
+lpfield_describe_body(lp_kind kind, char *buf, size_t cap)
+{
+	size_t		len = 0;
+
+	if (cap > 0)
+		buf[0] = '\0';
+	switch (kind)
+	{
+		case LP_TRANSACTION:
+			lpfield_describe_specs(buf, cap, &len, current_txn_fields, N_SPECS(current_txn_fields),
+								   "\"" LEGACY_KEY "\": false");
+			lpfield_describe_put(buf, cap, &len, ", or legacy ");
+			lpfield_describe_specs(buf, cap, &len, legacy_txn_fields, N_SPECS(legacy_txn_fields),
+								   "\"" LEGACY_KEY "\": true");
+			break;
+		case LP_BALANCE_ERROR:
+			lpfield_describe_specs(buf, cap, &len, balance_error_fields, N_SPECS(balance_error_fields),
+								   "\"" LINK_KEY "\"");
+			break;
+		case LP_NEGATIVE_BALANCE_REJECTION:
+			lpfield_describe_specs(buf, cap, &len, rejection_fields, N_SPECS(rejection_fields),
+								   "\"" MESSAGE_KEY "\"");
+			break;
+		default:
+			break;
+	}
+	return len;
 }

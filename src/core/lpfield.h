@@ -20,4 +20,10 @@ void		lpfield_parse_balance_error(lpevent_ctx *c, lp_event *ev, const char *s, c
 /* A message that is an object literal: a rejection when it says so (true), else nothing written (false). */
 bool		lpfield_parse_rejection(lpevent_ctx *c, lp_event *ev, const char *s, const char *e);
 
+/*
+ * The body of a data kind in words, from the field tables above (see
+ * lp_kind_describe_body(), which calls it); 0 for a kind that is not data.
+ */
+size_t		lpfield_describe_body(lp_kind kind, char *buf, size_t cap);
+
 #endif							/* CALO_LPFIELD_H */

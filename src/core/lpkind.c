@@ -13,17 +13,63 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const lpkind_names[LP_KIND_COUNT] = {
-	"start", "end", "report", "init_start", "init_report", "metric", "platform_text",
-	"processing_message", "transaction", "balance_error", "negative_balance_rejection",
-	"skip", "balance_updated", "transaction_lock", "transaction_json", "record_body",
-	"sync_error", "uncaught_exception", "invoke_error", "app_log", "malformed"
+/*
+ * Every kind's name, family and body in words: the one list of the kinds
+ * (calo_recon.parse_log_kinds() reads it).  The bodies of data kinds are
+ * NULL here: lpfield.c describes them from the field tables it validates by.
+ */
+static const struct
+{
+	const char *name;
+	const char *family;
+	const char *body;
+}			lpkind_catalog[LP_KIND_COUNT] = {
+	[LP_START] = {"start", "platform", "{\"version\"}"},
+	[LP_END] = {"end", "platform", "{}"},
+	[LP_REPORT] = {"report", "platform",
+		"{\"duration_ms\", \"billed_duration_ms\", \"memory_size_mb\", \"max_memory_used_mb\", "
+	"\"init_duration_ms\"?, \"xray_trace_id\"?, \"xray_segment_id\"?, \"xray_sampled\"?}"},
+	[LP_INIT_START] = {"init_start", "platform", "{\"runtime_version\", \"runtime_version_arn\"}"},
+	[LP_INIT_REPORT] = {"init_report", "platform", "{\"init_duration_ms\", \"phase\", \"status\", \"error_type\"}"},
+	[LP_METRIC] = {"metric", "platform", "the {\"_aws\": ...} embedded-metric object itself"},
+	[LP_PLATFORM_TEXT] = {"platform_text", "platform", "{\"message\"}"},
+	[LP_PROCESSING_MESSAGE] = {"processing_message", "application", "{\"message_id\"}"},
+	[LP_TRANSACTION] = {"transaction", "data", NULL},
+	[LP_BALANCE_ERROR] = {"balance_error", "data", NULL},
+	[LP_NEGATIVE_BALANCE_REJECTION] = {"negative_balance_rejection", "data", NULL},
+	[LP_SKIP] = {"skip", "application", "{\"message\"}"},
+	[LP_BALANCE_UPDATED] = {"balance_updated", "application", "{\"message\"}"},
+	[LP_TRANSACTION_LOCK] = {"transaction_lock", "application", "{\"message\"}"},
+	[LP_TRANSACTION_JSON] = {"transaction_json", "application", "{\"message\", \"data\"?}"},
+	[LP_RECORD_BODY] = {"record_body", "application", "{\"message\", \"data\"?}"},
+	[LP_SYNC_ERROR] = {"sync_error", "failure", "{\"message\"} (stack text included)"},
+	[LP_UNCAUGHT_EXCEPTION] = {"uncaught_exception", "failure", "{\"message\", \"data\"?}"},
+	[LP_INVOKE_ERROR] = {"invoke_error", "failure", "{\"message\", \"data\"?}"},
+	[LP_APP_LOG] = {"app_log", "application", "{\"message\"}"},
+	[LP_MALFORMED] = {"malformed", "malformed",
+	"{\"reason\", \"detail\", \"intended_kind\", \"field\"?, \"txn_id\"?}"}
 };
 
 const char *
 lp_kind_name(lp_kind kind)
 {
-	return (kind >= 0 && kind < LP_KIND_COUNT) ? lpkind_names[kind] : NULL;
+	return (kind >= 0 && kind < LP_KIND_COUNT) ? lpkind_catalog[kind].name : NULL;
+}
+
+const char *
+lp_kind_family(lp_kind kind)
+{
+	return (kind >= 0 && kind < LP_KIND_COUNT) ? lpkind_catalog[kind].family : NULL;
+}
+
+size_t
+lp_kind_describe_body(lp_kind kind, char *buf, size_t cap)
+{
+	if (kind < 0 || kind >= LP_KIND_COUNT)
+		return 0;
+	if (lpkind_catalog[kind].body == NULL)
+		return lpfield_describe_body(kind, buf, cap);
+	return (size_t) snprintf(buf, cap, "%s", lpkind_catalog[kind].body);
 }
 
 /* {"message": text} plus "data" when the text ends with valid JSON from its first '{' */
@@ -440,6 +486,6 @@ lpkind_check_run_together(lpevent_ctx *c, lp_event *ev, const char *msg)
 	lpevent_position(ev, hit, &line, &col);
 	snprintf(detail, sizeof(detail),
 			 "%s: another log line starts inside this event at line %d, column %d (\"%.*s\"): lines run together",
-			 lpkind_names[ev->kind], line, col, (int) hit_len, hit);
+			 lp_kind_name(ev->kind), line, col, (int) hit_len, hit);
 	lpevent_set_malformed(c, ev, "malformed_event", intended, detail);
 }

@@ -17,7 +17,6 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
-#include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/expandeddatum.h"
@@ -292,9 +291,8 @@ iforest_sample_out(PG_FUNCTION_ARGS)
 Datum
 iforest_sample_recv(PG_FUNCTION_ARGS)
 {
-	StringInfo	msg = (StringInfo) PG_GETARG_POINTER(0);
-	int			len = msg->len - msg->cursor;
-	const char *bytes = pq_getmsgbytes(msg, len);
+	int			len;
+	const char *bytes = mglue_binary_rest((StringInfo) PG_GETARG_POINTER(0), &len);
 
 	PG_RETURN_DATUM(validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_BINARY_REPRESENTATION));
 }
@@ -302,12 +300,7 @@ iforest_sample_recv(PG_FUNCTION_ARGS)
 Datum
 iforest_sample_send(PG_FUNCTION_ARGS)
 {
-	bytea	   *v = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
-
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	PG_RETURN_BYTEA_P(mglue_binary_send(PG_GETARG_BYTEA_PP(0)));
 }
 
 /* ------------------------------------------------------------- aggregate */

@@ -12,7 +12,6 @@
 #include "access/detoast.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -110,9 +109,8 @@ iforest_out(PG_FUNCTION_ARGS)
 Datum
 iforest_recv(PG_FUNCTION_ARGS)
 {
-	StringInfo	msg = (StringInfo) PG_GETARG_POINTER(0);
-	int			len = msg->len - msg->cursor;
-	const char *bytes = pq_getmsgbytes(msg, len);
+	int			len;
+	const char *bytes = mglue_binary_rest((StringInfo) PG_GETARG_POINTER(0), &len);
 
 	PG_RETURN_BYTEA_P(validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_BINARY_REPRESENTATION));
 }

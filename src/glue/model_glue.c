@@ -11,6 +11,7 @@
 #include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "common/shortest_dec.h"
+#include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -290,4 +291,21 @@ mglue_base64_encode(const bytea *value)
 		elog(ERROR, "base64 encoding failed");
 	out[n] = '\0';
 	return out;
+}
+
+const char *
+mglue_binary_rest(StringInfo msg, int *len)
+{
+	*len = msg->len - msg->cursor;
+	return pq_getmsgbytes(msg, *len);
+}
+
+bytea *
+mglue_binary_send(const bytea *value)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbytes(&buf, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
+	return pq_endtypsend(&buf);
 }

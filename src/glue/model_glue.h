@@ -39,6 +39,14 @@ void		mglue_wrong_length(const char *fname, int got, int want, const char *want_
 char	   *mglue_base64_decode(const char *text, int *len, const char *type_name, const char *what);
 char	   *mglue_base64_encode(const bytea *value);
 
+/*
+ * The binary (send/recv) forms of those types are their bytes as they are:
+ * mglue_binary_rest returns the rest of a received message (its length in
+ * *len), for the type's validator; mglue_binary_send wraps a value's bytes.
+ */
+const char *mglue_binary_rest(StringInfo msg, int *len);
+bytea	   *mglue_binary_send(const bytea *value);
+
 /* Appends a double in its shortest exact decimal form (JSON number). */
 void		mglue_append_double(StringInfo buf, double d);
 /* Appends "[a,b,...]" of n doubles. */

@@ -30,6 +30,7 @@
 #include "parse_glue.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_parse_log);
+PG_FUNCTION_INFO_V1(calo_recon_parse_log_kinds);
 PG_FUNCTION_INFO_V1(calo_recon_is_currency_code);
 PG_FUNCTION_INFO_V1(calo_recon_is_transaction_type);
 
@@ -429,6 +430,36 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
+	return (Datum) 0;
+}
+
+/*
+ * calo_recon.parse_log_kinds() RETURNS TABLE (kind, family, body): the
+ * parser's own list of kinds, so the documentation cannot fall behind it.
+ */
+Datum
+calo_recon_parse_log_kinds(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("calo_recon.parse_log_kinds must be declared with 3 result columns")));
+	for (int k = 0; k < LP_KIND_COUNT; k++)
+	{
+		size_t		need = lp_kind_describe_body((lp_kind) k, NULL, 0);
+		char	   *body = palloc(need + 1);
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		lp_kind_describe_body((lp_kind) k, body, need + 1);
+		values[0] = CStringGetTextDatum(lp_kind_name((lp_kind) k));
+		values[1] = CStringGetTextDatum(lp_kind_family((lp_kind) k));
+		values[2] = CStringGetTextDatum(body);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }
 

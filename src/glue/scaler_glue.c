@@ -13,7 +13,6 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/expandeddatum.h"
@@ -153,9 +152,8 @@ scaler_out(PG_FUNCTION_ARGS)
 Datum
 scaler_recv(PG_FUNCTION_ARGS)
 {
-	StringInfo	msg = (StringInfo) PG_GETARG_POINTER(0);
-	int			len = msg->len - msg->cursor;
-	const char *bytes = pq_getmsgbytes(msg, len);
+	int			len;
+	const char *bytes = mglue_binary_rest((StringInfo) PG_GETARG_POINTER(0), &len);
 	scl_model	m;
 
 	decode_bytes((const uint8 *) bytes, len, &m, ERRCODE_INVALID_BINARY_REPRESENTATION);
@@ -165,12 +163,7 @@ scaler_recv(PG_FUNCTION_ARGS)
 Datum
 scaler_send(PG_FUNCTION_ARGS)
 {
-	bytea	   *v = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
-
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	PG_RETURN_BYTEA_P(mglue_binary_send(PG_GETARG_BYTEA_PP(0)));
 }
 
 /* ---- calo_recon.scaler_state and the aggregate scaler_fit(float8[]) ---- */
@@ -299,9 +292,8 @@ scaler_state_out(PG_FUNCTION_ARGS)
 Datum
 scaler_state_recv(PG_FUNCTION_ARGS)
 {
-	StringInfo	msg = (StringInfo) PG_GETARG_POINTER(0);
-	int			len = msg->len - msg->cursor;
-	const char *bytes = pq_getmsgbytes(msg, len);
+	int			len;
+	const char *bytes = mglue_binary_rest((StringInfo) PG_GETARG_POINTER(0), &len);
 
 	PG_RETURN_DATUM(state_validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_BINARY_REPRESENTATION));
 }
@@ -309,12 +301,7 @@ scaler_state_recv(PG_FUNCTION_ARGS)
 Datum
 scaler_state_send(PG_FUNCTION_ARGS)
 {
-	bytea	   *v = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
-
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	PG_RETURN_BYTEA_P(mglue_binary_send(PG_GETARG_BYTEA_PP(0)));
 }
 
 /* scaler_state_add(state, features): the transition of scaler_fit. */

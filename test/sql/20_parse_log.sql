@@ -548,6 +548,17 @@ SELECT name, kind, count(*) FROM ev GROUP BY name, kind ORDER BY name, kind;
 SELECT DISTINCT kind FROM ev
 WHERE kind NOT IN (SELECT kind FROM calo_recon.parse_log_kinds()) ORDER BY 1;
 SELECT count(*) AS documented_kinds FROM calo_recon.parse_log_kinds();
+-- the parser's own list, whole
+SELECT * FROM calo_recon.parse_log_kinds();
+-- every key a data event's body holds is one its kind documents (the
+-- documentation is generated from the field tables the parser validates by)
+SELECT DISTINCT e.kind, k.key
+FROM ev e CROSS JOIN LATERAL jsonb_object_keys(e.body) AS k(key)
+WHERE e.kind IN (SELECT kind FROM calo_recon.parse_log_kinds() WHERE family = 'data')
+  AND k.key NOT IN (SELECT m[1] FROM calo_recon.parse_log_kinds() d,
+                    regexp_matches(d.body, '"([A-Za-z_]+)"', 'g') AS m
+                    WHERE d.kind = e.kind)
+ORDER BY 1, 2;
 
 -- a legacy transaction and a current one, whole
 SELECT name, event_no, at_utc, request_id, level, message_id, jsonb_pretty(body)

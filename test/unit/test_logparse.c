@@ -1456,6 +1456,33 @@ test_field_rules(void)
 		  !lp_money_in_range("5.", 2));
 }
 
+/* every kind has a name, a family and a body; a short buffer is cut, never overrun */
+static void
+test_kind_catalog(void)
+{
+	char		buf[512];
+	char		tiny[8];
+
+	for (int k = 0; k < LP_KIND_COUNT; k++)
+	{
+		size_t		need = lp_kind_describe_body((lp_kind) k, buf, sizeof(buf));
+
+		CHECK(lp_kind_name((lp_kind) k) != NULL && lp_kind_family((lp_kind) k) != NULL);
+		CHECK(need > 0 && need < sizeof(buf) && strlen(buf) == need);
+		CHECK(lp_kind_describe_body((lp_kind) k, NULL, 0) == need);
+		memset(tiny, 'x', sizeof(tiny));
+		CHECK(lp_kind_describe_body((lp_kind) k, tiny, sizeof(tiny)) == need);
+		CHECK(strlen(tiny) == (need < sizeof(tiny) ? need : sizeof(tiny) - 1));
+	}
+	CHECK(lp_kind_family(LP_KIND_NONE) == NULL && lp_kind_family(LP_KIND_COUNT) == NULL);
+	CHECK(lp_kind_describe_body(LP_KIND_COUNT, buf, sizeof(buf)) == 0);
+	CHECK_STR(lp_kind_family(LP_BALANCE_ERROR), "data");
+	lp_kind_describe_body(LP_BALANCE_ERROR, buf, sizeof(buf));
+	CHECK_STR(buf, "{\"userId\", \"subscriptionBalance\", \"paymentBalance\", \"txn_id\"}");
+	lp_kind_describe_body(LP_NEGATIVE_BALANCE_REJECTION, buf, sizeof(buf));
+	CHECK_STR(buf, "{\"userId\", \"currentBalance\", \"transactionId\", \"message\"}");
+}
+
 int
 main(void)
 {
@@ -1480,6 +1507,7 @@ main(void)
 	test_field_rules();
 	CHECK(lp_kind_name(LP_KIND_NONE) == NULL && lp_kind_name(LP_KIND_COUNT) == NULL);
 	CHECK_STR(lp_kind_name(LP_NEGATIVE_BALANCE_REJECTION), "negative_balance_rejection");
+	test_kind_catalog();
 	lp_free(&R);
 	return unit_summary("logparse");
 }
