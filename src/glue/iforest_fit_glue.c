@@ -23,6 +23,7 @@
 #include "utils/memutils.h"
 
 #include "bottomk.h"
+#include "fit_state_glue.h"
 #include "iforest.h"
 #include "model_glue.h"
 
@@ -219,59 +220,40 @@ sample_decode(MemoryContext parent, const uint8 *buf, size_t len, int sqlstate)
 	return so;
 }
 
-static bool
-is_sample_object(Datum d)
+static ExpandedObjectHeader *
+sample_decode_object(MemoryContext parent, const uint8 *buf, size_t len, int sqlstate)
 {
-	return VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)) &&
-		DatumGetEOHP(d)->eoh_methods == &sample_methods;
+	return &sample_decode(parent, buf, len, sqlstate)->hdr;
 }
 
-/* The sample a datum holds: its expanded object, or a new one decoded under parent. */
+/* a copy with room for a whole sample: the copy is the one the aggregate grows */
+static ExpandedObjectHeader *
+sample_copy(MemoryContext parent, ExpandedObjectHeader *eoh)
+{
+	sample_object *from = (sample_object *) eoh;
+	sample_object *so = sample_new(parent, &from->s, bk_max_room(&from->s));
+	void	   *scratch = sample_scratch(so);
+
+	bk_merge(&so->s, &from->s, scratch);
+	pfree(scratch);
+	return &so->hdr;
+}
+
+static const fit_state_kind sample_kind = {&sample_methods, sample_decode_object, sample_copy};
+
 static sample_object *
 sample_of_datum(Datum d, MemoryContext parent)
 {
-	struct varlena *v;
-
-	if (is_sample_object(d))
-		return (sample_object *) DatumGetEOHP(d);
-	v = PG_DETOAST_DATUM(d);
-	return sample_decode(parent, (const uint8 *) VARDATA(v), VARSIZE(v) - VARHDRSZ, ERRCODE_DATA_CORRUPTED);
+	return (sample_object *) fit_state_of_datum(d, parent, &sample_kind);
 }
 
-/* The transition value to work on in place: ours when we own it, a copy otherwise. */
 static sample_object *
 sample_owned(Datum d, MemoryContext aggcontext)
 {
-	if (DatumIsReadWriteExpandedObject(d, false, -1) && is_sample_object(d) &&
-		MemoryContextGetParent(DatumGetEOHP(d)->eoh_context) == aggcontext)
-		return (sample_object *) DatumGetEOHP(d);
-	if (is_sample_object(d))
-	{
-		sample_object *from = (sample_object *) DatumGetEOHP(d);
-		sample_object *so = sample_new(aggcontext, &from->s, bk_max_room(&from->s));
-		void	   *scratch = sample_scratch(so);
-
-		bk_merge(&so->s, &from->s, scratch);
-		pfree(scratch);
-		return so;
-	}
-	return sample_of_datum(d, aggcontext);
+	return (sample_object *) fit_state_owned(d, aggcontext, &sample_kind);
 }
 
 /* ---------------------------------------------------------------- type I/O */
-
-/* Validates bytes and returns them as a (flat) sample value. */
-static Datum
-validated_value(const uint8 *buf, size_t len, int sqlstate)
-{
-	sample_object *so = sample_decode(CurrentMemoryContext, buf, len, sqlstate);
-	bytea	   *v = palloc_extended(VARHDRSZ + len, MCXT_ALLOC_HUGE);
-
-	DeleteExpandedObject(EOHPGetRWDatum(&so->hdr));
-	SET_VARSIZE(v, VARHDRSZ + len);
-	memcpy(VARDATA(v), buf, len);
-	return PointerGetDatum(v);
-}
 
 Datum
 iforest_sample_in(PG_FUNCTION_ARGS)
@@ -279,7 +261,7 @@ iforest_sample_in(PG_FUNCTION_ARGS)
 	int			len;
 	char	   *bytes = mglue_base64_decode(PG_GETARG_CSTRING(0), &len, "calo_recon.iforest_sample", "a sample");
 
-	PG_RETURN_DATUM(validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_TEXT_REPRESENTATION));
+	PG_RETURN_DATUM(fit_state_validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_TEXT_REPRESENTATION, &sample_kind));
 }
 
 Datum
@@ -294,7 +276,7 @@ iforest_sample_recv(PG_FUNCTION_ARGS)
 	int			len;
 	const char *bytes = mglue_binary_rest((StringInfo) PG_GETARG_POINTER(0), &len);
 
-	PG_RETURN_DATUM(validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_BINARY_REPRESENTATION));
+	PG_RETURN_DATUM(fit_state_validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_BINARY_REPRESENTATION, &sample_kind));
 }
 
 Datum

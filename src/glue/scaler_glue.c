@@ -19,6 +19,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "fit_state_glue.h"
 #include "model_glue.h"
 #include "anomaly_features.h"
 #include "scaler.h"
@@ -227,50 +228,34 @@ state_decode(MemoryContext parent, const uint8 *buf, size_t len, int sqlstate)
 	return so;
 }
 
-static bool
-is_state_object(Datum d)
+static ExpandedObjectHeader *
+state_decode_object(MemoryContext parent, const uint8 *buf, size_t len, int sqlstate)
 {
-	return VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)) &&
-		DatumGetEOHP(d)->eoh_methods == &state_methods;
+	return &state_decode(parent, buf, len, sqlstate)->hdr;
 }
+
+static ExpandedObjectHeader *
+state_copy(MemoryContext parent, ExpandedObjectHeader *eoh)
+{
+	const scl_acc *from = ((state_object *) eoh)->acc;
+	state_object *so = state_new(parent, from->n_features);
+
+	scl_acc_merge(so->acc, from);
+	return &so->hdr;
+}
+
+static const fit_state_kind state_kind = {&state_methods, state_decode_object, state_copy};
 
 static state_object *
 state_of_datum(Datum d, MemoryContext parent)
 {
-	struct varlena *v;
-
-	if (is_state_object(d))
-		return (state_object *) DatumGetEOHP(d);
-	v = PG_DETOAST_DATUM(d);
-	return state_decode(parent, (const uint8 *) VARDATA(v), VARSIZE(v) - VARHDRSZ, ERRCODE_DATA_CORRUPTED);
+	return (state_object *) fit_state_of_datum(d, parent, &state_kind);
 }
 
-/* The transition value to update in place: ours when we own it, a copy otherwise. */
 static state_object *
 state_owned(Datum d, MemoryContext aggcontext)
 {
-	state_object *so;
-
-	if (DatumIsReadWriteExpandedObject(d, false, -1) && is_state_object(d) &&
-		MemoryContextGetParent(DatumGetEOHP(d)->eoh_context) == aggcontext)
-		return (state_object *) DatumGetEOHP(d);
-	if (!is_state_object(d))
-		return state_of_datum(d, aggcontext);
-	so = state_new(aggcontext, ((state_object *) DatumGetEOHP(d))->acc->n_features);
-	scl_acc_merge(so->acc, ((state_object *) DatumGetEOHP(d))->acc);
-	return so;
-}
-
-static Datum
-state_validated_value(const uint8 *buf, size_t len, int sqlstate)
-{
-	state_object *so = state_decode(CurrentMemoryContext, buf, len, sqlstate);
-	bytea	   *v = palloc(VARHDRSZ + len);
-
-	DeleteExpandedObject(EOHPGetRWDatum(&so->hdr));
-	SET_VARSIZE(v, VARHDRSZ + len);
-	memcpy(VARDATA(v), buf, len);
-	return PointerGetDatum(v);
+	return (state_object *) fit_state_owned(d, aggcontext, &state_kind);
 }
 
 Datum
@@ -280,7 +265,7 @@ scaler_state_in(PG_FUNCTION_ARGS)
 	char	   *bytes = mglue_base64_decode(PG_GETARG_CSTRING(0), &len, "calo_recon.scaler_state",
 											"a scaler state");
 
-	PG_RETURN_DATUM(state_validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_TEXT_REPRESENTATION));
+	PG_RETURN_DATUM(fit_state_validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_TEXT_REPRESENTATION, &state_kind));
 }
 
 Datum
@@ -295,7 +280,7 @@ scaler_state_recv(PG_FUNCTION_ARGS)
 	int			len;
 	const char *bytes = mglue_binary_rest((StringInfo) PG_GETARG_POINTER(0), &len);
 
-	PG_RETURN_DATUM(state_validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_BINARY_REPRESENTATION));
+	PG_RETURN_DATUM(fit_state_validated_value((const uint8 *) bytes, len, ERRCODE_INVALID_BINARY_REPRESENTATION, &state_kind));
 }
 
 Datum
