@@ -3,9 +3,10 @@
 # all on this machine: scripts/citus.sh) on the same generated exports:
 # ingest (ingest_file of the whole export, with its reconcile), reconcile()
 # of every user, fit (train_model with a fixed seed: the per-shard features,
-# the fit on the coordinator) and score (score_transactions(false): every row
-# again), at several sizes.  Before the figures, the cluster's findings and
-# model are checked equal to the one node's.
+# the fit on the coordinator), score (score_transactions(false): every row
+# again) and reports (export_reports: every report view into CSV files), at
+# several sizes.  Before the figures, the cluster's findings, model and
+# alerts are checked equal to the one node's.
 #   bash bench/citus/run.sh                      # SIZES="5000 20000 80000"
 #   SIZES="2000 10000" SHARDS=16 bash bench/citus/run.sh
 # Prints one line per size and step: seconds on one node, on the cluster,
@@ -65,15 +66,18 @@ for n in $SIZES; do
     t[$where,reconcile]=$(timed "$where" "$db" "SELECT * FROM calo_recon.reconcile()")
     t[$where,fit]=$(timed "$where" "$db" "SELECT m.model_id FROM calo_recon.train_model('bench', 0.01, 100, 256, 42) m")
     t[$where,score]=$(timed "$where" "$db" "SELECT calo_recon.score_transactions(false)")
+    t[$where,reports]=$(timed "$where" "$db" "SELECT pg_catalog.count(*) FROM calo_recon.export_reports('$db-$where')")
   done
   SAME="SELECT (SELECT pg_catalog.md5(pg_catalog.string_agg(pg_catalog.concat_ws('|', f.txn_id, f.finding, f.difference),
                                                            ',' ORDER BY f.txn_id, f.finding))
                 FROM calo_recon.reconciliation_findings f)
-               || (SELECT pg_catalog.md5(m.forest::text) FROM calo_recon.models m WHERE m.active)"
+               || (SELECT pg_catalog.md5(m.forest::text) FROM calo_recon.models m WHERE m.active)
+               || (SELECT pg_catalog.md5(pg_catalog.string_agg(a.txn_id || a.alert_kind, ',' ORDER BY a.txn_id, a.alert_kind))
+                   FROM calo_recon.alerts a)"
   if [ "$(q one "$db" "$SAME")" != "$(q cluster "$db" "$SAME")" ]; then
-    echo "FAIL $n: the cluster's findings or model differ from the one node's"; exit 1
+    echo "FAIL $n: the cluster's findings, model or alerts differ from the one node's"; exit 1
   fi
-  for step in ingest reconcile fit score; do
+  for step in ingest reconcile fit score reports; do
     printf '%-9s %-10s %10s %10s %7.2fx\n' "$n" "$step" "${t[one,$step]}" "${t[cluster,$step]}" \
       "$(echo "${t[cluster,$step]} / ${t[one,$step]}" | bc -l)"
   done

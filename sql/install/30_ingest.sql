@@ -55,6 +55,10 @@ DECLARE
     v_others     integer[];
     v_other_rows calo_recon.transactions[];
     v_valid      integer;
+    -- on a Citus cluster the stored rows go to the alert check by hand
+    -- (alert_distributed: the table's trigger is off there)
+    v_distributed boolean := calo_recon.is_distributed();
+    v_new_rows   calo_recon.transactions[];
 BEGIN
     IF log IS NULL THEN
         RAISE EXCEPTION 'calo_recon.ingest_log: log text is NULL'
@@ -141,7 +145,7 @@ BEGIN
         -- a concurrent COPY or INSERT (not under the writer lock) of the same
         -- id: the key of the table, on one node or on the cluster
         ON CONFLICT DO NOTHING
-        RETURNING txn_id, user_id
+        RETURNING *
     ), new_errors AS (
         INSERT INTO calo_recon.balance_errors
                (user_id, subscription_balance, payment_balance, logged_at, request_id,
@@ -179,9 +183,14 @@ BEGIN
            (SELECT count(*) FROM valid v WHERE v.kind <> 'transaction')::integer,
            -- every other valid occurrence is compared with the stored row below
            (SELECT array_agg(o.event_no ORDER BY o.event_no) FROM others o),
-           (SELECT array_agg(o.r ORDER BY o.event_no) FROM others o)
+           (SELECT array_agg(o.r ORDER BY o.event_no) FROM others o),
+           CASE WHEN v_distributed
+                THEN (SELECT array_agg(ROW(n.*)::calo_recon.transactions ORDER BY n.txn_id) FROM new_txns n) END
     INTO v_events, v_quarantine, v_txns, v_errors, v_rejections, v_valid, v_others,
-         v_other_rows;
+         v_other_rows, v_new_rows;
+    IF v_new_rows IS NOT NULL THEN
+        PERFORM calo_recon.alert_distributed(v_new_rows);
+    END IF;
     -- errors and rejections already stored from an overlapping export
     v_repeated := v_valid - v_errors - v_rejections;
 

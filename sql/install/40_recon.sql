@@ -255,23 +255,23 @@ COMMENT ON COLUMN calo_recon.overdraft_episodes.last_txn_id IS 'Last negative tr
 
 CREATE VIEW calo_recon.discrepancies AS
 SELECT e.error_id, e.user_id, e.txn_id,
-       calo_recon.round_money(e.subscription_balance, tol.minor_unit) AS subscription_balance,
-       calo_recon.round_money(e.payment_balance, tol.minor_unit) AS payment_balance,
-       calo_recon.round_money(e.subscription_balance - e.payment_balance, tol.minor_unit) AS difference,
-       tol.tolerance, tol.currency, e.logged_at, e.source_file
+       calo_recon.round_money(e.subscription_balance, cu.minor_unit::integer) AS subscription_balance,
+       calo_recon.round_money(e.payment_balance, cu.minor_unit::integer) AS payment_balance,
+       calo_recon.round_money(e.subscription_balance - e.payment_balance, cu.minor_unit::integer) AS difference,
+       calo_recon.tolerance(cu.minor_unit) AS tolerance, coalesce(linked.currency, latest.currency) AS currency,
+       e.logged_at, e.source_file
 FROM calo_recon.balance_errors e
-CROSS JOIN LATERAL (
-    SELECT c.currency, cu.minor_unit::integer AS minor_unit,
-           calo_recon.tolerance(cu.minor_unit) AS tolerance
-    FROM (SELECT coalesce(
-                   (SELECT t.currency FROM calo_recon.transactions t WHERE t.txn_id = e.txn_id),
-                   (SELECT t.currency FROM calo_recon.transactions t WHERE t.user_id = e.user_id
-                    ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC LIMIT 1)) AS currency) c
-    LEFT JOIN calo_recon.currencies cu ON cu.code = c.currency
-) tol
-WHERE abs(e.subscription_balance - e.payment_balance) >= tol.tolerance;
+-- joined by user_id (a transaction is its user's), so that a Citus cluster
+-- joins the colocated shards (README "Scaling out with Citus")
+LEFT JOIN calo_recon.transactions linked ON linked.user_id = e.user_id AND linked.txn_id = e.txn_id
+LEFT JOIN LATERAL (
+    SELECT t.currency FROM calo_recon.transactions t WHERE t.user_id = e.user_id
+    ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC LIMIT 1
+) latest ON linked.txn_id IS NULL
+LEFT JOIN calo_recon.currencies cu ON cu.code = coalesce(linked.currency, latest.currency)
+WHERE abs(e.subscription_balance - e.payment_balance) >= calo_recon.tolerance(cu.minor_unit);
 COMMENT ON VIEW calo_recon.discrepancies IS
-  'Balance errors whose subscription and payment balances differ by at least the tolerance (currency of the linked transaction, else of the user''s latest transaction, else 2 decimals); balances and difference rounded to that currency''s minor unit (round_money), the test on the exact difference';
+  'Balance errors whose subscription and payment balances differ by at least the tolerance (currency of the linked transaction of the same user, else of the user''s latest transaction, else 2 decimals); balances and difference rounded to that currency''s minor unit (round_money), the test on the exact difference';
 COMMENT ON COLUMN calo_recon.discrepancies.error_id IS 'Balance error (calo_recon.balance_errors)';
 COMMENT ON COLUMN calo_recon.discrepancies.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.discrepancies.txn_id IS 'Transaction of the same request and message, when there is one';

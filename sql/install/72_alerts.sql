@@ -150,6 +150,14 @@ DECLARE
     users text[];
     first_new timestamptz[];
     new_ids text[];
+    -- the new rows logged since backfill_before, and the walk's rows before it
+    fresh_ids text[];
+    -- the new rows the amount rule is asked about: only a row above the
+    -- lowest threshold can be above its own (a million-row COPY probed
+    -- amount_rule_hits a million times by primary key)
+    rule_ids text[];
+    lowest_threshold numeric := (SELECT pg_catalog.min(a.threshold) FROM calo_recon.amount_thresholds a);
+    stale_ids text[];
     model record;
     model_users text[];
     -- rows logged before it raise no alert (a backfill of history)
@@ -189,7 +197,11 @@ BEGIN
     -- C, each row against its predecessor in chain order): the findings of
     -- the new rows, and the chain findings of the stored rows after them,
     -- whose predecessor may now be a new row
-    SELECT pg_catalog.array_agg(n.txn_id) INTO new_ids FROM new_rows n;
+    SELECT pg_catalog.array_agg(n.txn_id),
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE backfill_before IS NULL OR n.logged_at >= backfill_before),
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE (backfill_before IS NULL OR n.logged_at >= backfill_before)
+                                                  AND n.amount > lowest_threshold)
+    INTO new_ids, fresh_ids, rule_ids FROM new_rows n;
     WITH walked AS MATERIALIZED (
         SELECT f.* FROM calo_recon.chain_findings_since(users, first_new, new_ids) f
     ), found AS (
@@ -231,6 +243,14 @@ BEGIN
                           WHERE f.txn_id = a.txn_id AND f.kind = 'chain' AND f.detail = a.detail);
     END IF;
 
+    -- the walk's rows logged before backfill_before raise no alert: looked
+    -- up by id (not correlated per row: a Citus cluster cannot run that)
+    IF backfill_before IS NOT NULL THEN
+        SELECT pg_catalog.array_agg(t.txn_id) INTO stale_ids
+        FROM calo_recon.transactions t
+        WHERE t.txn_id IN (SELECT pg_catalog.unnest(found_txns)) AND t.logged_at < backfill_before;
+    END IF;
+
     -- the new alerts and the amount rule
     WITH found AS (
         SELECT f.txn_id, f.user_id, f.alert_kind, f.detail, f.ord
@@ -242,16 +262,17 @@ BEGIN
                                              'currency', h.currency),
                NULL::integer  -- after the walk's findings
         FROM calo_recon.amount_rule_hits h
-        WHERE h.txn_id IN (SELECT n.txn_id FROM new_rows n)
+        -- the ids, not a join to new_rows: Citus cannot read a transition
+        -- table in a query over a distributed table (README "Scaling out
+        -- with Citus"); IN (unnest), not = ANY: a hashed semi-join for a
+        -- bulk insert's many ids.  The view decides; it is asked only about
+        -- rule_ids
+        WHERE h.txn_id IN (SELECT pg_catalog.unnest(rule_ids))
     ), stored AS (
         INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
         SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
         FROM found
-        -- a scalar look-up per row (by primary key): NOT EXISTS was planned
-        -- as a hashed subplan over every stored transaction
-        WHERE backfill_before IS NULL
-           OR NOT coalesce((SELECT t.logged_at < backfill_before FROM calo_recon.transactions t
-                            WHERE t.txn_id = found.txn_id), false)
+        WHERE found.txn_id NOT IN (SELECT pg_catalog.unnest(stale_ids))
         ORDER BY found.txn_id, found.ord NULLS LAST
         ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
         RETURNING alert_id, alert_kind
@@ -267,9 +288,9 @@ BEGIN
     IF pg_catalog.to_regclass('calo_recon.models') IS NOT NULL THEN
         FOR model IN SELECT m.* FROM calo_recon.models m WHERE m.active ORDER BY m.model_id LOOP
             CONTINUE WHEN model.features IS DISTINCT FROM calo_recon.transaction_feature_names();
-            SELECT pg_catalog.array_agg(DISTINCT n.user_id) INTO model_users
-            FROM new_rows n JOIN calo_recon.transaction_models tm ON tm.txn_id = n.txn_id
-            WHERE tm.model_id = model.model_id;
+            SELECT pg_catalog.array_agg(DISTINCT tm.user_id) INTO model_users
+            FROM calo_recon.transaction_models tm
+            WHERE tm.txn_id IN (SELECT pg_catalog.unnest(new_ids)) AND tm.model_id = model.model_id;
             CONTINUE WHEN model_users IS NULL;
             WITH stored AS (
                 INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
@@ -278,8 +299,7 @@ BEGIN
                                                      'model_id', model.model_id, 'model_name', model.model_name)
                 FROM calo_recon.model_scores(model.model_id, model_users) s
                 JOIN calo_recon.transaction_models tm ON tm.txn_id = s.txn_id AND tm.model_id = model.model_id
-                WHERE s.flagged AND s.txn_id IN (SELECT n.txn_id FROM new_rows n
-                                                 WHERE backfill_before IS NULL OR n.logged_at >= backfill_before)
+                WHERE s.flagged AND s.txn_id IN (SELECT pg_catalog.unnest(fresh_ids))
                 ORDER BY s.txn_id
                 ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
                 RETURNING alert_id, alert_kind

@@ -164,7 +164,7 @@ DECLARE
                                      'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
                                      'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
                                      'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
-                                     'retrain_due_models'];
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed'];
     -- what operators run with their own rights besides what analysts run:
     -- the entry points that write only through the definer ones
     -- (calo_recon.definer_entry_points), and readers of runs, health and
@@ -203,6 +203,14 @@ BEGIN
             statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
         END IF;
     END LOOP;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+    END IF;
 
     IF kind = 'analyst' THEN
         statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
@@ -245,6 +253,7 @@ BEGIN
         EXECUTE statement;
         RETURN NEXT statement;
     END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
     INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
     ON CONFLICT DO NOTHING;
 END;
@@ -261,16 +270,17 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     statement text;
-BEGIN
-    FOREACH statement IN ARRAY ARRAY[
+    statements text[] := ARRAY[
         format('REVOKE ALL ON ALL TABLES IN SCHEMA calo_recon FROM %I', role_name),
         format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA calo_recon FROM %I', role_name),
         format('REVOKE ALL ON ALL ROUTINES IN SCHEMA calo_recon FROM %I', role_name),
-        format('REVOKE ALL ON SCHEMA calo_recon FROM %I', role_name)]
-    LOOP
+        format('REVOKE ALL ON SCHEMA calo_recon FROM %I', role_name)];
+BEGIN
+    FOREACH statement IN ARRAY statements LOOP
         EXECUTE statement;
         RETURN NEXT statement;
     END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.revoke_all(name) IS

@@ -33,6 +33,55 @@ COMMENT ON FUNCTION calo_recon.transaction_features_placement(oid, text[], boole
   'Internal to the anomaly features on a Citus cluster: the features of the given users (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), with what the explanations need of each row: the context (when want_context, else NULL), amount, direction, currency and its minor unit';
 REVOKE ALL ON FUNCTION calo_recon.transaction_features_placement(oid, text[], boolean) FROM PUBLIC;
 
+CREATE FUNCTION calo_recon.chain_findings_since_placement(anchor_shard oid, user_ids text[],
+                                                          first_new timestamptz[], new_txn_ids text[])
+RETURNS TABLE (txn_id text, user_id text, finding text, expected numeric, actual numeric,
+               difference numeric, tolerance numeric, currency text, is_new boolean)
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'calo_recon_chain_findings_since_placement';
+COMMENT ON FUNCTION calo_recon.chain_findings_since_placement(oid, text[], timestamptz[], text[]) IS
+  'Internal to the alert check on a Citus cluster: chain_findings_since() over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node)';
+REVOKE ALL ON FUNCTION calo_recon.chain_findings_since_placement(oid, text[], timestamptz[], text[]) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.is_distributed()
+RETURNS boolean
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_is_distributed';
+COMMENT ON FUNCTION calo_recon.is_distributed() IS
+  'true when calo_recon.transactions is a Citus distributed table (distribute() has run), false on one node';
+REVOKE ALL ON FUNCTION calo_recon.is_distributed() FROM PUBLIC;
+
+-- Insert-time alerts on a cluster.  The transactions' alert trigger would
+-- run on each shard, where neither the user's other rows in chain order
+-- seen through the writer's locks nor calo_recon.alerts can be reached, so
+-- distribute() disables it; instead the ingest (on the coordinator) puts the
+-- rows it stored into this coordinator table, whose trigger runs the same
+-- function, calo_recon.alert_new_transactions(), over the same transition
+-- table: the rules keep their one home, and the walk runs per shard
+-- (chain_findings_since_placement).  The ingest empties it in the same
+-- transaction.
+CREATE TABLE calo_recon.alert_inbox (LIKE calo_recon.transactions INCLUDING COMMENTS);
+COMMENT ON TABLE calo_recon.alert_inbox IS
+  'On a Citus cluster: the transactions an ingest has just stored, handed to the insert-time alert check (trigger alert_inbox_alert, the function of transactions_alert) on the coordinator and removed in the same transaction; always empty between statements';
+CREATE TRIGGER alert_inbox_alert
+    AFTER INSERT ON calo_recon.alert_inbox
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.alert_new_transactions();
+
+CREATE FUNCTION calo_recon.alert_distributed(new_rows calo_recon.transactions[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO calo_recon.alert_inbox SELECT r.* FROM pg_catalog.unnest(new_rows) AS r;
+    DELETE FROM calo_recon.alert_inbox;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.alert_distributed(calo_recon.transactions[]) IS
+  'Internal to the ingest on a Citus cluster: the insert-time alert check of the transactions it stored (calo_recon.alert_new_transactions() through calo_recon.alert_inbox)';
+REVOKE ALL ON FUNCTION calo_recon.alert_distributed(calo_recon.transactions[]) FROM PUBLIC;
+
 -- The layout, one home: which tables are distributed by user_id (in one
 -- colocation group), which are reference tables; every other table stays on
 -- the coordinator.  Triggers on distributed tables run on their shards
@@ -57,6 +106,45 @@ $$;
 COMMENT ON FUNCTION calo_recon.citus_layout() IS
   'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), and the triggers it disables there; tables not listed stay on the coordinator';
 REVOKE ALL ON FUNCTION calo_recon.citus_layout() FROM PUBLIC;
+
+-- The rights grant_role() gives on routines, on the workers too: Citus
+-- carries the grants on the schema and on distributed tables to the
+-- workers, not those on the extension's functions, and a worker checks
+-- EXECUTE on the per-shard functions a view calls there (the features) with
+-- the caller's rights.  No-op on one node.
+CREATE FUNCTION calo_recon.grant_on_workers(statements text[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    batch text;
+    failed text;
+BEGIN
+    IF NOT calo_recon.is_distributed() THEN
+        RETURN;
+    END IF;
+    -- one command per worker
+    SELECT pg_catalog.string_agg(s.statement, '; ') INTO batch
+    FROM pg_catalog.unnest(statements) AS s (statement)
+    WHERE s.statement ~ ' ON (FUNCTION|ROUTINE|ALL ROUTINES IN SCHEMA) ';
+    IF batch IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s: %s', w.nodename, w.nodeport, w.result), '; ')
+    INTO failed
+    FROM pg_catalog.run_command_on_workers(batch) AS w
+    WHERE NOT w.success;
+    IF failed IS NOT NULL THEN
+        RAISE EXCEPTION 'calo_recon: could not grant on the workers: %', failed
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Every worker must have calo_recon and the role (CREATE ROLE on the coordinator reaches the workers).';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.grant_on_workers(text[]) IS
+  'Internal to grant_role() and revoke_all() on a Citus cluster: runs their statements on routines on every worker too (Citus carries those on the schema and tables itself); 55000 when a worker refuses one. No-op on one node';
+REVOKE ALL ON FUNCTION calo_recon.grant_on_workers(text[]) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.distribute(shard_count integer DEFAULT NULL)
 RETURNS TABLE (table_name regclass, placement text, shards integer)
@@ -137,6 +225,9 @@ BEGIN
     WHERE s.logicalrelid = 'calo_recon.shard_anchors'::regclass
       AND pg_catalog.worker_hash('k' || g.i) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer
     ORDER BY s.shardid, g.i;
+
+    -- the roles granted before: their rights on the cluster (grant_role)
+    PERFORM calo_recon.reapply_grants();
 
     RETURN QUERY
     SELECT l.table_name, l.placement,

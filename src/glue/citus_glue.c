@@ -144,3 +144,14 @@ calo_citus_local_relation(const char *table)
 	SPI_finish();
 	return local;
 }
+
+PG_FUNCTION_INFO_V1(calo_recon_is_distributed);
+
+/* calo_recon.is_distributed() RETURNS boolean */
+Datum
+calo_recon_is_distributed(PG_FUNCTION_ARGS)
+{
+	Oid			relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
+
+	PG_RETURN_BOOL(OidIsValid(relid) && calo_citus_is_distributed(relid));
+}

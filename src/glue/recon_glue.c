@@ -59,6 +59,7 @@ PG_FUNCTION_INFO_V1(calo_recon_check_transaction);
 PG_FUNCTION_INFO_V1(calo_recon_exact_decimal);
 PG_FUNCTION_INFO_V1(calo_recon_chain_findings);
 PG_FUNCTION_INFO_V1(calo_recon_chain_findings_since);
+PG_FUNCTION_INFO_V1(calo_recon_chain_findings_since_placement);
 PG_FUNCTION_INFO_V1(calo_recon_chain_key);
 PG_FUNCTION_INFO_V1(calo_recon_tolerance);
 PG_FUNCTION_INFO_V1(calo_recon_is_credit);
@@ -1075,13 +1076,46 @@ recon_drain_queue(const char *queue_table, Snapshot snapshot, bool all_users, Da
 static void
 recon_resolve_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp)
 {
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		args[1] = {user_ids};
-	char		nulls[1] = {all_users ? 'n' : ' '};
+	Oid			argtypes[2] = {TEXTARRAYOID, INT8ARRAYOID};
+	Datum		args[2] = {user_ids, (Datum) 0};
+	char		nulls[2] = {all_users ? 'n' : ' ', ' '};
 	SPIPlanPtr	plan;
+	bool		isnull;
 
 	if (!OidIsValid(get_relname_relid("alerts", nsp)))
 		return;
+
+	/*
+	 * Two steps, so that a Citus cluster (alerts on the coordinator, the
+	 * findings in shards) plans them too: the open alerts the findings
+	 * support, joined by user and transaction (colocated on a cluster), then
+	 * the others resolved.  Not read_only: SPI advances the command id, so
+	 * the findings written are seen.
+	 */
+	plan = SPI_prepare("SELECT pg_catalog.array_agg(o.alert_id) "
+					   "FROM (SELECT a.alert_id, a.txn_id, a.user_id, a.alert_kind, a.detail "
+					   "      FROM calo_recon.alerts a "
+					   "      WHERE a.resolved_at IS NULL "
+					   "        AND a.alert_kind OPERATOR(pg_catalog.=) ANY ('{arithmetic,chain,out_of_range}'::pg_catalog.text[]) "
+					   "        AND ($1 IS NULL OR a.user_id OPERATOR(pg_catalog.=) ANY ($1))) o "
+					   "JOIN calo_recon.reconciliation_findings f "
+					   "  ON f.user_id OPERATOR(pg_catalog.=) o.user_id "
+					   " AND f.txn_id OPERATOR(pg_catalog.=) o.txn_id "
+					   " AND f.finding OPERATOR(pg_catalog.=) o.alert_kind "
+					   " AND (f.expected OPERATOR(pg_catalog.=) "
+					   "          (o.detail OPERATOR(pg_catalog.->>) 'expected')::pg_catalog.numeric "
+					   "      OR (f.expected IS NULL "
+					   "          AND (o.detail OPERATOR(pg_catalog.->>) 'expected') IS NULL))",
+					   1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
+							 false, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the alerts of calo_recon.alerts the findings support");
+	args[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		args[1] = PointerGetDatum(construct_empty_array(INT8OID));
+	SPI_freeplan(plan);
 	plan = SPI_prepare("UPDATE calo_recon.alerts a "
 					   "SET resolved_at = pg_catalog.now(), "
 					   "    resolution = 'not supported by reconcile() at ' "
@@ -1089,17 +1123,10 @@ recon_resolve_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp)
 					   "WHERE a.resolved_at IS NULL "
 					   "  AND a.alert_kind OPERATOR(pg_catalog.=) ANY ('{arithmetic,chain,out_of_range}'::pg_catalog.text[]) "
 					   "  AND ($1 IS NULL OR a.user_id OPERATOR(pg_catalog.=) ANY ($1)) "
-					   "  AND NOT EXISTS (SELECT FROM calo_recon.reconciliation_findings f "
-					   "      WHERE f.txn_id OPERATOR(pg_catalog.=) a.txn_id "
-					   "        AND f.finding OPERATOR(pg_catalog.=) a.alert_kind "
-					   "        AND (f.expected OPERATOR(pg_catalog.=) "
-					   "                 (a.detail OPERATOR(pg_catalog.->>) 'expected')::pg_catalog.numeric "
-					   "             OR (f.expected IS NULL "
-					   "                 AND (a.detail OPERATOR(pg_catalog.->>) 'expected') IS NULL)))",
-					   1, argtypes);
+					   "  AND a.alert_id NOT IN (SELECT pg_catalog.unnest($2))",
+					   2, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	/* not read_only: SPI advances the command id, so the findings written are seen */
 	if (SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
 							 false, true, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not resolve the alerts of calo_recon.alerts");
@@ -1189,9 +1216,8 @@ recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
  * On a Citus cluster (README "Scaling out with Citus"): one query over
  * calo_recon.shard_anchors runs reconcile_placement() once per shard group,
  * on the node of its placements, in parallel and in this transaction; the
- * counts are summed.  The alerts table stays on the coordinator and the
- * insert-time check that raises the alerts reconcile() resolves is off on a
- * cluster, so there are none to resolve.
+ * counts are summed.  The alerts stay on the coordinator: the ones the
+ * findings no longer support are resolved here, after every shard group.
  */
 static void
 recon_run_distributed(bool all_users, Datum user_ids, Datum *result)
@@ -1217,6 +1243,7 @@ recon_run_distributed(bool all_users, Datum user_ids, Datum *result)
 		if (isnull)
 			result[c] = Int64GetDatum(0);
 	}
+	recon_resolve_alerts(GetActiveSnapshot(), all_users, user_ids, get_namespace_oid("calo_recon", false));
 }
 
 /*
@@ -1524,7 +1551,8 @@ recon_chain_walk_user(ChainFindings *cf)
  * a tuple is formed from the declared columns only.
  */
 static bool
-recon_chain_begin(ChainFindings *cf, FunctionCallInfo fcinfo, ArrayType *ids)
+recon_chain_begin(ChainFindings *cf, FunctionCallInfo fcinfo, ArrayType *ids,
+				  const char *currencies_table)
 {
 	Datum	   *elems;
 	bool	   *elem_nulls;
@@ -1551,7 +1579,7 @@ recon_chain_begin(ChainFindings *cf, FunctionCallInfo fcinfo, ArrayType *ids)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	recon_load_currencies(&cf->currencies, "calo_recon.currencies");
+	recon_load_currencies(&cf->currencies, currencies_table);
 	cf->user_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon chain_findings user",
 										 ALLOCSET_DEFAULT_SIZES);
 	cf->caprows = 64;
@@ -1854,7 +1882,7 @@ calo_recon_chain_findings(PG_FUNCTION_ARGS)
 	Datum		args[1] = {PointerGetDatum(ids)};
 	SPIPlanPtr	plan;
 
-	if (!recon_chain_begin(&cf, fcinfo, ids))
+	if (!recon_chain_begin(&cf, fcinfo, ids, "calo_recon.currencies"))
 		return (Datum) 0;
 	plan = SPI_prepare("SELECT t.txn_id, t.user_id, t.txn_type, t.currency, t.amount, t.vat, "
 					   "t.old_balance, t.new_balance, t.logged_at, "
@@ -1876,20 +1904,19 @@ calo_recon_chain_findings(PG_FUNCTION_ARGS)
 }
 
 /*
- * calo_recon.chain_findings_since(user_ids text[], first_new timestamptz[],
- * new_txn_ids text[]): the alert trigger's walk.  The trigger knows from its
- * transition table each user's earliest new instant, so the new rows are not
- * looked up again by id (a million index probes for a million-row COPY).
- * A few users are read through the user/chain index, many in one scan.
+ * The alert trigger's walk over one table of transactions (calo_recon's, or
+ * a shard of it on a Citus worker, with the reference shard of currencies):
+ * the trigger knows from its transition table each user's earliest new
+ * instant, so the new rows are not looked up again by id (a million index
+ * probes for a million-row COPY).  A few users are read through the
+ * user/chain index, many in one scan.
  */
 #define RECON_CHAIN_SCAN_USERS 1000
 
-Datum
-calo_recon_chain_findings_since(PG_FUNCTION_ARGS)
+static void
+recon_chain_since(FunctionCallInfo fcinfo, ArrayType *users, ArrayType *first_new, ArrayType *ids,
+				  Oid relid, const char *txn_table, const char *currencies_table)
 {
-	ArrayType  *users = PG_GETARG_ARRAYTYPE_P(0);
-	ArrayType  *first_new = PG_GETARG_ARRAYTYPE_P(1);
-	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(2);
 	ChainFindings cf;
 	Oid			argtypes[2] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID};
 	Datum		args[2] = {PointerGetDatum(users), PointerGetDatum(first_new)};
@@ -1903,12 +1930,10 @@ calo_recon_chain_findings_since(PG_FUNCTION_ARGS)
 				 errmsg("calo_recon.chain_findings_since: user_ids and first_new differ in length"),
 				 errdetail("%d user ids, %d instants.", nusers, nfirst),
 				 errhint("Pass each user's earliest new logged_at at the same position.")));
-	if (!recon_chain_begin(&cf, fcinfo, ids))
-		return (Datum) 0;
+	if (!recon_chain_begin(&cf, fcinfo, ids, currencies_table))
+		return;
 	if (nusers > RECON_CHAIN_SCAN_USERS)
 	{
-		Oid			relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
-
 		/*
 		 * The scan reads the heap directly: only for a caller who may read
 		 * every row; otherwise the query below raises or filters as SQL does.
@@ -1918,30 +1943,127 @@ calo_recon_chain_findings_since(PG_FUNCTION_ARGS)
 			&& check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		{
 			recon_chain_scan_walk(&cf, relid, users, first_new);
-			return (Datum) 0;
+			return;
 		}
 	}
-	plan = SPI_prepare("SELECT t.txn_id, t.user_id, t.txn_type, t.currency, t.amount, t.vat, "
-					   "t.old_balance, t.new_balance, t.logged_at, "
-					   "t.logged_at OPERATOR(pg_catalog.>=) u.first_new "
-					   "FROM unnest($1, $2) AS u (user_id, first_new) "	/* multi-argument form: unqualified */
-					   "CROSS JOIN LATERAL (SELECT pg_catalog.max(p.logged_at) AS since "
-					   "      FROM calo_recon.transactions p "
-					   "      WHERE p.user_id OPERATOR(pg_catalog.=) u.user_id "
-					   "        AND p.logged_at OPERATOR(pg_catalog.<) u.first_new) b "
+	plan = SPI_prepare(psprintf("SELECT t.txn_id, t.user_id, t.txn_type, t.currency, t.amount, t.vat, "
+								"t.old_balance, t.new_balance, t.logged_at, "
+								"t.logged_at OPERATOR(pg_catalog.>=) u.first_new "
+								"FROM unnest($1, $2) AS u (user_id, first_new) "	/* multi-argument form: unqualified */
+								"CROSS JOIN LATERAL (SELECT pg_catalog.max(p.logged_at) AS since "
+								"      FROM %s p "
+								"      WHERE p.user_id OPERATOR(pg_catalog.=) u.user_id "
+								"        AND p.logged_at OPERATOR(pg_catalog.<) u.first_new) b "
 	/*
 	 * LATERAL: each user's rows through the index, never a hash join over the
 	 * whole table (the plan a growing, not yet analyzed table gets during an
 	 * ingest, once per file)
 	 */
-					   "CROSS JOIN LATERAL (SELECT s.* FROM calo_recon.transactions s "
-					   "      WHERE s.user_id OPERATOR(pg_catalog.=) u.user_id "
-					   "        AND s.logged_at OPERATOR(pg_catalog.>=) COALESCE(b.since, u.first_new) "
-					   "      OFFSET 0) t "
-					   "ORDER BY t.user_id COLLATE pg_catalog.\"C\"", 2, argtypes);
+								"CROSS JOIN LATERAL (SELECT s.* FROM %s s "
+								"      WHERE s.user_id OPERATOR(pg_catalog.=) u.user_id "
+								"        AND s.logged_at OPERATOR(pg_catalog.>=) COALESCE(b.since, u.first_new) "
+								"      OFFSET 0) t "
+								"ORDER BY t.user_id COLLATE pg_catalog.\"C\"", txn_table, txn_table),
+					   2, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	recon_chain_read_walk(&cf, plan, args);
+}
+
+/*
+ * On a Citus cluster (README "Scaling out with Citus"): one query over
+ * calo_recon.shard_anchors walks each shard group on the node that holds it
+ * (chain_findings_since_placement: a user's rows are all in one shard), and
+ * the findings come back here.
+ */
+static void
+recon_chain_since_distributed(FunctionCallInfo fcinfo, Datum users, Datum first_new, Datum ids)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			argtypes[3] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+	Datum		args[3] = {users, first_new, ids};
+	SPIPlanPtr	plan;
+	Portal		portal;
+	MemoryContext caller = CurrentMemoryContext;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare("SELECT f.* FROM calo_recon.shard_anchors a "
+					   "CROSS JOIN LATERAL calo_recon.chain_findings_since_placement(a.tableoid, $1, $2, $3) f",
+					   3, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		if (SPI_tuptable->tupdesc->natts != rsinfo->setDesc->natts)
+			elog(ERROR, "chain_findings_since_placement must return %d columns", rsinfo->setDesc->natts);
+		for (uint64 k = 0; k < SPI_processed; k++)
+		{
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[k]);
+			MemoryContextSwitchTo(spi);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+/*
+ * calo_recon.chain_findings_since(user_ids text[], first_new timestamptz[],
+ * new_txn_ids text[]): the alert trigger's walk (recon_chain_since), per
+ * shard group on a Citus cluster.
+ */
+Datum
+calo_recon_chain_findings_since(PG_FUNCTION_ARGS)
+{
+	Oid			relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "table calo_recon.transactions does not exist");
+	if (calo_citus_is_distributed(relid))
+		recon_chain_since_distributed(fcinfo, PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2));
+	else
+		recon_chain_since(fcinfo, PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1),
+						  PG_GETARG_ARRAYTYPE_P(2), relid, "calo_recon.transactions",
+						  "calo_recon.currencies");
+	return (Datum) 0;
+}
+
+/*
+ * calo_recon.chain_findings_since_placement(anchor_shard oid, user_ids text[],
+ * first_new timestamptz[], new_txn_ids text[]): chain_findings_since over the
+ * shard of transactions in the shard group of anchor_shard, on the node that
+ * holds it (called by recon_chain_since_distributed's query).
+ */
+Datum
+calo_recon_chain_findings_since_placement(PG_FUNCTION_ARGS)
+{
+	char	   *txn_table;
+	char	   *currencies_table;
+	Oid			txn_relid;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	txn_relid = calo_citus_colocated_shard(PG_GETARG_OID(0), "transactions", &txn_table);
+	currencies_table = calo_citus_reference_shard("currencies");
+	txn_table = MemoryContextStrdup(caller, txn_table);
+	currencies_table = MemoryContextStrdup(caller, currencies_table);
+	SPI_finish();
+	if (!OidIsValid(txn_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shard %s has no placement on this node", txn_table)));
+	recon_chain_since(fcinfo, PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2),
+					  PG_GETARG_ARRAYTYPE_P(3), txn_relid, txn_table, currencies_table);
 	return (Datum) 0;
 }
 

@@ -7,12 +7,16 @@
 # transactions, plus one replayed transaction id under another user) goes
 # into a fresh database on the suite's one-node cluster and into the Citus
 # cluster, which follows the README's recipe for an existing database: part
-# of the export is ingested before distribute(), the rest after.  Every
-# table the ingest and the reconciliation write must give the same digest on
-# both (and the views balance_breaks and precision_drift), reconcile() the
-# same counts; the plans show the pushdown (the
-# per-shard reconciliation one task per shard on the workers, a user's
-# findings one task).  Also the SQLSTATEs of distribute()'s refusals.
+# of the export is ingested before distribute(), the rest after, then a
+# later export with a model active.  Every table the ingest and the
+# reconciliation write must give the same digest on both (and the views
+# balance_breaks and precision_drift), the alerts too (insert-time,
+# raise_alerts(), those reconcile() resolves), reconcile() the same counts,
+# export_reports(), export_workbook() and export_dashboard() the same files;
+# the roles of grant_role() read and run what they may on the cluster; the
+# plans show the pushdown (the per-shard reconciliation one task per shard
+# on the workers, a user's findings one task).  Also the SQLSTATEs of
+# distribute()'s refusals and of a worker without a reference table's shard.
 # Prints one line per check; exits 1 on any mismatch.
 #
 # Runs with the test cluster env exported (PGHOST, PGPORT, CR_ROOT).
@@ -47,8 +51,11 @@ check "distribute() without Citus: 0A000" "NOTICE:  0A000" "$got"
 make -s -C tools calo_recon_gen >/dev/null || { echo "FAIL build tools/calo_recon_gen"; exit 1; }
 IFS=: read -r seed n <<<"${CITUS_GEN:-7:3000}"
 GEN=$(mktemp -d)
-trap 'rm -rf "$GEN" "$CR_ROOT/import/citus-export" "$CR_ROOT/import/citus-replay"' EXIT
+trap 'rm -rf "$GEN" "$CR_ROOT/import/citus-export" "$CR_ROOT/import/citus-replay" "$CR_ROOT/import/citus-late"' EXIT
 tools/calo_recon_gen --seed "$seed" --transactions "$n" --out "$GEN/export" >/dev/null 2>&1 || exit 1
+# a later export, ingested once a model is active: the insert-time check
+# scores its rows (model alerts) besides the balance rules
+tools/calo_recon_gen --seed "$((seed + 1))" --transactions 300 --out "$GEN/late" >/dev/null 2>&1 || exit 1
 # a transaction id the export stored, delivered again under another user:
 # a conflict on one node (the id is the key), and so on the cluster
 mkdir -p "$GEN/replay"
@@ -56,18 +63,61 @@ first=$(find "$GEN/export" -name '*.gz' | sort | head -n 1)
 zcat "$first" | sed -n '/Start syncing the balance {/,/^}/p' | awk '/^}/ {print; exit} {print}' \
   | sed "s/userId: '[^']*'/userId: 'replayed-under-another-user'/" > "$GEN/replay/replay.log"
 grep -q "replayed-under-another-user" "$GEN/replay/replay.log" || { echo "FAIL could not build the replay"; exit 1; }
-cp -r "$GEN/export" "$CR_ROOT/import/citus-export" && cp -r "$GEN/replay" "$CR_ROOT/import/citus-replay"
+cp -r "$GEN/export" "$CR_ROOT/import/citus-export" && cp -r "$GEN/replay" "$CR_ROOT/import/citus-replay" &&
+  cp -r "$GEN/late" "$CR_ROOT/import/citus-late"
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$CR_ROOT/import"
 
 INGEST="SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('citus-export') a, calo_recon.ingest_file('citus-replay') b"
 # a model with a fixed seed, and the scores of every row (score_transactions
 # after train_model: none left to score)
 TRAIN="SELECT m.training_rows FROM calo_recon.train_model('citus', 0.02, 50, 128, 42) m"
-psql "${ONE[@]}" -c "$INGEST" >/dev/null || { echo "FAIL ingest on one node"; exit 1; }
-psql "${ONE[@]}" -c "$TRAIN" >/dev/null || { echo "FAIL train_model on one node"; exit 1; }
+# insert-time alerts of the later rows (model among them), then the alerts
+# no inserted row raises (discrepancies, conflicts); rows logged before
+# 2024-01-01 (calo_recon.alert_backfill_age, from now() in the same
+# transaction) raise none
+LATE="SELECT pg_catalog.set_config('calo_recon.alert_backfill_age',
+        pg_catalog.date_part('epoch', pg_catalog.now() - '2024-01-01 00:00:00+00')::bigint::text, false);
+      SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('citus-late') a, calo_recon.raise_alerts() b"
 
+# Every report the exports write, the whole time and of a period: the CSV
+# files, the workbook and the dashboard
+EXPORTS="SELECT pg_catalog.count(*) FROM calo_recon.export_reports('citus/reports') a,
+                                        calo_recon.export_reports('citus/period', '2024-01-02', '2024-01-04') b,
+                                        calo_recon.export_workbook('citus/balance_reports.xlsx') c,
+                                        calo_recon.export_dashboard('citus/dashboard.html') d"
+# one line per exported file (each entry of the workbook): name and md5, with
+# the export's own time (today's date and a time of day) masked
+export_digests() {
+  python3 - "$1" "$(date -u +%F)" <<'PY'
+import datetime, hashlib, os, re, sys, zipfile
+top, today = sys.argv[1], sys.argv[2]
+# as text, and as a spreadsheet's date serial (days since 1899-12-30)
+serial = (datetime.date.fromisoformat(today) - datetime.date(1899, 12, 30)).days
+now = re.compile(re.escape(today).encode() + rb"[ T][0-9:.]+Z?|<v>" + str(serial).encode() + rb"(\.[0-9]+)?</v>")
+def line(name, data):
+    print(name, hashlib.md5(now.sub(b"NOW", data)).hexdigest())
+for folder, _, files in sorted(os.walk(top)):
+    # the exports' own manifest (what they wrote, when) is not a report
+    for f in sorted(x for x in files if x != ".calo_recon_manifest"):
+        path = os.path.join(folder, f)
+        name = os.path.relpath(path, top)
+        if f.endswith(".xlsx"):
+            with zipfile.ZipFile(path) as z:
+                for entry in sorted(z.namelist()):
+                    line(name + ":" + entry, z.read(entry))
+        else:
+            with open(path, "rb") as fh:
+                line(name, fh.read())
+PY
+}
+# Every alert: all but surrogate ids (the alert's, the balance error's and
+# the quarantine row's in the detail), times and who; the resolution by
+# reconcile() names its time, so only whether there is one
+ALERTS="SELECT pg_catalog.concat_ws('|', a.txn_id, a.user_id, a.alert_kind, a.detail - 'error_id' - 'quarantine_id',
+                                   a.status, pg_catalog.split_part(a.resolution, ' at ', 1)) AS x
+        FROM calo_recon.alerts a"
 # The digests: every column but surrogate ids and times of day, in a total order.
-DIGESTS=$(cat <<'SQL'
+DIGESTS=$(cat <<SQL
 SELECT 'transactions', pg_catalog.md5(pg_catalog.string_agg(t::text, E'\n' ORDER BY t.txn_id)) FROM calo_recon.transactions t
 UNION ALL
 SELECT 'findings', pg_catalog.md5(pg_catalog.string_agg(
@@ -116,15 +166,38 @@ SELECT 'scores', pg_catalog.md5(pg_catalog.string_agg(
          pg_catalog.concat_ws('|', s.txn_id, s.score, s.flagged, s.explanation), E'\n' ORDER BY s.txn_id))
 FROM calo_recon.transaction_scores s
 UNION ALL
+SELECT 'alerts', pg_catalog.md5(pg_catalog.string_agg(a.x, E'\n' ORDER BY a.x)) FROM ($ALERTS) a
+UNION ALL
 SELECT 'queue left', pg_catalog.count(*)::text FROM calo_recon.pending_reconcile
 UNION ALL
 SELECT 'conflict of the replay', pg_catalog.count(*)::text FROM calo_recon.quarantine q
 WHERE q.reason = 'conflict' AND q.detail -> 'incoming' ->> 'user_id' = 'replayed-under-another-user'
 SQL
 )
+psql "${ONE[@]}" -c "$INGEST" >/dev/null || { echo "FAIL ingest on one node"; exit 1; }
+psql "${ONE[@]}" -c "$TRAIN" >/dev/null || { echo "FAIL train_model on one node"; exit 1; }
+psql "${ONE[@]}" -c "$LATE" >/dev/null || { echo "FAIL the later ingest and raise_alerts() on one node"; exit 1; }
+psql "${ONE[@]}" -c "$EXPORTS" >/dev/null || { echo "FAIL the exports on one node"; exit 1; }
+one_exports=$(export_digests "$CR_ROOT/export/citus") || exit 1
 RECONCILE="SELECT r::text FROM calo_recon.reconcile() r"
+ALERTS_DIGEST="SELECT pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(a.x, E'\n' ORDER BY a.x)) FROM ($ALERTS) a"
+RESOLVED="SELECT pg_catalog.count(*) FROM calo_recon.alerts a WHERE a.resolution LIKE 'not supported by reconcile()%'"
 one_digests=$(psql "${ONE[@]}" -c "$DIGESTS") || exit 1
+# three rows with an open arithmetic alert corrected (new_balance as
+# expected): reconcile() no longer supports those alerts and resolves them
+CORRECT="SELECT pg_catalog.format('UPDATE calo_recon.transactions SET new_balance = %s WHERE user_id = %L AND txn_id = %L',
+                                 a.detail ->> 'expected', a.user_id, a.txn_id)
+         FROM calo_recon.alerts a WHERE a.alert_kind = 'arithmetic' AND a.status = 'open' ORDER BY a.txn_id LIMIT 3 \\gexec"
+psql "${ONE[@]}" <<<"$CORRECT" >/dev/null || exit 1
 one_counts=$(psql "${ONE[@]}" -c "$RECONCILE") || exit 1
+one_alerts=$(psql "${ONE[@]}" -c "$ALERTS_DIGEST") || exit 1
+one_resolved=$(psql "${ONE[@]}" -c "$RESOLVED") || exit 1
+# a model's currency scope (model_scope(), which train_model and retraining
+# read): PL/pgSQL, since Citus cannot plan a SQL function's parameterised
+# query over a distributed table ("could not create distributed plan")
+SCOPES="SELECT pg_catalog.string_agg(c || ':' || (SELECT pg_catalog.count(*) FROM calo_recon.model_scope(c)), ' ' ORDER BY c)
+        FROM pg_catalog.unnest('{BHD,KWD,SAR}'::text[]) AS c"
+one_scopes=$(psql "${ONE[@]}" -c "$SCOPES") || exit 1
 dropdb calo_citus_one
 
 # the cluster
@@ -132,9 +205,10 @@ if ! citus_start calo; then
   echo "skipped: Citus cluster: $CITUS_SKIP"
   exit "$status"
 fi
-trap 'citus_destroy; rm -rf "$GEN" "$CR_ROOT/import/citus-export" "$CR_ROOT/import/citus-replay"' EXIT
+trap 'citus_destroy; rm -rf "$GEN" "$CR_ROOT/import/citus-export" "$CR_ROOT/import/citus-replay" "$CR_ROOT/import/citus-late"' EXIT
 echo "cluster: coordinator and $CITUS_WORKERS workers on ports ${CITUS_PORTS[*]} ($CITUS_ROOT)"
-cp -r "$GEN/export" "$CITUS_ROOT/import/citus-export" && cp -r "$GEN/replay" "$CITUS_ROOT/import/citus-replay"
+cp -r "$GEN/export" "$CITUS_ROOT/import/citus-export" && cp -r "$GEN/replay" "$CITUS_ROOT/import/citus-replay" &&
+  cp -r "$GEN/late" "$CITUS_ROOT/import/citus-late"
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$CITUS_ROOT/import"
 CL=(-X -q -At -v ON_ERROR_STOP=1)
 psql "${CL[@]}" -c "CREATE EXTENSION calo_recon" || exit 1
@@ -143,6 +217,9 @@ psql "${CL[@]}" -c "CREATE EXTENSION calo_recon" || exit 1
 first_day=$(cd "$CITUS_ROOT/import" && find citus-export -name '*.gz' | sort | head -n 1 | xargs dirname)
 psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('$first_day')" >/dev/null ||
   { echo "FAIL ingest before distribute()"; exit 1; }
+# a reader granted on the database before it is distributed: distribute()
+# gives it what it needs on the cluster (reapply_grants)
+psql "${CL[@]}" -c "CREATE ROLE citus_reader LOGIN" -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_reader', 'reader')" >/dev/null || exit 1
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(d.table_name || ':' || d.placement || ':' || d.shards, ' ' ORDER BY d.table_name::text) FROM calo_recon.distribute(8) d" 2>/dev/null | tail -n 1)
 check "distribute(8)" "calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transactions:distributed:8" "$got"
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.count(DISTINCT pg_catalog.get_shard_id_for_distribution_column('calo_recon.shard_anchors', a.user_id)) FROM calo_recon.shard_anchors a")
@@ -154,13 +231,22 @@ for call in "distribute()" "distribute(0)"; do
 done
 psql "${CL[@]}" -c "$INGEST" >/dev/null || { echo "FAIL ingest on the cluster"; exit 1; }
 psql "${CL[@]}" -c "$TRAIN" >/dev/null || { echo "FAIL train_model on the cluster"; exit 1; }
+psql "${CL[@]}" -c "$LATE" >/dev/null || { echo "FAIL the later ingest and raise_alerts() on the cluster"; exit 1; }
+psql "${CL[@]}" -c "$EXPORTS" >/dev/null || { echo "FAIL the exports on the cluster"; exit 1; }
+cluster_exports=$(export_digests "$CITUS_ROOT/export/citus") || exit 1
+check "the exports wrote reports, period, workbook and dashboard" "t" \
+  "$( [ "$(grep -c '^reports/.*\.csv ' <<<"$one_exports")" -ge 10 ] && [ "$(grep -c '^period/.*\.csv ' <<<"$one_exports")" -ge 10 ] &&
+      grep -q '^balance_reports.xlsx:xl/worksheets/sheet2.xml ' <<<"$one_exports" && grep -q '^dashboard.html ' <<<"$one_exports" && echo t || echo f)"
+while read -r name digest; do
+  check "export $name: cluster = one node" "$digest" "$(awk -v n="$name" '$1 == n {print $2}' <<<"$cluster_exports")"
+done <<<"$one_exports"
 
 cluster_digests=$(psql "${CL[@]}" -c "$DIGESTS") || exit 1
 while IFS='|' read -r name digest; do
   check "$name: cluster = one node" "$digest" "$(grep "^$name|" <<<"$cluster_digests" | cut -d'|' -f2)"
 done <<<"$one_digests"
 check "the replay is one conflict" "conflict of the replay|1" "$(grep '^conflict of the replay|' <<<"$cluster_digests")"
-check "the cluster's features, model and scores are not empty" "$n|$n|$n" \
+check "the cluster's features, model and scores are not empty" "$((n + 300))|$n|$n" \
   "$(psql "${CL[@]}" -c "SELECT (SELECT pg_catalog.count(*) FROM calo_recon.transaction_features) || '|' ||
                                 (SELECT m.training_rows FROM calo_recon.models m WHERE m.active) || '|' ||
                                 (SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores)")"
@@ -169,7 +255,59 @@ check "the cluster's features, model and scores are not empty" "$n|$n|$n" \
 check "the cluster explains some flagged rows" "t" \
   "$(psql "${CL[@]}" -c "SELECT pg_catalog.count(*) > 0 FROM calo_recon.transaction_scores s
                          WHERE s.flagged AND s.explanation IS NOT NULL")"
+psql "${CL[@]}" <<<"$CORRECT" >/dev/null || exit 1
 check "reconcile() counts: cluster = one node" "$one_counts" "$(psql "${CL[@]}" -c "$RECONCILE")"
+check "alerts after reconcile(): cluster = one node" "$one_alerts" "$(psql "${CL[@]}" -c "$ALERTS_DIGEST")"
+check "alerts resolved by reconcile(): cluster = one node" "$one_resolved" "$(psql "${CL[@]}" -c "$RESOLVED")"
+# every kind the export raises, on the cluster too
+check "the cluster raised alerts of each kind" "amount_rule arithmetic chain conflict discrepancy model overdraft" \
+  "$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(DISTINCT a.alert_kind, ' ' ORDER BY a.alert_kind) FROM calo_recon.alerts a")"
+check "reconcile() resolved the corrected rows' alerts" "3" "$one_resolved"
+check "model_scope() per currency: cluster = one node" "$one_scopes" "$(psql "${CL[@]}" -c "$SCOPES" 2>&1)"
+
+# The roles of grant_role() on the cluster: Citus runs a view's shard
+# queries, and the per-shard functions there, with the caller's rights.  A
+# reader reads every report as the owner does (and runs no job), an analyst
+# the features, an operator runs the jobs (refresh() among them).
+psql "${CL[@]}" -c "CREATE ROLE citus_analyst LOGIN" -c "CREATE ROLE citus_operator LOGIN" \
+  -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_analyst', 'analyst')" \
+  -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_operator', 'operator')" >/dev/null || exit 1
+REPORTS="SELECT pg_catalog.string_agg(v || ':' || (pg_catalog.xpath('/row/c/text()',
+           pg_catalog.query_to_xml('SELECT pg_catalog.count(*) AS c FROM calo_recon.' || v, false, true, '')))[1]::text, ' ' ORDER BY v)
+         FROM pg_catalog.unnest('{transactions,overdrafts,overdraft_episodes,anomalies,discrepancies,balance_breaks,precision_drift,user_summary,daily_summary,as_of}'::text[]) AS v"
+owner_reports=$(psql "${CL[@]}" -c "$REPORTS")
+check "the reader reads every report as the owner does" "$owner_reports" "$(psql "${CL[@]}" -U citus_reader -c "$REPORTS" 2>&1)"
+check "the analyst reads the features" "$((n + 300))" \
+  "$(psql "${CL[@]}" -U citus_analyst -c "SELECT pg_catalog.count(*) FROM calo_recon.transaction_features" 2>&1)"
+got=$(psql "${CL[@]}" -U citus_reader -c "DO \$\$ BEGIN PERFORM calo_recon.reconcile(); EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
+check "the reader runs no job: 42501" "NOTICE:  42501" "$got"
+# (the later export's 300 rows are not scored yet: trained before they came)
+check "the operator runs the jobs: reconcile, raise_alerts, scoring, exports, refresh" "$one_counts|true|300|true|succeeded" \
+  "$(psql "${CL[@]}" -U citus_operator -c "SELECT (SELECT r::text FROM calo_recon.reconcile() r) || '|' ||
+                                                  (SELECT pg_catalog.count(*) > 0 FROM calo_recon.raise_alerts()) || '|' ||
+                                                  calo_recon.score_transactions(true) || '|' ||
+                                                  (SELECT pg_catalog.count(*) > 0 FROM calo_recon.export_reports('citus/operator')) || '|' ||
+                                                  (calo_recon.refresh('citus-late')).status" 2>&1)"
+
+# A worker without its copy of a reference table (here its shard renamed,
+# in a transaction rolled back) says so: 55000
+worker=${CITUS_PORTS[1]}
+got=$(psql "${CL[@]}" -p "$worker" 2>&1 <<SQL
+BEGIN;
+SET LOCAL citus.enable_manual_changes_to_shards = on;
+SELECT pg_catalog.format('ALTER TABLE %s RENAME TO currencies_elsewhere', pg_catalog.shard_name('calo_recon.currencies', s.shardid))
+FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid = 'calo_recon.currencies'::pg_catalog.regclass \gexec
+-- the shards of the anchors on this worker, each called as reconcile() does
+SET LOCAL citus.override_table_visibility = off;
+DO \$\$ BEGIN
+  PERFORM f.* FROM pg_catalog.pg_class c, calo_recon.transaction_features_placement(c.oid, NULL, false) f
+  WHERE c.relnamespace = 'calo_recon'::pg_catalog.regnamespace AND c.relname ~ '^shard_anchors_[0-9]+\$';
+EXCEPTION WHEN OTHERS THEN RAISE NOTICE '% %', SQLSTATE, SQLERRM; END \$\$;
+ROLLBACK;
+SQL
+)
+check "a worker without the reference table's shard: 55000" \
+  "NOTICE:  55000 reference table calo_recon.currencies has no placement on this node" "$(grep NOTICE <<<"$got")"
 
 # the pushdown: the per-shard reconciliation is one task per shard, run on
 # the workers; a user's findings are one task on one worker

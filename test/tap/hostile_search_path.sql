@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(78);
+SELECT plan(83);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -385,7 +385,17 @@ INSERT INTO entry_points VALUES
      EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$),
   ('transaction_features_placement (not a shard)',
    $e$DO $do$ BEGIN PERFORM calo_recon.transaction_features_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL, false);
-     EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$);
+     EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$),
+  ('chain_findings_since_placement (not a shard)',
+   $e$DO $do$ BEGIN PERFORM calo_recon.chain_findings_since_placement('calo_recon.shard_anchors'::pg_catalog.regclass,
+                                                                       ARRAY['tap-hsp-1'], ARRAY[pg_catalog.now()], ARRAY['x']);
+     EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$),
+  ('is_distributed', $$SELECT calo_recon.is_distributed()$$),
+  ('grant_on_workers (one node: nothing)', $$SELECT calo_recon.grant_on_workers(ARRAY['GRANT EXECUTE ON FUNCTION calo_recon.is_distributed() TO calo_tap_hostile_grantee'])$$),
+  ('alert_distributed', $$SELECT calo_recon.alert_distributed(ARRAY(SELECT t FROM calo_recon.transactions t
+                                                                    ORDER BY t.txn_id LIMIT 2))$$),
+  ('INSERT alert_inbox (the alert check on a cluster)',
+   $$INSERT INTO calo_recon.alert_inbox SELECT t.* FROM calo_recon.transactions t ORDER BY t.txn_id LIMIT 2$$);
 -- every view of the schema
 INSERT INTO entry_points
 SELECT 'view ' || c.relname, format('SELECT * FROM calo_recon.%I', c.relname)
