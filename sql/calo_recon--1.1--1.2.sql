@@ -5216,3 +5216,7 @@ BEGIN
 END;
 $$;
 -- end of perf (issue 8 benchmark targets, session 5)
+
+-- Workbook read-through (issue 10 item 4): the sheets print readably, json left to the CSV
+COMMENT ON FUNCTION calo_recon.export_workbook(text, timestamptz, timestamptz) IS
+  'Writes the Excel workbook of the period [period_from, period_to) under calo_recon.export_directory: a Summary sheet first (period, as-of time, figures per currency, breaks by kind, charts of the wallet liability, the breaks per day and the anomaly scores, the list of sheets), one sheet per report of export_reports (a report longer than calo_recon.workbook_sheet_rows continues on "<sheet> (2)", ...) and the Chart Data; headings in words, money in its currency''s format, UTC dates, TRUE/FALSE, long text wrapped, json columns (an anomaly''s attribution, a transaction''s metadata) left to the CSV, frozen header row, autofilter; printed landscape one page wide, or when wider at 70 % on pages across with the first column repeated, the header row repeated. Returns the data rows of the report sheets. Same path and permission rules as export_reports.';
