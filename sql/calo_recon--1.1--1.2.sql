@@ -5022,3 +5022,18 @@ END;
 $$;
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of citus (issue 13 leftovers)
+
+-- citus2 (issue 13 item 3): scoring per shard group on the workers
+CREATE FUNCTION calo_recon.score_placement(anchor_shard oid, user_ids text[], currencies text[],
+                                           currency_models bigint[], model_ids bigint[],
+                                           scalers calo_recon.scaler[], forests calo_recon.iforest[],
+                                           thresholds float8[])
+RETURNS TABLE (txn_id text, model_id bigint, score float8, flagged boolean, explanation text,
+               attribution jsonb)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_score_placement';
+COMMENT ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) IS
+  'Internal to score_transactions() on a Citus cluster: the scores of the given users'' transactions (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), each row scored by the model (model_ids, scalers, forests, thresholds) that currency_models gives its currency (as calo_recon.transaction_models chose on the coordinator; a currency not in currencies is not scored), with the explanation and attribution of flagged rows';
+REVOKE ALL ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) FROM PUBLIC;
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of citus2
