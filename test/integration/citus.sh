@@ -274,6 +274,11 @@ remote=$(psql "${CL[@]}" -c "SET citus.log_remote_commands = on" -c "SET client_
 check "score_transactions(): 8 per-shard tasks on the workers" "8" \
   "$(awk -F: '{s += $NF} END {print s + 0}' <<<"$remote")"
 check "score_transactions(): tasks on both workers" "2" "$(grep -c -e ":${CITUS_PORTS[1]}:" -e ":${CITUS_PORTS[2]}:" <<<"$remote")"
+# a worker given a currency's model that is not among the models says so
+got=$(psql "${CL[@]}" -c "DO \$\$ BEGIN PERFORM p.* FROM calo_recon.shard_anchors a,
+        calo_recon.score_placement(a.tableoid, NULL, '{BHD,KWD,SAR}', '{-1,-1,-1}', '{}', '{}', '{}', '{}') p;
+        EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
+check "score_placement() with a currency's model not among the models: 22023" "NOTICE:  22023" "$got"
 psql "${CL[@]}" <<<"$CORRECT" >/dev/null || exit 1
 check "reconcile() counts: cluster = one node" "$one_counts" "$(psql "${CL[@]}" -c "$RECONCILE")"
 check "alerts after reconcile(): cluster = one node" "$one_alerts" "$(psql "${CL[@]}" -c "$ALERTS_DIGEST")"
