@@ -3549,7 +3549,7 @@ CREATE FUNCTION calo_recon.train_model(
     model_name    text        DEFAULT 'default',
     contamination float8      DEFAULT 0.01,
     n_trees       int         DEFAULT 100,
-    sample_size   int         DEFAULT 256,
+    sample_size   int         DEFAULT 4096,
     seed          bigint      DEFAULT NULL,
     currency      text        DEFAULT NULL,
     trained_from  timestamptz DEFAULT NULL,

@@ -15,7 +15,8 @@
  *   hour    a transaction 5 or more hours away from the user's window
  *   double  the same debit again 2 to 90 seconds after the first
  *   topup   a top-up 8x to 25x the user's usual top-up
- * each only for a user with enough history to make it stand out. Every
+ * each only for a user with enough history to make it stand out; every
+ * other transaction is at an hour inside its user's window. Every
  * planted transaction is listed in DIR/anomaly-labels.csv (txn_id,kind).
  */
 #include "gen.h"
@@ -135,20 +136,42 @@ planted_one(int kind, const char *txn_id)
 	next_kind = next_kind == PLANT_TOPUP ? PLANT_SPEND : next_kind + 1;
 }
 
+/* the user can take plant at hour: an hour plant needs history and a time
+ * far from the window, every other transaction a time inside it */
+static bool
+fits(int64_t u, int plant, int hour)
+{
+	if (plant == PLANT_HOUR)
+		return habits[u].txns >= MIN_HISTORY_HOUR && hours_outside(&habits[u], hour) >= HOURS_AWAY;
+	return hours_outside(&habits[u], hour) == 0;
+}
+
+/*
+ * A user for the transaction: one that fits the plant due, else (no user
+ * has the history for an hour anomaly yet) one transacting inside their
+ * window, so that no unlabeled transaction breaks its user's habit.
+ */
 int64_t
 behaviour_pick_user(int plant)
 {
 	int			hour = (int) ((clock_ms / 3600000) % 24);
+	int64_t		start;
 
 	for (int tries = 0; tries < 256; tries++)
 	{
 		int64_t		u = (int64_t) rng_below((uint64_t) opt.users);
 
-		if (plant == PLANT_HOUR ? habits[u].txns >= MIN_HISTORY_HOUR && hours_outside(&habits[u], hour) >= HOURS_AWAY
-			: hours_outside(&habits[u], hour) == 0)
+		if (fits(u, plant, hour))
 			return u;
 	}
-	return (int64_t) rng_below((uint64_t) opt.users);
+	start = (int64_t) rng_below((uint64_t) opt.users);
+	for (int64_t i = 0; i < opt.users; i++)
+		if (fits((start + i) % opt.users, plant, hour))
+			return (start + i) % opt.users;
+	for (int64_t i = 0; i < opt.users; i++)
+		if (fits((start + i) % opt.users, PLANT_NONE, hour))
+			return (start + i) % opt.users;
+	return start;
 }
 
 /*
@@ -203,7 +226,8 @@ behaviour_shape(txn_t *t, int plant, bool overdraft, bool faulted)
 			t->vat = scaled(t->amount, uniform(0.35, 0.6), c);
 			applied = true;
 		}
-		if (plant == PLANT_HOUR && h->txns >= MIN_HISTORY_HOUR)
+		if (plant == PLANT_HOUR
+			&& fits(t->user, PLANT_HOUR, (int) ((t->logged_at / 3600000) % 24)))
 			applied = true;		/* the user was picked outside the window */
 	}
 	if (t->credit)
