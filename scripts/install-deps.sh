@@ -17,12 +17,13 @@ BUILD=(build-essential postgresql-server-dev-15 libpq-dev zlib1g-dev libxlsxwrit
 # postgres_exporter recipe (test/integration/ops_health.sh); debhelper,
 # postgresql-server-dev-all (pg_buildext), dpkg-dev, fakeroot: the .deb test;
 # LibreOffice's headless Calc, poppler and headless Chromium: the workbook and
-# the dashboard page rendered as people see them (workbook_render.sh, dashboard.sh)
+# the dashboard page rendered as people see them (workbook_render.sh, dashboard.sh);
+# Carlito, metric-compatible with Calibri, so Calc lays the workbook out as Excel would
 TEST=(clang libclang-rt-14-dev
       postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron
       python3 python3-sklearn python3-pandas python3-openpyxl python3-psycopg2 python3-yaml
       debhelper postgresql-server-dev-all dpkg-dev fakeroot
-      libreoffice-calc-nogui poppler-utils chromium-headless-shell)
+      libreoffice-calc-nogui fonts-crosextra-carlito poppler-utils chromium-headless-shell)
 BENCH=(python3 python3-sklearn python3-pandas python3-psycopg2)
 
 groups=(runtime build)

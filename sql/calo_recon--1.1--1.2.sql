@@ -5023,6 +5023,204 @@ $$;
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of citus (issue 13 leftovers)
 
+-- perf (issue 8 benchmark targets, session 5): the alert trigger asks the
+-- amount rule only about the new rows above the lowest threshold, and the
+-- reconcile queue's trigger hashes its users instead of sorting them.
+-- Replaced in place: the triggers on transactions and alert_inbox keep them.
+CREATE OR REPLACE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+    first_new timestamptz[];
+    new_ids text[];
+    -- the new rows logged since backfill_before, and the walk's rows before it
+    fresh_ids text[];
+    -- the new rows the amount rule is asked about: only a row above the
+    -- lowest threshold can be above its own (a million-row COPY probed
+    -- amount_rule_hits a million times by primary key)
+    rule_ids text[];
+    lowest_threshold numeric := (SELECT pg_catalog.min(a.threshold) FROM calo_recon.amount_thresholds a);
+    stale_ids text[];
+    model record;
+    model_users text[];
+    -- rows logged before it raise no alert (a backfill of history)
+    backfill_before timestamptz := pg_catalog.now() - (calo_recon.ops_settings()).alert_backfill_age;
+    raised_ids bigint[] := '{}';
+    raised_kinds text[] := '{}';
+    found_txns text[];
+    found_users text[];
+    found_kinds text[];
+    found_details jsonb[];
+    found_ranks integer[];
+    rechecked text[];
+BEGIN
+    IF NOT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean THEN
+        RETURN NULL;
+    END IF;
+
+    -- each user of the new rows with its earliest new instant: where the
+    -- walk starts re-checking
+    SELECT pg_catalog.array_agg(u.user_id), pg_catalog.array_agg(u.first_new)
+    INTO users, first_new
+    FROM (SELECT n.user_id, pg_catalog.min(n.logged_at) AS first_new
+          FROM new_rows n GROUP BY n.user_id) u;
+
+    -- wait for concurrent inserts of these users, so that the statement
+    -- below (a new snapshot under READ COMMITTED) sees their rows; a
+    -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
+    -- insert that had to wait fails as a serialization failure, to be retried
+    IF calo_recon.lock_user_chains(users)
+       AND pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';
+    END IF;
+
+    -- the walk of reconcile() over the stored rows (chain order and rules in
+    -- C, each row against its predecessor in chain order): the findings of
+    -- the new rows, and the chain findings of the stored rows after them,
+    -- whose predecessor may now be a new row
+    SELECT pg_catalog.array_agg(n.txn_id),
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE backfill_before IS NULL OR n.logged_at >= backfill_before),
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE (backfill_before IS NULL OR n.logged_at >= backfill_before)
+                                                  AND n.amount > lowest_threshold)
+    INTO new_ids, fresh_ids, rule_ids FROM new_rows n;
+    WITH walked AS MATERIALIZED (
+        SELECT f.* FROM calo_recon.chain_findings_since(users, first_new, new_ids) f
+    ), found AS (
+        SELECT w.txn_id, w.user_id, w.finding AS alert_kind,
+               CASE w.finding
+                   -- actual is new_balance, unless it is beyond the walk's range
+                   WHEN 'overdraft' THEN pg_catalog.jsonb_build_object(
+                       'new_balance', coalesce(w.actual, (SELECT n.new_balance FROM new_rows n
+                                                          WHERE n.txn_id = w.txn_id)),
+                       'currency', w.currency)
+                   ELSE pg_catalog.jsonb_build_object('expected', w.expected, 'actual', w.actual,
+                                                      'difference', w.difference, 'tolerance', w.tolerance,
+                                                      'currency', w.currency)
+               END AS detail,
+               calo_recon.finding_rank(w.finding) AS ord
+        FROM walked w
+        WHERE (w.is_new AND w.finding IN ('arithmetic', 'chain', 'out_of_range', 'overdraft'))
+           OR (NOT w.is_new AND w.finding = 'chain')
+    )
+    SELECT (SELECT pg_catalog.array_agg(DISTINCT w.txn_id) FROM walked w WHERE NOT w.is_new),
+           pg_catalog.array_agg(found.txn_id), pg_catalog.array_agg(found.user_id),
+           pg_catalog.array_agg(found.alert_kind), pg_catalog.array_agg(found.detail),
+           pg_catalog.array_agg(found.ord)
+    INTO rechecked, found_txns, found_users, found_kinds, found_details, found_ranks
+    FROM found;
+
+    -- an open chain alert of a re-checked row that the walk no longer makes,
+    -- with that detail (another predecessor), is resolved before the new one
+    -- is raised
+    IF rechecked IS NOT NULL THEN
+        UPDATE calo_recon.alerts a
+        SET resolved_at = pg_catalog.now(),
+            resolution = CASE WHEN a.txn_id = ANY (found_txns)
+                              THEN 'chain re-checked after an out-of-order insert: a break against another predecessor in chain order, raised as a new alert'
+                              ELSE 'chain re-checked after an out-of-order insert: old_balance follows the predecessor in chain order'
+                         END
+        WHERE a.txn_id = ANY (rechecked) AND a.alert_kind = 'chain' AND a.resolved_at IS NULL
+          AND NOT EXISTS (SELECT FROM unnest(found_txns, found_kinds, found_details) AS f(txn_id, kind, detail)  -- multi-argument form: unqualified
+                          WHERE f.txn_id = a.txn_id AND f.kind = 'chain' AND f.detail = a.detail);
+    END IF;
+
+    -- the walk's rows logged before backfill_before raise no alert: looked
+    -- up by id (not correlated per row: a Citus cluster cannot run that)
+    IF backfill_before IS NOT NULL THEN
+        SELECT pg_catalog.array_agg(t.txn_id) INTO stale_ids
+        FROM calo_recon.transactions t
+        WHERE t.txn_id IN (SELECT pg_catalog.unnest(found_txns)) AND t.logged_at < backfill_before;
+    END IF;
+
+    -- the new alerts and the amount rule
+    WITH found AS (
+        SELECT f.txn_id, f.user_id, f.alert_kind, f.detail, f.ord
+        FROM unnest(found_txns, found_users, found_kinds, found_details, found_ranks)  -- multi-argument form: unqualified
+             AS f(txn_id, user_id, alert_kind, detail, ord)
+        UNION ALL
+        SELECT h.txn_id, h.user_id, 'amount_rule',
+               pg_catalog.jsonb_build_object('amount', h.amount, 'threshold', h.threshold,
+                                             'currency', h.currency),
+               NULL::integer  -- after the walk's findings
+        FROM calo_recon.amount_rule_hits h
+        -- the ids, not a join to new_rows: Citus cannot read a transition
+        -- table in a query over a distributed table (README "Scaling out
+        -- with Citus"); IN (unnest), not = ANY: a hashed semi-join for a
+        -- bulk insert's many ids.  The view decides; it is asked only about
+        -- rule_ids
+        WHERE h.txn_id IN (SELECT pg_catalog.unnest(rule_ids))
+    ), stored AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
+        FROM found
+        WHERE found.txn_id NOT IN (SELECT pg_catalog.unnest(stale_ids))
+        ORDER BY found.txn_id, found.ord NULLS LAST
+        ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+        RETURNING alert_id, alert_kind
+    )
+    SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+           raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+    INTO raised_ids, raised_kinds FROM stored;
+
+    -- each active model, through the scoring path of score_transactions()
+    -- (calo_recon.model_scores: only the users of the new rows it scores are
+    -- read and walked), alerts the new rows that calo_recon.transaction_models
+    -- gives it (no model part in partial builds)
+    IF pg_catalog.to_regclass('calo_recon.models') IS NOT NULL THEN
+        FOR model IN SELECT m.* FROM calo_recon.models m WHERE m.active ORDER BY m.model_id LOOP
+            CONTINUE WHEN model.features IS DISTINCT FROM calo_recon.transaction_feature_names();
+            SELECT pg_catalog.array_agg(DISTINCT tm.user_id) INTO model_users
+            FROM calo_recon.transaction_models tm
+            WHERE tm.txn_id IN (SELECT pg_catalog.unnest(new_ids)) AND tm.model_id = model.model_id;
+            CONTINUE WHEN model_users IS NULL;
+            WITH stored AS (
+                INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+                SELECT s.txn_id, s.user_id, 'model',
+                       pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
+                                                     'model_id', model.model_id, 'model_name', model.model_name)
+                FROM calo_recon.model_scores(model.model_id, model_users) s
+                JOIN calo_recon.transaction_models tm ON tm.txn_id = s.txn_id AND tm.model_id = model.model_id
+                WHERE s.flagged AND s.txn_id IN (SELECT pg_catalog.unnest(fresh_ids))
+                ORDER BY s.txn_id
+                ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+                RETURNING alert_id, alert_kind
+            )
+            SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+                   raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+            INTO raised_ids, raised_kinds FROM stored;
+        END LOOP;
+    END IF;
+
+    -- one notification for the statement, with the count (the alert ids
+    -- keep NOTIFY from folding two statements' equal payloads)
+    IF pg_catalog.cardinality(raised_ids) > 0 THEN
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(raised_ids, raised_kinds));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE OR REPLACE FUNCTION calo_recon.track_new_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+BEGIN
+    -- DISTINCT in a subquery is hashed; array_agg(DISTINCT) sorted a
+    -- million-row COPY's user ids in the database collation
+    SELECT pg_catalog.array_agg(d.user_id) INTO users
+    FROM (SELECT DISTINCT n.user_id FROM new_rows n) d;
+    INSERT INTO calo_recon.pending_reconcile (user_id)
+    SELECT u.user_id FROM pg_catalog.unnest(users) AS u (user_id);
+    RETURN NULL;
+END;
+$$;
+-- end of perf (issue 8 benchmark targets, session 5)
+
+-- Workbook read-through (issue 10 item 4): the sheets print readably, json left to the CSV
+COMMENT ON FUNCTION calo_recon.export_workbook(text, timestamptz, timestamptz) IS
+  'Writes the Excel workbook of the period [period_from, period_to) under calo_recon.export_directory: a Summary sheet first (period, as-of time, figures per currency, breaks by kind, charts of the wallet liability, the breaks per day and the anomaly scores, the list of sheets), one sheet per report of export_reports (a report longer than calo_recon.workbook_sheet_rows continues on "<sheet> (2)", ...) and the Chart Data; headings in words, money in its currency''s format, UTC dates, TRUE/FALSE, long text wrapped, json columns (an anomaly''s attribution, a transaction''s metadata) left to the CSV, frozen header row, autofilter; printed landscape one page wide, or when wider at 70 % on pages across with the first column repeated, the header row repeated. Returns the data rows of the report sheets. Same path and permission rules as export_reports.';
+
 -- citus2 (issue 13 item 3): scoring per shard group on the workers
 CREATE FUNCTION calo_recon.score_placement(anchor_shard oid, user_ids text[], currencies text[],
                                            currency_models bigint[], model_ids bigint[],

@@ -3,6 +3,8 @@
 # StandardScaler -> IsolationForest(contamination=0.01) -> flags) against
 # calo_recon (COPY the same CSV into transactions -> train_model(), which fits
 # and scores every row -> SELECT count(*) FROM anomalies) on the same data.
+# The prototype computes the features of calo_recon.transaction_features (the
+# run checks that they are equal to within rounding) and scores every row once.
 # Prints both wall times, their ratio and the Jaccard index of the model-flagged
 # sets (the forests differ in random draws, so the sets are close, not equal),
 # beside the Jaccard index of two prototype runs that differ only in the seed.
@@ -31,9 +33,13 @@ cluster_start
 cluster_import "$CSV"
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION calo_recon"
 
+# the currencies' minor units (amount_scaled) from their one home
+psql -qX -v ON_ERROR_STOP=1 -c "\copy (SELECT code, minor_unit FROM calo_recon.currencies ORDER BY code) TO '$OUT/currencies.csv' (FORMAT csv, HEADER true)"
+
 # --- the prototype ----------------------------------------------------------
 t0=$(now)
-read -r py_rows py_flagged _ < <($PY "$PEER" run --csv "$CSV" --flags "$OUT/prototype_flags.txt" --seed 42)
+read -r py_rows py_flagged _ < <($PY "$PEER" run --csv "$CSV" --flags "$OUT/prototype_flags.txt" --seed 42 \
+                                   --currencies "$OUT/currencies.csv" --features-out "$OUT/prototype_features.csv")
 t1=$(now)
 py_seconds=$(elapsed "$t0" "$t1")
 
@@ -59,7 +65,11 @@ t5=$(now)
 
 read -r both _ _ jaccard < <($PY "$PEER" jaccard "$OUT/prototype_flags.txt" "$OUT/calo_recon_flags.txt")
 # baseline: how much two sklearn forests that differ only in their seed agree
-$PY "$PEER" run --csv "$CSV" --flags "$OUT/prototype_flags_seed7.txt" --seed 7 >/dev/null
+$PY "$PEER" run --csv "$CSV" --flags "$OUT/prototype_flags_seed7.txt" --seed 7 \
+  --currencies "$OUT/currencies.csv" >/dev/null
+# the peer computes the same features as calo_recon.transaction_features
+psql -qX -v ON_ERROR_STOP=1 -c "\copy (SELECT txn_id, array_to_string(features, ',') FROM calo_recon.transaction_features) TO '$OUT/calo_recon_features.csv' (FORMAT csv)"
+features_check=$($PY "$PEER" compare-features "$OUT/prototype_features.csv" "$OUT/calo_recon_features.csv")
 read -r base_both _ _ base_jaccard < <($PY "$PEER" jaccard "$OUT/prototype_flags.txt" "$OUT/prototype_flags_seed7.txt")
 
 echo "anomaly pipeline benchmark: $(date -u +%Y-%m-%dT%H:%MZ), nproc $(nproc), $ROWS transactions"
@@ -72,3 +82,5 @@ printf '    COPY %s s, train_model (fit + score all) %s s, count(anomalies) %s s
 awk -v p="$py_seconds" -v d="$db_seconds" 'BEGIN { printf "  ratio prototype / calo_recon: %.2f\n", p / d }'
 echo "  flag agreement with the prototype: $both in both; Jaccard $jaccard"
 echo "  baseline, prototype seed 42 vs seed 7: $base_both in both; Jaccard $base_jaccard"
+echo "  features, prototype vs calo_recon.transaction_features: $features_check"
+case $features_check in equal*) ;; *) exit 1 ;; esac

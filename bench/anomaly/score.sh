@@ -76,7 +76,7 @@ t_new=$(awk -v a="$t_new_1" -v b="$t_new_2" 'BEGIN{ print (a < b ? a : b) }')
 t_again=$(seconds "SELECT calo_recon.score_transactions(false)")
 scored=$(psql -qXAt -c "SELECT count(*) FROM calo_recon.transaction_scores")
 [ "$scored" = "$N" ] || { echo "score_transactions stored $scored scores, expected $N"; exit 1; }
-echo "  scikit-learn score_samples, $N transactions' 9 precomputed features: $(printf '%.0f' "$sk_txn_rate") rows/s"
+echo "  scikit-learn score_samples, $N transactions' $(head -1 "$work/features.csv" | tr ',' '\n' | wc -l) precomputed features: $(printf '%.0f' "$sk_txn_rate") rows/s"
 echo "  score_transactions(), $N stored transactions, none scored yet:  $(rate "$t_new") rows/s  (${t_new} s)  ratio $(awk -v a="$(rate "$t_new")" -v b="$sk_txn_rate" 'BEGIN{printf "%.2f", a/b}')x"
 echo "  score_transactions(false), all $N scored again (replaces them):  $(rate "$t_again") rows/s  (${t_again} s)  ratio $(awk -v a="$(rate "$t_again")" -v b="$sk_txn_rate" 'BEGIN{printf "%.2f", a/b}')x"
 rm -rf "$work"

@@ -35,7 +35,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     users text[];
 BEGIN
-    SELECT pg_catalog.array_agg(DISTINCT n.user_id) INTO users FROM new_rows n;
+    -- DISTINCT in a subquery is hashed; array_agg(DISTINCT) sorted a
+    -- million-row COPY's user ids in the database collation
+    SELECT pg_catalog.array_agg(d.user_id) INTO users
+    FROM (SELECT DISTINCT n.user_id FROM new_rows n) d;
     INSERT INTO calo_recon.pending_reconcile (user_id)
     SELECT u.user_id FROM pg_catalog.unnest(users) AS u (user_id);
     RETURN NULL;

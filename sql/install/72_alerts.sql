@@ -152,6 +152,11 @@ DECLARE
     new_ids text[];
     -- the new rows logged since backfill_before, and the walk's rows before it
     fresh_ids text[];
+    -- the new rows the amount rule is asked about: only a row above the
+    -- lowest threshold can be above its own (a million-row COPY probed
+    -- amount_rule_hits a million times by primary key)
+    rule_ids text[];
+    lowest_threshold numeric := (SELECT pg_catalog.min(a.threshold) FROM calo_recon.amount_thresholds a);
     stale_ids text[];
     model record;
     model_users text[];
@@ -193,8 +198,10 @@ BEGIN
     -- the new rows, and the chain findings of the stored rows after them,
     -- whose predecessor may now be a new row
     SELECT pg_catalog.array_agg(n.txn_id),
-           pg_catalog.array_agg(n.txn_id) FILTER (WHERE backfill_before IS NULL OR n.logged_at >= backfill_before)
-    INTO new_ids, fresh_ids FROM new_rows n;
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE backfill_before IS NULL OR n.logged_at >= backfill_before),
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE (backfill_before IS NULL OR n.logged_at >= backfill_before)
+                                                  AND n.amount > lowest_threshold)
+    INTO new_ids, fresh_ids, rule_ids FROM new_rows n;
     WITH walked AS MATERIALIZED (
         SELECT f.* FROM calo_recon.chain_findings_since(users, first_new, new_ids) f
     ), found AS (
@@ -258,8 +265,9 @@ BEGIN
         -- the ids, not a join to new_rows: Citus cannot read a transition
         -- table in a query over a distributed table (README "Scaling out
         -- with Citus"); IN (unnest), not = ANY: a hashed semi-join for a
-        -- bulk insert's million ids
-        WHERE h.txn_id IN (SELECT pg_catalog.unnest(fresh_ids))
+        -- bulk insert's many ids.  The view decides; it is asked only about
+        -- rule_ids
+        WHERE h.txn_id IN (SELECT pg_catalog.unnest(rule_ids))
     ), stored AS (
         INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
         SELECT found.txn_id, found.user_id, found.alert_kind, found.detail

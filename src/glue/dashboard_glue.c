@@ -19,6 +19,7 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "digitgroup.h"
 #include "export_glue.h"
 #include "report_queries.h"
 #include "svgchart.h"
@@ -69,18 +70,35 @@ html_time(StringInfo out, bool has, TimestampTz when, const char *otherwise)
 	html(out, has ? psprintf("%s UTC", export_time_text(when)) : otherwise);
 }
 
-/* One table of a query's rows, each cell marked with its column's name. */
+/* A number as the view gives it, its integer digits grouped by thousands. */
 static void
-html_table(StringInfo out, const char *id, SPITupleTable *t, uint64 n, const char *const *headers,
-		   const char *const *fields, int ncols, const char *empty)
+html_number(StringInfo out, const char *number_text)
 {
-	uint64		r;
+	size_t		size = DIGIT_GROUP_SIZE(strlen(number_text));
+	char	   *grouped = palloc(size);
+
+	if (digit_group(number_text, grouped, size) == (size_t) -1)
+		elog(ERROR, "could not group the digits of \"%s\"", number_text);
+	html(out, grouped);
+}
+
+/*
+ * One table of a query's rows (those of rows[] when given), its columns from
+ * first_col (from 1) on, each cell marked with its column's name.
+ */
+static void
+html_table(StringInfo out, const char *id, SPITupleTable *t, const uint64 *rows, uint64 n, int first_col,
+		   const char *const *headers, const char *const *fields, int ncols, const char *empty)
+{
+	uint64		i;
 	int			c;
 
 	appendStringInfo(out, "<table id=\"%s\"><thead><tr>", id);
 	for (c = 0; c < ncols; c++)
 	{
-		appendStringInfoString(out, "<th>");
+		/* a heading stands over its column's end when the column holds numbers */
+		appendStringInfoString(out, export_column_kind(SPI_gettypeid(t->tupdesc, first_col + c)) == EXPORT_NUMBER
+							   ? "<th class=\"num\">" : "<th>");
 		html(out, headers[c]);
 		appendStringInfoString(out, "</th>");
 	}
@@ -91,21 +109,26 @@ html_table(StringInfo out, const char *id, SPITupleTable *t, uint64 n, const cha
 		html(out, empty);
 		appendStringInfoString(out, "</td></tr>\n");
 	}
-	for (r = 0; r < n; r++)
+	for (i = 0; i < n; i++)
 	{
+		uint64		r = rows ? rows[i] : i;
+
 		appendStringInfoString(out, "<tr>");
 		for (c = 0; c < ncols; c++)
 		{
-			Oid			type = SPI_gettypeid(t->tupdesc, c + 1);
+			int			attno = first_col + c;
+			Oid			type = SPI_gettypeid(t->tupdesc, attno);
 			bool		isnull;
-			Datum		value = SPI_getbinval(t->vals[r], t->tupdesc, c + 1, &isnull);
+			Datum		value = SPI_getbinval(t->vals[r], t->tupdesc, attno, &isnull);
 			bool		number = export_column_kind(type) == EXPORT_NUMBER;
 
 			appendStringInfo(out, "<td data-field=\"%s\"%s>", fields[c], number ? " class=\"num\"" : "");
 			if (!isnull && export_column_kind(type) == EXPORT_TIME && type == TIMESTAMPTZOID)
 				html(out, export_time_text(DatumGetTimestampTz(value)));
+			else if (!isnull && number)
+				html_number(out, SPI_getvalue(t->vals[r], t->tupdesc, attno));
 			else if (!isnull)
-				html(out, SPI_getvalue(t->vals[r], t->tupdesc, c + 1));
+				html(out, SPI_getvalue(t->vals[r], t->tupdesc, attno));
 			appendStringInfoString(out, "</td>");
 		}
 		appendStringInfoString(out, "</tr>\n");
@@ -115,7 +138,7 @@ html_table(StringInfo out, const char *id, SPITupleTable *t, uint64 n, const cha
 
 /* The three charts, from the same figures as the workbook's Chart Data. */
 static void
-html_charts(StringInfo out, const ExportPeriod *period)
+html_charts(StringInfo out, const ExportPeriod *period, const ReportDays *daily)
 {
 	SPITupleTable *t;
 	uint64		n;
@@ -134,11 +157,12 @@ html_charts(StringInfo out, const ExportPeriod *period)
 	svg_chart	chart;
 
 	report_score_bins(period, bins);
-	t = export_period_rows(period, REPORT_DAYS_QUERY, &n);
-	codes = report_days_currencies(t, n);
+	t = daily->table;
+	n = daily->count;
+	codes = report_days_currencies(daily);
 	for (r = 0; r < n; r++)
 	{
-		char	   *day = SPI_getvalue(t->vals[r], t->tupdesc, 1);
+		char	   *day = SPI_getvalue(t->vals[r], t->tupdesc, daily->day_col);
 
 		if (days == NIL || strcmp(llast(days), day) != 0)
 			days = lappend(days, day);
@@ -159,8 +183,8 @@ html_charts(StringInfo out, const ExportPeriod *period)
 
 		for (r = 0; r < n; r++)
 		{
-			char	   *day = SPI_getvalue(t->vals[r], t->tupdesc, 1);
-			char	   *code = SPI_getvalue(t->vals[r], t->tupdesc, 2);
+			char	   *day = SPI_getvalue(t->vals[r], t->tupdesc, daily->day_col);
+			char	   *code = SPI_getvalue(t->vals[r], t->tupdesc, daily->currency_col);
 			int			k;
 
 			if (current == NULL || strcmp(current, day) != 0)
@@ -174,9 +198,9 @@ html_charts(StringInfo out, const ExportPeriod *period)
 			}
 			for (i = 0; i < ncur; i++)
 				if (strcmp(code_names[i], code) == 0)
-					liability[i * nday + d] = strtod(SPI_getvalue(t->vals[r], t->tupdesc, 3), NULL);
+					liability[i * nday + d] = strtod(SPI_getvalue(t->vals[r], t->tupdesc, daily->liability_col), NULL);
 			for (k = 0; k < REPORT_BREAK_KINDS; k++)
-				breaks[k * nday + d] += strtod(SPI_getvalue(t->vals[r], t->tupdesc, 4 + k), NULL);
+				breaks[k * nday + d] += strtod(SPI_getvalue(t->vals[r], t->tupdesc, daily->break_cols[k]), NULL);
 		}
 	}
 	for (i = 0; i < REPORT_SCORE_BINS; i++)
@@ -209,7 +233,7 @@ static const char page_style[] =
 	"h1{font-size:22px;margin:0 0 8px}h2{font-size:16px;margin:22px 0 6px}"
 	"dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin:0}dt{font-weight:bold}dd{margin:0}"
 	"table{border-collapse:collapse;margin:4px 0}th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}"
-	"th{border-bottom:2px solid #333;font-size:12px}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+	"th{border-bottom:2px solid #333;font-size:12px}.num{text-align:right;font-variant-numeric:tabular-nums}"
 	".charts{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;border:1px solid #ddd}"
 	".chart-title{font-weight:bold;font-size:14px}.tick,.legend,.axis-label{font-size:11px}.empty{color:#777}"
 	"footer{margin-top:24px;color:#777;font-size:11px}"
@@ -234,6 +258,7 @@ calo_recon_export_dashboard(PG_FUNCTION_ARGS)
 	StringInfoData out;
 	SPITupleTable *t;
 	uint64		n;
+	ReportDays	days;
 	int			guc_level;
 	char	   *written;
 	int			i;
@@ -268,22 +293,28 @@ calo_recon_export_dashboard(PG_FUNCTION_ARGS)
 	appendStringInfoString(&out, "</dd><dt>Exported at</dt><dd id=\"exported-at\">");
 	html_time(&out, true, GetCurrentStatementStartTimestamp(), "");
 	appendStringInfoString(&out, "</dd></dl>\n<h2>Figures per currency</h2>\n");
-	t = export_period_rows(&period, REPORT_CURRENCY_QUERY, &n);
-	html_table(&out, "figures", t, n, currency_headers, currency_fields, lengthof(currency_fields),
+	days = report_days(&period);
+	html_table(&out, "figures", days.table, days.currency_rows, days.ncurrencies, days.first_figure,
+			   currency_headers, currency_fields, lengthof(currency_fields),
 			   "no transactions in the period");
 
 	appendStringInfoString(&out, "<h2>Breaks by kind</h2>\n<table id=\"breaks\"><thead><tr><th>Kind</th>"
-						   "<th>Breaks</th><th>Users</th></tr></thead><tbody>\n");
+						   "<th class=\"num\">Breaks</th><th class=\"num\">Users</th></tr></thead><tbody>\n");
 	{
 		ReportBreakCounts counts = report_break_counts(&period);
 
 		for (i = 0; i < REPORT_BREAK_KINDS; i++)
-			appendStringInfo(&out, "<tr data-kind=\"%s\"><td>%s</td><td data-field=\"breaks\" class=\"num\">"
-							 INT64_FORMAT "</td><td data-field=\"users\" class=\"num\">" INT64_FORMAT "</td></tr>\n",
-							 report_break_kinds[i], report_break_kinds[i], counts.breaks[i], counts.users[i]);
+		{
+			appendStringInfo(&out, "<tr data-kind=\"%s\"><td>%s</td><td data-field=\"breaks\" class=\"num\">",
+							 report_break_kinds[i], report_break_kinds[i]);
+			html_number(&out, psprintf(INT64_FORMAT, counts.breaks[i]));
+			appendStringInfoString(&out, "</td><td data-field=\"users\" class=\"num\">");
+			html_number(&out, psprintf(INT64_FORMAT, counts.users[i]));
+			appendStringInfoString(&out, "</td></tr>\n");
+		}
 	}
 	appendStringInfoString(&out, "</tbody></table>\n<h2>Charts</h2>\n");
-	html_charts(&out, &period);
+	html_charts(&out, &period, &days);
 
 	appendStringInfoString(&out, "<h2>Top open breaks (largest difference first)</h2>\n");
 	t = export_period_rows(&period, TOP_BREAKS_QUERY, &n);
@@ -293,7 +324,7 @@ calo_recon_export_dashboard(PG_FUNCTION_ARGS)
 		static const char *const fields[] = {"txn_id", "user_id", "break_kind", "currency", "expected",
 		"actual", "difference", "logged_at"};
 
-		html_table(&out, "top-breaks", t, n, headers, fields, lengthof(fields), "no breaks in the period");
+		html_table(&out, "top-breaks", t, NULL, n, 1, headers, fields, lengthof(fields), "no breaks in the period");
 	}
 	appendStringInfoString(&out, "<h2>Top anomalies (highest score first)</h2>\n");
 	t = export_period_rows(&period, TOP_ANOMALIES_QUERY, &n);
@@ -303,7 +334,7 @@ calo_recon_export_dashboard(PG_FUNCTION_ARGS)
 		static const char *const fields[] = {"txn_id", "user_id", "currency", "amount", "score",
 		"reason", "explanation", "logged_at"};
 
-		html_table(&out, "top-anomalies", t, n, headers, fields, lengthof(fields), "no anomalies in the period");
+		html_table(&out, "top-anomalies", t, NULL, n, 1, headers, fields, lengthof(fields), "no anomalies in the period");
 	}
 	appendStringInfoString(&out, "<footer>calo_recon: money rounded to each currency's minor unit; "
 						   "times in UTC; breaks as of the last reconcile().</footer>\n</body></html>\n");

@@ -42,17 +42,19 @@
 #include "export_glue.h"
 #include "formula.h"
 #include "locks.h"
+#include "report_queries.h"
 
 #define CSV_FLUSH_BYTES 65536
 #define FETCH_ROWS 1000
 
 /*
  * The reports of export_reports() (one CSV each) and export_workbook() (one
- * sheet each, after its Summary sheet), in output order.  user_summary has
+ * sheet each, after its Summary sheet), in output order; the daily rows in
+ * REPORT_DAILY_QUERY's order, as the workbook writes them.  user_summary has
  * no time of its own: a period keeps the users with a transaction in it.
  */
 static const ExportReport report_list[] = {
-	{"daily_summary", "Daily Summary", "day", NULL, NULL},
+	{REPORT_DAILY_VIEW, "Daily Summary", "day", NULL, "day, currency COLLATE pg_catalog.\"C\""},
 	{"transactions", "All Transactions", "logged_at", NULL, NULL},
 	{"overdrafts", "Overdrafts", "logged_at", NULL, NULL},
 	{"overdraft_episodes", "Overdraft Episodes", "started_at", NULL, NULL},

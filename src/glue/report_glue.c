@@ -10,6 +10,7 @@
 #include "report_queries.h"
 
 StaticAssertDecl(lengthof(report_break_kinds) == REPORT_BREAK_KINDS, "break kinds");
+StaticAssertDecl(lengthof(report_break_columns) == REPORT_BREAK_KINDS, "break columns");
 
 /* Runs a query of the period ($1, $2) and keeps every row (small results only). */
 SPITupleTable *
@@ -67,18 +68,72 @@ report_score_bins(const ExportPeriod *period, double *bins)
 	}
 }
 
+static int
+days_column(SPITupleTable *t, const char *name)
+{
+	int			attno = SPI_fnumber(t->tupdesc, name);
+
+	if (attno <= 0)
+		elog(ERROR, "calo_recon.daily_summary has no column \"%s\"", name);
+	return attno;
+}
+
+static int
+compare_currency_rows(const void *a, const void *b, void *arg)
+{
+	const ReportDays *days = arg;
+	uint64		ra = *(const uint64 *) a;
+	uint64		rb = *(const uint64 *) b;
+
+	return strcmp(SPI_getvalue(days->table->vals[ra], days->table->tupdesc, days->first_figure),
+				  SPI_getvalue(days->table->vals[rb], days->table->tupdesc, days->first_figure));
+}
+
 /*
- * The currencies of REPORT_DAYS_QUERY's rows, each once, in the order they
- * first appear: the series of the liability chart and the Summary's columns.
+ * The period's daily rows with their currency's figures (REPORT_DAILY_QUERY),
+ * and the last row of each currency, in code order: the figures per currency.
+ */
+ReportDays
+report_days(const ExportPeriod *period)
+{
+	ReportDays	days;
+	int			natts;
+	int			k;
+
+	memset(&days, 0, sizeof(days));
+	days.table = export_period_rows(period, REPORT_DAILY_QUERY, &days.count);
+	natts = days.table->tupdesc->natts;
+	days.view_columns = natts - REPORT_CURRENCY_COLUMNS - 1;
+	days.first_figure = days.view_columns + 1;
+	days.day_col = days_column(days.table, "day");
+	days.currency_col = days_column(days.table, "currency");
+	days.liability_col = days_column(days.table, "wallet_liability");
+	for (k = 0; k < REPORT_BREAK_KINDS; k++)
+		days.break_cols[k] = days_column(days.table, report_break_columns[k]);
+	days.currency_rows = palloc(sizeof(uint64) * Max(days.count, 1));
+	for (uint64 r = 0; r < days.count; r++)
+	{
+		bool		isnull;
+
+		if (DatumGetBool(SPI_getbinval(days.table->vals[r], days.table->tupdesc, natts, &isnull)) && !isnull)
+			days.currency_rows[days.ncurrencies++] = r;
+	}
+	qsort_arg(days.currency_rows, days.ncurrencies, sizeof(uint64), compare_currency_rows, &days);
+	return days;
+}
+
+/*
+ * The currencies of the daily rows, each once, in the order they first
+ * appear: the series of the liability chart and the Chart Data's columns.
  */
 List *
-report_days_currencies(SPITupleTable *days, uint64 count)
+report_days_currencies(const ReportDays *days)
 {
 	List	   *codes = NIL;
 
-	for (uint64 r = 0; r < count; r++)
+	for (uint64 r = 0; r < days->count; r++)
 	{
-		char	   *code = SPI_getvalue(days->vals[r], days->tupdesc, 2);
+		char	   *code = SPI_getvalue(days->table->vals[r], days->table->tupdesc, days->currency_col);
 		ListCell   *lc;
 		bool		seen = false;
 

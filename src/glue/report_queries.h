@@ -12,31 +12,36 @@
 
 #include "export_glue.h"
 
-/* The break kinds of balance_breaks, in the order reports show them. */
+/* The break kinds of balance_breaks, in the order reports show them, and their daily_summary columns. */
 static const char *const report_break_kinds[] = {"arithmetic", "chain", "conflict", "out_of_range"};
+static const char *const report_break_columns[] = {"arithmetic_breaks", "chain_breaks", "conflicts", "out_of_range"};
 #define REPORT_BREAK_KINDS 4
 
 /* The anomaly score histogram: this many bins of equal width over [0, 1]. */
 #define REPORT_SCORE_BINS 10
 
-/* Columns: currency, transactions, credits, debits, vat, closing wallet
- * liability, arithmetic, chain, conflicts, out_of_range, overdrafts,
- * discrepancies, anomalies. */
-#define REPORT_CURRENCY_QUERY \
-	"SELECT d.currency, pg_catalog.sum(d.transactions), pg_catalog.sum(d.credits), " \
-	"pg_catalog.sum(d.debits), pg_catalog.sum(d.vat), " \
-	"(pg_catalog.array_agg(d.wallet_liability ORDER BY d.day DESC))[1], " \
-	"pg_catalog.sum(d.arithmetic_breaks), pg_catalog.sum(d.chain_breaks), pg_catalog.sum(d.conflicts), " \
-	"pg_catalog.sum(d.out_of_range), pg_catalog.sum(d.overdrafts), pg_catalog.sum(d.discrepancies), " \
-	"pg_catalog.sum(d.anomalies) " \
-	"FROM calo_recon.daily_summary d " \
+/*
+ * The period's rows of daily_summary (every column, by day and currency:
+ * the workbook's Daily Summary sheet) and after them the figures of the
+ * row's currency over the period: currency, transactions, credits, debits,
+ * vat, closing wallet liability (its last day's), arithmetic, chain,
+ * conflicts, out_of_range, overdrafts, discrepancies, anomalies
+ * (REPORT_CURRENCY_COLUMNS), then whether the row is its currency's last
+ * day.  One evaluation of the view serves the sheet, the figures per
+ * currency and the charts.
+ */
+#define REPORT_CURRENCY_COLUMNS 13
+#define REPORT_DAILY_VIEW "daily_summary"
+#define REPORT_DAILY_QUERY \
+	"SELECT d.*, d.currency, pg_catalog.sum(d.transactions) OVER c, pg_catalog.sum(d.credits) OVER c, " \
+	"pg_catalog.sum(d.debits) OVER c, pg_catalog.sum(d.vat) OVER c, pg_catalog.last_value(d.wallet_liability) OVER c, " \
+	"pg_catalog.sum(d.arithmetic_breaks) OVER c, pg_catalog.sum(d.chain_breaks) OVER c, pg_catalog.sum(d.conflicts) OVER c, " \
+	"pg_catalog.sum(d.out_of_range) OVER c, pg_catalog.sum(d.overdrafts) OVER c, pg_catalog.sum(d.discrepancies) OVER c, " \
+	"pg_catalog.sum(d.anomalies) OVER c, " \
+	"pg_catalog.row_number() OVER (PARTITION BY d.currency ORDER BY d.day DESC) OPERATOR(pg_catalog.=) 1 " \
+	"FROM calo_recon." REPORT_DAILY_VIEW " d " \
 	"WHERE ($1 IS NULL OR d.day OPERATOR(pg_catalog.>=) $1) AND ($2 IS NULL OR d.day OPERATOR(pg_catalog.<) $2) " \
-	"GROUP BY d.currency ORDER BY d.currency COLLATE pg_catalog.\"C\""
-
-#define REPORT_DAYS_QUERY \
-	"SELECT d.day, d.currency, d.wallet_liability, d.arithmetic_breaks, d.chain_breaks, " \
-	"d.conflicts, d.out_of_range FROM calo_recon.daily_summary d " \
-	"WHERE ($1 IS NULL OR d.day OPERATOR(pg_catalog.>=) $1) AND ($2 IS NULL OR d.day OPERATOR(pg_catalog.<) $2) " \
+	"WINDOW c AS (PARTITION BY d.currency ORDER BY d.day ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) " \
 	"ORDER BY d.day, d.currency COLLATE pg_catalog.\"C\""
 
 #define REPORT_SCORES_QUERY \
@@ -59,9 +64,25 @@ typedef struct ReportBreakCounts
 	int64		users[REPORT_BREAK_KINDS];
 } ReportBreakCounts;
 
+/* REPORT_DAILY_QUERY's rows, kept until SPI_finish, and where to read them. */
+typedef struct ReportDays
+{
+	SPITupleTable *table;
+	uint64		count;
+	int			view_columns;	/* daily_summary's columns, first */
+	int			day_col;		/* attribute numbers (from 1) of the view's columns */
+	int			currency_col;
+	int			liability_col;
+	int			break_cols[REPORT_BREAK_KINDS];	/* in report_break_kinds' order */
+	int			first_figure;	/* the currency figures: REPORT_CURRENCY_COLUMNS from here */
+	int			ncurrencies;
+	uint64	   *currency_rows;	/* a row of each currency, by code ("C" order) */
+} ReportDays;
+
 extern SPITupleTable *export_period_rows(const ExportPeriod *period, const char *query, uint64 *count);
 extern ReportBreakCounts report_break_counts(const ExportPeriod *period);
 extern void report_score_bins(const ExportPeriod *period, double *bins);
-extern List *report_days_currencies(SPITupleTable *days, uint64 count);
+extern ReportDays report_days(const ExportPeriod *period);
+extern List *report_days_currencies(const ReportDays *days);
 
 #endif

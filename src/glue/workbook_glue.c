@@ -39,11 +39,39 @@
 
 #define EXCEL_MAX_STRING 32767
 #define EXCEL_MAX_SHEET_NAME 31
-#define MAX_COLUMN_WIDTH 60.0
+/* A text column no wider than this (characters); longer text wraps in it. */
+#define MAX_TEXT_WIDTH 40.0
+#define MAX_NUMBER_WIDTH 30.0
+/*
+ * The smallest print scale a report sheet may have: its 11 pt text prints at
+ * 7.7 pt or more.  A sheet wider than a page at this scale prints on pages
+ * across, its first column repeated, rather than shrunk past reading.
+ */
+#define MIN_PRINT_SCALE 70
+/* A4 landscape, less the margins set below (inches) */
+#define PAGE_WIDTH_INCHES (297.0 / 25.4)
+#define SIDE_MARGIN_INCHES 0.4
+#define TOP_MARGIN_INCHES 0.5
 #define SUMMARY_SHEET "Summary"
 #define CHART_DATA_SHEET "Chart Data"
 #define TIME_FORMAT "yyyy-mm-dd hh:mm:ss \"UTC\""
 #define DAY_FORMAT "yyyy-mm-dd"
+/* Excel shows a boolean cell as TRUE/FALSE itself; LibreOffice needs the format. */
+#define BOOL_FORMAT "\"TRUE\";\"TRUE\";\"FALSE\""
+/*
+ * Number formats end in "_)", a blank the width of ")": a right-aligned
+ * number never touches the left-aligned text of the next column.
+ */
+#define NUMBER_PAD "_)"
+#define COUNT_FORMAT "#,##0" NUMBER_PAD
+#define ID_FORMAT "0" NUMBER_PAD
+/* exact decimals as they are, never in scientific notation (a drift of 1E-10) */
+#define DECIMAL_FORMAT "0.0###########" NUMBER_PAD
+#define DECIMAL_PLACES 12
+/* a measure in floating point (an anomaly score) */
+#define MEASURE_FORMAT "0.0000" NUMBER_PAD
+#define MEASURE_PLACES 4
+#define SCORE_BIN_FORMAT "0.0" NUMBER_PAD
 
 
 PG_FUNCTION_INFO_V1(calo_recon_export_workbook);
@@ -59,17 +87,28 @@ typedef struct Book
 {
 	lxw_workbook *workbook;
 	lxw_format *header_format;
-	lxw_format *wrapped_header_format;	/* the summary's table, narrow columns */
+	lxw_format *wrapped_header_format;	/* narrow columns: left, wrapped */
+	lxw_format *number_header_format;	/* over numbers: right, wrapped */
+	lxw_format *bool_header_format;	/* over booleans: centred, wrapped */
 	lxw_format *title_format;
 	lxw_format *bold_format;
 	lxw_format *time_format;
 	lxw_format *day_format;
+	lxw_format *text_format;
+	lxw_format *wrapped_text_format;	/* text longer than MAX_TEXT_WIDTH */
+	lxw_format *bool_format;
+	lxw_format *count_format;
+	lxw_format *id_format;
+	lxw_format *decimal_format;
+	lxw_format *measure_format;
+	lxw_format *score_bin_format;	/* the histogram's bins: 0.0, 0.1, ... */
 	lxw_format *plain_money_format;	/* money of no known currency */
 	List	   *money_formats;	/* MoneyFormat */
 	List	   *currency_codes; /* calo_recon.currencies, for the decimals */
 	List	   *currency_minor; /* int, same order */
 	ExportPeriod period;
 	int64		sheet_rows;
+	ReportDays	days;			/* the daily rows: a sheet, the summary, the charts */
 } Book;
 
 static void
@@ -178,11 +217,12 @@ money_format(Book *book, const char *currency)
 	for (i = 0; i < minor; i++)
 		appendStringInfoString(&pattern, i == 0 ? ".0" : "0");
 	/* the code is quoted text of the format; an odd code only loses its quotes */
-	appendStringInfo(&pattern, " \"%s\"", strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(currency) ? currency : "");
+	appendStringInfo(&pattern, " \"%s\"" NUMBER_PAD, strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(currency) ? currency : "");
 	made = MemoryContextAlloc(TopTransactionContext, sizeof(MoneyFormat));
 	made->currency = MemoryContextStrdup(TopTransactionContext, currency);
 	made->format = workbook_add_format(book->workbook);
 	format_set_num_format(made->format, pattern.data);
+	format_set_align(made->format, LXW_ALIGN_VERTICAL_TOP);
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 
@@ -195,8 +235,12 @@ money_format(Book *book, const char *currency)
 /* How one column of a report is written. */
 typedef enum CellKind
 {
+	CELL_OMIT,					/* json: for programs, the CSV carries it */
 	CELL_TEXT,
-	CELL_NUMBER,				/* counts, scores, tolerances: as they are */
+	CELL_COUNT,					/* integers: counts, with thousands separators */
+	CELL_ID,					/* integer identifiers: digits only */
+	CELL_DECIMAL,				/* exact decimals: tolerances, thresholds, drift */
+	CELL_MEASURE,				/* floating point: scores */
 	CELL_MONEY,					/* numeric amount of the row's currency */
 	CELL_BOOL,
 	CELL_TIME,
@@ -206,14 +250,20 @@ typedef enum CellKind
 /*
  * Money is every numeric column of a report with a currency column, but the
  * tolerance (half a minor unit, finer than the currency's format) and the
- * exact differences of precision_drift (the drift itself).
+ * exact differences of precision_drift (the drift itself).  A json column
+ * (an anomaly's attribution, a transaction's metadata) is a structure for
+ * programs: a sheet shows the sentence and the figures, the CSV keeps it.
  */
 static CellKind
 cell_kind(const ExportReport *report, TupleDesc desc, int i, bool has_currency)
 {
 	Form_pg_attribute att = TupleDescAttr(desc, i);
 	Oid			base = getBaseType(att->atttypid);
+	const char *name = NameStr(att->attname);
+	size_t		len = strlen(name);
 
+	if (base == JSONOID || base == JSONBOID)
+		return CELL_OMIT;
 	switch (export_column_kind(att->atttypid))
 	{
 		case EXPORT_BOOL:
@@ -225,10 +275,13 @@ cell_kind(const ExportReport *report, TupleDesc desc, int i, bool has_currency)
 		case EXPORT_NUMBER:
 			break;
 	}
+	if (base == INT2OID || base == INT4OID || base == INT8OID)
+		return strcmp(name, "id") == 0 || (len > 3 && strcmp(name + len - 3, "_id") == 0)
+			? CELL_ID : CELL_COUNT;
 	if (base == NUMERICOID && has_currency && strcmp(report->view, "precision_drift") != 0 &&
-		strcmp(NameStr(att->attname), "tolerance") != 0)
+		strcmp(name, "tolerance") != 0)
 		return CELL_MONEY;
-	return CELL_NUMBER;
+	return base == FLOAT4OID || base == FLOAT8OID ? CELL_MEASURE : CELL_DECIMAL;
 }
 
 /*
@@ -268,6 +321,75 @@ number_width(double v)
 	return digits + (digits - 1) / 3 + (v < 0 ? 1 : 0);
 }
 
+/* Characters of the fraction DECIMAL_FORMAT shows ("." and at least one digit). */
+static int
+fraction_width(double v)
+{
+	char		text[64];
+	char	   *end;
+
+	if (!isfinite(v) || fabs(v) >= 1e15)
+		return 2;
+	snprintf(text, sizeof(text), "%.*f", DECIMAL_PLACES, fabs(v));
+	end = text + strlen(text) - 1;
+	while (*end == '0' && end[-1] != '.')
+		end--;
+	return (int) (end - strchr(text, '.')) + 1;
+}
+
+/*
+ * The width (in Excel's units, the width of a digit) text needs: capitals
+ * are wider than digits, as in a ULID.
+ */
+static double
+text_width(const char *text)
+{
+	double		width = 0;
+
+	for (; *text; text += pg_mblen(text))
+		width += (*text >= 'A' && *text <= 'Z') ? 1.2 : 1.0;
+	return width;
+}
+
+/*
+ * A column's heading: its name in words ("wallet_liability" becomes "Wallet
+ * liability"), which wraps in a narrow column; the CSV keeps the names.
+ */
+static char *
+column_heading(const char *name)
+{
+	char	   *heading = pstrdup(name);
+	char	   *word;
+
+	for (char *p = heading; *p; p++)
+		if (*p == '_')
+			*p = ' ';
+	for (word = heading; word && *word; word = strchr(word, ' '), word = word ? word + 1 : NULL)
+		if (strncmp(word, "id", 2) == 0 && (word[2] == ' ' || word[2] == '\0'))
+			word[0] = 'I', word[1] = 'D';
+	heading[0] = pg_ascii_toupper((unsigned char) heading[0]);
+	return heading;
+}
+
+/* The width of a wrapped heading: its longest word, in bold. */
+static double
+heading_width(const char *heading)
+{
+	double		longest = 0;
+	const char *word = heading;
+
+	while (*word)
+	{
+		size_t		len = strcspn(word, " ");
+		char	   *one = pnstrdup(word, len);
+
+		longest = Max(longest, text_width(one) * 1.1 + 2);
+		word += len;
+		word += strspn(word, " ");
+	}
+	return longest;
+}
+
 typedef struct SheetWriter
 {
 	Book	   *book;
@@ -276,22 +398,56 @@ typedef struct SheetWriter
 	ExportColumns *columns;
 	CellKind   *kinds;
 	Oid		   *base_types;
+	int		   *sheet_cols;		/* each attribute's column, -1 when omitted */
+	int			ncols;			/* columns on the sheet */
 	int			currency_col;	/* -1 when the report has none */
-	double	   *widths;
+	double	   *widths;			/* per sheet column */
 	int			part;			/* 1 for the first sheet of the report */
 	int64		part_rows;		/* data rows on the current sheet */
 	List	   *sheet_names;	/* every sheet of the report */
 	TupleDesc	desc;
 } SheetWriter;
 
+/* Excel's pixels of a column width (a digit is 7 pixels in the default font, plus padding). */
+static double
+width_pixels(double width)
+{
+	return floor(width * 7 + 0.5) + 5;
+}
+
 static void
 set_print_layout(lxw_worksheet *sheet, bool repeat_header)
 {
 	worksheet_set_landscape(sheet);
 	worksheet_set_paper(sheet, 9);	/* A4 */
+	worksheet_set_margins(sheet, SIDE_MARGIN_INCHES, SIDE_MARGIN_INCHES, TOP_MARGIN_INCHES, TOP_MARGIN_INCHES);
 	worksheet_fit_to_pages(sheet, 1, 0);	/* one page wide, as many tall as needed */
 	if (repeat_header)
 		check_lxw(worksheet_repeat_rows(sheet, 0, 0), "repeated header row");
+}
+
+/*
+ * A report sheet prints one page wide when that keeps it at MIN_PRINT_SCALE
+ * or larger; a wider one prints at MIN_PRINT_SCALE on pages across (a row's
+ * pages one after the other), its first column repeated on each.
+ */
+static void
+set_report_print_layout(lxw_worksheet *sheet, const double *widths, int ncols)
+{
+	double		page_pixels = (PAGE_WIDTH_INCHES - 2 * SIDE_MARGIN_INCHES) * 96;
+	double		sheet_pixels = 0;
+	int			i;
+
+	for (i = 0; i < ncols; i++)
+		sheet_pixels += width_pixels(widths[i]);
+	set_print_layout(sheet, true);
+	if (sheet_pixels * MIN_PRINT_SCALE / 100 > page_pixels)
+	{
+		worksheet_fit_to_pages(sheet, 0, 0);
+		worksheet_set_print_scale(sheet, MIN_PRINT_SCALE);
+		worksheet_print_across(sheet);
+		check_lxw(worksheet_repeat_columns(sheet, 0, 0), "repeated first column");
+	}
 }
 
 static void
@@ -299,12 +455,12 @@ finish_part(SheetWriter *w)
 {
 	int			i;
 
-	for (i = 0; i < w->desc->natts; i++)
+	for (i = 0; i < w->ncols; i++)
 		check_lxw(worksheet_set_column(w->sheet, i, i, w->widths[i], NULL), "column width");
 	worksheet_freeze_panes(w->sheet, 1, 0);
-	if (w->desc->natts > 0)
-		check_lxw(worksheet_autofilter(w->sheet, 0, 0, w->part_rows, w->desc->natts - 1), "autofilter");
-	set_print_layout(w->sheet, true);
+	if (w->ncols > 0)
+		check_lxw(worksheet_autofilter(w->sheet, 0, 0, w->part_rows, w->ncols - 1), "autofilter");
+	set_report_print_layout(w->sheet, w->widths, w->ncols);
 }
 
 static void
@@ -324,12 +480,34 @@ begin_part(SheetWriter *w)
 	w->sheet_names = lappend(w->sheet_names, pstrdup(name));
 	MemoryContextSwitchTo(old);
 	w->part_rows = 0;
-	for (i = 0; i < w->desc->natts; i++)
+	for (i = 0; i < w->columns->natts; i++)
 	{
-		const char *col = NameStr(TupleDescAttr(w->desc, i)->attname);
+		int			col = w->sheet_cols[i];
+		char	   *heading;
+		lxw_format *format;
 
-		w->widths[i] = Max(strlen(col) + 4, w->kinds[i] == CELL_TIME ? 26 : w->kinds[i] == CELL_DAY ? 12 : 8);
-		check_lxw(worksheet_write_string(w->sheet, 0, i, col, w->book->header_format), "header");
+		if (col < 0)
+			continue;
+		heading = column_heading(NameStr(TupleDescAttr(w->desc, i)->attname));
+		switch (w->kinds[i])
+		{
+			case CELL_COUNT:
+			case CELL_ID:
+			case CELL_DECIMAL:
+			case CELL_MEASURE:
+			case CELL_MONEY:
+				format = w->book->number_header_format;
+				break;
+			case CELL_BOOL:
+				format = w->book->bool_header_format;
+				break;
+			default:
+				format = w->book->wrapped_header_format;
+				break;
+		}
+		w->widths[col] = Max(heading_width(heading),
+							 w->kinds[i] == CELL_TIME ? 25 : w->kinds[i] == CELL_DAY ? 11 : 7);
+		check_lxw(worksheet_write_string(w->sheet, 0, col, heading, format), "header");
 	}
 }
 
@@ -337,11 +515,12 @@ static void
 write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 {
 	SheetWriter *w = arg;
+	Book	   *book = w->book;
 	char	   *currency = NULL;
 	lxw_row_t	row;
 	int			i;
 
-	if (w->part_rows >= w->book->sheet_rows)
+	if (w->part_rows >= book->sheet_rows)
 	{
 		finish_part(w);
 		w->part++;
@@ -352,36 +531,66 @@ write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 		currency = SPI_getvalue(tuple, desc, w->currency_col + 1);
 	for (i = 0; i < w->columns->natts; i++)
 	{
+		int			col = w->sheet_cols[i];
 		bool		isnull;
-		Datum		value = SPI_getbinval(tuple, desc, i + 1, &isnull);
+		Datum		value;
 		lxw_datetime when;
 		char	   *text;
+		double		number;
+		double		width;
+		lxw_format *format;
 
+		if (col < 0)
+			continue;
+		value = SPI_getbinval(tuple, desc, i + 1, &isnull);
 		if (isnull)
 			continue;
 		switch (w->kinds[i])
 		{
-			case CELL_NUMBER:
+			case CELL_OMIT:
+				break;
+			case CELL_COUNT:
+			case CELL_ID:
+			case CELL_DECIMAL:
+			case CELL_MEASURE:
 			case CELL_MONEY:
+				number = datum_to_double(w->base_types[i], value, w->columns->out_funcs[i]);
+				switch (w->kinds[i])
 				{
-					double		number = datum_to_double(w->base_types[i], value, w->columns->out_funcs[i]);
-
-					check_lxw(worksheet_write_number(w->sheet, row, i, number,
-													 w->kinds[i] == CELL_MONEY ? money_format(w->book, currency) : NULL),
-							  "number");
-					w->widths[i] = Max(w->widths[i], Min(number_width(number) + (w->kinds[i] == CELL_MONEY ? 9 : 4),
-														 MAX_COLUMN_WIDTH));
+					case CELL_MONEY:
+						format = money_format(book, currency);
+						width = number_width(number) + 10;	/* decimals, code and pad */
+						break;
+					case CELL_DECIMAL:
+						format = book->decimal_format;
+						width = number_width(number) + fraction_width(number) + 1;
+						break;
+					case CELL_MEASURE:
+						format = book->measure_format;
+						width = number_width(number) + MEASURE_PLACES + 2;
+						break;
+					case CELL_ID:
+						format = book->id_format;
+						width = floor(log10(Max(fabs(number), 1))) + 3;
+						break;
+					default:
+						format = book->count_format;
+						width = number_width(number) + 2;
+						break;
 				}
+				check_lxw(worksheet_write_number(w->sheet, row, col, number, format), "number");
+				w->widths[col] = Max(w->widths[col], Min(width, MAX_NUMBER_WIDTH));
 				break;
 			case CELL_BOOL:
-				check_lxw(worksheet_write_boolean(w->sheet, row, i, DatumGetBool(value), NULL), "boolean");
+				check_lxw(worksheet_write_boolean(w->sheet, row, col, DatumGetBool(value), book->bool_format),
+						  "boolean");
 				break;
 			case CELL_TIME:
 			case CELL_DAY:
 				if (datum_to_excel_time(TupleDescAttr(desc, i)->atttypid, value, &when))
 				{
-					check_lxw(worksheet_write_datetime(w->sheet, row, i, &when,
-													   w->kinds[i] == CELL_DAY ? w->book->day_format : w->book->time_format),
+					check_lxw(worksheet_write_datetime(w->sheet, row, col, &when,
+													   w->kinds[i] == CELL_DAY ? book->day_format : book->time_format),
 							  "date");
 					break;
 				}
@@ -393,8 +602,11 @@ write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 				 * stays as logged (the CSV's apostrophe is for the CSV only).
 				 */
 				text = OidOutputFunctionCall(w->columns->out_funcs[i], value);
-				check_lxw(worksheet_write_string(w->sheet, row, i, excel_string(text), NULL), "text");
-				w->widths[i] = Max(w->widths[i], Min(pg_mbstrlen(text) + 2, MAX_COLUMN_WIDTH));
+				width = text_width(text) + 1.5;
+				check_lxw(worksheet_write_string(w->sheet, row, col, excel_string(text),
+												 width > MAX_TEXT_WIDTH ? book->wrapped_text_format : book->text_format),
+						  "text");
+				w->widths[col] = Max(w->widths[col], Min(width, MAX_TEXT_WIDTH));
 				break;
 		}
 	}
@@ -410,9 +622,10 @@ typedef struct ReportSheets
 
 /* Writes one report into one sheet or more; returns the data rows written. */
 static int64
-write_report(Book *book, const ExportReport *report, Portal portal, ReportSheets *out)
+write_report(Book *book, const ExportReport *report, Portal portal, const ReportDays *days, ReportSheets *out)
 {
-	TupleDesc	desc = portal->tupDesc;
+	TupleDesc	desc = days ? days->table->tupdesc : portal->tupDesc;
+	int			natts = days ? days->view_columns : desc->natts;
 	SheetWriter w;
 	int64		rows;
 	int			i;
@@ -422,20 +635,32 @@ write_report(Book *book, const ExportReport *report, Portal portal, ReportSheets
 	w.report = report;
 	w.desc = desc;
 	w.columns = export_columns(desc);
-	w.widths = palloc(sizeof(double) * Max(desc->natts, 1));
-	w.kinds = palloc(sizeof(CellKind) * Max(desc->natts, 1));
-	w.base_types = palloc(sizeof(Oid) * Max(desc->natts, 1));
-	for (i = 0; i < desc->natts; i++)
+	w.columns->natts = natts;
+	w.widths = palloc(sizeof(double) * Max(natts, 1));
+	w.kinds = palloc(sizeof(CellKind) * Max(natts, 1));
+	w.sheet_cols = palloc(sizeof(int) * Max(natts, 1));
+	w.base_types = palloc(sizeof(Oid) * Max(natts, 1));
+	for (i = 0; i < natts; i++)
 		w.base_types[i] = getBaseType(TupleDescAttr(desc, i)->atttypid);
 	w.currency_col = -1;
-	for (i = 0; i < desc->natts; i++)
+	for (i = 0; i < natts; i++)
 		if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), "currency") == 0)
 			w.currency_col = i;
-	for (i = 0; i < desc->natts; i++)
+	for (i = 0; i < natts; i++)
+	{
 		w.kinds[i] = cell_kind(report, desc, i, w.currency_col >= 0);
+		w.sheet_cols[i] = w.kinds[i] == CELL_OMIT ? -1 : w.ncols++;
+	}
 	w.part = 1;
 	begin_part(&w);
-	rows = export_for_each_row(portal, write_sheet_row, &w);
+	if (days)
+	{
+		/* the daily rows the Summary and the charts read too (few: days x currencies) */
+		for (rows = 0; rows < (int64) days->count; rows++)
+			write_sheet_row(days->table->vals[rows], desc, rows, &w);
+	}
+	else
+		rows = export_for_each_row(portal, write_sheet_row, &w);
 	finish_part(&w);
 	out->report = report;
 	out->rows = rows;
@@ -473,6 +698,14 @@ static const char *const currency_headers[] = {
 	"Discrepancies", "Anomalies",
 };
 
+/* A heading of the Chart Data sheet, and the width it needs. */
+static void
+chart_data_heading(Book *book, lxw_worksheet *data, double *widths, int col, const char *heading, lxw_format *format)
+{
+	check_lxw(worksheet_write_string(data, 0, col, heading, format), "header");
+	widths[col] = Max(widths[col], heading_width(heading));
+}
+
 /*
  * Writes the Chart Data sheet (one row per day: the wallet liability per
  * currency, carried over days without activity in that currency, and the
@@ -493,74 +726,84 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 	int			col_breaks;
 	int			col_scores;
 	double		bins[REPORT_SCORE_BINS];
+	double	   *widths;
 	int			i;
 
 	/* the currencies first: they are the columns */
-	t = export_period_rows(&book->period, REPORT_DAYS_QUERY, &n);
-	codes = report_days_currencies(t, n);
+	t = book->days.table;
+	n = book->days.count;
+	codes = report_days_currencies(&book->days);
 	ncur = list_length(codes);
 	col_breaks = 1 + ncur;
 	col_scores = col_breaks + lengthof(report_break_kinds) + 2;
 	last_liability = palloc0(sizeof(double) * Max(ncur, 1));
 
-	check_lxw(worksheet_write_string(data, 0, 0, "day", book->header_format), "header");
+	widths = palloc0(sizeof(double) * (col_scores + 2));
+	chart_data_heading(book, data, widths, 0, "Day", book->wrapped_header_format);
 	for (i = 0; i < ncur; i++)
-		check_lxw(worksheet_write_string(data, 0, 1 + i, psprintf("wallet liability %s", (char *) list_nth(codes, i)),
-										 book->header_format), "header");
+		chart_data_heading(book, data, widths, 1 + i, psprintf("Wallet liability %s", (char *) list_nth(codes, i)),
+						   book->number_header_format);
 	for (i = 0; i < lengthof(report_break_kinds); i++)
-		check_lxw(worksheet_write_string(data, 0, col_breaks + i, report_break_kinds[i], book->header_format), "header");
-	check_lxw(worksheet_write_string(data, 0, col_scores - 1, "day (text)", book->header_format), "header");
-	check_lxw(worksheet_write_string(data, 0, col_scores, "score from", book->header_format), "header");
-	check_lxw(worksheet_write_string(data, 0, col_scores + 1, "anomalies", book->header_format), "header");
+		chart_data_heading(book, data, widths, col_breaks + i, column_heading(report_break_kinds[i]),
+						   book->number_header_format);
+	chart_data_heading(book, data, widths, col_scores - 1, "Day (text)", book->wrapped_header_format);
+	chart_data_heading(book, data, widths, col_scores, "Score from", book->number_header_format);
+	chart_data_heading(book, data, widths, col_scores + 1, "Anomalies", book->number_header_format);
+	widths[0] = widths[col_scores - 1] = Max(widths[0], 11);
 
 	/* the histogram; t stays valid until SPI_finish */
 	report_score_bins(&book->period, bins);
 	for (r = 0; r < n;)
 	{
-		char	   *day = SPI_getvalue(t->vals[r], t->tupdesc, 1);
+		char	   *day = SPI_getvalue(t->vals[r], t->tupdesc, book->days.day_col);
 		bool		isnull;
 		lxw_datetime when;
 		double		kinds[lengthof(report_break_kinds)] = {0};
 		lxw_row_t	row = 1 + days;
 
-		if (datum_to_excel_time(DATEOID, SPI_getbinval(t->vals[r], t->tupdesc, 1, &isnull), &when))
+		if (datum_to_excel_time(DATEOID, SPI_getbinval(t->vals[r], t->tupdesc, book->days.day_col, &isnull), &when))
 			check_lxw(worksheet_write_datetime(data, row, 0, &when, book->day_format), "date");
 		else
 			check_lxw(worksheet_write_string(data, row, 0, day, NULL), "text");
-		for (; r < n && strcmp(SPI_getvalue(t->vals[r], t->tupdesc, 1), day) == 0; r++)
+		for (; r < n && strcmp(SPI_getvalue(t->vals[r], t->tupdesc, book->days.day_col), day) == 0; r++)
 		{
-			char	   *code = SPI_getvalue(t->vals[r], t->tupdesc, 2);
+			char	   *code = SPI_getvalue(t->vals[r], t->tupdesc, book->days.currency_col);
 
 			for (i = 0; i < ncur; i++)
 				if (strcmp(list_nth(codes, i), code) == 0)
-					last_liability[i] = num_at(t, r, 3);
+					last_liability[i] = num_at(t, r, book->days.liability_col);
 			for (i = 0; i < lengthof(report_break_kinds); i++)
-				kinds[i] += num_at(t, r, 4 + i);
+				kinds[i] += num_at(t, r, book->days.break_cols[i]);
 		}
 		for (i = 0; i < ncur; i++)
+		{
 			check_lxw(worksheet_write_number(data, row, 1 + i, last_liability[i], money_format(book, list_nth(codes, i))),
 					  "number");
+			widths[1 + i] = Max(widths[1 + i], number_width(last_liability[i]) + 10);
+		}
 		for (i = 0; i < lengthof(report_break_kinds); i++)
-			check_lxw(worksheet_write_number(data, row, col_breaks + i, kinds[i], NULL), "number");
+			check_lxw(worksheet_write_number(data, row, col_breaks + i, kinds[i], book->count_format), "number");
 		/* the breaks chart's categories: text, so each day gets an equal, wide bar */
 		check_lxw(worksheet_write_string(data, row, col_scores - 1, day, NULL), "text");
 		if (days < REPORT_SCORE_BINS)
 		{
-			check_lxw(worksheet_write_number(data, row, col_scores, (double) days / REPORT_SCORE_BINS, NULL), "number");
-			check_lxw(worksheet_write_number(data, row, col_scores + 1, bins[days], NULL), "number");
+			check_lxw(worksheet_write_number(data, row, col_scores, (double) days / REPORT_SCORE_BINS, book->score_bin_format),
+					  "number");
+			check_lxw(worksheet_write_number(data, row, col_scores + 1, bins[days], book->count_format), "number");
 		}
 		days++;
 	}
 	/* fewer days than bins: the rest of the histogram below */
 	for (i = days; i < REPORT_SCORE_BINS; i++)
 	{
-		check_lxw(worksheet_write_number(data, 1 + i, col_scores, (double) i / REPORT_SCORE_BINS, NULL), "number");
-		check_lxw(worksheet_write_number(data, 1 + i, col_scores + 1, bins[i], NULL), "number");
+		check_lxw(worksheet_write_number(data, 1 + i, col_scores, (double) i / REPORT_SCORE_BINS, book->score_bin_format),
+				  "number");
+		check_lxw(worksheet_write_number(data, 1 + i, col_scores + 1, bins[i], book->count_format), "number");
 	}
-	check_lxw(worksheet_set_column(data, 0, 0, 12, NULL), "column width");
-	check_lxw(worksheet_set_column(data, 1, col_scores + 1, 18, NULL), "column width");
+	for (i = 0; i < col_scores + 2; i++)
+		check_lxw(worksheet_set_column(data, i, i, widths[i], NULL), "column width");
 	worksheet_freeze_panes(data, 1, 0);
-	set_print_layout(data, true);
+	set_report_print_layout(data, widths, col_scores + 2);
 	*currencies = codes;
 	return days;
 }
@@ -580,13 +823,22 @@ add_chart(Book *book, uint8_t type, const char *title, const char *x_name, const
 }
 
 /*
+ * The charts stand side by side, placed by pixels from the first column (not
+ * by columns, whose widths follow the figures): three of them, with their
+ * gaps, print within a page at MIN_PRINT_SCALE.
+ */
+#define CHART_SCALE 0.85
+#define CHART_PIXELS (480 * CHART_SCALE)
+#define CHART_GAP_PIXELS 16
+
+/*
  * The three charts of the summary, drawn from Chart Data: wallet liability
  * per currency over time, breaks per day by kind, anomaly scores.
  */
 static void
 insert_charts(Book *book, lxw_worksheet *summary, lxw_row_t at, int days, List *currencies)
 {
-	lxw_chart_options placement = {.x_scale = 1.0, .y_scale = 1.0};
+	lxw_chart_options placement = {.x_scale = CHART_SCALE, .y_scale = CHART_SCALE};
 	lxw_chart  *chart;
 	int			col_breaks = 1 + list_length(currencies);
 	int			col_scores = col_breaks + lengthof(report_break_kinds) + 2;
@@ -615,7 +867,8 @@ insert_charts(Book *book, lxw_worksheet *summary, lxw_row_t at, int days, List *
 		chart_series_set_name(s, report_break_kinds[i]);
 	}
 	chart_axis_set_num_format(chart->x_axis, DAY_FORMAT);
-	check_lxw(worksheet_insert_chart_opt(summary, at, 4, chart, &placement), "chart");
+	placement.x_offset = CHART_PIXELS + CHART_GAP_PIXELS;
+	check_lxw(worksheet_insert_chart_opt(summary, at, 0, chart, &placement), "chart");
 
 	chart = add_chart(book, LXW_CHART_COLUMN, "Anomaly scores (active model)", "Score from", "Anomalies");
 	{
@@ -625,13 +878,13 @@ insert_charts(Book *book, lxw_worksheet *summary, lxw_row_t at, int days, List *
 		chart_series_set_values(s, CHART_DATA_SHEET, 1, col_scores + 1, REPORT_SCORE_BINS, col_scores + 1);
 		chart_series_set_name(s, "anomalies");
 	}
-	chart_axis_set_num_format(chart->x_axis, "0.0");
-	placement.x_offset = 24;	/* clear of the second chart, which is wider than columns 4-7 */
-	check_lxw(worksheet_insert_chart_opt(summary, at, 8, chart, &placement), "chart");
+	chart_axis_set_num_format(chart->x_axis, SCORE_BIN_FORMAT);
+	placement.x_offset = 2 * (CHART_PIXELS + CHART_GAP_PIXELS);
+	check_lxw(worksheet_insert_chart_opt(summary, at, 0, chart, &placement), "chart");
 }
 
-/* Rows a chart of the default size (480 x 288 px) covers, and a blank one. */
-#define CHART_ROWS 16
+/* Rows a chart (288 px tall at scale 1, rows of 20 px) covers, and a blank one. */
+#define CHART_ROWS ((int) ceil(288 * CHART_SCALE / 20) + 1)
 
 /*
  * The top of the Summary sheet: title, period, as-of time, figures per
@@ -644,6 +897,7 @@ write_summary(Book *book, lxw_worksheet *summary)
 	uint64		n;
 	uint64		r;
 	lxw_row_t	row = 0;
+	double		widths[lengthof(currency_headers)] = {0};
 	int			i;
 
 	check_lxw(worksheet_write_string(summary, row, 0, "Balance reports: Summary", book->title_format), "text");
@@ -670,26 +924,38 @@ write_summary(Book *book, lxw_worksheet *summary)
 
 	check_lxw(worksheet_write_string(summary, row++, 0, "Figures per currency", book->bold_format), "text");
 	for (i = 0; i < lengthof(currency_headers); i++)
-		check_lxw(worksheet_write_string(summary, row, i, currency_headers[i], book->wrapped_header_format), "header");
+	{
+		check_lxw(worksheet_write_string(summary, row, i, currency_headers[i],
+										 i == 0 ? book->wrapped_header_format : book->number_header_format), "header");
+		widths[i] = Max(widths[i], heading_width(currency_headers[i]));
+	}
 	row++;
-	t = export_period_rows(&book->period, REPORT_CURRENCY_QUERY, &n);
+	t = book->days.table;
+	n = book->days.ncurrencies;
 	if (n == 0)
 		check_lxw(worksheet_write_string(summary, row++, 0, "no transactions in the period", NULL), "text");
 	for (r = 0; r < n; r++, row++)
 	{
-		char	   *code = SPI_getvalue(t->vals[r], t->tupdesc, 1);
+		uint64		at = book->days.currency_rows[r];
+		char	   *code = SPI_getvalue(t->vals[at], t->tupdesc, book->days.first_figure);
 
 		check_lxw(worksheet_write_string(summary, row, 0, code, NULL), "text");
 		for (i = 1; i < lengthof(currency_headers); i++)
-			check_lxw(worksheet_write_number(summary, row, i, num_at(t, r, i + 1),
-											 i >= 2 && i <= 5 ? money_format(book, code) : NULL), "number");
+		{
+			bool		money = i >= 2 && i <= 5;
+			double		number = num_at(t, at, book->days.first_figure + i);
+
+			check_lxw(worksheet_write_number(summary, row, i, number,
+											 money ? money_format(book, code) : book->count_format), "number");
+			widths[i] = Max(widths[i], number_width(number) + (money ? 10 : 2));
+		}
 	}
 	row++;
 
 	check_lxw(worksheet_write_string(summary, row++, 0, "Breaks by kind", book->bold_format), "text");
 	check_lxw(worksheet_write_string(summary, row, 0, "Kind", book->header_format), "header");
-	check_lxw(worksheet_write_string(summary, row, 1, "Breaks", book->header_format), "header");
-	check_lxw(worksheet_write_string(summary, row, 2, "Users", book->header_format), "header");
+	check_lxw(worksheet_write_string(summary, row, 1, "Breaks", book->number_header_format), "header");
+	check_lxw(worksheet_write_string(summary, row, 2, "Users", book->number_header_format), "header");
 	row++;
 	{
 		ReportBreakCounts counts = report_break_counts(&book->period);
@@ -697,15 +963,17 @@ write_summary(Book *book, lxw_worksheet *summary)
 		for (i = 0; i < lengthof(report_break_kinds); i++, row++)
 		{
 			check_lxw(worksheet_write_string(summary, row, 0, report_break_kinds[i], NULL), "text");
-			check_lxw(worksheet_write_number(summary, row, 1, (double) counts.breaks[i], NULL), "number");
-			check_lxw(worksheet_write_number(summary, row, 2, (double) counts.users[i], NULL), "number");
+			check_lxw(worksheet_write_number(summary, row, 1, (double) counts.breaks[i], book->count_format), "number");
+			check_lxw(worksheet_write_number(summary, row, 2, (double) counts.users[i], book->count_format), "number");
 		}
 	}
 	row++;
 
-	check_lxw(worksheet_set_column(summary, 0, 0, 22, NULL), "column width");
-	check_lxw(worksheet_set_column(summary, 1, 1, 26, NULL), "column width");
-	check_lxw(worksheet_set_column(summary, 2, lengthof(currency_headers) - 1, 16, NULL), "column width");
+	/* the labels and times above the table need the first two columns this wide */
+	widths[0] = Max(widths[0], 21);
+	widths[1] = Max(widths[1], 25);
+	for (i = 0; i < lengthof(currency_headers); i++)
+		check_lxw(worksheet_set_column(summary, i, i, widths[i], NULL), "column width");
 	set_print_layout(summary, false);
 	worksheet_fit_to_pages(summary, 1, 1);	/* the summary is one page */
 	return row;
@@ -719,7 +987,7 @@ write_contents(Book *book, lxw_worksheet *summary, lxw_row_t row, List *reports)
 
 	check_lxw(worksheet_write_string(summary, row++, 0, "Sheets", book->bold_format), "text");
 	check_lxw(worksheet_write_string(summary, row, 0, "Report", book->header_format), "header");
-	check_lxw(worksheet_write_string(summary, row, 1, "Rows", book->header_format), "header");
+	check_lxw(worksheet_write_string(summary, row, 1, "Rows", book->number_header_format), "header");
 	check_lxw(worksheet_write_string(summary, row, 3, "Sheets", book->header_format), "header");
 	row++;
 	foreach(lc, reports)
@@ -732,10 +1000,68 @@ write_contents(Book *book, lxw_worksheet *summary, lxw_row_t row, List *reports)
 		foreach(ln, rs->sheet_names)
 			appendStringInfo(&names, "%s%s", names.len ? ", " : "", (char *) lfirst(ln));
 		check_lxw(worksheet_write_string(summary, row, 0, rs->report->view, NULL), "text");
-		check_lxw(worksheet_write_number(summary, row, 1, (double) rs->rows, NULL), "number");
+		check_lxw(worksheet_write_number(summary, row, 1, (double) rs->rows, book->count_format), "number");
 		check_lxw(worksheet_write_string(summary, row, 3, names.data, NULL), "text");
 		row++;
 	}
+}
+
+/* A format of the workbook with the given number format and alignments. */
+static lxw_format *
+new_format(Book *book, const char *num_format, uint8_t align, uint8_t valign)
+{
+	lxw_format *format = workbook_add_format(book->workbook);
+
+	if (num_format)
+		format_set_num_format(format, num_format);
+	if (align != LXW_ALIGN_NONE)
+		format_set_align(format, align);
+	format_set_align(format, valign);
+	return format;
+}
+
+/* A column heading: bold, underlined, wrapped at its words, aligned as its cells. */
+static lxw_format *
+new_header_format(Book *book, uint8_t align)
+{
+	lxw_format *format = new_format(book, NULL, align, LXW_ALIGN_VERTICAL_BOTTOM);
+
+	format_set_bold(format);
+	format_set_bottom(format, LXW_BORDER_THIN);
+	format_set_text_wrap(format);
+	return format;
+}
+
+/*
+ * The formats of the cells.  Data cells align at the top, so a row whose
+ * long text wraps onto more lines still reads across.
+ */
+static void
+add_formats(Book *book)
+{
+	book->header_format = workbook_add_format(book->workbook);
+	format_set_bold(book->header_format);
+	format_set_bottom(book->header_format, LXW_BORDER_THIN);
+	book->wrapped_header_format = new_header_format(book, LXW_ALIGN_LEFT);
+	book->number_header_format = new_header_format(book, LXW_ALIGN_RIGHT);
+	book->bool_header_format = new_header_format(book, LXW_ALIGN_CENTER);
+	book->title_format = workbook_add_format(book->workbook);
+	format_set_bold(book->title_format);
+	format_set_font_size(book->title_format, 16);
+	book->bold_format = workbook_add_format(book->workbook);
+	format_set_bold(book->bold_format);
+	book->time_format = new_format(book, TIME_FORMAT, LXW_ALIGN_LEFT, LXW_ALIGN_VERTICAL_TOP);
+	book->day_format = new_format(book, DAY_FORMAT, LXW_ALIGN_LEFT, LXW_ALIGN_VERTICAL_TOP);
+	book->text_format = new_format(book, NULL, LXW_ALIGN_NONE, LXW_ALIGN_VERTICAL_TOP);
+	book->wrapped_text_format = new_format(book, NULL, LXW_ALIGN_NONE, LXW_ALIGN_VERTICAL_TOP);
+	format_set_text_wrap(book->wrapped_text_format);
+	book->bool_format = new_format(book, BOOL_FORMAT, LXW_ALIGN_CENTER, LXW_ALIGN_VERTICAL_TOP);
+	book->count_format = new_format(book, COUNT_FORMAT, LXW_ALIGN_NONE, LXW_ALIGN_VERTICAL_TOP);
+	book->id_format = new_format(book, ID_FORMAT, LXW_ALIGN_NONE, LXW_ALIGN_VERTICAL_TOP);
+	book->decimal_format = new_format(book, DECIMAL_FORMAT, LXW_ALIGN_NONE, LXW_ALIGN_VERTICAL_TOP);
+	book->measure_format = new_format(book, MEASURE_FORMAT, LXW_ALIGN_NONE, LXW_ALIGN_VERTICAL_TOP);
+	book->score_bin_format = new_format(book, SCORE_BIN_FORMAT, LXW_ALIGN_NONE, LXW_ALIGN_VERTICAL_TOP);
+	book->plain_money_format = new_format(book, "#,##0.00" NUMBER_PAD, LXW_ALIGN_NONE, LXW_ALIGN_VERTICAL_TOP);
 }
 
 /*
@@ -799,44 +1125,28 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_IO_ERROR),
 					 errmsg("could not create workbook \"%s\"", file->rel_path)));
 		book.workbook = workbook;
-		book.header_format = workbook_add_format(workbook);
-		format_set_bold(book.header_format);
-		format_set_bottom(book.header_format, LXW_BORDER_THIN);
-		book.wrapped_header_format = workbook_add_format(workbook);
-		format_set_bold(book.wrapped_header_format);
-		format_set_bottom(book.wrapped_header_format, LXW_BORDER_THIN);
-		format_set_text_wrap(book.wrapped_header_format);
-		format_set_align(book.wrapped_header_format, LXW_ALIGN_VERTICAL_BOTTOM);
-		book.title_format = workbook_add_format(workbook);
-		format_set_bold(book.title_format);
-		format_set_font_size(book.title_format, 16);
-		book.bold_format = workbook_add_format(workbook);
-		format_set_bold(book.bold_format);
-		book.time_format = workbook_add_format(workbook);
-		format_set_num_format(book.time_format, TIME_FORMAT);
-		format_set_align(book.time_format, LXW_ALIGN_LEFT);
-		book.day_format = workbook_add_format(workbook);
-		format_set_num_format(book.day_format, DAY_FORMAT);
-		book.plain_money_format = workbook_add_format(workbook);
-		format_set_num_format(book.plain_money_format, "#,##0.00");
+		add_formats(&book);
 		load_currencies(&book);
 
 		summary = workbook_add_worksheet(workbook, SUMMARY_SHEET);
 		if (summary == NULL)
 			ereport(ERROR, (errcode(ERRCODE_IO_ERROR), errmsg("could not add the summary sheet")));
+		book.days = report_days(&book.period);
 		chart_row = write_summary(&book, summary);
 
 		for (i = 0; i < nreports; i++)
 		{
-			Portal		portal = export_open_report(&reports[i], &book.period);
+			bool		daily = strcmp(reports[i].view, REPORT_DAILY_VIEW) == 0;
+			Portal		portal = daily ? NULL : export_open_report(&reports[i], &book.period);
 			ReportSheets *rs;
 
-			if (portal == NULL)
+			if (portal == NULL && !daily)
 				continue;
 			rs = palloc0(sizeof(ReportSheets));
-			rows += write_report(&book, &reports[i], portal, rs);
+			rows += write_report(&book, &reports[i], portal, daily ? &book.days : NULL, rs);
 			written = lappend(written, rs);
-			SPI_cursor_close(portal);
+			if (portal)
+				SPI_cursor_close(portal);
 		}
 		/*
 		 * Sheets are in the order they are added: the chart data comes last.

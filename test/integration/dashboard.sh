@@ -2,9 +2,10 @@
 # export_dashboard's page in a real browser: Debian's headless Chromium
 # renders it (DOM, screenshot, PDF); the figures the rendered DOM shows equal
 # the views' (figures per currency, breaks by kind, top anomalies in score
-# order, top breaks), the page loads nothing (no script, no external
-# reference), the printed PDF's first page is the summary and its charts are
-# drawn.  The screenshot is kept in $CR_ROOT/render/ (RENDER_OUT=folder
+# order, top breaks) with their integer digits grouped by thousands, the
+# page loads nothing (no script, no external reference), the printed PDF's
+# first page is the summary, its number columns end under their headings and
+# its charts are drawn.  The screenshot is kept in $CR_ROOT/render/ (RENDER_OUT=folder
 # copies it there too) to look at.
 set -euo pipefail
 DB=calo_dashboard
@@ -76,7 +77,7 @@ SQL
 )
 
 /usr/bin/python3 - "$WORK/dom.html" "$expected" <<'PY' || fail "the rendered page does not show the views' figures"
-import json, sys
+import json, re, sys
 from html.parser import HTMLParser
 
 class Tables(HTMLParser):
@@ -123,6 +124,11 @@ for r in p.tables["figures"]:
     cells = dict(r["cells"])
     figures[cells["currency"]] = [cells[f] for f in ("transactions", "credits", "debits", "vat", "wallet_liability",
         "arithmetic_breaks", "chain_breaks", "conflicts", "out_of_range", "overdrafts", "discrepancies", "anomalies")]
+# numbers as a finance reader expects them: digits grouped by thousands
+shown = [v for f in figures.values() for v in f]
+assert all(re.fullmatch(r"-?\d{1,3}(,\d{3})*(\.\d+)?", v) for v in shown), shown
+assert any("," in v for v in shown), ("no figure of 1,000 or more to see grouped", shown)
+figures = {c: [v.replace(",", "") for v in f] for c, f in figures.items()}
 assert figures == want["figures"], (figures, want["figures"])
 breaks = {r["_attrs"]["data-kind"]: [dict(r["cells"])["breaks"], dict(r["cells"])["users"]] for r in p.tables["breaks"]}
 assert breaks == want["breaks"], (breaks, want["breaks"])
@@ -142,6 +148,20 @@ pdftotext -f 1 -l 1 -layout "$WORK/page.pdf" "$WORK/page1.txt"
 for text in "Balance reports" "Figures per currency" "Breaks by kind" "Wallet liability per currency"; do
   grep -qF "$text" "$WORK/page1.txt" || { cat "$WORK/page1.txt" >&2; fail "printed page 1 does not show \"$text\""; }
 done
+# the number columns end under their headings (right-aligned both)
+pdftotext -f 1 -l 1 -bbox "$WORK/page.pdf" "$WORK/page1.html"
+/usr/bin/python3 - "$WORK/page1.html" <<'PY' || fail "the printed figures are not under their headings"
+import re, sys
+words = [(float(a), float(b), float(c), float(d), w) for a, b, c, d, w in re.findall(
+    r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>',
+    open(sys.argv[1], encoding="utf-8").read())]
+for heading in ("Transactions", "Credits", "Discrepancies"):
+    h = [w for w in words if w[4] == heading][0]
+    ends = {round(w[1]): w[2] for w in words if h[3] < w[1] < h[3] + 100 and w[0] < h[2] and w[2] > h[0]
+            and re.fullmatch(r"-?[\d,]+(\.\d+)?", w[4])}
+    assert ends and all(abs(e - h[2]) < 2 for e in ends.values()), (heading, h[2], ends)
+print("dashboard: the number columns end under their headings")
+PY
 pdftoppm -f 1 -l 1 -r 72 "$WORK/page.pdf" "$WORK/printed"
 /usr/bin/python3 - "$WORK"/printed*.ppm <<'PY' || fail "no chart drawn on the printed page"
 import sys

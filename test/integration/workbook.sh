@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # export_workbook read back with openpyxl: the Summary sheet first with its
 # three native charts, one sheet per report with headers and row counts equal
-# to the views, typed cells (money in its currency's format, times as UTC
-# dates, booleans TRUE/FALSE), anomalies by score, frozen header row,
-# autofilter, landscape one page wide with the header row repeated, the split
+# to the views (headings in words, json columns left to the CSV), typed cells
+# (money in its currency's format, times as UTC dates, booleans TRUE/FALSE),
+# anomalies by score, frozen header row, autofilter, landscape one page wide
+# (or at 70 % on pages across) with the header row repeated, the split
 # of a long report over sheets; then the path rules that need a shell:
 # symbolic links out of the export folder and foreign symlinked files.
 set -euo pipefail
@@ -45,7 +46,8 @@ q -c "SELECT calo_recon.train_model(seed => 7)" >/dev/null 2>&1 || true
 expected=$(q <<'SQL'
 SELECT json_agg(json_build_object('sheet', s.sheet, 'view', s.view, 'columns', (
            SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a
-           WHERE a.attrelid = format('calo_recon.%I', s.view)::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+           WHERE a.attrelid = format('calo_recon.%I', s.view)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+             AND a.atttypid NOT IN ('json'::regtype, 'jsonb'::regtype)),
          'rows', (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM calo_recon.%I', s.view), false, true, '')))[1]::text::int)
        ORDER BY s.ord)
 FROM (VALUES (1, 'Daily Summary', 'daily_summary'), (2, 'All Transactions', 'transactions'),
@@ -82,29 +84,45 @@ import openpyxl
 path, expected, rows_written = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 split_path, split_written, anomaly_order = sys.argv[4], int(sys.argv[5]), json.loads(sys.argv[6])
 wb = openpyxl.load_workbook(path)
+
+def heading(name):
+    """A column's heading: its name in words, "ID" in capitals, the first letter too."""
+    words = ["ID" if w == "id" else w for w in name.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+for e in expected:
+    e["headings"] = [heading(c) for c in e["columns"]]
 assert wb.sheetnames == ["Summary"] + [e["sheet"] for e in expected] + ["Chart Data"], wb.sheetnames
 assert wb.active.title == "Summary", wb.active.title
 total = 0
 for e in expected:
     ws = wb[e["sheet"]]
     header = [c.value for c in next(ws.iter_rows(min_row=1, max_row=1))]
-    assert header == e["columns"], (e["sheet"], header, e["columns"])
+    assert header == e["headings"], (e["sheet"], header, e["headings"])
     data_rows = ws.max_row - 1
     assert data_rows == e["rows"], (e["sheet"], data_rows, e["rows"])
     total += data_rows
     assert ws.freeze_panes == "A2", (e["sheet"], ws.freeze_panes)
     assert ws.auto_filter.ref, e["sheet"]
-    # printed landscape, one page wide, the header row on every page
+    # printed landscape, one page wide, the header row on every page; a
+    # sheet too wide for that at 70 % prints at 70 % on pages across, its
+    # first column repeated
     assert ws.page_setup.orientation == "landscape", (e["sheet"], ws.page_setup.orientation)
-    # fitToWidth absent is OOXML's default of 1 page
-    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (None, 1) \
-        and ws.page_setup.fitToHeight == 0, e["sheet"]
+    fit = ws.sheet_properties.pageSetUpPr is not None and ws.sheet_properties.pageSetUpPr.fitToPage
+    if fit:
+        # fitToWidth absent is OOXML's default of 1 page
+        assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0, e["sheet"]
+    else:
+        assert ws.page_setup.scale == 70 and ws.page_setup.pageOrder == "overThenDown", \
+            (e["sheet"], ws.page_setup.scale, ws.page_setup.pageOrder)
+        assert ws.print_title_cols in ("A:A", "$A:$A"), (e["sheet"], ws.print_title_cols)
     assert ws.print_title_rows in ("1:1", "$1:$1"), (e["sheet"], ws.print_title_rows)
 assert total == rows_written, (total, rows_written)
 
 def rows_of(sheet):
     ws = wb[sheet]
-    cols = {c.value: i for i, c in enumerate(next(ws.iter_rows(min_row=1, max_row=1)))}
+    cols = {c.value.lower().replace(" ", "_"): i for i, c in enumerate(next(ws.iter_rows(min_row=1, max_row=1)))}
     return ws, cols, list(ws.iter_rows(min_row=2))
 
 ws, cols, data = rows_of("All Transactions")
@@ -118,9 +136,9 @@ logged = found[cols["logged_at"]]
 assert logged.value == datetime.datetime(2024, 2, 3, 4, 5, 6), logged.value
 assert "UTC" in logged.number_format, logged.number_format
 # money in its currency's format: BHD has 3 decimals, SAR 2
-assert found[cols["amount"]].number_format == '#,##0.000 "BHD"', found[cols["amount"]].number_format
+assert found[cols["amount"]].number_format == '#,##0.000 "BHD"_)', found[cols["amount"]].number_format
 third = [r for r in data if r[cols["txn_id"]].value == "01HWORKBOOK000000000000003"][0]
-assert third[cols["amount"]].number_format == '#,##0.00 "SAR"', third[cols["amount"]].number_format
+assert third[cols["amount"]].number_format == '#,##0.00 "SAR"_)', third[cols["amount"]].number_format
 # a cell written as a string is never a formula, so text that a spreadsheet
 # could take for one is kept exactly as logged (no CSV apostrophe)
 assert found[cols["source"]].value == "=1+1" and found[cols["source"]].data_type != "f"
@@ -139,8 +157,9 @@ assert all(r[cols["reconciles"]].data_type == "b" for r in data if r[cols["recon
 # money of views is rounded: the logged 100.004 SAR shows as 100.00
 row3 = [r for r in data if r[cols["user_id"]].value == "workbook-user-3"][0]
 assert row3[cols["current_balance"]].value == 100.0, row3[cols["current_balance"]].value
-# anomalies by score, highest first
+# anomalies by score, highest first, with their sentence and not the attribution
 ws, cols, data = rows_of("Anomalies")
+assert "explanation" in cols and "attribution" not in cols, cols
 assert [r[cols["txn_id"]].value for r in data] == anomaly_order, ([r[cols["txn_id"]].value for r in data], anomaly_order)
 ws, cols, data = rows_of("Overdrafts")
 assert -40 in [r[cols["new_balance"]].value for r in data]
@@ -175,7 +194,7 @@ for e in expected:
     got = 0
     for n in parts:
         ws = sp[n]
-        assert [c.value for c in next(ws.iter_rows(min_row=1, max_row=1))] == e["columns"], n
+        assert [c.value for c in next(ws.iter_rows(min_row=1, max_row=1))] == e["headings"], n
         assert ws.max_row - 1 <= 2, (n, ws.max_row)
         got += ws.max_row - 1
     assert got == e["rows"], (e["sheet"], got, e["rows"])

@@ -3,13 +3,17 @@
 # export_workbook's file and converts it to PDF; the first page is the
 # Summary (its text checked with pdftotext: period, as-of time, figures per
 # currency, breaks by kind, the chart titles) and poppler renders it to an
-# image in which the charts' coloured series are drawn.  The picture is kept
-# in $CR_ROOT/render/ (RENDER_OUT=folder copies it there too) to look at.
+# image in which the charts' coloured series are drawn.  Every page prints
+# at a readable size (the text's height in pdftotext's boxes), the Anomalies
+# pages show the explanation sentences and never the attribution json, and
+# the cells read as a finance person expects: TRUE/FALSE, decimals never in
+# scientific notation, numbers under right-aligned headings.  The picture is
+# kept in $CR_ROOT/render/ (RENDER_OUT=folder copies it there too) to look at.
 set -euo pipefail
 DB=calo_workbook_render
 fail() { echo "workbook_render: $*" >&2; exit 1; }
 q() { psql -X -q -v ON_ERROR_STOP=1 -At -d "$DB" "$@"; }
-for tool in soffice pdftotext pdftoppm; do
+for tool in soffice pdftotext pdftoppm fc-match; do
   command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
 done
 
@@ -17,6 +21,8 @@ dropdb --if-exists "$DB" >/dev/null 2>&1
 createdb "$DB"
 WORK=$(mktemp -d /tmp/calo_render.XXXXXX)
 trap 'rm -rf "$WORK"; dropdb --if-exists "$DB" >/dev/null 2>&1 || true' EXIT
+# Calc lays the workbook out with Calibri's metrics only when Carlito is there
+fc-match Calibri | grep -q Carlito || fail "Carlito is missing (scripts/install-deps.sh installs fonts-crosextra-carlito)"
 q -c "CREATE EXTENSION calo_recon"
 q -c "SELECT * FROM calo_recon.ingest_file('samples/balance-sync-logs')" >/dev/null
 q -c "SELECT * FROM calo_recon.reconcile()" >/dev/null
@@ -45,7 +51,75 @@ for text in "Balance reports: Summary" "Period from" "2023-12-01 00:00:00 UTC" "
 done
 grep -E "^ *arithmetic +$breaks " "$WORK/page1.txt" >/dev/null || fail "page 1 does not show $breaks arithmetic break(s)"
 # the second page is the first report, not more of the summary
-pdftotext -f 2 -l 2 -layout "$WORK/book.pdf" - | grep -q "wallet_liability" || fail "page 2 is not the Daily Summary sheet"
+pdftotext -f 2 -l 2 -layout "$WORK/book.pdf" - | grep -q "Wallet liability" || fail "page 2 is not the Daily Summary sheet"
+
+# what the other pages must show, from the views
+q -c "SELECT explanation FROM calo_recon.anomalies WHERE explanation IS NOT NULL
+      AND logged_at >= '2023-12-01 00:00+00' AND logged_at < '2024-03-01 00:00+00'" > "$WORK/sentences.txt"
+[ -s "$WORK/sentences.txt" ] || fail "the samples have no anomaly with an explanation to look for"
+drift=$(q -c "SELECT to_char(min(abs(difference)), 'FM0.0999999999999') FROM calo_recon.precision_drift
+              WHERE logged_at >= '2023-12-01 00:00+00' AND logged_at < '2024-03-01 00:00+00'")
+[ -n "$drift" ] || fail "the samples have no precision drift to look for"
+pdftotext -bbox "$WORK/book.pdf" "$WORK/boxes.html"
+/usr/bin/python3 - "$WORK/boxes.html" "$WORK/sentences.txt" "$drift" <<'PY' || fail "the printed pages are not as a finance person reads them"
+import html, re, statistics, sys
+pages = []
+for page in open(sys.argv[1], encoding="utf-8").read().split("<page ")[1:]:
+    pages.append([(float(x0), float(y0), float(x1), float(y1), html.unescape(w)) for x0, y0, x1, y1, w in re.findall(
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', page)])
+ok = True
+def bad(message):
+    global ok
+    ok = False
+    print("workbook_render: " + message, file=sys.stderr)
+def text(words):
+    return " ".join(w[4] for w in words)
+
+# Readable: Calc prints the 11 pt Carlito of the cells in boxes 1.3 times the
+# font size; the sheets print at 70 % or more (MIN_PRINT_SCALE): 7.7 pt.
+FLOOR = 1.3 * 11 * 0.69
+for n, words in enumerate(pages, 1):
+    height = statistics.median(w[3] - w[1] for w in words) if words else 0
+    print("workbook_render: page %d prints its text %.1f pt tall" % (n, height))
+    if height < FLOOR:
+        bad("page %d prints its text %.1f pt tall, below the readable %.1f pt" % (n, height, FLOOR))
+
+# Anomalies: the sentences, never the attribution (the CSV keeps that)
+anomaly_pages = [w for w in pages if "Explanation" in text(w) or "Threshold" in text(w)]
+if not anomaly_pages:
+    bad("no Anomalies page")
+squeezed = "".join(text(w) for w in anomaly_pages).replace(" ", "")
+for sentence in open(sys.argv[2], encoding="utf-8").read().splitlines():
+    if sentence.replace(" ", "") not in squeezed:
+        bad("the Anomalies pages do not show the sentence %r" % sentence)
+everything = " ".join(text(w) for w in pages)
+for machine in ("total_bits", '"features"', "Attribution", "Metadata"):
+    if machine in everything:
+        bad("a sheet shows json (%s)" % machine)
+
+# Booleans are TRUE/FALSE (the flags of the anomalies), decimals plain (the drift)
+anomaly_text = " ".join(text(w) for w in anomaly_pages)
+if "TRUE" not in anomaly_text or "FALSE" not in anomaly_text:
+    bad("the Anomalies flags are not TRUE/FALSE")
+if sys.argv[3] not in everything or re.search(r"\dE-\d", everything):
+    bad("the drift %s is not shown as a plain decimal" % sys.argv[3])
+
+# Aligned: on the Daily Summary page the numbers end under their heading's end
+daily = pages[1]
+for heading in ("Credits", "Transactions", "Discrepancies"):
+    head = [w for w in daily if w[4] == heading]
+    if not head:
+        bad("no %s heading on the Daily Summary page" % heading)
+        continue
+    h = head[0]
+    lines = {}
+    for w in daily:
+        if w[1] > h[3] and w[0] < h[2] and w[2] > h[0]:
+            lines[round(w[1])] = max(lines.get(round(w[1]), 0), w[2])
+    if not lines or any(abs(end - h[2]) > 4 for end in lines.values()):
+        bad("the %s column does not end under its heading (%.0f): %s" % (heading, h[2], sorted(lines.values())))
+sys.exit(0 if ok else 1)
+PY
 
 # the picture: the charts' series are drawn in colour (text and grid are grey)
 mkdir -p "$CR_ROOT/render"

@@ -110,3 +110,23 @@ SELECT (SELECT array_agg(row(txn_id, alert_kind) ORDER BY txn_id, alert_kind) FR
           AND (user_id LIKE 'new-%' OR user_id = 'ooo'))
      = (SELECT array_agg(row(txn_id, break_kind) ORDER BY txn_id, break_kind) FROM calo_recon.balance_breaks
         WHERE user_id LIKE 'new-%' OR user_id = 'ooo') AS alerts_are_balance_breaks;
+
+-- The amount rule in bulk: the trigger asks calo_recon.amount_rule_hits only
+-- about the new rows above the lowest threshold; the alerts of a statement
+-- are exactly the view's rows among its rows, for rows at, just above and
+-- below each threshold, in currencies with a row of their own and without
+-- (EUR takes '*'), with thresholds set apart from the defaults
+SELECT currency, threshold FROM calo_recon.set_amount_threshold('KWD', 60);
+SELECT currency, threshold FROM calo_recon.set_amount_threshold('*', 500);
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+SELECT format('A-%s-%s', c.code, k), format('amt-%s-%s', c.code, k), 'CREDIT', c.code, c.at + d.delta, 0,
+       0, c.at + d.delta, '2024-08-01 10:00+00'
+FROM (VALUES ('KWD', 60), ('BHD', 100), ('SAR', 1000), ('EUR', 500)) AS c (code, at),
+     LATERAL (VALUES (1, -0.001), (2, 0), (3, 0.001), (4, -59)) AS d (k, delta);
+SELECT txn_id, (detail ->> 'threshold')::numeric AS threshold FROM calo_recon.alerts
+WHERE alert_kind = 'amount_rule' AND txn_id LIKE 'A-%' ORDER BY txn_id;
+SELECT (SELECT array_agg(txn_id ORDER BY txn_id) FROM calo_recon.alerts
+        WHERE alert_kind = 'amount_rule' AND txn_id LIKE 'A-%')
+     = (SELECT array_agg(txn_id ORDER BY txn_id) FROM calo_recon.amount_rule_hits
+        WHERE txn_id LIKE 'A-%') AS alerts_are_amount_rule_hits;
