@@ -5221,6 +5221,21 @@ $$;
 COMMENT ON FUNCTION calo_recon.export_workbook(text, timestamptz, timestamptz) IS
   'Writes the Excel workbook of the period [period_from, period_to) under calo_recon.export_directory: a Summary sheet first (period, as-of time, figures per currency, breaks by kind, charts of the wallet liability, the breaks per day and the anomaly scores, the list of sheets), one sheet per report of export_reports (a report longer than calo_recon.workbook_sheet_rows continues on "<sheet> (2)", ...) and the Chart Data; headings in words, money in its currency''s format, UTC dates, TRUE/FALSE, long text wrapped, json columns (an anomaly''s attribution, a transaction''s metadata) left to the CSV, frozen header row, autofilter; printed landscape one page wide, or when wider at 70 % on pages across with the first column repeated, the header row repeated. Returns the data rows of the report sheets. Same path and permission rules as export_reports.';
 
+-- citus2 (issue 13 item 3): scoring per shard group on the workers
+CREATE FUNCTION calo_recon.score_placement(anchor_shard oid, user_ids text[], currencies text[],
+                                           currency_models bigint[], model_ids bigint[],
+                                           scalers calo_recon.scaler[], forests calo_recon.iforest[],
+                                           thresholds float8[])
+RETURNS TABLE (txn_id text, model_id bigint, score float8, flagged boolean, explanation text,
+               attribution jsonb)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_score_placement';
+COMMENT ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) IS
+  'Internal to score_transactions() on a Citus cluster: the scores of the given users'' transactions (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), each row scored by the model (model_ids, scalers, forests, thresholds) that currency_models gives its currency (as calo_recon.transaction_models chose on the coordinator; a currency not in currencies is not scored), with the explanation and attribution of flagged rows';
+REVOKE ALL ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) FROM PUBLIC;
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of citus2
+
 -- ---------------------------------------------------------------------
 -- views (issue 10 item 7): the report totals.  reconcile() stores per user
 -- what user_summary, overdraft_episodes and daily_summary need

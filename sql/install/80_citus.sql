@@ -43,6 +43,18 @@ COMMENT ON FUNCTION calo_recon.chain_findings_since_placement(oid, text[], times
   'Internal to the alert check on a Citus cluster: chain_findings_since() over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node)';
 REVOKE ALL ON FUNCTION calo_recon.chain_findings_since_placement(oid, text[], timestamptz[], text[]) FROM PUBLIC;
 
+CREATE FUNCTION calo_recon.score_placement(anchor_shard oid, user_ids text[], currencies text[],
+                                           currency_models bigint[], model_ids bigint[],
+                                           scalers calo_recon.scaler[], forests calo_recon.iforest[],
+                                           thresholds float8[])
+RETURNS TABLE (txn_id text, model_id bigint, score float8, flagged boolean, explanation text,
+               attribution jsonb)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_score_placement';
+COMMENT ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) IS
+  'Internal to score_transactions() on a Citus cluster: the scores of the given users'' transactions (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), each row scored by the model (model_ids, scalers, forests, thresholds) that currency_models gives its currency (as calo_recon.transaction_models chose on the coordinator; a currency not in currencies is not scored), with the explanation and attribution of flagged rows';
+REVOKE ALL ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) FROM PUBLIC;
+
 CREATE FUNCTION calo_recon.is_distributed()
 RETURNS boolean
 LANGUAGE c STABLE PARALLEL SAFE

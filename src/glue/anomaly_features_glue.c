@@ -871,15 +871,41 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids, bool want_context
 	book->txn_off[book->n] = arena_len;
 }
 
+bool
+fbook_is_distributed(void)
+{
+	return calo_citus_is_distributed(get_relname_relid("transactions", get_namespace_oid("calo_recon", false)));
+}
+
 void
 fbook_load(FeatureBook *book, ArrayType *user_ids, bool want_context)
 {
-	Oid			relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
-
-	if (calo_citus_is_distributed(relid))
+	if (fbook_is_distributed())
 		fbook_load_distributed(book, user_ids, want_context);
 	else
-		fbook_load_relation(book, user_ids, want_context, relid, "calo_recon.transactions");
+		fbook_load_relation(book, user_ids, want_context,
+							get_relname_relid("transactions", get_namespace_oid("calo_recon", false)),
+							"calo_recon.transactions");
+}
+
+void
+fbook_load_placement(FeatureBook *book, Oid anchor_shard, ArrayType *user_ids, bool want_context)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *name;
+	Oid			relid;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	relid = calo_citus_colocated_shard(anchor_shard, "transactions", &name);
+	name = MemoryContextStrdup(caller, name);
+	SPI_finish();
+	MemoryContextSwitchTo(caller);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shard %s has no placement on this node", name)));
+	fbook_load_relation(book, user_ids, want_context, relid, name);
 }
 
 /*
@@ -897,25 +923,13 @@ calo_recon_transaction_features_placement(PG_FUNCTION_ARGS)
 	FeatureBook book;
 	MemoryContext work;
 	MemoryContext old;
-	char	   *name;
-	Oid			relid;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (rsinfo->setDesc->natts != 9)
 		elog(ERROR, "transaction_features_placement must return 9 columns");
 	work = AllocSetContextCreate(CurrentMemoryContext, "calo_recon features", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	relid = calo_citus_colocated_shard(PG_GETARG_OID(0), "transactions", &name);
-	name = MemoryContextStrdup(work, name);
-	SPI_finish();
-	MemoryContextSwitchTo(work);
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("shard %s has no placement on this node", name)));
-	fbook_load_relation(&book, PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), want_context, relid, name);
+	fbook_load_placement(&book, PG_GETARG_OID(0), PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), want_context);
 	for (int64 i = 0; i < book.n; i++)
 	{
 		Datum		values[9];

@@ -43,4 +43,14 @@ typedef struct FeatureBook
  */
 void		fbook_load(FeatureBook *book, ArrayType *user_ids, bool want_context);
 
+/* true when calo_recon.transactions is a Citus distributed table (fbook_load reads the shards) */
+bool		fbook_is_distributed(void);
+
+/*
+ * On a Citus worker: the book of the given users (all when NULL) over the
+ * shard of transactions in the shard group of anchor_shard (a shard of
+ * calo_recon.shard_anchors on this node); 55000 when it is not here.
+ */
+void		fbook_load_placement(FeatureBook *book, Oid anchor_shard, ArrayType *user_ids, bool want_context);
+
 #endif

@@ -55,6 +55,7 @@
 #include "model_glue.h"
 #include "recon_glue.h"
 #include "scaler.h"
+#include "score_glue.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_score_transactions);
 PG_FUNCTION_INFO_V1(calo_recon_fit_and_score_model);
@@ -66,16 +67,7 @@ extern Datum calo_recon_round_money(PG_FUNCTION_ARGS);
 /* ---------------------------------------------------------------------
  * Scoring: scaler, forest, threshold, explanation
  * --------------------------------------------------------------------- */
-typedef struct Scorer
-{
-	scl_model	scaler;
-	ifo_forest *forest;
-	double	   *x;				/* one standardized row */
-	double	   *bits;			/* one row's attribution */
-	int		   *direction;
-} Scorer;
-
-static void
+void
 scorer_init(Scorer *s)
 {
 	int			nf = (int) s->forest->n_features;
@@ -98,7 +90,7 @@ scorer_init(Scorer *s)
  * rounded as the forest wants its input, and descended tree-major a block
  * of rows at a time.
  */
-static void
+void
 scorer_score_book(Scorer *s, const FeatureBook *book, const bool *skip, double *scores)
 {
 	int			nf = (int) s->forest->n_features;
@@ -142,13 +134,6 @@ scorer_format_money(double value, int minor_unit, char *buf, size_t len, void *a
 	strlcpy(buf, DatumGetCString(DirectFunctionCall1(numeric_out, rounded)), len);
 }
 
-/* The explanation of a flagged row: the sentence and the attribution */
-typedef struct Explanation
-{
-	char	   *sentence;
-	Jsonb	   *attribution;
-} Explanation;
-
 /*
  * The attribution of book row i (attribution.h) as jsonb and the sentence
  * naming its top cause (explanation.h):
@@ -156,7 +141,7 @@ typedef struct Explanation
  *    "features": [{"feature": "debit_vs_usual", "bits": 5.2, "direction": "above"}, ...]}
  * with every feature, most bits first (ties: feature order).
  */
-static Explanation
+Explanation
 scorer_explain(Scorer *s, const FeatureBook *book, int64 i)
 {
 	const double *features = book->features + i * FEAT_COUNT;
@@ -760,6 +745,13 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not lock calo_recon.transaction_scores");
 
+	/* on a Citus cluster the scaler and the forest run per shard, on the workers */
+	if (fbook_is_distributed())
+	{
+		scored = score_distributed(only_new);
+		goto done;
+	}
+
 	if (only_new)
 	{
 		/*
@@ -796,10 +788,7 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 	else
 	{
 		/* scoring again replaces the active models' scores, as an upsert would */
-		if (SPI_execute("DELETE FROM calo_recon.transaction_scores s "
-						"USING calo_recon.models m "
-						"WHERE m.active AND s.model_id OPERATOR(pg_catalog.=) m.model_id",
-						false, 0) != SPI_OK_DELETE)
+		if (SPI_execute(SCORES_OF_ACTIVE_MODELS_DELETE, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete the scores of the active models");
 		CommandCounterIncrement();
 		fbook_load(&book, NULL, true);

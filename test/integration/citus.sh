@@ -183,6 +183,14 @@ RECONCILE="SELECT r::text FROM calo_recon.reconcile() r"
 ALERTS_DIGEST="SELECT pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(a.x, E'\n' ORDER BY a.x)) FROM ($ALERTS) a"
 RESOLVED="SELECT pg_catalog.count(*) FROM calo_recon.alerts a WHERE a.resolution LIKE 'not supported by reconcile()%'"
 one_digests=$(psql "${ONE[@]}" -c "$DIGESTS") || exit 1
+# score_transactions(): the later rows (only_new), then every row again; on
+# a cluster per shard group on the workers (score_placement)
+SCORE_NEW="SELECT calo_recon.score_transactions(true)"
+SCORE_ALL="SELECT calo_recon.score_transactions(false)"
+SCORES="SELECT pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(
+          pg_catalog.concat_ws('|', s.txn_id, s.score, s.flagged, s.explanation, s.attribution), E'\n' ORDER BY s.txn_id))
+        FROM calo_recon.transaction_scores s"
+one_scored=$(psql "${ONE[@]}" -c "$SCORE_NEW" -c "$SCORES" -c "$SCORE_ALL" -c "$SCORES" | paste -sd'|') || exit 1
 # three rows with an open arithmetic alert corrected (new_balance as
 # expected): reconcile() no longer supports those alerts and resolves them
 CORRECT="SELECT pg_catalog.format('UPDATE calo_recon.transactions SET new_balance = %s WHERE user_id = %L AND txn_id = %L',
@@ -255,6 +263,22 @@ check "the cluster's features, model and scores are not empty" "$((n + 300))|$n|
 check "the cluster explains some flagged rows" "t" \
   "$(psql "${CL[@]}" -c "SELECT pg_catalog.count(*) > 0 FROM calo_recon.transaction_scores s
                          WHERE s.flagged AND s.explanation IS NOT NULL")"
+check "score_transactions(true), its scores, (false), its scores: cluster = one node" "$one_scored" \
+  "$(psql "${CL[@]}" -c "$SCORE_NEW" -c "$SCORES" -c "$SCORE_ALL" -c "$SCORES" | paste -sd'|')"
+check "score_transactions() scored the later rows, then all" "t" \
+  "$(IFS='|' read -r new _ all _ <<<"$one_scored"; [ "$new" = 300 ] && [ "$all" = $((n + 300)) ] && echo t || echo f)"
+# the scoring ran per shard group on the workers: the coordinator sent one
+# score_placement() task per shard (8), to both workers
+remote=$(psql "${CL[@]}" -c "SET citus.log_remote_commands = on" -c "SET client_min_messages = notice" -c "$SCORE_ALL" 2>&1 >/dev/null |
+         tr '\n' ' ' | grep -o 'issuing [^:]*calo_recon\.score_placement([^@]*@[^ ]*' | grep -o '@[^ ]*' | sort | uniq -c | awk '{print $2 ":" $1}')
+check "score_transactions(): 8 per-shard tasks on the workers" "8" \
+  "$(awk -F: '{s += $NF} END {print s + 0}' <<<"$remote")"
+check "score_transactions(): tasks on both workers" "2" "$(grep -c -e ":${CITUS_PORTS[1]}:" -e ":${CITUS_PORTS[2]}:" <<<"$remote")"
+# a worker given a currency's model that is not among the models says so
+got=$(psql "${CL[@]}" -c "DO \$\$ BEGIN PERFORM p.* FROM calo_recon.shard_anchors a,
+        calo_recon.score_placement(a.tableoid, NULL, '{BHD,KWD,SAR}', '{-1,-1,-1}', '{}', '{}', '{}', '{}') p;
+        EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
+check "score_placement() with a currency's model not among the models: 22023" "NOTICE:  22023" "$got"
 psql "${CL[@]}" <<<"$CORRECT" >/dev/null || exit 1
 check "reconcile() counts: cluster = one node" "$one_counts" "$(psql "${CL[@]}" -c "$RECONCILE")"
 check "alerts after reconcile(): cluster = one node" "$one_alerts" "$(psql "${CL[@]}" -c "$ALERTS_DIGEST")"
@@ -281,8 +305,8 @@ check "the analyst reads the features" "$((n + 300))" \
   "$(psql "${CL[@]}" -U citus_analyst -c "SELECT pg_catalog.count(*) FROM calo_recon.transaction_features" 2>&1)"
 got=$(psql "${CL[@]}" -U citus_reader -c "DO \$\$ BEGIN PERFORM calo_recon.reconcile(); EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
 check "the reader runs no job: 42501" "NOTICE:  42501" "$got"
-# (the later export's 300 rows are not scored yet: trained before they came)
-check "the operator runs the jobs: reconcile, raise_alerts, scoring, exports, refresh" "$one_counts|true|300|true|succeeded" \
+# (every row is scored already)
+check "the operator runs the jobs: reconcile, raise_alerts, scoring, exports, refresh" "$one_counts|true|0|true|succeeded" \
   "$(psql "${CL[@]}" -U citus_operator -c "SELECT (SELECT r::text FROM calo_recon.reconcile() r) || '|' ||
                                                   (SELECT pg_catalog.count(*) > 0 FROM calo_recon.raise_alerts()) || '|' ||
                                                   calo_recon.score_transactions(true) || '|' ||

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(91);
+SELECT plan(92);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -400,6 +400,12 @@ INSERT INTO entry_points VALUES
   ('chain_findings_since_placement (not a shard)',
    $e$DO $do$ BEGIN PERFORM calo_recon.chain_findings_since_placement('calo_recon.shard_anchors'::pg_catalog.regclass,
                                                                        ARRAY['tap-hsp-1'], ARRAY[pg_catalog.now()], ARRAY['x']);
+     EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$),
+  ('score_placement (not a shard)',
+   $e$DO $do$ BEGIN PERFORM calo_recon.score_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL, '{SAR}',
+                                                        ARRAY[m.model_id], ARRAY[m.model_id], ARRAY[m.scaler],
+                                                        ARRAY[m.forest], ARRAY[m.threshold])
+                   FROM calo_recon.models m WHERE m.active;
      EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$),
   ('is_distributed', $$SELECT calo_recon.is_distributed()$$),
   ('grant_on_workers (one node: nothing)', $$SELECT calo_recon.grant_on_workers(ARRAY['GRANT EXECUTE ON FUNCTION calo_recon.is_distributed() TO calo_tap_hostile_grantee'])$$),
