@@ -70,6 +70,19 @@ html_time(StringInfo out, bool has, TimestampTz when, const char *otherwise)
 	html(out, has ? psprintf("%s UTC", export_time_text(when)) : otherwise);
 }
 
+/*
+ * A moment the page reports (the last refresh, the export) to the second, as
+ * the workbook shows it: its microseconds tell a reader nothing.  A period's
+ * bounds keep html_time's exact text, since they say which rows are in.
+ */
+static void
+html_moment(StringInfo out, bool has, TimestampTz when, const char *otherwise)
+{
+	if (has && !TIMESTAMP_NOT_FINITE(when))
+		when -= ((when % USECS_PER_SEC) + USECS_PER_SEC) % USECS_PER_SEC;
+	html_time(out, has, when, otherwise);
+}
+
 /* A number as the view gives it, its integer digits grouped by thousands. */
 static void
 html_number(StringInfo out, const char *number_text)
@@ -288,10 +301,10 @@ calo_recon_export_dashboard(PG_FUNCTION_ARGS)
 		bool		isnull = true;
 		Datum		as_of = n > 0 ? SPI_getbinval(t->vals[0], t->tupdesc, 1, &isnull) : (Datum) 0;
 
-		html_time(&out, !isnull, isnull ? 0 : DatumGetTimestampTz(as_of), "no successful refresh yet");
+		html_moment(&out, !isnull, isnull ? 0 : DatumGetTimestampTz(as_of), "no successful refresh yet");
 	}
 	appendStringInfoString(&out, "</dd><dt>Exported at</dt><dd id=\"exported-at\">");
-	html_time(&out, true, GetCurrentStatementStartTimestamp(), "");
+	html_moment(&out, true, GetCurrentStatementStartTimestamp(), "");
 	appendStringInfoString(&out, "</dd></dl>\n<h2>Figures per currency</h2>\n");
 	days = report_days(&period);
 	html_table(&out, "figures", days.table, days.currency_rows, days.ncurrencies, days.first_figure,

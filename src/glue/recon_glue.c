@@ -1065,6 +1065,12 @@ recon_drain_queue(const char *queue_table, Snapshot snapshot, bool all_users, Da
 	SPI_freeplan(plan);
 }
 
+/* the open alerts of the kinds a finding supports, of the users $1 (NULL: all) */
+#define OPEN_BREAK_ALERTS_OF_USERS \
+	" a.resolved_at IS NULL " \
+	" AND a.alert_kind OPERATOR(pg_catalog.=) ANY ('{arithmetic,chain,out_of_range}'::pg_catalog.text[]) " \
+	" AND ($1 IS NULL OR a.user_id OPERATOR(pg_catalog.=) ANY ($1)) "
+
 /*
  * An open arithmetic, chain or out_of_range alert of a reconciled user that
  * the findings just written do not support (no such finding, or one with
@@ -1094,10 +1100,7 @@ recon_resolve_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp)
 	 */
 	plan = SPI_prepare("SELECT pg_catalog.array_agg(o.alert_id) "
 					   "FROM (SELECT a.alert_id, a.txn_id, a.user_id, a.alert_kind, a.detail "
-					   "      FROM calo_recon.alerts a "
-					   "      WHERE a.resolved_at IS NULL "
-					   "        AND a.alert_kind OPERATOR(pg_catalog.=) ANY ('{arithmetic,chain,out_of_range}'::pg_catalog.text[]) "
-					   "        AND ($1 IS NULL OR a.user_id OPERATOR(pg_catalog.=) ANY ($1))) o "
+					   "      FROM calo_recon.alerts a WHERE " OPEN_BREAK_ALERTS_OF_USERS ") o "
 					   "JOIN calo_recon.reconciliation_findings f "
 					   "  ON f.user_id OPERATOR(pg_catalog.=) o.user_id "
 					   " AND f.txn_id OPERATOR(pg_catalog.=) o.txn_id "
@@ -1120,9 +1123,7 @@ recon_resolve_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp)
 					   "SET resolved_at = pg_catalog.now(), "
 					   "    resolution = 'not supported by reconcile() at ' "
 					   "                 OPERATOR(pg_catalog.||) pg_catalog.now()::pg_catalog.text "
-					   "WHERE a.resolved_at IS NULL "
-					   "  AND a.alert_kind OPERATOR(pg_catalog.=) ANY ('{arithmetic,chain,out_of_range}'::pg_catalog.text[]) "
-					   "  AND ($1 IS NULL OR a.user_id OPERATOR(pg_catalog.=) ANY ($1)) "
+					   "WHERE " OPEN_BREAK_ALERTS_OF_USERS
 					   "  AND a.alert_id NOT IN (SELECT pg_catalog.unnest($2))",
 					   2, argtypes);
 	if (plan == NULL)

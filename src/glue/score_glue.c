@@ -763,21 +763,7 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 		bool		isnull;
 		Datum		users;
 
-		/*
-		 * DISTINCT in a subquery, not array_agg(DISTINCT): the planner may
-		 * hash it, where the aggregate always sorts every unscored row's
-		 * user_id in the database collation (a third of scoring a fresh
-		 * million rows in C.UTF-8).  The anti-join as a LEFT JOIN (the same
-		 * plan here): a Citus cluster cannot correlate its distributed
-		 * transactions with the scores on the coordinator.
-		 */
-		if (SPI_execute("SELECT pg_catalog.array_agg(u.user_id) "
-						"FROM (SELECT DISTINCT a.user_id FROM calo_recon.transaction_models a "
-						"  LEFT JOIN calo_recon.transaction_scores s "
-						"    ON s.model_id OPERATOR(pg_catalog.=) a.model_id "
-						"   AND s.txn_id OPERATOR(pg_catalog.=) a.txn_id "
-						"  WHERE a.model_id IS NOT NULL AND s.txn_id IS NULL) u",
-						false, 1) != SPI_OK_SELECT)
+		if (SPI_execute(UNSCORED_USERS_QUERY, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not find the transactions to score");
 		users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)

@@ -78,19 +78,10 @@ score_distributed(bool only_new)
 	if (only_new)
 	{
 		/*
-		 * The users with a row that the model scoring it has not scored:
-		 * their rows are scored (their features depend on all their rows),
-		 * and those already scored are left out when storing.  A LEFT JOIN:
-		 * Citus cannot correlate the distributed transactions with the
-		 * scores on the coordinator.
+		 * Their rows are all scored (their features depend on all their
+		 * rows); those already scored are left out when storing.
 		 */
-		if (SPI_execute("SELECT pg_catalog.array_agg(u.user_id) "
-						"FROM (SELECT DISTINCT a.user_id FROM calo_recon.transaction_models a "
-						"  LEFT JOIN calo_recon.transaction_scores s "
-						"    ON s.model_id OPERATOR(pg_catalog.=) a.model_id "
-						"   AND s.txn_id OPERATOR(pg_catalog.=) a.txn_id "
-						"  WHERE a.model_id IS NOT NULL AND s.txn_id IS NULL) u",
-						false, 1) != SPI_OK_SELECT)
+		if (SPI_execute(UNSCORED_USERS_QUERY, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not find the transactions to score");
 		take_row(A_USERS, 1, argtypes, args, nulls);
 		if (nulls[A_USERS] == 'n')

@@ -41,6 +41,8 @@
 #define EXCEL_MAX_SHEET_NAME 31
 /* A text column no wider than this (characters); longer text wraps in it. */
 #define MAX_TEXT_WIDTH 40.0
+/* how much of a wrapped text column's width a line fills, broken at words */
+#define WRAPPED_LINE_FILL 0.8
 #define MAX_NUMBER_WIDTH 30.0
 /*
  * The smallest print scale a report sheet may have: its 11 pt text prints at
@@ -519,6 +521,7 @@ write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 	char	   *currency = NULL;
 	lxw_row_t	row;
 	int			i;
+	int			lines;			/* the most lines a wrapped cell of the row takes */
 
 	if (w->part_rows >= book->sheet_rows)
 	{
@@ -529,6 +532,7 @@ write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 	row = ++w->part_rows;
 	if (w->currency_col >= 0)
 		currency = SPI_getvalue(tuple, desc, w->currency_col + 1);
+	lines = 1;
 	for (i = 0; i < w->columns->natts; i++)
 	{
 		int			col = w->sheet_cols[i];
@@ -539,6 +543,7 @@ write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 		double		number;
 		double		width;
 		lxw_format *format;
+		bool		wraps;
 
 		if (col < 0)
 			continue;
@@ -603,13 +608,30 @@ write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 				 */
 				text = OidOutputFunctionCall(w->columns->out_funcs[i], value);
 				width = text_width(text) + 1.5;
+				/*
+				 * Words (an explanation) wrap onto more lines; one long word
+				 * (a file's path, an id) keeps one line and prints cut at the
+				 * column's edge: wrapped, it would make every row of its sheet
+				 * three lines tall.  The cell holds it whole either way.
+				 */
+				wraps = width > MAX_TEXT_WIDTH && strchr(text, ' ') != NULL;
 				check_lxw(worksheet_write_string(w->sheet, row, col, excel_string(text),
-												 width > MAX_TEXT_WIDTH ? book->wrapped_text_format : book->text_format),
+												 wraps ? book->wrapped_text_format : book->text_format),
 						  "text");
 				w->widths[col] = Max(w->widths[col], Min(width, MAX_TEXT_WIDTH));
+				/* wrapping breaks at words: a line holds less than the column's width */
+				if (wraps)
+					lines = Max(lines, (int) ceil(width / (MAX_TEXT_WIDTH * WRAPPED_LINE_FILL)));
 				break;
 		}
 	}
+	/*
+	 * A spreadsheet keeps the default height for a row written in order, so
+	 * its wrapped lines would print over the next row's: the row is made as
+	 * tall as its longest cell's lines.
+	 */
+	if (lines > 1)
+		check_lxw(worksheet_set_row(w->sheet, row, LXW_DEF_ROW_HEIGHT * lines, NULL), "row height");
 }
 
 /* What one report became: its rows and the sheets they are on. */

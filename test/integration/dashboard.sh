@@ -111,7 +111,7 @@ class Tables(HTMLParser):
     def handle_data(self, data):
         if self.cell is not None:
             self.cell[1] += data
-        elif self.current_id in ("period-from", "period-to", "as-of"):
+        elif self.current_id in ("period-from", "period-to", "as-of", "exported-at"):
             self.ids[self.current_id] += data
 
 dom = open(sys.argv[1], encoding="utf-8").read()
@@ -119,6 +119,9 @@ want = json.loads(sys.argv[2])
 p = Tables(); p.feed(dom)
 assert p.ids["period-from"] == "2023-12-01 00:00:00 UTC", p.ids
 assert p.ids["period-to"] == "2024-03-01 00:00:00 UTC", p.ids
+# the moments the page reports, to the second as the workbook shows them
+for moment in ("as-of", "exported-at"):
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", p.ids[moment]), p.ids
 figures = {}
 for r in p.tables["figures"]:
     cells = dict(r["cells"])

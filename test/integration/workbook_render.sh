@@ -104,6 +104,19 @@ if "TRUE" not in anomaly_text or "FALSE" not in anomaly_text:
 if sys.argv[3] not in everything or re.search(r"\dE-\d", everything):
     bad("the drift %s is not shown as a plain decimal" % sys.argv[3])
 
+# No text prints over other text (a wrapped cell's lines over the next row's)
+for n, words in enumerate(pages, 1):
+    by_top = sorted(words, key=lambda w: w[1])
+    for i, a in enumerate(by_top):
+        for b in by_top[i + 1:]:
+            if b[1] >= a[3]:
+                break
+            # boxes are taller than the line pitch: over half a box is another line printed on top
+            if min(a[2], b[2]) - max(a[0], b[0]) > 1 and \
+                    min(a[3], b[3]) - max(a[1], b[1]) > 0.5 * min(a[3] - a[1], b[3] - b[1]):
+                bad("page %d prints %r over %r" % (n, a[4], b[4]))
+                break
+
 # Aligned: on the Daily Summary page the numbers end under their heading's end
 daily = pages[1]
 for heading in ("Credits", "Transactions", "Discrepancies"):
