@@ -5238,9 +5238,9 @@ SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 
 -- ---------------------------------------------------------------------
 -- views (issue 10 item 7): the report totals.  reconcile() stores per user
--- what user_summary, overdraft_episodes and daily_summary need
--- (store_report_totals); the views read those rows, and the users still
--- queued live.  Updates and deletes of transactions queue their users too.
+-- what user_summary, overdraft_episodes and daily_summary need, from its
+-- walk (src/core/report_totals.c); the views read those rows, and the users
+-- still queued live (the same C code).  Updates and deletes of transactions queue their users too.
 -- The three views are dropped and created again (same columns, comments and
 -- rows); user_summary_in() gives user_summary over an export's period.
 -- reapply_grants() below gives back the rights grant_role() gave.
@@ -5279,177 +5279,46 @@ CREATE TRIGGER transactions_track_deleted
 -- ---------------------------------------------------------------------
 -- Report totals (issue 10 item 7): what user_summary, overdraft_episodes
 -- and daily_summary need of each user's chain, stored by reconcile() for the
--- users it reconciles (store_report_totals), so that the views read a few
--- rows per user, or per currency and day, instead of every transaction.
--- The functions below are the one definition of those figures: reconcile()
--- stores their rows, and the views compute them live for the users still
--- queued in pending_reconcile, whose stored rows may be stale.  A view is
--- therefore exact at every moment, not only after a refresh.
--- Each function reads the transactions of the given users (all when NULL);
--- the query is planned with the arguments' values (EXECUTE ... USING), so a
--- few users are read through transactions_user_chain_idx.
+-- users it reconciles, so that the views read a few rows per user, or per
+-- currency and day, instead of every transaction.  The figures are computed
+-- once, in C (src/core/report_totals.c), from the rows reconcile()'s walk
+-- puts in chain order; reconcile() stores them, and the three functions
+-- below give the same figures live for the users still queued in
+-- pending_reconcile, whose stored rows may be stale (they run the same scan
+-- and walk for those users).  A view is therefore exact at every moment,
+-- not only after a refresh.  Money is exact (not rounded); a figure the
+-- exact math cannot hold (a value outside its range, see out_of_range in
+-- balance_breaks) is NULL.
 -- ---------------------------------------------------------------------
-
--- The first and last row of a group in chain order without sorting it
--- (src/glue/chain_agg_glue.c, with walk.c's comparison).  SSPACE: the state
--- is a few dozen bytes, so the planner hashes the users' groups in memory
--- (without it, it takes the state for 1 kB, plans a spill to disk, and
--- prefers to sort or walk the user index over every row).
-CREATE FUNCTION calo_recon.chain_first_step(internal, timestamptz, text, anyelement)
-RETURNS internal
-LANGUAGE c IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'calo_recon_chain_first_step';
-COMMENT ON FUNCTION calo_recon.chain_first_step(internal, timestamptz, text, anyelement) IS
-  'Transition function of calo_recon.chain_first';
-CREATE FUNCTION calo_recon.chain_last_step(internal, timestamptz, text, anyelement)
-RETURNS internal
-LANGUAGE c IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'calo_recon_chain_last_step';
-COMMENT ON FUNCTION calo_recon.chain_last_step(internal, timestamptz, text, anyelement) IS
-  'Transition function of calo_recon.chain_last';
-CREATE FUNCTION calo_recon.chain_pick_value(internal, timestamptz, text, anyelement)
-RETURNS anyelement
-LANGUAGE c IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'calo_recon_chain_pick_value';
-COMMENT ON FUNCTION calo_recon.chain_pick_value(internal, timestamptz, text, anyelement) IS
-  'Final function of calo_recon.chain_first and chain_last';
-CREATE AGGREGATE calo_recon.chain_first(logged_at timestamptz, txn_id text, value anyelement) (
-    SFUNC = calo_recon.chain_first_step, STYPE = internal, SSPACE = 64,
-    FINALFUNC = calo_recon.chain_pick_value, FINALFUNC_EXTRA, PARALLEL = SAFE
-);
-COMMENT ON AGGREGATE calo_recon.chain_first(timestamptz, text, anyelement) IS
-  'value of the group''s first row in the chain order of reconcile() (logged_at, then txn_id bytewise; as ORDER BY calo_recon.chain_key), without sorting the group; rows with a NULL logged_at or txn_id are skipped';
-CREATE AGGREGATE calo_recon.chain_last(logged_at timestamptz, txn_id text, value anyelement) (
-    SFUNC = calo_recon.chain_last_step, STYPE = internal, SSPACE = 64,
-    FINALFUNC = calo_recon.chain_pick_value, FINALFUNC_EXTRA, PARALLEL = SAFE
-);
-COMMENT ON AGGREGATE calo_recon.chain_last(timestamptz, text, anyelement) IS
-  'value of the group''s last row in the chain order of reconcile(), without sorting the group; rows with a NULL logged_at or txn_id are skipped';
 
 CREATE FUNCTION calo_recon.user_figures(user_ids text[], period_from timestamptz, period_to timestamptz)
 RETURNS TABLE (user_id text, transactions bigint, first_logged_at timestamptz,
                last_logged_at timestamptz, currency text, opening_balance numeric,
                closing_balance numeric, overdrafts bigint, credits_total numeric,
                debits_total numeric, credits_net numeric, debits_net numeric, vat_total numeric)
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN QUERY EXECUTE $q$
-    SELECT t.user_id,
-           pg_catalog.count(*),
-           pg_catalog.min(t.logged_at),
-           pg_catalog.max(t.logged_at),
-           calo_recon.chain_last(t.logged_at, t.txn_id, t.currency),
-           calo_recon.chain_first(t.logged_at, t.txn_id, t.old_balance),
-           calo_recon.chain_last(t.logged_at, t.txn_id, t.new_balance),
-           pg_catalog.count(*) FILTER (WHERE calo_recon.is_overdraft(t.new_balance)),
-           coalesce(pg_catalog.sum(t.amount) FILTER (
-               WHERE calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0),
-           coalesce(pg_catalog.sum(t.amount) FILTER (
-               WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0),
-           coalesce(pg_catalog.sum(t.amount - t.vat) FILTER (
-               WHERE calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0),
-           coalesce(pg_catalog.sum(t.amount - t.vat) FILTER (
-               WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0),
-           pg_catalog.sum(t.vat)
-    FROM calo_recon.transactions t
-    WHERE ($1 IS NULL OR t.user_id = ANY ($1))
-      AND ($2 IS NULL OR t.logged_at >= $2)
-      AND ($3 IS NULL OR t.logged_at < $3)
-    GROUP BY t.user_id
-    $q$ USING user_ids, period_from, period_to;
-END;
-$$;
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_user_figures';
 COMMENT ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz) IS
-  'Internal to user_summary and reconcile(): per user of user_ids (all when NULL), the figures of their transactions logged in [period_from, period_to) (NULL: open) in chain order: count, first and last time, currency of the last, opening (old_balance of the first) and closing (new_balance of the last) balance, overdrafts, credits and debits gross and net, VAT; exact, not rounded';
+  'Internal to user_summary and user_summary_in: per user of user_ids (all when NULL), the figures of their transactions logged in [period_from, period_to) (NULL: open) in chain order, as reconcile() stores them in user_totals: count, first and last time, currency of the last, opening (old_balance of the first) and closing (new_balance of the last) balance, overdrafts, credits and debits gross and net, VAT; exact, not rounded';
 REVOKE ALL ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.user_day_figures(user_ids text[])
 RETURNS TABLE (user_id text, currency text, day date, transactions bigint, credits numeric,
                debits numeric, vat numeric, overdrafts bigint, liability_change numeric)
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN QUERY EXECUTE $q$
-    SELECT d.user_id, d.currency, d.day, d.transactions, d.credits, d.debits, d.vat, d.overdrafts,
-           -- the wallet's last balance of the day in that currency (chain
-           -- order) as a change from its previous day's
-           d.closing - coalesce(pg_catalog.lag(d.closing) OVER (
-               PARTITION BY d.user_id, d.currency ORDER BY d.day), 0)
-    FROM (SELECT t.user_id, t.currency,
-                 pg_catalog.timezone('UTC', t.logged_at)::pg_catalog.date AS day,
-                 pg_catalog.count(*) AS transactions,
-                 coalesce(pg_catalog.sum(t.amount) FILTER (
-                     WHERE calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS credits,
-                 coalesce(pg_catalog.sum(t.amount) FILTER (
-                     WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS debits,
-                 pg_catalog.sum(t.vat) AS vat,
-                 pg_catalog.count(*) FILTER (WHERE calo_recon.is_overdraft(t.new_balance)) AS overdrafts,
-                 calo_recon.chain_last(t.logged_at, t.txn_id, t.new_balance) AS closing
-          FROM calo_recon.transactions t
-          WHERE $1 IS NULL OR t.user_id = ANY ($1)
-          GROUP BY 1, 2, 3) d
-    $q$ USING user_ids;
-END;
-$$;
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_user_day_figures';
 COMMENT ON FUNCTION calo_recon.user_day_figures(text[]) IS
-  'Internal to daily_summary and reconcile(): per user of user_ids (all when NULL), currency and UTC day, the figures of their transactions: count, credits and debits (gross), VAT, overdrafts, and the change of the wallet''s last balance of the day (chain order) from its previous day in that currency; exact, not rounded';
+  'Internal to daily_summary: per user of user_ids (all when NULL), currency and UTC day, the figures of their transactions, as reconcile() stores them in user_day_totals: count, credits and debits (gross), VAT, overdrafts, and the change of the wallet''s last balance of the day (chain order) from its previous day in that currency; exact, not rounded';
 REVOKE ALL ON FUNCTION calo_recon.user_day_figures(text[]) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.user_overdraft_episodes(user_ids text[])
 RETURNS TABLE (user_id text, currency text, started_at timestamptz, ended_at timestamptz,
                transactions bigint, first_txn_id text, last_txn_id text,
                low_currencies text[], low_balances numeric[])
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN QUERY EXECUTE $q$
-    WITH ordered AS (
-        SELECT t.txn_id, t.user_id, t.currency, t.new_balance, t.logged_at,
-               calo_recon.is_overdraft(t.new_balance) AS negative,
-               -- a run: the negative rows after as many non-negative ones
-               pg_catalog.count(*) FILTER (WHERE NOT calo_recon.is_overdraft(t.new_balance)) OVER w AS run,
-               pg_catalog.lead(t.logged_at) OVER w AS next_logged_at
-        FROM calo_recon.transactions t
-        WHERE ($1 IS NULL OR t.user_id = ANY ($1))
-          AND t.user_id IN (SELECT o.user_id FROM calo_recon.transactions o
-                            WHERE calo_recon.is_overdraft(o.new_balance)
-                              AND ($1 IS NULL OR o.user_id = ANY ($1)))
-        WINDOW w AS (PARTITION BY t.user_id ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id))
-    ),
-    per_currency AS (
-        -- the lowest balance is kept per currency of the run, for rounding
-        -- when read
-        SELECT o.user_id, o.run, o.currency, pg_catalog.count(*) AS transactions,
-               pg_catalog.min(o.new_balance) AS low,
-               pg_catalog.min(o.logged_at) AS first_at,
-               calo_recon.chain_first(o.logged_at, o.txn_id, o.txn_id) AS first_id,
-               pg_catalog.max(o.logged_at) AS last_at,
-               calo_recon.chain_last(o.logged_at, o.txn_id, o.txn_id) AS last_id,
-               calo_recon.chain_last(o.logged_at, o.txn_id, o.next_logged_at) AS ended_at
-        FROM ordered o
-        WHERE o.negative
-        GROUP BY o.user_id, o.run, o.currency
-    )
-    SELECT c.user_id,
-           calo_recon.chain_first(c.first_at, c.first_id, c.currency),
-           pg_catalog.min(c.first_at),
-           calo_recon.chain_last(c.last_at, c.last_id, c.ended_at),
-           pg_catalog.sum(c.transactions)::pg_catalog.int8,
-           calo_recon.chain_first(c.first_at, c.first_id, c.first_id),
-           calo_recon.chain_last(c.last_at, c.last_id, c.last_id),
-           pg_catalog.array_agg(c.currency),
-           pg_catalog.array_agg(c.low)
-    FROM per_currency c
-    GROUP BY c.user_id, c.run
-    $q$ USING user_ids;
-END;
-$$;
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_user_overdraft_episodes';
 COMMENT ON FUNCTION calo_recon.user_overdraft_episodes(text[]) IS
-  'Internal to overdraft_episodes and reconcile(): the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, with the lowest new_balance of each run per currency of its rows (low_currencies and low_balances, aligned, in no particular order; exact)';
+  'Internal to overdraft_episodes: the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, as reconcile() stores them in overdraft_episode_totals, with the lowest new_balance of each run per currency of its rows (low_currencies and low_balances, aligned; exact)';
 REVOKE ALL ON FUNCTION calo_recon.user_overdraft_episodes(text[]) FROM PUBLIC;
 
 CREATE TABLE calo_recon.user_totals (
@@ -5458,17 +5327,17 @@ CREATE TABLE calo_recon.user_totals (
     first_logged_at  timestamptz NOT NULL,
     last_logged_at   timestamptz NOT NULL,
     currency         text        NOT NULL,
-    opening_balance  numeric     NOT NULL,
-    closing_balance  numeric     NOT NULL,
+    opening_balance  numeric,
+    closing_balance  numeric,
     overdrafts       bigint      NOT NULL,
-    credits_total    numeric     NOT NULL,
-    debits_total     numeric     NOT NULL,
-    credits_net      numeric     NOT NULL,
-    debits_net       numeric     NOT NULL,
-    vat_total        numeric     NOT NULL
+    credits_total    numeric,
+    debits_total     numeric,
+    credits_net      numeric,
+    debits_net       numeric,
+    vat_total        numeric
 );
 COMMENT ON TABLE calo_recon.user_totals IS
-  'Internal to user_summary: user_figures() of each user as of their last reconcile() (store_report_totals); user_summary reads the queued users live instead. Not dumped: a restore queues every user again';
+  'Internal to user_summary: user_figures() of each user as of their last reconcile(); user_summary reads the queued users live instead. Money NULL where the exact math cannot hold it. Not dumped: a restore queues every user again';
 COMMENT ON COLUMN calo_recon.user_totals.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.user_totals.transactions IS 'Number of transactions';
 COMMENT ON COLUMN calo_recon.user_totals.first_logged_at IS 'First transaction time';
@@ -5488,15 +5357,18 @@ CREATE TABLE calo_recon.user_day_totals (
     currency          text    NOT NULL,
     day               date    NOT NULL,
     transactions      bigint  NOT NULL,
-    credits           numeric NOT NULL,
-    debits            numeric NOT NULL,
-    vat               numeric NOT NULL,
+    credits           numeric,
+    debits            numeric,
+    vat               numeric,
     overdrafts        bigint  NOT NULL,
-    liability_change  numeric NOT NULL,
+    liability_change  numeric,
     PRIMARY KEY (user_id, currency, day)
 );
+-- reconcile() sums user_day_totals again for the days of the users it
+-- reconciled (day_totals)
+CREATE INDEX user_day_totals_day_idx ON calo_recon.user_day_totals (currency, day);
 COMMENT ON TABLE calo_recon.user_day_totals IS
-  'Internal to daily_summary: user_day_figures() of each user as of their last reconcile() (store_report_totals); day_totals is their sum. Not dumped: a restore queues every user again';
+  'Internal to daily_summary: user_day_figures() of each user as of their last reconcile(); day_totals is their sum. Money NULL where the exact math cannot hold it. Not dumped: a restore queues every user again';
 COMMENT ON COLUMN calo_recon.user_day_totals.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.user_day_totals.currency IS 'Currency';
 COMMENT ON COLUMN calo_recon.user_day_totals.day IS 'UTC day';
@@ -5511,15 +5383,15 @@ CREATE TABLE calo_recon.day_totals (
     currency          text    NOT NULL,
     day               date    NOT NULL,
     transactions      bigint  NOT NULL,
-    credits           numeric NOT NULL,
-    debits            numeric NOT NULL,
-    vat               numeric NOT NULL,
+    credits           numeric,
+    debits            numeric,
+    vat               numeric,
     overdrafts        bigint  NOT NULL,
-    liability_change  numeric NOT NULL,
+    liability_change  numeric,
     PRIMARY KEY (currency, day)
 );
 COMMENT ON TABLE calo_recon.day_totals IS
-  'Internal to daily_summary: the sum of user_day_totals per currency and day, kept by store_report_totals (the old rows of the reconciled users subtracted, their new ones added). Not dumped';
+  'Internal to daily_summary: the sum of user_day_totals per currency and day (NULL where one of them is), made again by reconcile() for the days of the users it reconciles; on a Citus cluster it stays on the coordinator. Not dumped';
 COMMENT ON COLUMN calo_recon.day_totals.currency IS 'Currency';
 COMMENT ON COLUMN calo_recon.day_totals.day IS 'UTC day';
 COMMENT ON COLUMN calo_recon.day_totals.transactions IS 'Sum of user_day_totals.transactions';
@@ -5542,7 +5414,7 @@ CREATE TABLE calo_recon.overdraft_episode_totals (
     PRIMARY KEY (user_id, first_txn_id)
 );
 COMMENT ON TABLE calo_recon.overdraft_episode_totals IS
-  'Internal to overdraft_episodes: user_overdraft_episodes() of each user as of their last reconcile() (store_report_totals). Not dumped: a restore queues every user again';
+  'Internal to overdraft_episodes: user_overdraft_episodes() of each user as of their last reconcile(). Not dumped: a restore queues every user again';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.currency IS 'Currency of the first negative transaction of the run';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.started_at IS 'logged_at of the first negative transaction';
@@ -5552,67 +5424,6 @@ COMMENT ON COLUMN calo_recon.overdraft_episode_totals.first_txn_id IS 'First neg
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.last_txn_id IS 'Last negative transaction of the run';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_currencies IS 'The currencies of the run''s rows (in no particular order)';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_balances IS 'The lowest new_balance of the run''s rows in each of low_currencies (same position), exact';
-
--- Called by reconcile() (src/glue/recon_glue.c) after it has written the
--- findings, under the writer lock, so two never interleave.  Its statements
--- may see transactions committed after reconcile()'s own snapshot: their
--- users stay queued (reconcile() drains only the entries it saw), so the
--- views read those users live and the extra rows stored here are never
--- shown before the next reconciliation stores them again.
-CREATE FUNCTION calo_recon.store_report_totals(user_ids text[])
-RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF user_ids IS NULL THEN
-        DELETE FROM calo_recon.user_totals;
-        DELETE FROM calo_recon.overdraft_episode_totals;
-        DELETE FROM calo_recon.user_day_totals;
-        DELETE FROM calo_recon.day_totals;
-    ELSE
-        DELETE FROM calo_recon.user_totals u WHERE u.user_id = ANY (user_ids);
-        DELETE FROM calo_recon.overdraft_episode_totals e WHERE e.user_id = ANY (user_ids);
-        -- day_totals loses what the users' old rows added
-        WITH gone AS (
-            DELETE FROM calo_recon.user_day_totals u WHERE u.user_id = ANY (user_ids) RETURNING u.*
-        )
-        INSERT INTO calo_recon.day_totals AS d
-        SELECT g.currency, g.day, -pg_catalog.sum(g.transactions), -pg_catalog.sum(g.credits),
-               -pg_catalog.sum(g.debits), -pg_catalog.sum(g.vat), -pg_catalog.sum(g.overdrafts),
-               -pg_catalog.sum(g.liability_change)
-        FROM gone g
-        GROUP BY g.currency, g.day
-        ON CONFLICT (currency, day) DO UPDATE
-        SET transactions = d.transactions + excluded.transactions, credits = d.credits + excluded.credits,
-            debits = d.debits + excluded.debits, vat = d.vat + excluded.vat,
-            overdrafts = d.overdrafts + excluded.overdrafts,
-            liability_change = d.liability_change + excluded.liability_change;
-    END IF;
-    INSERT INTO calo_recon.user_totals SELECT * FROM calo_recon.user_figures(user_ids, NULL, NULL);
-    INSERT INTO calo_recon.overdraft_episode_totals SELECT * FROM calo_recon.user_overdraft_episodes(user_ids);
-    WITH came AS (
-        INSERT INTO calo_recon.user_day_totals SELECT * FROM calo_recon.user_day_figures(user_ids)
-        RETURNING *
-    )
-    INSERT INTO calo_recon.day_totals AS d
-    SELECT c.currency, c.day, pg_catalog.sum(c.transactions), pg_catalog.sum(c.credits),
-           pg_catalog.sum(c.debits), pg_catalog.sum(c.vat), pg_catalog.sum(c.overdrafts),
-           pg_catalog.sum(c.liability_change)
-    FROM came c
-    GROUP BY c.currency, c.day
-    ON CONFLICT (currency, day) DO UPDATE
-    SET transactions = d.transactions + excluded.transactions, credits = d.credits + excluded.credits,
-        debits = d.debits + excluded.debits, vat = d.vat + excluded.vat,
-        overdrafts = d.overdrafts + excluded.overdrafts,
-        liability_change = d.liability_change + excluded.liability_change;
-    -- a day none of whose rows is left (transactions deleted)
-    DELETE FROM calo_recon.day_totals d WHERE d.transactions = 0;
-END;
-$$;
-COMMENT ON FUNCTION calo_recon.store_report_totals(text[]) IS
-  'Internal to reconcile(): stores the report totals (user_totals, user_day_totals, day_totals, overdraft_episode_totals) of the users of user_ids (all when NULL) from their transactions';
-REVOKE ALL ON FUNCTION calo_recon.store_report_totals(text[]) FROM PUBLIC;
 
 DROP VIEW calo_recon.daily_summary;
 DROP VIEW calo_recon.user_summary;
@@ -5893,15 +5704,13 @@ COMMENT ON COLUMN calo_recon.overdraft_episodes.transactions IS 'Number of conse
 COMMENT ON COLUMN calo_recon.overdraft_episodes.first_txn_id IS 'First negative transaction of the run';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.last_txn_id IS 'Last negative transaction of the run';
 
-
-
--- the totals of the data already there (every user is stored; those queued
--- are read live until their reconciliation)
-SELECT calo_recon.store_report_totals(NULL);
+-- the data already there: every user is queued, so that the views read
+-- them live until the next reconcile() stores their totals
+INSERT INTO calo_recon.pending_reconcile (user_id)
+SELECT DISTINCT t.user_id FROM calo_recon.transactions t;
 
 -- grant_role() grants the readers of the views the report totals' functions
--- (not PUBLIC's: they read transactions), and keeps store_report_totals()
--- from analysts
+-- (not PUBLIC's: they read transactions)
 DROP FUNCTION calo_recon.grant_role(name, text);
 CREATE FUNCTION calo_recon.grant_role(role_name name, kind text)
 RETURNS SETOF text
@@ -5935,8 +5744,7 @@ DECLARE
                                      'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
                                      'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
                                      'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
-                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed',
-                                     'store_report_totals'];
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed'];
     -- what operators run with their own rights besides what analysts run:
     -- the entry points that write only through the definer ones
     -- (calo_recon.definer_entry_points), and readers of runs, health and

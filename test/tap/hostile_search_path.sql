@@ -379,11 +379,8 @@ INSERT INTO entry_points VALUES
   ('user_figures', $$SELECT * FROM calo_recon.user_figures(ARRAY['tap-hsp-1'], '2000-01-01', NULL)$$),
   ('user_day_figures', $$SELECT * FROM calo_recon.user_day_figures(NULL)$$),
   ('user_overdraft_episodes', $$SELECT * FROM calo_recon.user_overdraft_episodes(ARRAY['tap-hsp-1'])$$),
-  ('store_report_totals', $$SELECT calo_recon.store_report_totals(ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
+  ('reconcile (report totals of some users)', $$SELECT * FROM calo_recon.reconcile(ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
   ('user_summary_in', $$SELECT * FROM calo_recon.user_summary_in('2000-01-01', NULL)$$),
-  ('chain_first, chain_last', $$SELECT calo_recon.chain_first(t.logged_at, t.txn_id, t.amount),
-                                       calo_recon.chain_last(t.logged_at, t.txn_id, t.currency)
-                                FROM calo_recon.transactions t$$),
   ('INSERT currencies', $$INSERT INTO calo_recon.currencies (code, minor_unit) VALUES ('JPY', 0)
                           ON CONFLICT (code) DO UPDATE SET minor_unit = excluded.minor_unit$$),
   ('DELETE models', $$DELETE FROM calo_recon.models m WHERE NOT m.active$$),
