@@ -27,6 +27,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
@@ -45,6 +46,7 @@
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/date.h"
+#include "utils/regproc.h"
 #include "utils/fmgroids.h"
 #include "utils/timestamp.h"
 #include "storage/itemptr.h"
@@ -1419,59 +1421,54 @@ recon_tot_episode_values(ReconState *st, int64 i, Datum *v, bool *nulls)
 
 typedef void (*TotValuesFn) (ReconState *st, int64 i, Datum *values, bool *nulls);
 
+#define RECON_MULTI_INSERT 1000
+
 /*
- * Inserts nrows rows built by fill into table, in batches of column arrays
- * through one prepared INSERT (as recon_write_findings); an array-valued
- * column travels as its text.
+ * Appends nrows rows built by fill to a table of the extension (or its
+ * shard) as COPY does: heap multi-inserts and their index entries, without
+ * a query per batch (the rows are many: one per user, per user and day, per
+ * overdraft run).  The table has no trigger, rule or constraint besides its
+ * keys; its columns must be the builder's, which is checked.
  */
 static void
-recon_insert_rows(ReconState *st, const char *table, int ncols, const Oid *types, int64 nrows,
+recon_bulk_insert(ReconState *st, const char *table, int ncols, const Oid *types, int64 nrows,
 				  TotValuesFn fill)
 {
-	StringInfoData sql;
-	Oid		   *argtypes = palloc(sizeof(Oid) * ncols);
-	Oid		   *elemtypes = palloc(sizeof(Oid) * ncols);
-	Datum	  **values = palloc(sizeof(Datum *) * ncols);
-	bool	  **nulls = palloc(sizeof(bool *) * ncols);
-	Datum	   *row = palloc(sizeof(Datum) * ncols);
-	bool	   *row_nulls = palloc(sizeof(bool) * ncols);
-	Datum	   *args = palloc(sizeof(Datum) * ncols);
-	SPIPlanPtr	plan;
+	Relation	rel;
+	TupleDesc	desc;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;
+	TupleTableSlot **slots;
+	CommandId	cid = GetCurrentCommandId(true);
 	MemoryContext batch_cxt;
 	int64		done = 0;
 	int			c;
 
 	if (nrows == 0)
 		return;
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO %s SELECT ", table);
+	rel = table_openrv(makeRangeVarFromNameList(stringToQualifiedNameList(table)), RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	if (desc->natts != ncols)
+		elog(ERROR, "%s has %d columns, not the %d of the report totals", table, desc->natts, ncols);
 	for (c = 0; c < ncols; c++)
-	{
-		bool		is_array = types[c] == TEXTARRAYOID || types[c] == NUMERICARRAYOID;
-
-		elemtypes[c] = is_array ? TEXTOID : types[c];
-		argtypes[c] = get_array_type(elemtypes[c]);
-		appendStringInfo(&sql, "%sc%d%s", c > 0 ? ", " : "", c,
-						 types[c] == TEXTARRAYOID ? "::pg_catalog.text[]"
-						 : types[c] == NUMERICARRAYOID ? "::pg_catalog.numeric[]" : "");
-		values[c] = palloc(sizeof(Datum) * RECON_INSERT_BATCH);
-		nulls[c] = palloc(sizeof(bool) * RECON_INSERT_BATCH);
-	}
-	appendStringInfoString(&sql, " FROM ROWS FROM (");
-	for (c = 0; c < ncols; c++)
-		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", c > 0 ? ", " : "", c + 1);
-	appendStringInfoString(&sql, ") AS r (");
-	for (c = 0; c < ncols; c++)
-		appendStringInfo(&sql, "%sc%d", c > 0 ? ", " : "", c);
-	appendStringInfoString(&sql, ")");
-	plan = SPI_prepare(sql.data, ncols, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (TupleDescAttr(desc, c)->attisdropped || TupleDescAttr(desc, c)->atttypid != types[c])
+			elog(ERROR, "column %d of %s is not the report totals' one", c + 1, table);
+	if (rel->trigdesc != NULL || rel->rd_rules != NULL)
+		elog(ERROR, "%s has triggers or rules: the report totals are not written around them", table);
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	bistate = GetBulkInsertState();
+	slots = palloc(sizeof(TupleTableSlot *) * RECON_MULTI_INSERT);
+	for (c = 0; c < RECON_MULTI_INSERT; c++)
+		slots[c] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon report totals batch",
 									  ALLOCSET_DEFAULT_SIZES);
 	while (done < nrows)
 	{
-		int			n = (int) Min(RECON_INSERT_BATCH, nrows - done);
+		int			n = (int) Min(RECON_MULTI_INSERT, nrows - done);
 		MemoryContext old;
 		int			i;
 
@@ -1479,35 +1476,29 @@ recon_insert_rows(ReconState *st, const char *table, int ncols, const Oid *types
 		old = MemoryContextSwitchTo(batch_cxt);
 		for (i = 0; i < n; i++)
 		{
-			fill(st, done + i, row, row_nulls);
-			for (c = 0; c < ncols; c++)
-			{
-				nulls[c][i] = row_nulls[c];
-				if (row_nulls[c] || elemtypes[c] == types[c])
-					values[c][i] = row[c];
-				else
-					values[c][i] = CStringGetTextDatum(OidOutputFunctionCall(F_ARRAY_OUT, row[c]));
-			}
+			ExecClearTuple(slots[i]);
+			fill(st, done + i, slots[i]->tts_values, slots[i]->tts_isnull);
+			ExecStoreVirtualTuple(slots[i]);
 		}
-		for (c = 0; c < ncols; c++)
+		table_multi_insert(rel, slots, n, cid, 0, bistate);
+		for (i = 0; i < n; i++)
 		{
-			int			dims[1] = {n};
-			int			lbs[1] = {1};
-			int16		typlen;
-			bool		typbyval;
-			char		typalign;
+			List	   *recheck;
 
-			get_typlenbyvalalign(elemtypes[c], &typlen, &typbyval, &typalign);
-			args[c] = PointerGetDatum(construct_md_array(values[c], nulls[c], 1, dims, lbs,
-														 elemtypes[c], typlen, typbyval, typalign));
+			ResetPerTupleExprContext(estate);
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
+			list_free(recheck);
 		}
 		MemoryContextSwitchTo(old);
-		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert into %s", table);
 		MemoryContextReset(batch_cxt);
 		done += n;
 	}
-	SPI_freeplan(plan);
+	for (c = 0; c < RECON_MULTI_INSERT; c++)
+		ExecDropSingleTupleTableSlot(slots[c]);
+	FreeBulkInsertState(bistate);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
 }
 
 /* The tables reconcile() stores the report totals in (or their shards) */
@@ -1533,11 +1524,11 @@ recon_write_totals(ReconState *st, const TotTables *t, bool all_users, Datum use
 											 tables[k]),
 								  all_users ? 0 : 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not clear %s", tables[k]);
-	recon_insert_rows(st, t->users, TOT_USER_COLS, tot_user_types, st->tot_users.n,
+	recon_bulk_insert(st, t->users, TOT_USER_COLS, tot_user_types, st->tot_users.n,
 					  recon_tot_user_values);
-	recon_insert_rows(st, t->days, TOT_DAY_COLS, tot_day_types, st->tot_days.n,
+	recon_bulk_insert(st, t->days, TOT_DAY_COLS, tot_day_types, st->tot_days.n,
 					  recon_tot_day_values);
-	recon_insert_rows(st, t->episodes, TOT_EPISODE_COLS, tot_episode_types, st->tot_episodes.n,
+	recon_bulk_insert(st, t->episodes, TOT_EPISODE_COLS, tot_episode_types, st->tot_episodes.n,
 					  recon_tot_episode_values);
 }
 
@@ -1704,7 +1695,9 @@ recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
 	ReconState	st;
 	TimestampTz t0,
 				t1,
-				t2;
+				t2,
+				t3,
+				t4;
 
 	memset(&st, 0, sizeof(st));
 	st.txn_table = txn_table;
@@ -1745,14 +1738,19 @@ recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
 	recon_walk_all(&st);
 	t2 = GetCurrentTimestamp();
 	recon_write_findings(&st);
+	t3 = GetCurrentTimestamp();
 	if (totals != NULL)
 		recon_write_totals(&st, totals, all_users, user_ids);
+	t4 = GetCurrentTimestamp();
 	if (resolve_alerts)
 		recon_resolve_alerts(st.snapshot, all_users, user_ids,
 							 get_namespace_oid("calo_recon", false));
-	elog(DEBUG1, "calo_recon.reconcile: read %lld rows in %ld ms, walked in %ld ms, wrote %lld findings in %ld ms",
+	elog(DEBUG1, "calo_recon.reconcile: read %lld rows in %ld ms, walked in %ld ms, wrote %lld findings in %ld ms, "
+		 "%lld report totals rows in %ld ms, resolved alerts in %ld ms",
 		 (long long) st.n, (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),
-		 (long long) st.nout, (long) ((GetCurrentTimestamp() - t2) / 1000));
+		 (long long) st.nout, (long) ((t3 - t2) / 1000),
+		 (long long) (st.tot_users.n + st.tot_days.n + st.tot_episodes.n), (long) ((t4 - t3) / 1000),
+		 (long) ((GetCurrentTimestamp() - t4) / 1000));
 
 	ExecDropSingleTupleTableSlot(st.fetch_slot);
 	table_close(st.rel, AccessShareLock);
