@@ -47,6 +47,21 @@ COMMENT ON FUNCTION calo_recon.user_overdraft_episodes(text[]) IS
   'Internal to overdraft_episodes: the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, as reconcile() stores them in overdraft_episode_totals, with the lowest new_balance of each run per currency of its rows (low_currencies and low_balances, aligned; exact)';
 REVOKE ALL ON FUNCTION calo_recon.user_overdraft_episodes(text[]) FROM PUBLIC;
 
+-- overdraft_episodes' lowest balance: each currency's lowest rounded to its
+-- minor unit, then the lowest of them (a function, so that a Citus cluster
+-- runs it in the shards beside the rows)
+CREATE FUNCTION calo_recon.lowest_money(currencies text[], balances numeric[])
+RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.min(calo_recon.round_money(l.balance, cu.minor_unit))
+    FROM ROWS FROM (pg_catalog.unnest(currencies), pg_catalog.unnest(balances)) AS l (currency, balance)
+    LEFT JOIN calo_recon.currencies cu ON cu.code OPERATOR(pg_catalog.=) l.currency
+$$;
+COMMENT ON FUNCTION calo_recon.lowest_money(text[], numeric[]) IS
+  'Internal to overdraft_episodes: the lowest of the balances, each rounded to the minor unit of its currency (same position)';
+
 CREATE TABLE calo_recon.user_totals (
     user_id          text        NOT NULL,
     transactions     bigint      NOT NULL,
@@ -171,8 +186,7 @@ WITH activity AS (
           UNION ALL
           SELECT l.day, l.currency, l.transactions, l.credits, l.debits, l.vat, l.overdrafts,
                  l.liability_change
-          FROM (SELECT DISTINCT p.user_id FROM calo_recon.pending_reconcile p) q
-          CROSS JOIN LATERAL calo_recon.user_day_figures(ARRAY[q.user_id]) l) a
+          FROM calo_recon.user_day_figures(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l) a
     GROUP BY a.day, a.currency
     HAVING pg_catalog.sum(a.transactions) > 0
 ),
@@ -241,13 +255,14 @@ COMMENT ON COLUMN calo_recon.daily_summary.anomalies IS 'Rows of the anomalies v
 
 -- The users whose stored totals may be stale: queued in pending_reconcile.
 -- Each view reads the stored rows of the other users and computes these
--- live, one user at a time (LATERAL, so WHERE user_id = ... reaches the
--- queue and computes that user only).
+-- live, all in one call (the queue is drained by every refresh).  The call
+-- takes its users from an uncorrelated subquery and the views join only on
+-- user_id, so that a Citus cluster plans them: the stored rows and the
+-- counts in the shards, the queued users' figures on the coordinator.
 
 CREATE VIEW calo_recon.user_summary AS
--- Every part is keyed by user_id and referenced once, and the counts are
--- read per row shown, so a filter on user_id reaches the user's rows only,
--- LIMIT reads as many users as it shows, and count(*) reads no count.
+-- Every part is keyed by user_id and referenced once, so a filter on
+-- user_id reaches the stored row and the user's counts only.
 WITH txn AS (
     SELECT s.user_id, s.transactions, s.first_logged_at, s.last_logged_at, s.currency,
            s.opening_balance, s.closing_balance, s.overdrafts, s.credits_total, s.debits_total,
@@ -255,33 +270,43 @@ WITH txn AS (
     FROM calo_recon.user_totals s
     WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = s.user_id)
     UNION ALL
-    SELECT q.user_id, l.transactions, l.first_logged_at, l.last_logged_at, l.currency,
+    SELECT l.user_id, l.transactions, l.first_logged_at, l.last_logged_at, l.currency,
            l.opening_balance, l.closing_balance, l.overdrafts, l.credits_total, l.debits_total,
            l.credits_net, l.debits_net, l.vat_total
-    FROM (SELECT DISTINCT p.user_id FROM calo_recon.pending_reconcile p) q
-    CROSS JOIN LATERAL calo_recon.user_figures(ARRAY[q.user_id], NULL, NULL) l
+    FROM calo_recon.user_figures(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}'), NULL, NULL) l
     UNION ALL
     -- users seen only in balance errors or rejections
     SELECT o.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
     FROM (SELECT e.user_id FROM calo_recon.balance_errors e
           UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n) o
     WHERE NOT EXISTS (SELECT FROM calo_recon.transactions t WHERE t.user_id = o.user_id)
+),
+findings AS (
+    SELECT f.user_id,
+           pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
+           pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
+           pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
+    FROM calo_recon.reconciliation_findings f
+    GROUP BY f.user_id
+),
+disc AS (
+    SELECT d.user_id, pg_catalog.count(*) AS discrepancies
+    FROM calo_recon.discrepancies d GROUP BY d.user_id
+),
+rej AS (
+    SELECT r.user_id, pg_catalog.count(*) AS rejections
+    FROM calo_recon.negative_balance_rejections r GROUP BY r.user_id
 )
 SELECT x.user_id,
        coalesce(x.transactions, 0) AS transactions,
        x.first_logged_at, x.last_logged_at, x.currency,
        calo_recon.round_money(x.closing_balance, cu.minor_unit) AS current_balance,
-       (SELECT pg_catalog.count(*) FROM calo_recon.reconciliation_findings f
-        WHERE f.user_id = x.user_id AND f.finding = 'arithmetic') AS arithmetic_breaks,
-       (SELECT pg_catalog.count(*) FROM calo_recon.reconciliation_findings f
-        WHERE f.user_id = x.user_id AND f.finding = 'chain') AS chain_breaks,
-       (SELECT pg_catalog.count(*) FROM calo_recon.reconciliation_findings f
-        WHERE f.user_id = x.user_id AND f.finding IN ('drift', 'chain_drift')) AS drift,
+       coalesce(f.arithmetic_breaks, 0) AS arithmetic_breaks,
+       coalesce(f.chain_breaks, 0) AS chain_breaks,
+       coalesce(f.drift, 0) AS drift,
        coalesce(x.overdrafts, 0) AS overdrafts,
-       (SELECT pg_catalog.count(*) FROM calo_recon.discrepancies d
-        WHERE d.user_id = x.user_id) AS discrepancies,
-       (SELECT pg_catalog.count(*) FROM calo_recon.negative_balance_rejections r
-        WHERE r.user_id = x.user_id) AS rejections,
+       coalesce(d.discrepancies, 0) AS discrepancies,
+       coalesce(r.rejections, 0) AS rejections,
        calo_recon.round_money(coalesce(x.credits_total, 0), cu.minor_unit) AS credits_total,
        calo_recon.round_money(coalesce(x.debits_total, 0), cu.minor_unit) AS debits_total,
        calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
@@ -293,7 +318,10 @@ SELECT x.user_id,
        calo_recon.round_money(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net),
                               cu.minor_unit) AS reconcile_difference
 FROM txn x
-LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency;
+LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
+LEFT JOIN findings f ON f.user_id = x.user_id
+LEFT JOIN disc d ON d.user_id = x.user_id
+LEFT JOIN rej r ON r.user_id = x.user_id;
 COMMENT ON VIEW calo_recon.user_summary IS
   'One row per user seen in transactions, balance errors or rejections: activity, opening and closing balance, credits, debits and VAT, whether they add up (opening_balance + credits_net - debits_net = current_balance), and counts of breaks, drift, overdrafts, discrepancies and refused debits. Money rounded to the currency''s minor unit (round_money). Break and drift counts are as of the last calo_recon.reconcile(). WHERE user_id = ... reads only that user''s rows';
 COMMENT ON COLUMN calo_recon.user_summary.user_id IS 'Wallet owner';
@@ -404,16 +432,12 @@ WITH episodes AS (
     FROM calo_recon.overdraft_episode_totals e
     WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = e.user_id)
     UNION ALL
-    SELECT q.user_id, l.currency, l.started_at, l.ended_at, l.transactions, l.first_txn_id,
+    SELECT l.user_id, l.currency, l.started_at, l.ended_at, l.transactions, l.first_txn_id,
            l.last_txn_id, l.low_currencies, l.low_balances
-    FROM (SELECT DISTINCT p.user_id FROM calo_recon.pending_reconcile p) q
-    CROSS JOIN LATERAL calo_recon.user_overdraft_episodes(ARRAY[q.user_id]) l
+    FROM calo_recon.user_overdraft_episodes(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l
 )
 SELECT e.user_id, e.currency, e.started_at, e.ended_at,
-       -- each row's balance rounded to its currency's minor unit, then the lowest
-       (SELECT pg_catalog.min(calo_recon.round_money(l.balance, cu.minor_unit))
-        FROM ROWS FROM (pg_catalog.unnest(e.low_currencies), pg_catalog.unnest(e.low_balances)) AS l (currency, balance)
-        LEFT JOIN calo_recon.currencies cu ON cu.code = l.currency) AS lowest_balance,
+       calo_recon.lowest_money(e.low_currencies, e.low_balances) AS lowest_balance,
        e.transactions, e.first_txn_id, e.last_txn_id
 FROM episodes e;
 COMMENT ON VIEW calo_recon.overdraft_episodes IS
