@@ -40,27 +40,12 @@ REVOKE ALL ON FUNCTION calo_recon.user_day_figures(text[]) FROM PUBLIC;
 CREATE FUNCTION calo_recon.user_overdraft_episodes(user_ids text[])
 RETURNS TABLE (user_id text, currency text, started_at timestamptz, ended_at timestamptz,
                transactions bigint, first_txn_id text, last_txn_id text,
-               low_currencies text[], low_balances numeric[])
+               low_currency text, low_balance numeric)
 LANGUAGE c STABLE
 AS 'MODULE_PATHNAME', 'calo_recon_user_overdraft_episodes';
 COMMENT ON FUNCTION calo_recon.user_overdraft_episodes(text[]) IS
-  'Internal to overdraft_episodes: the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, as reconcile() stores them in overdraft_episode_totals, with the lowest new_balance of each run per currency of its rows (low_currencies and low_balances, aligned; exact)';
+  'Internal to overdraft_episodes: the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, as reconcile() stores them in overdraft_episode_totals: one row per run and currency of its rows, with the lowest new_balance of the run''s rows in that currency (exact)';
 REVOKE ALL ON FUNCTION calo_recon.user_overdraft_episodes(text[]) FROM PUBLIC;
-
--- overdraft_episodes' lowest balance: each currency's lowest rounded to its
--- minor unit, then the lowest of them (a function, so that a Citus cluster
--- runs it in the shards beside the rows)
-CREATE FUNCTION calo_recon.lowest_money(currencies text[], balances numeric[])
-RETURNS numeric
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT pg_catalog.min(calo_recon.round_money(l.balance, cu.minor_unit))
-    FROM ROWS FROM (pg_catalog.unnest(currencies), pg_catalog.unnest(balances)) AS l (currency, balance)
-    LEFT JOIN calo_recon.currencies cu ON cu.code OPERATOR(pg_catalog.=) l.currency
-$$;
-COMMENT ON FUNCTION calo_recon.lowest_money(text[], numeric[]) IS
-  'Internal to overdraft_episodes: the lowest of the balances, each rounded to the minor unit of its currency (same position)';
 
 CREATE TABLE calo_recon.user_totals (
     user_id          text        NOT NULL,
@@ -152,8 +137,8 @@ CREATE TABLE calo_recon.overdraft_episode_totals (
     transactions    bigint      NOT NULL,
     first_txn_id    text        NOT NULL,
     last_txn_id     text        NOT NULL,
-    low_currencies  text[]      NOT NULL,
-    low_balances    numeric[]   NOT NULL
+    low_currency    text        NOT NULL,
+    low_balance     numeric
 );
 COMMENT ON TABLE calo_recon.overdraft_episode_totals IS
   'Internal to overdraft_episodes: user_overdraft_episodes() of each user as of their last reconcile(). Not dumped: a restore queues every user again';
@@ -164,8 +149,8 @@ COMMENT ON COLUMN calo_recon.overdraft_episode_totals.ended_at IS 'logged_at of 
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.transactions IS 'Negative transactions of the run';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.first_txn_id IS 'First negative transaction of the run';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.last_txn_id IS 'Last negative transaction of the run';
-COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_currencies IS 'The currencies of the run''s rows (in no particular order)';
-COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_balances IS 'The lowest new_balance of the run''s rows in each of low_currencies (same position), exact';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_currency IS 'A currency of the run''s rows (one row per run and currency)';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_balance IS 'The lowest new_balance of the run''s rows in low_currency, exact; NULL when the exact math cannot hold it';
 
 CREATE VIEW calo_recon.daily_summary AS
 WITH activity AS (
@@ -428,18 +413,23 @@ REVOKE ALL ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) FROM
 CREATE VIEW calo_recon.overdraft_episodes AS
 WITH episodes AS (
     SELECT e.user_id, e.currency, e.started_at, e.ended_at, e.transactions, e.first_txn_id,
-           e.last_txn_id, e.low_currencies, e.low_balances
+           e.last_txn_id, e.low_currency, e.low_balance
     FROM calo_recon.overdraft_episode_totals e
     WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = e.user_id)
     UNION ALL
     SELECT l.user_id, l.currency, l.started_at, l.ended_at, l.transactions, l.first_txn_id,
-           l.last_txn_id, l.low_currencies, l.low_balances
+           l.last_txn_id, l.low_currency, l.low_balance
     FROM calo_recon.user_overdraft_episodes(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l
 )
+-- a run's lowest balance in each of its currencies rounded to that
+-- currency's minor unit, then the lowest of them (NULL when one is)
 SELECT e.user_id, e.currency, e.started_at, e.ended_at,
-       calo_recon.lowest_money(e.low_currencies, e.low_balances) AS lowest_balance,
+       CASE WHEN pg_catalog.count(e.low_balance) = pg_catalog.count(*)
+            THEN pg_catalog.min(calo_recon.round_money(e.low_balance, cu.minor_unit)) END AS lowest_balance,
        e.transactions, e.first_txn_id, e.last_txn_id
-FROM episodes e;
+FROM episodes e
+LEFT JOIN calo_recon.currencies cu ON cu.code = e.low_currency
+GROUP BY e.user_id, e.first_txn_id, e.currency, e.started_at, e.ended_at, e.transactions, e.last_txn_id;
 COMMENT ON VIEW calo_recon.overdraft_episodes IS
   'Runs of consecutive negative balances per user in chain order (logged_at, txn_id): when the wallet went below zero, how low it went and when a later transaction brought it back to zero or above';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.user_id IS 'Wallet owner';

@@ -522,10 +522,12 @@ typedef struct TotEpisode
 	int64		nlows;
 } TotEpisode;
 
+/* One row of overdraft_episode_totals: a run's lowest balance in one currency */
 typedef struct TotLow
 {
 	rt_money	balance;
 	uint32		currency;
+	int64		episode;		/* in ReconState.tot_episodes */
 } TotLow;
 
 /* A growable array of 16-byte aligned elements (bal_dec wants it) */
@@ -881,6 +883,7 @@ recon_emit_episode(void *ctx, const rt_episode *e)
 
 		l->currency = e->low_currencies[i];
 		l->balance = e->low_balances[i];
+		l->episode = st->tot_episodes.n - 1;
 	}
 }
 
@@ -1340,7 +1343,7 @@ static const Oid tot_user_types[TOT_USER_COLS] = {TEXTOID, INT8OID, TIMESTAMPTZO
 static const Oid tot_day_types[TOT_DAY_COLS] = {TEXTOID, TEXTOID, DATEOID, INT8OID, NUMERICOID,
 NUMERICOID, NUMERICOID, INT8OID, NUMERICOID};
 static const Oid tot_episode_types[TOT_EPISODE_COLS] = {TEXTOID, TEXTOID, TIMESTAMPTZOID,
-TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTARRAYOID, NUMERICARRAYOID};
+TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID};
 
 /* An inexact figure (report_totals.h) is NULL. */
 static Datum
@@ -1397,24 +1400,13 @@ recon_tot_day_values(ReconState *st, int64 i, Datum *v, bool *nulls)
 	v[8] = recon_money_datum(f->liability_change, &nulls[8]);
 }
 
+/* Row i of the runs: one per run and currency of its rows (TotLow). */
 static void
 recon_tot_episode_values(ReconState *st, int64 i, Datum *v, bool *nulls)
 {
-	TotEpisode *t = TOT_ITEM(st, tot_episodes, TotEpisode, i);
-	Datum	   *codes = palloc(sizeof(Datum) * Max(t->nlows, 1));
-	Datum	   *lows = palloc(sizeof(Datum) * Max(t->nlows, 1));
-	bool	   *low_nulls = palloc(sizeof(bool) * Max(t->nlows, 1));
-	int			dims[1] = {(int) t->nlows};
-	int			lbs[1] = {1};
-	int64		k;
+	TotLow	   *l = TOT_ITEM(st, tot_lows, TotLow, i);
+	TotEpisode *t = TOT_ITEM(st, tot_episodes, TotEpisode, l->episode);
 
-	for (k = 0; k < t->nlows; k++)
-	{
-		TotLow	   *l = TOT_ITEM(st, tot_lows, TotLow, t->low_start + k);
-
-		codes[k] = st->currencies.items[l->currency].code_datum;
-		lows[k] = recon_money_datum(l->balance, &low_nulls[k]);
-	}
 	memset(nulls, 0, sizeof(bool) * TOT_EPISODE_COLS);
 	v[0] = recon_user_datum(st, t->user);
 	v[1] = st->currencies.items[t->currency].code_datum;
@@ -1424,9 +1416,8 @@ recon_tot_episode_values(ReconState *st, int64 i, Datum *v, bool *nulls)
 	v[4] = Int64GetDatum(t->transactions);
 	v[5] = CStringGetTextDatum(recon_fetch_txn_id(st, t->first_ref));
 	v[6] = CStringGetTextDatum(recon_fetch_txn_id(st, t->last_ref));
-	v[7] = PointerGetDatum(construct_array(codes, (int) t->nlows, TEXTOID, -1, false, TYPALIGN_INT));
-	v[8] = PointerGetDatum(construct_md_array(lows, low_nulls, 1, dims, lbs, NUMERICOID, -1, false,
-											  TYPALIGN_INT));
+	v[7] = st->currencies.items[l->currency].code_datum;
+	v[8] = recon_money_datum(l->balance, &nulls[8]);
 }
 
 typedef void (*TotValuesFn) (ReconState *st, int64 i, Datum *values, bool *nulls);
@@ -1538,7 +1529,7 @@ recon_write_totals(ReconState *st, const TotTables *t, bool all_users, Datum use
 					  recon_tot_user_values);
 	recon_bulk_insert(st, t->days, TOT_DAY_COLS, tot_day_types, st->tot_days.n,
 					  recon_tot_day_values);
-	recon_bulk_insert(st, t->episodes, TOT_EPISODE_COLS, tot_episode_types, st->tot_episodes.n,
+	recon_bulk_insert(st, t->episodes, TOT_EPISODE_COLS, tot_episode_types, st->tot_lows.n,
 					  recon_tot_episode_values);
 }
 
@@ -1669,7 +1660,7 @@ recon_totals_srf(FunctionCallInfo fcinfo, TotKind kind)
 					 has_from, has_from ? PG_GETARG_TIMESTAMPTZ(1) : 0,
 					 has_to, has_to ? PG_GETARG_TIMESTAMPTZ(2) : 0);
 	recon_walk_all(&st);
-	n = kind == TOT_USERS ? st.tot_users.n : kind == TOT_DAYS ? st.tot_days.n : st.tot_episodes.n;
+	n = kind == TOT_USERS ? st.tot_users.n : kind == TOT_DAYS ? st.tot_days.n : st.tot_lows.n;
 	fill = kind == TOT_USERS ? recon_tot_user_values
 		: kind == TOT_DAYS ? recon_tot_day_values : recon_tot_episode_values;
 	for (i = 0; i < n; i++)
