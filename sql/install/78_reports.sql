@@ -222,7 +222,7 @@ LEFT JOIN disc d ON d.day = k.day AND d.currency = k.currency
 LEFT JOIN anom n ON n.day = k.day AND n.currency = k.currency
 LEFT JOIN calo_recon.currencies cu ON cu.code = k.currency;
 COMMENT ON VIEW calo_recon.daily_summary IS
-  'The figures per currency and UTC day (days with transactions or discrepancies): activity, the wallet liability at the end of the day, breaks by kind, overdrafts, discrepancies and anomalies. Money rounded to the currency''s minor unit (round_money). Breaks are as of the last calo_recon.reconcile()';
+  'The figures per currency and UTC day (days with transactions or discrepancies): activity, the wallet liability at the end of the day, breaks by kind, overdrafts, discrepancies and anomalies. Money rounded to the currency''s minor unit (round_money); NULL where a value is outside the exact range of the reconciliation (out_of_range). Breaks are as of the last calo_recon.reconcile()';
 COMMENT ON COLUMN calo_recon.daily_summary.day IS 'Day (UTC) the rows were logged';
 COMMENT ON COLUMN calo_recon.daily_summary.currency IS 'Currency';
 COMMENT ON COLUMN calo_recon.daily_summary.transactions IS 'Transactions logged that day';
@@ -292,8 +292,8 @@ SELECT x.user_id,
        coalesce(x.overdrafts, 0) AS overdrafts,
        coalesce(d.discrepancies, 0) AS discrepancies,
        coalesce(r.rejections, 0) AS rejections,
-       calo_recon.round_money(coalesce(x.credits_total, 0), cu.minor_unit) AS credits_total,
-       calo_recon.round_money(coalesce(x.debits_total, 0), cu.minor_unit) AS debits_total,
+       calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.credits_total END, cu.minor_unit) AS credits_total,
+       calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.debits_total END, cu.minor_unit) AS debits_total,
        calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
        calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
        calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
@@ -308,7 +308,7 @@ LEFT JOIN findings f ON f.user_id = x.user_id
 LEFT JOIN disc d ON d.user_id = x.user_id
 LEFT JOIN rej r ON r.user_id = x.user_id;
 COMMENT ON VIEW calo_recon.user_summary IS
-  'One row per user seen in transactions, balance errors or rejections: activity, opening and closing balance, credits, debits and VAT, whether they add up (opening_balance + credits_net - debits_net = current_balance), and counts of breaks, drift, overdrafts, discrepancies and refused debits. Money rounded to the currency''s minor unit (round_money). Break and drift counts are as of the last calo_recon.reconcile(). WHERE user_id = ... reads only that user''s rows';
+  'One row per user seen in transactions, balance errors or rejections: activity, opening and closing balance, credits, debits and VAT, whether they add up (opening_balance + credits_net - debits_net = current_balance), and counts of breaks, drift, overdrafts, discrepancies and refused debits. Money rounded to the currency''s minor unit (round_money). Break and drift counts are as of the last calo_recon.reconcile(). A money figure one of whose values is outside the exact range of the reconciliation (out_of_range in balance_breaks) is NULL. WHERE user_id = ... reads only that user''s rows';
 COMMENT ON COLUMN calo_recon.user_summary.user_id IS 'Wallet owner';
 COMMENT ON COLUMN calo_recon.user_summary.transactions IS 'Number of transactions';
 COMMENT ON COLUMN calo_recon.user_summary.first_logged_at IS 'First transaction time';
@@ -387,8 +387,8 @@ BEGIN
            coalesce(x.overdrafts, 0) AS overdrafts,
            coalesce(d.discrepancies, 0) AS discrepancies,
            coalesce(r.rejections, 0) AS rejections,
-           calo_recon.round_money(coalesce(x.credits_total, 0), cu.minor_unit) AS credits_total,
-           calo_recon.round_money(coalesce(x.debits_total, 0), cu.minor_unit) AS debits_total,
+           calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.credits_total END, cu.minor_unit) AS credits_total,
+           calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.debits_total END, cu.minor_unit) AS debits_total,
            calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
            calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
            calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,

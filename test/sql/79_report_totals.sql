@@ -351,3 +351,20 @@ UPDATE calo_recon.user_totals SET credits_total = credits_total + 1 WHERE user_i
 INSERT INTO calo_recon.pending_reconcile (user_id) VALUES ('gen-4');
 SELECT * FROM pg_temp.differences();
 ROLLBACK;
+
+-- a value the exact math cannot hold (19 decimals): the figures it goes
+-- into are NULL, never rounded, live and stored alike, and so is the day's
+-- sum in day_totals; the other figures stay exact
+BEGIN;
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('R1', 'range-user', 'CREDIT', 'SAR', 0.0000000000000000001, 0, 0, 5, '2024-05-02 10:00+00'),
+       ('R2', 'range-user', 'DEBIT', 'SAR', 1, 0, 5, 4, '2024-05-02 11:00+00');
+SELECT transactions, credits_total, debits_total, vat_total, current_balance, reconciles
+FROM calo_recon.user_summary WHERE user_id = 'range-user';
+SELECT users FROM calo_recon.reconcile(ARRAY['range-user']);
+SELECT transactions, credits_total, debits_total, vat_total, current_balance, reconciles
+FROM calo_recon.user_summary WHERE user_id = 'range-user';
+SELECT credits IS NULL AS credits_null, debits IS NULL AS debits_null
+FROM calo_recon.day_totals WHERE currency = 'SAR' AND day = '2024-05-02';
+ROLLBACK;
