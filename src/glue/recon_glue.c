@@ -1416,7 +1416,9 @@ recon_tot_episode_values(ReconState *st, int64 i, Datum *v, bool *nulls)
 	nulls[3] = !t->ended;
 	v[4] = Int64GetDatum(t->transactions);
 	v[5] = CStringGetTextDatum(recon_fetch_txn_id(st, t->first_ref));
-	v[6] = CStringGetTextDatum(recon_fetch_txn_id(st, t->last_ref));
+	/* most runs are one row: its txn_id is fetched once */
+	v[6] = t->last_ref == t->first_ref ? v[5]
+		: CStringGetTextDatum(recon_fetch_txn_id(st, t->last_ref));
 	v[7] = st->currencies.items[l->currency].code_datum;
 	v[8] = recon_money_datum(l->balance, &nulls[8]);
 }
