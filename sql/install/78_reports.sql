@@ -40,11 +40,11 @@ REVOKE ALL ON FUNCTION calo_recon.user_day_figures(text[]) FROM PUBLIC;
 CREATE FUNCTION calo_recon.user_overdraft_episodes(user_ids text[])
 RETURNS TABLE (user_id text, currency text, started_at timestamptz, ended_at timestamptz,
                transactions bigint, first_txn_id text, last_txn_id text,
-               low_currency text, low_balance numeric)
+               low_currency text, low_balance numeric, run_currencies integer)
 LANGUAGE c STABLE
 AS 'MODULE_PATHNAME', 'calo_recon_user_overdraft_episodes';
 COMMENT ON FUNCTION calo_recon.user_overdraft_episodes(text[]) IS
-  'Internal to overdraft_episodes: the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, as reconcile() stores them in overdraft_episode_totals: one row per run and currency of its rows, with the lowest new_balance of the run''s rows in that currency (exact)';
+  'Internal to overdraft_episodes: the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, as reconcile() stores them in overdraft_episode_totals: one row per run and currency of its rows, with the lowest new_balance of the run''s rows in that currency (exact) and the number of those currencies';
 REVOKE ALL ON FUNCTION calo_recon.user_overdraft_episodes(text[]) FROM PUBLIC;
 
 CREATE TABLE calo_recon.user_totals (
@@ -138,7 +138,8 @@ CREATE TABLE calo_recon.overdraft_episode_totals (
     first_txn_id    text        NOT NULL,
     last_txn_id     text        NOT NULL,
     low_currency    text        NOT NULL,
-    low_balance     numeric
+    low_balance     numeric,
+    run_currencies  integer     NOT NULL
 );
 COMMENT ON TABLE calo_recon.overdraft_episode_totals IS
   'Internal to overdraft_episodes: user_overdraft_episodes() of each user as of their last reconcile(). Not dumped: a restore queues every user again';
@@ -151,6 +152,7 @@ COMMENT ON COLUMN calo_recon.overdraft_episode_totals.first_txn_id IS 'First neg
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.last_txn_id IS 'Last negative transaction of the run';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_currency IS 'A currency of the run''s rows (one row per run and currency)';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_balance IS 'The lowest new_balance of the run''s rows in low_currency, exact; NULL when the exact math cannot hold it';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.run_currencies IS 'The number of currencies among the run''s rows: the rows this run has here';
 
 CREATE VIEW calo_recon.daily_summary AS
 WITH activity AS (
@@ -411,24 +413,35 @@ COMMENT ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) IS
 REVOKE ALL ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) FROM PUBLIC;
 
 CREATE VIEW calo_recon.overdraft_episodes AS
-WITH episodes AS (
+-- NOT MATERIALIZED: each branch below reads its own runs, so LIMIT stops
+-- early and a filter on user_id reaches the stored rows
+WITH episodes AS NOT MATERIALIZED (
     SELECT e.user_id, e.currency, e.started_at, e.ended_at, e.transactions, e.first_txn_id,
-           e.last_txn_id, e.low_currency, e.low_balance
+           e.last_txn_id, e.low_currency, e.low_balance, e.run_currencies
     FROM calo_recon.overdraft_episode_totals e
     WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = e.user_id)
     UNION ALL
     SELECT l.user_id, l.currency, l.started_at, l.ended_at, l.transactions, l.first_txn_id,
-           l.last_txn_id, l.low_currency, l.low_balance
+           l.last_txn_id, l.low_currency, l.low_balance, l.run_currencies
     FROM calo_recon.user_overdraft_episodes(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l
 )
--- a run's lowest balance in each of its currencies rounded to that
--- currency's minor unit, then the lowest of them (NULL when one is)
+-- the lowest balance of a run in one currency, rounded to its minor unit
 SELECT e.user_id, e.currency, e.started_at, e.ended_at,
-       CASE WHEN pg_catalog.count(e.low_balance) = pg_catalog.count(*)
-            THEN pg_catalog.min(calo_recon.round_money(e.low_balance, cu.minor_unit)) END AS lowest_balance,
+       calo_recon.round_money(e.low_balance, cu.minor_unit) AS lowest_balance,
        e.transactions, e.first_txn_id, e.last_txn_id
 FROM episodes e
 LEFT JOIN calo_recon.currencies cu ON cu.code = e.low_currency
+WHERE e.run_currencies = 1
+UNION ALL
+-- of a run in several: each currency's rounded, then the lowest (NULL when
+-- one is)
+SELECT e.user_id, e.currency, e.started_at, e.ended_at,
+       CASE WHEN pg_catalog.count(e.low_balance) = pg_catalog.count(*)
+            THEN pg_catalog.min(calo_recon.round_money(e.low_balance, cu.minor_unit)) END,
+       e.transactions, e.first_txn_id, e.last_txn_id
+FROM episodes e
+LEFT JOIN calo_recon.currencies cu ON cu.code = e.low_currency
+WHERE e.run_currencies > 1
 GROUP BY e.user_id, e.first_txn_id, e.currency, e.started_at, e.ended_at, e.transactions, e.last_txn_id;
 COMMENT ON VIEW calo_recon.overdraft_episodes IS
   'Runs of consecutive negative balances per user in chain order (logged_at, txn_id): when the wallet went below zero, how low it went and when a later transaction brought it back to zero or above';

@@ -1337,14 +1337,14 @@ recon_resolve_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp)
  * --------------------------------------------------------------------- */
 #define TOT_USER_COLS 13
 #define TOT_DAY_COLS 9
-#define TOT_EPISODE_COLS 9
+#define TOT_EPISODE_COLS 10
 
 static const Oid tot_user_types[TOT_USER_COLS] = {TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 	TEXTOID, NUMERICOID, NUMERICOID, INT8OID, NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID};
 static const Oid tot_day_types[TOT_DAY_COLS] = {TEXTOID, TEXTOID, DATEOID, INT8OID, NUMERICOID,
 NUMERICOID, NUMERICOID, INT8OID, NUMERICOID};
 static const Oid tot_episode_types[TOT_EPISODE_COLS] = {TEXTOID, TEXTOID, TIMESTAMPTZOID,
-TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID};
+TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, INT4OID};
 
 /* An inexact figure (report_totals.h) is NULL. */
 static Datum
@@ -1421,6 +1421,7 @@ recon_tot_episode_values(ReconState *st, int64 i, Datum *v, bool *nulls)
 		: CStringGetTextDatum(recon_fetch_txn_id(st, t->last_ref));
 	v[7] = st->currencies.items[l->currency].code_datum;
 	v[8] = recon_money_datum(l->balance, &nulls[8]);
+	v[9] = Int32GetDatum((int32) t->nlows);
 }
 
 typedef void (*TotValuesFn) (ReconState *st, int64 i, Datum *values, bool *nulls);

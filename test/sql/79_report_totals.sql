@@ -368,3 +368,18 @@ FROM calo_recon.user_summary WHERE user_id = 'range-user';
 SELECT credits IS NULL AS credits_null, debits IS NULL AS debits_null
 FROM calo_recon.day_totals WHERE currency = 'SAR' AND day = '2024-05-02';
 ROLLBACK;
+
+-- an overdraft run over two currencies: each currency's lowest rounded to
+-- its own minor unit, then the lowest of them, live and stored
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('M1', 'mixed-user', 'DEBIT', 'JPY', 7, 0, 5, -2, '2024-05-03 10:00+00'),
+       ('M2', 'mixed-user', 'DEBIT', 'BHD', 0.1234, 0, -2, -2.1234, '2024-05-03 11:00+00'),
+       ('M3', 'mixed-user', 'CREDIT', 'JPY', 10, 0, -2.1234, 7.8766, '2024-05-03 12:00+00');
+SELECT * FROM pg_temp.differences();
+SELECT user_id, currency, lowest_balance, transactions, first_txn_id, last_txn_id
+FROM calo_recon.overdraft_episodes WHERE user_id = 'mixed-user';
+SELECT users FROM calo_recon.reconcile(ARRAY['mixed-user']);
+SELECT run_currencies, count(*) FROM calo_recon.overdraft_episode_totals
+WHERE user_id = 'mixed-user' GROUP BY 1;
+SELECT * FROM pg_temp.differences();
