@@ -5326,4 +5326,6 @@ LEFT JOIN calo_recon.models m ON m.model_id = t.model_id
 LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = t.txn_id
 WHERE v.verdict IS DISTINCT FROM 'dismissed'
   AND (f.flagged OR t.amount_rule_hit OR v.verdict = 'confirmed');
+-- the roles granted before see the new view as a fresh install's do
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of scores (issue 10 item 7)
