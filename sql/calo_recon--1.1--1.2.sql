@@ -5236,6 +5236,221 @@ REVOKE ALL ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[],
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of citus2
 
+-- is_break (one home of the break kinds): balance_breaks, the insert-time
+-- alerts and reconcile()'s resolution of unsupported alerts ask the core
+-- which findings are breaks instead of each spelling the list.  OR REPLACE
+-- keeps the grants and comments of the view and the trigger function.
+CREATE FUNCTION calo_recon.is_break(finding text)
+RETURNS boolean
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_is_break';
+COMMENT ON FUNCTION calo_recon.is_break(text) IS
+  'Whether a finding of reconcile() is a break (chain, arithmetic, out_of_range) rather than precision drift or an overdraft: the one list balance_breaks, the insert-time alerts and the resolution of unsupported alerts use; false for any other text';
+CREATE OR REPLACE VIEW calo_recon.balance_breaks AS
+WITH breaks AS (
+    SELECT f.txn_id, f.user_id, f.finding AS break_kind, f.currency,
+           f.expected, f.actual, f.difference, f.tolerance, f.logged_at,
+           calo_recon.finding_rank(f.finding) AS kind_order
+    FROM calo_recon.reconciliation_findings f
+    WHERE calo_recon.is_break(f.finding)
+    UNION ALL
+    SELECT DISTINCT ON (q.txn_id)
+           q.txn_id, t.user_id, 'conflict', t.currency,
+           NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric,
+           coalesce(t.logged_at, q.logged_at), NULL::integer  -- after the walk's findings
+    FROM calo_recon.quarantine q
+    JOIN calo_recon.transactions t ON t.txn_id = q.txn_id
+    WHERE q.reason = 'conflict'
+)
+SELECT b.txn_id, b.user_id, b.break_kind, b.currency,
+       calo_recon.round_money(b.expected, cu.minor_unit) AS expected,
+       calo_recon.round_money(b.actual, cu.minor_unit) AS actual,
+       calo_recon.round_money(b.difference, cu.minor_unit) AS difference, b.tolerance,
+       pg_catalog.row_number() OVER (PARTITION BY b.user_id
+           ORDER BY calo_recon.chain_key(b.logged_at, b.txn_id), b.kind_order NULLS LAST) = 1 AS first_break,
+       b.logged_at, t.source_file
+FROM breaks b
+-- by user_id too (the same row: a break is of its transaction's user), so
+-- that a Citus cluster joins the colocated shards (README "Scaling out with Citus")
+LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id AND t.user_id = b.user_id
+LEFT JOIN calo_recon.currencies cu ON cu.code = b.currency;
+CREATE OR REPLACE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+    first_new timestamptz[];
+    new_ids text[];
+    -- the new rows logged since backfill_before, and the walk's rows before it
+    fresh_ids text[];
+    -- the new rows the amount rule is asked about: only a row above the
+    -- lowest threshold can be above its own (a million-row COPY probed
+    -- amount_rule_hits a million times by primary key)
+    rule_ids text[];
+    lowest_threshold numeric := (SELECT pg_catalog.min(a.threshold) FROM calo_recon.amount_thresholds a);
+    stale_ids text[];
+    model record;
+    model_users text[];
+    -- rows logged before it raise no alert (a backfill of history)
+    backfill_before timestamptz := pg_catalog.now() - (calo_recon.ops_settings()).alert_backfill_age;
+    raised_ids bigint[] := '{}';
+    raised_kinds text[] := '{}';
+    found_txns text[];
+    found_users text[];
+    found_kinds text[];
+    found_details jsonb[];
+    found_ranks integer[];
+    rechecked text[];
+BEGIN
+    IF NOT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean THEN
+        RETURN NULL;
+    END IF;
+
+    -- each user of the new rows with its earliest new instant: where the
+    -- walk starts re-checking
+    SELECT pg_catalog.array_agg(u.user_id), pg_catalog.array_agg(u.first_new)
+    INTO users, first_new
+    FROM (SELECT n.user_id, pg_catalog.min(n.logged_at) AS first_new
+          FROM new_rows n GROUP BY n.user_id) u;
+
+    -- wait for concurrent inserts of these users, so that the statement
+    -- below (a new snapshot under READ COMMITTED) sees their rows; a
+    -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
+    -- insert that had to wait fails as a serialization failure, to be retried
+    IF calo_recon.lock_user_chains(users)
+       AND pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';
+    END IF;
+
+    -- the walk of reconcile() over the stored rows (chain order and rules in
+    -- C, each row against its predecessor in chain order): the findings of
+    -- the new rows, and the chain findings of the stored rows after them,
+    -- whose predecessor may now be a new row
+    SELECT pg_catalog.array_agg(n.txn_id),
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE backfill_before IS NULL OR n.logged_at >= backfill_before),
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE (backfill_before IS NULL OR n.logged_at >= backfill_before)
+                                                  AND n.amount > lowest_threshold)
+    INTO new_ids, fresh_ids, rule_ids FROM new_rows n;
+    WITH walked AS MATERIALIZED (
+        SELECT f.* FROM calo_recon.chain_findings_since(users, first_new, new_ids) f
+    ), found AS (
+        SELECT w.txn_id, w.user_id, w.finding AS alert_kind,
+               CASE w.finding
+                   -- actual is new_balance, unless it is beyond the walk's range
+                   WHEN 'overdraft' THEN pg_catalog.jsonb_build_object(
+                       'new_balance', coalesce(w.actual, (SELECT n.new_balance FROM new_rows n
+                                                          WHERE n.txn_id = w.txn_id)),
+                       'currency', w.currency)
+                   ELSE pg_catalog.jsonb_build_object('expected', w.expected, 'actual', w.actual,
+                                                      'difference', w.difference, 'tolerance', w.tolerance,
+                                                      'currency', w.currency)
+               END AS detail,
+               calo_recon.finding_rank(w.finding) AS ord
+        FROM walked w
+        WHERE (w.is_new AND (calo_recon.is_break(w.finding) OR w.finding = 'overdraft'))
+           OR (NOT w.is_new AND w.finding = 'chain')
+    )
+    SELECT (SELECT pg_catalog.array_agg(DISTINCT w.txn_id) FROM walked w WHERE NOT w.is_new),
+           pg_catalog.array_agg(found.txn_id), pg_catalog.array_agg(found.user_id),
+           pg_catalog.array_agg(found.alert_kind), pg_catalog.array_agg(found.detail),
+           pg_catalog.array_agg(found.ord)
+    INTO rechecked, found_txns, found_users, found_kinds, found_details, found_ranks
+    FROM found;
+
+    -- an open chain alert of a re-checked row that the walk no longer makes,
+    -- with that detail (another predecessor), is resolved before the new one
+    -- is raised
+    IF rechecked IS NOT NULL THEN
+        UPDATE calo_recon.alerts a
+        SET resolved_at = pg_catalog.now(),
+            resolution = CASE WHEN a.txn_id = ANY (found_txns)
+                              THEN 'chain re-checked after an out-of-order insert: a break against another predecessor in chain order, raised as a new alert'
+                              ELSE 'chain re-checked after an out-of-order insert: old_balance follows the predecessor in chain order'
+                         END
+        WHERE a.txn_id = ANY (rechecked) AND a.alert_kind = 'chain' AND a.resolved_at IS NULL
+          AND NOT EXISTS (SELECT FROM unnest(found_txns, found_kinds, found_details) AS f(txn_id, kind, detail)  -- multi-argument form: unqualified
+                          WHERE f.txn_id = a.txn_id AND f.kind = 'chain' AND f.detail = a.detail);
+    END IF;
+
+    -- the walk's rows logged before backfill_before raise no alert: looked
+    -- up by id (not correlated per row: a Citus cluster cannot run that)
+    IF backfill_before IS NOT NULL THEN
+        SELECT pg_catalog.array_agg(t.txn_id) INTO stale_ids
+        FROM calo_recon.transactions t
+        WHERE t.txn_id IN (SELECT pg_catalog.unnest(found_txns)) AND t.logged_at < backfill_before;
+    END IF;
+
+    -- the new alerts and the amount rule
+    WITH found AS (
+        SELECT f.txn_id, f.user_id, f.alert_kind, f.detail, f.ord
+        FROM unnest(found_txns, found_users, found_kinds, found_details, found_ranks)  -- multi-argument form: unqualified
+             AS f(txn_id, user_id, alert_kind, detail, ord)
+        UNION ALL
+        SELECT h.txn_id, h.user_id, 'amount_rule',
+               pg_catalog.jsonb_build_object('amount', h.amount, 'threshold', h.threshold,
+                                             'currency', h.currency),
+               NULL::integer  -- after the walk's findings
+        FROM calo_recon.amount_rule_hits h
+        -- the ids, not a join to new_rows: Citus cannot read a transition
+        -- table in a query over a distributed table (README "Scaling out
+        -- with Citus"); IN (unnest), not = ANY: a hashed semi-join for a
+        -- bulk insert's many ids.  The view decides; it is asked only about
+        -- rule_ids
+        WHERE h.txn_id IN (SELECT pg_catalog.unnest(rule_ids))
+    ), stored AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
+        FROM found
+        WHERE found.txn_id NOT IN (SELECT pg_catalog.unnest(stale_ids))
+        ORDER BY found.txn_id, found.ord NULLS LAST
+        ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+        RETURNING alert_id, alert_kind
+    )
+    SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+           raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+    INTO raised_ids, raised_kinds FROM stored;
+
+    -- each active model, through the scoring path of score_transactions()
+    -- (calo_recon.model_scores: only the users of the new rows it scores are
+    -- read and walked), alerts the new rows that calo_recon.transaction_models
+    -- gives it (no model part in partial builds)
+    IF pg_catalog.to_regclass('calo_recon.models') IS NOT NULL THEN
+        FOR model IN SELECT m.* FROM calo_recon.models m WHERE m.active ORDER BY m.model_id LOOP
+            CONTINUE WHEN model.features IS DISTINCT FROM calo_recon.transaction_feature_names();
+            SELECT pg_catalog.array_agg(DISTINCT tm.user_id) INTO model_users
+            FROM calo_recon.transaction_models tm
+            WHERE tm.txn_id IN (SELECT pg_catalog.unnest(new_ids)) AND tm.model_id = model.model_id;
+            CONTINUE WHEN model_users IS NULL;
+            WITH stored AS (
+                INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+                SELECT s.txn_id, s.user_id, 'model',
+                       pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
+                                                     'model_id', model.model_id, 'model_name', model.model_name)
+                FROM calo_recon.model_scores(model.model_id, model_users) s
+                JOIN calo_recon.transaction_models tm ON tm.txn_id = s.txn_id AND tm.model_id = model.model_id
+                WHERE s.flagged AND s.txn_id IN (SELECT pg_catalog.unnest(fresh_ids))
+                ORDER BY s.txn_id
+                ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+                RETURNING alert_id, alert_kind
+            )
+            SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+                   raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+            INTO raised_ids, raised_kinds FROM stored;
+        END LOOP;
+    END IF;
+
+    -- one notification for the statement, with the count (the alert ids
+    -- keep NOTIFY from folding two statements' equal payloads)
+    IF pg_catalog.cardinality(raised_ids) > 0 THEN
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(raised_ids, raised_kinds));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of is_break
+
 -- ---------------------------------------------------------------------------
 -- scores (issue 10 item 7): the anomalies view fast on 1M transactions. One
 -- read of the transactions through transaction_rules (new: the model that

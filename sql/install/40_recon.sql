@@ -109,6 +109,13 @@ AS 'MODULE_PATHNAME', 'calo_recon_finding_rank';
 COMMENT ON FUNCTION calo_recon.finding_rank(text) IS
   'Order in which reconcile() reports the findings of one transaction: chain, chain_drift, arithmetic, drift, out_of_range, overdraft (1 to 6); NULL for any other text';
 
+CREATE FUNCTION calo_recon.is_break(finding text)
+RETURNS boolean
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_is_break';
+COMMENT ON FUNCTION calo_recon.is_break(text) IS
+  'Whether a finding of reconcile() is a break (chain, arithmetic, out_of_range) rather than precision drift or an overdraft: the one list balance_breaks, the insert-time alerts and the resolution of unsupported alerts use; false for any other text';
+
 CREATE FUNCTION calo_recon.round_money(value numeric, minor_unit integer)
 RETURNS numeric
 LANGUAGE c IMMUTABLE PARALLEL SAFE
@@ -128,7 +135,7 @@ WITH breaks AS (
            f.expected, f.actual, f.difference, f.tolerance, f.logged_at,
            calo_recon.finding_rank(f.finding) AS kind_order
     FROM calo_recon.reconciliation_findings f
-    WHERE f.finding IN ('arithmetic', 'chain', 'out_of_range')
+    WHERE calo_recon.is_break(f.finding)
     UNION ALL
     SELECT DISTINCT ON (q.txn_id)
            q.txn_id, t.user_id, 'conflict', t.currency,

@@ -218,7 +218,7 @@ BEGIN
                END AS detail,
                calo_recon.finding_rank(w.finding) AS ord
         FROM walked w
-        WHERE (w.is_new AND w.finding IN ('arithmetic', 'chain', 'out_of_range', 'overdraft'))
+        WHERE (w.is_new AND (calo_recon.is_break(w.finding) OR w.finding = 'overdraft'))
            OR (NOT w.is_new AND w.finding = 'chain')
     )
     SELECT (SELECT pg_catalog.array_agg(DISTINCT w.txn_id) FROM walked w WHERE NOT w.is_new),

@@ -566,7 +566,7 @@ iforest_from_json(PG_FUNCTION_ARGS)
 /* ---------------------------------------------- for the scoring path (C) */
 
 ifo_forest *
-mglue_forest_decode(Datum stored)
+mglue_forest_decode_bytes(const uint8 *buf, size_t len)
 {
-	return decode_stored(stored);
+	return decode_or_error(buf, len, ERRCODE_DATA_CORRUPTED);
 }

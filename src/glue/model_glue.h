@@ -73,8 +73,15 @@ struct ifo_forest;
 void		mglue_scaler_decode(Datum stored, struct scl_model *m);
 /* scaler_fit over rows (n_rows x nf, in order); fitted gets the model too. */
 bytea	   *mglue_scaler_fit(const double *rows, uint64 n_rows, int nf, struct scl_model *fitted);
-/* A stored calo_recon.iforest, decoded into its scoring layout. */
+/*
+ * A stored calo_recon.iforest, decoded into its scoring layout: from the
+ * backend's cache of decoded forests (forest_cache_glue.c) when it holds
+ * those bytes.  Read-only; valid until the end of the transaction.
+ */
 struct ifo_forest *mglue_forest_decode(Datum stored);
+/* The bytes of a stored model, decoded into the current memory context
+ * (ERRCODE_DATA_CORRUPTED when they are not a valid model). */
+struct ifo_forest *mglue_forest_decode_bytes(const uint8 *buf, size_t len);
 /* Errors (22023, 54000) when iforest_fit would refuse these parameters. */
 void		mglue_forest_check(int32 n_trees, int32 sample_size, uint32 nf);
 /* iforest_fit over rows (n_rows x nf, in order) with these parameters. */

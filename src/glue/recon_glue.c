@@ -65,6 +65,7 @@ PG_FUNCTION_INFO_V1(calo_recon_tolerance);
 PG_FUNCTION_INFO_V1(calo_recon_is_credit);
 PG_FUNCTION_INFO_V1(calo_recon_is_overdraft);
 PG_FUNCTION_INFO_V1(calo_recon_finding_rank);
+PG_FUNCTION_INFO_V1(calo_recon_is_break);
 
 /* ---------------------------------------------------------------------
  * numeric -> bal_dec
@@ -1068,7 +1069,7 @@ recon_drain_queue(const char *queue_table, Snapshot snapshot, bool all_users, Da
 /* the open alerts of the kinds a finding supports, of the users $1 (NULL: all) */
 #define OPEN_BREAK_ALERTS_OF_USERS \
 	" a.resolved_at IS NULL " \
-	" AND a.alert_kind OPERATOR(pg_catalog.=) ANY ('{arithmetic,chain,out_of_range}'::pg_catalog.text[]) " \
+	" AND calo_recon.is_break(a.alert_kind) " \
 	" AND ($1 IS NULL OR a.user_id OPERATOR(pg_catalog.=) ANY ($1)) "
 
 /*
@@ -2132,4 +2133,20 @@ calo_recon_finding_rank(PG_FUNCTION_ARGS)
 	if (f == BAL_NONE)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32((int32) f);
+}
+
+/*
+ * calo_recon.is_break(finding text) RETURNS boolean: whether the walk's
+ * finding of that name is a break (bal_finding_is_break: chain, arithmetic,
+ * out_of_range), the one list balance_breaks, the insert-time alerts and
+ * reconcile()'s resolution of unsupported alerts read; false for drift,
+ * overdraft and any other text.
+ */
+Datum
+calo_recon_is_break(PG_FUNCTION_ARGS)
+{
+	text	   *name = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_BOOL(bal_finding_is_break(bal_finding_from_name(VARDATA_ANY(name),
+															  VARSIZE_ANY_EXHDR(name))));
 }

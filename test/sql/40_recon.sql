@@ -233,6 +233,10 @@ SELECT calo_recon.is_overdraft(-0.0001) AS negative, calo_recon.is_overdraft(0) 
 -- the order of one transaction's findings, from the walk (conflict is not the walk's)
 SELECT f, calo_recon.finding_rank(f) FROM unnest(ARRAY['chain', 'chain_drift', 'arithmetic', 'drift',
     'out_of_range', 'overdraft', 'conflict', 'none']) f ORDER BY calo_recon.finding_rank(f), f;
+-- which findings are breaks, from the walk's core: the list balance_breaks, the
+-- insert-time alerts and reconcile()'s resolution of alerts read
+SELECT f, calo_recon.is_break(f) FROM unnest(ARRAY['chain', 'chain_drift', 'arithmetic', 'drift',
+    'out_of_range', 'overdraft', 'conflict', 'Chain', 'none', NULL]) f ORDER BY f COLLATE "C" NULLS LAST;
 -- the views follow the same order: the last row of 'walk' in chain order is W-L2
 SELECT current_balance, overdrafts, credits_total, debits_total FROM calo_recon.user_summary WHERE user_id = 'walk';
 SELECT first_txn_id, last_txn_id, transactions FROM calo_recon.overdraft_episodes WHERE user_id = 'walk';

@@ -282,7 +282,7 @@ INSERT INTO entry_points VALUES
   ('chain_findings_since', $$SELECT * FROM calo_recon.chain_findings_since(ARRAY['tap-hsp-1'], ARRAY['2024-01-01 00:00+00'::pg_catalog.timestamptz], ARRAY['TAP-HSP-1'])$$),
   ('chain rules', $$SELECT calo_recon.chain_key('2024-01-01 00:00+00', 'x'), calo_recon.tolerance(3),
                           calo_recon.tolerance(NULL), calo_recon.is_credit(NULL, 1, 2), calo_recon.is_overdraft(-1),
-                          calo_recon.finding_rank('chain'), calo_recon.round_money(1.005, 2),
+                          calo_recon.finding_rank('chain'), calo_recon.is_break('chain'), calo_recon.round_money(1.005, 2),
                           calo_recon.round_money(1.5, NULL)$$),
   ('scaler functions', $$SELECT calo_recon.scaler_transform(f.scaler, f.x), calo_recon.scaler_to_json(f.scaler),
                                calo_recon.scaler_from_json(f.scaler_json), calo_recon.scaler_info(f.scaler),
