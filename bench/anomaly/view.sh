@@ -7,7 +7,7 @@
 # scored), 2,000 verdicts (a third dismissed), scores vacuumed as autovacuum
 # would.  Two rule settings: the built-in thresholds (the generated amounts
 # put about 90 % of the rows above them) and thresholds raised so that the
-# rule flags about 1 %.  Best of REPEAT, ms; the row counts of both checked
+# rule flags about 2 %.  Best of REPEAT, ms; the row counts of both checked
 # equal by reason first.
 #   N=1000000 bash bench/anomaly/view.sh      (the default)
 source "$(dirname "$0")/common.sh"
