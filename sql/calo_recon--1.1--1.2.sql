@@ -5552,3 +5552,32 @@ WHERE k.verdict IS DISTINCT FROM 'dismissed'
 -- the roles granted before see the new view as a fresh install's do
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of scores (issue 10 item 7)
+
+-- ---------------------------------------------------------------------------
+-- scores (issue 13, first step): transaction_scores carries the user_id of
+-- the scored transaction, so that the scores can be distributed by user
+-- beside the transactions on a Citus cluster. Backfilled from transactions;
+-- scores of transactions no longer stored (no view showed them: every
+-- reader joins through transactions) are deleted. score_placement() returns
+-- the row's user.
+-- ---------------------------------------------------------------------------
+ALTER TABLE calo_recon.transaction_scores ADD COLUMN user_id text;
+UPDATE calo_recon.transaction_scores s SET user_id = t.user_id
+FROM calo_recon.transactions t WHERE t.txn_id = s.txn_id;
+DELETE FROM calo_recon.transaction_scores s WHERE s.user_id IS NULL;
+ALTER TABLE calo_recon.transaction_scores ALTER COLUMN user_id SET NOT NULL;
+COMMENT ON COLUMN calo_recon.transaction_scores.user_id IS 'Wallet owner of the scored transaction (its user_id in calo_recon.transactions)';
+DROP FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]);
+CREATE FUNCTION calo_recon.score_placement(anchor_shard oid, user_ids text[], currencies text[],
+                                           currency_models bigint[], model_ids bigint[],
+                                           scalers calo_recon.scaler[], forests calo_recon.iforest[],
+                                           thresholds float8[])
+RETURNS TABLE (txn_id text, model_id bigint, score float8, flagged boolean, explanation text,
+               attribution jsonb, user_id text)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_score_placement';
+COMMENT ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) IS
+  'Internal to score_transactions() on a Citus cluster: the scores of the given users'' transactions (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), each row scored by the model (model_ids, scalers, forests, thresholds) that currency_models gives its currency (as calo_recon.transaction_models chose on the coordinator; a currency not in currencies is not scored), with the explanation and attribution of flagged rows and the row''s user';
+REVOKE ALL ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) FROM PUBLIC;
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of scores (issue 13, first step)

@@ -160,6 +160,10 @@ CREATE TABLE calo_recon.transaction_scores (
     explanation  text,
     scored_at    timestamptz NOT NULL DEFAULT now(),
     attribution  jsonb,
+    -- the wallet owner of the scored transaction (last: added by 1.2's
+    -- update), so that the scores can live beside the user's transactions
+    -- on a Citus cluster
+    user_id      text        NOT NULL,
     -- model first: a model's scores are written in one bulk write in txn_id
     -- order (src/glue/score_glue.c), so those of a new model go to the
     -- right edge of the key, not one into every leaf page of the old ones
@@ -181,6 +185,7 @@ COMMENT ON COLUMN calo_recon.transaction_scores.explanation IS
 COMMENT ON COLUMN calo_recon.transaction_scores.attribution IS
   'For flagged rows, the isolation bits of every feature: {"cause", "total_bits", "features": [{"feature", "bits", "direction": above|below|none}, ...]} most bits first; the bits sum to total_bits, the mean over the trees of log2(tree samples / samples of the row''s leaf). NULL otherwise';
 COMMENT ON COLUMN calo_recon.transaction_scores.scored_at IS 'When it was scored';
+COMMENT ON COLUMN calo_recon.transaction_scores.user_id IS 'Wallet owner of the scored transaction (its user_id in calo_recon.transactions)';
 
 -- Replaces an ON DELETE CASCADE foreign key, whose per-row check would
 -- cost more than scoring itself on large tables.
