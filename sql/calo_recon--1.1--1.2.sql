@@ -5240,6 +5240,7 @@ SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- alerts and reconcile()'s resolution of unsupported alerts ask the core
 -- which findings are breaks instead of each spelling the list.  OR REPLACE
 -- keeps the grants and comments of the view and the trigger function.
+-- model_scores(txn_ids): the model alerts score the new rows only.
 CREATE FUNCTION calo_recon.is_break(finding text)
 RETURNS boolean
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
@@ -5274,6 +5275,20 @@ FROM breaks b
 -- that a Citus cluster joins the colocated shards (README "Scaling out with Citus")
 LEFT JOIN calo_recon.transactions t ON t.txn_id = b.txn_id AND t.user_id = b.user_id
 LEFT JOIN calo_recon.currencies cu ON cu.code = b.currency;
+-- The scores of some users' rows under a model, computed as
+-- score_transactions() computes them but not stored: the model alerts of the
+-- transactions an INSERT adds (72_alerts.sql), which ask for the new rows
+-- only (txn_ids), so that a user's history is walked for the features but
+-- not scored nor explained again at every insert.  Not STRICT for txn_ids'
+-- sake: a NULL model or user list gives no rows, as STRICT did.
+DROP FUNCTION calo_recon.model_scores(bigint, text[]);
+CREATE FUNCTION calo_recon.model_scores(model_id bigint, user_ids text[], txn_ids text[] DEFAULT NULL)
+RETURNS TABLE (txn_id text, user_id text, score float8, flagged boolean, explanation text)
+    AS 'MODULE_PATHNAME', 'calo_recon_model_scores'
+    LANGUAGE C STABLE ROWS 100;
+COMMENT ON FUNCTION calo_recon.model_scores(bigint, text[], text[]) IS
+  'Scores of the given users'' transactions under a model (score, flagged as score > its threshold, explanation of flagged rows), computed by the scoring path of score_transactions() and not stored; with txn_ids, only those of their transactions (the others still make the features). No rows for a NULL model_id or user_ids';
+REVOKE ALL ON FUNCTION calo_recon.model_scores(bigint, text[], text[]) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
@@ -5412,9 +5427,9 @@ BEGIN
     INTO raised_ids, raised_kinds FROM stored;
 
     -- each active model, through the scoring path of score_transactions()
-    -- (calo_recon.model_scores: only the users of the new rows it scores are
-    -- read and walked), alerts the new rows that calo_recon.transaction_models
-    -- gives it (no model part in partial builds)
+    -- (calo_recon.model_scores: only the users of the new rows are read and
+    -- walked, and only the new rows scored), alerts the new rows that
+    -- calo_recon.transaction_models gives it (no model part in partial builds)
     IF pg_catalog.to_regclass('calo_recon.models') IS NOT NULL THEN
         FOR model IN SELECT m.* FROM calo_recon.models m WHERE m.active ORDER BY m.model_id LOOP
             CONTINUE WHEN model.features IS DISTINCT FROM calo_recon.transaction_feature_names();
@@ -5427,7 +5442,7 @@ BEGIN
                 SELECT s.txn_id, s.user_id, 'model',
                        pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
                                                      'model_id', model.model_id, 'model_name', model.model_name)
-                FROM calo_recon.model_scores(model.model_id, model_users) s
+                FROM calo_recon.model_scores(model.model_id, model_users, coalesce(fresh_ids, '{}')) s
                 JOIN calo_recon.transaction_models tm ON tm.txn_id = s.txn_id AND tm.model_id = model.model_id
                 WHERE s.flagged AND s.txn_id IN (SELECT pg_catalog.unnest(fresh_ids))
                 ORDER BY s.txn_id

@@ -285,13 +285,16 @@ COMMENT ON FUNCTION calo_recon.score_transactions(boolean) IS
 
 -- The scores of some users' rows under a model, computed as
 -- score_transactions() computes them but not stored: the model alerts of the
--- transactions an INSERT adds (72_alerts.sql).
-CREATE FUNCTION calo_recon.model_scores(model_id bigint, user_ids text[])
+-- transactions an INSERT adds (72_alerts.sql), which ask for the new rows
+-- only (txn_ids), so that a user's history is walked for the features but
+-- not scored nor explained again at every insert.  Not STRICT for txn_ids'
+-- sake: a NULL model or user list gives no rows, as STRICT did.
+CREATE FUNCTION calo_recon.model_scores(model_id bigint, user_ids text[], txn_ids text[] DEFAULT NULL)
 RETURNS TABLE (txn_id text, user_id text, score float8, flagged boolean, explanation text)
     AS 'MODULE_PATHNAME', 'calo_recon_model_scores'
-    LANGUAGE C STABLE STRICT ROWS 100;
-COMMENT ON FUNCTION calo_recon.model_scores(bigint, text[]) IS
-  'Scores of the given users'' transactions under a model (score, flagged as score > its threshold, explanation of flagged rows), computed by the scoring path of score_transactions() and not stored';
+    LANGUAGE C STABLE ROWS 100;
+COMMENT ON FUNCTION calo_recon.model_scores(bigint, text[], text[]) IS
+  'Scores of the given users'' transactions under a model (score, flagged as score > its threshold, explanation of flagged rows), computed by the scoring path of score_transactions() and not stored; with txn_ids, only those of their transactions (the others still make the features). No rows for a NULL model_id or user_ids';
 
 -- train_model()'s work after its checks: the feature rows in the view's
 -- order (so that a seed reproduces the model), the scaler and the forest
@@ -632,4 +635,4 @@ REVOKE ALL ON FUNCTION calo_recon.score_transactions(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.train_model(text, float8, int, int, bigint, text, timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.fit_and_score_model(bigint, float8, int, int, bigint, text, timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION calo_recon.model_scope(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION calo_recon.model_scores(bigint, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION calo_recon.model_scores(bigint, text[], text[]) FROM PUBLIC;

@@ -282,9 +282,9 @@ BEGIN
     INTO raised_ids, raised_kinds FROM stored;
 
     -- each active model, through the scoring path of score_transactions()
-    -- (calo_recon.model_scores: only the users of the new rows it scores are
-    -- read and walked), alerts the new rows that calo_recon.transaction_models
-    -- gives it (no model part in partial builds)
+    -- (calo_recon.model_scores: only the users of the new rows are read and
+    -- walked, and only the new rows scored), alerts the new rows that
+    -- calo_recon.transaction_models gives it (no model part in partial builds)
     IF pg_catalog.to_regclass('calo_recon.models') IS NOT NULL THEN
         FOR model IN SELECT m.* FROM calo_recon.models m WHERE m.active ORDER BY m.model_id LOOP
             CONTINUE WHEN model.features IS DISTINCT FROM calo_recon.transaction_feature_names();
@@ -297,7 +297,7 @@ BEGIN
                 SELECT s.txn_id, s.user_id, 'model',
                        pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
                                                      'model_id', model.model_id, 'model_name', model.model_name)
-                FROM calo_recon.model_scores(model.model_id, model_users) s
+                FROM calo_recon.model_scores(model.model_id, model_users, coalesce(fresh_ids, '{}')) s
                 JOIN calo_recon.transaction_models tm ON tm.txn_id = s.txn_id AND tm.model_id = model.model_id
                 WHERE s.flagged AND s.txn_id IN (SELECT pg_catalog.unnest(fresh_ids))
                 ORDER BY s.txn_id

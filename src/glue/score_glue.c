@@ -10,7 +10,7 @@
  *       fit on the training rows (the scope's rows of the window), keep
  *       the scores computed for the threshold and store them as the new
  *       model's
- *   calo_recon.model_scores(model_id, user_ids)       the scores of some
+ *   calo_recon.model_scores(model_id, user_ids[, txn_ids]) the scores of some
  *       users' rows, not stored (the model alerts of new transactions)
  *
  * Scores are written with the multi-insert path COPY uses (table_multi_insert
@@ -997,16 +997,69 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(result_desc, result, result_nulls)));
 }
 
+/* A txn_id and its length, for the search of model_scores' txn_ids */
+typedef struct TxnIdKey
+{
+	const char *bytes;
+	int			len;
+} TxnIdKey;
+
+static int
+txn_id_key_cmp(const void *a, const void *b)
+{
+	const TxnIdKey *x = a;
+	const TxnIdKey *y = b;
+	int			c = memcmp(x->bytes, y->bytes, Min(x->len, y->len));
+
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
 /*
- * calo_recon.model_scores(model_id bigint, user_ids text[])
+ * skip[i] for each row of the book whose txn_id is not one of txn_ids (NULL
+ * elements match nothing): the rows the caller did not ask about are
+ * neither scored nor explained, though their history still makes the
+ * features of the others.
+ */
+static bool *
+skip_other_txns(const FeatureBook *book, ArrayType *txn_ids)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			k = 0;
+	TxnIdKey   *keys;
+	bool	   *skip = palloc(sizeof(bool) * Max(book->n, 1));
+
+	deconstruct_array(txn_ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	keys = palloc(sizeof(TxnIdKey) * Max(n, 1));
+	for (int j = 0; j < n; j++)
+		if (!nulls[j])
+		{
+			keys[k].bytes = VARDATA_ANY(elems[j]);
+			keys[k++].len = VARSIZE_ANY_EXHDR(elems[j]);
+		}
+	qsort(keys, k, sizeof(TxnIdKey), txn_id_key_cmp);
+	for (int64 i = 0; i < book->n; i++)
+	{
+		TxnIdKey	row = {book->txn_arena + book->txn_off[i],
+		(int) (book->txn_off[i + 1] - book->txn_off[i])};
+
+		skip[i] = bsearch(&row, keys, k, sizeof(TxnIdKey), txn_id_key_cmp) == NULL;
+	}
+	return skip;
+}
+
+/*
+ * calo_recon.model_scores(model_id bigint, user_ids text[], txn_ids text[] DEFAULT NULL)
  *   RETURNS TABLE (txn_id text, user_id text, score float8, flagged boolean, explanation text)
+ * txn_ids NULL: every row of the users; else only those of their rows.
  */
 Datum
 calo_recon_model_scores(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		model_id = PG_GETARG_INT64(0);
-	ArrayType  *user_ids = PG_GETARG_ARRAYTYPE_P(1);
+	int64		model_id;
+	ArrayType  *user_ids;
 	MemoryContext caller;
 	MemoryContext work;
 	MemoryContext old;
@@ -1015,8 +1068,14 @@ calo_recon_model_scores(PG_FUNCTION_ARGS)
 	FeatureBook book;
 	double		threshold;
 	double	   *scores;
+	bool	   *skip = NULL;
 
 	InitMaterializedSRF(fcinfo, 0);
+	/* STRICT in its first two arguments, as before txn_ids */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		return (Datum) 0;
+	model_id = PG_GETARG_INT64(0);
+	user_ids = PG_GETARG_ARRAYTYPE_P(1);
 	caller = CurrentMemoryContext;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1029,17 +1088,22 @@ calo_recon_model_scores(PG_FUNCTION_ARGS)
 	s = model.s;
 	threshold = model.threshold;
 	fbook_load(&book, user_ids, true);
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		skip = skip_other_txns(&book, PG_GETARG_ARRAYTYPE_P(2));
 	scores = palloc(sizeof(double) * Max(book.n, 1));
-	scorer_score_book(&s, &book, NULL, scores);
+	scorer_score_book(&s, &book, skip, scores);
 	for (int64 i = 0; i < book.n; i++)
 	{
 		Datum		values[5];
 		bool		nulls[5] = {false, false, false, false, false};
 		double		score = scores[i];
-		const char *why = score > threshold ? scorer_explain(&s, &book, i).sentence : NULL;
+		const char *why;
 
 		if ((i & 0x3FF) == 0)
 			CHECK_FOR_INTERRUPTS();
+		if (skip != NULL && skip[i])
+			continue;
+		why = score > threshold ? scorer_explain(&s, &book, i).sentence : NULL;
 		values[0] = PointerGetDatum(cstring_to_text_with_len(book.txn_arena + book.txn_off[i],
 															 (int) (book.txn_off[i + 1] - book.txn_off[i])));
 		values[1] = PointerGetDatum(cstring_to_text_with_len(book.user_name[book.user[i]],

@@ -36,13 +36,14 @@
 #include "module_glue.h"
 #include "export_glue.h"
 #include "report_queries.h"
+#include "textwrap.h"
 
 #define EXCEL_MAX_STRING 32767
 #define EXCEL_MAX_SHEET_NAME 31
 /* A text column no wider than this (characters); longer text wraps in it. */
 #define MAX_TEXT_WIDTH 40.0
-/* how much of a wrapped text column's width a line fills, broken at words */
-#define WRAPPED_LINE_FILL 0.8
+/* what a cell's text leaves of its column's width (the cell's margins) */
+#define TEXT_CELL_PADDING 1.5
 #define MAX_NUMBER_WIDTH 30.0
 /*
  * The smallest print scale a report sheet may have: its 11 pt text prints at
@@ -50,6 +51,12 @@
  * across, its first column repeated, rather than shrunk past reading.
  */
 #define MIN_PRINT_SCALE 70
+/*
+ * LibreOffice lays the columns out about 6 % wider than Excel's pixel rule
+ * (width_pixels): a sheet within 10 % of the page at MIN_PRINT_SCALE prints
+ * on pages across rather than one page wide below it.
+ */
+#define PRINT_WIDTH_MARGIN 1.1
 /* A4 landscape, less the margins set below (inches) */
 #define PAGE_WIDTH_INCHES (297.0 / 25.4)
 #define SIDE_MARGIN_INCHES 0.4
@@ -340,20 +347,6 @@ fraction_width(double v)
 }
 
 /*
- * The width (in Excel's units, the width of a digit) text needs: capitals
- * are wider than digits, as in a ULID.
- */
-static double
-text_width(const char *text)
-{
-	double		width = 0;
-
-	for (; *text; text += pg_mblen(text))
-		width += (*text >= 'A' && *text <= 'Z') ? 1.2 : 1.0;
-	return width;
-}
-
-/*
  * A column's heading: its name in words ("wallet_liability" becomes "Wallet
  * liability"), which wraps in a narrow column; the CSV keeps the names.
  */
@@ -383,9 +376,7 @@ heading_width(const char *heading)
 	while (*word)
 	{
 		size_t		len = strcspn(word, " ");
-		char	   *one = pnstrdup(word, len);
-
-		longest = Max(longest, text_width(one) * 1.1 + 2);
+		longest = Max(longest, text_draw_width(word, len) * 1.1 + 2);
 		word += len;
 		word += strspn(word, " ");
 	}
@@ -443,7 +434,7 @@ set_report_print_layout(lxw_worksheet *sheet, const double *widths, int ncols)
 	for (i = 0; i < ncols; i++)
 		sheet_pixels += width_pixels(widths[i]);
 	set_print_layout(sheet, true);
-	if (sheet_pixels * MIN_PRINT_SCALE / 100 > page_pixels)
+	if (sheet_pixels * PRINT_WIDTH_MARGIN * MIN_PRINT_SCALE / 100 > page_pixels)
 	{
 		worksheet_fit_to_pages(sheet, 0, 0);
 		worksheet_set_print_scale(sheet, MIN_PRINT_SCALE);
@@ -461,7 +452,15 @@ finish_part(SheetWriter *w)
 		check_lxw(worksheet_set_column(w->sheet, i, i, w->widths[i], NULL), "column width");
 	worksheet_freeze_panes(w->sheet, 1, 0);
 	if (w->ncols > 0)
+	{
 		check_lxw(worksheet_autofilter(w->sheet, 0, 0, w->part_rows, w->ncols - 1), "autofilter");
+		/*
+		 * The report's columns and nothing else: a long word of the last
+		 * column (a file's path) would otherwise run on into the empty
+		 * columns after it, and the page would shrink to print it whole.
+		 */
+		check_lxw(worksheet_print_area(w->sheet, 0, 0, w->part_rows, w->ncols - 1), "print area");
+	}
 	set_report_print_layout(w->sheet, w->widths, w->ncols);
 }
 
@@ -607,7 +606,7 @@ write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 				 * stays as logged (the CSV's apostrophe is for the CSV only).
 				 */
 				text = OidOutputFunctionCall(w->columns->out_funcs[i], value);
-				width = text_width(text) + 1.5;
+				width = text_draw_width(text, strlen(text)) + TEXT_CELL_PADDING;
 				/*
 				 * Words (an explanation) wrap onto more lines; one long word
 				 * (a file's path, an id) keeps one line and prints cut at the
@@ -619,9 +618,9 @@ write_sheet_row(HeapTuple tuple, TupleDesc desc, int64 row_no, void *arg)
 												 wraps ? book->wrapped_text_format : book->text_format),
 						  "text");
 				w->widths[col] = Max(w->widths[col], Min(width, MAX_TEXT_WIDTH));
-				/* wrapping breaks at words: a line holds less than the column's width */
+				/* the column is MAX_TEXT_WIDTH wide once a cell of it wraps */
 				if (wraps)
-					lines = Max(lines, (int) ceil(width / (MAX_TEXT_WIDTH * WRAPPED_LINE_FILL)));
+					lines = Max(lines, text_wrap_lines(text, MAX_TEXT_WIDTH - TEXT_CELL_PADDING));
 				break;
 		}
 	}

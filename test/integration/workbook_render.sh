@@ -7,7 +7,8 @@
 # at a readable size (the text's height in pdftotext's boxes), the Anomalies
 # pages show the explanation sentences and never the attribution json, and
 # the cells read as a finance person expects: TRUE/FALSE, decimals never in
-# scientific notation, numbers under right-aligned headings.  The picture is
+# scientific notation, numbers under right-aligned headings, wrapped rows as
+# tall as their lines (no empty line).  The picture is
 # kept in $CR_ROOT/render/ (RENDER_OUT=folder copies it there too) to look at.
 set -euo pipefail
 DB=calo_workbook_render
@@ -116,6 +117,23 @@ for n, words in enumerate(pages, 1):
                     min(a[3], b[3]) - max(a[1], b[1]) > 0.5 * min(a[3] - a[1], b[3] - b[1]):
                 bad("page %d prints %r over %r" % (n, a[4], b[4]))
                 break
+
+# No empty line: a wrapped row is as tall as its lines, not a line taller
+# (the lines of text below the Anomalies pages' heading follow one another
+# at one pitch; an empty line leaves a gap of two)
+for n, words in enumerate(pages, 1):
+    heading = [w for w in words if w[4] == "Explanation"]
+    if not heading:
+        continue
+    tops = sorted({round(w[1], 1) for w in words if w[1] >= heading[0][3] - 0.5})
+    gaps = [b - a for a, b in zip(tops, tops[1:])]
+    if len(gaps) < 2:
+        continue
+    pitch = min(gaps)
+    for a, gap in zip(tops, gaps):
+        if gap > 1.6 * pitch:
+            bad("page %d leaves an empty line below the text at %.0f pt (%.1f pt to the next, lines are %.1f apart)"
+                % (n, a, gap, pitch))
 
 # Aligned: on the Daily Summary page the numbers end under their heading's end
 daily = pages[1]

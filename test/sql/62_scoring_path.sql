@@ -83,6 +83,32 @@ FROM calo_recon.model_scores((SELECT model_id FROM calo_recon.models WHERE activ
                              ARRAY['U3', 'U7'] || ARRAY(SELECT 'nobody-' || g FROM generate_series(1, 1000) g)) ms
 JOIN expected_scores e USING (txn_id)
 JOIN first_explanations x USING (txn_id);
+-- txn_ids: only those rows, with the scores and explanations the whole
+-- users' rows have (the others still make their features); an id of
+-- another user, NULL or unknown matches nothing; NULL txn_ids: every row
+SELECT t.user_id AS flagged_user FROM calo_recon.transactions t JOIN expected_scores e USING (txn_id)
+WHERE e.flagged ORDER BY t.txn_id LIMIT 1 \gset
+CREATE TEMP TABLE some_ids AS
+SELECT array_agg(t.txn_id ORDER BY t.txn_id) FILTER (WHERE t.txn_id::text LIKE '%3')
+       || array_agg(t.txn_id ORDER BY t.txn_id) FILTER (WHERE e.flagged)
+       || ARRAY[NULL, 'P2', 'unknown'] AS ids
+FROM calo_recon.transactions t JOIN expected_scores e USING (txn_id)
+WHERE t.user_id = :'flagged_user';
+SELECT count(*) AS rows,
+       count(*) = (SELECT count(DISTINCT u) FROM some_ids, unnest(ids) u
+                   JOIN calo_recon.transactions t ON t.txn_id = u AND t.user_id IN (:'flagged_user', 'U7')) AS only_those,
+       count(*) FILTER (WHERE ms.flagged) > 0 AS some_flagged,
+       count(*) FILTER (WHERE ms.score IS DISTINCT FROM e.score OR ms.flagged IS DISTINCT FROM e.flagged
+                           OR ms.explanation IS DISTINCT FROM x.explanation) AS differs
+FROM some_ids, calo_recon.model_scores((SELECT model_id FROM calo_recon.models WHERE active),
+                                       ARRAY[:'flagged_user', 'U7'], ids) ms
+JOIN expected_scores e USING (txn_id)
+JOIN first_explanations x USING (txn_id);
+SELECT count(*) AS rows FROM calo_recon.model_scores((SELECT model_id FROM calo_recon.models WHERE active), ARRAY['U3'], '{}');
+SELECT count(*) = (SELECT count(*) FROM calo_recon.transactions WHERE user_id = 'U3') AS every_row
+FROM calo_recon.model_scores((SELECT model_id FROM calo_recon.models WHERE active), ARRAY['U3'], NULL);
+SELECT count(*) AS rows FROM calo_recon.model_scores(NULL, ARRAY['U3']);
+SELECT count(*) AS rows FROM calo_recon.model_scores((SELECT model_id FROM calo_recon.models WHERE active), NULL);
 \set VERBOSITY sqlstate
 SELECT * FROM calo_recon.model_scores(-1, ARRAY['U3']);
 -- fit_and_score_model checks its parameters itself (it may be called directly)
