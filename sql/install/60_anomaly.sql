@@ -127,14 +127,22 @@ COMMENT ON FUNCTION calo_recon.model_scope(text) IS
 -- all-currency one (NULL when neither is active).  The one home of the
 -- choice: score_transactions(), the anomalies view and the model alerts read
 -- it.  The all-currency model is an uncorrelated subquery: computed once per
--- query, not joined to every row.
+-- query, not joined to every row.  The currencies' own models are a DISTINCT
+-- ON subquery (a no-op beside models_one_active_per_currency_idx) because
+-- the planner drops a LEFT JOIN whose columns nobody reads only when it can
+-- prove the joined rows unique, which a partial index does not prove to it:
+-- so a reader of the amount rule alone (calo_recon.amount_rule_hits) does
+-- not pay for the model join.
 CREATE VIEW calo_recon.transaction_models AS
 SELECT t.txn_id, t.user_id, t.currency,
        coalesce(own.model_id, (SELECT fallback.model_id FROM calo_recon.models fallback
                                WHERE fallback.active AND fallback.currency IS NULL)) AS model_id,
        t.amount, t.logged_at
 FROM calo_recon.transactions t
-LEFT JOIN calo_recon.models own ON own.active AND own.currency = t.currency;
+LEFT JOIN (SELECT DISTINCT ON (active_model.currency) active_model.currency, active_model.model_id
+           FROM calo_recon.models active_model
+           WHERE active_model.active
+           ORDER BY active_model.currency) own ON own.currency = t.currency;
 COMMENT ON VIEW calo_recon.transaction_models IS
   'The active model that scores each transaction: the one of its currency, else the all-currency one (currency NULL); model_id NULL when neither is active';
 COMMENT ON COLUMN calo_recon.transaction_models.txn_id IS 'Transaction id';
@@ -152,13 +160,20 @@ CREATE TABLE calo_recon.transaction_scores (
     explanation  text,
     scored_at    timestamptz NOT NULL DEFAULT now(),
     attribution  jsonb,
+    -- the wallet owner of the scored transaction (last: added by 1.2's
+    -- update), so that the scores can live beside the user's transactions
+    -- on a Citus cluster
+    user_id      text        NOT NULL,
     -- model first: a model's scores are written in one bulk write in txn_id
     -- order (src/glue/score_glue.c), so those of a new model go to the
     -- right edge of the key, not one into every leaf page of the old ones
     PRIMARY KEY (model_id, txn_id)
 );
+-- The flagged scores of a model, with the transaction: the anomalies view
+-- reads them (an index-only scan once vacuum has marked the pages visible)
+-- to hash them against every transaction.
 CREATE INDEX transaction_scores_flagged_idx
-    ON calo_recon.transaction_scores (model_id) WHERE flagged;
+    ON calo_recon.transaction_scores (model_id, txn_id) WHERE flagged;
 COMMENT ON TABLE calo_recon.transaction_scores IS
   'Anomaly score of each transaction under each model that scored it; deleting a model deletes its scores. No foreign keys: they would block TRUNCATE of transactions and cost a check per scored row; views join through transactions and models';
 COMMENT ON COLUMN calo_recon.transaction_scores.txn_id IS 'Scored transaction';
@@ -170,6 +185,7 @@ COMMENT ON COLUMN calo_recon.transaction_scores.explanation IS
 COMMENT ON COLUMN calo_recon.transaction_scores.attribution IS
   'For flagged rows, the isolation bits of every feature: {"cause", "total_bits", "features": [{"feature", "bits", "direction": above|below|none}, ...]} most bits first; the bits sum to total_bits, the mean over the trees of log2(tree samples / samples of the row''s leaf). NULL otherwise';
 COMMENT ON COLUMN calo_recon.transaction_scores.scored_at IS 'When it was scored';
+COMMENT ON COLUMN calo_recon.transaction_scores.user_id IS 'Wallet owner of the scored transaction (its user_id in calo_recon.transactions)';
 
 -- Replaces an ON DELETE CASCADE foreign key, whose per-row check would
 -- cost more than scoring itself on large tables.
@@ -506,18 +522,40 @@ COMMENT ON FUNCTION calo_recon.set_amount_threshold(text, numeric) IS
   'Sets the amount rule''s threshold of a currency (a code of calo_recon.currencies, or ''*'' for every currency without a row of its own), signed with the session''s login role; every session sees it at once. Returns the stored row. 22004 for NULL, 22023 for a threshold not positive and finite, 23503 for an unknown currency';
 REVOKE ALL ON FUNCTION calo_recon.set_amount_threshold(text, numeric) FROM PUBLIC;
 
--- The one reading of the rule: the anomalies view and the alert trigger
--- select from it.  The '*' row is an uncorrelated subquery, read once per
--- query; a row that is a hit without its currency's row is one of '*'.
+-- The one reading of the rule: every transaction with the threshold that
+-- applies to it (its currency's row, else the row '*') and whether its amount
+-- is above it, beside the model that scores it (calo_recon.transaction_models),
+-- so that the anomalies view reads the transactions once.  The '*' row is an
+-- uncorrelated subquery, read once per query.  A reader that needs only some
+-- columns pays for those only: a LEFT JOIN to a unique key whose columns are
+-- not read is dropped by the planner.
+CREATE VIEW calo_recon.transaction_rules AS
+SELECT r.txn_id, r.user_id, r.currency, r.amount, r.logged_at, r.model_id,
+       r.amount_threshold, r.threshold_row,
+       coalesce(r.amount > r.amount_threshold, false) AS amount_rule_hit
+FROM (SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at, t.model_id,
+             coalesce(own.threshold, (SELECT fallback.threshold FROM calo_recon.amount_thresholds fallback
+                                      WHERE fallback.currency = '*')) AS amount_threshold,
+             coalesce(own.currency, (SELECT fallback.currency FROM calo_recon.amount_thresholds fallback
+                                     WHERE fallback.currency = '*')) AS threshold_row
+      FROM calo_recon.transaction_models t
+      LEFT JOIN calo_recon.amount_thresholds own ON own.currency = t.currency) r;
+COMMENT ON VIEW calo_recon.transaction_rules IS
+  'What the anomaly rules say of each transaction: the active model that scores it (calo_recon.transaction_models) and the amount rule (its currency''s threshold in calo_recon.amount_thresholds, else the row ''*''; with neither, no threshold and no hit). The one home of the amount rule: calo_recon.amount_rule_hits and calo_recon.anomalies read it';
+COMMENT ON COLUMN calo_recon.transaction_rules.txn_id IS 'Transaction id';
+COMMENT ON COLUMN calo_recon.transaction_rules.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.transaction_rules.currency IS 'ISO 4217 currency code';
+COMMENT ON COLUMN calo_recon.transaction_rules.amount IS 'Gross amount';
+COMMENT ON COLUMN calo_recon.transaction_rules.logged_at IS 'Time the transaction was logged';
+COMMENT ON COLUMN calo_recon.transaction_rules.model_id IS 'The active model whose score counts for it (calo_recon.transaction_models); NULL when none is active for its currency';
+COMMENT ON COLUMN calo_recon.transaction_rules.amount_threshold IS 'The amount rule''s threshold of its currency; NULL when neither its currency nor ''*'' has a row';
+COMMENT ON COLUMN calo_recon.transaction_rules.threshold_row IS 'The row of calo_recon.amount_thresholds that applies: the currency, or ''*''; NULL with neither';
+COMMENT ON COLUMN calo_recon.transaction_rules.amount_rule_hit IS 'true when the amount is above amount_threshold: flagged by the amount rule';
+
 CREATE VIEW calo_recon.amount_rule_hits AS
-SELECT t.txn_id, t.user_id, t.currency, t.amount,
-       coalesce(own.threshold, (SELECT fallback.threshold FROM calo_recon.amount_thresholds fallback
-                                WHERE fallback.currency = '*')) AS threshold,
-       coalesce(own.currency, '*') AS threshold_row
-FROM calo_recon.transactions t
-LEFT JOIN calo_recon.amount_thresholds own ON own.currency = t.currency
-WHERE t.amount > coalesce(own.threshold, (SELECT fallback.threshold FROM calo_recon.amount_thresholds fallback
-                                          WHERE fallback.currency = '*'));
+SELECT r.txn_id, r.user_id, r.currency, r.amount, r.amount_threshold AS threshold, r.threshold_row
+FROM calo_recon.transaction_rules r
+WHERE r.amount_rule_hit;
 COMMENT ON VIEW calo_recon.amount_rule_hits IS
   'Transactions whose amount is above their currency''s threshold in calo_recon.amount_thresholds (its own row, else the row ''*''; with neither, none): the amount rule of calo_recon.anomalies and of the amount_rule alert';
 COMMENT ON COLUMN calo_recon.amount_rule_hits.txn_id IS 'Transaction id';
@@ -529,43 +567,42 @@ COMMENT ON COLUMN calo_recon.amount_rule_hits.threshold_row IS 'The row of calo_
 
 SELECT pg_catalog.pg_extension_config_dump('calo_recon.amount_thresholds', 'WHERE NOT builtin');
 
--- The candidates come from three cheap sources (flagged scores through their
--- partial index, the amount rule of calo_recon.amount_rule_hits, confirmed
--- verdicts) instead of joining every transaction to every score; each
--- candidate carries whether the rule flagged it, and is read once, with the
--- model that scores it, from transaction_models: a model's flag counts only
--- under that model.
+-- One read of the transactions (calo_recon.transaction_rules: each row with
+-- the model that scores it and the amount rule), hash-joined once to what
+-- marks a few thousand of them: the models each is flagged under (the
+-- flagged scores, through their partial index) and the verdict in force.  A
+-- model's flag counts only under the model that scores the row.  The score,
+-- explanation and attribution come from a join by primary key that nothing
+-- filters on, so count(*) never reads them and LIMIT reads only its rows.
+-- (Before: candidates from the three sources, grouped by txn_id and looked
+-- up one by one: 2.3 s for LIMIT 100 on 1M transactions.)
 CREATE VIEW calo_recon.anomalies AS
-WITH candidates AS (
-    SELECT c.txn_id, pg_catalog.bool_or(c.by_rule) AS by_rule
-    FROM (SELECT s.txn_id, false AS by_rule
-          FROM calo_recon.models a JOIN calo_recon.transaction_scores s ON s.model_id = a.model_id AND s.flagged
-          WHERE a.active
-          UNION ALL
-          SELECT h.txn_id, true FROM calo_recon.amount_rule_hits h
-          UNION ALL
-          SELECT v.txn_id, false FROM calo_recon.anomaly_verdicts v WHERE v.verdict = 'confirmed') c
-    GROUP BY c.txn_id
-)
 SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
        s.score, m.threshold,
-       coalesce(s.flagged, false) AS model_flag,
-       c.by_rule AS rule_flag,
-       CASE WHEN s.flagged AND c.by_rule THEN 'model+amount_rule'
-            WHEN s.flagged THEN 'model'
-            WHEN c.by_rule THEN 'amount_rule'
+       f.model_flag,
+       t.amount_rule_hit AS rule_flag,
+       CASE WHEN f.model_flag AND t.amount_rule_hit THEN 'model+amount_rule'
+            WHEN f.model_flag THEN 'model'
+            WHEN t.amount_rule_hit THEN 'amount_rule'
             ELSE 'analyst' END AS reason,
        s.explanation,
-       v.verdict,
+       k.verdict,
        m.model_name,
        s.attribution
-FROM candidates c
-JOIN calo_recon.transaction_models t ON t.txn_id = c.txn_id
+FROM calo_recon.transaction_rules t
+LEFT JOIN (SELECT x.txn_id,
+                  pg_catalog.array_agg(x.model_id) FILTER (WHERE x.model_id IS NOT NULL) AS flagged_under,
+                  pg_catalog.max(x.verdict) AS verdict
+           FROM (SELECT fs.txn_id, fs.model_id, NULL::text AS verdict
+                 FROM calo_recon.transaction_scores fs WHERE fs.flagged
+                 UNION ALL
+                 SELECT v.txn_id, NULL::bigint, v.verdict FROM calo_recon.anomaly_verdicts v) x
+           GROUP BY x.txn_id) k ON k.txn_id = t.txn_id
+CROSS JOIN LATERAL (SELECT coalesce(t.model_id = ANY (k.flagged_under), false) AS model_flag) f
+LEFT JOIN calo_recon.transaction_scores s ON s.model_id = t.model_id AND s.txn_id = t.txn_id
 LEFT JOIN calo_recon.models m ON m.model_id = t.model_id
-LEFT JOIN calo_recon.transaction_scores s ON s.txn_id = t.txn_id AND s.model_id = t.model_id
-LEFT JOIN calo_recon.anomaly_verdicts v ON v.txn_id = t.txn_id
-WHERE v.verdict IS DISTINCT FROM 'dismissed'
-  AND (s.flagged OR c.by_rule OR v.verdict = 'confirmed');
+WHERE k.verdict IS DISTINCT FROM 'dismissed'
+  AND (f.model_flag OR t.amount_rule_hit OR k.verdict = 'confirmed');
 COMMENT ON VIEW calo_recon.anomalies IS
   'Transactions flagged by the active model that scores them (calo_recon.transaction_models) or by the amount rule (calo_recon.amount_rule_hits: amount above its currency''s threshold in calo_recon.amount_thresholds), plus those analysts confirmed, minus those analysts dismissed';
 COMMENT ON COLUMN calo_recon.anomalies.txn_id IS 'Transaction id';

@@ -48,11 +48,11 @@ CREATE FUNCTION calo_recon.score_placement(anchor_shard oid, user_ids text[], cu
                                            scalers calo_recon.scaler[], forests calo_recon.iforest[],
                                            thresholds float8[])
 RETURNS TABLE (txn_id text, model_id bigint, score float8, flagged boolean, explanation text,
-               attribution jsonb)
+               attribution jsonb, user_id text)
 LANGUAGE c STABLE
 AS 'MODULE_PATHNAME', 'calo_recon_score_placement';
 COMMENT ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) IS
-  'Internal to score_transactions() on a Citus cluster: the scores of the given users'' transactions (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), each row scored by the model (model_ids, scalers, forests, thresholds) that currency_models gives its currency (as calo_recon.transaction_models chose on the coordinator; a currency not in currencies is not scored), with the explanation and attribution of flagged rows';
+  'Internal to score_transactions() on a Citus cluster: the scores of the given users'' transactions (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), each row scored by the model (model_ids, scalers, forests, thresholds) that currency_models gives its currency (as calo_recon.transaction_models chose on the coordinator; a currency not in currencies is not scored), with the explanation and attribution of flagged rows and the row''s user';
 REVOKE ALL ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.is_distributed()

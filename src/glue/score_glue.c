@@ -221,7 +221,8 @@ typedef struct ScoreWriter
 				att_flagged,
 				att_explanation,
 				att_attribution,
-				att_scored_at;
+				att_scored_at,
+				att_user_id;
 	TimestampTz now;
 	int64		written;
 } ScoreWriter;
@@ -255,6 +256,7 @@ writer_open(ScoreWriter *w)
 	w->att_explanation = recon_attnum(w->rel, "explanation");
 	w->att_attribution = recon_attnum(w->rel, "attribution");
 	w->att_scored_at = recon_attnum(w->rel, "scored_at");
+	w->att_user_id = recon_attnum(w->rel, "user_id");
 	w->now = GetCurrentTransactionStartTimestamp();
 }
 
@@ -280,8 +282,8 @@ writer_flush(ScoreWriter *w)
 }
 
 static void
-writer_add(ScoreWriter *w, const char *txn_id, int txn_id_len, int64 model_id, double score,
-		   bool flagged, const Explanation *explanation)
+writer_add(ScoreWriter *w, const char *txn_id, int txn_id_len, const char *user_id, int user_id_len,
+		   int64 model_id, double score, bool flagged, const Explanation *explanation)
 {
 	TupleTableSlot *slot;
 	MemoryContext old;
@@ -296,6 +298,8 @@ writer_add(ScoreWriter *w, const char *txn_id, int txn_id_len, int64 model_id, d
 	old = MemoryContextSwitchTo(w->batch_cxt);
 	slot->tts_values[w->att_txn_id - 1] = PointerGetDatum(cstring_to_text_with_len(txn_id, txn_id_len));
 	slot->tts_isnull[w->att_txn_id - 1] = false;
+	slot->tts_values[w->att_user_id - 1] = PointerGetDatum(cstring_to_text_with_len(user_id, user_id_len));
+	slot->tts_isnull[w->att_user_id - 1] = false;
 	slot->tts_values[w->att_model_id - 1] = Int64GetDatum(model_id);
 	slot->tts_isnull[w->att_model_id - 1] = false;
 	slot->tts_values[w->att_score - 1] = Float8GetDatum(score);
@@ -414,8 +418,9 @@ score_and_store(FeatureBook *book, const bool *skip, const double *scores, Score
 		if (flagged)
 			e = scorer_explain(s, book, i);
 		writer_add(&w, book->txn_arena + book->txn_off[i],
-				   (int) (book->txn_off[i + 1] - book->txn_off[i]), model_id, scores[i], flagged,
-				   flagged ? &e : NULL);
+				   (int) (book->txn_off[i + 1] - book->txn_off[i]),
+				   book->user_name[book->user[i]], book->user_len[book->user[i]],
+				   model_id, scores[i], flagged, flagged ? &e : NULL);
 		if (flagged)
 		{
 			pfree(e.sentence);

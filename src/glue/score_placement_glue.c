@@ -30,6 +30,9 @@
 
 PG_FUNCTION_INFO_V1(calo_recon_score_placement);
 
+/* txn_id, model_id, score, flagged, explanation, attribution, user_id */
+#define SCORE_PLACEMENT_COLUMNS 7
+
 /* ---------------------------------------------------------------------
  * On the coordinator
  * --------------------------------------------------------------------- */
@@ -115,12 +118,12 @@ score_distributed(bool only_new)
 	 * rest (the anti-join with the stored scores) on this node.
 	 */
 	if (SPI_execute_with_args("WITH r AS MATERIALIZED ("
-							  "  SELECT p.txn_id, p.model_id, p.score, p.flagged, p.explanation, p.attribution "
+							  "  SELECT p.txn_id, p.model_id, p.score, p.flagged, p.explanation, p.attribution, p.user_id "
 							  "  FROM calo_recon.shard_anchors a "
 							  "  CROSS JOIN LATERAL calo_recon.score_placement(a.tableoid, $1, $2, $3, $4, $5, $6, $7) p) "
 							  "INSERT INTO calo_recon.transaction_scores "
-							  "  (txn_id, model_id, score, flagged, explanation, attribution) "
-							  "SELECT r.txn_id, r.model_id, r.score, r.flagged, r.explanation, r.attribution "
+							  "  (txn_id, model_id, score, flagged, explanation, attribution, user_id) "
+							  "SELECT r.txn_id, r.model_id, r.score, r.flagged, r.explanation, r.attribution, r.user_id "
 							  "FROM r LEFT JOIN calo_recon.transaction_scores s "
 							  "  ON s.model_id OPERATOR(pg_catalog.=) r.model_id "
 							  " AND s.txn_id OPERATOR(pg_catalog.=) r.txn_id "
@@ -195,8 +198,8 @@ calo_recon_score_placement(PG_FUNCTION_ARGS)
 	FeatureBook book;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (rsinfo->setDesc->natts != 6)
-		elog(ERROR, "score_placement must return 6 columns");
+	if (rsinfo->setDesc->natts != SCORE_PLACEMENT_COLUMNS)
+		elog(ERROR, "score_placement must return %d columns", SCORE_PLACEMENT_COLUMNS);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -270,8 +273,8 @@ calo_recon_score_placement(PG_FUNCTION_ARGS)
 		scorer_score_book(&scorers[k], &book, skip, scores);
 		for (int64 i = 0; i < book.n; i++)
 		{
-			Datum		values[6];
-			bool		nulls[6] = {false, false, false, false, false, false};
+			Datum		values[SCORE_PLACEMENT_COLUMNS];
+			bool		nulls[SCORE_PLACEMENT_COLUMNS] = {false};
 			bool		flagged;
 
 			if (skip[i])
@@ -284,6 +287,8 @@ calo_recon_score_placement(PG_FUNCTION_ARGS)
 			values[1] = model_ids[k];
 			values[2] = Float8GetDatum(scores[i]);
 			values[3] = BoolGetDatum(flagged);
+			values[6] = PointerGetDatum(cstring_to_text_with_len(book.user_name[book.user[i]],
+																 book.user_len[book.user[i]]));
 			if (flagged)
 			{
 				Explanation e = scorer_explain(&scorers[k], &book, i);

@@ -173,7 +173,7 @@ SELECT 'model', pg_catalog.md5(pg_catalog.concat_ws('|', m.features, m.scaler, m
 FROM calo_recon.models m WHERE m.active
 UNION ALL
 SELECT 'scores', pg_catalog.md5(pg_catalog.string_agg(
-         pg_catalog.concat_ws('|', s.txn_id, s.score, s.flagged, s.explanation), E'\n' ORDER BY s.txn_id))
+         pg_catalog.concat_ws('|', s.txn_id, s.user_id, s.score, s.flagged, s.explanation), E'\n' ORDER BY s.txn_id))
 FROM calo_recon.transaction_scores s
 UNION ALL
 SELECT 'alerts', pg_catalog.md5(pg_catalog.string_agg(a.x, E'\n' ORDER BY a.x)) FROM ($ALERTS) a
@@ -198,7 +198,7 @@ one_digests=$(psql "${ONE[@]}" -c "$DIGESTS") || exit 1
 SCORE_NEW="SELECT calo_recon.score_transactions(true)"
 SCORE_ALL="SELECT calo_recon.score_transactions(false)"
 SCORES="SELECT pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(
-          pg_catalog.concat_ws('|', s.txn_id, s.score, s.flagged, s.explanation, s.attribution), E'\n' ORDER BY s.txn_id))
+          pg_catalog.concat_ws('|', s.txn_id, s.user_id, s.score, s.flagged, s.explanation, s.attribution), E'\n' ORDER BY s.txn_id))
         FROM calo_recon.transaction_scores s"
 one_scored=$(psql "${ONE[@]}" -c "$SCORE_NEW" -c "$SCORES" -c "$SCORE_ALL" -c "$SCORES" | paste -sd'|') || exit 1
 # three rows with an open arithmetic alert corrected (new_balance as
