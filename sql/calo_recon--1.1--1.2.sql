@@ -5596,3 +5596,672 @@ COMMENT ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bi
 REVOKE ALL ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) FROM PUBLIC;
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of scores (issue 13, first step)
+
+-- ---------------------------------------------------------------------
+-- views (issue 10 item 7): the report totals.  reconcile() stores per user
+-- what user_summary, overdraft_episodes and daily_summary need, from its
+-- walk (src/core/report_totals.c); the views read those rows, and the users
+-- still queued live (the same C code).  Updates and deletes of transactions queue their users too.
+-- The three views are dropped and created again (same columns, comments and
+-- rows); user_summary_in() gives user_summary over an export's period.
+-- reapply_grants() below gives back the rights grant_role() gave.
+-- ---------------------------------------------------------------------
+-- An update or a delete changes the chain of the users of its old rows (and
+-- of its new ones): they are queued too, so that neither the findings nor
+-- the report totals that reconcile() stores stay stale (README "Reports").
+-- One trigger per event: a trigger with transition tables has one event.
+CREATE FUNCTION calo_recon.track_changed_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        SELECT pg_catalog.array_agg(DISTINCT c.user_id) INTO users
+        FROM (SELECT o.user_id FROM old_rows o UNION ALL SELECT n.user_id FROM new_rows n) c;
+    ELSE
+        SELECT pg_catalog.array_agg(DISTINCT o.user_id) INTO users FROM old_rows o;
+    END IF;
+    INSERT INTO calo_recon.pending_reconcile (user_id)
+    SELECT u.user_id FROM pg_catalog.unnest(users) AS u (user_id);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.track_changed_transactions() IS
+  'Trigger: queues the users of updated or deleted transactions in pending_reconcile for the next reconciliation';
+CREATE TRIGGER transactions_track_updated
+    AFTER UPDATE ON calo_recon.transactions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_changed_transactions();
+CREATE TRIGGER transactions_track_deleted
+    AFTER DELETE ON calo_recon.transactions
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_changed_transactions();
+
+-- ---------------------------------------------------------------------
+-- Report totals (issue 10 item 7): what user_summary, overdraft_episodes
+-- and daily_summary need of each user's chain, stored by reconcile() for the
+-- users it reconciles, so that the views read a few rows per user, or per
+-- currency and day, instead of every transaction.  The figures are computed
+-- once, in C (src/core/report_totals.c), from the rows reconcile()'s walk
+-- puts in chain order; reconcile() stores them, and the three functions
+-- below give the same figures live for the users still queued in
+-- pending_reconcile, whose stored rows may be stale (they run the same scan
+-- and walk for those users).  A view is therefore exact at every moment,
+-- not only after a refresh.  Money is exact (not rounded); a figure the
+-- exact math cannot hold (a value outside its range, see out_of_range in
+-- balance_breaks) is NULL.
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION calo_recon.user_figures(user_ids text[], period_from timestamptz, period_to timestamptz)
+RETURNS TABLE (user_id text, transactions bigint, first_logged_at timestamptz,
+               last_logged_at timestamptz, currency text, opening_balance numeric,
+               closing_balance numeric, overdrafts bigint, credits_total numeric,
+               debits_total numeric, credits_net numeric, debits_net numeric, vat_total numeric)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_user_figures';
+COMMENT ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz) IS
+  'Internal to user_summary and user_summary_in: per user of user_ids (all when NULL), the figures of their transactions logged in [period_from, period_to) (NULL: open) in chain order, as reconcile() stores them in user_totals: count, first and last time, currency of the last, opening (old_balance of the first) and closing (new_balance of the last) balance, overdrafts, credits and debits gross and net, VAT; exact, not rounded';
+REVOKE ALL ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.user_day_figures(user_ids text[])
+RETURNS TABLE (user_id text, currency text, day date, transactions bigint, credits numeric,
+               debits numeric, vat numeric, overdrafts bigint, liability_change numeric)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_user_day_figures';
+COMMENT ON FUNCTION calo_recon.user_day_figures(text[]) IS
+  'Internal to daily_summary: per user of user_ids (all when NULL), currency and UTC day, the figures of their transactions, as reconcile() stores them in user_day_totals: count, credits and debits (gross), VAT, overdrafts, and the change of the wallet''s last balance of the day (chain order) from its previous day in that currency; exact, not rounded';
+REVOKE ALL ON FUNCTION calo_recon.user_day_figures(text[]) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.user_overdraft_episodes(user_ids text[])
+RETURNS TABLE (user_id text, currency text, started_at timestamptz, ended_at timestamptz,
+               transactions bigint, first_txn_id text, last_txn_id text,
+               low_currency text, low_balance numeric, run_currencies integer)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_user_overdraft_episodes';
+COMMENT ON FUNCTION calo_recon.user_overdraft_episodes(text[]) IS
+  'Internal to overdraft_episodes: the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, as reconcile() stores them in overdraft_episode_totals: one row per run and currency of its rows, with the lowest new_balance of the run''s rows in that currency (exact) and the number of those currencies';
+REVOKE ALL ON FUNCTION calo_recon.user_overdraft_episodes(text[]) FROM PUBLIC;
+
+CREATE TABLE calo_recon.user_totals (
+    user_id          text        NOT NULL,
+    transactions     bigint      NOT NULL,
+    first_logged_at  timestamptz NOT NULL,
+    last_logged_at   timestamptz NOT NULL,
+    currency         text        NOT NULL,
+    opening_balance  numeric,
+    closing_balance  numeric,
+    overdrafts       bigint      NOT NULL,
+    credits_total    numeric,
+    debits_total     numeric,
+    credits_net      numeric,
+    debits_net       numeric,
+    vat_total        numeric
+);
+-- The report totals tables have no unique key: reconcile() deletes a
+-- user's rows and writes them again (src/glue/recon_glue.c), and a unique
+-- check would visit every deleted row of the same key; one user's row is
+-- found through this index, the other tables are read whole or per queued
+-- user (a few thousand rows per 100,000 transactions).
+CREATE INDEX user_totals_user_idx ON calo_recon.user_totals (user_id);
+COMMENT ON TABLE calo_recon.user_totals IS
+  'Internal to user_summary: user_figures() of each user as of their last reconcile(); user_summary reads the queued users live instead. Money NULL where the exact math cannot hold it. Not dumped: a restore queues every user again';
+COMMENT ON COLUMN calo_recon.user_totals.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.user_totals.transactions IS 'Number of transactions';
+COMMENT ON COLUMN calo_recon.user_totals.first_logged_at IS 'First transaction time';
+COMMENT ON COLUMN calo_recon.user_totals.last_logged_at IS 'Last transaction time';
+COMMENT ON COLUMN calo_recon.user_totals.currency IS 'Currency of the last transaction in chain order';
+COMMENT ON COLUMN calo_recon.user_totals.opening_balance IS 'old_balance of the first transaction in chain order, exact';
+COMMENT ON COLUMN calo_recon.user_totals.closing_balance IS 'new_balance of the last transaction in chain order, exact';
+COMMENT ON COLUMN calo_recon.user_totals.overdrafts IS 'Transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.user_totals.credits_total IS 'Sum of amount over credits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.debits_total IS 'Sum of amount over debits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.credits_net IS 'Sum of amount - vat over credits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.debits_net IS 'Sum of amount - vat over debits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.vat_total IS 'Sum of vat, exact';
+
+CREATE TABLE calo_recon.user_day_totals (
+    user_id           text    NOT NULL,
+    currency          text    NOT NULL,
+    day               date    NOT NULL,
+    transactions      bigint  NOT NULL,
+    credits           numeric,
+    debits            numeric,
+    vat               numeric,
+    overdrafts        bigint  NOT NULL,
+    liability_change  numeric
+);
+COMMENT ON TABLE calo_recon.user_day_totals IS
+  'Internal to daily_summary: user_day_figures() of each user as of their last reconcile(); day_totals is their sum. Money NULL where the exact math cannot hold it. Not dumped: a restore queues every user again';
+COMMENT ON COLUMN calo_recon.user_day_totals.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.user_day_totals.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.user_day_totals.day IS 'UTC day';
+COMMENT ON COLUMN calo_recon.user_day_totals.transactions IS 'Transactions logged that day';
+COMMENT ON COLUMN calo_recon.user_day_totals.credits IS 'Sum of amount over credits, exact';
+COMMENT ON COLUMN calo_recon.user_day_totals.debits IS 'Sum of amount over debits, exact';
+COMMENT ON COLUMN calo_recon.user_day_totals.vat IS 'Sum of vat, exact';
+COMMENT ON COLUMN calo_recon.user_day_totals.overdrafts IS 'Transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.user_day_totals.liability_change IS 'The wallet''s last balance of the day minus that of its previous day in the currency (0 before), exact';
+
+CREATE TABLE calo_recon.day_totals (
+    currency          text    NOT NULL,
+    day               date    NOT NULL,
+    transactions      bigint  NOT NULL,
+    credits           numeric,
+    debits            numeric,
+    vat               numeric,
+    overdrafts        bigint  NOT NULL,
+    liability_change  numeric,
+    PRIMARY KEY (currency, day)
+);
+COMMENT ON TABLE calo_recon.day_totals IS
+  'Internal to daily_summary: the sum of user_day_totals per currency and day (NULL where one of them is), made again by reconcile() for the days of the users it reconciles; on a Citus cluster it stays on the coordinator. Not dumped';
+COMMENT ON COLUMN calo_recon.day_totals.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.day_totals.day IS 'UTC day';
+COMMENT ON COLUMN calo_recon.day_totals.transactions IS 'Sum of user_day_totals.transactions';
+COMMENT ON COLUMN calo_recon.day_totals.credits IS 'Sum of user_day_totals.credits';
+COMMENT ON COLUMN calo_recon.day_totals.debits IS 'Sum of user_day_totals.debits';
+COMMENT ON COLUMN calo_recon.day_totals.vat IS 'Sum of user_day_totals.vat';
+COMMENT ON COLUMN calo_recon.day_totals.overdrafts IS 'Sum of user_day_totals.overdrafts';
+COMMENT ON COLUMN calo_recon.day_totals.liability_change IS 'Sum of user_day_totals.liability_change';
+
+CREATE TABLE calo_recon.overdraft_episode_totals (
+    user_id         text        NOT NULL,
+    currency        text        NOT NULL,
+    started_at      timestamptz NOT NULL,
+    ended_at        timestamptz,
+    transactions    bigint      NOT NULL,
+    first_txn_id    text        NOT NULL,
+    last_txn_id     text        NOT NULL,
+    low_currency    text        NOT NULL,
+    low_balance     numeric,
+    run_currencies  integer     NOT NULL
+);
+COMMENT ON TABLE calo_recon.overdraft_episode_totals IS
+  'Internal to overdraft_episodes: user_overdraft_episodes() of each user as of their last reconcile(). Not dumped: a restore queues every user again';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.currency IS 'Currency of the first negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.started_at IS 'logged_at of the first negative transaction';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.ended_at IS 'logged_at of the transaction after the run; NULL while still negative';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.transactions IS 'Negative transactions of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.first_txn_id IS 'First negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.last_txn_id IS 'Last negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_currency IS 'A currency of the run''s rows (one row per run and currency)';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_balance IS 'The lowest new_balance of the run''s rows in low_currency, exact; NULL when the exact math cannot hold it';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.run_currencies IS 'The number of currencies among the run''s rows: the rows this run has here';
+
+DROP VIEW calo_recon.daily_summary;
+DROP VIEW calo_recon.user_summary;
+DROP VIEW calo_recon.overdraft_episodes;
+
+CREATE VIEW calo_recon.daily_summary AS
+WITH activity AS (
+    -- day_totals, with the stored rows of the queued users replaced by
+    -- their live ones
+    SELECT a.day, a.currency,
+           pg_catalog.sum(a.transactions) AS transactions, pg_catalog.sum(a.credits) AS credits,
+           pg_catalog.sum(a.debits) AS debits, pg_catalog.sum(a.vat) AS vat,
+           pg_catalog.sum(a.overdrafts) AS overdrafts, pg_catalog.sum(a.liability_change) AS change
+    FROM (SELECT d.day, d.currency, d.transactions, d.credits, d.debits, d.vat, d.overdrafts,
+                 d.liability_change
+          FROM calo_recon.day_totals d
+          UNION ALL
+          SELECT u.day, u.currency, -u.transactions, -u.credits, -u.debits, -u.vat, -u.overdrafts,
+                 -u.liability_change
+          FROM calo_recon.user_day_totals u
+          WHERE u.user_id IN (SELECT p.user_id FROM calo_recon.pending_reconcile p)
+          UNION ALL
+          SELECT l.day, l.currency, l.transactions, l.credits, l.debits, l.vat, l.overdrafts,
+                 l.liability_change
+          FROM calo_recon.user_day_figures(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l) a
+    GROUP BY a.day, a.currency
+    HAVING pg_catalog.sum(a.transactions) > 0
+),
+breaks AS (
+    SELECT pg_catalog.timezone('UTC', b.logged_at)::pg_catalog.date AS day, b.currency,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'arithmetic') AS arithmetic_breaks,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'chain') AS chain_breaks,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'conflict') AS conflicts,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'out_of_range') AS out_of_range
+    FROM calo_recon.balance_breaks b
+    GROUP BY 1, 2
+),
+disc AS (
+    SELECT pg_catalog.timezone('UTC', d.logged_at)::pg_catalog.date AS day, d.currency,
+           pg_catalog.count(*) AS discrepancies
+    FROM calo_recon.discrepancies d
+    WHERE d.currency IS NOT NULL
+    GROUP BY 1, 2
+),
+anom AS (
+    SELECT pg_catalog.timezone('UTC', a.logged_at)::pg_catalog.date AS day, a.currency,
+           pg_catalog.count(*) AS anomalies
+    FROM calo_recon.anomalies a
+    GROUP BY 1, 2
+),
+days AS (
+    SELECT a.day, a.currency FROM activity a
+    UNION SELECT d.day, d.currency FROM disc d
+)
+SELECT k.day, k.currency,
+       coalesce(a.transactions, 0)::bigint AS transactions,
+       calo_recon.round_money(coalesce(a.credits, 0), cu.minor_unit) AS credits,
+       calo_recon.round_money(coalesce(a.debits, 0), cu.minor_unit) AS debits,
+       calo_recon.round_money(coalesce(a.vat, 0), cu.minor_unit) AS vat,
+       calo_recon.round_money(pg_catalog.sum(coalesce(a.change, 0)) OVER (
+           PARTITION BY k.currency ORDER BY k.day), cu.minor_unit) AS wallet_liability,
+       coalesce(b.arithmetic_breaks, 0) AS arithmetic_breaks,
+       coalesce(b.chain_breaks, 0) AS chain_breaks,
+       coalesce(b.conflicts, 0) AS conflicts,
+       coalesce(b.out_of_range, 0) AS out_of_range,
+       coalesce(a.overdrafts, 0)::bigint AS overdrafts,
+       coalesce(d.discrepancies, 0) AS discrepancies,
+       coalesce(n.anomalies, 0) AS anomalies
+FROM days k
+LEFT JOIN activity a ON a.day = k.day AND a.currency = k.currency
+LEFT JOIN breaks b ON b.day = k.day AND b.currency = k.currency
+LEFT JOIN disc d ON d.day = k.day AND d.currency = k.currency
+LEFT JOIN anom n ON n.day = k.day AND n.currency = k.currency
+LEFT JOIN calo_recon.currencies cu ON cu.code = k.currency;
+COMMENT ON VIEW calo_recon.daily_summary IS
+  'The figures per currency and UTC day (days with transactions or discrepancies): activity, the wallet liability at the end of the day, breaks by kind, overdrafts, discrepancies and anomalies. Money rounded to the currency''s minor unit (round_money); NULL where a value is outside the exact range of the reconciliation (out_of_range). Breaks are as of the last calo_recon.reconcile()';
+COMMENT ON COLUMN calo_recon.daily_summary.day IS 'Day (UTC) the rows were logged';
+COMMENT ON COLUMN calo_recon.daily_summary.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.daily_summary.transactions IS 'Transactions logged that day';
+COMMENT ON COLUMN calo_recon.daily_summary.credits IS 'Sum of amount (gross) over credits (is_credit)';
+COMMENT ON COLUMN calo_recon.daily_summary.debits IS 'Sum of amount (gross) over debits';
+COMMENT ON COLUMN calo_recon.daily_summary.vat IS 'Sum of vat';
+COMMENT ON COLUMN calo_recon.daily_summary.wallet_liability IS 'Closing wallet liability: the sum over wallets of their last new_balance (chain order) logged in that currency up to the end of the day';
+COMMENT ON COLUMN calo_recon.daily_summary.arithmetic_breaks IS 'Arithmetic breaks of that day''s transactions (balance_breaks)';
+COMMENT ON COLUMN calo_recon.daily_summary.chain_breaks IS 'Chain breaks of that day''s transactions';
+COMMENT ON COLUMN calo_recon.daily_summary.conflicts IS 'Conflicting deliveries of that day''s transactions';
+COMMENT ON COLUMN calo_recon.daily_summary.out_of_range IS 'Values too large or too precise to check exactly';
+COMMENT ON COLUMN calo_recon.daily_summary.overdrafts IS 'Transactions that left a wallet below zero';
+COMMENT ON COLUMN calo_recon.daily_summary.discrepancies IS 'Balance errors logged that day at or above the tolerance (discrepancies; those of users without a transaction have no currency and are not counted here)';
+COMMENT ON COLUMN calo_recon.daily_summary.anomalies IS 'Rows of the anomalies view logged that day';
+
+-- The users whose stored totals may be stale: queued in pending_reconcile.
+-- Each view reads the stored rows of the other users and computes these
+-- live, all in one call (the queue is drained by every refresh).  The call
+-- takes its users from an uncorrelated subquery and the views join only on
+-- user_id, so that a Citus cluster plans them: the stored rows and the
+-- counts in the shards, the queued users' figures on the coordinator.
+
+CREATE VIEW calo_recon.user_summary AS
+-- Every part is keyed by user_id and referenced once, so a filter on
+-- user_id reaches the stored row and the user's counts only.
+WITH txn AS (
+    SELECT s.user_id, s.transactions, s.first_logged_at, s.last_logged_at, s.currency,
+           s.opening_balance, s.closing_balance, s.overdrafts, s.credits_total, s.debits_total,
+           s.credits_net, s.debits_net, s.vat_total
+    FROM calo_recon.user_totals s
+    WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = s.user_id)
+    UNION ALL
+    SELECT l.user_id, l.transactions, l.first_logged_at, l.last_logged_at, l.currency,
+           l.opening_balance, l.closing_balance, l.overdrafts, l.credits_total, l.debits_total,
+           l.credits_net, l.debits_net, l.vat_total
+    FROM calo_recon.user_figures(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}'), NULL, NULL) l
+    UNION ALL
+    -- users seen only in balance errors or rejections
+    SELECT o.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM (SELECT e.user_id FROM calo_recon.balance_errors e
+          UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n) o
+    WHERE NOT EXISTS (SELECT FROM calo_recon.transactions t WHERE t.user_id = o.user_id)
+),
+findings AS (
+    SELECT f.user_id,
+           pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
+           pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
+           pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
+    FROM calo_recon.reconciliation_findings f
+    GROUP BY f.user_id
+),
+disc AS (
+    SELECT d.user_id, pg_catalog.count(*) AS discrepancies
+    FROM calo_recon.discrepancies d GROUP BY d.user_id
+),
+rej AS (
+    SELECT r.user_id, pg_catalog.count(*) AS rejections
+    FROM calo_recon.negative_balance_rejections r GROUP BY r.user_id
+)
+SELECT x.user_id,
+       coalesce(x.transactions, 0) AS transactions,
+       x.first_logged_at, x.last_logged_at, x.currency,
+       calo_recon.round_money(x.closing_balance, cu.minor_unit) AS current_balance,
+       coalesce(f.arithmetic_breaks, 0) AS arithmetic_breaks,
+       coalesce(f.chain_breaks, 0) AS chain_breaks,
+       coalesce(f.drift, 0) AS drift,
+       coalesce(x.overdrafts, 0) AS overdrafts,
+       coalesce(d.discrepancies, 0) AS discrepancies,
+       coalesce(r.rejections, 0) AS rejections,
+       calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.credits_total END, cu.minor_unit) AS credits_total,
+       calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.debits_total END, cu.minor_unit) AS debits_total,
+       calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
+       calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
+       calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
+       calo_recon.round_money(x.vat_total, cu.minor_unit) AS vat_total,
+       pg_catalog.abs(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net))
+           < calo_recon.tolerance(cu.minor_unit) AS reconciles,
+       calo_recon.round_money(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net),
+                              cu.minor_unit) AS reconcile_difference
+FROM txn x
+LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
+LEFT JOIN findings f ON f.user_id = x.user_id
+LEFT JOIN disc d ON d.user_id = x.user_id
+LEFT JOIN rej r ON r.user_id = x.user_id;
+COMMENT ON VIEW calo_recon.user_summary IS
+  'One row per user seen in transactions, balance errors or rejections: activity, opening and closing balance, credits, debits and VAT, whether they add up (opening_balance + credits_net - debits_net = current_balance), and counts of breaks, drift, overdrafts, discrepancies and refused debits. Money rounded to the currency''s minor unit (round_money). Break and drift counts are as of the last calo_recon.reconcile(). A money figure one of whose values is outside the exact range of the reconciliation (out_of_range in balance_breaks) is NULL. WHERE user_id = ... reads only that user''s rows';
+COMMENT ON COLUMN calo_recon.user_summary.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.user_summary.transactions IS 'Number of transactions';
+COMMENT ON COLUMN calo_recon.user_summary.first_logged_at IS 'First transaction time';
+COMMENT ON COLUMN calo_recon.user_summary.last_logged_at IS 'Last transaction time';
+COMMENT ON COLUMN calo_recon.user_summary.currency IS 'Currency of the last transaction';
+COMMENT ON COLUMN calo_recon.user_summary.current_balance IS 'Closing balance: new_balance of the last transaction in chain order (logged_at, txn_id)';
+COMMENT ON COLUMN calo_recon.user_summary.arithmetic_breaks IS 'Arithmetic breaks (see balance_breaks)';
+COMMENT ON COLUMN calo_recon.user_summary.chain_breaks IS 'Chain breaks (see balance_breaks)';
+COMMENT ON COLUMN calo_recon.user_summary.drift IS 'Precision drift findings (see precision_drift)';
+COMMENT ON COLUMN calo_recon.user_summary.overdrafts IS 'Transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.user_summary.discrepancies IS 'Balance errors at or above the tolerance (see discrepancies)';
+COMMENT ON COLUMN calo_recon.user_summary.rejections IS 'Debits refused for overdraft (negative_balance_rejections)';
+COMMENT ON COLUMN calo_recon.user_summary.credits_total IS 'Sum of amount (gross, VAT included) over CREDIT transactions (legacy rows whose balance did not decrease count as credits)';
+COMMENT ON COLUMN calo_recon.user_summary.debits_total IS 'Sum of amount (gross, VAT included) over DEBIT transactions (legacy rows whose balance decreased count as debits)';
+COMMENT ON COLUMN calo_recon.user_summary.opening_balance IS 'Opening balance: old_balance of the first transaction in chain order';
+COMMENT ON COLUMN calo_recon.user_summary.credits_net IS 'Sum of amount - vat over credits: what credits added to the wallet';
+COMMENT ON COLUMN calo_recon.user_summary.debits_net IS 'Sum of amount - vat over debits: what debits took from the wallet';
+COMMENT ON COLUMN calo_recon.user_summary.vat_total IS 'Sum of vat over all transactions';
+COMMENT ON COLUMN calo_recon.user_summary.reconciles IS 'true when opening_balance + credits_net - debits_net equals current_balance within the tolerance (half a minor unit), computed on the logged values; NULL without transactions';
+COMMENT ON COLUMN calo_recon.user_summary.reconcile_difference IS 'current_balance - (opening_balance + credits_net - debits_net), rounded to the minor unit: what the breaks of the user add up to';
+
+-- user_summary over a period (export_reports, export_workbook): the same
+-- columns, each of the period [period_from, period_to) (NULL: open).  The
+-- figures come from user_figures, as user_summary's; the projection below
+-- is user_summary's, which test/sql/79_report_totals.sql checks by
+-- comparing the two over an open period.
+CREATE FUNCTION calo_recon.user_summary_in(period_from timestamptz, period_to timestamptz)
+RETURNS SETOF calo_recon.user_summary
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF period_from IS NOT NULL AND period_to IS NOT NULL AND period_from >= period_to THEN
+        RAISE EXCEPTION 'the period must end after it starts'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('period_from is %s, period_to is %s.', period_from, period_to),
+                  HINT = 'The period is [period_from, period_to): period_to is excluded.';
+    END IF;
+    RETURN QUERY EXECUTE $q$
+    WITH x AS (SELECT * FROM calo_recon.user_figures(NULL::pg_catalog.text[], $1, $2)),
+    findings AS (
+        SELECT f.user_id,
+               pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
+               pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
+               pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
+        FROM calo_recon.reconciliation_findings f
+        WHERE ($1 IS NULL OR f.logged_at >= $1) AND ($2 IS NULL OR f.logged_at < $2)
+        GROUP BY f.user_id
+    ),
+    disc AS (
+        SELECT d.user_id, pg_catalog.count(*) AS discrepancies
+        FROM calo_recon.discrepancies d
+        WHERE ($1 IS NULL OR d.logged_at >= $1) AND ($2 IS NULL OR d.logged_at < $2)
+        GROUP BY d.user_id
+    ),
+    rej AS (
+        SELECT r.user_id, pg_catalog.count(*) AS rejections
+        FROM calo_recon.negative_balance_rejections r
+        WHERE ($1 IS NULL OR r.logged_at >= $1) AND ($2 IS NULL OR r.logged_at < $2)
+        GROUP BY r.user_id
+    ),
+    users AS (
+        -- with an open period, every user of user_summary; else those with
+        -- a transaction in it (the export's rule)
+        SELECT x.user_id FROM x
+        UNION SELECT e.user_id FROM calo_recon.balance_errors e WHERE $1 IS NULL AND $2 IS NULL
+        UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n WHERE $1 IS NULL AND $2 IS NULL
+    )
+    SELECT u.user_id,
+           coalesce(x.transactions, 0) AS transactions,
+           x.first_logged_at, x.last_logged_at, x.currency,
+           calo_recon.round_money(x.closing_balance, cu.minor_unit) AS current_balance,
+           coalesce(f.arithmetic_breaks, 0) AS arithmetic_breaks,
+           coalesce(f.chain_breaks, 0) AS chain_breaks,
+           coalesce(f.drift, 0) AS drift,
+           coalesce(x.overdrafts, 0) AS overdrafts,
+           coalesce(d.discrepancies, 0) AS discrepancies,
+           coalesce(r.rejections, 0) AS rejections,
+           calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.credits_total END, cu.minor_unit) AS credits_total,
+           calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.debits_total END, cu.minor_unit) AS debits_total,
+           calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
+           calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
+           calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
+           calo_recon.round_money(x.vat_total, cu.minor_unit) AS vat_total,
+           pg_catalog.abs(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net))
+               < calo_recon.tolerance(cu.minor_unit) AS reconciles,
+           calo_recon.round_money(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net),
+                                  cu.minor_unit) AS reconcile_difference
+    FROM users u
+    LEFT JOIN x ON x.user_id = u.user_id
+    LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
+    LEFT JOIN findings f ON f.user_id = u.user_id
+    LEFT JOIN disc d ON d.user_id = u.user_id
+    LEFT JOIN rej r ON r.user_id = u.user_id
+    $q$ USING period_from, period_to;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) IS
+  'user_summary over the period [period_from, period_to) (NULL: open), as export_reports() and export_workbook() write it: the users with a transaction in the period (every user of user_summary when both ends are open), with the period''s figures: transactions, first and last time, opening balance (old_balance of the first transaction in the period, chain order), credits, debits and VAT within it, closing balance (new_balance of its last transaction) and whether opening + credits_net - debits_net = closing (reconcile_difference the gap), and the breaks, drift, overdrafts, discrepancies and refused debits logged in it. 22023 when the period does not end after it starts';
+REVOKE ALL ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE VIEW calo_recon.overdraft_episodes AS
+-- NOT MATERIALIZED: each branch below reads its own runs, so LIMIT stops
+-- early and a filter on user_id reaches the stored rows
+WITH episodes AS NOT MATERIALIZED (
+    SELECT e.user_id, e.currency, e.started_at, e.ended_at, e.transactions, e.first_txn_id,
+           e.last_txn_id, e.low_currency, e.low_balance, e.run_currencies
+    FROM calo_recon.overdraft_episode_totals e
+    WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = e.user_id)
+    UNION ALL
+    SELECT l.user_id, l.currency, l.started_at, l.ended_at, l.transactions, l.first_txn_id,
+           l.last_txn_id, l.low_currency, l.low_balance, l.run_currencies
+    FROM calo_recon.user_overdraft_episodes(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l
+)
+-- the lowest balance of a run in one currency, rounded to its minor unit
+SELECT e.user_id, e.currency, e.started_at, e.ended_at,
+       calo_recon.round_money(e.low_balance, cu.minor_unit) AS lowest_balance,
+       e.transactions, e.first_txn_id, e.last_txn_id
+FROM episodes e
+LEFT JOIN calo_recon.currencies cu ON cu.code = e.low_currency
+WHERE e.run_currencies = 1
+UNION ALL
+-- of a run in several: each currency's rounded, then the lowest (NULL when
+-- one is)
+SELECT e.user_id, e.currency, e.started_at, e.ended_at,
+       CASE WHEN pg_catalog.count(e.low_balance) = pg_catalog.count(*)
+            THEN pg_catalog.min(calo_recon.round_money(e.low_balance, cu.minor_unit)) END,
+       e.transactions, e.first_txn_id, e.last_txn_id
+FROM episodes e
+LEFT JOIN calo_recon.currencies cu ON cu.code = e.low_currency
+WHERE e.run_currencies > 1
+GROUP BY e.user_id, e.first_txn_id, e.currency, e.started_at, e.ended_at, e.transactions, e.last_txn_id;
+COMMENT ON VIEW calo_recon.overdraft_episodes IS
+  'Runs of consecutive negative balances per user in chain order (logged_at, txn_id): when the wallet went below zero, how low it went and when a later transaction brought it back to zero or above';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.currency IS 'Currency of the first negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.started_at IS 'logged_at of the first transaction that left the balance negative';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.ended_at IS 'logged_at of the transaction that brought the balance back to zero or above; NULL while still negative';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.lowest_balance IS 'Lowest new_balance during the run, rounded to the currency''s minor unit';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.transactions IS 'Number of consecutive transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.first_txn_id IS 'First negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.last_txn_id IS 'Last negative transaction of the run';
+
+-- the per-user report totals are distributed with the wallet tables on a
+-- Citus cluster (citus_layout)
+DROP FUNCTION calo_recon.citus_layout();
+CREATE FUNCTION calo_recon.citus_layout()
+RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert}'::name[]),
+           ('calo_recon.shard_anchors', 'distributed', '{}'),
+           ('calo_recon.balance_errors', 'distributed', '{}'),
+           ('calo_recon.negative_balance_rejections', 'distributed', '{}'),
+           ('calo_recon.reconciliation_findings', 'distributed', '{}'),
+           ('calo_recon.pending_reconcile', 'distributed', '{}'),
+           -- the report totals reconcile_placement() writes per shard group;
+           -- day_totals (per currency and day) stays on the coordinator,
+           -- where reconcile() sums user_day_totals again after the shards
+           ('calo_recon.user_totals', 'distributed', '{}'),
+           ('calo_recon.user_day_totals', 'distributed', '{}'),
+           ('calo_recon.overdraft_episode_totals', 'distributed', '{}'),
+           ('calo_recon.currencies', 'reference', '{currencies_override_builtin}')
+$$;
+COMMENT ON FUNCTION calo_recon.citus_layout() IS
+  'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), and the triggers it disables there; tables not listed stay on the coordinator';
+REVOKE ALL ON FUNCTION calo_recon.citus_layout() FROM PUBLIC;
+
+-- the data already there: every user is queued, so that the views read
+-- them live until the next reconcile() stores their totals
+INSERT INTO calo_recon.pending_reconcile (user_id)
+SELECT DISTINCT t.user_id FROM calo_recon.transactions t;
+
+-- grant_role() grants the readers of the views the report totals' functions
+-- (not PUBLIC's: they read transactions)
+DROP FUNCTION calo_recon.grant_role(name, text);
+CREATE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    -- what those views run with the reader's rights that reads a table (so
+    -- not PUBLIC's): the report totals of the users still queued, from
+    -- their transactions (README "Reconciliation")
+    view_functions text[] := ARRAY['user_figures(text[], timestamptz, timestamptz)',
+                                   'user_day_figures(text[])', 'user_overdraft_episodes(text[])'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+    IF kind <> 'monitor' THEN
+        FOREACH name IN ARRAY view_functions LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION calo_recon.%s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views and the amount thresholds, EXECUTE on the functions the views compute the queued users'' report totals with), monitor (schema USAGE, the health view, the amount thresholds and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback, setting the amount rule''s thresholds; no other write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
+REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
+
+
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of views (issue 10 item 7)

@@ -9,6 +9,7 @@
 #     and the backend's peak private memory (RssAnon), each in a fresh session.
 #   Every reporting view: LIMIT 100 and count(*), best of REPEAT, ms.
 #   N=1000000 bash bench/reports/run.sh      (the default)
+#   EXPORTS=no ...                           the views only (no exports)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${N:-1000000}
@@ -72,12 +73,14 @@ export_stats() {
   e=$(now)
   printf '%.1f s, peak private memory %.0f MB' "$(echo "$e - $s - 0.3" | bc -l)" "$(echo "$peak / 1024" | bc -l)"
 }
-wb=$(export_stats "SELECT calo_recon.export_workbook('bench/book.xlsx')")
-csv=$(export_stats "SELECT count(*) FROM calo_recon.export_reports('bench/csv')")
-page=$(export_stats "SELECT calo_recon.export_dashboard('bench/dashboard.html')")
-size=$(du -m "$CR_ROOT/export/bench/book.xlsx" | cut -f1)
-echo "export_workbook ($N rows): $wb, ${size} MB file; export_reports (CSV, the same reports): $csv"
-echo "export_dashboard ($N rows): $page"
+if [ "${EXPORTS:-yes}" != no ]; then
+  wb=$(export_stats "SELECT calo_recon.export_workbook('bench/book.xlsx')")
+  csv=$(export_stats "SELECT count(*) FROM calo_recon.export_reports('bench/csv')")
+  page=$(export_stats "SELECT calo_recon.export_dashboard('bench/dashboard.html')")
+  size=$(du -m "$CR_ROOT/export/bench/book.xlsx" | cut -f1)
+  echo "export_workbook ($N rows): $wb, ${size} MB file; export_reports (CSV, the same reports): $csv"
+  echo "export_dashboard ($N rows): $page"
+fi
 for v in daily_summary overdrafts overdraft_episodes anomalies discrepancies balance_breaks \
          precision_drift user_summary; do
   printf '%-20s LIMIT 100 %8.1f ms   count(*) %8.1f ms\n' "$v" \

@@ -51,6 +51,37 @@ CREATE TRIGGER transactions_track_new
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_new_transactions();
 
+-- An update or a delete changes the chain of the users of its old rows (and
+-- of its new ones): they are queued too, so that neither the findings nor
+-- the report totals that reconcile() stores stay stale (README "Reports").
+-- One trigger per event: a trigger with transition tables has one event.
+CREATE FUNCTION calo_recon.track_changed_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        SELECT pg_catalog.array_agg(DISTINCT c.user_id) INTO users
+        FROM (SELECT o.user_id FROM old_rows o UNION ALL SELECT n.user_id FROM new_rows n) c;
+    ELSE
+        SELECT pg_catalog.array_agg(DISTINCT o.user_id) INTO users FROM old_rows o;
+    END IF;
+    INSERT INTO calo_recon.pending_reconcile (user_id)
+    SELECT u.user_id FROM pg_catalog.unnest(users) AS u (user_id);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.track_changed_transactions() IS
+  'Trigger: queues the users of updated or deleted transactions in pending_reconcile for the next reconciliation';
+CREATE TRIGGER transactions_track_updated
+    AFTER UPDATE ON calo_recon.transactions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_changed_transactions();
+CREATE TRIGGER transactions_track_deleted
+    AFTER DELETE ON calo_recon.transactions
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_changed_transactions();
+
 -- The one way the entry points work the queue.  One statement: the users
 -- and reconcile() see the same snapshot, with which reconcile() deletes the
 -- entries, so it deletes no entry whose user it does not reconcile.

@@ -148,6 +148,11 @@ DECLARE
     views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
                           'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
                           'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    -- what those views run with the reader's rights that reads a table (so
+    -- not PUBLIC's): the report totals of the users still queued, from
+    -- their transactions (README "Reconciliation")
+    view_functions text[] := ARRAY['user_figures(text[], timestamptz, timestamptz)',
+                                   'user_day_figures(text[])', 'user_overdraft_episodes(text[])'];
     analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
     -- the columns of a feedback row its author fills in; the rest is set by
     -- the product (README "Roles")
@@ -203,6 +208,11 @@ BEGIN
             statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
         END IF;
     END LOOP;
+    IF kind <> 'monitor' THEN
+        FOREACH name IN ARRAY view_functions LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION calo_recon.%s TO %I', name, role_name);
+        END LOOP;
+    END IF;
 
     -- on a Citus cluster the shard queries of a view run with the caller's
     -- rights (README "Scaling out with Citus"): the tables of the layout too
@@ -259,7 +269,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
-  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views and the amount thresholds), monitor (schema USAGE, the health view, the amount thresholds and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback, setting the amount rule''s thresholds; no other write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views and the amount thresholds, EXECUTE on the functions the views compute the queued users'' report totals with), monitor (schema USAGE, the health view, the amount thresholds and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback, setting the amount rule''s thresholds; no other write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
 REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
 
 -- every right on the schema and its objects, column rights included (they go

@@ -2,37 +2,180 @@
 -- and the time the data is as of. Money is rounded with round_money, as in
 -- every other view.
 
+-- ---------------------------------------------------------------------
+-- Report totals (issue 10 item 7): what user_summary, overdraft_episodes
+-- and daily_summary need of each user's chain, stored by reconcile() for the
+-- users it reconciles, so that the views read a few rows per user, or per
+-- currency and day, instead of every transaction.  The figures are computed
+-- once, in C (src/core/report_totals.c), from the rows reconcile()'s walk
+-- puts in chain order; reconcile() stores them, and the three functions
+-- below give the same figures live for the users still queued in
+-- pending_reconcile, whose stored rows may be stale (they run the same scan
+-- and walk for those users).  A view is therefore exact at every moment,
+-- not only after a refresh.  Money is exact (not rounded); a figure the
+-- exact math cannot hold (a value outside its range, see out_of_range in
+-- balance_breaks) is NULL.
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION calo_recon.user_figures(user_ids text[], period_from timestamptz, period_to timestamptz)
+RETURNS TABLE (user_id text, transactions bigint, first_logged_at timestamptz,
+               last_logged_at timestamptz, currency text, opening_balance numeric,
+               closing_balance numeric, overdrafts bigint, credits_total numeric,
+               debits_total numeric, credits_net numeric, debits_net numeric, vat_total numeric)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_user_figures';
+COMMENT ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz) IS
+  'Internal to user_summary and user_summary_in: per user of user_ids (all when NULL), the figures of their transactions logged in [period_from, period_to) (NULL: open) in chain order, as reconcile() stores them in user_totals: count, first and last time, currency of the last, opening (old_balance of the first) and closing (new_balance of the last) balance, overdrafts, credits and debits gross and net, VAT; exact, not rounded';
+REVOKE ALL ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.user_day_figures(user_ids text[])
+RETURNS TABLE (user_id text, currency text, day date, transactions bigint, credits numeric,
+               debits numeric, vat numeric, overdrafts bigint, liability_change numeric)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_user_day_figures';
+COMMENT ON FUNCTION calo_recon.user_day_figures(text[]) IS
+  'Internal to daily_summary: per user of user_ids (all when NULL), currency and UTC day, the figures of their transactions, as reconcile() stores them in user_day_totals: count, credits and debits (gross), VAT, overdrafts, and the change of the wallet''s last balance of the day (chain order) from its previous day in that currency; exact, not rounded';
+REVOKE ALL ON FUNCTION calo_recon.user_day_figures(text[]) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.user_overdraft_episodes(user_ids text[])
+RETURNS TABLE (user_id text, currency text, started_at timestamptz, ended_at timestamptz,
+               transactions bigint, first_txn_id text, last_txn_id text,
+               low_currency text, low_balance numeric, run_currencies integer)
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'calo_recon_user_overdraft_episodes';
+COMMENT ON FUNCTION calo_recon.user_overdraft_episodes(text[]) IS
+  'Internal to overdraft_episodes: the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, as reconcile() stores them in overdraft_episode_totals: one row per run and currency of its rows, with the lowest new_balance of the run''s rows in that currency (exact) and the number of those currencies';
+REVOKE ALL ON FUNCTION calo_recon.user_overdraft_episodes(text[]) FROM PUBLIC;
+
+CREATE TABLE calo_recon.user_totals (
+    user_id          text        NOT NULL,
+    transactions     bigint      NOT NULL,
+    first_logged_at  timestamptz NOT NULL,
+    last_logged_at   timestamptz NOT NULL,
+    currency         text        NOT NULL,
+    opening_balance  numeric,
+    closing_balance  numeric,
+    overdrafts       bigint      NOT NULL,
+    credits_total    numeric,
+    debits_total     numeric,
+    credits_net      numeric,
+    debits_net       numeric,
+    vat_total        numeric
+);
+-- The report totals tables have no unique key: reconcile() deletes a
+-- user's rows and writes them again (src/glue/recon_glue.c), and a unique
+-- check would visit every deleted row of the same key; one user's row is
+-- found through this index, the other tables are read whole or per queued
+-- user (a few thousand rows per 100,000 transactions).
+CREATE INDEX user_totals_user_idx ON calo_recon.user_totals (user_id);
+COMMENT ON TABLE calo_recon.user_totals IS
+  'Internal to user_summary: user_figures() of each user as of their last reconcile(); user_summary reads the queued users live instead. Money NULL where the exact math cannot hold it. Not dumped: a restore queues every user again';
+COMMENT ON COLUMN calo_recon.user_totals.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.user_totals.transactions IS 'Number of transactions';
+COMMENT ON COLUMN calo_recon.user_totals.first_logged_at IS 'First transaction time';
+COMMENT ON COLUMN calo_recon.user_totals.last_logged_at IS 'Last transaction time';
+COMMENT ON COLUMN calo_recon.user_totals.currency IS 'Currency of the last transaction in chain order';
+COMMENT ON COLUMN calo_recon.user_totals.opening_balance IS 'old_balance of the first transaction in chain order, exact';
+COMMENT ON COLUMN calo_recon.user_totals.closing_balance IS 'new_balance of the last transaction in chain order, exact';
+COMMENT ON COLUMN calo_recon.user_totals.overdrafts IS 'Transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.user_totals.credits_total IS 'Sum of amount over credits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.debits_total IS 'Sum of amount over debits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.credits_net IS 'Sum of amount - vat over credits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.debits_net IS 'Sum of amount - vat over debits, exact';
+COMMENT ON COLUMN calo_recon.user_totals.vat_total IS 'Sum of vat, exact';
+
+CREATE TABLE calo_recon.user_day_totals (
+    user_id           text    NOT NULL,
+    currency          text    NOT NULL,
+    day               date    NOT NULL,
+    transactions      bigint  NOT NULL,
+    credits           numeric,
+    debits            numeric,
+    vat               numeric,
+    overdrafts        bigint  NOT NULL,
+    liability_change  numeric
+);
+COMMENT ON TABLE calo_recon.user_day_totals IS
+  'Internal to daily_summary: user_day_figures() of each user as of their last reconcile(); day_totals is their sum. Money NULL where the exact math cannot hold it. Not dumped: a restore queues every user again';
+COMMENT ON COLUMN calo_recon.user_day_totals.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.user_day_totals.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.user_day_totals.day IS 'UTC day';
+COMMENT ON COLUMN calo_recon.user_day_totals.transactions IS 'Transactions logged that day';
+COMMENT ON COLUMN calo_recon.user_day_totals.credits IS 'Sum of amount over credits, exact';
+COMMENT ON COLUMN calo_recon.user_day_totals.debits IS 'Sum of amount over debits, exact';
+COMMENT ON COLUMN calo_recon.user_day_totals.vat IS 'Sum of vat, exact';
+COMMENT ON COLUMN calo_recon.user_day_totals.overdrafts IS 'Transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.user_day_totals.liability_change IS 'The wallet''s last balance of the day minus that of its previous day in the currency (0 before), exact';
+
+CREATE TABLE calo_recon.day_totals (
+    currency          text    NOT NULL,
+    day               date    NOT NULL,
+    transactions      bigint  NOT NULL,
+    credits           numeric,
+    debits            numeric,
+    vat               numeric,
+    overdrafts        bigint  NOT NULL,
+    liability_change  numeric,
+    PRIMARY KEY (currency, day)
+);
+COMMENT ON TABLE calo_recon.day_totals IS
+  'Internal to daily_summary: the sum of user_day_totals per currency and day (NULL where one of them is), made again by reconcile() for the days of the users it reconciles; on a Citus cluster it stays on the coordinator. Not dumped';
+COMMENT ON COLUMN calo_recon.day_totals.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.day_totals.day IS 'UTC day';
+COMMENT ON COLUMN calo_recon.day_totals.transactions IS 'Sum of user_day_totals.transactions';
+COMMENT ON COLUMN calo_recon.day_totals.credits IS 'Sum of user_day_totals.credits';
+COMMENT ON COLUMN calo_recon.day_totals.debits IS 'Sum of user_day_totals.debits';
+COMMENT ON COLUMN calo_recon.day_totals.vat IS 'Sum of user_day_totals.vat';
+COMMENT ON COLUMN calo_recon.day_totals.overdrafts IS 'Sum of user_day_totals.overdrafts';
+COMMENT ON COLUMN calo_recon.day_totals.liability_change IS 'Sum of user_day_totals.liability_change';
+
+CREATE TABLE calo_recon.overdraft_episode_totals (
+    user_id         text        NOT NULL,
+    currency        text        NOT NULL,
+    started_at      timestamptz NOT NULL,
+    ended_at        timestamptz,
+    transactions    bigint      NOT NULL,
+    first_txn_id    text        NOT NULL,
+    last_txn_id     text        NOT NULL,
+    low_currency    text        NOT NULL,
+    low_balance     numeric,
+    run_currencies  integer     NOT NULL
+);
+COMMENT ON TABLE calo_recon.overdraft_episode_totals IS
+  'Internal to overdraft_episodes: user_overdraft_episodes() of each user as of their last reconcile(). Not dumped: a restore queues every user again';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.currency IS 'Currency of the first negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.started_at IS 'logged_at of the first negative transaction';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.ended_at IS 'logged_at of the transaction after the run; NULL while still negative';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.transactions IS 'Negative transactions of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.first_txn_id IS 'First negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.last_txn_id IS 'Last negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_currency IS 'A currency of the run''s rows (one row per run and currency)';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_balance IS 'The lowest new_balance of the run''s rows in low_currency, exact; NULL when the exact math cannot hold it';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.run_currencies IS 'The number of currencies among the run''s rows: the rows this run has here';
+
 CREATE VIEW calo_recon.daily_summary AS
 WITH activity AS (
-    SELECT pg_catalog.timezone('UTC', t.logged_at)::pg_catalog.date AS day, t.currency,
-           pg_catalog.count(*) AS transactions,
-           coalesce(pg_catalog.sum(t.amount) FILTER (
-               WHERE calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS credits,
-           coalesce(pg_catalog.sum(t.amount) FILTER (
-               WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS debits,
-           pg_catalog.sum(t.vat) AS vat,
-           pg_catalog.count(*) FILTER (WHERE calo_recon.is_overdraft(t.new_balance)) AS overdrafts
-    FROM calo_recon.transactions t
-    GROUP BY 1, 2
-),
-user_day AS (
-    -- each wallet's last balance of the day (the last logged_at of the day,
-    -- chain order among its ties), as a change from its previous one
-    SELECT l.day, l.currency,
-           l.closing - coalesce(pg_catalog.lag(l.closing) OVER (
-               PARTITION BY l.user_id, l.currency ORDER BY l.day), 0) AS change
-    FROM (SELECT DISTINCT ON (g.user_id, g.currency, g.day) g.user_id, g.currency, g.day,
-                 t.new_balance AS closing
-          FROM (SELECT t.user_id, t.currency, pg_catalog.timezone('UTC', t.logged_at)::pg_catalog.date AS day,
-                       pg_catalog.max(t.logged_at) AS last_at
-                FROM calo_recon.transactions t GROUP BY 1, 2, 3) g
-          JOIN calo_recon.transactions t
-            ON t.user_id = g.user_id AND t.logged_at = g.last_at AND t.currency = g.currency
-          ORDER BY g.user_id, g.currency, g.day, calo_recon.chain_key(t.logged_at, t.txn_id) DESC) l
-),
-liability AS (
-    SELECT u.day, u.currency, pg_catalog.sum(u.change) AS change
-    FROM user_day u GROUP BY u.day, u.currency
+    -- day_totals, with the stored rows of the queued users replaced by
+    -- their live ones
+    SELECT a.day, a.currency,
+           pg_catalog.sum(a.transactions) AS transactions, pg_catalog.sum(a.credits) AS credits,
+           pg_catalog.sum(a.debits) AS debits, pg_catalog.sum(a.vat) AS vat,
+           pg_catalog.sum(a.overdrafts) AS overdrafts, pg_catalog.sum(a.liability_change) AS change
+    FROM (SELECT d.day, d.currency, d.transactions, d.credits, d.debits, d.vat, d.overdrafts,
+                 d.liability_change
+          FROM calo_recon.day_totals d
+          UNION ALL
+          SELECT u.day, u.currency, -u.transactions, -u.credits, -u.debits, -u.vat, -u.overdrafts,
+                 -u.liability_change
+          FROM calo_recon.user_day_totals u
+          WHERE u.user_id IN (SELECT p.user_id FROM calo_recon.pending_reconcile p)
+          UNION ALL
+          SELECT l.day, l.currency, l.transactions, l.credits, l.debits, l.vat, l.overdrafts,
+                 l.liability_change
+          FROM calo_recon.user_day_figures(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l) a
+    GROUP BY a.day, a.currency
+    HAVING pg_catalog.sum(a.transactions) > 0
 ),
 breaks AS (
     SELECT pg_catalog.timezone('UTC', b.logged_at)::pg_catalog.date AS day, b.currency,
@@ -61,28 +204,27 @@ days AS (
     UNION SELECT d.day, d.currency FROM disc d
 )
 SELECT k.day, k.currency,
-       coalesce(a.transactions, 0) AS transactions,
+       coalesce(a.transactions, 0)::bigint AS transactions,
        calo_recon.round_money(coalesce(a.credits, 0), cu.minor_unit) AS credits,
        calo_recon.round_money(coalesce(a.debits, 0), cu.minor_unit) AS debits,
        calo_recon.round_money(coalesce(a.vat, 0), cu.minor_unit) AS vat,
-       calo_recon.round_money(pg_catalog.sum(coalesce(l.change, 0)) OVER (
+       calo_recon.round_money(pg_catalog.sum(coalesce(a.change, 0)) OVER (
            PARTITION BY k.currency ORDER BY k.day), cu.minor_unit) AS wallet_liability,
        coalesce(b.arithmetic_breaks, 0) AS arithmetic_breaks,
        coalesce(b.chain_breaks, 0) AS chain_breaks,
        coalesce(b.conflicts, 0) AS conflicts,
        coalesce(b.out_of_range, 0) AS out_of_range,
-       coalesce(a.overdrafts, 0) AS overdrafts,
+       coalesce(a.overdrafts, 0)::bigint AS overdrafts,
        coalesce(d.discrepancies, 0) AS discrepancies,
        coalesce(n.anomalies, 0) AS anomalies
 FROM days k
 LEFT JOIN activity a ON a.day = k.day AND a.currency = k.currency
-LEFT JOIN liability l ON l.day = k.day AND l.currency = k.currency
 LEFT JOIN breaks b ON b.day = k.day AND b.currency = k.currency
 LEFT JOIN disc d ON d.day = k.day AND d.currency = k.currency
 LEFT JOIN anom n ON n.day = k.day AND n.currency = k.currency
 LEFT JOIN calo_recon.currencies cu ON cu.code = k.currency;
 COMMENT ON VIEW calo_recon.daily_summary IS
-  'The figures per currency and UTC day (days with transactions or discrepancies): activity, the wallet liability at the end of the day, breaks by kind, overdrafts, discrepancies and anomalies. Money rounded to the currency''s minor unit (round_money). Breaks are as of the last calo_recon.reconcile()';
+  'The figures per currency and UTC day (days with transactions or discrepancies): activity, the wallet liability at the end of the day, breaks by kind, overdrafts, discrepancies and anomalies. Money rounded to the currency''s minor unit (round_money); NULL where a value is outside the exact range of the reconciliation (out_of_range). Breaks are as of the last calo_recon.reconcile()';
 COMMENT ON COLUMN calo_recon.daily_summary.day IS 'Day (UTC) the rows were logged';
 COMMENT ON COLUMN calo_recon.daily_summary.currency IS 'Currency';
 COMMENT ON COLUMN calo_recon.daily_summary.transactions IS 'Transactions logged that day';
@@ -97,6 +239,222 @@ COMMENT ON COLUMN calo_recon.daily_summary.out_of_range IS 'Values too large or 
 COMMENT ON COLUMN calo_recon.daily_summary.overdrafts IS 'Transactions that left a wallet below zero';
 COMMENT ON COLUMN calo_recon.daily_summary.discrepancies IS 'Balance errors logged that day at or above the tolerance (discrepancies; those of users without a transaction have no currency and are not counted here)';
 COMMENT ON COLUMN calo_recon.daily_summary.anomalies IS 'Rows of the anomalies view logged that day';
+
+-- The users whose stored totals may be stale: queued in pending_reconcile.
+-- Each view reads the stored rows of the other users and computes these
+-- live, all in one call (the queue is drained by every refresh).  The call
+-- takes its users from an uncorrelated subquery and the views join only on
+-- user_id, so that a Citus cluster plans them: the stored rows and the
+-- counts in the shards, the queued users' figures on the coordinator.
+
+CREATE VIEW calo_recon.user_summary AS
+-- Every part is keyed by user_id and referenced once, so a filter on
+-- user_id reaches the stored row and the user's counts only.
+WITH txn AS (
+    SELECT s.user_id, s.transactions, s.first_logged_at, s.last_logged_at, s.currency,
+           s.opening_balance, s.closing_balance, s.overdrafts, s.credits_total, s.debits_total,
+           s.credits_net, s.debits_net, s.vat_total
+    FROM calo_recon.user_totals s
+    WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = s.user_id)
+    UNION ALL
+    SELECT l.user_id, l.transactions, l.first_logged_at, l.last_logged_at, l.currency,
+           l.opening_balance, l.closing_balance, l.overdrafts, l.credits_total, l.debits_total,
+           l.credits_net, l.debits_net, l.vat_total
+    FROM calo_recon.user_figures(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}'), NULL, NULL) l
+    UNION ALL
+    -- users seen only in balance errors or rejections
+    SELECT o.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM (SELECT e.user_id FROM calo_recon.balance_errors e
+          UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n) o
+    WHERE NOT EXISTS (SELECT FROM calo_recon.transactions t WHERE t.user_id = o.user_id)
+),
+findings AS (
+    SELECT f.user_id,
+           pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
+           pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
+           pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
+    FROM calo_recon.reconciliation_findings f
+    GROUP BY f.user_id
+),
+disc AS (
+    SELECT d.user_id, pg_catalog.count(*) AS discrepancies
+    FROM calo_recon.discrepancies d GROUP BY d.user_id
+),
+rej AS (
+    SELECT r.user_id, pg_catalog.count(*) AS rejections
+    FROM calo_recon.negative_balance_rejections r GROUP BY r.user_id
+)
+SELECT x.user_id,
+       coalesce(x.transactions, 0) AS transactions,
+       x.first_logged_at, x.last_logged_at, x.currency,
+       calo_recon.round_money(x.closing_balance, cu.minor_unit) AS current_balance,
+       coalesce(f.arithmetic_breaks, 0) AS arithmetic_breaks,
+       coalesce(f.chain_breaks, 0) AS chain_breaks,
+       coalesce(f.drift, 0) AS drift,
+       coalesce(x.overdrafts, 0) AS overdrafts,
+       coalesce(d.discrepancies, 0) AS discrepancies,
+       coalesce(r.rejections, 0) AS rejections,
+       calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.credits_total END, cu.minor_unit) AS credits_total,
+       calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.debits_total END, cu.minor_unit) AS debits_total,
+       calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
+       calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
+       calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
+       calo_recon.round_money(x.vat_total, cu.minor_unit) AS vat_total,
+       pg_catalog.abs(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net))
+           < calo_recon.tolerance(cu.minor_unit) AS reconciles,
+       calo_recon.round_money(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net),
+                              cu.minor_unit) AS reconcile_difference
+FROM txn x
+LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
+LEFT JOIN findings f ON f.user_id = x.user_id
+LEFT JOIN disc d ON d.user_id = x.user_id
+LEFT JOIN rej r ON r.user_id = x.user_id;
+COMMENT ON VIEW calo_recon.user_summary IS
+  'One row per user seen in transactions, balance errors or rejections: activity, opening and closing balance, credits, debits and VAT, whether they add up (opening_balance + credits_net - debits_net = current_balance), and counts of breaks, drift, overdrafts, discrepancies and refused debits. Money rounded to the currency''s minor unit (round_money). Break and drift counts are as of the last calo_recon.reconcile(). A money figure one of whose values is outside the exact range of the reconciliation (out_of_range in balance_breaks) is NULL. WHERE user_id = ... reads only that user''s rows';
+COMMENT ON COLUMN calo_recon.user_summary.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.user_summary.transactions IS 'Number of transactions';
+COMMENT ON COLUMN calo_recon.user_summary.first_logged_at IS 'First transaction time';
+COMMENT ON COLUMN calo_recon.user_summary.last_logged_at IS 'Last transaction time';
+COMMENT ON COLUMN calo_recon.user_summary.currency IS 'Currency of the last transaction';
+COMMENT ON COLUMN calo_recon.user_summary.current_balance IS 'Closing balance: new_balance of the last transaction in chain order (logged_at, txn_id)';
+COMMENT ON COLUMN calo_recon.user_summary.arithmetic_breaks IS 'Arithmetic breaks (see balance_breaks)';
+COMMENT ON COLUMN calo_recon.user_summary.chain_breaks IS 'Chain breaks (see balance_breaks)';
+COMMENT ON COLUMN calo_recon.user_summary.drift IS 'Precision drift findings (see precision_drift)';
+COMMENT ON COLUMN calo_recon.user_summary.overdrafts IS 'Transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.user_summary.discrepancies IS 'Balance errors at or above the tolerance (see discrepancies)';
+COMMENT ON COLUMN calo_recon.user_summary.rejections IS 'Debits refused for overdraft (negative_balance_rejections)';
+COMMENT ON COLUMN calo_recon.user_summary.credits_total IS 'Sum of amount (gross, VAT included) over CREDIT transactions (legacy rows whose balance did not decrease count as credits)';
+COMMENT ON COLUMN calo_recon.user_summary.debits_total IS 'Sum of amount (gross, VAT included) over DEBIT transactions (legacy rows whose balance decreased count as debits)';
+COMMENT ON COLUMN calo_recon.user_summary.opening_balance IS 'Opening balance: old_balance of the first transaction in chain order';
+COMMENT ON COLUMN calo_recon.user_summary.credits_net IS 'Sum of amount - vat over credits: what credits added to the wallet';
+COMMENT ON COLUMN calo_recon.user_summary.debits_net IS 'Sum of amount - vat over debits: what debits took from the wallet';
+COMMENT ON COLUMN calo_recon.user_summary.vat_total IS 'Sum of vat over all transactions';
+COMMENT ON COLUMN calo_recon.user_summary.reconciles IS 'true when opening_balance + credits_net - debits_net equals current_balance within the tolerance (half a minor unit), computed on the logged values; NULL without transactions';
+COMMENT ON COLUMN calo_recon.user_summary.reconcile_difference IS 'current_balance - (opening_balance + credits_net - debits_net), rounded to the minor unit: what the breaks of the user add up to';
+
+-- user_summary over a period (export_reports, export_workbook): the same
+-- columns, each of the period [period_from, period_to) (NULL: open).  The
+-- figures come from user_figures, as user_summary's; the projection below
+-- is user_summary's, which test/sql/79_report_totals.sql checks by
+-- comparing the two over an open period.
+CREATE FUNCTION calo_recon.user_summary_in(period_from timestamptz, period_to timestamptz)
+RETURNS SETOF calo_recon.user_summary
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF period_from IS NOT NULL AND period_to IS NOT NULL AND period_from >= period_to THEN
+        RAISE EXCEPTION 'the period must end after it starts'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('period_from is %s, period_to is %s.', period_from, period_to),
+                  HINT = 'The period is [period_from, period_to): period_to is excluded.';
+    END IF;
+    RETURN QUERY EXECUTE $q$
+    WITH x AS (SELECT * FROM calo_recon.user_figures(NULL::pg_catalog.text[], $1, $2)),
+    findings AS (
+        SELECT f.user_id,
+               pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
+               pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
+               pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
+        FROM calo_recon.reconciliation_findings f
+        WHERE ($1 IS NULL OR f.logged_at >= $1) AND ($2 IS NULL OR f.logged_at < $2)
+        GROUP BY f.user_id
+    ),
+    disc AS (
+        SELECT d.user_id, pg_catalog.count(*) AS discrepancies
+        FROM calo_recon.discrepancies d
+        WHERE ($1 IS NULL OR d.logged_at >= $1) AND ($2 IS NULL OR d.logged_at < $2)
+        GROUP BY d.user_id
+    ),
+    rej AS (
+        SELECT r.user_id, pg_catalog.count(*) AS rejections
+        FROM calo_recon.negative_balance_rejections r
+        WHERE ($1 IS NULL OR r.logged_at >= $1) AND ($2 IS NULL OR r.logged_at < $2)
+        GROUP BY r.user_id
+    ),
+    users AS (
+        -- with an open period, every user of user_summary; else those with
+        -- a transaction in it (the export's rule)
+        SELECT x.user_id FROM x
+        UNION SELECT e.user_id FROM calo_recon.balance_errors e WHERE $1 IS NULL AND $2 IS NULL
+        UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n WHERE $1 IS NULL AND $2 IS NULL
+    )
+    SELECT u.user_id,
+           coalesce(x.transactions, 0) AS transactions,
+           x.first_logged_at, x.last_logged_at, x.currency,
+           calo_recon.round_money(x.closing_balance, cu.minor_unit) AS current_balance,
+           coalesce(f.arithmetic_breaks, 0) AS arithmetic_breaks,
+           coalesce(f.chain_breaks, 0) AS chain_breaks,
+           coalesce(f.drift, 0) AS drift,
+           coalesce(x.overdrafts, 0) AS overdrafts,
+           coalesce(d.discrepancies, 0) AS discrepancies,
+           coalesce(r.rejections, 0) AS rejections,
+           calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.credits_total END, cu.minor_unit) AS credits_total,
+           calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.debits_total END, cu.minor_unit) AS debits_total,
+           calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
+           calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
+           calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
+           calo_recon.round_money(x.vat_total, cu.minor_unit) AS vat_total,
+           pg_catalog.abs(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net))
+               < calo_recon.tolerance(cu.minor_unit) AS reconciles,
+           calo_recon.round_money(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net),
+                                  cu.minor_unit) AS reconcile_difference
+    FROM users u
+    LEFT JOIN x ON x.user_id = u.user_id
+    LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
+    LEFT JOIN findings f ON f.user_id = u.user_id
+    LEFT JOIN disc d ON d.user_id = u.user_id
+    LEFT JOIN rej r ON r.user_id = u.user_id
+    $q$ USING period_from, period_to;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) IS
+  'user_summary over the period [period_from, period_to) (NULL: open), as export_reports() and export_workbook() write it: the users with a transaction in the period (every user of user_summary when both ends are open), with the period''s figures: transactions, first and last time, opening balance (old_balance of the first transaction in the period, chain order), credits, debits and VAT within it, closing balance (new_balance of its last transaction) and whether opening + credits_net - debits_net = closing (reconcile_difference the gap), and the breaks, drift, overdrafts, discrepancies and refused debits logged in it. 22023 when the period does not end after it starts';
+REVOKE ALL ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE VIEW calo_recon.overdraft_episodes AS
+-- NOT MATERIALIZED: each branch below reads its own runs, so LIMIT stops
+-- early and a filter on user_id reaches the stored rows
+WITH episodes AS NOT MATERIALIZED (
+    SELECT e.user_id, e.currency, e.started_at, e.ended_at, e.transactions, e.first_txn_id,
+           e.last_txn_id, e.low_currency, e.low_balance, e.run_currencies
+    FROM calo_recon.overdraft_episode_totals e
+    WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = e.user_id)
+    UNION ALL
+    SELECT l.user_id, l.currency, l.started_at, l.ended_at, l.transactions, l.first_txn_id,
+           l.last_txn_id, l.low_currency, l.low_balance, l.run_currencies
+    FROM calo_recon.user_overdraft_episodes(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l
+)
+-- the lowest balance of a run in one currency, rounded to its minor unit
+SELECT e.user_id, e.currency, e.started_at, e.ended_at,
+       calo_recon.round_money(e.low_balance, cu.minor_unit) AS lowest_balance,
+       e.transactions, e.first_txn_id, e.last_txn_id
+FROM episodes e
+LEFT JOIN calo_recon.currencies cu ON cu.code = e.low_currency
+WHERE e.run_currencies = 1
+UNION ALL
+-- of a run in several: each currency's rounded, then the lowest (NULL when
+-- one is)
+SELECT e.user_id, e.currency, e.started_at, e.ended_at,
+       CASE WHEN pg_catalog.count(e.low_balance) = pg_catalog.count(*)
+            THEN pg_catalog.min(calo_recon.round_money(e.low_balance, cu.minor_unit)) END,
+       e.transactions, e.first_txn_id, e.last_txn_id
+FROM episodes e
+LEFT JOIN calo_recon.currencies cu ON cu.code = e.low_currency
+WHERE e.run_currencies > 1
+GROUP BY e.user_id, e.first_txn_id, e.currency, e.started_at, e.ended_at, e.transactions, e.last_txn_id;
+COMMENT ON VIEW calo_recon.overdraft_episodes IS
+  'Runs of consecutive negative balances per user in chain order (logged_at, txn_id): when the wallet went below zero, how low it went and when a later transaction brought it back to zero or above';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.user_id IS 'Wallet owner';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.currency IS 'Currency of the first negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.started_at IS 'logged_at of the first transaction that left the balance negative';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.ended_at IS 'logged_at of the transaction that brought the balance back to zero or above; NULL while still negative';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.lowest_balance IS 'Lowest new_balance during the run, rounded to the currency''s minor unit';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.transactions IS 'Number of consecutive transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.first_txn_id IS 'First negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.last_txn_id IS 'Last negative transaction of the run';
+
+
 
 CREATE VIEW calo_recon.as_of AS
 SELECT pg_catalog.max(r.finished_at) AS as_of,

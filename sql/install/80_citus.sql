@@ -113,6 +113,12 @@ AS $$
            ('calo_recon.negative_balance_rejections', 'distributed', '{}'),
            ('calo_recon.reconciliation_findings', 'distributed', '{}'),
            ('calo_recon.pending_reconcile', 'distributed', '{}'),
+           -- the report totals reconcile_placement() writes per shard group;
+           -- day_totals (per currency and day) stays on the coordinator,
+           -- where reconcile() sums user_day_totals again after the shards
+           ('calo_recon.user_totals', 'distributed', '{}'),
+           ('calo_recon.user_day_totals', 'distributed', '{}'),
+           ('calo_recon.overdraft_episode_totals', 'distributed', '{}'),
            ('calo_recon.currencies', 'reference', '{currencies_override_builtin}')
 $$;
 COMMENT ON FUNCTION calo_recon.citus_layout() IS

@@ -93,6 +93,21 @@ walk_order(walk_row *rows, size_t n, walk_txn_id_fn fetch, void *ctx)
 	}
 }
 
+bool
+walk_row_is_overdraft(const walk_row *row)
+{
+	return bal_is_overdraft(row->balances_valid ? bal_cmp(row->new_balance, 0)
+							: row->new_balance_sign);
+}
+
+bool
+walk_row_is_credit(const walk_row *row)
+{
+	return bal_is_credit(row->type, row->balances_valid
+						 ? bal_cmp(row->new_balance, row->old_balance)
+						 : row->new_vs_old_sign);
+}
+
 void
 walk_seed(bal_walk *state, bool valid, bal_dec prev_new_balance)
 {
@@ -115,7 +130,6 @@ void
 walk_step(bal_walk *state, const walk_row *row, walk_emit_fn emit, void *ctx)
 {
 	bal_check	c;
-	int			sign;
 
 	c = bal_walk_chain(state, row->balances_valid, row->old_balance, row->new_balance,
 					   row->tolerance);
@@ -133,11 +147,7 @@ walk_step(bal_walk *state, const walk_row *row, walk_emit_fn emit, void *ctx)
 	if (c.finding != BAL_NONE)
 		walk_emit(state, row, &c, emit, ctx);
 
-	if (row->balances_valid)
-		sign = bal_cmp(row->new_balance, 0);
-	else
-		sign = row->new_balance_sign;
-	if (bal_is_overdraft(sign))
+	if (walk_row_is_overdraft(row))
 	{
 		memset(&c, 0, sizeof(c));
 		c.finding = BAL_OVERDRAFT;

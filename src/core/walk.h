@@ -29,11 +29,19 @@ typedef struct walk_row
 	const char *txn_id;			/* bytes; NULL until walk_txn_id_fn fills it */
 	size_t		txn_id_len;
 	uint32_t	ref;			/* the caller's row number */
+	uint32_t	currency;		/* the caller's number of the row's currency */
 	bal_type	type;
 	bool		balances_valid; /* old_balance and new_balance representable */
 	bool		amounts_valid;	/* amount and vat representable */
 	int8_t		new_balance_sign;	/* sign of new_balance; read when !balances_valid */
+	int8_t		new_vs_old_sign;	/* sign of new_balance - old_balance; read when !balances_valid */
 } walk_row;
+
+/* The overdraft rule (bal_is_overdraft) of a row. */
+bool		walk_row_is_overdraft(const walk_row *row);
+
+/* The direction rule (bal_is_credit) of a row. */
+bool		walk_row_is_credit(const walk_row *row);
 
 /* The chain order of two rows whose txn_id is set: <0, 0 or >0. */
 int			walk_chain_cmp(const walk_row *a, const walk_row *b);

@@ -80,8 +80,10 @@ typedef struct ExportReport
 {
 	const char *view;
 	const char *sheet;			/* workbook sheet name */
-	const char *time_column;	/* what the period filters on; NULL: see period_filter */
-	const char *period_filter;	/* SQL condition on $1, $2 when time_column is NULL */
+	const char *time_column;	/* what the period filters on; NULL: see period_source */
+	const char *period_source;	/* calo_recon function (period_from, period_to)
+								 * giving the rows of the period, when
+								 * time_column is NULL */
 	const char *order_by;		/* NULL: every sortable column in order */
 } ExportReport;
 

@@ -155,6 +155,16 @@ UNION ALL
 SELECT 'precision_drift (view)', pg_catalog.md5(pg_catalog.string_agg(d::text, E'\n' ORDER BY d.txn_id, d.drift_kind))
 FROM calo_recon.precision_drift d
 UNION ALL
+-- the views of the report totals (distributed per user, day_totals on the coordinator)
+SELECT 'user_summary (view)', pg_catalog.md5(pg_catalog.string_agg(u::text, E'\n' ORDER BY u.user_id))
+FROM calo_recon.user_summary u
+UNION ALL
+SELECT 'overdraft_episodes (view)', pg_catalog.md5(pg_catalog.string_agg(o::text, E'\n' ORDER BY o.user_id, o.first_txn_id))
+FROM calo_recon.overdraft_episodes o
+UNION ALL
+SELECT 'daily_summary (view)', pg_catalog.md5(pg_catalog.string_agg(d::text, E'\n' ORDER BY d.day, d.currency))
+FROM calo_recon.daily_summary d
+UNION ALL
 -- in the view's own order, which training follows
 SELECT 'features', pg_catalog.md5(pg_catalog.string_agg(f::text, E'\n')) FROM calo_recon.transaction_features f
 UNION ALL
@@ -229,7 +239,7 @@ psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('$fir
 # gives it what it needs on the cluster (reapply_grants)
 psql "${CL[@]}" -c "CREATE ROLE citus_reader LOGIN" -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_reader', 'reader')" >/dev/null || exit 1
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(d.table_name || ':' || d.placement || ':' || d.shards, ' ' ORDER BY d.table_name::text) FROM calo_recon.distribute(8) d" 2>/dev/null | tail -n 1)
-check "distribute(8)" "calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transactions:distributed:8" "$got"
+check "distribute(8)" "calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.overdraft_episode_totals:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transactions:distributed:8 calo_recon.user_day_totals:distributed:8 calo_recon.user_totals:distributed:8" "$got"
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.count(DISTINCT pg_catalog.get_shard_id_for_distribution_column('calo_recon.shard_anchors', a.user_id)) FROM calo_recon.shard_anchors a")
 check "one anchor in each of the 8 shards" "8" "$got"
 for call in "distribute()" "distribute(0)"; do

@@ -164,10 +164,14 @@ SELECT count(*) AS differences FROM (
   UNION ALL
   (SELECT * FROM per_user EXCEPT SELECT txn_id, finding, expected, actual, difference, first_break FROM calo_recon.reconciliation_findings)) d;
 
--- a read-only role with USAGE and SELECT can query every view, not reconcile
+-- a read-only role with USAGE and SELECT (and EXECUTE on the functions the
+-- views compute the queued users' report totals with) can query every view,
+-- not reconcile
 CREATE ROLE calo_recon_test_reader;
 GRANT USAGE ON SCHEMA calo_recon TO calo_recon_test_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO calo_recon_test_reader;
+GRANT EXECUTE ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz),
+    calo_recon.user_day_figures(text[]), calo_recon.user_overdraft_episodes(text[]) TO calo_recon_test_reader;
 SET ROLE calo_recon_test_reader;
 SELECT (SELECT count(*) FROM calo_recon.balance_breaks) AS breaks,
        (SELECT count(*) FROM calo_recon.precision_drift) AS drift,

@@ -63,9 +63,12 @@ BEGIN
         RETURN NEXT line;
     END LOOP;
 END $$;
-SELECT count(*) FILTER (WHERE line ~ 'Scan.* on transactions') AS transaction_scans,
-       count(*) FILTER (WHERE line ~ 'Index Cond: \(user_id = ''rep-a''::text\)') AS user_index_conds,
-       count(*) FILTER (WHERE line ~ 'Seq Scan|Full') AS full_scans
+-- (the report totals: the user's stored row, or while queued their own
+-- transactions, computed by user_figures; only the reconcile queue, a few
+-- rows, is read whole)
+SELECT count(*) FILTER (WHERE line ~ 'Index Cond: \(user_id = ''rep-a''::text\)') AS user_index_conds,
+       count(*) FILTER (WHERE line ~ 'Filter: \(user_id = ''rep-a''::text\)' ) AS queue_filters,
+       count(*) FILTER (WHERE line ~ 'Seq Scan|Full' AND line !~ 'on pending_reconcile') AS full_scans
 FROM pg_temp.plan_of($$SELECT * FROM calo_recon.user_summary WHERE user_id = 'rep-a'$$) AS line;
 RESET enable_seqscan;
 
@@ -87,10 +90,18 @@ DROP ROLE IF EXISTS calo_reports_reader;
 CREATE ROLE calo_reports_reader;
 RESET client_min_messages;
 SELECT count(*) > 0 FROM calo_recon.grant_role('calo_reports_reader', 'reader');
+-- a user queued: its report totals computed live for the reader
+INSERT INTO calo_recon.pending_reconcile (user_id) SELECT min(user_id) FROM calo_recon.transactions;
 SET ROLE calo_reports_reader;
 SELECT run_id FROM calo_recon.as_of;
 SELECT count(*) FROM calo_recon.daily_summary;
+-- every column of the report totals' views, of users queued (computed
+-- live) and stored: the reader needs no right on the tables behind them
+SELECT count(*) AS users, count(current_balance) AS balances FROM calo_recon.user_summary;
+SELECT count(*) AS days, count(wallet_liability) AS liabilities FROM calo_recon.daily_summary;
+SELECT count(*) AS episodes, count(lowest_balance) AS lowest FROM calo_recon.overdraft_episodes;
 RESET ROLE;
+SELECT users FROM calo_recon.reconcile_pending();
 DROP OWNED BY calo_reports_reader;
 DROP ROLE calo_reports_reader;
 

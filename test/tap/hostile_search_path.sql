@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(84);
+SELECT plan(91);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -373,6 +373,14 @@ INSERT INTO entry_points VALUES
      SELECT pg_catalog.concat('TAP-HSP-NEW-', pg_catalog.current_setting('hostile.entry'), '-', g.i),
             'tap-hsp-1', 'DEBIT', 'SAR', 5000, 0, 1, -4999, '2025-01-01 00:00+00'
      FROM pg_catalog.generate_series(1, 2) AS g(i)$$),
+  ('UPDATE transactions (queue)', $$UPDATE calo_recon.transactions t SET amount = t.amount WHERE t.txn_id OPERATOR(pg_catalog.=) 'TAP-HSP-3'$$),
+  ('DELETE transactions (queue)', $$DELETE FROM calo_recon.transactions t WHERE t.txn_id OPERATOR(pg_catalog.=) 'TAP-HSP-4'$$),
+  -- the report totals (views read them for the queued users)
+  ('user_figures', $$SELECT * FROM calo_recon.user_figures(ARRAY['tap-hsp-1'], '2000-01-01', NULL)$$),
+  ('user_day_figures', $$SELECT * FROM calo_recon.user_day_figures(NULL)$$),
+  ('user_overdraft_episodes', $$SELECT * FROM calo_recon.user_overdraft_episodes(ARRAY['tap-hsp-1'])$$),
+  ('reconcile (report totals of some users)', $$SELECT * FROM calo_recon.reconcile(ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
+  ('user_summary_in', $$SELECT * FROM calo_recon.user_summary_in('2000-01-01', NULL)$$),
   ('INSERT currencies', $$INSERT INTO calo_recon.currencies (code, minor_unit) VALUES ('JPY', 0)
                           ON CONFLICT (code) DO UPDATE SET minor_unit = excluded.minor_unit$$),
   ('DELETE models', $$DELETE FROM calo_recon.models m WHERE NOT m.active$$),

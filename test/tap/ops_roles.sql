@@ -57,8 +57,9 @@ SELECT is(pg_temp.held('calo_tap_r_monitor'), ARRAY['amount_thresholds:SELECT', 
 SELECT is(pg_temp.held('calo_tap_r_reader'),
           ARRAY['amount_rule_hits:SELECT', 'amount_thresholds:SELECT', 'anomalies:SELECT', 'as_of:SELECT', 'balance_breaks:SELECT', 'daily_summary:SELECT',
                 'discrepancies:SELECT', 'overdraft_episodes:SELECT', 'overdrafts:SELECT', 'precision_drift:SELECT',
-                'schema:USAGE', 'transactions:SELECT', 'user_summary:SELECT'],
-          'reader: the BI views, transactions and the amount thresholds, nothing else');
+                'schema:USAGE', 'transactions:SELECT', 'user_day_figures:EXECUTE', 'user_figures:EXECUTE',
+                'user_overdraft_episodes:EXECUTE', 'user_summary:SELECT'],
+          'reader: the BI views (and the functions they compute the queued users'' report totals with), transactions and the amount thresholds, nothing else');
 SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_analyst')) x
            WHERE x ~ ':(INSERT|UPDATE|DELETE|TRUNCATE)$'),
           ARRAY['amount_thresholds.currency:INSERT', 'amount_thresholds.threshold:INSERT', 'amount_thresholds.threshold:UPDATE',
@@ -105,6 +106,7 @@ SELECT is(pg_temp.held('calo_tap_r_monitor'), ARRAY['amount_thresholds:SELECT', 
 CREATE ROLE calo_tap_r_gone;
 SELECT count(*) FROM calo_recon.grant_role('calo_tap_r_gone', 'reader');
 REVOKE ALL ON ALL TABLES IN SCHEMA calo_recon FROM calo_tap_r_gone;
+REVOKE ALL ON ALL ROUTINES IN SCHEMA calo_recon FROM calo_tap_r_gone;
 REVOKE ALL ON SCHEMA calo_recon FROM calo_tap_r_gone;
 DROP ROLE calo_tap_r_gone;
 SELECT is((SELECT array_agg(role_name || ':' || kind ORDER BY role_name, kind) FROM calo_recon.reapply_grants()),

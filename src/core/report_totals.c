@@ -1,0 +1,276 @@
+/*
+ * report_totals.c: the report figures of one user's chain. See report_totals.h.
+ */
+#include "report_totals.h"
+
+#include <string.h>
+
+#define RT_USEC_PER_DAY INT64_C(86400000000)
+
+#define RT_IN_DAY	0x01
+#define RT_IN_USER	0x02
+#define RT_IN_RUN	0x04
+
+static const rt_money rt_zero = {0, true};
+
+int32_t
+rt_day_of(int64_t logged_at)
+{
+	int64_t		d = logged_at / RT_USEC_PER_DAY;
+
+	if (logged_at % RT_USEC_PER_DAY < 0)
+		d--;					/* floor, not truncation, before 2000 */
+	return (int32_t) d;
+}
+
+static rt_money
+rt_value(bal_dec value, bool valid)
+{
+	rt_money	m = {valid ? value : 0, valid};
+
+	return m;
+}
+
+static void
+rt_add(rt_money *sum, rt_money term)
+{
+	if (!sum->exact)
+		return;
+	if (!term.exact || bal_add(sum->value, term.value, &sum->value) != BAL_OK)
+	{
+		sum->value = 0;
+		sum->exact = false;
+	}
+}
+
+static rt_money
+rt_sub(rt_money a, rt_money b)
+{
+	rt_money	m = {0, false};
+
+	if (a.exact && b.exact && bal_sub(a.value, b.value, &m.value) == BAL_OK)
+		m.exact = true;
+	else
+		m.value = 0;
+	return m;
+}
+
+static rt_money
+rt_amount(const walk_row *r)
+{
+	return rt_value(r->amount, r->amounts_valid);
+}
+
+static rt_money
+rt_vat(const walk_row *r)
+{
+	return rt_value(r->vat, r->amounts_valid);
+}
+
+static rt_money
+rt_new_balance(const walk_row *r)
+{
+	return rt_value(r->new_balance, r->balances_valid);
+}
+
+void
+rt_user_figures(const walk_row *rows, size_t n, rt_user *out)
+{
+	size_t		i;
+
+	memset(out, 0, sizeof(*out));
+	out->credits_total = out->debits_total = rt_zero;
+	out->credits_net = out->debits_net = out->vat_total = rt_zero;
+	out->transactions = (int64_t) n;
+	out->first_logged_at = rows[0].logged_at;
+	out->last_logged_at = rows[n - 1].logged_at;
+	out->currency = rows[n - 1].currency;
+	out->opening_balance = rt_value(rows[0].old_balance, rows[0].balances_valid);
+	out->closing_balance = rt_new_balance(&rows[n - 1]);
+	for (i = 0; i < n; i++)
+	{
+		const walk_row *r = &rows[i];
+		rt_money	net = rt_sub(rt_amount(r), rt_vat(r));
+
+		if (walk_row_is_overdraft(r))
+			out->overdrafts++;
+		if (walk_row_is_credit(r))
+		{
+			rt_add(&out->credits_total, rt_amount(r));
+			rt_add(&out->credits_net, net);
+		}
+		else
+		{
+			rt_add(&out->debits_total, rt_amount(r));
+			rt_add(&out->debits_net, net);
+		}
+		rt_add(&out->vat_total, rt_vat(r));
+	}
+}
+
+size_t
+rt_scratch_bytes(size_t ncurrencies)
+{
+	size_t		k = ncurrencies > 0 ? ncurrencies : 1;
+
+	/* the rt_money arrays first: they keep the 16-byte alignment */
+	return k * (sizeof(rt_day) + 3 * sizeof(rt_money) + 3 * sizeof(uint32_t) + 1);
+}
+
+void
+rt_scratch_init(rt_scratch *s, void *memory, size_t ncurrencies)
+{
+	size_t		k = ncurrencies > 0 ? ncurrencies : 1;
+	char	   *p = memory;
+
+	memset(memory, 0, rt_scratch_bytes(ncurrencies));
+	s->ncurrencies = ncurrencies;
+	s->days = (rt_day *) (void *) p;
+	p += k * sizeof(rt_day);
+	s->prev_closing = (rt_money *) (void *) p;
+	p += k * sizeof(rt_money);
+	s->lows = (rt_money *) (void *) p;
+	p += k * sizeof(rt_money);
+	s->packed_lows = (rt_money *) (void *) p;
+	p += k * sizeof(rt_money);
+	s->day_list = (uint32_t *) (void *) p;
+	p += k * sizeof(uint32_t);
+	s->user_list = (uint32_t *) (void *) p;
+	p += k * sizeof(uint32_t);
+	s->low_list = (uint32_t *) (void *) p;
+	p += k * sizeof(uint32_t);
+	s->state = (uint8_t *) p;
+	s->nday = s->nuser = s->nlow = 0;
+}
+
+/* Emits the open day of every currency; its closing becomes the previous. */
+static void
+rt_flush_day(rt_scratch *s, rt_day_fn emit, void *ctx)
+{
+	size_t		i;
+
+	for (i = 0; i < s->nday; i++)
+	{
+		uint32_t	c = s->day_list[i];
+		rt_day	   *d = &s->days[c];
+		rt_money	closing = d->liability_change;	/* held there until now */
+
+		d->liability_change = rt_sub(closing, (s->state[c] & RT_IN_USER) ? s->prev_closing[c] : rt_zero);
+		emit(ctx, d);
+		if (!(s->state[c] & RT_IN_USER))
+		{
+			s->state[c] |= RT_IN_USER;
+			s->user_list[s->nuser++] = c;
+		}
+		s->prev_closing[c] = closing;
+		s->state[c] &= (uint8_t) ~RT_IN_DAY;
+	}
+	s->nday = 0;
+}
+
+void
+rt_days(const walk_row *rows, size_t n, rt_scratch *s, rt_day_fn emit, void *ctx)
+{
+	size_t		i;
+	int32_t		day = 0;
+
+	for (i = 0; i < n; i++)
+	{
+		const walk_row *r = &rows[i];
+		int32_t		d = rt_day_of(r->logged_at);
+		rt_day	   *acc;
+
+		/* chain order is logged_at order: a user's days come one after another */
+		if (i > 0 && d != day)
+			rt_flush_day(s, emit, ctx);
+		day = d;
+		acc = &s->days[r->currency];
+		if (!(s->state[r->currency] & RT_IN_DAY))
+		{
+			memset(acc, 0, sizeof(*acc));
+			acc->currency = r->currency;
+			acc->day = d;
+			acc->credits = acc->debits = acc->vat = rt_zero;
+			s->state[r->currency] |= RT_IN_DAY;
+			s->day_list[s->nday++] = r->currency;
+		}
+		acc->transactions++;
+		rt_add(walk_row_is_credit(r) ? &acc->credits : &acc->debits, rt_amount(r));
+		rt_add(&acc->vat, rt_vat(r));
+		if (walk_row_is_overdraft(r))
+			acc->overdrafts++;
+		acc->liability_change = rt_new_balance(r);	/* the closing so far */
+	}
+	rt_flush_day(s, emit, ctx);
+	for (i = 0; i < s->nuser; i++)
+		s->state[s->user_list[i]] &= (uint8_t) ~RT_IN_USER;
+	s->nuser = 0;
+}
+
+static void
+rt_end_run(rt_scratch *s, rt_episode *e, const walk_row *next, rt_episode_fn emit, void *ctx)
+{
+	size_t		i;
+
+	e->ended = next != NULL;
+	e->ended_at = next != NULL ? next->logged_at : 0;
+	/* lows[] is per currency; hand them over packed in the run's order */
+	for (i = 0; i < s->nlow; i++)
+	{
+		uint32_t	c = s->low_list[i];
+
+		s->state[c] &= (uint8_t) ~RT_IN_RUN;
+		s->packed_lows[i] = s->lows[c];
+	}
+	e->nlows = s->nlow;
+	e->low_currencies = s->low_list;
+	e->low_balances = s->packed_lows;
+	emit(ctx, e);
+	s->nlow = 0;
+}
+
+void
+rt_episodes(const walk_row *rows, size_t n, rt_scratch *s, rt_episode_fn emit, void *ctx)
+{
+	rt_episode	e;
+	bool		in_run = false;
+	size_t		i;
+
+	memset(&e, 0, sizeof(e));
+	for (i = 0; i < n; i++)
+	{
+		const walk_row *r = &rows[i];
+		rt_money   *low;
+
+		if (!walk_row_is_overdraft(r))
+		{
+			if (in_run)
+				rt_end_run(s, &e, r, emit, ctx);
+			in_run = false;
+			continue;
+		}
+		if (!in_run)
+		{
+			memset(&e, 0, sizeof(e));
+			e.currency = r->currency;
+			e.started_at = r->logged_at;
+			e.first = r;
+			in_run = true;
+		}
+		e.transactions++;
+		e.last = r;
+		low = &s->lows[r->currency];
+		if (!(s->state[r->currency] & RT_IN_RUN))
+		{
+			s->state[r->currency] |= RT_IN_RUN;
+			s->low_list[s->nlow++] = r->currency;
+			*low = rt_new_balance(r);
+		}
+		else if (!low->exact || !r->balances_valid)
+			*low = rt_value(0, false);
+		else if (bal_cmp(r->new_balance, low->value) < 0)
+			low->value = r->new_balance;
+	}
+	if (in_run)
+		rt_end_run(s, &e, NULL, emit, ctx);
+}
