@@ -6265,3 +6265,174 @@ REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
 
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of views (issue 10 item 7)
+
+-- within_tolerance and wallet_gap (one home of the tolerance test and of a
+-- wallet's unexplained gap): discrepancies, user_summary and
+-- user_summary_in() ask them instead of each writing the arithmetic.  OR
+-- REPLACE keeps the views' and the function's grants and comments.
+CREATE FUNCTION calo_recon.within_tolerance(difference numeric, minor_unit integer)
+RETURNS boolean
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_within_tolerance';
+COMMENT ON FUNCTION calo_recon.within_tolerance(numeric, integer) IS
+  'Whether a difference is within the tolerance of a currency with that many decimals (|difference| < tolerance(minor_unit)): the rule by which reconcile() tells drift from a break, for the differences the views compute (discrepancies, user_summary); NULL for a NULL difference';
+
+CREATE FUNCTION calo_recon.wallet_gap(opening numeric, credits_net numeric, debits_net numeric, closing numeric)
+RETURNS numeric
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_wallet_gap';
+COMMENT ON FUNCTION calo_recon.wallet_gap(numeric, numeric, numeric, numeric) IS
+  'closing - (opening + credits_net - debits_net), exact: what a wallet''s figures leave unexplained (user_summary''s reconcile_difference; 0 when they add up)';
+
+CREATE OR REPLACE VIEW calo_recon.discrepancies AS
+SELECT e.error_id, e.user_id, e.txn_id,
+       calo_recon.round_money(e.subscription_balance, cu.minor_unit::integer) AS subscription_balance,
+       calo_recon.round_money(e.payment_balance, cu.minor_unit::integer) AS payment_balance,
+       calo_recon.round_money(e.subscription_balance - e.payment_balance, cu.minor_unit::integer) AS difference,
+       calo_recon.tolerance(cu.minor_unit) AS tolerance, coalesce(linked.currency, latest.currency) AS currency,
+       e.logged_at, e.source_file
+FROM calo_recon.balance_errors e
+-- joined by user_id (a transaction is its user's), so that a Citus cluster
+-- joins the colocated shards (README "Scaling out with Citus")
+LEFT JOIN calo_recon.transactions linked ON linked.user_id = e.user_id AND linked.txn_id = e.txn_id
+LEFT JOIN LATERAL (
+    SELECT t.currency FROM calo_recon.transactions t WHERE t.user_id = e.user_id
+    ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC LIMIT 1
+) latest ON linked.txn_id IS NULL
+LEFT JOIN calo_recon.currencies cu ON cu.code = coalesce(linked.currency, latest.currency)
+WHERE NOT calo_recon.within_tolerance(e.subscription_balance - e.payment_balance, cu.minor_unit::integer);
+CREATE OR REPLACE VIEW calo_recon.user_summary AS
+-- Every part is keyed by user_id and referenced once, so a filter on
+-- user_id reaches the stored row and the user's counts only.
+WITH txn AS (
+    SELECT s.user_id, s.transactions, s.first_logged_at, s.last_logged_at, s.currency,
+           s.opening_balance, s.closing_balance, s.overdrafts, s.credits_total, s.debits_total,
+           s.credits_net, s.debits_net, s.vat_total
+    FROM calo_recon.user_totals s
+    WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = s.user_id)
+    UNION ALL
+    SELECT l.user_id, l.transactions, l.first_logged_at, l.last_logged_at, l.currency,
+           l.opening_balance, l.closing_balance, l.overdrafts, l.credits_total, l.debits_total,
+           l.credits_net, l.debits_net, l.vat_total
+    FROM calo_recon.user_figures(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}'), NULL, NULL) l
+    UNION ALL
+    -- users seen only in balance errors or rejections
+    SELECT o.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM (SELECT e.user_id FROM calo_recon.balance_errors e
+          UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n) o
+    WHERE NOT EXISTS (SELECT FROM calo_recon.transactions t WHERE t.user_id = o.user_id)
+),
+findings AS (
+    SELECT f.user_id,
+           pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
+           pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
+           pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
+    FROM calo_recon.reconciliation_findings f
+    GROUP BY f.user_id
+),
+disc AS (
+    SELECT d.user_id, pg_catalog.count(*) AS discrepancies
+    FROM calo_recon.discrepancies d GROUP BY d.user_id
+),
+rej AS (
+    SELECT r.user_id, pg_catalog.count(*) AS rejections
+    FROM calo_recon.negative_balance_rejections r GROUP BY r.user_id
+)
+SELECT x.user_id,
+       coalesce(x.transactions, 0) AS transactions,
+       x.first_logged_at, x.last_logged_at, x.currency,
+       calo_recon.round_money(x.closing_balance, cu.minor_unit) AS current_balance,
+       coalesce(f.arithmetic_breaks, 0) AS arithmetic_breaks,
+       coalesce(f.chain_breaks, 0) AS chain_breaks,
+       coalesce(f.drift, 0) AS drift,
+       coalesce(x.overdrafts, 0) AS overdrafts,
+       coalesce(d.discrepancies, 0) AS discrepancies,
+       coalesce(r.rejections, 0) AS rejections,
+       calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.credits_total END, cu.minor_unit) AS credits_total,
+       calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.debits_total END, cu.minor_unit) AS debits_total,
+       calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
+       calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
+       calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
+       calo_recon.round_money(x.vat_total, cu.minor_unit) AS vat_total,
+       calo_recon.within_tolerance(calo_recon.wallet_gap(x.opening_balance, x.credits_net, x.debits_net,
+                                                         x.closing_balance), cu.minor_unit) AS reconciles,
+       calo_recon.round_money(calo_recon.wallet_gap(x.opening_balance, x.credits_net, x.debits_net,
+                                                    x.closing_balance), cu.minor_unit) AS reconcile_difference
+FROM txn x
+LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
+LEFT JOIN findings f ON f.user_id = x.user_id
+LEFT JOIN disc d ON d.user_id = x.user_id
+LEFT JOIN rej r ON r.user_id = x.user_id;
+CREATE OR REPLACE FUNCTION calo_recon.user_summary_in(period_from timestamptz, period_to timestamptz)
+RETURNS SETOF calo_recon.user_summary
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF period_from IS NOT NULL AND period_to IS NOT NULL AND period_from >= period_to THEN
+        RAISE EXCEPTION 'the period must end after it starts'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('period_from is %s, period_to is %s.', period_from, period_to),
+                  HINT = 'The period is [period_from, period_to): period_to is excluded.';
+    END IF;
+    RETURN QUERY EXECUTE $q$
+    WITH x AS (SELECT * FROM calo_recon.user_figures(NULL::pg_catalog.text[], $1, $2)),
+    findings AS (
+        SELECT f.user_id,
+               pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
+               pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
+               pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
+        FROM calo_recon.reconciliation_findings f
+        WHERE ($1 IS NULL OR f.logged_at >= $1) AND ($2 IS NULL OR f.logged_at < $2)
+        GROUP BY f.user_id
+    ),
+    disc AS (
+        SELECT d.user_id, pg_catalog.count(*) AS discrepancies
+        FROM calo_recon.discrepancies d
+        WHERE ($1 IS NULL OR d.logged_at >= $1) AND ($2 IS NULL OR d.logged_at < $2)
+        GROUP BY d.user_id
+    ),
+    rej AS (
+        SELECT r.user_id, pg_catalog.count(*) AS rejections
+        FROM calo_recon.negative_balance_rejections r
+        WHERE ($1 IS NULL OR r.logged_at >= $1) AND ($2 IS NULL OR r.logged_at < $2)
+        GROUP BY r.user_id
+    ),
+    users AS (
+        -- with an open period, every user of user_summary; else those with
+        -- a transaction in it (the export's rule)
+        SELECT x.user_id FROM x
+        UNION SELECT e.user_id FROM calo_recon.balance_errors e WHERE $1 IS NULL AND $2 IS NULL
+        UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n WHERE $1 IS NULL AND $2 IS NULL
+    )
+    SELECT u.user_id,
+           coalesce(x.transactions, 0) AS transactions,
+           x.first_logged_at, x.last_logged_at, x.currency,
+           calo_recon.round_money(x.closing_balance, cu.minor_unit) AS current_balance,
+           coalesce(f.arithmetic_breaks, 0) AS arithmetic_breaks,
+           coalesce(f.chain_breaks, 0) AS chain_breaks,
+           coalesce(f.drift, 0) AS drift,
+           coalesce(x.overdrafts, 0) AS overdrafts,
+           coalesce(d.discrepancies, 0) AS discrepancies,
+           coalesce(r.rejections, 0) AS rejections,
+           calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.credits_total END, cu.minor_unit) AS credits_total,
+           calo_recon.round_money(CASE WHEN x.transactions IS NULL THEN 0 ELSE x.debits_total END, cu.minor_unit) AS debits_total,
+           calo_recon.round_money(x.opening_balance, cu.minor_unit) AS opening_balance,
+           calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
+           calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
+           calo_recon.round_money(x.vat_total, cu.minor_unit) AS vat_total,
+           calo_recon.within_tolerance(calo_recon.wallet_gap(x.opening_balance, x.credits_net, x.debits_net,
+                                                             x.closing_balance), cu.minor_unit) AS reconciles,
+           calo_recon.round_money(calo_recon.wallet_gap(x.opening_balance, x.credits_net, x.debits_net,
+                                                        x.closing_balance), cu.minor_unit) AS reconcile_difference
+    FROM users u
+    LEFT JOIN x ON x.user_id = u.user_id
+    LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
+    LEFT JOIN findings f ON f.user_id = u.user_id
+    LEFT JOIN disc d ON d.user_id = u.user_id
+    LEFT JOIN rej r ON r.user_id = u.user_id
+    $q$ USING period_from, period_to;
+END;
+$$;
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of within_tolerance and wallet_gap

@@ -109,6 +109,20 @@ AS 'MODULE_PATHNAME', 'calo_recon_finding_rank';
 COMMENT ON FUNCTION calo_recon.finding_rank(text) IS
   'Order in which reconcile() reports the findings of one transaction: chain, chain_drift, arithmetic, drift, out_of_range, overdraft (1 to 6); NULL for any other text';
 
+CREATE FUNCTION calo_recon.within_tolerance(difference numeric, minor_unit integer)
+RETURNS boolean
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_within_tolerance';
+COMMENT ON FUNCTION calo_recon.within_tolerance(numeric, integer) IS
+  'Whether a difference is within the tolerance of a currency with that many decimals (|difference| < tolerance(minor_unit)): the rule by which reconcile() tells drift from a break, for the differences the views compute (discrepancies, user_summary); NULL for a NULL difference';
+
+CREATE FUNCTION calo_recon.wallet_gap(opening numeric, credits_net numeric, debits_net numeric, closing numeric)
+RETURNS numeric
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'calo_recon_wallet_gap';
+COMMENT ON FUNCTION calo_recon.wallet_gap(numeric, numeric, numeric, numeric) IS
+  'closing - (opening + credits_net - debits_net), exact: what a wallet''s figures leave unexplained (user_summary''s reconcile_difference; 0 when they add up)';
+
 CREATE FUNCTION calo_recon.is_break(finding text)
 RETURNS boolean
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
@@ -234,7 +248,7 @@ LEFT JOIN LATERAL (
     ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC LIMIT 1
 ) latest ON linked.txn_id IS NULL
 LEFT JOIN calo_recon.currencies cu ON cu.code = coalesce(linked.currency, latest.currency)
-WHERE abs(e.subscription_balance - e.payment_balance) >= calo_recon.tolerance(cu.minor_unit);
+WHERE NOT calo_recon.within_tolerance(e.subscription_balance - e.payment_balance, cu.minor_unit::integer);
 COMMENT ON VIEW calo_recon.discrepancies IS
   'Balance errors whose subscription and payment balances differ by at least the tolerance (currency of the linked transaction of the same user, else of the user''s latest transaction, else 2 decimals); balances and difference rounded to that currency''s minor unit (round_money), the test on the exact difference';
 COMMENT ON COLUMN calo_recon.discrepancies.error_id IS 'Balance error (calo_recon.balance_errors)';

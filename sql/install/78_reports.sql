@@ -300,10 +300,10 @@ SELECT x.user_id,
        calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
        calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
        calo_recon.round_money(x.vat_total, cu.minor_unit) AS vat_total,
-       pg_catalog.abs(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net))
-           < calo_recon.tolerance(cu.minor_unit) AS reconciles,
-       calo_recon.round_money(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net),
-                              cu.minor_unit) AS reconcile_difference
+       calo_recon.within_tolerance(calo_recon.wallet_gap(x.opening_balance, x.credits_net, x.debits_net,
+                                                         x.closing_balance), cu.minor_unit) AS reconciles,
+       calo_recon.round_money(calo_recon.wallet_gap(x.opening_balance, x.credits_net, x.debits_net,
+                                                    x.closing_balance), cu.minor_unit) AS reconcile_difference
 FROM txn x
 LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
 LEFT JOIN findings f ON f.user_id = x.user_id
@@ -395,10 +395,10 @@ BEGIN
            calo_recon.round_money(x.credits_net, cu.minor_unit) AS credits_net,
            calo_recon.round_money(x.debits_net, cu.minor_unit) AS debits_net,
            calo_recon.round_money(x.vat_total, cu.minor_unit) AS vat_total,
-           pg_catalog.abs(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net))
-               < calo_recon.tolerance(cu.minor_unit) AS reconciles,
-           calo_recon.round_money(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net),
-                                  cu.minor_unit) AS reconcile_difference
+           calo_recon.within_tolerance(calo_recon.wallet_gap(x.opening_balance, x.credits_net, x.debits_net,
+                                                             x.closing_balance), cu.minor_unit) AS reconciles,
+           calo_recon.round_money(calo_recon.wallet_gap(x.opening_balance, x.credits_net, x.debits_net,
+                                                        x.closing_balance), cu.minor_unit) AS reconcile_difference
     FROM users u
     LEFT JOIN x ON x.user_id = u.user_id
     LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency

@@ -67,6 +67,8 @@ PG_FUNCTION_INFO_V1(calo_recon_chain_findings_since);
 PG_FUNCTION_INFO_V1(calo_recon_chain_findings_since_placement);
 PG_FUNCTION_INFO_V1(calo_recon_chain_key);
 PG_FUNCTION_INFO_V1(calo_recon_tolerance);
+PG_FUNCTION_INFO_V1(calo_recon_within_tolerance);
+PG_FUNCTION_INFO_V1(calo_recon_wallet_gap);
 PG_FUNCTION_INFO_V1(calo_recon_is_credit);
 PG_FUNCTION_INFO_V1(calo_recon_is_overdraft);
 PG_FUNCTION_INFO_V1(calo_recon_finding_rank);
@@ -2691,6 +2693,38 @@ calo_recon_tolerance(PG_FUNCTION_ARGS)
 	int			minor = PG_ARGISNULL(0) ? BAL_DEFAULT_MINOR_UNIT : PG_GETARG_INT32(0);
 
 	PG_RETURN_DATUM(recon_dec_to_numeric(bal_tolerance(minor)));
+}
+
+/*
+ * calo_recon.within_tolerance(difference numeric, minor_unit integer):
+ * |difference| < tolerance(minor_unit), the rule by which reconcile() tells
+ * drift from a break, for the differences the views compute themselves (a
+ * discrepancy's, a user's figures' gap); NULL for a NULL difference.
+ */
+Datum
+calo_recon_within_tolerance(PG_FUNCTION_ARGS)
+{
+	int			minor = PG_ARGISNULL(1) ? BAL_DEFAULT_MINOR_UNIT : PG_GETARG_INT32(1);
+	Datum		size;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	size = DirectFunctionCall1(numeric_abs, PG_GETARG_DATUM(0));
+	PG_RETURN_DATUM(DirectFunctionCall2(numeric_lt, size, recon_dec_to_numeric(bal_tolerance(minor))));
+}
+
+/*
+ * calo_recon.wallet_gap(opening, credits_net, debits_net, closing numeric):
+ * closing - (opening + credits_net - debits_net), what a wallet's figures
+ * leave unexplained (user_summary's reconcile_difference), exact.
+ */
+Datum
+calo_recon_wallet_gap(PG_FUNCTION_ARGS)
+{
+	Datum		moved = DirectFunctionCall2(numeric_sub, PG_GETARG_DATUM(1), PG_GETARG_DATUM(2));
+	Datum		expected = DirectFunctionCall2(numeric_add, PG_GETARG_DATUM(0), moved);
+
+	PG_RETURN_DATUM(DirectFunctionCall2(numeric_sub, PG_GETARG_DATUM(3), expected));
 }
 
 /* calo_recon.is_credit(txn_type text, old_balance numeric, new_balance numeric) */

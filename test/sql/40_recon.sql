@@ -237,6 +237,15 @@ SELECT calo_recon.is_overdraft(-0.0001) AS negative, calo_recon.is_overdraft(0) 
 -- the order of one transaction's findings, from the walk (conflict is not the walk's)
 SELECT f, calo_recon.finding_rank(f) FROM unnest(ARRAY['chain', 'chain_drift', 'arithmetic', 'drift',
     'out_of_range', 'overdraft', 'conflict', 'none']) f ORDER BY calo_recon.finding_rank(f), f;
+-- a difference within the tolerance (drift) or not (a break), as reconcile()
+-- tells them apart: half the minor unit, 2 decimals when unknown, NULL stays
+-- NULL; and a wallet's unexplained gap, exact
+SELECT d, m, calo_recon.within_tolerance(d, m)
+FROM (VALUES (0.004999::numeric, 2), (0.005, 2), (-0.005, 2), (-0.0049, NULL), (0.005, NULL),
+             (0.0004, 3), (0.0005, 3), (0.49, 0), (0.5, 0), (NULL, 2), ('NaN', 2)) v(d, m);
+SELECT calo_recon.wallet_gap(100, 50.5, 20.25, 130.25) AS adds_up,
+       calo_recon.wallet_gap(100, 50.5, 20.25, 130.2500000000001) AS drift,
+       calo_recon.wallet_gap(100, 0, 0, NULL) AS unknown;
 -- which findings are breaks, from the walk's core: the list balance_breaks, the
 -- insert-time alerts and reconcile()'s resolution of alerts read
 SELECT f, calo_recon.is_break(f) FROM unnest(ARRAY['chain', 'chain_drift', 'arithmetic', 'drift',

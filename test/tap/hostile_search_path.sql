@@ -280,7 +280,7 @@ INSERT INTO entry_points VALUES
   ('exact_decimal', $$SELECT calo_recon.exact_decimal(1.50), calo_recon.exact_decimal(2.25, true)$$),
   ('chain_findings', $$SELECT * FROM calo_recon.chain_findings(ARRAY['TAP-HSP-1', 'TAP-HSP-2'])$$),
   ('chain_findings_since', $$SELECT * FROM calo_recon.chain_findings_since(ARRAY['tap-hsp-1'], ARRAY['2024-01-01 00:00+00'::pg_catalog.timestamptz], ARRAY['TAP-HSP-1'])$$),
-  ('chain rules', $$SELECT calo_recon.chain_key('2024-01-01 00:00+00', 'x'), calo_recon.tolerance(3),
+  ('chain rules', $$SELECT calo_recon.chain_key('2024-01-01 00:00+00', 'x'), calo_recon.tolerance(3), calo_recon.within_tolerance(0.004, 2), calo_recon.wallet_gap(1, 2, 3, 0),
                           calo_recon.tolerance(NULL), calo_recon.is_credit(NULL, 1, 2), calo_recon.is_overdraft(-1),
                           calo_recon.finding_rank('chain'), calo_recon.is_break('chain'), calo_recon.round_money(1.005, 2),
                           calo_recon.round_money(1.5, NULL)$$),
