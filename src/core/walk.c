@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-walk_bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
+int
+walk_txn_id_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
 	size_t		common = alen < blen ? alen : blen;
 	int			c = common > 0 ? memcmp(a, b, common) : 0;
@@ -22,7 +22,7 @@ walk_chain_cmp(const walk_row *a, const walk_row *b)
 {
 	if (a->logged_at != b->logged_at)
 		return a->logged_at < b->logged_at ? -1 : 1;
-	return walk_bytes_cmp(a->txn_id, a->txn_id_len, b->txn_id, b->txn_id_len);
+	return walk_txn_id_cmp(a->txn_id, a->txn_id_len, b->txn_id, b->txn_id_len);
 }
 
 void

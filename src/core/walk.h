@@ -43,6 +43,10 @@ bool		walk_row_is_overdraft(const walk_row *row);
 /* The direction rule (bal_is_credit) of a row. */
 bool		walk_row_is_credit(const walk_row *row);
 
+/* The txn_id part of the chain order: bytewise, shorter first on a common
+ * prefix (<0, 0 or >0). */
+int			walk_txn_id_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
 /* The chain order of two rows whose txn_id is set: <0, 0 or >0. */
 int			walk_chain_cmp(const walk_row *a, const walk_row *b);
 

@@ -56,6 +56,7 @@
 #include "recon_glue.h"
 #include "scaler.h"
 #include "score_glue.h"
+#include "walk.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_score_transactions);
 PG_FUNCTION_INFO_V1(calo_recon_fit_and_score_model);
@@ -356,17 +357,13 @@ txn_order_cmp(const void *pa, const void *pb)
 	const FeatureBook *bk = sorting_book;
 	int64		alen,
 				blen;
-	int			c;
 
 	if (ka->prefix != kb->prefix)
 		return ka->prefix < kb->prefix ? -1 : 1;
 	alen = bk->txn_off[ka->row + 1] - bk->txn_off[ka->row];
 	blen = bk->txn_off[kb->row + 1] - bk->txn_off[kb->row];
-	c = memcmp(bk->txn_arena + bk->txn_off[ka->row], bk->txn_arena + bk->txn_off[kb->row],
-			   Min(alen, blen));
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : (alen > blen ? 1 : 0);
+	return walk_txn_id_cmp(bk->txn_arena + bk->txn_off[ka->row], (size_t) alen,
+						   bk->txn_arena + bk->txn_off[kb->row], (size_t) blen);
 }
 
 static uint64
@@ -1009,9 +1006,8 @@ txn_id_key_cmp(const void *a, const void *b)
 {
 	const TxnIdKey *x = a;
 	const TxnIdKey *y = b;
-	int			c = memcmp(x->bytes, y->bytes, Min(x->len, y->len));
 
-	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+	return walk_txn_id_cmp(x->bytes, (size_t) x->len, y->bytes, (size_t) y->len);
 }
 
 /*
