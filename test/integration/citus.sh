@@ -176,6 +176,10 @@ SELECT 'scores', pg_catalog.md5(pg_catalog.string_agg(
          pg_catalog.concat_ws('|', s.txn_id, s.user_id, s.score, s.flagged, s.explanation), E'\n' ORDER BY s.txn_id))
 FROM calo_recon.transaction_scores s
 UNION ALL
+-- the scores joined to their transactions, in each shard group on the cluster
+SELECT 'anomalies (view)', pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(a::text, E'\n' ORDER BY a.txn_id))
+FROM calo_recon.anomalies a
+UNION ALL
 SELECT 'alerts', pg_catalog.md5(pg_catalog.string_agg(a.x, E'\n' ORDER BY a.x)) FROM ($ALERTS) a
 UNION ALL
 SELECT 'queue left', pg_catalog.count(*)::text FROM calo_recon.pending_reconcile
@@ -210,6 +214,11 @@ psql "${ONE[@]}" <<<"$CORRECT" >/dev/null || exit 1
 one_counts=$(psql "${ONE[@]}" -c "$RECONCILE") || exit 1
 one_alerts=$(psql "${ONE[@]}" -c "$ALERTS_DIGEST") || exit 1
 one_resolved=$(psql "${ONE[@]}" -c "$RESOLVED") || exit 1
+# deleting the active model deletes its scores (models_delete_scores): how many before and after
+MODEL_DELETED="BEGIN; SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores;
+               DELETE FROM calo_recon.models m WHERE m.active;
+               SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores; ROLLBACK"
+one_model_deleted=$(psql "${ONE[@]}" -c "$MODEL_DELETED" | paste -sd'|') || exit 1
 # a model's currency scope (model_scope(), which train_model and retraining
 # read): PL/pgSQL, since Citus cannot plan a SQL function's parameterised
 # query over a distributed table ("could not create distributed plan")
@@ -239,7 +248,7 @@ psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('$fir
 # gives it what it needs on the cluster (reapply_grants)
 psql "${CL[@]}" -c "CREATE ROLE citus_reader LOGIN" -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_reader', 'reader')" >/dev/null || exit 1
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(d.table_name || ':' || d.placement || ':' || d.shards, ' ' ORDER BY d.table_name::text) FROM calo_recon.distribute(8) d" 2>/dev/null | tail -n 1)
-check "distribute(8)" "calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.overdraft_episode_totals:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transactions:distributed:8 calo_recon.user_day_totals:distributed:8 calo_recon.user_totals:distributed:8" "$got"
+check "distribute(8)" "calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.overdraft_episode_totals:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transaction_scores:distributed:8 calo_recon.transactions:distributed:8 calo_recon.user_day_totals:distributed:8 calo_recon.user_totals:distributed:8" "$got"
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.count(DISTINCT pg_catalog.get_shard_id_for_distribution_column('calo_recon.shard_anchors', a.user_id)) FROM calo_recon.shard_anchors a")
 check "one anchor in each of the 8 shards" "8" "$got"
 for call in "distribute()" "distribute(0)"; do
@@ -277,16 +286,44 @@ check "score_transactions(true), its scores, (false), its scores: cluster = one 
   "$(psql "${CL[@]}" -c "$SCORE_NEW" -c "$SCORES" -c "$SCORE_ALL" -c "$SCORES" | paste -sd'|')"
 check "score_transactions() scored the later rows, then all" "t" \
   "$(IFS='|' read -r new _ all _ <<<"$one_scored"; [ "$new" = 300 ] && [ "$all" = $((n + 300)) ] && echo t || echo f)"
-# the scoring ran per shard group on the workers: the coordinator sent one
-# score_placement() task per shard (8), to both workers
-remote=$(psql "${CL[@]}" -c "SET citus.log_remote_commands = on" -c "SET client_min_messages = notice" -c "$SCORE_ALL" 2>&1 >/dev/null |
-         tr '\n' ' ' | grep -o 'issuing [^:]*calo_recon\.score_placement([^@]*@[^ ]*' | grep -o '@[^ ]*' | sort | uniq -c | awk '{print $2 ":" $1}')
+# the scoring ran per shard group on the workers, which store the scores in
+# their shards: the coordinator sent one score_placement() task per shard
+# (8), to both workers, and no score row (no INSERT or COPY into
+# transaction_scores); the same for train_model() (rolled back)
+remote_commands() {  # the commands the coordinator sends while running $1
+  psql "${CL[@]}" -c "SET citus.log_remote_commands = on" -c "SET client_min_messages = notice" -c "$1" 2>&1 >/dev/null |
+    tr '\n' ' ' | sed 's/NOTICE:  issuing /\n/g'
+}
+placements() {  # per worker, the score_placement() tasks among the commands
+  grep -o '^[^:]*calo_recon\.score_placement([^@]*@[^ ]*' | grep -o '@[^ ]*' | sort | uniq -c | awk '{print $2 ":" $1}'
+}
+writes_scores() { grep -ciE '^(INSERT INTO|COPY) calo_recon\.transaction_scores'; }
+log=$(remote_commands "$SCORE_ALL")
+remote=$(placements <<<"$log")
 check "score_transactions(): 8 per-shard tasks on the workers" "8" \
   "$(awk -F: '{s += $NF} END {print s + 0}' <<<"$remote")"
 check "score_transactions(): tasks on both workers" "2" "$(grep -c -e ":${CITUS_PORTS[1]}:" -e ":${CITUS_PORTS[2]}:" <<<"$remote")"
+check "score_transactions(): no score row sent to the workers" "0" "$(writes_scores <<<"$log")"
+log=$(remote_commands "BEGIN; $TRAIN; ROLLBACK")
+check "train_model(): 8 per-shard tasks store its scores" "8" \
+  "$(placements <<<"$log" | awk -F: '{s += $NF} END {print s + 0}')"
+check "train_model(): no score row sent to the workers" "0" "$(writes_scores <<<"$log")"
+# the scores are in the workers' shards, none in the coordinator's table
+check "the scores are in the shards: all of them, none on the coordinator" "$((n + 300))|0" \
+  "$(psql "${CL[@]}" -c "SELECT (SELECT pg_catalog.sum(r.result::bigint) FROM pg_catalog.run_command_on_shards('calo_recon.transaction_scores',
+                                        'SELECT pg_catalog.count(*) FROM %s') r) || '|' ||
+                                pg_catalog.pg_relation_size('calo_recon.transaction_scores')")"
+# deleting a model deletes its scores (models_delete_scores), on every shard
+check "deleting the active model deletes its scores: cluster = one node" "$one_model_deleted" \
+  "$(psql "${CL[@]}" -c "$MODEL_DELETED" | paste -sd'|')"
+check "deleting the active model deleted every score" "$((n + 300))|0" "$one_model_deleted"
+# the anomalies view joins a row's score in its shard group: one task per shard
+plan=$(psql "${CL[@]}" -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT a.txn_id, a.score, a.explanation FROM calo_recon.anomalies a")
+check "anomalies: the scores' join in the 8 per-shard tasks" "8|1" \
+  "$(grep '^  Task Count: ' <<<"$plan" | grep -o '[0-9]*$')|$(grep -c 'Query: SELECT .* LEFT JOIN calo_recon\.transaction_scores_[0-9]* s ON (((s\.user_id OPERATOR(pg_catalog\.=) t\.user_id)' <<<"$plan")"
 # a worker given a currency's model that is not among the models says so
 got=$(psql "${CL[@]}" -c "DO \$\$ BEGIN PERFORM p.* FROM calo_recon.shard_anchors a,
-        calo_recon.score_placement(a.tableoid, NULL, '{BHD,KWD,SAR}', '{-1,-1,-1}', '{}', '{}', '{}', '{}') p;
+        calo_recon.score_placement(a.tableoid, NULL, true, '{BHD,KWD,SAR}', '{-1,-1,-1}', '{}', '{}', '{}', '{}') p;
         EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
 check "score_placement() with a currency's model not among the models: 22023" "NOTICE:  22023" "$got"
 psql "${CL[@]}" <<<"$CORRECT" >/dev/null || exit 1
