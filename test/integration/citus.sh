@@ -71,6 +71,16 @@ INGEST="SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('citus-export') a
 # a model with a fixed seed, and the scores of every row (score_transactions
 # after train_model: none left to score)
 TRAIN="SELECT m.training_rows FROM calo_recon.train_model('citus', 0.02, 50, 128, 42) m"
+# the first day's files, and a model scoring them before distribute() (on
+# both, so that the rest compares): distribute() moves its scores into the
+# shards; TRAIN later deactivates it
+first_day=$(cd "$GEN" && find export -name '*.gz' | sort | head -n 1 | xargs dirname | sed 's|^export|citus-export|')
+FIRST_DAY="SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('$first_day')"
+BEFORE="SELECT m.training_rows FROM calo_recon.train_model('before', 0.02, 20, 64, 41) m"
+BEFORE_SCORES="SELECT pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(
+                 pg_catalog.concat_ws('|', s.txn_id, s.model_id, s.user_id, s.score, s.flagged, s.explanation, s.attribution), E'\n' ORDER BY s.txn_id, s.model_id))
+               FROM calo_recon.transaction_scores s JOIN calo_recon.models m ON m.model_id = s.model_id
+               WHERE m.model_name = 'before'"
 # insert-time alerts of the later rows (model among them), then the alerts
 # no inserted row raises (discrepancies, conflicts); rows logged before
 # 2024-01-01 (calo_recon.alert_backfill_age, from now() in the same
@@ -173,7 +183,7 @@ SELECT 'model', pg_catalog.md5(pg_catalog.concat_ws('|', m.features, m.scaler, m
 FROM calo_recon.models m WHERE m.active
 UNION ALL
 SELECT 'scores', pg_catalog.md5(pg_catalog.string_agg(
-         pg_catalog.concat_ws('|', s.txn_id, s.user_id, s.score, s.flagged, s.explanation), E'\n' ORDER BY s.txn_id))
+         pg_catalog.concat_ws('|', s.txn_id, s.model_id, s.user_id, s.score, s.flagged, s.explanation), E'\n' ORDER BY s.txn_id, s.model_id))
 FROM calo_recon.transaction_scores s
 UNION ALL
 -- the scores joined to their transactions, in each shard group on the cluster
@@ -188,6 +198,8 @@ SELECT 'conflict of the replay', pg_catalog.count(*)::text FROM calo_recon.quara
 WHERE q.reason = 'conflict' AND q.detail -> 'incoming' ->> 'user_id' = 'replayed-under-another-user'
 SQL
 )
+psql "${ONE[@]}" -c "$FIRST_DAY" -c "$BEFORE" >/dev/null || { echo "FAIL the first day and its model on one node"; exit 1; }
+one_before=$(psql "${ONE[@]}" -c "$BEFORE_SCORES") || exit 1
 psql "${ONE[@]}" -c "$INGEST" >/dev/null || { echo "FAIL ingest on one node"; exit 1; }
 psql "${ONE[@]}" -c "$TRAIN" >/dev/null || { echo "FAIL train_model on one node"; exit 1; }
 psql "${ONE[@]}" -c "$LATE" >/dev/null || { echo "FAIL the later ingest and raise_alerts() on one node"; exit 1; }
@@ -202,7 +214,7 @@ one_digests=$(psql "${ONE[@]}" -c "$DIGESTS") || exit 1
 SCORE_NEW="SELECT calo_recon.score_transactions(true)"
 SCORE_ALL="SELECT calo_recon.score_transactions(false)"
 SCORES="SELECT pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(
-          pg_catalog.concat_ws('|', s.txn_id, s.user_id, s.score, s.flagged, s.explanation, s.attribution), E'\n' ORDER BY s.txn_id))
+          pg_catalog.concat_ws('|', s.txn_id, s.model_id, s.user_id, s.score, s.flagged, s.explanation, s.attribution), E'\n' ORDER BY s.txn_id, s.model_id))
         FROM calo_recon.transaction_scores s"
 one_scored=$(psql "${ONE[@]}" -c "$SCORE_NEW" -c "$SCORES" -c "$SCORE_ALL" -c "$SCORES" | paste -sd'|') || exit 1
 # three rows with an open arithmetic alert corrected (new_balance as
@@ -214,7 +226,8 @@ psql "${ONE[@]}" <<<"$CORRECT" >/dev/null || exit 1
 one_counts=$(psql "${ONE[@]}" -c "$RECONCILE") || exit 1
 one_alerts=$(psql "${ONE[@]}" -c "$ALERTS_DIGEST") || exit 1
 one_resolved=$(psql "${ONE[@]}" -c "$RESOLVED") || exit 1
-# deleting the active model deletes its scores (models_delete_scores): how many before and after
+# deleting the active model deletes its scores (models_delete_scores): how
+# many scores before and after
 MODEL_DELETED="BEGIN; SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores;
                DELETE FROM calo_recon.models m WHERE m.active;
                SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores; ROLLBACK"
@@ -240,15 +253,17 @@ cp -r "$GEN/export" "$CITUS_ROOT/import/citus-export" && cp -r "$GEN/replay" "$C
 CL=(-X -q -At -v ON_ERROR_STOP=1)
 psql "${CL[@]}" -c "CREATE EXTENSION calo_recon" || exit 1
 
-# an existing database: the export's first day's files before distribute(), the rest after
-first_day=$(cd "$CITUS_ROOT/import" && find citus-export -name '*.gz' | sort | head -n 1 | xargs dirname)
-psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('$first_day')" >/dev/null ||
-  { echo "FAIL ingest before distribute()"; exit 1; }
+# an existing database: the export's first day's files and a model's
+# scores of them before distribute(), the rest after
+psql "${CL[@]}" -c "$FIRST_DAY" -c "$BEFORE" >/dev/null || { echo "FAIL ingest and train before distribute()"; exit 1; }
 # a reader granted on the database before it is distributed: distribute()
 # gives it what it needs on the cluster (reapply_grants)
 psql "${CL[@]}" -c "CREATE ROLE citus_reader LOGIN" -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_reader', 'reader')" >/dev/null || exit 1
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(d.table_name || ':' || d.placement || ':' || d.shards, ' ' ORDER BY d.table_name::text) FROM calo_recon.distribute(8) d" 2>/dev/null | tail -n 1)
 check "distribute(8)" "calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.overdraft_episode_totals:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transaction_scores:distributed:8 calo_recon.transactions:distributed:8 calo_recon.user_day_totals:distributed:8 calo_recon.user_totals:distributed:8" "$got"
+check "the scores stored before distribute(), now in the shards: cluster = one node" "$one_before|0" \
+  "$(psql "${CL[@]}" -c "$BEFORE_SCORES" -c "SELECT pg_catalog.pg_relation_size('calo_recon.transaction_scores')" | paste -sd'|')"
+check "the scores stored before distribute(): some" "t" "$([ "${one_before%% *}" -gt 0 ] && echo t || echo f)"
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.count(DISTINCT pg_catalog.get_shard_id_for_distribution_column('calo_recon.shard_anchors', a.user_id)) FROM calo_recon.shard_anchors a")
 check "one anchor in each of the 8 shards" "8" "$got"
 for call in "distribute()" "distribute(0)"; do
@@ -276,7 +291,8 @@ check "the replay is one conflict" "conflict of the replay|1" "$(grep '^conflict
 check "the cluster's features, model and scores are not empty" "$((n + 300))|$n|$n" \
   "$(psql "${CL[@]}" -c "SELECT (SELECT pg_catalog.count(*) FROM calo_recon.transaction_features) || '|' ||
                                 (SELECT m.training_rows FROM calo_recon.models m WHERE m.active) || '|' ||
-                                (SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores)")"
+                                (SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores s
+                                 JOIN calo_recon.models m ON m.model_id = s.model_id WHERE m.active)")"
 # the explanations (amount, currency's minor unit, context: all from the
 # shards) are in the scores' digest: some rows must be flagged and explained
 check "the cluster explains some flagged rows" "t" \
@@ -309,14 +325,15 @@ check "train_model(): 8 per-shard tasks store its scores" "8" \
   "$(placements <<<"$log" | awk -F: '{s += $NF} END {print s + 0}')"
 check "train_model(): no score row sent to the workers" "0" "$(writes_scores <<<"$log")"
 # the scores are in the workers' shards, none in the coordinator's table
-check "the scores are in the shards: all of them, none on the coordinator" "$((n + 300))|0" \
+check "the scores are in the shards: all of them, none on the coordinator" "$((n + 300 + ${one_before%% *}))|0" \
   "$(psql "${CL[@]}" -c "SELECT (SELECT pg_catalog.sum(r.result::bigint) FROM pg_catalog.run_command_on_shards('calo_recon.transaction_scores',
                                         'SELECT pg_catalog.count(*) FROM %s') r) || '|' ||
                                 pg_catalog.pg_relation_size('calo_recon.transaction_scores')")"
 # deleting a model deletes its scores (models_delete_scores), on every shard
 check "deleting the active model deletes its scores: cluster = one node" "$one_model_deleted" \
   "$(psql "${CL[@]}" -c "$MODEL_DELETED" | paste -sd'|')"
-check "deleting the active model deleted every score" "$((n + 300))|0" "$one_model_deleted"
+check "deleting the active model deleted its scores, not the first model's" "$((n + 300 + ${one_before%% *}))|${one_before%% *}" \
+  "$one_model_deleted"
 # the anomalies view joins a row's score in its shard group: one task per shard
 plan=$(psql "${CL[@]}" -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT a.txn_id, a.score, a.explanation FROM calo_recon.anomalies a")
 check "anomalies: the scores' join in the 8 per-shard tasks" "8|1" \
