@@ -6587,11 +6587,12 @@ disc AS (
 ),
 anom AS (
     -- stored while nothing has changed since refresh() counted them
+    -- ("SELECT 1": Citus cannot plan an EXISTS of no column here)
     SELECT s.day, s.currency, s.anomalies FROM calo_recon.anomaly_day_totals s
-    WHERE NOT EXISTS (SELECT FROM calo_recon.anomaly_input_changes c)
+    WHERE NOT EXISTS (SELECT 1 FROM calo_recon.anomaly_input_changes c)
     UNION ALL
     SELECT l.day, l.currency, l.anomalies FROM calo_recon.anomaly_day_counts l
-    WHERE EXISTS (SELECT FROM calo_recon.anomaly_input_changes c)
+    WHERE EXISTS (SELECT 1 FROM calo_recon.anomaly_input_changes c)
 ),
 days AS (
     SELECT a.day, a.currency FROM activity a
@@ -6904,6 +6905,10 @@ BEGIN
         FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
             statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
         END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
     END IF;
 
     IF kind = 'analyst' THEN

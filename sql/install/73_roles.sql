@@ -224,6 +224,10 @@ BEGIN
         FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
             statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
         END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
     END IF;
 
     IF kind = 'analyst' THEN

@@ -302,11 +302,12 @@ disc AS (
 ),
 anom AS (
     -- stored while nothing has changed since refresh() counted them
+    -- ("SELECT 1": Citus cannot plan an EXISTS of no column here)
     SELECT s.day, s.currency, s.anomalies FROM calo_recon.anomaly_day_totals s
-    WHERE NOT EXISTS (SELECT FROM calo_recon.anomaly_input_changes c)
+    WHERE NOT EXISTS (SELECT 1 FROM calo_recon.anomaly_input_changes c)
     UNION ALL
     SELECT l.day, l.currency, l.anomalies FROM calo_recon.anomaly_day_counts l
-    WHERE EXISTS (SELECT FROM calo_recon.anomaly_input_changes c)
+    WHERE EXISTS (SELECT 1 FROM calo_recon.anomaly_input_changes c)
 ),
 days AS (
     SELECT a.day, a.currency FROM activity a
