@@ -99,14 +99,15 @@ REVOKE ALL ON FUNCTION calo_recon.alert_distributed(calo_recon.transactions[]) F
 -- (citus.enable_unsafe_triggers), where a query may only reach the
 -- colocated shards on the same node: the reconcile queue trigger does
 -- exactly that and stays; the alert check (the user's whole chain, and the
--- alerts table on the coordinator) and the currency override (a query on its
--- own reference table) cannot, and are disabled.
+-- alerts table on the coordinator), the note of anomaly inputs changed (a
+-- coordinator table) and the currency override (a query on its own
+-- reference table) cannot, and are disabled.
 CREATE FUNCTION calo_recon.citus_layout()
 RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[])
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert}'::name[]),
+    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert,transactions_anomaly_input}'::name[]),
            ('calo_recon.shard_anchors', 'distributed', '{}'),
            ('calo_recon.balance_errors', 'distributed', '{}'),
            ('calo_recon.negative_balance_rejections', 'distributed', '{}'),
@@ -119,8 +120,8 @@ AS $$
            ('calo_recon.user_day_totals', 'distributed', '{}'),
            ('calo_recon.overdraft_episode_totals', 'distributed', '{}'),
            -- the scores beside their transactions, written per shard group
-           -- by score_placement()
-           ('calo_recon.transaction_scores', 'distributed', '{}'),
+           -- by score_placement(); daily_summary counts live on a cluster
+           ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}'),
            ('calo_recon.currencies', 'reference', '{currencies_override_builtin}')
 $$;
 COMMENT ON FUNCTION calo_recon.citus_layout() IS
@@ -245,6 +246,10 @@ BEGIN
     WHERE s.logicalrelid = 'calo_recon.shard_anchors'::regclass
       AND pg_catalog.worker_hash('k' || g.i) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer
     ORDER BY s.shardid, g.i;
+
+    -- daily_summary counts anomalies live from now on: the transactions'
+    -- note of changes is disabled, and refresh() stores no counts here
+    INSERT INTO calo_recon.anomaly_input_changes (changed_table) VALUES ('distribute()');
 
     -- the roles granted before: their rights on the cluster (grant_role)
     PERFORM calo_recon.reapply_grants();
