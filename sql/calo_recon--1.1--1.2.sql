@@ -6964,3 +6964,101 @@ $$;
 INSERT INTO calo_recon.anomaly_input_changes (changed_table) VALUES ('update to 1.2');
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of daily_summary's anomalies per day
+
+-- ---------------------------------------------------------------------------
+-- citus-scores (issue 13): transaction_scores distributed by user_id beside
+-- the transactions on a Citus cluster (citus_layout, its note of anomaly
+-- inputs disabled there as the transactions' is), written per shard group
+-- by score_placement() (which now stores the scores in its shard and
+-- returns how many, for score_transactions() and train_model()); the
+-- anomalies view joins a row's score by user_id too, and deleting a model
+-- deletes its scores through an array (the shards cannot read a transition
+-- table).
+-- ---------------------------------------------------------------------------
+DROP TRIGGER models_delete_scores ON calo_recon.models;
+DROP FUNCTION calo_recon.models_delete_scores();
+CREATE FUNCTION calo_recon.models_delete_scores() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    deleted bigint[];
+BEGIN
+    SELECT pg_catalog.array_agg(d.model_id) INTO deleted FROM deleted_models d;
+    DELETE FROM calo_recon.transaction_scores s
+    WHERE s.model_id = ANY (deleted);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.models_delete_scores() IS
+  'Trigger: deleting models deletes their scores';
+CREATE TRIGGER models_delete_scores
+    AFTER DELETE ON calo_recon.models
+    REFERENCING OLD TABLE AS deleted_models
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.models_delete_scores();
+REVOKE ALL ON FUNCTION calo_recon.models_delete_scores() FROM PUBLIC;
+DROP FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]);
+CREATE FUNCTION calo_recon.score_placement(anchor_shard oid, user_ids text[], only_new boolean, currencies text[],
+                                           currency_models bigint[], model_ids bigint[],
+                                           scalers calo_recon.scaler[], forests calo_recon.iforest[],
+                                           thresholds float8[])
+RETURNS bigint
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'calo_recon_score_placement';
+COMMENT ON FUNCTION calo_recon.score_placement(oid, text[], boolean, text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) IS
+  'Internal to score_transactions() and train_model() on a Citus cluster: scores the given users'' transactions (all when NULL) in the shard group of anchor_shard (a shard of shard_anchors on this node), each row by the model (model_ids, scalers, forests, thresholds) that currency_models gives its currency (as calo_recon.transaction_models or the new model''s scope chose on the coordinator; a currency not in currencies is not scored), and stores the scores, with the explanation and attribution of flagged rows, in the shard of transaction_scores there: with only_new the rows whose model has no score of them there, else all of them, the given models'' scores in the shard deleted first. Returns the rows stored';
+REVOKE ALL ON FUNCTION calo_recon.score_placement(oid, text[], boolean, text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) FROM PUBLIC;
+DROP FUNCTION calo_recon.citus_layout();
+CREATE FUNCTION calo_recon.citus_layout()
+RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert,transactions_anomaly_input}'::name[]),
+           ('calo_recon.shard_anchors', 'distributed', '{}'),
+           ('calo_recon.balance_errors', 'distributed', '{}'),
+           ('calo_recon.negative_balance_rejections', 'distributed', '{}'),
+           ('calo_recon.reconciliation_findings', 'distributed', '{}'),
+           ('calo_recon.pending_reconcile', 'distributed', '{}'),
+           -- the report totals reconcile_placement() writes per shard group;
+           -- day_totals (per currency and day) stays on the coordinator,
+           -- where reconcile() sums user_day_totals again after the shards
+           ('calo_recon.user_totals', 'distributed', '{}'),
+           ('calo_recon.user_day_totals', 'distributed', '{}'),
+           ('calo_recon.overdraft_episode_totals', 'distributed', '{}'),
+           -- the scores beside their transactions, written per shard group
+           -- by score_placement(); daily_summary counts live on a cluster
+           ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}'),
+           ('calo_recon.currencies', 'reference', '{currencies_override_builtin}')
+$$;
+COMMENT ON FUNCTION calo_recon.citus_layout() IS
+  'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), and the triggers it disables there; tables not listed stay on the coordinator';
+REVOKE ALL ON FUNCTION calo_recon.citus_layout() FROM PUBLIC;
+CREATE OR REPLACE VIEW calo_recon.anomalies AS
+SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
+       s.score, m.threshold,
+       f.model_flag,
+       t.amount_rule_hit AS rule_flag,
+       CASE WHEN f.model_flag AND t.amount_rule_hit THEN 'model+amount_rule'
+            WHEN f.model_flag THEN 'model'
+            WHEN t.amount_rule_hit THEN 'amount_rule'
+            ELSE 'analyst' END AS reason,
+       s.explanation,
+       k.verdict,
+       m.model_name,
+       s.attribution
+FROM calo_recon.transaction_rules t
+LEFT JOIN (SELECT x.txn_id,
+                  pg_catalog.array_agg(x.model_id) FILTER (WHERE x.model_id IS NOT NULL) AS flagged_under,
+                  pg_catalog.max(x.verdict) AS verdict
+           FROM (SELECT fs.txn_id, fs.model_id, NULL::text AS verdict
+                 FROM calo_recon.transaction_scores fs WHERE fs.flagged
+                 UNION ALL
+                 SELECT v.txn_id, NULL::bigint, v.verdict FROM calo_recon.anomaly_verdicts v) x
+           GROUP BY x.txn_id) k ON k.txn_id = t.txn_id
+CROSS JOIN LATERAL (SELECT coalesce(t.model_id = ANY (k.flagged_under), false) AS model_flag) f
+LEFT JOIN calo_recon.transaction_scores s
+       ON s.user_id = t.user_id AND s.model_id = t.model_id AND s.txn_id = t.txn_id
+LEFT JOIN calo_recon.models m ON m.model_id = t.model_id
+WHERE k.verdict IS DISTINCT FROM 'dismissed'
+  AND (f.model_flag OR t.amount_rule_hit OR k.verdict = 'confirmed');
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of citus-scores (issue 13)

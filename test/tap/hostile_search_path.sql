@@ -403,7 +403,7 @@ INSERT INTO entry_points VALUES
                                                                        ARRAY['tap-hsp-1'], ARRAY[pg_catalog.now()], ARRAY['x']);
      EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$),
   ('score_placement (not a shard)',
-   $e$DO $do$ BEGIN PERFORM calo_recon.score_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL, '{SAR}',
+   $e$DO $do$ BEGIN PERFORM calo_recon.score_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL, true, '{SAR}',
                                                         ARRAY[m.model_id], ARRAY[m.model_id], ARRAY[m.scaler],
                                                         ARRAY[m.forest], ARRAY[m.threshold])
                    FROM calo_recon.models m WHERE m.active;
