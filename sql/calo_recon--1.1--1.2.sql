@@ -7795,5 +7795,7 @@ END;
 $$;
 COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
   'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views and the amount thresholds, EXECUTE on the functions the views compute the queued users'' report totals with), monitor (schema USAGE, the health view, the amount thresholds and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback, setting the amount rule''s thresholds; no other write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
+-- raise_alerts() replaced is an entry point again (SECURITY DEFINER, hardened)
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of calerts (issue 13)
