@@ -9,20 +9,6 @@ DROP EXTENSION IF EXISTS calo_recon CASCADE;
 CREATE EXTENSION calo_recon;
 RESET client_min_messages;
 
--- SQLSTATE and message of a statement that must fail
-CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_state text; v_message text;
-BEGIN
-    EXECUTE statement;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
-    RETURN v_state || ': ' || v_message;
-END;
-$$;
-
 SET calo_recon.alerts = off;
 INSERT INTO calo_recon.transactions
     (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
@@ -39,19 +25,28 @@ SELECT (SELECT count(*) FROM calo_recon.transaction_scores) AS scores,
 
 -- a rule on transaction_scores would not be applied by the bulk write: refused
 CREATE RULE scores_told AS ON INSERT TO calo_recon.transaction_scores DO ALSO NOTIFY scores_written;
-SELECT pg_temp.error_of('SELECT calo_recon.score_transactions(false)');
+\set VERBOSITY terse
+SELECT calo_recon.score_transactions(false);
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
 DROP RULE scores_told ON calo_recon.transaction_scores;
 
 -- nor a trigger on a table of the report totals: refused with the same SQLSTATE
 CREATE TRIGGER totals_unchanged BEFORE UPDATE ON calo_recon.user_totals
     FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
-SELECT pg_temp.error_of('SELECT * FROM calo_recon.reconcile()');
+\set VERBOSITY terse
+SELECT * FROM calo_recon.reconcile();
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
 DROP TRIGGER totals_unchanged ON calo_recon.user_totals;
 
 -- the report totals' rows meet their table's CHECK constraints
 ALTER TABLE calo_recon.user_day_totals
     ADD CONSTRAINT one_row_a_day CHECK (transactions OPERATOR(pg_catalog.<) 2) NOT VALID;
-SELECT pg_temp.error_of('SELECT * FROM calo_recon.reconcile()');
+\set VERBOSITY terse
+SELECT * FROM calo_recon.reconcile();
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
 ALTER TABLE calo_recon.user_day_totals DROP CONSTRAINT one_row_a_day;
 
 -- nothing was written around them: the stored rows are the same as before
