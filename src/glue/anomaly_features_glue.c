@@ -136,14 +136,6 @@ typedef struct FeatureLoad
 	const char *relname;		/* quoted qualified name */
 } FeatureLoad;
 
-static void *
-fbook_grow(void *ptr, Size elem, int64 newcap)
-{
-	if (ptr == NULL)
-		return MemoryContextAllocHuge(CurrentMemoryContext, elem * newcap);
-	return repalloc_huge(ptr, elem * newcap);
-}
-
 static void
 fbook_reserve(FeatureLoad *ld, int64 need)
 {
@@ -157,11 +149,11 @@ fbook_reserve(FeatureLoad *ld, int64 need)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many transactions for the anomaly features in one call")));
-	b->txn_off = fbook_grow(b->txn_off, sizeof(int64), cap + 1);
-	b->user = fbook_grow(b->user, sizeof(uint32), cap);
-	b->logged_at = fbook_grow(b->logged_at, sizeof(int64), cap);
-	ld->rows = fbook_grow(ld->rows, sizeof(feat_row), cap);
-	b->currency = fbook_grow(b->currency, sizeof(uint16), cap);
+	b->txn_off = recon_grow(b->txn_off, sizeof(int64), cap + 1);
+	b->user = recon_grow(b->user, sizeof(uint32), cap);
+	b->logged_at = recon_grow(b->logged_at, sizeof(int64), cap);
+	ld->rows = recon_grow(ld->rows, sizeof(feat_row), cap);
+	b->currency = recon_grow(b->currency, sizeof(uint16), cap);
 	ld->cap = cap;
 }
 
@@ -225,15 +217,6 @@ fbook_user_index(FeatureLoad *ld, const char *name, int len)
 	if (b->n_users * 2 > ld->nslots)
 		fbook_users_rehash(ld, ld->nslots * 2);
 	return b->n_users - 1;
-}
-
-static const char *
-fbook_text(Datum d, int *len)
-{
-	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
-
-	*len = (int) VARSIZE_ANY_EXHDR(v);
-	return VARDATA_ANY(v);
 }
 
 /* up to this many users, their rows are read through the user index */
@@ -354,18 +337,18 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	for (int c = 0; c < N_COLS; c++)
 		if (isnull[c] && c != COL_TXN_TYPE)
 			elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
-	s = fbook_text(v[COL_USER_ID], &len);
+	s = recon_text_bytes(v[COL_USER_ID], &len);
 	user = fbook_user_index(ld, s, len);
 	if (user < 0)
 		return;
 	fbook_reserve(ld, row + 1);
 	r = &ld->rows[row];
 
-	s = fbook_text(v[COL_TXN_ID], &len);
+	s = recon_text_bytes(v[COL_TXN_ID], &len);
 	if (ld->arena_len + len > ld->arena_cap)
 	{
 		ld->arena_cap = Max(ld->arena_cap * 2, ld->arena_len + len + 1024);
-		b->txn_arena = fbook_grow(b->txn_arena, 1, ld->arena_cap);
+		b->txn_arena = recon_grow(b->txn_arena, 1, ld->arena_cap);
 	}
 	memcpy(b->txn_arena + ld->arena_len, s, len);
 	b->txn_off[row] = ld->arena_len;
@@ -376,7 +359,7 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	r->type = BAL_LEGACY;
 	if (!isnull[COL_TXN_TYPE])
 	{
-		s = fbook_text(v[COL_TXN_TYPE], &len);
+		s = recon_text_bytes(v[COL_TXN_TYPE], &len);
 		if (len == 5 && memcmp(s, "DEBIT", 5) == 0)
 			r->type = BAL_DEBIT;
 		else if (len == 6 && memcmp(s, "CREDIT", 6) == 0)
@@ -394,7 +377,7 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	r->vat = fbook_money(&vat);
 	r->balance_change = fbook_money_difference(&new_balance, &old_balance);
 	r->logged_at = DatumGetTimestampTz(v[COL_LOGGED_AT]);
-	s = fbook_text(v[COL_CURRENCY], &len);
+	s = recon_text_bytes(v[COL_CURRENCY], &len);
 	currency = fbook_currency_index(ld, s, len);
 	r->minor_unit = b->minor_unit[currency];
 	b->currency[row] = currency;
@@ -683,7 +666,7 @@ fbook_load_relation(FeatureBook *book, ArrayType *user_ids, bool want_context, O
 			if (!nulls[i])
 			{
 				int			len;
-				const char *s = fbook_text(names[i], &len);
+				const char *s = recon_text_bytes(names[i], &len);
 
 				(void) fbook_user_index(&ld, s, len);
 			}
@@ -824,7 +807,7 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids, bool want_context
 				book->direction = repalloc_huge(book->direction, sizeof(int8) * cap);
 				book->currency = repalloc_huge(book->currency, sizeof(uint16) * cap);
 			}
-			s = fbook_text(v[P_TXN_ID], &len);
+			s = recon_text_bytes(v[P_TXN_ID], &len);
 			if (arena_len + len > arena_cap)
 			{
 				arena_cap = Max(arena_cap * 2, arena_len + len + 1024);
@@ -834,7 +817,7 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids, bool want_context
 			book->txn_off[row] = arena_len;
 			arena_len += len;
 			/* rows come user by user: a new user_id is a new user */
-			s = fbook_text(v[P_USER_ID], &len);
+			s = recon_text_bytes(v[P_USER_ID], &len);
 			if (book->n_users == 0
 				|| book->user_len[book->n_users - 1] != len
 				|| memcmp(book->user_name[book->n_users - 1], s, len) != 0)
@@ -857,7 +840,7 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids, bool want_context
 								   FEAT_CONTEXT_COUNT, "a context");
 			book->amount[row] = DatumGetFloat8(v[P_AMOUNT]);
 			book->direction[row] = (int8) DatumGetInt16(v[P_DIRECTION]);
-			s = fbook_text(v[P_CURRENCY], &len);
+			s = recon_text_bytes(v[P_CURRENCY], &len);
 			book->currency[row] = fbook_book_currency(book, &currency_cap, s, len,
 													  DatumGetInt32(v[P_MINOR_UNIT]));
 			book->n++;

@@ -542,14 +542,6 @@ typedef struct ReconState
 	char	  **txn_ids;		/* per row, when the scan read them (no tid fetch) */
 } ReconState;
 
-static void *
-recon_grow(void *ptr, Size elem, int64 newcap)
-{
-	if (ptr == NULL)
-		return MemoryContextAllocHuge(CurrentMemoryContext, elem * newcap);
-	return repalloc_huge(ptr, elem * newcap);
-}
-
 static void
 recon_rows_reserve(ReconState *st, int64 need)
 {
@@ -573,15 +565,6 @@ recon_rows_reserve(ReconState *st, int64 need)
 	st->currency = recon_grow(st->currency, sizeof(uint16), cap);
 	st->flags = recon_grow(st->flags, sizeof(uint8), cap);
 	st->cap = cap;
-}
-
-static const char *
-recon_text_bytes(Datum d, int *len)
-{
-	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
-
-	*len = (int) VARSIZE_ANY_EXHDR(v);
-	return VARDATA_ANY(v);
 }
 
 static void
