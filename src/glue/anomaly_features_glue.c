@@ -20,7 +20,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
@@ -42,6 +41,7 @@
 #include "anomaly_features.h"
 #include "anomaly_features_glue.h"
 #include "citus_glue.h"
+#include "name_index_glue.h"
 #include "recon_glue.h"
 #include "walk.h"
 
@@ -120,9 +120,8 @@ typedef struct FeatureLoad
 	int64		arena_len;
 	int64		arena_cap;
 	feat_row   *rows;
-	/* users: open addressing, hash << 32 | (index + 1) */
-	uint64	   *slots;
-	uint32		nslots;
+	/* users: numbered by the index, their names shared with the book */
+	NameIndex	users;
 	uint32		user_cap;
 	bool		closed;			/* rows of users not in the table are skipped */
 	/* calo_recon.currencies: code and minor unit */
@@ -157,66 +156,29 @@ fbook_reserve(FeatureLoad *ld, int64 need)
 	ld->cap = cap;
 }
 
-static void
-fbook_users_rehash(FeatureLoad *ld, uint32 nslots)
-{
-	FeatureBook *b = ld->book;
-	uint64	   *slots = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * nslots);
-
-	memset(slots, 0, sizeof(uint64) * nslots);
-	for (uint32 u = 0; u < b->n_users; u++)
-	{
-		uint32		h = hash_bytes((const unsigned char *) b->user_name[u], b->user_len[u]);
-		uint32		s = h & (nslots - 1);
-
-		while (slots[s] != 0)
-			s = (s + 1) & (nslots - 1);
-		slots[s] = ((uint64) h << 32) | (uint64) (u + 1);
-	}
-	if (ld->slots)
-		pfree(ld->slots);
-	ld->slots = slots;
-	ld->nslots = nslots;
-}
-
 /* The index of a user, added on first sight (or, when ld->closed, -1 for one not wanted). */
 static int64
 fbook_user_index(FeatureLoad *ld, const char *name, int len)
 {
 	FeatureBook *b = ld->book;
-	uint32		h = hash_bytes((const unsigned char *) name, len);
-	uint32		s = h & (ld->nslots - 1);
+	uint32		u;
 
-	for (;;)
-	{
-		uint64		e = ld->slots[s];
-
-		if (e == 0)
-			break;
-		if ((uint32) (e >> 32) == h)
-		{
-			uint32		u = (uint32) e - 1;
-
-			if (b->user_len[u] == len && memcmp(b->user_name[u], name, len) == 0)
-				return u;
-		}
-		s = (s + 1) & (ld->nslots - 1);
-	}
 	if (ld->closed)
-		return -1;
-	if (b->n_users == ld->user_cap)
+		return name_index_find(&ld->users, name, len);
+	u = name_index_add(&ld->users, name, len, name_index_hash(name, len));
+	if (u == b->n_users)
 	{
-		ld->user_cap *= 2;
-		b->user_name = repalloc_huge(b->user_name, sizeof(char *) * ld->user_cap);
-		b->user_len = repalloc_huge(b->user_len, sizeof(int) * ld->user_cap);
+		if (b->n_users == ld->user_cap)
+		{
+			ld->user_cap *= 2;
+			b->user_name = repalloc_huge(b->user_name, sizeof(char *) * ld->user_cap);
+			b->user_len = repalloc_huge(b->user_len, sizeof(int) * ld->user_cap);
+		}
+		b->user_name[u] = ld->users.names[u].name;
+		b->user_len[u] = len;
+		b->n_users++;
 	}
-	b->user_name[b->n_users] = pnstrdup(name, len);
-	b->user_len[b->n_users] = len;
-	ld->slots[s] = ((uint64) h << 32) | (uint64) (b->n_users + 1);
-	b->n_users++;
-	if (b->n_users * 2 > ld->nslots)
-		fbook_users_rehash(ld, ld->nslots * 2);
-	return b->n_users - 1;
+	return u;
 }
 
 /* up to this many users, their rows are read through the user index */
@@ -641,7 +603,7 @@ fbook_load_relation(FeatureBook *book, ArrayType *user_ids, bool want_context, O
 	ld.user_cap = 1024;
 	book->user_name = palloc(sizeof(char *) * ld.user_cap);
 	book->user_len = palloc(sizeof(int) * ld.user_cap);
-	fbook_users_rehash(&ld, 2048);
+	name_index_init(&ld.users, 1024);
 	fbook_reserve(&ld, 1024);
 	ld.arena_cap = 16384;
 	book->txn_arena = palloc(ld.arena_cap);
@@ -676,7 +638,9 @@ fbook_load_relation(FeatureBook *book, ArrayType *user_ids, bool want_context, O
 	book->txn_off[book->n] = ld.arena_len;
 	fbook_compute(&ld, want_context);
 	pfree(ld.rows);
-	pfree(ld.slots);
+	/* the names stay: the book has them */
+	pfree(ld.users.slots);
+	pfree(ld.users.names);
 }
 
 /* The index of currency code in a book built from rows, added on first sight. */

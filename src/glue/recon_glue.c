@@ -54,6 +54,7 @@
 #include "balance.h"
 #include "citus_glue.h"
 #include "locks.h"
+#include "name_index_glue.h"
 #include "recon_glue.h"
 #include "report_totals_glue.h"
 #include "walk.h"
@@ -347,122 +348,6 @@ recon_currency_index(ReconCurrencies *cur, const char *code, int len)
 }
 
 /* ---------------------------------------------------------------------
- * Users (and the given txn_ids of chain_findings): an open-addressing hash
- * of strings -> dense index
- * --------------------------------------------------------------------- */
-typedef struct ReconUserName
-{
-	char	   *name;
-	int			len;
-} ReconUserName;
-
-typedef struct ReconUsers
-{
-	uint64	   *slots;			/* 0 = empty, else hash << 32 | (index + 1) */
-	uint32		nslots;			/* power of two */
-	ReconUserName *names;
-	uint32		n;
-	uint32		cap;
-} ReconUsers;
-
-static void
-recon_users_init(ReconUsers *u, uint32 expected)
-{
-	u->nslots = 1024;
-	while (u->nslots < expected * 2)
-		u->nslots <<= 1;
-	u->slots = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * u->nslots);
-	memset(u->slots, 0, sizeof(uint64) * u->nslots);
-	u->cap = 1024;
-	u->names = palloc(sizeof(ReconUserName) * u->cap);
-	u->n = 0;
-}
-
-static void
-recon_users_grow(ReconUsers *u)
-{
-	uint32		nslots = u->nslots * 2;
-	uint64	   *slots = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * nslots);
-	uint32		i;
-
-	memset(slots, 0, sizeof(uint64) * nslots);
-	for (i = 0; i < u->nslots; i++)
-	{
-		uint64		e = u->slots[i];
-		uint32		s;
-
-		if (e == 0)
-			continue;
-		s = (uint32) (e >> 32) & (nslots - 1);
-		while (slots[s] != 0)
-			s = (s + 1) & (nslots - 1);
-		slots[s] = e;
-	}
-	pfree(u->slots);
-	u->slots = slots;
-	u->nslots = nslots;
-}
-
-/* The hash sits in the slot, so a probe touches one cache line unless it matches. */
-static uint32
-recon_user_index(ReconUsers *u, const char *name, int len, uint32 h)
-{
-	uint32		s = h & (u->nslots - 1);
-
-	for (;;)
-	{
-		uint64		e = u->slots[s];
-
-		if (e == 0)
-			break;
-		if ((uint32) (e >> 32) == h)
-		{
-			uint32		idx = (uint32) e - 1;
-
-			if (u->names[idx].len == len && memcmp(u->names[idx].name, name, len) == 0)
-				return idx;
-		}
-		s = (s + 1) & (u->nslots - 1);
-	}
-	if (u->n == u->cap)
-	{
-		u->cap *= 2;
-		u->names = repalloc_huge(u->names, sizeof(ReconUserName) * u->cap);
-	}
-	u->names[u->n].name = pnstrdup(name, len);
-	u->names[u->n].len = len;
-	u->slots[s] = ((uint64) h << 32) | (uint64) (u->n + 1);
-	u->n++;
-	if (u->n * 2 > u->nslots)
-		recon_users_grow(u);
-	return u->n - 1;
-}
-
-/* The index of a user of the hash, or -1 (never adds one). */
-static int64
-recon_user_find(const ReconUsers *u, const char *name, int len)
-{
-	uint32		h = hash_bytes((const unsigned char *) name, len);
-	uint32		s = h & (u->nslots - 1);
-
-	for (;;)
-	{
-		uint64		e = u->slots[s];
-
-		if (e == 0)
-			return -1;
-		if ((uint32) (e >> 32) == h)
-		{
-			uint32		idx = (uint32) e - 1;
-
-			if (u->names[idx].len == len && memcmp(u->names[idx].name, name, len) == 0)
-				return idx;
-		}
-		s = (s + 1) & (u->nslots - 1);
-	}
-}
-
-/* ---------------------------------------------------------------------
  * Rows, stored column-wise, only what the chain walk needs
  * --------------------------------------------------------------------- */
 #define RF_BALANCES	0x01		/* old and new balances are representable */
@@ -506,7 +391,7 @@ typedef struct ReconState
 	TupleTableSlot *fetch_slot;
 	AttrNumber	att_txn_id;
 	ReconCurrencies currencies;
-	ReconUsers	users;
+	NameIndex	users;
 
 	int64		n;
 	int64		cap;
@@ -570,7 +455,7 @@ recon_rows_reserve(ReconState *st, int64 need)
 static void
 recon_flush_users(ReconState *st)
 {
-	ReconUsers *u = &st->users;
+	NameIndex *u = &st->users;
 	int			i;
 
 	for (i = 0; i < st->npending; i++)
@@ -591,7 +476,7 @@ recon_flush_users(ReconState *st)
 	{
 		PendingUser *p = &st->pending[i];
 
-		st->user[p->row] = recon_user_index(u, p->name, p->len, p->hash);
+		st->user[p->row] = name_index_add(u, p->name, p->len, p->hash);
 	}
 	st->npending = 0;
 }
@@ -643,7 +528,7 @@ recon_consume(ReconState *st, ItemPointer tid, Datum user_id, Datum txn_type,
 	recon_rows_reserve(st, row + 1);
 	s = recon_text_bytes(user_id, &len);
 	if (len > RECON_BATCH_NAME)
-		st->user[row] = recon_user_index(&st->users, s, len,
+		st->user[row] = name_index_add(&st->users, s, len,
 										 hash_bytes((const unsigned char *) s, len));
 	else
 	{
@@ -984,7 +869,7 @@ recon_scan_all(ReconState *st)
 		* (st->rel->rd_rel->relpages > 0 ? (double) nblocks / st->rel->rd_rel->relpages : 1.0);
 	recon_rows_reserve(st, Max(estimate + estimate / 16, 1024));
 	/* users are unknown until seen; start small (cache-friendly) and grow */
-	recon_users_init(&st->users, (uint32) Min(estimate / 64 + 1024, PG_INT32_MAX / 4));
+	name_index_init(&st->users, (uint32) Min(estimate / 64 + 1024, PG_INT32_MAX / 4));
 
 	/* no synchronized scan: starting mid-table would rotate every user's rows */
 	scan = table_beginscan_strat(st->rel, st->snapshot, 0, NULL, true, false);
@@ -1033,7 +918,7 @@ recon_scan_query(ReconState *st, bool all_users, Datum user_ids, bool has_from,
 	Portal		portal;
 
 	recon_rows_reserve(st, 1024);
-	recon_users_init(&st->users, 64);
+	name_index_init(&st->users, 64);
 	if (read_txn_ids)
 		st->txn_ids = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(char *) * txn_ids_cap);
 	/* with txn_id read, no tid is fetched: ctid (not one on a cluster) is not read */
@@ -1599,7 +1484,7 @@ calo_recon_check_transaction(PG_FUNCTION_ARGS)
 typedef struct ChainFindings
 {
 	ReturnSetInfo *rsinfo;
-	ReconUsers	wanted;			/* the given txn_ids, hashed */
+	NameIndex	wanted;			/* the given txn_ids, hashed */
 	int			nwanted;
 	ReconCurrencies currencies;
 	walk_row   *rows;
@@ -1616,7 +1501,7 @@ typedef struct ChainFindings
 static bool
 recon_chain_is_wanted(const ChainFindings *cf, const walk_row *row)
 {
-	return recon_user_find(&cf->wanted, row->txn_id, (int) row->txn_id_len) >= 0;
+	return name_index_find(&cf->wanted, row->txn_id, (int) row->txn_id_len) >= 0;
 }
 
 static void
@@ -1707,7 +1592,7 @@ recon_chain_begin(ChainFindings *cf, FunctionCallInfo fcinfo, ArrayType *ids,
 	memset(cf, 0, sizeof(*cf));
 	cf->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &nelems);
-	recon_users_init(&cf->wanted, (uint32) nelems);
+	name_index_init(&cf->wanted, (uint32) nelems);
 	for (i = 0; i < nelems; i++)
 		if (!elem_nulls[i])
 		{
@@ -1715,7 +1600,7 @@ recon_chain_begin(ChainFindings *cf, FunctionCallInfo fcinfo, ArrayType *ids,
 			int			len;
 
 			s = recon_text_bytes(elems[i], &len);
-			(void) recon_user_index(&cf->wanted, s, len, hash_bytes((const unsigned char *) s, len));
+			(void) name_index_add(&cf->wanted, s, len, hash_bytes((const unsigned char *) s, len));
 		}
 	cf->nwanted = (int) cf->wanted.n;
 	if (cf->nwanted == 0)
@@ -1859,7 +1744,7 @@ recon_chain_scan_walk(ChainFindings *cf, Oid relid, ArrayType *users, ArrayType 
 	bool	   *first_nulls;
 	int			nusers;
 	int			nfirsts;
-	ReconUsers	wanted_users;
+	NameIndex	wanted_users;
 	int64	   *first;			/* per user: earliest new instant */
 	int64	   *since;			/* per user: latest instant before it, or first */
 	uint32	   *row_user;
@@ -1881,7 +1766,7 @@ recon_chain_scan_walk(ChainFindings *cf, Oid relid, ArrayType *users, ArrayType 
 	deconstruct_array(users, TEXTOID, -1, false, TYPALIGN_INT, &names, &name_nulls, &nusers);
 	deconstruct_array(first_new, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL,
 					  TYPALIGN_DOUBLE, &firsts, &first_nulls, &nfirsts);
-	recon_users_init(&wanted_users, (uint32) nusers);
+	name_index_init(&wanted_users, (uint32) nusers);
 	first = palloc(sizeof(int64) * Max(nusers, 1));
 	since = palloc(sizeof(int64) * Max(nusers, 1));
 	for (i = 0; i < nusers; i++)
@@ -1893,7 +1778,7 @@ recon_chain_scan_walk(ChainFindings *cf, Oid relid, ArrayType *users, ArrayType 
 		if (name_nulls[i] || first_nulls[i])
 			continue;
 		s = recon_text_bytes(names[i], &len);
-		u = recon_user_index(&wanted_users, s, len, hash_bytes((const unsigned char *) s, len));
+		u = name_index_add(&wanted_users, s, len, hash_bytes((const unsigned char *) s, len));
 		first[u] = (u + 1 == wanted_users.n) ? DatumGetTimestampTz(firsts[i])
 			: Min(first[u], DatumGetTimestampTz(firsts[i]));
 		since[u] = PG_INT64_MIN;
@@ -1943,7 +1828,7 @@ recon_chain_scan_walk(ChainFindings *cf, Oid relid, ArrayType *users, ArrayType 
 		if (tn[at.user_id - 1] || tn[at.logged_at - 1])
 			elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
 		s = recon_text_bytes(tv[at.user_id - 1], &len);
-		u = recon_user_find(&wanted_users, s, len);
+		u = name_index_find(&wanted_users, s, len);
 		if (u < 0)
 			continue;
 		logged_at = DatumGetTimestampTz(tv[at.logged_at - 1]);
