@@ -6436,3 +6436,629 @@ END;
 $$;
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of within_tolerance and wallet_gap
+
+-- daily_summary's anomalies per day: stored by refresh() while nothing they
+-- depend on has changed (anomaly_day_totals, anomaly_input_changes)
+-- ---------------------------------------------------------------------
+-- daily_summary's anomalies per day.  Counting them reads every
+-- transaction (any may be above its currency's threshold), about a second
+-- on a million rows, so refresh() stores the counts it finds at its end
+-- (anomaly_day_totals), and daily_summary reads the stored counts while
+-- nothing the anomalies depend on has changed since, else it counts live.
+-- What changed is known from anomaly_input_changes: a statement trigger on
+-- every input (transactions, models, thresholds, verdicts, scores; the bulk
+-- writes of scores fire statement triggers as COPY does) appends a row to
+-- it, never updating one, so no two writers wait on each other.  refresh()
+-- deletes exactly the rows its count saw (one statement, one snapshot): a
+-- change committed meanwhile leaves its row, and the view counts live until
+-- the next refresh().  So the view is exact at every moment.
+-- ---------------------------------------------------------------------
+
+CREATE VIEW calo_recon.anomaly_day_counts AS
+SELECT pg_catalog.timezone('UTC', a.logged_at)::pg_catalog.date AS day, a.currency,
+       pg_catalog.count(*) AS anomalies
+FROM calo_recon.anomalies a
+GROUP BY 1, 2;
+COMMENT ON VIEW calo_recon.anomaly_day_counts IS
+  'Internal to daily_summary: the rows of calo_recon.anomalies per UTC day and currency, counted now (reads every transaction)';
+COMMENT ON COLUMN calo_recon.anomaly_day_counts.day IS 'Day (UTC) the transactions were logged';
+COMMENT ON COLUMN calo_recon.anomaly_day_counts.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.anomaly_day_counts.anomalies IS 'Rows of calo_recon.anomalies';
+
+CREATE TABLE calo_recon.anomaly_day_totals (
+    day        date   NOT NULL,
+    currency   text   NOT NULL,
+    anomalies  bigint NOT NULL CHECK (anomalies > 0),
+    PRIMARY KEY (day, currency)
+);
+COMMENT ON TABLE calo_recon.anomaly_day_totals IS
+  'Internal to daily_summary: anomaly_day_counts as the last refresh() found them; read while anomaly_input_changes is empty. Not dumped: a restore notes its rows as changes';
+COMMENT ON COLUMN calo_recon.anomaly_day_totals.day IS 'UTC day';
+COMMENT ON COLUMN calo_recon.anomaly_day_totals.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.anomaly_day_totals.anomalies IS 'Rows of calo_recon.anomalies that day in that currency';
+
+CREATE TABLE calo_recon.anomaly_input_changes (
+    change_id     bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    changed_table text        NOT NULL,
+    changed_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE calo_recon.anomaly_input_changes IS
+  'Internal to daily_summary: one row per statement that changed what calo_recon.anomalies depends on since the last refresh() stored anomaly_day_totals (empty: the stored counts hold); refresh() deletes the rows it has counted. Not dumped';
+COMMENT ON COLUMN calo_recon.anomaly_input_changes.change_id IS 'Surrogate key';
+COMMENT ON COLUMN calo_recon.anomaly_input_changes.changed_table IS 'Table the statement changed (or what else made the stored counts stale: an update of the extension, distribute())';
+COMMENT ON COLUMN calo_recon.anomaly_input_changes.changed_at IS 'Start of the changing transaction';
+
+-- It runs with the writer's rights: grant_role() lets analysts and
+-- operators, who write some inputs directly, insert a note
+CREATE FUNCTION calo_recon.note_anomaly_input_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO calo_recon.anomaly_input_changes (changed_table) VALUES (TG_TABLE_NAME);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.note_anomaly_input_change() IS
+  'Trigger: notes in anomaly_input_changes that a statement changed an input of calo_recon.anomalies, so that daily_summary counts anomalies live until the next refresh()';
+REVOKE ALL ON FUNCTION calo_recon.note_anomaly_input_change() FROM PUBLIC;
+-- the inputs of calo_recon.anomalies (transaction_rules, the flagged scores,
+-- the verdicts, the models in force)
+CREATE TRIGGER transactions_anomaly_input
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON calo_recon.transactions
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.note_anomaly_input_change();
+CREATE TRIGGER models_anomaly_input
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON calo_recon.models
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.note_anomaly_input_change();
+CREATE TRIGGER amount_thresholds_anomaly_input
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON calo_recon.amount_thresholds
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.note_anomaly_input_change();
+CREATE TRIGGER transaction_scores_anomaly_input
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON calo_recon.transaction_scores
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.note_anomaly_input_change();
+CREATE TRIGGER anomaly_feedback_anomaly_input
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON calo_recon.anomaly_feedback
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.note_anomaly_input_change();
+
+-- Called at the end of refresh()'s work, under its writer lock.  On a Citus
+-- cluster the transactions' trigger would run on the shards, which cannot
+-- reach this coordinator table (distribute() disables it and notes a
+-- change), so nothing is stored there and daily_summary counts live.
+CREATE FUNCTION calo_recon.store_anomaly_day_totals() RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    stored bigint;
+BEGIN
+    IF calo_recon.is_distributed() THEN
+        RETURN 0;
+    END IF;
+    PERFORM calo_recon.lock_writer();
+    DELETE FROM calo_recon.anomaly_day_totals;
+    -- one statement: the changes deleted are those its count saw
+    WITH counted AS (DELETE FROM calo_recon.anomaly_input_changes)
+    INSERT INTO calo_recon.anomaly_day_totals (day, currency, anomalies)
+    SELECT c.day, c.currency, c.anomalies FROM calo_recon.anomaly_day_counts c;
+    GET DIAGNOSTICS stored = ROW_COUNT;
+    RETURN stored;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.store_anomaly_day_totals() IS
+  'Internal to refresh(): stores anomaly_day_counts in anomaly_day_totals and empties anomaly_input_changes of the changes counted, so that daily_summary reads the stored counts until the next change; returns the rows stored (0 on a Citus cluster, where daily_summary counts live)';
+REVOKE ALL ON FUNCTION calo_recon.store_anomaly_day_totals() FROM PUBLIC;
+
+CREATE OR REPLACE VIEW calo_recon.daily_summary AS
+WITH activity AS (
+    -- day_totals, with the stored rows of the queued users replaced by
+    -- their live ones
+    SELECT a.day, a.currency,
+           pg_catalog.sum(a.transactions) AS transactions, pg_catalog.sum(a.credits) AS credits,
+           pg_catalog.sum(a.debits) AS debits, pg_catalog.sum(a.vat) AS vat,
+           pg_catalog.sum(a.overdrafts) AS overdrafts, pg_catalog.sum(a.liability_change) AS change
+    FROM (SELECT d.day, d.currency, d.transactions, d.credits, d.debits, d.vat, d.overdrafts,
+                 d.liability_change
+          FROM calo_recon.day_totals d
+          UNION ALL
+          SELECT u.day, u.currency, -u.transactions, -u.credits, -u.debits, -u.vat, -u.overdrafts,
+                 -u.liability_change
+          FROM calo_recon.user_day_totals u
+          WHERE u.user_id IN (SELECT p.user_id FROM calo_recon.pending_reconcile p)
+          UNION ALL
+          SELECT l.day, l.currency, l.transactions, l.credits, l.debits, l.vat, l.overdrafts,
+                 l.liability_change
+          FROM calo_recon.user_day_figures(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l) a
+    GROUP BY a.day, a.currency
+    HAVING pg_catalog.sum(a.transactions) > 0
+),
+breaks AS (
+    SELECT pg_catalog.timezone('UTC', b.logged_at)::pg_catalog.date AS day, b.currency,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'arithmetic') AS arithmetic_breaks,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'chain') AS chain_breaks,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'conflict') AS conflicts,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'out_of_range') AS out_of_range
+    FROM calo_recon.balance_breaks b
+    GROUP BY 1, 2
+),
+disc AS (
+    SELECT pg_catalog.timezone('UTC', d.logged_at)::pg_catalog.date AS day, d.currency,
+           pg_catalog.count(*) AS discrepancies
+    FROM calo_recon.discrepancies d
+    WHERE d.currency IS NOT NULL
+    GROUP BY 1, 2
+),
+anom AS (
+    -- stored while nothing has changed since refresh() counted them
+    -- ("SELECT 1": Citus cannot plan an EXISTS of no column here)
+    SELECT s.day, s.currency, s.anomalies FROM calo_recon.anomaly_day_totals s
+    WHERE NOT EXISTS (SELECT 1 FROM calo_recon.anomaly_input_changes c)
+    UNION ALL
+    SELECT l.day, l.currency, l.anomalies FROM calo_recon.anomaly_day_counts l
+    WHERE EXISTS (SELECT 1 FROM calo_recon.anomaly_input_changes c)
+),
+days AS (
+    SELECT a.day, a.currency FROM activity a
+    UNION SELECT d.day, d.currency FROM disc d
+)
+SELECT k.day, k.currency,
+       coalesce(a.transactions, 0)::bigint AS transactions,
+       calo_recon.round_money(coalesce(a.credits, 0), cu.minor_unit) AS credits,
+       calo_recon.round_money(coalesce(a.debits, 0), cu.minor_unit) AS debits,
+       calo_recon.round_money(coalesce(a.vat, 0), cu.minor_unit) AS vat,
+       calo_recon.round_money(pg_catalog.sum(coalesce(a.change, 0)) OVER (
+           PARTITION BY k.currency ORDER BY k.day), cu.minor_unit) AS wallet_liability,
+       coalesce(b.arithmetic_breaks, 0) AS arithmetic_breaks,
+       coalesce(b.chain_breaks, 0) AS chain_breaks,
+       coalesce(b.conflicts, 0) AS conflicts,
+       coalesce(b.out_of_range, 0) AS out_of_range,
+       coalesce(a.overdrafts, 0)::bigint AS overdrafts,
+       coalesce(d.discrepancies, 0) AS discrepancies,
+       coalesce(n.anomalies, 0) AS anomalies
+FROM days k
+LEFT JOIN activity a ON a.day = k.day AND a.currency = k.currency
+LEFT JOIN breaks b ON b.day = k.day AND b.currency = k.currency
+LEFT JOIN disc d ON d.day = k.day AND d.currency = k.currency
+LEFT JOIN anom n ON n.day = k.day AND n.currency = k.currency
+LEFT JOIN calo_recon.currencies cu ON cu.code = k.currency;
+
+CREATE OR REPLACE FUNCTION calo_recon.refresh_work(run_id bigint)
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+    ingested record;
+    reconciled record;
+BEGIN
+    SELECT r.* INTO run FROM calo_recon.runs r WHERE r.run_id = refresh_work.run_id;
+    IF NOT FOUND OR run.status <> 'running' THEN
+        RAISE EXCEPTION 'calo_recon.runs has no run % in status running', refresh_work.run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- runs that this one holds the lock against: their sessions stopped
+    -- running them (terminated, crashed) without recording how they ended
+    -- the alerts this run raises name it (calo_recon.alerts.run_id's default)
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', run.run_id::text, true);
+    UPDATE calo_recon.runs r
+       SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
+           error = 'did not finish: process ' || r.backend_pid
+                   || ' stopped running it before recording an outcome (terminated or crashed)'
+     WHERE r.status = 'running' AND r.run_id <> run.run_id;
+    BEGIN
+        -- the users of the new files are queued: reconciled once, below
+        SELECT * INTO ingested FROM calo_recon.ingest_file_unreconciled(run.folder);
+        run.files := ingested.new_files;
+        run.skipped_files := ingested.skipped_files;
+        run.events := ingested.events;
+        run.transactions := ingested.transactions;
+
+        SELECT * INTO reconciled FROM calo_recon.reconcile_pending();
+        IF FOUND THEN
+            run.reconciled_users := reconciled.users;
+            run.breaks := reconciled.arithmetic_breaks + reconciled.chain_breaks;
+        END IF;
+
+        -- models due are trained again first: they score their whole scope
+        run.retrained := (SELECT pg_catalog.count(*) FROM calo_recon.retrain_due_models());
+        run.scored := calo_recon.score_transactions(true);
+        -- last: what daily_summary reads until the next change
+        PERFORM calo_recon.store_anomaly_day_totals();
+        run.status := 'succeeded';
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        -- the work above is rolled back; the run row stays, saying why (a
+        -- cancel ends the work as asked, and the run is recorded as failed)
+        run.status := 'failed';
+        run.error := SQLSTATE || ': ' || SQLERRM;
+        GET STACKED DIAGNOSTICS run.error_detail = PG_EXCEPTION_DETAIL, run.error_hint = PG_EXCEPTION_HINT;
+        run.error_detail := NULLIF(run.error_detail, '');
+        run.error_hint := NULLIF(run.error_hint, '');
+        run.files := 0; run.skipped_files := 0; run.events := 0; run.transactions := 0;
+        run.reconciled_users := 0; run.breaks := 0; run.scored := 0; run.retrained := 0;
+        RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
+    END;
+    run.finished_at := pg_catalog.clock_timestamp();
+    UPDATE calo_recon.runs r
+       SET finished_at = run.finished_at, status = run.status, files = run.files,
+           skipped_files = run.skipped_files, events = run.events,
+           transactions = run.transactions, reconciled_users = run.reconciled_users,
+           breaks = run.breaks, scored = run.scored, retrained = run.retrained, error = run.error,
+           error_detail = run.error_detail, error_hint = run.error_hint
+     WHERE r.run_id = run.run_id
+    RETURNING r.* INTO run;
+    IF run.status = 'succeeded' THEN
+        -- the line of 1.1, with the models retrained after it when there are
+        -- any (log parsers that know the old line keep working)
+        RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % scored%',
+            run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.scored,
+            CASE WHEN run.retrained > 0 THEN ', ' || run.retrained || ' models retrained' ELSE '' END;
+    END IF;
+    -- what this run (its outcome included) and the data now call for; a
+    -- failure to alert must not lose the run's record
+    BEGIN
+        PERFORM calo_recon.raise_alerts();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'calo_recon.refresh() run %: raise_alerts() failed: % %', run.run_id, SQLSTATE, SQLERRM;
+    END;
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', '', true);
+    RETURN run;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION calo_recon.citus_layout()
+RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert,transactions_anomaly_input}'::name[]),
+           ('calo_recon.shard_anchors', 'distributed', '{}'),
+           ('calo_recon.balance_errors', 'distributed', '{}'),
+           ('calo_recon.negative_balance_rejections', 'distributed', '{}'),
+           ('calo_recon.reconciliation_findings', 'distributed', '{}'),
+           ('calo_recon.pending_reconcile', 'distributed', '{}'),
+           -- the report totals reconcile_placement() writes per shard group;
+           -- day_totals (per currency and day) stays on the coordinator,
+           -- where reconcile() sums user_day_totals again after the shards
+           ('calo_recon.user_totals', 'distributed', '{}'),
+           ('calo_recon.user_day_totals', 'distributed', '{}'),
+           ('calo_recon.overdraft_episode_totals', 'distributed', '{}'),
+           ('calo_recon.currencies', 'reference', '{currencies_override_builtin}')
+$$;
+
+CREATE OR REPLACE FUNCTION calo_recon.distribute(shard_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, placement text, shards integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    key_columns text;
+    key_name name;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+        RAISE EXCEPTION 'calo_recon.distribute: Citus is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'On the coordinator, with shared_preload_libraries = ''citus'' on every node: CREATE EXTENSION citus; add the workers (citus_add_node); then call distribute().';
+    END IF;
+    IF shard_count IS NOT NULL AND shard_count NOT BETWEEN 1 AND 64000 THEN
+        RAISE EXCEPTION 'calo_recon.distribute: shard_count % is out of range', shard_count
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give 1 to 64000 shards, or NULL for citus.shard_count.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+               WHERE p.logicalrelid = 'calo_recon.transactions'::regclass) THEN
+        RAISE EXCEPTION 'calo_recon.distribute: calo_recon.transactions is already distributed'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- no ingest, reconcile or refresh while the tables move
+    PERFORM calo_recon.lock_writer();
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+
+    -- transactions first: the others are colocated with it
+    FOR t IN SELECT l.* FROM calo_recon.citus_layout() l
+             ORDER BY l.table_name <> 'calo_recon.transactions'::regclass LOOP
+        FOR i IN 1 .. coalesce(pg_catalog.array_length(t.disabled_triggers, 1), 0) LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER %I', t.table_name,
+                                      t.disabled_triggers[i]);
+        END LOOP;
+        IF t.placement = 'reference' THEN
+            PERFORM pg_catalog.create_reference_table(t.table_name);
+            -- the rows were copied to the shards; the shell keeps none
+            PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+            CONTINUE;
+        END IF;
+        -- a unique key of a distributed table holds the distribution column:
+        -- the primary key gets user_id in front (ids stay unique: on one node
+        -- they are unique alone, and the ingest keeps a txn_id from being
+        -- stored under a second user, see ingest_log_unreconciled)
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.ord)
+        INTO key_columns
+        FROM pg_catalog.pg_constraint c
+        CROSS JOIN LATERAL pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k (attnum, ord)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+        WHERE c.conrelid = t.table_name AND c.contype = 'p';
+        IF key_columns IS NOT NULL AND key_columns NOT LIKE 'user_id%' THEN
+            SELECT c.conname INTO key_name FROM pg_catalog.pg_constraint c
+            WHERE c.conrelid = t.table_name AND c.contype = 'p';
+            EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I PRIMARY KEY (user_id, %s)',
+                                      t.table_name, key_name, key_name, key_columns);
+        END IF;
+        IF t.table_name = 'calo_recon.transactions'::regclass THEN
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id', 'hash',
+                                                        colocate_with := 'none',
+                                                        shard_count := shard_count);
+        ELSE
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id',
+                                                        colocate_with := 'calo_recon.transactions');
+        END IF;
+        PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+    END LOOP;
+
+    -- one anchor per shard: the first of k1, k2, ... that hashes into it
+    INSERT INTO calo_recon.shard_anchors (user_id)
+    SELECT DISTINCT ON (s.shardid) 'k' || g.i
+    FROM pg_catalog.pg_dist_shard s
+    CROSS JOIN pg_catalog.generate_series(1, 100 * (SELECT pg_catalog.count(*)::integer
+                                                     FROM pg_catalog.pg_dist_shard x
+                                                     WHERE x.logicalrelid = 'calo_recon.shard_anchors'::regclass)) AS g (i)
+    WHERE s.logicalrelid = 'calo_recon.shard_anchors'::regclass
+      AND pg_catalog.worker_hash('k' || g.i) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer
+    ORDER BY s.shardid, g.i;
+
+    -- daily_summary counts anomalies live from now on: the transactions'
+    -- note of changes is disabled, and refresh() stores no counts here
+    INSERT INTO calo_recon.anomaly_input_changes (changed_table) VALUES ('distribute()');
+
+    -- the roles granted before: their rights on the cluster (grant_role)
+    PERFORM calo_recon.reapply_grants();
+
+    RETURN QUERY
+    SELECT l.table_name, l.placement,
+           (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_dist_shard s
+            WHERE s.logicalrelid = l.table_name)
+    FROM calo_recon.citus_layout() l;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    -- what those views run with the reader's rights that reads a table (so
+    -- not PUBLIC's): the report totals of the users still queued, from
+    -- their transactions (README "Reconciliation")
+    view_functions text[] := ARRAY['user_figures(text[], timestamptz, timestamptz)',
+                                   'user_day_figures(text[])', 'user_overdraft_episodes(text[])'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    -- a write of an analyst or an operator to an input of the anomalies
+    -- (a verdict, a threshold, the active model) notes itself through a
+    -- trigger that runs with the writer's rights (daily_summary's counts)
+    note_changes text := 'GRANT INSERT (changed_table) ON calo_recon.anomaly_input_changes TO %I';
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+    IF kind <> 'monitor' THEN
+        FOREACH name IN ARRAY view_functions LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION calo_recon.%s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
+    END IF;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name)
+            || format(note_changes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format(note_changes, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+
+-- the data this update finds was never counted
+INSERT INTO calo_recon.anomaly_input_changes (changed_table) VALUES ('update to 1.2');
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of daily_summary's anomalies per day
+
+-- ---------------------------------------------------------------------------
+-- citus-scores (issue 13): transaction_scores distributed by user_id beside
+-- the transactions on a Citus cluster (citus_layout, its note of anomaly
+-- inputs disabled there as the transactions' is), written per shard group
+-- by score_placement() (which now stores the scores in its shard and
+-- returns how many, for score_transactions() and train_model()); the
+-- anomalies view joins a row's score by user_id too, and deleting a model
+-- deletes its scores through an array (the shards cannot read a transition
+-- table).
+-- ---------------------------------------------------------------------------
+DROP TRIGGER models_delete_scores ON calo_recon.models;
+DROP FUNCTION calo_recon.models_delete_scores();
+CREATE FUNCTION calo_recon.models_delete_scores() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    deleted bigint[];
+BEGIN
+    SELECT pg_catalog.array_agg(d.model_id) INTO deleted FROM deleted_models d;
+    DELETE FROM calo_recon.transaction_scores s
+    WHERE s.model_id = ANY (deleted);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.models_delete_scores() IS
+  'Trigger: deleting models deletes their scores';
+CREATE TRIGGER models_delete_scores
+    AFTER DELETE ON calo_recon.models
+    REFERENCING OLD TABLE AS deleted_models
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.models_delete_scores();
+REVOKE ALL ON FUNCTION calo_recon.models_delete_scores() FROM PUBLIC;
+DROP FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]);
+CREATE FUNCTION calo_recon.score_placement(anchor_shard oid, user_ids text[], only_new boolean, currencies text[],
+                                           currency_models bigint[], model_ids bigint[],
+                                           scalers calo_recon.scaler[], forests calo_recon.iforest[],
+                                           thresholds float8[])
+RETURNS bigint
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'calo_recon_score_placement';
+COMMENT ON FUNCTION calo_recon.score_placement(oid, text[], boolean, text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) IS
+  'Internal to score_transactions() and train_model() on a Citus cluster: scores the given users'' transactions (all when NULL) in the shard group of anchor_shard (a shard of shard_anchors on this node), each row by the model (model_ids, scalers, forests, thresholds) that currency_models gives its currency (as calo_recon.transaction_models or the new model''s scope chose on the coordinator; a currency not in currencies is not scored), and stores the scores, with the explanation and attribution of flagged rows, in the shard of transaction_scores there: with only_new the rows whose model has no score of them there, else all of them, the given models'' scores in the shard deleted first. Returns the rows stored';
+REVOKE ALL ON FUNCTION calo_recon.score_placement(oid, text[], boolean, text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) FROM PUBLIC;
+DROP FUNCTION calo_recon.citus_layout();
+CREATE FUNCTION calo_recon.citus_layout()
+RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert,transactions_anomaly_input}'::name[]),
+           ('calo_recon.shard_anchors', 'distributed', '{}'),
+           ('calo_recon.balance_errors', 'distributed', '{}'),
+           ('calo_recon.negative_balance_rejections', 'distributed', '{}'),
+           ('calo_recon.reconciliation_findings', 'distributed', '{}'),
+           ('calo_recon.pending_reconcile', 'distributed', '{}'),
+           -- the report totals reconcile_placement() writes per shard group;
+           -- day_totals (per currency and day) stays on the coordinator,
+           -- where reconcile() sums user_day_totals again after the shards
+           ('calo_recon.user_totals', 'distributed', '{}'),
+           ('calo_recon.user_day_totals', 'distributed', '{}'),
+           ('calo_recon.overdraft_episode_totals', 'distributed', '{}'),
+           -- the scores beside their transactions, written per shard group
+           -- by score_placement(); daily_summary counts live on a cluster
+           ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}'),
+           ('calo_recon.currencies', 'reference', '{currencies_override_builtin}')
+$$;
+COMMENT ON FUNCTION calo_recon.citus_layout() IS
+  'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), and the triggers it disables there; tables not listed stay on the coordinator';
+REVOKE ALL ON FUNCTION calo_recon.citus_layout() FROM PUBLIC;
+CREATE OR REPLACE VIEW calo_recon.anomalies AS
+SELECT t.txn_id, t.user_id, t.currency, t.amount, t.logged_at,
+       s.score, m.threshold,
+       f.model_flag,
+       t.amount_rule_hit AS rule_flag,
+       CASE WHEN f.model_flag AND t.amount_rule_hit THEN 'model+amount_rule'
+            WHEN f.model_flag THEN 'model'
+            WHEN t.amount_rule_hit THEN 'amount_rule'
+            ELSE 'analyst' END AS reason,
+       s.explanation,
+       k.verdict,
+       m.model_name,
+       s.attribution
+FROM calo_recon.transaction_rules t
+LEFT JOIN (SELECT x.txn_id,
+                  pg_catalog.array_agg(x.model_id) FILTER (WHERE x.model_id IS NOT NULL) AS flagged_under,
+                  pg_catalog.max(x.verdict) AS verdict
+           FROM (SELECT fs.txn_id, fs.model_id, NULL::text AS verdict
+                 FROM calo_recon.transaction_scores fs WHERE fs.flagged
+                 UNION ALL
+                 SELECT v.txn_id, NULL::bigint, v.verdict FROM calo_recon.anomaly_verdicts v) x
+           GROUP BY x.txn_id) k ON k.txn_id = t.txn_id
+CROSS JOIN LATERAL (SELECT coalesce(t.model_id = ANY (k.flagged_under), false) AS model_flag) f
+LEFT JOIN calo_recon.transaction_scores s
+       ON s.user_id = t.user_id AND s.model_id = t.model_id AND s.txn_id = t.txn_id
+LEFT JOIN calo_recon.models m ON m.model_id = t.model_id
+WHERE k.verdict IS DISTINCT FROM 'dismissed'
+  AND (f.model_flag OR t.amount_rule_hit OR k.verdict = 'confirmed');
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of citus-scores (issue 13)

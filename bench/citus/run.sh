@@ -5,8 +5,8 @@
 # of every user, fit (train_model with a fixed seed: the per-shard features,
 # the fit on the coordinator), score (score_transactions(false): every row
 # again) and reports (export_reports: every report view into CSV files), at
-# several sizes.  Before the figures, the cluster's findings, model and
-# alerts are checked equal to the one node's.
+# several sizes.  Before the figures, the cluster's findings, model, alerts
+# and scores are checked equal to the one node's.
 #   bash bench/citus/run.sh                      # SIZES="5000 20000 80000"
 #   SIZES="2000 10000" SHARDS=16 bash bench/citus/run.sh
 # Prints one line per size and step: seconds on one node, on the cluster,
@@ -73,9 +73,12 @@ for n in $SIZES; do
                 FROM calo_recon.reconciliation_findings f)
                || (SELECT pg_catalog.md5(m.forest::text) FROM calo_recon.models m WHERE m.active)
                || (SELECT pg_catalog.md5(pg_catalog.string_agg(a.txn_id || a.alert_kind, ',' ORDER BY a.txn_id, a.alert_kind))
-                   FROM calo_recon.alerts a)"
+                   FROM calo_recon.alerts a)
+               || (SELECT pg_catalog.md5(pg_catalog.string_agg(pg_catalog.concat_ws('|', s.txn_id, s.model_id, s.score, s.flagged),
+                                                               ',' ORDER BY s.txn_id, s.model_id))
+                   FROM calo_recon.transaction_scores s)"
   if [ "$(q one "$db" "$SAME")" != "$(q cluster "$db" "$SAME")" ]; then
-    echo "FAIL $n: the cluster's findings, model or alerts differ from the one node's"; exit 1
+    echo "FAIL $n: the cluster's findings, model, alerts or scores differ from the one node's"; exit 1
   fi
   for step in ingest reconcile fit score reports; do
     printf '%-9s %-10s %10s %10s %7.2fx\n' "$n" "$step" "${t[one,$step]}" "${t[cluster,$step]}" \

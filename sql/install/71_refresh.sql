@@ -104,6 +104,8 @@ BEGIN
         -- models due are trained again first: they score their whole scope
         run.retrained := (SELECT pg_catalog.count(*) FROM calo_recon.retrain_due_models());
         run.scored := calo_recon.score_transactions(true);
+        -- last: what daily_summary reads until the next change
+        PERFORM calo_recon.store_anomaly_day_totals();
         run.status := 'succeeded';
     EXCEPTION WHEN OTHERS OR query_canceled THEN
         -- the work above is rolled back; the run row stays, saying why (a

@@ -179,6 +179,10 @@ DECLARE
     -- currencies there are and their minor units; which model is active).
     -- Everything else it writes through the definer entry points.
     operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    -- a write of an analyst or an operator to an input of the anomalies
+    -- (a verdict, a threshold, the active model) notes itself through a
+    -- trigger that runs with the writer's rights (daily_summary's counts)
+    note_changes text := 'GRANT INSERT (changed_table) ON calo_recon.anomaly_input_changes TO %I';
     routine regprocedure;
     name text;
 BEGIN
@@ -220,6 +224,10 @@ BEGIN
         FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
             statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
         END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
     END IF;
 
     IF kind = 'analyst' THEN
@@ -229,7 +237,8 @@ BEGIN
         END LOOP;
         statements := statements
             || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
-            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name);
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name)
+            || format(note_changes, role_name);
         FOR routine IN
             SELECT p.oid FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
@@ -242,7 +251,8 @@ BEGIN
     ELSIF kind = 'operator' THEN
         statements := statements
             || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
-            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name);
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format(note_changes, role_name);
         FOREACH name IN ARRAY operator_writes LOOP
             statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
                                                pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);

@@ -154,6 +154,113 @@ COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_currency IS 'A currenc
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_balance IS 'The lowest new_balance of the run''s rows in low_currency, exact; NULL when the exact math cannot hold it';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.run_currencies IS 'The number of currencies among the run''s rows: the rows this run has here';
 
+-- ---------------------------------------------------------------------
+-- daily_summary's anomalies per day.  Counting them reads every
+-- transaction (any may be above its currency's threshold), about a second
+-- on a million rows, so refresh() stores the counts it finds at its end
+-- (anomaly_day_totals), and daily_summary reads the stored counts while
+-- nothing the anomalies depend on has changed since, else it counts live.
+-- What changed is known from anomaly_input_changes: a statement trigger on
+-- every input (transactions, models, thresholds, verdicts, scores; the bulk
+-- writes of scores fire statement triggers as COPY does) appends a row to
+-- it, never updating one, so no two writers wait on each other.  refresh()
+-- deletes exactly the rows its count saw (one statement, one snapshot): a
+-- change committed meanwhile leaves its row, and the view counts live until
+-- the next refresh().  So the view is exact at every moment.
+-- ---------------------------------------------------------------------
+
+CREATE VIEW calo_recon.anomaly_day_counts AS
+SELECT pg_catalog.timezone('UTC', a.logged_at)::pg_catalog.date AS day, a.currency,
+       pg_catalog.count(*) AS anomalies
+FROM calo_recon.anomalies a
+GROUP BY 1, 2;
+COMMENT ON VIEW calo_recon.anomaly_day_counts IS
+  'Internal to daily_summary: the rows of calo_recon.anomalies per UTC day and currency, counted now (reads every transaction)';
+COMMENT ON COLUMN calo_recon.anomaly_day_counts.day IS 'Day (UTC) the transactions were logged';
+COMMENT ON COLUMN calo_recon.anomaly_day_counts.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.anomaly_day_counts.anomalies IS 'Rows of calo_recon.anomalies';
+
+CREATE TABLE calo_recon.anomaly_day_totals (
+    day        date   NOT NULL,
+    currency   text   NOT NULL,
+    anomalies  bigint NOT NULL CHECK (anomalies > 0),
+    PRIMARY KEY (day, currency)
+);
+COMMENT ON TABLE calo_recon.anomaly_day_totals IS
+  'Internal to daily_summary: anomaly_day_counts as the last refresh() found them; read while anomaly_input_changes is empty. Not dumped: a restore notes its rows as changes';
+COMMENT ON COLUMN calo_recon.anomaly_day_totals.day IS 'UTC day';
+COMMENT ON COLUMN calo_recon.anomaly_day_totals.currency IS 'Currency';
+COMMENT ON COLUMN calo_recon.anomaly_day_totals.anomalies IS 'Rows of calo_recon.anomalies that day in that currency';
+
+CREATE TABLE calo_recon.anomaly_input_changes (
+    change_id     bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    changed_table text        NOT NULL,
+    changed_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE calo_recon.anomaly_input_changes IS
+  'Internal to daily_summary: one row per statement that changed what calo_recon.anomalies depends on since the last refresh() stored anomaly_day_totals (empty: the stored counts hold); refresh() deletes the rows it has counted. Not dumped';
+COMMENT ON COLUMN calo_recon.anomaly_input_changes.change_id IS 'Surrogate key';
+COMMENT ON COLUMN calo_recon.anomaly_input_changes.changed_table IS 'Table the statement changed (or what else made the stored counts stale: an update of the extension, distribute())';
+COMMENT ON COLUMN calo_recon.anomaly_input_changes.changed_at IS 'Start of the changing transaction';
+
+-- It runs with the writer's rights: grant_role() lets analysts and
+-- operators, who write some inputs directly, insert a note
+CREATE FUNCTION calo_recon.note_anomaly_input_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO calo_recon.anomaly_input_changes (changed_table) VALUES (TG_TABLE_NAME);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.note_anomaly_input_change() IS
+  'Trigger: notes in anomaly_input_changes that a statement changed an input of calo_recon.anomalies, so that daily_summary counts anomalies live until the next refresh()';
+REVOKE ALL ON FUNCTION calo_recon.note_anomaly_input_change() FROM PUBLIC;
+-- the inputs of calo_recon.anomalies (transaction_rules, the flagged scores,
+-- the verdicts, the models in force)
+CREATE TRIGGER transactions_anomaly_input
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON calo_recon.transactions
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.note_anomaly_input_change();
+CREATE TRIGGER models_anomaly_input
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON calo_recon.models
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.note_anomaly_input_change();
+CREATE TRIGGER amount_thresholds_anomaly_input
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON calo_recon.amount_thresholds
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.note_anomaly_input_change();
+CREATE TRIGGER transaction_scores_anomaly_input
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON calo_recon.transaction_scores
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.note_anomaly_input_change();
+CREATE TRIGGER anomaly_feedback_anomaly_input
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON calo_recon.anomaly_feedback
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.note_anomaly_input_change();
+
+-- Called at the end of refresh()'s work, under its writer lock.  On a Citus
+-- cluster the transactions' trigger would run on the shards, which cannot
+-- reach this coordinator table (distribute() disables it and notes a
+-- change), so nothing is stored there and daily_summary counts live.
+CREATE FUNCTION calo_recon.store_anomaly_day_totals() RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    stored bigint;
+BEGIN
+    IF calo_recon.is_distributed() THEN
+        RETURN 0;
+    END IF;
+    PERFORM calo_recon.lock_writer();
+    DELETE FROM calo_recon.anomaly_day_totals;
+    -- one statement: the changes deleted are those its count saw
+    WITH counted AS (DELETE FROM calo_recon.anomaly_input_changes)
+    INSERT INTO calo_recon.anomaly_day_totals (day, currency, anomalies)
+    SELECT c.day, c.currency, c.anomalies FROM calo_recon.anomaly_day_counts c;
+    GET DIAGNOSTICS stored = ROW_COUNT;
+    RETURN stored;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.store_anomaly_day_totals() IS
+  'Internal to refresh(): stores anomaly_day_counts in anomaly_day_totals and empties anomaly_input_changes of the changes counted, so that daily_summary reads the stored counts until the next change; returns the rows stored (0 on a Citus cluster, where daily_summary counts live)';
+REVOKE ALL ON FUNCTION calo_recon.store_anomaly_day_totals() FROM PUBLIC;
+
 CREATE VIEW calo_recon.daily_summary AS
 WITH activity AS (
     -- day_totals, with the stored rows of the queued users replaced by
@@ -194,10 +301,13 @@ disc AS (
     GROUP BY 1, 2
 ),
 anom AS (
-    SELECT pg_catalog.timezone('UTC', a.logged_at)::pg_catalog.date AS day, a.currency,
-           pg_catalog.count(*) AS anomalies
-    FROM calo_recon.anomalies a
-    GROUP BY 1, 2
+    -- stored while nothing has changed since refresh() counted them
+    -- ("SELECT 1": Citus cannot plan an EXISTS of no column here)
+    SELECT s.day, s.currency, s.anomalies FROM calo_recon.anomaly_day_totals s
+    WHERE NOT EXISTS (SELECT 1 FROM calo_recon.anomaly_input_changes c)
+    UNION ALL
+    SELECT l.day, l.currency, l.anomalies FROM calo_recon.anomaly_day_counts l
+    WHERE EXISTS (SELECT 1 FROM calo_recon.anomaly_input_changes c)
 ),
 days AS (
     SELECT a.day, a.currency FROM activity a

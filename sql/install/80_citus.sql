@@ -43,17 +43,16 @@ COMMENT ON FUNCTION calo_recon.chain_findings_since_placement(oid, text[], times
   'Internal to the alert check on a Citus cluster: chain_findings_since() over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node)';
 REVOKE ALL ON FUNCTION calo_recon.chain_findings_since_placement(oid, text[], timestamptz[], text[]) FROM PUBLIC;
 
-CREATE FUNCTION calo_recon.score_placement(anchor_shard oid, user_ids text[], currencies text[],
+CREATE FUNCTION calo_recon.score_placement(anchor_shard oid, user_ids text[], only_new boolean, currencies text[],
                                            currency_models bigint[], model_ids bigint[],
                                            scalers calo_recon.scaler[], forests calo_recon.iforest[],
                                            thresholds float8[])
-RETURNS TABLE (txn_id text, model_id bigint, score float8, flagged boolean, explanation text,
-               attribution jsonb, user_id text)
-LANGUAGE c STABLE
+RETURNS bigint
+LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'calo_recon_score_placement';
-COMMENT ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) IS
-  'Internal to score_transactions() on a Citus cluster: the scores of the given users'' transactions (all when NULL) over the shard of transactions in the shard group of anchor_shard (a shard of shard_anchors on this node), each row scored by the model (model_ids, scalers, forests, thresholds) that currency_models gives its currency (as calo_recon.transaction_models chose on the coordinator; a currency not in currencies is not scored), with the explanation and attribution of flagged rows and the row''s user';
-REVOKE ALL ON FUNCTION calo_recon.score_placement(oid, text[], text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) FROM PUBLIC;
+COMMENT ON FUNCTION calo_recon.score_placement(oid, text[], boolean, text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) IS
+  'Internal to score_transactions() and train_model() on a Citus cluster: scores the given users'' transactions (all when NULL) in the shard group of anchor_shard (a shard of shard_anchors on this node), each row by the model (model_ids, scalers, forests, thresholds) that currency_models gives its currency (as calo_recon.transaction_models or the new model''s scope chose on the coordinator; a currency not in currencies is not scored), and stores the scores, with the explanation and attribution of flagged rows, in the shard of transaction_scores there: with only_new the rows whose model has no score of them there, else all of them, the given models'' scores in the shard deleted first. Returns the rows stored';
+REVOKE ALL ON FUNCTION calo_recon.score_placement(oid, text[], boolean, text[], bigint[], bigint[], calo_recon.scaler[], calo_recon.iforest[], float8[]) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.is_distributed()
 RETURNS boolean
@@ -100,14 +99,15 @@ REVOKE ALL ON FUNCTION calo_recon.alert_distributed(calo_recon.transactions[]) F
 -- (citus.enable_unsafe_triggers), where a query may only reach the
 -- colocated shards on the same node: the reconcile queue trigger does
 -- exactly that and stays; the alert check (the user's whole chain, and the
--- alerts table on the coordinator) and the currency override (a query on its
--- own reference table) cannot, and are disabled.
+-- alerts table on the coordinator), the note of anomaly inputs changed (a
+-- coordinator table) and the currency override (a query on its own
+-- reference table) cannot, and are disabled.
 CREATE FUNCTION calo_recon.citus_layout()
 RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[])
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert}'::name[]),
+    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert,transactions_anomaly_input}'::name[]),
            ('calo_recon.shard_anchors', 'distributed', '{}'),
            ('calo_recon.balance_errors', 'distributed', '{}'),
            ('calo_recon.negative_balance_rejections', 'distributed', '{}'),
@@ -119,6 +119,9 @@ AS $$
            ('calo_recon.user_totals', 'distributed', '{}'),
            ('calo_recon.user_day_totals', 'distributed', '{}'),
            ('calo_recon.overdraft_episode_totals', 'distributed', '{}'),
+           -- the scores beside their transactions, written per shard group
+           -- by score_placement(); daily_summary counts live on a cluster
+           ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}'),
            ('calo_recon.currencies', 'reference', '{currencies_override_builtin}')
 $$;
 COMMENT ON FUNCTION calo_recon.citus_layout() IS
@@ -243,6 +246,10 @@ BEGIN
     WHERE s.logicalrelid = 'calo_recon.shard_anchors'::regclass
       AND pg_catalog.worker_hash('k' || g.i) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer
     ORDER BY s.shardid, g.i;
+
+    -- daily_summary counts anomalies live from now on: the transactions'
+    -- note of changes is disabled, and refresh() stores no counts here
+    INSERT INTO calo_recon.anomaly_input_changes (changed_table) VALUES ('distribute()');
 
     -- the roles granted before: their rights on the cluster (grant_role)
     PERFORM calo_recon.reapply_grants();

@@ -21,10 +21,11 @@
 typedef struct BulkWriter BulkWriter;
 
 /*
- * Opens table relid (RowExclusiveLock) for appending rows: the current
- * user needs INSERT on it (42501).  A table with triggers or rules is
- * refused (0A000: the bulk write would not fire them); what names the job
- * in that error ("the bulk write of <what>").
+ * Opens table relid (RowExclusiveLock) for appending rows and fires its
+ * BEFORE INSERT statement triggers: the current user needs INSERT on it
+ * (42501).  Row-level insert triggers, transition tables and insert rules
+ * are refused (0A000: the bulk write would not fire or apply them); what
+ * names the job in that error ("the bulk write of <what>").
  */
 BulkWriter *bulk_write_open(Oid relid, const char *what);
 
@@ -45,7 +46,10 @@ TupleTableSlot *bulk_write_begin_row(BulkWriter *w);
  */
 void		bulk_write_end_row(BulkWriter *w);
 
-/* Writes the last batch, closes the table (its lock is kept) and returns the rows written. */
+/*
+ * Writes the last batch, fires the AFTER INSERT statement triggers, closes
+ * the table (its lock is kept) and returns the rows written.
+ */
 int64		bulk_write_close(BulkWriter *w);
 
 #endif

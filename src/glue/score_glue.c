@@ -26,6 +26,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -220,10 +221,10 @@ typedef struct ScoreWriter
 	int64		written;
 } ScoreWriter;
 
+/* relid: calo_recon.transaction_scores, or its shard on a Citus worker */
 static void
-writer_open(ScoreWriter *w)
+writer_open(ScoreWriter *w, Oid relid)
 {
-	Oid			relid = get_relname_relid("transaction_scores", get_namespace_oid("calo_recon", false));
 	Relation	rel;
 
 	memset(w, 0, sizeof(*w));
@@ -276,6 +277,13 @@ writer_close(ScoreWriter *w)
 	w->written = bulk_write_close(w->bulk);
 }
 
+/* calo_recon.transaction_scores of one node */
+static Oid
+scores_relation(void)
+{
+	return get_relname_relid("transaction_scores", get_namespace_oid("calo_recon", false));
+}
+
 /* a row and the first 8 bytes of its txn_id, big-endian: most comparisons end there */
 typedef struct TxnSortKey
 {
@@ -317,15 +325,12 @@ txn_prefix(const FeatureBook *bk, int64 row)
 }
 
 /*
- * Stores the scores of the book's rows not skipped for the model (flagged:
- * score > threshold; explanation only for flagged rows) and returns how
- * many were stored. Rows are written in txn_id byte order: under the key
- * (model_id, txn_id) a model's new scores then follow one another at the
- * right edge of the index (or, among the model's stored scores, on
- * neighbouring leaf pages).
+ * Rows are written in txn_id byte order: under the key (model_id, txn_id) a
+ * model's new scores then follow one another at the right edge of the index
+ * (or, among the model's stored scores, on neighbouring leaf pages).
  */
-static int64
-score_and_store(FeatureBook *book, const bool *skip, const double *scores, Scorer *s,
+int64
+score_and_store(Oid scores_relid, FeatureBook *book, const bool *skip, const double *scores, Scorer *s,
 				int64 model_id, double threshold)
 {
 	ScoreWriter w;
@@ -341,7 +346,7 @@ score_and_store(FeatureBook *book, const bool *skip, const double *scores, Score
 	sorting_book = book;
 	qsort(order, n, sizeof(TxnSortKey), txn_order_cmp);
 
-	writer_open(&w);
+	writer_open(&w, scores_relid);
 	for (int64 k = 0; k < n; k++)
 	{
 		int64		i = order[k].row;
@@ -422,13 +427,7 @@ txn_index_find(const TxnIndex *ix, const char *s, int len)
 	}
 }
 
-/*
- * Calls visit for every row of the query (first column a txn_id; nargs
- * parameters) whose transaction is in the book, with the book's row.
- */
-typedef void (*RowVisitor) (int64 row, HeapTuple tuple, TupleDesc desc, void *arg);
-
-static void
+void
 visit_rows(FeatureBook *book, const char *query, int nargs, Oid *argtypes, Datum *args,
 		   const char *nulls, RowVisitor visit, void *arg)
 {
@@ -761,7 +760,8 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 		if (rows == 0)
 			continue;
 		scorer_score_book(&models[k].s, &book, skip, scores);
-		scored += score_and_store(&book, skip, scores, &models[k].s, models[k].model_id, models[k].threshold);
+		scored += score_and_store(scores_relation(), &book, skip, scores, &models[k].s, models[k].model_id,
+								  models[k].threshold);
 	}
 
 done:
@@ -769,6 +769,26 @@ done:
 	SPI_finish();
 	MemoryContextDelete(work);
 	PG_RETURN_INT64(scored);
+}
+
+/*
+ * The currencies of the rows in scope (calo_recon.model_scope, by currency),
+ * as text[]: what the workers score with a new model on a cluster.
+ */
+static ArrayType *
+scope_currencies(const FeatureBook *book, const bool *in_scope)
+{
+	bool	   *seen = palloc0(sizeof(bool) * Max(book->n_currencies, 1));
+	Datum	   *codes = palloc(sizeof(Datum) * Max(book->n_currencies, 1));
+	int			n = 0;
+
+	for (int64 i = 0; i < book->n; i++)
+		if (in_scope[i] && !seen[book->currency[i]])
+		{
+			seen[book->currency[i]] = true;
+			codes[n++] = CStringGetTextDatum(book->currency_code[book->currency[i]]);
+		}
+	return construct_array(codes, n, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
 /* ---------------------------------------------------------------------
@@ -811,6 +831,7 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 	bytea	   *forest_value;
 	double		threshold;
 	int64		k;
+	bool		distributed;
 
 	for (int a = 0; a <= 4; a++)
 		if (PG_ARGISNULL(a))
@@ -842,8 +863,13 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 	work = AllocSetContextCreate(caller, "calo_recon training", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 
-	/* the rows in the order of the feature view, so that a seed reproduces the model */
-	fbook_load(&book, NULL, true);
+	/*
+	 * The rows in the order of the feature view, so that a seed reproduces
+	 * the model.  On a Citus cluster the scores are stored, and flagged rows
+	 * explained, per shard group on the workers: no context here.
+	 */
+	distributed = fbook_is_distributed();
+	fbook_load(&book, NULL, !distributed);
 
 	/*
 	 * The model's scope (calo_recon.model_scope: the rows of its currency,
@@ -905,10 +931,13 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 	s.forest = mglue_forest_decode(PointerGetDatum(forest_value));
 	scorer_init(&s);
 
-	/* every row of the scope scored once: the training rows' scores set the threshold */
+	/*
+	 * Every row of the scope scored once: the training rows' scores set the
+	 * threshold.  On a cluster only those here; the workers score the scope.
+	 */
 	scores = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(book.n, 1));
 	train_scores = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n_train);
-	scorer_score_book(&s, &book, skip, scores);
+	scorer_score_book(&s, &book, distributed ? confirmed : skip, scores);
 	k = 0;
 	for (int64 i = 0; i < book.n; i++)
 		if (!confirmed[i])
@@ -918,7 +947,12 @@ calo_recon_fit_and_score_model(PG_FUNCTION_ARGS)
 	 * interpolation; the same cut on s is percentile_cont(1 - contamination)
 	 */
 	threshold = feat_percentile_cont(train_scores, (size_t) n_train, 1 - contamination);
-	score_and_store(&book, skip, scores, &s, model_id, threshold);
+	if (distributed)
+		(void) score_model_distributed(model_id, PointerGetDatum(scaler_value), TupleDescAttr(result_desc, 2)->atttypid,
+									   PointerGetDatum(forest_value), TupleDescAttr(result_desc, 3)->atttypid,
+									   threshold, scope_currencies(&book, in_scope));
+	else
+		(void) score_and_store(scores_relation(), &book, skip, scores, &s, model_id, threshold);
 
 	MemoryContextSwitchTo(caller);
 	result[2] = PointerGetDatum(datumCopy(PointerGetDatum(scaler_value), false, -1));

@@ -9,6 +9,9 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 #include "anomaly_features_glue.h"
@@ -39,19 +42,39 @@ void		scorer_score_book(Scorer *s, const FeatureBook *book, const bool *skip, do
 Explanation scorer_explain(Scorer *s, const FeatureBook *book, int64 i);
 
 /*
+ * Stores in scores_relid (calo_recon.transaction_scores, or its shard on a
+ * Citus worker) the scores of the book's rows not skipped for the model
+ * (flagged: score > threshold; explanation and attribution only for flagged
+ * rows) with the bulk writer; returns how many were stored.
+ */
+int64		score_and_store(Oid scores_relid, FeatureBook *book, const bool *skip, const double *scores,
+							Scorer *s, int64 model_id, double threshold);
+
+/*
+ * Calls visit for every row of the query (first column a txn_id; nargs
+ * parameters) whose transaction is in the book, with the book's row.  SPI
+ * must be connected.
+ */
+typedef void (*RowVisitor) (int64 row, HeapTuple tuple, TupleDesc desc, void *arg);
+void		visit_rows(FeatureBook *book, const char *query, int nargs, Oid *argtypes, Datum *args,
+					   const char *nulls, RowVisitor visit, void *arg);
+
+/*
  * score_transactions(only_new = true): the users with a row that the model
  * scoring it has not scored, as one array.  DISTINCT in a subquery, not
  * array_agg(DISTINCT): the planner may hash it, where the aggregate always
  * sorts every unscored row's user_id in the database collation (a third of
- * scoring a fresh million rows in C.UTF-8).  A LEFT JOIN, not NOT EXISTS: a
- * Citus cluster cannot correlate its distributed transactions with the
- * scores on the coordinator (the same plan on one node).
+ * scoring a fresh million rows in C.UTF-8).  Joined by user_id too: on a
+ * Citus cluster the scores are distributed by it beside the transactions,
+ * and the join runs per shard group (a filter on one node, where a score's
+ * user is its transaction's).
  */
 #define UNSCORED_USERS_QUERY \
 	"SELECT pg_catalog.array_agg(u.user_id) " \
 	"FROM (SELECT DISTINCT a.user_id FROM calo_recon.transaction_models a " \
 	"  LEFT JOIN calo_recon.transaction_scores s " \
-	"    ON s.model_id OPERATOR(pg_catalog.=) a.model_id " \
+	"    ON s.user_id OPERATOR(pg_catalog.=) a.user_id " \
+	"   AND s.model_id OPERATOR(pg_catalog.=) a.model_id " \
 	"   AND s.txn_id OPERATOR(pg_catalog.=) a.txn_id " \
 	"  WHERE a.model_id IS NOT NULL AND s.txn_id IS NULL) u"
 
@@ -62,10 +85,20 @@ Explanation scorer_explain(Scorer *s, const FeatureBook *book, int64 i);
 	"WHERE m.active AND s.model_id OPERATOR(pg_catalog.=) m.model_id"
 
 /*
- * score_placement_glue.c: score_transactions()'s work when
- * calo_recon.transactions is distributed (the caller holds the scorers'
- * lock and is connected to SPI); returns the rows scored.
+ * score_placement_glue.c, when calo_recon.transactions is distributed: the
+ * callers are connected to SPI.
+ *
+ * score_transactions()'s work (the caller holds the scorers' lock): every
+ * shard group scores and stores its rows; returns the rows scored.
  */
 int64		score_distributed(bool only_new);
+
+/*
+ * train_model()'s write of a new model's scores: every shard group scores
+ * and stores the rows of the given currencies (the model's scope) with the
+ * model (scaler and forest of the given types); returns the rows stored.
+ */
+int64		score_model_distributed(int64 model_id, Datum scaler, Oid scaler_type, Datum forest, Oid forest_type,
+									double threshold, ArrayType *currencies);
 
 #endif

@@ -71,6 +71,16 @@ INGEST="SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('citus-export') a
 # a model with a fixed seed, and the scores of every row (score_transactions
 # after train_model: none left to score)
 TRAIN="SELECT m.training_rows FROM calo_recon.train_model('citus', 0.02, 50, 128, 42) m"
+# the first day's files, and a model scoring them before distribute() (on
+# both, so that the rest compares): distribute() moves its scores into the
+# shards; TRAIN later deactivates it
+first_day=$(cd "$GEN" && find export -name '*.gz' | sort | head -n 1 | xargs dirname | sed 's|^export|citus-export|')
+FIRST_DAY="SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('$first_day')"
+BEFORE="SELECT m.training_rows FROM calo_recon.train_model('before', 0.02, 20, 64, 41) m"
+BEFORE_SCORES="SELECT pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(
+                 pg_catalog.concat_ws('|', s.txn_id, s.model_id, s.user_id, s.score, s.flagged, s.explanation, s.attribution), E'\n' ORDER BY s.txn_id, s.model_id))
+               FROM calo_recon.transaction_scores s JOIN calo_recon.models m ON m.model_id = s.model_id
+               WHERE m.model_name = 'before'"
 # insert-time alerts of the later rows (model among them), then the alerts
 # no inserted row raises (discrepancies, conflicts); rows logged before
 # 2024-01-01 (calo_recon.alert_backfill_age, from now() in the same
@@ -173,8 +183,12 @@ SELECT 'model', pg_catalog.md5(pg_catalog.concat_ws('|', m.features, m.scaler, m
 FROM calo_recon.models m WHERE m.active
 UNION ALL
 SELECT 'scores', pg_catalog.md5(pg_catalog.string_agg(
-         pg_catalog.concat_ws('|', s.txn_id, s.user_id, s.score, s.flagged, s.explanation), E'\n' ORDER BY s.txn_id))
+         pg_catalog.concat_ws('|', s.txn_id, s.model_id, s.user_id, s.score, s.flagged, s.explanation), E'\n' ORDER BY s.txn_id, s.model_id))
 FROM calo_recon.transaction_scores s
+UNION ALL
+-- the scores joined to their transactions, in each shard group on the cluster
+SELECT 'anomalies (view)', pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(a::text, E'\n' ORDER BY a.txn_id))
+FROM calo_recon.anomalies a
 UNION ALL
 SELECT 'alerts', pg_catalog.md5(pg_catalog.string_agg(a.x, E'\n' ORDER BY a.x)) FROM ($ALERTS) a
 UNION ALL
@@ -184,6 +198,8 @@ SELECT 'conflict of the replay', pg_catalog.count(*)::text FROM calo_recon.quara
 WHERE q.reason = 'conflict' AND q.detail -> 'incoming' ->> 'user_id' = 'replayed-under-another-user'
 SQL
 )
+psql "${ONE[@]}" -c "$FIRST_DAY" -c "$BEFORE" >/dev/null || { echo "FAIL the first day and its model on one node"; exit 1; }
+one_before=$(psql "${ONE[@]}" -c "$BEFORE_SCORES") || exit 1
 psql "${ONE[@]}" -c "$INGEST" >/dev/null || { echo "FAIL ingest on one node"; exit 1; }
 psql "${ONE[@]}" -c "$TRAIN" >/dev/null || { echo "FAIL train_model on one node"; exit 1; }
 psql "${ONE[@]}" -c "$LATE" >/dev/null || { echo "FAIL the later ingest and raise_alerts() on one node"; exit 1; }
@@ -198,7 +214,7 @@ one_digests=$(psql "${ONE[@]}" -c "$DIGESTS") || exit 1
 SCORE_NEW="SELECT calo_recon.score_transactions(true)"
 SCORE_ALL="SELECT calo_recon.score_transactions(false)"
 SCORES="SELECT pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(
-          pg_catalog.concat_ws('|', s.txn_id, s.user_id, s.score, s.flagged, s.explanation, s.attribution), E'\n' ORDER BY s.txn_id))
+          pg_catalog.concat_ws('|', s.txn_id, s.model_id, s.user_id, s.score, s.flagged, s.explanation, s.attribution), E'\n' ORDER BY s.txn_id, s.model_id))
         FROM calo_recon.transaction_scores s"
 one_scored=$(psql "${ONE[@]}" -c "$SCORE_NEW" -c "$SCORES" -c "$SCORE_ALL" -c "$SCORES" | paste -sd'|') || exit 1
 # three rows with an open arithmetic alert corrected (new_balance as
@@ -210,6 +226,12 @@ psql "${ONE[@]}" <<<"$CORRECT" >/dev/null || exit 1
 one_counts=$(psql "${ONE[@]}" -c "$RECONCILE") || exit 1
 one_alerts=$(psql "${ONE[@]}" -c "$ALERTS_DIGEST") || exit 1
 one_resolved=$(psql "${ONE[@]}" -c "$RESOLVED") || exit 1
+# deleting the active model deletes its scores (models_delete_scores): how
+# many scores before and after
+MODEL_DELETED="BEGIN; SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores;
+               DELETE FROM calo_recon.models m WHERE m.active;
+               SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores; ROLLBACK"
+one_model_deleted=$(psql "${ONE[@]}" -c "$MODEL_DELETED" | paste -sd'|') || exit 1
 # a model's currency scope (model_scope(), which train_model and retraining
 # read): PL/pgSQL, since Citus cannot plan a SQL function's parameterised
 # query over a distributed table ("could not create distributed plan")
@@ -231,15 +253,17 @@ cp -r "$GEN/export" "$CITUS_ROOT/import/citus-export" && cp -r "$GEN/replay" "$C
 CL=(-X -q -At -v ON_ERROR_STOP=1)
 psql "${CL[@]}" -c "CREATE EXTENSION calo_recon" || exit 1
 
-# an existing database: the export's first day's files before distribute(), the rest after
-first_day=$(cd "$CITUS_ROOT/import" && find citus-export -name '*.gz' | sort | head -n 1 | xargs dirname)
-psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.ingest_file('$first_day')" >/dev/null ||
-  { echo "FAIL ingest before distribute()"; exit 1; }
+# an existing database: the export's first day's files and a model's
+# scores of them before distribute(), the rest after
+psql "${CL[@]}" -c "$FIRST_DAY" -c "$BEFORE" >/dev/null || { echo "FAIL ingest and train before distribute()"; exit 1; }
 # a reader granted on the database before it is distributed: distribute()
 # gives it what it needs on the cluster (reapply_grants)
 psql "${CL[@]}" -c "CREATE ROLE citus_reader LOGIN" -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_reader', 'reader')" >/dev/null || exit 1
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(d.table_name || ':' || d.placement || ':' || d.shards, ' ' ORDER BY d.table_name::text) FROM calo_recon.distribute(8) d" 2>/dev/null | tail -n 1)
-check "distribute(8)" "calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.overdraft_episode_totals:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transactions:distributed:8 calo_recon.user_day_totals:distributed:8 calo_recon.user_totals:distributed:8" "$got"
+check "distribute(8)" "calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.overdraft_episode_totals:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transaction_scores:distributed:8 calo_recon.transactions:distributed:8 calo_recon.user_day_totals:distributed:8 calo_recon.user_totals:distributed:8" "$got"
+check "the scores stored before distribute(), now in the shards: cluster = one node" "$one_before|0" \
+  "$(psql "${CL[@]}" -c "$BEFORE_SCORES" -c "SELECT pg_catalog.pg_relation_size('calo_recon.transaction_scores')" | paste -sd'|')"
+check "the scores stored before distribute(): some" "t" "$([ "${one_before%% *}" -gt 0 ] && echo t || echo f)"
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.count(DISTINCT pg_catalog.get_shard_id_for_distribution_column('calo_recon.shard_anchors', a.user_id)) FROM calo_recon.shard_anchors a")
 check "one anchor in each of the 8 shards" "8" "$got"
 for call in "distribute()" "distribute(0)"; do
@@ -267,7 +291,8 @@ check "the replay is one conflict" "conflict of the replay|1" "$(grep '^conflict
 check "the cluster's features, model and scores are not empty" "$((n + 300))|$n|$n" \
   "$(psql "${CL[@]}" -c "SELECT (SELECT pg_catalog.count(*) FROM calo_recon.transaction_features) || '|' ||
                                 (SELECT m.training_rows FROM calo_recon.models m WHERE m.active) || '|' ||
-                                (SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores)")"
+                                (SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores s
+                                 JOIN calo_recon.models m ON m.model_id = s.model_id WHERE m.active)")"
 # the explanations (amount, currency's minor unit, context: all from the
 # shards) are in the scores' digest: some rows must be flagged and explained
 check "the cluster explains some flagged rows" "t" \
@@ -277,16 +302,45 @@ check "score_transactions(true), its scores, (false), its scores: cluster = one 
   "$(psql "${CL[@]}" -c "$SCORE_NEW" -c "$SCORES" -c "$SCORE_ALL" -c "$SCORES" | paste -sd'|')"
 check "score_transactions() scored the later rows, then all" "t" \
   "$(IFS='|' read -r new _ all _ <<<"$one_scored"; [ "$new" = 300 ] && [ "$all" = $((n + 300)) ] && echo t || echo f)"
-# the scoring ran per shard group on the workers: the coordinator sent one
-# score_placement() task per shard (8), to both workers
-remote=$(psql "${CL[@]}" -c "SET citus.log_remote_commands = on" -c "SET client_min_messages = notice" -c "$SCORE_ALL" 2>&1 >/dev/null |
-         tr '\n' ' ' | grep -o 'issuing [^:]*calo_recon\.score_placement([^@]*@[^ ]*' | grep -o '@[^ ]*' | sort | uniq -c | awk '{print $2 ":" $1}')
+# the scoring ran per shard group on the workers, which store the scores in
+# their shards: the coordinator sent one score_placement() task per shard
+# (8), to both workers, and no score row (no INSERT or COPY into
+# transaction_scores); the same for train_model() (rolled back)
+remote_commands() {  # the commands the coordinator sends while running $1
+  psql "${CL[@]}" -c "SET citus.log_remote_commands = on" -c "SET client_min_messages = notice" -c "$1" 2>&1 >/dev/null |
+    tr '\n' ' ' | sed 's/NOTICE:  issuing /\n/g'
+}
+placements() {  # per worker, the score_placement() tasks among the commands
+  grep -o '^[^:]*calo_recon\.score_placement([^@]*@[^ ]*' | grep -o '@[^ ]*' | sort | uniq -c | awk '{print $2 ":" $1}'
+}
+writes_scores() { grep -ciE '^(INSERT INTO|COPY) calo_recon\.transaction_scores'; }
+log=$(remote_commands "$SCORE_ALL")
+remote=$(placements <<<"$log")
 check "score_transactions(): 8 per-shard tasks on the workers" "8" \
   "$(awk -F: '{s += $NF} END {print s + 0}' <<<"$remote")"
 check "score_transactions(): tasks on both workers" "2" "$(grep -c -e ":${CITUS_PORTS[1]}:" -e ":${CITUS_PORTS[2]}:" <<<"$remote")"
+check "score_transactions(): no score row sent to the workers" "0" "$(writes_scores <<<"$log")"
+log=$(remote_commands "BEGIN; $TRAIN; ROLLBACK")
+check "train_model(): 8 per-shard tasks store its scores" "8" \
+  "$(placements <<<"$log" | awk -F: '{s += $NF} END {print s + 0}')"
+check "train_model(): no score row sent to the workers" "0" "$(writes_scores <<<"$log")"
+# the scores are in the workers' shards, none in the coordinator's table
+check "the scores are in the shards: all of them, none on the coordinator" "$((n + 300 + ${one_before%% *}))|0" \
+  "$(psql "${CL[@]}" -c "SELECT (SELECT pg_catalog.sum(r.result::bigint) FROM pg_catalog.run_command_on_shards('calo_recon.transaction_scores',
+                                        'SELECT pg_catalog.count(*) FROM %s') r) || '|' ||
+                                pg_catalog.pg_relation_size('calo_recon.transaction_scores')")"
+# deleting a model deletes its scores (models_delete_scores), on every shard
+check "deleting the active model deletes its scores: cluster = one node" "$one_model_deleted" \
+  "$(psql "${CL[@]}" -c "$MODEL_DELETED" | paste -sd'|')"
+check "deleting the active model deleted its scores, not the first model's" "$((n + 300 + ${one_before%% *}))|${one_before%% *}" \
+  "$one_model_deleted"
+# the anomalies view joins a row's score in its shard group: one task per shard
+plan=$(psql "${CL[@]}" -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT a.txn_id, a.score, a.explanation FROM calo_recon.anomalies a")
+check "anomalies: the scores' join in the 8 per-shard tasks" "8|1" \
+  "$(grep '^  Task Count: ' <<<"$plan" | grep -o '[0-9]*$')|$(grep -c 'Query: SELECT .* LEFT JOIN calo_recon\.transaction_scores_[0-9]* s ON (((s\.user_id OPERATOR(pg_catalog\.=) t\.user_id)' <<<"$plan")"
 # a worker given a currency's model that is not among the models says so
 got=$(psql "${CL[@]}" -c "DO \$\$ BEGIN PERFORM p.* FROM calo_recon.shard_anchors a,
-        calo_recon.score_placement(a.tableoid, NULL, '{BHD,KWD,SAR}', '{-1,-1,-1}', '{}', '{}', '{}', '{}') p;
+        calo_recon.score_placement(a.tableoid, NULL, true, '{BHD,KWD,SAR}', '{-1,-1,-1}', '{}', '{}', '{}', '{}') p;
         EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
 check "score_placement() with a currency's model not among the models: 22023" "NOTICE:  22023" "$got"
 psql "${CL[@]}" <<<"$CORRECT" >/dev/null || exit 1

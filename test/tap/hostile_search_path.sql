@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(91);
+SELECT plan(94);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -384,6 +384,10 @@ INSERT INTO entry_points VALUES
   ('INSERT currencies', $$INSERT INTO calo_recon.currencies (code, minor_unit) VALUES ('JPY', 0)
                           ON CONFLICT (code) DO UPDATE SET minor_unit = excluded.minor_unit$$),
   ('DELETE models', $$DELETE FROM calo_recon.models m WHERE NOT m.active$$),
+  -- daily_summary's stored anomaly counts, and the notes of their inputs
+  ('store_anomaly_day_totals', $$SELECT calo_recon.store_anomaly_day_totals()$$),
+  ('DELETE anomaly_feedback (note)', $$DELETE FROM calo_recon.anomaly_feedback f WHERE f.txn_id OPERATOR(pg_catalog.=) 'none'$$),
+  ('DELETE transaction_scores (note)', $$DELETE FROM calo_recon.transaction_scores s WHERE s.txn_id OPERATOR(pg_catalog.=) 'none'$$),
   -- the Citus entry points on one node: the layout, and the refusals
   ('citus_layout', $$SELECT * FROM calo_recon.citus_layout()$$),
   ('distribute (no Citus)', $e$DO $do$ BEGIN PERFORM calo_recon.distribute();
@@ -399,7 +403,7 @@ INSERT INTO entry_points VALUES
                                                                        ARRAY['tap-hsp-1'], ARRAY[pg_catalog.now()], ARRAY['x']);
      EXCEPTION WHEN invalid_parameter_value THEN NULL; END $do$$e$),
   ('score_placement (not a shard)',
-   $e$DO $do$ BEGIN PERFORM calo_recon.score_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL, '{SAR}',
+   $e$DO $do$ BEGIN PERFORM calo_recon.score_placement('calo_recon.shard_anchors'::pg_catalog.regclass, NULL, true, '{SAR}',
                                                         ARRAY[m.model_id], ARRAY[m.model_id], ARRAY[m.scaler],
                                                         ARRAY[m.forest], ARRAY[m.threshold])
                    FROM calo_recon.models m WHERE m.active;

@@ -63,8 +63,9 @@ SELECT is(pg_temp.held('calo_tap_r_reader'),
 SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_analyst')) x
            WHERE x ~ ':(INSERT|UPDATE|DELETE|TRUNCATE)$'),
           ARRAY['amount_thresholds.currency:INSERT', 'amount_thresholds.threshold:INSERT', 'amount_thresholds.threshold:UPDATE',
-                'amount_thresholds:DELETE', 'anomaly_feedback.note:INSERT', 'anomaly_feedback.txn_id:INSERT', 'anomaly_feedback.verdict:INSERT'],
-          'analyst: writes only the feedback columns its author fills in and the amount thresholds');
+                'amount_thresholds:DELETE', 'anomaly_feedback.note:INSERT', 'anomaly_feedback.txn_id:INSERT', 'anomaly_feedback.verdict:INSERT',
+                'anomaly_input_changes.changed_table:INSERT'],
+          'analyst: writes only the feedback columns its author fills in, the amount thresholds, and the note that they changed');
 SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_analyst')) x
            WHERE x IN ('acknowledge_alert:EXECUTE', 'resolve_alert:EXECUTE', 'purge:EXECUTE', 'raise_alerts:EXECUTE',
                        'refresh:EXECUTE', 'grant_role:EXECUTE', 'check_health:EXECUTE', 'alerts:SELECT', 'runs:SELECT')),
@@ -122,6 +123,7 @@ CREATE ROLE calo_tap_r_op2;
 SELECT count(*) FROM calo_recon.grant_role('calo_tap_r_op2', 'operator');
 SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_op2')) x WHERE x ~ ':(INSERT|UPDATE|DELETE|TRUNCATE)$'),
           ARRAY['anomaly_feedback.note:INSERT', 'anomaly_feedback.txn_id:INSERT', 'anomaly_feedback.verdict:INSERT',
+                'anomaly_input_changes.changed_table:INSERT',
                 'currencies:DELETE', 'currencies:INSERT', 'currencies:UPDATE', 'models.active:UPDATE'],
           'operator: no write right on the record, only configuration and feedback');
 SELECT is((SELECT array_agg(e.routine_name::text ORDER BY 1) FROM calo_recon.definer_entry_points e

@@ -100,8 +100,9 @@ SELECT is_empty($$
     WHERE c.relnamespace = 'calo_recon'::regnamespace AND c.relkind IN ('r', 'p', 'v')
       AND (has_table_privilege('calo_tap_analyst', c.oid, k.kind)
            OR (k.kind IN ('INSERT', 'UPDATE') AND has_any_column_privilege('calo_tap_analyst', c.oid, k.kind)))
-    EXCEPT VALUES ('anomaly_feedback INSERT'), ('amount_thresholds INSERT'), ('amount_thresholds UPDATE'), ('amount_thresholds DELETE') $$,
-  'analyst: no write privilege on any table or view but INSERT into feedback and the amount thresholds');
+    EXCEPT VALUES ('anomaly_feedback INSERT'), ('amount_thresholds INSERT'), ('amount_thresholds UPDATE'), ('amount_thresholds DELETE'),
+                  ('anomaly_input_changes INSERT') $$,
+  'analyst: no write privilege on any table or view but INSERT into feedback, the amount thresholds and the notes of their changes');
 SELECT is(ARRAY(SELECT a.attname::text || ':' || k.kind FROM pg_attribute a CROSS JOIN (VALUES ('INSERT'), ('UPDATE')) AS k(kind)
                 WHERE a.attrelid = 'calo_recon.amount_thresholds'::regclass AND a.attnum > 0 AND NOT a.attisdropped
                   AND has_column_privilege('calo_tap_analyst', a.attrelid, a.attnum, k.kind)
@@ -194,7 +195,7 @@ SELECT is_empty($$
       AND (has_table_privilege('calo_tap_operator_login', c.oid, k.kind)
            OR (k.kind IN ('INSERT', 'UPDATE') AND has_any_column_privilege('calo_tap_operator_login', c.oid, k.kind)))
     EXCEPT VALUES ('currencies INSERT'), ('currencies UPDATE'), ('currencies DELETE'), ('models UPDATE'),
-                  ('anomaly_feedback INSERT') $$,
+                  ('anomaly_feedback INSERT'), ('anomaly_input_changes INSERT') $$,
   'operator: no write privilege on any table of the record');
 
 -- hostile search_path: functions, operators and tables planted in public

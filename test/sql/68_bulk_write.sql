@@ -1,9 +1,10 @@
 -- The one bulk writer (src/glue/bulk_write_glue.c) of the scores and the
--- report totals holds both to the stricter rules of the two copies it
--- replaced: a table with a trigger or a rule is refused (0A000; the score
--- writer let rules through, the totals' writer refused both with an internal
--- error), and the table's constraints are checked per row (the totals'
--- writer checked none).
+-- report totals holds both to the same rules, the stricter of the two
+-- copies it replaced and COPY's: statement triggers fire; a row-level
+-- insert trigger or an insert rule, which it would not fire or apply, is
+-- refused (0A000; the score writer let insert rules through, the totals'
+-- writer refused any trigger with an internal error); the table's
+-- constraints are checked per row (the totals' writer checked none).
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS calo_recon CASCADE;
 CREATE EXTENSION calo_recon;
@@ -23,7 +24,7 @@ SELECT (SELECT count(*) FROM calo_recon.transaction_scores) AS scores,
        (SELECT count(*) FROM calo_recon.user_totals) AS user_totals,
        (SELECT count(*) FROM calo_recon.user_day_totals) AS user_day_totals;
 
--- a rule on transaction_scores would not be applied by the bulk write: refused
+-- an insert rule on transaction_scores would not be applied by the bulk write: refused
 CREATE RULE scores_told AS ON INSERT TO calo_recon.transaction_scores DO ALSO NOTIFY scores_written;
 \set VERBOSITY terse
 SELECT calo_recon.score_transactions(false);
@@ -31,14 +32,28 @@ SELECT calo_recon.score_transactions(false);
 \set VERBOSITY default
 DROP RULE scores_told ON calo_recon.transaction_scores;
 
--- nor a trigger on a table of the report totals: refused with the same SQLSTATE
-CREATE TRIGGER totals_unchanged BEFORE UPDATE ON calo_recon.user_totals
-    FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
+-- a statement trigger on a table of the report totals fires, as the scores' do
+CREATE TABLE pg_temp.totals_statements (n int);
+CREATE FUNCTION pg_temp.count_totals_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pg_temp.totals_statements VALUES (1);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER count_statements AFTER INSERT ON calo_recon.user_totals
+    FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.count_totals_statement();
+SELECT users, transactions FROM calo_recon.reconcile();
+SELECT count(*) AS statements FROM pg_temp.totals_statements;
+DROP TRIGGER count_statements ON calo_recon.user_totals;
+
+-- a row-level one would not fire: refused with the scores' SQLSTATE
+CREATE TRIGGER count_rows AFTER INSERT ON calo_recon.user_totals
+    FOR EACH ROW EXECUTE FUNCTION pg_temp.count_totals_statement();
 \set VERBOSITY terse
 SELECT * FROM calo_recon.reconcile();
 \echo :LAST_ERROR_SQLSTATE
 \set VERBOSITY default
-DROP TRIGGER totals_unchanged ON calo_recon.user_totals;
+DROP TRIGGER count_rows ON calo_recon.user_totals;
 
 -- the report totals' rows meet their table's CHECK constraints
 ALTER TABLE calo_recon.user_day_totals
