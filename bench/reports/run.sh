@@ -34,7 +34,8 @@ q -c "SET calo_recon.alerts = off" -v users="$USERS" -v per_user="$PER_USER" -f 
 # stores daily_summary's anomaly counts
 q -c "VACUUM ANALYZE calo_recon.transactions" -c "SELECT status FROM calo_recon.refresh()" >/dev/null
 q -c "ANALYZE" -f bench/reports/user_summary_1_1.sql >/dev/null
-user=$(q -c "SELECT md5('4242')::uuid::text")
+# a user of the generated rows at every N (users are 1 .. USERS)
+user=$(q -c "SELECT md5('$(( USERS * 4242 / 20000 ))')::uuid::text")
 
 # best of REPEAT in ms, each query in its own psql so no cache of plans helps
 best_ms() {

@@ -63,7 +63,7 @@ CREATE TABLE calo_recon.user_totals (
     vat_total        numeric
 );
 -- The report totals tables have no unique key: reconcile() deletes a
--- user's rows and writes them again (src/glue/recon_glue.c), and a unique
+-- user's rows and writes them again (src/glue/report_totals_glue.c), and a unique
 -- check would visit every deleted row of the same key; one user's row is
 -- found through this index, the other tables are read whole or per queued
 -- user (a few thousand rows per 100,000 transactions).

@@ -20,7 +20,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
@@ -42,6 +41,7 @@
 #include "anomaly_features.h"
 #include "anomaly_features_glue.h"
 #include "citus_glue.h"
+#include "name_index_glue.h"
 #include "recon_glue.h"
 #include "walk.h"
 
@@ -120,9 +120,8 @@ typedef struct FeatureLoad
 	int64		arena_len;
 	int64		arena_cap;
 	feat_row   *rows;
-	/* users: open addressing, hash << 32 | (index + 1) */
-	uint64	   *slots;
-	uint32		nslots;
+	/* users: numbered by the index, their names shared with the book */
+	NameIndex	users;
 	uint32		user_cap;
 	bool		closed;			/* rows of users not in the table are skipped */
 	/* calo_recon.currencies: code and minor unit */
@@ -135,14 +134,6 @@ typedef struct FeatureLoad
 	Oid			relid;
 	const char *relname;		/* quoted qualified name */
 } FeatureLoad;
-
-static void *
-fbook_grow(void *ptr, Size elem, int64 newcap)
-{
-	if (ptr == NULL)
-		return MemoryContextAllocHuge(CurrentMemoryContext, elem * newcap);
-	return repalloc_huge(ptr, elem * newcap);
-}
 
 static void
 fbook_reserve(FeatureLoad *ld, int64 need)
@@ -157,34 +148,12 @@ fbook_reserve(FeatureLoad *ld, int64 need)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many transactions for the anomaly features in one call")));
-	b->txn_off = fbook_grow(b->txn_off, sizeof(int64), cap + 1);
-	b->user = fbook_grow(b->user, sizeof(uint32), cap);
-	b->logged_at = fbook_grow(b->logged_at, sizeof(int64), cap);
-	ld->rows = fbook_grow(ld->rows, sizeof(feat_row), cap);
-	b->currency = fbook_grow(b->currency, sizeof(uint16), cap);
+	b->txn_off = recon_grow(b->txn_off, sizeof(int64), cap + 1);
+	b->user = recon_grow(b->user, sizeof(uint32), cap);
+	b->logged_at = recon_grow(b->logged_at, sizeof(int64), cap);
+	ld->rows = recon_grow(ld->rows, sizeof(feat_row), cap);
+	b->currency = recon_grow(b->currency, sizeof(uint16), cap);
 	ld->cap = cap;
-}
-
-static void
-fbook_users_rehash(FeatureLoad *ld, uint32 nslots)
-{
-	FeatureBook *b = ld->book;
-	uint64	   *slots = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * nslots);
-
-	memset(slots, 0, sizeof(uint64) * nslots);
-	for (uint32 u = 0; u < b->n_users; u++)
-	{
-		uint32		h = hash_bytes((const unsigned char *) b->user_name[u], b->user_len[u]);
-		uint32		s = h & (nslots - 1);
-
-		while (slots[s] != 0)
-			s = (s + 1) & (nslots - 1);
-		slots[s] = ((uint64) h << 32) | (uint64) (u + 1);
-	}
-	if (ld->slots)
-		pfree(ld->slots);
-	ld->slots = slots;
-	ld->nslots = nslots;
 }
 
 /* The index of a user, added on first sight (or, when ld->closed, -1 for one not wanted). */
@@ -192,48 +161,24 @@ static int64
 fbook_user_index(FeatureLoad *ld, const char *name, int len)
 {
 	FeatureBook *b = ld->book;
-	uint32		h = hash_bytes((const unsigned char *) name, len);
-	uint32		s = h & (ld->nslots - 1);
+	uint32		u;
 
-	for (;;)
-	{
-		uint64		e = ld->slots[s];
-
-		if (e == 0)
-			break;
-		if ((uint32) (e >> 32) == h)
-		{
-			uint32		u = (uint32) e - 1;
-
-			if (b->user_len[u] == len && memcmp(b->user_name[u], name, len) == 0)
-				return u;
-		}
-		s = (s + 1) & (ld->nslots - 1);
-	}
 	if (ld->closed)
-		return -1;
-	if (b->n_users == ld->user_cap)
+		return name_index_find(&ld->users, name, len);
+	u = name_index_add(&ld->users, name, len, name_index_hash(name, len));
+	if (u == b->n_users)
 	{
-		ld->user_cap *= 2;
-		b->user_name = repalloc_huge(b->user_name, sizeof(char *) * ld->user_cap);
-		b->user_len = repalloc_huge(b->user_len, sizeof(int) * ld->user_cap);
+		if (b->n_users == ld->user_cap)
+		{
+			ld->user_cap *= 2;
+			b->user_name = repalloc_huge(b->user_name, sizeof(char *) * ld->user_cap);
+			b->user_len = repalloc_huge(b->user_len, sizeof(int) * ld->user_cap);
+		}
+		b->user_name[u] = ld->users.names[u].name;
+		b->user_len[u] = len;
+		b->n_users++;
 	}
-	b->user_name[b->n_users] = pnstrdup(name, len);
-	b->user_len[b->n_users] = len;
-	ld->slots[s] = ((uint64) h << 32) | (uint64) (b->n_users + 1);
-	b->n_users++;
-	if (b->n_users * 2 > ld->nslots)
-		fbook_users_rehash(ld, ld->nslots * 2);
-	return b->n_users - 1;
-}
-
-static const char *
-fbook_text(Datum d, int *len)
-{
-	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
-
-	*len = (int) VARSIZE_ANY_EXHDR(v);
-	return VARDATA_ANY(v);
+	return u;
 }
 
 /* up to this many users, their rows are read through the user index */
@@ -354,18 +299,18 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	for (int c = 0; c < N_COLS; c++)
 		if (isnull[c] && c != COL_TXN_TYPE)
 			elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
-	s = fbook_text(v[COL_USER_ID], &len);
+	s = recon_text_bytes(v[COL_USER_ID], &len);
 	user = fbook_user_index(ld, s, len);
 	if (user < 0)
 		return;
 	fbook_reserve(ld, row + 1);
 	r = &ld->rows[row];
 
-	s = fbook_text(v[COL_TXN_ID], &len);
+	s = recon_text_bytes(v[COL_TXN_ID], &len);
 	if (ld->arena_len + len > ld->arena_cap)
 	{
 		ld->arena_cap = Max(ld->arena_cap * 2, ld->arena_len + len + 1024);
-		b->txn_arena = fbook_grow(b->txn_arena, 1, ld->arena_cap);
+		b->txn_arena = recon_grow(b->txn_arena, 1, ld->arena_cap);
 	}
 	memcpy(b->txn_arena + ld->arena_len, s, len);
 	b->txn_off[row] = ld->arena_len;
@@ -376,7 +321,7 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	r->type = BAL_LEGACY;
 	if (!isnull[COL_TXN_TYPE])
 	{
-		s = fbook_text(v[COL_TXN_TYPE], &len);
+		s = recon_text_bytes(v[COL_TXN_TYPE], &len);
 		if (len == 5 && memcmp(s, "DEBIT", 5) == 0)
 			r->type = BAL_DEBIT;
 		else if (len == 6 && memcmp(s, "CREDIT", 6) == 0)
@@ -394,7 +339,7 @@ fbook_consume(FeatureLoad *ld, const Datum *v, const bool *isnull)
 	r->vat = fbook_money(&vat);
 	r->balance_change = fbook_money_difference(&new_balance, &old_balance);
 	r->logged_at = DatumGetTimestampTz(v[COL_LOGGED_AT]);
-	s = fbook_text(v[COL_CURRENCY], &len);
+	s = recon_text_bytes(v[COL_CURRENCY], &len);
 	currency = fbook_currency_index(ld, s, len);
 	r->minor_unit = b->minor_unit[currency];
 	b->currency[row] = currency;
@@ -658,7 +603,7 @@ fbook_load_relation(FeatureBook *book, ArrayType *user_ids, bool want_context, O
 	ld.user_cap = 1024;
 	book->user_name = palloc(sizeof(char *) * ld.user_cap);
 	book->user_len = palloc(sizeof(int) * ld.user_cap);
-	fbook_users_rehash(&ld, 2048);
+	name_index_init(&ld.users, 1024);
 	fbook_reserve(&ld, 1024);
 	ld.arena_cap = 16384;
 	book->txn_arena = palloc(ld.arena_cap);
@@ -683,7 +628,7 @@ fbook_load_relation(FeatureBook *book, ArrayType *user_ids, bool want_context, O
 			if (!nulls[i])
 			{
 				int			len;
-				const char *s = fbook_text(names[i], &len);
+				const char *s = recon_text_bytes(names[i], &len);
 
 				(void) fbook_user_index(&ld, s, len);
 			}
@@ -693,7 +638,9 @@ fbook_load_relation(FeatureBook *book, ArrayType *user_ids, bool want_context, O
 	book->txn_off[book->n] = ld.arena_len;
 	fbook_compute(&ld, want_context);
 	pfree(ld.rows);
-	pfree(ld.slots);
+	/* the names stay: the book has them */
+	pfree(ld.users.slots);
+	pfree(ld.users.names);
 }
 
 /* The index of currency code in a book built from rows, added on first sight. */
@@ -824,7 +771,7 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids, bool want_context
 				book->direction = repalloc_huge(book->direction, sizeof(int8) * cap);
 				book->currency = repalloc_huge(book->currency, sizeof(uint16) * cap);
 			}
-			s = fbook_text(v[P_TXN_ID], &len);
+			s = recon_text_bytes(v[P_TXN_ID], &len);
 			if (arena_len + len > arena_cap)
 			{
 				arena_cap = Max(arena_cap * 2, arena_len + len + 1024);
@@ -834,7 +781,7 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids, bool want_context
 			book->txn_off[row] = arena_len;
 			arena_len += len;
 			/* rows come user by user: a new user_id is a new user */
-			s = fbook_text(v[P_USER_ID], &len);
+			s = recon_text_bytes(v[P_USER_ID], &len);
 			if (book->n_users == 0
 				|| book->user_len[book->n_users - 1] != len
 				|| memcmp(book->user_name[book->n_users - 1], s, len) != 0)
@@ -857,7 +804,7 @@ fbook_load_distributed(FeatureBook *book, ArrayType *user_ids, bool want_context
 								   FEAT_CONTEXT_COUNT, "a context");
 			book->amount[row] = DatumGetFloat8(v[P_AMOUNT]);
 			book->direction[row] = (int8) DatumGetInt16(v[P_DIRECTION]);
-			s = fbook_text(v[P_CURRENCY], &len);
+			s = recon_text_bytes(v[P_CURRENCY], &len);
 			book->currency[row] = fbook_book_currency(book, &currency_cap, s, len,
 													  DatumGetInt32(v[P_MINOR_UNIT]));
 			book->n++;

@@ -17,7 +17,9 @@
  * what the walk needs (amounts, balances, time, tid), groups rows per user
  * with a counting sort and hands each user's rows to the walk of walk.c,
  * which orders them and emits the findings. txn_id is fetched back by tid
- * only for ties in logged_at and for the rows that have a finding.
+ * only for ties in logged_at and for the rows that have a finding.  The
+ * walk also hands each user's rows to the report totals
+ * (report_totals_glue.c), which reconcile() stores.
  */
 #include "postgres.h"
 
@@ -45,8 +47,6 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
-#include "utils/date.h"
-#include "utils/regproc.h"
 #include "utils/fmgroids.h"
 #include "utils/timestamp.h"
 #include "storage/itemptr.h"
@@ -54,8 +54,9 @@
 #include "balance.h"
 #include "citus_glue.h"
 #include "locks.h"
+#include "name_index_glue.h"
 #include "recon_glue.h"
-#include "report_totals.h"
+#include "report_totals_glue.h"
 #include "walk.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_reconcile);
@@ -73,9 +74,6 @@ PG_FUNCTION_INFO_V1(calo_recon_is_credit);
 PG_FUNCTION_INFO_V1(calo_recon_is_overdraft);
 PG_FUNCTION_INFO_V1(calo_recon_finding_rank);
 PG_FUNCTION_INFO_V1(calo_recon_is_break);
-PG_FUNCTION_INFO_V1(calo_recon_user_figures);
-PG_FUNCTION_INFO_V1(calo_recon_user_day_figures);
-PG_FUNCTION_INFO_V1(calo_recon_user_overdraft_episodes);
 
 /* ---------------------------------------------------------------------
  * numeric -> bal_dec
@@ -171,7 +169,7 @@ done:
 	return st;
 }
 
-static Datum
+Datum
 recon_dec_to_numeric(bal_dec value)
 {
 	char		buf[BAL_FORMAT_MAX];
@@ -350,122 +348,6 @@ recon_currency_index(ReconCurrencies *cur, const char *code, int len)
 }
 
 /* ---------------------------------------------------------------------
- * Users (and the given txn_ids of chain_findings): an open-addressing hash
- * of strings -> dense index
- * --------------------------------------------------------------------- */
-typedef struct ReconUserName
-{
-	char	   *name;
-	int			len;
-} ReconUserName;
-
-typedef struct ReconUsers
-{
-	uint64	   *slots;			/* 0 = empty, else hash << 32 | (index + 1) */
-	uint32		nslots;			/* power of two */
-	ReconUserName *names;
-	uint32		n;
-	uint32		cap;
-} ReconUsers;
-
-static void
-recon_users_init(ReconUsers *u, uint32 expected)
-{
-	u->nslots = 1024;
-	while (u->nslots < expected * 2)
-		u->nslots <<= 1;
-	u->slots = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * u->nslots);
-	memset(u->slots, 0, sizeof(uint64) * u->nslots);
-	u->cap = 1024;
-	u->names = palloc(sizeof(ReconUserName) * u->cap);
-	u->n = 0;
-}
-
-static void
-recon_users_grow(ReconUsers *u)
-{
-	uint32		nslots = u->nslots * 2;
-	uint64	   *slots = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * nslots);
-	uint32		i;
-
-	memset(slots, 0, sizeof(uint64) * nslots);
-	for (i = 0; i < u->nslots; i++)
-	{
-		uint64		e = u->slots[i];
-		uint32		s;
-
-		if (e == 0)
-			continue;
-		s = (uint32) (e >> 32) & (nslots - 1);
-		while (slots[s] != 0)
-			s = (s + 1) & (nslots - 1);
-		slots[s] = e;
-	}
-	pfree(u->slots);
-	u->slots = slots;
-	u->nslots = nslots;
-}
-
-/* The hash sits in the slot, so a probe touches one cache line unless it matches. */
-static uint32
-recon_user_index(ReconUsers *u, const char *name, int len, uint32 h)
-{
-	uint32		s = h & (u->nslots - 1);
-
-	for (;;)
-	{
-		uint64		e = u->slots[s];
-
-		if (e == 0)
-			break;
-		if ((uint32) (e >> 32) == h)
-		{
-			uint32		idx = (uint32) e - 1;
-
-			if (u->names[idx].len == len && memcmp(u->names[idx].name, name, len) == 0)
-				return idx;
-		}
-		s = (s + 1) & (u->nslots - 1);
-	}
-	if (u->n == u->cap)
-	{
-		u->cap *= 2;
-		u->names = repalloc_huge(u->names, sizeof(ReconUserName) * u->cap);
-	}
-	u->names[u->n].name = pnstrdup(name, len);
-	u->names[u->n].len = len;
-	u->slots[s] = ((uint64) h << 32) | (uint64) (u->n + 1);
-	u->n++;
-	if (u->n * 2 > u->nslots)
-		recon_users_grow(u);
-	return u->n - 1;
-}
-
-/* The index of a user of the hash, or -1 (never adds one). */
-static int64
-recon_user_find(const ReconUsers *u, const char *name, int len)
-{
-	uint32		h = hash_bytes((const unsigned char *) name, len);
-	uint32		s = h & (u->nslots - 1);
-
-	for (;;)
-	{
-		uint64		e = u->slots[s];
-
-		if (e == 0)
-			return -1;
-		if ((uint32) (e >> 32) == h)
-		{
-			uint32		idx = (uint32) e - 1;
-
-			if (u->names[idx].len == len && memcmp(u->names[idx].name, name, len) == 0)
-				return idx;
-		}
-		s = (s + 1) & (u->nslots - 1);
-	}
-}
-
-/* ---------------------------------------------------------------------
  * Rows, stored column-wise, only what the chain walk needs
  * --------------------------------------------------------------------- */
 #define RF_BALANCES	0x01		/* old and new balances are representable */
@@ -498,50 +380,6 @@ typedef struct PendingUser
 	char		name[RECON_BATCH_NAME];
 } PendingUser;
 
-/* The report totals of the walked users (report_totals.h), by user number */
-typedef struct TotUser
-{
-	rt_user		figures;
-	uint32		user;
-} TotUser;
-
-typedef struct TotDay
-{
-	rt_day		figures;
-	uint32		user;
-} TotDay;
-
-typedef struct TotEpisode
-{
-	uint32		user;
-	uint32		currency;
-	int64		started_at;
-	int64		ended_at;
-	bool		ended;
-	int64		transactions;
-	uint32		first_ref;
-	uint32		last_ref;
-	int64		low_start;		/* its lows in ReconState.tot_lows */
-	int64		nlows;
-} TotEpisode;
-
-/* One row of overdraft_episode_totals: a run's lowest balance in one currency */
-typedef struct TotLow
-{
-	rt_money	balance;
-	uint32		currency;
-	int64		episode;		/* in ReconState.tot_episodes */
-} TotLow;
-
-/* A growable array of 16-byte aligned elements (bal_dec wants it) */
-typedef struct AlignedArray
-{
-	char	   *raw;
-	void	   *items;
-	int64		n;
-	int64		cap;
-} AlignedArray;
-
 typedef struct ReconState
 {
 	MemoryContext cxt;
@@ -553,7 +391,7 @@ typedef struct ReconState
 	TupleTableSlot *fetch_slot;
 	AttrNumber	att_txn_id;
 	ReconCurrencies currencies;
-	ReconUsers	users;
+	NameIndex	users;
 
 	int64		n;
 	int64		cap;
@@ -584,23 +422,10 @@ typedef struct ReconState
 
 	/* report totals (collect_totals): per user, per (currency, day), runs */
 	bool		collect_totals;
-	uint32		walking_user;
-	rt_scratch	scratch;
-	AlignedArray tot_users;		/* TotUser */
-	AlignedArray tot_days;		/* TotDay */
-	AlignedArray tot_episodes;	/* TotEpisode */
-	AlignedArray tot_lows;		/* TotLow */
+	ReportTotals *totals;		/* report_totals_glue.h, made by the walk */
 	bool		scan_txn_ids;	/* recon_scan_query reads txn_id into txn_ids */
 	char	  **txn_ids;		/* per row, when the scan read them (no tid fetch) */
 } ReconState;
-
-static void *
-recon_grow(void *ptr, Size elem, int64 newcap)
-{
-	if (ptr == NULL)
-		return MemoryContextAllocHuge(CurrentMemoryContext, elem * newcap);
-	return repalloc_huge(ptr, elem * newcap);
-}
 
 static void
 recon_rows_reserve(ReconState *st, int64 need)
@@ -627,19 +452,10 @@ recon_rows_reserve(ReconState *st, int64 need)
 	st->cap = cap;
 }
 
-static const char *
-recon_text_bytes(Datum d, int *len)
-{
-	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
-
-	*len = (int) VARSIZE_ANY_EXHDR(v);
-	return VARDATA_ANY(v);
-}
-
 static void
 recon_flush_users(ReconState *st)
 {
-	ReconUsers *u = &st->users;
+	NameIndex *u = &st->users;
 	int			i;
 
 	for (i = 0; i < st->npending; i++)
@@ -660,7 +476,7 @@ recon_flush_users(ReconState *st)
 	{
 		PendingUser *p = &st->pending[i];
 
-		st->user[p->row] = recon_user_index(u, p->name, p->len, p->hash);
+		st->user[p->row] = name_index_add(u, p->name, p->len, p->hash);
 	}
 	st->npending = 0;
 }
@@ -712,7 +528,7 @@ recon_consume(ReconState *st, ItemPointer tid, Datum user_id, Datum txn_type,
 	recon_rows_reserve(st, row + 1);
 	s = recon_text_bytes(user_id, &len);
 	if (len > RECON_BATCH_NAME)
-		st->user[row] = recon_user_index(&st->users, s, len,
+		st->user[row] = name_index_add(&st->users, s, len,
 										 hash_bytes((const unsigned char *) s, len));
 	else
 	{
@@ -830,78 +646,6 @@ recon_walk_emit(void *ctx, const walk_row *row, const bal_check *check, bool fir
 	o->first_break = first_break;
 }
 
-/* Room for one more element of a, 16-byte aligned (elem is a multiple of 16). */
-static void *
-recon_aligned_push(AlignedArray *a, Size elem)
-{
-	if (a->n == a->cap)
-	{
-		int64		cap = Max(1024, a->cap * 2);
-		char	   *raw = MemoryContextAllocHuge(CurrentMemoryContext, elem * cap + 16);
-		void	   *items = (void *) TYPEALIGN(16, raw);
-
-		if (a->n > 0)
-			memcpy(items, a->items, elem * a->n);
-		if (a->raw != NULL)
-			pfree(a->raw);
-		a->raw = raw;
-		a->items = items;
-		a->cap = cap;
-	}
-	return (char *) a->items + elem * a->n++;
-}
-
-#define TOT_ITEM(st, array, type, i) (&((type *) (st)->array.items)[i])
-
-static void
-recon_emit_day(void *ctx, const rt_day *day)
-{
-	ReconState *st = (ReconState *) ctx;
-	TotDay	   *d = recon_aligned_push(&st->tot_days, sizeof(TotDay));
-
-	d->figures = *day;
-	d->user = st->walking_user;
-}
-
-static void
-recon_emit_episode(void *ctx, const rt_episode *e)
-{
-	ReconState *st = (ReconState *) ctx;
-	TotEpisode *o = recon_aligned_push(&st->tot_episodes, sizeof(TotEpisode));
-	size_t		i;
-
-	o->user = st->walking_user;
-	o->currency = e->currency;
-	o->started_at = e->started_at;
-	o->ended = e->ended;
-	o->ended_at = e->ended_at;
-	o->transactions = e->transactions;
-	o->first_ref = e->first->ref;
-	o->last_ref = e->last->ref;
-	o->low_start = st->tot_lows.n;
-	o->nlows = (int64) e->nlows;
-	for (i = 0; i < e->nlows; i++)
-	{
-		TotLow	   *l = recon_aligned_push(&st->tot_lows, sizeof(TotLow));
-
-		l->currency = e->low_currencies[i];
-		l->balance = e->low_balances[i];
-		l->episode = st->tot_episodes.n - 1;
-	}
-}
-
-/* The report totals of the user being walked, from rows in chain order. */
-static void
-recon_collect_totals(ReconState *st, const walk_row *rows, size_t n)
-{
-	TotUser    *u = recon_aligned_push(&st->tot_users, sizeof(TotUser));
-
-	rt_user_figures(rows, n, &u->figures);
-	u->user = st->walking_user;
-	rt_days(rows, n, &st->scratch, recon_emit_day, st);
-	rt_episodes(rows, n, &st->scratch, recon_emit_episode, st);
-}
-
 /* An array of walk_row with the 16-byte alignment bal_dec needs. */
 static walk_row *
 recon_alloc_walk_rows(int64 n)
@@ -939,12 +683,7 @@ recon_walk_all(ReconState *st)
 
 	rows = recon_alloc_walk_rows(largest);
 	if (st->collect_totals)
-	{
-		char	   *raw = MemoryContextAllocHuge(CurrentMemoryContext,
-												 rt_scratch_bytes(st->currencies.n) + 16);
-
-		rt_scratch_init(&st->scratch, (void *) TYPEALIGN(16, raw), st->currencies.n);
-	}
+		st->totals = report_totals_begin(st->currencies.n);
 	st->tie_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon chain ties",
 										ALLOCSET_SMALL_SIZES);
 	for (u = 0; u < nusers; u++)
@@ -978,10 +717,7 @@ recon_walk_all(ReconState *st)
 		}
 		walk_user(rows, (size_t) n, recon_walk_fetch, recon_walk_emit, st);
 		if (st->collect_totals && n > 0)
-		{
-			st->walking_user = u;
-			recon_collect_totals(st, rows, (size_t) n);
-		}
+			report_totals_add_user(st->totals, u, rows, (size_t) n);
 		MemoryContextReset(st->tie_cxt);
 	}
 }
@@ -1133,7 +869,7 @@ recon_scan_all(ReconState *st)
 		* (st->rel->rd_rel->relpages > 0 ? (double) nblocks / st->rel->rd_rel->relpages : 1.0);
 	recon_rows_reserve(st, Max(estimate + estimate / 16, 1024));
 	/* users are unknown until seen; start small (cache-friendly) and grow */
-	recon_users_init(&st->users, (uint32) Min(estimate / 64 + 1024, PG_INT32_MAX / 4));
+	name_index_init(&st->users, (uint32) Min(estimate / 64 + 1024, PG_INT32_MAX / 4));
 
 	/* no synchronized scan: starting mid-table would rotate every user's rows */
 	scan = table_beginscan_strat(st->rel, st->snapshot, 0, NULL, true, false);
@@ -1182,7 +918,7 @@ recon_scan_query(ReconState *st, bool all_users, Datum user_ids, bool has_from,
 	Portal		portal;
 
 	recon_rows_reserve(st, 1024);
-	recon_users_init(&st->users, 64);
+	name_index_init(&st->users, 64);
 	if (read_txn_ids)
 		st->txn_ids = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(char *) * txn_ids_cap);
 	/* with txn_id read, no tid is fetched: ctid (not one on a cluster) is not read */
@@ -1331,371 +1067,58 @@ recon_resolve_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp)
 }
 
 /* ---------------------------------------------------------------------
- * Report totals (sql/install/78_reports.sql, README "Reports"): the rows
- * of user_totals, user_day_totals and overdraft_episode_totals that
- * reconcile() stores, and those user_figures(), user_day_figures() and
- * user_overdraft_episodes() return for the users still queued: one builder
- * per table for both, from report_totals.c's figures.
+ * Report totals (report_totals_glue.h): what their rows name, and the
+ * figures of user_figures() and the like, computed now
  * --------------------------------------------------------------------- */
-#define TOT_USER_COLS 13
-#define TOT_DAY_COLS 9
-#define TOT_EPISODE_COLS 10
-
-static const Oid tot_user_types[TOT_USER_COLS] = {TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TEXTOID, NUMERICOID, NUMERICOID, INT8OID, NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID};
-static const Oid tot_day_types[TOT_DAY_COLS] = {TEXTOID, TEXTOID, DATEOID, INT8OID, NUMERICOID,
-NUMERICOID, NUMERICOID, INT8OID, NUMERICOID};
-static const Oid tot_episode_types[TOT_EPISODE_COLS] = {TEXTOID, TEXTOID, TIMESTAMPTZOID,
-TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, INT4OID};
-
-/* An inexact figure (report_totals.h) is NULL. */
 static Datum
-recon_money_datum(rt_money m, bool *isnull)
+recon_totals_user_id(void *ctx, uint32 user)
 {
-	*isnull = !m.exact;
-	return m.exact ? recon_dec_to_numeric(m.value) : (Datum) 0;
-}
+	ReconState *st = (ReconState *) ctx;
 
-static Datum
-recon_user_datum(ReconState *st, uint32 user)
-{
 	return PointerGetDatum(cstring_to_text_with_len(st->users.names[user].name,
 													st->users.names[user].len));
 }
 
-static void
-recon_tot_user_values(ReconState *st, int64 i, Datum *v, bool *nulls)
+static Datum
+recon_totals_currency(void *ctx, uint32 currency)
 {
-	TotUser    *t = TOT_ITEM(st, tot_users, TotUser, i);
-	rt_user    *f = &t->figures;
+	return ((ReconState *) ctx)->currencies.items[currency].code_datum;
+}
 
-	memset(nulls, 0, sizeof(bool) * TOT_USER_COLS);
-	v[0] = recon_user_datum(st, t->user);
-	v[1] = Int64GetDatum(f->transactions);
-	v[2] = TimestampTzGetDatum(f->first_logged_at);
-	v[3] = TimestampTzGetDatum(f->last_logged_at);
-	v[4] = st->currencies.items[f->currency].code_datum;
-	v[5] = recon_money_datum(f->opening_balance, &nulls[5]);
-	v[6] = recon_money_datum(f->closing_balance, &nulls[6]);
-	v[7] = Int64GetDatum(f->overdrafts);
-	v[8] = recon_money_datum(f->credits_total, &nulls[8]);
-	v[9] = recon_money_datum(f->debits_total, &nulls[9]);
-	v[10] = recon_money_datum(f->credits_net, &nulls[10]);
-	v[11] = recon_money_datum(f->debits_net, &nulls[11]);
-	v[12] = recon_money_datum(f->vat_total, &nulls[12]);
+static char *
+recon_totals_txn_id(void *ctx, int64 ref)
+{
+	return recon_fetch_txn_id((ReconState *) ctx, ref);
 }
 
 static void
-recon_tot_day_values(ReconState *st, int64 i, Datum *v, bool *nulls)
+recon_totals_names(ReconState *st, ReportTotalsNames *names)
 {
-	TotDay	   *t = TOT_ITEM(st, tot_days, TotDay, i);
-	rt_day	   *f = &t->figures;
-
-	memset(nulls, 0, sizeof(bool) * TOT_DAY_COLS);
-	v[0] = recon_user_datum(st, t->user);
-	v[1] = st->currencies.items[f->currency].code_datum;
-	v[2] = DateADTGetDatum((DateADT) f->day);	/* both count days from 2000-01-01 */
-	v[3] = Int64GetDatum(f->transactions);
-	v[4] = recon_money_datum(f->credits, &nulls[4]);
-	v[5] = recon_money_datum(f->debits, &nulls[5]);
-	v[6] = recon_money_datum(f->vat, &nulls[6]);
-	v[7] = Int64GetDatum(f->overdrafts);
-	v[8] = recon_money_datum(f->liability_change, &nulls[8]);
+	names->ctx = st;
+	names->user_id = recon_totals_user_id;
+	names->currency = recon_totals_currency;
+	names->txn_id = recon_totals_txn_id;
 }
 
-/* Row i of the runs: one per run and currency of its rows (TotLow). */
-static void
-recon_tot_episode_values(ReconState *st, int64 i, Datum *v, bool *nulls)
+ReportTotals *
+recon_live_totals(bool all_users, Datum user_ids, bool has_from, TimestampTz from,
+				  bool has_to, TimestampTz to, ReportTotalsNames *names)
 {
-	TotLow	   *l = TOT_ITEM(st, tot_lows, TotLow, i);
-	TotEpisode *t = TOT_ITEM(st, tot_episodes, TotEpisode, l->episode);
+	ReconState *st = palloc0(sizeof(ReconState));
 
-	memset(nulls, 0, sizeof(bool) * TOT_EPISODE_COLS);
-	v[0] = recon_user_datum(st, t->user);
-	v[1] = st->currencies.items[t->currency].code_datum;
-	v[2] = TimestampTzGetDatum(t->started_at);
-	v[3] = TimestampTzGetDatum(t->ended_at);
-	nulls[3] = !t->ended;
-	v[4] = Int64GetDatum(t->transactions);
-	v[5] = CStringGetTextDatum(recon_fetch_txn_id(st, t->first_ref));
-	/* most runs are one row: its txn_id is fetched once */
-	v[6] = t->last_ref == t->first_ref ? v[5]
-		: CStringGetTextDatum(recon_fetch_txn_id(st, t->last_ref));
-	v[7] = st->currencies.items[l->currency].code_datum;
-	v[8] = recon_money_datum(l->balance, &nulls[8]);
-	v[9] = Int32GetDatum((int32) t->nlows);
-}
-
-typedef void (*TotValuesFn) (ReconState *st, int64 i, Datum *values, bool *nulls);
-
-#define RECON_MULTI_INSERT 1000
-
-/*
- * Appends nrows rows built by fill to a table of the extension (or its
- * shard) as COPY does: heap multi-inserts and their index entries, without
- * a query per batch (the rows are many: one per user, per user and day, per
- * overdraft run).  The table has no trigger, rule or constraint besides its
- * keys; its columns must be the builder's, which is checked.
- */
-static void
-recon_bulk_insert(ReconState *st, const char *table, int ncols, const Oid *types, int64 nrows,
-				  TotValuesFn fill)
-{
-	Relation	rel;
-	TupleDesc	desc;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	BulkInsertState bistate;
-	TupleTableSlot **slots;
-	CommandId	cid = GetCurrentCommandId(true);
-	MemoryContext batch_cxt;
-	int64		done = 0;
-	int			c;
-
-	if (nrows == 0)
-		return;
-	rel = table_openrv(makeRangeVarFromNameList(stringToQualifiedNameList(table)), RowExclusiveLock);
-	desc = RelationGetDescr(rel);
-	if (desc->natts != ncols)
-		elog(ERROR, "%s has %d columns, not the %d of the report totals", table, desc->natts, ncols);
-	for (c = 0; c < ncols; c++)
-		if (TupleDescAttr(desc, c)->attisdropped || TupleDescAttr(desc, c)->atttypid != types[c])
-			elog(ERROR, "column %d of %s is not the report totals' one", c + 1, table);
-	if (rel->trigdesc != NULL || rel->rd_rules != NULL)
-		elog(ERROR, "%s has triggers or rules: the report totals are not written around them", table);
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	bistate = GetBulkInsertState();
-	slots = palloc(sizeof(TupleTableSlot *) * RECON_MULTI_INSERT);
-	for (c = 0; c < RECON_MULTI_INSERT; c++)
-		slots[c] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
-	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon report totals batch",
-									  ALLOCSET_DEFAULT_SIZES);
-	while (done < nrows)
-	{
-		int			n = (int) Min(RECON_MULTI_INSERT, nrows - done);
-		MemoryContext old;
-		int			i;
-
-		CHECK_FOR_INTERRUPTS();
-		old = MemoryContextSwitchTo(batch_cxt);
-		for (i = 0; i < n; i++)
-		{
-			ExecClearTuple(slots[i]);
-			fill(st, done + i, slots[i]->tts_values, slots[i]->tts_isnull);
-			ExecStoreVirtualTuple(slots[i]);
-		}
-		table_multi_insert(rel, slots, n, cid, 0, bistate);
-		for (i = 0; i < n; i++)
-		{
-			List	   *recheck;
-
-			ResetPerTupleExprContext(estate);
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL);
-			list_free(recheck);
-		}
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(batch_cxt);
-		done += n;
-	}
-	for (c = 0; c < RECON_MULTI_INSERT; c++)
-		ExecDropSingleTupleTableSlot(slots[c]);
-	FreeBulkInsertState(bistate);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
-	table_close(rel, NoLock);
-}
-
-/* The tables reconcile() stores the report totals in (or their shards) */
-typedef struct TotTables
-{
-	const char *users;
-	const char *days;
-	const char *episodes;
-} TotTables;
-
-/* The walked users' stored totals replaced by the ones just computed. */
-static void
-recon_write_totals(ReconState *st, const TotTables *t, bool all_users, Datum user_ids)
-{
-	const char *tables[3] = {t->users, t->days, t->episodes};
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		args[1] = {user_ids};
-	int			k;
-
-	for (k = 0; k < 3; k++)
-		if (SPI_execute_with_args(all_users ? psprintf("DELETE FROM %s", tables[k])
-								  : psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) ANY ($1)",
-											 tables[k]),
-								  all_users ? 0 : 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not clear %s", tables[k]);
-	recon_bulk_insert(st, t->users, TOT_USER_COLS, tot_user_types, st->tot_users.n,
-					  recon_tot_user_values);
-	recon_bulk_insert(st, t->days, TOT_DAY_COLS, tot_day_types, st->tot_days.n,
-					  recon_tot_day_values);
-	recon_bulk_insert(st, t->episodes, TOT_EPISODE_COLS, tot_episode_types, st->tot_lows.n,
-					  recon_tot_episode_values);
-}
-
-/* A database at version 1.0 or 1.1 has no report totals. */
-static bool
-recon_has_totals(void)
-{
-	return OidIsValid(get_relname_relid("user_totals", get_namespace_oid("calo_recon", false)));
-}
-
-/* The (currency, day) keys of the users' stored day rows, as two arrays. */
-#define USER_DAY_KEYS \
-	"SELECT pg_catalog.array_agg(k.currency), pg_catalog.array_agg(k.day) " \
-	"FROM (SELECT DISTINCT u.currency, u.day FROM calo_recon.user_day_totals u " \
-	"      WHERE u.user_id OPERATOR(pg_catalog.=) ANY ($1)) k"
-
-static void
-recon_user_day_keys(Datum user_ids, Datum *keys)
-{
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		args[1] = {user_ids};
-	bool		isnull;
-	int			c;
-
-	/* not read_only: after the writes, their rows are seen */
-	if (SPI_execute_with_args(USER_DAY_KEYS, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT
-		|| SPI_processed != 1)
-		elog(ERROR, "could not read calo_recon.user_day_totals");
-	for (c = 0; c < 2; c++)
-	{
-		keys[c] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1, &isnull);
-		if (isnull)
-			keys[c] = PointerGetDatum(construct_empty_array(c == 0 ? TEXTOID : DATEOID));
-		else
-			keys[c] = PointerGetDatum(DatumGetArrayTypePCopy(keys[c]));
-	}
-}
-
-/*
- * day_totals, the sum of user_day_totals per (currency, day), made again on
- * the coordinator for the days the users had rows in before (keys_before)
- * or have now (all days after a reconcile of every user): one statement
- * for one node and a cluster, where user_day_totals is distributed and
- * day_totals stays on the coordinator.
- */
-#define EXACT_SUM(col) \
-	"CASE WHEN pg_catalog.count(x." col ") OPERATOR(pg_catalog.=) pg_catalog.count(*) " \
-	"THEN pg_catalog.sum(x." col ") END"
-
-static void
-recon_store_day_totals(bool all_users, Datum user_ids, const Datum *keys_before)
-{
-	Oid			argtypes[2] = {TEXTARRAYOID, DATEARRAYOID};
-	Datum		args[2];
-	Datum		after[2];
-	const char *in_keys = all_users ? ""
-		: " WHERE EXISTS (SELECT FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k (currency, day)"
-		"               WHERE k.currency OPERATOR(pg_catalog.=) x.currency"
-		"                 AND k.day OPERATOR(pg_catalog.=) x.day)";
-
-	if (!all_users)
-	{
-		int			c;
-
-		recon_user_day_keys(user_ids, after);
-		for (c = 0; c < 2; c++)
-			args[c] = DirectFunctionCall2(array_cat, keys_before[c], after[c]);
-	}
-	if (SPI_execute_with_args(psprintf("DELETE FROM calo_recon.day_totals x%s", in_keys),
-							  all_users ? 0 : 2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not clear calo_recon.day_totals");
-	/* a sum over a NULL (an inexact figure, report_totals.h) is NULL too */
-	if (SPI_execute_with_args(psprintf("INSERT INTO calo_recon.day_totals "
-									   "SELECT x.currency, x.day, pg_catalog.sum(x.transactions), "
-									   EXACT_SUM("credits") ", " EXACT_SUM("debits") ", "
-									   EXACT_SUM("vat") ", pg_catalog.sum(x.overdrafts), "
-									   EXACT_SUM("liability_change")
-									   " FROM calo_recon.user_day_totals x%s "
-									   "GROUP BY x.currency, x.day", in_keys),
-							  all_users ? 0 : 2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not store calo_recon.day_totals");
-}
-
-/*
- * user_figures(user_ids, period_from, period_to), user_day_figures(user_ids),
- * user_overdraft_episodes(user_ids): the figures of the given users (all
- * when NULL) computed now from their transactions, by the scan and walk of
- * reconcile() and the same builders as the stored rows.
- */
-typedef enum TotKind
-{
-	TOT_USERS,
-	TOT_DAYS,
-	TOT_EPISODES
-} TotKind;
-
-static void
-recon_totals_srf(FunctionCallInfo fcinfo, TotKind kind)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	bool		all_users = PG_ARGISNULL(0);
-	bool		has_from = kind == TOT_USERS && !PG_ARGISNULL(1);
-	bool		has_to = kind == TOT_USERS && !PG_ARGISNULL(2);
-	ReconState	st;
-	Datum		values[TOT_USER_COLS];
-	bool		nulls[TOT_USER_COLS];
-	int64		i;
-	int64		n;
-	TotValuesFn fill;
-
-	InitMaterializedSRF(fcinfo, 0);
-	/* the views pass the queued users: usually none */
-	if (!all_users && ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(0)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(0))) == 0)
-		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	memset(&st, 0, sizeof(st));
-	st.txn_table = "calo_recon.transactions";
-	st.collect_totals = true;
-	st.scan_txn_ids = true;
+	st->txn_table = "calo_recon.transactions";
+	st->collect_totals = true;
+	st->scan_txn_ids = true;
 	/*
 	 * The figures need the currencies' codes only, not their tolerances (the
 	 * walk's findings are not kept here): calo_recon.currencies is not read,
 	 * so a reader of the views needs no right on it.
 	 */
-	recon_no_currencies(&st.currencies);
-	recon_scan_query(&st, all_users, all_users ? (Datum) 0 : PG_GETARG_DATUM(0),
-					 has_from, has_from ? PG_GETARG_TIMESTAMPTZ(1) : 0,
-					 has_to, has_to ? PG_GETARG_TIMESTAMPTZ(2) : 0);
-	recon_walk_all(&st);
-	n = kind == TOT_USERS ? st.tot_users.n : kind == TOT_DAYS ? st.tot_days.n : st.tot_lows.n;
-	fill = kind == TOT_USERS ? recon_tot_user_values
-		: kind == TOT_DAYS ? recon_tot_day_values : recon_tot_episode_values;
-	for (i = 0; i < n; i++)
-	{
-		fill(&st, i, values, nulls);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	SPI_finish();
-}
-
-Datum
-calo_recon_user_figures(PG_FUNCTION_ARGS)
-{
-	recon_totals_srf(fcinfo, TOT_USERS);
-	return (Datum) 0;
-}
-
-Datum
-calo_recon_user_day_figures(PG_FUNCTION_ARGS)
-{
-	recon_totals_srf(fcinfo, TOT_DAYS);
-	return (Datum) 0;
-}
-
-Datum
-calo_recon_user_overdraft_episodes(PG_FUNCTION_ARGS)
-{
-	recon_totals_srf(fcinfo, TOT_EPISODES);
-	return (Datum) 0;
+	recon_no_currencies(&st->currencies);
+	recon_scan_query(st, all_users, user_ids, has_from, from, has_to, to);
+	recon_walk_all(st);
+	recon_totals_names(st, names);
+	return st->totals;
 }
 
 /*
@@ -1757,7 +1180,12 @@ recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
 	recon_write_findings(&st);
 	t3 = GetCurrentTimestamp();
 	if (totals != NULL)
-		recon_write_totals(&st, totals, all_users, user_ids);
+	{
+		ReportTotalsNames names;
+
+		recon_totals_names(&st, &names);
+		report_totals_write(st.totals, &names, totals, all_users, user_ids);
+	}
 	t4 = GetCurrentTimestamp();
 	if (resolve_alerts)
 		recon_resolve_alerts(st.snapshot, all_users, user_ids,
@@ -1766,7 +1194,7 @@ recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
 		 "%lld report totals rows in %ld ms, resolved alerts in %ld ms",
 		 (long long) st.n, (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),
 		 (long long) st.nout, (long) ((t3 - t2) / 1000),
-		 (long long) (st.tot_users.n + st.tot_days.n + st.tot_episodes.n), (long) ((t4 - t3) / 1000),
+		 (long long) (st.totals != NULL ? report_totals_rows(st.totals) : 0), (long) ((t4 - t3) / 1000),
 		 (long) ((GetCurrentTimestamp() - t4) / 1000));
 
 	ExecDropSingleTupleTableSlot(st.fetch_slot);
@@ -1851,9 +1279,9 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 	relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
 	if (!OidIsValid(relid))
 		elog(ERROR, "table calo_recon.transactions does not exist");
-	has_totals = recon_has_totals();
+	has_totals = report_totals_installed();
 	if (has_totals && !all_users)
-		recon_user_day_keys(user_ids, day_keys);
+		report_totals_day_keys(user_ids, day_keys);
 	if (calo_citus_is_distributed(relid))
 		recon_run_distributed(all_users, user_ids, result);
 	else
@@ -1861,7 +1289,7 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 				  "calo_recon.pending_reconcile", "calo_recon.currencies",
 				  has_totals ? &local_totals : NULL, all_users, user_ids, true, result);
 	if (has_totals)
-		recon_store_day_totals(all_users, user_ids, day_keys);
+		report_totals_store_days(all_users, user_ids, day_keys);
 	SPI_finish();
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, result_nulls);
 	return (Datum) 0;
@@ -1907,7 +1335,7 @@ calo_recon_reconcile_placement(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("shard %s has no placement on this node", txn_table)));
 	/* the report totals' shards, colocated (citus_layout); none at 1.0 or 1.1 */
-	has_totals = recon_has_totals();
+	has_totals = report_totals_installed();
 	if (has_totals)
 	{
 		(void) calo_citus_colocated_shard(anchor, "user_totals", &users_table);
@@ -2056,7 +1484,7 @@ calo_recon_check_transaction(PG_FUNCTION_ARGS)
 typedef struct ChainFindings
 {
 	ReturnSetInfo *rsinfo;
-	ReconUsers	wanted;			/* the given txn_ids, hashed */
+	NameIndex	wanted;			/* the given txn_ids, hashed */
 	int			nwanted;
 	ReconCurrencies currencies;
 	walk_row   *rows;
@@ -2073,7 +1501,7 @@ typedef struct ChainFindings
 static bool
 recon_chain_is_wanted(const ChainFindings *cf, const walk_row *row)
 {
-	return recon_user_find(&cf->wanted, row->txn_id, (int) row->txn_id_len) >= 0;
+	return name_index_find(&cf->wanted, row->txn_id, (int) row->txn_id_len) >= 0;
 }
 
 static void
@@ -2164,7 +1592,7 @@ recon_chain_begin(ChainFindings *cf, FunctionCallInfo fcinfo, ArrayType *ids,
 	memset(cf, 0, sizeof(*cf));
 	cf->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &nelems);
-	recon_users_init(&cf->wanted, (uint32) nelems);
+	name_index_init(&cf->wanted, (uint32) nelems);
 	for (i = 0; i < nelems; i++)
 		if (!elem_nulls[i])
 		{
@@ -2172,7 +1600,7 @@ recon_chain_begin(ChainFindings *cf, FunctionCallInfo fcinfo, ArrayType *ids,
 			int			len;
 
 			s = recon_text_bytes(elems[i], &len);
-			(void) recon_user_index(&cf->wanted, s, len, hash_bytes((const unsigned char *) s, len));
+			(void) name_index_add(&cf->wanted, s, len, hash_bytes((const unsigned char *) s, len));
 		}
 	cf->nwanted = (int) cf->wanted.n;
 	if (cf->nwanted == 0)
@@ -2316,7 +1744,7 @@ recon_chain_scan_walk(ChainFindings *cf, Oid relid, ArrayType *users, ArrayType 
 	bool	   *first_nulls;
 	int			nusers;
 	int			nfirsts;
-	ReconUsers	wanted_users;
+	NameIndex	wanted_users;
 	int64	   *first;			/* per user: earliest new instant */
 	int64	   *since;			/* per user: latest instant before it, or first */
 	uint32	   *row_user;
@@ -2338,7 +1766,7 @@ recon_chain_scan_walk(ChainFindings *cf, Oid relid, ArrayType *users, ArrayType 
 	deconstruct_array(users, TEXTOID, -1, false, TYPALIGN_INT, &names, &name_nulls, &nusers);
 	deconstruct_array(first_new, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL,
 					  TYPALIGN_DOUBLE, &firsts, &first_nulls, &nfirsts);
-	recon_users_init(&wanted_users, (uint32) nusers);
+	name_index_init(&wanted_users, (uint32) nusers);
 	first = palloc(sizeof(int64) * Max(nusers, 1));
 	since = palloc(sizeof(int64) * Max(nusers, 1));
 	for (i = 0; i < nusers; i++)
@@ -2350,7 +1778,7 @@ recon_chain_scan_walk(ChainFindings *cf, Oid relid, ArrayType *users, ArrayType 
 		if (name_nulls[i] || first_nulls[i])
 			continue;
 		s = recon_text_bytes(names[i], &len);
-		u = recon_user_index(&wanted_users, s, len, hash_bytes((const unsigned char *) s, len));
+		u = name_index_add(&wanted_users, s, len, hash_bytes((const unsigned char *) s, len));
 		first[u] = (u + 1 == wanted_users.n) ? DatumGetTimestampTz(firsts[i])
 			: Min(first[u], DatumGetTimestampTz(firsts[i]));
 		since[u] = PG_INT64_MIN;
@@ -2400,7 +1828,7 @@ recon_chain_scan_walk(ChainFindings *cf, Oid relid, ArrayType *users, ArrayType 
 		if (tn[at.user_id - 1] || tn[at.logged_at - 1])
 			elog(ERROR, "calo_recon.transactions holds a row with a NULL required column");
 		s = recon_text_bytes(tv[at.user_id - 1], &len);
-		u = recon_user_find(&wanted_users, s, len);
+		u = name_index_find(&wanted_users, s, len);
 		if (u < 0)
 			continue;
 		logged_at = DatumGetTimestampTz(tv[at.logged_at - 1]);

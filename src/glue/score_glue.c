@@ -13,8 +13,8 @@
  *   calo_recon.model_scores(model_id, user_ids[, txn_ids]) the scores of some
  *       users' rows, not stored (the model alerts of new transactions)
  *
- * Scores are written with the multi-insert path COPY uses (table_multi_insert
- * and the indexes' insertion), never a statement per row.
+ * Scores are written by the bulk writer (bulk_write_glue.h: COPY's
+ * multi-insert path), never a statement per row.
  */
 #include "postgres.h"
 
@@ -51,6 +51,7 @@
 #include "anomaly_features.h"
 #include "anomaly_features_glue.h"
 #include "attribution.h"
+#include "bulk_write_glue.h"
 #include "explanation.h"
 #include "iforest.h"
 #include "model_glue.h"
@@ -203,20 +204,11 @@ scorer_explain(Scorer *s, const FeatureBook *book, int64 i)
 }
 
 /* ---------------------------------------------------------------------
- * Writing calo_recon.transaction_scores: COPY's multi-insert path
+ * Writing calo_recon.transaction_scores: the bulk writer (bulk_write_glue.h)
  * --------------------------------------------------------------------- */
-#define SCORE_WRITE_BATCH 1000
-
 typedef struct ScoreWriter
 {
-	Relation	rel;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	BulkInsertState bistate;
-	CommandId	cid;
-	TupleTableSlot *slots[SCORE_WRITE_BATCH];
-	int			nslots;
-	MemoryContext batch_cxt;
+	BulkWriter *bulk;
 	AttrNumber	att_txn_id,
 				att_model_id,
 				att_score,
@@ -233,79 +225,29 @@ typedef struct ScoreWriter
 static void
 writer_open(ScoreWriter *w, Oid relid)
 {
+	Relation	rel;
+
 	memset(w, 0, sizeof(*w));
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, "transaction_scores");
-	w->rel = table_open(relid, RowExclusiveLock);
-	/*
-	 * Statement triggers fire as they do for COPY (the extension's own notes
-	 * that the inputs of the anomalies changed); row triggers and transition
-	 * tables would need every row handed over one by one.
-	 */
-	if (w->rel->trigdesc != NULL &&
-		(w->rel->trigdesc->trig_insert_before_row || w->rel->trigdesc->trig_insert_after_row ||
-		 w->rel->trigdesc->trig_insert_instead_row || w->rel->trigdesc->trig_insert_new_table))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("calo_recon.transaction_scores has row-level insert triggers, which the bulk write of scores does not fire"),
-				 errhint("Drop the row-level insert triggers on calo_recon.transaction_scores, or make them statement-level without transition tables.")));
-	w->estate = CreateExecutorState();
-	w->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
-	ExecOpenIndices(w->rri, false);
-	AfterTriggerBeginQuery();
-	ExecBSInsertTriggers(w->estate, w->rri);
-	w->bistate = GetBulkInsertState();
-	w->cid = GetCurrentCommandId(true);
-	w->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon score batch",
-										 ALLOCSET_DEFAULT_SIZES);
-	w->att_txn_id = recon_attnum(w->rel, "txn_id");
-	w->att_model_id = recon_attnum(w->rel, "model_id");
-	w->att_score = recon_attnum(w->rel, "score");
-	w->att_flagged = recon_attnum(w->rel, "flagged");
-	w->att_explanation = recon_attnum(w->rel, "explanation");
-	w->att_attribution = recon_attnum(w->rel, "attribution");
-	w->att_scored_at = recon_attnum(w->rel, "scored_at");
-	w->att_user_id = recon_attnum(w->rel, "user_id");
+	w->bulk = bulk_write_open(relid, "scores");
+	rel = bulk_write_relation(w->bulk);
+	w->att_txn_id = recon_attnum(rel, "txn_id");
+	w->att_model_id = recon_attnum(rel, "model_id");
+	w->att_score = recon_attnum(rel, "score");
+	w->att_flagged = recon_attnum(rel, "flagged");
+	w->att_explanation = recon_attnum(rel, "explanation");
+	w->att_attribution = recon_attnum(rel, "attribution");
+	w->att_scored_at = recon_attnum(rel, "scored_at");
+	w->att_user_id = recon_attnum(rel, "user_id");
 	w->now = GetCurrentTransactionStartTimestamp();
-}
-
-static void
-writer_flush(ScoreWriter *w)
-{
-	if (w->nslots == 0)
-		return;
-	table_multi_insert(w->rel, w->slots, w->nslots, w->cid, 0, w->bistate);
-	for (int i = 0; i < w->nslots; i++)
-	{
-		List	   *recheck;
-
-		ResetPerTupleExprContext(w->estate);
-		recheck = ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL);
-		list_free(recheck);
-		ExecClearTuple(w->slots[i]);
-	}
-	w->written += w->nslots;
-	w->nslots = 0;
-	MemoryContextReset(w->batch_cxt);
-	CHECK_FOR_INTERRUPTS();
 }
 
 static void
 writer_add(ScoreWriter *w, const char *txn_id, int txn_id_len, const char *user_id, int user_id_len,
 		   int64 model_id, double score, bool flagged, const Explanation *explanation)
 {
-	TupleTableSlot *slot;
-	MemoryContext old;
-	int			natts = RelationGetDescr(w->rel)->natts;
+	/* the values are made in the batch's memory until bulk_write_end_row */
+	TupleTableSlot *slot = bulk_write_begin_row(w->bulk);
 
-	if (w->slots[w->nslots] == NULL)
-		w->slots[w->nslots] = table_slot_create(w->rel, NULL);
-	slot = w->slots[w->nslots];
-	ExecClearTuple(slot);
-	for (int a = 0; a < natts; a++)
-		slot->tts_isnull[a] = true;
-	old = MemoryContextSwitchTo(w->batch_cxt);
 	slot->tts_values[w->att_txn_id - 1] = PointerGetDatum(cstring_to_text_with_len(txn_id, txn_id_len));
 	slot->tts_isnull[w->att_txn_id - 1] = false;
 	slot->tts_values[w->att_user_id - 1] = PointerGetDatum(cstring_to_text_with_len(user_id, user_id_len));
@@ -326,30 +268,13 @@ writer_add(ScoreWriter *w, const char *txn_id, int txn_id_len, const char *user_
 	}
 	slot->tts_values[w->att_scored_at - 1] = TimestampTzGetDatum(w->now);
 	slot->tts_isnull[w->att_scored_at - 1] = false;
-	ExecStoreVirtualTuple(slot);
-	if (w->rel->rd_att->constr)
-		ExecConstraints(w->rri, slot, w->estate);
-	MemoryContextSwitchTo(old);
-	if (++w->nslots == SCORE_WRITE_BATCH)
-		writer_flush(w);
+	bulk_write_end_row(w->bulk);
 }
 
 static void
 writer_close(ScoreWriter *w)
 {
-	writer_flush(w);
-	for (int i = 0; i < SCORE_WRITE_BATCH; i++)
-		if (w->slots[i] != NULL)
-			ExecDropSingleTupleTableSlot(w->slots[i]);
-	FreeBulkInsertState(w->bistate);
-	table_finish_bulk_insert(w->rel, 0);
-	ExecASInsertTriggers(w->estate, w->rri, NULL);
-	AfterTriggerEndQuery(w->estate);
-	ExecCloseResultRelations(w->estate);
-	ExecCloseIndices(w->rri);
-	FreeExecutorState(w->estate);
-	table_close(w->rel, NoLock);
-	MemoryContextDelete(w->batch_cxt);
+	w->written = bulk_write_close(w->bulk);
 }
 
 /* calo_recon.transaction_scores of one node */

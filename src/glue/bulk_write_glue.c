@@ -1,0 +1,191 @@
+/*
+ * bulk_write_glue.c: the bulk writer of the extension's own tables
+ * (bulk_write_glue.h), as COPY FROM writes a plain table: rows in batches
+ * through table_multi_insert and a BulkInsertState, then the index entries
+ * of each row, the table's constraints checked per row, its statement
+ * triggers fired around the whole write.  What COPY would do row by row
+ * (row-level insert triggers, transition tables) or not at all (insert
+ * rules) is refused rather than written around.  The tables it writes:
+ * transaction_scores and the report totals, or their shards on a Citus
+ * worker.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/execnodes.h"
+#include "rewrite/prs2lock.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "bulk_write_glue.h"
+
+/* rows per table_multi_insert: COPY's MAX_BUFFERED_TUPLES */
+#define BULK_WRITE_BATCH 1000
+
+struct BulkWriter
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;
+	CommandId	cid;
+	MemoryContext cxt;			/* the writer's and its slots' */
+	MemoryContext batch_cxt;	/* the batch's values, reset after each batch */
+	MemoryContext caller_cxt;	/* between begin_row and end_row */
+	TupleTableSlot *slots[BULK_WRITE_BATCH];	/* made as the first batch needs them */
+	int			nslots;
+	int64		written;
+};
+
+/* A rule that an INSERT into rel would apply */
+static bool
+bulk_write_has_insert_rule(Relation rel)
+{
+	if (rel->rd_rules == NULL)
+		return false;
+	for (int i = 0; i < rel->rd_rules->numLocks; i++)
+		if (rel->rd_rules->rules[i]->event == CMD_INSERT)
+			return true;
+	return false;
+}
+
+BulkWriter *
+bulk_write_open(Oid relid, const char *what)
+{
+	BulkWriter *w = palloc0(sizeof(BulkWriter));
+	TriggerDesc *trig;
+	char	   *name;
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
+	w->rel = table_open(relid, RowExclusiveLock);
+	name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(w->rel)),
+									  RelationGetRelationName(w->rel));
+	trig = w->rel->trigdesc;
+	/*
+	 * Statement triggers fire as they do for COPY (the extension's own notes
+	 * that the inputs of the anomalies changed); row triggers and transition
+	 * tables would need every row handed over one by one.
+	 */
+	if (trig != NULL && (trig->trig_insert_before_row || trig->trig_insert_after_row ||
+						 trig->trig_insert_instead_row || trig->trig_insert_new_table))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s has row-level insert triggers, which the bulk write of %s does not fire", name, what),
+				 errhint("Drop the row-level insert triggers on %s, or make them statement-level without transition tables.",
+						 name)));
+	if (bulk_write_has_insert_rule(w->rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s has insert rules, which the bulk write of %s does not apply", name, what),
+				 errhint("Drop the insert rules on %s.", name)));
+	w->cxt = CurrentMemoryContext;
+	w->estate = CreateExecutorState();
+	w->rri = makeNode(ResultRelInfo);
+	/* no range table entry: a failing row's detail is built without one */
+	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
+	ExecOpenIndices(w->rri, false);
+	AfterTriggerBeginQuery();
+	ExecBSInsertTriggers(w->estate, w->rri);
+	w->bistate = GetBulkInsertState();
+	w->cid = GetCurrentCommandId(true);
+	w->batch_cxt = AllocSetContextCreate(w->cxt, "calo_recon bulk write batch", ALLOCSET_DEFAULT_SIZES);
+	return w;
+}
+
+Relation
+bulk_write_relation(const BulkWriter *w)
+{
+	return w->rel;
+}
+
+/* The batch to the table, then its rows' index entries (unique keys checked there). */
+static void
+bulk_write_flush(BulkWriter *w)
+{
+	MemoryContext old;
+
+	if (w->nslots == 0)
+		return;
+	old = MemoryContextSwitchTo(w->batch_cxt);
+	table_multi_insert(w->rel, w->slots, w->nslots, w->cid, 0, w->bistate);
+	for (int i = 0; i < w->nslots; i++)
+	{
+		List	   *recheck;
+
+		ResetPerTupleExprContext(w->estate);
+		recheck = ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL);
+		list_free(recheck);
+		ExecClearTuple(w->slots[i]);
+	}
+	MemoryContextSwitchTo(old);
+	w->written += w->nslots;
+	w->nslots = 0;
+	MemoryContextReset(w->batch_cxt);
+	CHECK_FOR_INTERRUPTS();
+}
+
+TupleTableSlot *
+bulk_write_begin_row(BulkWriter *w)
+{
+	TupleTableSlot *slot = w->slots[w->nslots];
+	int			natts = RelationGetDescr(w->rel)->natts;
+
+	if (slot == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(w->cxt);
+
+		slot = w->slots[w->nslots] = table_slot_create(w->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	ExecClearTuple(slot);
+	for (int a = 0; a < natts; a++)
+		slot->tts_isnull[a] = true;
+	w->caller_cxt = MemoryContextSwitchTo(w->batch_cxt);
+	return slot;
+}
+
+void
+bulk_write_end_row(BulkWriter *w)
+{
+	TupleTableSlot *slot = w->slots[w->nslots];
+
+	ExecStoreVirtualTuple(slot);
+	if (w->rel->rd_att->constr != NULL)
+		ExecConstraints(w->rri, slot, w->estate);
+	MemoryContextSwitchTo(w->caller_cxt);
+	if (++w->nslots == BULK_WRITE_BATCH)
+		bulk_write_flush(w);
+}
+
+int64
+bulk_write_close(BulkWriter *w)
+{
+	int64		written;
+
+	bulk_write_flush(w);
+	for (int i = 0; i < BULK_WRITE_BATCH; i++)
+		if (w->slots[i] != NULL)
+			ExecDropSingleTupleTableSlot(w->slots[i]);
+	FreeBulkInsertState(w->bistate);
+	table_finish_bulk_insert(w->rel, 0);
+	ExecASInsertTriggers(w->estate, w->rri, NULL);
+	AfterTriggerEndQuery(w->estate);
+	ExecCloseResultRelations(w->estate);
+	ExecCloseIndices(w->rri);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+	MemoryContextDelete(w->batch_cxt);
+	written = w->written;
+	pfree(w);
+	return written;
+}
