@@ -7062,3 +7062,740 @@ WHERE k.verdict IS DISTINCT FROM 'dismissed'
   AND (f.model_flag OR t.amount_rule_hit OR k.verdict = 'confirmed');
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of citus-scores (issue 13)
+
+-- ---------------------------------------------------------------------------
+-- calerts (issue 13): a bare INSERT or COPY on a Citus cluster raises its
+-- alerts.  The shards of transactions queue the rows they store in
+-- alert_queue (distributed, colocated by user_id; its trigger installed
+-- disabled, enabled by distribute() as citus_layout's new enabled_triggers
+-- lists); raise_alerts() checks the queued rows through alert_distributed()
+-- (alert_queued(), not for analysts: grant_role) and the ingest removes the
+-- entries of the rows it checked itself.
+-- ---------------------------------------------------------------------------
+-- Insert-time alerts of a bare INSERT or COPY on a cluster: no ingest hands
+-- its rows to alert_distributed(), so a trigger on the shards of
+-- transactions queues them here, beside them (colocated by user_id, the
+-- pattern of track_new_transactions: the transition table read into arrays
+-- first, since Citus plans the insert and cannot read a transition table),
+-- and raise_alerts() (pg_cron, refresh()) checks them later through
+-- alert_distributed(): the rules keep their one home.  The ingest removes
+-- the entries of the rows it alerted itself, in the same transaction.  One
+-- entry per stored row; raise_alerts() deletes exactly the entries it read,
+-- so an entry committed meanwhile stays for the next one.  The trigger is
+-- created disabled: one node keeps its synchronous check (transactions_alert),
+-- and distribute() enables this one (citus_layout).
+CREATE TABLE calo_recon.alert_queue (
+    entry_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id  text   NOT NULL,
+    txn_id   text   NOT NULL
+);
+COMMENT ON TABLE calo_recon.alert_queue IS
+  'On a Citus cluster: transactions stored by a bare INSERT or COPY, waiting for their insert-time alert check, which the next raise_alerts() (and so refresh()) runs; the ingest removes the entries of the rows it checked itself. Always empty on one node';
+COMMENT ON COLUMN calo_recon.alert_queue.entry_id IS 'Surrogate key of the entry';
+COMMENT ON COLUMN calo_recon.alert_queue.user_id IS 'Wallet owner of the stored transaction';
+COMMENT ON COLUMN calo_recon.alert_queue.txn_id IS 'Transaction id of the stored transaction';
+
+CREATE FUNCTION calo_recon.queue_alert_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+    ids text[];
+BEGIN
+    SELECT pg_catalog.array_agg(n.user_id), pg_catalog.array_agg(n.txn_id) INTO users, ids
+    FROM new_rows n;
+    INSERT INTO calo_recon.alert_queue (user_id, txn_id)
+    SELECT q.user_id, q.txn_id
+    FROM unnest(users, ids) AS q (user_id, txn_id);  -- multi-argument form: unqualified
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.queue_alert_check() IS
+  'Trigger on a Citus cluster: queues inserted transactions in alert_queue for the alert check of the next raise_alerts()';
+CREATE TRIGGER transactions_alert_queue
+    AFTER INSERT ON calo_recon.transactions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.queue_alert_check();
+ALTER TABLE calo_recon.transactions DISABLE TRIGGER transactions_alert_queue;
+
+-- What raise_alerts() does with the queue: the rows of the entries it sees
+-- (read by user and id) through the ingest's path, then those entries
+-- deleted (also those whose row is gone).  No-op on one node.
+CREATE FUNCTION calo_recon.alert_queued()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    entries bigint[];
+    users text[];
+    ids text[];
+    queued calo_recon.transactions[];
+BEGIN
+    SELECT pg_catalog.array_agg(q.entry_id), pg_catalog.array_agg(q.user_id), pg_catalog.array_agg(q.txn_id)
+    INTO entries, users, ids
+    FROM calo_recon.alert_queue q;
+    IF entries IS NULL THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM calo_recon.alert_queue q
+    WHERE q.user_id = ANY (users) AND q.entry_id = ANY (entries);
+    -- the rows read on the shards, made transactions rows on the coordinator
+    WITH stored AS MATERIALIZED (
+        SELECT t.* FROM calo_recon.transactions t
+        WHERE (t.user_id, t.txn_id) IN (SELECT q.user_id, q.txn_id
+                                        FROM unnest(users, ids) AS q (user_id, txn_id))  -- multi-argument form: unqualified
+    )
+    SELECT pg_catalog.array_agg(ROW(s.*)::calo_recon.transactions ORDER BY s.txn_id) INTO queued
+    FROM stored s;
+    IF queued IS NOT NULL THEN
+        PERFORM calo_recon.alert_distributed(queued);
+    END IF;
+    RETURN coalesce(pg_catalog.cardinality(queued), 0);
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.alert_queued() IS
+  'Internal to raise_alerts(): the insert-time alert check (alert_distributed()) of the transactions queued in alert_queue by a bare INSERT or COPY on a Citus cluster, and the entries it read deleted; returns how many transactions it checked (0 on one node)';
+REVOKE ALL ON FUNCTION calo_recon.alert_queued() FROM PUBLIC;
+DROP FUNCTION calo_recon.citus_layout();
+CREATE FUNCTION calo_recon.citus_layout()
+RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[], enabled_triggers name[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert,transactions_anomaly_input}'::name[],
+            '{transactions_alert_queue}'::name[]),
+           ('calo_recon.shard_anchors', 'distributed', '{}', '{}'),
+           ('calo_recon.balance_errors', 'distributed', '{}', '{}'),
+           ('calo_recon.negative_balance_rejections', 'distributed', '{}', '{}'),
+           ('calo_recon.reconciliation_findings', 'distributed', '{}', '{}'),
+           ('calo_recon.pending_reconcile', 'distributed', '{}', '{}'),
+           ('calo_recon.alert_queue', 'distributed', '{}', '{}'),
+           -- the report totals reconcile_placement() writes per shard group;
+           -- day_totals (per currency and day) stays on the coordinator,
+           -- where reconcile() sums user_day_totals again after the shards
+           ('calo_recon.user_totals', 'distributed', '{}', '{}'),
+           ('calo_recon.user_day_totals', 'distributed', '{}', '{}'),
+           ('calo_recon.overdraft_episode_totals', 'distributed', '{}', '{}'),
+           -- the scores beside their transactions, written per shard group
+           -- by score_placement(); daily_summary counts live on a cluster
+           ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}', '{}'),
+           ('calo_recon.currencies', 'reference', '{currencies_override_builtin}', '{}')
+$$;
+COMMENT ON FUNCTION calo_recon.citus_layout() IS
+  'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), the triggers it disables there and those (installed disabled) it enables; tables not listed stay on the coordinator';
+REVOKE ALL ON FUNCTION calo_recon.citus_layout() FROM PUBLIC;
+CREATE OR REPLACE FUNCTION calo_recon.distribute(shard_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, placement text, shards integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    key_columns text;
+    key_name name;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+        RAISE EXCEPTION 'calo_recon.distribute: Citus is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'On the coordinator, with shared_preload_libraries = ''citus'' on every node: CREATE EXTENSION citus; add the workers (citus_add_node); then call distribute().';
+    END IF;
+    IF shard_count IS NOT NULL AND shard_count NOT BETWEEN 1 AND 64000 THEN
+        RAISE EXCEPTION 'calo_recon.distribute: shard_count % is out of range', shard_count
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give 1 to 64000 shards, or NULL for citus.shard_count.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+               WHERE p.logicalrelid = 'calo_recon.transactions'::regclass) THEN
+        RAISE EXCEPTION 'calo_recon.distribute: calo_recon.transactions is already distributed'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- no ingest, reconcile or refresh while the tables move
+    PERFORM calo_recon.lock_writer();
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+
+    -- transactions first: the others are colocated with it
+    FOR t IN SELECT l.* FROM calo_recon.citus_layout() l
+             ORDER BY l.table_name <> 'calo_recon.transactions'::regclass LOOP
+        FOR i IN 1 .. coalesce(pg_catalog.array_length(t.disabled_triggers, 1), 0) LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER %I', t.table_name,
+                                      t.disabled_triggers[i]);
+        END LOOP;
+        IF t.placement = 'reference' THEN
+            PERFORM pg_catalog.create_reference_table(t.table_name);
+            -- the rows were copied to the shards; the shell keeps none
+            PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+            CONTINUE;
+        END IF;
+        -- a unique key of a distributed table holds the distribution column:
+        -- the primary key gets user_id in front (ids stay unique: on one node
+        -- they are unique alone, and the ingest keeps a txn_id from being
+        -- stored under a second user, see ingest_log_unreconciled)
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.ord)
+        INTO key_columns
+        FROM pg_catalog.pg_constraint c
+        CROSS JOIN LATERAL pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k (attnum, ord)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+        WHERE c.conrelid = t.table_name AND c.contype = 'p';
+        IF key_columns IS NOT NULL AND key_columns NOT LIKE 'user_id%' THEN
+            SELECT c.conname INTO key_name FROM pg_catalog.pg_constraint c
+            WHERE c.conrelid = t.table_name AND c.contype = 'p';
+            EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I PRIMARY KEY (user_id, %s)',
+                                      t.table_name, key_name, key_name, key_columns);
+        END IF;
+        IF t.table_name = 'calo_recon.transactions'::regclass THEN
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id', 'hash',
+                                                        colocate_with := 'none',
+                                                        shard_count := shard_count);
+        ELSE
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id',
+                                                        colocate_with := 'calo_recon.transactions');
+        END IF;
+        PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+    END LOOP;
+
+    -- the cluster's own triggers once every table has moved: the rows
+    -- copied into the shards were checked on one node
+    FOR t IN SELECT l.* FROM calo_recon.citus_layout() l LOOP
+        FOR i IN 1 .. coalesce(pg_catalog.array_length(t.enabled_triggers, 1), 0) LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER %I', t.table_name,
+                                      t.enabled_triggers[i]);
+        END LOOP;
+    END LOOP;
+
+    -- one anchor per shard: the first of k1, k2, ... that hashes into it
+    INSERT INTO calo_recon.shard_anchors (user_id)
+    SELECT DISTINCT ON (s.shardid) 'k' || g.i
+    FROM pg_catalog.pg_dist_shard s
+    CROSS JOIN pg_catalog.generate_series(1, 100 * (SELECT pg_catalog.count(*)::integer
+                                                     FROM pg_catalog.pg_dist_shard x
+                                                     WHERE x.logicalrelid = 'calo_recon.shard_anchors'::regclass)) AS g (i)
+    WHERE s.logicalrelid = 'calo_recon.shard_anchors'::regclass
+      AND pg_catalog.worker_hash('k' || g.i) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer
+    ORDER BY s.shardid, g.i;
+
+    -- daily_summary counts anomalies live from now on: the transactions'
+    -- note of changes is disabled, and refresh() stores no counts here
+    INSERT INTO calo_recon.anomaly_input_changes (changed_table) VALUES ('distribute()');
+
+    -- the roles granted before: their rights on the cluster (grant_role)
+    PERFORM calo_recon.reapply_grants();
+
+    RETURN QUERY
+    SELECT l.table_name, l.placement,
+           (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_dist_shard s
+            WHERE s.logicalrelid = l.table_name)
+    FROM calo_recon.citus_layout() l;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.distribute(integer) IS
+  'On the coordinator of a Citus cluster: distributes the wallet tables by user_id in one colocation group (shard_count shards, NULL for citus.shard_count) and makes the small ones reference tables, as calo_recon.citus_layout() lists; the other tables stay on the coordinator. 0A000 without Citus; run once (README "Scaling out with Citus")';
+CREATE OR REPLACE FUNCTION calo_recon.raise_alerts()
+RETURNS TABLE (alert_kind text, raised bigint, resolved bigint)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    settings record := calo_recon.ops_settings();
+    paging boolean := pg_catalog.current_setting('calo_recon.alerts')::boolean;
+    errors_mark bigint;
+    quarantine_mark bigint;
+    errors_top bigint;
+    quarantine_top bigint;
+    last_run calo_recon.runs;
+    last_loaded timestamptz;
+    ids bigint[] := '{}';
+    kinds text[] := '{}';
+    system_raised bigint[] := '{}';
+    raised_id bigint;
+    resolved_kinds text[] := '{}';
+BEGIN
+    -- one raiser at a time: the marks are read and moved under a row lock
+    INSERT INTO calo_recon.alert_marks (source) VALUES ('balance_errors'), ('quarantine') ON CONFLICT DO NOTHING;
+    SELECT m.last_id INTO errors_mark FROM calo_recon.alert_marks m WHERE m.source = 'balance_errors' FOR UPDATE;
+    SELECT m.last_id INTO quarantine_mark FROM calo_recon.alert_marks m WHERE m.source = 'quarantine' FOR UPDATE;
+    SELECT pg_catalog.max(e.error_id) INTO errors_top FROM calo_recon.balance_errors e;
+    SELECT pg_catalog.max(q.quarantine_id) INTO quarantine_top FROM calo_recon.quarantine q;
+
+    -- on a Citus cluster, the insert-time check of the transactions a bare
+    -- INSERT or COPY stored (alert_queue, always empty on one node)
+    PERFORM calo_recon.alert_queued();
+
+    -- new discrepancies, one alert each (a user's without a transaction share
+    -- one open alert)
+    WITH raised AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT d.txn_id, d.user_id, 'discrepancy',
+               pg_catalog.jsonb_build_object('error_id', d.error_id, 'subscription_balance', d.subscription_balance,
+                                             'payment_balance', d.payment_balance, 'difference', d.difference,
+                                             'tolerance', d.tolerance, 'currency', d.currency,
+                                             'logged_at', d.logged_at, 'source_file', d.source_file)
+        FROM calo_recon.discrepancies d
+        WHERE paging AND d.error_id > errors_mark AND d.error_id <= errors_top
+          AND (settings.alert_backfill_age IS NULL OR d.logged_at >= pg_catalog.now() - settings.alert_backfill_age)
+        ORDER BY d.error_id
+        ON CONFLICT DO NOTHING
+        RETURNING alerts.alert_id, alerts.alert_kind
+    )
+    SELECT ids || coalesce(pg_catalog.array_agg(r.alert_id), '{}'), kinds || coalesce(pg_catalog.array_agg(r.alert_kind), '{}')
+    INTO ids, kinds FROM raised r;
+
+    -- new conflicts: one alert per transaction id, whatever the number of
+    -- conflicting deliveries
+    WITH raised AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT DISTINCT ON (q.txn_id) q.txn_id, t.user_id, 'conflict',
+               pg_catalog.jsonb_build_object('quarantine_id', q.quarantine_id, 'source_file', q.source_file,
+                                             'logged_at', q.logged_at, 'delivered', q.detail)
+        FROM calo_recon.quarantine q
+        LEFT JOIN calo_recon.transactions t ON t.txn_id = q.txn_id
+        WHERE paging AND q.reason = 'conflict' AND q.txn_id IS NOT NULL
+          AND q.quarantine_id > quarantine_mark AND q.quarantine_id <= quarantine_top
+          AND (settings.alert_backfill_age IS NULL OR q.logged_at >= pg_catalog.now() - settings.alert_backfill_age)
+        ORDER BY q.txn_id, q.quarantine_id
+        ON CONFLICT DO NOTHING
+        RETURNING alerts.alert_id, alerts.alert_kind
+    )
+    SELECT ids || coalesce(pg_catalog.array_agg(r.alert_id), '{}'), kinds || coalesce(pg_catalog.array_agg(r.alert_kind), '{}')
+    INTO ids, kinds FROM raised r;
+
+    UPDATE calo_recon.alert_marks m
+       SET last_id = CASE m.source WHEN 'balance_errors' THEN GREATEST(errors_mark, errors_top)
+                                   ELSE GREATEST(quarantine_mark, quarantine_top) END
+     WHERE m.source IN ('balance_errors', 'quarantine');
+
+    -- the last run that ended: a failure raises, a success resolves
+    SELECT r.* INTO last_run FROM calo_recon.runs r
+    WHERE r.status IN ('succeeded', 'failed') ORDER BY r.run_id DESC LIMIT 1;
+    IF last_run.status = 'succeeded' THEN
+        WITH solved AS (
+            UPDATE calo_recon.alerts a
+               SET resolved_at = pg_catalog.now(),
+                   resolution = pg_catalog.format('refresh() run %s succeeded', last_run.run_id)
+             WHERE a.alert_kind IN ('refresh_failed', 'refresh_skipped') AND a.txn_id IS NULL AND a.resolved_at IS NULL
+            RETURNING a.alert_kind
+        )
+        SELECT resolved_kinds || coalesce(pg_catalog.array_agg(x.alert_kind), '{}') INTO resolved_kinds FROM solved x;
+    ELSIF last_run.status = 'failed' THEN
+        raised_id := calo_recon.raise_system_alert(
+            CASE WHEN last_run.skipped_since IS NULL THEN 'refresh_failed' ELSE 'refresh_skipped' END,
+            pg_catalog.jsonb_build_object('run_id', last_run.run_id, 'error', last_run.error,
+                                          'error_detail', last_run.error_detail, 'error_hint', last_run.error_hint));
+        IF raised_id IS NOT NULL THEN
+            system_raised := system_raised || raised_id;
+        END IF;
+    END IF;
+
+    -- stale data: no file with transactions loaded for max_data_age
+    IF settings.max_data_age IS NOT NULL THEN
+        SELECT pg_catalog.max(f.loaded_at) INTO last_loaded FROM calo_recon.ingested_files f WHERE f.transactions > 0;
+        IF last_loaded IS NULL OR pg_catalog.now() - last_loaded > settings.max_data_age THEN
+            raised_id := calo_recon.raise_system_alert('stale_data',
+                pg_catalog.jsonb_build_object('last_loaded_at', last_loaded, 'max_data_age', settings.max_data_age));
+            IF raised_id IS NOT NULL THEN
+                system_raised := system_raised || raised_id;
+            END IF;
+        END IF;
+    END IF;
+    IF settings.max_data_age IS NULL OR pg_catalog.now() - last_loaded <= settings.max_data_age THEN
+        WITH solved AS (
+            UPDATE calo_recon.alerts a
+               SET resolved_at = pg_catalog.now(),
+                   resolution = CASE WHEN settings.max_data_age IS NULL THEN 'calo_recon.max_data_age is off'
+                                     ELSE pg_catalog.format('a file with transactions was loaded at %s', last_loaded) END
+             WHERE a.alert_kind = 'stale_data' AND a.txn_id IS NULL AND a.resolved_at IS NULL
+            RETURNING a.alert_kind
+        )
+        SELECT resolved_kinds || coalesce(pg_catalog.array_agg(x.alert_kind), '{}') INTO resolved_kinds FROM solved x;
+    END IF;
+
+    -- one notification for the discrepancies and conflicts (the system
+    -- alerts sent their own), with the insert-time trigger's payload
+    IF pg_catalog.cardinality(ids) > 0 THEN
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(ids, kinds));
+    END IF;
+    RETURN QUERY
+    SELECT k.alert_kind,
+           (SELECT pg_catalog.count(*) FROM unnest(ids || system_raised) AS r(alert_id)
+            JOIN calo_recon.alerts a ON a.alert_id = r.alert_id WHERE a.alert_kind = k.alert_kind),
+           (SELECT pg_catalog.count(*) FROM unnest(resolved_kinds) AS x(alert_kind) WHERE x.alert_kind = k.alert_kind)
+    FROM calo_recon.alert_kinds k
+    WHERE k.raised_by IN ('raise_alerts', 'refresh')
+    ORDER BY k.alert_kind;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.raise_alerts() IS
+  'Raises the alerts no inserted transaction raises: discrepancy for each new balance error at or above the tolerance, conflict for each transaction id newly delivered with a different payload (both once, not for rows logged before now() - calo_recon.alert_backfill_age, and with calo_recon.alerts off only recorded as seen), refresh_failed or refresh_skipped when the last run that ended failed, stale_data when no file with transactions was loaded for calo_recon.max_data_age; resolves refresh alerts after a successful run and stale_data once data is fresh; on a Citus cluster, first the insert-time alerts of the transactions a bare INSERT or COPY stored (calo_recon.alert_queue). One NOTIFY calo_recon_alerts for what it raised. Returns per kind the alerts raised and resolved. refresh() calls it at the end of every run';
+CREATE OR REPLACE FUNCTION calo_recon.ingest_log_unreconciled(log text, source text)
+RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
+               balance_errors integer, rejections integer, quarantined integer,
+               repeated integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    v_digest     bytea;
+    v_source     text;
+    v_events     integer := 0;
+    v_txns       integer := 0;
+    v_dups       integer := 0;
+    v_conflicts  integer := 0;
+    v_errors     integer := 0;
+    v_rejections integer := 0;
+    v_quarantine integer := 0;
+    v_repeated   integer := 0;
+    v_others     integer[];
+    v_other_rows calo_recon.transactions[];
+    v_valid      integer;
+    -- on a Citus cluster the stored rows go to the alert check by hand
+    -- (alert_distributed: the table's trigger is off there)
+    v_distributed boolean := calo_recon.is_distributed();
+    v_new_rows   calo_recon.transactions[];
+BEGIN
+    IF log IS NULL THEN
+        RAISE EXCEPTION 'calo_recon.ingest_log: log text is NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the text of one log file (decompressed).';
+    END IF;
+
+    -- Ingests are serialized: a concurrent caller waits here, then sees what
+    -- the first one stored (no deadlock between overlapping files, first wins).
+    PERFORM calo_recon.lock_writer();
+
+    v_digest := pg_catalog.sha256(pg_catalog.convert_to(log, 'UTF8'));
+    IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.digest = v_digest) THEN
+        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, 0;
+        RETURN;
+    END IF;
+
+    -- log_events is keyed by (source_file, event_no): a different content
+    -- under a name already used gets the name plus its digest prefix.
+    v_source := COALESCE(NULLIF(source, ''),
+                         'inline:' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16));
+    IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.file_name = v_source)
+       OR EXISTS (SELECT 1 FROM calo_recon.log_events e WHERE e.source_file = v_source) THEN
+        v_source := v_source || '#' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16);
+    END IF;
+
+    -- One statement stores the file: every event into log_events; the events
+    -- the parser made malformed into quarantine (kind: the kind intended);
+    -- the first occurrence of each transaction id, the balance errors and the
+    -- rejections into their tables.  The parse is read once, never read back.
+    WITH parsed AS MATERIALIZED (
+        SELECT p.event_no, p.logged_at, p.request_id, p.message_id, p.level, p.kind,
+               p.body, p.raw
+        FROM calo_recon.parse_log(log) AS p
+    ), logged AS (
+        INSERT INTO calo_recon.log_events
+               (source_file, event_no, logged_at, request_id, message_id, level, kind, body, raw)
+        SELECT v_source, e.event_no, e.logged_at, e.request_id, e.message_id, e.level, e.kind,
+               e.body, e.raw
+        FROM parsed e
+    ), quarantined AS (
+        INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+        SELECT v_source, e.event_no, e.logged_at, COALESCE(e.body ->> 'intended_kind', 'malformed'),
+               e.body ->> 'txn_id', e.body ->> 'reason', e.body, e.raw
+        FROM parsed e
+        WHERE e.kind = 'malformed'
+        ORDER BY e.event_no
+        RETURNING 1
+    ), valid AS (
+        SELECT e.event_no, e.logged_at, e.request_id, e.message_id, e.kind, e.body
+        FROM parsed e
+        WHERE e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection')
+    ), valid_txns AS (
+        -- each valid transaction event as the row it would be stored as
+        SELECT v.event_no, v.body ->> 'id' AS txn_id,
+               row_number() OVER (PARTITION BY v.body ->> 'id' ORDER BY v.event_no) AS occurrence,
+               -- the legacy form has no type key: its txn_type is NULL
+               ROW(v.body ->> 'id', v.body ->> 'userId', v.body ->> 'type',
+                   v.body ->> 'source', v.body ->> 'action', v.body ->> 'currency',
+                   (v.body -> 'amount')::numeric, (v.body -> 'vat')::numeric,
+                   (v.body -> 'oldBalance')::numeric, (v.body -> 'newBalance')::numeric,
+                   NULLIF(v.body -> 'paymentBalance', 'null'::jsonb)::numeric,
+                   NULLIF(v.body -> 'updatePaymentBalance', 'null'::jsonb)::boolean,
+                   NULLIF(v.body -> 'metadata', 'null'::jsonb),
+                   v.logged_at, v.request_id, v.message_id, v_source)::calo_recon.transactions AS r
+        FROM valid v
+        WHERE v.kind = 'transaction'
+    ), stored_ids AS MATERIALIZED (
+        -- ids already stored, under any user: on a Citus cluster the table
+        -- is distributed by user_id and its key cannot hold a txn_id alone
+        -- (README "Scaling out with Citus"); ingests hold the writer lock,
+        -- so no other ingest stores an id between this look-up and the insert
+        SELECT t.txn_id
+        FROM calo_recon.transactions t
+        WHERE t.txn_id = ANY (ARRAY(SELECT f.txn_id FROM valid_txns f WHERE f.occurrence = 1))
+    ), new_txns AS (
+        -- first valid occurrence of each id, in id order (stable lock order)
+        INSERT INTO calo_recon.transactions
+        SELECT (f.r).*
+        FROM valid_txns f
+        WHERE f.occurrence = 1
+          AND f.txn_id NOT IN (SELECT s.txn_id FROM stored_ids s)
+        ORDER BY f.txn_id
+        -- a concurrent COPY or INSERT (not under the writer lock) of the same
+        -- id: the key of the table, on one node or on the cluster
+        ON CONFLICT DO NOTHING
+        RETURNING *
+    ), new_errors AS (
+        INSERT INTO calo_recon.balance_errors
+               (user_id, subscription_balance, payment_balance, logged_at, request_id,
+                message_id, txn_id, source_file)
+        SELECT v.body ->> 'userId', (v.body -> 'subscriptionBalance')::numeric,
+               (v.body -> 'paymentBalance')::numeric, v.logged_at, v.request_id,
+               v.message_id, v.body ->> 'txn_id', v_source
+        FROM valid v
+        WHERE v.kind = 'balance_error'
+        ORDER BY 1, 4, 5
+        -- only the event key: a clash of error_id must fail, not vanish
+        ON CONFLICT (user_id, logged_at, request_id, message_id, subscription_balance, payment_balance)
+            DO NOTHING
+        RETURNING user_id
+    ), new_rejections AS (
+        INSERT INTO calo_recon.negative_balance_rejections
+               (txn_id, user_id, current_balance, logged_at, request_id, source_file)
+        SELECT v.body ->> 'transactionId', v.body ->> 'userId',
+               (v.body -> 'currentBalance')::numeric, v.logged_at, v.request_id, v_source
+        FROM valid v
+        WHERE v.kind = 'negative_balance_rejection'
+        ORDER BY 2, 4, 5
+        ON CONFLICT (user_id, logged_at, request_id, txn_id, current_balance) DO NOTHING
+        RETURNING user_id
+    ), others AS (
+        SELECT o.event_no, o.r
+        FROM valid_txns o
+        WHERE o.occurrence > 1 OR o.txn_id NOT IN (SELECT t.txn_id FROM new_txns t)
+    )
+    SELECT (SELECT count(*) FROM parsed)::integer,
+           (SELECT count(*) FROM quarantined)::integer,
+           (SELECT count(*) FROM new_txns)::integer,
+           (SELECT count(*) FROM new_errors)::integer,
+           (SELECT count(*) FROM new_rejections)::integer,
+           (SELECT count(*) FROM valid v WHERE v.kind <> 'transaction')::integer,
+           -- every other valid occurrence is compared with the stored row below
+           (SELECT array_agg(o.event_no ORDER BY o.event_no) FROM others o),
+           (SELECT array_agg(o.r ORDER BY o.event_no) FROM others o),
+           CASE WHEN v_distributed
+                THEN (SELECT array_agg(ROW(n.*)::calo_recon.transactions ORDER BY n.txn_id) FROM new_txns n) END
+    INTO v_events, v_quarantine, v_txns, v_errors, v_rejections, v_valid, v_others,
+         v_other_rows, v_new_rows;
+    IF v_new_rows IS NOT NULL THEN
+        PERFORM calo_recon.alert_distributed(v_new_rows);
+        -- checked: not again by raise_alerts() (the shards queued them)
+        DELETE FROM calo_recon.alert_queue q
+        WHERE (q.user_id, q.txn_id) IN (SELECT r.user_id, r.txn_id FROM unnest(v_new_rows) r);
+    END IF;
+    -- errors and rejections already stored from an overlapping export
+    v_repeated := v_valid - v_errors - v_rejections;
+
+    -- The other valid occurrences meet a stored row: same payload is a
+    -- duplicate delivery, a different one a conflict (the stored row stays).
+    IF v_others IS NOT NULL THEN
+        WITH others AS (
+            SELECT n.event_no, o.*
+            FROM unnest(v_other_rows) WITH ORDINALITY AS o
+            JOIN unnest(v_others) WITH ORDINALITY AS n (event_no, ordinality)
+              ON n.ordinality = o.ordinality
+        ), stored_rows AS MATERIALIZED (
+            -- the stored rows of these ids, by id alone (one look-up, which a
+            -- Citus cluster runs on every shard)
+            SELECT t.*
+            FROM calo_recon.transactions t
+            WHERE t.txn_id = ANY (ARRAY(SELECT o.txn_id FROM others o))
+        ), compared AS (
+            SELECT o.event_no, o.logged_at, o.txn_id,
+                   to_jsonb(t) AS stored,
+                   jsonb_build_object(
+                       'txn_id', o.txn_id, 'user_id', o.user_id, 'txn_type', o.txn_type,
+                       'source', o.source, 'action', o.action, 'currency', o.currency,
+                       'amount', o.amount, 'vat', o.vat, 'old_balance', o.old_balance,
+                       'new_balance', o.new_balance, 'payment_balance', o.payment_balance,
+                       'update_payment_balance', o.update_payment_balance,
+                       'metadata', o.metadata) AS incoming,
+                   t.txn_id IS NOT NULL
+                     AND ROW(o.user_id, o.txn_type, o.source, o.action, o.currency,
+                             o.amount, o.vat, o.old_balance, o.new_balance,
+                             o.payment_balance, o.update_payment_balance, o.metadata)
+                         IS NOT DISTINCT FROM
+                         ROW(t.user_id, t.txn_type, t.source, t.action, t.currency,
+                             t.amount, t.vat, t.old_balance, t.new_balance,
+                             t.payment_balance, t.update_payment_balance, t.metadata) AS same
+            FROM others o
+            LEFT JOIN stored_rows t ON t.txn_id = o.txn_id
+        ), conflicted AS (
+            INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+            SELECT v_source, c.event_no, c.logged_at, 'transaction', c.txn_id, 'conflict',
+                   jsonb_build_object('stored', c.stored, 'incoming', c.incoming), e.raw
+            FROM compared c
+            JOIN calo_recon.log_events e ON e.source_file = v_source AND e.event_no = c.event_no
+            WHERE NOT c.same
+            ORDER BY c.event_no
+            RETURNING 1
+        )
+        SELECT count(*) FILTER (WHERE c.same)::integer,
+               count(*) FILTER (WHERE NOT c.same)::integer
+        INTO v_dups, v_conflicts
+        FROM compared c;
+        v_quarantine := v_quarantine + v_conflicts;
+    END IF;
+
+    INSERT INTO calo_recon.ingested_files
+           (digest, file_name, bytes, events, transactions, duplicates, conflicts,
+            balance_errors, rejections, quarantined, repeated)
+    VALUES (v_digest, v_source, pg_catalog.octet_length(log), v_events, v_txns, v_dups,
+            v_conflicts, v_errors, v_rejections, v_quarantine, v_repeated);
+
+    RETURN QUERY
+    SELECT v_events, v_txns, v_dups, v_conflicts, v_errors, v_rejections, v_quarantine,
+           v_repeated;
+END;
+$fn$;
+COMMENT ON FUNCTION calo_recon.ingest_log_unreconciled(text, text) IS
+  'Internal to ingest_log and ingest_file: ingest_log without the final reconcile (the users of new transactions are queued in pending_reconcile)';
+CREATE OR REPLACE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    -- what those views run with the reader's rights that reads a table (so
+    -- not PUBLIC's): the report totals of the users still queued, from
+    -- their transactions (README "Reconciliation")
+    view_functions text[] := ARRAY['user_figures(text[], timestamptz, timestamptz)',
+                                   'user_day_figures(text[])', 'user_overdraft_episodes(text[])'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed', 'alert_queued'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    -- a write of an analyst or an operator to an input of the anomalies
+    -- (a verdict, a threshold, the active model) notes itself through a
+    -- trigger that runs with the writer's rights (daily_summary's counts)
+    note_changes text := 'GRANT INSERT (changed_table) ON calo_recon.anomaly_input_changes TO %I';
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+    IF kind <> 'monitor' THEN
+        FOREACH name IN ARRAY view_functions LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION calo_recon.%s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
+    END IF;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name)
+            || format(note_changes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format(note_changes, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views and the amount thresholds, EXECUTE on the functions the views compute the queued users'' report totals with), monitor (schema USAGE, the health view, the amount thresholds and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback, setting the amount rule''s thresholds; no other write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
+-- raise_alerts() replaced is an entry point again (SECURITY DEFINER, hardened)
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of calerts (issue 13)

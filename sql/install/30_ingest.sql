@@ -190,6 +190,9 @@ BEGIN
          v_other_rows, v_new_rows;
     IF v_new_rows IS NOT NULL THEN
         PERFORM calo_recon.alert_distributed(v_new_rows);
+        -- checked: not again by raise_alerts() (the shards queued them)
+        DELETE FROM calo_recon.alert_queue q
+        WHERE (q.user_id, q.txn_id) IN (SELECT r.user_id, r.txn_id FROM unnest(v_new_rows) r);
     END IF;
     -- errors and rejections already stored from an overlapping export
     v_repeated := v_valid - v_errors - v_rejections;

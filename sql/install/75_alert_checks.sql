@@ -80,6 +80,10 @@ BEGIN
     SELECT pg_catalog.max(e.error_id) INTO errors_top FROM calo_recon.balance_errors e;
     SELECT pg_catalog.max(q.quarantine_id) INTO quarantine_top FROM calo_recon.quarantine q;
 
+    -- on a Citus cluster, the insert-time check of the transactions a bare
+    -- INSERT or COPY stored (alert_queue, always empty on one node)
+    PERFORM calo_recon.alert_queued();
+
     -- new discrepancies, one alert each (a user's without a transaction share
     -- one open alert)
     WITH raised AS (
@@ -184,5 +188,5 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.raise_alerts() IS
-  'Raises the alerts no inserted transaction raises: discrepancy for each new balance error at or above the tolerance, conflict for each transaction id newly delivered with a different payload (both once, not for rows logged before now() - calo_recon.alert_backfill_age, and with calo_recon.alerts off only recorded as seen), refresh_failed or refresh_skipped when the last run that ended failed, stale_data when no file with transactions was loaded for calo_recon.max_data_age; resolves refresh alerts after a successful run and stale_data once data is fresh. One NOTIFY calo_recon_alerts for what it raised. Returns per kind the alerts raised and resolved. refresh() calls it at the end of every run';
+  'Raises the alerts no inserted transaction raises: discrepancy for each new balance error at or above the tolerance, conflict for each transaction id newly delivered with a different payload (both once, not for rows logged before now() - calo_recon.alert_backfill_age, and with calo_recon.alerts off only recorded as seen), refresh_failed or refresh_skipped when the last run that ended failed, stale_data when no file with transactions was loaded for calo_recon.max_data_age; resolves refresh alerts after a successful run and stale_data once data is fresh; on a Citus cluster, first the insert-time alerts of the transactions a bare INSERT or COPY stored (calo_recon.alert_queue). One NOTIFY calo_recon_alerts for what it raised. Returns per kind the alerts raised and resolved. refresh() calls it at the end of every run';
 REVOKE EXECUTE ON FUNCTION calo_recon.raise_alerts() FROM PUBLIC;

@@ -93,6 +93,91 @@ COMMENT ON FUNCTION calo_recon.alert_distributed(calo_recon.transactions[]) IS
   'Internal to the ingest on a Citus cluster: the insert-time alert check of the transactions it stored (calo_recon.alert_new_transactions() through calo_recon.alert_inbox)';
 REVOKE ALL ON FUNCTION calo_recon.alert_distributed(calo_recon.transactions[]) FROM PUBLIC;
 
+-- Insert-time alerts of a bare INSERT or COPY on a cluster: no ingest hands
+-- its rows to alert_distributed(), so a trigger on the shards of
+-- transactions queues them here, beside them (colocated by user_id, the
+-- pattern of track_new_transactions: the transition table read into arrays
+-- first, since Citus plans the insert and cannot read a transition table),
+-- and raise_alerts() (pg_cron, refresh()) checks them later through
+-- alert_distributed(): the rules keep their one home.  The ingest removes
+-- the entries of the rows it alerted itself, in the same transaction.  One
+-- entry per stored row; raise_alerts() deletes exactly the entries it read,
+-- so an entry committed meanwhile stays for the next one.  The trigger is
+-- created disabled: one node keeps its synchronous check (transactions_alert),
+-- and distribute() enables this one (citus_layout).
+CREATE TABLE calo_recon.alert_queue (
+    entry_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id  text   NOT NULL,
+    txn_id   text   NOT NULL
+);
+COMMENT ON TABLE calo_recon.alert_queue IS
+  'On a Citus cluster: transactions stored by a bare INSERT or COPY, waiting for their insert-time alert check, which the next raise_alerts() (and so refresh()) runs; the ingest removes the entries of the rows it checked itself. Always empty on one node';
+COMMENT ON COLUMN calo_recon.alert_queue.entry_id IS 'Surrogate key of the entry';
+COMMENT ON COLUMN calo_recon.alert_queue.user_id IS 'Wallet owner of the stored transaction';
+COMMENT ON COLUMN calo_recon.alert_queue.txn_id IS 'Transaction id of the stored transaction';
+
+CREATE FUNCTION calo_recon.queue_alert_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+    ids text[];
+BEGIN
+    SELECT pg_catalog.array_agg(n.user_id), pg_catalog.array_agg(n.txn_id) INTO users, ids
+    FROM new_rows n;
+    INSERT INTO calo_recon.alert_queue (user_id, txn_id)
+    SELECT q.user_id, q.txn_id
+    FROM unnest(users, ids) AS q (user_id, txn_id);  -- multi-argument form: unqualified
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.queue_alert_check() IS
+  'Trigger on a Citus cluster: queues inserted transactions in alert_queue for the alert check of the next raise_alerts()';
+CREATE TRIGGER transactions_alert_queue
+    AFTER INSERT ON calo_recon.transactions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.queue_alert_check();
+ALTER TABLE calo_recon.transactions DISABLE TRIGGER transactions_alert_queue;
+
+-- What raise_alerts() does with the queue: the rows of the entries it sees
+-- (read by user and id) through the ingest's path, then those entries
+-- deleted (also those whose row is gone).  No-op on one node.
+CREATE FUNCTION calo_recon.alert_queued()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    entries bigint[];
+    users text[];
+    ids text[];
+    queued calo_recon.transactions[];
+BEGIN
+    SELECT pg_catalog.array_agg(q.entry_id), pg_catalog.array_agg(q.user_id), pg_catalog.array_agg(q.txn_id)
+    INTO entries, users, ids
+    FROM calo_recon.alert_queue q;
+    IF entries IS NULL THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM calo_recon.alert_queue q
+    WHERE q.user_id = ANY (users) AND q.entry_id = ANY (entries);
+    -- the rows read on the shards, made transactions rows on the coordinator
+    WITH stored AS MATERIALIZED (
+        SELECT t.* FROM calo_recon.transactions t
+        WHERE (t.user_id, t.txn_id) IN (SELECT q.user_id, q.txn_id
+                                        FROM unnest(users, ids) AS q (user_id, txn_id))  -- multi-argument form: unqualified
+    )
+    SELECT pg_catalog.array_agg(ROW(s.*)::calo_recon.transactions ORDER BY s.txn_id) INTO queued
+    FROM stored s;
+    IF queued IS NOT NULL THEN
+        PERFORM calo_recon.alert_distributed(queued);
+    END IF;
+    RETURN coalesce(pg_catalog.cardinality(queued), 0);
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.alert_queued() IS
+  'Internal to raise_alerts(): the insert-time alert check (alert_distributed()) of the transactions queued in alert_queue by a bare INSERT or COPY on a Citus cluster, and the entries it read deleted; returns how many transactions it checked (0 on one node)';
+REVOKE ALL ON FUNCTION calo_recon.alert_queued() FROM PUBLIC;
+
 -- The layout, one home: which tables are distributed by user_id (in one
 -- colocation group), which are reference tables; every other table stays on
 -- the coordinator.  Triggers on distributed tables run on their shards
@@ -101,31 +186,35 @@ REVOKE ALL ON FUNCTION calo_recon.alert_distributed(calo_recon.transactions[]) F
 -- exactly that and stays; the alert check (the user's whole chain, and the
 -- alerts table on the coordinator), the note of anomaly inputs changed (a
 -- coordinator table) and the currency override (a query on its own
--- reference table) cannot, and are disabled.
+-- reference table) cannot, and are disabled.  The triggers installed
+-- disabled serve the cluster only, and distribute() enables them: the queue
+-- of the alert check (alert_queue) replaces the transactions' own.
 CREATE FUNCTION calo_recon.citus_layout()
-RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[])
+RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[], enabled_triggers name[])
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert,transactions_anomaly_input}'::name[]),
-           ('calo_recon.shard_anchors', 'distributed', '{}'),
-           ('calo_recon.balance_errors', 'distributed', '{}'),
-           ('calo_recon.negative_balance_rejections', 'distributed', '{}'),
-           ('calo_recon.reconciliation_findings', 'distributed', '{}'),
-           ('calo_recon.pending_reconcile', 'distributed', '{}'),
+    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert,transactions_anomaly_input}'::name[],
+            '{transactions_alert_queue}'::name[]),
+           ('calo_recon.shard_anchors', 'distributed', '{}', '{}'),
+           ('calo_recon.balance_errors', 'distributed', '{}', '{}'),
+           ('calo_recon.negative_balance_rejections', 'distributed', '{}', '{}'),
+           ('calo_recon.reconciliation_findings', 'distributed', '{}', '{}'),
+           ('calo_recon.pending_reconcile', 'distributed', '{}', '{}'),
+           ('calo_recon.alert_queue', 'distributed', '{}', '{}'),
            -- the report totals reconcile_placement() writes per shard group;
            -- day_totals (per currency and day) stays on the coordinator,
            -- where reconcile() sums user_day_totals again after the shards
-           ('calo_recon.user_totals', 'distributed', '{}'),
-           ('calo_recon.user_day_totals', 'distributed', '{}'),
-           ('calo_recon.overdraft_episode_totals', 'distributed', '{}'),
+           ('calo_recon.user_totals', 'distributed', '{}', '{}'),
+           ('calo_recon.user_day_totals', 'distributed', '{}', '{}'),
+           ('calo_recon.overdraft_episode_totals', 'distributed', '{}', '{}'),
            -- the scores beside their transactions, written per shard group
            -- by score_placement(); daily_summary counts live on a cluster
-           ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}'),
-           ('calo_recon.currencies', 'reference', '{currencies_override_builtin}')
+           ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}', '{}'),
+           ('calo_recon.currencies', 'reference', '{currencies_override_builtin}', '{}')
 $$;
 COMMENT ON FUNCTION calo_recon.citus_layout() IS
-  'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), and the triggers it disables there; tables not listed stay on the coordinator';
+  'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), the triggers it disables there and those (installed disabled) it enables; tables not listed stay on the coordinator';
 REVOKE ALL ON FUNCTION calo_recon.citus_layout() FROM PUBLIC;
 
 -- The rights grant_role() gives on routines, on the workers too: Citus
@@ -234,6 +323,15 @@ BEGIN
                                                         colocate_with := 'calo_recon.transactions');
         END IF;
         PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+    END LOOP;
+
+    -- the cluster's own triggers once every table has moved: the rows
+    -- copied into the shards were checked on one node
+    FOR t IN SELECT l.* FROM calo_recon.citus_layout() l LOOP
+        FOR i IN 1 .. coalesce(pg_catalog.array_length(t.enabled_triggers, 1), 0) LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER %I', t.table_name,
+                                      t.enabled_triggers[i]);
+        END LOOP;
     END LOOP;
 
     -- one anchor per shard: the first of k1, k2, ... that hashes into it

@@ -13,7 +13,9 @@
 # balance_breaks and precision_drift), the alerts too (insert-time,
 # raise_alerts(), those reconcile() resolves), reconcile() the same counts,
 # export_reports(), export_workbook() and export_dashboard() the same files;
-# the roles of grant_role() read and run what they may on the cluster; the
+# a bare INSERT and COPY raise on the cluster, at the next raise_alerts(),
+# the alerts one node raises at insert time (the ingest's rows are not
+# checked twice); the roles of grant_role() read and run what they may on the cluster; the
 # plans show the pushdown (the per-shard reconciliation one task per shard
 # on the workers, a user's findings one task).  Also the SQLSTATEs of
 # distribute()'s refusals and of a worker without a reference table's shard.
@@ -238,6 +240,30 @@ one_model_deleted=$(psql "${ONE[@]}" -c "$MODEL_DELETED" | paste -sd'|') || exit
 SCOPES="SELECT pg_catalog.string_agg(c || ':' || (SELECT pg_catalog.count(*) FROM calo_recon.model_scope(c)), ' ' ORDER BY c)
         FROM pg_catalog.unnest('{BHD,KWD,SAR}'::text[]) AS c"
 one_scopes=$(psql "${ONE[@]}" -c "$SCOPES") || exit 1
+# A bare INSERT and a bare COPY, not through the ingest: chain breaks,
+# arithmetic breaks, the amount rule and overdrafts of users of their own.
+# One node alerts them at insert time; the cluster queues them (alert_queue,
+# filled on the shards) for the next raise_alerts()
+BARE_SQL=$(cat <<'SQL'
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at) VALUES
+  ('bare-1', 'bare-user-a', 'CREDIT', 'SAR', 100, 0, 0, 100, '2024-06-01 10:00+00'),
+  ('bare-2', 'bare-user-a', 'DEBIT', 'SAR', 30, 0, 90, 60, '2024-06-01 11:00+00'),
+  ('bare-3', 'bare-user-a', 'DEBIT', 'SAR', 2000, 0, 60, -1940, '2024-06-01 12:00+00'),
+  ('bare-4', 'bare-user-b', 'CREDIT', 'SAR', 10, 0, 0, 15, '2024-06-01 10:00+00');
+COPY calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at) FROM STDIN WITH (FORMAT csv);
+bare-5,bare-user-a,CREDIT,SAR,3000,0,-1940,1060,2024-06-01 13:00+00
+bare-6,bare-user-c,DEBIT,SAR,5,0,10,3,2024-06-01 10:00+00
+bare-7,bare-user-b,DEBIT,SAR,40,0,10,-30,2024-06-01 11:00+00
+\.
+SQL
+)
+BARE_ALERTS="SELECT pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(a.x, E'\n' ORDER BY a.x))
+             FROM ($ALERTS WHERE a.user_id LIKE 'bare-user-%') a"
+BARE_KINDS="SELECT pg_catalog.string_agg(DISTINCT a.alert_kind, ' ' ORDER BY a.alert_kind) FROM calo_recon.alerts a
+            WHERE a.user_id LIKE 'bare-user-%'"
+psql "${ONE[@]}" <<<"$BARE_SQL" >/dev/null || { echo "FAIL the bare INSERT and COPY on one node"; exit 1; }
+one_bare=$(psql "${ONE[@]}" -c "$BARE_ALERTS") || exit 1
+one_bare_kinds=$(psql "${ONE[@]}" -c "$BARE_KINDS") || exit 1
 dropdb calo_citus_one
 
 # the cluster
@@ -260,7 +286,7 @@ psql "${CL[@]}" -c "$FIRST_DAY" -c "$BEFORE" >/dev/null || { echo "FAIL ingest a
 # gives it what it needs on the cluster (reapply_grants)
 psql "${CL[@]}" -c "CREATE ROLE citus_reader LOGIN" -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_reader', 'reader')" >/dev/null || exit 1
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(d.table_name || ':' || d.placement || ':' || d.shards, ' ' ORDER BY d.table_name::text) FROM calo_recon.distribute(8) d" 2>/dev/null | tail -n 1)
-check "distribute(8)" "calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.overdraft_episode_totals:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transaction_scores:distributed:8 calo_recon.transactions:distributed:8 calo_recon.user_day_totals:distributed:8 calo_recon.user_totals:distributed:8" "$got"
+check "distribute(8)" "calo_recon.alert_queue:distributed:8 calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.overdraft_episode_totals:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transaction_scores:distributed:8 calo_recon.transactions:distributed:8 calo_recon.user_day_totals:distributed:8 calo_recon.user_totals:distributed:8" "$got"
 check "the scores stored before distribute(), now in the shards: cluster = one node" "$one_before|0" \
   "$(psql "${CL[@]}" -c "$BEFORE_SCORES" -c "SELECT pg_catalog.pg_relation_size('calo_recon.transaction_scores')" | paste -sd'|')"
 check "the scores stored before distribute(): some" "t" "$([ "${one_before%% *}" -gt 0 ] && echo t || echo f)"
@@ -272,6 +298,10 @@ for call in "distribute()" "distribute(0)"; do
   check "$call refused: $want" "NOTICE:  $want" "$got"
 done
 psql "${CL[@]}" -c "$INGEST" >/dev/null || { echo "FAIL ingest on the cluster"; exit 1; }
+# the shards queued the ingest's rows for the alert check, and the ingest,
+# which checked them itself, removed them: raise_alerts() checks none again
+QUEUED="SELECT pg_catalog.count(*) FROM calo_recon.alert_queue"
+check "the ingest left no row queued for the alert check" "0" "$(psql "${CL[@]}" -c "$QUEUED")"
 psql "${CL[@]}" -c "$TRAIN" >/dev/null || { echo "FAIL train_model on the cluster"; exit 1; }
 psql "${CL[@]}" -c "$LATE" >/dev/null || { echo "FAIL the later ingest and raise_alerts() on the cluster"; exit 1; }
 psql "${CL[@]}" -c "$EXPORTS" >/dev/null || { echo "FAIL the exports on the cluster"; exit 1; }
@@ -353,6 +383,7 @@ check "the cluster raised alerts of each kind" "amount_rule arithmetic chain con
 check "reconcile() resolved the corrected rows' alerts" "3" "$one_resolved"
 check "model_scope() per currency: cluster = one node" "$one_scopes" "$(psql "${CL[@]}" -c "$SCOPES" 2>&1)"
 
+
 # The roles of grant_role() on the cluster: Citus runs a view's shard
 # queries, and the per-shard functions there, with the caller's rights.  A
 # reader reads every report as the owner does (and runs no job), an analyst
@@ -376,6 +407,23 @@ check "the operator runs the jobs: reconcile, raise_alerts, scoring, exports, re
                                                   calo_recon.score_transactions(true) || '|' ||
                                                   (SELECT pg_catalog.count(*) > 0 FROM calo_recon.export_reports('citus/operator')) || '|' ||
                                                   (calo_recon.refresh('citus-late')).status" 2>&1)"
+
+# the bare INSERT and COPY: queued on the shards, no alert yet; the next
+# raise_alerts() raises what one node raised at insert time and empties the
+# queue; raised again after their alerts are resolved, it raises none
+psql "${CL[@]}" <<<"$BARE_SQL" >/dev/null || { echo "FAIL the bare INSERT and COPY on the cluster"; exit 1; }
+check "the bare INSERT and COPY: 7 rows queued, no alert yet" "7|0" \
+  "$(psql "${CL[@]}" -c "$QUEUED" -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a WHERE a.user_id LIKE 'bare-user-%'" | paste -sd'|')"
+check "the bare rows raise amount_rule, arithmetic, chain and overdraft alerts on one node" "4" \
+  "$(tr ' ' '\n' <<<"$one_bare_kinds" | grep -cxE 'amount_rule|arithmetic|chain|overdraft')"
+psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.raise_alerts()" >/dev/null || { echo "FAIL raise_alerts() after the bare rows"; exit 1; }
+check "the bare rows' alerts after raise_alerts(): cluster = one node" "$one_bare" "$(psql "${CL[@]}" -c "$BARE_ALERTS")"
+check "raise_alerts() emptied the queue" "0" "$(psql "${CL[@]}" -c "$QUEUED")"
+check "resolved, the bare rows' alerts are not raised again by raise_alerts()" "0" \
+  "$(psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a, calo_recon.resolve_alert(a.alert_id, 'seen') r
+                         WHERE a.user_id LIKE 'bare-user-%' AND a.resolved_at IS NULL" \
+                     -c "SELECT pg_catalog.count(*) FROM calo_recon.raise_alerts()" \
+                     -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a WHERE a.user_id LIKE 'bare-user-%' AND a.resolved_at IS NULL" | tail -n 1)"
 
 # A worker without its copy of a reference table (here its shard renamed,
 # in a transaction rolled back) says so: 55000

@@ -67,7 +67,7 @@ SELECT line FROM (
     SELECT 'index ' || pg_get_indexdef(i.indexrelid)
     FROM members m JOIN pg_index i ON m.classid = 'pg_class'::regclass AND i.indrelid = m.objid
     UNION ALL
-    SELECT 'trigger ' || pg_get_triggerdef(t.oid)
+    SELECT 'trigger ' || pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
     FROM members m JOIN pg_trigger t ON m.classid = 'pg_class'::regclass AND t.tgrelid = m.objid AND NOT t.tgisinternal
     UNION ALL
     SELECT 'dumped ' || x.oid::regclass || ' ' || coalesce(x.cond, '')

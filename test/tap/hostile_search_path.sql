@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(94);
+SELECT plan(95);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -413,7 +413,18 @@ INSERT INTO entry_points VALUES
   ('alert_distributed', $$SELECT calo_recon.alert_distributed(ARRAY(SELECT t FROM calo_recon.transactions t
                                                                     ORDER BY t.txn_id LIMIT 2))$$),
   ('INSERT alert_inbox (the alert check on a cluster)',
-   $$INSERT INTO calo_recon.alert_inbox SELECT t.* FROM calo_recon.transactions t ORDER BY t.txn_id LIMIT 2$$);
+   $$INSERT INTO calo_recon.alert_inbox SELECT t.* FROM calo_recon.transactions t ORDER BY t.txn_id LIMIT 2$$),
+  -- a bare INSERT queued as on a cluster (the queue's trigger enabled as
+  -- distribute() does), then checked as raise_alerts() does
+  ('alert_queued (a bare INSERT queued as on a cluster)',
+   $e$DO $do$ BEGIN
+       ALTER TABLE calo_recon.transactions ENABLE TRIGGER transactions_alert_queue;
+       DELETE FROM calo_recon.transactions t WHERE t.txn_id OPERATOR(pg_catalog.=) 'TAP-HSP-QUEUED';
+       INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+       VALUES ('TAP-HSP-QUEUED', 'tap-hsp-1', 'DEBIT', 'SAR', 2000, 0, 100, -1900, '2024-07-09 00:00+00');
+       ALTER TABLE calo_recon.transactions DISABLE TRIGGER transactions_alert_queue;
+       PERFORM calo_recon.alert_queued();
+     END $do$$e$);
 -- every view of the schema
 INSERT INTO entry_points
 SELECT 'view ' || c.relname, format('SELECT * FROM calo_recon.%I', c.relname)

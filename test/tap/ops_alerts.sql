@@ -3,7 +3,7 @@
 -- (Two people acknowledging at once: test/specs/alert_acknowledge.spec.)
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(47);
+SELECT plan(49);
 
 CREATE ROLE calo_tap_ops_operator;
 CREATE ROLE calo_tap_ops_analyst;
@@ -26,6 +26,13 @@ SELECT throws_ok($$INSERT INTO calo_recon.alert_kinds VALUES ('loud', 'page-ever
 INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
 VALUES ('TAP-AL-1', 'tap-al', 'DEBIT', 'SAR', 5000, 0, 100, -4900, '2025-01-01 00:00+00'),
        ('TAP-AL-2', 'tap-al', 'CREDIT', 'SAR', 6000, 0, -4900, 1100, '2025-01-01 01:00+00');
+-- one node keeps the check at insert time: the cluster's queue of bare
+-- inserts (alert_queue, for raise_alerts()) stays empty, its trigger disabled
+SELECT is((SELECT count(*)::int FROM calo_recon.alert_queue), 0,
+          'one node: an insert queues nothing for raise_alerts() (alerted at once)');
+SELECT is((SELECT tgenabled::text FROM pg_trigger
+           WHERE tgrelid = 'calo_recon.transactions'::regclass AND tgname = 'transactions_alert_queue'), 'D',
+          'one node: the queue trigger of a cluster is installed disabled');
 SELECT is((SELECT array_agg(alert_kind || ':' || status || ':' || severity ORDER BY alert_id)
            FROM calo_recon.alerts JOIN calo_recon.alert_kinds USING (alert_kind) WHERE user_id = 'tap-al'),
           ARRAY['overdraft:open:warning', 'amount_rule:open:info', 'amount_rule:open:info'],
