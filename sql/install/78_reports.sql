@@ -248,6 +248,8 @@ BEGIN
         RETURN 0;
     END IF;
     PERFORM calo_recon.lock_writer();
+    -- counted again even when nothing was noted: a change no trigger saw
+    -- (triggers disabled, as by a data-only restore) lasts one run at most
     DELETE FROM calo_recon.anomaly_day_totals;
     -- one statement: the changes deleted are those its count saw
     WITH counted AS (DELETE FROM calo_recon.anomaly_input_changes)
