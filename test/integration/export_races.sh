@@ -128,10 +128,10 @@ chown postgres "$RACES/h1/.calo_recon_manifest"
 out=$(timeout "$GUARD" psql -X -q -At -d "$DB" \
       -c "SELECT count(*) FROM calo_recon.export_reports('races/h1')" 2>&1) && rc=0 || rc=$?
 [ "$rc" -ne 124 ] || fail "H1: export_reports hung on a FIFO manifest (killed after ${GUARD} s)"
-echo "$out" | grep -q 'is not a regular file' || fail "H1: expected 42809, got: $out"
+grep -q 'is not a regular file' <<<"$out" || fail "H1: expected 42809, got: $out"
 state=$(q -c "DO \$\$ BEGIN PERFORM calo_recon.export_workbook('races/h1/book.xlsx');
               EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'STATE %', SQLSTATE; END \$\$" 2>&1 || true)
-echo "$state" | grep -q "STATE 42809" || fail "H1: workbook: expected 42809, got: $state"
+grep -q "STATE 42809" <<<"$state" || fail "H1: workbook: expected 42809, got: $state"
 [ -p "$RACES/h1/.calo_recon_manifest" ] || fail "H1: the FIFO was replaced"
 no_temporaries "$RACES/h1" H1
 
@@ -143,7 +143,7 @@ wait_for_lock_wait h1race >/dev/null
 as_nobody mkfifo "$RACES/h1/.calo_recon_manifest"
 unlock_table
 finish_export h1race
-echo "$out" | grep -q 'is not a regular file' || fail "H1: FIFO planted mid-export: expected 42809, got: $out"
+grep -q 'is not a regular file' <<<"$out" || fail "H1: FIFO planted mid-export: expected 42809, got: $out"
 no_temporaries "$RACES/h1" "H1 mid-export"
 echo "export_races: H1 ok"
 fi
@@ -169,10 +169,10 @@ unlock_table
 finish_export p1
 echo victim | cmp -s - "$OUTSIDE/victim.xlsx" || fail "P1: the outside file was overwritten ($out)"
 outside_untouched P1
-if echo "$out" | grep -qx '[0-9][0-9]*'; then
+if grep -qx '[0-9][0-9]*' <<<"$out"; then
   [ -f "$RACES/p1/book.xlsx" ] && [ ! -L "$RACES/p1/book.xlsx" ] || fail "P1: no workbook in the folder"
 else
-  echo "$out" | grep -q ERROR || fail "P1: $out"
+  grep -q ERROR <<<"$out" || fail "P1: $out"
 fi
 echo "export_races: P1 ok ($out)"
 fi
@@ -216,7 +216,7 @@ reports=$(find "$OUTSIDE/dest" -name '*.csv' -o -name '.calo_recon_manifest' | s
 if [ "$out" = 10 ]; then
   [ "$(ls "$RACES/p3.moved"/*.csv | wc -l)" = 10 ] || fail "P3: reports missing from the folder"
 else
-  echo "$out" | grep -q ERROR || fail "P3: $out"
+  grep -q ERROR <<<"$out" || fail "P3: $out"
 fi
 echo "export_races: P3 ok ($out)"
 fi
@@ -233,7 +233,7 @@ unlock_table
 finish_export p3m
 left=$(cd "$OUTSIDE/p3m" && find . -mindepth 1 | sort)
 [ -z "$left" ] || fail "P3M: written into the folder moved outside: $left ($out)"
-echo "$out" | grep -q 'was moved out of calo_recon.export_directory' || fail "P3M: expected 42501, got: $out"
+grep -q 'was moved out of calo_recon.export_directory' <<<"$out" || fail "P3M: expected 42501, got: $out"
 echo "export_races: P3M ok"
 fi
 

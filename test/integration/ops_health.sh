@@ -25,12 +25,12 @@ q -c "SELECT calo_recon.grant_role('$MONITOR', 'monitor')" >/dev/null
 # the success log line, at LOG level (here sent to the client)
 out=$(PGOPTIONS='-c client_min_messages=log' psql -X -q -At -d "$DB" -c "SELECT run_id FROM calo_recon.refresh('samples')" 2>&1)
 run=$(echo "$out" | tail -n 1)
-echo "$out" | grep -Eq "^LOG:  calo_recon\.refresh\(\) run $run succeeded in [0-9:.]+: 2 files, 14 transactions, [0-9]+ users reconciled, [0-9]+ breaks, 0 scored$" \
+grep -Eq "^LOG:  calo_recon\.refresh\(\) run $run succeeded in [0-9:.]+: 2 files, 14 transactions, [0-9]+ users reconciled, [0-9]+ breaks, 0 scored$" <<<"$out" \
   || { echo "$out"; fail "no success LOG line for run $run"; }
 # a failed run writes no success line
 out=$(PGOPTIONS='-c client_min_messages=log' psql -X -q -At -d "$DB" -c "SELECT status FROM calo_recon.refresh('../etc')" 2>&1)
-echo "$out" | grep -q 'succeeded in' && fail "a failed run logged success"
-echo "$out" | grep -q '^failed$' || { echo "$out"; fail "the failing run did not fail"; }
+grep -q 'succeeded in' <<<"$out" && fail "a failed run logged success"
+grep -q '^failed$' <<<"$out" || { echo "$out"; fail "the failing run did not fail"; }
 
 # the exporter recipe, query by query, as the monitor
 python3 - "$DB" "$MONITOR" <<'PY' || fail "postgres_exporter recipe"
@@ -60,6 +60,6 @@ PY
 
 # check_health() for the monitor: the failed run makes it RH001
 err=$(psql -X -q -At -U "$MONITOR" -d "$DB" -v VERBOSITY=verbose -c "\\set VERBOSITY verbose" -c "SELECT calo_recon.check_health('1 day')" 2>&1 || true)
-echo "$err" | grep -q 'ERROR:  RH001: calo_recon is unhealthy: refresh() run [0-9]* failed: 42501' \
+grep -q 'ERROR:  RH001: calo_recon is unhealthy: refresh() run [0-9]* failed: 42501' <<<"$err" \
   || { echo "$err"; fail "check_health() did not raise RH001 for the monitor"; }
 echo "ops_health: ok"

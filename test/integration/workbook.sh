@@ -74,7 +74,7 @@ done
 # a group the server's user does not belong to: 42501, nothing published
 other=$(getent group | cut -d: -f1,4 | awk -F: '$1 != "postgres" && $2 !~ /(^|,)postgres(,|$)/ {print $1; exit}')
 state=$(q -c "SET calo_recon.export_group = '$other'" -c "DO \$\$ BEGIN PERFORM calo_recon.export_reports('workbook/other'); EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'STATE %', SQLSTATE; END \$\$" 2>&1 || true)
-echo "$state" | grep -q "STATE 42501" || fail "a foreign export_group ($other) was not refused: $state"
+grep -q "STATE 42501" <<<"$state" || fail "a foreign export_group ($other) was not refused: $state"
 [ -z "$(ls "$CR_ROOT/export/workbook/other" 2>/dev/null)" ] || fail "files published despite the refused group"
 
 /usr/bin/python3 - "$book" "$expected" "$rows" "$split" "$split_rows" "$anomaly_order" <<'PY' || fail "read-back check failed"
@@ -207,17 +207,17 @@ chown postgres "$outside" 2>/dev/null || true
 ln -sfn "$outside" "$CR_ROOT/export/escape"
 trap 'rm -rf "$outside" "$CR_ROOT/export/escape"; dropdb --if-exists "$DB" >/dev/null 2>&1 || true' EXIT
 state=$(q -c "DO \$\$ BEGIN PERFORM calo_recon.export_reports('escape/sub'); EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'STATE %', SQLSTATE; END \$\$" 2>&1 || true)
-echo "$state" | grep -q "STATE 42501" || fail "symlinked folder not refused: $state"
+grep -q "STATE 42501" <<<"$state" || fail "symlinked folder not refused: $state"
 [ -z "$(ls -A "$outside")" ] || fail "something was written outside the export folder"
 state=$(q -c "DO \$\$ BEGIN PERFORM calo_recon.export_workbook('escape/book.xlsx'); EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'STATE %', SQLSTATE; END \$\$" 2>&1 || true)
-echo "$state" | grep -q "STATE 42501" || fail "symlinked workbook folder not refused: $state"
+grep -q "STATE 42501" <<<"$state" || fail "symlinked workbook folder not refused: $state"
 
 # a symbolic link in place of a report file is never replaced (58P02)
 mkdir -p "$CR_ROOT/export/links"
 chown postgres "$CR_ROOT/export/links" 2>/dev/null || true
 ln -sfn "$outside/target.csv" "$CR_ROOT/export/links/transactions.csv"
 state=$(q -c "DO \$\$ BEGIN PERFORM calo_recon.export_reports('links'); EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'STATE %', SQLSTATE; END \$\$" 2>&1 || true)
-echo "$state" | grep -q "STATE 58P02" || fail "symlinked report file not refused: $state"
+grep -q "STATE 58P02" <<<"$state" || fail "symlinked report file not refused: $state"
 [ ! -e "$outside/target.csv" ] || fail "wrote through a symlink"
 ls -A "$CR_ROOT/export/links" | grep -q '\.tmp$' && fail "temporary file left behind"
 rm -rf "$CR_ROOT/export/links"
