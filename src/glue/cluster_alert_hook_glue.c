@@ -1,6 +1,6 @@
 /*
- * cluster_alert_hook_glue.c: the insert-time alert check of a client's bare
- * INSERT or COPY into calo_recon.transactions on a Citus cluster (README
+ * cluster_alert_hook_glue.c: the insert-time alert check of what a client's
+ * statement inserts into calo_recon.transactions on a Citus cluster (README
  * "Scaling out with Citus").
  *
  * On one node the transactions' own trigger checks the new rows.  On a
@@ -9,16 +9,19 @@
  * in calo_recon.alert_queue, and nothing on the coordinator fires: Citus
  * plans the statement away from the coordinator's table.  When this library
  * is loaded on the coordinator from the start (shared_preload_libraries),
- * the end of every client statement that inserted into calo_recon.transactions
- * runs calo_recon.alert_queued() there, inside the statement's transaction:
- * the queued rows get the one node's check (the rules keep their one home in
- * alert_new_transactions()) before the client sees the statement complete.
- * What a statement inside a function inserts, and every insert when the
- * library is not preloaded, waits for the next raise_alerts().
+ * the end of every client statement that inserted into calo_recon.transactions,
+ * itself or in a function it called, runs calo_recon.alert_queued() there,
+ * inside the statement's transaction: the queued rows get the one node's
+ * check (the rules keep their one home in alert_new_transactions()) before
+ * the client sees the statement complete.  The ingest checks its own rows and
+ * removes their entries, so at its end the queue holds none of them.
+ * Without the preload, and for a statement sent to a worker, the rows wait
+ * for the next raise_alerts().
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "executor/executor.h"
@@ -27,6 +30,7 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "citus_glue.h"
@@ -39,6 +43,9 @@ static ProcessUtility_hook_type prev_process_utility = NULL;
 /* statements being run inside another one: not a client's statement */
 static int	nesting_level = 0;
 
+/* a statement of the current client statement inserted into transactions */
+static bool transactions_inserted = false;
+
 /* calo_recon.transactions, InvalidOid where calo_recon is not installed */
 static Oid
 transactions_relid(void)
@@ -48,9 +55,11 @@ transactions_relid(void)
 	return OidIsValid(schema) ? get_relname_relid("transactions", schema) : InvalidOid;
 }
 
+/* Whether the plan inserts into calo_recon.transactions (a catalog look-up only for one that inserts) */
 static bool
-plan_inserts_into(const PlannedStmt *plan, Oid relid)
+plan_inserts_into_transactions(const PlannedStmt *plan)
 {
+	Oid			relid = InvalidOid;
 	ListCell   *cell;
 
 	/* Citus keeps the statement's own range table for the permission checks */
@@ -59,7 +68,7 @@ plan_inserts_into(const PlannedStmt *plan, Oid relid)
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, cell);
 		AclMode		required;
 
-		if (rte->rtekind != RTE_RELATION || rte->relid != relid)
+		if (rte->rtekind != RTE_RELATION)
 			continue;
 #if PG_VERSION_NUM >= 160000
 		required = rte->perminfoindex == 0 ? 0
@@ -67,7 +76,11 @@ plan_inserts_into(const PlannedStmt *plan, Oid relid)
 #else
 		required = rte->requiredPerms;
 #endif
-		if ((required & ACL_INSERT) != 0)
+		if ((required & ACL_INSERT) == 0)
+			continue;
+		if (!OidIsValid(relid) && !OidIsValid(relid = transactions_relid()))
+			return false;
+		if (rte->relid == relid)
 			return true;
 	}
 	return false;
@@ -116,6 +129,40 @@ check_queued_rows(Oid relid)
 	PG_END_TRY();
 }
 
+/* At the end of a client statement: the check, when it inserted */
+static void
+end_of_client_statement(void)
+{
+	Oid			relid;
+
+	if (!transactions_inserted)
+		return;
+	transactions_inserted = false;
+	/* ROLLBACK, or a statement of a failed transaction block: nothing to check */
+	if (!IsTransactionState() || IsAbortedTransactionBlockState())
+		return;
+	relid = transactions_relid();
+	if (!OidIsValid(relid))
+		return;
+	/* a utility statement (a CALL whose procedure committed) may leave none */
+	if (ActiveSnapshotSet())
+		check_queued_rows(relid);
+	else
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		check_queued_rows(relid);
+		PopActiveSnapshot();
+	}
+}
+
+/* An aborted statement's rows are gone, and so is their queue */
+static void
+forget_inserts_at_abort(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		transactions_inserted = false;
+}
+
 static void
 alert_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
 {
@@ -138,7 +185,6 @@ static void
 alert_executor_finish(QueryDesc *queryDesc)
 {
 	bool		client_statement = nesting_level == 0;
-	Oid			relid;
 
 	nesting_level++;
 	PG_TRY();
@@ -153,9 +199,10 @@ alert_executor_finish(QueryDesc *queryDesc)
 		nesting_level--;
 	}
 	PG_END_TRY();
-	if (client_statement && (relid = transactions_relid()) != InvalidOid
-		&& plan_inserts_into(queryDesc->plannedstmt, relid))
-		check_queued_rows(relid);
+	if (plan_inserts_into_transactions(queryDesc->plannedstmt))
+		transactions_inserted = true;
+	if (client_statement)
+		end_of_client_statement();
 }
 
 static void
@@ -179,7 +226,7 @@ alert_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 		nesting_level--;
 	}
 	PG_END_TRY();
-	if (client_statement && IsA(statement, CopyStmt))
+	if (IsA(statement, CopyStmt))
 	{
 		CopyStmt   *copy = (CopyStmt *) statement;
 		Oid			relid;
@@ -187,8 +234,10 @@ alert_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 		if (copy->is_from && copy->relation != NULL
 			&& (relid = transactions_relid()) != InvalidOid
 			&& RangeVarGetRelid(copy->relation, NoLock, true) == relid)
-			check_queued_rows(relid);
+			transactions_inserted = true;
 	}
+	if (client_statement && !IsA(statement, TransactionStmt))
+		end_of_client_statement();
 }
 
 void
@@ -200,4 +249,5 @@ calo_cluster_alert_hook_install(void)
 	ExecutorFinish_hook = alert_executor_finish;
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = alert_process_utility;
+	RegisterXactCallback(forget_inserts_at_abort, NULL);
 }

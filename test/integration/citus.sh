@@ -13,10 +13,10 @@
 # balance_breaks and precision_drift), the alerts too (insert-time,
 # raise_alerts(), those reconcile() resolves), reconcile() the same counts,
 # export_reports(), export_workbook() and export_dashboard() the same files;
-# a client's bare INSERT and COPY raise on the cluster, at the end of the
-# statement, the alerts one node raises at insert time, and an INSERT run
-# inside a function raises them at the next raise_alerts() (the ingest's
-# rows are not checked twice); an override of a built-in currency replaces
+# a client's bare INSERT and COPY, and an INSERT inside a DO block, raise on
+# the cluster, at the end of the client's statement, the alerts one node
+# raises at insert time, and an INSERT sent to a worker raises them at the
+# next raise_alerts() (the ingest's rows are not checked twice); an override of a built-in currency replaces
 # it on every placement of the reference table; the roles of grant_role() read and run what they may on the cluster; the
 # plans show the pushdown (the per-shard reconciliation one task per shard
 # on the workers, a user's findings one task).  Also the SQLSTATEs of
@@ -260,27 +260,27 @@ bare-7,bare-user-b,DEBIT,SAR,40,0,10,-30,2024-06-01 11:00+00
 \.
 SQL
 )
-# the same rules inserted by a statement inside a function: no client
-# statement's end on the cluster, so the queue waits for raise_alerts()
-NESTED_SQL=$(cat <<'SQL'
-DO $$ BEGIN
-  INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at) VALUES
+# the same rules inserted by a statement inside a function (checked at the
+# end of the client's statement on the cluster too) and by one sent to a
+# worker (no coordinator there: the queue waits for raise_alerts())
+WORKER_ROWS="INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at) VALUES
     ('nested-1', 'nested-user-a', 'CREDIT', 'SAR', 50, 0, 0, 50, '2024-06-02 10:00+00'),
     ('nested-2', 'nested-user-a', 'DEBIT', 'SAR', 20, 0, 40, 20, '2024-06-02 11:00+00'),
-    ('nested-3', 'nested-user-b', 'DEBIT', 'SAR', 80, 0, 10, -70, '2024-06-02 10:00+00');
-END $$;
-SQL
-)
+    ('nested-3', 'nested-user-b', 'DEBIT', 'SAR', 80, 0, 10, -70, '2024-06-02 10:00+00')"
+NESTED_SQL="DO \$\$ BEGIN ${WORKER_ROWS}; END \$\$"
+WORKER_ROWS=${WORKER_ROWS//nested-/worker-}
 BARE_ALERTS="SELECT pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(a.x, E'\n' ORDER BY a.x))
              FROM ($ALERTS WHERE a.user_id LIKE 'bare-user-%') a"
 NESTED_ALERTS=${BARE_ALERTS//bare-user-/nested-user-}
+WORKER_ALERTS=${BARE_ALERTS//bare-user-/worker-user-}
 BARE_KINDS="SELECT pg_catalog.string_agg(DISTINCT a.alert_kind, ' ' ORDER BY a.alert_kind) FROM calo_recon.alerts a
             WHERE a.user_id LIKE 'bare-user-%'"
 psql "${ONE[@]}" <<<"$BARE_SQL" >/dev/null || { echo "FAIL the bare INSERT and COPY on one node"; exit 1; }
 one_bare=$(psql "${ONE[@]}" -c "$BARE_ALERTS") || exit 1
 one_bare_kinds=$(psql "${ONE[@]}" -c "$BARE_KINDS") || exit 1
-psql "${ONE[@]}" <<<"$NESTED_SQL" >/dev/null || { echo "FAIL the INSERT inside a function on one node"; exit 1; }
+psql "${ONE[@]}" -c "$NESTED_SQL" -c "$WORKER_ROWS" >/dev/null || { echo "FAIL the INSERT inside a function on one node"; exit 1; }
 one_nested=$(psql "${ONE[@]}" -c "$NESTED_ALERTS") || exit 1
+one_worker=$(psql "${ONE[@]}" -c "$WORKER_ALERTS") || exit 1
 dropdb calo_citus_one
 
 # the cluster
@@ -437,23 +437,26 @@ $BARE_SQL
 $BARE_ALERTS;
 $QUEUED;
 COMMIT;" | paste -sd'|')"
-# inside a function: queued on the shards, no alert yet; the next
-# raise_alerts() raises what one node raised at insert time and empties the
-# queue
-psql "${CL[@]}" <<<"$NESTED_SQL" >/dev/null || { echo "FAIL the INSERT inside a function on the cluster"; exit 1; }
-check "the INSERT inside a function: 3 rows queued, no alert yet" "3|0" \
-  "$(psql "${CL[@]}" -c "$QUEUED" -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a WHERE a.user_id LIKE 'nested-user-%'" | paste -sd'|')"
+# inside a DO block: checked at the end of the client's statement too
 check "the rows inserted inside a function raise chain and overdraft alerts on one node" "t" \
   "$([ "${one_nested%% *}" -ge 2 ] && echo t || echo f)"
+check "the INSERT inside a DO block: its alerts at its end, cluster = one node; none queued" "$one_nested|0" \
+  "$(psql "${CL[@]}" -c "$NESTED_SQL" -c "$NESTED_ALERTS" -c "$QUEUED" | paste -sd'|')"
+# sent to a worker: queued on the shards, no alert yet (the alerts live on
+# the coordinator); the next raise_alerts() raises what one node raised at
+# insert time and empties the queue
+psql "${CL[@]}" -p "${CITUS_PORTS[1]}" -c "$WORKER_ROWS" >/dev/null || { echo "FAIL the INSERT sent to a worker"; exit 1; }
+check "the INSERT sent to a worker: 3 rows queued, no alert yet" "3|0" \
+  "$(psql "${CL[@]}" -c "$QUEUED" -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a WHERE a.user_id LIKE 'worker-user-%'" | paste -sd'|')"
 psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.raise_alerts()" >/dev/null || { echo "FAIL raise_alerts() after the queued rows"; exit 1; }
-check "the queued rows' alerts after raise_alerts(): cluster = one node" "$one_nested" "$(psql "${CL[@]}" -c "$NESTED_ALERTS")"
+check "the queued rows' alerts after raise_alerts(): cluster = one node" "$one_worker" "$(psql "${CL[@]}" -c "$WORKER_ALERTS")"
 check "raise_alerts() emptied the queue" "0" "$(psql "${CL[@]}" -c "$QUEUED")"
 check "resolved, the bare and queued rows' alerts are not raised again by raise_alerts()" "0" \
   "$(psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a, calo_recon.resolve_alert(a.alert_id, 'seen') r
-                         WHERE (a.user_id LIKE 'bare-user-%' OR a.user_id LIKE 'nested-user-%') AND a.resolved_at IS NULL" \
+                         WHERE a.user_id ~ '^(bare|nested|worker)-user-' AND a.resolved_at IS NULL" \
                      -c "SELECT pg_catalog.count(*) FROM calo_recon.raise_alerts()" \
                      -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a
-                         WHERE (a.user_id LIKE 'bare-user-%' OR a.user_id LIKE 'nested-user-%') AND a.resolved_at IS NULL" | tail -n 1)"
+                         WHERE a.user_id ~ '^(bare|nested|worker)-user-' AND a.resolved_at IS NULL" | tail -n 1)"
 
 # an override of a built-in currency (an INSERT of its code) replaces the
 # built-in row on every placement of the reference table, as on one node
