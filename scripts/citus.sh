@@ -83,7 +83,9 @@ citus_start() {
     # Citus nodes reach each other over TCP on the loopback address.
     while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
     {
-      echo "shared_preload_libraries = 'citus'"
+      # calo_recon on the coordinator from the start: the insert-time alert
+      # check of a client's bare INSERT or COPY (README "Scaling out with Citus")
+      echo "shared_preload_libraries = 'citus,calo_recon'"
       echo "listen_addresses = '127.0.0.1'"
       echo "port = $port"
       echo "unix_socket_directories = '$dir'"

@@ -51,7 +51,9 @@ fi
 if want regress || want tap || want integration; then
   source scripts/cluster.sh
   trap cluster_destroy EXIT
-  cluster_start "shared_preload_libraries = 'pg_cron'" "cron.database_name = 'postgres'" "cron.use_background_workers = on"
+  # calo_recon preloaded as a Citus coordinator loads it: its statement
+  # hooks (src/glue/cluster_alert_hook_glue.c) run under every test
+  cluster_start "shared_preload_libraries = 'pg_cron,calo_recon'" "cron.database_name = 'postgres'" "cron.use_background_workers = on"
   echo "cluster: $CR_ROOT (port $PGPORT)"
   stage_began=$SECONDS
 

@@ -36,11 +36,15 @@ INSERT INTO calo_recon.currencies (code, minor_unit, builtin) VALUES
 
 -- An override of a built-in currency replaces the built-in row, so that a
 -- restored dump (CREATE EXTENSION, then the user rows) never collides.
+-- The row is deleted from the relation the trigger fired on: on a Citus
+-- cluster, where currencies is a reference table, that is its placement on
+-- each node, and the trigger there may reach nothing else.
 CREATE FUNCTION calo_recon.currencies_override_builtin() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        DELETE FROM calo_recon.currencies WHERE code = NEW.code AND builtin;
+        EXECUTE pg_catalog.format('DELETE FROM %I.%I WHERE code = $1 AND builtin', TG_TABLE_SCHEMA, TG_TABLE_NAME)
+        USING NEW.code;
     ELSIF NEW.builtin AND OLD.builtin THEN
         NEW.builtin := false;
     END IF;

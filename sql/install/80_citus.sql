@@ -183,10 +183,11 @@ REVOKE ALL ON FUNCTION calo_recon.alert_queued() FROM PUBLIC;
 -- the coordinator.  Triggers on distributed tables run on their shards
 -- (citus.enable_unsafe_triggers), where a query may only reach the
 -- colocated shards on the same node: the reconcile queue trigger does
--- exactly that and stays; the alert check (the user's whole chain, and the
--- alerts table on the coordinator), the note of anomaly inputs changed (a
--- coordinator table) and the currency override (a query on its own
--- reference table) cannot, and are disabled.  The triggers installed
+-- exactly that and stays, and so does the currency override of the
+-- reference table (it changes only the placement it fires on); the alert
+-- check (the user's whole chain, and the alerts table on the coordinator)
+-- and the note of anomaly inputs changed (a coordinator table) cannot, and
+-- are disabled.  The triggers installed
 -- disabled serve the cluster only, and distribute() enables them: the queue
 -- of the alert check (alert_queue) replaces the transactions' own.
 CREATE FUNCTION calo_recon.citus_layout()
@@ -211,7 +212,8 @@ AS $$
            -- the scores beside their transactions, written per shard group
            -- by score_placement(); daily_summary counts live on a cluster
            ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}', '{}'),
-           ('calo_recon.currencies', 'reference', '{currencies_override_builtin}', '{}')
+           -- its override trigger replaces the built-in row on each placement
+           ('calo_recon.currencies', 'reference', '{}', '{}')
 $$;
 COMMENT ON FUNCTION calo_recon.citus_layout() IS
   'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), the triggers it disables there and those (installed disabled) it enables; tables not listed stay on the coordinator';
@@ -265,6 +267,7 @@ DECLARE
     t record;
     key_columns text;
     key_name name;
+    preloaded boolean;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
         RAISE EXCEPTION 'calo_recon.distribute: Citus is not installed in this database'
@@ -344,6 +347,22 @@ BEGIN
     WHERE s.logicalrelid = 'calo_recon.shard_anchors'::regclass
       AND pg_catalog.worker_hash('k' || g.i) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer
     ORDER BY s.shardid, g.i;
+
+    -- a client's bare INSERT or COPY into transactions is alerted at the end
+    -- of its statement only by a coordinator that loads calo_recon from the
+    -- start (src/glue/cluster_alert_hook_glue.c)
+    BEGIN
+        preloaded := pg_catalog.concat_ws(',', pg_catalog.current_setting('shared_preload_libraries'),
+                                          pg_catalog.current_setting('session_preload_libraries'))
+                     ~ '(^|[\s,"])calo_recon([\s,"]|$)';
+    EXCEPTION WHEN insufficient_privilege THEN
+        preloaded := NULL;  -- not readable without pg_read_all_settings: no claim
+    END;
+    IF NOT preloaded THEN
+        RAISE WARNING 'calo_recon.distribute: calo_recon is not preloaded on this coordinator'
+            USING DETAIL = 'A bare INSERT or COPY into calo_recon.transactions will be alerted at the next raise_alerts() (refresh()), not at insert time.',
+                  HINT = 'Set shared_preload_libraries = ''citus,calo_recon'' on the coordinator and restart it.';
+    END IF;
 
     -- daily_summary counts anomalies live from now on: the transactions'
     -- note of changes is disabled, and refresh() stores no counts here

@@ -8,6 +8,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "cluster_alert_hook_glue.h"
 #include "module_glue.h"
 
 PG_MODULE_MAGIC;
@@ -154,4 +155,6 @@ _PG_init(void)
 							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("calo_recon");
+
+	calo_cluster_alert_hook_install();
 }

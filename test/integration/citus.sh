@@ -13,9 +13,11 @@
 # balance_breaks and precision_drift), the alerts too (insert-time,
 # raise_alerts(), those reconcile() resolves), reconcile() the same counts,
 # export_reports(), export_workbook() and export_dashboard() the same files;
-# a bare INSERT and COPY raise on the cluster, at the next raise_alerts(),
-# the alerts one node raises at insert time (the ingest's rows are not
-# checked twice); the roles of grant_role() read and run what they may on the cluster; the
+# a client's bare INSERT and COPY, and an INSERT inside a DO block, raise on
+# the cluster, at the end of the client's statement, the alerts one node
+# raises at insert time, and an INSERT sent to a worker raises them at the
+# next raise_alerts() (the ingest's rows are not checked twice); an override of a built-in currency replaces
+# it on every placement of the reference table; the roles of grant_role() read and run what they may on the cluster; the
 # plans show the pushdown (the per-shard reconciliation one task per shard
 # on the workers, a user's findings one task).  Also the SQLSTATEs of
 # distribute()'s refusals and of a worker without a reference table's shard.
@@ -243,7 +245,8 @@ one_scopes=$(psql "${ONE[@]}" -c "$SCOPES") || exit 1
 # A bare INSERT and a bare COPY, not through the ingest: chain breaks,
 # arithmetic breaks, the amount rule and overdrafts of users of their own.
 # One node alerts them at insert time; the cluster queues them (alert_queue,
-# filled on the shards) for the next raise_alerts()
+# filled on the shards), and the coordinator (calo_recon preloaded) checks
+# the queue at the end of each client statement that inserted
 BARE_SQL=$(cat <<'SQL'
 INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at) VALUES
   ('bare-1', 'bare-user-a', 'CREDIT', 'SAR', 100, 0, 0, 100, '2024-06-01 10:00+00'),
@@ -257,13 +260,27 @@ bare-7,bare-user-b,DEBIT,SAR,40,0,10,-30,2024-06-01 11:00+00
 \.
 SQL
 )
+# the same rules inserted by a statement inside a function (checked at the
+# end of the client's statement on the cluster too) and by one sent to a
+# worker (no coordinator there: the queue waits for raise_alerts())
+WORKER_ROWS="INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at) VALUES
+    ('nested-1', 'nested-user-a', 'CREDIT', 'SAR', 50, 0, 0, 50, '2024-06-02 10:00+00'),
+    ('nested-2', 'nested-user-a', 'DEBIT', 'SAR', 20, 0, 40, 20, '2024-06-02 11:00+00'),
+    ('nested-3', 'nested-user-b', 'DEBIT', 'SAR', 80, 0, 10, -70, '2024-06-02 10:00+00')"
+NESTED_SQL="DO \$\$ BEGIN ${WORKER_ROWS}; END \$\$"
+WORKER_ROWS=${WORKER_ROWS//nested-/worker-}
 BARE_ALERTS="SELECT pg_catalog.count(*) || ' ' || pg_catalog.md5(pg_catalog.string_agg(a.x, E'\n' ORDER BY a.x))
              FROM ($ALERTS WHERE a.user_id LIKE 'bare-user-%') a"
+NESTED_ALERTS=${BARE_ALERTS//bare-user-/nested-user-}
+WORKER_ALERTS=${BARE_ALERTS//bare-user-/worker-user-}
 BARE_KINDS="SELECT pg_catalog.string_agg(DISTINCT a.alert_kind, ' ' ORDER BY a.alert_kind) FROM calo_recon.alerts a
             WHERE a.user_id LIKE 'bare-user-%'"
 psql "${ONE[@]}" <<<"$BARE_SQL" >/dev/null || { echo "FAIL the bare INSERT and COPY on one node"; exit 1; }
 one_bare=$(psql "${ONE[@]}" -c "$BARE_ALERTS") || exit 1
 one_bare_kinds=$(psql "${ONE[@]}" -c "$BARE_KINDS") || exit 1
+psql "${ONE[@]}" -c "$NESTED_SQL" -c "$WORKER_ROWS" >/dev/null || { echo "FAIL the INSERT inside a function on one node"; exit 1; }
+one_nested=$(psql "${ONE[@]}" -c "$NESTED_ALERTS") || exit 1
+one_worker=$(psql "${ONE[@]}" -c "$WORKER_ALERTS") || exit 1
 dropdb calo_citus_one
 
 # the cluster
@@ -408,22 +425,46 @@ check "the operator runs the jobs: reconcile, raise_alerts, scoring, exports, re
                                                   (SELECT pg_catalog.count(*) > 0 FROM calo_recon.export_reports('citus/operator')) || '|' ||
                                                   (calo_recon.refresh('citus-late')).status" 2>&1)"
 
-# the bare INSERT and COPY: queued on the shards, no alert yet; the next
-# raise_alerts() raises what one node raised at insert time and empties the
-# queue; raised again after their alerts are resolved, it raises none
-psql "${CL[@]}" <<<"$BARE_SQL" >/dev/null || { echo "FAIL the bare INSERT and COPY on the cluster"; exit 1; }
-check "the bare INSERT and COPY: 7 rows queued, no alert yet" "7|0" \
-  "$(psql "${CL[@]}" -c "$QUEUED" -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a WHERE a.user_id LIKE 'bare-user-%'" | paste -sd'|')"
+# the bare INSERT and COPY: each client statement's rows, queued on the
+# shards, are checked at its end on the coordinator: what one node raised
+# at insert time, nothing left queued.  Inside one transaction, before
+# COMMIT, as a trigger's alerts would be.
 check "the bare rows raise amount_rule, arithmetic, chain and overdraft alerts on one node" "4" \
   "$(tr ' ' '\n' <<<"$one_bare_kinds" | grep -cxE 'amount_rule|arithmetic|chain|overdraft')"
-psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.raise_alerts()" >/dev/null || { echo "FAIL raise_alerts() after the bare rows"; exit 1; }
-check "the bare rows' alerts after raise_alerts(): cluster = one node" "$one_bare" "$(psql "${CL[@]}" -c "$BARE_ALERTS")"
+check "the bare INSERT and COPY: their alerts at insert time, cluster = one node; none queued" "$one_bare|0" \
+  "$(psql "${CL[@]}" <<<"BEGIN;
+$BARE_SQL
+$BARE_ALERTS;
+$QUEUED;
+COMMIT;" | paste -sd'|')"
+# inside a DO block: checked at the end of the client's statement too
+check "the rows inserted inside a function raise chain and overdraft alerts on one node" "t" \
+  "$([ "${one_nested%% *}" -ge 2 ] && echo t || echo f)"
+check "the INSERT inside a DO block: its alerts at its end, cluster = one node; none queued" "$one_nested|0" \
+  "$(psql "${CL[@]}" -c "$NESTED_SQL" -c "$NESTED_ALERTS" -c "$QUEUED" | paste -sd'|')"
+# sent to a worker: queued on the shards, no alert yet (the alerts live on
+# the coordinator); the next raise_alerts() raises what one node raised at
+# insert time and empties the queue
+psql "${CL[@]}" -p "${CITUS_PORTS[1]}" -c "$WORKER_ROWS" >/dev/null || { echo "FAIL the INSERT sent to a worker"; exit 1; }
+check "the INSERT sent to a worker: 3 rows queued, no alert yet" "3|0" \
+  "$(psql "${CL[@]}" -c "$QUEUED" -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a WHERE a.user_id LIKE 'worker-user-%'" | paste -sd'|')"
+psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.raise_alerts()" >/dev/null || { echo "FAIL raise_alerts() after the queued rows"; exit 1; }
+check "the queued rows' alerts after raise_alerts(): cluster = one node" "$one_worker" "$(psql "${CL[@]}" -c "$WORKER_ALERTS")"
 check "raise_alerts() emptied the queue" "0" "$(psql "${CL[@]}" -c "$QUEUED")"
-check "resolved, the bare rows' alerts are not raised again by raise_alerts()" "0" \
+check "resolved, the bare and queued rows' alerts are not raised again by raise_alerts()" "0" \
   "$(psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a, calo_recon.resolve_alert(a.alert_id, 'seen') r
-                         WHERE a.user_id LIKE 'bare-user-%' AND a.resolved_at IS NULL" \
+                         WHERE a.user_id ~ '^(bare|nested|worker)-user-' AND a.resolved_at IS NULL" \
                      -c "SELECT pg_catalog.count(*) FROM calo_recon.raise_alerts()" \
-                     -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a WHERE a.user_id LIKE 'bare-user-%' AND a.resolved_at IS NULL" | tail -n 1)"
+                     -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a
+                         WHERE a.user_id ~ '^(bare|nested|worker)-user-' AND a.resolved_at IS NULL" | tail -n 1)"
+
+# an override of a built-in currency (an INSERT of its code) replaces the
+# built-in row on every placement of the reference table, as on one node
+check "a built-in currency overridden: the user's row on every placement" "JPY:2:false JPY:2:false JPY:2:false" \
+  "$(psql "${CL[@]}" -c "INSERT INTO calo_recon.currencies (code, minor_unit) VALUES ('JPY', 2)" \
+                     -c "SELECT pg_catalog.string_agg(p.result, ' ' ORDER BY p.nodeport)
+                         FROM pg_catalog.run_command_on_placements('calo_recon.currencies',
+                           \$\$SELECT pg_catalog.string_agg(c.code || ':' || c.minor_unit || ':' || c.builtin, ' ') FROM %s c WHERE c.code = 'JPY'\$\$) p")"
 
 # A worker without its copy of a reference table (here its shard renamed,
 # in a transaction rolled back) says so: 55000
