@@ -26,7 +26,7 @@ typedef struct FeatureBook
 	uint16	   *currency;		/* index into currency_code/minor_unit */
 	/* users */
 	uint32		n_users;
-	char	  **user_name;
+	const char **user_name;
 	int		   *user_len;
 	/* currencies of the rows: code and minor unit (bal_minor_unit applied) */
 	int			n_currencies;

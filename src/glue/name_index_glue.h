@@ -2,9 +2,10 @@
  * name_index_glue.h: byte strings (user_ids, txn_ids) numbered densely in
  * the order first seen, through an open-addressing hash whose slots hold
  * the hash beside the number, so a probe touches one cache line unless it
- * matches.  The reconciliation's users and wanted txn_ids (recon_glue.c)
- * and the anomaly features' users (anomaly_features_glue.c).  The lookups
- * are inline: they run once per row read.  Memory from the current
+ * matches.  The reconciliation's users and wanted txn_ids (recon_glue.c),
+ * the anomaly features' users (anomaly_features_glue.c) and the txn_ids of
+ * a feature book's rows (score_glue.c, borrowed from the book's arena).  The
+ * lookups are inline: they run once per row read.  Memory from the current
  * context.
  */
 #ifndef CALO_NAME_INDEX_GLUE_H
@@ -17,7 +18,7 @@
 
 typedef struct IndexedName
 {
-	char	   *name;			/* a copy, NUL-terminated */
+	const char *name;			/* a NUL-terminated copy, or borrowed */
 	int			len;
 } IndexedName;
 
@@ -71,9 +72,8 @@ name_index_probe(const NameIndex *ix, const char *name, int len, uint32 h, uint3
 	return -1;
 }
 
-/* The number of a name whose hash is h, numbered now if it is new. */
 static inline uint32
-name_index_add(NameIndex *ix, const char *name, int len, uint32 h)
+name_index_number(NameIndex *ix, const char *name, int len, uint32 h, bool borrow)
 {
 	uint32		s;
 	int64		found = name_index_probe(ix, name, len, h, &s);
@@ -85,13 +85,30 @@ name_index_add(NameIndex *ix, const char *name, int len, uint32 h)
 		ix->cap *= 2;
 		ix->names = repalloc_huge(ix->names, sizeof(IndexedName) * ix->cap);
 	}
-	ix->names[ix->n].name = pnstrdup(name, len);
+	ix->names[ix->n].name = borrow ? name : pnstrdup(name, len);
 	ix->names[ix->n].len = len;
 	ix->slots[s] = ((uint64) h << 32) | (uint64) (ix->n + 1);
 	ix->n++;
 	if (ix->n * 2 > ix->nslots)
 		name_index_grow(ix);
 	return ix->n - 1;
+}
+
+/* The number of a name whose hash is h, numbered now (with a copy) if it is new. */
+static inline uint32
+name_index_add(NameIndex *ix, const char *name, int len, uint32 h)
+{
+	return name_index_number(ix, name, len, h, false);
+}
+
+/*
+ * The same without a copy: the caller keeps the bytes alive and unchanged
+ * as long as the index, and names[].name is not NUL-terminated.
+ */
+static inline uint32
+name_index_add_borrowed(NameIndex *ix, const char *name, int len, uint32 h)
+{
+	return name_index_number(ix, name, len, h, true);
 }
 
 /* The number of a name, or -1 (never numbers one). */

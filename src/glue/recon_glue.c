@@ -1491,7 +1491,7 @@ typedef struct ChainFindings
 	int64		nrows;
 	int64		caprows;
 	uint16	   *currency_of;	/* by walk_row.ref */
-	char	  **user_of;
+	const char **user_of;
 	bool	   *rechecked;		/* at or after the user's earliest given row */
 	bool		row_found;		/* the current row has had a finding */
 	MemoryContext user_cxt;
@@ -1643,7 +1643,7 @@ recon_chain_reserve(ChainFindings *cf)
  */
 static void
 recon_chain_add_row(ChainFindings *cf, MemoryContext txn_cxt, const Datum *v, bool type_null,
-					char *user_id, bool rechecked)
+					const char *user_id, bool rechecked)
 {
 	walk_row   *w;
 	const char *s;

@@ -24,7 +24,6 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -52,6 +51,7 @@
 #include "explanation.h"
 #include "iforest.h"
 #include "model_glue.h"
+#include "name_index_glue.h"
 #include "recon_glue.h"
 #include "scaler.h"
 #include "score_glue.h"
@@ -367,72 +367,30 @@ score_and_store(Oid scores_relid, FeatureBook *book, const bool *skip, const dou
 	return w.written;
 }
 
-/* ---------------------------------------------------------------------
- * Row lookup by txn_id in a book
- * --------------------------------------------------------------------- */
-typedef struct TxnIndex
-{
-	int64	   *slots;			/* row + 1, 0 = empty */
-	uint64		mask;
-	FeatureBook *book;
-} TxnIndex;
-
-static uint32
-txn_hash(const char *s, int len)
-{
-	return hash_bytes((const unsigned char *) s, len);
-}
-
-static void
-txn_index_build(TxnIndex *ix, FeatureBook *book)
-{
-	uint64		n = 1024;
-
-	while (n < (uint64) book->n * 2)
-		n <<= 1;
-	ix->slots = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * n);
-	memset(ix->slots, 0, sizeof(int64) * n);
-	ix->mask = n - 1;
-	ix->book = book;
-	for (int64 i = 0; i < book->n; i++)
-	{
-		uint64		h = txn_hash(book->txn_arena + book->txn_off[i],
-								 (int) (book->txn_off[i + 1] - book->txn_off[i])) & ix->mask;
-
-		while (ix->slots[h] != 0)
-			h = (h + 1) & ix->mask;
-		ix->slots[h] = i + 1;
-	}
-}
-
-static int64
-txn_index_find(const TxnIndex *ix, const char *s, int len)
-{
-	uint64		h = txn_hash(s, len) & ix->mask;
-
-	for (;;)
-	{
-		int64		e = ix->slots[h];
-		const FeatureBook *b = ix->book;
-
-		if (e == 0)
-			return -1;
-		if (b->txn_off[e] - b->txn_off[e - 1] == len
-			&& memcmp(b->txn_arena + b->txn_off[e - 1], s, len) == 0)
-			return e - 1;
-		h = (h + 1) & ix->mask;
-	}
-}
-
 void
 visit_rows(FeatureBook *book, const char *query, int nargs, Oid *argtypes, Datum *args,
 		   const char *nulls, RowVisitor visit, void *arg)
 {
-	TxnIndex	ix;
+	NameIndex	ix;
+	int64	   *row_of;			/* by the number of a txn_id: its (first) row */
 	SPIPlanPtr	plan;
 	Portal		portal;
 
-	txn_index_build(&ix, book);
+	/*
+	 * A bare COPY on a Citus cluster may store one txn_id under two users
+	 * (README "Scaling out with Citus"): the rows are numbered by distinct id.
+	 */
+	name_index_init(&ix, (uint32) book->n);
+	row_of = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(book->n, 1));
+	for (int64 i = 0; i < book->n; i++)
+	{
+		const char *id = book->txn_arena + book->txn_off[i];
+		int			len = (int) (book->txn_off[i + 1] - book->txn_off[i]);
+		uint32		distinct = ix.n;
+
+		if (name_index_add_borrowed(&ix, id, len, name_index_hash(id, len)) == distinct)
+			row_of[distinct] = i;
+	}
 	plan = SPI_prepare(query, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -452,15 +410,17 @@ visit_rows(FeatureBook *book, const char *query, int nargs, Oid *argtypes, Datum
 			if (isnull)
 				continue;
 			v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
-			row = txn_index_find(&ix, VARDATA_ANY(v), (int) VARSIZE_ANY_EXHDR(v));
+			row = name_index_find(&ix, VARDATA_ANY(v), (int) VARSIZE_ANY_EXHDR(v));
 			if (row >= 0)
-				visit(row, SPI_tuptable->vals[i], SPI_tuptable->tupdesc, arg);
+				visit(row_of[row], SPI_tuptable->vals[i], SPI_tuptable->tupdesc, arg);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
 	pfree(ix.slots);
+	pfree(ix.names);
+	pfree(row_of);
 }
 
 typedef struct MarkState
