@@ -7967,3 +7967,230 @@ END;
 $$;
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of session 8 cluster
+
+-- session 8 (issue 13): the health view's counts of the tables a Citus
+-- cluster distributes (and every table's size) come from health_figures(),
+-- a SECURITY DEFINER entry point: Citus reads shards with the caller's
+-- rights, and a monitor has none on the wallet tables.  New column
+-- alert_checks_queued.
+CREATE FUNCTION calo_recon.health_figures(OUT users_pending_reconcile bigint, OUT alert_checks_queued bigint,
+                                          OUT table_bytes jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sharded regclass[] := '{}';
+    sizes jsonb := '{}';
+BEGIN
+    SELECT pg_catalog.count(DISTINCT p.user_id) INTO users_pending_reconcile FROM calo_recon.pending_reconcile p;
+    SELECT pg_catalog.count(*) INTO alert_checks_queued FROM calo_recon.alert_queue q;
+    IF calo_recon.is_distributed() THEN
+        SELECT pg_catalog.array_agg(l.table_name) INTO sharded FROM calo_recon.citus_layout() l;
+        -- a Citus function: named only where Citus is installed
+        EXECUTE 'SELECT pg_catalog.jsonb_object_agg(c.relname, pg_catalog.citus_total_relation_size(c.oid))
+                 FROM pg_catalog.pg_class c WHERE c.oid = ANY ($1)'
+        INTO sizes USING sharded;
+    END IF;
+    SELECT pg_catalog.jsonb_object_agg(c.relname, coalesce(sizes -> c.relname::text,
+                                                           pg_catalog.to_jsonb(pg_catalog.pg_total_relation_size(c.oid)))
+                                       ORDER BY c.relname)
+    INTO table_bytes
+    FROM pg_catalog.pg_class c
+    WHERE c.relnamespace = 'calo_recon'::pg_catalog.regnamespace AND c.relkind = 'r';
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.health_figures() IS
+  'Internal to the health view: the users queued for reconciliation, the transactions queued for their alert check on a Citus cluster, and each table''s size (on a cluster, its shards'' for the distributed and reference tables), read as the owner so that a monitor needs no right on the wallet tables';
+CREATE OR REPLACE VIEW calo_recon.health AS
+WITH figures AS (
+    SELECT f.* FROM calo_recon.health_figures() f
+), last_run AS (
+    SELECT r.* FROM calo_recon.runs r ORDER BY r.run_id DESC LIMIT 1
+), last_success AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1
+), last_ended AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status IN ('succeeded', 'failed') ORDER BY r.run_id DESC LIMIT 1
+), last_failure AS (
+    SELECT r.* FROM calo_recon.runs r WHERE r.status = 'failed' ORDER BY r.run_id DESC LIMIT 1
+)
+SELECT pg_catalog.now() AS checked_at,
+       (SELECT s.finished_at FROM last_success s) AS last_success_at,
+       pg_catalog.now() - (SELECT s.finished_at FROM last_success s) AS last_success_age,
+       (SELECT r.run_id FROM last_run r) AS last_run_id,
+       (SELECT r.status FROM last_run r) AS last_run_status,
+       (SELECT e.status = 'failed' FROM last_ended e) AS last_ended_run_failed,
+       (SELECT r.skipped_since FROM last_run r WHERE r.skipped_since IS NOT NULL) AS skipping_since,
+       (SELECT f.run_id FROM last_failure f) AS last_error_run_id,
+       (SELECT f.finished_at FROM last_failure f) AS last_error_at,
+       (SELECT f.error FROM last_failure f) AS last_error,
+       (SELECT f.error_detail FROM last_failure f) AS last_error_detail,
+       (SELECT f.error_hint FROM last_failure f) AS last_error_hint,
+       (SELECT pg_catalog.max(f.loaded_at) FROM calo_recon.ingested_files f WHERE f.transactions > 0) AS last_data_loaded_at,
+       (SELECT pg_catalog.count(*) FROM calo_recon.runs r WHERE r.status = 'running') AS runs_running,
+       (SELECT f.users_pending_reconcile FROM figures f) AS users_pending_reconcile,
+       (SELECT pg_catalog.jsonb_object_agg(q.reason, q.n ORDER BY q.reason)
+        FROM (SELECT x.reason, pg_catalog.count(*) AS n FROM calo_recon.quarantine x GROUP BY x.reason) q) AS quarantine_by_reason,
+       (SELECT pg_catalog.jsonb_object_agg(s.severity, s.n ORDER BY s.severity)
+        FROM (SELECT k.severity, pg_catalog.count(a.alert_id) AS n
+              FROM calo_recon.alert_kinds k
+              LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'open'
+              GROUP BY k.severity) s) AS open_alerts,
+       (SELECT pg_catalog.jsonb_object_agg(s.severity, s.n ORDER BY s.severity)
+        FROM (SELECT k.severity, pg_catalog.count(a.alert_id) AS n
+              FROM calo_recon.alert_kinds k
+              LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'acknowledged'
+              GROUP BY k.severity) s) AS acknowledged_alerts,
+       (SELECT f.table_bytes FROM figures f) AS table_bytes,
+       (SELECT f.alert_checks_queued FROM figures f) AS alert_checks_queued;
+COMMENT ON COLUMN calo_recon.health.table_bytes IS 'Size on disk of each calo_recon table, indexes and TOAST included, as a JSON object (on a Citus cluster, of all its shards for the distributed and reference tables)';
+COMMENT ON COLUMN calo_recon.health.alert_checks_queued IS 'On a Citus cluster: transactions stored where no insert-time alert check ran (sent to a worker, or the coordinator without calo_recon preloaded), waiting for the next raise_alerts(); always 0 on one node. One that stays above 0 means raise_alerts() (refresh()) is not running';
+INSERT INTO calo_recon.definer_entry_points (routine_name, writes) VALUES
+  ('health_figures',     'nothing: reads, for the health view, the queues in the tables a Citus cluster distributes and the tables'' sizes'),
+  ('alert_queued',       'alerts: the insert-time check of the transactions queued on a Citus cluster, and their entries of alert_queue');
+CREATE OR REPLACE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    -- what those views run with the reader's rights that reads a table (so
+    -- not PUBLIC's): the report totals of the users still queued, from
+    -- their transactions (README "Reconciliation")
+    view_functions text[] := ARRAY['user_figures(text[], timestamptz, timestamptz)',
+                                   'user_day_figures(text[])', 'user_overdraft_episodes(text[])'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed', 'alert_queued'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    -- a write of an analyst or an operator to an input of the anomalies
+    -- (a verdict, a threshold, the active model) notes itself through a
+    -- trigger that runs with the writer's rights (daily_summary's counts)
+    note_changes text := 'GRANT INSERT (changed_table) ON calo_recon.anomaly_input_changes TO %I';
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.health_figures() TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+    IF kind <> 'monitor' THEN
+        FOREACH name IN ARRAY view_functions LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION calo_recon.%s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
+    END IF;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name)
+            || format(note_changes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format(note_changes, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.alert_queued() IS
+  'On a Citus cluster: the insert-time alert check (alert_distributed()) of the transactions queued in alert_queue by a bare INSERT or COPY, and the entries it read deleted; run by raise_alerts() and, on a coordinator that preloads calo_recon, at the end of each client statement that inserted into transactions. Returns how many transactions it checked (0 on one node)';
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of session 8 health

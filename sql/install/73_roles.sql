@@ -76,7 +76,9 @@ INSERT INTO calo_recon.definer_entry_points (routine_name, writes) VALUES
   ('acknowledge_alert',  'the acknowledgement of alerts'),
   ('resolve_alert',      'the resolution of alerts'),
   ('raise_alerts',       'alerts and alert_marks'),
-  ('purge',              'old log text, resolved alerts, ended runs, quarantine, pg_cron history');
+  ('purge',              'old log text, resolved alerts, ended runs, quarantine, pg_cron history'),
+  ('health_figures',     'nothing: reads, for the health view, the queues in the tables a Citus cluster distributes and the tables'' sizes'),
+  ('alert_queued',       'alerts: the insert-time check of the transactions queued on a Citus cluster, and their entries of alert_queue');
 
 -- Makes exactly the listed entry points SECURITY DEFINER, hardened; every
 -- other routine of the schema runs with its caller's rights.  Run last by
@@ -204,6 +206,7 @@ BEGIN
         statements := statements
             || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
             || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.health_figures() TO %I', role_name)
             || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
         views := '{}';
     END IF;

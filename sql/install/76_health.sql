@@ -4,8 +4,45 @@
 -- runs, alerts, the queue and the quarantine with its owner's rights, so a
 -- monitor needs SELECT on the view only, never on the record itself.
 
+-- What the health view reads from the tables a Citus cluster distributes
+-- (README "Scaling out with Citus"), and every table's size.  Citus reads
+-- a distributed table's shards with the caller's rights, and a monitor has
+-- no right on the wallet tables, so this runs as the owner (one of
+-- calo_recon.definer_entry_points) and gives only counts and sizes.  On a
+-- cluster a distributed or reference table's size is that of its shards.
+CREATE FUNCTION calo_recon.health_figures(OUT users_pending_reconcile bigint, OUT alert_checks_queued bigint,
+                                          OUT table_bytes jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sharded regclass[] := '{}';
+    sizes jsonb := '{}';
+BEGIN
+    SELECT pg_catalog.count(DISTINCT p.user_id) INTO users_pending_reconcile FROM calo_recon.pending_reconcile p;
+    SELECT pg_catalog.count(*) INTO alert_checks_queued FROM calo_recon.alert_queue q;
+    IF calo_recon.is_distributed() THEN
+        SELECT pg_catalog.array_agg(l.table_name) INTO sharded FROM calo_recon.citus_layout() l;
+        -- a Citus function: named only where Citus is installed
+        EXECUTE 'SELECT pg_catalog.jsonb_object_agg(c.relname, pg_catalog.citus_total_relation_size(c.oid))
+                 FROM pg_catalog.pg_class c WHERE c.oid = ANY ($1)'
+        INTO sizes USING sharded;
+    END IF;
+    SELECT pg_catalog.jsonb_object_agg(c.relname, coalesce(sizes -> c.relname::text,
+                                                           pg_catalog.to_jsonb(pg_catalog.pg_total_relation_size(c.oid)))
+                                       ORDER BY c.relname)
+    INTO table_bytes
+    FROM pg_catalog.pg_class c
+    WHERE c.relnamespace = 'calo_recon'::pg_catalog.regnamespace AND c.relkind = 'r';
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.health_figures() IS
+  'Internal to the health view: the users queued for reconciliation, the transactions queued for their alert check on a Citus cluster, and each table''s size (on a cluster, its shards'' for the distributed and reference tables), read as the owner so that a monitor needs no right on the wallet tables';
+
 CREATE VIEW calo_recon.health AS
-WITH last_run AS (
+WITH figures AS (
+    SELECT f.* FROM calo_recon.health_figures() f
+), last_run AS (
     SELECT r.* FROM calo_recon.runs r ORDER BY r.run_id DESC LIMIT 1
 ), last_success AS (
     SELECT r.* FROM calo_recon.runs r WHERE r.status = 'succeeded' ORDER BY r.run_id DESC LIMIT 1
@@ -28,7 +65,7 @@ SELECT pg_catalog.now() AS checked_at,
        (SELECT f.error_hint FROM last_failure f) AS last_error_hint,
        (SELECT pg_catalog.max(f.loaded_at) FROM calo_recon.ingested_files f WHERE f.transactions > 0) AS last_data_loaded_at,
        (SELECT pg_catalog.count(*) FROM calo_recon.runs r WHERE r.status = 'running') AS runs_running,
-       (SELECT pg_catalog.count(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p) AS users_pending_reconcile,
+       (SELECT f.users_pending_reconcile FROM figures f) AS users_pending_reconcile,
        (SELECT pg_catalog.jsonb_object_agg(q.reason, q.n ORDER BY q.reason)
         FROM (SELECT x.reason, pg_catalog.count(*) AS n FROM calo_recon.quarantine x GROUP BY x.reason) q) AS quarantine_by_reason,
        (SELECT pg_catalog.jsonb_object_agg(s.severity, s.n ORDER BY s.severity)
@@ -41,9 +78,8 @@ SELECT pg_catalog.now() AS checked_at,
               FROM calo_recon.alert_kinds k
               LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'acknowledged'
               GROUP BY k.severity) s) AS acknowledged_alerts,
-       (SELECT pg_catalog.jsonb_object_agg(c.relname, pg_catalog.pg_total_relation_size(c.oid) ORDER BY c.relname)
-        FROM pg_catalog.pg_class c
-        WHERE c.relnamespace = 'calo_recon'::pg_catalog.regnamespace AND c.relkind = 'r') AS table_bytes;
+       (SELECT f.table_bytes FROM figures f) AS table_bytes,
+       (SELECT f.alert_checks_queued FROM figures f) AS alert_checks_queued;
 COMMENT ON VIEW calo_recon.health IS
   'One row: is calo_recon doing its job (last successful refresh and its age, the last error with DETAIL and HINT, skipping, queue, quarantine, open alerts by severity, table sizes); for the monitor role, check_health() and postgres_exporter (README "Health and monitoring")';
 COMMENT ON COLUMN calo_recon.health.checked_at IS 'now() of the reading transaction';
@@ -64,7 +100,8 @@ COMMENT ON COLUMN calo_recon.health.users_pending_reconcile IS 'Users queued for
 COMMENT ON COLUMN calo_recon.health.quarantine_by_reason IS 'Quarantined items per reason, as a JSON object; NULL when there are none';
 COMMENT ON COLUMN calo_recon.health.open_alerts IS 'Open alerts (neither acknowledged nor resolved) per severity, as a JSON object with every severity';
 COMMENT ON COLUMN calo_recon.health.acknowledged_alerts IS 'Acknowledged, unresolved alerts per severity, as a JSON object with every severity';
-COMMENT ON COLUMN calo_recon.health.table_bytes IS 'Size on disk of each calo_recon table, indexes and TOAST included, as a JSON object';
+COMMENT ON COLUMN calo_recon.health.table_bytes IS 'Size on disk of each calo_recon table, indexes and TOAST included, as a JSON object (on a Citus cluster, of all its shards for the distributed and reference tables)';
+COMMENT ON COLUMN calo_recon.health.alert_checks_queued IS 'On a Citus cluster: transactions stored where no insert-time alert check ran (sent to a worker, or the coordinator without calo_recon preloaded), waiting for the next raise_alerts(); always 0 on one node. One that stays above 0 means raise_alerts() (refresh()) is not running';
 
 -- For pg_cron or any monitoring system that judges by an error: RH001
 -- (calo_recon unhealthy) says what is wrong, every problem at once.

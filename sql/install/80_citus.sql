@@ -175,7 +175,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.alert_queued() IS
-  'Internal to raise_alerts(): the insert-time alert check (alert_distributed()) of the transactions queued in alert_queue by a bare INSERT or COPY on a Citus cluster, and the entries it read deleted; returns how many transactions it checked (0 on one node)';
+  'On a Citus cluster: the insert-time alert check (alert_distributed()) of the transactions queued in alert_queue by a bare INSERT or COPY, and the entries it read deleted; run by raise_alerts() and, on a coordinator that preloads calo_recon, at the end of each client statement that inserted into transactions. Returns how many transactions it checked (0 on one node)';
 REVOKE ALL ON FUNCTION calo_recon.alert_queued() FROM PUBLIC;
 
 -- The layout, one home: which tables are distributed by user_id (in one

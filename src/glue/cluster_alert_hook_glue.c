@@ -20,18 +20,14 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
-#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 
 #include "citus_glue.h"
 #include "cluster_alert_hook_glue.h"
@@ -87,29 +83,18 @@ plan_inserts_into_transactions(const PlannedStmt *plan)
 }
 
 /*
- * The queued rows' check, as the owner of calo_recon.transactions (the
- * extension's owner, who owns alert_queued()), as a SECURITY DEFINER entry
- * point would run it.  Only on the coordinator: a statement sent to a
- * worker leaves its rows queued for the coordinator's next raise_alerts().
+ * The queued rows' check, through calo_recon.alert_queued(), one of
+ * calo_recon.definer_entry_points: it runs as the extension's owner, as
+ * the catalog shows, and a role that may insert transactions needs EXECUTE
+ * on it, as on one node it needs the rights of the alert trigger.  Only on
+ * the coordinator: a statement sent to a worker leaves its rows queued for
+ * the coordinator's next raise_alerts().
  */
 static void
 check_queued_rows(Oid relid)
 {
-	HeapTuple	class_tuple;
-	Oid			owner;
-	Oid			saved_user;
-	int			saved_context;
-
 	if (!calo_citus_is_distributed(relid))
 		return;
-	class_tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(class_tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(class_tuple))->relowner;
-	ReleaseSysCache(class_tuple);
-
-	GetUserIdAndSecContext(&saved_user, &saved_context);
-	SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
 	nesting_level++;
 	PG_TRY();
 	{
@@ -124,7 +109,6 @@ check_queued_rows(Oid relid)
 	PG_FINALLY();
 	{
 		nesting_level--;
-		SetUserIdAndSecContext(saved_user, saved_context);
 	}
 	PG_END_TRY();
 }

@@ -405,9 +405,21 @@ check "model_scope() per currency: cluster = one node" "$one_scopes" "$(psql "${
 # queries, and the per-shard functions there, with the caller's rights.  A
 # reader reads every report as the owner does (and runs no job), an analyst
 # the features, an operator runs the jobs (refresh() among them).
-psql "${CL[@]}" -c "CREATE ROLE citus_analyst LOGIN" -c "CREATE ROLE citus_operator LOGIN" \
+psql "${CL[@]}" -c "CREATE ROLE citus_analyst LOGIN" -c "CREATE ROLE citus_operator LOGIN" -c "CREATE ROLE citus_monitor LOGIN" \
   -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_analyst', 'analyst')" \
-  -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_operator', 'operator')" >/dev/null || exit 1
+  -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_operator', 'operator')" \
+  -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_monitor', 'monitor')" >/dev/null || exit 1
+# a monitor reads the health on the cluster (its counts of the distributed
+# tables through health_figures(), with no right on them) and the sizes of
+# the distributed tables are their shards'
+check "a monitor reads the health: no user queued, the shards' sizes" \
+  "0|$(psql "${CL[@]}" -c "SELECT pg_catalog.citus_total_relation_size('calo_recon.transactions')")" \
+  "$(psql "${CL[@]}" -U citus_monitor -c "SELECT h.users_pending_reconcile || '|' || (h.table_bytes ->> 'transactions')
+                                          FROM calo_recon.health h" 2>&1)"
+got=$(psql "${CL[@]}" -U citus_monitor -c "DO \$\$ BEGIN PERFORM calo_recon.check_health(); EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
+check "a monitor runs check_health(): no permission error" "t" "$([[ "$got" != *42501* ]] && echo t || echo f)"
+got=$(psql "${CL[@]}" -U citus_monitor -c "SELECT pg_catalog.count(*) FROM calo_recon.pending_reconcile" 2>&1)
+check "a monitor reads no wallet table on the cluster: 42501" "t" "$([[ "$got" == *"permission denied"* ]] && echo t || echo f)"
 REPORTS="SELECT pg_catalog.string_agg(v || ':' || (pg_catalog.xpath('/row/c/text()',
            pg_catalog.query_to_xml('SELECT pg_catalog.count(*) AS c FROM calo_recon.' || v, false, true, '')))[1]::text, ' ' ORDER BY v)
          FROM pg_catalog.unnest('{transactions,overdrafts,overdraft_episodes,anomalies,discrepancies,balance_breaks,precision_drift,user_summary,daily_summary,as_of}'::text[]) AS v"
@@ -446,8 +458,9 @@ check "the INSERT inside a DO block: its alerts at its end, cluster = one node; 
 # the coordinator); the next raise_alerts() raises what one node raised at
 # insert time and empties the queue
 psql "${CL[@]}" -p "${CITUS_PORTS[1]}" -c "$WORKER_ROWS" >/dev/null || { echo "FAIL the INSERT sent to a worker"; exit 1; }
-check "the INSERT sent to a worker: 3 rows queued, no alert yet" "3|0" \
-  "$(psql "${CL[@]}" -c "$QUEUED" -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a WHERE a.user_id LIKE 'worker-user-%'" | paste -sd'|')"
+check "the INSERT sent to a worker: 3 rows queued, no alert yet; the health counts them" "3|0|3" \
+  "$(psql "${CL[@]}" -c "$QUEUED" -c "SELECT pg_catalog.count(*) FROM calo_recon.alerts a WHERE a.user_id LIKE 'worker-user-%'" | paste -sd'|')|$(
+     psql "${CL[@]}" -U citus_monitor -c "SELECT h.alert_checks_queued FROM calo_recon.health h")"
 psql "${CL[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.raise_alerts()" >/dev/null || { echo "FAIL raise_alerts() after the queued rows"; exit 1; }
 check "the queued rows' alerts after raise_alerts(): cluster = one node" "$one_worker" "$(psql "${CL[@]}" -c "$WORKER_ALERTS")"
 check "raise_alerts() emptied the queue" "0" "$(psql "${CL[@]}" -c "$QUEUED")"

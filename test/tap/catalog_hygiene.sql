@@ -37,10 +37,10 @@ SELECT is_empty($$
 
 SELECT is(ARRAY(SELECT DISTINCT p.proname::text FROM pg_proc p
                 WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prosecdef ORDER BY 1),
-          ARRAY['acknowledge_alert', 'export_dashboard', 'export_reports', 'export_workbook', 'ingest_file',
-                'ingest_log', 'purge', 'raise_alerts', 'reconcile', 'refresh_finish', 'refresh_start',
+          ARRAY['acknowledge_alert', 'alert_queued', 'export_dashboard', 'export_reports', 'export_workbook', 'health_figures',
+                'ingest_file', 'ingest_log', 'purge', 'raise_alerts', 'reconcile', 'refresh_finish', 'refresh_start',
                 'resolve_alert', 'score_transactions', 'train_model'],
-          'SECURITY DEFINER: exactly the operator''s entry points that write the record or the export folder');
+          'SECURITY DEFINER: exactly the entry points that write the record or the export folder, and the health view''s counts');
 SELECT set_eq($$SELECT p.proname::text FROM pg_proc p WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prosecdef$$,
               $$SELECT routine_name::text FROM calo_recon.definer_entry_points$$,
               'SECURITY DEFINER: the routines calo_recon.definer_entry_points lists, every overload');

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(95);
+SELECT plan(96);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -345,6 +345,7 @@ INSERT INTO entry_points VALUES
   ('alert_group', $$SELECT calo_recon.alert_group(a) FROM calo_recon.alerts a$$),
   ('check_health', $e$DO $d$ BEGIN PERFORM calo_recon.check_health('1 hour'::pg_catalog.interval);
                         EXCEPTION WHEN SQLSTATE 'RH001' THEN NULL; END $d$$e$),
+  ('health_figures', $$SELECT * FROM calo_recon.health_figures()$$),
   ('purge', $$SELECT * FROM calo_recon.purge('100 years'::pg_catalog.interval)$$),
   ('raise_alerts', $$SELECT * FROM calo_recon.raise_alerts()$$),
   ('ops_settings', $$SELECT * FROM calo_recon.ops_settings()$$),

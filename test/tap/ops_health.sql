@@ -3,13 +3,14 @@
 -- start, so ages are set by moving runs into the past, never by waiting.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(31);
+SELECT plan(32);
 
 SELECT columns_are('calo_recon', 'health',
     ARRAY['checked_at', 'last_success_at', 'last_success_age', 'last_run_id', 'last_run_status',
           'last_ended_run_failed', 'skipping_since', 'last_error_run_id', 'last_error_at', 'last_error',
           'last_error_detail', 'last_error_hint', 'last_data_loaded_at', 'runs_running',
-          'users_pending_reconcile', 'quarantine_by_reason', 'open_alerts', 'acknowledged_alerts', 'table_bytes'],
+          'users_pending_reconcile', 'quarantine_by_reason', 'open_alerts', 'acknowledged_alerts', 'table_bytes',
+           'alert_checks_queued'],
     'health columns');
 SELECT is((SELECT count(*)::int FROM calo_recon.health), 1, 'health is one row');
 SELECT is((SELECT row(last_success_at, last_run_id)::text FROM calo_recon.health), '(,)', 'nothing has run yet');
@@ -21,6 +22,7 @@ CREATE TEMP TABLE run1 AS SELECT * FROM calo_recon.refresh('samples');
 SELECT is((SELECT row(last_run_id, last_run_status, last_ended_run_failed, runs_running, users_pending_reconcile)::text
            FROM calo_recon.health),
           row((SELECT run_id FROM run1), 'succeeded', false, 0, 0)::text, 'health after a successful run');
+SELECT is((SELECT alert_checks_queued FROM calo_recon.health), 0::bigint, 'one node queues no alert check');
 SELECT is((SELECT last_success_at FROM calo_recon.health), (SELECT finished_at FROM run1), 'last_success_at');
 SELECT is((SELECT open_alerts FROM calo_recon.health),
           (SELECT jsonb_object_agg(k.severity, (SELECT count(*) FROM calo_recon.alerts a JOIN calo_recon.alert_kinds k2 USING (alert_kind)
@@ -78,6 +80,7 @@ SELECT lives_ok($$SELECT calo_recon.check_health('3 hours')$$, 'healthy again');
 CREATE ROLE calo_tap_monitor;
 SELECT is((SELECT array_agg(x ORDER BY x) FROM calo_recon.grant_role('calo_tap_monitor', 'monitor') x),
           ARRAY['GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO calo_tap_monitor',
+                'GRANT EXECUTE ON FUNCTION calo_recon.health_figures() TO calo_tap_monitor',
                 'GRANT SELECT ON calo_recon.amount_thresholds TO calo_tap_monitor',
                 'GRANT SELECT ON calo_recon.health TO calo_tap_monitor',
                 'GRANT USAGE ON SCHEMA calo_recon TO calo_tap_monitor'], 'grant_role monitor');

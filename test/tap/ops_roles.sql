@@ -52,8 +52,9 @@ SELECT is((SELECT array_agg(role_name || ':' || kind ORDER BY role_name, kind) F
 SELECT is(pg_temp.held('calo_tap_r_fresh'), '{}'::text[], 'a role never granted holds nothing beyond PUBLIC');
 
 -- the matrix, kind by kind
-SELECT is(pg_temp.held('calo_tap_r_monitor'), ARRAY['amount_thresholds:SELECT', 'check_health:EXECUTE', 'health:SELECT', 'schema:USAGE'],
-          'monitor: the health view, the amount thresholds, check_health() and the schema, nothing else');
+SELECT is(pg_temp.held('calo_tap_r_monitor'), ARRAY['amount_thresholds:SELECT', 'check_health:EXECUTE', 'health:SELECT',
+                                                    'health_figures:EXECUTE', 'schema:USAGE'],
+          'monitor: the health view and its counts, the amount thresholds, check_health() and the schema, nothing else');
 SELECT is(pg_temp.held('calo_tap_r_reader'),
           ARRAY['amount_rule_hits:SELECT', 'amount_thresholds:SELECT', 'anomalies:SELECT', 'as_of:SELECT', 'balance_breaks:SELECT', 'daily_summary:SELECT',
                 'discrepancies:SELECT', 'overdraft_episodes:SELECT', 'overdrafts:SELECT', 'precision_drift:SELECT',
@@ -103,7 +104,8 @@ SELECT is((SELECT array_agg(role_name || ':' || kind ORDER BY role_name, kind) F
 CREATE TEMP TABLE monitor_held AS SELECT pg_temp.held('calo_tap_r_monitor') AS held;
 REVOKE EXECUTE ON FUNCTION calo_recon.check_health(interval) FROM calo_tap_r_monitor;  -- as a DROP + CREATE would
 REVOKE SELECT ON calo_recon.health FROM calo_tap_r_monitor;
-SELECT is(pg_temp.held('calo_tap_r_monitor'), ARRAY['amount_thresholds:SELECT', 'schema:USAGE'], 'a re-created object has lost its grants');
+SELECT is(pg_temp.held('calo_tap_r_monitor'), ARRAY['amount_thresholds:SELECT', 'health_figures:EXECUTE', 'schema:USAGE'],
+          'a re-created object has lost its grants');
 CREATE ROLE calo_tap_r_gone;
 SELECT count(*) FROM calo_recon.grant_role('calo_tap_r_gone', 'reader');
 REVOKE ALL ON ALL TABLES IN SCHEMA calo_recon FROM calo_tap_r_gone;
