@@ -4,8 +4,10 @@
 # ingest (ingest_file of the whole export, with its reconcile), reconcile()
 # of every user, fit (train_model with a fixed seed: the per-shard features,
 # the fit on the coordinator), score (score_transactions(false): every row
-# again) and reports (export_reports: every report view into CSV files), at
-# several sizes.  Before the figures, the cluster's findings, model, alerts
+# again), reports (export_reports: every report view into CSV files) and
+# copy (a client's bare COPY of the export's transactions again, under new
+# ids and users, with its insert-time alert check: one node's trigger, the
+# coordinator's statement hook on the cluster), at several sizes.  Before the figures, the cluster's findings, model, alerts
 # and scores are checked equal to the one node's.
 #   bash bench/citus/run.sh                      # SIZES="5000 20000 80000"
 #   SIZES="2000 10000" SHARDS=16 bash bench/citus/run.sh
@@ -60,6 +62,11 @@ for n in $SIZES; do
   q cluster "$db" "CREATE EXTENSION calo_recon"
   q cluster "$db" "SELECT pg_catalog.count(*) FROM calo_recon.distribute($SHARDS)" >/dev/null 2>&1
 
+  # the rows of the bare COPY: the export's transactions under new ids and users
+  q one "$db" "SELECT * FROM calo_recon.ingest_file('gen-$n')" >/dev/null
+  q one "$db" "\\copy (SELECT 'copy-' || t.txn_id, 'copy-' || t.user_id, t.txn_type, t.source, t.action, t.currency, t.amount, t.vat, t.old_balance, t.new_balance, t.payment_balance, t.update_payment_balance, t.metadata, t.logged_at, t.request_id, t.message_id, t.source_file FROM calo_recon.transactions t) TO '$WORK/copy-$n.csv' WITH (FORMAT csv)"
+  q one "$db" "DROP EXTENSION calo_recon CASCADE" && q one "$db" "CREATE EXTENSION calo_recon"
+
   declare -A t=()
   for where in one cluster; do
     t[$where,ingest]=$(timed "$where" "$db" "SELECT * FROM calo_recon.ingest_file('gen-$n')")
@@ -67,6 +74,7 @@ for n in $SIZES; do
     t[$where,fit]=$(timed "$where" "$db" "SELECT m.model_id FROM calo_recon.train_model('bench', 0.01, 100, 256, 42) m")
     t[$where,score]=$(timed "$where" "$db" "SELECT calo_recon.score_transactions(false)")
     t[$where,reports]=$(timed "$where" "$db" "SELECT pg_catalog.count(*) FROM calo_recon.export_reports('$db-$where')")
+    t[$where,copy]=$(timed "$where" "$db" "\\copy calo_recon.transactions (txn_id, user_id, txn_type, source, action, currency, amount, vat, old_balance, new_balance, payment_balance, update_payment_balance, metadata, logged_at, request_id, message_id, source_file) FROM '$WORK/copy-$n.csv' WITH (FORMAT csv)")
   done
   SAME="SELECT (SELECT pg_catalog.md5(pg_catalog.string_agg(pg_catalog.concat_ws('|', f.txn_id, f.finding, f.difference),
                                                            ',' ORDER BY f.txn_id, f.finding))
@@ -80,7 +88,7 @@ for n in $SIZES; do
   if [ "$(q one "$db" "$SAME")" != "$(q cluster "$db" "$SAME")" ]; then
     echo "FAIL $n: the cluster's findings, model, alerts or scores differ from the one node's"; exit 1
   fi
-  for step in ingest reconcile fit score reports; do
+  for step in ingest reconcile fit score reports copy; do
     printf '%-9s %-10s %10s %10s %7.2fx\n' "$n" "$step" "${t[one,$step]}" "${t[cluster,$step]}" \
       "$(echo "${t[cluster,$step]} / ${t[one,$step]}" | bc -l)"
   done
