@@ -8194,3 +8194,133 @@ COMMENT ON FUNCTION calo_recon.alert_queued() IS
 SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of session 8 health
+
+-- session 8 (issue 13): distribute() keeps an index on txn_id alone in the
+-- shards of transactions, which the ingest's look-up of stored ids needs
+CREATE OR REPLACE FUNCTION calo_recon.distribute(shard_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, placement text, shards integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    key_columns text;
+    key_name name;
+    preloaded boolean;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+        RAISE EXCEPTION 'calo_recon.distribute: Citus is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'On the coordinator, with shared_preload_libraries = ''citus'' on every node: CREATE EXTENSION citus; add the workers (citus_add_node); then call distribute().';
+    END IF;
+    IF shard_count IS NOT NULL AND shard_count NOT BETWEEN 1 AND 64000 THEN
+        RAISE EXCEPTION 'calo_recon.distribute: shard_count % is out of range', shard_count
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give 1 to 64000 shards, or NULL for citus.shard_count.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+               WHERE p.logicalrelid = 'calo_recon.transactions'::regclass) THEN
+        RAISE EXCEPTION 'calo_recon.distribute: calo_recon.transactions is already distributed'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- no ingest, reconcile or refresh while the tables move
+    PERFORM calo_recon.lock_writer();
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+
+    -- transactions first: the others are colocated with it
+    FOR t IN SELECT l.* FROM calo_recon.citus_layout() l
+             ORDER BY l.table_name <> 'calo_recon.transactions'::regclass LOOP
+        FOR i IN 1 .. coalesce(pg_catalog.array_length(t.disabled_triggers, 1), 0) LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER %I', t.table_name,
+                                      t.disabled_triggers[i]);
+        END LOOP;
+        IF t.placement = 'reference' THEN
+            PERFORM pg_catalog.create_reference_table(t.table_name);
+            -- the rows were copied to the shards; the shell keeps none
+            PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+            CONTINUE;
+        END IF;
+        -- a unique key of a distributed table holds the distribution column:
+        -- the primary key gets user_id in front (ids stay unique: on one node
+        -- they are unique alone, and the ingest keeps a txn_id from being
+        -- stored under a second user, see ingest_log_unreconciled)
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.ord)
+        INTO key_columns
+        FROM pg_catalog.pg_constraint c
+        CROSS JOIN LATERAL pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k (attnum, ord)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+        WHERE c.conrelid = t.table_name AND c.contype = 'p';
+        IF key_columns IS NOT NULL AND key_columns NOT LIKE 'user_id%' THEN
+            SELECT c.conname INTO key_name FROM pg_catalog.pg_constraint c
+            WHERE c.conrelid = t.table_name AND c.contype = 'p';
+            EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I PRIMARY KEY (user_id, %s)',
+                                      t.table_name, key_name, key_name, key_columns);
+        END IF;
+        IF t.table_name = 'calo_recon.transactions'::regclass THEN
+            -- the ingest looks stored ids up by id alone, on every shard
+            -- (stored_ids, the stored rows of repeated ids): without the
+            -- key on txn_id alone each file's look-up would read every shard
+            CREATE INDEX transactions_txn_id_idx ON calo_recon.transactions (txn_id);
+        END IF;
+        IF t.table_name = 'calo_recon.transactions'::regclass THEN
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id', 'hash',
+                                                        colocate_with := 'none',
+                                                        shard_count := shard_count);
+        ELSE
+            PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id',
+                                                        colocate_with := 'calo_recon.transactions');
+        END IF;
+        PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.table_name);
+    END LOOP;
+
+    -- the cluster's own triggers once every table has moved: the rows
+    -- copied into the shards were checked on one node
+    FOR t IN SELECT l.* FROM calo_recon.citus_layout() l LOOP
+        FOR i IN 1 .. coalesce(pg_catalog.array_length(t.enabled_triggers, 1), 0) LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE TRIGGER %I', t.table_name,
+                                      t.enabled_triggers[i]);
+        END LOOP;
+    END LOOP;
+
+    -- one anchor per shard: the first of k1, k2, ... that hashes into it
+    INSERT INTO calo_recon.shard_anchors (user_id)
+    SELECT DISTINCT ON (s.shardid) 'k' || g.i
+    FROM pg_catalog.pg_dist_shard s
+    CROSS JOIN pg_catalog.generate_series(1, 100 * (SELECT pg_catalog.count(*)::integer
+                                                     FROM pg_catalog.pg_dist_shard x
+                                                     WHERE x.logicalrelid = 'calo_recon.shard_anchors'::regclass)) AS g (i)
+    WHERE s.logicalrelid = 'calo_recon.shard_anchors'::regclass
+      AND pg_catalog.worker_hash('k' || g.i) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer
+    ORDER BY s.shardid, g.i;
+
+    -- a client's bare INSERT or COPY into transactions is alerted at the end
+    -- of its statement only by a coordinator that loads calo_recon from the
+    -- start (src/glue/cluster_alert_hook_glue.c)
+    BEGIN
+        preloaded := pg_catalog.concat_ws(',', pg_catalog.current_setting('shared_preload_libraries'),
+                                          pg_catalog.current_setting('session_preload_libraries'))
+                     ~ '(^|[\s,"])calo_recon([\s,"]|$)';
+    EXCEPTION WHEN insufficient_privilege THEN
+        preloaded := NULL;  -- not readable without pg_read_all_settings: no claim
+    END;
+    IF NOT preloaded THEN
+        RAISE WARNING 'calo_recon.distribute: calo_recon is not preloaded on this coordinator'
+            USING DETAIL = 'A bare INSERT or COPY into calo_recon.transactions will be alerted at the next raise_alerts() (refresh()), not at insert time.',
+                  HINT = 'Set shared_preload_libraries = ''citus,calo_recon'' on the coordinator and restart it.';
+    END IF;
+
+    -- daily_summary counts anomalies live from now on: the transactions'
+    -- note of changes is disabled, and refresh() stores no counts here
+    INSERT INTO calo_recon.anomaly_input_changes (changed_table) VALUES ('distribute()');
+
+    -- the roles granted before: their rights on the cluster (grant_role)
+    PERFORM calo_recon.reapply_grants();
+
+    RETURN QUERY
+    SELECT l.table_name, l.placement,
+           (SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_dist_shard s
+            WHERE s.logicalrelid = l.table_name)
+    FROM calo_recon.citus_layout() l;
+END;
+$$;
+-- end of session 8 id index

@@ -505,6 +505,18 @@ plan=$(psql "${CL[@]}" -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT calo_recon.reconc
 check "reconcile pushdown: 8 tasks" "1" "$(grep -c 'Task Count: 8' <<<"$plan")"
 check "reconcile pushdown: the call is in the workers' query" "1" \
   "$(grep -c 'Query: SELECT calo_recon.reconcile_placement(tableoid, NULL::text\[\]) AS reconcile_placement FROM calo_recon.shard_anchors_' <<<"$plan")"
+# the ingest's look-up of stored ids by id alone reads an index in each
+# shard (the key is (user_id, txn_id) there); seq scans off on the workers
+# too, since the shards here are small enough to be read whole
+plan=$(psql "${CL[@]}" <<'SQL'
+BEGIN;
+SET LOCAL citus.propagate_set_commands = 'local';
+SET LOCAL enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT t.txn_id FROM calo_recon.transactions t WHERE t.txn_id = ANY ('{a,b}'::text[]);
+ROLLBACK;
+SQL
+)
+check "ids looked up by id alone: the txn_id index of the shards" "1" "$(grep -cE '(Bitmap Index Scan on|Index (Only )?Scan using) transactions_txn_id_idx_[0-9]+' <<<"$plan")"
 user=$(psql "${CL[@]}" -c "SELECT t.user_id FROM calo_recon.transactions t ORDER BY t.txn_id LIMIT 1")
 plan=$(psql "${CL[@]}" -c "EXPLAIN (COSTS OFF) SELECT * FROM calo_recon.reconciliation_findings f WHERE f.user_id = '$user'")
 check "a user's findings: one task (router)" "1" "$(grep -c 'Task Count: 1' <<<"$plan")"
