@@ -8324,3 +8324,9 @@ BEGIN
 END;
 $$;
 -- end of session 8 id index
+
+-- session 8: each file's statement of the ingest is planned for that file; a
+-- plan cached while transactions was small (never analyzed inside one long
+-- ingest_file) read the table whole once per file
+ALTER FUNCTION calo_recon.ingest_log_unreconciled(text, text) SET plan_cache_mode = force_custom_plan;
+-- end of session 8 ingest plans

@@ -39,6 +39,10 @@ RETURNS TABLE (events integer, transactions integer, duplicates integer, conflic
                repeated integer)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- planned for each file: a plan cached while the table was small (never
+-- analyzed inside one long ingest_file) kept reading it whole for the
+-- stored ids, once per file
+SET plan_cache_mode = force_custom_plan
 AS $fn$
 #variable_conflict use_column
 DECLARE
