@@ -8330,3 +8330,9 @@ $$;
 -- ingest_file) read the table whole once per file
 ALTER FUNCTION calo_recon.ingest_log_unreconciled(text, text) SET plan_cache_mode = force_custom_plan;
 -- end of session 8 ingest plans
+
+-- session 8: the insert-time alert check plans each statement for its
+-- call, as the ingest does: it runs once per ingested file, over a table
+-- that grows (and is never analyzed) inside one ingest_file
+ALTER FUNCTION calo_recon.alert_new_transactions() SET plan_cache_mode = force_custom_plan;
+-- end of session 8 alert plans

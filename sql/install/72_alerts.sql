@@ -145,7 +145,7 @@ REVOKE EXECUTE ON FUNCTION calo_recon.alerts_notice(bigint[], text[]) FROM PUBLI
 -- jit off: compiling the plans over a large transition table costs more
 -- than running them.
 CREATE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     users text[];
     first_new timestamptz[];
