@@ -322,8 +322,6 @@ BEGIN
             -- (stored_ids, the stored rows of repeated ids): without the
             -- key on txn_id alone each file's look-up would read every shard
             CREATE INDEX transactions_txn_id_idx ON calo_recon.transactions (txn_id);
-        END IF;
-        IF t.table_name = 'calo_recon.transactions'::regclass THEN
             PERFORM pg_catalog.create_distributed_table(t.table_name, 'user_id', 'hash',
                                                         colocate_with := 'none',
                                                         shard_count := shard_count);
