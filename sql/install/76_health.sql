@@ -1,8 +1,9 @@
 -- Health (README "Health and monitoring"): one row that says whether
 -- calo_recon is doing its job, for the monitor role and any monitoring
 -- system, and check_health(), which fails when it is not.  The view reads
--- runs, alerts, the queue and the quarantine with its owner's rights, so a
--- monitor needs SELECT on the view only, never on the record itself.
+-- runs, alerts and the quarantine with its owner's rights, and the queues
+-- and sizes through health_figures() (a definer entry point), so a monitor
+-- needs SELECT on the view and EXECUTE on that, never a right on the record.
 
 -- What the health view reads from the tables a Citus cluster distributes
 -- (README "Scaling out with Citus"), and every table's size.  Citus reads
