@@ -8334,3 +8334,441 @@ ALTER FUNCTION calo_recon.ingest_log_unreconciled(text, text) SET plan_cache_mod
 -- that grows (and is never analyzed) inside one ingest_file
 ALTER FUNCTION calo_recon.alert_new_transactions() SET plan_cache_mode = force_custom_plan;
 -- end of session 8 alert plans
+
+
+-- session 9 (issue 8): ingest_file checks the alerts of the rows it stores
+-- once at the end of the call (alert_queued()), not once per file: inside
+-- it the alert trigger queues the new rows (alert_check_deferred), and on a
+-- cluster the ingest leaves them to the shards' queue trigger.  OR REPLACE
+-- keeps the grants the functions were given.
+CREATE FUNCTION calo_recon.alert_check_deferred() RETURNS boolean
+LANGUAGE c VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'calo_recon_alert_check_deferred';
+COMMENT ON FUNCTION calo_recon.alert_check_deferred() IS
+  'Internal to the alert trigger: true while ingest_file stores files, whose rows the trigger queues in alert_queue for one check at the end of the call';
+REVOKE ALL ON FUNCTION calo_recon.alert_check_deferred() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    users text[];
+    first_new timestamptz[];
+    new_ids text[];
+    -- the new rows logged since backfill_before, and the walk's rows before it
+    fresh_ids text[];
+    -- the new rows the amount rule is asked about: only a row above the
+    -- lowest threshold can be above its own (a million-row COPY probed
+    -- amount_rule_hits a million times by primary key)
+    rule_ids text[];
+    lowest_threshold numeric;
+    stale_ids text[];
+    model record;
+    model_users text[];
+    -- rows logged before it raise no alert (a backfill of history)
+    backfill_before timestamptz;
+    raised_ids bigint[] := '{}';
+    raised_kinds text[] := '{}';
+    found_txns text[];
+    found_users text[];
+    found_kinds text[];
+    found_details jsonb[];
+    found_ranks integer[];
+    rechecked text[];
+BEGIN
+    IF NOT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean THEN
+        RETURN NULL;
+    END IF;
+    IF calo_recon.alert_check_deferred() THEN
+        INSERT INTO calo_recon.alert_queue (user_id, txn_id)
+        SELECT n.user_id, n.txn_id FROM new_rows n;
+        RETURN NULL;
+    END IF;
+    -- read only by a check that runs: a deferred one (each file of
+    -- ingest_file) stops above
+    lowest_threshold := (SELECT pg_catalog.min(a.threshold) FROM calo_recon.amount_thresholds a);
+    backfill_before := pg_catalog.now() - (calo_recon.ops_settings()).alert_backfill_age;
+
+    -- each user of the new rows with its earliest new instant: where the
+    -- walk starts re-checking
+    SELECT pg_catalog.array_agg(u.user_id), pg_catalog.array_agg(u.first_new)
+    INTO users, first_new
+    FROM (SELECT n.user_id, pg_catalog.min(n.logged_at) AS first_new
+          FROM new_rows n GROUP BY n.user_id) u;
+
+    -- wait for concurrent inserts of these users, so that the statement
+    -- below (a new snapshot under READ COMMITTED) sees their rows; a
+    -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
+    -- insert that had to wait fails as a serialization failure, to be retried
+    IF calo_recon.lock_user_chains(users)
+       AND pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';
+    END IF;
+
+    -- the walk of reconcile() over the stored rows (chain order and rules in
+    -- C, each row against its predecessor in chain order): the findings of
+    -- the new rows, and the chain findings of the stored rows after them,
+    -- whose predecessor may now be a new row
+    SELECT pg_catalog.array_agg(n.txn_id),
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE backfill_before IS NULL OR n.logged_at >= backfill_before),
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE (backfill_before IS NULL OR n.logged_at >= backfill_before)
+                                                  AND n.amount > lowest_threshold)
+    INTO new_ids, fresh_ids, rule_ids FROM new_rows n;
+    WITH walked AS MATERIALIZED (
+        SELECT f.* FROM calo_recon.chain_findings_since(users, first_new, new_ids) f
+    ), found AS (
+        SELECT w.txn_id, w.user_id, w.finding AS alert_kind,
+               CASE w.finding
+                   -- actual is new_balance, unless it is beyond the walk's range
+                   WHEN 'overdraft' THEN pg_catalog.jsonb_build_object(
+                       'new_balance', coalesce(w.actual, (SELECT n.new_balance FROM new_rows n
+                                                          WHERE n.txn_id = w.txn_id)),
+                       'currency', w.currency)
+                   ELSE pg_catalog.jsonb_build_object('expected', w.expected, 'actual', w.actual,
+                                                      'difference', w.difference, 'tolerance', w.tolerance,
+                                                      'currency', w.currency)
+               END AS detail,
+               calo_recon.finding_rank(w.finding) AS ord
+        FROM walked w
+        WHERE (w.is_new AND (calo_recon.is_break(w.finding) OR w.finding = 'overdraft'))
+           OR (NOT w.is_new AND w.finding = 'chain')
+    )
+    SELECT (SELECT pg_catalog.array_agg(DISTINCT w.txn_id) FROM walked w WHERE NOT w.is_new),
+           pg_catalog.array_agg(found.txn_id), pg_catalog.array_agg(found.user_id),
+           pg_catalog.array_agg(found.alert_kind), pg_catalog.array_agg(found.detail),
+           pg_catalog.array_agg(found.ord)
+    INTO rechecked, found_txns, found_users, found_kinds, found_details, found_ranks
+    FROM found;
+
+    -- an open chain alert of a re-checked row that the walk no longer makes,
+    -- with that detail (another predecessor), is resolved before the new one
+    -- is raised
+    IF rechecked IS NOT NULL THEN
+        UPDATE calo_recon.alerts a
+        SET resolved_at = pg_catalog.now(),
+            resolution = CASE WHEN a.txn_id = ANY (found_txns)
+                              THEN 'chain re-checked after an out-of-order insert: a break against another predecessor in chain order, raised as a new alert'
+                              ELSE 'chain re-checked after an out-of-order insert: old_balance follows the predecessor in chain order'
+                         END
+        WHERE a.txn_id = ANY (rechecked) AND a.alert_kind = 'chain' AND a.resolved_at IS NULL
+          AND NOT EXISTS (SELECT FROM unnest(found_txns, found_kinds, found_details) AS f(txn_id, kind, detail)  -- multi-argument form: unqualified
+                          WHERE f.txn_id = a.txn_id AND f.kind = 'chain' AND f.detail = a.detail);
+    END IF;
+
+    -- the walk's rows logged before backfill_before raise no alert: looked
+    -- up by id (not correlated per row: a Citus cluster cannot run that)
+    IF backfill_before IS NOT NULL THEN
+        SELECT pg_catalog.array_agg(t.txn_id) INTO stale_ids
+        FROM calo_recon.transactions t
+        WHERE t.txn_id IN (SELECT pg_catalog.unnest(found_txns)) AND t.logged_at < backfill_before;
+    END IF;
+
+    -- the new alerts and the amount rule
+    WITH found AS (
+        SELECT f.txn_id, f.user_id, f.alert_kind, f.detail, f.ord
+        FROM unnest(found_txns, found_users, found_kinds, found_details, found_ranks)  -- multi-argument form: unqualified
+             AS f(txn_id, user_id, alert_kind, detail, ord)
+        UNION ALL
+        SELECT h.txn_id, h.user_id, 'amount_rule',
+               pg_catalog.jsonb_build_object('amount', h.amount, 'threshold', h.threshold,
+                                             'currency', h.currency),
+               NULL::integer  -- after the walk's findings
+        FROM calo_recon.amount_rule_hits h
+        -- the ids, not a join to new_rows: Citus cannot read a transition
+        -- table in a query over a distributed table (README "Scaling out
+        -- with Citus"); IN (unnest), not = ANY: a hashed semi-join for a
+        -- bulk insert's many ids.  The view decides; it is asked only about
+        -- rule_ids
+        WHERE h.txn_id IN (SELECT pg_catalog.unnest(rule_ids))
+    ), stored AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
+        FROM found
+        WHERE found.txn_id NOT IN (SELECT pg_catalog.unnest(stale_ids))
+        ORDER BY found.txn_id, found.ord NULLS LAST
+        ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+        RETURNING alert_id, alert_kind
+    )
+    SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+           raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+    INTO raised_ids, raised_kinds FROM stored;
+
+    -- each active model, through the scoring path of score_transactions()
+    -- (calo_recon.model_scores: only the users of the new rows are read and
+    -- walked, and only the new rows scored), alerts the new rows that
+    -- calo_recon.transaction_models gives it (no model part in partial builds)
+    IF pg_catalog.to_regclass('calo_recon.models') IS NOT NULL THEN
+        FOR model IN SELECT m.* FROM calo_recon.models m WHERE m.active ORDER BY m.model_id LOOP
+            CONTINUE WHEN model.features IS DISTINCT FROM calo_recon.transaction_feature_names();
+            SELECT pg_catalog.array_agg(DISTINCT tm.user_id) INTO model_users
+            FROM calo_recon.transaction_models tm
+            WHERE tm.txn_id IN (SELECT pg_catalog.unnest(new_ids)) AND tm.model_id = model.model_id;
+            CONTINUE WHEN model_users IS NULL;
+            WITH stored AS (
+                INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+                SELECT s.txn_id, s.user_id, 'model',
+                       pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
+                                                     'model_id', model.model_id, 'model_name', model.model_name)
+                FROM calo_recon.model_scores(model.model_id, model_users, coalesce(fresh_ids, '{}')) s
+                JOIN calo_recon.transaction_models tm ON tm.txn_id = s.txn_id AND tm.model_id = model.model_id
+                WHERE s.flagged AND s.txn_id IN (SELECT pg_catalog.unnest(fresh_ids))
+                ORDER BY s.txn_id
+                ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+                RETURNING alert_id, alert_kind
+            )
+            SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+                   raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+            INTO raised_ids, raised_kinds FROM stored;
+        END LOOP;
+    END IF;
+
+    -- one notification for the statement, with the count (the alert ids
+    -- keep NOTIFY from folding two statements' equal payloads)
+    IF pg_catalog.cardinality(raised_ids) > 0 THEN
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(raised_ids, raised_kinds));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION calo_recon.ingest_log_unreconciled(log text, source text)
+RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
+               balance_errors integer, rejections integer, quarantined integer,
+               repeated integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+-- planned for each file: a plan cached while the table was small (never
+-- analyzed inside one long ingest_file) kept reading it whole for the
+-- stored ids, once per file
+SET plan_cache_mode = force_custom_plan
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    v_digest     bytea;
+    v_source     text;
+    v_events     integer := 0;
+    v_txns       integer := 0;
+    v_dups       integer := 0;
+    v_conflicts  integer := 0;
+    v_errors     integer := 0;
+    v_rejections integer := 0;
+    v_quarantine integer := 0;
+    v_repeated   integer := 0;
+    v_others     integer[];
+    v_other_rows calo_recon.transactions[];
+    v_valid      integer;
+    -- on a Citus cluster the stored rows go to the alert check by hand
+    -- (alert_distributed: the table's trigger is off there), unless
+    -- ingest_file checks them at its end (alert_check_deferred: the shards'
+    -- trigger has queued them)
+    v_distributed boolean := calo_recon.is_distributed() AND NOT calo_recon.alert_check_deferred();
+    v_new_rows   calo_recon.transactions[];
+BEGIN
+    IF log IS NULL THEN
+        RAISE EXCEPTION 'calo_recon.ingest_log: log text is NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the text of one log file (decompressed).';
+    END IF;
+
+    -- Ingests are serialized: a concurrent caller waits here, then sees what
+    -- the first one stored (no deadlock between overlapping files, first wins).
+    PERFORM calo_recon.lock_writer();
+
+    v_digest := pg_catalog.sha256(pg_catalog.convert_to(log, 'UTF8'));
+    IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.digest = v_digest) THEN
+        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, 0;
+        RETURN;
+    END IF;
+
+    -- log_events is keyed by (source_file, event_no): a different content
+    -- under a name already used gets the name plus its digest prefix.
+    v_source := COALESCE(NULLIF(source, ''),
+                         'inline:' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16));
+    IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.file_name = v_source)
+       OR EXISTS (SELECT 1 FROM calo_recon.log_events e WHERE e.source_file = v_source) THEN
+        v_source := v_source || '#' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16);
+    END IF;
+
+    -- One statement stores the file: every event into log_events; the events
+    -- the parser made malformed into quarantine (kind: the kind intended);
+    -- the first occurrence of each transaction id, the balance errors and the
+    -- rejections into their tables.  The parse is read once, never read back.
+    WITH parsed AS MATERIALIZED (
+        SELECT p.event_no, p.logged_at, p.request_id, p.message_id, p.level, p.kind,
+               p.body, p.raw
+        FROM calo_recon.parse_log(log) AS p
+    ), logged AS (
+        INSERT INTO calo_recon.log_events
+               (source_file, event_no, logged_at, request_id, message_id, level, kind, body, raw)
+        SELECT v_source, e.event_no, e.logged_at, e.request_id, e.message_id, e.level, e.kind,
+               e.body, e.raw
+        FROM parsed e
+    ), quarantined AS (
+        INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+        SELECT v_source, e.event_no, e.logged_at, COALESCE(e.body ->> 'intended_kind', 'malformed'),
+               e.body ->> 'txn_id', e.body ->> 'reason', e.body, e.raw
+        FROM parsed e
+        WHERE e.kind = 'malformed'
+        ORDER BY e.event_no
+        RETURNING 1
+    ), valid AS (
+        SELECT e.event_no, e.logged_at, e.request_id, e.message_id, e.kind, e.body
+        FROM parsed e
+        WHERE e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection')
+    ), valid_txns AS (
+        -- each valid transaction event as the row it would be stored as
+        SELECT v.event_no, v.body ->> 'id' AS txn_id,
+               row_number() OVER (PARTITION BY v.body ->> 'id' ORDER BY v.event_no) AS occurrence,
+               -- the legacy form has no type key: its txn_type is NULL
+               ROW(v.body ->> 'id', v.body ->> 'userId', v.body ->> 'type',
+                   v.body ->> 'source', v.body ->> 'action', v.body ->> 'currency',
+                   (v.body -> 'amount')::numeric, (v.body -> 'vat')::numeric,
+                   (v.body -> 'oldBalance')::numeric, (v.body -> 'newBalance')::numeric,
+                   NULLIF(v.body -> 'paymentBalance', 'null'::jsonb)::numeric,
+                   NULLIF(v.body -> 'updatePaymentBalance', 'null'::jsonb)::boolean,
+                   NULLIF(v.body -> 'metadata', 'null'::jsonb),
+                   v.logged_at, v.request_id, v.message_id, v_source)::calo_recon.transactions AS r
+        FROM valid v
+        WHERE v.kind = 'transaction'
+    ), stored_ids AS MATERIALIZED (
+        -- ids already stored, under any user: on a Citus cluster the table
+        -- is distributed by user_id and its key cannot hold a txn_id alone
+        -- (README "Scaling out with Citus"); ingests hold the writer lock,
+        -- so no other ingest stores an id between this look-up and the insert
+        SELECT t.txn_id
+        FROM calo_recon.transactions t
+        WHERE t.txn_id = ANY (ARRAY(SELECT f.txn_id FROM valid_txns f WHERE f.occurrence = 1))
+    ), new_txns AS (
+        -- first valid occurrence of each id, in id order (stable lock order)
+        INSERT INTO calo_recon.transactions
+        SELECT (f.r).*
+        FROM valid_txns f
+        WHERE f.occurrence = 1
+          AND f.txn_id NOT IN (SELECT s.txn_id FROM stored_ids s)
+        ORDER BY f.txn_id
+        -- a concurrent COPY or INSERT (not under the writer lock) of the same
+        -- id: the key of the table, on one node or on the cluster
+        ON CONFLICT DO NOTHING
+        RETURNING *
+    ), new_errors AS (
+        INSERT INTO calo_recon.balance_errors
+               (user_id, subscription_balance, payment_balance, logged_at, request_id,
+                message_id, txn_id, source_file)
+        SELECT v.body ->> 'userId', (v.body -> 'subscriptionBalance')::numeric,
+               (v.body -> 'paymentBalance')::numeric, v.logged_at, v.request_id,
+               v.message_id, v.body ->> 'txn_id', v_source
+        FROM valid v
+        WHERE v.kind = 'balance_error'
+        ORDER BY 1, 4, 5
+        -- only the event key: a clash of error_id must fail, not vanish
+        ON CONFLICT (user_id, logged_at, request_id, message_id, subscription_balance, payment_balance)
+            DO NOTHING
+        RETURNING user_id
+    ), new_rejections AS (
+        INSERT INTO calo_recon.negative_balance_rejections
+               (txn_id, user_id, current_balance, logged_at, request_id, source_file)
+        SELECT v.body ->> 'transactionId', v.body ->> 'userId',
+               (v.body -> 'currentBalance')::numeric, v.logged_at, v.request_id, v_source
+        FROM valid v
+        WHERE v.kind = 'negative_balance_rejection'
+        ORDER BY 2, 4, 5
+        ON CONFLICT (user_id, logged_at, request_id, txn_id, current_balance) DO NOTHING
+        RETURNING user_id
+    ), others AS (
+        SELECT o.event_no, o.r
+        FROM valid_txns o
+        WHERE o.occurrence > 1 OR o.txn_id NOT IN (SELECT t.txn_id FROM new_txns t)
+    )
+    SELECT (SELECT count(*) FROM parsed)::integer,
+           (SELECT count(*) FROM quarantined)::integer,
+           (SELECT count(*) FROM new_txns)::integer,
+           (SELECT count(*) FROM new_errors)::integer,
+           (SELECT count(*) FROM new_rejections)::integer,
+           (SELECT count(*) FROM valid v WHERE v.kind <> 'transaction')::integer,
+           -- every other valid occurrence is compared with the stored row below
+           (SELECT array_agg(o.event_no ORDER BY o.event_no) FROM others o),
+           (SELECT array_agg(o.r ORDER BY o.event_no) FROM others o),
+           CASE WHEN v_distributed
+                THEN (SELECT array_agg(ROW(n.*)::calo_recon.transactions ORDER BY n.txn_id) FROM new_txns n) END
+    INTO v_events, v_quarantine, v_txns, v_errors, v_rejections, v_valid, v_others,
+         v_other_rows, v_new_rows;
+    IF v_new_rows IS NOT NULL THEN
+        PERFORM calo_recon.alert_distributed(v_new_rows);
+        -- checked: not again by raise_alerts() (the shards queued them)
+        DELETE FROM calo_recon.alert_queue q
+        WHERE (q.user_id, q.txn_id) IN (SELECT r.user_id, r.txn_id FROM unnest(v_new_rows) r);
+    END IF;
+    -- errors and rejections already stored from an overlapping export
+    v_repeated := v_valid - v_errors - v_rejections;
+
+    -- The other valid occurrences meet a stored row: same payload is a
+    -- duplicate delivery, a different one a conflict (the stored row stays).
+    IF v_others IS NOT NULL THEN
+        WITH others AS (
+            SELECT n.event_no, o.*
+            FROM unnest(v_other_rows) WITH ORDINALITY AS o
+            JOIN unnest(v_others) WITH ORDINALITY AS n (event_no, ordinality)
+              ON n.ordinality = o.ordinality
+        ), stored_rows AS MATERIALIZED (
+            -- the stored rows of these ids, by id alone (one look-up, which a
+            -- Citus cluster runs on every shard)
+            SELECT t.*
+            FROM calo_recon.transactions t
+            WHERE t.txn_id = ANY (ARRAY(SELECT o.txn_id FROM others o))
+        ), compared AS (
+            SELECT o.event_no, o.logged_at, o.txn_id,
+                   to_jsonb(t) AS stored,
+                   jsonb_build_object(
+                       'txn_id', o.txn_id, 'user_id', o.user_id, 'txn_type', o.txn_type,
+                       'source', o.source, 'action', o.action, 'currency', o.currency,
+                       'amount', o.amount, 'vat', o.vat, 'old_balance', o.old_balance,
+                       'new_balance', o.new_balance, 'payment_balance', o.payment_balance,
+                       'update_payment_balance', o.update_payment_balance,
+                       'metadata', o.metadata) AS incoming,
+                   t.txn_id IS NOT NULL
+                     AND ROW(o.user_id, o.txn_type, o.source, o.action, o.currency,
+                             o.amount, o.vat, o.old_balance, o.new_balance,
+                             o.payment_balance, o.update_payment_balance, o.metadata)
+                         IS NOT DISTINCT FROM
+                         ROW(t.user_id, t.txn_type, t.source, t.action, t.currency,
+                             t.amount, t.vat, t.old_balance, t.new_balance,
+                             t.payment_balance, t.update_payment_balance, t.metadata) AS same
+            FROM others o
+            LEFT JOIN stored_rows t ON t.txn_id = o.txn_id
+        ), conflicted AS (
+            INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+            SELECT v_source, c.event_no, c.logged_at, 'transaction', c.txn_id, 'conflict',
+                   jsonb_build_object('stored', c.stored, 'incoming', c.incoming), e.raw
+            FROM compared c
+            JOIN calo_recon.log_events e ON e.source_file = v_source AND e.event_no = c.event_no
+            WHERE NOT c.same
+            ORDER BY c.event_no
+            RETURNING 1
+        )
+        SELECT count(*) FILTER (WHERE c.same)::integer,
+               count(*) FILTER (WHERE NOT c.same)::integer
+        INTO v_dups, v_conflicts
+        FROM compared c;
+        v_quarantine := v_quarantine + v_conflicts;
+    END IF;
+
+    INSERT INTO calo_recon.ingested_files
+           (digest, file_name, bytes, events, transactions, duplicates, conflicts,
+            balance_errors, rejections, quarantined, repeated)
+    VALUES (v_digest, v_source, pg_catalog.octet_length(log), v_events, v_txns, v_dups,
+            v_conflicts, v_errors, v_rejections, v_quarantine, v_repeated);
+
+    RETURN QUERY
+    SELECT v_events, v_txns, v_dups, v_conflicts, v_errors, v_rejections, v_quarantine,
+           v_repeated;
+END;
+$fn$;
+
+COMMENT ON TABLE calo_recon.alert_queue IS
+  'On a Citus cluster: transactions stored by a bare INSERT or COPY, waiting for their insert-time alert check, which the next raise_alerts() (and so refresh()) runs; ingest_log removes the entries of the rows it checked itself. On one node, and for ingest_file on a cluster: the rows ingest_file stored, checked at the end of the call, so empty between statements';
+COMMENT ON FUNCTION calo_recon.alert_new_transactions() IS
+  'Trigger: checks inserted transactions (when calo_recon.alerts is on), raises alerts rows (none for a transaction logged before now() - calo_recon.alert_backfill_age) and sends one NOTIFY calo_recon_alerts per statement that raised any (payload: calo_recon.alerts_notice); inside ingest_file it queues them in alert_queue instead, for one check at the end of the call';
+-- the roles granted before: their rights on the new function
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of session 9 alert batch

@@ -13,7 +13,8 @@
 # transactions, balance_errors, negative_balance_rejections, quarantine),
 # written out as COPY files and loaded with COPY FROM into the same tables,
 # with the same indexes and triggers, of a second fresh database: no parsing,
-# no reconciliation.  Prints both wall times and the ratio.
+# no reconciliation.  Prints both wall times, the CPU time of each one's
+# backend (less disturbed by other work on the machine) and the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TXNS=13600
@@ -40,9 +41,22 @@ mb=$(find "$export_dir" -name '*.gz' -exec zcat {} + | wc -c | awk '{ printf "%.
 files=$(find "$export_dir" -name '*.gz' | wc -l)
 
 q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
-# ms DB SQL: wall time of SQL in milliseconds (psql \timing)
-ms() {
-  psql -qX -d "$1" -v ON_ERROR_STOP=1 -c '\timing on' -c "$2" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
+# timed DB SQL...: "wall_ms cpu_s" of the statements, run in one session: the
+# wall time psql's \timing gives (summed) and the CPU seconds of the backend
+# that ran them (/proc/PID/stat, triggers included), which other work on the
+# machine disturbs less than the wall time
+timed() {
+  local db=$1 args=() sql
+  shift
+  args+=(-c "SELECT 'cpu', s[14]::bigint + s[15]::bigint FROM (SELECT pg_catalog.string_to_array(pg_catalog.pg_read_file('/proc/' || pg_catalog.pg_backend_pid() || '/stat'), ' ')) AS t(s)")
+  args+=(-c '\timing on')
+  for sql in "$@"; do args+=(-c "$sql"); done
+  args+=(-c '\timing off')
+  args+=(-c "SELECT 'cpu', s[14]::bigint + s[15]::bigint FROM (SELECT pg_catalog.string_to_array(pg_catalog.pg_read_file('/proc/' || pg_catalog.pg_backend_pid() || '/stat'), ' ')) AS t(s)")
+  psql -qAtX -d "$db" -v ON_ERROR_STOP=1 "${args[@]}" | awk -F'|' -v tck="$(getconf CLK_TCK)" '
+    /^cpu\|/ { c[++n] = $2 }
+    /^Time: / { split($0, t, " "); ms += t[2] }
+    END { printf "%.3f %.2f\n", ms, (c[2] - c[1]) / tck }'
 }
 tables="log_events transactions balance_errors negative_balance_rejections quarantine"
 
@@ -52,12 +66,13 @@ fresh_db() {
   q -d "$1" -c "CREATE EXTENSION calo_recon"
   q -d "$1" -c "CHECKPOINT"
 }
-best() { awk 'NR == 1 || $1 + 0 < b + 0 { b = $1 } END { print b }'; }
+# the least wall time and the least CPU time of the runs ("wall cpu" lines)
+best() { awk 'NR == 1 || $1 + 0 < w + 0 { w = $1 } NR == 1 || $2 + 0 < c + 0 { c = $2 } END { print w, c }'; }
 
 # --- ours --------------------------------------------------------------------
-ingest_ms=$(for _ in $(seq 1 "$REPEAT"); do
+read -r ingest_ms ingest_cpu < <(for _ in $(seq 1 "$REPEAT"); do
   fresh_db bench_ingest
-  ms bench_ingest "SELECT * FROM calo_recon.ingest_file('bench')"
+  timed bench_ingest "SELECT * FROM calo_recon.ingest_file('bench')"
 done | best)
 
 # --- the peer: COPY of the same rows (those of the last ingest) ---------------
@@ -68,23 +83,14 @@ for t in $tables; do
   q -d bench_ingest -c "COPY calo_recon.$t TO '$dump/$t.copy'"
 done
 rows=$(for t in $tables; do printf '%s %s, ' "$(q -d bench_ingest -c "SELECT count(*) FROM calo_recon.$t")" "$t"; done)
-# one transaction, as ingest_file; each COPY timed
-copy_args=(-c "BEGIN")
-for t in $tables; do copy_args+=(-c "COPY calo_recon.$t FROM '$dump/$t.copy'"); done
-copy_args+=(-c "COMMIT")
-best_copy=""
-for _ in $(seq 1 "$REPEAT"); do
+# one transaction, as ingest_file
+copy_sql=("BEGIN")
+for t in $tables; do copy_sql+=("COPY calo_recon.$t FROM '$dump/$t.copy'"); done
+copy_sql+=("COMMIT")
+read -r copy_ms copy_cpu < <(for _ in $(seq 1 "$REPEAT"); do
   fresh_db bench_copy
-  copy_times=$(psql -qX -d bench_copy -v ON_ERROR_STOP=1 -c '\timing on' "${copy_args[@]}" \
-               | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
-  total=$(echo "$copy_times" | awk '{ s += $1 } END { print s }')
-  if [ -z "$best_copy" ] || awk -v a="$total" -v b="$best_copy" 'BEGIN { exit !(a < b) }'; then
-    best_copy=$total
-    per_table=$(echo "$copy_times" | sed -n '2,6p' | paste -d' ' - <(printf '%s\n' $tables) \
-                | awk '{ printf "%s %.3f s, ", $2, $1 / 1000 }')
-  fi
-done
-copy_ms=$best_copy
+  timed bench_copy "${copy_sql[@]}"
+done | best)
 same=$(for t in $tables; do
   a=$(q -d bench_ingest -c "SELECT count(*) FROM calo_recon.$t")
   b=$(q -d bench_copy -c "SELECT count(*) FROM calo_recon.$t")
@@ -94,8 +100,8 @@ done)
 
 echo "bench/ingest/ingest_file: $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc), load $(cut -d' ' -f1 /proc/loadavg), seed $SEED, $TXNS transactions, $files files, $mb MB of log text, best of $REPEAT"
 echo "  rows: ${rows%, }"
-awk -v i="$ingest_ms" -v c="$copy_ms" -v mb="$mb" -v per="${per_table%, }" 'BEGIN {
-  printf "  ingest_file (gunzip, parse, store, reconcile): %8.3f s  (%.1f MB/s)\n", i / 1000, mb / (i / 1000)
-  printf "  COPY of the same rows into the same tables:     %8.3f s  (%s)\n", c / 1000, per
-  printf "  ratio ingest_file / COPY: %.2f\n", i / c
+awk -v i="$ingest_ms" -v c="$copy_ms" -v ic="$ingest_cpu" -v cc="$copy_cpu" -v mb="$mb" 'BEGIN {
+  printf "  ingest_file (gunzip, parse, store, reconcile): %8.3f s, backend CPU %6.2f s  (%.1f MB/s)\n", i / 1000, ic, mb / (i / 1000)
+  printf "  COPY of the same rows into the same tables:     %8.3f s, backend CPU %6.2f s\n", c / 1000, cc
+  printf "  ratio ingest_file / COPY: %.2f (wall), %.2f (backend CPU)\n", i / c, ic / cc
 }'

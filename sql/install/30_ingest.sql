@@ -60,8 +60,10 @@ DECLARE
     v_other_rows calo_recon.transactions[];
     v_valid      integer;
     -- on a Citus cluster the stored rows go to the alert check by hand
-    -- (alert_distributed: the table's trigger is off there)
-    v_distributed boolean := calo_recon.is_distributed();
+    -- (alert_distributed: the table's trigger is off there), unless
+    -- ingest_file checks them at its end (alert_check_deferred: the shards'
+    -- trigger has queued them)
+    v_distributed boolean := calo_recon.is_distributed() AND NOT calo_recon.alert_check_deferred();
     v_new_rows   calo_recon.transactions[];
 BEGIN
     IF log IS NULL THEN

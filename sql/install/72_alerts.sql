@@ -142,6 +142,17 @@ COMMENT ON FUNCTION calo_recon.alerts_notice(bigint[], text[]) IS
   'JSON payload of the one NOTIFY calo_recon_alerts of an inserting statement: alerts (how many it raised), first_alert_id and last_alert_id (their range), kinds (count per alert_kind); the rest is in calo_recon.alerts';
 REVOKE EXECUTE ON FUNCTION calo_recon.alerts_notice(bigint[], text[]) FROM PUBLIC;
 
+-- Inside ingest_file the trigger queues the new rows (calo_recon.alert_queue)
+-- and the call checks them once, at its end, through alert_queued(): a
+-- check per file cost a third of an export's ingest
+-- (src/glue/alert_batch_glue.c).
+CREATE FUNCTION calo_recon.alert_check_deferred() RETURNS boolean
+LANGUAGE c VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'calo_recon_alert_check_deferred';
+COMMENT ON FUNCTION calo_recon.alert_check_deferred() IS
+  'Internal to the alert trigger: true while ingest_file stores files, whose rows the trigger queues in alert_queue for one check at the end of the call';
+REVOKE ALL ON FUNCTION calo_recon.alert_check_deferred() FROM PUBLIC;
+
 -- jit off: compiling the plans over a large transition table costs more
 -- than running them.
 CREATE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
@@ -156,12 +167,12 @@ DECLARE
     -- lowest threshold can be above its own (a million-row COPY probed
     -- amount_rule_hits a million times by primary key)
     rule_ids text[];
-    lowest_threshold numeric := (SELECT pg_catalog.min(a.threshold) FROM calo_recon.amount_thresholds a);
+    lowest_threshold numeric;
     stale_ids text[];
     model record;
     model_users text[];
     -- rows logged before it raise no alert (a backfill of history)
-    backfill_before timestamptz := pg_catalog.now() - (calo_recon.ops_settings()).alert_backfill_age;
+    backfill_before timestamptz;
     raised_ids bigint[] := '{}';
     raised_kinds text[] := '{}';
     found_txns text[];
@@ -174,6 +185,15 @@ BEGIN
     IF NOT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean THEN
         RETURN NULL;
     END IF;
+    IF calo_recon.alert_check_deferred() THEN
+        INSERT INTO calo_recon.alert_queue (user_id, txn_id)
+        SELECT n.user_id, n.txn_id FROM new_rows n;
+        RETURN NULL;
+    END IF;
+    -- read only by a check that runs: a deferred one (each file of
+    -- ingest_file) stops above
+    lowest_threshold := (SELECT pg_catalog.min(a.threshold) FROM calo_recon.amount_thresholds a);
+    backfill_before := pg_catalog.now() - (calo_recon.ops_settings()).alert_backfill_age;
 
     -- each user of the new rows with its earliest new instant: where the
     -- walk starts re-checking
@@ -319,7 +339,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.alert_new_transactions() IS
-  'Trigger: checks inserted transactions (when calo_recon.alerts is on), raises alerts rows (none for a transaction logged before now() - calo_recon.alert_backfill_age) and sends one NOTIFY calo_recon_alerts per statement that raised any (payload: calo_recon.alerts_notice)';
+  'Trigger: checks inserted transactions (when calo_recon.alerts is on), raises alerts rows (none for a transaction logged before now() - calo_recon.alert_backfill_age) and sends one NOTIFY calo_recon_alerts per statement that raised any (payload: calo_recon.alerts_notice); inside ingest_file it queues them in alert_queue instead, for one check at the end of the call';
 CREATE TRIGGER transactions_alert
     AFTER INSERT ON calo_recon.transactions
     REFERENCING NEW TABLE AS new_rows

@@ -99,8 +99,10 @@ REVOKE ALL ON FUNCTION calo_recon.alert_distributed(calo_recon.transactions[]) F
 -- pattern of track_new_transactions: the transition table read into arrays
 -- first, since Citus plans the insert and cannot read a transition table),
 -- and raise_alerts() (pg_cron, refresh()) checks them later through
--- alert_distributed(): the rules keep their one home.  The ingest removes
--- the entries of the rows it alerted itself, in the same transaction.  One
+-- alert_distributed(): the rules keep their one home.  ingest_log removes
+-- the entries of the rows it alerted itself, in the same transaction;
+-- ingest_file leaves them and checks them at its end (alert_queued()), and
+-- so does one node's alert trigger inside ingest_file (alert_check_deferred).  One
 -- entry per stored row; raise_alerts() deletes exactly the entries it read,
 -- so an entry committed meanwhile stays for the next one.  The trigger is
 -- created disabled: one node keeps its synchronous check (transactions_alert),
@@ -111,7 +113,7 @@ CREATE TABLE calo_recon.alert_queue (
     txn_id   text   NOT NULL
 );
 COMMENT ON TABLE calo_recon.alert_queue IS
-  'On a Citus cluster: transactions stored by a bare INSERT or COPY, waiting for their insert-time alert check, which the next raise_alerts() (and so refresh()) runs; the ingest removes the entries of the rows it checked itself. Always empty on one node';
+  'On a Citus cluster: transactions stored by a bare INSERT or COPY, waiting for their insert-time alert check, which the next raise_alerts() (and so refresh()) runs; ingest_log removes the entries of the rows it checked itself. On one node, and for ingest_file on a cluster: the rows ingest_file stored, checked at the end of the call, so empty between statements';
 COMMENT ON COLUMN calo_recon.alert_queue.entry_id IS 'Surrogate key of the entry';
 COMMENT ON COLUMN calo_recon.alert_queue.user_id IS 'Wallet owner of the stored transaction';
 COMMENT ON COLUMN calo_recon.alert_queue.txn_id IS 'Transaction id of the stored transaction';

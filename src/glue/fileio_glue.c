@@ -45,6 +45,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "alert_batch_glue.h"
 #include "module_glue.h"
 #include "locks.h"
 #include "logfile.h"
@@ -62,6 +63,7 @@
 /* counts returned by ingest_log, then ingest_file's own */
 #define N_LOG_COUNTS 8
 #define N_FILE_COUNTS (N_LOG_COUNTS + 3)
+#define COUNT_TRANSACTIONS 1
 #define COUNT_QUARANTINED 6
 #define COUNT_FILES 8
 #define COUNT_SKIPPED 9
@@ -100,6 +102,7 @@ typedef struct WalkState
 	SPIPlanPtr	record_plan;	/* upsert of it */
 	MemoryContext file_cxt;		/* reset after each file */
 	MemoryContext walk_cxt;		/* lives for the whole call */
+	AlertBatch	alerts;			/* the stored rows' alert check */
 	int64		counts[N_FILE_COUNTS];
 } WalkState;
 
@@ -468,6 +471,7 @@ ingest_text(WalkState *ws, const char *rel, text *log)
 	int			i;
 	bool		isnull;
 	int64		events;
+	int64		stored = 0;
 
 	values[0] = PointerGetDatum(log);
 	values[1] = CStringGetTextDatum(rel);
@@ -482,10 +486,13 @@ ingest_text(WalkState *ws, const char *rel, text *log)
 
 		if (!isnull)
 			ws->counts[i] += DatumGetInt32(d);
+		if (!isnull && i == COUNT_TRANSACTIONS)
+			stored = DatumGetInt32(d);
 	}
 	events = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
+	alert_batch_stored(&ws->alerts, stored);
 	ws->counts[COUNT_FILES]++;
 	/* a log file has at least one event; zero means it was loaded before */
 	if (events > 0)
@@ -949,30 +956,41 @@ ingest_file(FunctionCallInfo fcinfo, bool reconcile)
 										ALLOCSET_DEFAULT_SIZES);
 
 	ws.files = open_files_create();
-	if (S_ISDIR(st.st_mode))
+	alert_batch_begin(&ws.alerts);
+	PG_TRY();
 	{
-		int			fd;
-		int			err;
+		if (S_ISDIR(st.st_mode))
+		{
+			int			fd;
+			int			err;
 
-		ws.root_fd = open_root_fd(ws.files, ws.root);
-		fd = open_beneath(ws.files, ws.root_fd, safe_path_relative(ws.root, resolved),
-						  O_RDONLY | O_DIRECTORY);
-		err = errno;
-		if (fd < 0)
-			ereport(ERROR,
-					(safe_path_errcode_for_file_access(err),
-					 errmsg("could not open folder \"%s\": %m", rel[0] ? rel : ".")));
-		walk_folder(&ws, fd, rel, depth_of(rel));
+			ws.root_fd = open_root_fd(ws.files, ws.root);
+			fd = open_beneath(ws.files, ws.root_fd, safe_path_relative(ws.root, resolved),
+							  O_RDONLY | O_DIRECTORY);
+			err = errno;
+			if (fd < 0)
+				ereport(ERROR,
+						(safe_path_errcode_for_file_access(err),
+						 errmsg("could not open folder \"%s\": %m", rel[0] ? rel : ".")));
+			walk_folder(&ws, fd, rel, depth_of(rel));
+		}
+		else
+		{
+			int			fd = open_named_file(ws.files, ws.root, resolved, rel, &st);
+
+			MemoryContextSwitchTo(ws.file_cxt);
+			ingest_one_file(&ws, fd, &st, rel, true);
+			MemoryContextSwitchTo(ws.walk_cxt);
+		}
+		open_files_done(ws.files);
+		alert_batch_end(&ws.alerts);
 	}
-	else
+	PG_CATCH();
 	{
-		int			fd = open_named_file(ws.files, ws.root, resolved, rel, &st);
-
-		MemoryContextSwitchTo(ws.file_cxt);
-		ingest_one_file(&ws, fd, &st, rel, true);
-		MemoryContextSwitchTo(ws.walk_cxt);
+		alert_batch_abandon(&ws.alerts);
+		PG_RE_THROW();
 	}
-	open_files_done(ws.files);
+	PG_END_TRY();
 	if (reconcile)
 		reconcile_queued_users();
 

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(96);
+SELECT plan(97);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -279,6 +279,7 @@ INSERT INTO entry_points VALUES
   ('value rules', $$SELECT calo_recon.is_currency_code('SAR'), calo_recon.is_transaction_type('DEBIT')$$),
   ('exact_decimal', $$SELECT calo_recon.exact_decimal(1.50), calo_recon.exact_decimal(2.25, true)$$),
   ('chain_findings', $$SELECT * FROM calo_recon.chain_findings(ARRAY['TAP-HSP-1', 'TAP-HSP-2'])$$),
+  ('alert_check_deferred', $$SELECT calo_recon.alert_check_deferred()$$),
   ('chain_findings_since', $$SELECT * FROM calo_recon.chain_findings_since(ARRAY['tap-hsp-1'], ARRAY['2024-01-01 00:00+00'::pg_catalog.timestamptz], ARRAY['TAP-HSP-1'])$$),
   ('chain rules', $$SELECT calo_recon.chain_key('2024-01-01 00:00+00', 'x'), calo_recon.tolerance(3), calo_recon.within_tolerance(0.004, 2), calo_recon.wallet_gap(1, 2, 3, 0),
                           calo_recon.tolerance(NULL), calo_recon.is_credit(NULL, 1, 2), calo_recon.is_overdraft(-1),
