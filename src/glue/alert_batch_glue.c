@@ -26,8 +26,11 @@
 
 #include "alert_batch_glue.h"
 
-/* rows stored before the queue is checked (alert_queued's array of rows) */
-#define ALERT_BATCH_ROWS 100000
+/*
+ * rows stored before the queue is checked: alert_queued() holds them in one
+ * array (a few MB here), and a check costs little fixed work
+ */
+#define ALERT_BATCH_ROWS 10000
 
 /* a batch is open in this backend: the trigger queues instead of checking */
 static bool check_deferred = false;

@@ -131,6 +131,21 @@ try:
                 ("duplicate deliveries (ingest_file)", "duplicate_deliveries", "duplicates", 0),
                 ("conflicts (ingest_file)", "conflicts", "conflicts", 0)]:
             report(what, exp[key] + extra, res[field])
+        # the call checked its rows' alerts at its end, in batches of
+        # ALERT_BATCH_ROWS (src/glue/alert_batch_glue.c: the 20,000 run
+        # takes two): the open chain and arithmetic alerts are the breaks,
+        # and nothing is left queued
+        cur.execute("""
+            WITH alerted AS (SELECT a.txn_id, a.alert_kind AS kind FROM calo_recon.alerts a
+                             WHERE a.alert_kind IN ('chain', 'arithmetic') AND a.resolved_at IS NULL),
+                 broken AS (SELECT b.txn_id, b.break_kind AS kind FROM calo_recon.balance_breaks b
+                            WHERE b.break_kind IN ('chain', 'arithmetic'))
+            SELECT (SELECT count(*) FROM (SELECT * FROM alerted EXCEPT SELECT * FROM broken) x)
+                 + (SELECT count(*) FROM (SELECT * FROM broken EXCEPT SELECT * FROM alerted) x),
+                   (SELECT count(*) FROM calo_recon.alert_queue)""")
+        differ, queued = cur.fetchone()
+        report("open chain and arithmetic alerts differing from balance_breaks", 0, differ)
+        report("rows left in alert_queue", 0, queued)
         run(LOGS)
     run(RECON)
     if mode == "logs":
