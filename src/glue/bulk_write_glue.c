@@ -6,8 +6,8 @@
  * triggers fired around the whole write.  What COPY would do row by row
  * (row-level insert triggers, transition tables) or not at all (insert
  * rules) is refused rather than written around.  The tables it writes:
- * transaction_scores and the report totals, or their shards on a Citus
- * worker.
+ * transaction_scores, reconciliation_findings and the report totals, or
+ * their shards on a Citus worker.
  */
 #include "postgres.h"
 

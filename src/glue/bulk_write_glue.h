@@ -3,7 +3,8 @@
  * (bulk_write_glue.c), COPY's multi-insert path: rows are gathered in
  * batches, each batch goes to the table in one table_multi_insert, then
  * each row's index entries are made; never a statement per row.  Used for
- * the scores (score_glue.c) and the report totals (report_totals_glue.c).
+ * the scores (score_glue.c), the reconciliation's findings (recon_glue.c)
+ * and the report totals (report_totals_glue.c).
  *
  *   w = bulk_write_open(relid, "scores");
  *   for each row: slot = bulk_write_begin_row(w); fill slot->tts_values and

@@ -44,6 +44,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
@@ -52,6 +53,7 @@
 #include "storage/itemptr.h"
 
 #include "balance.h"
+#include "bulk_write_glue.h"
 #include "citus_glue.h"
 #include "locks.h"
 #include "name_index_glue.h"
@@ -723,98 +725,78 @@ recon_walk_all(ReconState *st)
 }
 
 /* ---------------------------------------------------------------------
- * Writing the findings: batches of arrays through one prepared INSERT
+ * Writing the findings: COPY's multi-insert path (bulk_write_glue.h)
  * --------------------------------------------------------------------- */
-#define RECON_INSERT_BATCH 10000
-#define RECON_NCOLS 10
-
 static void
 recon_write_findings(ReconState *st)
 {
-	Oid			argtypes[RECON_NCOLS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		NUMERICARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID,
-	TEXTARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID};
-	Oid			elemtypes[RECON_NCOLS] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID,
-		NUMERICOID, NUMERICOID, NUMERICOID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
-	SPIPlanPtr	plan;
-	Datum	   *values[RECON_NCOLS];
-	bool	   *nulls[RECON_NCOLS];
-	int64		done = 0;
-	int			c;
-	MemoryContext batch_cxt;
-	MemoryContext old;
+	BulkWriter *w;
+	Relation	rel;
+	AttrNumber	att_txn_id,
+				att_user_id,
+				att_finding,
+				att_expected,
+				att_actual,
+				att_difference,
+				att_tolerance,
+				att_currency,
+				att_logged_at,
+				att_first_break,
+				att_reconciled_at;
+	/* the column's default, now(): the transaction's start */
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
 	if (st->nout == 0)
 		return;
-	plan = SPI_prepare(psprintf("INSERT INTO %s "
-								"(txn_id, user_id, finding, expected, actual, difference, "
-								"tolerance, currency, logged_at, first_break) "
-								"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-								"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
-								"pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
-								"pg_catalog.unnest($9), pg_catalog.unnest($10))", st->findings_table),
-					   RECON_NCOLS, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	for (c = 0; c < RECON_NCOLS; c++)
+	w = bulk_write_open(RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(st->findings_table)),
+										 RowExclusiveLock, false),
+						"reconciliation findings");
+	rel = bulk_write_relation(w);
+	att_txn_id = recon_attnum(rel, "txn_id");
+	att_user_id = recon_attnum(rel, "user_id");
+	att_finding = recon_attnum(rel, "finding");
+	att_expected = recon_attnum(rel, "expected");
+	att_actual = recon_attnum(rel, "actual");
+	att_difference = recon_attnum(rel, "difference");
+	att_tolerance = recon_attnum(rel, "tolerance");
+	att_currency = recon_attnum(rel, "currency");
+	att_logged_at = recon_attnum(rel, "logged_at");
+	att_first_break = recon_attnum(rel, "first_break");
+	att_reconciled_at = recon_attnum(rel, "reconciled_at");
+	for (int64 done = 0; done < st->nout; done++)
 	{
-		values[c] = palloc(sizeof(Datum) * RECON_INSERT_BATCH);
-		nulls[c] = palloc(sizeof(bool) * RECON_INSERT_BATCH);
-	}
-	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "calo_recon findings batch",
-									  ALLOCSET_DEFAULT_SIZES);
-	while (done < st->nout)
-	{
-		int			n = (int) Min(RECON_INSERT_BATCH, st->nout - done);
-		Datum		args[RECON_NCOLS];
-		int			i;
+		OutFinding *o = &st->out[done];
+		ReconCurrency *cur = &st->currencies.items[st->currency[o->row]];
+		bal_check	check = recon_get_check(&o->check);
+		/* the values are made in the batch's memory until bulk_write_end_row */
+		TupleTableSlot *slot = bulk_write_begin_row(w);
+		Datum	   *values = slot->tts_values;
+		bool	   *nulls = slot->tts_isnull;
 
-		CHECK_FOR_INTERRUPTS();
-		old = MemoryContextSwitchTo(batch_cxt);
-		for (i = 0; i < n; i++)
+		if (done % 10000 == 0)
+			CHECK_FOR_INTERRUPTS();
+		values[att_txn_id - 1] = CStringGetTextDatum(recon_fetch_txn_id(st, o->row));
+		values[att_user_id - 1] = PointerGetDatum(cstring_to_text_with_len(st->users.names[st->user[o->row]].name,
+																			 st->users.names[st->user[o->row]].len));
+		values[att_finding - 1] = CStringGetTextDatum(bal_finding_name(check.finding));
+		if (check.finding != BAL_OUT_OF_RANGE)
 		{
-			OutFinding *o = &st->out[done + i];
-			ReconCurrency *cur = &st->currencies.items[st->currency[o->row]];
-			bal_check	check = recon_get_check(&o->check);
-			bool		exact = check.finding != BAL_OUT_OF_RANGE;
-
-			for (c = 0; c < RECON_NCOLS; c++)
-				nulls[c][i] = false;
-			values[0][i] = CStringGetTextDatum(recon_fetch_txn_id(st, o->row));
-			values[1][i] = PointerGetDatum(cstring_to_text_with_len(st->users.names[st->user[o->row]].name,
-																	st->users.names[st->user[o->row]].len));
-			values[2][i] = CStringGetTextDatum(bal_finding_name(check.finding));
-			if (exact)
-			{
-				values[3][i] = recon_dec_to_numeric(check.expected);
-				values[4][i] = recon_dec_to_numeric(check.actual);
-				values[5][i] = recon_dec_to_numeric(check.difference);
-			}
-			else
-				nulls[3][i] = nulls[4][i] = nulls[5][i] = true;
-			values[6][i] = cur->tolerance_datum;
-			values[7][i] = cur->code_datum;
-			values[8][i] = TimestampTzGetDatum(st->logged_at[o->row]);
-			values[9][i] = BoolGetDatum(o->first_break);
+			values[att_expected - 1] = recon_dec_to_numeric(check.expected);
+			values[att_actual - 1] = recon_dec_to_numeric(check.actual);
+			values[att_difference - 1] = recon_dec_to_numeric(check.difference);
+			nulls[att_expected - 1] = nulls[att_actual - 1] = nulls[att_difference - 1] = false;
 		}
-		for (c = 0; c < RECON_NCOLS; c++)
-		{
-			int			dims[1] = {n};
-			int			lbs[1] = {1};
-			int16		typlen;
-			bool		typbyval;
-			char		typalign;
-
-			get_typlenbyvalalign(elemtypes[c], &typlen, &typbyval, &typalign);
-			args[c] = PointerGetDatum(construct_md_array(values[c], nulls[c], 1, dims, lbs,
-														 elemtypes[c], typlen, typbyval, typalign));
-		}
-		MemoryContextSwitchTo(old);
-		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert reconciliation findings");
-		MemoryContextReset(batch_cxt);
-		done += n;
+		values[att_tolerance - 1] = cur->tolerance_datum;
+		values[att_currency - 1] = cur->code_datum;
+		values[att_logged_at - 1] = TimestampTzGetDatum(st->logged_at[o->row]);
+		values[att_first_break - 1] = BoolGetDatum(o->first_break);
+		values[att_reconciled_at - 1] = TimestampTzGetDatum(now);
+		nulls[att_txn_id - 1] = nulls[att_user_id - 1] = nulls[att_finding - 1] = false;
+		nulls[att_tolerance - 1] = nulls[att_currency - 1] = nulls[att_logged_at - 1] = false;
+		nulls[att_first_break - 1] = nulls[att_reconciled_at - 1] = false;
+		bulk_write_end_row(w);
 	}
+	bulk_write_close(w);
 }
 
 /* ---------------------------------------------------------------------

@@ -1,9 +1,9 @@
--- The one bulk writer (src/glue/bulk_write_glue.c) of the scores and the
--- report totals holds both to the same rules, the stricter of the two
--- copies it replaced and COPY's: statement triggers fire; a row-level
--- insert trigger or an insert rule, which it would not fire or apply, is
--- refused (0A000; the score writer let insert rules through, the totals'
--- writer refused any trigger with an internal error); the table's
+-- The one bulk writer (src/glue/bulk_write_glue.c) of the scores, the
+-- findings and the report totals holds them to the same rules, the stricter
+-- of the copies it replaced and COPY's: statement triggers fire; a
+-- row-level insert trigger or an insert rule, which it would not fire or
+-- apply, is refused (0A000; the score writer let insert rules through, the
+-- totals' writer refused any trigger with an internal error); the table's
 -- constraints are checked per row (the totals' writer checked none).
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS calo_recon CASCADE;
@@ -54,6 +54,21 @@ SELECT * FROM calo_recon.reconcile();
 \echo :LAST_ERROR_SQLSTATE
 \set VERBOSITY default
 DROP TRIGGER count_rows ON calo_recon.user_totals;
+
+-- the findings go through it too: stamped with now() as the column's
+-- default would, and a row-level trigger on them refused the same way
+BEGIN;
+SELECT users, transactions FROM calo_recon.reconcile();
+SELECT count(*) > 0 AS findings, bool_and(reconciled_at = now()) AS stamped_now
+FROM calo_recon.reconciliation_findings;
+COMMIT;
+CREATE TRIGGER count_finding_rows AFTER INSERT ON calo_recon.reconciliation_findings
+    FOR EACH ROW EXECUTE FUNCTION pg_temp.count_totals_statement();
+\set VERBOSITY terse
+SELECT * FROM calo_recon.reconcile();
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+DROP TRIGGER count_finding_rows ON calo_recon.reconciliation_findings;
 
 -- the report totals' rows meet their table's CHECK constraints
 ALTER TABLE calo_recon.user_day_totals
