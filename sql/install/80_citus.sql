@@ -101,9 +101,9 @@ REVOKE ALL ON FUNCTION calo_recon.alert_distributed(calo_recon.transactions[]) F
 -- and raise_alerts() (pg_cron, refresh()) checks them later through
 -- alert_distributed(): the rules keep their one home.  ingest_log removes
 -- the entries of the rows it alerted itself, in the same transaction;
--- ingest_file leaves them and checks them at its end (alert_queued()), and
--- so does one node's alert trigger inside ingest_file (alert_check_deferred).  One
--- entry per stored row; raise_alerts() deletes exactly the entries it read,
+-- ingest_file leaves them and checks them at its end (alert_queued()).  On
+-- one node too, inside ingest_file the alert trigger queues its rows here
+-- (alert_check_deferred).  One entry per stored row; raise_alerts() deletes exactly the entries it read,
 -- so an entry committed meanwhile stays for the next one.  The trigger is
 -- created disabled: one node keeps its synchronous check (transactions_alert),
 -- and distribute() enables this one (citus_layout).
