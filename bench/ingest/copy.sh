@@ -26,28 +26,17 @@ CSV=$OUT/transactions-$ROWS.csv
 make -s >/dev/null
 
 source scripts/cluster.sh
+source bench/ingest/timing.sh
 trap cluster_destroy EXIT
 cluster_start "shared_buffers = '512MB'" "max_wal_size = '4GB'" >/dev/null
 cluster_import "$CSV"
 server_csv="$CR_ROOT/import/$(basename "$CSV")"
 
 # copy_seconds DB TABLE: "wall cpu" of one COPY of the CSV into TABLE (fresh,
-# empty): wall seconds, and the CPU seconds of the backend that ran it
-# (/proc/PID/stat, triggers included), which other work on a shared machine
-# disturbs less than the wall time
+# empty), after a checkpoint
 copy_seconds() {
   psql -qX -d "$1" -v ON_ERROR_STOP=1 -c "CHECKPOINT" >/dev/null
-  psql -qAtX -d "$1" -v ON_ERROR_STOP=1 <<SQL | awk -F'|' '
-    /^cpu\|/ { c[++n] = $2 }
-    /^Time: / { split($0, t, " "); ms = t[2] }
-    END { printf "%.3f %.2f\n", ms / 1000, (c[2] - c[1]) / '"$(getconf CLK_TCK)"' }'
-\\set stat 'SELECT (pg_catalog.string_to_array(pg_catalog.pg_read_file(''/proc/'' || pg_catalog.pg_backend_pid() || ''/stat''), '' ''))'
-SELECT 'cpu', s[14]::bigint + s[15]::bigint FROM (:stat) AS t(s);
-\\timing on
-COPY $2 FROM '$server_csv' (FORMAT csv, HEADER true);
-\\timing off
-SELECT 'cpu', s[14]::bigint + s[15]::bigint FROM (:stat) AS t(s);
-SQL
+  timed "$1" "COPY $2 FROM '$server_csv' (FORMAT csv, HEADER true)"
 }
 fresh_db() {
   dropdb --if-exists "$1" >/dev/null 2>&1
@@ -56,8 +45,6 @@ fresh_db() {
        -c "CREATE TABLE public.plain (LIKE calo_recon.transactions)" >/dev/null
 }
 
-# best: the least wall time and the least CPU time of the runs ("wall cpu" lines)
-best() { awk 'NR == 1 || $1 + 0 < w + 0 { w = $1 } NR == 1 || $2 + 0 < c + 0 { c = $2 } END { print w, c }'; }
 read -r plain plain_cpu < <(for _ in $(seq 1 "$REPEAT"); do fresh_db bench_plain; copy_seconds bench_plain public.plain; done | best)
 read -r ours ours_cpu < <(for _ in $(seq 1 "$REPEAT"); do fresh_db bench_ours; copy_seconds bench_ours calo_recon.transactions; done | best)
 alerts=$(psql -qAtX -d bench_ours -c "SELECT count(*) FROM calo_recon.alerts")

@@ -32,6 +32,7 @@ done
 make -s >/dev/null
 make -s -C tools calo_recon_gen >/dev/null
 source scripts/cluster.sh
+source bench/ingest/timing.sh
 trap cluster_destroy EXIT
 cluster_start "shared_buffers = '512MB'" "max_wal_size = '4GB'" >/dev/null
 export_dir=$CR_ROOT/import/bench
@@ -41,23 +42,6 @@ mb=$(find "$export_dir" -name '*.gz' -exec zcat {} + | wc -c | awk '{ printf "%.
 files=$(find "$export_dir" -name '*.gz' | wc -l)
 
 q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
-# timed DB SQL...: "wall_ms cpu_s" of the statements, run in one session: the
-# wall time psql's \timing gives (summed) and the CPU seconds of the backend
-# that ran them (/proc/PID/stat, triggers included), which other work on the
-# machine disturbs less than the wall time
-timed() {
-  local db=$1 args=() sql
-  shift
-  args+=(-c "SELECT 'cpu', s[14]::bigint + s[15]::bigint FROM (SELECT pg_catalog.string_to_array(pg_catalog.pg_read_file('/proc/' || pg_catalog.pg_backend_pid() || '/stat'), ' ')) AS t(s)")
-  args+=(-c '\timing on')
-  for sql in "$@"; do args+=(-c "$sql"); done
-  args+=(-c '\timing off')
-  args+=(-c "SELECT 'cpu', s[14]::bigint + s[15]::bigint FROM (SELECT pg_catalog.string_to_array(pg_catalog.pg_read_file('/proc/' || pg_catalog.pg_backend_pid() || '/stat'), ' ')) AS t(s)")
-  psql -qAtX -d "$db" -v ON_ERROR_STOP=1 "${args[@]}" | awk -F'|' -v tck="$(getconf CLK_TCK)" '
-    /^cpu\|/ { c[++n] = $2 }
-    /^Time: / { split($0, t, " "); ms += t[2] }
-    END { printf "%.3f %.2f\n", ms, (c[2] - c[1]) / tck }'
-}
 tables="log_events transactions balance_errors negative_balance_rejections quarantine"
 
 fresh_db() {
@@ -66,11 +50,9 @@ fresh_db() {
   q -d "$1" -c "CREATE EXTENSION calo_recon"
   q -d "$1" -c "CHECKPOINT"
 }
-# the least wall time and the least CPU time of the runs ("wall cpu" lines)
-best() { awk 'NR == 1 || $1 + 0 < w + 0 { w = $1 } NR == 1 || $2 + 0 < c + 0 { c = $2 } END { print w, c }'; }
 
 # --- ours --------------------------------------------------------------------
-read -r ingest_ms ingest_cpu < <(for _ in $(seq 1 "$REPEAT"); do
+read -r ingest_s ingest_cpu < <(for _ in $(seq 1 "$REPEAT"); do
   fresh_db bench_ingest
   timed bench_ingest "SELECT * FROM calo_recon.ingest_file('bench')"
 done | best)
@@ -87,7 +69,7 @@ rows=$(for t in $tables; do printf '%s %s, ' "$(q -d bench_ingest -c "SELECT cou
 copy_sql=("BEGIN")
 for t in $tables; do copy_sql+=("COPY calo_recon.$t FROM '$dump/$t.copy'"); done
 copy_sql+=("COMMIT")
-read -r copy_ms copy_cpu < <(for _ in $(seq 1 "$REPEAT"); do
+read -r copy_s copy_cpu < <(for _ in $(seq 1 "$REPEAT"); do
   fresh_db bench_copy
   timed bench_copy "${copy_sql[@]}"
 done | best)
@@ -100,8 +82,8 @@ done)
 
 echo "bench/ingest/ingest_file: $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc), load $(cut -d' ' -f1 /proc/loadavg), seed $SEED, $TXNS transactions, $files files, $mb MB of log text, best of $REPEAT"
 echo "  rows: ${rows%, }"
-awk -v i="$ingest_ms" -v c="$copy_ms" -v ic="$ingest_cpu" -v cc="$copy_cpu" -v mb="$mb" 'BEGIN {
-  printf "  ingest_file (gunzip, parse, store, reconcile): %8.3f s, backend CPU %6.2f s  (%.1f MB/s)\n", i / 1000, ic, mb / (i / 1000)
-  printf "  COPY of the same rows into the same tables:     %8.3f s, backend CPU %6.2f s\n", c / 1000, cc
+awk -v i="$ingest_s" -v c="$copy_s" -v ic="$ingest_cpu" -v cc="$copy_cpu" -v mb="$mb" 'BEGIN {
+  printf "  ingest_file (gunzip, parse, store, reconcile): %8.3f s, backend CPU %6.2f s  (%.1f MB/s)\n", i, ic, mb / i
+  printf "  COPY of the same rows into the same tables:     %8.3f s, backend CPU %6.2f s\n", c, cc
   printf "  ratio ingest_file / COPY: %.2f (wall), %.2f (backend CPU)\n", i / c, ic / cc
 }'

@@ -18,12 +18,16 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "catalog/namespace.h"
 #include "nodes/execnodes.h"
+#include "optimizer/optimizer.h"
 #include "rewrite/prs2lock.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/regproc.h"
 #include "utils/rel.h"
 
 #include "bulk_write_glue.h"
@@ -44,6 +48,10 @@ struct BulkWriter
 	TupleTableSlot *slots[BULK_WRITE_BATCH];	/* made as the first batch needs them */
 	int			nslots;
 	int64		written;
+	/* the columns with a default, filled into every new row as COPY does */
+	int			ndefaults;
+	AttrNumber *default_atts;
+	ExprState **default_exprs;
 };
 
 /* A rule that an INSERT into rel would apply */
@@ -56,6 +64,33 @@ bulk_write_has_insert_rule(Relation rel)
 		if (rel->rd_rules->rules[i]->event == CMD_INSERT)
 			return true;
 	return false;
+}
+
+/*
+ * The table's own default expressions (its one home for them, such as
+ * now() of a stamp column), planned as COPY plans those of the columns it
+ * is not given
+ */
+static void
+bulk_write_prepare_defaults(BulkWriter *w)
+{
+	TupleDesc	desc = RelationGetDescr(w->rel);
+
+	w->default_atts = palloc(sizeof(AttrNumber) * desc->natts);
+	w->default_exprs = palloc(sizeof(ExprState *) * desc->natts);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Node	   *def;
+
+		if (TupleDescAttr(desc, a)->attisdropped || TupleDescAttr(desc, a)->attgenerated)
+			continue;
+		def = build_column_default(w->rel, a + 1);
+		if (def == NULL)
+			continue;
+		w->default_atts[w->ndefaults] = (AttrNumber) (a + 1);
+		w->default_exprs[w->ndefaults] = ExecInitExpr(expression_planner((Expr *) def), NULL);
+		w->ndefaults++;
+	}
 }
 
 BulkWriter *
@@ -99,7 +134,16 @@ bulk_write_open(Oid relid, const char *what)
 	w->bistate = GetBulkInsertState();
 	w->cid = GetCurrentCommandId(true);
 	w->batch_cxt = AllocSetContextCreate(w->cxt, "calo_recon bulk write batch", ALLOCSET_DEFAULT_SIZES);
+	bulk_write_prepare_defaults(w);
 	return w;
+}
+
+BulkWriter *
+bulk_write_open_table(const char *table, const char *what)
+{
+	return bulk_write_open(RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(table)),
+											RowExclusiveLock, false),
+						   what);
 }
 
 Relation
@@ -151,6 +195,13 @@ bulk_write_begin_row(BulkWriter *w)
 	for (int a = 0; a < natts; a++)
 		slot->tts_isnull[a] = true;
 	w->caller_cxt = MemoryContextSwitchTo(w->batch_cxt);
+	for (int d = 0; d < w->ndefaults; d++)
+	{
+		AttrNumber	att = w->default_atts[d];
+
+		slot->tts_values[att - 1] = ExecEvalExpr(w->default_exprs[d], GetPerTupleExprContext(w->estate),
+												 &slot->tts_isnull[att - 1]);
+	}
 	return slot;
 }
 

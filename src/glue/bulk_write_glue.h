@@ -30,11 +30,15 @@ typedef struct BulkWriter BulkWriter;
  */
 BulkWriter *bulk_write_open(Oid relid, const char *what);
 
+/* The same, of a table named by its qualified name (a shard's, on a worker) */
+BulkWriter *bulk_write_open_table(const char *table, const char *what);
+
 /* The open table (its columns, for the caller's checks and attnums). */
 Relation	bulk_write_relation(const BulkWriter *w);
 
 /*
- * The next row: an empty slot of the table with every column NULL.  Until
+ * The next row: a slot of the table with every column NULL but those with
+ * a default, which hold it (as COPY fills the columns it is not given).  Until
  * bulk_write_end_row the current memory context is the batch's, so the
  * values the caller makes (text, numeric, jsonb) live as long as the batch.
  */

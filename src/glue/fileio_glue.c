@@ -471,7 +471,7 @@ ingest_text(WalkState *ws, const char *rel, text *log)
 	int			i;
 	bool		isnull;
 	int64		events;
-	int64		stored = 0;
+	int64		stored_before = ws->counts[COUNT_TRANSACTIONS];
 
 	values[0] = PointerGetDatum(log);
 	values[1] = CStringGetTextDatum(rel);
@@ -486,13 +486,11 @@ ingest_text(WalkState *ws, const char *rel, text *log)
 
 		if (!isnull)
 			ws->counts[i] += DatumGetInt32(d);
-		if (!isnull && i == COUNT_TRANSACTIONS)
-			stored = DatumGetInt32(d);
 	}
 	events = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
-	alert_batch_stored(&ws->alerts, stored);
+	alert_batch_stored(&ws->alerts, ws->counts[COUNT_TRANSACTIONS] - stored_before);
 	ws->counts[COUNT_FILES]++;
 	/* a log file has at least one event; zero means it was loaded before */
 	if (events > 0)

@@ -44,7 +44,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
-#include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
@@ -741,16 +740,11 @@ recon_write_findings(ReconState *st)
 				att_tolerance,
 				att_currency,
 				att_logged_at,
-				att_first_break,
-				att_reconciled_at;
-	/* the column's default, now(): the transaction's start */
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
+				att_first_break;
 
 	if (st->nout == 0)
 		return;
-	w = bulk_write_open(RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(st->findings_table)),
-										 RowExclusiveLock, false),
-						"reconciliation findings");
+	w = bulk_write_open_table(st->findings_table, "reconciliation findings");
 	rel = bulk_write_relation(w);
 	att_txn_id = recon_attnum(rel, "txn_id");
 	att_user_id = recon_attnum(rel, "user_id");
@@ -762,7 +756,6 @@ recon_write_findings(ReconState *st)
 	att_currency = recon_attnum(rel, "currency");
 	att_logged_at = recon_attnum(rel, "logged_at");
 	att_first_break = recon_attnum(rel, "first_break");
-	att_reconciled_at = recon_attnum(rel, "reconciled_at");
 	for (int64 done = 0; done < st->nout; done++)
 	{
 		OutFinding *o = &st->out[done];
@@ -790,10 +783,9 @@ recon_write_findings(ReconState *st)
 		values[att_currency - 1] = cur->code_datum;
 		values[att_logged_at - 1] = TimestampTzGetDatum(st->logged_at[o->row]);
 		values[att_first_break - 1] = BoolGetDatum(o->first_break);
-		values[att_reconciled_at - 1] = TimestampTzGetDatum(now);
 		nulls[att_txn_id - 1] = nulls[att_user_id - 1] = nulls[att_finding - 1] = false;
 		nulls[att_tolerance - 1] = nulls[att_currency - 1] = nulls[att_logged_at - 1] = false;
-		nulls[att_first_break - 1] = nulls[att_reconciled_at - 1] = false;
+		nulls[att_first_break - 1] = false;
 		bulk_write_end_row(w);
 	}
 	bulk_write_close(w);

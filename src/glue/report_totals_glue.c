@@ -30,7 +30,6 @@
 #include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/regproc.h"
 #include "utils/timestamp.h"
 
 #include "bulk_write_glue.h"
@@ -294,9 +293,7 @@ tot_bulk_insert(ReportTotals *t, const ReportTotalsNames *names, const char *tab
 
 	if (nrows == 0)
 		return;
-	w = bulk_write_open(RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(table)),
-										 RowExclusiveLock, false),
-						"report totals");
+	w = bulk_write_open_table(table, "report totals");
 	desc = RelationGetDescr(bulk_write_relation(w));
 	if (desc->natts != ncols)
 		elog(ERROR, "%s has %d columns, not the %d of the report totals", table, desc->natts, ncols);

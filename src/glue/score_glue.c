@@ -212,9 +212,7 @@ typedef struct ScoreWriter
 				att_flagged,
 				att_explanation,
 				att_attribution,
-				att_scored_at,
 				att_user_id;
-	TimestampTz now;
 	int64		written;
 } ScoreWriter;
 
@@ -233,9 +231,7 @@ writer_open(ScoreWriter *w, Oid relid)
 	w->att_flagged = recon_attnum(rel, "flagged");
 	w->att_explanation = recon_attnum(rel, "explanation");
 	w->att_attribution = recon_attnum(rel, "attribution");
-	w->att_scored_at = recon_attnum(rel, "scored_at");
 	w->att_user_id = recon_attnum(rel, "user_id");
-	w->now = GetCurrentTransactionStartTimestamp();
 }
 
 static void
@@ -263,8 +259,6 @@ writer_add(ScoreWriter *w, const char *txn_id, int txn_id_len, const char *user_
 															 false, -1);
 		slot->tts_isnull[w->att_attribution - 1] = false;
 	}
-	slot->tts_values[w->att_scored_at - 1] = TimestampTzGetDatum(w->now);
-	slot->tts_isnull[w->att_scored_at - 1] = false;
 	bulk_write_end_row(w->bulk);
 }
 

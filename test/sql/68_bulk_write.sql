@@ -55,12 +55,16 @@ SELECT * FROM calo_recon.reconcile();
 \set VERBOSITY default
 DROP TRIGGER count_rows ON calo_recon.user_totals;
 
--- the findings go through it too: stamped with now() as the column's
--- default would, and a row-level trigger on them refused the same way
+-- the findings go through it too; the writer fills each column the caller
+-- leaves to the table's default from that default, so the findings and the
+-- scores are stamped with now(); a row-level trigger on the findings is
+-- refused the same way
 BEGIN;
 SELECT users, transactions FROM calo_recon.reconcile();
 SELECT count(*) > 0 AS findings, bool_and(reconciled_at = now()) AS stamped_now
 FROM calo_recon.reconciliation_findings;
+SELECT calo_recon.score_transactions(false) AS scored;
+SELECT bool_and(scored_at = now()) AS scores_stamped_now FROM calo_recon.transaction_scores;
 COMMIT;
 CREATE TRIGGER count_finding_rows AFTER INSERT ON calo_recon.reconciliation_findings
     FOR EACH ROW EXECUTE FUNCTION pg_temp.count_totals_statement();
