@@ -45,6 +45,14 @@ struct BulkWriter
 	MemoryContext cxt;			/* the writer's and its slots' */
 	MemoryContext batch_cxt;	/* the batch's values, reset after each batch */
 	MemoryContext caller_cxt;	/* between begin_row and end_row */
+	/*
+	 * The slots' descriptor: a copy of the table's that is not reference
+	 * counted.  A slot made on the table's own descriptor pins it in the
+	 * resource owner, and a thousand pins of one pointer make each further
+	 * pin probe past them all: the unique check of every row whose key is
+	 * in the index already (a score replaced) pins it once more.
+	 */
+	TupleDesc	slot_desc;
 	TupleTableSlot *slots[BULK_WRITE_BATCH];	/* made as the first batch needs them */
 	int			nslots;
 	int64		written;
@@ -124,6 +132,7 @@ bulk_write_open(Oid relid, const char *what)
 				 errmsg("%s has insert rules, which the bulk write of %s does not apply", name, what),
 				 errhint("Drop the insert rules on %s.", name)));
 	w->cxt = CurrentMemoryContext;
+	w->slot_desc = CreateTupleDescCopy(RelationGetDescr(w->rel));
 	w->estate = CreateExecutorState();
 	w->rri = makeNode(ResultRelInfo);
 	/* no range table entry: a failing row's detail is built without one */
@@ -188,7 +197,7 @@ bulk_write_begin_row(BulkWriter *w)
 	{
 		MemoryContext old = MemoryContextSwitchTo(w->cxt);
 
-		slot = w->slots[w->nslots] = table_slot_create(w->rel, NULL);
+		slot = w->slots[w->nslots] = MakeSingleTupleTableSlot(w->slot_desc, table_slot_callbacks(w->rel));
 		MemoryContextSwitchTo(old);
 	}
 	ExecClearTuple(slot);
@@ -236,6 +245,7 @@ bulk_write_close(BulkWriter *w)
 	FreeExecutorState(w->estate);
 	table_close(w->rel, NoLock);
 	MemoryContextDelete(w->batch_cxt);
+	FreeTupleDesc(w->slot_desc);
 	written = w->written;
 	pfree(w);
 	return written;
