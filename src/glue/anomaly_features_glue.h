@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "anomaly_features.h"
+#include "utils/array.h"
 
 typedef struct FeatureBook
 {

@@ -32,6 +32,9 @@ PG_FUNCTION_INFO_V1(iforest_info);
 PG_FUNCTION_INFO_V1(iforest_to_json);
 PG_FUNCTION_INFO_V1(iforest_from_json);
 
+/* The "format" of the JSON form (iforest_to_json, tools/sklearn_export.py) */
+#define IFO_JSON_FORMAT "calo_recon.iforest"
+
 /* ------------------------------------------------------------ validation */
 
 /*
@@ -356,7 +359,7 @@ iforest_to_json(PG_FUNCTION_ARGS)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
-					 "{\"format\": \"calo_recon.iforest\", \"version\": %d, \"n_features\": %u, "
+					 "{\"format\": \"" IFO_JSON_FORMAT "\", \"version\": %d, \"n_features\": %u, "
 					 "\"n_trees\": %u, \"sample_size\": %u, \"extension_level\": %u, "
 					 "\"input_dtype\": \"%s\", \"trees\": [",
 					 IFO_VERSION, f->n_features, f->n_trees, f->sample_size, f->extension_level,
@@ -464,6 +467,19 @@ iforest_from_json(PG_FUNCTION_ARGS)
 	ifo_writer	w;
 	double	   *normal;
 
+	/*
+	 * The keys iforest_to_json writes that a reader could do without are
+	 * still checked when present: a model of another format or version, or
+	 * whose tree count disagrees with its trees, is not this model.
+	 */
+	if (mglue_json_get(obj, "format", &v, false, "model") &&
+		!(v.type == jbvString && v.val.string.len == strlen(IFO_JSON_FORMAT) &&
+		  memcmp(v.val.string.val, IFO_JSON_FORMAT, v.val.string.len) == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid model JSON: format must be \"%s\"", IFO_JSON_FORMAT)));
+	if (mglue_json_get(obj, "version", &v, false, "model"))
+		(void) mglue_json_integer(&v, IFO_VERSION, IFO_VERSION, "version");
 	mglue_json_get(obj, "n_features", &v, true, "model");
 	nf = (int) mglue_json_integer(&v, 1, IFO_MAX_FEATURES, "n_features");
 	mglue_json_get(obj, "sample_size", &v, true, "model");
@@ -487,6 +503,8 @@ iforest_from_json(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid model JSON: the model has %d trees, outside 1..%d", nt, IFO_MAX_TREES)));
+	if (mglue_json_get(obj, "n_trees", &v, false, "model"))
+		(void) mglue_json_integer(&v, nt, nt, "n_trees (the length of trees)");
 
 	counts = palloc(sizeof(uint32) * nt);
 	jts = palloc(sizeof(json_tree) * nt);

@@ -52,9 +52,11 @@
 #include "iforest.h"
 #include "model_glue.h"
 #include "name_index_glue.h"
+#include "parallel_score_glue.h"
 #include "recon_glue.h"
 #include "scaler.h"
 #include "score_glue.h"
+#include "score_rows.h"
 #include "walk.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_score_transactions);
@@ -82,44 +84,26 @@ scorer_init(Scorer *s)
 	s->direction = palloc(sizeof(int) * nf);
 }
 
-/* rows standardized and scored together (ifo_path_sums) */
-#define SCORE_BLOCK 1024
-
 /*
- * The scores of the book's rows not skipped, into scores[row]: scaled,
- * rounded as the forest wants its input, and descended tree-major a block
- * of rows at a time.
+ * The scores of the book's rows not skipped, into scores[row]: in parallel
+ * when the rows are many and the server allows workers
+ * (parallel_score_glue.c), else here, a span of rows at a time.
  */
 void
 scorer_score_book(Scorer *s, const FeatureBook *book, const bool *skip, double *scores)
 {
-	int			nf = (int) s->forest->n_features;
-	double	   *z = palloc(sizeof(double) * nf * SCORE_BLOCK);
-	double	   *sums = palloc(sizeof(double) * SCORE_BLOCK);
-	int64	   *rows = palloc(sizeof(int64) * SCORE_BLOCK);
-	int64		next = 0;
+	void	   *scratch;
 
-	while (next < book->n)
+	if (parallel_score_book(&s->scaler, s->forest, book, skip, scores))
+		return;
+	scratch = palloc(score_rows_scratch_size((int) s->forest->n_features));
+	for (int64 first = 0; first < book->n; first += SCORE_ROWS_SPAN)
 	{
-		int			n = 0;
-
 		CHECK_FOR_INTERRUPTS();
-		for (; next < book->n && n < SCORE_BLOCK; next++)
-		{
-			if (skip != NULL && skip[next])
-				continue;
-			rows[n] = next;
-			scl_transform(&s->scaler, book->features + next * FEAT_COUNT, z + (int64) n * nf);
-			ifo_prepare_input(s->forest, z + (int64) n * nf);
-			n++;
-		}
-		ifo_path_sums(s->forest, z, n, sums);
-		for (int k = 0; k < n; k++)
-			scores[rows[k]] = ifo_score_of_path_sum(s->forest, sums[k]);
+		score_rows(&s->scaler, s->forest, book->features, FEAT_COUNT, skip, first,
+				   Min(book->n, first + SCORE_ROWS_SPAN), scores, scratch);
 	}
-	pfree(z);
-	pfree(sums);
-	pfree(rows);
+	pfree(scratch);
 }
 
 /* round_money(value, minor_unit) as text: the money of the explanations */

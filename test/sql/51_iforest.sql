@@ -107,6 +107,9 @@ SELECT calo_recon.iforest_from_bytea(substr(calo_recon.iforest_to_bytea(m), 1, 1
 SELECT calo_recon.iforest_from_bytea(set_byte(calo_recon.iforest_to_bytea(m), 60, 255)) FROM tiny; -- 22P03 bit flip
 SELECT calo_recon.iforest_from_json('[]');                                                      -- 22P02 not an object
 SELECT calo_recon.iforest_from_json('{"n_features": 2, "sample_size": 4, "trees": []}');         -- 22P02 no trees
+SELECT calo_recon.iforest_from_json(calo_recon.iforest_to_json(m) || '{"format": "other"}') FROM tiny;  -- 22P02 another format
+SELECT calo_recon.iforest_from_json(calo_recon.iforest_to_json(m) || '{"version": 2}') FROM tiny;        -- 22P02 another version
+SELECT calo_recon.iforest_from_json(calo_recon.iforest_to_json(m) || '{"n_trees": 7}') FROM tiny;        -- 22P02 n_trees is not the trees'
 SELECT calo_recon.iforest_from_json('{"n_features": 2, "sample_size": 4, "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [5, -2, -2], "threshold": [0, -2, -2], "n_node_samples": [4, 2, 2]}]}'); -- 22P02 feature 5 of 2
 SELECT calo_recon.iforest_from_json('{"n_features": 2, "sample_size": 4, "trees": [{"children_left": [1, -1, -1], "children_right": [2, -1, -1], "feature": [0, -2, -2], "threshold": [0, -2, -2], "n_node_samples": [4, 1, 2]}]}'); -- 22P02 sizes do not add up
 SELECT calo_recon.iforest_from_json('{"n_features": 2, "sample_size": 4, "trees": [{"children_left": [2, -1, -1], "children_right": [1, -1, -1], "feature": [0, -2, -2], "threshold": [0, -2, -2], "n_node_samples": [4, 2, 2]}, {"children_left": [0], "children_right": [0], "feature": [0], "threshold": [0], "n_node_samples": [4]}]}'); -- 22P02 cycle
