@@ -230,3 +230,23 @@ CREATE TEMP VIEW calo_recon_training AS SELECT 1 AS x;
 SELECT model_name, training_rows FROM calo_recon.train_model('beside_temp_view', 0.01, 10, 64, 1);
 SELECT x FROM calo_recon_training;
 ROLLBACK;
+
+-- huge money is explained whole, never cut (a 64-byte buffer once gave 63
+-- digits of 5e70, no decimals), and a multiple past a million compactly
+-- (README "Explanations"); a model of KWD alone, so nothing above moves
+BEGIN;
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+SELECT format('K%s', lpad(i::text, 3, '0')), format('KU%s', i % 4), 'DEBIT', 'KWD',
+       1 + (i % 5) * 0.25, 0, 1000, 1000 - (1 + (i % 5) * 0.25),
+       timestamptz '2024-02-01 10:00:00+00' + i * interval '37 minutes'
+FROM generate_series(1, 60) i;
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('K-HUGE-FIRST', 'KU-NEW', 'DEBIT', 'KWD', -5e70, 0, 1000, 1000, '2024-02-02 10:00:00+00'),
+       ('K-HUGE-RATIO', 'KU1', 'DEBIT', 'KWD', 1e79, 0, 1000, 1000, '2024-02-03 10:00:07+00');
+SELECT model_name FROM calo_recon.train_model('kwd-huge', 0.05, 100, 64, 7, currency => 'KWD');
+SELECT txn_id, flagged, explanation
+FROM calo_recon.transaction_scores JOIN calo_recon.models USING (model_id)
+WHERE model_name = 'kwd-huge' AND txn_id LIKE 'K-HUGE-%' ORDER BY txn_id;
+ROLLBACK;
