@@ -1092,13 +1092,13 @@ export_open_query(const char *query, const ExportPeriod *period)
 }
 
 /*
- * The query of one report's view within the period ($1, $2), ordered (when
- * ordered) by the report's order or else by every column that has a sort
- * order, so reports come out the same for the same data.  NULL when the view
- * is not installed.
+ * Opens a cursor over one report's view within the period, ordered by the
+ * report's order or else by every column that has a sort order, so reports
+ * come out the same for the same data.  Returns NULL when the view is not
+ * installed.
  */
-static char *
-report_query(const ExportReport *report, bool ordered)
+Portal
+export_open_report(const ExportReport *report, const ExportPeriod *period)
 {
 	Oid			nsp = get_namespace_oid("calo_recon", false);
 	Oid			relid = get_relname_relid(report->view, nsp);
@@ -1125,8 +1125,6 @@ report_query(const ExportReport *report, bool ordered)
 		appendStringInfo(&query, "SELECT * FROM calo_recon.%s($1, $2)",
 						 quote_identifier(report->period_source));
 	}
-	if (!ordered)
-		return query.data;
 	if (report->order_by)
 		appendStringInfo(&query, " ORDER BY %s", report->order_by);
 	else
@@ -1147,40 +1145,7 @@ report_query(const ExportReport *report, bool ordered)
 		}
 		relation_close(rel, AccessShareLock);
 	}
-	return query.data;
-}
-
-/* A cursor over one report's rows in order (report_query); NULL when the view is not installed. */
-Portal
-export_open_report(const ExportReport *report, const ExportPeriod *period)
-{
-	char	   *query = report_query(report, true);
-
-	return query ? export_open_query(query, period) : NULL;
-}
-
-/*
- * The rows of one report in the period, counted up to limit (a count that
- * stops there: the caller needs to know only whether it is reached); -1
- * when the view is not installed.  Same snapshot as the cursors.
- */
-int64
-export_count_report(const ExportReport *report, const ExportPeriod *period, int64 limit)
-{
-	char	   *query = report_query(report, false);
-	Oid			argtypes[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
-	Datum		args[3] = {TimestampTzGetDatum(period->from), TimestampTzGetDatum(period->to), Int64GetDatum(limit)};
-	char		nulls[3] = {period->has_from ? ' ' : 'n', period->has_to ? ' ' : 'n', ' '};
-	bool		isnull;
-	int64		count;
-
-	if (query == NULL)
-		return -1;
-	if (SPI_execute_with_args(psprintf("SELECT pg_catalog.count(*) FROM (%s LIMIT $3) AS report_rows", query),
-							  3, argtypes, args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not count the rows of report %s", report->view);
-	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return isnull ? 0 : count;
+	return export_open_query(query.data, period);
 }
 
 static void

@@ -106,7 +106,6 @@ extern const ExportReport *export_report_list(int *count);
 extern ExportPeriod export_period_args(FunctionCallInfo fcinfo, int from_arg);
 extern Portal export_open_report(const ExportReport *report, const ExportPeriod *period);
 extern Portal export_open_query(const char *query, const ExportPeriod *period);
-extern int64 export_count_report(const ExportReport *report, const ExportPeriod *period, int64 limit);
 extern char *export_time_text(TimestampTz when);
 extern SafePathRoot *export_open_root(void);
 extern void export_lock(void);

@@ -44,8 +44,9 @@
  * The most sheets a workbook may have.  libxlsxwriter keeps one temporary
  * file open per sheet until the workbook is closed (constant_memory), so
  * each sheet is a descriptor of the backend: a workbook needing more is
- * refused before anything is written (54000), never left to run out of
- * descriptors.  Nine reports at the default calo_recon.workbook_sheet_rows
+ * refused when it would add the next one (54000; nothing is published and
+ * every file is closed), never left to run out of descriptors.  Counting
+ * the sheets up front would read every report twice.  Nine reports at the default calo_recon.workbook_sheet_rows
  * take 11 sheets.
  */
 #define WORKBOOK_MAX_SHEETS 250
@@ -151,7 +152,12 @@ add_sheet(Book *book, const char *name)
 	lxw_worksheet *sheet;
 
 	if (book->sheets >= WORKBOOK_MAX_SHEETS)
-		elog(ERROR, "workbook needs more than %d sheets", WORKBOOK_MAX_SHEETS);	/* counted before: not reached */
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the workbook would take more than %d sheets", WORKBOOK_MAX_SHEETS),
+				 errdetail("Each report takes a sheet per %lld rows (calo_recon.workbook_sheet_rows), besides the Summary and Chart Data; each sheet holds a file open while the workbook is written.",
+						   (long long) book->sheet_rows),
+				 errhint("Raise calo_recon.workbook_sheet_rows (at most 1048575), or export a shorter period.")));
 	sheet = workbook_add_worksheet(book->workbook, name);
 	if (sheet == NULL)
 		ereport(ERROR, (errcode(ERRCODE_IO_ERROR), errmsg("could not add worksheet \"%s\"", name)));
@@ -1192,40 +1198,6 @@ add_formats(Book *book)
 }
 
 /*
- * Refuses (54000) a workbook that would take more than WORKBOOK_MAX_SHEETS
- * sheets: the Summary, the Chart Data and each report's, one per
- * calo_recon.workbook_sheet_rows rows (at least one).  Each report is counted
- * only as far as the limit could be reached.
- */
-static void
-check_sheet_count(const Book *book, const ExportReport *reports, int nreports)
-{
-	int64		sheets = 2;
-	int			i;
-
-	for (i = 0; i < nreports && sheets <= WORKBOOK_MAX_SHEETS; i++)
-	{
-		int64		rows;
-
-		if (strcmp(reports[i].view, REPORT_DAILY_VIEW) == 0)
-			rows = (int64) book->days.count;
-		else
-			rows = export_count_report(&reports[i], &book->period,
-									   (WORKBOOK_MAX_SHEETS - sheets + 1) * book->sheet_rows + 1);
-		if (rows < 0)
-			continue;			/* not installed: no sheet */
-		sheets += Max(1, (rows + book->sheet_rows - 1) / book->sheet_rows);
-	}
-	if (sheets > WORKBOOK_MAX_SHEETS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the workbook would take more than %d sheets", WORKBOOK_MAX_SHEETS),
-				 errdetail("Each report takes a sheet per %lld rows (calo_recon.workbook_sheet_rows), besides the Summary and Chart Data; each sheet holds a file open while the workbook is written.",
-						   (long long) book->sheet_rows),
-				 errhint("Raise calo_recon.workbook_sheet_rows (at most 1048575), or export a shorter period.")));
-}
-
-/*
  * calo_recon.export_workbook(file text DEFAULT 'balance_reports.xlsx',
  *     period_from timestamptz DEFAULT NULL, period_to timestamptz DEFAULT NULL)
  *   RETURNS bigint
@@ -1276,10 +1248,6 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 		int			nfiles;
 		int			i;
 
-		/* the sheets it takes, before anything is written */
-		book.days = report_days(&book.period);
-		check_sheet_count(&book, reports, nreports);
-
 		/*
 		 * libxlsxwriter opens the workbook and its own temporary files by
 		 * name: both are given through the private working folder's
@@ -1296,6 +1264,7 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 		load_currencies(&book);
 
 		summary = add_sheet(&book, SUMMARY_SHEET);
+		book.days = report_days(&book.period);
 		chart_row = write_summary(&book, summary);
 
 		for (i = 0; i < nreports; i++)

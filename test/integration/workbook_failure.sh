@@ -4,8 +4,8 @@
 # and no working folder (.calo_recon_tmp.*), and the same session exports
 # again.
 #   F1  a workbook that would take more sheets than the limit
-#       (calo_recon.workbook_sheet_rows = 1): 54000 up front, nothing opened
-#       (it once ran out of descriptors: "could not add worksheet", then
+#       (calo_recon.workbook_sheet_rows = 1): 54000 as it would add sheet 251,
+#       every sheet's file closed (it once ran out of descriptors: "could not add worksheet", then
 #       "Too many open files" for every later statement of the session)
 #   F2  an export cancelled while it writes its sheets (pg_cancel_backend once
 #       the backend holds sheets' temporary files open)
