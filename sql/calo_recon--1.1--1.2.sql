@@ -8772,3 +8772,47 @@ COMMENT ON FUNCTION calo_recon.alert_new_transactions() IS
 -- the roles granted before: their rights on the new function
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of session 9 alert batch
+
+-- hostile tester (models, explanations, exports): money is finite.  numeric
+-- takes NaN and +-Infinity, which the log parser refuses and no amount is;
+-- every money column gets a CHECK with the one rule (is_finite_money).  Rows
+-- 1.1 stored may hold them: a table whose rows all pass gets its checks
+-- validated in one ALTER TABLE (one scan); one with a bad row gets them NOT
+-- VALID and a WARNING, so the update never fails on old data (README
+-- "Input"); new rows are checked either way.
+CREATE FUNCTION calo_recon.is_finite_money(value numeric) RETURNS boolean
+AS 'MODULE_PATHNAME', 'calo_recon_is_finite_money'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.is_finite_money(numeric) IS
+  'false for NaN, Infinity and -Infinity, true for any other number (NULL for NULL): the rule the money columns of transactions, balance_errors and negative_balance_rejections are checked with';
+DO $migrate$
+DECLARE
+    t record;
+    checks text;
+    unchecked text;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES
+        ('transactions', ARRAY['amount', 'vat', 'old_balance', 'new_balance', 'payment_balance']),
+        ('balance_errors', ARRAY['subscription_balance', 'payment_balance']),
+        ('negative_balance_rejections', ARRAY['current_balance'])) AS v (tbl, cols)
+    LOOP
+        SELECT pg_catalog.string_agg(a.clause, ', ' ORDER BY a.n),
+               pg_catalog.string_agg(a.clause || ' NOT VALID', ', ' ORDER BY a.n)
+        INTO checks, unchecked
+        FROM (SELECT u.n, pg_catalog.format('ADD CONSTRAINT %I CHECK (calo_recon.is_finite_money(%I))',
+                                            t.tbl || '_' || u.c || '_finite', u.c) AS clause
+              FROM pg_catalog.unnest(t.cols) WITH ORDINALITY AS u (c, n)) a;
+        BEGIN
+            EXECUTE pg_catalog.format('ALTER TABLE calo_recon.%I %s', t.tbl, checks);
+        EXCEPTION WHEN check_violation THEN
+            EXECUTE pg_catalog.format('ALTER TABLE calo_recon.%I %s', t.tbl, unchecked);
+            RAISE WARNING 'calo_recon.% holds NaN or infinite money: its finiteness checks were added NOT VALID', t.tbl
+                USING DETAIL = 'Rows stored before 1.2 may hold NaN, Infinity or -Infinity; new rows are checked.',
+                      HINT = pg_catalog.format('Correct or delete those rows, then VALIDATE CONSTRAINT the checks %s of calo_recon.%I.',
+                                               (SELECT pg_catalog.string_agg(t.tbl || '_' || c || '_finite', ', ')
+                                                FROM pg_catalog.unnest(t.cols) AS c), t.tbl);
+        END;
+    END LOOP;
+END
+$migrate$;
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();

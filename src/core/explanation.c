@@ -5,6 +5,13 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "balance.h"
+
+/* EXPL_MONEY_LEN holds the longest money text a double can give */
+_Static_assert(EXPL_MONEY_LEN >= 1 + 309 + 1 + BAL_SCALE_DIGITS + 1, "EXPL_MONEY_LEN too short");
 
 const char *const expl_cause_names[EXPL_N_CAUSES] = {
 	"spend", "top-up", "vat", "hour", "repeat", "other"
@@ -69,24 +76,86 @@ expl_percent(double rate, char *buf, size_t len)
 	snprintf(buf, len, fabs(pct) >= 10 || pct == 0 ? "%.0f %%" : "%.1f %%", pct);
 }
 
+/*
+ * The money text of value, whole: in the caller's EXPL_MONEY_LEN buffer, or
+ * in one allocated when the format needs more (*spill, which the caller
+ * frees; NULL when none was needed or the allocation failed, then the
+ * text is the buffer's, cut, rather than none at all).
+ */
+static const char *
+expl_money(const expl_row *row, double value, char *money, char **spill)
+{
+	int			need = row->format_money(value, row->minor_unit, money, EXPL_MONEY_LEN, row->format_arg);
+
+	*spill = NULL;
+	if (need >= EXPL_MONEY_LEN)
+	{
+		*spill = malloc((size_t) need + 1);
+		if (*spill == NULL)
+			return money;
+		row->format_money(value, row->minor_unit, *spill, (size_t) need + 1, row->format_arg);
+		return *spill;
+	}
+	return money;
+}
+
+/* "14.2", "999999.9", "1.0e6", "1.0e79" (EXPL_RATIO_COMPACT); "more than 1.8e308" past a double */
+void
+expl_ratio(double ratio, char *buf, size_t len)
+{
+	char		text[32];
+	char	   *e;
+	int			exponent;
+
+	if (isnan(ratio))
+	{
+		snprintf(buf, len, "an unknown multiple");
+		return;
+	}
+	if (ratio < EXPL_RATIO_COMPACT - 0.05)
+	{
+		snprintf(buf, len, "%.1f", ratio);
+		return;
+	}
+	if (isinf(ratio))
+	{
+		snprintf(buf, len, "more than 1.8e308");
+		return;
+	}
+	/* "%.1e" rounds the mantissa (9.96e6 is "1.0e+07"); the exponent without "+" or leading zeros */
+	snprintf(text, sizeof(text), "%.1e", ratio);
+	e = strchr(text, 'e');
+	exponent = e ? atoi(e + 1) : 0;
+	if (e)
+		*e = '\0';
+	snprintf(buf, len, "%se%d", text, exponent);
+}
+
 static int
 expl_against_usual(const expl_row *row, const char *what, const char *usual_what,
 				   char *buf, size_t len)
 {
-	char		money[64];
+	char		money[EXPL_MONEY_LEN];
+	char	   *spill;
+	char		ratio[40];
 	double		magnitude = fabs(row->amount);
 	double		usual = row->context[FEAT_CONTEXT_USUAL_AMOUNT];
 	const char *sep = row->currency[0] ? " " : "";
+	int			n;
 
 	if (!(usual > 0))
 	{
-		row->format_money(magnitude, row->minor_unit, money, sizeof(money), row->format_arg);
-		return snprintf(buf, len, "%s of %s%s%s with fewer than %d earlier %ss of this user to compare",
-						what, money, sep, row->currency, FEAT_MIN_HISTORY, usual_what);
+		n = snprintf(buf, len, "%s of %s%s%s with fewer than %d earlier %ss of this user to compare",
+					 what, expl_money(row, magnitude, money, &spill), sep, row->currency,
+					 FEAT_MIN_HISTORY, usual_what);
+		free(spill);
+		return n;
 	}
-	row->format_money(usual, row->minor_unit, money, sizeof(money), row->format_arg);
-	return snprintf(buf, len, "%s %.1f× this user's usual %s of %s%s%s", what, magnitude / usual,
-					usual_what, money, sep, row->currency);
+	expl_ratio(magnitude / usual, ratio, sizeof(ratio));
+	n = snprintf(buf, len, "%s %s× this user's usual %s of %s%s%s", what, ratio,
+				 usual_what, expl_money(row, usual, money, &spill), sep, row->currency);
+	free(spill);
+	return n;
 }
 
 int
@@ -94,7 +163,9 @@ expl_sentence(expl_cause cause, const expl_row *row, char *buf, size_t len)
 {
 	const double *f = row->features;
 	const double *c = row->context;
-	char		money[64];
+	char		money[EXPL_MONEY_LEN];
+	char	   *spill;
+	int			n;
 	char		a[32],
 				b[32];
 	const char *sep = row->currency[0] ? " " : "";
@@ -125,13 +196,16 @@ expl_sentence(expl_cause cause, const expl_row *row, char *buf, size_t len)
 			expl_duration(c[FEAT_CONTEXT_SECONDS], a, sizeof(a));
 			if (f[FEAT_REPEATS_PREVIOUS] == 0)
 				return snprintf(buf, len, "%s %s after this user's previous transaction", kind, a);
-			row->format_money(fabs(row->amount), row->minor_unit, money, sizeof(money), row->format_arg);
-			return snprintf(buf, len, "second %s of %s%s%s %s after an identical one",
-							kind, money, sep, row->currency, a);
+			n = snprintf(buf, len, "second %s of %s%s%s %s after an identical one",
+						 kind, expl_money(row, fabs(row->amount), money, &spill), sep, row->currency, a);
+			free(spill);
+			return n;
 		case EXPL_OTHER:
 		case EXPL_N_CAUSES:
 			break;
 	}
-	row->format_money(row->amount, row->minor_unit, money, sizeof(money), row->format_arg);
-	return snprintf(buf, len, "%s of %s%s%s, unlike this user's others", kind, money, sep, row->currency);
+	n = snprintf(buf, len, "%s of %s%s%s, unlike this user's others",
+				 kind, expl_money(row, row->amount, money, &spill), sep, row->currency);
+	free(spill);
+	return n;
 }

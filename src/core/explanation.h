@@ -36,8 +36,27 @@ typedef enum expl_cause
 /* "spend", "top-up", "vat", "hour", "repeat", "other" */
 extern const char *const expl_cause_names[EXPL_N_CAUSES];
 
-/* The money of the sentence as text, rounded to the currency's minor unit. */
-typedef void (*expl_money_format) (double value, int minor_unit, char *buf, size_t len, void *arg);
+/*
+ * The money of the sentence as text, rounded to the currency's minor unit:
+ * writes at most len bytes (NUL included) and returns the length the whole
+ * text has, as snprintf does.  A longer text is asked for again with room
+ * for it, so no amount is ever cut.
+ */
+typedef int (*expl_money_format) (double value, int minor_unit, char *buf, size_t len, void *arg);
+
+/*
+ * Room for any money text of a finite double, NUL included: a sign, the 309
+ * integer digits of DBL_MAX, a point and at most BAL_SCALE_DIGITS (18)
+ * decimals.  A format_money writing more is called again with more room.
+ */
+#define EXPL_MONEY_LEN 330
+
+/*
+ * A multiple ("14.2×") is written with one decimal below EXPL_RATIO_COMPACT
+ * and as mantissa and power of ten from it on ("1.0e79×"): a person reads
+ * no further than millions, and a double's digits beyond 17 are noise.
+ */
+#define EXPL_RATIO_COMPACT 1e6
 
 typedef struct expl_row
 {
@@ -52,6 +71,9 @@ typedef struct expl_row
 	void	   *format_arg;
 } expl_row;
 
+/* A multiple as the sentences write it, before its "×" (EXPL_RATIO_COMPACT). */
+void		expl_ratio(double ratio, char *buf, size_t len);
+
 /* The cause whose features carry the most bits (bits: FEAT_COUNT values). */
 expl_cause	expl_top_cause(int direction, const double *bits);
 
@@ -60,7 +82,8 @@ expl_cause	expl_top_cause(int direction, const double *bits);
  * this user's usual debit of 5.400 BHD", "VAT 52 % of the amount; this
  * user's usual rate is 15 %", "second debit of 61.50 SAR 12 s after an
  * identical one". Writes at most len bytes (NUL included) and returns the
- * length snprintf would.
+ * length snprintf would: a caller whose buffer was too short calls again
+ * with that length plus one.
  */
 int			expl_sentence(expl_cause cause, const expl_row *row, char *buf, size_t len);
 

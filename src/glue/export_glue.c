@@ -664,12 +664,29 @@ manifest_digest_of(List *lines, const char *name)
 }
 
 /*
+ * A file or folder name the caller chose (what: "file", "folder"): a name
+ * starting with a dot is the extension's own -- a working folder, the
+ * manifest, a temporary file of 1.1 -- which it creates, replaces and
+ * removes (remove_stale_work_folders), so a caller may not choose one.
+ */
+static void
+export_check_name(const char *name, const char *what)
+{
+	if (name[0] == '.')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s name \"%s\" must not start with a dot", what, name),
+				 errdetail("Names starting with a dot are reserved for the export's working folders, temporary files and manifest.")));
+}
+
+/*
  * Opens the folder named by a path relative to the export directory, creating
  * missing folders one by one, outermost first, each relative to the one
  * before: a symbolic link leading elsewhere is refused before anything is
  * created through it, and the folder is never looked up by name again.
- * Removes the working folders of dead exports, refuses a manifest that is not
- * a regular file, and creates this export's working folder.
+ * A folder name starting with a dot is refused (export_check_name).  Removes
+ * the working folders of dead exports, refuses a manifest that is not a
+ * regular file, and creates this export's working folder.
  */
 ExportFolder *
 export_open_folder(const SafePathRoot *root, const char *relative_folder)
@@ -682,6 +699,15 @@ export_open_folder(const SafePathRoot *root, const char *relative_folder)
 	struct stat root_st;
 	char	   *p;
 
+	/* every folder of the path, before any is created */
+	for (p = rel; *p;)
+	{
+		char	   *slash = strchr(p, '/');
+		char	   *end = slash ? slash : p + strlen(p);
+
+		export_check_name(pnstrdup(p, end - p), "folder");
+		p = slash ? slash + 1 : end;
+	}
 	folder->cxt = cxt;
 	folder->fd = -1;
 	folder->work_fd = -1;
@@ -744,11 +770,7 @@ export_split_file(const SafePathRoot *root, const char *relative_file,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("file name must not be empty")));
-	if (name[0] == '.')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("file name \"%s\" must not start with a dot", name),
-				 errdetail("Names starting with a dot are reserved for temporary files and the manifest.")));
+	export_check_name(name, "file");
 	if (name_len <= ext_len || pg_strcasecmp(name + name_len - ext_len, extension) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

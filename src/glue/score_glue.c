@@ -106,16 +106,24 @@ scorer_score_book(Scorer *s, const FeatureBook *book, const bool *skip, double *
 	pfree(scratch);
 }
 
-/* round_money(value, minor_unit) as text: the money of the explanations */
-static void
+/* round_money(value, minor_unit) as text: the money of the explanations (expl_money_format) */
+static int
 scorer_format_money(double value, int minor_unit, char *buf, size_t len, void *arg)
 {
 	Datum		rounded = DirectFunctionCall2(calo_recon_round_money,
 											  DirectFunctionCall1(float8_numeric, Float8GetDatum(value)),
 											  Int32GetDatum(minor_unit));
+	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out, rounded));
+	int			need = (int) strlen(text);
 
 	(void) arg;
-	strlcpy(buf, DatumGetCString(DirectFunctionCall1(numeric_out, rounded)), len);
+	/* never cut: explanation.c asks again with room for need bytes */
+	if ((size_t) need < len)
+		memcpy(buf, text, need + 1);
+	else if (len > 0)
+		buf[0] = '\0';
+	pfree(text);
+	return need;
 }
 
 /*
@@ -152,8 +160,18 @@ scorer_explain(Scorer *s, const FeatureBook *book, int64 i)
 	row.hour = TIMESTAMP_NOT_FINITE(t) ? -1 : feat_hour_of(t);
 	row.format_money = scorer_format_money;
 	row.format_arg = NULL;
-	expl_sentence(cause, &row, sentence, sizeof(sentence));
-	e.sentence = pstrdup(sentence);
+	{
+		int			need = expl_sentence(cause, &row, sentence, sizeof(sentence));
+
+		if (need < (int) sizeof(sentence))
+			e.sentence = pstrdup(sentence);
+		else
+		{
+			/* a longer sentence than the buffer holds: written again, whole */
+			e.sentence = palloc(need + 1);
+			expl_sentence(cause, &row, e.sentence, need + 1);
+		}
+	}
 
 	/* most bits first: an insertion sort of FEAT_COUNT entries */
 	for (int k = 0; k < FEAT_COUNT; k++)

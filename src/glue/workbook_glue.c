@@ -15,6 +15,8 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <xlsxwriter.h>
 
 #include "catalog/pg_type.h"
@@ -38,6 +40,16 @@
 #include "report_queries.h"
 #include "textwrap.h"
 
+/*
+ * The most sheets a workbook may have.  libxlsxwriter keeps one temporary
+ * file open per sheet until the workbook is closed (constant_memory), so
+ * each sheet is a descriptor of the backend: a workbook needing more is
+ * refused when it would add the next one (54000; nothing is published and
+ * every file is closed), never left to run out of descriptors.  Counting
+ * the sheets up front would read every report twice.  Nine reports at the default calo_recon.workbook_sheet_rows
+ * take 11 sheets.
+ */
+#define WORKBOOK_MAX_SHEETS 250
 #define EXCEL_MAX_STRING 32767
 #define EXCEL_MAX_SHEET_NAME 31
 /* A text column no wider than this (characters); longer text wraps in it. */
@@ -117,6 +129,7 @@ typedef struct Book
 	List	   *currency_minor; /* int, same order */
 	ExportPeriod period;
 	int64		sheet_rows;
+	int			sheets;			/* added so far: each holds a descriptor (ReserveExternalFD) */
 	ReportDays	days;			/* the daily rows: a sheet, the summary, the charts */
 } Book;
 
@@ -127,6 +140,108 @@ check_lxw(lxw_error status, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_IO_ERROR),
 				 errmsg("could not write the workbook (%s): %s", what, lxw_strerror(status))));
+}
+
+/*
+ * Adds a sheet: its temporary file is a descriptor fd.c does not manage,
+ * reserved until the workbook is closed or released (release_sheets).
+ */
+static lxw_worksheet *
+add_sheet(Book *book, const char *name)
+{
+	lxw_worksheet *sheet;
+
+	if (book->sheets >= WORKBOOK_MAX_SHEETS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the workbook would take more than %d sheets", WORKBOOK_MAX_SHEETS),
+				 errdetail("Each report takes a sheet per %lld rows (calo_recon.workbook_sheet_rows), besides the Summary and Chart Data; each sheet holds a file open while the workbook is written.",
+						   (long long) book->sheet_rows),
+				 errhint("Raise calo_recon.workbook_sheet_rows (at most 1048575), or export a shorter period.")));
+	sheet = workbook_add_worksheet(book->workbook, name);
+	if (sheet == NULL)
+		ereport(ERROR, (errcode(ERRCODE_IO_ERROR), errmsg("could not add worksheet \"%s\"", name)));
+	ReserveExternalFD();
+	book->sheets++;
+	return sheet;
+}
+
+static void
+release_sheets(Book *book)
+{
+	for (; book->sheets > 0; book->sheets--)
+		ReleaseExternalFD();
+}
+
+/*
+ * Frees a workbook that will not be written, with the temporary file of
+ * each sheet: lxw_workbook_free frees the memory only, and workbook_close,
+ * the one call that closes the files, would write the whole workbook out.
+ */
+static void
+discard_workbook(lxw_workbook *workbook)
+{
+	lxw_worksheet *sheet;
+
+	STAILQ_FOREACH(sheet, workbook->worksheets, list_pointers)
+	{
+		if (sheet->optimize_tmpfile)
+			fclose(sheet->optimize_tmpfile);
+		sheet->optimize_tmpfile = NULL;
+		sheet->file = NULL;
+	}
+	lxw_workbook_free(workbook);
+}
+
+/* A sheet's temporary file as the descriptor and file it is, to find it again after a failed close. */
+typedef struct SheetFile
+{
+	int			fd;
+	dev_t		dev;
+	ino_t		ino;
+} SheetFile;
+
+/*
+ * workbook_close closes a sheet's temporary file when it writes the sheet
+ * into the package, and frees the workbook whatever happens: when it fails
+ * part way (the package cannot be created, the disk is full), the files of
+ * the sheets it did not reach stay open.  Those are found by their
+ * descriptor still naming the same (deleted, so never reused) file.
+ */
+static SheetFile *
+sheet_files(lxw_workbook *workbook, int *count)
+{
+	SheetFile  *files = palloc(sizeof(SheetFile) * Max(workbook->num_worksheets, 1));
+	lxw_worksheet *sheet;
+	int			n = 0;
+
+	STAILQ_FOREACH(sheet, workbook->worksheets, list_pointers)
+	{
+		struct stat st;
+
+		if (sheet->optimize_tmpfile && n < workbook->num_worksheets &&
+			fstat(fileno(sheet->optimize_tmpfile), &st) == 0)
+		{
+			files[n].fd = fileno(sheet->optimize_tmpfile);
+			files[n].dev = st.st_dev;
+			files[n].ino = st.st_ino;
+			n++;
+		}
+	}
+	*count = n;
+	return files;
+}
+
+static void
+close_sheet_files(const SheetFile *files, int count)
+{
+	for (int i = 0; i < count; i++)
+	{
+		struct stat st;
+
+		if (fstat(files[i].fd, &st) == 0 && st.st_dev == files[i].dev && st.st_ino == files[i].ino)
+			close(files[i].fd);
+	}
 }
 
 /* Excel cell text is limited to 32767 characters: cut at a character boundary. */
@@ -473,10 +588,7 @@ begin_part(SheetWriter *w)
 	int			i;
 
 	Assert(strlen(name) <= EXCEL_MAX_SHEET_NAME);
-	w->sheet = workbook_add_worksheet(w->book->workbook, name);
-	if (w->sheet == NULL)
-		ereport(ERROR, (errcode(ERRCODE_IO_ERROR),
-						errmsg("could not add worksheet \"%s\"", name)));
+	w->sheet = add_sheet(w->book, name);
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	w->sheet_names = lappend(w->sheet_names, pstrdup(name));
 	MemoryContextSwitchTo(old);
@@ -1132,6 +1244,8 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 		int			nreports;
 		const ExportReport *reports = export_report_list(&nreports);
 		lxw_error	status;
+		SheetFile  *files;
+		int			nfiles;
 		int			i;
 
 		/*
@@ -1149,9 +1263,7 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 		add_formats(&book);
 		load_currencies(&book);
 
-		summary = workbook_add_worksheet(workbook, SUMMARY_SHEET);
-		if (summary == NULL)
-			ereport(ERROR, (errcode(ERRCODE_IO_ERROR), errmsg("could not add the summary sheet")));
+		summary = add_sheet(&book, SUMMARY_SHEET);
 		book.days = report_days(&book.period);
 		chart_row = write_summary(&book, summary);
 
@@ -1174,25 +1286,29 @@ calo_recon_export_workbook(PG_FUNCTION_ARGS)
 		 * Each sheet's rows are written in order (constant_memory), so the
 		 * summary's charts and contents go below what it already holds.
 		 */
-		chart_data = workbook_add_worksheet(workbook, CHART_DATA_SHEET);
-		if (chart_data == NULL)
-			ereport(ERROR, (errcode(ERRCODE_IO_ERROR), errmsg("could not add the chart data sheet")));
+		chart_data = add_sheet(&book, CHART_DATA_SHEET);
 		days = write_chart_data(&book, chart_data, &currencies);
 		insert_charts(&book, summary, chart_row, days, currencies);
 		write_contents(&book, summary, chart_row + CHART_ROWS, written);
 		worksheet_activate(summary);
-		status = workbook_close(workbook);
+		files = sheet_files(workbook, &nfiles);
+		status = workbook_close(workbook);	/* frees it, whatever the status */
 		workbook = NULL;
+		if (status != LXW_NO_ERROR)
+			close_sheet_files(files, nfiles);
+		release_sheets(&book);
 		check_lxw(status, "close");
 	}
 	PG_CATCH();
 	{
 		/*
-		 * workbook_close is the only way libxlsxwriter frees a workbook; the
-		 * working folder goes with the aborted (sub)transaction.
+		 * The workbook and its sheets' temporary files go now, before the
+		 * aborted (sub)transaction removes the working folder they are in
+		 * (export_folder_cleanup).
 		 */
 		if (workbook != NULL)
-			(void) workbook_close(workbook);
+			discard_workbook(workbook);
+		release_sheets(&book);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

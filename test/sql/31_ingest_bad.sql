@@ -238,3 +238,29 @@ SELECT pg_temp.error_of($$INSERT INTO calo_recon.currencies (code, minor_unit) V
 SELECT pg_catalog.split_part(pg_temp.error_of($$INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat,
                                                              old_balance, new_balance, logged_at)
                           VALUES ('01HRV8CHECK0000000000000T1', 'u', 'REFUND', 'SAR', 1, 0, 1, 0, '2024-03-05')$$), ' | ', 1);
+
+-- money is finite: NaN, Infinity and -Infinity in any money column, by
+-- INSERT or COPY, are 23514 naming the column's check (README "Bad input")
+SELECT tbl, col, v, split_part(pg_temp.error_of(format(
+           'INSERT INTO calo_recon.%I SELECT * FROM pg_catalog.jsonb_populate_record(NULL::calo_recon.%I, %L)',
+           tbl, tbl, base || jsonb_build_object(col, v))), ' | ', 1) AS refused
+FROM (VALUES ('transactions', '{"txn_id": "FIN-1", "user_id": "u", "txn_type": "DEBIT", "currency": "SAR", "amount": 1,
+                                "vat": 0, "old_balance": 1, "new_balance": 0, "payment_balance": 0,
+                                "logged_at": "2024-03-05T00:00:00Z"}'::jsonb,
+              ARRAY['amount', 'vat', 'old_balance', 'new_balance', 'payment_balance']),
+             ('balance_errors', '{"error_id": 1, "user_id": "u", "subscription_balance": 1, "payment_balance": 2,
+                                  "logged_at": "2024-03-05T00:00:00Z"}',
+              ARRAY['subscription_balance', 'payment_balance']),
+             ('negative_balance_rejections', '{"rejection_id": 1, "user_id": "u", "current_balance": 1,
+                                               "logged_at": "2024-03-05T00:00:00Z"}',
+              ARRAY['current_balance'])) AS t (tbl, base, cols)
+CROSS JOIN LATERAL unnest(cols) WITH ORDINALITY AS c (col, n)
+CROSS JOIN (VALUES (1, 'NaN'), (2, 'Infinity'), (3, '-Infinity')) AS bad (k, v)
+ORDER BY tbl, n, k;
+SELECT calo_recon.is_finite_money(v::numeric) AS finite, v
+FROM (VALUES ('0'), ('-1.5'), ('1e-300'), ('9e300'), ('NaN'), ('Infinity'), ('-Infinity')) AS x (v);
+SELECT calo_recon.is_finite_money(NULL) IS NULL AS null_is_null;
+COPY calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at) FROM stdin;
+FIN-COPY	u	DEBIT	SAR	1	0	Infinity	0	2024-03-05
+\.
+SELECT count(*) AS stored FROM calo_recon.transactions WHERE txn_id LIKE 'FIN-%';

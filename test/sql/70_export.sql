@@ -77,6 +77,14 @@ SELECT calo_recon.export_workbook('regress/book.xlsx');
 SELECT calo_recon.export_workbook('regress/book.xlsx');
 SELECT pg_temp.try($$SELECT calo_recon.export_workbook('regress/book.csv')$$);
 SELECT pg_temp.try($$SELECT calo_recon.export_workbook('regress/.hidden.xlsx')$$);
+-- a folder name starting with a dot is refused as a file name is: one named
+-- like a working folder would be removed by the next export beside it
+SELECT replace(pg_temp.try(format('SELECT calo_recon.export_reports(%L)',
+                                  '.calo_recon_tmp.' || system_identifier || '.2.keep')),
+               system_identifier::text, '<system identifier>')
+FROM pg_control_system();
+SELECT pg_temp.try($$SELECT calo_recon.export_workbook('regress/.keep/book.xlsx')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_dashboard('regress/./.d/sub/dashboard.html')$$);
 SELECT pg_temp.try($$SELECT calo_recon.export_workbook('')$$);
 SELECT pg_temp.try($$SELECT calo_recon.export_workbook('../book.xlsx')$$);
 SELECT pg_temp.try($$SELECT calo_recon.export_workbook('/tmp/book.xlsx')$$);

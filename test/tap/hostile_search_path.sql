@@ -276,7 +276,7 @@ INSERT INTO entry_points VALUES
   ('reconcile(ARRAY)', $$SELECT * FROM calo_recon.reconcile(ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
   ('check_transaction', $$SELECT * FROM calo_recon.check_transaction('DEBIT', 'SAR', 10, 0, 100, 90, 95)$$),
   ('check_transaction unknown currency', $$SELECT * FROM calo_recon.check_transaction('CREDIT', 'ZZZ', 10, 0, 100, 110, NULL)$$),
-  ('value rules', $$SELECT calo_recon.is_currency_code('SAR'), calo_recon.is_transaction_type('DEBIT')$$),
+  ('value rules', $$SELECT calo_recon.is_currency_code('SAR'), calo_recon.is_transaction_type('DEBIT'), calo_recon.is_finite_money(1.5)$$),
   ('exact_decimal', $$SELECT calo_recon.exact_decimal(1.50), calo_recon.exact_decimal(2.25, true)$$),
   ('chain_findings', $$SELECT * FROM calo_recon.chain_findings(ARRAY['TAP-HSP-1', 'TAP-HSP-2'])$$),
   ('alert_check_deferred', $$SELECT calo_recon.alert_check_deferred()$$),

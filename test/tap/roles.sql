@@ -3,7 +3,7 @@
 -- transaction and vanish with its ROLLBACK.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(88);
+SELECT plan(95);
 
 CREATE ROLE calo_tap_nobody;
 CREATE ROLE calo_tap_reader;
@@ -156,6 +156,29 @@ SELECT lives_ok($$SELECT calo_recon.export_workbook('tap_roles/book.xlsx')$$, 'o
 SELECT lives_ok($$SELECT calo_recon.export_dashboard('tap_roles/dashboard.html')$$, 'operator login: export_dashboard');
 SELECT lives_ok($$SELECT calo_recon.train_model('tap-roles-ops', 0.01, 50, 64, 3)$$, 'operator login: train_model');
 SELECT lives_ok($$SELECT calo_recon.score_transactions(false)$$, 'operator login: score_transactions');
+-- going back to an older model: README "Anomaly detection", "Which model
+-- scores a row", that recipe word for word, both ways (the older model first
+-- in the table, then the newer); the one-statement UPDATE it replaces meets
+-- the unique index row by row and fails when the chosen model comes first
+SELECT lives_ok($$SELECT calo_recon.train_model('tap-roles-sar-a', seed => 1, currency => 'SAR')$$, 'operator login: train SAR model a');
+SELECT lives_ok($$SELECT calo_recon.train_model('tap-roles-sar-b', seed => 2, currency => 'SAR')$$, 'operator login: train SAR model b');
+SELECT throws_ok(format($$UPDATE calo_recon.models SET active = (model_id = %s) WHERE currency IS NOT DISTINCT FROM 'SAR'$$,
+                        (SELECT model_id FROM calo_recon.models WHERE model_name = 'tap-roles-sar-a')),
+                 '23505', NULL, 'operator login: one UPDATE over the scope cannot go back to the older model');
+SELECT lives_ok(format($$
+    UPDATE calo_recon.models SET active = false WHERE active AND currency IS NOT DISTINCT FROM 'SAR';
+    UPDATE calo_recon.models SET active = true WHERE model_id = %s;$$,
+    (SELECT model_id FROM calo_recon.models WHERE model_name = 'tap-roles-sar-a')),
+  'operator login: the README recipe goes back to the older model');
+SELECT results_eq($$SELECT model_name FROM calo_recon.models WHERE active AND currency = 'SAR'$$,
+                  $$VALUES ('tap-roles-sar-a')$$, 'operator login: the older model is the active one of its scope');
+SELECT lives_ok(format($$
+    UPDATE calo_recon.models SET active = false WHERE active AND currency IS NOT DISTINCT FROM 'SAR';
+    UPDATE calo_recon.models SET active = true WHERE model_id = %s;$$,
+    (SELECT model_id FROM calo_recon.models WHERE model_name = 'tap-roles-sar-b')),
+  'operator login: the README recipe goes forward to the newer model');
+SELECT results_eq($$SELECT model_name FROM calo_recon.models WHERE active AND currency = 'SAR'$$,
+                  $$VALUES ('tap-roles-sar-b')$$, 'operator login: the newer model is the active one again');
 SELECT lives_ok($$SELECT * FROM calo_recon.raise_alerts()$$, 'operator login: raise_alerts');
 SELECT is((SELECT acknowledged_by::text FROM calo_recon.acknowledge_alert(
                (SELECT min(alert_id) FROM calo_recon.alerts WHERE status = 'open'), 'on it')),

@@ -7,7 +7,9 @@
 #include "attribution.h"
 #include "explanation.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,11 +93,25 @@ test_bits(uint32_t ext)
 	free(mem);
 }
 
-static void
+static int
 format_money(double value, int minor_unit, char *buf, size_t len, void *arg)
 {
 	(void) arg;
-	snprintf(buf, len, "%.*f", minor_unit, value);
+	return snprintf(buf, len, "%.*f", minor_unit, value);
+}
+
+/* a format whose text is longer than any double's: 600 digits */
+static int
+format_money_long(double value, int minor_unit, char *buf, size_t len, void *arg)
+{
+	char		text[601];
+
+	(void) value;
+	(void) minor_unit;
+	(void) arg;
+	memset(text, '7', 600);
+	text[600] = '\0';
+	return snprintf(buf, len, "%s", text);
 }
 
 static expl_row
@@ -191,6 +207,58 @@ test_sentences(void)
 	CHECK_STR(buf, "transaction of 0.00, unlike this user's others");
 }
 
+/* money is never cut, whatever its size; multiples past a million are compact */
+static void
+test_huge_amounts(void)
+{
+	double		f[FEAT_COUNT] = {0};
+	double		c[FEAT_CONTEXT_COUNT] = {0, NAN, -1, -1};
+	char		buf[1024];
+	char		money[EXPL_MONEY_LEN];
+	char		want[1200];
+	expl_row	r;
+	int			n;
+
+	/* a first debit of -5e70: the whole amount with its decimals */
+	r = row_of(f, c, -5e70, -1, 2, "SAR", 9);
+	snprintf(money, sizeof(money), "%.2f", 5e70);
+	snprintf(want, sizeof(want), "amount of %s SAR with fewer than 3 earlier debits of this user to compare", money);
+	n = expl_sentence(EXPL_SPEND, &r, buf, sizeof(buf));
+	CHECK_STR(buf, want);
+	CHECK(n == (int) strlen(want));
+	CHECK(strlen(money) == 74);	/* 71 digits, a point, 2 decimals: more than the old 63 */
+	/* the largest double with 18 decimals fills EXPL_MONEY_LEN less the sign and NUL */
+	r = row_of(f, c, -DBL_MAX, 0, 18, "", 9);
+	n = expl_sentence(EXPL_OTHER, &r, buf, sizeof(buf));
+	CHECK(n == (int) strlen(buf));
+	CHECK(strncmp(buf, "transaction of -179769313486231570", 34) == 0);
+	CHECK(strlen(buf) == strlen("transaction of ") + 1 + 309 + 1 + 18 + strlen(", unlike this user's others"));
+	/* a format longer than EXPL_MONEY_LEN is asked again with room: 600 digits, whole */
+	r = row_of(f, c, 1, -1, 2, "SAR", 9);
+	r.format_money = format_money_long;
+	n = expl_sentence(EXPL_SPEND, &r, buf, sizeof(buf));
+	CHECK(n == (int) strlen(buf));
+	CHECK(strstr(buf, " SAR with fewer") != NULL && strspn(buf + strlen("amount of "), "7") == 600);
+
+	/* multiples: one decimal below a million, mantissa and power of ten from there */
+	expl_ratio(14.2, money, sizeof(money));
+	CHECK_STR(money, "14.2");
+	expl_ratio(999999.94, money, sizeof(money));
+	CHECK_STR(money, "999999.9");
+	expl_ratio(999999.96, money, sizeof(money));
+	CHECK_STR(money, "1.0e6");
+	expl_ratio(9.96e6, money, sizeof(money));
+	CHECK_STR(money, "1.0e7");
+	expl_ratio(2.5e12, money, sizeof(money));
+	CHECK_STR(money, "2.5e12");
+	expl_ratio(INFINITY, money, sizeof(money));
+	CHECK_STR(money, "more than 1.8e308");
+	c[FEAT_CONTEXT_USUAL_AMOUNT] = 1;
+	r = row_of(f, c, -1e79, -1, 2, "SAR", 9);
+	expl_sentence(EXPL_SPEND, &r, buf, sizeof(buf));
+	CHECK_STR(buf, "amount 1.0e79× this user's usual debit of 1.00 SAR");
+}
+
 int
 main(void)
 {
@@ -198,5 +266,6 @@ main(void)
 	test_bits(1);
 	test_causes();
 	test_sentences();
+	test_huge_amounts();
 	return unit_summary("attribution");
 }
