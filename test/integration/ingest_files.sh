@@ -47,9 +47,9 @@ got=$(q "SELECT string_agg(file_name, ' ') FROM calo_recon.ingested_files")
 
 # '' walks the whole import folder (samples/, bad/, made/): new are the
 # second sample (the first one is a.gz's content), the two bad/walk logs and
-# the three bad/line_ends logs (lone CR, BOM; 4 transactions)
+# the five bad/line_ends logs (lone CR, BOM, leading blank lines; 6 transactions)
 got=$(q "SELECT new_files, transactions FROM calo_recon.ingest_file('')")
-[ "$got" = "6|16" ] || fail "whole folder: $got"
+[ "$got" = "8|18" ] || fail "whole folder: $got"
 [ "$(q "SELECT count(*) FROM calo_recon.quarantine WHERE kind = 'file' AND source_file LIKE 'made/%'")" = 3 ] \
   || fail "a walk recorded a skipped file twice"
 
