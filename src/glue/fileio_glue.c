@@ -112,6 +112,7 @@ typedef struct WalkState
 PG_FUNCTION_INFO_V1(calo_recon_read_log_file);
 PG_FUNCTION_INFO_V1(calo_recon_ingest_file);
 PG_FUNCTION_INFO_V1(calo_recon_ingest_file_unreconciled);
+PG_FUNCTION_INFO_V1(calo_recon_check_source_name);
 
 /*
  * Opens the import folder and checks the caller's relative path against the
@@ -1040,4 +1041,16 @@ Datum
 calo_recon_ingest_file_unreconciled(PG_FUNCTION_ARGS)
 {
 	return ingest_file(fcinfo, false);
+}
+
+/*
+ * calo_recon.check_source_name(source text): 22023 when a source name given
+ * to ingest_log breaks the rules of paths (safe_path_check_source_name), so
+ * that every source_file, however it came, follows the same rules.
+ */
+Datum
+calo_recon_check_source_name(PG_FUNCTION_ARGS)
+{
+	safe_path_check_source_name(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
 }
