@@ -8816,3 +8816,300 @@ BEGIN
 END
 $migrate$;
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+
+-- ingestion audit: what a hostile tester found in the ingestion path.
+-- (1) ingest_file: a name that is not valid in the database encoding or has
+-- a control character is not read during a walk (C only).  (3) A log that
+-- starts with blank lines is a log (C only).  (4) A source name follows the
+-- rules of paths: calo_recon.check_source_name(), called by
+-- ingest_log_unreconciled.  (5) A source name taken already twice (name and
+-- name#digest16) gets a counter instead of failing on
+-- log_events_source_file_event_no_key.
+-- (2) balance_errors_event_key without message_id: message_id is not part
+-- of the event but filled in from the "Processing message" line of the same
+-- export, so the same error read from two overlapping exports was stored
+-- twice.  A database updated from 1.0 or 1.1 may hold such pairs, which the
+-- new key refuses: the update keeps the earliest row of each (the lowest
+-- error_id, the one a fresh install would have stored and the other export
+-- would then have counted as repeated) and removes the later ones, moving
+-- them in ingested_files from balance_errors to repeated for the file they
+-- came from, so the per-file counts stay equal to the stored rows.  Nothing
+-- is lost: the event itself stays in log_events with the rest of its file.
+-- (An index that tolerated the pairs would leave the discrepancies view
+-- counting one error twice, and a fresh install and an updated one would
+-- not agree.)  An alert raised for a removed row keeps its error_id in its
+-- detail.
+WITH ranked AS (
+    SELECT e.error_id,
+           pg_catalog.row_number() OVER (PARTITION BY e.user_id, e.logged_at, e.request_id,
+                                                      e.subscription_balance, e.payment_balance
+                                         ORDER BY e.error_id) AS n
+    FROM calo_recon.balance_errors e
+), removed AS (
+    DELETE FROM calo_recon.balance_errors e
+    USING ranked r
+    WHERE r.error_id OPERATOR(pg_catalog.=) e.error_id AND r.n OPERATOR(pg_catalog.>) 1
+    RETURNING e.source_file
+), per_file AS (
+    SELECT r.source_file, pg_catalog.count(*)::integer AS n FROM removed r GROUP BY r.source_file
+)
+UPDATE calo_recon.ingested_files f
+SET balance_errors = f.balance_errors OPERATOR(pg_catalog.-) p.n,
+    repeated = f.repeated OPERATOR(pg_catalog.+) p.n
+FROM per_file p
+WHERE f.file_name OPERATOR(pg_catalog.=) p.source_file;
+DROP INDEX calo_recon.balance_errors_event_key;
+CREATE UNIQUE INDEX balance_errors_event_key
+    ON calo_recon.balance_errors
+       (user_id, logged_at, request_id, subscription_balance, payment_balance)
+    NULLS NOT DISTINCT;
+
+CREATE FUNCTION calo_recon.check_source_name(source text) RETURNS void
+AS 'MODULE_PATHNAME', 'calo_recon_check_source_name'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.check_source_name(text) IS
+  'Raises 22023 when a source name given to ingest_log breaks the rules of paths below calo_recon.import_directory: a control character, bytes not valid in the database encoding, more than 1023 bytes; NULL and valid names pass';
+
+CREATE OR REPLACE FUNCTION calo_recon.ingest_log_unreconciled(log text, source text)
+RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
+               balance_errors integer, rejections integer, quarantined integer,
+               repeated integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+-- planned for each file: a plan cached while the table was small (never
+-- analyzed inside one long ingest_file) kept reading it whole for the
+-- stored ids, once per file
+SET plan_cache_mode = force_custom_plan
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    v_digest     bytea;
+    v_source     text;
+    v_name       text;
+    v_taken      integer := 0;
+    v_events     integer := 0;
+    v_txns       integer := 0;
+    v_dups       integer := 0;
+    v_conflicts  integer := 0;
+    v_errors     integer := 0;
+    v_rejections integer := 0;
+    v_quarantine integer := 0;
+    v_repeated   integer := 0;
+    v_others     integer[];
+    v_other_rows calo_recon.transactions[];
+    v_valid      integer;
+    -- on a Citus cluster the stored rows go to the alert check by hand
+    -- (alert_distributed: the table's trigger is off there), unless
+    -- ingest_file checks them at its end (alert_check_deferred: the shards'
+    -- trigger has queued them)
+    v_distributed boolean := calo_recon.is_distributed() AND NOT calo_recon.alert_check_deferred();
+    v_new_rows   calo_recon.transactions[];
+BEGIN
+    IF log IS NULL THEN
+        RAISE EXCEPTION 'calo_recon.ingest_log: log text is NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the text of one log file (decompressed).';
+    END IF;
+    -- a source name follows the rules of paths (22023 otherwise)
+    PERFORM calo_recon.check_source_name(source);
+
+    -- Ingests are serialized: a concurrent caller waits here, then sees what
+    -- the first one stored (no deadlock between overlapping files, first wins).
+    PERFORM calo_recon.lock_writer();
+
+    v_digest := pg_catalog.sha256(pg_catalog.convert_to(log, 'UTF8'));
+    IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.digest = v_digest) THEN
+        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, 0;
+        RETURN;
+    END IF;
+
+    -- log_events is keyed by (source_file, event_no): a different content
+    -- under a name already used gets the name plus its digest prefix, and
+    -- when that is taken too (a source may be named so), a counter after it.
+    v_source := COALESCE(NULLIF(source, ''),
+                         'inline:' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16));
+    v_name := v_source;
+    WHILE EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.file_name = v_name)
+          OR EXISTS (SELECT 1 FROM calo_recon.log_events e WHERE e.source_file = v_name) LOOP
+        v_taken := v_taken + 1;
+        v_name := v_source || '#' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16)
+                  || CASE WHEN v_taken > 1 THEN '#' || v_taken ELSE '' END;
+    END LOOP;
+    v_source := v_name;
+
+    -- One statement stores the file: every event into log_events; the events
+    -- the parser made malformed into quarantine (kind: the kind intended);
+    -- the first occurrence of each transaction id, the balance errors and the
+    -- rejections into their tables.  The parse is read once, never read back.
+    WITH parsed AS MATERIALIZED (
+        SELECT p.event_no, p.logged_at, p.request_id, p.message_id, p.level, p.kind,
+               p.body, p.raw
+        FROM calo_recon.parse_log(log) AS p
+    ), logged AS (
+        INSERT INTO calo_recon.log_events
+               (source_file, event_no, logged_at, request_id, message_id, level, kind, body, raw)
+        SELECT v_source, e.event_no, e.logged_at, e.request_id, e.message_id, e.level, e.kind,
+               e.body, e.raw
+        FROM parsed e
+    ), quarantined AS (
+        INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+        SELECT v_source, e.event_no, e.logged_at, COALESCE(e.body ->> 'intended_kind', 'malformed'),
+               e.body ->> 'txn_id', e.body ->> 'reason', e.body, e.raw
+        FROM parsed e
+        WHERE e.kind = 'malformed'
+        ORDER BY e.event_no
+        RETURNING 1
+    ), valid AS (
+        SELECT e.event_no, e.logged_at, e.request_id, e.message_id, e.kind, e.body
+        FROM parsed e
+        WHERE e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection')
+    ), valid_txns AS (
+        -- each valid transaction event as the row it would be stored as
+        SELECT v.event_no, v.body ->> 'id' AS txn_id,
+               row_number() OVER (PARTITION BY v.body ->> 'id' ORDER BY v.event_no) AS occurrence,
+               -- the legacy form has no type key: its txn_type is NULL
+               ROW(v.body ->> 'id', v.body ->> 'userId', v.body ->> 'type',
+                   v.body ->> 'source', v.body ->> 'action', v.body ->> 'currency',
+                   (v.body -> 'amount')::numeric, (v.body -> 'vat')::numeric,
+                   (v.body -> 'oldBalance')::numeric, (v.body -> 'newBalance')::numeric,
+                   NULLIF(v.body -> 'paymentBalance', 'null'::jsonb)::numeric,
+                   NULLIF(v.body -> 'updatePaymentBalance', 'null'::jsonb)::boolean,
+                   NULLIF(v.body -> 'metadata', 'null'::jsonb),
+                   v.logged_at, v.request_id, v.message_id, v_source)::calo_recon.transactions AS r
+        FROM valid v
+        WHERE v.kind = 'transaction'
+    ), stored_ids AS MATERIALIZED (
+        -- ids already stored, under any user: on a Citus cluster the table
+        -- is distributed by user_id and its key cannot hold a txn_id alone
+        -- (README "Scaling out with Citus"); ingests hold the writer lock,
+        -- so no other ingest stores an id between this look-up and the insert
+        SELECT t.txn_id
+        FROM calo_recon.transactions t
+        WHERE t.txn_id = ANY (ARRAY(SELECT f.txn_id FROM valid_txns f WHERE f.occurrence = 1))
+    ), new_txns AS (
+        -- first valid occurrence of each id, in id order (stable lock order)
+        INSERT INTO calo_recon.transactions
+        SELECT (f.r).*
+        FROM valid_txns f
+        WHERE f.occurrence = 1
+          AND f.txn_id NOT IN (SELECT s.txn_id FROM stored_ids s)
+        ORDER BY f.txn_id
+        -- a concurrent COPY or INSERT (not under the writer lock) of the same
+        -- id: the key of the table, on one node or on the cluster
+        ON CONFLICT DO NOTHING
+        RETURNING *
+    ), new_errors AS (
+        INSERT INTO calo_recon.balance_errors
+               (user_id, subscription_balance, payment_balance, logged_at, request_id,
+                message_id, txn_id, source_file)
+        SELECT v.body ->> 'userId', (v.body -> 'subscriptionBalance')::numeric,
+               (v.body -> 'paymentBalance')::numeric, v.logged_at, v.request_id,
+               v.message_id, v.body ->> 'txn_id', v_source
+        FROM valid v
+        WHERE v.kind = 'balance_error'
+        ORDER BY 1, 4, 5
+        -- only the event key: a clash of error_id must fail, not vanish
+        ON CONFLICT (user_id, logged_at, request_id, subscription_balance, payment_balance)
+            DO NOTHING
+        RETURNING user_id
+    ), new_rejections AS (
+        INSERT INTO calo_recon.negative_balance_rejections
+               (txn_id, user_id, current_balance, logged_at, request_id, source_file)
+        SELECT v.body ->> 'transactionId', v.body ->> 'userId',
+               (v.body -> 'currentBalance')::numeric, v.logged_at, v.request_id, v_source
+        FROM valid v
+        WHERE v.kind = 'negative_balance_rejection'
+        ORDER BY 2, 4, 5
+        ON CONFLICT (user_id, logged_at, request_id, txn_id, current_balance) DO NOTHING
+        RETURNING user_id
+    ), others AS (
+        SELECT o.event_no, o.r
+        FROM valid_txns o
+        WHERE o.occurrence > 1 OR o.txn_id NOT IN (SELECT t.txn_id FROM new_txns t)
+    )
+    SELECT (SELECT count(*) FROM parsed)::integer,
+           (SELECT count(*) FROM quarantined)::integer,
+           (SELECT count(*) FROM new_txns)::integer,
+           (SELECT count(*) FROM new_errors)::integer,
+           (SELECT count(*) FROM new_rejections)::integer,
+           (SELECT count(*) FROM valid v WHERE v.kind <> 'transaction')::integer,
+           -- every other valid occurrence is compared with the stored row below
+           (SELECT array_agg(o.event_no ORDER BY o.event_no) FROM others o),
+           (SELECT array_agg(o.r ORDER BY o.event_no) FROM others o),
+           CASE WHEN v_distributed
+                THEN (SELECT array_agg(ROW(n.*)::calo_recon.transactions ORDER BY n.txn_id) FROM new_txns n) END
+    INTO v_events, v_quarantine, v_txns, v_errors, v_rejections, v_valid, v_others,
+         v_other_rows, v_new_rows;
+    IF v_new_rows IS NOT NULL THEN
+        PERFORM calo_recon.alert_distributed(v_new_rows);
+        -- checked: not again by raise_alerts() (the shards queued them)
+        DELETE FROM calo_recon.alert_queue q
+        WHERE (q.user_id, q.txn_id) IN (SELECT r.user_id, r.txn_id FROM unnest(v_new_rows) r);
+    END IF;
+    -- errors and rejections already stored from an overlapping export
+    v_repeated := v_valid - v_errors - v_rejections;
+
+    -- The other valid occurrences meet a stored row: same payload is a
+    -- duplicate delivery, a different one a conflict (the stored row stays).
+    IF v_others IS NOT NULL THEN
+        WITH others AS (
+            SELECT n.event_no, o.*
+            FROM unnest(v_other_rows) WITH ORDINALITY AS o
+            JOIN unnest(v_others) WITH ORDINALITY AS n (event_no, ordinality)
+              ON n.ordinality = o.ordinality
+        ), stored_rows AS MATERIALIZED (
+            -- the stored rows of these ids, by id alone (one look-up, which a
+            -- Citus cluster runs on every shard)
+            SELECT t.*
+            FROM calo_recon.transactions t
+            WHERE t.txn_id = ANY (ARRAY(SELECT o.txn_id FROM others o))
+        ), compared AS (
+            SELECT o.event_no, o.logged_at, o.txn_id,
+                   to_jsonb(t) AS stored,
+                   jsonb_build_object(
+                       'txn_id', o.txn_id, 'user_id', o.user_id, 'txn_type', o.txn_type,
+                       'source', o.source, 'action', o.action, 'currency', o.currency,
+                       'amount', o.amount, 'vat', o.vat, 'old_balance', o.old_balance,
+                       'new_balance', o.new_balance, 'payment_balance', o.payment_balance,
+                       'update_payment_balance', o.update_payment_balance,
+                       'metadata', o.metadata) AS incoming,
+                   t.txn_id IS NOT NULL
+                     AND ROW(o.user_id, o.txn_type, o.source, o.action, o.currency,
+                             o.amount, o.vat, o.old_balance, o.new_balance,
+                             o.payment_balance, o.update_payment_balance, o.metadata)
+                         IS NOT DISTINCT FROM
+                         ROW(t.user_id, t.txn_type, t.source, t.action, t.currency,
+                             t.amount, t.vat, t.old_balance, t.new_balance,
+                             t.payment_balance, t.update_payment_balance, t.metadata) AS same
+            FROM others o
+            LEFT JOIN stored_rows t ON t.txn_id = o.txn_id
+        ), conflicted AS (
+            INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+            SELECT v_source, c.event_no, c.logged_at, 'transaction', c.txn_id, 'conflict',
+                   jsonb_build_object('stored', c.stored, 'incoming', c.incoming), e.raw
+            FROM compared c
+            JOIN calo_recon.log_events e ON e.source_file = v_source AND e.event_no = c.event_no
+            WHERE NOT c.same
+            ORDER BY c.event_no
+            RETURNING 1
+        )
+        SELECT count(*) FILTER (WHERE c.same)::integer,
+               count(*) FILTER (WHERE NOT c.same)::integer
+        INTO v_dups, v_conflicts
+        FROM compared c;
+        v_quarantine := v_quarantine + v_conflicts;
+    END IF;
+
+    INSERT INTO calo_recon.ingested_files
+           (digest, file_name, bytes, events, transactions, duplicates, conflicts,
+            balance_errors, rejections, quarantined, repeated)
+    VALUES (v_digest, v_source, pg_catalog.octet_length(log), v_events, v_txns, v_dups,
+            v_conflicts, v_errors, v_rejections, v_quarantine, v_repeated);
+
+    RETURN QUERY
+    SELECT v_events, v_txns, v_dups, v_conflicts, v_errors, v_rejections, v_quarantine,
+           v_repeated;
+END;
+$fn$;
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of ingestion audit

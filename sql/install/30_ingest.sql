@@ -3,10 +3,13 @@
 -- content digest; ingest_file() / read_log_file() read the import folder (C).
 
 -- The same balance error or rejection event read again from an overlapping
--- export (same request, time, user and figures) is not stored twice.
+-- export (same request, time, user and figures) is not stored twice.  The key
+-- holds only what the event's own line says: a balance error's message_id
+-- (and txn_id) come from the other lines of the same export (link_events in
+-- src/core/logparse.c), which an export starting later does not hold.
 CREATE UNIQUE INDEX balance_errors_event_key
     ON calo_recon.balance_errors
-       (user_id, logged_at, request_id, message_id, subscription_balance, payment_balance)
+       (user_id, logged_at, request_id, subscription_balance, payment_balance)
     NULLS NOT DISTINCT;
 CREATE UNIQUE INDEX negative_balance_rejections_event_key
     ON calo_recon.negative_balance_rejections
@@ -16,6 +19,16 @@ CREATE UNIQUE INDEX negative_balance_rejections_event_key
 -- Quarantine rows are looked up by file (tracing, the per-file accounting,
 -- not recording a skipped file twice).
 CREATE INDEX quarantine_source_idx ON calo_recon.quarantine (source_file, event_no);
+
+-- The rules of a source name, which every stored row keeps as its
+-- source_file: those of a path below the import folder (no control
+-- character, valid in the database encoding, at most 1023 bytes), checked by
+-- the code that checks paths (src/glue/safe_path_glue.c).  22023 otherwise.
+CREATE FUNCTION calo_recon.check_source_name(source text) RETURNS void
+AS 'MODULE_PATHNAME', 'calo_recon_check_source_name'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION calo_recon.check_source_name(text) IS
+  'Raises 22023 when a source name given to ingest_log breaks the rules of paths below calo_recon.import_directory: a control character, bytes not valid in the database encoding, more than 1023 bytes; NULL and valid names pass';
 
 -- Everything ingest_log does except reconciling: ingest_file calls it per
 -- file and reconciles once at the end.  Who needs reconciling is recorded in
@@ -48,6 +61,8 @@ AS $fn$
 DECLARE
     v_digest     bytea;
     v_source     text;
+    v_name       text;
+    v_taken      integer := 0;
     v_events     integer := 0;
     v_txns       integer := 0;
     v_dups       integer := 0;
@@ -71,6 +86,8 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the text of one log file (decompressed).';
     END IF;
+    -- a source name follows the rules of paths (22023 otherwise)
+    PERFORM calo_recon.check_source_name(source);
 
     -- Ingests are serialized: a concurrent caller waits here, then sees what
     -- the first one stored (no deadlock between overlapping files, first wins).
@@ -83,13 +100,18 @@ BEGIN
     END IF;
 
     -- log_events is keyed by (source_file, event_no): a different content
-    -- under a name already used gets the name plus its digest prefix.
+    -- under a name already used gets the name plus its digest prefix, and
+    -- when that is taken too (a source may be named so), a counter after it.
     v_source := COALESCE(NULLIF(source, ''),
                          'inline:' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16));
-    IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.file_name = v_source)
-       OR EXISTS (SELECT 1 FROM calo_recon.log_events e WHERE e.source_file = v_source) THEN
-        v_source := v_source || '#' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16);
-    END IF;
+    v_name := v_source;
+    WHILE EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.file_name = v_name)
+          OR EXISTS (SELECT 1 FROM calo_recon.log_events e WHERE e.source_file = v_name) LOOP
+        v_taken := v_taken + 1;
+        v_name := v_source || '#' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16)
+                  || CASE WHEN v_taken > 1 THEN '#' || v_taken ELSE '' END;
+    END LOOP;
+    v_source := v_name;
 
     -- One statement stores the file: every event into log_events; the events
     -- the parser made malformed into quarantine (kind: the kind intended);
@@ -163,7 +185,7 @@ BEGIN
         WHERE v.kind = 'balance_error'
         ORDER BY 1, 4, 5
         -- only the event key: a clash of error_id must fail, not vanish
-        ON CONFLICT (user_id, logged_at, request_id, message_id, subscription_balance, payment_balance)
+        ON CONFLICT (user_id, logged_at, request_id, subscription_balance, payment_balance)
             DO NOTHING
         RETURNING user_id
     ), new_rejections AS (

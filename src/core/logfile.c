@@ -221,16 +221,41 @@ lf_utf8_invalid_offset(const unsigned char *buf, size_t len)
 	return (size_t) -1;
 }
 
+/*
+ * Length of the blank lines (nothing but spaces and tabs, ended by LF, CR LF
+ * or a lone CR) at the start of buf, which the parser skips as it skips the
+ * blank lines between events.  A line of spaces that goes on with other
+ * text is not blank: its spaces stay.
+ */
+static size_t
+leading_blank_lines(const unsigned char *buf, size_t len)
+{
+	size_t		blank = 0;
+	size_t		i = 0;
+
+	for (;;)
+	{
+		while (i < len && (buf[i] == ' ' || buf[i] == '\t'))
+			i++;
+		if (i >= len || (buf[i] != '\n' && buf[i] != '\r'))
+			return blank;
+		if (buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n')
+			i++;
+		blank = ++i;
+	}
+}
+
 bool
 lf_starts_with_timestamp(const unsigned char *buf, size_t len)
 {
 	static const char pattern[] = "dddd-dd-ddTdd:dd:dd";
 	size_t		n = sizeof(pattern) - 1;
 	size_t		i;
-	size_t		bom = lp_bom_length((const char *) buf, len);
+	size_t		skip = lp_bom_length((const char *) buf, len);
 
-	buf += bom;
-	len -= bom;
+	skip += leading_blank_lines(buf + skip, len - skip);
+	buf += skip;
+	len -= skip;
 	if (len < n)
 		return false;
 	for (i = 0; i < n; i++)

@@ -5,7 +5,8 @@
  * Plain C, no PostgreSQL headers.  A log file is gzip (recognized by its
  * magic bytes, not its name; several members allowed) or plain text; its
  * text must be UTF-8 without NUL bytes and start with an ISO export timestamp
- * (a UTF-8 byte order mark before it is allowed; the parser skips it).
+ * (a UTF-8 byte order mark and blank lines before it are allowed; the parser
+ * skips them).
  */
 #ifndef CALO_RECON_LOGFILE_H
 #define CALO_RECON_LOGFILE_H
@@ -54,7 +55,11 @@ extern lf_status lf_gunzip(const unsigned char *in, size_t inlen, size_t reserve
  */
 extern size_t lf_utf8_invalid_offset(const unsigned char *buf, size_t len);
 
-/* true when buf begins with an export timestamp YYYY-MM-DDTHH:MM:SS, after a UTF-8 byte order mark if any */
+/*
+ * true when buf begins with an export timestamp YYYY-MM-DDTHH:MM:SS, after a
+ * UTF-8 byte order mark and blank lines (spaces and tabs only, any line end)
+ * if any: what the parser skips before the first event
+ */
 extern bool lf_starts_with_timestamp(const unsigned char *buf, size_t len);
 
 /* human-readable name of a status */

@@ -14,7 +14,10 @@
  * ingest_log does per text (calo_recon.ingest_file_unreconciled(path) leaves
  * that to its caller, refresh()).  Files that are not logs are counted, skipped and recorded
  * in quarantine; damaged logs (corrupt gzip, invalid UTF-8, too large) are an
- * error when named explicitly and quarantined during a folder walk.
+ * error when named explicitly and quarantined during a folder walk.  A name a
+ * walk meets that breaks the rule of names (safe_path_bad_byte: a control
+ * character, bytes not valid in the database encoding) is not read, since it
+ * could be stored nowhere: it is quarantined bad_file_name, escaped.
  *
  * The walk works relative to folder descriptors (openat, O_NOFOLLOW), so no
  * absolute path is rebuilt and its depth is not bounded by PATH_MAX; paths
@@ -109,6 +112,7 @@ typedef struct WalkState
 PG_FUNCTION_INFO_V1(calo_recon_read_log_file);
 PG_FUNCTION_INFO_V1(calo_recon_ingest_file);
 PG_FUNCTION_INFO_V1(calo_recon_ingest_file_unreconciled);
+PG_FUNCTION_INFO_V1(calo_recon_check_source_name);
 
 /*
  * Opens the import folder and checks the caller's relative path against the
@@ -684,6 +688,25 @@ walk_link(WalkState *ws, const char *rel)
 	free(target);
 }
 
+/*
+ * A name met in a walk that breaks the rule of names (safe_path_bad_byte:
+ * a control character, or bytes not valid in the database encoding) is not
+ * read or entered: it could not be stored as the source of anything.  It is
+ * quarantined bad_file_name under its escaped path (safe_path_escaped).
+ */
+static void
+quarantine_bad_name(WalkState *ws, const char *child_rel, const char *name, int bad,
+					bool control)
+{
+	const char *problem = control
+		? "a control character"
+		: psprintf("a byte that is not valid %s", GetDatabaseEncodingName());
+
+	quarantine_file(ws, safe_path_escaped(child_rel), "bad_file_name",
+					psprintf("the name has %s (byte 0x%02x at offset %d of the name); it is not read",
+							 problem, (unsigned char) name[bad], bad), -1, 0);
+}
+
 static int
 compare_names(const void *a, const void *b)
 {
@@ -734,10 +757,14 @@ walk_folder(WalkState *ws, int fd, const char *rel, int depth)
 	{
 		char	   *child_rel = rel[0] ? psprintf("%s/%s", rel, names[i]) : pstrdup(names[i]);
 		int			child_len = strlen(child_rel);
+		bool		control;
+		int			bad = safe_path_bad_byte(names[i], strlen(names[i]), &control);
 		struct stat st;
 
 		CHECK_FOR_INTERRUPTS();
-		if (child_len > SAFE_PATH_MAX_BYTES)
+		if (bad >= 0)
+			quarantine_bad_name(ws, child_rel, names[i], bad, control);
+		else if (child_len > SAFE_PATH_MAX_BYTES)
 			quarantine_file(ws, child_rel, "path_too_long",
 							psprintf("path is %d bytes long, more than the limit of %d bytes",
 									 child_len, SAFE_PATH_MAX_BYTES), -1, 0);
@@ -1014,4 +1041,16 @@ Datum
 calo_recon_ingest_file_unreconciled(PG_FUNCTION_ARGS)
 {
 	return ingest_file(fcinfo, false);
+}
+
+/*
+ * calo_recon.check_source_name(source text): 22023 when a source name given
+ * to ingest_log breaks the rules of paths (safe_path_check_source_name), so
+ * that every source_file, however it came, follows the same rules.
+ */
+Datum
+calo_recon_check_source_name(PG_FUNCTION_ARGS)
+{
+	safe_path_check_source_name(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
 }

@@ -15,6 +15,7 @@
 
 #include "catalog/pg_authid.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 
@@ -82,6 +83,109 @@ safe_path_open_root(const char *setting, const char *value)
 }
 
 /*
+ * The one rule of the characters of a name (a path, a file name met in a
+ * walk, a source name): no control character (below 0x20, or 0x7f), and
+ * nothing that is not a valid character of the database encoding, so that
+ * it can be stored in a text column and shown.  Returns the byte offset of
+ * the first byte that breaks it, or -1; *control says which kind it is.
+ */
+int
+safe_path_bad_byte(const char *name, int len, bool *control)
+{
+	int			valid = pg_encoding_verifymbstr(GetDatabaseEncoding(), name, len);
+	int			i;
+
+	/* control characters are ASCII, single bytes in every server encoding */
+	for (i = 0; i < valid; i++)
+		if ((unsigned char) name[i] < 0x20 || name[i] == 0x7f)
+		{
+			*control = true;
+			return i;
+		}
+	*control = false;
+	return valid < len ? valid : -1;
+}
+
+/* 22023 when name (what: "path", "source name") breaks safe_path_bad_byte()'s rule */
+void
+safe_path_check_name(const char *what, const char *name)
+{
+	bool		control;
+	int			bad = safe_path_bad_byte(name, strlen(name), &control);
+
+	if (bad < 0)
+		return;
+	if (control)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s \"%s\" contains a control character", what, name),
+				 errdetail("Byte 0x%02x at offset %d; file names with control characters are refused.",
+						   (unsigned char) name[bad], bad)));
+	/* text arguments are valid already; kept for callers with other bytes */
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s \"%s\" is not valid %s", what, safe_path_escaped(name),
+					GetDatabaseEncodingName()),
+			 errdetail("Byte 0x%02x at offset %d.", (unsigned char) name[bad], bad)));
+}
+
+/*
+ * A name in a form valid in the database encoding, for names that break
+ * the rule of safe_path_bad_byte(): each byte that is a control character or
+ * not part of a valid character becomes \xHH (two lower-case hex digits),
+ * and each backslash is doubled, so the form is unambiguous.
+ */
+char *
+safe_path_escaped(const char *name)
+{
+	StringInfoData out;
+	int			len = strlen(name);
+	int			pos = 0;
+	int			encoding = GetDatabaseEncoding();
+
+	initStringInfo(&out);
+	while (pos < len)
+	{
+		int			valid = pg_encoding_verifymbstr(encoding, name + pos, len - pos);
+		int			end = pos + valid;
+
+		for (; pos < end; pos++)
+		{
+			unsigned char c = (unsigned char) name[pos];
+
+			if (c < 0x20 || c == 0x7f)
+				appendStringInfo(&out, "\\x%02x", c);
+			else if (c == '\\')
+				appendStringInfoString(&out, "\\\\");
+			else
+				appendStringInfoChar(&out, (char) c);
+		}
+		if (pos < len)
+		{
+			appendStringInfo(&out, "\\x%02x", (unsigned char) name[pos]);
+			pos++;
+		}
+	}
+	return out.data;
+}
+
+/* 22023 when a source name (kept as source_file of what it stored) breaks the path rules */
+void
+safe_path_check_source_name(const char *name)
+{
+	int			len = strlen(name);
+
+	safe_path_check_name("source name", name);
+	if (len > SAFE_PATH_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source name is %d bytes long, more than the limit of %d bytes",
+						len, SAFE_PATH_MAX_BYTES),
+				 errdetail("Source names are limited to %d bytes (MAXPGPATH - 1), as paths below calo_recon.import_directory are.",
+						   SAFE_PATH_MAX_BYTES)));
+}
+
+/*
  * Checks a path a caller gave, relative to the root, and returns it
  * normalized: no "." or empty components, no trailing slash, "" for the
  * folder itself.  Absolute paths, ".." and control characters are refused.
@@ -98,13 +202,7 @@ safe_path_normalize(const SafePathRoot *root, const char *path)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("absolute path not allowed: \"%s\"", path),
 				 errdetail("Paths are relative to %s.", root->setting)));
-	for (p = path; *p; p++)
-		if ((unsigned char) *p < 0x20 || *p == 0x7f)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("path \"%s\" contains a control character", path),
-					 errdetail("Byte 0x%02x at offset %d; file names with control characters are refused.",
-							   (unsigned char) *p, (int) (p - path))));
+	safe_path_check_name("path", path);
 
 	initStringInfo(&rel);
 	start = path;

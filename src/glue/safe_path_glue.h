@@ -9,6 +9,8 @@
  *   absolute path                                                 42501
  *   a ".." component                                              42501
  *   a control character in the path                               22023
+ *   (a walk: a name with a control character or bytes that are not valid
+ *   in the database encoding is not read, quarantined bad_file_name)
  *   a path over SAFE_PATH_MAX_BYTES, or over the OS limits          22023
  *   the path resolves (through a symbolic link) outside the folder 42501
  *
@@ -41,6 +43,10 @@ typedef struct SafePathRoot
 
 extern void safe_path_check_privilege(SafePathAccess access, const char *function_name);
 extern SafePathRoot *safe_path_open_root(const char *setting, const char *value);
+extern int	safe_path_bad_byte(const char *name, int len, bool *control);
+extern void safe_path_check_name(const char *what, const char *name);
+extern void safe_path_check_source_name(const char *name);
+extern char *safe_path_escaped(const char *name);
 extern char *safe_path_normalize(const SafePathRoot *root, const char *path);
 extern char *safe_path_join(const SafePathRoot *root, const char *rel);
 extern bool safe_path_contains(const SafePathRoot *root, const char *resolved);

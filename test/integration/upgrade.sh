@@ -13,9 +13,10 @@ fail() { echo "upgrade: $*" >&2; exit 1; }
 q() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -At -d "$db" "$@"; }
 ROLES_OLD=calo_upgrade_roles_old
 ROLES_NEW=calo_upgrade_roles_new
+DUPS=calo_upgrade_dups
 KINDS="reader analyst operator"
 cleanup() {
-  for db in "$OLD" "$NEW" "$ROLES_OLD" "$ROLES_NEW"; do dropdb --if-exists "$db" >/dev/null 2>&1 || true; done
+  for db in "$OLD" "$NEW" "$ROLES_OLD" "$ROLES_NEW" "$DUPS"; do dropdb --if-exists "$db" >/dev/null 2>&1 || true; done
   for kind in $KINDS; do psql -X -q -c "DROP ROLE IF EXISTS calo_upgrade_$kind" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
@@ -145,4 +146,33 @@ fi
   = "calo_upgrade_analyst:analyst,calo_upgrade_operator:operator,calo_upgrade_reader:reader" ] \
   || fail "the update did not record the grants made at 1.1"
 echo "upgrade: roles granted at 1.1 hold what a fresh install grants ($(wc -l < "$WORK/roles_new.txt") rights)"
+# balance_errors_event_key lost message_id in 1.2 (which the parser fills in
+# from the export's other lines): a database from before may hold the same
+# error twice, from two overlapping exports.  The update keeps the earliest
+# row and moves the later one's count to repeated, instead of failing to
+# build the key.  (Ingested without the reconcile, which at 1.1 calls C
+# functions of this build that 1.1 does not declare.)
+createdb "$DUPS"
+q "$DUPS" -c "CREATE EXTENSION calo_recon VERSION '1.1'"
+dups_sql=$(cat <<'SQL'
+CREATE TEMP TABLE overlap AS SELECT
+    E'2024-04-01T10:00:00.000Z 2024-04-01T10:00:00.000Z\treq-ov-1\tINFO\tProcessing message msg-ov-1\n' AS processing,
+    E'2024-04-01T10:00:00.100Z 2024-04-01T10:00:00.100Z\treq-ov-1\tINFO\tStart syncing the balance { transaction: { '
+    'id: ''01HVOVERLAP000000000000001'', userId: ''u-ov-1'', currency: ''SAR'', amount: 5, vat: 0, '
+    'oldBalance: 100, newBalance: 95 } }\n' AS txn,
+    E'2024-04-01T10:00:00.200Z 2024-04-01T10:00:00.200Z\treq-ov-1\tERROR\tSubscription balance and payment '
+    'balance are not in sync { userId: ''u-ov-1'', subscriptionBalance: 95, paymentBalance: 90 }\n' AS error;
+SELECT count(*) FROM calo_recon.ingest_log_unreconciled((SELECT processing || E'\n' || txn || E'\n' || error FROM overlap), 'ovA');
+SELECT count(*) FROM calo_recon.ingest_log_unreconciled((SELECT txn || E'\n' || error FROM overlap), 'ovB');
+SQL
+)
+q "$DUPS" -c "$dups_sql" >/dev/null
+[ "$(q "$DUPS" -c "SELECT count(*) FROM calo_recon.balance_errors")" = 2 ] || fail "1.1 did not store the repeated error twice"
+q "$DUPS" -c "ALTER EXTENSION calo_recon UPDATE" || fail "update with a repeated balance error"
+got=$(q "$DUPS" -c "SELECT string_agg(source_file || ' ' || coalesce(message_id, '-'), ',') FROM calo_recon.balance_errors")
+[ "$got" = "ovA msg-ov-1" ] || fail "balance errors after the update: $got"
+got=$(q "$DUPS" -c "SELECT string_agg(file_name || ' ' || balance_errors || ' ' || repeated, ',' ORDER BY file_name) FROM calo_recon.ingested_files")
+[ "$got" = "ovA 1 0,ovB 0 1" ] || fail "ingested_files after the update: $got"
+echo "upgrade: a balance error stored twice before 1.2 is kept once"
+
 echo "upgrade: ok"

@@ -139,7 +139,9 @@ FROM calo_recon.quarantine WHERE source_file = 'inline-invalid' ORDER BY event_n
 -- D4: line ends and a byte order mark (test/data/bad/line_ends): a log with
 -- lone CR line ends (was one START event, its transactions lost), one that
 -- starts with a UTF-8 BOM and one gzip with BOM and CR LF (were skipped as
--- not_a_log) are ingested like any other
+-- not_a_log) are ingested like any other; so are one that starts with blank
+-- lines (spaces, a tab, LF) and one with a BOM and a CR LF blank line (were
+-- skipped as not_a_log, though parse_log and ingest_log took their text)
 SELECT * FROM calo_recon.ingest_file('bad/line_ends/b_bom.log');
 SELECT * FROM calo_recon.ingest_file('bad/line_ends');
 SELECT file_name, events, transactions, quarantined FROM calo_recon.ingested_files

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(97);
+SELECT plan(98);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -266,6 +266,7 @@ INSERT INTO entry_points VALUES
   ('parse_log_kinds', $$SELECT * FROM calo_recon.parse_log_kinds()$$),
   ('ingest_log', $$SELECT * FROM calo_recon.ingest_log((SELECT f.log FROM pg_temp.fixture f), 'hostile-source')$$),
   ('ingest_log_unreconciled', $$SELECT * FROM calo_recon.ingest_log_unreconciled((SELECT f.log FROM pg_temp.fixture f), 'hostile-unreconciled')$$),
+  ('check_source_name', $$SELECT calo_recon.check_source_name('hostile-source')$$),
   ('read_log_file', $$SELECT calo_recon.read_log_file('samples/answer-key.json')$$),
   ('ingest_file folder', $$SELECT * FROM calo_recon.ingest_file('samples')$$),
   ('ingest_file quarantine', $$SELECT * FROM calo_recon.ingest_file('bad/walk')$$),

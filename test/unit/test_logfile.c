@@ -147,6 +147,24 @@ test_timestamp(void)
 	CHECK(!lf_starts_with_timestamp((const unsigned char *) "\xef\xbb\xbf", 3));
 	CHECK(!lf_starts_with_timestamp((const unsigned char *) "\xef\xbb" "2024-01-14T21:00:00.002Z", 26));
 	CHECK(lf_utf8_invalid_offset((const unsigned char *) "\xef\xbb\xbf" "2024", 7) == (size_t) -1);
+	/*
+	 * Blank lines before the first event, which the parser skips (were
+	 * not_a_log): LF, CR LF, lone CR, spaces and tabs, after a BOM too
+	 */
+	CHECK(lf_starts_with_timestamp((const unsigned char *) "\n2024-01-14T21:00:00.002Z START", 31));
+	CHECK(lf_starts_with_timestamp((const unsigned char *) " \t\n\n2024-01-14T21:00:00.002Z", 28));
+	CHECK(lf_starts_with_timestamp((const unsigned char *) "\r\n\r2024-01-14T21:00:00.002Z", 27));
+	CHECK(lf_starts_with_timestamp((const unsigned char *) "\xef\xbb\xbf\r\n2024-01-14T21:00:00.002Z", 29));
+	CHECK(lf_starts_with_timestamp((const unsigned char *) "\xef\xbb\xbf \r\n\t\n2024-01-14T21:00:00", 27));
+	/* a line of spaces that goes on is no blank line (the parser calls it malformed) */
+	CHECK(!lf_starts_with_timestamp((const unsigned char *) "  2024-01-14T21:00:00.002Z", 26));
+	CHECK(!lf_starts_with_timestamp((const unsigned char *) "\n\t2024-01-14T21:00:00.002Z", 26));
+	/* blank lines only, or before something else, or before a BOM */
+	CHECK(!lf_starts_with_timestamp((const unsigned char *) " \n\r\n\t", 5));
+	CHECK(!lf_starts_with_timestamp((const unsigned char *) "\n\nnot a log", 11));
+	CHECK(!lf_starts_with_timestamp((const unsigned char *) "\n\xef\xbb\xbf" "2024-01-14T21:00:00.002Z", 28));
+	/* the length bounds the look: a timestamp cut by it is none */
+	CHECK(!lf_starts_with_timestamp((const unsigned char *) "\n\n2024-01-14T21:00:00", 20));
 }
 
 int
