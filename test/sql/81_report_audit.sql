@@ -1,6 +1,6 @@
 -- The report figures a finance audit found wrong: a period's money rounded
 -- once (not the sum of rounded days), out-of-range values NULL (never 0)
--- live and stored.
+-- live and stored, and periods of whole UTC days.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS calo_recon CASCADE;
 CREATE EXTENSION calo_recon;
@@ -84,3 +84,33 @@ FROM calo_recon.daily_summary WHERE currency = 'JOD' ORDER BY day;
 SELECT count(*) FROM calo_recon.reconcile();
 SELECT day, transactions, credits, debits, vat, wallet_liability
 FROM calo_recon.daily_summary WHERE currency = 'JOD' ORDER BY day;
+
+-- A period is whole UTC days: a bound within a day is 22023 for every
+-- period export (daily_summary keeps days, the other reports times)
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at) VALUES
+    ('w1', 'per', 'CREDIT', 'EUR', 100, 0, 0, 100, '2024-07-01 18:00Z'),
+    ('w2', 'per', 'CREDIT', 'EUR', 7, 0, 999, 1006, '2024-07-02 18:00Z');
+SELECT count(*) FROM calo_recon.reconcile();
+SELECT pg_temp.try($$SELECT calo_recon.export_reports('audit/p', '2024-07-01 12:00Z', '2024-07-02 12:00Z')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_workbook('audit/p.xlsx', '2024-07-01 00:00Z', '2024-07-02 12:00Z')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_dashboard('audit/p.html', '2024-07-01 00:00:00.000001Z', NULL)$$);
+SET TimeZone = 'Asia/Riyadh';
+SELECT pg_temp.try($$SELECT calo_recon.export_reports('audit/p', '2024-07-01', '2024-07-02')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_reports('audit/p', '2024-07-01 00:00+00', '2024-07-02 00:00+00')$$);
+RESET TimeZone;
+-- the detail and the hint say what to pass
+DO $$
+DECLARE
+    detail text;
+    hint text;
+BEGIN
+    PERFORM calo_recon.export_dashboard('audit/p.html', '2024-07-01 12:00Z', NULL);
+EXCEPTION WHEN invalid_parameter_value THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    RAISE NOTICE '%: % %', SQLERRM, detail, hint;
+END $$;
+-- open and infinite ends are whole days
+SELECT pg_temp.try($$SELECT calo_recon.export_reports('audit/p', '-infinity', 'infinity')$$);
+SELECT pg_temp.try($$SELECT calo_recon.export_reports('audit/p', NULL, '2024-07-02 00:00+00')$$);
+SELECT pg_temp.export_file('audit/p/daily_summary.csv');
+SELECT pg_temp.export_file('audit/p/transactions.csv') ~ 'w1' AS w1, pg_temp.export_file('audit/p/transactions.csv') ~ 'w2' AS w2;
