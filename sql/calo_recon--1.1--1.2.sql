@@ -9113,3 +9113,148 @@ END;
 $fn$;
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of ingestion audit
+
+-- Report figures (finance audit): daily_figures, the exact money of
+-- daily_summary's days, so that the workbook's Summary and the dashboard
+-- round a period's total once; out-of-range money NULL, never 0, and the
+-- liability NULL from such a day on, live and stored alike
+-- daily_summary's figures, with the exact money beside the rounded: the
+-- workbook's Summary and the dashboard add up a currency's days from the
+-- exact values and round once (src/glue/report_queries.h); daily_summary
+-- shows the rounded columns.  A money figure one of whose inputs the exact
+-- math cannot hold is NULL (README "Reconciliation"), and so is every later
+-- wallet_liability of that currency, which adds it up.
+CREATE VIEW calo_recon.daily_figures AS
+WITH activity AS (
+    -- day_totals, with the stored rows of the queued users replaced by
+    -- their live ones.  A day_totals row with a NULL (a value out of the
+    -- exact range) cannot have a queued user's row taken out of it: its
+    -- day is summed again from the stored rows of the users not queued
+    -- (rare).  Uncorrelated subqueries only, as Citus plans them.
+    SELECT a.day, a.currency,
+           pg_catalog.sum(a.transactions) AS transactions,
+           CASE WHEN pg_catalog.count(a.credits) = pg_catalog.count(*) THEN pg_catalog.sum(a.credits) END AS credits,
+           CASE WHEN pg_catalog.count(a.debits) = pg_catalog.count(*) THEN pg_catalog.sum(a.debits) END AS debits,
+           CASE WHEN pg_catalog.count(a.vat) = pg_catalog.count(*) THEN pg_catalog.sum(a.vat) END AS vat,
+           pg_catalog.sum(a.overdrafts) AS overdrafts,
+           CASE WHEN pg_catalog.count(a.liability_change) = pg_catalog.count(*)
+                THEN pg_catalog.sum(a.liability_change) END AS change
+    FROM (SELECT d.day, d.currency, d.transactions, d.credits, d.debits, d.vat, d.overdrafts,
+                 d.liability_change
+          FROM calo_recon.day_totals d
+          WHERE d.credits IS NOT NULL AND d.debits IS NOT NULL AND d.vat IS NOT NULL
+            AND d.liability_change IS NOT NULL
+          UNION ALL
+          SELECT u.day, u.currency, -u.transactions, -u.credits, -u.debits, -u.vat, -u.overdrafts,
+                 -u.liability_change
+          FROM calo_recon.user_day_totals u
+          WHERE u.user_id IN (SELECT p.user_id FROM calo_recon.pending_reconcile p)
+            AND (u.currency, u.day) NOT IN (
+                SELECT d.currency, d.day FROM calo_recon.day_totals d
+                WHERE d.credits IS NULL OR d.debits IS NULL OR d.vat IS NULL OR d.liability_change IS NULL)
+          UNION ALL
+          SELECT u.day, u.currency, u.transactions, u.credits, u.debits, u.vat, u.overdrafts,
+                 u.liability_change
+          FROM calo_recon.user_day_totals u
+          WHERE u.user_id NOT IN (SELECT p.user_id FROM calo_recon.pending_reconcile p)
+            AND (u.currency, u.day) IN (
+                SELECT d.currency, d.day FROM calo_recon.day_totals d
+                WHERE d.credits IS NULL OR d.debits IS NULL OR d.vat IS NULL OR d.liability_change IS NULL)
+          UNION ALL
+          SELECT l.day, l.currency, l.transactions, l.credits, l.debits, l.vat, l.overdrafts,
+                 l.liability_change
+          FROM calo_recon.user_day_figures(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l) a
+    GROUP BY a.day, a.currency
+    HAVING pg_catalog.sum(a.transactions) > 0
+),
+breaks AS (
+    SELECT pg_catalog.timezone('UTC', b.logged_at)::pg_catalog.date AS day, b.currency,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'arithmetic') AS arithmetic_breaks,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'chain') AS chain_breaks,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'conflict') AS conflicts,
+           pg_catalog.count(*) FILTER (WHERE b.break_kind = 'out_of_range') AS out_of_range
+    FROM calo_recon.balance_breaks b
+    GROUP BY 1, 2
+),
+disc AS (
+    SELECT pg_catalog.timezone('UTC', d.logged_at)::pg_catalog.date AS day, d.currency,
+           pg_catalog.count(*) AS discrepancies
+    FROM calo_recon.discrepancies d
+    WHERE d.currency IS NOT NULL
+    GROUP BY 1, 2
+),
+anom AS (
+    -- stored while nothing has changed since refresh() counted them
+    -- ("SELECT 1": Citus cannot plan an EXISTS of no column here)
+    SELECT s.day, s.currency, s.anomalies FROM calo_recon.anomaly_day_totals s
+    WHERE NOT EXISTS (SELECT 1 FROM calo_recon.anomaly_input_changes c)
+    UNION ALL
+    SELECT l.day, l.currency, l.anomalies FROM calo_recon.anomaly_day_counts l
+    WHERE EXISTS (SELECT 1 FROM calo_recon.anomaly_input_changes c)
+),
+days AS (
+    SELECT a.day, a.currency FROM activity a
+    UNION SELECT d.day, d.currency FROM disc d
+),
+figures AS (
+    -- a day without activity (discrepancies only) adds 0; a NULL stays
+    SELECT k.day, k.currency,
+           coalesce(a.transactions, 0)::bigint AS transactions,
+           CASE WHEN a.day IS NULL THEN 0 ELSE a.credits END AS credits,
+           CASE WHEN a.day IS NULL THEN 0 ELSE a.debits END AS debits,
+           CASE WHEN a.day IS NULL THEN 0 ELSE a.vat END AS vat,
+           CASE WHEN pg_catalog.bool_and(a.day IS NULL OR a.change IS NOT NULL) OVER w
+                THEN pg_catalog.sum(coalesce(a.change, 0)) OVER w END AS wallet_liability,
+           coalesce(a.overdrafts, 0)::bigint AS overdrafts,
+           cu.minor_unit
+    FROM days k
+    LEFT JOIN activity a ON a.day = k.day AND a.currency = k.currency
+    LEFT JOIN calo_recon.currencies cu ON cu.code = k.currency
+    WINDOW w AS (PARTITION BY k.currency ORDER BY k.day)
+)
+SELECT x.day, x.currency, x.transactions,
+       calo_recon.round_money(x.credits, x.minor_unit) AS credits,
+       calo_recon.round_money(x.debits, x.minor_unit) AS debits,
+       calo_recon.round_money(x.vat, x.minor_unit) AS vat,
+       calo_recon.round_money(x.wallet_liability, x.minor_unit) AS wallet_liability,
+       coalesce(b.arithmetic_breaks, 0) AS arithmetic_breaks,
+       coalesce(b.chain_breaks, 0) AS chain_breaks,
+       coalesce(b.conflicts, 0) AS conflicts,
+       coalesce(b.out_of_range, 0) AS out_of_range,
+       x.overdrafts,
+       coalesce(d.discrepancies, 0) AS discrepancies,
+       coalesce(n.anomalies, 0) AS anomalies,
+       x.credits AS exact_credits, x.debits AS exact_debits, x.vat AS exact_vat, x.minor_unit
+FROM figures x
+LEFT JOIN breaks b ON b.day = x.day AND b.currency = x.currency
+LEFT JOIN disc d ON d.day = x.day AND d.currency = x.currency
+LEFT JOIN anom n ON n.day = x.day AND n.currency = x.currency;
+COMMENT ON VIEW calo_recon.daily_figures IS
+  'Internal to daily_summary, the workbook''s Summary and the dashboard: daily_summary''s columns, then the day''s credits, debits and VAT exact (not rounded) and the currency''s minor unit, so that a period''s total is rounded once';
+COMMENT ON COLUMN calo_recon.daily_figures.day IS 'daily_summary.day';
+COMMENT ON COLUMN calo_recon.daily_figures.currency IS 'daily_summary.currency';
+COMMENT ON COLUMN calo_recon.daily_figures.transactions IS 'daily_summary.transactions';
+COMMENT ON COLUMN calo_recon.daily_figures.credits IS 'daily_summary.credits';
+COMMENT ON COLUMN calo_recon.daily_figures.debits IS 'daily_summary.debits';
+COMMENT ON COLUMN calo_recon.daily_figures.vat IS 'daily_summary.vat';
+COMMENT ON COLUMN calo_recon.daily_figures.wallet_liability IS 'daily_summary.wallet_liability';
+COMMENT ON COLUMN calo_recon.daily_figures.arithmetic_breaks IS 'daily_summary.arithmetic_breaks';
+COMMENT ON COLUMN calo_recon.daily_figures.chain_breaks IS 'daily_summary.chain_breaks';
+COMMENT ON COLUMN calo_recon.daily_figures.conflicts IS 'daily_summary.conflicts';
+COMMENT ON COLUMN calo_recon.daily_figures.out_of_range IS 'daily_summary.out_of_range';
+COMMENT ON COLUMN calo_recon.daily_figures.overdrafts IS 'daily_summary.overdrafts';
+COMMENT ON COLUMN calo_recon.daily_figures.discrepancies IS 'daily_summary.discrepancies';
+COMMENT ON COLUMN calo_recon.daily_figures.anomalies IS 'daily_summary.anomalies';
+COMMENT ON COLUMN calo_recon.daily_figures.exact_credits IS 'credits, exact';
+COMMENT ON COLUMN calo_recon.daily_figures.exact_debits IS 'debits, exact';
+COMMENT ON COLUMN calo_recon.daily_figures.exact_vat IS 'vat, exact';
+COMMENT ON COLUMN calo_recon.daily_figures.minor_unit IS 'The currency''s minor unit (calo_recon.currencies; NULL: not in it, round_money''s 2)';
+
+CREATE OR REPLACE VIEW calo_recon.daily_summary AS
+SELECT f.day, f.currency, f.transactions, f.credits, f.debits, f.vat, f.wallet_liability,
+       f.arithmetic_breaks, f.chain_breaks, f.conflicts, f.out_of_range, f.overdrafts,
+       f.discrepancies, f.anomalies
+FROM calo_recon.daily_figures f;
+COMMENT ON COLUMN calo_recon.daily_summary.wallet_liability IS 'Closing wallet liability: the sum over wallets of their last new_balance (chain order) logged in that currency up to the end of the day; NULL from a day with a value outside the exact range on';
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of report figures audit

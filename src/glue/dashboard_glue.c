@@ -10,6 +10,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -211,7 +213,12 @@ html_charts(StringInfo out, const ExportPeriod *period, const ReportDays *daily)
 			}
 			for (i = 0; i < ncur; i++)
 				if (strcmp(code_names[i], code) == 0)
-					liability[i * nday + d] = strtod(SPI_getvalue(t->vals[r], t->tupdesc, daily->liability_col), NULL);
+				{
+					char	   *text = SPI_getvalue(t->vals[r], t->tupdesc, daily->liability_col);
+
+					/* NULL: out of the exact range, no point drawn as a value */
+					liability[i * nday + d] = text ? strtod(text, NULL) : NAN;
+				}
 			for (k = 0; k < REPORT_BREAK_KINDS; k++)
 				breaks[k * nday + d] += strtod(SPI_getvalue(t->vals[r], t->tupdesc, daily->break_cols[k]), NULL);
 		}

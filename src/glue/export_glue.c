@@ -74,6 +74,20 @@ export_report_list(int *count)
 	return report_list;
 }
 
+/* A period's end must be a UTC midnight (or open, or infinite). */
+static void
+export_check_utc_midnight(const char *name, bool given, TimestampTz when)
+{
+	if (!given || TIMESTAMP_NOT_FINITE(when) || when % USECS_PER_DAY == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must be a UTC midnight", name),
+			 errdetail("%s is %s UTC; a period is made of whole UTC days.", name, export_time_text(when)),
+			 errhint("Pass a UTC midnight, such as '%.10s 00:00+00' (the start of that UTC day).",
+					 export_time_text(when))));
+}
+
 /*
  * The period (from, to) given as two timestamptz arguments from from_arg on;
  * absent (an old one-argument declaration of 1.0/1.1) or NULL is open.
@@ -100,6 +114,13 @@ export_period_args(FunctionCallInfo fcinfo, int from_arg)
 				 errdetail("period_from is %s, period_to is %s.",
 						   export_time_text(period.from), export_time_text(period.to)),
 				 errhint("The period is [period_from, period_to): period_to is excluded.")));
+	/*
+	 * Whole UTC days: daily_summary and the Summary keep a day by its UTC
+	 * date, every other report a row by its time; a bound inside a day
+	 * would make them cover different rows.
+	 */
+	export_check_utc_midnight("period_from", period.has_from, period.from);
+	export_check_utc_midnight("period_to", period.has_to, period.to);
 	return period;
 }
 

@@ -103,8 +103,8 @@ report_days(const ExportPeriod *period)
 	memset(&days, 0, sizeof(days));
 	days.table = export_period_rows(period, REPORT_DAILY_QUERY, &days.count);
 	natts = days.table->tupdesc->natts;
-	days.view_columns = natts - REPORT_CURRENCY_COLUMNS - 1;
-	days.first_figure = days.view_columns + 1;
+	days.view_columns = natts - REPORT_CURRENCY_COLUMNS - 1 - REPORT_DAILY_EXTRA_COLUMNS;
+	days.first_figure = days.view_columns + REPORT_DAILY_EXTRA_COLUMNS + 1;
 	days.day_col = days_column(days.table, "day");
 	days.currency_col = days_column(days.table, "currency");
 	days.liability_col = days_column(days.table, "wallet_liability");

@@ -21,25 +21,33 @@ static const char *const report_break_columns[] = {"arithmetic_breaks", "chain_b
 #define REPORT_SCORE_BINS 10
 
 /*
- * The period's rows of daily_summary (every column, by day and currency:
- * the workbook's Daily Summary sheet) and after them the figures of the
- * row's currency over the period: currency, transactions, credits, debits,
- * vat, closing wallet liability (its last day's), arithmetic, chain,
- * conflicts, out_of_range, overdrafts, discrepancies, anomalies
- * (REPORT_CURRENCY_COLUMNS), then whether the row is its currency's last
- * day.  One evaluation of the view serves the sheet, the figures per
- * currency and the charts.
+ * The period's rows of daily_figures: daily_summary's columns (by day and
+ * currency: the workbook's Daily Summary sheet), its exact credits, debits
+ * and VAT and the currency's minor unit (REPORT_DAILY_EXTRA_COLUMNS), and
+ * after them the figures of the row's currency over the period: currency,
+ * transactions, credits, debits, vat, closing wallet liability (its last
+ * day's), arithmetic, chain, conflicts, out_of_range, overdrafts,
+ * discrepancies, anomalies (REPORT_CURRENCY_COLUMNS), then whether the row
+ * is its currency's last day.  Money over the period is the exact sum of
+ * the days rounded once (round_money), NULL when a day's is (out of the
+ * exact range).  One evaluation of the view serves the sheet, the figures
+ * per currency and the charts.
  */
 #define REPORT_CURRENCY_COLUMNS 13
+#define REPORT_DAILY_EXTRA_COLUMNS 4
 #define REPORT_DAILY_VIEW "daily_summary"
+#define REPORT_PERIOD_MONEY(col) \
+	"calo_recon.round_money(CASE WHEN pg_catalog.count(d." col ") OVER c OPERATOR(pg_catalog.=) pg_catalog.count(*) OVER c " \
+	"THEN pg_catalog.sum(d." col ") OVER c END, d.minor_unit), "
 #define REPORT_DAILY_QUERY \
-	"SELECT d.*, d.currency, pg_catalog.sum(d.transactions) OVER c, pg_catalog.sum(d.credits) OVER c, " \
-	"pg_catalog.sum(d.debits) OVER c, pg_catalog.sum(d.vat) OVER c, pg_catalog.last_value(d.wallet_liability) OVER c, " \
+	"SELECT d.*, d.currency, pg_catalog.sum(d.transactions) OVER c, " \
+	REPORT_PERIOD_MONEY("exact_credits") REPORT_PERIOD_MONEY("exact_debits") REPORT_PERIOD_MONEY("exact_vat") \
+	"pg_catalog.last_value(d.wallet_liability) OVER c, " \
 	"pg_catalog.sum(d.arithmetic_breaks) OVER c, pg_catalog.sum(d.chain_breaks) OVER c, pg_catalog.sum(d.conflicts) OVER c, " \
 	"pg_catalog.sum(d.out_of_range) OVER c, pg_catalog.sum(d.overdrafts) OVER c, pg_catalog.sum(d.discrepancies) OVER c, " \
 	"pg_catalog.sum(d.anomalies) OVER c, " \
 	"pg_catalog.row_number() OVER (PARTITION BY d.currency ORDER BY d.day DESC) OPERATOR(pg_catalog.=) 1 " \
-	"FROM calo_recon." REPORT_DAILY_VIEW " d " \
+	"FROM calo_recon.daily_figures d " \
 	"WHERE ($1 IS NULL OR d.day OPERATOR(pg_catalog.>=) $1) AND ($2 IS NULL OR d.day OPERATOR(pg_catalog.<) $2) " \
 	"WINDOW c AS (PARTITION BY d.currency ORDER BY d.day ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) " \
 	"ORDER BY d.day, d.currency COLLATE pg_catalog.\"C\""
@@ -69,7 +77,7 @@ typedef struct ReportDays
 {
 	SPITupleTable *table;
 	uint64		count;
-	int			view_columns;	/* daily_summary's columns, first */
+	int			view_columns;	/* daily_summary's columns, first (then REPORT_DAILY_EXTRA_COLUMNS) */
 	int			day_col;		/* attribute numbers (from 1) of the view's columns */
 	int			currency_col;
 	int			liability_col;

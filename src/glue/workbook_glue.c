@@ -805,12 +805,13 @@ write_report(Book *book, const ExportReport *report, Portal portal, const Report
  * Summary sheet and the data of its charts
  * --------------------------------------------------------------------- */
 
+/* A number of the daily rows; NAN for NULL (money out of the exact range). */
 static double
 num_at(SPITupleTable *t, uint64 row, int col)
 {
 	char	   *text = SPI_getvalue(t->vals[row], t->tupdesc, col);
 
-	return text ? strtod(text, NULL) : 0.0;
+	return text ? strtod(text, NULL) : NAN;
 }
 
 static void
@@ -910,6 +911,9 @@ write_chart_data(Book *book, lxw_worksheet *data, List **currencies)
 		}
 		for (i = 0; i < ncur; i++)
 		{
+			/* NULL (out of the exact range) stays an empty cell: a gap in the line */
+			if (isnan(last_liability[i]))
+				continue;
 			check_lxw(worksheet_write_number(data, row, 1 + i, last_liability[i], money_format(book, list_nth(codes, i))),
 					  "number");
 			widths[1 + i] = Max(widths[1 + i], number_width(last_liability[i]) + 10);
@@ -1078,6 +1082,9 @@ write_summary(Book *book, lxw_worksheet *summary)
 			bool		money = i >= 2 && i <= 5;
 			double		number = num_at(t, at, book->days.first_figure + i);
 
+			/* NULL (out of the exact range) is an empty cell, never 0 */
+			if (isnan(number))
+				continue;
 			check_lxw(worksheet_write_number(summary, row, i, number,
 											 money ? money_format(book, code) : book->count_format), "number");
 			widths[i] = Max(widths[i], number_width(number) + (money ? 10 : 2));

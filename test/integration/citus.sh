@@ -96,7 +96,7 @@ LATE="SELECT pg_catalog.set_config('calo_recon.alert_backfill_age',
 # Every report the exports write, the whole time and of a period: the CSV
 # files, the workbook and the dashboard
 EXPORTS="SELECT pg_catalog.count(*) FROM calo_recon.export_reports('citus/reports') a,
-                                        calo_recon.export_reports('citus/period', '2024-01-02', '2024-01-04') b,
+                                        calo_recon.export_reports('citus/period', '2024-01-02 00:00+00', '2024-01-04 00:00+00') b,
                                         calo_recon.export_workbook('citus/balance_reports.xlsx') c,
                                         calo_recon.export_dashboard('citus/dashboard.html') d"
 # one line per exported file (each entry of the workbook): name and md5, with

@@ -50,14 +50,17 @@ SELECT json_build_object(
   'figures', (SELECT json_object_agg(currency, json_build_array(transactions, credits, debits, vat, liability,
                                                                arithmetic, chain, conflicts, out_of_range,
                                                                overdrafts, discrepancies, anomalies))
-              FROM (SELECT currency, sum(transactions)::text AS transactions, sum(credits)::text AS credits,
-                           sum(debits)::text AS debits, sum(vat)::text AS vat,
+              FROM (SELECT currency, sum(transactions)::text AS transactions,
+                           -- the exact sum of the days, rounded once
+                           calo_recon.round_money(sum(exact_credits), min(minor_unit))::text AS credits,
+                           calo_recon.round_money(sum(exact_debits), min(minor_unit))::text AS debits,
+                           calo_recon.round_money(sum(exact_vat), min(minor_unit))::text AS vat,
                            (array_agg(wallet_liability ORDER BY day DESC))[1]::text AS liability,
                            sum(arithmetic_breaks)::text AS arithmetic, sum(chain_breaks)::text AS chain,
                            sum(conflicts)::text AS conflicts, sum(out_of_range)::text AS out_of_range,
                            sum(overdrafts)::text AS overdrafts, sum(discrepancies)::text AS discrepancies,
                            sum(anomalies)::text AS anomalies
-                    FROM calo_recon.daily_summary
+                    FROM calo_recon.daily_figures
                     WHERE day >= timezone('UTC', '$FROM_TS'::timestamptz)::date
                       AND day < timezone('UTC', '$TO_TS'::timestamptz)::date
                     GROUP BY currency) f),

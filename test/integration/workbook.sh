@@ -201,6 +201,46 @@ for e in expected:
 print("workbook: %d report sheets, %d rows read back; split into %d sheets" % (len(expected), total, len(sp.sheetnames)))
 PY
 
+# the Summary's money over a period: the exact sum of the days rounded once
+# (four days of 10.0049 QAR credit 40.02, not 4 x 10.00), and a figure out of
+# the exact range an empty cell, never 0 (JOD: credits, VAT, liability; the
+# Chart Data's JOD liability too); in a database of its own
+FIG_DB=${DB}_figures
+dropdb --if-exists "$FIG_DB" >/dev/null 2>&1
+createdb "$FIG_DB"
+psql -X -q -v ON_ERROR_STOP=1 -At -d "$FIG_DB" >/dev/null <<'SQL'
+SET client_min_messages = error;
+CREATE EXTENSION calo_recon;
+SET calo_recon.alerts = off;
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at) VALUES
+    ('r1', 'rnd', 'CREDIT', 'QAR', 10.0049, 0, 0, 10.0049, '2024-02-01 10:00Z'),
+    ('r2', 'rnd', 'CREDIT', 'QAR', 10.0049, 0, 10.0049, 20.0098, '2024-02-02 10:00Z'),
+    ('r3', 'rnd', 'CREDIT', 'QAR', 10.0049, 0, 20.0098, 30.0147, '2024-02-03 10:00Z'),
+    ('r4', 'rnd', 'CREDIT', 'QAR', 10.0049, 0, 30.0147, 40.0196, '2024-02-04 10:00Z'),
+    ('n1', 'normj', 'CREDIT', 'JOD', 50, 0, 0, 50, '2024-04-10 11:00Z'),
+    ('p1', 'precu', 'CREDIT', 'JOD', 1.0000000000000000001, 0, 0, 1.0000000000000000001, '2024-04-10 10:00Z');
+SELECT count(*) FROM calo_recon.reconcile();
+SELECT calo_recon.export_workbook('workbook/figures.xlsx');
+SQL
+dropdb --if-exists "$FIG_DB" >/dev/null 2>&1
+/usr/bin/python3 - "$CR_ROOT/export/workbook/figures.xlsx" <<'PY' || fail "Summary figures check failed"
+import sys
+import openpyxl
+wb = openpyxl.load_workbook(sys.argv[1])
+rows = [[c.value for c in r] for r in wb["Summary"].iter_rows()]
+head = next(r for r in rows if r and r[0] == "Currency")
+fig = {r[0]: dict(zip(head, r)) for r in rows if r and r[0] in ("QAR", "JOD")}
+assert fig["QAR"]["Credits"] == 40.02, fig["QAR"]
+assert fig["QAR"]["Wallet liability (closing)"] == 40.02, fig["QAR"]
+assert fig["JOD"]["Credits"] is None and fig["JOD"]["VAT"] is None, fig["JOD"]
+assert fig["JOD"]["Wallet liability (closing)"] is None, fig["JOD"]
+assert fig["JOD"]["Debits"] == 0 and fig["JOD"]["Transactions"] == 2, fig["JOD"]
+data = [[c.value for c in r] for r in wb["Chart Data"].iter_rows()]
+col = data[0].index("Wallet liability JOD")
+assert [r[col] for r in data[1:] if r[0] is not None and r[0].month == 4] == [None], data
+print("workbook: Summary figures rounded once, out of range empty")
+PY
+
 # a symbolic link leading out of the export directory is refused (42501)
 outside=$(mktemp -d /tmp/calo_outside.XXXXXX)
 chown postgres "$outside" 2>/dev/null || true
