@@ -9258,3 +9258,510 @@ FROM calo_recon.daily_figures f;
 COMMENT ON COLUMN calo_recon.daily_summary.wallet_liability IS 'Closing wallet liability: the sum over wallets of their last new_balance (chain order) logged in that currency up to the end of the day; NULL from a day with a value outside the exact range on';
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of report figures audit
+
+
+-- ops audit, retention: purge() forgets the history of every calo_recon job
+-- of this database, whichever role ran it, and purges nothing for an
+-- interval reaching before the earliest timestamp
+CREATE OR REPLACE FUNCTION calo_recon.purge(older_than interval)
+RETURNS TABLE (purged text, "rows" bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cutoff timestamptz;
+    n bigint;
+BEGIN
+    IF older_than IS NULL THEN
+        RAISE EXCEPTION 'older_than must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF older_than < interval '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative: %', older_than
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'For example: calo_recon.purge(''90 days'').';
+    END IF;
+    BEGIN
+        cutoff := pg_catalog.now() - older_than;
+    EXCEPTION WHEN datetime_field_overflow THEN
+        -- before the earliest timestamp: nothing is that old
+        cutoff := '-infinity';
+    END;
+    PERFORM calo_recon.lock_writer();
+
+    UPDATE calo_recon.log_events e SET raw = ''
+    WHERE e.logged_at < cutoff AND e.raw <> '';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'log_events.raw'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.alerts a WHERE a.resolved_at < cutoff;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'alerts'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.runs r
+    WHERE r.finished_at < cutoff
+      AND r.run_id NOT IN (SELECT k.run_id
+                           FROM (VALUES ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x)),
+                                        ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x WHERE x.status = 'succeeded')),
+                                        ((SELECT pg_catalog.max(x.run_id) FROM calo_recon.runs x WHERE x.status = 'failed'))) AS k(run_id)
+                           WHERE k.run_id IS NOT NULL);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'runs'; "rows" := n; RETURN NEXT;
+
+    DELETE FROM calo_recon.quarantine q WHERE q.quarantined_at < cutoff AND q.reason <> 'conflict';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    purged := 'quarantine'; "rows" := n; RETURN NEXT;
+
+    purged := 'cron.job_run_details'; "rows" := NULL;
+    IF pg_catalog.to_regclass('cron.job_run_details') IS NOT NULL THEN
+        EXECUTE 'DELETE FROM cron.job_run_details d
+                 WHERE d.end_time OPERATOR(pg_catalog.<) $1
+                   AND d.database OPERATOR(pg_catalog.=) pg_catalog.current_database()
+                   AND d.command OPERATOR(pg_catalog.~~) ''%calo\_recon.%'''
+        USING cutoff;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        "rows" := n;
+    END IF;
+    RETURN NEXT;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.purge(interval) IS
+  'Forgets what is older than older_than (before now() - older_than): the raw text of log events (by logged_at; the parsed event stays), resolved alerts (by resolved_at), ended runs (by finished_at; the newest run, success and failure stay), quarantined unreadable input (by quarantined_at; conflicts stay) and, when pg_cron is installed in this database, the history of its calo_recon jobs, whichever role ran them (by end_time). Never touches transactions, balance errors, rejections, findings, models, scores or feedback. Takes the writer lock. Returns the rows purged per item (NULL for cron.job_run_details without pg_cron). 22004 for NULL, 22023 for a negative interval; an interval reaching before the earliest timestamp purges nothing';
+REVOKE EXECUTE ON FUNCTION calo_recon.purge(interval) FROM PUBLIC;
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of ops audit, retention
+
+-- ops audit, refresh: refresh_work() marks only runs whose session is gone
+-- and records every failure or cancel of a run (its outcome and alerts
+-- included); raise_alerts() takes the writer lock first and raises a failed
+-- run's alert through raise_run_alert() (an internal: grant_role() grants it
+-- to nobody)
+CREATE OR REPLACE FUNCTION calo_recon.refresh_work(run_id bigint)
+RETURNS calo_recon.runs
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run calo_recon.runs;
+    ingested record;
+    reconciled record;
+    failed_in text;
+    step text;
+BEGIN
+    SELECT r.* INTO run FROM calo_recon.runs r WHERE r.run_id = refresh_work.run_id;
+    IF NOT FOUND OR run.status <> 'running' THEN
+        RAISE EXCEPTION 'calo_recon.runs has no run % in status running', refresh_work.run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- the alerts this run raises name it (calo_recon.alerts.run_id's default)
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', run.run_id::text, true);
+    -- twice at most: the run, then, when it failed, the record of the failure
+    LOOP
+        BEGIN
+            step := 'work';
+            -- runs whose sessions stopped running them (terminated, crashed)
+            -- without recording how they ended: their server process is gone
+            -- (a process of that pid that started after the run is another
+            -- session), or it is this one, which runs this run now.  Another
+            -- live session's run may be between refresh_start() and
+            -- refresh_finish(), or recording its skip: it is left alone, and
+            -- a row another session has locked is never waited for.  Done
+            -- again after a failure: the failed work's marks are rolled back.
+            PERFORM pg_catalog.pg_stat_clear_snapshot();
+            UPDATE calo_recon.runs r
+               SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
+                   error = 'did not finish: process ' || r.backend_pid
+                           || ' stopped running it before recording an outcome (terminated or crashed)'
+             WHERE r.run_id IN (
+                 SELECT o.run_id FROM calo_recon.runs o
+                 WHERE o.status = 'running' AND o.run_id <> run.run_id
+                   AND (o.backend_pid = pg_catalog.pg_backend_pid()
+                        OR NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a
+                                       WHERE a.pid = o.backend_pid
+                                         AND (a.backend_start IS NULL OR a.backend_start <= o.started_at)))
+                 FOR UPDATE SKIP LOCKED);
+            IF failed_in IS NULL THEN
+                -- the users of the new files are queued: reconciled once, below
+                SELECT * INTO ingested FROM calo_recon.ingest_file_unreconciled(run.folder);
+                run.files := ingested.new_files;
+                run.skipped_files := ingested.skipped_files;
+                run.events := ingested.events;
+                run.transactions := ingested.transactions;
+
+                SELECT * INTO reconciled FROM calo_recon.reconcile_pending();
+                IF FOUND THEN
+                    run.reconciled_users := reconciled.users;
+                    run.breaks := reconciled.arithmetic_breaks + reconciled.chain_breaks;
+                END IF;
+
+                -- models due are trained again first: they score their whole scope
+                run.retrained := (SELECT pg_catalog.count(*) FROM calo_recon.retrain_due_models());
+                run.scored := calo_recon.score_transactions(true);
+                -- last: what daily_summary reads until the next change
+                PERFORM calo_recon.store_anomaly_day_totals();
+                run.status := 'succeeded';
+            END IF;
+            step := 'outcome';
+            run.finished_at := pg_catalog.clock_timestamp();
+            UPDATE calo_recon.runs r
+               SET finished_at = run.finished_at, status = run.status, files = run.files,
+                   skipped_files = run.skipped_files, events = run.events,
+                   transactions = run.transactions, reconciled_users = run.reconciled_users,
+                   breaks = run.breaks, scored = run.scored, retrained = run.retrained, error = run.error,
+                   error_detail = run.error_detail, error_hint = run.error_hint
+             WHERE r.run_id = run.run_id
+            RETURNING r.* INTO run;
+            IF run.status = 'succeeded' THEN
+                -- the line of 1.1, with the models retrained after it when there are
+                -- any (log parsers that know the old line keep working)
+                RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % scored%',
+                    run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.scored,
+                    CASE WHEN run.retrained > 0 THEN ', ' || run.retrained || ' models retrained' ELSE '' END;
+            END IF;
+            step := 'alerts';
+            IF failed_in IS NULL THEN
+                -- what this run (its outcome included) and the data now call
+                -- for; an error in alerting must not lose the run's outcome,
+                -- but a cancel ends the run (below)
+                BEGIN
+                    PERFORM calo_recon.raise_alerts();
+                EXCEPTION WHEN OTHERS THEN
+                    RAISE WARNING 'calo_recon.refresh() run %: raise_alerts() failed: % %', run.run_id, SQLSTATE, SQLERRM;
+                END;
+            ELSE
+                -- the failure is recorded: alerting it may only warn
+                BEGIN
+                    IF failed_in = 'alerts' THEN
+                        -- raise_alerts() would wait again for what it was
+                        -- cancelled on: only this run's alert
+                        PERFORM calo_recon.raise_run_alert(run);
+                    ELSE
+                        PERFORM calo_recon.raise_alerts();
+                    END IF;
+                EXCEPTION WHEN OTHERS OR query_canceled THEN
+                    RAISE WARNING 'calo_recon.refresh() run %: raising its alerts failed: % %', run.run_id, SQLSTATE, SQLERRM;
+                END;
+            END IF;
+            EXIT;
+        EXCEPTION WHEN OTHERS OR query_canceled THEN
+            -- everything in this block is rolled back, the work included;
+            -- the run row stays, saying why (a cancel ends the run as asked)
+            IF failed_in IS NOT NULL THEN
+                RAISE;
+            END IF;
+            failed_in := step;
+            run.status := 'failed';
+            run.error := SQLSTATE || ': ' || SQLERRM;
+            GET STACKED DIAGNOSTICS run.error_detail = PG_EXCEPTION_DETAIL, run.error_hint = PG_EXCEPTION_HINT;
+            run.error_detail := NULLIF(run.error_detail, '');
+            run.error_hint := NULLIF(run.error_hint, '');
+            run.files := 0; run.skipped_files := 0; run.events := 0; run.transactions := 0;
+            run.reconciled_users := 0; run.breaks := 0; run.scored := 0; run.retrained := 0;
+            RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
+        END;
+    END LOOP;
+    PERFORM pg_catalog.set_config('calo_recon_run.run_id', '', true);
+    RETURN run;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.refresh_work(bigint) IS
+  'Internal to refresh_finish(): the work of the run in status running with this run_id, recorded in its row';
+REVOKE EXECUTE ON FUNCTION calo_recon.refresh_work(bigint) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.raise_run_alert(run calo_recon.runs) RETURNS bigint
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT calo_recon.raise_system_alert(
+        CASE WHEN run.skipped_since IS NULL THEN 'refresh_failed' ELSE 'refresh_skipped' END,
+        pg_catalog.jsonb_build_object('run_id', run.run_id, 'error', run.error,
+                                      'error_detail', run.error_detail, 'error_hint', run.error_hint))
+    WHERE run.status = 'failed'
+$$;
+COMMENT ON FUNCTION calo_recon.raise_run_alert(calo_recon.runs) IS
+  'Internal to raise_alerts() and refresh(): raises refresh_failed (refresh_skipped when it failed for skipping longer than calo_recon.refresh_max_skip) for a failed run unless one is open or calo_recon.alerts is off; returns its alert_id, else NULL';
+REVOKE EXECUTE ON FUNCTION calo_recon.raise_run_alert(calo_recon.runs) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION calo_recon.raise_alerts()
+RETURNS TABLE (alert_kind text, raised bigint, resolved bigint)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    settings record := calo_recon.ops_settings();
+    paging boolean := pg_catalog.current_setting('calo_recon.alerts')::boolean;
+    errors_mark bigint;
+    quarantine_mark bigint;
+    errors_top bigint;
+    quarantine_top bigint;
+    last_run calo_recon.runs;
+    last_loaded timestamptz;
+    ids bigint[] := '{}';
+    kinds text[] := '{}';
+    system_raised bigint[] := '{}';
+    raised_id bigint;
+    resolved_kinds text[] := '{}';
+BEGIN
+    -- the writer lock first (src/glue/locks.h): refresh() takes the marks'
+    -- row locks while holding it, so taking them first could deadlock with
+    -- a refresh() when this transaction then ingests or reconciles
+    PERFORM calo_recon.lock_writer();
+    -- one raiser at a time: the marks are read and moved under a row lock
+    INSERT INTO calo_recon.alert_marks (source) VALUES ('balance_errors'), ('quarantine') ON CONFLICT DO NOTHING;
+    SELECT m.last_id INTO errors_mark FROM calo_recon.alert_marks m WHERE m.source = 'balance_errors' FOR UPDATE;
+    SELECT m.last_id INTO quarantine_mark FROM calo_recon.alert_marks m WHERE m.source = 'quarantine' FOR UPDATE;
+    SELECT pg_catalog.max(e.error_id) INTO errors_top FROM calo_recon.balance_errors e;
+    SELECT pg_catalog.max(q.quarantine_id) INTO quarantine_top FROM calo_recon.quarantine q;
+
+    -- on a Citus cluster, the insert-time check of the transactions a bare
+    -- INSERT or COPY stored (alert_queue, always empty on one node)
+    PERFORM calo_recon.alert_queued();
+
+    -- new discrepancies, one alert each (a user's without a transaction share
+    -- one open alert)
+    WITH raised AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT d.txn_id, d.user_id, 'discrepancy',
+               pg_catalog.jsonb_build_object('error_id', d.error_id, 'subscription_balance', d.subscription_balance,
+                                             'payment_balance', d.payment_balance, 'difference', d.difference,
+                                             'tolerance', d.tolerance, 'currency', d.currency,
+                                             'logged_at', d.logged_at, 'source_file', d.source_file)
+        FROM calo_recon.discrepancies d
+        WHERE paging AND d.error_id > errors_mark AND d.error_id <= errors_top
+          AND (settings.alert_backfill_age IS NULL OR d.logged_at >= pg_catalog.now() - settings.alert_backfill_age)
+        ORDER BY d.error_id
+        ON CONFLICT DO NOTHING
+        RETURNING alerts.alert_id, alerts.alert_kind
+    )
+    SELECT ids || coalesce(pg_catalog.array_agg(r.alert_id), '{}'), kinds || coalesce(pg_catalog.array_agg(r.alert_kind), '{}')
+    INTO ids, kinds FROM raised r;
+
+    -- new conflicts: one alert per transaction id, whatever the number of
+    -- conflicting deliveries
+    WITH raised AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT DISTINCT ON (q.txn_id) q.txn_id, t.user_id, 'conflict',
+               pg_catalog.jsonb_build_object('quarantine_id', q.quarantine_id, 'source_file', q.source_file,
+                                             'logged_at', q.logged_at, 'delivered', q.detail)
+        FROM calo_recon.quarantine q
+        LEFT JOIN calo_recon.transactions t ON t.txn_id = q.txn_id
+        WHERE paging AND q.reason = 'conflict' AND q.txn_id IS NOT NULL
+          AND q.quarantine_id > quarantine_mark AND q.quarantine_id <= quarantine_top
+          AND (settings.alert_backfill_age IS NULL OR q.logged_at >= pg_catalog.now() - settings.alert_backfill_age)
+        ORDER BY q.txn_id, q.quarantine_id
+        ON CONFLICT DO NOTHING
+        RETURNING alerts.alert_id, alerts.alert_kind
+    )
+    SELECT ids || coalesce(pg_catalog.array_agg(r.alert_id), '{}'), kinds || coalesce(pg_catalog.array_agg(r.alert_kind), '{}')
+    INTO ids, kinds FROM raised r;
+
+    UPDATE calo_recon.alert_marks m
+       SET last_id = CASE m.source WHEN 'balance_errors' THEN GREATEST(errors_mark, errors_top)
+                                   ELSE GREATEST(quarantine_mark, quarantine_top) END
+     WHERE m.source IN ('balance_errors', 'quarantine');
+
+    -- the last run that ended: a failure raises, a success resolves
+    SELECT r.* INTO last_run FROM calo_recon.runs r
+    WHERE r.status IN ('succeeded', 'failed') ORDER BY r.run_id DESC LIMIT 1;
+    IF last_run.status = 'succeeded' THEN
+        WITH solved AS (
+            UPDATE calo_recon.alerts a
+               SET resolved_at = pg_catalog.now(),
+                   resolution = pg_catalog.format('refresh() run %s succeeded', last_run.run_id)
+             WHERE a.alert_kind IN ('refresh_failed', 'refresh_skipped') AND a.txn_id IS NULL AND a.resolved_at IS NULL
+            RETURNING a.alert_kind
+        )
+        SELECT resolved_kinds || coalesce(pg_catalog.array_agg(x.alert_kind), '{}') INTO resolved_kinds FROM solved x;
+    ELSIF last_run.status = 'failed' THEN
+        raised_id := calo_recon.raise_run_alert(last_run);
+        IF raised_id IS NOT NULL THEN
+            system_raised := system_raised || raised_id;
+        END IF;
+    END IF;
+
+    -- stale data: no file with transactions loaded for max_data_age
+    IF settings.max_data_age IS NOT NULL THEN
+        SELECT pg_catalog.max(f.loaded_at) INTO last_loaded FROM calo_recon.ingested_files f WHERE f.transactions > 0;
+        IF last_loaded IS NULL OR pg_catalog.now() - last_loaded > settings.max_data_age THEN
+            raised_id := calo_recon.raise_system_alert('stale_data',
+                pg_catalog.jsonb_build_object('last_loaded_at', last_loaded, 'max_data_age', settings.max_data_age));
+            IF raised_id IS NOT NULL THEN
+                system_raised := system_raised || raised_id;
+            END IF;
+        END IF;
+    END IF;
+    IF settings.max_data_age IS NULL OR pg_catalog.now() - last_loaded <= settings.max_data_age THEN
+        WITH solved AS (
+            UPDATE calo_recon.alerts a
+               SET resolved_at = pg_catalog.now(),
+                   resolution = CASE WHEN settings.max_data_age IS NULL THEN 'calo_recon.max_data_age is off'
+                                     ELSE pg_catalog.format('a file with transactions was loaded at %s', last_loaded) END
+             WHERE a.alert_kind = 'stale_data' AND a.txn_id IS NULL AND a.resolved_at IS NULL
+            RETURNING a.alert_kind
+        )
+        SELECT resolved_kinds || coalesce(pg_catalog.array_agg(x.alert_kind), '{}') INTO resolved_kinds FROM solved x;
+    END IF;
+
+    -- one notification for the discrepancies and conflicts (the system
+    -- alerts sent their own), with the insert-time trigger's payload
+    IF pg_catalog.cardinality(ids) > 0 THEN
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(ids, kinds));
+    END IF;
+    RETURN QUERY
+    SELECT k.alert_kind,
+           (SELECT pg_catalog.count(*) FROM unnest(ids || system_raised) AS r(alert_id)
+            JOIN calo_recon.alerts a ON a.alert_id = r.alert_id WHERE a.alert_kind = k.alert_kind),
+           (SELECT pg_catalog.count(*) FROM unnest(resolved_kinds) AS x(alert_kind) WHERE x.alert_kind = k.alert_kind)
+    FROM calo_recon.alert_kinds k
+    WHERE k.raised_by IN ('raise_alerts', 'refresh')
+    ORDER BY k.alert_kind;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.raise_alerts() IS
+  'Raises the alerts no inserted transaction raises: discrepancy for each new balance error at or above the tolerance, conflict for each transaction id newly delivered with a different payload (both once, not for rows logged before now() - calo_recon.alert_backfill_age, and with calo_recon.alerts off only recorded as seen), refresh_failed or refresh_skipped when the last run that ended failed, stale_data when no file with transactions was loaded for calo_recon.max_data_age; resolves refresh alerts after a successful run and stale_data once data is fresh; on a Citus cluster, first the insert-time alerts of the transactions a bare INSERT or COPY stored (calo_recon.alert_queue). One NOTIFY calo_recon_alerts for what it raised. Returns per kind the alerts raised and resolved. Takes the writer lock first (it waits for an ingest or a refresh). refresh() calls it at the end of every run';
+REVOKE EXECUTE ON FUNCTION calo_recon.raise_alerts() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    -- what those views run with the reader's rights that reads a table (so
+    -- not PUBLIC's): the report totals of the users still queued, from
+    -- their transactions (README "Reconciliation")
+    view_functions text[] := ARRAY['user_figures(text[], timestamptz, timestamptz)',
+                                   'user_day_figures(text[])', 'user_overdraft_episodes(text[])'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'raise_run_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed', 'alert_queued'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    -- a write of an analyst or an operator to an input of the anomalies
+    -- (a verdict, a threshold, the active model) notes itself through a
+    -- trigger that runs with the writer's rights (daily_summary's counts)
+    note_changes text := 'GRANT INSERT (changed_table) ON calo_recon.anomaly_input_changes TO %I';
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.health_figures() TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+    IF kind <> 'monitor' THEN
+        FOREACH name IN ARRAY view_functions LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION calo_recon.%s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
+    END IF;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name)
+            || format(note_changes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format(note_changes, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.grant_role(name, text) IS
+  'Grants an existing role the calo_recon rights of a kind: reader (schema USAGE, SELECT on the BI views and the amount thresholds, EXECUTE on the functions the views compute the queued users'' report totals with), monitor (schema USAGE, the health view, the amount thresholds and check_health(); no wallet data), analyst (reader + reading models, scores and feedback, recording feedback, setting the amount rule''s thresholds; no other write right on any table) or operator (reader + reading every table; refresh, ingestion, reconciliation, training, scoring, exports, alerts and retention through the SECURITY DEFINER entry points of calo_recon.definer_entry_points, with no write right on the record and no server-file role needed; currencies and the active model; feedback); feedback is append-only and signed by the product for both. Returns the statements it ran. Runs with the caller''s rights';
+REVOKE EXECUTE ON FUNCTION calo_recon.grant_role(name, text) FROM PUBLIC;
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of ops audit, refresh

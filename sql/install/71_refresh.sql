@@ -62,7 +62,10 @@ COMMENT ON COLUMN calo_recon.runs.retrained IS 'Active models the run trained ag
 
 -- The work of one run, for a runs row in status running; the caller holds
 -- the writer lock.  Every error, a cancel (57014, statement_timeout) included,
--- rolls the work back and is recorded in the row; the row is returned.
+-- anywhere after the row is found (the work, the outcome's UPDATE, the
+-- alerts) rolls the work back and is recorded in the row as failed; the row
+-- is returned (refresh_job() then fails with 38000, check_last_refresh()
+-- reports it).  Only a second failure while recording the first escapes.
 CREATE FUNCTION calo_recon.refresh_work(run_id bigint)
 RETURNS calo_recon.runs
 LANGUAGE plpgsql VOLATILE
@@ -72,76 +75,121 @@ DECLARE
     run calo_recon.runs;
     ingested record;
     reconciled record;
+    failed_in text;
+    step text;
 BEGIN
     SELECT r.* INTO run FROM calo_recon.runs r WHERE r.run_id = refresh_work.run_id;
     IF NOT FOUND OR run.status <> 'running' THEN
         RAISE EXCEPTION 'calo_recon.runs has no run % in status running', refresh_work.run_id
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    -- runs that this one holds the lock against: their sessions stopped
-    -- running them (terminated, crashed) without recording how they ended
     -- the alerts this run raises name it (calo_recon.alerts.run_id's default)
     PERFORM pg_catalog.set_config('calo_recon_run.run_id', run.run_id::text, true);
-    UPDATE calo_recon.runs r
-       SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
-           error = 'did not finish: process ' || r.backend_pid
-                   || ' stopped running it before recording an outcome (terminated or crashed)'
-     WHERE r.status = 'running' AND r.run_id <> run.run_id;
-    BEGIN
-        -- the users of the new files are queued: reconciled once, below
-        SELECT * INTO ingested FROM calo_recon.ingest_file_unreconciled(run.folder);
-        run.files := ingested.new_files;
-        run.skipped_files := ingested.skipped_files;
-        run.events := ingested.events;
-        run.transactions := ingested.transactions;
+    -- twice at most: the run, then, when it failed, the record of the failure
+    LOOP
+        BEGIN
+            step := 'work';
+            -- runs whose sessions stopped running them (terminated, crashed)
+            -- without recording how they ended: their server process is gone
+            -- (a process of that pid that started after the run is another
+            -- session), or it is this one, which runs this run now.  Another
+            -- live session's run may be between refresh_start() and
+            -- refresh_finish(), or recording its skip: it is left alone, and
+            -- a row another session has locked is never waited for.  Done
+            -- again after a failure: the failed work's marks are rolled back.
+            PERFORM pg_catalog.pg_stat_clear_snapshot();
+            UPDATE calo_recon.runs r
+               SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
+                   error = 'did not finish: process ' || r.backend_pid
+                           || ' stopped running it before recording an outcome (terminated or crashed)'
+             WHERE r.run_id IN (
+                 SELECT o.run_id FROM calo_recon.runs o
+                 WHERE o.status = 'running' AND o.run_id <> run.run_id
+                   AND (o.backend_pid = pg_catalog.pg_backend_pid()
+                        OR NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a
+                                       WHERE a.pid = o.backend_pid
+                                         AND (a.backend_start IS NULL OR a.backend_start <= o.started_at)))
+                 FOR UPDATE SKIP LOCKED);
+            IF failed_in IS NULL THEN
+                -- the users of the new files are queued: reconciled once, below
+                SELECT * INTO ingested FROM calo_recon.ingest_file_unreconciled(run.folder);
+                run.files := ingested.new_files;
+                run.skipped_files := ingested.skipped_files;
+                run.events := ingested.events;
+                run.transactions := ingested.transactions;
 
-        SELECT * INTO reconciled FROM calo_recon.reconcile_pending();
-        IF FOUND THEN
-            run.reconciled_users := reconciled.users;
-            run.breaks := reconciled.arithmetic_breaks + reconciled.chain_breaks;
-        END IF;
+                SELECT * INTO reconciled FROM calo_recon.reconcile_pending();
+                IF FOUND THEN
+                    run.reconciled_users := reconciled.users;
+                    run.breaks := reconciled.arithmetic_breaks + reconciled.chain_breaks;
+                END IF;
 
-        -- models due are trained again first: they score their whole scope
-        run.retrained := (SELECT pg_catalog.count(*) FROM calo_recon.retrain_due_models());
-        run.scored := calo_recon.score_transactions(true);
-        -- last: what daily_summary reads until the next change
-        PERFORM calo_recon.store_anomaly_day_totals();
-        run.status := 'succeeded';
-    EXCEPTION WHEN OTHERS OR query_canceled THEN
-        -- the work above is rolled back; the run row stays, saying why (a
-        -- cancel ends the work as asked, and the run is recorded as failed)
-        run.status := 'failed';
-        run.error := SQLSTATE || ': ' || SQLERRM;
-        GET STACKED DIAGNOSTICS run.error_detail = PG_EXCEPTION_DETAIL, run.error_hint = PG_EXCEPTION_HINT;
-        run.error_detail := NULLIF(run.error_detail, '');
-        run.error_hint := NULLIF(run.error_hint, '');
-        run.files := 0; run.skipped_files := 0; run.events := 0; run.transactions := 0;
-        run.reconciled_users := 0; run.breaks := 0; run.scored := 0; run.retrained := 0;
-        RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
-    END;
-    run.finished_at := pg_catalog.clock_timestamp();
-    UPDATE calo_recon.runs r
-       SET finished_at = run.finished_at, status = run.status, files = run.files,
-           skipped_files = run.skipped_files, events = run.events,
-           transactions = run.transactions, reconciled_users = run.reconciled_users,
-           breaks = run.breaks, scored = run.scored, retrained = run.retrained, error = run.error,
-           error_detail = run.error_detail, error_hint = run.error_hint
-     WHERE r.run_id = run.run_id
-    RETURNING r.* INTO run;
-    IF run.status = 'succeeded' THEN
-        -- the line of 1.1, with the models retrained after it when there are
-        -- any (log parsers that know the old line keep working)
-        RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % scored%',
-            run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.scored,
-            CASE WHEN run.retrained > 0 THEN ', ' || run.retrained || ' models retrained' ELSE '' END;
-    END IF;
-    -- what this run (its outcome included) and the data now call for; a
-    -- failure to alert must not lose the run's record
-    BEGIN
-        PERFORM calo_recon.raise_alerts();
-    EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'calo_recon.refresh() run %: raise_alerts() failed: % %', run.run_id, SQLSTATE, SQLERRM;
-    END;
+                -- models due are trained again first: they score their whole scope
+                run.retrained := (SELECT pg_catalog.count(*) FROM calo_recon.retrain_due_models());
+                run.scored := calo_recon.score_transactions(true);
+                -- last: what daily_summary reads until the next change
+                PERFORM calo_recon.store_anomaly_day_totals();
+                run.status := 'succeeded';
+            END IF;
+            step := 'outcome';
+            run.finished_at := pg_catalog.clock_timestamp();
+            UPDATE calo_recon.runs r
+               SET finished_at = run.finished_at, status = run.status, files = run.files,
+                   skipped_files = run.skipped_files, events = run.events,
+                   transactions = run.transactions, reconciled_users = run.reconciled_users,
+                   breaks = run.breaks, scored = run.scored, retrained = run.retrained, error = run.error,
+                   error_detail = run.error_detail, error_hint = run.error_hint
+             WHERE r.run_id = run.run_id
+            RETURNING r.* INTO run;
+            IF run.status = 'succeeded' THEN
+                -- the line of 1.1, with the models retrained after it when there are
+                -- any (log parsers that know the old line keep working)
+                RAISE LOG 'calo_recon.refresh() run % succeeded in %: % files, % transactions, % users reconciled, % breaks, % scored%',
+                    run.run_id, run.duration, run.files, run.transactions, run.reconciled_users, run.breaks, run.scored,
+                    CASE WHEN run.retrained > 0 THEN ', ' || run.retrained || ' models retrained' ELSE '' END;
+            END IF;
+            step := 'alerts';
+            IF failed_in IS NULL THEN
+                -- what this run (its outcome included) and the data now call
+                -- for; an error in alerting must not lose the run's outcome,
+                -- but a cancel ends the run (below)
+                BEGIN
+                    PERFORM calo_recon.raise_alerts();
+                EXCEPTION WHEN OTHERS THEN
+                    RAISE WARNING 'calo_recon.refresh() run %: raise_alerts() failed: % %', run.run_id, SQLSTATE, SQLERRM;
+                END;
+            ELSE
+                -- the failure is recorded: alerting it may only warn
+                BEGIN
+                    IF failed_in = 'alerts' THEN
+                        -- raise_alerts() would wait again for what it was
+                        -- cancelled on: only this run's alert
+                        PERFORM calo_recon.raise_run_alert(run);
+                    ELSE
+                        PERFORM calo_recon.raise_alerts();
+                    END IF;
+                EXCEPTION WHEN OTHERS OR query_canceled THEN
+                    RAISE WARNING 'calo_recon.refresh() run %: raising its alerts failed: % %', run.run_id, SQLSTATE, SQLERRM;
+                END;
+            END IF;
+            EXIT;
+        EXCEPTION WHEN OTHERS OR query_canceled THEN
+            -- everything in this block is rolled back, the work included;
+            -- the run row stays, saying why (a cancel ends the run as asked)
+            IF failed_in IS NOT NULL THEN
+                RAISE;
+            END IF;
+            failed_in := step;
+            run.status := 'failed';
+            run.error := SQLSTATE || ': ' || SQLERRM;
+            GET STACKED DIAGNOSTICS run.error_detail = PG_EXCEPTION_DETAIL, run.error_hint = PG_EXCEPTION_HINT;
+            run.error_detail := NULLIF(run.error_detail, '');
+            run.error_hint := NULLIF(run.error_hint, '');
+            run.files := 0; run.skipped_files := 0; run.events := 0; run.transactions := 0;
+            run.reconciled_users := 0; run.breaks := 0; run.scored := 0; run.retrained := 0;
+            RAISE WARNING 'calo_recon.refresh() run % failed: %', run.run_id, run.error;
+        END;
+    END LOOP;
     PERFORM pg_catalog.set_config('calo_recon_run.run_id', '', true);
     RETURN run;
 END;

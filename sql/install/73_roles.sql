@@ -169,7 +169,7 @@ DECLARE
     not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
                                      'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
                                      'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
-                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'raise_run_alert', 'check_health',
                                      'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
                                      'retrain_due_models', 'grant_on_workers', 'alert_distributed', 'alert_queued'];
     -- what operators run with their own rights besides what analysts run:

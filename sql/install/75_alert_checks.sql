@@ -54,6 +54,20 @@ COMMENT ON FUNCTION calo_recon.raise_system_alert(text, jsonb) IS
   'Internal: raises an alert of a kind about the system (no user or transaction) unless one is open already or calo_recon.alerts is off; returns its alert_id, else NULL';
 REVOKE EXECUTE ON FUNCTION calo_recon.raise_system_alert(text, jsonb) FROM PUBLIC;
 
+-- The alert of a run that ended failed: refresh_skipped when it failed for
+-- skipping too long (skipped_since), else refresh_failed; at most one open.
+CREATE FUNCTION calo_recon.raise_run_alert(run calo_recon.runs) RETURNS bigint
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT calo_recon.raise_system_alert(
+        CASE WHEN run.skipped_since IS NULL THEN 'refresh_failed' ELSE 'refresh_skipped' END,
+        pg_catalog.jsonb_build_object('run_id', run.run_id, 'error', run.error,
+                                      'error_detail', run.error_detail, 'error_hint', run.error_hint))
+    WHERE run.status = 'failed'
+$$;
+COMMENT ON FUNCTION calo_recon.raise_run_alert(calo_recon.runs) IS
+  'Internal to raise_alerts() and refresh(): raises refresh_failed (refresh_skipped when it failed for skipping longer than calo_recon.refresh_max_skip) for a failed run unless one is open or calo_recon.alerts is off; returns its alert_id, else NULL';
+REVOKE EXECUTE ON FUNCTION calo_recon.raise_run_alert(calo_recon.runs) FROM PUBLIC;
+
 CREATE FUNCTION calo_recon.raise_alerts()
 RETURNS TABLE (alert_kind text, raised bigint, resolved bigint)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -73,6 +87,10 @@ DECLARE
     raised_id bigint;
     resolved_kinds text[] := '{}';
 BEGIN
+    -- the writer lock first (src/glue/locks.h): refresh() takes the marks'
+    -- row locks while holding it, so taking them first could deadlock with
+    -- a refresh() when this transaction then ingests or reconciles
+    PERFORM calo_recon.lock_writer();
     -- one raiser at a time: the marks are read and moved under a row lock
     INSERT INTO calo_recon.alert_marks (source) VALUES ('balance_errors'), ('quarantine') ON CONFLICT DO NOTHING;
     SELECT m.last_id INTO errors_mark FROM calo_recon.alert_marks m WHERE m.source = 'balance_errors' FOR UPDATE;
@@ -140,10 +158,7 @@ BEGIN
         )
         SELECT resolved_kinds || coalesce(pg_catalog.array_agg(x.alert_kind), '{}') INTO resolved_kinds FROM solved x;
     ELSIF last_run.status = 'failed' THEN
-        raised_id := calo_recon.raise_system_alert(
-            CASE WHEN last_run.skipped_since IS NULL THEN 'refresh_failed' ELSE 'refresh_skipped' END,
-            pg_catalog.jsonb_build_object('run_id', last_run.run_id, 'error', last_run.error,
-                                          'error_detail', last_run.error_detail, 'error_hint', last_run.error_hint));
+        raised_id := calo_recon.raise_run_alert(last_run);
         IF raised_id IS NOT NULL THEN
             system_raised := system_raised || raised_id;
         END IF;
@@ -188,5 +203,5 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.raise_alerts() IS
-  'Raises the alerts no inserted transaction raises: discrepancy for each new balance error at or above the tolerance, conflict for each transaction id newly delivered with a different payload (both once, not for rows logged before now() - calo_recon.alert_backfill_age, and with calo_recon.alerts off only recorded as seen), refresh_failed or refresh_skipped when the last run that ended failed, stale_data when no file with transactions was loaded for calo_recon.max_data_age; resolves refresh alerts after a successful run and stale_data once data is fresh; on a Citus cluster, first the insert-time alerts of the transactions a bare INSERT or COPY stored (calo_recon.alert_queue). One NOTIFY calo_recon_alerts for what it raised. Returns per kind the alerts raised and resolved. refresh() calls it at the end of every run';
+  'Raises the alerts no inserted transaction raises: discrepancy for each new balance error at or above the tolerance, conflict for each transaction id newly delivered with a different payload (both once, not for rows logged before now() - calo_recon.alert_backfill_age, and with calo_recon.alerts off only recorded as seen), refresh_failed or refresh_skipped when the last run that ended failed, stale_data when no file with transactions was loaded for calo_recon.max_data_age; resolves refresh alerts after a successful run and stale_data once data is fresh; on a Citus cluster, first the insert-time alerts of the transactions a bare INSERT or COPY stored (calo_recon.alert_queue). One NOTIFY calo_recon_alerts for what it raised. Returns per kind the alerts raised and resolved. Takes the writer lock first (it waits for an ingest or a refresh). refresh() calls it at the end of every run';
 REVOKE EXECUTE ON FUNCTION calo_recon.raise_alerts() FROM PUBLIC;

@@ -8,12 +8,12 @@
 --                    newest failure stay: calo_recon.health reads them)
 --   quarantine       unreadable input (conflicts stay: they are findings,
 --                    see balance_breaks)
---   cron.job_run_details   of the calo_recon jobs of this database, when
---                    pg_cron is installed in it: those of the session's
---                    login role (every role's for a superuser), as pg_cron's
---                    own row policy would let the caller; purge() runs as the
---                    extension owner (README "Roles"), whom the policy does
---                    not restrict
+--   cron.job_run_details   of the calo_recon jobs of this database (run
+--                    in it, their command calls calo_recon), whichever role
+--                    ran them, when pg_cron is installed in it; purge() runs
+--                    as the extension owner (README "Roles"), so pg_cron's
+--                    row policy limits it only for an owner that is not a
+--                    superuser
 -- It takes the writer lock, so it never runs beside an ingest or a refresh.
 
 CREATE FUNCTION calo_recon.purge(older_than interval)
@@ -32,7 +32,12 @@ BEGIN
         RAISE EXCEPTION 'older_than must not be negative: %', older_than
             USING ERRCODE = 'invalid_parameter_value', HINT = 'For example: calo_recon.purge(''90 days'').';
     END IF;
-    cutoff := pg_catalog.now() - older_than;
+    BEGIN
+        cutoff := pg_catalog.now() - older_than;
+    EXCEPTION WHEN datetime_field_overflow THEN
+        -- before the earliest timestamp: nothing is that old
+        cutoff := '-infinity';
+    END;
     PERFORM calo_recon.lock_writer();
 
     UPDATE calo_recon.log_events e SET raw = ''
@@ -63,9 +68,7 @@ BEGIN
         EXECUTE 'DELETE FROM cron.job_run_details d
                  WHERE d.end_time OPERATOR(pg_catalog.<) $1
                    AND d.database OPERATOR(pg_catalog.=) pg_catalog.current_database()
-                   AND d.command OPERATOR(pg_catalog.~~) ''%calo\_recon.%''
-                   AND (d.username OPERATOR(pg_catalog.=) session_user
-                        OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) session_user))'
+                   AND d.command OPERATOR(pg_catalog.~~) ''%calo\_recon.%'''
         USING cutoff;
         GET DIAGNOSTICS n = ROW_COUNT;
         "rows" := n;
@@ -74,5 +77,5 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.purge(interval) IS
-  'Forgets what is older than older_than (before now() - older_than): the raw text of log events (by logged_at; the parsed event stays), resolved alerts (by resolved_at), ended runs (by finished_at; the newest run, success and failure stay), quarantined unreadable input (by quarantined_at; conflicts stay) and, when pg_cron is installed in this database, the history of its calo_recon jobs run by the session''s login role, or by any role for a superuser (by end_time). Never touches transactions, balance errors, rejections, findings, models, scores or feedback. Takes the writer lock. Returns the rows purged per item (NULL for cron.job_run_details without pg_cron). 22004 for NULL, 22023 for a negative interval';
+  'Forgets what is older than older_than (before now() - older_than): the raw text of log events (by logged_at; the parsed event stays), resolved alerts (by resolved_at), ended runs (by finished_at; the newest run, success and failure stay), quarantined unreadable input (by quarantined_at; conflicts stay) and, when pg_cron is installed in this database, the history of its calo_recon jobs, whichever role ran them (by end_time). Never touches transactions, balance errors, rejections, findings, models, scores or feedback. Takes the writer lock. Returns the rows purged per item (NULL for cron.job_run_details without pg_cron). 22004 for NULL, 22023 for a negative interval; an interval reaching before the earliest timestamp purges nothing';
 REVOKE EXECUTE ON FUNCTION calo_recon.purge(interval) FROM PUBLIC;

@@ -4,11 +4,14 @@
  * on states of their own (calo_recon.scaler_state, calo_recon.iforest_sample)
  * so that parallel workers and Citus nodes can share them.  The frozen
  * scripts of 1.0 and 1.1 create functions on these symbols, so they stay;
- * called from a database not yet updated to 1.2, they say what to do.
+ * called from a database not yet updated to 1.2, they say what to do
+ * (v11_glue.h).
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+
+#include "v11_glue.h"
 
 PG_FUNCTION_INFO_V1(scaler_fit_transfn);
 PG_FUNCTION_INFO_V1(scaler_fit_combinefn);
@@ -24,11 +27,8 @@ PG_FUNCTION_INFO_V1(iforest_fit_finalfn);
 static void pg_attribute_noreturn()
 retired(const char *aggregate)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("calo_recon.%s of calo_recon 1.1 is not supported by this library", aggregate),
-			 errdetail("Since 1.2 the aggregate keeps a state of its own type, which parallel workers and Citus nodes can share."),
-			 errhint("Run ALTER EXTENSION calo_recon UPDATE.")));
+	calo_v11_unsupported(aggregate,
+						 "Since 1.2 the aggregate keeps a state of its own type, which parallel workers and Citus nodes can share.");
 }
 
 Datum

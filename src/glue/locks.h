@@ -3,14 +3,17 @@
  * the one order in which a transaction takes them (README "Locks"):
  *
  *   1. the writer lock, advisory (CALO_LOCK_CLASS, CALO_LOCK_WRITER), until
- *      the end of the transaction: ingest_log, ingest_file, reconcile and
- *      refresh; serializes ingests and reconciliations.
+ *      the end of the transaction: ingest_log, ingest_file, reconcile,
+ *      refresh, raise_alerts and purge; serializes ingests and
+ *      reconciliations.
  *   2. the chain locks, advisory (CALO_CHAIN_LOCK_CLASS, stripe of the user
  *      id), until the end of the transaction, stripes in ascending order: an
  *      insert into calo_recon.transactions with calo_recon.alerts on, so that
  *      the chain alert of a user's row sees the user's previous row.
  *   3. calo_recon.reconciliation_findings in SHARE ROW EXCLUSIVE mode:
  *      reconcile(), after the writer lock.
+ *   4. the rows of calo_recon.alert_marks, FOR UPDATE: raise_alerts() (and
+ *      so refresh()), after the writer lock.
  *
  * The export lock (CALO_LOCK_CLASS, CALO_LOCK_EXPORT) serializes exports and
  * is never held together with the others by calo_recon code.

@@ -119,8 +119,8 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("calo_recon.max_data_age",
-							"Age of the newest stored transaction above which the data counts as stale.",
-							"0 means never; raise_alerts() raises stale_data, check_health() uses it when not given max_age.",
+							"Time since the last ingest of a file with transactions after which the data counts as stale.",
+							"0 means never; raise_alerts(), and so every refresh(), raises stale_data, resolved once such a file is ingested.",
 							&calo_recon_max_data_age,
 							0, 0, INT_MAX,
 							PGC_USERSET,

@@ -58,6 +58,7 @@
 #include "name_index_glue.h"
 #include "recon_glue.h"
 #include "report_totals_glue.h"
+#include "v11_glue.h"
 #include "walk.h"
 
 PG_FUNCTION_INFO_V1(calo_recon_reconcile);
@@ -1242,6 +1243,9 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 	"calo_recon.overdraft_episode_totals"};
 
 	InitMaterializedSRF(fcinfo, 0);
+	/* 1.0 has no alerts to resolve; 1.1 has them, but not is_break() */
+	calo_refuse_v11("reconcile",
+					"Since 1.2 a reconciliation resolves the open alerts its findings no longer support, with calo_recon.is_break(), which 1.1 does not have.");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/*

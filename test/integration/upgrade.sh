@@ -115,6 +115,18 @@ for kind in $KINDS; do
     q "$db" -c "SELECT count(*) FROM calo_recon.grant_role('calo_upgrade_$kind', '$kind')" >/dev/null
   done
 done
+# a database still at 1.1 with this library: an ingest and a refresh say
+# that 1.1 is not supported and to update (0A000, one message for every such
+# path), not that a 1.2 function is missing (42883)
+v11_ingest=$(psql -X -q -At -d "$ROLES_OLD" -c '\set VERBOSITY verbose' \
+               -c "SELECT * FROM calo_recon.ingest_file('samples/balance-sync-logs')" 2>&1) \
+  && fail "ingest_file at 1.1 did not fail"
+echo "upgrade: ingest at 1.1: $(grep -m1 ERROR <<<"$v11_ingest")"
+grep -q '^ERROR:  0A000: calo_recon.reconcile of calo_recon 1.1 is not supported by this library' <<<"$v11_ingest" \
+  && grep -q '^HINT:  Run ALTER EXTENSION calo_recon UPDATE.' <<<"$v11_ingest" || fail "ingest_file at 1.1: $v11_ingest"
+v11_refresh=$(q "$ROLES_OLD" -c "SELECT status || ' ' || error FROM calo_recon.refresh('samples')" 2>/dev/null)
+[ "$v11_refresh" = "failed 0A000: calo_recon.reconcile of calo_recon 1.1 is not supported by this library" ] \
+  || fail "refresh() at 1.1: $v11_refresh"
 q "$ROLES_OLD" -c "ALTER EXTENSION calo_recon UPDATE"
 held_sql=$(cat <<'SQL'
 SELECT r.rolname || ' ' || x FROM pg_roles r CROSS JOIN LATERAL (

@@ -352,6 +352,8 @@ INSERT INTO entry_points VALUES
   ('raise_alerts', $$SELECT * FROM calo_recon.raise_alerts()$$),
   ('ops_settings', $$SELECT * FROM calo_recon.ops_settings()$$),
   ('raise_system_alert', $$SELECT calo_recon.raise_system_alert('stale_data', '{"hostile": true}'::pg_catalog.jsonb)$$),
+  ('raise_run_alert', $$SELECT calo_recon.raise_run_alert(r) FROM calo_recon.runs r
+                        WHERE r.status OPERATOR(pg_catalog.=) 'failed' ORDER BY r.run_id DESC LIMIT 1$$),
   ('refresh_skipped', $$WITH r AS (INSERT INTO calo_recon.runs (status, folder) VALUES ('running', 'samples') RETURNING run_id)
                         SELECT (calo_recon.refresh_skipped(r.run_id)).status FROM r$$),
   ('acknowledge_alert', $$SELECT * FROM calo_recon.acknowledge_alert((SELECT pg_catalog.min(a.alert_id) FROM calo_recon.alerts a

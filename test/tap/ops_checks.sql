@@ -3,7 +3,7 @@
 -- (Skipped runs that become failures: test/specs/refresh_skip_limit.spec.)
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(36);
+SELECT plan(37);
 
 SELECT is((SELECT array_agg(alert_kind || ':' || severity ORDER BY alert_kind) FROM calo_recon.alert_kinds
            WHERE raised_by IN ('raise_alerts', 'refresh')),
@@ -111,6 +111,12 @@ SET LOCAL calo_recon.max_data_age = 0;
 SELECT is((SELECT raised FROM calo_recon.raise_alerts() WHERE alert_kind = 'stale_data'), 0::bigint,
           'max_data_age 0 is off');
 RESET calo_recon.max_data_age;
+-- the setting says what the check above does (the age of the last ingest of
+-- a file with transactions, for raise_alerts(); check_health() does not read it)
+SELECT is((SELECT short_desc || ' ' || extra_desc FROM pg_settings WHERE name = 'calo_recon.max_data_age'),
+          'Time since the last ingest of a file with transactions after which the data counts as stale. '
+          '0 means never; raise_alerts(), and so every refresh(), raises stale_data, resolved once such a file is ingested.',
+          'calo_recon.max_data_age describes what raise_alerts() does with it');
 
 -- settings refuse nonsense with their SQLSTATE
 SELECT throws_ok($$SET LOCAL calo_recon.refresh_max_skip = '-1'$$, '22023', NULL, 'a negative refresh_max_skip is refused');

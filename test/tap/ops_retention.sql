@@ -4,7 +4,7 @@
 -- test/integration/pg_cron.sh.)
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(21);
+SELECT plan(22);
 
 SELECT throws_ok($$SELECT * FROM calo_recon.purge(NULL)$$, '22004', NULL, 'purge(NULL): 22004');
 SELECT throws_ok($$SELECT * FROM calo_recon.purge('-1 day')$$, '22023', NULL, 'a negative interval: 22023');
@@ -47,6 +47,9 @@ SELECT ok((SELECT old_events > 0 AND runs = 4 FROM before), 'old events and four
 SELECT is((SELECT array_agg(purged || '=' || coalesce("rows"::text, 'absent')) FROM calo_recon.purge('10 years')),
           ARRAY['log_events.raw=0', 'alerts=0', 'runs=0', 'quarantine=0', 'cron.job_run_details=absent'],
           'nothing is older than 10 years; pg_cron is not installed here');
+SELECT is((SELECT array_agg(purged || '=' || coalesce("rows"::text, 'absent')) FROM calo_recon.purge('100000000 years')),
+          ARRAY['log_events.raw=0', 'alerts=0', 'runs=0', 'quarantine=0', 'cron.job_run_details=absent'],
+          'an interval reaching before the earliest timestamp purges nothing (no 22008)');
 CREATE TEMP TABLE purged AS SELECT * FROM calo_recon.purge('1 year');
 SELECT is((SELECT "rows" FROM purged WHERE purged = 'log_events.raw'), (SELECT old_events FROM before),
           'the raw text of every event logged before the cutoff');

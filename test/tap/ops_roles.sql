@@ -133,7 +133,7 @@ SELECT is((SELECT array_agg(e.routine_name::text ORDER BY 1) FROM calo_recon.def
           NULL, 'operator: EXECUTE on every SECURITY DEFINER entry point');
 SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_op2')) x
            WHERE x IN ('ingest_log_unreconciled:EXECUTE', 'ingest_file_unreconciled:EXECUTE', 'reconcile_pending:EXECUTE',
-                       'refresh_work:EXECUTE', 'refresh_skipped:EXECUTE', 'raise_system_alert:EXECUTE', 'alert_refuse:EXECUTE',
+                       'refresh_work:EXECUTE', 'refresh_skipped:EXECUTE', 'raise_system_alert:EXECUTE', 'raise_run_alert:EXECUTE', 'alert_refuse:EXECUTE',
                        'lock_writer:EXECUTE', 'try_lock_writer:EXECUTE', 'lock_user_chains:EXECUTE',
                        'harden_entry_points:EXECUTE', 'revoke_all:EXECUTE')),
           NULL, 'operator: none of the internals the entry points call as the owner');
