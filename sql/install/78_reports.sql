@@ -4,7 +4,7 @@
 
 -- ---------------------------------------------------------------------
 -- Report totals (issue 10 item 7): what user_summary, overdraft_episodes
--- and daily_summary need of each user's chain, stored by reconcile() for the
+-- and daily_summary need of each user's chain, per currency, stored by reconcile() for the
 -- users it reconciles, so that the views read a few rows per user, or per
 -- currency and day, instead of every transaction.  The figures are computed
 -- once, in C (src/core/report_totals.c), from the rows reconcile()'s walk
@@ -25,7 +25,7 @@ RETURNS TABLE (user_id text, transactions bigint, first_logged_at timestamptz,
 LANGUAGE c STABLE
 AS 'MODULE_PATHNAME', 'calo_recon_user_figures';
 COMMENT ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz) IS
-  'Internal to user_summary and user_summary_in: per user of user_ids (all when NULL), the figures of their transactions logged in [period_from, period_to) (NULL: open) in chain order, as reconcile() stores them in user_totals: count, first and last time, currency of the last, opening (old_balance of the first) and closing (new_balance of the last) balance, overdrafts, credits and debits gross and net, VAT; exact, not rounded';
+  'Internal to user_summary and user_summary_in: per user of user_ids (all when NULL) and currency, the figures of their transactions in that currency logged in [period_from, period_to) (NULL: open) in chain order, as reconcile() stores them in user_totals: count, first and last time, currency, opening (old_balance of the first) and closing (new_balance of the last) balance, overdrafts, credits and debits gross and net, VAT; exact, not rounded';
 REVOKE ALL ON FUNCTION calo_recon.user_figures(text[], timestamptz, timestamptz) FROM PUBLIC;
 
 CREATE FUNCTION calo_recon.user_day_figures(user_ids text[])
@@ -44,7 +44,7 @@ RETURNS TABLE (user_id text, currency text, started_at timestamptz, ended_at tim
 LANGUAGE c STABLE
 AS 'MODULE_PATHNAME', 'calo_recon_user_overdraft_episodes';
 COMMENT ON FUNCTION calo_recon.user_overdraft_episodes(text[]) IS
-  'Internal to overdraft_episodes: the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) in chain order, as reconcile() stores them in overdraft_episode_totals: one row per run and currency of its rows, with the lowest new_balance of the run''s rows in that currency (exact) and the number of those currencies';
+  'Internal to overdraft_episodes: the runs of consecutive negative balances (is_overdraft) of the users of user_ids (all when NULL) per currency in chain order, as reconcile() stores them in overdraft_episode_totals: one row per run, with the lowest new_balance of its rows (exact); low_currency is the run''s currency and run_currencies 1';
 REVOKE ALL ON FUNCTION calo_recon.user_overdraft_episodes(text[]) FROM PUBLIC;
 
 CREATE TABLE calo_recon.user_totals (
@@ -69,14 +69,14 @@ CREATE TABLE calo_recon.user_totals (
 -- user (a few thousand rows per 100,000 transactions).
 CREATE INDEX user_totals_user_idx ON calo_recon.user_totals (user_id);
 COMMENT ON TABLE calo_recon.user_totals IS
-  'Internal to user_summary: user_figures() of each user as of their last reconcile(); user_summary reads the queued users live instead. Money NULL where the exact math cannot hold it. Not dumped: a restore queues every user again';
+  'Internal to user_summary: user_figures() of each user, one row per currency, as of their last reconcile(); user_summary reads the queued users live instead. Money NULL where the exact math cannot hold it. Not dumped: a restore queues every user again';
 COMMENT ON COLUMN calo_recon.user_totals.user_id IS 'Wallet owner';
-COMMENT ON COLUMN calo_recon.user_totals.transactions IS 'Number of transactions';
-COMMENT ON COLUMN calo_recon.user_totals.first_logged_at IS 'First transaction time';
-COMMENT ON COLUMN calo_recon.user_totals.last_logged_at IS 'Last transaction time';
-COMMENT ON COLUMN calo_recon.user_totals.currency IS 'Currency of the last transaction in chain order';
-COMMENT ON COLUMN calo_recon.user_totals.opening_balance IS 'old_balance of the first transaction in chain order, exact';
-COMMENT ON COLUMN calo_recon.user_totals.closing_balance IS 'new_balance of the last transaction in chain order, exact';
+COMMENT ON COLUMN calo_recon.user_totals.transactions IS 'Number of transactions in the currency';
+COMMENT ON COLUMN calo_recon.user_totals.first_logged_at IS 'First transaction time in the currency';
+COMMENT ON COLUMN calo_recon.user_totals.last_logged_at IS 'Last transaction time in the currency';
+COMMENT ON COLUMN calo_recon.user_totals.currency IS 'Currency of the row''s transactions';
+COMMENT ON COLUMN calo_recon.user_totals.opening_balance IS 'old_balance of the first transaction in the currency in chain order, exact';
+COMMENT ON COLUMN calo_recon.user_totals.closing_balance IS 'new_balance of the last transaction in the currency in chain order, exact';
 COMMENT ON COLUMN calo_recon.user_totals.overdrafts IS 'Transactions with a negative new_balance';
 COMMENT ON COLUMN calo_recon.user_totals.credits_total IS 'Sum of amount over credits, exact';
 COMMENT ON COLUMN calo_recon.user_totals.debits_total IS 'Sum of amount over debits, exact';
@@ -144,15 +144,15 @@ CREATE TABLE calo_recon.overdraft_episode_totals (
 COMMENT ON TABLE calo_recon.overdraft_episode_totals IS
   'Internal to overdraft_episodes: user_overdraft_episodes() of each user as of their last reconcile(). Not dumped: a restore queues every user again';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.user_id IS 'Wallet owner';
-COMMENT ON COLUMN calo_recon.overdraft_episode_totals.currency IS 'Currency of the first negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.currency IS 'Currency of the run''s transactions';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.started_at IS 'logged_at of the first negative transaction';
-COMMENT ON COLUMN calo_recon.overdraft_episode_totals.ended_at IS 'logged_at of the transaction after the run; NULL while still negative';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.ended_at IS 'logged_at of the next transaction in the currency after the run; NULL while still negative';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.transactions IS 'Negative transactions of the run';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.first_txn_id IS 'First negative transaction of the run';
 COMMENT ON COLUMN calo_recon.overdraft_episode_totals.last_txn_id IS 'Last negative transaction of the run';
-COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_currency IS 'A currency of the run''s rows (one row per run and currency)';
-COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_balance IS 'The lowest new_balance of the run''s rows in low_currency, exact; NULL when the exact math cannot hold it';
-COMMENT ON COLUMN calo_recon.overdraft_episode_totals.run_currencies IS 'The number of currencies among the run''s rows: the rows this run has here';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_currency IS 'The run''s currency (a run is of one currency)';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.low_balance IS 'The lowest new_balance of the run''s rows, exact; NULL when the exact math cannot hold it';
+COMMENT ON COLUMN calo_recon.overdraft_episode_totals.run_currencies IS 'Always 1: a run is of one currency';
 
 -- ---------------------------------------------------------------------
 -- daily_summary's anomalies per day.  Counting them reads every
@@ -420,13 +420,14 @@ COMMENT ON COLUMN calo_recon.daily_summary.anomalies IS 'Rows of the anomalies v
 -- The users whose stored totals may be stale: queued in pending_reconcile.
 -- Each view reads the stored rows of the other users and computes these
 -- live, all in one call (the queue is drained by every refresh).  The call
--- takes its users from an uncorrelated subquery and the views join only on
--- user_id, so that a Citus cluster plans them: the stored rows and the
+-- takes its users from an uncorrelated subquery and the views join on
+-- user_id (and currency), so that a Citus cluster plans them: the stored rows and the
 -- counts in the shards, the queued users' figures on the coordinator.
 
 CREATE VIEW calo_recon.user_summary AS
 -- Every part is keyed by user_id and referenced once, so a filter on
--- user_id reaches the stored row and the user's counts only.
+-- user_id reaches the stored rows and the user's counts only.  One row per
+-- user and currency: money of two currencies is never added up.
 WITH txn AS (
     SELECT s.user_id, s.transactions, s.first_logged_at, s.last_logged_at, s.currency,
            s.opening_balance, s.closing_balance, s.overdrafts, s.credits_total, s.debits_total,
@@ -439,27 +440,36 @@ WITH txn AS (
            l.credits_net, l.debits_net, l.vat_total
     FROM calo_recon.user_figures(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}'), NULL, NULL) l
     UNION ALL
-    -- users seen only in balance errors or rejections
+    -- users seen only in balance errors or rejections (no currency)
     SELECT o.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
     FROM (SELECT e.user_id FROM calo_recon.balance_errors e
           UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n) o
     WHERE NOT EXISTS (SELECT FROM calo_recon.transactions t WHERE t.user_id = o.user_id)
 ),
 findings AS (
-    SELECT f.user_id,
+    SELECT f.user_id, f.currency,
            pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
            pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
            pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
     FROM calo_recon.reconciliation_findings f
-    GROUP BY f.user_id
+    GROUP BY f.user_id, f.currency
 ),
+-- a discrepancy in the currency the discrepancies view gives it (of its
+-- transaction, else of the user's latest); NULL for a user without any
 disc AS (
-    SELECT d.user_id, pg_catalog.count(*) AS discrepancies
-    FROM calo_recon.discrepancies d GROUP BY d.user_id
+    SELECT d.user_id, d.currency, pg_catalog.count(*) AS discrepancies
+    FROM calo_recon.discrepancies d GROUP BY d.user_id, d.currency
 ),
+-- a rejection has no transaction: in the currency of the user's latest,
+-- the discrepancies view's fallback
 rej AS (
-    SELECT r.user_id, pg_catalog.count(*) AS rejections
-    FROM calo_recon.negative_balance_rejections r GROUP BY r.user_id
+    SELECT g.user_id, latest.currency, g.rejections
+    FROM (SELECT r.user_id, pg_catalog.count(*) AS rejections
+          FROM calo_recon.negative_balance_rejections r GROUP BY r.user_id) g
+    LEFT JOIN LATERAL (
+        SELECT t.currency FROM calo_recon.transactions t WHERE t.user_id = g.user_id
+        ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC LIMIT 1
+    ) latest ON true
 )
 SELECT x.user_id,
        coalesce(x.transactions, 0) AS transactions,
@@ -483,31 +493,31 @@ SELECT x.user_id,
                                                     x.closing_balance), cu.minor_unit) AS reconcile_difference
 FROM txn x
 LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
-LEFT JOIN findings f ON f.user_id = x.user_id
-LEFT JOIN disc d ON d.user_id = x.user_id
-LEFT JOIN rej r ON r.user_id = x.user_id;
+LEFT JOIN findings f ON f.user_id = x.user_id AND f.currency = x.currency
+LEFT JOIN disc d ON d.user_id = x.user_id AND d.currency IS NOT DISTINCT FROM x.currency
+LEFT JOIN rej r ON r.user_id = x.user_id AND r.currency IS NOT DISTINCT FROM x.currency;
 COMMENT ON VIEW calo_recon.user_summary IS
-  'One row per user seen in transactions, balance errors or rejections: activity, opening and closing balance, credits, debits and VAT, whether they add up (opening_balance + credits_net - debits_net = current_balance), and counts of breaks, drift, overdrafts, discrepancies and refused debits. Money rounded to the currency''s minor unit (round_money). Break and drift counts are as of the last calo_recon.reconcile(). A money figure one of whose values is outside the exact range of the reconciliation (out_of_range in balance_breaks) is NULL. WHERE user_id = ... reads only that user''s rows';
+  'One row per user and currency of their transactions (one row without a currency for a user seen only in balance errors or rejections): activity, opening and closing balance, credits, debits and VAT in that currency, whether they add up (opening_balance + credits_net - debits_net = current_balance), and counts of breaks, drift, overdrafts, discrepancies and refused debits (those without a transaction of their own in the currency of the user''s latest transaction, as in discrepancies). Money of two currencies is never added up. Money rounded to the currency''s minor unit (round_money). Break and drift counts are as of the last calo_recon.reconcile(). A money figure one of whose values is outside the exact range of the reconciliation (out_of_range in balance_breaks) is NULL. WHERE user_id = ... reads only that user''s rows';
 COMMENT ON COLUMN calo_recon.user_summary.user_id IS 'Wallet owner';
-COMMENT ON COLUMN calo_recon.user_summary.transactions IS 'Number of transactions';
-COMMENT ON COLUMN calo_recon.user_summary.first_logged_at IS 'First transaction time';
-COMMENT ON COLUMN calo_recon.user_summary.last_logged_at IS 'Last transaction time';
-COMMENT ON COLUMN calo_recon.user_summary.currency IS 'Currency of the last transaction';
-COMMENT ON COLUMN calo_recon.user_summary.current_balance IS 'Closing balance: new_balance of the last transaction in chain order (logged_at, txn_id)';
-COMMENT ON COLUMN calo_recon.user_summary.arithmetic_breaks IS 'Arithmetic breaks (see balance_breaks)';
-COMMENT ON COLUMN calo_recon.user_summary.chain_breaks IS 'Chain breaks (see balance_breaks)';
-COMMENT ON COLUMN calo_recon.user_summary.drift IS 'Precision drift findings (see precision_drift)';
-COMMENT ON COLUMN calo_recon.user_summary.overdrafts IS 'Transactions with a negative new_balance';
-COMMENT ON COLUMN calo_recon.user_summary.discrepancies IS 'Balance errors at or above the tolerance (see discrepancies)';
-COMMENT ON COLUMN calo_recon.user_summary.rejections IS 'Debits refused for overdraft (negative_balance_rejections)';
-COMMENT ON COLUMN calo_recon.user_summary.credits_total IS 'Sum of amount (gross, VAT included) over CREDIT transactions (legacy rows whose balance did not decrease count as credits)';
-COMMENT ON COLUMN calo_recon.user_summary.debits_total IS 'Sum of amount (gross, VAT included) over DEBIT transactions (legacy rows whose balance decreased count as debits)';
-COMMENT ON COLUMN calo_recon.user_summary.opening_balance IS 'Opening balance: old_balance of the first transaction in chain order';
-COMMENT ON COLUMN calo_recon.user_summary.credits_net IS 'Sum of amount - vat over credits: what credits added to the wallet';
-COMMENT ON COLUMN calo_recon.user_summary.debits_net IS 'Sum of amount - vat over debits: what debits took from the wallet';
-COMMENT ON COLUMN calo_recon.user_summary.vat_total IS 'Sum of vat over all transactions';
+COMMENT ON COLUMN calo_recon.user_summary.transactions IS 'Number of transactions in the currency';
+COMMENT ON COLUMN calo_recon.user_summary.first_logged_at IS 'First transaction time in the currency';
+COMMENT ON COLUMN calo_recon.user_summary.last_logged_at IS 'Last transaction time in the currency';
+COMMENT ON COLUMN calo_recon.user_summary.currency IS 'Currency of the row''s transactions and money; NULL for a user without transactions';
+COMMENT ON COLUMN calo_recon.user_summary.current_balance IS 'Closing balance: new_balance of the last transaction in the currency in chain order (logged_at, txn_id)';
+COMMENT ON COLUMN calo_recon.user_summary.arithmetic_breaks IS 'Arithmetic breaks of the transactions in the currency (see balance_breaks)';
+COMMENT ON COLUMN calo_recon.user_summary.chain_breaks IS 'Chain breaks of the transactions in the currency (see balance_breaks)';
+COMMENT ON COLUMN calo_recon.user_summary.drift IS 'Precision drift findings of the transactions in the currency (see precision_drift)';
+COMMENT ON COLUMN calo_recon.user_summary.overdrafts IS 'Transactions in the currency with a negative new_balance';
+COMMENT ON COLUMN calo_recon.user_summary.discrepancies IS 'Balance errors at or above the tolerance in the currency discrepancies gives them (see discrepancies)';
+COMMENT ON COLUMN calo_recon.user_summary.rejections IS 'Debits refused for overdraft (negative_balance_rejections), on the row of the currency of the user''s latest transaction';
+COMMENT ON COLUMN calo_recon.user_summary.credits_total IS 'Sum of amount (gross, VAT included) over CREDIT transactions in the currency (legacy rows whose balance did not decrease count as credits)';
+COMMENT ON COLUMN calo_recon.user_summary.debits_total IS 'Sum of amount (gross, VAT included) over DEBIT transactions in the currency (legacy rows whose balance decreased count as debits)';
+COMMENT ON COLUMN calo_recon.user_summary.opening_balance IS 'Opening balance: old_balance of the first transaction in the currency in chain order';
+COMMENT ON COLUMN calo_recon.user_summary.credits_net IS 'Sum of amount - vat over credits in the currency: what credits added to the wallet';
+COMMENT ON COLUMN calo_recon.user_summary.debits_net IS 'Sum of amount - vat over debits in the currency: what debits took from the wallet';
+COMMENT ON COLUMN calo_recon.user_summary.vat_total IS 'Sum of vat over the transactions in the currency';
 COMMENT ON COLUMN calo_recon.user_summary.reconciles IS 'true when opening_balance + credits_net - debits_net equals current_balance within the tolerance (half a minor unit), computed on the logged values; NULL without transactions';
-COMMENT ON COLUMN calo_recon.user_summary.reconcile_difference IS 'current_balance - (opening_balance + credits_net - debits_net), rounded to the minor unit: what the breaks of the user add up to';
+COMMENT ON COLUMN calo_recon.user_summary.reconcile_difference IS 'current_balance - (opening_balance + credits_net - debits_net), rounded to the minor unit: what the breaks of the user in the currency add up to';
 
 -- user_summary over a period (export_reports, export_workbook): the same
 -- columns, each of the period [period_from, period_to) (NULL: open).  The
@@ -529,32 +539,40 @@ BEGIN
     RETURN QUERY EXECUTE $q$
     WITH x AS (SELECT * FROM calo_recon.user_figures(NULL::pg_catalog.text[], $1, $2)),
     findings AS (
-        SELECT f.user_id,
+        SELECT f.user_id, f.currency,
                pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
                pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
                pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
         FROM calo_recon.reconciliation_findings f
         WHERE ($1 IS NULL OR f.logged_at >= $1) AND ($2 IS NULL OR f.logged_at < $2)
-        GROUP BY f.user_id
+        GROUP BY f.user_id, f.currency
     ),
     disc AS (
-        SELECT d.user_id, pg_catalog.count(*) AS discrepancies
+        SELECT d.user_id, d.currency, pg_catalog.count(*) AS discrepancies
         FROM calo_recon.discrepancies d
         WHERE ($1 IS NULL OR d.logged_at >= $1) AND ($2 IS NULL OR d.logged_at < $2)
-        GROUP BY d.user_id
+        GROUP BY d.user_id, d.currency
     ),
     rej AS (
-        SELECT r.user_id, pg_catalog.count(*) AS rejections
-        FROM calo_recon.negative_balance_rejections r
-        WHERE ($1 IS NULL OR r.logged_at >= $1) AND ($2 IS NULL OR r.logged_at < $2)
-        GROUP BY r.user_id
+        SELECT g.user_id, latest.currency, g.rejections
+        FROM (SELECT r.user_id, pg_catalog.count(*) AS rejections
+              FROM calo_recon.negative_balance_rejections r
+              WHERE ($1 IS NULL OR r.logged_at >= $1) AND ($2 IS NULL OR r.logged_at < $2)
+              GROUP BY r.user_id) g
+        LEFT JOIN LATERAL (
+            SELECT t.currency FROM calo_recon.transactions t WHERE t.user_id = g.user_id
+            ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC LIMIT 1
+        ) latest ON true
     ),
     users AS (
-        -- with an open period, every user of user_summary; else those with
-        -- a transaction in it (the export's rule)
-        SELECT x.user_id FROM x
-        UNION SELECT e.user_id FROM calo_recon.balance_errors e WHERE $1 IS NULL AND $2 IS NULL
-        UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n WHERE $1 IS NULL AND $2 IS NULL
+        -- with an open period, every row of user_summary; else the users'
+        -- currencies with a transaction in it (the export's rule)
+        SELECT x.user_id, x.currency FROM x
+        UNION ALL
+        SELECT o.user_id, NULL FROM (
+            SELECT e.user_id FROM calo_recon.balance_errors e WHERE $1 IS NULL AND $2 IS NULL
+            UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n WHERE $1 IS NULL AND $2 IS NULL) o
+        WHERE NOT EXISTS (SELECT FROM x WHERE x.user_id = o.user_id)
     )
     SELECT u.user_id,
            coalesce(x.transactions, 0) AS transactions,
@@ -577,57 +595,41 @@ BEGIN
            calo_recon.round_money(calo_recon.wallet_gap(x.opening_balance, x.credits_net, x.debits_net,
                                                         x.closing_balance), cu.minor_unit) AS reconcile_difference
     FROM users u
-    LEFT JOIN x ON x.user_id = u.user_id
+    LEFT JOIN x ON x.user_id = u.user_id AND x.currency = u.currency
     LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
-    LEFT JOIN findings f ON f.user_id = u.user_id
-    LEFT JOIN disc d ON d.user_id = u.user_id
-    LEFT JOIN rej r ON r.user_id = u.user_id
+    LEFT JOIN findings f ON f.user_id = u.user_id AND f.currency = u.currency
+    LEFT JOIN disc d ON d.user_id = u.user_id AND d.currency IS NOT DISTINCT FROM u.currency
+    LEFT JOIN rej r ON r.user_id = u.user_id AND r.currency IS NOT DISTINCT FROM u.currency
     $q$ USING period_from, period_to;
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) IS
-  'user_summary over the period [period_from, period_to) (NULL: open), as export_reports() and export_workbook() write it: the users with a transaction in the period (every user of user_summary when both ends are open), with the period''s figures: transactions, first and last time, opening balance (old_balance of the first transaction in the period, chain order), credits, debits and VAT within it, closing balance (new_balance of its last transaction) and whether opening + credits_net - debits_net = closing (reconcile_difference the gap), and the breaks, drift, overdrafts, discrepancies and refused debits logged in it. 22023 when the period does not end after it starts';
+  'user_summary over the period [period_from, period_to) (NULL: open), as export_reports() and export_workbook() write it: one row per user and currency with a transaction in the period (every row of user_summary when both ends are open), with the period''s figures in that currency: transactions, first and last time, opening balance (old_balance of the first transaction in the period, chain order), credits, debits and VAT within it, closing balance (new_balance of its last transaction) and whether opening + credits_net - debits_net = closing (reconcile_difference the gap), and the breaks, drift, overdrafts, discrepancies and refused debits logged in it (counted in a currency as user_summary counts them; one in a currency without a transaction in the period is not shown). 22023 when the period does not end after it starts';
 REVOKE ALL ON FUNCTION calo_recon.user_summary_in(timestamptz, timestamptz) FROM PUBLIC;
 
 CREATE VIEW calo_recon.overdraft_episodes AS
--- NOT MATERIALIZED: each branch below reads its own runs, so LIMIT stops
--- early and a filter on user_id reaches the stored rows
-WITH episodes AS NOT MATERIALIZED (
-    SELECT e.user_id, e.currency, e.started_at, e.ended_at, e.transactions, e.first_txn_id,
-           e.last_txn_id, e.low_currency, e.low_balance, e.run_currencies
-    FROM calo_recon.overdraft_episode_totals e
-    WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = e.user_id)
-    UNION ALL
-    SELECT l.user_id, l.currency, l.started_at, l.ended_at, l.transactions, l.first_txn_id,
-           l.last_txn_id, l.low_currency, l.low_balance, l.run_currencies
-    FROM calo_recon.user_overdraft_episodes(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l
-)
--- the lowest balance of a run in one currency, rounded to its minor unit
+-- a filter on user_id reaches the stored rows; the run's lowest balance
+-- rounded to the minor unit of its currency
 SELECT e.user_id, e.currency, e.started_at, e.ended_at,
        calo_recon.round_money(e.low_balance, cu.minor_unit) AS lowest_balance,
        e.transactions, e.first_txn_id, e.last_txn_id
-FROM episodes e
-LEFT JOIN calo_recon.currencies cu ON cu.code = e.low_currency
-WHERE e.run_currencies = 1
-UNION ALL
--- of a run in several: each currency's rounded, then the lowest (NULL when
--- one is)
-SELECT e.user_id, e.currency, e.started_at, e.ended_at,
-       CASE WHEN pg_catalog.count(e.low_balance) = pg_catalog.count(*)
-            THEN pg_catalog.min(calo_recon.round_money(e.low_balance, cu.minor_unit)) END,
-       e.transactions, e.first_txn_id, e.last_txn_id
-FROM episodes e
-LEFT JOIN calo_recon.currencies cu ON cu.code = e.low_currency
-WHERE e.run_currencies > 1
-GROUP BY e.user_id, e.first_txn_id, e.currency, e.started_at, e.ended_at, e.transactions, e.last_txn_id;
+FROM (SELECT s.user_id, s.currency, s.started_at, s.ended_at, s.transactions, s.first_txn_id,
+             s.last_txn_id, s.low_balance
+      FROM calo_recon.overdraft_episode_totals s
+      WHERE NOT EXISTS (SELECT FROM calo_recon.pending_reconcile p WHERE p.user_id = s.user_id)
+      UNION ALL
+      SELECT l.user_id, l.currency, l.started_at, l.ended_at, l.transactions, l.first_txn_id,
+             l.last_txn_id, l.low_balance
+      FROM calo_recon.user_overdraft_episodes(coalesce((SELECT pg_catalog.array_agg(DISTINCT p.user_id) FROM calo_recon.pending_reconcile p), '{}')) l) e
+LEFT JOIN calo_recon.currencies cu ON cu.code = e.currency;
 COMMENT ON VIEW calo_recon.overdraft_episodes IS
-  'Runs of consecutive negative balances per user in chain order (logged_at, txn_id): when the wallet went below zero, how low it went and when a later transaction brought it back to zero or above';
+  'Runs of consecutive negative balances per user and currency in chain order (logged_at, txn_id), the user''s transactions in other currencies left out: when the wallet went below zero in that currency, how low it went and when its next transaction in that currency brought it back to zero or above';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.user_id IS 'Wallet owner';
-COMMENT ON COLUMN calo_recon.overdraft_episodes.currency IS 'Currency of the first negative transaction of the run';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.currency IS 'Currency of the run''s transactions';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.started_at IS 'logged_at of the first transaction that left the balance negative';
-COMMENT ON COLUMN calo_recon.overdraft_episodes.ended_at IS 'logged_at of the transaction that brought the balance back to zero or above; NULL while still negative';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.ended_at IS 'logged_at of the next transaction in the currency, which brought the balance back to zero or above; NULL while still negative';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.lowest_balance IS 'Lowest new_balance during the run, rounded to the currency''s minor unit';
-COMMENT ON COLUMN calo_recon.overdraft_episodes.transactions IS 'Number of consecutive transactions with a negative new_balance';
+COMMENT ON COLUMN calo_recon.overdraft_episodes.transactions IS 'Number of consecutive transactions in the currency with a negative new_balance';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.first_txn_id IS 'First negative transaction of the run';
 COMMENT ON COLUMN calo_recon.overdraft_episodes.last_txn_id IS 'Last negative transaction of the run';
 

@@ -10,6 +10,7 @@
 #define RT_IN_DAY	0x01
 #define RT_IN_USER	0x02
 #define RT_IN_RUN	0x04
+#define RT_IN_FIGURES 0x08
 
 static const rt_money rt_zero = {0, true};
 
@@ -73,48 +74,14 @@ rt_new_balance(const walk_row *r)
 	return rt_value(r->new_balance, r->balances_valid);
 }
 
-void
-rt_user_figures(const walk_row *rows, size_t n, rt_user *out)
-{
-	size_t		i;
-
-	memset(out, 0, sizeof(*out));
-	out->credits_total = out->debits_total = rt_zero;
-	out->credits_net = out->debits_net = out->vat_total = rt_zero;
-	out->transactions = (int64_t) n;
-	out->first_logged_at = rows[0].logged_at;
-	out->last_logged_at = rows[n - 1].logged_at;
-	out->currency = rows[n - 1].currency;
-	out->opening_balance = rt_value(rows[0].old_balance, rows[0].balances_valid);
-	out->closing_balance = rt_new_balance(&rows[n - 1]);
-	for (i = 0; i < n; i++)
-	{
-		const walk_row *r = &rows[i];
-		rt_money	net = rt_sub(rt_amount(r), rt_vat(r));
-
-		if (walk_row_is_overdraft(r))
-			out->overdrafts++;
-		if (walk_row_is_credit(r))
-		{
-			rt_add(&out->credits_total, rt_amount(r));
-			rt_add(&out->credits_net, net);
-		}
-		else
-		{
-			rt_add(&out->debits_total, rt_amount(r));
-			rt_add(&out->debits_net, net);
-		}
-		rt_add(&out->vat_total, rt_vat(r));
-	}
-}
-
 size_t
 rt_scratch_bytes(size_t ncurrencies)
 {
 	size_t		k = ncurrencies > 0 ? ncurrencies : 1;
 
-	/* the rt_money arrays first: they keep the 16-byte alignment */
-	return k * (sizeof(rt_day) + 3 * sizeof(rt_money) + 3 * sizeof(uint32_t) + 1);
+	/* the arrays holding rt_money first: they keep the 16-byte alignment */
+	return k * (sizeof(rt_day) + sizeof(rt_user) + sizeof(rt_episode) + sizeof(rt_money)
+				+ 4 * sizeof(uint32_t) + 1);
 }
 
 void
@@ -127,20 +94,71 @@ rt_scratch_init(rt_scratch *s, void *memory, size_t ncurrencies)
 	s->ncurrencies = ncurrencies;
 	s->days = (rt_day *) (void *) p;
 	p += k * sizeof(rt_day);
+	s->figures = (rt_user *) (void *) p;
+	p += k * sizeof(rt_user);
+	s->runs = (rt_episode *) (void *) p;
+	p += k * sizeof(rt_episode);
 	s->prev_closing = (rt_money *) (void *) p;
-	p += k * sizeof(rt_money);
-	s->lows = (rt_money *) (void *) p;
-	p += k * sizeof(rt_money);
-	s->packed_lows = (rt_money *) (void *) p;
 	p += k * sizeof(rt_money);
 	s->day_list = (uint32_t *) (void *) p;
 	p += k * sizeof(uint32_t);
 	s->user_list = (uint32_t *) (void *) p;
 	p += k * sizeof(uint32_t);
-	s->low_list = (uint32_t *) (void *) p;
+	s->figure_list = (uint32_t *) (void *) p;
+	p += k * sizeof(uint32_t);
+	s->run_list = (uint32_t *) (void *) p;
 	p += k * sizeof(uint32_t);
 	s->state = (uint8_t *) p;
-	s->nday = s->nuser = s->nlow = 0;
+	s->nday = s->nuser = s->nfigure = s->nrun = 0;
+}
+
+void
+rt_users(const walk_row *rows, size_t n, rt_scratch *s, rt_user_fn emit, void *ctx)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+	{
+		const walk_row *r = &rows[i];
+		rt_user    *u = &s->figures[r->currency];
+		rt_money	net = rt_sub(rt_amount(r), rt_vat(r));
+
+		if (!(s->state[r->currency] & RT_IN_FIGURES))
+		{
+			memset(u, 0, sizeof(*u));
+			u->credits_total = u->debits_total = rt_zero;
+			u->credits_net = u->debits_net = u->vat_total = rt_zero;
+			u->currency = r->currency;
+			u->first_logged_at = r->logged_at;
+			u->opening_balance = rt_value(r->old_balance, r->balances_valid);
+			s->state[r->currency] |= RT_IN_FIGURES;
+			s->figure_list[s->nfigure++] = r->currency;
+		}
+		u->transactions++;
+		u->last_logged_at = r->logged_at;
+		u->closing_balance = rt_new_balance(r);
+		if (walk_row_is_overdraft(r))
+			u->overdrafts++;
+		if (walk_row_is_credit(r))
+		{
+			rt_add(&u->credits_total, rt_amount(r));
+			rt_add(&u->credits_net, net);
+		}
+		else
+		{
+			rt_add(&u->debits_total, rt_amount(r));
+			rt_add(&u->debits_net, net);
+		}
+		rt_add(&u->vat_total, rt_vat(r));
+	}
+	for (i = 0; i < s->nfigure; i++)
+	{
+		uint32_t	c = s->figure_list[i];
+
+		emit(ctx, &s->figures[c]);
+		s->state[c] &= (uint8_t) ~RT_IN_FIGURES;
+	}
+	s->nfigure = 0;
 }
 
 /* Emits the open day of every currency; its closing becomes the previous. */
@@ -207,70 +225,58 @@ rt_days(const walk_row *rows, size_t n, rt_scratch *s, rt_day_fn emit, void *ctx
 	s->nuser = 0;
 }
 
-static void
-rt_end_run(rt_scratch *s, rt_episode *e, const walk_row *next, rt_episode_fn emit, void *ctx)
-{
-	size_t		i;
-
-	e->ended = next != NULL;
-	e->ended_at = next != NULL ? next->logged_at : 0;
-	/* lows[] is per currency; hand them over packed in the run's order */
-	for (i = 0; i < s->nlow; i++)
-	{
-		uint32_t	c = s->low_list[i];
-
-		s->state[c] &= (uint8_t) ~RT_IN_RUN;
-		s->packed_lows[i] = s->lows[c];
-	}
-	e->nlows = s->nlow;
-	e->low_currencies = s->low_list;
-	e->low_balances = s->packed_lows;
-	emit(ctx, e);
-	s->nlow = 0;
-}
-
 void
 rt_episodes(const walk_row *rows, size_t n, rt_scratch *s, rt_episode_fn emit, void *ctx)
 {
-	rt_episode	e;
-	bool		in_run = false;
 	size_t		i;
+	size_t		j;
 
-	memset(&e, 0, sizeof(e));
 	for (i = 0; i < n; i++)
 	{
 		const walk_row *r = &rows[i];
-		rt_money   *low;
+		uint32_t	c = r->currency;
+		rt_episode *e = &s->runs[c];
 
 		if (!walk_row_is_overdraft(r))
 		{
-			if (in_run)
-				rt_end_run(s, &e, r, emit, ctx);
-			in_run = false;
+			if (!(s->state[c] & RT_IN_RUN))
+				continue;
+			/* the row in the run's currency after it ends it */
+			e->ended = true;
+			e->ended_at = r->logged_at;
+			emit(ctx, e);
+			s->state[c] &= (uint8_t) ~RT_IN_RUN;
+			for (j = 0; s->run_list[j] != c; j++)
+				;
+			for (; j + 1 < s->nrun; j++)
+				s->run_list[j] = s->run_list[j + 1];
+			s->nrun--;
 			continue;
 		}
-		if (!in_run)
+		if (!(s->state[c] & RT_IN_RUN))
 		{
-			memset(&e, 0, sizeof(e));
-			e.currency = r->currency;
-			e.started_at = r->logged_at;
-			e.first = r;
-			in_run = true;
+			memset(e, 0, sizeof(*e));
+			e->currency = c;
+			e->started_at = r->logged_at;
+			e->first = r;
+			e->low_balance = rt_new_balance(r);
+			s->state[c] |= RT_IN_RUN;
+			s->run_list[s->nrun++] = c;
 		}
-		e.transactions++;
-		e.last = r;
-		low = &s->lows[r->currency];
-		if (!(s->state[r->currency] & RT_IN_RUN))
-		{
-			s->state[r->currency] |= RT_IN_RUN;
-			s->low_list[s->nlow++] = r->currency;
-			*low = rt_new_balance(r);
-		}
-		else if (!low->exact || !r->balances_valid)
-			*low = rt_value(0, false);
-		else if (bal_cmp(r->new_balance, low->value) < 0)
-			low->value = r->new_balance;
+		else if (!e->low_balance.exact || !r->balances_valid)
+			e->low_balance = rt_value(0, false);
+		else if (bal_cmp(r->new_balance, e->low_balance.value) < 0)
+			e->low_balance.value = r->new_balance;
+		e->transactions++;
+		e->last = r;
 	}
-	if (in_run)
-		rt_end_run(s, &e, NULL, emit, ctx);
+	/* the runs still open, in the order they started */
+	for (j = 0; j < s->nrun; j++)
+	{
+		uint32_t	c = s->run_list[j];
+
+		emit(ctx, &s->runs[c]);
+		s->state[c] &= (uint8_t) ~RT_IN_RUN;
+	}
+	s->nrun = 0;
 }

@@ -23,15 +23,19 @@ typedef struct rt_money
 	bool		exact;
 } rt_money;
 
-/* The figures of a user over the rows given (user_summary). */
+/*
+ * The figures of a user in one currency over the rows given (user_summary):
+ * money of two currencies is never added up, so a user with rows in several
+ * currencies has one rt_user per currency.
+ */
 typedef struct rt_user
 {
-	int64_t		transactions;
+	int64_t		transactions;	/* rows in the currency */
 	int64_t		first_logged_at;
 	int64_t		last_logged_at;
-	uint32_t	currency;		/* of the last row in chain order */
-	rt_money	opening_balance;	/* old_balance of the first row */
-	rt_money	closing_balance;	/* new_balance of the last row */
+	uint32_t	currency;
+	rt_money	opening_balance;	/* old_balance of its first row in chain order */
+	rt_money	closing_balance;	/* new_balance of its last row */
 	int64_t		overdrafts;		/* rows walk_row_is_overdraft */
 	rt_money	credits_total;	/* amount over walk_row_is_credit rows */
 	rt_money	debits_total;	/* amount over the others */
@@ -58,31 +62,27 @@ typedef struct rt_day
 	rt_money	liability_change;
 } rt_day;
 
-/* A run of consecutive overdrawn rows in chain order (overdraft_episodes). */
+/*
+ * A run of consecutive overdrawn rows of one currency, in chain order with
+ * the user's rows in other currencies left out (overdraft_episodes).
+ */
 typedef struct rt_episode
 {
-	uint32_t	currency;		/* of the run's first row */
+	rt_money	low_balance;	/* the lowest new_balance of the run's rows */
+	uint32_t	currency;
 	int64_t		started_at;		/* logged_at of the run's first row */
-	bool		ended;			/* a row follows the run */
+	bool		ended;			/* a row in the currency follows the run */
 	int64_t		ended_at;		/* logged_at of that row */
 	int64_t		transactions;
 	const walk_row *first;		/* the run's first and last rows */
 	const walk_row *last;
-	/* the lowest new_balance of the run in each currency of its rows (the
-	 * caller rounds each to its currency before taking the lowest) */
-	size_t		nlows;
-	const uint32_t *low_currencies;
-	const rt_money *low_balances;
 } rt_episode;
 
 /* UTC day of a PostgreSQL timestamptz (microseconds since 2000-01-01). */
 int32_t		rt_day_of(int64_t logged_at);
 
-/* The figures of rows[0..n) (n > 0), in chain order. */
-void		rt_user_figures(const walk_row *rows, size_t n, rt_user *out);
-
 /*
- * Working memory of rt_days and rt_episodes for currencies numbered
+ * Working memory of rt_users, rt_days and rt_episodes for currencies numbered
  * 0..ncurrencies-1: rt_scratch_bytes(ncurrencies) bytes aligned to 16, the
  * caller's; rt_scratch_init prepares it once for any number of users.
  */
@@ -90,29 +90,38 @@ typedef struct rt_scratch
 {
 	size_t		ncurrencies;
 	rt_day	   *days;			/* per currency: the open day */
+	rt_user    *figures;		/* per currency: the user's figures so far */
+	rt_episode *runs;			/* per currency: the open run */
 	rt_money   *prev_closing;	/* per currency: the previous day's closing */
-	rt_money   *lows;			/* per currency: the run's lowest balance */
-	rt_money   *packed_lows;	/* the run's, in low_list's order */
 	uint32_t   *day_list;		/* currencies with an open day, in first-seen order */
 	uint32_t   *user_list;		/* currencies with a previous closing */
-	uint32_t   *low_list;		/* currencies of the run */
-	uint8_t    *state;			/* per currency: RT_IN_DAY | RT_IN_USER | RT_IN_RUN */
+	uint32_t   *figure_list;	/* currencies of the user's figures, first-seen order */
+	uint32_t   *run_list;		/* currencies with an open run, in start order */
+	uint8_t    *state;			/* per currency: RT_IN_DAY | RT_IN_USER | RT_IN_FIGURES | RT_IN_RUN */
 	size_t		nday;
 	size_t		nuser;
-	size_t		nlow;
+	size_t		nfigure;
+	size_t		nrun;
 } rt_scratch;
 
 size_t		rt_scratch_bytes(size_t ncurrencies);
 void		rt_scratch_init(rt_scratch *s, void *memory, size_t ncurrencies);
 
+typedef void (*rt_user_fn) (void *ctx, const rt_user *user);
 typedef void (*rt_day_fn) (void *ctx, const rt_day *day);
 typedef void (*rt_episode_fn) (void *ctx, const rt_episode *episode);
+
+/* The user's figures per currency of rows[0..n), in chain order, emitted in
+ * the order the currencies first appear; each row's currency must be below
+ * the scratch's ncurrencies. */
+void		rt_users(const walk_row *rows, size_t n, rt_scratch *s, rt_user_fn emit, void *ctx);
 
 /* The user's (currency, day) figures of rows[0..n), in chain order; each
  * row's currency must be below the scratch's ncurrencies. */
 void		rt_days(const walk_row *rows, size_t n, rt_scratch *s, rt_day_fn emit, void *ctx);
 
-/* The user's overdraft runs in rows[0..n), in chain order. */
+/* The user's overdraft runs in rows[0..n), in chain order, per currency:
+ * emitted when they end, then those still open in the order they started. */
 void		rt_episodes(const walk_row *rows, size_t n, rt_scratch *s, rt_episode_fn emit,
 						void *ctx);
 

@@ -58,6 +58,7 @@ typedef struct TotDay
 
 typedef struct TotEpisode
 {
+	rt_money	low_balance;
 	uint32		user;
 	uint32		currency;
 	int64		started_at;
@@ -66,17 +67,7 @@ typedef struct TotEpisode
 	int64		transactions;
 	uint32		first_ref;
 	uint32		last_ref;
-	int64		low_start;		/* its lows in ReportTotals.lows */
-	int64		nlows;
 } TotEpisode;
-
-/* One row of overdraft_episode_totals: a run's lowest balance in one currency */
-typedef struct TotLow
-{
-	rt_money	balance;
-	uint32		currency;
-	int64		episode;		/* in ReportTotals.episodes */
-} TotLow;
 
 /* A growable array of 16-byte aligned elements (bal_dec wants it) */
 typedef struct AlignedArray
@@ -94,7 +85,6 @@ struct ReportTotals
 	AlignedArray users;			/* TotUser */
 	AlignedArray days;			/* TotDay */
 	AlignedArray episodes;		/* TotEpisode */
-	AlignedArray lows;			/* TotLow */
 };
 
 /* Room for one more element of a, 16-byte aligned (elem is a multiple of 16). */
@@ -131,11 +121,20 @@ tot_emit_day(void *ctx, const rt_day *day)
 }
 
 static void
+tot_emit_user(void *ctx, const rt_user *user)
+{
+	ReportTotals *t = (ReportTotals *) ctx;
+	TotUser    *u = tot_aligned_push(&t->users, sizeof(TotUser));
+
+	u->figures = *user;
+	u->user = t->walking_user;
+}
+
+static void
 tot_emit_episode(void *ctx, const rt_episode *e)
 {
 	ReportTotals *t = (ReportTotals *) ctx;
 	TotEpisode *o = tot_aligned_push(&t->episodes, sizeof(TotEpisode));
-	size_t		i;
 
 	o->user = t->walking_user;
 	o->currency = e->currency;
@@ -145,16 +144,7 @@ tot_emit_episode(void *ctx, const rt_episode *e)
 	o->transactions = e->transactions;
 	o->first_ref = e->first->ref;
 	o->last_ref = e->last->ref;
-	o->low_start = t->lows.n;
-	o->nlows = (int64) e->nlows;
-	for (i = 0; i < e->nlows; i++)
-	{
-		TotLow	   *l = tot_aligned_push(&t->lows, sizeof(TotLow));
-
-		l->currency = e->low_currencies[i];
-		l->balance = e->low_balances[i];
-		l->episode = t->episodes.n - 1;
-	}
+	o->low_balance = e->low_balance;
 }
 
 ReportTotals *
@@ -170,11 +160,8 @@ report_totals_begin(int ncurrencies)
 void
 report_totals_add_user(ReportTotals *t, uint32 user, const walk_row *rows, size_t n)
 {
-	TotUser    *u = tot_aligned_push(&t->users, sizeof(TotUser));
-
 	t->walking_user = user;
-	rt_user_figures(rows, n, &u->figures);
-	u->user = user;
+	rt_users(rows, n, &t->scratch, tot_emit_user, t);
 	rt_days(rows, n, &t->scratch, tot_emit_day, t);
 	rt_episodes(rows, n, &t->scratch, tot_emit_episode, t);
 }
@@ -247,12 +234,15 @@ tot_day_values(ReportTotals *t, const ReportTotalsNames *names, int64 i, Datum *
 	v[8] = tot_money_datum(f->liability_change, &nulls[8]);
 }
 
-/* Row i of the runs: one per run and currency of its rows (TotLow). */
+/*
+ * Row i of the runs.  A run is of one currency: low_currency is its
+ * currency and run_currencies 1 (columns kept from 1.1's runs across
+ * currencies, so that the tables and functions keep their shape).
+ */
 static void
 tot_episode_values(ReportTotals *t, const ReportTotalsNames *names, int64 i, Datum *v, bool *nulls)
 {
-	TotLow	   *l = TOT_ITEM(t, lows, TotLow, i);
-	TotEpisode *e = TOT_ITEM(t, episodes, TotEpisode, l->episode);
+	TotEpisode *e = TOT_ITEM(t, episodes, TotEpisode, i);
 
 	memset(nulls, 0, sizeof(bool) * TOT_EPISODE_COLS);
 	v[0] = names->user_id(names->ctx, e->user);
@@ -265,9 +255,9 @@ tot_episode_values(ReportTotals *t, const ReportTotalsNames *names, int64 i, Dat
 	/* most runs are one row: its txn_id is fetched once */
 	v[6] = e->last_ref == e->first_ref ? v[5]
 		: CStringGetTextDatum(names->txn_id(names->ctx, e->last_ref));
-	v[7] = names->currency(names->ctx, l->currency);
-	v[8] = tot_money_datum(l->balance, &nulls[8]);
-	v[9] = Int32GetDatum((int32) e->nlows);
+	v[7] = v[1];
+	v[8] = tot_money_datum(e->low_balance, &nulls[8]);
+	v[9] = Int32GetDatum(1);
 }
 
 typedef void (*TotValuesFn) (ReportTotals *t, const ReportTotalsNames *names, int64 i,
@@ -280,8 +270,8 @@ typedef void (*TotValuesFn) (ReportTotals *t, const ReportTotalsNames *names, in
 /*
  * Appends nrows rows built by fill to a table of the extension (or its
  * shard) through the bulk writer: no query per batch (the rows are many:
- * one per user, per user and day, per overdraft run).  Its columns must be
- * the builder's, which is checked.
+ * one per user and currency, per user, currency and day, per overdraft
+ * run).  Its columns must be the builder's, which is checked.
  */
 static void
 tot_bulk_insert(ReportTotals *t, const ReportTotalsNames *names, const char *table, int ncols,
@@ -329,7 +319,7 @@ report_totals_write(ReportTotals *t, const ReportTotalsNames *names, const TotTa
 					tot_user_values);
 	tot_bulk_insert(t, names, tables->days, TOT_DAY_COLS, tot_day_types, t->days.n,
 					tot_day_values);
-	tot_bulk_insert(t, names, tables->episodes, TOT_EPISODE_COLS, tot_episode_types, t->lows.n,
+	tot_bulk_insert(t, names, tables->episodes, TOT_EPISODE_COLS, tot_episode_types, t->episodes.n,
 					tot_episode_values);
 }
 
@@ -448,7 +438,7 @@ tot_figures_srf(FunctionCallInfo fcinfo, TotKind kind)
 	t = recon_live_totals(all_users, all_users ? (Datum) 0 : PG_GETARG_DATUM(0),
 						  has_from, has_from ? PG_GETARG_TIMESTAMPTZ(1) : 0,
 						  has_to, has_to ? PG_GETARG_TIMESTAMPTZ(2) : 0, &names);
-	n = kind == TOT_USERS ? t->users.n : kind == TOT_DAYS ? t->days.n : t->lows.n;
+	n = kind == TOT_USERS ? t->users.n : kind == TOT_DAYS ? t->days.n : t->episodes.n;
 	fill = kind == TOT_USERS ? tot_user_values
 		: kind == TOT_DAYS ? tot_day_values : tot_episode_values;
 	for (i = 0; i < n; i++)

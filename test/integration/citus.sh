@@ -170,7 +170,7 @@ SELECT 'precision_drift (view)', pg_catalog.md5(pg_catalog.string_agg(d::text, E
 FROM calo_recon.precision_drift d
 UNION ALL
 -- the views of the report totals (distributed per user, day_totals on the coordinator)
-SELECT 'user_summary (view)', pg_catalog.md5(pg_catalog.string_agg(u::text, E'\n' ORDER BY u.user_id))
+SELECT 'user_summary (view)', pg_catalog.md5(pg_catalog.string_agg(u::text, E'\n' ORDER BY u.user_id, u.currency))
 FROM calo_recon.user_summary u
 UNION ALL
 SELECT 'overdraft_episodes (view)', pg_catalog.md5(pg_catalog.string_agg(o::text, E'\n' ORDER BY o.user_id, o.first_txn_id))

@@ -12,15 +12,16 @@ RESET client_min_messages;
 SET calo_recon.alerts = off;
 
 CREATE VIEW pg_temp.oracle_user_summary AS
--- Every subquery is referenced once and groups by user_id, so the planner
+-- One row per user and currency (money of two currencies never added up);
+-- a user without transactions has one row without a currency.  Every
+-- subquery is referenced once and groups by user_id, so the planner
 -- inlines them and pushes a filter on user_id down to the user indexes
--- (one user's row reads that user's rows only).
+-- (one user's rows read that user's rows only).
 WITH txn AS (
-    SELECT t.user_id,
+    SELECT t.user_id, t.currency,
            pg_catalog.count(*) AS transactions,
            pg_catalog.min(t.logged_at) AS first_logged_at,
            pg_catalog.max(t.logged_at) AS last_logged_at,
-           (pg_catalog.array_agg(t.currency ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC))[1] AS currency,
            (pg_catalog.array_agg(t.old_balance ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id)))[1] AS opening_balance,
            (pg_catalog.array_agg(t.new_balance ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC))[1] AS closing_balance,
            pg_catalog.count(*) FILTER (WHERE calo_recon.is_overdraft(t.new_balance)) AS overdrafts,
@@ -34,28 +35,39 @@ WITH txn AS (
                WHERE NOT calo_recon.is_credit(t.txn_type, t.old_balance, t.new_balance)), 0) AS debits_net,
            pg_catalog.sum(t.vat) AS vat_total
     FROM calo_recon.transactions t
+    GROUP BY t.user_id, t.currency
+),
+latest AS (
+    -- the currency of the user's latest transaction in chain order
+    SELECT t.user_id,
+           (pg_catalog.array_agg(t.currency ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id) DESC))[1] AS currency
+    FROM calo_recon.transactions t
     GROUP BY t.user_id
 ),
 findings AS (
-    SELECT f.user_id,
+    SELECT f.user_id, f.currency,
            pg_catalog.count(*) FILTER (WHERE f.finding = 'arithmetic') AS arithmetic_breaks,
            pg_catalog.count(*) FILTER (WHERE f.finding = 'chain') AS chain_breaks,
            pg_catalog.count(*) FILTER (WHERE f.finding IN ('drift', 'chain_drift')) AS drift
     FROM calo_recon.reconciliation_findings f
-    GROUP BY f.user_id
+    GROUP BY f.user_id, f.currency
 ),
 disc AS (
-    SELECT d.user_id, pg_catalog.count(*) AS discrepancies
-    FROM calo_recon.discrepancies d GROUP BY d.user_id
+    SELECT d.user_id, d.currency, pg_catalog.count(*) AS discrepancies
+    FROM calo_recon.discrepancies d GROUP BY d.user_id, d.currency
 ),
 rej AS (
-    SELECT r.user_id, pg_catalog.count(*) AS rejections
-    FROM calo_recon.negative_balance_rejections r GROUP BY r.user_id
+    SELECT r.user_id, l.currency, pg_catalog.count(*) AS rejections
+    FROM calo_recon.negative_balance_rejections r
+    LEFT JOIN latest l ON l.user_id = r.user_id
+    GROUP BY r.user_id, l.currency
 ),
 users AS (
-    SELECT t.user_id FROM calo_recon.transactions t
-    UNION SELECT e.user_id FROM calo_recon.balance_errors e
-    UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n
+    SELECT t.user_id, t.currency FROM calo_recon.transactions t
+    UNION SELECT o.user_id, NULL
+    FROM (SELECT e.user_id FROM calo_recon.balance_errors e
+          UNION SELECT n.user_id FROM calo_recon.negative_balance_rejections n) o
+    WHERE NOT EXISTS (SELECT FROM calo_recon.transactions t WHERE t.user_id = o.user_id)
 )
 SELECT u.user_id,
        coalesce(x.transactions, 0) AS transactions,
@@ -78,24 +90,26 @@ SELECT u.user_id,
        calo_recon.round_money(x.closing_balance - (x.opening_balance + x.credits_net - x.debits_net),
                               cu.minor_unit) AS reconcile_difference
 FROM users u
-LEFT JOIN txn x ON x.user_id = u.user_id
+LEFT JOIN txn x ON x.user_id = u.user_id AND x.currency = u.currency
 LEFT JOIN calo_recon.currencies cu ON cu.code = x.currency
-LEFT JOIN findings f ON f.user_id = u.user_id
-LEFT JOIN disc d ON d.user_id = u.user_id
-LEFT JOIN rej r ON r.user_id = u.user_id;
+LEFT JOIN findings f ON f.user_id = u.user_id AND f.currency = u.currency
+LEFT JOIN disc d ON d.user_id = u.user_id AND d.currency IS NOT DISTINCT FROM u.currency
+LEFT JOIN rej r ON r.user_id = u.user_id AND r.currency IS NOT DISTINCT FROM u.currency;
 
 CREATE VIEW pg_temp.oracle_overdraft_episodes AS
+-- runs per user and currency: the user's rows in other currencies are left
+-- out, so they neither continue nor end a run
 WITH ordered AS (
     SELECT t.txn_id, t.user_id, t.currency, t.new_balance, t.logged_at,
            calo_recon.is_overdraft(t.new_balance) AS negative,
            pg_catalog.row_number() OVER w AS pos,
-           pg_catalog.row_number() OVER (PARTITION BY t.user_id, calo_recon.is_overdraft(t.new_balance)
+           pg_catalog.row_number() OVER (PARTITION BY t.user_id, t.currency, calo_recon.is_overdraft(t.new_balance)
                ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id)) AS pos_in_sign,
            pg_catalog.lead(t.logged_at) OVER w AS next_logged_at
     FROM calo_recon.transactions t
     WHERE t.user_id IN (SELECT o.user_id FROM calo_recon.transactions o
                         WHERE calo_recon.is_overdraft(o.new_balance))
-    WINDOW w AS (PARTITION BY t.user_id ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id))
+    WINDOW w AS (PARTITION BY t.user_id, t.currency ORDER BY calo_recon.chain_key(t.logged_at, t.txn_id))
 ),
 runs AS (
     -- consecutive negative rows share pos - pos_in_sign
@@ -105,8 +119,7 @@ runs AS (
     LEFT JOIN calo_recon.currencies cu ON cu.code = o.currency
     WHERE o.negative
 )
-SELECT r.user_id,
-       (pg_catalog.array_agg(r.currency ORDER BY r.pos))[1] AS currency,
+SELECT r.user_id, r.currency,
        pg_catalog.min(r.logged_at) AS started_at,
        (pg_catalog.array_agg(r.next_logged_at ORDER BY r.pos DESC))[1] AS ended_at,
        pg_catalog.min(r.shown_balance) AS lowest_balance,
@@ -114,7 +127,7 @@ SELECT r.user_id,
        (pg_catalog.array_agg(r.txn_id ORDER BY r.pos))[1] AS first_txn_id,
        (pg_catalog.array_agg(r.txn_id ORDER BY r.pos DESC))[1] AS last_txn_id
 FROM runs r
-GROUP BY r.user_id, r.run;
+GROUP BY r.user_id, r.currency, r.run;
 
 CREATE VIEW pg_temp.oracle_daily_summary AS
 WITH activity AS (
@@ -369,17 +382,54 @@ SELECT credits IS NULL AS credits_null, debits IS NULL AS debits_null
 FROM calo_recon.day_totals WHERE currency = 'SAR' AND day = '2024-05-02';
 ROLLBACK;
 
--- an overdraft run over two currencies: each currency's lowest rounded to
--- its own minor unit, then the lowest of them, live and stored
+-- a user's rows in two currencies: a run is of one currency, the other
+-- currency's rows neither continue nor end it (the JPY run ends at M3, the
+-- BHD one is still open), each lowest rounded to its own minor unit, live
+-- and stored
 INSERT INTO calo_recon.transactions
     (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
 VALUES ('M1', 'mixed-user', 'DEBIT', 'JPY', 7, 0, 5, -2, '2024-05-03 10:00+00'),
        ('M2', 'mixed-user', 'DEBIT', 'BHD', 0.1234, 0, -2, -2.1234, '2024-05-03 11:00+00'),
        ('M3', 'mixed-user', 'CREDIT', 'JPY', 10, 0, -2.1234, 7.8766, '2024-05-03 12:00+00');
 SELECT * FROM pg_temp.differences();
-SELECT user_id, currency, lowest_balance, transactions, first_txn_id, last_txn_id
-FROM calo_recon.overdraft_episodes WHERE user_id = 'mixed-user';
+SELECT user_id, currency, started_at, ended_at, lowest_balance, transactions, first_txn_id, last_txn_id
+FROM calo_recon.overdraft_episodes WHERE user_id = 'mixed-user' ORDER BY currency;
 SELECT users FROM calo_recon.reconcile(ARRAY['mixed-user']);
-SELECT run_currencies, count(*) FROM calo_recon.overdraft_episode_totals
-WHERE user_id = 'mixed-user' GROUP BY 1;
+SELECT currency, low_currency, run_currencies FROM calo_recon.overdraft_episode_totals
+WHERE user_id = 'mixed-user' ORDER BY currency;
+SELECT user_id, currency, started_at, ended_at, lowest_balance, transactions, first_txn_id, last_txn_id
+FROM calo_recon.overdraft_episodes WHERE user_id = 'mixed-user' ORDER BY currency;
+SELECT * FROM pg_temp.differences();
+
+-- money of two currencies is never added up: one user_summary row per user
+-- and currency, its opening, closing, credits and debits of that currency's
+-- rows only (before, one row labelled KWD: credits 105 = 100 SAR + 5 KWD,
+-- the SAR opening, a difference of -70), the chain break at the change of
+-- currency counted in the currency of its row; a discrepancy in the
+-- currency the discrepancies view gives it (its transaction's, else the
+-- user's latest), a rejection (no transaction) in that of the user's latest
+UPDATE calo_recon.currencies SET minor_unit = 2 WHERE code = 'SAR';
+INSERT INTO calo_recon.transactions
+    (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at)
+VALUES ('m1', 'multi', 'CREDIT', 'SAR', 100, 0, 0, 100, '2024-01-01 10:00Z'),
+       ('m2', 'multi', 'DEBIT', 'SAR', 30, 0, 100, 70, '2024-01-01 11:00Z'),
+       ('m3', 'multi', 'CREDIT', 'KWD', 5, 0, 0, 5, '2024-01-02 10:00Z'),
+       ('m4', 'multi', 'DEBIT', 'KWD', 1, 0, 5, 4, '2024-01-02 11:00Z'),
+       ('o1', 'ovm', 'DEBIT', 'SAR', 50, 0, 0, -50, '2024-01-03 10:00Z'),
+       ('o2', 'ovm', 'DEBIT', 'KWD', 2, 0, 0, -2, '2024-01-03 11:00Z'),
+       ('o3', 'ovm', 'CREDIT', 'KWD', 10, 0, -2, 8, '2024-01-03 12:00Z');
+INSERT INTO calo_recon.negative_balance_rejections (txn_id, user_id, current_balance, logged_at)
+VALUES ('m5', 'multi', 4, '2024-01-02 12:00Z');
+INSERT INTO calo_recon.balance_errors (user_id, subscription_balance, payment_balance, logged_at, txn_id)
+VALUES ('multi', 10, 4, '2024-01-02 12:00Z', NULL),  -- KWD, the latest
+       ('multi', 80, 70, '2024-01-01 11:00Z', 'm2');  -- SAR, its transaction's
+SELECT * FROM pg_temp.differences();
+SELECT users FROM calo_recon.reconcile(ARRAY['multi', 'ovm']);
+SELECT user_id, currency, transactions, opening_balance, credits_total, debits_total, current_balance,
+       reconcile_difference, chain_breaks, overdrafts, discrepancies, rejections
+FROM calo_recon.user_summary WHERE user_id IN ('multi', 'ovm') ORDER BY user_id, currency;
+SELECT user_id, currency, transactions, opening_balance, credits_total, current_balance, rejections
+FROM calo_recon.user_summary_in('2024-01-01', '2024-01-02') WHERE user_id = 'multi';
+SELECT user_id, currency, started_at, ended_at, lowest_balance, transactions, first_txn_id, last_txn_id
+FROM calo_recon.overdraft_episodes WHERE user_id = 'ovm' ORDER BY currency;
 SELECT * FROM pg_temp.differences();

@@ -1,8 +1,9 @@
 /*
- * Unit tests of src/core/report_totals.c: a user's figures (direction rule,
- * legacy rows, overdrafts, exact sums, inexact inputs), the per (currency,
- * UTC day) figures with the liability change across days and currencies,
- * and the overdraft runs with their lowest balance per currency.
+ * Unit tests of src/core/report_totals.c: a user's figures per currency
+ * (direction rule, legacy rows, overdrafts, exact sums, inexact inputs, two
+ * currencies never added), the per (currency, UTC day) figures with the
+ * liability change across days and currencies, and the overdraft runs of
+ * one currency each with their lowest balance.
  */
 #include "report_totals.h"
 
@@ -53,19 +54,51 @@ R(uint32_t ref, int64_t at, uint32_t currency, bal_type type, const char *amount
 	return r;
 }
 
+typedef struct users_seen
+{
+	int			n;
+	rt_user		u[4];
+} users_seen;
+
+static void
+record_user(void *ctx, const rt_user *user)
+{
+	users_seen *s = ctx;
+
+	if (s->n < 4)
+		s->u[s->n] = *user;
+	s->n++;
+}
+
+/* The figures of rows[0..n) in one currency (the test's rows have one). */
+static rt_user
+one_currency(const walk_row *rows, size_t n, rt_scratch *scratch)
+{
+	users_seen	s;
+
+	memset(&s, 0, sizeof(s));
+	rt_users(rows, n, scratch, record_user, &s);
+	CHECK(s.n == 1);
+	return s.u[0];
+}
+
 static void
 test_user(void)
 {
-	walk_row	rows[4];
+	walk_row	rows[6];
 	rt_user		u;
+	users_seen	s;
+	rt_scratch	scratch;
+	void	   *mem = aligned_alloc(16, (rt_scratch_bytes(3) + 15) / 16 * 16);
 
-	rows[0] = R(0, 1, 0, BAL_CREDIT, "11", "1", "5", "15");
-	rows[1] = R(1, 2, 0, BAL_DEBIT, "20", "0", "15", "-5");
+	rt_scratch_init(&scratch, mem, 3);
+	rows[0] = R(0, 1, 1, BAL_CREDIT, "11", "1", "5", "15");
+	rows[1] = R(1, 2, 1, BAL_DEBIT, "20", "0", "15", "-5");
 	/* legacy: no type, the balance did not go down: a credit */
 	rows[2] = R(2, 3, 1, BAL_LEGACY, "7.5", "0.5", "-5", "2");
 	/* legacy whose balance went down: a debit */
 	rows[3] = R(3, 4, 1, BAL_LEGACY, "0.000000000000000001", "0", "2", "1.999999999999999999");
-	rt_user_figures(rows, 4, &u);
+	u = one_currency(rows, 4, &scratch);
 	CHECK(u.transactions == 4);
 	CHECK(u.first_logged_at == 1 && u.last_logged_at == 4);
 	CHECK(u.currency == 1);
@@ -81,7 +114,7 @@ test_user(void)
 	/* a row whose amounts the exact math cannot hold: its sums are inexact,
 	 * the others stay exact */
 	rows[1].amounts_valid = false;
-	rt_user_figures(rows, 4, &u);
+	u = one_currency(rows, 4, &scratch);
 	CHECK(!u.debits_total.exact && !u.debits_net.exact && !u.vat_total.exact);
 	CHECK(is(u.credits_total, "18.5"));
 	/* unrepresentable balances: the sign rules still decide */
@@ -89,15 +122,44 @@ test_user(void)
 	rows[3].balances_valid = false;
 	rows[3].new_balance_sign = -1;
 	rows[3].new_vs_old_sign = 1;
-	rt_user_figures(rows, 4, &u);
+	u = one_currency(rows, 4, &scratch);
 	CHECK(!u.closing_balance.exact);
 	CHECK(u.overdrafts == 2);
 	CHECK(is(u.credits_total, "18.500000000000000001"));
 	/* a sum that leaves the range */
 	rows[0] = R(0, 1, 0, BAL_CREDIT, "99999999999999999999", "0", "0", "1");
 	rows[1] = R(1, 2, 0, BAL_CREDIT, "99999999999999999999", "0", "0", "1");
-	rt_user_figures(rows, 2, &u);
+	u = one_currency(rows, 2, &scratch);
 	CHECK(!u.credits_total.exact && is(u.debits_total, "0"));
+
+	/*
+	 * Two currencies interleaved: one figure per currency, in the order
+	 * they first appear, none adding money of the other; opening and
+	 * closing of the currency's own first and last rows.
+	 */
+	rows[0] = R(0, 1, 2, BAL_CREDIT, "100", "0", "0", "100");
+	rows[1] = R(1, 2, 0, BAL_CREDIT, "5", "0", "0", "5");
+	rows[2] = R(2, 3, 2, BAL_DEBIT, "30", "2", "100", "72");
+	rows[3] = R(3, 4, 0, BAL_DEBIT, "7", "0", "5", "-2");
+	rows[4] = R(4, 5, 2, BAL_CREDIT, "1", "0", "72", "73");
+	memset(&s, 0, sizeof(s));
+	rt_users(rows, 5, &scratch, record_user, &s);
+	CHECK(s.n == 2);
+	CHECK(s.u[0].currency == 2 && s.u[0].transactions == 3 && s.u[0].first_logged_at == 1
+		  && s.u[0].last_logged_at == 5 && is(s.u[0].opening_balance, "0")
+		  && is(s.u[0].closing_balance, "73") && is(s.u[0].credits_total, "101")
+		  && is(s.u[0].debits_total, "30") && is(s.u[0].debits_net, "28")
+		  && is(s.u[0].vat_total, "2") && s.u[0].overdrafts == 0);
+	CHECK(s.u[1].currency == 0 && s.u[1].transactions == 2 && s.u[1].first_logged_at == 2
+		  && s.u[1].last_logged_at == 4 && is(s.u[1].opening_balance, "0")
+		  && is(s.u[1].closing_balance, "-2") && is(s.u[1].credits_total, "5")
+		  && is(s.u[1].debits_total, "7") && is(s.u[1].vat_total, "0") && s.u[1].overdrafts == 1);
+	/* the next user starts from nothing */
+	rows[0] = R(5, 9, 0, BAL_CREDIT, "1", "0", "10", "11");
+	u = one_currency(rows, 1, &scratch);
+	CHECK(u.transactions == 1 && is(u.opening_balance, "10") && is(u.credits_total, "1")
+		  && is(u.debits_total, "0") && u.overdrafts == 0);
+	free(mem);
 }
 
 typedef struct days_seen
@@ -183,25 +245,15 @@ typedef struct episodes_seen
 {
 	int			n;
 	rt_episode	e[8];
-	uint32_t	low_currency[8][4];
-	rt_money	low[8][4];
 } episodes_seen;
 
 static void
 record_episode(void *ctx, const rt_episode *e)
 {
 	episodes_seen *s = ctx;
-	size_t		i;
 
 	if (s->n < 8)
-	{
 		s->e[s->n] = *e;
-		for (i = 0; i < e->nlows && i < 4; i++)
-		{
-			s->low_currency[s->n][i] = e->low_currencies[i];
-			s->low[s->n][i] = e->low_balances[i];
-		}
-	}
 	s->n++;
 }
 
@@ -214,32 +266,42 @@ test_episodes(void)
 	void	   *mem = aligned_alloc(16, (rt_scratch_bytes(2) + 15) / 16 * 16);
 
 	rt_scratch_init(&scratch, mem, 2);
+	/*
+	 * A run is of one currency: the rows in another leave it open, neither
+	 * continuing nor ending it, and its lowest balance is of its own rows.
+	 */
 	rows[0] = R(0, 1, 0, BAL_CREDIT, "1", "0", "0", "1");
-	rows[1] = R(1, 2, 1, BAL_DEBIT, "3", "0", "1", "-2");
-	rows[2] = R(2, 3, 0, BAL_DEBIT, "5", "0", "-2", "-7");
-	rows[3] = R(3, 4, 1, BAL_CREDIT, "1", "0", "-7", "-6");
-	rows[4] = R(4, 5, 0, BAL_CREDIT, "6", "0", "-6", "0");	/* zero is not overdrawn */
+	rows[1] = R(1, 2, 1, BAL_DEBIT, "3", "0", "0", "-2");
+	rows[2] = R(2, 3, 0, BAL_DEBIT, "8", "0", "1", "-7");
+	rows[3] = R(3, 4, 1, BAL_CREDIT, "1", "0", "-2", "-1");
+	rows[4] = R(4, 5, 0, BAL_CREDIT, "7", "0", "-7", "0");	/* zero is not overdrawn */
 	rows[5] = R(5, 6, 0, BAL_DEBIT, "1", "0", "0", "-1");
 	memset(&s, 0, sizeof(s));
 	rt_episodes(rows, 6, &scratch, record_episode, &s);
-	CHECK(s.n == 2);
-	CHECK(s.e[0].currency == 1 && s.e[0].started_at == 2 && s.e[0].ended && s.e[0].ended_at == 5
-		  && s.e[0].transactions == 3 && s.e[0].first == &rows[1] && s.e[0].last == &rows[3]
-		  && s.e[0].nlows == 2);
-	CHECK(s.low_currency[0][0] == 1 && is(s.low[0][0], "-6"));
-	CHECK(s.low_currency[0][1] == 0 && is(s.low[0][1], "-7"));
-	CHECK(s.e[1].currency == 0 && !s.e[1].ended && s.e[1].transactions == 1 && s.e[1].nlows == 1
-		  && s.low_currency[1][0] == 0 && is(s.low[1][0], "-1"));
+	CHECK(s.n == 3);
+	/* currency 0's first run ends first, at its next row in currency 0 */
+	CHECK(s.e[0].currency == 0 && s.e[0].started_at == 3 && s.e[0].ended && s.e[0].ended_at == 5
+		  && s.e[0].transactions == 1 && s.e[0].first == &rows[2] && s.e[0].last == &rows[2]
+		  && is(s.e[0].low_balance, "-7"));
+	/* then the runs still open, in the order they started */
+	CHECK(s.e[1].currency == 1 && s.e[1].started_at == 2 && !s.e[1].ended
+		  && s.e[1].transactions == 2 && s.e[1].first == &rows[1] && s.e[1].last == &rows[3]
+		  && is(s.e[1].low_balance, "-2"));
+	CHECK(s.e[2].currency == 0 && s.e[2].started_at == 6 && !s.e[2].ended
+		  && s.e[2].transactions == 1 && is(s.e[2].low_balance, "-1"));
 	/* no overdraft, no run */
 	memset(&s, 0, sizeof(s));
 	rt_episodes(rows, 1, &scratch, record_episode, &s);
 	CHECK(s.n == 0);
-	/* an overdrawn row whose balance the exact math cannot hold */
-	rows[2].balances_valid = false;
-	rows[2].new_balance_sign = -1;
+	/* an overdrawn row whose balance the exact math cannot hold: that run's
+	 * lowest is inexact, the other currency's is not */
+	rows[4] = R(4, 5, 0, BAL_DEBIT, "1", "0", "-7", "-8");
+	rows[4].balances_valid = false;
+	rows[4].new_balance_sign = -1;
 	memset(&s, 0, sizeof(s));
 	rt_episodes(rows, 5, &scratch, record_episode, &s);
-	CHECK(s.n == 1 && s.e[0].transactions == 3 && is(s.low[0][0], "-6") && !s.low[0][1].exact);
+	CHECK(s.n == 2 && s.e[0].currency == 1 && is(s.e[0].low_balance, "-2")
+		  && s.e[1].currency == 0 && s.e[1].transactions == 2 && !s.e[1].low_balance.exact);
 	free(mem);
 }
 
