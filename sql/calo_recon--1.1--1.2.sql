@@ -8777,12 +8777,20 @@ SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- alerts its findings call for that no open alert carries (an UPDATE, a
 -- DELETE, an upsert, a re-insert, a currency's minor unit), through the
 -- insert-time check's insert and NOTIFY, now shared; TRUNCATE and currency
--- edits queue their users.  OR REPLACE keeps the grants the functions were
--- given.
+-- edits queue their users; the insert-time check fails with 40001 when a
+-- REPEATABLE READ snapshot misses a committed row of the user.  OR REPLACE
+-- keeps the grants the functions were given.
 ALTER TABLE calo_recon.pending_reconcile
     ADD COLUMN alerts boolean NOT NULL DEFAULT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean;
 COMMENT ON COLUMN calo_recon.pending_reconcile.alerts IS
   'calo_recon.alerts of the session that queued the entry: reconcile() raises the alerts of new breaks only for users with an entry queued while alerts were on, so a load with alerts off pages nobody later (README "Real-time alerts")';
+CREATE FUNCTION calo_recon.chain_snapshot_behind(user_ids text[]) RETURNS boolean
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'calo_recon_chain_snapshot_behind';
+COMMENT ON FUNCTION calo_recon.chain_snapshot_behind(text[]) IS
+  'Internal to the alert trigger: under REPEATABLE READ or SERIALIZABLE, true when the transaction''s snapshot misses a committed change to the stored rows of these users that a snapshot taken now sees (the chain check would compare with a stale predecessor); false under READ COMMITTED and on a Citus cluster';
+REVOKE ALL ON FUNCTION calo_recon.chain_snapshot_behind(text[]) FROM PUBLIC;
+
 -- The alerts follow the reconciliation (README "Real-time alerts"): the
 -- insert-time check (calo_recon.alert_new_transactions) raises at once, and
 -- reconcile() (so every ingest and refresh()) makes the open arithmetic,
@@ -8999,9 +9007,12 @@ BEGIN
     -- wait for concurrent inserts of these users, so that the statement
     -- below (a new snapshot under READ COMMITTED) sees their rows; a
     -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
-    -- insert that had to wait fails as a serialization failure, to be retried
-    IF calo_recon.lock_user_chains(users)
-       AND pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+    -- insert that had to wait fails as a serialization failure, to be
+    -- retried, and so does one whose snapshot misses a row of these users
+    -- committed before it took the locks (chain_snapshot_behind)
+    IF (calo_recon.lock_user_chains(users)
+        AND pg_catalog.current_setting('transaction_isolation') <> 'read committed')
+       OR calo_recon.chain_snapshot_behind(users) THEN
         RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
             USING ERRCODE = 'serialization_failure',
                   HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';

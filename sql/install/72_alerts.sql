@@ -208,9 +208,12 @@ BEGIN
     -- wait for concurrent inserts of these users, so that the statement
     -- below (a new snapshot under READ COMMITTED) sees their rows; a
     -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
-    -- insert that had to wait fails as a serialization failure, to be retried
-    IF calo_recon.lock_user_chains(users)
-       AND pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+    -- insert that had to wait fails as a serialization failure, to be
+    -- retried, and so does one whose snapshot misses a row of these users
+    -- committed before it took the locks (chain_snapshot_behind)
+    IF (calo_recon.lock_user_chains(users)
+        AND pg_catalog.current_setting('transaction_isolation') <> 'read committed')
+       OR calo_recon.chain_snapshot_behind(users) THEN
         RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
             USING ERRCODE = 'serialization_failure',
                   HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';

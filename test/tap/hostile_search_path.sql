@@ -403,7 +403,8 @@ INSERT INTO entry_points VALUES
        END;
      END $do$$e$),
   -- the alert sync of reconcile() and the insert-time check
-  ('alert sync internals', $$SELECT calo_recon.alert_backfill_before(), calo_recon.break_alert_detail(1, 2, 1, 0.005, 'SAR')$$),
+  ('alert sync internals', $$SELECT calo_recon.alert_backfill_before(), calo_recon.break_alert_detail(1, 2, 1, 0.005, 'SAR'),
+                                    calo_recon.chain_snapshot_behind(ARRAY['tap-hsp-1'])$$),
   ('raise_transaction_alerts', $$SELECT calo_recon.notify_alerts(r.alert_ids, r.raised_kinds)
                                  FROM calo_recon.raise_transaction_alerts(ARRAY['TAP-HSP-1'], ARRAY['tap-hsp-1'], ARRAY['chain'],
                                                                           ARRAY['{}'::pg_catalog.jsonb], ARRAY[1]) r$$),
