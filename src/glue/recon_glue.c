@@ -1144,28 +1144,31 @@ recon_sync_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp, co
 		}
 		raise_args[8] = prev->loud_users;
 		raise_args_nulls[8] = ' ';
+		/*
+		 * The open alert of each break (at most one per transaction and kind)
+		 * by the open alerts' index, break by break: an open alert of another
+		 * break would make the planner hash every open alert.
+		 */
 		recon_query_row("SELECT pg_catalog.array_agg(c.txn_id), pg_catalog.array_agg(c.user_id), "
 						"       pg_catalog.array_agg(c.finding), pg_catalog.array_agg(c.detail), "
 						"       pg_catalog.array_agg(calo_recon.finding_rank(c.finding)) "
 						"FROM unnest($1, $2, $3, $4) AS c (txn_id, user_id, finding, detail) "	/* multi-argument form: unqualified */
+						"LEFT JOIN LATERAL (SELECT a.alert_id, a.user_id, a.detail FROM calo_recon.alerts a "
+						"                   WHERE a.txn_id OPERATOR(pg_catalog.=) c.txn_id "
+						"                     AND a.alert_kind OPERATOR(pg_catalog.=) c.finding "
+						"                     AND a.resolved_at IS NULL "
+						"                   LIMIT 1) o ON true "
 						"WHERE c.user_id OPERATOR(pg_catalog.=) ANY ($9) "
-						"  AND NOT EXISTS (SELECT FROM calo_recon.alerts a "
-						"                  WHERE a.txn_id OPERATOR(pg_catalog.=) c.txn_id "
-						"                    AND a.alert_kind OPERATOR(pg_catalog.=) c.finding "
-						"                    AND a.resolved_at IS NULL "
-						"                    AND a.user_id OPERATOR(pg_catalog.=) c.user_id "
-						"                    AND a.detail OPERATOR(pg_catalog.=) c.detail) "
-						/* new or changed since the previous reconciliation */
-						"  AND (NOT EXISTS (SELECT FROM unnest($5, $6, $7, $8) AS p (txn_id, user_id, finding, detail) "
-						"                   WHERE p.txn_id OPERATOR(pg_catalog.=) c.txn_id "
-						"                     AND p.user_id OPERATOR(pg_catalog.=) c.user_id "
-						"                     AND p.finding OPERATOR(pg_catalog.=) c.finding "
-						"                     AND p.detail OPERATOR(pg_catalog.=) c.detail) "
-						/* or in place of an open alert with a stale detail */
-						"       OR EXISTS (SELECT FROM calo_recon.alerts a "
-						"                  WHERE a.txn_id OPERATOR(pg_catalog.=) c.txn_id "
-						"                    AND a.alert_kind OPERATOR(pg_catalog.=) c.finding "
-						"                    AND a.resolved_at IS NULL))",
+						/* no open alert carries it */
+						"  AND (o.alert_id IS NULL OR o.user_id IS DISTINCT FROM c.user_id "
+						"       OR o.detail OPERATOR(pg_catalog.<>) c.detail) "
+						/* and it replaces an open alert with a stale detail, or is new or changed since the previous reconciliation */
+						"  AND (o.alert_id IS NOT NULL "
+						"       OR NOT EXISTS (SELECT FROM unnest($5, $6, $7, $8) AS p (txn_id, user_id, finding, detail) "
+						"                      WHERE p.txn_id OPERATOR(pg_catalog.=) c.txn_id "
+						"                        AND p.user_id OPERATOR(pg_catalog.=) c.user_id "
+						"                        AND p.finding OPERATOR(pg_catalog.=) c.finding "
+						"                        AND p.detail OPERATOR(pg_catalog.=) c.detail))",
 						9, raise_types, raise_args, raise_args_nulls, snapshot, 5, raise, raise_nulls);
 	}
 
