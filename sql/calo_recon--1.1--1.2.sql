@@ -10000,3 +10000,567 @@ COMMENT ON COLUMN calo_recon.overdraft_episodes.first_txn_id IS 'First negative 
 COMMENT ON COLUMN calo_recon.overdraft_episodes.last_txn_id IS 'Last negative transaction of the run';
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of money per currency
+
+-- session 10 (alerts follow the reconciliation): reconcile() raises the
+-- alerts its findings call for that no open alert carries (an UPDATE, a
+-- DELETE, an upsert, a re-insert, a currency's minor unit), through the
+-- insert-time check's insert and NOTIFY, now shared; TRUNCATE and currency
+-- edits queue their users; the insert-time check fails with 40001 when a
+-- REPEATABLE READ snapshot misses a committed row of the user.  OR REPLACE
+-- keeps the grants the functions were given.
+ALTER TABLE calo_recon.pending_reconcile
+    ADD COLUMN alerts boolean NOT NULL DEFAULT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean;
+COMMENT ON COLUMN calo_recon.pending_reconcile.alerts IS
+  'calo_recon.alerts of the session that queued the entry: reconcile() raises the alerts of new breaks only for users with an entry queued while alerts were on, so a load with alerts off pages nobody later (README "Real-time alerts")';
+CREATE FUNCTION calo_recon.chain_snapshot_behind(user_ids text[]) RETURNS boolean
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'calo_recon_chain_snapshot_behind';
+COMMENT ON FUNCTION calo_recon.chain_snapshot_behind(text[]) IS
+  'Internal to the alert trigger: under REPEATABLE READ or SERIALIZABLE, true when the transaction''s snapshot misses a committed change to the stored rows of these users that a snapshot taken now sees (the chain check would compare with a stale predecessor); false under READ COMMITTED and on a Citus cluster';
+REVOKE ALL ON FUNCTION calo_recon.chain_snapshot_behind(text[]) FROM PUBLIC;
+
+-- The alerts follow the reconciliation (README "Real-time alerts"): the
+-- insert-time check (calo_recon.alert_new_transactions) raises at once, and
+-- reconcile() (so every ingest and refresh()) makes the open arithmetic,
+-- chain and out_of_range alerts of the users it walks agree with its
+-- findings: it resolves those the findings do not support and raises, through
+-- the same code as the insert-time check (raise_transaction_alerts,
+-- notify_alerts), those the findings call for that no open alert carries
+-- (src/glue/recon_glue.c, recon_sync_alerts).  So an UPDATE, a DELETE, an
+-- upsert, a TRUNCATE or a currency's new minor unit, which raise nothing at
+-- once, are alerted by the next reconciliation of their users, which the
+-- triggers below and those of sql/install/41_reconcile_queue.sql queue.
+
+-- The backfill rule's one home: a transaction logged before this instant
+-- raises no alert, by any path (NULL: calo_recon.alert_backfill_age is off).
+CREATE FUNCTION calo_recon.alert_backfill_before() RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.now() OPERATOR(pg_catalog.-) (calo_recon.ops_settings()).alert_backfill_age
+$$;
+COMMENT ON FUNCTION calo_recon.alert_backfill_before() IS
+  'now() - calo_recon.alert_backfill_age: a transaction logged before it raises no alert (a backfill of history), whether checked at insert time or by reconcile(); NULL when the setting is 0 (off)';
+REVOKE EXECUTE ON FUNCTION calo_recon.alert_backfill_before() FROM PUBLIC;
+
+-- The detail of a break's alert, as the insert-time check and reconcile()
+-- write it and reconcile() compares it with its finding.
+CREATE FUNCTION calo_recon.break_alert_detail(expected numeric, actual numeric, difference numeric,
+                                              tolerance numeric, currency text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.jsonb_build_object('expected', expected, 'actual', actual, 'difference', difference,
+                                         'tolerance', tolerance, 'currency', currency)
+$$;
+COMMENT ON FUNCTION calo_recon.break_alert_detail(numeric, numeric, numeric, numeric, text) IS
+  'detail of an arithmetic, chain or out_of_range alert: expected, actual, difference, tolerance and currency of the finding; an open alert whose detail differs from its finding''s is resolved by reconcile() and raised again';
+REVOKE EXECUTE ON FUNCTION calo_recon.break_alert_detail(numeric, numeric, numeric, numeric, text) FROM PUBLIC;
+
+-- Stores the alerts of transactions, in the order of the arrays' positions
+-- given by txn_id then rank: the one insert of the insert-time check and of
+-- reconcile().  A transaction has at most one open alert of a kind: one
+-- already open is kept (the caller resolves those it replaces first).
+CREATE FUNCTION calo_recon.raise_transaction_alerts(
+    txn_ids text[], user_ids text[], alert_kinds text[], details jsonb[], ranks integer[],
+    OUT alert_ids bigint[], OUT raised_kinds text[])
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET jit = off
+SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    backfill_before timestamptz := calo_recon.alert_backfill_before();
+    stale_ids text[];
+BEGIN
+    -- the rows logged before backfill_before raise no alert: looked up by id
+    -- (not correlated per row: a Citus cluster cannot run that)
+    IF backfill_before IS NOT NULL THEN
+        SELECT pg_catalog.array_agg(t.txn_id) INTO stale_ids
+        FROM calo_recon.transactions t
+        WHERE t.txn_id IN (SELECT pg_catalog.unnest(txn_ids)) AND t.logged_at < backfill_before;
+    END IF;
+    WITH stored AS (
+        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+        SELECT f.txn_id, f.user_id, f.alert_kind, f.detail
+        FROM unnest(txn_ids, user_ids, alert_kinds, details, ranks)  -- multi-argument form: unqualified
+             AS f (txn_id, user_id, alert_kind, detail, ord)
+        WHERE f.txn_id NOT IN (SELECT pg_catalog.unnest(stale_ids))
+        ORDER BY f.txn_id, f.ord NULLS LAST
+        ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+        RETURNING alert_id, alert_kind
+    )
+    SELECT coalesce(pg_catalog.array_agg(s.alert_id ORDER BY s.alert_id), '{}'),
+           coalesce(pg_catalog.array_agg(s.alert_kind ORDER BY s.alert_id), '{}')
+    INTO alert_ids, raised_kinds FROM stored s;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.raise_transaction_alerts(text[], text[], text[], jsonb[], integer[]) IS
+  'Internal to the insert-time check and reconcile(): stores one alert per position of the arrays (transaction, user, kind, detail, rank: ordered by transaction then rank), none for a transaction logged before alert_backfill_before() nor where the transaction has an open alert of the kind; returns the ids and kinds stored, for notify_alerts()';
+REVOKE EXECUTE ON FUNCTION calo_recon.raise_transaction_alerts(text[], text[], text[], jsonb[], integer[]) FROM PUBLIC;
+
+-- The one NOTIFY of a statement that raised alerts of transactions.
+CREATE FUNCTION calo_recon.notify_alerts(alert_ids bigint[], alert_kinds text[]) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pg_catalog.cardinality(alert_ids) > 0 THEN
+        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(alert_ids, alert_kinds));
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.notify_alerts(bigint[], text[]) IS
+  'Internal to the insert-time check and reconcile(): one NOTIFY calo_recon_alerts (payload alerts_notice) for the alerts a statement raised, none when it raised none';
+REVOKE EXECUTE ON FUNCTION calo_recon.notify_alerts(bigint[], text[]) FROM PUBLIC;
+
+-- TRUNCATE removes every transaction at once, with no transition table: the
+-- users the last reconciliation knew (findings, report totals) and those of
+-- open alerts are queued, so that refresh() clears their findings and
+-- report rows, and the open alerts of the removed transactions are resolved
+-- now.  Disabled on a Citus cluster (citus_layout), whose shards cannot reach
+-- the alerts: there reconcile() everyone after a TRUNCATE.
+CREATE FUNCTION calo_recon.track_truncated_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    users text[];
+BEGIN
+    SELECT pg_catalog.array_agg(u.user_id) INTO users
+    FROM (SELECT f.user_id FROM calo_recon.reconciliation_findings f
+          UNION SELECT ut.user_id FROM calo_recon.user_totals ut
+          UNION SELECT a.user_id FROM calo_recon.alerts a
+                WHERE a.resolved_at IS NULL AND a.txn_id IS NOT NULL AND a.user_id IS NOT NULL) u;
+    INSERT INTO calo_recon.pending_reconcile (user_id)
+    SELECT u.user_id FROM pg_catalog.unnest(users) AS u (user_id);
+    UPDATE calo_recon.alerts a
+    SET resolved_at = pg_catalog.now(),
+        resolution = 'the transaction was removed by TRUNCATE calo_recon.transactions'
+    WHERE a.resolved_at IS NULL AND a.txn_id IS NOT NULL
+      AND a.alert_kind IN (SELECT k.alert_kind FROM calo_recon.alert_kinds k WHERE k.raised_by = 'insert');
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.track_truncated_transactions() IS
+  'Trigger: after TRUNCATE calo_recon.transactions, queues in pending_reconcile the users of the findings, report totals and open alerts, and resolves the open insert-time alerts of transactions (resolution: removed by TRUNCATE)';
+REVOKE ALL ON FUNCTION calo_recon.track_truncated_transactions() FROM PUBLIC;
+CREATE TRIGGER transactions_track_truncated
+    AFTER TRUNCATE ON calo_recon.transactions
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_truncated_transactions();
+
+-- A currency's minor unit is its tolerance and rounding: a statement that
+-- changes it (or adds or removes a currency: an unknown one counts with 2
+-- decimals) queues the users with transactions in it.  It runs with the
+-- writer's rights: grant_role() lets operators, who edit currencies, queue
+-- users.  Disabled on a Citus cluster (citus_layout), where currencies is a
+-- reference table: there reconcile() everyone after such an edit.
+CREATE FUNCTION calo_recon.track_currency_changes() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    codes text[];
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        SELECT pg_catalog.array_agg(DISTINCT c.code) INTO codes
+        FROM ((SELECT o.code, o.minor_unit FROM old_rows o EXCEPT SELECT n.code, n.minor_unit FROM new_rows n)
+              UNION ALL
+              (SELECT n.code, n.minor_unit FROM new_rows n EXCEPT SELECT o.code, o.minor_unit FROM old_rows o)) c;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT pg_catalog.array_agg(n.code) INTO codes FROM new_rows n;
+    ELSE
+        SELECT pg_catalog.array_agg(o.code) INTO codes FROM old_rows o;
+    END IF;
+    IF codes IS NOT NULL THEN
+        INSERT INTO calo_recon.pending_reconcile (user_id)
+        SELECT DISTINCT t.user_id FROM calo_recon.transactions t
+        WHERE t.currency OPERATOR(pg_catalog.=) ANY (codes);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.track_currency_changes() IS
+  'Trigger: queues in pending_reconcile the users with transactions in a currency whose minor unit a statement set, changed or removed, so that the next reconciliation applies its tolerance';
+REVOKE ALL ON FUNCTION calo_recon.track_currency_changes() FROM PUBLIC;
+-- one trigger per event: a trigger with transition tables has one event
+CREATE TRIGGER currencies_track_inserted
+    AFTER INSERT ON calo_recon.currencies
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_currency_changes();
+CREATE TRIGGER currencies_track_updated
+    AFTER UPDATE ON calo_recon.currencies
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_currency_changes();
+CREATE TRIGGER currencies_track_deleted
+    AFTER DELETE ON calo_recon.currencies
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_currency_changes();
+
+CREATE OR REPLACE FUNCTION calo_recon.alert_new_transactions() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off SET plan_cache_mode = force_custom_plan AS $$
+DECLARE
+    users text[];
+    first_new timestamptz[];
+    new_ids text[];
+    -- the new rows logged since backfill_before, and the walk's rows before it
+    fresh_ids text[];
+    -- the new rows the amount rule is asked about: only a row above the
+    -- lowest threshold can be above its own (a million-row COPY probed
+    -- amount_rule_hits a million times by primary key)
+    rule_ids text[];
+    lowest_threshold numeric;
+    model record;
+    model_users text[];
+    -- rows logged before it raise no alert (a backfill of history)
+    backfill_before timestamptz;
+    raised_ids bigint[] := '{}';
+    raised_kinds text[] := '{}';
+    stored_ids bigint[];
+    stored_kinds text[];
+    found_txns text[];
+    found_users text[];
+    found_kinds text[];
+    found_details jsonb[];
+    found_ranks integer[];
+    rechecked text[];
+BEGIN
+    IF NOT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean THEN
+        RETURN NULL;
+    END IF;
+    IF calo_recon.alert_check_deferred() THEN
+        INSERT INTO calo_recon.alert_queue (user_id, txn_id)
+        SELECT n.user_id, n.txn_id FROM new_rows n;
+        RETURN NULL;
+    END IF;
+    -- read only by a check that runs: a deferred one (each file of
+    -- ingest_file) stops above
+    lowest_threshold := (SELECT pg_catalog.min(a.threshold) FROM calo_recon.amount_thresholds a);
+    backfill_before := calo_recon.alert_backfill_before();
+
+    -- each user of the new rows with its earliest new instant: where the
+    -- walk starts re-checking
+    SELECT pg_catalog.array_agg(u.user_id), pg_catalog.array_agg(u.first_new)
+    INTO users, first_new
+    FROM (SELECT n.user_id, pg_catalog.min(n.logged_at) AS first_new
+          FROM new_rows n GROUP BY n.user_id) u;
+
+    -- wait for concurrent inserts of these users, so that the statement
+    -- below (a new snapshot under READ COMMITTED) sees their rows; a
+    -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
+    -- insert that had to wait fails as a serialization failure, to be
+    -- retried, and so does one whose snapshot misses a row of these users
+    -- committed before it took the locks (chain_snapshot_behind)
+    IF (calo_recon.lock_user_chains(users)
+        AND pg_catalog.current_setting('transaction_isolation') <> 'read committed')
+       OR calo_recon.chain_snapshot_behind(users) THEN
+        RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';
+    END IF;
+
+    -- the walk of reconcile() over the stored rows (chain order and rules in
+    -- C, each row against its predecessor in chain order): the findings of
+    -- the new rows, and the chain findings of the stored rows after them,
+    -- whose predecessor may now be a new row
+    SELECT pg_catalog.array_agg(n.txn_id),
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE backfill_before IS NULL OR n.logged_at >= backfill_before),
+           pg_catalog.array_agg(n.txn_id) FILTER (WHERE (backfill_before IS NULL OR n.logged_at >= backfill_before)
+                                                  AND n.amount > lowest_threshold)
+    INTO new_ids, fresh_ids, rule_ids FROM new_rows n;
+    WITH walked AS MATERIALIZED (
+        SELECT f.* FROM calo_recon.chain_findings_since(users, first_new, new_ids) f
+    ), found AS (
+        SELECT w.txn_id, w.user_id, w.finding AS alert_kind,
+               CASE w.finding
+                   -- actual is new_balance, unless it is beyond the walk's range
+                   WHEN 'overdraft' THEN pg_catalog.jsonb_build_object(
+                       'new_balance', coalesce(w.actual, (SELECT n.new_balance FROM new_rows n
+                                                          WHERE n.txn_id = w.txn_id)),
+                       'currency', w.currency)
+                   ELSE calo_recon.break_alert_detail(w.expected, w.actual, w.difference, w.tolerance, w.currency)
+               END AS detail,
+               calo_recon.finding_rank(w.finding) AS ord
+        FROM walked w
+        WHERE (w.is_new AND (calo_recon.is_break(w.finding) OR w.finding = 'overdraft'))
+           OR (NOT w.is_new AND w.finding = 'chain')
+    )
+    SELECT (SELECT pg_catalog.array_agg(DISTINCT w.txn_id) FROM walked w WHERE NOT w.is_new),
+           pg_catalog.array_agg(found.txn_id), pg_catalog.array_agg(found.user_id),
+           pg_catalog.array_agg(found.alert_kind), pg_catalog.array_agg(found.detail),
+           pg_catalog.array_agg(found.ord)
+    INTO rechecked, found_txns, found_users, found_kinds, found_details, found_ranks
+    FROM found;
+
+    -- an open chain alert of a re-checked row that the walk no longer makes,
+    -- with that detail (another predecessor), is resolved before the new one
+    -- is raised
+    IF rechecked IS NOT NULL THEN
+        UPDATE calo_recon.alerts a
+        SET resolved_at = pg_catalog.now(),
+            resolution = CASE WHEN a.txn_id = ANY (found_txns)
+                              THEN 'chain re-checked after an out-of-order insert: a break against another predecessor in chain order, raised as a new alert'
+                              ELSE 'chain re-checked after an out-of-order insert: old_balance follows the predecessor in chain order'
+                         END
+        WHERE a.txn_id = ANY (rechecked) AND a.alert_kind = 'chain' AND a.resolved_at IS NULL
+          AND NOT EXISTS (SELECT FROM unnest(found_txns, found_kinds, found_details) AS f(txn_id, kind, detail)  -- multi-argument form: unqualified
+                          WHERE f.txn_id = a.txn_id AND f.kind = 'chain' AND f.detail = a.detail);
+    END IF;
+
+    -- so is an open alert of the walk's kinds on a new row's id that the
+    -- walk does not make with that user and detail: a row of that id was
+    -- deleted and stored again (README "Real-time alerts"); = ANY: the open
+    -- alerts' index for a few rows
+    UPDATE calo_recon.alerts a
+    SET resolved_at = pg_catalog.now(),
+        resolution = CASE WHEN EXISTS (SELECT FROM unnest(found_txns, found_kinds) AS f(txn_id, kind)  -- multi-argument form: unqualified
+                                       WHERE f.txn_id = a.txn_id AND f.kind = a.alert_kind)
+                          THEN 'the transaction was stored again with another finding of this kind, raised as a new alert'
+                          ELSE 'the transaction was stored again without this finding'
+                     END
+    WHERE a.txn_id = ANY (new_ids) AND a.resolved_at IS NULL
+      AND (calo_recon.is_break(a.alert_kind) OR a.alert_kind = 'overdraft')
+      AND NOT EXISTS (SELECT FROM unnest(found_txns, found_users, found_kinds, found_details)  -- multi-argument form: unqualified
+                             AS f(txn_id, user_id, kind, detail)
+                      WHERE f.txn_id = a.txn_id AND f.kind = a.alert_kind AND f.user_id = a.user_id
+                        AND f.detail = a.detail);
+
+    -- the walk's findings and the amount rule, through the insert of
+    -- reconcile() too (raise_transaction_alerts: none for the rows logged
+    -- before alert_backfill_before())
+    SELECT r.alert_ids, r.raised_kinds INTO stored_ids, stored_kinds
+    FROM (SELECT coalesce(found_txns, '{}') || coalesce(pg_catalog.array_agg(h.txn_id), '{}') AS txn_ids,
+                 coalesce(found_users, '{}') || coalesce(pg_catalog.array_agg(h.user_id), '{}') AS user_ids,
+                 coalesce(found_kinds, '{}') || coalesce(pg_catalog.array_agg('amount_rule'::text), '{}') AS kinds,
+                 coalesce(found_details, '{}')
+                   || coalesce(pg_catalog.array_agg(pg_catalog.jsonb_build_object('amount', h.amount, 'threshold', h.threshold,
+                                                                                  'currency', h.currency)), '{}') AS details,
+                 -- the amount rule after the walk's findings
+                 coalesce(found_ranks, '{}') || coalesce(pg_catalog.array_agg(NULL::integer), '{}') AS ranks
+          FROM calo_recon.amount_rule_hits h
+          -- the ids, not a join to new_rows: Citus cannot read a transition
+          -- table in a query over a distributed table (README "Scaling out
+          -- with Citus"); IN (unnest), not = ANY: a hashed semi-join for a
+          -- bulk insert's many ids.  The view decides; it is asked only about
+          -- rule_ids
+          WHERE h.txn_id IN (SELECT pg_catalog.unnest(rule_ids))) f
+    CROSS JOIN LATERAL calo_recon.raise_transaction_alerts(f.txn_ids, f.user_ids, f.kinds, f.details, f.ranks) r;
+    raised_ids := raised_ids || stored_ids;
+    raised_kinds := raised_kinds || stored_kinds;
+
+    -- each active model, through the scoring path of score_transactions()
+    -- (calo_recon.model_scores: only the users of the new rows are read and
+    -- walked, and only the new rows scored), alerts the new rows that
+    -- calo_recon.transaction_models gives it (no model part in partial builds)
+    IF pg_catalog.to_regclass('calo_recon.models') IS NOT NULL THEN
+        FOR model IN SELECT m.* FROM calo_recon.models m WHERE m.active ORDER BY m.model_id LOOP
+            CONTINUE WHEN model.features IS DISTINCT FROM calo_recon.transaction_feature_names();
+            SELECT pg_catalog.array_agg(DISTINCT tm.user_id) INTO model_users
+            FROM calo_recon.transaction_models tm
+            WHERE tm.txn_id IN (SELECT pg_catalog.unnest(new_ids)) AND tm.model_id = model.model_id;
+            CONTINUE WHEN model_users IS NULL;
+            WITH stored AS (
+                INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
+                SELECT s.txn_id, s.user_id, 'model',
+                       pg_catalog.jsonb_build_object('score', s.score, 'threshold', model.threshold,
+                                                     'model_id', model.model_id, 'model_name', model.model_name)
+                FROM calo_recon.model_scores(model.model_id, model_users, coalesce(fresh_ids, '{}')) s
+                JOIN calo_recon.transaction_models tm ON tm.txn_id = s.txn_id AND tm.model_id = model.model_id
+                WHERE s.flagged AND s.txn_id IN (SELECT pg_catalog.unnest(fresh_ids))
+                ORDER BY s.txn_id
+                ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
+                RETURNING alert_id, alert_kind
+            )
+            SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
+                   raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
+            INTO raised_ids, raised_kinds FROM stored;
+        END LOOP;
+    END IF;
+
+    -- one notification for the statement, with the count (the alert ids
+    -- keep NOTIFY from folding two statements' equal payloads)
+    PERFORM calo_recon.notify_alerts(raised_ids, raised_kinds);
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    -- what those views run with the reader's rights that reads a table (so
+    -- not PUBLIC's): the report totals of the users still queued, from
+    -- their transactions (README "Reconciliation")
+    view_functions text[] := ARRAY['user_figures(text[], timestamptz, timestamptz)',
+                                   'user_day_figures(text[])', 'user_overdraft_episodes(text[])'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed', 'alert_queued'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    -- a write of an analyst or an operator to an input of the anomalies
+    -- (a verdict, a threshold, the active model) notes itself through a
+    -- trigger that runs with the writer's rights (daily_summary's counts)
+    note_changes text := 'GRANT INSERT (changed_table) ON calo_recon.anomaly_input_changes TO %I';
+    -- an operator's edit of a currency's minor unit queues the users with
+    -- transactions in it through a trigger that runs with the writer's
+    -- rights (track_currency_changes)
+    queue_users text := 'GRANT INSERT (user_id) ON calo_recon.pending_reconcile TO %I';
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.health_figures() TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+    IF kind <> 'monitor' THEN
+        FOREACH name IN ARRAY view_functions LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION calo_recon.%s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
+    END IF;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name)
+            || format(note_changes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format(note_changes, role_name)
+            || format(queue_users, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION calo_recon.citus_layout()
+RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[], enabled_triggers name[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('calo_recon.transactions'::regclass, 'distributed',
+            '{transactions_alert,transactions_anomaly_input,transactions_track_truncated}'::name[],
+            '{transactions_alert_queue}'::name[]),
+           ('calo_recon.shard_anchors', 'distributed', '{}', '{}'),
+           ('calo_recon.balance_errors', 'distributed', '{}', '{}'),
+           ('calo_recon.negative_balance_rejections', 'distributed', '{}', '{}'),
+           ('calo_recon.reconciliation_findings', 'distributed', '{}', '{}'),
+           ('calo_recon.pending_reconcile', 'distributed', '{}', '{}'),
+           ('calo_recon.alert_queue', 'distributed', '{}', '{}'),
+           -- the report totals reconcile_placement() writes per shard group;
+           -- day_totals (per currency and day) stays on the coordinator,
+           -- where reconcile() sums user_day_totals again after the shards
+           ('calo_recon.user_totals', 'distributed', '{}', '{}'),
+           ('calo_recon.user_day_totals', 'distributed', '{}', '{}'),
+           ('calo_recon.overdraft_episode_totals', 'distributed', '{}', '{}'),
+           -- the scores beside their transactions, written per shard group
+           -- by score_placement(); daily_summary counts live on a cluster
+           ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}', '{}'),
+           -- its override trigger replaces the built-in row on each placement
+           -- (the queueing of a currency's users after an edit cannot reach
+           -- the shards from a placement: reconcile() everyone instead)
+           ('calo_recon.currencies', 'reference',
+            '{currencies_track_inserted,currencies_track_updated,currencies_track_deleted}', '{}')
+$$;
+
+-- a cluster distributed before: the new triggers cannot run there (citus_layout)
+DO $do$
+BEGIN
+    IF calo_recon.is_distributed() THEN
+        ALTER TABLE calo_recon.transactions DISABLE TRIGGER transactions_track_truncated;
+        ALTER TABLE calo_recon.currencies DISABLE TRIGGER currencies_track_inserted;
+        ALTER TABLE calo_recon.currencies DISABLE TRIGGER currencies_track_updated;
+        ALTER TABLE calo_recon.currencies DISABLE TRIGGER currencies_track_deleted;
+    END IF;
+END
+$do$;
+-- the roles granted before: their rights on the new functions, operators'
+-- queueing of a currency's users
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of session 10 alerts follow the reconciliation

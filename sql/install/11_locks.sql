@@ -30,3 +30,10 @@ AS 'MODULE_PATHNAME', 'calo_recon_lock_user_chains';
 COMMENT ON FUNCTION calo_recon.lock_user_chains(text[]) IS
   'Internal: waits for the chain locks of these users (256 stripes, ascending) until the end of the transaction, so that a concurrent insert of the same user commits first and is seen; true when it had to wait';
 REVOKE ALL ON FUNCTION calo_recon.lock_user_chains(text[]) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.chain_snapshot_behind(user_ids text[]) RETURNS boolean
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'calo_recon_chain_snapshot_behind';
+COMMENT ON FUNCTION calo_recon.chain_snapshot_behind(text[]) IS
+  'Internal to the alert trigger: under REPEATABLE READ or SERIALIZABLE, true when the transaction''s snapshot misses a committed change to the stored rows of these users that a snapshot taken now sees (the chain check would compare with a stale predecessor); false under READ COMMITTED and on a Citus cluster';
+REVOKE ALL ON FUNCTION calo_recon.chain_snapshot_behind(text[]) FROM PUBLIC;

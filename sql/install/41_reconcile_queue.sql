@@ -13,16 +13,22 @@
 -- committed during a run stays for the next one.  A single row per user
 -- would be lost: the insert finds the committed row and adds none, a
 -- reconcile deletes it, the insert commits.
+-- Each entry keeps whether calo_recon.alerts was on in the session that
+-- queued it: reconcile() raises alerts only for users queued with alerts on
+-- (src/glue/recon_glue.c, recon_sync_alerts).
 -- Not dumped: a restore queues every restored transaction again, so the first
 -- refresh() after it reconciles everyone once more.
 CREATE TABLE calo_recon.pending_reconcile (
     entry_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    user_id   text   NOT NULL
+    user_id   text   NOT NULL,
+    alerts    boolean NOT NULL DEFAULT coalesce(pg_catalog.current_setting('calo_recon.alerts', true), 'on')::boolean
 );
 COMMENT ON TABLE calo_recon.pending_reconcile IS
   'Users with transactions inserted since they were last reconciled, one entry per inserting statement and user; reconcile() deletes the entries of the users it reconciles';
 COMMENT ON COLUMN calo_recon.pending_reconcile.entry_id IS 'Surrogate key of the entry';
 COMMENT ON COLUMN calo_recon.pending_reconcile.user_id IS 'Wallet owner to be reconciled';
+COMMENT ON COLUMN calo_recon.pending_reconcile.alerts IS
+  'calo_recon.alerts of the session that queued the entry: reconcile() raises the alerts of new breaks only for users with an entry queued while alerts were on, so a load with alerts off pages nobody later (README "Real-time alerts")';
 
 -- A bulk load of a million rows queues only its distinct users.
 -- jit off: compiling the plan over a large transition table costs more

@@ -12,7 +12,9 @@
 -- too, raises their chain breaks and resolves the chain alerts it no longer
 -- makes (resolved_at, resolution); reconcile() resolves the arithmetic,
 -- chain and out_of_range alerts of the users it walks that its findings do
--- not support.  A transaction has at most one open alert of a kind.  Inserts of the same user are serialized by
+-- not support, and raises those they call for through the same insert and
+-- NOTIFY (sql/install/79_alert_sync.sql).  A transaction has at most one
+-- open alert of a kind.  Inserts of the same user are serialized by
 -- the chain locks (src/glue/locks.h): the chain check of a row waits for a
 -- concurrent insert of that user to end and then sees its row, as reconcile()
 -- will.  Restore a dump with alerts off
@@ -168,13 +170,14 @@ DECLARE
     -- amount_rule_hits a million times by primary key)
     rule_ids text[];
     lowest_threshold numeric;
-    stale_ids text[];
     model record;
     model_users text[];
     -- rows logged before it raise no alert (a backfill of history)
     backfill_before timestamptz;
     raised_ids bigint[] := '{}';
     raised_kinds text[] := '{}';
+    stored_ids bigint[];
+    stored_kinds text[];
     found_txns text[];
     found_users text[];
     found_kinds text[];
@@ -193,7 +196,7 @@ BEGIN
     -- read only by a check that runs: a deferred one (each file of
     -- ingest_file) stops above
     lowest_threshold := (SELECT pg_catalog.min(a.threshold) FROM calo_recon.amount_thresholds a);
-    backfill_before := pg_catalog.now() - (calo_recon.ops_settings()).alert_backfill_age;
+    backfill_before := calo_recon.alert_backfill_before();
 
     -- each user of the new rows with its earliest new instant: where the
     -- walk starts re-checking
@@ -205,9 +208,12 @@ BEGIN
     -- wait for concurrent inserts of these users, so that the statement
     -- below (a new snapshot under READ COMMITTED) sees their rows; a
     -- REPEATABLE READ or SERIALIZABLE snapshot cannot see them, so such an
-    -- insert that had to wait fails as a serialization failure, to be retried
-    IF calo_recon.lock_user_chains(users)
-       AND pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+    -- insert that had to wait fails as a serialization failure, to be
+    -- retried, and so does one whose snapshot misses a row of these users
+    -- committed before it took the locks (chain_snapshot_behind)
+    IF (calo_recon.lock_user_chains(users)
+        AND pg_catalog.current_setting('transaction_isolation') <> 'read committed')
+       OR calo_recon.chain_snapshot_behind(users) THEN
         RAISE EXCEPTION 'could not check the chain of a transaction: a concurrent insert of the same user ended after this transaction''s snapshot was taken'
             USING ERRCODE = 'serialization_failure',
                   HINT = 'Retry the transaction; the chain alert needs the user''s previous transaction.';
@@ -232,9 +238,7 @@ BEGIN
                        'new_balance', coalesce(w.actual, (SELECT n.new_balance FROM new_rows n
                                                           WHERE n.txn_id = w.txn_id)),
                        'currency', w.currency)
-                   ELSE pg_catalog.jsonb_build_object('expected', w.expected, 'actual', w.actual,
-                                                      'difference', w.difference, 'tolerance', w.tolerance,
-                                                      'currency', w.currency)
+                   ELSE calo_recon.break_alert_detail(w.expected, w.actual, w.difference, w.tolerance, w.currency)
                END AS detail,
                calo_recon.finding_rank(w.finding) AS ord
         FROM walked w
@@ -263,43 +267,46 @@ BEGIN
                           WHERE f.txn_id = a.txn_id AND f.kind = 'chain' AND f.detail = a.detail);
     END IF;
 
-    -- the walk's rows logged before backfill_before raise no alert: looked
-    -- up by id (not correlated per row: a Citus cluster cannot run that)
-    IF backfill_before IS NOT NULL THEN
-        SELECT pg_catalog.array_agg(t.txn_id) INTO stale_ids
-        FROM calo_recon.transactions t
-        WHERE t.txn_id IN (SELECT pg_catalog.unnest(found_txns)) AND t.logged_at < backfill_before;
-    END IF;
+    -- so is an open alert of the walk's kinds on a new row's id that the
+    -- walk does not make with that user and detail: a row of that id was
+    -- deleted and stored again (README "Real-time alerts"); = ANY: the open
+    -- alerts' index for a few rows
+    UPDATE calo_recon.alerts a
+    SET resolved_at = pg_catalog.now(),
+        resolution = CASE WHEN EXISTS (SELECT FROM unnest(found_txns, found_kinds) AS f(txn_id, kind)  -- multi-argument form: unqualified
+                                       WHERE f.txn_id = a.txn_id AND f.kind = a.alert_kind)
+                          THEN 'the transaction was stored again with another finding of this kind, raised as a new alert'
+                          ELSE 'the transaction was stored again without this finding'
+                     END
+    WHERE a.txn_id = ANY (new_ids) AND a.resolved_at IS NULL
+      AND (calo_recon.is_break(a.alert_kind) OR a.alert_kind = 'overdraft')
+      AND NOT EXISTS (SELECT FROM unnest(found_txns, found_users, found_kinds, found_details)  -- multi-argument form: unqualified
+                             AS f(txn_id, user_id, kind, detail)
+                      WHERE f.txn_id = a.txn_id AND f.kind = a.alert_kind AND f.user_id = a.user_id
+                        AND f.detail = a.detail);
 
-    -- the new alerts and the amount rule
-    WITH found AS (
-        SELECT f.txn_id, f.user_id, f.alert_kind, f.detail, f.ord
-        FROM unnest(found_txns, found_users, found_kinds, found_details, found_ranks)  -- multi-argument form: unqualified
-             AS f(txn_id, user_id, alert_kind, detail, ord)
-        UNION ALL
-        SELECT h.txn_id, h.user_id, 'amount_rule',
-               pg_catalog.jsonb_build_object('amount', h.amount, 'threshold', h.threshold,
-                                             'currency', h.currency),
-               NULL::integer  -- after the walk's findings
-        FROM calo_recon.amount_rule_hits h
-        -- the ids, not a join to new_rows: Citus cannot read a transition
-        -- table in a query over a distributed table (README "Scaling out
-        -- with Citus"); IN (unnest), not = ANY: a hashed semi-join for a
-        -- bulk insert's many ids.  The view decides; it is asked only about
-        -- rule_ids
-        WHERE h.txn_id IN (SELECT pg_catalog.unnest(rule_ids))
-    ), stored AS (
-        INSERT INTO calo_recon.alerts (txn_id, user_id, alert_kind, detail)
-        SELECT found.txn_id, found.user_id, found.alert_kind, found.detail
-        FROM found
-        WHERE found.txn_id NOT IN (SELECT pg_catalog.unnest(stale_ids))
-        ORDER BY found.txn_id, found.ord NULLS LAST
-        ON CONFLICT (txn_id, alert_kind) WHERE resolved_at IS NULL DO NOTHING
-        RETURNING alert_id, alert_kind
-    )
-    SELECT raised_ids || pg_catalog.array_agg(stored.alert_id ORDER BY stored.alert_id),
-           raised_kinds || pg_catalog.array_agg(stored.alert_kind ORDER BY stored.alert_id)
-    INTO raised_ids, raised_kinds FROM stored;
+    -- the walk's findings and the amount rule, through the insert of
+    -- reconcile() too (raise_transaction_alerts: none for the rows logged
+    -- before alert_backfill_before())
+    SELECT r.alert_ids, r.raised_kinds INTO stored_ids, stored_kinds
+    FROM (SELECT coalesce(found_txns, '{}') || coalesce(pg_catalog.array_agg(h.txn_id), '{}') AS txn_ids,
+                 coalesce(found_users, '{}') || coalesce(pg_catalog.array_agg(h.user_id), '{}') AS user_ids,
+                 coalesce(found_kinds, '{}') || coalesce(pg_catalog.array_agg('amount_rule'::text), '{}') AS kinds,
+                 coalesce(found_details, '{}')
+                   || coalesce(pg_catalog.array_agg(pg_catalog.jsonb_build_object('amount', h.amount, 'threshold', h.threshold,
+                                                                                  'currency', h.currency)), '{}') AS details,
+                 -- the amount rule after the walk's findings
+                 coalesce(found_ranks, '{}') || coalesce(pg_catalog.array_agg(NULL::integer), '{}') AS ranks
+          FROM calo_recon.amount_rule_hits h
+          -- the ids, not a join to new_rows: Citus cannot read a transition
+          -- table in a query over a distributed table (README "Scaling out
+          -- with Citus"); IN (unnest), not = ANY: a hashed semi-join for a
+          -- bulk insert's many ids.  The view decides; it is asked only about
+          -- rule_ids
+          WHERE h.txn_id IN (SELECT pg_catalog.unnest(rule_ids))) f
+    CROSS JOIN LATERAL calo_recon.raise_transaction_alerts(f.txn_ids, f.user_ids, f.kinds, f.details, f.ranks) r;
+    raised_ids := raised_ids || stored_ids;
+    raised_kinds := raised_kinds || stored_kinds;
 
     -- each active model, through the scoring path of score_transactions()
     -- (calo_recon.model_scores: only the users of the new rows are read and
@@ -332,9 +339,7 @@ BEGIN
 
     -- one notification for the statement, with the count (the alert ids
     -- keep NOTIFY from folding two statements' equal payloads)
-    IF pg_catalog.cardinality(raised_ids) > 0 THEN
-        PERFORM pg_catalog.pg_notify('calo_recon_alerts', calo_recon.alerts_notice(raised_ids, raised_kinds));
-    END IF;
+    PERFORM calo_recon.notify_alerts(raised_ids, raised_kinds);
     RETURN NULL;
 END;
 $$;

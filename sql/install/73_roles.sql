@@ -185,6 +185,10 @@ DECLARE
     -- (a verdict, a threshold, the active model) notes itself through a
     -- trigger that runs with the writer's rights (daily_summary's counts)
     note_changes text := 'GRANT INSERT (changed_table) ON calo_recon.anomaly_input_changes TO %I';
+    -- an operator's edit of a currency's minor unit queues the users with
+    -- transactions in it through a trigger that runs with the writer's
+    -- rights (track_currency_changes)
+    queue_users text := 'GRANT INSERT (user_id) ON calo_recon.pending_reconcile TO %I';
     routine regprocedure;
     name text;
 BEGIN
@@ -255,7 +259,8 @@ BEGIN
         statements := statements
             || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
             || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
-            || format(note_changes, role_name);
+            || format(note_changes, role_name)
+            || format(queue_users, role_name);
         FOREACH name IN ARRAY operator_writes LOOP
             statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
                                                pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);

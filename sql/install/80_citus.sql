@@ -197,7 +197,8 @@ RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[], en
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    VALUES ('calo_recon.transactions'::regclass, 'distributed', '{transactions_alert,transactions_anomaly_input}'::name[],
+    VALUES ('calo_recon.transactions'::regclass, 'distributed',
+            '{transactions_alert,transactions_anomaly_input,transactions_track_truncated}'::name[],
             '{transactions_alert_queue}'::name[]),
            ('calo_recon.shard_anchors', 'distributed', '{}', '{}'),
            ('calo_recon.balance_errors', 'distributed', '{}', '{}'),
@@ -215,7 +216,10 @@ AS $$
            -- by score_placement(); daily_summary counts live on a cluster
            ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}', '{}'),
            -- its override trigger replaces the built-in row on each placement
-           ('calo_recon.currencies', 'reference', '{}', '{}')
+           -- (the queueing of a currency's users after an edit cannot reach
+           -- the shards from a placement: reconcile() everyone instead)
+           ('calo_recon.currencies', 'reference',
+            '{currencies_track_inserted,currencies_track_updated,currencies_track_deleted}', '{}')
 $$;
 COMMENT ON FUNCTION calo_recon.citus_layout() IS
   'What distribute() does with each table on a Citus cluster: distributed (hash by user_id, colocated with transactions) or reference (a copy on every node), the triggers it disables there and those (installed disabled) it enables; tables not listed stay on the coordinator';

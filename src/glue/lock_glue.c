@@ -5,9 +5,13 @@
  *   calo_recon.try_lock_writer()           takes it when free, else false
  *   calo_recon.writer_lock_holder()        who holds it: process, state, statement
  *   calo_recon.lock_user_chains(text[])    the chain locks of these users
+ *   calo_recon.chain_snapshot_behind(text[]) whether this transaction's
+ *                                          snapshot misses committed rows of them
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -17,7 +21,10 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
+#include "citus_glue.h"
 #include "locks.h"
 
 /*
@@ -33,6 +40,7 @@ PG_FUNCTION_INFO_V1(calo_recon_lock_writer);
 PG_FUNCTION_INFO_V1(calo_recon_try_lock_writer);
 PG_FUNCTION_INFO_V1(calo_recon_writer_lock_holder);
 PG_FUNCTION_INFO_V1(calo_recon_lock_user_chains);
+PG_FUNCTION_INFO_V1(calo_recon_chain_snapshot_behind);
 
 /* the local transaction that last took chain locks in this backend */
 static LocalTransactionId chain_locks_taken_in = InvalidLocalTransactionId;
@@ -207,4 +215,60 @@ calo_recon_lock_user_chains(PG_FUNCTION_ARGS)
 		chain_locks_taken_in = MyProc->lxid;
 	pfree(stripes);
 	PG_RETURN_BOOL(waited);
+}
+
+/*
+ * calo_recon.chain_snapshot_behind(user_ids text[]): under REPEATABLE READ or
+ * SERIALIZABLE, whether the transaction's snapshot reads the stored rows of
+ * these users differently from a snapshot taken now: a row committed since
+ * it was taken (or deleted or updated since) that the chain check would
+ * miss, although the chain locks did not have to wait for it (README
+ * "Real-time alerts"; test/specs/alert_chain.spec).  Called once the chain
+ * locks are held, so no insert of these users can commit in between.  The
+ * rows' tids under both snapshots, the transaction's own rows included in
+ * both.  false under READ COMMITTED (each statement reads a new snapshot)
+ * and on a Citus cluster (its shards are read with their nodes' snapshots).
+ */
+Datum
+calo_recon_chain_snapshot_behind(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1];
+	SPIPlanPtr	plan;
+	char	   *seen[2] = {NULL, NULL};
+	Snapshot	snapshots[2];
+	Oid			relid;
+	int			i;
+	bool		behind;
+
+	if (PG_ARGISNULL(0) || !IsolationUsesXactSnapshot())
+		PG_RETURN_BOOL(false);
+	relid = get_relname_relid("transactions", get_namespace_oid("calo_recon", false));
+	if (!OidIsValid(relid) || calo_citus_is_distributed(relid))
+		PG_RETURN_BOOL(false);
+	args[0] = PG_GETARG_DATUM(0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "calo_recon: SPI_connect failed");
+	plan = SPI_prepare("SELECT pg_catalog.array_agg(t.ctid ORDER BY t.ctid)::pg_catalog.text "
+					   "FROM calo_recon.transactions t "
+					   "WHERE t.user_id OPERATOR(pg_catalog.=) ANY ($1)",
+					   1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	/* the transaction's snapshot, and one taken now (copied: it is reused) */
+	snapshots[0] = GetTransactionSnapshot();
+	snapshots[1] = RegisterSnapshot(GetLatestSnapshot());
+	for (i = 0; i < 2; i++)
+	{
+		/* not read_only: SPI gives both the current command id, so both see this transaction's rows */
+		if (SPI_execute_snapshot(plan, args, NULL, snapshots[i], InvalidSnapshot,
+								 false, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "calo_recon: could not read the chains of calo_recon.transactions");
+		seen[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+	UnregisterSnapshot(snapshots[1]);
+	behind = (seen[0] == NULL) != (seen[1] == NULL)
+		|| (seen[0] != NULL && strcmp(seen[0], seen[1]) != 0);
+	SPI_finish();
+	PG_RETURN_BOOL(behind);
 }

@@ -41,6 +41,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -55,6 +56,7 @@
 #include "bulk_write_glue.h"
 #include "citus_glue.h"
 #include "locks.h"
+#include "module_glue.h"
 #include "name_index_glue.h"
 #include "recon_glue.h"
 #include "report_totals_glue.h"
@@ -972,73 +974,273 @@ recon_drain_queue(const char *queue_table, Snapshot snapshot, bool all_users, Da
 	SPI_freeplan(plan);
 }
 
+/* What recon_sync_alerts raises from (recon_previous_breaks). */
+typedef struct PrevBreaks
+{
+	bool		raise;			/* raise the alerts of new or changed breaks */
+	Datum		breaks[4];		/* the previous break findings: txn_id, user_id, finding, detail */
+	char		nulls[4];
+	Datum		loud_users;		/* the users queued with calo_recon.alerts on */
+} PrevBreaks;
+
 /* the open alerts of the kinds a finding supports, of the users $1 (NULL: all) */
 #define OPEN_BREAK_ALERTS_OF_USERS \
 	" a.resolved_at IS NULL " \
 	" AND calo_recon.is_break(a.alert_kind) " \
 	" AND ($1 IS NULL OR a.user_id OPERATOR(pg_catalog.=) ANY ($1)) "
 
+/* the break findings of the users $1 (NULL: all), with the detail of their alerts */
+#define BREAK_FINDINGS_OF_USERS \
+	"SELECT pg_catalog.array_agg(f.txn_id), pg_catalog.array_agg(f.user_id), " \
+	"       pg_catalog.array_agg(f.finding), " \
+	"       pg_catalog.array_agg(calo_recon.break_alert_detail(f.expected, f.actual, f.difference, " \
+	"                                                          f.tolerance, f.currency)) " \
+	"FROM calo_recon.reconciliation_findings f " \
+	"WHERE calo_recon.is_break(f.finding) " \
+	"  AND ($1 IS NULL OR f.user_id OPERATOR(pg_catalog.=) ANY ($1))"
+
 /*
- * An open arithmetic, chain or out_of_range alert of a reconciled user that
- * the findings just written do not support (no such finding, or one with
- * another expected value) is resolved (README "Real-time alerts").  With the
- * reconciliation's snapshot, as recon_drain_queue: an alert of a transaction
- * this call could not see stays open.  A database at version 1.0 has no
- * alerts table.
+ * Runs a query of one row and keeps its columns, copied out of SPI's memory
+ * (NULL arrays when it aggregated nothing) in args and nulls (' ' or 'n').
  */
 static void
-recon_resolve_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp)
+recon_query_row(const char *query, int nargs, Oid *argtypes, Datum *args, const char *nulls,
+				Snapshot snapshot, int ncols, Datum *out, char *out_nulls)
 {
-	Oid			argtypes[2] = {TEXTARRAYOID, INT8ARRAYOID};
-	Datum		args[2] = {user_ids, (Datum) 0};
-	char		nulls[2] = {all_users ? 'n' : ' ', ' '};
 	SPIPlanPtr	plan;
-	bool		isnull;
+	int			c;
 
-	if (!OidIsValid(get_relname_relid("alerts", nsp)))
-		return;
-
-	/*
-	 * Two steps, so that a Citus cluster (alerts on the coordinator, the
-	 * findings in shards) plans them too: the open alerts the findings
-	 * support, joined by user and transaction (colocated on a cluster), then
-	 * the others resolved.  Not read_only: SPI advances the command id, so
-	 * the findings written are seen.
-	 */
-	plan = SPI_prepare("SELECT pg_catalog.array_agg(o.alert_id) "
-					   "FROM (SELECT a.alert_id, a.txn_id, a.user_id, a.alert_kind, a.detail "
-					   "      FROM calo_recon.alerts a WHERE " OPEN_BREAK_ALERTS_OF_USERS ") o "
-					   "JOIN calo_recon.reconciliation_findings f "
-					   "  ON f.user_id OPERATOR(pg_catalog.=) o.user_id "
-					   " AND f.txn_id OPERATOR(pg_catalog.=) o.txn_id "
-					   " AND f.finding OPERATOR(pg_catalog.=) o.alert_kind "
-					   " AND (f.expected OPERATOR(pg_catalog.=) "
-					   "          (o.detail OPERATOR(pg_catalog.->>) 'expected')::pg_catalog.numeric "
-					   "      OR (f.expected IS NULL "
-					   "          AND (o.detail OPERATOR(pg_catalog.->>) 'expected') IS NULL))",
-					   1, argtypes);
+	plan = SPI_prepare(query, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
 							 false, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read the alerts of calo_recon.alerts the findings support");
-	args[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		args[1] = PointerGetDatum(construct_empty_array(INT8OID));
+		elog(ERROR, "could not read the alerts of calo_recon.alerts against the findings");
+	for (c = 0; c < ncols; c++)
+	{
+		bool		isnull;
+		Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, c);
+		Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1, &isnull);
+
+		out[c] = isnull ? (Datum) 0 : datumCopy(value, att->attbyval, att->attlen);
+		out_nulls[c] = isnull ? 'n' : ' ';
+	}
+	SPI_freetuptable(SPI_tuptable);
 	SPI_freeplan(plan);
+}
+
+/*
+ * What reconcile() needs to raise alerts after its walk (README "Real-time
+ * alerts"): whether it raises any (calo_recon.alerts on, and the alerts and
+ * their functions installed: not at 1.0 or 1.1); the users it raises for:
+ * those with an entry in pending_reconcile queued while alerts were on, read
+ * with the snapshot recon_drain_queue deletes them with (a user queued only
+ * by a load with alerts off, or not queued, raises nothing); and the break
+ * findings the previous reconciliation of the users left, read before they
+ * are replaced.  A break found before raises no alert again unless it
+ * changed: one resolved by hand stays resolved, and one recorded while
+ * alerts were off stays quiet.
+ */
+static void
+recon_previous_breaks(PrevBreaks *prev, bool all_users, Datum user_ids)
+{
+	Oid			nsp = get_namespace_oid("calo_recon", false);
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {user_ids};
+	char		nulls[1] = {all_users ? 'n' : ' '};
+
+	memset(prev, 0, sizeof(*prev));
+	if (!calo_recon_alerts_enabled || !OidIsValid(get_relname_relid("alerts", nsp)))
+		return;
+	if (SPI_execute("SELECT pg_catalog.to_regproc('calo_recon.raise_transaction_alerts') IS NOT NULL",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not look up calo_recon.raise_transaction_alerts");
+	{
+		bool		isnull;
+
+		prev->raise = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+	}
+	if (!prev->raise)
+		return;
+	{
+		char		loud_null;
+
+		recon_query_row("SELECT pg_catalog.array_agg(DISTINCT p.user_id) "
+						"FROM calo_recon.pending_reconcile p "
+						"WHERE p.alerts AND ($1 IS NULL OR p.user_id OPERATOR(pg_catalog.=) ANY ($1))",
+						1, argtypes, args, nulls, GetActiveSnapshot(), 1, &prev->loud_users, &loud_null);
+		if (loud_null == 'n')
+		{
+			prev->raise = false;
+			return;
+		}
+	}
+	recon_query_row(BREAK_FINDINGS_OF_USERS, 1, argtypes, args, nulls, InvalidSnapshot,
+					4, prev->breaks, prev->nulls);
+}
+
+/*
+ * The open arithmetic, chain and out_of_range alerts of the reconciled users
+ * follow the findings just written (README "Real-time alerts"): an alert the
+ * findings do not support (no such break, or one with another detail, or of
+ * a transaction no longer stored for that user) is resolved, saying why; and
+ * when prev->raise, a break that no open alert carries, new or changed since
+ * the previous reconciliation (prev) or replacing an open alert with a stale
+ * detail, is raised through the insert of the insert-time check
+ * (raise_transaction_alerts: not for rows logged before the backfill age)
+ * with its NOTIFY (notify_alerts).  Read with the reconciliation's snapshot,
+ * as recon_drain_queue: an alert of a transaction this call could not see
+ * stays open.  A database at version 1.0 has no alerts table.
+ *
+ * Every query is of one table and arrays, or the alerts with arrays, so
+ * that a Citus cluster (alerts on the coordinator, the findings in shards)
+ * plans them too.  Not read_only: SPI advances the command id, so the
+ * findings written are seen.
+ */
+static void
+recon_sync_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp, const PrevBreaks *prev)
+{
+	Oid			argtypes[8] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		args[8];
+	char		nulls[8];
+	Datum		cur[4];			/* the break findings: txn_id, user_id, finding, detail */
+	char		cur_nulls[4];
+	Datum		raise[5];		/* what to raise: txn_id, user_id, kind, detail, rank */
+	char		raise_nulls[5] = {'n', 'n', 'n', 'n', 'n'};
+	Datum		open[3];		/* supported ids, ids whose detail changed, txn ids not found */
+	char		open_nulls[3];
+	Datum		stored[2] = {0, 0}; /* the stored (txn_id, user_id) of those txn ids */
+	char		stored_nulls[2] = {'n', 'n'};
+	char		users_null = all_users ? 'n' : ' ';
+	SPIPlanPtr	plan;
+	int			c;
+
+	if (!OidIsValid(get_relname_relid("alerts", nsp)))
+		return;
+	args[0] = user_ids;
+	nulls[0] = users_null;
+	recon_query_row(BREAK_FINDINGS_OF_USERS, 1, argtypes, args, nulls, snapshot, 4, cur, cur_nulls);
+	for (c = 0; c < 4; c++)
+	{
+		args[1 + c] = cur[c];
+		nulls[1 + c] = cur_nulls[c];
+	}
+
+	/* what to raise, read before the stale alerts are resolved */
+	if (prev != NULL && prev->raise && cur_nulls[0] == ' ')
+	{
+		Oid			raise_types[9] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID};
+		Datum		raise_args[9];
+		char		raise_args_nulls[9];
+
+		for (c = 0; c < 4; c++)
+		{
+			raise_args[c] = cur[c];
+			raise_args_nulls[c] = cur_nulls[c];
+			raise_args[4 + c] = prev->breaks[c];
+			raise_args_nulls[4 + c] = prev->nulls[c];
+		}
+		raise_args[8] = prev->loud_users;
+		raise_args_nulls[8] = ' ';
+		/*
+		 * The open alert of each break (at most one per transaction and kind)
+		 * by the open alerts' index, break by break: an open alert of another
+		 * break would make the planner hash every open alert.
+		 */
+		recon_query_row("SELECT pg_catalog.array_agg(c.txn_id), pg_catalog.array_agg(c.user_id), "
+						"       pg_catalog.array_agg(c.finding), pg_catalog.array_agg(c.detail), "
+						"       pg_catalog.array_agg(calo_recon.finding_rank(c.finding)) "
+						"FROM unnest($1, $2, $3, $4) AS c (txn_id, user_id, finding, detail) "	/* multi-argument form: unqualified */
+						"LEFT JOIN LATERAL (SELECT a.alert_id, a.user_id, a.detail FROM calo_recon.alerts a "
+						"                   WHERE a.txn_id OPERATOR(pg_catalog.=) c.txn_id "
+						"                     AND a.alert_kind OPERATOR(pg_catalog.=) c.finding "
+						"                     AND a.resolved_at IS NULL "
+						"                   LIMIT 1) o ON true "
+						"WHERE c.user_id OPERATOR(pg_catalog.=) ANY ($9) "
+						/* no open alert carries it */
+						"  AND (o.alert_id IS NULL OR o.user_id IS DISTINCT FROM c.user_id "
+						"       OR o.detail OPERATOR(pg_catalog.<>) c.detail) "
+						/* and it replaces an open alert with a stale detail, or is new or changed since the previous reconciliation */
+						"  AND (o.alert_id IS NOT NULL "
+						"       OR NOT EXISTS (SELECT FROM unnest($5, $6, $7, $8) AS p (txn_id, user_id, finding, detail) "
+						"                      WHERE p.txn_id OPERATOR(pg_catalog.=) c.txn_id "
+						"                        AND p.user_id OPERATOR(pg_catalog.=) c.user_id "
+						"                        AND p.finding OPERATOR(pg_catalog.=) c.finding "
+						"                        AND p.detail OPERATOR(pg_catalog.=) c.detail))",
+						9, raise_types, raise_args, raise_args_nulls, snapshot, 5, raise, raise_nulls);
+	}
+
+	/* the open alerts the findings support, those whose detail changed, and the others' txn ids */
+	argtypes[4] = JSONBARRAYOID;
+	recon_query_row("SELECT pg_catalog.array_agg(o.alert_id) FILTER (WHERE c.detail OPERATOR(pg_catalog.=) o.detail), "
+					"       pg_catalog.array_agg(o.alert_id) FILTER (WHERE c.detail OPERATOR(pg_catalog.<>) o.detail), "
+					"       pg_catalog.array_agg(o.txn_id) FILTER (WHERE c.txn_id IS NULL) "
+					"FROM (SELECT a.alert_id, a.txn_id, a.user_id, a.alert_kind, a.detail "
+					"      FROM calo_recon.alerts a WHERE " OPEN_BREAK_ALERTS_OF_USERS ") o "
+					"LEFT JOIN unnest($2, $3, $4, $5) AS c (txn_id, user_id, finding, detail) "	/* multi-argument form: unqualified */
+					"  ON c.txn_id OPERATOR(pg_catalog.=) o.txn_id "
+					" AND c.user_id OPERATOR(pg_catalog.=) o.user_id "
+					" AND c.finding OPERATOR(pg_catalog.=) o.alert_kind",
+					5, argtypes, args, nulls, snapshot, 3, open, open_nulls);
+
+	/* where the transactions of the alerts without a finding are stored now */
+	if (open_nulls[2] == ' ')
+		recon_query_row("SELECT pg_catalog.array_agg(t.txn_id), pg_catalog.array_agg(t.user_id) "
+						"FROM calo_recon.transactions t WHERE t.txn_id IN (SELECT pg_catalog.unnest($1))",
+						1, argtypes, &open[2], &open_nulls[2], snapshot, 2, stored, stored_nulls);
+
+	args[1] = open_nulls[0] == ' ' ? open[0] : PointerGetDatum(construct_empty_array(INT8OID));
+	nulls[1] = ' ';
+	args[2] = open[1];
+	nulls[2] = open_nulls[1];
+	args[3] = stored[0];
+	nulls[3] = stored_nulls[0];
+	args[4] = stored[1];
+	nulls[4] = stored_nulls[1];
+	argtypes[1] = INT8ARRAYOID;
+	argtypes[2] = INT8ARRAYOID;
+	argtypes[4] = TEXTARRAYOID;
 	plan = SPI_prepare("UPDATE calo_recon.alerts a "
 					   "SET resolved_at = pg_catalog.now(), "
 					   "    resolution = 'not supported by reconcile() at ' "
 					   "                 OPERATOR(pg_catalog.||) pg_catalog.now()::pg_catalog.text "
+					   "                 OPERATOR(pg_catalog.||) CASE "
+					   "        WHEN a.alert_id OPERATOR(pg_catalog.=) ANY ($3) "
+					   "        THEN ': the break''s detail changed (expected, actual, difference or tolerance)' "
+					   "        WHEN NOT EXISTS (SELECT FROM unnest($4, $5) AS s (txn_id, user_id) "	/* multi-argument form: unqualified */
+					   "                         WHERE s.txn_id OPERATOR(pg_catalog.=) a.txn_id) "
+					   "        THEN ': the transaction is no longer stored' "
+					   "        WHEN NOT EXISTS (SELECT FROM unnest($4, $5) AS s (txn_id, user_id) "	/* multi-argument form: unqualified */
+					   "                         WHERE s.txn_id OPERATOR(pg_catalog.=) a.txn_id "
+					   "                           AND s.user_id OPERATOR(pg_catalog.=) a.user_id) "
+					   "        THEN ': the transaction is now another user''s' "
+					   "        ELSE ': no such break any more' END "
 					   "WHERE " OPEN_BREAK_ALERTS_OF_USERS
 					   "  AND a.alert_id NOT IN (SELECT pg_catalog.unnest($2))",
-					   2, argtypes);
+					   5, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
 							 false, true, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not resolve the alerts of calo_recon.alerts");
 	SPI_freeplan(plan);
+
+	/* then the missing ones, with the insert-time check's insert and NOTIFY */
+	if (raise_nulls[0] == ' ')
+	{
+		Oid			raise_types[5] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, INT4ARRAYOID};
+
+		if (SPI_execute_with_args("SELECT calo_recon.notify_alerts(r.alert_ids, r.raised_kinds), "
+								  "       pg_catalog.cardinality(r.alert_ids) "
+								  "FROM calo_recon.raise_transaction_alerts($1, $2, $3, $4, $5) r",
+								  5, raise_types, raise, raise_nulls, false, 1) != SPI_OK_SELECT
+			|| SPI_processed != 1)
+			elog(ERROR, "could not raise the alerts of the findings of reconcile()");
+		SPI_freetuptable(SPI_tuptable);
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -1105,7 +1307,7 @@ recon_live_totals(bool all_users, Datum user_ids, bool has_from, TimestampTz fro
 static void
 recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
 		  const char *queue_table, const char *currencies_table, const TotTables *totals,
-		  bool all_users, Datum user_ids, bool resolve_alerts, Datum *result)
+		  bool all_users, Datum user_ids, const PrevBreaks *alerts, Datum *result)
 {
 	ReconState	st;
 	TimestampTz t0,
@@ -1162,11 +1364,11 @@ recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
 		report_totals_write(st.totals, &names, totals, all_users, user_ids);
 	}
 	t4 = GetCurrentTimestamp();
-	if (resolve_alerts)
-		recon_resolve_alerts(st.snapshot, all_users, user_ids,
-							 get_namespace_oid("calo_recon", false));
+	if (alerts != NULL)
+		recon_sync_alerts(st.snapshot, all_users, user_ids,
+						  get_namespace_oid("calo_recon", false), alerts);
 	elog(DEBUG1, "calo_recon.reconcile: read %lld rows in %ld ms, walked in %ld ms, wrote %lld findings in %ld ms, "
-		 "%lld report totals rows in %ld ms, resolved alerts in %ld ms",
+		 "%lld report totals rows in %ld ms, synced alerts in %ld ms",
 		 (long long) st.n, (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),
 		 (long long) st.nout, (long) ((t3 - t2) / 1000),
 		 (long long) (st.totals != NULL ? report_totals_rows(st.totals) : 0), (long) ((t4 - t3) / 1000),
@@ -1198,7 +1400,7 @@ recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
  * findings no longer support are resolved here, after every shard group.
  */
 static void
-recon_run_distributed(bool all_users, Datum user_ids, Datum *result)
+recon_run_distributed(bool all_users, Datum user_ids, const PrevBreaks *alerts, Datum *result)
 {
 	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		args[1] = {user_ids};
@@ -1221,7 +1423,7 @@ recon_run_distributed(bool all_users, Datum user_ids, Datum *result)
 		if (isnull)
 			result[c] = Int64GetDatum(0);
 	}
-	recon_resolve_alerts(GetActiveSnapshot(), all_users, user_ids, get_namespace_oid("calo_recon", false));
+	recon_sync_alerts(GetActiveSnapshot(), all_users, user_ids, get_namespace_oid("calo_recon", false), alerts);
 }
 
 /*
@@ -1238,6 +1440,7 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 	Datum		result[6];
 	bool		result_nulls[6] = {false, false, false, false, false, false};
 	bool		has_totals;
+	PrevBreaks	prev;
 	Datum		day_keys[2] = {0, 0};
 	static const TotTables local_totals = {"calo_recon.user_totals", "calo_recon.user_day_totals",
 	"calo_recon.overdraft_episode_totals"};
@@ -1260,12 +1463,13 @@ calo_recon_reconcile(PG_FUNCTION_ARGS)
 	has_totals = report_totals_installed();
 	if (has_totals && !all_users)
 		report_totals_day_keys(user_ids, day_keys);
+	recon_previous_breaks(&prev, all_users, user_ids);
 	if (calo_citus_is_distributed(relid))
-		recon_run_distributed(all_users, user_ids, result);
+		recon_run_distributed(all_users, user_ids, &prev, result);
 	else
 		recon_run(relid, "calo_recon.transactions", "calo_recon.reconciliation_findings",
 				  "calo_recon.pending_reconcile", "calo_recon.currencies",
-				  has_totals ? &local_totals : NULL, all_users, user_ids, true, result);
+				  has_totals ? &local_totals : NULL, all_users, user_ids, &prev, result);
 	if (has_totals)
 		report_totals_store_days(all_users, user_ids, day_keys);
 	SPI_finish();
@@ -1325,7 +1529,7 @@ calo_recon_reconcile_placement(PG_FUNCTION_ARGS)
 	}
 	recon_run(txn_relid, txn_table, findings_table, queue_table,
 			  calo_citus_reference_shard("currencies"), has_totals ? &totals : NULL,
-			  all_users, user_ids, false, result);
+			  all_users, user_ids, NULL, result);
 	MemoryContextSwitchTo(caller);
 	counts = construct_array(result, 6, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	SPI_finish();

@@ -233,5 +233,21 @@ assert not alert_rows("D2")[0][2], alert_rows("D2")
 assert open_alerts > 0 and extra == 0 and missing == 0, (open_alerts, extra, missing)
 check("resolving sends nothing", [])
 print("alerts: %-34s %d open, as balance_breaks" % ("resolved by reconcile()", open_alerts))
+
+# a DELETE raises nothing at once (no row is inserted); the reconcile() of
+# its user raises the chain break it made, with the insert-time check's
+# one notification
+insert([("Q1", "user-q", "DEBIT", "BHD", 10, 0, 100, 90, "2024-05-01 12:01:00+00"),
+        ("Q2", "user-q", "DEBIT", "BHD", 10, 0, 90, 80, "2024-05-01 12:02:00+00"),
+        ("Q3", "user-q", "DEBIT", "BHD", 10, 0, 80, 70, "2024-05-01 12:03:00+00")])
+check("delete: clean rows", [])
+cur.execute("DELETE FROM calo_recon.transactions WHERE txn_id = 'Q2'")
+writer.commit()
+check("delete: nothing at once", [])
+cur.execute("SELECT FROM calo_recon.reconcile_pending()")
+writer.commit()
+p = check("delete: raised by reconcile()", [("Q3", "chain")])
+assert float(p[0]["detail"]["expected"]) == 90 and float(p[0]["detail"]["actual"]) == 80, p
+total += 1
 print("alerts: ok, %d alerts, each statement notified once" % total)
 PY

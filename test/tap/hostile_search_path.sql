@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(99);
+SELECT plan(103);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -388,6 +388,29 @@ INSERT INTO entry_points VALUES
   ('user_summary_in', $$SELECT * FROM calo_recon.user_summary_in('2000-01-01', NULL)$$),
   ('INSERT currencies', $$INSERT INTO calo_recon.currencies (code, minor_unit) VALUES ('JPY', 0)
                           ON CONFLICT (code) DO UPDATE SET minor_unit = excluded.minor_unit$$),
+  -- a currency's minor unit queues its users (track_currency_changes)
+  ('UPDATE and DELETE currencies (queue)',
+   $e$DO $do$ BEGIN
+       UPDATE calo_recon.currencies c SET minor_unit = 3 WHERE c.code OPERATOR(pg_catalog.=) 'SAR';
+       UPDATE calo_recon.currencies c SET minor_unit = 2 WHERE c.code OPERATOR(pg_catalog.=) 'SAR';
+       DELETE FROM calo_recon.currencies c WHERE c.code OPERATOR(pg_catalog.=) 'ZZX';
+     END $do$$e$),
+  -- TRUNCATE queues the users and resolves the alerts
+  -- (track_truncated_transactions), undone at once
+  ('TRUNCATE transactions (queue, undone)',
+   $e$DO $do$ BEGIN
+       BEGIN
+           TRUNCATE calo_recon.transactions;
+           RAISE EXCEPTION 'undo the truncate' USING ERRCODE = 'P0001';
+       EXCEPTION WHEN raise_exception THEN NULL;
+       END;
+     END $do$$e$),
+  -- the alert sync of reconcile() and the insert-time check
+  ('alert sync internals', $$SELECT calo_recon.alert_backfill_before(), calo_recon.break_alert_detail(1, 2, 1, 0.005, 'SAR'),
+                                    calo_recon.chain_snapshot_behind(ARRAY['tap-hsp-1'])$$),
+  ('raise_transaction_alerts', $$SELECT calo_recon.notify_alerts(r.alert_ids, r.raised_kinds)
+                                 FROM calo_recon.raise_transaction_alerts(ARRAY['TAP-HSP-1'], ARRAY['tap-hsp-1'], ARRAY['chain'],
+                                                                          ARRAY['{}'::pg_catalog.jsonb], ARRAY[1]) r$$),
   ('DELETE models', $$DELETE FROM calo_recon.models m WHERE NOT m.active$$),
   -- daily_summary's stored anomaly counts, and the notes of their inputs
   ('store_anomaly_day_totals', $$SELECT calo_recon.store_anomaly_day_totals()$$),
@@ -505,7 +528,8 @@ SELECT is_empty($$
       AND NOT EXISTS (SELECT 1 FROM pg_temp.entry_points e
                       WHERE (tg.tgtype & 4 <> 0 AND e.statement LIKE '%INSERT INTO calo_recon.' || c.relname || ' %')
                          OR (tg.tgtype & 8 <> 0 AND e.statement LIKE '%DELETE FROM calo_recon.' || c.relname || ' %')
-                         OR (tg.tgtype & 16 <> 0 AND e.statement LIKE '%UPDATE calo_recon.' || c.relname || ' %')) $$,
+                         OR (tg.tgtype & 16 <> 0 AND e.statement LIKE '%UPDATE calo_recon.' || c.relname || ' %')
+                         OR (tg.tgtype & 32 <> 0 AND e.statement LIKE '%TRUNCATE calo_recon.' || c.relname || ';%')) $$,
   'every trigger of the schema fires under an entry point above');
 
 SELECT * FROM finish();

@@ -126,8 +126,9 @@ SELECT count(*) FROM calo_recon.grant_role('calo_tap_r_op2', 'operator');
 SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_op2')) x WHERE x ~ ':(INSERT|UPDATE|DELETE|TRUNCATE)$'),
           ARRAY['anomaly_feedback.note:INSERT', 'anomaly_feedback.txn_id:INSERT', 'anomaly_feedback.verdict:INSERT',
                 'anomaly_input_changes.changed_table:INSERT',
-                'currencies:DELETE', 'currencies:INSERT', 'currencies:UPDATE', 'models.active:UPDATE'],
-          'operator: no write right on the record, only configuration and feedback');
+                'currencies:DELETE', 'currencies:INSERT', 'currencies:UPDATE', 'models.active:UPDATE',
+                'pending_reconcile.user_id:INSERT'],
+          'operator: no write right on the record, only configuration, feedback and the queueing of a currency''s users');
 SELECT is((SELECT array_agg(e.routine_name::text ORDER BY 1) FROM calo_recon.definer_entry_points e
            WHERE e.routine_name || ':EXECUTE' <> ALL (pg_temp.held('calo_tap_r_op2'))),
           NULL, 'operator: EXECUTE on every SECURITY DEFINER entry point');

@@ -3,7 +3,7 @@
 -- transaction and vanish with its ROLLBACK.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(95);
+SELECT plan(97);
 
 CREATE ROLE calo_tap_nobody;
 CREATE ROLE calo_tap_reader;
@@ -207,6 +207,9 @@ SELECT throws_ok($$DELETE FROM calo_recon.anomaly_feedback$$, '42501', NULL, 'op
 SELECT throws_ok($$INSERT INTO calo_recon.anomaly_feedback (txn_id, verdict, analyst) VALUES ('TAP-ROLE-4', 'dismissed', 'calo_tap_analyst')$$,
                  '42501', NULL, 'operator: no feedback signed as someone else');
 SELECT throws_ok($$SELECT calo_recon.set_amount_threshold('SAR', 5)$$, '42501', NULL, 'operator: the thresholds are the analysts''');
+SELECT lives_ok($$UPDATE calo_recon.currencies SET minor_unit = 3 WHERE code = 'SAR'$$,
+                'operator: a currency''s minor unit, whose trigger queues the currency''s users with the operator''s rights');
+SELECT lives_ok($$UPDATE calo_recon.currencies SET minor_unit = 2 WHERE code = 'SAR'$$, '... and back');
 RESET SESSION AUTHORIZATION;
 -- the matrix: no INSERT, UPDATE, DELETE or TRUNCATE on any table (column
 -- rights included) but the configuration (currencies, which model is
@@ -218,7 +221,7 @@ SELECT is_empty($$
       AND (has_table_privilege('calo_tap_operator_login', c.oid, k.kind)
            OR (k.kind IN ('INSERT', 'UPDATE') AND has_any_column_privilege('calo_tap_operator_login', c.oid, k.kind)))
     EXCEPT VALUES ('currencies INSERT'), ('currencies UPDATE'), ('currencies DELETE'), ('models UPDATE'),
-                  ('anomaly_feedback INSERT'), ('anomaly_input_changes INSERT') $$,
+                  ('anomaly_feedback INSERT'), ('anomaly_input_changes INSERT'), ('pending_reconcile INSERT') $$,
   'operator: no write privilege on any table of the record');
 
 -- hostile search_path: functions, operators and tables planted in public
