@@ -10564,3 +10564,158 @@ $do$;
 -- queueing of a currency's users
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of session 10 alerts follow the reconciliation
+
+-- merge of the session-10 audit fixes: the operations block (raise_run_alert
+-- kept from analysts) and the alerts block (INSERT (user_id) on
+-- pending_reconcile for operators) each replaced grant_role from its own
+-- base; this is the one that has both, as sql/install/73_roles.sql has it.
+CREATE OR REPLACE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    -- what those views run with the reader's rights that reads a table (so
+    -- not PUBLIC's): the report totals of the users still queued, from
+    -- their transactions (README "Reconciliation")
+    view_functions text[] := ARRAY['user_figures(text[], timestamptz, timestamptz)',
+                                   'user_day_figures(text[])', 'user_overdraft_episodes(text[])'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'raise_run_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed', 'alert_queued'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    -- a write of an analyst or an operator to an input of the anomalies
+    -- (a verdict, a threshold, the active model) notes itself through a
+    -- trigger that runs with the writer's rights (daily_summary's counts)
+    note_changes text := 'GRANT INSERT (changed_table) ON calo_recon.anomaly_input_changes TO %I';
+    -- an operator's edit of a currency's minor unit queues the users with
+    -- transactions in it through a trigger that runs with the writer's
+    -- rights (track_currency_changes)
+    queue_users text := 'GRANT INSERT (user_id) ON calo_recon.pending_reconcile TO %I';
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.health_figures() TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+    IF kind <> 'monitor' THEN
+        FOREACH name IN ARRAY view_functions LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION calo_recon.%s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
+    END IF;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name)
+            || format(note_changes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format(note_changes, role_name)
+            || format(queue_users, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of the audit merge
