@@ -78,6 +78,37 @@ void		visit_rows(FeatureBook *book, const char *query, int nargs, Oid *argtypes,
 	"   AND s.txn_id OPERATOR(pg_catalog.=) a.txn_id " \
 	"  WHERE a.model_id IS NOT NULL AND s.txn_id IS NULL) u"
 
+/*
+ * The work of the rescore queue (sql/install/61_rescore_queue.sql) of
+ * score_transactions() and train_model(), on one node and on a Citus
+ * cluster alike (every table here is distributed by user_id there, and the
+ * joins on it run per shard group): the entries read ($1 their keys, $2
+ * their users), every model's scores that the changes made stale deleted
+ * (those of the user's rows logged at or after the entry's instant, and of
+ * rows that are no longer the user's), then exactly the entries read.  The
+ * rows of the scores deleted are unscored: score_transactions() scores them
+ * with the new rows.
+ */
+#define RESCORE_QUEUE_READ \
+	"SELECT pg_catalog.array_agg(q.entry_id), pg_catalog.array_agg(DISTINCT q.user_id) " \
+	"FROM calo_recon.pending_rescore q"
+#define RESCORE_STALE_DELETE \
+	"DELETE FROM calo_recon.transaction_scores s " \
+	"USING (SELECT q.user_id, pg_catalog.min(q.changed_from) AS changed_from " \
+	"       FROM calo_recon.pending_rescore q " \
+	"       WHERE q.entry_id OPERATOR(pg_catalog.=) ANY ($1) " \
+	"         AND q.user_id OPERATOR(pg_catalog.=) ANY ($2) " \
+	"       GROUP BY q.user_id) q " \
+	"WHERE s.user_id OPERATOR(pg_catalog.=) q.user_id " \
+	"  AND NOT EXISTS (SELECT FROM calo_recon.transactions t " \
+	"                  WHERE t.user_id OPERATOR(pg_catalog.=) s.user_id " \
+	"                    AND t.txn_id OPERATOR(pg_catalog.=) s.txn_id " \
+	"                    AND t.logged_at OPERATOR(pg_catalog.<) q.changed_from)"
+#define RESCORE_QUEUE_DELETE \
+	"DELETE FROM calo_recon.pending_rescore q " \
+	"WHERE q.entry_id OPERATOR(pg_catalog.=) ANY ($1) " \
+	"  AND q.user_id OPERATOR(pg_catalog.=) ANY ($2)"
+
 /* score_transactions(only_new = false) first drops the active models' scores, as an upsert would */
 #define SCORES_OF_ACTIVE_MODELS_DELETE \
 	"DELETE FROM calo_recon.transaction_scores s " \
