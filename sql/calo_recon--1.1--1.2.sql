@@ -8805,7 +8805,8 @@ REVOKE ALL ON FUNCTION calo_recon.drop_stale_scores() FROM PUBLIC;
 -- read a transition table.  An UPDATE queues only the rows whose columns the
 -- features, the explanation or the choice of model read changed (old rows
 -- not among the new ones and new rows not among the old ones): an update of
--- the metadata or of the source file leaves the scores as they are.
+-- the metadata, of the source file or of a typed row's balances leaves the
+-- scores as they are.
 CREATE FUNCTION calo_recon.track_rescore() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
@@ -8817,19 +8818,24 @@ BEGIN
         FROM (SELECT n.user_id, pg_catalog.min(n.logged_at) AS changed_from
               FROM new_rows n GROUP BY n.user_id) d;
     ELSIF TG_OP = 'UPDATE' THEN
+        -- the balances give the direction of a legacy row (no txn_type) only
         SELECT pg_catalog.array_agg(d.user_id), pg_catalog.array_agg(d.changed_from) INTO users, instants
         FROM (SELECT c.user_id, pg_catalog.min(c.logged_at) AS changed_from
               FROM ((SELECT o.txn_id, o.user_id, o.txn_type, o.currency, o.amount, o.vat,
-                            o.old_balance, o.new_balance, o.logged_at FROM old_rows o
+                            CASE WHEN o.txn_type IS NULL THEN o.old_balance END,
+                            CASE WHEN o.txn_type IS NULL THEN o.new_balance END, o.logged_at FROM old_rows o
                      EXCEPT ALL
                      SELECT n.txn_id, n.user_id, n.txn_type, n.currency, n.amount, n.vat,
-                            n.old_balance, n.new_balance, n.logged_at FROM new_rows n)
+                            CASE WHEN n.txn_type IS NULL THEN n.old_balance END,
+                            CASE WHEN n.txn_type IS NULL THEN n.new_balance END, n.logged_at FROM new_rows n)
                     UNION ALL
                     (SELECT n.txn_id, n.user_id, n.txn_type, n.currency, n.amount, n.vat,
-                            n.old_balance, n.new_balance, n.logged_at FROM new_rows n
+                            CASE WHEN n.txn_type IS NULL THEN n.old_balance END,
+                            CASE WHEN n.txn_type IS NULL THEN n.new_balance END, n.logged_at FROM new_rows n
                      EXCEPT ALL
                      SELECT o.txn_id, o.user_id, o.txn_type, o.currency, o.amount, o.vat,
-                            o.old_balance, o.new_balance, o.logged_at FROM old_rows o)) c
+                            CASE WHEN o.txn_type IS NULL THEN o.old_balance END,
+                            CASE WHEN o.txn_type IS NULL THEN o.new_balance END, o.logged_at FROM old_rows o)) c
               GROUP BY c.user_id) d;
     ELSE
         SELECT pg_catalog.array_agg(d.user_id), pg_catalog.array_agg(d.changed_from) INTO users, instants

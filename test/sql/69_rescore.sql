@@ -76,8 +76,10 @@ SELECT * FROM check_scores;
 SELECT calo_recon.score_transactions() AS scored;
 SELECT * FROM check_scores;
 SELECT count(*) AS h_big_in_anomalies FROM calo_recon.anomalies WHERE txn_id = 'h_big';
--- an update of what no score reads (the metadata) queues nothing
-UPDATE calo_recon.transactions SET metadata = '{"note": "checked"}' WHERE user_id = 'h';
+-- an update of what no score reads (the metadata, the balances of a typed
+-- row) queues nothing
+UPDATE calo_recon.transactions SET metadata = '{"note": "checked"}', new_balance = new_balance + 1 WHERE user_id = 'h';
+UPDATE calo_recon.transactions SET new_balance = new_balance - 1 WHERE user_id = 'h';
 SELECT count(*) AS queued FROM calo_recon.pending_rescore;
 -- a row moved to another user: scored as that user's, the old score gone
 UPDATE calo_recon.transactions SET user_id = 'l' WHERE txn_id = 'h_12';
