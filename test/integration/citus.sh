@@ -230,6 +230,10 @@ psql "${ONE[@]}" <<<"$CORRECT" >/dev/null || exit 1
 one_counts=$(psql "${ONE[@]}" -c "$RECONCILE") || exit 1
 one_alerts=$(psql "${ONE[@]}" -c "$ALERTS_DIGEST") || exit 1
 one_resolved=$(psql "${ONE[@]}" -c "$RESOLVED") || exit 1
+# the corrected rows of legacy users (no txn_type: their balances give their
+# direction) queued their users for scoring again (the rescore queue): what
+# score_transactions() scores now, on one node, and by the operator below
+one_rescored=$(psql "${ONE[@]}" -c "$SCORE_NEW") || exit 1
 # deleting the active model deletes its scores (models_delete_scores): how
 # many scores before and after
 MODEL_DELETED="BEGIN; SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores;
@@ -435,8 +439,8 @@ check "the analyst reads the features" "$((n + 300))" \
   "$(psql "${CL[@]}" -U citus_analyst -c "SELECT pg_catalog.count(*) FROM calo_recon.transaction_features" 2>&1)"
 got=$(psql "${CL[@]}" -U citus_reader -c "DO \$\$ BEGIN PERFORM calo_recon.reconcile(); EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
 check "the reader runs no job: 42501" "NOTICE:  42501" "$got"
-# (every row is scored already)
-check "the operator runs the jobs: reconcile, raise_alerts, scoring, exports, refresh" "$one_counts|true|0|true|succeeded" \
+# (every row is scored already, but those of the corrected rows' users)
+check "the operator runs the jobs: reconcile, raise_alerts, scoring, exports, refresh" "$one_counts|true|$one_rescored|true|succeeded" \
   "$(psql "${CL[@]}" -U citus_operator -c "SELECT (SELECT r::text FROM calo_recon.reconcile() r) || '|' ||
                                                   (SELECT pg_catalog.count(*) > 0 FROM calo_recon.raise_alerts()) || '|' ||
                                                   calo_recon.score_transactions(true) || '|' ||
