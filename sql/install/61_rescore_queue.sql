@@ -17,16 +17,23 @@
 -- stays for the next one.
 -- Not dumped: a restore queues the restored transactions again, so the first
 -- score_transactions() after it scores every row once more (the same scores).
+-- A row that left the user (deleted, or updated to another txn_id or user)
+-- has an entry of its own naming it (gone_txn_id), so that its scores are
+-- found by key: the scores of the rows still there are found through the
+-- user's rows from changed_from on (transactions_user_chain_idx), and an
+-- append reads nothing but its own rows.
 CREATE TABLE calo_recon.pending_rescore (
     entry_id      bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     user_id       text        NOT NULL,
-    changed_from  timestamptz NOT NULL
+    changed_from  timestamptz NOT NULL,
+    gone_txn_id   text
 );
 COMMENT ON TABLE calo_recon.pending_rescore IS
   'Users whose transactions changed since their scores were computed, one entry per changing statement and user: score_transactions() (and train_model()) deletes every model''s scores of the user''s rows logged at or after changed_from and the entries it read, and score_transactions() scores those rows again';
 COMMENT ON COLUMN calo_recon.pending_rescore.entry_id IS 'Surrogate key of the entry';
 COMMENT ON COLUMN calo_recon.pending_rescore.user_id IS 'Wallet owner whose rows changed';
-COMMENT ON COLUMN calo_recon.pending_rescore.changed_from IS 'Earliest logged_at of the rows the statement inserted, updated (old and new) or deleted for the user: the scores of the user''s rows from it on are stale';
+COMMENT ON COLUMN calo_recon.pending_rescore.changed_from IS 'Earliest logged_at of the rows the statement inserted, updated (old and new) or deleted for the user (of the gone row, for an entry naming one): the scores of the user''s rows from it on are stale';
+COMMENT ON COLUMN calo_recon.pending_rescore.gone_txn_id IS 'A row that is no longer the user''s (deleted, or updated to another txn_id or user), whose scores go; NULL for an entry of the rows still there';
 
 -- The queue's work (src/glue/score_glue.c): score_transactions() runs it
 -- under the scorers' lock, train_model() before the snapshot it scores with.
@@ -38,7 +45,8 @@ COMMENT ON FUNCTION calo_recon.drop_stale_scores() IS
 REVOKE ALL ON FUNCTION calo_recon.drop_stale_scores() FROM PUBLIC;
 
 -- One function for the three events (a trigger with transition tables has
--- one event).  GROUP BY is hashed: a million-row COPY costs one pass.  The
+-- one event).  GROUP BY is hashed: a million-row COPY costs one pass.  A
+-- DELETE queues each row it deleted, an UPDATE each row that left its user.  The
 -- users are read into arrays first, as track_new_transactions does: on a
 -- Citus cluster the trigger fires on a shard of transactions and Citus plans
 -- the insert into (the colocated shard of) pending_rescore, which cannot
@@ -52,6 +60,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     users text[];
     instants timestamptz[];
+    gone text[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
         SELECT pg_catalog.array_agg(d.user_id), pg_catalog.array_agg(d.changed_from) INTO users, instants
@@ -59,8 +68,9 @@ BEGIN
               FROM new_rows n GROUP BY n.user_id) d;
     ELSIF TG_OP = 'UPDATE' THEN
         -- the balances give the direction of a legacy row (no txn_type) only
-        SELECT pg_catalog.array_agg(d.user_id), pg_catalog.array_agg(d.changed_from) INTO users, instants
-        FROM (SELECT c.user_id, pg_catalog.min(c.logged_at) AS changed_from
+        SELECT pg_catalog.array_agg(d.user_id), pg_catalog.array_agg(d.changed_from),
+               pg_catalog.array_agg(d.gone_txn_id) INTO users, instants, gone
+        FROM (SELECT c.user_id, pg_catalog.min(c.logged_at) AS changed_from, NULL::text AS gone_txn_id
               FROM ((SELECT o.txn_id, o.user_id, o.txn_type, o.currency, o.amount, o.vat,
                             CASE WHEN o.txn_type IS NULL THEN o.old_balance END,
                             CASE WHEN o.txn_type IS NULL THEN o.new_balance END, o.logged_at FROM old_rows o
@@ -76,15 +86,19 @@ BEGIN
                      SELECT o.txn_id, o.user_id, o.txn_type, o.currency, o.amount, o.vat,
                             CASE WHEN o.txn_type IS NULL THEN o.old_balance END,
                             CASE WHEN o.txn_type IS NULL THEN o.new_balance END, o.logged_at FROM old_rows o)) c
-              GROUP BY c.user_id) d;
+              GROUP BY c.user_id
+              UNION ALL
+              -- the rows no longer the user's
+              SELECT o.user_id, o.logged_at, o.txn_id FROM old_rows o
+              WHERE NOT EXISTS (SELECT FROM new_rows n WHERE n.user_id = o.user_id AND n.txn_id = o.txn_id)) d;
     ELSE
-        SELECT pg_catalog.array_agg(d.user_id), pg_catalog.array_agg(d.changed_from) INTO users, instants
-        FROM (SELECT o.user_id, pg_catalog.min(o.logged_at) AS changed_from
-              FROM old_rows o GROUP BY o.user_id) d;
+        SELECT pg_catalog.array_agg(o.user_id), pg_catalog.array_agg(o.logged_at), pg_catalog.array_agg(o.txn_id)
+        INTO users, instants, gone
+        FROM old_rows o;
     END IF;
-    INSERT INTO calo_recon.pending_rescore (user_id, changed_from)
-    SELECT q.user_id, q.changed_from
-    FROM unnest(users, instants) AS q (user_id, changed_from);  -- multi-argument form: unqualified
+    INSERT INTO calo_recon.pending_rescore (user_id, changed_from, gone_txn_id)
+    SELECT q.user_id, q.changed_from, q.gone_txn_id
+    FROM unnest(users, instants, gone) AS q (user_id, changed_from, gone_txn_id);  -- multi-argument form: unqualified
     RETURN NULL;
 END;
 $$;

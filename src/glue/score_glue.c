@@ -587,8 +587,8 @@ assign_visit(int64 row, HeapTuple tuple, TupleDesc desc, void *arg)
 static int64
 drop_stale_scores(void)
 {
-	Oid			argtypes[2] = {INT8ARRAYOID, TEXTARRAYOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+	Datum		args[3];
 	bool		isnull;
 	int64		dropped;
 
@@ -600,9 +600,18 @@ drop_stale_scores(void)
 	args[0] = PointerGetDatum(DatumGetArrayTypePCopy(args[0]));
 	args[1] = PointerGetDatum(DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
 																   SPI_tuptable->tupdesc, 2, &isnull)));
-	if (SPI_execute_with_args(RESCORE_STALE_DELETE, 2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+	/* the models, so that the scores are found by their key */
+	if (SPI_execute("SELECT COALESCE(pg_catalog.array_agg(m.model_id), '{}'::pg_catalog.int8[]) "
+					"FROM calo_recon.models m", false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read calo_recon.models");
+	args[2] = PointerGetDatum(DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
+																   SPI_tuptable->tupdesc, 1, &isnull)));
+	if (SPI_execute_with_args(RESCORE_STALE_DELETE, 3, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete the stale scores");
 	dropped = (int64) SPI_processed;
+	if (SPI_execute_with_args(RESCORE_GONE_DELETE, 3, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete the scores of the rows gone");
+	dropped += (int64) SPI_processed;
 	if (SPI_execute_with_args(RESCORE_QUEUE_DELETE, 2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete the entries of calo_recon.pending_rescore");
 	CommandCounterIncrement();

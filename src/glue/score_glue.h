@@ -81,13 +81,15 @@ void		visit_rows(FeatureBook *book, const char *query, int nargs, Oid *argtypes,
 /*
  * The work of the rescore queue (sql/install/61_rescore_queue.sql) of
  * score_transactions() and train_model(), on one node and on a Citus
- * cluster alike (every table here is distributed by user_id there, and the
- * joins on it run per shard group): the entries read ($1 their keys, $2
- * their users), every model's scores that the changes made stale deleted
- * (those of the user's rows logged at or after the entry's instant, and of
- * rows that are no longer the user's), then exactly the entries read.  The
- * rows of the scores deleted are unscored: score_transactions() scores them
- * with the new rows.
+ * cluster alike (every table here but models is distributed by user_id
+ * there, and the joins on it run per shard group): the entries read ($1
+ * their keys, $2 their users), the scores of the models ($3: all of them)
+ * that the changes made stale deleted, then exactly the entries read.  The
+ * stale scores are those of the user's rows logged at or after the
+ * earliest instant queued for the user, found through the user's rows from
+ * that instant on (an append reads its own rows only), and those of the
+ * rows no longer the user's, by key.  Their rows are unscored then:
+ * score_transactions() scores them with the new rows.
  */
 #define RESCORE_QUEUE_READ \
 	"SELECT pg_catalog.array_agg(q.entry_id), pg_catalog.array_agg(DISTINCT q.user_id) " \
@@ -98,12 +100,20 @@ void		visit_rows(FeatureBook *book, const char *query, int nargs, Oid *argtypes,
 	"       FROM calo_recon.pending_rescore q " \
 	"       WHERE q.entry_id OPERATOR(pg_catalog.=) ANY ($1) " \
 	"         AND q.user_id OPERATOR(pg_catalog.=) ANY ($2) " \
-	"       GROUP BY q.user_id) q " \
-	"WHERE s.user_id OPERATOR(pg_catalog.=) q.user_id " \
-	"  AND NOT EXISTS (SELECT FROM calo_recon.transactions t " \
-	"                  WHERE t.user_id OPERATOR(pg_catalog.=) s.user_id " \
-	"                    AND t.txn_id OPERATOR(pg_catalog.=) s.txn_id " \
-	"                    AND t.logged_at OPERATOR(pg_catalog.<) q.changed_from)"
+	"       GROUP BY q.user_id) q, calo_recon.transactions t " \
+	"WHERE t.user_id OPERATOR(pg_catalog.=) q.user_id " \
+	"  AND t.logged_at OPERATOR(pg_catalog.>=) q.changed_from " \
+	"  AND s.user_id OPERATOR(pg_catalog.=) t.user_id " \
+	"  AND s.txn_id OPERATOR(pg_catalog.=) t.txn_id " \
+	"  AND s.model_id OPERATOR(pg_catalog.=) ANY ($3)"
+#define RESCORE_GONE_DELETE \
+	"DELETE FROM calo_recon.transaction_scores s " \
+	"USING calo_recon.pending_rescore q " \
+	"WHERE q.entry_id OPERATOR(pg_catalog.=) ANY ($1) " \
+	"  AND q.user_id OPERATOR(pg_catalog.=) ANY ($2) " \
+	"  AND s.user_id OPERATOR(pg_catalog.=) q.user_id " \
+	"  AND s.txn_id OPERATOR(pg_catalog.=) q.gone_txn_id " \
+	"  AND s.model_id OPERATOR(pg_catalog.=) ANY ($3)"
 #define RESCORE_QUEUE_DELETE \
 	"DELETE FROM calo_recon.pending_rescore q " \
 	"WHERE q.entry_id OPERATOR(pg_catalog.=) ANY ($1) " \
