@@ -10719,3 +10719,608 @@ $$;
 SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of the audit merge
+
+-- session 10: stale scores scored again (README "Anomaly detection", Scores):
+-- the rescore queue, its triggers on transactions, its work in
+-- score_transactions() and train_model(), the scores emptied with the
+-- transactions by TRUNCATE, and the queue in the Citus layout
+CREATE TABLE calo_recon.pending_rescore (
+    entry_id      bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id       text        NOT NULL,
+    changed_from  timestamptz NOT NULL,
+    gone_txn_id   text
+);
+COMMENT ON TABLE calo_recon.pending_rescore IS
+  'Users whose transactions changed since their scores were computed, one entry per changing statement and user: score_transactions() (and train_model()) deletes every model''s scores of the user''s rows logged at or after changed_from and the entries it read, and score_transactions() scores those rows again';
+COMMENT ON COLUMN calo_recon.pending_rescore.entry_id IS 'Surrogate key of the entry';
+COMMENT ON COLUMN calo_recon.pending_rescore.user_id IS 'Wallet owner whose rows changed';
+COMMENT ON COLUMN calo_recon.pending_rescore.changed_from IS 'Earliest logged_at of the rows the statement inserted, updated (old and new) or deleted for the user (of the gone row, for an entry naming one): the scores of the user''s rows from it on are stale';
+COMMENT ON COLUMN calo_recon.pending_rescore.gone_txn_id IS 'A row that is no longer the user''s (deleted, or updated to another txn_id or user), whose scores go; NULL for an entry of the rows still there';
+
+-- The queue's work (src/glue/score_glue.c): score_transactions() runs it
+-- under the scorers' lock, train_model() before the snapshot it scores with.
+CREATE FUNCTION calo_recon.drop_stale_scores() RETURNS bigint
+    AS 'MODULE_PATHNAME', 'calo_recon_drop_stale_scores'
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION calo_recon.drop_stale_scores() IS
+  'Internal to score_transactions() and train_model(): deletes every model''s scores of the rows of the users queued in pending_rescore logged at or after the queued instant (and of rows no longer theirs), then the entries it read; returns the scores deleted. The next score_transactions() scores those rows again';
+REVOKE ALL ON FUNCTION calo_recon.drop_stale_scores() FROM PUBLIC;
+
+-- One function for the three events (a trigger with transition tables has
+-- one event).  GROUP BY is hashed: a million-row COPY costs one pass.  A
+-- DELETE queues each row it deleted, an UPDATE each row that left its user.  The
+-- users are read into arrays first, as track_new_transactions does: on a
+-- Citus cluster the trigger fires on a shard of transactions and Citus plans
+-- the insert into (the colocated shard of) pending_rescore, which cannot
+-- read a transition table.  An UPDATE queues only the rows whose columns the
+-- features, the explanation or the choice of model read changed (old rows
+-- not among the new ones and new rows not among the old ones): an update of
+-- the metadata, of the source file or of a typed row's balances leaves the
+-- scores as they are.
+CREATE FUNCTION calo_recon.track_rescore() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    users text[];
+    instants timestamptz[];
+    gone text[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT pg_catalog.array_agg(d.user_id), pg_catalog.array_agg(d.changed_from) INTO users, instants
+        FROM (SELECT n.user_id, pg_catalog.min(n.logged_at) AS changed_from
+              FROM new_rows n GROUP BY n.user_id) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        -- the balances give the direction of a legacy row (no txn_type) only
+        SELECT pg_catalog.array_agg(d.user_id), pg_catalog.array_agg(d.changed_from),
+               pg_catalog.array_agg(d.gone_txn_id) INTO users, instants, gone
+        FROM (SELECT c.user_id, pg_catalog.min(c.logged_at) AS changed_from, NULL::text AS gone_txn_id
+              FROM ((SELECT o.txn_id, o.user_id, o.txn_type, o.currency, o.amount, o.vat,
+                            CASE WHEN o.txn_type IS NULL THEN o.old_balance END,
+                            CASE WHEN o.txn_type IS NULL THEN o.new_balance END, o.logged_at FROM old_rows o
+                     EXCEPT ALL
+                     SELECT n.txn_id, n.user_id, n.txn_type, n.currency, n.amount, n.vat,
+                            CASE WHEN n.txn_type IS NULL THEN n.old_balance END,
+                            CASE WHEN n.txn_type IS NULL THEN n.new_balance END, n.logged_at FROM new_rows n)
+                    UNION ALL
+                    (SELECT n.txn_id, n.user_id, n.txn_type, n.currency, n.amount, n.vat,
+                            CASE WHEN n.txn_type IS NULL THEN n.old_balance END,
+                            CASE WHEN n.txn_type IS NULL THEN n.new_balance END, n.logged_at FROM new_rows n
+                     EXCEPT ALL
+                     SELECT o.txn_id, o.user_id, o.txn_type, o.currency, o.amount, o.vat,
+                            CASE WHEN o.txn_type IS NULL THEN o.old_balance END,
+                            CASE WHEN o.txn_type IS NULL THEN o.new_balance END, o.logged_at FROM old_rows o)) c
+              GROUP BY c.user_id
+              UNION ALL
+              -- the rows no longer the user's
+              SELECT o.user_id, o.logged_at, o.txn_id FROM old_rows o
+              WHERE NOT EXISTS (SELECT FROM new_rows n WHERE n.user_id = o.user_id AND n.txn_id = o.txn_id)) d;
+    ELSE
+        SELECT pg_catalog.array_agg(o.user_id), pg_catalog.array_agg(o.logged_at), pg_catalog.array_agg(o.txn_id)
+        INTO users, instants, gone
+        FROM old_rows o;
+    END IF;
+    INSERT INTO calo_recon.pending_rescore (user_id, changed_from, gone_txn_id)
+    SELECT q.user_id, q.changed_from, q.gone_txn_id
+    FROM unnest(users, instants, gone) AS q (user_id, changed_from, gone_txn_id);  -- multi-argument form: unqualified
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.track_rescore() IS
+  'Trigger: queues in pending_rescore the users of inserted, updated or deleted transactions with the earliest logged_at changed, for score_transactions() to score their rows from it on again';
+REVOKE ALL ON FUNCTION calo_recon.track_rescore() FROM PUBLIC;
+CREATE TRIGGER transactions_rescore_new
+    AFTER INSERT ON calo_recon.transactions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_rescore();
+CREATE TRIGGER transactions_rescore_updated
+    AFTER UPDATE ON calo_recon.transactions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_rescore();
+CREATE TRIGGER transactions_rescore_deleted
+    AFTER DELETE ON calo_recon.transactions
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.track_rescore();
+
+-- A TRUNCATE of transactions leaves every score referring to nothing: the
+-- views join through transactions and serve none of them, but a txn_id
+-- stored again under another user would then meet its old score in the key
+-- (model_id, txn_id) when it is scored.  So the scores go with the rows, and
+-- the queue with them (nothing is left to score again).  On a Citus cluster
+-- distribute() disables it (citus_layout): the shards' truncate does not
+-- reach it there.
+CREATE FUNCTION calo_recon.truncate_scores() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    TRUNCATE calo_recon.transaction_scores, calo_recon.pending_rescore;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION calo_recon.truncate_scores() IS
+  'Trigger: a TRUNCATE of transactions empties transaction_scores and pending_rescore, whose rows would refer to nothing';
+REVOKE ALL ON FUNCTION calo_recon.truncate_scores() FROM PUBLIC;
+CREATE TRIGGER transactions_truncate_scores
+    AFTER TRUNCATE ON calo_recon.transactions
+    FOR EACH STATEMENT EXECUTE FUNCTION calo_recon.truncate_scores();
+
+CREATE OR REPLACE FUNCTION calo_recon.train_model(
+    model_name    text        DEFAULT 'default',
+    contamination float8      DEFAULT 0.01,
+    n_trees       int         DEFAULT 100,
+    sample_size   int         DEFAULT 4096,
+    seed          bigint      DEFAULT NULL,
+    currency      text        DEFAULT NULL,
+    trained_from  timestamptz DEFAULT NULL,
+    trained_to    timestamptz DEFAULT NULL)
+RETURNS calo_recon.models
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_names   text[] := calo_recon.transaction_feature_names();
+    v_seed    bigint := train_model.seed;
+    v_currency text := upper(btrim(train_model.currency));
+    v_scaler  calo_recon.scaler;
+    v_forest  calo_recon.iforest;
+    v_rows    bigint;
+    v_excluded bigint;
+    v_scope_rows bigint;
+    v_threshold float8;
+    v_model_id bigint;
+    stored    calo_recon.models;
+BEGIN
+    IF train_model.model_name IS NULL OR train_model.contamination IS NULL
+       OR train_model.n_trees IS NULL OR train_model.sample_size IS NULL THEN
+        RAISE EXCEPTION 'model_name, contamination, n_trees and sample_size must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'currency, trained_from and trained_to may be NULL: every currency, an open window.';
+    END IF;
+    IF btrim(train_model.model_name) = '' THEN
+        RAISE EXCEPTION 'model_name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- NaN compares greater than every number, so it fails the upper bound.
+    IF NOT (train_model.contamination > 0 AND train_model.contamination <= 0.5) THEN
+        RAISE EXCEPTION 'contamination must be in (0, 0.5], got %', train_model.contamination
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF train_model.n_trees NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'n_trees must be between 1 and 10000, got %', train_model.n_trees
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF train_model.sample_size NOT BETWEEN 2 AND 100000 THEN
+        RAISE EXCEPTION 'sample_size must be between 2 and 100000, got %', train_model.sample_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_currency IS NOT NULL AND NOT EXISTS (SELECT 1 FROM calo_recon.currencies c WHERE c.code = v_currency) THEN
+        RAISE EXCEPTION 'unknown currency %', quote_literal(train_model.currency)
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Use a code of calo_recon.currencies, or NULL for a model of every currency.';
+    END IF;
+    IF train_model.trained_from >= train_model.trained_to THEN
+        RAISE EXCEPTION 'the training window is empty: trained_from (%) must be before trained_to (%)',
+                        train_model.trained_from, train_model.trained_to
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The window is [trained_from, trained_to) on logged_at; NULL leaves an end open.';
+    END IF;
+    IF v_seed IS NULL THEN
+        -- recorded in parameters, so that the model can be fitted again
+        v_seed := floor(random() * 9007199254740992)::bigint;
+    END IF;
+
+    -- the scores that changes of the transactions made stale go first
+    -- (their entries of the rescore queue with them): the rows are scored
+    -- below as they are, and the next score_transactions() does not score
+    -- them again (61_rescore_queue.sql)
+    PERFORM calo_recon.drop_stale_scores();
+
+    -- the model's key first, so that its scores are stored while they are
+    -- computed, without the lock below (taken before any write to models)
+    v_model_id := nextval('calo_recon.models_model_id_seq');
+
+    -- One call, so one snapshot: the scaler, the forest, the threshold and
+    -- the scores all read the same rows, read once; every row of the scope
+    -- is scored once and those scores are stored.  Confirmed anomalies are
+    -- scored but not trained on.
+    SELECT r.training_rows, r.excluded, r.scaler, r.forest, r.threshold, r.scope_rows
+      INTO v_rows, v_excluded, v_scaler, v_forest, v_threshold, v_scope_rows
+      FROM calo_recon.fit_and_score_model(v_model_id, train_model.contamination,
+                                          train_model.n_trees, train_model.sample_size, v_seed,
+                                          v_currency, train_model.trained_from, train_model.trained_to) r;
+    IF v_rows = 0 THEN
+        RAISE EXCEPTION 'the training set is empty'
+            USING ERRCODE = 'data_exception',
+                  DETAIL = CASE WHEN v_excluded = 0
+                                THEN format('calo_recon.transactions has no rows%s%s.',
+                                            CASE WHEN v_currency IS NOT NULL THEN format(' in %s', v_currency) ELSE '' END,
+                                            CASE WHEN train_model.trained_from IS NOT NULL OR train_model.trained_to IS NOT NULL
+                                                 THEN format(' logged in [%s, %s)', coalesce(train_model.trained_from::text, '-infinity'),
+                                                             coalesce(train_model.trained_to::text, 'infinity'))
+                                                 ELSE '' END)
+                                ELSE format('All %s transactions to train on are confirmed anomalies, which are never trained on.',
+                                            v_excluded) END,
+                  HINT = CASE WHEN v_excluded = 0
+                              THEN 'Load transactions first, e.g. with calo_recon.ingest_file(), or widen the currency and window.'
+                              ELSE 'Load more transactions; confirmed anomalies are kept out of training.' END;
+    END IF;
+
+    -- Serialize trainers only for the switch of the active model of the scope.
+    LOCK TABLE calo_recon.models IN SHARE ROW EXCLUSIVE MODE;
+    UPDATE calo_recon.models m SET active = false
+    WHERE m.active AND m.currency IS NOT DISTINCT FROM v_currency;
+    INSERT INTO calo_recon.models AS m
+        (model_id, model_name, features, scaler, forest, contamination, threshold,
+         training_rows, parameters, active, currency, trained_from, trained_to)
+    VALUES (v_model_id, train_model.model_name, v_names, v_scaler, v_forest, train_model.contamination,
+            v_threshold, v_rows,
+            jsonb_build_object('n_trees', train_model.n_trees,
+                               'sample_size', train_model.sample_size,
+                               'seed', v_seed,
+                               'seed_given', train_model.seed IS NOT NULL,
+                               'excluded_confirmed', v_excluded,
+                               'scope_rows', v_scope_rows),
+            true, v_currency, train_model.trained_from, train_model.trained_to)
+    RETURNING m.* INTO stored;
+    RETURN stored;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    -- what those views run with the reader's rights that reads a table (so
+    -- not PUBLIC's): the report totals of the users still queued, from
+    -- their transactions (README "Reconciliation")
+    view_functions text[] := ARRAY['user_figures(text[], timestamptz, timestamptz)',
+                                   'user_day_figures(text[])', 'user_overdraft_episodes(text[])'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed', 'alert_queued',
+                                     'drop_stale_scores'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    -- a write of an analyst or an operator to an input of the anomalies
+    -- (a verdict, a threshold, the active model) notes itself through a
+    -- trigger that runs with the writer's rights (daily_summary's counts)
+    note_changes text := 'GRANT INSERT (changed_table) ON calo_recon.anomaly_input_changes TO %I';
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.health_figures() TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+    IF kind <> 'monitor' THEN
+        FOREACH name IN ARRAY view_functions LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION calo_recon.%s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
+    END IF;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name)
+            || format(note_changes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format(note_changes, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION calo_recon.citus_layout()
+RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[], enabled_triggers name[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('calo_recon.transactions'::regclass, 'distributed',
+            '{transactions_alert,transactions_anomaly_input,transactions_truncate_scores}'::name[],
+            '{transactions_alert_queue}'::name[]),
+           ('calo_recon.shard_anchors', 'distributed', '{}', '{}'),
+           ('calo_recon.balance_errors', 'distributed', '{}', '{}'),
+           ('calo_recon.negative_balance_rejections', 'distributed', '{}', '{}'),
+           ('calo_recon.reconciliation_findings', 'distributed', '{}', '{}'),
+           ('calo_recon.pending_reconcile', 'distributed', '{}', '{}'),
+           ('calo_recon.pending_rescore', 'distributed', '{}', '{}'),
+           ('calo_recon.alert_queue', 'distributed', '{}', '{}'),
+           -- the report totals reconcile_placement() writes per shard group;
+           -- day_totals (per currency and day) stays on the coordinator,
+           -- where reconcile() sums user_day_totals again after the shards
+           ('calo_recon.user_totals', 'distributed', '{}', '{}'),
+           ('calo_recon.user_day_totals', 'distributed', '{}', '{}'),
+           ('calo_recon.overdraft_episode_totals', 'distributed', '{}', '{}'),
+           -- the scores beside their transactions, written per shard group
+           -- by score_placement(); daily_summary counts live on a cluster
+           ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}', '{}'),
+           -- its override trigger replaces the built-in row on each placement
+           ('calo_recon.currencies', 'reference', '{}', '{}')
+$$;
+
+-- train_model() re-created: the entry points hardened again, then the
+-- roles granted before get their rights on what changed
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of session 10 stale scores
+
+-- merge of the session-10 audit fixes, again: the stale-scores block replaced
+-- grant_role and citus_layout from its own base; these are the ones with every
+-- block's change, as sql/install/73_roles.sql and 80_citus.sql have them.
+CREATE OR REPLACE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    -- what those views run with the reader's rights that reads a table (so
+    -- not PUBLIC's): the report totals of the users still queued, from
+    -- their transactions (README "Reconciliation")
+    view_functions text[] := ARRAY['user_figures(text[], timestamptz, timestamptz)',
+                                   'user_day_figures(text[])', 'user_overdraft_episodes(text[])'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'raise_run_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed', 'alert_queued',
+                                     'drop_stale_scores'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    -- a write of an analyst or an operator to an input of the anomalies
+    -- (a verdict, a threshold, the active model) notes itself through a
+    -- trigger that runs with the writer's rights (daily_summary's counts)
+    note_changes text := 'GRANT INSERT (changed_table) ON calo_recon.anomaly_input_changes TO %I';
+    -- an operator's edit of a currency's minor unit queues the users with
+    -- transactions in it through a trigger that runs with the writer's
+    -- rights (track_currency_changes)
+    queue_users text := 'GRANT INSERT (user_id) ON calo_recon.pending_reconcile TO %I';
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.health_figures() TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+    IF kind <> 'monitor' THEN
+        FOREACH name IN ARRAY view_functions LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION calo_recon.%s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
+    END IF;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name)
+            || format(note_changes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format(note_changes, role_name)
+            || format(queue_users, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+CREATE OR REPLACE FUNCTION calo_recon.citus_layout()
+RETURNS TABLE (table_name regclass, placement text, disabled_triggers name[], enabled_triggers name[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('calo_recon.transactions'::regclass, 'distributed',
+            '{transactions_alert,transactions_anomaly_input,transactions_track_truncated,transactions_truncate_scores}'::name[],
+            '{transactions_alert_queue}'::name[]),
+           ('calo_recon.shard_anchors', 'distributed', '{}', '{}'),
+           ('calo_recon.balance_errors', 'distributed', '{}', '{}'),
+           ('calo_recon.negative_balance_rejections', 'distributed', '{}', '{}'),
+           ('calo_recon.reconciliation_findings', 'distributed', '{}', '{}'),
+           ('calo_recon.pending_reconcile', 'distributed', '{}', '{}'),
+           ('calo_recon.pending_rescore', 'distributed', '{}', '{}'),
+           ('calo_recon.alert_queue', 'distributed', '{}', '{}'),
+           -- the report totals reconcile_placement() writes per shard group;
+           -- day_totals (per currency and day) stays on the coordinator,
+           -- where reconcile() sums user_day_totals again after the shards
+           ('calo_recon.user_totals', 'distributed', '{}', '{}'),
+           ('calo_recon.user_day_totals', 'distributed', '{}', '{}'),
+           ('calo_recon.overdraft_episode_totals', 'distributed', '{}', '{}'),
+           -- the scores beside their transactions, written per shard group
+           -- by score_placement(); daily_summary counts live on a cluster
+           ('calo_recon.transaction_scores', 'distributed', '{transaction_scores_anomaly_input}', '{}'),
+           -- its override trigger replaces the built-in row on each placement
+           -- (the queueing of a currency's users after an edit cannot reach
+           -- the shards from a placement: reconcile() everyone instead)
+           ('calo_recon.currencies', 'reference',
+            '{currencies_track_inserted,currencies_track_updated,currencies_track_deleted}', '{}')
+$$;
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of the second audit merge

@@ -382,6 +382,12 @@ BEGIN
         v_seed := floor(random() * 9007199254740992)::bigint;
     END IF;
 
+    -- the scores that changes of the transactions made stale go first
+    -- (their entries of the rescore queue with them): the rows are scored
+    -- below as they are, and the next score_transactions() does not score
+    -- them again (61_rescore_queue.sql)
+    PERFORM calo_recon.drop_stale_scores();
+
     -- the model's key first, so that its scores are stored while they are
     -- computed, without the lock below (taken before any write to models)
     v_model_id := nextval('calo_recon.models_model_id_seq');

@@ -185,11 +185,13 @@ REVOKE ALL ON FUNCTION calo_recon.alert_queued() FROM PUBLIC;
 -- the coordinator.  Triggers on distributed tables run on their shards
 -- (citus.enable_unsafe_triggers), where a query may only reach the
 -- colocated shards on the same node: the reconcile queue trigger does
--- exactly that and stays, and so does the currency override of the
--- reference table (it changes only the placement it fires on); the alert
+-- exactly that and stays, as does the rescore queue's (track_rescore), and
+-- so does the currency override of the reference table (it changes only the
+-- placement it fires on); the alert
 -- check (the user's whole chain, and the alerts table on the coordinator)
 -- and the note of anomaly inputs changed (a coordinator table) cannot, and
--- are disabled.  The triggers installed
+-- are disabled, and so is the scores' truncate (truncate_scores), which the
+-- shards' truncate would not reach.  The triggers installed
 -- disabled serve the cluster only, and distribute() enables them: the queue
 -- of the alert check (alert_queue) replaces the transactions' own.
 CREATE FUNCTION calo_recon.citus_layout()
@@ -198,13 +200,14 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     VALUES ('calo_recon.transactions'::regclass, 'distributed',
-            '{transactions_alert,transactions_anomaly_input,transactions_track_truncated}'::name[],
+            '{transactions_alert,transactions_anomaly_input,transactions_track_truncated,transactions_truncate_scores}'::name[],
             '{transactions_alert_queue}'::name[]),
            ('calo_recon.shard_anchors', 'distributed', '{}', '{}'),
            ('calo_recon.balance_errors', 'distributed', '{}', '{}'),
            ('calo_recon.negative_balance_rejections', 'distributed', '{}', '{}'),
            ('calo_recon.reconciliation_findings', 'distributed', '{}', '{}'),
            ('calo_recon.pending_reconcile', 'distributed', '{}', '{}'),
+           ('calo_recon.pending_rescore', 'distributed', '{}', '{}'),
            ('calo_recon.alert_queue', 'distributed', '{}', '{}'),
            -- the report totals reconcile_placement() writes per shard group;
            -- day_totals (per currency and day) stays on the coordinator,

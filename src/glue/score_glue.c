@@ -62,6 +62,7 @@
 PG_FUNCTION_INFO_V1(calo_recon_score_transactions);
 PG_FUNCTION_INFO_V1(calo_recon_fit_and_score_model);
 PG_FUNCTION_INFO_V1(calo_recon_model_scores);
+PG_FUNCTION_INFO_V1(calo_recon_drop_stale_scores);
 
 /* money_glue.c: the one rounding rule of money shown to people */
 extern Datum calo_recon_round_money(PG_FUNCTION_ARGS);
@@ -596,6 +597,62 @@ assign_visit(int64 row, HeapTuple tuple, TupleDesc desc, void *arg)
 		}
 }
 
+/*
+ * Works the rescore queue (score_glue.h): deletes every model's scores that
+ * the queued changes made stale, then the entries read; returns the scores
+ * deleted.  SPI must be connected.
+ */
+static int64
+drop_stale_scores(void)
+{
+	Oid			argtypes[3] = {INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+	Datum		args[3];
+	bool		isnull;
+	int64		dropped;
+
+	if (SPI_execute(RESCORE_QUEUE_READ, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read calo_recon.pending_rescore");
+	args[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return 0;
+	args[0] = PointerGetDatum(DatumGetArrayTypePCopy(args[0]));
+	args[1] = PointerGetDatum(DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
+																   SPI_tuptable->tupdesc, 2, &isnull)));
+	/* the models, so that the scores are found by their key */
+	if (SPI_execute("SELECT COALESCE(pg_catalog.array_agg(m.model_id), '{}'::pg_catalog.int8[]) "
+					"FROM calo_recon.models m", false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read calo_recon.models");
+	args[2] = PointerGetDatum(DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
+																   SPI_tuptable->tupdesc, 1, &isnull)));
+	if (SPI_execute_with_args(RESCORE_STALE_DELETE, 3, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete the stale scores");
+	dropped = (int64) SPI_processed;
+	if (SPI_execute_with_args(RESCORE_GONE_DELETE, 3, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete the scores of the rows gone");
+	dropped += (int64) SPI_processed;
+	if (SPI_execute_with_args(RESCORE_QUEUE_DELETE, 2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete the entries of calo_recon.pending_rescore");
+	CommandCounterIncrement();
+	return dropped;
+}
+
+/*
+ * calo_recon.drop_stale_scores() RETURNS bigint: train_model()'s call, before
+ * the snapshot it trains and scores with, so that the changes it sees leave
+ * no entry behind (the next score_transactions() would score its rows again).
+ */
+Datum
+calo_recon_drop_stale_scores(PG_FUNCTION_ARGS)
+{
+	int64		dropped;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	dropped = drop_stale_scores();
+	SPI_finish();
+	PG_RETURN_INT64(dropped);
+}
+
 Datum
 calo_recon_score_transactions(PG_FUNCTION_ARGS)
 {
@@ -623,8 +680,6 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 	work = AllocSetContextCreate(caller, "calo_recon scoring", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 	n_models = load_active_models(&models);
-	if (n_models == 0)
-		goto done;
 
 	/*
 	 * One scorer at a time: a second one waits here, then sees (with the
@@ -634,6 +689,15 @@ calo_recon_score_transactions(PG_FUNCTION_ARGS)
 	if (SPI_execute("LOCK TABLE calo_recon.transaction_scores IN SHARE ROW EXCLUSIVE MODE",
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not lock calo_recon.transaction_scores");
+
+	/*
+	 * The scores the changes since the last call made stale are dropped
+	 * (with no active model too: an inactive one's): their rows are
+	 * unscored now, and scored below with the new ones.
+	 */
+	(void) drop_stale_scores();
+	if (n_models == 0)
+		goto done;
 
 	/* on a Citus cluster the scaler and the forest run per shard, on the workers */
 	if (fbook_is_distributed())

@@ -78,6 +78,47 @@ void		visit_rows(FeatureBook *book, const char *query, int nargs, Oid *argtypes,
 	"   AND s.txn_id OPERATOR(pg_catalog.=) a.txn_id " \
 	"  WHERE a.model_id IS NOT NULL AND s.txn_id IS NULL) u"
 
+/*
+ * The work of the rescore queue (sql/install/61_rescore_queue.sql) of
+ * score_transactions() and train_model(), on one node and on a Citus
+ * cluster alike (every table here but models is distributed by user_id
+ * there, and the joins on it run per shard group): the entries read ($1
+ * their keys, $2 their users), the scores of the models ($3: all of them)
+ * that the changes made stale deleted, then exactly the entries read.  The
+ * stale scores are those of the user's rows logged at or after the
+ * earliest instant queued for the user, found through the user's rows from
+ * that instant on (an append reads its own rows only), and those of the
+ * rows no longer the user's, by key.  Their rows are unscored then:
+ * score_transactions() scores them with the new rows.
+ */
+#define RESCORE_QUEUE_READ \
+	"SELECT pg_catalog.array_agg(q.entry_id), pg_catalog.array_agg(DISTINCT q.user_id) " \
+	"FROM calo_recon.pending_rescore q"
+#define RESCORE_STALE_DELETE \
+	"DELETE FROM calo_recon.transaction_scores s " \
+	"USING (SELECT q.user_id, pg_catalog.min(q.changed_from) AS changed_from " \
+	"       FROM calo_recon.pending_rescore q " \
+	"       WHERE q.entry_id OPERATOR(pg_catalog.=) ANY ($1) " \
+	"         AND q.user_id OPERATOR(pg_catalog.=) ANY ($2) " \
+	"       GROUP BY q.user_id) q, calo_recon.transactions t " \
+	"WHERE t.user_id OPERATOR(pg_catalog.=) q.user_id " \
+	"  AND t.logged_at OPERATOR(pg_catalog.>=) q.changed_from " \
+	"  AND s.user_id OPERATOR(pg_catalog.=) t.user_id " \
+	"  AND s.txn_id OPERATOR(pg_catalog.=) t.txn_id " \
+	"  AND s.model_id OPERATOR(pg_catalog.=) ANY ($3)"
+#define RESCORE_GONE_DELETE \
+	"DELETE FROM calo_recon.transaction_scores s " \
+	"USING calo_recon.pending_rescore q " \
+	"WHERE q.entry_id OPERATOR(pg_catalog.=) ANY ($1) " \
+	"  AND q.user_id OPERATOR(pg_catalog.=) ANY ($2) " \
+	"  AND s.user_id OPERATOR(pg_catalog.=) q.user_id " \
+	"  AND s.txn_id OPERATOR(pg_catalog.=) q.gone_txn_id " \
+	"  AND s.model_id OPERATOR(pg_catalog.=) ANY ($3)"
+#define RESCORE_QUEUE_DELETE \
+	"DELETE FROM calo_recon.pending_rescore q " \
+	"WHERE q.entry_id OPERATOR(pg_catalog.=) ANY ($1) " \
+	"  AND q.user_id OPERATOR(pg_catalog.=) ANY ($2)"
+
 /* score_transactions(only_new = false) first drops the active models' scores, as an upsert would */
 #define SCORES_OF_ACTIVE_MODELS_DELETE \
 	"DELETE FROM calo_recon.transaction_scores s " \

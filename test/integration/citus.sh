@@ -230,12 +230,21 @@ psql "${ONE[@]}" <<<"$CORRECT" >/dev/null || exit 1
 one_counts=$(psql "${ONE[@]}" -c "$RECONCILE") || exit 1
 one_alerts=$(psql "${ONE[@]}" -c "$ALERTS_DIGEST") || exit 1
 one_resolved=$(psql "${ONE[@]}" -c "$RESOLVED") || exit 1
+# the corrected rows of legacy users (no txn_type: their balances give their
+# direction) queued their users for scoring again (the rescore queue): what
+# score_transactions() scores now, on one node, and by the operator below
+one_rescored=$(psql "${ONE[@]}" -c "$SCORE_NEW") || exit 1
 # deleting the active model deletes its scores (models_delete_scores): how
 # many scores before and after
 MODEL_DELETED="BEGIN; SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores;
                DELETE FROM calo_recon.models m WHERE m.active;
                SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores; ROLLBACK"
 one_model_deleted=$(psql "${ONE[@]}" -c "$MODEL_DELETED" | paste -sd'|') || exit 1
+# the first model's scores left: those of rows whose users' earlier history
+# the later files changed are gone (the rescore queue, README "Scores")
+one_before_kept=$(psql "${ONE[@]}" -c "SELECT pg_catalog.count(*) FROM calo_recon.transaction_scores s
+                                      JOIN calo_recon.models m ON m.model_id = s.model_id
+                                      WHERE m.model_name = 'before'") || exit 1
 # a model's currency scope (model_scope(), which train_model and retraining
 # read): PL/pgSQL, since Citus cannot plan a SQL function's parameterised
 # query over a distributed table ("could not create distributed plan")
@@ -303,7 +312,7 @@ psql "${CL[@]}" -c "$FIRST_DAY" -c "$BEFORE" >/dev/null || { echo "FAIL ingest a
 # gives it what it needs on the cluster (reapply_grants)
 psql "${CL[@]}" -c "CREATE ROLE citus_reader LOGIN" -c "SELECT pg_catalog.count(*) FROM calo_recon.grant_role('citus_reader', 'reader')" >/dev/null || exit 1
 got=$(psql "${CL[@]}" -c "SELECT pg_catalog.string_agg(d.table_name || ':' || d.placement || ':' || d.shards, ' ' ORDER BY d.table_name::text) FROM calo_recon.distribute(8) d" 2>/dev/null | tail -n 1)
-check "distribute(8)" "calo_recon.alert_queue:distributed:8 calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.overdraft_episode_totals:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transaction_scores:distributed:8 calo_recon.transactions:distributed:8 calo_recon.user_day_totals:distributed:8 calo_recon.user_totals:distributed:8" "$got"
+check "distribute(8)" "calo_recon.alert_queue:distributed:8 calo_recon.balance_errors:distributed:8 calo_recon.currencies:reference:1 calo_recon.negative_balance_rejections:distributed:8 calo_recon.overdraft_episode_totals:distributed:8 calo_recon.pending_reconcile:distributed:8 calo_recon.pending_rescore:distributed:8 calo_recon.reconciliation_findings:distributed:8 calo_recon.shard_anchors:distributed:8 calo_recon.transaction_scores:distributed:8 calo_recon.transactions:distributed:8 calo_recon.user_day_totals:distributed:8 calo_recon.user_totals:distributed:8" "$got"
 check "the scores stored before distribute(), now in the shards: cluster = one node" "$one_before|0" \
   "$(psql "${CL[@]}" -c "$BEFORE_SCORES" -c "SELECT pg_catalog.pg_relation_size('calo_recon.transaction_scores')" | paste -sd'|')"
 check "the scores stored before distribute(): some" "t" "$([ "${one_before%% *}" -gt 0 ] && echo t || echo f)"
@@ -372,14 +381,14 @@ check "train_model(): 8 per-shard tasks store its scores" "8" \
   "$(placements <<<"$log" | awk -F: '{s += $NF} END {print s + 0}')"
 check "train_model(): no score row sent to the workers" "0" "$(writes_scores <<<"$log")"
 # the scores are in the workers' shards, none in the coordinator's table
-check "the scores are in the shards: all of them, none on the coordinator" "$((n + 300 + ${one_before%% *}))|0" \
+check "the scores are in the shards: all of them, none on the coordinator" "$((n + 300 + one_before_kept))|0" \
   "$(psql "${CL[@]}" -c "SELECT (SELECT pg_catalog.sum(r.result::bigint) FROM pg_catalog.run_command_on_shards('calo_recon.transaction_scores',
                                         'SELECT pg_catalog.count(*) FROM %s') r) || '|' ||
                                 pg_catalog.pg_relation_size('calo_recon.transaction_scores')")"
 # deleting a model deletes its scores (models_delete_scores), on every shard
 check "deleting the active model deletes its scores: cluster = one node" "$one_model_deleted" \
   "$(psql "${CL[@]}" -c "$MODEL_DELETED" | paste -sd'|')"
-check "deleting the active model deleted its scores, not the first model's" "$((n + 300 + ${one_before%% *}))|${one_before%% *}" \
+check "deleting the active model deleted its scores, not the first model's" "$((n + 300 + one_before_kept))|$one_before_kept" \
   "$one_model_deleted"
 # the anomalies view joins a row's score in its shard group: one task per shard
 plan=$(psql "${CL[@]}" -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT a.txn_id, a.score, a.explanation FROM calo_recon.anomalies a")
@@ -430,8 +439,8 @@ check "the analyst reads the features" "$((n + 300))" \
   "$(psql "${CL[@]}" -U citus_analyst -c "SELECT pg_catalog.count(*) FROM calo_recon.transaction_features" 2>&1)"
 got=$(psql "${CL[@]}" -U citus_reader -c "DO \$\$ BEGIN PERFORM calo_recon.reconcile(); EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1)
 check "the reader runs no job: 42501" "NOTICE:  42501" "$got"
-# (every row is scored already)
-check "the operator runs the jobs: reconcile, raise_alerts, scoring, exports, refresh" "$one_counts|true|0|true|succeeded" \
+# (every row is scored already, but those of the corrected rows' users)
+check "the operator runs the jobs: reconcile, raise_alerts, scoring, exports, refresh" "$one_counts|true|$one_rescored|true|succeeded" \
   "$(psql "${CL[@]}" -U citus_operator -c "SELECT (SELECT r::text FROM calo_recon.reconcile() r) || '|' ||
                                                   (SELECT pg_catalog.count(*) > 0 FROM calo_recon.raise_alerts()) || '|' ||
                                                   calo_recon.score_transactions(true) || '|' ||

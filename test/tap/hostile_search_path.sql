@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(103);
+SELECT plan(105);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -273,6 +273,7 @@ INSERT INTO entry_points VALUES
   ('ingest_file named', $$SELECT * FROM calo_recon.ingest_file('bad/walk/b_second.log')$$),
   ('ingest_file_unreconciled', $$SELECT * FROM calo_recon.ingest_file_unreconciled('bad/walk/a_first.gz')$$),
   ('reconcile_pending', $$SELECT * FROM calo_recon.reconcile_pending()$$),
+  ('drop_stale_scores', $$SELECT calo_recon.drop_stale_scores()$$),
   ('reconcile()', $$SELECT * FROM calo_recon.reconcile()$$),
   ('reconcile(ARRAY)', $$SELECT * FROM calo_recon.reconcile(ARRAY['tap-hsp-1', 'tap-hsp-2'])$$),
   ('check_transaction', $$SELECT * FROM calo_recon.check_transaction('DEBIT', 'SAR', 10, 0, 100, 90, 95)$$),
@@ -380,6 +381,11 @@ INSERT INTO entry_points VALUES
      FROM pg_catalog.generate_series(1, 2) AS g(i)$$),
   ('UPDATE transactions (queue)', $$UPDATE calo_recon.transactions t SET amount = t.amount WHERE t.txn_id OPERATOR(pg_catalog.=) 'TAP-HSP-3'$$),
   ('DELETE transactions (queue)', $$DELETE FROM calo_recon.transactions t WHERE t.txn_id OPERATOR(pg_catalog.=) 'TAP-HSP-4'$$),
+  -- rolled back: the entries after it read the transactions
+  ('TRUNCATE transactions (scores)',
+   $e$DO $do$ BEGIN TRUNCATE calo_recon.transactions ;
+                    RAISE EXCEPTION 'undone' USING ERRCODE = 'HU001';
+     EXCEPTION WHEN SQLSTATE 'HU001' THEN NULL; END $do$$e$),
   -- the report totals (views read them for the queued users)
   ('user_figures', $$SELECT * FROM calo_recon.user_figures(ARRAY['tap-hsp-1'], '2000-01-01', NULL)$$),
   ('user_day_figures', $$SELECT * FROM calo_recon.user_day_figures(NULL)$$),
@@ -529,7 +535,8 @@ SELECT is_empty($$
                       WHERE (tg.tgtype & 4 <> 0 AND e.statement LIKE '%INSERT INTO calo_recon.' || c.relname || ' %')
                          OR (tg.tgtype & 8 <> 0 AND e.statement LIKE '%DELETE FROM calo_recon.' || c.relname || ' %')
                          OR (tg.tgtype & 16 <> 0 AND e.statement LIKE '%UPDATE calo_recon.' || c.relname || ' %')
-                         OR (tg.tgtype & 32 <> 0 AND e.statement LIKE '%TRUNCATE calo_recon.' || c.relname || ';%')) $$,
+                         OR (tg.tgtype & 32 <> 0 AND (e.statement LIKE '%TRUNCATE calo_recon.' || c.relname || ';%'
+                                                   OR e.statement LIKE '%TRUNCATE calo_recon.' || c.relname || ' %'))) $$,
   'every trigger of the schema fires under an entry point above');
 
 SELECT * FROM finish();

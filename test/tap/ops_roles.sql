@@ -136,7 +136,7 @@ SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest(pg_temp.held('calo_tap_r_o
            WHERE x IN ('ingest_log_unreconciled:EXECUTE', 'ingest_file_unreconciled:EXECUTE', 'reconcile_pending:EXECUTE',
                        'refresh_work:EXECUTE', 'refresh_skipped:EXECUTE', 'raise_system_alert:EXECUTE', 'raise_run_alert:EXECUTE', 'alert_refuse:EXECUTE',
                        'lock_writer:EXECUTE', 'try_lock_writer:EXECUTE', 'lock_user_chains:EXECUTE',
-                       'harden_entry_points:EXECUTE', 'revoke_all:EXECUTE')),
+                       'harden_entry_points:EXECUTE', 'revoke_all:EXECUTE', 'drop_stale_scores:EXECUTE')),
           NULL, 'operator: none of the internals the entry points call as the owner');
 SET ROLE calo_tap_r_op2;
 SELECT is((SELECT status FROM calo_recon.refresh('samples')), 'succeeded', 'operator: refresh ingests the samples');
