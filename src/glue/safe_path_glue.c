@@ -82,6 +82,13 @@ safe_path_open_root(const char *setting, const char *value)
 	return root;
 }
 
+/* a control character: ASCII, a single byte in every server encoding */
+static inline bool
+control_byte(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
 /*
  * The one rule of the characters of a name (a path, a file name met in a
  * walk, a source name): no control character (below 0x20, or 0x7f), and
@@ -95,9 +102,8 @@ safe_path_bad_byte(const char *name, int len, bool *control)
 	int			valid = pg_encoding_verifymbstr(GetDatabaseEncoding(), name, len);
 	int			i;
 
-	/* control characters are ASCII, single bytes in every server encoding */
 	for (i = 0; i < valid; i++)
-		if ((unsigned char) name[i] < 0x20 || name[i] == 0x7f)
+		if (control_byte((unsigned char) name[i]))
 		{
 			*control = true;
 			return i;
@@ -153,7 +159,7 @@ safe_path_escaped(const char *name)
 		{
 			unsigned char c = (unsigned char) name[pos];
 
-			if (c < 0x20 || c == 0x7f)
+			if (control_byte(c))
 				appendStringInfo(&out, "\\x%02x", c);
 			else if (c == '\\')
 				appendStringInfoString(&out, "\\\\");
