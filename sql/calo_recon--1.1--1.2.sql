@@ -11324,3 +11324,415 @@ $$;
 SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of the second audit merge
+
+-- Issue 8, item 4: the ingest writes its log events and new transactions
+-- through COPY's multi-insert path (src/glue/ingest_store_glue.c); the bulk
+-- writer fills the transition tables of the transactions' statement
+-- triggers and leaves out a taken id as ON CONFLICT DO NOTHING does.
+-- The ingest's two big writes, through COPY's multi-insert path
+-- (src/glue/ingest_store_glue.c); what to write is ingest_log_unreconciled's.
+CREATE FUNCTION calo_recon.parse_and_store_log(log text, source_file text)
+RETURNS TABLE (event_no integer, logged_at timestamptz, request_id text, level text,
+               kind text, body jsonb, message_id text, raw text)
+AS 'MODULE_PATHNAME', 'calo_recon_parse_and_store_log'
+LANGUAGE C STRICT VOLATILE ROWS 1000;
+COMMENT ON FUNCTION calo_recon.parse_and_store_log(text, text) IS
+  'Internal to ingest_log: calo_recon.parse_log(log), each event also written to calo_recon.log_events under source_file (the caller needs INSERT on it)';
+REVOKE ALL ON FUNCTION calo_recon.parse_and_store_log(text, text) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.store_new_transactions(rows calo_recon.transactions[])
+RETURNS SETOF calo_recon.transactions
+AS 'MODULE_PATHNAME', 'calo_recon_store_new_transactions'
+LANGUAGE C STRICT VOLATILE ROWS 1000;
+COMMENT ON FUNCTION calo_recon.store_new_transactions(calo_recon.transactions[]) IS
+  'Internal to ingest_log: writes the rows into calo_recon.transactions as INSERT ... ON CONFLICT DO NOTHING would (the table''s triggers fire as for that INSERT) and returns those written; the caller needs INSERT on the table';
+REVOKE ALL ON FUNCTION calo_recon.store_new_transactions(calo_recon.transactions[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION calo_recon.ingest_log_unreconciled(log text, source text)
+RETURNS TABLE (events integer, transactions integer, duplicates integer, conflicts integer,
+               balance_errors integer, rejections integer, quarantined integer,
+               repeated integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+-- planned for each file: a plan cached while the table was small (never
+-- analyzed inside one long ingest_file) kept reading it whole for the
+-- stored ids, once per file
+SET plan_cache_mode = force_custom_plan
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    v_digest     bytea;
+    v_source     text;
+    v_name       text;
+    v_taken      integer := 0;
+    v_events     integer := 0;
+    v_txns       integer := 0;
+    v_dups       integer := 0;
+    v_conflicts  integer := 0;
+    v_errors     integer := 0;
+    v_rejections integer := 0;
+    v_quarantine integer := 0;
+    v_repeated   integer := 0;
+    v_others     integer[];
+    v_other_rows calo_recon.transactions[];
+    v_valid      integer;
+    -- on a Citus cluster the stored rows go to the alert check by hand
+    -- (alert_distributed: the table's trigger is off there), unless
+    -- ingest_file checks them at its end (alert_check_deferred: the shards'
+    -- trigger has queued them)
+    v_distributed boolean := calo_recon.is_distributed() AND NOT calo_recon.alert_check_deferred();
+    v_new_rows   calo_recon.transactions[];
+BEGIN
+    IF log IS NULL THEN
+        RAISE EXCEPTION 'calo_recon.ingest_log: log text is NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the text of one log file (decompressed).';
+    END IF;
+    -- a source name follows the rules of paths (22023 otherwise)
+    PERFORM calo_recon.check_source_name(source);
+
+    -- Ingests are serialized: a concurrent caller waits here, then sees what
+    -- the first one stored (no deadlock between overlapping files, first wins).
+    PERFORM calo_recon.lock_writer();
+
+    v_digest := pg_catalog.sha256(pg_catalog.convert_to(log, 'UTF8'));
+    IF EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.digest = v_digest) THEN
+        RETURN QUERY SELECT 0, 0, 0, 0, 0, 0, 0, 0;
+        RETURN;
+    END IF;
+
+    -- log_events is keyed by (source_file, event_no): a different content
+    -- under a name already used gets the name plus its digest prefix, and
+    -- when that is taken too (a source may be named so), a counter after it.
+    v_source := COALESCE(NULLIF(source, ''),
+                         'inline:' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16));
+    v_name := v_source;
+    WHILE EXISTS (SELECT 1 FROM calo_recon.ingested_files f WHERE f.file_name = v_name)
+          OR EXISTS (SELECT 1 FROM calo_recon.log_events e WHERE e.source_file = v_name) LOOP
+        v_taken := v_taken + 1;
+        v_name := v_source || '#' || pg_catalog.left(pg_catalog.encode(v_digest, 'hex'), 16)
+                  || CASE WHEN v_taken > 1 THEN '#' || v_taken ELSE '' END;
+    END LOOP;
+    v_source := v_name;
+
+    -- One statement stores the file: every event into log_events; the events
+    -- the parser made malformed into quarantine (kind: the kind intended);
+    -- the first occurrence of each transaction id, the balance errors and the
+    -- rejections into their tables.  The parse is read once, never read back.
+    WITH parsed AS MATERIALIZED (
+        -- every event, stored into log_events as it is parsed
+        SELECT p.event_no, p.logged_at, p.request_id, p.message_id, p.level, p.kind,
+               p.body, p.raw
+        FROM calo_recon.parse_and_store_log(log, v_source) AS p
+    ), quarantined AS (
+        INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+        SELECT v_source, e.event_no, e.logged_at, COALESCE(e.body ->> 'intended_kind', 'malformed'),
+               e.body ->> 'txn_id', e.body ->> 'reason', e.body, e.raw
+        FROM parsed e
+        WHERE e.kind = 'malformed'
+        ORDER BY e.event_no
+        RETURNING 1
+    ), valid AS (
+        SELECT e.event_no, e.logged_at, e.request_id, e.message_id, e.kind, e.body
+        FROM parsed e
+        WHERE e.kind IN ('transaction', 'balance_error', 'negative_balance_rejection')
+    ), valid_txns AS (
+        -- each valid transaction event as the row it would be stored as
+        SELECT v.event_no, v.body ->> 'id' AS txn_id,
+               row_number() OVER (PARTITION BY v.body ->> 'id' ORDER BY v.event_no) AS occurrence,
+               -- the legacy form has no type key: its txn_type is NULL
+               ROW(v.body ->> 'id', v.body ->> 'userId', v.body ->> 'type',
+                   v.body ->> 'source', v.body ->> 'action', v.body ->> 'currency',
+                   (v.body -> 'amount')::numeric, (v.body -> 'vat')::numeric,
+                   (v.body -> 'oldBalance')::numeric, (v.body -> 'newBalance')::numeric,
+                   NULLIF(v.body -> 'paymentBalance', 'null'::jsonb)::numeric,
+                   NULLIF(v.body -> 'updatePaymentBalance', 'null'::jsonb)::boolean,
+                   NULLIF(v.body -> 'metadata', 'null'::jsonb),
+                   v.logged_at, v.request_id, v.message_id, v_source)::calo_recon.transactions AS r
+        FROM valid v
+        WHERE v.kind = 'transaction'
+    ), stored_ids AS MATERIALIZED (
+        -- ids already stored, under any user: on a Citus cluster the table
+        -- is distributed by user_id and its key cannot hold a txn_id alone
+        -- (README "Scaling out with Citus"); ingests hold the writer lock,
+        -- so no other ingest stores an id between this look-up and the insert
+        SELECT t.txn_id
+        FROM calo_recon.transactions t
+        WHERE t.txn_id = ANY (ARRAY(SELECT f.txn_id FROM valid_txns f WHERE f.occurrence = 1))
+    ), new_txns AS MATERIALIZED (
+        -- first valid occurrence of each id, in id order (stable lock order);
+        -- a concurrent COPY or INSERT (not under the writer lock) of the same
+        -- id leaves it out, as ON CONFLICT DO NOTHING would
+        SELECT n.*
+        FROM calo_recon.store_new_transactions(ARRAY(
+                 SELECT f.r
+                 FROM valid_txns f
+                 WHERE f.occurrence = 1
+                   AND f.txn_id NOT IN (SELECT s.txn_id FROM stored_ids s)
+                 ORDER BY f.txn_id)) AS n
+    ), new_errors AS (
+        INSERT INTO calo_recon.balance_errors
+               (user_id, subscription_balance, payment_balance, logged_at, request_id,
+                message_id, txn_id, source_file)
+        SELECT v.body ->> 'userId', (v.body -> 'subscriptionBalance')::numeric,
+               (v.body -> 'paymentBalance')::numeric, v.logged_at, v.request_id,
+               v.message_id, v.body ->> 'txn_id', v_source
+        FROM valid v
+        WHERE v.kind = 'balance_error'
+        ORDER BY 1, 4, 5
+        -- only the event key: a clash of error_id must fail, not vanish
+        ON CONFLICT (user_id, logged_at, request_id, subscription_balance, payment_balance)
+            DO NOTHING
+        RETURNING user_id
+    ), new_rejections AS (
+        INSERT INTO calo_recon.negative_balance_rejections
+               (txn_id, user_id, current_balance, logged_at, request_id, source_file)
+        SELECT v.body ->> 'transactionId', v.body ->> 'userId',
+               (v.body -> 'currentBalance')::numeric, v.logged_at, v.request_id, v_source
+        FROM valid v
+        WHERE v.kind = 'negative_balance_rejection'
+        ORDER BY 2, 4, 5
+        ON CONFLICT (user_id, logged_at, request_id, txn_id, current_balance) DO NOTHING
+        RETURNING user_id
+    ), others AS (
+        SELECT o.event_no, o.r
+        FROM valid_txns o
+        WHERE o.occurrence > 1 OR o.txn_id NOT IN (SELECT t.txn_id FROM new_txns t)
+    )
+    SELECT (SELECT count(*) FROM parsed)::integer,
+           (SELECT count(*) FROM quarantined)::integer,
+           (SELECT count(*) FROM new_txns)::integer,
+           (SELECT count(*) FROM new_errors)::integer,
+           (SELECT count(*) FROM new_rejections)::integer,
+           (SELECT count(*) FROM valid v WHERE v.kind <> 'transaction')::integer,
+           -- every other valid occurrence is compared with the stored row below
+           (SELECT array_agg(o.event_no ORDER BY o.event_no) FROM others o),
+           (SELECT array_agg(o.r ORDER BY o.event_no) FROM others o),
+           CASE WHEN v_distributed
+                THEN (SELECT array_agg(ROW(n.*)::calo_recon.transactions ORDER BY n.txn_id) FROM new_txns n) END
+    INTO v_events, v_quarantine, v_txns, v_errors, v_rejections, v_valid, v_others,
+         v_other_rows, v_new_rows;
+    IF v_new_rows IS NOT NULL THEN
+        PERFORM calo_recon.alert_distributed(v_new_rows);
+        -- checked: not again by raise_alerts() (the shards queued them)
+        DELETE FROM calo_recon.alert_queue q
+        WHERE (q.user_id, q.txn_id) IN (SELECT r.user_id, r.txn_id FROM unnest(v_new_rows) r);
+    END IF;
+    -- errors and rejections already stored from an overlapping export
+    v_repeated := v_valid - v_errors - v_rejections;
+
+    -- The other valid occurrences meet a stored row: same payload is a
+    -- duplicate delivery, a different one a conflict (the stored row stays).
+    IF v_others IS NOT NULL THEN
+        WITH others AS (
+            SELECT n.event_no, o.*
+            FROM unnest(v_other_rows) WITH ORDINALITY AS o
+            JOIN unnest(v_others) WITH ORDINALITY AS n (event_no, ordinality)
+              ON n.ordinality = o.ordinality
+        ), stored_rows AS MATERIALIZED (
+            -- the stored rows of these ids, by id alone (one look-up, which a
+            -- Citus cluster runs on every shard)
+            SELECT t.*
+            FROM calo_recon.transactions t
+            WHERE t.txn_id = ANY (ARRAY(SELECT o.txn_id FROM others o))
+        ), compared AS (
+            SELECT o.event_no, o.logged_at, o.txn_id,
+                   to_jsonb(t) AS stored,
+                   jsonb_build_object(
+                       'txn_id', o.txn_id, 'user_id', o.user_id, 'txn_type', o.txn_type,
+                       'source', o.source, 'action', o.action, 'currency', o.currency,
+                       'amount', o.amount, 'vat', o.vat, 'old_balance', o.old_balance,
+                       'new_balance', o.new_balance, 'payment_balance', o.payment_balance,
+                       'update_payment_balance', o.update_payment_balance,
+                       'metadata', o.metadata) AS incoming,
+                   t.txn_id IS NOT NULL
+                     AND ROW(o.user_id, o.txn_type, o.source, o.action, o.currency,
+                             o.amount, o.vat, o.old_balance, o.new_balance,
+                             o.payment_balance, o.update_payment_balance, o.metadata)
+                         IS NOT DISTINCT FROM
+                         ROW(t.user_id, t.txn_type, t.source, t.action, t.currency,
+                             t.amount, t.vat, t.old_balance, t.new_balance,
+                             t.payment_balance, t.update_payment_balance, t.metadata) AS same
+            FROM others o
+            LEFT JOIN stored_rows t ON t.txn_id = o.txn_id
+        ), conflicted AS (
+            INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
+            SELECT v_source, c.event_no, c.logged_at, 'transaction', c.txn_id, 'conflict',
+                   jsonb_build_object('stored', c.stored, 'incoming', c.incoming), e.raw
+            FROM compared c
+            JOIN calo_recon.log_events e ON e.source_file = v_source AND e.event_no = c.event_no
+            WHERE NOT c.same
+            ORDER BY c.event_no
+            RETURNING 1
+        )
+        SELECT count(*) FILTER (WHERE c.same)::integer,
+               count(*) FILTER (WHERE NOT c.same)::integer
+        INTO v_dups, v_conflicts
+        FROM compared c;
+        v_quarantine := v_quarantine + v_conflicts;
+    END IF;
+
+    INSERT INTO calo_recon.ingested_files
+           (digest, file_name, bytes, events, transactions, duplicates, conflicts,
+            balance_errors, rejections, quarantined, repeated)
+    VALUES (v_digest, v_source, pg_catalog.octet_length(log), v_events, v_txns, v_dups,
+            v_conflicts, v_errors, v_rejections, v_quarantine, v_repeated);
+
+    RETURN QUERY
+    SELECT v_events, v_txns, v_dups, v_conflicts, v_errors, v_rejections, v_quarantine,
+           v_repeated;
+END;
+$fn$;
+
+CREATE OR REPLACE FUNCTION calo_recon.grant_role(role_name name, kind text)
+RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    statement text;
+    statements text[];
+    views text[] := ARRAY['transactions', 'overdrafts', 'overdraft_episodes', 'anomalies',
+                          'discrepancies', 'balance_breaks', 'precision_drift', 'user_summary',
+                          'daily_summary', 'as_of', 'amount_thresholds', 'amount_rule_hits'];
+    -- what those views run with the reader's rights that reads a table (so
+    -- not PUBLIC's): the report totals of the users still queued, from
+    -- their transactions (README "Reconciliation")
+    view_functions text[] := ARRAY['user_figures(text[], timestamptz, timestamptz)',
+                                   'user_day_figures(text[])', 'user_overdraft_episodes(text[])'];
+    analyst_tables text[] := ARRAY['models', 'transaction_scores', 'anomaly_feedback', 'currencies'];
+    -- the columns of a feedback row its author fills in; the rest is set by
+    -- the product (README "Roles")
+    feedback_columns text := 'txn_id, verdict, note';
+    -- the amount rule is the analysts' to set (set_amount_threshold): the
+    -- currency and threshold of a row; who and when are the product's
+    threshold_writes text := 'INSERT (currency, threshold), UPDATE (threshold), DELETE';
+    -- what analysts may not execute besides the entry points of
+    -- calo_recon.definer_entry_points (which write the record): what reads
+    -- server files, runs, health or grants, and the internals; analysts may
+    -- execute the rest
+    not_for_analysts text[] := ARRAY['ingest_log_unreconciled', 'ingest_file_unreconciled', 'read_log_file',
+                                     'refresh', 'check_last_refresh', 'refresh_work', 'refresh_skipped',
+                                     'reconcile_pending', 'lock_writer', 'try_lock_writer', 'writer_lock_holder',
+                                     'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'raise_run_alert', 'check_health',
+                                     'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
+                                     'retrain_due_models', 'grant_on_workers', 'alert_distributed', 'alert_queued',
+                                     'drop_stale_scores', 'parse_and_store_log', 'store_new_transactions'];
+    -- what operators run with their own rights besides what analysts run:
+    -- the entry points that write only through the definer ones
+    -- (calo_recon.definer_entry_points), and readers of runs, health and
+    -- files; the internals stay the owner's
+    operator_runs text[] := ARRAY['refresh', 'refresh_job', 'check_last_refresh', 'check_health', 'read_log_file'];
+    -- The operator's direct writes: configuration, not the record (which
+    -- currencies there are and their minor units; which model is active).
+    -- Everything else it writes through the definer entry points.
+    operator_writes text[] := ARRAY['currencies:INSERT, UPDATE, DELETE', 'models:UPDATE (active)'];
+    -- a write of an analyst or an operator to an input of the anomalies
+    -- (a verdict, a threshold, the active model) notes itself through a
+    -- trigger that runs with the writer's rights (daily_summary's counts)
+    note_changes text := 'GRANT INSERT (changed_table) ON calo_recon.anomaly_input_changes TO %I';
+    -- an operator's edit of a currency's minor unit queues the users with
+    -- transactions in it through a trigger that runs with the writer's
+    -- rights (track_currency_changes)
+    queue_users text := 'GRANT INSERT (user_id) ON calo_recon.pending_reconcile TO %I';
+    routine regprocedure;
+    name text;
+BEGIN
+    IF role_name IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'role_name and kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM calo_recon.role_kinds k WHERE k.kind = grant_role.kind) THEN
+        RAISE EXCEPTION 'unknown role kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ' || (SELECT pg_catalog.string_agg(k.kind, ', ' ORDER BY k.kind) FROM calo_recon.role_kinds k) || '.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name
+            USING ERRCODE = 'undefined_object', HINT = 'Create the role first: roles are cluster-wide.';
+    END IF;
+
+    statements := ARRAY[format('GRANT USAGE ON SCHEMA calo_recon TO %I', role_name)];
+    IF kind = 'monitor' THEN
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.health TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.check_health(interval) TO %I', role_name)
+            || format('GRANT EXECUTE ON FUNCTION calo_recon.health_figures() TO %I', role_name)
+            || format('GRANT SELECT ON calo_recon.amount_thresholds TO %I', role_name);
+        views := '{}';
+    END IF;
+    FOREACH name IN ARRAY views LOOP
+        IF pg_catalog.to_regclass('calo_recon.' || name) IS NOT NULL THEN
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END IF;
+    END LOOP;
+    IF kind <> 'monitor' THEN
+        FOREACH name IN ARRAY view_functions LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION calo_recon.%s TO %I', name, role_name);
+        END LOOP;
+    END IF;
+
+    -- on a Citus cluster the shard queries of a view run with the caller's
+    -- rights (README "Scaling out with Citus"): the tables of the layout too
+    IF kind <> 'monitor' AND calo_recon.is_distributed() THEN
+        FOR name IN SELECT l.table_name::text FROM calo_recon.citus_layout() l ORDER BY 1 LOOP
+            statements := statements || format('GRANT SELECT ON %s TO %I', name, role_name);
+        END LOOP;
+        -- and the coordinator tables that Citus plans apart within
+        -- daily_summary, with the caller's rights too
+        statements := statements
+            || format('GRANT SELECT ON calo_recon.anomaly_day_totals, calo_recon.anomaly_input_changes TO %I', role_name);
+    END IF;
+
+    IF kind = 'analyst' THEN
+        statements := statements || format('GRANT SELECT ON calo_recon.transaction_features, calo_recon.anomaly_verdicts, calo_recon.transaction_models TO %I', role_name);
+        FOREACH name IN ARRAY analyst_tables LOOP
+            statements := statements || format('GRANT SELECT ON calo_recon.%I TO %I', name, role_name);
+        END LOOP;
+        statements := statements
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format('GRANT %s ON calo_recon.amount_thresholds TO %I', threshold_writes, role_name)
+            || format(note_changes, role_name);
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a')
+              AND p.prorettype <> 'trigger'::regtype AND NOT (p.proname = ANY (not_for_analysts))
+              AND p.proname NOT IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e)
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON FUNCTION %s TO %I', routine, role_name);
+        END LOOP;
+    ELSIF kind = 'operator' THEN
+        statements := statements
+            || format('GRANT SELECT ON ALL TABLES IN SCHEMA calo_recon TO %I', role_name)
+            || format('GRANT INSERT (%s) ON calo_recon.anomaly_feedback TO %I', feedback_columns, role_name)
+            || format(note_changes, role_name)
+            || format(queue_users, role_name);
+        FOREACH name IN ARRAY operator_writes LOOP
+            statements := statements || format('GRANT %s ON calo_recon.%I TO %I',
+                                               pg_catalog.split_part(name, ':', 2), pg_catalog.split_part(name, ':', 1), role_name);
+        END LOOP;
+        FOR routine IN
+            SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'calo_recon'::regnamespace AND p.prokind IN ('f', 'a', 'p')
+              AND p.prorettype IS DISTINCT FROM 'trigger'::regtype
+              AND (NOT (p.proname = ANY (not_for_analysts)) OR p.proname = ANY (operator_runs)
+                   OR p.proname IN (SELECT e.routine_name FROM calo_recon.definer_entry_points e))
+            ORDER BY p.oid::regprocedure::text
+        LOOP
+            statements := statements || format('GRANT EXECUTE ON ROUTINE %s TO %I', routine, role_name);
+        END LOOP;
+    END IF;
+
+    FOREACH statement IN ARRAY statements LOOP
+        EXECUTE statement;
+        RETURN NEXT statement;
+    END LOOP;
+    PERFORM calo_recon.grant_on_workers(statements);
+    INSERT INTO calo_recon.role_grants (role_name, kind) VALUES (grant_role.role_name, grant_role.kind)
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+
+SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
+SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
+-- end of the bulk ingest writes

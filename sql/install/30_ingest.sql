@@ -30,6 +30,25 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION calo_recon.check_source_name(text) IS
   'Raises 22023 when a source name given to ingest_log breaks the rules of paths below calo_recon.import_directory: a control character, bytes not valid in the database encoding, more than 1023 bytes; NULL and valid names pass';
 
+-- The ingest's two big writes, through COPY's multi-insert path
+-- (src/glue/ingest_store_glue.c); what to write is ingest_log_unreconciled's.
+CREATE FUNCTION calo_recon.parse_and_store_log(log text, source_file text)
+RETURNS TABLE (event_no integer, logged_at timestamptz, request_id text, level text,
+               kind text, body jsonb, message_id text, raw text)
+AS 'MODULE_PATHNAME', 'calo_recon_parse_and_store_log'
+LANGUAGE C STRICT VOLATILE ROWS 1000;
+COMMENT ON FUNCTION calo_recon.parse_and_store_log(text, text) IS
+  'Internal to ingest_log: calo_recon.parse_log(log), each event also written to calo_recon.log_events under source_file (the caller needs INSERT on it)';
+REVOKE ALL ON FUNCTION calo_recon.parse_and_store_log(text, text) FROM PUBLIC;
+
+CREATE FUNCTION calo_recon.store_new_transactions(rows calo_recon.transactions[])
+RETURNS SETOF calo_recon.transactions
+AS 'MODULE_PATHNAME', 'calo_recon_store_new_transactions'
+LANGUAGE C STRICT VOLATILE ROWS 1000;
+COMMENT ON FUNCTION calo_recon.store_new_transactions(calo_recon.transactions[]) IS
+  'Internal to ingest_log: writes the rows into calo_recon.transactions as INSERT ... ON CONFLICT DO NOTHING would (the table''s triggers fire as for that INSERT) and returns those written; the caller needs INSERT on the table';
+REVOKE ALL ON FUNCTION calo_recon.store_new_transactions(calo_recon.transactions[]) FROM PUBLIC;
+
 -- Everything ingest_log does except reconciling: ingest_file calls it per
 -- file and reconciles once at the end.  Who needs reconciling is recorded in
 -- one place only, calo_recon.pending_reconcile (filled by a trigger on
@@ -118,15 +137,10 @@ BEGIN
     -- the first occurrence of each transaction id, the balance errors and the
     -- rejections into their tables.  The parse is read once, never read back.
     WITH parsed AS MATERIALIZED (
+        -- every event, stored into log_events as it is parsed
         SELECT p.event_no, p.logged_at, p.request_id, p.message_id, p.level, p.kind,
                p.body, p.raw
-        FROM calo_recon.parse_log(log) AS p
-    ), logged AS (
-        INSERT INTO calo_recon.log_events
-               (source_file, event_no, logged_at, request_id, message_id, level, kind, body, raw)
-        SELECT v_source, e.event_no, e.logged_at, e.request_id, e.message_id, e.level, e.kind,
-               e.body, e.raw
-        FROM parsed e
+        FROM calo_recon.parse_and_store_log(log, v_source) AS p
     ), quarantined AS (
         INSERT INTO calo_recon.quarantine (source_file, event_no, logged_at, kind, txn_id, reason, detail, raw)
         SELECT v_source, e.event_no, e.logged_at, COALESCE(e.body ->> 'intended_kind', 'malformed'),
@@ -162,18 +176,17 @@ BEGIN
         SELECT t.txn_id
         FROM calo_recon.transactions t
         WHERE t.txn_id = ANY (ARRAY(SELECT f.txn_id FROM valid_txns f WHERE f.occurrence = 1))
-    ), new_txns AS (
-        -- first valid occurrence of each id, in id order (stable lock order)
-        INSERT INTO calo_recon.transactions
-        SELECT (f.r).*
-        FROM valid_txns f
-        WHERE f.occurrence = 1
-          AND f.txn_id NOT IN (SELECT s.txn_id FROM stored_ids s)
-        ORDER BY f.txn_id
+    ), new_txns AS MATERIALIZED (
+        -- first valid occurrence of each id, in id order (stable lock order);
         -- a concurrent COPY or INSERT (not under the writer lock) of the same
-        -- id: the key of the table, on one node or on the cluster
-        ON CONFLICT DO NOTHING
-        RETURNING *
+        -- id leaves it out, as ON CONFLICT DO NOTHING would
+        SELECT n.*
+        FROM calo_recon.store_new_transactions(ARRAY(
+                 SELECT f.r
+                 FROM valid_txns f
+                 WHERE f.occurrence = 1
+                   AND f.txn_id NOT IN (SELECT s.txn_id FROM stored_ids s)
+                 ORDER BY f.txn_id)) AS n
     ), new_errors AS (
         INSERT INTO calo_recon.balance_errors
                (user_id, subscription_balance, payment_balance, logged_at, request_id,

@@ -172,7 +172,7 @@ DECLARE
                                      'lock_user_chains', 'alert_refuse', 'raise_system_alert', 'raise_run_alert', 'check_health',
                                      'grant_role', 'revoke_role', 'reapply_grants', 'revoke_all', 'harden_entry_points',
                                      'retrain_due_models', 'grant_on_workers', 'alert_distributed', 'alert_queued',
-                                     'drop_stale_scores'];
+                                     'drop_stale_scores', 'parse_and_store_log', 'store_new_transactions'];
     -- what operators run with their own rights besides what analysts run:
     -- the entry points that write only through the definer ones
     -- (calo_recon.definer_entry_points), and readers of runs, health and

@@ -3,11 +3,13 @@
  * (bulk_write_glue.h), as COPY FROM writes a plain table: rows in batches
  * through table_multi_insert and a BulkInsertState, then the index entries
  * of each row, the table's constraints checked per row, its statement
- * triggers fired around the whole write.  What COPY would do row by row
- * (row-level insert triggers, transition tables) or not at all (insert
- * rules) is refused rather than written around.  The tables it writes:
- * transaction_scores, reconciliation_findings and the report totals, or
- * their shards on a Citus worker.
+ * triggers fired around the whole write and its transition tables filled
+ * row by row.  What COPY would do row by row (row-level insert triggers) or
+ * not at all (insert rules) is refused rather than written around.  On
+ * request a row whose unique key is taken is left out, as INSERT ... ON
+ * CONFLICT DO NOTHING leaves it.  The tables it writes: transaction_scores,
+ * reconciliation_findings and the report totals (or their shards on a Citus
+ * worker), log_events and transactions.
  */
 #include "postgres.h"
 
@@ -41,6 +43,8 @@ struct BulkWriter
 	EState	   *estate;
 	ResultRelInfo *rri;
 	BulkInsertState bistate;
+	BulkWriteOptions options;
+	TransitionCaptureState *transition;	/* NULL without transition tables */
 	CommandId	cid;
 	MemoryContext cxt;			/* the writer's and its slots' */
 	MemoryContext batch_cxt;	/* the batch's values, reset after each batch */
@@ -101,8 +105,34 @@ bulk_write_prepare_defaults(BulkWriter *w)
 	}
 }
 
+static bool
+bulk_write_has_row_trigger(Relation rel)
+{
+	TriggerDesc *trig = rel->trigdesc;
+
+	return trig != NULL && (trig->trig_insert_before_row || trig->trig_insert_after_row ||
+							trig->trig_insert_instead_row);
+}
+
+bool
+bulk_write_fires_all(Oid relid)
+{
+	/* the writer's lock, kept: no trigger is added before the write */
+	Relation	rel = table_open(relid, RowExclusiveLock);
+	bool		fires_all = !bulk_write_has_row_trigger(rel) && !bulk_write_has_insert_rule(rel);
+
+	table_close(rel, NoLock);
+	return fires_all;
+}
+
 BulkWriter *
 bulk_write_open(Oid relid, const char *what)
+{
+	return bulk_write_open_with(relid, what, NULL);
+}
+
+BulkWriter *
+bulk_write_open_with(Oid relid, const char *what, const BulkWriteOptions *options)
 {
 	BulkWriter *w = palloc0(sizeof(BulkWriter));
 	TriggerDesc *trig;
@@ -114,13 +144,15 @@ bulk_write_open(Oid relid, const char *what)
 	name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(w->rel)),
 									  RelationGetRelationName(w->rel));
 	trig = w->rel->trigdesc;
+	if (options != NULL)
+		w->options = *options;
 	/*
-	 * Statement triggers fire as they do for COPY (the extension's own notes
-	 * that the inputs of the anomalies changed); row triggers and transition
-	 * tables would need every row handed over one by one.
+	 * Statement triggers fire as they do for COPY (the extension's own that
+	 * queue users or note that the inputs of the anomalies changed, reading
+	 * the new rows from their transition table); row triggers would need
+	 * every row handed over one by one.
 	 */
-	if (trig != NULL && (trig->trig_insert_before_row || trig->trig_insert_after_row ||
-						 trig->trig_insert_instead_row || trig->trig_insert_new_table))
+	if (bulk_write_has_row_trigger(w->rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s has row-level insert triggers, which the bulk write of %s does not fire", name, what),
@@ -137,8 +169,10 @@ bulk_write_open(Oid relid, const char *what)
 	w->rri = makeNode(ResultRelInfo);
 	/* no range table entry: a failing row's detail is built without one */
 	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
-	ExecOpenIndices(w->rri, false);
+	/* speculative: the unique keys' operators, which the conflict check needs */
+	ExecOpenIndices(w->rri, w->options.skip_conflicts);
 	AfterTriggerBeginQuery();
+	w->transition = MakeTransitionCaptureState(trig, relid, CMD_INSERT);
 	ExecBSInsertTriggers(w->estate, w->rri);
 	w->bistate = GetBulkInsertState();
 	w->cid = GetCurrentCommandId(true);
@@ -161,7 +195,42 @@ bulk_write_relation(const BulkWriter *w)
 	return w->rel;
 }
 
-/* The batch to the table, then its rows' index entries (unique keys checked there). */
+/*
+ * The index entries of a row just put in the table.  Its unique keys are
+ * checked there (23505), or, when conflicts are left out, a taken key is
+ * resolved as ON CONFLICT DO NOTHING resolves it: the row is taken out of
+ * the table again, the key's holder is waited for, and the row is written
+ * again if the holder went away.  False when the row was left out.
+ */
+static bool
+bulk_write_index_row(BulkWriter *w, TupleTableSlot *slot)
+{
+	bool		taken = false;
+
+	list_free(ExecInsertIndexTuples(w->rri, slot, w->estate, false,
+									w->options.skip_conflicts, &taken, NIL));
+	while (taken)
+	{
+		ItemPointerData holder;
+
+		/*
+		 * The delete must see this command's own insert: a later command
+		 * id.  The row stays dead to every snapshot, and the unique checks
+		 * skip a row its own transaction deleted.
+		 */
+		CommandCounterIncrement();
+		simple_table_tuple_delete(w->rel, &slot->tts_tid, InvalidSnapshot);
+		/* waits for an uncommitted holder; false while a holder stands */
+		if (!ExecCheckIndexConstraints(w->rri, slot, w->estate, &holder, NIL))
+			return false;
+		table_tuple_insert(w->rel, slot, GetCurrentCommandId(true), 0, NULL);
+		taken = false;
+		list_free(ExecInsertIndexTuples(w->rri, slot, w->estate, false, true, &taken, NIL));
+	}
+	return true;
+}
+
+/* The batch to the table, then each row's index entries and transition-table copy. */
 static void
 bulk_write_flush(BulkWriter *w)
 {
@@ -173,15 +242,20 @@ bulk_write_flush(BulkWriter *w)
 	table_multi_insert(w->rel, w->slots, w->nslots, w->cid, 0, w->bistate);
 	for (int i = 0; i < w->nslots; i++)
 	{
-		List	   *recheck;
+		TupleTableSlot *slot = w->slots[i];
 
 		ResetPerTupleExprContext(w->estate);
-		recheck = ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL);
-		list_free(recheck);
-		ExecClearTuple(w->slots[i]);
+		if (bulk_write_index_row(w, slot))
+		{
+			if (w->transition != NULL)
+				ExecARInsertTriggers(w->estate, w->rri, slot, NIL, w->transition);
+			if (w->options.on_stored != NULL)
+				w->options.on_stored(slot, w->options.on_stored_arg);
+			w->written++;
+		}
+		ExecClearTuple(slot);
 	}
 	MemoryContextSwitchTo(old);
-	w->written += w->nslots;
 	w->nslots = 0;
 	MemoryContextReset(w->batch_cxt);
 	CHECK_FOR_INTERRUPTS();
@@ -238,7 +312,7 @@ bulk_write_close(BulkWriter *w)
 			ExecDropSingleTupleTableSlot(w->slots[i]);
 	FreeBulkInsertState(w->bistate);
 	table_finish_bulk_insert(w->rel, 0);
-	ExecASInsertTriggers(w->estate, w->rri, NULL);
+	ExecASInsertTriggers(w->estate, w->rri, w->transition);
 	AfterTriggerEndQuery(w->estate);
 	ExecCloseResultRelations(w->estate);
 	ExecCloseIndices(w->rri);

@@ -3,8 +3,9 @@
  * (bulk_write_glue.c), COPY's multi-insert path: rows are gathered in
  * batches, each batch goes to the table in one table_multi_insert, then
  * each row's index entries are made; never a statement per row.  Used for
- * the scores (score_glue.c), the reconciliation's findings (recon_glue.c)
- * and the report totals (report_totals_glue.c).
+ * the scores (score_glue.c), the reconciliation's findings (recon_glue.c),
+ * the report totals (report_totals_glue.c), the log events and the new
+ * transactions of an ingest (ingest_store_glue.c).
  *
  *   w = bulk_write_open(relid, "scores");
  *   for each row: slot = bulk_write_begin_row(w); fill slot->tts_values and
@@ -30,6 +31,37 @@ typedef struct BulkWriter BulkWriter;
  */
 BulkWriter *bulk_write_open(Oid relid, const char *what);
 
+/* Called with each row once it is in the table (its index entries made). */
+typedef void (*bulk_write_stored_fn) (TupleTableSlot *slot, void *arg);
+
+typedef struct BulkWriteOptions
+{
+	/*
+	 * INSERT ... ON CONFLICT DO NOTHING on every unique key: a row whose key
+	 * another row holds is left out, not an error.  A concurrent
+	 * transaction's row under the key is waited for, as ON CONFLICT waits:
+	 * the row is left out when that transaction commits, written when it
+	 * aborts.
+	 */
+	bool		skip_conflicts;
+	bulk_write_stored_fn on_stored; /* or NULL */
+	void	   *on_stored_arg;
+} BulkWriteOptions;
+
+/*
+ * bulk_write_open with options.  Statement triggers with transition tables
+ * (REFERENCING NEW TABLE) fire too: each stored row goes into the
+ * transition table, as COPY puts it there.
+ */
+BulkWriter *bulk_write_open_with(Oid relid, const char *what, const BulkWriteOptions *options);
+
+/*
+ * Whether bulk_write_open can write table relid: it has no row-level insert
+ * trigger and no insert rule.  Where one may be added by hand (a DBA's
+ * audit trigger on transactions), the caller writes with INSERT instead.
+ */
+bool		bulk_write_fires_all(Oid relid);
+
 /* The same, of a table named by its qualified name (a shard's, on a worker) */
 BulkWriter *bulk_write_open_table(const char *table, const char *what);
 
@@ -53,7 +85,8 @@ void		bulk_write_end_row(BulkWriter *w);
 
 /*
  * Writes the last batch, fires the AFTER INSERT statement triggers, closes
- * the table (its lock is kept) and returns the rows written.
+ * the table (its lock is kept) and returns the rows written (those left out
+ * as conflicts not counted).
  */
 int64		bulk_write_close(BulkWriter *w);
 

@@ -2,7 +2,8 @@
  * parse_glue.c: calo_recon.parse_log(text), the SQL face of the log parser.
  *
  * The plain C core (logparse.h) does the work; this file turns its events
- * into rows.  Timestamps are built arithmetically from the UTC fields the core
+ * into rows, for parse_log and for the ingest's writer of log_events
+ * (ingest_store_glue.c).  Timestamps are built arithmetically from the UTC fields the core
  * validated: nothing depends on a setting (TimeZone, DateStyle, ...), so the
  * function is IMMUTABLE.
  *
@@ -33,8 +34,6 @@ PG_FUNCTION_INFO_V1(calo_recon_parse_log);
 PG_FUNCTION_INFO_V1(calo_recon_parse_log_kinds);
 PG_FUNCTION_INFO_V1(calo_recon_is_currency_code);
 PG_FUNCTION_INFO_V1(calo_recon_is_transaction_type);
-
-#define PARSE_LOG_COLUMNS 8
 
 static void
 parse_log_progress(void *arg)
@@ -333,11 +332,10 @@ body_jsonb(const lp_event *ev)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(ev->body));
 }
 
-/* one row per event: event_no, logged_at, request_id, level, kind, body, message_id, raw */
+/* Each event's columns to fn, made in a context reset between events. */
 static void
-emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
+emit_events(const lp_result *res, parse_event_fn fn, void *arg)
 {
-	/* the tuplestore copies each row: its pieces live only until the next one */
 	MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext,
 													  "parse_log row",
 													  ALLOCSET_DEFAULT_SIZES);
@@ -358,39 +356,33 @@ emit_rows(ReturnSetInfo *rsinfo, const lp_result *res)
 		if (i % 256 == 0)
 			CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(row_context);
-		values[0] = Int32GetDatum(ev->event_no);
-		nulls[0] = false;
-		nulls[1] = !ev->has_logged_at;
+		values[PARSE_LOG_EVENT_NO] = Int32GetDatum(ev->event_no);
+		nulls[PARSE_LOG_EVENT_NO] = false;
+		nulls[PARSE_LOG_LOGGED_AT] = !ev->has_logged_at;
 		/* µs since 1970-01-01 UTC -> µs since 2000-01-01 UTC; always in range: years 1..9999 */
-		values[1] = nulls[1] ? (Datum) 0 :
+		values[PARSE_LOG_LOGGED_AT] = nulls[PARSE_LOG_LOGGED_AT] ? (Datum) 0 :
 			TimestampTzGetDatum((TimestampTz) (ev->logged_at_us -
 											   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY));
-		values[2] = slice_text(ev->request_id, &nulls[2]);
-		values[3] = slice_text(ev->level, &nulls[3]);
+		values[PARSE_LOG_REQUEST_ID] = slice_text(ev->request_id, &nulls[PARSE_LOG_REQUEST_ID]);
+		values[PARSE_LOG_LEVEL] = slice_text(ev->level, &nulls[PARSE_LOG_LEVEL]);
 		if (ev->kind < 0 || ev->kind >= LP_KIND_COUNT)
 			elog(ERROR, "log parser returned an unknown event kind %d", (int) ev->kind);
-		values[4] = kind_text[ev->kind];
-		nulls[4] = false;
-		values[5] = body_jsonb(ev);
-		nulls[5] = false;
-		values[6] = slice_text(ev->message_id, &nulls[6]);
-		values[7] = PointerGetDatum(cstring_to_text_with_len(ev->raw.ptr, (int) ev->raw.len));
-		nulls[7] = false;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		values[PARSE_LOG_KIND] = kind_text[ev->kind];
+		nulls[PARSE_LOG_KIND] = false;
+		values[PARSE_LOG_BODY] = body_jsonb(ev);
+		nulls[PARSE_LOG_BODY] = false;
+		values[PARSE_LOG_MESSAGE_ID] = slice_text(ev->message_id, &nulls[PARSE_LOG_MESSAGE_ID]);
+		values[PARSE_LOG_RAW] = PointerGetDatum(cstring_to_text_with_len(ev->raw.ptr, (int) ev->raw.len));
+		nulls[PARSE_LOG_RAW] = false;
+		fn(values, nulls, arg);
 	}
 	MemoryContextSwitchTo(old_context);
 	MemoryContextDelete(row_context);
 }
 
-/*
- * calo_recon.parse_log(log text) RETURNS TABLE (event_no, logged_at,
- * request_id, level, kind, body, message_id, raw)
- */
-Datum
-calo_recon_parse_log(PG_FUNCTION_ARGS)
+void
+parse_log_events(text *log, const char *caller, parse_event_fn fn, void *arg)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	text	   *log = PG_GETARG_TEXT_PP(0);
 	lp_options	opts = {parse_log_progress, NULL};
 	lp_result  *res;
 	lp_status	status;
@@ -399,14 +391,8 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 	if (GetDatabaseEncoding() != PG_UTF8)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("calo_recon.parse_log requires a UTF8 database"),
+				 errmsg("%s requires a UTF8 database", caller),
 				 errdetail("The database encoding is %s.", GetDatabaseEncodingName())));
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (rsinfo->setDesc->natts != PARSE_LOG_COLUMNS)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("calo_recon.parse_log must be declared with %d result columns", PARSE_LOG_COLUMNS)));
 
 	/* a pointer that never changes inside PG_TRY, so PG_FINALLY sees what the parser allocated */
 	res = palloc0(sizeof(lp_result));
@@ -422,14 +408,39 @@ calo_recon_parse_log(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("log text has too many events to parse at once")));
-		emit_rows(rsinfo, res);
+		emit_events(res, fn, arg);
 	}
 	PG_FINALLY();
 	{
 		lp_free(res);
 	}
 	PG_END_TRY();
+}
 
+/* the tuplestore copies each row: its pieces live only until the next one */
+static void
+put_event_row(const Datum *values, const bool *nulls, void *arg)
+{
+	ReturnSetInfo *rsinfo = arg;
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, (Datum *) values, (bool *) nulls);
+}
+
+/*
+ * calo_recon.parse_log(log text) RETURNS TABLE (event_no, logged_at,
+ * request_id, level, kind, body, message_id, raw)
+ */
+Datum
+calo_recon_parse_log(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != PARSE_LOG_COLUMNS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("calo_recon.parse_log must be declared with %d result columns", PARSE_LOG_COLUMNS)));
+	parse_log_events(PG_GETARG_TEXT_PP(0), "calo_recon.parse_log", put_event_row, rsinfo);
 	return (Datum) 0;
 }
 
