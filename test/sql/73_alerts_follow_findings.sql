@@ -184,3 +184,19 @@ SELECT status FROM calo_recon.resolve_alert(:v2_alert, 'checked with payments');
 SELECT users FROM calo_recon.reconcile(ARRAY['val']);
 SELECT * FROM pg_temp.alerts_of('{val}') WHERE status <> 'resolved';
 
+
+-- 9. The one-row alerts (overdraft, amount rule) of a deleted transaction, or
+-- of one moved to another user, are resolved by the reconciliation of the
+-- user, saying why; those of a row still stored stay open
+INSERT INTO calo_recon.transactions (txn_id, user_id, txn_type, currency, amount, vat, old_balance, new_balance, logged_at) VALUES
+  ('G1', 'gone', 'DEBIT', 'SAR', 1200, 0, 100, -1100, '2024-01-02 10:00+00'),
+  ('G2', 'gone', 'CREDIT', 'SAR', 1095, 0, -1100, -5, '2024-01-02 10:01+00'),
+  ('G3', 'gone', 'DEBIT', 'SAR', 10, 0, -5, -15, '2024-01-02 10:02+00');
+SELECT txn_id, alert_kind FROM calo_recon.alerts
+WHERE user_id = 'gone' AND alert_kind NOT IN ('chain', 'arithmetic') AND resolved_at IS NULL ORDER BY 1, 2;
+DELETE FROM calo_recon.transactions WHERE txn_id = 'G1';
+UPDATE calo_recon.transactions SET user_id = 'gone-elsewhere' WHERE txn_id = 'G3';
+SELECT pg_temp.refresh();
+SELECT txn_id, alert_kind, status, regexp_replace(resolution, '^(not supported by reconcile\(\)) at .*?: ', '\1: ') AS resolution
+FROM calo_recon.alerts
+WHERE user_id = 'gone' AND alert_kind NOT IN ('chain', 'arithmetic') ORDER BY 1, 2;
