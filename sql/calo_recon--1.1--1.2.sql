@@ -11736,3 +11736,38 @@ $$;
 SELECT pg_catalog.count(*) FROM calo_recon.harden_entry_points();
 SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 -- end of the bulk ingest writes
+
+-- A model whose feature names, scaler and forest disagree is refused when
+-- stored (23514) rather than when it scores (XX001).  Models stored before
+-- 1.2 that break the rule keep their rows: the check is then NOT VALID.
+-- A model's parts describe the same features: as many names as the scaler
+-- and the forest have features.  A model imported by hand whose parts
+-- disagree is refused when stored (23514), not when it scores.
+CREATE FUNCTION calo_recon.model_shape_agrees(features text[], scaler calo_recon.scaler,
+                                              forest calo_recon.iforest)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.cardinality(model_shape_agrees.features) OPERATOR(pg_catalog.=) s.features
+           AND s.features OPERATOR(pg_catalog.=) f.features
+    FROM calo_recon.scaler_info(scaler) s, calo_recon.iforest_info(forest) f
+$$;
+COMMENT ON FUNCTION calo_recon.model_shape_agrees(text[], calo_recon.scaler, calo_recon.iforest) IS
+  'Whether a model''s feature names, scaler and forest have the same number of features (the CHECK models_shape_check of calo_recon.models)';
+
+DO $migrate$
+BEGIN
+    BEGIN
+        ALTER TABLE calo_recon.models
+            ADD CONSTRAINT models_shape_check CHECK (calo_recon.model_shape_agrees(features, scaler, forest));
+    EXCEPTION WHEN check_violation THEN
+        ALTER TABLE calo_recon.models
+            ADD CONSTRAINT models_shape_check CHECK (calo_recon.model_shape_agrees(features, scaler, forest)) NOT VALID;
+        RAISE WARNING 'calo_recon.models holds a model whose feature names, scaler and forest disagree: models_shape_check was added NOT VALID'
+            USING DETAIL = 'Such a model fails with XX001 when it scores; new models are checked.',
+                  HINT = 'Delete those models (WHERE NOT calo_recon.model_shape_agrees(features, scaler, forest)), then ALTER TABLE calo_recon.models VALIDATE CONSTRAINT models_shape_check.';
+    END;
+END
+$migrate$;
+-- end of the models' shape check

@@ -1103,6 +1103,65 @@ recon_previous_breaks(PrevBreaks *prev, bool all_users, Datum user_ids)
 }
 
 /*
+ * The open alerts of the users' transactions that are no longer stored (a
+ * DELETE, or an UPDATE that moved the id to another user) and that no break
+ * finding resolves: an overdraft, amount-rule or model alert, raised at
+ * insert for one row.  Resolved, saying why, as recon_sync_alerts resolves
+ * a break that went away.  The kinds are those alert_kinds says are raised
+ * at insert, less the breaks (recon_sync_alerts' own).
+ */
+static void
+recon_resolve_alerts_of_gone_rows(Snapshot snapshot, bool all_users, Datum user_ids)
+{
+	Oid			argtypes[3] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		args[3];
+	char		nulls[3];
+	Datum		open[2];		/* the open alerts' ids and txn ids */
+	char		open_nulls[2];
+	Datum		stored[2];		/* the stored (txn_id, user_id) of those txn ids */
+	char		stored_nulls[2];
+	SPIPlanPtr	plan;
+
+	args[0] = user_ids;
+	nulls[0] = all_users ? 'n' : ' ';
+	recon_query_row("SELECT pg_catalog.array_agg(a.alert_id), pg_catalog.array_agg(a.txn_id) "
+					"FROM calo_recon.alerts a "
+					"WHERE a.resolved_at IS NULL AND a.txn_id IS NOT NULL "
+					"  AND NOT calo_recon.is_break(a.alert_kind) "
+					"  AND a.alert_kind IN (SELECT k.alert_kind FROM calo_recon.alert_kinds k "
+					"                       WHERE k.raised_by OPERATOR(pg_catalog.=) 'insert') "
+					"  AND ($1 IS NULL OR a.user_id OPERATOR(pg_catalog.=) ANY ($1))",
+					1, argtypes, args, nulls, snapshot, 2, open, open_nulls);
+	if (open_nulls[0] != ' ')
+		return;
+	recon_query_row("SELECT pg_catalog.array_agg(t.txn_id), pg_catalog.array_agg(t.user_id) "
+					"FROM calo_recon.transactions t WHERE t.txn_id IN (SELECT pg_catalog.unnest($1))",
+					1, argtypes, &open[1], &open_nulls[1], snapshot, 2, stored, stored_nulls);
+	args[0] = open[0];
+	nulls[0] = ' ';
+	args[1] = stored[0];
+	nulls[1] = stored_nulls[0];
+	args[2] = stored[1];
+	nulls[2] = stored_nulls[1];
+	argtypes[0] = INT8ARRAYOID;
+	plan = SPI_prepare("UPDATE calo_recon.alerts a "
+					   "SET resolved_at = pg_catalog.now(), "
+					   "    resolution = " RESOLVED_BY_RECONCILE " CASE "
+					   ROW_GONE_RESOLUTIONS("$2", "$3") " END "
+					   "WHERE a.alert_id OPERATOR(pg_catalog.=) ANY ($1) "
+					   "  AND NOT EXISTS (SELECT FROM unnest($2, $3) AS s (txn_id, user_id) "	/* multi-argument form: unqualified */
+					   "                  WHERE s.txn_id OPERATOR(pg_catalog.=) a.txn_id "
+					   "                    AND s.user_id OPERATOR(pg_catalog.=) a.user_id)",
+					   3, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
+							 false, true, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not resolve the alerts of calo_recon.alerts");
+	SPI_freeplan(plan);
+}
+
+/*
  * The open arithmetic, chain and out_of_range alerts of the reconciled users
  * follow the findings just written (README "Real-time alerts"): an alert the
  * findings do not support (no such break, or one with another detail, or of
@@ -1255,65 +1314,8 @@ recon_sync_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp, co
 			elog(ERROR, "could not raise the alerts of the findings of reconcile()");
 		SPI_freetuptable(SPI_tuptable);
 	}
-}
 
-/*
- * The open alerts of the users' transactions that are no longer stored (a
- * DELETE, or an UPDATE that moved the id to another user) and that no break
- * finding resolves: an overdraft, amount-rule or model alert, raised at
- * insert for one row.  Resolved, saying why, as recon_sync_alerts resolves
- * a break that went away.  The kinds are those alert_kinds says are raised
- * at insert, less the breaks (recon_sync_alerts' own).
- */
-static void
-recon_resolve_alerts_of_gone_rows(Snapshot snapshot, bool all_users, Datum user_ids)
-{
-	Oid			argtypes[3] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		args[3];
-	char		nulls[3];
-	Datum		open[2];		/* the open alerts' ids and txn ids */
-	char		open_nulls[2];
-	Datum		stored[2];		/* the stored (txn_id, user_id) of those txn ids */
-	char		stored_nulls[2];
-	SPIPlanPtr	plan;
-
-	args[0] = user_ids;
-	nulls[0] = all_users ? 'n' : ' ';
-	recon_query_row("SELECT pg_catalog.array_agg(a.alert_id), pg_catalog.array_agg(a.txn_id) "
-					"FROM calo_recon.alerts a "
-					"WHERE a.resolved_at IS NULL AND a.txn_id IS NOT NULL "
-					"  AND NOT calo_recon.is_break(a.alert_kind) "
-					"  AND a.alert_kind IN (SELECT k.alert_kind FROM calo_recon.alert_kinds k "
-					"                       WHERE k.raised_by OPERATOR(pg_catalog.=) 'insert') "
-					"  AND ($1 IS NULL OR a.user_id OPERATOR(pg_catalog.=) ANY ($1))",
-					1, argtypes, args, nulls, snapshot, 2, open, open_nulls);
-	if (open_nulls[0] != ' ')
-		return;
-	recon_query_row("SELECT pg_catalog.array_agg(t.txn_id), pg_catalog.array_agg(t.user_id) "
-					"FROM calo_recon.transactions t WHERE t.txn_id IN (SELECT pg_catalog.unnest($1))",
-					1, argtypes, &open[1], &open_nulls[1], snapshot, 2, stored, stored_nulls);
-	args[0] = open[0];
-	nulls[0] = ' ';
-	args[1] = stored[0];
-	nulls[1] = stored_nulls[0];
-	args[2] = stored[1];
-	nulls[2] = stored_nulls[1];
-	argtypes[0] = INT8ARRAYOID;
-	plan = SPI_prepare("UPDATE calo_recon.alerts a "
-					   "SET resolved_at = pg_catalog.now(), "
-					   "    resolution = " RESOLVED_BY_RECONCILE " CASE "
-					   ROW_GONE_RESOLUTIONS("$2", "$3") " END "
-					   "WHERE a.alert_id OPERATOR(pg_catalog.=) ANY ($1) "
-					   "  AND NOT EXISTS (SELECT FROM unnest($2, $3) AS s (txn_id, user_id) "	/* multi-argument form: unqualified */
-					   "                  WHERE s.txn_id OPERATOR(pg_catalog.=) a.txn_id "
-					   "                    AND s.user_id OPERATOR(pg_catalog.=) a.user_id)",
-					   3, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
-							 false, true, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not resolve the alerts of calo_recon.alerts");
-	SPI_freeplan(plan);
+	recon_resolve_alerts_of_gone_rows(snapshot, all_users, user_ids);
 }
 
 /* ---------------------------------------------------------------------
@@ -1438,11 +1440,8 @@ recon_run(Oid txn_relid, const char *txn_table, const char *findings_table,
 	}
 	t4 = GetCurrentTimestamp();
 	if (alerts != NULL)
-	{
 		recon_sync_alerts(st.snapshot, all_users, user_ids,
 						  get_namespace_oid("calo_recon", false), alerts);
-		recon_resolve_alerts_of_gone_rows(st.snapshot, all_users, user_ids);
-	}
 	elog(DEBUG1, "calo_recon.reconcile: read %lld rows in %ld ms, walked in %ld ms, wrote %lld findings in %ld ms, "
 		 "%lld report totals rows in %ld ms, synced alerts in %ld ms",
 		 (long long) st.n, (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),

@@ -153,3 +153,13 @@ SELECT model_name, currency, trained_from, trained_to,
 FROM calo_recon.models m WHERE active AND currency IS NOT NULL ORDER BY currency;
 RESET calo_recon.retrain_after;
 SELECT run_id, status, retrained FROM calo_recon.runs ORDER BY run_id;
+
+-- a model imported by hand whose feature names disagree with its scaler and
+-- forest is refused when stored (23514), not when it scores (XX001)
+\set VERBOSITY sqlstate
+INSERT INTO calo_recon.models (model_name, features, scaler, forest, contamination, threshold, training_rows)
+SELECT 'short names', m.features[1:3], m.scaler, m.forest, m.contamination, m.threshold, m.training_rows
+FROM calo_recon.models m ORDER BY m.model_id LIMIT 1;
+\set VERBOSITY default
+SELECT calo_recon.model_shape_agrees(m.features, m.scaler, m.forest) AS trained_models_agree
+FROM calo_recon.models m GROUP BY 1;

@@ -13,7 +13,7 @@
 -- a type's owner creates one (and casts to a domain are ignored).
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(107);
+SELECT plan(108);
 SET LOCAL search_path = pg_catalog, public, pg_temp;
 SET LOCAL client_min_messages = warning;
 
@@ -274,6 +274,7 @@ INSERT INTO entry_points VALUES
   ('ingest_file_unreconciled', $$SELECT * FROM calo_recon.ingest_file_unreconciled('bad/walk/a_first.gz')$$),
   ('reconcile_pending', $$SELECT * FROM calo_recon.reconcile_pending()$$),
   ('drop_stale_scores', $$SELECT calo_recon.drop_stale_scores()$$),
+  ('model_shape_agrees', $$SELECT calo_recon.model_shape_agrees(m.features, m.scaler, m.forest) FROM calo_recon.models m$$),
   -- the ingest's bulk writes: a log's events under a name of each phase's
   -- own; stored rows again, which the write leaves out as taken
   ('parse_and_store_log', $$SELECT pg_catalog.count(*) FROM calo_recon.parse_and_store_log((SELECT f.log FROM pg_temp.fixture f),
