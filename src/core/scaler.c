@@ -434,8 +434,12 @@ scl_check(const scl_model *model, char *err, size_t errlen)
 			return decode_fail(err, errlen, "mean of feature %d is not finite", j + 1);
 		if (!isfinite(model->var[j]) || model->var[j] < 0.0)
 			return decode_fail(err, errlen, "variance of feature %d is negative or not finite", j + 1);
-		if (!isfinite(model->scale[j]) || !(model->scale[j] > 0.0))
-			return decode_fail(err, errlen, "scale of feature %d is not a positive finite number", j + 1);
+		/*
+		 * a subnormal scale turns ordinary features into infinities; no
+		 * fit makes one (the square root of any positive double is normal)
+		 */
+		if (!isnormal(model->scale[j]) || !(model->scale[j] > 0.0))
+			return decode_fail(err, errlen, "scale of feature %d is not a positive normal number", j + 1);
 	}
 	return 0;
 }

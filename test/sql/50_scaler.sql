@@ -99,8 +99,10 @@ SELECT '{"n_features": 1, "n_samples": 1, "mean": [1e400], "var": [1]}'::calo_re
 SELECT '{"n_features": 1, "n_samples": 1, "mean": [0], "var": [1e-400]}'::calo_recon.scaler;   -- 22P02 var 1e-400
 SELECT '{"n_features": 1, "n_samples": 1e400, "mean": [0], "var": [1]}'::calo_recon.scaler;    -- 22P02 n_samples 1e400
 SELECT calo_recon.scaler_from_json('{"n_features": 1, "n_samples": 1, "mean": [0], "var": [1], "scale": [-1e400]}'); -- 22P02 scale -1e400
+SELECT calo_recon.scaler_from_json('{"n_features": 1, "n_samples": 1, "mean": [0], "var": [1], "scale": [1e-310]}'); -- 22P02 subnormal scale
 \set VERBOSITY default
 -- the message names the problem
 SELECT calo_recon.scaler_fit(f) FROM (VALUES (ARRAY[1, 2]::float8[]), (ARRAY[1, 2, 3])) v(f);
 SELECT '{"n_features": 1, "n_samples": 1, "mean": [0], "var": [-1]}'::calo_recon.scaler;
 SELECT '{"n_features": 1, "n_samples": 1, "mean": [1e400], "var": [1]}'::calo_recon.scaler;
+SELECT calo_recon.scaler_from_json('{"n_features": 1, "n_samples": 1, "mean": [0], "var": [1], "scale": [1e-310]}');

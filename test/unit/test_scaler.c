@@ -316,6 +316,10 @@ test_binary_form(void)
 	memset(bad + len - 8, 0, 8);	/* scale 0 */
 	CHECK(scl_decode(bad, len, &back, err, sizeof err) == -1 && strstr(err, "scale"));
 	memcpy(bad, buf, len);
+	memset(bad + len - 8, 0, 8);
+	bad[len - 8] = 1;			/* the smallest subnormal scale */
+	CHECK(scl_decode(bad, len, &back, err, sizeof err) == -1 && strstr(err, "scale"));
+	memcpy(bad, buf, len);
 	memset(bad + SCL_HEADER_BYTES, 0xff, 8);	/* NaN mean */
 	CHECK(scl_decode(bad, len, &back, err, sizeof err) == -1 && strstr(err, "mean"));
 	memcpy(bad, buf, len);
