@@ -260,15 +260,18 @@ static const char page_style[] =
 	"@media print{body{margin:0;font-size:10px}figure{break-inside:avoid}svg.chart{width:32%;height:auto}"
 	"table{break-inside:auto}tr{break-inside:avoid}@page{size:A4 landscape;margin:12mm}}";
 
+/* the file written when none is named: its one home (the SQL default is NULL) */
+#define DASHBOARD_DEFAULT_FILE "dashboard.html"
+
 /*
- * calo_recon.export_dashboard(file text DEFAULT 'dashboard.html',
+ * calo_recon.export_dashboard(file text DEFAULT NULL,
  *     period_from timestamptz DEFAULT NULL, period_to timestamptz DEFAULT NULL)
  *   RETURNS text (the file written, relative to the export directory)
  */
 Datum
 calo_recon_export_dashboard(PG_FUNCTION_ARGS)
 {
-	const char *file_arg = PG_ARGISNULL(0) ? "dashboard.html" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *file_arg = PG_ARGISNULL(0) ? DASHBOARD_DEFAULT_FILE : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	ExportPeriod period = export_period_args(fcinfo, 1);
 	SafePathRoot *root;
 	char	   *rel_folder_arg;

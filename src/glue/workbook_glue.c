@@ -1204,8 +1204,11 @@ add_formats(Book *book)
 	book->plain_money_format = new_format(book, "#,##0.00" NUMBER_PAD, LXW_ALIGN_NONE, LXW_ALIGN_VERTICAL_TOP);
 }
 
+/* the file written when none is named: its one home (the SQL default is NULL) */
+#define WORKBOOK_DEFAULT_FILE "balance_reports.xlsx"
+
 /*
- * calo_recon.export_workbook(file text DEFAULT 'balance_reports.xlsx',
+ * calo_recon.export_workbook(file text DEFAULT NULL,
  *     period_from timestamptz DEFAULT NULL, period_to timestamptz DEFAULT NULL)
  *   RETURNS bigint
  *
@@ -1214,7 +1217,7 @@ add_formats(Book *book)
 Datum
 calo_recon_export_workbook(PG_FUNCTION_ARGS)
 {
-	const char *file_arg = PG_ARGISNULL(0) ? "balance_reports.xlsx" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *file_arg = PG_ARGISNULL(0) ? WORKBOOK_DEFAULT_FILE : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Book		book;
 	SafePathRoot *root;
 	char	   *rel_folder_arg;

@@ -141,6 +141,8 @@ SELECT pg_temp.export_file('reports_period/page.html') ~ '<dd id="period-from">2
 SELECT pg_temp.try($$SELECT calo_recon.export_dashboard('reports_period/page.htm')$$);
 SELECT pg_temp.try($$SELECT calo_recon.export_dashboard('../page.html')$$);
 SELECT pg_temp.try($$SELECT calo_recon.export_dashboard('page.html', '2024-03-03', '2024-03-02')$$);
+-- no name, or NULL: the default name, dashboard.html
+SELECT calo_recon.export_dashboard() AS omitted, calo_recon.export_dashboard(NULL) AS null_name;
 
 -- the CSV loading recipe: the reports load back with HEADER MATCH (in UTC,
 -- the zone the reports are written in); a CSV with swapped columns is refused
