@@ -11,8 +11,10 @@
  * relative to the given root.  Resumable: names already in
  * calo_recon.ingested_files are skipped (--recheck sends them anyway; the
  * server's digest check still makes a reload a no-op).  Files that are not
- * logs are skipped and listed.  Any failure stops with a message naming it
- * and exit status 1 (2 for usage and connection errors).
+ * logs, and files whose names the server refuses as source names (not valid
+ * UTF-8, a control character: calo_recon.check_source_name), are skipped
+ * and listed, as ingest_file quarantines them.  Any other failure stops with
+ * a message naming it and exit status 1 (2 for usage and connection errors).
  *
  * A backfill should not page anyone: --no-alerts loads with calo_recon.alerts
  * off (reconcile() still records every finding), --no-alerts-older-than does
@@ -278,6 +280,58 @@ read_log(const LoadFile *f, char **text, size_t *textlen)
 	return NULL;
 }
 
+/*
+ * name for a message: bytes outside printable ASCII as \xHH, so that a name
+ * holding control characters cannot drive the terminal (display only: the
+ * server's own escaped form is in its messages)
+ */
+static char *
+printable(const char *name)
+{
+	size_t		len = strlen(name);
+	char	   *out = xmalloc(4 * len + 1);
+	char	   *o = out;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) name[i];
+
+		if (c < 0x20 || c >= 0x7f)
+			o += sprintf(o, "\\x%02x", c);
+		else
+			*o++ = (char) c;
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * Why the server refuses name as a source name (calo_recon.check_source_name,
+ * the one home of the rule), or NULL when it takes it.  A name that is not
+ * valid UTF-8 is refused before the check, as a parameter (22021).
+ */
+static char *
+source_name_refusal(PGconn *conn, const char *name)
+{
+	const char *params[1] = {name};
+	PGresult   *res = PQexecParams(conn, "SELECT calo_recon.check_source_name($1)",
+								   1, NULL, params, NULL, NULL, 0);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	char	   *why = NULL;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		if (state == NULL || (strcmp(state, "22023") != 0 && strcmp(state, "22021") != 0))
+			die(1, "checking the name of %s failed: SQLSTATE %s: %s", printable(name),
+				state ? state : "?", PQerrorMessage(conn));
+		why = strdup(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+		if (why == NULL)
+			die(1, "out of memory");
+	}
+	PQclear(res);
+	return why;
+}
+
 /* the names already loaded, sorted, for bsearch */
 static char **
 fetch_loaded_names(PGconn *conn, size_t *count)
@@ -364,6 +418,7 @@ main(int argc, char **argv)
 	size_t		n_new = 0;
 	size_t		n_known = 0;
 	size_t		n_junk = 0;
+	size_t		n_bad_names = 0;
 	size_t		n_unchanged = 0;
 	double		started;
 	double		elapsed;
@@ -457,16 +512,29 @@ main(int argc, char **argv)
 		char	   *text;
 		size_t		textlen;
 		const char *junk;
+		char	   *refusal = NULL;
 		const char *params[2];
 		PGresult   *res;
 		int			c;
 
 		if (!recheck && bsearch(&name, loaded, n_loaded, sizeof(char *), compare_strings))
 			n_known++;
+		else if ((refusal = source_name_refusal(conn, f->name)) != NULL)
+		{
+			char	   *shown = printable(f->name);
+
+			n_bad_names++;
+			fprintf(stderr, "%s%s: skipped %s: %s\n", tty ? "\r\033[K" : "", progname, shown, refusal);
+			free(shown);
+			free(refusal);
+		}
 		else if ((junk = read_log(f, &text, &textlen)) != NULL)
 		{
+			char	   *shown = printable(f->name);
+
 			n_junk++;
-			fprintf(stderr, "%s%s: skipped %s: %s\n", tty ? "\r\033[K" : "", progname, f->name, junk);
+			fprintf(stderr, "%s%s: skipped %s: %s\n", tty ? "\r\033[K" : "", progname, shown, junk);
+			free(shown);
 		}
 		else
 		{
@@ -519,8 +587,8 @@ main(int argc, char **argv)
 	progress_line_open = false;
 	elapsed = now_seconds() - started;
 
-	printf("files: %zu loaded, %zu unchanged (same content loaded before), %zu skipped as already loaded, %zu skipped as not logs\n",
-		   n_new, n_unchanged, n_known, n_junk);
+	printf("files: %zu loaded, %zu unchanged (same content loaded before), %zu skipped as already loaded, %zu skipped as not logs, %zu skipped for their names\n",
+		   n_new, n_unchanged, n_known, n_junk, n_bad_names);
 	printf("events: %lld, transactions: %lld, duplicates: %lld, conflicts: %lld, balance_errors: %lld, rejections: %lld, quarantined: %lld, repeated: %lld\n",
 		   counts[C_EVENTS], counts[C_TRANSACTIONS], counts[C_DUPLICATES], counts[C_CONFLICTS],
 		   counts[C_BALANCE_ERRORS], counts[C_REJECTIONS], counts[C_QUARANTINED], counts[C_REPEATED]);

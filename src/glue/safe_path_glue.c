@@ -124,7 +124,7 @@ safe_path_check_name(const char *what, const char *name)
 	if (control)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s \"%s\" contains a control character", what, name),
+				 errmsg("%s \"%s\" contains a control character", what, safe_path_escaped(name)),
 				 errdetail("Byte 0x%02x at offset %d; file names with control characters are refused.",
 						   (unsigned char) name[bad], bad)));
 	/* text arguments are valid already; kept for callers with other bytes */

@@ -31,7 +31,7 @@ done
 st=$?
 [ $st -eq 0 ] || { cat "$OUT/first.err"; fail "first load exited $st"; }
 cat "$OUT/first.out"
-grep -q '^files: 2 loaded, 0 unchanged (same content loaded before), 0 skipped as already loaded, 2 skipped as not logs$' "$OUT/first.out" \
+grep -q '^files: 2 loaded, 0 unchanged (same content loaded before), 0 skipped as already loaded, 2 skipped as not logs, 0 skipped for their names$' "$OUT/first.out" \
   || fail "unexpected file summary"
 grep -q '^events: 130, transactions: 14, duplicates: 1, conflicts: 0, balance_errors: 6, rejections: 1, quarantined: 0, repeated: 0$' "$OUT/first.out" \
   || fail "unexpected counts"
@@ -71,7 +71,7 @@ diff "$OUT/client.rows" "$OUT/server.rows" >"$OUT/rows.diff" || { head -n 40 "$O
 # resumable: a second run skips both logs by name and changes nothing
 "$LOADER" --dbname "$DB_CLIENT" --quiet test/data/samples >"$OUT/second.out" 2>"$OUT/second.err" \
   || fail "second load exited $?"
-grep -q '^files: 0 loaded, 0 unchanged (same content loaded before), 2 skipped as already loaded, 2 skipped as not logs$' "$OUT/second.out" \
+grep -q '^files: 0 loaded, 0 unchanged (same content loaded before), 2 skipped as already loaded, 2 skipped as not logs, 0 skipped for their names$' "$OUT/second.out" \
   || { cat "$OUT/second.out"; fail "second run did not skip"; }
 # --recheck sends them again: the server's digest check answers "unchanged"
 "$LOADER" --dbname "$DB_CLIENT" --quiet --recheck test/data/samples >"$OUT/third.out" 2>/dev/null \
@@ -94,6 +94,31 @@ grep -q 'c_invalid_utf8.log: invalid UTF-8 at byte offset 100' "$OUT/bad.err" ||
 "$LOADER" --dbname "$DB_CLIENT" --quiet "$OUT/does-not-exist" >/dev/null 2>"$OUT/missing.err"
 [ $? -eq 1 ] || fail "missing export did not exit 1"
 grep -q 'could not open' "$OUT/missing.err" || fail "no message for a missing export"
+
+# names the server refuses as source names (a control character, bytes not
+# UTF-8) are skipped and listed, escaped, as ingest_file quarantines them;
+# the other files load
+DB_NAMES=calo_load_names
+mkdir -p "$OUT/names"
+log=$(find test/data/samples -name '000000.gz' | head -n 1)
+cp "$log" "$OUT/names/good.gz"
+cp "$log" "$OUT/names/"$'ctl\x01name.gz'
+cp "$log" "$OUT/names/"$'latin\xe9.gz'
+dropdb --if-exists "$DB_NAMES" >/dev/null 2>&1
+createdb "$DB_NAMES" && psql -qX -d "$DB_NAMES" -c "CREATE EXTENSION calo_recon" >/dev/null || fail "names db"
+"$LOADER" --dbname "$DB_NAMES" --quiet "$OUT/names" >"$OUT/names.out" 2>"$OUT/names.err"
+st=$?
+[ $st -eq 0 ] || { cat "$OUT/names.err"; fail "bad names: exited $st"; }
+grep -q '^files: 1 loaded, 0 unchanged (same content loaded before), 0 skipped as already loaded, 0 skipped as not logs, 2 skipped for their names$' "$OUT/names.out" \
+  || { cat "$OUT/names.out"; fail "bad names: file summary"; }
+grep -qF 'skipped ctl\x01name.gz: source name "ctl\x01name.gz" contains a control character' "$OUT/names.err" \
+  || { cat "$OUT/names.err"; fail "bad names: no message for the control character"; }
+grep -qF 'skipped latin\xe9.gz: invalid byte sequence for encoding "UTF8"' "$OUT/names.err" \
+  || { cat "$OUT/names.err"; fail "bad names: no message for the Latin-1 name"; }
+! grep -q $'\x01' "$OUT/names.err" || fail "bad names: a raw control character reached the terminal"
+[ "$(psql -AtX -d "$DB_NAMES" -c "SELECT string_agg(file_name, ',') FROM calo_recon.ingested_files")" = good.gz ] \
+  || fail "bad names: stored $(psql -AtX -d "$DB_NAMES" -c 'SELECT file_name FROM calo_recon.ingested_files')"
+dropdb --if-exists "$DB_NAMES" >/dev/null 2>&1
 
 # a backfill pages nobody: --no-alerts, or --no-alerts-older-than for files
 # last modified longer ago (a copy of the samples dated 2020, then today);

@@ -22,8 +22,8 @@ FROM path_function f
 CROSS JOIN (VALUES
     ('absolute path', '/etc/book.xlsx', '42501', 'absolute path not allowed: "/etc/book.xlsx"'),
     ('".." component', 'r/../../book.xlsx', '42501', 'path must not contain "..": "r/../../book.xlsx"'),
-    ('control character', E'r\x01/book.xlsx', '22023', E'path "r\x01/book.xlsx" contains a control character'),
-    ('DEL', E'r\x7f/book.xlsx', '22023', E'path "r\x7f/book.xlsx" contains a control character')
+    ('control character', E'r\x01/book.xlsx', '22023', E'path "r\\x01/book.xlsx" contains a control character'),
+    ('DEL', E'r\x7f/book.xlsx', '22023', E'path "r\\x7f/book.xlsx" contains a control character')
 ) AS b (rule, path, state, message)
 ORDER BY b.rule, f.name;
 
