@@ -12,7 +12,7 @@
 -- calo_recon.definer_entry_points) and gives only counts and sizes.  On a
 -- cluster a distributed or reference table's size is that of its shards.
 CREATE FUNCTION calo_recon.health_figures(OUT users_pending_reconcile bigint, OUT alert_checks_queued bigint,
-                                          OUT table_bytes jsonb)
+                                          OUT table_bytes jsonb, OUT users_pending_rescore bigint)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -22,6 +22,7 @@ DECLARE
 BEGIN
     SELECT pg_catalog.count(DISTINCT p.user_id) INTO users_pending_reconcile FROM calo_recon.pending_reconcile p;
     SELECT pg_catalog.count(*) INTO alert_checks_queued FROM calo_recon.alert_queue q;
+    SELECT pg_catalog.count(DISTINCT p.user_id) INTO users_pending_rescore FROM calo_recon.pending_rescore p;
     IF calo_recon.is_distributed() THEN
         SELECT pg_catalog.array_agg(l.table_name) INTO sharded FROM calo_recon.citus_layout() l;
         -- a Citus function: named only where Citus is installed
@@ -38,7 +39,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION calo_recon.health_figures() IS
-  'Internal to the health view: the users queued for reconciliation, the transactions queued for their alert check on a Citus cluster, and each table''s size (on a cluster, its shards'' for the distributed and reference tables), read as the owner so that a monitor needs no right on the wallet tables';
+  'Internal to the health view: the users queued for reconciliation and for rescoring, the transactions queued for their alert check on a Citus cluster, and each table''s size (on a cluster, its shards'' for the distributed and reference tables), read as the owner so that a monitor needs no right on the wallet tables';
 
 CREATE VIEW calo_recon.health AS
 WITH figures AS (
@@ -80,7 +81,8 @@ SELECT pg_catalog.now() AS checked_at,
               LEFT JOIN calo_recon.alerts a ON a.alert_kind = k.alert_kind AND a.status = 'acknowledged'
               GROUP BY k.severity) s) AS acknowledged_alerts,
        (SELECT f.table_bytes FROM figures f) AS table_bytes,
-       (SELECT f.alert_checks_queued FROM figures f) AS alert_checks_queued;
+       (SELECT f.alert_checks_queued FROM figures f) AS alert_checks_queued,
+       (SELECT f.users_pending_rescore FROM figures f) AS users_pending_rescore;
 COMMENT ON VIEW calo_recon.health IS
   'One row: is calo_recon doing its job (last successful refresh and its age, the last error with DETAIL and HINT, skipping, queue, quarantine, open alerts by severity, table sizes); for the monitor role, check_health() and postgres_exporter (README "Health and monitoring")';
 COMMENT ON COLUMN calo_recon.health.checked_at IS 'now() of the reading transaction';
@@ -102,6 +104,7 @@ COMMENT ON COLUMN calo_recon.health.quarantine_by_reason IS 'Quarantined items p
 COMMENT ON COLUMN calo_recon.health.open_alerts IS 'Open alerts (neither acknowledged nor resolved) per severity, as a JSON object with every severity';
 COMMENT ON COLUMN calo_recon.health.acknowledged_alerts IS 'Acknowledged, unresolved alerts per severity, as a JSON object with every severity';
 COMMENT ON COLUMN calo_recon.health.table_bytes IS 'Size on disk of each calo_recon table, indexes and TOAST included, as a JSON object (on a Citus cluster, of all its shards for the distributed and reference tables)';
+COMMENT ON COLUMN calo_recon.health.users_pending_rescore IS 'Users whose rows changed since they were scored, queued for the next score_transactions() or refresh() (calo_recon.pending_rescore)';
 COMMENT ON COLUMN calo_recon.health.alert_checks_queued IS 'On a Citus cluster: transactions stored where no insert-time alert check ran (sent to a worker, or the coordinator without calo_recon preloaded), waiting for the next raise_alerts(); always 0 on one node. One that stays above 0 means raise_alerts() (refresh()) is not running';
 
 -- For pg_cron or any monitoring system that judges by an error: RH001

@@ -3,14 +3,14 @@
 -- start, so ages are set by moving runs into the past, never by waiting.
 BEGIN;
 CREATE EXTENSION calo_recon;
-SELECT plan(32);
+SELECT plan(34);
 
 SELECT columns_are('calo_recon', 'health',
     ARRAY['checked_at', 'last_success_at', 'last_success_age', 'last_run_id', 'last_run_status',
           'last_ended_run_failed', 'skipping_since', 'last_error_run_id', 'last_error_at', 'last_error',
           'last_error_detail', 'last_error_hint', 'last_data_loaded_at', 'runs_running',
           'users_pending_reconcile', 'quarantine_by_reason', 'open_alerts', 'acknowledged_alerts', 'table_bytes',
-           'alert_checks_queued'],
+           'alert_checks_queued', 'users_pending_rescore'],
     'health columns');
 SELECT is((SELECT count(*)::int FROM calo_recon.health), 1, 'health is one row');
 SELECT is((SELECT row(last_success_at, last_run_id)::text FROM calo_recon.health), '(,)', 'nothing has run yet');
@@ -23,6 +23,12 @@ SELECT is((SELECT row(last_run_id, last_run_status, last_ended_run_failed, runs_
            FROM calo_recon.health),
           row((SELECT run_id FROM run1), 'succeeded', false, 0, 0)::text, 'health after a successful run');
 SELECT is((SELECT alert_checks_queued FROM calo_recon.health), 0::bigint, 'one node queues no alert check');
+-- a changed row queues its user for rescoring, and health counts the users queued
+SELECT is((SELECT users_pending_rescore FROM calo_recon.health), 0::bigint, 'nothing queued for rescoring after the run');
+SAVEPOINT rescore_queue;
+UPDATE calo_recon.transactions SET amount = amount + 1 WHERE txn_id = (SELECT min(txn_id) FROM calo_recon.transactions);
+SELECT is((SELECT users_pending_rescore FROM calo_recon.health), 1::bigint, 'a changed row: its user queued for rescoring');
+ROLLBACK TO SAVEPOINT rescore_queue;
 SELECT is((SELECT last_success_at FROM calo_recon.health), (SELECT finished_at FROM run1), 'last_success_at');
 SELECT is((SELECT open_alerts FROM calo_recon.health),
           (SELECT jsonb_object_agg(k.severity, (SELECT count(*) FROM calo_recon.alerts a JOIN calo_recon.alert_kinds k2 USING (alert_kind)
