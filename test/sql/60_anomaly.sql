@@ -189,9 +189,12 @@ WHERE txn_id IN ('X-BIG-AMOUNT', 'X-ODD-VAT', 'X-LARGE-900') ORDER BY txn_id;
 -- a model whose features differ from the view's is refused
 \set VERBOSITY sqlstate
 BEGIN;
-UPDATE calo_recon.models SET features = features[1:6] WHERE active;
+UPDATE calo_recon.models SET features[1] = 'not_a_feature' WHERE active;
 SELECT calo_recon.score_transactions();
 ROLLBACK;
+-- and one whose names are fewer than its scaler's and forest's features
+-- cannot be stored (models_shape_check)
+UPDATE calo_recon.models SET features = features[1:6] WHERE active;
 
 -- bad inputs
 SELECT calo_recon.train_model('default', 0);
