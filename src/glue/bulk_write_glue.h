@@ -25,8 +25,8 @@ typedef struct BulkWriter BulkWriter;
 /*
  * Opens table relid (RowExclusiveLock) for appending rows and fires its
  * BEFORE INSERT statement triggers: the current user needs INSERT on it
- * (42501).  Row-level insert triggers, transition tables and insert rules
- * are refused (0A000: the bulk write would not fire or apply them); what
+ * (42501).  Row-level insert triggers and insert rules are refused
+ * (0A000: the bulk write would not fire or apply them); what
  * names the job in that error ("the bulk write of <what>").
  */
 BulkWriter *bulk_write_open(Oid relid, const char *what);
@@ -41,7 +41,9 @@ typedef struct BulkWriteOptions
 	 * another row holds is left out, not an error.  A concurrent
 	 * transaction's row under the key is waited for, as ON CONFLICT waits:
 	 * the row is left out when that transaction commits, written when it
-	 * aborts.
+	 * aborts.  Under REPEATABLE READ or SERIALIZABLE a holder the snapshot
+	 * does not see is 40001.  Each key is asked for in bulk_write_end_row,
+	 * before the row goes into the table.
 	 */
 	bool		skip_conflicts;
 	bulk_write_stored_fn on_stored; /* or NULL */
