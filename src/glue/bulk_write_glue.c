@@ -5,7 +5,9 @@
  * of each row, the table's constraints checked per row, its statement
  * triggers fired around the whole write and its transition tables filled
  * row by row.  What COPY would do row by row (row-level insert triggers) or
- * not at all (insert rules) is refused rather than written around.  On
+ * not at all (insert rules) is refused rather than written around; a
+ * table whose row-level security applies is left to INSERT statements
+ * (bulk_write_fires_all).  On
  * request a row whose unique key is taken is left out, as INSERT ... ON
  * CONFLICT DO NOTHING leaves it.  The tables it writes: transaction_scores,
  * reconciliation_findings and the report totals (or their shards on a Citus
@@ -31,6 +33,7 @@
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 
 #include "bulk_write_glue.h"
@@ -116,12 +119,24 @@ bulk_write_has_row_trigger(Relation rel)
 							trig->trig_insert_instead_row);
 }
 
+/*
+ * Whether row-level security applies to the current user's inserts into
+ * rel: the writer would not check the policies' WITH CHECK (COPY FROM
+ * refuses such a table).
+ */
+static bool
+bulk_write_has_row_security(Relation rel)
+{
+	return check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED;
+}
+
 bool
 bulk_write_fires_all(Oid relid)
 {
 	/* the writer's lock, kept: no trigger is added before the write */
 	Relation	rel = table_open(relid, RowExclusiveLock);
-	bool		fires_all = !bulk_write_has_row_trigger(rel) && !bulk_write_has_insert_rule(rel);
+	bool		fires_all = !bulk_write_has_row_trigger(rel) && !bulk_write_has_insert_rule(rel) &&
+		!bulk_write_has_row_security(rel);
 
 	table_close(rel, NoLock);
 	return fires_all;
