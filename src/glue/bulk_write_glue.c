@@ -173,7 +173,7 @@ bulk_write_open_with(Oid relid, const char *what, const BulkWriteOptions *option
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s has row-level insert triggers, which the bulk write of %s does not fire", name, what),
-				 errhint("Drop the row-level insert triggers on %s, or make them statement-level without transition tables.",
+				 errhint("Drop the row-level insert triggers on %s, or make them statement-level.",
 						 name)));
 	if (bulk_write_has_insert_rule(w->rel))
 		ereport(ERROR,
