@@ -5,7 +5,9 @@
  * of each row, the table's constraints checked per row, its statement
  * triggers fired around the whole write and its transition tables filled
  * row by row.  What COPY would do row by row (row-level insert triggers) or
- * not at all (insert rules) is refused rather than written around.  On
+ * not at all (insert rules) is refused rather than written around; a
+ * table whose row-level security applies is left to INSERT statements
+ * (bulk_write_fires_all).  On
  * request a row whose unique key is taken is left out, as INSERT ... ON
  * CONFLICT DO NOTHING leaves it.  The tables it writes: transaction_scores,
  * reconciliation_findings and the report totals (or their shards on a Citus
@@ -31,6 +33,8 @@
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 
 #include "bulk_write_glue.h"
 
@@ -57,6 +61,7 @@ struct BulkWriter
 	 * in the index already (a score replaced) pins it once more.
 	 */
 	TupleDesc	slot_desc;
+	TupleTableSlot *holder_slot;	/* a taken key's row, made when first needed */
 	TupleTableSlot *slots[BULK_WRITE_BATCH];	/* made as the first batch needs them */
 	int			nslots;
 	int64		written;
@@ -114,12 +119,24 @@ bulk_write_has_row_trigger(Relation rel)
 							trig->trig_insert_instead_row);
 }
 
+/*
+ * Whether row-level security applies to the current user's inserts into
+ * rel: the writer would not check the policies' WITH CHECK (COPY FROM
+ * refuses such a table).
+ */
+static bool
+bulk_write_has_row_security(Relation rel)
+{
+	return check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED;
+}
+
 bool
 bulk_write_fires_all(Oid relid)
 {
 	/* the writer's lock, kept: no trigger is added before the write */
 	Relation	rel = table_open(relid, RowExclusiveLock);
-	bool		fires_all = !bulk_write_has_row_trigger(rel) && !bulk_write_has_insert_rule(rel);
+	bool		fires_all = !bulk_write_has_row_trigger(rel) && !bulk_write_has_insert_rule(rel) &&
+		!bulk_write_has_row_security(rel);
 
 	table_close(rel, NoLock);
 	return fires_all;
@@ -156,7 +173,7 @@ bulk_write_open_with(Oid relid, const char *what, const BulkWriteOptions *option
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s has row-level insert triggers, which the bulk write of %s does not fire", name, what),
-				 errhint("Drop the row-level insert triggers on %s, or make them statement-level without transition tables.",
+				 errhint("Drop the row-level insert triggers on %s, or make them statement-level.",
 						 name)));
 	if (bulk_write_has_insert_rule(w->rel))
 		ereport(ERROR,
@@ -196,11 +213,67 @@ bulk_write_relation(const BulkWriter *w)
 }
 
 /*
+ * A row left out for the row at holder: as ON CONFLICT DO NOTHING, never
+ * for a row that a REPEATABLE READ or SERIALIZABLE snapshot cannot see
+ * (40001), since the caller, looking the row up, would find none; a row of
+ * this transaction, such as one of this write, is no such case.
+ */
+static void
+bulk_write_check_holder_visible(BulkWriter *w, ItemPointer holder)
+{
+	TupleTableSlot *slot;
+	bool		isnull;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	if (w->holder_slot == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(w->cxt);
+
+		w->holder_slot = MakeSingleTupleTableSlot(w->slot_desc, table_slot_callbacks(w->rel));
+		MemoryContextSwitchTo(old);
+	}
+	slot = w->holder_slot;
+	if (!table_tuple_fetch_row_version(w->rel, holder, SnapshotAny, slot))
+		elog(ERROR, "failed to fetch the row holding a unique key of %s", RelationGetRelationName(w->rel));
+	if (!table_tuple_satisfies_snapshot(w->rel, slot, GetActiveSnapshot()) &&
+		!TransactionIdIsCurrentTransactionId(DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber,
+																				   &isnull))))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update"),
+				 errdetail("A unique key of a row for %s is held by a row this transaction's snapshot does not see.",
+						   RelationGetRelationName(w->rel))));
+	ExecClearTuple(slot);
+}
+
+/*
+ * Whether a row not yet in the table may be written: its unique keys are
+ * free once any transaction holding one has ended (waited for).  Asked
+ * before the row goes into the table, as ON CONFLICT asks, so that a row
+ * left out leaves nothing behind: a row taken out again would stay a holder
+ * of its key, as far as other writers' unique checks know, until this
+ * transaction ends, and they would wait for it.
+ */
+static bool
+bulk_write_keys_free(BulkWriter *w, TupleTableSlot *slot)
+{
+	ItemPointerData holder;
+
+	ResetPerTupleExprContext(w->estate);
+	if (ExecCheckIndexConstraints(w->rri, slot, w->estate, &holder, NIL))
+		return true;
+	bulk_write_check_holder_visible(w, &holder);
+	return false;
+}
+
+/*
  * The index entries of a row just put in the table.  Its unique keys are
- * checked there (23505), or, when conflicts are left out, a taken key is
- * resolved as ON CONFLICT DO NOTHING resolves it: the row is taken out of
- * the table again, the key's holder is waited for, and the row is written
- * again if the holder went away.  False when the row was left out.
+ * checked there (23505), or, when conflicts are left out, a key taken since
+ * bulk_write_keys_free looked (a concurrent insert in between) is resolved
+ * as ON CONFLICT DO NOTHING resolves it: the row is taken out of the table
+ * again, the key's holder is waited for, and the row is written again if
+ * the holder went away.  False when the row was left out.
  */
 static bool
 bulk_write_index_row(BulkWriter *w, TupleTableSlot *slot)
@@ -211,17 +284,17 @@ bulk_write_index_row(BulkWriter *w, TupleTableSlot *slot)
 									w->options.skip_conflicts, &taken, NIL));
 	while (taken)
 	{
-		ItemPointerData holder;
-
 		/*
 		 * The delete must see this command's own insert: a later command
 		 * id.  The row stays dead to every snapshot, and the unique checks
-		 * skip a row its own transaction deleted.
+		 * skip a row its own transaction deleted; other transactions' checks
+		 * wait for this one on it (the narrow race of a key taken between
+		 * the two checks, which ON CONFLICT closes with a speculative
+		 * insert that table_multi_insert has not).
 		 */
 		CommandCounterIncrement();
 		simple_table_tuple_delete(w->rel, &slot->tts_tid, InvalidSnapshot);
-		/* waits for an uncommitted holder; false while a holder stands */
-		if (!ExecCheckIndexConstraints(w->rri, slot, w->estate, &holder, NIL))
+		if (!bulk_write_keys_free(w, slot))
 			return false;
 		table_tuple_insert(w->rel, slot, GetCurrentCommandId(true), 0, NULL);
 		taken = false;
@@ -296,6 +369,13 @@ bulk_write_end_row(BulkWriter *w)
 	ExecStoreVirtualTuple(slot);
 	if (w->rel->rd_att->constr != NULL)
 		ExecConstraints(w->rri, slot, w->estate);
+	/* a row left out is never written: the slot is reused */
+	if (w->options.skip_conflicts && !bulk_write_keys_free(w, slot))
+	{
+		ExecClearTuple(slot);
+		MemoryContextSwitchTo(w->caller_cxt);
+		return;
+	}
 	MemoryContextSwitchTo(w->caller_cxt);
 	if (++w->nslots == BULK_WRITE_BATCH)
 		bulk_write_flush(w);
@@ -310,6 +390,8 @@ bulk_write_close(BulkWriter *w)
 	for (int i = 0; i < BULK_WRITE_BATCH; i++)
 		if (w->slots[i] != NULL)
 			ExecDropSingleTupleTableSlot(w->slots[i]);
+	if (w->holder_slot != NULL)
+		ExecDropSingleTupleTableSlot(w->holder_slot);
 	FreeBulkInsertState(w->bistate);
 	table_finish_bulk_insert(w->rel, 0);
 	ExecASInsertTriggers(w->estate, w->rri, w->transition);

@@ -25,8 +25,10 @@ typedef struct BulkWriter BulkWriter;
 /*
  * Opens table relid (RowExclusiveLock) for appending rows and fires its
  * BEFORE INSERT statement triggers: the current user needs INSERT on it
- * (42501).  Row-level insert triggers, transition tables and insert rules
- * are refused (0A000: the bulk write would not fire or apply them); what
+ * (42501).  Row-level insert triggers and insert rules are refused
+ * (0A000: the bulk write would not fire or apply them); row-level security
+ * is not checked: the writers run as the superuser owner, whom it never
+ * applies to, but for the ingest's, which ask bulk_write_fires_all.  What
  * names the job in that error ("the bulk write of <what>").
  */
 BulkWriter *bulk_write_open(Oid relid, const char *what);
@@ -41,7 +43,9 @@ typedef struct BulkWriteOptions
 	 * another row holds is left out, not an error.  A concurrent
 	 * transaction's row under the key is waited for, as ON CONFLICT waits:
 	 * the row is left out when that transaction commits, written when it
-	 * aborts.
+	 * aborts.  Under REPEATABLE READ or SERIALIZABLE a holder the snapshot
+	 * does not see is 40001.  Each key is asked for in bulk_write_end_row,
+	 * before the row goes into the table.
 	 */
 	bool		skip_conflicts;
 	bulk_write_stored_fn on_stored; /* or NULL */
@@ -57,8 +61,9 @@ BulkWriter *bulk_write_open_with(Oid relid, const char *what, const BulkWriteOpt
 
 /*
  * Whether bulk_write_open can write table relid: it has no row-level insert
- * trigger and no insert rule.  Where one may be added by hand (a DBA's
- * audit trigger on transactions), the caller writes with INSERT instead.
+ * trigger, no insert rule and no row-level security for the current user.
+ * Where one may be added by hand (a DBA's audit trigger or policy on
+ * transactions), the caller writes with INSERT instead.
  */
 bool		bulk_write_fires_all(Oid relid);
 

@@ -12,9 +12,9 @@
  * the table is distributed and its rows live in shards, it is that INSERT,
  * which Citus routes to the shards.
  *
- * A table given a row-level insert trigger or an insert rule by hand (which
- * the bulk writer would not fire) is written with INSERT statements, which
- * fire it: the rows are stored either way.
+ * A table given a row-level insert trigger, an insert rule or row-level
+ * security by hand (which the bulk writer would not fire, apply or check) is
+ * written with INSERT statements, which do: the rows are stored either way.
  *
  * What is stored, and which rows are new, is ingest_log_unreconciled's
  * (sql/install/30_ingest.sql); these functions only write.
@@ -216,7 +216,8 @@ put_stored_row(TupleTableSlot *slot, void *arg)
 
 /*
  * The INSERT itself: on a distributed table, which Citus routes to the
- * shards, or on a table with row-level insert triggers or rules
+ * shards, or on a table with row-level insert triggers, rules or row-level
+ * security
  */
 static void
 store_new_transactions_by_insert(ArrayType *rows, ReturnSetInfo *rsinfo)

@@ -86,3 +86,42 @@ END $$;
 
 DROP TABLE public.audited, public.diverted;
 DROP FUNCTION public.audit_row();
+
+-- row-level security the bulk writer would not check (COPY FROM refuses a
+-- table under it): for a caller it applies to, the rows go through INSERT
+-- statements, whose policies refuse a row (42501) and store the others
+CREATE ROLE bulk_rls_writer;
+GRANT USAGE ON SCHEMA calo_recon TO bulk_rls_writer;
+GRANT SELECT ON sample TO bulk_rls_writer;
+GRANT INSERT, SELECT ON calo_recon.log_events, calo_recon.transactions TO bulk_rls_writer;
+GRANT EXECUTE ON FUNCTION calo_recon.parse_and_store_log(text, text),
+                          calo_recon.store_new_transactions(calo_recon.transactions[]) TO bulk_rls_writer;
+ALTER TABLE calo_recon.log_events ENABLE ROW LEVEL SECURITY;
+CREATE POLICY bulk_rls ON calo_recon.log_events TO bulk_rls_writer
+    USING (true) WITH CHECK (source_file LIKE 'allowed%');
+ALTER TABLE calo_recon.transactions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY bulk_rls ON calo_recon.transactions TO bulk_rls_writer
+    USING (true) WITH CHECK (amount < 100);
+SET ROLE bulk_rls_writer;
+\set VERBOSITY terse
+SELECT count(*) FROM calo_recon.parse_and_store_log((SELECT s.log FROM sample s), 'refused');
+SELECT count(*) FROM calo_recon.store_new_transactions(ARRAY[
+    ROW('TX-RLS', 'u-rls', 'DEBIT', NULL, NULL, 'SAR', 500, 0, 1000, 500, NULL, NULL, NULL,
+        '2024-05-01 00:00+00', NULL, NULL, 'rls')::calo_recon.transactions]);
+\set VERBOSITY default
+SELECT count(*) AS stored FROM calo_recon.parse_and_store_log((SELECT s.log FROM sample s), 'allowed');
+RESET ROLE;
+SELECT source_file, count(*) FROM calo_recon.log_events
+WHERE source_file IN ('refused', 'allowed') GROUP BY source_file;
+SELECT count(*) AS stored_txn FROM calo_recon.transactions WHERE txn_id = 'TX-RLS';
+DROP POLICY bulk_rls ON calo_recon.log_events;
+DROP POLICY bulk_rls ON calo_recon.transactions;
+ALTER TABLE calo_recon.log_events DISABLE ROW LEVEL SECURITY;
+ALTER TABLE calo_recon.transactions DISABLE ROW LEVEL SECURITY;
+DELETE FROM calo_recon.log_events WHERE source_file = 'allowed';
+REVOKE ALL ON calo_recon.log_events, calo_recon.transactions FROM bulk_rls_writer;
+REVOKE ALL ON FUNCTION calo_recon.parse_and_store_log(text, text),
+                       calo_recon.store_new_transactions(calo_recon.transactions[]) FROM bulk_rls_writer;
+REVOKE ALL ON SCHEMA calo_recon FROM bulk_rls_writer;
+REVOKE ALL ON sample FROM bulk_rls_writer;
+DROP ROLE bulk_rls_writer;
