@@ -11739,7 +11739,9 @@ SELECT pg_catalog.count(*) FROM calo_recon.reapply_grants();
 
 -- A model whose feature names, scaler and forest disagree is refused when
 -- stored (23514) rather than when it scores (XX001).  Models stored before
--- 1.2 that break the rule keep their rows: the check is then NOT VALID.
+-- 1.2 that break the rule keep their rows: the check is then NOT VALID, and
+-- such a model, which cannot score, is deactivated first (the check applies
+-- to any later update of its row, so an operator could not switch it off).
 -- A model's parts describe the same features: as many names as the scaler
 -- and the forest have features.  A model imported by hand whose parts
 -- disagree is refused when stored (23514), not when it scores.
@@ -11757,7 +11759,19 @@ COMMENT ON FUNCTION calo_recon.model_shape_agrees(text[], calo_recon.scaler, cal
   'Whether a model''s feature names, scaler and forest have the same number of features (the CHECK models_shape_check of calo_recon.models)';
 
 DO $migrate$
+DECLARE
+    switched_off text;
 BEGIN
+    WITH off AS (
+        UPDATE calo_recon.models m SET active = false
+        WHERE m.active AND NOT calo_recon.model_shape_agrees(m.features, m.scaler, m.forest)
+        RETURNING m.model_id
+    )
+    SELECT pg_catalog.string_agg(off.model_id::text, ', ' ORDER BY off.model_id) INTO switched_off FROM off;
+    IF switched_off IS NOT NULL THEN
+        RAISE WARNING 'calo_recon: active models % could not score (their feature names, scaler and forest disagree) and were deactivated', switched_off
+            USING HINT = 'Train a new model with calo_recon.train_model(), or activate a sound one.';
+    END IF;
     BEGIN
         ALTER TABLE calo_recon.models
             ADD CONSTRAINT models_shape_check CHECK (calo_recon.model_shape_agrees(features, scaler, forest));

@@ -14,9 +14,10 @@ q() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -At -d "$db" "$@"; }
 ROLES_OLD=calo_upgrade_roles_old
 ROLES_NEW=calo_upgrade_roles_new
 DUPS=calo_upgrade_dups
+MODELS=calo_upgrade_models
 KINDS="reader analyst operator"
 cleanup() {
-  for db in "$OLD" "$NEW" "$ROLES_OLD" "$ROLES_NEW" "$DUPS"; do dropdb --if-exists "$db" >/dev/null 2>&1 || true; done
+  for db in "$OLD" "$NEW" "$ROLES_OLD" "$ROLES_NEW" "$DUPS" "$MODELS"; do dropdb --if-exists "$db" >/dev/null 2>&1 || true; done
   for kind in $KINDS; do psql -X -q -c "DROP ROLE IF EXISTS calo_upgrade_$kind" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
@@ -186,5 +187,28 @@ got=$(q "$DUPS" -c "SELECT string_agg(source_file || ' ' || coalesce(message_id,
 got=$(q "$DUPS" -c "SELECT string_agg(file_name || ' ' || balance_errors || ' ' || repeated, ',' ORDER BY file_name) FROM calo_recon.ingested_files")
 [ "$got" = "ovA 1 0,ovB 0 1" ] || fail "ingested_files after the update: $got"
 echo "upgrade: a balance error stored twice before 1.2 is kept once"
+# A model whose feature names, scaler and forest disagree could be stored
+# before 1.2 and failed each time it scored.  The update deactivates it (an
+# operator, who may only update active, could not switch it off once the
+# check exists) and adds models_shape_check NOT VALID; activating it again
+# is refused.  The forest's text is made by this build's 1.2 (the 1.1
+# fitting aggregates need an update first).
+forest=$(q "$NEW" -c "SELECT calo_recon.iforest_fit(ARRAY[g::float8, (g % 7)::float8, (g % 3)::float8], 10, 16, 7)::text
+                      FROM generate_series(1, 40) g")
+createdb "$MODELS"
+q "$MODELS" -c "CREATE EXTENSION calo_recon VERSION '1.1'"
+q "$MODELS" -v forest="$forest" <<'SQL' || fail "a 1.1 model with two names for three features"
+INSERT INTO calo_recon.models (model_name, features, scaler, forest, contamination, threshold, training_rows, active)
+VALUES ('short-names', ARRAY['a', 'b'], '{"n_features": 3, "n_samples": 40, "mean": [0, 0, 0], "var": [1, 1, 1]}',
+        :'forest', 0.1, 0.6, 40, true);
+SQL
+q "$MODELS" -c "ALTER EXTENSION calo_recon UPDATE" 2>"$WORK/models.err" || { cat "$WORK/models.err"; fail "update with a malformed model"; }
+grep -q 'active models 1 could not score' "$WORK/models.err" || { cat "$WORK/models.err"; fail "no WARNING for the deactivated model"; }
+got=$(q "$MODELS" -c "SELECT m.active || ' ' || c.convalidated FROM calo_recon.models m, pg_constraint c
+                      WHERE c.conname = 'models_shape_check' AND c.conrelid = 'calo_recon.models'::regclass")
+[ "$got" = "false false" ] || fail "malformed model after the update (active, check validated): $got"
+state=$(psql -X -q -At -d "$MODELS" -c "\set VERBOSITY sqlstate" -c "UPDATE calo_recon.models SET active = true" 2>&1 || true)
+[ "$state" = "ERROR:  23514" ] || fail "activating the malformed model again: $state"
+echo "upgrade: a malformed model stored before 1.2 is deactivated and cannot be activated again"
 
 echo "upgrade: ok"
