@@ -997,6 +997,11 @@ typedef struct PrevBreaks
 	"'not supported by reconcile() at ' " \
 	"OPERATOR(pg_catalog.||) pg_catalog.now()::pg_catalog.text OPERATOR(pg_catalog.||) "
 
+/* where the transactions of the txn ids $1 are stored now: (txn_id, user_id) arrays */
+#define STORED_TXN_IDS \
+	"SELECT pg_catalog.array_agg(t.txn_id), pg_catalog.array_agg(t.user_id) " \
+	"FROM calo_recon.transactions t WHERE t.txn_id IN (SELECT pg_catalog.unnest($1))"
+
 /*
  * The reasons of an alert whose transaction went away, as branches of that
  * CASE: txn_ids and user_ids are the parameters holding where the alerts'
@@ -1102,6 +1107,21 @@ recon_previous_breaks(PrevBreaks *prev, bool all_users, Datum user_ids)
 					4, prev->breaks, prev->nulls);
 }
 
+/* An UPDATE of calo_recon.alerts that resolves some, run with the reconciliation's snapshot */
+static void
+recon_resolve_alerts(const char *update, int nargs, Oid *argtypes, Datum *args, const char *nulls,
+					 Snapshot snapshot)
+{
+	SPIPlanPtr	plan = SPI_prepare(update, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
+							 false, true, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not resolve the alerts of calo_recon.alerts");
+	SPI_freeplan(plan);
+}
+
 /*
  * The open alerts of the users' transactions that are no longer stored (a
  * DELETE, or an UPDATE that moved the id to another user) and that no break
@@ -1120,7 +1140,6 @@ recon_resolve_alerts_of_gone_rows(Snapshot snapshot, bool all_users, Datum user_
 	char		open_nulls[2];
 	Datum		stored[2];		/* the stored (txn_id, user_id) of those txn ids */
 	char		stored_nulls[2];
-	SPIPlanPtr	plan;
 
 	args[0] = user_ids;
 	nulls[0] = all_users ? 'n' : ' ';
@@ -1134,8 +1153,7 @@ recon_resolve_alerts_of_gone_rows(Snapshot snapshot, bool all_users, Datum user_
 					1, argtypes, args, nulls, snapshot, 2, open, open_nulls);
 	if (open_nulls[0] != ' ')
 		return;
-	recon_query_row("SELECT pg_catalog.array_agg(t.txn_id), pg_catalog.array_agg(t.user_id) "
-					"FROM calo_recon.transactions t WHERE t.txn_id IN (SELECT pg_catalog.unnest($1))",
+	recon_query_row(STORED_TXN_IDS,
 					1, argtypes, &open[1], &open_nulls[1], snapshot, 2, stored, stored_nulls);
 	args[0] = open[0];
 	nulls[0] = ' ';
@@ -1144,21 +1162,14 @@ recon_resolve_alerts_of_gone_rows(Snapshot snapshot, bool all_users, Datum user_
 	args[2] = stored[1];
 	nulls[2] = stored_nulls[1];
 	argtypes[0] = INT8ARRAYOID;
-	plan = SPI_prepare("UPDATE calo_recon.alerts a "
+	recon_resolve_alerts("UPDATE calo_recon.alerts a "
 					   "SET resolved_at = pg_catalog.now(), "
 					   "    resolution = " RESOLVED_BY_RECONCILE " CASE "
 					   ROW_GONE_RESOLUTIONS("$2", "$3") " END "
 					   "WHERE a.alert_id OPERATOR(pg_catalog.=) ANY ($1) "
 					   "  AND NOT EXISTS (SELECT FROM unnest($2, $3) AS s (txn_id, user_id) "	/* multi-argument form: unqualified */
 					   "                  WHERE s.txn_id OPERATOR(pg_catalog.=) a.txn_id "
-					   "                    AND s.user_id OPERATOR(pg_catalog.=) a.user_id)",
-					   3, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
-							 false, true, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not resolve the alerts of calo_recon.alerts");
-	SPI_freeplan(plan);
+					   "                    AND s.user_id OPERATOR(pg_catalog.=) a.user_id)", 3, argtypes, args, nulls, snapshot);
 }
 
 /*
@@ -1195,7 +1206,6 @@ recon_sync_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp, co
 	Datum		stored[2] = {0, 0}; /* the stored (txn_id, user_id) of those txn ids */
 	char		stored_nulls[2] = {'n', 'n'};
 	char		users_null = all_users ? 'n' : ' ';
-	SPIPlanPtr	plan;
 	int			c;
 
 	if (!OidIsValid(get_relname_relid("alerts", nsp)))
@@ -1269,8 +1279,7 @@ recon_sync_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp, co
 
 	/* where the transactions of the alerts without a finding are stored now */
 	if (open_nulls[2] == ' ')
-		recon_query_row("SELECT pg_catalog.array_agg(t.txn_id), pg_catalog.array_agg(t.user_id) "
-						"FROM calo_recon.transactions t WHERE t.txn_id IN (SELECT pg_catalog.unnest($1))",
+		recon_query_row(STORED_TXN_IDS,
 						1, argtypes, &open[2], &open_nulls[2], snapshot, 2, stored, stored_nulls);
 
 	args[1] = open_nulls[0] == ' ' ? open[0] : PointerGetDatum(construct_empty_array(INT8OID));
@@ -1284,7 +1293,7 @@ recon_sync_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp, co
 	argtypes[1] = INT8ARRAYOID;
 	argtypes[2] = INT8ARRAYOID;
 	argtypes[4] = TEXTARRAYOID;
-	plan = SPI_prepare("UPDATE calo_recon.alerts a "
+	recon_resolve_alerts("UPDATE calo_recon.alerts a "
 					   "SET resolved_at = pg_catalog.now(), "
 					   "    resolution = " RESOLVED_BY_RECONCILE " CASE "
 					   "        WHEN a.alert_id OPERATOR(pg_catalog.=) ANY ($3) "
@@ -1292,14 +1301,7 @@ recon_sync_alerts(Snapshot snapshot, bool all_users, Datum user_ids, Oid nsp, co
 					   ROW_GONE_RESOLUTIONS("$4", "$5")
 					   "        ELSE ': no such break any more' END "
 					   "WHERE " OPEN_BREAK_ALERTS_OF_USERS
-					   "  AND a.alert_id NOT IN (SELECT pg_catalog.unnest($2))",
-					   5, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
-							 false, true, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not resolve the alerts of calo_recon.alerts");
-	SPI_freeplan(plan);
+					   "  AND a.alert_id NOT IN (SELECT pg_catalog.unnest($2))", 5, argtypes, args, nulls, snapshot);
 
 	/* then the missing ones, with the insert-time check's insert and NOTIFY */
 	if (raise_nulls[0] == ' ')
