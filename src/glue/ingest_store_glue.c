@@ -262,6 +262,11 @@ calo_recon_store_new_transactions(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("calo_recon.store_new_transactions takes an array of calo_recon.transactions rows")));
+	/* refused alike on both paths (the INSERT would make it a row of NULLs) */
+	if (array_contains_nulls(rows))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("calo_recon.store_new_transactions was given a NULL row")));
 	if (calo_citus_is_distributed(relid) || !bulk_write_fires_all(relid))
 	{
 		store_new_transactions_by_insert(rows, rsinfo);
@@ -277,10 +282,6 @@ calo_recon_store_new_transactions(PG_FUNCTION_ARGS)
 		HeapTupleData tuple;
 		TupleTableSlot *slot;
 
-		if (elem_nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("calo_recon.store_new_transactions was given a NULL row")));
 		row = DatumGetHeapTupleHeader(elems[i]);
 		tuple.t_len = HeapTupleHeaderGetDatumLength(row);
 		ItemPointerSetInvalid(&tuple.t_self);

@@ -63,6 +63,13 @@ FROM ((SELECT * FROM bulk_stored EXCEPT ALL SELECT * FROM pg_temp.stored())
 -- the ids already stored: left out by the INSERT too
 SELECT count(*) AS stored_again
 FROM calo_recon.store_new_transactions(ARRAY(SELECT t FROM calo_recon.transactions t));
+-- a NULL row is refused on the INSERT path too (22004), not stored as NULLs
+DO $$
+BEGIN
+    PERFORM calo_recon.store_new_transactions(ARRAY[NULL::calo_recon.transactions]);
+EXCEPTION WHEN null_value_not_allowed THEN
+    RAISE NOTICE 'refused with a row trigger: %', SQLSTATE;
+END $$;
 DROP TRIGGER audit_row ON calo_recon.transactions;
 DROP TRIGGER audit_row ON calo_recon.log_events;
 
