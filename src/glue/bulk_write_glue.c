@@ -7,11 +7,10 @@
  * row by row.  What COPY would do row by row (row-level insert triggers) or
  * not at all (insert rules) is refused rather than written around; a
  * table whose row-level security applies is left to INSERT statements
- * (bulk_write_fires_all).  On
- * request a row whose unique key is taken is left out, as INSERT ... ON
- * CONFLICT DO NOTHING leaves it.  The tables it writes: transaction_scores,
- * reconciliation_findings and the report totals (or their shards on a Citus
- * worker), log_events and transactions.
+ * (bulk_write_fires_all).  On request a row whose unique key is taken is
+ * left out, as INSERT ... ON CONFLICT DO NOTHING leaves it.  The tables it
+ * writes: transaction_scores, reconciliation_findings and the report totals
+ * (or their shards on a Citus worker), log_events and transactions.
  */
 #include "postgres.h"
 

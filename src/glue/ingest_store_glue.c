@@ -26,6 +26,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -92,22 +93,32 @@ log_events_column(Relation rel, const char *name, Oid type)
 	return InvalidAttrNumber;	/* not reached */
 }
 
-/* An INSERT of one event, for a log_events that the bulk writer cannot write */
+/*
+ * An INSERT of one event, for a log_events that the bulk writer cannot
+ * write: source_file, then the columns parse_and_store_log is declared with
+ */
 static SPIPlanPtr
 prepare_insert_event(TupleDesc columns)
 {
 	Oid			types[PARSE_LOG_COLUMNS + 1];
+	StringInfoData insert;
 	SPIPlanPtr	plan;
 
+	initStringInfo(&insert);
+	appendStringInfoString(&insert, "INSERT INTO calo_recon.log_events (source_file");
 	types[0] = TEXTOID;
 	for (int c = 0; c < PARSE_LOG_COLUMNS; c++)
+	{
+		appendStringInfo(&insert, ", %s", quote_identifier(NameStr(TupleDescAttr(columns, c)->attname)));
 		types[c + 1] = TupleDescAttr(columns, c)->atttypid;
+	}
+	appendStringInfoString(&insert, ") VALUES ($1");
+	for (int c = 0; c < PARSE_LOG_COLUMNS; c++)
+		appendStringInfo(&insert, ", $%d", c + 2);
+	appendStringInfoChar(&insert, ')');
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare("INSERT INTO calo_recon.log_events "
-					   "(source_file, event_no, logged_at, request_id, level, kind, body, message_id, raw) "
-					   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-					   PARSE_LOG_COLUMNS + 1, types);
+	plan = SPI_prepare(insert.data, PARSE_LOG_COLUMNS + 1, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	return plan;
@@ -158,26 +169,36 @@ store_event(const Datum *values, const bool *nulls, void *arg)
 }
 
 /*
+ * The bulk writer of log_events, each column of an event found by the name
+ * it has in parse_and_store_log's declaration (columns)
+ */
+static void
+open_event_writer(EventStore *store, Oid relid, TupleDesc columns)
+{
+	Relation	rel;
+
+	store->writer = bulk_write_open(relid, "log events");
+	rel = bulk_write_relation(store->writer);
+	store->source_att = log_events_column(rel, "source_file", TEXTOID);
+	for (int c = 0; c < PARSE_LOG_COLUMNS; c++)
+	{
+		Form_pg_attribute column = TupleDescAttr(columns, c);
+
+		store->event_att[c] = log_events_column(rel, NameStr(column->attname), column->atttypid);
+		get_typlenbyval(column->atttypid, &store->typlen[c], &store->byval[c]);
+	}
+}
+
+/*
  * calo_recon.parse_and_store_log(log text, source_file text) RETURNS TABLE
  * (the columns of parse_log)
  */
 Datum
 calo_recon_parse_and_store_log(PG_FUNCTION_ARGS)
 {
-	static const char *const columns[PARSE_LOG_COLUMNS] = {
-		[PARSE_LOG_EVENT_NO] = "event_no",
-		[PARSE_LOG_LOGGED_AT] = "logged_at",
-		[PARSE_LOG_REQUEST_ID] = "request_id",
-		[PARSE_LOG_LEVEL] = "level",
-		[PARSE_LOG_KIND] = "kind",
-		[PARSE_LOG_BODY] = "body",
-		[PARSE_LOG_MESSAGE_ID] = "message_id",
-		[PARSE_LOG_RAW] = "raw",
-	};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			relid = extension_table("log_events");
 	EventStore	store = {0};
-	Relation	rel;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (rsinfo->setDesc->natts != PARSE_LOG_COLUMNS)
@@ -186,25 +207,15 @@ calo_recon_parse_and_store_log(PG_FUNCTION_ARGS)
 				 errmsg("calo_recon.parse_and_store_log must be declared with %d result columns", PARSE_LOG_COLUMNS)));
 	store.rsinfo = rsinfo;
 	store.source_file = PointerGetDatum(PG_GETARG_TEXT_P_COPY(1));
-	if (!bulk_write_fires_all(relid))
-	{
+	if (bulk_write_fires_all(relid))
+		open_event_writer(&store, relid, rsinfo->setDesc);
+	else
 		store.insert_event = prepare_insert_event(rsinfo->setDesc);
-		parse_log_events(PG_GETARG_TEXT_PP(0), "calo_recon.parse_and_store_log", store_event, &store);
-		SPI_finish();
-		return (Datum) 0;
-	}
-	store.writer = bulk_write_open(relid, "log events");
-	rel = bulk_write_relation(store.writer);
-	store.source_att = log_events_column(rel, "source_file", TEXTOID);
-	for (int c = 0; c < PARSE_LOG_COLUMNS; c++)
-	{
-		Oid			type = TupleDescAttr(rsinfo->setDesc, c)->atttypid;
-
-		store.event_att[c] = log_events_column(rel, columns[c], type);
-		get_typlenbyval(type, &store.typlen[c], &store.byval[c]);
-	}
 	parse_log_events(PG_GETARG_TEXT_PP(0), "calo_recon.parse_and_store_log", store_event, &store);
-	bulk_write_close(store.writer);
+	if (store.writer != NULL)
+		bulk_write_close(store.writer);
+	else
+		SPI_finish();
 	return (Datum) 0;
 }
 
@@ -220,9 +231,9 @@ put_stored_row(TupleTableSlot *slot, void *arg)
  * security
  */
 static void
-store_new_transactions_by_insert(ArrayType *rows, ReturnSetInfo *rsinfo)
+store_new_transactions_by_insert(Oid relid, ArrayType *rows, ReturnSetInfo *rsinfo)
 {
-	Oid			argtypes[1] = {get_array_type(get_rel_type_id(extension_table("transactions")))};
+	Oid			argtypes[1] = {get_array_type(get_rel_type_id(relid))};
 	Datum		args[1] = {PointerGetDatum(rows)};
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -269,7 +280,7 @@ calo_recon_store_new_transactions(PG_FUNCTION_ARGS)
 				 errmsg("calo_recon.store_new_transactions was given a NULL row")));
 	if (calo_citus_is_distributed(relid) || !bulk_write_fires_all(relid))
 	{
-		store_new_transactions_by_insert(rows, rsinfo);
+		store_new_transactions_by_insert(relid, rows, rsinfo);
 		return (Datum) 0;
 	}
 	get_typlenbyvalalign(ARR_ELEMTYPE(rows), &elem_len, &elem_byval, &elem_align);
